@@ -1,0 +1,59 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// FlowTrace: a record/replay tracing tool for hardware flow-table offload
+// (the Flow Table API, the unft loopback driver and its hairpin backend).
+let package = Package(
+    name: "FlowTrace",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "LibFlowTable", targets: ["LibFlowTable"]),
+        .executable(name: "flow-table-ctl", targets: ["flow-table-ctl"]),
+        .executable(name: "flow-table-hairpind", targets: ["flow-table-hairpind"]),
+        .executable(name: "flowtrace", targets: ["flowtrace"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config (Debian: libnl-genl-3-dev, libpcap-dev).
+        .systemLibrary(name: "CLibNL", path: "Sources/CLibNL", pkgConfig: "libnl-genl-3.0",
+                       providers: [.apt(["libnl-3-dev", "libnl-genl-3-dev"])]),
+        .systemLibrary(name: "CLibPcap", path: "Sources/CLibPcap", pkgConfig: "libpcap",
+                       providers: [.apt(["libpcap-dev"])]),
+
+        // The Flow Table API and hairpin families: model, netlink codec, JSON, compare/validate.
+        .target(name: "LibFlowTable", path: "Sources/LibFlowTable"),
+        // Recording to and reading from pcapng.
+        .target(name: "FlowTrace", dependencies: ["LibFlowTable"], path: "Sources/FlowTrace"),
+        // Feeding traces back into a target.
+        .target(name: "Replay", dependencies: ["LibFlowTable", "FlowTrace"], path: "Sources/Replay"),
+
+        .executableTarget(name: "flow-table-ctl",
+                          dependencies: ["LibFlowTable",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/flow-table-ctl"),
+        .executableTarget(name: "flow-table-hairpind",
+                          dependencies: ["LibFlowTable", "FlowTrace",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/flow-table-hairpind"),
+        .executableTarget(name: "flowtrace",
+                          dependencies: ["LibFlowTable", "FlowTrace", "Replay",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/flowtrace"),
+        // Generates the Swift constants (and later the C header and Lua tables) from spec/*.yaml.
+        .executableTarget(name: "ynl-gen",
+                          dependencies: ["Yams"],
+                          path: "Sources/ynl-gen"),
+        // Codec benchmark: prints numbers, never a pass/fail test.
+        .executableTarget(name: "codec-bench", dependencies: ["LibFlowTable"], path: "Benchmarks/codec-bench"),
+
+        .testTarget(name: "LibFlowTableTests",
+                    dependencies: ["LibFlowTable", "Yams",
+                                   .product(name: "PropertyBased", package: "swift-property-based")],
+                    path: "Tests/LibFlowTableTests"),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,115 @@
+// Zero-copy reading of netlink attributes. An `Attribute` is a view into the caller's buffer;
+// nothing is copied until a typed value (integer, string) is asked for. Views are valid only
+// inside the `withUnsafeBytes` scope that produced them.
+
+public struct Attribute {
+    /// The attribute type with NLA_F_NESTED and NLA_F_NET_BYTEORDER masked off.
+    public let type: UInt16
+    /// The raw flag bits (NLA_F_NESTED, NLA_F_NET_BYTEORDER) as sent.
+    public let flags: UInt16
+    public let payload: UnsafeRawBufferPointer
+    /// Byte offset of the attribute header from the start of the message.
+    public let offset: Int
+
+    @inline(__always) public var payloadOffset: Int { offset + Netlink.attributeHeaderLength }
+    @inline(__always) public var isNestedFlagSet: Bool { flags & Netlink.attributeFlagNested != 0 }
+
+    @inline(__always)
+    func lengthError(_ expected: String) -> DecodeError {
+        DecodeError(.payloadLength(expected: expected, got: payload.count), at: offset)
+    }
+
+    @inline(__always)
+    public func u8() throws(DecodeError) -> UInt8 {
+        guard payload.count == 1 else { throw lengthError("1 (u8)") }
+        return payload.load(as: UInt8.self)
+    }
+
+    @inline(__always)
+    public func u16() throws(DecodeError) -> UInt16 {
+        guard payload.count == 2 else { throw lengthError("2 (u16)") }
+        return payload.loadUnaligned(as: UInt16.self)
+    }
+
+    @inline(__always)
+    public func u32() throws(DecodeError) -> UInt32 {
+        guard payload.count == 4 else { throw lengthError("4 (u32)") }
+        return payload.loadUnaligned(as: UInt32.self)
+    }
+
+    @inline(__always)
+    public func u64() throws(DecodeError) -> UInt64 {
+        guard payload.count == 8 else { throw lengthError("8 (u64)") }
+        return payload.loadUnaligned(as: UInt64.self)
+    }
+
+    /// A NLA_FLAG attribute carries no payload; its presence is the value.
+    public func flag() throws(DecodeError) -> Bool {
+        guard payload.isEmpty else { throw lengthError("0 (flag)") }
+        return true
+    }
+
+    /// A string, with or without its NUL terminator; must be UTF-8 without inner NUL bytes.
+    public func string() throws(DecodeError) -> String {
+        var bytes = payload
+        if let last = bytes.last, last == 0 { bytes = UnsafeRawBufferPointer(rebasing: bytes.dropLast()) }
+        if bytes.contains(0) { throw DecodeError(.invalidString, at: offset) }
+        guard let s = String(validating: bytes, as: UTF8.self) else {
+            throw DecodeError(.invalidString, at: offset)
+        }
+        return s
+    }
+
+    /// A native-endian integer of 1 to 8 bytes (the binary VALUE/MASK attributes).
+    public func fieldValue() throws(DecodeError) -> FieldValue {
+        let n = payload.count
+        guard n >= 1 && n <= 8 else { throw lengthError("1 to 8 (binary integer)") }
+        var v: UInt64 = 0
+        // Little-endian hosts only for now (x86-64, arm64): byte i has weight 256^i.
+        for i in 0..<n { v |= UInt64(payload[i]) << (8 * UInt64(i)) }
+        return FieldValue(rawBits: v, byteCount: UInt8(n))
+    }
+
+    /// The attributes inside this one.
+    @inline(__always)
+    public func nested() -> AttributeIterator {
+        AttributeIterator(payload, baseOffset: payloadOffset)
+    }
+}
+
+/// Walks a region of attributes. Strict: every attribute must fit, nla_len ≥ 4, and no bytes may
+/// be left that cannot form an attribute.
+public struct AttributeIterator {
+    let region: UnsafeRawBufferPointer
+    let baseOffset: Int
+    var position: Int = 0
+
+
+    public init(_ region: UnsafeRawBufferPointer, baseOffset: Int) {
+        self.region = region
+        self.baseOffset = baseOffset
+    }
+
+
+    public mutating func next() throws(DecodeError) -> Attribute? {
+        let remaining = region.count - position
+        if remaining == 0 { return nil }
+        guard remaining >= Netlink.attributeHeaderLength else {
+            throw DecodeError(.trailingBytes(remaining), at: baseOffset + position)
+        }
+        let len = region.loadUnaligned(fromByteOffset: position, as: UInt16.self)
+        let rawType = region.loadUnaligned(fromByteOffset: position + 2, as: UInt16.self)
+        guard Int(len) >= Netlink.attributeHeaderLength, Int(len) <= remaining else {
+            throw DecodeError(.badAttributeLength(len), at: baseOffset + position)
+        }
+        let start = region.baseAddress.map { $0 + position + Netlink.attributeHeaderLength }
+        let payload = UnsafeRawBufferPointer(start: start, count: Int(len) - Netlink.attributeHeaderLength)
+        let attr = Attribute(type: rawType & Netlink.attributeTypeMask,
+                             flags: rawType & ~Netlink.attributeTypeMask,
+                             payload: payload,
+                             offset: baseOffset + position)
+        // The last attribute of a region may omit its padding.
+        position = min(position + Netlink.align(Int(len)), region.count)
+        return attr
+    }
+}
