@@ -26,6 +26,8 @@ let package = Package(
 
         // The Flow Table API and hairpin families: model, netlink codec, JSON, compare/validate.
         .target(name: "LibFlowTable", path: "Sources/LibFlowTable"),
+        // The user-space half of the loopback: backends (ftbe), the hairpin daemon core, unft's twin.
+        .target(name: "Hairpin", dependencies: ["LibFlowTable"], path: "Sources/Hairpin"),
         // Recording to and reading from pcapng.
         .target(name: "FlowTrace", dependencies: ["LibFlowTable"], path: "Sources/FlowTrace"),
         // Feeding traces back into a target.
@@ -36,11 +38,11 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flow-table-ctl"),
         .executableTarget(name: "flow-table-hairpind",
-                          dependencies: ["LibFlowTable", "FlowTrace",
+                          dependencies: ["LibFlowTable", "FlowTrace", "Hairpin",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flow-table-hairpind"),
         .executableTarget(name: "flowtrace",
-                          dependencies: ["LibFlowTable", "FlowTrace", "Replay",
+                          dependencies: ["LibFlowTable", "FlowTrace", "Replay", "Hairpin",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flowtrace"),
         // Generates the Swift constants (and later the C header and Lua tables) from spec/*.yaml.
@@ -50,6 +52,10 @@ let package = Package(
         // Codec benchmark: prints numbers, never a pass/fail test.
         .executableTarget(name: "codec-bench", dependencies: ["LibFlowTable"], path: "Benchmarks/codec-bench"),
 
+        .testTarget(name: "HairpinTests",
+                    dependencies: ["Hairpin", "LibFlowTable",
+                                   .product(name: "PropertyBased", package: "swift-property-based")],
+                    path: "Tests/HairpinTests"),
         .testTarget(name: "LibFlowTableTests",
                     dependencies: ["LibFlowTable", "Yams",
                                    .product(name: "PropertyBased", package: "swift-property-based")],

@@ -1,0 +1,2 @@
+// Backends, the hairpin daemon core and the unft twin.
+import LibFlowTable
