@@ -1,0 +1,77 @@
+// Small pieces every attribute-set decoder uses: typed reads that name the attribute in an
+// error, a repeat detector for struct-like sets, and list walking.
+
+extension Attribute {
+    @inline(__always)
+    func u32(_ name: String) throws(DecodeError) -> UInt32 {
+        do { return try u32() } catch { throw error.within(name) }
+    }
+
+    @inline(__always)
+    func u64(_ name: String) throws(DecodeError) -> UInt64 {
+        do { return try u64() } catch { throw error.within(name) }
+    }
+
+    @inline(__always)
+    func string(_ name: String) throws(DecodeError) -> String {
+        do { return try string() } catch { throw error.within(name) }
+    }
+
+    @inline(__always)
+    func fieldValue(_ name: String) throws(DecodeError) -> FieldValue {
+        do { return try fieldValue() } catch { throw error.within(name) }
+    }
+
+    @inline(__always)
+    func flag(_ name: String) throws(DecodeError) -> Bool {
+        do { return try flag() } catch { throw error.within(name) }
+    }
+}
+
+/// Remembers which attribute types a struct-like set has seen, so a repeat is an error rather
+/// than a silent "last one wins" (lists are walked separately and may repeat their element).
+struct SeenAttributes {
+    private var bits: UInt64 = 0
+
+    @inline(__always)
+    mutating func mark(_ attr: Attribute, names: [UInt16: String]) throws(DecodeError) {
+        // Sets are small (types < 64); an unknown type was already rejected by the caller.
+        let bit: UInt64 = 1 << UInt64(attr.type & 63)
+        if bits & bit != 0 {
+            throw DecodeError(.repeatedAttribute(names[attr.type] ?? "type \(attr.type)"), at: attr.offset)
+        }
+        bits |= bit
+    }
+}
+
+@inline(__always)
+func missing(_ name: String, in parent: Attribute?) -> DecodeError {
+    DecodeError(.missingAttribute(name), at: parent?.offset ?? 0)
+}
+
+@inline(__always)
+func unknown(_ attr: Attribute) -> DecodeError {
+    DecodeError(.unknownAttribute(attr.type), at: attr.offset)
+}
+
+/// Walks a list nest: every child must be the list's element type (1); `element` decodes one.
+/// An error inside element i is reported under "NAME[i]".
+@inline(__always)
+func decodeList<T>(_ nest: Attribute, elementName: String, depth: Int,
+                   _ element: (Attribute, Int) throws(DecodeError) -> T) throws(DecodeError) -> [T] {
+    guard depth < Netlink.maxNestingDepth else {
+        throw DecodeError(.nestingTooDeep(Netlink.maxNestingDepth), at: nest.offset)
+    }
+    var result: [T] = []
+    var it = nest.nested()
+    var index = 0
+    while let child = try it.next() {
+        guard child.type == NFL.listElement else {
+            throw DecodeError(.notAllowed("list element has type \(child.type), expected \(elementName) (1)"),
+                              at: child.offset).within("\(elementName)[\(index)]")
+        }
+        do { result.append(try element(child, depth + 1)) } catch { throw error.within("\(elementName)[\(index)]") }
+        index += 1
+    }
+    return result
+}

@@ -1,0 +1,541 @@
+// Encoding and decoding of the Flow Table API attribute sets (NFL_*), one function pair per
+// set, in the order of spec/net_flow_nl.yaml. Decoders are strict: unknown or repeated
+// attributes, wrong payload lengths and missing required attributes are errors that name the
+// attribute path and byte offset. Encoders write attributes in attribute-number order.
+
+public enum FlowTableCodec {
+
+    // MARK: top level
+
+    /// Writes the top-level attribute set. `layout` says which FLOWS layout the message uses;
+    /// setting the other one is an error.
+    public static func encode(_ a: FlowTableAttributes, layout: FlowsLayout,
+                              into w: inout NetlinkWriter) throws(EncodeError) {
+        if let v = a.identifierType { w.put(NFL.Attr.identifierType, u32: v) }
+        if let v = a.identifier { w.put(NFL.Attr.identifier, u32: v) }
+        if let v = a.errorStrategy { w.put(NFL.Attr.flowsError, u32: v.rawValue) }
+        if let tables = a.tables {
+            let n = w.beginNest(NFL.Attr.tables)
+            for t in tables { try encode(t, into: &w) }
+            try w.endNest(n)
+        }
+        if let headers = a.headers {
+            let n = w.beginNest(NFL.Attr.headers)
+            for h in headers { try encode(h, into: &w) }
+            try w.endNest(n)
+        }
+        if let actions = a.actions {
+            let n = w.beginNest(NFL.Attr.actions)
+            for x in actions { try encode(x, into: &w) }
+            try w.endNest(n)
+        }
+        if let nodes = a.headerGraph {
+            let n = w.beginNest(NFL.Attr.headerGraph)
+            for x in nodes { try encode(x, into: &w) }
+            try w.endNest(n)
+        }
+        if let nodes = a.tableGraph {
+            let n = w.beginNest(NFL.Attr.tableGraph)
+            for x in nodes { try encode(x, into: &w) }
+            try w.endNest(n)
+        }
+        switch layout {
+        case .list:
+            if a.selector != nil {
+                throw .invalidMessage("a get-flows selector is only allowed in a GET_FLOWS request")
+            }
+            if let flows = a.flows {
+                let n = w.beginNest(NFL.Attr.flows)
+                for f in flows { try encode(f, into: &w) }
+                try w.endNest(n)
+            }
+        case .selector:
+            if a.flows != nil {
+                throw .invalidMessage("a GET_FLOWS request carries a selector, not a list of flows")
+            }
+            if let s = a.selector {
+                let n = w.beginNest(NFL.Attr.flows)
+                w.put(NFL.TableFlowsAttr.table, u32: s.table)
+                if let v = s.minPriority { w.put(NFL.TableFlowsAttr.minPriority, u32: v) }
+                if let v = s.maxPriority { w.put(NFL.TableFlowsAttr.maxPriority, u32: v) }
+                try w.endNest(n)
+            }
+        }
+    }
+
+    /// Reads the top-level attribute set from `it`.
+    public static func decode(_ it: AttributeIterator, layout: FlowsLayout,
+                              depth: Int = 0) throws(DecodeError) -> FlowTableAttributes {
+        var it = it
+        var a = FlowTableAttributes()
+        var seen = SeenAttributes()
+        let names = NFL.Attr.names
+        while let attr = try it.next() {
+            guard let name = names[attr.type] else { throw unknown(attr) }
+            try seen.mark(attr, names: names)
+            switch attr.type {
+            case NFL.Attr.identifierType: a.identifierType = try attr.u32(name)
+            case NFL.Attr.identifier: a.identifier = try attr.u32(name)
+            case NFL.Attr.flowsError: a.errorStrategy = ErrorStrategy(rawValue: try attr.u32(name))
+            case NFL.Attr.tables:
+                a.tables = try wrap(name) { () throws(DecodeError) in
+                    try decodeList(attr, elementName: "TABLE", depth: depth + 1, decodeTable)
+                }
+            case NFL.Attr.headers:
+                a.headers = try wrap(name) { () throws(DecodeError) in
+                    try decodeList(attr, elementName: "HEADER", depth: depth + 1, decodeHeader)
+                }
+            case NFL.Attr.actions:
+                a.actions = try wrap(name) { () throws(DecodeError) in
+                    try decodeList(attr, elementName: "ACTION", depth: depth + 1, decodeAction)
+                }
+            case NFL.Attr.headerGraph:
+                a.headerGraph = try wrap(name) { () throws(DecodeError) in
+                    try decodeList(attr, elementName: "NODE", depth: depth + 1, decodeHeaderNode)
+                }
+            case NFL.Attr.tableGraph:
+                a.tableGraph = try wrap(name) { () throws(DecodeError) in
+                    try decodeList(attr, elementName: "NODE", depth: depth + 1, decodeTableGraphNode)
+                }
+            case NFL.Attr.flows:
+                switch layout {
+                case .list:
+                    a.flows = try wrap(name) { () throws(DecodeError) in
+                        try decodeList(attr, elementName: "FLOW", depth: depth + 1, decodeFlow)
+                    }
+                case .selector:
+                    a.selector = try wrap(name) { () throws(DecodeError) in try decodeSelector(attr) }
+                }
+            default: throw unknown(attr)
+            }
+        }
+        return a
+    }
+
+    @inline(__always)
+    static func wrap<T>(_ name: String, _ body: () throws(DecodeError) -> T) throws(DecodeError) -> T {
+        do { return try body() } catch { throw error.within(name) }
+    }
+
+    // MARK: field, header
+
+    static func encode(_ h: Header, into w: inout NetlinkWriter) throws(EncodeError) {
+        let n = w.beginNest(NFL.listElement)
+        w.put(NFL.HeaderAttr.name, string: h.name)
+        w.put(NFL.HeaderAttr.uid, u32: h.uid)
+        let f = w.beginNest(NFL.HeaderAttr.fields)
+        for field in h.fields {
+            let e = w.beginNest(NFL.listElement)
+            w.put(NFL.FieldAttr.name, string: field.name)
+            w.put(NFL.FieldAttr.uid, u32: field.uid)
+            w.put(NFL.FieldAttr.bitwidth, u32: field.bitwidth)
+            try w.endNest(e)
+        }
+        try w.endNest(f)
+        try w.endNest(n)
+    }
+
+    static func decodeHeader(_ nest: Attribute, depth: Int) throws(DecodeError) -> Header {
+        var it = nest.nested()
+        var seen = SeenAttributes()
+        let names = NFL.HeaderAttr.names
+        var name: String?, uid: UInt32?, fields: [Field]?
+        while let attr = try it.next() {
+            guard let an = names[attr.type] else { throw unknown(attr) }
+            try seen.mark(attr, names: names)
+            switch attr.type {
+            case NFL.HeaderAttr.name: name = try attr.string(an)
+            case NFL.HeaderAttr.uid: uid = try attr.u32(an)
+            case NFL.HeaderAttr.fields:
+                fields = try wrap(an) { () throws(DecodeError) in
+                    try decodeList(attr, elementName: "FIELD", depth: depth + 1, decodeField)
+                }
+            default: throw unknown(attr)
+            }
+        }
+        guard let name else { throw missing("NAME", in: nest) }
+        guard let uid else { throw missing("UID", in: nest) }
+        guard let fields else { throw missing("FIELDS", in: nest) }
+        return Header(name: name, uid: uid, fields: fields)
+    }
+
+    static func decodeField(_ nest: Attribute, depth: Int) throws(DecodeError) -> Field {
+        var it = nest.nested()
+        var seen = SeenAttributes()
+        let names = NFL.FieldAttr.names
+        var name: String?, uid: UInt32?, bitwidth: UInt32?
+        while let attr = try it.next() {
+            guard let an = names[attr.type] else { throw unknown(attr) }
+            try seen.mark(attr, names: names)
+            switch attr.type {
+            case NFL.FieldAttr.name: name = try attr.string(an)
+            case NFL.FieldAttr.uid: uid = try attr.u32(an)
+            case NFL.FieldAttr.bitwidth: bitwidth = try attr.u32(an)
+            default: throw unknown(attr)
+            }
+        }
+        guard let name else { throw missing("NAME", in: nest) }
+        guard let uid else { throw missing("UID", in: nest) }
+        guard let bitwidth else { throw missing("BITWIDTH", in: nest) }
+        return Field(name: name, uid: uid, bitwidth: bitwidth)
+    }
+
+    // MARK: field refs and jump entries
+
+    /// The attributes of a field ref, without the enclosing nest (jump entries add NEXT_NODE
+    /// in front of the same attributes).
+    @inline(__always)
+    static func encodeRefBody(_ r: FieldRef, into w: inout NetlinkWriter) {
+        w.put(NFL.FieldRefAttr.instance, u32: r.instance)
+        w.put(NFL.FieldRefAttr.header, u32: r.header)
+        w.put(NFL.FieldRefAttr.field, u32: r.field)
+        w.put(NFL.FieldRefAttr.maskType, u32: r.maskType.rawValue)
+        w.put(NFL.FieldRefAttr.type, u32: r.type.rawValue)
+        if let v = r.value { w.put(NFL.FieldRefAttr.value, value: v) }
+        if let m = r.mask { w.put(NFL.FieldRefAttr.mask, value: m) }
+    }
+
+    @inline(__always)
+    static func encode(_ r: FieldRef, into w: inout NetlinkWriter) throws(EncodeError) {
+        let n = w.beginNest(NFL.listElement)
+        encodeRefBody(r, into: &w)
+        try w.endNest(n)
+    }
+
+    static func encode(_ j: JumpEntry, into w: inout NetlinkWriter) throws(EncodeError) {
+        let n = w.beginNest(NFL.listElement)
+        w.put(NFL.FieldRefAttr.nextNode, u32: j.nextNode)
+        encodeRefBody(j.ref, into: &w)
+        try w.endNest(n)
+    }
+
+    /// Decodes a field ref; NEXT_NODE is accepted only when `allowNextNode` (jump entries).
+    static func decodeRef(_ nest: Attribute, allowNextNode: Bool) throws(DecodeError) -> (FieldRef, UInt32?) {
+        var it = nest.nested()
+        var seen = SeenAttributes()
+        let names = NFL.FieldRefAttr.names
+        var next: UInt32?, instance: UInt32?, header: UInt32?, field: UInt32?
+        var maskType: UInt32?, type: UInt32?, value: FieldValue?, mask: FieldValue?
+        while let attr = try it.next() {
+            guard let an = names[attr.type] else { throw unknown(attr) }
+            try seen.mark(attr, names: names)
+            switch attr.type {
+            case NFL.FieldRefAttr.nextNode:
+                guard allowNextNode else {
+                    throw DecodeError(.notAllowed("NEXT_NODE is only allowed in a jump entry"), at: attr.offset)
+                }
+                next = try attr.u32(an)
+            case NFL.FieldRefAttr.instance: instance = try attr.u32(an)
+            case NFL.FieldRefAttr.header: header = try attr.u32(an)
+            case NFL.FieldRefAttr.field: field = try attr.u32(an)
+            case NFL.FieldRefAttr.maskType: maskType = try attr.u32(an)
+            case NFL.FieldRefAttr.type: type = try attr.u32(an)
+            case NFL.FieldRefAttr.value: value = try attr.fieldValue(an)
+            case NFL.FieldRefAttr.mask: mask = try attr.fieldValue(an)
+            default: throw unknown(attr)
+            }
+        }
+        guard let instance else { throw missing("INSTANCE", in: nest) }
+        guard let header else { throw missing("HEADER", in: nest) }
+        guard let field else { throw missing("FIELD", in: nest) }
+        guard let maskType else { throw missing("MASK_TYPE", in: nest) }
+        guard let type else { throw missing("TYPE", in: nest) }
+        let ref = FieldRef(instance: instance, header: header, field: field,
+                           maskType: MaskType(rawValue: maskType), type: FieldType(rawValue: type),
+                           value: value, mask: mask)
+        return (ref, next)
+    }
+
+    static func decodeFieldRef(_ nest: Attribute, depth: Int) throws(DecodeError) -> FieldRef {
+        try decodeRef(nest, allowNextNode: false).0
+    }
+
+    static func decodeJumpEntry(_ nest: Attribute, depth: Int) throws(DecodeError) -> JumpEntry {
+        let (ref, next) = try decodeRef(nest, allowNextNode: true)
+        guard let next else { throw missing("NEXT_NODE", in: nest) }
+        return JumpEntry(nextNode: next, ref: ref)
+    }
+
+    // MARK: actions
+
+    static func encode(_ a: Action, into w: inout NetlinkWriter) throws(EncodeError) {
+        let n = w.beginNest(NFL.listElement)
+        if let name = a.name { w.put(NFL.ActionAttr.name, string: name) }
+        w.put(NFL.ActionAttr.uid, u32: a.uid)
+        if let sig = a.signature {
+            let s = w.beginNest(NFL.ActionAttr.signature)
+            for arg in sig {
+                let e = w.beginNest(NFL.listElement)
+                if let name = arg.name { w.put(NFL.ActionArgAttr.name, string: name) }
+                w.put(NFL.ActionArgAttr.type, u32: arg.type.rawValue)
+                w.put(NFL.ActionArgAttr.value, value: arg.value)
+                try w.endNest(e)
+            }
+            try w.endNest(s)
+        }
+        try w.endNest(n)
+    }
+
+    static func decodeAction(_ nest: Attribute, depth: Int) throws(DecodeError) -> Action {
+        var it = nest.nested()
+        var seen = SeenAttributes()
+        let names = NFL.ActionAttr.names
+        var name: String?, uid: UInt32?, signature: [ActionArg]?
+        while let attr = try it.next() {
+            guard let an = names[attr.type] else { throw unknown(attr) }
+            try seen.mark(attr, names: names)
+            switch attr.type {
+            case NFL.ActionAttr.name: name = try attr.string(an)
+            case NFL.ActionAttr.uid: uid = try attr.u32(an)
+            case NFL.ActionAttr.signature:
+                signature = try wrap(an) { () throws(DecodeError) in
+                    try decodeList(attr, elementName: "ACTION_ARG", depth: depth + 1, decodeActionArg)
+                }
+            default: throw unknown(attr)
+            }
+        }
+        guard let uid else { throw missing("UID", in: nest) }
+        return Action(name: name, uid: uid, signature: signature)
+    }
+
+    static func decodeActionArg(_ nest: Attribute, depth: Int) throws(DecodeError) -> ActionArg {
+        var it = nest.nested()
+        var seen = SeenAttributes()
+        let names = NFL.ActionArgAttr.names
+        var name: String?, type: UInt32?, value: FieldValue?
+        while let attr = try it.next() {
+            guard let an = names[attr.type] else { throw unknown(attr) }
+            try seen.mark(attr, names: names)
+            switch attr.type {
+            case NFL.ActionArgAttr.name: name = try attr.string(an)
+            case NFL.ActionArgAttr.type: type = try attr.u32(an)
+            case NFL.ActionArgAttr.value: value = try attr.fieldValue(an)
+            default: throw unknown(attr)
+            }
+        }
+        guard let type else { throw missing("TYPE", in: nest) }
+        guard let value else { throw missing("VALUE", in: nest) }
+        return ActionArg(name: name, type: FieldType(rawValue: type), value: value)
+    }
+
+    // MARK: tables
+
+    static func encode(_ t: Table, into w: inout NetlinkWriter) throws(EncodeError) {
+        let n = w.beginNest(NFL.listElement)
+        w.put(NFL.TableAttr.name, string: t.name)
+        w.put(NFL.TableAttr.uid, u32: t.uid)
+        w.put(NFL.TableAttr.source, u32: t.source)
+        if let v = t.apply { w.put(NFL.TableAttr.apply, u32: v) }
+        w.put(NFL.TableAttr.size, u32: t.size)
+        let m = w.beginNest(NFL.TableAttr.matches)
+        for r in t.matches { try encode(r, into: &w) }
+        try w.endNest(m)
+        let a = w.beginNest(NFL.TableAttr.actions)
+        // A table's action list holds bare ACTION_ATTR_UID attributes, not ACTION nests.
+        for uid in t.actions { w.put(NFL.ActionAttr.uid, u32: uid) }
+        try w.endNest(a)
+        try w.endNest(n)
+    }
+
+    static func decodeTable(_ nest: Attribute, depth: Int) throws(DecodeError) -> Table {
+        var it = nest.nested()
+        var seen = SeenAttributes()
+        let names = NFL.TableAttr.names
+        var name: String?, uid: UInt32?, source: UInt32?, apply: UInt32?, size: UInt32?
+        var matches: [FieldRef]?, actions: [UInt32]?
+        while let attr = try it.next() {
+            guard let an = names[attr.type] else { throw unknown(attr) }
+            try seen.mark(attr, names: names)
+            switch attr.type {
+            case NFL.TableAttr.name: name = try attr.string(an)
+            case NFL.TableAttr.uid: uid = try attr.u32(an)
+            case NFL.TableAttr.source: source = try attr.u32(an)
+            case NFL.TableAttr.apply: apply = try attr.u32(an)
+            case NFL.TableAttr.size: size = try attr.u32(an)
+            case NFL.TableAttr.matches:
+                matches = try wrap(an) { () throws(DecodeError) in
+                    try decodeList(attr, elementName: "FIELD_REF", depth: depth + 1, decodeFieldRef)
+                }
+            case NFL.TableAttr.actions:
+                actions = try wrap(an) { () throws(DecodeError) in try decodeUIDList(attr) }
+            default: throw unknown(attr)
+            }
+        }
+        guard let name else { throw missing("NAME", in: nest) }
+        guard let uid else { throw missing("UID", in: nest) }
+        guard let source else { throw missing("SOURCE", in: nest) }
+        guard let size else { throw missing("SIZE", in: nest) }
+        guard let matches else { throw missing("MATCHES", in: nest) }
+        guard let actions else { throw missing("ACTIONS", in: nest) }
+        return Table(name: name, uid: uid, source: source, apply: apply, size: size,
+                     matches: matches, actions: actions)
+    }
+
+    /// A table's ACTIONS: repeated ACTION_ATTR_UID (2) u32 attributes.
+    static func decodeUIDList(_ nest: Attribute) throws(DecodeError) -> [UInt32] {
+        var it = nest.nested()
+        var out: [UInt32] = []
+        var index = 0
+        while let attr = try it.next() {
+            guard attr.type == NFL.ActionAttr.uid else {
+                throw unknown(attr).within("UID[\(index)]")
+            }
+            out.append(try attr.u32("UID[\(index)]"))
+            index += 1
+        }
+        return out
+    }
+
+    // MARK: graphs
+
+    static func encode(_ node: HeaderGraphNode, into w: inout NetlinkWriter) throws(EncodeError) {
+        let n = w.beginNest(NFL.listElement)
+        w.put(NFL.HeaderNodeAttr.name, string: node.name)
+        w.put(NFL.HeaderNodeAttr.uid, u32: node.uid)
+        let h = w.beginNest(NFL.HeaderNodeAttr.hdrs)
+        for uid in node.headers { w.put(NFL.listElement, u32: uid) }
+        try w.endNest(h)
+        let j = w.beginNest(NFL.HeaderNodeAttr.jump)
+        for e in node.jumps { try encode(e, into: &w) }
+        try w.endNest(j)
+        try w.endNest(n)
+    }
+
+    static func decodeHeaderNode(_ nest: Attribute, depth: Int) throws(DecodeError) -> HeaderGraphNode {
+        var it = nest.nested()
+        var seen = SeenAttributes()
+        let names = NFL.HeaderNodeAttr.names
+        var name: String?, uid: UInt32?, hdrs: [UInt32]?, jumps: [JumpEntry]?
+        while let attr = try it.next() {
+            guard let an = names[attr.type] else { throw unknown(attr) }
+            try seen.mark(attr, names: names)
+            switch attr.type {
+            case NFL.HeaderNodeAttr.name: name = try attr.string(an)
+            case NFL.HeaderNodeAttr.uid: uid = try attr.u32(an)
+            case NFL.HeaderNodeAttr.hdrs:
+                hdrs = try wrap(an) { () throws(DecodeError) in
+                    try decodeList(attr, elementName: "VALUE", depth: depth + 1) { (a, _) throws(DecodeError) in
+                        try a.u32()
+                    }
+                }
+            case NFL.HeaderNodeAttr.jump:
+                jumps = try wrap(an) { () throws(DecodeError) in
+                    try decodeList(attr, elementName: "JUMP_ENTRY", depth: depth + 1, decodeJumpEntry)
+                }
+            default: throw unknown(attr)
+            }
+        }
+        guard let name else { throw missing("NAME", in: nest) }
+        guard let uid else { throw missing("UID", in: nest) }
+        guard let hdrs else { throw missing("HDRS", in: nest) }
+        guard let jumps else { throw missing("JUMP", in: nest) }
+        return HeaderGraphNode(name: name, uid: uid, headers: hdrs, jumps: jumps)
+    }
+
+    static func encode(_ node: TableGraphNode, into w: inout NetlinkWriter) throws(EncodeError) {
+        let n = w.beginNest(NFL.listElement)
+        w.put(NFL.TableGraphNodeAttr.uid, u32: node.uid)
+        w.put(NFL.TableGraphNodeAttr.flags, u32: node.flags)
+        let j = w.beginNest(NFL.TableGraphNodeAttr.jump)
+        for e in node.jumps { try encode(e, into: &w) }
+        try w.endNest(j)
+        try w.endNest(n)
+    }
+
+    static func decodeTableGraphNode(_ nest: Attribute, depth: Int) throws(DecodeError) -> TableGraphNode {
+        var it = nest.nested()
+        var seen = SeenAttributes()
+        let names = NFL.TableGraphNodeAttr.names
+        var uid: UInt32?, flags: UInt32?, jumps: [JumpEntry]?
+        while let attr = try it.next() {
+            guard let an = names[attr.type] else { throw unknown(attr) }
+            try seen.mark(attr, names: names)
+            switch attr.type {
+            case NFL.TableGraphNodeAttr.uid: uid = try attr.u32(an)
+            case NFL.TableGraphNodeAttr.flags: flags = try attr.u32(an)
+            case NFL.TableGraphNodeAttr.jump:
+                jumps = try wrap(an) { () throws(DecodeError) in
+                    try decodeList(attr, elementName: "JUMP_ENTRY", depth: depth + 1, decodeJumpEntry)
+                }
+            default: throw unknown(attr)
+            }
+        }
+        guard let uid else { throw missing("UID", in: nest) }
+        guard let flags else { throw missing("FLAGS", in: nest) }
+        guard let jumps else { throw missing("JUMP", in: nest) }
+        return TableGraphNode(uid: uid, flags: flags, jumps: jumps)
+    }
+
+    // MARK: flows
+
+    public static func encode(_ f: Flow, into w: inout NetlinkWriter) throws(EncodeError) {
+        let n = w.beginNest(NFL.listElement)
+        if let e = f.error { w.put(NFL.FlowAttr.error, u32: e) }
+        w.put(NFL.FlowAttr.table, u32: f.table)
+        w.put(NFL.FlowAttr.uid, u32: f.uid)
+        w.put(NFL.FlowAttr.priority, u32: f.priority)
+        if let matches = f.matches {
+            let m = w.beginNest(NFL.FlowAttr.matches)
+            for r in matches { try encode(r, into: &w) }
+            try w.endNest(m)
+        }
+        if let actions = f.actions {
+            let a = w.beginNest(NFL.FlowAttr.actions)
+            for x in actions { try encode(x, into: &w) }
+            try w.endNest(a)
+        }
+        try w.endNest(n)
+    }
+
+    static func decodeFlow(_ nest: Attribute, depth: Int) throws(DecodeError) -> Flow {
+        var it = nest.nested()
+        var seen = SeenAttributes()
+        let names = NFL.FlowAttr.names
+        var error: UInt32?, table: UInt32?, uid: UInt32?, priority: UInt32?
+        var matches: [FieldRef]?, actions: [Action]?
+        while let attr = try it.next() {
+            guard let an = names[attr.type] else { throw unknown(attr) }
+            try seen.mark(attr, names: names)
+            switch attr.type {
+            case NFL.FlowAttr.error: error = try attr.u32(an)
+            case NFL.FlowAttr.table: table = try attr.u32(an)
+            case NFL.FlowAttr.uid: uid = try attr.u32(an)
+            case NFL.FlowAttr.priority: priority = try attr.u32(an)
+            case NFL.FlowAttr.matches:
+                matches = try wrap(an) { () throws(DecodeError) in
+                    try decodeList(attr, elementName: "FIELD_REF", depth: depth + 1, decodeFieldRef)
+                }
+            case NFL.FlowAttr.actions:
+                actions = try wrap(an) { () throws(DecodeError) in
+                    try decodeList(attr, elementName: "ACTION", depth: depth + 1, decodeAction)
+                }
+            default: throw unknown(attr)
+            }
+        }
+        guard let table else { throw missing("TABLE", in: nest) }
+        guard let uid else { throw missing("UID", in: nest) }
+        guard let priority else { throw missing("PRIORITY", in: nest) }
+        return Flow(error: error, table: table, uid: uid, priority: priority, matches: matches, actions: actions)
+    }
+
+    static func decodeSelector(_ nest: Attribute) throws(DecodeError) -> FlowSelector {
+        var it = nest.nested()
+        var seen = SeenAttributes()
+        let names = NFL.TableFlowsAttr.names
+        var table: UInt32?, lo: UInt32?, hi: UInt32?
+        while let attr = try it.next() {
+            guard let an = names[attr.type] else { throw unknown(attr) }
+            try seen.mark(attr, names: names)
+            switch attr.type {
+            case NFL.TableFlowsAttr.table: table = try attr.u32(an)
+            case NFL.TableFlowsAttr.minPriority: lo = try attr.u32(an)
+            case NFL.TableFlowsAttr.maxPriority: hi = try attr.u32(an)
+            default:
+                // TABLE_FLOWS_FLOWS (4) is declared but no implementation ever used it.
+                throw DecodeError(.notAllowed("\(an) is not allowed in a GET_FLOWS selector"), at: attr.offset)
+            }
+        }
+        guard let table else { throw missing("TABLE", in: nest) }
+        return FlowSelector(table: table, minPriority: lo, maxPriority: hi)
+    }
+}

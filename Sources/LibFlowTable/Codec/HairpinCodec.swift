@@ -1,0 +1,134 @@
+// The hairpin family (NFLH_*): listener registration and ENCAP, which carries one Flow Table
+// API NDO call (request) or its result (answer), with the Flow API attributes nested in ATTR.
+
+public enum HairpinCodec {
+    static func encode(_ m: HairpinMessage, into w: inout NetlinkWriter) throws(EncodeError) {
+        if let e = m.encap {
+            let n = w.beginNest(NFLH.Attr.encap)
+            w.put(NFLH.EncapAttr.cmdType, u32: e.commandType)
+            w.put(NFLH.EncapAttr.cmd, u32: e.command)
+            if let s = e.status { w.put(NFLH.EncapAttr.status, u32: s) }
+            w.put(NFLH.EncapAttr.seq, u64: e.sequence)
+            if let p = e.part { w.put(NFLH.EncapAttr.part, u32: p) }
+            if e.more { w.putFlag(NFLH.EncapAttr.more) }
+            if let text = e.errorMessage { w.put(NFLH.EncapAttr.errorMessage, string: text) }
+            if let results = e.results {
+                let r = w.beginNest(NFLH.EncapAttr.results)
+                for x in results {
+                    let el = w.beginNest(NFL.listElement)
+                    w.put(NFLH.ResultAttr.index, u32: x.index)
+                    w.put(NFLH.ResultAttr.errno, u32: x.errno)
+                    try w.endNest(el)
+                }
+                try w.endNest(r)
+            }
+            if let a = e.attributes {
+                let inner = w.beginNest(NFLH.EncapAttr.attr)
+                try FlowTableCodec.encode(a, layout: e.flowsLayout, into: &w)
+                try w.endNest(inner)
+            }
+            try w.endNest(n)
+        }
+        if let l = m.listener {
+            let n = w.beginNest(NFLH.Attr.listener)
+            w.put(NFLH.ListenerAttr.type, u32: l.type)
+            if let p = l.port { w.put(NFLH.ListenerAttr.port, u32: p) }
+            try w.endNest(n)
+        }
+    }
+
+    static func decode(_ it: AttributeIterator, into m: inout HairpinMessage) throws(DecodeError) {
+        var it = it
+        var seen = SeenAttributes()
+        let names = NFLH.Attr.names
+        while let attr = try it.next() {
+            guard let name = names[attr.type] else { throw unknown(attr) }
+            try seen.mark(attr, names: names)
+            do throws(DecodeError) {
+                switch attr.type {
+                case NFLH.Attr.encap: m.encap = try decodeEncap(attr)
+                case NFLH.Attr.listener: m.listener = try decodeListener(attr)
+                default: throw unknown(attr)
+                }
+            } catch { throw error.within(name) }
+        }
+    }
+
+    static func decodeListener(_ nest: Attribute) throws(DecodeError) -> HairpinListener {
+        var it = nest.nested()
+        var seen = SeenAttributes()
+        let names = NFLH.ListenerAttr.names
+        var type: UInt32?, port: UInt32?
+        while let attr = try it.next() {
+            guard let an = names[attr.type] else { throw unknown(attr) }
+            try seen.mark(attr, names: names)
+            switch attr.type {
+            case NFLH.ListenerAttr.type: type = try attr.u32(an)
+            case NFLH.ListenerAttr.port: port = try attr.u32(an)
+            default: throw unknown(attr)
+            }
+        }
+        guard let type else { throw missing("TYPE", in: nest) }
+        return HairpinListener(type: type, port: port)
+    }
+
+    static func decodeEncap(_ nest: Attribute) throws(DecodeError) -> HairpinEncap {
+        var it = nest.nested()
+        var seen = SeenAttributes()
+        let names = NFLH.EncapAttr.names
+        var cmdType: UInt32?, cmd: UInt32?, status: UInt32?, seq: UInt64?
+        var part: UInt32?, more = false, text: String?, results: [FlowResult]?
+        var inner: Attribute?
+        while let attr = try it.next() {
+            guard let an = names[attr.type] else { throw unknown(attr) }
+            try seen.mark(attr, names: names)
+            switch attr.type {
+            case NFLH.EncapAttr.cmdType: cmdType = try attr.u32(an)
+            case NFLH.EncapAttr.cmd: cmd = try attr.u32(an)
+            case NFLH.EncapAttr.status: status = try attr.u32(an)
+            case NFLH.EncapAttr.seq: seq = try attr.u64(an)
+            case NFLH.EncapAttr.part: part = try attr.u32(an)
+            case NFLH.EncapAttr.more: more = try attr.flag(an)
+            case NFLH.EncapAttr.errorMessage: text = try attr.string(an)
+            case NFLH.EncapAttr.pad: break
+            case NFLH.EncapAttr.results:
+                results = try FlowTableCodec.wrap(an) { () throws(DecodeError) in
+                    try decodeList(attr, elementName: "RESULT", depth: 2, decodeResult)
+                }
+            // ATTR's FLOWS layout depends on STATUS, which may come later: decode it after the loop.
+            case NFLH.EncapAttr.attr: inner = attr
+            default: throw unknown(attr)
+            }
+        }
+        guard let cmdType else { throw missing("CMD_TYPE", in: nest) }
+        guard let cmd else { throw missing("CMD", in: nest) }
+        guard let seq else { throw missing("SEQ", in: nest) }
+        var e = HairpinEncap(commandType: cmdType, command: cmd, status: status, sequence: seq,
+                             results: results, part: part, more: more, errorMessage: text)
+        if let inner {
+            e.attributes = try FlowTableCodec.wrap("ATTR") { () throws(DecodeError) in
+                try FlowTableCodec.decode(inner.nested(), layout: e.flowsLayout, depth: 2)
+            }
+        }
+        return e
+    }
+
+    static func decodeResult(_ nest: Attribute, depth: Int) throws(DecodeError) -> FlowResult {
+        var it = nest.nested()
+        var seen = SeenAttributes()
+        let names = NFLH.ResultAttr.names
+        var index: UInt32?, errno: UInt32?
+        while let attr = try it.next() {
+            guard let an = names[attr.type] else { throw unknown(attr) }
+            try seen.mark(attr, names: names)
+            switch attr.type {
+            case NFLH.ResultAttr.index: index = try attr.u32(an)
+            case NFLH.ResultAttr.errno: errno = try attr.u32(an)
+            default: throw unknown(attr)
+            }
+        }
+        guard let index else { throw missing("INDEX", in: nest) }
+        guard let errno else { throw missing("ERRNO", in: nest) }
+        return FlowResult(index: index, errno: errno)
+    }
+}

@@ -1,0 +1,147 @@
+// Whole messages of both families and NLMSG_ERROR, to and from bytes.
+
+extension FlowTableMessage {
+    /// Appends the message to `w` (several messages may share one writer, as in a dump).
+    public func encode(into w: inout NetlinkWriter) throws(EncodeError) {
+        let start = w.beginMessage(type: header.type, flags: header.flags,
+                                   sequence: header.sequence, port: header.port)
+        w.genericHeader(command: command, version: version)
+        try FlowTableCodec.encode(attributes, layout: flowsLayout, into: &w)
+        w.endMessage(start)
+    }
+
+    public func encoded() throws(EncodeError) -> [UInt8] {
+        var w = NetlinkWriter(capacity: 256)
+        try encode(into: &w)
+        return w.bytes
+    }
+
+    /// Decodes one Flow Table API message. `familyID`, when given, must equal nlmsg_type.
+    /// The FLOWS layout follows from the command and NLM_F_REQUEST. With `requireShape` the
+    /// message must also carry what its command needs (see `validateShape`).
+    public static func decode(_ m: NetlinkMessageView, familyID: UInt16? = nil,
+                              requireShape: Bool = true) throws(DecodeError) -> FlowTableMessage {
+        if let familyID, m.header.type != familyID {
+            throw DecodeError(.wrongFamily(expected: familyID, got: m.header.type), at: m.offset + 4)
+        }
+        let (g, attrs) = try m.generic()
+        let layout = FlowsLayout.of(command: g.command, isRequest: m.header.isRequest)
+        let a = try FlowTableCodec.decode(attrs, layout: layout)
+        if requireShape {
+            try a.validateShape(command: g.command, isRequest: m.header.isRequest, offset: m.offset + m.bytes.count)
+        }
+        return FlowTableMessage(header: m.header, command: g.command, version: g.version, attributes: a)
+    }
+
+    public static func decode(_ bytes: UnsafeRawBufferPointer, familyID: UInt16? = nil,
+                              requireShape: Bool = true) throws(DecodeError) -> FlowTableMessage {
+        try decode(try NetlinkMessageView.single(bytes), familyID: familyID, requireShape: requireShape)
+    }
+
+    public static func decode(_ bytes: [UInt8], familyID: UInt16? = nil,
+                              requireShape: Bool = true) throws(DecodeError) -> FlowTableMessage {
+        try withUnsafeBytesTyped(bytes) { (raw) throws(DecodeError) in
+            try decode(raw, familyID: familyID, requireShape: requireShape)
+        }
+    }
+}
+
+extension HairpinMessage {
+    public func encode(into w: inout NetlinkWriter) throws(EncodeError) {
+        let start = w.beginMessage(type: header.type, flags: header.flags,
+                                   sequence: header.sequence, port: header.port)
+        w.genericHeader(command: command, version: version)
+        try HairpinCodec.encode(self, into: &w)
+        w.endMessage(start)
+    }
+
+    public func encoded() throws(EncodeError) -> [UInt8] {
+        var w = NetlinkWriter(capacity: 256)
+        try encode(into: &w)
+        return w.bytes
+    }
+
+    public static func decode(_ m: NetlinkMessageView, familyID: UInt16? = nil) throws(DecodeError) -> HairpinMessage {
+        if let familyID, m.header.type != familyID {
+            throw DecodeError(.wrongFamily(expected: familyID, got: m.header.type), at: m.offset + 4)
+        }
+        let (g, attrs) = try m.generic()
+        var msg = HairpinMessage(header: m.header, command: g.command, version: g.version)
+        try HairpinCodec.decode(attrs, into: &msg)
+        return msg
+    }
+
+    public static func decode(_ bytes: UnsafeRawBufferPointer, familyID: UInt16? = nil) throws(DecodeError) -> HairpinMessage {
+        try decode(try NetlinkMessageView.single(bytes), familyID: familyID)
+    }
+
+    public static func decode(_ bytes: [UInt8], familyID: UInt16? = nil) throws(DecodeError) -> HairpinMessage {
+        try withUnsafeBytesTyped(bytes) { (raw) throws(DecodeError) in try decode(raw, familyID: familyID) }
+    }
+}
+
+extension NetlinkAck {
+    /// NLMSG_ERROR with the request's header echoed (NLM_F_CAPPED) and, when there is a
+    /// message, an extended-ack NLMSGERR_ATTR_MSG.
+    public func encode(into w: inout NetlinkWriter) {
+        var flags = header.flags | Netlink.flagCapped
+        if message != nil { flags |= Netlink.flagAckTLVs }
+        let start = w.beginMessage(type: Netlink.typeError, flags: flags,
+                                   sequence: header.sequence, port: header.port)
+        w.appendRaw(error)
+        w.appendRaw(request.length)
+        w.appendRaw(request.type)
+        w.appendRaw(request.flags)
+        w.appendRaw(request.sequence)
+        w.appendRaw(request.port)
+        if let message { w.put(Netlink.extAckMessage, string: message) }
+        w.endMessage(start)
+    }
+
+    public func encoded() -> [UInt8] {
+        var w = NetlinkWriter(capacity: 64)
+        encode(into: &w)
+        return w.bytes
+    }
+
+    public static func decode(_ m: NetlinkMessageView) throws(DecodeError) -> NetlinkAck {
+        guard m.header.type == Netlink.typeError else {
+            throw DecodeError(.notAllowed("nlmsg_type \(m.header.type) is not NLMSG_ERROR"), at: m.offset + 4)
+        }
+        let p = m.payload
+        guard p.count >= 4 + Netlink.headerLength else {
+            throw DecodeError(.truncated(needed: Netlink.headerLength + 4 + Netlink.headerLength,
+                                         available: m.bytes.count), at: Netlink.headerLength)
+        }
+        let error = p.loadUnaligned(as: Int32.self)
+        let req = NetlinkHeader(length: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self),
+                                type: p.loadUnaligned(fromByteOffset: 8, as: UInt16.self),
+                                flags: p.loadUnaligned(fromByteOffset: 10, as: UInt16.self),
+                                sequence: p.loadUnaligned(fromByteOffset: 12, as: UInt32.self),
+                                port: p.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+        var message: String?
+        if m.header.flags & Netlink.flagAckTLVs != 0 {
+            // Without NLM_F_CAPPED the whole request is echoed before the TLVs.
+            var tlvStart = 4 + Netlink.headerLength
+            if m.header.flags & Netlink.flagCapped == 0 { tlvStart = 4 + Netlink.align(Int(req.length)) }
+            if tlvStart < p.count {
+                var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: p[tlvStart...]),
+                                           baseOffset: Netlink.headerLength + tlvStart)
+                while let a = try it.next() {
+                    if a.type == Netlink.extAckMessage { message = try a.string() }
+                }
+            }
+        }
+        return NetlinkAck(header: m.header, error: error, request: req, message: message)
+    }
+}
+
+/// `withUnsafeBytes` for a closure with typed throws (the standard one rethrows `any Error`).
+@inline(__always)
+func withUnsafeBytesTyped<R>(_ bytes: [UInt8],
+                             _ body: (UnsafeRawBufferPointer) throws(DecodeError) -> R) throws(DecodeError) -> R {
+    let result: Result<R, DecodeError> = bytes.withUnsafeBytes { raw in
+        do throws(DecodeError) { return .success(try body(raw)) } catch { return .failure(error) }
+    }
+    return try result.get()
+}

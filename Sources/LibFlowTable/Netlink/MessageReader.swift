@@ -1,0 +1,70 @@
+// Splitting a receive buffer (or a pcap record) into netlink messages, and reading the fixed
+// headers of one message, without copying.
+
+/// One netlink message inside a larger buffer.
+public struct NetlinkMessageView {
+    public let header: NetlinkHeader
+    /// The bytes after nlmsghdr, up to nlmsg_len (padding excluded).
+    public let payload: UnsafeRawBufferPointer
+    /// The whole message, headers included.
+    public let bytes: UnsafeRawBufferPointer
+    /// Offset of the message in the buffer it came from.
+    public let offset: Int
+
+    /// The genl header and the attribute region of a generic netlink message.
+    public func generic() throws(DecodeError) -> (GenericHeader, AttributeIterator) {
+        guard payload.count >= Netlink.genericHeaderLength else {
+            throw DecodeError(.truncated(needed: Netlink.headerLength + Netlink.genericHeaderLength,
+                                         available: bytes.count), at: Netlink.headerLength)
+        }
+        let g = GenericHeader(command: payload[0], version: payload[1],
+                              reserved: payload.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+        let attrs = UnsafeRawBufferPointer(rebasing: payload[Netlink.genericHeaderLength...])
+        return (g, AttributeIterator(attrs, baseOffset: Netlink.headerLength + Netlink.genericHeaderLength))
+    }
+}
+
+/// Walks the messages of a buffer. nlmsg_len must cover the header and fit the buffer; the
+/// padding after the last message may be missing.
+public struct NetlinkMessageIterator {
+    let buffer: UnsafeRawBufferPointer
+    var position = 0
+
+    public init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
+
+    public mutating func next() throws(DecodeError) -> NetlinkMessageView? {
+        let remaining = buffer.count - position
+        if remaining == 0 { return nil }
+        guard remaining >= Netlink.headerLength else {
+            throw DecodeError(.truncated(needed: Netlink.headerLength, available: remaining), at: position)
+        }
+        let h = NetlinkHeader(
+            length: buffer.loadUnaligned(fromByteOffset: position, as: UInt32.self),
+            type: buffer.loadUnaligned(fromByteOffset: position + 4, as: UInt16.self),
+            flags: buffer.loadUnaligned(fromByteOffset: position + 6, as: UInt16.self),
+            sequence: buffer.loadUnaligned(fromByteOffset: position + 8, as: UInt32.self),
+            port: buffer.loadUnaligned(fromByteOffset: position + 12, as: UInt32.self))
+        guard h.length >= UInt32(Netlink.headerLength), Int(h.length) <= remaining else {
+            throw DecodeError(.badMessageLength(h.length), at: position)
+        }
+        let start = position
+        let whole = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + Int(h.length))])
+        let payload = UnsafeRawBufferPointer(rebasing: whole[Netlink.headerLength...])
+        position = min(start + Netlink.align(Int(h.length)), buffer.count)
+        return NetlinkMessageView(header: h, payload: payload, bytes: whole, offset: start)
+    }
+}
+
+extension NetlinkMessageView {
+    /// Reads exactly one message from `bytes`; anything after it is an error.
+    public static func single(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> NetlinkMessageView {
+        var it = NetlinkMessageIterator(bytes)
+        guard let m = try it.next() else {
+            throw DecodeError(.truncated(needed: Netlink.headerLength, available: 0), at: 0)
+        }
+        if let extra = try it.next() {
+            throw DecodeError(.notAllowed("a second message follows the first"), at: extra.offset)
+        }
+        return m
+    }
+}
