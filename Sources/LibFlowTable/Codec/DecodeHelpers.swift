@@ -2,6 +2,34 @@
 // error, a repeat detector for struct-like sets, and list walking.
 
 extension Attribute {
+    /// The attribute's name in `names`, for error paths only.
+    func name(in names: [UInt16: String]) -> String { names[type] ?? "type \(type)" }
+
+    @inline(__always)
+    func u32(in names: [UInt16: String]) throws(DecodeError) -> UInt32 {
+        do { return try u32() } catch { throw error.within(name(in: names)) }
+    }
+
+    @inline(__always)
+    func u64(in names: [UInt16: String]) throws(DecodeError) -> UInt64 {
+        do { return try u64() } catch { throw error.within(name(in: names)) }
+    }
+
+    @inline(__always)
+    func string(in names: [UInt16: String]) throws(DecodeError) -> String {
+        do { return try string() } catch { throw error.within(name(in: names)) }
+    }
+
+    @inline(__always)
+    func fieldValue(in names: [UInt16: String]) throws(DecodeError) -> FieldValue {
+        do { return try fieldValue() } catch { throw error.within(name(in: names)) }
+    }
+
+    @inline(__always)
+    func flag(in names: [UInt16: String]) throws(DecodeError) -> Bool {
+        do { return try flag() } catch { throw error.within(name(in: names)) }
+    }
+
     @inline(__always)
     func u32(_ name: String) throws(DecodeError) -> UInt32 {
         do { return try u32() } catch { throw error.within(name) }
@@ -35,8 +63,9 @@ struct SeenAttributes {
 
     @inline(__always)
     mutating func mark(_ attr: Attribute, names: [UInt16: String]) throws(DecodeError) {
-        // Sets are small (types < 64); an unknown type was already rejected by the caller.
-        let bit: UInt64 = 1 << UInt64(attr.type & 63)
+        // Sets are small (types < 64); larger (unknown) types are rejected by the caller's switch.
+        guard attr.type < 64 else { return }
+        let bit: UInt64 = 1 << UInt64(attr.type)
         if bits & bit != 0 {
             throw DecodeError(.repeatedAttribute(names[attr.type] ?? "type \(attr.type)"), at: attr.offset)
         }
@@ -62,7 +91,13 @@ func decodeList<T>(_ nest: Attribute, elementName: String, depth: Int,
     guard depth < Netlink.maxNestingDepth else {
         throw DecodeError(.nestingTooDeep(Netlink.maxNestingDepth), at: nest.offset)
     }
+    // Count first so the array is allocated once at its final size (growing it was a
+    // measurable share of decoding a flow).
+    var counter = nest.nested()
+    var n = 0
+    while try counter.next() != nil { n += 1 }
     var result: [T] = []
+    result.reserveCapacity(n)
     var it = nest.nested()
     var index = 0
     while let child = try it.next() {

@@ -71,40 +71,39 @@ public enum FlowTableCodec {
         var seen = SeenAttributes()
         let names = NFL.Attr.names
         while let attr = try it.next() {
-            guard let name = names[attr.type] else { throw unknown(attr) }
             try seen.mark(attr, names: names)
             switch attr.type {
-            case NFL.Attr.identifierType: a.identifierType = try attr.u32(name)
-            case NFL.Attr.identifier: a.identifier = try attr.u32(name)
-            case NFL.Attr.flowsError: a.errorStrategy = ErrorStrategy(rawValue: try attr.u32(name))
+            case NFL.Attr.identifierType: a.identifierType = try attr.u32(in: names)
+            case NFL.Attr.identifier: a.identifier = try attr.u32(in: names)
+            case NFL.Attr.flowsError: a.errorStrategy = ErrorStrategy(rawValue: try attr.u32(in: names))
             case NFL.Attr.tables:
-                a.tables = try wrap(name) { () throws(DecodeError) in
+                a.tables = try wrap(names, attr) { () throws(DecodeError) in
                     try decodeList(attr, elementName: "TABLE", depth: depth + 1, decodeTable)
                 }
             case NFL.Attr.headers:
-                a.headers = try wrap(name) { () throws(DecodeError) in
+                a.headers = try wrap(names, attr) { () throws(DecodeError) in
                     try decodeList(attr, elementName: "HEADER", depth: depth + 1, decodeHeader)
                 }
             case NFL.Attr.actions:
-                a.actions = try wrap(name) { () throws(DecodeError) in
+                a.actions = try wrap(names, attr) { () throws(DecodeError) in
                     try decodeList(attr, elementName: "ACTION", depth: depth + 1, decodeAction)
                 }
             case NFL.Attr.headerGraph:
-                a.headerGraph = try wrap(name) { () throws(DecodeError) in
+                a.headerGraph = try wrap(names, attr) { () throws(DecodeError) in
                     try decodeList(attr, elementName: "NODE", depth: depth + 1, decodeHeaderNode)
                 }
             case NFL.Attr.tableGraph:
-                a.tableGraph = try wrap(name) { () throws(DecodeError) in
+                a.tableGraph = try wrap(names, attr) { () throws(DecodeError) in
                     try decodeList(attr, elementName: "NODE", depth: depth + 1, decodeTableGraphNode)
                 }
             case NFL.Attr.flows:
                 switch layout {
                 case .list:
-                    a.flows = try wrap(name) { () throws(DecodeError) in
+                    a.flows = try wrap(names, attr) { () throws(DecodeError) in
                         try decodeList(attr, elementName: "FLOW", depth: depth + 1, decodeFlow)
                     }
                 case .selector:
-                    a.selector = try wrap(name) { () throws(DecodeError) in try decodeSelector(attr) }
+                    a.selector = try wrap(names, attr) { () throws(DecodeError) in try decodeSelector(attr) }
                 }
             default: throw unknown(attr)
             }
@@ -115,6 +114,13 @@ public enum FlowTableCodec {
     @inline(__always)
     static func wrap<T>(_ name: String, _ body: () throws(DecodeError) -> T) throws(DecodeError) -> T {
         do { return try body() } catch { throw error.within(name) }
+    }
+
+    /// Runs `body`; an error is put under the attribute's name (looked up only on failure).
+    @inline(__always)
+    static func wrap<T>(_ names: [UInt16: String], _ attr: Attribute,
+                        _ body: () throws(DecodeError) -> T) throws(DecodeError) -> T {
+        do { return try body() } catch { throw error.within(attr.name(in: names)) }
     }
 
     // MARK: field, header
@@ -141,13 +147,12 @@ public enum FlowTableCodec {
         let names = NFL.HeaderAttr.names
         var name: String?, uid: UInt32?, fields: [Field]?
         while let attr = try it.next() {
-            guard let an = names[attr.type] else { throw unknown(attr) }
             try seen.mark(attr, names: names)
             switch attr.type {
-            case NFL.HeaderAttr.name: name = try attr.string(an)
-            case NFL.HeaderAttr.uid: uid = try attr.u32(an)
+            case NFL.HeaderAttr.name: name = try attr.string(in: names)
+            case NFL.HeaderAttr.uid: uid = try attr.u32(in: names)
             case NFL.HeaderAttr.fields:
-                fields = try wrap(an) { () throws(DecodeError) in
+                fields = try wrap(names, attr) { () throws(DecodeError) in
                     try decodeList(attr, elementName: "FIELD", depth: depth + 1, decodeField)
                 }
             default: throw unknown(attr)
@@ -165,12 +170,11 @@ public enum FlowTableCodec {
         let names = NFL.FieldAttr.names
         var name: String?, uid: UInt32?, bitwidth: UInt32?
         while let attr = try it.next() {
-            guard let an = names[attr.type] else { throw unknown(attr) }
             try seen.mark(attr, names: names)
             switch attr.type {
-            case NFL.FieldAttr.name: name = try attr.string(an)
-            case NFL.FieldAttr.uid: uid = try attr.u32(an)
-            case NFL.FieldAttr.bitwidth: bitwidth = try attr.u32(an)
+            case NFL.FieldAttr.name: name = try attr.string(in: names)
+            case NFL.FieldAttr.uid: uid = try attr.u32(in: names)
+            case NFL.FieldAttr.bitwidth: bitwidth = try attr.u32(in: names)
             default: throw unknown(attr)
             }
         }
@@ -217,21 +221,20 @@ public enum FlowTableCodec {
         var next: UInt32?, instance: UInt32?, header: UInt32?, field: UInt32?
         var maskType: UInt32?, type: UInt32?, value: FieldValue?, mask: FieldValue?
         while let attr = try it.next() {
-            guard let an = names[attr.type] else { throw unknown(attr) }
             try seen.mark(attr, names: names)
             switch attr.type {
             case NFL.FieldRefAttr.nextNode:
                 guard allowNextNode else {
                     throw DecodeError(.notAllowed("NEXT_NODE is only allowed in a jump entry"), at: attr.offset)
                 }
-                next = try attr.u32(an)
-            case NFL.FieldRefAttr.instance: instance = try attr.u32(an)
-            case NFL.FieldRefAttr.header: header = try attr.u32(an)
-            case NFL.FieldRefAttr.field: field = try attr.u32(an)
-            case NFL.FieldRefAttr.maskType: maskType = try attr.u32(an)
-            case NFL.FieldRefAttr.type: type = try attr.u32(an)
-            case NFL.FieldRefAttr.value: value = try attr.fieldValue(an)
-            case NFL.FieldRefAttr.mask: mask = try attr.fieldValue(an)
+                next = try attr.u32(in: names)
+            case NFL.FieldRefAttr.instance: instance = try attr.u32(in: names)
+            case NFL.FieldRefAttr.header: header = try attr.u32(in: names)
+            case NFL.FieldRefAttr.field: field = try attr.u32(in: names)
+            case NFL.FieldRefAttr.maskType: maskType = try attr.u32(in: names)
+            case NFL.FieldRefAttr.type: type = try attr.u32(in: names)
+            case NFL.FieldRefAttr.value: value = try attr.fieldValue(in: names)
+            case NFL.FieldRefAttr.mask: mask = try attr.fieldValue(in: names)
             default: throw unknown(attr)
             }
         }
@@ -282,13 +285,12 @@ public enum FlowTableCodec {
         let names = NFL.ActionAttr.names
         var name: String?, uid: UInt32?, signature: [ActionArg]?
         while let attr = try it.next() {
-            guard let an = names[attr.type] else { throw unknown(attr) }
             try seen.mark(attr, names: names)
             switch attr.type {
-            case NFL.ActionAttr.name: name = try attr.string(an)
-            case NFL.ActionAttr.uid: uid = try attr.u32(an)
+            case NFL.ActionAttr.name: name = try attr.string(in: names)
+            case NFL.ActionAttr.uid: uid = try attr.u32(in: names)
             case NFL.ActionAttr.signature:
-                signature = try wrap(an) { () throws(DecodeError) in
+                signature = try wrap(names, attr) { () throws(DecodeError) in
                     try decodeList(attr, elementName: "ACTION_ARG", depth: depth + 1, decodeActionArg)
                 }
             default: throw unknown(attr)
@@ -304,12 +306,11 @@ public enum FlowTableCodec {
         let names = NFL.ActionArgAttr.names
         var name: String?, type: UInt32?, value: FieldValue?
         while let attr = try it.next() {
-            guard let an = names[attr.type] else { throw unknown(attr) }
             try seen.mark(attr, names: names)
             switch attr.type {
-            case NFL.ActionArgAttr.name: name = try attr.string(an)
-            case NFL.ActionArgAttr.type: type = try attr.u32(an)
-            case NFL.ActionArgAttr.value: value = try attr.fieldValue(an)
+            case NFL.ActionArgAttr.name: name = try attr.string(in: names)
+            case NFL.ActionArgAttr.type: type = try attr.u32(in: names)
+            case NFL.ActionArgAttr.value: value = try attr.fieldValue(in: names)
             default: throw unknown(attr)
             }
         }
@@ -344,20 +345,19 @@ public enum FlowTableCodec {
         var name: String?, uid: UInt32?, source: UInt32?, apply: UInt32?, size: UInt32?
         var matches: [FieldRef]?, actions: [UInt32]?
         while let attr = try it.next() {
-            guard let an = names[attr.type] else { throw unknown(attr) }
             try seen.mark(attr, names: names)
             switch attr.type {
-            case NFL.TableAttr.name: name = try attr.string(an)
-            case NFL.TableAttr.uid: uid = try attr.u32(an)
-            case NFL.TableAttr.source: source = try attr.u32(an)
-            case NFL.TableAttr.apply: apply = try attr.u32(an)
-            case NFL.TableAttr.size: size = try attr.u32(an)
+            case NFL.TableAttr.name: name = try attr.string(in: names)
+            case NFL.TableAttr.uid: uid = try attr.u32(in: names)
+            case NFL.TableAttr.source: source = try attr.u32(in: names)
+            case NFL.TableAttr.apply: apply = try attr.u32(in: names)
+            case NFL.TableAttr.size: size = try attr.u32(in: names)
             case NFL.TableAttr.matches:
-                matches = try wrap(an) { () throws(DecodeError) in
+                matches = try wrap(names, attr) { () throws(DecodeError) in
                     try decodeList(attr, elementName: "FIELD_REF", depth: depth + 1, decodeFieldRef)
                 }
             case NFL.TableAttr.actions:
-                actions = try wrap(an) { () throws(DecodeError) in try decodeUIDList(attr) }
+                actions = try wrap(names, attr) { () throws(DecodeError) in try decodeUIDList(attr) }
             default: throw unknown(attr)
             }
         }
@@ -407,19 +407,18 @@ public enum FlowTableCodec {
         let names = NFL.HeaderNodeAttr.names
         var name: String?, uid: UInt32?, hdrs: [UInt32]?, jumps: [JumpEntry]?
         while let attr = try it.next() {
-            guard let an = names[attr.type] else { throw unknown(attr) }
             try seen.mark(attr, names: names)
             switch attr.type {
-            case NFL.HeaderNodeAttr.name: name = try attr.string(an)
-            case NFL.HeaderNodeAttr.uid: uid = try attr.u32(an)
+            case NFL.HeaderNodeAttr.name: name = try attr.string(in: names)
+            case NFL.HeaderNodeAttr.uid: uid = try attr.u32(in: names)
             case NFL.HeaderNodeAttr.hdrs:
-                hdrs = try wrap(an) { () throws(DecodeError) in
+                hdrs = try wrap(names, attr) { () throws(DecodeError) in
                     try decodeList(attr, elementName: "VALUE", depth: depth + 1) { (a, _) throws(DecodeError) in
                         try a.u32()
                     }
                 }
             case NFL.HeaderNodeAttr.jump:
-                jumps = try wrap(an) { () throws(DecodeError) in
+                jumps = try wrap(names, attr) { () throws(DecodeError) in
                     try decodeList(attr, elementName: "JUMP_ENTRY", depth: depth + 1, decodeJumpEntry)
                 }
             default: throw unknown(attr)
@@ -448,13 +447,12 @@ public enum FlowTableCodec {
         let names = NFL.TableGraphNodeAttr.names
         var uid: UInt32?, flags: UInt32?, jumps: [JumpEntry]?
         while let attr = try it.next() {
-            guard let an = names[attr.type] else { throw unknown(attr) }
             try seen.mark(attr, names: names)
             switch attr.type {
-            case NFL.TableGraphNodeAttr.uid: uid = try attr.u32(an)
-            case NFL.TableGraphNodeAttr.flags: flags = try attr.u32(an)
+            case NFL.TableGraphNodeAttr.uid: uid = try attr.u32(in: names)
+            case NFL.TableGraphNodeAttr.flags: flags = try attr.u32(in: names)
             case NFL.TableGraphNodeAttr.jump:
-                jumps = try wrap(an) { () throws(DecodeError) in
+                jumps = try wrap(names, attr) { () throws(DecodeError) in
                     try decodeList(attr, elementName: "JUMP_ENTRY", depth: depth + 1, decodeJumpEntry)
                 }
             default: throw unknown(attr)
@@ -494,19 +492,18 @@ public enum FlowTableCodec {
         var error: UInt32?, table: UInt32?, uid: UInt32?, priority: UInt32?
         var matches: [FieldRef]?, actions: [Action]?
         while let attr = try it.next() {
-            guard let an = names[attr.type] else { throw unknown(attr) }
             try seen.mark(attr, names: names)
             switch attr.type {
-            case NFL.FlowAttr.error: error = try attr.u32(an)
-            case NFL.FlowAttr.table: table = try attr.u32(an)
-            case NFL.FlowAttr.uid: uid = try attr.u32(an)
-            case NFL.FlowAttr.priority: priority = try attr.u32(an)
+            case NFL.FlowAttr.error: error = try attr.u32(in: names)
+            case NFL.FlowAttr.table: table = try attr.u32(in: names)
+            case NFL.FlowAttr.uid: uid = try attr.u32(in: names)
+            case NFL.FlowAttr.priority: priority = try attr.u32(in: names)
             case NFL.FlowAttr.matches:
-                matches = try wrap(an) { () throws(DecodeError) in
+                matches = try wrap(names, attr) { () throws(DecodeError) in
                     try decodeList(attr, elementName: "FIELD_REF", depth: depth + 1, decodeFieldRef)
                 }
             case NFL.FlowAttr.actions:
-                actions = try wrap(an) { () throws(DecodeError) in
+                actions = try wrap(names, attr) { () throws(DecodeError) in
                     try decodeList(attr, elementName: "ACTION", depth: depth + 1, decodeAction)
                 }
             default: throw unknown(attr)
@@ -524,15 +521,14 @@ public enum FlowTableCodec {
         let names = NFL.TableFlowsAttr.names
         var table: UInt32?, lo: UInt32?, hi: UInt32?
         while let attr = try it.next() {
-            guard let an = names[attr.type] else { throw unknown(attr) }
             try seen.mark(attr, names: names)
             switch attr.type {
-            case NFL.TableFlowsAttr.table: table = try attr.u32(an)
-            case NFL.TableFlowsAttr.minPriority: lo = try attr.u32(an)
-            case NFL.TableFlowsAttr.maxPriority: hi = try attr.u32(an)
+            case NFL.TableFlowsAttr.table: table = try attr.u32(in: names)
+            case NFL.TableFlowsAttr.minPriority: lo = try attr.u32(in: names)
+            case NFL.TableFlowsAttr.maxPriority: hi = try attr.u32(in: names)
             default:
                 // TABLE_FLOWS_FLOWS (4) is declared but no implementation ever used it.
-                throw DecodeError(.notAllowed("\(an) is not allowed in a GET_FLOWS selector"), at: attr.offset)
+                throw DecodeError(.notAllowed("\(names[attr.type] ?? "type \(attr.type)") is not allowed in a GET_FLOWS selector"), at: attr.offset)
             }
         }
         guard let table else { throw missing("TABLE", in: nest) }

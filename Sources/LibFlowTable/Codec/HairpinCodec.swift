@@ -42,7 +42,6 @@ public enum HairpinCodec {
         var seen = SeenAttributes()
         let names = NFLH.Attr.names
         while let attr = try it.next() {
-            guard let name = names[attr.type] else { throw unknown(attr) }
             try seen.mark(attr, names: names)
             do throws(DecodeError) {
                 switch attr.type {
@@ -50,7 +49,7 @@ public enum HairpinCodec {
                 case NFLH.Attr.listener: m.listener = try decodeListener(attr)
                 default: throw unknown(attr)
                 }
-            } catch { throw error.within(name) }
+            } catch { throw error.within(names[attr.type] ?? "?") }
         }
     }
 
@@ -60,11 +59,10 @@ public enum HairpinCodec {
         let names = NFLH.ListenerAttr.names
         var type: UInt32?, port: UInt32?
         while let attr = try it.next() {
-            guard let an = names[attr.type] else { throw unknown(attr) }
             try seen.mark(attr, names: names)
             switch attr.type {
-            case NFLH.ListenerAttr.type: type = try attr.u32(an)
-            case NFLH.ListenerAttr.port: port = try attr.u32(an)
+            case NFLH.ListenerAttr.type: type = try attr.u32(in: names)
+            case NFLH.ListenerAttr.port: port = try attr.u32(in: names)
             default: throw unknown(attr)
             }
         }
@@ -80,19 +78,18 @@ public enum HairpinCodec {
         var part: UInt32?, more = false, text: String?, results: [FlowResult]?
         var inner: Attribute?
         while let attr = try it.next() {
-            guard let an = names[attr.type] else { throw unknown(attr) }
             try seen.mark(attr, names: names)
             switch attr.type {
-            case NFLH.EncapAttr.cmdType: cmdType = try attr.u32(an)
-            case NFLH.EncapAttr.cmd: cmd = try attr.u32(an)
-            case NFLH.EncapAttr.status: status = try attr.u32(an)
-            case NFLH.EncapAttr.seq: seq = try attr.u64(an)
-            case NFLH.EncapAttr.part: part = try attr.u32(an)
-            case NFLH.EncapAttr.more: more = try attr.flag(an)
-            case NFLH.EncapAttr.errorMessage: text = try attr.string(an)
+            case NFLH.EncapAttr.cmdType: cmdType = try attr.u32(in: names)
+            case NFLH.EncapAttr.cmd: cmd = try attr.u32(in: names)
+            case NFLH.EncapAttr.status: status = try attr.u32(in: names)
+            case NFLH.EncapAttr.seq: seq = try attr.u64(in: names)
+            case NFLH.EncapAttr.part: part = try attr.u32(in: names)
+            case NFLH.EncapAttr.more: more = try attr.flag(in: names)
+            case NFLH.EncapAttr.errorMessage: text = try attr.string(in: names)
             case NFLH.EncapAttr.pad: break
             case NFLH.EncapAttr.results:
-                results = try FlowTableCodec.wrap(an) { () throws(DecodeError) in
+                results = try FlowTableCodec.wrap(names, attr) { () throws(DecodeError) in
                     try decodeList(attr, elementName: "RESULT", depth: 2, decodeResult)
                 }
             // ATTR's FLOWS layout depends on STATUS, which may come later: decode it after the loop.
@@ -119,11 +116,10 @@ public enum HairpinCodec {
         let names = NFLH.ResultAttr.names
         var index: UInt32?, errno: UInt32?
         while let attr = try it.next() {
-            guard let an = names[attr.type] else { throw unknown(attr) }
             try seen.mark(attr, names: names)
             switch attr.type {
-            case NFLH.ResultAttr.index: index = try attr.u32(an)
-            case NFLH.ResultAttr.errno: errno = try attr.u32(an)
+            case NFLH.ResultAttr.index: index = try attr.u32(in: names)
+            case NFLH.ResultAttr.errno: errno = try attr.u32(in: names)
             default: throw unknown(attr)
             }
         }

@@ -29,19 +29,14 @@ extension FlowTableAttributes {
         if identifierType == nil { throw DecodeError(.missingAttribute("IDENTIFIER_TYPE"), at: offset) }
         if identifier == nil { throw DecodeError(.missingAttribute("IDENTIFIER"), at: offset) }
         let want = Self.payload(command: cmd, isRequest: isRequest)
-        let present: [(Payload, Bool, String)] = [
-            (.tables, tables != nil, "TABLES"), (.headers, headers != nil, "HEADERS"),
-            (.actions, actions != nil, "ACTIONS"), (.headerGraph, headerGraph != nil, "HEADER_GRAPH"),
-            (.tableGraph, tableGraph != nil, "TABLE_GRAPH"), (.flows, flows != nil, "FLOWS"),
-            (.selector, selector != nil, "FLOWS"),
-        ]
-        for (kind, isSet, name) in present {
-            if kind == want && !isSet { throw DecodeError(.missingAttribute(name), at: offset) }
-            if kind != want && isSet {
-                throw DecodeError(.notAllowed("\(name) does not belong in a \(cmd.name) \(isRequest ? "request" : "reply")"),
-                                  at: offset)
-            }
-        }
+        // Checked one by one (no table of tuples): this runs for every decoded message.
+        try check(.tables, tables != nil, "TABLES", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
+        try check(.headers, headers != nil, "HEADERS", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
+        try check(.actions, actions != nil, "ACTIONS", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
+        try check(.headerGraph, headerGraph != nil, "HEADER_GRAPH", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
+        try check(.tableGraph, tableGraph != nil, "TABLE_GRAPH", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
+        try check(.flows, flows != nil, "FLOWS", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
+        try check(.selector, selector != nil, "FLOWS", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
         // A batch needs at least one flow; FLOWS_ERROR only makes sense on a batch request.
         if isRequest && want == .flows && flows?.isEmpty == true {
             throw DecodeError(.notAllowed("\(cmd.name) request carries no flows"), at: offset)
@@ -49,6 +44,17 @@ extension FlowTableAttributes {
         if errorStrategy != nil && !(isRequest && want == .flows) {
             throw DecodeError(.notAllowed("FLOWS_ERROR only belongs in a SET/DEL/UPDATE_FLOWS request"), at: offset)
         }
+    }
+}
+
+@inline(__always)
+private func check(_ kind: FlowTableAttributes.Payload, _ isSet: Bool, _ name: StaticString,
+                   want: FlowTableAttributes.Payload, cmd: NFL.Command, isRequest: Bool,
+                   offset: Int) throws(DecodeError) {
+    if kind == want && !isSet { throw DecodeError(.missingAttribute("\(name)"), at: offset) }
+    if kind != want && isSet {
+        throw DecodeError(.notAllowed("\(name) does not belong in a \(cmd.name) \(isRequest ? "request" : "reply")"),
+                          at: offset)
     }
 }
 

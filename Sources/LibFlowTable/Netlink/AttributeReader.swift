@@ -53,7 +53,14 @@ public struct Attribute {
     public func string() throws(DecodeError) -> String {
         var bytes = payload
         if let last = bytes.last, last == 0 { bytes = UnsafeRawBufferPointer(rebasing: bytes.dropLast()) }
-        if bytes.contains(0) { throw DecodeError(.invalidString, at: offset) }
+        // Names are nearly always short ASCII: check that in one pass and skip the general
+        // UTF-8 validator, which cost more than the rest of decoding a flow.
+        var ascii = true
+        for b in bytes {
+            if b == 0 { throw DecodeError(.invalidString, at: offset) }
+            if b >= 0x80 { ascii = false }
+        }
+        if ascii { return String(decoding: bytes, as: UTF8.self) }
         guard let s = String(validating: bytes, as: UTF8.self) else {
             throw DecodeError(.invalidString, at: offset)
         }
