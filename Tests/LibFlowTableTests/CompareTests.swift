@@ -276,24 +276,14 @@ private func oracle(_ a: [SmallRef], _ b: [SmallRef])
 
 // MARK: - Covers: seeded random loop on wide fields (u16/u64)
 
-/// SplitMix64: tiny, seeded, reproducible.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+// SplitMix64 is shared with the other tests (RandomModel.swift).
 
 @Test func coversOnWideFieldsBySamplingAndWitness() {
     // Too wide to enumerate. When `covers` says yes, random packets that B selects (its fixed
     // bits, random elsewhere) must all be selected by A. When it says no, build a witness: a
     // packet of B that flips one bit A fixes and B leaves free (or, if there is none, any packet
     // of B, since B then pins some bit A fixes to the other value); A must reject it.
-    var rng = SplitMix64(state: 0xF10F_7ACE)
+    var rng = SplitMix64(seed: 0xF10F_7ACE)
     let masks: [UInt64] = [0, 0xFF00, 0xFFFF, 0x00FF_FF00_0000, 0xFFFF_FFFF_FFFF, ~0, 0x8000_0000_0000_0001]
     let fields = [1, 2].map { MatchField(instance: 1, header: 1, field: UInt32($0)) }
     var coverCount = 0
