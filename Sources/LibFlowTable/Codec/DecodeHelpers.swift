@@ -1,32 +1,54 @@
 // Small pieces every attribute-set decoder uses: typed reads that name the attribute in an
 // error, a repeat detector for struct-like sets, and list walking.
 
+/// An attribute set's names, for error paths. Passing the set's type (not its dictionary)
+/// keeps the dictionary out of the hot path entirely: it is only touched when an error is built.
+public protocol AttributeNames {
+    static var names: [UInt16: String] { get }
+}
+
+extension NFL.Attr: AttributeNames {}
+extension NFL.FieldAttr: AttributeNames {}
+extension NFL.HeaderAttr: AttributeNames {}
+extension NFL.FieldRefAttr: AttributeNames {}
+extension NFL.ActionArgAttr: AttributeNames {}
+extension NFL.ActionAttr: AttributeNames {}
+extension NFL.TableAttr: AttributeNames {}
+extension NFL.HeaderNodeAttr: AttributeNames {}
+extension NFL.TableGraphNodeAttr: AttributeNames {}
+extension NFL.FlowAttr: AttributeNames {}
+extension NFL.TableFlowsAttr: AttributeNames {}
+extension NFLH.Attr: AttributeNames {}
+extension NFLH.ListenerAttr: AttributeNames {}
+extension NFLH.EncapAttr: AttributeNames {}
+extension NFLH.ResultAttr: AttributeNames {}
+
 extension Attribute {
     /// The attribute's name in `names`, for error paths only.
-    func name(in names: [UInt16: String]) -> String { names[type] ?? "type \(type)" }
+    func name<S: AttributeNames>(in names: S.Type) -> String { names.names[type] ?? "type \(type)" }
 
     @inline(__always)
-    func u32(in names: [UInt16: String]) throws(DecodeError) -> UInt32 {
+    func u32<S: AttributeNames>(in names: S.Type) throws(DecodeError) -> UInt32 {
         do { return try u32() } catch { throw error.within(name(in: names)) }
     }
 
     @inline(__always)
-    func u64(in names: [UInt16: String]) throws(DecodeError) -> UInt64 {
+    func u64<S: AttributeNames>(in names: S.Type) throws(DecodeError) -> UInt64 {
         do { return try u64() } catch { throw error.within(name(in: names)) }
     }
 
     @inline(__always)
-    func string(in names: [UInt16: String]) throws(DecodeError) -> String {
+    func string<S: AttributeNames>(in names: S.Type) throws(DecodeError) -> String {
         do { return try string() } catch { throw error.within(name(in: names)) }
     }
 
     @inline(__always)
-    func fieldValue(in names: [UInt16: String]) throws(DecodeError) -> FieldValue {
+    func fieldValue<S: AttributeNames>(in names: S.Type) throws(DecodeError) -> FieldValue {
         do { return try fieldValue() } catch { throw error.within(name(in: names)) }
     }
 
     @inline(__always)
-    func flag(in names: [UInt16: String]) throws(DecodeError) -> Bool {
+    func flag<S: AttributeNames>(in names: S.Type) throws(DecodeError) -> Bool {
         do { return try flag() } catch { throw error.within(name(in: names)) }
     }
 
@@ -62,12 +84,12 @@ struct SeenAttributes {
     private var bits: UInt64 = 0
 
     @inline(__always)
-    mutating func mark(_ attr: Attribute, names: [UInt16: String]) throws(DecodeError) {
+    mutating func mark<S: AttributeNames>(_ attr: Attribute, names: S.Type) throws(DecodeError) {
         // Sets are small (types < 64); larger (unknown) types are rejected by the caller's switch.
         guard attr.type < 64 else { return }
         let bit: UInt64 = 1 << UInt64(attr.type)
         if bits & bit != 0 {
-            throw DecodeError(.repeatedAttribute(names[attr.type] ?? "type \(attr.type)"), at: attr.offset)
+            throw DecodeError(.repeatedAttribute(attr.name(in: names)), at: attr.offset)
         }
         bits |= bit
     }

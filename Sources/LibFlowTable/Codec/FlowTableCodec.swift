@@ -69,7 +69,7 @@ public enum FlowTableCodec {
         var it = it
         var a = FlowTableAttributes()
         var seen = SeenAttributes()
-        let names = NFL.Attr.names
+        let names = NFL.Attr.self
         while let attr = try it.next() {
             try seen.mark(attr, names: names)
             switch attr.type {
@@ -118,7 +118,7 @@ public enum FlowTableCodec {
 
     /// Runs `body`; an error is put under the attribute's name (looked up only on failure).
     @inline(__always)
-    static func wrap<T>(_ names: [UInt16: String], _ attr: Attribute,
+    static func wrap<T, S: AttributeNames>(_ names: S.Type, _ attr: Attribute,
                         _ body: () throws(DecodeError) -> T) throws(DecodeError) -> T {
         do { return try body() } catch { throw error.within(attr.name(in: names)) }
     }
@@ -144,7 +144,7 @@ public enum FlowTableCodec {
     static func decodeHeader(_ nest: Attribute, depth: Int) throws(DecodeError) -> Header {
         var it = nest.nested()
         var seen = SeenAttributes()
-        let names = NFL.HeaderAttr.names
+        let names = NFL.HeaderAttr.self
         var name: String?, uid: UInt32?, fields: [Field]?
         while let attr = try it.next() {
             try seen.mark(attr, names: names)
@@ -167,7 +167,7 @@ public enum FlowTableCodec {
     static func decodeField(_ nest: Attribute, depth: Int) throws(DecodeError) -> Field {
         var it = nest.nested()
         var seen = SeenAttributes()
-        let names = NFL.FieldAttr.names
+        let names = NFL.FieldAttr.self
         var name: String?, uid: UInt32?, bitwidth: UInt32?
         while let attr = try it.next() {
             try seen.mark(attr, names: names)
@@ -217,7 +217,7 @@ public enum FlowTableCodec {
     static func decodeRef(_ nest: Attribute, allowNextNode: Bool) throws(DecodeError) -> (FieldRef, UInt32?) {
         var it = nest.nested()
         var seen = SeenAttributes()
-        let names = NFL.FieldRefAttr.names
+        let names = NFL.FieldRefAttr.self
         var next: UInt32?, instance: UInt32?, header: UInt32?, field: UInt32?
         var maskType: UInt32?, type: UInt32?, value: FieldValue?, mask: FieldValue?
         while let attr = try it.next() {
@@ -282,7 +282,7 @@ public enum FlowTableCodec {
     static func decodeAction(_ nest: Attribute, depth: Int) throws(DecodeError) -> Action {
         var it = nest.nested()
         var seen = SeenAttributes()
-        let names = NFL.ActionAttr.names
+        let names = NFL.ActionAttr.self
         var name: String?, uid: UInt32?, signature: [ActionArg]?
         while let attr = try it.next() {
             try seen.mark(attr, names: names)
@@ -303,7 +303,7 @@ public enum FlowTableCodec {
     static func decodeActionArg(_ nest: Attribute, depth: Int) throws(DecodeError) -> ActionArg {
         var it = nest.nested()
         var seen = SeenAttributes()
-        let names = NFL.ActionArgAttr.names
+        let names = NFL.ActionArgAttr.self
         var name: String?, type: UInt32?, value: FieldValue?
         while let attr = try it.next() {
             try seen.mark(attr, names: names)
@@ -341,7 +341,7 @@ public enum FlowTableCodec {
     static func decodeTable(_ nest: Attribute, depth: Int) throws(DecodeError) -> Table {
         var it = nest.nested()
         var seen = SeenAttributes()
-        let names = NFL.TableAttr.names
+        let names = NFL.TableAttr.self
         var name: String?, uid: UInt32?, source: UInt32?, apply: UInt32?, size: UInt32?
         var matches: [FieldRef]?, actions: [UInt32]?
         while let attr = try it.next() {
@@ -404,7 +404,7 @@ public enum FlowTableCodec {
     static func decodeHeaderNode(_ nest: Attribute, depth: Int) throws(DecodeError) -> HeaderGraphNode {
         var it = nest.nested()
         var seen = SeenAttributes()
-        let names = NFL.HeaderNodeAttr.names
+        let names = NFL.HeaderNodeAttr.self
         var name: String?, uid: UInt32?, hdrs: [UInt32]?, jumps: [JumpEntry]?
         while let attr = try it.next() {
             try seen.mark(attr, names: names)
@@ -444,7 +444,7 @@ public enum FlowTableCodec {
     static func decodeTableGraphNode(_ nest: Attribute, depth: Int) throws(DecodeError) -> TableGraphNode {
         var it = nest.nested()
         var seen = SeenAttributes()
-        let names = NFL.TableGraphNodeAttr.names
+        let names = NFL.TableGraphNodeAttr.self
         var uid: UInt32?, flags: UInt32?, jumps: [JumpEntry]?
         while let attr = try it.next() {
             try seen.mark(attr, names: names)
@@ -488,7 +488,7 @@ public enum FlowTableCodec {
     static func decodeFlow(_ nest: Attribute, depth: Int) throws(DecodeError) -> Flow {
         var it = nest.nested()
         var seen = SeenAttributes()
-        let names = NFL.FlowAttr.names
+        let names = NFL.FlowAttr.self
         var error: UInt32?, table: UInt32?, uid: UInt32?, priority: UInt32?
         var matches: [FieldRef]?, actions: [Action]?
         while let attr = try it.next() {
@@ -518,7 +518,7 @@ public enum FlowTableCodec {
     static func decodeSelector(_ nest: Attribute) throws(DecodeError) -> FlowSelector {
         var it = nest.nested()
         var seen = SeenAttributes()
-        let names = NFL.TableFlowsAttr.names
+        let names = NFL.TableFlowsAttr.self
         var table: UInt32?, lo: UInt32?, hi: UInt32?
         while let attr = try it.next() {
             try seen.mark(attr, names: names)
@@ -528,7 +528,7 @@ public enum FlowTableCodec {
             case NFL.TableFlowsAttr.maxPriority: hi = try attr.u32(in: names)
             default:
                 // TABLE_FLOWS_FLOWS (4) is declared but no implementation ever used it.
-                throw DecodeError(.notAllowed("\(names[attr.type] ?? "type \(attr.type)") is not allowed in a GET_FLOWS selector"), at: attr.offset)
+                throw DecodeError(.notAllowed("\(names.names[attr.type] ?? "type \(attr.type)") is not allowed in a GET_FLOWS selector"), at: attr.offset)
             }
         }
         guard let table else { throw missing("TABLE", in: nest) }

@@ -40,7 +40,7 @@ public enum HairpinCodec {
     static func decode(_ it: AttributeIterator, into m: inout HairpinMessage) throws(DecodeError) {
         var it = it
         var seen = SeenAttributes()
-        let names = NFLH.Attr.names
+        let names = NFLH.Attr.self
         while let attr = try it.next() {
             try seen.mark(attr, names: names)
             do throws(DecodeError) {
@@ -49,14 +49,14 @@ public enum HairpinCodec {
                 case NFLH.Attr.listener: m.listener = try decodeListener(attr)
                 default: throw unknown(attr)
                 }
-            } catch { throw error.within(names[attr.type] ?? "?") }
+            } catch { throw error.within(names.names[attr.type] ?? "?") }
         }
     }
 
     static func decodeListener(_ nest: Attribute) throws(DecodeError) -> HairpinListener {
         var it = nest.nested()
         var seen = SeenAttributes()
-        let names = NFLH.ListenerAttr.names
+        let names = NFLH.ListenerAttr.self
         var type: UInt32?, port: UInt32?
         while let attr = try it.next() {
             try seen.mark(attr, names: names)
@@ -73,7 +73,7 @@ public enum HairpinCodec {
     static func decodeEncap(_ nest: Attribute) throws(DecodeError) -> HairpinEncap {
         var it = nest.nested()
         var seen = SeenAttributes()
-        let names = NFLH.EncapAttr.names
+        let names = NFLH.EncapAttr.self
         var cmdType: UInt32?, cmd: UInt32?, status: UInt32?, seq: UInt64?
         var part: UInt32?, more = false, text: String?, results: [FlowResult]?
         var inner: Attribute?
@@ -113,7 +113,7 @@ public enum HairpinCodec {
     static func decodeResult(_ nest: Attribute, depth: Int) throws(DecodeError) -> FlowResult {
         var it = nest.nested()
         var seen = SeenAttributes()
-        let names = NFLH.ResultAttr.names
+        let names = NFLH.ResultAttr.self
         var index: UInt32?, errno: UInt32?
         while let attr = try it.next() {
             try seen.mark(attr, names: names)
