@@ -1,0 +1,32 @@
+# FlowTrace: the two commands of the quick start are `make demo` and `make test`.
+# Every target installs what it needs first (Debian packages through scripts/install-deps.sh).
+
+SWIFT ?= swift
+RELEASE := .build/release
+
+.PHONY: deps build release demo test test-unit test-e2e bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# The main job on the embedded default: twin + daemon in one process, no kernel module.
+demo: release
+	$(RELEASE)/flowtrace demo
+
+# Every test: unit and property tests, then the end-to-end suites that run the built tools.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	@scripts/run-e2e-tests.sh
+
+bench: release
+	$(RELEASE)/codec-bench
+
+clean:
+	rm -rf .build
