@@ -1,0 +1,151 @@
+// An emulated hardware TCAM: what a real switch ASIC would pay for the same workload.
+//
+// A TCAM answers a lookup with the FIRST matching slot, so software must keep entries in priority
+// order: higher priority in lower slots, equal priorities by ascending uid (the lookup tie rule).
+// Entries are packed from slot 0, the way simple drivers manage a TCAM region: inserting between
+// two entries shifts every lower-priority entry down one slot, deleting one shifts them back up.
+// Each shifted entry is one hardware write; `entryMoves` counts them, so benchmarks can show the
+// cost a real device would have (smarter drivers leave gaps between priority bands to shift less;
+// this emulation deliberately models the simple packed layout).
+//
+// Capacity: a table's size. An unbounded table (size 0xFFFF_FFFF) gets `defaultCapacity` slots
+// (8192 unless chosen at init), because hardware has no unbounded tables; this is the ONE place
+// where the tcam backend may answer ENOSPC where the others store the flow.
+//
+// A software shadow gives the driver-side lookups a real TCAM driver keeps too: uid → priority
+// (then binary search for the slot) and (MatchSet, priority) → uid for the duplicate check.
+//
+// Costs (n entries, k returned, m matches): insert O(m log m + log n) plus n − slot moves; delete
+// O(log n) plus n − slot − 1 moves; lookup O(n · m) in software (one cycle in hardware);
+// get-flows O(log n + k) (the slots are already in priority order).
+import LibFlowTable
+
+public final class TCAMBackend: PacketClassifier {
+    public static let defaultCapacity = 8192
+
+    public let name = "tcam"
+    public let tableSizes: [UInt32: UInt32]
+    private var tables: [UInt32: Storage]
+
+    public convenience init(tables: [UInt32: UInt32]) {
+        self.init(tables: tables, defaultCapacity: Self.defaultCapacity)
+    }
+
+    /// `defaultCapacity`: slots of a table advertised as unbounded.
+    public init(tables: [UInt32: UInt32], defaultCapacity: Int) {
+        tableSizes = tables
+        self.tables = tables.mapValues { size in
+            Storage(capacity: size == Table.unbounded ? max(0, defaultCapacity) : Int(size))
+        }
+    }
+
+    private struct Entry {
+        var flow: Flow
+        var identity: MatchPriority
+    }
+
+    private final class Storage {
+        let capacity: Int
+        /// Slot i holds entries[i]; sorted by (priority descending, uid ascending).
+        var entries: [Entry] = []
+        var priorityOfUID: [UInt32: UInt32] = [:]
+        var uidOfIdentity: [MatchPriority: UInt32] = [:]
+        var moves = 0
+
+        init(capacity: Int) { self.capacity = capacity }
+
+        /// The first slot whose entry ranks after (priority, uid): the insertion slot, or the slot
+        /// of that exact entry when it is stored.
+        func slot(priority: UInt32, uid: UInt32) -> Int {
+            var lo = 0, hi = entries.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                let e = entries[mid].flow
+                if e.priority > priority || (e.priority == priority && e.uid < uid) { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
+        }
+
+        /// The first slot with priority ≤ p (entries are descending).
+        func firstSlot(atMost p: UInt32) -> Int {
+            var lo = 0, hi = entries.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if entries[mid].flow.priority > p { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
+        }
+    }
+
+    /// Total hardware entry writes caused by shifting, over all tables, since creation.
+    public var entryMoves: Int { tables.values.reduce(0) { $0 + $1.moves } }
+
+    /// Entry moves in one table; nil for an unknown table.
+    public func entryMoves(table: UInt32) -> Int? { tables[table]?.moves }
+
+    /// Slots of `table`; nil for an unknown table.
+    public func capacity(table: UInt32) -> Int? { tables[table]?.capacity }
+
+    public func insert(_ flow: Flow) -> Result<Void, BackendError> {
+        guard let t = tables[flow.table] else { return .failure(.noSuchEntry) }
+        if t.priorityOfUID[flow.uid] != nil { return .failure(.exists) }
+        let identity = MatchPriority(flow)
+        if t.uidOfIdentity[identity] != nil { return .failure(.exists) }
+        guard t.entries.count < t.capacity else { return .failure(.noSpace) }
+        let at = t.slot(priority: flow.priority, uid: flow.uid)
+        t.moves += t.entries.count - at
+        t.entries.insert(Entry(flow: flow, identity: identity), at: at)
+        t.priorityOfUID[flow.uid] = flow.priority
+        t.uidOfIdentity[identity] = flow.uid
+        return .success(())
+    }
+
+    public func delete(table: UInt32, uid: UInt32) -> Result<Flow, BackendError> {
+        guard let t = tables[table], let priority = t.priorityOfUID[uid] else { return .failure(.noSuchEntry) }
+        let at = t.slot(priority: priority, uid: uid)
+        // The shadow and the slots are kept in step; a mismatch would be an internal bug, reported
+        // as "not found" rather than removing the wrong entry.
+        guard at < t.entries.count, t.entries[at].flow.uid == uid else { return .failure(.noSuchEntry) }
+        let removed = t.entries.remove(at: at)
+        t.moves += t.entries.count - at
+        t.priorityOfUID[uid] = nil
+        t.uidOfIdentity[removed.identity] = nil
+        return .success(removed.flow)
+    }
+
+    public func flows(_ selector: FlowSelector, into body: (Flow) -> Void) -> Result<Void, BackendError> {
+        guard let t = tables[selector.table] else { return .failure(.noSuchEntry) }
+        let lo = selector.minPriority ?? 0, hi = selector.maxPriority ?? .max
+        guard lo <= hi else { return .success(()) }
+        // Slots start..<end hold priorities in [lo, hi], highest first. Get-flows wants ascending
+        // (priority, uid): walk the priority bands from the bottom, each band forwards.
+        let start = t.firstSlot(atMost: hi)
+        var bandEnd = lo == 0 ? t.entries.count : t.firstSlot(atMost: lo - 1)
+        while bandEnd > start {
+            let p = t.entries[bandEnd - 1].flow.priority
+            var bandStart = bandEnd - 1
+            while bandStart > start, t.entries[bandStart - 1].flow.priority == p { bandStart -= 1 }
+            for i in bandStart..<bandEnd { body(t.entries[i].flow) }
+            bandEnd = bandStart
+        }
+        return .success(())
+    }
+
+    public func count(table: UInt32) -> Int? { tables[table]?.entries.count }
+
+    /// Invalidates every entry; a bulk clear shifts nothing, so no moves are counted.
+    public func removeAll() {
+        for t in tables.values {
+            t.entries.removeAll(keepingCapacity: true)
+            t.priorityOfUID.removeAll(keepingCapacity: true)
+            t.uidOfIdentity.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// The first slot that matches, as the hardware would answer.
+    public func lookup(table: UInt32, packet: PacketFields) -> Flow? {
+        guard let t = tables[table] else { return nil }
+        for e in t.entries where packet.matches(e.identity.matchSet) { return e.flow }
+        return nil
+    }
+}
