@@ -1,0 +1,124 @@
+// Strict reading of a YAML tree. The specs are input: every mistake must come out as an error
+// that names the file, the line and the key path, never as a crash or a silently ignored key.
+
+import Yams
+
+struct SpecError: Error, CustomStringConvertible {
+    var file: String
+    var line: Int?
+    var path: String
+    var message: String
+
+    var description: String {
+        let location = line.map { "\(file):\($0)" } ?? file
+        return path.isEmpty ? "\(location): \(message)" : "\(location): \(path): \(message)"
+    }
+}
+
+/// One YAML mapping being read. It records which keys were read so that `finish()` can reject the
+/// rest: a mistyped key (`mult-attr`) would otherwise be ignored and change the output silently.
+final class MapReader {
+    let file: String
+    let path: String
+    private let mapping: Node.Mapping
+    private var read: Set<String> = []
+
+    init(file: String, path: String, node: Node) throws {
+        guard case .mapping(let mapping) = node else {
+            throw SpecError(file: file, line: node.mark?.line, path: path, message: "expected a mapping")
+        }
+        self.file = file
+        self.path = path
+        self.mapping = mapping
+    }
+
+    var line: Int? { mapping.mark?.line }
+
+    func error(_ key: String?, _ message: String) -> SpecError {
+        let node = key.flatMap { mapping[$0] }
+        return SpecError(file: file, line: node?.mark?.line ?? line, path: childPath(key), message: message)
+    }
+
+    func childPath(_ key: String?) -> String {
+        guard let key else { return path }
+        return path.isEmpty ? key : "\(path).\(key)"
+    }
+
+    func has(_ key: String) -> Bool { mapping[key] != nil }
+
+    func node(_ key: String) -> Node? {
+        read.insert(key)
+        return mapping[key]
+    }
+
+    func optionalString(_ key: String) throws -> String? {
+        guard let node = node(key) else { return nil }
+        guard case .scalar(let scalar) = node else { throw error(key, "expected a string") }
+        return scalar.string
+    }
+
+    func string(_ key: String) throws -> String {
+        guard let value = try optionalString(key) else { throw error(nil, "missing key '\(key)'") }
+        return value
+    }
+
+    func optionalInt(_ key: String) throws -> Int? {
+        guard let node = node(key) else { return nil }
+        guard let value = node.int else { throw error(key, "expected an integer") }
+        return value
+    }
+
+    func bool(_ key: String, default value: Bool = false) throws -> Bool {
+        guard let node = node(key) else { return value }
+        guard let bool = node.bool else { throw error(key, "expected true or false") }
+        return bool
+    }
+
+    func strings(_ key: String) throws -> [String] {
+        guard let node = node(key) else { return [] }
+        guard case .sequence(let items) = node else { throw error(key, "expected a list of strings") }
+        return try items.map { item in
+            guard case .scalar(let scalar) = item else {
+                throw SpecError(file: file, line: item.mark?.line, path: childPath(key), message: "expected a string")
+            }
+            return scalar.string
+        }
+    }
+
+    /// The items of a list of mappings, each with a path that names it.
+    func mappings(_ key: String, required: Bool = false) throws -> [MapReader] {
+        guard let node = node(key) else {
+            if required { throw error(nil, "missing key '\(key)'") }
+            return []
+        }
+        guard case .sequence(let items) = node else { throw error(key, "expected a list") }
+        return try items.enumerated().map { index, item in
+            try MapReader(file: file, path: "\(childPath(key))[\(Self.label(of: item) ?? String(index))]", node: item)
+        }
+    }
+
+    func mapping(_ key: String) throws -> MapReader? {
+        guard let node = node(key) else { return nil }
+        return try MapReader(file: file, path: childPath(key), node: node)
+    }
+
+    /// Rejects every key that was not read.
+    func finish() throws {
+        for (key, _) in mapping {
+            let name = key.string ?? "?"
+            if !read.contains(name) {
+                throw SpecError(file: file, line: key.mark?.line, path: childPath(name),
+                                message: "unknown key (not YNL or not supported by ynl-gen, see spec/README.md)")
+            }
+        }
+    }
+
+    /// A list item's `name`, to name it in paths: "attributes[uid]" reads better than "attributes[3]".
+    static func label(of node: Node) -> String? {
+        switch node {
+        case .scalar(let scalar): return scalar.string
+        case .mapping(let mapping): return mapping["name"]?.string
+        case .sequence: return nil
+        }
+    }
+}
