@@ -62,3 +62,43 @@ struct CodecPropertyTests {
         }
     }
 }
+
+/// Random models survive model → JSON text → model, and model → netlink → JSON → model.
+struct JSONPropertyTests {
+    static let attributeSets = Generator<FlowTableAttributes, Shrink.None<FlowTableAttributes>> { seeded in
+        var rng = SplitMix64(seed: seeded.next())
+        // ErrorStrategy JSON is a name or a number; both round-trip.
+        return RandomModel.attributes(&rng, layout: rng.next() % 2 == 0 ? .list : .selector)
+    }
+
+    @Test func attributesRoundTripThroughJSONText() async {
+        await propertyCheck(count: 300, input: Self.attributeSets) { a in
+            do {
+                let text = a.extendedJSON().serialized(style: .pretty)
+                let back = try FlowTableAttributes(extendedJSON: try FlowTableJSON.parse(text))
+                #expect(back == a)
+                // Compact output parses to the same value.
+                let compact = a.extendedJSON().serialized(style: .compact)
+                #expect(try FlowTableAttributes(extendedJSON: try FlowTableJSON.parse(compact)) == a)
+            } catch {
+                Issue.record("JSON round trip failed: \(error)")
+            }
+        }
+    }
+
+    @Test func netlinkThenJSONThenNetlinkGivesTheSameBytes() async {
+        await propertyCheck(count: 200, input: CodecPropertyTests.messages) { m in
+            do {
+                let bytes = try m.encoded()
+                let decoded = try FlowTableMessage.decode(bytes, requireShape: false)
+                let viaJSON = try FlowTableAttributes(extendedJSON: try FlowTableJSON.parse(
+                    decoded.attributes.extendedJSON().serialized(style: .compact)))
+                var again = decoded
+                again.attributes = viaJSON
+                #expect(try again.encoded() == bytes)
+            } catch {
+                Issue.record("netlink/JSON round trip failed: \(error)")
+            }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+// flow-table-ctl: drives the Flow Table API against a device, or works offline on message
+// bytes (encode / decode) for bug reports and tests.
+
+import ArgumentParser
+import LibFlowTable
+
+@main
+struct FlowTableCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flow-table-ctl",
+        abstract: "Drive the Flow Table API (net_flow_nl) of an offload device, or encode/decode its messages.",
+        discussion: """
+        Offline, no device needed:
+          flow-table-ctl encode set-flows --ifindex 7 flows.json | flow-table-ctl decode
+        """,
+        subcommands: [Encode.self, Decode.self])
+}
+
+/// An error the tool reports on stderr with a non-zero exit status.
+struct CtlError: Error, CustomStringConvertible {
+    var description: String
+    init(_ text: String) { description = text }
+}
