@@ -21,9 +21,7 @@ demo: release
 
 # Every test: unit and property tests, then the end-to-end suites that run the built tools.
 test: deps
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
-	@scripts/run-e2e-tests.sh
+	@scripts/test-all.sh
 
 bench: release
 	$(RELEASE)/codec-bench

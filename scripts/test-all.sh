@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Every test of the project, in order: unit and property tests (swift test), end-to-end tests
+# of the built tools (Tests/e2e), and the kernel-module tests in a QEMU VM (scripts/vm) when
+# the VM packages are installable. Ends with one line "tests: N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+log=$(mktemp); trap 'rm -f "$log"' EXIT
+swift_passed=0; swift_failed=0
+swift build --build-tests 2>&1 | grep -E "error|warning: unre|Compiling|Build" | grep -v "^\[" | tail -5
+if swift test --skip-build 2>&1 | tee "$log" | grep -E "✘|Test run with|error:" ; then :; fi
+summary=$(grep -E "Test run with [0-9]+ tests?" "$log" | tail -1)
+n=$(sed -nE 's/.*Test run with ([0-9]+) tests?.*/\1/p' <<<"$summary")
+if grep -q "passed after" <<<"$summary" && [[ -n "$n" ]]; then
+  swift_passed=$n
+else
+  swift_failed=$(grep -E "^✘ Test .* failed after" "$log" | grep -vc "Test run with"); ((swift_failed == 0)) && swift_failed=1
+  swift_passed=$(( ${n:-0} - swift_failed )); ((swift_passed < 0)) && swift_passed=0
+fi
+
+e2e_out=$(scripts/run-e2e-tests.sh 2>&1); e2e_rc=$?
+echo "$e2e_out"
+e2e_passed=$(sed -nE 's/^e2e: ([0-9]+) passed, ([0-9]+) failed$/\1/p' <<<"$e2e_out")
+e2e_failed=$(sed -nE 's/^e2e: ([0-9]+) passed, ([0-9]+) failed$/\2/p' <<<"$e2e_out")
+if [[ -z "$e2e_failed" ]]; then e2e_passed=0; e2e_failed=1; fi
+if ((e2e_rc != 0 && e2e_failed == 0)); then e2e_failed=1; fi
+
+vm_passed=0; vm_failed=0
+if [[ -x scripts/vm/run-all.sh ]]; then
+  vm_out=$(scripts/vm/run-all.sh 2>&1); vm_rc=$?
+  echo "$vm_out" | tail -30
+  vm_passed=$(sed -nE 's/^vm: ([0-9]+) passed, ([0-9]+) failed$/\1/p' <<<"$vm_out")
+  vm_failed=$(sed -nE 's/^vm: ([0-9]+) passed, ([0-9]+) failed$/\2/p' <<<"$vm_out")
+  [[ -z "$vm_failed" ]] && { vm_passed=0; vm_failed=1; }
+  ((vm_rc != 0 && vm_failed == 0)) && vm_failed=1
+fi
+
+passed=$((swift_passed + e2e_passed + vm_passed))
+failed=$((swift_failed + e2e_failed + vm_failed))
+echo "swift test: $swift_passed passed, $swift_failed failed; e2e: $e2e_passed passed, $e2e_failed failed; vm: $vm_passed passed, $vm_failed failed"
+echo "tests: $passed passed, $failed failed"
+((failed == 0))
