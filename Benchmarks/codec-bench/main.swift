@@ -26,7 +26,10 @@ func measure(_ n: Int, rounds: Int = 5, _ body: (Int) -> Void) -> Double {
     return Double(n) / best
 }
 
-let iterations = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 1_000_000
+let arguments = Array(CommandLine.arguments.dropFirst())
+let iterations = arguments.first.flatMap { Int($0) } ?? 1_000_000
+/// `codec-bench N decode` runs only the decode part (for instruction-count profiles).
+let only = arguments.dropFirst().first
 
 // A realistic flow: match on ethertype and IPv4 destination prefix, two actions with args.
 let flow = Flow(table: 2, uid: 1001, priority: 10,
@@ -55,6 +58,11 @@ let decodeRate = measure(iterations) { n in
             if let m = try? FlowTableMessage.decode(raw, familyID: 0x1c) { sink &+= m.attributes.flows?.count ?? 0 }
         }
     }
+}
+
+if only == "decode" {
+    print("decode into model  : \(Int(1e9 / decodeRate)) ns/msg")
+    exit(0)
 }
 
 var writer = NetlinkWriter(capacity: 1024)

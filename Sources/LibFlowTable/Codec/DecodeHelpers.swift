@@ -115,11 +115,8 @@ func decodeList<T>(_ nest: Attribute, elementName: String, depth: Int,
     }
     // Count first so the array is allocated once at its final size (growing it was a
     // measurable share of decoding a flow).
-    var counter = nest.nested()
-    var n = 0
-    while try counter.next() != nil { n += 1 }
     var result: [T] = []
-    result.reserveCapacity(n)
+    result.reserveCapacity(nest.nested().countHint())
     var it = nest.nested()
     var index = 0
     while let child = try it.next() {

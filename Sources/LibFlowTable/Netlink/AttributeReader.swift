@@ -98,6 +98,22 @@ public struct AttributeIterator {
     }
 
 
+    /// How many attributes the region holds, by their length fields alone: a capacity hint
+    /// for list decoders (the real walk validates; a malformed region just gives a bad hint).
+    public func countHint() -> Int {
+        var pos = 0
+        var n = 0
+        let end = region.count
+        while end - pos >= Netlink.attributeHeaderLength {
+            let len = Int(region.loadUnaligned(fromByteOffset: pos, as: UInt16.self))
+            if len < Netlink.attributeHeaderLength { break }
+            n += 1
+            pos += Netlink.align(len)
+        }
+        return n
+    }
+
+    @inline(__always)
     public mutating func next() throws(DecodeError) -> Attribute? {
         let remaining = region.count - position
         if remaining == 0 { return nil }
