@@ -1,0 +1,252 @@
+// The listener's answers to hairpinned driver calls, without any I/O: one whole ENCAP request in
+// (parts already put together), its answer out. spec/two-leg-contract.md, "Payloads per
+// command", is the table this implements; the numbered bugs it avoids are those of
+// shared/spec/flow-table-protocol.md §7.
+//
+//  request                                   answer
+//  GET_TABLES … GET_TABLE_GRAPH              STATUS 0, ATTR{preamble, the model's part}
+//  GET_FLOWS{TABLE, MINPRIO?, MAXPRIO?}       STATUS 0, ATTR{preamble, FLOWS in (priority, uid) order}
+//                                            unknown table: STATUS ENOENT
+//  SET_FLOWS / DEL_FLOWS                     STATUS (ABORT*: first errno; CONT*: 0), RESULTS one per
+//                                            flow, ATTR{preamble}, ERROR_MSG naming the first failure
+//  UPDATE/CREATE/DESTROY, unknown, CMD_TYPE  STATUS EOPNOTSUPP
+//  no device state for the ifindex           STATUS ENODEV
+//  anything else wrong with the request      STATUS EINVAL
+//
+// Every answer echoes CMD_TYPE, CMD and SEQ (the original answered DEL_FLOWS with CMD SET_FLOWS,
+// bug 18); failures carry ERROR_MSG and no ATTR, except batch answers, which always carry RESULTS
+// and the preamble so unft can report each failed flow with its errno (bugs 3, 16, 21).
+import LibFlowTable
+
+/// Counts for one command.
+public struct CommandCounters: Hashable, Sendable {
+    /// Calls answered (a multi-part call counts once).
+    public var requests = 0
+    /// Answers with STATUS ≠ 0, by errno.
+    public var errors: [UInt32: Int] = [:]
+    /// SET/DEL: flows in the batches, and failed flows by errno (ECANCELED = not applied
+    /// because the batch was aborted).
+    public var flows = 0
+    public var flowErrors: [UInt32: Int] = [:]
+
+    public init() {}
+
+    /// Answers with STATUS ≠ 0.
+    public var failedRequests: Int { errors.values.reduce(0, +) }
+}
+
+/// Counters of the service, for statistics.
+public struct HairpinCounters: Hashable, Sendable {
+    /// By NFL command number (0…10).
+    public var commands: [UInt32: CommandCounters] = [:]
+    /// Requests with an unknown CMD_TYPE or command number, together.
+    public var unknownCommands = CommandCounters()
+    /// Requests that could not be decoded but had a readable SEQ (answered EINVAL).
+    public var malformed = 0
+
+    public init() {}
+
+    /// All answered calls.
+    public var requests: Int { commands.values.reduce(unknownCommands.requests) { $0 + $1.requests } + malformed }
+}
+
+/// Answers ENCAP requests for the devices of a registry. Not thread-safe: one call at a time,
+/// which is also what keeps each device's backend consistent.
+public final class HairpinService {
+    public let devices: DeviceRegistry
+    public private(set) var counters = HairpinCounters()
+
+    public init(devices: DeviceRegistry) {
+        self.devices = devices
+    }
+
+    /// A service whose devices get `model` and a `backend`, created lazily per ifindex.
+    public convenience init(model: PipelineModel, backend: BackendKind = .hash) {
+        self.init(devices: DeviceRegistry(model: model, backend: backend))
+    }
+
+    /// The answer to one whole request (all parts assembled). Never fails: every problem is an
+    /// answer with a STATUS.
+    public func handle(_ request: HairpinEncap) -> HairpinEncap {
+        let answer = respond(to: request)
+        record(request, answer)
+        return answer
+    }
+
+    /// The answer to a request that could not be decoded: STATUS EINVAL and the decoder's
+    /// message. `command` and `commandType` are whatever could be read of them.
+    public func malformed(sequence: UInt64, command: UInt32, commandType: UInt32 = NFLH.EncapCmdType.nflCommand,
+                          message: String) -> HairpinEncap {
+        counters.malformed += 1
+        return HairpinEncap(commandType: commandType, command: command, status: ListenerErrno.EINVAL,
+                            sequence: sequence, errorMessage: message)
+    }
+
+    // MARK: dispatch
+
+    private func respond(to r: HairpinEncap) -> HairpinEncap {
+        let base = HairpinEncap(commandType: r.commandType, command: r.command, status: 0, sequence: r.sequence)
+        func fail(_ errno: UInt32, _ text: String) -> HairpinEncap {
+            var a = base
+            a.status = errno
+            a.errorMessage = text
+            return a
+        }
+
+        guard !r.isAnswer else {
+            return fail(ListenerErrno.EINVAL, "ENCAP seq \(r.sequence) carries STATUS: an answer, not a request")
+        }
+        guard r.commandType == NFLH.EncapCmdType.nflCommand else {
+            return fail(ListenerErrno.EOPNOTSUPP, "unknown CMD_TYPE \(r.commandType)")
+        }
+        guard let byte = UInt8(exactly: r.command), let cmd = NFL.Command(rawValue: byte) else {
+            return fail(ListenerErrno.EOPNOTSUPP, "unknown command \(r.command)")
+        }
+        switch cmd {
+        case .updateFlows, .createTable, .destroyTable:
+            return fail(ListenerErrno.EOPNOTSUPP, "\(cmd.name) is not supported")
+        default:
+            break
+        }
+        guard let attrs = r.attributes else {
+            return fail(ListenerErrno.EINVAL, "\(cmd.name) request without ATTR")
+        }
+        guard let idType = attrs.identifierType, let ifindex = attrs.identifier else {
+            return fail(ListenerErrno.EINVAL, "\(cmd.name) request without the identifier preamble")
+        }
+        guard idType == NFL.IdentifierType.ifindex else {
+            return fail(ListenerErrno.EINVAL, "identifier type \(idType) is not IFINDEX (\(NFL.IdentifierType.ifindex))")
+        }
+        guard let device = devices.state(for: ifindex) else {
+            return fail(ListenerErrno.ENODEV, "no device state for ifindex \(ifindex)")
+        }
+
+        var answer = base
+        var out = FlowTableAttributes(identifierType: idType, identifier: ifindex)
+        switch cmd {
+        case .getTables: out.tables = device.model.tables
+        case .getHeaders: out.headers = device.model.headers
+        case .getActions: out.actions = device.model.actions
+        case .getHeaderGraph: out.headerGraph = device.model.headerGraph
+        case .getTableGraph: out.tableGraph = device.model.tableGraph
+        case .getFlows:
+            guard let selector = attrs.selector else {
+                return fail(ListenerErrno.EINVAL, "GET_FLOWS request without a selector (FLOWS{TABLE, MINPRIO?, MAXPRIO?})")
+            }
+            var flows: [Flow] = []
+            if let count = device.backend.count(table: selector.table) { flows.reserveCapacity(count) }
+            if case .failure(let e) = device.backend.flows(selector, into: { flows.append($0) }) {
+                return fail(UInt32(e.errno), "GET_FLOWS: table \(selector.table) does not exist")
+            }
+            out.flows = flows
+        case .setFlows, .delFlows:
+            guard let flows = attrs.flows else {
+                return fail(ListenerErrno.EINVAL, "\(cmd.name) request without FLOWS")
+            }
+            let strategy = attrs.errorStrategy ?? .abort
+            guard ErrorStrategy.all.contains(strategy) else {
+                return fail(ListenerErrno.EINVAL, "unknown FLOWS_ERROR strategy \(strategy.rawValue)")
+            }
+            let batch = applyBatch(cmd == .setFlows ? .set : .del, flows, strategy, device)
+            answer.status = batch.status
+            answer.results = batch.results
+            answer.errorMessage = batch.message
+        case .updateFlows, .createTable, .destroyTable:
+            return fail(ListenerErrno.EOPNOTSUPP, "\(cmd.name) is not supported")
+        }
+        answer.attributes = out
+        return answer
+    }
+
+    // MARK: batches
+
+    private func applyBatch(_ op: FlowOp, _ flows: [Flow], _ strategy: ErrorStrategy,
+                            _ device: DeviceState) -> (status: UInt32, results: [FlowResult], message: String?) {
+        let index = device.index
+        let operation: FlowOperation = op == .set ? .set : .del
+        // The validation error of the flow just checked, to describe it should it be the first.
+        var lastValidation: FlowValidationError?
+        var first: (index: Int, flow: Flow, errno: Int32, reason: String)?
+        var failures = 0
+        let results = FlowBatch.apply(
+            op: op, flows: flows, strategy: strategy, backend: device.backend,
+            precheck: { _, flow in
+                guard let e = index.firstError(in: flow, for: operation) else { return 0 }
+                lastValidation = e
+                return e.errno
+            },
+            onFailure: { i, flow, errno, source in
+                failures += 1
+                guard first == nil else { return }
+                let reason: String
+                if source == .precheck, let e = lastValidation {
+                    reason = Self.reason(e)
+                } else {
+                    reason = Self.reason(op, flow, errno, device.backend)
+                }
+                first = (i, flow, errno, reason)
+            })
+        guard let first else { return (0, results, nil) }
+        var message = "flow \(first.index) (table \(first.flow.table) uid \(first.flow.uid)): \(first.reason)"
+        if failures > 1 { message += "; \(failures) of \(flows.count) flows failed" }
+        let status = FlowBatch.aborts(strategy) ? first.errno.magnitude : 0
+        return (status, results, message)
+    }
+
+    /// A validation error without the "flow table T uid U: " its description starts with (the
+    /// message names the flow its own way).
+    static func reason(_ e: FlowValidationError) -> String {
+        let text = e.description
+        let prefix = "\(e.flow): "
+        return text.hasPrefix(prefix) ? String(text.dropFirst(prefix.count)) : text
+    }
+
+    /// Why the backend refused `flow`, looked up while the backend still holds the cause. Runs
+    /// once per batch at most (for the first failure), so a scan of the table is affordable.
+    static func reason(_ op: FlowOp, _ flow: Flow, _ errno: Int32, _ backend: any FlowBackend) -> String {
+        let table = flow.table
+        guard let size = backend.tableSizes[table] else { return "table \(table) does not exist" }
+        switch (op, errno.magnitude) {
+        case (.set, ListenerErrno.EEXIST):
+            var sameUID = false
+            var sameMatch: UInt32?
+            let identity = MatchPriority(flow)
+            _ = backend.flows(FlowSelector(table: table)) {
+                if $0.uid == flow.uid { sameUID = true }
+                if sameMatch == nil, $0.priority == flow.priority, MatchPriority($0) == identity { sameMatch = $0.uid }
+            }
+            if sameUID { return "duplicate uid" }
+            if let other = sameMatch { return "same matches and priority as flow uid \(other)" }
+            return "duplicate flow"
+        case (.set, ListenerErrno.ENOSPC):
+            return "table \(table) is full (\(size) flows)"
+        case (.del, ListenerErrno.ENOENT):
+            return "no flow with uid \(flow.uid) in table \(table)"
+        default:
+            return ListenerErrno.name(errno.magnitude)
+        }
+    }
+
+    // MARK: counters
+
+    private static func count(_ c: inout CommandCounters, _ answer: HairpinEncap) {
+        c.requests += 1
+        if let status = answer.status, status != 0 { c.errors[status, default: 0] += 1 }
+        if let results = answer.results {
+            c.flows += results.count
+            for r in results where r.errno != 0 { c.flowErrors[r.errno, default: 0] += 1 }
+        }
+    }
+
+    private func record(_ request: HairpinEncap, _ answer: HairpinEncap) {
+        let known = request.commandType == NFLH.EncapCmdType.nflCommand
+            && UInt8(exactly: request.command).flatMap(NFL.Command.init(rawValue:)) != nil
+        // Unknown numbers share one bucket: a sender cannot grow the table without bound.
+        // Counted through inout so the dictionaries are mutated in place, not copied.
+        if known {
+            Self.count(&counters.commands[request.command, default: CommandCounters()], answer)
+        } else {
+            Self.count(&counters.unknownCommands, answer)
+        }
+    }
+}

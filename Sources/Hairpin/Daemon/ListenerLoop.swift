@@ -1,0 +1,500 @@
+// The listener's side of the hairpin leg on a transport: register with SET_LISTENER, then
+// receive ENCAP requests, put split calls back together, answer each through HairpinService and
+// send the answer (split again when it is too big for one message). spec/two-leg-contract.md,
+// "Listener registration", "Parts" and "Errors of the hairpin leg itself".
+//
+// Differences from the original hairpind on purpose:
+// * SET_LISTENER carries no pid: unft registers the sending port (bug 19);
+// * a malformed request is answered EINVAL with the decoder's message when its SEQ can be read,
+//   instead of being dropped so the kernel waits forever (bug 20);
+// * an error ACK for an answer is counted and logged with the ENCAP seq it belongs to, and
+//   nothing about the leg kills the loop except the transport closing (bugs 22, 24, 25).
+//
+// One receive buffer and one NetlinkWriter serve the whole life of the loop: apart from the
+// decoded model values, a call allocates nothing here.
+import LibFlowTable
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Why the listener cannot go on.
+public enum ListenerError: Error, Hashable, CustomStringConvertible {
+    /// The transport failed (other than closing, which ends `run` normally).
+    case transport(TransportError)
+    /// unft answered SET_LISTENER with an error (positive errno) and maybe an extended-ack text.
+    case registrationRefused(errno: UInt32, message: String?)
+    /// No ACK for SET_LISTENER in time.
+    case registrationTimedOut
+    /// The transport closed before SET_LISTENER was acknowledged.
+    case closedDuringRegistration
+    /// SET_LISTENER could not be encoded (cannot happen for a correct codec).
+    case encode(EncodeError)
+
+    public var description: String {
+        switch self {
+        case .transport(let e):
+            return "hairpin transport: \(e)"
+        case let .registrationRefused(errno, message):
+            var text: String
+            switch errno {
+            case ListenerErrno.EBUSY: text = "another listener is registered"
+            case ListenerErrno.EPERM: text = "not permitted (CAP_NET_ADMIN, or the socket's permissions)"
+            default: text = "refused"
+            }
+            text = "SET_LISTENER: \(text) (\(ListenerErrno.name(errno)))"
+            if let message, !message.isEmpty { text += ": \(message)" }
+            return text
+        case .registrationTimedOut:
+            return "SET_LISTENER: no acknowledgement from unft"
+        case .closedDuringRegistration:
+            return "SET_LISTENER: the connection closed before unft acknowledged"
+        case .encode(let e):
+            return "SET_LISTENER: \(e)"
+        }
+    }
+}
+
+/// What the loop saw and did, for statistics and tests.
+public struct ListenerStatistics: Hashable, Sendable {
+    public var packetsReceived = 0
+    public var messagesReceived = 0
+    /// ENCAP messages received (each part counts).
+    public var encapMessages = 0
+    /// Whole calls answered (including malformed ones answered EINVAL).
+    public var calls = 0
+    /// ENCAP answer messages sent (each part counts).
+    public var answersSent = 0
+    /// ACKs (error 0) for our answers.
+    public var answerAcks = 0
+    /// Error ACKs for our answers, by positive errno (e.g. ENOENT: unft no longer waited for it).
+    public var answerErrors: [UInt32: Int] = [:]
+    /// Malformed ENCAP requests answered EINVAL (SEQ readable).
+    public var malformedAnswered = 0
+    /// Malformed messages dropped (no readable SEQ, or not an ENCAP at all).
+    public var malformedDropped = 0
+    /// Packets larger than the receive buffer.
+    public var truncatedPackets = 0
+    /// Well-formed messages the listener has no use for (other families, other commands).
+    public var unexpectedMessages = 0
+
+    public init() {}
+}
+
+/// Drives one MessageTransport connected to unft (the twin's hairpin socket, or a generic
+/// netlink socket bound to the net_flow_hairpin family). Single-threaded: `register` and `run`
+/// are called from one thread; only `stop()` may be called from another.
+public final class ListenerLoop {
+    public enum Direction: Sendable {
+        case sent
+        case received
+    }
+
+    public enum StopReason: Sendable {
+        /// The transport closed (unft went away).
+        case closed
+        /// `stop()` was called.
+        case stopped
+    }
+
+    public let transport: any MessageTransport
+    /// The net_flow_hairpin family id (resolved by the caller through nlctrl).
+    public let familyID: UInt16
+    public let service: HairpinService
+
+    /// Called for every message sent or received, with exactly its bytes (valid only during the
+    /// call): the recorder's hook.
+    public var onMessage: ((Direction, UnsafeRawBufferPointer) -> Void)?
+    /// Where problems are reported (default: stderr).
+    public var log: (String) -> Void
+    /// Log every call answered, not only problems.
+    public var verbose = false
+    /// How long one receive waits before the stop flag is looked at again; nil: block until a
+    /// packet comes (then only the transport closing ends `run`).
+    public var pollInterval: Double? = 0.2
+
+    public private(set) var statistics = ListenerStatistics()
+    /// Whether unft acknowledged SET_LISTENER.
+    public private(set) var isRegistered = false
+
+    private let bufferSize: Int
+    private var buffer: [UInt8]
+    private var writer = NetlinkWriter(capacity: 64 * 1024)
+    /// Where each message of `writer` starts, for sending them one per packet.
+    private var messageStarts: [Int] = []
+    private var assembler = EncapAssembler()
+    /// Calls whose parts broke the sequence and were already answered EINVAL: their remaining
+    /// parts are dropped silently rather than answered again.
+    private var failedCalls: Set<UInt64> = []
+    /// nlmsg_seq of our answers not yet ACKed → the ENCAP SEQ they answer (for the log).
+    private var unacknowledged: [UInt32: UInt64] = [:]
+    private var lastSequence: UInt32 = 0
+    private var registrationSequence: UInt32?
+    private var registrationResult: NetlinkAck?
+    /// A send failure inside packet processing, acted on once the packet is done.
+    private var sendFailure: TransportError?
+    private let stopFlag = StopFlag()
+
+    /// At most this many answers are remembered while waiting for their ACK.
+    static let maxUnacknowledged = 4096
+    static let maxFailedCalls = 1024
+
+    /// - Parameter receiveBufferSize: the largest packet accepted; an ENCAP part is at most
+    ///   about 64 KiB, and a packet may hold several messages.
+    public init(transport: any MessageTransport, familyID: UInt16, service: HairpinService,
+                receiveBufferSize: Int = 256 * 1024,
+                log: @escaping (String) -> Void = { ListenerLoop.standardError($0) }) {
+        self.transport = transport
+        self.familyID = familyID
+        self.service = service
+        self.log = log
+        bufferSize = max(receiveBufferSize, 4096)
+        buffer = [UInt8](repeating: 0, count: bufferSize)
+    }
+
+    /// Writes one line to stderr.
+    public static func standardError(_ line: String) {
+        var text = "flow-table-hairpind: " + line + "\n"
+        text.withUTF8 { p in _ = write(2, p.baseAddress, p.count) }
+    }
+
+    // MARK: registration
+
+    /// Sends SET_LISTENER{TYPE=ENCAP} (no port: unft registers the sender's) and waits for its
+    /// ACK. Requests arriving meanwhile are handled as usual.
+    public func register(timeout: Double = 5) throws(ListenerError) {
+        let sequence = nextSequence()
+        let message = HairpinMessage(
+            header: NetlinkHeader(type: familyID, flags: Netlink.flagRequest | Netlink.flagAck,
+                                  sequence: sequence, port: 0),
+            command: NFLH.Command.setListener.rawValue, listener: HairpinListener(type: NFLH.ListenerType.encap))
+        writer.reset()
+        do throws(EncodeError) { try message.encode(into: &writer) } catch { throw .encode(error) }
+        registrationSequence = sequence
+        registrationResult = nil
+        defer { registrationSequence = nil }
+        // withUnsafeBytes rethrows untyped errors: carry the transport's out as a value.
+        let sent: TransportError? = writer.withUnsafeBytes { raw in
+            do throws(TransportError) { try transport.send(raw) } catch { return error }
+            onMessage?(.sent, raw)
+            return nil
+        }
+        if let sent {
+            if sent == .closed { throw .closedDuringRegistration }
+            throw .transport(sent)
+        }
+
+        let deadline = ContinuousClock.now + .milliseconds(Int64(max(timeout, 0) * 1000))
+        while registrationResult == nil {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { throw .registrationTimedOut }
+            let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
+            if try receiveOnce(timeout: seconds) == .closed { throw .closedDuringRegistration }
+        }
+        if let ack = registrationResult, ack.error != 0 {
+            throw .registrationRefused(errno: ack.error.magnitude, message: ack.message)
+        }
+        isRegistered = true
+    }
+
+    // MARK: the loop
+
+    /// Receives and answers until the transport closes or `stop()` is called.
+    @discardableResult
+    public func run() throws(ListenerError) -> StopReason {
+        while !stopFlag.isSet {
+            if try receiveOnce(timeout: pollInterval) == .closed { return .closed }
+        }
+        return .stopped
+    }
+
+    /// Makes `run` return within one poll interval. Safe from any thread.
+    public func stop() { stopFlag.set() }
+
+    private enum Received { case packet, idle, closed }
+
+    private func receiveOnce(timeout: Double?) throws(ListenerError) -> Received {
+        // A transport may have resized the buffer to the packet; give it back its full size.
+        if buffer.count != bufferSize { buffer = [UInt8](repeating: 0, count: bufferSize) }
+        let n: Int
+        do throws(TransportError) {
+            n = try transport.receive(into: &buffer, timeout: timeout)
+        } catch {
+            switch error {
+            case .timedOut: return .idle
+            case .closed: return .closed
+            case .truncated(let size):
+                statistics.truncatedPackets += 1
+                log("dropped a \(size)-byte packet larger than the \(bufferSize)-byte receive buffer")
+                return .packet
+            case .system(_, let e) where e == EINTR:
+                return .idle
+            case .system:
+                throw .transport(error)
+            }
+        }
+        guard n >= 0, n <= buffer.count else {
+            statistics.truncatedPackets += 1
+            log("the transport reported \(n) bytes for a \(buffer.count)-byte buffer; packet dropped")
+            return .packet
+        }
+        statistics.packetsReceived += 1
+        buffer.withUnsafeBytes { raw in
+            process(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
+        }
+        if let failure = sendFailure {
+            sendFailure = nil
+            if failure == .closed { return .closed }
+            throw .transport(failure)
+        }
+        return .packet
+    }
+
+    /// Every netlink message of one packet.
+    private func process(_ packet: UnsafeRawBufferPointer) {
+        var messages = NetlinkMessageIterator(packet)
+        while sendFailure == nil {
+            let m: NetlinkMessageView
+            do throws(DecodeError) {
+                guard let next = try messages.next() else { return }
+                m = next
+            } catch {
+                statistics.malformedDropped += 1
+                log("dropped the rest of a \(packet.count)-byte packet: \(error)")
+                // The recorder still gets the bytes: a trace of a bad packet is what debugs it.
+                if error.offset >= 0, error.offset < packet.count {
+                    onMessage?(.received, UnsafeRawBufferPointer(rebasing: packet[error.offset...]))
+                }
+                return
+            }
+            statistics.messagesReceived += 1
+            onMessage?(.received, m.bytes)
+            switch m.header.type {
+            case Netlink.typeError: acknowledgement(m)
+            case Netlink.typeNoop, Netlink.typeDone: break
+            case familyID: hairpin(m)
+            default:
+                statistics.unexpectedMessages += 1
+                log("ignored a message of type \(m.header.type) (not the hairpin family \(familyID))")
+            }
+        }
+    }
+
+    // MARK: incoming messages
+
+    /// An ACK or error for SET_LISTENER or for one of our answers.
+    private func acknowledgement(_ m: NetlinkMessageView) {
+        let ack: NetlinkAck
+        do throws(DecodeError) { ack = try NetlinkAck.decode(m) } catch {
+            statistics.malformedDropped += 1
+            log("dropped a malformed NLMSG_ERROR: \(error)")
+            return
+        }
+        let sequence = ack.request.sequence
+        if let r = registrationSequence, sequence == r {
+            registrationResult = ack
+            return
+        }
+        let call = unacknowledged.removeValue(forKey: sequence)
+        if ack.error == 0 {
+            statistics.answerAcks += 1
+            return
+        }
+        let errno = ack.error.magnitude
+        statistics.answerErrors[errno, default: 0] += 1
+        var text = "unft refused the answer"
+        if let call { text += " to ENCAP seq \(call)" }
+        text += " (nlmsg seq \(sequence)): \(ListenerErrno.name(errno))"
+        if errno == ListenerErrno.ENOENT { text += " (unft no longer waits for it: timed out or answered)" }
+        if let message = ack.message, !message.isEmpty { text += ": \(message)" }
+        log(text)
+    }
+
+    private func hairpin(_ m: NetlinkMessageView) {
+        let message: HairpinMessage
+        do throws(DecodeError) {
+            message = try HairpinMessage.decode(m, familyID: familyID)
+        } catch {
+            malformed(m, error)
+            return
+        }
+        guard message.command == NFLH.Command.encap.rawValue, let encap = message.encap else {
+            statistics.unexpectedMessages += 1
+            log("ignored a hairpin message with command \(message.command) (only ENCAP requests are expected)")
+            return
+        }
+        statistics.encapMessages += 1
+        let sequence = encap.sequence
+        if failedCalls.contains(sequence) {
+            // The rest of a call already answered EINVAL; its last part ends the matter.
+            if !encap.more { failedCalls.remove(sequence) }
+            return
+        }
+        let call: HairpinEncap?
+        do throws(EncapAssembler.Failure) {
+            call = try assembler.add(encap)
+        } catch {
+            if encap.more {
+                if failedCalls.count >= Self.maxFailedCalls { failedCalls.removeAll(keepingCapacity: true) }
+                failedCalls.insert(sequence)
+            }
+            statistics.malformedAnswered += 1
+            answer(service.malformed(sequence: sequence, command: encap.command, commandType: encap.commandType,
+                                     message: error.description))
+            return
+        }
+        guard let call else { return }
+        let result = service.handle(call)
+        if verbose || result.status != 0 { log(Self.summary(call, result)) }
+        answer(result)
+    }
+
+    /// A hairpin message the decoder refused: answered EINVAL if it is an ENCAP whose SEQ can be
+    /// read, else dropped (unft then times out; nothing better is possible without a SEQ).
+    private func malformed(_ m: NetlinkMessageView, _ error: DecodeError) {
+        guard let salvaged = Self.salvage(m) else {
+            statistics.malformedDropped += 1
+            log("dropped a malformed hairpin message without a readable SEQ: \(error)")
+            return
+        }
+        statistics.malformedAnswered += 1
+        log("malformed ENCAP seq \(salvaged.sequence), answered EINVAL: \(error)")
+        // Any parts collected under this SEQ belong to a call that is now answered.
+        assembler.drop(sequence: salvaged.sequence)
+        answer(service.malformed(sequence: salvaged.sequence, command: salvaged.command ?? UInt32.max,
+                                 commandType: salvaged.commandType ?? NFLH.EncapCmdType.nflCommand,
+                                 message: error.description))
+    }
+
+    /// SEQ (and CMD, CMD_TYPE when readable) of an ENCAP the strict decoder refused. Reads
+    /// leniently: the first well-formed SEQ of the first ENCAP nest.
+    static func salvage(_ m: NetlinkMessageView) -> (sequence: UInt64, command: UInt32?, commandType: UInt32?)? {
+        guard let (g, attributes) = try? m.generic(), g.command == NFLH.Command.encap.rawValue else { return nil }
+        var top = attributes
+        while let a = try? top.next() {
+            guard a.type == NFLH.Attr.encap else { continue }
+            var inner = a.nested()
+            var sequence: UInt64?, command: UInt32?, commandType: UInt32?
+            while let e = try? inner.next() {
+                switch e.type {
+                case NFLH.EncapAttr.seq where sequence == nil: sequence = try? e.u64()
+                case NFLH.EncapAttr.cmd where command == nil: command = try? e.u32()
+                case NFLH.EncapAttr.cmdType where commandType == nil: commandType = try? e.u32()
+                default: break
+                }
+            }
+            guard let sequence else { return nil }
+            return (sequence, command, commandType)
+        }
+        return nil
+    }
+
+    static func summary(_ call: HairpinEncap, _ answer: HairpinEncap) -> String {
+        let name = UInt8(exactly: call.command).flatMap(NFL.Command.init(rawValue:))?.name ?? "command \(call.command)"
+        var text = "\(name) seq \(call.sequence)"
+        if let ifindex = call.attributes?.identifier { text += " ifindex \(ifindex)" }
+        if let flows = call.attributes?.flows { text += ", \(flows.count) flows" }
+        text += ": \(ListenerErrno.name(answer.status ?? 0))"
+        if let message = answer.errorMessage { text += ": \(message)" }
+        return text
+    }
+
+    // MARK: outgoing
+
+    /// Sends an answer, split into parts when it does not fit one message. All parts are encoded
+    /// before the first is sent, so an answer that cannot be encoded is replaced by an EMSGSIZE
+    /// answer instead of being sent in part.
+    private func answer(_ answer: HairpinEncap) {
+        statistics.calls += 1
+        writer.reset()
+        messageStarts.removeAll(keepingCapacity: true)
+        do throws(EncodeError) {
+            for part in answer.parts() { try encode(part) }
+        } catch {
+            log("the answer to ENCAP seq \(answer.sequence) cannot be encoded (\(error)); answering EMSGSIZE")
+            writer.reset()
+            messageStarts.removeAll(keepingCapacity: true)
+            let failure = HairpinEncap(commandType: answer.commandType, command: answer.command,
+                                       status: ListenerErrno.EMSGSIZE, sequence: answer.sequence,
+                                       errorMessage: "the answer cannot be encoded: \(error)")
+            do throws(EncodeError) { try encode(failure) } catch {
+                log("the EMSGSIZE answer to ENCAP seq \(answer.sequence) cannot be encoded either: \(error)")
+                return
+            }
+        }
+        writer.withUnsafeBytes { raw in
+            for k in messageStarts.indices where sendFailure == nil {
+                let start = messageStarts[k]
+                let end = k + 1 < messageStarts.count ? messageStarts[k + 1] : raw.count
+                let message = UnsafeRawBufferPointer(rebasing: raw[start..<end])
+                do throws(TransportError) {
+                    try transport.send(message)
+                } catch {
+                    sendFailure = error
+                    if error != .closed { log("sending the answer to ENCAP seq \(answer.sequence) failed: \(error)") }
+                    return
+                }
+                statistics.answersSent += 1
+                onMessage?(.sent, message)
+            }
+        }
+    }
+
+    /// Appends one ENCAP answer message to `writer`.
+    private func encode(_ part: HairpinEncap) throws(EncodeError) {
+        let sequence = nextSequence()
+        let start = writer.count
+        let message = HairpinMessage(
+            header: NetlinkHeader(type: familyID, flags: Netlink.flagRequest | Netlink.flagAck,
+                                  sequence: sequence, port: 0),
+            command: NFLH.Command.encap.rawValue, encap: part)
+        try message.encode(into: &writer)
+        messageStarts.append(start)
+        if unacknowledged.count >= Self.maxUnacknowledged {
+            // unft ACKs every answer; so many missing ACKs means it does not, and the map
+            // would only grow.
+            unacknowledged.removeAll(keepingCapacity: true)
+        }
+        unacknowledged[sequence] = part.sequence
+    }
+
+    /// The nlmsg_seq of our next request: increasing, never 0.
+    private func nextSequence() -> UInt32 {
+        lastSequence = lastSequence == UInt32.max ? 1 : lastSequence + 1
+        return lastSequence
+    }
+}
+
+/// A flag set from one thread and read by another.
+final class StopFlag: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private var value = false
+
+    init() {
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deinitialize(count: 1)
+        mutex.deallocate()
+    }
+
+    func set() {
+        pthread_mutex_lock(mutex)
+        value = true
+        pthread_mutex_unlock(mutex)
+    }
+
+    var isSet: Bool {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return value
+    }
+}
