@@ -51,6 +51,7 @@ let package = Package(
                           path: "Sources/ynl-gen"),
         // Codec benchmark: prints numbers, never a pass/fail test.
         .executableTarget(name: "codec-bench", dependencies: ["LibFlowTable"], path: "Benchmarks/codec-bench"),
+        .executableTarget(name: "backend-bench", dependencies: ["LibFlowTable", "Hairpin"], path: "Benchmarks/backend-bench"),
 
         .testTarget(name: "HairpinTests",
                     dependencies: ["Hairpin", "LibFlowTable",
