@@ -29,7 +29,7 @@ let package = Package(
         // The user-space half of the loopback: backends (ftbe), the hairpin daemon core, unft's twin.
         .target(name: "Hairpin", dependencies: ["LibFlowTable"], path: "Sources/Hairpin"),
         // Recording to and reading from pcapng.
-        .target(name: "FlowTrace", dependencies: ["LibFlowTable"], path: "Sources/FlowTrace"),
+        .target(name: "FlowTrace", dependencies: ["LibFlowTable", "CLibPcap"], path: "Sources/FlowTrace"),
         // Feeding traces back into a target.
         .target(name: "Replay", dependencies: ["LibFlowTable", "FlowTrace"], path: "Sources/Replay"),
 
@@ -57,6 +57,9 @@ let package = Package(
                     dependencies: ["Hairpin", "LibFlowTable",
                                    .product(name: "PropertyBased", package: "swift-property-based")],
                     path: "Tests/HairpinTests"),
+        .testTarget(name: "FlowTraceTests",
+                    dependencies: ["FlowTrace", "LibFlowTable"],
+                    path: "Tests/FlowTraceTests"),
         .testTarget(name: "LibFlowTableTests",
                     dependencies: ["LibFlowTable", "Yams",
                                    .product(name: "PropertyBased", package: "swift-property-based")],

@@ -1,0 +1,447 @@
+// A streaming pcapng writer for netlink traces (format: spec/trace-format.md).
+//
+// Speed: each record becomes one Enhanced Packet Block built in place in one reused byte
+// buffer (no per-record allocation, no Foundation), and the buffer goes to the file with one
+// write(2) per flush.
+//
+// Durability: the buffer only ever holds whole blocks, and is written in order, so the file
+// is always a valid pcapng file followed by at most one torn block. A kill -9 loses the records
+// still in the buffer (bounded by PcapngFlushPolicy) and can tear only the last block, if it
+// lands in the middle of write(2); readers then report "truncated at byte N" and still return
+// every record before it. Nothing is fsync'ed: a power cut can lose what the page cache held.
+
+/// The Section Header Block's descriptive options.
+public struct PcapngSectionInfo: Hashable, Sendable {
+    /// shb_hardware, e.g. "x86_64".
+    public var hardware: String?
+    /// shb_os, e.g. "Linux 6.1.0-37-amd64".
+    public var os: String?
+    /// shb_userappl, e.g. "FlowTrace 0.1.0 (record)".
+    public var userApplication: String?
+    /// opt_comment: the session description (capinfos shows it as "Capture comment").
+    public var comment: String?
+
+    public init(hardware: String? = nil, os: String? = nil, userApplication: String? = nil, comment: String? = nil) {
+        self.hardware = hardware
+        self.os = os
+        self.userApplication = userApplication
+        self.comment = comment
+    }
+
+    /// This machine's uname and FlowTrace's name and version.
+    public static func thisHost(application: String = "FlowTrace \(FlowTraceInfo.version)",
+                                comment: String? = nil) -> PcapngSectionInfo {
+        let host = Sys.hostDescription()
+        return PcapngSectionInfo(hardware: host.hardware, os: host.os, userApplication: application, comment: comment)
+    }
+}
+
+/// One Interface Description Block. Every interface is LINKTYPE_NETLINK with snaplen 0 and
+/// nanosecond timestamps: libpcap refuses files whose interfaces differ in link type or
+/// snap length, so these are not parameters.
+public struct PcapngInterfaceInfo: Hashable, Sendable {
+    /// if_name, e.g. "api" or "hairpin" (Wireshark: frame.interface_name).
+    public var name: String
+    /// if_description, e.g. "net_flow_nl via /run/flowtrace/unft.sock".
+    public var description: String?
+    /// if_os.
+    public var os: String?
+
+    public init(name: String, description: String? = nil, os: String? = nil) {
+        self.name = name
+        self.description = description
+        self.os = os
+    }
+}
+
+/// When the writer hands its buffer to the kernel. The buffer is written as soon as ANY bound
+/// is reached, and always on flush(), rotation and close(). The time bound is checked when a
+/// record is appended (and by `flushIfDue()`), not by a timer: an idle recorder should call
+/// `flushIfDue()` from its poll loop so a quiet trace still reaches the disk.
+public struct PcapngFlushPolicy: Hashable, Sendable {
+    /// Records buffered at most.
+    public var maxRecords: Int
+    /// Bytes buffered at most (a single larger block is written on its own).
+    public var maxBytes: Int
+    /// How long the oldest buffered record may wait, in nanoseconds (monotonic clock).
+    public var maxDelayNanoseconds: UInt64
+
+    public init(maxRecords: Int, maxBytes: Int, maxDelayNanoseconds: UInt64) {
+        self.maxRecords = max(1, maxRecords)
+        self.maxBytes = max(1, maxBytes)
+        self.maxDelayNanoseconds = maxDelayNanoseconds
+    }
+
+    /// 256 records, 64 KiB or 100 ms, whichever comes first: at most ~64 KiB or 100 ms of
+    /// traffic lost to a kill -9, and one write(2) per 256 records under load.
+    public static let `default` = PcapngFlushPolicy(maxRecords: 256, maxBytes: 64 * 1024,
+                                                    maxDelayNanoseconds: 100_000_000)
+    /// Every record is written at once (tests, very low rates).
+    public static let immediate = PcapngFlushPolicy(maxRecords: 1, maxBytes: 1, maxDelayNanoseconds: 0)
+}
+
+/// Size rotation like tcpdump's -C/-W.
+public struct PcapngRotation: Hashable, Sendable {
+    /// A file is closed and the next opened before a record would take it past this size
+    /// (a file holds at least one record after its preamble, whatever its size).
+    public var maxFileBytes: UInt64
+    /// With a count the files form a ring: `trace0.pcapng` … `trace<N-1>.pcapng`, then the
+    /// oldest is overwritten. Without one: `trace.pcapng`, `trace1.pcapng`, `trace2.pcapng` …
+    public var maxFiles: Int?
+
+    public init(maxFileBytes: UInt64, maxFiles: Int? = nil) {
+        self.maxFileBytes = max(1, maxFileBytes)
+        self.maxFiles = maxFiles.map { max(1, $0) }
+    }
+
+    /// tcpdump's units: -C counts millions of bytes.
+    public static func tcpdump(megabytes: Int, files: Int? = nil) -> PcapngRotation {
+        PcapngRotation(maxFileBytes: UInt64(max(1, megabytes)) * 1_000_000, maxFiles: files)
+    }
+}
+
+public final class PcapngWriter {
+    /// Called right after each file's SHB and IDBs, the first file's included, to write what
+    /// every file must start with (NEWFAMILY records so Wireshark names the families, a state
+    /// snapshot). Records it appends never trigger a rotation.
+    public typealias Preamble = (PcapngWriter) throws -> Void
+
+    /// The path given at creation; rotated names derive from it.
+    public let basePath: String
+    /// The file being written.
+    public private(set) var path: String
+    /// How many files were started before the current one (0 for the first).
+    public private(set) var fileIndex = 0
+    public let section: PcapngSectionInfo
+    public let interfaces: [PcapngInterfaceInfo]
+    public let flushPolicy: PcapngFlushPolicy
+    public let rotation: PcapngRotation?
+    private let preamble: Preamble?
+
+    /// Records appended so far, preamble records included, across all files.
+    public private(set) var recordsAppended: UInt64 = 0
+    /// Bytes handed to write(2) so far, across all files.
+    public private(set) var bytesWritten: UInt64 = 0
+
+    private var fd: Int32 = -1
+    private var buffer: UnsafeMutableRawPointer
+    private var capacity: Int
+    /// Bytes of whole blocks in the buffer; buffer[pendingStart..<used] still go to the file.
+    private var used = 0
+    private var pendingStart = 0
+    private var bufferedRecords = 0
+    private var oldestBufferedAt: UInt64 = 0
+    /// The current file's size including what is buffered.
+    private var fileBytes: UInt64 = 0
+    /// Records appended to the current file after its preamble.
+    private var recordsInFile = 0
+    private var inPreamble = false
+    private var closed = false
+
+    /// Creates (truncates) the file, writes SHB and IDBs, runs the preamble and flushes.
+    /// Errors: TraceFileError, or whatever the preamble throws.
+    public init(path: String, section: PcapngSectionInfo = .thisHost(), interfaces: [PcapngInterfaceInfo],
+                flush: PcapngFlushPolicy = .default, rotation: PcapngRotation? = nil,
+                preamble: Preamble? = nil) throws {
+        guard !interfaces.isEmpty else {
+            throw TraceFileError(.invalidArgument, "a trace needs at least one interface", path: path)
+        }
+        basePath = path
+        self.path = PcapngWriter.rotatedPath(base: path, index: 0, maxFiles: rotation?.maxFiles)
+        self.section = section
+        self.interfaces = interfaces
+        self.flushPolicy = flush
+        self.rotation = rotation
+        self.preamble = preamble
+        capacity = max(4096, flush.maxBytes + 1024)
+        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+        try startFile()
+    }
+
+    deinit {
+        try? close()
+        buffer.deallocate()
+    }
+
+    /// Wall-clock now, in the nanoseconds records carry.
+    public static func now() -> UInt64 { Sys.realtimeNanoseconds() }
+
+    /// The name of the `index`-th file (0-based) for a base path: the number goes before the
+    /// extension so the files still open by extension ("trace.pcapng" → "trace3.pcapng"), and
+    /// in a ring of N files it is zero-padded to the width of N-1 and wraps, as with tcpdump -W.
+    public static func rotatedPath(base: String, index: Int, maxFiles: Int?) -> String {
+        let label: String
+        if let n = maxFiles, n > 0 {
+            let digits = String(n - 1).count
+            let slot = String(index % n)
+            label = String(repeating: "0", count: max(0, digits - slot.count)) + slot
+        } else {
+            if index == 0 { return base }
+            label = String(index)
+        }
+        let nameStart = base.lastIndex(of: "/").map { base.index(after: $0) } ?? base.startIndex
+        if let dot = base[nameStart...].lastIndex(of: "."), dot != nameStart {
+            return String(base[..<dot]) + label + String(base[dot...])
+        }
+        return base + label
+    }
+
+    // MARK: records
+
+    /// Appends one record as an EPB. The record's bytes are copied; its view need only live
+    /// for this call. Interface must be an index into `interfaces`.
+    public func append(_ record: TraceRecord) throws {
+        guard !closed else { throw TraceFileError(.invalidArgument, "append after close", path: path) }
+        guard Int(record.interface) < interfaces.count else {
+            throw TraceFileError(.invalidArgument,
+                                 "interface \(record.interface) is not one of the \(interfaces.count) written", path: path)
+        }
+        let dataLength = NetlinkPseudoHeader.length + record.netlink.count
+        let commentLength = record.comment?.utf8.count ?? 0
+        guard commentLength <= Int(UInt16.max) else {
+            throw TraceFileError(.invalidArgument, "a comment of \(commentLength) bytes exceeds an option's 65535", path: path)
+        }
+        let hasDirection = record.direction != .unknown
+        let hasMeta = record.leg != .unknown || record.pairing != nil || record.synthetic
+        var optionsLength = 0
+        if hasDirection { optionsLength += 8 }
+        if hasMeta { optionsLength += 4 + FlowTraceOption.valueLength }
+        if record.comment != nil { optionsLength += 4 + align4(commentLength) }
+        if optionsLength > 0 { optionsLength += 4 }
+        let total = 28 + align4(dataLength) + optionsLength + 4
+        guard total <= Int(UInt32.max) else {
+            throw TraceFileError(.invalidArgument, "a record of \(dataLength) bytes does not fit a pcapng block", path: path)
+        }
+
+        if let rotation, !inPreamble, recordsInFile > 0, fileBytes + UInt64(total) > rotation.maxFileBytes {
+            try rotate()
+        }
+
+        let p = try reserve(total)
+        var o = 0
+        put32(p, &o, Pcapng.enhancedPacketBlock)
+        put32(p, &o, UInt32(total))
+        put32(p, &o, record.interface)
+        put32(p, &o, UInt32(truncatingIfNeeded: record.timestamp >> 32))
+        put32(p, &o, UInt32(truncatingIfNeeded: record.timestamp))
+        put32(p, &o, UInt32(dataLength))
+        put32(p, &o, UInt32(dataLength))
+        // LINKTYPE_NETLINK pseudo-header, big endian.
+        switch record.direction {
+        case .toKernel: put16be(p, &o, NetlinkPseudoHeader.packetKernel)
+        case .toUser: put16be(p, &o, NetlinkPseudoHeader.packetUser)
+        case .unknown: put16be(p, &o, 0)
+        }
+        put16be(p, &o, NetlinkPseudoHeader.hardwareTypeNetlink)
+        put16be(p, &o, 0)                                          // link-layer address length
+        p.storeBytes(of: UInt64(0), toByteOffset: o, as: UInt64.self); o += 8
+        put16be(p, &o, record.netlinkProtocol)
+        if let src = record.netlink.baseAddress, record.netlink.count > 0 {
+            (p + o).copyMemory(from: src, byteCount: record.netlink.count)
+            o += record.netlink.count
+        }
+        zeroPad(p, &o)
+        if hasDirection {
+            put32(p, &o, UInt32(Pcapng.epbFlags) | UInt32(4) << 16)
+            put32(p, &o, record.direction == .toKernel ? Pcapng.flagsOutbound : Pcapng.flagsInbound)
+        }
+        if hasMeta {
+            put32(p, &o, UInt32(Pcapng.optCustomBinaryCopyable) | UInt32(FlowTraceOption.valueLength) << 16)
+            put32(p, &o, FlowTraceOption.privateEnterpriseNumber)
+            var flags: UInt8 = 0
+            if record.synthetic { flags |= FlowTraceOption.flagSynthetic }
+            if record.pairing != nil { flags |= FlowTraceOption.flagHasPairing }
+            put32(p, &o, UInt32(FlowTraceOption.kindRecordV1) | UInt32(record.leg.rawValue) << 8 | UInt32(flags) << 16)
+            p.storeBytes(of: (record.pairing ?? 0).littleEndian, toByteOffset: o, as: UInt64.self); o += 8
+        }
+        if var comment = record.comment {
+            put32(p, &o, UInt32(Pcapng.optComment) | UInt32(commentLength) << 16)
+            comment.withUTF8 { utf8 in
+                if let src = utf8.baseAddress { (p + o).copyMemory(from: src, byteCount: utf8.count) }
+            }
+            o += commentLength
+            zeroPad(p, &o)
+        }
+        if optionsLength > 0 { put32(p, &o, 0) }                   // opt_endofopt
+        put32(p, &o, UInt32(total))
+
+        used += total
+        fileBytes += UInt64(total)
+        recordsAppended += 1
+        if !inPreamble { recordsInFile += 1 }
+        let now = Sys.monotonicNanoseconds()
+        if bufferedRecords == 0 { oldestBufferedAt = now }
+        bufferedRecords += 1
+        if bufferedRecords >= flushPolicy.maxRecords || used - pendingStart >= flushPolicy.maxBytes
+            || now &- oldestBufferedAt >= flushPolicy.maxDelayNanoseconds {
+            try flush()
+        }
+    }
+
+    /// Writes the buffer if its oldest record has waited longer than the policy allows.
+    public func flushIfDue() throws {
+        if bufferedRecords > 0 && Sys.monotonicNanoseconds() &- oldestBufferedAt >= flushPolicy.maxDelayNanoseconds {
+            try flush()
+        }
+    }
+
+    /// Writes every buffered block to the file. After a failed write (ENOSPC…) the unwritten
+    /// blocks stay buffered and a later flush resumes exactly where the file ends.
+    public func flush() throws {
+        guard fd >= 0, used > pendingStart else { return }
+        let (written, error) = Sys.writeAll(fd, buffer + pendingStart, used - pendingStart)
+        pendingStart += written
+        bytesWritten += UInt64(written)
+        if error != 0 { throw TraceFileError(.io(error), "write failed", path: path) }
+        used = 0
+        pendingStart = 0
+        bufferedRecords = 0
+    }
+
+    /// Flushes and closes the current file. Further appends fail; closing twice is harmless.
+    public func close() throws {
+        guard !closed else { return }
+        closed = true
+        defer {
+            if fd >= 0 { _ = Sys.close(fd) }
+            fd = -1
+        }
+        try flush()
+        if Sys.close(fd) != 0 {
+            let e = Sys.errno
+            fd = -1
+            throw TraceFileError(.io(e), "close failed", path: path)
+        }
+        fd = -1
+    }
+
+    // MARK: files
+
+    private func startFile() throws {
+        fd = Sys.openForWriting(path)
+        if fd < 0 { throw TraceFileError(.io(Sys.errno), "cannot create the trace file", path: path) }
+        fileBytes = 0
+        recordsInFile = 0
+        try writeHeaders()
+        // The headers go out at once: even a file that never gets a record is a valid trace.
+        try flush()
+        if let preamble {
+            inPreamble = true
+            defer { inPreamble = false }
+            try preamble(self)
+        }
+        try flush()
+    }
+
+    private func rotate() throws {
+        try flush()
+        if Sys.close(fd) != 0 {
+            let e = Sys.errno
+            fd = -1
+            throw TraceFileError(.io(e), "close failed", path: path)
+        }
+        fd = -1
+        fileIndex += 1
+        path = PcapngWriter.rotatedPath(base: basePath, index: fileIndex, maxFiles: rotation?.maxFiles)
+        try startFile()
+    }
+
+    private func writeHeaders() throws {
+        func stringOption(_ s: String?) -> Int { s.map { 4 + align4($0.utf8.count) } ?? 0 }
+        for s in [section.hardware, section.os, section.userApplication, section.comment] + interfaces.flatMap({ [$0.name, $0.description, $0.os] }) {
+            if let s, s.utf8.count > Int(UInt16.max) {
+                throw TraceFileError(.invalidArgument, "a header option of \(s.utf8.count) bytes exceeds 65535", path: path)
+            }
+        }
+        // SHB.
+        let shbOptions = stringOption(section.hardware) + stringOption(section.os)
+            + stringOption(section.userApplication) + stringOption(section.comment) + 4
+        let shbLength = 24 + shbOptions + 4
+        var p = try reserve(shbLength)
+        var o = 0
+        put32(p, &o, Pcapng.sectionHeaderBlock)
+        put32(p, &o, UInt32(shbLength))
+        put32(p, &o, Pcapng.byteOrderMagic)
+        put32(p, &o, 1)                                      // major 1, minor 0
+        put32(p, &o, 0xffff_ffff)                            // section length -1: not given
+        put32(p, &o, 0xffff_ffff)
+        putString(p, &o, Pcapng.optComment, section.comment)
+        putString(p, &o, Pcapng.shbHardware, section.hardware)
+        putString(p, &o, Pcapng.shbOS, section.os)
+        putString(p, &o, Pcapng.shbUserApplication, section.userApplication)
+        put32(p, &o, 0)
+        put32(p, &o, UInt32(shbLength))
+        used += shbLength
+        fileBytes += UInt64(shbLength)
+
+        for interface in interfaces {
+            let options = stringOption(interface.name) + stringOption(interface.description) + 8
+                + stringOption(interface.os) + 4
+            let length = 16 + options + 4
+            p = try reserve(length)
+            o = 0
+            put32(p, &o, Pcapng.interfaceDescriptionBlock)
+            put32(p, &o, UInt32(length))
+            put32(p, &o, UInt32(Pcapng.linkTypeNetlink))     // link type + reserved 0
+            put32(p, &o, 0)                                  // snaplen 0: no limit
+            putString(p, &o, Pcapng.ifName, interface.name)
+            putString(p, &o, Pcapng.ifDescription, interface.description)
+            put32(p, &o, UInt32(Pcapng.ifTimestampResolution) | 1 << 16)
+            put32(p, &o, 9)                                  // 10^-9 s, then 3 bytes of padding
+            putString(p, &o, Pcapng.ifOS, interface.os)
+            put32(p, &o, 0)
+            put32(p, &o, UInt32(length))
+            used += length
+            fileBytes += UInt64(length)
+        }
+    }
+
+    // MARK: buffer
+
+    /// Room for `n` more bytes at buffer + used. Flushes whole blocks first rather than
+    /// splitting one, and grows only for a block larger than the whole buffer.
+    private func reserve(_ n: Int) throws -> UnsafeMutableRawPointer {
+        if used + n > capacity {
+            try flush()
+            if n > capacity {
+                let newCapacity = align4(n)
+                let fresh = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 8)
+                buffer.deallocate()
+                buffer = fresh
+                capacity = newCapacity
+            }
+        }
+        return buffer + used
+    }
+
+    @inline(__always)
+    private func put32(_ p: UnsafeMutableRawPointer, _ o: inout Int, _ v: UInt32) {
+        p.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt32.self)
+        o += 4
+    }
+
+    @inline(__always)
+    private func put16be(_ p: UnsafeMutableRawPointer, _ o: inout Int, _ v: UInt16) {
+        p.storeBytes(of: v.bigEndian, toByteOffset: o, as: UInt16.self)
+        o += 2
+    }
+
+    private func putString(_ p: UnsafeMutableRawPointer, _ o: inout Int, _ code: UInt16, _ value: String?) {
+        guard var s = value else { return }
+        let n = s.utf8.count
+        put32(p, &o, UInt32(code) | UInt32(n) << 16)
+        s.withUTF8 { utf8 in
+            if let src = utf8.baseAddress { (p + o).copyMemory(from: src, byteCount: n) }
+        }
+        o += n
+        zeroPad(p, &o)
+    }
+
+    @inline(__always)
+    private func zeroPad(_ p: UnsafeMutableRawPointer, _ o: inout Int) {
+        while o & 3 != 0 {
+            p.storeBytes(of: UInt8(0), toByteOffset: o, as: UInt8.self)
+            o += 1
+        }
+    }
+}

@@ -1,0 +1,106 @@
+// The few POSIX calls the trace files need (open, read, write, clocks, uname), kept in one
+// place so the readers and the writer stay free of Foundation: the hot loops copy bytes
+// into a reused buffer and call read(2)/write(2), nothing else.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+enum Sys {
+    /// Wall-clock time in nanoseconds since the Unix epoch (CLOCK_REALTIME), what trace
+    /// timestamps are.
+    @inline(__always)
+    static func realtimeNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(max(0, Int64(ts.tv_sec))) &* 1_000_000_000 &+ UInt64(max(0, Int64(ts.tv_nsec)))
+    }
+
+    /// A clock that never jumps, for the writer's flush deadline: a wall-clock step (NTP)
+    /// must neither hold the buffer back nor flush it early.
+    @inline(__always)
+    static func monotonicNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(max(0, Int64(ts.tv_sec))) &* 1_000_000_000 &+ UInt64(max(0, Int64(ts.tv_nsec)))
+    }
+
+    static var errno: Int32 {
+        #if canImport(Glibc)
+        return Glibc.errno
+        #elseif canImport(Musl)
+        return Musl.errno
+        #else
+        return Darwin.errno
+        #endif
+    }
+
+    static func errorText(_ code: Int32) -> String {
+        guard let s = strerror(code) else { return "errno \(code)" }
+        return String(cString: s)
+    }
+
+    static func openForReading(_ path: String) -> Int32 {
+        open(path, O_RDONLY | O_CLOEXEC)
+    }
+
+    static func openForWriting(_ path: String) -> Int32 {
+        open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    }
+
+    static func close(_ fd: Int32) -> Int32 {
+        #if canImport(Glibc)
+        return Glibc.close(fd)
+        #elseif canImport(Musl)
+        return Musl.close(fd)
+        #else
+        return Darwin.close(fd)
+        #endif
+    }
+
+    /// Writes all `count` bytes, retrying after short writes and EINTR. Returns how many bytes
+    /// went out and 0, or an errno with the count written before it.
+    static func writeAll(_ fd: Int32, _ base: UnsafeRawPointer, _ count: Int) -> (written: Int, error: Int32) {
+        var done = 0
+        while done < count {
+            let n = write(fd, base + done, count - done)
+            if n > 0 { done += n; continue }
+            let e = errno
+            if n < 0 && e == EINTR { continue }
+            return (done, n == 0 ? EIO : e)
+        }
+        return (done, 0)
+    }
+
+    /// Reads up to `count` bytes, retrying after EINTR. Returns the count (0 at end of file)
+    /// or -errno.
+    static func readSome(_ fd: Int32, _ base: UnsafeMutableRawPointer, _ count: Int) -> Int {
+        while true {
+            let n = read(fd, base, count)
+            if n >= 0 { return n }
+            let e = errno
+            if e == EINTR { continue }
+            return -Int(e)
+        }
+    }
+
+    /// (machine, "sysname release"), e.g. ("x86_64", "Linux 6.1.0-37-amd64"), for the SHB.
+    static func hostDescription() -> (hardware: String, os: String) {
+        var u = utsname()
+        guard uname(&u) == 0 else { return ("unknown", "unknown") }
+        func field<T>(_ value: inout T) -> String {
+            withUnsafeBytes(of: &value) { raw in
+                let bytes = raw.prefix { $0 != 0 }
+                return String(decoding: bytes, as: UTF8.self)
+            }
+        }
+        let machine = field(&u.machine)
+        let sysname = field(&u.sysname)
+        let release = field(&u.release)
+        return (machine, "\(sysname) \(release)")
+    }
+}

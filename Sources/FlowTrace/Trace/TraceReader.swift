@@ -1,0 +1,174 @@
+// The one entry point for reading traces: sniffs pcapng or classic pcap from the first bytes
+// and hands out TraceRecords, learning the family ids (nlctrl NEWFAMILY) as they pass.
+
+public final class TraceReader {
+    public enum Format: Hashable, Sendable, CustomStringConvertible {
+        case pcapng
+        case pcap(nanosecond: Bool, byteSwapped: Bool)
+
+        public var description: String {
+            switch self {
+            case .pcapng: return "pcapng"
+            case let .pcap(ns, swapped): return "pcap (\(ns ? "ns" : "µs")\(swapped ? ", byte-swapped" : ""))"
+            }
+        }
+    }
+
+    /// An interface as the reader knows it (classic pcap has one, unnamed).
+    public struct Interface: Hashable, Sendable {
+        public var section: Int
+        public var index: Int
+        public var linkType: UInt16
+        public var name: String?
+        public var description: String?
+        public var os: String?
+        /// The if_tsresol byte (6 µs, 9 ns; bit 7 set: 2^-n).
+        public var timestampResolution: UInt8
+    }
+
+    public private(set) var format: Format
+    public var name: String { input.name }
+    /// Family ids learnt from the NEWFAMILY records read so far.
+    public private(set) var families = FamilyTable()
+    /// Packets not handed out: another link type than LINKTYPE_NETLINK, or shorter than its
+    /// 16-byte pseudo-header.
+    public private(set) var skippedPackets = 0
+    /// Records handed out so far.
+    public private(set) var recordCount = 0
+
+    private let input: ChunkedInput
+    private var pcapng: PcapngReader?
+    private var pcap: ClassicPcapReader?
+
+    public convenience init(path: String, options: PcapngReader.Options = .init()) throws(TraceFileError) {
+        let fd = Sys.openForReading(path)
+        guard fd >= 0 else { throw TraceFileError(.io(Sys.errno), "cannot open", path: path) }
+        try self.init(fileDescriptor: fd, closeWhenDone: true, name: path, options: options)
+    }
+
+    /// Reads from an open descriptor (a pipe works: nothing seeks).
+    public init(fileDescriptor: Int32, closeWhenDone: Bool = false, name: String = "-",
+                options: PcapngReader.Options = .init()) throws(TraceFileError) {
+        input = ChunkedInput(fd: fileDescriptor, closeWhenDone: closeWhenDone, name: name, chunkSize: options.chunkSize,
+                             maxWindow: options.maxBlockLength + ClassicPcap.recordHeaderLength)
+        let have = min(4, try input.ensure(4))
+        guard have > 0 else {
+            input.closeFile()
+            throw TraceFileError(.malformed, "the file is empty, not a trace", path: name, offset: 0)
+        }
+        // A file cut inside its first 4 bytes still tells its format if those bytes start a magic.
+        var head: [UInt8] = []
+        for i in 0..<have { head.append(input.window.load(fromByteOffset: i, as: UInt8.self)) }
+        func starts(_ magic: [UInt8]) -> Bool { Array(magic.prefix(head.count)) == head }
+        let magics: [(bytes: [UInt8], format: Format)] = [
+            ([0x0a, 0x0d, 0x0d, 0x0a], .pcapng),
+            ([0xd4, 0xc3, 0xb2, 0xa1], .pcap(nanosecond: false, byteSwapped: false)),
+            ([0x4d, 0x3c, 0xb2, 0xa1], .pcap(nanosecond: true, byteSwapped: false)),
+            ([0xa1, 0xb2, 0xc3, 0xd4], .pcap(nanosecond: false, byteSwapped: true)),
+            ([0xa1, 0xb2, 0x3c, 0x4d], .pcap(nanosecond: true, byteSwapped: true)),
+        ]
+        guard let match = magics.first(where: { starts($0.bytes) }) else {
+            input.closeFile()
+            let shown = head.map { String($0, radix: 16) }.joined(separator: " ")
+            throw TraceFileError(.malformed, "neither pcapng nor pcap: the file starts with \(shown)", path: name, offset: 0)
+        }
+        if case .pcap = match.format {
+            let reader = ClassicPcapReader(input: input, maxRecordLength: options.maxBlockLength)
+            format = match.format
+            try reader.readHeader()
+            format = .pcap(nanosecond: reader.nanosecond, byteSwapped: reader.byteSwapped)
+            pcap = reader
+        } else {
+            format = .pcapng
+            pcapng = PcapngReader(input: input, options: options)
+        }
+    }
+
+    /// The interfaces of the current section.
+    public var interfaces: [Interface] {
+        if let pcapng {
+            return pcapng.interfaces.map {
+                Interface(section: $0.section, index: $0.index, linkType: $0.linkType, name: $0.name,
+                          description: $0.description, os: $0.os, timestampResolution: $0.timestampResolution)
+            }
+        }
+        if let pcap {
+            return [Interface(section: 0, index: 0, linkType: pcap.linkType, name: nil, description: nil, os: nil,
+                              timestampResolution: pcap.nanosecond ? 9 : 6)]
+        }
+        return []
+    }
+
+    /// The pcapng sections seen so far (empty for classic pcap).
+    public var sections: [PcapngReader.Section] { pcapng?.sections ?? [] }
+
+    /// Set when the file ends inside a block or record.
+    public var truncation: TraceTruncation? { pcapng?.truncation ?? pcap?.truncation }
+
+    /// The next netlink record, or nil at the end of the file (then check `truncation`).
+    /// The record's bytes are valid until the next call.
+    public func next() throws(TraceFileError) -> TraceRecord? {
+        if let pcapng {
+            while let p = try pcapng.next() {
+                guard p.linkType == Pcapng.linkTypeNetlink, p.data.count >= NetlinkPseudoHeader.length else {
+                    skippedPackets += 1
+                    continue
+                }
+                var r = record(data: p.data, timestamp: p.timestamp, originalLength: Int(p.originalLength))
+                r.interface = p.interface
+                r.section = p.section
+                if let flags = p.flags, flags & Pcapng.flagsDirectionMask != 0 {
+                    switch flags & Pcapng.flagsDirectionMask {
+                    case Pcapng.flagsOutbound: r.direction = .toKernel
+                    case Pcapng.flagsInbound: r.direction = .toUser
+                    default: break
+                    }
+                }
+                if let m = p.flowTrace {
+                    r.leg = m.leg
+                    r.pairing = m.pairing
+                    r.synthetic = m.synthetic
+                }
+                if p.commentCount > 0 {
+                    r.comment = p.comments().joined(separator: "\n")
+                }
+                families.learn(from: r)
+                recordCount += 1
+                return r
+            }
+            return nil
+        }
+        if let pcap {
+            while let p = try pcap.next() {
+                guard pcap.linkType == Pcapng.linkTypeNetlink, p.data.count >= NetlinkPseudoHeader.length else {
+                    skippedPackets += 1
+                    continue
+                }
+                let r = record(data: p.data, timestamp: p.timestamp, originalLength: Int(p.originalLength))
+                families.learn(from: r)
+                recordCount += 1
+                return r
+            }
+        }
+        return nil
+    }
+
+    /// A record from LINKTYPE_NETLINK packet data: the pseudo-header gives the direction
+    /// (epb_flags, when present, override it) and the netlink protocol.
+    @inline(__always)
+    private func record(data: UnsafeRawBufferPointer, timestamp: UInt64, originalLength: Int) -> TraceRecord {
+        let base = data.baseAddress.map(UnsafeRawPointer.init)
+        let packetType = base.map { UInt16(bigEndian: $0.loadUnaligned(as: UInt16.self)) } ?? 0
+        let proto = base.map { UInt16(bigEndian: $0.loadUnaligned(fromByteOffset: 14, as: UInt16.self)) } ?? 0
+        let direction: TraceDirection
+        switch packetType {
+        case NetlinkPseudoHeader.packetKernel: direction = .toKernel
+        case NetlinkPseudoHeader.packetUser: direction = .toUser
+        default: direction = .unknown
+        }
+        return TraceRecord(timestamp: timestamp, direction: direction,
+                           netlink: UnsafeRawBufferPointer(rebasing: data[NetlinkPseudoHeader.length...]),
+                           netlinkProtocol: proto,
+                           originalLength: max(0, originalLength - NetlinkPseudoHeader.length))
+    }
+}
