@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: libnl-genl-3-dev, libpcap-dev).
@@ -29,7 +30,7 @@ let package = Package(
         // The user-space half of the loopback: backends (ftbe), the hairpin daemon core, unft's twin.
         .target(name: "Hairpin", dependencies: ["LibFlowTable"], path: "Sources/Hairpin"),
         // Recording to and reading from pcapng.
-        .target(name: "FlowTrace", dependencies: ["LibFlowTable", "CLibPcap"], path: "Sources/FlowTrace"),
+        .target(name: "FlowTrace", dependencies: ["LibFlowTable", .product(name: "Histogram", package: "hdrhistogram-swift"), "CLibPcap"], path: "Sources/FlowTrace"),
         // Feeding traces back into a target.
         .target(name: "Replay", dependencies: ["LibFlowTable", "FlowTrace"], path: "Sources/Replay"),
 

@@ -1,0 +1,73 @@
+// Matching answers to requests inside a trace, for latencies: on the hairpin leg by ENCAP SEQ,
+// on the API leg by (port, nlmsg_seq) — what the two legs echo (spec/two-leg-contract.md).
+
+import LibFlowTable
+
+public enum Pairing {
+    /// The key a request and its answers share, or nil for messages that pair with nothing
+    /// (nlctrl, ACKs of ENCAP answers on the hairpin leg).
+    public static func key(of s: MessageSummary, leg: TraceLeg) -> UInt64? {
+        switch s.kind {
+        case .hairpin:
+            return s.encapSeq
+        case .flowTable:
+            return apiKey(port: s.port, seq: s.netlinkSeq)
+        case .ack, .error, .done:
+            // On the API leg an ACK/error closes the client's call; on the hairpin leg it only
+            // acknowledges an ENCAP answer and pairs with nothing.
+            guard leg != .hairpin else { return nil }
+            return apiKey(port: s.port, seq: s.kind == .done ? s.netlinkSeq : (s.ackedSeq ?? s.netlinkSeq))
+        default:
+            return nil
+        }
+    }
+
+    /// API keys have the top bit set so they never meet ENCAP sequence numbers.
+    @inline(__always)
+    static func apiKey(port: UInt32, seq: UInt32) -> UInt64 {
+        (1 << 63) | UInt64(port) << 32 | UInt64(seq)
+    }
+
+    /// Whether this message starts a call (a request, or the first part of one).
+    public static func isCallStart(_ s: MessageSummary) -> Bool {
+        (s.kind == .flowTable && s.isRequest) || (s.kind == .hairpin && s.status == nil && (s.part ?? 0) == 0
+            && s.command == NFLH.Command.encap.rawValue)
+    }
+
+    /// Whether this message ends its call (so its latency is the call's).
+    public static func isFinal(_ s: MessageSummary, leg: TraceLeg) -> Bool {
+        switch s.kind {
+        case .hairpin: return s.status != nil && !s.more
+        case .ack, .error: return leg != .hairpin
+        default: return false
+        }
+    }
+}
+
+/// Remembers when each open call started, and its API command (an ACK does not say it).
+public struct LatencyTracker {
+    var started: [UInt64: (time: UInt64, command: UInt8)] = [:]
+
+    public init() {}
+
+    /// What `observe` learns about an answer.
+    public struct Answer {
+        public var latency: UInt64
+        public var command: UInt8
+    }
+
+    /// Feeds one message; returns the latency and the call's command when it answers a call
+    /// seen earlier.
+    public mutating func observe(_ s: MessageSummary, leg: TraceLeg, timestamp: UInt64) -> Answer? {
+        guard let key = Pairing.key(of: s, leg: leg) else { return nil }
+        if Pairing.isCallStart(s) {
+            started[key] = (timestamp, s.apiCommand ?? 0xff)
+            return nil
+        }
+        guard s.isAnswer, let start = started[key] else { return nil }
+        if Pairing.isFinal(s, leg: leg) { started[key] = nil }
+        return Answer(latency: timestamp >= start.time ? timestamp - start.time : 0, command: start.command)
+    }
+
+    public var openCalls: Int { started.count }
+}

@@ -1,0 +1,93 @@
+// One line per message, like tcpdump: time, leg, direction, family, command, device, seq,
+// status, a summary, and the latency on answers.
+
+import LibFlowTable
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum TraceLine {
+    /// "17:03:34.123456789" in local time (UTC when TZ is unset), like `tcpdump --nano`.
+    public static func time(_ ns: UInt64) -> String {
+        var t = time_t(ns / 1_000_000_000)
+        var tm = tm()
+        localtime_r(&t, &tm)
+        let frac = String(ns % 1_000_000_000)
+        return "\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)).\(String(repeating: "0", count: 9 - frac.count))\(frac)"
+    }
+
+    static func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+
+    public static func errnoName(_ e: Int32) -> String {
+        switch e {
+        case 0: return "OK"
+        case 1: return "EPERM"
+        case 2: return "ENOENT"
+        case 16: return "EBUSY"
+        case 17: return "EEXIST"
+        case 19: return "ENODEV"
+        case 22: return "EINVAL"
+        case 28: return "ENOSPC"
+        case 90: return "EMSGSIZE"
+        case 95: return "EOPNOTSUPP"
+        case 107: return "ENOTCONN"
+        case 110: return "ETIMEDOUT"
+        case 125: return "ECANCELED"
+        default: return "errno \(e)"
+        }
+    }
+
+    public static func latency(_ ns: UInt64) -> String {
+        if ns < 10_000 { return "\(ns)ns" }
+        if ns < 10_000_000 { return "\(Double(ns / 100) / 10)µs" }
+        return "\(Double(ns / 100_000) / 10)ms"
+    }
+
+    /// The text of one line (without the time and leg columns' padding decisions left to the
+    /// caller: it is already aligned).
+    public static func format(_ s: MessageSummary, record: TraceRecord, leg: TraceLeg, latency: UInt64?) -> String {
+        var out = time(record.timestamp)
+        out += " " + (leg == .unknown ? "?" : leg.description).col(7)
+        out += record.direction == .toKernel ? " >k " : record.direction == .toUser ? " >u " : " ?? "
+        if record.synthetic { out += "[snapshot] " }
+        switch s.kind {
+        case .flowTable:
+            out += "NFL  \(s.apiCommandName ?? "?") \(s.isRequest ? "req" : "rsp")"
+        case .hairpin:
+            let cmd = NFLH.Command(rawValue: s.command)?.name ?? "cmd \(s.command)"
+            out += "NFLH \(cmd)"
+            if let api = s.apiCommandName { out += " \(api)" }
+            if s.kind == .hairpin && s.command == NFLH.Command.encap.rawValue { out += s.status == nil ? " req" : " ans" }
+        case .ack:
+            out += "ACK"
+        case .error:
+            out += "ERROR"
+        case .done:
+            out += "DONE"
+        case .controller:
+            out += s.command == Controller.Command.newFamily ? "nlctrl NEWFAMILY" : "nlctrl cmd \(s.command)"
+        case .other:
+            out += "family 0x\(String(s.familyID, radix: 16)) cmd \(s.command)"
+        case .malformed:
+            out += "MALFORMED \(s.malformedReason ?? "")"
+        }
+        if let i = s.ifindex { out += " dev \(i)" }
+        if let e = s.encapSeq { out += " seq \(e)" } else if s.kind == .ack || s.kind == .error {
+            out += " seq \(s.ackedSeq ?? s.netlinkSeq)"
+        } else {
+            out += " seq \(s.netlinkSeq)"
+        }
+        if let st = s.status { out += " \(errnoName(st))" }
+        let d = s.detail
+        if !d.isEmpty { out += " " + d }
+        if let text = s.text(in: record.netlink) { out += " \"\(text)\"" }
+        if let l = latency { out += "  +\(TraceLine.latency(l))" }
+        return out
+    }
+}
+
+extension String {
+    /// Left-aligned in a column of `width` characters.
+    func col(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}

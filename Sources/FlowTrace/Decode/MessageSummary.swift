@@ -1,0 +1,251 @@
+// What `flowtrace show` prints on one line and `flowtrace stats` counts, read straight off the
+// attributes without building the typed model: a summary costs a walk over the bytes, no
+// allocation (text is made only when a line is printed).
+
+import LibFlowTable
+
+/// One netlink message, reduced to what a trace line or a statistic needs.
+public struct MessageSummary {
+    public enum Kind: Hashable, Sendable {
+        case flowTable, hairpin, controller, ack, error, done, other, malformed
+    }
+
+    public var kind: Kind = .other
+    public var familyID: UInt16 = 0
+    /// genl command (or nothing for control messages).
+    public var command: UInt8 = 0
+    /// The Flow Table API command: the message's own, or the one an ENCAP carries.
+    public var apiCommand: UInt8?
+    public var isRequest = false
+    public var netlinkSeq: UInt32 = 0
+    public var port: UInt32 = 0
+    public var ifindex: UInt32?
+    /// ENCAP SEQ.
+    public var encapSeq: UInt64?
+    /// A positive errno: ENCAP STATUS or the NLMSG_ERROR's error (0 = OK / ACK).
+    public var status: Int32?
+    public var flowCount = 0
+    /// Whether a FLOWS list was present (an empty GET_FLOWS answer still says "0 flows").
+    public var hasFlows = false
+    /// Distinct tables among the flows (the first two are enough for a line).
+    public var firstTable: UInt32?
+    public var moreTables = false
+    public var selectorTable: UInt32?
+    public var elementCount = 0         // tables/headers/actions/nodes in a discovery reply
+    public var strategy: UInt32?
+    public var part: UInt32?
+    public var more = false
+    /// Per-flow results of an ENCAP answer: how many, how many failed.
+    public var resultCount = 0
+    public var failedResults = 0
+    /// Offset and length of an error text (ERROR_MSG or extended ack) in the message, read
+    /// only when printed.
+    public var textRange: Range<Int>?
+    /// The request header an NLMSG_ERROR echoes.
+    public var ackedSeq: UInt32?
+    public var malformedReason: String?
+
+    public init() {}
+
+    /// The status as an answer's outcome, when the message is an answer.
+    public var isAnswer: Bool {
+        switch kind {
+        case .ack, .error, .done: return true
+        case .hairpin: return status != nil
+        case .flowTable: return !isRequest
+        default: return false
+        }
+    }
+}
+
+public enum SummaryDecoder {
+    /// Summarises the first netlink message in `bytes`.
+    public static func summarize(_ bytes: UnsafeRawBufferPointer, families: FamilyTable) -> MessageSummary {
+        var s = MessageSummary()
+        guard bytes.count >= Netlink.headerLength else {
+            s.kind = .malformed
+            s.malformedReason = "\(bytes.count) bytes, shorter than a netlink header"
+            return s
+        }
+        let len = Int(bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
+        let type = bytes.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
+        let flags = bytes.loadUnaligned(fromByteOffset: 6, as: UInt16.self)
+        s.familyID = type
+        s.netlinkSeq = bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+        s.port = bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
+        s.isRequest = flags & Netlink.flagRequest != 0
+        guard len >= Netlink.headerLength, len <= bytes.count else {
+            s.kind = .malformed
+            s.malformedReason = "nlmsg_len \(len) does not fit the \(bytes.count)-byte record"
+            return s
+        }
+        let message = UnsafeRawBufferPointer(rebasing: bytes[0..<len])
+        switch families.kind(ofType: type) {
+        case .control(Netlink.typeError):
+            summarizeError(message, flags: flags, into: &s)
+        case .control(Netlink.typeDone):
+            s.kind = .done
+        case .control:
+            s.kind = .other
+        case .controller:
+            s.kind = .controller
+            if len >= 20 { s.command = message[16] }
+        case .flowTable:
+            s.kind = .flowTable
+            guard len >= 20 else { return malformed(&s, "no genl header") }
+            s.command = message[16]
+            s.apiCommand = s.command
+            let region = UnsafeRawBufferPointer(rebasing: message[20...])
+            do {
+                try walkAPI(AttributeIterator(region, baseOffset: 20), command: s.command, isRequest: s.isRequest,
+                            into: &s, depth: 0)
+            } catch { return malformed(&s, error.description) }
+        case .hairpin:
+            s.kind = .hairpin
+            guard len >= 20 else { return malformed(&s, "no genl header") }
+            s.command = message[16]
+            do {
+                try walkHairpin(AttributeIterator(UnsafeRawBufferPointer(rebasing: message[20...]), baseOffset: 20), into: &s)
+            } catch { return malformed(&s, error.description) }
+        case .other, .unknown:
+            s.kind = .other
+            if len >= 20 { s.command = message[16] }
+        }
+        return s
+    }
+
+    static func malformed(_ s: inout MessageSummary, _ why: String) -> MessageSummary {
+        s.kind = .malformed
+        s.malformedReason = why
+        return s
+    }
+
+    static func summarizeError(_ m: UnsafeRawBufferPointer, flags: UInt16, into s: inout MessageSummary) {
+        guard m.count >= Netlink.headerLength + 4 + Netlink.headerLength else {
+            s.kind = .malformed
+            s.malformedReason = "NLMSG_ERROR shorter than its echoed header"
+            return
+        }
+        let error = m.loadUnaligned(fromByteOffset: 16, as: Int32.self)
+        s.kind = error == 0 ? .ack : .error
+        s.status = error == 0 ? 0 : -error
+        s.ackedSeq = m.loadUnaligned(fromByteOffset: 28, as: UInt32.self)
+        s.familyID = m.loadUnaligned(fromByteOffset: 24, as: UInt16.self)
+        guard flags & Netlink.flagAckTLVs != 0 else { return }
+        var start = 16 + 4 + Netlink.headerLength
+        if flags & Netlink.flagCapped == 0 {
+            start = 16 + 4 + Netlink.align(Int(m.loadUnaligned(fromByteOffset: 20, as: UInt32.self)))
+        }
+        guard start < m.count else { return }
+        var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: m[start...]), baseOffset: start)
+        while let a = try? it.next() {
+            if a.type == Netlink.extAckMessage { s.textRange = a.payloadOffset..<(a.payloadOffset + a.payload.count) }
+        }
+    }
+
+    static func walkAPI(_ it: AttributeIterator, command: UInt8, isRequest: Bool, into s: inout MessageSummary,
+                        depth: Int) throws(DecodeError) {
+        var it = it
+        while let a = try it.next() {
+            switch a.type {
+            case NFL.Attr.identifier: s.ifindex = try a.u32()
+            case NFL.Attr.flowsError: s.strategy = try a.u32()
+            case NFL.Attr.tables, NFL.Attr.headers, NFL.Attr.actions, NFL.Attr.headerGraph, NFL.Attr.tableGraph:
+                s.elementCount = a.nested().countHint()
+            case NFL.Attr.flows:
+                if command == NFL.Command.getFlows.rawValue && isRequest {
+                    var sel = a.nested()
+                    while let x = try sel.next() {
+                        if x.type == NFL.TableFlowsAttr.table { s.selectorTable = try x.u32() }
+                    }
+                } else {
+                    s.hasFlows = true
+                    var flows = a.nested()
+                    while let f = try flows.next() {
+                        s.flowCount += 1
+                        var fields = f.nested()
+                        while let x = try fields.next() {
+                            guard x.type == NFL.FlowAttr.table else { continue }
+                            let t = try x.u32()
+                            if s.firstTable == nil { s.firstTable = t } else if s.firstTable != t { s.moreTables = true }
+                            break
+                        }
+                    }
+                }
+            default: break
+            }
+        }
+    }
+
+    static func walkHairpin(_ it: AttributeIterator, into s: inout MessageSummary) throws(DecodeError) {
+        var it = it
+        while let a = try it.next() {
+            guard a.type == NFLH.Attr.encap else { continue }
+            var e = a.nested()
+            var inner: Attribute?
+            while let x = try e.next() {
+                switch x.type {
+                case NFLH.EncapAttr.cmd: s.apiCommand = UInt8(truncatingIfNeeded: try x.u32())
+                case NFLH.EncapAttr.status: s.status = Int32(bitPattern: try x.u32())
+                case NFLH.EncapAttr.seq: s.encapSeq = try x.u64()
+                case NFLH.EncapAttr.part: s.part = try x.u32()
+                case NFLH.EncapAttr.more: s.more = true
+                case NFLH.EncapAttr.errorMessage: s.textRange = x.payloadOffset..<(x.payloadOffset + x.payload.count)
+                case NFLH.EncapAttr.results:
+                    var r = x.nested()
+                    while let one = try r.next() {
+                        s.resultCount += 1
+                        var f = one.nested()
+                        while let y = try f.next() {
+                            if y.type == NFLH.ResultAttr.errno, try y.u32() != 0 { s.failedResults += 1 }
+                        }
+                    }
+                case NFLH.EncapAttr.attr: inner = x
+                default: break
+                }
+            }
+            if let inner {
+                // Requests carry no STATUS: that decides the FLOWS layout, as on the wire.
+                try walkAPI(inner.nested(), command: s.apiCommand ?? 0xff, isRequest: s.status == nil, into: &s, depth: 1)
+            }
+        }
+    }
+}
+
+extension MessageSummary {
+    /// The error text (ERROR_MSG or extended ack) from the message bytes.
+    public func text(in bytes: UnsafeRawBufferPointer) -> String? {
+        guard let r = textRange, r.upperBound <= bytes.count else { return nil }
+        var slice = UnsafeRawBufferPointer(rebasing: bytes[r])
+        if let last = slice.last, last == 0 { slice = UnsafeRawBufferPointer(rebasing: slice.dropLast()) }
+        return String(decoding: slice, as: UTF8.self)
+    }
+
+    public var apiCommandName: String? {
+        apiCommand.map { NFL.Command(rawValue: $0)?.name ?? "cmd \($0)" }
+    }
+
+    /// The part after the command on a trace line: "64 flows table 2", "table 3", "5 tables".
+    public var detail: String {
+        var parts: [String] = []
+        if let t = selectorTable { parts.append("table \(t)") }
+        if hasFlows {
+            var f = "\(flowCount) flow\(flowCount == 1 ? "" : "s")"
+            if let t = firstTable { f += moreTables ? " tables \(t),…" : " table \(t)" }
+            parts.append(f)
+        }
+        if elementCount > 0 {
+            let noun: String
+            switch apiCommand {
+            case 0: noun = "table"
+            case 1: noun = "header"
+            case 2: noun = "action"
+            default: noun = "node"
+            }
+            parts.append("\(elementCount) \(noun)\(elementCount == 1 ? "" : "s")")
+        }
+        if resultCount > 0 { parts.append("\(resultCount - failedResults)/\(resultCount) applied") }
+        if let p = part { parts.append("part \(p)\(more ? "+" : "")") }
+        return parts.joined(separator: " ")
+    }
+}

@@ -1,0 +1,22 @@
+// flowtrace: record, show, count, replay and benchmark Flow Table API offload traces.
+
+import ArgumentParser
+
+@main
+struct Flowtrace: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flowtrace",
+        abstract: "Record, show and replay Flow Table API offload traces (pcapng that Wireshark reads).",
+        discussion: """
+        Examples:
+          flowtrace show trace.pcapng
+          flowtrace stats trace.pcapng --json
+        """,
+        subcommands: [Show.self, Stats.self])
+}
+
+/// An error printed on stderr with a non-zero exit status.
+struct ToolError: Error, CustomStringConvertible {
+    var description: String
+    init(_ text: String) { description = text }
+}

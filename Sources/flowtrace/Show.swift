@@ -1,0 +1,247 @@
+// flowtrace show: one line per message, like tcpdump; -V the decoded tree; --json JSON lines.
+
+import ArgumentParser
+import FlowTrace
+import LibFlowTable
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a trace, one line per message.",
+        discussion: """
+        Lines read: time, leg (api/hairpin), direction (>k toward the kernel side, >u toward user
+        space), family, command, device, sequence, status, a summary, and +latency on answers.
+        Examples:
+          flowtrace show trace.pcapng
+          flowtrace show trace.pcapng --command SET_FLOWS --status error
+          flowtrace show trace.pcapng -V --seq 42
+          flowtrace show trace.pcapng --json | jq .
+        """)
+
+    @Argument(help: "A pcapng or pcap file ('-' for stdin).")
+    var file: String
+
+    @Flag(name: .customShort("V"), help: "Print each message fully decoded.")
+    var verbose = false
+
+    @Flag(help: "One JSON object per message.")
+    var json = false
+
+    @Option(help: "Only messages of this API command (e.g. SET_FLOWS, get-flows).")
+    var command: String?
+
+    @Option(help: "Only messages for this device ifindex.")
+    var device: UInt32?
+
+    @Option(help: "Only answers with this status: ok, error, or an errno name or number.")
+    var status: String?
+
+    @Option(help: "Only messages with this sequence number (ENCAP SEQ or nlmsg_seq).")
+    var seq: UInt64?
+
+    @Option(help: "Only this leg: api or hairpin.")
+    var leg: String?
+
+    @Option(name: .customShort("c"), help: "Stop after this many lines.")
+    var count: Int?
+
+    @Flag(help: "Also print the synthetic snapshot records written at the start of each file.")
+    var snapshot = false
+
+    func run() throws {
+        let reader: TraceReader
+        do {
+            reader = file == "-" ? try TraceReader(fileDescriptor: 0, name: "<stdin>") : try TraceReader(path: file)
+        } catch {
+            throw ToolError("\(error)")
+        }
+        let wantCommand = try command.map(Self.parseCommand)
+        let wantStatus = try status.map(Self.parseStatus)
+        let wantLeg: TraceLeg? = try leg.map {
+            switch $0.lowercased() {
+            case "api": return .api
+            case "hairpin": return .hairpin
+            default: throw ToolError("--leg takes api or hairpin, not \($0)")
+            }
+        }
+        var latencies = LatencyTracker()
+        var printed = 0
+        var out = OutputBuffer()
+        while true {
+            let record: TraceRecord?
+            do { record = try reader.next() } catch {
+                out.flush()
+                throw ToolError("\(error)")
+            }
+            guard let record else { break }
+            let families = reader.families
+            let recLeg = families.leg(of: record)
+            let s = SummaryDecoder.summarize(record.netlink, families: families)
+            let answer = latencies.observe(s, leg: recLeg, timestamp: record.timestamp)
+            if record.synthetic && !snapshot { continue }
+            if let wantLeg, recLeg != wantLeg { continue }
+            if let wantCommand, (s.apiCommand ?? answer?.command) != wantCommand { continue }
+            if let device, s.ifindex != device { continue }
+            if let seq, s.encapSeq != seq && UInt64(s.netlinkSeq) != seq && s.ackedSeq.map(UInt64.init) != seq { continue }
+            if let wantStatus {
+                guard let st = s.status, s.isAnswer else { continue }
+                switch wantStatus {
+                case .ok: if st != 0 { continue }
+                case .error: if st == 0 { continue }
+                case let .errno(e): if st != e { continue }
+                }
+            }
+            let latency = answer.flatMap { Pairing.isFinal(s, leg: recLeg) || s.kind == .flowTable ? $0.latency : nil }
+            if json {
+                out.write(Self.jsonLine(s, record: record, leg: recLeg, latency: latency))
+            } else {
+                out.write(TraceLine.format(s, record: record, leg: recLeg, latency: latency))
+                if verbose { out.write(Self.tree(record, families: families)) }
+            }
+            printed += 1
+            if let count, printed >= count { break }
+        }
+        out.flush()
+        if let t = reader.truncation {
+            fputs("flowtrace: \(reader.name): \(t)\n", stderr)
+        }
+    }
+
+    enum StatusFilter { case ok, error, errno(Int32) }
+
+    static func parseStatus(_ text: String) throws -> StatusFilter {
+        switch text.lowercased() {
+        case "ok", "0": return .ok
+        case "error", "err", "fail": return .error
+        default:
+            if let n = Int32(text) { return .errno(abs(n)) }
+            for e in Int32(1)...Int32(133) where TraceLine.errnoName(e) == text.uppercased() { return .errno(e) }
+            throw ToolError("--status takes ok, error, an errno name (EEXIST) or a number, not \(text)")
+        }
+    }
+
+    static func parseCommand(_ text: String) throws -> UInt8 {
+        let norm = String(text.uppercased().map { $0 == "-" ? "_" : $0 })
+        if let c = NFL.Command.allCases.first(where: { $0.name == norm || $0.name == "GET_" + norm }) { return c.rawValue }
+        if norm == "GET_HEADER_GRAPH" { return NFL.Command.getHeaderGraph.rawValue }
+        if let n = UInt8(text) { return n }
+        throw ToolError("unknown command \(text); one of \(NFL.Command.allCases.map(\.name).joined(separator: ", "))")
+    }
+
+    static func jsonLine(_ s: MessageSummary, record: TraceRecord, leg: TraceLeg, latency: UInt64?) -> String {
+        var m: [JSONMember] = [
+            JSONMember("time_ns", .number(record.timestamp)),
+            JSONMember("leg", .string(leg.description)),
+            JSONMember("direction", .string(record.direction == .toKernel ? "to_kernel" : record.direction == .toUser ? "to_user" : "unknown")),
+            JSONMember("kind", .string("\(s.kind)")),
+        ]
+        if record.synthetic { m.append(JSONMember("synthetic", .bool(true))) }
+        if let c = s.apiCommandName { m.append(JSONMember("cmd", .string(c))) }
+        if s.kind == .hairpin { m.append(JSONMember("hairpin_cmd", .string(NFLH.Command(rawValue: s.command)?.name ?? "\(s.command)"))) }
+        if s.kind == .flowTable { m.append(JSONMember("request", .bool(s.isRequest))) }
+        if let i = s.ifindex { m.append(JSONMember("ifindex", .number(i))) }
+        m.append(JSONMember("nlmsg_seq", .number(s.netlinkSeq)))
+        m.append(JSONMember("port", .number(s.port)))
+        if let e = s.encapSeq { m.append(JSONMember("seq", .number(e))) }
+        if let a = s.ackedSeq { m.append(JSONMember("acked_seq", .number(a))) }
+        if let st = s.status { m.append(JSONMember("status", .int(Int64(st)))) }
+        if s.hasFlows { m.append(JSONMember("flows", .number(UInt64(s.flowCount)))) }
+        if let t = s.firstTable { m.append(JSONMember("table", .number(t))) }
+        if let t = s.selectorTable { m.append(JSONMember("table", .number(t))) }
+        if s.resultCount > 0 {
+            m.append(JSONMember("results", .number(UInt64(s.resultCount))))
+            m.append(JSONMember("failed", .number(UInt64(s.failedResults))))
+        }
+        if let p = s.part { m.append(JSONMember("part", .number(p))); m.append(JSONMember("more", .bool(s.more))) }
+        if let text = s.text(in: record.netlink) { m.append(JSONMember("message", .string(text))) }
+        if let r = s.malformedReason { m.append(JSONMember("malformed", .string(r))) }
+        if let l = latency { m.append(JSONMember("latency_ns", .number(l))) }
+        return JSONValue.object(m).serialized(style: .compact)
+    }
+
+    /// The whole message decoded with the typed model, as indented JSON under the line.
+    static func tree(_ record: TraceRecord, families: FamilyTable) -> String {
+        var lines: [String] = []
+        do {
+            var it = NetlinkMessageIterator(record.netlink)
+            while let m = try it.next() {
+                var node: [JSONMember] = [
+                    JSONMember("nlmsg_len", .number(m.header.length)), JSONMember("nlmsg_type", .number(UInt32(m.header.type))),
+                    JSONMember("nlmsg_flags", .string("0x" + String(m.header.flags, radix: 16))),
+                    JSONMember("nlmsg_seq", .number(m.header.sequence)), JSONMember("nlmsg_pid", .number(m.header.port)),
+                ]
+                switch families.kind(ofType: m.header.type) {
+                case .flowTable:
+                    let msg = try FlowTableMessage.decode(m, requireShape: false)
+                    node.append(JSONMember("cmd", .string(msg.knownCommand?.name ?? "\(msg.command)")))
+                    node.append(contentsOf: msg.attributes.extendedJSON().members ?? [])
+                case .hairpin:
+                    let msg = try HairpinMessage.decode(m)
+                    node.append(JSONMember("cmd", .string(msg.knownCommand?.name ?? "\(msg.command)")))
+                    if let l = msg.listener {
+                        var o: [JSONMember] = [JSONMember("type", .number(l.type))]
+                        if let p = l.port { o.append(JSONMember("port", .number(p))) }
+                        node.append(JSONMember("listener", .object(o)))
+                    }
+                    if let e = msg.encap { node.append(JSONMember("encap", encapJSON(e))) }
+                case .control(Netlink.typeError):
+                    let ack = try NetlinkAck.decode(m)
+                    node.append(JSONMember("error", .int(Int64(ack.error))))
+                    if let t = ack.message { node.append(JSONMember("message", .string(t))) }
+                case .controller:
+                    if let f = try? Controller.decodeFamily(m) {
+                        node.append(JSONMember("family", .object([JSONMember("id", .number(UInt32(f.id))), JSONMember("name", .string(f.name))])))
+                    }
+                default:
+                    break
+                }
+                lines.append(JSONValue.object(node).serialized(style: .pretty))
+            }
+        } catch {
+            lines.append("    (cannot decode: \(error))")
+        }
+        return lines.joined(separator: "\n").split(separator: "\n", omittingEmptySubsequences: false)
+            .map { "    " + $0 }.joined(separator: "\n")
+    }
+
+    static func encapJSON(_ e: HairpinEncap) -> JSONValue {
+        var o: [JSONMember] = [
+            JSONMember("cmd_type", .number(e.commandType)),
+            JSONMember("cmd", .string(NFL.Command(rawValue: UInt8(truncatingIfNeeded: e.command))?.name ?? "\(e.command)")),
+        ]
+        if let s = e.status { o.append(JSONMember("status", .number(s))) }
+        o.append(JSONMember("seq", .number(e.sequence)))
+        if let p = e.part { o.append(JSONMember("part", .number(p))) }
+        if e.more { o.append(JSONMember("more", .bool(true))) }
+        if let t = e.errorMessage { o.append(JSONMember("error_msg", .string(t))) }
+        if let r = e.results {
+            o.append(JSONMember("results", .array(r.map { .object([JSONMember("index", .number($0.index)), JSONMember("errno", .number($0.errno))]) })))
+        }
+        if let a = e.attributes { o.append(JSONMember("attr", a.extendedJSON())) }
+        return .object(o)
+    }
+}
+
+/// Buffered stdout: one write per 64 KiB instead of one per line.
+struct OutputBuffer {
+    var bytes: [UInt8] = []
+
+    mutating func write(_ line: String) {
+        bytes.append(contentsOf: line.utf8)
+        bytes.append(0x0a)
+        if bytes.count >= 65536 { flush() }
+    }
+
+    mutating func flush() {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes[off...].withUnsafeBytes { Glibc.write(1, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            off += n
+        }
+        bytes.removeAll(keepingCapacity: true)
+    }
+}
