@@ -18,6 +18,10 @@
 // and the preamble so unft can report each failed flow with its errno (bugs 3, 16, 21).
 import LibFlowTable
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Counts for one command.
 public struct CommandCounters: Hashable, Sendable {
     /// Calls answered (a multi-part call counts once).
@@ -50,14 +54,24 @@ public struct HairpinCounters: Hashable, Sendable {
     public var requests: Int { commands.values.reduce(unknownCommands.requests) { $0 + $1.requests } + malformed }
 }
 
-/// Answers ENCAP requests for the devices of a registry. Not thread-safe: one call at a time,
-/// which is also what keeps each device's backend consistent.
+/// Answers ENCAP requests for the devices of a registry. Calls are serialised by a lock: one
+/// at a time keeps each device's backend consistent, and lets the recorder take a snapshot of
+/// the state from another thread between two calls.
 public final class HairpinService {
     public let devices: DeviceRegistry
     public private(set) var counters = HairpinCounters()
+    var lock = pthread_mutex_t()
 
     public init(devices: DeviceRegistry) {
         self.devices = devices
+        pthread_mutex_init(&lock, nil)
+    }
+
+    /// Runs `body` with no call in progress (for snapshots and statistics).
+    public func withStateLocked<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        return try body()
     }
 
     /// A service whose devices get `model` and a `backend`, created lazily per ifindex.
@@ -68,6 +82,8 @@ public final class HairpinService {
     /// The answer to one whole request (all parts assembled). Never fails: every problem is an
     /// answer with a STATUS.
     public func handle(_ request: HairpinEncap) -> HairpinEncap {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
         let answer = respond(to: request)
         record(request, answer)
         return answer
@@ -77,7 +93,9 @@ public final class HairpinService {
     /// message. `command` and `commandType` are whatever could be read of them.
     public func malformed(sequence: UInt64, command: UInt32, commandType: UInt32 = NFLH.EncapCmdType.nflCommand,
                           message: String) -> HairpinEncap {
+        pthread_mutex_lock(&lock)
         counters.malformed += 1
+        pthread_mutex_unlock(&lock)
         return HairpinEncap(commandType: commandType, command: command, status: ListenerErrno.EINVAL,
                             sequence: sequence, errorMessage: message)
     }
