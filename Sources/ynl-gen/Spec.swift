@@ -73,6 +73,10 @@ struct Attribute {
     /// For a nest that holds another family's set (hairpin's encap attr holds net_flow_nl's top level).
     var nestedFamily: String?
     var enumRef: String?
+    /// `enum-as-flags`: the value is a bit set of the enum's (flags) entries, not one of them.
+    var enumAsFlags: Bool = false
+    /// `checks: max-len` of a binary: the Lua dissector shows short binaries as integers.
+    var maxLen: Int?
     var swiftName: String?
     var line: Int?
 }
@@ -227,9 +231,11 @@ enum SpecLoader {
                     throw a.error("type", "'\(type)' is not an attribute type ynl-gen knows")
                 }
             }
+            var maxLen: Int?
             if let checks = try a.mapping("checks") {
-                // Kernel policy hints only; read so that a typo inside is still caught.
-                _ = try checks.optionalInt("max-len")
+                // Kernel policy hints; read so that a typo inside is still caught. max-len also tells
+                // the Lua dissector that a binary is a short integer (a field reference's value).
+                maxLen = try checks.optionalInt("max-len")
                 _ = try checks.optionalInt("min-len")
                 try checks.finish()
             }
@@ -241,8 +247,9 @@ enum SpecLoader {
                 nestedAttributes: try a.optionalString("nested-attributes"),
                 nestedFamily: try a.optionalString("nested-family"),
                 enumRef: try a.optionalString("enum"),
+                enumAsFlags: try a.bool("enum-as-flags"),
+                maxLen: maxLen,
                 swiftName: try a.optionalString("swift-name"), line: a.line))
-            _ = try a.bool("enum-as-flags")
             try a.finish()
         }
         let set = AttributeSet(

@@ -68,6 +68,15 @@ enum Validation {
                     guard let def = family.definition(ref), def.kind != .const else {
                         throw fail(attrPath + ".enum", "no enum or flags definition '\(ref)'", line: attr.line)
                     }
+                    // The dissector shows such a value bit by bit; YNL wants a flags definition for it.
+                    if attr.enumAsFlags && def.kind != .flags {
+                        throw fail(attrPath + ".enum-as-flags", "'\(ref)' is an enum, not flags", line: attr.line)
+                    }
+                } else if attr.enumAsFlags {
+                    throw fail(attrPath + ".enum-as-flags", "enum-as-flags needs an enum", line: attr.line)
+                }
+                if attr.maxLen != nil && attr.type != "binary" && attr.type != "string" {
+                    throw fail(attrPath + ".checks.max-len", "max-len applies to binary and string attributes", line: attr.line)
                 }
             }
         }

@@ -1,5 +1,5 @@
-// ynl-gen: spec/*.yaml (YNL, genetlink-legacy) -> the Swift constants of LibFlowTable and the C
-// uapi header of the kernel module. The specs are the single source of truth; `--check` is how
+// ynl-gen: spec/*.yaml (YNL, genetlink-legacy) -> the Swift constants of LibFlowTable, the C
+// uapi header of the kernel module and the Wireshark Lua plugin (also as a Swift string). The specs are the single source of truth; `--check` is how
 // the tests and CI notice generated files that were edited by hand or not regenerated.
 //
 //   swift run ynl-gen            (re)write every generated file that differs
@@ -57,6 +57,8 @@ enum Generator {
             try Validation.checkCNames(result.names)
             files.append(GeneratedFile(path: "\(cDirectory)/\(header)", content: result.text))
         }
+        // One Wireshark plugin for all families (the hairpin's ENCAP nests net_flow_nl's set).
+        files += try LuaEmitter.files(for: families)
         let paths = files.map(\.path)
         if let twice = paths.first(where: { path in paths.filter { $0 == path }.count > 1 }) {
             throw SpecError(file: "spec/", line: nil, path: "", message: "two specs generate \(twice) (swift-name or uapi-header)")
