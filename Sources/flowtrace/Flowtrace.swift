@@ -12,7 +12,7 @@ struct Flowtrace: ParsableCommand {
           flowtrace show trace.pcapng
           flowtrace stats trace.pcapng --json
         """,
-        subcommands: [Show.self, Stats.self])
+        subcommands: [Show.self, Stats.self, Wireshark.self])
 }
 
 /// An error printed on stderr with a non-zero exit status.

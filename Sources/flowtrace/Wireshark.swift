@@ -1,0 +1,74 @@
+// flowtrace wireshark: the Lua dissector generated from spec/ (ynl-gen), printed or installed.
+
+import ArgumentParser
+import FlowTrace
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Wireshark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The Wireshark plugin that decodes net_flow_nl and net_flow_hairpin by name.",
+        subcommands: [Print.self, Install.self])
+
+    struct Print: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the Lua plugin.",
+            discussion: "Example: flowtrace wireshark print > flowtrace.lua && tshark -X lua_script:flowtrace.lua -r trace.pcapng")
+
+        func run() throws {
+            print(WiresharkPlugin.lua, terminator: "")
+        }
+    }
+
+    struct Install: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Install the plugin into the personal Lua plugin folder (~/.local/lib/wireshark/plugins).",
+            discussion: "Example: flowtrace wireshark install && tshark -r trace.pcapng -V")
+
+        @Option(help: "Install into this folder instead.")
+        var directory: String?
+
+        func run() throws {
+            let dir: String
+            if let directory {
+                dir = directory
+            } else {
+                guard let home = getenv("HOME").map({ String(cString: $0) }) else {
+                    throw ToolError("HOME is not set: give the folder with --directory")
+                }
+                dir = home + "/.local/lib/wireshark/plugins"
+            }
+            try makeDirectories(dir)
+            let path = dir + "/" + WiresharkPlugin.fileName
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            guard fd >= 0 else { throw ToolError("cannot write \(path): \(String(cString: strerror(errno)))") }
+            defer { Glibc.close(fd) }
+            var text = WiresharkPlugin.lua
+            let ok = text.withUTF8 { buf -> Bool in
+                guard let base = buf.baseAddress else { return true }
+                var off = 0
+                while off < buf.count {
+                    let n = Glibc.write(fd, base + off, buf.count - off)
+                    if n <= 0 { return false }
+                    off += n
+                }
+                return true
+            }
+            guard ok else { throw ToolError("cannot write \(path): \(String(cString: strerror(errno)))") }
+            print("installed \(path); check with: tshark -G plugins | grep \(WiresharkPlugin.fileName)")
+        }
+    }
+}
+
+/// mkdir -p
+func makeDirectories(_ path: String) throws {
+    var current = path.hasPrefix("/") ? "" : "."
+    for part in path.split(separator: "/") {
+        current += "/" + part
+        if mkdir(current, 0o755) != 0 && errno != EEXIST {
+            throw ToolError("cannot create \(current): \(String(cString: strerror(errno)))")
+        }
+    }
+}
