@@ -1,0 +1,261 @@
+// The API leg (client ↔ unft) and the nlctrl answers both sockets give: checks done before a
+// call is forwarded, in the order the kernel does them (spec/two-leg-contract.md, "One NDO
+// call", step 1), and the forwarding itself.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import LibFlowTable
+
+/// NLM_F_ROOT | NLM_F_MATCH: a dump request.
+let netlinkDumpFlags: UInt16 = 0x300
+
+extension UnftTwin {
+    enum Step { case next, suspend }
+
+    /// Every message of a packet in turn, as netlink_rcv_skb does. A message that starts a
+    /// call suspends the rest until the call ends.
+    func processAPIPacket(_ c: TwinConnection, _ packet: UnsafeRawBufferPointer) {
+        var it = NetlinkMessageIterator(packet)
+        while !c.broken {
+            let view: NetlinkMessageView?
+            do { view = try it.next() } catch {
+                brokenFraming(c, packet, error)
+                return
+            }
+            guard let view else { return }
+            if handleAPIMessage(c, view) == .suspend {
+                let next = min(view.offset + Netlink.align(view.bytes.count), packet.count)
+                if next < packet.count { c.deferred = [UInt8](UnsafeRawBufferPointer(rebasing: packet[next...])) }
+                return
+            }
+        }
+    }
+
+    /// nlmsg_len that does not fit: the kernel drops the rest of the packet silently; the twin
+    /// says why (echoing the header when there are 16 bytes of it) so a client does not wait
+    /// for its timeout.
+    func brokenFraming(_ c: TwinConnection, _ packet: UnsafeRawBufferPointer, _ error: DecodeError) {
+        let at = min(max(error.offset, 0), packet.count)
+        let rest = UnsafeRawBufferPointer(rebasing: packet[at...])
+        note(c, rest, .toKernel, call: nil)
+        sendError(c, request: Self.header(at: 0, in: rest), errno: EINVAL, text: error.description, call: nil)
+    }
+
+    func handleAPIMessage(_ c: TwinConnection, _ view: NetlinkMessageView) -> Step {
+        let h = view.header
+        if h.type == Controller.familyID {
+            note(c, view.bytes, .toKernel, call: nil)
+            handleController(c, view)
+            return .next
+        }
+        // Only requests are handled; control messages and non-requests are at most ACKed.
+        guard h.isRequest, h.type >= Netlink.minFamilyType else {
+            note(c, view.bytes, .toKernel, call: nil)
+            ackIfAsked(c, request: h, call: nil)
+            return .next
+        }
+        let familyID = configuration.flowTableFamilyID
+        guard h.type == familyID else {
+            note(c, view.bytes, .toKernel, call: nil)
+            sendError(c, request: h, errno: ENOENT, text: wrongFamilyText(h.type, socket: "API", served: familyID,
+                                                                            name: NFL.familyName), call: nil)
+            return .next
+        }
+        counterState.withLock { $0.requests += 1 }
+        // The command first: the kernel finds the operation before it parses attributes.
+        if view.payload.count >= Netlink.genericHeaderLength {
+            let cmd = view.payload[0]
+            let known = NFL.Command(rawValue: cmd)
+            guard let known, known.rawValue <= NFL.Command.delFlows.rawValue else {
+                note(c, view.bytes, .toKernel, call: nil)
+                let name = known.map { $0.name } ?? "command \(cmd)"
+                sendError(c, request: h, errno: EOPNOTSUPP, text: "\(name) is not supported by unft", call: nil)
+                return .next
+            }
+            if h.flags & netlinkDumpFlags == netlinkDumpFlags {
+                note(c, view.bytes, .toKernel, call: nil)
+                sendError(c, request: h, errno: EOPNOTSUPP, text: "net_flow_nl has no dump operations", call: nil)
+                return .next
+            }
+        }
+        let message: FlowTableMessage
+        do { message = try FlowTableMessage.decode(view, familyID: familyID, requireShape: true) } catch {
+            note(c, view.bytes, .toKernel, call: nil)
+            sendError(c, request: h, errno: EINVAL, text: error.description, call: nil)
+            return .next
+        }
+        let a = message.attributes
+        if let why = refusal(a, command: message.command) {
+            note(c, view.bytes, .toKernel, call: nil)
+            sendError(c, request: h, errno: why.errno, text: why.text, call: nil)
+            return .next
+        }
+        guard let l = listener, !l.broken else {
+            note(c, view.bytes, .toKernel, call: nil)
+            sendError(c, request: h, errno: ENOTCONN,
+                      text: "no hairpin listener is registered: start flow-table-hairpind", call: nil)
+            return .next
+        }
+        return forward(message, bytes: view.bytes, from: c, to: l)
+    }
+
+    /// Preamble, device and strategy checks of a decoded request.
+    func refusal(_ a: FlowTableAttributes, command: UInt8) -> (errno: Int32, text: String)? {
+        guard a.identifierType == NFL.IdentifierType.ifindex else {
+            return (EINVAL, "unknown identifier type \(a.identifierType ?? 0): only IFINDEX (\(NFL.IdentifierType.ifindex)) is known")
+        }
+        guard let ifindex = a.identifier, deviceIndexes.contains(ifindex) else {
+            return (EINVAL, "no unft device with ifindex \(a.identifier ?? 0)")
+        }
+        if let s = a.errorStrategy, s.rawValue > ErrorStrategy.continueLog.rawValue {
+            return (EINVAL, "FLOWS_ERROR \(s.rawValue) is not a known error strategy")
+        }
+        return nil
+    }
+
+    static func isBatch(_ command: UInt8) -> Bool {
+        command == NFL.Command.setFlows.rawValue || command == NFL.Command.delFlows.rawValue
+    }
+
+    /// One ENCAP request (or its parts) to the listener; the call waits in `pending`.
+    func forward(_ message: FlowTableMessage, bytes: UnsafeRawBufferPointer, from c: TwinConnection,
+                 to l: TwinConnection) -> Step {
+        let seq = nextSequence
+        nextSequence &+= 1
+        note(c, bytes, .toKernel, call: seq)
+        var a = message.attributes
+        let batch = Self.isBatch(message.command)
+        // FLOWS_ERROR is always explicit on the hairpin leg, so the listener never guesses.
+        if batch && a.errorStrategy == nil { a.errorStrategy = .abort }
+        let encap = HairpinEncap(command: UInt32(message.command), sequence: seq, attributes: a)
+        do {
+            try encodeEncap(encap)
+        } catch {
+            writer.reset()
+            sendError(c, request: message.header, errno: EMSGSIZE,
+                      text: "the call cannot be forwarded: \(error)", call: seq)
+            return .next
+        }
+        pending[seq] = PendingCall(sequence: seq, client: c.id, request: message.header, command: message.command,
+                                   ifindex: a.identifier ?? 0, strategy: a.errorStrategy ?? .abort,
+                                   flows: batch ? (a.flows ?? []) : [],
+                                   deadline: MonotonicClock.now() &+ timeoutNanoseconds)
+        c.busyCall = seq
+        counterState.withLock {
+            $0.forwarded += 1
+            $0.pending = pending.count
+        }
+        sendMessages(l, call: seq)
+        return .suspend
+    }
+
+    /// Encodes the ENCAP request into the writer: one message, or its parts one after another
+    /// when it is too big (spec "Parts": cut at 60 KiB of payload). Nothing is sent yet, so a
+    /// call that cannot be encoded leaves no half-sent parts behind.
+    func encodeEncap(_ encap: HairpinEncap) throws(EncodeError) {
+        writer.reset()
+        // Kernel-originated: no NLM_F_REQUEST, nlmsg_seq 0, nlmsg_pid 0.
+        var m = HairpinMessage(header: NetlinkHeader(type: configuration.hairpinFamilyID, flags: 0, sequence: 0, port: 0),
+                               command: NFLH.Command.encap.rawValue, encap: encap)
+        // The common case costs one encoding: a message within the budget is exactly what
+        // parts() would return whole (its flows alone are smaller than the message).
+        do {
+            try m.encode(into: &writer)
+            if writer.count <= Parts.defaultBudget { return }
+        } catch {}
+        writer.reset()
+        for p in encap.parts() {
+            m.encap = p
+            try m.encode(into: &writer)
+        }
+    }
+
+    /// Sends each message in the writer as its own packet, as the kernel unicasts each skb.
+    func sendMessages(_ c: TwinConnection, call: UInt64?) {
+        defer { writer.reset() }
+        writer.withUnsafeBytes { all in
+            var it = NetlinkMessageIterator(all)
+            while let m = try? it.next() {
+                guard !c.broken else { return }
+                note(c, m.bytes, .toUser, call: call)
+                transmit(c, m.bytes)
+            }
+        }
+    }
+
+    func wrongFamilyText(_ type: UInt16, socket: String, served: UInt16, name: String) -> String {
+        "nlmsg_type \(type) is not a family of the twin's \(socket) socket (\(name) is \(served))"
+    }
+
+    // MARK: nlctrl
+
+    /// CTRL_CMD_GETFAMILY by name or id, on either socket, for both families.
+    func handleController(_ c: TwinConnection, _ view: NetlinkMessageView) {
+        let h = view.header
+        guard h.isRequest else {
+            ackIfAsked(c, request: h, call: nil)
+            return
+        }
+        let families = [Controller.Family.flowTable(id: configuration.flowTableFamilyID),
+                        Controller.Family.hairpin(id: configuration.hairpinFamilyID)]
+        var name: String?
+        var id: UInt16?
+        let command: UInt8
+        do {
+            let (g, attrs) = try view.generic()
+            command = g.command
+            if command == Controller.Command.getFamily {
+                var it = attrs
+                while let a = try it.next() {
+                    if a.type == Controller.Attr.familyName { name = try a.string() }
+                    if a.type == Controller.Attr.familyID { id = try a.u16() }
+                }
+            }
+        } catch {
+            sendError(c, request: h, errno: EINVAL, text: error.description, call: nil)
+            return
+        }
+        guard command == Controller.Command.getFamily else {
+            sendError(c, request: h, errno: EOPNOTSUPP, text: "nlctrl command \(command) is not implemented by the twin",
+                      call: nil)
+            return
+        }
+        if h.flags & netlinkDumpFlags == netlinkDumpFlags {
+            // A dump lists every family (NLM_F_MULTI, then NLMSG_DONE); dumps are not ACKed.
+            for f in families {
+                writer.reset()
+                Controller.newFamily(f, sequence: h.sequence, port: c.port, into: &writer)
+                writer.patch(Netlink.flagMulti, at: 6)
+                emit(c, call: nil)
+            }
+            sendDone(c, sequence: h.sequence, call: nil)
+            return
+        }
+        guard name != nil || id != nil else {
+            sendError(c, request: h, errno: EINVAL, text: "GETFAMILY needs CTRL_ATTR_FAMILY_NAME or CTRL_ATTR_FAMILY_ID",
+                      call: nil)
+            return
+        }
+        guard let family = families.first(where: { f in
+            (name == nil || f.name == name) && (id == nil || f.id == id)
+        }) else {
+            // The kernel's nlctrl answers an unknown family with a bare -ENOENT.
+            sendError(c, request: h, errno: ENOENT, text: nil, call: nil)
+            return
+        }
+        writer.reset()
+        Controller.newFamily(family, sequence: h.sequence, port: c.port, into: &writer)
+        emit(c, call: nil)
+        ackIfAsked(c, request: h, call: nil)
+    }
+
+    /// NLMSG_DONE as a dump ends it: NLM_F_MULTI and a 4-byte error 0.
+    func sendDone(_ c: TwinConnection, sequence: UInt32, call: UInt64?) {
+        writer.reset()
+        let start = writer.beginMessage(type: Netlink.typeDone, flags: Netlink.flagMulti, sequence: sequence, port: c.port)
+        writer.appendRaw(Int32(0))
+        writer.endMessage(start)
+        emit(c, call: call)
+    }
+}
