@@ -30,12 +30,12 @@ let package = Package(
         // The user-space half of the loopback: backends (ftbe), the hairpin daemon core, unft's twin.
         .target(name: "Hairpin", dependencies: ["LibFlowTable"], path: "Sources/Hairpin"),
         // Recording to and reading from pcapng.
-        .target(name: "FlowTrace", dependencies: ["LibFlowTable", .product(name: "Histogram", package: "hdrhistogram-swift"), "CLibPcap"], path: "Sources/FlowTrace"),
+        .target(name: "FlowTrace", dependencies: ["LibFlowTable", "Hairpin", .product(name: "Histogram", package: "hdrhistogram-swift"), "CLibPcap"], path: "Sources/FlowTrace"),
         // Feeding traces back into a target.
         .target(name: "Replay", dependencies: ["LibFlowTable", "FlowTrace"], path: "Sources/Replay"),
 
         .executableTarget(name: "flow-table-ctl",
-                          dependencies: ["LibFlowTable",
+                          dependencies: ["LibFlowTable", "Hairpin", "FlowTrace",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flow-table-ctl"),
         .executableTarget(name: "flow-table-hairpind",

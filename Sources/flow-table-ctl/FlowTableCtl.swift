@@ -10,10 +10,15 @@ struct FlowTableCtl: ParsableCommand {
         commandName: "flow-table-ctl",
         abstract: "Drive the Flow Table API (net_flow_nl) of an offload device, or encode/decode its messages.",
         discussion: """
+        Against a device (the unft twin started by `flow-table-hairpind --twin`):
+          flow-table-ctl get-tables unft0
+          flow-table-ctl set-flows unft0 flows.json --error-strategy cont-log
+          flow-table-ctl get-flows unft0 --table 2
         Offline, no device needed:
           flow-table-ctl encode set-flows --ifindex 7 flows.json | flow-table-ctl decode
         """,
-        subcommands: [Encode.self, Decode.self])
+        subcommands: [GetTables.self, GetHeaders.self, GetActions.self, GetHeaderGraph.self, GetTableGraph.self,
+                      GetFlows.self, SetFlows.self, DelFlows.self, Encode.self, Decode.self])
 }
 
 /// An error the tool reports on stderr with a non-zero exit status.

@@ -80,7 +80,7 @@ struct Show: ParsableCommand {
             let families = reader.families
             let recLeg = families.leg(of: record)
             let s = SummaryDecoder.summarize(record.netlink, families: families)
-            let answer = latencies.observe(s, leg: recLeg, timestamp: record.timestamp)
+            let answer = latencies.observe(s, leg: recLeg, timestamp: record.timestamp, recorded: record.pairing)
             if record.synthetic && !snapshot { continue }
             if let wantLeg, recLeg != wantLeg { continue }
             if let wantCommand, (s.apiCommand ?? answer?.command) != wantCommand { continue }

@@ -58,8 +58,19 @@ public struct LatencyTracker {
 
     /// Feeds one message; returns the latency and the call's command when it answers a call
     /// seen earlier.
-    public mutating func observe(_ s: MessageSummary, leg: TraceLeg, timestamp: UInt64) -> Answer? {
-        guard let key = Pairing.key(of: s, leg: leg) else { return nil }
+    ///
+    /// `recorded` is the pairing id the recorder stored (the call's ENCAP SEQ on both legs);
+    /// it wins over what the message says, because a client's request may carry nlmsg_pid 0
+    /// while the replies carry the port the other side gave it.
+    public mutating func observe(_ s: MessageSummary, leg: TraceLeg, timestamp: UInt64, recorded: UInt64? = nil) -> Answer? {
+        let derived: UInt64?
+        if let recorded {
+            // Per leg: the API request and its ENCAP share the id but are different calls.
+            derived = s.kind == .controller ? nil : recorded ^ (UInt64(leg.rawValue) << 60)
+        } else {
+            derived = Pairing.key(of: s, leg: leg)
+        }
+        guard let key = derived else { return nil }
         if Pairing.isCallStart(s) {
             started[key] = (timestamp, s.apiCommand ?? 0xff)
             return nil

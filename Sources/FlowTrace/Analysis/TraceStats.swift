@@ -44,7 +44,7 @@ public struct TraceStats {
         let leg = families.leg(of: record)
         let s = SummaryDecoder.summarize(record.netlink, families: families)
         if s.kind == .malformed { malformed += 1; return }
-        let answer = latencies.observe(s, leg: leg, timestamp: record.timestamp)
+        let answer = latencies.observe(s, leg: leg, timestamp: record.timestamp, recorded: record.pairing)
         // ACKs and errors name no command: they count under the call they answer.
         guard let cmd = s.apiCommand ?? answer?.command else {
             if s.kind == .error, let st = s.status { errnos[st, default: 0] += 1 }

@@ -23,11 +23,11 @@ public enum MonotonicClock {
 }
 
 /// A pthread mutex around a value.
-final class PosixLocked<Value> {
+public final class PosixLocked<Value> {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var value: Value
 
-    init(_ value: Value) {
+    public init(_ value: Value) {
         self.value = value
         mutex.initialize(to: pthread_mutex_t())
         pthread_mutex_init(mutex, nil)
@@ -39,7 +39,7 @@ final class PosixLocked<Value> {
     }
 
     @inline(__always)
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+    public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body(&value)
@@ -47,7 +47,7 @@ final class PosixLocked<Value> {
 }
 
 /// A joinable thread running one closure.
-final class PosixThread {
+public final class PosixThread {
     private final class Body {
         let run: () -> Void
         init(_ run: @escaping () -> Void) { self.run = run }
@@ -57,7 +57,7 @@ final class PosixThread {
     private var joined = false
 
     /// Starts `body` on a new thread; throws pthread_create's error.
-    init(_ body: @escaping () -> Void) throws(TransportError) {
+    public init(_ body: @escaping () -> Void) throws(TransportError) {
         let context = Unmanaged.passRetained(Body(body)).toOpaque()
         let rc = pthread_create(&thread, nil, { raw in
             guard let raw else { return nil }
@@ -71,7 +71,7 @@ final class PosixThread {
     }
 
     /// Waits for the thread to end (once; later calls return at once).
-    func join() {
+    public func join() {
         guard !joined else { return }
         joined = true
         pthread_join(thread, nil)

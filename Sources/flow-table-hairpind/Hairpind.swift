@@ -1,0 +1,180 @@
+// flow-table-hairpind: the user-space backend of unft. Registers as the hairpin listener (the
+// kernel family when the unft module is loaded, otherwise a running twin), answers discovery
+// from a pipeline model, validates flows, and stores them in a backend, one state per device.
+// With --twin it runs unft's user-space twin in the same process: the embedded default.
+
+import ArgumentParser
+import FlowTrace
+import Hairpin
+import LibFlowTable
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension BackendKind: ExpressibleByArgument {}
+
+@main
+struct Hairpind: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flow-table-hairpind",
+        abstract: "The hairpin backend daemon of the unft loopback offload driver.",
+        discussion: """
+        Examples:
+          flow-table-hairpind --twin                                  # no kernel module needed
+          flow-table-hairpind --twin --devices unft0,unft1 --backend tss --record session.pcapng
+          flow-table-hairpind --twin --model models/default -C 100 -W 5 --record trace.pcapng
+          flow-table-hairpind --hairpin-socket /run/flowtrace/hairpin.sock   # a twin started elsewhere
+        Stop with Ctrl-C (SIGINT) or SIGTERM; the trace file is finished either way.
+        """)
+
+    @Flag(help: "Run unft's user-space twin in this process (no kernel module needed).")
+    var twin = false
+
+    @Option(help: "The twin's API socket (default: /run/flowtrace/unft.sock as root, else $XDG_RUNTIME_DIR/flowtrace/unft.sock).")
+    var socket: String?
+
+    @Option(help: "The twin's hairpin socket (default: beside the API socket).")
+    var hairpinSocket: String?
+
+    @Option(help: "Twin devices, comma separated; ifindexes are given from 1000 in order.")
+    var devices: String = "unft0"
+
+    @Option(help: "Flow storage: dummy, hash, tss or tcam.")
+    var backend: BackendKind = .hash
+
+    @Option(help: "A pipeline model directory (libflow-table JSON: tables, headers, actions, header-graph, table-graph). Default: the built-in model (models/default).")
+    var model: String?
+
+    @Option(help: "Record every NDO request and answer to this pcapng file.")
+    var record: String?
+
+    @Option(name: .customShort("C"), help: "With --record: start a new file after this many MB (like tcpdump -C).")
+    var fileSize: Int?
+
+    @Option(name: .customShort("W"), help: "With -C: keep at most this many files, reusing the oldest (like tcpdump -W).")
+    var fileCount: Int?
+
+    @Option(help: "Seconds unft waits for an answer before failing the call with ETIMEDOUT.")
+    var timeout: Double = 5
+
+    @Flag(name: .shortAndLong, help: "Log every call.")
+    var verbose = false
+
+    func validate() throws {
+        if fileCount != nil && fileSize == nil { throw ValidationError("-W needs -C") }
+        if (fileSize != nil) && record == nil { throw ValidationError("-C needs --record FILE") }
+        if timeout <= 0 { throw ValidationError("--timeout must be positive") }
+    }
+
+    func run() throws {
+        let log: (String) -> Void = { line in fputs("flow-table-hairpind: \(line)\n", stderr) }
+        var loadedModel = DefaultModel.model
+        var modelText = "built-in default model"
+        if let model {
+            do { loadedModel = try ModelLoader.load(directory: model) } catch {
+                throw DaemonError("cannot load the model from \(model):\n\(error)")
+            }
+            modelText = model
+        }
+        let paths = socketPaths()
+        let signals = SignalWaiter()
+        if twin {
+            var o = LoopbackSession.Options()
+            o.devices = LoopbackSession.devices(named: devices.split(separator: ",").map(String.init))
+            o.backend = backend
+            o.model = loadedModel
+            o.modelDescription = modelText
+            o.paths = paths
+            o.timeout = timeout
+            o.recordPath = record
+            o.rotation = fileSize.map { PcapngRotation.tcpdump(megabytes: $0, files: fileCount) }
+            o.commandLine = CommandLine.arguments.joined(separator: " ")
+            o.log = verbose ? log : { _ in }
+            let session: LoopbackSession
+            do {
+                session = try LoopbackSession(o)
+                try session.start()
+            } catch {
+                throw DaemonError("\(error)")
+            }
+            log("twin listening on \(paths.api) (devices \(o.devices.map { "\($0.name)=\($0.ifindex)" }.joined(separator: ", "))), backend \(backend.rawValue), model: \(modelText)\(record.map { ", recording to \($0)" } ?? "")")
+            let sig = signals.wait()
+            log("\(sig == SIGINT ? "SIGINT" : "SIGTERM"): stopping")
+            session.stop()
+            if let rec = session.recorder {
+                log("wrote \(rec.recordsWritten) records to \(rec.path)\(rec.lastError.map { " (last write error: \($0))" } ?? "")")
+            }
+            if let failure = session.listenerFailure { throw DaemonError("the listener stopped: \(failure)") }
+            return
+        }
+        // Listener only: connect to a twin started elsewhere.
+        let service = HairpinService(devices: DeviceRegistry(model: loadedModel, backend: backend))
+        let transport: UnixSeqpacketConnection
+        do { transport = try UnixSeqpacketConnection.connect(path: paths.hairpin) } catch {
+            throw DaemonError("\(error)")
+        }
+        let familyID: UInt16
+        do {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            familyID = try FlowTableClient.lookupFamily(NFLH.familyName, over: transport, sequence: 1, timeout: 5, buffer: &buffer).id
+        } catch {
+            throw DaemonError("cannot resolve \(NFLH.familyName) at \(paths.hairpin): \(error)")
+        }
+        let loop = ListenerLoop(transport: transport, familyID: familyID, service: service, log: log)
+        loop.verbose = verbose
+        do { try loop.register() } catch { throw DaemonError("\(error)") }
+        log("registered as the hairpin listener at \(paths.hairpin), backend \(backend.rawValue), model: \(modelText)")
+        let errorBox = PosixLocked<String?>(nil)
+        let thread = try PosixThread {
+            do { _ = try loop.run() } catch { errorBox.withLock { $0 = "\(error)" } }
+            // The twin went away or the loop failed: wake the main thread.
+            kill(getpid(), SIGTERM)
+        }
+        _ = signals.wait()
+        loop.stop()
+        thread.join()
+        if let e = errorBox.withLock({ $0 }) { throw DaemonError("the listener stopped: \(e)") }
+    }
+
+    func socketPaths() -> TwinSocketPaths {
+        var paths = TwinSocketPaths.default
+        if let socket {
+            paths = TwinSocketPaths(api: socket, hairpin: hairpinSocket ?? Self.sibling(of: socket, named: TwinSocketPaths.hairpinFileName))
+        } else if let hairpinSocket {
+            paths.hairpin = hairpinSocket
+        }
+        return paths
+    }
+
+    static func sibling(of path: String, named name: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return name }
+        return String(path[...slash]) + name
+    }
+}
+
+struct DaemonError: Error, CustomStringConvertible {
+    var description: String
+    init(_ text: String) { description = text }
+}
+
+/// SIGINT and SIGTERM, taken synchronously: blocked in every thread (threads created later
+/// inherit the mask) and collected with sigwait, so stopping runs as ordinary code, not in a
+/// signal handler.
+struct SignalWaiter {
+    var set = sigset_t()
+
+    init() {
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    func wait() -> Int32 {
+        var s = set
+        var sig: Int32 = 0
+        sigwait(&s, &sig)
+        return sig
+    }
+}
