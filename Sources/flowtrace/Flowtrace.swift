@@ -12,7 +12,7 @@ struct Flowtrace: ParsableCommand {
           flowtrace show trace.pcapng
           flowtrace stats trace.pcapng --json
         """,
-        subcommands: [Show.self, Stats.self, Wireshark.self])
+        subcommands: [Demo.self, Show.self, Stats.self, Wireshark.self])
 }
 
 /// An error printed on stderr with a non-zero exit status.
@@ -20,3 +20,6 @@ struct ToolError: Error, CustomStringConvertible {
     var description: String
     init(_ text: String) { description = text }
 }
+
+import Hairpin
+extension BackendKind: ExpressibleByArgument {}

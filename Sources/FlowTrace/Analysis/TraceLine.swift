@@ -39,9 +39,10 @@ public enum TraceLine {
     }
 
     public static func latency(_ ns: UInt64) -> String {
-        if ns < 10_000 { return "\(ns)ns" }
-        if ns < 10_000_000 { return "\(Double(ns / 100) / 10)µs" }
-        return "\(Double(ns / 100_000) / 10)ms"
+        if ns < 1_000 { return "\(ns)ns" }
+        if ns < 1_000_000 { return "\(Double(ns / 100) / 10)µs" }
+        if ns < 1_000_000_000 { return "\(Double(ns / 10_000) / 100)ms" }
+        return "\(Double(ns / 10_000_000) / 100)s"
     }
 
     /// The text of one line (without the time and leg columns' padding decisions left to the

@@ -99,6 +99,14 @@ public final class LoopbackSession {
 
     deinit { stop() }
 
+    /// Stops only the daemon's listener (its socket closes, as when the daemon dies): the
+    /// twin then fails calls with ENOTCONN. For the demo and tests.
+    public func stopListenerForDemo() {
+        listener?.stop()
+        listenerThread?.join()
+        listener?.transport.close()
+    }
+
     /// Why the listener stopped, if it failed.
     public var listenerFailure: String? { listenerError.withLock { $0 } }
 
