@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * unft: a loopback Flow Table API offload driver whose driver calls are
+ * hairpinned to a user-space listener (spec/two-leg-contract.md).
+ *
+ * Files, one concern each (after drivers/net/netdevsim):
+ *   unft_main.c     module init/exit, parameters
+ *   unft_netdev.c   the "unft" rtnl_link type (ip link add unft0 type unft)
+ *   unft_policy.c   nla_policy tables of both families and the strict
+ *                   checker (required / repeated attributes, error paths)
+ *   unft_api.c      the net_flow_nl family: checks, forwarding, API replies
+ *   unft_hairpin.c  the net_flow_hairpin family: listener, pending calls,
+ *                   timeouts, NETLINK_URELEASE
+ *   unft_parts.c    ENCAP requests cut into parts, answers put back together
+ *   unft_text.c     extended-ack texts that outlive the handler
+ *   unft_debugfs.c  counters and knobs in /sys/kernel/debug/unft/
+ */
+#ifndef _UNFT_H
+#define _UNFT_H
+
+#include <linux/atomic.h>
+#include <linux/completion.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/netdevice.h>
+#include <linux/refcount.h>
+#include <linux/types.h>
+#include <net/genetlink.h>
+
+#include <uapi/net_flow.h>
+
+#define UNFT_DRV_NAME		"unft"
+
+/* Contract, "Parts": senders cut parts at 60 KiB of payload. */
+#define UNFT_PART_BUDGET	(60 * 1024)
+/* GET_FLOWS reply pages: at most this many bytes of FLOW elements each. */
+#define UNFT_PAGE_FLOWS		4096
+/* Longest extended-ack text (longer ERROR_MSG texts are cut). */
+#define UNFT_TEXT_LEN		256
+/* Default cap on the reassembled answer of one call. */
+#define UNFT_MAX_ANSWER		(16 * 1024 * 1024)
+
+/* ---- counters (unft_debugfs.c) ---- */
+
+struct unft_stats {
+	atomic64_t requests;		/* API calls forwarded to the listener */
+	atomic64_t answers;		/* calls completed by the listener */
+	atomic64_t timeouts;		/* calls that got -ETIMEDOUT */
+	atomic64_t notconn;		/* calls failed: no or lost listener */
+	atomic64_t failed;		/* calls failed by a broken answer */
+	atomic64_t refused;		/* ENCAP answers refused (EPERM/ENOENT/...) */
+	atomic64_t parts_out;		/* ENCAP request messages sent */
+	atomic64_t parts_in;		/* ENCAP answer messages accepted */
+	atomic64_t send_retries;	/* listener queue full, resent */
+	atomic64_t listener_lost;	/* listener sockets released */
+	atomic64_t pending;		/* calls waiting now */
+	atomic64_t live;		/* live allocations: calls, buffers, skbs */
+};
+
+extern struct unft_stats unft_stats;
+
+/* ---- knobs (module parameters and debugfs) ---- */
+
+extern unsigned int unft_timeout_ms;	/* answer timeout, module param */
+extern u32 unft_part_budget;		/* bytes of flows per ENCAP part */
+extern u32 unft_max_answer;		/* cap on one reassembled answer */
+
+/* ---- accounted allocations ---- */
+
+void *unft_kvzalloc(size_t size);
+void unft_kvfree(void *p);
+struct sk_buff *unft_skb_new(size_t payload);
+void unft_skb_free(struct sk_buff *skb);
+/* The skb leaves our hands (netlink consumes it, sent or not). */
+static inline void unft_skb_gone(void)
+{
+	atomic64_dec(&unft_stats.live);
+}
+
+/* A growable byte buffer (kvmalloc'd, accounted). */
+struct unft_buf {
+	u8 *data;
+	size_t len;
+	size_t cap;
+};
+
+int unft_buf_append(struct unft_buf *b, const void *p, size_t n);
+void unft_buf_free(struct unft_buf *b);
+
+/* Ends a nest, refusing one that outgrew nla_len's 16 bits. */
+int unft_nest_end(struct sk_buff *skb, struct nlattr *start);
+/* Copies an attribute (header flags included) into skb. */
+int unft_put_copy(struct sk_buff *skb, const struct nlattr *attr);
+
+/* ---- policies and the strict checker (unft_policy.c) ---- */
+
+extern const struct nla_policy unft_nfl_list_policy[NFL_MAX + 1];
+extern const struct nla_policy unft_nfl_selector_policy[NFL_MAX + 1];
+extern const struct nla_policy unft_nflh_policy[NFLH_MAX + 1];
+extern const struct nla_policy unft_encap_policy[NFLH_ENCAP_MAX + 1];
+
+enum unft_set_id {
+	UNFT_SET_NFL_LIST,	/* top level, FLOWS = list of FLOW */
+	UNFT_SET_NFL_SELECTOR,	/* top level, FLOWS = get-flows selector */
+	UNFT_SET_RESULTS,	/* NFLH_ENCAP_RESULTS */
+	UNFT_SET_LISTENER,	/* NFLH_LISTENER */
+};
+
+/*
+ * Checks what nla_validate cannot: required attributes, repeats in
+ * struct-like sets, NUL bytes inside strings. The attributes must already
+ * have passed policy validation. On failure sets an extended-ack text
+ * "PATH at byte N: reason" (N counted from the start of nlh) and returns
+ * -EINVAL.
+ */
+int unft_check(enum unft_set_id set, const struct nlmsghdr *nlh,
+	       const struct nlattr *head, int len, const char *prefix,
+	       struct netlink_ext_ack *extack);
+
+/* ---- extended-ack texts (unft_text.c) ---- */
+
+__printf(3, 4)
+void unft_text(struct netlink_ext_ack *extack, const struct nlattr *bad,
+	       const char *fmt, ...);
+void unft_text_exit(void);
+
+/* ---- the hairpin (unft_hairpin.c) ---- */
+
+enum unft_call_state {
+	UNFT_CALL_PENDING,	/* in the table, waiting for its answer */
+	UNFT_CALL_DONE,		/* answered completely */
+	UNFT_CALL_FAILED,	/* timed out, listener lost, broken answer */
+};
+
+/* One driver call hairpinned to the listener. */
+struct unft_call {
+	struct hlist_node node;		/* in the pending table, by seq */
+	refcount_t ref;
+	struct completion done;
+	struct mutex lock;		/* serialises the answer's parts */
+	enum unft_call_state state;	/* under the hairpin lock */
+	int err;			/* FAILED: -errno for the caller */
+	u64 seq;
+	u8 cmd;				/* NFL_TABLE_CMD_* */
+	u32 nflows;			/* flows of a SET/DEL request */
+
+	/* The answer, filled under @lock while PENDING. */
+	bool started;			/* a first part was accepted */
+	u32 next_part;
+	u32 status;			/* positive errno or 0 */
+	size_t total;			/* answer bytes so far */
+	char msg[UNFT_TEXT_LEN];	/* the answer's ERROR_MSG */
+	char why[UNFT_TEXT_LEN];	/* FAILED: the reason, set once */
+	struct unft_buf attrs;		/* ATTR of part 0 without FLOWS */
+	struct unft_buf flows;		/* FLOW elements of every part */
+	u32 nanswer_flows;
+	u32 *results;			/* errno per request flow, or U32_MAX */
+};
+
+/* Where the listener is, for one call (a reference on @net is held). */
+struct unft_peer {
+	struct net *net;
+	u32 portid;
+};
+
+struct unft_call *unft_call_start(u8 cmd, u32 nflows, struct unft_peer *peer,
+				  struct netlink_ext_ack *extack);
+int unft_call_send(struct unft_call *call, const struct unft_peer *peer,
+		   struct sk_buff *skb, unsigned long deadline);
+void unft_call_fail(struct unft_call *call, int err, const char *why);
+int unft_call_wait(struct unft_call *call, unsigned long deadline);
+void unft_call_put(struct unft_call *call);
+void unft_peer_put(struct unft_peer *peer);
+
+extern struct genl_family unft_hp_family;
+
+int unft_hairpin_init(void);
+void unft_hairpin_shutdown(void);
+void unft_hairpin_exit(void);
+/* Listener registration for debugfs: port or 0. */
+u32 unft_hairpin_listener(void);
+
+/* ---- parts (unft_parts.c) ---- */
+
+/* What unft_api.c hands to the request builder. */
+struct unft_req {
+	const struct nlmsghdr *nlh;
+	struct nlattr **tb;		/* top-level attributes of the request */
+	u8 cmd;
+	u32 id_type;
+	u32 ifindex;
+	u32 strategy;			/* NFL_FLOWS_ERROR_*, SET/DEL only */
+	u32 nflows;
+	const struct nlattr **flows;	/* FLOW elements of SET/DEL */
+};
+
+int unft_send_request(struct unft_call *call, const struct unft_req *req,
+		      const struct unft_peer *peer, unsigned long deadline);
+/* GET_FLOWS reply: NLM_F_MULTI pages of the answer's flows, then NLMSG_DONE. */
+int unft_reply_pages(struct sk_buff *req_skb, struct genl_info *info,
+		     const struct unft_req *req, const struct unft_call *call);
+/* SET/DEL report messages: the failed flows with ERROR; returns how many. */
+int unft_reply_report(struct genl_info *info, const struct unft_req *req,
+		      const struct unft_call *call, bool first_failure_only);
+/* 1: the call is complete; 0: more parts are due; <0: the call is broken. */
+int unft_answer_add(struct unft_call *call, struct nlattr **et,
+		    const struct nlmsghdr *nlh, struct netlink_ext_ack *extack);
+
+/* ---- the API family (unft_api.c) ---- */
+
+extern struct genl_family unft_api_family;
+
+int unft_api_init(void);
+void unft_api_exit(void);
+
+/* ---- devices (unft_netdev.c) ---- */
+
+struct unft_dev {
+	struct net_device *dev;
+};
+
+bool unft_is_unft_dev(const struct net_device *dev);
+int unft_netdev_init(void);
+void unft_netdev_exit(void);
+
+/* ---- debugfs (unft_debugfs.c) ---- */
+
+void unft_debugfs_init(void);
+void unft_debugfs_exit(void);
+
+#endif /* _UNFT_H */

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * unft: the net_flow_nl family (the Flow Table API leg of the contract).
+ *
+ * Every command is a "do" handled by unft_api_doit():
+ *   1. policy validation by the genetlink core (strict), then unft_check()
+ *      for required and repeated attributes: -EINVAL with the path;
+ *   2. the preamble: IDENTIFIER_TYPE = IFINDEX and an IDENTIFIER naming a
+ *      unft port in the requester's namespace, else -EINVAL;
+ *   3. UPDATE_FLOWS, CREATE_TABLE, DESTROY_TABLE: -EOPNOTSUPP;
+ *   4. no listener: -ENOTCONN at once;
+ *   5. one ENCAP request (or its parts) to the listener, then a sleep on the
+ *      call's completion (process context, no lock held) until the answer,
+ *      the timeout (-ETIMEDOUT) or the listener's end (-ENOTCONN);
+ *   6. the API reply built from the answer per the contract's tables.
+ * Every operation needs CAP_NET_ADMIN (GENL_ADMIN_PERM), the getters too.
+ */
+#include <linux/errno.h>
+#include <linux/jiffies.h>
+#include <linux/netdevice.h>
+#include <linux/rcupdate.h>
+#include <net/genetlink.h>
+
+#include "unft.h"
+
+static const char *const unft_cmd_names[] = {
+	[NFL_TABLE_CMD_GET_TABLES] = "GET_TABLES",
+	[NFL_TABLE_CMD_GET_HEADERS] = "GET_HEADERS",
+	[NFL_TABLE_CMD_GET_ACTIONS] = "GET_ACTIONS",
+	[NFL_TABLE_CMD_GET_HDR_GRAPH] = "GET_HDR_GRAPH",
+	[NFL_TABLE_CMD_GET_TABLE_GRAPH] = "GET_TABLE_GRAPH",
+	[NFL_TABLE_CMD_GET_FLOWS] = "GET_FLOWS",
+	[NFL_TABLE_CMD_SET_FLOWS] = "SET_FLOWS",
+	[NFL_TABLE_CMD_DEL_FLOWS] = "DEL_FLOWS",
+	[NFL_TABLE_CMD_UPDATE_FLOWS] = "UPDATE_FLOWS",
+	[NFL_TABLE_CMD_CREATE_TABLE] = "CREATE_TABLE",
+	[NFL_TABLE_CMD_DESTROY_TABLE] = "DESTROY_TABLE",
+};
+
+static int unft_check_preamble(struct genl_info *info, struct unft_req *req)
+{
+	struct nlattr **tb = info->attrs;
+	struct net_device *dev;
+	int err = 0;
+
+	if (!tb[NFL_IDENTIFIER_TYPE] || !tb[NFL_IDENTIFIER]) {
+		unft_text(info->extack, NULL,
+			  "message at byte 0: the preamble is missing: required attribute %s is missing",
+			  tb[NFL_IDENTIFIER_TYPE] ? "IDENTIFIER" : "IDENTIFIER_TYPE");
+		return -EINVAL;
+	}
+	req->id_type = nla_get_u32(tb[NFL_IDENTIFIER_TYPE]);
+	req->ifindex = nla_get_u32(tb[NFL_IDENTIFIER]);
+	if (req->id_type != NFL_IDENTIFIER_IFINDEX) {
+		unft_text(info->extack, tb[NFL_IDENTIFIER_TYPE],
+			  "unknown identifier type %u (only IFINDEX, %u, is known)",
+			  req->id_type, NFL_IDENTIFIER_IFINDEX);
+		return -EINVAL;
+	}
+
+	rcu_read_lock();
+	dev = req->ifindex <= INT_MAX ?
+	      dev_get_by_index_rcu(genl_info_net(info), req->ifindex) : NULL;
+	if (!dev) {
+		err = -EINVAL;
+		unft_text(info->extack, tb[NFL_IDENTIFIER],
+			  "no device with ifindex %u in this network namespace", req->ifindex);
+	} else if (!unft_is_unft_dev(dev)) {
+		err = -EINVAL;
+		unft_text(info->extack, tb[NFL_IDENTIFIER],
+			  "ifindex %u (%s) is not a unft device", req->ifindex, dev->name);
+	}
+	rcu_read_unlock();
+	return err;
+}
+
+/* The FLOW elements of a SET/DEL request, by index. */
+static int unft_index_flows(struct genl_info *info, struct unft_req *req)
+{
+	const struct nlattr *flows = info->attrs[NFL_FLOWS];
+	const struct nlattr *a;
+	u32 n = 0;
+	int rem;
+
+	if (!flows)
+		return 0;
+	nla_for_each_nested(a, flows, rem)
+		n++;
+	if (!n)
+		return 0;
+	req->flows = unft_kvzalloc(array_size(n, sizeof(*req->flows)));
+	if (!req->flows)
+		return -ENOMEM;
+	nla_for_each_nested(a, flows, rem)
+		req->flows[req->nflows++] = a;
+	return 0;
+}
+
+static int unft_answer_error(struct genl_info *info, const struct unft_call *call)
+{
+	if (call->msg[0])
+		unft_text(info->extack, NULL, "%s", call->msg);
+	return -(int)call->status;
+}
+
+/* GET_TABLES ... GET_TABLE_GRAPH: preamble + the answer's payload, one message. */
+static int unft_reply_discovery(struct genl_info *info, const struct unft_req *req,
+				const struct unft_call *call)
+{
+	const struct nlattr *a;
+	struct sk_buff *skb;
+	void *hdr;
+	int rem;
+
+	skb = unft_skb_new(2 * nla_total_size(sizeof(u32)) + call->attrs.len);
+	if (!skb)
+		return -ENOMEM;
+	hdr = genlmsg_put(skb, info->snd_portid, info->snd_seq, &unft_api_family, 0, req->cmd);
+	if (!hdr ||
+	    nla_put_u32(skb, NFL_IDENTIFIER_TYPE, req->id_type) ||
+	    nla_put_u32(skb, NFL_IDENTIFIER, req->ifindex))
+		goto nospace;
+	if (call->attrs.data) {
+		nla_for_each_attr(a, (const struct nlattr *)call->attrs.data, call->attrs.len, rem) {
+			if (nla_type(a) == NFL_IDENTIFIER_TYPE || nla_type(a) == NFL_IDENTIFIER)
+				continue;
+			if (unft_put_copy(skb, a))
+				goto nospace;
+		}
+	}
+	genlmsg_end(skb, hdr);
+	unft_skb_gone();
+	return genlmsg_reply(skb, info);
+
+nospace:
+	unft_skb_free(skb);
+	return -EMSGSIZE;
+}
+
+static int unft_api_reply(struct sk_buff *skb, struct genl_info *info,
+			  const struct unft_req *req, const struct unft_call *call)
+{
+	int err;
+
+	switch (req->cmd) {
+	case NFL_TABLE_CMD_GET_FLOWS:
+		if (call->status)
+			return unft_answer_error(info, call);
+		return unft_reply_pages(skb, info, req, call);
+	case NFL_TABLE_CMD_SET_FLOWS:
+	case NFL_TABLE_CMD_DEL_FLOWS:
+		if (call->status) {
+			/* ABORT_LOG: the failed flow first, then the error. */
+			if (req->strategy == NFL_FLOWS_ERROR_ABORT_LOG) {
+				err = unft_reply_report(info, req, call, true);
+				if (err < 0)
+					return err;
+			}
+			return unft_answer_error(info, call);
+		}
+		/* CONT_LOG: every failed flow, then the ACK. CONTINUE: the ACK. */
+		if (req->strategy == NFL_FLOWS_ERROR_CONT_LOG) {
+			err = unft_reply_report(info, req, call, false);
+			if (err < 0)
+				return err;
+		}
+		return 0;
+	default:
+		if (call->status)
+			return unft_answer_error(info, call);
+		return unft_reply_discovery(info, req, call);
+	}
+}
+
+static int unft_api_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	u8 cmd = info->genlhdr->cmd;
+	struct unft_req req = {
+		.nlh = info->nlhdr,
+		.tb = info->attrs,
+		.cmd = cmd,
+		.strategy = NFL_FLOWS_ERROR_ABORT,
+	};
+	struct unft_peer peer = {};
+	struct unft_call *call;
+	unsigned long deadline;
+	int err;
+
+	err = unft_check(cmd == NFL_TABLE_CMD_GET_FLOWS ?
+			 UNFT_SET_NFL_SELECTOR : UNFT_SET_NFL_LIST,
+			 info->nlhdr, nlmsg_attrdata(info->nlhdr, GENL_HDRLEN),
+			 nlmsg_attrlen(info->nlhdr, GENL_HDRLEN), NULL, info->extack);
+	if (err)
+		return err;
+	err = unft_check_preamble(info, &req);
+	if (err)
+		return err;
+	if (cmd > NFL_TABLE_CMD_DEL_FLOWS) {
+		unft_text(info->extack, NULL, "%s is not supported by unft",
+			  cmd < ARRAY_SIZE(unft_cmd_names) ? unft_cmd_names[cmd] : "?");
+		return -EOPNOTSUPP;
+	}
+	if (cmd == NFL_TABLE_CMD_SET_FLOWS || cmd == NFL_TABLE_CMD_DEL_FLOWS) {
+		if (info->attrs[NFL_FLOWS_ERROR])
+			req.strategy = nla_get_u32(info->attrs[NFL_FLOWS_ERROR]);
+		err = unft_index_flows(info, &req);
+		if (err)
+			return err;
+	}
+
+	deadline = jiffies + msecs_to_jiffies(max(READ_ONCE(unft_timeout_ms), 1U));
+	call = unft_call_start(cmd, req.nflows, &peer, info->extack);
+	if (IS_ERR(call)) {
+		err = PTR_ERR(call);
+		goto out_flows;
+	}
+
+	err = unft_send_request(call, &req, &peer, deadline);
+	if (err && err != -ECANCELED) {
+		char why[80];
+
+		snprintf(why, sizeof(why), "the ENCAP request could not be sent to the listener (%pe)",
+			 ERR_PTR(err));
+		unft_call_fail(call, err, why);
+	}
+	err = unft_call_wait(call, deadline);
+	if (err) {
+		if (call->why[0])
+			unft_text(info->extack, NULL, "%s", call->why);
+	} else {
+		err = unft_api_reply(skb, info, &req, call);
+	}
+
+	unft_peer_put(&peer);
+	unft_call_put(call);
+out_flows:
+	unft_kvfree(req.flows);
+	return err;
+}
+
+#define UNFT_API_OP(_cmd, _policy) {				\
+	.cmd		= _cmd,						\
+	.doit		= unft_api_doit,				\
+	.flags		= GENL_ADMIN_PERM,				\
+	.policy		= _policy,					\
+	.maxattr	= NFL_MAX,					\
+}
+
+static const struct genl_ops unft_api_ops[] = {
+	UNFT_API_OP(NFL_TABLE_CMD_GET_TABLES, unft_nfl_list_policy),
+	UNFT_API_OP(NFL_TABLE_CMD_GET_HEADERS, unft_nfl_list_policy),
+	UNFT_API_OP(NFL_TABLE_CMD_GET_ACTIONS, unft_nfl_list_policy),
+	UNFT_API_OP(NFL_TABLE_CMD_GET_HDR_GRAPH, unft_nfl_list_policy),
+	UNFT_API_OP(NFL_TABLE_CMD_GET_TABLE_GRAPH, unft_nfl_list_policy),
+	UNFT_API_OP(NFL_TABLE_CMD_GET_FLOWS, unft_nfl_selector_policy),
+	UNFT_API_OP(NFL_TABLE_CMD_SET_FLOWS, unft_nfl_list_policy),
+	UNFT_API_OP(NFL_TABLE_CMD_DEL_FLOWS, unft_nfl_list_policy),
+	UNFT_API_OP(NFL_TABLE_CMD_UPDATE_FLOWS, unft_nfl_list_policy),
+	UNFT_API_OP(NFL_TABLE_CMD_CREATE_TABLE, unft_nfl_list_policy),
+	UNFT_API_OP(NFL_TABLE_CMD_DESTROY_TABLE, unft_nfl_list_policy),
+};
+
+struct genl_family unft_api_family = {
+	.name		= NFL_GENL_NAME,
+	.version	= NFL_GENL_VERSION,
+	.maxattr	= NFL_MAX,
+	.netnsok	= true,
+	.parallel_ops	= true,
+	.module		= THIS_MODULE,
+	.ops		= unft_api_ops,
+	.n_ops		= ARRAY_SIZE(unft_api_ops),
+};
+
+int unft_api_init(void)
+{
+	return genl_register_family(&unft_api_family);
+}
+
+void unft_api_exit(void)
+{
+	genl_unregister_family(&unft_api_family);
+}

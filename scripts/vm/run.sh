@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Runs one kernel test of unft.ko in a real Linux kernel under QEMU (TCG):
+#
+#   scripts/vm/run.sh [TEST_SCRIPT]          default scripts/vm/tests/kmod-basic.sh
+#
+# 1. builds kmod/ against the Debian kernel headers (warnings are errors);
+# 2. makes a busybox initramfs (scripts/vm/init.sh as /init plus the virtio/9p modules);
+# 3. boots /boot/vmlinuz-<ver> with the host root exported read-only over 9p and a
+#    writable result folder; /init loads unft.ko from the host, runs TEST_SCRIPT chrooted
+#    into the host root (host binaries, python3 and ip run unchanged), checks dmesg and
+#    unft's clean unload, prints "VMTEST RESULT: PASS|FAIL" and powers off;
+# 4. parses the markers; exit status 0 only on PASS (1 on FAIL, 124 on timeout).
+#
+# Environment: VMTEST_TIMEOUT (whole run, s, default 300), VMTEST_MEM (MiB, default 1024),
+# VMTEST_KEEP=1 keeps the temporary folder (console.log, dmesg.txt, test outputs).
+# Kernel facts behind this: shared/spec/kernel-vm-testing.md.
+set -euo pipefail
+
+t_start=$(date +%s.%N)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+test=$(readlink -f "${1:-$here/tests/kmod-basic.sh}")
+timeout_s=${VMTEST_TIMEOUT:-300}
+mem=${VMTEST_MEM:-1024}
+[[ -f $test ]] || { echo "run.sh: no test script $test" >&2; exit 2; }
+
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# The newest kernel that has both headers and an image (never a hard-coded version).
+ver=""
+for d in $(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -rV); do
+	v=${d#/usr/src/linux-headers-}
+	if [[ -r /boot/vmlinuz-$v && -d /lib/modules/$v/kernel ]]; then ver=$v; break; fi
+done
+[[ -n $ver ]] || { echo "run.sh: no linux-headers-*-amd64 with a matching /boot/vmlinuz-*" >&2; exit 2; }
+kdir=/usr/src/linux-headers-$ver
+
+tmp=$(mktemp -d /tmp/unft-vm.XXXXXX)
+cleanup() { if [[ ${VMTEST_KEEP:-0} == 1 ]]; then echo "run.sh: kept $tmp"; else rm -rf "$tmp"; fi; }
+trap cleanup EXIT
+
+# 1. Build.
+t0=$(date +%s.%N)
+if ! make -C "$root/kmod" KDIR="$kdir" W=1 >"$tmp/build.log" 2>&1; then
+	cat "$tmp/build.log"; echo "run.sh: building unft.ko failed"; exit 1
+fi
+if grep -E "warning:|error:" "$tmp/build.log"; then
+	echo "run.sh: building unft.ko gave warnings"; exit 1
+fi
+echo "run.sh: built unft.ko for $ver in $(elapsed "$t0") s"
+
+# 2. Initramfs.
+ird=$tmp/initramfs
+mkdir -p "$ird"/{bin,dev,proc,sys,host,results,lib/modules}
+cp /bin/busybox "$ird/bin/busybox"
+cp "$here/init.sh" "$ird/init"
+chmod 755 "$ird/init"
+for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci \
+	netfs fscache 9pnet 9pnet_virtio 9p; do
+	f=$(find "/lib/modules/$ver/kernel" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" | head -1)
+	[[ -n $f ]] || { echo "run.sh: module $m not found for $ver" >&2; exit 2; }
+	case $f in
+	*.xz) xz -dc "$f" >"$ird/lib/modules/$m.ko" ;;
+	*.zst) zstd -qdc "$f" >"$ird/lib/modules/$m.ko" ;;
+	*) cp "$f" "$ird/lib/modules/$m.ko" ;;
+	esac
+done
+(cd "$ird" && find . | cpio -o -H newc --quiet | gzip -1) >"$tmp/initramfs.gz"
+
+mkdir -p "$tmp/results"
+cat >"$tmp/results/vmtest.env" <<EOF
+VMTEST_KO='$root/kmod/unft.ko'
+VMTEST_SCRIPT='$test'
+VMTEST_ROOT='$root'
+EOF
+
+# 3. Boot.
+echo "run.sh: booting $ver (TCG, ${mem} MiB), test $(basename "$test"), limit ${timeout_s} s"
+t_boot=$(date +%s.%N)
+set +e
+timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -m "$mem" -smp 1 -nographic -no-reboot \
+	-kernel "/boot/vmlinuz-$ver" -initrd "$tmp/initramfs.gz" \
+	-append "console=ttyS0 quiet panic=-1 loglevel=4" \
+	-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
+	-virtfs "local,path=$tmp/results,mount_tag=results,security_model=none,multidevs=remap" \
+	</dev/null 2>&1 | tee "$tmp/console.log"
+qrc=${PIPESTATUS[0]}
+set -e
+boot_s=$(elapsed "$t_boot")
+
+# 4. Verdict from the markers (qemu's own status does not carry the guest's result).
+begin=$(grep -m1 -a "VMTEST BEGIN" "$tmp/console.log" || true)
+verdict=$(grep -a -o "VMTEST RESULT: [A-Z]*" "$tmp/console.log" | tail -1 || true)
+guest=$(grep -a -o "VMTEST TIME guest uptime [0-9.]*" "$tmp/console.log" | tail -1 | awk '{print $NF}' || true)
+echo "run.sh: boot + test ${boot_s} s wall (guest uptime ${guest:-?} s), whole run $(elapsed "$t_start") s"
+if [[ $qrc == 124 || $qrc == 137 ]]; then
+	echo "run.sh: FAIL: timed out after ${timeout_s} s"; exit 124
+fi
+if [[ -z $begin ]]; then
+	echo "run.sh: FAIL: the guest never reached VMTEST BEGIN"; exit 1
+fi
+if [[ $verdict == "VMTEST RESULT: PASS" ]]; then
+	echo "run.sh: PASS"; exit 0
+fi
+echo "run.sh: FAIL (${verdict:-no result marker})"
+exit 1
