@@ -9,7 +9,7 @@
  *   unft_policy.c   nla_policy tables of both families and the strict
  *                   checker (required / repeated attributes, error paths)
  *   unft_api.c      the net_flow_nl family: checks, forwarding, API replies
- *   unft_hairpin.c  the net_flow_hairpin family: listener, pending calls,
+ *   unft_hairpin.c  the nfl_hairpin family: listener, pending calls,
  *                   timeouts, NETLINK_URELEASE
  *   unft_parts.c    ENCAP requests cut into parts, answers put back together
  *   unft_text.c     extended-ack texts that outlive the handler

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * unft: the net_flow_hairpin family. One registered listener (a netlink
+ * unft: the nfl_hairpin family. One registered listener (a netlink
  * port, taken from the sender of SET_LISTENER) receives every driver call
  * as an ENCAP request and answers it with an ENCAP answer carrying the same
  * SEQ. Calls wait in a table keyed by SEQ; each has a completion, a timeout
@@ -457,12 +457,10 @@ static const struct genl_small_ops unft_hp_ops[] = {
 };
 
 /*
- * GENL_NAMSIZ (16) counts the NUL: a family name has at most 15 characters.
- * The spec's "net_flow_hairpin" has 16, which the genetlink core does not
- * check (nlctrl's strlen then runs off the end: a fortify BUG). Until the
- * spec renames the family, the name is registered cut to 15 characters,
- * and clients resolve that ("net_flow_hairpi"). Once NFLH_GENL_NAME fits,
- * it is registered unchanged.
+ * GENL_NAMSIZ (16) counts the NUL: a family name has at most 15 characters,
+ * which the genetlink core does not check (nlctrl's strlen would run off the
+ * end: a fortify BUG). ynl-gen refuses longer names; the copy below stays
+ * bounded all the same.
  */
 struct genl_family unft_hp_family = {
 	.version	= NFLH_GENL_VERSION,

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * unft: attribute policies of net_flow_nl and net_flow_hairpin, one per
- * attribute set of spec/net_flow_nl.yaml and spec/net_flow_hairpin.yaml,
+ * unft: attribute policies of net_flow_nl and nfl_hairpin, one per
+ * attribute set of spec/net_flow_nl.yaml and spec/nfl_hairpin.yaml,
  * and the strict checker for what policies cannot say.
  *
  * The genetlink core validates requests against these policies (strictly:
@@ -184,7 +184,7 @@ const struct nla_policy unft_nfl_selector_policy[NFL_MAX + 1] = {
 	[NFL_FLOWS_ERROR]		= { .type = NLA_U32 },	/* range: unft_check() */
 };
 
-/* ---- net_flow_hairpin ---- */
+/* ---- nfl_hairpin ---- */
 
 static const struct nla_policy unft_result_pol[NFLH_RESULT_MAX + 1] = {
 	[NFLH_RESULT_INDEX]		= { .type = NLA_U32 },

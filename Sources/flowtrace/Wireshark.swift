@@ -9,7 +9,7 @@ import Glibc
 
 struct Wireshark: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The Wireshark plugin that decodes net_flow_nl and net_flow_hairpin by name.",
+        abstract: "The Wireshark plugin that decodes net_flow_nl and nfl_hairpin by name.",
         subcommands: [Print.self, Install.self])
 
     struct Print: ParsableCommand {

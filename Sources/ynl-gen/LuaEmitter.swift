@@ -81,7 +81,7 @@ enum LuaEmitter {
             "  <family>.<attr>                     an attribute of the family's top-level set",
             "  <family>.<set>.<attr>               an attribute of any other set (- becomes _), e.g.",
             "                                      net_flow_nl.flow.uid, net_flow_nl.field_ref.header,",
-            "                                      net_flow_hairpin.encap.seq, net_flow_hairpin.listener.port",
+            "                                      nfl_hairpin.encap.seq, nfl_hairpin.listener.port",
             "  <family>.<set>.<attr>.<flag>        one bit of a flags attribute",
             ] + context.aliasLines + context.overrideLines + [
             "  <family>.attr.len/.type/.nested/.net_byteorder/.data/.unknown   attribute headers, raw data",
@@ -90,7 +90,7 @@ enum LuaEmitter {
             "                                      not pass them to the family dissectors)",
             "The hairpin's ENCAP ATTR nest holds a net_flow_nl attribute set and is decoded with the",
             "net_flow_nl fields, so `net_flow_nl.flow.uid == 10` matches both legs of a call; add",
-            "`net_flow_nl` (the API leg) or `net_flow_hairpin` to the filter to pick one.",
+            "`net_flow_nl` (the API leg) or `nfl_hairpin` to the filter to pick one.",
             "",
             "FLOWS has two layouts under one number: a GET_FLOWS request holds the selector (table-flows),",
             "everything else a list of flow. On the API leg a request is a message with NLM_F_REQUEST",
@@ -347,14 +347,14 @@ enum LuaAnnotations {
 
     /// Attributes whose value is an errno (0 = OK): shown with the errno's name.
     static let errnoValued: Set<AttrRef> = [
-        AttrRef("net_flow_hairpin", "encap", "status"),
-        AttrRef("net_flow_hairpin", "result", "errno"),
+        AttrRef("nfl_hairpin", "encap", "status"),
+        AttrRef("nfl_hairpin", "result", "errno"),
         AttrRef("net_flow_nl", "flow", "error"),
     ]
 
     /// Attributes that hold a command of another family (ENCAP's CMD is a net_flow_nl command).
     static let commandValued: [AttrRef: String] = [
-        AttrRef("net_flow_hairpin", "encap", "cmd"): "net_flow_nl",
+        AttrRef("nfl_hairpin", "encap", "cmd"): "net_flow_nl",
     ]
 
     /// A nest with a second layout under the same number: the set a GET_FLOWS request uses.
@@ -386,21 +386,21 @@ enum LuaAnnotations {
         Need(name: "nfl_selector_maxprio", item: .attribute(AttrRef("net_flow_nl", "table-flows", "maxprio"))),
         Need(name: "nfl_get_flows", item: .command(family: "net_flow_nl", op: "get-flows")),
         Need(name: "nfl_ifindex", item: .entry(family: "net_flow_nl", definition: "identifier-type", entry: "ifindex")),
-        Need(name: "nflh_encap", item: .attribute(AttrRef("net_flow_hairpin", "nflh-attrs", "encap"))),
-        Need(name: "nflh_listener", item: .attribute(AttrRef("net_flow_hairpin", "nflh-attrs", "listener"))),
-        Need(name: "nflh_encap_cmd_type", item: .attribute(AttrRef("net_flow_hairpin", "encap", "cmd-type"))),
-        Need(name: "nflh_encap_cmd", item: .attribute(AttrRef("net_flow_hairpin", "encap", "cmd"))),
-        Need(name: "nflh_encap_status", item: .attribute(AttrRef("net_flow_hairpin", "encap", "status"))),
-        Need(name: "nflh_encap_seq", item: .attribute(AttrRef("net_flow_hairpin", "encap", "seq"))),
-        Need(name: "nflh_encap_attr", item: .attribute(AttrRef("net_flow_hairpin", "encap", "attr"))),
-        Need(name: "nflh_encap_results", item: .attribute(AttrRef("net_flow_hairpin", "encap", "results"))),
-        Need(name: "nflh_encap_part", item: .attribute(AttrRef("net_flow_hairpin", "encap", "part"))),
-        Need(name: "nflh_encap_more", item: .attribute(AttrRef("net_flow_hairpin", "encap", "more"))),
-        Need(name: "nflh_encap_error_msg", item: .attribute(AttrRef("net_flow_hairpin", "encap", "error-msg"))),
-        Need(name: "nflh_result_errno", item: .attribute(AttrRef("net_flow_hairpin", "result", "errno"))),
-        Need(name: "nflh_listener_type", item: .attribute(AttrRef("net_flow_hairpin", "listener", "type"))),
-        Need(name: "nflh_listener_port", item: .attribute(AttrRef("net_flow_hairpin", "listener", "port"))),
-        Need(name: "nflh_nfl_command", item: .entry(family: "net_flow_hairpin", definition: "encap-cmd-type", entry: "nfl-command")),
+        Need(name: "nflh_encap", item: .attribute(AttrRef("nfl_hairpin", "nflh-attrs", "encap"))),
+        Need(name: "nflh_listener", item: .attribute(AttrRef("nfl_hairpin", "nflh-attrs", "listener"))),
+        Need(name: "nflh_encap_cmd_type", item: .attribute(AttrRef("nfl_hairpin", "encap", "cmd-type"))),
+        Need(name: "nflh_encap_cmd", item: .attribute(AttrRef("nfl_hairpin", "encap", "cmd"))),
+        Need(name: "nflh_encap_status", item: .attribute(AttrRef("nfl_hairpin", "encap", "status"))),
+        Need(name: "nflh_encap_seq", item: .attribute(AttrRef("nfl_hairpin", "encap", "seq"))),
+        Need(name: "nflh_encap_attr", item: .attribute(AttrRef("nfl_hairpin", "encap", "attr"))),
+        Need(name: "nflh_encap_results", item: .attribute(AttrRef("nfl_hairpin", "encap", "results"))),
+        Need(name: "nflh_encap_part", item: .attribute(AttrRef("nfl_hairpin", "encap", "part"))),
+        Need(name: "nflh_encap_more", item: .attribute(AttrRef("nfl_hairpin", "encap", "more"))),
+        Need(name: "nflh_encap_error_msg", item: .attribute(AttrRef("nfl_hairpin", "encap", "error-msg"))),
+        Need(name: "nflh_result_errno", item: .attribute(AttrRef("nfl_hairpin", "result", "errno"))),
+        Need(name: "nflh_listener_type", item: .attribute(AttrRef("nfl_hairpin", "listener", "type"))),
+        Need(name: "nflh_listener_port", item: .attribute(AttrRef("nfl_hairpin", "listener", "port"))),
+        Need(name: "nflh_nfl_command", item: .entry(family: "nfl_hairpin", definition: "encap-cmd-type", entry: "nfl-command")),
     ]
 
     static let errnoNames: [(Int, String)] = [

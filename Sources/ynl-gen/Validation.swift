@@ -19,6 +19,12 @@ enum Validation {
             }
         }
 
+        // GENL_NAMSIZ is 16 bytes with the NUL; the genetlink core does not check, and a longer
+        // name overruns in nlctrl (a kernel BUG at registration; found by the VM tests).
+        guard family.name.utf8.count <= 15 else {
+            throw fail("name", "family name '\(family.name)' has \(family.name.utf8.count) characters; generic netlink allows at most 15")
+        }
+
         // Definitions.
         try unique(family.definitions.map(\.name), "definitions", "name")
         for def in family.definitions {

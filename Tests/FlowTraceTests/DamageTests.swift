@@ -234,7 +234,7 @@ struct HostileInputTests {
         for round in 0..<1500 {
             var b = bytes
             let edits = 1 + Int(rng.next() % 4)
-            for _ in 0..<edits {
+            for _ in 0..<edits where !b.isEmpty {
                 let at = Int(rng.next() % UInt64(b.count))
                 switch rng.next() % 3 {
                 case 0: b[at] ^= UInt8(truncatingIfNeeded: rng.next() | 1)

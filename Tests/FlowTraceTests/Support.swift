@@ -15,7 +15,7 @@ enum Sample {
 
     static let interfaces = [
         PcapngInterfaceInfo(name: "api", description: "net_flow_nl (client ↔ unft)", os: "Linux test"),
-        PcapngInterfaceInfo(name: "hairpin", description: "net_flow_hairpin (unft ↔ listener)", os: "Linux test"),
+        PcapngInterfaceInfo(name: "hairpin", description: "nfl_hairpin (unft ↔ listener)", os: "Linux test"),
     ]
 
     static let section = PcapngSectionInfo(hardware: "x86_64", os: "Linux 6.1.0-test",

@@ -63,13 +63,13 @@ struct WiresharkToolTests {
         let out = try run(tshark ?? "", ["-r", path, "-V"])
         #expect(out.status == 0)
         #expect(out.stdout.contains("Family ID: 0x1c (net_flow_nl)"))
-        #expect(out.stdout.contains("Family ID: 0x1d (net_flow_hairpin)"))
+        #expect(out.stdout.contains("Family ID: 0x1d (nfl_hairpin)"))
         #expect(!out.stdout.contains("(Unknown)"))
         #expect(out.stdout.contains("Direction: Outbound"))
         // The preamble's NEWFAMILY decodes attribute by attribute.
         let ctrl = try run(tshark ?? "", ["-r", path, "-Y", "genl.ctrl.cmd == 1", "-T", "fields",
                                           "-e", "genl.ctrl.family_name", "-e", "genl.ctrl.family_id"])
-        #expect(ctrl.stdout == "net_flow_nl\t0x001c\nnet_flow_hairpin\t0x001d\n")
+        #expect(ctrl.stdout == "net_flow_nl\t0x001c\nnfl_hairpin\t0x001d\n")
     }
 
     @Test(.enabled(if: capinfos != nil, "capinfos is not installed"))

@@ -3,7 +3,7 @@ import Testing
 
 /// Golden bytes for each command of both families. Every expected byte string is spelled out
 /// with literal numbers from ../shared/spec/flow-table-protocol.md (§1.5-1.7) and
-/// spec/net_flow_hairpin.yaml, independently of the codec.
+/// spec/nfl_hairpin.yaml, independently of the codec.
 struct CodecGoldenTests {
     static let family: UInt16 = 0x1c
     static let reqFlags: UInt16 = 0x05  // NLM_F_REQUEST | NLM_F_ACK

@@ -26,8 +26,8 @@ struct ControllerTests {
 
     @Test func getFamilyNamesTheFamily() throws {
         var w = NetlinkWriter()
-        Controller.getFamily("net_flow_hairpin", sequence: 9, port: 3, into: &w)
+        Controller.getFamily("nfl_hairpin", sequence: 9, port: 3, into: &w)
         let name = try w.bytes.withUnsafeBytes { raw in try Controller.decodeFamilyName(try NetlinkMessageView.single(raw)) }
-        #expect(name == "net_flow_hairpin")
+        #expect(name == "nfl_hairpin")
     }
 }

@@ -266,8 +266,8 @@ extension SpecNumbers {
     }
 
     @Test func hairpinFamily() throws {
-        let spec = try SpecNumbers("net_flow_hairpin.yaml")
-        #expect(spec.name == "net_flow_hairpin" && NFLH.familyName == spec.name)
+        let spec = try SpecNumbers("nfl_hairpin.yaml")
+        #expect(spec.name == "nfl_hairpin" && NFLH.familyName == spec.name)
         #expect(spec.version == 1 && Int(NFLH.version) == spec.version)
 
         spec.expectCommands([
@@ -296,7 +296,7 @@ extension SpecNumbers {
     /// both families (a set whose only attribute repeats) must use it.
     @Test func listWrappersUseTheListElement() throws {
         var wrappers = 0
-        for file in ["net_flow_nl.yaml", "net_flow_hairpin.yaml"] {
+        for file in ["net_flow_nl.yaml", "nfl_hairpin.yaml"] {
             let spec = try SpecNumbers(file)
             for set in spec.sets where !set.isSubset && set.real.count == 1 && set.real[0].multiAttr {
                 wrappers += 1

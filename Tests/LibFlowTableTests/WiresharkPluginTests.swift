@@ -346,11 +346,11 @@ struct WiresharkPluginTests {
 
     static let expectedInfo: [Int: (protocol: String, info: String)] = [
         1: ("Netlink generic", "NEWFAMILY net_flow_nl id 0x1c"),
-        2: ("Netlink generic", "NEWFAMILY net_flow_hairpin id 0x1d"),
+        2: ("Netlink generic", "NEWFAMILY nfl_hairpin id 0x1d"),
         3: ("NFL", "SET_FLOWS req ifindex 7 3 flows table 2"),
         4: ("NFLH", "ENCAP SET_FLOWS seq 42 request ifindex 7 3 flows table 2 errstrategy ABORT"),
         5: ("NFLH", "ENCAP SET_FLOWS seq 42 answer status 0 (OK) ifindex 7 3 results"),
-        6: ("NFLH", "ACK net_flow_hairpin seq 8"),
+        6: ("NFLH", "ACK nfl_hairpin seq 8"),
         7: ("NFL", "ACK net_flow_nl seq 1"),
         8: ("NFL", "GET_FLOWS req ifindex 7 table 2 prio 1-9"),
         9: ("NFLH", "ENCAP GET_FLOWS seq 43 request ifindex 7 table 2 prio 1-9"),
@@ -447,7 +447,7 @@ struct WiresharkPluginTests {
             ("net_flow_nl", [3, 8, 12, 14, 17, 21, 22, 23]),
             ("net_flow_nl.flow.uid == 10", [3, 4, 10, 12, 14, 15, 17, 22]),
             ("net_flow_nl && net_flow_nl.flow.uid == 10", [3, 12, 14, 17, 22]),
-            ("net_flow_hairpin && net_flow_nl.flow.uid == 10", [4, 10, 15]),
+            ("nfl_hairpin && net_flow_nl.flow.uid == 10", [4, 10, 15]),
             ("net_flow_nl.flow.uid == 12", [3, 4, 22]),
             ("net_flow_nl.flow.priority == 5", [3, 4, 10, 11, 12, 14, 15, 17, 22]),
             ("net_flow_nl.flow.error == 17", [17]),
@@ -461,15 +461,15 @@ struct WiresharkPluginTests {
             ("net_flow_nl.field_ref.header == 1", [3, 4, 21]),
             ("net_flow_nl.field_ref.value == 0x0800", [3, 4]),
             ("net_flow_nl.table_graph_node.flags.ingress_root", [23]),
-            ("net_flow_hairpin.cmd == 3", [4, 5, 9, 10, 11, 15, 16]),
-            ("net_flow_hairpin.encap.cmd == 5", [9, 10, 11]),
-            ("net_flow_hairpin.encap.seq == 42", [4, 5]),
-            ("net_flow_hairpin.encap.status", [5, 10, 11, 16]),
-            ("net_flow_hairpin.encap.status == 17", [16]),
-            ("net_flow_hairpin.encap.part == 1", [11]),
-            ("net_flow_hairpin.encap.more", [10]),
-            ("net_flow_hairpin.result.errno == 17", [16]),
-            ("net_flow_hairpin.listener.port == 77", [20]),
+            ("nfl_hairpin.cmd == 3", [4, 5, 9, 10, 11, 15, 16]),
+            ("nfl_hairpin.encap.cmd == 5", [9, 10, 11]),
+            ("nfl_hairpin.encap.seq == 42", [4, 5]),
+            ("nfl_hairpin.encap.status", [5, 10, 11, 16]),
+            ("nfl_hairpin.encap.status == 17", [16]),
+            ("nfl_hairpin.encap.part == 1", [11]),
+            ("nfl_hairpin.encap.more", [10]),
+            ("nfl_hairpin.result.errno == 17", [16]),
+            ("nfl_hairpin.listener.port == 77", [20]),
             ("flowtrace.ack.error == 0", [6, 7, 21]),
             ("flowtrace.ack.error == -17 && flowtrace.ack.family == \"net_flow_nl\"", [18]),
         ]
@@ -480,8 +480,8 @@ struct WiresharkPluginTests {
 
     @Test func fieldValues() throws {
         let f = try fixture
-        let rows = try f.fields(f.trace, ["net_flow_nl.cmd", "net_flow_nl.ifindex", "net_flow_hairpin.encap.cmd",
-                                          "net_flow_hairpin.encap.seq", "net_flow_hairpin.encap.status", "net_flow_nl.flow.uid"])
+        let rows = try f.fields(f.trace, ["net_flow_nl.cmd", "net_flow_nl.ifindex", "nfl_hairpin.encap.cmd",
+                                          "nfl_hairpin.encap.seq", "nfl_hairpin.encap.status", "net_flow_nl.flow.uid"])
         #expect(rows[3] == ["6", "7", "", "", "", "10,11,12"])
         #expect(rows[4] == ["", "7", "6", "42", "", "10,11,12"])
         #expect(rows[16] == ["", "", "6", "44", "17", ""])
@@ -502,7 +502,7 @@ struct WiresharkPluginTests {
         let renamed = ["net_flow_nl.flows_error": "net_flow_nl.errstrategy"]
         var checked = 0
         for (file, family, top) in [("net_flow_nl.yaml", "net_flow_nl", "nfl-attrs"),
-                                    ("net_flow_hairpin.yaml", "net_flow_hairpin", "nflh-attrs")] {
+                                    ("nfl_hairpin.yaml", "nfl_hairpin", "nflh-attrs")] {
             let spec = try SpecNumbers(file)
             for set in spec.sets {
                 for attr in set.attributes where attr.type != "unused" {
@@ -518,12 +518,12 @@ struct WiresharkPluginTests {
         #expect(checked > 60)
         for abbr in ["net_flow_nl.cmd", "net_flow_nl.ifindex", "net_flow_nl.table", "net_flow_nl.flow.uid",
                      "net_flow_nl.flow.priority", "net_flow_nl.flow.error", "net_flow_nl.errstrategy",
-                     "net_flow_nl.field_ref.header", "net_flow_hairpin.cmd", "net_flow_hairpin.encap.cmd",
-                     "net_flow_hairpin.encap.seq", "net_flow_hairpin.encap.status", "net_flow_hairpin.encap.part",
-                     "net_flow_hairpin.listener.port"] {
+                     "net_flow_nl.field_ref.header", "nfl_hairpin.cmd", "nfl_hairpin.encap.cmd",
+                     "nfl_hairpin.encap.seq", "nfl_hairpin.encap.status", "nfl_hairpin.encap.part",
+                     "nfl_hairpin.listener.port"] {
             #expect(fields[abbr] != nil, "no field \(abbr)")
         }
-        #expect(fields["net_flow_hairpin.encap.seq"] == "FT_UINT64")
+        #expect(fields["nfl_hairpin.encap.seq"] == "FT_UINT64")
         #expect(fields["net_flow_nl.field_ref.value"] == "FT_UINT64")
 
         let values = try f.tshark(["-G", "values"])
@@ -535,19 +535,19 @@ struct WiresharkPluginTests {
             let name = SpecNumbers.cUpper(op.name)
             #expect(listed("V\tnet_flow_nl.cmd\t\(op.value)\t\(name)"), "command \(op.name)")
             // ENCAP's CMD names net_flow_nl commands.
-            #expect(listed("V\tnet_flow_hairpin.encap.cmd\t\(op.value)\t\(name)"), "encap command \(op.name)")
+            #expect(listed("V\tnfl_hairpin.encap.cmd\t\(op.value)\t\(name)"), "encap command \(op.name)")
         }
-        let hairpin = try SpecNumbers("net_flow_hairpin.yaml")
+        let hairpin = try SpecNumbers("nfl_hairpin.yaml")
         for op in hairpin.operations {
-            #expect(listed("V\tnet_flow_hairpin.cmd\t\(op.value)\t\(SpecNumbers.cUpper(op.name))"), "command \(op.name)")
+            #expect(listed("V\tnfl_hairpin.cmd\t\(op.value)\t\(SpecNumbers.cUpper(op.name))"), "command \(op.name)")
         }
         for (field, spec, enumName) in [("net_flow_nl.field_ref.mask_type", nfl, "mask-type"),
                                         ("net_flow_nl.field_ref.type", nfl, "field-ref-type"),
                                         ("net_flow_nl.action_arg.type", nfl, "action-arg-type"),
                                         ("net_flow_nl.errstrategy", nfl, "flows-error"),
                                         ("net_flow_nl.identifier_type", nfl, "identifier-type"),
-                                        ("net_flow_hairpin.listener.type", hairpin, "listener-type"),
-                                        ("net_flow_hairpin.encap.cmd_type", hairpin, "encap-cmd-type")] {
+                                        ("nfl_hairpin.listener.type", hairpin, "listener-type"),
+                                        ("nfl_hairpin.encap.cmd_type", hairpin, "encap-cmd-type")] {
             let entries = try #require(spec.enums[enumName])
             for entry in entries {
                 #expect(listed("V\t\(field)\t\(entry.value)\t\(SpecNumbers.cUpper(entry.name))"),
@@ -577,7 +577,7 @@ struct WiresharkPluginTests {
         #expect(try f.frames(f.malformed, matching: "net_flow_nl.malformed") == [3, 4, 5, 7, 9])
         #expect(try f.frames(f.malformed, matching: "net_flow_nl.unknown_attr") == [6])
         #expect(try f.frames(f.malformed, matching: "net_flow_nl.trailing") == [8])
-        #expect(try f.frames(f.malformed, matching: "net_flow_nl.failure || net_flow_hairpin.failure").isEmpty)
+        #expect(try f.frames(f.malformed, matching: "net_flow_nl.failure || nfl_hairpin.failure").isEmpty)
         // What could be read is still there, in the columns too.
         let columns = try f.fields(f.malformed, ["_ws.col.Info"])
         #expect(columns[3] == ["GET_TABLES req [malformed]"])

@@ -2,7 +2,7 @@
 """Kernel test client for unft.ko (spec/two-leg-contract.md), standard library only.
 
 Plays both sides of the hairpin over raw NETLINK_GENERIC sockets: the Flow Table API
-client (net_flow_nl) on one socket per call, the listener (net_flow_hairpin) on another,
+client (net_flow_nl) on one socket per call, the listener (nfl_hairpin) on another,
 with threads where a call blocks until the listener answers. Family ids are resolved
 through nlctrl; every net_flow number comes from kmod/include/uapi/net_flow.h, parsed
 at start-up (no number is copied here).
@@ -273,7 +273,7 @@ GENL_NAMSIZ = 16
 
 def genl_name(name):
     """The name the kernel can register: GENL_NAMSIZ counts the NUL, so at most 15 characters
-    ("net_flow_hairpin" has 16; unft registers it cut, see kmod/unft_hairpin.c)."""
+    ("nfl_hairpin" has 16; unft registers it cut, see kmod/unft_hairpin.c)."""
     return name[:GENL_NAMSIZ - 1]
 
 
@@ -539,7 +539,7 @@ def families_registered():
     check(T.api.maxattr == C.NFL_MAX and T.hp.maxattr == C.NFLH_MAX, "maxattr")
     check(sorted(T.api.ops) == list(range(C.NFL_CMD_MAX + 1)), f"net_flow_nl ops {sorted(T.api.ops)}")
     check(sorted(T.hp.ops) == [C.NFLH_CMD_SET_LISTENER, C.NFLH_CMD_GET_LISTENER, C.NFLH_CMD_ENCAP],
-          f"net_flow_hairpin ops {sorted(T.hp.ops)}")
+          f"nfl_hairpin ops {sorted(T.hp.ops)}")
     check(all(f & GENL_ADMIN_PERM for f in list(T.api.ops.values()) + list(T.hp.ops.values())),
           "an operation lacks GENL_ADMIN_PERM")
     print(f"# {C.NFL_GENL_NAME} id {T.api.id}, {C.NFLH_GENL_NAME} id {T.hp.id}")

@@ -35,7 +35,7 @@ public final class Recorder: @unchecked Sendable {
                 rotation: PcapngRotation? = nil, flush: PcapngFlushPolicy = .default,
                 snapshot: SnapshotProvider? = nil) throws {
         self.families = families
-        var interfaces = [PcapngInterfaceInfo(name: "hairpin", description: "net_flow_hairpin: unft <-> flow-table-hairpind")]
+        var interfaces = [PcapngInterfaceInfo(name: "hairpin", description: "nfl_hairpin: unft <-> flow-table-hairpind")]
         if recordsAPI {
             interfaces.append(PcapngInterfaceInfo(name: "api", description: "net_flow_nl: application <-> unft"))
         }

@@ -14,7 +14,7 @@ public enum MessageFamily: Hashable, Sendable {
     case controller
     /// net_flow_nl.
     case flowTable
-    /// net_flow_hairpin.
+    /// nfl_hairpin.
     case hairpin
     /// Another family the trace named.
     case other(String)

@@ -9,7 +9,7 @@ public enum TraceLeg: UInt8, Hashable, Sendable, CaseIterable, CustomStringConve
     case unknown = 0
     /// Client ↔ unft, family net_flow_nl (and nlctrl look-ups made on that socket).
     case api = 1
-    /// unft ↔ listener, family net_flow_hairpin.
+    /// unft ↔ listener, family nfl_hairpin.
     case hairpin = 2
 
     public var description: String {

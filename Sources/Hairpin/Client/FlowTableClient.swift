@@ -134,7 +134,7 @@ public final class FlowTableClient {
                                          timeout: timeout ?? self.timeout, buffer: &buffer)
     }
 
-    /// CTRL_CMD_GETFAMILY over any transport (the listener resolves net_flow_hairpin with it).
+    /// CTRL_CMD_GETFAMILY over any transport (the listener resolves nfl_hairpin with it).
     public static func lookupFamily(_ name: String, over transport: MessageTransport, sequence: UInt32, port: UInt32 = 0,
                                     timeout: Double, buffer: inout [UInt8]) throws(FlowTableClientError) -> Controller.Family {
         var w = NetlinkWriter(capacity: 64)

@@ -86,7 +86,7 @@ public struct ListenerStatistics: Hashable, Sendable {
 }
 
 /// Drives one MessageTransport connected to unft (the twin's hairpin socket, or a generic
-/// netlink socket bound to the net_flow_hairpin family). Single-threaded: `register` and `run`
+/// netlink socket bound to the nfl_hairpin family). Single-threaded: `register` and `run`
 /// are called from one thread; only `stop()` may be called from another.
 public final class ListenerLoop {
     public enum Direction: Sendable {
@@ -102,7 +102,7 @@ public final class ListenerLoop {
     }
 
     public let transport: any MessageTransport
-    /// The net_flow_hairpin family id (resolved by the caller through nlctrl).
+    /// The nfl_hairpin family id (resolved by the caller through nlctrl).
     public let familyID: UInt16
     public let service: HairpinService
 

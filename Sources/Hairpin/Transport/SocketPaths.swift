@@ -8,7 +8,7 @@
 import Glibc
 #endif
 
-/// The API socket (net_flow_nl, what clients use) and the hairpin socket (net_flow_hairpin,
+/// The API socket (net_flow_nl, what clients use) and the hairpin socket (nfl_hairpin,
 /// what the listener uses).
 public struct TwinSocketPaths: Hashable, Sendable {
     public static let apiFileName = "unft.sock"

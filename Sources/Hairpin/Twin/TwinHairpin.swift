@@ -43,7 +43,7 @@ extension UnftTwin {
         if view.payload.count >= Netlink.genericHeaderLength, NFLH.Command(rawValue: view.payload[0]) == nil {
             note(c, view.bytes, .toKernel, call: nil)
             sendError(c, request: h, errno: EOPNOTSUPP,
-                      text: "command \(view.payload[0]) is not a net_flow_hairpin command", call: nil)
+                      text: "command \(view.payload[0]) is not a nfl_hairpin command", call: nil)
             return
         }
         let message: HairpinMessage
@@ -64,7 +64,7 @@ extension UnftTwin {
         case nil:
             // Checked above; kept so a new command cannot fall through silently.
             note(c, view.bytes, .toKernel, call: nil)
-            sendError(c, request: h, errno: EOPNOTSUPP, text: "unknown net_flow_hairpin command", call: nil)
+            sendError(c, request: h, errno: EOPNOTSUPP, text: "unknown nfl_hairpin command", call: nil)
         }
     }
 

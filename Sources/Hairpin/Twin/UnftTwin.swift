@@ -65,7 +65,7 @@ public final class UnftTwin {
     public enum Leg: Hashable, Sendable {
         /// Client ↔ unft: net_flow_nl (and nlctrl) on the API socket.
         case api
-        /// unft ↔ listener: net_flow_hairpin (and nlctrl) on the hairpin socket.
+        /// unft ↔ listener: nfl_hairpin (and nlctrl) on the hairpin socket.
         case hairpin
     }
 
