@@ -12,7 +12,7 @@ struct Flowtrace: ParsableCommand {
           flowtrace show trace.pcapng
           flowtrace stats trace.pcapng --json
         """,
-        subcommands: [Demo.self, Show.self, Stats.self, Wireshark.self])
+        subcommands: [Demo.self, Show.self, Stats.self, Wireshark.self, Twin.self])
 }
 
 /// An error printed on stderr with a non-zero exit status.

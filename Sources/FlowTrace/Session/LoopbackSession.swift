@@ -116,9 +116,12 @@ public final class LoopbackSession {
     /// kernel device is found by name through the kernel; a twin device through this file.
     public static func devicesFile(for paths: TwinSocketPaths) -> String { paths.api + ".devices" }
 
-    func writeDevicesFile() {
-        let path = Self.devicesFile(for: options.paths)
-        let text = options.devices.map { "\($0.name) \($0.ifindex)\n" }.joined()
+    func writeDevicesFile() { Self.writeDevicesFile(options.devices, paths: options.paths) }
+
+    /// Publishes device names beside the API socket (see `devicesFile`).
+    public static func writeDevicesFile(_ devices: [UnftTwin.Device], paths: TwinSocketPaths) {
+        let path = devicesFile(for: paths)
+        let text = devices.map { "\($0.name) \($0.ifindex)\n" }.joined()
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         guard fd >= 0 else { return }
         _ = text.withCString { write(fd, $0, strlen($0)) }
