@@ -49,8 +49,8 @@ struct Hairpind: ParsableCommand {
     @Option(help: "Record every NDO request and answer to this pcapng file.")
     var record: String?
 
-    @Option(name: .customShort("C"), help: "With --record: start a new file after this many MB (like tcpdump -C).")
-    var fileSize: Int?
+    @Option(name: .customShort("C"), help: "With --record: start a new file after this many MB (10^6 bytes, like tcpdump -C; fractions allowed).")
+    var fileSize: Double?
 
     @Option(name: .customShort("W"), help: "With -C: keep at most this many files, reusing the oldest (like tcpdump -W).")
     var fileCount: Int?
@@ -88,7 +88,7 @@ struct Hairpind: ParsableCommand {
             o.paths = paths
             o.timeout = timeout
             o.recordPath = record
-            o.rotation = fileSize.map { PcapngRotation.tcpdump(megabytes: $0, files: fileCount) }
+            o.rotation = fileSize.map { PcapngRotation(maxFileBytes: UInt64(max($0, 0.001) * 1_000_000), maxFiles: fileCount) }
             o.commandLine = CommandLine.arguments.joined(separator: " ")
             o.log = verbose ? log : { _ in }
             let session: LoopbackSession

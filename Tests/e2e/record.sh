@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Recording: files the tool wrote open in tshark with names (plugin) and agree with our own
+# reader; capinfos accepts them; an editcap copy is still read fully; SIGINT finishes a file,
+# kill -9 leaves one that reads to its last whole record; rotation (-C/-W) keeps every record.
+set -eu   # no pipefail: `producer | grep -q` ends the producer early by design
+bin="${FLOWTRACE_BIN:?}"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+ft="$bin/flowtrace"; ctl="$bin/flow-table-ctl"
+tmp=$(mktemp -d); export FLOWTRACE_RUNTIME_DIR="$tmp/rt"; mkdir -m 700 "$FLOWTRACE_RUNTIME_DIR"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+command -v tshark >/dev/null || fail "tshark is not installed (scripts/install-deps.sh installs it)"
+export HOME="$tmp/home"; mkdir -p "$HOME"   # a clean Wireshark profile
+
+# 1. A recorded demo session.
+"$ft" demo --plain --flows 500 --record "$tmp/demo.pcapng" > "$tmp/demo.out" || { cat "$tmp/demo.out"; fail "demo"; }
+grep -q "All .* checks passed" "$tmp/demo.out" || fail "demo checks"
+capinfos "$tmp/demo.pcapng" > "$tmp/capinfos.txt" || fail "capinfos rejects the file"
+grep -q "nanoseconds" "$tmp/capinfos.txt" || fail "capinfos: no ns precision"
+grep -q "Capture comment: *FlowTrace session" "$tmp/capinfos.txt" || fail "capinfos: no session comment"
+ours=$("$ft" show "$tmp/demo.pcapng" --snapshot | wc -l)
+theirs=$(tshark -r "$tmp/demo.pcapng" | wc -l)
+[[ $ours == "$theirs" ]] || fail "tshark counts $theirs records, flowtrace $ours"
+# Family names resolved by tshark without the plugin (NEWFAMILY records come first).
+tshark -r "$tmp/demo.pcapng" -V 2>/dev/null | grep -q "(net_flow_nl)" || fail "tshark does not name net_flow_nl"
+tshark -r "$tmp/demo.pcapng" -V 2>/dev/null | grep -q "(nfl_hairpin)" || fail "tshark does not name nfl_hairpin"
+# With the plugin: commands by name, direction, filters.
+"$ft" wireshark install > /dev/null
+tshark -G plugins | grep -q flowtrace.lua || fail "plugin not installed"
+set_flows_ours=$("$ft" show "$tmp/demo.pcapng" --leg api --command SET_FLOWS --json | python3 -c '
+import json, sys
+print(sum(1 for l in sys.stdin if json.loads(l).get("request")))')
+set_flows_tshark=$(tshark -r "$tmp/demo.pcapng" -Y 'net_flow_nl.cmd == 6 && netlink.hdr_flags.request == 1 && !nfl_hairpin' | wc -l)
+[[ $set_flows_ours == "$set_flows_tshark" && $set_flows_ours -gt 0 ]] || fail "SET_FLOWS requests: ours $set_flows_ours, tshark $set_flows_tshark"
+tshark -r "$tmp/demo.pcapng" -Y nfl_hairpin -T fields -e _ws.col.Info | grep -q "ENCAP SET_FLOWS" || fail "plugin Info column"
+tshark -r "$tmp/demo.pcapng" -T fields -e frame.packet_flags_direction | sort -u | grep -q 0x00000002 || fail "no outbound direction"
+if tshark -r "$tmp/demo.pcapng" -V 2>&1 | grep -qE "Lua Error|Malformed"; then fail "tshark reports errors"; fi
+# Stats agree with the demo's numbers.
+"$ft" stats "$tmp/demo.pcapng" --json > "$tmp/stats.json"
+python3 - "$tmp/stats.json" <<'PY' || fail "stats"
+import json, sys
+s = json.load(open(sys.argv[1]))
+cmds = {(c["leg"], c["cmd"]): c for c in s["commands"]}
+assert cmds[("hairpin", "SET_FLOWS")]["calls"] > 0
+assert s["flows_added"], s
+PY
+# An editcap copy keeps everything our reader needs.
+editcap "$tmp/demo.pcapng" "$tmp/copy.pcapng"
+cmp <("$ft" show "$tmp/demo.pcapng" --snapshot) <("$ft" show "$tmp/copy.pcapng" --snapshot) || fail "editcap copy reads differently"
+
+# 2. SIGINT finishes the daemon's file; kill -9 leaves a readable one.
+"$bin/flow-table-hairpind" --twin --record "$tmp/sigint.pcapng" & d=$!; pids+=($d)
+for _ in $(seq 100); do [[ -S $FLOWTRACE_RUNTIME_DIR/unft.sock.devices || -e $FLOWTRACE_RUNTIME_DIR/unft.sock.devices ]] && break; sleep 0.05; done
+"$ctl" set-flows unft0 "$root/models/default/examples/flows.json"
+kill -INT "$d"; wait "$d" || fail "daemon exit status after SIGINT"
+"$ft" show "$tmp/sigint.pcapng" 2> "$tmp/err" | grep -q "NFL  SET_FLOWS req" || fail "SIGINT file lacks the request"
+[[ ! -s $tmp/err ]] || fail "SIGINT file is not clean: $(cat "$tmp/err")"
+"$bin/flow-table-hairpind" --twin --record "$tmp/kill9.pcapng" & d=$!; pids+=($d)
+for _ in $(seq 100); do [[ -e $FLOWTRACE_RUNTIME_DIR/unft.sock.devices ]] && break; sleep 0.05; done
+"$ctl" set-flows unft0 "$root/models/default/examples/flows.json"
+sleep 0.3   # past the 100 ms flush bound
+kill -9 "$d"; wait "$d" 2>/dev/null || true
+"$ft" show "$tmp/kill9.pcapng" | grep -q "NFL  SET_FLOWS req" || fail "kill -9 lost flushed records"
+tshark -r "$tmp/kill9.pcapng" > /dev/null 2>&1 || [[ $? == 2 ]] || fail "tshark cannot read the killed file"
+
+# 3. Rotation: -C 1 -W 3 with a busy session keeps whole files, each self-contained.
+"$bin/flow-table-hairpind" --twin --record "$tmp/rot.pcapng" -C 0.05 & d=$!; pids+=($d)
+for _ in $(seq 100); do [[ -e $FLOWTRACE_RUNTIME_DIR/unft.sock.devices ]] && break; sleep 0.05; done
+for i in $(seq 30); do "$ctl" get-tables unft0 > /dev/null; "$ctl" get-headers unft0 > /dev/null; done
+kill -TERM "$d"; wait "$d" || true
+files=$(ls "$tmp"/rot*.pcapng | wc -l)
+[[ $files -ge 2 ]] || fail "no rotation ($files files)"
+total=0
+for f in "$tmp"/rot*.pcapng; do
+  n=$("$ft" show "$f" | grep -c "NFL  GET_HEADERS req" || true)
+  total=$((total + n))
+  "$ft" show "$f" --snapshot | head -1 | grep -q NEWFAMILY || fail "$f does not start with NEWFAMILY"
+done
+[[ $total == 30 ]] || fail "rotation kept $total of 30 GET_HEADERS requests"
+echo ok
