@@ -44,6 +44,14 @@ mount -t tmpfs -o mode=1777 tmpfs /host/tmp
 mount -t tmpfs tmpfs /host/run
 mkdir -p /host/tmp/results
 mount -o bind /results /host/tmp/results
+# The checkout is exported on its own as well: a checkout under /tmp or /run (as a CI clone may
+# be) is hidden by the tmpfs mounts above, so it is mounted back at its own path.
+case "$VMTEST_ROOT" in
+/tmp/*|/run/*)
+	mkdir -p "/host$VMTEST_ROOT"
+	mount -t 9p -o trans=virtio,version=9p2000.L,ro repo "/host$VMTEST_ROOT" || fail "mounting the checkout failed"
+	;;
+esac
 ip link set lo up 2>/dev/null
 
 echo "VMTEST BEGIN kernel $(uname -r), guest uptime $(up) s"

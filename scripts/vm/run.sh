@@ -83,6 +83,7 @@ timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -m "$mem" -smp 1 -nogra
 	-append "console=ttyS0 quiet panic=-1 loglevel=4" \
 	-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
 	-virtfs "local,path=$tmp/results,mount_tag=results,security_model=none,multidevs=remap" \
+	-virtfs "local,path=$root,mount_tag=repo,security_model=none,readonly=on,multidevs=remap" \
 	</dev/null 2>&1 | tee "$tmp/console.log"
 qrc=${PIPESTATUS[0]}
 set -e
