@@ -1,0 +1,148 @@
+// Loopback benchmark: the round trip client → twin → daemon → backend → back, against a plain
+// Unix socket echo round trip with the same message sizes measured in the same run; the same
+// loopback with recording on, side by side; and batched SET_FLOWS into the hash backend up to
+// a 1M-flow table. Prints numbers; asserts nothing.
+//
+//   swift run -c release loopback-bench [--calls N] [--flows N]
+
+import FlowTrace
+import Hairpin
+import LibFlowTable
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+var calls = 20_000
+var totalFlows = 1_000_000
+var args = CommandLine.arguments.dropFirst().makeIterator()
+while let a = args.next() {
+    switch a {
+    case "--calls": calls = Int(args.next() ?? "") ?? calls
+    case "--flows": totalFlows = Int(args.next() ?? "") ?? totalFlows
+    default: print("usage: loopback-bench [--calls N] [--flows N]"); exit(2)
+    }
+}
+
+func now() -> Double { Double(MonotonicClock.now()) / 1e9 }
+
+func tempDir() -> String {
+    var t = Array("/tmp/ft-bench-XXXXXX".utf8CString)
+    return t.withUnsafeMutableBufferPointer { b in b.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) } } ?? "/tmp"
+}
+
+/// A session with one table big enough for the batched test.
+func model(tableSize: UInt32) -> PipelineModel {
+    var m = DefaultModel.model
+    for i in m.tables.indices where m.tables[i].name == "ipv4_route" { m.tables[i].size = tableSize }
+    return m
+}
+
+func startSession(record: String?, tableSize: UInt32 = 65536) throws -> (LoopbackSession, FlowTableClient, String) {
+    let dir = tempDir()
+    var o = LoopbackSession.Options()
+    o.paths = TwinSocketPaths(directory: dir)
+    o.model = model(tableSize: tableSize)
+    o.recordPath = record
+    let s = try LoopbackSession(o)
+    try s.start()
+    let c = try FlowTableClient(path: o.paths.api, timeout: 30)
+    try c.resolveFamily()
+    return (s, c, dir)
+}
+
+// The measured call: GET_FLOWS of a table holding one flow (a small request, a small answer).
+let ifindex = UnftTwin.Device.default.ifindex
+var gen = FlowGenerator(model: DefaultModel.model, seed: 1)
+guard let route = DefaultModel.model.tables.first(where: { $0.name == "ipv4_route" }) else { exit(1) }
+let oneFlow = gen.flow(in: route, uid: 1)
+
+func loopbackRun(_ c: FlowTableClient, _ n: Int) throws -> (seconds: Double, requestBytes: Int, replyBytes: Int) {
+    let selector = FlowSelector(table: route.uid)
+    _ = try c.getFlows(ifindex: ifindex, selector)   // warm
+    let t0 = now()
+    for _ in 0..<n { _ = try c.getFlows(ifindex: ifindex, selector) }
+    let dt = now() - t0
+    var req = FlowTableAttributes.device(ifindex)
+    req.selector = selector
+    let reqBytes = try FlowTableMessage(familyID: 0x1c, command: .getFlows, isRequest: true, attributes: req).encoded().count
+    var rep = FlowTableAttributes.device(ifindex)
+    rep.flows = [oneFlow]
+    let repBytes = try FlowTableMessage(familyID: 0x1c, command: .getFlows, isRequest: false, attributes: rep).encoded().count
+    return (dt, reqBytes, repBytes)
+}
+
+/// The baseline: a request of `req` bytes over a SEQPACKET socketpair, answered by a thread
+/// with the same packets the client gets from the twin (reply page, DONE, ACK).
+func echoRun(_ n: Int, req: Int, replies: [Int]) throws -> Double {
+    let (a, b) = try UnixSeqpacketConnection.pair()
+    let thread = try PosixThread {
+        var buf = [UInt8](repeating: 0, count: 65536)
+        let out = replies.map { [UInt8](repeating: 1, count: $0) }
+        while true {
+            guard let got = try? b.receive(into: &buf, timeout: nil), got > 0 else { return }
+            for o in out { _ = o.withUnsafeBytes { try? b.send($0) } }
+        }
+    }
+    let msg = [UInt8](repeating: 2, count: req)
+    var buf = [UInt8](repeating: 0, count: 65536)
+    let t0 = now()
+    for _ in 0..<n {
+        try msg.withUnsafeBytes { try a.send($0) }
+        for _ in replies { _ = try a.receive(into: &buf, timeout: nil) }
+    }
+    let dt = now() - t0
+    a.close()
+    thread.join()
+    b.close()
+    return dt
+}
+
+do {
+    print("loopback-bench: \(calls) calls per run, release build, \(DefaultModel.model.tables.count)-table default model, hash backend")
+    // 1. Round trip vs echo, and recording on vs off, alternating runs (the machine is shared).
+    let plain = try startSession(record: nil)
+    let recDir = tempDir()
+    let recorded = try startSession(record: recDir + "/bench.pcapng")
+    for c in [plain.1, recorded.1] { _ = try c.setFlows(ifindex: ifindex, [oneFlow]) }
+    var loop: [Double] = [], rec: [Double] = [], echo: [Double] = []
+    var sizes = (0, 0)
+    for _ in 0..<5 {
+        let r = try loopbackRun(plain.1, calls)
+        loop.append(r.seconds)
+        sizes = (r.requestBytes, r.replyBytes)
+        rec.append(try loopbackRun(recorded.1, calls).seconds)
+        echo.append(try echoRun(calls, req: r.requestBytes, replies: [r.replyBytes, 20, 36]))
+    }
+    let best = { (xs: [Double]) in (xs.min() ?? 0) / Double(calls) * 1e6 }
+    let median = { (xs: [Double]) in xs.sorted()[xs.count / 2] / Double(calls) * 1e6 }
+    print("GET_FLOWS round trip (request \(sizes.0) B; reply \(sizes.1) B + DONE + ACK), µs per call, best / median of 5:")
+    print("  unix socket echo, same packets : \(String(format1(best(echo)))) / \(String(format1(median(echo))))")
+    print("  loopback (twin + daemon)       : \(String(format1(best(loop)))) / \(String(format1(median(loop))))   ratio \(format2(best(loop) / best(echo)))x")
+    print("  loopback, recording on         : \(String(format1(best(rec)))) / \(String(format1(median(rec))))   vs off \(format2(median(rec) / median(loop)))x (medians)")
+    plain.0.stop(); recorded.0.stop()
+    plain.1.close(); recorded.1.close()
+
+    // 2. Batched SET_FLOWS filling one table up to `totalFlows`, end to end.
+    let big = try startSession(record: nil, tableSize: UInt32(totalFlows))
+    var g = FlowGenerator(model: model(tableSize: UInt32(totalFlows)), seed: 7)
+    var bigRoute = route
+    bigRoute.size = UInt32(totalFlows)
+    let flows = (0..<totalFlows).map { _ in g.flow(in: bigRoute) }
+    let ranges = Parts.ranges(of: flows)
+    var refused = 0
+    let t0 = now()
+    for r in ranges {
+        refused += try big.1.setFlows(ifindex: ifindex, Array(flows[r]), strategy: .continueLog).report.count
+    }
+    let dt = now() - t0
+    print("batched SET_FLOWS end to end into hash, \(ranges.count) requests of ~\(totalFlows / max(ranges.count, 1)) flows: \(Int(Double(totalFlows) / dt)) flows/s (\(format1(dt)) s, \(refused) refused)")
+    big.0.stop()
+    big.1.close()
+} catch {
+    print("loopback-bench: \(error)")
+    exit(1)
+}
+
+func format1(_ x: Double) -> String { String(Double(Int(x * 10)) / 10) }
+func format2(_ x: Double) -> String { String(Double(Int(x * 100)) / 100) }
