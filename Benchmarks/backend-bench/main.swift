@@ -19,12 +19,16 @@ func now() -> Double {
 
 var sizes = [1_000, 100_000, 1_000_000]
 var modelDir = "models/default"
+var kinds = BackendKind.allCases
+var serviceRun = true
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     switch a {
     case "--sizes": sizes = (args.next() ?? "").split(separator: ",").compactMap { Int($0) }
     case "--model": modelDir = args.next() ?? modelDir
-    default: print("usage: backend-bench [--sizes N,N,…] [--model DIR]"); exit(2)
+    case "--backends": kinds = (args.next() ?? "").split(separator: ",").compactMap { BackendKind(rawValue: String($0)) }
+    case "--no-service": serviceRun = false
+    default: print("usage: backend-bench [--sizes N,N,…] [--backends dummy,hash,tss,tcam] [--no-service] [--model DIR]"); exit(2)
     }
 }
 
@@ -66,7 +70,7 @@ for n in sizes {
         }
         packets.append(p)
     }
-    for kind in BackendKind.allCases {
+    for kind in kinds {
         guard n <= caps[kind, default: .max] else {
             print("\(kind.rawValue.col(8)) \(n)  skipped (O(n) per insert)")
             continue
@@ -99,7 +103,7 @@ for n in sizes {
 
 // Batched SET_FLOWS through the service (validation + batch + hash backend), 256 flows per
 // request, filling a 1M-flow table.
-do {
+if serviceRun {
     let total = sizes.max() ?? 1_000_000
     acl.size = UInt32(total)
     let bigModel = PipelineModel(headers: model.headers, actions: model.actions, tables: [acl],
