@@ -53,6 +53,8 @@ let package = Package(
         // Codec benchmark: prints numbers, never a pass/fail test.
         .executableTarget(name: "codec-bench", dependencies: ["LibFlowTable"], path: "Benchmarks/codec-bench"),
         .executableTarget(name: "backend-bench", dependencies: ["LibFlowTable", "Hairpin"], path: "Benchmarks/backend-bench"),
+        .executableTarget(name: "trace-bench", dependencies: ["LibFlowTable", "Hairpin", "FlowTrace"],
+                          path: "Benchmarks/trace-bench"),
         .executableTarget(name: "loopback-bench", dependencies: ["LibFlowTable", "Hairpin", "FlowTrace"],
                           path: "Benchmarks/loopback-bench"),
 

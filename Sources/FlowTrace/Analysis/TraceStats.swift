@@ -66,9 +66,8 @@ public struct TraceStats {
         guard leg == .hairpin, cmd == NFL.Command.setFlows.rawValue || cmd == NFL.Command.delFlows.rawValue,
               let seq = s.encapSeq else { return }
         if s.status == nil {
-            var entry = batchTables[seq] ?? (cmd, [])
-            entry.tables.append(contentsOf: Self.flowTables(record.netlink))
-            batchTables[seq] = entry
+            // Mutated in place: copying the entry out and back would copy its array each time.
+            Self.appendFlowTables(record.netlink, to: &batchTables[seq, default: (cmd, [])].tables)
         } else if let entry = batchTables[seq] {
             for (index, errno) in Self.results(record.netlink) where errno == 0 && Int(index) < entry.tables.count {
                 let t = entry.tables[Int(index)]
@@ -78,10 +77,9 @@ public struct TraceStats {
         }
     }
 
-    /// The table of each flow of an ENCAP request, in order.
-    static func flowTables(_ bytes: UnsafeRawBufferPointer) -> [UInt32] {
-        var out: [UInt32] = []
-        guard bytes.count > 20 else { return out }
+    /// Appends the table of each flow of an ENCAP request, in order.
+    static func appendFlowTables(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt32]) {
+        guard bytes.count > 20 else { return }
         var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: bytes[20...]), baseOffset: 20)
         while let e = try? it.next() {
             guard e.type == NFLH.Attr.encap else { continue }
@@ -103,7 +101,6 @@ public struct TraceStats {
                 }
             }
         }
-        return out
     }
 
     /// The (index, errno) results of an ENCAP answer.
