@@ -84,7 +84,7 @@ do {
     while let rec = try r3.next() { stats.add(rec, families: r3.families) }
     let tt = now() - t3
     print("read + stats         : \(Int(Double(count) / tt)) records/s")
-    unlink(path)
+    if getenv("TRACE_BENCH_KEEP") == nil { unlink(path) } else { print("kept \(path)") }
 } catch {
     print("trace-bench: \(error)")
     exit(1)

@@ -51,15 +51,18 @@ public struct TraceStats {
             return
         }
         let key = Key(leg: leg, command: cmd)
-        var c = byCommand[key] ?? CommandStats()
-        c.messages += 1
-        if Pairing.isCallStart(s) { c.calls += 1 }
-        if let st = s.status, st != 0, s.kind == .hairpin || s.kind == .error {
-            c.errors[st, default: 0] += 1
-            errnos[st, default: 0] += 1
+        // Mutated in place through the dictionary: a copy taken out and stored back would
+        // share the histogram's buckets and copy them on every record.
+        let isStart = Pairing.isCallStart(s)
+        let failed = s.status.map { $0 != 0 && (s.kind == .hairpin || s.kind == .error) } ?? false
+        let final = answer != nil && Pairing.isFinal(s, leg: leg)
+        withStats(key) { c in
+            c.messages += 1
+            if isStart { c.calls += 1 }
+            if failed, let st = s.status { c.errors[st, default: 0] += 1 }
+            if final, let answer { c.latency.record(answer.latency) }
         }
-        if let answer, Pairing.isFinal(s, leg: leg) { c.latency.record(answer.latency) }
-        byCommand[key] = c
+        if failed, let st = s.status { errnos[st, default: 0] += 1 }
 
         // Flow accounting from the hairpin leg: requests say which table each flow is in,
         // answers say which were applied.
@@ -75,6 +78,11 @@ public struct TraceStats {
             }
             if !s.more { batchTables[seq] = nil }
         }
+    }
+
+    @inline(__always)
+    mutating func withStats(_ key: Key, _ body: (inout CommandStats) -> Void) {
+        body(&byCommand[key, default: CommandStats()])
     }
 
     /// Appends the table of each flow of an ENCAP request, in order.
