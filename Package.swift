@@ -26,10 +26,7 @@ let package = Package(
                        providers: [.apt(["libpcap-dev"])]),
 
         // The Flow Table API and hairpin families: model, netlink codec, JSON, compare/validate.
-        // Cross-module optimisation lets the tools inline the codec's attribute walk (it is
-        // most of what `flowtrace stats` does per record).
-        .target(name: "LibFlowTable", path: "Sources/LibFlowTable",
-                swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]),
+        .target(name: "LibFlowTable", path: "Sources/LibFlowTable"),
         // The user-space half of the loopback: backends (ftbe), the hairpin daemon core, unft's twin.
         .target(name: "Hairpin", dependencies: ["LibFlowTable"], path: "Sources/Hairpin"),
         // Recording to and reading from pcapng.
