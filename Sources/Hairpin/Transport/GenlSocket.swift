@@ -169,6 +169,9 @@ public final class GenlSocketTransport: MessageTransport {
                     remaining = Double(deadline - now) / 1e9
                 }
                 _ = try UnixSocketSupport.wait(fileDescriptor, events: Int16(POLLOUT), timeout: remaining)
+                // A netlink socket polls writable even when the kernel is short of memory
+                // (ENOBUFS): a short pause keeps the retry from spinning.
+                usleep(1000)
             default:
                 throw .system("nl_sendto", e)
             }
