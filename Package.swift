@@ -28,7 +28,7 @@ let package = Package(
         // The Flow Table API and hairpin families: model, netlink codec, JSON, compare/validate.
         .target(name: "LibFlowTable", path: "Sources/LibFlowTable"),
         // The user-space half of the loopback: backends (ftbe), the hairpin daemon core, unft's twin.
-        .target(name: "Hairpin", dependencies: ["LibFlowTable"], path: "Sources/Hairpin"),
+        .target(name: "Hairpin", dependencies: ["LibFlowTable", "CLibNL"], path: "Sources/Hairpin"),
         // Recording to and reading from pcapng.
         .target(name: "FlowTrace", dependencies: ["LibFlowTable", "Hairpin", .product(name: "Histogram", package: "hdrhistogram-swift"), "CLibPcap"], path: "Sources/FlowTrace"),
         // Feeding traces back into a target.

@@ -10,7 +10,7 @@ struct FlowTableCtl: ParsableCommand {
         commandName: "flow-table-ctl",
         abstract: "Drive the Flow Table API (net_flow_nl) of an offload device, or encode/decode its messages.",
         discussion: """
-        Against a device (the unft twin started by `flow-table-hairpind --twin`):
+        Against a device (the kernel when the unft module is loaded, else the twin of `flow-table-hairpind --twin`):
           flow-table-ctl get-tables unft0
           flow-table-ctl set-flows unft0 flows.json --error-strategy cont-log
           flow-table-ctl get-flows unft0 --table 2

@@ -1,5 +1,5 @@
-// The original's eight commands against a device: through the unft twin's socket (or, when the
-// unft kernel module is loaded, the kernel). Replies print as libflow-table JSON on stdout;
+// The original's eight commands against a device: through the kernel when the unft module is
+// loaded (a generic netlink socket, DEV a kernel device), else through the unft twin's socket. Replies print as libflow-table JSON on stdout;
 // everything else goes to stderr; a failed call exits non-zero.
 
 import ArgumentParser
@@ -13,11 +13,14 @@ import Glibc
 
 /// Options every online command shares.
 struct Connection: ParsableArguments {
-    @Option(help: "The unft twin's API socket (default: /run/flowtrace/unft.sock as root, else $XDG_RUNTIME_DIR/flowtrace/unft.sock).")
+    @Option(help: "The unft twin's API socket (default: the kernel when the unft module is loaded, else /run/flowtrace/unft.sock as root, else $XDG_RUNTIME_DIR/flowtrace/unft.sock).")
     var socket: String?
 
     @Option(help: "Seconds to wait for an answer.")
     var timeout: Double = 10
+
+    /// The kernel module when it is loaded and no twin socket was named.
+    var usesKernel: Bool { socket == nil && GenlSocketTransport.moduleLoaded }
 
     func paths() -> TwinSocketPaths {
         guard let socket else { return .default }
@@ -26,17 +29,33 @@ struct Connection: ParsableArguments {
 
     func client() throws -> FlowTableClient {
         do {
-            let c = try FlowTableClient(path: paths().api, timeout: timeout)
+            let c: FlowTableClient
+            if usesKernel {
+                let transport: GenlSocketTransport
+                do { transport = try GenlSocketTransport() } catch {
+                    throw CtlError("cannot open a generic netlink socket for the unft module: \(error)")
+                }
+                c = FlowTableClient(transport: transport, timeout: timeout)
+            } else {
+                c = try FlowTableClient(path: paths().api, timeout: timeout)
+            }
             try c.resolveFamily()
             return c
+        } catch let e as CtlError {
+            throw e
         } catch {
             throw CtlError("\(error)")
         }
     }
 
-    /// DEV: an ifindex, or a name the twin published (or, later, a kernel device name).
+    /// DEV: an ifindex, or a device name: a kernel network device when the module is used,
+    /// else a name the twin published.
     func ifindex(of device: String) throws -> UInt32 {
         if let n = UInt32(device) { return n }
+        if usesKernel {
+            if let i = GenlSocketTransport.ifindex(ofDevice: device) { return i }
+            throw CtlError("no network device named \(device) (create one with `ip link add \(device) type unft`)")
+        }
         let names = LoopbackSession.readDevices(paths: paths())
         if let i = names[device] { return i }
         let known = names.keys.sorted()

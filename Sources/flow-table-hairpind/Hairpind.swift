@@ -25,6 +25,8 @@ struct Hairpind: ParsableCommand {
           flow-table-hairpind --twin --devices unft0,unft1 --backend tss --record session.pcapng
           flow-table-hairpind --twin --model models/default -C 100 -W 5 --record trace.pcapng
           flow-table-hairpind --hairpin-socket /run/flowtrace/hairpin.sock   # a twin started elsewhere
+          flow-table-hairpind --record kernel.pcapng    # unft module loaded: serve the kernel, record the hairpin leg
+        Without --twin: the kernel module when it is loaded (/sys/module/unft), else the twin's sockets.
         Stop with Ctrl-C (SIGINT) or SIGTERM; the trace file is finished either way.
         """)
 
@@ -55,7 +57,7 @@ struct Hairpind: ParsableCommand {
     @Option(name: .customShort("W"), help: "With -C: keep at most this many files, reusing the oldest (like tcpdump -W).")
     var fileCount: Int?
 
-    @Option(help: "Seconds unft waits for an answer before failing the call with ETIMEDOUT.")
+    @Option(help: "Seconds the twin waits for an answer before failing the call with ETIMEDOUT (the kernel module: its timeout_ms parameter).")
     var timeout: Double = 5
 
     @Flag(name: .shortAndLong, help: "Log every call.")
@@ -108,33 +110,34 @@ struct Hairpind: ParsableCommand {
             if let failure = session.listenerFailure { throw DaemonError("the listener stopped: \(failure)") }
             return
         }
-        // Listener only: connect to a twin started elsewhere.
-        let service = HairpinService(devices: DeviceRegistry(model: loadedModel, backend: backend))
-        let transport: UnixSeqpacketConnection
-        do { transport = try UnixSeqpacketConnection.connect(path: paths.hairpin) } catch {
-            throw DaemonError("\(error)")
+        // The kernel module when it is loaded (and no twin socket was named), else a twin
+        // started elsewhere. Either way one ListenerLoop on one transport, recording the
+        // hairpin leg when asked.
+        let kernel = socket == nil && hairpinSocket == nil && GenlSocketTransport.moduleLoaded
+        let transport: any MessageTransport
+        let place: String
+        if kernel {
+            let genl: GenlSocketTransport
+            do { genl = try GenlSocketTransport() } catch {
+                throw DaemonError("cannot open a generic netlink socket for the unft module: \(error)")
+            }
+            transport = genl
+            place = "the unft kernel module (netlink port \(genl.port))"
+        } else {
+            do { transport = try UnixSeqpacketConnection.connect(path: paths.hairpin) } catch {
+                throw DaemonError("\(error)")
+            }
+            place = paths.hairpin
         }
-        let familyID: UInt16
-        do {
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            familyID = try FlowTableClient.lookupFamily(NFLH.familyName, over: transport, sequence: 1, timeout: 5, buffer: &buffer).id
-        } catch {
-            throw DaemonError("cannot resolve \(NFLH.familyName) at \(paths.hairpin): \(error)")
-        }
-        let loop = ListenerLoop(transport: transport, familyID: familyID, service: service, log: log)
-        loop.verbose = verbose
-        do { try loop.register() } catch { throw DaemonError("\(error)") }
-        log("registered as the hairpin listener at \(paths.hairpin), backend \(backend.rawValue), model: \(modelText)")
-        let errorBox = PosixLocked<String?>(nil)
-        let thread = try PosixThread {
-            do { _ = try loop.run() } catch { errorBox.withLock { $0 = "\(error)" } }
-            // The twin went away or the loop failed: wake the main thread.
-            kill(getpid(), SIGTERM)
-        }
-        _ = signals.wait()
-        loop.stop()
-        thread.join()
-        if let e = errorBox.withLock({ $0 }) { throw DaemonError("the listener stopped: \(e)") }
+        var runner = ListenerRunner(transport: transport, place: place, kernel: kernel)
+        runner.model = loadedModel
+        runner.modelDescription = modelText
+        runner.backend = backend
+        runner.record = record
+        runner.rotation = fileSize.map { PcapngRotation(maxFileBytes: UInt64(max($0, 0.001) * 1_000_000), maxFiles: fileCount) }
+        runner.verbose = verbose
+        runner.log = log
+        try runner.run(signals: signals)
     }
 
     func socketPaths() -> TwinSocketPaths {
@@ -176,5 +179,13 @@ struct SignalWaiter {
         var sig: Int32 = 0
         sigwait(&s, &sig)
         return sig
+    }
+
+    /// The signal if one arrives within `seconds`, else nil.
+    func wait(seconds: Int) -> Int32? {
+        var s = set
+        var t = timespec(tv_sec: seconds, tv_nsec: 0)
+        let sig = sigtimedwait(&s, nil, &t)
+        return sig > 0 ? sig : nil
     }
 }

@@ -11,8 +11,9 @@ struct Flowtrace: ParsableCommand {
         Examples:
           flowtrace show trace.pcapng
           flowtrace stats trace.pcapng --json
+          flowtrace capture -i nlmon0 -w kernel.pcapng     # the unft kernel module, both legs
         """,
-        subcommands: [Demo.self, Show.self, Stats.self, Wireshark.self, Twin.self])
+        subcommands: [Demo.self, Show.self, Stats.self, Wireshark.self, Twin.self, Capture.self])
 }
 
 /// An error printed on stderr with a non-zero exit status.

@@ -31,7 +31,7 @@ for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_p
 	insmod /lib/modules/$m.ko || fail "insmod $m failed"
 done
 mkdir -p /host /results
-mount -t 9p -o trans=virtio,version=9p2000.L,ro host /host || fail "mounting the host root failed"
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=524288 host /host || fail "mounting the host root failed"
 mount -t 9p -o trans=virtio,version=9p2000.L results /results || fail "mounting the result folder failed"
 . /results/vmtest.env
 
@@ -49,7 +49,7 @@ mount -o bind /results /host/tmp/results
 case "$VMTEST_ROOT" in
 /tmp/*|/run/*)
 	mkdir -p "/host$VMTEST_ROOT"
-	mount -t 9p -o trans=virtio,version=9p2000.L,ro repo "/host$VMTEST_ROOT" || fail "mounting the checkout failed"
+	mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=524288 repo "/host$VMTEST_ROOT" || fail "mounting the checkout failed"
 	;;
 esac
 ip link set lo up 2>/dev/null
@@ -58,7 +58,7 @@ echo "VMTEST BEGIN kernel $(uname -r), guest uptime $(up) s"
 insmod "/host$VMTEST_KO" || fail "insmod unft.ko failed"
 
 chroot /host /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-	HOME=/root TERM=dumb LANG=C.UTF-8 VMTEST_ROOT="$VMTEST_ROOT" VMTEST_RESULTS=/tmp/results \
+	HOME=/root TERM=dumb LANG=C.UTF-8 VMTEST_ROOT="$VMTEST_ROOT" VMTEST_BIN="$VMTEST_BIN" VMTEST_RESULTS=/tmp/results \
 	/bin/bash "$VMTEST_SCRIPT"
 rc=$?
 echo "vmtest: test script exit status $rc"

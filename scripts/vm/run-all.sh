@@ -11,6 +11,7 @@ for t in "$here"/tests/*.sh; do
   log=$(mktemp)
   if "$here/run.sh" "$t" >"$log" 2>&1; then
     echo "vm: $name ok ($(grep -o 'whole run [0-9.]* s' "$log" | tail -1))"; passed=$((passed+1))
+    grep "^run.sh: VMTEST METRIC" "$log" | sed 's/^run.sh: /    /'
   else
     echo "vm: $name FAILED"; tail -60 "$log" | sed 's/^/    /'; failed=$((failed+1))
   fi

@@ -11,8 +11,13 @@
 #    unft's clean unload, prints "VMTEST RESULT: PASS|FAIL" and powers off;
 # 4. parses the markers; exit status 0 only on PASS (1 on FAIL, 124 on timeout).
 #
+# Tests that use FlowTrace's Swift tools (they name VMTEST_BIN) get the host's debug build,
+# brought up to date with `swift build` first; the guest runs them from the host root.
+# Lines "VMTEST METRIC name value" the test prints are repeated at the end of the output.
+#
 # Environment: VMTEST_TIMEOUT (whole run, s, default 300), VMTEST_MEM (MiB, default 1024),
-# VMTEST_KEEP=1 keeps the temporary folder (console.log, dmesg.txt, test outputs).
+# VMTEST_KEEP=1 keeps the temporary folder (console.log, dmesg.txt, test outputs),
+# VMTEST_BIN (a folder with flowtrace, flow-table-ctl, flow-table-hairpind: no build).
 # Kernel facts behind this: shared/spec/kernel-vm-testing.md.
 set -euo pipefail
 
@@ -49,6 +54,17 @@ if grep -E "warning:|error:" "$tmp/build.log"; then
 fi
 echo "run.sh: built unft.ko for $ver in $(elapsed "$t0") s"
 
+# 1b. The Swift tools, for tests that use them (found the way scripts/run-e2e-tests.sh does).
+bin=${VMTEST_BIN:-}
+if [[ -z $bin ]] && grep -q VMTEST_BIN "$test"; then
+	t0=$(date +%s.%N)
+	if ! (cd "$root" && swift build) >"$tmp/swift-build.log" 2>&1; then
+		tail -30 "$tmp/swift-build.log"; echo "run.sh: swift build failed"; exit 1
+	fi
+	bin=$(cd "$root" && swift build --show-bin-path)
+	echo "run.sh: Swift tools up to date in $bin ($(elapsed "$t0") s)"
+fi
+
 # 2. Initramfs.
 ird=$tmp/initramfs
 mkdir -p "$ird"/{bin,dev,proc,sys,host,results,lib/modules}
@@ -72,13 +88,14 @@ cat >"$tmp/results/vmtest.env" <<EOF
 VMTEST_KO='$root/kmod/unft.ko'
 VMTEST_SCRIPT='$test'
 VMTEST_ROOT='$root'
+VMTEST_BIN='$bin'
 EOF
 
 # 3. Boot.
 echo "run.sh: booting $ver (TCG, ${mem} MiB), test $(basename "$test"), limit ${timeout_s} s"
 t_boot=$(date +%s.%N)
 set +e
-timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -m "$mem" -smp 1 -nographic -no-reboot \
+timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -m "$mem" -smp "${VMTEST_SMP:-1}" -nographic -no-reboot \
 	-kernel "/boot/vmlinuz-$ver" -initrd "$tmp/initramfs.gz" \
 	-append "console=ttyS0 quiet panic=-1 loglevel=4" \
 	-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
@@ -94,6 +111,7 @@ begin=$(grep -m1 -a "VMTEST BEGIN" "$tmp/console.log" || true)
 verdict=$(grep -a -o "VMTEST RESULT: [A-Z]*" "$tmp/console.log" | tail -1 || true)
 guest=$(grep -a -o "VMTEST TIME guest uptime [0-9.]*" "$tmp/console.log" | tail -1 | awk '{print $NF}' || true)
 echo "run.sh: boot + test ${boot_s} s wall (guest uptime ${guest:-?} s), whole run $(elapsed "$t_start") s"
+grep -a -o "VMTEST METRIC [A-Za-z0-9_.]* [-0-9.eE+]*" "$tmp/console.log" | sed 's/^/run.sh: /' || true
 if [[ $qrc == 124 || $qrc == 137 ]]; then
 	echo "run.sh: FAIL: timed out after ${timeout_s} s"; exit 124
 fi

@@ -1,0 +1,252 @@
+// A generic netlink socket as a MessageTransport: what the client and the listener use when the
+// unft kernel module is loaded (spec/two-leg-contract.md, "Transports"). libnl opens and binds
+// the socket; everything after that is plain sendto/recv on its descriptor, so the bytes are
+// exactly the ones the codec wrote and the kernel sent, with no libnl message objects between.
+//
+// The socket is set up so the kernel's answers look like the twin's:
+// * NETLINK_CAP_ACK: an error does not echo the whole request back (the twin never does);
+// * NETLINK_EXT_ACK: errors carry the extended-ack text (NLMSGERR_ATTR_MSG) unft writes.
+// Sequence checks and auto-ACK of libnl are off: the callers match nlmsg_seq themselves and
+// ask for ACKs with NLM_F_ACK in the bytes they send.
+
+import CLibNL
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public final class GenlSocketTransport: MessageTransport {
+    /// linux/netlink.h; not every Glibc module map exports them.
+    static let solNetlink: Int32 = 270
+    static let netlinkCapAck: Int32 = 10
+    static let netlinkExtAck: Int32 = 11
+    static let soRcvBufForce: Int32 = 33
+    static let soSndBufForce: Int32 = 32
+
+    /// Receive buffers are grown to at least this: one netlink packet from the kernel is one
+    /// skb, at most one 64 KiB message plus headers (an ENCAP part, a page of flows).
+    public static let receiveBufferSize = 128 * 1024
+    /// Socket buffer sizes asked for by default. unft sends all GET_FLOWS pages of one call
+    /// inside the client's sendmsg(), before the client can read: they must all fit the
+    /// receive buffer, or the call fails with ENOBUFS (kmod/README.md, point 3).
+    public static let defaultReceiveBufferBytes: Int32 = 16 << 20
+    public static let defaultSendBufferBytes: Int32 = 1 << 20
+
+    /// Where the module shows up once loaded.
+    public static let modulePath = "/sys/module/unft"
+
+    /// Whether the unft kernel module is loaded (the tools then talk to the kernel instead of a
+    /// twin).
+    public static var moduleLoaded: Bool { access(modulePath, F_OK) == 0 }
+
+    /// The ifindex of a kernel network device, or nil when there is none by that name.
+    /// Names that cannot be interface names (empty, too long, with '/' or NUL) are nil too,
+    /// never passed to the kernel.
+    public static func ifindex(ofDevice name: String) -> UInt32? {
+        let bytes = Array(name.utf8)
+        // IFNAMSIZ is 16 including the NUL.
+        guard !bytes.isEmpty, bytes.count < 16, !bytes.contains(0), !bytes.contains(UInt8(ascii: "/")) else { return nil }
+        let index = if_nametoindex(name)
+        return index == 0 ? nil : index
+    }
+
+    private var socket: OpaquePointer?
+    public private(set) var fileDescriptor: Int32
+    /// The netlink port id the kernel knows this socket by (nlmsg_pid of what it sends us; the
+    /// listener's registered port).
+    public let port: UInt32
+    /// How long a blocking `send` waits for room before it fails with `.timedOut`; nil forever.
+    /// (A request to the kernel is handled inside sendmsg(): the wait for unft's answer is part
+    /// of `send`, bounded by the module's timeout_ms, not by this.)
+    public var sendTimeout: Double? = 30
+    /// Messages the kernel could not queue for us (the receive buffer was full). Netlink reports
+    /// them as one ENOBUFS on the next recv; the lost message's call then times out.
+    public private(set) var overruns = 0
+    /// Receive and send buffer sizes the kernel granted (SO_RCVBUF / SO_SNDBUF read back).
+    public private(set) var receiveBufferBytes: Int32 = 0
+    public private(set) var sendBufferBytes: Int32 = 0
+
+    /// Opens a NETLINK_GENERIC socket bound to a kernel-chosen port.
+    /// - Parameters:
+    ///   - receiveBufferBytes / sendBufferBytes: asked with SO_RCVBUFFORCE / SO_SNDBUFFORCE
+    ///     (root), falling back to the sysctl-capped SO_RCVBUF / SO_SNDBUF.
+    ///   - extendedAck, capAck: the socket options of the file comment; off only for tests.
+    public init(receiveBufferBytes: Int32 = GenlSocketTransport.defaultReceiveBufferBytes,
+                sendBufferBytes: Int32 = GenlSocketTransport.defaultSendBufferBytes,
+                extendedAck: Bool = true, capAck: Bool = true) throws(TransportError) {
+        guard let sk = nl_socket_alloc() else { throw .system("nl_socket_alloc", ENOMEM) }
+        nl_socket_disable_seq_check(sk)
+        nl_socket_disable_auto_ack(sk)
+        errno = 0
+        let rc = genl_connect(sk)
+        if rc < 0 {
+            // libnl returns its own codes; errno still holds the system call's reason
+            // (EPROTONOSUPPORT without generic netlink, EACCES/EPERM in a sandbox).
+            let e = errno != 0 ? errno : EIO
+            nl_socket_free(sk)
+            throw .system("genl_connect", e)
+        }
+        let fd = nl_socket_get_fd(sk)
+        guard fd >= 0 else {
+            nl_socket_free(sk)
+            throw .system("nl_socket_get_fd", EBADF)
+        }
+        socket = sk
+        fileDescriptor = fd
+        // libnl guesses a port before binding; the kernel's word is what getsockname says.
+        var addr = sockaddr_nl()
+        var len = socklen_t(MemoryLayout<sockaddr_nl>.size)
+        let named = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        port = named == 0 ? addr.nl_pid : nl_socket_get_local_port(sk)
+
+        let flags = fcntl(fd, F_GETFD)
+        if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        // Non-blocking: every wait goes through poll(2) with a bound.
+        let fl = fcntl(fd, F_GETFL)
+        if fl >= 0 { _ = fcntl(fd, F_SETFL, fl | O_NONBLOCK) }
+
+        if capAck { try setOption(Self.netlinkCapAck, 1, "NETLINK_CAP_ACK") }
+        if extendedAck { try setOption(Self.netlinkExtAck, 1, "NETLINK_EXT_ACK") }
+        setBuffers(receive: receiveBufferBytes, send: sendBufferBytes)
+    }
+
+    deinit { close() }
+
+    private func setOption(_ option: Int32, _ value: Int32, _ name: String) throws(TransportError) {
+        var v = value
+        if setsockopt(fileDescriptor, Self.solNetlink, option, &v, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            let e = errno
+            close()
+            throw .system("setsockopt(\(name))", e)
+        }
+    }
+
+    /// Asks for the buffers; a smaller grant is not an error (the read-back sizes say what we got).
+    private func setBuffers(receive: Int32, send: Int32) {
+        var r = max(receive, 4096), s = max(send, 4096)
+        let size = socklen_t(MemoryLayout<Int32>.size)
+        let forcedR = setsockopt(fileDescriptor, SOL_SOCKET, Self.soRcvBufForce, &r, size) == 0
+        let forcedS = setsockopt(fileDescriptor, SOL_SOCKET, Self.soSndBufForce, &s, size) == 0
+        if !forcedR || !forcedS, let socket {
+            // Without CAP_NET_ADMIN the FORCE variants fail; libnl's setter is capped by
+            // net.core.rmem_max / wmem_max, which is the best an ordinary user gets.
+            _ = nl_socket_set_buffer_size(socket, forcedR ? 0 : r, forcedS ? 0 : s)
+        }
+        var got: Int32 = 0
+        var len = size
+        if getsockopt(fileDescriptor, SOL_SOCKET, SO_RCVBUF, &got, &len) == 0 { receiveBufferBytes = got }
+        len = size
+        if getsockopt(fileDescriptor, SOL_SOCKET, SO_SNDBUF, &got, &len) == 0 { sendBufferBytes = got }
+    }
+
+    // MARK: MessageTransport
+
+    /// Sends one packet to the kernel with nl_sendto. For a request to unft this returns only
+    /// once the module has handled it (answered, failed or timed out), with the answer already
+    /// queued on this socket.
+    public func send(_ packet: UnsafeRawBufferPointer) throws(TransportError) {
+        guard let socket, fileDescriptor >= 0 else { throw .closed }
+        guard let base = packet.baseAddress, packet.count > 0 else { throw .system("nl_sendto", EINVAL) }
+        let deadline = sendTimeout.map { MonotonicClock.now() + MonotonicClock.nanoseconds($0) }
+        while true {
+            errno = 0
+            let n = nl_sendto(socket, UnsafeMutableRawPointer(mutating: base), packet.count)
+            if n >= 0 {
+                // Netlink datagrams are sent whole or not at all.
+                guard Int(n) == packet.count else { throw .system("nl_sendto", EMSGSIZE) }
+                return
+            }
+            let e = errno != 0 ? errno : Self.errnoValue(fromLibnl: n)
+            switch e {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK, ENOBUFS:
+                var remaining: Double? = nil
+                if let deadline {
+                    let now = MonotonicClock.now()
+                    guard now < deadline else { throw .timedOut }
+                    remaining = Double(deadline - now) / 1e9
+                }
+                _ = try UnixSocketSupport.wait(fileDescriptor, events: Int16(POLLOUT), timeout: remaining)
+                // A netlink socket polls writable even when the kernel is short of memory
+                // (ENOBUFS): a short pause keeps the retry from spinning.
+                usleep(1000)
+            default:
+                throw .system("nl_sendto", e)
+            }
+        }
+    }
+
+    public func receive(into buffer: inout [UInt8], timeout: Double?) throws(TransportError) -> Int {
+        if buffer.count < Self.receiveBufferSize {
+            buffer = [UInt8](repeating: 0, count: Self.receiveBufferSize)
+        }
+        let result: Result<Int, TransportError> = buffer.withUnsafeMutableBytes { raw in
+            do throws(TransportError) { return .success(try receive(into: raw, timeout: timeout)) } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// `receive` into caller-owned memory. MSG_TRUNC makes netlink return the packet's real
+    /// length, so a packet larger than `buffer` is reported (`.truncated`, its first bytes in
+    /// `buffer`) instead of silently cut.
+    public func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Double?) throws(TransportError) -> Int {
+        guard fileDescriptor >= 0 else { throw .closed }
+        let deadline = timeout.map { MonotonicClock.now() + MonotonicClock.nanoseconds($0) }
+        while true {
+            let n = recv(fileDescriptor, buffer.baseAddress, buffer.count, Int32(MSG_TRUNC) | Int32(MSG_DONTWAIT))
+            if n > buffer.count { throw .truncated(n) }
+            // An empty datagram carries nothing (netlink never sends one); wait for the next.
+            if n > 0 { return n }
+            if n < 0 {
+                switch errno {
+                case EINTR: continue
+                case EAGAIN, EWOULDBLOCK: break
+                case ENOBUFS:
+                    // A message for us was dropped; the socket is fine and what follows is whole.
+                    overruns += 1
+                    continue
+                default: throw .system("recv", errno)
+                }
+            }
+            var remaining: Double? = nil
+            if let deadline {
+                let now = MonotonicClock.now()
+                guard now < deadline else { throw .timedOut }
+                remaining = Double(deadline - now) / 1e9
+            }
+            if try !UnixSocketSupport.wait(fileDescriptor, events: Int16(POLLIN), timeout: remaining) {
+                throw .timedOut
+            }
+        }
+    }
+
+    /// Closes the socket (libnl frees it). For the listener this is what unft notices
+    /// (NETLINK_URELEASE): the registration ends and pending calls fail with ENOTCONN.
+    public func close() {
+        if let socket {
+            nl_socket_free(socket)
+            self.socket = nil
+        }
+        fileDescriptor = -1
+    }
+
+    /// A libnl error code (negative NLE_*) as the nearest errno, for when errno was lost.
+    static func errnoValue(fromLibnl code: Int32) -> Int32 {
+        switch -code {
+        case NLE_AGAIN: return EAGAIN
+        case NLE_NOMEM: return ENOMEM
+        case NLE_PERM: return EPERM
+        case NLE_INVAL: return EINVAL
+        case NLE_MSGSIZE: return EMSGSIZE
+        case NLE_BAD_SOCK: return EBADF
+        case NLE_INTR: return EINTR
+        case NLE_OPNOTSUPP: return EOPNOTSUPP
+        case NLE_NOACCESS: return EACCES
+        default: return EIO
+        }
+    }
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Speed of the Flow Table API through unft.ko and flow-table-hairpind, in the VM, over one
+socket per measurement (one process for all, so process start-up is not measured):
+
+  * genl_rtt_us       a plain generic netlink request/response: nlctrl CTRL_CMD_GETFAMILY
+  * api_rtt_us        GET_TABLES on a unft port: client -> unft -> daemon -> unft -> client
+  * api_rtt_ratio     api_rtt_us / genl_rtt_us, both measured in this run
+  * set_flows_per_s   batched SET_FLOWS (pre-encoded by `flow-table-ctl encode`), then the
+                      same flows deleted with DEL_FLOWS (del_flows_per_s)
+
+    nlbench.py --dev unft0 [--n 1000] [--set-hex FILE --del-hex FILE --batch-flows N --rounds R]
+
+Prints "VMTEST METRIC name value" lines (scripts/vm/run.sh shows them). Exit status 1 when a
+request failed: numbers of failing calls mean nothing.
+"""
+
+import argparse
+import os
+import struct
+import sys
+import time
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+import nltest  # noqa: E402  (Sock, resolve, the net_flow.h constants)
+from nltest import C, Sock, resolve, preamble, string, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, CTRL_ATTR_FAMILY_NAME  # noqa: E402
+
+
+def metric(name, value):
+    print(f"VMTEST METRIC {name} {value}", flush=True)
+
+
+def rtt(sock, ftype, cmd, version, payload, n):
+    """Mean microseconds of n request/ACK round trips (each waits for its final NLMSG_ERROR)."""
+    for _ in range(min(20, n)):                        # warm caches and the daemon's paths
+        _, fin = sock.transact(ftype, cmd, version, payload)
+        if fin.error:
+            raise SystemExit(f"nlbench: warm-up call failed: error {fin.error} {fin.ext_msg!r}")
+    t0 = time.perf_counter()
+    for _ in range(n):
+        _, fin = sock.transact(ftype, cmd, version, payload)
+        if fin.error:
+            raise SystemExit(f"nlbench: call failed: error {fin.error} {fin.ext_msg!r}")
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+def raw_call(sock, raw, family_id):
+    """Sends a message encoded by flow-table-ctl with our family id and a fresh seq."""
+    seq = nltest.next_seq()
+    msg = bytearray(raw)
+    struct.pack_into("=HHII", msg, 4, family_id, struct.unpack_from("=H", msg, 6)[0], seq, 0)
+    sock.s.sendto(bytes(msg), (0, 0))
+    while True:
+        m = sock.next(lambda m: m.seq == seq, 60.0)
+        if m.type == nltest.NLMSG_ERROR:
+            return m
+
+
+def batches(sock, api_id, set_msgs, del_msgs, flows, rounds):
+    t_set = t_del = 0.0
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for raw in set_msgs:
+            fin = raw_call(sock, raw, api_id)
+            if fin.error:
+                raise SystemExit(f"nlbench: SET_FLOWS failed: error {fin.error} {fin.ext_msg!r}")
+        t1 = time.perf_counter()
+        for raw in del_msgs:
+            fin = raw_call(sock, raw, api_id)
+            if fin.error:
+                raise SystemExit(f"nlbench: DEL_FLOWS failed: error {fin.error} {fin.ext_msg!r}")
+        t2 = time.perf_counter()
+        t_set += t1 - t0
+        t_del += t2 - t1
+    return flows * rounds / t_set, flows * rounds / t_del
+
+
+def read_hex(path):
+    return [bytes.fromhex(line.strip()) for line in open(path) if line.strip()]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--header", default=os.path.join(here, "../../kmod/include/uapi/net_flow.h"))
+    p.add_argument("--dev", default="unft0")
+    p.add_argument("--n", type=int, default=1000, help="round trips per latency measurement")
+    p.add_argument("--set-hex", help="SET_FLOWS messages, one hex line each (flow-table-ctl encode)")
+    p.add_argument("--del-hex", help="the matching DEL_FLOWS messages")
+    p.add_argument("--batch-flows", type=int, default=0, help="flows in all --set-hex messages together")
+    p.add_argument("--rounds", type=int, default=3)
+    a = p.parse_args()
+    nltest.load_header(a.header)
+    with open(f"/sys/class/net/{a.dev}/ifindex") as f:
+        ifindex = int(f.read())
+    s = Sock(rcvbuf=16 << 20)
+    api = resolve(s, C.NFL_GENL_NAME)
+
+    genl = rtt(s, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, string(CTRL_ATTR_FAMILY_NAME, "nlctrl"), a.n)
+    call = rtt(s, api.id, C.NFL_TABLE_CMD_GET_TABLES, C.NFL_GENL_VERSION, preamble(ifindex), a.n)
+    metric("genl_rtt_us", f"{genl:.1f}")
+    metric("api_rtt_us", f"{call:.1f}")
+    metric("api_rtt_ratio", f"{call / genl:.1f}")
+    if a.set_hex and a.del_hex and a.batch_flows > 0:
+        set_msgs, del_msgs = read_hex(a.set_hex), read_hex(a.del_hex)
+        per_set, per_del = batches(s, api.id, set_msgs, del_msgs, a.batch_flows, a.rounds)
+        metric("set_flows_per_s", f"{per_set:.0f}")
+        metric("del_flows_per_s", f"{per_del:.0f}")
+        metric("set_flows_batch", f"{a.batch_flows // max(1, len(set_msgs))}")
+    s.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
