@@ -3,6 +3,10 @@
 // give each peer a port id and notice when it goes away, and the socket file's mode is the
 // permission check that CAP_NET_ADMIN is in the kernel.
 
+// <sys/socket.h> reaches this module through libnl's headers (CLibNL), and Clang then files
+// its MSG_* constants under CLibNL rather than Glibc: without this import they are not visible.
+import CLibNL
+
 #if canImport(Glibc)
 import Glibc
 #endif
