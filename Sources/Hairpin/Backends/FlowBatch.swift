@@ -30,6 +30,36 @@ public enum FlowBatch {
     /// The `_LOG` variants differ only in what the caller replies with, not here.
     public static func apply(op: FlowOp, flows: [Flow], strategy: ErrorStrategy,
                              backend: any FlowBackend) -> [FlowResult] {
+        apply(op: op, flows: flows, strategy: strategy, backend: backend, precheck: { _, _ in 0 })
+    }
+
+    // The daemon validates every flow against the device's model, and a flow that fails
+    // validation must count as a failure of the batch exactly like a backend refusal. Under ABORT
+    // that means stopping and rolling back what the batch applied so far, so validation cannot
+    // run as a separate pass before the batch (a pass would either reject the whole batch for
+    // CONTINUE or leave earlier flows applied for ABORT). It runs in batch order, right before
+    // the backend would see the flow.
+
+    /// Where a failure came from.
+    public enum FailureSource: Sendable {
+        /// `precheck` refused the flow; the backend never saw it.
+        case precheck
+        /// The backend refused the flow.
+        case backend
+    }
+
+    /// `apply(op:flows:strategy:backend:)` with `precheck` run on each flow first (index in the
+    /// batch, flow) returning 0 or a positive errno. A nonzero errno is the flow's result and a
+    /// failure for the strategy: ABORT / ABORT_LOG stop and roll back, CONTINUE / CONT_LOG go on.
+    ///
+    /// `onFailure` is called at each failure, before any rollback, while the backend still holds
+    /// what caused it (e.g. the flow a duplicate collided with, which may be an earlier flow of
+    /// this batch that the rollback removes).
+    ///
+    /// With a precheck that always returns 0 the results equal `apply(op:flows:strategy:backend:)`.
+    public static func apply(op: FlowOp, flows: [Flow], strategy: ErrorStrategy, backend: any FlowBackend,
+                             precheck: (Int, Flow) -> Int32,
+                             onFailure: (Int, Flow, Int32, FailureSource) -> Void = { _, _, _, _ in }) -> [FlowResult] {
         let abort = aborts(strategy)
         var results: [FlowResult] = []
         results.reserveCapacity(flows.count)
@@ -38,37 +68,42 @@ public enum FlowBatch {
         var deleted: [Flow] = []
 
         for (i, flow) in flows.enumerated() {
-            let errno: Int32
-            switch op {
-            case .set:
-                errno = backend.insert(flow).errno
-                if errno == 0, abort { inserted.append((flow.table, flow.uid)) }
-            case .del:
-                switch backend.delete(table: flow.table, uid: flow.uid) {
-                case .success(let old):
-                    errno = 0
-                    if abort { deleted.append(old) }
-                case .failure(let e):
-                    errno = e.errno
+            // A negative value from a careless precheck still means failure, not a trap.
+            var errno = Int32(truncatingIfNeeded: precheck(i, flow).magnitude)
+            var source = FailureSource.precheck
+            if errno == 0 {
+                source = .backend
+                switch op {
+                case .set:
+                    errno = backend.insert(flow).errno
+                    if errno == 0, abort { inserted.append((flow.table, flow.uid)) }
+                case .del:
+                    switch backend.delete(table: flow.table, uid: flow.uid) {
+                    case .success(let old):
+                        if abort { deleted.append(old) }
+                    case .failure(let e):
+                        errno = e.errno
+                    }
                 }
             }
-            if errno != 0, abort {
-                rollBack(inserted: inserted, deleted: deleted, backend: backend)
-                return flows.indices.map {
-                    FlowResult(index: UInt32(truncatingIfNeeded: $0),
-                               errno: UInt32($0 == i ? errno : BackendErrno.canceled))
+            if errno != 0 {
+                onFailure(i, flow, errno, source)
+                if abort {
+                    undo(inserted: inserted, deleted: deleted, backend: backend)
+                    return flows.indices.map {
+                        FlowResult(index: UInt32(truncatingIfNeeded: $0),
+                                   errno: ($0 == i ? errno : BackendErrno.canceled).magnitude)
+                    }
                 }
             }
-            results.append(FlowResult(index: UInt32(truncatingIfNeeded: i), errno: UInt32(errno)))
+            results.append(FlowResult(index: UInt32(truncatingIfNeeded: i), errno: errno.magnitude))
         }
         return results
     }
 
-    /// Undoes a batch's applied flows, newest first. Cannot fail for a correct backend: a deleted
-    /// flow's uid, identity and slot are free again (this batch only deleted), and an inserted
-    /// flow is present. A failure would be a backend bug; it is caught in debug builds.
-    private static func rollBack(inserted: [(table: UInt32, uid: UInt32)], deleted: [Flow],
-                                 backend: any FlowBackend) {
+    /// The rollback of `apply`: newest first. Cannot fail for a conforming backend (the batch is
+    /// only inserts or only deletes, so what it undoes frees exactly what it restores).
+    private static func undo(inserted: [(table: UInt32, uid: UInt32)], deleted: [Flow], backend: any FlowBackend) {
         for (table, uid) in inserted.reversed() {
             let undone = backend.delete(table: table, uid: uid)
             assert(undone.errno == 0, "rollback delete of \(table)/\(uid) failed: \(undone)")
