@@ -23,8 +23,12 @@ demo: release
 test: deps
 	@scripts/test-all.sh
 
+# Benchmark programs (numbers, not tests); BENCHMARKS.md records their results.
 bench: release
 	$(RELEASE)/codec-bench
+	$(RELEASE)/backend-bench --sizes 1000,10000,100000
+	$(RELEASE)/trace-bench 1000000
+	$(RELEASE)/loopback-bench --calls 20000 --flows 200000
 
 clean:
 	rm -rf .build
