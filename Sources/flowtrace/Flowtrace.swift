@@ -11,8 +11,12 @@ struct Flowtrace: ParsableCommand {
         Examples:
           flowtrace show trace.pcapng
           flowtrace stats trace.pcapng --json
+          flowtrace replay trace.pcapng --target backend:hash
+          flowtrace gen --flows 10000 --seed 7 -w synthetic.pcapng
+          flowtrace diff a.pcapng b.pcapng
+          flowtrace bench trace.pcapng --svg bench.svg
         """,
-        subcommands: [Demo.self, Show.self, Stats.self, Wireshark.self])
+        subcommands: [Demo.self, Show.self, Stats.self, Wireshark.self, ReplayCommand.self, Gen.self, Diff.self, BenchCommand.self])
 }
 
 /// An error printed on stderr with a non-zero exit status.
