@@ -477,9 +477,10 @@ final class APIReplayer {
         } else {
             reason = Self.reason(theirs[k], mine[k])
         }
-        let d = Divergence(call: number, record: m.record, timestamp: m.timestamp, leg: .api, command: commandName(command),
+        var d = Divergence(call: number, record: m.record, timestamp: m.timestamp, leg: .api, command: commandName(command),
                            ifindex: recordedIfindex, sequence: UInt64(h.sequence), message: k, reason: reason,
                            recorded: report.first == nil ? theirs : [], replayed: report.first == nil ? mine : [])
+        if report.first == nil { d.request = m.bytes.withUnsafeBytes { describeMessage(recordedNormalizer.normalized($0)) } }
         report.add(d, keep: options.listed)
     }
 
@@ -492,7 +493,22 @@ final class APIReplayer {
             return "the error text differs"
         }
         if ta != tb { return "recorded \(MessageJSON.typeName(ta ?? 0)), replayed \(MessageJSON.typeName(tb ?? 0))" }
+        if ta == Normalizer.canonicalFlowTableID {
+            let fa = a.withUnsafeBytes { listCount($0) }, fb = b.withUnsafeBytes { listCount($0) }
+            if let fa, let fb, fa != fb { return "recorded \(fa) flows in this message, replayed \(fb)" }
+        }
         return "answers differ"
+    }
+
+    /// Elements of a reply's FLOWS list, nil without one.
+    static func listCount(_ m: UnsafeRawBufferPointer) -> Int? {
+        let start = Netlink.headerLength + Netlink.genericHeaderLength
+        guard let h = Head(m), h.length <= m.count, h.length > start else { return nil }
+        var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: m[start..<h.length]), baseOffset: start)
+        while let a = try? it.next() {
+            if a.type == NFL.Attr.flows { return a.nested().countHint() }
+        }
+        return nil
     }
 
     /// Flows in a Flow Table API request (its FLOWS list; 0 for a GET_FLOWS selector).

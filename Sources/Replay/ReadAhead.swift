@@ -193,7 +193,13 @@ public final class ReadAheadSource: RecordSource {
         shared.stop = true
         shared.signal()
         shared.unlock()
-        pthread_join(t, nil)
+        if path == "-" {
+            // A pipe may never deliver another byte: the thread may sit in read(2) forever.
+            // It owns what it uses and ends at its next look at `stop`; nobody waits for it.
+            pthread_detach(t)
+        } else {
+            pthread_join(t, nil)
+        }
         thread = nil
     }
 

@@ -161,6 +161,15 @@ public final class Replayer {
         self.options = options
     }
 
+    /// Replays the API leg over any transport that speaks the Flow Table API (the kernel's
+    /// generic netlink socket, a twin's Unix socket, a test's fake): what the socket and kernel
+    /// targets use. The target's flows on the trace's devices are replaced by the starting
+    /// state unless `options.keepState`; `ifindexMap` maps the trace's devices onto its own.
+    public static func replayAPI(_ source: RecordSource, over transport: any MessageTransport, targetName: String,
+                                 options: ReplayOptions) throws(ReplayError) -> ReplayReport {
+        try APIReplayer(transport: transport, options: options, freshTarget: false).run(source, target: targetName)
+    }
+
     /// Opens the kernel module's Flow Table API transport. Set by whoever links a generic
     /// netlink transport in (the kernel leg's GenlSocketTransport); nil in builds without it.
     nonisolated(unsafe) public static var kernelTransport: (() throws -> any MessageTransport)?
@@ -179,8 +188,7 @@ public final class Replayer {
                 throw .target("cannot connect to the twin at \(path): \(error)")
             }
             defer { connection.close() }
-            return try APIReplayer(transport: connection, options: options, freshTarget: false)
-                .run(source, target: target.description)
+            return try Self.replayAPI(source, over: connection, targetName: target.description, options: options)
         case let .kernel(devices):
             guard let open = Self.kernelTransport else {
                 throw .target("""
@@ -201,7 +209,7 @@ public final class Replayer {
                 kernelIndexes.append(UInt32(i))
             }
             o.kernelDevices = kernelIndexes
-            return try APIReplayer(transport: transport, options: o, freshTarget: false).run(source, target: target.description)
+            return try Self.replayAPI(source, over: transport, targetName: target.description, options: o)
         }
     }
 }

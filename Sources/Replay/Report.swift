@@ -27,6 +27,8 @@ public struct Divergence: Sendable {
     public var replayed: [[UInt8]]
     /// Overrides the title (diff names records of two files).
     public var label: String?
+    /// The request, in one line, when known.
+    public var request: String?
 
     public init(call: Int, record: Int, timestamp: UInt64, leg: TraceLeg, command: String, ifindex: UInt32?,
                 sequence: UInt64?, message: Int, reason: String, recorded: [[UInt8]], replayed: [[UInt8]]) {
@@ -81,6 +83,7 @@ public struct Divergence: Sendable {
         if let s = sequence { o.append(JSONMember("seq", .number(s))) }
         o.append(JSONMember("message", .number(UInt64(message))))
         o.append(JSONMember("reason", .string(reason)))
+        if let request { o.append(JSONMember("request", .string(request))) }
         o.append(JSONMember("recorded", .array(recorded.map(MessageJSON.json))))
         o.append(JSONMember("replayed", .array(replayed.map(MessageJSON.json))))
         o.append(JSONMember("changed_lines", .array(changed)))
@@ -89,10 +92,14 @@ public struct Divergence: Sendable {
 
     /// The report block for people.
     public func text(leftTitle: String = "recorded", rightTitle: String = "replayed") -> String {
-        var out = ["first divergence: \(title)", "  \(reason)"]
-        let total = max(recorded.count, replayed.count)
-        if total > 1 {
-            out.append("  message \(message + 1): the \(leftTitle) answer has \(recorded.count) message(s), the \(rightTitle) one \(replayed.count)")
+        var out = ["first divergence: \(title)"]
+        if let request { out.append("  request: \(request)") }
+        out.append("  \(reason)")
+        if recorded.count != replayed.count {
+            out.append("  the \(leftTitle) answer has \(recorded.count) message(s), the \(rightTitle) one \(replayed.count); "
+                       + "message \(message + 1) is shown")
+        } else if recorded.count > 1 {
+            out.append("  message \(message + 1) of \(recorded.count) differs")
         }
         out.append(sideBySide.render(leftTitle: leftTitle, rightTitle: rightTitle))
         return out.joined(separator: "\n")

@@ -8,7 +8,7 @@ import Glibc
 
 public enum SVGChart {
     static let palette = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f"]
-    static let panelWidth = 320.0, panelHeight = 260.0, gap = 24.0, titleHeight = 34.0
+    static let panelWidth = 320.0, panelHeight = 290.0, gap = 24.0, titleHeight = 34.0
 
     public static func render(_ results: [BackendBench]) -> String {
         var files: [String] = []
@@ -80,7 +80,7 @@ public enum SVGChart {
     // MARK: drawing
 
     static func plotArea(x: Double, y: Double) -> (x: Double, y: Double, w: Double, h: Double) {
-        (x + 52, y + 22, panelWidth - 60, panelHeight - 22 - 58)
+        (x + 52, y + 22, panelWidth - 60, panelHeight - 22 - 78)
     }
 
     static func barPanel(title: String, groups: [(String, [Double])], series: [String], log: Bool, x: Double, y: Double,
@@ -125,12 +125,19 @@ public enum SVGChart {
                     + "height=\"\(fmt(h))\" fill=\"\(color)\"><title>\(escape(name)) \(escape(k < series.count ? series[k] : "")): "
                     + "\(escape(format(v)))</title></rect>\n"
             }
-            s += text(gx + groupWidth * 0.4, p.y + p.h + 14, name, anchor: "middle", size: 10)
+            if groups.count > 4 {
+                // Many groups: slanted labels, so long command names do not run into each other.
+                let lx = gx + groupWidth * 0.4, ly = p.y + p.h + 12
+                s += "<text x=\"\(fmt(lx))\" y=\"\(fmt(ly))\" text-anchor=\"end\" font-size=\"9\" "
+                    + "transform=\"rotate(-35 \(fmt(lx)) \(fmt(ly)))\">\(escape(name))</text>\n"
+            } else {
+                s += text(gx + groupWidth * 0.4, p.y + p.h + 14, name, anchor: "middle", size: 10)
+            }
         }
         // Legend.
         if series.count > 1 || !colorByGroup {
             var lx = x + 8
-            let ly = y + panelHeight - 14
+            let ly = y + panelHeight - 10
             for (k, name) in series.enumerated() {
                 s += "<rect x=\"\(fmt(lx))\" y=\"\(fmt(ly - 9))\" width=\"10\" height=\"10\" fill=\"\(palette[k % palette.count])\"/>\n"
                 s += text(lx + 13, ly, name, size: 10)

@@ -68,6 +68,7 @@ struct BenchCommand: ParsableCommand {
             kinds.append(k)
         }
         guard !kinds.isEmpty, !files.isEmpty else { fail("bench needs a trace and a backend") }
+        guard !files.contains("-") else { fail("bench reads each trace once per backend: give files, not stdin") }
         guard (1...10_000).contains(runs), (0...1000).contains(warmup) else { fail("--runs takes 1 to 10000, --warmup 0 to 1000") }
         var options = BenchOptions()
         options.runs = runs

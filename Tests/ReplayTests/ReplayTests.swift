@@ -48,11 +48,8 @@ import LibFlowTable
         #expect(report.compared > 100)
     }
 
-    @Test func withoutTheSnapshotTheReplayDivergesAndSaysWhy() throws {
-        let dir = try TempDir()
-        let stripped = dir.file("stripped.pcapng")
-        // Keep NEWFAMILY (nlctrl), drop the snapshot's ENCAP exchanges.
-        let source = try Fixtures.generated.get()
+    /// The trace without its snapshot's ENCAP exchanges (NEWFAMILY kept).
+    static func stripSnapshot(_ source: String, to path: String) throws {
         let reader = try TraceReader(path: source)
         var records: [StoredTraceRecord] = []
         while let r = try reader.next() {
@@ -60,12 +57,70 @@ import LibFlowTable
                 && r.netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self) != Controller.familyID
             if !isSnapshotEncap { records.append(StoredTraceRecord(r)) }
         }
-        let writer = try PcapngWriter(path: stripped, interfaces: [PcapngInterfaceInfo(name: "hairpin"), PcapngInterfaceInfo(name: "api")])
+        let writer = try PcapngWriter(path: path, interfaces: [PcapngInterfaceInfo(name: "hairpin"), PcapngInterfaceInfo(name: "api")])
         for r in records { try r.withRecord { try writer.append($0) } }
         try writer.close()
+    }
+
+    @Test func withoutTheSnapshotTheReplayDivergesAndSaysWhy() throws {
+        let dir = try TempDir()
+        let stripped = dir.file("stripped.pcapng")
+        try Self.stripSnapshot(try Fixtures.generated.get(), to: stripped)
         let report = try replay(stripped, .backend(.hash))
         #expect(report.notes.contains { $0.contains("no snapshot") })
         #expect(report.divergent > 0, "the prefilled flows are missing, so deletions and duplicates must answer differently")
+    }
+
+    @Test func withoutASnapshotTheTwinGetsTheDevicesTheCallsName() throws {
+        // The demo starts empty, so without its snapshot it still replays clean — if the twin
+        // has both devices (unft1 appears only in calls).
+        let dir = try TempDir()
+        let stripped = dir.file("stripped.pcapng")
+        try Self.stripSnapshot(try Fixtures.demo.get(), to: stripped)
+        let report = try replay(stripped, .twin(backend: .hash))
+        #expect(report.notes.contains { $0.contains("no snapshot") })
+        #expect(report.divergent == 0, "\(report.text())")
+        #expect(report.compared > 20)
+    }
+
+    @Test func aRunningTwinIsClearedAndGivenTheStartingState() throws {
+        let dir = try TempDir()
+        var o = LoopbackSession.Options()
+        o.devices = LoopbackSession.devices(named: ["unft0", "unft1"])
+        o.backend = .tss
+        o.paths = TwinSocketPaths(directory: dir.path)
+        let session = try LoopbackSession(o)
+        try session.start()
+        defer { session.stop() }
+        // Flows the trace knows nothing about, which the replay must remove first.
+        let client = try FlowTableClient(path: o.paths.api)
+        var gen = FlowGenerator(model: o.model, seed: 99)
+        _ = try client.setFlows(ifindex: 1000, gen.flows(count: 200), strategy: .continue)
+        client.close()
+        for _ in 0..<2 {
+            let report = try replay(try Fixtures.generated.get(), .socket(path: o.paths.api))
+            #expect(report.divergent == 0, "\(report.text())")
+            #expect(report.compared > 100)
+        }
+    }
+
+    @Test func devicesMapOntoOtherIfindexes() throws {
+        let dir = try TempDir()
+        var o = LoopbackSession.Options()
+        o.devices = [UnftTwin.Device(name: "a", ifindex: 7), UnftTwin.Device(name: "b", ifindex: 8)]
+        o.paths = TwinSocketPaths(directory: dir.path)
+        let session = try LoopbackSession(o)
+        try session.start()
+        defer { session.stop() }
+        let connection = try UnixSeqpacketConnection.connect(path: o.paths.api)
+        defer { connection.close() }
+        var options = ReplayOptions(timing: .topSpeed)
+        options.log = { _ in }
+        options.ifindexMap = [1000: 7, 1001: 8]
+        let report = try Replayer.replayAPI(try ReadAheadSource(path: try Fixtures.generated.get()), over: connection,
+                                            targetName: "mapped twin", options: options)
+        #expect(report.divergent == 0, "\(report.text())")
+        #expect(report.compared > 100)
     }
 
     @Test func sameTraceSameBackendTwiceGivesTheSameBytes() throws {
