@@ -32,7 +32,9 @@ let package = Package(
         // Recording to and reading from pcapng.
         .target(name: "FlowTrace", dependencies: ["LibFlowTable", "Hairpin", .product(name: "Histogram", package: "hdrhistogram-swift"), "CLibPcap"], path: "Sources/FlowTrace"),
         // Feeding traces back into a target.
-        .target(name: "Replay", dependencies: ["LibFlowTable", "FlowTrace"], path: "Sources/Replay"),
+        .target(name: "Replay", dependencies: ["LibFlowTable", "FlowTrace", "Hairpin",
+                                              .product(name: "Histogram", package: "hdrhistogram-swift")],
+                path: "Sources/Replay"),
 
         .executableTarget(name: "flow-table-ctl",
                           dependencies: ["LibFlowTable", "Hairpin", "FlowTrace",
@@ -44,7 +46,8 @@ let package = Package(
                           path: "Sources/flow-table-hairpind"),
         .executableTarget(name: "flowtrace",
                           dependencies: ["LibFlowTable", "FlowTrace", "Replay", "Hairpin",
-                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Histogram", package: "hdrhistogram-swift")],
                           path: "Sources/flowtrace"),
         // Generates the Swift constants (and later the C header and Lua tables) from spec/*.yaml.
         .executableTarget(name: "ynl-gen",
@@ -57,6 +60,9 @@ let package = Package(
                           path: "Benchmarks/trace-bench"),
         .executableTarget(name: "loopback-bench", dependencies: ["LibFlowTable", "Hairpin", "FlowTrace"],
                           path: "Benchmarks/loopback-bench"),
+        // Replay throughput and memory: preloaded vs streaming into backend:hash.
+        .executableTarget(name: "replay-bench", dependencies: ["Replay", "FlowTrace", "Hairpin", "LibFlowTable"],
+                          path: "Benchmarks/replay-bench"),
 
         .testTarget(name: "HairpinTests",
                     dependencies: ["Hairpin", "LibFlowTable",
@@ -69,6 +75,9 @@ let package = Package(
                     dependencies: ["LibFlowTable", "Yams",
                                    .product(name: "PropertyBased", package: "swift-property-based")],
                     path: "Tests/LibFlowTableTests"),
+        .testTarget(name: "ReplayTests",
+                    dependencies: ["Replay", "FlowTrace", "Hairpin", "LibFlowTable"],
+                    path: "Tests/ReplayTests"),
     ],
     swiftLanguageModes: [.v5]
 )

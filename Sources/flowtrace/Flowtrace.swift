@@ -12,8 +12,13 @@ struct Flowtrace: ParsableCommand {
           flowtrace show trace.pcapng
           flowtrace stats trace.pcapng --json
           flowtrace capture -i nlmon0 -w kernel.pcapng     # the unft kernel module, both legs
+          flowtrace replay trace.pcapng --target backend:hash
+          flowtrace gen --flows 10000 --seed 7 -w synthetic.pcapng
+          flowtrace diff a.pcapng b.pcapng
+          flowtrace bench trace.pcapng --svg bench.svg
         """,
-        subcommands: [Demo.self, Show.self, Stats.self, Wireshark.self, Twin.self, Capture.self])
+        subcommands: [Demo.self, Show.self, Stats.self, Wireshark.self, Twin.self, Capture.self,
+                      ReplayCommand.self, Gen.self, Diff.self, BenchCommand.self])
 }
 
 /// An error printed on stderr with a non-zero exit status.

@@ -1,0 +1,110 @@
+// replay-bench: how fast a trace replays into backend:hash at top speed, preloaded and
+// streaming, and how much memory each takes. Prints numbers; never a pass/fail test.
+//
+//   swift build -c release && .build/release/replay-bench                 # generates 200 000 flows
+//   .build/release/replay-bench --flows 1000000 --runs 5
+//   .build/release/replay-bench --trace big.pcapng                        # any trace (e.g. > 1 GiB)
+//
+// A > 1 GiB trace: `flowtrace gen --flows 1200000 --batch 1 --churn 0.5 --reads 0 -w big.pcapng`
+// (about 2.4 million single-flow calls, 12 million records; see spec/replay.md).
+//
+// Streaming runs first: ru_maxrss only grows, so the streaming figure is not inflated by the
+// preloaded copy of the file.
+
+import FlowTrace
+import Hairpin
+import LibFlowTable
+import Replay
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+var tracePath: String?
+var flows = 200_000
+var runs = 3
+var keep = false
+var args = CommandLine.arguments.dropFirst()
+while let a = args.popFirst() {
+    switch a {
+    case "--trace": tracePath = args.popFirst()
+    case "--flows": flows = args.popFirst().flatMap { Int($0) } ?? flows
+    case "--runs": runs = max(1, args.popFirst().flatMap { Int($0) } ?? runs)
+    case "--keep": keep = true
+    default:
+        print("usage: replay-bench [--trace FILE | --flows N] [--runs N] [--keep]")
+        exit(2)
+    }
+}
+
+func mib(_ n: Int) -> String { String(Double(n * 10 / (1 << 20)) / 10) + " MiB" }
+func rate(_ x: Double) -> String { x >= 1e6 ? String(Double(Int(x / 1e4)) / 100) + "M" : String(Double(Int(x / 10)) / 100) + "k" }
+
+let path: String
+if let tracePath {
+    path = tracePath
+} else {
+    path = "/tmp/replay-bench-\(getpid()).pcapng"
+    var o = GenOptions(flows: flows, seed: 1)
+    o.batch = 1
+    o.churn = 0.5
+    o.reads = 0
+    let t0 = MonotonicClock.now()
+    do {
+        let s = try TraceGenerator.write(to: path, options: o)
+        print("generated \(path): \(s.calls) calls (one flow each), \(s.records) records, \(mib(Int(s.bytes))) "
+              + "in \(Double((MonotonicClock.now() - t0) / 1_000_000) / 1000) s")
+    } catch {
+        print("replay-bench: \(error)")
+        exit(1)
+    }
+}
+defer { if tracePath == nil && !keep { unlink(path) } }
+
+var options = ReplayOptions(timing: .topSpeed)
+options.log = { _ in }
+let replayer = Replayer(target: .backend(.hash), options: options)
+
+func measure(_ label: String, _ make: () throws -> RecordSource) -> [Double] {
+    var rates: [Double] = []
+    for _ in 0..<runs {
+        do {
+            let source = try make()
+            let r = try replayer.run(source)
+            guard r.divergent == 0, r.stopped == nil else {
+                print("\(label): \(r.divergent) divergent, \(r.stopped ?? "")")
+                exit(1)
+            }
+            rates.append(r.callsPerSecond)
+        } catch {
+            print("\(label): \(error)")
+            exit(1)
+        }
+    }
+    return rates.sorted()
+}
+
+let baseline = peakResidentBytes()
+let streaming = measure("streaming") { try ReadAheadSource(path: path, filter: { $0.leg != .api }) }
+let streamingPeak = peakResidentBytes()
+// The preloaded copy is made once; each run rewinds it (the replay itself is what is timed).
+let preloadStart = MonotonicClock.now()
+let preloaded: PreloadedSource
+do { preloaded = try PreloadedSource(path: path) } catch {
+    print("preload: \(error)")
+    exit(1)
+}
+let loadSeconds = Double(MonotonicClock.now() - preloadStart) / 1e9
+let preloadedRates = measure("preloaded") {
+    try preloaded.rewind()
+    return preloaded
+}
+let preloadPeak = peakResidentBytes()
+
+let best = preloadedRates.last ?? 0, median = preloadedRates[preloadedRates.count / 2]
+let sBest = streaming.last ?? 0, sMedian = streaming[streaming.count / 2]
+print("trace \(path): \(preloaded.count) records, \(mib(preloaded.byteCount)) of netlink data (loaded in \(Double(Int(loadSeconds * 100)) / 100) s)")
+print("replay into backend:hash, top speed, \(runs) runs (median / best), calls = single-flow SET/DEL requests:")
+print("  preloaded: \(rate(median)) / \(rate(best)) calls/s")
+print("  streaming: \(rate(sMedian)) / \(rate(sBest)) calls/s  (\(Int(sMedian / max(median, 1) * 100))% of preloaded)")
+print("  peak RSS: \(mib(baseline)) at start, \(mib(streamingPeak)) after streaming, \(mib(preloadPeak)) after preloading")

@@ -1,0 +1,444 @@
+// backend:NAME — the hairpin leg replayed into flow-table-hairpind's own core, in process.
+//
+// The daemon's ListenerLoop runs unchanged on a MessageTransport whose receive() is the trace:
+// it hands out the recorded ENCAP requests one record at a time (pacing them), and whose send()
+// takes the daemon's ENCAP answers. So parts, malformed requests and the answers' encoding are
+// the daemon's, not a re-implementation. A recorded answer comes after its request in the
+// trace, so each answer the daemon sends waits (normalised, in a reused slot) until the
+// recorded one arrives, is compared byte for byte and forgotten: memory follows the calls in
+// flight, not the trace's size. Only a mismatch is decoded, for the report.
+
+import FlowTrace
+import Hairpin
+import LibFlowTable
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+final class BackendReplayer {
+    let kind: BackendKind
+    let options: ReplayOptions
+
+    init(kind: BackendKind, options: ReplayOptions) {
+        self.kind = kind
+        self.options = options
+    }
+
+    /// What one run leaves for the caller besides the report (bench reads the backends).
+    private(set) var lastService: HairpinService?
+
+    func run(_ source: RecordSource, target: String) throws(ReplayError) -> ReplayReport {
+        var report = ReplayReport(file: source.name, target: target, timing: options.timing)
+        report.loops = max(1, options.loops)
+        var pacer = Pacer(options.timing)
+        let t0 = MonotonicClock.now()
+        for loop in 0..<report.loops {
+            if loop > 0 {
+                do { try source.rewind() } catch { throw .trace(error) }
+                pacer.restart()
+            }
+            let preamble: Preamble
+            do { preamble = try Preamble.read(source) } catch { throw .trace(error) }
+            var state = preamble.state
+            state.completeModels(with: options.defaultModel)
+            let (service, refused) = state.makeService(backend: kind, defaultModel: options.defaultModel)
+            lastService = service
+            if loop == 0 {
+                report.startingState = Self.describe(state, refused: refused, backend: kind)
+                for p in state.problems { note(&report, p) }
+                if state.isEmpty { note(&report, "the trace has no snapshot: replaying from an empty state with the default model") }
+                if refused > 0 {
+                    note(&report, "\(refused) flows of the starting state did not fit backend \(kind.rawValue): answers may differ")
+                }
+            }
+            let movesBefore = Self.tcamMoves(service)
+            let feed = HairpinFeed(source: source, pushback: preamble.firstLive, options: options, pacer: pacer)
+            let loopRunner = ListenerLoop(transport: feed, familyID: Normalizer.canonicalHairpinID, service: service,
+                                          receiveBufferSize: 256 * 1024, log: { _ in })
+            loopRunner.pollInterval = nil
+            do { _ = try loopRunner.run() } catch {
+                // Only the transport's own errors end run(); the feed throws none but .closed.
+                report.stopped = "the listener stopped: \(error)"
+            }
+            feed.finish(into: &report)
+            pacer = feed.pacer
+            if kind == .tcam { report.entryMoves = (report.entryMoves ?? 0) + Self.tcamMoves(service) - movesBefore }
+            if report.stopped != nil { break }
+        }
+        report.elapsedNanoseconds = MonotonicClock.now() - t0
+        report.pacing = options.timing.isPaced ? pacer.stats : nil
+        if report.calls == 0 && report.stopped == nil {
+            note(&report, "the trace holds no hairpin ENCAP request to replay (an API-leg capture?): try --target twin")
+        }
+        if let t = source.truncationNote { note(&report, "the trace ends inside a block: \(t)") }
+        report.peakMemory = peakResidentBytes()
+        return report
+    }
+
+    /// Entry moves of every device's tcam so far.
+    static func tcamMoves(_ service: HairpinService) -> Int {
+        service.devices.ifindexes.reduce(0) { sum, i in
+            sum + ((service.devices.existingState(for: i)?.backend as? TCAMBackend)?.entryMoves ?? 0)
+        }
+    }
+
+    func note(_ report: inout ReplayReport, _ text: String) {
+        report.notes.append(text)
+        options.log(text)
+    }
+
+    static func describe(_ s: StartingState, refused: Int, backend: BackendKind) -> String {
+        if s.isEmpty { return "empty (no snapshot in the trace), default model" }
+        let devs = s.sortedDevices.map { "\($0.ifindex): \($0.flows.count) flows" }.joined(separator: ", ")
+        return "from the snapshot: \(s.devices.count) device(s) (\(devs))" + (refused > 0 ? ", \(refused) refused by \(backend.rawValue)" : "")
+    }
+}
+
+/// The trace as the listener's transport (see the file comment).
+final class HairpinFeed: MessageTransport {
+    let source: RecordSource
+    @exclusivity(unchecked) var pushback: StoredTraceRecord?
+    let options: ReplayOptions
+    @exclusivity(unchecked) var pacer: Pacer
+    @exclusivity(unchecked) var report: ReplayReport
+
+    /// The trace's family ids as last learnt (refreshed after each nlctrl record).
+    @exclusivity(unchecked) var traceHairpinID: UInt16?
+    @exclusivity(unchecked) var recordedNormalizer = Normalizer(flowTableID: nil, hairpinID: nil)
+    /// The listener answers with the canonical id: its answers normalise to themselves.
+    let producedNormalizer = Normalizer(flowTableID: nil, hairpinID: Normalizer.canonicalHairpinID)
+    @exclusivity(unchecked) var scratch: [UInt8] = []
+
+    /// A call whose recorded answer has not been compared yet.
+    struct Call {
+        var sequence: UInt64 = 0
+        var command: UInt32?
+        var ifindex: UInt32?
+        var number = 0
+        var record = 0
+        var timestamp: UInt64 = 0
+        var flows = 0
+        /// The listener's answer: normalised messages back to back, and where each ends.
+        var produced: [UInt8] = []
+        var ends: [Int] = []
+        var answered = false
+        var recordedParts = 0
+        var diverged = false
+        var inUse = false
+    }
+    // The hot state is marked exclusivity(unchecked): this object is used by one thread, inside
+    // one ListenerLoop, and the dynamic access checks cost more than the comparisons.
+    @exclusivity(unchecked) var slots: [Call] = []
+    @exclusivity(unchecked) var free: [Int] = []
+    /// The newest open call, kept out of the dictionary: calls normally end before the next
+    /// starts, so this one slot is all a replay touches.
+    @exclusivity(unchecked) var current = -1
+    /// Older open calls (another arrived before their answer), by ENCAP SEQ.
+    @exclusivity(unchecked) var bySequence: [UInt64: Int] = [:]
+    /// Calls in flight are few; a trace whose answers never come must not grow this forever.
+    static let maxOpenCalls = 65_536
+    /// Per command number: calls, flows, latency.
+    @exclusivity(unchecked) var timings = [CommandTiming?](repeating: nil, count: 256)
+    /// The call whose request went out last, and when (for its latency).
+    @exclusivity(unchecked) var lastFed: Int?
+    @exclusivity(unchecked) var lastFedAt: UInt64 = 0
+
+    init(source: RecordSource, pushback: StoredTraceRecord?, options: ReplayOptions, pacer: Pacer) {
+        self.source = source
+        self.pushback = pushback
+        self.options = options
+        self.pacer = pacer
+        report = ReplayReport(file: source.name, target: "", timing: options.timing)
+    }
+
+    var fileDescriptor: Int32 { -1 }
+    func close() {}
+
+    // MARK: requests in
+
+    func receive(into buffer: inout [UInt8], timeout: Double?) throws(TransportError) -> Int {
+        while true {
+            if let stored = pushback {
+                pushback = nil
+                let n = stored.withRecord { r in consume(r, into: &buffer) }
+                if let n { return n }
+                if report.stopped != nil { throw .closed }
+                continue
+            }
+            let next: TraceRecord?
+            do { next = try source.next() } catch {
+                report.stopped = "the trace is damaged: \(error)"
+                throw .closed
+            }
+            guard let r = next else { throw .closed }
+            if let n = consume(r, into: &buffer) { return n }
+            if report.stopped != nil { throw .closed }
+        }
+    }
+
+    /// A request: copied into `buffer`, returns its length. Anything else is handled here
+    /// (answers compared) and gives nil.
+    private func consume(_ r: TraceRecord, into buffer: inout [UInt8]) -> Int? {
+        // Snapshots later in a stream (a rotated file appended) are state, not calls.
+        if r.synthetic { return nil }
+        guard let head = Head(r.netlink) else { return nil }
+        if head.type == Controller.familyID || traceHairpinID == nil { refreshFamilies() }
+        guard let hairpinID = traceHairpinID, head.type == hairpinID else { return nil }
+        let isRequest: Bool
+        switch r.direction {
+        case .toUser: isRequest = true
+        case .toKernel: isRequest = false
+        case .unknown: isRequest = EncapPeek(r.netlink)?.status == nil
+        }
+        guard isRequest else {
+            for m in Messages(r.netlink) { compareRecorded(m, record: source.recordNumber) }
+            return nil
+        }
+        let n = r.netlink.count
+        if buffer.count < n { buffer = [UInt8](repeating: 0, count: n) }
+        buffer.withUnsafeMutableBytes { dst in
+            guard let d = dst.baseAddress, let s = r.netlink.baseAddress else { return }
+            d.copyMemory(from: s, byteCount: n)
+            // The listener serves the canonical id; the trace's may be any.
+            var off = 0
+            while n - off >= Netlink.headerLength {
+                let len = Int(dst.loadUnaligned(fromByteOffset: off, as: UInt32.self))
+                if dst.loadUnaligned(fromByteOffset: off + 4, as: UInt16.self) == hairpinID {
+                    dst.storeBytes(of: Normalizer.canonicalHairpinID, toByteOffset: off + 4, as: UInt16.self)
+                }
+                guard len >= Netlink.headerLength else { break }
+                off += Netlink.align(len)
+            }
+        }
+        pacer.wait(recordedAt: r.timestamp)
+        if let step = options.step {
+            let line = Messages(r.netlink).map { describeMessage(recordedNormalizer.normalized($0)) }.joined(separator: "; ")
+            if !step.before(request: "→ " + line) {
+                report.stopped = "stopped at the user's request (--step)"
+                report.stoppedByUser = true
+                return nil
+            }
+        }
+        for m in Messages(r.netlink) { openCall(m, record: source.recordNumber, timestamp: r.timestamp) }
+        lastFedAt = MonotonicClock.now()
+        return n
+    }
+
+    private func refreshFamilies() {
+        let f = source.families
+        traceHairpinID = f.hairpinID
+        recordedNormalizer = Normalizer(flowTableID: f.flowTableID, hairpinID: f.hairpinID)
+    }
+
+    private func openCall(_ m: UnsafeRawBufferPointer, record: Int, timestamp: UInt64) {
+        report.messages += 1
+        guard let peek = EncapPeek(m, countFlows: true), let seq = peek.sequence else {
+            // Unreadable: the listener answers EINVAL if it can read SEQ; nothing to pair.
+            report.calls += 1
+            lastFed = nil
+            return
+        }
+        if let existing = slot(for: seq) {
+            if (peek.part ?? 0) > 0 {
+                lastFed = existing
+                return
+            }
+            // The same SEQ again before its answer (unft reloaded, or the answer never came).
+            closeUnanswered(existing)
+        }
+        report.calls += 1
+        if bySequence.count >= Self.maxOpenCalls {
+            for (_, i) in bySequence { closeUnanswered(i) }
+        }
+        if current >= 0 { bySequence[slots[current].sequence] = current }
+        let i: Int
+        if let f = free.popLast() { i = f } else {
+            slots.append(Call())
+            i = slots.count - 1
+        }
+        slots[i].sequence = seq
+        slots[i].command = peek.command
+        slots[i].ifindex = peek.ifindex
+        slots[i].number = report.calls
+        slots[i].record = record
+        slots[i].timestamp = timestamp
+        slots[i].flows = peek.flows
+        slots[i].produced.removeAll(keepingCapacity: true)
+        slots[i].ends.removeAll(keepingCapacity: true)
+        slots[i].answered = false
+        slots[i].recordedParts = 0
+        slots[i].diverged = false
+        slots[i].inUse = true
+        current = i
+        lastFed = i
+    }
+
+    @inline(__always)
+    private func slot(for seq: UInt64) -> Int? {
+        if current >= 0 && slots[current].sequence == seq { return current }
+        return bySequence.isEmpty ? nil : bySequence[seq]
+    }
+
+    private func release(_ i: Int) {
+        if i == current { current = -1 } else { bySequence[slots[i].sequence] = nil }
+        slots[i].inUse = false
+        free.append(i)
+    }
+
+    private func closeUnanswered(_ i: Int) {
+        if slots[i].recordedParts == 0 { report.unverified += 1 } else { report.compared += 1 }
+        release(i)
+    }
+
+    // MARK: answers out
+
+    func send(_ packet: UnsafeRawBufferPointer) throws(TransportError) {
+        options.onAnswer?(packet)
+        guard let peek = EncapPeek(packet), let seq = peek.sequence, let i = slot(for: seq) else { return }
+        producedNormalizer.append(packet, to: &slots[i].produced)
+        slots[i].ends.append(slots[i].produced.count)
+        guard !peek.more else { return }
+        slots[i].answered = true
+        if lastFed == i {
+            let latency = MonotonicClock.now() - lastFedAt
+            let cmd = Int(slots[i].command.flatMap { UInt8(exactly: $0) } ?? 0xff)
+            // Mutated in place: a histogram is a quarter MiB of counters, and a copy per call
+            // (take it out of a dictionary, change it, put it back) was most of the replay's time.
+            if timings[cmd] == nil { timings[cmd] = CommandTiming() }
+            timings[cmd]?.calls += 1
+            timings[cmd]?.flows += slots[i].flows
+            _ = timings[cmd]?.latency.record(latency)
+        }
+        if let step = options.step {
+            step.after(answer: messages(of: slots[i]).map { "← " + describeMessage($0) }, matched: nil)
+        }
+    }
+
+    // MARK: comparison
+
+    func messages(of c: Call) -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        var start = 0
+        for end in c.ends {
+            out.append(Array(c.produced[start..<end]))
+            start = end
+        }
+        return out
+    }
+
+    private func compareRecorded(_ m: UnsafeRawBufferPointer, record: Int) {
+        guard let peek = EncapPeek(m), peek.status != nil, let seq = peek.sequence else { return }
+        guard let i = slot(for: seq) else {
+            if (peek.part ?? 0) == 0 { report.strayAnswers += 1 }
+            return
+        }
+        scratch.removeAll(keepingCapacity: true)
+        recordedNormalizer.append(m, to: &scratch)
+        let k = slots[i].recordedParts
+        slots[i].recordedParts += 1
+        let c = slots[i]
+        if !c.diverged {
+            if k < c.ends.count {
+                let start = k == 0 ? 0 : c.ends[k - 1]
+                let same = c.ends[k] - start == scratch.count && c.produced.withUnsafeBytes { p in
+                    scratch.withUnsafeBytes { s in
+                        guard let pb = p.baseAddress, let sb = s.baseAddress else { return s.isEmpty }
+                        return memcmp(pb + start, sb, s.count) == 0
+                    }
+                }
+                if !same {
+                    diverge(i, message: k, reason: reasonForDifference(c, recordedPart: k))
+                }
+            } else {
+                diverge(i, message: k, reason: c.ends.isEmpty ? "the target did not answer"
+                        : "the target's answer has \(c.ends.count) message(s), the recorded one more")
+            }
+        }
+        guard !peek.more else { return }
+        if !slots[i].diverged && slots[i].ends.count > slots[i].recordedParts {
+            diverge(i, message: slots[i].recordedParts,
+                    reason: "the target's answer has \(slots[i].ends.count) messages, the recorded one \(slots[i].recordedParts)")
+        }
+        if let step = options.step { step.after(answer: [], matched: !slots[i].diverged) }
+        report.compared += 1
+        release(i)
+    }
+
+    private func reasonForDifference(_ c: Call, recordedPart k: Int) -> String {
+        // A quick word on what differs; the report shows the rest.
+        let start = k == 0 ? 0 : c.ends[k - 1]
+        let mine = c.produced.withUnsafeBytes { EncapPeek(UnsafeRawBufferPointer(rebasing: $0[start..<c.ends[k]]), countFlows: true) }
+        let theirs = scratch.withUnsafeBytes { EncapPeek($0, countFlows: true) }
+        if let a = theirs?.status, let b = mine?.status, a != b {
+            return "status differs: recorded \(MessageJSON.errnoName(Int32(truncatingIfNeeded: a))), "
+                + "replayed \(MessageJSON.errnoName(Int32(truncatingIfNeeded: b)))"
+        }
+        if let a = theirs?.flows, let b = mine?.flows, a != b { return "recorded \(a) flows, replayed \(b)" }
+        return "answers differ"
+    }
+
+    private func diverge(_ i: Int, message k: Int, reason: String) {
+        slots[i].diverged = true
+        let c = slots[i]
+        if report.first == nil {
+            let produced = messages(of: c)
+            // The recorded parts before k matched the produced ones: the recorded answer so far
+            // is those plus the part in hand.
+            var recorded = Array(produced.prefix(min(k, produced.count)))
+            if k < c.recordedParts { recorded.append(scratch) }
+            let d = Divergence(call: c.number, record: c.record, timestamp: c.timestamp, leg: .hairpin,
+                               command: commandName(c.command), ifindex: c.ifindex, sequence: c.sequence, message: k,
+                               reason: reason, recorded: recorded, replayed: produced)
+            report.add(d, keep: options.listed)
+        } else {
+            report.divergent += 1
+            if report.later.count < options.listed {
+                var s = DivergenceSummary(Divergence(call: c.number, record: c.record, timestamp: c.timestamp, leg: .hairpin,
+                                                     command: commandName(c.command), ifindex: c.ifindex,
+                                                     sequence: c.sequence, message: k, reason: reason,
+                                                     recorded: [], replayed: []))
+                s.reason = reason
+                report.later.append(s)
+            }
+        }
+    }
+
+    /// End of the trace: calls still open have no recorded answer.
+    func finish(into total: inout ReplayReport) {
+        if current >= 0 { bySequence[slots[current].sequence] = current }
+        current = -1
+        for (_, i) in bySequence {
+            if slots[i].recordedParts == 0 { report.unverified += 1 } else { report.compared += 1 }
+        }
+        bySequence.removeAll()
+        total.calls += report.calls
+        total.messages += report.messages
+        total.compared += report.compared
+        total.unverified += report.unverified
+        total.strayAnswers += report.strayAnswers
+        if total.stopped == nil {
+            total.stopped = report.stopped
+            total.stoppedByUser = report.stoppedByUser
+        }
+        for (c, t) in timings.enumerated() {
+            guard let t else { continue }
+            let key = UInt8(c)
+            if total.commands[key] == nil { total.commands[key] = CommandTiming() }
+            total.commands[key]?.calls += t.calls
+            total.commands[key]?.flows += t.flows
+            total.commands[key]?.latency.add(t.latency)
+        }
+        if let d = report.first {
+            if total.first == nil {
+                total.divergent += 1
+                total.first = d
+            } else {
+                total.divergent += 1
+                if total.later.count < options.listed { total.later.append(DivergenceSummary(d)) }
+            }
+        }
+        total.divergent += report.divergent - (report.first == nil ? 0 : 1)
+        for s in report.later where total.later.count < options.listed { total.later.append(s) }
+    }
+}

@@ -1,0 +1,133 @@
+// A normalised message as JSON for people: the extended libflow-table JSON of its attributes
+// under the netlink and genl header fields that survive normalisation. Used only for the
+// divergence report, so it may allocate as it likes.
+
+import LibFlowTable
+
+enum MessageJSON {
+    /// One normalised message (family ids canonical, seq and port 0).
+    static func json(_ message: [UInt8]) -> JSONValue {
+        message.withUnsafeBytes { json($0) }
+    }
+
+    static func json(_ raw: UnsafeRawBufferPointer) -> JSONValue {
+        guard let h = Head(raw) else {
+            return .object([JSONMember("undecodable", .string("\(raw.count) bytes, shorter than a netlink header")),
+                            JSONMember("hex", .string(Hex.encode(raw)))])
+        }
+        var node: [JSONMember] = [
+            JSONMember("nlmsg_len", .number(UInt32(truncatingIfNeeded: h.length))),
+            JSONMember("nlmsg_type", .string(typeName(h.type))),
+            JSONMember("nlmsg_flags", .string(flagNames(h.flags, type: h.type))),
+        ]
+        do {
+            let view = try NetlinkMessageView.single(raw)
+            switch h.type {
+            case Normalizer.canonicalFlowTableID:
+                let m = try FlowTableMessage.decode(view, requireShape: false)
+                node.append(JSONMember("cmd", .string(m.knownCommand?.name ?? "\(m.command)")))
+                node.append(contentsOf: m.attributes.extendedJSON().members ?? [])
+            case Normalizer.canonicalHairpinID:
+                let m = try HairpinMessage.decode(view)
+                node.append(JSONMember("cmd", .string(m.knownCommand?.name ?? "\(m.command)")))
+                if let l = m.listener {
+                    var o: [JSONMember] = [JSONMember("type", .number(l.type))]
+                    if let p = l.port { o.append(JSONMember("port", .number(p))) }
+                    node.append(JSONMember("listener", .object(o)))
+                }
+                if let e = m.encap { node.append(JSONMember("encap", encapJSON(e))) }
+            case Netlink.typeError:
+                let ack = try NetlinkAck.decode(view)
+                node.append(JSONMember("error", .int(Int64(ack.error))))
+                if ack.error != 0 { node.append(JSONMember("errno", .string(errnoName(-ack.error)))) }
+                node.append(JSONMember("request", .object([
+                    JSONMember("nlmsg_len", .number(ack.request.length)),
+                    JSONMember("nlmsg_type", .string(typeName(ack.request.type))),
+                    JSONMember("nlmsg_flags", .string(flagNames(ack.request.flags, type: ack.request.type))),
+                ])))
+                if let t = ack.message { node.append(JSONMember("message", .string(t))) }
+            case Netlink.typeDone:
+                break
+            default:
+                node.append(JSONMember("hex", .string(Hex.encode(raw))))
+            }
+        } catch {
+            node.append(JSONMember("undecodable", .string("\(error)")))
+            node.append(JSONMember("hex", .string(Hex.encode(raw))))
+        }
+        return .object(node)
+    }
+
+    static func encapJSON(_ e: HairpinEncap) -> JSONValue {
+        var o: [JSONMember] = [
+            JSONMember("cmd_type", .number(e.commandType)),
+            JSONMember("cmd", .string(UInt8(exactly: e.command).flatMap(NFL.Command.init(rawValue:))?.name ?? "\(e.command)")),
+        ]
+        if let s = e.status {
+            o.append(JSONMember("status", .number(s)))
+            if s != 0 { o.append(JSONMember("errno", .string(errnoName(Int32(truncatingIfNeeded: s))))) }
+        }
+        o.append(JSONMember("seq", .number(e.sequence)))
+        if let p = e.part { o.append(JSONMember("part", .number(p))) }
+        if e.more { o.append(JSONMember("more", .bool(true))) }
+        if let t = e.errorMessage { o.append(JSONMember("error_msg", .string(t))) }
+        if let r = e.results {
+            o.append(JSONMember("results", .array(r.map {
+                .object([JSONMember("index", .number($0.index)), JSONMember("errno", .number($0.errno))])
+            })))
+        }
+        if let a = e.attributes { o.append(JSONMember("attr", a.extendedJSON())) }
+        return .object(o)
+    }
+
+    static func typeName(_ t: UInt16) -> String {
+        switch t {
+        case Netlink.typeNoop: return "NLMSG_NOOP"
+        case Netlink.typeError: return "NLMSG_ERROR"
+        case Netlink.typeDone: return "NLMSG_DONE"
+        case Netlink.typeOverrun: return "NLMSG_OVERRUN"
+        case Controller.familyID: return "nlctrl"
+        case Normalizer.canonicalFlowTableID: return NFL.familyName
+        case Normalizer.canonicalHairpinID: return NFLH.familyName
+        default: return "type \(t)"
+        }
+    }
+
+    static func flagNames(_ f: UInt16, type: UInt16) -> String {
+        var names: [String] = []
+        let common: [(UInt16, String)] = [(Netlink.flagRequest, "REQUEST"), (Netlink.flagMulti, "MULTI"),
+                                          (Netlink.flagAck, "ACK"), (Netlink.flagEcho, "ECHO")]
+        var left = f
+        for (bit, name) in common where f & bit != 0 {
+            names.append(name)
+            left &= ~bit
+        }
+        if type == Netlink.typeError {
+            for (bit, name) in [(Netlink.flagCapped, "CAPPED"), (Netlink.flagAckTLVs, "ACK_TLVS")] where f & bit != 0 {
+                names.append(name)
+                left &= ~bit
+            }
+        }
+        if left != 0 { names.append("0x" + String(left, radix: 16)) }
+        return names.isEmpty ? "0" : names.joined(separator: "|")
+    }
+
+    static func errnoName(_ e: Int32) -> String {
+        switch e {
+        case 0: return "OK"
+        case 1: return "EPERM"
+        case 2: return "ENOENT"
+        case 16: return "EBUSY"
+        case 17: return "EEXIST"
+        case 19: return "ENODEV"
+        case 22: return "EINVAL"
+        case 28: return "ENOSPC"
+        case 90: return "EMSGSIZE"
+        case 95: return "EOPNOTSUPP"
+        case 107: return "ENOTCONN"
+        case 110: return "ETIMEDOUT"
+        case 125: return "ECANCELED"
+        default: return "errno \(e)"
+        }
+    }
+}

@@ -1,0 +1,292 @@
+// Streaming with the reading on a thread of its own: a reader thread parses the file into
+// fixed-size chunks (the records' bytes back to back and a small entry each) while the replay
+// consumes the previous ones, so parsing pcapng overlaps with answering instead of adding to
+// it. At most `depth` chunks exist at once, so memory stays flat whatever the file's size; a
+// chunk is reused once consumed, so steady state allocates nothing.
+
+import FlowTrace
+import LibFlowTable
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public final class ReadAheadSource: RecordSource {
+    /// Which records to hand on (the reader thread drops the others without copying them).
+    public typealias Filter = (TraceRecord) -> Bool
+
+    final class Chunk {
+        struct Entry {
+            var start: Int
+            var count: Int
+            var timestamp: UInt64
+            var pairing: UInt64?
+            var leg: TraceLeg
+            var direction: TraceDirection
+            var synthetic: Bool
+            var netlinkProtocol: UInt16
+            var number: Int
+            /// Index into `families` of the table in force for this record.
+            var families: Int
+        }
+
+        let capacity: Int
+        let storage: UnsafeMutableRawPointer
+        var used = 0
+        var entries: [Entry] = []
+        var families: [FamilyTable] = []
+
+        init(capacity: Int) {
+            self.capacity = capacity
+            storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        }
+
+        deinit { storage.deallocate() }
+
+        func reset() {
+            used = 0
+            entries.removeAll(keepingCapacity: true)
+            families.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// What the two threads share, under `mutex`.
+    final class Shared {
+        var mutex = pthread_mutex_t()
+        var changed = pthread_cond_t()
+        var full: [Chunk] = []
+        var empty: [Chunk] = []
+        var done = false
+        var error: TraceFileError?
+        var truncation: String?
+        var stop = false
+
+        init() {
+            pthread_mutex_init(&mutex, nil)
+            pthread_cond_init(&changed, nil)
+        }
+
+        deinit {
+            pthread_cond_destroy(&changed)
+            pthread_mutex_destroy(&mutex)
+        }
+
+        func lock() { pthread_mutex_lock(&mutex) }
+        func unlock() { pthread_mutex_unlock(&mutex) }
+        func wait() { pthread_cond_wait(&changed, &mutex) }
+        func signal() { pthread_cond_broadcast(&changed) }
+    }
+
+    public let path: String
+    public let name: String
+    let filter: Filter?
+    let chunkBytes: Int
+    let depth: Int
+    private var shared = Shared()
+    private var thread: pthread_t?
+    @exclusivity(unchecked) private var chunk: Chunk?
+    @exclusivity(unchecked) private var index = 0
+    @exclusivity(unchecked) public private(set) var recordNumber = 0
+    @exclusivity(unchecked) public private(set) var families = FamilyTable()
+    private var lastFamilies = -1
+    public private(set) var truncationNote: String?
+
+    /// - Parameters:
+    ///   - chunkBytes: bytes per chunk; a record larger than this gets a chunk of its own size.
+    ///   - depth: chunks at most (filled, being filled, being read).
+    public init(path: String, filter: Filter? = nil, chunkBytes: Int = 1 << 20, depth: Int = 4) throws(TraceFileError) {
+        self.path = path
+        self.filter = filter
+        self.chunkBytes = max(chunkBytes, 64 * 1024)
+        self.depth = max(depth, 2)
+        // Opened here, so a missing or foreign file fails at once and not on the first record.
+        let reader = try StreamingSource(path: path)
+        name = reader.name
+        start(reader)
+    }
+
+    deinit { stopThread() }
+
+    public var canRewind: Bool { path != "-" }
+
+    public func rewind() throws(TraceFileError) {
+        guard canRewind else {
+            throw TraceFileError(.invalidArgument, "stdin cannot be replayed more than once (--loop needs a file)")
+        }
+        stopThread()
+        shared = Shared()
+        chunk = nil
+        index = 0
+        recordNumber = 0
+        families = FamilyTable()
+        lastFamilies = -1
+        truncationNote = nil
+        start(try StreamingSource(path: path))
+    }
+
+    // MARK: the consumer
+
+    public func next() throws(TraceFileError) -> TraceRecord? {
+        while true {
+            if let c = chunk, index < c.entries.count {
+                let e = c.entries[index]
+                index += 1
+                recordNumber = e.number
+                if e.families != lastFamilies {
+                    families = c.families[e.families]
+                    lastFamilies = e.families
+                }
+                return TraceRecord(timestamp: e.timestamp, leg: e.leg, direction: e.direction,
+                                   netlink: UnsafeRawBufferPointer(start: c.storage + e.start, count: e.count),
+                                   pairing: e.pairing, synthetic: e.synthetic, netlinkProtocol: e.netlinkProtocol)
+            }
+            // This chunk is used up: give it back and take the next.
+            shared.lock()
+            if let c = chunk {
+                c.reset()
+                shared.empty.append(c)
+                chunk = nil
+                shared.signal()
+            }
+            while shared.full.isEmpty && !shared.done { shared.wait() }
+            if shared.full.isEmpty {
+                let error = shared.error
+                truncationNote = shared.truncation
+                shared.unlock()
+                if let error { throw error }
+                return nil
+            }
+            chunk = shared.full.removeFirst()
+            shared.unlock()
+            index = 0
+            lastFamilies = -1
+        }
+    }
+
+    // MARK: the reader thread
+
+    private func start(_ reader: StreamingSource) {
+        let s = shared
+        for _ in 0..<depth { s.empty.append(Chunk(capacity: chunkBytes)) }
+        let work = Work(reader: reader, shared: s, filter: filter, chunkBytes: chunkBytes)
+        let box = Unmanaged.passRetained(work).toOpaque()
+        var t = pthread_t()
+        let rc = pthread_create(&t, nil, { raw in
+            guard let raw else { return nil }
+            Unmanaged<Work>.fromOpaque(raw).takeRetainedValue().run()
+            return nil
+        }, box)
+        if rc == 0 {
+            thread = t
+        } else {
+            Unmanaged<Work>.fromOpaque(box).release()
+            s.lock()
+            s.error = TraceFileError(.io(rc), "cannot start the reading thread", path: path)
+            s.done = true
+            s.unlock()
+        }
+    }
+
+    private func stopThread() {
+        guard let t = thread else { return }
+        shared.lock()
+        shared.stop = true
+        shared.signal()
+        shared.unlock()
+        if path == "-" {
+            // A pipe may never deliver another byte: the thread may sit in read(2) forever.
+            // It owns what it uses and ends at its next look at `stop`; nobody waits for it.
+            pthread_detach(t)
+        } else {
+            pthread_join(t, nil)
+        }
+        thread = nil
+    }
+
+    /// The reader thread's side.
+    final class Work {
+        let reader: StreamingSource
+        let shared: Shared
+        let filter: Filter?
+        let chunkBytes: Int
+
+        init(reader: StreamingSource, shared: Shared, filter: Filter?, chunkBytes: Int) {
+            self.reader = reader
+            self.shared = shared
+            self.filter = filter
+            self.chunkBytes = chunkBytes
+        }
+
+        /// An empty chunk (waits for the consumer to give one back), or nil when told to stop.
+        func takeEmpty(atLeast bytes: Int) -> Chunk? {
+            shared.lock()
+            defer { shared.unlock() }
+            while shared.empty.isEmpty && !shared.stop { shared.wait() }
+            if shared.stop { return nil }
+            let c = shared.empty.removeLast()
+            // An outsized record gets a chunk of its own size; it replaces a regular one.
+            return c.capacity >= bytes ? c : Chunk(capacity: bytes)
+        }
+
+        /// Hands a filled chunk over; false when told to stop.
+        func hand(_ c: Chunk) -> Bool {
+            shared.lock()
+            defer { shared.unlock() }
+            if shared.stop { return false }
+            shared.full.append(c)
+            shared.signal()
+            return true
+        }
+
+        func finish(error: TraceFileError?) {
+            shared.lock()
+            shared.error = error
+            shared.truncation = reader.truncationNote
+            shared.done = true
+            shared.signal()
+            shared.unlock()
+        }
+
+        func run() {
+            var current: Chunk?
+            var knownFamilies: FamilyTable?
+            do {
+                while let r = try reader.next() {
+                    if let filter, !filter(r) { continue }
+                    let n = r.netlink.count
+                    if let c = current, c.used + n > c.capacity {
+                        guard hand(c) else { return }
+                        current = nil
+                    }
+                    if current == nil {
+                        guard let c = takeEmpty(atLeast: max(n, chunkBytes)) else { return }
+                        current = c
+                        knownFamilies = nil
+                    }
+                    guard let c = current else { return }
+                    // The table changes only with nlctrl records: compare it only then.
+                    let isController = n >= Netlink.headerLength
+                        && r.netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == Controller.familyID
+                    if knownFamilies == nil || isController {
+                        let families = reader.families
+                        if knownFamilies != families {
+                            c.families.append(families)
+                            knownFamilies = families
+                        }
+                    }
+                    if n > 0, let base = r.netlink.baseAddress { (c.storage + c.used).copyMemory(from: base, byteCount: n) }
+                    c.entries.append(Chunk.Entry(start: c.used, count: n, timestamp: r.timestamp, pairing: r.pairing, leg: r.leg,
+                                                 direction: r.direction, synthetic: r.synthetic,
+                                                 netlinkProtocol: r.netlinkProtocol, number: reader.recordNumber,
+                                                 families: c.families.count - 1))
+                    c.used += n
+                }
+                if let c = current, !c.entries.isEmpty { guard hand(c) else { return } }
+                finish(error: nil)
+            } catch {
+                if let c = current, !c.entries.isEmpty { _ = hand(c) }
+                finish(error: error)
+            }
+        }
+    }
+}

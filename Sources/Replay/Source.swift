@@ -1,0 +1,150 @@
+// Where a replay's records come from: straight off the file while replaying (flat memory on
+// a trace of any size), or all loaded first (`--preload`, for benchmarks that must not
+// measure the reader). Both hand out views that stay valid until the next call, as
+// TraceReader does, and both can start again for `--loop`.
+
+import FlowTrace
+import LibFlowTable
+
+public protocol RecordSource: AnyObject {
+    /// The next record, or nil at the end. Its bytes are valid until the next call.
+    func next() throws(TraceFileError) -> TraceRecord?
+    /// Family ids learnt from the records handed out so far.
+    var families: FamilyTable { get }
+    /// Records handed out since the start (or the last rewind); the last one's number, 1-based.
+    var recordNumber: Int { get }
+    /// Set when the file ended inside a block (what a kill -9 of the recorder leaves).
+    var truncationNote: String? { get }
+    /// The file's name, for messages.
+    var name: String { get }
+    /// Goes back to the first record.
+    func rewind() throws(TraceFileError)
+    /// Whether `rewind` can work (stdin cannot be read twice).
+    var canRewind: Bool { get }
+}
+
+/// Reads the file while it is replayed: one reader buffer, whatever the file's size.
+public final class StreamingSource: RecordSource {
+    public let path: String
+    private var reader: TraceReader
+    @exclusivity(unchecked) public private(set) var recordNumber = 0
+
+    /// `path` "-" reads stdin (which cannot be rewound).
+    public init(path: String) throws(TraceFileError) {
+        self.path = path
+        reader = try Self.open(path)
+    }
+
+    static func open(_ path: String) throws(TraceFileError) -> TraceReader {
+        path == "-" ? try TraceReader(fileDescriptor: 0, name: "<stdin>") : try TraceReader(path: path)
+    }
+
+    public func next() throws(TraceFileError) -> TraceRecord? {
+        guard let r = try reader.next() else { return nil }
+        recordNumber += 1
+        return r
+    }
+
+    public var families: FamilyTable { reader.families }
+    public var truncationNote: String? { reader.truncation.map { "\($0)" } }
+    public var name: String { reader.name }
+    public var canRewind: Bool { path != "-" }
+
+    public func rewind() throws(TraceFileError) {
+        guard path != "-" else {
+            throw TraceFileError(.invalidArgument, "stdin cannot be replayed more than once (--loop needs a file)")
+        }
+        reader = try Self.open(path)
+        recordNumber = 0
+    }
+}
+
+/// Every record in memory: the netlink bytes of all records in one array and a small index
+/// entry per record, so handing a record out copies nothing and allocates nothing.
+public final class PreloadedSource: RecordSource {
+    struct Entry {
+        var start: Int
+        var count: Int
+        var timestamp: UInt64
+        var pairing: UInt64?
+        var leg: TraceLeg
+        var direction: TraceDirection
+        var synthetic: Bool
+        var netlinkProtocol: UInt16
+    }
+
+    public let name: String
+    /// All netlink bytes, owned here; never moved once loading is done, so views into it stay
+    /// valid for the source's life.
+    private var storage: UnsafeMutableRawPointer
+    private var capacity: Int
+    private var used = 0
+    @exclusivity(unchecked) private var entries: [Entry] = []
+    @exclusivity(unchecked) private var position = 0
+    @exclusivity(unchecked) public private(set) var families = FamilyTable()
+    public private(set) var truncationNote: String?
+    public var recordNumber: Int { position }
+    /// The records held.
+    public var count: Int { entries.count }
+    /// Bytes of netlink data held.
+    public var byteCount: Int { used }
+
+    /// Reads the whole file now.
+    public convenience init(path: String) throws(TraceFileError) {
+        let s = try StreamingSource(path: path)
+        try self.init(draining: s)
+    }
+
+    /// Reads `source` to its end.
+    public init(draining source: RecordSource) throws(TraceFileError) {
+        name = source.name
+        capacity = 1 << 20
+        storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        do {
+            while let r = try source.next() {
+                let n = r.netlink.count
+                if used + n > capacity { grow(used + n) }
+                if n > 0, let base = r.netlink.baseAddress { (storage + used).copyMemory(from: base, byteCount: n) }
+                entries.append(Entry(start: used, count: n, timestamp: r.timestamp, pairing: r.pairing,
+                                     leg: r.leg, direction: r.direction, synthetic: r.synthetic,
+                                     netlinkProtocol: r.netlinkProtocol))
+                used += n
+            }
+        } catch {
+            storage.deallocate()
+            throw error
+        }
+        truncationNote = source.truncationNote
+    }
+
+    deinit { storage.deallocate() }
+
+    private func grow(_ needed: Int) {
+        var c = capacity
+        while c < needed { c *= 2 }
+        let s = UnsafeMutableRawPointer.allocate(byteCount: c, alignment: 16)
+        s.copyMemory(from: storage, byteCount: used)
+        storage.deallocate()
+        storage = s
+        capacity = c
+    }
+
+    public func next() throws(TraceFileError) -> TraceRecord? {
+        guard position < entries.count else { return nil }
+        let e = entries[position]
+        position += 1
+        let view = UnsafeRawBufferPointer(start: storage + e.start, count: e.count)
+        let r = TraceRecord(timestamp: e.timestamp, leg: e.leg, direction: e.direction, netlink: view,
+                            pairing: e.pairing, synthetic: e.synthetic, netlinkProtocol: e.netlinkProtocol)
+        // As TraceReader does: the family table follows the records (NEWFAMILY may appear again).
+        families.learn(from: r)
+        return r
+    }
+
+    public var canRewind: Bool { true }
+
+    public func rewind() throws(TraceFileError) {
+        position = 0
+        families = FamilyTable()
+    }
+}

@@ -1,0 +1,206 @@
+// flowtrace bench: each trace into each backend, in process: throughput, latency percentiles,
+// peak memory, tcam entry moves. Each (trace, backend) pair runs in a process of its own by
+// default, so getrusage's peak resident size is that backend's and not the largest so far.
+
+import ArgumentParser
+import FlowTrace
+import Hairpin
+import LibFlowTable
+import Replay
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark backends by replaying traces into them: throughput, latency percentiles, memory.",
+        discussion: """
+        Every run starts from the trace's starting state in a fresh daemon core, at top speed,
+        with the trace preloaded. A warm-up run is not counted. Runs verify too: the table's
+        last column counts answers that differ from the recorded ones.
+
+        Examples:
+          flowtrace bench t.pcapng
+          flowtrace bench a.pcapng b.pcapng --backends hash,tcam --runs 10 --json bench.json --svg bench.svg
+        """)
+
+    @Argument(help: "Trace files.")
+    var files: [String]
+
+    @Option(help: "Backends, comma-separated.")
+    var backends: String = "dummy,hash,tss,tcam"
+
+    @Option(help: "Timed runs per trace and backend.")
+    var runs: Int = 5
+
+    @Option(help: "Warm-up runs (not counted).")
+    var warmup: Int = 1
+
+    @Option(help: "Write the results as JSON to this file.")
+    var json: String?
+
+    @Option(help: "Write an SVG chart (latency percentiles and throughput per backend) to this file.")
+    var svg: String?
+
+    @Option(help: "A model directory for devices the traces' snapshots do not describe.")
+    var model: String?
+
+    @Flag(help: "Run every backend in this process (peak memory is then the process's so far).")
+    var noIsolate = false
+
+    @Flag(help: .hidden)
+    var worker = false
+
+    @Option(help: .hidden)
+    var progressDone: Int = 0
+
+    @Option(help: .hidden)
+    var progressTotal: Int = 0
+
+    func run() throws {
+        var kinds: [BackendKind] = []
+        for name in backends.split(separator: ",") {
+            guard let k = BackendKind(rawValue: String(name)) else {
+                fail("unknown backend \(name): one of \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            kinds.append(k)
+        }
+        guard !kinds.isEmpty, !files.isEmpty else { fail("bench needs a trace and a backend") }
+        guard !files.contains("-") else { fail("bench reads each trace once per backend: give files, not stdin") }
+        guard (1...10_000).contains(runs), (0...1000).contains(warmup) else { fail("--runs takes 1 to 10000, --warmup 0 to 1000") }
+        var options = BenchOptions()
+        options.runs = runs
+        options.warmup = warmup
+        if let model {
+            do { options.defaultModel = try ModelLoader.load(directory: model) } catch { fail("\(error)") }
+        }
+        let perPair = warmup + runs
+        let total = progressTotal > 0 ? progressTotal : files.count * kinds.count * perPair
+        let bar = ProgressBar(total: total, label: "bench")
+
+        if worker {
+            // One file, one backend: the result as JSON on stdout for the parent.
+            guard files.count == 1, kinds.count == 1 else { fail("--worker takes one file and one backend") }
+            var done = progressDone
+            options.progress = {
+                done += 1
+                bar.update(done, note: "\(kinds[0].rawValue) \(files[0])")
+            }
+            let result = measure(files[0], kinds[0], options)
+            var r = result
+            r.isolated = true
+            print(r.json.serialized(style: .compact))
+            return
+        }
+
+        var results: [BackendBench] = []
+        var done = 0
+        for f in files {
+            for k in kinds {
+                if noIsolate {
+                    options.progress = {
+                        done += 1
+                        bar.update(done, note: "\(k.rawValue) \(f)")
+                    }
+                    results.append(measure(f, k, options))
+                } else {
+                    results.append(spawnWorker(file: f, backend: k, done: done, total: total))
+                    done += perPair
+                    bar.update(done, note: "\(k.rawValue) \(f)")
+                }
+            }
+        }
+        bar.finish()
+        print(BenchReport.table(results, runs: runs, warmup: warmup))
+        if let json {
+            do { try FlowTableJSON.write(BenchReport.json(results, runs: runs, warmup: warmup), toFile: json) } catch {
+                fail("\(error)")
+            }
+        }
+        if let svg {
+            let text = SVGChart.render(results)
+            do { try FlowTableJSON.writeText(text, toFile: svg) } catch { fail("\(error)") }
+        }
+    }
+
+    func measure(_ file: String, _ kind: BackendKind, _ options: BenchOptions) -> BackendBench {
+        let source: PreloadedSource
+        do { source = try PreloadedSource(path: file) } catch { fail("\(error)") }
+        do { return try Bench.run(source, backend: kind, options: options) } catch { fail("\(file): \(error)") }
+    }
+
+    /// Runs `flowtrace bench --worker FILE --backends K` and reads its JSON line.
+    func spawnWorker(file: String, backend: BackendKind, done: Int, total: Int) -> BackendBench {
+        var args = ["flowtrace", "bench", "--worker", file, "--backends", backend.rawValue, "--runs", "\(runs)",
+                    "--warmup", "\(warmup)", "--progress-done", "\(done)", "--progress-total", "\(total)"]
+        if let model { args += ["--model", model] }
+        let exe = selfExecutable()
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        posix_spawn_file_actions_addclose(&actions, fds[0])
+        posix_spawn_file_actions_addclose(&actions, fds[1])
+        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var pid = pid_t()
+        let rc = posix_spawn(&pid, exe, &actions, nil, &argv, environ)
+        close(fds[1])
+        guard rc == 0 else {
+            close(fds[0])
+            fail("cannot start \(exe): \(String(cString: strerror(rc)))")
+        }
+        var output: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            output.append(contentsOf: chunk[0..<n])
+        }
+        close(fds[0])
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exited = status & 0x7f == 0
+        let code = (status >> 8) & 0xff
+        guard exited, code == 0 else {
+            fail("the benchmark of \(backend.rawValue) on \(file) failed (" + (exited ? "exit status \(code)" : "signal \(status & 0x7f)") + ")")
+        }
+        guard let value = try? FlowTableJSON.parse(bytes: output) else {
+            fail("the benchmark of \(backend.rawValue) on \(file) printed no result")
+        }
+        return BackendBench(json: value)
+    }
+
+    /// This program's path, to start the workers.
+    func selfExecutable() -> String {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        if n > 0 {
+            buf[n] = 0
+            return String(cString: buf)
+        }
+        return CommandLine.arguments.first ?? "flowtrace"
+    }
+}
+
+extension FlowTableJSON {
+    /// Writes text (the SVG) to a file.
+    static func writeText(_ text: String, toFile path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ToolError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var bytes = Array(text.utf8)
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress.map { $0 + off }, $0.count - off) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw ToolError("cannot write \(path): \(String(cString: strerror(errno)))") }
+            off += n
+        }
+    }
+}

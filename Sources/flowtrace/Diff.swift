@@ -1,0 +1,34 @@
+// flowtrace diff: two traces compared message by message after the replay's normalisation.
+
+import ArgumentParser
+import Replay
+
+struct Diff: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare two traces message by message, after normalising what may legitimately differ.",
+        discussion: """
+        Each leg (hairpin, api) is compared on its own; family ids, port ids, netlink sequence
+        numbers, ENCAP SEQs and timestamps do not count (spec/replay.md). Exit status: 0 the
+        same, 1 different (report on stdout), 2 a trace could not be read.
+
+        Examples:
+          flowtrace diff before.pcapng after.pcapng
+          flowtrace replay bug.pcapng --target twin --record again.pcapng; flowtrace diff bug.pcapng again.pcapng
+        """)
+
+    @Argument(help: "The first trace.")
+    var a: String
+
+    @Argument(help: "The second trace.")
+    var b: String
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    func run() throws {
+        let report: DiffReport
+        do { report = try TraceDiff.compare(a, b) } catch { fail("\(error)") }
+        print(json ? report.json().serialized(style: .pretty) : report.text())
+        if !report.identical { throw ExitCode(1) }
+    }
+}

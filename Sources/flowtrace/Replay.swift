@@ -1,0 +1,187 @@
+// flowtrace replay: feed a trace back into a backend, the twin, a running twin or the kernel
+// module and check every answer against the recorded one (spec/replay.md).
+
+import ArgumentParser
+import FlowTrace
+import Hairpin
+import LibFlowTable
+import Replay
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Replay a trace into a target and compare every answer with the recorded one.",
+        discussion: """
+        Targets:
+          backend:NAME   dummy, hash, tss or tcam in this process, fed the hairpin leg (fastest)
+          twin[:NAME]    the unft twin and a listener (backend NAME, default hash) started for the replay
+          socket:PATH    a running twin's API socket (flow-table-hairpind --twin)
+          kernel:DEV     the unft module (devices by name, comma-separated)
+        Timing: backend targets default to --topspeed, the others to the recorded timing.
+        Exit status: 0 every answer matched, 1 answers diverged (report on stdout), 2 the replay
+        could not run (message on stderr).
+
+        Examples:
+          flowtrace replay bug.pcapng --target backend:tcam
+          flowtrace replay bug.pcapng --target twin -x 10 --json > report.json
+          flowtrace replay bug.pcapng --target socket:/run/flowtrace/unft.sock --step
+        """)
+
+    @Argument(help: "A pcapng or pcap trace ('-' for stdin).")
+    var file: String
+
+    @Option(help: "backend:dummy|hash|tss|tcam, twin[:BACKEND], socket:PATH or kernel:DEV[,DEV…].")
+    var target: String
+
+    @Flag(help: "Send each request as soon as the previous one is answered.")
+    var topspeed = false
+
+    @Option(name: [.customShort("x"), .long], help: "Recorded timing, this many times faster.")
+    var multiplier: Double?
+
+    @Option(help: "A fixed rate, in requests per second.")
+    var rate: Double?
+
+    @Option(help: "Replay the trace this many times, each from the starting state.")
+    var loop: Int = 1
+
+    @Flag(help: "One request per line typed on stdin; prints each request and its answer.")
+    var step = false
+
+    @Flag(help: "Load every record before replaying (for benchmarks; streaming is the default).")
+    var preload = false
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    @Option(help: "API targets: seconds one call may take before the target counts as gone.")
+    var timeout: Double = 10
+
+    @Option(name: .customLong("map-ifindex"), help: "API targets: RECORDED=TARGET, send the trace's device RECORDED as TARGET (repeatable).")
+    var mapIfindex: [String] = []
+
+    @Flag(help: "socket/kernel targets: keep the target's flows instead of installing the trace's starting state.")
+    var keepState = false
+
+    @Option(help: "twin target: record the replay session to this pcapng file.")
+    var record: String?
+
+    @Option(help: "A model directory for devices the trace's snapshot does not describe (default: the built-in model).")
+    var model: String?
+
+    func run() throws {
+        // kernel:DEV speaks generic netlink to the unft module.
+        Replayer.kernelTransport = { try GenlSocketTransport() }
+        do {
+            let report = try execute()
+            if json {
+                print(report.json().serialized(style: .pretty))
+            } else {
+                print(report.text())
+            }
+            if report.troubled { throw ExitCode(2) }
+            if !report.succeeded { throw ExitCode(1) }
+        } catch let e as ReplayError {
+            fail("\(e)")
+        } catch let e as ToolError {
+            fail(e.description)
+        }
+    }
+
+    func execute() throws -> ReplayReport {
+        let parsed = try ReplayTarget.parse(target)
+        var options = ReplayOptions(timing: try timing(for: parsed))
+        guard loop >= 1 else { throw ToolError("--loop takes a count of at least 1") }
+        guard timeout > 0, timeout.isFinite else { throw ToolError("--timeout takes a positive number of seconds") }
+        options.loops = loop
+        options.timeout = timeout
+        options.keepState = keepState
+        options.recordPath = record
+        if record != nil, case .twin = parsed {} else if record != nil {
+            throw ToolError("--record works with the twin target only")
+        }
+        for m in mapIfindex {
+            let parts = m.split(separator: "=")
+            guard parts.count == 2, let a = UInt32(parts[0]), let b = UInt32(parts[1]) else {
+                throw ToolError("--map-ifindex takes RECORDED=TARGET, e.g. 1000=5, not \(m)")
+            }
+            options.ifindexMap[a] = b
+        }
+        if let model {
+            do { options.defaultModel = try ModelLoader.load(directory: model) } catch { throw ToolError("\(error)") }
+        }
+        if step {
+            guard file != "-" else { throw ToolError("--step reads stdin: the trace must be a file") }
+            guard !json else { throw ToolError("--step prints as it goes: it does not go with --json") }
+            options.step = LineStepper()
+            // The user sets the pace: a schedule would only count the time spent reading.
+            options.timing = .topSpeed
+        }
+        let source: RecordSource
+        do {
+            if preload {
+                source = try PreloadedSource(path: file)
+            } else if case .backend = parsed {
+                // The API leg is of no use to a backend: the reading thread drops it.
+                source = try ReadAheadSource(path: file, filter: { $0.leg != .api })
+            } else {
+                source = try ReadAheadSource(path: file)
+            }
+        } catch {
+            throw ToolError("\(error)")
+        }
+        return try Replayer(target: parsed, options: options).run(source)
+    }
+
+    func timing(for target: ReplayTarget) throws -> Timing {
+        let chosen = [topspeed, multiplier != nil, rate != nil].filter { $0 }.count
+        guard chosen <= 1 else { throw ToolError("choose one of --topspeed, --multiplier and --rate") }
+        if topspeed { return .topSpeed }
+        if let multiplier {
+            guard multiplier > 0, multiplier.isFinite else { throw ToolError("--multiplier takes a positive number") }
+            return .recorded(multiplier: multiplier)
+        }
+        if let rate {
+            guard rate > 0, rate.isFinite else { throw ToolError("--rate takes a positive number of requests per second") }
+            return .rate(rate)
+        }
+        return target.defaultTiming
+    }
+}
+
+/// "flowtrace: …" on stderr and exit status 2 (1 means "answers differ").
+func fail(_ text: String) -> Never {
+    var line = "flowtrace: \(text)\n"
+    line.withUTF8 { p in _ = write(2, p.baseAddress, p.count) }
+    exit(2)
+}
+
+/// --step: each request is shown and sent when a line comes on stdin ("q" or end of input stops).
+final class LineStepper: StepControl {
+    func before(request: String) -> Bool {
+        print(request)
+        print("  [Enter: send, q: stop] ", terminator: "")
+        fflush(stdout)
+        guard let line = readLine(strippingNewline: true) else { return false }
+        return line.trimmingCharacters(in: " \t") != "q"
+    }
+
+    func after(answer: [String], matched: Bool?) {
+        for a in answer { print("  " + a) }
+        if let matched { print(matched ? "  = matches the recorded answer" : "  ≠ DIFFERS from the recorded answer") }
+        fflush(stdout)
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let c = s.first, set.contains(c) { s = s.dropFirst() }
+        while let c = s.last, set.contains(c) { s = s.dropLast() }
+        return String(s)
+    }
+}
