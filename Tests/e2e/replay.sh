@@ -99,4 +99,14 @@ d = xml.dom.minidom.parse(sys.argv[2])
 assert d.documentElement.tagName == "svg"
 print("bench: table, json, svg ok")
 PY
+# Every fixture in traces/ replays into every backend and the twin with zero divergences.
+traces="$(cd "$(dirname "$0")/../.." && pwd)/traces"
+for t in "$traces"/*.pcapng; do
+  for target in backend:dummy backend:hash backend:tss backend:tcam twin; do
+    "$ft" replay "$t" --target "$target" --topspeed > "$tmp/fixture.out" 2>&1 \
+      || { cat "$tmp/fixture.out"; echo "$(basename "$t") into $target diverged"; exit 1; }
+    grep -q " 0 divergent" "$tmp/fixture.out" || { cat "$tmp/fixture.out"; exit 1; }
+  done
+done
+echo "traces/ fixtures: ok"
 echo "ok"

@@ -262,7 +262,7 @@ if "$ft" replay --help 2>/dev/null | grep -q "kernel:"; then
 	"$hpd" >$work/hp3.log 2>&1 &
 	hp3=$!; pids+=($hp3)
 	wait_for 20 listener_is != || bad "the third daemon did not register"
-	if "$ft" replay --target kernel:unft1 $res/nlmon.pcapng >$work/replay.out 2>&1; then
+	if "$ft" replay --target kernel:unft1 --topspeed $res/nlmon.pcapng >$work/replay.out 2>&1; then
 		ok "flowtrace replay --target kernel:unft1: $(tail -1 $work/replay.out)"
 	else
 		bad "flowtrace replay --target kernel:unft1: $(tail -5 $work/replay.out)"
