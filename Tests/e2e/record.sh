@@ -11,6 +11,11 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
+# Ready means answering, not just a socket file: poll with a real call (up to 20 s on a busy CI).
+wait_ready() {
+  for _ in $(seq 200); do "$ctl" get-tables unft0 > /dev/null 2>&1 && return 0; sleep 0.1; done
+  fail "the daemon did not come up"
+}
 command -v tshark >/dev/null || fail "tshark is not installed (scripts/install-deps.sh installs it)"
 export HOME="$tmp/home"; mkdir -p "$HOME"   # a clean Wireshark profile
 
@@ -52,13 +57,13 @@ cmp <("$ft" show "$tmp/demo.pcapng" --snapshot) <("$ft" show "$tmp/copy.pcapng" 
 
 # 2. SIGINT finishes the daemon's file; kill -9 leaves a readable one.
 "$bin/flow-table-hairpind" --twin --record "$tmp/sigint.pcapng" & d=$!; pids+=($d)
-for _ in $(seq 100); do [[ -S $FLOWTRACE_RUNTIME_DIR/unft.sock.devices || -e $FLOWTRACE_RUNTIME_DIR/unft.sock.devices ]] && break; sleep 0.05; done
+wait_ready
 "$ctl" set-flows unft0 "$root/models/default/examples/flows.json"
 kill -INT "$d"; wait "$d" || fail "daemon exit status after SIGINT"
 "$ft" show "$tmp/sigint.pcapng" 2> "$tmp/err" | grep -q "NFL  SET_FLOWS req" || fail "SIGINT file lacks the request"
 [[ ! -s $tmp/err ]] || fail "SIGINT file is not clean: $(cat "$tmp/err")"
 "$bin/flow-table-hairpind" --twin --record "$tmp/kill9.pcapng" & d=$!; pids+=($d)
-for _ in $(seq 100); do [[ -e $FLOWTRACE_RUNTIME_DIR/unft.sock.devices ]] && break; sleep 0.05; done
+wait_ready
 "$ctl" set-flows unft0 "$root/models/default/examples/flows.json"
 sleep 0.3   # past the 100 ms flush bound
 kill -9 "$d"; wait "$d" 2>/dev/null || true
@@ -67,7 +72,7 @@ tshark -r "$tmp/kill9.pcapng" > /dev/null 2>&1 || [[ $? == 2 ]] || fail "tshark 
 
 # 3. Rotation: -C 1 -W 3 with a busy session keeps whole files, each self-contained.
 "$bin/flow-table-hairpind" --twin --record "$tmp/rot.pcapng" -C 0.05 & d=$!; pids+=($d)
-for _ in $(seq 100); do [[ -e $FLOWTRACE_RUNTIME_DIR/unft.sock.devices ]] && break; sleep 0.05; done
+wait_ready
 for i in $(seq 30); do "$ctl" get-tables unft0 > /dev/null; "$ctl" get-headers unft0 > /dev/null; done
 kill -TERM "$d"; wait "$d" || true
 files=$(ls "$tmp"/rot*.pcapng | wc -l)
