@@ -121,11 +121,15 @@ struct ReplayCommand: ParsableCommand {
         }
         let source: RecordSource
         do {
+            let isBackend: Bool
+            if case .backend = parsed { isBackend = true } else { isBackend = false }
+            // A backend needs only the hairpin leg's requests and answers: the rest is dropped
+            // as it is read.
+            let filter = isBackend ? Replayer.backendRecords : nil
             if preload {
-                source = try PreloadedSource(path: file)
-            } else if case .backend = parsed {
-                // The API leg is of no use to a backend: the reading thread drops it.
-                source = try ReadAheadSource(path: file, filter: { $0.leg != .api })
+                source = try PreloadedSource(path: file, filter: filter)
+            } else if let filter {
+                source = try ReadAheadSource(path: file, filter: filter)
             } else {
                 source = try ReadAheadSource(path: file)
             }

@@ -234,3 +234,66 @@ import LibFlowTable
         #expect(p.state.problems.isEmpty)
     }
 }
+
+@Suite("sources") struct SourceTests {
+    struct Seen: Equatable {
+        var bytes: [UInt8]
+        var number: Int
+        var timestamp: UInt64
+        var synthetic: Bool
+        var hairpinID: UInt16?
+    }
+
+    static func drain(_ s: RecordSource, limit: Int = .max) throws -> [Seen] {
+        var out: [Seen] = []
+        while out.count < limit, let r = try s.next() {
+            out.append(Seen(bytes: [UInt8](r.netlink), number: s.recordNumber, timestamp: r.timestamp, synthetic: r.synthetic,
+                            hairpinID: s.families.hairpinID))
+        }
+        return out
+    }
+
+    @Test func readAheadAndPreloadedHandOutWhatTheReaderDoes() throws {
+        let path = try Fixtures.demo.get()
+        let plain = try Self.drain(try StreamingSource(path: path))
+        // Small chunks, so records cross many chunk boundaries.
+        let ahead = try ReadAheadSource(path: path, chunkBytes: 64 * 1024, depth: 2)
+        #expect(try Self.drain(ahead) == plain)
+        try ahead.rewind()
+        #expect(try Self.drain(ahead) == plain)
+        let pre = try PreloadedSource(path: path)
+        let loaded = try Self.drain(pre)
+        #expect(loaded.map(\.bytes) == plain.map(\.bytes))
+        // Stopping early does not hang (the reading thread is told to stop and joined).
+        for _ in 0..<20 {
+            let s = try ReadAheadSource(path: path, chunkBytes: 64 * 1024, depth: 2)
+            _ = try Self.drain(s, limit: 3)
+        }
+        // A filter drops records on the reading thread.
+        let filtered = try Self.drain(try ReadAheadSource(path: path, filter: Replayer.backendRecords))
+        #expect(filtered.count < plain.count && !filtered.isEmpty)
+    }
+
+    @Test func aDamagedFileReportsItsError() throws {
+        let dir = try TempDir()
+        let whole = try Data(contentsOf: URL(fileURLWithPath: try Fixtures.demo.get()))
+        var bad = whole
+        // A block length that is not a multiple of 4, in the middle of the file.
+        let at = whole.count / 2
+        var off = 0
+        var blockStart = 0
+        while off + 8 <= whole.count {
+            let len = Int(whole[off + 4]) | Int(whole[off + 5]) << 8 | Int(whole[off + 6]) << 16 | Int(whole[off + 7]) << 24
+            if off >= at { blockStart = off; break }
+            guard len >= 12 else { break }
+            off += len
+        }
+        #expect(blockStart > 0)
+        bad[blockStart + 4] = 13
+        let path = dir.file("bad.pcapng")
+        try bad.write(to: URL(fileURLWithPath: path))
+        #expect(throws: TraceFileError.self) { _ = try Self.drain(try ReadAheadSource(path: path)) }
+        let report = try replay(path, .backend(.hash))
+        #expect(report.troubled && report.stopped?.contains("damaged") == true, "\(report.text())")
+    }
+}
