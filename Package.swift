@@ -46,8 +46,7 @@ let package = Package(
                           path: "Sources/flow-table-hairpind"),
         .executableTarget(name: "flowtrace",
                           dependencies: ["LibFlowTable", "FlowTrace", "Replay", "Hairpin",
-                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                                         .product(name: "Histogram", package: "hdrhistogram-swift")],
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flowtrace"),
         // Generates the Swift constants (and later the C header and Lua tables) from spec/*.yaml.
         .executableTarget(name: "ynl-gen",

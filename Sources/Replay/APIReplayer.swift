@@ -204,15 +204,15 @@ final class APIReplayer {
             let traced = state.sortedDevices.map(\.ifindex)
             for (i, t) in options.kernelDevices.enumerated() where i < traced.count { forward[traced[i]] = t }
         }
+        var back: [UInt32: UInt32] = [:]
+        for (r, t) in forward { back[t] = r }
+        producedNormalizer = Normalizer(flowTableID: targetFamilyID, hairpinID: nil, ifindexMap: back)
     }
 
     private func targetIfindex(_ recorded: UInt32) -> UInt32 { forward[recorded] ?? recorded }
 
-    private var producedNormalizer: Normalizer {
-        var back: [UInt32: UInt32] = [:]
-        for (r, t) in forward { back[t] = r }
-        return Normalizer(flowTableID: targetFamilyID, hairpinID: nil, ifindexMap: back)
-    }
+    /// The target's messages: its family id, its ifindexes mapped back (set with the map).
+    private var producedNormalizer = Normalizer(flowTableID: nil, hairpinID: nil)
 
     private func describe(_ s: StartingState, refused: Int) -> String {
         let devs = s.sortedDevices.map { "\($0.ifindex): \($0.flows.count) flows" }.joined(separator: ", ")

@@ -25,9 +25,6 @@ final class BackendReplayer {
         self.options = options
     }
 
-    /// What one run leaves for the caller besides the report (bench reads the backends).
-    private(set) var lastService: HairpinService?
-
     func run(_ source: RecordSource, target: String) throws(ReplayError) -> ReplayReport {
         var report = ReplayReport(file: source.name, target: target, timing: options.timing)
         report.loops = max(1, options.loops)
@@ -43,7 +40,6 @@ final class BackendReplayer {
             var state = preamble.state
             state.completeModels(with: options.defaultModel)
             let (service, refused) = state.makeService(backend: kind, defaultModel: options.defaultModel)
-            lastService = service
             if loop == 0 {
                 report.startingState = Self.describe(state, refused: refused, backend: kind)
                 for p in state.problems { note(&report, p) }

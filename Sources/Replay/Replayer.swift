@@ -170,6 +170,16 @@ public final class Replayer {
         try APIReplayer(transport: transport, options: options, freshTarget: false).run(source, target: targetName)
     }
 
+    /// The records a backend target needs: everything but the API leg and the ACKs and DONEs
+    /// (unft's ACKs of the listener's answers). For sources' filters: what is dropped there is
+    /// never copied or looked at again.
+    public static let backendRecords: (TraceRecord) -> Bool = { r in
+        if r.leg == .api { return false }
+        guard r.netlink.count >= Netlink.headerLength else { return true }
+        let type = r.netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
+        return type != Netlink.typeError && type != Netlink.typeDone
+    }
+
     /// Opens the kernel module's Flow Table API transport. Set by whoever links a generic
     /// netlink transport in (the kernel leg's GenlSocketTransport); nil in builds without it.
     nonisolated(unsafe) public static var kernelTransport: (() throws -> any MessageTransport)?

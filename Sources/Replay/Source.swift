@@ -89,19 +89,20 @@ public final class PreloadedSource: RecordSource {
     /// Bytes of netlink data held.
     public var byteCount: Int { used }
 
-    /// Reads the whole file now.
-    public convenience init(path: String) throws(TraceFileError) {
+    /// Reads the whole file now, keeping the records `filter` accepts (all without one).
+    public convenience init(path: String, filter: ((TraceRecord) -> Bool)? = nil) throws(TraceFileError) {
         let s = try StreamingSource(path: path)
-        try self.init(draining: s)
+        try self.init(draining: s, filter: filter)
     }
 
     /// Reads `source` to its end.
-    public init(draining source: RecordSource) throws(TraceFileError) {
+    public init(draining source: RecordSource, filter: ((TraceRecord) -> Bool)? = nil) throws(TraceFileError) {
         name = source.name
         capacity = 1 << 20
         storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         do {
             while let r = try source.next() {
+                if let filter, !filter(r) { continue }
                 let n = r.netlink.count
                 if used + n > capacity { grow(used + n) }
                 if n > 0, let base = r.netlink.baseAddress { (storage + used).copyMemory(from: base, byteCount: n) }

@@ -127,7 +127,7 @@ struct BenchCommand: ParsableCommand {
 
     func measure(_ file: String, _ kind: BackendKind, _ options: BenchOptions) -> BackendBench {
         let source: PreloadedSource
-        do { source = try PreloadedSource(path: file) } catch { fail("\(error)") }
+        do { source = try PreloadedSource(path: file, filter: Replayer.backendRecords) } catch { fail("\(error)") }
         do { return try Bench.run(source, backend: kind, options: options) } catch { fail("\(file): \(error)") }
     }
 

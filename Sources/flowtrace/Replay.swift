@@ -17,13 +17,14 @@ struct ReplayCommand: ParsableCommand {
         abstract: "Replay a trace into a target and compare every answer with the recorded one.",
         discussion: """
         Targets:
-          backend:NAME   dummy, hash, tss or tcam in this process, fed the hairpin leg (fastest)
-          twin[:NAME]    the unft twin and a listener (backend NAME, default hash) started for the replay
-          socket:PATH    a running twin's API socket (flow-table-hairpind --twin)
-          kernel:DEV     the unft module (devices by name, comma-separated)
-        Timing: backend targets default to --topspeed, the others to the recorded timing.
-        Exit status: 0 every answer matched, 1 answers diverged (report on stdout), 2 the replay
-        could not run (message on stderr).
+          backend:NAME  dummy, hash, tss or tcam in process, fed the hairpin leg
+          twin[:NAME]   the twin + a listener (backend NAME) started for the replay
+          socket:PATH   a running twin's API socket (flow-table-hairpind --twin)
+          kernel:DEV    the unft module (devices by name, comma-separated)
+        Timing: backend targets default to --topspeed, the others to recorded timing.
+        Exit status: 0 all answers matched; 1 answers diverged (report on stdout);
+        2 the replay could not run or stopped (message on stderr).
+        Details: spec/replay.md.
 
         Examples:
           flowtrace replay bug.pcapng --target backend:tcam
@@ -83,7 +84,7 @@ struct ReplayCommand: ParsableCommand {
             } else {
                 print(report.text())
             }
-            if report.troubled { throw ExitCode(2) }
+            if report.troubled, let why = report.stopped { fail(why) }
             if !report.succeeded { throw ExitCode(1) }
         } catch let e as ReplayError {
             fail("\(e)")
@@ -123,11 +124,15 @@ struct ReplayCommand: ParsableCommand {
         }
         let source: RecordSource
         do {
+            let isBackend: Bool
+            if case .backend = parsed { isBackend = true } else { isBackend = false }
+            // A backend needs only the hairpin leg's requests and answers: the rest is dropped
+            // as it is read.
+            let filter = isBackend ? Replayer.backendRecords : nil
             if preload {
-                source = try PreloadedSource(path: file)
-            } else if case .backend = parsed {
-                // The API leg is of no use to a backend: the reading thread drops it.
-                source = try ReadAheadSource(path: file, filter: { $0.leg != .api })
+                source = try PreloadedSource(path: file, filter: filter)
+            } else if let filter {
+                source = try ReadAheadSource(path: file, filter: filter)
             } else {
                 source = try ReadAheadSource(path: file)
             }

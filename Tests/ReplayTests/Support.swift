@@ -35,11 +35,27 @@ final class TempDir {
     func file(_ name: String) -> String { path + "/" + name }
 }
 
+/// Where the shared fixtures live; removed when the test process exits (a static lives until
+/// then, so its deinit never runs).
+private let fixturePath: String = {
+    var template = Array("/tmp/replay-fixtures-XXXXXX".utf8CString)
+    let made = template.withUnsafeMutableBufferPointer { b in b.baseAddress.flatMap { mkdtemp($0) } }.map { String(cString: $0) }
+    let path = made ?? "/tmp/replay-fixtures-\(getpid())"
+    if made == nil { try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+    atexit {
+        if ProcessInfo.processInfo.environment["FLOWTRACE_KEEP_TEST_FILES"] == nil {
+            try? FileManager.default.removeItem(atPath: fixturePath)
+        }
+    }
+    return path
+}()
+
 enum Fixtures {
     /// Traces shared by the tests of one run (made once; tests only read them).
-    static let directory: TempDir = {
-        do { return try TempDir("replay-fixtures") } catch { fatalError("cannot create the fixture directory: \(error)") }
-    }()
+    struct Directory {
+        func file(_ name: String) -> String { fixturePath + "/" + name }
+    }
+    static let directory = Directory()
 
     /// A session recorded as `flowtrace demo` records one: the twin and the daemon in this
     /// process, a client installing ClassBench-like flows, reading them back, deleting, and

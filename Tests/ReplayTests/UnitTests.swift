@@ -93,9 +93,11 @@ import LibFlowTable
 }
 
 @Suite("pacing", .serialized) struct PacingTests {
-    /// Measures the schedule, not the machine: on a loaded 2-core machine single sleeps are late
-    /// by anything up to milliseconds, but with absolute deadlines the rate over the run holds
-    /// and nothing is ever sent early. 50 000 requests at 50 000/s: one second.
+    /// On a loaded 2-core machine single sleeps are late by anything up to milliseconds; with
+    /// absolute deadlines that lateness does not add up: the rate over the run holds and
+    /// nothing is ever sent early. 50 000 requests at 50 000/s: one second. Within 1 % — unless
+    /// the machine is so busy that a sleeping thread wakes more than 1 ms late on average (other
+    /// test suites run alongside), then within 10 %; never faster.
     @Test func aRateHoldsOverTheRunWithoutDrift() {
         var pacer = Pacer(.rate(50_000))
         let n = 50_000
@@ -112,13 +114,14 @@ import LibFlowTable
         let elapsed = Double(end - start) / 1e9
         // Never early: the last deadline is (n-1)/rate after the first.
         #expect(elapsed >= expected * 0.999, "elapsed \(elapsed) s, schedule \(expected) s")
-        // Within 1% of the rate, unless the machine stalled at the very end (then late, never fast).
-        #expect(abs(s.achievedRate - 50_000) / 50_000 < 0.01 || elapsed > expected, "achieved \(s.achievedRate)/s")
-        #expect(s.achievedRate <= 50_000 * 1.001)
-        // No speed-up at the end: the second half takes as long as the first (±5%, both are 0.5 s).
+        #expect(s.achievedRate <= 50_000 * 1.001, "achieved \(s.achievedRate)/s")
+        let tolerance = s.meanLateness < 1e6 ? 0.01 : 0.10
+        #expect(abs(s.achievedRate - 50_000) / 50_000 < tolerance,
+                "achieved \(s.achievedRate)/s, mean lateness \(s.meanLateness) ns")
+        // No speed-up at the end: the second half is not shorter than the first.
         let first = Double(halfway - start), second = Double(end - halfway)
-        #expect(second >= first * 0.95 || first > 0.55e9, "first half \(first / 1e9) s, second \(second / 1e9) s")
-        #expect(s.meanLateness < 5e6, "mean lateness \(s.meanLateness) ns")
+        #expect(second >= first * 0.98 || s.meanLateness >= 1e6, "first half \(first / 1e9) s, second \(second / 1e9) s")
+        #expect(s.scheduledSpan == UInt64(n - 1) * 20_000)
     }
 
     @Test func recordedGapsAreScaled() {
@@ -133,12 +136,18 @@ import LibFlowTable
         #expect(pacer.stats.scheduledSpan == 99_500_000)
     }
 
+    /// A replay at 1 000 calls/s: the debug build needs well under 1 ms a call, but with other
+    /// suites running on two cores it may fall behind; it is never faster, and holds the rate
+    /// (2 %) whenever the machine lets it keep up.
     @Test func aReplayAtARateRunsAtThatRate() throws {
-        let report = try replay(try Fixtures.generated.get(), .backend(.hash), timing: .rate(2_000))
+        let report = try replay(try Fixtures.generated.get(), .backend(.hash), timing: .rate(1_000))
         #expect(report.divergent == 0)
         let p = try #require(report.pacing)
         #expect(p.paced == report.calls)
-        #expect(abs(p.achievedRate - 2_000) / 2_000 < 0.02, "achieved \(p.achievedRate)/s")
+        #expect(p.achievedRate <= 1_000 * 1.01, "achieved \(p.achievedRate)/s")
+        let tolerance = p.meanLateness < 2e6 ? 0.02 : 0.5
+        #expect(abs(p.achievedRate - 1_000) / 1_000 < tolerance, "achieved \(p.achievedRate)/s, mean lateness \(p.meanLateness) ns")
+        #expect(p.scheduledSpan == UInt64(report.calls - 1) * 1_000_000)
     }
 }
 
@@ -232,5 +241,68 @@ import LibFlowTable
         }
         #expect(p.firstLive != nil)
         #expect(p.state.problems.isEmpty)
+    }
+}
+
+@Suite("sources") struct SourceTests {
+    struct Seen: Equatable {
+        var bytes: [UInt8]
+        var number: Int
+        var timestamp: UInt64
+        var synthetic: Bool
+        var hairpinID: UInt16?
+    }
+
+    static func drain(_ s: RecordSource, limit: Int = .max) throws -> [Seen] {
+        var out: [Seen] = []
+        while out.count < limit, let r = try s.next() {
+            out.append(Seen(bytes: [UInt8](r.netlink), number: s.recordNumber, timestamp: r.timestamp, synthetic: r.synthetic,
+                            hairpinID: s.families.hairpinID))
+        }
+        return out
+    }
+
+    @Test func readAheadAndPreloadedHandOutWhatTheReaderDoes() throws {
+        let path = try Fixtures.demo.get()
+        let plain = try Self.drain(try StreamingSource(path: path))
+        // Small chunks, so records cross many chunk boundaries.
+        let ahead = try ReadAheadSource(path: path, chunkBytes: 64 * 1024, depth: 2)
+        #expect(try Self.drain(ahead) == plain)
+        try ahead.rewind()
+        #expect(try Self.drain(ahead) == plain)
+        let pre = try PreloadedSource(path: path)
+        let loaded = try Self.drain(pre)
+        #expect(loaded.map(\.bytes) == plain.map(\.bytes))
+        // Stopping early does not hang (the reading thread is told to stop and joined).
+        for _ in 0..<20 {
+            let s = try ReadAheadSource(path: path, chunkBytes: 64 * 1024, depth: 2)
+            _ = try Self.drain(s, limit: 3)
+        }
+        // A filter drops records on the reading thread.
+        let filtered = try Self.drain(try ReadAheadSource(path: path, filter: Replayer.backendRecords))
+        #expect(filtered.count < plain.count && !filtered.isEmpty)
+    }
+
+    @Test func aDamagedFileReportsItsError() throws {
+        let dir = try TempDir()
+        let whole = try Data(contentsOf: URL(fileURLWithPath: try Fixtures.demo.get()))
+        var bad = whole
+        // A block length that is not a multiple of 4, in the middle of the file.
+        let at = whole.count / 2
+        var off = 0
+        var blockStart = 0
+        while off + 8 <= whole.count {
+            let len = Int(whole[off + 4]) | Int(whole[off + 5]) << 8 | Int(whole[off + 6]) << 16 | Int(whole[off + 7]) << 24
+            if off >= at { blockStart = off; break }
+            guard len >= 12 else { break }
+            off += len
+        }
+        #expect(blockStart > 0)
+        bad[blockStart + 4] = 13
+        let path = dir.file("bad.pcapng")
+        try bad.write(to: URL(fileURLWithPath: path))
+        #expect(throws: TraceFileError.self) { _ = try Self.drain(try ReadAheadSource(path: path)) }
+        let report = try replay(path, .backend(.hash))
+        #expect(report.troubled && report.stopped?.contains("damaged") == true, "\(report.text())")
     }
 }
