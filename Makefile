@@ -29,6 +29,7 @@ bench: release
 	$(RELEASE)/backend-bench --sizes 1000,10000,100000
 	$(RELEASE)/trace-bench 1000000
 	$(RELEASE)/loopback-bench --calls 20000 --flows 200000
+	$(RELEASE)/replay-bench
 
 clean:
 	rm -rf .build
