@@ -361,36 +361,28 @@ public final class PcapngReader {
     }
 
     private func readEnhanced(_ body: UnsafeRawBufferPointer, at start: UInt64) throws(TraceFileError) -> Packet {
-        guard body.count >= 20, let b = body.baseAddress else { throw tooShort("enhanced packet block", body, needs: 20, at: start) }
-        let id = load32(b, 0, swapped: swapped)
-        let iface = try interface(id, at: start)
-        let raw = UInt64(load32(b, 4, swapped: swapped)) << 32 | UInt64(load32(b, 8, swapped: swapped))
-        let captured = Int(load32(b, 12, swapped: swapped))
-        let original = load32(b, 16, swapped: swapped)
-        guard captured <= body.count - 20 && align4(captured) <= body.count - 20 else {
-            throw fail("enhanced packet block captures \(captured) bytes, its block holds \(body.count - 20)", at: start + 20)
-        }
-        var packet = Packet(block: .enhanced, blockOffset: start, section: sections.count - 1, interface: id,
-                            linkType: iface.linkType, timestamp: iface.scale.nanoseconds(raw),
-                            data: UnsafeRawBufferPointer(start: b + 20, count: captured), originalLength: original,
-                            flags: nil, flowTrace: nil, commentCount: 0,
-                            options: UnsafeRawBufferPointer(rebasing: body[(20 + align4(captured))...]),
-                            optionsOffset: start + 28 + UInt64(align4(captured)), swapped: swapped)
-        try readPacketOptions(&packet)
-        return packet
+        try readTimestamped(body, at: start, block: .enhanced)
     }
 
     private func readObsolete(_ body: UnsafeRawBufferPointer, at start: UInt64) throws(TraceFileError) -> Packet {
-        guard body.count >= 20, let b = body.baseAddress else { throw tooShort("packet block", body, needs: 20, at: start) }
-        let id = UInt32(load16(b, 0, swapped: swapped))
+        try readTimestamped(body, at: start, block: .obsolete)
+    }
+
+    /// EPB and the obsolete PB share their layout but for the interface id: a u32 in the EPB, a
+    /// u16 (followed by a u16 drop count) in the PB.
+    private func readTimestamped(_ body: UnsafeRawBufferPointer, at start: UInt64,
+                                 block: PacketBlock) throws(TraceFileError) -> Packet {
+        let name = block == .enhanced ? "enhanced packet block" : "packet block"
+        guard body.count >= 20, let b = body.baseAddress else { throw tooShort(name, body, needs: 20, at: start) }
+        let id = block == .enhanced ? load32(b, 0, swapped: swapped) : UInt32(load16(b, 0, swapped: swapped))
         let iface = try interface(id, at: start)
         let raw = UInt64(load32(b, 4, swapped: swapped)) << 32 | UInt64(load32(b, 8, swapped: swapped))
         let captured = Int(load32(b, 12, swapped: swapped))
         let original = load32(b, 16, swapped: swapped)
         guard captured <= body.count - 20 && align4(captured) <= body.count - 20 else {
-            throw fail("packet block captures \(captured) bytes, its block holds \(body.count - 20)", at: start + 20)
+            throw fail("\(name) captures \(captured) bytes, its block holds \(body.count - 20)", at: start + 20)
         }
-        var packet = Packet(block: .obsolete, blockOffset: start, section: sections.count - 1, interface: id,
+        var packet = Packet(block: block, blockOffset: start, section: sections.count - 1, interface: id,
                             linkType: iface.linkType, timestamp: iface.scale.nanoseconds(raw),
                             data: UnsafeRawBufferPointer(start: b + 20, count: captured), originalLength: original,
                             flags: nil, flowTrace: nil, commentCount: 0,
