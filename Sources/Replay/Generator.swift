@@ -363,12 +363,17 @@ struct Workload {
     mutating func add(_ d: Int, count: Int) throws -> Bool {
         let flows = newFlows(d, count: count)
         guard !flows.isEmpty else { return false }
-        var a = FlowTableAttributes.device(ifindexes[d])
-        a.flows = flows
-        let reply = try send(.setFlows, a)
-        summary.flowsSet += flows.count
-        if o.collectFlows { summary.flows.append(contentsOf: flows) }
-        if reply.succeeded { applied(d, flows) }
+        // A batch larger than one netlink message (64 KiB nests) goes as several requests,
+        // as flow-table-ctl sends a big file.
+        for range in Parts.ranges(of: flows) {
+            let slice = Array(flows[range])
+            var a = FlowTableAttributes.device(ifindexes[d])
+            a.flows = slice
+            let reply = try send(.setFlows, a)
+            summary.flowsSet += slice.count
+            if o.collectFlows { summary.flows.append(contentsOf: slice) }
+            if reply.succeeded { applied(d, slice) }
+        }
         return true
     }
 
@@ -389,14 +394,18 @@ struct Workload {
             live[d].removeLast()
         }
         guard !victims.isEmpty else { return }
-        var a = FlowTableAttributes.device(ifindexes[d])
-        a.flows = victims.map { Flow(table: $0.table, uid: $0.uid, priority: $0.priority) }
-        let reply = try send(.delFlows, a)
-        if reply.succeeded {
-            summary.flowsDeleted += victims.count
-            for f in victims { counts[d][f.table, default: 0] -= 1 }
-        } else {
-            live[d].append(contentsOf: victims)
+        let keys = victims.map { Flow(table: $0.table, uid: $0.uid, priority: $0.priority) }
+        for range in Parts.ranges(of: keys) {
+            var a = FlowTableAttributes.device(ifindexes[d])
+            a.flows = Array(keys[range])
+            let reply = try send(.delFlows, a)
+            let slice = victims[range]
+            if reply.succeeded {
+                summary.flowsDeleted += slice.count
+                for f in slice { counts[d][f.table, default: 0] -= 1 }
+            } else {
+                live[d].append(contentsOf: slice)
+            }
         }
     }
 
@@ -439,7 +448,11 @@ struct Workload {
                 bad = existing
                 bad.uid = gen.takeUID(table: existing.table)
             }
-            let goods = newFlows(d, count: max(0, o.batch - 1))
+            var goods = newFlows(d, count: max(0, o.batch - 1))
+            // The bad flow and the good ones must fit one request: trim the good ones.
+            if let first = Parts.ranges(of: goods + [bad]).first, first.count < goods.count + 1 {
+                goods = Array(goods.prefix(max(0, first.count - 1)))
+            }
             var flows = goods
             flows.insert(bad, at: goods.isEmpty ? 0 : pick(goods.count + 1))
             let strategy: ErrorStrategy? = goods.isEmpty
