@@ -160,32 +160,3 @@ struct DaemonError: Error, CustomStringConvertible {
     var description: String
     init(_ text: String) { description = text }
 }
-
-/// SIGINT and SIGTERM, taken synchronously: blocked in every thread (threads created later
-/// inherit the mask) and collected with sigwait, so stopping runs as ordinary code, not in a
-/// signal handler.
-struct SignalWaiter {
-    var set = sigset_t()
-
-    init() {
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        pthread_sigmask(SIG_BLOCK, &set, nil)
-    }
-
-    func wait() -> Int32 {
-        var s = set
-        var sig: Int32 = 0
-        sigwait(&s, &sig)
-        return sig
-    }
-
-    /// The signal if one arrives within `seconds`, else nil.
-    func wait(seconds: Int) -> Int32? {
-        var s = set
-        var t = timespec(tv_sec: seconds, tv_nsec: 0)
-        let sig = sigtimedwait(&s, nil, &t)
-        return sig > 0 ? sig : nil
-    }
-}

@@ -172,7 +172,7 @@ struct DemoScript {
         let model = session.options.model
         expect(tables.attributes?.tables == model.tables, "GET_TABLES: \(model.tables.count) tables")
         for t in model.tables {
-            ui.line("    table \(t.uid) \(t.name.padded(12)) size \(String(t.size).padded(6)) matches \(t.matches.count) fields, \(t.actions.count) actions")
+            ui.line("    table \(t.uid) \(t.name.col(12)) size \(String(t.size).col(6)) matches \(t.matches.count) fields, \(t.actions.count) actions")
         }
         expect(headers.attributes?.headers == model.headers,
                "GET_HEADERS: \(model.headers.map(\.name).joined(separator: ", "))")
@@ -339,8 +339,4 @@ struct DemoOutput {
         fflush(stdout)
         text = ""
     }
-}
-
-extension String {
-    func padded(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
 }

@@ -36,11 +36,7 @@ struct Twin: ParsableCommand {
             paths = TwinSocketPaths(api: socket, hairpin: dir + TwinSocketPaths.hairpinFileName)
         }
         let devs = LoopbackSession.devices(named: devices.split(separator: ",").map(String.init))
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        pthread_sigmask(SIG_BLOCK, &set, nil)
+        let signals = SignalWaiter()
         let twin: UnftTwin
         do {
             twin = try UnftTwin(UnftTwin.Configuration(devices: devs, timeout: timeout, paths: paths))
@@ -50,8 +46,7 @@ struct Twin: ParsableCommand {
         }
         LoopbackSession.writeDevicesFile(devs, paths: paths)
         fputs("flowtrace twin: listening on \(paths.api) and \(paths.hairpin) (devices \(devs.map { "\($0.name)=\($0.ifindex)" }.joined(separator: ", ")))\n", stderr)
-        var sig: Int32 = 0
-        sigwait(&set, &sig)
+        _ = signals.wait()
         twin.stop()
         unlink(LoopbackSession.devicesFile(for: paths))
     }

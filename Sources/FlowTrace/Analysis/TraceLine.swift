@@ -90,5 +90,5 @@ public enum TraceLine {
 
 extension String {
     /// Left-aligned in a column of `width` characters.
-    func col(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+    public func col(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
 }
