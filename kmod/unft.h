@@ -99,6 +99,20 @@ extern const struct nla_policy unft_nfl_selector_policy[NFL_MAX + 1];
 extern const struct nla_policy unft_nflh_policy[NFLH_MAX + 1];
 extern const struct nla_policy unft_encap_policy[NFLH_ENCAP_MAX + 1];
 
+/*
+ * Strict parsing of a request's attributes into @tb (maxtype + 1 entries;
+ * info->attrs then points to it) against @policy, done by the handler
+ * rather than the genetlink core: the core answers some malformed
+ * attributes (a binary too long, a flag with a payload, a nest of 1-3 bytes)
+ * with -ERANGE, the contract wants -EINVAL for every malformed message.
+ */
+int unft_header_check(const struct genl_info *info);
+int unft_validate(struct genl_info *info, const struct nla_policy *policy,
+		  int maxtype, struct nlattr **tb);
+/* The same for a nest (an answer's ATTR). */
+int unft_validate_nested(const struct nlattr *nest, const struct nla_policy *policy,
+			 int maxtype, struct netlink_ext_ack *extack);
+
 enum unft_set_id {
 	UNFT_SET_NFL_LIST,	/* top level, FLOWS = list of FLOW */
 	UNFT_SET_NFL_SELECTOR,	/* top level, FLOWS = get-flows selector */

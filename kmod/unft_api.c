@@ -177,16 +177,22 @@ static int unft_api_doit(struct sk_buff *skb, struct genl_info *info)
 	u8 cmd = info->genlhdr->cmd;
 	struct unft_req req = {
 		.nlh = info->nlhdr,
-		.tb = info->attrs,
 		.cmd = cmd,
 		.strategy = NFL_FLOWS_ERROR_ABORT,
 	};
 	struct unft_peer peer = {};
 	struct unft_call *call;
 	unsigned long deadline;
+	bool selector = cmd == NFL_TABLE_CMD_GET_FLOWS;
+	struct nlattr *tb[NFL_MAX + 1];
 	int err;
 
-	err = unft_check(cmd == NFL_TABLE_CMD_GET_FLOWS ?
+	err = unft_validate(info, selector ? unft_nfl_selector_policy : unft_nfl_list_policy,
+			    NFL_MAX, tb);
+	if (err)
+		return err;
+	req.tb = tb;
+	err = unft_check(selector ?
 			 UNFT_SET_NFL_SELECTOR : UNFT_SET_NFL_LIST,
 			 info->nlhdr, nlmsg_attrdata(info->nlhdr, GENL_HDRLEN),
 			 nlmsg_attrlen(info->nlhdr, GENL_HDRLEN), NULL, info->extack);
@@ -238,32 +244,37 @@ out_flows:
 	return err;
 }
 
-#define UNFT_API_OP(_cmd, _policy) {				\
+/*
+ * No policy for the core: it splits the attributes by type (and refuses
+ * unknown types and trailing bytes); unft_api_doit() validates them
+ * (unft_validate(): -EINVAL, never the core's -ERANGE).
+ */
+#define UNFT_API_OP(_cmd) {						\
 	.cmd		= _cmd,						\
 	.doit		= unft_api_doit,				\
 	.flags		= GENL_ADMIN_PERM,				\
-	.policy		= _policy,					\
 	.maxattr	= NFL_MAX,					\
 }
 
 static const struct genl_ops unft_api_ops[] = {
-	UNFT_API_OP(NFL_TABLE_CMD_GET_TABLES, unft_nfl_list_policy),
-	UNFT_API_OP(NFL_TABLE_CMD_GET_HEADERS, unft_nfl_list_policy),
-	UNFT_API_OP(NFL_TABLE_CMD_GET_ACTIONS, unft_nfl_list_policy),
-	UNFT_API_OP(NFL_TABLE_CMD_GET_HDR_GRAPH, unft_nfl_list_policy),
-	UNFT_API_OP(NFL_TABLE_CMD_GET_TABLE_GRAPH, unft_nfl_list_policy),
-	UNFT_API_OP(NFL_TABLE_CMD_GET_FLOWS, unft_nfl_selector_policy),
-	UNFT_API_OP(NFL_TABLE_CMD_SET_FLOWS, unft_nfl_list_policy),
-	UNFT_API_OP(NFL_TABLE_CMD_DEL_FLOWS, unft_nfl_list_policy),
-	UNFT_API_OP(NFL_TABLE_CMD_UPDATE_FLOWS, unft_nfl_list_policy),
-	UNFT_API_OP(NFL_TABLE_CMD_CREATE_TABLE, unft_nfl_list_policy),
-	UNFT_API_OP(NFL_TABLE_CMD_DESTROY_TABLE, unft_nfl_list_policy),
+	UNFT_API_OP(NFL_TABLE_CMD_GET_TABLES),
+	UNFT_API_OP(NFL_TABLE_CMD_GET_HEADERS),
+	UNFT_API_OP(NFL_TABLE_CMD_GET_ACTIONS),
+	UNFT_API_OP(NFL_TABLE_CMD_GET_HDR_GRAPH),
+	UNFT_API_OP(NFL_TABLE_CMD_GET_TABLE_GRAPH),
+	UNFT_API_OP(NFL_TABLE_CMD_GET_FLOWS),
+	UNFT_API_OP(NFL_TABLE_CMD_SET_FLOWS),
+	UNFT_API_OP(NFL_TABLE_CMD_DEL_FLOWS),
+	UNFT_API_OP(NFL_TABLE_CMD_UPDATE_FLOWS),
+	UNFT_API_OP(NFL_TABLE_CMD_CREATE_TABLE),
+	UNFT_API_OP(NFL_TABLE_CMD_DESTROY_TABLE),
 };
 
 struct genl_family unft_api_family = {
 	.name		= NFL_GENL_NAME,
 	.version	= NFL_GENL_VERSION,
 	.maxattr	= NFL_MAX,
+	.resv_start_op	= NFL_CMD_MAX + 1,	/* see unft_header_check() */
 	.netnsok	= true,
 	.parallel_ops	= true,
 	.module		= THIS_MODULE,

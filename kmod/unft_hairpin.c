@@ -281,11 +281,15 @@ static bool unft_is_listener(struct genl_info *info)
 static int unft_hp_set_listener(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *lt[NFLH_LISTENER_ATTR_MAX + 1];
-	struct nlattr *nest = info->attrs[NFLH_LISTENER];
+	struct nlattr *tb[NFLH_MAX + 1], *nest;
 	struct net *net = genl_info_net(info);
 	u32 type, port = 0;
 	int err;
 
+	err = unft_validate(info, unft_nflh_policy, NFLH_MAX, tb);
+	if (err)
+		return err;
+	nest = tb[NFLH_LISTENER];
 	if (!nest) {
 		unft_text(info->extack, NULL, "message at byte 0: required attribute LISTENER is missing");
 		return -EINVAL;
@@ -331,9 +335,14 @@ static int unft_hp_get_listener(struct sk_buff *skb, struct genl_info *info)
 	struct sk_buff *msg;
 	struct nlattr *nest;
 	bool registered;
+	struct nlattr *tb[NFLH_MAX + 1];
 	void *hdr;
 	u32 port;
+	int err;
 
+	err = unft_validate(info, unft_nflh_policy, NFLH_MAX, tb);
+	if (err)
+		return err;
 	spin_lock(&unft_hp.lock);
 	registered = unft_hp.registered;
 	port = unft_hp.portid;
@@ -368,11 +377,15 @@ nospace:
 static int unft_hp_encap(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *et[NFLH_ENCAP_MAX + 1];
-	struct nlattr *nest = info->attrs[NFLH_ENCAP];
+	struct nlattr *tb[NFLH_MAX + 1], *nest;
 	struct unft_call *call;
 	u64 seq;
 	int err;
 
+	err = unft_validate(info, unft_nflh_policy, NFLH_MAX, tb);
+	if (err)
+		return err;
+	nest = tb[NFLH_ENCAP];
 	if (!nest) {
 		unft_text(info->extack, NULL, "message at byte 0: required attribute ENCAP is missing");
 		return -EINVAL;
@@ -465,7 +478,8 @@ static const struct genl_small_ops unft_hp_ops[] = {
 struct genl_family unft_hp_family = {
 	.version	= NFLH_GENL_VERSION,
 	.maxattr	= NFLH_MAX,
-	.policy		= unft_nflh_policy,
+	/* No policy: each handler validates (unft_validate); see unft_header_check(). */
+	.resv_start_op	= NFLH_CMD_MAX + 1,
 	.netnsok	= true,
 	.parallel_ops	= true,
 	.module		= THIS_MODULE,

@@ -74,7 +74,7 @@ static void unft_setup(struct net_device *dev)
 	ud->dev = dev;
 }
 
-static int unft_validate(struct nlattr *tb[], struct nlattr *data[],
+static int unft_link_validate(struct nlattr *tb[], struct nlattr *data[],
 			 struct netlink_ext_ack *extack)
 {
 	if (tb[IFLA_ADDRESS]) {
@@ -96,7 +96,7 @@ static struct rtnl_link_ops unft_link_ops = {
 	.kind		= UNFT_DRV_NAME,
 	.priv_size	= sizeof(struct unft_dev),
 	.setup		= unft_setup,
-	.validate	= unft_validate,
+	.validate	= unft_link_validate,
 };
 
 int unft_netdev_init(void)

@@ -289,7 +289,7 @@ int unft_answer_add(struct unft_call *call, struct nlattr **et,
 
 	a = et[NFLH_ENCAP_ATTR];
 	if (a) {
-		err = nla_validate_nested(a, NFL_MAX, unft_nfl_list_policy, extack);
+		err = unft_validate_nested(a, unft_nfl_list_policy, NFL_MAX, extack);
 		if (err)
 			return err;
 		err = unft_check(UNFT_SET_NFL_LIST, nlh, nla_data(a), nla_len(a),

@@ -89,6 +89,8 @@ VMTEST_KO='$root/kmod/unft.ko'
 VMTEST_SCRIPT='$test'
 VMTEST_ROOT='$root'
 VMTEST_BIN='$bin'
+VMTEST_SEED='${VMTEST_SEED:-}'
+VMTEST_KFUZZ_SCALE='${VMTEST_KFUZZ_SCALE:-1}'
 EOF
 
 # 3. Boot.
