@@ -379,6 +379,7 @@ static int unft_hp_encap(struct sk_buff *skb, struct genl_info *info)
 	struct nlattr *et[NFLH_ENCAP_MAX + 1];
 	struct nlattr *tb[NFLH_MAX + 1], *nest;
 	struct unft_call *call;
+	bool acked = false;
 	u64 seq;
 	int err;
 
@@ -437,6 +438,17 @@ static int unft_hp_encap(struct sk_buff *skb, struct genl_info *info)
 		if (err == 1) {
 			bool ended;
 
+			/*
+			 * The listener's ACK goes out before the caller wakes up, as
+			 * the twin does: otherwise the caller's next request could
+			 * reach the listener before this ACK (the core ACKs only
+			 * after the handler returns). -EINTR below tells
+			 * netlink_rcv_skb() not to ACK a second time.
+			 */
+			if (info->nlhdr->nlmsg_flags & NLM_F_ACK) {
+				netlink_ack(skb, info->nlhdr, 0, info->extack);
+				acked = true;
+			}
 			spin_lock(&unft_hp.lock);
 			ended = unft_call_end_locked(call, UNFT_CALL_DONE, 0, NULL);
 			spin_unlock(&unft_hp.lock);
@@ -448,7 +460,7 @@ static int unft_hp_encap(struct sk_buff *skb, struct genl_info *info)
 out:
 	mutex_unlock(&call->lock);
 	unft_call_put(call);
-	return err;
+	return acked ? -EINTR : err;
 }
 
 static const struct genl_small_ops unft_hp_ops[] = {

@@ -59,13 +59,17 @@ public struct DiffReport {
 }
 
 public enum TraceDiff {
-    public static func compare(_ a: String, _ b: String, listed: Int = 100) throws(ReplayError) -> DiffReport {
+    /// `legs`: the legs compared (all by default; a kernel-mode recording of flow-table-hairpind
+    /// holds the hairpin leg only, so it is compared with a twin's recording on that leg).
+    /// `wireOnly`: leave out synthetic records (NEWFAMILY and state-snapshot preambles).
+    public static func compare(_ a: String, _ b: String, legs: [TraceLeg] = [.hairpin, .api, .unknown],
+                               wireOnly: Bool = false, listed: Int = 100) throws(ReplayError) -> DiffReport {
         var report = DiffReport(a: a, b: b)
-        for leg in [TraceLeg.hairpin, .api, .unknown] {
+        for leg in legs {
             let left: LegMessages, right: LegMessages
             do {
-                left = try LegMessages(path: a, leg: leg)
-                right = try LegMessages(path: b, leg: leg)
+                left = try LegMessages(path: a, leg: leg, wireOnly: wireOnly)
+                right = try LegMessages(path: b, leg: leg, wireOnly: wireOnly)
             } catch {
                 throw .trace(error)
             }
@@ -127,9 +131,12 @@ final class LegMessages {
     var normalizer = Normalizer(flowTableID: nil, hairpinID: nil)
     var known: (UInt16?, UInt16?) = (nil, nil)
 
-    init(path: String, leg: TraceLeg) throws(TraceFileError) {
+    let wireOnly: Bool
+
+    init(path: String, leg: TraceLeg, wireOnly: Bool = false) throws(TraceFileError) {
         source = try StreamingSource(path: path)
         self.leg = leg
+        self.wireOnly = wireOnly
     }
 
     var truncation: String? { source.truncationNote }
@@ -144,7 +151,7 @@ final class LegMessages {
                 known = (families.flowTableID, families.hairpinID)
                 normalizer = Normalizer(families: families)
             }
-            guard families.leg(of: r) == leg else { continue }
+            guard families.leg(of: r) == leg, !(wireOnly && r.synthetic) else { continue }
             for m in Messages(r.netlink) {
                 guard let h = Head(m), h.type != Controller.familyID else { continue }
                 queue.append(Item(bytes: normalizer.normalized(m), direction: r.direction, record: source.recordNumber,

@@ -15,7 +15,7 @@ kmod/include/uapi/net_flow.h, via nltest.py), sent over raw NETLINK_GENERIC sock
                                         CAP_NET_ADMIN (setuid nobody; and a socket opened
                                         as root, used after the drop): EPERM for every
                                         message the core routes to an operation
-    kfuzz.py client   --seed S --n N --set-hex F --del-hex F --tag K
+    kfuzz.py client   --seed S --n N --set-hex F --del-hex F --mset-hex F --tag K
                                         one of several concurrent client processes against a
                                         running flow-table-hairpind: valid batches (must be
                                         ACKed) mixed with mutated requests
@@ -901,6 +901,7 @@ def phase_client(a, tally):
     seeds = Seeds(a.if0, a.if1)
     sets = [bytes.fromhex(l.strip()) for l in open(a.set_hex) if l.strip()]
     dels = [bytes.fromhex(l.strip()) for l in open(a.del_hex) if l.strip()]
+    msets = [bytes.fromhex(l.strip()) for l in open(a.mset_hex) if l.strip()] if a.mset_hex else []
     cli = Client()
     budget = a.timeout_ms / 1000 + 3
     n = 0
@@ -927,9 +928,10 @@ def phase_client(a, tally):
                 raw, cat = message(T.api.id, cmd, C.NFL_GENL_VERSION, payload, N.F_REQUEST | N.F_ACK, seq), "valid_discovery"
             else:
                 cat, raw = mutate_api(rng, seeds, T.api.id, seq)
-                # mutate the real batches too (the daemon sees what unft forwards)
-                if rng.random() < 0.3 and sets:
-                    base = rng.choice(sets)
+                # mutate real batches too (the daemon sees what unft forwards): SET_FLOWS of
+                # uids no valid batch uses (a mutated one may install flows, in any table)
+                if rng.random() < 0.3 and msets:
+                    base = rng.choice(msets)
                     nodes = TREE_MUTATIONS[(c := rng.choice(sorted(TREE_MUTATIONS)))](rng, tree(base[20:]))
                     raw, cat = message(T.api.id, base[16], C.NFL_GENL_VERSION, flat(nodes), N.F_REQUEST | N.F_ACK, seq), "batch_" + c
             finals, _, dt = cli.exchange(raw, seq, budget)
@@ -962,6 +964,7 @@ def main():
     p.add_argument("--seconds", type=float, default=20, help="race: at most this long")
     p.add_argument("--set-hex")
     p.add_argument("--del-hex")
+    p.add_argument("--mset-hex", help="client: SET_FLOWS messages to mutate (uids no valid batch uses)")
     p.add_argument("--tag", type=int, default=0)
     a = p.parse_args()
     N.load_header(a.header)

@@ -60,6 +60,8 @@ if [ -x "$bin/flow-table-hairpind" ] && [ -x "$bin/flow-table-ctl" ]; then
 	for k in 0 1 2 3; do
 		first=$(( 3000 + 200 * k ))
 		$py $root/scripts/vm/gen-flows.py --count 40 --first-uid $first >$work/c$k.json
+		$py $root/scripts/vm/gen-flows.py --count 20 --first-uid $(( 1000 + 100 * k )) >$work/m$k.json
+		"$bin/flow-table-ctl" encode set-flows --ifindex $if0 $work/m$k.json >$work/mset$k.hex &&
 		"$bin/flow-table-ctl" encode set-flows --ifindex $if0 $work/c$k.json >$work/set$k.hex &&
 			"$bin/flow-table-ctl" encode del-flows --ifindex $if0 $work/c$k.json >$work/del$k.hex ||
 			bad "flow-table-ctl encode"
@@ -70,7 +72,8 @@ if [ -x "$bin/flow-table-hairpind" ] && [ -x "$bin/flow-table-ctl" ]; then
 	[ "$(cat $dbg/listener)" != 0 ] || bad "the daemon did not register: $(cat $work/hairpind.log)"
 	pids=()
 	for k in 0 1 2 3; do
-		$kf client --tag $k --n $(n 250) --set-hex $work/set$k.hex --del-hex $work/del$k.hex >$work/client$k.log 2>&1 &
+		$kf client --tag $k --n $(n 250) --set-hex $work/set$k.hex --del-hex $work/del$k.hex \
+			--mset-hex $work/mset$k.hex >$work/client$k.log 2>&1 &
 		pids+=($!)
 	done
 	for k in 0 1 2 3; do
