@@ -53,6 +53,16 @@ struct unft_stats {
 	atomic64_t parts_in;		/* ENCAP answer messages accepted */
 	atomic64_t send_retries;	/* listener queue full, resent */
 	atomic64_t listener_lost;	/* listener sockets released */
+	/* Where an answered call's time goes (ns, summed over timed_calls):
+	 * handler entry to reply queued; of that, ENCAP request queued to the
+	 * answer accepted (a task switch and the listener's own work), and
+	 * answer accepted to the caller running again (the listener's return
+	 * from its system call and a task switch); the rest is unft's work.
+	 */
+	atomic64_t timed_calls;
+	atomic64_t time_total_ns;
+	atomic64_t time_listener_ns;
+	atomic64_t time_wake_ns;
 	atomic64_t pending;		/* calls waiting now */
 	atomic64_t live;		/* live allocations: calls, buffers, skbs */
 };
@@ -157,6 +167,8 @@ struct unft_call {
 	u64 seq;
 	u8 cmd;				/* NFL_TABLE_CMD_* */
 	u32 nflows;			/* flows of a SET/DEL request */
+	u64 t_sent;			/* ktime ns: the (last) ENCAP part queued */
+	u64 t_done;			/* ktime ns: the answer accepted */
 
 	/* The answer, filled under @lock while PENDING. */
 	bool started;			/* a first part was accepted */

@@ -17,6 +17,7 @@
  */
 #include <linux/errno.h>
 #include <linux/jiffies.h>
+#include <linux/ktime.h>
 #include <linux/netdevice.h>
 #include <linux/rcupdate.h>
 #include <net/genetlink.h>
@@ -185,6 +186,7 @@ static int unft_api_doit(struct sk_buff *skb, struct genl_info *info)
 	unsigned long deadline;
 	bool selector = cmd == NFL_TABLE_CMD_GET_FLOWS;
 	struct nlattr *tb[NFL_MAX + 1];
+	u64 t_start = ktime_get_ns(), t_woken;
 	int err;
 
 	err = unft_validate(info, selector ? unft_nfl_selector_policy : unft_nfl_list_policy,
@@ -222,6 +224,7 @@ static int unft_api_doit(struct sk_buff *skb, struct genl_info *info)
 	}
 
 	err = unft_send_request(call, &req, &peer, deadline);
+	call->t_sent = ktime_get_ns();
 	if (err && err != -ECANCELED) {
 		char why[80];
 
@@ -230,11 +233,16 @@ static int unft_api_doit(struct sk_buff *skb, struct genl_info *info)
 		unft_call_fail(call, err, why);
 	}
 	err = unft_call_wait(call, deadline);
+	t_woken = ktime_get_ns();
 	if (err) {
 		if (call->why[0])
 			unft_text(info->extack, NULL, "%s", call->why);
 	} else {
 		err = unft_api_reply(skb, info, &req, call);
+		atomic64_inc(&unft_stats.timed_calls);
+		atomic64_add(ktime_get_ns() - t_start, &unft_stats.time_total_ns);
+		atomic64_add(call->t_done - call->t_sent, &unft_stats.time_listener_ns);
+		atomic64_add(t_woken - call->t_done, &unft_stats.time_wake_ns);
 	}
 
 	unft_peer_put(&peer);

@@ -5,6 +5,10 @@
  * Counters (read-only, decimal):
  *   requests answers timeouts notconn failed refused parts_out parts_in
  *   send_retries listener_lost   running totals
+ *   timed_calls time_total_ns time_listener_ns time_wake_ns
+ *                                answered calls and their time: handler
+ *                                entry to reply; ENCAP queued to answer;
+ *                                answer to the caller running again
  *   pending                      calls waiting now
  *   live                         live allocations (calls, buffers, skbs);
  *                                0 whenever no call is in flight
@@ -52,6 +56,10 @@ static const struct {
 	{ "parts_in", &unft_stats.parts_in },
 	{ "send_retries", &unft_stats.send_retries },
 	{ "listener_lost", &unft_stats.listener_lost },
+	{ "timed_calls", &unft_stats.timed_calls },
+	{ "time_total_ns", &unft_stats.time_total_ns },
+	{ "time_listener_ns", &unft_stats.time_listener_ns },
+	{ "time_wake_ns", &unft_stats.time_wake_ns },
 	{ "pending", &unft_stats.pending },
 	{ "live", &unft_stats.live },
 };

@@ -24,6 +24,7 @@
 #include <linux/notifier.h>
 #include <linux/sched/signal.h>
 #include <linux/spinlock.h>
+#include <linux/ktime.h>
 #include <net/genetlink.h>
 #include <net/net_namespace.h>
 
@@ -449,6 +450,7 @@ static int unft_hp_encap(struct sk_buff *skb, struct genl_info *info)
 				netlink_ack(skb, info->nlhdr, 0, info->extack);
 				acked = true;
 			}
+			call->t_done = ktime_get_ns();
 			spin_lock(&unft_hp.lock);
 			ended = unft_call_end_locked(call, UNFT_CALL_DONE, 0, NULL);
 			spin_unlock(&unft_hp.lock);

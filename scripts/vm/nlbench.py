@@ -5,6 +5,9 @@ socket per measurement (one process for all, so process start-up is not measured
   * genl_rtt_us       a plain generic netlink request/response: nlctrl CTRL_CMD_GETFAMILY
   * api_rtt_us        GET_TABLES on a unft port: client -> unft -> daemon -> unft -> client
   * api_rtt_ratio     api_rtt_us / genl_rtt_us, both measured in this run
+  * api_small_rtt_us  GET_TABLE_GRAPH, a reply nearer the baseline's size (sizes printed too)
+  * api_handler_us, api_listener_us, api_wake_us, api_in_unft_us   where GET_TABLES' time goes
+                      (unft's debugfs timing; see kmod/README.md)
   * set_flows_per_s   batched SET_FLOWS (pre-encoded by `flow-table-ctl encode`), then the
                       same flows deleted with DEL_FLOWS (del_flows_per_s)
 
@@ -26,16 +29,34 @@ import nltest  # noqa: E402  (Sock, resolve, the net_flow.h constants)
 from nltest import C, Sock, resolve, preamble, string, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, CTRL_ATTR_FAMILY_NAME  # noqa: E402
 
 
+PREFIX = ""
+
+
 def metric(name, value):
-    print(f"VMTEST METRIC {name} {value}", flush=True)
+    print(f"VMTEST METRIC {PREFIX}{name} {value}", flush=True)
 
 
-def rtt(sock, ftype, cmd, version, payload, n):
+def unft_times():
+    """unft's own accounting of answered calls (debugfs): calls, total, listener, wake ns."""
+    out = []
+    for name in ("timed_calls", "time_total_ns", "time_listener_ns", "time_wake_ns"):
+        try:
+            with open(f"/sys/kernel/debug/unft/{name}") as f:
+                out.append(int(f.read()))
+        except OSError:
+            return None
+    return out
+
+
+def rtt(sock, ftype, cmd, version, payload, n, name=None):
     """Mean microseconds of n request/ACK round trips (each waits for its final NLMSG_ERROR)."""
     for _ in range(min(20, n)):                        # warm caches and the daemon's paths
-        _, fin = sock.transact(ftype, cmd, version, payload)
+        replies, fin = sock.transact(ftype, cmd, version, payload)
         if fin.error:
             raise SystemExit(f"nlbench: warm-up call failed: error {fin.error} {fin.ext_msg!r}")
+    if name:     # the sizes, so the two round trips can be compared fairly
+        metric(f"{name}_request_bytes", 20 + len(payload))
+        metric(f"{name}_reply_bytes", sum(m.len for m in replies))
     t0 = time.perf_counter()
     for _ in range(n):
         _, fin = sock.transact(ftype, cmd, version, payload)
@@ -88,18 +109,41 @@ def main():
     p.add_argument("--del-hex", help="the matching DEL_FLOWS messages")
     p.add_argument("--batch-flows", type=int, default=0, help="flows in all --set-hex messages together")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--metric-prefix", default="", help="prefix of the metric names")
     a = p.parse_args()
+    global PREFIX
+    PREFIX = a.metric_prefix
     nltest.load_header(a.header)
     with open(f"/sys/class/net/{a.dev}/ifindex") as f:
         ifindex = int(f.read())
     s = Sock(rcvbuf=16 << 20)
     api = resolve(s, C.NFL_GENL_NAME)
 
-    genl = rtt(s, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, string(CTRL_ATTR_FAMILY_NAME, "nlctrl"), a.n)
-    call = rtt(s, api.id, C.NFL_TABLE_CMD_GET_TABLES, C.NFL_GENL_VERSION, preamble(ifindex), a.n)
+    genl = rtt(s, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, string(CTRL_ATTR_FAMILY_NAME, "nlctrl"), a.n, "genl")
+    t0 = unft_times()
+    call = rtt(s, api.id, C.NFL_TABLE_CMD_GET_TABLES, C.NFL_GENL_VERSION, preamble(ifindex), a.n, "api")
+    t1 = unft_times()
+    # A call with a reply nearer the baseline's size (GET_TABLES answers ~1.7 KB, GETFAMILY
+    # nlctrl ~140 bytes): GET_TABLE_GRAPH.
+    small = rtt(s, api.id, C.NFL_TABLE_CMD_GET_TABLE_GRAPH, C.NFL_GENL_VERSION, preamble(ifindex), a.n,
+                "api_small")
     metric("genl_rtt_us", f"{genl:.1f}")
     metric("api_rtt_us", f"{call:.1f}")
     metric("api_rtt_ratio", f"{call / genl:.1f}")
+    metric("api_small_rtt_us", f"{small:.1f}")
+    metric("api_small_rtt_ratio", f"{small / genl:.1f}")
+    if t0 and t1 and t1[0] > t0[0]:
+        # Where a call's time goes: unft's handler from entry to reply (the warm-up calls
+        # included); of it, ENCAP queued -> answer accepted (a task switch and the daemon's
+        # work) and answer accepted -> caller running (the daemon's return from its system call,
+        # a task switch); the rest is unft's own work. Outside the handler: the client's system
+        # calls and the genetlink core, as for the plain round trip.
+        n = t1[0] - t0[0]
+        total, listener, wake = ((t1[k] - t0[k]) / n / 1e3 for k in (1, 2, 3))
+        metric("api_handler_us", f"{total:.1f}")
+        metric("api_listener_us", f"{listener:.1f}")
+        metric("api_wake_us", f"{wake:.1f}")
+        metric("api_in_unft_us", f"{total - listener - wake:.1f}")
     if a.set_hex and a.del_hex and a.batch_flows > 0:
         set_msgs, del_msgs = read_hex(a.set_hex), read_hex(a.del_hex)
         per_set, per_del = batches(s, api.id, set_msgs, del_msgs, a.batch_flows, a.rounds)

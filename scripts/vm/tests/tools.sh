@@ -229,6 +229,9 @@ step "the daemon stopped: ETIMEDOUT after timeout_ms"
 hp2=$!; pids+=($hp2)
 wait_for 20 listener_is != || bad "the second daemon did not register: $(cat $work/hp2.log)"
 "$ctl" get-tables unft0 >/dev/null || bad "the second daemon does not answer"
+# The round trip once more, against this daemon that does not record (the one above does).
+$py $root/scripts/vm/nlbench.py --dev unft0 --n ${VMTEST_BENCH_N:-500} --metric-prefix norec_ ||
+	bad "nlbench without recording"
 kill -STOP $hp2
 echo 700 >$dbg/timeout_ms
 s=$(now)
