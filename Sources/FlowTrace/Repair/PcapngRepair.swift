@@ -73,12 +73,18 @@ public enum PcapngRepair {
                                  path: input, offset: 0)
         }
 
-        let outFD = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        // Not truncated before it is known not to be the input itself.
+        let outFD = open(output, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
         guard outFD >= 0 else { throw TraceFileError(.io(errno), "cannot create the repaired file", path: output) }
         var outStat = stat()
         if fstat(outFD, &outStat) == 0, outStat.st_dev == inStat.st_dev, outStat.st_ino == inStat.st_ino {
             close(outFD)
             throw TraceFileError(.invalidArgument, "-w names the input file itself: write the repaired copy to another file", path: output)
+        }
+        guard ftruncate(outFD, 0) == 0 else {
+            let e = errno
+            close(outFD)
+            throw TraceFileError(.io(e), "cannot truncate the repaired file", path: output)
         }
         var out = BlockOutput(fd: outFD, path: output)
         defer { close(outFD) }
