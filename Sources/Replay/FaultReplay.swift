@@ -65,7 +65,7 @@ public struct FaultPlan: Sendable {
         let twinSide = faults.values.filter { $0.side == .twin }.count
         var text = "re-injected \(injected) of the \(backendOnly ? count - twinSide : count) recorded "
             + (backendOnly ? "backend " : "") + "faults at the calls they hit"
-        if backendOnly && twinSide > 0 { text += " (\(twinSide) twin faults never reached the backend)" }
+        if backendOnly && twinSide > 0 { text += " (and \(twinSide) of the twin's own, which a backend does not see)" }
         return text + (specs.isEmpty ? "" : "; recorded with \(specs)") + "; --no-reinject replays without them"
     }
 }
