@@ -8,10 +8,11 @@ struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check that a recorded twin session holds each call exactly once (no lost or duplicated records).",
         discussion: """
-        Groups records by their pairing id: each call must have one API request and one final
-        answer (ACK or error), and when it was forwarded one ENCAP request and one answer.
-        Exit status: 0 clean; 1 calls with missing or duplicated records (listed); 2 the trace
-        could not be read.
+        Groups records by their pairing id: each call must have one API request and
+        one final answer (ACK or error), and when it was forwarded one ENCAP request
+        and one answer.
+        Exit status: 0 clean; 1 calls with missing or duplicated records (listed); 2
+        the trace could not be read.
 
         Example:
           flow-table-hairpind --twin --record load.pcapng & flowtrace load --calls 100000; kill -INT %1

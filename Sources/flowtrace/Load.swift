@@ -16,16 +16,17 @@ struct Load: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Drive NDO calls through a running twin from several concurrent clients.",
         discussion: """
-        Each client installs a flow, reads it back (GET_FLOWS on its table and priority) and
-        deletes it, over and over (--mix), with flows of its own (uids and priorities no other
-        client uses), so the device's state stays small and no call should fail. Prints
-        calls/s, errors by errno, and each client's count; --watch-pid samples a process's
-        resident memory at every tenth of the run.
-        Exit status: 0 every call answered without error; 1 some calls failed or went
-        unanswered (counted in the report); 2 the load could not start.
+        Each client installs a flow, reads it back (GET_FLOWS on its table and
+        priority) and deletes it, over and over (--mix), with flows of its own (uids
+        and priorities no other client uses), so the device's state stays small and
+        no call should fail. Prints calls/s, errors by errno, and each client's
+        count; --watch-pid samples a process's resident memory at every tenth of the
+        run.
+        Exit status: 0 every call answered without error; 1 some calls failed or
+        went unanswered (counted in the report); 2 the load could not start.
 
         Examples:
-          flow-table-hairpind --twin --record load.pcapng & 
+          flow-table-hairpind --twin --record load.pcapng &
           flowtrace load --clients 8 --calls 1000000 --watch-pid $!
           flowtrace audit load.pcapng
         """)
