@@ -42,9 +42,9 @@ struct FaultInjectionTests {
         }
     }
 
-    @Test func injectorCountsPerSpecAndMarks() {
-        let specs = [try! FaultSpec.parse("set_flows:error=ENOSPC:when=2", defaultSide: .backend),
-                     try! FaultSpec.parse("get_tables:error=EBUSY", defaultSide: .twin)]
+    @Test func injectorCountsPerSpecAndMarks() throws {
+        let specs = [try FaultSpec.parse("set_flows:error=ENOSPC:when=2", defaultSide: .backend),
+                     try FaultSpec.parse("get_tables:error=EBUSY", defaultSide: .twin)]
         let f = FaultInjector(specs: specs)
         let set = NFL.Command.setFlows.rawValue, tables = NFL.Command.getTables.rawValue
         #expect(f.decide(side: .backend, command: set, sequence: 10) == nil)
