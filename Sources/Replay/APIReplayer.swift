@@ -45,7 +45,12 @@ final class APIReplayer {
         var direction: TraceDirection
         var record: Int
         var timestamp: UInt64
+        /// The call the record belongs to (for re-injecting a recorded fault).
+        var pairing: UInt64? = nil
     }
+
+    /// The twin target's injector: recorded faults are armed on it call by call.
+    var faults: FaultInjector?
 
     /// Records looked through for one call's answer before it counts as unanswered.
     static let maxLookahead = 200_000
@@ -90,6 +95,8 @@ final class APIReplayer {
         o.paths = TwinSocketPaths(directory: dir)
         o.recordPath = options.recordPath
         o.commandLine = "flowtrace replay \(source.name) --target \(name)"
+        let plan = options.faultPlan.flatMap { $0.isEmpty ? nil : $0 }
+        if plan != nil { o.faults = FaultInjector() }
         let session: LoopbackSession
         do {
             session = try LoopbackSession(o)
@@ -110,7 +117,9 @@ final class APIReplayer {
         }
         defer { connection.close() }
         let replayer = APIReplayer(transport: connection, options: options, freshTarget: true)
+        replayer.faults = o.faults
         var report = try replayer.run(source, target: name, preamble: rewound ? nil : preamble)
+        if let plan, let f = o.faults { notes.append(plan.note(injected: f.injectedCount)) }
         for n in notes.reversed() {
             report.notes.insert(n, at: 0)
             options.log(n)
@@ -318,7 +327,8 @@ final class APIReplayer {
         }
         let before = stash.count
         for m in Messages(r.netlink) {
-            stash.append(Message(bytes: [UInt8](m), direction: r.direction, record: s.recordNumber, timestamp: r.timestamp))
+            stash.append(Message(bytes: [UInt8](m), direction: r.direction, record: s.recordNumber, timestamp: r.timestamp,
+                                 pairing: r.pairing))
         }
         return stash.count > before
     }
@@ -440,6 +450,7 @@ final class APIReplayer {
             b.storeBytes(of: seq, toByteOffset: 8, as: UInt32.self)
             rewriteIfindex(b)
         }
+        if let faults, let p = m.pairing, let f = options.faultPlan?.faults[p] { faults.arm(f) }
         let started = MonotonicClock.now()
         let produced: [[UInt8]]
         do { produced = try exchange(bytes, seq: seq, wantsAck: h.flags & Netlink.flagAck != 0) } catch {

@@ -40,6 +40,7 @@ final class BackendReplayer {
             var state = preamble.state
             state.completeModels(with: options.defaultModel)
             let (service, refused) = state.makeService(backend: kind, defaultModel: options.defaultModel)
+            service.faults = options.faultPlan?.backendInjector()
             if loop == 0 {
                 report.startingState = Self.describe(state, refused: refused, backend: kind)
                 for p in state.problems { note(&report, p) }
@@ -58,6 +59,7 @@ final class BackendReplayer {
                 report.stopped = "the listener stopped: \(error)"
             }
             feed.finish(into: &report)
+            if loop == 0, let plan = options.faultPlan, !plan.isEmpty { note(&report, plan.note(injected: service.faults?.injectedCount ?? 0, backendOnly: true)) }
             pacer = feed.pacer
             if kind == .tcam { report.entryMoves = (report.entryMoves ?? 0) + Self.tcamMoves(service) - movesBefore }
             if report.stopped != nil { break }

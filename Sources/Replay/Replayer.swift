@@ -123,6 +123,8 @@ public struct ReplayOptions {
     }
     /// Divergences listed beyond the first.
     public var listed = 100
+    /// Faults the trace recorded, injected again at the same calls (FaultReplay.swift).
+    public var faultPlan: FaultPlan?
     /// kernel:DEV — the ifindexes the trace's devices map onto, in ascending order (set by
     /// Replayer from the device names).
     var kernelDevices: [UInt32] = []
@@ -187,6 +189,13 @@ public final class Replayer {
     /// Replays `source` into the target. Throws for what stops a replay before it starts
     /// (bad target, unreadable trace head); everything later is in the report.
     public func run(_ source: RecordSource) throws(ReplayError) -> ReplayReport {
+        switch target {
+        case .socket, .kernel:
+            if let plan = options.faultPlan, !plan.isEmpty {
+                options.log("the trace holds \(plan.count) injected faults, which \(target) cannot be made to inject again: their calls will diverge")
+            }
+        default: break
+        }
         switch target {
         case let .backend(kind):
             return try BackendReplayer(kind: kind, options: options).run(source, target: target.description)

@@ -26,6 +26,10 @@ struct Hairpind: ParsableCommand {
           flow-table-hairpind --twin --model models/default -C 100 -W 5 --record trace.pcapng
           flow-table-hairpind --hairpin-socket /run/flowtrace/hairpin.sock   # a twin started elsewhere
           flow-table-hairpind --record kernel.pcapng    # unft module loaded: serve the kernel, record the hairpin leg
+          flow-table-hairpind --twin --inject set_flows:error=ENOSPC:when=3 --record faults.pcapng
+          flow-table-hairpind --twin --inject get_flows:delay=50ms:when=2+ --inject-twin get_tables:error=EBUSY:when=1
+        Faults (--inject, strace's syntax): COMMAND:error=ERRNO|delay=DURATION[:when=N|N+|N+STEP]; the
+        calls they hit are marked in the trace, and `flowtrace replay` injects them again.
         Without --twin: the kernel module when it is loaded (/sys/module/unft), else the twin's sockets.
         Stop with Ctrl-C (SIGINT) or SIGTERM; the trace file is finished either way.
         """)
@@ -63,10 +67,36 @@ struct Hairpind: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Log every call.")
     var verbose = false
 
+    @Option(name: .customLong("inject"), help: ArgumentHelp(
+        "Inject a fault into the backend's calls (repeatable), strace style: COMMAND:error=ERRNO[:when=EXPR] or COMMAND:delay=DURATION[:when=EXPR]; a twin: prefix injects it in the twin (with --twin).",
+        valueName: "spec"))
+    var inject: [String] = []
+
+    @Option(name: .customLong("inject-twin"), help: ArgumentHelp(
+        "Inject a fault in the twin (with --twin): the API call fails before it is forwarded, or is held back (delay) before forwarding.",
+        valueName: "spec"))
+    var injectTwin: [String] = []
+
     func validate() throws {
         if fileCount != nil && fileSize == nil { throw ValidationError("-W needs -C") }
         if (fileSize != nil) && record == nil { throw ValidationError("-C needs --record FILE") }
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        let faults = try faultInjector()
+        if !twin, let f = faults, f.covers(.twin) {
+            throw ValidationError("twin faults (--inject-twin, --inject twin:…) need --twin; a twin started elsewhere takes them: flowtrace twin --inject SPEC")
+        }
+    }
+
+    /// The --inject and --inject-twin specs; nil when there are none.
+    func faultInjector() throws -> FaultInjector? {
+        do {
+            let backendSide = try FaultInjector.parse(inject, option: "--inject", defaultSide: .backend)?.specs ?? []
+            let twinSide = try FaultInjector.parse(injectTwin, option: "--inject-twin", defaultSide: .twin)?.specs ?? []
+            let all = backendSide + twinSide
+            return all.isEmpty ? nil : FaultInjector(specs: all)
+        } catch {
+            throw ValidationError(error.description)
+        }
     }
 
     func run() throws {
@@ -93,6 +123,7 @@ struct Hairpind: ParsableCommand {
             o.rotation = fileSize.map { PcapngRotation(maxFileBytes: UInt64(max($0, 0.001) * 1_000_000), maxFiles: fileCount) }
             o.commandLine = CommandLine.arguments.joined(separator: " ")
             o.log = verbose ? log : { _ in }
+            o.faults = try faultInjector()
             let session: LoopbackSession
             do {
                 session = try LoopbackSession(o)
@@ -104,6 +135,7 @@ struct Hairpind: ParsableCommand {
             let sig = signals.wait()
             log("\(sig == SIGINT ? "SIGINT" : "SIGTERM"): stopping")
             session.stop()
+            if let f = o.faults { log("injected \(f.injectedCount) faults (\(f.specsText))") }
             if let rec = session.recorder {
                 log("wrote \(rec.recordsWritten) records to \(rec.path)\(rec.lastError.map { " (last write error: \($0))" } ?? "")")
             }
@@ -136,6 +168,7 @@ struct Hairpind: ParsableCommand {
         runner.record = record
         runner.rotation = fileSize.map { PcapngRotation(maxFileBytes: UInt64(max($0, 0.001) * 1_000_000), maxFiles: fileCount) }
         runner.verbose = verbose
+        runner.faults = try faultInjector()
         runner.log = log
         try runner.run(signals: signals)
     }

@@ -24,6 +24,7 @@ struct ListenerRunner {
     var record: String?
     var rotation: PcapngRotation?
     var verbose = false
+    var faults: FaultInjector?
     var log: (String) -> Void = { _ in }
 
     init(transport: any MessageTransport, place: String, kernel: Bool) {
@@ -35,6 +36,7 @@ struct ListenerRunner {
     func run(signals: SignalWaiter) throws {
         defer { transport.close() }
         let service = HairpinService(devices: DeviceRegistry(model: model, backend: backend))
+        service.faults = faults
         let port = (transport as? GenlSocketTransport)?.port ?? 0
         var buffer = [UInt8](repeating: 0, count: 65536)
         let hairpin: Controller.Family
@@ -56,6 +58,7 @@ struct ListenerRunner {
             let comment = "FlowTrace session: flow-table-hairpind on \(place), hairpin leg as the listener sees it"
                 + ", backend \(backend.rawValue), model \(modelDescription)"
                 + ", command: \(CommandLine.arguments.joined(separator: " "))"
+                + (faults.map { ", injected faults: \($0.specsText)" } ?? "")
             do {
                 recorder = try Recorder(path: record, families: [api, hairpin].compactMap { $0 }, recordsAPI: false,
                                         sessionComment: comment, rotation: rotation,
@@ -68,12 +71,17 @@ struct ListenerRunner {
                 throw DaemonError("cannot record to \(record): \(error)")
             }
             if let rec = recorder {
+                let faults = self.faults
                 loop.onMessage = { direction, bytes in
-                    rec.record(leg: .hairpin, direction: direction == .sent ? .toKernel : .toUser, bytes: bytes)
+                    // An answer to a call that got an injected fault carries its marker.
+                    let mark = direction == .sent ? faults?.markComment(forAnswer: bytes) : nil
+                    rec.record(leg: .hairpin, direction: direction == .sent ? .toKernel : .toUser, bytes: bytes,
+                               comment: mark)
                 }
             }
         }
         defer {
+            if let f = faults { log("injected \(f.injectedCount) faults (\(f.specsText))") }
             if let rec = recorder {
                 rec.close()
                 log("wrote \(rec.recordsWritten) records to \(rec.path)\(rec.lastError.map { " (last write error: \($0))" } ?? "")")

@@ -16,9 +16,11 @@ struct Flowtrace: ParsableCommand {
           flowtrace gen --flows 10000 --seed 7 -w synthetic.pcapng
           flowtrace diff a.pcapng b.pcapng
           flowtrace bench trace.pcapng --svg bench.svg
+          flowtrace repair killed.pcapng -w fixed.pcapng
+          flowtrace load --clients 8 --calls 1000000
         """,
         subcommands: [Demo.self, Show.self, Stats.self, Wireshark.self, Twin.self, Capture.self,
-                      ReplayCommand.self, Gen.self, Diff.self, BenchCommand.self])
+                      ReplayCommand.self, Gen.self, Diff.self, BenchCommand.self, Repair.self, Load.self, Audit.self])
 }
 
 /// An error printed on stderr with a non-zero exit status.

@@ -30,6 +30,8 @@ struct ReplayCommand: ParsableCommand {
           flowtrace replay bug.pcapng --target backend:tcam
           flowtrace replay bug.pcapng --target twin -x 10 --json > report.json
           flowtrace replay bug.pcapng --target socket:/run/flowtrace/unft.sock --step
+        A trace recorded with --inject carries markers on the calls a fault hit; the replay
+        injects the same faults into the same calls (backend and twin targets) and says so.
         """)
 
     @Argument(help: "A pcapng or pcap trace ('-' for stdin).")
@@ -73,6 +75,9 @@ struct ReplayCommand: ParsableCommand {
 
     @Option(help: "A model directory for devices the trace's snapshot does not describe (default: the built-in model).")
     var model: String?
+
+    @Flag(help: "Do not inject the trace's recorded faults again (flow-table-hairpind --inject); their calls then diverge.")
+    var noReinject = false
 
     func run() throws {
         // kernel:DEV speaks generic netlink to the unft module.
@@ -121,6 +126,9 @@ struct ReplayCommand: ParsableCommand {
             options.step = LineStepper()
             // The user sets the pace: a schedule would only count the time spent reading.
             options.timing = .topSpeed
+        }
+        if !noReinject {
+            do { options.faultPlan = try FaultPlan.scan(path: file) } catch { throw ToolError("\(error)") }
         }
         let source: RecordSource
         do {

@@ -18,6 +18,7 @@ struct Twin: ParsableCommand {
           flowtrace twin --devices unft0,unft1 &
           flow-table-hairpind          # finds the twin's hairpin socket at the default path
           flow-table-ctl get-tables unft0
+          flowtrace twin --inject set_flows:error=ENOSPC:when=2 --inject get_flows:delay=6s   # the 2nd SET_FLOWS fails, GET_FLOWS time out
         """)
 
     @Option(help: "Devices, comma separated; ifindexes are given from 1000 in order.")
@@ -29,6 +30,26 @@ struct Twin: ParsableCommand {
     @Option(help: "Seconds to wait for the daemon's answer before failing a call with ETIMEDOUT.")
     var timeout: Double = 5
 
+    @Option(name: .customLong("inject"), help: ArgumentHelp(
+        "Inject a fault (repeatable), strace style: COMMAND:error=ERRNO[:when=EXPR] fails the API call before it is forwarded, COMMAND:delay=DURATION[:when=EXPR] holds it back (past --timeout: ETIMEDOUT).",
+        valueName: "spec"))
+    var inject: [String] = []
+
+    func validate() throws {
+        _ = try faults()
+    }
+
+    func faults() throws -> FaultInjector? {
+        let f: FaultInjector?
+        do { f = try FaultInjector.parse(inject, option: "--inject", defaultSide: .twin) } catch {
+            throw ValidationError(error.description)
+        }
+        if let f, f.covers(.backend) {
+            throw ValidationError("backend faults belong to the daemon: flow-table-hairpind --inject SPEC (the twin takes COMMAND:… or twin:COMMAND:…)")
+        }
+        return f
+    }
+
     func run() throws {
         var paths = TwinSocketPaths.default
         if let socket {
@@ -39,7 +60,9 @@ struct Twin: ParsableCommand {
         let signals = SignalWaiter()
         let twin: UnftTwin
         do {
-            twin = try UnftTwin(UnftTwin.Configuration(devices: devs, timeout: timeout, paths: paths))
+            var config = UnftTwin.Configuration(devices: devs, timeout: timeout, paths: paths)
+            config.faults = try faults()
+            twin = try UnftTwin(config)
             try twin.start()
         } catch {
             throw ToolError("\(error)")

@@ -1,6 +1,7 @@
 // One line per message, like tcpdump: time, leg, direction, family, command, device, seq,
 // status, a summary, and the latency on answers.
 
+import Hairpin
 import LibFlowTable
 
 #if canImport(Glibc)
@@ -34,7 +35,7 @@ public enum TraceLine {
         case 107: return "ENOTCONN"
         case 110: return "ETIMEDOUT"
         case 125: return "ECANCELED"
-        default: return "errno \(e)"
+        default: return e > 0 && Errno.name(UInt32(e)) != "\(e)" ? Errno.name(UInt32(e)) : "errno \(e)"
         }
     }
 

@@ -69,13 +69,13 @@ public final class Recorder: @unchecked Sendable {
     /// Records one message. Never throws into the caller's NDO path: a write error is kept in
     /// `lastError` (and the writer keeps the unwritten blocks to retry on the next flush).
     public func record(leg: TraceLeg, direction: TraceDirection, bytes: UnsafeRawBufferPointer,
-                       pairing: UInt64? = nil, timestamp: UInt64 = PcapngWriter.now()) {
+                       pairing: UInt64? = nil, timestamp: UInt64 = PcapngWriter.now(), comment: String? = nil) {
         let iface = leg == .api ? Recorder.apiInterface : Recorder.hairpinInterface
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
         do {
             try writer.append(TraceRecord(timestamp: timestamp, leg: leg, direction: direction, interface: iface,
-                                          netlink: bytes, pairing: pairing))
+                                          netlink: bytes, pairing: pairing, comment: comment))
             recordsWritten += 1
         } catch {
             lastError = "\(error)"

@@ -24,6 +24,9 @@ public final class LoopbackSession {
         /// How the session was started, for the trace's section comment.
         public var commandLine = ""
         public var log: (String) -> Void = { _ in }
+        /// Faults to inject, both sides (the twin's and the backend's); their calls' answer
+        /// records are marked in the trace (InjectedFault.comment).
+        public var faults: FaultInjector?
 
         public init() {}
     }
@@ -45,6 +48,8 @@ public final class LoopbackSession {
                                                          devices: options.devices.map(\.ifindex)))
         var config = UnftTwin.Configuration(devices: options.devices, timeout: options.timeout, paths: options.paths)
         config.onLog = options.log
+        config.faults = options.faults
+        service.faults = options.faults
         if let path = options.recordPath {
             let families = [Controller.Family.flowTable(id: config.flowTableFamilyID),
                             Controller.Family.hairpin(id: config.hairpinFamilyID)]
@@ -52,6 +57,7 @@ public final class LoopbackSession {
             let comment = "FlowTrace session: unft twin (devices \(options.devices.map { "\($0.name)=\($0.ifindex)" }.joined(separator: ",")))"
                 + ", backend \(options.backend.rawValue), model \(options.modelDescription)"
                 + (options.commandLine.isEmpty ? "" : ", command: \(options.commandLine)")
+                + (options.faults.map { $0.specs.isEmpty ? "" : ", injected faults: \($0.specsText)" } ?? "")
             let service = self.service
             let rec = try Recorder(path: path, families: families, recordsAPI: true, sessionComment: comment,
                                    rotation: options.rotation,
@@ -62,13 +68,24 @@ public final class LoopbackSession {
                                    })
             recorder = rec
             // The twin sees both legs; it alone records, so nothing is written twice.
+            let faults = options.faults
             config.onMessage = { info, bytes in
                 rec.record(leg: info.leg == .api ? .api : .hairpin,
                            direction: info.direction == .toKernel ? .toKernel : .toUser,
-                           bytes: bytes, pairing: info.call)
+                           bytes: bytes, pairing: info.call,
+                           comment: faults.flatMap { Self.faultMark($0, info) })
             }
         }
         twin = try UnftTwin(config)
+    }
+
+    /// The marker of an answer record (the listener's ENCAP answer, the twin's API reply) of a
+    /// call that got an injected fault; nil for every other record.
+    static func faultMark(_ faults: FaultInjector, _ info: UnftTwin.MessageInfo) -> String? {
+        guard let call = info.call,
+              (info.leg == .hairpin && info.direction == .toKernel) || (info.leg == .api && info.direction == .toUser)
+        else { return nil }
+        return faults.mark(forCall: call)?.comment
     }
 
     /// Starts the twin, connects the listener to the twin's hairpin socket and registers it.

@@ -61,6 +61,8 @@ public final class HairpinService {
     public let devices: DeviceRegistry
     public private(set) var counters = HairpinCounters()
     var lock = pthread_mutex_t()
+    /// Faults to inject into calls (`--inject`, or a replay's recorded ones); Faults/.
+    public var faults: FaultInjector?
 
     public init(devices: DeviceRegistry) {
         self.devices = devices
@@ -82,6 +84,8 @@ public final class HairpinService {
     /// The answer to one whole request (all parts assembled). Never fails: every problem is an
     /// answer with a STATUS.
     public func handle(_ request: HairpinEncap) -> HairpinEncap {
+        // Before the lock: an injected delay stalls the listener, not snapshots and statistics.
+        if let faults, let injected = injectedAnswer(faults, to: request) { return injected }
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
         let answer = respond(to: request)

@@ -97,6 +97,9 @@ extension UnftTwin {
                       text: "no hairpin listener is registered: start flow-table-hairpind", call: nil)
             return .next
         }
+        if let faults = configuration.faults, let step = injectFault(faults, message, bytes: view.bytes, from: c, to: l) {
+            return step
+        }
         return forward(message, bytes: view.bytes, from: c, to: l)
     }
 

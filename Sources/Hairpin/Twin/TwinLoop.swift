@@ -66,6 +66,7 @@ extension UnftTwin {
                 }
             }
             expireCalls(now: MonotonicClock.now())
+            if configuration.faults != nil { releaseHeldCalls(now: MonotonicClock.now()) }
             resumeDeferred()
             sweep()
         }
@@ -78,6 +79,7 @@ extension UnftTwin {
         var nearest = UInt64.max
         for (_, p) in pending where p.deadline < nearest { nearest = p.deadline }
         if !accepting && acceptPausedUntil < nearest { nearest = acceptPausedUntil }
+        if let due = configuration.faults?.nextHeldDue, due < nearest { nearest = due }
         if nearest == UInt64.max { return -1 }
         if nearest <= now { return 0 }
         let ms = (nearest - now + 999_999) / 1_000_000

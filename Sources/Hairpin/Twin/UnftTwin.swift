@@ -54,6 +54,8 @@ public final class UnftTwin {
         public var onMessage: Hook?
         /// Diagnostics (a peer dropped, a system call failed), one line each.
         public var onLog: ((String) -> Void)?
+        /// Faults to inject into API calls before they are forwarded (`twin:` specs); Faults/.
+        public var faults: FaultInjector?
 
         public init(devices: [Device] = [.default], timeout: Double = 5, paths: TwinSocketPaths = .default) {
             self.devices = devices

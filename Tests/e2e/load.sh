@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Load: NDO calls through the twin from 8 concurrent clients while the daemon records. Every
+# client must be answered every call, the trace must hold each call exactly once (one request
+# and one answer on each leg: `flowtrace audit`), with as many calls as the clients made, and
+# the daemon's resident memory must stay flat: growth between 10% and 100% of the run below
+# LOAD_RSS_MIB (default 16 MiB).
+# LOAD_CALLS: 100000 by default (CI, debug build, ~15 s); the documented run is
+#   LOAD_CALLS=1000000 FLOWTRACE_BIN=$(swift build -c release --show-bin-path) bash Tests/e2e/load.sh
+# (BENCHMARKS.md, "Faults and load"). The trace takes ~2 KB per call in $TMPDIR, deleted at the end.
+set -eu
+bin="${FLOWTRACE_BIN:?}"
+ft="$bin/flowtrace"; ctl="$bin/flow-table-ctl"
+calls="${LOAD_CALLS:-100000}"; clients="${LOAD_CLIENTS:-8}"; bound_mib="${LOAD_RSS_MIB:-16}"
+tmp=$(mktemp -d); export FLOWTRACE_RUNTIME_DIR="$tmp/rt"; mkdir -m 700 "$FLOWTRACE_RUNTIME_DIR"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$bin/flow-table-hairpind" --twin --record "$tmp/load.pcapng" 2> "$tmp/daemon.err" & d=$!; pids+=("$d")
+ready=0
+for _ in $(seq 200); do if "$ctl" get-tables unft0 > /dev/null 2>&1; then ready=1; break; fi; sleep 0.1; done
+(( ready )) || fail "the daemon did not come up"
+
+"$ft" load --clients "$clients" --calls "$calls" --watch-pid "$d" --json > "$tmp/load.json" \
+  || { cat "$tmp/load.json"; fail "flowtrace load reports failed or unanswered calls"; }
+kill -INT "$d"; wait "$d" || fail "daemon exit status after SIGINT: $(cat "$tmp/daemon.err")"
+pids=()
+"$ft" audit "$tmp/load.pcapng" --json > "$tmp/audit.json" || { cat "$tmp/audit.json"; fail "the trace has lost or duplicated records"; }
+
+python3 - "$tmp/load.json" "$tmp/audit.json" "$calls" "$clients" "$bound_mib" <<'PY' || fail "checks"
+import json, sys
+load, audit = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+calls, clients, bound = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]) << 20
+assert load["answered"] == calls and load["unanswered"] == 0, load
+assert not load["errors"], load["errors"]
+per = [c["answered"] for c in load["clients"]]
+assert len(per) == clients and sum(per) == calls and max(per) - min(per) <= 1, per
+# The trace: the load's calls plus the one get-tables that found the daemon ready, each once.
+assert audit["anomalies"] == 0 and audit["truncation"] is None, audit
+assert audit["calls"] == calls + 1 and audit["answered"] == calls + 1, (audit["calls"], calls)
+assert audit["forwarded"] == calls + 1, audit
+rss = {s["percent"]: s["bytes"] for s in load["rss"]}
+assert len(rss) == 11 and all(v > 0 for v in rss.values()), rss
+growth = max(rss[p] for p in range(10, 101, 10)) - rss[10]
+assert growth < bound, f"daemon RSS grew {growth >> 10} KiB from 10% to 100% (bound {bound >> 20} MiB): {rss}"
+print(f"load: {calls} calls from {clients} clients, {load['calls_per_second']:.0f} calls/s; "
+      f"trace: {audit['records']} records, {audit['calls']} calls each once; "
+      f"daemon RSS {rss[10] >> 10} KiB at 10%, {rss[100] >> 10} KiB at 100%, max growth {growth >> 10} KiB (bound {bound >> 20} MiB)")
+PY
