@@ -378,7 +378,9 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         let r = try h.client(timeout: 4).get(.getTables, ifindex: ifindex)
         let latency = Double(MonotonicClock.now() - closedAt.withLock { $0 }) / 1e9
         #expect(r.errno == ENOTCONN && r.errorMessage == "the hairpin listener went away")
-        #expect(latency < 0.1)
+        // "At once" means well before the client's 4 s timeout; the bound is loose because CI
+        // machines are shared and a loaded scheduler can delay the wake-up by tens of ms.
+        #expect(latency < 1.0)
         let c = try h.waitFor("registration cleared") { $0.listenerPort == nil && $0.pending == 0 }
         #expect(c.timeouts == 0)
     }
@@ -391,7 +393,7 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         let r = try h.client().get(.getTables, ifindex: ifindex)
         let waited = elapsed(since: t)
         #expect(r.errno == ETIMEDOUT && r.errorMessage == "the hairpin listener did not answer within 200 ms")
-        #expect(waited >= 0.2 && waited < 1.5)
+        #expect(waited >= 0.2 && waited < 3.0)  // the 200 ms timeout, not the client's own
         let req = try #require(l.requests.first)
         let seqs = l.send(req.answer(attributes: { var a = FlowTableAttributes.device(ifindex); a.tables = []; return a }()))
         let ack = try l.waitForAck(try #require(seqs.first))
