@@ -53,6 +53,7 @@ final class BackendReplayer {
             let loopRunner = ListenerLoop(transport: feed, familyID: Normalizer.canonicalHairpinID, service: service,
                                           receiveBufferSize: 256 * 1024, log: { _ in })
             loopRunner.pollInterval = nil
+            loopRunner.tracksAcknowledgements = false   // the feed never ACKs an answer
             do { _ = try loopRunner.run() } catch {
                 // Only the transport's own errors end run(); the feed throws none but .closed.
                 report.stopped = "the listener stopped: \(error)"

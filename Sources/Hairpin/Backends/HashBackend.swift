@@ -20,9 +20,9 @@ import LibFlowTable
 public final class HashBackend: FlowBackend {
     public let name = "hash"
     public let tableSizes: [UInt32: UInt32]
-    private var tables: [UInt32: Storage]
+    @exclusivity(unchecked) private var tables: [UInt32: Storage]
     /// The table of the previous call: batches go to one table, and this skips the dictionary.
-    private var lastTable: Storage?
+    @exclusivity(unchecked) private var lastTable: Storage?
 
     public init(tables: [UInt32: UInt32]) {
         tableSizes = tables
@@ -40,10 +40,12 @@ public final class HashBackend: FlowBackend {
     private final class Storage {
         let uid: UInt32
         let size: UInt32
-        var slots: [Slot] = []
-        var byUID = SlotIndex()
-        var byIdentity = SlotIndex()
-        var order = PriorityOrder()
+        // exclusivity(unchecked): a backend is used by one thread at a time (the protocol's
+        // rule), and the dynamic checks cost as much as a lookup.
+        @exclusivity(unchecked) var slots: [Slot] = []
+        @exclusivity(unchecked) var byUID = SlotIndex()
+        @exclusivity(unchecked) var byIdentity = SlotIndex()
+        @exclusivity(unchecked) var order = PriorityOrder()
 
         init(uid: UInt32, size: UInt32) {
             self.uid = uid
