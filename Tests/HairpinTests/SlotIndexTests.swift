@@ -19,7 +19,8 @@ struct SlotIndexTests {
                 reference[key, default: []].insert(nextSlot)
                 nextSlot += 1
             } else if let victim = reference[key]?.randomElement(using: &rng) {
-                #expect(index.remove(key, slot: victim))
+                let removed = index.remove(key, slot: victim)
+                #expect(removed)
                 reference[key]?.remove(victim)
             }
             if step % 997 == 0 {
@@ -31,15 +32,18 @@ struct SlotIndexTests {
             }
         }
         #expect(index.count == reference.values.reduce(0) { $0 + $1.count })
-        #expect(!index.remove(999, slot: 0))
+        let removedMissing = index.remove(999, slot: 0)
+        #expect(!removedMissing)
     }
 
     @Test func moveChangesOnlyTheNamedEntry() {
         var index = SlotIndex()
         index.insert(5, slot: 1)
         index.insert(5, slot: 2)
-        #expect(index.move(5, from: 2, to: 7))
-        #expect(!index.move(5, from: 2, to: 8))
+        let moved = index.move(5, from: 2, to: 7)
+        let movedAgain = index.move(5, from: 2, to: 8)
+        #expect(moved)
+        #expect(!movedAgain)
         var found: [Int] = []
         _ = index.first(5) { found.append($0); return false }
         #expect(found.sorted() == [1, 7])
