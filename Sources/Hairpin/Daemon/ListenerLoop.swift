@@ -336,7 +336,7 @@ public final class ListenerLoop {
         }
         statistics.encapMessages += 1
         let sequence = encap.sequence
-        if failedCalls.contains(sequence) {
+        if !failedCalls.isEmpty && failedCalls.contains(sequence) {
             // The rest of a call already answered EINVAL; its last part ends the matter.
             if !encap.more { failedCalls.remove(sequence) }
             return
@@ -420,7 +420,21 @@ public final class ListenerLoop {
         writer.reset()
         messageStarts.removeAll(keepingCapacity: true)
         do throws(EncodeError) {
-            for part in answer.parts() { try encode(part) }
+            // The common case costs one encoding and no parts array: an answer within the budget
+            // is exactly what parts() would return whole (as the twin's encodeEncap).
+            let sequenceBefore = lastSequence
+            var whole = false
+            do throws(EncodeError) {
+                try encode(answer)
+                whole = writer.count <= Parts.defaultBudget
+            } catch {}
+            if !whole {
+                if tracksAcknowledgements { unacknowledged[lastSequence] = nil }
+                lastSequence = sequenceBefore
+                writer.reset()
+                messageStarts.removeAll(keepingCapacity: true)
+                for part in answer.parts() { try encode(part) }
+            }
         } catch {
             log("the answer to ENCAP seq \(answer.sequence) cannot be encoded (\(error)); answering EMSGSIZE")
             writer.reset()
