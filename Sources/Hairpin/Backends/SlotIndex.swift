@@ -4,13 +4,13 @@
 // occupancy bitmap, and hashes with SipHash, so one lookup at a million entries touches three
 // cold cache lines and costs ~20 ns of hashing before the first miss. Here an entry is one
 // 16-byte (key, slot) pair in one array and the hash is one multiply-xorshift mix of the key
-// with a per-index random seed (chosen keys cannot aim at one bucket), so a lookup is usually
-// one cache line.
+// with a per-index random seed (distinct keys cannot be chosen to aim at one bucket), so a
+// lookup is usually one cache line.
 //
 // Keys may repeat (several slots under one key): the identity index keys flows by a 64-bit
 // fingerprint of their match set and priority, and two different identities may share one.
-// `forEach(key:)` visits every slot stored under a key so the caller can check the real
-// identity. Linear probing with backward-shift deletion: no tombstones, so a table that churns
+// `first(_:where:)` visits the slots stored under a key until the caller's check (the real
+// identity) accepts one. Linear probing with backward-shift deletion: no tombstones, so a table that churns
 // (insert, delete, insert …) never degrades.
 import LibFlowTable
 
