@@ -54,6 +54,7 @@ final class BackendReplayer {
             let loopRunner = ListenerLoop(transport: feed, familyID: Normalizer.canonicalHairpinID, service: service,
                                           receiveBufferSize: 256 * 1024, log: { _ in })
             loopRunner.pollInterval = nil
+            loopRunner.tracksAcknowledgements = false   // the feed never ACKs an answer
             do { _ = try loopRunner.run() } catch {
                 // Only the transport's own errors end run(); the feed throws none but .closed.
                 report.stopped = "the listener stopped: \(error)"
@@ -293,7 +294,7 @@ final class HairpinFeed: MessageTransport {
 
     func send(_ packet: UnsafeRawBufferPointer) throws(TransportError) {
         options.onAnswer?(packet)
-        guard let peek = EncapPeek(packet), let seq = peek.sequence, let i = slot(for: seq) else { return }
+        guard let peek = EncapPeek(packet, readAttributes: false), let seq = peek.sequence, let i = slot(for: seq) else { return }
         producedNormalizer.append(packet, to: &slots[i].produced)
         slots[i].ends.append(slots[i].produced.count)
         guard !peek.more else { return }
@@ -326,7 +327,7 @@ final class HairpinFeed: MessageTransport {
     }
 
     private func compareRecorded(_ m: UnsafeRawBufferPointer, record: Int) {
-        guard let peek = EncapPeek(m), peek.status != nil, let seq = peek.sequence else { return }
+        guard let peek = EncapPeek(m, readAttributes: false), peek.status != nil, let seq = peek.sequence else { return }
         guard let i = slot(for: seq) else {
             if (peek.part ?? 0) == 0 { report.strayAnswers += 1 }
             return

@@ -65,7 +65,9 @@ struct EncapPeek {
 
     /// Reads the ENCAP nest of a hairpin message leniently: what cannot be read stays nil.
     /// `countFlows`: walk ATTR.FLOWS to count its flows (a GET_FLOWS answer's can be long).
-    init?(_ message: UnsafeRawBufferPointer, countFlows: Bool = false) {
+    /// `readAttributes` false: leave ATTR unread (ifindex stays nil), for callers that need only
+    /// SEQ, STATUS, PART and MORE.
+    init?(_ message: UnsafeRawBufferPointer, countFlows: Bool = false, readAttributes: Bool = true) {
         guard message.count >= Netlink.headerLength + Netlink.genericHeaderLength,
               message[Netlink.headerLength] == NFLH.Command.encap.rawValue else { return nil }
         let len = min(Int(message.loadUnaligned(as: UInt32.self)), message.count)
@@ -82,7 +84,7 @@ struct EncapPeek {
                 case NFLH.EncapAttr.status: status = try? e.u32()
                 case NFLH.EncapAttr.part: part = try? e.u32()
                 case NFLH.EncapAttr.more: more = true
-                case NFLH.EncapAttr.attr:
+                case NFLH.EncapAttr.attr where readAttributes:
                     var attrs = e.nested()
                     while let x = try? attrs.next() {
                         if x.type == NFL.Attr.identifier { ifindex = try? x.u32() }

@@ -61,6 +61,9 @@ public enum FlowBatch {
                              precheck: (Int, Flow) -> Int32,
                              onFailure: (Int, Flow, Int32, FailureSource) -> Void = { _, _, _, _ in }) -> [FlowResult] {
         let abort = aborts(strategy)
+        // The last flow's change is never undone (a failure after it cannot happen), so a
+        // single-flow batch — the common call — records nothing to undo and allocates no list.
+        let lastIndex = flows.count - 1
         var results: [FlowResult] = []
         results.reserveCapacity(flows.count)
         // What to undo on abort: for SET the (table, uid) inserted, for DEL the flows removed.
@@ -76,11 +79,11 @@ public enum FlowBatch {
                 switch op {
                 case .set:
                     errno = backend.insert(flow).errno
-                    if errno == 0, abort { inserted.append((flow.table, flow.uid)) }
+                    if errno == 0, abort, i < lastIndex { inserted.append((flow.table, flow.uid)) }
                 case .del:
                     switch backend.delete(table: flow.table, uid: flow.uid) {
                     case .success(let old):
-                        if abort { deleted.append(old) }
+                        if abort, i < lastIndex { deleted.append(old) }
                     case .failure(let e):
                         errno = e.errno
                     }

@@ -35,7 +35,11 @@ public final class DeviceRegistry {
     /// The most devices created lazily: a bound on memory should a sender make up ifindexes.
     public let maxDevices: Int
 
-    private var states: [UInt32: DeviceState] = [:]
+    // exclusivity(unchecked): the registry is used under the service's lock, and the dynamic
+    // access checks were a visible share of a call (callgrind on replay-bench).
+    @exclusivity(unchecked) private var states: [UInt32: DeviceState] = [:]
+    /// The device of the previous call: calls mostly go to one device.
+    @exclusivity(unchecked) private var last: DeviceState?
     private var models: [UInt32: PipelineModel] = [:]
     /// Built once for the default model and copied into each device (a value: devices never
     /// share mutable state through it).
@@ -64,7 +68,11 @@ public final class DeviceRegistry {
     /// The state of `ifindex`, created now if the registry is lazy. nil: no such device (fixed
     /// registry and not listed, an impossible ifindex, or the lazy limit reached).
     public func state(for ifindex: UInt32) -> DeviceState? {
-        if let s = states[ifindex] { return s }
+        if let s = last, s.ifindex == ifindex { return s }
+        if let s = states[ifindex] {
+            last = s
+            return s
+        }
         guard fixedDevices == nil, Self.isValid(ifindex), states.count < maxDevices else { return nil }
         let s = makeState(ifindex)
         states[ifindex] = s
@@ -78,7 +86,10 @@ public final class DeviceRegistry {
     public var ifindexes: [UInt32] { states.keys.sorted() }
 
     /// Forgets a device (e.g. its unft device was deleted); it starts empty if asked about again.
-    public func remove(_ ifindex: UInt32) { states[ifindex] = nil }
+    public func remove(_ ifindex: UInt32) {
+        states[ifindex] = nil
+        if last?.ifindex == ifindex { last = nil }
+    }
 
     private func makeState(_ ifindex: UInt32) -> DeviceState {
         if let m = models[ifindex] { return DeviceState(ifindex: ifindex, model: m, backend: backendKind) }

@@ -59,7 +59,8 @@ public struct HairpinCounters: Hashable, Sendable {
 /// the state from another thread between two calls.
 public final class HairpinService {
     public let devices: DeviceRegistry
-    public private(set) var counters = HairpinCounters()
+    // exclusivity(unchecked): mutated only under `lock`.
+    @exclusivity(unchecked) public private(set) var counters = HairpinCounters()
     var lock = pthread_mutex_t()
     /// Faults to inject into calls (`--inject`, or a replay's recorded ones); Faults/.
     public var faults: FaultInjector?

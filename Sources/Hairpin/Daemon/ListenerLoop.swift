@@ -117,26 +117,33 @@ public final class ListenerLoop {
     /// packet comes (then only the transport closing ends `run`).
     public var pollInterval: Double? = 0.2
 
-    public private(set) var statistics = ListenerStatistics()
+    @exclusivity(unchecked) public private(set) var statistics = ListenerStatistics()
     /// Whether unft acknowledged SET_LISTENER.
     public private(set) var isRegistered = false
 
+    /// Whether answers wait for unft's ACK (kept by nlmsg seq to name the call in an error
+    /// ACK). A transport that never ACKs (a replay feeding a trace) turns this off: the map
+    /// would cost a hash per answer for nothing.
+    public var tracksAcknowledgements = true
+
+    // The hot state below is exclusivity(unchecked): the loop runs on one thread (see the class
+    // comment), and the dynamic access checks were a tenth of a replayed call (callgrind).
     private let bufferSize: Int
-    private var buffer: [UInt8]
-    private var writer = NetlinkWriter(capacity: 64 * 1024)
+    @exclusivity(unchecked) private var buffer: [UInt8]
+    @exclusivity(unchecked) private var writer = NetlinkWriter(capacity: 64 * 1024)
     /// Where each message of `writer` starts, for sending them one per packet.
-    private var messageStarts: [Int] = []
-    private var assembler = EncapAssembler()
+    @exclusivity(unchecked) private var messageStarts: [Int] = []
+    @exclusivity(unchecked) private var assembler = EncapAssembler()
     /// Calls whose parts broke the sequence and were already answered EINVAL: their remaining
     /// parts are dropped silently rather than answered again.
-    private var failedCalls: Set<UInt64> = []
+    @exclusivity(unchecked) private var failedCalls: Set<UInt64> = []
     /// nlmsg_seq of our answers not yet ACKed → the ENCAP SEQ they answer (for the log).
-    private var unacknowledged: [UInt32: UInt64] = [:]
-    private var lastSequence: UInt32 = 0
+    @exclusivity(unchecked) private var unacknowledged: [UInt32: UInt64] = [:]
+    @exclusivity(unchecked) private var lastSequence: UInt32 = 0
     private var registrationSequence: UInt32?
     private var registrationResult: NetlinkAck?
     /// A send failure inside packet processing, acted on once the packet is done.
-    private var sendFailure: TransportError?
+    @exclusivity(unchecked) private var sendFailure: TransportError?
     private let stopFlag = StopFlag()
 
     /// At most this many answers are remembered while waiting for their ACK.
@@ -329,7 +336,7 @@ public final class ListenerLoop {
         }
         statistics.encapMessages += 1
         let sequence = encap.sequence
-        if failedCalls.contains(sequence) {
+        if !failedCalls.isEmpty && failedCalls.contains(sequence) {
             // The rest of a call already answered EINVAL; its last part ends the matter.
             if !encap.more { failedCalls.remove(sequence) }
             return
@@ -413,7 +420,21 @@ public final class ListenerLoop {
         writer.reset()
         messageStarts.removeAll(keepingCapacity: true)
         do throws(EncodeError) {
-            for part in answer.parts() { try encode(part) }
+            // The common case costs one encoding and no parts array: an answer within the budget
+            // is exactly what parts() would return whole (as the twin's encodeEncap).
+            let sequenceBefore = lastSequence
+            var whole = false
+            do throws(EncodeError) {
+                try encode(answer)
+                whole = writer.count <= Parts.defaultBudget
+            } catch {}
+            if !whole {
+                if tracksAcknowledgements { unacknowledged[lastSequence] = nil }
+                lastSequence = sequenceBefore
+                writer.reset()
+                messageStarts.removeAll(keepingCapacity: true)
+                for part in answer.parts() { try encode(part) }
+            }
         } catch {
             log("the answer to ENCAP seq \(answer.sequence) cannot be encoded (\(error)); answering EMSGSIZE")
             writer.reset()
@@ -454,6 +475,7 @@ public final class ListenerLoop {
             command: NFLH.Command.encap.rawValue, encap: part)
         try message.encode(into: &writer)
         messageStarts.append(start)
+        guard tracksAcknowledgements else { return }
         if unacknowledged.count >= Self.maxUnacknowledged {
             // unft ACKs every answer; so many missing ACKs means it does not, and the map
             // would only grow.

@@ -131,9 +131,10 @@ extension UnftTwin {
         let batch = Self.isBatch(message.command)
         // FLOWS_ERROR is always explicit on the hairpin leg, so the listener never guesses.
         if batch && a.errorStrategy == nil { a.errorStrategy = .abort }
-        let encap = HairpinEncap(command: UInt32(message.command), sequence: seq, attributes: a)
         do {
-            try encodeEncap(encap)
+            if !encodeEncapVerbatim(command: message.command, sequence: seq, attributes: a, request: bytes) {
+                try encodeEncap(HairpinEncap(command: UInt32(message.command), sequence: seq, attributes: a))
+            }
         } catch {
             writer.reset()
             sendError(c, request: message.header, errno: EMSGSIZE,

@@ -246,6 +246,12 @@ public struct ValidationIndex: Sendable {
         /// model repeats one (`PipelineModel.validate()` reports that).
         var matches: [MatchField: FieldRef] = [:]
         var actions: Set<UInt32> = []
+        /// The answers of the valid case in one look-up each (the hot path of the daemon, where
+        /// separate look-ups were most of a flow's validation): a match field whose header and
+        /// field the model knows → (descriptor, bitwidth); an action of the table the model
+        /// defines → its argument list. A miss takes the step-by-step path that names the error.
+        var knownMatches: [MatchField: (descriptor: FieldRef, bitwidth: UInt32)] = [:]
+        var knownActions: [UInt32: [ActionArg]] = [:]
     }
 
     var tables: [UInt32: TableEntry] = [:]
@@ -272,6 +278,12 @@ public struct ValidationIndex: Sendable {
                 entry.matches[ref.matchField] = ref
             }
             entry.actions = Set(table.actions)
+            for (key, ref) in entry.matches where headers.contains(ref.header) {
+                if let bitwidth = fields[HeaderField(header: ref.header, field: ref.field)] {
+                    entry.knownMatches[key] = (ref, bitwidth)
+                }
+            }
+            for uid in entry.actions { if let signature = actions[uid] { entry.knownActions[uid] = signature } }
             tables[table.uid] = entry
         }
     }
@@ -343,12 +355,18 @@ public struct ValidationIndex: Sendable {
         if ref.header == 0 { zero = true; if !report(.reservedZero(id, .matchHeader(match: i))) { return false } }
         if ref.field == 0 { zero = true; if !report(.reservedZero(id, .matchField(match: i))) { return false } }
         if zero { return true }
-        guard headers.contains(ref.header) else { return report(.unknownHeader(id, match: i, ref: ref)) }
-        guard let bitwidth = fields[HeaderField(header: ref.header, field: ref.field)] else {
-            return report(.unknownField(id, match: i, ref: ref))
-        }
-        guard let descriptor = table.matches[ref.matchField] else {
-            return report(.fieldNotInTable(id, match: i, ref: ref))
+        let descriptor: FieldRef, bitwidth: UInt32
+        if let known = table.knownMatches[ref.matchField] {
+            (descriptor, bitwidth) = known
+        } else {
+            guard headers.contains(ref.header) else { return report(.unknownHeader(id, match: i, ref: ref)) }
+            guard let width = fields[HeaderField(header: ref.header, field: ref.field)] else {
+                return report(.unknownField(id, match: i, ref: ref))
+            }
+            guard let d = table.matches[ref.matchField] else {
+                return report(.fieldNotInTable(id, match: i, ref: ref))
+            }
+            (descriptor, bitwidth) = (d, width)
         }
         if ref.maskType != descriptor.maskType,
            !report(.maskTypeMismatch(id, match: i, ref: ref, expected: descriptor.maskType)) { return false }
@@ -396,11 +414,17 @@ public struct ValidationIndex: Sendable {
     private func checkAction(_ action: Action, at i: Int, of id: FlowIdentity, in table: TableEntry,
                              _ report: (FlowValidationError) -> Bool) -> Bool {
         guard action.uid != 0 else { return report(.reservedZero(id, .actionUID(action: i))) }
-        guard let signature = actions[action.uid] else {
-            return report(.unknownAction(id, action: i, uid: action.uid))
-        }
-        guard table.actions.contains(action.uid) else {
-            return report(.actionNotInTable(id, action: i, uid: action.uid))
+        let signature: [ActionArg]
+        if let known = table.knownActions[action.uid] {
+            signature = known
+        } else {
+            guard let s = actions[action.uid] else {
+                return report(.unknownAction(id, action: i, uid: action.uid))
+            }
+            guard table.actions.contains(action.uid) else {
+                return report(.actionNotInTable(id, action: i, uid: action.uid))
+            }
+            signature = s
         }
         let args = action.signature ?? []
         guard args.count == signature.count else {
