@@ -29,7 +29,10 @@ public final class TraceReader {
     public private(set) var format: Format
     public var name: String { input.name }
     /// Family ids learnt from the NEWFAMILY records read so far.
-    public private(set) var families = FamilyTable()
+    public private(set) var families = FamilyTable() { didSet { familiesGeneration &+= 1 } }
+    /// Changes whenever `families` does, so a consumer can keep its own copy and refresh it only
+    /// then (copying the table per record cost two retains and releases).
+    private(set) var familiesGeneration = 0
     /// Packets not handed out: another link type than LINKTYPE_NETLINK, or shorter than its
     /// 16-byte pseudo-header.
     public private(set) var skippedPackets = 0
@@ -132,7 +135,7 @@ public final class TraceReader {
                 if p.commentCount > 0 {
                     r.comment = p.comments().joined(separator: "\n")
                 }
-                families.learn(from: r)
+                if FamilyTable.mayTeach(r) { families.learn(from: r) }
                 recordCount += 1
                 return r
             }
@@ -145,7 +148,7 @@ public final class TraceReader {
                     continue
                 }
                 let r = record(data: p.data, timestamp: p.timestamp, originalLength: Int(p.originalLength))
-                families.learn(from: r)
+                if FamilyTable.mayTeach(r) { families.learn(from: r) }
                 recordCount += 1
                 return r
             }
