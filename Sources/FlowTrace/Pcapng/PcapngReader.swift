@@ -159,19 +159,20 @@ public final class PcapngReader {
     let options: Options
     public var name: String { input.name }
 
+    // Unchecked exclusivity on the state touched per packet: see ChunkedInput.
     /// Every section seen so far; the last is the current one.
-    public private(set) var sections: [Section] = []
+    @exclusivity(unchecked) public private(set) var sections: [Section] = []
     /// The current section's interfaces.
-    public private(set) var interfaces: [Interface] = []
+    @exclusivity(unchecked) public private(set) var interfaces: [Interface] = []
     /// Blocks skipped because this reader has no use for them (NRB, ISB, DSB, custom, unknown).
-    public private(set) var skippedBlocks = 0
+    @exclusivity(unchecked) public private(set) var skippedBlocks = 0
     /// Set when the file ends inside a block; `next()` then returns nil.
     public private(set) var truncation: TraceTruncation?
     /// What each packet needs of its interface, without the strings: copying an Interface
     /// per packet cost a quarter of the read time in retain/release.
-    private var hot: [(linkType: UInt16, snapLength: UInt32, scale: TimestampScale)] = []
-    private var swapped = false
-    private var finished = false
+    @exclusivity(unchecked) private var hot: [(linkType: UInt16, snapLength: UInt32, scale: TimestampScale)] = []
+    @exclusivity(unchecked) private var swapped = false
+    @exclusivity(unchecked) private var finished = false
 
     /// Opens a file.
     public convenience init(path: String, options: Options = Options()) throws(TraceFileError) {

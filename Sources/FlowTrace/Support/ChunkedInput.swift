@@ -11,14 +11,16 @@ final class ChunkedInput {
     /// The largest window `ensure` will grow to.
     let maxWindow: Int
 
-    private var base: UnsafeMutableRawPointer
-    private var capacity: Int
+    // Unchecked exclusivity: a reader is used by one thread and these are plain loads and
+    // stores, never held across a call; the runtime's checks were a tenth of a record's cost.
+    @exclusivity(unchecked) private var base: UnsafeMutableRawPointer
+    @exclusivity(unchecked) private var capacity: Int
     /// Unconsumed bytes are base[start..<end].
-    private var start = 0
-    private var end = 0
+    @exclusivity(unchecked) private var start = 0
+    @exclusivity(unchecked) private var end = 0
     /// File offset of base[start].
-    private(set) var position: UInt64 = 0
-    private(set) var atEOF = false
+    @exclusivity(unchecked) private(set) var position: UInt64 = 0
+    @exclusivity(unchecked) private(set) var atEOF = false
     private var closed = false
 
     init(fd: Int32, closeWhenDone: Bool, name: String, chunkSize: Int, maxWindow: Int) {

@@ -29,19 +29,20 @@ public final class TraceReader {
     public private(set) var format: Format
     public var name: String { input.name }
     /// Family ids learnt from the NEWFAMILY records read so far.
-    public private(set) var families = FamilyTable() { didSet { familiesGeneration &+= 1 } }
+    // Unchecked exclusivity on the state touched per record: see ChunkedInput.
+    @exclusivity(unchecked) public private(set) var families = FamilyTable() { didSet { familiesGeneration &+= 1 } }
     /// Changes whenever `families` does, so a consumer can keep its own copy and refresh it only
     /// then (copying the table per record cost two retains and releases).
-    private(set) var familiesGeneration = 0
+    @exclusivity(unchecked) private(set) var familiesGeneration = 0
     /// Packets not handed out: another link type than LINKTYPE_NETLINK, or shorter than its
     /// 16-byte pseudo-header.
-    public private(set) var skippedPackets = 0
+    @exclusivity(unchecked) public private(set) var skippedPackets = 0
     /// Records handed out so far.
-    public private(set) var recordCount = 0
+    @exclusivity(unchecked) public private(set) var recordCount = 0
 
     private let input: ChunkedInput
-    private var pcapng: PcapngReader?
-    private var pcap: ClassicPcapReader?
+    private let pcapng: PcapngReader?
+    private let pcap: ClassicPcapReader?
 
     public convenience init(path: String, options: PcapngReader.Options = .init()) throws(TraceFileError) {
         let fd = Sys.openForReading(path)
@@ -81,9 +82,11 @@ public final class TraceReader {
             try reader.readHeader()
             format = .pcap(nanosecond: reader.nanosecond, byteSwapped: reader.byteSwapped)
             pcap = reader
+            pcapng = nil
         } else {
             format = .pcapng
             pcapng = PcapngReader(input: input, options: options)
+            pcap = nil
         }
     }
 
@@ -117,24 +120,23 @@ public final class TraceReader {
                     skippedPackets += 1
                     continue
                 }
-                var r = record(data: p.data, timestamp: p.timestamp, originalLength: Int(p.originalLength))
-                r.interface = p.interface
-                r.section = p.section
+                // Built in one go: filling in a record field by field copied it twice per record.
+                var direction = Self.direction(pseudoHeader: p.data)
                 if let flags = p.flags, flags & Pcapng.flagsDirectionMask != 0 {
                     switch flags & Pcapng.flagsDirectionMask {
-                    case Pcapng.flagsOutbound: r.direction = .toKernel
-                    case Pcapng.flagsInbound: r.direction = .toUser
+                    case Pcapng.flagsOutbound: direction = .toKernel
+                    case Pcapng.flagsInbound: direction = .toUser
                     default: break
                     }
                 }
-                if let m = p.flowTrace {
-                    r.leg = m.leg
-                    r.pairing = m.pairing
-                    r.synthetic = m.synthetic
-                }
-                if p.commentCount > 0 {
-                    r.comment = p.comments().joined(separator: "\n")
-                }
+                let m = p.flowTrace
+                let r = TraceRecord(timestamp: p.timestamp, leg: m?.leg ?? .unknown, direction: direction,
+                                    interface: p.interface,
+                                    netlink: UnsafeRawBufferPointer(rebasing: p.data[NetlinkPseudoHeader.length...]),
+                                    pairing: m?.pairing, synthetic: m?.synthetic ?? false,
+                                    comment: p.commentCount > 0 ? p.comments().joined(separator: "\n") : nil,
+                                    netlinkProtocol: Self.netlinkProtocol(pseudoHeader: p.data), section: p.section,
+                                    originalLength: max(0, Int(p.originalLength) - NetlinkPseudoHeader.length))
                 if FamilyTable.mayTeach(r) { families.learn(from: r) }
                 recordCount += 1
                 return r
@@ -154,6 +156,21 @@ public final class TraceReader {
             }
         }
         return nil
+    }
+
+    /// The pseudo-header's direction; `data` holds at least the 16-byte pseudo-header.
+    @inline(__always)
+    private static func direction(pseudoHeader data: UnsafeRawBufferPointer) -> TraceDirection {
+        switch UInt16(bigEndian: data.loadUnaligned(as: UInt16.self)) {
+        case NetlinkPseudoHeader.packetKernel: return .toKernel
+        case NetlinkPseudoHeader.packetUser: return .toUser
+        default: return .unknown
+        }
+    }
+
+    @inline(__always)
+    private static func netlinkProtocol(pseudoHeader data: UnsafeRawBufferPointer) -> UInt16 {
+        UInt16(bigEndian: data.loadUnaligned(fromByteOffset: 14, as: UInt16.self))
     }
 
     /// A record from LINKTYPE_NETLINK packet data: the pseudo-header gives the direction
