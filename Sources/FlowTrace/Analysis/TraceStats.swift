@@ -63,13 +63,18 @@ public struct TraceStats {
         // Our own copy of the family table, refreshed only after a record that may have
         // changed it: fetching it from the reader per record cost retains and releases.
         var families = reader.families
-        while let r = try reader.next() {
+        while let r = try reader.nextCore() {
             if FamilyTable.mayTeach(r) { families = reader.families }
             add(r, families: families)
         }
     }
 
     public mutating func add(_ record: TraceRecord, families: FamilyTable) {
+        add(RecordCore(record), families: families)
+    }
+
+    @inline(__always)
+    mutating func add(_ record: RecordCore, families: FamilyTable) {
         records += 1
         if firstTimestamp == nil { firstTimestamp = record.timestamp }
         lastTimestamp = record.timestamp

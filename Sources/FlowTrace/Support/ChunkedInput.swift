@@ -50,8 +50,13 @@ final class ChunkedInput {
 
     /// Makes `n` bytes (n ≤ maxWindow) available at the current position, reading as needed.
     /// Returns how many are available: fewer than `n` only at end of file.
+    @inline(__always)
     func ensure(_ n: Int) throws(TraceFileError) -> Int {
         if end - start >= n { return end - start }
+        return try refill(n)
+    }
+
+    private func refill(_ n: Int) throws(TraceFileError) -> Int {
         guard n <= maxWindow else {
             // Callers check declared lengths against the limit first; this is the backstop.
             throw TraceFileError(.malformed, "a block of \(n) bytes exceeds the reader's \(maxWindow)-byte limit",

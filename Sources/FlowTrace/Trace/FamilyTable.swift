@@ -67,6 +67,11 @@ public struct FamilyTable: Hashable, Sendable {
     }
 
     @inline(__always)
+    static func mayTeach(_ record: RecordCore) -> Bool {
+        record.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric && mayTeach(netlink: record.netlink)
+    }
+
+    @inline(__always)
     static func mayTeach(netlink bytes: UnsafeRawBufferPointer) -> Bool {
         if bytes.count >= Netlink.headerLength, let base = bytes.baseAddress {
             let length = Int(base.loadUnaligned(as: UInt32.self))
@@ -105,6 +110,24 @@ public struct FamilyTable: Hashable, Sendable {
     public var flowTableID: UInt16? { idByName[NFL.familyName] }
     public var hairpinID: UInt16? { idByName[NFLH.familyName] }
 
+    /// `kind(ofType:)` without the names: a plain-data answer for the per-record paths
+    /// (MessageFamily carries a String, so each answer was copied and destroyed out of line).
+    enum FastKind { case control, controller, flowTable, hairpin, other }
+
+    @inline(__always)
+    func fastKind(ofType type: UInt16) -> FastKind {
+        if type < Netlink.minFamilyType { return .control }
+        if type == Controller.familyID { return .controller }
+        if type == hairpinIDCache { return .hairpin }
+        if type == flowTableIDCache { return .flowTable }
+        guard let f = byID[type] else { return .other }
+        switch f.name {
+        case NFL.familyName: return .flowTable
+        case NFLH.familyName: return .hairpin
+        default: return .other
+        }
+    }
+
     /// What a nlmsg_type is, as far as the trace has said.
     @inline(__always)
     public func kind(ofType type: UInt16) -> MessageFamily {
@@ -123,10 +146,15 @@ public struct FamilyTable: Hashable, Sendable {
     /// The record's leg: as recorded, else from its first message's family. ACKs, errors and
     /// nlctrl messages alone do not tell, and stay .unknown.
     public func leg(of record: TraceRecord) -> TraceLeg {
+        leg(of: RecordCore(record))
+    }
+
+    @inline(__always)
+    func leg(of record: RecordCore) -> TraceLeg {
         if record.leg != .unknown { return record.leg }
         guard record.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric,
               record.netlink.count >= Netlink.headerLength, let base = record.netlink.baseAddress else { return .unknown }
-        switch kind(ofType: base.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) {
+        switch fastKind(ofType: base.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) {
         case .flowTable: return .api
         case .hairpin: return .hairpin
         default: return .unknown

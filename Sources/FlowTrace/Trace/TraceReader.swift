@@ -41,6 +41,8 @@ public final class TraceReader {
     @exclusivity(unchecked) public private(set) var recordCount = 0
 
     private let input: ChunkedInput
+    /// The last pcapng packet when it had comments, for `next()` to decode them.
+    @exclusivity(unchecked) private var commentSource: PcapngReader.Packet?
     private let pcapng: PcapngReader?
     private let pcap: ClassicPcapReader?
 
@@ -114,6 +116,13 @@ public final class TraceReader {
     /// The next netlink record, or nil at the end of the file (then check `truncation`).
     /// The record's bytes are valid until the next call.
     public func next() throws(TraceFileError) -> TraceRecord? {
+        guard let c = try nextCore() else { return nil }
+        return TraceRecord(c, comment: commentSource.map { $0.comments().joined(separator: "\n") })
+    }
+
+    /// `next()` without the comment (see RecordCore); `commentSource` tells whether there is one.
+    @inline(__always)
+    func nextCore() throws(TraceFileError) -> RecordCore? {
         if let pcapng {
             while let p = try pcapng.next() {
                 guard p.linkType == Pcapng.linkTypeNetlink, p.data.count >= NetlinkPseudoHeader.length else {
@@ -130,14 +139,18 @@ public final class TraceReader {
                     }
                 }
                 let m = p.flowTrace
-                let r = TraceRecord(timestamp: p.timestamp, leg: m?.leg ?? .unknown, direction: direction,
-                                    interface: p.interface,
-                                    netlink: UnsafeRawBufferPointer(rebasing: p.data[NetlinkPseudoHeader.length...]),
-                                    pairing: m?.pairing, synthetic: m?.synthetic ?? false,
-                                    comment: p.commentCount > 0 ? p.comments().joined(separator: "\n") : nil,
-                                    netlinkProtocol: Self.netlinkProtocol(pseudoHeader: p.data), section: p.section,
-                                    originalLength: max(0, Int(p.originalLength) - NetlinkPseudoHeader.length))
-                if FamilyTable.mayTeach(r) { families.learn(from: r) }
+                let r = RecordCore(timestamp: p.timestamp, leg: m?.leg ?? .unknown, direction: direction,
+                                   interface: p.interface,
+                                   netlink: UnsafeRawBufferPointer(rebasing: p.data[NetlinkPseudoHeader.length...]),
+                                   pairing: m?.pairing, synthetic: m?.synthetic ?? false,
+                                   netlinkProtocol: Self.netlinkProtocol(pseudoHeader: p.data), section: p.section,
+                                   originalLength: max(0, Int(p.originalLength) - NetlinkPseudoHeader.length))
+                if p.commentCount > 0 {
+                    commentSource = p
+                } else if commentSource != nil {
+                    commentSource = nil
+                }
+                if FamilyTable.mayTeach(r) { families.learn(fromNetlink: r.netlink) }
                 recordCount += 1
                 return r
             }
@@ -149,8 +162,13 @@ public final class TraceReader {
                     skippedPackets += 1
                     continue
                 }
-                let r = record(data: p.data, timestamp: p.timestamp, originalLength: Int(p.originalLength))
-                if FamilyTable.mayTeach(r) { families.learn(from: r) }
+                let r = RecordCore(timestamp: p.timestamp, leg: .unknown, direction: Self.direction(pseudoHeader: p.data),
+                                   interface: 0,
+                                   netlink: UnsafeRawBufferPointer(rebasing: p.data[NetlinkPseudoHeader.length...]),
+                                   pairing: nil, synthetic: false,
+                                   netlinkProtocol: Self.netlinkProtocol(pseudoHeader: p.data), section: 0,
+                                   originalLength: max(0, Int(p.originalLength) - NetlinkPseudoHeader.length))
+                if FamilyTable.mayTeach(r) { families.learn(fromNetlink: r.netlink) }
                 recordCount += 1
                 return r
             }
@@ -171,24 +189,5 @@ public final class TraceReader {
     @inline(__always)
     private static func netlinkProtocol(pseudoHeader data: UnsafeRawBufferPointer) -> UInt16 {
         UInt16(bigEndian: data.loadUnaligned(fromByteOffset: 14, as: UInt16.self))
-    }
-
-    /// A record from LINKTYPE_NETLINK packet data: the pseudo-header gives the direction
-    /// (epb_flags, when present, override it) and the netlink protocol.
-    @inline(__always)
-    private func record(data: UnsafeRawBufferPointer, timestamp: UInt64, originalLength: Int) -> TraceRecord {
-        let base = data.baseAddress.map(UnsafeRawPointer.init)
-        let packetType = base.map { UInt16(bigEndian: $0.loadUnaligned(as: UInt16.self)) } ?? 0
-        let proto = base.map { UInt16(bigEndian: $0.loadUnaligned(fromByteOffset: 14, as: UInt16.self)) } ?? 0
-        let direction: TraceDirection
-        switch packetType {
-        case NetlinkPseudoHeader.packetKernel: direction = .toKernel
-        case NetlinkPseudoHeader.packetUser: direction = .toUser
-        default: direction = .unknown
-        }
-        return TraceRecord(timestamp: timestamp, direction: direction,
-                           netlink: UnsafeRawBufferPointer(rebasing: data[NetlinkPseudoHeader.length...]),
-                           netlinkProtocol: proto,
-                           originalLength: max(0, originalLength - NetlinkPseudoHeader.length))
     }
 }
