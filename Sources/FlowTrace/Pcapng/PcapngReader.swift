@@ -117,26 +117,48 @@ public final class PcapngReader {
     public enum PacketBlock: Hashable, Sendable { case enhanced, simple, obsolete }
 
     /// One packet, a view into the reader's buffer valid until the next call to `next()`.
+    /// The fields are ordered widest first so the struct stays under 128 bytes: at 129 every
+    /// copy of a packet was a call to memcpy.
     public struct Packet {
-        public var block: PacketBlock
         /// File offset of the packet's block.
         public var blockOffset: UInt64
-        public var section: Int
-        public var interface: UInt32
-        public var linkType: UInt16
         /// Nanoseconds since the epoch; 0 for Simple Packet Blocks, which carry none.
         public var timestamp: UInt64
-        public var data: UnsafeRawBufferPointer
-        public var originalLength: UInt32
-        /// epb_flags (pack_flags for the obsolete block), when present.
-        public var flags: UInt32?
-        public var flowTrace: FlowTraceMetadata?
+        public var section: Int
         /// How many opt_comment options the block has; `comments()` decodes them.
         public var commentCount: Int
+        public var data: UnsafeRawBufferPointer
         /// All options, to be walked with `optionIterator()`.
         public var options: UnsafeRawBufferPointer
         var optionsOffset: UInt64
+        public var flowTrace: FlowTraceMetadata?
+        public var interface: UInt32
+        public var originalLength: UInt32
+        /// epb_flags (pack_flags for the obsolete block), when present.
+        public var flags: UInt32?
+        public var linkType: UInt16
+        public var block: PacketBlock
         var swapped: Bool
+
+        init(block: PacketBlock, blockOffset: UInt64, section: Int, interface: UInt32, linkType: UInt16,
+             timestamp: UInt64, data: UnsafeRawBufferPointer, originalLength: UInt32, flags: UInt32?,
+             flowTrace: FlowTraceMetadata?, commentCount: Int, options: UnsafeRawBufferPointer,
+             optionsOffset: UInt64, swapped: Bool) {
+            self.blockOffset = blockOffset
+            self.timestamp = timestamp
+            self.section = section
+            self.commentCount = commentCount
+            self.data = data
+            self.options = options
+            self.optionsOffset = optionsOffset
+            self.flowTrace = flowTrace
+            self.interface = interface
+            self.originalLength = originalLength
+            self.flags = flags
+            self.linkType = linkType
+            self.block = block
+            self.swapped = swapped
+        }
 
         public func optionIterator() -> PcapngOptionIterator {
             PcapngOptionIterator(options, swapped: swapped, regionOffset: optionsOffset)
