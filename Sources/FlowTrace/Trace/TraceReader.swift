@@ -28,12 +28,10 @@ public final class TraceReader {
 
     public private(set) var format: Format
     public var name: String { input.name }
-    /// Family ids learnt from the NEWFAMILY records read so far.
     // Unchecked exclusivity on the state touched per record: see ChunkedInput.
-    @exclusivity(unchecked) public private(set) var families = FamilyTable() { didSet { familiesGeneration &+= 1 } }
-    /// Changes whenever `families` does, so a consumer can keep its own copy and refresh it only
-    /// then (copying the table per record cost two retains and releases).
-    @exclusivity(unchecked) private(set) var familiesGeneration = 0
+    /// Family ids learnt from the NEWFAMILY records read so far. It changes only after a record
+    /// for which `FamilyTable.mayTeach` is true, so a per-record loop can keep its own copy.
+    @exclusivity(unchecked) public private(set) var families = FamilyTable()
     /// Packets not handed out: another link type than LINKTYPE_NETLINK, or shorter than its
     /// 16-byte pseudo-header.
     @exclusivity(unchecked) public private(set) var skippedPackets = 0
