@@ -32,7 +32,7 @@ struct Stats: ParsableCommand {
         }
         var stats = TraceStats()
         do {
-            while let r = try reader.next() { stats.add(r, families: reader.families) }
+            try stats.add(contentsOf: reader)
         } catch {
             throw ToolError("\(error)")
         }
@@ -52,8 +52,9 @@ struct Stats: ParsableCommand {
         out.append("records \(s.records) (\(s.synthetic) snapshot, \(s.malformed) malformed), duration \(String(format3(secs)))s")
         out.append("")
         out.append("leg      command          messages   calls  errors   p50        p90        p99        p99.9")
-        for key in s.byCommand.keys.sorted() {
-            guard let c = s.byCommand[key] else { continue }
+        let byCommand = s.byCommand
+        for key in byCommand.keys.sorted() {
+            guard let c = byCommand[key] else { continue }
             let name = NFL.Command(rawValue: key.command)?.name ?? "cmd \(key.command)"
             var line = pad(key.leg.description, 8) + " " + pad(name, 16) + " " + pad("\(c.messages)", 10, right: true)
                 + " " + pad("\(c.calls)", 7, right: true) + " " + pad("\(c.errors.values.reduce(0, +))", 7, right: true)
@@ -78,8 +79,9 @@ struct Stats: ParsableCommand {
 
     static func json(_ s: TraceStats, truncation: String?) -> JSONValue {
         var commands: [JSONValue] = []
-        for key in s.byCommand.keys.sorted() {
-            guard let c = s.byCommand[key] else { continue }
+        let byCommand = s.byCommand
+        for key in byCommand.keys.sorted() {
+            guard let c = byCommand[key] else { continue }
             var lat: [JSONMember] = [JSONMember("count", .number(c.latency.totalCount))]
             if c.latency.totalCount > 0 {
                 for p in percentiles { lat.append(JSONMember("p\(p == 99.9 ? "99.9" : String(Int(p)))", .number(c.latency.valueAtPercentile(p)))) }

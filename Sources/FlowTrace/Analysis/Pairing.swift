@@ -46,7 +46,13 @@ public enum Pairing {
 
 /// Remembers when each open call started, and its API command (an ACK does not say it).
 public struct LatencyTracker {
-    var started: [UInt64: (time: UInt64, command: UInt8)] = [:]
+    struct Start {
+        var time: UInt64
+        var command: UInt8
+    }
+
+    /// Open calls by pairing key (a flat table: see FlatTable for why not a Dictionary).
+    var started = FlatTable<Start>(placeholder: Start(time: 0, command: 0))
 
     public init() {}
 
@@ -62,6 +68,7 @@ public struct LatencyTracker {
     /// `recorded` is the pairing id the recorder stored (the call's ENCAP SEQ on both legs);
     /// it wins over what the message says, because a client's request may carry nlmsg_pid 0
     /// while the replies carry the port the other side gave it.
+    @inline(__always)
     public mutating func observe(_ s: MessageSummary, leg: TraceLeg, timestamp: UInt64, recorded: UInt64? = nil) -> Answer? {
         let derived: UInt64?
         if let recorded {
@@ -72,11 +79,14 @@ public struct LatencyTracker {
         }
         guard let key = derived else { return nil }
         if Pairing.isCallStart(s) {
-            started[key] = (timestamp, s.apiCommand ?? 0xff)
+            started.set(key, Start(time: timestamp, command: s.apiCommand ?? 0xff))
             return nil
         }
-        guard s.isAnswer, let start = started[key] else { return nil }
-        if Pairing.isFinal(s, leg: leg) { started[key] = nil }
+        guard s.isAnswer else { return nil }
+        let slot = started.find(key)
+        guard slot >= 0 else { return nil }
+        let start = started.value(at: slot)
+        if Pairing.isFinal(s, leg: leg) { started.remove(slot: slot) }
         return Answer(latency: timestamp >= start.time ? timestamp - start.time : 0, command: start.command)
     }
 

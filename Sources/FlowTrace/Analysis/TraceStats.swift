@@ -24,19 +24,57 @@ public struct TraceStats {
     public var malformed = 0
     public var firstTimestamp: UInt64?
     public var lastTimestamp: UInt64?
-    public var byCommand: [Key: CommandStats] = [:]
     public var errnos: [Int32: Int] = [:]
+
+    /// Per (leg, command): an array indexed by leg and command byte pointing into `buckets`
+    /// (hashing a Key per record was a tenth of `stats`).
+    var bucketOf = [Int32](repeating: -1, count: 3 << 8)
+    var buckets: [CommandStats] = []
+    var bucketKeys: [Key] = []
+
+    public var byCommand: [Key: CommandStats] {
+        Dictionary(uniqueKeysWithValues: zip(bucketKeys, buckets))
+    }
+
     /// Flows applied per table: SET_FLOWS adds, DEL_FLOWS removes (from ENCAP results).
-    public var added: [UInt32: Int] = [:]
-    public var removed: [UInt32: Int] = [:]
+    public var added: [UInt32: Int] { added_.dictionary }
+    public var removed: [UInt32: Int] { removed_.dictionary }
+    var added_ = TableCounts()
+    var removed_ = TableCounts()
 
     var latencies = LatencyTracker()
-    /// Tables of the flows of open SET/DEL calls on the hairpin leg, by ENCAP SEQ.
-    var batchTables: [UInt64: (command: UInt8, tables: [UInt32])] = [:]
+
+    /// Open SET/DEL calls on the hairpin leg, by ENCAP SEQ: which table each flow is in. A
+    /// batch whose flows share one table (nearly all) is a count and the table; the others
+    /// keep the list in `mixedTables`.
+    struct Batch {
+        var command: UInt8
+        var count: Int
+        var table: UInt32
+        var mixed: Bool
+    }
+    var batches = FlatTable<Batch>(placeholder: Batch(command: 0, count: 0, table: 0, mixed: false))
+    var mixedTables: [UInt64: [UInt32]] = [:]
 
     public init() {}
 
+    /// Adds every record the reader has left.
+    public mutating func add(contentsOf reader: TraceReader) throws(TraceFileError) {
+        // Our own copy of the family table, refreshed only after a record that may have
+        // changed it: fetching it from the reader per record cost retains and releases.
+        var families = reader.families
+        while let r = try reader.nextCore() {
+            if FamilyTable.mayTeach(r) { families = reader.families }
+            add(r, families: families)
+        }
+    }
+
     public mutating func add(_ record: TraceRecord, families: FamilyTable) {
+        add(RecordCore(record), families: families)
+    }
+
+    @inline(__always)
+    mutating func add(_ record: RecordCore, families: FamilyTable) {
         records += 1
         if firstTimestamp == nil { firstTimestamp = record.timestamp }
         lastTimestamp = record.timestamp
@@ -45,44 +83,112 @@ public struct TraceStats {
         let s = SummaryDecoder.summarize(record.netlink, families: families)
         if s.kind == .malformed { malformed += 1; return }
         let answer = latencies.observe(s, leg: leg, timestamp: record.timestamp, recorded: record.pairing)
+        let status = s.status
         // ACKs and errors name no command: they count under the call they answer.
         guard let cmd = s.apiCommand ?? answer?.command else {
-            if s.kind == .error, let st = s.status { errnos[st, default: 0] += 1 }
+            if s.kind == .error, let st = status { errnos[st, default: 0] += 1 }
             return
         }
-        let key = Key(leg: leg, command: cmd)
-        // Mutated in place through the dictionary: a copy taken out and stored back would
-        // share the histogram's buckets and copy them on every record.
-        let isStart = Pairing.isCallStart(s)
-        let failed = s.status.map { $0 != 0 && (s.kind == .hairpin || s.kind == .error) } ?? false
-        let final = answer != nil && Pairing.isFinal(s, leg: leg)
-        withStats(key) { c in
-            c.messages += 1
-            if isStart { c.calls += 1 }
-            if failed, let st = s.status { c.errors[st, default: 0] += 1 }
-            if final, let answer { c.latency.record(answer.latency) }
+        let failed = status.map { $0 != 0 && (s.kind == .hairpin || s.kind == .error) } ?? false
+        let b = bucket(leg, cmd)
+        // Mutated in place through the array: a copy taken out and stored back would share
+        // the histogram's buckets and copy them on every record.
+        buckets[b].messages += 1
+        if Pairing.isCallStart(s) { buckets[b].calls += 1 }
+        if failed, let st = status {
+            buckets[b].errors[st, default: 0] += 1
+            errnos[st, default: 0] += 1
         }
-        if failed, let st = s.status { errnos[st, default: 0] += 1 }
+        if let answer, Pairing.isFinal(s, leg: leg) { buckets[b].latency.record(answer.latency) }
 
         // Flow accounting from the hairpin leg: requests say which table each flow is in,
         // answers say which were applied.
         guard leg == .hairpin, cmd == NFL.Command.setFlows.rawValue || cmd == NFL.Command.delFlows.rawValue,
               let seq = s.encapSeq else { return }
-        if s.status == nil {
-            // Mutated in place: copying the entry out and back would copy its array each time.
-            Self.appendFlowTables(record.netlink, to: &batchTables[seq, default: (cmd, [])].tables)
-        } else if let entry = batchTables[seq] {
-            for (index, errno) in Self.results(record.netlink) where errno == 0 && Int(index) < entry.tables.count {
-                let t = entry.tables[Int(index)]
-                if entry.command == NFL.Command.setFlows.rawValue { added[t, default: 0] += 1 } else { removed[t, default: 0] += 1 }
+        // The summary describes the record's first message; the record-wide walks below are
+        // the reference, used whenever the record is more than that one message.
+        let single = Int(record.netlink.loadUnaligned(as: UInt32.self)) == record.netlink.count
+        if status == nil {
+            var slot = batches.find(seq)
+            if slot < 0 { slot = batches.set(seq, Batch(command: cmd, count: 0, table: 0, mixed: false)) }
+            let batch = batches.value(at: slot)
+            let uniform = single && !s.flowsIrregular && !s.flowTablesMixed && !batch.mixed
+                && (s.flowCount == 0 || batch.count == 0 || batch.table == s.flowTable)
+            if uniform {
+                let n = s.flowCount, table = s.flowTable
+                if n > 0 {
+                    batches.update(slot: slot) { b in
+                        if b.count == 0 { b.table = table }
+                        b.count += n
+                    }
+                }
+            } else {
+                var tables = batch.mixed ? mixedTables[seq] ?? [] : Array(repeating: batch.table, count: batch.count)
+                Self.appendFlowTables(record.netlink, to: &tables)
+                mixedTables[seq] = tables
+                batches.update(slot: slot) { $0.mixed = true }
             }
-            if !s.more { batchTables[seq] = nil }
+        } else {
+            let slot = batches.find(seq)
+            guard slot >= 0 else { return }
+            let batch = batches.value(at: slot)
+            if batch.mixed {
+                let tables = mixedTables[seq] ?? []
+                for (index, errno) in Self.results(record.netlink) where errno == 0 && Int(index) < tables.count {
+                    countApplied(batch.command, table: tables[Int(index)], 1)
+                }
+            } else if single && (s.okResults == 0 || Int(s.okResultMaxIndex) < batch.count) {
+                if s.okResults > 0 { countApplied(batch.command, table: batch.table, s.okResults) }
+            } else {
+                for (index, errno) in Self.results(record.netlink) where errno == 0 && Int(index) < batch.count {
+                    countApplied(batch.command, table: batch.table, 1)
+                }
+            }
+            if !s.more {
+                batches.remove(slot: slot)
+                if batch.mixed { mixedTables[seq] = nil }
+            }
         }
     }
 
     @inline(__always)
-    mutating func withStats(_ key: Key, _ body: (inout CommandStats) -> Void) {
-        body(&byCommand[key, default: CommandStats()])
+    mutating func bucket(_ leg: TraceLeg, _ command: UInt8) -> Int {
+        let i = Int(leg.rawValue) << 8 | Int(command)
+        let b = bucketOf[i]
+        if b >= 0 { return Int(b) }
+        buckets.append(CommandStats())
+        bucketKeys.append(Key(leg: leg, command: command))
+        bucketOf[i] = Int32(buckets.count - 1)
+        return buckets.count - 1
+    }
+
+    @inline(__always)
+    mutating func countApplied(_ command: UInt8, table: UInt32, _ n: Int) {
+        if command == NFL.Command.setFlows.rawValue { added_.add(table, n) } else { removed_.add(table, n) }
+    }
+
+    /// Counts per table: an array for the small table ids every model uses, a dictionary for
+    /// the rest.
+    struct TableCounts {
+        var small: [Int] = []
+        var large: [UInt32: Int] = [:]
+
+        @inline(__always)
+        mutating func add(_ table: UInt32, _ n: Int) {
+            if table < 1024 {
+                let t = Int(table)
+                if t >= small.count { small.append(contentsOf: repeatElement(0, count: t + 1 - small.count)) }
+                small[t] += n
+            } else {
+                large[table, default: 0] += n
+            }
+        }
+
+        var dictionary: [UInt32: Int] {
+            var d = large
+            for (t, n) in small.enumerated() where n > 0 { d[UInt32(t)] = n }
+            return d
+        }
     }
 
     /// Appends the table of each flow of an ENCAP request, in order.

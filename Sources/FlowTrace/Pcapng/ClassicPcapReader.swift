@@ -17,16 +17,17 @@ public final class ClassicPcapReader {
     let input: ChunkedInput
     let maxRecordLength: Int
     public var name: String { input.name }
-    public private(set) var linkType: UInt16 = 0
-    public private(set) var snapLength: UInt32 = 0
-    public private(set) var nanosecond = false
+    // Unchecked exclusivity on the state touched per record: see ChunkedInput.
+    @exclusivity(unchecked) public private(set) var linkType: UInt16 = 0
+    @exclusivity(unchecked) public private(set) var snapLength: UInt32 = 0
+    @exclusivity(unchecked) public private(set) var nanosecond = false
     /// The file is in the other byte order than this host's.
-    public private(set) var byteSwapped = false
+    @exclusivity(unchecked) public private(set) var byteSwapped = false
     public private(set) var majorVersion: UInt16 = 0
     public private(set) var minorVersion: UInt16 = 0
     public private(set) var truncation: TraceTruncation?
     private var headerRead = false
-    private var finished = false
+    @exclusivity(unchecked) private var finished = false
 
     public convenience init(path: String, options: PcapngReader.Options = .init()) throws(TraceFileError) {
         let fd = Sys.openForReading(path)

@@ -11,14 +11,16 @@ final class ChunkedInput {
     /// The largest window `ensure` will grow to.
     let maxWindow: Int
 
-    private var base: UnsafeMutableRawPointer
-    private var capacity: Int
+    // Unchecked exclusivity: a reader is used by one thread and these are plain loads and
+    // stores, never held across a call; the runtime's checks were a tenth of a record's cost.
+    @exclusivity(unchecked) private var base: UnsafeMutableRawPointer
+    @exclusivity(unchecked) private var capacity: Int
     /// Unconsumed bytes are base[start..<end].
-    private var start = 0
-    private var end = 0
+    @exclusivity(unchecked) private var start = 0
+    @exclusivity(unchecked) private var end = 0
     /// File offset of base[start].
-    private(set) var position: UInt64 = 0
-    private(set) var atEOF = false
+    @exclusivity(unchecked) private(set) var position: UInt64 = 0
+    @exclusivity(unchecked) private(set) var atEOF = false
     private var closed = false
 
     init(fd: Int32, closeWhenDone: Bool, name: String, chunkSize: Int, maxWindow: Int) {
@@ -48,8 +50,13 @@ final class ChunkedInput {
 
     /// Makes `n` bytes (n ≤ maxWindow) available at the current position, reading as needed.
     /// Returns how many are available: fewer than `n` only at end of file.
+    @inline(__always)
     func ensure(_ n: Int) throws(TraceFileError) -> Int {
         if end - start >= n { return end - start }
+        return try refill(n)
+    }
+
+    private func refill(_ n: Int) throws(TraceFileError) -> Int {
         guard n <= maxWindow else {
             // Callers check declared lengths against the limit first; this is the backstop.
             throw TraceFileError(.malformed, "a block of \(n) bytes exceeds the reader's \(maxWindow)-byte limit",

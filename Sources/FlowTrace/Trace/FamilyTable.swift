@@ -25,6 +25,10 @@ public enum MessageFamily: Hashable, Sendable {
 public struct FamilyTable: Hashable, Sendable {
     private var byID: [UInt16: Controller.Family] = [:]
     private var idByName: [String: UInt16] = [:]
+    /// Our two families' ids (0 = not named yet; real ids are ≥ 0x10), so `kind(ofType:)`
+    /// answers for almost every message without hashing and without comparing names.
+    private var flowTableIDCache: UInt16 = 0
+    private var hairpinIDCache: UInt16 = 0
 
     public init() {}
 
@@ -42,6 +46,8 @@ public struct FamilyTable: Hashable, Sendable {
         if let old = byID[f.id], old.name != f.name { idByName[old.name] = nil }
         byID[f.id] = f
         idByName[f.name] = f.id
+        flowTableIDCache = idByName[NFL.familyName] ?? 0
+        hairpinIDCache = idByName[NFLH.familyName] ?? 0
     }
 
     /// Learns from every CTRL_CMD_NEWFAMILY message in the record; returns how many it read.
@@ -53,14 +59,31 @@ public struct FamilyTable: Hashable, Sendable {
         return learn(fromNetlink: record.netlink)
     }
 
-    @discardableResult
-    public mutating func learn(fromNetlink bytes: UnsafeRawBufferPointer) -> Int {
-        // Fast path: a single message that is not nlctrl (almost every record).
+    /// False when the record certainly teaches nothing: a single message that is not nlctrl
+    /// (almost every record). Lets a reader skip the mutating call, and its exclusivity check.
+    @inline(__always)
+    static func mayTeach(_ record: TraceRecord) -> Bool {
+        record.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric && mayTeach(netlink: record.netlink)
+    }
+
+    @inline(__always)
+    static func mayTeach(_ record: RecordCore) -> Bool {
+        record.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric && mayTeach(netlink: record.netlink)
+    }
+
+    @inline(__always)
+    static func mayTeach(netlink bytes: UnsafeRawBufferPointer) -> Bool {
         if bytes.count >= Netlink.headerLength, let base = bytes.baseAddress {
             let length = Int(base.loadUnaligned(as: UInt32.self))
             let type = base.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
-            if type != Controller.familyID && Netlink.align(length) >= bytes.count { return 0 }
+            if type != Controller.familyID && Netlink.align(length) >= bytes.count { return false }
         }
+        return true
+    }
+
+    @discardableResult
+    public mutating func learn(fromNetlink bytes: UnsafeRawBufferPointer) -> Int {
+        guard Self.mayTeach(netlink: bytes) else { return 0 }
         var learnt = 0
         var it = NetlinkMessageIterator(bytes)
         while true {
@@ -87,10 +110,31 @@ public struct FamilyTable: Hashable, Sendable {
     public var flowTableID: UInt16? { idByName[NFL.familyName] }
     public var hairpinID: UInt16? { idByName[NFLH.familyName] }
 
+    /// `kind(ofType:)` without the names: a plain-data answer for the per-record paths
+    /// (MessageFamily carries a String, so each answer was copied and destroyed out of line).
+    enum FastKind { case control, controller, flowTable, hairpin, other }
+
+    @inline(__always)
+    func fastKind(ofType type: UInt16) -> FastKind {
+        if type < Netlink.minFamilyType { return .control }
+        if type == Controller.familyID { return .controller }
+        if type == hairpinIDCache { return .hairpin }
+        if type == flowTableIDCache { return .flowTable }
+        guard let f = byID[type] else { return .other }
+        switch f.name {
+        case NFL.familyName: return .flowTable
+        case NFLH.familyName: return .hairpin
+        default: return .other
+        }
+    }
+
     /// What a nlmsg_type is, as far as the trace has said.
+    @inline(__always)
     public func kind(ofType type: UInt16) -> MessageFamily {
         if type < Netlink.minFamilyType { return .control(type) }
         if type == Controller.familyID { return .controller }
+        if type == hairpinIDCache { return .hairpin }
+        if type == flowTableIDCache { return .flowTable }
         guard let f = byID[type] else { return .unknown(type) }
         switch f.name {
         case NFL.familyName: return .flowTable
@@ -102,10 +146,15 @@ public struct FamilyTable: Hashable, Sendable {
     /// The record's leg: as recorded, else from its first message's family. ACKs, errors and
     /// nlctrl messages alone do not tell, and stay .unknown.
     public func leg(of record: TraceRecord) -> TraceLeg {
+        leg(of: RecordCore(record))
+    }
+
+    @inline(__always)
+    func leg(of record: RecordCore) -> TraceLeg {
         if record.leg != .unknown { return record.leg }
         guard record.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric,
               record.netlink.count >= Netlink.headerLength, let base = record.netlink.baseAddress else { return .unknown }
-        switch kind(ofType: base.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) {
+        switch fastKind(ofType: base.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) {
         case .flowTable: return .api
         case .hairpin: return .hairpin
         default: return .unknown

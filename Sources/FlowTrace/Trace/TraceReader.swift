@@ -28,17 +28,21 @@ public final class TraceReader {
 
     public private(set) var format: Format
     public var name: String { input.name }
-    /// Family ids learnt from the NEWFAMILY records read so far.
-    public private(set) var families = FamilyTable()
+    // Unchecked exclusivity on the state touched per record: see ChunkedInput.
+    /// Family ids learnt from the NEWFAMILY records read so far. It changes only after a record
+    /// for which `FamilyTable.mayTeach` is true, so a per-record loop can keep its own copy.
+    @exclusivity(unchecked) public private(set) var families = FamilyTable()
     /// Packets not handed out: another link type than LINKTYPE_NETLINK, or shorter than its
     /// 16-byte pseudo-header.
-    public private(set) var skippedPackets = 0
+    @exclusivity(unchecked) public private(set) var skippedPackets = 0
     /// Records handed out so far.
-    public private(set) var recordCount = 0
+    @exclusivity(unchecked) public private(set) var recordCount = 0
 
     private let input: ChunkedInput
-    private var pcapng: PcapngReader?
-    private var pcap: ClassicPcapReader?
+    /// The last pcapng packet when it had comments, for `next()` to decode them.
+    @exclusivity(unchecked) private var commentSource: PcapngReader.Packet?
+    private let pcapng: PcapngReader?
+    private let pcap: ClassicPcapReader?
 
     public convenience init(path: String, options: PcapngReader.Options = .init()) throws(TraceFileError) {
         let fd = Sys.openForReading(path)
@@ -78,9 +82,11 @@ public final class TraceReader {
             try reader.readHeader()
             format = .pcap(nanosecond: reader.nanosecond, byteSwapped: reader.byteSwapped)
             pcap = reader
+            pcapng = nil
         } else {
             format = .pcapng
             pcapng = PcapngReader(input: input, options: options)
+            pcap = nil
         }
     }
 
@@ -108,31 +114,41 @@ public final class TraceReader {
     /// The next netlink record, or nil at the end of the file (then check `truncation`).
     /// The record's bytes are valid until the next call.
     public func next() throws(TraceFileError) -> TraceRecord? {
+        guard let c = try nextCore() else { return nil }
+        return TraceRecord(c, comment: commentSource.map { $0.comments().joined(separator: "\n") })
+    }
+
+    /// `next()` without the comment (see RecordCore); `commentSource` tells whether there is one.
+    @inline(__always)
+    func nextCore() throws(TraceFileError) -> RecordCore? {
         if let pcapng {
             while let p = try pcapng.next() {
                 guard p.linkType == Pcapng.linkTypeNetlink, p.data.count >= NetlinkPseudoHeader.length else {
                     skippedPackets += 1
                     continue
                 }
-                var r = record(data: p.data, timestamp: p.timestamp, originalLength: Int(p.originalLength))
-                r.interface = p.interface
-                r.section = p.section
+                // Built in one go: filling in a record field by field copied it twice per record.
+                var direction = Self.direction(pseudoHeader: p.data)
                 if let flags = p.flags, flags & Pcapng.flagsDirectionMask != 0 {
                     switch flags & Pcapng.flagsDirectionMask {
-                    case Pcapng.flagsOutbound: r.direction = .toKernel
-                    case Pcapng.flagsInbound: r.direction = .toUser
+                    case Pcapng.flagsOutbound: direction = .toKernel
+                    case Pcapng.flagsInbound: direction = .toUser
                     default: break
                     }
                 }
-                if let m = p.flowTrace {
-                    r.leg = m.leg
-                    r.pairing = m.pairing
-                    r.synthetic = m.synthetic
-                }
+                let m = p.flowTrace
+                let r = RecordCore(timestamp: p.timestamp, leg: m?.leg ?? .unknown, direction: direction,
+                                   interface: p.interface,
+                                   netlink: UnsafeRawBufferPointer(rebasing: p.data[NetlinkPseudoHeader.length...]),
+                                   pairing: m?.pairing, synthetic: m?.synthetic ?? false,
+                                   netlinkProtocol: Self.netlinkProtocol(pseudoHeader: p.data), section: p.section,
+                                   originalLength: max(0, Int(p.originalLength) - NetlinkPseudoHeader.length))
                 if p.commentCount > 0 {
-                    r.comment = p.comments().joined(separator: "\n")
+                    commentSource = p
+                } else if commentSource != nil {
+                    commentSource = nil
                 }
-                families.learn(from: r)
+                if FamilyTable.mayTeach(r) { families.learn(fromNetlink: r.netlink) }
                 recordCount += 1
                 return r
             }
@@ -144,8 +160,13 @@ public final class TraceReader {
                     skippedPackets += 1
                     continue
                 }
-                let r = record(data: p.data, timestamp: p.timestamp, originalLength: Int(p.originalLength))
-                families.learn(from: r)
+                let r = RecordCore(timestamp: p.timestamp, leg: .unknown, direction: Self.direction(pseudoHeader: p.data),
+                                   interface: 0,
+                                   netlink: UnsafeRawBufferPointer(rebasing: p.data[NetlinkPseudoHeader.length...]),
+                                   pairing: nil, synthetic: false,
+                                   netlinkProtocol: Self.netlinkProtocol(pseudoHeader: p.data), section: 0,
+                                   originalLength: max(0, Int(p.originalLength) - NetlinkPseudoHeader.length))
+                if FamilyTable.mayTeach(r) { families.learn(fromNetlink: r.netlink) }
                 recordCount += 1
                 return r
             }
@@ -153,22 +174,18 @@ public final class TraceReader {
         return nil
     }
 
-    /// A record from LINKTYPE_NETLINK packet data: the pseudo-header gives the direction
-    /// (epb_flags, when present, override it) and the netlink protocol.
+    /// The pseudo-header's direction; `data` holds at least the 16-byte pseudo-header.
     @inline(__always)
-    private func record(data: UnsafeRawBufferPointer, timestamp: UInt64, originalLength: Int) -> TraceRecord {
-        let base = data.baseAddress.map(UnsafeRawPointer.init)
-        let packetType = base.map { UInt16(bigEndian: $0.loadUnaligned(as: UInt16.self)) } ?? 0
-        let proto = base.map { UInt16(bigEndian: $0.loadUnaligned(fromByteOffset: 14, as: UInt16.self)) } ?? 0
-        let direction: TraceDirection
-        switch packetType {
-        case NetlinkPseudoHeader.packetKernel: direction = .toKernel
-        case NetlinkPseudoHeader.packetUser: direction = .toUser
-        default: direction = .unknown
+    private static func direction(pseudoHeader data: UnsafeRawBufferPointer) -> TraceDirection {
+        switch UInt16(bigEndian: data.loadUnaligned(as: UInt16.self)) {
+        case NetlinkPseudoHeader.packetKernel: return .toKernel
+        case NetlinkPseudoHeader.packetUser: return .toUser
+        default: return .unknown
         }
-        return TraceRecord(timestamp: timestamp, direction: direction,
-                           netlink: UnsafeRawBufferPointer(rebasing: data[NetlinkPseudoHeader.length...]),
-                           netlinkProtocol: proto,
-                           originalLength: max(0, originalLength - NetlinkPseudoHeader.length))
+    }
+
+    @inline(__always)
+    private static func netlinkProtocol(pseudoHeader data: UnsafeRawBufferPointer) -> UInt16 {
+        UInt16(bigEndian: data.loadUnaligned(fromByteOffset: 14, as: UInt16.self))
     }
 }
