@@ -118,9 +118,11 @@ import LibFlowTable
         let tolerance = s.meanLateness < 1e6 ? 0.01 : 0.10
         #expect(abs(s.achievedRate - 50_000) / 50_000 < tolerance,
                 "achieved \(s.achievedRate)/s, mean lateness \(s.meanLateness) ns")
-        // No speed-up at the end: the second half is not shorter than the first.
-        let first = Double(halfway - start), second = Double(end - halfway)
-        #expect(second >= first * 0.98 || s.meanLateness >= 1e6, "first half \(first / 1e9) s, second \(second / 1e9) s")
+        // No speed-up at the end: with absolute deadlines a stall in the first half is caught up
+        // in the second (that is what "no drift" means), so the halves may differ; what must
+        // never happen is a message sent before its deadline — at halfway as at the end.
+        let first = Double(halfway - start) / 1e9
+        #expect(first >= Double(n / 2) / 50_000 * 0.999, "halfway after \(first) s, schedule \(Double(n / 2) / 50_000) s")
         #expect(s.scheduledSpan == UInt64(n - 1) * 20_000)
     }
 
