@@ -52,16 +52,22 @@ final class OnePacketTransport: MessageTransport {
 enum EncapFuzz {
     /// The twin's nfl_hairpin family id, which the seed corpus uses.
     static let familyID = UnftTwin.Configuration().hairpinFamilyID
-    static let model = DefaultModel.model
+    /// One service per backend, built once (indexing the model for validation is most of the
+    /// cost of a fresh one); every device is forgotten after each input, so each input starts
+    /// from empty devices exactly as with a fresh service.
+    static let services: [(BackendKind, HairpinService)] = BackendKind.allCases.map {
+        ($0, HairpinService(devices: DeviceRegistry(model: DefaultModel.model, backend: $0, maxDevices: 8)))
+    }
 
     static func run(_ input: UnsafeRawBufferPointer) {
         let packet = [UInt8](input)
         let sequences = encapSequences(input)
         var reference: (BackendKind, [[UInt8]])?
-        for kind in BackendKind.allCases {
+        for (kind, service) in services {
+            defer { for ifindex in service.devices.ifindexes { service.devices.remove(ifindex) } }
             let transport = OnePacketTransport(packet)
-            let service = HairpinService(devices: DeviceRegistry(model: model, backend: kind, maxDevices: 8))
-            let loop = ListenerLoop(transport: transport, familyID: familyID, service: service, log: { _ in })
+            let loop = ListenerLoop(transport: transport, familyID: familyID, service: service,
+                                    receiveBufferSize: packet.count, log: { _ in })
             loop.pollInterval = nil
             do throws(ListenerError) {
                 let reason = try loop.run()
