@@ -19,7 +19,10 @@ build=.build-fuzz
 out_dir=${FUZZ_OUT:-$build}
 # Release optimisation for speed, but with assert() kept (-assert-config Debug): a fuzzer should
 # stop at every check the code has. -D FUZZING drops the corpus runner's main; libFuzzer's runs.
-flags=(-c release --build-path "$build" --sanitize fuzzer --sanitize address
+# The sanitizers go as one -Xswiftc flag: SwiftPM's `--sanitize fuzzer --sanitize address`
+# becomes two -sanitize= options of which swiftc keeps only the last (in set order), silently
+# losing either the coverage or ASan. `--sanitize fuzzer` stays for what SwiftPM does for it.
+flags=(-c release --build-path "$build" --sanitize fuzzer -Xswiftc -sanitize=fuzzer,address
        -Xswiftc -DFUZZING -Xswiftc -assert-config -Xswiftc Debug)
 mkdir -p "$out_dir"
 
@@ -35,6 +38,9 @@ for t in "${targets[@]}"; do
   out=$(swift build "${flags[@]}" --product "$t" 2>&1); rc=$?
   if ((rc != 0)); then
     echo "fuzz: $t FAILED to build"; grep -E "error" <<<"$out" | head -10 | sed 's/^/    /'
+    failed=$((failed+1)); rm -f "$build/release/$t"
+  elif syms=$(nm "$build/release/$t" 2>/dev/null); ! grep -q __sancov_cntrs <<<"$syms" || ! grep -q __asan_report_load8 <<<"$syms"; then
+    echo "fuzz: $t FAILED: built without coverage or without AddressSanitizer"
     failed=$((failed+1)); rm -f "$build/release/$t"
   fi
 done
