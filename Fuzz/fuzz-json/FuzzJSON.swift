@@ -9,13 +9,15 @@ import LibFlowTable
 import Glibc
 #endif
 
+// libFuzzer calls this in the fuzz build; the symbol exists only there, so the normal build
+// (where SwiftPM links every executable into the test bundle) has no duplicate.
+#if FUZZING
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzJSON(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     JSONFuzz.run(UnsafeRawBufferPointer(start: data, count: size))
     return 0
 }
-
-#if !FUZZING
+#else
 @main
 enum CorpusRunner {
     static func main() {
