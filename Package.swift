@@ -63,6 +63,20 @@ let package = Package(
         .executableTarget(name: "replay-bench", dependencies: ["Replay", "FlowTrace", "Hairpin", "LibFlowTable"],
                           path: "Benchmarks/replay-bench"),
 
+        // Fuzzing (issue 7, docs/fuzzing.md): one libFuzzer target per hostile-input path. Built
+        // normally each is a corpus runner (FILE|DIR... through the same checks); scripts/fuzz.sh
+        // builds them with --sanitize fuzzer --sanitize address -D FUZZING, where libFuzzer
+        // provides main. fuzz-corpus cuts the seed corpora (Fuzz/corpus/) out of traces/.
+        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"),
+        .executableTarget(name: "fuzz-netlink", dependencies: ["LibFlowTable", "FuzzSupport"], path: "Fuzz/fuzz-netlink"),
+        .executableTarget(name: "fuzz-pcapng", dependencies: ["FlowTrace", "LibFlowTable", "FuzzSupport"],
+                          path: "Fuzz/fuzz-pcapng"),
+        .executableTarget(name: "fuzz-json", dependencies: ["LibFlowTable", "FuzzSupport"], path: "Fuzz/fuzz-json"),
+        .executableTarget(name: "fuzz-encap", dependencies: ["Hairpin", "LibFlowTable", "FuzzSupport"],
+                          path: "Fuzz/fuzz-encap"),
+        .executableTarget(name: "fuzz-corpus", dependencies: ["FlowTrace", "LibFlowTable", "FuzzSupport"],
+                          path: "Fuzz/fuzz-corpus"),
+
         .testTarget(name: "HairpinTests",
                     dependencies: ["Hairpin", "LibFlowTable",
                                    .product(name: "PropertyBased", package: "swift-property-based")],

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of the project, in order: unit and property tests (swift test), end-to-end tests
-# of the built tools (Tests/e2e), and the kernel-module tests in a QEMU VM (scripts/vm) when
-# the VM packages are installable. Ends with one line "tests: N passed, N failed".
+# of the built tools (Tests/e2e), a bounded fuzzing run of every fuzz target (scripts/fuzz.sh,
+# FUZZ_SECONDS per target, default 45), and the kernel-module tests in a QEMU VM (scripts/vm)
+# when the VM packages are installable. Ends with one line "tests: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,14 @@ e2e_failed=$(sed -nE 's/^e2e: ([0-9]+) passed, ([0-9]+) failed$/\2/p' <<<"$e2e_o
 if [[ -z "$e2e_failed" ]]; then e2e_passed=0; e2e_failed=1; fi
 if ((e2e_rc != 0 && e2e_failed == 0)); then e2e_failed=1; fi
 
+# Fuzzing: each target for a bounded time on its seed corpus; any crash fails (scripts/fuzz.sh).
+fuzz_out=$(scripts/fuzz.sh "${FUZZ_SECONDS:-45}" 2>&1); fuzz_rc=$?
+echo "$fuzz_out"
+fuzz_passed=$(sed -nE 's/^fuzz: ([0-9]+) passed, ([0-9]+) failed$/\1/p' <<<"$fuzz_out")
+fuzz_failed=$(sed -nE 's/^fuzz: ([0-9]+) passed, ([0-9]+) failed$/\2/p' <<<"$fuzz_out")
+if [[ -z "$fuzz_failed" ]]; then fuzz_passed=0; fuzz_failed=1; fi
+if ((fuzz_rc != 0 && fuzz_failed == 0)); then fuzz_failed=1; fi
+
 vm_passed=0; vm_failed=0
 if [[ -x scripts/vm/run-all.sh ]]; then
   vm_out=$(scripts/vm/run-all.sh 2>&1); vm_rc=$?
@@ -35,8 +44,9 @@ if [[ -x scripts/vm/run-all.sh ]]; then
   ((vm_rc != 0 && vm_failed == 0)) && vm_failed=1
 fi
 
-passed=$((swift_passed + e2e_passed + vm_passed))
-failed=$((swift_failed + e2e_failed + vm_failed))
-echo "swift test: $swift_passed passed, $swift_failed failed; e2e: $e2e_passed passed, $e2e_failed failed; vm: $vm_passed passed, $vm_failed failed"
+passed=$((swift_passed + e2e_passed + fuzz_passed + vm_passed))
+failed=$((swift_failed + e2e_failed + fuzz_failed + vm_failed))
+echo "swift test: $swift_passed passed, $swift_failed failed; e2e: $e2e_passed passed, $e2e_failed failed;" \
+     "fuzz: $fuzz_passed passed, $fuzz_failed failed; vm: $vm_passed passed, $vm_failed failed"
 echo "tests: $passed passed, $failed failed"
 ((failed == 0))

@@ -39,7 +39,7 @@ enum MessageJSON {
             case Netlink.typeError:
                 let ack = try NetlinkAck.decode(view)
                 node.append(JSONMember("error", .int(Int64(ack.error))))
-                if ack.error != 0 { node.append(JSONMember("errno", .string(errnoName(-ack.error)))) }
+                if ack.error != 0 { node.append(JSONMember("errno", .string(errnoName(0 &- ack.error)))) }
                 node.append(JSONMember("request", .object([
                     JSONMember("nlmsg_len", .number(ack.request.length)),
                     JSONMember("nlmsg_type", .string(typeName(ack.request.type))),

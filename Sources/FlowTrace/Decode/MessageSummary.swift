@@ -143,7 +143,8 @@ public enum SummaryDecoder {
         }
         let error = m.loadUnaligned(fromByteOffset: 16, as: Int32.self)
         s.kind = error == 0 ? .ack : .error
-        s.status = error == 0 ? 0 : -error
+        // Wrapping: a hostile error field of Int32.min has no positive counterpart (fuzz-pcapng).
+        s.status = error == 0 ? 0 : 0 &- error
         s.ackedSeq = m.loadUnaligned(fromByteOffset: 28, as: UInt32.self)
         s.familyID = m.loadUnaligned(fromByteOffset: 24, as: UInt16.self)
         guard flags & Netlink.flagAckTLVs != 0 else { return }

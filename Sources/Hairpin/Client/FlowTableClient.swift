@@ -153,7 +153,7 @@ public final class FlowTableClient {
                             let ack = try NetlinkAck.decode(m)
                             if ack.error == 0 { return .success(true) }
                             if ack.error == -ENOENT { return .failure(.familyNotFound(name)) }
-                            return .failure(.familyLookupFailed(name, errno: -ack.error, message: ack.message))
+                            return .failure(.familyLookupFailed(name, errno: 0 &- ack.error, message: ack.message))
                         }
                         if m.header.type == Controller.familyID {
                             family = try Controller.decodeFamily(m)
@@ -223,7 +223,7 @@ public final class FlowTableClient {
                         switch m.header.type {
                         case Netlink.typeError:
                             let ack = try NetlinkAck.decode(m)
-                            reply.errno = -ack.error
+                            reply.errno = 0 &- ack.error
                             reply.errorMessage = ack.message
                             reply.acknowledged = true
                             return .success(true)

@@ -1,0 +1,119 @@
+// What the four fuzz targets share: failing a check loudly (libFuzzer saves the input that made
+// the process abort), and the corpus runner each target becomes when it is built without the
+// fuzzer (`swift build`): it runs every file given through the same function as libFuzzer would.
+// docs/fuzzing.md says how the two builds differ.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public enum Fuzz {
+    /// The input being run, named in failure messages (the corpus runner sets it; under
+    /// libFuzzer the input is the one libFuzzer saves as crash-…).
+    public static var currentInput = "the fuzzer's input"
+
+    /// A broken oracle: says which and aborts, so libFuzzer records the input as a crash and the
+    /// corpus runner exits non-zero.
+    public static func fail(_ message: String) -> Never {
+        standardError("FUZZ CHECK FAILED on \(currentInput): \(message)")
+        abort()
+    }
+
+    @inline(__always)
+    public static func check(_ condition: Bool, _ message: @autoclosure () -> String) {
+        if !condition { fail(message()) }
+    }
+
+    public static func standardError(_ line: String) {
+        var text = line + "\n"
+        text.withUTF8 { p in _ = write(2, p.baseAddress, p.count) }
+    }
+
+    /// The corpus runner: every file named (directories: every file below them, in name order)
+    /// goes through `body`. Prints "<tool>: N inputs passed" and returns the exit status: 0, or 2
+    /// for unusable arguments. A failing input aborts the process inside `body`.
+    public static func runCorpus(tool: String, arguments: [String],
+                                 _ body: (UnsafeRawBufferPointer) -> Void) -> Int32 {
+        if arguments.isEmpty || arguments.contains("-h") || arguments.contains("--help") {
+            print("""
+                usage: \(tool) FILE|DIR...
+                Runs every input through the \(tool) checks (the same function libFuzzer calls in the
+                fuzz build, scripts/fuzz.sh). Example: \(tool) Fuzz/corpus/\(tool)
+                """)
+            return arguments.isEmpty ? 2 : 0
+        }
+        var files: [String] = []
+        for a in arguments {
+            guard collect(a, into: &files) else {
+                standardError("\(tool): cannot read \(a): \(String(cString: strerror(errno)))")
+                return 2
+            }
+        }
+        for path in files {
+            guard let bytes = readFile(path) else {
+                standardError("\(tool): cannot read \(path): \(String(cString: strerror(errno)))")
+                return 2
+            }
+            currentInput = path
+            bytes.withUnsafeBytes { body($0) }
+        }
+        currentInput = "the fuzzer's input"
+        print("\(tool): \(files.count) inputs passed")
+        return 0
+    }
+
+    /// Files at `path`: itself, or everything below it when it is a directory (dot files skipped).
+    static func collect(_ path: String, into files: inout [String]) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return false }
+        if st.st_mode & S_IFMT != S_IFDIR {
+            files.append(path)
+            return true
+        }
+        guard let dir = opendir(path) else { return false }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if !name.hasPrefix(".") { names.append(name) }
+        }
+        closedir(dir)
+        for name in names.sorted() {
+            guard collect(path + "/" + name, into: &files) else { return false }
+        }
+        return true
+    }
+
+    public static func readFile(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if n == 0 { return bytes }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    public static func writeFile(_ path: String, _ bytes: [UInt8]) -> Bool {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress.map { $0 + done }, bytes.count - done) }
+            if n < 0 { if errno == EINTR { continue }; return false }
+            done += n
+        }
+        return true
+    }
+}
