@@ -202,6 +202,8 @@ final class HairpinFeed: MessageTransport {
             for m in Messages(r.netlink) { compareRecorded(m, record: source.recordNumber) }
             return nil
         }
+        // Paced once, before either path applies the call.
+        pacer.wait(recordedAt: r.timestamp)
         if let fast = fastPath, answeredFast(fast, r, hairpinID) { return nil }
         let n = r.netlink.count
         if buffer.count < n { buffer = [UInt8](repeating: 0, count: n) }
@@ -219,7 +221,6 @@ final class HairpinFeed: MessageTransport {
                 off += Netlink.align(len)
             }
         }
-        pacer.wait(recordedAt: r.timestamp)
         if let step = options.step {
             let line = Messages(r.netlink).map { describeMessage(recordedNormalizer.normalized($0)) }.joined(separator: "; ")
             if !step.before(request: "→ " + line) {
@@ -238,12 +239,14 @@ final class HairpinFeed: MessageTransport {
     private func answeredFast(_ fast: SingleFlowPath, _ r: TraceRecord, _ hairpinID: UInt16) -> Bool {
         let m = r.netlink
         guard m.count >= Netlink.headerLength, Int(m.loadUnaligned(as: UInt32.self)) == m.count,
-              let peek = EncapPeek(m, countFlows: true), peek.flows == 1, peek.status == nil, peek.part == nil,
+              var peek = EncapPeek(m, readAttributes: false), peek.status == nil, peek.part == nil,
               !peek.more, let seq = peek.sequence, slot(for: seq) == nil,
               partsInListener.isEmpty || !partsInListener.contains(seq) else { return false }
-        pacer.wait(recordedAt: r.timestamp)
         let record = source.recordNumber
         return fast.answer(m, requestFamilyID: hairpinID) { answer in
+            // ATTR was read by the fast path: one flow, to this ifindex.
+            peek.ifindex = fast.lastIfindex
+            peek.flows = 1
             openCall(peek, record: record, timestamp: r.timestamp)
             lastFedAt = MonotonicClock.now()
             try? send(answer)

@@ -34,6 +34,8 @@ public final class SingleFlowPath {
     public let answerFamilyID: UInt16
     /// Calls answered here (the rest went to the typed path).
     public private(set) var answered = 0
+    /// The ifindex of the call answered last.
+    public private(set) var lastIfindex: UInt32 = 0
 
     private struct Template {
         var command: UInt32 = .max
@@ -117,6 +119,7 @@ public final class SingleFlowPath {
         pthread_mutex_unlock(&service.lock)
         guard applied else { return false }
         answered += 1
+        lastIfindex = ifindex
 
         nlmsgSequence = nlmsgSequence == UInt32.max ? 1 : nlmsgSequence + 1
         let offset = templates[k].sequenceOffset
