@@ -4,6 +4,7 @@
 //   swift build -c release && .build/release/replay-bench                 # generates 200 000 flows
 //   .build/release/replay-bench --flows 1000000 --runs 5
 //   .build/release/replay-bench --trace big.pcapng                        # any trace (e.g. > 1 GiB)
+//   .build/release/replay-bench --typed        # every call through the typed path (no SingleFlowPath)
 //
 // A > 1 GiB trace: `flowtrace gen --flows 1200000 --batch 1 --churn 0.5 --reads 0 -w big.pcapng`
 // (about 2.4 million single-flow calls, 12 million records; see spec/replay.md).
@@ -24,6 +25,7 @@ var tracePath: String?
 var flows = 200_000
 var runs = 3
 var keep = false
+var typed = false
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
@@ -31,8 +33,9 @@ while let a = args.popFirst() {
     case "--flows": flows = args.popFirst().flatMap { Int($0) } ?? flows
     case "--runs": runs = max(1, args.popFirst().flatMap { Int($0) } ?? runs)
     case "--keep": keep = true
+    case "--typed": typed = true
     default:
-        print("usage: replay-bench [--trace FILE | --flows N] [--runs N] [--keep]")
+        print("usage: replay-bench [--trace FILE | --flows N] [--runs N] [--keep] [--typed]")
         exit(2)
     }
 }
@@ -63,6 +66,7 @@ defer { if tracePath == nil && !keep { unlink(path) } }
 
 var options = ReplayOptions(timing: .topSpeed)
 options.log = { _ in }
+options.singleFlowPath = !typed
 let replayer = Replayer(target: .backend(.hash), options: options)
 
 func measure(_ label: String, _ make: () throws -> RecordSource) -> [Double] {
@@ -139,7 +143,8 @@ let ceiling = (0..<runs).map { _ in daemonAlone() }.sorted()
 let best = preloadedRates.last ?? 0, median = preloadedRates[preloadedRates.count / 2]
 let sBest = streaming.last ?? 0, sMedian = streaming[streaming.count / 2]
 print("trace \(path): \(preloaded.count) records, \(mib(preloaded.byteCount)) of netlink data (loaded in \(Double(Int(loadSeconds * 100)) / 100) s)")
-print("replay into backend:hash, top speed, \(runs) runs (median / best), calls = single-flow SET/DEL requests:")
+print("replay into backend:hash, top speed, \(runs) runs (median / best), calls = single-flow SET/DEL requests, "
+      + (typed ? "typed path only (--typed):" : "SingleFlowPath on:"))
 print("  preloaded: \(rate(median)) / \(rate(best)) calls/s")
 print("  streaming: \(rate(sMedian)) / \(rate(sBest)) calls/s  (\(Int(sMedian / max(median, 1) * 100))% of preloaded)")
 print("  the daemon core alone (decode, HairpinService, encode; no replay around it): \(rate(ceiling[ceiling.count / 2])) calls/s"

@@ -51,6 +51,10 @@ final class BackendReplayer {
             }
             let movesBefore = Self.tcamMoves(service)
             let feed = HairpinFeed(source: source, pushback: preamble.firstLive, options: options, pacer: pacer)
+            // Only hash: the fallback is exact when a refused operation has no side effect.
+            if kind == .hash && options.singleFlowPath && options.step == nil && service.faults == nil {
+                feed.fastPath = SingleFlowPath(service: service, answerFamilyID: Normalizer.canonicalHairpinID)
+            }
             let loopRunner = ListenerLoop(transport: feed, familyID: Normalizer.canonicalHairpinID, service: service,
                                           receiveBufferSize: 256 * 1024, log: { _ in })
             loopRunner.pollInterval = nil
@@ -108,6 +112,10 @@ final class HairpinFeed: MessageTransport {
     /// The listener answers with the canonical id: its answers normalise to themselves.
     let producedNormalizer = Normalizer(flowTableID: nil, hairpinID: Normalizer.canonicalHairpinID)
     @exclusivity(unchecked) var scratch: [UInt8] = []
+    /// Successful single-flow SET/DEL answered without the ListenerLoop (nil: none).
+    var fastPath: SingleFlowPath?
+    /// ENCAP SEQs whose earlier parts (MORE) went to the listener: their next part must too.
+    @exclusivity(unchecked) var partsInListener: Set<UInt64> = []
 
     /// A call whose recorded answer has not been compared yet.
     struct Call {
@@ -194,6 +202,9 @@ final class HairpinFeed: MessageTransport {
             for m in Messages(r.netlink) { compareRecorded(m, record: source.recordNumber) }
             return nil
         }
+        // Paced once, before either path applies the call.
+        pacer.wait(recordedAt: r.timestamp)
+        if let fast = fastPath, answeredFast(fast, r, hairpinID) { return nil }
         let n = r.netlink.count
         if buffer.count < n { buffer = [UInt8](repeating: 0, count: n) }
         buffer.withUnsafeMutableBytes { dst in
@@ -210,7 +221,6 @@ final class HairpinFeed: MessageTransport {
                 off += Netlink.align(len)
             }
         }
-        pacer.wait(recordedAt: r.timestamp)
         if let step = options.step {
             let line = Messages(r.netlink).map { describeMessage(recordedNormalizer.normalized($0)) }.joined(separator: "; ")
             if !step.before(request: "→ " + line) {
@@ -224,6 +234,25 @@ final class HairpinFeed: MessageTransport {
         return n
     }
 
+    /// A single-flow SET/DEL the fast path could answer, answered: true. Anything it declines
+    /// (it then changed nothing) goes on to the listener.
+    private func answeredFast(_ fast: SingleFlowPath, _ r: TraceRecord, _ hairpinID: UInt16) -> Bool {
+        let m = r.netlink
+        guard m.count >= Netlink.headerLength, Int(m.loadUnaligned(as: UInt32.self)) == m.count,
+              var peek = EncapPeek(m, readAttributes: false), peek.status == nil, peek.part == nil,
+              !peek.more, let seq = peek.sequence, slot(for: seq) == nil,
+              partsInListener.isEmpty || !partsInListener.contains(seq) else { return false }
+        let record = source.recordNumber
+        return fast.answer(m, requestFamilyID: hairpinID) { answer in
+            // ATTR was read by the fast path: one flow, to this ifindex.
+            peek.ifindex = fast.lastIfindex
+            peek.flows = 1
+            openCall(peek, record: record, timestamp: r.timestamp)
+            lastFedAt = MonotonicClock.now()
+            try? send(answer)
+        }
+    }
+
     private func refreshFamilies() {
         let f = source.families
         traceHairpinID = f.hairpinID
@@ -231,12 +260,21 @@ final class HairpinFeed: MessageTransport {
     }
 
     private func openCall(_ m: UnsafeRawBufferPointer, record: Int, timestamp: UInt64) {
+        openCall(EncapPeek(m, countFlows: true), record: record, timestamp: timestamp)
+    }
+
+    private func openCall(_ peek: EncapPeek?, record: Int, timestamp: UInt64) {
         report.messages += 1
-        guard let peek = EncapPeek(m, countFlows: true), let seq = peek.sequence else {
+        guard let peek, let seq = peek.sequence else {
             // Unreadable: the listener answers EINVAL if it can read SEQ; nothing to pair.
             report.calls += 1
             lastFed = nil
             return
+        }
+        if peek.more {
+            partsInListener.insert(seq)
+        } else if !partsInListener.isEmpty {
+            partsInListener.remove(seq)
         }
         if let existing = slot(for: seq) {
             if (peek.part ?? 0) > 0 {

@@ -101,6 +101,10 @@ public struct ReplayOptions {
     public var timing: Timing
     /// How many times the trace is replayed, each from the starting state.
     public var loops = 1
+    /// backend:hash: answer successful single-flow SET/DEL calls by Hairpin's SingleFlowPath
+    /// (byte-identical answers; anything else still goes through the daemon's ListenerLoop).
+    /// Off: every call takes the typed path (for comparing the two).
+    public var singleFlowPath = true
     /// The model of devices the snapshot does not describe (and of all, without a snapshot).
     public var defaultModel: PipelineModel = DefaultModel.model
     public var step: StepControl?

@@ -261,6 +261,17 @@ public final class HairpinService {
         }
     }
 
+    /// A successful single-flow SET/DEL answered by SingleFlowPath: counted as `record` counts
+    /// it (one request, one flow, no error). The caller holds `lock`.
+    func countSingleFlowSuccess(command: UInt32) {
+        Self.countSuccess(&counters.commands[command, default: CommandCounters()])
+    }
+
+    private static func countSuccess(_ c: inout CommandCounters) {
+        c.requests += 1
+        c.flows += 1
+    }
+
     private func record(_ request: HairpinEncap, _ answer: HairpinEncap) {
         let known = request.commandType == NFLH.EncapCmdType.nflCommand
             && UInt8(exactly: request.command).flatMap(NFL.Command.init(rawValue:)) != nil
