@@ -137,7 +137,7 @@ struct Hairpind: ParsableCommand {
             } catch {
                 throw DaemonError("\(error)")
             }
-            log("twin listening on \(paths.api) (devices \(o.devices.map { "\($0.name)=\($0.ifindex)" }.joined(separator: ", "))), backend \(backend.rawValue), model: \(modelText)\(record.map { ", recording to \($0)" } ?? "")")
+            log("twin listening on \(paths.api) (devices \(o.devices.map { "\($0.name)=\($0.ifindex)" }.joined(separator: ", "))), backend \(backend.rawValue), model: \(modelText), listener \(session.listenerPath == .inProcess ? "on the twin's thread" : "over the hairpin socket")\(record.map { ", recording to \($0)" } ?? "")")
             let sig = signals.wait()
             log("\(sig == SIGINT ? "SIGINT" : "SIGTERM"): stopping")
             session.stop()
