@@ -1,9 +1,13 @@
 // Loopback benchmark: the round trip client → twin → daemon → backend → back, against a plain
 // Unix socket echo round trip with the same message sizes measured in the same run; the same
 // loopback with recording on, side by side; and batched SET_FLOWS into the hash backend up to
-// a 1M-flow table. Prints numbers; asserts nothing.
+// a 1M-flow table. Each loopback figure is given for both ways the embedded listener reaches
+// the twin: on the twin's thread with the bytes handed over in memory (`in-process`, the
+// default of `flow-table-hairpind --twin`), and on its own thread through the twin's hairpin
+// socket (`socket`, as a separate daemon process or the kernel module's listener).
+// The client is always a separate thread on a real Unix socket. Prints numbers; asserts nothing.
 //
-//   swift run -c release loopback-bench [--calls N] [--flows N]
+//   swift run -c release loopback-bench [--calls N] [--flows N] [--path in-process|socket]
 
 import FlowTrace
 import Hairpin
@@ -15,12 +19,18 @@ import Glibc
 
 var calls = 20_000
 var totalFlows = 1_000_000
+var paths: [LoopbackSession.ListenerPath] = [.inProcess, .socket]
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     switch a {
     case "--calls": calls = Int(args.next() ?? "") ?? calls
     case "--flows": totalFlows = Int(args.next() ?? "") ?? totalFlows
-    default: print("usage: loopback-bench [--calls N] [--flows N]"); exit(2)
+    case "--path":
+        guard let p = args.next().flatMap(LoopbackSession.ListenerPath.init(rawValue:)) else {
+            print("--path: in-process or socket"); exit(2)
+        }
+        paths = [p]
+    default: print("usage: loopback-bench [--calls N] [--flows N] [--path in-process|socket]"); exit(2)
     }
 }
 
@@ -60,12 +70,14 @@ func model(tableSize: UInt32) -> PipelineModel {
     return m
 }
 
-func startSession(record: String?, tableSize: UInt32 = 65536) throws -> (LoopbackSession, FlowTableClient, String) {
+func startSession(record: String?, tableSize: UInt32 = 65536,
+                  path: LoopbackSession.ListenerPath) throws -> (LoopbackSession, FlowTableClient, String) {
     let dir = tempDir()
     var o = LoopbackSession.Options()
     o.paths = TwinSocketPaths(directory: dir)
     o.model = model(tableSize: tableSize)
     o.recordPath = record
+    o.listenerPath = path
     let s = try LoopbackSession(o)
     try s.start()
     let c = try FlowTableClient(path: o.paths.api, timeout: 30)
@@ -123,48 +135,62 @@ func echoRun(_ n: Int, req: Int, replies: [Int]) throws -> Double {
 do {
     print("loopback-bench: \(calls) calls per run, release build, \(DefaultModel.model.tables.count)-table default model, hash backend")
     // 1. Round trip vs echo, and recording on vs off, alternating runs (the machine is shared).
-    let plain = try startSession(record: nil)
-    let recDir = tempDir()
-    let recorded = try startSession(record: recDir + "/bench.pcapng")
-    for c in [plain.1, recorded.1] { _ = try c.setFlows(ifindex: ifindex, [oneFlow]) }
-    var loop: [Double] = [], rec: [Double] = [], echo: [Double] = []
+    var plain: [(LoopbackSession, FlowTableClient, String)] = []
+    var recorded: [(LoopbackSession, FlowTableClient, String)] = []
+    for p in paths {
+        plain.append(try startSession(record: nil, path: p))
+        recorded.append(try startSession(record: tempDir() + "/bench.pcapng", path: p))
+    }
+    for c in plain + recorded { _ = try c.1.setFlows(ifindex: ifindex, [oneFlow]) }
+    var loop = paths.map { _ in [Double]() }, rec = loop, echo: [Double] = []
     var sizes = (0, 0)
     for _ in 0..<5 {
-        let r = try loopbackRun(plain.1, calls)
-        loop.append(r.seconds)
-        sizes = (r.requestBytes, r.replyBytes)
-        rec.append(try loopbackRun(recorded.1, calls).seconds)
-        echo.append(try echoRun(calls, req: r.requestBytes, replies: [r.replyBytes, 20, 36]))
+        for i in paths.indices {
+            let r = try loopbackRun(plain[i].1, calls)
+            loop[i].append(r.seconds)
+            sizes = (r.requestBytes, r.replyBytes)
+            rec[i].append(try loopbackRun(recorded[i].1, calls).seconds)
+        }
+        echo.append(try echoRun(calls, req: sizes.0, replies: [sizes.1, 20, 36]))
     }
     let best = { (xs: [Double]) in (xs.min() ?? 0) / Double(calls) * 1e6 }
     let median = { (xs: [Double]) in xs.sorted()[xs.count / 2] / Double(calls) * 1e6 }
     print("GET_FLOWS round trip (request \(sizes.0) B; reply \(sizes.1) B + DONE + ACK), µs per call, best / median of 5:")
-    print("  unix socket echo, same packets : \(String(format1(best(echo)))) / \(String(format1(median(echo))))")
-    print("  loopback (twin + daemon)       : \(String(format1(best(loop)))) / \(String(format1(median(loop))))   ratio \(format2(best(loop) / best(echo)))x")
-    print("  loopback, recording on         : \(String(format1(best(rec)))) / \(String(format1(median(rec))))   vs off \(format2(median(rec) / median(loop)))x (medians)")
-    plain.0.stop(); recorded.0.stop()
-    plain.1.close(); recorded.1.close()
+    print("  unix socket echo, same packets        : \(format1(best(echo))) / \(format1(median(echo)))")
+    for (i, p) in paths.enumerated() {
+        let name = pad("loopback, listener \(p.rawValue)", 38)
+        print("  \(name): \(format1(best(loop[i]))) / \(format1(median(loop[i])))   ratio \(format2(best(loop[i]) / best(echo)))x best, \(format2(median(loop[i]) / median(echo)))x median")
+        let recName = pad("  recording on", 38)
+        print("  \(recName): \(format1(best(rec[i]))) / \(format1(median(rec[i])))   vs off \(format2(median(rec[i]) / median(loop[i])))x (medians)")
+    }
+    for s in plain + recorded {
+        s.0.stop()
+        s.1.close()
+    }
 
     // 2. Batched SET_FLOWS filling one table up to `totalFlows`, end to end.
-    let big = try startSession(record: nil, tableSize: UInt32(totalFlows))
     var g = FlowGenerator(model: model(tableSize: UInt32(totalFlows)), seed: 7)
     var bigRoute = route
     bigRoute.size = UInt32(totalFlows)
     let flows = (0..<totalFlows).map { _ in g.flow(in: bigRoute) }
     let ranges = Parts.ranges(of: flows)
-    var refused = 0
-    let t0 = now()
-    for r in ranges {
-        refused += try big.1.setFlows(ifindex: ifindex, Array(flows[r]), strategy: .continueLog).report.count
+    for p in paths {
+        let big = try startSession(record: nil, tableSize: UInt32(totalFlows), path: p)
+        var refused = 0
+        let t0 = now()
+        for r in ranges {
+            refused += try big.1.setFlows(ifindex: ifindex, Array(flows[r]), strategy: .continueLog).report.count
+        }
+        let dt = now() - t0
+        print("batched SET_FLOWS end to end into hash, listener \(p.rawValue), \(ranges.count) requests of ~\(totalFlows / max(ranges.count, 1)) flows: \(Int(Double(totalFlows) / dt)) flows/s (\(format1(dt)) s, \(refused) refused)")
+        big.0.stop()
+        big.1.close()
     }
-    let dt = now() - t0
-    print("batched SET_FLOWS end to end into hash, \(ranges.count) requests of ~\(totalFlows / max(ranges.count, 1)) flows: \(Int(Double(totalFlows) / dt)) flows/s (\(format1(dt)) s, \(refused) refused)")
-    big.0.stop()
-    big.1.close()
 } catch {
     print("loopback-bench: \(error)")
     exit(1)
 }
 
+func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
 func format1(_ x: Double) -> String { String(Double(Int(x * 10)) / 10) }
 func format2(_ x: Double) -> String { String(Double(Int(x * 100)) / 100) }

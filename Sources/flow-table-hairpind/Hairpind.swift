@@ -22,6 +22,7 @@ struct Hairpind: ParsableCommand {
         discussion: """
         Examples:
           flow-table-hairpind --twin                                  # no kernel module needed
+          flow-table-hairpind --twin --listener-over-socket           # the listener on its own thread, via the hairpin socket
           flow-table-hairpind --twin --devices unft0,unft1 --backend tss --record session.pcapng
           flow-table-hairpind --twin --model models/default -C 100 -W 5 --record trace.pcapng
           flow-table-hairpind --hairpin-socket /run/flowtrace/hairpin.sock   # a twin started elsewhere
@@ -36,6 +37,9 @@ struct Hairpind: ParsableCommand {
 
     @Flag(help: "Run unft's user-space twin in this process (no kernel module needed).")
     var twin = false
+
+    @Flag(help: "With --twin: connect the embedded listener through the twin's hairpin socket, on a thread of its own (as a separate daemon is), instead of running it on the twin's thread with the ENCAP bytes handed over in memory (the default; same trace). --inject always uses the socket.")
+    var listenerOverSocket = false
 
     @Option(help: "The twin's API socket (default: /run/flowtrace/unft.sock as root, else $XDG_RUNTIME_DIR/flowtrace/unft.sock).")
     var socket: String?
@@ -79,6 +83,7 @@ struct Hairpind: ParsableCommand {
 
     func validate() throws {
         if fileCount != nil && fileSize == nil { throw ValidationError("-W needs -C") }
+        if listenerOverSocket && !twin { throw ValidationError("--listener-over-socket needs --twin") }
         if (fileSize != nil) && record == nil { throw ValidationError("-C needs --record FILE") }
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
         let faults = try faultInjector()
@@ -124,6 +129,7 @@ struct Hairpind: ParsableCommand {
             o.commandLine = CommandLine.arguments.joined(separator: " ")
             o.log = verbose ? log : { _ in }
             o.faults = try faultInjector()
+            o.listenerPath = listenerOverSocket ? .socket : .inProcess
             let session: LoopbackSession
             do {
                 session = try LoopbackSession(o)
@@ -131,7 +137,7 @@ struct Hairpind: ParsableCommand {
             } catch {
                 throw DaemonError("\(error)")
             }
-            log("twin listening on \(paths.api) (devices \(o.devices.map { "\($0.name)=\($0.ifindex)" }.joined(separator: ", "))), backend \(backend.rawValue), model: \(modelText)\(record.map { ", recording to \($0)" } ?? "")")
+            log("twin listening on \(paths.api) (devices \(o.devices.map { "\($0.name)=\($0.ifindex)" }.joined(separator: ", "))), backend \(backend.rawValue), model: \(modelText), listener \(session.listenerPath == .inProcess ? "on the twin's thread" : "over the hairpin socket")\(record.map { ", recording to \($0)" } ?? "")")
             let sig = signals.wait()
             log("\(sig == SIGINT ? "SIGINT" : "SIGTERM"): stopping")
             session.stop()

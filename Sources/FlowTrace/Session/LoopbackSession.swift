@@ -1,6 +1,8 @@
-// The embedded default: unft's twin and flow-table-hairpind in one process, connected through
-// the twin's real hairpin socket (the same bytes as between two processes), optionally
-// recording every message of both legs. Used by `flow-table-hairpind --twin`,
+// The embedded default: unft's twin and flow-table-hairpind in one process, optionally
+// recording every message of both legs. The listener runs on the twin's own thread and gets the
+// ENCAP bytes in memory (`.inProcess`, the default: no socket hop, no thread hand-off), or on a
+// thread of its own connected through the twin's real hairpin socket (`.socket`: the same bytes
+// as between two processes). Both give the same trace after normalisation (a test diffs them). Used by `flow-table-hairpind --twin`,
 // `flowtrace record` and `flowtrace demo`.
 
 import Hairpin
@@ -27,15 +29,30 @@ public final class LoopbackSession {
         /// Faults to inject, both sides (the twin's and the backend's); their calls' answer
         /// records are marked in the trace (InjectedFault.comment).
         public var faults: FaultInjector?
+        /// How the listener reaches the twin. With faults the socket is always used: an
+        /// injected delay must stall the listener, not the twin's thread (which also serves
+        /// other clients and times calls out).
+        public var listenerPath: ListenerPath = .inProcess
 
         public init() {}
     }
+
+    public enum ListenerPath: String, Sendable {
+        /// On the twin's thread, the ENCAP bytes handed over in memory.
+        case inProcess = "in-process"
+        /// On its own thread, through the twin's hairpin socket.
+        case socket
+    }
+
+    /// The path this session uses (see `Options.listenerPath`).
+    public var listenerPath: ListenerPath { options.faults == nil ? options.listenerPath : .socket }
 
     public let options: Options
     public let service: HairpinService
     public let twin: UnftTwin
     public private(set) var recorder: Recorder?
-    var listener: ListenerLoop?
+    /// The daemon's listener (its statistics), once started.
+    public private(set) var listener: ListenerLoop?
     var listenerThread: PosixThread?
     var listenerError: PosixLocked<String?> = PosixLocked(nil)
     var stopped = false
@@ -90,6 +107,10 @@ public final class LoopbackSession {
 
     /// Starts the twin, connects the listener to the twin's hairpin socket and registers it.
     public func start() throws {
+        if listenerPath == .inProcess {
+            try startInProcess()
+            return
+        }
         try twin.start()
         let transport = try UnixSeqpacketConnection.connect(path: options.paths.hairpin)
         let loop = ListenerLoop(transport: transport, familyID: twin.configuration.hairpinFamilyID, service: service,
@@ -100,6 +121,24 @@ public final class LoopbackSession {
         listenerThread = try PosixThread {
             do { _ = try loop.run() } catch { errorBox.withLock { $0 = "\(error)" } }
         }
+        writeDevicesFile()
+    }
+
+    /// Registers the listener over an in-memory link before the twin's thread starts; from then
+    /// on the twin's thread serves it.
+    func startInProcess() throws {
+        try twin.bind()
+        let link = twin.attachInProcessListener()
+        let loop = ListenerLoop(transport: link, familyID: twin.configuration.hairpinFamilyID, service: service,
+                                log: options.log)
+        try loop.register()
+        twin.finishInProcessRegistration(link)
+        let errorBox = listenerError
+        link.serveListener = { [unowned loop] in
+            do { _ = try loop.serveWaiting() } catch { errorBox.withLock { $0 = "\(error)" } }
+        }
+        listener = loop
+        try twin.start()
         writeDevicesFile()
     }
 
@@ -119,6 +158,10 @@ public final class LoopbackSession {
     /// Stops only the daemon's listener (its socket closes, as when the daemon dies): the
     /// twin then fails calls with ENOTCONN. For the demo and tests.
     public func stopListenerForDemo() {
+        if listenerPath == .inProcess {
+            twin.detachInProcessListener()
+            return
+        }
         listener?.stop()
         listenerThread?.join()
         listener?.transport.close()

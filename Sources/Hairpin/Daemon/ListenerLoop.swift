@@ -219,6 +219,20 @@ public final class ListenerLoop {
         return .stopped
     }
 
+    /// Handles every packet the transport has ready without waiting, then returns: how a
+    /// listener on the twin's own thread is driven (InProcessHairpinLink). Returns `.closed`
+    /// when the transport closed, else `.stopped` (nothing more is waiting).
+    @discardableResult
+    public func serveWaiting() throws(ListenerError) -> StopReason {
+        while true {
+            switch try receiveOnce(timeout: 0) {
+            case .packet: continue
+            case .idle: return .stopped
+            case .closed: return .closed
+            }
+        }
+    }
+
     /// Makes `run` return within one poll interval. Safe from any thread.
     public func stop() { stopFlag.set() }
 

@@ -28,12 +28,14 @@ extension UnftTwin {
             polled.append(nil)
             polled.append(nil)
             for c in connections {
+                // The in-process listener has no socket: the loop drives it (pumpInProcess).
+                guard let socket = c.socket else { continue }
                 var events: Int16 = 0
                 // A client with a call in flight is not read (see TwinConnection.busyCall);
                 // poll still reports POLLHUP, so its going away is noticed.
                 if c.busyCall == nil && c.deferred.isEmpty { events |= Int16(POLLIN) }
                 if c.queuedBytes > 0 { events |= Int16(POLLOUT) }
-                fds.append(pollfd(fd: c.socket.fileDescriptor, events: events, revents: 0))
+                fds.append(pollfd(fd: socket.fileDescriptor, events: events, revents: 0))
                 polled.append(c)
             }
             let timeout = pollTimeout(now: now, accepting: accepting)
@@ -49,6 +51,13 @@ extension UnftTwin {
                 // The pipe is only ever written to stop the loop: by `stop`, or by a signal
                 // handler through `stopFileDescriptor`, which cannot take the lock.
                 wake.drain()
+                // A signal handler's byte sets no flag: anything but a detach request stops.
+                let detachOnly = control.withLock { !$0.stopped && $0.detachRequested }
+                if detachOnly {
+                    detachRequestedListener()
+                    sweep()
+                    continue
+                }
                 control.withLock { $0.stopped = true }
                 break
             }
@@ -61,6 +70,7 @@ extension UnftTwin {
                 if ev & Int32(POLLOUT) != 0 { flush(c) }
                 if ev & Int32(POLLIN) != 0 {
                     read(c)
+                    pumpInProcess()
                 } else if ev & Int32(POLLHUP | POLLERR | POLLNVAL) != 0 {
                     c.broken = true
                 }
@@ -68,6 +78,7 @@ extension UnftTwin {
             expireCalls(now: MonotonicClock.now())
             if configuration.faults != nil { releaseHeldCalls(now: MonotonicClock.now()) }
             resumeDeferred()
+            pumpInProcess()
             sweep()
         }
         shutdown()
@@ -102,7 +113,8 @@ extension UnftTwin {
                 socket.close()
                 continue
             }
-            let c = TwinConnection(id: nextConnectionID, leg: leg, port: allocatePort(socket), socket: socket)
+            let c = TwinConnection(id: nextConnectionID, leg: leg, port: allocatePort(socket.peerCredentials?.pid),
+                                   socket: socket)
             nextConnectionID += 1
             connections.append(c)
             connectionsByID[c.id] = c
@@ -112,8 +124,8 @@ extension UnftTwin {
 
     /// A port like netlink autobind's: the peer's pid when free, else a rover counting down
     /// from -4096. Unique over both sockets (they stand for one netlink bus), never 0.
-    func allocatePort(_ socket: UnixSeqpacketConnection) -> UInt32 {
-        if let pid = socket.peerCredentials?.pid, pid > 0, !usedPorts.contains(UInt32(pid)) {
+    func allocatePort(_ peerPID: Int32?) -> UInt32 {
+        if let pid = peerPID, pid > 0, !usedPorts.contains(UInt32(pid)) {
             usedPorts.insert(UInt32(pid))
             return UInt32(pid)
         }
@@ -130,9 +142,10 @@ extension UnftTwin {
 
     func read(_ c: TwinConnection) {
         var turns = Self.packetsPerTurn
+        guard let socket = c.socket else { return }
         while turns > 0 && !c.broken && c.busyCall == nil && c.deferred.isEmpty {
             turns -= 1
-            switch c.socket.tryReceive(into: receiveBuffer) {
+            switch socket.tryReceive(into: receiveBuffer) {
             case .done(let n):
                 let packet = UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<n])
                 switch c.leg {
@@ -192,9 +205,11 @@ extension UnftTwin {
         connections.removeAll { c in
             guard c.broken else { return false }
             if c === listener { lostListener = true }
+            if c === inProcessListener { inProcessListener = nil }
             connectionsByID[c.id] = nil
             usedPorts.remove(c.port)
-            c.socket.close()
+            c.socket?.close()
+            c.link?.close()
             c.outQueue = []
             c.deferred = []
             return true
@@ -204,7 +219,11 @@ extension UnftTwin {
     }
 
     func shutdown() {
-        for c in connections { c.socket.close() }
+        for c in connections {
+            c.socket?.close()
+            c.link?.close()
+        }
+        inProcessListener = nil
         connections.removeAll()
         connectionsByID.removeAll()
         usedPorts.removeAll()
@@ -241,8 +260,13 @@ extension UnftTwin {
     }
 
     func transmit(_ c: TwinConnection, _ bytes: UnsafeRawBufferPointer) {
+        guard let socket = c.socket else {
+            // The in-process listener: served when the loop pumps (never inside this emit).
+            if let link = c.link, !link.closed { link.toListener.append(bytes) } else { c.broken = true }
+            return
+        }
         if c.queuedBytes == 0 {
-            switch c.socket.trySend(bytes) {
+            switch socket.trySend(bytes) {
             case .done: return
             case .wouldBlock: break
             case .closed, .truncated:
@@ -264,8 +288,9 @@ extension UnftTwin {
     }
 
     func flush(_ c: TwinConnection) {
+        guard let socket = c.socket else { return }
         while c.outHead < c.outQueue.count {
-            let outcome = c.outQueue[c.outHead].withUnsafeBytes { c.socket.trySend($0) }
+            let outcome = c.outQueue[c.outHead].withUnsafeBytes { socket.trySend($0) }
             switch outcome {
             case .done:
                 c.queuedBytes -= c.outQueue[c.outHead].count

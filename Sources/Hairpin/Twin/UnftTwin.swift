@@ -129,6 +129,8 @@ public final class UnftTwin {
         var bound = false
         var running = false
         var stopped = false
+        /// `detachInProcessListener` was called: the wake-up is not a stop.
+        var detachRequested = false
         var thread: PosixThread?
     }
 
@@ -142,6 +144,9 @@ public final class UnftTwin {
     /// Like netlink autobind's rover: ports counted down from -4096 when the peer's pid is taken.
     var portRover: UInt32 = 0xFFFF_F000
     var listener: TwinConnection?
+    /// The listener running on this thread, if one was attached (TwinInProcess.swift).
+    var inProcessListener: TwinConnection?
+    var inProcessSpare = PacketQueue()
     var pending: [UInt64: PendingCall] = [:]
     var nextSequence: UInt64 = 1
     var assembler = EncapAssembler()
@@ -172,7 +177,7 @@ public final class UnftTwin {
         stop()
         apiListener?.close()
         hairpinListener?.close()
-        for c in connections { c.socket.close() }
+        for c in connections { c.socket?.close() }
         receiveBuffer.deallocate()
     }
 
@@ -253,7 +258,9 @@ final class TwinConnection {
     let id: UInt64
     let leg: UnftTwin.Leg
     let port: UInt32
-    let socket: UnixSeqpacketConnection
+    /// nil for the in-process listener, whose packets go through `link`.
+    let socket: UnixSeqpacketConnection?
+    var link: InProcessHairpinLink?
     /// Packets the peer had no room for yet, oldest first; sent when poll says POLLOUT.
     var outQueue: [[UInt8]] = []
     var outHead = 0
@@ -268,7 +275,7 @@ final class TwinConnection {
     var deferred: [UInt8] = []
     var resume = false
 
-    init(id: UInt64, leg: UnftTwin.Leg, port: UInt32, socket: UnixSeqpacketConnection) {
+    init(id: UInt64, leg: UnftTwin.Leg, port: UInt32, socket: UnixSeqpacketConnection?) {
         self.id = id
         self.leg = leg
         self.port = port
