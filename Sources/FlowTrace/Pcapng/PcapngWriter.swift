@@ -118,25 +118,27 @@ public final class PcapngWriter {
     public let rotation: PcapngRotation?
     private let preamble: Preamble?
 
+    // One writer is used by one thread at a time (the Recorder holds its lock around every
+    // call), so the per-access exclusivity checks are pure cost on the hot path.
     /// Records appended so far, preamble records included, across all files.
-    public private(set) var recordsAppended: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var recordsAppended: UInt64 = 0
     /// Bytes handed to write(2) so far, across all files.
-    public private(set) var bytesWritten: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var bytesWritten: UInt64 = 0
 
-    private var fd: Int32 = -1
-    private var buffer: UnsafeMutableRawPointer
-    private var capacity: Int
+    @exclusivity(unchecked) private var fd: Int32 = -1
+    @exclusivity(unchecked) private var buffer: UnsafeMutableRawPointer
+    @exclusivity(unchecked) private var capacity: Int
     /// Bytes of whole blocks in the buffer; buffer[pendingStart..<used] still go to the file.
-    private var used = 0
-    private var pendingStart = 0
-    private var bufferedRecords = 0
-    private var oldestBufferedAt: UInt64 = 0
+    @exclusivity(unchecked) private var used = 0
+    @exclusivity(unchecked) private var pendingStart = 0
+    @exclusivity(unchecked) private var bufferedRecords = 0
+    @exclusivity(unchecked) private var oldestBufferedAt: UInt64 = 0
     /// The current file's size including what is buffered.
-    private var fileBytes: UInt64 = 0
+    @exclusivity(unchecked) private var fileBytes: UInt64 = 0
     /// Records appended to the current file after its preamble.
-    private var recordsInFile = 0
-    private var inPreamble = false
-    private var closed = false
+    @exclusivity(unchecked) private var recordsInFile = 0
+    @exclusivity(unchecked) private var inPreamble = false
+    @exclusivity(unchecked) private var closed = false
 
     /// Creates (truncates) the file, writes SHB and IDBs, runs the preamble and flushes.
     /// Errors: TraceFileError, or whatever the preamble throws.

@@ -21,12 +21,15 @@ public final class Recorder: @unchecked Sendable {
     public typealias SnapshotProvider = () -> [(direction: TraceDirection, bytes: [UInt8])]
 
     let writer: PcapngWriter
-    var lock = pthread_mutex_t()
+    // Every mutable field below is touched only with `lock` held (the lock itself is the
+    // exception, being what serialises), so the runtime's exclusivity checks add nothing but
+    // cost on the NDO path: they were a quarter of a recorded message's instructions.
+    @exclusivity(unchecked) var lock = pthread_mutex_t()
     let families: [Controller.Family]
-    public private(set) var recordsWritten = 0
-    public private(set) var lastError: String?
-    var flusher: pthread_t?
-    var stopping = false
+    @exclusivity(unchecked) public private(set) var recordsWritten = 0
+    @exclusivity(unchecked) public private(set) var lastError: String?
+    @exclusivity(unchecked) var flusher: pthread_t?
+    @exclusivity(unchecked) var stopping = false
 
     /// - Parameters:
     ///   - families: the family ids used in this session (NEWFAMILY records in every file).
