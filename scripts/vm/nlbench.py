@@ -4,7 +4,9 @@ socket per measurement (one process for all, so process start-up is not measured
 
   * genl_rtt_us       a plain generic netlink request/response: nlctrl CTRL_CMD_GETFAMILY
   * api_rtt_us        GET_TABLES on a unft port: client -> unft -> daemon -> unft -> client
-  * api_rtt_ratio     api_rtt_us / genl_rtt_us, both measured in this run
+  * api_rtt_ratio     api_rtt_us / genl_rtt_us, measured in alternating blocks (--blocks) so
+                      both see the same host load; api_rtt_ratio_min/_max: the lowest and
+                      highest per-block ratio (how noisy the run was)
   * api_small_rtt_us  GET_TABLE_GRAPH, a reply nearer the baseline's size (sizes printed too)
   * api_handler_us, api_listener_us, api_wake_us, api_in_unft_us   where GET_TABLES' time goes
                       (unft's debugfs timing; see kmod/README.md)
@@ -48,21 +50,48 @@ def unft_times():
     return out
 
 
-def rtt(sock, ftype, cmd, version, payload, n, name=None):
-    """Mean microseconds of n request/ACK round trips (each waits for its final NLMSG_ERROR)."""
-    for _ in range(min(20, n)):                        # warm caches and the daemon's paths
+def warm(sock, ftype, cmd, version, payload, n, name=None):
+    """A few calls to warm caches and the daemon's paths; prints the sizes when named."""
+    for _ in range(min(20, n)):
         replies, fin = sock.transact(ftype, cmd, version, payload)
         if fin.error:
             raise SystemExit(f"nlbench: warm-up call failed: error {fin.error} {fin.ext_msg!r}")
     if name:     # the sizes, so the two round trips can be compared fairly
         metric(f"{name}_request_bytes", 20 + len(payload))
         metric(f"{name}_reply_bytes", sum(m.len for m in replies))
+
+
+def timed(sock, ftype, cmd, version, payload, n):
+    """Seconds for n request/ACK round trips (each waits for its final NLMSG_ERROR)."""
     t0 = time.perf_counter()
     for _ in range(n):
         _, fin = sock.transact(ftype, cmd, version, payload)
         if fin.error:
             raise SystemExit(f"nlbench: call failed: error {fin.error} {fin.ext_msg!r}")
-    return (time.perf_counter() - t0) / n * 1e6
+    return time.perf_counter() - t0
+
+
+def rtt(sock, ftype, cmd, version, payload, n, name=None):
+    """Mean microseconds of n request/ACK round trips after a warm-up."""
+    warm(sock, ftype, cmd, version, payload, n, name)
+    return timed(sock, ftype, cmd, version, payload, n) / n * 1e6
+
+
+def interleaved(sock, a, b, n, blocks):
+    """Mean microseconds of n round trips of call a and of call b, measured in alternating
+    blocks (a, b, a, b, ...): on a shared host the load changes within seconds, and a ratio of
+    two numbers measured at different times would carry that change. Also returns the per-block
+    ratios b/a (their spread shows how noisy the run was)."""
+    per = max(1, n // blocks)
+    ta = tb = 0.0
+    ratios = []
+    for _ in range(blocks):
+        x = timed(sock, *a, per)
+        y = timed(sock, *b, per)
+        ta += x
+        tb += y
+        ratios.append(y / x)
+    return ta / (per * blocks) * 1e6, tb / (per * blocks) * 1e6, ratios
 
 
 def raw_call(sock, raw, family_id):
@@ -109,6 +138,8 @@ def main():
     p.add_argument("--del-hex", help="the matching DEL_FLOWS messages")
     p.add_argument("--batch-flows", type=int, default=0, help="flows in all --set-hex messages together")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--blocks", type=int, default=5,
+                   help="alternating blocks the baseline and GET_TABLES round trips are measured in")
     p.add_argument("--metric-prefix", default="", help="prefix of the metric names")
     a = p.parse_args()
     global PREFIX
@@ -119,10 +150,16 @@ def main():
     s = Sock(rcvbuf=16 << 20)
     api = resolve(s, C.NFL_GENL_NAME)
 
-    genl = rtt(s, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, string(CTRL_ATTR_FAMILY_NAME, "nlctrl"), a.n, "genl")
+    getfamily = (GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, string(CTRL_ATTR_FAMILY_NAME, "nlctrl"))
+    get_tables = (api.id, C.NFL_TABLE_CMD_GET_TABLES, C.NFL_GENL_VERSION, preamble(ifindex))
+    warm(s, *getfamily, a.n, "genl")
     t0 = unft_times()
-    call = rtt(s, api.id, C.NFL_TABLE_CMD_GET_TABLES, C.NFL_GENL_VERSION, preamble(ifindex), a.n, "api")
+    warm(s, *get_tables, a.n, "api")
+    genl, call, ratios = interleaved(s, getfamily, get_tables, a.n, a.blocks)
     t1 = unft_times()
+    print("nlbench: GET_TABLES/GETFAMILY per block:", " ".join(f"{r:.2f}" for r in ratios), flush=True)
+    metric("api_rtt_ratio_min", f"{min(ratios):.1f}")
+    metric("api_rtt_ratio_max", f"{max(ratios):.1f}")
     # A call with a reply nearer the baseline's size (GET_TABLES answers ~1.7 KB, GETFAMILY
     # nlctrl ~140 bytes): GET_TABLE_GRAPH.
     small = rtt(s, api.id, C.NFL_TABLE_CMD_GET_TABLE_GRAPH, C.NFL_GENL_VERSION, preamble(ifindex), a.n,
