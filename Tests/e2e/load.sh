@@ -4,13 +4,13 @@
 # and one answer on each leg: `flowtrace audit`), with as many calls as the clients made, and
 # the daemon's resident memory must stay flat: growth between 10% and 100% of the run below
 # LOAD_RSS_MIB (default 16 MiB).
-# LOAD_CALLS: 100000 by default (CI, debug build, ~15 s); the documented run is
-#   LOAD_CALLS=1000000 FLOWTRACE_BIN=$(swift build -c release --show-bin-path) bash Tests/e2e/load.sh
+# LOAD_CALLS: 1000000 by default, as the issue asks, also in CI (debug build: ~2.5 min here;
+# release: ~45 s): FLOWTRACE_BIN=$(swift build -c release --show-bin-path) bash Tests/e2e/load.sh
 # (BENCHMARKS.md, "Faults and load"). The trace takes ~2 KB per call in $TMPDIR, deleted at the end.
 set -eu
 bin="${FLOWTRACE_BIN:?}"
 ft="$bin/flowtrace"; ctl="$bin/flow-table-ctl"
-calls="${LOAD_CALLS:-100000}"; clients="${LOAD_CLIENTS:-8}"; bound_mib="${LOAD_RSS_MIB:-16}"
+calls="${LOAD_CALLS:-1000000}"; clients="${LOAD_CLIENTS:-8}"; bound_mib="${LOAD_RSS_MIB:-16}"
 tmp=$(mktemp -d); export FLOWTRACE_RUNTIME_DIR="$tmp/rt"; mkdir -m 700 "$FLOWTRACE_RUNTIME_DIR"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
