@@ -500,7 +500,7 @@ final class APIReplayer {
         if ta == Netlink.typeError && tb == Netlink.typeError {
             let ea = a.withUnsafeBytes { $0.count >= 20 ? $0.loadUnaligned(fromByteOffset: 16, as: Int32.self) : 0 }
             let eb = b.withUnsafeBytes { $0.count >= 20 ? $0.loadUnaligned(fromByteOffset: 16, as: Int32.self) : 0 }
-            if ea != eb { return "error differs: recorded \(MessageJSON.errnoName(0 &- ea)), replayed \(MessageJSON.errnoName(0 &- eb))" }
+            if ea != eb { return "error differs: recorded \(Errno.display(0 &- ea)), replayed \(Errno.display(0 &- eb))" }
             return "the error text differs"
         }
         if ta != tb { return "recorded \(MessageJSON.typeName(ta ?? 0)), replayed \(MessageJSON.typeName(tb ?? 0))" }

@@ -408,8 +408,8 @@ final class HairpinFeed: MessageTransport {
         let mine = c.produced.withUnsafeBytes { EncapPeek(UnsafeRawBufferPointer(rebasing: $0[start..<c.ends[k]]), countFlows: true) }
         let theirs = scratch.withUnsafeBytes { EncapPeek($0, countFlows: true) }
         if let a = theirs?.status, let b = mine?.status, a != b {
-            return "status differs: recorded \(MessageJSON.errnoName(Int32(truncatingIfNeeded: a))), "
-                + "replayed \(MessageJSON.errnoName(Int32(truncatingIfNeeded: b)))"
+            return "status differs: recorded \(Errno.display(Int32(truncatingIfNeeded: a))), "
+                + "replayed \(Errno.display(Int32(truncatingIfNeeded: b)))"
         }
         if let a = theirs?.flows, let b = mine?.flows, a != b { return "recorded \(a) flows, replayed \(b)" }
         return "answers differ"

@@ -39,7 +39,7 @@ enum MessageJSON {
             case Netlink.typeError:
                 let ack = try NetlinkAck.decode(view)
                 node.append(JSONMember("error", .int(Int64(ack.error))))
-                if ack.error != 0 { node.append(JSONMember("errno", .string(errnoName(0 &- ack.error)))) }
+                if ack.error != 0 { node.append(JSONMember("errno", .string(Errno.display(0 &- ack.error)))) }
                 node.append(JSONMember("request", .object([
                     JSONMember("nlmsg_len", .number(ack.request.length)),
                     JSONMember("nlmsg_type", .string(typeName(ack.request.type))),
@@ -65,7 +65,7 @@ enum MessageJSON {
         ]
         if let s = e.status {
             o.append(JSONMember("status", .number(s)))
-            if s != 0 { o.append(JSONMember("errno", .string(errnoName(Int32(truncatingIfNeeded: s))))) }
+            if s != 0 { o.append(JSONMember("errno", .string(Errno.display(Int32(truncatingIfNeeded: s))))) }
         }
         o.append(JSONMember("seq", .number(e.sequence)))
         if let p = e.part { o.append(JSONMember("part", .number(p))) }
@@ -110,24 +110,5 @@ enum MessageJSON {
         }
         if left != 0 { names.append("0x" + String(left, radix: 16)) }
         return names.isEmpty ? "0" : names.joined(separator: "|")
-    }
-
-    static func errnoName(_ e: Int32) -> String {
-        switch e {
-        case 0: return "OK"
-        case 1: return "EPERM"
-        case 2: return "ENOENT"
-        case 16: return "EBUSY"
-        case 17: return "EEXIST"
-        case 19: return "ENODEV"
-        case 22: return "EINVAL"
-        case 28: return "ENOSPC"
-        case 90: return "EMSGSIZE"
-        case 95: return "EOPNOTSUPP"
-        case 107: return "ENOTCONN"
-        case 110: return "ETIMEDOUT"
-        case 125: return "ECANCELED"
-        default: return "errno \(e)"
-        }
     }
 }

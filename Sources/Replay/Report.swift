@@ -322,7 +322,7 @@ public func describeMessage(_ message: [UInt8]) -> String {
         case .malformed: out = "MALFORMED \(s.malformedReason ?? "")"
         }
         if let i = s.ifindex { out += " dev \(i)" }
-        if let st = s.status { out += " \(MessageJSON.errnoName(st))" }
+        if let st = s.status { out += " \(Errno.display(st))" }
         let d = s.detail
         if !d.isEmpty { out += " " + d }
         if let text = s.text(in: raw) { out += " \"\(text)\"" }

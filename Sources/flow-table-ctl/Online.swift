@@ -71,7 +71,7 @@ func printJSON(_ a: FlowTableAttributes) {
 /// Fails the command with the call's errno and text.
 func check(_ r: FlowTableReply, _ what: String) throws {
     guard r.succeeded else {
-        throw CtlError("\(what) failed: \(TraceLine.errnoName(r.errno)) (errno \(r.errno))\(r.errorMessage.map { ": \($0)" } ?? "")")
+        throw CtlError("\(what) failed: \(Errno.display(r.errno)) (errno \(r.errno))\(r.errorMessage.map { ": \($0)" } ?? "")")
     }
 }
 
@@ -192,11 +192,11 @@ struct Batch {
             printJSON(a)
             for f in failed {
                 let e = Int32(f.error ?? 0)
-                fputs("flow-table-ctl: flow table \(f.table) uid \(f.uid): \(TraceLine.errnoName(e)) (errno \(e))\n", stderr)
+                fputs("flow-table-ctl: flow table \(f.table) uid \(f.uid): \(Errno.display(e)) (errno \(e))\n", stderr)
             }
         }
         if let (errno, text) = firstError {
-            throw CtlError("\(command.name) failed: \(TraceLine.errnoName(errno)) (errno \(errno))\(text.map { ": \($0)" } ?? "")")
+            throw CtlError("\(command.name) failed: \(Errno.display(errno)) (errno \(errno))\(text.map { ": \($0)" } ?? "")")
         }
         if !failed.isEmpty && strategy == .continueLog {
             throw CtlError("\(command.name): \(failed.count) of \(flows.count) flows failed")

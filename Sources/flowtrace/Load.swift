@@ -242,7 +242,7 @@ struct LoadReport {
         let rate = elapsed > 0 ? Double(answered) / elapsed : 0
         var s = "load: \(answered) of \(requested) calls answered by \(clients.count) clients in "
             + String(format3(elapsed)) + " s, \(Int(rate)) calls/s; errors: "
-            + (errors.isEmpty ? "none" : errors.sorted { $0.key < $1.key }.map { "\(TraceLine.errnoName($0.key)) \($0.value)" }.joined(separator: ", "))
+            + (errors.isEmpty ? "none" : errors.sorted { $0.key < $1.key }.map { "\(Errno.display($0.key)) \($0.value)" }.joined(separator: ", "))
         if unanswered > 0 { s += "; unanswered: \(unanswered)" }
         for c in clients {
             s += "\n  client \(c.index): \(c.answered) answered"
@@ -264,7 +264,7 @@ struct LoadReport {
             JSONMember("unanswered", .int(Int64(unanswered))),
             JSONMember("seconds", .double(elapsed)),
             JSONMember("calls_per_second", .double(elapsed > 0 ? Double(answered) / elapsed : 0)),
-            JSONMember("errors", .object(errors.sorted { $0.key < $1.key }.map { JSONMember(TraceLine.errnoName($0.key), .int(Int64($0.value))) })),
+            JSONMember("errors", .object(errors.sorted { $0.key < $1.key }.map { JSONMember(Errno.display($0.key), .int(Int64($0.value))) })),
             JSONMember("clients", .array(clients.map { c in
                 .object([JSONMember("client", .int(Int64(c.index))), JSONMember("calls", .int(Int64(c.calls))),
                          JSONMember("answered", .int(Int64(c.answered))),

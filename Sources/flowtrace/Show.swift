@@ -118,7 +118,7 @@ struct Show: ParsableCommand {
         case "error", "err", "fail": return .error
         default:
             if let n = Int32(text) { return .errno(abs(n)) }
-            for e in Int32(1)...Int32(133) where TraceLine.errnoName(e) == text.uppercased() { return .errno(e) }
+            if let n = Errno.number(text) { return .errno(Int32(n)) }
             throw ToolError("--status takes ok, error, an errno name (EEXIST) or a number, not \(text)")
         }
     }

@@ -65,7 +65,7 @@ struct Stats: ParsableCommand {
         }
         if !s.errnos.isEmpty {
             out.append("")
-            out.append("errors: " + s.errnos.sorted { $0.key < $1.key }.map { "\(TraceLine.errnoName($0.key)) \($0.value)" }.joined(separator: ", "))
+            out.append("errors: " + s.errnos.sorted { $0.key < $1.key }.map { "\(Errno.display($0.key)) \($0.value)" }.joined(separator: ", "))
         }
         if !s.added.isEmpty || !s.removed.isEmpty {
             out.append("")
@@ -92,7 +92,7 @@ struct Stats: ParsableCommand {
                 JSONMember("cmd", .string(NFL.Command(rawValue: key.command)?.name ?? "\(key.command)")),
                 JSONMember("messages", .number(UInt64(c.messages))),
                 JSONMember("calls", .number(UInt64(c.calls))),
-                JSONMember("errors", .object(c.errors.sorted { $0.key < $1.key }.map { JSONMember(TraceLine.errnoName($0.key), .number(UInt64($0.value))) })),
+                JSONMember("errors", .object(c.errors.sorted { $0.key < $1.key }.map { JSONMember(Errno.display($0.key), .number(UInt64($0.value))) })),
                 JSONMember("latency_ns", .object(lat)),
             ]))
         }
@@ -102,7 +102,7 @@ struct Stats: ParsableCommand {
             JSONMember("malformed", .number(UInt64(s.malformed))),
             JSONMember("duration_ns", .number(s.durationNanoseconds)),
             JSONMember("commands", .array(commands)),
-            JSONMember("errors", .object(s.errnos.sorted { $0.key < $1.key }.map { JSONMember(TraceLine.errnoName($0.key), .number(UInt64($0.value))) })),
+            JSONMember("errors", .object(s.errnos.sorted { $0.key < $1.key }.map { JSONMember(Errno.display($0.key), .number(UInt64($0.value))) })),
             JSONMember("flows_added", .object(s.added.sorted { $0.key < $1.key }.map { JSONMember("\($0.key)", .number(UInt64($0.value))) })),
             JSONMember("flows_removed", .object(s.removed.sorted { $0.key < $1.key }.map { JSONMember("\($0.key)", .number(UInt64($0.value))) })),
         ]

@@ -20,25 +20,6 @@ public enum TraceLine {
 
     static func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
 
-    public static func errnoName(_ e: Int32) -> String {
-        switch e {
-        case 0: return "OK"
-        case 1: return "EPERM"
-        case 2: return "ENOENT"
-        case 16: return "EBUSY"
-        case 17: return "EEXIST"
-        case 19: return "ENODEV"
-        case 22: return "EINVAL"
-        case 28: return "ENOSPC"
-        case 90: return "EMSGSIZE"
-        case 95: return "EOPNOTSUPP"
-        case 107: return "ENOTCONN"
-        case 110: return "ETIMEDOUT"
-        case 125: return "ECANCELED"
-        default: return e > 0 && Errno.name(UInt32(e)) != "\(e)" ? Errno.name(UInt32(e)) : "errno \(e)"
-        }
-    }
-
     public static func latency(_ ns: UInt64) -> String {
         if ns < 1_000 { return "\(ns)ns" }
         if ns < 1_000_000 { return "\(Double(ns / 100) / 10)µs" }
@@ -80,7 +61,7 @@ public enum TraceLine {
         } else {
             out += " seq \(s.netlinkSeq)"
         }
-        if let st = s.status { out += " \(errnoName(st))" }
+        if let st = s.status { out += " \(Errno.display(st))" }
         let d = s.detail
         if !d.isEmpty { out += " " + d }
         if let text = s.text(in: record.netlink) { out += " \"\(text)\"" }

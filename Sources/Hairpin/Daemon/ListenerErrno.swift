@@ -2,6 +2,8 @@
 // netlink ACKs. Always Linux numbers, whatever the host's <errno.h> says: they travel in
 // messages and traces.
 
+import LibFlowTable
+
 public enum ListenerErrno {
     public static let EPERM: UInt32 = 1
     public static let ENOENT: UInt32 = 2
@@ -18,21 +20,6 @@ public enum ListenerErrno {
 
     /// The symbolic name for logs and statistics ("EEXIST"), or "errno N".
     public static func name(_ errno: UInt32) -> String {
-        switch errno {
-        case 0: return "OK"
-        case EPERM: return "EPERM"
-        case ENOENT: return "ENOENT"
-        case EBUSY: return "EBUSY"
-        case EEXIST: return "EEXIST"
-        case ENODEV: return "ENODEV"
-        case EINVAL: return "EINVAL"
-        case ENOSPC: return "ENOSPC"
-        case EMSGSIZE: return "EMSGSIZE"
-        case EOPNOTSUPP: return "EOPNOTSUPP"
-        case ENOTCONN: return "ENOTCONN"
-        case ETIMEDOUT: return "ETIMEDOUT"
-        case ECANCELED: return "ECANCELED"
-        default: return "errno \(errno)"
-        }
+        errno <= UInt32(Int32.max) ? Errno.display(Int32(errno)) : "errno \(errno)"
     }
 }

@@ -153,31 +153,3 @@ public struct FaultSpecError: Error, CustomStringConvertible {
     public var description: String
     public init(_ text: String) { description = text }
 }
-
-/// errno names ↔ numbers (Linux), for specs, comments and messages.
-public enum Errno {
-    static let table: [(String, Int32)] = [
-        ("EPERM", EPERM), ("ENOENT", ENOENT), ("ESRCH", ESRCH), ("EINTR", EINTR), ("EIO", EIO), ("ENXIO", ENXIO),
-        ("E2BIG", E2BIG), ("EBADF", EBADF), ("EAGAIN", EAGAIN), ("ENOMEM", ENOMEM), ("EACCES", EACCES),
-        ("EFAULT", EFAULT), ("EBUSY", EBUSY), ("EEXIST", EEXIST), ("ENODEV", ENODEV), ("EINVAL", EINVAL),
-        ("ENFILE", ENFILE), ("EMFILE", EMFILE), ("EFBIG", EFBIG), ("ENOSPC", ENOSPC), ("ERANGE", ERANGE),
-        ("EDEADLK", EDEADLK), ("ENOSYS", ENOSYS), ("ENODATA", ENODATA), ("ETIME", ETIME), ("EPROTO", EPROTO),
-        ("EBADMSG", EBADMSG), ("EOVERFLOW", EOVERFLOW), ("EMSGSIZE", EMSGSIZE), ("EPROTONOSUPPORT", EPROTONOSUPPORT),
-        ("EOPNOTSUPP", EOPNOTSUPP), ("EADDRINUSE", EADDRINUSE), ("ENETDOWN", ENETDOWN), ("ECONNRESET", ECONNRESET),
-        ("ENOBUFS", ENOBUFS), ("ENOTCONN", ENOTCONN), ("ETIMEDOUT", ETIMEDOUT), ("EHOSTUNREACH", EHOSTUNREACH),
-        ("EALREADY", EALREADY), ("EINPROGRESS", EINPROGRESS), ("ECANCELED", ECANCELED), ("ENOTSUP", EOPNOTSUPP),
-        ("EWOULDBLOCK", EAGAIN),
-    ]
-
-    /// A name (case-insensitive) or a number 1…4095.
-    public static func number(_ s: String) -> UInt32? {
-        if let n = UInt32(s) { return (1...4095).contains(n) ? n : nil }
-        let upper = s.uppercased()
-        return table.first { $0.0 == upper }.map { UInt32($0.1) }
-    }
-
-    /// The name of a positive errno (the first name in the table), else the number.
-    public static func name(_ e: UInt32) -> String {
-        table.first { UInt32($0.1) == e }?.0 ?? "\(e)"
-    }
-}
