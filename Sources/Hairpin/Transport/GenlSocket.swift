@@ -15,7 +15,7 @@ import CLibNL
 import Glibc
 #endif
 
-public final class GenlSocketTransport: MessageTransport {
+public final class GenlSocketTransport: BufferReceivingTransport {
     /// linux/netlink.h; not every Glibc module map exports them.
     static let solNetlink: Int32 = 270
     static let netlinkCapAck: Int32 = 10
@@ -176,18 +176,6 @@ public final class GenlSocketTransport: MessageTransport {
                 throw .system("nl_sendto", e)
             }
         }
-    }
-
-    public func receive(into buffer: inout [UInt8], timeout: Double?) throws(TransportError) -> Int {
-        if buffer.count < Self.receiveBufferSize {
-            buffer = [UInt8](repeating: 0, count: Self.receiveBufferSize)
-        }
-        let result: Result<Int, TransportError> = buffer.withUnsafeMutableBytes { raw in
-            do throws(TransportError) { return .success(try receive(into: raw, timeout: timeout)) } catch {
-                return .failure(error)
-            }
-        }
-        return try result.get()
     }
 
     /// `receive` into caller-owned memory. MSG_TRUNC makes netlink return the packet's real
