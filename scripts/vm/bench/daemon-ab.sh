@@ -70,7 +70,7 @@ if [ "$strace_on" = 1 ] && command -v strace >/dev/null; then
 		# The daemon's system calls and task switches over one nlbench run (--n 200, one
 		# block: 440 API calls). perf counts tracepoints without stopping the daemon (strace
 		# -c would: it changes the order of the two processes' steps); strace only if perf fails.
-		ev=raw_syscalls:sys_enter,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_poll,syscalls:sys_enter_setsockopt,context-switches
+		ev=raw_syscalls:sys_enter,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_poll,syscalls:sys_enter_setsockopt,context-switches,task-clock
 		tool=perf
 		perf stat -e "$ev" -p $hp -o $work/count-$name.txt 2>$work/perf.err &
 		st=$!
