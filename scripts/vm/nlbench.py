@@ -10,6 +10,9 @@ socket per measurement (one process for all, so process start-up is not measured
   * api_small_rtt_us  GET_TABLE_GRAPH, a reply nearer the baseline's size (sizes printed too)
   * api_handler_us, api_listener_us, api_wake_us, api_in_unft_us   where GET_TABLES' time goes
                       (unft's debugfs timing; see kmod/README.md)
+  * switch_rtt_us     the floor a user-space listener adds: a one-byte ping-pong over pipes
+                      with a child process (two task switches per round trip), minus the same
+                      writes and reads in one process (switch_pipe_self_us)
   * set_flows_per_s   batched SET_FLOWS (pre-encoded by `flow-table-ctl encode`), then the
                       same flows deleted with DEL_FLOWS (del_flows_per_s)
 
@@ -94,6 +97,45 @@ def interleaved(sock, a, b, n, blocks):
     return ta / (per * blocks) * 1e6, tb / (per * blocks) * 1e6, ratios
 
 
+def pingpong(n):
+    """Microseconds of a one-byte round trip to a child process over two pipes (each a task
+    switch there and back on the guest's one CPU) and of the same write/read pairs within one
+    process: the difference is what two task switches cost under TCG, with an interpreter's
+    working set to bring back each time (QEMU's soft TLB is flushed on every switch)."""
+    a_r, a_w = os.pipe()
+    b_r, b_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(a_w)   # else the parent closing it would never end the loop
+            os.close(b_r)
+            while True:
+                if not os.read(a_r, 1):
+                    break
+                os.write(b_w, b"x")
+        finally:
+            os._exit(0)
+    os.close(a_r)
+    os.close(b_w)
+    for _ in range(20):
+        os.write(a_w, b"x"); os.read(b_r, 1)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        os.write(a_w, b"x"); os.read(b_r, 1)
+    two = time.perf_counter() - t0
+    os.close(a_w)
+    os.waitpid(pid, 0)
+    s_r, s_w = os.pipe()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        os.write(s_w, b"x"); os.read(s_r, 1)
+        os.write(s_w, b"x"); os.read(s_r, 1)
+    one = time.perf_counter() - t0
+    for fd in (b_r, s_r, s_w):
+        os.close(fd)
+    return two / n * 1e6, one / n * 1e6
+
+
 def raw_call(sock, raw, family_id):
     """Sends a message encoded by flow-table-ctl with our family id and a fresh seq."""
     seq = nltest.next_seq()
@@ -140,6 +182,8 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--blocks", type=int, default=5,
                    help="alternating blocks the baseline and GET_TABLES round trips are measured in")
+    p.add_argument("--pingpong", action="store_true",
+                   help="also measure two task switches (switch_rtt_us): the floor a listener adds")
     p.add_argument("--metric-prefix", default="", help="prefix of the metric names")
     a = p.parse_args()
     global PREFIX
@@ -181,6 +225,11 @@ def main():
         metric("api_listener_us", f"{listener:.1f}")
         metric("api_wake_us", f"{wake:.1f}")
         metric("api_in_unft_us", f"{total - listener - wake:.1f}")
+    if a.pingpong:
+        two, one = pingpong(a.n)
+        metric("switch_pingpong_us", f"{two:.1f}")
+        metric("switch_pipe_self_us", f"{one:.1f}")
+        metric("switch_rtt_us", f"{two - one:.1f}")
     if a.set_hex and a.del_hex and a.batch_flows > 0:
         set_msgs, del_msgs = read_hex(a.set_hex), read_hex(a.del_hex)
         per_set, per_del = batches(s, api.id, set_msgs, del_msgs, a.batch_flows, a.rounds)

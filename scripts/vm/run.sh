@@ -17,7 +17,8 @@
 #
 # Environment: VMTEST_TIMEOUT (whole run, s, default 300), VMTEST_MEM (MiB, default 1024),
 # VMTEST_KEEP=1 keeps the temporary folder (console.log, dmesg.txt, test outputs),
-# VMTEST_BIN (a folder with flowtrace, flow-table-ctl, flow-table-hairpind: no build).
+# VMTEST_BIN (a folder with flowtrace, flow-table-ctl, flow-table-hairpind: no build),
+# VMTEST_ARGS (words for the test script, e.g. scripts/vm/bench/daemon-ab.sh's variants).
 # Kernel facts behind this: shared/spec/kernel-vm-testing.md.
 set -euo pipefail
 
@@ -91,6 +92,7 @@ VMTEST_ROOT='$root'
 VMTEST_BIN='$bin'
 VMTEST_SEED='${VMTEST_SEED:-}'
 VMTEST_KFUZZ_SCALE='${VMTEST_KFUZZ_SCALE:-1}'
+VMTEST_ARGS='${VMTEST_ARGS:-}'
 EOF
 
 # 3. Boot.

@@ -15,7 +15,7 @@ import CLibNL
 import Glibc
 #endif
 
-public final class GenlSocketTransport: MessageTransport {
+public final class GenlSocketTransport: BufferReceivingTransport {
     /// linux/netlink.h; not every Glibc module map exports them.
     static let solNetlink: Int32 = 270
     static let netlinkCapAck: Int32 = 10
@@ -62,6 +62,13 @@ public final class GenlSocketTransport: MessageTransport {
     /// Messages the kernel could not queue for us (the receive buffer was full). Netlink reports
     /// them as one ENOBUFS on the next recv; the lost message's call then times out.
     public private(set) var overruns = 0
+    /// The socket's SO_RCVTIMEO now, in seconds; nil: none (a blocking recv waits until a
+    /// packet comes, the kernel's default). Changed only when a wait needs another bound: the
+    /// listener asks for the same poll interval on every receive, so its waits cost no
+    /// setsockopt.
+    private var receiveTimeout: Double?
+    /// Set when SO_RCVTIMEO cannot be set: waits then go through poll(2).
+    private var pollForWaits = false
     /// Receive and send buffer sizes the kernel granted (SO_RCVBUF / SO_SNDBUF read back).
     public private(set) var receiveBufferBytes: Int32 = 0
     public private(set) var sendBufferBytes: Int32 = 0
@@ -103,9 +110,10 @@ public final class GenlSocketTransport: MessageTransport {
 
         let flags = fcntl(fd, F_GETFD)
         if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
-        // Non-blocking: every wait goes through poll(2) with a bound.
-        let fl = fcntl(fd, F_GETFL)
-        if fl >= 0 { _ = fcntl(fd, F_SETFL, fl | O_NONBLOCK) }
+        // The descriptor stays blocking: a receive that has to wait sleeps in recv(2) itself,
+        // bounded by SO_RCVTIMEO (see `receive`), and everything that must not wait says
+        // MSG_DONTWAIT. A wait through poll(2) cost the listener two more system calls per
+        // call (a recv that found nothing, then the poll) on the round trip's critical path.
 
         if capAck { try setOption(Self.netlinkCapAck, 1, "NETLINK_CAP_ACK") }
         if extendedAck { try setOption(Self.netlinkExtAck, 1, "NETLINK_EXT_ACK") }
@@ -143,22 +151,35 @@ public final class GenlSocketTransport: MessageTransport {
 
     // MARK: MessageTransport
 
-    /// Sends one packet to the kernel with nl_sendto. For a request to unft this returns only
-    /// once the module has handled it (answered, failed or timed out), with the answer already
-    /// queued on this socket.
+    /// Sends one packet to the kernel (sendto(2) to port 0, what nl_sendto does, with
+    /// MSG_DONTWAIT: a full socket is waited for here, with `sendTimeout`). For a request to
+    /// unft this returns only once the module has handled it (answered, failed or timed out),
+    /// with the answer already queued on this socket.
     public func send(_ packet: UnsafeRawBufferPointer) throws(TransportError) {
-        guard let socket, fileDescriptor >= 0 else { throw .closed }
-        guard let base = packet.baseAddress, packet.count > 0 else { throw .system("nl_sendto", EINVAL) }
+        try send(packet, toPort: 0)
+    }
+
+    /// `send` to any netlink port (0: the kernel; tests send to another socket's port).
+    func send(_ packet: UnsafeRawBufferPointer, toPort port: UInt32) throws(TransportError) {
+        guard socket != nil, fileDescriptor >= 0 else { throw .closed }
+        guard let base = packet.baseAddress, packet.count > 0 else { throw .system("sendto", EINVAL) }
         let deadline = sendTimeout.map { MonotonicClock.now() + MonotonicClock.nanoseconds($0) }
+        var peer = sockaddr_nl()
+        peer.nl_family = sa_family_t(AF_NETLINK)
+        peer.nl_pid = port
         while true {
-            errno = 0
-            let n = nl_sendto(socket, UnsafeMutableRawPointer(mutating: base), packet.count)
+            let n = withUnsafePointer(to: &peer) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fileDescriptor, base, packet.count, Int32(MSG_DONTWAIT), $0,
+                           socklen_t(MemoryLayout<sockaddr_nl>.size))
+                }
+            }
             if n >= 0 {
                 // Netlink datagrams are sent whole or not at all.
-                guard Int(n) == packet.count else { throw .system("nl_sendto", EMSGSIZE) }
+                guard n == packet.count else { throw .system("sendto", EMSGSIZE) }
                 return
             }
-            let e = errno != 0 ? errno : Self.errnoValue(fromLibnl: n)
+            let e = errno
             switch e {
             case EINTR: continue
             case EAGAIN, EWOULDBLOCK, ENOBUFS:
@@ -173,38 +194,48 @@ public final class GenlSocketTransport: MessageTransport {
                 // (ENOBUFS): a short pause keeps the retry from spinning.
                 usleep(1000)
             default:
-                throw .system("nl_sendto", e)
+                throw .system("sendto", e)
             }
         }
-    }
-
-    public func receive(into buffer: inout [UInt8], timeout: Double?) throws(TransportError) -> Int {
-        if buffer.count < Self.receiveBufferSize {
-            buffer = [UInt8](repeating: 0, count: Self.receiveBufferSize)
-        }
-        let result: Result<Int, TransportError> = buffer.withUnsafeMutableBytes { raw in
-            do throws(TransportError) { return .success(try receive(into: raw, timeout: timeout)) } catch {
-                return .failure(error)
-            }
-        }
-        return try result.get()
     }
 
     /// `receive` into caller-owned memory. MSG_TRUNC makes netlink return the packet's real
     /// length, so a packet larger than `buffer` is reported (`.truncated`, its first bytes in
     /// `buffer`) instead of silently cut.
+    ///
+    /// A wait is one blocking recv(2) bounded by SO_RCVTIMEO, not a recv that finds nothing
+    /// followed by poll(2) and another recv: the listener's idle wait for the next ENCAP is then
+    /// the one system call that also receives it. When the socket's SO_RCVTIMEO does not fit
+    /// the wait (`receiveTimeoutFits`), a first recv with MSG_DONTWAIT looks before the bound is
+    /// changed: a client's answer is already queued when its send returns, so a client pays
+    /// one recv per packet and no setsockopt. `timeout` 0 never waits.
     public func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Double?) throws(TransportError) -> Int {
         guard fileDescriptor >= 0 else { throw .closed }
         let deadline = timeout.map { MonotonicClock.now() + MonotonicClock.nanoseconds($0) }
+        // The first attempt is measured against `timeout` itself, so a caller that always asks
+        // for the same bound (the listener's poll interval) finds SO_RCVTIMEO already right.
+        var remaining = timeout.map { max($0, 0) }
+        var first = true
         while true {
-            let n = recv(fileDescriptor, buffer.baseAddress, buffer.count, Int32(MSG_TRUNC) | Int32(MSG_DONTWAIT))
+            let wait: Bool
+            if remaining == 0 || pollForWaits {
+                wait = false
+            } else if receiveTimeoutFits(remaining) {
+                wait = true
+            } else if first {
+                wait = false
+            } else {
+                wait = setReceiveTimeout(remaining)
+            }
+            first = false
+            let n = recv(fileDescriptor, buffer.baseAddress, buffer.count,
+                         Int32(MSG_TRUNC) | (wait ? 0 : Int32(MSG_DONTWAIT)))
             if n > buffer.count { throw .truncated(n) }
             // An empty datagram carries nothing (netlink never sends one); wait for the next.
             if n > 0 { return n }
             if n < 0 {
                 switch errno {
-                case EINTR: continue
-                case EAGAIN, EWOULDBLOCK: break
+                case EINTR, EAGAIN, EWOULDBLOCK: break
                 case ENOBUFS:
                     // A message for us was dropped; the socket is fine and what follows is whole.
                     overruns += 1
@@ -212,16 +243,45 @@ public final class GenlSocketTransport: MessageTransport {
                 default: throw .system("recv", errno)
                 }
             }
-            var remaining: Double? = nil
             if let deadline {
                 let now = MonotonicClock.now()
                 guard now < deadline else { throw .timedOut }
                 remaining = Double(deadline - now) / 1e9
             }
-            if try !UnixSocketSupport.wait(fileDescriptor, events: Int16(POLLIN), timeout: remaining) {
-                throw .timedOut
+            if pollForWaits {
+                if try !UnixSocketSupport.wait(fileDescriptor, events: Int16(POLLIN), timeout: remaining) {
+                    throw .timedOut
+                }
             }
         }
+    }
+
+    /// Whether a recv(2) blocking for the socket's SO_RCVTIMEO is a right wait for `remaining`
+    /// seconds (nil: forever): never longer, and not so much shorter that it wakes for nothing
+    /// more than once.
+    private func receiveTimeoutFits(_ remaining: Double?) -> Bool {
+        guard let remaining else { return receiveTimeout == nil }
+        guard let current = receiveTimeout else { return false }
+        return current <= remaining && current >= remaining / 2
+    }
+
+    /// Sets SO_RCVTIMEO to `seconds` (nil: none). False, and waits go through poll(2) from then
+    /// on, if the kernel refuses.
+    private func setReceiveTimeout(_ seconds: Double?) -> Bool {
+        var tv = timeval()
+        if let seconds {
+            // 0 would mean "no bound": the shortest wait is 1 µs (the kernel makes it a jiffy).
+            let us = max((seconds * 1e6).rounded(.up), 1)
+            let whole = min(us / 1e6, 1e9).rounded(.down)
+            tv.tv_sec = Int(whole)
+            tv.tv_usec = Int(min(us - whole * 1e6, 999_999))
+        }
+        if setsockopt(fileDescriptor, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size)) != 0 {
+            pollForWaits = true
+            return false
+        }
+        receiveTimeout = seconds
+        return true
     }
 
     /// Closes the socket (libnl frees it). For the listener this is what unft notices
@@ -232,21 +292,5 @@ public final class GenlSocketTransport: MessageTransport {
             self.socket = nil
         }
         fileDescriptor = -1
-    }
-
-    /// A libnl error code (negative NLE_*) as the nearest errno, for when errno was lost.
-    static func errnoValue(fromLibnl code: Int32) -> Int32 {
-        switch -code {
-        case NLE_AGAIN: return EAGAIN
-        case NLE_NOMEM: return ENOMEM
-        case NLE_PERM: return EPERM
-        case NLE_INVAL: return EINVAL
-        case NLE_MSGSIZE: return EMSGSIZE
-        case NLE_BAD_SOCK: return EBADF
-        case NLE_INTR: return EINTR
-        case NLE_OPNOTSUPP: return EOPNOTSUPP
-        case NLE_NOACCESS: return EACCES
-        default: return EIO
-        }
     }
 }

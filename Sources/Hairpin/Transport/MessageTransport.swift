@@ -38,3 +38,31 @@ public protocol MessageTransport: AnyObject {
     var fileDescriptor: Int32 { get }
     func close()
 }
+
+/// A transport that receives straight into caller-owned memory: the socket transports
+/// (GenlSocketTransport, UnixSeqpacketConnection). The array-based `receive` of
+/// MessageTransport is then the one implementation below instead of a copy in each.
+public protocol BufferReceivingTransport: MessageTransport {
+    /// What `receive(into: inout [UInt8], timeout:)` grows a smaller array to: the largest
+    /// packet the transport expects (larger ones are reported as `.truncated`).
+    static var receiveBufferSize: Int { get }
+    /// Receives one packet into `buffer`, waiting at most `timeout` seconds (nil: forever).
+    /// Returns its length; on `.truncated` the packet's first `buffer.count` bytes are in
+    /// `buffer`.
+    func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Double?) throws(TransportError) -> Int
+}
+
+extension BufferReceivingTransport {
+    public func receive(into buffer: inout [UInt8], timeout: Double?) throws(TransportError) -> Int {
+        if buffer.count < Self.receiveBufferSize {
+            buffer = [UInt8](repeating: 0, count: Self.receiveBufferSize)
+        }
+        // withUnsafeMutableBytes rethrows untyped errors: carry the transport's out as a value.
+        let result: Result<Int, TransportError> = buffer.withUnsafeMutableBytes { raw in
+            do throws(TransportError) { return .success(try receive(into: raw, timeout: timeout)) } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+}

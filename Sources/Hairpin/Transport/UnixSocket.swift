@@ -162,7 +162,7 @@ enum UnixSocketSupport {
 /// One connected SEQPACKET socket: a client's connection to the twin, or one the twin accepted.
 /// The descriptor is always non-blocking; `send` and `receive` wait with poll(2), so every
 /// wait has a bound.
-public final class UnixSeqpacketConnection: MessageTransport {
+public final class UnixSeqpacketConnection: BufferReceivingTransport {
     /// Receive buffers are grown to at least this: one whole 64 KiB netlink message (an ENCAP
     /// part, a big request) plus room for more messages in the same packet. Larger packets
     /// are reported as truncated.
@@ -285,18 +285,6 @@ public final class UnixSeqpacketConnection: MessageTransport {
                 _ = try UnixSocketSupport.wait(fileDescriptor, events: Int16(POLLOUT), timeout: remaining)
             }
         }
-    }
-
-    public func receive(into buffer: inout [UInt8], timeout: Double?) throws(TransportError) -> Int {
-        if buffer.count < Self.receiveBufferSize {
-            buffer = [UInt8](repeating: 0, count: Self.receiveBufferSize)
-        }
-        let result: Result<Int, TransportError> = buffer.withUnsafeMutableBytes { raw in
-            do throws(TransportError) { return .success(try receive(into: raw, timeout: timeout)) } catch {
-                return .failure(error)
-            }
-        }
-        return try result.get()
     }
 
     /// `receive` into caller-owned memory. On `.truncated` the packet's first `buffer.count`
