@@ -184,8 +184,8 @@ extension UnftTwin {
         if let a = e.attributes, let ifindex = a.identifier, ifindex != call.ifindex {
             return "the answer names ifindex \(ifindex), the request \(call.ifindex)"
         }
-        if let results = e.results, let bad = results.first(where: { Int($0.index) >= call.flows.count }) {
-            return "RESULT INDEX \(bad.index) is out of range: the request had \(call.flows.count) flows"
+        if let results = e.results, let bad = results.first(where: { Int($0.index) >= call.flowCount }) {
+            return "RESULT INDEX \(bad.index) is out of range: the request had \(call.flowCount) flows"
         }
         if status != 0 || Self.isBatch(call.command) { return nil }
         guard let a = e.attributes else { return "an OK answer to a getter carries no ATTR" }
@@ -286,13 +286,20 @@ extension UnftTwin {
         let status = Int32(e.status ?? 0)
         let logs = call.strategy == .abortLog || call.strategy == .continueLog
         var firstFailure: FlowResult?
+        // Decoded from the kept request bytes only when a flow failed.
+        var requestFlows: [Flow]?
+        func flow(_ i: UInt32) -> Flow? {
+            if requestFlows == nil { requestFlows = self.requestFlows(client) }
+            guard let flows = requestFlows, Int(i) < flows.count else { return nil }
+            return flows[Int(i)]
+        }
         if let results = e.results {
             var failed: [Flow] = []
             for r in results where r.errno != 0 && r.errno != UInt32(ECANCELED) {
                 if firstFailure == nil { firstFailure = r }
                 // The abort strategies fail one flow; later errors cannot exist there.
                 if !logs { break }
-                var f = call.flows[Int(r.index)]
+                guard var f = flow(r.index) else { continue }
                 f.error = r.errno
                 failed.append(f)
             }
@@ -309,9 +316,8 @@ extension UnftTwin {
         }
         if status != 0 {
             var text = e.errorMessage
-            if text == nil, let r = firstFailure {
+            if text == nil, let r = firstFailure, let f = flow(r.index) {
                 // The listener gave no text: name the flow as the contract's example does.
-                let f = call.flows[Int(r.index)]
                 text = "flow \(r.index) (table \(f.table) uid \(f.uid)): errno \(r.errno)"
             }
             sendError(client, request: call.request, errno: status, text: text, call: seq)

@@ -1,0 +1,271 @@
+// A check-only walk over a Flow Table API message: every rule of the typed decoder
+// (FlowTableCodec.decode, FlowTableMessage.decode) without building the model. It throws the
+// very DecodeError the decoder would (same reason, byte offset and attribute path, so the same
+// extended-ack text), and on success returns only what a forwarder needs: the preamble,
+// FLOWS_ERROR and how many flows there are. unft's twin forwards a request's bytes verbatim,
+// so the decoded copy (arrays of flows, matches, actions; their allocation and teardown) was
+// pure cost: ~4,700 instructions per flow (BENCHMARKS.md, "Loopback").
+//
+// Kept exact by construction where it is cheap to do so: the hot sets (FLOWS and everything
+// in a flow: field refs, actions, action args) are walked here line for line like their
+// decoders; the sets a batch never carries (TABLES, HEADERS, ACTIONS, the graphs) and the
+// GET_FLOWS selector are checked by the typed decoder itself, its result dropped. Strings
+// and values are checked by the Attribute readers themselves. The shape rules run on a
+// stand-in FlowTableAttributes through the decoder's own validateShape.
+// `FlowTableCheckTests` compares walk and decoder on generated valid and malformed messages.
+
+/// What a well-formed message carries, as far as forwarding it needs.
+public struct FlowTableMessageSummary: Hashable, Sendable {
+    public var header: NetlinkHeader
+    public var command: UInt8
+    public var version: UInt8
+    public var identifierType: UInt32?
+    public var identifier: UInt32?
+    public var errorStrategy: ErrorStrategy?
+    /// Elements of FLOWS in the list layout (0 when absent: see `hasFlows`).
+    public var flowCount = 0
+    public var hasFlows = false
+    public var selector: FlowSelector?
+    /// Top-level attribute types present, as bits (1 << type).
+    public var present: UInt32 = 0
+
+    public var isRequest: Bool { header.isRequest }
+}
+
+extension FlowTableMessage {
+    /// Checks one Flow Table API message as `decode(_:familyID:requireShape:)` does and throws
+    /// the same error; builds nothing.
+    public static func check(_ m: NetlinkMessageView, familyID: UInt16? = nil,
+                             requireShape: Bool = true) throws(DecodeError) -> FlowTableMessageSummary {
+        if let familyID, m.header.type != familyID {
+            throw DecodeError(.wrongFamily(expected: familyID, got: m.header.type), at: m.offset + 4)
+        }
+        let (g, attrs) = try m.generic()
+        let layout = FlowsLayout.of(command: g.command, isRequest: m.header.isRequest)
+        var s = FlowTableMessageSummary(header: m.header, command: g.command, version: g.version)
+        try FlowTableCodec.check(attrs, layout: layout, into: &s)
+        if requireShape {
+            try s.standIn.validateShape(command: g.command, isRequest: m.header.isRequest,
+                                        offset: m.offset + m.bytes.count)
+        }
+        return s
+    }
+
+    public static func check(_ bytes: UnsafeRawBufferPointer, familyID: UInt16? = nil,
+                             requireShape: Bool = true) throws(DecodeError) -> FlowTableMessageSummary {
+        try check(try NetlinkMessageView.single(bytes), familyID: familyID, requireShape: requireShape)
+    }
+}
+
+/// One flow, for the stand-in of a non-empty FLOWS (shared, so no allocation per message).
+private let oneFlow: [Flow] = [Flow(table: 0, uid: 0, priority: 0)]
+
+extension FlowTableMessageSummary {
+    /// Attributes with the same presence (and FLOWS emptiness) as the message, for the
+    /// decoder's own shape rules. Empty arrays and the shared one-flow array allocate nothing.
+    var standIn: FlowTableAttributes {
+        var a = FlowTableAttributes()
+        a.identifierType = identifierType
+        a.identifier = identifier
+        a.errorStrategy = errorStrategy
+        func has(_ t: UInt16) -> Bool { present & (1 << UInt32(t)) != 0 }
+        if has(NFL.Attr.tables) { a.tables = [] }
+        if has(NFL.Attr.headers) { a.headers = [] }
+        if has(NFL.Attr.actions) { a.actions = [] }
+        if has(NFL.Attr.headerGraph) { a.headerGraph = [] }
+        if has(NFL.Attr.tableGraph) { a.tableGraph = [] }
+        if hasFlows { a.flows = flowCount > 0 ? oneFlow : [] }
+        a.selector = selector
+        return a
+    }
+}
+
+/// SeenAttributes with a look-up, for the missing-attribute checks after a walk.
+struct CheckedAttributes {
+    private(set) var bits: UInt64 = 0
+
+    @inline(__always)
+    mutating func mark<S: AttributeNames>(_ attr: Attribute, names: S.Type) throws(DecodeError) {
+        guard attr.type < 64 else { return }
+        let bit: UInt64 = 1 << UInt64(attr.type)
+        if bits & bit != 0 {
+            throw DecodeError(.repeatedAttribute(attr.name(in: names)), at: attr.offset)
+        }
+        bits |= bit
+    }
+
+    @inline(__always)
+    func has(_ type: UInt16) -> Bool { bits & (1 << UInt64(type)) != 0 }
+}
+
+/// `decodeList` without the result: the same element rule, depth limit and error paths;
+/// returns the number of elements.
+@inline(__always)
+func checkList(_ nest: Attribute, elementName: StaticString, depth: Int,
+               _ element: (Attribute, Int) throws(DecodeError) -> Void) throws(DecodeError) -> Int {
+    guard depth < Netlink.maxNestingDepth else {
+        throw DecodeError(.nestingTooDeep(Netlink.maxNestingDepth), at: nest.offset)
+    }
+    var it = nest.nested()
+    var index = 0
+    while let child = try it.next() {
+        guard child.type == NFL.listElement else {
+            throw DecodeError(.notAllowed("list element has type \(child.type), expected \(elementName) (1)"),
+                              at: child.offset).within("\(elementName)[\(index)]")
+        }
+        do { try element(child, depth + 1) } catch { throw error.within("\(elementName)[\(index)]") }
+        index += 1
+    }
+    return index
+}
+
+extension FlowTableCodec {
+    /// The top-level walk of `decode(_:layout:depth:)`.
+    static func check(_ it: AttributeIterator, layout: FlowsLayout, depth: Int = 0,
+                      into s: inout FlowTableMessageSummary) throws(DecodeError) {
+        var it = it
+        var seen = CheckedAttributes()
+        let names = NFL.Attr.self
+        while let attr = try it.next() {
+            try seen.mark(attr, names: names)
+            switch attr.type {
+            case NFL.Attr.identifierType: s.identifierType = try attr.u32(in: names)
+            case NFL.Attr.identifier: s.identifier = try attr.u32(in: names)
+            case NFL.Attr.flowsError: s.errorStrategy = ErrorStrategy(rawValue: try attr.u32(in: names))
+            // Not in a batch: the decoder checks them (and its result is dropped).
+            case NFL.Attr.tables:
+                _ = try wrap(names, attr) { () throws(DecodeError) in
+                    try decodeList(attr, elementName: "TABLE", depth: depth + 1, decodeTable)
+                }
+            case NFL.Attr.headers:
+                _ = try wrap(names, attr) { () throws(DecodeError) in
+                    try decodeList(attr, elementName: "HEADER", depth: depth + 1, decodeHeader)
+                }
+            case NFL.Attr.actions:
+                _ = try wrap(names, attr) { () throws(DecodeError) in
+                    try decodeList(attr, elementName: "ACTION", depth: depth + 1, decodeAction)
+                }
+            case NFL.Attr.headerGraph:
+                _ = try wrap(names, attr) { () throws(DecodeError) in
+                    try decodeList(attr, elementName: "NODE", depth: depth + 1, decodeHeaderNode)
+                }
+            case NFL.Attr.tableGraph:
+                _ = try wrap(names, attr) { () throws(DecodeError) in
+                    try decodeList(attr, elementName: "NODE", depth: depth + 1, decodeTableGraphNode)
+                }
+            case NFL.Attr.flows:
+                switch layout {
+                case .list:
+                    s.flowCount = try wrap(names, attr) { () throws(DecodeError) in
+                        try checkList(attr, elementName: "FLOW", depth: depth + 1, checkFlow)
+                    }
+                    s.hasFlows = true
+                case .selector:
+                    s.selector = try wrap(names, attr) { () throws(DecodeError) in try decodeSelector(attr) }
+                }
+            default: throw unknown(attr)
+            }
+            if attr.type < 32 { s.present |= 1 << UInt32(attr.type) }
+        }
+    }
+
+    /// `decodeFlow` without the flow.
+    static func checkFlow(_ nest: Attribute, depth: Int) throws(DecodeError) {
+        var it = nest.nested()
+        var seen = CheckedAttributes()
+        let names = NFL.FlowAttr.self
+        while let attr = try it.next() {
+            try seen.mark(attr, names: names)
+            switch attr.type {
+            case NFL.FlowAttr.error, NFL.FlowAttr.table, NFL.FlowAttr.uid, NFL.FlowAttr.priority:
+                _ = try attr.u32(in: names)
+            case NFL.FlowAttr.matches:
+                _ = try wrap(names, attr) { () throws(DecodeError) in
+                    try checkList(attr, elementName: "FIELD_REF", depth: depth + 1, checkFieldRef)
+                }
+            case NFL.FlowAttr.actions:
+                _ = try wrap(names, attr) { () throws(DecodeError) in
+                    try checkList(attr, elementName: "ACTION", depth: depth + 1, checkAction)
+                }
+            default: throw unknown(attr)
+            }
+        }
+        guard seen.has(NFL.FlowAttr.table) else { throw missing("TABLE", in: nest) }
+        guard seen.has(NFL.FlowAttr.uid) else { throw missing("UID", in: nest) }
+        guard seen.has(NFL.FlowAttr.priority) else { throw missing("PRIORITY", in: nest) }
+    }
+
+    /// `decodeRef(_:allowNextNode: false)` without the ref.
+    static func checkFieldRef(_ nest: Attribute, depth: Int) throws(DecodeError) {
+        var it = nest.nested()
+        var seen = CheckedAttributes()
+        let names = NFL.FieldRefAttr.self
+        while let attr = try it.next() {
+            try seen.mark(attr, names: names)
+            switch attr.type {
+            case NFL.FieldRefAttr.nextNode:
+                throw DecodeError(.notAllowed("NEXT_NODE is only allowed in a jump entry"), at: attr.offset)
+            case NFL.FieldRefAttr.instance, NFL.FieldRefAttr.header, NFL.FieldRefAttr.field,
+                 NFL.FieldRefAttr.maskType, NFL.FieldRefAttr.type:
+                _ = try attr.u32(in: names)
+            case NFL.FieldRefAttr.value, NFL.FieldRefAttr.mask: _ = try attr.fieldValue(in: names)
+            default: throw unknown(attr)
+            }
+        }
+        guard seen.has(NFL.FieldRefAttr.instance) else { throw missing("INSTANCE", in: nest) }
+        guard seen.has(NFL.FieldRefAttr.header) else { throw missing("HEADER", in: nest) }
+        guard seen.has(NFL.FieldRefAttr.field) else { throw missing("FIELD", in: nest) }
+        guard seen.has(NFL.FieldRefAttr.maskType) else { throw missing("MASK_TYPE", in: nest) }
+        guard seen.has(NFL.FieldRefAttr.type) else { throw missing("TYPE", in: nest) }
+    }
+
+    /// `decodeAction` without the action.
+    static func checkAction(_ nest: Attribute, depth: Int) throws(DecodeError) {
+        var it = nest.nested()
+        var seen = CheckedAttributes()
+        let names = NFL.ActionAttr.self
+        while let attr = try it.next() {
+            try seen.mark(attr, names: names)
+            switch attr.type {
+            case NFL.ActionAttr.name: try checkString(attr, names)
+            case NFL.ActionAttr.uid: _ = try attr.u32(in: names)
+            case NFL.ActionAttr.signature:
+                _ = try wrap(names, attr) { () throws(DecodeError) in
+                    try checkList(attr, elementName: "ACTION_ARG", depth: depth + 1, checkActionArg)
+                }
+            default: throw unknown(attr)
+            }
+        }
+        guard seen.has(NFL.ActionAttr.uid) else { throw missing("UID", in: nest) }
+    }
+
+    /// `decodeActionArg` without the argument.
+    static func checkActionArg(_ nest: Attribute, depth: Int) throws(DecodeError) {
+        var it = nest.nested()
+        var seen = CheckedAttributes()
+        let names = NFL.ActionArgAttr.self
+        while let attr = try it.next() {
+            try seen.mark(attr, names: names)
+            switch attr.type {
+            case NFL.ActionArgAttr.name: try checkString(attr, names)
+            case NFL.ActionArgAttr.type: _ = try attr.u32(in: names)
+            case NFL.ActionArgAttr.value: _ = try attr.fieldValue(in: names)
+            default: throw unknown(attr)
+            }
+        }
+        guard seen.has(NFL.ActionArgAttr.type) else { throw missing("TYPE", in: nest) }
+        guard seen.has(NFL.ActionArgAttr.value) else { throw missing("VALUE", in: nest) }
+    }
+
+    /// `Attribute.string(in:)` without the String for the usual case (ASCII, no NUL inside);
+    /// anything else goes to the reader itself, which gives its verdict and error.
+    @inline(__always)
+    static func checkString<S: AttributeNames>(_ attr: Attribute, _ names: S.Type) throws(DecodeError) {
+        var bytes = attr.payload
+        if let last = bytes.last, last == 0 { bytes = UnsafeRawBufferPointer(rebasing: bytes.dropLast()) }
+        for b in bytes where b == 0 || b >= 0x80 {
+            _ = try attr.string(in: names)
+            return
+        }
+    }
+}
