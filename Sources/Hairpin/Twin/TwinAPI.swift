@@ -180,7 +180,7 @@ extension UnftTwin {
         // The request's bytes stay with the connection (one call at a time, the buffer reused):
         // a failed flow's report and texts decode them when needed (`requestFlows`).
         c.callRequest.removeAll(keepingCapacity: true)
-        if batch { c.callRequest.append(contentsOf: bytes) }
+        if batch { c.callRequest.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self)) } // one memcpy
         pending[seq] = PendingCall(sequence: seq, client: c.id, request: request.header, command: request.command,
                                    ifindex: request.identifier ?? 0, strategy: strategy ?? .abort,
                                    flowCount: batch ? request.flowCount : 0,
