@@ -334,23 +334,35 @@ extension UnftTwin {
         var i = 0
         repeat {
             writer.reset()
-            let start = writer.beginMessage(type: header.type, flags: flags, sequence: header.sequence, port: header.port)
-            writer.genericHeader(command: command, version: NFL.version)
-            writer.put(NFL.Attr.identifierType, u32: NFL.IdentifierType.ifindex)
-            writer.put(NFL.Attr.identifier, u32: ifindex)
-            let nest = writer.beginNest(NFL.Attr.flows)
-            var inMessage = 0
-            while i < flows.count {
-                scratch.reset()
-                try FlowTableCodec.encode(flows[i], into: &scratch)
-                if inMessage > 0 && writer.count - start + scratch.count > budget { break }
-                scratch.withUnsafeBytes { writer.appendRaw(bytes: $0) }
-                i += 1
-                inMessage += 1
-            }
-            try writer.endNest(nest)
-            writer.endMessage(start)
+            i = try Self.putFlowsPage(flows, from: i, into: &writer, scratch: &scratch, header: header, command: command,
+                                      ifindex: ifindex, flags: flags, budget: budget)
             emit(client, call: call)
         } while i < flows.count
+    }
+
+    /// One reply message with the flows from `start` on that fit `budget` (at least one);
+    /// returns where the next page starts. Static, on the writers passed in: one exclusive
+    /// access to each of the twin's writers per page instead of several per flow.
+    static func putFlowsPage(_ flows: [Flow], from start: Int, into writer: inout NetlinkWriter,
+                             scratch: inout NetlinkWriter, header: NetlinkHeader, command: UInt8, ifindex: UInt32,
+                             flags: UInt16, budget: Int) throws(EncodeError) -> Int {
+        var i = start
+        let begin = writer.beginMessage(type: header.type, flags: flags, sequence: header.sequence, port: header.port)
+        writer.genericHeader(command: command, version: NFL.version)
+        writer.put(NFL.Attr.identifierType, u32: NFL.IdentifierType.ifindex)
+        writer.put(NFL.Attr.identifier, u32: ifindex)
+        let nest = writer.beginNest(NFL.Attr.flows)
+        var inMessage = 0
+        while i < flows.count {
+            scratch.reset()
+            try FlowTableCodec.encode(flows[i], into: &scratch)
+            if inMessage > 0 && writer.count - begin + scratch.count > budget { break }
+            scratch.withUnsafeBytes { writer.appendRaw(bytes: $0) }
+            i += 1
+            inMessage += 1
+        }
+        try writer.endNest(nest)
+        writer.endMessage(begin)
+        return i
     }
 }

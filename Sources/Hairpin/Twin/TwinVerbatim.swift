@@ -66,11 +66,12 @@ extension UnftTwin {
             if inPart > 0 { parts += 1 }
         }
         writer.reset()
+        let family = configuration.hairpinFamilyID
         do throws(EncodeError) {
             if parts <= 1 {
-                try putEncap(command: command, sequence: sequence, part: nil, more: false,
-                             identifierType: identifierType, identifier: identifier, errorStrategy: errorStrategy,
-                             request: request, nests: ranges, flows: flows)
+                try Self.putEncap(into: &writer, family: family, command: command, sequence: sequence, part: nil,
+                                  more: false, identifierType: identifierType, identifier: identifier,
+                                  errorStrategy: errorStrategy, request: request, nests: ranges, flows: flows)
                 return true
             }
             var e = flows.lowerBound
@@ -84,9 +85,10 @@ extension UnftTwin {
                     size += n
                     e += n
                 }
-                try putEncap(command: command, sequence: sequence, part: UInt32(k), more: k < parts - 1,
-                             identifierType: identifierType, identifier: identifier, errorStrategy: errorStrategy,
-                             request: request, nests: ranges, flows: first..<e)
+                try Self.putEncap(into: &writer, family: family, command: command, sequence: sequence,
+                                  part: UInt32(k), more: k < parts - 1, identifierType: identifierType,
+                                  identifier: identifier, errorStrategy: errorStrategy, request: request,
+                                  nests: ranges, flows: first..<e)
             }
         } catch {
             writer.reset()
@@ -97,11 +99,14 @@ extension UnftTwin {
 
     /// One ENCAP request message (unft_build_part) appended to `writer`: FLOWS carries the
     /// bytes `flows` of the request (whole elements), the other nests their whole payload.
-    private func putEncap(command: UInt8, sequence: UInt64, part: UInt32?, more: Bool, identifierType: UInt32?,
-                          identifier: UInt32?, errorStrategy: ErrorStrategy?, request: UnsafeRawBufferPointer,
-                          nests: VerbatimNests, flows: Range<Int>) throws(EncodeError) {
+    /// Static, on the writer passed in: one exclusive access to the twin's writer for the whole
+    /// message instead of one (a runtime check) per attribute.
+    private static func putEncap(into writer: inout NetlinkWriter, family: UInt16, command: UInt8, sequence: UInt64,
+                                 part: UInt32?, more: Bool, identifierType: UInt32?, identifier: UInt32?,
+                                 errorStrategy: ErrorStrategy?, request: UnsafeRawBufferPointer,
+                                 nests: VerbatimNests, flows: Range<Int>) throws(EncodeError) {
         // Kernel-originated: no NLM_F_REQUEST, nlmsg_seq 0, nlmsg_pid 0 (as encodeEncap).
-        let start = writer.beginMessage(type: configuration.hairpinFamilyID, flags: 0, sequence: 0, port: 0)
+        let start = writer.beginMessage(type: family, flags: 0, sequence: 0, port: 0)
         writer.genericHeader(command: NFLH.Command.encap.rawValue, version: NFLH.version)
         let encap = writer.beginNest(NFLH.Attr.encap)
         writer.put(NFLH.EncapAttr.cmdType, u32: NFLH.EncapCmdType.nflCommand)
