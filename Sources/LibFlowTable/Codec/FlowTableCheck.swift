@@ -6,15 +6,14 @@
 // so the decoded copy (arrays of flows, matches, actions; their allocation and teardown) was
 // pure cost: ~4,700 instructions per flow (BENCHMARKS.md, "Loopback").
 //
-// Kept exact by construction where it is cheap to do so: the hot sets (FLOWS and everything
-// in a flow: field refs, actions, action args) are walked here line for line like their
-// decoders; the sets a batch never carries (TABLES, HEADERS, ACTIONS, the graphs) and the
-// GET_FLOWS selector are checked by the typed decoder itself, its result dropped. Strings
-// and values are checked by the Attribute readers themselves. The shape rules run on a
-// stand-in FlowTableAttributes through the decoder's own validateShape.
-// FLOWS goes through a fast conservative pass first (FastFlowsCheck, at the end): when it is
-// sure, the exact walk is skipped. `FlowTableCheckTests` compares walk and decoder on
-// generated valid and malformed messages.
+// How it stays exact: the hot sets (FLOWS and everything in a flow: field refs, actions,
+// action args) are walked here line for line like their decoders; the sets a batch never
+// carries (TABLES, HEADERS, ACTIONS, the graphs) and the GET_FLOWS selector go to the typed
+// decoder itself, its result dropped; strings and values go to the Attribute readers; the
+// shape rules run on a stand-in FlowTableAttributes through the decoder's own validateShape.
+// Before the exact walk, FLOWS gets a tight conservative pass (FastFlowsCheck, at the end of
+// this file) that only ever says "surely valid" or "look closer". `FlowTableCheckTests` holds
+// walk and decoder to the same verdicts and errors on generated valid and malformed messages.
 
 /// What a well-formed message carries, as far as forwarding it needs.
 public struct FlowTableMessageSummary: Hashable, Sendable {
@@ -159,7 +158,8 @@ extension FlowTableCodec {
                 switch layout {
                 case .list:
                     // The fast pass for the usual request; the exact walk for anything else.
-                    if depth + 1 < Netlink.maxNestingDepth - 8, let n = FastFlowsCheck.count(attr.payload) {
+                    // (Its nesting, 6 levels below FLOWS, stays under the decoder's limit.)
+                    if let n = FastFlowsCheck.count(attr.payload) {
                         s.flowCount = n
                     } else {
                         s.flowCount = try wrap(names, attr) { () throws(DecodeError) in
