@@ -136,7 +136,7 @@ struct FlowTableCheckTests {
             if len == 8 {
                 b[at] = UInt8([5, 6, 12, 13][Int(r.next() % 4)])
             } else {
-                b[at + 2] ^= 0x40 // NLA_F_NET_BYTEORDER: masked off, must change nothing
+                b[at + 3] ^= 0x40 // NLA_F_NET_BYTEORDER: masked off, must change nothing
             }
         case 7: // trailing bytes at the end
             b += [UInt8](repeating: 0, count: Int(1 + r.next() % 3))
