@@ -21,6 +21,19 @@ struct TwinVerbatimTests {
                 out.append(FlowTableMessage(familyID: 0x1c, command: command, isRequest: true, attributes: a))
             }
         }
+        // Batches that need parts (the module's cut, PART/MORE), and one filled by its sender
+        // up to the budget (its ENCAP then passes it, but its flows make one part).
+        var gen = FlowGenerator(model: DefaultModel.model, seed: 3)
+        let many = gen.flows(count: 700)
+        let firstRange = Parts.ranges(of: many)[0]
+        // (An API request's FLOWS nest itself stays within 64 KiB, so two parts at most.)
+        for (strategy, batch) in [(ErrorStrategy.continueLog, Array(many[0..<(firstRange.count + 6)])),
+                                  (nil, Array(many[firstRange])), (.abort, Array(many[0..<(firstRange.count + 1)]))] {
+            var a = FlowTableAttributes.device(ifindex)
+            a.errorStrategy = strategy
+            a.flows = batch
+            out.append(FlowTableMessage(familyID: 0x1c, command: .setFlows, isRequest: true, attributes: a))
+        }
         var get = FlowTableAttributes.device(ifindex)
         get.selector = FlowSelector(table: 3, minPriority: 2, maxPriority: 9)
         out.append(FlowTableMessage(familyID: 0x1c, command: .getFlows, isRequest: true, attributes: get))
@@ -28,6 +41,12 @@ struct TwinVerbatimTests {
             out.append(FlowTableMessage(familyID: 0x1c, command: command, isRequest: true, attributes: .device(ifindex)))
         }
         return out
+    }
+
+    /// Flows in the first part of the 700-flow batch.
+    var firstBatchSize: Int {
+        var gen = FlowGenerator(model: DefaultModel.model, seed: 3)
+        return Parts.ranges(of: gen.flows(count: 700))[0].count
     }
 
     @Test func verbatimEqualsReencoding() throws {
@@ -44,13 +63,28 @@ struct TwinVerbatimTests {
             let bytes = try message.encoded()
             var a = try FlowTableMessage.decode(bytes).attributes
             if UnftTwin.isBatch(message.command) && a.errorStrategy == nil { a.errorStrategy = .abort }
-            let built = bytes.withUnsafeBytes { twin.encodeEncapVerbatim(command: message.command, sequence: UInt64(k + 1),
-                                                                          attributes: a, request: $0) }
+            let built = bytes.withUnsafeBytes {
+                twin.encodeEncapVerbatim(command: message.command, sequence: UInt64(k + 1), identifierType: a.identifierType,
+                                         identifier: a.identifier, errorStrategy: a.errorStrategy, request: $0)
+            }
             #expect(built, "request \(k) fell back to re-encoding")
             let verbatim = twin.writer.bytes
             try twin.encodeEncap(HairpinEncap(command: UInt32(message.command), sequence: UInt64(k + 1), attributes: a))
             #expect(verbatim == twin.writer.bytes, "request \(k) (command \(message.command))")
             #expect(!verbatim.isEmpty)
+            let messages = try netlinkMessages(verbatim)
+            let parts = message.attributes.flows.map { Parts.ranges(of: $0).count } ?? 1
+            #expect(messages.count == parts, "request \(k): \(messages.count) messages, \(parts) parts")
+            if message.attributes.flows?.count ?? 0 > firstBatchSize { #expect(messages.count == 2) }
+        }
+    }
+
+    func netlinkMessages(_ bytes: [UInt8]) throws -> [[UInt8]] {
+        try bytes.withUnsafeBytes { raw in
+            var it = NetlinkMessageIterator(raw)
+            var out: [[UInt8]] = []
+            while let m = try it.next() { out.append([UInt8](m.bytes)) }
+            return out
         }
     }
 
@@ -76,8 +110,11 @@ struct TwinVerbatimTests {
         let paths = TwinSocketPaths(directory: dir)
         let twin = try UnftTwin(UnftTwin.Configuration(paths: paths))
         defer { twin.stop(); unlink(paths.api); unlink(paths.hairpin) }
-        let built = bytes.withUnsafeBytes { twin.encodeEncapVerbatim(command: NFL.Command.getFlows.rawValue, sequence: 1,
-                                                                      attributes: .device(ifindex), request: $0) }
+        let built = bytes.withUnsafeBytes {
+            twin.encodeEncapVerbatim(command: NFL.Command.getFlows.rawValue, sequence: 1,
+                                     identifierType: NFL.IdentifierType.ifindex, identifier: ifindex,
+                                     errorStrategy: nil, request: $0)
+        }
         #expect(!built)
         #expect(twin.writer.count == 0)
     }

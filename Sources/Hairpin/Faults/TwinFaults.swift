@@ -41,8 +41,10 @@ extension UnftTwin {
         writer.reset()
         pending[seq] = PendingCall(sequence: seq, client: c.id, request: message.header, command: message.command,
                                    ifindex: a.identifier ?? 0, strategy: a.errorStrategy ?? .abort,
-                                   flows: batch ? (a.flows ?? []) : [],
+                                   flowCount: batch ? (a.flows?.count ?? 0) : 0,
                                    deadline: MonotonicClock.now() &+ timeoutNanoseconds)
+        c.callRequest.removeAll(keepingCapacity: true)
+        if batch { c.callRequest.append(contentsOf: bytes) }
         c.busyCall = seq
         counterState.withLock {
             $0.forwarded += 1

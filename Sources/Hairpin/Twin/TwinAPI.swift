@@ -79,14 +79,10 @@ extension UnftTwin {
                 return .next
             }
         }
-        let message: FlowTableMessage
-        do { message = try FlowTableMessage.decode(view, familyID: familyID, requireShape: true) } catch {
-            note(c, view.bytes, .toKernel, call: nil)
-            sendError(c, request: h, errno: EINVAL, text: error.description, call: nil)
-            return .next
-        }
-        let a = message.attributes
-        if let why = refusal(a, command: message.command) {
+        let request: FlowTableMessageSummary
+        switch checkAPIRequest(view) {
+        case let .success(s): request = s
+        case let .failure(why):
             note(c, view.bytes, .toKernel, call: nil)
             sendError(c, request: h, errno: why.errno, text: why.text, call: nil)
             return .next
@@ -97,21 +93,63 @@ extension UnftTwin {
                       text: "no hairpin listener is registered: start flow-table-hairpind", call: nil)
             return .next
         }
-        if let faults = configuration.faults, let step = injectFault(faults, message, bytes: view.bytes, from: c, to: l) {
-            return step
+        if let faults = configuration.faults {
+            // Faults encode a held call from the model: decode it (it passed the same checks).
+            let message: FlowTableMessage
+            do { message = try FlowTableMessage.decode(view, familyID: familyID, requireShape: true) } catch {
+                note(c, view.bytes, .toKernel, call: nil)
+                sendError(c, request: h, errno: EINVAL, text: error.description, call: nil)
+                return .next
+            }
+            if let step = injectFault(faults, message, bytes: view.bytes, from: c, to: l) { return step }
         }
-        return forward(message, bytes: view.bytes, from: c, to: l)
+        return forward(request, bytes: view.bytes, from: c, to: l)
     }
 
-    /// Preamble, device and strategy checks of a decoded request.
-    func refusal(_ a: FlowTableAttributes, command: UInt8) -> (errno: Int32, text: String)? {
-        guard a.identifierType == NFL.IdentifierType.ifindex else {
-            return (EINVAL, "unknown identifier type \(a.identifierType ?? 0): only IFINDEX (\(NFL.IdentifierType.ifindex)) is known")
+    struct Refusal: Error, Hashable {
+        var errno: Int32
+        var text: String
+    }
+
+    /// Whether a request of the twin's family may be forwarded: the strict decoder's rules as a
+    /// check-only walk over its bytes (EINVAL with the decoder's text; the request's bytes are
+    /// forwarded as they are, TwinVerbatim.swift), then the preamble, device and strategy.
+    func checkAPIRequest(_ view: NetlinkMessageView) -> Result<FlowTableMessageSummary, Refusal> {
+        let request: FlowTableMessageSummary
+        do { request = try FlowTableMessage.check(view, familyID: configuration.flowTableFamilyID, requireShape: true) } catch {
+            return .failure(Refusal(errno: EINVAL, text: error.description))
         }
-        guard let ifindex = a.identifier, deviceIndexes.contains(ifindex) else {
-            return (EINVAL, "no unft device with ifindex \(a.identifier ?? 0)")
+        if let why = refusal(identifierType: request.identifierType, identifier: request.identifier,
+                             errorStrategy: request.errorStrategy) {
+            return .failure(Refusal(errno: why.errno, text: why.text))
         }
-        if let s = a.errorStrategy, s.rawValue > ErrorStrategy.continueLog.rawValue {
+        return .success(request)
+    }
+
+    /// `checkAPIRequest` as it was done before the walk: the typed decode of the whole request.
+    /// Kept for the differential test (TwinCheckTests), which holds the two to the same verdicts.
+    func legacyCheckAPIRequest(_ view: NetlinkMessageView) -> Result<FlowTableMessage, Refusal> {
+        let message: FlowTableMessage
+        do { message = try FlowTableMessage.decode(view, familyID: configuration.flowTableFamilyID, requireShape: true) } catch {
+            return .failure(Refusal(errno: EINVAL, text: error.description))
+        }
+        let a = message.attributes
+        if let why = refusal(identifierType: a.identifierType, identifier: a.identifier, errorStrategy: a.errorStrategy) {
+            return .failure(Refusal(errno: why.errno, text: why.text))
+        }
+        return .success(message)
+    }
+
+    /// Preamble, device and strategy checks of a well-formed request.
+    func refusal(identifierType: UInt32?, identifier: UInt32?,
+                 errorStrategy: ErrorStrategy?) -> (errno: Int32, text: String)? {
+        guard identifierType == NFL.IdentifierType.ifindex else {
+            return (EINVAL, "unknown identifier type \(identifierType ?? 0): only IFINDEX (\(NFL.IdentifierType.ifindex)) is known")
+        }
+        guard let ifindex = identifier, deviceIndexes.contains(ifindex) else {
+            return (EINVAL, "no unft device with ifindex \(identifier ?? 0)")
+        }
+        if let s = errorStrategy, s.rawValue > ErrorStrategy.continueLog.rawValue {
             return (EINVAL, "FLOWS_ERROR \(s.rawValue) is not a known error strategy")
         }
         return nil
@@ -122,28 +160,30 @@ extension UnftTwin {
     }
 
     /// One ENCAP request (or its parts) to the listener; the call waits in `pending`.
-    func forward(_ message: FlowTableMessage, bytes: UnsafeRawBufferPointer, from c: TwinConnection,
+    func forward(_ request: FlowTableMessageSummary, bytes: UnsafeRawBufferPointer, from c: TwinConnection,
                  to l: TwinConnection) -> Step {
         let seq = nextSequence
         nextSequence &+= 1
         note(c, bytes, .toKernel, call: seq)
-        var a = message.attributes
-        let batch = Self.isBatch(message.command)
+        let batch = Self.isBatch(request.command)
         // FLOWS_ERROR is always explicit on the hairpin leg, so the listener never guesses.
-        if batch && a.errorStrategy == nil { a.errorStrategy = .abort }
-        do {
-            if !encodeEncapVerbatim(command: message.command, sequence: seq, attributes: a, request: bytes) {
-                try encodeEncap(HairpinEncap(command: UInt32(message.command), sequence: seq, attributes: a))
+        let strategy = request.errorStrategy ?? (batch ? .abort : nil)
+        if !encodeEncapVerbatim(command: request.command, sequence: seq, identifierType: request.identifierType,
+                                identifier: request.identifier, errorStrategy: strategy, request: bytes) {
+            // Parts, or nests the verbatim copy cannot take: encode from the model, decoded now.
+            if let why = encodeEncapFromModel(bytes, command: request.command, sequence: seq) {
+                writer.reset()
+                sendError(c, request: request.header, errno: why.errno, text: why.text, call: seq)
+                return .next
             }
-        } catch {
-            writer.reset()
-            sendError(c, request: message.header, errno: EMSGSIZE,
-                      text: "the call cannot be forwarded: \(error)", call: seq)
-            return .next
         }
-        pending[seq] = PendingCall(sequence: seq, client: c.id, request: message.header, command: message.command,
-                                   ifindex: a.identifier ?? 0, strategy: a.errorStrategy ?? .abort,
-                                   flows: batch ? (a.flows ?? []) : [],
+        // The request's bytes stay with the connection (one call at a time, the buffer reused):
+        // a failed flow's report and texts decode them when needed (`requestFlows`).
+        c.callRequest.removeAll(keepingCapacity: true)
+        if batch { c.callRequest.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self)) } // one memcpy
+        pending[seq] = PendingCall(sequence: seq, client: c.id, request: request.header, command: request.command,
+                                   ifindex: request.identifier ?? 0, strategy: strategy ?? .abort,
+                                   flowCount: batch ? request.flowCount : 0,
                                    deadline: MonotonicClock.now() &+ timeoutNanoseconds)
         c.busyCall = seq
         counterState.withLock {
@@ -152,6 +192,30 @@ extension UnftTwin {
         }
         sendMessages(l, call: seq)
         return .suspend
+    }
+
+    /// The ENCAP request (or its parts) encoded from the decoded request; an errno and text
+    /// when it cannot be.
+    func encodeEncapFromModel(_ bytes: UnsafeRawBufferPointer, command: UInt8,
+                              sequence: UInt64) -> (errno: Int32, text: String)? {
+        let message: FlowTableMessage
+        do { message = try FlowTableMessage.decode(bytes, familyID: configuration.flowTableFamilyID) } catch {
+            return (EINVAL, error.description)
+        }
+        var a = message.attributes
+        if Self.isBatch(command) && a.errorStrategy == nil { a.errorStrategy = .abort }
+        do { try encodeEncap(HairpinEncap(command: UInt32(command), sequence: sequence, attributes: a)) } catch {
+            return (EMSGSIZE, "the call cannot be forwarded: \(error)")
+        }
+        return nil
+    }
+
+    /// The flows of `client`'s batch request in flight, decoded from its kept bytes (the
+    /// request passed the same checks when it came in, so this does not fail).
+    func requestFlows(_ client: TwinConnection) -> [Flow] {
+        let decoded = try? FlowTableMessage.decode(client.callRequest, familyID: configuration.flowTableFamilyID,
+                                                   requireShape: false)
+        return decoded?.attributes.flows ?? []
     }
 
     /// Encodes the ENCAP request into the writer: one message, or its parts one after another

@@ -184,8 +184,8 @@ extension UnftTwin {
         if let a = e.attributes, let ifindex = a.identifier, ifindex != call.ifindex {
             return "the answer names ifindex \(ifindex), the request \(call.ifindex)"
         }
-        if let results = e.results, let bad = results.first(where: { Int($0.index) >= call.flows.count }) {
-            return "RESULT INDEX \(bad.index) is out of range: the request had \(call.flows.count) flows"
+        if let results = e.results, let bad = results.first(where: { Int($0.index) >= call.flowCount }) {
+            return "RESULT INDEX \(bad.index) is out of range: the request had \(call.flowCount) flows"
         }
         if status != 0 || Self.isBatch(call.command) { return nil }
         guard let a = e.attributes else { return "an OK answer to a getter carries no ATTR" }
@@ -286,13 +286,20 @@ extension UnftTwin {
         let status = Int32(e.status ?? 0)
         let logs = call.strategy == .abortLog || call.strategy == .continueLog
         var firstFailure: FlowResult?
+        // Decoded from the kept request bytes only when a flow failed.
+        var requestFlows: [Flow]?
+        func flow(_ i: UInt32) -> Flow? {
+            if requestFlows == nil { requestFlows = self.requestFlows(client) }
+            guard let flows = requestFlows, Int(i) < flows.count else { return nil }
+            return flows[Int(i)]
+        }
         if let results = e.results {
             var failed: [Flow] = []
             for r in results where r.errno != 0 && r.errno != UInt32(ECANCELED) {
                 if firstFailure == nil { firstFailure = r }
                 // The abort strategies fail one flow; later errors cannot exist there.
                 if !logs { break }
-                var f = call.flows[Int(r.index)]
+                guard var f = flow(r.index) else { continue }
                 f.error = r.errno
                 failed.append(f)
             }
@@ -309,9 +316,8 @@ extension UnftTwin {
         }
         if status != 0 {
             var text = e.errorMessage
-            if text == nil, let r = firstFailure {
+            if text == nil, let r = firstFailure, let f = flow(r.index) {
                 // The listener gave no text: name the flow as the contract's example does.
-                let f = call.flows[Int(r.index)]
                 text = "flow \(r.index) (table \(f.table) uid \(f.uid)): errno \(r.errno)"
             }
             sendError(client, request: call.request, errno: status, text: text, call: seq)
@@ -328,23 +334,35 @@ extension UnftTwin {
         var i = 0
         repeat {
             writer.reset()
-            let start = writer.beginMessage(type: header.type, flags: flags, sequence: header.sequence, port: header.port)
-            writer.genericHeader(command: command, version: NFL.version)
-            writer.put(NFL.Attr.identifierType, u32: NFL.IdentifierType.ifindex)
-            writer.put(NFL.Attr.identifier, u32: ifindex)
-            let nest = writer.beginNest(NFL.Attr.flows)
-            var inMessage = 0
-            while i < flows.count {
-                scratch.reset()
-                try FlowTableCodec.encode(flows[i], into: &scratch)
-                if inMessage > 0 && writer.count - start + scratch.count > budget { break }
-                scratch.withUnsafeBytes { writer.appendRaw(bytes: $0) }
-                i += 1
-                inMessage += 1
-            }
-            try writer.endNest(nest)
-            writer.endMessage(start)
+            i = try Self.putFlowsPage(flows, from: i, into: &writer, scratch: &scratch, header: header, command: command,
+                                      ifindex: ifindex, flags: flags, budget: budget)
             emit(client, call: call)
         } while i < flows.count
+    }
+
+    /// One reply message with the flows from `start` on that fit `budget` (at least one);
+    /// returns where the next page starts. Static, on the writers passed in: one exclusive
+    /// access to each of the twin's writers per page instead of several per flow.
+    static func putFlowsPage(_ flows: [Flow], from start: Int, into writer: inout NetlinkWriter,
+                             scratch: inout NetlinkWriter, header: NetlinkHeader, command: UInt8, ifindex: UInt32,
+                             flags: UInt16, budget: Int) throws(EncodeError) -> Int {
+        var i = start
+        let begin = writer.beginMessage(type: header.type, flags: flags, sequence: header.sequence, port: header.port)
+        writer.genericHeader(command: command, version: NFL.version)
+        writer.put(NFL.Attr.identifierType, u32: NFL.IdentifierType.ifindex)
+        writer.put(NFL.Attr.identifier, u32: ifindex)
+        let nest = writer.beginNest(NFL.Attr.flows)
+        var inMessage = 0
+        while i < flows.count {
+            scratch.reset()
+            try FlowTableCodec.encode(flows[i], into: &scratch)
+            if inMessage > 0 && writer.count - begin + scratch.count > budget { break }
+            scratch.withUnsafeBytes { writer.appendRaw(bytes: $0) }
+            i += 1
+            inMessage += 1
+        }
+        try writer.endNest(nest)
+        writer.endMessage(begin)
+        return i
     }
 }

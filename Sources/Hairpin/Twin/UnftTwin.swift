@@ -273,6 +273,8 @@ final class TwinConnection {
     var busyCall: UInt64?
     /// The rest of a packet whose earlier message started a call: processed when it ends.
     var deferred: [UInt8] = []
+    /// API leg: the bytes of the batch request in flight (reused; see `requestFlows`).
+    var callRequest: [UInt8] = []
     var resume = false
 
     init(id: UInt64, leg: UnftTwin.Leg, port: UInt32, socket: UnixSeqpacketConnection?) {
@@ -293,7 +295,9 @@ struct PendingCall {
     let command: UInt8
     let ifindex: UInt32
     let strategy: ErrorStrategy
-    /// SET/DEL: the request's flows, for the report of failed flows (RESULTS name them by index).
-    let flows: [Flow]
+    /// SET/DEL: how many flows the request has (RESULTS name them by index). The flows
+    /// themselves, for the report of failed flows, are decoded from the client connection's
+    /// `callRequest` only when one failed.
+    let flowCount: Int
     let deadline: UInt64
 }

@@ -46,7 +46,8 @@ public enum FlowTableCodec {
             }
             if let flows = a.flows {
                 let n = w.beginNest(NFL.Attr.flows)
-                for f in flows { try encode(f, into: &w) }
+                // By index: `for f in flows` copied each flow (retaining its arrays) first.
+                for i in flows.indices { try encode(flows[i], into: &w) }
                 try w.endNest(n)
             }
         case .selector:
@@ -187,26 +188,34 @@ public enum FlowTableCodec {
     // MARK: field refs and jump entries
 
     /// The attributes of a field ref, without the enclosing nest (jump entries add NEXT_NODE
-    /// in front of the same attributes).
+    /// in front of the same attributes). Part of a run of writes (see `makeUnique`).
     @inline(__always)
     static func encodeRefBody(_ r: FieldRef, into w: inout NetlinkWriter) {
-        w.put(NFL.FieldRefAttr.instance, u32: r.instance)
-        w.put(NFL.FieldRefAttr.header, u32: r.header)
-        w.put(NFL.FieldRefAttr.field, u32: r.field)
-        w.put(NFL.FieldRefAttr.maskType, u32: r.maskType.rawValue)
-        w.put(NFL.FieldRefAttr.type, u32: r.type.rawValue)
-        if let v = r.value { w.put(NFL.FieldRefAttr.value, value: v) }
-        if let m = r.mask { w.put(NFL.FieldRefAttr.mask, value: m) }
+        w.putInRun(NFL.FieldRefAttr.instance, u32: r.instance)
+        w.putInRun(NFL.FieldRefAttr.header, u32: r.header)
+        w.putInRun(NFL.FieldRefAttr.field, u32: r.field)
+        w.putInRun(NFL.FieldRefAttr.maskType, u32: r.maskType.rawValue)
+        w.putInRun(NFL.FieldRefAttr.type, u32: r.type.rawValue)
+        if let v = r.value { w.putInRun(NFL.FieldRefAttr.value, value: v) }
+        if let m = r.mask { w.putInRun(NFL.FieldRefAttr.mask, value: m) }
+    }
+
+    /// A field ref inside a run of writes (the caller called `makeUnique`).
+    @inline(__always)
+    static func encodeInRun(_ r: FieldRef, into w: inout NetlinkWriter) throws(EncodeError) {
+        let n = w.beginNestInRun(NFL.listElement)
+        encodeRefBody(r, into: &w)
+        try w.endNestInRun(n)
     }
 
     @inline(__always)
     static func encode(_ r: FieldRef, into w: inout NetlinkWriter) throws(EncodeError) {
-        let n = w.beginNest(NFL.listElement)
-        encodeRefBody(r, into: &w)
-        try w.endNest(n)
+        w.makeUnique()
+        try encodeInRun(r, into: &w)
     }
 
     static func encode(_ j: JumpEntry, into w: inout NetlinkWriter) throws(EncodeError) {
+        w.makeUnique()
         let n = w.beginNest(NFL.listElement)
         w.put(NFL.FieldRefAttr.nextNode, u32: j.nextNode)
         encodeRefBody(j.ref, into: &w)
@@ -262,21 +271,27 @@ public enum FlowTableCodec {
     // MARK: actions
 
     static func encode(_ a: Action, into w: inout NetlinkWriter) throws(EncodeError) {
-        let n = w.beginNest(NFL.listElement)
-        if let name = a.name { w.put(NFL.ActionAttr.name, string: name) }
-        w.put(NFL.ActionAttr.uid, u32: a.uid)
+        w.makeUnique()
+        try encodeInRun(a, into: &w)
+    }
+
+    /// An action inside a run of writes (the caller called `makeUnique`).
+    static func encodeInRun(_ a: Action, into w: inout NetlinkWriter) throws(EncodeError) {
+        let n = w.beginNestInRun(NFL.listElement)
+        if let name = a.name { w.putInRun(NFL.ActionAttr.name, string: name) }
+        w.putInRun(NFL.ActionAttr.uid, u32: a.uid)
         if let sig = a.signature {
-            let s = w.beginNest(NFL.ActionAttr.signature)
-            for arg in sig {
-                let e = w.beginNest(NFL.listElement)
-                if let name = arg.name { w.put(NFL.ActionArgAttr.name, string: name) }
-                w.put(NFL.ActionArgAttr.type, u32: arg.type.rawValue)
-                w.put(NFL.ActionArgAttr.value, value: arg.value)
-                try w.endNest(e)
+            let s = w.beginNestInRun(NFL.ActionAttr.signature)
+            for i in sig.indices {
+                let e = w.beginNestInRun(NFL.listElement)
+                if let name = sig[i].name { w.putInRun(NFL.ActionArgAttr.name, string: name) }
+                w.putInRun(NFL.ActionArgAttr.type, u32: sig[i].type.rawValue)
+                w.putInRun(NFL.ActionArgAttr.value, value: sig[i].value)
+                try w.endNestInRun(e)
             }
-            try w.endNest(s)
+            try w.endNestInRun(s)
         }
-        try w.endNest(n)
+        try w.endNestInRun(n)
     }
 
     static func decodeAction(_ nest: Attribute, depth: Int) throws(DecodeError) -> Action {
@@ -466,23 +481,25 @@ public enum FlowTableCodec {
 
     // MARK: flows
 
+    /// One flow: a run of writes with one uniqueness check (see `makeUnique`).
     public static func encode(_ f: Flow, into w: inout NetlinkWriter) throws(EncodeError) {
-        let n = w.beginNest(NFL.listElement)
-        if let e = f.error { w.put(NFL.FlowAttr.error, u32: e) }
-        w.put(NFL.FlowAttr.table, u32: f.table)
-        w.put(NFL.FlowAttr.uid, u32: f.uid)
-        w.put(NFL.FlowAttr.priority, u32: f.priority)
+        w.makeUnique()
+        let n = w.beginNestInRun(NFL.listElement)
+        if let e = f.error { w.putInRun(NFL.FlowAttr.error, u32: e) }
+        w.putInRun(NFL.FlowAttr.table, u32: f.table)
+        w.putInRun(NFL.FlowAttr.uid, u32: f.uid)
+        w.putInRun(NFL.FlowAttr.priority, u32: f.priority)
         if let matches = f.matches {
-            let m = w.beginNest(NFL.FlowAttr.matches)
-            for r in matches { try encode(r, into: &w) }
-            try w.endNest(m)
+            let m = w.beginNestInRun(NFL.FlowAttr.matches)
+            for i in matches.indices { try encodeInRun(matches[i], into: &w) }
+            try w.endNestInRun(m)
         }
         if let actions = f.actions {
-            let a = w.beginNest(NFL.FlowAttr.actions)
-            for x in actions { try encode(x, into: &w) }
-            try w.endNest(a)
+            let a = w.beginNestInRun(NFL.FlowAttr.actions)
+            for i in actions.indices { try encodeInRun(actions[i], into: &w) }
+            try w.endNestInRun(a)
         }
-        try w.endNest(n)
+        try w.endNestInRun(n)
     }
 
     static func decodeFlow(_ nest: Attribute, depth: Int) throws(DecodeError) -> Flow {

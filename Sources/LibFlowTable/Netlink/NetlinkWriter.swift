@@ -212,6 +212,85 @@ public struct NetlinkWriter {
     }
 }
 
+// MARK: runs of writes with one uniqueness check
+
+// Every public write checks that the storage is not shared (copy on write), a runtime call
+// (swift_isUniquelyReferenced) per attribute: with ~50 attributes in a flow that was a third
+// of encoding one (callgrind on loopback-bench). A run of writes inside one function that
+// holds the writer `inout` cannot be interleaved with a copy of it, so it checks once
+// (`makeUnique`) and then writes with the `…InRun` variants, which check only the capacity
+// (`grow` makes fresh, unshared storage). The bytes are those of the checked writes.
+extension NetlinkWriter {
+    @inline(__always)
+    mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy(count: count) }
+    }
+
+    @inline(__always)
+    mutating func reserveInRun(_ n: Int) -> UnsafeMutableRawPointer {
+        if count + n > storage.capacity { grow(count + n) }
+        return storage.base + count
+    }
+
+    @inline(__always)
+    mutating func attributeInRun(_ type: UInt16, payload: Int) -> UnsafeMutableRawPointer {
+        let total = Netlink.align(4 + payload)
+        let p = reserveInRun(total)
+        p.storeBytes(of: UInt16(truncatingIfNeeded: 4 + payload), toByteOffset: 0, as: UInt16.self)
+        p.storeBytes(of: type, toByteOffset: 2, as: UInt16.self)
+        if total > 4 + payload {
+            p.storeBytes(of: UInt32(0), toByteOffset: total - 4, as: UInt32.self)
+        }
+        count += total
+        return p + 4
+    }
+
+    @inline(__always)
+    mutating func putInRun(_ type: UInt16, u32 value: UInt32) {
+        attributeInRun(type, payload: 4).storeBytes(of: value, as: UInt32.self)
+    }
+
+    @inline(__always)
+    mutating func putInRun(_ type: UInt16, value: FieldValue) {
+        let n = Int(value.byteCount)
+        let p = attributeInRun(type, payload: n)
+        if n == 8 {
+            p.storeBytes(of: value.rawBits, as: UInt64.self)
+        } else {
+            var v = value.rawBits
+            for i in 0..<n {
+                p.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: i, as: UInt8.self)
+                v >>= 8
+            }
+        }
+    }
+
+    /// `put(_:string:)`: the UTF-8 bytes and a NUL.
+    @inline(__always)
+    mutating func putInRun(_ type: UInt16, string value: String) {
+        var s = value
+        s.withUTF8 { utf8 in
+            let p = attributeInRun(type, payload: utf8.count + 1)
+            if let src = utf8.baseAddress { p.copyMemory(from: src, byteCount: utf8.count) }
+            p.storeBytes(of: UInt8(0), toByteOffset: utf8.count, as: UInt8.self)
+        }
+    }
+
+    @inline(__always)
+    mutating func beginNestInRun(_ type: UInt16) -> Int {
+        let start = count
+        _ = attributeInRun(markNests ? type | Netlink.attributeFlagNested : type, payload: 0)
+        return start
+    }
+
+    @inline(__always)
+    mutating func endNestInRun(_ start: Int) throws(EncodeError) {
+        let len = count - start
+        guard len <= Int(UInt16.max) else { throw EncodeError.nestTooLarge(bytes: len) }
+        storage.base.storeBytes(of: UInt16(len), toByteOffset: start, as: UInt16.self)
+    }
+}
+
 public enum EncodeError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A nested attribute exceeded 65535 bytes, the most nla_len can say.
     case nestTooLarge(bytes: Int)
