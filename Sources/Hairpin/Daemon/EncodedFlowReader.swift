@@ -39,26 +39,28 @@ struct EncodedFlowReader {
     }
 
     /// Reads the FLOW element `flow` (a list element of FLOWS). False: not in the subset.
-    mutating func read(_ flow: Attribute) -> Bool {
+    mutating func read(_ flow: Attribute) -> Bool { read(payload: flow.payload) }
+
+    /// Reads a FLOW element given by its payload.
+    mutating func read(payload flow: UnsafeRawBufferPointer) -> Bool {
         matchCount = 0
         actionCount = 0
         argCount = 0
-        var it = flow.nested()
+        var it = RawAttributes(flow)
         var seen: UInt64 = 0
         var table: UInt32?, uid: UInt32?, priority: UInt32?
+        var type: UInt16 = 0
+        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
         while true {
-            let a: Attribute
-            do throws(DecodeError) {
-                guard let next = try it.next() else { break }
-                a = next
-            } catch { return false }
-            guard Self.mark(a, &seen) else { return false }
-            switch a.type {
-            case NFL.FlowAttr.table: guard let v = Self.u32(a) else { return false }; table = v
-            case NFL.FlowAttr.uid: guard let v = Self.u32(a) else { return false }; uid = v
-            case NFL.FlowAttr.priority: guard let v = Self.u32(a) else { return false }; priority = v
-            case NFL.FlowAttr.matches: guard readMatches(a) else { return false }
-            case NFL.FlowAttr.actions: guard readActions(a) else { return false }
+            let step = it.next(&type, &payload)
+            if step == 0 { break }
+            guard step > 0, Self.mark(type, &seen) else { return false }
+            switch type {
+            case NFL.FlowAttr.table: guard let v = Self.u32(payload) else { return false }; table = v
+            case NFL.FlowAttr.uid: guard let v = Self.u32(payload) else { return false }; uid = v
+            case NFL.FlowAttr.priority: guard let v = Self.u32(payload) else { return false }; priority = v
+            case NFL.FlowAttr.matches: guard readMatches(payload) else { return false }
+            case NFL.FlowAttr.actions: guard readActions(payload) else { return false }
             default: return false   // ERROR, unknown
             }
         }
@@ -69,84 +71,84 @@ struct EncodedFlowReader {
         return true
     }
 
-    private mutating func readMatches(_ list: Attribute) -> Bool {
-        var it = list.nested()
+    private mutating func readMatches(_ list: UnsafeRawBufferPointer) -> Bool {
+        var it = RawAttributes(list)
+        var type: UInt16 = 0
+        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
         while true {
-            let e: Attribute
-            do throws(DecodeError) {
-                guard let next = try it.next() else { return true }
-                e = next
-            } catch { return false }
-            guard e.type == NFL.listElement, matchCount < Self.maxMatches, let ref = Self.fieldRef(e) else { return false }
-            matches[matchCount] = ref
+            let step = it.next(&type, &payload)
+            if step == 0 { return true }
+            guard step > 0, type == NFL.listElement, matchCount < Self.maxMatches,
+                  Self.fieldRef(payload, into: matches + matchCount) else { return false }
             matchCount += 1
         }
     }
 
-    private static func fieldRef(_ nest: Attribute) -> FieldRef? {
-        var it = nest.nested()
+    private static func fieldRef(_ nest: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<FieldRef>) -> Bool {
+        var it = RawAttributes(nest)
         var seen: UInt64 = 0
-        var instance: UInt32?, header: UInt32?, field: UInt32?, maskType: UInt32?, type: UInt32?
+        var instance: UInt32 = 0, header: UInt32 = 0, field: UInt32 = 0, maskType: UInt32 = 0, type: UInt32 = 0
         var value: FieldValue?, mask: FieldValue?
+        var attr: UInt16 = 0
+        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
         while true {
-            let a: Attribute
-            do throws(DecodeError) {
-                guard let next = try it.next() else { break }
-                a = next
-            } catch { return nil }
-            guard mark(a, &seen) else { return nil }
-            switch a.type {
-            case NFL.FieldRefAttr.instance: guard let v = u32(a) else { return nil }; instance = v
-            case NFL.FieldRefAttr.header: guard let v = u32(a) else { return nil }; header = v
-            case NFL.FieldRefAttr.field: guard let v = u32(a) else { return nil }; field = v
-            case NFL.FieldRefAttr.maskType: guard let v = u32(a) else { return nil }; maskType = v
-            case NFL.FieldRefAttr.type: guard let v = u32(a) else { return nil }; type = v
-            case NFL.FieldRefAttr.value: guard let v = fieldValue(a) else { return nil }; value = v
-            case NFL.FieldRefAttr.mask: guard let v = fieldValue(a) else { return nil }; mask = v
-            default: return nil   // NEXT_NODE (not allowed in a flow's match), unknown
+            let step = it.next(&attr, &payload)
+            if step == 0 { break }
+            guard step > 0, mark(attr, &seen) else { return false }
+            switch attr {
+            case NFL.FieldRefAttr.instance: guard let v = u32(payload) else { return false }; instance = v
+            case NFL.FieldRefAttr.header: guard let v = u32(payload) else { return false }; header = v
+            case NFL.FieldRefAttr.field: guard let v = u32(payload) else { return false }; field = v
+            case NFL.FieldRefAttr.maskType: guard let v = u32(payload) else { return false }; maskType = v
+            case NFL.FieldRefAttr.type: guard let v = u32(payload) else { return false }; type = v
+            case NFL.FieldRefAttr.value: guard let v = fieldValue(payload) else { return false }; value = v
+            case NFL.FieldRefAttr.mask: guard let v = fieldValue(payload) else { return false }; mask = v
+            default: return false   // NEXT_NODE (not allowed in a flow's match), unknown
             }
         }
-        guard let instance, let header, let field, let maskType, let type else { return nil }
-        return FieldRef(instance: instance, header: header, field: field, maskType: MaskType(rawValue: maskType),
-                        type: FieldType(rawValue: type), value: value, mask: mask)
+        // INSTANCE, HEADER, FIELD, MASK_TYPE and TYPE are required.
+        let required: UInt64 = 1 << UInt64(NFL.FieldRefAttr.instance) | 1 << UInt64(NFL.FieldRefAttr.header)
+            | 1 << UInt64(NFL.FieldRefAttr.field) | 1 << UInt64(NFL.FieldRefAttr.maskType) | 1 << UInt64(NFL.FieldRefAttr.type)
+        guard seen & required == required else { return false }
+        out.initialize(to: FieldRef(instance: instance, header: header, field: field, maskType: MaskType(rawValue: maskType),
+                                    type: FieldType(rawValue: type), value: value, mask: mask))
+        return true
     }
 
-    private mutating func readActions(_ list: Attribute) -> Bool {
-        var it = list.nested()
+    private mutating func readActions(_ list: UnsafeRawBufferPointer) -> Bool {
+        var it = RawAttributes(list)
+        var type: UInt16 = 0
+        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
         while true {
-            let e: Attribute
-            do throws(DecodeError) {
-                guard let next = try it.next() else { return true }
-                e = next
-            } catch { return false }
-            guard e.type == NFL.listElement, actionCount < Self.maxActions, readAction(e) else { return false }
+            let step = it.next(&type, &payload)
+            if step == 0 { return true }
+            guard step > 0, type == NFL.listElement, actionCount < Self.maxActions, readAction(payload) else { return false }
         }
     }
 
-    private mutating func readAction(_ nest: Attribute) -> Bool {
-        var it = nest.nested()
+    private mutating func readAction(_ nest: UnsafeRawBufferPointer) -> Bool {
+        var it = RawAttributes(nest)
         var seen: UInt64 = 0
         var uid: UInt32?
         let argStart = argCount
+        var type: UInt16 = 0
+        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
         while true {
-            let a: Attribute
-            do throws(DecodeError) {
-                guard let next = try it.next() else { break }
-                a = next
-            } catch { return false }
-            guard Self.mark(a, &seen) else { return false }
-            switch a.type {
-            case NFL.ActionAttr.name: guard Self.isPlainString(a) else { return false }
-            case NFL.ActionAttr.uid: guard let v = Self.u32(a) else { return false }; uid = v
+            let step = it.next(&type, &payload)
+            if step == 0 { break }
+            guard step > 0, Self.mark(type, &seen) else { return false }
+            switch type {
+            case NFL.ActionAttr.name: guard Self.isPlainString(payload) else { return false }
+            case NFL.ActionAttr.uid: guard let v = Self.u32(payload) else { return false }; uid = v
             case NFL.ActionAttr.signature:
-                var args = a.nested()
+                var args = RawAttributes(payload)
+                var elementType: UInt16 = 0
+                var element = UnsafeRawBufferPointer(start: nil, count: 0)
                 while true {
-                    let e: Attribute
-                    do throws(DecodeError) {
-                        guard let next = try args.next() else { break }
-                        e = next
-                    } catch { return false }
-                    guard e.type == NFL.listElement, argCount < Self.maxArguments, let arg = Self.argument(e) else { return false }
+                    let s = args.next(&elementType, &element)
+                    if s == 0 { break }
+                    guard s > 0, elementType == NFL.listElement, argCount < Self.maxArguments,
+                          let arg = Self.argument(element) else { return false }
                     self.args[argCount] = arg
                     argCount += 1
                 }
@@ -159,21 +161,20 @@ struct EncodedFlowReader {
         return true
     }
 
-    private static func argument(_ nest: Attribute) -> ActionArgShape? {
-        var it = nest.nested()
+    private static func argument(_ nest: UnsafeRawBufferPointer) -> ActionArgShape? {
+        var it = RawAttributes(nest)
         var seen: UInt64 = 0
         var type: UInt32?, value: FieldValue?
+        var attr: UInt16 = 0
+        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
         while true {
-            let a: Attribute
-            do throws(DecodeError) {
-                guard let next = try it.next() else { break }
-                a = next
-            } catch { return nil }
-            guard mark(a, &seen) else { return nil }
-            switch a.type {
-            case NFL.ActionArgAttr.name: guard isPlainString(a) else { return nil }
-            case NFL.ActionArgAttr.type: guard let v = u32(a) else { return nil }; type = v
-            case NFL.ActionArgAttr.value: guard let v = fieldValue(a) else { return nil }; value = v
+            let step = it.next(&attr, &payload)
+            if step == 0 { break }
+            guard step > 0, mark(attr, &seen) else { return nil }
+            switch attr {
+            case NFL.ActionArgAttr.name: guard isPlainString(payload) else { return nil }
+            case NFL.ActionArgAttr.type: guard let v = u32(payload) else { return nil }; type = v
+            case NFL.ActionArgAttr.value: guard let v = fieldValue(payload) else { return nil }; value = v
             default: return nil
             }
         }
@@ -185,30 +186,73 @@ struct EncodedFlowReader {
 
     /// SeenAttributes.mark: a repeated type (< 64) is refused.
     @inline(__always)
-    private static func mark(_ a: Attribute, _ seen: inout UInt64) -> Bool {
-        guard a.type < 64 else { return true }
-        let bit: UInt64 = 1 << UInt64(a.type)
+    private static func mark(_ type: UInt16, _ seen: inout UInt64) -> Bool {
+        guard type < 64 else { return true }
+        let bit: UInt64 = 1 << UInt64(type)
         if seen & bit != 0 { return false }
         seen |= bit
         return true
     }
 
     @inline(__always)
-    private static func u32(_ a: Attribute) -> UInt32? {
-        guard a.payload.count == 4 else { return nil }
-        return a.payload.loadUnaligned(as: UInt32.self)
+    private static func u32(_ p: UnsafeRawBufferPointer) -> UInt32? {
+        guard p.count == 4, let base = p.baseAddress else { return nil }
+        return base.loadUnaligned(as: UInt32.self)
     }
 
+    /// Attribute.fieldValue: 1 to 8 bytes, little-endian.
     @inline(__always)
-    private static func fieldValue(_ a: Attribute) -> FieldValue? {
-        try? a.fieldValue()
+    private static func fieldValue(_ p: UnsafeRawBufferPointer) -> FieldValue? {
+        let n = p.count
+        guard n >= 1 && n <= 8, let base = p.baseAddress else { return nil }
+        let v: UInt64
+        switch n {
+        case 1: v = UInt64(base.load(as: UInt8.self))
+        case 2: v = UInt64(base.loadUnaligned(as: UInt16.self))
+        case 4: v = UInt64(base.loadUnaligned(as: UInt32.self))
+        case 8: v = base.loadUnaligned(as: UInt64.self)
+        default:
+            var x: UInt64 = 0
+            for i in 0..<n { x |= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << (8 * UInt64(i)) }
+            v = x
+        }
+        return FieldValue(rawBits: v, byteCount: UInt8(n))
     }
 
     /// A string the decoder reads without its UTF-8 validator: ASCII, no NUL but a last one.
-    private static func isPlainString(_ a: Attribute) -> Bool {
-        var bytes = a.payload
+    private static func isPlainString(_ payload: UnsafeRawBufferPointer) -> Bool {
+        var bytes = payload
         if let last = bytes.last, last == 0 { bytes = UnsafeRawBufferPointer(rebasing: bytes.dropLast()) }
         for b in bytes where b == 0 || b >= 0x80 { return false }
         return true
+    }
+}
+
+/// AttributeIterator's walk without Attribute values or thrown errors: the same rules (a
+/// header needs 4 bytes, 4 ≤ nla_len ≤ what is left, the last attribute may omit its padding,
+/// leftover bytes that cannot hold a header are an error), type flags masked off.
+struct RawAttributes {
+    private let base: UnsafeRawPointer?
+    private let count: Int
+    private var position = 0
+
+    @inline(__always) init(_ region: UnsafeRawBufferPointer) {
+        base = region.baseAddress
+        count = region.count
+    }
+
+    /// 1: an attribute (`type`, `payload` set); 0: the end; -1: malformed.
+    @inline(__always)
+    mutating func next(_ type: inout UInt16, _ payload: inout UnsafeRawBufferPointer) -> Int {
+        let remaining = count - position
+        if remaining == 0 { return 0 }
+        guard remaining >= Netlink.attributeHeaderLength, let base else { return -1 }
+        let p = base + position
+        let len = Int(p.loadUnaligned(as: UInt16.self))
+        guard len >= Netlink.attributeHeaderLength, len <= remaining else { return -1 }
+        type = p.loadUnaligned(fromByteOffset: 2, as: UInt16.self) & Netlink.attributeTypeMask
+        payload = UnsafeRawBufferPointer(start: p + Netlink.attributeHeaderLength, count: len - Netlink.attributeHeaderLength)
+        position = min(position + Netlink.align(len), count)
+        return 1
     }
 }

@@ -108,20 +108,23 @@ public final class SingleFlowPath {
         var attrs = top
         guard case .attribute(let encap) = Self.next(&attrs), encap.type == NFLH.Attr.encap,
               case .end = Self.next(&attrs) else { return false }
-        var cmdType: UInt32?, cmd: UInt32?, seq: UInt64?, inner: Attribute?
-        var it = encap.nested()
+        var cmdType: UInt32?, cmd: UInt32?, seq: UInt64?, inner: UnsafeRawBufferPointer?
+        var it = RawAttributes(encap.payload)
+        var type: UInt16 = 0
+        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
         reading: while true {
-            let a: Attribute
-            switch Self.next(&it) {
-            case .attribute(let x): a = x
-            case .end: break reading
-            case .error: return false
+            switch it.next(&type, &payload) {
+            case 0: break reading
+            case 1: break
+            default: return false
             }
-            switch a.type {
-            case NFLH.EncapAttr.cmdType where cmdType == nil: cmdType = try? a.u32()
-            case NFLH.EncapAttr.cmd where cmd == nil: cmd = try? a.u32()
-            case NFLH.EncapAttr.seq where seq == nil: seq = try? a.u64()
-            case NFLH.EncapAttr.attr where inner == nil: inner = a
+            switch type {
+            case NFLH.EncapAttr.cmdType where cmdType == nil: guard let v = Self.u32(payload) else { return false }; cmdType = v
+            case NFLH.EncapAttr.cmd where cmd == nil: guard let v = Self.u32(payload) else { return false }; cmd = v
+            case NFLH.EncapAttr.seq where seq == nil:
+                guard payload.count == 8, let base = payload.baseAddress else { return false }
+                seq = base.loadUnaligned(as: UInt64.self)
+            case NFLH.EncapAttr.attr where inner == nil: inner = payload
             default: return false   // STATUS, PART, MORE, a repeat, anything unknown
             }
         }
@@ -129,27 +132,27 @@ public final class SingleFlowPath {
               cmd == Self.setCommand || cmd == Self.delCommand else { return false }
 
         // ATTR: the preamble, the strategy, FLOWS; each at most once, nothing else.
-        var idType: UInt32?, ifindexRead: UInt32?, strategy: UInt32?, flowList: Attribute?
-        var top2 = inner.nested()
+        var idType: UInt32?, ifindexRead: UInt32?, strategy: UInt32?, flowList: UnsafeRawBufferPointer?
+        var top2 = RawAttributes(inner)
         attributes: while true {
-            let a: Attribute
-            switch Self.next(&top2) {
-            case .attribute(let x): a = x
-            case .end: break attributes
-            case .error: return false
+            switch top2.next(&type, &payload) {
+            case 0: break attributes
+            case 1: break
+            default: return false
             }
-            switch a.type {
-            case NFL.Attr.identifierType where idType == nil: guard let v = Self.u32(a) else { return false }; idType = v
-            case NFL.Attr.identifier where ifindexRead == nil: guard let v = Self.u32(a) else { return false }; ifindexRead = v
-            case NFL.Attr.flowsError where strategy == nil: guard let v = Self.u32(a) else { return false }; strategy = v
-            case NFL.Attr.flows where flowList == nil: flowList = a
+            switch type {
+            case NFL.Attr.identifierType where idType == nil: guard let v = Self.u32(payload) else { return false }; idType = v
+            case NFL.Attr.identifier where ifindexRead == nil: guard let v = Self.u32(payload) else { return false }; ifindexRead = v
+            case NFL.Attr.flowsError where strategy == nil: guard let v = Self.u32(payload) else { return false }; strategy = v
+            case NFL.Attr.flows where flowList == nil: flowList = payload
             default: return false
             }
         }
+        // The four strategies are 0...3 (ErrorStrategy.all).
         guard idType == NFL.IdentifierType.ifindex, let ifindex = ifindexRead, let flowList,
-              ErrorStrategy.all.contains(ErrorStrategy(rawValue: strategy ?? 0)) else { return false }
+              (strategy ?? 0) <= ErrorStrategy.continueLog.rawValue else { return false }
         // The flow count (by length fields; the walk below checks them) for the template.
-        let flowCount = flowList.nested().countHint()
+        let flowCount = AttributeIterator(flowList, baseOffset: 0).countHint()
         guard flowCount > 0 else { return false }
         let isSet = cmd == Self.setCommand
 
@@ -211,26 +214,28 @@ public final class SingleFlowPath {
 
     /// Reads, validates and applies every FLOW element of `list`; on the first problem undoes
     /// what it applied and returns false. The caller holds the service's lock.
-    private func apply(isSet: Bool, _ list: Attribute, count: Int, _ index: ValidationIndex, _ hash: HashBackend) -> Bool {
+    private func apply(isSet: Bool, _ list: UnsafeRawBufferPointer, count: Int, _ index: ValidationIndex,
+                       _ hash: HashBackend) -> Bool {
         inserted.removeAll(keepingCapacity: true)
         removed.removeAll(keepingCapacity: true)
-        var elements = list.nested()
+        var elements = RawAttributes(list)
         var n = 0
         let operation: FlowOperation = isSet ? .set : .del
+        var type: UInt16 = 0
+        var e = UnsafeRawBufferPointer(start: nil, count: 0)
         while true {
-            let e: Attribute
-            switch Self.next(&elements) {
-            case .attribute(let x): e = x
-            case .end:
+            switch elements.next(&type, &e) {
+            case 0:
                 if n == count { return true }
                 undo(hash)
                 return false
-            case .error:
+            case 1: break
+            default:
                 undo(hash)
                 return false
             }
             n += 1
-            guard e.type == NFL.listElement, reader.read(e),
+            guard type == NFL.listElement, reader.read(payload: e),
                   index.isValid(table: reader.table, uid: reader.uid, for: operation, matches: reader.matchBuffer,
                                 actions: reader.actionBuffer, args: reader.argBuffer) else {
                 undo(hash)
@@ -238,10 +243,11 @@ public final class SingleFlowPath {
             }
             if isSet {
                 let fingerprint = FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority)
-                guard let header = e.payload.baseAddress.map({ $0 - Netlink.attributeHeaderLength }),
+                // The whole element, header included (what a FLOWS list holds).
+                guard let header = e.baseAddress.map({ $0 - Netlink.attributeHeaderLength }),
                       hash.insertEncoded(table: reader.table, uid: reader.uid, priority: reader.priority,
                                          fingerprint: fingerprint,
-                                         element: UnsafeRawBufferPointer(start: header, count: e.payload.count + Netlink.attributeHeaderLength))
+                                         element: UnsafeRawBufferPointer(start: header, count: e.count + Netlink.attributeHeaderLength))
                 else {
                     undo(hash)
                     return false
@@ -279,9 +285,9 @@ public final class SingleFlowPath {
     }
 
     @inline(__always)
-    private static func u32(_ a: Attribute) -> UInt32? {
-        guard a.payload.count == 4 else { return nil }
-        return a.payload.loadUnaligned(as: UInt32.self)
+    private static func u32(_ p: UnsafeRawBufferPointer) -> UInt32? {
+        guard p.count == 4, let base = p.baseAddress else { return nil }
+        return base.loadUnaligned(as: UInt32.self)
     }
 
     /// The typed path's answer to a successful call of `flows` flows, encoded by the real
