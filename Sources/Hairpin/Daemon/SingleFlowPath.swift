@@ -60,8 +60,10 @@ public final class SingleFlowPath {
         var flows: Int
     }
     // exclusivity(unchecked): one thread (the listener's or the replay's), as ListenerLoop.
-    /// Single-flow answers: SET, DEL.
-    @exclusivity(unchecked) private var templates = [Template](repeating: Template(), count: 2)
+    /// Single-flow answers: SET, DEL (two properties, not an array of structs holding arrays,
+    /// so patching one is one uniqueness check, not a copy-on-write dance).
+    @exclusivity(unchecked) private var setTemplate = Template()
+    @exclusivity(unchecked) private var delTemplate = Template()
     /// Batch answers, by command, ifindex and flow count (bounded: cleared when it grows).
     @exclusivity(unchecked) private var batchTemplates: [TemplateKey: Template] = [:]
     @exclusivity(unchecked) private var nlmsgSequence: UInt32 = 0
@@ -158,12 +160,13 @@ public final class SingleFlowPath {
 
         // The answer first: when it cannot be had, nothing is applied.
         let single = flowCount == 1
-        let k = isSet ? 0 : 1
         var key = TemplateKey(command: cmd, ifindex: ifindex, flows: flowCount)
         if single {
-            if templates[k].command != cmd || templates[k].ifindex != ifindex || templates[k].bytes.isEmpty {
+            let current = isSet ? setTemplate.ifindex : delTemplate.ifindex
+            let empty = isSet ? setTemplate.bytes.isEmpty : delTemplate.bytes.isEmpty
+            if current != ifindex || empty {
                 guard let t = Self.template(command: cmd, ifindex: ifindex, flows: 1, familyID: answerFamilyID) else { return false }
-                templates[k] = t
+                if isSet { setTemplate = t } else { delTemplate = t }
             }
         } else if batchTemplates[key] == nil {
             guard let t = Self.template(command: cmd, ifindex: ifindex, flows: flowCount, familyID: answerFamilyID) else { return false }
@@ -181,7 +184,7 @@ public final class SingleFlowPath {
             lastHash = device.backend as? HashBackend
         }
         guard let hash = lastHash,
-              apply(isSet: isSet, flowList, count: flowCount, device.index, hash) else {
+              apply(isSet: isSet, flowList, count: flowCount, device, hash) else {
             pthread_mutex_unlock(&service.lock)
             return false
         }
@@ -192,11 +195,20 @@ public final class SingleFlowPath {
         lastSequence = seq
 
         if single {
-            let offset = templates[k].sequenceOffset
-            templates[k].bytes.withUnsafeMutableBytes { b in
-                b.storeBytes(of: nlseq, toByteOffset: 8, as: UInt32.self)
-                b.storeBytes(of: seq, toByteOffset: offset, as: UInt64.self)
-                body(UnsafeRawBufferPointer(b))
+            if isSet {
+                let offset = setTemplate.sequenceOffset
+                setTemplate.bytes.withUnsafeMutableBytes { b in
+                    b.storeBytes(of: nlseq, toByteOffset: 8, as: UInt32.self)
+                    b.storeBytes(of: seq, toByteOffset: offset, as: UInt64.self)
+                    body(UnsafeRawBufferPointer(b))
+                }
+            } else {
+                let offset = delTemplate.sequenceOffset
+                delTemplate.bytes.withUnsafeMutableBytes { b in
+                    b.storeBytes(of: nlseq, toByteOffset: 8, as: UInt32.self)
+                    b.storeBytes(of: seq, toByteOffset: offset, as: UInt64.self)
+                    body(UnsafeRawBufferPointer(b))
+                }
             }
         } else {
             key.flows = flowCount
@@ -214,7 +226,9 @@ public final class SingleFlowPath {
 
     /// Reads, validates and applies every FLOW element of `list`; on the first problem undoes
     /// what it applied and returns false. The caller holds the service's lock.
-    private func apply(isSet: Bool, _ list: UnsafeRawBufferPointer, count: Int, _ index: ValidationIndex,
+    // The device, not its ValidationIndex: a struct of five references copied into the call
+    // cost ten reference-count operations per call.
+    private func apply(isSet: Bool, _ list: UnsafeRawBufferPointer, count: Int, _ device: DeviceState,
                        _ hash: HashBackend) -> Bool {
         inserted.removeAll(keepingCapacity: true)
         removed.removeAll(keepingCapacity: true)
@@ -236,7 +250,7 @@ public final class SingleFlowPath {
             }
             n += 1
             guard type == NFL.listElement, reader.read(payload: e),
-                  index.isValid(table: reader.table, uid: reader.uid, for: operation, matches: reader.matchBuffer,
+                  device.index.isValid(table: reader.table, uid: reader.uid, for: operation, matches: reader.matchBuffer,
                                 actions: reader.actionBuffer, args: reader.argBuffer) else {
                 undo(hash)
                 return false

@@ -63,12 +63,8 @@ extension ValidationIndex {
                         args: UnsafeBufferPointer<ActionArgShape>) -> Bool {
         guard table != 0, uid != 0 else { return false }
         // A table the model lists twice is indexed once (the first); tableList keeps the same.
-        var found: PartsTable?
-        for t in tableList where t.uid == table {
-            found = t
-            break
-        }
-        guard let entry = found else { return false }
+        guard let k = tableUIDs.firstIndex(of: table) else { return false }
+        let entry = tableList[k]
         guard operation == .set else { return true }
         return isValid(table: entry, id: FlowIdentity(table: table, uid: uid),
                        matches: matches, actions: actions, args: args)

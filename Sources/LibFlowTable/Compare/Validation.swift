@@ -258,6 +258,7 @@ public struct ValidationIndex: Sendable {
     /// The same tables for the byte-level path (PartsValidation.swift): the known matches and
     /// actions as short lists, because a linear scan over a handful costs less than hashing.
     var tableList: [PartsTable] = []
+    var tableUIDs: [UInt32] = []
     var headers: Set<UInt32> = []
     /// Bitwidth by (header, field).
     var fields: [HeaderField: UInt32] = [:]
@@ -289,6 +290,7 @@ public struct ValidationIndex: Sendable {
             for uid in entry.actions { if let signature = actions[uid] { entry.knownActions[uid] = signature } }
             tables[table.uid] = entry
             tableList.append(PartsTable(uid: table.uid, entry: entry))
+            tableUIDs.append(table.uid)
         }
     }
 
