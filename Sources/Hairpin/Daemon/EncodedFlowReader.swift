@@ -84,7 +84,45 @@ struct EncodedFlowReader {
         }
     }
 
+    /// The header word (nla_len | nla_type << 16) of a u32 attribute of `type` without flags.
+    @inline(__always)
+    private static func u32Header(_ type: UInt16) -> UInt32 { 8 | UInt32(type) << 16 }
+
+    /// A field ref as the encoder writes it: INSTANCE, HEADER, FIELD, MASK_TYPE, TYPE (u32 each,
+    /// no flags), then VALUE and MASK if present, in that order. Checked word by word, which is
+    /// a few compares instead of the general walk; anything else returns false and the general
+    /// walk (same rules as the decoder) reads it.
+    @inline(__always)
+    private static func canonicalFieldRef(_ nest: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<FieldRef>) -> Bool {
+        guard nest.count >= 40, let p = nest.baseAddress,
+              p.loadUnaligned(as: UInt32.self) == u32Header(NFL.FieldRefAttr.instance),
+              p.loadUnaligned(fromByteOffset: 8, as: UInt32.self) == u32Header(NFL.FieldRefAttr.header),
+              p.loadUnaligned(fromByteOffset: 16, as: UInt32.self) == u32Header(NFL.FieldRefAttr.field),
+              p.loadUnaligned(fromByteOffset: 24, as: UInt32.self) == u32Header(NFL.FieldRefAttr.maskType),
+              p.loadUnaligned(fromByteOffset: 32, as: UInt32.self) == u32Header(NFL.FieldRefAttr.type) else { return false }
+        var position = 40
+        var value: FieldValue?, mask: FieldValue?
+        for k in 0 ..< 2 where nest.count - position >= 4 {
+            let type = k == 0 ? NFL.FieldRefAttr.value : NFL.FieldRefAttr.mask
+            let len = Int(p.loadUnaligned(fromByteOffset: position, as: UInt16.self))
+            guard p.loadUnaligned(fromByteOffset: position + 2, as: UInt16.self) == type,
+                  len >= 5, len <= 12, len <= nest.count - position,
+                  let v = fieldValue(UnsafeRawBufferPointer(start: p + position + 4, count: len - 4)) else { return false }
+            if type == NFL.FieldRefAttr.value { value = v } else { mask = v }
+            position = min(position + Netlink.align(len), nest.count)
+        }
+        guard position == nest.count else { return false }
+        out.initialize(to: FieldRef(instance: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self),
+                                    header: p.loadUnaligned(fromByteOffset: 12, as: UInt32.self),
+                                    field: p.loadUnaligned(fromByteOffset: 20, as: UInt32.self),
+                                    maskType: MaskType(rawValue: p.loadUnaligned(fromByteOffset: 28, as: UInt32.self)),
+                                    type: FieldType(rawValue: p.loadUnaligned(fromByteOffset: 36, as: UInt32.self)),
+                                    value: value, mask: mask))
+        return true
+    }
+
     private static func fieldRef(_ nest: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<FieldRef>) -> Bool {
+        if canonicalFieldRef(nest, into: out) { return true }
         var it = RawAttributes(nest)
         var seen: UInt64 = 0
         var instance: UInt32 = 0, header: UInt32 = 0, field: UInt32 = 0, maskType: UInt32 = 0, type: UInt32 = 0
