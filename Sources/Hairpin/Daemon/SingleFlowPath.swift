@@ -230,8 +230,10 @@ public final class SingleFlowPath {
     // cost ten reference-count operations per call.
     private func apply(isSet: Bool, _ list: UnsafeRawBufferPointer, count: Int, _ device: DeviceState,
                        _ hash: HashBackend) -> Bool {
-        inserted.removeAll(keepingCapacity: true)
-        removed.removeAll(keepingCapacity: true)
+        // Emptied only when used (a single flow never is): removeAll on an empty array still
+        // costs a generic replaceSubrange.
+        if !inserted.isEmpty { inserted.removeAll(keepingCapacity: true) }
+        if !removed.isEmpty { removed.removeAll(keepingCapacity: true) }
         var elements = RawAttributes(list)
         var n = 0
         let operation: FlowOperation = isSet ? .set : .del
@@ -281,8 +283,8 @@ public final class SingleFlowPath {
     private func undo(_ hash: HashBackend) {
         for (table, uid) in inserted.reversed() { _ = hash.deleteEncoded(table: table, uid: uid) }
         for r in removed.reversed() { hash.restore(r) }
-        inserted.removeAll(keepingCapacity: true)
-        removed.removeAll(keepingCapacity: true)
+        if !inserted.isEmpty { inserted.removeAll(keepingCapacity: true) }
+        if !removed.isEmpty { removed.removeAll(keepingCapacity: true) }
     }
 
     private enum Step { case attribute(Attribute), end, error }
