@@ -199,7 +199,16 @@ public final class HashBackend: FlowBackend {
         }) { uid in
             // The order holds exactly the stored uids; a miss would be an internal bug, skipped
             // rather than trapped on.
-            if let i = t.slot(ofUID: uid) { body(flow(of: t.slots[i], in: t)) }
+            guard let i = t.slot(ofUID: uid) else { return }
+            if let stored = t.slots[i].flow {
+                body(stored)
+            } else {
+                // Decoded once and kept: a table read again (a GET_FLOWS loop) decodes nothing
+                // more, and holds what the typed path would have held from the start.
+                let decoded = flow(of: t.slots[i], in: t)
+                t.slots[i].flow = decoded
+                body(decoded)
+            }
         }
         return .success(())
     }
@@ -218,8 +227,8 @@ public final class HashBackend: FlowBackend {
     }
 }
 
-/// A stored flow: typed (`flow` set, `length` 0) or encoded (`flow` nil, its FLOW element at
-/// `arena[start ..< start + length]`).
+/// A stored flow: typed (`flow` set, `length` 0) or encoded (its FLOW element at
+/// `arena[start ..< start + length]`; `flow` nil until get-flows first decodes it).
 struct HashSlot {
     var flow: Flow?
     var fingerprint: UInt64
