@@ -152,4 +152,100 @@ import LibFlowTable
         answered = set.withUnsafeBytes { fast.answer(UnsafeRawBufferPointer(rebasing: $0.dropLast(4)), requestFamilyID: Self.family) { _ in } }
         #expect(!answered)
     }
+
+    /// Batches: 1 to 12 flows per SET/DEL under all four strategies, most succeeding, some with
+    /// a failing flow somewhere (already stored, a duplicate inside the batch, invalid, no such
+    /// uid), so the fast path must undo what it applied before declining; GET_FLOWS in between
+    /// reads what both stored (the fast side decodes its stored bytes).
+    @Test(arguments: [UInt64(4), 5])
+    func batchesAreByteIdenticalToTheTypedPath(seed: UInt64) throws {
+        let model = DefaultModelSource.model
+        let reference = HairpinService(model: model, backend: .hash)
+        let tested = HairpinService(model: model, backend: .hash)
+        let fast = SingleFlowPath(service: tested, answerFamilyID: Self.family)
+        var gen = FlowGenerator(model: model, seed: seed)
+        var draw = Draw(state: seed)
+        var live: [Flow] = []
+        var fallbacks = 0, fastBatches = 0
+        let tables = gen.usableTables.map(\.uid)
+        let ifindex: UInt32 = 9
+
+        for n in 0..<1500 {
+            let seq = UInt64(n) &+ 100
+            let strategy = ErrorStrategy.all[draw.next(4)]
+            let count = 1 + draw.next(12)
+            var request: [UInt8]
+            var expectFast = false
+            switch draw.next(10) {
+            case 0..<5:                                      // fresh flows: success
+                let flows = gen.flows(count: count)
+                request = try Self.request(.setFlows, seq: seq, ifindex: ifindex, flows: flows, strategy: strategy)
+                expectFast = true
+            case 5..<7 where live.count >= count:           // delete some: success
+                var flows: [Flow] = []
+                for _ in 0..<count { flows.append(live[draw.next(live.count)]) }
+                var seen = Set<UInt32>()
+                flows = flows.filter { seen.insert($0.uid).inserted }
+                request = try Self.request(.delFlows, seq: seq, ifindex: ifindex, flows: flows, strategy: strategy)
+                expectFast = true
+            case 7:                                          // a failing flow somewhere in a SET
+                var flows = gen.flows(count: count)
+                let at = draw.next(flows.count)
+                switch draw.next(3) {
+                case 0 where !live.isEmpty: flows[at] = live[draw.next(live.count)]    // stored already
+                case 1 where flows.count > 1: flows[at] = flows[(at + 1) % flows.count]  // twice in the batch
+                default: flows[at].table = 999                                           // invalid
+                }
+                request = try Self.request(.setFlows, seq: seq, ifindex: ifindex, flows: flows, strategy: strategy)
+            case 8 where !live.isEmpty:                      // a DEL with a missing uid somewhere
+                var flows = (0..<count).map { _ in live[draw.next(live.count)] }
+                var seen = Set<UInt32>()
+                flows = flows.filter { seen.insert($0.uid).inserted }
+                flows.insert(gen.flows(count: 1)[0], at: draw.next(flows.count + 1))
+                request = try Self.request(.delFlows, seq: seq, ifindex: ifindex, flows: flows, strategy: strategy)
+            default:
+                let table = tables[draw.next(tables.count)]
+                request = try Self.request(.getFlows, seq: seq, ifindex: ifindex, selector: FlowSelector(table: table))
+            }
+
+            let expected = try Self.typed(reference, request)
+            var got: [UInt8] = []
+            let wasFast = request.withUnsafeBytes { r in
+                fast.answer(r, requestFamilyID: Self.family) { got = Array($0) }
+            }
+            if wasFast {
+                fastBatches += 1
+                if got.count >= 16 { got.replaceSubrange(8..<12, with: [0, 0, 0, 0]) }
+            } else {
+                fallbacks += 1
+                got = try Self.typed(tested, request)
+            }
+            #expect(got == expected, "request \(n) (fast: \(wasFast))")
+            if expectFast { #expect(wasFast, "request \(n) should have taken the fast path") }
+            if got != expected { break }
+            // What both now hold (the reference is the truth).
+            live = tables.flatMap { reference.devices.existingState(for: ifindex)?.backend.allFlows(table: $0) ?? [] }
+        }
+        #expect(fastBatches > 600)
+        #expect(fallbacks > 300)
+        #expect(tested.counters == reference.counters)
+        for table in tables {
+            let a = reference.devices.existingState(for: ifindex)?.backend.allFlows(table: table) ?? []
+            let b = tested.devices.existingState(for: ifindex)?.backend.allFlows(table: table) ?? []
+            #expect(a == b, "table \(table)")
+        }
+    }
+
+    /// Other backends are never answered here (their refusals are not side-effect free by
+    /// contract), whatever the request.
+    @Test(arguments: [BackendKind.dummy, .tss, .tcam])
+    func otherBackendsAreLeftToTheTypedPath(kind: BackendKind) throws {
+        let s = HairpinService(model: DefaultModelSource.model, backend: kind)
+        let fast = SingleFlowPath(service: s, answerFamilyID: Self.family)
+        var gen = FlowGenerator(model: DefaultModelSource.model, seed: 3)
+        let flows = gen.flows(count: 3)
+        let set = try Self.request(.setFlows, seq: 1, ifindex: 7, flows: flows)
+        #expect(!set.withUnsafeBytes { fast.answer($0, requestFamilyID: Self.family) { _ in } })
+        #expect(s.devices.existingState(for: 7)?.backend.totalCount ?? 0 == 0)
+    }
 }

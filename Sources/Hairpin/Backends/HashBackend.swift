@@ -12,6 +12,15 @@
 // (no sorted MatchSet is built, nothing is allocated per flow) and kept, so a delete neither
 // recomputes it nor allocates.
 //
+// Two forms of a stored flow: a `Flow` (what `insert` gets: the typed path, the other backends'
+// form), or the flow's encoded FLOW element as the request carried it, copied into the table's
+// byte arena (`insertEncoded`: the daemon's byte-level path, which never builds a Flow). An
+// encoded flow is decoded by the real decoder only when it is asked for (get-flows, a typed
+// delete that returns it, the rare fingerprint hit); the decoder gives the very Flow the typed
+// path would have stored from the same bytes, so get-flows answers are byte-identical either
+// way. The arena is append-only; what deletes free is counted and the arena is compacted once
+// more than half of it is garbage (amortised O(1) per flow, no allocation per flow).
+//
 // Costs (n flows in the table, k returned): insert O(m) for m matches plus O(1) expected;
 // delete O(1) expected; get-flows O(n log n) after a mutation, O(log n + k) otherwise;
 // count O(1). No lookup: the hash only answers exact identities, not packets.
@@ -23,16 +32,13 @@ public final class HashBackend: FlowBackend {
     @exclusivity(unchecked) private var tables: [UInt32: Storage]
     /// The table of the previous call: batches go to one table, and this skips the dictionary.
     @exclusivity(unchecked) private var lastTable: Storage?
+    /// Where a stored encoded flow is put back together for the decoder (reused).
+    @exclusivity(unchecked) private var decodeScratch: [UInt8] = []
 
     public init(tables: [UInt32: UInt32]) {
         tableSizes = tables
         self.tables = [:]
         for (uid, size) in tables { self.tables[uid] = Storage(uid: uid, size: size) }
-    }
-
-    private struct Slot {
-        var flow: Flow
-        var fingerprint: UInt64
     }
 
     /// One table. A class so the dictionary of tables hands out a reference to mutate in place
@@ -42,18 +48,64 @@ public final class HashBackend: FlowBackend {
         let size: UInt32
         // exclusivity(unchecked): a backend is used by one thread at a time (the protocol's
         // rule), and the dynamic checks cost as much as a lookup.
-        @exclusivity(unchecked) var slots: [Slot] = []
+        @exclusivity(unchecked) var slots: [HashSlot] = []
         @exclusivity(unchecked) var byUID = SlotIndex()
         @exclusivity(unchecked) var byIdentity = SlotIndex()
         @exclusivity(unchecked) var order = PriorityOrder()
+        /// The FLOW elements of the encoded slots, back to back: raw memory owned here (an
+        /// Array's append of a buffer cost ~25 instructions per byte through its generic path).
+        @exclusivity(unchecked) var arena = Arena()
+        /// Bytes of `arena` no slot refers to any more.
+        @exclusivity(unchecked) var garbage = 0
 
         init(uid: UInt32, size: UInt32) {
             self.uid = uid
             self.size = size
         }
 
+        deinit { arena.free() }
+
         @inline(__always) func slot(ofUID uid: UInt32) -> Int? {
-            slots.withUnsafeBufferPointer { s in byUID.first(UInt64(uid)) { s[$0].flow.uid == uid } }
+            slots.withUnsafeBufferPointer { s in byUID.first(UInt64(uid)) { s[$0].uid == uid } }
+        }
+
+        /// Appends `slot` to the indexes (it was checked: no such uid, no such identity, room).
+        @inline(__always) func add(_ slot: HashSlot) {
+            let index = slots.count
+            byUID.insert(UInt64(slot.uid), slot: index)
+            byIdentity.insert(slot.fingerprint, slot: index)
+            slots.append(slot)
+            order.inserted(priority: slot.priority, uid: slot.uid)
+        }
+
+        /// Removes slot `index` (swap-remove) and returns it.
+        @inline(__always) func remove(at index: Int) -> HashSlot {
+            let removed = slots[index]
+            byUID.remove(UInt64(removed.uid), slot: index)
+            byIdentity.remove(removed.fingerprint, slot: index)
+            let last = slots.removeLast()
+            if index < slots.count {
+                slots[index] = last
+                byUID.move(UInt64(last.uid), from: slots.count, to: index)
+                byIdentity.move(last.fingerprint, from: slots.count, to: index)
+            }
+            order.deleted(priority: removed.priority, uid: removed.uid)
+            garbage += removed.length
+            return removed
+        }
+
+        /// Copies the live encoded flows into a new arena.
+        func compact() {
+            var fresh = Arena()
+            fresh.reserve(max(arena.count - garbage, 0) * 2)
+            for i in slots.indices where slots[i].length > 0 {
+                let start = slots[i].start
+                slots[i].start = fresh.count
+                fresh.append(arena.bytes(start, slots[i].length))
+            }
+            arena.free()
+            arena = fresh
+            garbage = 0
         }
     }
 
@@ -64,51 +116,99 @@ public final class HashBackend: FlowBackend {
         return t
     }
 
+    /// The flow of a slot: as stored, or decoded from its bytes.
+    private func flow(of slot: HashSlot, in t: Storage) -> Flow {
+        if let f = slot.flow { return f }
+        let decoded = EncodedFlowStore.decode(t.arena.bytes(slot.start, slot.length), scratch: &decodeScratch)
+        // The bytes were checked when stored (EncodedFlowReader accepts only what the decoder
+        // does), so this cannot fail; should it anyway, the identity is still right.
+        return decoded ?? Flow(table: t.uid, uid: slot.uid, priority: slot.priority)
+    }
+
     public func insert(_ flow: Flow) -> Result<Void, BackendError> {
         guard let t = storage(flow.table) else { return .failure(.noSuchEntry) }
         if t.slot(ofUID: flow.uid) != nil { return .failure(.exists) }
         let fingerprint = FlowIdentity.fingerprint(flow.matches, priority: flow.priority)
-        let duplicate = t.slots.withUnsafeBufferPointer { s in
-            t.byIdentity.first(fingerprint) { i in
-                // Rare (a duplicate, or a fingerprint collision): compare the real identities.
-                s[i].flow.priority == flow.priority && MatchPriority(s[i].flow) == MatchPriority(flow)
-            }
+        var identity: MatchPriority?
+        let duplicate = t.byIdentity.first(fingerprint) { i in
+            // Rare (a duplicate, or a fingerprint collision): compare the real identities.
+            guard t.slots[i].priority == flow.priority else { return false }
+            if identity == nil { identity = MatchPriority(flow) }
+            return MatchPriority(self.flow(of: t.slots[i], in: t)) == identity
         }
         if duplicate != nil { return .failure(.exists) }
         guard FlowBackendTables.hasRoom(size: t.size, count: t.slots.count) else { return .failure(.noSpace) }
-        let index = t.slots.count
-        t.byUID.insert(UInt64(flow.uid), slot: index)
-        t.byIdentity.insert(fingerprint, slot: index)
-        t.slots.append(Slot(flow: flow, fingerprint: fingerprint))
-        t.order.inserted(priority: flow.priority, uid: flow.uid)
+        t.add(HashSlot(flow: flow, fingerprint: fingerprint, uid: flow.uid, priority: flow.priority, start: 0, length: 0))
         return .success(())
+    }
+
+    /// Stores a flow given as its encoded FLOW element (`element`: the whole attribute, header
+    /// included), with its table, uid, priority and identity fingerprint read from it. Only the
+    /// plain success is done here: a duplicate uid, any identity with the same fingerprint
+    /// (a duplicate or a collision: the typed path tells them apart), a full or unknown table
+    /// return false with nothing changed, and the caller takes the typed path.
+    public func insertEncoded(table: UInt32, uid: UInt32, priority: UInt32, fingerprint: UInt64,
+                              element: UnsafeRawBufferPointer) -> Bool {
+        guard let t = storage(table), t.slot(ofUID: uid) == nil,
+              t.byIdentity.first(fingerprint, where: { _ in true }) == nil,
+              FlowBackendTables.hasRoom(size: t.size, count: t.slots.count), !element.isEmpty else { return false }
+        if t.garbage > 1 << 16, t.garbage * 2 > t.arena.count { t.compact() }
+        let start = t.arena.count
+        t.arena.append(element)
+        t.add(HashSlot(flow: nil, fingerprint: fingerprint, uid: uid, priority: priority,
+                       start: start, length: element.count))
+        return true
+    }
+
+    /// A flow removed by `deleteEncoded`, to put back with `restore` (a rollback).
+    public struct RemovedFlow {
+        fileprivate let table: UInt32
+        fileprivate let slot: HashSlot
+    }
+
+    /// Removes flow `uid` of `table` without building it; nil (nothing changed) when there is none.
+    public func deleteEncoded(table: UInt32, uid: UInt32) -> RemovedFlow? {
+        guard let t = storage(table), let index = t.slot(ofUID: uid) else { return nil }
+        return RemovedFlow(table: table, slot: t.remove(at: index))
+    }
+
+    /// Puts back a flow `deleteEncoded` removed, exactly as it was stored. Only for undoing the
+    /// deletes of one request, newest first, with no insert in between (inserts may compact the
+    /// arena, which the removed flow's bytes are still in).
+    public func restore(_ removed: RemovedFlow) {
+        guard let t = storage(removed.table) else { return }
+        t.garbage -= removed.slot.length
+        t.add(removed.slot)
     }
 
     public func delete(table: UInt32, uid: UInt32) -> Result<Flow, BackendError> {
         guard let t = storage(table), let index = t.slot(ofUID: uid) else {
             return .failure(.noSuchEntry)
         }
-        let removed = t.slots[index]
-        t.byUID.remove(UInt64(uid), slot: index)
-        t.byIdentity.remove(removed.fingerprint, slot: index)
-        let last = t.slots.removeLast()
-        if index < t.slots.count {
-            t.slots[index] = last
-            t.byUID.move(UInt64(last.flow.uid), from: t.slots.count, to: index)
-            t.byIdentity.move(last.fingerprint, from: t.slots.count, to: index)
-        }
-        t.order.deleted(priority: removed.flow.priority, uid: uid)
-        return .success(removed.flow)
+        // Built before the removal: a compaction never runs here, but the bytes are read while
+        // the slot is certainly live.
+        let flow = self.flow(of: t.slots[index], in: t)
+        _ = t.remove(at: index)
+        return .success(flow)
     }
 
     public func flows(_ selector: FlowSelector, into body: (Flow) -> Void) -> Result<Void, BackendError> {
         guard let t = storage(selector.table) else { return .failure(.noSuchEntry) }
         t.order.forEach(selector, rebuildFrom: {
-            t.slots.map { PriorityOrder.key(priority: $0.flow.priority, uid: $0.flow.uid) }
+            t.slots.map { PriorityOrder.key(priority: $0.priority, uid: $0.uid) }
         }) { uid in
             // The order holds exactly the stored uids; a miss would be an internal bug, skipped
             // rather than trapped on.
-            if let i = t.slot(ofUID: uid) { body(t.slots[i].flow) }
+            guard let i = t.slot(ofUID: uid) else { return }
+            if let stored = t.slots[i].flow {
+                body(stored)
+            } else {
+                // Decoded once and kept: a table read again (a GET_FLOWS loop) decodes nothing
+                // more, and holds what the typed path would have held from the start.
+                let decoded = flow(of: t.slots[i], in: t)
+                t.slots[i].flow = decoded
+                body(decoded)
+            }
         }
         return .success(())
     }
@@ -121,6 +221,59 @@ public final class HashBackend: FlowBackend {
             t.byUID.removeAll()
             t.byIdentity.removeAll()
             t.order.removeAll()
+            t.arena.count = 0
+            t.garbage = 0
         }
+    }
+}
+
+/// A stored flow: typed (`flow` set, `length` 0) or encoded (its FLOW element at
+/// `arena[start ..< start + length]`; `flow` nil until get-flows first decodes it).
+struct HashSlot {
+    var flow: Flow?
+    var fingerprint: UInt64
+    var uid: UInt32
+    var priority: UInt32
+    var start: Int
+    var length: Int
+}
+
+/// Growable raw bytes (the hash backend's arena of encoded flows). A value with manual
+/// ownership: the owning Storage frees it once.
+struct Arena {
+    private(set) var base: UnsafeMutableRawPointer?
+    var count = 0
+    private(set) var capacity = 0
+
+    mutating func reserve(_ n: Int) {
+        guard n > capacity else { return }
+        let bigger = UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 8)
+        if let base {
+            bigger.copyMemory(from: base, byteCount: count)
+            base.deallocate()
+        }
+        base = bigger
+        capacity = n
+    }
+
+    @inline(__always) mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
+        if count + bytes.count > capacity { reserve(max(capacity * 2, count + bytes.count, 4096)) }
+        guard let base else { return }
+        (base + count).copyMemory(from: source, byteCount: bytes.count)
+        count += bytes.count
+    }
+
+    /// `length` bytes from `start` (valid until the next append or free).
+    @inline(__always) func bytes(_ start: Int, _ length: Int) -> UnsafeRawBufferPointer {
+        guard let base, start >= 0, length >= 0, start + length <= count else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: base + start, count: length)
+    }
+
+    mutating func free() {
+        base?.deallocate()
+        base = nil
+        count = 0
+        capacity = 0
     }
 }

@@ -147,15 +147,28 @@ enum FlowIdentity {
         var n: UInt64 = 0
         if let matches {
             for ref in matches {
-                let k = MatchKey(ref)
-                var h = mix64(0x9E37_79B9_7F4A_7C15 ^ (UInt64(k.instance) << 32 | UInt64(k.header)))
-                h = mix64(h ^ UInt64(k.field))
-                h = mix64(h ^ k.value)
-                h = mix64(h ^ k.mask)
-                sum &+= h
+                sum &+= mix(ref)
                 n += 1
             }
         }
         return mix64(sum ^ mix64(UInt64(priority) << 32 | n))
+    }
+
+    /// The same fingerprint for matches read into a buffer (the byte-level path): equal to
+    /// `fingerprint(Array(matches), priority:)`.
+    @inline(__always)
+    static func fingerprint(_ matches: UnsafeBufferPointer<FieldRef>, priority: UInt32) -> UInt64 {
+        var sum: UInt64 = 0
+        for ref in matches { sum &+= mix(ref) }
+        return mix64(sum ^ mix64(UInt64(priority) << 32 | UInt64(matches.count)))
+    }
+
+    @inline(__always)
+    private static func mix(_ ref: FieldRef) -> UInt64 {
+        let k = MatchKey(ref)
+        var h = mix64(0x9E37_79B9_7F4A_7C15 ^ (UInt64(k.instance) << 32 | UInt64(k.header)))
+        h = mix64(h ^ UInt64(k.field))
+        h = mix64(h ^ k.value)
+        return mix64(h ^ k.mask)
     }
 }

@@ -121,6 +121,10 @@ public final class ListenerLoop {
     /// Whether unft acknowledged SET_LISTENER.
     public private(set) var isRegistered = false
 
+    /// The byte-level path for successful SET/DEL calls into the hash backend (nil: every call
+    /// typed). On by default; it declines whatever it cannot answer exactly as the typed path.
+    public var fastPath: SingleFlowPath?
+
     /// Whether answers wait for unft's ACK (kept by nlmsg seq to name the call in an error
     /// ACK). A transport that never ACKs (a replay feeding a trace) turns this off: the map
     /// would cost a hash per answer for nothing.
@@ -161,6 +165,10 @@ public final class ListenerLoop {
         self.log = log
         bufferSize = max(receiveBufferSize, 4096)
         buffer = [UInt8](repeating: 0, count: bufferSize)
+        // Only the hash backend keeps encoded flows; for the others every call is typed.
+        if service.devices.backendKind == .hash {
+            fastPath = SingleFlowPath(service: service, answerFamilyID: familyID)
+        }
     }
 
     /// Writes one line to stderr.
@@ -336,6 +344,7 @@ public final class ListenerLoop {
     }
 
     private func hairpin(_ m: NetlinkMessageView) {
+        if answeredFast(m) { return }
         let message: HairpinMessage
         do throws(DecodeError) {
             message = try HairpinMessage.decode(m, familyID: familyID)
@@ -372,6 +381,35 @@ public final class ListenerLoop {
         let result = service.handle(call)
         if verbose || result.status != 0 { log(Self.summary(call, result)) }
         answer(result)
+    }
+
+    /// SET_FLOWS / DEL_FLOWS into the hash backend that succeed, answered from the request's
+    /// bytes by SingleFlowPath (byte-identical to the typed answer; anything else it declines
+    /// having changed nothing). Not while parts of another call are pending or a call is being
+    /// dropped (the typed path's bookkeeping decides those), nor when every call is logged.
+    private func answeredFast(_ m: NetlinkMessageView) -> Bool {
+        guard let fast = fastPath, !verbose, assembler.pendingCount == 0, failedCalls.isEmpty else { return false }
+        let sequence = lastSequence == UInt32.max ? 1 : lastSequence + 1
+        let answered = fast.answer(m.bytes, requestFamilyID: familyID, nlmsgSequence: sequence) { answer in
+            do throws(TransportError) {
+                try transport.send(answer)
+            } catch {
+                sendFailure = error
+                if error != .closed { log("sending the answer to ENCAP seq \(fast.lastSequence) failed: \(error)") }
+                return
+            }
+            statistics.answersSent += 1
+            onMessage?(.sent, answer)
+        }
+        guard answered else { return false }
+        lastSequence = sequence
+        statistics.encapMessages += 1
+        statistics.calls += 1
+        if tracksAcknowledgements {
+            if unacknowledged.count >= Self.maxUnacknowledged { unacknowledged.removeAll(keepingCapacity: true) }
+            unacknowledged[sequence] = fast.lastSequence
+        }
+        return true
     }
 
     /// A hairpin message the decoder refused: answered EINVAL if it is an ENCAP whose SEQ can be

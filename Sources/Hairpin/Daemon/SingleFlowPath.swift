@@ -1,27 +1,34 @@
-// The fast path for the call a replay sees most: a SET_FLOWS or DEL_FLOWS of one flow that
-// succeeds. It answers straight from the request's bytes, without the HairpinMessage /
-// HairpinEncap values, the batch machinery or the answer encoder:
+// The fast path for the calls a replay and a batch load see most: a SET_FLOWS or DEL_FLOWS
+// (one flow or a batch) into the hash backend that succeeds. It answers straight from the
+// request's bytes, without the HairpinMessage / HairpinEncap values, the typed model, the batch
+// machinery or the answer encoder:
 //
-//   * the ENCAP nest is read in place (CMD_TYPE, CMD, SEQ, ATTR, nothing else, each once);
-//   * only ATTR goes through the typed decoder (FlowTableAttributes.decode, the very call the
-//     typed path makes), since validation and the backend need the Flow (the hash backend
-//     stores Flows: get-flows answers from them);
-//   * validation and the backend are the typed path's (ValidationIndex.firstError, insert /
-//     delete);
-//   * the answer of a successful single-flow call is the same bytes for every call to a device
-//     but for the two sequence numbers, so it is encoded once by the real encoder (a template per
-//     command and ifindex) and only SEQ and nlmsg_seq are patched in.
+//   * the ENCAP nest and ATTR are read in place (CMD_TYPE, CMD, SEQ, ATTR; the preamble, the
+//     strategy and FLOWS, nothing else, each once);
+//   * each FLOW element is read in place by EncodedFlowReader (a strict subset of what the
+//     decoder accepts, read the decoder's way) into reusable buffers; no Flow is built;
+//   * validation is ValidationIndex.isValid over those buffers (the typed checks' conditions;
+//     only "valid" is answered here);
+//   * the hash backend stores the FLOW element's bytes (HashBackend.insertEncoded) with the
+//     identity fingerprint computed from the buffers, and decodes them with the real decoder
+//     only when a Flow is asked for (get-flows, a typed delete), so get-flows answers are the
+//     same bytes as if the typed path had stored the flow;
+//   * the answer of a successful call is the same bytes for every call to a device with the same
+//     command and number of flows but for the two sequence numbers, so it is encoded once by the
+//     real encoder (a template per command, ifindex and flow count) and only SEQ and nlmsg_seq
+//     are patched in. A successful answer does not depend on the error strategy (STATUS 0, one
+//     RESULT 0 per flow, the preamble: HairpinService.applyBatch), so all four are answered here.
 //
-// Anything else — more than one flow, no flow, PART/MORE, STATUS, an unknown attribute, a
-// decoding error, a validation error, a backend refusal, injected faults — returns false
-// without having changed anything, and the caller hands the request to the typed path
-// (ListenerLoop → HairpinService.handle), which then gives the answer with its errno and text.
-// A refused insert or delete leaves the hash backend as it was (it checks before it mutates), so
-// the typed path sees the same state. Tests/HairpinTests/SingleFlowPathTests.swift runs both
-// paths over generated workloads with errors and compares every answer byte for byte.
-//
-// Not for backends other than hash (the caller decides): a refused operation must have no side
-// effect for the fallback to be exact, and that is checked here only for hash.
+// Anything else — no flow, PART/MORE, STATUS, an unknown attribute, an element outside the
+// reader's subset, a validation error, a backend refusal (or a fingerprint shared with a stored
+// flow: a duplicate or a collision), an answer too big for one message, injected faults,
+// another backend — returns false having changed nothing: the flows of the request applied
+// before the failing one are undone newest first (deleted again, or put back exactly as they
+// were stored), and the caller hands the request to the typed path (ListenerLoop →
+// HairpinService.handle), which then applies the request under its strategy and gives the
+// answer with its errno and text. Tests/HairpinTests/SingleFlowPathTests.swift runs both paths
+// over generated workloads with every kind of error and compares every answer byte for byte,
+// the counters and the stored flows.
 import LibFlowTable
 
 #if canImport(Glibc)
@@ -33,34 +40,67 @@ public final class SingleFlowPath {
     /// The family id the answers carry (the listener's).
     public let answerFamilyID: UInt16
     /// Calls answered here (the rest went to the typed path).
-    public private(set) var answered = 0
+    @exclusivity(unchecked) public private(set) var answered = 0
     /// The ifindex of the call answered last.
-    public private(set) var lastIfindex: UInt32 = 0
+    @exclusivity(unchecked) public private(set) var lastIfindex: UInt32 = 0
+    /// The ENCAP SEQ of the call answered last.
+    @exclusivity(unchecked) public private(set) var lastSequence: UInt64 = 0
 
     private struct Template {
         var command: UInt32 = .max
         var ifindex: UInt32 = 0
+        var flows = 0
         var bytes: [UInt8] = []
         /// Where SEQ's u64 payload is in `bytes`.
         var sequenceOffset = 0
     }
+    private struct TemplateKey: Hashable {
+        var command: UInt32
+        var ifindex: UInt32
+        var flows: Int
+    }
     // exclusivity(unchecked): one thread (the listener's or the replay's), as ListenerLoop.
-    @exclusivity(unchecked) private var templates = [Template](repeating: Template(), count: 2)
+    /// Single-flow answers: SET, DEL (two properties, not an array of structs holding arrays,
+    /// so patching one is one uniqueness check, not a copy-on-write dance).
+    @exclusivity(unchecked) private var setTemplate = Template()
+    @exclusivity(unchecked) private var delTemplate = Template()
+    /// Batch answers, by command, ifindex and flow count (bounded: cleared when it grows).
+    @exclusivity(unchecked) private var batchTemplates: [TemplateKey: Template] = [:]
     @exclusivity(unchecked) private var nlmsgSequence: UInt32 = 0
+    @exclusivity(unchecked) private var reader = EncodedFlowReader()
+    /// What a failing batch has to undo.
+    @exclusivity(unchecked) private var inserted: [(table: UInt32, uid: UInt32)] = []
+    @exclusivity(unchecked) private var removed: [HashBackend.RemovedFlow] = []
+    /// The device of the previous call and its backend as a HashBackend (nil: another kind).
+    @exclusivity(unchecked) private var lastDevice: DeviceState?
+    @exclusivity(unchecked) private var lastHash: HashBackend?
 
     public init(service: HairpinService, answerFamilyID: UInt16) {
         self.service = service
         self.answerFamilyID = answerFamilyID
     }
 
+    deinit { reader.deallocate() }
+
     private static let setCommand = UInt32(NFL.Command.setFlows.rawValue)
     private static let delCommand = UInt32(NFL.Command.delFlows.rawValue)
+    static let maxTemplates = 256
 
     /// Answers `request` (exactly one netlink message of family `requestFamilyID`) if it is a
-    /// single-flow SET_FLOWS / DEL_FLOWS that succeeds: applies it, calls `body` with the
-    /// answer (valid only during the call) and returns true. Otherwise changes nothing and
-    /// returns false.
+    /// SET_FLOWS / DEL_FLOWS into the hash backend that succeeds: applies it, calls `body` with
+    /// the answer (valid only during the call; nlmsg_seq numbered by this object) and returns
+    /// true. Otherwise changes nothing and returns false.
     public func answer(_ request: UnsafeRawBufferPointer, requestFamilyID: UInt16,
+                       _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        let next = nlmsgSequence == UInt32.max ? 1 : nlmsgSequence + 1
+        guard answer(request, requestFamilyID: requestFamilyID, nlmsgSequence: next, body) else { return false }
+        nlmsgSequence = next
+        return true
+    }
+
+    /// `answer(_:requestFamilyID:_:)` with the answer's nlmsg_seq given (the listener's own
+    /// numbering).
+    public func answer(_ request: UnsafeRawBufferPointer, requestFamilyID: UInt16, nlmsgSequence nlseq: UInt32,
                        _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
         guard service.faults == nil else { return false }
         var messages = NetlinkMessageIterator(request)
@@ -70,66 +110,181 @@ public final class SingleFlowPath {
         var attrs = top
         guard case .attribute(let encap) = Self.next(&attrs), encap.type == NFLH.Attr.encap,
               case .end = Self.next(&attrs) else { return false }
-        var cmdType: UInt32?, cmd: UInt32?, seq: UInt64?, inner: Attribute?
-        var it = encap.nested()
+        var cmdType: UInt32?, cmd: UInt32?, seq: UInt64?, inner: UnsafeRawBufferPointer?
+        var it = RawAttributes(encap.payload)
+        var type: UInt16 = 0
+        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
         reading: while true {
-            let a: Attribute
-            switch Self.next(&it) {
-            case .attribute(let x): a = x
-            case .end: break reading
-            case .error: return false
+            switch it.next(&type, &payload) {
+            case 0: break reading
+            case 1: break
+            default: return false
             }
-            switch a.type {
-            case NFLH.EncapAttr.cmdType where cmdType == nil: cmdType = try? a.u32()
-            case NFLH.EncapAttr.cmd where cmd == nil: cmd = try? a.u32()
-            case NFLH.EncapAttr.seq where seq == nil: seq = try? a.u64()
-            case NFLH.EncapAttr.attr where inner == nil: inner = a
+            switch type {
+            case NFLH.EncapAttr.cmdType where cmdType == nil: guard let v = Self.u32(payload) else { return false }; cmdType = v
+            case NFLH.EncapAttr.cmd where cmd == nil: guard let v = Self.u32(payload) else { return false }; cmd = v
+            case NFLH.EncapAttr.seq where seq == nil:
+                guard payload.count == 8, let base = payload.baseAddress else { return false }
+                seq = base.loadUnaligned(as: UInt64.self)
+            case NFLH.EncapAttr.attr where inner == nil: inner = payload
             default: return false   // STATUS, PART, MORE, a repeat, anything unknown
             }
         }
         guard cmdType == NFLH.EncapCmdType.nflCommand, let cmd, let seq, let inner,
-              cmd == Self.setCommand || cmd == Self.delCommand,
-              let attributes = try? FlowTableCodec.decode(inner.nested(), layout: .list, depth: 2),
-              attributes.identifierType == NFL.IdentifierType.ifindex, let ifindex = attributes.identifier,
-              let flows = attributes.flows, flows.count == 1,
-              ErrorStrategy.all.contains(attributes.errorStrategy ?? .abort) else { return false }
-        let flow = flows[0]
+              cmd == Self.setCommand || cmd == Self.delCommand else { return false }
+
+        // ATTR: the preamble, the strategy, FLOWS; each at most once, nothing else.
+        var idType: UInt32?, ifindexRead: UInt32?, strategy: UInt32?, flowList: UnsafeRawBufferPointer?
+        var top2 = RawAttributes(inner)
+        attributes: while true {
+            switch top2.next(&type, &payload) {
+            case 0: break attributes
+            case 1: break
+            default: return false
+            }
+            switch type {
+            case NFL.Attr.identifierType where idType == nil: guard let v = Self.u32(payload) else { return false }; idType = v
+            case NFL.Attr.identifier where ifindexRead == nil: guard let v = Self.u32(payload) else { return false }; ifindexRead = v
+            case NFL.Attr.flowsError where strategy == nil: guard let v = Self.u32(payload) else { return false }; strategy = v
+            case NFL.Attr.flows where flowList == nil: flowList = payload
+            default: return false
+            }
+        }
+        // The four strategies are 0...3 (ErrorStrategy.all).
+        guard idType == NFL.IdentifierType.ifindex, let ifindex = ifindexRead, let flowList,
+              (strategy ?? 0) <= ErrorStrategy.continueLog.rawValue else { return false }
+        // The flow count (by length fields; the walk below checks them) for the template.
+        let flowCount = AttributeIterator(flowList, baseOffset: 0).countHint()
+        guard flowCount > 0 else { return false }
         let isSet = cmd == Self.setCommand
-        let k = isSet ? 0 : 1
-        if templates[k].command != cmd || templates[k].ifindex != ifindex || templates[k].bytes.isEmpty {
-            guard let t = Self.template(command: cmd, ifindex: ifindex, familyID: answerFamilyID) else { return false }
-            templates[k] = t
+
+        // The answer first: when it cannot be had, nothing is applied.
+        let single = flowCount == 1
+        var key = TemplateKey(command: cmd, ifindex: ifindex, flows: flowCount)
+        if single {
+            let current = isSet ? setTemplate.ifindex : delTemplate.ifindex
+            let empty = isSet ? setTemplate.bytes.isEmpty : delTemplate.bytes.isEmpty
+            if current != ifindex || empty {
+                guard let t = Self.template(command: cmd, ifindex: ifindex, flows: 1, familyID: answerFamilyID) else { return false }
+                if isSet { setTemplate = t } else { delTemplate = t }
+            }
+        } else if batchTemplates[key] == nil {
+            guard let t = Self.template(command: cmd, ifindex: ifindex, flows: flowCount, familyID: answerFamilyID) else { return false }
+            if batchTemplates.count >= Self.maxTemplates { batchTemplates.removeAll(keepingCapacity: true) }
+            batchTemplates[key] = t
         }
 
         pthread_mutex_lock(&service.lock)
-        guard let device = service.devices.state(for: ifindex),
-              device.index.firstError(in: flow, for: isSet ? .set : .del) == nil else {
+        guard let device = service.devices.state(for: ifindex) else {
             pthread_mutex_unlock(&service.lock)
             return false
         }
-        let applied: Bool
-        if isSet {
-            applied = device.backend.insert(flow).errno == 0
-        } else if case .success = device.backend.delete(table: flow.table, uid: flow.uid) {
-            applied = true
-        } else {
-            applied = false
+        if device !== lastDevice {
+            lastDevice = device
+            lastHash = device.backend as? HashBackend
         }
-        if applied { service.countSingleFlowSuccess(command: cmd) }
+        guard let hash = lastHash,
+              apply(isSet: isSet, flowList, count: flowCount, device, hash) else {
+            pthread_mutex_unlock(&service.lock)
+            return false
+        }
+        service.countFastSuccess(command: cmd, flows: flowCount)
         pthread_mutex_unlock(&service.lock)
-        guard applied else { return false }
         answered += 1
         lastIfindex = ifindex
+        lastSequence = seq
 
-        nlmsgSequence = nlmsgSequence == UInt32.max ? 1 : nlmsgSequence + 1
-        let offset = templates[k].sequenceOffset
-        let nlseq = nlmsgSequence
-        templates[k].bytes.withUnsafeMutableBytes { b in
-            b.storeBytes(of: nlseq, toByteOffset: 8, as: UInt32.self)
-            b.storeBytes(of: seq, toByteOffset: offset, as: UInt64.self)
-            body(UnsafeRawBufferPointer(b))
+        if single {
+            if isSet {
+                let offset = setTemplate.sequenceOffset
+                setTemplate.bytes.withUnsafeMutableBytes { b in
+                    b.storeBytes(of: nlseq, toByteOffset: 8, as: UInt32.self)
+                    b.storeBytes(of: seq, toByteOffset: offset, as: UInt64.self)
+                    body(UnsafeRawBufferPointer(b))
+                }
+            } else {
+                let offset = delTemplate.sequenceOffset
+                delTemplate.bytes.withUnsafeMutableBytes { b in
+                    b.storeBytes(of: nlseq, toByteOffset: 8, as: UInt32.self)
+                    b.storeBytes(of: seq, toByteOffset: offset, as: UInt64.self)
+                    body(UnsafeRawBufferPointer(b))
+                }
+            }
+        } else {
+            key.flows = flowCount
+            guard var t = batchTemplates.removeValue(forKey: key) else { return true }   // cannot happen: filled above
+            let offset = t.sequenceOffset
+            t.bytes.withUnsafeMutableBytes { b in
+                b.storeBytes(of: nlseq, toByteOffset: 8, as: UInt32.self)
+                b.storeBytes(of: seq, toByteOffset: offset, as: UInt64.self)
+                body(UnsafeRawBufferPointer(b))
+            }
+            batchTemplates[key] = t
         }
         return true
+    }
+
+    /// Reads, validates and applies every FLOW element of `list`; on the first problem undoes
+    /// what it applied and returns false. The caller holds the service's lock.
+    // The device, not its ValidationIndex: a struct of five references copied into the call
+    // cost ten reference-count operations per call.
+    private func apply(isSet: Bool, _ list: UnsafeRawBufferPointer, count: Int, _ device: DeviceState,
+                       _ hash: HashBackend) -> Bool {
+        // Emptied only when used (a single flow never is): removeAll on an empty array still
+        // costs a generic replaceSubrange.
+        if !inserted.isEmpty { inserted.removeAll(keepingCapacity: true) }
+        if !removed.isEmpty { removed.removeAll(keepingCapacity: true) }
+        var elements = RawAttributes(list)
+        var n = 0
+        let operation: FlowOperation = isSet ? .set : .del
+        var type: UInt16 = 0
+        var e = UnsafeRawBufferPointer(start: nil, count: 0)
+        while true {
+            switch elements.next(&type, &e) {
+            case 0:
+                if n == count { return true }
+                undo(hash)
+                return false
+            case 1: break
+            default:
+                undo(hash)
+                return false
+            }
+            n += 1
+            guard type == NFL.listElement, reader.read(payload: e),
+                  device.index.isValid(table: reader.table, uid: reader.uid, for: operation, matches: reader.matchBuffer,
+                                actions: reader.actionBuffer, args: reader.argBuffer) else {
+                undo(hash)
+                return false
+            }
+            if isSet {
+                let fingerprint = FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority)
+                // The whole element, header included (what a FLOWS list holds).
+                guard let header = e.baseAddress.map({ $0 - Netlink.attributeHeaderLength }),
+                      hash.insertEncoded(table: reader.table, uid: reader.uid, priority: reader.priority,
+                                         fingerprint: fingerprint,
+                                         element: UnsafeRawBufferPointer(start: header, count: e.count + Netlink.attributeHeaderLength))
+                else {
+                    undo(hash)
+                    return false
+                }
+                if count > 1 { inserted.append((reader.table, reader.uid)) }
+            } else {
+                guard let r = hash.deleteEncoded(table: reader.table, uid: reader.uid) else {
+                    undo(hash)
+                    return false
+                }
+                if count > 1 { removed.append(r) }
+            }
+        }
+    }
+
+    /// Undoes the flows of the current request applied so far, newest first.
+    private func undo(_ hash: HashBackend) {
+        for (table, uid) in inserted.reversed() { _ = hash.deleteEncoded(table: table, uid: uid) }
+        for r in removed.reversed() { hash.restore(r) }
+        if !inserted.isEmpty { inserted.removeAll(keepingCapacity: true) }
+        if !removed.isEmpty { removed.removeAll(keepingCapacity: true) }
     }
 
     private enum Step { case attribute(Attribute), end, error }
@@ -145,16 +300,23 @@ public final class SingleFlowPath {
         }
     }
 
-    /// The typed path's answer to a successful single-flow call, encoded by the real encoder
-    /// (as ListenerLoop.encode does), and where its SEQ is.
-    private static func template(command: UInt32, ifindex: UInt32, familyID: UInt16) -> Template? {
+    @inline(__always)
+    private static func u32(_ p: UnsafeRawBufferPointer) -> UInt32? {
+        guard p.count == 4, let base = p.baseAddress else { return nil }
+        return base.loadUnaligned(as: UInt32.self)
+    }
+
+    /// The typed path's answer to a successful call of `flows` flows, encoded by the real
+    /// encoder (as ListenerLoop.encode does), and where its SEQ is. nil when it would not fit
+    /// one message (the listener would send it in parts).
+    private static func template(command: UInt32, ifindex: UInt32, flows: Int, familyID: UInt16) -> Template? {
         var answer = HairpinEncap(commandType: NFLH.EncapCmdType.nflCommand, command: command, status: 0, sequence: 0)
-        answer.results = [FlowResult(index: 0, errno: 0)]
+        answer.results = (0..<flows).map { FlowResult(index: UInt32(truncatingIfNeeded: $0), errno: 0) }
         answer.attributes = FlowTableAttributes(identifierType: NFL.IdentifierType.ifindex, identifier: ifindex)
         let message = HairpinMessage(
             header: NetlinkHeader(type: familyID, flags: Netlink.flagRequest | Netlink.flagAck, sequence: 0, port: 0),
             command: NFLH.Command.encap.rawValue, encap: answer)
-        guard let bytes = try? message.encoded() else { return nil }
+        guard let bytes = try? message.encoded(), bytes.count <= Parts.defaultBudget else { return nil }
         let offset: Int? = bytes.withUnsafeBytes { raw in
             guard let m = try? NetlinkMessageView.single(raw), let (_, top) = try? m.generic() else { return nil }
             var attrs = top
@@ -168,6 +330,6 @@ public final class SingleFlowPath {
             return nil
         }
         guard let offset else { return nil }
-        return Template(command: command, ifindex: ifindex, bytes: bytes, sequenceOffset: offset)
+        return Template(command: command, ifindex: ifindex, flows: flows, bytes: bytes, sequenceOffset: offset)
     }
 }

@@ -255,6 +255,10 @@ public struct ValidationIndex: Sendable {
     }
 
     var tables: [UInt32: TableEntry] = [:]
+    /// The same tables for the byte-level path (PartsValidation.swift): the known matches and
+    /// actions as short lists, because a linear scan over a handful costs less than hashing.
+    var tableList: [PartsTable] = []
+    var tableUIDs: [UInt32] = []
     var headers: Set<UInt32> = []
     /// Bitwidth by (header, field).
     var fields: [HeaderField: UInt32] = [:]
@@ -285,6 +289,8 @@ public struct ValidationIndex: Sendable {
             }
             for uid in entry.actions { if let signature = actions[uid] { entry.knownActions[uid] = signature } }
             tables[table.uid] = entry
+            tableList.append(PartsTable(uid: table.uid, entry: entry))
+            tableUIDs.append(table.uid)
         }
     }
 
@@ -347,7 +353,7 @@ public struct ValidationIndex: Sendable {
         return true
     }
 
-    private func checkMatch(_ ref: FieldRef, at i: Int, of id: FlowIdentity, in table: TableEntry,
+    func checkMatch(_ ref: FieldRef, at i: Int, of id: FlowIdentity, in table: TableEntry,
                             _ report: (FlowValidationError) -> Bool) -> Bool {
         // Identity first: when it is wrong, nothing else about the match can be judged.
         var zero = false
@@ -368,6 +374,14 @@ public struct ValidationIndex: Sendable {
             }
             (descriptor, bitwidth) = (d, width)
         }
+        return checkValue(ref, at: i, of: id, descriptor: descriptor, bitwidth: bitwidth, report)
+    }
+
+    /// The checks of a match whose (instance, header, field) the table has: mask type, value,
+    /// widths, bitwidth, mask shape.
+    @inline(__always)
+    func checkValue(_ ref: FieldRef, at i: Int, of id: FlowIdentity, descriptor: FieldRef, bitwidth: UInt32,
+                    _ report: (FlowValidationError) -> Bool) -> Bool {
         if ref.maskType != descriptor.maskType,
            !report(.maskTypeMismatch(id, match: i, ref: ref, expected: descriptor.maskType)) { return false }
 

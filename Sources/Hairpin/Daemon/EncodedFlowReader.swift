@@ -1,0 +1,296 @@
+// Reading one FLOW element of a SET_FLOWS / DEL_FLOWS request in place, for the byte-level
+// path (SingleFlowPath): table, uid, priority, the matches as FieldRefs and the actions as
+// shapes (uid, argument types and widths) in reusable buffers, nothing allocated per flow.
+//
+// It accepts a strict subset of what FlowTableCodec's decoder accepts, and reads it the same
+// way (the same AttributeIterator, type flags masked, last attribute without padding allowed,
+// repeats refused), so for an accepted element the values are the decoder's. Refused here, and
+// left to the typed path: an element the decoder would refuse, and the rarities that are not
+// worth a second reading: ERROR in a request flow, NEXT_NODE, a NAME that is not plain ASCII,
+// more matches, actions or arguments than the buffers hold.
+import LibFlowTable
+
+struct EncodedFlowReader {
+    static let maxMatches = 64
+    static let maxActions = 64
+    static let maxArguments = 256
+
+    let matches = UnsafeMutablePointer<FieldRef>.allocate(capacity: maxMatches)
+    let actions = UnsafeMutablePointer<ActionShape>.allocate(capacity: maxActions)
+    let args = UnsafeMutablePointer<ActionArgShape>.allocate(capacity: maxArguments)
+
+    /// What the last `read` found (valid until the next).
+    var table: UInt32 = 0
+    var uid: UInt32 = 0
+    var priority: UInt32 = 0
+    var matchCount = 0
+    var actionCount = 0
+    var argCount = 0
+
+    var matchBuffer: UnsafeBufferPointer<FieldRef> { UnsafeBufferPointer(start: matches, count: matchCount) }
+    var actionBuffer: UnsafeBufferPointer<ActionShape> { UnsafeBufferPointer(start: actions, count: actionCount) }
+    var argBuffer: UnsafeBufferPointer<ActionArgShape> { UnsafeBufferPointer(start: args, count: argCount) }
+
+    /// Frees the buffers (the owner calls it once, in its deinit).
+    func deallocate() {
+        matches.deallocate()
+        actions.deallocate()
+        args.deallocate()
+    }
+
+    /// Reads the FLOW element `flow` (a list element of FLOWS). False: not in the subset.
+    mutating func read(_ flow: Attribute) -> Bool { read(payload: flow.payload) }
+
+    /// Reads a FLOW element given by its payload.
+    mutating func read(payload flow: UnsafeRawBufferPointer) -> Bool {
+        matchCount = 0
+        actionCount = 0
+        argCount = 0
+        var it = RawAttributes(flow)
+        var seen: UInt64 = 0
+        var table: UInt32?, uid: UInt32?, priority: UInt32?
+        var type: UInt16 = 0
+        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
+        while true {
+            let step = it.next(&type, &payload)
+            if step == 0 { break }
+            guard step > 0, Self.mark(type, &seen) else { return false }
+            switch type {
+            case NFL.FlowAttr.table: guard let v = Self.u32(payload) else { return false }; table = v
+            case NFL.FlowAttr.uid: guard let v = Self.u32(payload) else { return false }; uid = v
+            case NFL.FlowAttr.priority: guard let v = Self.u32(payload) else { return false }; priority = v
+            case NFL.FlowAttr.matches: guard readMatches(payload) else { return false }
+            case NFL.FlowAttr.actions: guard readActions(payload) else { return false }
+            default: return false   // ERROR, unknown
+            }
+        }
+        guard let table, let uid, let priority else { return false }
+        self.table = table
+        self.uid = uid
+        self.priority = priority
+        return true
+    }
+
+    private mutating func readMatches(_ list: UnsafeRawBufferPointer) -> Bool {
+        var it = RawAttributes(list)
+        var type: UInt16 = 0
+        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
+        while true {
+            let step = it.next(&type, &payload)
+            if step == 0 { return true }
+            guard step > 0, type == NFL.listElement, matchCount < Self.maxMatches,
+                  Self.fieldRef(payload, into: matches + matchCount) else { return false }
+            matchCount += 1
+        }
+    }
+
+    /// The header word (nla_len | nla_type << 16) of a u32 attribute of `type` without flags.
+    @inline(__always)
+    private static func u32Header(_ type: UInt16) -> UInt32 { 8 | UInt32(type) << 16 }
+
+    /// A field ref as the encoder writes it: INSTANCE, HEADER, FIELD, MASK_TYPE, TYPE (u32 each,
+    /// no flags), then VALUE and MASK if present, in that order. Checked word by word, which is
+    /// a few compares instead of the general walk; anything else returns false and the general
+    /// walk (same rules as the decoder) reads it.
+    @inline(__always)
+    private static func canonicalFieldRef(_ nest: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<FieldRef>) -> Bool {
+        guard nest.count >= 40, let p = nest.baseAddress,
+              p.loadUnaligned(as: UInt32.self) == u32Header(NFL.FieldRefAttr.instance),
+              p.loadUnaligned(fromByteOffset: 8, as: UInt32.self) == u32Header(NFL.FieldRefAttr.header),
+              p.loadUnaligned(fromByteOffset: 16, as: UInt32.self) == u32Header(NFL.FieldRefAttr.field),
+              p.loadUnaligned(fromByteOffset: 24, as: UInt32.self) == u32Header(NFL.FieldRefAttr.maskType),
+              p.loadUnaligned(fromByteOffset: 32, as: UInt32.self) == u32Header(NFL.FieldRefAttr.type) else { return false }
+        var position = 40
+        var value: FieldValue?, mask: FieldValue?
+        for k in 0 ..< 2 where nest.count - position >= 4 {
+            let type = k == 0 ? NFL.FieldRefAttr.value : NFL.FieldRefAttr.mask
+            let len = Int(p.loadUnaligned(fromByteOffset: position, as: UInt16.self))
+            guard p.loadUnaligned(fromByteOffset: position + 2, as: UInt16.self) == type,
+                  len >= 5, len <= 12, len <= nest.count - position,
+                  let v = fieldValue(UnsafeRawBufferPointer(start: p + position + 4, count: len - 4)) else { return false }
+            if type == NFL.FieldRefAttr.value { value = v } else { mask = v }
+            position = min(position + Netlink.align(len), nest.count)
+        }
+        guard position == nest.count else { return false }
+        out.initialize(to: FieldRef(instance: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self),
+                                    header: p.loadUnaligned(fromByteOffset: 12, as: UInt32.self),
+                                    field: p.loadUnaligned(fromByteOffset: 20, as: UInt32.self),
+                                    maskType: MaskType(rawValue: p.loadUnaligned(fromByteOffset: 28, as: UInt32.self)),
+                                    type: FieldType(rawValue: p.loadUnaligned(fromByteOffset: 36, as: UInt32.self)),
+                                    value: value, mask: mask))
+        return true
+    }
+
+    private static func fieldRef(_ nest: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<FieldRef>) -> Bool {
+        if canonicalFieldRef(nest, into: out) { return true }
+        var it = RawAttributes(nest)
+        var seen: UInt64 = 0
+        var instance: UInt32 = 0, header: UInt32 = 0, field: UInt32 = 0, maskType: UInt32 = 0, type: UInt32 = 0
+        var value: FieldValue?, mask: FieldValue?
+        var attr: UInt16 = 0
+        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
+        while true {
+            let step = it.next(&attr, &payload)
+            if step == 0 { break }
+            guard step > 0, mark(attr, &seen) else { return false }
+            switch attr {
+            case NFL.FieldRefAttr.instance: guard let v = u32(payload) else { return false }; instance = v
+            case NFL.FieldRefAttr.header: guard let v = u32(payload) else { return false }; header = v
+            case NFL.FieldRefAttr.field: guard let v = u32(payload) else { return false }; field = v
+            case NFL.FieldRefAttr.maskType: guard let v = u32(payload) else { return false }; maskType = v
+            case NFL.FieldRefAttr.type: guard let v = u32(payload) else { return false }; type = v
+            case NFL.FieldRefAttr.value: guard let v = fieldValue(payload) else { return false }; value = v
+            case NFL.FieldRefAttr.mask: guard let v = fieldValue(payload) else { return false }; mask = v
+            default: return false   // NEXT_NODE (not allowed in a flow's match), unknown
+            }
+        }
+        // INSTANCE, HEADER, FIELD, MASK_TYPE and TYPE are required.
+        let required: UInt64 = 1 << UInt64(NFL.FieldRefAttr.instance) | 1 << UInt64(NFL.FieldRefAttr.header)
+            | 1 << UInt64(NFL.FieldRefAttr.field) | 1 << UInt64(NFL.FieldRefAttr.maskType) | 1 << UInt64(NFL.FieldRefAttr.type)
+        guard seen & required == required else { return false }
+        out.initialize(to: FieldRef(instance: instance, header: header, field: field, maskType: MaskType(rawValue: maskType),
+                                    type: FieldType(rawValue: type), value: value, mask: mask))
+        return true
+    }
+
+    private mutating func readActions(_ list: UnsafeRawBufferPointer) -> Bool {
+        var it = RawAttributes(list)
+        var type: UInt16 = 0
+        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
+        while true {
+            let step = it.next(&type, &payload)
+            if step == 0 { return true }
+            guard step > 0, type == NFL.listElement, actionCount < Self.maxActions, readAction(payload) else { return false }
+        }
+    }
+
+    private mutating func readAction(_ nest: UnsafeRawBufferPointer) -> Bool {
+        var it = RawAttributes(nest)
+        var seen: UInt64 = 0
+        var uid: UInt32?
+        let argStart = argCount
+        var type: UInt16 = 0
+        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
+        while true {
+            let step = it.next(&type, &payload)
+            if step == 0 { break }
+            guard step > 0, Self.mark(type, &seen) else { return false }
+            switch type {
+            case NFL.ActionAttr.name: guard Self.isPlainString(payload) else { return false }
+            case NFL.ActionAttr.uid: guard let v = Self.u32(payload) else { return false }; uid = v
+            case NFL.ActionAttr.signature:
+                var args = RawAttributes(payload)
+                var elementType: UInt16 = 0
+                var element = UnsafeRawBufferPointer(start: nil, count: 0)
+                while true {
+                    let s = args.next(&elementType, &element)
+                    if s == 0 { break }
+                    guard s > 0, elementType == NFL.listElement, argCount < Self.maxArguments,
+                          let arg = Self.argument(element) else { return false }
+                    self.args[argCount] = arg
+                    argCount += 1
+                }
+            default: return false
+            }
+        }
+        guard let uid else { return false }
+        actions[actionCount] = ActionShape(uid: uid, argStart: argStart, argCount: argCount - argStart)
+        actionCount += 1
+        return true
+    }
+
+    private static func argument(_ nest: UnsafeRawBufferPointer) -> ActionArgShape? {
+        var it = RawAttributes(nest)
+        var seen: UInt64 = 0
+        var type: UInt32?, value: FieldValue?
+        var attr: UInt16 = 0
+        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
+        while true {
+            let step = it.next(&attr, &payload)
+            if step == 0 { break }
+            guard step > 0, mark(attr, &seen) else { return nil }
+            switch attr {
+            case NFL.ActionArgAttr.name: guard isPlainString(payload) else { return nil }
+            case NFL.ActionArgAttr.type: guard let v = u32(payload) else { return nil }; type = v
+            case NFL.ActionArgAttr.value: guard let v = fieldValue(payload) else { return nil }; value = v
+            default: return nil
+            }
+        }
+        guard let type, let value else { return nil }
+        return ActionArgShape(type: FieldType(rawValue: type), valueByteCount: value.byteCount)
+    }
+
+    // MARK: the decoder's rules, each returning nil / false where it throws
+
+    /// SeenAttributes.mark: a repeated type (< 64) is refused.
+    @inline(__always)
+    private static func mark(_ type: UInt16, _ seen: inout UInt64) -> Bool {
+        guard type < 64 else { return true }
+        let bit: UInt64 = 1 << UInt64(type)
+        if seen & bit != 0 { return false }
+        seen |= bit
+        return true
+    }
+
+    @inline(__always)
+    private static func u32(_ p: UnsafeRawBufferPointer) -> UInt32? {
+        guard p.count == 4, let base = p.baseAddress else { return nil }
+        return base.loadUnaligned(as: UInt32.self)
+    }
+
+    /// Attribute.fieldValue: 1 to 8 bytes, little-endian.
+    @inline(__always)
+    private static func fieldValue(_ p: UnsafeRawBufferPointer) -> FieldValue? {
+        let n = p.count
+        guard n >= 1 && n <= 8, let base = p.baseAddress else { return nil }
+        let v: UInt64
+        switch n {
+        case 1: v = UInt64(base.load(as: UInt8.self))
+        case 2: v = UInt64(base.loadUnaligned(as: UInt16.self))
+        case 4: v = UInt64(base.loadUnaligned(as: UInt32.self))
+        case 8: v = base.loadUnaligned(as: UInt64.self)
+        default:
+            var x: UInt64 = 0
+            for i in 0..<n { x |= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << (8 * UInt64(i)) }
+            v = x
+        }
+        return FieldValue(rawBits: v, byteCount: UInt8(n))
+    }
+
+    /// A string the decoder reads without its UTF-8 validator: ASCII, no NUL but a last one.
+    private static func isPlainString(_ payload: UnsafeRawBufferPointer) -> Bool {
+        var bytes = payload
+        if let last = bytes.last, last == 0 { bytes = UnsafeRawBufferPointer(rebasing: bytes.dropLast()) }
+        for b in bytes where b == 0 || b >= 0x80 { return false }
+        return true
+    }
+}
+
+/// AttributeIterator's walk without Attribute values or thrown errors: the same rules (a
+/// header needs 4 bytes, 4 ≤ nla_len ≤ what is left, the last attribute may omit its padding,
+/// leftover bytes that cannot hold a header are an error), type flags masked off.
+struct RawAttributes {
+    private let base: UnsafeRawPointer?
+    private let count: Int
+    private var position = 0
+
+    @inline(__always) init(_ region: UnsafeRawBufferPointer) {
+        base = region.baseAddress
+        count = region.count
+    }
+
+    /// 1: an attribute (`type`, `payload` set); 0: the end; -1: malformed.
+    @inline(__always)
+    mutating func next(_ type: inout UInt16, _ payload: inout UnsafeRawBufferPointer) -> Int {
+        let remaining = count - position
+        if remaining == 0 { return 0 }
+        guard remaining >= Netlink.attributeHeaderLength, let base else { return -1 }
+        let p = base + position
+        let len = Int(p.loadUnaligned(as: UInt16.self))
+        guard len >= Netlink.attributeHeaderLength, len <= remaining else { return -1 }
+        type = p.loadUnaligned(fromByteOffset: 2, as: UInt16.self) & Netlink.attributeTypeMask
+        payload = UnsafeRawBufferPointer(start: p + Netlink.attributeHeaderLength, count: len - Netlink.attributeHeaderLength)
+        position = min(position + Netlink.align(len), count)
+        return 1
+    }
+}
