@@ -140,27 +140,52 @@ public final class ReadAheadSource: RecordSource {
                                    netlink: UnsafeRawBufferPointer(start: c.storage + e.start, count: e.count),
                                    pairing: e.pairing, synthetic: e.synthetic, netlinkProtocol: e.netlinkProtocol)
             }
-            // This chunk is used up: give it back and take the next.
-            shared.lock()
-            if let c = chunk {
-                c.reset()
-                shared.empty.append(c)
-                chunk = nil
-                shared.signal()
-            }
-            while shared.full.isEmpty && !shared.done { shared.wait() }
-            if shared.full.isEmpty {
-                let error = shared.error
-                truncationNote = shared.truncation
-                shared.unlock()
-                if let error { throw error }
-                return nil
-            }
-            chunk = shared.full.removeFirst()
-            shared.unlock()
-            index = 0
-            lastFamilies = -1
+            guard try takeNextChunk() else { return nil }
         }
+    }
+
+    /// `next()` for the replay loop (see RecordView).
+    @inline(__always)
+    func nextView() throws(TraceFileError) -> RecordView? {
+        while true {
+            if let c = chunk, index < c.entries.count {
+                let e = c.entries[index]
+                index += 1
+                recordNumber = e.number
+                if e.families != lastFamilies {
+                    families = c.families[e.families]
+                    lastFamilies = e.families
+                }
+                return RecordView(netlink: UnsafeRawBufferPointer(start: c.storage + e.start, count: e.count),
+                                  timestamp: e.timestamp, direction: e.direction, synthetic: e.synthetic)
+            }
+            guard try takeNextChunk() else { return nil }
+        }
+    }
+
+    /// The current chunk is used up: gives it back and waits for the next. False at the end.
+    private func takeNextChunk() throws(TraceFileError) -> Bool {
+        // This chunk is used up: give it back and take the next.
+        shared.lock()
+        if let c = chunk {
+            c.reset()
+            shared.empty.append(c)
+            chunk = nil
+            shared.signal()
+        }
+        while shared.full.isEmpty && !shared.done { shared.wait() }
+        if shared.full.isEmpty {
+            let error = shared.error
+            truncationNote = shared.truncation
+            shared.unlock()
+            if let error { throw error }
+            return false
+        }
+        chunk = shared.full.removeFirst()
+        shared.unlock()
+        index = 0
+        lastFamilies = -1
+        return true
     }
 
     // MARK: the reader thread

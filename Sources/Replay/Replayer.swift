@@ -105,6 +105,9 @@ public struct ReplayOptions {
     /// (byte-identical answers; anything else still goes through the daemon's ListenerLoop).
     /// Off: every call takes the typed path (for comparing the two).
     public var singleFlowPath = true
+    /// Backend targets: compare repeated answers by shape (AnswerShapes) instead of normalising
+    /// both each time. Off only in tests, which check that reports do not change.
+    var answerShapes = true
     /// The model of devices the snapshot does not describe (and of all, without a snapshot).
     public var defaultModel: PipelineModel = DefaultModel.model
     public var step: StepControl?
