@@ -189,6 +189,11 @@ public final class Replayer {
         return type != Netlink.typeError && type != Netlink.typeDone
     }
 
+    /// What the reader can pass over unread for a backend target: exactly the records
+    /// `backendRecords` drops (the API leg; NLMSG_ERROR and NLMSG_DONE), decided from the pcapng
+    /// block before a record is built. `ReadAheadSource(path:filter:skipping:)` takes both.
+    public static let backendSkip = TraceReader.Skip(legs: [.api], messageTypes: [Netlink.typeError, Netlink.typeDone])
+
     /// Opens the kernel module's Flow Table API transport. Set by whoever links a generic
     /// netlink transport in (the kernel leg's GenlSocketTransport); nil in builds without it.
     nonisolated(unsafe) public static var kernelTransport: (() throws -> any MessageTransport)?

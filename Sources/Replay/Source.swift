@@ -63,22 +63,28 @@ extension FamilyTable {
 /// Reads the file while it is replayed: one reader buffer, whatever the file's size.
 public final class StreamingSource: RecordSource {
     public let path: String
-    private var reader: TraceReader
+    /// Records passed over unread (TraceReader.skipping); they still count in `recordNumber`.
+    public let skipping: TraceReader.Skip?
+    @exclusivity(unchecked) private var reader: TraceReader
     @exclusivity(unchecked) public private(set) var recordNumber = 0
 
     /// `path` "-" reads stdin (which cannot be rewound).
-    public init(path: String) throws(TraceFileError) {
+    public init(path: String, skipping: TraceReader.Skip? = nil) throws(TraceFileError) {
         self.path = path
-        reader = try Self.open(path)
+        self.skipping = skipping
+        reader = try Self.open(path, skipping)
     }
 
-    static func open(_ path: String) throws(TraceFileError) -> TraceReader {
-        path == "-" ? try TraceReader(fileDescriptor: 0, name: "<stdin>") : try TraceReader(path: path)
+    static func open(_ path: String, _ skipping: TraceReader.Skip?) throws(TraceFileError) -> TraceReader {
+        let r = path == "-" ? try TraceReader(fileDescriptor: 0, name: "<stdin>") : try TraceReader(path: path)
+        r.skipping = skipping
+        return r
     }
 
     public func next() throws(TraceFileError) -> TraceRecord? {
         guard let r = try reader.next() else { return nil }
-        recordNumber += 1
+        // Read across modules, recordCount costs an exclusivity check: only when records are skipped.
+        if skipping == nil { recordNumber += 1 } else { recordNumber = reader.recordCount }
         return r
     }
 
@@ -91,7 +97,7 @@ public final class StreamingSource: RecordSource {
         guard path != "-" else {
             throw TraceFileError(.invalidArgument, "stdin cannot be replayed more than once (--loop needs a file)")
         }
-        reader = try Self.open(path)
+        reader = try Self.open(path, skipping)
         recordNumber = 0
     }
 }
