@@ -36,7 +36,7 @@ private func agree(_ a: EncapHead?, _ b: EncapPeek?) -> Bool {
         var checked = 0, variants = 0
         for path in [try Fixtures.generated.get(), try Fixtures.demo.get()] {
             let messages = try hairpinMessages(path)
-            #expect(messages.count > 100)
+            #expect(messages.count > 50)
             for (i, (bytes, _)) in messages.enumerated() {
                 bytes.withUnsafeBytes { b in
                     #expect(agree(EncapHead(b), EncapPeek(b, readAttributes: false)), "message \(i) of \(path)")
@@ -67,7 +67,7 @@ private func agree(_ a: EncapHead?, _ b: EncapPeek?) -> Bool {
                 }
             }
         }
-        #expect(checked > 1000 && variants > 10_000)
+        #expect(checked > 400 && variants > 10_000)
     }
 
     /// A shape says "equal" exactly when the normaliser's copies are equal, for every single
