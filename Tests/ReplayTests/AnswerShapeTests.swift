@@ -221,6 +221,15 @@ private func agree(_ a: EncapHead?, _ b: EncapPeek?) -> Bool {
     @Test func theSameRecordsNumbersAndErrors() throws {
         let dir = try TempDir()
         var files = [try Fixtures.demo.get(), try Fixtures.generated.get()]
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for name in ["demo-session", "batched-session", "error-session"] {
+            files.append(root.appendingPathComponent("traces/\(name).pcapng").path)
+        }
+        // Classic pcap (no options, so no legs: only the ACK test applies), through the real editcap.
+        let pcap = dir.file("demo.pcap")
+        let converted = try run("/usr/bin/editcap", ["-F", "pcap", files[0], pcap])
+        #expect(converted.status == 0, "\(converted.stderr)")
+        files.append(pcap)
         // Damaged copies: cut short, and bytes changed in the packet blocks' headers and options.
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: files[1])))
         var seed: UInt64 = 0x5eed
