@@ -205,7 +205,7 @@ public final class PcapngReader {
     @exclusivity(unchecked) private var skipOn = false
     @exclusivity(unchecked) private var skipMasks = TraceReader.Skip.Masks()
     @exclusivity(unchecked) private var skipOtherTypes: Set<UInt16>?
-    /// Packets passed over so (TraceReader adds them to its count and resets this).
+    /// Packets passed over so far (TraceReader adds them to its count and resets this).
     @exclusivity(unchecked) var passedOver = 0
 
     /// Opens a file.

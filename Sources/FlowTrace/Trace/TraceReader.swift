@@ -62,7 +62,7 @@ public final class TraceReader {
         public let messageTypes: Set<UInt16>
         /// The two sets flattened for the per-record test: bit n of `legMask` is leg raw value
         /// n, bit n of `typeMask` type n < 64 (netlink's own types are 1 to 4; family ids are
-        /// checked against `otherTypes`).
+        /// looked up in `messageTypes`).
         let masks: Masks
 
         struct Masks: Hashable, Sendable {
