@@ -5,6 +5,7 @@
 //   .build/release/replay-bench --flows 1000000 --runs 5
 //   .build/release/replay-bench --trace big.pcapng                        # any trace (e.g. > 1 GiB)
 //   .build/release/replay-bench --typed        # every call through the typed path (no SingleFlowPath)
+//   .build/release/replay-bench --no-skip      # streaming: the reader builds every record (no TraceReader.skipping)
 //
 // A > 1 GiB trace: `flowtrace gen --flows 1200000 --batch 1 --churn 0.5 --reads 0 -w big.pcapng`
 // (about 2.4 million single-flow calls, 12 million records; see spec/replay.md).
@@ -26,6 +27,7 @@ var flows = 200_000
 var runs = 3
 var keep = false
 var typed = false
+var skipUnread = true
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
@@ -34,8 +36,9 @@ while let a = args.popFirst() {
     case "--runs": runs = max(1, args.popFirst().flatMap { Int($0) } ?? runs)
     case "--keep": keep = true
     case "--typed": typed = true
+    case "--no-skip": skipUnread = false
     default:
-        print("usage: replay-bench [--trace FILE | --flows N] [--runs N] [--keep] [--typed]")
+        print("usage: replay-bench [--trace FILE | --flows N] [--runs N] [--keep] [--typed] [--no-skip]")
         exit(2)
     }
 }
@@ -89,7 +92,9 @@ func measure(_ label: String, _ make: () throws -> RecordSource) -> [Double] {
 }
 
 let baseline = peakResidentBytes()
-let streaming = measure("streaming") { try ReadAheadSource(path: path, filter: Replayer.backendRecords) }
+let streaming = measure("streaming") {
+    try ReadAheadSource(path: path, filter: Replayer.backendRecords, skipping: skipUnread ? Replayer.backendSkip : nil)
+}
 let streamingPeak = peakResidentBytes()
 // The preloaded copy is made once; each run rewinds it (the replay itself is what is timed).
 let preloadStart = MonotonicClock.now()

@@ -59,6 +59,9 @@ final class BackendReplayer {
                                           receiveBufferSize: 256 * 1024, log: { _ in })
             loopRunner.pollInterval = nil
             loopRunner.tracksAcknowledgements = false   // the feed never ACKs an answer
+            // singleFlowPath off (replay-bench --typed) means the typed path alone: the loop
+            // would otherwise try its own byte path first.
+            if !options.singleFlowPath { loopRunner.fastPath = nil }
             do { _ = try loopRunner.run() } catch {
                 // Only the transport's own errors end run(); the feed throws none but .closed.
                 report.stopped = "the listener stopped: \(error)"
@@ -101,6 +104,9 @@ final class BackendReplayer {
 /// The trace as the listener's transport (see the file comment).
 final class HairpinFeed: MessageTransport {
     let source: RecordSource
+    /// `source` when it is one of these: read without the protocol (RecordView).
+    private let preloaded: PreloadedSource?
+    private let readAhead: ReadAheadSource?
     @exclusivity(unchecked) var pushback: StoredTraceRecord?
     let options: ReplayOptions
     @exclusivity(unchecked) var pacer: Pacer
@@ -112,6 +118,15 @@ final class HairpinFeed: MessageTransport {
     /// The listener answers with the canonical id: its answers normalise to themselves.
     let producedNormalizer = Normalizer(flowTableID: nil, hairpinID: Normalizer.canonicalHairpinID)
     @exclusivity(unchecked) var scratch: [UInt8] = []
+    /// Answers seen before, for comparing without normalising (AnswerShapes).
+    let shapes = AnswerShapes()
+    /// The trace's hairpin family id when a recorded message of it normalises as a shape
+    /// assumes (type → 0x1d, SEQ zeroed); nil: every recorded answer takes the general path.
+    @exclusivity(unchecked) var shapeRecordedType: UInt16?
+    /// Read once: `options` is a struct of closures, and these are looked at on every call.
+    let step: StepControl?
+    let onAnswer: ((UnsafeRawBufferPointer) -> Void)?
+    let useShapes: Bool
     /// Successful single-flow SET/DEL answered without the ListenerLoop (nil: none).
     var fastPath: SingleFlowPath?
     /// ENCAP SEQs whose earlier parts (MORE) went to the listener: their next part must too.
@@ -129,6 +144,9 @@ final class HairpinFeed: MessageTransport {
         /// The listener's answer: normalised messages back to back, and where each ends.
         var produced: [UInt8] = []
         var ends: [Int] = []
+        /// ≥ 0: the answer is one message normalising to this shape, not copied into `produced`
+        /// (`materialise` does that when the general path needs the bytes).
+        var shape = -1
         var answered = false
         var recordedParts = 0
         var diverged = false
@@ -153,9 +171,14 @@ final class HairpinFeed: MessageTransport {
 
     init(source: RecordSource, pushback: StoredTraceRecord?, options: ReplayOptions, pacer: Pacer) {
         self.source = source
+        preloaded = source as? PreloadedSource
+        readAhead = source as? ReadAheadSource
         self.pushback = pushback
         self.options = options
         self.pacer = pacer
+        step = options.step
+        onAnswer = options.onAnswer
+        useShapes = options.answerShapes
         report = ReplayReport(file: source.name, target: "", timing: options.timing)
     }
 
@@ -168,13 +191,13 @@ final class HairpinFeed: MessageTransport {
         while true {
             if let stored = pushback {
                 pushback = nil
-                let n = stored.withRecord { r in consume(r, into: &buffer) }
+                let n = stored.withRecord { r in consume(RecordView(r), into: &buffer) }
                 if let n { return n }
                 if report.stopped != nil { throw .closed }
                 continue
             }
-            let next: TraceRecord?
-            do { next = try source.next() } catch {
+            let next: RecordView?
+            do { next = try nextRecord() } catch {
                 report.stopped = "the trace is damaged: \(error)"
                 throw .closed
             }
@@ -184,9 +207,19 @@ final class HairpinFeed: MessageTransport {
         }
     }
 
+    @inline(__always)
+    private func nextRecord() throws(TraceFileError) -> RecordView? {
+        if let p = preloaded { return p.nextView() }
+        if let r = readAhead { return try r.nextView() }
+        return try source.next().map(RecordView.init)
+    }
+
+    /// The last record's number, 1-based.
+    private var recordNumber: Int { preloaded?.recordNumber ?? readAhead?.recordNumber ?? source.recordNumber }
+
     /// A request: copied into `buffer`, returns its length. Anything else is handled here
     /// (answers compared) and gives nil.
-    private func consume(_ r: TraceRecord, into buffer: inout [UInt8]) -> Int? {
+    private func consume(_ r: RecordView, into buffer: inout [UInt8]) -> Int? {
         // Snapshots later in a stream (a rotated file appended) are state, not calls.
         if r.synthetic { return nil }
         guard let head = Head(r.netlink) else { return nil }
@@ -199,7 +232,7 @@ final class HairpinFeed: MessageTransport {
         case .unknown: isRequest = EncapPeek(r.netlink)?.status == nil
         }
         guard isRequest else {
-            for m in Messages(r.netlink) { compareRecorded(m, record: source.recordNumber) }
+            for m in Messages(r.netlink) { compareRecorded(m, record: recordNumber) }
             return nil
         }
         // Paced once, before either path applies the call.
@@ -221,7 +254,7 @@ final class HairpinFeed: MessageTransport {
                 off += Netlink.align(len)
             }
         }
-        if let step = options.step {
+        if let step {
             let line = Messages(r.netlink).map { describeMessage(recordedNormalizer.normalized($0)) }.joined(separator: "; ")
             if !step.before(request: "→ " + line) {
                 report.stopped = "stopped at the user's request (--step)"
@@ -229,25 +262,25 @@ final class HairpinFeed: MessageTransport {
                 return nil
             }
         }
-        for m in Messages(r.netlink) { openCall(m, record: source.recordNumber, timestamp: r.timestamp) }
+        for m in Messages(r.netlink) { openCall(m, record: recordNumber, timestamp: r.timestamp) }
         lastFedAt = MonotonicClock.now()
         return n
     }
 
     /// A single-flow SET/DEL the fast path could answer, answered: true. Anything it declines
     /// (it then changed nothing) goes on to the listener.
-    private func answeredFast(_ fast: SingleFlowPath, _ r: TraceRecord, _ hairpinID: UInt16) -> Bool {
+    private func answeredFast(_ fast: SingleFlowPath, _ r: RecordView, _ hairpinID: UInt16) -> Bool {
         let m = r.netlink
         guard m.count >= Netlink.headerLength, Int(m.loadUnaligned(as: UInt32.self)) == m.count,
-              var peek = EncapPeek(m, readAttributes: false), peek.status == nil, peek.part == nil,
-              !peek.more, let seq = peek.sequence, slot(for: seq) == nil,
+              let head = EncapHead(m), head.status == nil, head.part == nil,
+              !head.more, let seq = head.sequence, slot(for: seq) == nil,
               partsInListener.isEmpty || !partsInListener.contains(seq) else { return false }
-        let record = source.recordNumber
+        let record = recordNumber
         return fast.answer(m, requestFamilyID: hairpinID) { answer in
             // ATTR was read by the fast path: one flow, to this ifindex.
-            peek.ifindex = fast.lastIfindex
-            peek.flows = 1
-            openCall(peek, record: record, timestamp: r.timestamp)
+            report.messages += 1
+            openCall(sequence: seq, command: head.command, ifindex: fast.lastIfindex, flows: 1, more: false, part: nil,
+                     record: record, timestamp: r.timestamp)
             lastFedAt = MonotonicClock.now()
             try? send(answer)
         }
@@ -257,6 +290,12 @@ final class HairpinFeed: MessageTransport {
         let f = source.families
         traceHairpinID = f.hairpinID
         recordedNormalizer = Normalizer(flowTableID: f.flowTableID, hairpinID: f.hairpinID)
+        // A shape is normalised as the canonical hairpin family: the recorded type must map to it.
+        if let h = f.hairpinID, h != f.flowTableID, h != Netlink.typeError {
+            shapeRecordedType = h
+        } else {
+            shapeRecordedType = nil
+        }
     }
 
     private func openCall(_ m: UnsafeRawBufferPointer, record: Int, timestamp: UInt64) {
@@ -271,13 +310,20 @@ final class HairpinFeed: MessageTransport {
             lastFed = nil
             return
         }
-        if peek.more {
+        openCall(sequence: seq, command: peek.command, ifindex: peek.ifindex, flows: peek.flows, more: peek.more,
+                 part: peek.part, record: record, timestamp: timestamp)
+    }
+
+    /// A readable request (its message already counted).
+    private func openCall(sequence seq: UInt64, command: UInt32?, ifindex: UInt32?, flows: Int, more: Bool, part: UInt32?,
+                          record: Int, timestamp: UInt64) {
+        if more {
             partsInListener.insert(seq)
         } else if !partsInListener.isEmpty {
             partsInListener.remove(seq)
         }
         if let existing = slot(for: seq) {
-            if (peek.part ?? 0) > 0 {
+            if (part ?? 0) > 0 {
                 lastFed = existing
                 return
             }
@@ -295,14 +341,17 @@ final class HairpinFeed: MessageTransport {
             i = slots.count - 1
         }
         slots[i].sequence = seq
-        slots[i].command = peek.command
-        slots[i].ifindex = peek.ifindex
+        slots[i].command = command
+        slots[i].ifindex = ifindex
         slots[i].number = report.calls
         slots[i].record = record
         slots[i].timestamp = timestamp
-        slots[i].flows = peek.flows
-        slots[i].produced.removeAll(keepingCapacity: true)
-        slots[i].ends.removeAll(keepingCapacity: true)
+        slots[i].flows = flows
+        if !slots[i].ends.isEmpty {
+            slots[i].produced.removeAll(keepingCapacity: true)
+            slots[i].ends.removeAll(keepingCapacity: true)
+        }
+        slots[i].shape = -1
         slots[i].answered = false
         slots[i].recordedParts = 0
         slots[i].diverged = false
@@ -331,11 +380,34 @@ final class HairpinFeed: MessageTransport {
     // MARK: answers out
 
     func send(_ packet: UnsafeRawBufferPointer) throws(TransportError) {
-        options.onAnswer?(packet)
-        guard let peek = EncapPeek(packet, readAttributes: false), let seq = peek.sequence, let i = slot(for: seq) else { return }
-        producedNormalizer.append(packet, to: &slots[i].produced)
-        slots[i].ends.append(slots[i].produced.count)
-        guard !peek.more else { return }
+        onAnswer?(packet)
+        var s = -1
+        if useShapes {
+            s = shapes.match(produced: packet)
+            if s < 0 { s = shapes.learn(produced: packet, evicting: materialiseAll) }
+        }
+        let seq: UInt64, more: Bool
+        if s >= 0 {
+            seq = shapes.sequence(of: packet, shape: s)
+            more = shapes[s].more
+        } else {
+            guard let head = EncapHead(packet), let q = head.sequence else { return }
+            seq = q
+            more = head.more
+        }
+        guard let i = slot(for: seq) else { return }
+        if s >= 0 && slots[i].shape < 0 && slots[i].ends.isEmpty {
+            slots[i].shape = s
+        } else {
+            materialise(i)
+            if s >= 0 {
+                slots[i].produced.append(contentsOf: shapes.bytes(s))
+            } else {
+                producedNormalizer.append(packet, to: &slots[i].produced)
+            }
+            slots[i].ends.append(slots[i].produced.count)
+        }
+        guard !more else { return }
         slots[i].answered = true
         if lastFed == i {
             let latency = MonotonicClock.now() - lastFedAt
@@ -347,12 +419,27 @@ final class HairpinFeed: MessageTransport {
             timings[cmd]?.flows += slots[i].flows
             _ = timings[cmd]?.latency.record(latency)
         }
-        if let step = options.step {
+        if let step {
+            materialise(i)
             step.after(answer: messages(of: slots[i]).map { "← " + describeMessage($0) }, matched: nil)
         }
     }
 
     // MARK: comparison
+
+    /// Copies a call's shaped answer into its `produced` bytes, for the general path.
+    private func materialise(_ i: Int) {
+        let s = slots[i].shape
+        guard s >= 0 else { return }
+        slots[i].shape = -1
+        slots[i].produced.append(contentsOf: shapes.bytes(s))
+        slots[i].ends.append(slots[i].produced.count)
+    }
+
+    /// Before shape `s` is replaced: the open calls holding it copy it out.
+    private func materialiseAll(_ s: Int) {
+        for i in slots.indices where slots[i].inUse && slots[i].shape == s { materialise(i) }
+    }
 
     func messages(of c: Call) -> [[UInt8]] {
         var out: [[UInt8]] = []
@@ -365,11 +452,26 @@ final class HairpinFeed: MessageTransport {
     }
 
     private func compareRecorded(_ m: UnsafeRawBufferPointer, record: Int) {
-        guard let peek = EncapPeek(m, readAttributes: false), peek.status != nil, let seq = peek.sequence else { return }
+        // The usual case: the answer of the call just fed, one message, shaped (AnswerShapes),
+        // and the recorded one normalises to the same shape. What the general path below would
+        // conclude too (a match, the call compared and closed), without copying or walking.
+        if current >= 0, let type = shapeRecordedType {
+            let s = slots[current].shape
+            if s >= 0, slots[current].recordedParts == 0, !shapes[s].more, m.count >= Netlink.headerLength,
+               m.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == type,
+               shapes.matches(recorded: m, shape: s), shapes.sequence(of: m, shape: s) == slots[current].sequence {
+                step?.after(answer: [], matched: true)
+                report.compared += 1
+                release(current)
+                return
+            }
+        }
+        guard let peek = EncapHead(m), peek.status != nil, let seq = peek.sequence else { return }
         guard let i = slot(for: seq) else {
             if (peek.part ?? 0) == 0 { report.strayAnswers += 1 }
             return
         }
+        materialise(i)
         scratch.removeAll(keepingCapacity: true)
         recordedNormalizer.append(m, to: &scratch)
         let k = slots[i].recordedParts
@@ -397,7 +499,7 @@ final class HairpinFeed: MessageTransport {
             diverge(i, message: slots[i].recordedParts,
                     reason: "the target's answer has \(slots[i].ends.count) messages, the recorded one \(slots[i].recordedParts)")
         }
-        if let step = options.step { step.after(answer: [], matched: !slots[i].diverged) }
+        if let step { step.after(answer: [], matched: !slots[i].diverged) }
         report.compared += 1
         release(i)
     }
@@ -458,10 +560,16 @@ final class HairpinFeed: MessageTransport {
             total.stopped = report.stopped
             total.stoppedByUser = report.stoppedByUser
         }
-        for (c, t) in timings.enumerated() {
-            guard let t else { continue }
+        for c in timings.indices {
+            guard let t = timings[c] else { continue }
+            timings[c] = nil
             let key = UInt8(c)
-            if total.commands[key] == nil { total.commands[key] = CommandTiming() }
+            // The first loop's timings move in whole: a histogram is a quarter MiB of counters,
+            // and making and adding one per command cost as much as a thousand calls.
+            guard total.commands[key] != nil else {
+                total.commands[key] = t
+                continue
+            }
             total.commands[key]?.calls += t.calls
             total.commands[key]?.flows += t.flows
             total.commands[key]?.latency.add(t.latency)

@@ -32,9 +32,10 @@ public final class ReadAheadSource: RecordSource {
 
         let capacity: Int
         let storage: UnsafeMutableRawPointer
-        var used = 0
-        var entries: [Entry] = []
-        var families: [FamilyTable] = []
+        // Unchecked: a chunk belongs to one thread at a time (handed over under `mutex`).
+        @exclusivity(unchecked) var used = 0
+        @exclusivity(unchecked) var entries: [Entry] = []
+        @exclusivity(unchecked) var families: [FamilyTable] = []
 
         init(capacity: Int) {
             self.capacity = capacity
@@ -80,6 +81,7 @@ public final class ReadAheadSource: RecordSource {
     public let path: String
     public let name: String
     let filter: Filter?
+    let skipping: TraceReader.Skip?
     let chunkBytes: Int
     let depth: Int
     private var shared = Shared()
@@ -92,15 +94,19 @@ public final class ReadAheadSource: RecordSource {
     public private(set) var truncationNote: String?
 
     /// - Parameters:
+    ///   - skipping: records the reader passes over before building them (cheaper than
+    ///     `filter`, which still sees every record handed out); must drop nothing `filter` keeps.
     ///   - chunkBytes: bytes per chunk; a record larger than this gets a chunk of its own size.
     ///   - depth: chunks at most (filled, being filled, being read).
-    public init(path: String, filter: Filter? = nil, chunkBytes: Int = 1 << 20, depth: Int = 4) throws(TraceFileError) {
+    public init(path: String, filter: Filter? = nil, skipping: TraceReader.Skip? = nil,
+                chunkBytes: Int = 1 << 20, depth: Int = 4) throws(TraceFileError) {
         self.path = path
         self.filter = filter
+        self.skipping = skipping
         self.chunkBytes = max(chunkBytes, 64 * 1024)
         self.depth = max(depth, 2)
         // Opened here, so a missing or foreign file fails at once and not on the first record.
-        let reader = try StreamingSource(path: path)
+        let reader = try StreamingSource(path: path, skipping: skipping)
         name = reader.name
         start(reader)
     }
@@ -121,7 +127,7 @@ public final class ReadAheadSource: RecordSource {
         families = FamilyTable()
         lastFamilies = -1
         truncationNote = nil
-        start(try StreamingSource(path: path))
+        start(try StreamingSource(path: path, skipping: skipping))
     }
 
     // MARK: the consumer
@@ -140,27 +146,52 @@ public final class ReadAheadSource: RecordSource {
                                    netlink: UnsafeRawBufferPointer(start: c.storage + e.start, count: e.count),
                                    pairing: e.pairing, synthetic: e.synthetic, netlinkProtocol: e.netlinkProtocol)
             }
-            // This chunk is used up: give it back and take the next.
-            shared.lock()
-            if let c = chunk {
-                c.reset()
-                shared.empty.append(c)
-                chunk = nil
-                shared.signal()
-            }
-            while shared.full.isEmpty && !shared.done { shared.wait() }
-            if shared.full.isEmpty {
-                let error = shared.error
-                truncationNote = shared.truncation
-                shared.unlock()
-                if let error { throw error }
-                return nil
-            }
-            chunk = shared.full.removeFirst()
-            shared.unlock()
-            index = 0
-            lastFamilies = -1
+            guard try takeNextChunk() else { return nil }
         }
+    }
+
+    /// `next()` for the replay loop (see RecordView).
+    @inline(__always)
+    func nextView() throws(TraceFileError) -> RecordView? {
+        while true {
+            if let c = chunk, index < c.entries.count {
+                let e = c.entries[index]
+                index += 1
+                recordNumber = e.number
+                if e.families != lastFamilies {
+                    families = c.families[e.families]
+                    lastFamilies = e.families
+                }
+                return RecordView(netlink: UnsafeRawBufferPointer(start: c.storage + e.start, count: e.count),
+                                  timestamp: e.timestamp, direction: e.direction, synthetic: e.synthetic)
+            }
+            guard try takeNextChunk() else { return nil }
+        }
+    }
+
+    /// The current chunk is used up: gives it back and waits for the next. False at the end.
+    private func takeNextChunk() throws(TraceFileError) -> Bool {
+        // This chunk is used up: give it back and take the next.
+        shared.lock()
+        if let c = chunk {
+            c.reset()
+            shared.empty.append(c)
+            chunk = nil
+            shared.signal()
+        }
+        while shared.full.isEmpty && !shared.done { shared.wait() }
+        if shared.full.isEmpty {
+            let error = shared.error
+            truncationNote = shared.truncation
+            shared.unlock()
+            if let error { throw error }
+            return false
+        }
+        chunk = shared.full.removeFirst()
+        shared.unlock()
+        index = 0
+        lastFamilies = -1
+        return true
     }
 
     // MARK: the reader thread
@@ -249,7 +280,10 @@ public final class ReadAheadSource: RecordSource {
 
         func run() {
             var current: Chunk?
-            var knownFamilies: FamilyTable?
+            // The table the current chunk last recorded (valid when `haveFamilies`); a flag
+            // and not an Optional, which was copied on every record.
+            var knownFamilies = FamilyTable()
+            var haveFamilies = false
             do {
                 while let r = try reader.next() {
                     if let filter, !filter(r) { continue }
@@ -261,17 +295,18 @@ public final class ReadAheadSource: RecordSource {
                     if current == nil {
                         guard let c = takeEmpty(atLeast: max(n, chunkBytes)) else { return }
                         current = c
-                        knownFamilies = nil
+                        haveFamilies = false
                     }
                     guard let c = current else { return }
                     // The table changes only with nlctrl records: compare it only then.
                     let isController = n >= Netlink.headerLength
                         && r.netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == Controller.familyID
-                    if knownFamilies == nil || isController {
+                    if !haveFamilies || isController {
                         let families = reader.families
-                        if knownFamilies != families {
+                        if !haveFamilies || knownFamilies != families {
                             c.families.append(families)
                             knownFamilies = families
+                            haveFamilies = true
                         }
                     }
                     if n > 0, let base = r.netlink.baseAddress { (c.storage + c.used).copyMemory(from: base, byteCount: n) }

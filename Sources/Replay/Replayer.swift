@@ -105,6 +105,9 @@ public struct ReplayOptions {
     /// (byte-identical answers; anything else still goes through the daemon's ListenerLoop).
     /// Off: every call takes the typed path (for comparing the two).
     public var singleFlowPath = true
+    /// Backend targets: compare repeated answers by shape (AnswerShapes) instead of normalising
+    /// both each time. Off only in tests, which check that reports do not change.
+    var answerShapes = true
     /// The model of devices the snapshot does not describe (and of all, without a snapshot).
     public var defaultModel: PipelineModel = DefaultModel.model
     public var step: StepControl?
@@ -185,6 +188,11 @@ public final class Replayer {
         let type = r.netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
         return type != Netlink.typeError && type != Netlink.typeDone
     }
+
+    /// What the reader can pass over unread for a backend target: exactly the records
+    /// `backendRecords` drops (the API leg; NLMSG_ERROR and NLMSG_DONE), decided from the pcapng
+    /// block before a record is built. `ReadAheadSource(path:filter:skipping:)` takes both.
+    public static let backendSkip = TraceReader.Skip(legs: [.api], messageTypes: [Netlink.typeError, Netlink.typeDone])
 
     /// Opens the kernel module's Flow Table API transport. Set by whoever links a generic
     /// netlink transport in (the kernel leg's GenlSocketTransport); nil in builds without it.

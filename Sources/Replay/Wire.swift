@@ -100,6 +100,66 @@ struct EncapPeek {
     }
 }
 
+/// CMD, SEQ, STATUS, PART and MORE of an ENCAP message read off the attribute headers alone:
+/// exactly what `EncapPeek(_, readAttributes: false)` gives (EncapHeadTests compares the two on
+/// valid, truncated and malformed messages), without the iterator's optionals and error values.
+/// The replay loop reads three messages a call this way (request, answer, recorded answer), where
+/// EncapPeek cost ~360 instructions each.
+struct EncapHead {
+    var command: UInt32?
+    var sequence: UInt64?
+    var status: UInt32?
+    var part: UInt32?
+    var more = false
+    /// Where the SEQ value read is (its u64 payload), -1 without one.
+    var sequenceOffset = -1
+
+    @inline(__always)
+    init?(_ message: UnsafeRawBufferPointer) {
+        let headers = Netlink.headerLength + Netlink.genericHeaderLength
+        guard message.count >= headers, let base = message.baseAddress,
+              base.load(fromByteOffset: Netlink.headerLength, as: UInt8.self) == NFLH.Command.encap.rawValue else { return nil }
+        let end = min(Int(base.loadUnaligned(as: UInt32.self)), message.count)
+        var pos = headers
+        // The first top-level ENCAP (as AttributeIterator walks: a bad length ends the walk).
+        while end - pos >= Netlink.attributeHeaderLength {
+            let len = Int(base.loadUnaligned(fromByteOffset: pos, as: UInt16.self))
+            guard len >= Netlink.attributeHeaderLength, len <= end - pos else { return }
+            let type = base.loadUnaligned(fromByteOffset: pos + 2, as: UInt16.self) & Netlink.attributeTypeMask
+            guard type == NFLH.Attr.encap else {
+                pos = min(pos + Netlink.align(len), end)
+                continue
+            }
+            let nestEnd = pos + len
+            var p = pos + Netlink.attributeHeaderLength
+            while nestEnd - p >= Netlink.attributeHeaderLength {
+                let l = Int(base.loadUnaligned(fromByteOffset: p, as: UInt16.self))
+                guard l >= Netlink.attributeHeaderLength, l <= nestEnd - p else { return }
+                let t = base.loadUnaligned(fromByteOffset: p + 2, as: UInt16.self) & Netlink.attributeTypeMask
+                let payload = p + Netlink.attributeHeaderLength
+                let n = l - Netlink.attributeHeaderLength
+                switch t {
+                case NFLH.EncapAttr.cmd: command = n == 4 ? base.loadUnaligned(fromByteOffset: payload, as: UInt32.self) : nil
+                case NFLH.EncapAttr.seq:
+                    if n == 8 {
+                        sequence = base.loadUnaligned(fromByteOffset: payload, as: UInt64.self)
+                        sequenceOffset = payload
+                    } else {
+                        sequence = nil
+                        sequenceOffset = -1
+                    }
+                case NFLH.EncapAttr.status: status = n == 4 ? base.loadUnaligned(fromByteOffset: payload, as: UInt32.self) : nil
+                case NFLH.EncapAttr.part: part = n == 4 ? base.loadUnaligned(fromByteOffset: payload, as: UInt32.self) : nil
+                case NFLH.EncapAttr.more: more = true
+                default: break
+                }
+                p = min(p + Netlink.align(l), nestEnd)
+            }
+            return
+        }
+    }
+}
+
 /// The ifindex of a Flow Table API message's preamble, read off the bytes.
 func apiIfindex(_ message: UnsafeRawBufferPointer) -> UInt32? {
     let start = Netlink.headerLength + Netlink.genericHeaderLength
@@ -199,14 +259,30 @@ public struct Normalizer: Sendable {
     }
 
     private func zeroEncapSequence(_ m: UnsafeMutableRawBufferPointer, from start: Int, to end: Int) {
+        Self.forEachEncapSequence(UnsafeRawBufferPointer(m), from: start, to: end) { offset in
+            m.storeBytes(of: UInt64(0), toByteOffset: offset, as: UInt64.self)
+        }
+    }
+
+    /// The offsets of the ENCAP SEQ payloads normalisation zeroes in a hairpin ENCAP message
+    /// (AnswerShapes masks exactly these): one walk for both, so they cannot disagree.
+    static func encapSequenceOffsets(_ m: UnsafeRawBufferPointer) -> [Int] {
+        guard m.count >= Netlink.headerLength + Netlink.genericHeaderLength else { return [] }
+        let len = min(Int(m.loadUnaligned(as: UInt32.self)), m.count)
+        let start = Netlink.headerLength + Netlink.genericHeaderLength
+        guard len > start else { return [] }
+        var offsets: [Int] = []
+        forEachEncapSequence(m, from: start, to: len) { offsets.append($0) }
+        return offsets
+    }
+
+    private static func forEachEncapSequence(_ m: UnsafeRawBufferPointer, from start: Int, to end: Int, _ body: (Int) -> Void) {
         var top = AttributeIterator(UnsafeRawBufferPointer(rebasing: m[start..<end]), baseOffset: start)
         while let a = try? top.next() {
             guard a.type == NFLH.Attr.encap else { continue }
             var inner = a.nested()
             while let e = try? inner.next() {
-                if e.type == NFLH.EncapAttr.seq, e.payload.count == 8 {
-                    m.storeBytes(of: UInt64(0), toByteOffset: e.payloadOffset, as: UInt64.self)
-                }
+                if e.type == NFLH.EncapAttr.seq, e.payload.count == 8 { body(e.payloadOffset) }
             }
         }
     }

@@ -140,7 +140,7 @@ struct ReplayCommand: ParsableCommand {
             if preload {
                 source = try PreloadedSource(path: file, filter: filter)
             } else if let filter {
-                source = try ReadAheadSource(path: file, filter: filter)
+                source = try ReadAheadSource(path: file, filter: filter, skipping: Replayer.backendSkip)
             } else {
                 source = try ReadAheadSource(path: file)
             }

@@ -195,6 +195,18 @@ public final class PcapngReader {
     @exclusivity(unchecked) private var hot: [(linkType: UInt16, snapLength: UInt32, scale: TimestampScale)] = []
     @exclusivity(unchecked) private var swapped = false
     @exclusivity(unchecked) private var finished = false
+    /// TraceReader.skipping: netlink packets passed over before a Packet is built. Kept as its
+    /// plain masks (no references to retain per packet) and the set for family ids.
+    func setSkip(_ skip: TraceReader.Skip?) {
+        skipOn = skip != nil
+        skipMasks = skip?.masks ?? TraceReader.Skip.Masks()
+        skipOtherTypes = skip.map { $0.masks.hasOtherTypes ? $0.messageTypes : [] }
+    }
+    @exclusivity(unchecked) private var skipOn = false
+    @exclusivity(unchecked) private var skipMasks = TraceReader.Skip.Masks()
+    @exclusivity(unchecked) private var skipOtherTypes: Set<UInt16>?
+    /// Packets passed over so far (TraceReader adds them to its count and resets this).
+    @exclusivity(unchecked) var passedOver = 0
 
     /// Opens a file.
     public convenience init(path: String, options: Options = Options()) throws(TraceFileError) {
@@ -304,6 +316,10 @@ public final class PcapngReader {
             try readInterface(body, at: start)
             return nil
         case Pcapng.enhancedPacketBlock:
+            if skipOn && passesOver(body, skipMasks) {
+                passedOver += 1
+                return nil
+            }
             return try readEnhanced(body, at: start)
         case Pcapng.simplePacketBlock:
             return try readSimple(body, at: start)
@@ -413,6 +429,46 @@ public final class PcapngReader {
                             optionsOffset: start + 28 + UInt64(align4(captured)), swapped: swapped)
         try readPacketOptions(&packet)
         return packet
+    }
+
+    /// Whether `skip` passes over this EPB: read from its fixed fields and options alone, and
+    /// only when the full read (`readTimestamped`, `readPacketOptions`) would find nothing wrong
+    /// with them and TraceReader would hand the packet out as a record that teaches no family ids.
+    /// Not inlined: nextBlock stays as it was for readers that skip nothing.
+    @inline(never)
+    private func passesOver(_ body: UnsafeRawBufferPointer, _ masks: TraceReader.Skip.Masks) -> Bool {
+        guard body.count >= 20, let b = body.baseAddress else { return false }
+        let id = Int(load32(b, 0, swapped: swapped))
+        guard id < hot.count, hot[id].linkType == Pcapng.linkTypeNetlink else { return false }
+        let captured = Int(load32(b, 12, swapped: swapped))
+        guard captured >= NetlinkPseudoHeader.length, captured <= body.count - 20, align4(captured) <= body.count - 20 else {
+            return false
+        }
+        // The options as scanPacketOptions reads them; the leg is in FlowTrace's.
+        var leg = TraceLeg.unknown
+        var position = 20 + align4(captured)
+        let count = body.count
+        while count - position >= 4 {
+            let code = load16(b, position, swapped: swapped)
+            if code == Pcapng.optEndOfOptions { break }
+            let length = Int(load16(b, position + 2, swapped: swapped))
+            guard 4 + length <= count - position else { return false }
+            switch code {
+            case Pcapng.epbFlags:
+                guard length == 4 else { return false }
+            case Pcapng.optCustomBinaryCopyable, Pcapng.optCustomBinaryNoCopy:
+                let value = UnsafeRawBufferPointer(start: b + position + 4, count: length)
+                if let m = FlowTraceMetadata(value, swapped: swapped) { leg = m.leg }
+            default:
+                break
+            }
+            position = min(position + 4 + align4(length), count)
+        }
+        let data = UnsafeRawBufferPointer(start: b + 20, count: captured)
+        let netlink = UnsafeRawBufferPointer(rebasing: data[NetlinkPseudoHeader.length...])
+        let generic = UInt16(bigEndian: data.loadUnaligned(fromByteOffset: 14, as: UInt16.self)) == NetlinkPseudoHeader.protocolGeneric
+        if generic && FamilyTable.mayTeach(netlink: netlink) { return false }
+        return masks.skips(leg: leg, netlink: netlink, others: masks.hasOtherTypes ? skipOtherTypes : nil)
     }
 
     private func readSimple(_ body: UnsafeRawBufferPointer, at start: UInt64) throws(TraceFileError) -> Packet {

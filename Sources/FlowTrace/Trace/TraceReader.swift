@@ -35,8 +35,71 @@ public final class TraceReader {
     /// Packets not handed out: another link type than LINKTYPE_NETLINK, or shorter than its
     /// 16-byte pseudo-header.
     @exclusivity(unchecked) public private(set) var skippedPackets = 0
-    /// Records handed out so far.
+    /// Records handed out so far, and those `skipping` passed over.
     @exclusivity(unchecked) public private(set) var recordCount = 0
+
+    /// Records `next()` passes over without building them, for readers that drop most of a
+    /// trace (the replay's reading thread drops the API leg and the ACKs: three records of five).
+    /// A passed-over record still counts in `recordCount`. A record that may teach family ids
+    /// (nlctrl, several messages) is never passed over, and a block the full read would report
+    /// an error in is read in full, so errors and `families` are what they are without it.
+    public var skipping: Skip? {
+        didSet {
+            pcapng?.setSkip(skipping)
+            skipActive = skipping != nil
+            activeSkip = skipping
+        }
+    }
+    // What next() reads: a property with observers cannot be exclusivity(unchecked), and its
+    // dynamic check cost two calls per record even with nothing to skip.
+    @exclusivity(unchecked) private var skipActive = false
+    @exclusivity(unchecked) private var activeSkip: Skip?
+
+    /// Which records `skipping` passes over: those of `legs`, and those whose first netlink
+    /// message has one of `messageTypes` (e.g. NLMSG_ERROR and NLMSG_DONE).
+    public struct Skip: Hashable, Sendable {
+        public let legs: Set<TraceLeg>
+        public let messageTypes: Set<UInt16>
+        /// The two sets flattened for the per-record test: bit n of `legMask` is leg raw value
+        /// n, bit n of `typeMask` type n < 64 (netlink's own types are 1 to 4; family ids are
+        /// looked up in `messageTypes`).
+        let masks: Masks
+
+        struct Masks: Hashable, Sendable {
+            var legMask: UInt8 = 0
+            var typeMask: UInt64 = 0
+            /// Any type ≥ 64 set (then the slow test looks at `messageTypes`).
+            var hasOtherTypes = false
+
+            /// Whether a record of `leg` with these netlink bytes is passed over; `others`
+            /// only when `hasOtherTypes`.
+            @inline(__always)
+            func skips(leg: TraceLeg, netlink: UnsafeRawBufferPointer, others: Set<UInt16>?) -> Bool {
+                if legMask & 1 << (leg.rawValue & 7) != 0 { return true }
+                // 16: a netlink header.
+                guard netlink.count >= 16, let base = netlink.baseAddress else { return false }
+                let type = base.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
+                if type < 64 { return typeMask & 1 << UInt64(type) != 0 }
+                return hasOtherTypes && others?.contains(type) == true
+            }
+        }
+
+        public init(legs: Set<TraceLeg>, messageTypes: Set<UInt16>) {
+            self.legs = legs
+            self.messageTypes = messageTypes
+            var m = Masks()
+            for l in legs { m.legMask |= 1 << (l.rawValue & 7) }
+            for t in messageTypes {
+                if t < 64 { m.typeMask |= 1 << UInt64(t) } else { m.hasOtherTypes = true }
+            }
+            masks = m
+        }
+
+        /// Whether a record of `leg` with these netlink bytes is passed over.
+        public func skips(leg: TraceLeg, netlink: UnsafeRawBufferPointer) -> Bool {
+            masks.skips(leg: leg, netlink: netlink, others: messageTypes)
+        }
+    }
 
     private let input: ChunkedInput
     /// The last pcapng packet when it had comments, for `next()` to decode them.
@@ -122,6 +185,7 @@ public final class TraceReader {
     @inline(__always)
     func nextCore() throws(TraceFileError) -> RecordCore? {
         if let pcapng {
+            defer { if skipActive && pcapng.passedOver > 0 { recordCount += pcapng.passedOver; pcapng.passedOver = 0 } }
             while let p = try pcapng.next() {
                 guard p.linkType == Pcapng.linkTypeNetlink, p.data.count >= NetlinkPseudoHeader.length else {
                     skippedPackets += 1
@@ -148,7 +212,13 @@ public final class TraceReader {
                 } else if commentSource != nil {
                     commentSource = nil
                 }
-                if FamilyTable.mayTeach(r) { families.learn(fromNetlink: r.netlink) }
+                if FamilyTable.mayTeach(r) {
+                    families.learn(fromNetlink: r.netlink)
+                } else if skipActive, let activeSkip, activeSkip.skips(leg: r.leg, netlink: r.netlink) {
+                    // (Only blocks PcapngReader did not pass over already: SPB, PB, odd options.)
+                    recordCount += 1
+                    continue
+                }
                 recordCount += 1
                 return r
             }
@@ -166,7 +236,12 @@ public final class TraceReader {
                                    pairing: nil, synthetic: false,
                                    netlinkProtocol: Self.netlinkProtocol(pseudoHeader: p.data), section: 0,
                                    originalLength: max(0, Int(p.originalLength) - NetlinkPseudoHeader.length))
-                if FamilyTable.mayTeach(r) { families.learn(fromNetlink: r.netlink) }
+                if FamilyTable.mayTeach(r) {
+                    families.learn(fromNetlink: r.netlink)
+                } else if skipActive, let activeSkip, activeSkip.skips(leg: r.leg, netlink: r.netlink) {
+                    recordCount += 1
+                    continue
+                }
                 recordCount += 1
                 return r
             }
