@@ -268,15 +268,7 @@ public final class GenlSocketTransport: BufferReceivingTransport {
     /// Sets SO_RCVTIMEO to `seconds` (nil: none). False, and waits go through poll(2) from then
     /// on, if the kernel refuses.
     private func setReceiveTimeout(_ seconds: Double?) -> Bool {
-        var tv = timeval()
-        if let seconds {
-            // 0 would mean "no bound": the shortest wait is 1 µs (the kernel makes it a jiffy).
-            let us = max((seconds * 1e6).rounded(.up), 1)
-            let whole = min(us / 1e6, 1e9).rounded(.down)
-            tv.tv_sec = Int(whole)
-            tv.tv_usec = Int(min(us - whole * 1e6, 999_999))
-        }
-        if setsockopt(fileDescriptor, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size)) != 0 {
+        if !UnixSocketSupport.setReceiveTimeout(fileDescriptor, seconds) {
             pollForWaits = true
             return false
         }

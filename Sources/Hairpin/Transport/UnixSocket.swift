@@ -157,11 +157,27 @@ enum UnixSocketSupport {
             throw .system("poll", errno)
         }
     }
+
+    /// Sets SO_RCVTIMEO on `fd` to `seconds` (nil: no bound, a blocking recv waits until a
+    /// packet comes); false if the kernel refuses. The kernel rounds the bound up to a whole
+    /// jiffy (1–10 ms).
+    static func setReceiveTimeout(_ fd: Int32, _ seconds: Double?) -> Bool {
+        var tv = timeval()
+        if let seconds {
+            // 0 would mean "no bound": the shortest wait is 1 µs (the kernel makes it a jiffy).
+            let us = max((seconds * 1e6).rounded(.up), 1)
+            let whole = min(us / 1e6, 1e9).rounded(.down)
+            tv.tv_sec = Int(whole)
+            tv.tv_usec = Int(min(us - whole * 1e6, 999_999))
+        }
+        return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size)) == 0
+    }
 }
 
 /// One connected SEQPACKET socket: a client's connection to the twin, or one the twin accepted.
-/// The descriptor is always non-blocking; `send` and `receive` wait with poll(2), so every
-/// wait has a bound.
+/// The descriptor is blocking; what must not wait (`trySend`, `tryReceive`: the twin's poll
+/// loop over all its connections) says MSG_DONTWAIT. A `receive` that has to wait sleeps in
+/// recv(2) itself, bounded by SO_RCVTIMEO, so every wait still has a bound (see `receive`).
 public final class UnixSeqpacketConnection: BufferReceivingTransport {
     /// Receive buffers are grown to at least this: one whole 64 KiB netlink message (an ENCAP
     /// part, a big request) plus room for more messages in the same packet. Larger packets
@@ -173,11 +189,18 @@ public final class UnixSeqpacketConnection: BufferReceivingTransport {
     public let path: String
     /// How long a blocking `send` waits for room before it fails with `.timedOut`; nil forever.
     public var sendTimeout: Double? = 30
+    /// The socket's SO_RCVTIMEO now, in seconds; nil: none (the kernel's default). Changed only
+    /// when a wait needs another bound (`receiveTimeoutFits`), so a client or listener that asks
+    /// for about the same timeout on every receive costs no setsockopt.
+    private var receiveTimeout: Double?
+    /// Set when SO_RCVTIMEO cannot be set: waits then go through poll(2).
+    private var pollForWaits = false
 
+    /// `fd` must be blocking (socket(2), socketpair(2) and accept(2) make it so): O_NONBLOCK
+    /// would turn every waiting recv into EAGAIN.
     init(fd: Int32, path: String) {
         fileDescriptor = fd
         self.path = path
-        UnixSocketSupport.setNonBlocking(fd)
         UnixSocketSupport.raiseBuffers(fd)
     }
 
@@ -289,26 +312,76 @@ public final class UnixSeqpacketConnection: BufferReceivingTransport {
 
     /// `receive` into caller-owned memory. On `.truncated` the packet's first `buffer.count`
     /// bytes are in `buffer`.
+    ///
+    /// A wait is one blocking recv(2) bounded by SO_RCVTIMEO, not a recv that finds nothing
+    /// followed by poll(2) and another recv: a client's wait for the twin's answer is then the
+    /// one system call that also receives it. The bound is set a little under the wait asked
+    /// for (`boundFraction`), so the next waits of about the same length (a client's per-call
+    /// timeout, minus what the call has used; a listener's poll interval) fit it unchanged. If
+    /// the bound runs out before the deadline, the rest of the wait is a poll(2), which leaves
+    /// the bound as it is. `timeout` 0 never waits.
     public func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Double?) throws(TransportError) -> Int {
+        guard fileDescriptor >= 0 else { throw .closed }
         let deadline = timeout.map { MonotonicClock.now() + MonotonicClock.nanoseconds($0) }
+        var remaining = timeout.map { max($0, 0) }
+        // A blocking recv ran out of its bound in this call: the rest is waited for with poll.
+        var boundSpent = false
         while true {
-            switch tryReceive(into: buffer) {
-            case .done(let n): return n
-            case .closed: throw .closed
-            case .truncated(let n): throw .truncated(n)
-            case .failed(let e): throw .system("recv", e)
-            case .wouldBlock:
-                var remaining: Double? = nil
-                if let deadline {
-                    let now = MonotonicClock.now()
-                    guard now < deadline else { throw .timedOut }
-                    remaining = Double(deadline - now) / 1e9
-                }
+            let block: Bool
+            if remaining == 0 || pollForWaits || boundSpent {
+                block = false
+            } else if receiveTimeoutFits(remaining) {
+                block = true
+            } else {
+                block = setReceiveTimeout(remaining.map { $0 * Self.boundFraction })
+            }
+            let n = recv(fileDescriptor, buffer.baseAddress, buffer.count,
+                         Int32(MSG_TRUNC) | (block ? 0 : Int32(MSG_DONTWAIT)))
+            if n > buffer.count { throw .truncated(n) }
+            if n > 0 { return n }
+            // A zero-length read is the end of the connection (netlink never sends an empty packet).
+            if n == 0 { throw .closed }
+            switch errno {
+            case EINTR: break
+            case EAGAIN, EWOULDBLOCK: if block { boundSpent = true }
+            case ECONNRESET, ENOTCONN, EPIPE: throw .closed
+            default: throw .system("recv", errno)
+            }
+            if let deadline {
+                let now = MonotonicClock.now()
+                guard now < deadline else { throw .timedOut }
+                remaining = Double(deadline - now) / 1e9
+            }
+            if pollForWaits || boundSpent {
                 if try !UnixSocketSupport.wait(fileDescriptor, events: Int16(POLLIN), timeout: remaining) {
                     throw .timedOut
                 }
             }
         }
+    }
+
+    /// SO_RCVTIMEO is set to this share of the wait that needs a new bound: waits from the bound
+    /// up to twice it then fit (`receiveTimeoutFits`) without another setsockopt.
+    static let boundFraction = 0.875
+
+    /// Whether a recv(2) blocking for the socket's SO_RCVTIMEO is a right wait for `remaining`
+    /// seconds (nil: forever): never longer, and not so much shorter that the poll for the rest
+    /// is more than half the wait.
+    private func receiveTimeoutFits(_ remaining: Double?) -> Bool {
+        guard let remaining else { return receiveTimeout == nil }
+        guard let current = receiveTimeout else { return false }
+        return current <= remaining && current >= remaining / 2
+    }
+
+    /// Sets SO_RCVTIMEO to `seconds` (nil: none). False, and waits go through poll(2) from then
+    /// on, if the kernel refuses.
+    private func setReceiveTimeout(_ seconds: Double?) -> Bool {
+        guard UnixSocketSupport.setReceiveTimeout(fileDescriptor, seconds) else {
+            pollForWaits = true
+            return false
+        }
+        receiveTimeout = seconds
+        return true
     }
 
     public func close() {
