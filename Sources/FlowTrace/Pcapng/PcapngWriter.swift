@@ -108,10 +108,11 @@ public final class PcapngWriter {
 
     /// The path given at creation; rotated names derive from it.
     public let basePath: String
-    /// The file being written.
-    public private(set) var path: String
+    /// The file being written. (Unchecked like the fields below: the Recorder's error paths
+    /// name it, and the check on it was hoisted into its hot loop.)
+    @exclusivity(unchecked) public private(set) var path: String
     /// How many files were started before the current one (0 for the first).
-    public private(set) var fileIndex = 0
+    @exclusivity(unchecked) public private(set) var fileIndex = 0
     public let section: PcapngSectionInfo
     public let interfaces: [PcapngInterfaceInfo]
     public let flushPolicy: PcapngFlushPolicy
@@ -232,10 +233,10 @@ public final class PcapngWriter {
     /// the field that does not fit a block (a comment over 65535 bytes, a packet over 4 GiB).
     @inline(__always)
     static func packetBlockLength(netlinkCount: Int, direction: TraceDirection, hasMeta: Bool, comment: String?,
-                                  commentLength: Int, path: String) throws -> Int {
+                                  commentLength: Int, path: @autoclosure () -> String) throws -> Int {
         let dataLength = NetlinkPseudoHeader.length + netlinkCount
         guard commentLength <= Int(UInt16.max) else {
-            throw TraceFileError(.invalidArgument, "a comment of \(commentLength) bytes exceeds an option's 65535", path: path)
+            throw TraceFileError(.invalidArgument, "a comment of \(commentLength) bytes exceeds an option's 65535", path: path())
         }
         var optionsLength = 0
         if direction != .unknown { optionsLength += 8 }
@@ -244,7 +245,7 @@ public final class PcapngWriter {
         if optionsLength > 0 { optionsLength += 4 }
         let total = 28 + align4(dataLength) + optionsLength + 4
         guard total <= Int(UInt32.max) else {
-            throw TraceFileError(.invalidArgument, "a record of \(dataLength) bytes does not fit a pcapng block", path: path)
+            throw TraceFileError(.invalidArgument, "a record of \(dataLength) bytes does not fit a pcapng block", path: path())
         }
         return total
     }

@@ -51,7 +51,8 @@ public final class Recorder: @unchecked Sendable {
 
     /// The double buffer: `halves[filling]` takes records; the other is empty or, while
     /// `inFlight`, being written by the flusher.
-    @exclusivity(unchecked) var halves: (Half, Half)
+    /// Two `Half`s, reached in place through the pointer (no copies, no access checks).
+    let halves: UnsafeMutablePointer<Half>
     @exclusivity(unchecked) var filling = 0
     @exclusivity(unchecked) var inFlight = false
     /// A half waits in `halves[1 - filling]` for the flusher (handed over, not yet taken).
@@ -135,7 +136,9 @@ public final class Recorder: @unchecked Sendable {
         // A half holds its share of the bytes plus one typical block past it; a larger block
         // grows the half it lands in.
         let halfCapacity = max(4096, halfBytes + 4096)
-        halves = (Half(capacity: halfCapacity), Half(capacity: synchronous ? 16 : halfCapacity))
+        halves = UnsafeMutablePointer<Half>.allocate(capacity: 2)
+        halves.initialize(to: Half(capacity: halfCapacity))
+        (halves + 1).initialize(to: Half(capacity: synchronous ? 16 : halfCapacity))
         pthread_mutex_init(&lock, nil)
         var attr = pthread_condattr_t()
         pthread_condattr_init(&attr)
@@ -164,45 +167,41 @@ public final class Recorder: @unchecked Sendable {
             }
             total = try PcapngWriter.packetBlockLength(netlinkCount: bytes.count, direction: direction, hasMeta: hasMeta,
                                                        comment: comment, commentLength: commentLength,
-                                                       path: writer.path)
+                                                       path: self.writer.path)
             if hasRotation { try rotateIfNeeded(adding: total) }
         } catch {
             lastError = "\(error)"
             return
         }
-        var half = takeFilling()
+        var half = halves + filling
         // handOver may wait (lock released) while another thread records: look again after it.
-        while half.used > 0 && (half.records >= halfRecords || half.used + total > halfBytes) {
+        while half.pointee.used > 0
+                && (half.pointee.records >= halfRecords || half.pointee.used + total > halfBytes) {
             handOver()
-            half = takeFilling()
+            half = halves + filling
         }
         // The half is empty or has room below halfBytes, which its capacity exceeds: a grow
         // only ever happens to an empty half.
-        if total > half.capacity - half.used { half.grow(to: total) }
-        if half.records == 0 { fillingSince = Sys.monotonicNanoseconds() }
-        PcapngWriter.formatPacketBlock(at: half.base + half.used, total: total, interface: iface, timestamp: timestamp,
-                                       leg: leg, direction: direction, pairing: pairing, synthetic: false,
-                                       hasMeta: hasMeta, netlinkProtocol: NetlinkPseudoHeader.protocolGeneric,
+        if total > half.pointee.capacity - half.pointee.used { half.pointee.grow(to: total) }
+        if half.pointee.records == 0 { fillingSince = Sys.monotonicNanoseconds() }
+        PcapngWriter.formatPacketBlock(at: half.pointee.base + half.pointee.used, total: total, interface: iface,
+                                       timestamp: timestamp, leg: leg, direction: direction, pairing: pairing,
+                                       synthetic: false, hasMeta: hasMeta,
+                                       netlinkProtocol: NetlinkPseudoHeader.protocolGeneric,
                                        netlink: bytes, comment: comment, commentLength: commentLength)
-        half.used += total
-        half.records += 1
+        half.pointee.used += total
+        half.pointee.records += 1
         recordsWritten += 1
-        putFilling(half)
         if synchronous {
             writeFillingNow()
-        } else if half.records >= halfRecords || half.used >= halfBytes, !inFlight, !handedOver {
+        } else if half.pointee.records >= halfRecords || half.pointee.used >= halfBytes, !inFlight, !handedOver {
             // Full: hand it over now, while the flusher is idle, rather than at the next record.
             handOver()
         }
     }
 
     @inline(__always)
-    private func takeFilling() -> Half { filling == 0 ? halves.0 : halves.1 }
-
-    @inline(__always)
-    private func putFilling(_ h: Half) {
-        if filling == 0 { halves.0 = h } else { halves.1 = h }
-    }
+    private func takeFilling() -> Half { halves[filling] }
 
     /// Hands the filling half to the flusher and switches to the other, first waiting (lock
     /// held) for the flusher to finish the other one if it is still being written: a full
@@ -238,16 +237,15 @@ public final class Recorder: @unchecked Sendable {
     }
 
     private func writeFillingHalf() {
-        var h = takeFilling()
-        guard h.records > 0 else { return }
+        let h = halves + filling
+        guard h.pointee.records > 0 else { return }
         do {
-            try writer.appendBlocks(h.base, count: h.used, records: h.records)
+            try writer.appendBlocks(h.pointee.base, count: h.pointee.used, records: h.pointee.records)
         } catch {
             lastError = "\(error)"
         }
-        h.used = 0
-        h.records = 0
-        putFilling(h)
+        h.pointee.used = 0
+        h.pointee.records = 0
         inFlightBytes = 0
         inFlightRecords = 0
     }
@@ -293,8 +291,10 @@ public final class Recorder: @unchecked Sendable {
 
     deinit {
         close()
-        halves.0.base.deallocate()
-        halves.1.base.deallocate()
+        halves[0].base.deallocate()
+        halves[1].base.deallocate()
+        halves.deinitialize(count: 2)
+        halves.deallocate()
         pthread_cond_destroy(&work)
         pthread_cond_destroy(&done)
         pthread_mutex_destroy(&lock)
@@ -324,13 +324,14 @@ public final class Recorder: @unchecked Sendable {
             if handedOver {
                 handedOver = false
                 inFlight = true
-                let h = filling == 0 ? halves.1 : halves.0
+                let h = halves[1 - filling]
                 pthread_mutex_unlock(&lock)
                 var failure: String?
                 do { try writer.appendBlocks(h.base, count: h.used, records: h.records) } catch { failure = "\(error)" }
                 pthread_mutex_lock(&lock)
                 if let failure { lastError = failure }
-                if filling == 0 { halves.1.used = 0; halves.1.records = 0 } else { halves.0.used = 0; halves.0.records = 0 }
+                halves[1 - filling].used = 0
+                halves[1 - filling].records = 0
                 inFlight = false
                 inFlightBytes = 0
                 inFlightRecords = 0
