@@ -211,7 +211,7 @@ public final class Recorder: @unchecked Sendable {
             writeFillingNow()
             return
         }
-        while inFlight || handedOver { pthread_cond_wait(&done, &lock) }
+        waitForTheOtherHalf()
         let h = takeFilling()
         guard h.records > 0 else { return }
         handedOver = true
@@ -224,16 +224,26 @@ public final class Recorder: @unchecked Sendable {
     /// Writes the filling half on this thread (lock held), once the flusher is done: for
     /// `flush()`, `close()`, rotation and the synchronous policy.
     private func writeFillingNow() {
-        if flusherRunning {
-            while inFlight || handedOver { pthread_cond_wait(&done, &lock) }
-        } else if handedOver {
-            // Handed over as the flusher was stopping: it comes first, in record order.
-            handedOver = false
-            filling = 1 - filling
-            writeFillingHalf()
-            filling = 1 - filling
-        }
+        waitForTheOtherHalf()
         writeFillingHalf()
+    }
+
+    /// Returns (lock held) once the other half is empty. A half handed over but not yet taken
+    /// is written here, on this thread, rather than waited for: on a loaded machine the
+    /// flusher may not be scheduled for milliseconds, and the recording thread must not wait
+    /// on that (it then pays one write(2), as a synchronous writer would). A half the flusher
+    /// is writing is waited for: its write(2) is already under way.
+    private func waitForTheOtherHalf() {
+        while inFlight || handedOver {
+            if handedOver && !inFlight {
+                handedOver = false
+                filling = 1 - filling
+                writeFillingHalf()
+                filling = 1 - filling
+            } else {
+                pthread_cond_wait(&done, &lock)
+            }
+        }
     }
 
     private func writeFillingHalf() {
