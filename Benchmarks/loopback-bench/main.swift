@@ -8,6 +8,10 @@
 // The client is always a separate thread on a real Unix socket. Prints numbers; asserts nothing.
 //
 //   swift run -c release loopback-bench [--calls N] [--flows N] [--path in-process|socket]
+//                                       [--runs N] [--record-dir DIR]
+// --runs: alternating runs per measurement (default 5; best and median over them).
+// --record-dir: where the recording goes (default a fresh directory in /tmp; /dev/shm takes
+// the disk's writeback out of the recording's cost).
 
 import FlowTrace
 import Hairpin
@@ -20,17 +24,21 @@ import Glibc
 var calls = 20_000
 var totalFlows = 1_000_000
 var paths: [LoopbackSession.ListenerPath] = [.inProcess, .socket]
+var runs = 5
+var recordDir: String?
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     switch a {
     case "--calls": calls = Int(args.next() ?? "") ?? calls
+    case "--runs": runs = max(1, Int(args.next() ?? "") ?? runs)
+    case "--record-dir": recordDir = args.next()
     case "--flows": totalFlows = Int(args.next() ?? "") ?? totalFlows
     case "--path":
         guard let p = args.next().flatMap(LoopbackSession.ListenerPath.init(rawValue:)) else {
             print("--path: in-process or socket"); exit(2)
         }
         paths = [p]
-    default: print("usage: loopback-bench [--calls N] [--flows N] [--path in-process|socket]"); exit(2)
+    default: print("usage: loopback-bench [--calls N] [--flows N] [--path in-process|socket] [--runs N] [--record-dir DIR]"); exit(2)
     }
 }
 
@@ -139,12 +147,13 @@ do {
     var recorded: [(LoopbackSession, FlowTableClient, String)] = []
     for p in paths {
         plain.append(try startSession(record: nil, path: p))
-        recorded.append(try startSession(record: tempDir() + "/bench.pcapng", path: p))
+        let file = recordDir.map { $0 + "/loopback-bench-\(getpid())-\(p.rawValue).pcapng" } ?? tempDir() + "/bench.pcapng"
+        recorded.append(try startSession(record: file, path: p))
     }
     for c in plain + recorded { _ = try c.1.setFlows(ifindex: ifindex, [oneFlow]) }
     var loop = paths.map { _ in [Double]() }, rec = loop, echo: [Double] = []
     var sizes = (0, 0)
-    for _ in 0..<5 {
+    for _ in 0..<runs {
         for i in paths.indices {
             let r = try loopbackRun(plain[i].1, calls)
             loop[i].append(r.seconds)
@@ -155,17 +164,20 @@ do {
     }
     let best = { (xs: [Double]) in (xs.min() ?? 0) / Double(calls) * 1e6 }
     let median = { (xs: [Double]) in xs.sorted()[xs.count / 2] / Double(calls) * 1e6 }
-    print("GET_FLOWS round trip (request \(sizes.0) B; reply \(sizes.1) B + DONE + ACK), µs per call, best / median of 5:")
+    print("GET_FLOWS round trip (request \(sizes.0) B; reply \(sizes.1) B + DONE + ACK), µs per call, best / median of \(runs):")
     print("  unix socket echo, same packets        : \(format1(best(echo))) / \(format1(median(echo)))")
     for (i, p) in paths.enumerated() {
         let name = pad("loopback, listener \(p.rawValue)", 38)
         print("  \(name): \(format1(best(loop[i]))) / \(format1(median(loop[i])))   ratio \(format2(best(loop[i]) / best(echo)))x best, \(format2(median(loop[i]) / median(echo)))x median")
         let recName = pad("  recording on", 38)
-        print("  \(recName): \(format1(best(rec[i]))) / \(format1(median(rec[i])))   vs off \(format2(median(rec[i]) / median(loop[i])))x (medians)")
+        print("  \(recName): \(format1(best(rec[i]))) / \(format1(median(rec[i])))   vs off \(format2(median(rec[i]) / median(loop[i])))x (medians), \(format2(best(rec[i]) / best(loop[i])))x (best)")
     }
     for s in plain + recorded {
         s.0.stop()
         s.1.close()
+    }
+    if let recordDir {
+        for p in paths { unlink(recordDir + "/loopback-bench-\(getpid())-\(p.rawValue).pcapng") }
     }
 
     // 2. Batched SET_FLOWS filling one table up to `totalFlows`, end to end.

@@ -108,10 +108,11 @@ public final class PcapngWriter {
 
     /// The path given at creation; rotated names derive from it.
     public let basePath: String
-    /// The file being written.
-    public private(set) var path: String
+    /// The file being written. (Unchecked like the fields below: the Recorder's error paths
+    /// name it, and the check on it was hoisted into its hot loop.)
+    @exclusivity(unchecked) public private(set) var path: String
     /// How many files were started before the current one (0 for the first).
-    public private(set) var fileIndex = 0
+    @exclusivity(unchecked) public private(set) var fileIndex = 0
     public let section: PcapngSectionInfo
     public let interfaces: [PcapngInterfaceInfo]
     public let flushPolicy: PcapngFlushPolicy
@@ -198,74 +199,22 @@ public final class PcapngWriter {
             throw TraceFileError(.invalidArgument,
                                  "interface \(record.interface) is not one of the \(interfaces.count) written", path: path)
         }
-        let dataLength = NetlinkPseudoHeader.length + record.netlink.count
         let commentLength = record.comment?.utf8.count ?? 0
-        guard commentLength <= Int(UInt16.max) else {
-            throw TraceFileError(.invalidArgument, "a comment of \(commentLength) bytes exceeds an option's 65535", path: path)
-        }
-        let hasDirection = record.direction != .unknown
         let hasMeta = record.leg != .unknown || record.pairing != nil || record.synthetic
-        var optionsLength = 0
-        if hasDirection { optionsLength += 8 }
-        if hasMeta { optionsLength += 4 + FlowTraceOption.valueLength }
-        if record.comment != nil { optionsLength += 4 + align4(commentLength) }
-        if optionsLength > 0 { optionsLength += 4 }
-        let total = 28 + align4(dataLength) + optionsLength + 4
-        guard total <= Int(UInt32.max) else {
-            throw TraceFileError(.invalidArgument, "a record of \(dataLength) bytes does not fit a pcapng block", path: path)
-        }
+        let total = try PcapngWriter.packetBlockLength(netlinkCount: record.netlink.count, direction: record.direction,
+                                                      hasMeta: hasMeta, comment: record.comment,
+                                                      commentLength: commentLength, path: path)
 
         if let rotation, !inPreamble, recordsInFile > 0, fileBytes + UInt64(total) > rotation.maxFileBytes {
             try rotate()
         }
 
         let p = try reserve(total)
-        var o = 0
-        put32(p, &o, Pcapng.enhancedPacketBlock)
-        put32(p, &o, UInt32(total))
-        put32(p, &o, record.interface)
-        put32(p, &o, UInt32(truncatingIfNeeded: record.timestamp >> 32))
-        put32(p, &o, UInt32(truncatingIfNeeded: record.timestamp))
-        put32(p, &o, UInt32(dataLength))
-        put32(p, &o, UInt32(dataLength))
-        // LINKTYPE_NETLINK pseudo-header, big endian.
-        switch record.direction {
-        case .toKernel: put16be(p, &o, NetlinkPseudoHeader.packetKernel)
-        case .toUser: put16be(p, &o, NetlinkPseudoHeader.packetUser)
-        case .unknown: put16be(p, &o, 0)
-        }
-        put16be(p, &o, NetlinkPseudoHeader.hardwareTypeNetlink)
-        put16be(p, &o, 0)                                          // link-layer address length
-        p.storeBytes(of: UInt64(0), toByteOffset: o, as: UInt64.self); o += 8
-        put16be(p, &o, record.netlinkProtocol)
-        if let src = record.netlink.baseAddress, record.netlink.count > 0 {
-            (p + o).copyMemory(from: src, byteCount: record.netlink.count)
-            o += record.netlink.count
-        }
-        zeroPad(p, &o)
-        if hasDirection {
-            put32(p, &o, UInt32(Pcapng.epbFlags) | UInt32(4) << 16)
-            put32(p, &o, record.direction == .toKernel ? Pcapng.flagsOutbound : Pcapng.flagsInbound)
-        }
-        if hasMeta {
-            put32(p, &o, UInt32(Pcapng.optCustomBinaryCopyable) | UInt32(FlowTraceOption.valueLength) << 16)
-            put32(p, &o, FlowTraceOption.privateEnterpriseNumber)
-            var flags: UInt8 = 0
-            if record.synthetic { flags |= FlowTraceOption.flagSynthetic }
-            if record.pairing != nil { flags |= FlowTraceOption.flagHasPairing }
-            put32(p, &o, UInt32(FlowTraceOption.kindRecordV1) | UInt32(record.leg.rawValue) << 8 | UInt32(flags) << 16)
-            p.storeBytes(of: (record.pairing ?? 0).littleEndian, toByteOffset: o, as: UInt64.self); o += 8
-        }
-        if var comment = record.comment {
-            put32(p, &o, UInt32(Pcapng.optComment) | UInt32(commentLength) << 16)
-            comment.withUTF8 { utf8 in
-                if let src = utf8.baseAddress { (p + o).copyMemory(from: src, byteCount: utf8.count) }
-            }
-            o += commentLength
-            zeroPad(p, &o)
-        }
-        if optionsLength > 0 { put32(p, &o, 0) }                   // opt_endofopt
-        put32(p, &o, UInt32(total))
+        PcapngWriter.formatPacketBlock(at: p, total: total, interface: record.interface, timestamp: record.timestamp,
+                                       leg: record.leg, direction: record.direction, pairing: record.pairing,
+                                       synthetic: record.synthetic, hasMeta: hasMeta,
+                                       netlinkProtocol: record.netlinkProtocol, netlink: record.netlink,
+                                       comment: record.comment, commentLength: commentLength)
 
         used += total
         fileBytes += UInt64(total)
@@ -279,6 +228,145 @@ public final class PcapngWriter {
             try flush()
         }
     }
+
+    /// The length of the EPB `formatPacketBlock` writes for these fields, or an error naming
+    /// the field that does not fit a block (a comment over 65535 bytes, a packet over 4 GiB).
+    @inline(__always)
+    static func packetBlockLength(netlinkCount: Int, direction: TraceDirection, hasMeta: Bool, comment: String?,
+                                  commentLength: Int, path: @autoclosure () -> String) throws -> Int {
+        let dataLength = NetlinkPseudoHeader.length + netlinkCount
+        guard commentLength <= Int(UInt16.max) else {
+            throw TraceFileError(.invalidArgument, "a comment of \(commentLength) bytes exceeds an option's 65535", path: path())
+        }
+        var optionsLength = 0
+        if direction != .unknown { optionsLength += 8 }
+        if hasMeta { optionsLength += 4 + FlowTraceOption.valueLength }
+        if comment != nil { optionsLength += 4 + align4(commentLength) }
+        if optionsLength > 0 { optionsLength += 4 }
+        let total = 28 + align4(dataLength) + optionsLength + 4
+        guard total <= Int(UInt32.max) else {
+            throw TraceFileError(.invalidArgument, "a record of \(dataLength) bytes does not fit a pcapng block", path: path())
+        }
+        return total
+    }
+
+    /// Writes one EPB of `total` bytes (from `packetBlockLength`) at `p`. The one place an EPB
+    /// is laid out: `append` and the Recorder's buffers both use it, so their files are the
+    /// same byte for byte.
+    @inline(__always)
+    static func formatPacketBlock(at p: UnsafeMutableRawPointer, total: Int, interface: UInt32, timestamp: UInt64,
+                                  leg: TraceLeg, direction: TraceDirection, pairing: UInt64?, synthetic: Bool,
+                                  hasMeta: Bool, netlinkProtocol: UInt16, netlink: UnsafeRawBufferPointer,
+                                  comment: String?, commentLength: Int) {
+        let dataLength = NetlinkPseudoHeader.length + netlink.count
+        var o = 0
+        put32(p, &o, Pcapng.enhancedPacketBlock)
+        put32(p, &o, UInt32(truncatingIfNeeded: total))
+        put32(p, &o, interface)
+        put32(p, &o, UInt32(truncatingIfNeeded: timestamp >> 32))
+        put32(p, &o, UInt32(truncatingIfNeeded: timestamp))
+        put32(p, &o, UInt32(truncatingIfNeeded: dataLength))
+        put32(p, &o, UInt32(truncatingIfNeeded: dataLength))
+        // LINKTYPE_NETLINK pseudo-header, big endian.
+        switch direction {
+        case .toKernel: put16be(p, &o, NetlinkPseudoHeader.packetKernel)
+        case .toUser: put16be(p, &o, NetlinkPseudoHeader.packetUser)
+        case .unknown: put16be(p, &o, 0)
+        }
+        put16be(p, &o, NetlinkPseudoHeader.hardwareTypeNetlink)
+        put16be(p, &o, 0)                                          // link-layer address length
+        p.storeBytes(of: UInt64(0), toByteOffset: o, as: UInt64.self); o += 8
+        put16be(p, &o, netlinkProtocol)
+        if let src = netlink.baseAddress, netlink.count > 0 {
+            (p + o).copyMemory(from: src, byteCount: netlink.count)
+            o += netlink.count
+        }
+        zeroPad(p, &o)
+        if direction != .unknown {
+            put32(p, &o, UInt32(Pcapng.epbFlags) | UInt32(4) << 16)
+            put32(p, &o, direction == .toKernel ? Pcapng.flagsOutbound : Pcapng.flagsInbound)
+        }
+        if hasMeta {
+            put32(p, &o, UInt32(Pcapng.optCustomBinaryCopyable) | UInt32(FlowTraceOption.valueLength) << 16)
+            put32(p, &o, FlowTraceOption.privateEnterpriseNumber)
+            var flags: UInt8 = 0
+            if synthetic { flags |= FlowTraceOption.flagSynthetic }
+            if pairing != nil { flags |= FlowTraceOption.flagHasPairing }
+            put32(p, &o, UInt32(FlowTraceOption.kindRecordV1) | UInt32(leg.rawValue) << 8 | UInt32(flags) << 16)
+            p.storeBytes(of: (pairing ?? 0).littleEndian, toByteOffset: o, as: UInt64.self); o += 8
+        }
+        if var comment {
+            put32(p, &o, UInt32(Pcapng.optComment) | UInt32(commentLength) << 16)
+            comment.withUTF8 { utf8 in
+                if let src = utf8.baseAddress { (p + o).copyMemory(from: src, byteCount: utf8.count) }
+            }
+            o += commentLength
+            zeroPad(p, &o)
+        }
+        if hasMeta || direction != .unknown || comment != nil { put32(p, &o, 0) }   // opt_endofopt
+        put32(p, &o, UInt32(truncatingIfNeeded: total))
+    }
+
+    // MARK: blocks formatted elsewhere (the Recorder)
+
+    /// Appends `count` bytes of whole EPBs that `formatPacketBlock` laid out elsewhere (the
+    /// Recorder's buffers), `records` of them, to the current file: whatever this writer still
+    /// buffers goes first, then the blocks go to write(2) straight from `blocks` (no copy).
+    /// Rotation is the caller's (`needsRotation`, `rotateNow`). After a failed write the
+    /// unwritten bytes are kept in this writer's buffer, to be retried by the next flush, and the
+    /// error is thrown; `blocks` may be reused either way.
+    func appendBlocks(_ blocks: UnsafeRawPointer, count: Int, records: Int) throws {
+        guard !closed else { throw TraceFileError(.invalidArgument, "append after close", path: path) }
+        guard count > 0 else { return }
+        recordsAppended += UInt64(records)
+        recordsInFile += records
+        fileBytes += UInt64(count)
+        if used > pendingStart {
+            do { try flush() } catch {
+                keepUnwritten(blocks, count)
+                throw error
+            }
+        }
+        let (written, error) = Sys.writeAll(fd, blocks, count)
+        bytesWritten += UInt64(written)
+        if error != 0 {
+            keepUnwritten(blocks + written, count - written)
+            throw TraceFileError(.io(error), "write failed", path: path)
+        }
+    }
+
+    /// Keeps bytes a failed write left over, after what is already buffered. The buffer grows for
+    /// them up to 64 MiB of unwritten data; past that the newest bytes are dropped (a disk that
+    /// stays full must not take all memory).
+    private func keepUnwritten(_ p: UnsafeRawPointer, _ n: Int) {
+        guard n > 0, used - pendingStart + n <= 64 << 20 else { return }
+        if used + n > capacity {
+            let pending = used - pendingStart
+            let newCapacity = max(capacity, align4(pending + n))
+            let fresh = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 8)
+            fresh.copyMemory(from: buffer + pendingStart, byteCount: pending)
+            buffer.deallocate()
+            buffer = fresh
+            capacity = newCapacity
+            used = pending
+            pendingStart = 0
+        }
+        (buffer + used).copyMemory(from: p, byteCount: n)
+        used += n
+        if bufferedRecords == 0 { oldestBufferedAt = Sys.monotonicNanoseconds() }
+        bufferedRecords += 1
+    }
+
+    /// Whether a block of `bytes` must go to a new file, with `pendingBytes` and
+    /// `pendingRecords` not yet handed to this writer but already in the current file's order.
+    func needsRotation(adding bytes: Int, pendingBytes: Int, pendingRecords: Int) -> Bool {
+        guard let rotation, recordsInFile + pendingRecords > 0 else { return false }
+        return fileBytes + UInt64(pendingBytes) + UInt64(bytes) > rotation.maxFileBytes
+    }
+
+    /// Closes the current file and starts the next (SHB, IDBs, preamble), as `append` does when
+    /// a record would pass the rotation size.
+    func rotateNow() throws { try rotate() }
 
     /// Writes the buffer if its oldest record has waited longer than the policy allows.
     public func flushIfDue() throws {
@@ -415,35 +503,37 @@ public final class PcapngWriter {
         }
         return buffer + used
     }
+}
 
-    @inline(__always)
-    private func put32(_ p: UnsafeMutableRawPointer, _ o: inout Int, _ v: UInt32) {
-        p.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt32.self)
-        o += 4
+// Little-endian and big-endian stores for the block layouts above.
+
+@inline(__always)
+fileprivate func put32(_ p: UnsafeMutableRawPointer, _ o: inout Int, _ v: UInt32) {
+    p.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt32.self)
+    o += 4
+}
+
+@inline(__always)
+fileprivate func put16be(_ p: UnsafeMutableRawPointer, _ o: inout Int, _ v: UInt16) {
+    p.storeBytes(of: v.bigEndian, toByteOffset: o, as: UInt16.self)
+    o += 2
+}
+
+fileprivate func putString(_ p: UnsafeMutableRawPointer, _ o: inout Int, _ code: UInt16, _ value: String?) {
+    guard var s = value else { return }
+    let n = s.utf8.count
+    put32(p, &o, UInt32(code) | UInt32(n) << 16)
+    s.withUTF8 { utf8 in
+        if let src = utf8.baseAddress { (p + o).copyMemory(from: src, byteCount: n) }
     }
+    o += n
+    zeroPad(p, &o)
+}
 
-    @inline(__always)
-    private func put16be(_ p: UnsafeMutableRawPointer, _ o: inout Int, _ v: UInt16) {
-        p.storeBytes(of: v.bigEndian, toByteOffset: o, as: UInt16.self)
-        o += 2
-    }
-
-    private func putString(_ p: UnsafeMutableRawPointer, _ o: inout Int, _ code: UInt16, _ value: String?) {
-        guard var s = value else { return }
-        let n = s.utf8.count
-        put32(p, &o, UInt32(code) | UInt32(n) << 16)
-        s.withUTF8 { utf8 in
-            if let src = utf8.baseAddress { (p + o).copyMemory(from: src, byteCount: n) }
-        }
-        o += n
-        zeroPad(p, &o)
-    }
-
-    @inline(__always)
-    private func zeroPad(_ p: UnsafeMutableRawPointer, _ o: inout Int) {
-        while o & 3 != 0 {
-            p.storeBytes(of: UInt8(0), toByteOffset: o, as: UInt8.self)
-            o += 1
-        }
+@inline(__always)
+fileprivate func zeroPad(_ p: UnsafeMutableRawPointer, _ o: inout Int) {
+    while o & 3 != 0 {
+        p.storeBytes(of: UInt8(0), toByteOffset: o, as: UInt8.self)
+        o += 1
     }
 }

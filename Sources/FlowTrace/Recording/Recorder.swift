@@ -1,8 +1,17 @@
 // The recorder: every message the twin or the daemon sends or receives becomes one pcapng
-// record. Thread-safe (the twin and the listener run on their own threads); a record costs a
-// lock and a copy into the writer's buffer. Every file, rotated ones included, starts with
-// NEWFAMILY records for the families and a snapshot of the devices' state, so one file is a
-// complete bug report (spec/trace-format.md).
+// record. Thread-safe (the twin and the listener run on their own threads). Every file, rotated
+// ones included, starts with NEWFAMILY records for the families and a snapshot of the devices'
+// state, so one file is a complete bug report (spec/trace-format.md).
+//
+// The NDO path's share is small on purpose: `record` takes the timestamp, then, under an
+// uncontended lock, lays the Enhanced Packet Block out in place (the same function as
+// PcapngWriter.append, so the bytes are identical) in the half of a double buffer being filled.
+// A full half is handed to the flusher thread, which writes it with one write(2) while the
+// other half fills; the NDO thread never waits for the disk unless both halves are full (then
+// it waits for the write to finish rather than drop a record). Each half holds at most half
+// the flush policy's records and bytes, so a kill -9 loses no more than the policy says
+// (default 256 records / 64 KiB). The time bound is the flusher's: a half whose first record
+// is `maxDelayNanoseconds` old is written even when not full.
 
 import LibFlowTable
 
@@ -21,15 +30,68 @@ public final class Recorder: @unchecked Sendable {
     public typealias SnapshotProvider = () -> [(direction: TraceDirection, bytes: [UInt8])]
 
     let writer: PcapngWriter
-    // Every mutable field below is touched only with `lock` held (the lock itself is the
-    // exception, being what serialises), so the runtime's exclusivity checks add nothing but
-    // cost on the NDO path: they were a quarter of a recorded message's instructions.
-    @exclusivity(unchecked) var lock = pthread_mutex_t()
     let families: [Controller.Family]
+    // Every mutable field below is touched only with `lock` held (the lock and the condition
+    // variables themselves being what serialises), except the writer and the half in flight,
+    // which belong to the flusher while `inFlight` is set and to a lock holder otherwise.
+    // The runtime's exclusivity checks would add nothing but cost on the NDO path.
+    @exclusivity(unchecked) var lock = pthread_mutex_t()
+    /// Signalled when a half is handed over (and on close): wakes the flusher.
+    @exclusivity(unchecked) var work = pthread_cond_t()
+    /// Signalled when the flusher is done with a half: wakes a producer waiting for room.
+    @exclusivity(unchecked) var done = pthread_cond_t()
     @exclusivity(unchecked) public private(set) var recordsWritten = 0
     @exclusivity(unchecked) public private(set) var lastError: String?
     @exclusivity(unchecked) var flusher: pthread_t?
     @exclusivity(unchecked) var stopping = false
+    @exclusivity(unchecked) var closed = false
+    /// The flusher takes handed-over halves; false before it starts, once `close` has joined
+    /// it, and with a synchronous policy: then halves are written on the recording thread.
+    @exclusivity(unchecked) var flusherRunning = false
+
+    /// The double buffer: `halves[filling]` takes records; the other is empty or, while
+    /// `inFlight`, being written by the flusher.
+    /// Two `Half`s, reached in place through the pointer (no copies, no access checks).
+    let halves: UnsafeMutablePointer<Half>
+    @exclusivity(unchecked) var filling = 0
+    @exclusivity(unchecked) var inFlight = false
+    /// A half waits in `halves[1 - filling]` for the flusher (handed over, not yet taken).
+    @exclusivity(unchecked) var handedOver = false
+    @exclusivity(unchecked) var flusherWaiting = false
+    /// Monotonic time of the first record in the filling half (the flush deadline's start).
+    @exclusivity(unchecked) var fillingSince: UInt64 = 0
+    /// Bytes and records of the half in flight (not yet in the writer's counts: rotation).
+    @exclusivity(unchecked) var inFlightBytes = 0
+    @exclusivity(unchecked) var inFlightRecords = 0
+    /// Records per half, bytes per half before a handover, and the time bound.
+    let halfRecords: Int
+    let halfBytes: Int
+    let maxDelay: UInt64
+    /// `PcapngFlushPolicy.immediate` and the like: every record goes to write(2) before
+    /// `record` returns, on the caller's thread.
+    let synchronous: Bool
+    let hasRotation: Bool
+    let interfaceCount: Int
+
+    /// One half of the double buffer: whole EPBs, laid out as they go to the file.
+    struct Half {
+        var base: UnsafeMutableRawPointer
+        var capacity: Int
+        var used = 0
+        var records = 0
+
+        init(capacity: Int) {
+            self.capacity = capacity
+            base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+        }
+
+        /// Room for one block larger than the whole half (only ever grown while empty).
+        mutating func grow(to n: Int) {
+            base.deallocate()
+            capacity = align4(n)
+            base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+        }
+    }
 
     /// - Parameters:
     ///   - families: the family ids used in this session (NEWFAMILY records in every file).
@@ -65,30 +127,156 @@ public final class Recorder: @unchecked Sendable {
                     }
                 }
             })
+        halfRecords = max(1, flush.maxRecords / 2)
+        halfBytes = max(1, flush.maxBytes / 2)
+        maxDelay = flush.maxDelayNanoseconds
+        synchronous = flush.maxRecords < 2 || flush.maxDelayNanoseconds == 0
+        hasRotation = rotation != nil
+        interfaceCount = interfaces.count
+        // A half holds its share of the bytes plus one typical block past it; a larger block
+        // grows the half it lands in.
+        let halfCapacity = max(4096, halfBytes + 4096)
+        halves = UnsafeMutablePointer<Half>.allocate(capacity: 2)
+        halves.initialize(to: Half(capacity: halfCapacity))
+        (halves + 1).initialize(to: Half(capacity: synchronous ? 16 : halfCapacity))
         pthread_mutex_init(&lock, nil)
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(&work, &attr)
+        pthread_cond_init(&done, &attr)
+        pthread_condattr_destroy(&attr)
         startFlusher()
     }
 
     /// Records one message. Never throws into the caller's NDO path: a write error is kept in
-    /// `lastError` (and the writer keeps the unwritten blocks to retry on the next flush).
+    /// `lastError` (and the writer keeps the unwritten bytes to retry on the next write).
+    /// `timestamp` is taken here, at the hook, before any wait for the lock.
     public func record(leg: TraceLeg, direction: TraceDirection, bytes: UnsafeRawBufferPointer,
                        pairing: UInt64? = nil, timestamp: UInt64 = PcapngWriter.now(), comment: String? = nil) {
         let iface = leg == .api ? Recorder.apiInterface : Recorder.hairpinInterface
+        let commentLength = comment?.utf8.count ?? 0
+        let hasMeta = leg != .unknown || pairing != nil     // as PcapngWriter.append decides
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
+        let total: Int
         do {
-            try writer.append(TraceRecord(timestamp: timestamp, leg: leg, direction: direction, interface: iface,
-                                          netlink: bytes, pairing: pairing, comment: comment))
-            recordsWritten += 1
+            guard !closed else { throw TraceFileError(.invalidArgument, "record after close", path: writer.path) }
+            guard Int(iface) < interfaceCount else {
+                throw TraceFileError(.invalidArgument, "the api leg is not recorded in this file", path: writer.path)
+            }
+            total = try PcapngWriter.packetBlockLength(netlinkCount: bytes.count, direction: direction, hasMeta: hasMeta,
+                                                       comment: comment, commentLength: commentLength,
+                                                       path: self.writer.path)
+            if hasRotation { try rotateIfNeeded(adding: total) }
         } catch {
             lastError = "\(error)"
+            return
+        }
+        var half = halves + filling
+        // handOver may wait (lock released) while another thread records: look again after it.
+        while half.pointee.used > 0
+                && (half.pointee.records >= halfRecords || half.pointee.used + total > halfBytes) {
+            handOver()
+            half = halves + filling
+        }
+        // The half is empty or has room below halfBytes, which its capacity exceeds: a grow
+        // only ever happens to an empty half.
+        if total > half.pointee.capacity - half.pointee.used { half.pointee.grow(to: total) }
+        if half.pointee.records == 0 { fillingSince = Sys.monotonicNanoseconds() }
+        PcapngWriter.formatPacketBlock(at: half.pointee.base + half.pointee.used, total: total, interface: iface,
+                                       timestamp: timestamp, leg: leg, direction: direction, pairing: pairing,
+                                       synthetic: false, hasMeta: hasMeta,
+                                       netlinkProtocol: NetlinkPseudoHeader.protocolGeneric,
+                                       netlink: bytes, comment: comment, commentLength: commentLength)
+        half.pointee.used += total
+        half.pointee.records += 1
+        recordsWritten += 1
+        if synchronous {
+            writeFillingNow()
+        } else if half.pointee.records >= halfRecords || half.pointee.used >= halfBytes, !inFlight, !handedOver {
+            // Full: hand it over now, while the flusher is idle, rather than at the next record.
+            handOver()
         }
     }
 
-    /// Flushes what is buffered (also done every 100 ms by a background thread).
+    @inline(__always)
+    private func takeFilling() -> Half { halves[filling] }
+
+    /// Hands the filling half to the flusher and switches to the other, first waiting (lock
+    /// held) for the flusher to finish the other one if it is still being written: a full
+    /// buffer blocks the producer, it never drops. Called with the lock held.
+    private func handOver() {
+        guard flusherRunning else {
+            writeFillingNow()
+            return
+        }
+        waitForTheOtherHalf()
+        let h = takeFilling()
+        guard h.records > 0 else { return }
+        handedOver = true
+        inFlightBytes = h.used
+        inFlightRecords = h.records
+        filling = 1 - filling
+        if flusherWaiting { pthread_cond_signal(&work) }
+    }
+
+    /// Writes the filling half on this thread (lock held), once the flusher is done: for
+    /// `flush()`, `close()`, rotation and the synchronous policy.
+    private func writeFillingNow() {
+        waitForTheOtherHalf()
+        writeFillingHalf()
+    }
+
+    /// Returns (lock held) once the other half is empty. A half handed over but not yet taken
+    /// is written here, on this thread, rather than waited for: on a loaded machine the
+    /// flusher may not be scheduled for milliseconds, and the recording thread must not wait
+    /// on that (it then pays one write(2), as a synchronous writer would). A half the flusher
+    /// is writing is waited for: its write(2) is already under way.
+    private func waitForTheOtherHalf() {
+        while inFlight || handedOver {
+            if handedOver && !inFlight {
+                handedOver = false
+                filling = 1 - filling
+                writeFillingHalf()
+                filling = 1 - filling
+            } else {
+                pthread_cond_wait(&done, &lock)
+            }
+        }
+    }
+
+    private func writeFillingHalf() {
+        let h = halves + filling
+        guard h.pointee.records > 0 else { return }
+        do {
+            try writer.appendBlocks(h.pointee.base, count: h.pointee.used, records: h.pointee.records)
+        } catch {
+            lastError = "\(error)"
+        }
+        h.pointee.used = 0
+        h.pointee.records = 0
+        inFlightBytes = 0
+        inFlightRecords = 0
+    }
+
+    /// Rotation is decided here, in record order, on the recording thread (as PcapngWriter.append
+    /// decides it): the new file's snapshot must be the state between the last record of the old
+    /// file and the first of the new one, so everything pending goes to the old file first.
+    private func rotateIfNeeded(adding total: Int) throws {
+        let h = takeFilling()
+        let pendingBytes = h.used + (inFlight || handedOver ? inFlightBytes : 0)
+        let pendingRecords = h.records + (inFlight || handedOver ? inFlightRecords : 0)
+        guard writer.needsRotation(adding: total, pendingBytes: pendingBytes, pendingRecords: pendingRecords) else { return }
+        writeFillingNow()
+        try writer.rotateNow()
+    }
+
+    /// Writes what is buffered (the flusher also does, within the policy's time bound).
     public func flush() {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
+        writeFillingNow()
         do { try writer.flush() } catch { lastError = "\(error)" }
     }
 
@@ -97,35 +285,84 @@ public final class Recorder: @unchecked Sendable {
         pthread_mutex_lock(&lock)
         let wasStopping = stopping
         stopping = true
+        pthread_cond_signal(&work)
         pthread_mutex_unlock(&lock)
         if wasStopping { return }
         if let flusher { pthread_join(flusher, nil) }
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
+        flusherRunning = false
+        writeFillingNow()
+        closed = true
         do { try writer.close() } catch { lastError = "\(error)" }
     }
 
     public var path: String { writer.path }
 
-    deinit { close() }
+    deinit {
+        close()
+        halves[0].base.deallocate()
+        halves[1].base.deallocate()
+        halves.deinitialize(count: 2)
+        halves.deallocate()
+        pthread_cond_destroy(&work)
+        pthread_cond_destroy(&done)
+        pthread_mutex_destroy(&lock)
+    }
 
-    /// The writer flushes by count and size on append; this thread adds the time bound, so a
-    /// quiet session still reaches the disk within ~100 ms.
+    /// The flusher: writes each half handed over, and a half whose first record has waited the
+    /// policy's delay. It writes outside the lock, so recording goes on meanwhile.
     func startFlusher() {
+        guard !synchronous else { return }
         let box = Unmanaged.passUnretained(self).toOpaque()
         var thread = pthread_t()
         let rc = pthread_create(&thread, nil, { arg in
             guard let arg else { return nil }
-            let r = Unmanaged<Recorder>.fromOpaque(arg).takeUnretainedValue()
-            while true {
-                usleep(50_000)
-                pthread_mutex_lock(&r.lock)
-                let stop = r.stopping
-                if !stop { do { try r.writer.flushIfDue() } catch { r.lastError = "\(error)" } }
-                pthread_mutex_unlock(&r.lock)
-                if stop { return nil }
-            }
+            Unmanaged<Recorder>.fromOpaque(arg).takeUnretainedValue().flusherLoop()
+            return nil
         }, box)
-        if rc == 0 { flusher = thread }
+        if rc == 0 {
+            flusher = thread
+            flusherRunning = !synchronous
+        }
+    }
+
+    private func flusherLoop() {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        while true {
+            if handedOver {
+                handedOver = false
+                inFlight = true
+                let h = halves[1 - filling]
+                pthread_mutex_unlock(&lock)
+                var failure: String?
+                do { try writer.appendBlocks(h.base, count: h.used, records: h.records) } catch { failure = "\(error)" }
+                pthread_mutex_lock(&lock)
+                if let failure { lastError = failure }
+                halves[1 - filling].used = 0
+                halves[1 - filling].records = 0
+                inFlight = false
+                inFlightBytes = 0
+                inFlightRecords = 0
+                pthread_cond_broadcast(&done)
+                continue
+            }
+            if stopping { return }
+            let h = takeFilling()
+            let now = Sys.monotonicNanoseconds()
+            if h.records > 0 && now &- fillingSince >= maxDelay && !synchronous {
+                handOver()          // the other half is free here: nothing in flight
+                continue
+            }
+            // Sleep until the filling half's deadline (or half the delay when it is empty);
+            // a handover or close wakes us earlier.
+            let wait = h.records > 0 ? maxDelay &- (now &- fillingSince) : max(maxDelay / 2, 1_000_000)
+            let deadline = now &+ min(wait, 1_000_000_000)
+            var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+            flusherWaiting = true
+            pthread_cond_timedwait(&work, &lock, &ts)
+            flusherWaiting = false
+        }
     }
 }

@@ -84,13 +84,21 @@ public final class LoopbackSession {
                                        }
                                    })
             recorder = rec
-            // The twin sees both legs; it alone records, so nothing is written twice.
-            let faults = options.faults
-            config.onMessage = { info, bytes in
-                rec.record(leg: info.leg == .api ? .api : .hairpin,
-                           direction: info.direction == .toKernel ? .toKernel : .toUser,
-                           bytes: bytes, pairing: info.call,
-                           comment: faults.flatMap { Self.faultMark($0, info) })
+            // The twin sees both legs; it alone records, so nothing is written twice. The fields
+            // go to the recorder as they are (no record value is built per message); only a
+            // session with faults looks for a marker.
+            if let faults = options.faults {
+                config.onMessage = { info, bytes in
+                    rec.record(leg: info.leg == .api ? .api : .hairpin,
+                               direction: info.direction == .toKernel ? .toKernel : .toUser,
+                               bytes: bytes, pairing: info.call, comment: Self.faultMark(faults, info))
+                }
+            } else {
+                config.onMessage = { info, bytes in
+                    rec.record(leg: info.leg == .api ? .api : .hairpin,
+                               direction: info.direction == .toKernel ? .toKernel : .toUser,
+                               bytes: bytes, pairing: info.call)
+                }
             }
         }
         twin = try UnftTwin(config)
