@@ -6,6 +6,7 @@
 //   .build/release/replay-bench --trace big.pcapng                        # any trace (e.g. > 1 GiB)
 //   .build/release/replay-bench --typed        # every call through the typed path (no SingleFlowPath)
 //   .build/release/replay-bench --no-skip      # streaming: the reader builds every record (no TraceReader.skipping)
+//   .build/release/replay-bench --closure      # streaming: kept records as TraceRecords through the filter closure
 //
 // A > 1 GiB trace: `flowtrace gen --flows 1200000 --batch 1 --churn 0.5 --reads 0 -w big.pcapng`
 // (about 2.4 million single-flow calls, 12 million records; see spec/replay.md).
@@ -28,6 +29,7 @@ var runs = 3
 var keep = false
 var typed = false
 var skipUnread = true
+var closureFilter = false
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
@@ -37,8 +39,9 @@ while let a = args.popFirst() {
     case "--keep": keep = true
     case "--typed": typed = true
     case "--no-skip": skipUnread = false
+    case "--closure": closureFilter = true
     default:
-        print("usage: replay-bench [--trace FILE | --flows N] [--runs N] [--keep] [--typed] [--no-skip]")
+        print("usage: replay-bench [--trace FILE | --flows N] [--runs N] [--keep] [--typed] [--no-skip] [--closure]")
         exit(2)
     }
 }
@@ -93,7 +96,9 @@ func measure(_ label: String, _ make: () throws -> RecordSource) -> [Double] {
 
 let baseline = peakResidentBytes()
 let streaming = measure("streaming") {
-    try ReadAheadSource(path: path, filter: Replayer.backendRecords, skipping: skipUnread ? Replayer.backendSkip : nil)
+    skipUnread && !closureFilter
+        ? try ReadAheadSource(path: path, dropping: Replayer.backendSkip)
+        : try ReadAheadSource(path: path, filter: Replayer.backendRecords, skipping: skipUnread ? Replayer.backendSkip : nil)
 }
 let streamingPeak = peakResidentBytes()
 // The preloaded copy is made once; each run rewinds it (the replay itself is what is timed).

@@ -82,6 +82,7 @@ public final class ReadAheadSource: RecordSource {
     public let name: String
     let filter: Filter?
     let skipping: TraceReader.Skip?
+    let dropping: TraceReader.Skip?
     let chunkBytes: Int
     let depth: Int
     private var shared = Shared()
@@ -98,11 +99,26 @@ public final class ReadAheadSource: RecordSource {
     ///     `filter`, which still sees every record handed out); must drop nothing `filter` keeps.
     ///   - chunkBytes: bytes per chunk; a record larger than this gets a chunk of its own size.
     ///   - depth: chunks at most (filled, being filled, being read).
-    public init(path: String, filter: Filter? = nil, skipping: TraceReader.Skip? = nil,
-                chunkBytes: Int = 1 << 20, depth: Int = 4) throws(TraceFileError) {
+    public convenience init(path: String, filter: Filter? = nil, skipping: TraceReader.Skip? = nil,
+                            chunkBytes: Int = 1 << 20, depth: Int = 4) throws(TraceFileError) {
+        try self.init(path: path, filter: filter, skipping: skipping, dropping: nil, chunkBytes: chunkBytes, depth: depth)
+    }
+
+    /// Hands on every record but those `dropping` names: the reader passes over unread what it
+    /// can (`skipping`) and the reading thread drops the rest (an nlctrl record, a block the reader
+    /// reads in full) with the same test, so no closure and no TraceRecord per record.
+    /// `dropping: Replayer.backendSkip` keeps exactly what `filter: Replayer.backendRecords` keeps.
+    public convenience init(path: String, dropping: TraceReader.Skip,
+                            chunkBytes: Int = 1 << 20, depth: Int = 4) throws(TraceFileError) {
+        try self.init(path: path, filter: nil, skipping: dropping, dropping: dropping, chunkBytes: chunkBytes, depth: depth)
+    }
+
+    private init(path: String, filter: Filter?, skipping: TraceReader.Skip?, dropping: TraceReader.Skip?,
+                 chunkBytes: Int, depth: Int) throws(TraceFileError) {
         self.path = path
         self.filter = filter
         self.skipping = skipping
+        self.dropping = dropping
         self.chunkBytes = max(chunkBytes, 64 * 1024)
         self.depth = max(depth, 2)
         // Opened here, so a missing or foreign file fails at once and not on the first record.
@@ -199,7 +215,7 @@ public final class ReadAheadSource: RecordSource {
     private func start(_ reader: StreamingSource) {
         let s = shared
         for _ in 0..<depth { s.empty.append(Chunk(capacity: chunkBytes)) }
-        let work = Work(reader: reader, shared: s, filter: filter, chunkBytes: chunkBytes)
+        let work = Work(reader: reader, shared: s, filter: filter, dropping: dropping, chunkBytes: chunkBytes)
         let box = Unmanaged.passRetained(work).toOpaque()
         var t = pthread_t()
         let rc = pthread_create(&t, nil, { raw in
@@ -239,12 +255,14 @@ public final class ReadAheadSource: RecordSource {
         let reader: StreamingSource
         let shared: Shared
         let filter: Filter?
+        let dropping: TraceReader.Skip?
         let chunkBytes: Int
 
-        init(reader: StreamingSource, shared: Shared, filter: Filter?, chunkBytes: Int) {
+        init(reader: StreamingSource, shared: Shared, filter: Filter?, dropping: TraceReader.Skip?, chunkBytes: Int) {
             self.reader = reader
             self.shared = shared
             self.filter = filter
+            self.dropping = dropping
             self.chunkBytes = chunkBytes
         }
 
@@ -279,6 +297,59 @@ public final class ReadAheadSource: RecordSource {
         }
 
         func run() {
+            if let filter { runFiltered(filter) } else { runFields() }
+        }
+
+        /// Without a closure: the reader's fields go straight into the chunk (no TraceRecord,
+        /// no comment text, no call per record through a closure).
+        func runFields() {
+            var current: Chunk?
+            var knownFamilies = FamilyTable()
+            var haveFamilies = false
+            // Unwrapped once: an Optional's test per record copied (retained) its two sets.
+            let drops = dropping != nil
+            let drop = dropping ?? TraceReader.Skip(legs: [], messageTypes: [])
+            do {
+                while let r = try reader.nextFields() {
+                    if drops && drop.skips(leg: r.leg, netlink: r.netlink) { continue }
+                    let n = r.netlink.count
+                    if let c = current, c.used + n > c.capacity {
+                        guard hand(c) else { return }
+                        current = nil
+                    }
+                    if current == nil {
+                        guard let c = takeEmpty(atLeast: max(n, chunkBytes)) else { return }
+                        current = c
+                        haveFamilies = false
+                    }
+                    guard let c = current else { return }
+                    let isController = n >= Netlink.headerLength
+                        && r.netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == Controller.familyID
+                    if !haveFamilies || isController {
+                        let families = reader.families
+                        if !haveFamilies || knownFamilies != families {
+                            c.families.append(families)
+                            knownFamilies = families
+                            haveFamilies = true
+                        }
+                    }
+                    if n > 0, let base = r.netlink.baseAddress { (c.storage + c.used).copyMemory(from: base, byteCount: n) }
+                    c.entries.append(Chunk.Entry(start: c.used, count: n, timestamp: r.timestamp, pairing: r.pairing, leg: r.leg,
+                                                 direction: r.direction, synthetic: r.synthetic,
+                                                 netlinkProtocol: r.netlinkProtocol, number: reader.recordNumber,
+                                                 families: c.families.count - 1))
+                    c.used += n
+                }
+                if let c = current, !c.entries.isEmpty { guard hand(c) else { return } }
+                finish(error: nil)
+            } catch {
+                if let c = current, !c.entries.isEmpty { _ = hand(c) }
+                finish(error: error)
+            }
+        }
+
+        /// With a closure, which sees the whole TraceRecord (comment included).
+        func runFiltered(_ filter: Filter) {
             var current: Chunk?
             // The table the current chunk last recorded (valid when `haveFamilies`); a flag
             // and not an Optional, which was copied on every record.
@@ -286,7 +357,7 @@ public final class ReadAheadSource: RecordSource {
             var haveFamilies = false
             do {
                 while let r = try reader.next() {
-                    if let filter, !filter(r) { continue }
+                    if !filter(r) { continue }
                     let n = r.netlink.count
                     if let c = current, c.used + n > c.capacity {
                         guard hand(c) else { return }

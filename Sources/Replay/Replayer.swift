@@ -191,7 +191,8 @@ public final class Replayer {
 
     /// What the reader can pass over unread for a backend target: exactly the records
     /// `backendRecords` drops (the API leg; NLMSG_ERROR and NLMSG_DONE), decided from the pcapng
-    /// block before a record is built. `ReadAheadSource(path:filter:skipping:)` takes both.
+    /// block before a record is built. `ReadAheadSource(path:dropping:)` takes it alone (and
+    /// drops the rest without a closure); `ReadAheadSource(path:filter:skipping:)` takes both.
     public static let backendSkip = TraceReader.Skip(legs: [.api], messageTypes: [Netlink.typeError, Netlink.typeDone])
 
     /// Opens the kernel module's Flow Table API transport. Set by whoever links a generic

@@ -88,6 +88,14 @@ public final class StreamingSource: RecordSource {
         return r
     }
 
+    /// `next()` for the reading thread (TraceReader.nextFields: no TraceRecord built).
+    @inline(__always)
+    func nextFields() throws(TraceFileError) -> TraceReader.RecordFields? {
+        guard let r = try reader.nextFields() else { return nil }
+        recordNumber = r.number
+        return r
+    }
+
     public var families: FamilyTable { reader.families }
     public var truncationNote: String? { reader.truncation.map { "\($0)" } }
     public var name: String { reader.name }

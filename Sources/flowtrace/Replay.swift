@@ -139,8 +139,9 @@ struct ReplayCommand: ParsableCommand {
             let filter = isBackend ? Replayer.backendRecords : nil
             if preload {
                 source = try PreloadedSource(path: file, filter: filter)
-            } else if let filter {
-                source = try ReadAheadSource(path: file, filter: filter, skipping: Replayer.backendSkip)
+            } else if isBackend {
+                // The records `filter` keeps, dropped without a closure or a TraceRecord each.
+                source = try ReadAheadSource(path: file, dropping: Replayer.backendSkip)
             } else {
                 source = try ReadAheadSource(path: file)
             }

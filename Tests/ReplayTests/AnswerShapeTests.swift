@@ -218,8 +218,8 @@ private func agree(_ a: EncapHead?, _ b: EncapPeek?) -> Bool {
         return out
     }
 
-    @Test func theSameRecordsNumbersAndErrors() throws {
-        let dir = try TempDir()
+    /// The fixtures, a classic pcap copy and 24 damaged copies (cut short, bits flipped).
+    static func files(in dir: TempDir) throws -> [String] {
         var files = [try Fixtures.demo.get(), try Fixtures.generated.get()]
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         for name in ["demo-session", "batched-session", "error-session"] {
@@ -248,6 +248,12 @@ private func agree(_ a: EncapHead?, _ b: EncapPeek?) -> Bool {
             try Data(b).write(to: URL(fileURLWithPath: f))
             files.append(f)
         }
+        return files
+    }
+
+    @Test func theSameRecordsNumbersAndErrors() throws {
+        let dir = try TempDir()
+        let files = try Self.files(in: dir)
         var kept = 0
         for f in files {
             let plain = Self.read(f, skipping: false)

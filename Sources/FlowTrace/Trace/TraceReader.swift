@@ -181,6 +181,29 @@ public final class TraceReader {
         return TraceRecord(c, comment: commentSource.map { $0.comments().joined(separator: "\n") })
     }
 
+    /// What a reader that copies each record elsewhere at once keeps of it (the replay's
+    /// reading thread): the netlink bytes, valid until the next call, and the fields it reads.
+    public struct RecordFields {
+        public var netlink: UnsafeRawBufferPointer
+        public var timestamp: UInt64
+        public var pairing: UInt64?
+        public var leg: TraceLeg
+        public var direction: TraceDirection
+        public var synthetic: Bool
+        public var netlinkProtocol: UInt16
+        /// `recordCount` after this record (read here: across modules it costs an access check).
+        public var number: Int
+    }
+
+    /// `next()` without building the TraceRecord (no comment text, interface, section or
+    /// original length): the same records, errors, `families`, `recordCount` and `truncation`.
+    public func nextFields() throws(TraceFileError) -> RecordFields? {
+        guard let c = try nextCore() else { return nil }
+        return RecordFields(netlink: c.netlink, timestamp: c.timestamp, pairing: c.pairing, leg: c.leg,
+                            direction: c.direction, synthetic: c.synthetic, netlinkProtocol: c.netlinkProtocol,
+                            number: recordCount)
+    }
+
     /// `next()` without the comment (see RecordCore); `commentSource` tells whether there is one.
     @inline(__always)
     func nextCore() throws(TraceFileError) -> RecordCore? {
