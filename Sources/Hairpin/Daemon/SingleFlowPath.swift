@@ -29,6 +29,9 @@
 // answer with its errno and text. Tests/HairpinTests/SingleFlowPathTests.swift runs both paths
 // over generated workloads with every kind of error and compares every answer byte for byte,
 // the counters and the stored flows.
+//
+// The listener calls `answerCall`, which also answers the five discovery getters, for every
+// backend, from per-device encodings (DiscoveryTemplates.swift); `answer` stays SET/DEL only.
 import LibFlowTable
 
 #if canImport(Glibc)
