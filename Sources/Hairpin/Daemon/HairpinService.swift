@@ -65,6 +65,9 @@ public final class HairpinService {
     /// integers, because a dictionary update per call was a visible share of a fast call.
     /// Folded into `counters` when they are read.
     @exclusivity(unchecked) private var fastCalls: (set: Int, del: Int, setFlows: Int, delFlows: Int) = (0, 0, 0, 0)
+    /// Discovery getters (commands 0…4) answered by DiscoveryTemplates, by command; folded
+    /// into `counters` as well.
+    @exclusivity(unchecked) private var fastGetters: [Int] = Array(repeating: 0, count: 5)
 
     /// The counters of every call answered so far (read under `withStateLocked` from another
     /// thread than the one answering).
@@ -77,6 +80,9 @@ public final class HairpinService {
         if fastCalls.del > 0 {
             c.commands[UInt32(NFL.Command.delFlows.rawValue), default: CommandCounters()].requests += fastCalls.del
             c.commands[UInt32(NFL.Command.delFlows.rawValue), default: CommandCounters()].flows += fastCalls.delFlows
+        }
+        for (command, n) in fastGetters.enumerated() where n > 0 {
+            c.commands[UInt32(command), default: CommandCounters()].requests += n
         }
         return c
     }
@@ -293,6 +299,12 @@ public final class HairpinService {
             fastCalls.del += 1
             fastCalls.delFlows += flows
         }
+    }
+
+    /// A discovery getter answered by DiscoveryTemplates (always STATUS 0): counted as `record`
+    /// counts it. The caller holds `lock`.
+    func countFastGetter(command: UInt32) {
+        fastGetters[Int(command)] += 1
     }
 
     private func record(_ request: HairpinEncap, _ answer: HairpinEncap) {

@@ -121,8 +121,9 @@ public final class ListenerLoop {
     /// Whether unft acknowledged SET_LISTENER.
     public private(set) var isRegistered = false
 
-    /// The byte-level path for successful SET/DEL calls into the hash backend (nil: every call
-    /// typed). On by default; it declines whatever it cannot answer exactly as the typed path.
+    /// The byte-level path for the discovery getters (any backend) and successful SET/DEL calls
+    /// into the hash backend (nil: every call typed). On by default; it declines whatever it
+    /// cannot answer exactly as the typed path.
     public var fastPath: SingleFlowPath?
 
     /// Whether answers wait for unft's ACK (kept by nlmsg seq to name the call in an error
@@ -165,10 +166,9 @@ public final class ListenerLoop {
         self.log = log
         bufferSize = max(receiveBufferSize, 4096)
         buffer = [UInt8](repeating: 0, count: bufferSize)
-        // Only the hash backend keeps encoded flows; for the others every call is typed.
-        if service.devices.backendKind == .hash {
-            fastPath = SingleFlowPath(service: service, answerFamilyID: familyID)
-        }
+        // Every backend: the discovery getters are the model's answers. SET/DEL only for the
+        // hash backend (the only one keeping encoded flows); SingleFlowPath knows.
+        fastPath = SingleFlowPath(service: service, answerFamilyID: familyID)
     }
 
     /// Writes one line to stderr.
@@ -383,14 +383,14 @@ public final class ListenerLoop {
         answer(result)
     }
 
-    /// SET_FLOWS / DEL_FLOWS into the hash backend that succeed, answered from the request's
-    /// bytes by SingleFlowPath (byte-identical to the typed answer; anything else it declines
+    /// The discovery getters, and SET_FLOWS / DEL_FLOWS into the hash backend that succeed,
+    /// answered from the request's bytes by SingleFlowPath (byte-identical to the typed answer; anything else it declines
     /// having changed nothing). Not while parts of another call are pending or a call is being
     /// dropped (the typed path's bookkeeping decides those), nor when every call is logged.
     private func answeredFast(_ m: NetlinkMessageView) -> Bool {
         guard let fast = fastPath, !verbose, assembler.pendingCount == 0, failedCalls.isEmpty else { return false }
         let sequence = lastSequence == UInt32.max ? 1 : lastSequence + 1
-        let answered = fast.answer(m.bytes, requestFamilyID: familyID, nlmsgSequence: sequence) { answer in
+        let answered = fast.answerCall(m.bytes, requestFamilyID: familyID, nlmsgSequence: sequence) { answer in
             do throws(TransportError) {
                 try transport.send(answer)
             } catch {

@@ -29,6 +29,9 @@
 // answer with its errno and text. Tests/HairpinTests/SingleFlowPathTests.swift runs both paths
 // over generated workloads with every kind of error and compares every answer byte for byte,
 // the counters and the stored flows.
+//
+// The listener calls `answerCall`, which also answers the five discovery getters, for every
+// backend, from per-device encodings (DiscoveryTemplates.swift); `answer` stays SET/DEL only.
 import LibFlowTable
 
 #if canImport(Glibc)
@@ -74,10 +77,15 @@ public final class SingleFlowPath {
     /// The device of the previous call and its backend as a HashBackend (nil: another kind).
     @exclusivity(unchecked) private var lastDevice: DeviceState?
     @exclusivity(unchecked) private var lastHash: HashBackend?
+    /// The getters' answers (any backend).
+    @exclusivity(unchecked) private var discovery = DiscoveryTemplates()
+    /// Whether SET/DEL can be answered here at all (only the hash backend stores encoded flows).
+    private let flowsOnByteLevel: Bool
 
     public init(service: HairpinService, answerFamilyID: UInt16) {
         self.service = service
         self.answerFamilyID = answerFamilyID
+        flowsOnByteLevel = service.devices.backendKind == .hash
     }
 
     deinit { reader.deallocate() }
@@ -99,17 +107,46 @@ public final class SingleFlowPath {
     }
 
     /// `answer(_:requestFamilyID:_:)` with the answer's nlmsg_seq given (the listener's own
-    /// numbering).
+    /// numbering). SET/DEL only (a replay's feed counts what it answers as one flow's call).
     public func answer(_ request: UnsafeRawBufferPointer, requestFamilyID: UInt16, nlmsgSequence nlseq: UInt32,
                        _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-        guard service.faults == nil else { return false }
+        guard service.faults == nil, let call = Self.readCall(request, requestFamilyID: requestFamilyID),
+              call.command == Self.setCommand || call.command == Self.delCommand else { return false }
+        return answerFlows(cmd: call.command, seq: call.sequence, inner: call.attributes, nlseq, body)
+    }
+
+    /// What the listener calls: SET/DEL as `answer`, and the five discovery getters
+    /// (GET_TABLES … GET_TABLE_GRAPH) for every backend, answered from DiscoveryTemplates.
+    public func answerCall(_ request: UnsafeRawBufferPointer, requestFamilyID: UInt16, nlmsgSequence nlseq: UInt32,
+                           _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        guard service.faults == nil, let call = Self.readCall(request, requestFamilyID: requestFamilyID) else { return false }
+        if call.command <= DiscoveryTemplates.lastCommand {
+            guard let ifindex = discovery.answer(command: call.command, sequence: call.sequence, attributes: call.attributes,
+                                                 service: service, familyID: answerFamilyID, nlmsgSequence: nlseq, body)
+            else { return false }
+            answered += 1
+            lastIfindex = ifindex
+            lastSequence = call.sequence
+            return true
+        }
+        guard flowsOnByteLevel, call.command == Self.setCommand || call.command == Self.delCommand else { return false }
+        return answerFlows(cmd: call.command, seq: call.sequence, inner: call.attributes, nlseq, body)
+    }
+
+    /// CMD, SEQ and ATTR of `request` if it is exactly one netlink message of family
+    /// `requestFamilyID`: an ENCAP request whose only top-level attribute is ENCAP, holding
+    /// CMD_TYPE (NFL command), CMD, SEQ and ATTR once each and nothing else (no STATUS, PART,
+    /// MORE, PAD, nothing unknown), all of the decoder's sizes. Anything else: nil.
+    @inline(__always)
+    static func readCall(_ request: UnsafeRawBufferPointer, requestFamilyID: UInt16)
+        -> (command: UInt32, sequence: UInt64, attributes: UnsafeRawBufferPointer)? {
         var messages = NetlinkMessageIterator(request)
         guard let m = try? messages.next(), m.bytes.count == request.count, m.header.type == requestFamilyID,
-              let (g, top) = try? m.generic(), g.command == NFLH.Command.encap.rawValue else { return false }
+              let (g, top) = try? m.generic(), g.command == NFLH.Command.encap.rawValue else { return nil }
         // Exactly one top-level attribute, ENCAP.
         var attrs = top
         guard case .attribute(let encap) = Self.next(&attrs), encap.type == NFLH.Attr.encap,
-              case .end = Self.next(&attrs) else { return false }
+              case .end = Self.next(&attrs) else { return nil }
         var cmdType: UInt32?, cmd: UInt32?, seq: UInt64?, inner: UnsafeRawBufferPointer?
         var it = RawAttributes(encap.payload)
         var type: UInt16 = 0
@@ -118,21 +155,26 @@ public final class SingleFlowPath {
             switch it.next(&type, &payload) {
             case 0: break reading
             case 1: break
-            default: return false
+            default: return nil
             }
             switch type {
-            case NFLH.EncapAttr.cmdType where cmdType == nil: guard let v = Self.u32(payload) else { return false }; cmdType = v
-            case NFLH.EncapAttr.cmd where cmd == nil: guard let v = Self.u32(payload) else { return false }; cmd = v
+            case NFLH.EncapAttr.cmdType where cmdType == nil: guard let v = Self.u32(payload) else { return nil }; cmdType = v
+            case NFLH.EncapAttr.cmd where cmd == nil: guard let v = Self.u32(payload) else { return nil }; cmd = v
             case NFLH.EncapAttr.seq where seq == nil:
-                guard payload.count == 8, let base = payload.baseAddress else { return false }
+                guard payload.count == 8, let base = payload.baseAddress else { return nil }
                 seq = base.loadUnaligned(as: UInt64.self)
             case NFLH.EncapAttr.attr where inner == nil: inner = payload
-            default: return false   // STATUS, PART, MORE, a repeat, anything unknown
+            default: return nil   // STATUS, PART, MORE, a repeat, anything unknown
             }
         }
-        guard cmdType == NFLH.EncapCmdType.nflCommand, let cmd, let seq, let inner,
-              cmd == Self.setCommand || cmd == Self.delCommand else { return false }
+        guard cmdType == NFLH.EncapCmdType.nflCommand, let cmd, let seq, let inner else { return nil }
+        return (cmd, seq, inner)
+    }
 
+    private func answerFlows(cmd: UInt32, seq: UInt64, inner: UnsafeRawBufferPointer, _ nlseq: UInt32,
+                             _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        var type: UInt16 = 0
+        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
         // ATTR: the preamble, the strategy, FLOWS; each at most once, nothing else.
         var idType: UInt32?, ifindexRead: UInt32?, strategy: UInt32?, flowList: UnsafeRawBufferPointer?
         var top2 = RawAttributes(inner)
@@ -287,11 +329,11 @@ public final class SingleFlowPath {
         if !removed.isEmpty { removed.removeAll(keepingCapacity: true) }
     }
 
-    private enum Step { case attribute(Attribute), end, error }
+    enum Step { case attribute(Attribute), end, error }
 
     /// The next attribute, the end, or an error (try? would merge the last two).
     @inline(__always)
-    private static func next(_ it: inout AttributeIterator) -> Step {
+    static func next(_ it: inout AttributeIterator) -> Step {
         do throws(DecodeError) {
             guard let a = try it.next() else { return .end }
             return .attribute(a)
@@ -301,7 +343,7 @@ public final class SingleFlowPath {
     }
 
     @inline(__always)
-    private static func u32(_ p: UnsafeRawBufferPointer) -> UInt32? {
+    static func u32(_ p: UnsafeRawBufferPointer) -> UInt32? {
         guard p.count == 4, let base = p.baseAddress else { return nil }
         return base.loadUnaligned(as: UInt32.self)
     }

@@ -1,0 +1,149 @@
+// The byte-level answers to the five discovery getters (GET_TABLES, GET_HEADERS, GET_ACTIONS,
+// GET_HEADER_GRAPH, GET_TABLE_GRAPH). The model answers them, not the backend, so they are the
+// same for every backend, and a device's answer to one getter is the same bytes every time but
+// for the two sequence numbers: HairpinService.respond builds STATUS 0, ATTR{preamble, the
+// model's part} from the device's immutable model. The typed path decoded the request into a
+// HairpinEncap and encoded the model's part again on each call (hundreds of attributes for the
+// default model's tables); here the answer is encoded once per (device, getter) by the real
+// encoder, exactly as ListenerLoop.encode does, and only SEQ and nlmsg_seq are patched in.
+//
+// Accepted (SingleFlowPath.readCall, then `answer` below): one ENCAP request whose ATTR holds
+// IDENTIFIER_TYPE = IFINDEX and IDENTIFIER, once each, u32, and nothing else, for a device the
+// registry has or creates (the same call, under the service's lock, as the typed path). Anything
+// else — another attribute in ATTR, another identifier type, no device (ENODEV), an answer too
+// big for one message (the listener would send parts) or one that cannot be encoded (EMSGSIZE),
+// injected faults — is declined having changed nothing, and the typed path answers it.
+// Tests/HairpinTests/DiscoveryTemplateTests.swift compares both paths byte for byte.
+import LibFlowTable
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct DiscoveryTemplates {
+    /// GET_TABLES … GET_TABLE_GRAPH are commands 0 … 4.
+    static let lastCommand = UInt32(NFL.Command.getTableGraph.rawValue)
+    static let maxDevices = 256
+
+    /// One device's five answers. A class: patching the bytes in place needs no copy.
+    final class Entry {
+        let device: DeviceState
+        /// By command; empty until built.
+        var bytes: [[UInt8]] = Array(repeating: [], count: 5)
+        /// Where SEQ's u64 payload is in `bytes[command]`; 0: not built yet; -1: the typed
+        /// path's (too big for one message, or not encodable).
+        var sequenceOffset: [Int] = Array(repeating: 0, count: 5)
+
+        init(device: DeviceState) { self.device = device }
+    }
+
+    private var entries: [UInt32: Entry] = [:]
+    /// The entry of the previous call: calls mostly go to one device.
+    private var last: Entry?
+
+    /// Answers the getter `command` (≤ lastCommand) with `attributes` (ATTR's payload) through
+    /// `body` and returns the ifindex, or returns nil having changed nothing.
+    mutating func answer(command: UInt32, sequence: UInt64, attributes: UnsafeRawBufferPointer,
+                         service: HairpinService, familyID: UInt16, nlmsgSequence: UInt32,
+                         _ body: (UnsafeRawBufferPointer) -> Void) -> UInt32? {
+        var idType: UInt32?, ifindexRead: UInt32?
+        var it = RawAttributes(attributes)
+        var type: UInt16 = 0
+        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
+        reading: while true {
+            switch it.next(&type, &payload) {
+            case 0: break reading
+            case 1: break
+            default: return nil
+            }
+            switch type {
+            case NFL.Attr.identifierType where idType == nil:
+                guard let v = SingleFlowPath.u32(payload) else { return nil }
+                idType = v
+            case NFL.Attr.identifier where ifindexRead == nil:
+                guard let v = SingleFlowPath.u32(payload) else { return nil }
+                ifindexRead = v
+            default: return nil   // a repeat, anything else (the typed path decides those)
+            }
+        }
+        guard idType == NFL.IdentifierType.ifindex, let ifindex = ifindexRead else { return nil }
+        let k = Int(command)
+
+        pthread_mutex_lock(&service.lock)
+        guard let device = service.devices.state(for: ifindex) else {
+            pthread_mutex_unlock(&service.lock)
+            return nil
+        }
+        let entry: Entry
+        if let e = last, e.device === device {
+            entry = e
+        } else if let e = entries[ifindex], e.device === device {
+            entry = e
+            last = e
+        } else {
+            // New device, or a device forgotten and created again (its model may differ).
+            if entries.count >= Self.maxDevices { entries.removeAll(keepingCapacity: true) }
+            entry = Entry(device: device)
+            entries[ifindex] = entry
+            last = entry
+        }
+        if entry.sequenceOffset[k] == 0 {
+            if let t = Self.template(command: command, device: device, familyID: familyID) {
+                entry.bytes[k] = t.bytes
+                entry.sequenceOffset[k] = t.sequenceOffset
+            } else {
+                entry.sequenceOffset[k] = -1
+            }
+        }
+        let offset = entry.sequenceOffset[k]
+        guard offset > 0 else {
+            pthread_mutex_unlock(&service.lock)
+            return nil
+        }
+        service.countFastGetter(command: command)
+        pthread_mutex_unlock(&service.lock)
+
+        entry.bytes[k].withUnsafeMutableBytes { b in
+            b.storeBytes(of: nlmsgSequence, toByteOffset: 8, as: UInt32.self)
+            b.storeBytes(of: sequence, toByteOffset: offset, as: UInt64.self)
+            body(UnsafeRawBufferPointer(b))
+        }
+        return ifindex
+    }
+
+    /// The typed path's answer (HairpinService.respond) to getter `command` for `device`,
+    /// encoded as ListenerLoop.encode does, and where its SEQ is; nil when the listener would
+    /// not send it as one message.
+    static func template(command: UInt32, device: DeviceState, familyID: UInt16) -> (bytes: [UInt8], sequenceOffset: Int)? {
+        guard let byte = UInt8(exactly: command), let cmd = NFL.Command(rawValue: byte) else { return nil }
+        var out = FlowTableAttributes(identifierType: NFL.IdentifierType.ifindex, identifier: device.ifindex)
+        switch cmd {
+        case .getTables: out.tables = device.model.tables
+        case .getHeaders: out.headers = device.model.headers
+        case .getActions: out.actions = device.model.actions
+        case .getHeaderGraph: out.headerGraph = device.model.headerGraph
+        case .getTableGraph: out.tableGraph = device.model.tableGraph
+        default: return nil
+        }
+        var answer = HairpinEncap(commandType: NFLH.EncapCmdType.nflCommand, command: command, status: 0, sequence: 0)
+        answer.attributes = out
+        let message = HairpinMessage(
+            header: NetlinkHeader(type: familyID, flags: Netlink.flagRequest | Netlink.flagAck, sequence: 0, port: 0),
+            command: NFLH.Command.encap.rawValue, encap: answer)
+        guard let bytes = try? message.encoded(), bytes.count <= Parts.defaultBudget else { return nil }
+        let offset: Int? = bytes.withUnsafeBytes { raw in
+            guard let m = try? NetlinkMessageView.single(raw), let (_, top) = try? m.generic() else { return nil }
+            var attrs = top
+            while case .attribute(let a) = SingleFlowPath.next(&attrs) {
+                guard a.type == NFLH.Attr.encap else { continue }
+                var it = a.nested()
+                while case .attribute(let e) = SingleFlowPath.next(&it) {
+                    if e.type == NFLH.EncapAttr.seq && e.payload.count == 8 { return e.payloadOffset }
+                }
+            }
+            return nil
+        }
+        guard let offset, offset > 0 else { return nil }
+        return (bytes, offset)
+    }
+}
