@@ -47,7 +47,8 @@ extension UnftTwin {
             return
         }
         let message: HairpinMessage
-        do { message = try HairpinMessage.decode(view, familyID: familyID) } catch {
+        // GET_FLOWS answers: flows checked, not decoded; their bytes go into the pages verbatim.
+        do { message = try HairpinMessage.decode(view, familyID: familyID, answerFlowsChecked: true) } catch {
             note(c, view.bytes, .toKernel, call: nil)
             sendError(c, request: h, errno: EINVAL, text: error.description, call: nil)
             return
