@@ -47,7 +47,8 @@ extension UnftTwin {
             return
         }
         let message: HairpinMessage
-        do { message = try HairpinMessage.decode(view, familyID: familyID) } catch {
+        // GET_FLOWS answers: flows checked, not decoded; their bytes go into the pages verbatim.
+        do { message = try HairpinMessage.decode(view, familyID: familyID, answerFlowsChecked: true) } catch {
             note(c, view.bytes, .toKernel, call: nil)
             sendError(c, request: h, errno: EINVAL, text: error.description, call: nil)
             return
@@ -159,6 +160,13 @@ extension UnftTwin {
             failCall(seq, errno: EINVAL, text: "the hairpin listener's answer is unusable: \(error.description)")
             return
         }
+        if call.command == NFL.Command.getFlows.rawValue, let client = connectionsByID[call.client] {
+            // The module keeps the answer's FLOW elements as bytes (unft_buf_append_attr).
+            if (e.part ?? 0) == 0 { client.answerFlows.removeAll(keepingCapacity: true) }
+            if let r = Self.answerFlowsRange(view.bytes) {
+                _ = Self.appendFlowElements(view.bytes, r, to: &client.answerFlows)
+            }
+        }
         guard let whole else {
             ackIfAsked(c, request: h, call: seq)
             return
@@ -252,8 +260,8 @@ extension UnftTwin {
         }
         if call.command == NFL.Command.getFlows.rawValue {
             do {
-                try sendFlows(a.flows ?? [], to: client, header: header, command: call.command, ifindex: call.ifindex,
-                              flags: Netlink.flagMulti, budget: configuration.replyPageSize, call: seq)
+                try sendVerbatimPages(client.answerFlows, to: client, header: header, command: call.command,
+                                      ifindex: call.ifindex, call: seq)
             } catch {
                 writer.reset()
                 sendError(client, request: call.request, errno: EMSGSIZE, text: "a flow does not fit a reply: \(error)",

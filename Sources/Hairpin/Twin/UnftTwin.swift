@@ -43,9 +43,6 @@ public final class UnftTwin {
         /// Family ids the twin's nlctrl hands out (the kernel's are dynamic).
         public var flowTableFamilyID: UInt16 = 0x1c
         public var hairpinFamilyID: UInt16 = 0x1d
-        /// Largest GET_FLOWS reply message (nlmsg_len), headers included: one page. A flow that
-        /// alone is larger gets a message of its own.
-        public var replyPageSize: Int = 4096
         /// Bytes a slow peer may leave unread before the twin drops its connection.
         public var maxQueuedBytes: Int = 64 << 20
         /// Connections accepted at most (both sockets together); more are closed at once.
@@ -275,6 +272,9 @@ final class TwinConnection {
     var deferred: [UInt8] = []
     /// API leg: the bytes of the batch request in flight (reused; see `requestFlows`).
     var callRequest: [UInt8] = []
+    /// GET_FLOWS in flight: the FLOW elements of the listener's answer so far (all parts, in
+    /// PART order, each padded), copied into the reply pages verbatim (TwinReplyPages.swift).
+    var answerFlows: [UInt8] = []
     var resume = false
 
     init(id: UInt64, leg: UnftTwin.Leg, port: UInt32, socket: UnixSeqpacketConnection?) {

@@ -37,7 +37,8 @@ public enum HairpinCodec {
         }
     }
 
-    static func decode(_ it: AttributeIterator, into m: inout HairpinMessage) throws(DecodeError) {
+    static func decode(_ it: AttributeIterator, into m: inout HairpinMessage,
+                       answerFlowsChecked: Bool = false) throws(DecodeError) {
         var it = it
         var seen = SeenAttributes()
         let names = NFLH.Attr.self
@@ -45,7 +46,7 @@ public enum HairpinCodec {
             try seen.mark(attr, names: names)
             do throws(DecodeError) {
                 switch attr.type {
-                case NFLH.Attr.encap: m.encap = try decodeEncap(attr)
+                case NFLH.Attr.encap: m.encap = try decodeEncap(attr, answerFlowsChecked: answerFlowsChecked)
                 case NFLH.Attr.listener: m.listener = try decodeListener(attr)
                 default: throw unknown(attr)
                 }
@@ -70,7 +71,7 @@ public enum HairpinCodec {
         return HairpinListener(type: type, port: port)
     }
 
-    static func decodeEncap(_ nest: Attribute) throws(DecodeError) -> HairpinEncap {
+    static func decodeEncap(_ nest: Attribute, answerFlowsChecked: Bool = false) throws(DecodeError) -> HairpinEncap {
         var it = nest.nested()
         var seen = SeenAttributes()
         let names = NFLH.EncapAttr.self
@@ -102,7 +103,15 @@ public enum HairpinCodec {
         guard let seq else { throw missing("SEQ", in: nest) }
         var e = HairpinEncap(commandType: cmdType, command: cmd, status: status, sequence: seq,
                              results: results, part: part, more: more, errorMessage: text)
-        if let inner {
+        if let inner, answerFlowsChecked, e.isAnswer, cmdType == NFLH.EncapCmdType.nflCommand,
+           cmd == UInt32(NFL.Command.getFlows.rawValue) {
+            var s = FlowTableMessageSummary(header: NetlinkHeader(type: 0, flags: 0, sequence: 0, port: 0),
+                                            command: NFL.Command.getFlows.rawValue, version: NFL.version)
+            try FlowTableCodec.wrap("ATTR") { () throws(DecodeError) in
+                try FlowTableCodec.check(inner.nested(), layout: e.flowsLayout, depth: 2, into: &s)
+            }
+            e.attributes = s.standIn
+        } else if let inner {
             e.attributes = try FlowTableCodec.wrap("ATTR") { () throws(DecodeError) in
                 try FlowTableCodec.decode(inner.nested(), layout: e.flowsLayout, depth: 2)
             }

@@ -61,13 +61,18 @@ extension HairpinMessage {
         return w.bytes
     }
 
-    public static func decode(_ m: NetlinkMessageView, familyID: UInt16? = nil) throws(DecodeError) -> HairpinMessage {
+    /// `answerFlowsChecked`: the FLOWS of a GET_FLOWS answer's ATTR are checked by the walk
+    /// that mirrors the decoder (same errors) instead of decoded; `attributes.flows` is then a
+    /// stand-in with the same emptiness (for the shape rules), and the flows' bytes are the
+    /// message's (unft copies them verbatim into its reply pages, as the kernel module does).
+    public static func decode(_ m: NetlinkMessageView, familyID: UInt16? = nil,
+                              answerFlowsChecked: Bool = false) throws(DecodeError) -> HairpinMessage {
         if let familyID, m.header.type != familyID {
             throw DecodeError(.wrongFamily(expected: familyID, got: m.header.type), at: m.offset + 4)
         }
         let (g, attrs) = try m.generic()
         var msg = HairpinMessage(header: m.header, command: g.command, version: g.version)
-        try HairpinCodec.decode(attrs, into: &msg)
+        try HairpinCodec.decode(attrs, into: &msg, answerFlowsChecked: answerFlowsChecked)
         return msg
     }
 

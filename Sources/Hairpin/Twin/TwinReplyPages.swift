@@ -1,0 +1,93 @@
+// GET_FLOWS reply pages built the way the kernel module builds them (kmod/unft_parts.c,
+// unft_reply_pages, unft_page_new): every FLOW element of the listener's answer (all parts,
+// in PART order) is copied byte for byte, padded to 4, into one buffer; the pages are cut
+// from it: an element goes into the current page unless that would pass UNFT_PAGE_FLOWS
+// (4096 bytes of FLOW elements, each counted padded) and the page has one already; no flows
+// give one page with an empty FLOWS. Every page is NLM_F_MULTI with the request's preamble,
+// then NLMSG_DONE (NLM_F_MULTI, error 0). Re-encoding the decoded flows only to get the same
+// bytes back was the second half of the twin's work per flow on GET_FLOWS; for our daemon's
+// answers (FlowTableCodec.encode on both sides) the bytes are the same (TwinReplyPagesTests).
+import LibFlowTable
+
+extension UnftTwin {
+    /// The module's UNFT_PAGE_FLOWS: bytes of FLOW elements per GET_FLOWS reply page.
+    static let pageFlowBytes = 4096
+
+    /// The payload range of ENCAP.ATTR.FLOWS in an ENCAP message (whole, headers included),
+    /// or nil when it has none. Bounds-checked: the message was decoded strictly before, but
+    /// this walk must not trap whatever it gets.
+    static func answerFlowsRange(_ m: UnsafeRawBufferPointer) -> Range<Int>? {
+        let top = Netlink.headerLength + Netlink.genericHeaderLength
+        guard m.count >= top, let encap = child(m, top..<m.count, NFLH.Attr.encap),
+              let attr = child(m, encap, NFLH.EncapAttr.attr) else { return nil }
+        return child(m, attr, NFL.Attr.flows)
+    }
+
+    /// The payload of the first attribute of `type` among those in `region`.
+    static func child(_ m: UnsafeRawBufferPointer, _ region: Range<Int>, _ type: UInt16) -> Range<Int>? {
+        var off = region.lowerBound
+        while region.upperBound - off >= 4 {
+            let len = Int(m.loadUnaligned(fromByteOffset: off, as: UInt16.self))
+            guard len >= 4, off + len <= region.upperBound else { return nil }
+            if m.loadUnaligned(fromByteOffset: off + 2, as: UInt16.self) & 0x3FFF == type {
+                return (off + 4)..<(off + len)
+            }
+            off += Netlink.align(len)
+        }
+        return nil
+    }
+
+    /// Appends the FLOW elements in `region` of `m` to `flows`, each padded to 4 with zeros
+    /// (the module's unft_buf_append_attr). False if an element's length is out of bounds.
+    static func appendFlowElements(_ m: UnsafeRawBufferPointer, _ region: Range<Int>, to flows: inout [UInt8]) -> Bool {
+        var off = region.lowerBound
+        while region.upperBound - off >= 4 {
+            let len = Int(m.loadUnaligned(fromByteOffset: off, as: UInt16.self))
+            guard len >= 4, off + len <= region.upperBound else { return false }
+            flows.append(contentsOf: UnsafeRawBufferPointer(rebasing: m[off..<(off + len)]))
+            for _ in len..<Netlink.align(len) { flows.append(0) }
+            off += Netlink.align(len)
+        }
+        return true
+    }
+
+    /// One reply page with the FLOW elements of `flows` (padded, back to back) from byte
+    /// `start` on, cut by the module's rule; returns where the next page starts.
+    static func putVerbatimFlowsPage(_ flows: UnsafeRawBufferPointer, from start: Int, into writer: inout NetlinkWriter,
+                                     header: NetlinkHeader, command: UInt8, ifindex: UInt32,
+                                     budget: Int = pageFlowBytes) throws(EncodeError) -> Int {
+        var end = start
+        while flows.count - end >= 4 {
+            let n = Netlink.align(Int(flows.loadUnaligned(fromByteOffset: end, as: UInt16.self)))
+            if end > start && end - start + n > budget { break }
+            end += max(n, 4)
+        }
+        end = min(end, flows.count)
+        let begin = writer.beginMessage(type: header.type, flags: Netlink.flagMulti, sequence: header.sequence,
+                                        port: header.port)
+        writer.genericHeader(command: command, version: NFL.version)
+        writer.put(NFL.Attr.identifierType, u32: NFL.IdentifierType.ifindex)
+        writer.put(NFL.Attr.identifier, u32: ifindex)
+        let nest = writer.beginNest(NFL.Attr.flows)
+        writer.appendRaw(bytes: UnsafeRawBufferPointer(rebasing: flows[start..<end]))
+        try writer.endNest(nest)
+        writer.endMessage(begin)
+        return end
+    }
+
+    /// The GET_FLOWS reply pages for `client`'s collected answer flows, each its own packet.
+    func sendVerbatimPages(_ flows: [UInt8], to client: TwinConnection, header: NetlinkHeader, command: UInt8,
+                           ifindex: UInt32, call: UInt64) throws(EncodeError) {
+        let failure: EncodeError? = flows.withUnsafeBytes { b in
+            var i = 0
+            repeat {
+                writer.reset()
+                do throws(EncodeError) { i = try Self.putVerbatimFlowsPage(b, from: i, into: &writer, header: header, command: command,
+                                                       ifindex: ifindex) } catch { return error }
+                emit(client, call: call)
+            } while i < b.count
+            return nil
+        }
+        if let failure { throw failure }
+    }
+}
