@@ -300,98 +300,91 @@ public final class ReadAheadSource: RecordSource {
             if let filter { runFiltered(filter) } else { runFields() }
         }
 
-        /// Without a closure: the reader's fields go straight into the chunk (no TraceRecord,
-        /// no comment text, no call per record through a closure).
-        func runFields() {
+        /// The chunk being filled and the family table it last recorded (valid when
+        /// `haveFamilies`; a flag and not an Optional, which was copied on every record).
+        struct Filling {
             var current: Chunk?
             var knownFamilies = FamilyTable()
             var haveFamilies = false
+        }
+
+        /// Copies one kept record into the current chunk, handing full chunks over; false when
+        /// the consumer went away.
+        @inline(__always)
+        func add(_ f: inout Filling, netlink: UnsafeRawBufferPointer, timestamp: UInt64, pairing: UInt64?,
+                 leg: TraceLeg, direction: TraceDirection, synthetic: Bool, netlinkProtocol: UInt16) -> Bool {
+            let n = netlink.count
+            if let c = f.current, c.used + n > c.capacity {
+                guard hand(c) else { return false }
+                f.current = nil
+            }
+            if f.current == nil {
+                guard let c = takeEmpty(atLeast: max(n, chunkBytes)) else { return false }
+                f.current = c
+                f.haveFamilies = false
+            }
+            guard let c = f.current else { return false }
+            // The table changes only with nlctrl records: compare it only then.
+            let isController = n >= Netlink.headerLength
+                && netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == Controller.familyID
+            if !f.haveFamilies || isController {
+                let families = reader.families
+                if !f.haveFamilies || f.knownFamilies != families {
+                    c.families.append(families)
+                    f.knownFamilies = families
+                    f.haveFamilies = true
+                }
+            }
+            if n > 0, let base = netlink.baseAddress { (c.storage + c.used).copyMemory(from: base, byteCount: n) }
+            c.entries.append(Chunk.Entry(start: c.used, count: n, timestamp: timestamp, pairing: pairing, leg: leg,
+                                         direction: direction, synthetic: synthetic,
+                                         netlinkProtocol: netlinkProtocol, number: reader.recordNumber,
+                                         families: c.families.count - 1))
+            c.used += n
+            return true
+        }
+
+        /// Hands the last chunk over and reports how the reading ended.
+        func end(_ f: Filling, error: TraceFileError?) {
+            if let c = f.current, !c.entries.isEmpty {
+                guard hand(c) || error != nil else { return }
+            }
+            finish(error: error)
+        }
+
+        /// Without a closure: the reader's fields go straight into the chunk (no TraceRecord,
+        /// no comment text, no call per record through a closure).
+        func runFields() {
+            var f = Filling()
             // Unwrapped once: an Optional's test per record copied (retained) its two sets.
             let drops = dropping != nil
             let drop = dropping ?? TraceReader.Skip(legs: [], messageTypes: [])
             do {
                 while let r = try reader.nextFields() {
                     if drops && drop.skips(leg: r.leg, netlink: r.netlink) { continue }
-                    let n = r.netlink.count
-                    if let c = current, c.used + n > c.capacity {
-                        guard hand(c) else { return }
-                        current = nil
-                    }
-                    if current == nil {
-                        guard let c = takeEmpty(atLeast: max(n, chunkBytes)) else { return }
-                        current = c
-                        haveFamilies = false
-                    }
-                    guard let c = current else { return }
-                    let isController = n >= Netlink.headerLength
-                        && r.netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == Controller.familyID
-                    if !haveFamilies || isController {
-                        let families = reader.families
-                        if !haveFamilies || knownFamilies != families {
-                            c.families.append(families)
-                            knownFamilies = families
-                            haveFamilies = true
-                        }
-                    }
-                    if n > 0, let base = r.netlink.baseAddress { (c.storage + c.used).copyMemory(from: base, byteCount: n) }
-                    c.entries.append(Chunk.Entry(start: c.used, count: n, timestamp: r.timestamp, pairing: r.pairing, leg: r.leg,
-                                                 direction: r.direction, synthetic: r.synthetic,
-                                                 netlinkProtocol: r.netlinkProtocol, number: reader.recordNumber,
-                                                 families: c.families.count - 1))
-                    c.used += n
+                    guard add(&f, netlink: r.netlink, timestamp: r.timestamp, pairing: r.pairing, leg: r.leg,
+                              direction: r.direction, synthetic: r.synthetic, netlinkProtocol: r.netlinkProtocol)
+                    else { return }
                 }
-                if let c = current, !c.entries.isEmpty { guard hand(c) else { return } }
-                finish(error: nil)
+                end(f, error: nil)
             } catch {
-                if let c = current, !c.entries.isEmpty { _ = hand(c) }
-                finish(error: error)
+                end(f, error: error)
             }
         }
 
         /// With a closure, which sees the whole TraceRecord (comment included).
         func runFiltered(_ filter: Filter) {
-            var current: Chunk?
-            // The table the current chunk last recorded (valid when `haveFamilies`); a flag
-            // and not an Optional, which was copied on every record.
-            var knownFamilies = FamilyTable()
-            var haveFamilies = false
+            var f = Filling()
             do {
                 while let r = try reader.next() {
                     if !filter(r) { continue }
-                    let n = r.netlink.count
-                    if let c = current, c.used + n > c.capacity {
-                        guard hand(c) else { return }
-                        current = nil
-                    }
-                    if current == nil {
-                        guard let c = takeEmpty(atLeast: max(n, chunkBytes)) else { return }
-                        current = c
-                        haveFamilies = false
-                    }
-                    guard let c = current else { return }
-                    // The table changes only with nlctrl records: compare it only then.
-                    let isController = n >= Netlink.headerLength
-                        && r.netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == Controller.familyID
-                    if !haveFamilies || isController {
-                        let families = reader.families
-                        if !haveFamilies || knownFamilies != families {
-                            c.families.append(families)
-                            knownFamilies = families
-                            haveFamilies = true
-                        }
-                    }
-                    if n > 0, let base = r.netlink.baseAddress { (c.storage + c.used).copyMemory(from: base, byteCount: n) }
-                    c.entries.append(Chunk.Entry(start: c.used, count: n, timestamp: r.timestamp, pairing: r.pairing, leg: r.leg,
-                                                 direction: r.direction, synthetic: r.synthetic,
-                                                 netlinkProtocol: r.netlinkProtocol, number: reader.recordNumber,
-                                                 families: c.families.count - 1))
-                    c.used += n
+                    guard add(&f, netlink: r.netlink, timestamp: r.timestamp, pairing: r.pairing, leg: r.leg,
+                              direction: r.direction, synthetic: r.synthetic, netlinkProtocol: r.netlinkProtocol)
+                    else { return }
                 }
-                if let c = current, !c.entries.isEmpty { guard hand(c) else { return } }
-                finish(error: nil)
+                end(f, error: nil)
             } catch {
-                if let c = current, !c.entries.isEmpty { _ = hand(c) }
-                finish(error: error)
+                end(f, error: error)
             }
         }
     }
