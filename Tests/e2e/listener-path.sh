@@ -12,17 +12,20 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
+# Waits for the daemon's "twin listening" line: it is logged once the listener is registered.
+# (Probing with calls instead would record the failed early ones, a different number each run.)
 wait_ready() {
-  for _ in $(seq 200); do "$ctl" get-tables unft0 > /dev/null 2>&1 && return 0; sleep 0.1; done
-  fail "the daemon did not come up"
+  for _ in $(seq 200); do grep -q "twin listening on" "$1" 2>/dev/null && return 0; sleep 0.05; done
+  fail "the daemon did not come up: $(cat "$1")"
 }
 flows="$root/models/default/examples/flows.json"
 
 # session TRACE EXTRA [hairpind options…]: one daemon, a fixed set of calls, SIGTERM.
 session() {
   local trace=$1 extra=$2; shift 2
-  "$bin/flow-table-hairpind" --twin --record "$trace" "$@" & local d=$!; pids+=($d)
-  wait_ready
+  "$bin/flow-table-hairpind" --twin --record "$trace" "$@" 2>"$trace.log" & local d=$!; pids+=($d)
+  wait_ready "$trace.log"
+  "$ctl" get-tables unft0 > /dev/null
   "$ctl" get-headers unft0 > /dev/null
   "$ctl" set-flows unft0 "$flows"
   "$ctl" set-flows unft0 "$flows" --error-strategy cont-log > /dev/null 2>&1 || true
