@@ -49,9 +49,8 @@ public struct NetlinkWriter {
     /// Makes room for `n` more bytes and returns where they go.
     @inline(__always)
     mutating func reserve(_ n: Int) -> UnsafeMutableRawPointer {
-        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy(count: count) }
-        if count + n > storage.capacity { grow(count + n) }
-        return storage.base + count
+        makeUnique()
+        return reserveInRun(n)
     }
 
     @inline(never)
@@ -97,16 +96,8 @@ public struct NetlinkWriter {
     /// Header plus payload, zero-padded to 4; returns the payload's address.
     @inline(__always)
     mutating func attribute(_ type: UInt16, payload: Int) -> UnsafeMutableRawPointer {
-        let total = Netlink.align(4 + payload)
-        let p = reserve(total)
-        p.storeBytes(of: UInt16(truncatingIfNeeded: 4 + payload), toByteOffset: 0, as: UInt16.self)
-        p.storeBytes(of: type, toByteOffset: 2, as: UInt16.self)
-        if total > 4 + payload {
-            // Zero the padding word before the payload overwrites its start.
-            p.storeBytes(of: UInt32(0), toByteOffset: total - 4, as: UInt32.self)
-        }
-        count += total
-        return p + 4
+        makeUnique()
+        return attributeInRun(type, payload: payload)
     }
 
     @inline(__always)
@@ -239,6 +230,7 @@ extension NetlinkWriter {
         p.storeBytes(of: UInt16(truncatingIfNeeded: 4 + payload), toByteOffset: 0, as: UInt16.self)
         p.storeBytes(of: type, toByteOffset: 2, as: UInt16.self)
         if total > 4 + payload {
+            // Zero the padding word before the payload overwrites its start.
             p.storeBytes(of: UInt32(0), toByteOffset: total - 4, as: UInt32.self)
         }
         count += total
