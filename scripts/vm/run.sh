@@ -66,6 +66,16 @@ if [[ -z $bin ]] && grep -q VMTEST_BIN "$test"; then
 	echo "run.sh: Swift tools up to date in $bin ($(elapsed "$t0") s)"
 fi
 
+# 1c. The compiled benchmark client (scripts/vm/nlbench.c), for tests that run it: built
+# here like the module, into the result folder the guest sees as $VMTEST_RESULTS.
+mkdir -p "$tmp/results"
+if grep -q 'results/nlbench\|res/nlbench' "$test"; then
+	if ! cc -O2 -Wall -Wextra -Werror -I"$root/kmod/include" -o "$tmp/results/nlbench" "$here/nlbench.c" \
+		>"$tmp/nlbench-build.log" 2>&1; then
+		cat "$tmp/nlbench-build.log"; echo "run.sh: building nlbench failed"; exit 1
+	fi
+fi
+
 # 2. Initramfs.
 ird=$tmp/initramfs
 mkdir -p "$ird"/{bin,dev,proc,sys,host,results,lib/modules}
@@ -84,7 +94,6 @@ for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_p
 done
 (cd "$ird" && find . | cpio -o -H newc --quiet | gzip -1) >"$tmp/initramfs.gz"
 
-mkdir -p "$tmp/results"
 cat >"$tmp/results/vmtest.env" <<EOF
 VMTEST_KO='$root/kmod/unft.ko'
 VMTEST_SCRIPT='$test'
@@ -99,7 +108,7 @@ EOF
 echo "run.sh: booting $ver (TCG, ${mem} MiB), test $(basename "$test"), limit ${timeout_s} s"
 t_boot=$(date +%s.%N)
 set +e
-timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -m "$mem" -smp "${VMTEST_SMP:-1}" -nographic -no-reboot \
+timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg ${VMTEST_CPU:+-cpu "$VMTEST_CPU"} -m "$mem" -smp "${VMTEST_SMP:-1}" -nographic -no-reboot \
 	-kernel "/boot/vmlinuz-$ver" -initrd "$tmp/initramfs.gz" \
 	-append "console=ttyS0 quiet panic=-1 loglevel=4" \
 	-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \

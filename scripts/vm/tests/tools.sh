@@ -196,6 +196,15 @@ s=$(now)
 $py $root/scripts/vm/nlbench.py --dev unft0 --n ${VMTEST_BENCH_N:-500} --set-hex $work/set.hex --del-hex $work/del.hex \
 	--batch-flows 900 --rounds 2 || bad "nlbench"
 echo "    measured in $(since "$s") s"
+# The same round trips from a compiled client (scripts/vm/nlbench.c, built by run.sh): under
+# TCG a client's working set is refilled after every task switch, and C's is a few pages.
+# Its SET_FLOWS/DEL_FLOWS pair carries one flow (replies are ACKs only).
+$py $root/scripts/vm/gen-flows.py --count 1 --first-uid 4000 >$work/one.json
+"$ctl" encode set-flows --ifindex "$if0" $work/one.json >$work/set1.hex 2>$work/err || bad "encode: $(cat $work/err)"
+"$ctl" encode del-flows --ifindex "$if0" $work/one.json >$work/del1.hex 2>$work/err || bad "encode: $(cat $work/err)"
+mkdir -p $work/replies
+$res/nlbench --dev unft0 --n ${VMTEST_BENCH_N:-500} --set-hex $work/set1.hex --del-hex $work/del1.hex \
+	--save-replies $work/replies || bad "nlbench (C)"
 s=$(now)
 "$ctl" set-flows unft0 $work/bench.json 2>$work/err || bad "set-flows 900: $(cat $work/err)"
 dt=$(since "$s")
@@ -235,6 +244,8 @@ wait_for 20 listener_is != || bad "the second daemon did not register: $(cat $wo
 # The round trip once more, against this daemon that does not record (the one above does).
 $py $root/scripts/vm/nlbench.py --dev unft0 --n ${VMTEST_BENCH_N:-500} --metric-prefix norec_ ||
 	bad "nlbench without recording"
+$res/nlbench --dev unft0 --n ${VMTEST_BENCH_N:-500} --set-hex $work/set1.hex --del-hex $work/del1.hex \
+	--metric-prefix norec_ || bad "nlbench (C) without recording"
 kill -STOP $hp2
 echo 700 >$dbg/timeout_ms
 s=$(now)
@@ -262,6 +273,20 @@ fi
 awk -v t="$dt" 'BEGIN { exit !(t < 3) }' || bad "ENOTCONN took $dt s (timeout_ms 20000)"
 echo 5000 >$dbg/timeout_ms
 listener_is = || bad "the killed daemon is still registered"
+
+step "the floor: a minimal C listener answering the getters with the daemon's bytes"
+# What any listener costs at least (unft, two task switches, one receive and one send, the
+# same reply bytes): the round trips against it bound what a faster daemon could reach.
+for mode in "" --ack; do
+	$res/nlbench --floor-listener $work/replies $mode >$work/floor.log 2>&1 &
+	fl=$!; pids+=($fl)
+	wait_for 20 listener_is != || bad "the floor listener did not register: $(cat $work/floor.log)"
+	p=floor${mode:+_ack}_
+	$py $root/scripts/vm/nlbench.py --dev unft0 --n ${VMTEST_BENCH_N:-500} --metric-prefix $p || bad "nlbench, floor $mode"
+	$res/nlbench --dev unft0 --n ${VMTEST_BENCH_N:-500} --metric-prefix $p || bad "nlbench (C), floor $mode"
+	kill -TERM $fl; wait $fl 2>/dev/null
+	wait_for 20 listener_is = || bad "the floor listener is still registered"
+done
 
 step "replay into the kernel"
 if "$ft" replay --help 2>/dev/null | grep -q "kernel:"; then
