@@ -70,7 +70,11 @@ fi
 # here like the module, into the result folder the guest sees as $VMTEST_RESULTS.
 mkdir -p "$tmp/results"
 if grep -q 'results/nlbench\|res/nlbench' "$test"; then
-	if ! cc -O2 -Wall -Wextra -Werror -I"$root/kmod/include" -o "$tmp/results/nlbench" "$here/nlbench.c" \
+	# cc where the gcc package is installed; the kernel headers bring only gcc-12; the Swift
+	# toolchain has clang.
+	ccbin=$(command -v cc || command -v gcc || command -v gcc-12 || command -v clang || true)
+	[[ -n $ccbin ]] || { echo "run.sh: no C compiler for nlbench.c" >&2; exit 2; }
+	if ! "$ccbin" -O2 -Wall -Wextra -Werror -I"$root/kmod/include" -o "$tmp/results/nlbench" "$here/nlbench.c" \
 		>"$tmp/nlbench-build.log" 2>&1; then
 		cat "$tmp/nlbench-build.log"; echo "run.sh: building nlbench failed"; exit 1
 	fi
