@@ -30,7 +30,7 @@ extension AnswerTemplate {
     /// would send it in parts) or cannot be encoded.
     init?(_ answer: HairpinEncap, familyID: UInt16) {
         let message = HairpinMessage(
-            header: NetlinkHeader(type: familyID, flags: Netlink.flagRequest | Netlink.flagAck, sequence: 0, port: 0),
+            header: NetlinkHeader(type: familyID, flags: ListenerLoop.answerFlags, sequence: 0, port: 0),
             command: NFLH.Command.encap.rawValue, encap: answer)
         guard let bytes = try? message.encoded(), bytes.count <= Parts.defaultBudget else { return nil }
         let offset: Int? = bytes.withUnsafeBytes { raw in
