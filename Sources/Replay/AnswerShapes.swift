@@ -1,6 +1,7 @@
 // The answers a backend replay compares repeat: a successful single-flow SET_FLOWS to a device
 // is the same bytes every time but for nlmsg_seq, nlmsg_pid and the ENCAP SEQ — exactly the
-// fields normalisation rewrites. A shape is one such answer, normalised, with the offset of its
+// fields normalisation rewrites (it also clears a hairpin message's NLM_F_ACK, which older
+// traces' answers have). A shape is one such answer, normalised, with the offset of its
 // ENCAP SEQ. A message equal to the shape everywhere but in nlmsg_seq/pid and that SEQ
 // normalises to exactly the shape (the normaliser's walk reads only attribute headers, and
 // those are equal), so both the listener's answer and the recorded one are compared with two
@@ -40,12 +41,14 @@ final class AnswerShapes {
 
     func bytes(_ i: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: shapes[i].bytes, count: shapes[i].count) }
 
-    /// Equal outside nlmsg_type, nlmsg_seq, nlmsg_pid and the SEQ payload.
+    /// Equal outside nlmsg_type, nlmsg_seq, nlmsg_pid, NLM_F_ACK and the SEQ payload (the
+    /// shape has NLM_F_ACK clear, as normalisation leaves a hairpin message).
     @inline(__always)
     private static func sameBody(_ m: UnsafeRawPointer, _ s: Shape) -> Bool {
         let x = s.sequenceOffset
         return m.loadUnaligned(as: UInt32.self) == s.bytes.loadUnaligned(as: UInt32.self)
-            && m.loadUnaligned(fromByteOffset: 6, as: UInt16.self) == s.bytes.loadUnaligned(fromByteOffset: 6, as: UInt16.self)
+            && m.loadUnaligned(fromByteOffset: 6, as: UInt16.self) & ~Netlink.flagAck
+                == s.bytes.loadUnaligned(fromByteOffset: 6, as: UInt16.self)
             && memcmp(m + Netlink.headerLength, s.bytes + Netlink.headerLength, x - Netlink.headerLength) == 0
             && memcmp(m + x + 8, s.bytes + x + 8, s.count - x - 8) == 0
     }

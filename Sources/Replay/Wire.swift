@@ -236,6 +236,7 @@ public struct Normalizer: Sendable {
         guard m.count >= Netlink.headerLength else { return }
         let type = m.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
         m.storeBytes(of: canonical(type), toByteOffset: 4, as: UInt16.self)
+        if type == hairpinID { Self.clearAckFlag(m, at: 6) }
         m.storeBytes(of: UInt32(0), toByteOffset: 8, as: UInt32.self)
         m.storeBytes(of: UInt32(0), toByteOffset: 12, as: UInt32.self)
         let len = min(Int(m.loadUnaligned(as: UInt32.self)), m.count)
@@ -245,6 +246,7 @@ public struct Normalizer: Sendable {
             guard len >= echo + Netlink.headerLength else { return }
             let t = m.loadUnaligned(fromByteOffset: echo + 4, as: UInt16.self)
             m.storeBytes(of: canonical(t), toByteOffset: echo + 4, as: UInt16.self)
+            if t == hairpinID { Self.clearAckFlag(m, at: echo + 6) }
             m.storeBytes(of: UInt32(0), toByteOffset: echo + 8, as: UInt32.self)
             m.storeBytes(of: UInt32(0), toByteOffset: echo + 12, as: UInt32.self)
             return
@@ -256,6 +258,15 @@ public struct Normalizer: Sendable {
         } else if type == flowTableID, !ifindexMap.isEmpty {
             mapIfindex(m, from: start, to: len)
         }
+    }
+
+    /// Whether a hairpin message asked for an ACK is the listener's choice, not part of its
+    /// answer: the listener sends answers without NLM_F_ACK, traces recorded before it did have
+    /// NLM_F_REQUEST|NLM_F_ACK; both compare equal.
+    @inline(__always)
+    static func clearAckFlag(_ m: UnsafeMutableRawBufferPointer, at offset: Int) {
+        let flags = m.loadUnaligned(fromByteOffset: offset, as: UInt16.self)
+        m.storeBytes(of: flags & ~Netlink.flagAck, toByteOffset: offset, as: UInt16.self)
     }
 
     private func zeroEncapSequence(_ m: UnsafeMutableRawBufferPointer, from start: Int, to end: Int) {

@@ -40,7 +40,7 @@ import LibFlowTable
         let answer = service.handle(call)
         var out: [UInt8] = []
         for part in answer.parts() {
-            out += try HairpinMessage(header: NetlinkHeader(type: family, flags: Netlink.flagRequest | Netlink.flagAck, sequence: 0, port: 0),
+            out += try HairpinMessage(header: NetlinkHeader(type: family, flags: ListenerLoop.answerFlags, sequence: 0, port: 0),
                                       command: NFLH.Command.encap.rawValue, encap: part).encoded()
         }
         return out

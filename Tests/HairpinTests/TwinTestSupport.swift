@@ -173,9 +173,13 @@ final class FakeListener {
 
     /// Send all parts of an answer in one packet (several netlink messages), not one each.
     let partsInOnePacket: Bool
+    /// The netlink flags of the answers `rule` gives (flow-table-hairpind: NLM_F_REQUEST only).
+    let answerFlags: UInt16
 
-    init(path: String, partsInOnePacket: Bool = false, rule: @escaping Rule) throws {
+    init(path: String, partsInOnePacket: Bool = false, answerFlags: UInt16 = Netlink.flagRequest | Netlink.flagAck,
+         rule: @escaping Rule) throws {
         self.partsInOnePacket = partsInOnePacket
+        self.answerFlags = answerFlags
         connection = try UnixSeqpacketConnection.connect(path: path)
         var buffer: [UInt8] = []
         family = try FlowTableClient.lookupFamily(NFLH.familyName, over: connection, sequence: 1, timeout: 2,
@@ -194,6 +198,8 @@ final class FakeListener {
     var requests: [HairpinEncap] { state.withLock { $0.requests } }
     var requestMessages: [HairpinMessage] { state.withLock { $0.requestMessages } }
     var failure: String? { state.withLock { $0.failure } }
+    /// Every ACK and error received so far, by the nlmsg seq it answers.
+    var acks: [UInt32: NetlinkAck] { state.withLock { $0.acks } }
     func answerParts(_ sequence: UInt64) -> Int? { state.withLock { $0.answerParts[sequence] } }
     func ack(_ sequence: UInt32) -> NetlinkAck? { state.withLock { $0.acks[sequence] } }
 
@@ -232,10 +238,10 @@ final class FakeListener {
         try bytes.withUnsafeBytes { try connection.send($0) }
     }
 
-    /// Sends an answer (split into parts when large), NLM_F_REQUEST|NLM_F_ACK; returns the
-    /// netlink sequence number of each part.
+    /// Sends an answer (split into parts when large) with `flags` (default `answerFlags`);
+    /// returns the netlink sequence number of each part.
     @discardableResult
-    func send(_ answer: HairpinEncap) -> [UInt32] {
+    func send(_ answer: HairpinEncap, flags: UInt16? = nil) -> [UInt32] {
         var seqs: [UInt32] = []
         let parts = answer.parts()
         state.withLock { $0.answerParts[answer.sequence] = parts.count }
@@ -244,7 +250,7 @@ final class FakeListener {
             let seq = nextSequence()
             seqs.append(seq)
             do {
-                let bytes = try hairpinBytes(.encap, sequence: seq, encap: p, family: family)
+                let bytes = try hairpinBytes(.encap, sequence: seq, flags: flags ?? answerFlags, encap: p, family: family)
                 if partsInOnePacket {
                     together += bytes
                 } else {

@@ -222,7 +222,7 @@ private func agree(_ a: EncapHead?, _ b: EncapPeek?) -> Bool {
     static func files(in dir: TempDir) throws -> [String] {
         var files = [try Fixtures.demo.get(), try Fixtures.generated.get()]
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        for name in ["demo-session", "batched-session", "error-session"] {
+        for name in ["demo-session", "batched-session", "error-session", "error-session-acked-answers"] {
             files.append(root.appendingPathComponent("traces/\(name).pcapng").path)
         }
         // Classic pcap (no options, so no legs: only the ACK test applies), through the real editcap.

@@ -400,7 +400,10 @@ class Listener(Sock):
         return Encap(m)
 
     def answer(self, cmd, seq, status=0, attr=None, results=None, part=None, more=False, msg=None,
-               cmd_type=None, sock=None):
+               cmd_type=None, sock=None, ack=True):
+        """ack: NLM_F_REQUEST|NLM_F_ACK, returns the final NLMSG_ERROR (ACK or error). Without
+        (NLM_F_REQUEST only, as flow-table-hairpind answers): returns the answer's nlmsg_seq;
+        only a refused answer gets a message back (no_reply / the error by that seq)."""
         kids = [u32(C.NFLH_ENCAP_CMD_TYPE, C.NFLH_ENCAP_CMD_TYPE_NFL_COMMAND if cmd_type is None else cmd_type),
                 u32(C.NFLH_ENCAP_CMD, cmd), u32(C.NFLH_ENCAP_STATUS, status), u64(C.NFLH_ENCAP_SEQ, seq)]
         if part is not None:
@@ -414,6 +417,9 @@ class Listener(Sock):
                 nest(C.NFLH_RESULT, u32(C.NFLH_RESULT_INDEX, i), u32(C.NFLH_RESULT_ERRNO, e)) for i, e in results]))
         if attr is not None:
             kids.append(nest(C.NFLH_ENCAP_ATTR, attr))
+        if not ack:
+            return (sock or self).send(T.hp.id, C.NFLH_CMD_ENCAP, C.NFLH_GENL_VERSION,
+                                       nest(C.NFLH_ENCAP, *kids), flags=F_REQUEST)
         _, fin = (sock or self).transact(T.hp.id, C.NFLH_CMD_ENCAP, C.NFLH_GENL_VERSION,
                                          nest(C.NFLH_ENCAP, *kids))
         return fin
@@ -912,6 +918,61 @@ def timeout_then_late_answer_enoent():
 def unknown_seq_enoent():
     expect_error(T.listener.answer(C.NFL_TABLE_CMD_GET_TABLES, 999999, 0, preamble(T.if0)),
                  errno.ENOENT, "999999")
+
+
+def no_reply(sock, nlseq, timeout=0.3):
+    """Nothing arrives for the message with nlmsg_seq nlseq. unft sends an answer's ACK before
+    the caller wakes, so once the call has returned a short wait is enough."""
+    try:
+        m = sock.next(lambda m: m.seq == nlseq, timeout)
+    except TimeoutError:
+        return
+    raise AssertionError(f"unasked reply to nlmsg_seq {nlseq}: {m}")
+
+
+@test
+def answers_without_ack():
+    """flow-table-hairpind answers without NLM_F_ACK: an accepted answer (whole or in parts)
+    gets nothing back and completes the call; a refused one still gets its error."""
+    L = T.listener
+    answers0 = dbg("answers")
+    c = Call(C.NFL_TABLE_CMD_GET_TABLES, preamble(T.if0))
+    e = L.next_encap()
+    expect_seq(e)
+    nlseq = L.answer(e.cmd, e.seq, 0, preamble(T.if0) + tables_payload(), ack=False)
+    replies, fin = c.result()
+    expect_ack(fin)
+    check(len(replies) == 1 and replies[0].payload == preamble(T.if0) + tables_payload(), f"replies {replies}")
+    no_reply(L, nlseq)
+    check(dbg("answers") == answers0 + 1, "debugfs answers counter")
+    c.sock.close()
+    # In two parts: neither part is ACKed.
+    c = Call(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(1))
+    e = L.next_encap()
+    expect_seq(e)
+    s0 = L.answer(e.cmd, e.seq, 0, preamble(T.if0) + nest(C.NFL_FLOWS, flow(1, 1, 1)), part=0, more=True, ack=False)
+    s1 = L.answer(e.cmd, e.seq, 0, preamble(T.if0) + nest(C.NFL_FLOWS, flow(1, 2, 2)), part=1, ack=False)
+    replies, fin = c.result()
+    expect_ack(fin)
+    check(replies and replies[-1].type == NLMSG_DONE, f"GET_FLOWS replies {replies}")
+    got = [raw for p in replies[:-1] for _, _, raw in parse(amap(p.payload).get(C.NFL_FLOWS, b""))]
+    check(got == [flow(1, 1, 1), flow(1, 2, 2)], f"GET_FLOWS answered in two parts gave {len(got)} flows")
+    no_reply(L, s0, 0.05)
+    no_reply(L, s1)
+    c.sock.close()
+    # Refused without NLM_F_ACK: unknown SEQ → -ENOENT, naming the SEQ.
+    nlseq = L.answer(C.NFL_TABLE_CMD_GET_TABLES, 999998, 0, preamble(T.if0), ack=False)
+    expect_error(L.next(lambda m: m.seq == nlseq, 5.0), errno.ENOENT, "999998")
+    # A broken answer without NLM_F_ACK: -EINVAL to the listener and the caller.
+    c = Call(C.NFL_TABLE_CMD_GET_ACTIONS, preamble(T.if0))
+    e = L.next_encap()
+    expect_seq(e)
+    nlseq = L.answer(C.NFL_TABLE_CMD_GET_TABLES, e.seq, 0, preamble(T.if0), ack=False)
+    expect_error(L.next(lambda m: m.seq == nlseq, 5.0), errno.EINVAL, "CMD")
+    _, fin = c.result()
+    expect_error(fin, errno.EINVAL, "the request had")
+    no_reply(L, nlseq, 0.05)     # one error, no second message
+    c.sock.close()
 
 
 @test

@@ -14,7 +14,8 @@ public enum Pairing {
             return apiKey(port: s.port, seq: s.netlinkSeq)
         case .ack, .error, .done:
             // On the API leg an ACK/error closes the client's call; on the hairpin leg it only
-            // acknowledges an ENCAP answer and pairs with nothing.
+            // refuses an ENCAP answer (or, in traces recorded before 2026-11-26, when the
+            // daemon's answers asked for one, acknowledges it) and pairs with nothing.
             guard leg != .hairpin else { return nil }
             return apiKey(port: s.port, seq: s.kind == .done ? s.netlinkSeq : (s.ackedSeq ?? s.netlinkSeq))
         default:

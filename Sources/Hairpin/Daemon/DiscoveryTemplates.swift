@@ -28,11 +28,9 @@ struct DiscoveryTemplates {
     /// One device's five answers. A class: patching the bytes in place needs no copy.
     final class Entry {
         let device: DeviceState
-        /// By command; empty until built.
-        var bytes: [[UInt8]] = Array(repeating: [], count: 5)
-        /// Where SEQ's u64 payload is in `bytes[command]`; 0: not built yet; -1: the typed
-        /// path's (too big for one message, or not encodable).
-        var sequenceOffset: [Int] = Array(repeating: 0, count: 5)
+        /// By command. sequenceOffset 0: not built yet; -1: the typed path's (too big for one
+        /// message, or not encodable).
+        var answers: [AnswerTemplate] = Array(repeating: AnswerTemplate(), count: 5)
 
         init(device: DeviceState) { self.device = device }
     }
@@ -87,34 +85,25 @@ struct DiscoveryTemplates {
             entries[ifindex] = entry
             last = entry
         }
-        if entry.sequenceOffset[k] == 0 {
-            if let t = Self.template(command: command, device: device, familyID: familyID) {
-                entry.bytes[k] = t.bytes
-                entry.sequenceOffset[k] = t.sequenceOffset
-            } else {
-                entry.sequenceOffset[k] = -1
-            }
+        if entry.answers[k].sequenceOffset == 0 {
+            entry.answers[k] = Self.template(command: command, device: device, familyID: familyID)
+                ?? AnswerTemplate(bytes: [], sequenceOffset: -1)
         }
-        let offset = entry.sequenceOffset[k]
-        guard offset > 0 else {
+        guard entry.answers[k].sequenceOffset > 0 else {
             pthread_mutex_unlock(&service.lock)
             return nil
         }
         service.countFastGetter(command: command)
         pthread_mutex_unlock(&service.lock)
 
-        entry.bytes[k].withUnsafeMutableBytes { b in
-            b.storeBytes(of: nlmsgSequence, toByteOffset: 8, as: UInt32.self)
-            b.storeBytes(of: sequence, toByteOffset: offset, as: UInt64.self)
-            body(UnsafeRawBufferPointer(b))
-        }
+        entry.answers[k].send(nlmsgSequence: nlmsgSequence, sequence: sequence, body)
         return ifindex
     }
 
     /// The typed path's answer (HairpinService.respond) to getter `command` for `device`,
-    /// encoded as ListenerLoop.encode does, and where its SEQ is; nil when the listener would
-    /// not send it as one message.
-    static func template(command: UInt32, device: DeviceState, familyID: UInt16) -> (bytes: [UInt8], sequenceOffset: Int)? {
+    /// encoded as ListenerLoop.encode does; nil when the listener would not send it as one
+    /// message.
+    static func template(command: UInt32, device: DeviceState, familyID: UInt16) -> AnswerTemplate? {
         guard let byte = UInt8(exactly: command), let cmd = NFL.Command(rawValue: byte) else { return nil }
         var out = FlowTableAttributes(identifierType: NFL.IdentifierType.ifindex, identifier: device.ifindex)
         switch cmd {
@@ -127,23 +116,6 @@ struct DiscoveryTemplates {
         }
         var answer = HairpinEncap(commandType: NFLH.EncapCmdType.nflCommand, command: command, status: 0, sequence: 0)
         answer.attributes = out
-        let message = HairpinMessage(
-            header: NetlinkHeader(type: familyID, flags: Netlink.flagRequest | Netlink.flagAck, sequence: 0, port: 0),
-            command: NFLH.Command.encap.rawValue, encap: answer)
-        guard let bytes = try? message.encoded(), bytes.count <= Parts.defaultBudget else { return nil }
-        let offset: Int? = bytes.withUnsafeBytes { raw in
-            guard let m = try? NetlinkMessageView.single(raw), let (_, top) = try? m.generic() else { return nil }
-            var attrs = top
-            while case .attribute(let a) = SingleFlowPath.next(&attrs) {
-                guard a.type == NFLH.Attr.encap else { continue }
-                var it = a.nested()
-                while case .attribute(let e) = SingleFlowPath.next(&it) {
-                    if e.type == NFLH.EncapAttr.seq && e.payload.count == 8 { return e.payloadOffset }
-                }
-            }
-            return nil
-        }
-        guard let offset, offset > 0 else { return nil }
-        return (bytes, offset)
+        return AnswerTemplate(answer, familyID: familyID)
     }
 }

@@ -8,7 +8,10 @@
 // * a malformed request is answered EINVAL with the decoder's message when its SEQ can be read,
 //   instead of being dropped so the kernel waits forever (bug 20);
 // * an error ACK for an answer is counted and logged with the ENCAP seq it belongs to, and
-//   nothing about the leg kills the loop except the transport closing (bugs 22, 24, 25).
+//   nothing about the leg kills the loop except the transport closing (bugs 22, 24, 25);
+// * answers are sent without NLM_F_ACK (`answerFlags`): unft reports a refused answer either
+//   way (netlink acks errors always), and an ACK of each accepted one cost unft a message and
+//   the listener a receive per call. SET_LISTENER still asks: registration waits for it.
 //
 // One receive buffer and one NetlinkWriter serve the whole life of the loop: apart from the
 // decoded model values, a call allocates nothing here.
@@ -69,7 +72,9 @@ public struct ListenerStatistics: Hashable, Sendable {
     public var calls = 0
     /// ENCAP answer messages sent (each part counts).
     public var answersSent = 0
-    /// ACKs (error 0) for our answers.
+    /// ACKs (error 0) received for our answers. The listener's answers do not ask for one
+    /// (no NLM_F_ACK, `ListenerLoop.answerFlags`), so unft and its twin send none: this stays 0
+    /// unless a peer ACKs unasked. A refused answer is counted in `answerErrors`.
     public var answerAcks = 0
     /// Error ACKs for our answers, by positive errno (e.g. ENOENT: unft no longer waited for it).
     public var answerErrors: [UInt32: Int] = [:]
@@ -126,10 +131,15 @@ public final class ListenerLoop {
     /// cannot answer exactly as the typed path.
     public var fastPath: SingleFlowPath?
 
-    /// Whether answers wait for unft's ACK (kept by nlmsg seq to name the call in an error
-    /// ACK). A transport that never ACKs (a replay feeding a trace) turns this off: the map
-    /// would cost a hash per answer for nothing.
+    /// Whether answers are remembered by nlmsg seq (AnswerRing) to name the call in an error
+    /// ACK. A transport that never refuses an answer (a replay feeding a trace) turns this off:
+    /// two stores per answer for nothing.
     public var tracksAcknowledgements = true
+
+    /// The netlink flags of every ENCAP answer: NLM_F_REQUEST only. unft ACKs an answer only
+    /// when asked and reports a refused one (-ENOENT, -EINVAL, -EPERM …) either way, so asking
+    /// would only add an ACK to build, send and receive per call.
+    public static let answerFlags: UInt16 = Netlink.flagRequest
 
     // The hot state below is exclusivity(unchecked): the loop runs on one thread (see the class
     // comment), and the dynamic access checks were a tenth of a replayed call (callgrind).
@@ -142,8 +152,8 @@ public final class ListenerLoop {
     /// Calls whose parts broke the sequence and were already answered EINVAL: their remaining
     /// parts are dropped silently rather than answered again.
     @exclusivity(unchecked) private var failedCalls: Set<UInt64> = []
-    /// nlmsg_seq of our answers not yet ACKed → the ENCAP SEQ they answer (for the log).
-    @exclusivity(unchecked) private var unacknowledged: [UInt32: UInt64] = [:]
+    /// nlmsg_seq of our recent answers → the ENCAP SEQ they answer (for the log).
+    @exclusivity(unchecked) private var recentAnswers = AnswerRing()
     @exclusivity(unchecked) private var lastSequence: UInt32 = 0
     private var registrationSequence: UInt32?
     private var registrationResult: NetlinkAck?
@@ -151,8 +161,6 @@ public final class ListenerLoop {
     @exclusivity(unchecked) private var sendFailure: TransportError?
     private let stopFlag = StopFlag()
 
-    /// At most this many answers are remembered while waiting for their ACK.
-    static let maxUnacknowledged = 4096
     static let maxFailedCalls = 1024
 
     /// - Parameter receiveBufferSize: the largest packet accepted; an ENCAP part is at most
@@ -328,13 +336,13 @@ public final class ListenerLoop {
             registrationResult = ack
             return
         }
-        let call = unacknowledged.removeValue(forKey: sequence)
         if ack.error == 0 {
             statistics.answerAcks += 1
             return
         }
         let errno = ack.error.magnitude
         statistics.answerErrors[errno, default: 0] += 1
+        let call = recentAnswers.sequence(answeredBy: sequence)
         var text = "unft refused the answer"
         if let call { text += " to ENCAP seq \(call)" }
         text += " (nlmsg seq \(sequence)): \(ListenerErrno.name(errno))"
@@ -405,10 +413,7 @@ public final class ListenerLoop {
         lastSequence = sequence
         statistics.encapMessages += 1
         statistics.calls += 1
-        if tracksAcknowledgements {
-            if unacknowledged.count >= Self.maxUnacknowledged { unacknowledged.removeAll(keepingCapacity: true) }
-            unacknowledged[sequence] = fast.lastSequence
-        }
+        if tracksAcknowledgements { recentAnswers.note(nlmsgSequence: sequence, sequence: fast.lastSequence) }
         return true
     }
 
@@ -481,7 +486,7 @@ public final class ListenerLoop {
                 whole = writer.count <= Parts.defaultBudget
             } catch {}
             if !whole {
-                if tracksAcknowledgements { unacknowledged[lastSequence] = nil }
+                // The parts reuse the nlmsg seqs (and note them again in the ring).
                 lastSequence = sequenceBefore
                 writer.reset()
                 messageStarts.removeAll(keepingCapacity: true)
@@ -522,18 +527,11 @@ public final class ListenerLoop {
         let sequence = nextSequence()
         let start = writer.count
         let message = HairpinMessage(
-            header: NetlinkHeader(type: familyID, flags: Netlink.flagRequest | Netlink.flagAck,
-                                  sequence: sequence, port: 0),
+            header: NetlinkHeader(type: familyID, flags: Self.answerFlags, sequence: sequence, port: 0),
             command: NFLH.Command.encap.rawValue, encap: part)
         try message.encode(into: &writer)
         messageStarts.append(start)
-        guard tracksAcknowledgements else { return }
-        if unacknowledged.count >= Self.maxUnacknowledged {
-            // unft ACKs every answer; so many missing ACKs means it does not, and the map
-            // would only grow.
-            unacknowledged.removeAll(keepingCapacity: true)
-        }
-        unacknowledged[sequence] = part.sequence
+        if tracksAcknowledgements { recentAnswers.note(nlmsgSequence: sequence, sequence: part.sequence) }
     }
 
     /// The nlmsg_seq of our next request: increasing, never 0.

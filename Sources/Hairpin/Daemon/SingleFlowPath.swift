@@ -53,9 +53,7 @@ public final class SingleFlowPath {
         var command: UInt32 = .max
         var ifindex: UInt32 = 0
         var flows = 0
-        var bytes: [UInt8] = []
-        /// Where SEQ's u64 payload is in `bytes`.
-        var sequenceOffset = 0
+        var answer = AnswerTemplate()
     }
     private struct TemplateKey: Hashable {
         var command: UInt32
@@ -205,7 +203,7 @@ public final class SingleFlowPath {
         var key = TemplateKey(command: cmd, ifindex: ifindex, flows: flowCount)
         if single {
             let current = isSet ? setTemplate.ifindex : delTemplate.ifindex
-            let empty = isSet ? setTemplate.bytes.isEmpty : delTemplate.bytes.isEmpty
+            let empty = isSet ? setTemplate.answer.bytes.isEmpty : delTemplate.answer.bytes.isEmpty
             if current != ifindex || empty {
                 guard let t = Self.template(command: cmd, ifindex: ifindex, flows: 1, familyID: answerFamilyID) else { return false }
                 if isSet { setTemplate = t } else { delTemplate = t }
@@ -238,29 +236,14 @@ public final class SingleFlowPath {
 
         if single {
             if isSet {
-                let offset = setTemplate.sequenceOffset
-                setTemplate.bytes.withUnsafeMutableBytes { b in
-                    b.storeBytes(of: nlseq, toByteOffset: 8, as: UInt32.self)
-                    b.storeBytes(of: seq, toByteOffset: offset, as: UInt64.self)
-                    body(UnsafeRawBufferPointer(b))
-                }
+                setTemplate.answer.send(nlmsgSequence: nlseq, sequence: seq, body)
             } else {
-                let offset = delTemplate.sequenceOffset
-                delTemplate.bytes.withUnsafeMutableBytes { b in
-                    b.storeBytes(of: nlseq, toByteOffset: 8, as: UInt32.self)
-                    b.storeBytes(of: seq, toByteOffset: offset, as: UInt64.self)
-                    body(UnsafeRawBufferPointer(b))
-                }
+                delTemplate.answer.send(nlmsgSequence: nlseq, sequence: seq, body)
             }
         } else {
             key.flows = flowCount
             guard var t = batchTemplates.removeValue(forKey: key) else { return true }   // cannot happen: filled above
-            let offset = t.sequenceOffset
-            t.bytes.withUnsafeMutableBytes { b in
-                b.storeBytes(of: nlseq, toByteOffset: 8, as: UInt32.self)
-                b.storeBytes(of: seq, toByteOffset: offset, as: UInt64.self)
-                body(UnsafeRawBufferPointer(b))
-            }
+            t.answer.send(nlmsgSequence: nlseq, sequence: seq, body)
             batchTemplates[key] = t
         }
         return true
@@ -349,29 +332,13 @@ public final class SingleFlowPath {
     }
 
     /// The typed path's answer to a successful call of `flows` flows, encoded by the real
-    /// encoder (as ListenerLoop.encode does), and where its SEQ is. nil when it would not fit
-    /// one message (the listener would send it in parts).
+    /// encoder (as ListenerLoop.encode does). nil when it would not fit one message (the
+    /// listener would send it in parts).
     private static func template(command: UInt32, ifindex: UInt32, flows: Int, familyID: UInt16) -> Template? {
         var answer = HairpinEncap(commandType: NFLH.EncapCmdType.nflCommand, command: command, status: 0, sequence: 0)
         answer.results = (0..<flows).map { FlowResult(index: UInt32(truncatingIfNeeded: $0), errno: 0) }
         answer.attributes = FlowTableAttributes(identifierType: NFL.IdentifierType.ifindex, identifier: ifindex)
-        let message = HairpinMessage(
-            header: NetlinkHeader(type: familyID, flags: Netlink.flagRequest | Netlink.flagAck, sequence: 0, port: 0),
-            command: NFLH.Command.encap.rawValue, encap: answer)
-        guard let bytes = try? message.encoded(), bytes.count <= Parts.defaultBudget else { return nil }
-        let offset: Int? = bytes.withUnsafeBytes { raw in
-            guard let m = try? NetlinkMessageView.single(raw), let (_, top) = try? m.generic() else { return nil }
-            var attrs = top
-            while case .attribute(let a) = next(&attrs) {
-                guard a.type == NFLH.Attr.encap else { continue }
-                var it = a.nested()
-                while case .attribute(let e) = next(&it) {
-                    if e.type == NFLH.EncapAttr.seq && e.payload.count == 8 { return e.payloadOffset }
-                }
-            }
-            return nil
-        }
-        guard let offset else { return nil }
-        return Template(command: command, ifindex: ifindex, flows: flows, bytes: bytes, sequenceOffset: offset)
+        guard let t = AnswerTemplate(answer, familyID: familyID) else { return nil }
+        return Template(command: command, ifindex: ifindex, flows: flows, answer: t)
     }
 }

@@ -542,7 +542,8 @@ enum {
  * * listener -> kernel: encap answers, as ordinary requests from any socket
  *   of the listener. An answer always has status and repeats the request's
  *   seq and cmd; the kernel correlates by seq alone (not by port or netlink
- *   sequence number) and ACKs the answer.
+ *   sequence number). It ACKs an answer only when asked (NLM_F_ACK) and
+ *   reports a refused one (an error) either way.
  * A message whose flows do not fit one netlink message is split into parts
  * with the same seq (part 0, 1, ...; more on all but the last), in both
  * directions.
@@ -675,7 +676,8 @@ enum {
  * @NFLH_CMD_GET_LISTENER: Read the registration. Answered by a reply, then an ACK.
  * @NFLH_CMD_ENCAP: A driver call, kernel (or twin) to listener, without status; or its
  *   answer, listener to kernel, with status and the request's seq and
- *   cmd. The kernel ACKs answers.
+ *   cmd. The kernel ACKs an answer only when asked; a refused answer gets
+ *   its error either way.
  */
 enum {
 	NFLH_CMD_SET_LISTENER = 1,
