@@ -7,10 +7,17 @@
 # `flowtrace diff --leg hairpin` compares that leg (after the documented normalisation of
 # spec/replay.md): it must find no difference. flow-table-ctl's outputs and exit statuses must
 # be the same too. Uses FlowTrace's tools from VMTEST_BIN (release when run.sh was given it).
-# Not covered: GET_FLOWS answers in several parts (kmod-basic and tools.sh cover parts against
-# the module). They were left out because the two recorders logged the module's ACK of part 0
-# at different points; since 2026-11-26 the daemon's answers ask for no ACK, so that reason is
-# gone and such a step could be added.
+# GET_FLOWS answers in several parts are covered: unft1's table 2 gets 500 flows (two files of
+# 250: flow-table-ctl sends each as one SET_FLOWS, one FLOWS nest holds at most 64 KiB), so
+# the listener answers GET_FLOWS in two ENCAP parts (cut at 60 KiB) and unft replies in
+# NLM_F_MULTI pages of 4 KiB of flows (spec/two-leg-contract.md, "Parts" and "GET_FLOWS reply
+# pages"). The script counts, from `flowtrace show --json`, that both recordings hold a
+# GET_FLOWS answer of several parts (PART 0…n-1, MORE on all but the last) and that its API
+# reply spans several pages: the twin records the API leg itself; for the kernel, a
+# `flowtrace capture` on nlmon0 during its workload does, and every GET_FLOWS reply must have
+# the same pages (flows per page, then DONE) as the twin's. (Such answers were left out while
+# the two recorders logged unft's ACK of part 0 at different points; the daemon's answers ask
+# for no ACK since 2026-11-26.)
 set -u
 root=${VMTEST_ROOT:?VMTEST_ROOT is not set}
 bin=${VMTEST_BIN:-$root/.build/debug}
@@ -31,6 +38,9 @@ trap cleanup EXIT
 $py $root/scripts/vm/gen-flows.py --count 120 >$work/flows.json
 $py $root/scripts/vm/gen-flows.py --count 120 --delete >$work/del.json
 $py $root/scripts/vm/gen-flows.py --count 250 --first-uid 1000 >$work/big.json
+# 250 more for unft1: with big.json, more than one ENCAP part's 60 KiB of flows (about 315).
+$py $root/scripts/vm/gen-flows.py --count 250 --first-uid 1250 >$work/big2.json
+$py $root/scripts/vm/gen-flows.py --count 500 --first-uid 1000 --delete >$work/bigdel.json
 
 # workload OUT [--socket S]: every step's stdout, stderr and exit status go to OUT/NN.*
 workload() {
@@ -52,10 +62,11 @@ workload() {
 	step set-flows unft0 $work/flows.json --error-strategy continue "$@"
 	step get-flows unft0 --table 99 "$@"                                # ENOENT from the daemon
 	step set-flows unft1 $work/big.json "$@"                            # one request of 250 flows
-	step get-flows unft1 --table 2 "$@"
+	step set-flows unft1 $work/big2.json "$@"                           # 500 flows in table 2
+	step get-flows unft1 --table 2 "$@"                                 # answer in parts, many pages
 	step del-flows unft0 $work/del.json "$@"
 	step del-flows unft0 $work/del.json "$@"                            # ENOENT
-	step del-flows unft1 $work/big.json --error-strategy cont-log "$@"
+	step del-flows unft1 $work/bigdel.json --error-strategy cont-log "$@"
 	step get-flows unft1 --table 2 "$@"
 	echo "    $k steps, exit statuses: $(cat $out/*.rc | sort | uniq -c | tr '\n' ' ')"
 }
@@ -63,12 +74,21 @@ workload() {
 echo "--- kernel: unft.ko, ports with ifindex 1000 and 1001, flow-table-hairpind --record"
 ip link add unft0 index 1000 type unft && ip link add unft1 index 1001 type unft || bad "ip link add ... index"
 ip link set unft0 up && ip link set unft1 up
+# The kernel's API leg (its GET_FLOWS pages), which the daemon's recording does not hold.
+# nlmon is a module of the guest's kernel (the host root's /lib/modules has it).
+modprobe nlmon 2>$work/err && ip link add nlmon0 type nlmon && ip link set nlmon0 up || bad "nlmon0: $(cat $work/err)"
+"$ft" capture -i nlmon0 -w $work/nlmon.pcapng >$work/capture.log 2>&1 &
+cap=$!; pids+=($cap)
+for _ in $(seq 200); do grep -q "capturing on" $work/capture.log && break; sleep 0.05; done
+grep -q "capturing on" $work/capture.log || bad "capture did not start: $(cat $work/capture.log)"
 "$hpd" --record $res/fid-kernel.pcapng >$work/hpk.log 2>&1 &
 hp=$!; pids+=($hp)
 for _ in $(seq 200); do [ "$(cat $dbg/listener)" != 0 ] && break; sleep 0.05; done
 [ "$(cat $dbg/listener)" != 0 ] || bad "the daemon did not register: $(cat $work/hpk.log)"
 workload $work/kernel
 kill -TERM $hp; wait $hp || bad "kernel-mode daemon exited with $?"
+kill -INT $cap; wait $cap || bad "capture exited with $?"
+grep -q "dropped by the kernel" $work/capture.log && bad "the capture lost packets: $(cat $work/capture.log)"
 
 echo "--- twin: flow-table-hairpind --twin --devices unft0,unft1 --record"
 sock=/tmp/fidelity/unft.sock
@@ -89,6 +109,11 @@ for f in $work/kernel/*.rc; do
 		fi
 	done
 done
+
+echo "--- GET_FLOWS answers in several parts, API replies in several pages"
+for t in kernel twin; do "$ft" show --json $res/fid-$t.pcapng >$work/$t.jsonl 2>$work/err || bad "flowtrace show fid-$t: $(cat $work/err)"; done
+"$ft" show --json --leg api $work/nlmon.pcapng >$work/nlmon.jsonl 2>$work/err || bad "flowtrace show nlmon: $(cat $work/err)"
+$py $root/scripts/vm/fidelity-parts.py $work/kernel.jsonl $work/twin.jsonl $work/nlmon.jsonl || bad "GET_FLOWS parts and pages"
 
 echo "--- flowtrace diff --leg hairpin --no-snapshot"
 "$ft" diff $res/fid-kernel.pcapng $res/fid-twin.pcapng --leg hairpin --no-snapshot >$work/diff.txt 2>&1
