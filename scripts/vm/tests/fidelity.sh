@@ -77,7 +77,7 @@ ip link set unft0 up && ip link set unft1 up
 # The kernel's API leg (its GET_FLOWS pages), which the daemon's recording does not hold.
 # nlmon is a module of the guest's kernel (the host root's /lib/modules has it).
 modprobe nlmon 2>$work/err && ip link add nlmon0 type nlmon && ip link set nlmon0 up || bad "nlmon0: $(cat $work/err)"
-"$ft" capture -i nlmon0 -w $work/nlmon.pcapng >$work/capture.log 2>&1 &
+"$ft" capture -i nlmon0 -w $res/fid-nlmon.pcapng >$work/capture.log 2>&1 &
 cap=$!; pids+=($cap)
 for _ in $(seq 200); do grep -q "capturing on" $work/capture.log && break; sleep 0.05; done
 grep -q "capturing on" $work/capture.log || bad "capture did not start: $(cat $work/capture.log)"
@@ -112,7 +112,7 @@ done
 
 echo "--- GET_FLOWS answers in several parts, API replies in several pages"
 for t in kernel twin; do "$ft" show --json $res/fid-$t.pcapng >$work/$t.jsonl 2>$work/err || bad "flowtrace show fid-$t: $(cat $work/err)"; done
-"$ft" show --json --leg api $work/nlmon.pcapng >$work/nlmon.jsonl 2>$work/err || bad "flowtrace show nlmon: $(cat $work/err)"
+"$ft" show --json --leg api $res/fid-nlmon.pcapng >$work/nlmon.jsonl 2>$work/err || bad "flowtrace show nlmon: $(cat $work/err)"
 $py $root/scripts/vm/fidelity-parts.py $work/kernel.jsonl $work/twin.jsonl $work/nlmon.jsonl || bad "GET_FLOWS parts and pages"
 
 echo "--- flowtrace diff --leg hairpin --no-snapshot"
