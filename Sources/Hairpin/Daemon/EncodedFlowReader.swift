@@ -186,7 +186,7 @@ struct EncodedFlowReader {
         return ActionArgShape(type: FieldType(rawValue: type), valueByteCount: value.byteCount)
     }
 
-    // MARK: the two walks every reader above shares
+    // MARK: the walks every reader above shares
 
     /// The attributes of a nest, in order, as the decoder walks them (a repeated type refused,
     /// `seen` gets a bit per type < 64 for the caller's required-attribute check). `attribute`
@@ -194,14 +194,7 @@ struct EncodedFlowReader {
     @inline(__always)
     private static func eachAttribute(of nest: UnsafeRawBufferPointer, seen: inout UInt64,
                                       _ attribute: (UInt16, UnsafeRawBufferPointer) -> Bool) -> Bool {
-        var it = RawAttributes(nest)
-        var type: UInt16 = 0
-        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
-        while true {
-            let step = it.next(&type, &payload)
-            if step == 0 { return true }
-            guard step > 0, mark(type, &seen), attribute(type, payload) else { return false }
-        }
+        walk(nest) { type, payload in mark(type, &seen) && attribute(type, payload) }
     }
 
     /// The elements of a list (MATCHES, ACTIONS, SIGNATURE): every attribute must be a list
@@ -209,13 +202,20 @@ struct EncodedFlowReader {
     /// included). False: malformed, not an element, refused.
     @inline(__always)
     private static func eachElement(of list: UnsafeRawBufferPointer, _ element: (UnsafeRawBufferPointer) -> Bool) -> Bool {
-        var it = RawAttributes(list)
+        walk(list) { type, payload in type == NFL.listElement && element(payload) }
+    }
+
+    /// RawAttributes over `region` until its end (true) or the first malformed attribute or
+    /// the first one `body` refuses (false).
+    @inline(__always)
+    private static func walk(_ region: UnsafeRawBufferPointer, _ body: (UInt16, UnsafeRawBufferPointer) -> Bool) -> Bool {
+        var it = RawAttributes(region)
         var type: UInt16 = 0
         var payload = UnsafeRawBufferPointer(start: nil, count: 0)
         while true {
             let step = it.next(&type, &payload)
             if step == 0 { return true }
-            guard step > 0, type == NFL.listElement, element(payload) else { return false }
+            guard step > 0, body(type, payload) else { return false }
         }
     }
 
