@@ -19,6 +19,16 @@ clients=4
 # Our reader's record count (snapshot included) and its truncation notice; tshark's count.
 ours() { "$ft" show "$1" --snapshot 2> "$tmp/show.err" | wc -l; }
 theirs() { tshark -r "$1" 2> "$tmp/tshark.err" | wc -l; }
+# first_answer FILE: waits (up to 20 s) until the trace FILE holds an answered call.
+first_answer() {
+  local n
+  for _ in $(seq 400); do
+    n=$("$ft" audit "$1" --json 2> /dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['answered'])" 2> /dev/null)
+    (( ${n:-0} > 0 )) && return 0
+    sleep 0.05
+  done
+  fail "no answered call in $1 20 s after the load started"
+}
 flush_bound=256     # PcapngFlushPolicy.default.maxRecords: the most a kill -9 may lose
 lost_max=0; lost_min=$flush_bound; lost_total=0; torn=0; whole=0
 for k in $(seq "$kills"); do
@@ -26,7 +36,10 @@ for k in $(seq "$kills"); do
   "$daemon" --twin --record "$f" 2> "$tmp/daemon.err" & d=$!; pids+=("$d")
   wait_for_log "$tmp/daemon.err" "twin listening on" "$d"
   "$ft" load --clients "$clients" --calls 10000000 --json > "$tmp/load.json" 2> /dev/null & l=$!; pids+=("$l")
-  # 0.1 to 1.6 s into the load.
+  # 0.1 to 1.6 s into the load's answers: counted from the first answered call in the trace,
+  # not from the start of the clients (their start-up and the daemon's first call can outlast
+  # the shortest delay on a busy machine, and then no client has an answer to lose).
+  first_answer "$f"
   sleep "$(printf '0.%03d' $((RANDOM % 1000)))"; sleep "0.$((1 + RANDOM % 6))"
   kill -9 "$d"; wait "$d" 2> /dev/null || true
   wait "$l" 2> /dev/null || true   # the clients see the connection close and report
