@@ -23,8 +23,9 @@ theirs() { tshark -r "$1" 2> "$tmp/tshark.err" | wc -l; }
 first_answer() {
   local n
   for _ in $(seq 400); do
-    n=$("$ft" audit "$1" --json 2> /dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['answered'])" 2> /dev/null)
-    (( ${n:-0} > 0 )) && return 0
+    # (Early on the file may hold no record yet, and audit no JSON: that counts as 0.)
+    n=$("$ft" audit "$1" --json 2> /dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['answered'])" 2> /dev/null) || n=0
+    (( n > 0 )) && return 0
     sleep 0.05
   done
   fail "no answered call in $1 20 s after the load started"
@@ -55,7 +56,8 @@ for k in $(seq "$kills"); do
   # by calls): every API request is one of them (the mix is set,get,del: no GET_TABLES), and
   # answered calls beyond the clients' count are at most one per client (the twin records an
   # answer before it sends it; the kill may fall in between).
-  read -r calls_in_trace in_trace < <("$ft" audit "$f" --json | python3 -c "import json,sys; a=json.load(sys.stdin); print(a['calls'], a['answered'])")
+  read -r calls_in_trace in_trace < <("$ft" audit "$f" --json | python3 -c "import json,sys; a=json.load(sys.stdin); print(a['calls'], a['answered'])") \
+    || fail "$f: flowtrace audit gave no counts"
   lost=$(( answered - in_trace ))
   # The load's own setup look-up (nlctrl) is not a call.
   (( lost <= flush_bound )) || fail "$f: the clients got $answered answers, the trace holds $in_trace (lost $lost > $flush_bound)"
