@@ -1,6 +1,7 @@
 // flowtrace: record, show, count, replay and benchmark Flow Table API offload traces.
 
 import ArgumentParser
+import FlowTrace
 
 @main
 struct Flowtrace: ParsableCommand {
@@ -27,6 +28,16 @@ struct Flowtrace: ParsableCommand {
 struct ToolError: Error, CustomStringConvertible {
     var description: String
     init(_ text: String) { description = text }
+}
+
+/// The trace a subcommand reads: the file named, or stdin for "-"; an error that cannot open
+/// it is a ToolError.
+func openTrace(_ file: String) throws -> TraceReader {
+    do {
+        return file == "-" ? try TraceReader(fileDescriptor: 0, name: "<stdin>") : try TraceReader(path: file)
+    } catch {
+        throw ToolError("\(error)")
+    }
 }
 
 import Hairpin

@@ -52,12 +52,7 @@ struct Show: ParsableCommand {
     var snapshot = false
 
     func run() throws {
-        let reader: TraceReader
-        do {
-            reader = file == "-" ? try TraceReader(fileDescriptor: 0, name: "<stdin>") : try TraceReader(path: file)
-        } catch {
-            throw ToolError("\(error)")
-        }
+        let reader = try openTrace(file)
         let wantCommand = try command.map(Self.parseCommand)
         let wantStatus = try status.map(Self.parseStatus)
         let wantLeg: TraceLeg? = try leg.map {

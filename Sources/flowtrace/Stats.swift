@@ -24,12 +24,7 @@ struct Stats: ParsableCommand {
     var json = false
 
     func run() throws {
-        let reader: TraceReader
-        do {
-            reader = file == "-" ? try TraceReader(fileDescriptor: 0, name: "<stdin>") : try TraceReader(path: file)
-        } catch {
-            throw ToolError("\(error)")
-        }
+        let reader = try openTrace(file)
         var stats = TraceStats()
         do {
             try stats.add(contentsOf: reader)

@@ -413,21 +413,13 @@ private func errnos(_ results: [FlowResult]) -> [UInt32] { results.map(\.errno) 
 
 // MARK: differential
 
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, seedable, and the same stream on every platform.
-/// Draws go through `below(_:)` rather than the stdlib's `random(in:using:)`, whose algorithm may
-/// change between toolchains, so a seed keeps reproducing.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
+/// SplitMix64 (Steele, Lea, Flood 2014): Hairpin's SeededGenerator, the workloads' own, which
+/// is tiny, seedable, and the same stream on every platform. Draws go through `below(_:)`
+/// rather than the stdlib's `random(in:using:)`, whose algorithm may change between
+/// toolchains, so a seed keeps reproducing.
+typealias SplitMix64 = SeededGenerator
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SeededGenerator {
     /// Uniform enough in 0..<n (modulo bias is irrelevant for n this small).
     mutating func below(_ n: Int) -> Int { n <= 1 ? 0 : Int(next() % UInt64(n)) }
     mutating func chance(_ percent: Int) -> Bool { below(100) < percent }

@@ -11,20 +11,7 @@ import LibFlowTable
 
 @Suite("Generic netlink transport: waits", .enabled(if: GenlAvailability.problem == nil,
                                                     "generic netlink sockets are not available on this host"))
-struct GenlSocketWaitTests {
-    func seconds(since start: UInt64) -> Double { Double(MonotonicClock.now() - start) / 1e9 }
-
-    func receive(_ t: GenlSocketTransport, timeout: Double?) -> (Result<[UInt8], TransportError>, Double) {
-        var buffer: [UInt8] = []
-        let start = MonotonicClock.now()
-        do {
-            let n = try t.receive(into: &buffer, timeout: timeout)
-            return (.success(Array(buffer[0..<n])), seconds(since: start))
-        } catch {
-            return (.failure(error), seconds(since: start))
-        }
-    }
-
+struct GenlSocketWaitTests: TransportWaitChecks {
     /// A NLMSG_NOOP with `tag` in its sequence number, sent from `from` to `port` after `delay`
     /// seconds, on a thread (GenlSocketTransport is used from two threads here: the sender
     /// only sends, the test's thread only receives).
@@ -93,23 +80,9 @@ struct GenlSocketWaitTests {
         let t = try GenlSocketTransport()
         defer { t.close() }
         // No registration: nothing is sent to the loop; it only waits and looks at the flag.
-        let loop = ListenerLoop(transport: t, familyID: 0x7ff0, service: HairpinService(model: DefaultModelSource.model,
-                                                                                       backend: .hash),
-                                log: { _ in })
-        loop.pollInterval = 0.2
-        let done = DispatchSemaphore(value: 0)
-        let reason = Locked<ListenerLoop.StopReason?>(nil)
-        let thread = Thread {
-            let r = try? loop.run()
-            reason.with { $0 = r }
-            done.signal()
-        }
-        thread.start()
-        usleep(500_000)
-        let start = MonotonicClock.now()
-        loop.stop()
-        #expect(done.wait(timeout: .now() + 5) == .success, "run() did not return after stop()")
-        #expect(seconds(since: start) < 1.5)
-        #expect(reason.get == .stopped)
+        let (returned, elapsed, reason) = runAndStopListener(on: t)
+        #expect(returned, "run() did not return after stop()")
+        #expect(elapsed < 1.5)
+        #expect(reason == .stopped)
     }
 }

@@ -13,18 +13,7 @@ import Testing
 
 @Suite("Twin request check")
 struct TwinCheckTests {
-    struct Rng: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
-    func request(_ r: inout Rng, _ gen: inout FlowGenerator) throws -> [UInt8] {
+    func request(_ r: inout SeededGenerator, _ gen: inout FlowGenerator) throws -> [UInt8] {
         let commands: [NFL.Command] = [.setFlows, .setFlows, .delFlows, .getFlows, .getTables, .getTableGraph]
         let command = commands[Int(r.next() % UInt64(commands.count))]
         var a = FlowTableAttributes.device(r.next() % 8 == 0 ? ifindex + 1 : ifindex)
@@ -58,7 +47,7 @@ struct TwinCheckTests {
         return out
     }
 
-    func mutate(_ bytes: [UInt8], _ r: inout Rng) -> [UInt8] {
+    func mutate(_ bytes: [UInt8], _ r: inout SeededGenerator) -> [UInt8] {
         var b = bytes
         let attrs = attributeOffsets(b)
         let at = attrs[Int(r.next() % UInt64(attrs.count))]
@@ -82,7 +71,7 @@ struct TwinCheckTests {
         let dir = try tempDirectory()
         defer { rmdir(dir) }
         let twin = try UnftTwin(UnftTwin.Configuration(paths: TwinSocketPaths(directory: dir)))
-        var r = Rng(state: 42)
+        var r = SeededGenerator(seed: 42)
         var gen = FlowGenerator(model: DefaultModel.model, seed: 11)
         var accepted = 0, refused = 0
         var errnos: Set<Int32> = []

@@ -12,20 +12,7 @@ import Testing
 import LibFlowTable
 @testable import Hairpin
 
-@Suite("Unix SEQPACKET transport: waits") struct UnixSocketWaitTests {
-    func seconds(since start: UInt64) -> Double { Double(MonotonicClock.now() - start) / 1e9 }
-
-    func receive(_ c: UnixSeqpacketConnection, timeout: Double?) -> (Result<[UInt8], TransportError>, Double) {
-        var buffer: [UInt8] = []
-        let start = MonotonicClock.now()
-        do {
-            let n = try c.receive(into: &buffer, timeout: timeout)
-            return (.success(Array(buffer[0..<n])), seconds(since: start))
-        } catch {
-            return (.failure(error), seconds(since: start))
-        }
-    }
-
+@Suite("Unix SEQPACKET transport: waits") struct UnixSocketWaitTests: TransportWaitChecks {
     /// Sends the one byte `tag` from `from` after `delay` seconds, on a thread (the test's
     /// thread only receives on the other end).
     @discardableResult
@@ -197,24 +184,10 @@ import LibFlowTable
         let (a, b) = try UnixSeqpacketConnection.pair()
         defer { a.close(); b.close() }
         // Nothing is sent to the loop; it only waits and looks at the flag.
-        let loop = ListenerLoop(transport: b, familyID: 0x7ff0, service: HairpinService(model: DefaultModelSource.model,
-                                                                                       backend: .hash),
-                                log: { _ in })
-        loop.pollInterval = 0.2
-        let done = DispatchSemaphore(value: 0)
-        let reason = Locked<ListenerLoop.StopReason?>(nil)
-        let thread = Thread {
-            let r = try? loop.run()
-            reason.with { $0 = r }
-            done.signal()
-        }
-        thread.start()
-        usleep(500_000)
-        let start = MonotonicClock.now()
-        loop.stop()
-        #expect(done.wait(timeout: .now() + 5) == .success, "run() did not return after stop()")
-        #expect(seconds(since: start) < 1)
-        #expect(reason.get == .stopped)
+        let (returned, elapsed, reason) = runAndStopListener(on: b)
+        #expect(returned, "run() did not return after stop()")
+        #expect(elapsed < 1)
+        #expect(reason == .stopped)
         // The loop's waits fit one bound: set once for the first, under the poll interval.
         let bound = try #require(receiveTimeout(b))
         #expect(bound > 0.1 && bound <= 0.2)

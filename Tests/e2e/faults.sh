@@ -10,16 +10,8 @@ bin="${FLOWTRACE_BIN:?}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 ft="$bin/flowtrace"; ctl="$bin/flow-table-ctl"; daemon="$bin/flow-table-hairpind"
 flows="$root/models/default/examples/flows.json"; dels="$root/models/default/examples/del-flows.json"
-tmp=$(mktemp -d); export FLOWTRACE_RUNTIME_DIR="$tmp/rt"; mkdir -m 700 "$FLOWTRACE_RUNTIME_DIR"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+source "$root/Tests/e2e/lib/daemon.bash"   # $tmp, pids, fail, wait_for_log
 export HOME="$tmp/home"; mkdir -p "$HOME"
-wait_ready() {
-  for _ in $(seq 200); do "$ctl" get-tables unft0 > /dev/null 2>&1 && return 0; sleep 0.1; done
-  fail "the daemon did not come up"
-}
 # expect_fail "what" ERRNO-TEXT command…: the command must fail and say ERRNO-TEXT.
 expect_fail() {
   local what=$1 text=$2; shift 2
@@ -47,7 +39,8 @@ check_usage "backend faults belong to the daemon" "$ft" twin --inject backend:se
   --inject set_flows:error=ENOSPC:when=2 --inject get_flows:delay=30ms:when=1+2 \
   --inject-twin get_tables:error=EBUSY:when=3 --inject-twin get_tables:delay=1500ms:when=4 \
   2> "$tmp/daemon.err" & d=$!; pids+=("$d")
-wait_ready                                                   # GET_TABLES 1
+wait_for_log "$tmp/daemon.err" "twin listening on" $d
+"$ctl" get-tables unft0 > /dev/null                          # GET_TABLES 1
 "$ctl" set-flows unft0 "$flows" > /dev/null                  # SET_FLOWS 1
 expect_fail "the 2nd SET_FLOWS" "ENOSPC (errno 28): injected fault: ENOSPC" "$ctl" set-flows unft0 "$flows"
 "$ctl" get-flows unft0 --table 2 > /dev/null                 # GET_FLOWS 1: +30 ms
@@ -57,10 +50,20 @@ expect_fail "the 3rd GET_TABLES" "EBUSY (errno 16): injected fault: EBUSY" "$ctl
 expect_fail "the 4th GET_TABLES" "ETIMEDOUT" "$ctl" get-tables unft0
 "$ctl" del-flows unft0 "$dels" > /dev/null
 "$ctl" get-flows unft0 --table 2 > /dev/null                 # GET_FLOWS 3: +30 ms
-sleep 0.6   # the held GET_TABLES reaches the listener and is answered (late) before the end
+sleep 0.6   # past the held GET_TABLES' due time: it timed out, so the twin drops it unforwarded
 kill -INT "$d"; wait "$d" || fail "daemon exit status: $(cat "$tmp/daemon.err")"
 pids=()
 grep -q "injected 5 faults" "$tmp/daemon.err" || fail "the daemon does not report 5 injected faults: $(cat "$tmp/daemon.err")"
+# The trace holds exactly the session's 10 calls (the daemon was found ready by its log line,
+# not by calls): 10 API requests, each call answered once; forwarded all but the two the
+# twin failed (EBUSY before forwarding; the held one timed out and was dropped when due).
+"$ft" audit "$tmp/faults.pcapng" --json > "$tmp/audit.json" || fail "audit: $(cat "$tmp/audit.json")"
+python3 - "$tmp/audit.json" <<'PY' || fail "the trace does not hold exactly the session's calls: $(cat "$tmp/audit.json")"
+import json, sys
+a = json.load(open(sys.argv[1]))
+assert (a["calls"], a["answered"], a["forwarded"], a["timed_out"], a["anomalies"]) == (10, 10, 8, 1, 0), a
+PY
+n=$(api_requests "$tmp/faults.pcapng"); [[ $n == 10 ]] || fail "the trace holds $n API requests, the session made 10"
 
 # The trace: the specs in the section comment, the marker on the hit calls' answer records.
 capinfos "$tmp/faults.pcapng" | grep -q "injected faults: set_flows:error=ENOSPC:when=2" || fail "no specs in the section comment"
@@ -99,9 +102,10 @@ grep -q "2 divergent" "$tmp/replay.out" || fail "--no-reinject into the twin: $(
 # records the hairpin leg and marks the answer it failed.
 sock="$FLOWTRACE_RUNTIME_DIR/unft.sock"   # the default path, which flow-table-ctl uses
 "$ft" twin --inject get_tables:error=EAGAIN:when=2 2> "$tmp/twin.err" & tw=$!; pids+=("$tw")
-for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.1; done
+wait_for_log "$tmp/twin.err" "listening on $sock" $tw
 "$daemon" --inject del_flows:error=EBUSY:when=1 --record "$tmp/two.pcapng" 2> "$tmp/daemon.err" & d=$!; pids+=("$d")
-for _ in $(seq 200); do "$ctl" get-tables unft0 > /dev/null 2>&1 && break; sleep 0.1; done
+wait_for_log "$tmp/daemon.err" "registered as the hairpin listener" $d
+"$ctl" get-tables unft0 > /dev/null                          # GET_TABLES 1
 expect_fail "GET_TABLES 2 in flowtrace twin" "EAGAIN (errno 11): injected fault: EAGAIN" "$ctl" get-tables unft0
 "$ctl" set-flows unft0 "$flows" > /dev/null
 expect_fail "DEL_FLOWS 1 in the daemon" "EBUSY (errno 16)" "$ctl" del-flows unft0 "$dels"
@@ -110,6 +114,11 @@ kill -INT "$tw"; wait "$tw" || true
 pids=()
 tshark -r "$tmp/two.pcapng" -Y 'frame.comment contains "side=backend command=DEL_FLOWS call=1"' | grep -q . \
   || fail "the daemon's own recording does not mark the failed DEL_FLOWS"
+# The daemon saw exactly the calls the twin forwarded: GET_TABLES 1 (GET_TABLES 2 failed in
+# the twin), SET_FLOWS, DEL_FLOWS.
+encaps=$("$ft" show "$tmp/two.pcapng" | grep -o "ENCAP [A-Z_]* req" | tr '\n' ' ')
+[[ $encaps == "ENCAP GET_TABLES req ENCAP SET_FLOWS req ENCAP DEL_FLOWS req " ]] \
+  || fail "the daemon's recording holds other calls than the 3 forwarded: $encaps"
 "$ft" replay "$tmp/two.pcapng" --target backend:tcam > "$tmp/replay.out" 2>&1 || { cat "$tmp/replay.out"; fail "replay of the daemon's recording"; }
 "$ft" replay "$tmp/two.pcapng" --target backend:tcam --no-reinject > /dev/null 2>&1 && fail "the daemon's recording replays without its fault"
 echo "faults: 5 injected (3 backend, 2 twin of which 1 timed out), marked and re-injected into 5 targets with 0 divergences; 2 more across two processes"

@@ -7,24 +7,14 @@ set -euo pipefail
 bin="${FLOWTRACE_BIN:?}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 ft="$bin/flowtrace"; ctl="$bin/flow-table-ctl"
-tmp=$(mktemp -d); export FLOWTRACE_RUNTIME_DIR="$tmp/rt"; mkdir -m 700 "$FLOWTRACE_RUNTIME_DIR"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-# Waits for the daemon's "twin listening" line: it is logged once the listener is registered.
-# (Probing with calls instead would record the failed early ones, a different number each run.)
-wait_ready() {
-  for _ in $(seq 200); do grep -q "twin listening on" "$1" 2>/dev/null && return 0; sleep 0.05; done
-  fail "the daemon did not come up: $(cat "$1")"
-}
+source "$root/Tests/e2e/lib/daemon.bash"   # $tmp, pids, fail, wait_for_log
 flows="$root/models/default/examples/flows.json"
 
 # session TRACE EXTRA [hairpind options…]: one daemon, a fixed set of calls, SIGTERM.
 session() {
   local trace=$1 extra=$2; shift 2
   "$bin/flow-table-hairpind" --twin --record "$trace" "$@" 2>"$trace.log" & local d=$!; pids+=($d)
-  wait_ready "$trace.log"
+  wait_for_log "$trace.log" "twin listening on" $d
   "$ctl" get-tables unft0 > /dev/null
   "$ctl" get-headers unft0 > /dev/null
   "$ctl" set-flows unft0 "$flows"

@@ -6,16 +6,7 @@ set -eu   # no pipefail: `producer | grep -q` ends the producer early by design
 bin="${FLOWTRACE_BIN:?}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 ft="$bin/flowtrace"; ctl="$bin/flow-table-ctl"
-tmp=$(mktemp -d); export FLOWTRACE_RUNTIME_DIR="$tmp/rt"; mkdir -m 700 "$FLOWTRACE_RUNTIME_DIR"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-# Ready means answering, not just a socket file: poll with a real call (up to 20 s on a busy CI).
-wait_ready() {
-  for _ in $(seq 200); do "$ctl" get-tables unft0 > /dev/null 2>&1 && return 0; sleep 0.1; done
-  fail "the daemon did not come up"
-}
+source "$root/Tests/e2e/lib/daemon.bash"   # $tmp, pids, fail, wait_for_log
 command -v tshark >/dev/null || fail "tshark is not installed (scripts/install-deps.sh installs it)"
 export HOME="$tmp/home"; mkdir -p "$HOME"   # a clean Wireshark profile
 
@@ -55,33 +46,48 @@ PY
 editcap "$tmp/demo.pcapng" "$tmp/copy.pcapng"
 cmp <("$ft" show "$tmp/demo.pcapng" --snapshot) <("$ft" show "$tmp/copy.pcapng" --snapshot) || fail "editcap copy reads differently"
 
-# 2. SIGINT finishes the daemon's file; kill -9 leaves a readable one.
-"$bin/flow-table-hairpind" --twin --record "$tmp/sigint.pcapng" & d=$!; pids+=($d)
-wait_ready
+# 2. SIGINT finishes the daemon's file; kill -9 leaves a readable one. Each session is one
+# SET_FLOWS call (the daemon is found ready by its log line, not by calls): the trace holds
+# exactly that call, with its request and answer on both legs.
+# one_call FILE: `flowtrace audit` finds exactly one call in FILE, answered and forwarded, whole.
+one_call() {
+  "$ft" audit "$1" --json > "$tmp/audit.json" || fail "$1: $(cat "$tmp/audit.json")"
+  python3 - "$tmp/audit.json" <<'PY' || fail "$1: not exactly the one SET_FLOWS call: $(cat "$tmp/audit.json")"
+import json, sys
+a = json.load(open(sys.argv[1]))
+assert (a["calls"], a["answered"], a["forwarded"], a["anomalies"]) == (1, 1, 1, 0), a
+PY
+  local n; n=$(api_requests "$1"); [[ $n == 1 ]] || fail "$1 holds $n API requests, the session made 1"
+}
+"$bin/flow-table-hairpind" --twin --record "$tmp/sigint.pcapng" 2> "$tmp/daemon.err" & d=$!; pids+=($d)
+wait_for_log "$tmp/daemon.err" "twin listening on" $d
 "$ctl" set-flows unft0 "$root/models/default/examples/flows.json"
-kill -INT "$d"; wait "$d" || fail "daemon exit status after SIGINT"
+kill -INT "$d"; wait "$d" || fail "daemon exit status after SIGINT: $(cat "$tmp/daemon.err")"
 "$ft" show "$tmp/sigint.pcapng" 2> "$tmp/err" | grep -q "NFL  SET_FLOWS req" || fail "SIGINT file lacks the request"
 [[ ! -s $tmp/err ]] || fail "SIGINT file is not clean: $(cat "$tmp/err")"
-"$bin/flow-table-hairpind" --twin --record "$tmp/kill9.pcapng" & d=$!; pids+=($d)
-wait_ready
+one_call "$tmp/sigint.pcapng"
+"$bin/flow-table-hairpind" --twin --record "$tmp/kill9.pcapng" 2> "$tmp/daemon.err" & d=$!; pids+=($d)
+wait_for_log "$tmp/daemon.err" "twin listening on" $d
 "$ctl" set-flows unft0 "$root/models/default/examples/flows.json"
 sleep 0.3   # past the 100 ms flush bound
 kill -9 "$d"; wait "$d" 2>/dev/null || true
 "$ft" show "$tmp/kill9.pcapng" | grep -q "NFL  SET_FLOWS req" || fail "kill -9 lost flushed records"
 tshark -r "$tmp/kill9.pcapng" > /dev/null 2>&1 || [[ $? == 2 ]] || fail "tshark cannot read the killed file"
+one_call "$tmp/kill9.pcapng"
 
 # 3. Rotation: -C 1 -W 3 with a busy session keeps whole files, each self-contained.
-"$bin/flow-table-hairpind" --twin --record "$tmp/rot.pcapng" -C 0.05 & d=$!; pids+=($d)
-wait_ready
+"$bin/flow-table-hairpind" --twin --record "$tmp/rot.pcapng" -C 0.05 2> "$tmp/daemon.err" & d=$!; pids+=($d)
+wait_for_log "$tmp/daemon.err" "twin listening on" $d
 for i in $(seq 30); do "$ctl" get-tables unft0 > /dev/null; "$ctl" get-headers unft0 > /dev/null; done
 kill -TERM "$d"; wait "$d" || true
 files=$(ls "$tmp"/rot*.pcapng | wc -l)
 [[ $files -ge 2 ]] || fail "no rotation ($files files)"
-total=0
+tables=0; headers=0
 for f in "$tmp"/rot*.pcapng; do
-  n=$("$ft" show "$f" | grep -c "NFL  GET_HEADERS req" || true)
-  total=$((total + n))
+  tables=$((tables + $(api_requests "$f" GET_TABLES)))
+  headers=$((headers + $(api_requests "$f" GET_HEADERS)))
   "$ft" show "$f" --snapshot | head -1 | grep -q NEWFAMILY || fail "$f does not start with NEWFAMILY"
 done
-[[ $total == 30 ]] || fail "rotation kept $total of 30 GET_HEADERS requests"
+# Exactly the session's calls: 30 of each, nothing else made before them.
+[[ $tables == 30 && $headers == 30 ]] || fail "rotation kept $tables of 30 GET_TABLES and $headers of 30 GET_HEADERS requests"
 echo ok

@@ -396,6 +396,14 @@ public final class PcapngWriter {
             if fd >= 0 { _ = Sys.close(fd) }
             fd = -1
         }
+        try finishFile()
+    }
+
+    // MARK: files
+
+    /// Writes what is buffered and closes the current file; `fd` is -1 afterwards, also when
+    /// close(2) fails (that error is thrown).
+    private func finishFile() throws {
         try flush()
         if Sys.close(fd) != 0 {
             let e = Sys.errno
@@ -404,8 +412,6 @@ public final class PcapngWriter {
         }
         fd = -1
     }
-
-    // MARK: files
 
     private func startFile() throws {
         fd = Sys.openForWriting(path)
@@ -424,13 +430,7 @@ public final class PcapngWriter {
     }
 
     private func rotate() throws {
-        try flush()
-        if Sys.close(fd) != 0 {
-            let e = Sys.errno
-            fd = -1
-            throw TraceFileError(.io(e), "close failed", path: path)
-        }
-        fd = -1
+        try finishFile()
         fileIndex += 1
         path = PcapngWriter.rotatedPath(base: basePath, index: fileIndex, maxFiles: rotation?.maxFiles)
         try startFile()

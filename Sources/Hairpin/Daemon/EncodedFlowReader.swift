@@ -46,25 +46,20 @@ struct EncodedFlowReader {
         matchCount = 0
         actionCount = 0
         argCount = 0
-        var it = RawAttributes(flow)
         var seen: UInt64 = 0
         var table: UInt32?, uid: UInt32?, priority: UInt32?
-        var type: UInt16 = 0
-        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
-        while true {
-            let step = it.next(&type, &payload)
-            if step == 0 { break }
-            guard step > 0, Self.mark(type, &seen) else { return false }
+        let walked = Self.eachAttribute(of: flow, seen: &seen) { type, payload in
             switch type {
             case NFL.FlowAttr.table: guard let v = Self.u32(payload) else { return false }; table = v
             case NFL.FlowAttr.uid: guard let v = Self.u32(payload) else { return false }; uid = v
             case NFL.FlowAttr.priority: guard let v = Self.u32(payload) else { return false }; priority = v
-            case NFL.FlowAttr.matches: guard readMatches(payload) else { return false }
-            case NFL.FlowAttr.actions: guard readActions(payload) else { return false }
+            case NFL.FlowAttr.matches: return readMatches(payload)
+            case NFL.FlowAttr.actions: return readActions(payload)
             default: return false   // ERROR, unknown
             }
+            return true
         }
-        guard let table, let uid, let priority else { return false }
+        guard walked, let table, let uid, let priority else { return false }
         self.table = table
         self.uid = uid
         self.priority = priority
@@ -72,15 +67,10 @@ struct EncodedFlowReader {
     }
 
     private mutating func readMatches(_ list: UnsafeRawBufferPointer) -> Bool {
-        var it = RawAttributes(list)
-        var type: UInt16 = 0
-        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
-        while true {
-            let step = it.next(&type, &payload)
-            if step == 0 { return true }
-            guard step > 0, type == NFL.listElement, matchCount < Self.maxMatches,
-                  Self.fieldRef(payload, into: matches + matchCount) else { return false }
+        Self.eachElement(of: list) { element in
+            guard matchCount < Self.maxMatches, Self.fieldRef(element, into: matches + matchCount) else { return false }
             matchCount += 1
+            return true
         }
     }
 
@@ -123,16 +113,10 @@ struct EncodedFlowReader {
 
     private static func fieldRef(_ nest: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<FieldRef>) -> Bool {
         if canonicalFieldRef(nest, into: out) { return true }
-        var it = RawAttributes(nest)
         var seen: UInt64 = 0
         var instance: UInt32 = 0, header: UInt32 = 0, field: UInt32 = 0, maskType: UInt32 = 0, type: UInt32 = 0
         var value: FieldValue?, mask: FieldValue?
-        var attr: UInt16 = 0
-        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
-        while true {
-            let step = it.next(&attr, &payload)
-            if step == 0 { break }
-            guard step > 0, mark(attr, &seen) else { return false }
+        let walked = eachAttribute(of: nest, seen: &seen) { attr, payload in
             switch attr {
             case NFL.FieldRefAttr.instance: guard let v = u32(payload) else { return false }; instance = v
             case NFL.FieldRefAttr.header: guard let v = u32(payload) else { return false }; header = v
@@ -143,81 +127,96 @@ struct EncodedFlowReader {
             case NFL.FieldRefAttr.mask: guard let v = fieldValue(payload) else { return false }; mask = v
             default: return false   // NEXT_NODE (not allowed in a flow's match), unknown
             }
+            return true
         }
         // INSTANCE, HEADER, FIELD, MASK_TYPE and TYPE are required.
         let required: UInt64 = 1 << UInt64(NFL.FieldRefAttr.instance) | 1 << UInt64(NFL.FieldRefAttr.header)
             | 1 << UInt64(NFL.FieldRefAttr.field) | 1 << UInt64(NFL.FieldRefAttr.maskType) | 1 << UInt64(NFL.FieldRefAttr.type)
-        guard seen & required == required else { return false }
+        guard walked, seen & required == required else { return false }
         out.initialize(to: FieldRef(instance: instance, header: header, field: field, maskType: MaskType(rawValue: maskType),
                                     type: FieldType(rawValue: type), value: value, mask: mask))
         return true
     }
 
     private mutating func readActions(_ list: UnsafeRawBufferPointer) -> Bool {
-        var it = RawAttributes(list)
-        var type: UInt16 = 0
-        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
-        while true {
-            let step = it.next(&type, &payload)
-            if step == 0 { return true }
-            guard step > 0, type == NFL.listElement, actionCount < Self.maxActions, readAction(payload) else { return false }
-        }
+        Self.eachElement(of: list) { element in actionCount < Self.maxActions && readAction(element) }
     }
 
     private mutating func readAction(_ nest: UnsafeRawBufferPointer) -> Bool {
-        var it = RawAttributes(nest)
         var seen: UInt64 = 0
         var uid: UInt32?
         let argStart = argCount
-        var type: UInt16 = 0
-        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
-        while true {
-            let step = it.next(&type, &payload)
-            if step == 0 { break }
-            guard step > 0, Self.mark(type, &seen) else { return false }
+        let walked = Self.eachAttribute(of: nest, seen: &seen) { type, payload in
             switch type {
-            case NFL.ActionAttr.name: guard Self.isPlainString(payload) else { return false }
+            case NFL.ActionAttr.name: return Self.isPlainString(payload)
             case NFL.ActionAttr.uid: guard let v = Self.u32(payload) else { return false }; uid = v
-            case NFL.ActionAttr.signature:
-                var args = RawAttributes(payload)
-                var elementType: UInt16 = 0
-                var element = UnsafeRawBufferPointer(start: nil, count: 0)
-                while true {
-                    let s = args.next(&elementType, &element)
-                    if s == 0 { break }
-                    guard s > 0, elementType == NFL.listElement, argCount < Self.maxArguments,
-                          let arg = Self.argument(element) else { return false }
-                    self.args[argCount] = arg
-                    argCount += 1
-                }
+            case NFL.ActionAttr.signature: return readArguments(payload)
             default: return false
             }
+            return true
         }
-        guard let uid else { return false }
+        guard walked, let uid else { return false }
         actions[actionCount] = ActionShape(uid: uid, argStart: argStart, argCount: argCount - argStart)
         actionCount += 1
         return true
     }
 
+    private mutating func readArguments(_ list: UnsafeRawBufferPointer) -> Bool {
+        Self.eachElement(of: list) { element in
+            guard argCount < Self.maxArguments, let arg = Self.argument(element) else { return false }
+            args[argCount] = arg
+            argCount += 1
+            return true
+        }
+    }
+
     private static func argument(_ nest: UnsafeRawBufferPointer) -> ActionArgShape? {
-        var it = RawAttributes(nest)
         var seen: UInt64 = 0
         var type: UInt32?, value: FieldValue?
-        var attr: UInt16 = 0
+        let walked = eachAttribute(of: nest, seen: &seen) { attr, payload in
+            switch attr {
+            case NFL.ActionArgAttr.name: return isPlainString(payload)
+            case NFL.ActionArgAttr.type: guard let v = u32(payload) else { return false }; type = v
+            case NFL.ActionArgAttr.value: guard let v = fieldValue(payload) else { return false }; value = v
+            default: return false
+            }
+            return true
+        }
+        guard walked, let type, let value else { return nil }
+        return ActionArgShape(type: FieldType(rawValue: type), valueByteCount: value.byteCount)
+    }
+
+    // MARK: the walks every reader above shares
+
+    /// The attributes of a nest, in order, as the decoder walks them (a repeated type refused,
+    /// `seen` gets a bit per type < 64 for the caller's required-attribute check). `attribute`
+    /// reads one (type, payload) and returns false to refuse it. False: malformed, repeated, refused.
+    @inline(__always)
+    private static func eachAttribute(of nest: UnsafeRawBufferPointer, seen: inout UInt64,
+                                      _ attribute: (UInt16, UnsafeRawBufferPointer) -> Bool) -> Bool {
+        walk(nest) { type, payload in mark(type, &seen) && attribute(type, payload) }
+    }
+
+    /// The elements of a list (MATCHES, ACTIONS, SIGNATURE): every attribute must be a list
+    /// element; `element` reads one payload and returns false to refuse it (a full buffer
+    /// included). False: malformed, not an element, refused.
+    @inline(__always)
+    private static func eachElement(of list: UnsafeRawBufferPointer, _ element: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+        walk(list) { type, payload in type == NFL.listElement && element(payload) }
+    }
+
+    /// RawAttributes over `region` until its end (true) or the first malformed attribute or
+    /// the first one `body` refuses (false).
+    @inline(__always)
+    private static func walk(_ region: UnsafeRawBufferPointer, _ body: (UInt16, UnsafeRawBufferPointer) -> Bool) -> Bool {
+        var it = RawAttributes(region)
+        var type: UInt16 = 0
         var payload = UnsafeRawBufferPointer(start: nil, count: 0)
         while true {
-            let step = it.next(&attr, &payload)
-            if step == 0 { break }
-            guard step > 0, mark(attr, &seen) else { return nil }
-            switch attr {
-            case NFL.ActionArgAttr.name: guard isPlainString(payload) else { return nil }
-            case NFL.ActionArgAttr.type: guard let v = u32(payload) else { return nil }; type = v
-            case NFL.ActionArgAttr.value: guard let v = fieldValue(payload) else { return nil }; value = v
-            default: return nil
-            }
+            let step = it.next(&type, &payload)
+            if step == 0 { return true }
+            guard step > 0, body(type, payload) else { return false }
         }
-        guard let type, let value else { return nil }
-        return ActionArgShape(type: FieldType(rawValue: type), valueByteCount: value.byteCount)
     }
 
     // MARK: the decoder's rules, each returning nil / false where it throws

@@ -80,6 +80,7 @@ extension Attribute {
 
 /// Remembers which attribute types a struct-like set has seen, so a repeat is an error rather
 /// than a silent "last one wins" (lists are walked separately and may repeat their element).
+/// The check-only walk (FlowTableCheck.swift) also asks it afterwards what was seen (`has`).
 struct SeenAttributes {
     private var bits: UInt64 = 0
 
@@ -93,6 +94,10 @@ struct SeenAttributes {
         }
         bits |= bit
     }
+
+    /// Whether a type (< 64) was marked: the missing-attribute checks after a walk.
+    @inline(__always)
+    func has(_ type: UInt16) -> Bool { bits & (1 << UInt64(type)) != 0 }
 }
 
 @inline(__always)

@@ -81,23 +81,8 @@ extension FlowTableMessageSummary {
     }
 }
 
-/// SeenAttributes with a look-up, for the missing-attribute checks after a walk.
-struct CheckedAttributes {
-    private(set) var bits: UInt64 = 0
-
-    @inline(__always)
-    mutating func mark<S: AttributeNames>(_ attr: Attribute, names: S.Type) throws(DecodeError) {
-        guard attr.type < 64 else { return }
-        let bit: UInt64 = 1 << UInt64(attr.type)
-        if bits & bit != 0 {
-            throw DecodeError(.repeatedAttribute(attr.name(in: names)), at: attr.offset)
-        }
-        bits |= bit
-    }
-
-    @inline(__always)
-    func has(_ type: UInt16) -> Bool { bits & (1 << UInt64(type)) != 0 }
-}
+/// The walk's seen-set is the decoder's own (DecodeHelpers.swift), so a repeat throws the same error.
+typealias CheckedAttributes = SeenAttributes
 
 /// `decodeList` without the result: the same element rule, depth limit and error paths;
 /// returns the number of elements.

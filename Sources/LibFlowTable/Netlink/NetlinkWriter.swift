@@ -112,7 +112,8 @@ public struct NetlinkWriter {
 
     @inline(__always)
     public mutating func put(_ type: UInt16, u32 value: UInt32) {
-        attribute(type, payload: 4).storeBytes(of: value, as: UInt32.self)
+        makeUnique()
+        putInRun(type, u32: value)
     }
 
     @inline(__always)
@@ -126,28 +127,15 @@ public struct NetlinkWriter {
 
     /// A NUL-terminated string (NLA_NUL_STRING), as the kernel and libnl write them.
     public mutating func put(_ type: UInt16, string value: String) {
-        var s = value
-        s.withUTF8 { utf8 in
-            let p = attribute(type, payload: utf8.count + 1)
-            if let src = utf8.baseAddress { p.copyMemory(from: src, byteCount: utf8.count) }
-            p.storeBytes(of: UInt8(0), toByteOffset: utf8.count, as: UInt8.self)
-        }
+        makeUnique()
+        putInRun(type, string: value)
     }
 
     /// A native-endian integer of `value.byteCount` bytes (VALUE/MASK binary attributes).
     @inline(__always)
     public mutating func put(_ type: UInt16, value: FieldValue) {
-        let n = Int(value.byteCount)
-        let p = attribute(type, payload: n)
-        if n == 8 {
-            p.storeBytes(of: value.rawBits, as: UInt64.self)
-        } else {
-            var v = value.rawBits
-            for i in 0..<n {
-                p.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: i, as: UInt8.self)
-                v >>= 8
-            }
-        }
+        makeUnique()
+        putInRun(type, value: value)
     }
 
     public mutating func put(_ type: UInt16, bytes payload: UnsafeRawBufferPointer) {
@@ -158,18 +146,16 @@ public struct NetlinkWriter {
     /// Opens a nest; returns the offset to hand to `endNest`.
     @inline(__always)
     public mutating func beginNest(_ type: UInt16) -> Int {
-        let start = count
-        _ = attribute(markNests ? type | Netlink.attributeFlagNested : type, payload: 0)
-        return start
+        makeUnique()
+        return beginNestInRun(type)
     }
 
     /// Closes a nest. Fails if the nest outgrew nla_len's 16 bits (65535 bytes): netlink cannot
     /// express it, and the caller must split the message (see the hairpin's PART/MORE).
     @inline(__always)
     public mutating func endNest(_ start: Int) throws(EncodeError) {
-        let len = count - start
-        guard len <= Int(UInt16.max) else { throw EncodeError.nestTooLarge(bytes: len) }
-        patch(UInt16(len), at: start)
+        makeUnique()
+        try endNestInRun(start)
     }
 
     // MARK: raw helpers
@@ -198,7 +184,7 @@ public struct NetlinkWriter {
 
     @inline(__always)
     public mutating func patch<T: FixedWidthInteger>(_ value: T, at offset: Int) {
-        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy(count: count) }
+        makeUnique()
         storage.base.storeBytes(of: value, toByteOffset: offset, as: T.self)
     }
 }
