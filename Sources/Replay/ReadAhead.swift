@@ -17,14 +17,7 @@ public final class ReadAheadSource: RecordSource {
 
     final class Chunk {
         struct Entry {
-            var start: Int
-            var count: Int
-            var timestamp: UInt64
-            var pairing: UInt64?
-            var leg: TraceLeg
-            var direction: TraceDirection
-            var synthetic: Bool
-            var netlinkProtocol: UInt16
+            var record: HeldRecord
             var number: Int
             /// Index into `families` of the table in force for this record.
             var families: Int
@@ -149,26 +142,21 @@ public final class ReadAheadSource: RecordSource {
     // MARK: the consumer
 
     public func next() throws(TraceFileError) -> TraceRecord? {
-        while true {
-            if let c = chunk, index < c.entries.count {
-                let e = c.entries[index]
-                index += 1
-                recordNumber = e.number
-                if e.families != lastFamilies {
-                    families = c.families[e.families]
-                    lastFamilies = e.families
-                }
-                return TraceRecord(timestamp: e.timestamp, leg: e.leg, direction: e.direction,
-                                   netlink: UnsafeRawBufferPointer(start: c.storage + e.start, count: e.count),
-                                   pairing: e.pairing, synthetic: e.synthetic, netlinkProtocol: e.netlinkProtocol)
-            }
-            guard try takeNextChunk() else { return nil }
-        }
+        guard let (record, storage) = try advance() else { return nil }
+        return record.record(in: storage)
     }
 
     /// `next()` for the replay loop (see RecordView).
     @inline(__always)
     func nextView() throws(TraceFileError) -> RecordView? {
+        guard let (record, storage) = try advance() else { return nil }
+        return record.view(in: storage)
+    }
+
+    /// Moves on to the next record (and its number and family table): the record and the
+    /// storage of the chunk holding it, or nil at the end.
+    @inline(__always)
+    private func advance() throws(TraceFileError) -> (HeldRecord, UnsafeMutableRawPointer)? {
         while true {
             if let c = chunk, index < c.entries.count {
                 let e = c.entries[index]
@@ -178,8 +166,7 @@ public final class ReadAheadSource: RecordSource {
                     families = c.families[e.families]
                     lastFamilies = e.families
                 }
-                return RecordView(netlink: UnsafeRawBufferPointer(start: c.storage + e.start, count: e.count),
-                                  timestamp: e.timestamp, direction: e.direction, synthetic: e.synthetic)
+                return (e.record, c.storage)
             }
             guard try takeNextChunk() else { return nil }
         }
@@ -336,10 +323,9 @@ public final class ReadAheadSource: RecordSource {
                 }
             }
             if n > 0, let base = netlink.baseAddress { (c.storage + c.used).copyMemory(from: base, byteCount: n) }
-            c.entries.append(Chunk.Entry(start: c.used, count: n, timestamp: timestamp, pairing: pairing, leg: leg,
-                                         direction: direction, synthetic: synthetic,
-                                         netlinkProtocol: netlinkProtocol, number: reader.recordNumber,
-                                         families: c.families.count - 1))
+            let record = HeldRecord(start: c.used, count: n, timestamp: timestamp, pairing: pairing, leg: leg,
+                                    direction: direction, synthetic: synthetic, netlinkProtocol: netlinkProtocol)
+            c.entries.append(Chunk.Entry(record: record, number: reader.recordNumber, families: c.families.count - 1))
             c.used += n
             return true
         }

@@ -45,6 +45,33 @@ struct RecordView {
     }
 }
 
+/// A record held in memory: where its netlink bytes are in its holder's storage, and its other
+/// fields. PreloadedSource keeps one per record, ReadAheadSource one per record of a chunk; both
+/// hand records out through `record(in:)` and `view(in:)`.
+struct HeldRecord {
+    var start: Int
+    var count: Int
+    var timestamp: UInt64
+    var pairing: UInt64?
+    var leg: TraceLeg
+    var direction: TraceDirection
+    var synthetic: Bool
+    var netlinkProtocol: UInt16
+
+    @inline(__always)
+    func record(in storage: UnsafeMutableRawPointer) -> TraceRecord {
+        TraceRecord(timestamp: timestamp, leg: leg, direction: direction,
+                    netlink: UnsafeRawBufferPointer(start: storage + start, count: count),
+                    pairing: pairing, synthetic: synthetic, netlinkProtocol: netlinkProtocol)
+    }
+
+    @inline(__always)
+    func view(in storage: UnsafeMutableRawPointer) -> RecordView {
+        RecordView(netlink: UnsafeRawBufferPointer(start: storage + start, count: count),
+                   timestamp: timestamp, direction: direction, synthetic: synthetic)
+    }
+}
+
 extension FamilyTable {
     /// `learn(from:)` for a record that may teach something: skips the call for a single
     /// message that is not nlctrl (almost every record), which `learn` would ignore anyway.
@@ -113,24 +140,13 @@ public final class StreamingSource: RecordSource {
 /// Every record in memory: the netlink bytes of all records in one array and a small index
 /// entry per record, so handing a record out copies nothing and allocates nothing.
 public final class PreloadedSource: RecordSource {
-    struct Entry {
-        var start: Int
-        var count: Int
-        var timestamp: UInt64
-        var pairing: UInt64?
-        var leg: TraceLeg
-        var direction: TraceDirection
-        var synthetic: Bool
-        var netlinkProtocol: UInt16
-    }
-
     public let name: String
     /// All netlink bytes, owned here; never moved once loading is done, so views into it stay
     /// valid for the source's life.
     private var storage: UnsafeMutableRawPointer
     private var capacity: Int
     private var used = 0
-    @exclusivity(unchecked) private var entries: [Entry] = []
+    @exclusivity(unchecked) private var entries: [HeldRecord] = []
     @exclusivity(unchecked) private var position = 0
     @exclusivity(unchecked) public private(set) var families = FamilyTable()
     public private(set) var truncationNote: String?
@@ -157,9 +173,9 @@ public final class PreloadedSource: RecordSource {
                 let n = r.netlink.count
                 if used + n > capacity { grow(used + n) }
                 if n > 0, let base = r.netlink.baseAddress { (storage + used).copyMemory(from: base, byteCount: n) }
-                entries.append(Entry(start: used, count: n, timestamp: r.timestamp, pairing: r.pairing,
-                                     leg: r.leg, direction: r.direction, synthetic: r.synthetic,
-                                     netlinkProtocol: r.netlinkProtocol))
+                entries.append(HeldRecord(start: used, count: n, timestamp: r.timestamp, pairing: r.pairing,
+                                          leg: r.leg, direction: r.direction, synthetic: r.synthetic,
+                                          netlinkProtocol: r.netlinkProtocol))
                 used += n
             }
         } catch {
@@ -183,11 +199,8 @@ public final class PreloadedSource: RecordSource {
 
     public func next() throws(TraceFileError) -> TraceRecord? {
         guard position < entries.count else { return nil }
-        let e = entries[position]
+        let r = entries[position].record(in: storage)
         position += 1
-        let view = UnsafeRawBufferPointer(start: storage + e.start, count: e.count)
-        let r = TraceRecord(timestamp: e.timestamp, leg: e.leg, direction: e.direction, netlink: view,
-                            pairing: e.pairing, synthetic: e.synthetic, netlinkProtocol: e.netlinkProtocol)
         // As TraceReader does: the family table follows the records (NEWFAMILY may appear again).
         families.learn(from: r)
         return r
@@ -199,9 +212,9 @@ public final class PreloadedSource: RecordSource {
         guard position < entries.count else { return nil }
         let e = entries[position]
         position += 1
-        let view = UnsafeRawBufferPointer(start: storage + e.start, count: e.count)
-        families.learnIfController(view, netlinkProtocol: e.netlinkProtocol)
-        return RecordView(netlink: view, timestamp: e.timestamp, direction: e.direction, synthetic: e.synthetic)
+        let view = e.view(in: storage)
+        families.learnIfController(view.netlink, netlinkProtocol: e.netlinkProtocol)
+        return view
     }
 
     public var canRewind: Bool { true }

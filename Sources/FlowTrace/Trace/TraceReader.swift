@@ -235,15 +235,8 @@ public final class TraceReader {
                 } else if commentSource != nil {
                     commentSource = nil
                 }
-                if FamilyTable.mayTeach(r) {
-                    families.learn(fromNetlink: r.netlink)
-                } else if skipActive, let activeSkip, activeSkip.skips(leg: r.leg, netlink: r.netlink) {
-                    // (Only blocks PcapngReader did not pass over already: SPB, PB, odd options.)
-                    recordCount += 1
-                    continue
-                }
-                recordCount += 1
-                return r
+                // (Skipped here: only blocks PcapngReader did not pass over already: SPB, PB, odd options.)
+                if admit(r) { return r }
             }
             return nil
         }
@@ -259,17 +252,24 @@ public final class TraceReader {
                                    pairing: nil, synthetic: false,
                                    netlinkProtocol: Self.netlinkProtocol(pseudoHeader: p.data), section: 0,
                                    originalLength: max(0, Int(p.originalLength) - NetlinkPseudoHeader.length))
-                if FamilyTable.mayTeach(r) {
-                    families.learn(fromNetlink: r.netlink)
-                } else if skipActive, let activeSkip, activeSkip.skips(leg: r.leg, netlink: r.netlink) {
-                    recordCount += 1
-                    continue
-                }
-                recordCount += 1
-                return r
+                if admit(r) { return r }
             }
         }
         return nil
+    }
+
+    /// Counts a netlink record read in full (pcapng or classic pcap) and says whether to hand it
+    /// out: one that may teach family ids teaches them and is never skipped; any other is passed
+    /// over when `skipping` names it.
+    @inline(__always)
+    private func admit(_ r: RecordCore) -> Bool {
+        recordCount += 1
+        if FamilyTable.mayTeach(r) {
+            families.learn(fromNetlink: r.netlink)
+            return true
+        }
+        if skipActive, let activeSkip, activeSkip.skips(leg: r.leg, netlink: r.netlink) { return false }
+        return true
     }
 
     /// The pseudo-header's direction; `data` holds at least the 16-byte pseudo-header.
