@@ -110,16 +110,18 @@ func unknown(_ attr: Attribute) -> DecodeError {
     DecodeError(.unknownAttribute(attr.type), at: attr.offset)
 }
 
-/// Walks a list nest: every child must be the list's element type (1); `element` handles one
-/// (at depth + 1). An error inside element i is reported under "NAME[i]". Returns the number of
-/// elements. The typed decoder (`decodeList`) and the check-only walk (FlowTableCheck.swift) both
-/// use it, so they share the element rule, depth limit and error paths by construction.
+/// Walks a list nest: every child must be the list's element type (1); `element` decodes one.
+/// An error inside element i is reported under "NAME[i]".
 @inline(__always)
-func walkList(_ nest: Attribute, elementName: StaticString, depth: Int,
-              _ element: (Attribute, Int) throws(DecodeError) -> Void) throws(DecodeError) -> Int {
+func decodeList<T>(_ nest: Attribute, elementName: String, depth: Int,
+                   _ element: (Attribute, Int) throws(DecodeError) -> T) throws(DecodeError) -> [T] {
     guard depth < Netlink.maxNestingDepth else {
         throw DecodeError(.nestingTooDeep(Netlink.maxNestingDepth), at: nest.offset)
     }
+    // Count first so the array is allocated once at its final size (growing it was a
+    // measurable share of decoding a flow).
+    var result: [T] = []
+    result.reserveCapacity(nest.nested().countHint())
     var it = nest.nested()
     var index = 0
     while let child = try it.next() {
@@ -127,23 +129,8 @@ func walkList(_ nest: Attribute, elementName: StaticString, depth: Int,
             throw DecodeError(.notAllowed("list element has type \(child.type), expected \(elementName) (1)"),
                               at: child.offset).within("\(elementName)[\(index)]")
         }
-        do { try element(child, depth + 1) } catch { throw error.within("\(elementName)[\(index)]") }
+        do { result.append(try element(child, depth + 1)) } catch { throw error.within("\(elementName)[\(index)]") }
         index += 1
-    }
-    return index
-}
-
-/// `walkList` keeping what `element` decodes, in order.
-@inline(__always)
-func decodeList<T>(_ nest: Attribute, elementName: StaticString, depth: Int,
-                   _ element: (Attribute, Int) throws(DecodeError) -> T) throws(DecodeError) -> [T] {
-    // Counted first so the array is allocated once at its final size (growing it was a
-    // measurable share of decoding a flow). countHint only reads, so doing it before
-    // walkList's depth check changes nothing.
-    var result: [T] = []
-    result.reserveCapacity(nest.nested().countHint())
-    _ = try walkList(nest, elementName: elementName, depth: depth) { (child, childDepth) throws(DecodeError) in
-        result.append(try element(child, childDepth))
     }
     return result
 }

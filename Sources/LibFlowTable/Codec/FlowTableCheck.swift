@@ -84,6 +84,27 @@ extension FlowTableMessageSummary {
 /// The walk's seen-set is the decoder's own (DecodeHelpers.swift), so a repeat throws the same error.
 typealias CheckedAttributes = SeenAttributes
 
+/// `decodeList` without the result: the same element rule, depth limit and error paths;
+/// returns the number of elements.
+@inline(__always)
+func checkList(_ nest: Attribute, elementName: StaticString, depth: Int,
+               _ element: (Attribute, Int) throws(DecodeError) -> Void) throws(DecodeError) -> Int {
+    guard depth < Netlink.maxNestingDepth else {
+        throw DecodeError(.nestingTooDeep(Netlink.maxNestingDepth), at: nest.offset)
+    }
+    var it = nest.nested()
+    var index = 0
+    while let child = try it.next() {
+        guard child.type == NFL.listElement else {
+            throw DecodeError(.notAllowed("list element has type \(child.type), expected \(elementName) (1)"),
+                              at: child.offset).within("\(elementName)[\(index)]")
+        }
+        do { try element(child, depth + 1) } catch { throw error.within("\(elementName)[\(index)]") }
+        index += 1
+    }
+    return index
+}
+
 extension FlowTableCodec {
     /// The top-level walk of `decode(_:layout:depth:)`.
     static func check(_ it: AttributeIterator, layout: FlowsLayout, depth: Int = 0,
@@ -127,7 +148,7 @@ extension FlowTableCodec {
                         s.flowCount = n
                     } else {
                         s.flowCount = try wrap(names, attr) { () throws(DecodeError) in
-                            try walkList(attr, elementName: "FLOW", depth: depth + 1, checkFlow)
+                            try checkList(attr, elementName: "FLOW", depth: depth + 1, checkFlow)
                         }
                     }
                     s.hasFlows = true
@@ -152,11 +173,11 @@ extension FlowTableCodec {
                 _ = try attr.u32(in: names)
             case NFL.FlowAttr.matches:
                 _ = try wrap(names, attr) { () throws(DecodeError) in
-                    try walkList(attr, elementName: "FIELD_REF", depth: depth + 1, checkFieldRef)
+                    try checkList(attr, elementName: "FIELD_REF", depth: depth + 1, checkFieldRef)
                 }
             case NFL.FlowAttr.actions:
                 _ = try wrap(names, attr) { () throws(DecodeError) in
-                    try walkList(attr, elementName: "ACTION", depth: depth + 1, checkAction)
+                    try checkList(attr, elementName: "ACTION", depth: depth + 1, checkAction)
                 }
             default: throw unknown(attr)
             }
@@ -202,7 +223,7 @@ extension FlowTableCodec {
             case NFL.ActionAttr.uid: _ = try attr.u32(in: names)
             case NFL.ActionAttr.signature:
                 _ = try wrap(names, attr) { () throws(DecodeError) in
-                    try walkList(attr, elementName: "ACTION_ARG", depth: depth + 1, checkActionArg)
+                    try checkList(attr, elementName: "ACTION_ARG", depth: depth + 1, checkActionArg)
                 }
             default: throw unknown(attr)
             }
@@ -246,7 +267,7 @@ extension FlowTableCodec {
 /// A tight, conservative pass over a FLOWS payload (list layout) for the common case: every
 /// element well formed by the rules of `checkFlow` and below, names plain ASCII. It returns
 /// the number of flows only when the decoder would certainly accept them all; nil means "look
-/// closer", and the exact walk (`walkList(…, checkFlow)`) then gives the verdict and its error.
+/// closer", and the exact walk (`checkList(…, checkFlow)`) then gives the verdict and its error.
 /// So it may refuse more than the decoder (never less): a false nil costs time, not a verdict.
 /// It exists because the exact walk, built on the decoder's Attribute/iterator/typed-throws
 /// plumbing, cost ~2,300 instructions per flow; this costs a fraction.
