@@ -96,3 +96,19 @@ public final class DeviceRegistry {
         return DeviceState(ifindex: ifindex, model: defaultModel, index: defaultIndex, backend: backendKind)
     }
 }
+
+extension DeviceState {
+    /// What a discovery getter (GET_TABLES … GET_TABLE_GRAPH) answers besides the preamble: the
+    /// model's part, put into `out`. HairpinService's typed answer and DiscoveryTemplates' encoded
+    /// one both come from here. Any other command adds nothing.
+    func addModelPart(for command: NFL.Command, to out: inout FlowTableAttributes) {
+        switch command {
+        case .getTables: out.tables = model.tables
+        case .getHeaders: out.headers = model.headers
+        case .getActions: out.actions = model.actions
+        case .getHeaderGraph: out.headerGraph = model.headerGraph
+        case .getTableGraph: out.tableGraph = model.tableGraph
+        default: break
+        }
+    }
+}

@@ -45,26 +45,14 @@ struct DiscoveryTemplates {
                          service: HairpinService, familyID: UInt16, nlmsgSequence: UInt32,
                          _ body: (UnsafeRawBufferPointer) -> Void) -> UInt32? {
         var idType: UInt32?, ifindexRead: UInt32?
-        var it = RawAttributes(attributes)
-        var type: UInt16 = 0
-        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
-        reading: while true {
-            switch it.next(&type, &payload) {
-            case 0: break reading
-            case 1: break
-            default: return nil
-            }
+        let read = RawAttributes.walk(attributes) { type, payload in
             switch type {
-            case NFL.Attr.identifierType where idType == nil:
-                guard let v = SingleFlowPath.u32(payload) else { return nil }
-                idType = v
-            case NFL.Attr.identifier where ifindexRead == nil:
-                guard let v = SingleFlowPath.u32(payload) else { return nil }
-                ifindexRead = v
-            default: return nil   // a repeat, anything else (the typed path decides those)
+            case NFL.Attr.identifierType where idType == nil: idType = RawAttributes.u32(payload); return idType != nil
+            case NFL.Attr.identifier where ifindexRead == nil: ifindexRead = RawAttributes.u32(payload); return ifindexRead != nil
+            default: return false   // a repeat, anything else (the typed path decides those)
             }
         }
-        guard idType == NFL.IdentifierType.ifindex, let ifindex = ifindexRead else { return nil }
+        guard read, idType == NFL.IdentifierType.ifindex, let ifindex = ifindexRead else { return nil }
         let k = Int(command)
 
         pthread_mutex_lock(&service.lock)
@@ -104,16 +92,9 @@ struct DiscoveryTemplates {
     /// encoded as ListenerLoop.encode does; nil when the listener would not send it as one
     /// message.
     static func template(command: UInt32, device: DeviceState, familyID: UInt16) -> AnswerTemplate? {
-        guard let byte = UInt8(exactly: command), let cmd = NFL.Command(rawValue: byte) else { return nil }
+        guard command <= lastCommand, let byte = UInt8(exactly: command), let cmd = NFL.Command(rawValue: byte) else { return nil }
         var out = FlowTableAttributes(identifierType: NFL.IdentifierType.ifindex, identifier: device.ifindex)
-        switch cmd {
-        case .getTables: out.tables = device.model.tables
-        case .getHeaders: out.headers = device.model.headers
-        case .getActions: out.actions = device.model.actions
-        case .getHeaderGraph: out.headerGraph = device.model.headerGraph
-        case .getTableGraph: out.tableGraph = device.model.tableGraph
-        default: return nil
-        }
+        device.addModelPart(for: cmd, to: &out)
         var answer = HairpinEncap(commandType: NFLH.EncapCmdType.nflCommand, command: command, status: 0, sequence: 0)
         answer.attributes = out
         return AnswerTemplate(answer, familyID: familyID)

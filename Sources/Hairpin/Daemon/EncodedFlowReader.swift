@@ -50,9 +50,9 @@ struct EncodedFlowReader {
         var table: UInt32?, uid: UInt32?, priority: UInt32?
         let walked = Self.eachAttribute(of: flow, seen: &seen) { type, payload in
             switch type {
-            case NFL.FlowAttr.table: guard let v = Self.u32(payload) else { return false }; table = v
-            case NFL.FlowAttr.uid: guard let v = Self.u32(payload) else { return false }; uid = v
-            case NFL.FlowAttr.priority: guard let v = Self.u32(payload) else { return false }; priority = v
+            case NFL.FlowAttr.table: guard let v = RawAttributes.u32(payload) else { return false }; table = v
+            case NFL.FlowAttr.uid: guard let v = RawAttributes.u32(payload) else { return false }; uid = v
+            case NFL.FlowAttr.priority: guard let v = RawAttributes.u32(payload) else { return false }; priority = v
             case NFL.FlowAttr.matches: return readMatches(payload)
             case NFL.FlowAttr.actions: return readActions(payload)
             default: return false   // ERROR, unknown
@@ -118,11 +118,11 @@ struct EncodedFlowReader {
         var value: FieldValue?, mask: FieldValue?
         let walked = eachAttribute(of: nest, seen: &seen) { attr, payload in
             switch attr {
-            case NFL.FieldRefAttr.instance: guard let v = u32(payload) else { return false }; instance = v
-            case NFL.FieldRefAttr.header: guard let v = u32(payload) else { return false }; header = v
-            case NFL.FieldRefAttr.field: guard let v = u32(payload) else { return false }; field = v
-            case NFL.FieldRefAttr.maskType: guard let v = u32(payload) else { return false }; maskType = v
-            case NFL.FieldRefAttr.type: guard let v = u32(payload) else { return false }; type = v
+            case NFL.FieldRefAttr.instance: guard let v = RawAttributes.u32(payload) else { return false }; instance = v
+            case NFL.FieldRefAttr.header: guard let v = RawAttributes.u32(payload) else { return false }; header = v
+            case NFL.FieldRefAttr.field: guard let v = RawAttributes.u32(payload) else { return false }; field = v
+            case NFL.FieldRefAttr.maskType: guard let v = RawAttributes.u32(payload) else { return false }; maskType = v
+            case NFL.FieldRefAttr.type: guard let v = RawAttributes.u32(payload) else { return false }; type = v
             case NFL.FieldRefAttr.value: guard let v = fieldValue(payload) else { return false }; value = v
             case NFL.FieldRefAttr.mask: guard let v = fieldValue(payload) else { return false }; mask = v
             default: return false   // NEXT_NODE (not allowed in a flow's match), unknown
@@ -149,7 +149,7 @@ struct EncodedFlowReader {
         let walked = Self.eachAttribute(of: nest, seen: &seen) { type, payload in
             switch type {
             case NFL.ActionAttr.name: return Self.isPlainString(payload)
-            case NFL.ActionAttr.uid: guard let v = Self.u32(payload) else { return false }; uid = v
+            case NFL.ActionAttr.uid: guard let v = RawAttributes.u32(payload) else { return false }; uid = v
             case NFL.ActionAttr.signature: return readArguments(payload)
             default: return false
             }
@@ -176,7 +176,7 @@ struct EncodedFlowReader {
         let walked = eachAttribute(of: nest, seen: &seen) { attr, payload in
             switch attr {
             case NFL.ActionArgAttr.name: return isPlainString(payload)
-            case NFL.ActionArgAttr.type: guard let v = u32(payload) else { return false }; type = v
+            case NFL.ActionArgAttr.type: guard let v = RawAttributes.u32(payload) else { return false }; type = v
             case NFL.ActionArgAttr.value: guard let v = fieldValue(payload) else { return false }; value = v
             default: return false
             }
@@ -194,7 +194,7 @@ struct EncodedFlowReader {
     @inline(__always)
     private static func eachAttribute(of nest: UnsafeRawBufferPointer, seen: inout UInt64,
                                       _ attribute: (UInt16, UnsafeRawBufferPointer) -> Bool) -> Bool {
-        walk(nest) { type, payload in mark(type, &seen) && attribute(type, payload) }
+        RawAttributes.walk(nest) { type, payload in mark(type, &seen) && attribute(type, payload) }
     }
 
     /// The elements of a list (MATCHES, ACTIONS, SIGNATURE): every attribute must be a list
@@ -202,21 +202,7 @@ struct EncodedFlowReader {
     /// included). False: malformed, not an element, refused.
     @inline(__always)
     private static func eachElement(of list: UnsafeRawBufferPointer, _ element: (UnsafeRawBufferPointer) -> Bool) -> Bool {
-        walk(list) { type, payload in type == NFL.listElement && element(payload) }
-    }
-
-    /// RawAttributes over `region` until its end (true) or the first malformed attribute or
-    /// the first one `body` refuses (false).
-    @inline(__always)
-    private static func walk(_ region: UnsafeRawBufferPointer, _ body: (UInt16, UnsafeRawBufferPointer) -> Bool) -> Bool {
-        var it = RawAttributes(region)
-        var type: UInt16 = 0
-        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
-        while true {
-            let step = it.next(&type, &payload)
-            if step == 0 { return true }
-            guard step > 0, body(type, payload) else { return false }
-        }
+        RawAttributes.walk(list) { type, payload in type == NFL.listElement && element(payload) }
     }
 
     // MARK: the decoder's rules, each returning nil / false where it throws
@@ -229,12 +215,6 @@ struct EncodedFlowReader {
         if seen & bit != 0 { return false }
         seen |= bit
         return true
-    }
-
-    @inline(__always)
-    private static func u32(_ p: UnsafeRawBufferPointer) -> UInt32? {
-        guard p.count == 4, let base = p.baseAddress else { return nil }
-        return base.loadUnaligned(as: UInt32.self)
     }
 
     /// Attribute.fieldValue: 1 to 8 bytes, little-endian.
@@ -262,34 +242,5 @@ struct EncodedFlowReader {
         if let last = bytes.last, last == 0 { bytes = UnsafeRawBufferPointer(rebasing: bytes.dropLast()) }
         for b in bytes where b == 0 || b >= 0x80 { return false }
         return true
-    }
-}
-
-/// AttributeIterator's walk without Attribute values or thrown errors: the same rules (a
-/// header needs 4 bytes, 4 ≤ nla_len ≤ what is left, the last attribute may omit its padding,
-/// leftover bytes that cannot hold a header are an error), type flags masked off.
-struct RawAttributes {
-    private let base: UnsafeRawPointer?
-    private let count: Int
-    private var position = 0
-
-    @inline(__always) init(_ region: UnsafeRawBufferPointer) {
-        base = region.baseAddress
-        count = region.count
-    }
-
-    /// 1: an attribute (`type`, `payload` set); 0: the end; -1: malformed.
-    @inline(__always)
-    mutating func next(_ type: inout UInt16, _ payload: inout UnsafeRawBufferPointer) -> Int {
-        let remaining = count - position
-        if remaining == 0 { return 0 }
-        guard remaining >= Netlink.attributeHeaderLength, let base else { return -1 }
-        let p = base + position
-        let len = Int(p.loadUnaligned(as: UInt16.self))
-        guard len >= Netlink.attributeHeaderLength, len <= remaining else { return -1 }
-        type = p.loadUnaligned(fromByteOffset: 2, as: UInt16.self) & Netlink.attributeTypeMask
-        payload = UnsafeRawBufferPointer(start: p + Netlink.attributeHeaderLength, count: len - Netlink.attributeHeaderLength)
-        position = min(position + Netlink.align(len), count)
-        return 1
     }
 }

@@ -175,11 +175,8 @@ public final class HairpinService {
         var answer = base
         var out = FlowTableAttributes(identifierType: idType, identifier: ifindex)
         switch cmd {
-        case .getTables: out.tables = device.model.tables
-        case .getHeaders: out.headers = device.model.headers
-        case .getActions: out.actions = device.model.actions
-        case .getHeaderGraph: out.headerGraph = device.model.headerGraph
-        case .getTableGraph: out.tableGraph = device.model.tableGraph
+        case .getTables, .getHeaders, .getActions, .getHeaderGraph, .getTableGraph:
+            device.addModelPart(for: cmd, to: &out)
         case .getFlows:
             guard let selector = attrs.selector else {
                 return fail(ListenerErrno.EINVAL, "GET_FLOWS request without a selector (FLOWS{TABLE, MINPRIO?, MAXPRIO?})")

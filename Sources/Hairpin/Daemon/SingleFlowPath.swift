@@ -49,10 +49,9 @@ public final class SingleFlowPath {
     /// The ENCAP SEQ of the call answered last.
     @exclusivity(unchecked) public private(set) var lastSequence: UInt64 = 0
 
+    /// A single-flow answer and the device it was made for.
     private struct Template {
-        var command: UInt32 = .max
         var ifindex: UInt32 = 0
-        var flows = 0
         var answer = AnswerTemplate()
     }
     private struct TemplateKey: Hashable {
@@ -66,7 +65,7 @@ public final class SingleFlowPath {
     @exclusivity(unchecked) private var setTemplate = Template()
     @exclusivity(unchecked) private var delTemplate = Template()
     /// Batch answers, by command, ifindex and flow count (bounded: cleared when it grows).
-    @exclusivity(unchecked) private var batchTemplates: [TemplateKey: Template] = [:]
+    @exclusivity(unchecked) private var batchTemplates: [TemplateKey: AnswerTemplate] = [:]
     @exclusivity(unchecked) private var nlmsgSequence: UInt32 = 0
     @exclusivity(unchecked) private var reader = EncodedFlowReader()
     /// What a failing batch has to undo.
@@ -146,52 +145,37 @@ public final class SingleFlowPath {
         guard case .attribute(let encap) = Self.next(&attrs), encap.type == NFLH.Attr.encap,
               case .end = Self.next(&attrs) else { return nil }
         var cmdType: UInt32?, cmd: UInt32?, seq: UInt64?, inner: UnsafeRawBufferPointer?
-        var it = RawAttributes(encap.payload)
-        var type: UInt16 = 0
-        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
-        reading: while true {
-            switch it.next(&type, &payload) {
-            case 0: break reading
-            case 1: break
-            default: return nil
-            }
+        let read = RawAttributes.walk(encap.payload) { type, payload in
             switch type {
-            case NFLH.EncapAttr.cmdType where cmdType == nil: guard let v = Self.u32(payload) else { return nil }; cmdType = v
-            case NFLH.EncapAttr.cmd where cmd == nil: guard let v = Self.u32(payload) else { return nil }; cmd = v
+            case NFLH.EncapAttr.cmdType where cmdType == nil: cmdType = RawAttributes.u32(payload); return cmdType != nil
+            case NFLH.EncapAttr.cmd where cmd == nil: cmd = RawAttributes.u32(payload); return cmd != nil
             case NFLH.EncapAttr.seq where seq == nil:
-                guard payload.count == 8, let base = payload.baseAddress else { return nil }
+                guard payload.count == 8, let base = payload.baseAddress else { return false }
                 seq = base.loadUnaligned(as: UInt64.self)
             case NFLH.EncapAttr.attr where inner == nil: inner = payload
-            default: return nil   // STATUS, PART, MORE, a repeat, anything unknown
+            default: return false   // STATUS, PART, MORE, a repeat, anything unknown
             }
+            return true
         }
-        guard cmdType == NFLH.EncapCmdType.nflCommand, let cmd, let seq, let inner else { return nil }
+        guard read, cmdType == NFLH.EncapCmdType.nflCommand, let cmd, let seq, let inner else { return nil }
         return (cmd, seq, inner)
     }
 
     private func answerFlows(cmd: UInt32, seq: UInt64, inner: UnsafeRawBufferPointer, _ nlseq: UInt32,
                              _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-        var type: UInt16 = 0
-        var payload = UnsafeRawBufferPointer(start: nil, count: 0)
         // ATTR: the preamble, the strategy, FLOWS; each at most once, nothing else.
         var idType: UInt32?, ifindexRead: UInt32?, strategy: UInt32?, flowList: UnsafeRawBufferPointer?
-        var top2 = RawAttributes(inner)
-        attributes: while true {
-            switch top2.next(&type, &payload) {
-            case 0: break attributes
-            case 1: break
-            default: return false
-            }
+        let read = RawAttributes.walk(inner) { type, payload in
             switch type {
-            case NFL.Attr.identifierType where idType == nil: guard let v = Self.u32(payload) else { return false }; idType = v
-            case NFL.Attr.identifier where ifindexRead == nil: guard let v = Self.u32(payload) else { return false }; ifindexRead = v
-            case NFL.Attr.flowsError where strategy == nil: guard let v = Self.u32(payload) else { return false }; strategy = v
-            case NFL.Attr.flows where flowList == nil: flowList = payload
+            case NFL.Attr.identifierType where idType == nil: idType = RawAttributes.u32(payload); return idType != nil
+            case NFL.Attr.identifier where ifindexRead == nil: ifindexRead = RawAttributes.u32(payload); return ifindexRead != nil
+            case NFL.Attr.flowsError where strategy == nil: strategy = RawAttributes.u32(payload); return strategy != nil
+            case NFL.Attr.flows where flowList == nil: flowList = payload; return true
             default: return false
             }
         }
         // The four strategies are 0...3 (ErrorStrategy.all).
-        guard idType == NFL.IdentifierType.ifindex, let ifindex = ifindexRead, let flowList,
+        guard read, idType == NFL.IdentifierType.ifindex, let ifindex = ifindexRead, let flowList,
               (strategy ?? 0) <= ErrorStrategy.continueLog.rawValue else { return false }
         // The flow count (by length fields; the walk below checks them) for the template.
         let flowCount = AttributeIterator(flowList, baseOffset: 0).countHint()
@@ -200,12 +184,13 @@ public final class SingleFlowPath {
 
         // The answer first: when it cannot be had, nothing is applied.
         let single = flowCount == 1
-        var key = TemplateKey(command: cmd, ifindex: ifindex, flows: flowCount)
+        let key = TemplateKey(command: cmd, ifindex: ifindex, flows: flowCount)
         if single {
             let current = isSet ? setTemplate.ifindex : delTemplate.ifindex
             let empty = isSet ? setTemplate.answer.bytes.isEmpty : delTemplate.answer.bytes.isEmpty
             if current != ifindex || empty {
-                guard let t = Self.template(command: cmd, ifindex: ifindex, flows: 1, familyID: answerFamilyID) else { return false }
+                guard let a = Self.template(command: cmd, ifindex: ifindex, flows: 1, familyID: answerFamilyID) else { return false }
+                let t = Template(ifindex: ifindex, answer: a)
                 if isSet { setTemplate = t } else { delTemplate = t }
             }
         } else if batchTemplates[key] == nil {
@@ -241,9 +226,9 @@ public final class SingleFlowPath {
                 delTemplate.answer.send(nlmsgSequence: nlseq, sequence: seq, body)
             }
         } else {
-            key.flows = flowCount
+            // Taken out and put back: patched in place, not copied on write.
             guard var t = batchTemplates.removeValue(forKey: key) else { return true }   // cannot happen: filled above
-            t.answer.send(nlmsgSequence: nlseq, sequence: seq, body)
+            t.send(nlmsgSequence: nlseq, sequence: seq, body)
             batchTemplates[key] = t
         }
         return true
@@ -325,20 +310,13 @@ public final class SingleFlowPath {
         }
     }
 
-    @inline(__always)
-    static func u32(_ p: UnsafeRawBufferPointer) -> UInt32? {
-        guard p.count == 4, let base = p.baseAddress else { return nil }
-        return base.loadUnaligned(as: UInt32.self)
-    }
-
     /// The typed path's answer to a successful call of `flows` flows, encoded by the real
     /// encoder (as ListenerLoop.encode does). nil when it would not fit one message (the
     /// listener would send it in parts).
-    private static func template(command: UInt32, ifindex: UInt32, flows: Int, familyID: UInt16) -> Template? {
+    private static func template(command: UInt32, ifindex: UInt32, flows: Int, familyID: UInt16) -> AnswerTemplate? {
         var answer = HairpinEncap(commandType: NFLH.EncapCmdType.nflCommand, command: command, status: 0, sequence: 0)
         answer.results = (0..<flows).map { FlowResult(index: UInt32(truncatingIfNeeded: $0), errno: 0) }
         answer.attributes = FlowTableAttributes(identifierType: NFL.IdentifierType.ifindex, identifier: ifindex)
-        guard let t = AnswerTemplate(answer, familyID: familyID) else { return nil }
-        return Template(command: command, ifindex: ifindex, flows: flows, answer: t)
+        return AnswerTemplate(answer, familyID: familyID)
     }
 }
