@@ -4,7 +4,7 @@
 SWIFT ?= swift
 RELEASE := .build/release
 
-.PHONY: deps build release demo test test-unit test-e2e bench clean
+.PHONY: deps build release demo test test-unit test-e2e bench install uninstall clean
 
 deps:
 	@scripts/install-deps.sh
@@ -30,6 +30,15 @@ bench: release
 	$(RELEASE)/trace-bench 1000000
 	$(RELEASE)/loopback-bench --calls 20000 --flows 200000
 	$(RELEASE)/replay-bench
+
+# The tools, man pages, shell completions and the Wireshark plugin (PREFIX, DESTDIR, CONFIG,
+# WIRESHARK_PLUGINDIR: scripts/install.sh).
+PREFIX ?= /usr/local
+install: deps
+	PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) scripts/install.sh
+
+uninstall:
+	PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) scripts/install.sh uninstall
 
 clean:
 	rm -rf .build

@@ -37,7 +37,8 @@ struct ReplayCommand: ParsableCommand {
     @Argument(help: "A pcapng or pcap trace ('-' for stdin).")
     var file: String
 
-    @Option(help: "backend:dummy|hash|tss|tcam, twin[:BACKEND], socket:PATH or kernel:DEV[,DEV…].")
+    @Option(help: "backend:dummy|hash|tss|tcam, twin[:BACKEND], socket:PATH or kernel:DEV[,DEV…].",
+            completion: Completions.target)
     var target: String
 
     @Flag(help: "Send each request as soon as the previous one is answered.")
