@@ -6,14 +6,12 @@ import Testing
 
 // MARK: - helpers
 
-/// `<repo>/../shared/compat`: CI checks the project out with `shared` beside it.
+/// `Tests/Fixtures/compat`: the original libflow-table example files, quirks included.
 private let compatDirectory: String = {
     URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent()  // LibFlowTableTests
         .deletingLastPathComponent()  // Tests
-        .deletingLastPathComponent()  // repo
-        .deletingLastPathComponent()
-        .appendingPathComponent("shared/compat").path
+        .appendingPathComponent("Fixtures/compat").path
 }()
 
 /// Each compat file and the single top-level key the original tools demand of it.

@@ -3,7 +3,7 @@
 # file; bad input fails with a message and a non-zero status.
 set -euo pipefail
 bin="${FLOWTRACE_BIN:?}"
-compat="$(cd "$(dirname "$0")/../.." && pwd)/../shared/compat"
+compat="$(cd "$(dirname "$0")/.." && pwd)/Fixtures/compat"
 ctl="$bin/flow-table-ctl"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
