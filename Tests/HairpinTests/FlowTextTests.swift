@@ -89,6 +89,9 @@ struct FlowTextTests {
                 == "table 2 l2_fdb source 1 apply 2 size 4096 match vlan.vid(exact),ethernet.dst_mac(exact) actions set_out_port,drop,copy_to_cpu,pop_vlan,set_vlan_id")
         #expect(text.line(m.tableGraph.first { $0.uid == 1 }!)
                 == "table 1 ingress_acl ingress-root jump ethernet.ethertype=0x0800:ipv4_5tuple,ethernet.ethertype=0x86dd:ipv6_route,always:l2_fdb")
+        #expect(text.line(m.tableGraph.first { $0.uid == 2 }!) == "table 2 l2_fdb jump always:done")
+        #expect(text.line(m.headerGraph.first { $0.uid == 3 }!)
+                == "node 3 ipv4 headers ipv4 jump ipv4.protocol=6:tcp,ipv4.protocol=17:udp,always:done")
     }
 }
 

@@ -155,9 +155,11 @@ public struct FlowText: Sendable {
         return text
     }
 
-    /// `match:target`, `always:target` for an unconditional jump (a zero field ref).
+    /// `match:target`, `always:target` for an unconditional jump (a zero field ref); the
+    /// target `done` for the end of the graph (next node 0).
     func jump(_ j: JumpEntry, to target: String) -> String {
-        (j.ref.header == 0 && j.ref.field == 0 ? "always" : match(j.ref)) + ":" + target
+        (j.ref.header == 0 && j.ref.field == 0 ? "always" : match(j.ref)) + ":"
+            + (j.nextNode == NFL.jumpTableDone ? "done" : target)
     }
 
     // MARK: names and widths
