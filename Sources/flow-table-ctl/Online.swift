@@ -86,6 +86,9 @@ struct Output: ParsableArguments {
     }
 }
 
+/// "1 flow", "6 flows".
+func flowCount(_ n: Int) -> String { n == 1 ? "1 flow" : "\(n) flows" }
+
 /// A line on stderr, prefixed with the tool's name.
 func warn(_ text: String) {
     fputs("flow-table-ctl: \(text)\n", stderr)
@@ -143,8 +146,8 @@ struct Session {
             throw CtlError("\(error)")
         }
         var answer = r.succeeded ? "OK" : "\(Errno.display(r.errno)) (errno \(r.errno))"
-        if command == .getFlows && r.succeeded { answer += ", \(r.flows.count) flows" }
-        if !r.report.isEmpty { answer += ", \(r.report.count) failed flows reported" }
+        if command == .getFlows && r.succeeded { answer += ", " + flowCount(r.flows.count) }
+        if !r.report.isEmpty { answer += ", \(r.report.count) failed " + (r.report.count == 1 ? "flow" : "flows") + " reported" }
         output.log("\(what) → \(answer)", since: start)
         return r
     }
@@ -372,7 +375,7 @@ struct Batch {
         var firstError: (Int32, String?)?
         for range in Parts.ranges(of: flows) {
             let slice = Array(flows[range])
-            let r = try s.call(command, "\(slice.count) flows") { c throws(FlowTableClientError) in
+            let r = try s.call(command, flowCount(slice.count)) { c throws(FlowTableClientError) in
                 command == .setFlows ? try c.setFlows(ifindex: s.ifindex, slice, strategy: strategy)
                     : try c.delFlows(ifindex: s.ifindex, slice, strategy: strategy)
             }
@@ -408,12 +411,12 @@ struct Batch {
         }
         guard !output.isJSON && !output.quiet else { return }
         let tables = Set(flows.map(\.table)).sorted().map(String.init)
-        let where_ = (tables.count == 1 ? "table " : "tables ") + tables.joined(separator: ", ")
-        let count = flows.count == 1 ? "1 flow" : "\(flows.count) flows"
+        let scope = (tables.count == 1 ? "table " : "tables ") + tables.joined(separator: ", ")
+        let count = flowCount(flows.count)
         if strategy == .continue {
-            print("sent \(count) to \(s.deviceName) (\(where_)); with continue, failed flows are not reported")
+            print("sent \(count) to \(s.deviceName) (\(scope)); with continue, failed flows are not reported")
         } else {
-            print(command == .setFlows ? "set \(count) on \(s.deviceName) (\(where_))" : "deleted \(count) from \(s.deviceName) (\(where_))")
+            print(command == .setFlows ? "set \(count) on \(s.deviceName) (\(scope))" : "deleted \(count) from \(s.deviceName) (\(scope))")
         }
     }
 
