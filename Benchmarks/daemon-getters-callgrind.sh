@@ -21,7 +21,7 @@ for n in 20 220; do
 	pid=$!
 	for _ in $(seq 300); do [ -S $d/flowtrace/unft.sock ] && break; sleep 0.1; done
 	sleep 1
-	for _ in $(seq $n); do "$bin/flow-table-ctl" get-tables unft0 >/dev/null; done
+	for _ in $(seq $n); do "$bin/flow-table-ctl" -j get-tables unft0 >/dev/null; done
 	kill -INT $pid; wait $pid || true
 	total[$n]=$(sed -n 's/^summary: //p' $d/cg.$n)
 	echo "$n calls: ${total[$n]} instructions in ListenerLoop.hairpin"

@@ -137,8 +137,10 @@ struct Decode: ParsableCommand {
     @Argument(help: "The message bytes as hex (stdin when omitted).")
     var hex: String?
 
-    @Flag(help: "One compact JSON object per line instead of pretty JSON.")
+    @Flag(help: "One compact JSON object per line instead of pretty JSON (as -j).")
     var lines = false
+
+    @OptionGroup(title: "Output") var output: Output
 
     func run() throws {
         let text = try hex ?? String(decoding: readStandardInput(), as: UTF8.self)
@@ -159,7 +161,9 @@ struct Decode: ParsableCommand {
             throw CtlError("cannot decode: \(error)")
         }
         for o in outputs {
-            print(lines ? o.serialized(style: .compact) : o.serialized(style: .pretty))
+            // Pretty unless one line each is asked for (-j without -p, or --lines).
+            let compact = lines || (output.json && !output.pretty)
+            print(o.serialized(style: compact ? .compact : .pretty))
         }
     }
 }

@@ -33,6 +33,13 @@ assert out["ifindex"] == 3
 PY
 done
 
+# -j (before or after the subcommand) prints one compact object per message, as --lines does.
+hex=$("$ctl" encode set-flows --ifindex 7 "$compat/flows.json")
+[[ $("$ctl" decode "$hex" | wc -l) -gt 1 ]] || { echo "decode is not pretty by default"; exit 1; }
+for args in "-j decode $hex" "decode $hex -j" "decode --lines $hex"; do
+  [[ $("$ctl" $args | wc -l) == 1 ]] || { echo "flow-table-ctl ${args:0:12}… is not one line"; exit 1; }
+done
+
 # Bad input: a truncated message names the problem and exits non-zero.
 hex=$("$ctl" encode set-flows --ifindex 7 "$compat/flows.json")
 if "$ctl" decode "${hex:0:100}" 2>"$tmp/err"; then echo "truncated hex accepted"; exit 1; fi

@@ -40,16 +40,16 @@ check_usage "backend faults belong to the daemon" "$ft" twin --inject backend:se
   --inject-twin get_tables:error=EBUSY:when=3 --inject-twin get_tables:delay=1500ms:when=4 \
   2> "$tmp/daemon.err" & d=$!; pids+=("$d")
 wait_for_log "$tmp/daemon.err" "twin listening on" $d
-"$ctl" get-tables unft0 > /dev/null                          # GET_TABLES 1
+"$ctl" -j get-tables unft0 > /dev/null                       # GET_TABLES 1
 "$ctl" set-flows unft0 "$flows" > /dev/null                  # SET_FLOWS 1
 expect_fail "the 2nd SET_FLOWS" "ENOSPC (errno 28): injected fault: ENOSPC" "$ctl" set-flows unft0 "$flows"
-"$ctl" get-flows unft0 --table 2 > /dev/null                 # GET_FLOWS 1: +30 ms
-"$ctl" get-flows unft0 --table 3 > /dev/null                 # GET_FLOWS 2
-"$ctl" get-tables unft0 > /dev/null                          # GET_TABLES 2
+"$ctl" -j get-flows unft0 --table 2 > /dev/null              # GET_FLOWS 1: +30 ms
+"$ctl" -j get-flows unft0 --table 3 > /dev/null              # GET_FLOWS 2
+"$ctl" -j get-tables unft0 > /dev/null                       # GET_TABLES 2
 expect_fail "the 3rd GET_TABLES" "EBUSY (errno 16): injected fault: EBUSY" "$ctl" get-tables unft0
 expect_fail "the 4th GET_TABLES" "ETIMEDOUT" "$ctl" get-tables unft0
 "$ctl" del-flows unft0 "$dels" > /dev/null
-"$ctl" get-flows unft0 --table 2 > /dev/null                 # GET_FLOWS 3: +30 ms
+"$ctl" -j get-flows unft0 --table 2 > /dev/null              # GET_FLOWS 3: +30 ms
 sleep 0.6   # past the held GET_TABLES' due time: it timed out, so the twin drops it unforwarded
 kill -INT "$d"; wait "$d" || fail "daemon exit status: $(cat "$tmp/daemon.err")"
 pids=()
@@ -105,7 +105,7 @@ sock="$FLOWTRACE_RUNTIME_DIR/unft.sock"   # the default path, which flow-table-c
 wait_for_log "$tmp/twin.err" "listening on $sock" $tw
 "$daemon" --inject del_flows:error=EBUSY:when=1 --record "$tmp/two.pcapng" 2> "$tmp/daemon.err" & d=$!; pids+=("$d")
 wait_for_log "$tmp/daemon.err" "registered as the hairpin listener" $d
-"$ctl" get-tables unft0 > /dev/null                          # GET_TABLES 1
+"$ctl" -j get-tables unft0 > /dev/null                       # GET_TABLES 1
 expect_fail "GET_TABLES 2 in flowtrace twin" "EAGAIN (errno 11): injected fault: EAGAIN" "$ctl" get-tables unft0
 "$ctl" set-flows unft0 "$flows" > /dev/null
 expect_fail "DEL_FLOWS 1 in the daemon" "EBUSY (errno 16)" "$ctl" del-flows unft0 "$dels"

@@ -20,15 +20,15 @@ wait_for "$FLOWTRACE_RUNTIME_DIR/hairpin.sock"
 sleep 0.5
 
 # Discovery.
-"$ctl" get-tables unft0 | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d["tables"]) == 5, d' \
+"$ctl" -j get-tables unft0 | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d["tables"]) == 5, d' \
   || fail "get-tables"
-[[ $("$ctl" get-headers unft1) == *'"ipv6"'* ]] || fail "get-headers"
+[[ $("$ctl" -j get-headers unft1) == *'"ipv6"'* ]] || fail "get-headers"
 for c in get-actions get-header-graph get-table-graph; do "$ctl" $c unft0 >/dev/null || fail "$c"; done
 
 # set-flows then get-flows returns the flows, in (priority, uid) order.
 flows="$root/models/default/examples/flows.json"
 "$ctl" set-flows unft0 "$flows" || fail "set-flows"
-"$ctl" get-flows unft0 --table 3 > "$FLOWTRACE_RUNTIME_DIR/got.json"
+"$ctl" get-flows unft0 --table 3 -j > "$FLOWTRACE_RUNTIME_DIR/got.json"
 python3 - "$flows" "$FLOWTRACE_RUNTIME_DIR/got.json" <<'PY' || fail "get-flows differs from what was set"
 import json, sys
 src = [f["flow"] for f in json.load(open(sys.argv[1]))["flows"] if f["flow"]["table"] == 3]
@@ -37,15 +37,15 @@ src.sort(key=lambda f: (f["priority"], f["uid"]))
 assert got == src, (got, src)
 PY
 # unft1 has its own state.
-"$ctl" get-flows unft1 --table 3 | python3 -c 'import json,sys; assert json.load(sys.stdin)["flows"] == []' \
+"$ctl" get-flows unft1 --table 3 -j | python3 -c 'import json,sys; assert json.load(sys.stdin)["flows"] == []' \
   || fail "unft1 is not empty"
 
 # Errors reach the caller with the right errno and text, and a non-zero exit.
 if "$ctl" set-flows unft0 "$flows" 2>"$FLOWTRACE_RUNTIME_DIR/err"; then fail "duplicate accepted"; fi
 grep -q "EEXIST (errno 17)" "$FLOWTRACE_RUNTIME_DIR/err" || fail "no EEXIST: $(cat "$FLOWTRACE_RUNTIME_DIR/err")"
 grep -q "duplicate uid" "$FLOWTRACE_RUNTIME_DIR/err" || fail "no text"
-# cont-log prints each failed flow with its errno on stdout as libflow-table JSON.
-"$ctl" set-flows unft0 "$flows" --error-strategy cont-log > "$FLOWTRACE_RUNTIME_DIR/report.json" 2>/dev/null || true
+# cont-log with -j prints each failed flow with its errno on stdout as libflow-table JSON.
+"$ctl" set-flows unft0 "$flows" --error-strategy cont-log -j > "$FLOWTRACE_RUNTIME_DIR/report.json" 2>/dev/null || true
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["flows"]) == 6 and all(f["flow"]["error"] == 17 for f in d["flows"]), d' \
   "$FLOWTRACE_RUNTIME_DIR/report.json" || fail "cont-log report"
 # continue: failures ignored, exit 0.

@@ -78,7 +78,7 @@ one_call "$tmp/kill9.pcapng"
 # 3. Rotation: -C 1 -W 3 with a busy session keeps whole files, each self-contained.
 "$bin/flow-table-hairpind" --twin --record "$tmp/rot.pcapng" -C 0.05 2> "$tmp/daemon.err" & d=$!; pids+=($d)
 wait_for_log "$tmp/daemon.err" "twin listening on" $d
-for i in $(seq 30); do "$ctl" get-tables unft0 > /dev/null; "$ctl" get-headers unft0 > /dev/null; done
+for i in $(seq 30); do "$ctl" -j get-tables unft0 > /dev/null; "$ctl" -j get-headers unft0 > /dev/null; done
 kill -TERM "$d"; wait "$d" || true
 files=$(ls "$tmp"/rot*.pcapng | wc -l)
 [[ $files -ge 2 ]] || fail "no rotation ($files files)"

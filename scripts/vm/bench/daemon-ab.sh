@@ -94,7 +94,7 @@ if [ "$strace_on" = 1 ] && command -v strace >/dev/null; then
 				--metric-prefix straceclient_ >/dev/null
 			echo "ab: the Python client's system calls (nlbench --n 200: 220+220 GETFAMILY, 220+200 GET_TABLES, 220 GRAPH):"
 			sed 's/^/    /' $work/strace-client.txt | head -25
-			strace -f -o $work/strace-ctl.txt "$d/flow-table-ctl" get-tables unft0 >/dev/null 2>&1 || true
+			strace -f -o $work/strace-ctl.txt "$d/flow-table-ctl" -j get-tables unft0 >/dev/null 2>&1 || true
 			if [ -s $work/strace-ctl.txt ]; then
 				echo "ab: flow-table-ctl get-tables: its netlink system calls after the family lookup:"
 				grep -E "sendto|sendmsg|recv|poll|setsockopt" $work/strace-ctl.txt | tail -12 | sed 's/^/    /'

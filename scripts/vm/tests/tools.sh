@@ -96,7 +96,7 @@ grep -q "unft kernel module" $res/hairpind.log || bad "the daemon is not in kern
 
 step "discovery on unft0"
 for c in get-tables get-headers get-actions get-header-graph get-table-graph; do
-	if "$ctl" $c unft0 >$work/$c.json 2>$work/err; then ok "$c"; else bad "$c: $(cat $work/err)"; fi
+	if "$ctl" -j $c unft0 >$work/$c.json 2>$work/err; then ok "$c"; else bad "$c: $(cat $work/err)"; fi
 done
 $py - "$root/models/default" $work <<'PY' || bad "discovery answers differ from the default model"
 import json, sys, os
@@ -121,7 +121,7 @@ $py $root/scripts/vm/gen-flows.py --count 120 --delete >$work/del.json
 $py $root/scripts/vm/gen-flows.py --count 1 --first-uid 1000 >$work/one.json
 s=$(now)
 if "$ctl" set-flows unft0 $work/flows.json 2>$work/err; then ok "set-flows 120 flows ($(since "$s") s)"; else bad "set-flows: $(cat $work/err)"; fi
-count_flows() { "$ctl" get-flows "$1" --table 2 "${@:2}" | $py -c 'import json,sys; print(len(json.load(sys.stdin)["flows"]))'; }
+count_flows() { "$ctl" -j get-flows "$1" --table 2 "${@:2}" | $py -c 'import json,sys; print(len(json.load(sys.stdin)["flows"]))'; }
 n=$(count_flows unft0); [ "$n" = 120 ] && ok "get-flows: 120 flows back (GET_FLOWS pages)" || bad "get-flows: $n flows, expected 120"
 # gen-flows gives uid u the priority 1 + u: priorities 2..51 are uids 1..50.
 n=$(count_flows unft0 --min-prio 2 --max-prio 51); [ "$n" = 50 ] && ok "get-flows priorities 2..51: 50" || bad "get-flows priorities 2..51: $n"
@@ -129,7 +129,7 @@ n=$(count_flows unft1); [ "$n" = 0 ] && ok "unft1 has its own, empty state" || b
 
 step "errors"
 expect_fail "the same flows again" EEXIST "duplicate uid" "$ctl" set-flows unft0 $work/flows.json
-"$ctl" set-flows unft0 $work/flows.json --error-strategy cont-log >$work/report.json 2>$work/err
+"$ctl" -j set-flows unft0 $work/flows.json --error-strategy cont-log >$work/report.json 2>$work/err
 rc=$?
 n=$($py -c 'import json,sys; f=json.load(open(sys.argv[1]))["flows"]; print(len(f), len([x for x in f if x["flow"].get("error") == 17]))' $work/report.json 2>/dev/null)
 [ $rc != 0 ] && [ "$n" = "120 120" ] && ok "cont-log: every flow reported with EEXIST, exit $rc" || bad "cont-log report: rc $rc, '$n'"
@@ -240,7 +240,7 @@ step "the daemon stopped: ETIMEDOUT after timeout_ms"
 "$hpd" >$work/hp2.log 2>&1 &
 hp2=$!; pids+=($hp2)
 wait_for 20 listener_is != || bad "the second daemon did not register: $(cat $work/hp2.log)"
-"$ctl" get-tables unft0 >/dev/null || bad "the second daemon does not answer"
+"$ctl" -j get-tables unft0 >/dev/null || bad "the second daemon does not answer"
 # The round trip once more, against this daemon that does not record (the one above does).
 $py $root/scripts/vm/nlbench.py --dev unft0 --n ${VMTEST_BENCH_N:-500} --metric-prefix norec_ ||
 	bad "nlbench without recording"
@@ -256,7 +256,7 @@ awk -v t="$dt" 'BEGIN { exit !(t >= 0.7 && t < 5) }' || bad "ETIMEDOUT after $dt
 
 step "the daemon killed (-9) in the middle of a request: ENOTCONN at once"
 echo 20000 >$dbg/timeout_ms
-"$ctl" get-tables unft0 >/dev/null 2>$work/kill.err &
+"$ctl" -j get-tables unft0 >/dev/null 2>$work/kill.err &
 c=$!
 wait_for 20 grep -qx 1 $dbg/pending || bad "the call is not pending"
 s=$(now)
