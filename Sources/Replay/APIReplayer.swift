@@ -463,6 +463,7 @@ final class APIReplayer {
         if report.commands[command] == nil { report.commands[command] = CommandTiming() }
         report.commands[command]?.calls += 1
         report.commands[command]?.flows += flows
+        report.commands[command]?.serviceNanoseconds += latency
         _ = report.commands[command]?.latency.record(latency)
         let mine = produced.map { p in p.withUnsafeBytes { producedNormalizer.normalized($0) } }
         guard let recorded else {

@@ -130,6 +130,9 @@ public struct ReplayOptions {
     }
     /// Divergences listed beyond the first.
     public var listed = 100
+    /// Backend targets: times the backend's own operations (insert, delete, get) apart from
+    /// the service around them; a fresh accumulator per run (bench; tests slow one call).
+    public var backendTiming: (() -> BackendTiming)?
     /// Faults the trace recorded, injected again at the same calls (FaultReplay.swift).
     public var faultPlan: FaultPlan?
     /// kernel:DEV — the ifindexes the trace's devices map onto, in ascending order (set by

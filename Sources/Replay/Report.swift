@@ -134,12 +134,33 @@ public struct DivergenceSummary: Sendable {
     }
 }
 
-/// Per command: calls, flows, how long the target took (request sent → last answer message).
+/// Per command: calls, flows, how long the target took: one clock reading when the request is
+/// handed to the service (whichever path serves it), one when its answer's last message is
+/// ready. `flows` counts every flow of a batch.
 public struct CommandTiming {
     public var calls = 0
     public var flows = 0
+    /// Σ latency (exact; the histogram's mean is bucketed).
+    public var serviceNanoseconds: UInt64 = 0
+    /// Inside the backend's own operations (ReplayOptions.backendTiming; 0 when not measured).
+    public var backendOperations = 0
+    public var backendNanoseconds: UInt64 = 0
     public var latency = Histogram<UInt64>(highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
     public init() {}
+
+    mutating func add(_ t: CommandTiming) {
+        calls += t.calls
+        flows += t.flows
+        serviceNanoseconds += t.serviceNanoseconds
+        backendOperations += t.backendOperations
+        backendNanoseconds += t.backendNanoseconds
+        latency.add(t.latency)
+    }
+
+    /// Calls per second of service time: calls / Σ latency.
+    public var serviceCallsPerSecond: Double {
+        serviceNanoseconds == 0 ? 0 : Double(calls) / (Double(serviceNanoseconds) / 1e9)
+    }
 }
 
 public struct ReplayReport {
@@ -192,8 +213,16 @@ public struct ReplayReport {
     /// The replay could not go on for a reason other than the user.
     public var troubled: Bool { stopped != nil && !stoppedByUser }
 
+    /// Calls / the replay's wall-clock time (reading, pairing, comparing, the target).
     public var callsPerSecond: Double {
         elapsedNanoseconds == 0 ? 0 : Double(calls) / (Double(elapsedNanoseconds) / 1e9)
+    }
+
+    /// Every command's timing together (the `all` row).
+    public var overall: CommandTiming {
+        var all = CommandTiming()
+        for t in commands.values { all.add(t) }
+        return all
     }
 
     mutating func add(_ d: Divergence, keep: Int) {
@@ -212,11 +241,16 @@ public struct ReplayReport {
         if loops > 1 { head += " (\(loops) loops)" }
         head += ", \(compared) answers compared, \(divergent) divergent"
         out.append(head)
-        var detail = "  \(timing), \(format(secs)) s, \(Int(callsPerSecond)) calls/s"
+        var detail = "  \(timing), \(format(secs)) s, \(Int(callsPerSecond)) calls/s (wall clock)"
         if unverified > 0 { detail += "; \(unverified) unverified (no recorded answer, or a recorded timeout)" }
         if skipped > 0 { detail += "; \(skipped) skipped (recorded ENOTCONN: no listener then)" }
         if strayAnswers > 0 { detail += "; \(strayAnswers) recorded answers to requests before the file" }
         out.append(detail)
+        let all = overall
+        if all.calls > 0 {
+            out.append("  service: \(all.calls) timed calls, \(format(Double(all.serviceNanoseconds) / 1e6)) ms, "
+                       + "\(Int(all.serviceCallsPerSecond)) calls/s (request handed over → answer ready)")
+        }
         if !startingState.isEmpty { out.append("  starting state: \(startingState)") }
         if let p = pacing, p.paced > 0 {
             out.append("  pacing: \(p.paced) requests, achieved \(format(p.achievedRate)) /s, lateness mean "
@@ -272,8 +306,7 @@ public struct ReplayReport {
                 JSONMember("max_lateness_ns", .number(p.maxLateness)),
             ])))
         }
-        var cmds: [JSONMember] = []
-        for (c, t) in commands.sorted(by: { $0.key < $1.key }) {
+        func timingJSON(_ t: CommandTiming) -> JSONValue {
             var m: [JSONMember] = [JSONMember("calls", .number(UInt64(t.calls))), JSONMember("flows", .number(UInt64(t.flows)))]
             if t.latency.totalCount > 0 {
                 for p in [50.0, 90, 99, 99.9] {
@@ -281,9 +314,19 @@ public struct ReplayReport {
                 }
                 m.append(JSONMember("max_ns", .number(t.latency.max)))
             }
-            cmds.append(JSONMember(commandName(c), .object(m)))
+            m.append(JSONMember("service_ns", .number(t.serviceNanoseconds)))
+            m.append(JSONMember("calls_per_second", .double(t.serviceCallsPerSecond)))
+            if t.backendOperations > 0 {
+                m.append(JSONMember("backend_ops", .number(UInt64(t.backendOperations))))
+                m.append(JSONMember("backend_ns", .number(t.backendNanoseconds)))
+            }
+            return .object(m)
         }
+        var cmds: [JSONMember] = []
+        for (c, t) in commands.sorted(by: { $0.key < $1.key }) { cmds.append(JSONMember(commandName(c), timingJSON(t))) }
         o.append(JSONMember("commands", .object(cmds)))
+        // calls_per_second above is wall clock; this one is the service's, as each command's.
+        o.append(JSONMember("all", timingJSON(overall)))
         if let first { o.append(JSONMember("first_divergence", first.json())) }
         o.append(JSONMember("divergences", .array(later.map(\.json))))
         o.append(JSONMember("notes", .array(notes.map(JSONValue.string))))

@@ -48,12 +48,12 @@ public enum SVGChart {
     }
 
     static func throughputPanel(_ rs: [BackendBench], x: Double, y: Double) -> String {
-        let groups = rs.map { r in (r.backend, [r.medianRate]) }
+        let groups = rs.map { r in (r.backend, [r.serviceRate]) }
         var s = barPanel(title: "throughput, calls/s (median of runs)", groups: groups, series: ["calls/s"], log: false,
                          x: x, y: y, format: { count($0) }, colorByGroup: true)
         // Whiskers: the slowest and fastest run.
         let plot = plotArea(x: x, y: y)
-        let maxValue = niceMax(rs.flatMap { $0.runRates + [$0.medianRate] }.max() ?? 1)
+        let maxValue = niceMax(rs.flatMap { $0.runRates + [$0.serviceRate] }.max() ?? 1)
         let groupWidth = plot.w / Double(max(rs.count, 1))
         for (i, r) in rs.enumerated() {
             guard let lo = r.runRates.min(), let hi = r.runRates.max() else { continue }
