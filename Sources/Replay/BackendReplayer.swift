@@ -28,6 +28,8 @@ final class BackendReplayer {
     func run(_ source: RecordSource, target: String) throws(ReplayError) -> ReplayReport {
         var report = ReplayReport(file: source.name, target: target, timing: options.timing)
         report.loops = max(1, options.loops)
+        report.legs = [.hairpin]
+        report.allowIncomplete = options.allowIncomplete
         var pacer = Pacer(options.timing)
         let t0 = MonotonicClock.now()
         for loop in 0..<report.loops {
@@ -390,7 +392,7 @@ final class HairpinFeed: MessageTransport {
     }
 
     private func closeUnanswered(_ i: Int) {
-        if slots[i].recordedParts == 0 { report.unverified += 1 } else { report.compared += 1 }
+        if slots[i].recordedParts == 0 { report.unverifiedCall(frame: slots[i].record) } else { report.compared += 1 }
         release(i)
     }
 
@@ -492,7 +494,7 @@ final class HairpinFeed: MessageTransport {
         }
         guard let peek = EncapHead(m), peek.status != nil, let seq = peek.sequence else { return }
         guard let i = slot(for: seq) else {
-            if (peek.part ?? 0) == 0 { report.strayAnswers += 1 }
+            if (peek.part ?? 0) == 0 { report.strayAnswer(frame: record) }
             return
         }
         materialise(i)
@@ -572,7 +574,7 @@ final class HairpinFeed: MessageTransport {
         if current >= 0 { bySequence[slots[current].sequence] = current }
         current = -1
         for (_, i) in bySequence {
-            if slots[i].recordedParts == 0 { report.unverified += 1 } else { report.compared += 1 }
+            if slots[i].recordedParts == 0 { report.unverifiedCall(frame: slots[i].record) } else { report.compared += 1 }
         }
         bySequence.removeAll()
         total.calls += report.calls
@@ -580,6 +582,8 @@ final class HairpinFeed: MessageTransport {
         total.compared += report.compared
         total.unverified += report.unverified
         total.strayAnswers += report.strayAnswers
+        if let f = report.firstUnverifiedFrame { total.firstUnverifiedFrame = min(total.firstUnverifiedFrame ?? f, f) }
+        if let f = report.firstStrayFrame { total.firstStrayFrame = min(total.firstStrayFrame ?? f, f) }
         if total.stopped == nil {
             total.stopped = report.stopped
             total.stoppedByUser = report.stoppedByUser

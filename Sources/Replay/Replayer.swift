@@ -130,6 +130,9 @@ public struct ReplayOptions {
     }
     /// Divergences listed beyond the first.
     public var listed = 100
+    /// Accept an incomplete trace: calls without a recorded answer and answers without their
+    /// request are counted but do not fail the replay.
+    public var allowIncomplete = false
     /// Backend targets: times the backend's own operations (insert, delete, get) apart from
     /// the service around them; a fresh accumulator per run (bench; tests slow one call).
     public var backendTiming: (() -> BackendTiming)?

@@ -180,8 +180,17 @@ public struct ReplayReport {
     /// Recorded calls not sent: answered ENOTCONN in the recording (no listener then), so they
     /// did nothing there and must do nothing here.
     public var skipped = 0
-    /// Recorded answers to no request of this replay (the request was before the file began).
+    /// Recorded answers to no request of this replay (the request is not in the file).
     public var strayAnswers = 0
+    /// The frame (1-based, as Wireshark numbers them) of the first unverified call's request
+    /// and of the first stray answer.
+    public var firstUnverifiedFrame: Int?
+    public var firstStrayFrame: Int?
+    /// The user accepts an incomplete trace (--allow-incomplete): unverified calls and stray
+    /// answers do not fail the replay.
+    public var allowIncomplete = false
+    /// Which legs' messages were compared with the recorded ones ("api", "hairpin").
+    public var legs: [TraceLeg] = []
     public var first: Divergence?
     public var later: [DivergenceSummary] = []
     public var elapsedNanoseconds: UInt64 = 0
@@ -207,8 +216,34 @@ public struct ReplayReport {
         self.timing = timing
     }
 
-    /// Everything matched and the replay ran to its end (or the user ended it).
-    public var succeeded: Bool { divergent == 0 && (stopped == nil || stoppedByUser) }
+    /// Everything matched, every call was compared (unless an incomplete trace is accepted),
+    /// and the replay ran to its end (or the user ended it).
+    public var succeeded: Bool { divergent == 0 && (stopped == nil || stoppedByUser) && (allowIncomplete || complete) }
+
+    /// Every call had its request and its recorded answer.
+    public var complete: Bool { unverified == 0 && strayAnswers == 0 }
+
+    mutating func unverifiedCall(frame: Int) {
+        unverified += 1
+        firstUnverifiedFrame = min(firstUnverifiedFrame ?? frame, frame)
+    }
+
+    mutating func strayAnswer(frame: Int) {
+        strayAnswers += 1
+        firstStrayFrame = min(firstStrayFrame ?? frame, frame)
+    }
+
+    /// "calls without a recorded answer: 3, the first at frame 17; …", nil when complete.
+    public var incompleteness: String? {
+        var parts: [String] = []
+        if unverified > 0 {
+            parts.append("\(unverified) call(s) without a recorded answer" + (firstUnverifiedFrame.map { ", the first at frame \($0)" } ?? ""))
+        }
+        if strayAnswers > 0 {
+            parts.append("\(strayAnswers) recorded answer(s) without their request" + (firstStrayFrame.map { ", the first at frame \($0)" } ?? ""))
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: "; ")
+    }
 
     /// The replay could not go on for a reason other than the user.
     public var troubled: Bool { stopped != nil && !stoppedByUser }
@@ -241,11 +276,14 @@ public struct ReplayReport {
         if loops > 1 { head += " (\(loops) loops)" }
         head += ", \(compared) answers compared, \(divergent) divergent"
         out.append(head)
+        if !legs.isEmpty { out.append("  legs compared: \(legs.map(\.description).joined(separator: ", "))") }
         var detail = "  \(timing), \(format(secs)) s, \(Int(callsPerSecond)) calls/s (wall clock)"
-        if unverified > 0 { detail += "; \(unverified) unverified (no recorded answer, or a recorded timeout)" }
         if skipped > 0 { detail += "; \(skipped) skipped (recorded ENOTCONN: no listener then)" }
-        if strayAnswers > 0 { detail += "; \(strayAnswers) recorded answers to requests before the file" }
         out.append(detail)
+        if let missing = incompleteness {
+            out.append("  incomplete trace: \(missing)"
+                       + (allowIncomplete ? " (accepted: --allow-incomplete)" : "; the replay fails (--allow-incomplete accepts it)"))
+        }
         let all = overall
         if all.calls > 0 {
             out.append("  service: \(all.calls) timed calls, \(format(Double(all.serviceNanoseconds) / 1e6)) ms, "
@@ -291,12 +329,16 @@ public struct ReplayReport {
             JSONMember("unverified", .number(UInt64(unverified))),
             JSONMember("skipped", .number(UInt64(skipped))),
             JSONMember("stray_answers", .number(UInt64(strayAnswers))),
+            JSONMember("legs", .array(legs.map { .string($0.description) })),
+            JSONMember("complete", .bool(complete)),
             JSONMember("elapsed_ns", .number(elapsedNanoseconds)),
             JSONMember("calls_per_second", .double(callsPerSecond)),
             JSONMember("starting_state", .string(startingState)),
             JSONMember("ok", .bool(succeeded)),
         ]
         if let stopped { o.append(JSONMember("stopped", .string(stopped))) }
+        if let f = firstUnverifiedFrame { o.append(JSONMember("first_unverified_frame", .number(UInt64(f)))) }
+        if let f = firstStrayFrame { o.append(JSONMember("first_stray_frame", .number(UInt64(f)))) }
         if let m = entryMoves { o.append(JSONMember("tcam_entry_moves", .number(UInt64(m)))) }
         if let p = pacing, p.paced > 0 {
             o.append(JSONMember("pacing", .object([

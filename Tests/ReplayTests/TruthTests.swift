@@ -96,3 +96,127 @@ final class SlowOnce: BackendTiming {
         }
     }
 }
+
+/// A copy of `source` without the records `drop` picks (synthetic ones always kept).
+@discardableResult
+func dropRecords(_ source: String, to destination: String,
+                 _ drop: (StoredTraceRecord, FamilyTable) -> Bool) throws -> (dropped: Int, of: Int) {
+    let reader = try TraceReader(path: source)
+    var records: [StoredTraceRecord] = []
+    var dropped = 0, live = 0
+    while let r = try reader.next() {
+        let s = StoredTraceRecord(r)
+        if !r.synthetic {
+            live += 1
+            if drop(s, reader.families) {
+                dropped += 1
+                continue
+            }
+        }
+        records.append(s)
+    }
+    let interfaces = reader.interfaces.map { PcapngInterfaceInfo(name: $0.name ?? "if\($0.index)", description: $0.description) }
+    let writer = try PcapngWriter(path: destination, section: PcapngSectionInfo(comment: "records removed by a test"),
+                                  interfaces: interfaces)
+    for r in records { try r.withRecord { try writer.append($0) } }
+    try writer.close()
+    return (dropped, live)
+}
+
+@Suite("replay verifies both legs and every call") struct BothLegsTests {
+    /// The recorded hairpin answer of a SET_FLOWS changed from STATUS 0 to EEXIST (the API
+    /// answer left as it was): the twin's listener answers 0, so the hairpin leg diverges.
+    @Test func aChangedHairpinAnswerDivergesOnTheTwin() throws {
+        let dir = try TempDir()
+        let path = dir.file("eexist.pcapng")
+        let changed = try rewrite(try Fixtures.demo.get(), to: path, editHairpinAnswer(.setFlows, once: Once()) { e in
+            guard e.status == 0 else { return false }
+            e.status = 17
+            return true
+        })
+        #expect(changed == 1)
+        let r = try replay(path, .twin(backend: .hash))
+        #expect(!r.succeeded)
+        #expect(r.divergent == 1, "\(r.text())")
+        #expect(r.first?.leg == .hairpin)
+        #expect(r.first?.reason.contains("EEXIST") == true, "\(r.first?.reason ?? "")")
+        #expect(r.legs == [.api, .hairpin])
+        #expect(r.text().contains("legs compared: api, hairpin"))
+        // The untouched recording verifies on both legs.
+        let clean = try replay(try Fixtures.demo.get(), .twin(backend: .hash))
+        #expect(clean.succeeded && clean.divergent == 0 && clean.legs == [.api, .hairpin], "\(clean.text())")
+    }
+
+    /// A changed ENCAP request (what unft forwarded) diverges too, though the answers match.
+    @Test func aChangedForwardedRequestDiverges() throws {
+        let dir = try TempDir()
+        let path = dir.file("req.pcapng")
+        let once = Once()
+        let changed = try rewrite(try Fixtures.demo.get(), to: path) { record, families in
+            guard !once.done, !record.synthetic, record.direction == .toUser, let id = families.hairpinID,
+                  var m = try? HairpinMessage.decode(record.netlink, familyID: id), var e = m.encap, !e.isAnswer,
+                  e.command == UInt32(NFL.Command.getTables.rawValue) else { return false }
+            e.attributes?.identifier = 4711
+            m.encap = e
+            record.netlink = try m.encoded()
+            once.done = true
+            return true
+        }
+        #expect(changed == 1)
+        let r = try replay(path, .twin(backend: .hash))
+        #expect(r.divergent == 1 && r.first?.leg == .hairpin && r.first?.reason.contains("request") == true, "\(r.text())")
+    }
+
+    /// Records removed at random (seeded): the replay fails, saying how many calls lack an
+    /// answer or a request and where the first is, on a backend and on the twin.
+    @Test(arguments: [ReplayTarget.backend(.hash), .twin(backend: .hash)])
+    func aTraceWithRecordsRemovedFails(_ target: ReplayTarget) throws {
+        let dir = try TempDir()
+        let path = dir.file("holes.pcapng")
+        var rng = SplitMix(seed: 14)
+        let (dropped, live) = try dropRecords(try Fixtures.generated.get(), to: path) { _, _ in rng.next() % 100 < 14 }
+        #expect(dropped > live / 10)
+        let r = try replay(path, target)
+        #expect(!r.succeeded)
+        #expect(r.unverified + r.strayAnswers > 0 && !r.complete, "\(r.text())")
+        #expect(r.text().contains("incomplete trace") && r.text().contains("the first at frame"), "\(r.text())")
+    }
+
+    /// Only answers removed: nothing diverges, but the calls are unverified — a failure unless
+    /// the user accepts an incomplete trace.
+    @Test func missingAnswersFailUnlessAllowed() throws {
+        let bin = try flowtraceBinary()
+        let dir = try TempDir()
+        let path = dir.file("noanswers.pcapng")
+        var rng = SplitMix(seed: 5)
+        var dropped = 0
+        try dropRecords(try Fixtures.generated.get(), to: path) { r, families in
+            guard r.direction == .toKernel, let id = families.hairpinID, r.netlink.count >= 16,
+                  r.netlink.withUnsafeBytes({ $0.loadUnaligned(fromByteOffset: 4, as: UInt16.self) }) == id,
+                  rng.next() % 20 == 0 else { return false }
+            dropped += 1
+            return true
+        }
+        #expect(dropped > 0)
+        for target in ["backend:hash", "backend:tss"] {
+            let fails = try run(bin, ["replay", path, "--target", target])
+            #expect(fails.status == 1, "\(fails.stdout)\(fails.stderr)")
+            #expect(fails.stdout.contains("0 divergent") && fails.stdout.contains("without a recorded answer"), "\(fails.stdout)")
+            let accepted = try run(bin, ["replay", path, "--target", target, "--allow-incomplete"])
+            #expect(accepted.status == 0, "\(accepted.stdout)\(accepted.stderr)")
+        }
+    }
+}
+
+/// A small seeded generator (the tests' damage must be the same every run).
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
