@@ -493,7 +493,7 @@ final class APIReplayer {
         let started = MonotonicClock.now()
         let produced: [[UInt8]]
         do { produced = try exchange(bytes, seq: seq, wantsAck: h.flags & Netlink.flagAck != 0) } catch {
-            report.stopped = "call \(number) (\(commandName(command)), record \(m.record)): \(error)"
+            report.stopped = "call \(number) (\(commandName(command)), frame \(m.record)): \(error)"
             return
         }
         // In place: copying a histogram out and back costs a quarter MiB per call.
@@ -524,7 +524,7 @@ final class APIReplayer {
             case let .differs(k, reason, theirs, ours):
                 report.compared += 1
                 options.step?.after(answer: mine.map { "← " + describeMessage($0) }, matched: false)
-                var d = Divergence(call: number, record: m.record, timestamp: m.timestamp, leg: .hairpin,
+                var d = Divergence(call: number, frame: m.record, timestamp: m.timestamp, leg: .hairpin,
                                    command: commandName(command), ifindex: recordedIfindex,
                                    sequence: UInt64(h.sequence), message: k, reason: reason,
                                    recorded: report.first == nil ? theirs : [], replayed: report.first == nil ? ours : [])
@@ -551,7 +551,7 @@ final class APIReplayer {
         } else {
             reason = Self.reason(theirs[k], mine[k])
         }
-        var d = Divergence(call: number, record: m.record, timestamp: m.timestamp, leg: .api, command: commandName(command),
+        var d = Divergence(call: number, frame: m.record, timestamp: m.timestamp, leg: .api, command: commandName(command),
                            ifindex: recordedIfindex, sequence: UInt64(h.sequence), message: k, reason: reason,
                            recorded: report.first == nil ? theirs : [], replayed: report.first == nil ? mine : [])
         if report.first == nil { d.request = m.bytes.withUnsafeBytes { describeMessage(recordedNormalizer.normalized($0)) } }

@@ -552,14 +552,14 @@ final class HairpinFeed: MessageTransport {
             // is those plus the part in hand.
             var recorded = Array(produced.prefix(min(k, produced.count)))
             if k < c.recordedParts { recorded.append(scratch) }
-            let d = Divergence(call: c.number, record: c.record, timestamp: c.timestamp, leg: .hairpin,
+            let d = Divergence(call: c.number, frame: c.record, timestamp: c.timestamp, leg: .hairpin,
                                command: commandName(c.command), ifindex: c.ifindex, sequence: c.sequence, message: k,
                                reason: reason, recorded: recorded, replayed: produced)
             report.add(d, keep: options.listed)
         } else {
             report.divergent += 1
             if report.later.count < options.listed {
-                var s = DivergenceSummary(Divergence(call: c.number, record: c.record, timestamp: c.timestamp, leg: .hairpin,
+                var s = DivergenceSummary(Divergence(call: c.number, frame: c.record, timestamp: c.timestamp, leg: .hairpin,
                                                      command: commandName(c.command), ifindex: c.ifindex,
                                                      sequence: c.sequence, message: k, reason: reason,
                                                      recorded: [], replayed: []))

@@ -96,8 +96,8 @@ public enum TraceDiff {
                 }
                 let subject = (x ?? y).map { describeMessage($0.bytes) } ?? "?"
                 var label = "\(leg) leg message \(n): \(subject)"
-                label += " (A record \(x.map { String($0.record) } ?? "-"), B record \(y.map { String($0.record) } ?? "-"))"
-                var d = Divergence(call: n, record: x?.record ?? y?.record ?? 0, timestamp: x?.timestamp ?? y?.timestamp ?? 0,
+                label += " (A frame \(x.map { String($0.record) } ?? "-"), B frame \(y.map { String($0.record) } ?? "-"))"
+                var d = Divergence(call: n, frame: x?.record ?? y?.record ?? 0, timestamp: x?.timestamp ?? y?.timestamp ?? 0,
                                    leg: leg, command: label, ifindex: nil, sequence: nil, message: 0, reason: reason,
                                    recorded: x.map { [$0.bytes] } ?? [], replayed: y.map { [$0.bytes] } ?? [])
                 d.label = label

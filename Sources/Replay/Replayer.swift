@@ -157,7 +157,7 @@ struct Preamble {
         var p = Preamble()
         while let r = try source.next() {
             if r.synthetic {
-                p.state.add(r, families: source.families)
+                p.state.add(r, families: source.families, frame: source.recordNumber)
                 continue
             }
             p.firstLive = StoredTraceRecord(r)

@@ -8,9 +8,10 @@ import LibFlowTable
 
 /// One answer that differs.
 public struct Divergence: Sendable {
-    /// The call's number in this replay (1-based) and the file record that started it.
+    /// The call's number in this replay (1-based) and the frame (1-based, as Wireshark numbers
+    /// it) of the request that started it.
     public var call: Int
-    public var record: Int
+    public var frame: Int
     public var timestamp: UInt64
     public var leg: TraceLeg
     /// The Flow Table API command of the call (a name, or the number when unknown).
@@ -30,10 +31,10 @@ public struct Divergence: Sendable {
     /// The request, in one line, when known.
     public var request: String?
 
-    public init(call: Int, record: Int, timestamp: UInt64, leg: TraceLeg, command: String, ifindex: UInt32?,
+    public init(call: Int, frame: Int, timestamp: UInt64, leg: TraceLeg, command: String, ifindex: UInt32?,
                 sequence: UInt64?, message: Int, reason: String, recorded: [[UInt8]], replayed: [[UInt8]]) {
         self.call = call
-        self.record = record
+        self.frame = frame
         self.timestamp = timestamp
         self.leg = leg
         self.command = command
@@ -45,13 +46,13 @@ public struct Divergence: Sendable {
         self.replayed = replayed
     }
 
-    /// "SET_FLOWS dev 1000 seq 7 (call 12, record 57)"
+    /// "SET_FLOWS dev 1000 seq 7 (call 12, frame 57, hairpin leg)"
     public var title: String {
         if let label { return label }
         var t = command
         if let i = ifindex { t += " dev \(i)" }
         if let s = sequence { t += " seq \(s)" }
-        return t + " (call \(call), record \(record), \(leg) leg)"
+        return t + " (call \(call), frame \(frame), \(leg) leg)"
     }
 
     /// The differing message of both sides as pretty JSON lines, aligned by a line diff.
@@ -74,7 +75,7 @@ public struct Divergence: Sendable {
         }
         var o: [JSONMember] = [
             JSONMember("call", .number(UInt64(call))),
-            JSONMember("record", .number(UInt64(record))),
+            JSONMember("frame", .number(UInt64(frame))),
             JSONMember("time_ns", .number(timestamp)),
             JSONMember("leg", .string(leg.description)),
             JSONMember("cmd", .string(command)),
@@ -109,7 +110,7 @@ public struct Divergence: Sendable {
 /// A later divergence, in one line.
 public struct DivergenceSummary: Sendable {
     public var call: Int
-    public var record: Int
+    public var frame: Int
     public var command: String
     public var ifindex: UInt32?
     public var sequence: UInt64?
@@ -117,7 +118,7 @@ public struct DivergenceSummary: Sendable {
 
     public init(_ d: Divergence) {
         call = d.call
-        record = d.record
+        frame = d.frame
         command = d.command
         ifindex = d.ifindex
         sequence = d.sequence
@@ -125,7 +126,7 @@ public struct DivergenceSummary: Sendable {
     }
 
     public var json: JSONValue {
-        var o: [JSONMember] = [JSONMember("call", .number(UInt64(call))), JSONMember("record", .number(UInt64(record))),
+        var o: [JSONMember] = [JSONMember("call", .number(UInt64(call))), JSONMember("frame", .number(UInt64(frame))),
                                JSONMember("cmd", .string(command))]
         if let i = ifindex { o.append(JSONMember("ifindex", .number(i))) }
         if let s = sequence { o.append(JSONMember("seq", .number(s))) }
@@ -301,9 +302,9 @@ public struct ReplayReport {
             if divergent > 1 {
                 out.append("")
                 out.append("\(divergent) divergent answers in all\(later.count < divergent - 1 ? " (the first \(later.count + 1) listed)" : ""):")
-                out.append("  call \(first.call) record \(first.record): \(first.command): \(first.reason)")
+                out.append("  call \(first.call) frame \(first.frame): \(first.command): \(first.reason)")
                 for d in later {
-                    var line = "  call \(d.call) record \(d.record): \(d.command)"
+                    var line = "  call \(d.call) frame \(d.frame): \(d.command)"
                     if let i = d.ifindex { line += " dev \(i)" }
                     if let s = d.sequence { line += " seq \(s)" }
                     out.append(line + ": \(d.reason)")

@@ -220,3 +220,74 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+/// The packet blocks of a pcapng file in order (EPB, SPB, obsolete PB): what Wireshark numbers
+/// as frames 1, 2, … — counted here independently of TraceReader. Each block's packet data.
+func packetBlocks(_ path: String) throws -> [[UInt8]] {
+    let b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    func u32(_ o: Int) -> Int { Int(b[o]) | Int(b[o + 1]) << 8 | Int(b[o + 2]) << 16 | Int(b[o + 3]) << 24 }
+    var out: [[UInt8]] = []
+    var o = 0
+    while o + 12 <= b.count {
+        let type = u32(o), length = u32(o + 4)
+        guard length >= 12, o + length <= b.count else { break }
+        switch type {
+        case 6: out.append(Array(b[(o + 28)..<(o + 28 + u32(o + 20))]))
+        case 3: out.append(Array(b[(o + 12)..<(o + length - 4)]))
+        case 2: out.append(Array(b[(o + 28)..<(o + 28 + u32(o + 20))]))
+        default: break
+        }
+        o += length
+    }
+    return out
+}
+
+@Suite("frame numbers as Wireshark shows them") struct FrameNumberTests {
+    /// A copy of the demo with one ENCAP answer's STATUS flipped: every target reports the
+    /// divergent call at the frame of its request, and diff at the frame of the answer.
+    @Test func reportsNameTheFrameWiresharkShows() throws {
+        let dir = try TempDir()
+        let path = dir.file("flip.pcapng")
+        try rewrite(try Fixtures.demo.get(), to: path, editHairpinAnswer(.setFlows, once: Once()) { e in
+            guard e.status == 0 else { return false }
+            e.status = 17
+            return true
+        })
+        let frames = try packetBlocks(path)
+        // The frame's netlink header (after the 16-byte pseudo-header): type and nlmsg_seq.
+        func header(_ frame: Int) -> (type: UInt16, seq: UInt32, bytes: [UInt8])? {
+            guard frame >= 1, frame <= frames.count, frames[frame - 1].count >= 32 else { return nil }
+            let n = Array(frames[frame - 1][16...])
+            return (UInt16(n[4]) | UInt16(n[5]) << 8, n[8..<12].reversed().reduce(0) { $0 << 8 | UInt32($1) }, n)
+        }
+        for preload in [false, true] {
+            let r = try replay(path, .backend(.hash), preload: preload)
+            let d = try #require(r.first)
+            let h = try #require(header(d.frame), "frame \(d.frame) of \(frames.count)")
+            let peek = h.bytes.withUnsafeBytes { EncapPeek($0) }
+            #expect(peek?.status == nil && peek?.sequence == d.sequence, "preload \(preload): frame \(d.frame) is not the call's ENCAP request")
+            #expect(r.text().contains("frame \(d.frame)") && !r.text().contains("record \(d.frame)"))
+        }
+        let twin = try replay(path, .twin(backend: .hash))
+        let d = try #require(twin.first)
+        let h = try #require(header(d.frame))
+        #expect(h.type >= 0x10 && UInt64(h.seq) == d.sequence, "frame \(d.frame) is not the call's API request")
+        #expect(twin.json()["first_divergence"]?["frame"]?.int64Value == Int64(d.frame))
+
+        // diff: the frame of the differing message on each side.
+        let diff = try TraceDiff.compare(path, try Fixtures.demo.get())
+        let label = try #require(diff.first?.label)
+        let f = try #require(diff.first?.frame)
+        #expect(label.contains("A frame \(f), B frame \(f)"), "\(label)")
+        let a = try #require(header(f))
+        #expect(a.bytes.withUnsafeBytes { EncapPeek($0)?.status } == 17)
+
+        // tshark agrees on what frame f is (its length).
+        if let tshark = ["/usr/bin/tshark", "/usr/local/bin/tshark"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+            let out = try run(tshark, ["-r", path, "-Y", "frame.number == \(f)", "-T", "fields", "-e", "frame.cap_len"])
+            #expect(out.status == 0 && out.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == String(frames[f - 1].count),
+                    "\(out.stdout) \(out.stderr)")
+        }
+    }
+}
+
