@@ -55,8 +55,9 @@ public struct BackendBench: Sendable {
     /// Service calls/s of each timed run (calls / Σ latency of that run).
     public var runRates: [Double] = []
     /// calls / wall-clock time of each timed run (the whole replay: reading the trace,
-    /// pairing and comparing answers, the service).
+    /// pairing and comparing answers, the service), and the wall-clock time of all of them.
     public var wallRates: [Double] = []
+    public var wallNanoseconds: UInt64 = 0
     public var commands: [CommandBench] = []
     /// getrusage ru_maxrss after the runs, and the resident size before the first (the
     /// preloaded trace, the program): their difference is about what the backend state took.
@@ -78,13 +79,9 @@ public struct BackendBench: Sendable {
     /// `all` row's figure (within the min–max of the runs).
     public var serviceRate: Double { overall.callsPerSecond }
 
-    /// Median over the timed runs of calls / wall-clock time.
-    public var medianWallRate: Double { Self.median(wallRates) }
-
-    static func median(_ xs: [Double]) -> Double {
-        let s = xs.sorted()
-        guard !s.isEmpty else { return 0 }
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    /// Calls / wall-clock time, all timed runs together (as `serviceRate`, so never above it).
+    public var wallRate: Double {
+        wallNanoseconds == 0 ? 0 : Double(calls * runs) / (Double(wallNanoseconds) / 1e9)
     }
 
     /// Messages per second of service time.
@@ -121,6 +118,7 @@ public enum Bench {
             guard k >= options.warmup else { continue }
             result.runs += 1
             result.wallRates.append(report.callsPerSecond)
+            result.wallNanoseconds += report.elapsedNanoseconds
             var run = CommandTiming()
             for (c, t) in report.commands {
                 if merged[c] == nil { merged[c] = CommandTiming() }
@@ -213,7 +211,8 @@ extension BackendBench {
             JSONMember("calls_per_second", .double(serviceRate)),
             JSONMember("messages_per_second", .double(messagesPerSecond)),
             JSONMember("run_calls_per_second", .array(runRates.map(JSONValue.double))),
-            JSONMember("wall_calls_per_second", .double(medianWallRate)),
+            JSONMember("wall_calls_per_second", .double(wallRate)),
+            JSONMember("wall_ns", .number(wallNanoseconds)),
             JSONMember("run_wall_calls_per_second", .array(wallRates.map(JSONValue.double))),
             JSONMember("peak_rss_bytes", .number(UInt64(peakMemory))),
             JSONMember("baseline_rss_bytes", .number(UInt64(baselineMemory))),
@@ -233,6 +232,7 @@ extension BackendBench {
         messages = Int(json["messages"]?.int64Value ?? 0)
         runRates = json["run_calls_per_second"]?.elements?.compactMap(doubleValue) ?? []
         wallRates = json["run_wall_calls_per_second"]?.elements?.compactMap(doubleValue) ?? []
+        wallNanoseconds = json["wall_ns"]?.uint64Value ?? 0
         peakMemory = Int(json["peak_rss_bytes"]?.int64Value ?? 0)
         baselineMemory = Int(json["baseline_rss_bytes"]?.int64Value ?? 0)
         isolated = json["isolated"]?.boolValue ?? false
@@ -260,7 +260,7 @@ public enum BenchReport {
             for r in rs {
                 let lo = r.runRates.min() ?? 0, hi = r.runRates.max() ?? 0
                 out.append(row([r.backend, num(r.serviceRate), num(r.messagesPerSecond), "\(num(lo))–\(num(hi))",
-                                num(r.medianWallRate), bytes(r.peakMemory) + (r.isolated ? "" : "*"),
+                                num(r.wallRate), bytes(r.peakMemory) + (r.isolated ? "" : "*"),
                                 bytes(max(0, r.peakMemory - r.baselineMemory)), r.entryMoves.map(String.init) ?? "-",
                                 "\(r.divergent)"], heads))
             }
@@ -268,13 +268,14 @@ public enum BenchReport {
             let cols = [8, 16, 8, 9, 11, 11, 9, 9, 9, 9, 9, 9, 12, 9]
             out.append(row(["backend", "command", "calls", "flows", "calls/s", "flows/s", "p50", "p90", "p99", "p99.9", "max",
                             "service", "backend ops", "backend"], cols))
-            out.append(row(["", "", "", "", "", "", "", "", "", "", "", "ns/call", "per run", "ns/op"], cols))
+            out.append(row(["", "", "", "", "", "", "", "", "", "", "", "per call", "per run", "per op"], cols))
             for r in rs {
                 for c in r.commands + [r.overall] {
                     out.append(row([r.backend, c.command, "\(c.calls)", "\(c.flows)", num(c.callsPerSecond), num(c.flowsPerSecond),
                                     TraceLine.latency(c.p50), TraceLine.latency(c.p90), TraceLine.latency(c.p99),
-                                    TraceLine.latency(c.p999), TraceLine.latency(c.max), num(c.mean),
-                                    "\(c.backendOperations)", c.backendOperations > 0 ? num(c.backendNanosecondsPerOperation) : "-"],
+                                    TraceLine.latency(c.p999), TraceLine.latency(c.max), TraceLine.latency(UInt64(c.mean.rounded())),
+                                    "\(c.backendOperations)",
+                                    c.backendOperations > 0 ? TraceLine.latency(UInt64(c.backendNanosecondsPerOperation.rounded())) : "-"],
                                    cols))
                 }
             }
@@ -282,9 +283,9 @@ public enum BenchReport {
         }
         out.append("calls/s: calls / the time the service took (a request handed to the service → its answer's last "
                    + "message ready, whichever path serves it), all timed runs together: the `all` row's figure; "
-                   + "min–max over the runs. wall calls/s: median over the runs of calls / the whole replay's wall "
-                   + "time (reading the trace, pairing and comparing answers, the service). Per command: latency is "
-                   + "that service time; service ns/call its mean; backend ns/op the mean time of one backend "
+                   + "min–max over the runs. wall calls/s: calls / the whole replay's wall time (reading the trace, "
+                   + "pairing and comparing answers, the service), all timed runs together. Per command: latency is "
+                   + "that service time; service per call its mean; backend per op the mean time of one backend "
                    + "operation (insert, delete, get) inside it. Flows count every flow of a batch.")
         if results.contains(where: { !$0.isolated }) {
             out.append("* peak RSS of the whole process so far (--no-isolate): not this backend's alone")

@@ -81,6 +81,7 @@ final class SlowOnce: BackendTiming {
         for backend in [BackendKind.hash, .dummy] {
             let r = try Bench.run(source, backend: backend, options: o)
             #expect(r.serviceRate == r.overall.callsPerSecond && r.serviceRate > 0)
+            #expect(r.wallRate > 0 && r.wallRate <= r.serviceRate, "the service's time is part of the wall time")
             #expect(r.overall.calls == r.calls, "the all row counts every call of a run")
             #expect((r.runRates.min() ?? 0) <= r.serviceRate * 1.000001 && r.serviceRate <= (r.runRates.max() ?? 0) * 1.000001)
             let json = r.json
@@ -291,3 +292,79 @@ func packetBlocks(_ path: String) throws -> [[UInt8]] {
     }
 }
 
+@Suite("bench chart") struct BenchChartTests {
+    /// (panel, backend, fill) of every bar, and (backend, fill) of every legend key.
+    static func bars(_ svg: String) -> [(panel: String, backend: String, fill: String, title: String)] {
+        svg.split(separator: "\n").compactMap { line -> (String, String, String, String)? in
+            guard line.hasPrefix("<rect class=\"bar\"") else { return nil }
+            return (attribute("data-panel", line), attribute("data-backend", line), attribute("fill", line),
+                    line.range(of: "<title>").map { String(line[$0.upperBound...].prefix { $0 != "<" }) } ?? "")
+        }
+    }
+
+    static func attribute(_ name: String, _ line: Substring) -> String {
+        guard let r = line.range(of: " \(name)=\"") else { return "" }
+        return String(line[r.upperBound...].prefix { $0 != "\"" })
+    }
+
+    @Test func oneColourPerBackendLabelledAxesAndContext() throws {
+        let trace = try Fixtures.generated.get()
+        let source = try PreloadedSource(path: trace, filter: Replayer.backendRecords)
+        var o = BenchOptions()
+        o.runs = 2
+        o.warmup = 0
+        let results = try [BackendKind.hash, .tcam, .dummy].map { try Bench.run(source, backend: $0, options: o) }
+        let svg = SVGChart.render(results, context: SVGChart.Context(runs: 2, warmup: 0, machine: "testhost (Test CPU, 2 cores)",
+                                                                      version: "9.9.9"))
+        let bars = Self.bars(svg)
+        // Every panel has a bar for every backend, each backend one colour everywhere, all different.
+        for panel in ["latency", "throughput", "p99", "cost"] {
+            #expect(Set(bars.filter { $0.panel == panel }.map(\.backend)) == ["hash", "tcam", "dummy"], "\(panel)")
+        }
+        var colour: [String: Set<String>] = [:]
+        for b in bars { colour[b.backend, default: []].insert(b.fill) }
+        #expect(colour.values.allSatisfy { $0.count == 1 }, "\(colour)")
+        #expect(Set(colour.values.compactMap(\.first)).count == 3)
+        let legend = svg.split(separator: "\n").filter { $0.hasPrefix("<rect class=\"legend-key\"") }
+        #expect(legend.count == 3)
+        for l in legend { #expect(colour[Self.attribute("data-backend", l)] == [Self.attribute("fill", l)]) }
+        // Axes, error bars and what was measured where, in the picture.
+        #expect(svg.components(separatedBy: "data-axis=\"y\"").count - 1 == 4)
+        #expect(svg.components(separatedBy: "data-axis=\"x\"").count - 1 == 4)
+        #expect(svg.contains(">calls/s</text>") && svg.contains("latency (log scale)"))
+        #expect(svg.contains("min–max over 2 runs"))
+        #expect(svg.contains("machine: testhost (Test CPU, 2 cores)") && svg.contains("FlowTrace 9.9.9"))
+        #expect(svg.contains("trace \(trace)") && svg.contains("2 timed run(s)"))
+        // The discovery getters are a few calls per run: no p99 bar, "n = N" instead.
+        let tables = try #require(results[0].commands.first { $0.command == "GET_TABLES" })
+        #expect(tables.calls * 2 < 100)
+        #expect(!bars.contains { $0.panel == "p99" && $0.title.contains(" TABLES:") })
+        #expect(svg.contains(">n = \(tables.calls * 2)</text>"))
+        #expect(bars.contains { $0.panel == "p99" && $0.title.contains(" SET_FLOWS:") })
+        let dir = try TempDir()
+        try svg.write(toFile: dir.file("c.svg"), atomically: true, encoding: .utf8)
+        let xml = try run("/usr/bin/env", ["python3", "-c", "import sys, xml.dom.minidom as m; m.parse(sys.argv[1]); print('ok')",
+                                           dir.file("c.svg")])
+        #expect(xml.stdout.contains("ok"), "\(xml.stderr)")
+    }
+
+    /// A run of one call: no percentile panel, "n = 1" instead.
+    @Test func oneCallGetsNoPercentiles() {
+        var r = BackendBench(file: "one.pcapng", backend: "hash")
+        r.runs = 1
+        r.calls = 1
+        r.runRates = [1000]
+        r.overall.calls = 1
+        r.overall.p50 = 5000
+        r.overall.callsPerSecond = 1000
+        var c = CommandBench(command: "SET_FLOWS")
+        c.calls = 1
+        c.p99 = 5000
+        r.commands = [c]
+        let svg = SVGChart.render([r], context: SVGChart.Context(runs: 1, warmup: 0, machine: "m", version: "v"))
+        let bars = Self.bars(svg)
+        #expect(!bars.contains { $0.panel == "latency" || $0.panel == "p99" })
+        #expect(svg.contains("n = 1"))
+        #expect(bars.contains { $0.panel == "throughput" })
+    }
+}
