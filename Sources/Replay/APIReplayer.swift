@@ -373,6 +373,8 @@ final class APIReplayer {
     // MARK: replaying calls
 
     private func replay(_ report: inout ReplayReport, _ pacer: inout Pacer) {
+        // What installing the starting state forwarded is nobody's call.
+        capture?.reset()
         while report.stopped == nil {
             let next: Message?
             do { next = try nextMessage() } catch {
