@@ -222,7 +222,7 @@ final class APIReplayer {
         if report.calls == 0 && report.skipped == 0 && report.stopped == nil {
             note(&report, "the trace holds no Flow Table API request (a listener-only recording?): replay it into a backend target")
         }
-        if let t = source.truncationNote { note(&report, "the trace ends inside a block: \(t)") }
+        if let t = source.truncationNote { note(&report, "the trace ends inside a block after frame \(source.framesRead): \(t)") }
         report.peakMemory = peakResidentBytes()
         return report
     }
@@ -378,7 +378,7 @@ final class APIReplayer {
         while report.stopped == nil {
             let next: Message?
             do { next = try nextMessage() } catch {
-                report.stopped = "the trace is damaged: \(error)"
+                report.stopped = "the trace is damaged after frame \(source?.recordNumber ?? 0): \(error)"
                 return
             }
             guard let m = next else { return }
@@ -454,7 +454,7 @@ final class APIReplayer {
     private func call(_ m: Message, _ h: Head, _ report: inout ReplayReport, _ pacer: inout Pacer) {
         let recorded: [Message]?
         do { recorded = try recordedAnswer(seq: h.sequence, request: h) } catch {
-            report.stopped = "the trace is damaged: \(error)"
+            report.stopped = "the trace is damaged after frame \(source?.recordNumber ?? 0): \(error)"
             return
         }
         let recordedFinalErrno: Int32? = recorded?.last.flatMap { last in

@@ -81,7 +81,7 @@ final class BackendReplayer {
         if report.calls == 0 && report.stopped == nil {
             note(&report, "the trace holds no hairpin ENCAP request to replay (an API-leg capture?): try --target twin")
         }
-        if let t = source.truncationNote { note(&report, "the trace ends inside a block: \(t)") }
+        if let t = source.truncationNote { note(&report, "the trace ends inside a block after frame \(source.framesRead): \(t)") }
         report.peakMemory = peakResidentBytes()
         return report
     }
@@ -208,7 +208,7 @@ final class HairpinFeed: MessageTransport {
             }
             let next: RecordView?
             do { next = try nextRecord() } catch {
-                report.stopped = "the trace is damaged: \(error)"
+                report.stopped = "the trace is damaged after frame \(recordNumber): \(error)"
                 throw .closed
             }
             guard let r = next else { throw .closed }

@@ -107,8 +107,10 @@ public enum TraceDiff {
                 }
             }
             if n > 0 || leg != .unknown { report.compared[leg] = n }
-            for (name, t) in [(a, left.truncation), (b, right.truncation)] {
-                if let t, leg == .hairpin { report.notes.append("\(name) ends inside a block: \(t)") }
+            for (name, side) in [(a, left), (b, right)] {
+                if let t = side.truncation, leg == .hairpin {
+                    report.notes.append("\(name) ends inside a block after frame \(side.source.framesRead): \(t)")
+                }
             }
         }
         return report

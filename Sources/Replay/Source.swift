@@ -17,6 +17,8 @@ public protocol RecordSource: AnyObject {
     var recordNumber: Int { get }
     /// Set when the file ended inside a block (what a kill -9 of the recorder leaves).
     var truncationNote: String? { get }
+    /// Frames read so far, handed out or not: at the end, the file's last whole frame.
+    var framesRead: Int { get }
     /// The file's name, for messages.
     var name: String { get }
     /// Goes back to the first record.
@@ -127,6 +129,7 @@ public final class StreamingSource: RecordSource {
 
     public var families: FamilyTable { reader.families }
     public var truncationNote: String? { reader.truncation.map { "\($0)" } }
+    public var framesRead: Int { reader.recordCount + reader.skippedPackets }
     public var name: String { reader.name }
     public var canRewind: Bool { path != "-" }
 
@@ -154,6 +157,7 @@ public final class PreloadedSource: RecordSource {
     @exclusivity(unchecked) private var frames: [Int] = []
     @exclusivity(unchecked) public private(set) var families = FamilyTable()
     public private(set) var truncationNote: String?
+    public private(set) var framesRead = 0
     public var recordNumber: Int { position == 0 ? 0 : frames[position - 1] }
     /// The records held.
     public var count: Int { entries.count }
@@ -188,6 +192,7 @@ public final class PreloadedSource: RecordSource {
             throw error
         }
         truncationNote = source.truncationNote
+        framesRead = source.framesRead
     }
 
     deinit { storage.deallocate() }

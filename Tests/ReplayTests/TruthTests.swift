@@ -296,6 +296,24 @@ func packetBlocks(_ path: String) throws -> [[UInt8]] {
     }
 }
 
+extension FrameNumberTests {
+    /// A file cut inside a block: every target and diff say after which frame it ends.
+    @Test func aCutFileNamesItsLastWholeFrame() throws {
+        let dir = try TempDir()
+        let whole = try Data(contentsOf: URL(fileURLWithPath: try Fixtures.demo.get()))
+        let path = dir.file("cut.pcapng")
+        try whole.prefix(whole.count * 2 / 3).write(to: URL(fileURLWithPath: path))
+        let frames = try packetBlocks(path).count
+        let want = "ends inside a block after frame \(frames):"
+        for (target, preload) in [(ReplayTarget.backend(.hash), false), (.backend(.hash), true), (.twin(backend: .hash), false)] {
+            let r = try replay(path, target, preload: preload)
+            #expect(r.notes.contains { $0.contains(want) }, "\(target) preload \(preload): \(r.notes)")
+        }
+        let diff = try TraceDiff.compare(path, try Fixtures.demo.get())
+        #expect(diff.notes.contains { $0.contains(want) }, "\(diff.notes)")
+    }
+}
+
 @Suite("bench chart") struct BenchChartTests {
     /// (panel, backend, fill) of every bar, and (backend, fill) of every legend key.
     static func bars(_ svg: String) -> [(panel: String, backend: String, fill: String, title: String)] {
