@@ -226,7 +226,8 @@ public enum SVGChart {
         let p = plotArea(x: x, y: y)
         let values = groups.flatMap { $0.1 }.filter { $0 > 0 }
         let top = fixedTop ?? (log ? pow10Ceil(values.max() ?? 10) : niceMax(values.max() ?? 1))
-        let bottom = log ? pow10Floor(values.min() ?? 1) : 0
+        // Below the smallest value, so its bar has a height (a value on the bottom line has none).
+        let bottom = log ? pow10Floor((values.min() ?? 2) / 2) : 0
         func scale(_ v: Double) -> Double {
             if log {
                 guard v > 0, top > bottom else { return 0 }
@@ -240,7 +241,8 @@ public enum SVGChart {
             var t = bottom
             while t <= top * 1.0001 { ticks.append(t); t *= 10 }
         } else {
-            ticks = (0...4).map { top * Double($0) / 4 }
+            // Five steps of a nice maximum (1, 2, 2.5, 5 × 10^k) are round numbers.
+            ticks = (0...5).map { top * Double($0) / 5 }
         }
         for t in ticks {
             let ty = p.y + p.h * (1 - scale(t))
