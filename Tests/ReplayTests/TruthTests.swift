@@ -390,3 +390,30 @@ extension FrameNumberTests {
         #expect(bars.contains { $0.panel == "throughput" })
     }
 }
+
+extension BothLegsTests {
+    /// A call the twin held past its timeout (a recorded delay fault): compared as a timeout —
+    /// re-injected it times out again and matches; without the fault it diverges.
+    @Test func aRecordedTimeoutIsComparedAsATimeout() throws {
+        let dir = try TempDir()
+        let path = dir.file("timeout.pcapng")
+        var o = LoopbackSession.Options()
+        o.paths = TwinSocketPaths(directory: dir.path)
+        o.recordPath = path
+        o.timeout = 0.3
+        o.faults = FaultInjector(specs: [try FaultSpec.parse("get_tables:delay=500ms:when=2", defaultSide: .twin)])
+        let session = try LoopbackSession(o)
+        try session.start()
+        let c = try FlowTableClient(path: o.paths.api, timeout: 5)
+        for _ in 0..<3 { _ = try c.get(.getTables, ifindex: UnftTwin.Device.default.ifindex) }
+        c.close()
+        usleep(400_000)
+        session.stop()
+        let plan = try FaultPlan.scan(path: path)
+        #expect(plan.twinTimeout == 0.3)
+        let again = try replay(path, .twin(backend: .hash)) { $0.faultPlan = plan }
+        #expect(again.succeeded && again.compared == 3 && again.divergent == 0, "\(again.text())")
+        let without = try replay(path, .twin(backend: .hash))
+        #expect(without.divergent == 1 && without.first?.reason.contains("ETIMEDOUT") == true, "\(without.text())")
+    }
+}
