@@ -318,6 +318,8 @@ public enum BenchReport {
 
     public static func json(_ results: [BackendBench], runs: Int, warmup: Int) -> JSONValue {
         .object([JSONMember("runs", .number(UInt64(runs))), JSONMember("warmup", .number(UInt64(warmup))),
+                 JSONMember("machine", .string(SVGChart.machineDescription())),
+                 JSONMember("version", .string(FlowTraceInfo.version)),
                  JSONMember("results", .array(results.map(\.json)))])
     }
 }
