@@ -8,6 +8,11 @@
 // whether to send it at all depends on that answer: a call the recording answered ENOTCONN (no
 // listener then) did nothing there and must do nothing here. Calls go out one at a time, in the
 // order of their requests in the trace.
+//
+// The twin target also shows the hairpin leg: the ENCAP request the twin forwards and the
+// listener's answer are caught by the twin's message hook and compared with the recorded ones of
+// the same call (its pairing id), before the API answer: the first difference in causal order is
+// the call's divergence.
 
 import FlowTrace
 import Hairpin
@@ -51,6 +56,17 @@ final class APIReplayer {
 
     /// The twin target's injector: recorded faults are armed on it call by call.
     var faults: FaultInjector?
+    /// The twin target's hairpin leg as it runs (nil: the target does not show it).
+    var capture: HairpinCapture?
+    /// The recorded hairpin leg's messages by pairing id (the call), kept until their call is
+    /// replayed (only with `capture`).
+    private var recordedHairpin: [UInt64: [Message]] = [:]
+    /// The twin's messages: its family ids.
+    var hairpinNormalizer = Normalizer(flowTableID: nil, hairpinID: nil)
+    /// Calls whose hairpin leg was compared.
+    private var hairpinCompared = 0
+    /// The previous stray answer's nlmsg_seq (a reply and its ACK are one stray answer).
+    private var lastStray: UInt32?
 
     /// Records looked through for one call's answer before it counts as unanswered.
     static let maxLookahead = 200_000
@@ -97,6 +113,10 @@ final class APIReplayer {
         o.commandLine = "flowtrace replay \(source.name) --target \(name)"
         let plan = options.faultPlan.flatMap { $0.isEmpty ? nil : $0 }
         if plan != nil { o.faults = FaultInjector() }
+        // A recorded timeout is compared as a timeout: the twin waits as long as the recorded one.
+        if let t = options.faultPlan?.twinTimeout { o.timeout = t }
+        let capture = HairpinCapture(hairpinID: UnftTwin.Configuration().hairpinFamilyID)
+        o.onMessage = capture.hook
         let session: LoopbackSession
         do {
             session = try LoopbackSession(o)
@@ -118,6 +138,9 @@ final class APIReplayer {
         defer { connection.close() }
         let replayer = APIReplayer(transport: connection, options: options, freshTarget: true)
         replayer.faults = o.faults
+        replayer.capture = capture
+        let twinConfig = UnftTwin.Configuration()
+        replayer.hairpinNormalizer = Normalizer(flowTableID: twinConfig.flowTableFamilyID, hairpinID: twinConfig.hairpinFamilyID)
         var report = try replayer.run(source, target: name, preamble: rewound ? nil : preamble)
         if let plan, let f = o.faults { notes.append(plan.note(injected: f.injectedCount)) }
         for n in notes.reversed() {
@@ -148,6 +171,7 @@ final class APIReplayer {
         self.source = source
         var report = ReplayReport(file: source.name, target: target, timing: options.timing)
         report.loops = max(1, options.loops)
+        report.allowIncomplete = options.allowIncomplete
         do { targetFamilyID = try client.resolveFamily() } catch {
             throw .target("the target does not serve \(NFL.familyName): \(error)")
         }
@@ -193,10 +217,14 @@ final class APIReplayer {
         }
         report.elapsedNanoseconds = MonotonicClock.now() - t0
         report.pacing = options.timing.isPaced ? pacer.stats : nil
+        report.legs = hairpinCompared > 0 ? [.api, .hairpin] : [.api]
+        if capture != nil && hairpinCompared == 0 && report.calls > 0 {
+            note(&report, "the trace's calls carry no pairing ids: the hairpin leg was not compared")
+        }
         if report.calls == 0 && report.skipped == 0 && report.stopped == nil {
             note(&report, "the trace holds no Flow Table API request (a listener-only recording?): replay it into a backend target")
         }
-        if let t = source.truncationNote { note(&report, "the trace ends inside a block: \(t)") }
+        if let t = source.truncationNote { note(&report, "the trace ends inside a block after frame \(source.framesRead): \(t)") }
         report.peakMemory = peakResidentBytes()
         return report
     }
@@ -320,7 +348,18 @@ final class APIReplayer {
             recordedNormalizer = Normalizer(flowTableID: families.flowTableID, hairpinID: families.hairpinID,
                                             ifindexMap: [:])
         }
-        guard families.leg(of: r) != .hairpin else { return false }
+        guard families.leg(of: r) != .hairpin else {
+            if capture != nil, let call = r.pairing, let id = families.hairpinID {
+                // A trace whose calls never come (a cut file) must not grow this forever.
+                if recordedHairpin.count >= 65_536 { recordedHairpin.removeAll() }
+                for m in Messages(r.netlink) where Head(m)?.type == id {
+                    recordedHairpin[call, default: []].append(
+                        Message(bytes: [UInt8](m), direction: r.direction, record: s.recordNumber, timestamp: r.timestamp,
+                                pairing: call))
+                }
+            }
+            return false
+        }
         if r.leg == .unknown, let h = Head(r.netlink), h.type != traceFlowTableID, h.type >= Netlink.minFamilyType,
            h.type != Controller.familyID {
             return false
@@ -336,10 +375,12 @@ final class APIReplayer {
     // MARK: replaying calls
 
     private func replay(_ report: inout ReplayReport, _ pacer: inout Pacer) {
+        // What installing the starting state forwarded is nobody's call.
+        capture?.reset()
         while report.stopped == nil {
             let next: Message?
             do { next = try nextMessage() } catch {
-                report.stopped = "the trace is damaged: \(error)"
+                report.stopped = "the trace is damaged after frame \(source?.recordNumber ?? 0): \(error)"
                 return
             }
             guard let m = next else { return }
@@ -359,7 +400,8 @@ final class APIReplayer {
                     report.skipped += 1
                 }
             } else if !controllerSequences.contains(h.sequence) {
-                report.strayAnswers += 1
+                if lastStray != h.sequence { report.strayAnswer(frame: m.record) }
+                lastStray = h.sequence
             }
         }
     }
@@ -414,7 +456,7 @@ final class APIReplayer {
     private func call(_ m: Message, _ h: Head, _ report: inout ReplayReport, _ pacer: inout Pacer) {
         let recorded: [Message]?
         do { recorded = try recordedAnswer(seq: h.sequence, request: h) } catch {
-            report.stopped = "the trace is damaged: \(error)"
+            report.stopped = "the trace is damaged after frame \(source?.recordNumber ?? 0): \(error)"
             return
         }
         let recordedFinalErrno: Int32? = recorded?.last.flatMap { last in
@@ -451,10 +493,11 @@ final class APIReplayer {
             rewriteIfindex(b)
         }
         if let faults, let p = m.pairing, let f = options.faultPlan?.faults[p] { faults.arm(f) }
+        capture?.reset()
         let started = MonotonicClock.now()
         let produced: [[UInt8]]
         do { produced = try exchange(bytes, seq: seq, wantsAck: h.flags & Netlink.flagAck != 0) } catch {
-            report.stopped = "call \(number) (\(commandName(command)), record \(m.record)): \(error)"
+            report.stopped = "call \(number) (\(commandName(command)), frame \(m.record)): \(error)"
             return
         }
         // In place: copying a histogram out and back costs a quarter MiB per call.
@@ -463,36 +506,119 @@ final class APIReplayer {
         if report.commands[command] == nil { report.commands[command] = CommandTiming() }
         report.commands[command]?.calls += 1
         report.commands[command]?.flows += flows
+        report.commands[command]?.serviceNanoseconds += latency
         _ = report.commands[command]?.latency.record(latency)
         let mine = produced.map { p in p.withUnsafeBytes { producedNormalizer.normalized($0) } }
+        let recordedLeg: [Message]? = capture == nil ? nil : m.pairing.map { recordedHairpin.removeValue(forKey: $0) ?? [] }
         guard let recorded else {
-            report.unverified += 1
+            report.unverifiedCall(frame: m.record)
             options.step?.after(answer: mine.map { "← " + describeMessage($0) }, matched: nil)
             return
         }
-        if recordedFinalErrno == -ETIMEDOUT {
-            report.unverified += 1
-            options.step?.after(answer: mine.map { "← " + describeMessage($0) }, matched: nil)
-            return
+        let timedOut = recordedFinalErrno == -ETIMEDOUT
+        // The hairpin leg first: what the twin forwarded and what the listener answered cause
+        // the API answer.
+        if let recordedLeg, let capture {
+            switch compareHairpin(recordedLeg, capture.take(), timedOut: timedOut) {
+            case .same: break
+            case .incomplete:
+                report.unverifiedCall(frame: m.record)
+                options.step?.after(answer: mine.map { "← " + describeMessage($0) }, matched: nil)
+                return
+            case let .differs(k, reason, theirs, ours):
+                report.compared += 1
+                options.step?.after(answer: mine.map { "← " + describeMessage($0) }, matched: false)
+                var d = Divergence(call: number, frame: m.record, timestamp: m.timestamp, leg: .hairpin,
+                                   command: commandName(command), ifindex: recordedIfindex,
+                                   sequence: UInt64(h.sequence), message: k, reason: reason,
+                                   recorded: report.first == nil ? theirs : [], replayed: report.first == nil ? ours : [])
+                if report.first == nil { d.request = m.bytes.withUnsafeBytes { describeMessage(recordedNormalizer.normalized($0)) } }
+                report.add(d, keep: options.listed)
+                return
+            }
         }
         let theirs = recorded.map { r in r.bytes.withUnsafeBytes { recordedNormalizer.normalized($0) } }
         report.compared += 1
-        let firstDifference = (0..<min(theirs.count, mine.count)).first { theirs[$0] != mine[$0] }
+        var firstDifference = (0..<min(theirs.count, mine.count)).first { theirs[$0] != mine[$0] }
             ?? (theirs.count == mine.count ? nil : min(theirs.count, mine.count))
+        // A recorded timeout is compared as a timeout: its text names the twin's timeout, and
+        // what came before it depends on when the listener's answer arrived.
+        if timedOut { firstDifference = Self.finalErrno(mine) == -ETIMEDOUT ? nil : 0 }
         options.step?.after(answer: mine.map { "← " + describeMessage($0) }, matched: firstDifference == nil)
         guard let k = firstDifference else { return }
         let reason: String
-        if k >= theirs.count || k >= mine.count {
+        if timedOut {
+            reason = "recorded a timeout (ETIMEDOUT), replayed " + (Self.finalErrno(mine).map { Errno.display(0 &- $0) } ?? "no error")
+        } else if k >= theirs.count || k >= mine.count {
             reason = mine.isEmpty ? "the target did not answer"
                 : "the target's answer has \(mine.count) message(s), the recorded one \(theirs.count)"
         } else {
             reason = Self.reason(theirs[k], mine[k])
         }
-        var d = Divergence(call: number, record: m.record, timestamp: m.timestamp, leg: .api, command: commandName(command),
+        var d = Divergence(call: number, frame: m.record, timestamp: m.timestamp, leg: .api, command: commandName(command),
                            ifindex: recordedIfindex, sequence: UInt64(h.sequence), message: k, reason: reason,
                            recorded: report.first == nil ? theirs : [], replayed: report.first == nil ? mine : [])
         if report.first == nil { d.request = m.bytes.withUnsafeBytes { describeMessage(recordedNormalizer.normalized($0)) } }
         report.add(d, keep: options.listed)
+    }
+
+    /// The errno of an answer's final NLMSG_ERROR (negative, as on the wire; 0 an ACK).
+    static func finalErrno(_ answer: [[UInt8]]) -> Int32? {
+        answer.last.flatMap { last in
+            last.withUnsafeBytes { raw -> Int32? in
+                guard let h = Head(raw), h.type == Netlink.typeError, raw.count >= 20 else { return nil }
+                return raw.loadUnaligned(fromByteOffset: 16, as: Int32.self)
+            }
+        }
+    }
+
+    enum LegComparison {
+        case same
+        /// The recording lacks this leg's request or answer (records removed or cut off).
+        case incomplete
+        /// Message k of the leg (requests first, then answers) differs.
+        case differs(Int, String, [[UInt8]], [[UInt8]])
+    }
+
+    /// One call's hairpin leg, recorded and replayed: the ENCAP request(s) the twin forwarded,
+    /// then the listener's answer parts, each normalised (spec/replay.md). With a recorded
+    /// timeout only the requests count: the answer came after the call had ended.
+    private func compareHairpin(_ recorded: [Message], _ produced: [HairpinCapture.Seen], timedOut: Bool) -> LegComparison {
+        let theirRequests = recorded.filter { $0.direction == .toUser }.map { r in r.bytes.withUnsafeBytes { recordedNormalizer.normalized($0) } }
+        let theirAnswers = recorded.filter { $0.direction != .toUser }.map { r in r.bytes.withUnsafeBytes { recordedNormalizer.normalized($0) } }
+        let ourRequests = produced.filter { !$0.toKernel }.map { p in p.bytes.withUnsafeBytes { hairpinNormalizer.normalized($0) } }
+        let ourAnswers = timedOut ? [] : produced.filter(\.toKernel).map { p in p.bytes.withUnsafeBytes { hairpinNormalizer.normalized($0) } }
+        // A call that timed out may have been dropped unforwarded when its hold ended (a twin-side
+        // delay): whether it was forwarded at all is timing, not code.
+        if timedOut && (theirRequests.isEmpty || ourRequests.isEmpty) { return .same }
+        let theirs = theirRequests + (timedOut ? [] : theirAnswers)
+        let ours = ourRequests + ourAnswers
+        // Nothing forwarded on either side (a call the twin answered itself): nothing to compare.
+        if theirs.isEmpty && ours.isEmpty { return .same }
+        hairpinCompared += 1
+        if theirRequests.isEmpty && !ourRequests.isEmpty { return .incomplete }
+        if !timedOut && theirAnswers.isEmpty && !ourAnswers.isEmpty { return .incomplete }
+        for k in 0..<max(theirs.count, ours.count) {
+            let isRequest = k < max(theirRequests.count, ourRequests.count)
+            if k < theirs.count && k < ours.count && theirs[k] == ours[k] { continue }
+            let what = isRequest ? "the ENCAP request the twin forwarded" : "the listener's ENCAP answer"
+            if k >= theirs.count || k >= ours.count || theirRequests.count != ourRequests.count {
+                let reason = "hairpin leg: \(ourRequests.count) ENCAP request(s) and \(ourAnswers.count) answer part(s) replayed, "
+                    + "\(theirRequests.count) and \(timedOut ? 0 : theirAnswers.count) recorded"
+                return .differs(min(k, max(0, min(theirs.count, ours.count) - 1)), reason, theirs, ours)
+            }
+            return .differs(k, "hairpin leg: \(what) differs: " + Self.encapReason(theirs[k], ours[k]), theirs, ours)
+        }
+        return .same
+    }
+
+    static func encapReason(_ a: [UInt8], _ b: [UInt8]) -> String {
+        let pa = a.withUnsafeBytes { EncapPeek($0, countFlows: true) }, pb = b.withUnsafeBytes { EncapPeek($0, countFlows: true) }
+        if let sa = pa?.status, let sb = pb?.status, sa != sb {
+            return "status recorded \(Errno.display(Int32(truncatingIfNeeded: sa))), replayed \(Errno.display(Int32(truncatingIfNeeded: sb)))"
+        }
+        if let fa = pa?.flows, let fb = pb?.flows, fa != fb { return "recorded \(fa) flows, replayed \(fb)" }
+        return "the bytes differ"
     }
 
     static func reason(_ a: [UInt8], _ b: [UInt8]) -> String {
@@ -603,4 +729,43 @@ func makeTemporaryDirectory(prefix: String = "flowtrace-replay") throws(ReplayEr
     }
     guard let made else { throw .target("cannot create a temporary directory: \(String(cString: strerror(errno)))") }
     return made
+}
+
+/// The twin target's hairpin leg, caught by the twin's message hook (on the twin's thread):
+/// every nfl_hairpin message since `reset`, and the call id of the API request that came in.
+final class HairpinCapture: @unchecked Sendable {
+    struct Seen {
+        var call: UInt64?
+        var isAPIRequest: Bool
+        var toKernel: Bool
+        var bytes: [UInt8]
+    }
+    private let seen = PosixLocked<[Seen]>([])
+    let hairpinID: UInt16
+
+    init(hairpinID: UInt16) { self.hairpinID = hairpinID }
+
+    var hook: UnftTwin.Hook {
+        { [self] info, bytes in
+            switch info.leg {
+            case .api:
+                guard info.direction == .toKernel, let call = info.call else { return }
+                seen.withLock { $0.append(Seen(call: call, isAPIRequest: true, toKernel: true, bytes: [])) }
+            case .hairpin:
+                guard let call = info.call, let h = Head(bytes), h.type == hairpinID else { return }
+                let m = Seen(call: call, isAPIRequest: false, toKernel: info.direction == .toKernel, bytes: [UInt8](bytes))
+                seen.withLock { $0.append(m) }
+            }
+        }
+    }
+
+    func reset() { seen.withLock { $0.removeAll(keepingCapacity: true) } }
+
+    /// The hairpin messages of the call the API request since `reset` started, in order.
+    func take() -> [Seen] {
+        seen.withLock { s in
+            guard let call = s.last(where: \.isAPIRequest)?.call else { return [] }
+            return s.filter { !$0.isAPIRequest && $0.call == call }
+        }
+    }
 }

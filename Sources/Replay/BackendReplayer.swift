@@ -28,6 +28,8 @@ final class BackendReplayer {
     func run(_ source: RecordSource, target: String) throws(ReplayError) -> ReplayReport {
         var report = ReplayReport(file: source.name, target: target, timing: options.timing)
         report.loops = max(1, options.loops)
+        report.legs = [.hairpin]
+        report.allowIncomplete = options.allowIncomplete
         var pacer = Pacer(options.timing)
         let t0 = MonotonicClock.now()
         for loop in 0..<report.loops {
@@ -41,6 +43,7 @@ final class BackendReplayer {
             state.completeModels(with: options.defaultModel)
             let (service, refused) = state.makeService(backend: kind, defaultModel: options.defaultModel)
             service.faults = options.faultPlan?.backendInjector()
+            service.backendTiming = options.backendTiming?()
             if loop == 0 {
                 report.startingState = Self.describe(state, refused: refused, backend: kind)
                 for p in state.problems { note(&report, p) }
@@ -51,6 +54,7 @@ final class BackendReplayer {
             }
             let movesBefore = Self.tcamMoves(service)
             let feed = HairpinFeed(source: source, pushback: preamble.firstLive, options: options, pacer: pacer)
+            feed.backendTiming = service.backendTiming
             // Only hash: the fallback is exact when a refused operation has no side effect.
             if kind == .hash && options.singleFlowPath && options.step == nil && service.faults == nil {
                 feed.fastPath = SingleFlowPath(service: service, answerFamilyID: Normalizer.canonicalHairpinID)
@@ -77,7 +81,7 @@ final class BackendReplayer {
         if report.calls == 0 && report.stopped == nil {
             note(&report, "the trace holds no hairpin ENCAP request to replay (an API-leg capture?): try --target twin")
         }
-        if let t = source.truncationNote { note(&report, "the trace ends inside a block: \(t)") }
+        if let t = source.truncationNote { note(&report, "the trace ends inside a block after frame \(source.framesRead): \(t)") }
         report.peakMemory = peakResidentBytes()
         return report
     }
@@ -165,9 +169,15 @@ final class HairpinFeed: MessageTransport {
     static let maxOpenCalls = 65_536
     /// Per command number: calls, flows, latency.
     @exclusivity(unchecked) var timings = [CommandTiming?](repeating: nil, count: 256)
-    /// The call whose request went out last, and when (for its latency).
+    /// The call whose request went out last, and when (for its latency): the clock is read
+    /// once before the request is handed to the service, whichever path serves it (consume),
+    /// and once when the answer's last message is ready (send).
     @exclusivity(unchecked) var lastFed: Int?
     @exclusivity(unchecked) var lastFedAt: UInt64 = 0
+    /// The service's backend timing (bench), and its totals when the last request was handed over.
+    var backendTiming: BackendTiming?
+    @exclusivity(unchecked) var backendOpsAtFeed = 0
+    @exclusivity(unchecked) var backendNsAtFeed: UInt64 = 0
 
     init(source: RecordSource, pushback: StoredTraceRecord?, options: ReplayOptions, pacer: Pacer) {
         self.source = source
@@ -198,7 +208,7 @@ final class HairpinFeed: MessageTransport {
             }
             let next: RecordView?
             do { next = try nextRecord() } catch {
-                report.stopped = "the trace is damaged: \(error)"
+                report.stopped = "the trace is damaged after frame \(recordNumber): \(error)"
                 throw .closed
             }
             guard let r = next else { throw .closed }
@@ -237,6 +247,16 @@ final class HairpinFeed: MessageTransport {
         }
         // Paced once, before either path applies the call.
         pacer.wait(recordedAt: r.timestamp)
+        if let step {
+            let line = Messages(r.netlink).map { describeMessage(recordedNormalizer.normalized($0)) }.joined(separator: "; ")
+            if !step.before(request: "→ " + line) {
+                report.stopped = "stopped at the user's request (--step)"
+                report.stoppedByUser = true
+                return nil
+            }
+        }
+        // The call's clock starts here, for either path.
+        handOver()
         if let fast = fastPath, answeredFast(fast, r, hairpinID) { return nil }
         let n = r.netlink.count
         if buffer.count < n { buffer = [UInt8](repeating: 0, count: n) }
@@ -254,16 +274,7 @@ final class HairpinFeed: MessageTransport {
                 off += Netlink.align(len)
             }
         }
-        if let step {
-            let line = Messages(r.netlink).map { describeMessage(recordedNormalizer.normalized($0)) }.joined(separator: "; ")
-            if !step.before(request: "→ " + line) {
-                report.stopped = "stopped at the user's request (--step)"
-                report.stoppedByUser = true
-                return nil
-            }
-        }
         for m in Messages(r.netlink) { openCall(m, record: recordNumber, timestamp: r.timestamp) }
-        lastFedAt = MonotonicClock.now()
         return n
     }
 
@@ -279,11 +290,19 @@ final class HairpinFeed: MessageTransport {
         return fast.answer(m, requestFamilyID: hairpinID) { answer in
             // ATTR was read by the fast path: one flow, to this ifindex.
             report.messages += 1
-            openCall(sequence: seq, command: head.command, ifindex: fast.lastIfindex, flows: 1, more: false, part: nil,
-                     record: record, timestamp: r.timestamp)
-            lastFedAt = MonotonicClock.now()
+            openCall(sequence: seq, command: head.command, ifindex: fast.lastIfindex, flows: fast.lastFlows, more: false,
+                     part: nil, record: record, timestamp: r.timestamp)
             try? send(answer)
         }
+    }
+
+    @inline(__always)
+    private func handOver() {
+        if let t = backendTiming {
+            backendOpsAtFeed = t.operations
+            backendNsAtFeed = t.nanoseconds
+        }
+        lastFedAt = MonotonicClock.now()
     }
 
     private func refreshFamilies() {
@@ -373,13 +392,15 @@ final class HairpinFeed: MessageTransport {
     }
 
     private func closeUnanswered(_ i: Int) {
-        if slots[i].recordedParts == 0 { report.unverified += 1 } else { report.compared += 1 }
+        if slots[i].recordedParts == 0 { report.unverifiedCall(frame: slots[i].record) } else { report.compared += 1 }
         release(i)
     }
 
     // MARK: answers out
 
     func send(_ packet: UnsafeRawBufferPointer) throws(TransportError) {
+        // The answer (this message of it) is ready: the call's clock stops here when it is the last.
+        let readyAt = MonotonicClock.now()
         onAnswer?(packet)
         var s = -1
         if useShapes {
@@ -410,13 +431,18 @@ final class HairpinFeed: MessageTransport {
         guard !more else { return }
         slots[i].answered = true
         if lastFed == i {
-            let latency = MonotonicClock.now() - lastFedAt
+            let latency = readyAt &- lastFedAt
             let cmd = Int(slots[i].command.flatMap { UInt8(exactly: $0) } ?? 0xff)
             // Mutated in place: a histogram is a quarter MiB of counters, and a copy per call
             // (take it out of a dictionary, change it, put it back) was most of the replay's time.
             if timings[cmd] == nil { timings[cmd] = CommandTiming() }
             timings[cmd]?.calls += 1
             timings[cmd]?.flows += slots[i].flows
+            timings[cmd]?.serviceNanoseconds &+= latency
+            if let t = backendTiming {
+                timings[cmd]?.backendOperations += t.operations - backendOpsAtFeed
+                timings[cmd]?.backendNanoseconds &+= t.nanoseconds &- backendNsAtFeed
+            }
             _ = timings[cmd]?.latency.record(latency)
         }
         if let step {
@@ -468,7 +494,7 @@ final class HairpinFeed: MessageTransport {
         }
         guard let peek = EncapHead(m), peek.status != nil, let seq = peek.sequence else { return }
         guard let i = slot(for: seq) else {
-            if (peek.part ?? 0) == 0 { report.strayAnswers += 1 }
+            if (peek.part ?? 0) == 0 { report.strayAnswer(frame: record) }
             return
         }
         materialise(i)
@@ -526,14 +552,14 @@ final class HairpinFeed: MessageTransport {
             // is those plus the part in hand.
             var recorded = Array(produced.prefix(min(k, produced.count)))
             if k < c.recordedParts { recorded.append(scratch) }
-            let d = Divergence(call: c.number, record: c.record, timestamp: c.timestamp, leg: .hairpin,
+            let d = Divergence(call: c.number, frame: c.record, timestamp: c.timestamp, leg: .hairpin,
                                command: commandName(c.command), ifindex: c.ifindex, sequence: c.sequence, message: k,
                                reason: reason, recorded: recorded, replayed: produced)
             report.add(d, keep: options.listed)
         } else {
             report.divergent += 1
             if report.later.count < options.listed {
-                var s = DivergenceSummary(Divergence(call: c.number, record: c.record, timestamp: c.timestamp, leg: .hairpin,
+                var s = DivergenceSummary(Divergence(call: c.number, frame: c.record, timestamp: c.timestamp, leg: .hairpin,
                                                      command: commandName(c.command), ifindex: c.ifindex,
                                                      sequence: c.sequence, message: k, reason: reason,
                                                      recorded: [], replayed: []))
@@ -548,7 +574,7 @@ final class HairpinFeed: MessageTransport {
         if current >= 0 { bySequence[slots[current].sequence] = current }
         current = -1
         for (_, i) in bySequence {
-            if slots[i].recordedParts == 0 { report.unverified += 1 } else { report.compared += 1 }
+            if slots[i].recordedParts == 0 { report.unverifiedCall(frame: slots[i].record) } else { report.compared += 1 }
         }
         bySequence.removeAll()
         total.calls += report.calls
@@ -556,6 +582,8 @@ final class HairpinFeed: MessageTransport {
         total.compared += report.compared
         total.unverified += report.unverified
         total.strayAnswers += report.strayAnswers
+        if let f = report.firstUnverifiedFrame { total.firstUnverifiedFrame = min(total.firstUnverifiedFrame ?? f, f) }
+        if let f = report.firstStrayFrame { total.firstStrayFrame = min(total.firstStrayFrame ?? f, f) }
         if total.stopped == nil {
             total.stopped = report.stopped
             total.stoppedByUser = report.stoppedByUser
@@ -570,9 +598,7 @@ final class HairpinFeed: MessageTransport {
                 total.commands[key] = t
                 continue
             }
-            total.commands[key]?.calls += t.calls
-            total.commands[key]?.flows += t.flows
-            total.commands[key]?.latency.add(t.latency)
+            total.commands[key]?.add(t)
         }
         if let d = report.first {
             if total.first == nil {

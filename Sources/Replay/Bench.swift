@@ -1,8 +1,9 @@
 // `flowtrace bench`: each trace into each backend, in process, from the trace's starting state
 // every run: a warm-up run, then timed runs. Per command the latency distribution (the
-// listener's time from a request's last part to its answer's last part, HdrHistogram) and
-// throughput; per backend calls/s (median of the runs), peak memory and the tcam's entry
-// moves. Every run also verifies, so a backend that answers differently shows up here too.
+// service's time from a request handed over to its answer's last message ready, whichever path
+// serves the call, HdrHistogram), throughput of that time, and the share of it spent inside the
+// backend's own operations; per backend the same for all calls (the headline), the wall-clock
+// rate of the whole replay, peak memory and the tcam's entry moves. Every run also verifies, so a backend that answers differently shows up here too.
 // Rendered as a terminal table, JSON, and a hand-written SVG chart.
 
 import FlowTrace
@@ -31,11 +32,15 @@ public struct CommandBench: Sendable {
     public var p99: UInt64 = 0
     public var p999: UInt64 = 0
     public var max: UInt64 = 0
+    /// Mean latency: service nanoseconds per call.
     public var mean = 0.0
     /// Calls per second of time spent in this command (calls / Σ latency).
     public var callsPerSecond = 0.0
-    /// Flows per second of time spent in this command (SET/DEL).
+    /// Flows per second of time spent in this command (every flow of a batch counts).
     public var flowsPerSecond = 0.0
+    /// Backend operations (insert, delete, get) per run, and the mean nanoseconds of one.
+    public var backendOperations = 0
+    public var backendNanosecondsPerOperation = 0.0
 
     public init(command: String) { self.command = command }
 }
@@ -47,8 +52,12 @@ public struct BackendBench: Sendable {
     /// Calls and request messages of one run.
     public var calls = 0
     public var messages = 0
-    /// calls/s of each timed run.
+    /// Service calls/s of each timed run (calls / Σ latency of that run).
     public var runRates: [Double] = []
+    /// calls / wall-clock time of each timed run (the whole replay: reading the trace,
+    /// pairing and comparing answers, the service), and the wall-clock time of all of them.
+    public var wallRates: [Double] = []
+    public var wallNanoseconds: UInt64 = 0
     public var commands: [CommandBench] = []
     /// getrusage ru_maxrss after the runs, and the resident size before the first (the
     /// preloaded trace, the program): their difference is about what the backend state took.
@@ -66,14 +75,17 @@ public struct BackendBench: Sendable {
         self.backend = backend
     }
 
-    public var medianRate: Double {
-        let s = runRates.sorted()
-        guard !s.isEmpty else { return 0 }
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    /// The headline: service calls/s of all timed runs together, Σ calls / Σ latency — the
+    /// `all` row's figure (within the min–max of the runs).
+    public var serviceRate: Double { overall.callsPerSecond }
+
+    /// Calls / wall-clock time, all timed runs together (as `serviceRate`, so never above it).
+    public var wallRate: Double {
+        wallNanoseconds == 0 ? 0 : Double(calls * runs) / (Double(wallNanoseconds) / 1e9)
     }
 
-    /// Messages per second at the median call rate.
-    public var messagesPerSecond: Double { calls == 0 ? 0 : medianRate * Double(messages) / Double(calls) }
+    /// Messages per second of service time.
+    public var messagesPerSecond: Double { calls == 0 ? 0 : serviceRate * Double(messages) / Double(calls) }
 
     /// Every command together, for the chart: the slowest command's percentiles would hide the
     /// rest, so the overall distribution is kept separately.
@@ -88,6 +100,7 @@ public enum Bench {
         var replayOptions = ReplayOptions(timing: .topSpeed)
         replayOptions.defaultModel = options.defaultModel
         replayOptions.log = { _ in }
+        replayOptions.backendTiming = { BackendTiming() }
         result.baselineMemory = currentResidentBytes()
         var merged: [UInt8: CommandTiming] = [:]
         var all = CommandTiming()
@@ -104,16 +117,17 @@ public enum Bench {
             options.progress?()
             guard k >= options.warmup else { continue }
             result.runs += 1
-            result.runRates.append(report.callsPerSecond)
+            result.wallRates.append(report.callsPerSecond)
+            result.wallNanoseconds += report.elapsedNanoseconds
+            var run = CommandTiming()
             for (c, t) in report.commands {
                 if merged[c] == nil { merged[c] = CommandTiming() }
-                merged[c]?.calls += t.calls
-                merged[c]?.flows += t.flows
-                merged[c]?.latency.add(t.latency)
-                all.calls += t.calls
-                all.flows += t.flows
-                all.latency.add(t.latency)
+                merged[c]?.add(t)
+                all.add(t)
+                run.calls += t.calls
+                run.serviceNanoseconds += t.serviceNanoseconds
             }
+            result.runRates.append(run.serviceCallsPerSecond)
         }
         let runs = max(1, result.runs)
         result.commands = merged.sorted { $0.key < $1.key }.map { c, t in summarize(commandName(c), t, runs: runs) }
@@ -133,11 +147,15 @@ public enum Bench {
         c.p99 = h.valueAtPercentile(99)
         c.p999 = h.valueAtPercentile(99.9)
         c.max = h.max
-        c.mean = h.mean
-        let busy = h.mean * Double(h.totalCount) / 1e9
+        let busy = Double(t.serviceNanoseconds) / 1e9
         if busy > 0 {
-            c.callsPerSecond = Double(h.totalCount) / busy
+            c.mean = Double(t.serviceNanoseconds) / Double(t.calls)
+            c.callsPerSecond = Double(t.calls) / busy
             c.flowsPerSecond = Double(t.flows) / busy
+        }
+        c.backendOperations = t.backendOperations / runs
+        if t.backendOperations > 0 {
+            c.backendNanosecondsPerOperation = Double(t.backendNanoseconds) / Double(t.backendOperations)
         }
         return c
     }
@@ -153,6 +171,9 @@ extension CommandBench {
             JSONMember("p50_ns", .number(p50)), JSONMember("p90_ns", .number(p90)), JSONMember("p99_ns", .number(p99)),
             JSONMember("p99.9_ns", .number(p999)), JSONMember("max_ns", .number(max)), JSONMember("mean_ns", .double(mean)),
             JSONMember("calls_per_second", .double(callsPerSecond)), JSONMember("flows_per_second", .double(flowsPerSecond)),
+            JSONMember("service_ns_per_call", .double(mean)),
+            JSONMember("backend_ops", .number(UInt64(backendOperations))),
+            JSONMember("backend_ns_per_op", .double(backendNanosecondsPerOperation)),
         ])
     }
 
@@ -168,6 +189,8 @@ extension CommandBench {
         mean = json["mean_ns"].flatMap(doubleValue) ?? 0
         callsPerSecond = json["calls_per_second"].flatMap(doubleValue) ?? 0
         flowsPerSecond = json["flows_per_second"].flatMap(doubleValue) ?? 0
+        backendOperations = Int(json["backend_ops"]?.int64Value ?? 0)
+        backendNanosecondsPerOperation = json["backend_ns_per_op"].flatMap(doubleValue) ?? 0
     }
 }
 
@@ -185,9 +208,12 @@ extension BackendBench {
             JSONMember("file", .string(file)), JSONMember("backend", .string(backend)),
             JSONMember("runs", .number(UInt64(runs))), JSONMember("calls", .number(UInt64(calls))),
             JSONMember("messages", .number(UInt64(messages))),
-            JSONMember("calls_per_second", .double(medianRate)),
+            JSONMember("calls_per_second", .double(serviceRate)),
             JSONMember("messages_per_second", .double(messagesPerSecond)),
             JSONMember("run_calls_per_second", .array(runRates.map(JSONValue.double))),
+            JSONMember("wall_calls_per_second", .double(wallRate)),
+            JSONMember("wall_ns", .number(wallNanoseconds)),
+            JSONMember("run_wall_calls_per_second", .array(wallRates.map(JSONValue.double))),
             JSONMember("peak_rss_bytes", .number(UInt64(peakMemory))),
             JSONMember("baseline_rss_bytes", .number(UInt64(baselineMemory))),
             JSONMember("isolated", .bool(isolated)),
@@ -205,6 +231,8 @@ extension BackendBench {
         calls = Int(json["calls"]?.int64Value ?? 0)
         messages = Int(json["messages"]?.int64Value ?? 0)
         runRates = json["run_calls_per_second"]?.elements?.compactMap(doubleValue) ?? []
+        wallRates = json["run_wall_calls_per_second"]?.elements?.compactMap(doubleValue) ?? []
+        wallNanoseconds = json["wall_ns"]?.uint64Value ?? 0
         peakMemory = Int(json["peak_rss_bytes"]?.int64Value ?? 0)
         baselineMemory = Int(json["baseline_rss_bytes"]?.int64Value ?? 0)
         isolated = json["isolated"]?.boolValue ?? false
@@ -226,28 +254,39 @@ public enum BenchReport {
             let rs = results.filter { $0.file == f }
             guard let first = rs.first else { continue }
             out.append("\(f): \(first.calls) calls, \(first.messages) messages per run; \(runs) run(s) after \(warmup) warm-up per backend")
-            out.append(row(["backend", "calls/s", "msgs/s", "min–max calls/s", "peak RSS", "Δ RSS", "tcam moves", "diverged"],
-                           [8, 11, 11, 21, 10, 10, 11, 8]))
+            let heads = [8, 11, 11, 21, 12, 10, 10, 11, 8]
+            out.append(row(["backend", "calls/s", "msgs/s", "min–max calls/s", "wall calls/s", "peak RSS", "Δ RSS", "tcam moves",
+                            "diverged"], heads))
             for r in rs {
                 let lo = r.runRates.min() ?? 0, hi = r.runRates.max() ?? 0
-                out.append(row([r.backend, num(r.medianRate), num(r.messagesPerSecond), "\(num(lo))–\(num(hi))",
-                                bytes(r.peakMemory) + (r.isolated ? "" : "*"), bytes(max(0, r.peakMemory - r.baselineMemory)),
-                                r.entryMoves.map(String.init) ?? "-", "\(r.divergent)"],
-                               [8, 11, 11, 21, 10, 10, 11, 8]))
+                out.append(row([r.backend, num(r.serviceRate), num(r.messagesPerSecond), "\(num(lo))–\(num(hi))",
+                                num(r.wallRate), bytes(r.peakMemory) + (r.isolated ? "" : "*"),
+                                bytes(max(0, r.peakMemory - r.baselineMemory)), r.entryMoves.map(String.init) ?? "-",
+                                "\(r.divergent)"], heads))
             }
             out.append("")
-            out.append(row(["backend", "command", "calls", "flows", "calls/s", "flows/s", "p50", "p90", "p99", "p99.9", "max"],
-                           [8, 16, 8, 9, 11, 11, 9, 9, 9, 9, 9]))
+            let cols = [8, 16, 8, 9, 11, 11, 9, 9, 9, 9, 9, 9, 12, 9]
+            out.append(row(["backend", "command", "calls", "flows", "calls/s", "flows/s", "p50", "p90", "p99", "p99.9", "max",
+                            "service", "backend ops", "backend"], cols))
+            out.append(row(["", "", "", "", "", "", "", "", "", "", "", "per call", "per run", "per op"], cols))
             for r in rs {
                 for c in r.commands + [r.overall] {
                     out.append(row([r.backend, c.command, "\(c.calls)", "\(c.flows)", num(c.callsPerSecond), num(c.flowsPerSecond),
                                     TraceLine.latency(c.p50), TraceLine.latency(c.p90), TraceLine.latency(c.p99),
-                                    TraceLine.latency(c.p999), TraceLine.latency(c.max)],
-                                   [8, 16, 8, 9, 11, 11, 9, 9, 9, 9, 9]))
+                                    TraceLine.latency(c.p999), TraceLine.latency(c.max), TraceLine.latency(UInt64(c.mean.rounded())),
+                                    "\(c.backendOperations)",
+                                    c.backendOperations > 0 ? TraceLine.latency(UInt64(c.backendNanosecondsPerOperation.rounded())) : "-"],
+                                   cols))
                 }
             }
             out.append("")
         }
+        out.append("calls/s: calls / the time the service took (a request handed to the service → its answer's last "
+                   + "message ready, whichever path serves it), all timed runs together: the `all` row's figure; "
+                   + "min–max over the runs. wall calls/s: calls / the whole replay's wall time (reading the trace, "
+                   + "pairing and comparing answers, the service), all timed runs together. Per command: latency is "
+                   + "that service time; service per call its mean; backend per op the mean time of one backend "
+                   + "operation (insert, delete, get) inside it. Flows count every flow of a batch.")
         if results.contains(where: { !$0.isolated }) {
             out.append("* peak RSS of the whole process so far (--no-isolate): not this backend's alone")
         }
@@ -279,6 +318,8 @@ public enum BenchReport {
 
     public static func json(_ results: [BackendBench], runs: Int, warmup: Int) -> JSONValue {
         .object([JSONMember("runs", .number(UInt64(runs))), JSONMember("warmup", .number(UInt64(warmup))),
+                 JSONMember("machine", .string(SVGChart.machineDescription())),
+                 JSONMember("version", .string(FlowTraceInfo.version)),
                  JSONMember("results", .array(results.map(\.json)))])
     }
 }

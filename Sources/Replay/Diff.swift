@@ -96,8 +96,8 @@ public enum TraceDiff {
                 }
                 let subject = (x ?? y).map { describeMessage($0.bytes) } ?? "?"
                 var label = "\(leg) leg message \(n): \(subject)"
-                label += " (A record \(x.map { String($0.record) } ?? "-"), B record \(y.map { String($0.record) } ?? "-"))"
-                var d = Divergence(call: n, record: x?.record ?? y?.record ?? 0, timestamp: x?.timestamp ?? y?.timestamp ?? 0,
+                label += " (A frame \(x.map { String($0.record) } ?? "-"), B frame \(y.map { String($0.record) } ?? "-"))"
+                var d = Divergence(call: n, frame: x?.record ?? y?.record ?? 0, timestamp: x?.timestamp ?? y?.timestamp ?? 0,
                                    leg: leg, command: label, ifindex: nil, sequence: nil, message: 0, reason: reason,
                                    recorded: x.map { [$0.bytes] } ?? [], replayed: y.map { [$0.bytes] } ?? [])
                 d.label = label
@@ -107,8 +107,10 @@ public enum TraceDiff {
                 }
             }
             if n > 0 || leg != .unknown { report.compared[leg] = n }
-            for (name, t) in [(a, left.truncation), (b, right.truncation)] {
-                if let t, leg == .hairpin { report.notes.append("\(name) ends inside a block: \(t)") }
+            for (name, side) in [(a, left), (b, right)] {
+                if let t = side.truncation, leg == .hairpin {
+                    report.notes.append("\(name) ends inside a block after frame \(side.source.framesRead): \(t)")
+                }
             }
         }
         return report

@@ -18,6 +18,9 @@ public struct FaultPlan: Sendable {
     public var faults: [UInt64: InjectedFault] = [:]
     /// The specs the section comment lists ("" when none).
     public var specs = ""
+    /// The recording twin's timeout in seconds, read from a timed-out call's error text (a
+    /// delay fault held it past the timeout); nil when no call timed out.
+    public var twinTimeout: Double?
 
     public var isEmpty: Bool { faults.isEmpty }
     public var count: Int { faults.count }
@@ -37,7 +40,10 @@ public struct FaultPlan: Sendable {
         guard let line = comments.first(where: { $0.contains(sectionMarker) }) else { return plan }
         plan.specs = Self.text(after: sectionMarker, in: line)
         while true {
-            if let c = r.comment, let f = InjectedFault.parse(comment: c) { plan.faults[f.sequence] = f }
+            if let c = r.comment, let f = InjectedFault.parse(comment: c) {
+                plan.faults[f.sequence] = f
+                if plan.twinTimeout == nil { plan.twinTimeout = timeoutText(r.netlink) }
+            }
             guard let next = try reader.next() else { break }
             r = next
         }
@@ -67,5 +73,23 @@ public struct FaultPlan: Sendable {
             + (backendOnly ? "backend " : "") + "faults at the calls they hit"
         if backendOnly && twinSide > 0 { text += " (and \(twinSide) of the twin's own, which a backend does not see)" }
         return text + (specs.isEmpty ? "" : "; recorded with \(specs)") + "; --no-reinject replays without them"
+    }
+
+    static let timeoutPhrase = Array("did not answer within ".utf8)
+
+    /// N/1000 from "… did not answer within N ms" in an error's text (the twin's ETIMEDOUT).
+    static func timeoutText(_ bytes: UnsafeRawBufferPointer) -> Double? {
+        let b = Array(bytes), m = timeoutPhrase
+        guard b.count > m.count else { return nil }
+        for i in 0...(b.count - m.count) where b[i] == m[0] && b[i..<(i + m.count)].elementsEqual(m) {
+            var k = i + m.count, ms = 0
+            while k < b.count, b[k] >= 0x30, b[k] <= 0x39, ms < 100_000_000 {
+                ms = ms * 10 + Int(b[k] - 0x30)
+                k += 1
+            }
+            guard k > i + m.count, b[k...].starts(with: Array(" ms".utf8)) else { return nil }
+            return Double(ms) / 1000
+        }
+        return nil
     }
 }

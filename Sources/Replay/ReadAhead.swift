@@ -53,6 +53,7 @@ public final class ReadAheadSource: RecordSource {
         var done = false
         var error: TraceFileError?
         var truncation: String?
+        var frames = 0
         var stop = false
 
         init() {
@@ -86,6 +87,9 @@ public final class ReadAheadSource: RecordSource {
     @exclusivity(unchecked) public private(set) var families = FamilyTable()
     private var lastFamilies = -1
     public private(set) var truncationNote: String?
+    /// The reading thread's count at the end of the file (0 before).
+    private var framesAtEnd = 0
+    public var framesRead: Int { max(framesAtEnd, recordNumber) }
 
     /// - Parameters:
     ///   - skipping: records the reader passes over before building them (cheaper than
@@ -136,6 +140,7 @@ public final class ReadAheadSource: RecordSource {
         families = FamilyTable()
         lastFamilies = -1
         truncationNote = nil
+        framesAtEnd = 0
         start(try StreamingSource(path: path, skipping: skipping))
     }
 
@@ -186,6 +191,7 @@ public final class ReadAheadSource: RecordSource {
         if shared.full.isEmpty {
             let error = shared.error
             truncationNote = shared.truncation
+            framesAtEnd = shared.frames
             shared.unlock()
             if let error { throw error }
             return false
@@ -278,6 +284,7 @@ public final class ReadAheadSource: RecordSource {
             shared.lock()
             shared.error = error
             shared.truncation = reader.truncationNote
+            shared.frames = reader.framesRead
             shared.done = true
             shared.signal()
             shared.unlock()

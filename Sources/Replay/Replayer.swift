@@ -130,6 +130,12 @@ public struct ReplayOptions {
     }
     /// Divergences listed beyond the first.
     public var listed = 100
+    /// Accept an incomplete trace: calls without a recorded answer and answers without their
+    /// request are counted but do not fail the replay.
+    public var allowIncomplete = false
+    /// Backend targets: times the backend's own operations (insert, delete, get) apart from
+    /// the service around them; a fresh accumulator per run (bench; tests slow one call).
+    public var backendTiming: (() -> BackendTiming)?
     /// Faults the trace recorded, injected again at the same calls (FaultReplay.swift).
     public var faultPlan: FaultPlan?
     /// kernel:DEV — the ifindexes the trace's devices map onto, in ascending order (set by
@@ -151,7 +157,7 @@ struct Preamble {
         var p = Preamble()
         while let r = try source.next() {
             if r.synthetic {
-                p.state.add(r, families: source.families)
+                p.state.add(r, families: source.families, frame: source.recordNumber)
                 continue
             }
             p.firstLive = StoredTraceRecord(r)

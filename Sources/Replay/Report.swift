@@ -8,9 +8,10 @@ import LibFlowTable
 
 /// One answer that differs.
 public struct Divergence: Sendable {
-    /// The call's number in this replay (1-based) and the file record that started it.
+    /// The call's number in this replay (1-based) and the frame (1-based, as Wireshark numbers
+    /// it) of the request that started it.
     public var call: Int
-    public var record: Int
+    public var frame: Int
     public var timestamp: UInt64
     public var leg: TraceLeg
     /// The Flow Table API command of the call (a name, or the number when unknown).
@@ -30,10 +31,10 @@ public struct Divergence: Sendable {
     /// The request, in one line, when known.
     public var request: String?
 
-    public init(call: Int, record: Int, timestamp: UInt64, leg: TraceLeg, command: String, ifindex: UInt32?,
+    public init(call: Int, frame: Int, timestamp: UInt64, leg: TraceLeg, command: String, ifindex: UInt32?,
                 sequence: UInt64?, message: Int, reason: String, recorded: [[UInt8]], replayed: [[UInt8]]) {
         self.call = call
-        self.record = record
+        self.frame = frame
         self.timestamp = timestamp
         self.leg = leg
         self.command = command
@@ -45,13 +46,13 @@ public struct Divergence: Sendable {
         self.replayed = replayed
     }
 
-    /// "SET_FLOWS dev 1000 seq 7 (call 12, record 57)"
+    /// "SET_FLOWS dev 1000 seq 7 (call 12, frame 57, hairpin leg)"
     public var title: String {
         if let label { return label }
         var t = command
         if let i = ifindex { t += " dev \(i)" }
         if let s = sequence { t += " seq \(s)" }
-        return t + " (call \(call), record \(record), \(leg) leg)"
+        return t + " (call \(call), frame \(frame), \(leg) leg)"
     }
 
     /// The differing message of both sides as pretty JSON lines, aligned by a line diff.
@@ -74,7 +75,7 @@ public struct Divergence: Sendable {
         }
         var o: [JSONMember] = [
             JSONMember("call", .number(UInt64(call))),
-            JSONMember("record", .number(UInt64(record))),
+            JSONMember("frame", .number(UInt64(frame))),
             JSONMember("time_ns", .number(timestamp)),
             JSONMember("leg", .string(leg.description)),
             JSONMember("cmd", .string(command)),
@@ -109,7 +110,7 @@ public struct Divergence: Sendable {
 /// A later divergence, in one line.
 public struct DivergenceSummary: Sendable {
     public var call: Int
-    public var record: Int
+    public var frame: Int
     public var command: String
     public var ifindex: UInt32?
     public var sequence: UInt64?
@@ -117,7 +118,7 @@ public struct DivergenceSummary: Sendable {
 
     public init(_ d: Divergence) {
         call = d.call
-        record = d.record
+        frame = d.frame
         command = d.command
         ifindex = d.ifindex
         sequence = d.sequence
@@ -125,7 +126,7 @@ public struct DivergenceSummary: Sendable {
     }
 
     public var json: JSONValue {
-        var o: [JSONMember] = [JSONMember("call", .number(UInt64(call))), JSONMember("record", .number(UInt64(record))),
+        var o: [JSONMember] = [JSONMember("call", .number(UInt64(call))), JSONMember("frame", .number(UInt64(frame))),
                                JSONMember("cmd", .string(command))]
         if let i = ifindex { o.append(JSONMember("ifindex", .number(i))) }
         if let s = sequence { o.append(JSONMember("seq", .number(s))) }
@@ -134,12 +135,33 @@ public struct DivergenceSummary: Sendable {
     }
 }
 
-/// Per command: calls, flows, how long the target took (request sent → last answer message).
+/// Per command: calls, flows, how long the target took: one clock reading when the request is
+/// handed to the service (whichever path serves it), one when its answer's last message is
+/// ready. `flows` counts every flow of a batch.
 public struct CommandTiming {
     public var calls = 0
     public var flows = 0
+    /// Σ latency (exact; the histogram's mean is bucketed).
+    public var serviceNanoseconds: UInt64 = 0
+    /// Inside the backend's own operations (ReplayOptions.backendTiming; 0 when not measured).
+    public var backendOperations = 0
+    public var backendNanoseconds: UInt64 = 0
     public var latency = Histogram<UInt64>(highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
     public init() {}
+
+    mutating func add(_ t: CommandTiming) {
+        calls += t.calls
+        flows += t.flows
+        serviceNanoseconds += t.serviceNanoseconds
+        backendOperations += t.backendOperations
+        backendNanoseconds += t.backendNanoseconds
+        latency.add(t.latency)
+    }
+
+    /// Calls per second of service time: calls / Σ latency.
+    public var serviceCallsPerSecond: Double {
+        serviceNanoseconds == 0 ? 0 : Double(calls) / (Double(serviceNanoseconds) / 1e9)
+    }
 }
 
 public struct ReplayReport {
@@ -159,8 +181,17 @@ public struct ReplayReport {
     /// Recorded calls not sent: answered ENOTCONN in the recording (no listener then), so they
     /// did nothing there and must do nothing here.
     public var skipped = 0
-    /// Recorded answers to no request of this replay (the request was before the file began).
+    /// Recorded answers to no request of this replay (the request is not in the file).
     public var strayAnswers = 0
+    /// The frame (1-based, as Wireshark numbers them) of the first unverified call's request
+    /// and of the first stray answer.
+    public var firstUnverifiedFrame: Int?
+    public var firstStrayFrame: Int?
+    /// The user accepts an incomplete trace (--allow-incomplete): unverified calls and stray
+    /// answers do not fail the replay.
+    public var allowIncomplete = false
+    /// Which legs' messages were compared with the recorded ones ("api", "hairpin").
+    public var legs: [TraceLeg] = []
     public var first: Divergence?
     public var later: [DivergenceSummary] = []
     public var elapsedNanoseconds: UInt64 = 0
@@ -186,14 +217,48 @@ public struct ReplayReport {
         self.timing = timing
     }
 
-    /// Everything matched and the replay ran to its end (or the user ended it).
-    public var succeeded: Bool { divergent == 0 && (stopped == nil || stoppedByUser) }
+    /// Everything matched, every call was compared (unless an incomplete trace is accepted),
+    /// and the replay ran to its end (or the user ended it).
+    public var succeeded: Bool { divergent == 0 && (stopped == nil || stoppedByUser) && (allowIncomplete || complete) }
+
+    /// Every call had its request and its recorded answer.
+    public var complete: Bool { unverified == 0 && strayAnswers == 0 }
+
+    mutating func unverifiedCall(frame: Int) {
+        unverified += 1
+        firstUnverifiedFrame = min(firstUnverifiedFrame ?? frame, frame)
+    }
+
+    mutating func strayAnswer(frame: Int) {
+        strayAnswers += 1
+        firstStrayFrame = min(firstStrayFrame ?? frame, frame)
+    }
+
+    /// "calls without a recorded answer: 3, the first at frame 17; …", nil when complete.
+    public var incompleteness: String? {
+        var parts: [String] = []
+        if unverified > 0 {
+            parts.append("\(unverified) call(s) without a recorded answer" + (firstUnverifiedFrame.map { ", the first at frame \($0)" } ?? ""))
+        }
+        if strayAnswers > 0 {
+            parts.append("\(strayAnswers) recorded answer(s) without their request" + (firstStrayFrame.map { ", the first at frame \($0)" } ?? ""))
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: "; ")
+    }
 
     /// The replay could not go on for a reason other than the user.
     public var troubled: Bool { stopped != nil && !stoppedByUser }
 
+    /// Calls / the replay's wall-clock time (reading, pairing, comparing, the target).
     public var callsPerSecond: Double {
         elapsedNanoseconds == 0 ? 0 : Double(calls) / (Double(elapsedNanoseconds) / 1e9)
+    }
+
+    /// Every command's timing together (the `all` row).
+    public var overall: CommandTiming {
+        var all = CommandTiming()
+        for t in commands.values { all.add(t) }
+        return all
     }
 
     mutating func add(_ d: Divergence, keep: Int) {
@@ -212,11 +277,19 @@ public struct ReplayReport {
         if loops > 1 { head += " (\(loops) loops)" }
         head += ", \(compared) answers compared, \(divergent) divergent"
         out.append(head)
-        var detail = "  \(timing), \(format(secs)) s, \(Int(callsPerSecond)) calls/s"
-        if unverified > 0 { detail += "; \(unverified) unverified (no recorded answer, or a recorded timeout)" }
+        if !legs.isEmpty { out.append("  legs compared: \(legs.map(\.description).joined(separator: ", "))") }
+        var detail = "  \(timing), \(format(secs)) s, \(Int(callsPerSecond)) calls/s (wall clock)"
         if skipped > 0 { detail += "; \(skipped) skipped (recorded ENOTCONN: no listener then)" }
-        if strayAnswers > 0 { detail += "; \(strayAnswers) recorded answers to requests before the file" }
         out.append(detail)
+        if let missing = incompleteness {
+            out.append("  incomplete trace: \(missing)"
+                       + (allowIncomplete ? " (accepted: --allow-incomplete)" : "; the replay fails (--allow-incomplete accepts it)"))
+        }
+        let all = overall
+        if all.calls > 0 {
+            out.append("  service: \(all.calls) timed calls, \(format(Double(all.serviceNanoseconds) / 1e6)) ms, "
+                       + "\(Int(all.serviceCallsPerSecond)) calls/s (request handed over → answer ready)")
+        }
         if !startingState.isEmpty { out.append("  starting state: \(startingState)") }
         if let p = pacing, p.paced > 0 {
             out.append("  pacing: \(p.paced) requests, achieved \(format(p.achievedRate)) /s, lateness mean "
@@ -229,9 +302,9 @@ public struct ReplayReport {
             if divergent > 1 {
                 out.append("")
                 out.append("\(divergent) divergent answers in all\(later.count < divergent - 1 ? " (the first \(later.count + 1) listed)" : ""):")
-                out.append("  call \(first.call) record \(first.record): \(first.command): \(first.reason)")
+                out.append("  call \(first.call) frame \(first.frame): \(first.command): \(first.reason)")
                 for d in later {
-                    var line = "  call \(d.call) record \(d.record): \(d.command)"
+                    var line = "  call \(d.call) frame \(d.frame): \(d.command)"
                     if let i = d.ifindex { line += " dev \(i)" }
                     if let s = d.sequence { line += " seq \(s)" }
                     out.append(line + ": \(d.reason)")
@@ -257,12 +330,16 @@ public struct ReplayReport {
             JSONMember("unverified", .number(UInt64(unverified))),
             JSONMember("skipped", .number(UInt64(skipped))),
             JSONMember("stray_answers", .number(UInt64(strayAnswers))),
+            JSONMember("legs", .array(legs.map { .string($0.description) })),
+            JSONMember("complete", .bool(complete)),
             JSONMember("elapsed_ns", .number(elapsedNanoseconds)),
             JSONMember("calls_per_second", .double(callsPerSecond)),
             JSONMember("starting_state", .string(startingState)),
             JSONMember("ok", .bool(succeeded)),
         ]
         if let stopped { o.append(JSONMember("stopped", .string(stopped))) }
+        if let f = firstUnverifiedFrame { o.append(JSONMember("first_unverified_frame", .number(UInt64(f)))) }
+        if let f = firstStrayFrame { o.append(JSONMember("first_stray_frame", .number(UInt64(f)))) }
         if let m = entryMoves { o.append(JSONMember("tcam_entry_moves", .number(UInt64(m)))) }
         if let p = pacing, p.paced > 0 {
             o.append(JSONMember("pacing", .object([
@@ -272,8 +349,7 @@ public struct ReplayReport {
                 JSONMember("max_lateness_ns", .number(p.maxLateness)),
             ])))
         }
-        var cmds: [JSONMember] = []
-        for (c, t) in commands.sorted(by: { $0.key < $1.key }) {
+        func timingJSON(_ t: CommandTiming) -> JSONValue {
             var m: [JSONMember] = [JSONMember("calls", .number(UInt64(t.calls))), JSONMember("flows", .number(UInt64(t.flows)))]
             if t.latency.totalCount > 0 {
                 for p in [50.0, 90, 99, 99.9] {
@@ -281,9 +357,19 @@ public struct ReplayReport {
                 }
                 m.append(JSONMember("max_ns", .number(t.latency.max)))
             }
-            cmds.append(JSONMember(commandName(c), .object(m)))
+            m.append(JSONMember("service_ns", .number(t.serviceNanoseconds)))
+            m.append(JSONMember("calls_per_second", .double(t.serviceCallsPerSecond)))
+            if t.backendOperations > 0 {
+                m.append(JSONMember("backend_ops", .number(UInt64(t.backendOperations))))
+                m.append(JSONMember("backend_ns", .number(t.backendNanoseconds)))
+            }
+            return .object(m)
         }
+        var cmds: [JSONMember] = []
+        for (c, t) in commands.sorted(by: { $0.key < $1.key }) { cmds.append(JSONMember(commandName(c), timingJSON(t))) }
         o.append(JSONMember("commands", .object(cmds)))
+        // calls_per_second above is wall clock; this one is the service's, as each command's.
+        o.append(JSONMember("all", timingJSON(overall)))
         if let first { o.append(JSONMember("first_divergence", first.json())) }
         o.append(JSONMember("divergences", .array(later.map(\.json))))
         o.append(JSONMember("notes", .array(notes.map(JSONValue.string))))

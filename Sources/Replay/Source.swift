@@ -11,10 +11,14 @@ public protocol RecordSource: AnyObject {
     func next() throws(TraceFileError) -> TraceRecord?
     /// Family ids learnt from the records handed out so far.
     var families: FamilyTable { get }
-    /// Records handed out since the start (or the last rewind); the last one's number, 1-based.
+    /// The frame number of the record handed out last, as Wireshark numbers frames: 1-based,
+    /// counting every packet block of the file (synthetic preamble records, records passed over
+    /// or filtered out, packets of other link types).
     var recordNumber: Int { get }
     /// Set when the file ended inside a block (what a kill -9 of the recorder leaves).
     var truncationNote: String? { get }
+    /// Frames read so far, handed out or not: at the end, the file's last whole frame.
+    var framesRead: Int { get }
     /// The file's name, for messages.
     var name: String { get }
     /// Goes back to the first record.
@@ -110,21 +114,22 @@ public final class StreamingSource: RecordSource {
 
     public func next() throws(TraceFileError) -> TraceRecord? {
         guard let r = try reader.next() else { return nil }
-        // Read across modules, recordCount costs an exclusivity check: only when records are skipped.
-        if skipping == nil { recordNumber += 1 } else { recordNumber = reader.recordCount }
+        recordNumber = reader.recordCount + reader.skippedPackets
         return r
     }
 
     /// `next()` for the reading thread (TraceReader.nextFields: no TraceRecord built).
     @inline(__always)
     func nextFields() throws(TraceFileError) -> TraceReader.RecordFields? {
-        guard let r = try reader.nextFields() else { return nil }
+        guard var r = try reader.nextFields() else { return nil }
+        r.number += reader.skippedPackets
         recordNumber = r.number
         return r
     }
 
     public var families: FamilyTable { reader.families }
     public var truncationNote: String? { reader.truncation.map { "\($0)" } }
+    public var framesRead: Int { reader.recordCount + reader.skippedPackets }
     public var name: String { reader.name }
     public var canRewind: Bool { path != "-" }
 
@@ -148,9 +153,12 @@ public final class PreloadedSource: RecordSource {
     private var used = 0
     @exclusivity(unchecked) private var entries: [HeldRecord] = []
     @exclusivity(unchecked) private var position = 0
+    /// Each held record's frame number (records a filter dropped leave gaps).
+    @exclusivity(unchecked) private var frames: [Int] = []
     @exclusivity(unchecked) public private(set) var families = FamilyTable()
     public private(set) var truncationNote: String?
-    public var recordNumber: Int { position }
+    public private(set) var framesRead = 0
+    public var recordNumber: Int { position == 0 ? 0 : frames[position - 1] }
     /// The records held.
     public var count: Int { entries.count }
     /// Bytes of netlink data held.
@@ -176,6 +184,7 @@ public final class PreloadedSource: RecordSource {
                 entries.append(HeldRecord(start: used, count: n, timestamp: r.timestamp, pairing: r.pairing,
                                           leg: r.leg, direction: r.direction, synthetic: r.synthetic,
                                           netlinkProtocol: r.netlinkProtocol))
+                frames.append(source.recordNumber)
                 used += n
             }
         } catch {
@@ -183,6 +192,7 @@ public final class PreloadedSource: RecordSource {
             throw error
         }
         truncationNote = source.truncationNote
+        framesRead = source.framesRead
     }
 
     deinit { storage.deallocate() }

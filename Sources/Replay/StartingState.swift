@@ -50,10 +50,12 @@ public struct StartingState {
 
     /// Reads one synthetic record. Requests teach nothing the answers do not repeat; nlctrl
     /// records are the FamilyTable's business.
-    public mutating func add(_ record: TraceRecord, families: FamilyTable) {
+    /// `frame`: the record's frame number (1-based, as Wireshark numbers it), for problems.
+    public mutating func add(_ record: TraceRecord, families: FamilyTable, frame: Int? = nil) {
+        let at = frame.map { "frame \($0)" } ?? "a snapshot record"
         guard let hairpinID = families.hairpinID else {
             if families.kind(ofType: Head(record.netlink)?.type ?? 0) != .controller {
-                problem("a snapshot record before the NEWFAMILY of nfl_hairpin: ignored")
+                problem("\(at): a snapshot record before the NEWFAMILY of nfl_hairpin: ignored")
             }
             return
         }
@@ -62,13 +64,13 @@ public struct StartingState {
             records += 1
             let message: HairpinMessage
             do { message = try HairpinMessage.decode(m, familyID: hairpinID) } catch {
-                problem("snapshot record \(record.timestamp): \(error)")
+                problem("\(at) (snapshot): \(error)")
                 continue
             }
             guard let e = message.encap, e.isAnswer else { continue }
             let whole: HairpinEncap?
             do { whole = try assembler.add(e) } catch {
-                problem("snapshot: \(error)")
+                problem("\(at) (snapshot): \(error)")
                 continue
             }
             if let whole { apply(whole) }

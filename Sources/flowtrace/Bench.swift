@@ -120,7 +120,7 @@ struct BenchCommand: ParsableCommand {
             }
         }
         if let svg {
-            let text = SVGChart.render(results)
+            let text = SVGChart.render(results, context: SVGChart.Context(runs: runs, warmup: warmup))
             do { try FlowTableJSON.writeText(text, toFile: svg) } catch { fail("\(error)") }
         }
     }

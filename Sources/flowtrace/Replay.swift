@@ -22,8 +22,10 @@ struct ReplayCommand: ParsableCommand {
           socket:PATH   a running twin's API socket (flow-table-hairpind --twin)
           kernel:DEV    the unft module (devices by name, comma-separated)
         Timing: backend targets default to --topspeed, the others to recorded timing.
-        Exit status: 0 all answers matched; 1 answers diverged (report on stdout);
-        2 the replay could not run or stopped (message on stderr).
+        Exit status: 0 every call compared and all answers matched; 1 answers diverged, or
+        the trace is incomplete (calls without a recorded answer, answers without their
+        request; --allow-incomplete accepts that); 2 the replay could not run or stopped
+        (message on stderr). The twin target compares both legs (API and hairpin).
         Details: spec/replay.md.
 
         Examples:
@@ -80,6 +82,9 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Do not inject the trace's recorded faults again (flow-table-hairpind --inject); their calls then diverge.")
     var noReinject = false
 
+    @Flag(help: "Accept an incomplete trace: calls without a recorded answer and answers without their request do not fail the replay.")
+    var allowIncomplete = false
+
     func run() throws {
         // kernel:DEV speaks generic netlink to the unft module.
         Replayer.kernelTransport = { try GenlSocketTransport() }
@@ -107,6 +112,7 @@ struct ReplayCommand: ParsableCommand {
         options.loops = loop
         options.timeout = timeout
         options.keepState = keepState
+        options.allowIncomplete = allowIncomplete
         options.recordPath = record
         if record != nil, case .twin = parsed {} else if record != nil {
             throw ToolError("--record works with the twin target only")

@@ -176,7 +176,7 @@ private func agree(_ a: EncapHead?, _ b: EncapPeek?) -> Bool {
                         && with.divergent == without.divergent && with.unverified == without.unverified
                         && with.strayAnswers == without.strayAnswers && with.messages == without.messages, "\(path)")
                 #expect(with.first?.text() == without.first?.text(), "\(path)")
-                #expect(with.later.map { "\($0.call) \($0.record) \($0.reason)" } == without.later.map { "\($0.call) \($0.record) \($0.reason)" })
+                #expect(with.later.map { "\($0.call) \($0.frame) \($0.reason)" } == without.later.map { "\($0.call) \($0.frame) \($0.reason)" })
                 #expect(with.notes == without.notes)
                 if path == altered && backend == .hash {
                     // The nlmsg_seq change is normalised away; ATTR and status differ; the

@@ -77,6 +77,42 @@ grep -q "first divergence: SET_FLOWS" "$tmp/out" || { echo "no divergence report
 grep -q "≠" "$tmp/out" || { echo "no marked line"; cat "$tmp/out"; exit 1; }
 echo "altered answer: exit 1 with a report"
 
+# The twin compares both legs: the altered hairpin answer diverges there too, at the frame of
+# the call's API request.
+set +e
+"$ft" replay "$tmp/bad.pcapng" --target twin --topspeed > "$tmp/out" 2>&1; rc=$?
+set -e
+[[ $rc == 1 ]] || { echo "altered hairpin answer on the twin: exit $rc, expected 1"; cat "$tmp/out"; exit 1; }
+grep -q "legs compared: api, hairpin" "$tmp/out" || { echo "no legs line"; cat "$tmp/out"; exit 1; }
+grep -q "hairpin leg: the listener's ENCAP answer differs" "$tmp/out" || { cat "$tmp/out"; exit 1; }
+grep -q "(call [0-9]*, frame [0-9]*, hairpin leg)" "$tmp/out" || { echo "no frame number"; cat "$tmp/out"; exit 1; }
+echo "altered hairpin answer on the twin: exit 1"
+
+# Every fifth small ENCAP answer (SET/DEL, one message; past the snapshot at the head) removed:
+# nothing diverges, but calls are unverified: exit 1 unless --allow-incomplete.
+python3 - "$tmp/demo.pcapng" "$tmp/holes.pcapng" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+out, off, n = bytearray(), 0, 0
+while off + 12 <= len(data):
+    btype, blen = struct.unpack_from("<II", data, off)
+    block = data[off:off + blen]
+    off += blen
+    if btype == 6 and struct.unpack_from(">H", block, 28)[0] == 7 and struct.unpack_from("<H", block, 28 + 16 + 4)[0] == 0x1d:
+        n += 1
+        if n > 20 and n % 5 == 0 and struct.unpack_from("<I", block, 28 + 16)[0] < 200:
+            continue
+    out += block
+open(sys.argv[2], "wb").write(out)
+PY
+set +e
+"$ft" replay "$tmp/holes.pcapng" --target backend:hash > "$tmp/out" 2>&1; rc=$?
+"$ft" replay "$tmp/holes.pcapng" --target backend:hash --allow-incomplete > /dev/null 2>&1; rc_allowed=$?
+set -e
+[[ $rc == 1 && $rc_allowed == 0 ]] || { echo "incomplete trace: exit $rc / $rc_allowed"; cat "$tmp/out"; exit 1; }
+grep -q "without a recorded answer, the first at frame" "$tmp/out" || { cat "$tmp/out"; exit 1; }
+echo "incomplete trace: exit 1, accepted with --allow-incomplete"
+
 set +e
 "$ft" diff "$tmp/demo.pcapng" "$tmp/bad.pcapng" > "$tmp/out"; rc=$?
 "$ft" diff "$tmp/demo.pcapng" "$tmp/demo.pcapng" > /dev/null; rc_same=$?
@@ -95,6 +131,7 @@ import json, sys, xml.dom.minidom
 r = json.load(open(sys.argv[1]))
 assert len(r["results"]) == 8, len(r["results"])
 assert all(x["divergent"] == 0 and x["calls_per_second"] > 0 for x in r["results"])
+assert all(x["calls_per_second"] == x["all"]["calls_per_second"] for x in r["results"]), "headline != all row"
 d = xml.dom.minidom.parse(sys.argv[2])
 assert d.documentElement.tagName == "svg"
 print("bench: table, json, svg ok")

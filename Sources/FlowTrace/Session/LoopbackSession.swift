@@ -33,6 +33,9 @@ public final class LoopbackSession {
         /// injected delay must stall the listener, not the twin's thread (which also serves
         /// other clients and times calls out).
         public var listenerPath: ListenerPath = .inProcess
+        /// Told about every message of both legs (after the recorder): a replay compares the
+        /// hairpin leg with the recorded one.
+        public var onMessage: UnftTwin.Hook?
 
         public init() {}
     }
@@ -99,6 +102,16 @@ public final class LoopbackSession {
                                direction: info.direction == .toKernel ? .toKernel : .toUser,
                                bytes: bytes, pairing: info.call)
                 }
+            }
+        }
+        if let extra = options.onMessage {
+            if let recording = config.onMessage {
+                config.onMessage = { info, bytes in
+                    recording(info, bytes)
+                    extra(info, bytes)
+                }
+            } else {
+                config.onMessage = extra
             }
         }
         twin = try UnftTwin(config)

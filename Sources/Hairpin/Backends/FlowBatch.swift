@@ -57,7 +57,10 @@ public enum FlowBatch {
     /// this batch that the rollback removes).
     ///
     /// With a precheck that always returns 0 the results equal `apply(op:flows:strategy:backend:)`.
+    ///
+    /// `timing`, when given, times each backend operation (rollback included).
     public static func apply(op: FlowOp, flows: [Flow], strategy: ErrorStrategy, backend: any FlowBackend,
+                             timing: BackendTiming? = nil,
                              precheck: (Int, Flow) -> Int32,
                              onFailure: (Int, Flow, Int32, FailureSource) -> Void = { _, _, _, _ in }) -> [FlowResult] {
         let abort = aborts(strategy)
@@ -76,6 +79,8 @@ public enum FlowBatch {
             var source = FailureSource.precheck
             if errno == 0 {
                 source = .backend
+                let started = timing?.start()
+                defer { if let started { timing?.end(started) } }
                 switch op {
                 case .set:
                     errno = backend.insert(flow).errno
@@ -92,7 +97,9 @@ public enum FlowBatch {
             if errno != 0 {
                 onFailure(i, flow, errno, source)
                 if abort {
+                    let started = timing?.start()
                     undo(inserted: inserted, deleted: deleted, backend: backend)
+                    if let started { timing?.end(started) }
                     return flows.indices.map {
                         FlowResult(index: UInt32(truncatingIfNeeded: $0),
                                    errno: ($0 == i ? errno : BackendErrno.canceled).magnitude)

@@ -92,6 +92,8 @@ public final class HairpinService {
     /// Faults to inject into calls (`--inject`, or a replay's recorded ones); Faults/.
     // exclusivity(unchecked): set before calls are served (a dynamic check per call otherwise).
     @exclusivity(unchecked) public var faults: FaultInjector?
+    /// Times every backend operation when set (bench); set before calls are served.
+    @exclusivity(unchecked) public var backendTiming: BackendTiming?
 
     public init(devices: DeviceRegistry) {
         self.devices = devices
@@ -183,7 +185,10 @@ public final class HairpinService {
             }
             var flows: [Flow] = []
             if let count = device.backend.count(table: selector.table) { flows.reserveCapacity(count) }
-            if case .failure(let e) = device.backend.flows(selector, into: { flows.append($0) }) {
+            let started = backendTiming?.start()
+            let got = device.backend.flows(selector, into: { flows.append($0) })
+            if let started { backendTiming?.end(started) }
+            if case .failure(let e) = got {
                 return fail(UInt32(e.errno), "GET_FLOWS: table \(selector.table) does not exist")
             }
             out.flows = flows
@@ -217,7 +222,7 @@ public final class HairpinService {
         var first: (index: Int, flow: Flow, errno: Int32, reason: String)?
         var failures = 0
         let results = FlowBatch.apply(
-            op: op, flows: flows, strategy: strategy, backend: device.backend,
+            op: op, flows: flows, strategy: strategy, backend: device.backend, timing: backendTiming,
             precheck: { _, flow in
                 guard let e = index.firstError(in: flow, for: operation) else { return 0 }
                 lastValidation = e

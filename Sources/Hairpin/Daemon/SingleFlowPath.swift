@@ -46,6 +46,10 @@ public final class SingleFlowPath {
     @exclusivity(unchecked) public private(set) var answered = 0
     /// The ifindex of the call answered last.
     @exclusivity(unchecked) public private(set) var lastIfindex: UInt32 = 0
+    /// The number of flows of the SET/DEL answered last (0 after a getter).
+    @exclusivity(unchecked) public private(set) var lastFlows = 0
+    /// The service's backend timing during a call (bench), read once per call.
+    @exclusivity(unchecked) private var timing: BackendTiming?
     /// The ENCAP SEQ of the call answered last.
     @exclusivity(unchecked) public private(set) var lastSequence: UInt64 = 0
 
@@ -124,6 +128,7 @@ public final class SingleFlowPath {
             answered += 1
             lastIfindex = ifindex
             lastSequence = call.sequence
+            lastFlows = 0
             return true
         }
         guard flowsOnByteLevel, call.command == Self.setCommand || call.command == Self.delCommand else { return false }
@@ -204,6 +209,7 @@ public final class SingleFlowPath {
             pthread_mutex_unlock(&service.lock)
             return false
         }
+        timing = service.backendTiming
         if device !== lastDevice {
             lastDevice = device
             lastHash = device.backend as? HashBackend
@@ -218,6 +224,7 @@ public final class SingleFlowPath {
         answered += 1
         lastIfindex = ifindex
         lastSequence = seq
+        lastFlows = flowCount
 
         if single {
             if isSet {
@@ -270,17 +277,25 @@ public final class SingleFlowPath {
             if isSet {
                 let fingerprint = FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority)
                 // The whole element, header included (what a FLOWS list holds).
-                guard let header = e.baseAddress.map({ $0 - Netlink.attributeHeaderLength }),
-                      hash.insertEncoded(table: reader.table, uid: reader.uid, priority: reader.priority,
-                                         fingerprint: fingerprint,
-                                         element: UnsafeRawBufferPointer(start: header, count: e.count + Netlink.attributeHeaderLength))
-                else {
+                guard let header = e.baseAddress.map({ $0 - Netlink.attributeHeaderLength }) else {
+                    undo(hash)
+                    return false
+                }
+                let started = timing?.start()
+                let stored = hash.insertEncoded(table: reader.table, uid: reader.uid, priority: reader.priority,
+                                                fingerprint: fingerprint,
+                                                element: UnsafeRawBufferPointer(start: header, count: e.count + Netlink.attributeHeaderLength))
+                if let started { timing?.end(started) }
+                guard stored else {
                     undo(hash)
                     return false
                 }
                 if count > 1 { inserted.append((reader.table, reader.uid)) }
             } else {
-                guard let r = hash.deleteEncoded(table: reader.table, uid: reader.uid) else {
+                let started = timing?.start()
+                let deleted = hash.deleteEncoded(table: reader.table, uid: reader.uid)
+                if let started { timing?.end(started) }
+                guard let r = deleted else {
                     undo(hash)
                     return false
                 }
@@ -291,6 +306,8 @@ public final class SingleFlowPath {
 
     /// Undoes the flows of the current request applied so far, newest first.
     private func undo(_ hash: HashBackend) {
+        let started = timing?.start()
+        defer { if let started { timing?.end(started) } }
         for (table, uid) in inserted.reversed() { _ = hash.deleteEncoded(table: table, uid: uid) }
         for r in removed.reversed() { hash.restore(r) }
         if !inserted.isEmpty { inserted.removeAll(keepingCapacity: true) }
