@@ -249,8 +249,8 @@ public struct CallTracker {
         let seq = s.ackedSeq ?? s.netlinkSeq
         let i = Int(seq) & (Self.ringSize - 1)
         let entry = answerRing[i]
+        // Kept after use: an ACK written twice then belongs to the call too (and shows as one too many).
         guard entry.key == UInt64(seq) else { return }
-        answerRing[i] = (UInt64.max, 0, 0)
         e.role = .hairpinAck
         e.call = entry.call
         e.command = entry.command

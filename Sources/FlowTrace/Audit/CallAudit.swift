@@ -115,6 +115,8 @@ public struct CallAudit: Sendable {
         if c.apiFinals == 1, c.status == 0, c.encapAnswerDone, c.hairpinRefusal == nil {
             if c.command == NFL.Command.getFlows.rawValue {
                 if c.dones != 1 { out.append("\(what) answered with \(c.dones) NLMSG_DONE(s), not 1") }
+                // Even no flows come as one reply with an empty FLOWS (twin and module alike).
+                if c.replies == 0 { out.append("\(what) answered without an API reply") }
                 if c.replyFlows != c.answerFlows {
                     out.append("\(what) API replies carry \(c.replyFlows) flow(s), its ENCAP answer \(c.answerFlows)")
                 }
