@@ -386,6 +386,7 @@ enum LuaAnnotations {
         Need(name: "nfl_selector_maxprio", item: .attribute(AttrRef("net_flow_nl", "table-flows", "maxprio"))),
         Need(name: "nfl_get_flows", item: .command(family: "net_flow_nl", op: "get-flows")),
         Need(name: "nfl_ifindex", item: .entry(family: "net_flow_nl", definition: "identifier-type", entry: "ifindex")),
+        Need(name: "nflh_encap_command", item: .command(family: "nfl_hairpin", op: "encap")),
         Need(name: "nflh_encap", item: .attribute(AttrRef("nfl_hairpin", "nflh-attrs", "encap"))),
         Need(name: "nflh_listener", item: .attribute(AttrRef("nfl_hairpin", "nflh-attrs", "listener"))),
         Need(name: "nflh_encap_cmd_type", item: .attribute(AttrRef("nfl_hairpin", "encap", "cmd-type"))),
