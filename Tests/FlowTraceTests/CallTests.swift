@@ -113,3 +113,29 @@ func callIDs(_ path: String) throws -> [(call: Int, record: StoredTraceRecord)] 
         #expect(audit.truncation?.contains("after frame \(total - 1)") == true, "\(audit.truncation ?? "-")")
     }
 }
+
+@Suite struct FrameNumberTests {
+    /// Repair names the last whole frame, as Wireshark numbers it.
+    @Test func repairNamesTheLastFrameKept() throws {
+        let path = Fixtures.trace("demo-session.pcapng")
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let dir = try TempDir()
+        let cut = dir.file("cut.pcapng")
+        try data.prefix(data.count - 10).write(to: URL(fileURLWithPath: cut))
+        let report = try PcapngRepair.repair(input: cut, output: dir.file("fixed.pcapng"))
+        let frames = try callIDs(path).count
+        #expect(report.text().contains("frames 1-\(frames - 1)"), "\(report.text())")
+        #expect(report.text().contains("(after frame \(frames - 1))"), "\(report.text())")
+    }
+
+    /// The reader's frame numbers count every packet, the synthetic preamble too (Wireshark's).
+    @Test func frameNumbersAreWiresharks() throws {
+        let reader = try TraceReader(path: Fixtures.trace("demo-session.pcapng"))
+        var n = 0
+        while try reader.next() != nil {
+            n += 1
+            #expect(reader.frameNumber == n)
+        }
+        #expect(n == 477)
+    }
+}
