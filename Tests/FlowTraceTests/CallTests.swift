@@ -139,3 +139,31 @@ func callIDs(_ path: String) throws -> [(call: Int, record: StoredTraceRecord)] 
         #expect(n == 477)
     }
 }
+
+@Suite struct HairpinOnlyTests {
+    /// A daemon recording without the twin holds the hairpin leg alone: each ENCAP request opens
+    /// its call, and the trace audits clean.
+    @Test func eachEncapRequestOpensACall() throws {
+        let records = try callIDs(Fixtures.trace("demo-session.pcapng"))
+        let hairpin = records.filter { $0.record.leg != .api }.map(\.record)
+        let dir = try TempDir()
+        let path = dir.file("hairpin.pcapng")
+        _ = try writeTrace(path, hairpin)
+        let audit = try CallAudit.run(path: path)
+        #expect(audit.clean, "\(audit.text(path: path))")
+        #expect(audit.calls == 44 && audit.forwarded == 44)
+        let reader = try TraceReader(path: path)
+        var tracker = CallTracker()
+        var encapRequests: [Int] = []
+        while let r = try reader.next() {
+            let s = SummaryDecoder.summarize(r.netlink, families: reader.families)
+            let e = tracker.observe(s, families: reader.families, timestamp: r.timestamp, frame: reader.frameNumber,
+                                    synthetic: r.synthetic)
+            if e.role == .encapRequest && (s.part ?? 0) == 0 {
+                #expect(e.opened)
+                encapRequests.append(e.call)
+            }
+        }
+        #expect(encapRequests == Array(1...44))
+    }
+}
