@@ -796,6 +796,13 @@ local COOKED_HDRLEN = 16     -- LINKTYPE_NETLINK's pseudo-header
 -- without a tree (tshark -2) does not fill.
 local FAMILY_OF = {}
 
+-- A new file, or every packet dissected again from the first (a reload, changed preferences):
+-- the frames are seen in order once more, so the numbering starts over.
+function control.init()
+  CALLS, FRAME_CALL, FRAME_FACTS, FAMILY_OF = { n = 0 }, {}, {}, {}
+  api_open, waiting, encap_open, answer_ring = {}, {}, {}, {}
+end
+
 local function new_call()
   CALLS.n = CALLS.n + 1
   CALLS[CALLS.n] = {}
