@@ -44,6 +44,7 @@ public struct CallInfo: Sendable {
     /// unft's refusal of the ENCAP answer.
     public var hairpinRefusal: Int32?
     /// Flows the request carries (SET/DEL_FLOWS), the ENCAP answer carries and the API replies carry (GET_FLOWS).
+    var earlyReplyReported = false
     public var requestFlows = 0
     public var answerFlows = 0
     public var replyFlows = 0
@@ -230,7 +231,9 @@ public struct CallLog {
             c.acks += 1
             if let st = s.status, st != 0 { c.hairpinRefusal = st }
         case .apiReply, .apiDone:
-            if c.encapRequestFrame > 0 && !c.encapAnswerDone {
+            if c.encapRequestFrame > 0 && !c.encapAnswerDone && !c.earlyReplyReported {
+                // Once per call: every later page would say the same.
+                c.earlyReplyReported = true
                 find(frame, call, "API \(e.role == .apiDone ? "NLMSG_DONE" : "reply") before the ENCAP answer")
             }
             if c.dones > 0 {

@@ -77,10 +77,10 @@ public struct CallAudit: Sendable {
             if c.apiFinals > 0 { audit.answered += 1 }
             if c.status == ETIMEDOUT { audit.timedOut += 1 }
             if c.apiRequests > 0 && c.encapRequestFrame == 0 && c.apiFinals > 0 { audit.answeredByUnft += 1 }
-            for text in problems(c, twoLegs: log.sawAPIRequest) {
+            for (frame, text) in problems(c, twoLegs: log.sawAPIRequest) {
                 count += 1
                 if findings.count < keep {
-                    findings.append(CallFinding(file: paths.count > 1 ? paths[c.file] : nil, frame: c.firstFrame, call: c.id, text: text))
+                    findings.append(CallFinding(file: paths.count > 1 ? paths[c.file] : nil, frame: frame, call: c.id, text: text))
                 }
             }
         }
@@ -90,44 +90,49 @@ public struct CallAudit: Sendable {
         return audit
     }
 
-    /// What a whole call lacks or has too much of, once the file is read.
-    static func problems(_ c: CallInfo, twoLegs: Bool) -> [String] {
-        var out: [String] = []
+    /// What a whole call lacks or has too much of, once the file is read, each at the frame of
+    /// the request concerned.
+    static func problems(_ c: CallInfo, twoLegs: Bool) -> [(Int, String)] {
+        var texts: [(Int, String)] = []
+        let api = c.apiRequestFrame > 0 ? c.apiRequestFrame : c.firstFrame
+        let encap = c.encapRequestFrame > 0 ? c.encapRequestFrame : c.firstFrame
+        func add(_ frame: Int, _ text: String) { texts.append((frame, text)) }
         let what = c.commandName
         if twoLegs && c.apiRequests == 0 {
-            out.append("\(what) ENCAP request without an API request")
+            add(encap, "\(what) ENCAP request without an API request")
         }
         if c.apiRequests > 0 && c.apiFinals == 0 {
-            out.append("\(what) API request without a final answer (ACK or error)")
+            add(api, "\(what) API request without a final answer (ACK or error)")
         }
         if c.encapRequestFrame > 0 && !c.encapRequestDone {
-            out.append("\(what) ENCAP request without its last part (\(c.encapRequestParts) part(s) seen)")
+            add(encap, "\(what) ENCAP request without its last part (\(c.encapRequestParts) part(s) seen)")
         }
         let timedOut = c.status.map { CallLog.answerMayBeMissing.contains($0) } ?? false
         if c.encapRequestFrame > 0 && !c.encapAnswerDone && !(timedOut && c.encapAnswerParts == 0) {
-            out.append(c.encapAnswerParts == 0 ? "\(what) ENCAP request without an ENCAP answer"
-                       : "\(what) ENCAP answer without its last part (\(c.encapAnswerParts) part(s) seen)")
+            add(encap, c.encapAnswerParts == 0 ? "\(what) ENCAP request without an ENCAP answer"
+                : "\(what) ENCAP answer without its last part (\(c.encapAnswerParts) part(s) seen)")
         }
         if c.acks != c.acksAsked {
-            out.append("\(what): \(c.acksAsked) ENCAP answer part(s) asked for an ACK, \(c.acks) ACK(s) from unft")
+            add(encap, "\(what): \(c.acksAsked) ENCAP answer part(s) asked for an ACK, \(c.acks) ACK(s) from unft")
         }
         // What the API leg must carry after an ENCAP answer the twin or module accepted.
         if c.apiFinals == 1, c.status == 0, c.encapAnswerDone, c.hairpinRefusal == nil {
             if c.command == NFL.Command.getFlows.rawValue {
-                if c.dones != 1 { out.append("\(what) answered with \(c.dones) NLMSG_DONE(s), not 1") }
+                if c.dones != 1 { add(api, "\(what) answered with \(c.dones) NLMSG_DONE(s), not 1") }
                 // Even no flows come as one reply with an empty FLOWS (twin and module alike).
-                if c.replies == 0 { out.append("\(what) answered without an API reply") }
+                if c.replies == 0 { add(api, "\(what) answered without an API reply") }
                 if c.replyFlows != c.answerFlows {
-                    out.append("\(what) API replies carry \(c.replyFlows) flow(s), its ENCAP answer \(c.answerFlows)")
+                    add(api, "\(what) API replies carry \(c.replyFlows) flow(s), its ENCAP answer \(c.answerFlows)")
                 }
             } else if c.command <= NFL.Command.getTableGraph.rawValue, c.replies != 1 {
-                out.append("\(what) answered with \(c.replies) API replies, not 1")
+                add(api, "\(what) answered with \(c.replies) API replies, not 1")
             }
         }
-        if c.replies > 1 && c.command != NFL.Command.getFlows.rawValue {
-            out.append("\(what) answered with \(c.replies) API replies")
+        // SET/DEL_FLOWS: at most the one report of the *_LOG strategies.
+        if c.replies > 1 && c.command > NFL.Command.getTableGraph.rawValue && c.command != NFL.Command.getFlows.rawValue {
+            add(api, "\(what) answered with \(c.replies) API replies")
         }
-        return out
+        return texts
     }
 
     public func text(path: String) -> String {
