@@ -15,7 +15,8 @@ struct Audit: ParsableCommand {
         or ENCAP SEQs going back) are named by frame, 1-based as Wireshark numbers them.
         Several files are read as one stream: the files of a rotated recording, in order.
         Calls and errors are counted per command.
-        Exit status: 0 clean; 1 findings (listed); 2 the trace could not be read.
+        Exit status: 0 clean; 1 findings (listed), or a file cut short; 2 the trace
+        could not be read.
 
         Example:
           flow-table-hairpind --twin --record load.pcapng & flowtrace load --calls 100000; kill -INT %1

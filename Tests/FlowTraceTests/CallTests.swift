@@ -111,6 +111,7 @@ func callIDs(_ path: String) throws -> [(call: Int, record: StoredTraceRecord)] 
         let audit = try CallAudit.run(path: cut)
         let total = try callIDs(Fixtures.trace("demo-session.pcapng")).count
         #expect(audit.truncation?.contains("after frame \(total - 1)") == true, "\(audit.truncation ?? "-")")
+        #expect(!audit.clean)
     }
 }
 

@@ -36,7 +36,8 @@ public struct CallAudit: Sendable {
     /// The reader's note when a file ends inside a block.
     public var truncation: String?
 
-    public var clean: Bool { anomalies == 0 }
+    /// No findings, and no file cut short (what followed the cut is unknown).
+    public var clean: Bool { anomalies == 0 && truncation == nil }
 
     public init() {}
 
