@@ -108,6 +108,8 @@ assert c[("api", "GET_TABLES")] == {"EINVAL": 1, "ENOTCONN": 1}, c
 assert c[("api", "UPDATE_FLOWS")] == {"EOPNOTSUPP": 1}, c' || fail "stats: errors not counted against their command"
 n=$("$ft" show "$root/traces/demo-session.pcapng" --command UPDATE_FLOWS | grep -c "EOPNOTSUPP\|UPDATE_FLOWS req")
 [[ $n == 2 ]] || fail "show --command UPDATE_FLOWS shows $n of the request and its error"
+"$ft" show "$root/traces/demo-session.pcapng" --status error | grep -q "UPDATE_FLOWS req" \
+  || fail "show --status error does not show the failed call's request"
 "$ft" show "$tmp/demo.pcapng" --snapshot --json | python3 -c '
 import json, sys
 for l in sys.stdin:
