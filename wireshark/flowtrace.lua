@@ -30,6 +30,10 @@
 --   <family>.malformed, .trailing, .unknown_attr, .failure           expert infos
 --   flowtrace.ack.error/.family/.seq/.msg   NLMSG_ERROR and ACK (a postdissector; netlink does
 --                                       not pass them to the family dissectors)
+--   flowtrace.call                      the call id: every message of one NDO call, both legs
+--                                       (spec/trace-format.md, Calls; `flowtrace show` prints it)
+--   flowtrace.request_in, .answer_in    the frame of the call's request / final answer on
+--                                       that leg (answer_in: second pass, tshark -2 or the GUI)
 -- The hairpin's ENCAP ATTR nest holds a net_flow_nl attribute set and is decoded with the
 -- net_flow_nl fields, so `net_flow_nl.flow.uid == 10` matches both legs of a call; add
 -- `net_flow_nl` (the API leg) or `nfl_hairpin` to the filter to pick one.
