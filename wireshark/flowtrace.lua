@@ -1262,6 +1262,7 @@ local function call_items(tvb, pinfo, tree)
     local ok, r = pcall(track, tvb, pinfo)
     if ok then fc = r end
     FRAME_CALL[pinfo.number] = fc or false
+    FRAME_FACTS[pinfo.number] = nil   -- read once, in this first pass
   end
   if not fc then return end
   local t = tree:add(control, tvb(0, 0), "FlowTrace call " .. fc.call)
