@@ -21,7 +21,7 @@ struct Flowtrace: ParsableCommand {
           flowtrace load --clients 8 --calls 1000000
         """,
         subcommands: [Demo.self, Show.self, Stats.self, Wireshark.self, Twin.self, Capture.self,
-                      ReplayCommand.self, Gen.self, Diff.self, BenchCommand.self, Repair.self, Load.self, Audit.self])
+                      ReplayCommand.self, Gen.self, Diff.self, BenchCommand.self, Repair.self, Load.self, Audit.self, Export.self])
 }
 
 /// An error printed on stderr with a non-zero exit status.

@@ -40,6 +40,7 @@ struct Repair: ParsableCommand {
                 JSONMember("records_kept", .uint(UInt64(report.packets))),
                 JSONMember("bytes_kept", .uint(report.bytesKept)),
                 JSONMember("dropped_at", report.droppedAt.map { .uint($0) } ?? .null),
+                JSONMember("last_frame_kept", .uint(UInt64(report.packets))),
                 JSONMember("bytes_dropped", .uint(report.bytesDropped)),
                 JSONMember("reason", report.reason.map { .string($0) } ?? .null),
             ]

@@ -12,11 +12,16 @@ struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a trace, one line per message.",
         discussion: """
-        Lines read: time, leg (api/hairpin), direction (>k toward the kernel side, >u toward user
-        space), family, command, device, sequence, status, a summary, and +latency on answers.
+        Lines read: time, call id (#N: every message of one call, on both legs, carries the
+        same number; spec/trace-format.md "Calls"), leg (api/hairpin), direction (>k toward the
+        kernel side, >u toward user space), family, command, device, sequence, status, a
+        summary, and +latency on answers.
+        --command shows whole calls (their ACKs and errors too); --status error shows the
+        answers that failed and, when the trace is a file, the requests they answer.
         Examples:
           flowtrace show trace.pcapng
           flowtrace show trace.pcapng --command SET_FLOWS --status error
+          flowtrace show trace.pcapng --call 7
           flowtrace show trace.pcapng -V --seq 42
           flowtrace show trace.pcapng --json | jq .
         """)
@@ -42,6 +47,9 @@ struct Show: ParsableCommand {
     @Option(help: "Only messages with this sequence number (ENCAP SEQ or nlmsg_seq).")
     var seq: UInt64?
 
+    @Option(help: "Only the messages of this call (the #N column; both legs).")
+    var call: Int?
+
     @Option(help: "Only this leg: api or hairpin.")
     var leg: String?
 
@@ -62,50 +70,83 @@ struct Show: ParsableCommand {
             default: throw ToolError("--leg takes api or hairpin, not \($0)")
             }
         }
-        var latencies = LatencyTracker()
+        // --status error also shows the requests of the calls that failed: a first pass finds
+        // those calls (not possible on stdin, where only the answers are shown).
+        var failedCalls = Set<Int>()
+        if let wantStatus, file != "-" {
+            failedCalls = try Self.callsAnswered(file, status: wantStatus)
+        }
+        var calls = CallTracker()
         var printed = 0
         var out = OutputBuffer()
         while true {
             let record: TraceRecord?
             do { record = try reader.next() } catch {
                 out.flush()
-                throw ToolError("\(error)")
+                throw ToolError("\(error) (after frame \(reader.frameNumber))")
             }
             guard let record else { break }
+            let frame = reader.frameNumber
             let families = reader.families
-            let recLeg = families.leg(of: record)
             let s = SummaryDecoder.summarize(record.netlink, families: families)
-            let answer = latencies.observe(s, leg: recLeg, timestamp: record.timestamp, recorded: record.pairing)
+            let e = calls.observe(s, families: families, timestamp: record.timestamp, frame: frame, synthetic: record.synthetic)
+            let recorded = families.leg(of: record)
+            let recLeg = recorded != .unknown ? recorded : e.leg
             if record.synthetic && !snapshot { continue }
+            if let call, e.call != call { continue }
             if let wantLeg, recLeg != wantLeg { continue }
-            if let wantCommand, (s.apiCommand ?? answer?.command) != wantCommand { continue }
+            if let wantCommand, (e.command != 0xff ? e.command : s.apiCommand) != wantCommand { continue }
             if let device, s.ifindex != device { continue }
             if let seq, s.encapSeq != seq && UInt64(s.netlinkSeq) != seq && s.ackedSeq.map(UInt64.init) != seq { continue }
             if let wantStatus {
-                guard let st = s.status, s.isAnswer else { continue }
-                switch wantStatus {
-                case .ok: if st != 0 { continue }
-                case .error: if st == 0 { continue }
-                case let .errno(e): if st != e { continue }
+                let isRequestOfFailed = (e.role == .apiRequest || e.role == .encapRequest) && failedCalls.contains(e.call)
+                if !isRequestOfFailed {
+                    guard let st = s.status, s.isAnswer, Self.matches(st, wantStatus) else { continue }
                 }
             }
-            let latency = answer.flatMap { Pairing.isFinal(s, leg: recLeg) || s.kind == .flowTable ? $0.latency : nil }
+            let latency = e.final || s.kind == .flowTable ? e.latency : nil
             if json {
-                out.write(Self.jsonLine(s, record: record, leg: recLeg, latency: latency))
+                out.write(Self.jsonLine(s, record: record, leg: recLeg, latency: latency, call: e, frame: frame))
             } else {
-                out.write(TraceLine.format(s, record: record, leg: recLeg, latency: latency))
-                if verbose { out.write(Self.tree(record, families: families)) }
+                out.write(TraceLine.format(s, record: record, leg: recLeg, latency: latency, call: e.call))
+                if verbose { out.write(Self.tree(record, families: families, frame: frame, call: e)) }
             }
             printed += 1
             if let count, printed >= count { break }
         }
         out.flush()
         if let t = reader.truncation {
-            fputs("flowtrace: \(reader.name): \(t)\n", stderr)
+            fputs("flowtrace: \(reader.name): \(t), after frame \(reader.frameNumber)\n", stderr)
         }
     }
 
     enum StatusFilter { case ok, error, errno(Int32) }
+
+    static func matches(_ st: Int32, _ want: StatusFilter) -> Bool {
+        switch want {
+        case .ok: return st == 0
+        case .error: return st != 0
+        case let .errno(e): return st == e
+        }
+    }
+
+    /// The calls with an answer of this status (a first pass over the file).
+    static func callsAnswered(_ file: String, status: StatusFilter) throws -> Set<Int> {
+        let reader = try openTrace(file)
+        var calls = CallTracker()
+        var out = Set<Int>()
+        do {
+            while let r = try reader.next() {
+                let s = SummaryDecoder.summarize(r.netlink, families: reader.families)
+                let e = calls.observe(s, families: reader.families, timestamp: r.timestamp, frame: reader.frameNumber,
+                                      synthetic: r.synthetic)
+                if e.call > 0, s.isAnswer, let st = s.status, matches(st, status) { out.insert(e.call) }
+            }
+        } catch {
+            throw ToolError("\(error) (after frame \(reader.frameNumber))")
+        }
+        return out
+    }
 
     static func parseStatus(_ text: String) throws -> StatusFilter {
         switch text.lowercased() {
@@ -126,14 +167,23 @@ struct Show: ParsableCommand {
         throw ToolError("unknown command \(text); one of \(NFL.Command.allCases.map(\.name).joined(separator: ", "))")
     }
 
-    static func jsonLine(_ s: MessageSummary, record: TraceRecord, leg: TraceLeg, latency: UInt64?) -> String {
+    static func jsonLine(_ s: MessageSummary, record: TraceRecord, leg: TraceLeg, latency: UInt64?, call e: CallEvent,
+                         frame: Int) -> String {
         var m: [JSONMember] = [
+            JSONMember("frame", .number(UInt64(frame))),
             JSONMember("time_ns", .number(record.timestamp)),
             JSONMember("leg", .string(leg.description)),
             JSONMember("direction", .string(record.direction == .toKernel ? "to_kernel" : record.direction == .toUser ? "to_user" : "unknown")),
             JSONMember("kind", .string("\(s.kind)")),
         ]
         if record.synthetic { m.append(JSONMember("synthetic", .bool(true))) }
+        if e.call > 0 {
+            m.append(JSONMember("call", .number(UInt64(e.call))))
+            if e.requestFrame > 0 { m.append(JSONMember("request_in", .number(UInt64(e.requestFrame)))) }
+            if s.kind == .ack || s.kind == .error || s.kind == .done, let name = NFL.Command(rawValue: e.command)?.name {
+                m.append(JSONMember("call_cmd", .string(name)))
+            }
+        }
         if let c = s.apiCommandName { m.append(JSONMember("cmd", .string(c))) }
         if s.kind == .hairpin { m.append(JSONMember("hairpin_cmd", .string(NFLH.Command(rawValue: s.command)?.name ?? "\(s.command)"))) }
         if s.kind == .flowTable { m.append(JSONMember("request", .bool(s.isRequest))) }
@@ -158,8 +208,9 @@ struct Show: ParsableCommand {
     }
 
     /// The whole message decoded with the typed model, as indented JSON under the line.
-    static func tree(_ record: TraceRecord, families: FamilyTable) -> String {
-        var lines: [String] = []
+    static func tree(_ record: TraceRecord, families: FamilyTable, frame: Int, call: CallEvent) -> String {
+        var lines: [String] = ["frame \(frame)" + (call.call > 0 ? ", call \(call.call)" : "")
+            + (call.requestFrame > 0 ? ", request in frame \(call.requestFrame)" : "")]
         do {
             var it = NetlinkMessageIterator(record.netlink)
             while let m = try it.next() {

@@ -29,13 +29,14 @@ struct Stats: ParsableCommand {
         do {
             try stats.add(contentsOf: reader)
         } catch {
-            throw ToolError("\(error)")
+            throw ToolError("\(error) (after frame \(reader.frameNumber))")
         }
+        let truncation = reader.truncation.map { "\($0), after frame \(reader.frameNumber)" }
         if json {
-            print(Self.json(stats, truncation: reader.truncation.map { "\($0)" }).serialized(style: .pretty))
+            print(Self.json(stats, truncation: truncation).serialized(style: .pretty))
         } else {
             print(Self.table(stats))
-            if let t = reader.truncation { print("note: \(t)") }
+            if let t = truncation { print("note: \(t)") }
         }
     }
 

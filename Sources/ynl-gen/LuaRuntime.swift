@@ -645,6 +645,29 @@ NFLH.info = function(ctx)
   return table.concat(words, " ")
 end
 
+------------------------------------------------------------------------------------------------
+-- The call id (spec/trace-format.md, "Calls"): what the frame's first message of our families
+-- says, kept by frame number for the postdissector below, which numbers the calls in frame order.
+
+local FRAME_FACTS = {}
+
+local function note_message(fam, ctx, number)
+  if FRAME_FACTS[number] ~= nil then return end   -- only the frame's first message
+  local m = { fam = fam, cmd = ctx.cmd }
+  if fam == NFL then
+    m.ifindex = fact(ctx, N.nfl_identifier)
+  elseif fam == NFLH and ctx.cmd == N.nflh_encap_command then
+    m.encap = true
+    m.api_cmd = fact(ctx, N.nflh_encap_cmd) or 255
+    m.seq = fact(ctx, N.nflh_encap_seq)
+    m.status = fact(ctx, N.nflh_encap_status)
+    m.part = fact(ctx, N.nflh_encap_part) or 0
+    m.more = fact(ctx, N.nflh_encap_more) ~= nil
+    if ctx.inner[1] ~= nil then m.ifindex = fact(ctx.inner[1], N.nfl_identifier) end
+  end
+  FRAME_FACTS[number] = m
+end
+
 local function dissect(fam, tvb, pinfo, tree)
   if tvb:len() < 4 then return 0 end   -- no genlmsghdr: genl shows what there is
   local le = little_endian()
@@ -671,6 +694,9 @@ local function dissect(fam, tvb, pinfo, tree)
   elseif ctx.problems.malformed then
     text = text .. " [malformed]"
   end
+  -- (Even when the walk found it malformed: a first pass without a tree cannot tell a GET_FLOWS
+  -- request from its reply, so reads its selector as flows.)
+  if ok and not pinfo.visited then note_message(fam, ctx, pinfo.number) end
   root:append_text(": " .. text)
   if not le then root:append_text(" [big-endian]") end
   set_columns(pinfo, fam.short, text)
@@ -696,7 +722,14 @@ local cf = {
   seq = ProtoField.uint32("flowtrace.ack.seq", "Sequence", base.DEC),
   msg = ProtoField.string("flowtrace.ack.msg", "Message", nil, "Extended ack text (NLMSGERR_ATTR_MSG)"),
 }
-control.fields = { cf.error, cf.family, cf.seq, cf.msg }
+cf.call = ProtoField.uint32("flowtrace.call", "Call", base.DEC, nil, nil,
+                            "The call id: the same on every message of one NDO call, on both legs")
+-- Wireshark 4.0 takes framenum's frame type where other fields take their value string.
+cf.request_in = ProtoField.framenum("flowtrace.request_in", "Request in", base.NONE, frametype.REQUEST, nil,
+                                    "The frame of this call's request on this leg")
+cf.answer_in = ProtoField.framenum("flowtrace.answer_in", "Answer in", base.NONE, frametype.RESPONSE, nil,
+                                   "The frame of this call's final answer on this leg")
+control.fields = { cf.error, cf.family, cf.seq, cf.msg, cf.call, cf.request_in, cf.answer_in }
 
 local f_hdr_type = Field.new("netlink.hdr_type")
 local f_ctrl_cmd = Field.new("genl.ctrl.cmd")
@@ -753,6 +786,139 @@ local function control_message(tvb, tree, fi, skip, texts)
   if ours then texts.protocol = ours.short end
 end
 
+-- The tracker's state, filled on the first (in-order) pass; later passes read FRAME_CALL.
+local CALLS = { n = 0 }      -- call id -> frames: api_req, api_final, encap_req, encap_final
+local FRAME_CALL = {}        -- frame number -> { call, req (the request's frame), answer_of }
+local api_open, waiting, encap_open, answer_ring = {}, {}, {}, {}
+local RING = 256
+local COOKED_HDRLEN = 16     -- LINKTYPE_NETLINK's pseudo-header
+-- Family ids seen on our messages: KNOWN_IDS is learnt from nlctrl's fields, which a first pass
+-- without a tree (tshark -2) does not fill.
+local FAMILY_OF = {}
+
+-- A new file, or every packet dissected again from the first (a reload, changed preferences):
+-- the frames are seen in order once more, so the numbering starts over.
+function control.init()
+  CALLS, FRAME_CALL, FRAME_FACTS, FAMILY_OF = { n = 0 }, {}, {}, {}
+  api_open, waiting, encap_open, answer_ring = {}, {}, {}, {}
+end
+
+local function new_call()
+  CALLS.n = CALLS.n + 1
+  CALLS[CALLS.n] = {}
+  return CALLS.n
+end
+
+local function unqueue(c)
+  local q = waiting[c.queue]
+  if q == nil then return end
+  for i, id in ipairs(q) do
+    if id == c.call then table.remove(q, i) return end
+  end
+end
+
+-- One step of the rule for the frame's first message; returns { call, req, answer_of }.
+local function track(tvb, pinfo)
+  -- Read from the bytes, not from netlink's fields: a first pass without a tree (tshark -2)
+  -- fills no fields. The message follows the 16-byte cooked header, in the writer's byte order:
+  -- the one in which its nlmsg_len fits the packet.
+  local h = COOKED_HDRLEN
+  if h + NLMSG_HDRLEN > tvb:len() then return nil end
+  local n_le = tvb(h, 4):le_uint()
+  local le = n_le >= NLMSG_HDRLEN and n_le <= tvb:len() - h
+  local function u(off, n) return read_int(tvb(off, n), n, false, le) end
+  local frame, typ, flags, seq, pid = pinfo.number, u(h + 4, 2), u(h + 6, 2), u(h + 8, 4), u(h + 12, 4)
+  local api_answer, final = false, false
+  if typ == NLMSG_ERROR then
+    if h + NLMSG_HDRLEN + 4 + NLMSG_HDRLEN > tvb:len() then return nil end
+    local rq = h + NLMSG_HDRLEN + 4
+    local rq_type, echoed = u(rq + 4, 2), u(rq + 8, 4)
+    local family = FAMILY_OF[rq_type] or KNOWN_IDS[rq_type]
+    if family == "nfl_hairpin" then
+      local e = answer_ring[echoed % RING]
+      if e ~= nil and e.seq == echoed then return { call = e.call } end
+      return nil
+    elseif family ~= "net_flow_nl" then
+      return nil
+    end
+    api_answer, final, seq = true, true, echoed
+  elseif typ == NLMSG_DONE then
+    api_answer = true
+  else
+    local m = FRAME_FACTS[frame]
+    if m == nil then return nil end
+    FAMILY_OF[typ] = m.fam.name
+    if m.fam == NFL and band(flags, NLM_F_REQUEST) ~= 0 then
+      local call = new_call()
+      CALLS[call].api_req = frame
+      local key = pid .. ":" .. seq
+      local old = api_open[key]
+      if old ~= nil then unqueue(old) end
+      local qk = tostring(m.cmd) .. ":" .. tostring(m.ifindex or "-")
+      waiting[qk] = waiting[qk] or {}
+      table.insert(waiting[qk], call)
+      api_open[key] = { call = call, queue = qk }
+      return { call = call, answer_of = "api_final" }
+    elseif m.fam == NFL then
+      api_answer = true
+    elseif m.encap and m.seq ~= nil and m.seq:higher() < 0x80000000 then
+      local sk = tostring(m.seq)
+      local c = encap_open[sk]
+      if m.status == nil then
+        if c ~= nil then return { call = c.call, req = c.frame } end
+        if m.part ~= 0 then return nil end
+        local call
+        local q = waiting[tostring(m.api_cmd) .. ":" .. tostring(m.ifindex or "-")]
+        if q ~= nil and #q > 0 then call = table.remove(q, 1) else call = new_call() end
+        CALLS[call].encap_req = frame
+        encap_open[sk] = { call = call, frame = frame }
+        return { call = call, answer_of = "encap_final" }
+      end
+      if c == nil then return nil end
+      if not m.more then
+        encap_open[sk] = nil
+        CALLS[c.call].encap_final = frame
+      end
+      answer_ring[seq % RING] = { seq = seq, call = c.call }
+      return { call = c.call, req = c.frame }
+    else
+      return nil
+    end
+  end
+  if not api_answer then return nil end
+  local key = pid .. ":" .. seq
+  local c = api_open[key]
+  if c == nil and pid ~= 0 then
+    key = "0:" .. seq
+    c = api_open[key]
+  end
+  if c == nil then return nil end
+  if final then
+    unqueue(c)
+    api_open[key] = nil
+    CALLS[c.call].api_final = frame
+  end
+  return { call = c.call, req = CALLS[c.call].api_req }
+end
+
+local function call_items(tvb, pinfo, tree)
+  local fc
+  if pinfo.visited then
+    fc = FRAME_CALL[pinfo.number]
+  else
+    local ok, r = pcall(track, tvb, pinfo)
+    if ok then fc = r end
+    FRAME_CALL[pinfo.number] = fc or false
+    FRAME_FACTS[pinfo.number] = nil   -- read once, in this first pass
+  end
+  if not fc then return end
+  local t = tree:add(control, tvb(0, 0), "FlowTrace call " .. fc.call)
+  t:add(cf.call, fc.call):set_generated()
+  if fc.req ~= nil and fc.req ~= pinfo.number then t:add(cf.request_in, fc.req):set_generated() end
+  local answer = fc.answer_of and CALLS[fc.call][fc.answer_of]
+  if answer ~= nil then t:add(cf.answer_in, answer):set_generated() end
+end
+
 function control.dissector(tvb, pinfo, tree)
   local texts = {}
   local ids, names = { f_ctrl_id() }, { f_ctrl_name() }
@@ -765,6 +931,7 @@ function control.dissector(tvb, pinfo, tree)
     end
     texts[#texts + 1] = text
   end
+  call_items(tvb, pinfo, tree)
   local types = { f_hdr_type() }
   if #types > 0 then
     local skip = {}

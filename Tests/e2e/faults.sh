@@ -64,6 +64,14 @@ a = json.load(open(sys.argv[1]))
 assert (a["calls"], a["answered"], a["forwarded"], a["timed_out"], a["anomalies"]) == (10, 10, 8, 1, 0), a
 PY
 n=$(api_requests "$tmp/faults.pcapng"); [[ $n == 10 ]] || fail "the trace holds $n API requests, the session made 10"
+# Every error counts against its command, wherever it came from: the backend (ENOSPC), the twin
+# failing a call itself (EBUSY) and the timeout (ETIMEDOUT).
+"$ft" stats "$tmp/faults.pcapng" --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+c = {(x["leg"], x["cmd"]): x["errors"] for x in s["commands"]}
+assert c[("api", "GET_TABLES")] == {"EBUSY": 1, "ETIMEDOUT": 1}, c
+assert c[("api", "SET_FLOWS")] == {"ENOSPC": 1}, c' || fail "stats: injected errors not counted against their command"
 
 # The trace: the specs in the section comment, the marker on the hit calls' answer records.
 capinfos "$tmp/faults.pcapng" | grep -q "injected faults: set_flows:error=ENOSPC:when=2" || fail "no specs in the section comment"

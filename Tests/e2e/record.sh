@@ -90,4 +90,37 @@ for f in "$tmp"/rot*.pcapng; do
 done
 # Exactly the session's calls: 30 of each, nothing else made before them.
 [[ $tables == 30 && $headers == 30 ]] || fail "rotation kept $tables of 30 GET_TABLES and $headers of 30 GET_HEADERS requests"
+# The rotated set, read in order as one stream, holds every call whole (calls go on across files).
+set_files=("$tmp/rot.pcapng"); for ((i = 1; i < files; i++)); do set_files+=("$tmp/rot$i.pcapng"); done
+"$ft" audit "${set_files[@]}" > "$tmp/audit.txt" || fail "the rotated set does not audit clean: $(cat "$tmp/audit.txt")"
+grep -q "GET_TABLES 30" "$tmp/audit.txt" || fail "audit of the rotated set: $(cat "$tmp/audit.txt")"
+
+# 4. Calls: the demo recording and a gen trace audit clean; the twin's own answers count against
+# their command; show, the plugin and export agree on the call ids.
+"$ft" audit "$tmp/demo.pcapng" > "$tmp/audit.txt" || fail "the demo recording does not audit clean: $(cat "$tmp/audit.txt")"
+"$ft" gen --flows 2000 --batch 20 --churn 0.3 --errors 0.05 --devices 2 -w "$tmp/gen.pcapng" > /dev/null
+"$ft" audit "$tmp/gen.pcapng" > "$tmp/audit.txt" || fail "a gen trace does not audit clean: $(cat "$tmp/audit.txt")"
+"$ft" stats "$root/traces/demo-session.pcapng" --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+c = {(x["leg"], x["cmd"]): x["errors"] for x in s["commands"]}
+assert c[("api", "GET_TABLES")] == {"EINVAL": 1, "ENOTCONN": 1}, c
+assert c[("api", "UPDATE_FLOWS")] == {"EOPNOTSUPP": 1}, c' || fail "stats: errors not counted against their command"
+n=$("$ft" show "$root/traces/demo-session.pcapng" --command UPDATE_FLOWS | grep -c "EOPNOTSUPP\|UPDATE_FLOWS req")
+[[ $n == 2 ]] || fail "show --command UPDATE_FLOWS shows $n of the request and its error"
+"$ft" show "$root/traces/demo-session.pcapng" --status error | grep -q "UPDATE_FLOWS req" \
+  || fail "show --status error does not show the failed call's request"
+"$ft" show "$tmp/demo.pcapng" --snapshot --json | python3 -c '
+import json, sys
+for l in sys.stdin:
+    o = json.loads(l); print(o["frame"], o.get("call", ""))' > "$tmp/calls.ours"
+tshark -r "$tmp/demo.pcapng" -T fields -e frame.number -e flowtrace.call | tr '\t' ' ' | sed 's/ $//' > "$tmp/calls.tshark"
+sed -i 's/ $//' "$tmp/calls.ours"
+cmp -s "$tmp/calls.ours" "$tmp/calls.tshark" || fail "flowtrace.call differs from show --json: $(diff "$tmp/calls.ours" "$tmp/calls.tshark" | head -5)"
+calls=$("$ft" export --format csv "$tmp/demo.pcapng" -o - | tail -n +2 | wc -l)
+last=$(cut -d' ' -f2 "$tmp/calls.ours" | sort -n | tail -1)
+[[ $calls == "$last" ]] || fail "export has $calls rows, the trace $last calls"
+"$ft" export --format perfetto "$tmp/demo.pcapng" -o "$tmp/demo.json"
+python3 -c 'import json, sys; e = json.load(open(sys.argv[1]))["traceEvents"]; assert any(x["ph"] == "X" for x in e)' "$tmp/demo.json" \
+  || fail "export --format perfetto"
 echo ok

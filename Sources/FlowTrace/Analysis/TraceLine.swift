@@ -1,4 +1,4 @@
-// One line per message, like tcpdump: time, leg, direction, family, command, device, seq,
+// One line per message, like tcpdump: time, call id, leg, direction, family, command, device, seq,
 // status, a summary, and the latency on answers.
 
 import Hairpin
@@ -29,8 +29,12 @@ public enum TraceLine {
 
     /// The text of one line (without the time and leg columns' padding decisions left to the
     /// caller: it is already aligned).
-    public static func format(_ s: MessageSummary, record: TraceRecord, leg: TraceLeg, latency: UInt64?) -> String {
+    /// `call`, when given, is printed as a column after the time: "#7", or "-" for a message
+    /// of no call (0).
+    public static func format(_ s: MessageSummary, record: TraceRecord, leg: TraceLeg, latency: UInt64?,
+                              call: Int? = nil) -> String {
         var out = time(record.timestamp)
+        if let call { out += " " + (call > 0 ? "#\(call)" : "-").col(6) }
         out += " " + (leg == .unknown ? "?" : leg.description).col(7)
         out += record.direction == .toKernel ? " >k " : record.direction == .toUser ? " >u " : " ?? "
         if record.synthetic { out += "[snapshot] " }

@@ -42,7 +42,8 @@ public struct TraceStats {
     var added_ = TableCounts()
     var removed_ = TableCounts()
 
-    var latencies = LatencyTracker()
+    /// Which call each message belongs to: its command, and the latency of its final answer.
+    var calls = CallTracker()
 
     /// Open SET/DEL calls on the hairpin leg, by ENCAP SEQ: which table each flow is in. A
     /// batch whose flows share one table (nearly all) is a count and the table; the others
@@ -79,13 +80,16 @@ public struct TraceStats {
         if firstTimestamp == nil { firstTimestamp = record.timestamp }
         lastTimestamp = record.timestamp
         if record.synthetic { synthetic += 1; return }
-        let leg = families.leg(of: record)
+        let recorded = families.leg(of: record)
         let s = SummaryDecoder.summarize(record.netlink, families: families)
         if s.kind == .malformed { malformed += 1; return }
-        let answer = latencies.observe(s, leg: leg, timestamp: record.timestamp, recorded: record.pairing)
+        let e = calls.observe(s, families: families, timestamp: record.timestamp, frame: records)
+        // An ACK or error without a recorded leg (nlmon) travelled the leg of the message it echoes.
+        let leg = recorded != .unknown ? recorded : e.leg
         let status = s.status
-        // ACKs and errors name no command: they count under the call they answer.
-        guard let cmd = s.apiCommand ?? answer?.command else {
+        // ACKs and errors name no command: they count under their call's, wherever they came
+        // from (the listener, the twin or module answering itself, a fault, a timeout).
+        guard let cmd = e.command != 0xff ? e.command : s.apiCommand else {
             if s.kind == .error, let st = status { errnos[st, default: 0] += 1 }
             return
         }
@@ -94,12 +98,12 @@ public struct TraceStats {
         // Mutated in place through the array: a copy taken out and stored back would share
         // the histogram's buckets and copy them on every record.
         buckets[b].messages += 1
-        if Pairing.isCallStart(s) { buckets[b].calls += 1 }
+        if e.role == .apiRequest || (e.role == .encapRequest && (s.part ?? 0) == 0) { buckets[b].calls += 1 }
         if failed, let st = status {
             buckets[b].errors[st, default: 0] += 1
             errnos[st, default: 0] += 1
         }
-        if let answer, Pairing.isFinal(s, leg: leg) { buckets[b].latency.record(answer.latency) }
+        if e.final, let latency = e.latency { buckets[b].latency.record(latency) }
 
         // Flow accounting from the hairpin leg: requests say which table each flow is in,
         // answers say which were applied.

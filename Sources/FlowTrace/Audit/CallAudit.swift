@@ -1,25 +1,20 @@
-// Checks that a recorded twin session holds every NDO call exactly once: by the pairing id the
-// recorder gives all records of a call (the ENCAP SEQ), each call must have one API request,
-// one final API answer (the ACK or error that ends it), and, when it was forwarded, one ENCAP
-// request and one ENCAP answer. A record lost by the recorder shows as a missing member, one
-// written twice as a duplicate. For load and crash tests (`flowtrace audit`).
+// Checks that a recording holds every NDO call exactly once and in order, call by call (the
+// call id of CallTracker, spec/trace-format.md "Calls"): one API request and one final API
+// answer; when it was forwarded, the ENCAP request's parts 0..n in order (MORE on all but the
+// last) and then the answer's parts the same way, before the API replies, NLMSG_DONE and the
+// final answer; a GET_FLOWS' replies carry the flows its ENCAP answer did. A record lost shows
+// as a missing member or a message matching no call, one written twice as a repeated part or
+// an extra answer, one out of place by its order or a timestamp going back. Each finding names
+// its frame (1-based, as Wireshark numbers them). For load and crash tests (`flowtrace audit`).
 
 import LibFlowTable
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 public struct CallAudit: Sendable {
-    public struct Anomaly: Hashable, Sendable, CustomStringConvertible {
-        public var call: UInt64
-        public var apiRequests: Int
-        public var apiFinals: Int
-        public var encapRequests: Int
-        public var encapAnswers: Int
-
-        public var description: String {
-            "call \(call): \(apiRequests) API request(s), \(apiFinals) final API answer(s), "
-                + "\(encapRequests) ENCAP request(s), \(encapAnswers) ENCAP answer(s)"
-        }
-    }
-
+    public var files: [String] = []
     public var records = 0
     /// Records that belong to no call (nlctrl, registration, the snapshot).
     public var unpaired = 0
@@ -30,77 +25,145 @@ public struct CallAudit: Sendable {
     public var answered = 0
     /// Calls whose final answer was ETIMEDOUT (their late ENCAP answer may be missing).
     public var timedOut = 0
+    /// Calls the twin or the module answered itself, without forwarding.
+    public var answeredByUnft = 0
+    /// Calls per command, and their outcomes other than 0 by errno.
+    public var callsByCommand: [String: Int] = [:]
+    public var errorsByCommand: [String: [Int32: Int]] = [:]
+    /// Findings: every one counts; the first ones are kept.
     public var anomalies = 0
-    /// The first anomalies, by call id.
-    public var examples: [Anomaly] = []
-    /// The reader's note when the file ends inside a block.
+    public var examples: [CallFinding] = []
+    /// The reader's note when a file ends inside a block.
     public var truncation: String?
 
-    public var clean: Bool { anomalies == 0 }
+    /// No findings, and no file cut short (what followed the cut is unknown).
+    public var clean: Bool { anomalies == 0 && truncation == nil }
 
-    /// Counts per call packed in one word: four 7-bit counters and a timeout bit.
-    static let apiRequest = 0, apiFinal = 7, encapRequest = 14, encapAnswer = 21, timeoutBit: UInt32 = 1 << 28
+    public init() {}
 
     public static func run(path: String) throws(TraceFileError) -> CallAudit {
-        let reader = try TraceReader(path: path)
+        try run(paths: [path])
+    }
+
+    /// Audits one file, or the files of a rotated set read as one stream (calls go on across them).
+    public static func run(paths: [String], keep: Int = 50) throws(TraceFileError) -> CallAudit {
+        var log = CallLog()
+        log.keepFindings = keep
         var audit = CallAudit()
-        var counts: [UInt64: UInt32] = [:]
-        counts.reserveCapacity(1 << 16)
-        @inline(__always) func bump(_ call: UInt64, _ shift: Int) {
-            counts[call, default: 0] &+= (counts[call, default: 0] >> UInt32(shift)) & 0x7F == 0x7F ? 0 : 1 << UInt32(shift)
-        }
-        while let r = try reader.next() {
-            audit.records += 1
-            guard !r.synthetic, let call = r.pairing, r.netlink.count >= Netlink.headerLength else {
-                audit.unpaired += 1
-                continue
-            }
-            let type = r.netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
-            let isError = type == Netlink.typeError
-            switch (r.leg, r.direction) {
-            case (.api, .toKernel): bump(call, apiRequest)
-            case (.api, .toUser) where isError:
-                bump(call, apiFinal)
-                if r.netlink.count >= 20, r.netlink.loadUnaligned(fromByteOffset: 16, as: Int32.self) == -110 {
-                    counts[call, default: 0] |= timeoutBit
+        audit.files = paths
+        for (index, path) in paths.enumerated() {
+            let reader = try TraceReader(path: path)
+            log.beginFile(index, name: paths.count > 1 ? path : nil)
+            do {
+                while let r = try reader.next() {
+                    log.add(r, families: reader.families, frame: reader.frameNumber)
                 }
-            case (.api, .toUser): counts[call, default: 0] |= 0   // a reply message: the call exists
-            case (.hairpin, .toUser) where !isError: bump(call, encapRequest)
-            case (.hairpin, .toUser): break   // unft's ACK of the listener's answer
-            case (.hairpin, .toKernel): bump(call, encapAnswer)
-            default: audit.unpaired += 1
+            } catch {
+                throw error.after(frame: reader.frameNumber)
+            }
+            if let t = reader.truncation {
+                audit.truncation = (paths.count > 1 ? path + ": " : "") + "\(t), after frame \(reader.frameNumber)"
             }
         }
-        audit.truncation = reader.truncation.map { "\($0)" }
-        audit.calls = counts.count
-        for (call, w) in counts.sorted(by: { $0.key < $1.key }) {
-            let a = Int(w >> UInt32(apiRequest) & 0x7F), f = Int(w >> UInt32(apiFinal) & 0x7F)
-            let q = Int(w >> UInt32(encapRequest) & 0x7F), n = Int(w >> UInt32(encapAnswer) & 0x7F)
-            let timedOut = w & timeoutBit != 0
-            if q > 0 { audit.forwarded += 1 }
-            if f > 0 { audit.answered += 1 }
-            if timedOut { audit.timedOut += 1 }
-            // ENCAP parts: a big call or answer may span several records; one each is the rule
-            // for the calls a load test makes, and more than one request without parts is a duplicate.
-            let ok = a == 1 && f == 1 && q <= 1 && (n == q || (timedOut && n == 0))
-            if !ok {
-                audit.anomalies += 1
-                if audit.examples.count < 20 {
-                    audit.examples.append(Anomaly(call: call, apiRequests: a, apiFinals: f, encapRequests: q, encapAnswers: n))
+        audit.records = log.records
+        audit.unpaired = log.outside
+        audit.calls = log.calls.count
+        var findings = log.findings
+        var count = log.findingCount
+        for c in log.calls {
+            let name = c.commandName
+            audit.callsByCommand[name, default: 0] += 1
+            if let o = c.outcome, o != 0 { audit.errorsByCommand[name, default: [:]][o, default: 0] += 1 }
+            if c.encapRequestFrame > 0 { audit.forwarded += 1 }
+            if c.apiFinals > 0 { audit.answered += 1 }
+            if c.status == ETIMEDOUT { audit.timedOut += 1 }
+            if c.apiRequests > 0 && c.encapRequestFrame == 0 && c.apiFinals > 0 { audit.answeredByUnft += 1 }
+            for (frame, text) in problems(c, twoLegs: log.sawAPIRequest) {
+                count += 1
+                if findings.count < keep {
+                    findings.append(CallFinding(file: paths.count > 1 ? paths[c.file] : nil, frame: frame, call: c.id, text: text))
                 }
             }
         }
+        findings.sort { ($0.file ?? "", $0.frame) < ($1.file ?? "", $1.frame) }
+        audit.anomalies = count
+        audit.examples = findings
         return audit
+    }
+
+    /// What a whole call lacks or has too much of, once the file is read, each at the frame of
+    /// the request concerned.
+    static func problems(_ c: CallInfo, twoLegs: Bool) -> [(Int, String)] {
+        var texts: [(Int, String)] = []
+        let api = c.apiRequestFrame > 0 ? c.apiRequestFrame : c.firstFrame
+        let encap = c.encapRequestFrame > 0 ? c.encapRequestFrame : c.firstFrame
+        func add(_ frame: Int, _ text: String) { texts.append((frame, text)) }
+        let what = c.commandName
+        if twoLegs && c.apiRequests == 0 {
+            add(encap, "\(what) ENCAP request without an API request")
+        }
+        if c.apiRequests > 0 && c.apiFinals == 0 {
+            add(api, "\(what) API request without a final answer (ACK or error)")
+        }
+        if c.encapRequestFrame > 0 && !c.encapRequestDone {
+            add(encap, "\(what) ENCAP request without its last part (\(c.encapRequestParts) part(s) seen)")
+        }
+        let timedOut = c.status.map { CallLog.answerMayBeMissing.contains($0) } ?? false
+        if c.encapRequestFrame > 0 && !c.encapAnswerDone && !(timedOut && c.encapAnswerParts == 0) {
+            add(encap, c.encapAnswerParts == 0 ? "\(what) ENCAP request without an ENCAP answer"
+                : "\(what) ENCAP answer without its last part (\(c.encapAnswerParts) part(s) seen)")
+        }
+        if c.acks != c.acksAsked {
+            add(encap, "\(what): \(c.acksAsked) ENCAP answer part(s) asked for an ACK, \(c.acks) ACK(s) from unft")
+        }
+        // What the API leg must carry after an ENCAP answer the twin or module accepted.
+        if c.apiFinals == 1, c.status == 0, c.encapAnswerDone, c.hairpinRefusal == nil {
+            if c.command == NFL.Command.getFlows.rawValue {
+                if c.dones != 1 { add(api, "\(what) answered with \(c.dones) NLMSG_DONE(s), not 1") }
+                // Even no flows come as one reply with an empty FLOWS (twin and module alike).
+                if c.replies == 0 { add(api, "\(what) answered without an API reply") }
+                if c.replyFlows != c.answerFlows {
+                    add(api, "\(what) API replies carry \(c.replyFlows) flow(s), its ENCAP answer \(c.answerFlows)")
+                }
+            } else if c.command <= NFL.Command.getTableGraph.rawValue, c.replies != 1 {
+                add(api, "\(what) answered with \(c.replies) API replies, not 1")
+            }
+        }
+        // SET/DEL_FLOWS: at most the one report of the *_LOG strategies.
+        if c.replies > 1 && c.command > NFL.Command.getTableGraph.rawValue && c.command != NFL.Command.getFlows.rawValue {
+            add(api, "\(what) answered with \(c.replies) API replies")
+        }
+        return texts
     }
 
     public func text(path: String) -> String {
         var s = "audit \(path): \(records) records, \(calls) calls (\(answered) answered, \(forwarded) forwarded to the listener"
+            + (answeredByUnft > 0 ? ", \(answeredByUnft) answered by unft itself" : "")
             + (timedOut > 0 ? ", \(timedOut) timed out" : "") + "), \(unpaired) records outside calls; "
-            + (anomalies == 0 ? "every call has exactly one request and one answer on each leg it used"
-                              : "\(anomalies) calls with missing or duplicated records")
+            + (anomalies == 0 ? "every call has exactly one request and one answer on each leg it used, in order"
+                              : "\(anomalies) finding(s): missing, duplicated or misplaced records")
         for e in examples { s += "\n  \(e)" }
         if anomalies > examples.count { s += "\n  … and \(anomalies - examples.count) more" }
+        if !callsByCommand.isEmpty {
+            s += "\ncalls by command:"
+            for (name, n) in callsByCommand.sorted(by: { $0.key < $1.key }) {
+                s += "\n  \(name) \(n)"
+                if let errors = errorsByCommand[name], !errors.isEmpty {
+                    s += " (errors: " + errors.sorted { $0.key < $1.key }.map { "\(Errno.display($0.key)) \($0.value)" }
+                        .joined(separator: ", ") + ")"
+                }
+            }
+        }
         if let t = truncation { s += "\n  the file ends inside a block: \(t)" }
         return s
+    }
+}
+
+extension TraceFileError {
+    /// The error with the frame it followed, as Wireshark numbers frames.
+    public func after(frame: Int) -> TraceFileError {
+        var e = self
+        e.message += " (after frame \(frame))"
+        return e
     }
 }

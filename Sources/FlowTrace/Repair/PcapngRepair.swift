@@ -31,8 +31,9 @@ public struct RepairReport: Sendable {
         var s = "\(input) → \(output): kept \(blocksKept) whole blocks, bytes 0-\(bytesKept) "
             + "(\(sections) section header\(sections == 1 ? "" : "s"), \(interfaces) interface\(interfaces == 1 ? "" : "s"), "
             + "\(packets) record\(packets == 1 ? "" : "s")\(otherBlocks > 0 ? ", \(otherBlocks) other" : ""))"
+            + (packets > 0 ? ", frames 1-\(packets)" : "")
         if let at = droppedAt {
-            s += "\ndropped \(bytesDropped) bytes from byte \(at) to the end: \(reason ?? "damaged")"
+            s += "\ndropped \(bytesDropped) bytes from byte \(at) (after frame \(packets)) to the end: \(reason ?? "damaged")"
         } else {
             s += "\nnothing dropped: the file was whole"
         }

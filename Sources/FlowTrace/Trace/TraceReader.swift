@@ -37,6 +37,9 @@ public final class TraceReader {
     @exclusivity(unchecked) public private(set) var skippedPackets = 0
     /// Records handed out so far, and those `skipping` passed over.
     @exclusivity(unchecked) public private(set) var recordCount = 0
+    /// The frame number of the record last handed out, as Wireshark numbers frames: 1-based,
+    /// counting every packet of the file (the synthetic preamble and skipped packets too).
+    public var frameNumber: Int { recordCount + skippedPackets }
 
     /// Records `next()` passes over without building them, for readers that drop most of a
     /// trace (the replay's reading thread drops the API leg and the ACKs: three records of five).

@@ -30,5 +30,5 @@ wait_for_log() {
 # api_requests FILE [COMMAND]: how many net_flow_nl requests (of COMMAND, e.g. GET_TABLES) the
 # trace FILE holds on the API leg, as `flowtrace show` lists them ($ft must be set).
 api_requests() {
-  "$ft" show "$1" 2> /dev/null | grep -cE "^[0-9:.]+ api +>k NFL  ${2:-[A-Z_]+} req" || true
+  "$ft" show "$1" 2> /dev/null | grep -cE "^[0-9:.]+ +(#[0-9]+|-) +api +>k NFL  ${2:-[A-Z_]+} req" || true
 }

@@ -1,0 +1,258 @@
+// The call id: one number for every message of one NDO call across both legs (the API
+// request, the ENCAP request and answer parts, a hairpin refusal of the answer, the API replies,
+// NLMSG_DONE and the final ACK/error). Derived from the messages alone, in file order, by the
+// rule in spec/trace-format.md ("Calls"), so that the Wireshark plugin (which cannot read the
+// recorder's pairing option) computes the same numbers; it works the same on nlmon captures of
+// the kernel module. One pass, memory only for the calls open at once.
+
+import LibFlowTable
+
+/// Which part of its call a message is.
+public enum CallRole: UInt8, Sendable {
+    /// Belongs to no call: nlctrl, registration, the snapshot, or an answer that matches nothing.
+    case none
+    case apiRequest, apiReply, apiDone, apiFinal
+    case encapRequest, encapAnswer
+    /// unft's NLMSG_ERROR refusing an ENCAP answer (or the ACK of one, in older traces).
+    case hairpinAck
+}
+
+/// What `CallTracker.observe` says about one message.
+public struct CallEvent: Sendable {
+    /// 1, 2, 3 … in the order calls begin; 0 when the message belongs to no call.
+    public var call = 0
+    public var role = CallRole.none
+    /// The call's Flow Table API command (an ACK does not say it); 0xff when unknown.
+    public var command: UInt8 = 0xff
+    /// The leg the message travelled on, told from its content (an ACK by the header it echoes).
+    public var leg = TraceLeg.unknown
+    /// The API request's or the ENCAP request's frame (1-based), on the messages after it.
+    public var requestFrame = 0
+    /// Time since the call's request on its leg: the API request for API answers, the first
+    /// ENCAP request part for ENCAP answers.
+    public var latency: UInt64?
+    /// The message ends its call on its leg: the API's final ACK/error, the last ENCAP answer part.
+    public var final = false
+    /// This message began the call.
+    public var opened = false
+    /// An answer (or a later part) whose call is unknown: its request is not before it.
+    public var orphan = false
+    /// An API request that reused the (port, seq) of a call still open: that call's id.
+    public var replacedCall = 0
+
+    public init() {}
+}
+
+public struct CallTracker {
+    /// Calls numbered so far.
+    public private(set) var calls = 0
+
+    struct APICall {
+        var call: Int
+        var command: UInt8
+        var start: UInt64
+        var frame: Int
+        /// The waiting queue it was put in.
+        var queue: Int32
+    }
+
+    struct EncapCall {
+        var call: Int
+        var command: UInt8
+        var start: UInt64
+        var frame: Int
+    }
+
+    /// Open API calls by (port, nlmsg_seq).
+    var apiCalls = FlatTable<APICall>(placeholder: APICall(call: 0, command: 0, start: 0, frame: 0, queue: -1))
+    /// Calls on the hairpin leg by ENCAP SEQ, until their last answer part.
+    var encapCalls = FlatTable<EncapCall>(placeholder: EncapCall(call: 0, command: 0, start: 0, frame: 0))
+    /// API calls waiting for their ENCAP, per (command, ifindex): index into `queues`.
+    var queueIndex = FlatTable<Int32>(placeholder: -1, capacity: 64)
+    var queues: [[Int]] = []
+    /// The last ENCAP answers by nlmsg_seq & (size - 1): (nlmsg_seq, call, command).
+    var answerRing = [(key: UInt64, call: Int, command: UInt8)](repeating: (UInt64.max, 0, 0), count: CallTracker.ringSize)
+    static let ringSize = 256
+
+    public init() {}
+
+    /// The number of calls still open (waiting for an answer on either leg).
+    public var openCalls: Int { apiCalls.count + encapCalls.count }
+
+    /// Feeds the next message of the file (the record's first message, summarised). `frame` is
+    /// the record's 1-based frame number; `synthetic` records belong to no call.
+    @inline(__always)
+    public mutating func observe(_ s: MessageSummary, families: FamilyTable, timestamp: UInt64, frame: Int,
+                                 synthetic: Bool = false) -> CallEvent {
+        var e = CallEvent()
+        if synthetic { return e }
+        switch s.kind {
+        case .flowTable:
+            e.leg = .api
+            if s.isRequest { apiRequest(s, timestamp: timestamp, frame: frame, into: &e) } else { apiAnswer(s, role: .apiReply, timestamp: timestamp, into: &e) }
+        case .done:
+            e.leg = .api
+            apiAnswer(s, role: .apiDone, timestamp: timestamp, into: &e)
+        case .ack, .error:
+            switch families.fastKind(ofType: s.familyID) {
+            case .hairpin:
+                e.leg = .hairpin
+                hairpinAck(s, into: &e)
+            case .flowTable:
+                e.leg = .api
+                apiAnswer(s, role: .apiFinal, timestamp: timestamp, into: &e)
+            default:
+                break
+            }
+        case .hairpin:
+            e.leg = .hairpin
+            guard s.command == NFLH.Command.encap.rawValue, let seq = s.encapSeq,
+                  seq < Self.snapshotSequenceBase else { return e }
+            if s.status == nil {
+                encapRequest(s, seq: seq, timestamp: timestamp, frame: frame, into: &e)
+            } else {
+                encapAnswer(s, seq: seq, timestamp: timestamp, into: &e)
+            }
+        default:
+            break
+        }
+        return e
+    }
+
+    /// ENCAP SEQs from here up are the recorder's snapshot (Hairpin's Snapshot.snapshotSequenceBase).
+    static let snapshotSequenceBase: UInt64 = 1 << 63
+
+    @inline(__always)
+    static func apiKey(port: UInt32, seq: UInt32) -> UInt64 { UInt64(port) << 32 | UInt64(seq) }
+
+    @inline(__always)
+    static func queueKey(command: UInt8, ifindex: UInt32?) -> UInt64 {
+        UInt64(command) << 40 | (ifindex.map { 1 << 32 | UInt64($0) } ?? 0)
+    }
+
+    @inline(__always)
+    mutating func apiRequest(_ s: MessageSummary, timestamp: UInt64, frame: Int, into e: inout CallEvent) {
+        calls += 1
+        let command = s.command
+        e.call = calls
+        e.role = .apiRequest
+        e.command = command
+        e.opened = true
+        let key = Self.apiKey(port: s.port, seq: s.netlinkSeq)
+        let old = apiCalls.find(key)
+        if old >= 0 {
+            let replaced = apiCalls.value(at: old)
+            e.replacedCall = replaced.call
+            unqueue(replaced)
+        }
+        let qk = Self.queueKey(command: command, ifindex: s.ifindex)
+        var q = queueIndex.find(qk)
+        if q < 0 {
+            queues.append([])
+            q = queueIndex.set(qk, Int32(queues.count - 1))
+        }
+        let queue = queueIndex.value(at: q)
+        queues[Int(queue)].append(calls)
+        apiCalls.set(key, APICall(call: calls, command: command, start: timestamp, frame: frame, queue: queue))
+    }
+
+    @inline(__always)
+    mutating func unqueue(_ c: APICall) {
+        guard c.queue >= 0 else { return }
+        let q = Int(c.queue)
+        if let i = queues[q].firstIndex(of: c.call) { queues[q].remove(at: i) }
+    }
+
+    /// A reply, DONE or the final ACK/error of an API call: by (port, seq), else (0, seq) for a
+    /// request sent with nlmsg_pid 0 (the answers carry the port the other side gave it).
+    @inline(__always)
+    mutating func apiAnswer(_ s: MessageSummary, role: CallRole, timestamp: UInt64, into e: inout CallEvent) {
+        e.role = role
+        let seq = role == .apiFinal ? (s.ackedSeq ?? s.netlinkSeq) : s.netlinkSeq
+        var slot = apiCalls.find(Self.apiKey(port: s.port, seq: seq))
+        if slot < 0, s.port != 0 { slot = apiCalls.find(Self.apiKey(port: 0, seq: seq)) }
+        guard slot >= 0 else {
+            e.orphan = true
+            return
+        }
+        let c = apiCalls.value(at: slot)
+        e.call = c.call
+        e.command = c.command
+        e.requestFrame = c.frame
+        e.latency = timestamp >= c.start ? timestamp - c.start : 0
+        if role == .apiFinal {
+            e.final = true
+            unqueue(c)
+            apiCalls.remove(slot: slot)
+        }
+    }
+
+    @inline(__always)
+    mutating func encapRequest(_ s: MessageSummary, seq: UInt64, timestamp: UInt64, frame: Int, into e: inout CallEvent) {
+        e.role = .encapRequest
+        let command = s.apiCommand ?? 0xff
+        e.command = command
+        let known = encapCalls.find(seq)
+        if known >= 0 {
+            // A later part, or the same request again.
+            let c = encapCalls.value(at: known)
+            e.call = c.call
+            e.command = c.command
+            e.requestFrame = c.frame
+            return
+        }
+        guard (s.part ?? 0) == 0 else {
+            e.orphan = true
+            return
+        }
+        var call = 0
+        let q = queueIndex.find(Self.queueKey(command: command, ifindex: s.ifindex))
+        if q >= 0 {
+            let queue = Int(queueIndex.value(at: q))
+            if !queues[queue].isEmpty { call = queues[queue].removeFirst() }
+        }
+        if call == 0 {
+            // No API call waits for it: a recording of the hairpin leg alone.
+            calls += 1
+            call = calls
+            e.opened = true
+        }
+        e.call = call
+        encapCalls.set(seq, EncapCall(call: call, command: command, start: timestamp, frame: frame))
+    }
+
+    @inline(__always)
+    mutating func encapAnswer(_ s: MessageSummary, seq: UInt64, timestamp: UInt64, into e: inout CallEvent) {
+        e.role = .encapAnswer
+        let slot = encapCalls.find(seq)
+        guard slot >= 0 else {
+            e.orphan = true
+            e.command = s.apiCommand ?? 0xff
+            return
+        }
+        let c = encapCalls.value(at: slot)
+        e.call = c.call
+        e.command = c.command
+        e.requestFrame = c.frame
+        e.latency = timestamp >= c.start ? timestamp - c.start : 0
+        if !s.more {
+            e.final = true
+            encapCalls.remove(slot: slot)
+        }
+        answerRing[Int(s.netlinkSeq) & (Self.ringSize - 1)] = (UInt64(s.netlinkSeq), c.call, c.command)
+    }
+
+    /// unft's NLMSG_ERROR/ACK of an ENCAP answer: the answer whose nlmsg_seq it echoes, among the
+    /// last ones (the listener numbers its messages; the port may differ between the two).
+    @inline(__always)
+    mutating func hairpinAck(_ s: MessageSummary, into e: inout CallEvent) {
+        let seq = s.ackedSeq ?? s.netlinkSeq
+        let i = Int(seq) & (Self.ringSize - 1)
+        let entry = answerRing[i]
+        // Kept after use: an ACK written twice then belongs to the call too (and shows as one too many).
+        guard entry.key == UInt64(seq) else { return }
+        e.role = .hairpinAck
+        e.call = entry.call
+        e.command = entry.command
+    }
+}

@@ -1,0 +1,65 @@
+// flowtrace export: a trace's calls as a timeline (Perfetto, chrome://tracing) or a table (CSV).
+
+import ArgumentParser
+import FlowTrace
+import LibFlowTable
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export a trace's calls: Chrome trace-event JSON for Perfetto, or CSV, one call each.",
+        discussion: """
+        perfetto: the JSON that ui.perfetto.dev and chrome://tracing open: a track per leg
+        (process) and device (thread), a slice per call named by its command, its call id,
+        status, errno, flows and frames in the slice's arguments; times in microseconds from
+        the first call.
+        csv: one row per call: call, command, device, start_ns, api_latency_ns,
+        hairpin_latency_ns, status (ok, error, unanswered), errno, flows, first_frame,
+        last_frame.
+        Several files are read as one stream (a rotated set, in order).
+        Examples:
+          flowtrace export --format perfetto trace.pcapng -o trace.json
+          flowtrace export --format csv trace.pcapng -o - | duckdb -c "select command, avg(api_latency_ns) from read_csv('/dev/stdin') group by 1"
+        """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case perfetto, csv }
+
+    @Option(help: "perfetto or csv.")
+    var format: Format
+
+    @Argument(help: "The trace, or the files of a rotated one in order.")
+    var files: [String]
+
+    @Option(name: .customShort("o"), help: "Where to write ('-' for stdout).")
+    var output: String
+
+    func run() throws {
+        let calls: [CallInfo]
+        do { calls = try CallExport.calls(paths: files) } catch { throw ToolError("export: \(error)") }
+        let text: String
+        switch format {
+        case .perfetto: text = CallExport.perfetto(calls, name: files.joined(separator: " ")).serialized(style: .compact) + "\n"
+        case .csv: text = CallExport.csv(calls)
+        }
+        if output == "-" {
+            var out = OutputBuffer()
+            out.bytes.append(contentsOf: text.utf8)
+            out.flush()
+            return
+        }
+        let fd = open(output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw ToolError("export: cannot write \(output): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var bytes = Array(text.utf8)
+        var off = 0
+        while off < bytes.count {
+            let n = bytes[off...].withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { throw ToolError("export: cannot write \(output): \(String(cString: strerror(errno)))") }
+            off += n
+        }
+        bytes.removeAll()
+    }
+}
