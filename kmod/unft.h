@@ -14,6 +14,7 @@
  *   unft_parts.c    ENCAP requests cut into parts, answers put back together
  *   unft_text.c     extended-ack texts that outlive the handler
  *   unft_debugfs.c  counters and knobs in /sys/kernel/debug/unft/
+ *   unft_compat.h   the kernel API differences between 6.1 and 6.12
  */
 #ifndef _UNFT_H
 #define _UNFT_H

@@ -12,8 +12,8 @@
  * parts of its answer; the waiter takes it once after the call ended, so no
  * answer handler is still writing when the waiter reads the answer.
  * Both families set parallel_ops: a caller sleeps in its handler while the
- * listener's answer runs in another handler (see
- * shared/spec/kernel-vm-testing.md on the genl mutex deadlock).
+ * listener's answer runs in another handler; without it both would run
+ * under the genl mutex and the caller would wait for ever.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -29,13 +29,14 @@
 #include <net/net_namespace.h>
 
 #include "unft.h"
+#include "unft_compat.h"
 
 static struct {
 	spinlock_t lock;
 	bool dying;			/* module exit has begun */
 	bool registered;
-	struct net *net;		/* the listener's namespace: valid while
-					 * registered, its socket holds it */
+	/* The listener's namespace: valid while registered (its socket holds it). */
+	struct net *net;
 	u32 portid;
 	u64 next_seq;
 	DECLARE_HASHTABLE(calls, 6);
@@ -209,7 +210,7 @@ int unft_call_send(struct unft_call *call, const struct unft_peer *peer,
 			err = -EINTR;
 			break;
 		}
-		msleep(2);
+		usleep_range(2000, 3000);
 	}
 	unft_skb_free(skb);
 	if (!err)
@@ -447,7 +448,7 @@ static int unft_hp_encap(struct sk_buff *skb, struct genl_info *info)
 			 * netlink_rcv_skb() not to ACK a second time.
 			 */
 			if (info->nlhdr->nlmsg_flags & NLM_F_ACK) {
-				netlink_ack(skb, info->nlhdr, 0, info->extack);
+				unft_ack_now(skb, info);
 				acked = true;
 			}
 			call->t_done = ktime_get_ns();
