@@ -10,6 +10,19 @@ root=$(cd "$here/../.." && pwd)
 read -r -a kernels <<<"${VMTEST_KERNELS:-6.1 6.12}"
 passed=0; failed=0
 t_all=$(date +%s)
+# Built once for the whole pass: each kernel's module (run.sh keeps it here) and the Swift tools.
+VMTEST_KMOD_CACHE=$(mktemp -d /tmp/unft-kmod.XXXXXX)
+export VMTEST_KMOD_CACHE
+trap 'rm -rf "$VMTEST_KMOD_CACHE"' EXIT
+if [[ -z ${VMTEST_BIN:-} ]] && grep -q VMTEST_BIN "$here"/tests/*.sh; then
+  if (cd "$root" && swift build) >"$VMTEST_KMOD_CACHE/swift-build.log" 2>&1; then
+    VMTEST_BIN=$(cd "$root" && swift build --show-bin-path)
+    export VMTEST_BIN
+  else
+    echo "vm: swift build FAILED"; tail -30 "$VMTEST_KMOD_CACHE/swift-build.log" | sed 's/^/    /'
+    failed=$((failed+1))
+  fi
+fi
 
 dlog=$(mktemp)
 if "$here/dkms-check.sh" "${kernels[@]}" >"$dlog" 2>&1; then
@@ -27,7 +40,9 @@ for k in "${kernels[@]}"; do
       echo "vm: $name ok ($(grep -o 'whole run [0-9.]* s' "$log" | tail -1))"; passed=$((passed+1))
       grep "^run.sh: VMTEST METRIC" "$log" | sed 's/^run.sh: /    /'
     else
-      echo "vm: $name FAILED"; tail -60 "$log" | sed 's/^/    /'; failed=$((failed+1))
+      # The test's own FAIL lines first: the tail alone can be all counters.
+      echo "vm: $name FAILED"; grep -a ": FAIL" "$log" | head -20 | sed 's/^/    /'
+      tail -60 "$log" | sed 's/^/    /'; failed=$((failed+1))
     fi
     rm -f "$log"
   done

@@ -19,7 +19,8 @@
 # Debian's default kernel), VMTEST_TIMEOUT (whole run, s, default 300), VMTEST_MEM (MiB, default 1024),
 # VMTEST_KEEP=1 keeps the temporary folder (console.log, dmesg.txt, test outputs),
 # VMTEST_BIN (a folder with flowtrace, flow-table-ctl, flow-table-hairpind: no build),
-# VMTEST_ARGS (words for the test script, e.g. scripts/vm/bench/daemon-ab.sh's variants).
+# VMTEST_ARGS (words for the test script, e.g. scripts/vm/bench/daemon-ab.sh's variants),
+# VMTEST_KMOD_CACHE (a folder keeping each kernel's unft.ko between runs of one checkout).
 set -euo pipefail
 
 t_start=$(date +%s.%N)
@@ -59,19 +60,28 @@ cleanup() { if [[ ${VMTEST_KEEP:-0} == 1 ]]; then echo "run.sh: kept $tmp"; else
 trap cleanup EXIT
 
 # 1. Build, in a copy of the sources in the result folder: each kernel gets its own objects (two
-# runs for two kernels never mix them), and the guest loads the module from there.
+# runs for two kernels never mix them), and the guest loads the module from there. With
+# VMTEST_KMOD_CACHE (run-all.sh sets it for one pass over one checkout) a kernel's module is
+# built once and reused.
 t0=$(date +%s.%N)
 kb=$tmp/results/kmod
 mkdir -p "$kb"
-cp "$root"/kmod/{Kbuild,Makefile,*.c,*.h} "$kb/"
-cp -r "$root/kmod/include" "$kb/"
-if ! make -C "$kb" KDIR="$kdir" W=1 >"$tmp/build.log" 2>&1; then
-	cat "$tmp/build.log"; echo "run.sh: building unft.ko failed"; exit 1
+cache=${VMTEST_KMOD_CACHE:+$VMTEST_KMOD_CACHE/$ver}
+if [[ -n $cache && -f $cache/unft.ko ]]; then
+	cp "$cache/unft.ko" "$kb/"
+	echo "run.sh: unft.ko for $ver built already ($cache)"
+else
+	cp "$root"/kmod/{Kbuild,Makefile,*.c,*.h} "$kb/"
+	cp -r "$root/kmod/include" "$kb/"
+	if ! make -C "$kb" KDIR="$kdir" W=1 >"$tmp/build.log" 2>&1; then
+		cat "$tmp/build.log"; echo "run.sh: building unft.ko failed"; exit 1
+	fi
+	if grep -E "warning:|error:" "$tmp/build.log"; then
+		echo "run.sh: building unft.ko gave warnings"; exit 1
+	fi
+	echo "run.sh: built unft.ko for $ver in $(elapsed "$t0") s"
+	if [[ -n $cache ]]; then mkdir -p "$cache" && cp "$kb/unft.ko" "$cache/"; fi
 fi
-if grep -E "warning:|error:" "$tmp/build.log"; then
-	echo "run.sh: building unft.ko gave warnings"; exit 1
-fi
-echo "run.sh: built unft.ko for $ver in $(elapsed "$t0") s"
 
 # 1b. The Swift tools, for tests that use them (found the way scripts/run-e2e-tests.sh does).
 bin=${VMTEST_BIN:-}
