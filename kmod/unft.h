@@ -9,11 +9,12 @@
  *   unft_policy.c   nla_policy tables of both families and the strict
  *                   checker (required / repeated attributes, error paths)
  *   unft_api.c      the net_flow_nl family: checks, forwarding, API replies
- *   unft_hairpin.c  the nfl_hairpin family: listener, pending calls,
- *                   timeouts, NETLINK_URELEASE
+ *   unft_hairpin.c  the nfl_hairpin family: a listener and pending calls
+ *                   per network namespace, timeouts, NETLINK_URELEASE
  *   unft_parts.c    ENCAP requests cut into parts, answers put back together
  *   unft_text.c     extended-ack texts that outlive the handler
  *   unft_debugfs.c  counters and knobs in /sys/kernel/debug/unft/
+ *   unft_compat.h   the kernel API differences between 6.1 and 6.12
  */
 #ifndef _UNFT_H
 #define _UNFT_H
@@ -189,8 +190,9 @@ struct unft_peer {
 	u32 portid;
 };
 
-struct unft_call *unft_call_start(u8 cmd, u32 nflows, struct unft_peer *peer,
-				  struct netlink_ext_ack *extack);
+/* A call to the listener of @net, the namespace the request named the port in. */
+struct unft_call *unft_call_start(u8 cmd, u32 nflows, struct net *net,
+				  struct unft_peer *peer, struct netlink_ext_ack *extack);
 int unft_call_send(struct unft_call *call, const struct unft_peer *peer,
 		   struct sk_buff *skb, unsigned long deadline);
 void unft_call_fail(struct unft_call *call, int err, const char *why);
@@ -203,8 +205,11 @@ extern struct genl_family unft_hp_family;
 int unft_hairpin_init(void);
 void unft_hairpin_shutdown(void);
 void unft_hairpin_exit(void);
-/* Listener registration for debugfs: port or 0. */
+/* For debugfs: the initial namespace's listener port or 0; how many
+ * namespaces have a listener.
+ */
 u32 unft_hairpin_listener(void);
+u32 unft_hairpin_listeners(void);
 
 /* ---- parts (unft_parts.c) ---- */
 

@@ -8,8 +8,9 @@
  *   2. the preamble: IDENTIFIER_TYPE = IFINDEX and an IDENTIFIER naming a
  *      unft port in the requester's namespace, else -EINVAL;
  *   3. UPDATE_FLOWS, CREATE_TABLE, DESTROY_TABLE: -EOPNOTSUPP;
- *   4. no listener: -ENOTCONN at once;
- *   5. one ENCAP request (or its parts) to the listener, then a sleep on the
+ *   4. no listener in the requester's namespace (where the port was found):
+ *      -ENOTCONN at once;
+ *   5. one ENCAP request (or its parts) to that namespace's listener, then a sleep on the
  *      call's completion (process context, no lock held) until the answer,
  *      the timeout (-ETIMEDOUT) or the listener's end (-ENOTCONN);
  *   6. the API reply built from the answer per the contract's tables.
@@ -217,7 +218,7 @@ static int unft_api_doit(struct sk_buff *skb, struct genl_info *info)
 	}
 
 	deadline = jiffies + msecs_to_jiffies(max(READ_ONCE(unft_timeout_ms), 1U));
-	call = unft_call_start(cmd, req.nflows, &peer, info->extack);
+	call = unft_call_start(cmd, req.nflows, genl_info_net(info), &peer, info->extack);
 	if (IS_ERR(call)) {
 		err = PTR_ERR(call);
 		goto out_flows;

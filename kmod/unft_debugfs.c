@@ -12,7 +12,9 @@
  *   pending                      calls waiting now
  *   live                         live allocations (calls, buffers, skbs);
  *                                0 whenever no call is in flight
- *   listener                     registered listener port, 0 if none
+ *   listener                     the initial namespace's listener port, 0
+ *                                if none
+ *   listeners                    namespaces that have a listener
  *   stats                        everything above, one "name value" a line
  * Knobs (read-write):
  *   timeout_ms        answer timeout (also /sys/module/unft/parameters/)
@@ -41,6 +43,13 @@ static int unft_listener_get(void *data, u64 *val)
 	return 0;
 }
 DEFINE_DEBUGFS_ATTRIBUTE(unft_listener_fops, unft_listener_get, NULL, "%llu\n");
+
+static int unft_listeners_get(void *data, u64 *val)
+{
+	*val = unft_hairpin_listeners();
+	return 0;
+}
+DEFINE_DEBUGFS_ATTRIBUTE(unft_listeners_fops, unft_listeners_get, NULL, "%llu\n");
 
 static const struct {
 	const char *name;
@@ -72,6 +81,7 @@ static int unft_stats_show(struct seq_file *m, void *v)
 		seq_printf(m, "%s %lld\n", unft_counters[i].name,
 			   (long long)atomic64_read(unft_counters[i].counter));
 	seq_printf(m, "listener %u\n", unft_hairpin_listener());
+	seq_printf(m, "listeners %u\n", unft_hairpin_listeners());
 	seq_printf(m, "timeout_ms %u\n", READ_ONCE(unft_timeout_ms));
 	seq_printf(m, "part_budget %u\n", READ_ONCE(unft_part_budget));
 	seq_printf(m, "max_answer_bytes %u\n", READ_ONCE(unft_max_answer));
@@ -92,6 +102,7 @@ void unft_debugfs_init(void)
 		debugfs_create_file_unsafe(unft_counters[i].name, 0444, d,
 					   unft_counters[i].counter, &unft_counter_fops);
 	debugfs_create_file_unsafe("listener", 0444, d, NULL, &unft_listener_fops);
+	debugfs_create_file_unsafe("listeners", 0444, d, NULL, &unft_listeners_fops);
 	debugfs_create_file("stats", 0444, d, NULL, &unft_stats_fops);
 	debugfs_create_u32("timeout_ms", 0644, d, &unft_timeout_ms);
 	debugfs_create_u32("part_budget", 0644, d, &unft_part_budget);

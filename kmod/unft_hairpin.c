@@ -1,19 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * unft: the nfl_hairpin family. One registered listener (a netlink
- * port, taken from the sender of SET_LISTENER) receives every driver call
- * as an ENCAP request and answers it with an ENCAP answer carrying the same
- * SEQ. Calls wait in a table keyed by SEQ; each has a completion, a timeout
- * (timeout_ms), and ends exactly once: answered (DONE) or FAILED (timeout,
- * listener gone, broken answer, unload).
+ * unft: the nfl_hairpin family. Each network namespace has its own
+ * listener (a netlink port, taken from the sender of SET_LISTENER: the
+ * listener's namespace is its socket's), its own calls and its own SEQ
+ * counter (pernet state, struct unft_net). A call on a port goes to the
+ * listener of the namespace the request named the port in, as an ENCAP
+ * request, and is answered by an ENCAP answer carrying the same SEQ from
+ * that listener's socket. Calls wait in their namespace's table keyed by
+ * SEQ; each has a completion, a timeout (timeout_ms), and ends exactly
+ * once: answered (DONE) or FAILED (timeout, listener gone, broken answer,
+ * unload).
  *
- * Locking: unft_hp.lock (a spinlock, never held while sleeping) guards the
- * listener, the table and every call's state. A call's mutex serialises the
+ * Locking: unft_hp.lock (a spinlock, never held while sleeping) guards
+ * every namespace's listener and table, the list of namespaces and every
+ * call's state (one lock: calls are rare and short next to the netlink
+ * round trips around them). A call's mutex serialises the
  * parts of its answer; the waiter takes it once after the call ended, so no
  * answer handler is still writing when the waiter reads the answer.
  * Both families set parallel_ops: a caller sleeps in its handler while the
- * listener's answer runs in another handler (see
- * shared/spec/kernel-vm-testing.md on the genl mutex deadlock).
+ * listener's answer runs in another handler; without it both would run
+ * under the genl mutex and the caller would wait for ever.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -27,31 +33,59 @@
 #include <linux/ktime.h>
 #include <net/genetlink.h>
 #include <net/net_namespace.h>
+#include <net/netns/generic.h>
 
 #include "unft.h"
+#include "unft_compat.h"
 
-static struct {
-	spinlock_t lock;
-	bool dying;			/* module exit has begun */
+/* One network namespace's hairpin (pernet, zeroed by the core). */
+struct unft_net {
+	struct list_head node;		/* in unft_hp.nets */
 	bool registered;
-	struct net *net;		/* the listener's namespace: valid while
-					 * registered, its socket holds it */
-	u32 portid;
+	u32 portid;			/* the listener, in this namespace */
 	u64 next_seq;
-	DECLARE_HASHTABLE(calls, 6);
-} unft_hp = {
-	.lock = __SPIN_LOCK_UNLOCKED(unft_hp.lock),
-	.next_seq = 1,
+	DECLARE_HASHTABLE(calls, 6);	/* pending calls by SEQ */
 };
 
+static unsigned int unft_net_id;
+
+static struct {
+	spinlock_t lock;		/* see "Locking" above */
+	bool dying;			/* module exit has begun */
+	struct list_head nets;		/* every namespace's unft_net */
+	struct unft_net *init;		/* the initial namespace's, while registered */
+} unft_hp = {
+	.lock = __SPIN_LOCK_UNLOCKED(unft_hp.lock),
+	.nets = LIST_HEAD_INIT(unft_hp.nets),
+};
+
+static struct unft_net *unft_net(const struct net *net)
+{
+	return net_generic(net, unft_net_id);
+}
+
+/* debugfs outlives the pernet state on both ends of the module's life. */
 u32 unft_hairpin_listener(void)
 {
-	u32 port;
+	u32 port = 0;
 
 	spin_lock(&unft_hp.lock);
-	port = unft_hp.registered ? unft_hp.portid : 0;
+	if (unft_hp.init && unft_hp.init->registered)
+		port = unft_hp.init->portid;
 	spin_unlock(&unft_hp.lock);
 	return port;
+}
+
+u32 unft_hairpin_listeners(void)
+{
+	struct unft_net *un;
+	u32 n = 0;
+
+	spin_lock(&unft_hp.lock);
+	list_for_each_entry(un, &unft_hp.nets, node)
+		n += un->registered;
+	spin_unlock(&unft_hp.lock);
+	return n;
 }
 
 /* ---- calls ---- */
@@ -78,9 +112,10 @@ void unft_peer_put(struct unft_peer *peer)
 	peer->net = NULL;
 }
 
-struct unft_call *unft_call_start(u8 cmd, u32 nflows, struct unft_peer *peer,
-				  struct netlink_ext_ack *extack)
+struct unft_call *unft_call_start(u8 cmd, u32 nflows, struct net *net,
+				  struct unft_peer *peer, struct netlink_ext_ack *extack)
 {
+	struct unft_net *un = unft_net(net);
 	struct unft_call *call;
 	int err = 0;
 
@@ -104,14 +139,14 @@ struct unft_call *unft_call_start(u8 cmd, u32 nflows, struct unft_peer *peer,
 	spin_lock(&unft_hp.lock);
 	if (unft_hp.dying) {
 		err = -ESHUTDOWN;
-	} else if (!unft_hp.registered) {
+	} else if (!un->registered) {
 		err = -ENOTCONN;
 	} else {
-		call->seq = unft_hp.next_seq++;
+		call->seq = un->next_seq++;
 		call->state = UNFT_CALL_PENDING;
-		hash_add(unft_hp.calls, &call->node, call->seq);
-		peer->net = get_net(unft_hp.net);
-		peer->portid = unft_hp.portid;
+		hash_add(un->calls, &call->node, call->seq);
+		peer->net = get_net(net);
+		peer->portid = un->portid;
 		atomic64_inc(&unft_stats.pending);
 		atomic64_inc(&unft_stats.requests);
 	}
@@ -120,7 +155,8 @@ struct unft_call *unft_call_start(u8 cmd, u32 nflows, struct unft_peer *peer,
 	if (err) {
 		if (err == -ENOTCONN) {
 			atomic64_inc(&unft_stats.notconn);
-			unft_text(extack, NULL, "no hairpin listener is registered");
+			unft_text(extack, NULL,
+				  "no hairpin listener is registered in this network namespace");
 		} else {
 			unft_text(extack, NULL, "unft is being unloaded");
 		}
@@ -209,7 +245,7 @@ int unft_call_send(struct unft_call *call, const struct unft_peer *peer,
 			err = -EINTR;
 			break;
 		}
-		msleep(2);
+		usleep_range(2000, 3000);
 	}
 	unft_skb_free(skb);
 	if (!err)
@@ -237,13 +273,13 @@ int unft_call_wait(struct unft_call *call, unsigned long deadline)
 	return call->state == UNFT_CALL_DONE ? 0 : call->err;
 }
 
-/* Takes a reference on the pending call with this SEQ. */
-static struct unft_call *unft_call_get(u64 seq)
+/* Takes a reference on the namespace's pending call with this SEQ. */
+static struct unft_call *unft_call_get(struct unft_net *un, u64 seq)
 {
 	struct unft_call *call, *found = NULL;
 
 	spin_lock(&unft_hp.lock);
-	hash_for_each_possible(unft_hp.calls, call, node, seq) {
+	hash_for_each_possible(un->calls, call, node, seq) {
 		if (call->seq == seq) {
 			refcount_inc(&call->ref);
 			found = call;
@@ -254,13 +290,13 @@ static struct unft_call *unft_call_get(u64 seq)
 	return found;
 }
 
-static void unft_fail_all_locked(int err, const char *why)
+static void unft_fail_all_locked(struct unft_net *un, int err, const char *why)
 {
 	struct unft_call *call;
 	struct hlist_node *tmp;
 	int bkt;
 
-	hash_for_each_safe(unft_hp.calls, bkt, tmp, call, node) {
+	hash_for_each_safe(un->calls, bkt, tmp, call, node) {
 		if (unft_call_end_locked(call, UNFT_CALL_FAILED, err, why) && err == -ENOTCONN)
 			atomic64_inc(&unft_stats.notconn);
 	}
@@ -270,11 +306,11 @@ static void unft_fail_all_locked(int err, const char *why)
 
 static bool unft_is_listener(struct genl_info *info)
 {
+	struct unft_net *un = unft_net(genl_info_net(info));
 	bool ok;
 
 	spin_lock(&unft_hp.lock);
-	ok = unft_hp.registered && net_eq(unft_hp.net, genl_info_net(info)) &&
-	     unft_hp.portid == info->snd_portid;
+	ok = un->registered && un->portid == info->snd_portid;
 	spin_unlock(&unft_hp.lock);
 	return ok;
 }
@@ -283,7 +319,7 @@ static int unft_hp_set_listener(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *lt[NFLH_LISTENER_ATTR_MAX + 1];
 	struct nlattr *tb[NFLH_MAX + 1], *nest;
-	struct net *net = genl_info_net(info);
+	struct unft_net *un = unft_net(genl_info_net(info));
 	u32 type, port = 0;
 	int err;
 
@@ -312,20 +348,20 @@ static int unft_hp_set_listener(struct sk_buff *skb, struct genl_info *info)
 	spin_lock(&unft_hp.lock);
 	if (unft_hp.dying) {
 		err = -ESHUTDOWN;
-	} else if (unft_hp.registered &&
-		   !(net_eq(unft_hp.net, net) && unft_hp.portid == info->snd_portid)) {
+	} else if (un->registered && un->portid != info->snd_portid) {
 		err = -EBUSY;
-		port = unft_hp.portid;
+		port = un->portid;
 	} else {
 		/* The sender's port, never a number from the message. */
-		unft_hp.registered = true;
-		unft_hp.net = net;
-		unft_hp.portid = info->snd_portid;
+		un->registered = true;
+		un->portid = info->snd_portid;
 	}
 	spin_unlock(&unft_hp.lock);
 
 	if (err == -EBUSY)
-		unft_text(info->extack, NULL, "a listener is registered already (port %u)", port);
+		unft_text(info->extack, NULL,
+			  "a listener is registered already in this network namespace (port %u)",
+			  port);
 	else if (err)
 		unft_text(info->extack, NULL, "unft is being unloaded");
 	return err;
@@ -337,6 +373,7 @@ static int unft_hp_get_listener(struct sk_buff *skb, struct genl_info *info)
 	struct nlattr *nest;
 	bool registered;
 	struct nlattr *tb[NFLH_MAX + 1];
+	struct unft_net *un = unft_net(genl_info_net(info));
 	void *hdr;
 	u32 port;
 	int err;
@@ -345,11 +382,12 @@ static int unft_hp_get_listener(struct sk_buff *skb, struct genl_info *info)
 	if (err)
 		return err;
 	spin_lock(&unft_hp.lock);
-	registered = unft_hp.registered;
-	port = unft_hp.portid;
+	registered = un->registered;
+	port = un->portid;
 	spin_unlock(&unft_hp.lock);
 	if (!registered) {
-		unft_text(info->extack, NULL, "no hairpin listener is registered");
+		unft_text(info->extack, NULL,
+			  "no hairpin listener is registered in this network namespace");
 		return -ENOENT;
 	}
 
@@ -413,7 +451,7 @@ static int unft_hp_encap(struct sk_buff *skb, struct genl_info *info)
 	}
 	seq = nla_get_u64(et[NFLH_ENCAP_SEQ]);
 
-	call = unft_call_get(seq);
+	call = unft_call_get(unft_net(genl_info_net(info)), seq);
 	if (!call) {
 		atomic64_inc(&unft_stats.refused);
 		unft_text(info->extack, et[NFLH_ENCAP_SEQ],
@@ -447,7 +485,7 @@ static int unft_hp_encap(struct sk_buff *skb, struct genl_info *info)
 			 * netlink_rcv_skb() not to ACK a second time.
 			 */
 			if (info->nlhdr->nlmsg_flags & NLM_F_ACK) {
-				netlink_ack(skb, info->nlhdr, 0, info->extack);
+				unft_ack_now(skb, info);
 				acked = true;
 			}
 			call->t_done = ktime_get_ns();
@@ -506,16 +544,17 @@ struct genl_family unft_hp_family = {
 static int unft_hp_notify(struct notifier_block *nb, unsigned long event, void *ptr)
 {
 	struct netlink_notify *n = ptr;
+	struct unft_net *un;
 	bool lost = false;
 
 	if (event != NETLINK_URELEASE || n->protocol != NETLINK_GENERIC)
 		return NOTIFY_DONE;
 
+	un = unft_net(n->net);
 	spin_lock(&unft_hp.lock);
-	if (unft_hp.registered && net_eq(unft_hp.net, n->net) && unft_hp.portid == n->portid) {
-		unft_hp.registered = false;
-		unft_hp.net = NULL;
-		unft_fail_all_locked(-ENOTCONN, "the hairpin listener's socket was closed");
+	if (un->registered && un->portid == n->portid) {
+		un->registered = false;
+		unft_fail_all_locked(un, -ENOTCONN, "the hairpin listener's socket was closed");
 		lost = true;
 	}
 	spin_unlock(&unft_hp.lock);
@@ -529,6 +568,46 @@ static struct notifier_block unft_hp_notifier = {
 	.notifier_call = unft_hp_notify,
 };
 
+/* ---- namespaces ---- */
+
+static int __net_init unft_net_init(struct net *net)
+{
+	struct unft_net *un = unft_net(net);
+
+	un->next_seq = 1;
+	hash_init(un->calls);
+	spin_lock(&unft_hp.lock);
+	list_add(&un->node, &unft_hp.nets);
+	if (net_eq(net, &init_net))
+		unft_hp.init = un;
+	spin_unlock(&unft_hp.lock);
+	return 0;
+}
+
+/*
+ * The namespace's last socket is gone, so is its listener, and no caller
+ * is left in a handler; failing what might remain keeps the table honest.
+ */
+static void __net_exit unft_net_exit(struct net *net)
+{
+	struct unft_net *un = unft_net(net);
+
+	spin_lock(&unft_hp.lock);
+	un->registered = false;
+	unft_fail_all_locked(un, -ENOTCONN, "the network namespace is going away");
+	list_del(&un->node);
+	if (unft_hp.init == un)
+		unft_hp.init = NULL;
+	spin_unlock(&unft_hp.lock);
+}
+
+static struct pernet_operations unft_net_ops = {
+	.init	= unft_net_init,
+	.exit	= unft_net_exit,
+	.id	= &unft_net_id,
+	.size	= sizeof(struct unft_net),
+};
+
 int unft_hairpin_init(void)
 {
 	int err;
@@ -538,21 +617,33 @@ int unft_hairpin_init(void)
 		pr_notice("family name \"%s\" is longer than GENL_NAMSIZ allows: registered as \"%s\"\n",
 			  NFLH_GENL_NAME, unft_hp_family.name);
 
-	err = netlink_register_notifier(&unft_hp_notifier);
+	err = register_pernet_subsys(&unft_net_ops);
 	if (err)
 		return err;
+	err = netlink_register_notifier(&unft_hp_notifier);
+	if (err)
+		goto err_pernet;
 	err = genl_register_family(&unft_hp_family);
 	if (err)
-		netlink_unregister_notifier(&unft_hp_notifier);
+		goto err_notifier;
+	return 0;
+
+err_notifier:
+	netlink_unregister_notifier(&unft_hp_notifier);
+err_pernet:
+	unregister_pernet_subsys(&unft_net_ops);
 	return err;
 }
 
 /* First step of unloading: no new calls, every waiting call wakes up. */
 void unft_hairpin_shutdown(void)
 {
+	struct unft_net *un;
+
 	spin_lock(&unft_hp.lock);
 	unft_hp.dying = true;
-	unft_fail_all_locked(-ESHUTDOWN, "unft is being unloaded");
+	list_for_each_entry(un, &unft_hp.nets, node)
+		unft_fail_all_locked(un, -ESHUTDOWN, "unft is being unloaded");
 	spin_unlock(&unft_hp.lock);
 }
 
@@ -560,8 +651,5 @@ void unft_hairpin_exit(void)
 {
 	genl_unregister_family(&unft_hp_family);
 	netlink_unregister_notifier(&unft_hp_notifier);
-	spin_lock(&unft_hp.lock);
-	unft_hp.registered = false;
-	unft_hp.net = NULL;
-	spin_unlock(&unft_hp.lock);
+	unregister_pernet_subsys(&unft_net_ops);
 }

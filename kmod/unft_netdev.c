@@ -10,6 +10,7 @@
 #include <net/rtnetlink.h>
 
 #include "unft.h"
+#include "unft_compat.h"
 
 static struct rtnl_link_ops unft_link_ops;
 
@@ -66,7 +67,7 @@ static void unft_setup(struct net_device *dev)
 	dev->flags |= IFF_NOARP;
 	dev->flags &= ~IFF_MULTICAST;
 	dev->priv_flags |= IFF_LIVE_ADDR_CHANGE | IFF_NO_QUEUE;
-	dev->features |= NETIF_F_LLTX;
+	unft_set_lltx(dev);
 	dev->min_mtu = 0;
 	dev->max_mtu = 0;
 	eth_hw_addr_random(dev);

@@ -7,7 +7,13 @@ set -euo pipefail
 
 pkgs=(pkg-config libpcap-dev libnl-3-dev libnl-genl-3-dev tshark)
 if [[ "${1:-}" == "--vm" ]]; then
-  pkgs+=(qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static kmod)
+  # Two kernels, each image with its headers (the VM tests run on both): the default one of
+  # Debian 12 (6.1) and 6.12, Debian 13's default, which bookworm carries too. Both by their
+  # metapackages (linux-image-6.12-amd64 depends on the newest linux-image-6.12.*+deb12-amd64),
+  # so the names follow the archive's point releases instead of going stale. dkms: the DKMS build
+  # of kmod/dkms.conf for both (scripts/vm/dkms-check.sh).
+  pkgs+=(qemu-system-x86 linux-image-amd64 linux-headers-amd64
+    linux-image-6.12-amd64 linux-headers-6.12-amd64 busybox-static kmod dkms)
 fi
 
 missing=()

@@ -1,8 +1,8 @@
 #!/bin/busybox sh
 # /init of the test VM (busybox, see scripts/vm/run.sh). Mounts the host root read-only over
-# 9p at /host and the host's result folder at /results, loads unft.ko from the host, runs the
-# test script chrooted into /host, checks the kernel log and unft's live-allocation count,
-# prints "VMTEST RESULT: PASS|FAIL" and powers off.
+# 9p at /host and the host's result folder at /results, loads unft.ko (run.sh builds it into the
+# result folder), runs the test script chrooted into /host, checks the kernel log and unft's
+# live-allocation count, prints "VMTEST RESULT: PASS|FAIL" and powers off.
 export PATH=/bin
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -25,9 +25,8 @@ fail() {
 	finish FAIL
 }
 
-# Dependency order matters: virtio before virtio_ring fails with "unknown symbol".
-for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci \
-	netfs fscache 9pnet 9pnet_virtio 9p; do
+# In dependency order (run.sh wrote it as modprobe gave it; built-in ones are not listed).
+for m in $(cat /lib/modules/order); do
 	insmod /lib/modules/$m.ko || fail "insmod $m failed"
 done
 mkdir -p /host /results

@@ -3,7 +3,7 @@
 #
 #   scripts/vm/run.sh [TEST_SCRIPT]          default scripts/vm/tests/kmod-basic.sh
 #
-# 1. builds kmod/ against the Debian kernel headers (warnings are errors);
+# 1. builds kmod/ against the Debian kernel headers of VMTEST_KERNEL (warnings are errors);
 # 2. makes a busybox initramfs (scripts/vm/init.sh as /init plus the virtio/9p modules);
 # 3. boots /boot/vmlinuz-<ver> with the host root exported read-only over 9p and a
 #    writable result folder; /init loads unft.ko from the host, runs TEST_SCRIPT chrooted
@@ -15,11 +15,12 @@
 # brought up to date with `swift build` first; the guest runs them from the host root.
 # Lines "VMTEST METRIC name value" the test prints are repeated at the end of the output.
 #
-# Environment: VMTEST_TIMEOUT (whole run, s, default 300), VMTEST_MEM (MiB, default 1024),
+# Environment: VMTEST_KERNEL (the kernel version to boot and build for, e.g. 6.1 or 6.12; default
+# Debian's default kernel), VMTEST_TIMEOUT (whole run, s, default 300), VMTEST_MEM (MiB, default 1024),
 # VMTEST_KEEP=1 keeps the temporary folder (console.log, dmesg.txt, test outputs),
 # VMTEST_BIN (a folder with flowtrace, flow-table-ctl, flow-table-hairpind: no build),
-# VMTEST_ARGS (words for the test script, e.g. scripts/vm/bench/daemon-ab.sh's variants).
-# Kernel facts behind this: shared/spec/kernel-vm-testing.md.
+# VMTEST_ARGS (words for the test script, e.g. scripts/vm/bench/daemon-ab.sh's variants),
+# VMTEST_KMOD_CACHE (a folder keeping each kernel's unft.ko between runs of one checkout).
 set -euo pipefail
 
 t_start=$(date +%s.%N)
@@ -32,28 +33,55 @@ mem=${VMTEST_MEM:-1024}
 
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 
-# The newest kernel that has both headers and an image (never a hard-coded version).
-ver=""
+# The kernel: VMTEST_KERNEL names it by version ("6.1", "6.12" or a whole "6.12.118+deb12-amd64");
+# unset, Debian's default kernel (the one linux-image-amd64 depends on), else the newest. Only a
+# kernel with headers, image and modules counts; versions are found, never hard-coded.
+kernels=()
 for d in $(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -rV); do
 	v=${d#/usr/src/linux-headers-}
-	if [[ -r /boot/vmlinuz-$v && -d /lib/modules/$v/kernel ]]; then ver=$v; break; fi
+	if [[ -r /boot/vmlinuz-$v && -d /lib/modules/$v/kernel ]]; then kernels+=("$v"); fi
 done
-[[ -n $ver ]] || { echo "run.sh: no linux-headers-*-amd64 with a matching /boot/vmlinuz-*" >&2; exit 2; }
+((${#kernels[@]})) || { echo "run.sh: no linux-headers-*-amd64 with a matching /boot/vmlinuz-*" >&2; exit 2; }
+want=${VMTEST_KERNEL:-$(dpkg-query -W -f='${Depends}' linux-image-amd64 2>/dev/null |
+	sed -nE 's/^linux-image-([^ ,]+).*/\1/p')}
+ver=""
+for v in "${kernels[@]}"; do
+	# "6.1" is 6.1.x, not 6.12.x.
+	if [[ -z $want || $v == "$want" || $v == "$want".* || $v == "$want"-* ]]; then ver=$v; break; fi
+done
+if [[ -z $ver && -n ${VMTEST_KERNEL:-} ]]; then
+	echo "run.sh: no kernel $VMTEST_KERNEL with headers and image; there are: ${kernels[*]}" >&2; exit 2
+fi
+ver=${ver:-${kernels[0]}}
 kdir=/usr/src/linux-headers-$ver
 
 tmp=$(mktemp -d /tmp/unft-vm.XXXXXX)
 cleanup() { if [[ ${VMTEST_KEEP:-0} == 1 ]]; then echo "run.sh: kept $tmp"; else rm -rf "$tmp"; fi; }
 trap cleanup EXIT
 
-# 1. Build.
+# 1. Build, in a copy of the sources in the result folder: each kernel gets its own objects (two
+# runs for two kernels never mix them), and the guest loads the module from there. With
+# VMTEST_KMOD_CACHE (run-all.sh sets it for one pass over one checkout) a kernel's module is
+# built once and reused.
 t0=$(date +%s.%N)
-if ! make -C "$root/kmod" KDIR="$kdir" W=1 >"$tmp/build.log" 2>&1; then
-	cat "$tmp/build.log"; echo "run.sh: building unft.ko failed"; exit 1
+kb=$tmp/results/kmod
+mkdir -p "$kb"
+cache=${VMTEST_KMOD_CACHE:+$VMTEST_KMOD_CACHE/$ver}
+if [[ -n $cache && -f $cache/unft.ko ]]; then
+	cp "$cache/unft.ko" "$kb/"
+	echo "run.sh: unft.ko for $ver built already ($cache)"
+else
+	cp "$root"/kmod/{Kbuild,Makefile,*.c,*.h} "$kb/"
+	cp -r "$root/kmod/include" "$kb/"
+	if ! make -C "$kb" KDIR="$kdir" W=1 >"$tmp/build.log" 2>&1; then
+		cat "$tmp/build.log"; echo "run.sh: building unft.ko failed"; exit 1
+	fi
+	if grep -E "warning:|error:" "$tmp/build.log"; then
+		echo "run.sh: building unft.ko gave warnings"; exit 1
+	fi
+	echo "run.sh: built unft.ko for $ver in $(elapsed "$t0") s"
+	if [[ -n $cache ]]; then mkdir -p "$cache" && cp "$kb/unft.ko" "$cache/"; fi
 fi
-if grep -E "warning:|error:" "$tmp/build.log"; then
-	echo "run.sh: building unft.ko gave warnings"; exit 1
-fi
-echo "run.sh: built unft.ko for $ver in $(elapsed "$t0") s"
 
 # 1b. The Swift tools, for tests that use them (found the way scripts/run-e2e-tests.sh does).
 bin=${VMTEST_BIN:-}
@@ -68,7 +96,6 @@ fi
 
 # 1c. The compiled benchmark client (scripts/vm/nlbench.c), for tests that run it: built
 # here like the module, into the result folder the guest sees as $VMTEST_RESULTS.
-mkdir -p "$tmp/results"
 if grep -q 'results/nlbench\|res/nlbench' "$test"; then
 	# cc where the gcc package is installed; the kernel headers bring only gcc-12; the Swift
 	# toolchain has clang.
@@ -86,20 +113,24 @@ mkdir -p "$ird"/{bin,dev,proc,sys,host,results,lib/modules}
 cp /bin/busybox "$ird/bin/busybox"
 cp "$here/init.sh" "$ird/init"
 chmod 755 "$ird/init"
-for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci \
-	netfs fscache 9pnet 9pnet_virtio 9p; do
-	f=$(find "/lib/modules/$ver/kernel" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" | head -1)
-	[[ -n $f ]] || { echo "run.sh: module $m not found for $ver" >&2; exit 2; }
+# The modules /init needs for 9p over virtio-pci, in dependency order as modprobe gives them
+# (which of them are built in differs between kernels: 6.12 has virtio and fscache built in).
+: >"$ird/lib/modules/order"
+for f in $(modprobe -S "$ver" --show-depends -a virtio_pci 9pnet_virtio 9p | awk '$1 == "insmod" { print $2 }'); do
+	m=$(basename "$f"); m=${m%%.ko*}
+	grep -qx "$m" "$ird/lib/modules/order" && continue
 	case $f in
 	*.xz) xz -dc "$f" >"$ird/lib/modules/$m.ko" ;;
 	*.zst) zstd -qdc "$f" >"$ird/lib/modules/$m.ko" ;;
 	*) cp "$f" "$ird/lib/modules/$m.ko" ;;
 	esac
+	echo "$m" >>"$ird/lib/modules/order"
 done
+grep -qx 9p "$ird/lib/modules/order" || { echo "run.sh: no 9p module for $ver" >&2; exit 2; }
 (cd "$ird" && find . | cpio -o -H newc --quiet | gzip -1) >"$tmp/initramfs.gz"
 
 cat >"$tmp/results/vmtest.env" <<EOF
-VMTEST_KO='$root/kmod/unft.ko'
+VMTEST_KO='/tmp/results/kmod/unft.ko'
 VMTEST_SCRIPT='$test'
 VMTEST_ROOT='$root'
 VMTEST_BIN='$bin'

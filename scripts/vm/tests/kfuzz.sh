@@ -7,7 +7,7 @@
 #   hairpin  mutated ENCAP answers to real pending calls, answers for unknown SEQs, answers
 #            from a port that is not the listener, mutated SET/GET_LISTENER;
 #   race     listener re-registration races while calls are in flight;
-#   unpriv   the same from a process without CAP_NET_ADMIN: EPERM;
+#   unpriv   the same from a process without CAP_NET_ADMIN: EPERM (a dump on 6.2+: EOPNOTSUPP);
 #   clients  four processes at once against a running flow-table-hairpind (VMTEST_BIN):
 #            valid batches must be ACKed, mutated requests answered.
 # Every routed message must be answered, every call must end within timeout_ms; after each
