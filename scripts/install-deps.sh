@@ -5,7 +5,7 @@
 #   scripts/install-deps.sh --vm       also what the kernel-module VM tests need
 set -euo pipefail
 
-pkgs=(pkg-config libpcap-dev libnl-3-dev libnl-genl-3-dev tshark)
+pkgs=(pkg-config libpcap-dev zlib1g-dev libnl-3-dev libnl-genl-3-dev tshark)
 if [[ "${1:-}" == "--vm" ]]; then
   pkgs+=(qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static kmod)
 fi

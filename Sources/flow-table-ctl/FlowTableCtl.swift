@@ -17,6 +17,7 @@ struct FlowTableCtl: ParsableCommand {
         Offline, no device needed:
           flow-table-ctl encode set-flows --ifindex 7 flows.json | flow-table-ctl decode
         """,
+        version: FlowTableVersion.version,
         subcommands: [GetTables.self, GetHeaders.self, GetActions.self, GetHeaderGraph.self, GetTableGraph.self,
                       GetFlows.self, SetFlows.self, DelFlows.self, Encode.self, Decode.self])
 }

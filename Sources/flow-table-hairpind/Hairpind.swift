@@ -33,7 +33,8 @@ struct Hairpind: ParsableCommand {
         calls they hit are marked in the trace, and `flowtrace replay` injects them again.
         Without --twin: the kernel module when it is loaded (/sys/module/unft), else the twin's sockets.
         Stop with Ctrl-C (SIGINT) or SIGTERM; the trace file is finished either way.
-        """)
+        """,
+        version: FlowTraceInfo.version)
 
     @Flag(help: "Run unft's user-space twin in this process (no kernel module needed).")
     var twin = false

@@ -19,8 +19,8 @@ struct Audit: ParsableCommand {
           flowtrace audit load.pcapng
         """)
 
-    @Argument(help: "A trace recorded by the twin (flow-table-hairpind --twin --record).")
-    var file: String
+    @OptionGroup var input: TraceInputArguments
+    var file: String { input.file }
 
     @Flag(help: "Print the result as JSON.")
     var json = false

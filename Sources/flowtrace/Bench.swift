@@ -26,8 +26,13 @@ struct BenchCommand: ParsableCommand {
           flowtrace bench a.pcapng b.pcapng --backends hash,tcam --runs 10 --json bench.json --svg bench.svg
         """)
 
-    @Argument(help: "Trace files.")
-    var files: [String]
+    @Argument(help: "Trace files, gzip-compressed or not ('-' for stdin).")
+    var positional: [String] = []
+
+    @Option(name: .customShort("r"), help: ArgumentHelp("A trace file (repeatable; the same as the arguments).", valueName: "file"))
+    var readFiles: [String] = []
+
+    var files: [String] { readFiles + positional }
 
     @Option(help: "Backends, comma-separated.")
     var backends: String = "dummy,hash,tss,tcam"
@@ -68,7 +73,10 @@ struct BenchCommand: ParsableCommand {
             kinds.append(k)
         }
         guard !kinds.isEmpty, !files.isEmpty else { fail("bench needs a trace and a backend") }
-        guard !files.contains("-") else { fail("bench reads each trace once per backend: give files, not stdin") }
+        guard files.filter({ $0 == "-" }).count <= 1 else { fail("stdin ('-') can be given once") }
+        // Each backend reads the trace again: stdin is read once, into a file.
+        var files = self.files
+        do { files = try files.map(TraceInput.rereadable) } catch { fail("\(error)") }
         guard (1...10_000).contains(runs), (0...1000).contains(warmup) else { fail("--runs takes 1 to 10000, --warmup 0 to 1000") }
         var options = BenchOptions()
         options.runs = runs

@@ -30,7 +30,7 @@ struct Gen: ParsableCommand {
     @Option(help: "Random seed.")
     var seed: UInt64 = 1
 
-    @Option(name: [.customShort("w"), .long], help: "The trace file to write.")
+    @Option(name: [.customShort("w"), .long], help: "The trace file to write ('-': stdout; this summary then goes to stderr).")
     var write: String
 
     @Option(help: "A model directory (default: the built-in model).")
@@ -94,9 +94,10 @@ struct Gen: ParsableCommand {
             let doc = FlowTableAttributes(flows: summary.flows).json()
             do { try FlowTableJSON.write(doc, toFile: json) } catch { fail("\(error)") }
         }
-        print("\(write): \(summary.records) records, \(summary.bytes) bytes; \(summary.calls) calls: "
+        let line = "\(write == "-" ? "<stdout>" : write): \(summary.records) records, \(summary.bytes) bytes; \(summary.calls) calls: "
               + "\(summary.flowsSet) flows set, \(summary.flowsDeleted) deleted, \(summary.gets) GET_FLOWS, "
-              + "\(summary.errorCalls) made to fail, \(summary.failedCalls) failed in all")
+              + "\(summary.errorCalls) made to fail, \(summary.failedCalls) failed in all"
+        if write == "-" { fputs(line + "\n", stderr) } else { print(line) }
     }
 }
 

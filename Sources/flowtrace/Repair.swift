@@ -21,8 +21,8 @@ struct Repair: ParsableCommand {
           flowtrace repair killed.pcapng -w fixed.pcapng && tshark -r fixed.pcapng
         """)
 
-    @Argument(help: "The damaged pcapng trace.")
-    var input: String
+    @OptionGroup var trace: TraceInputArguments
+    var input: String { trace.file }
 
     @Option(name: .customShort("w"), help: "Where to write the repaired trace (not the input itself).")
     var output: String

@@ -34,8 +34,7 @@ struct ReplayCommand: ParsableCommand {
         injects the same faults into the same calls (backend and twin targets) and says so.
         """)
 
-    @Argument(help: "A pcapng or pcap trace ('-' for stdin).")
-    var file: String
+    @OptionGroup var input: TraceInputArguments
 
     @Option(help: "backend:dummy|hash|tss|tcam, twin[:BACKEND], socket:PATH or kernel:DEV[,DEV…].")
     var target: String
@@ -70,7 +69,7 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "socket/kernel targets: keep the target's flows instead of installing the trace's starting state.")
     var keepState = false
 
-    @Option(help: "twin target: record the replay session to this pcapng file.")
+    @Option(help: "twin target: record the replay session to this pcapng file ('-': stdout; the report then goes to stderr).")
     var record: String?
 
     @Option(help: "A model directory for devices the trace's snapshot does not describe (default: the built-in model).")
@@ -84,11 +83,9 @@ struct ReplayCommand: ParsableCommand {
         Replayer.kernelTransport = { try GenlSocketTransport() }
         do {
             let report = try execute()
-            if json {
-                print(report.json().serialized(style: .pretty))
-            } else {
-                print(report.text())
-            }
+            let text = json ? report.json().serialized(style: .pretty) : report.text()
+            // --record -: the trace owns stdout.
+            if record == "-" { fputs(text + "\n", stderr) } else { print(text) }
             if report.troubled, let why = report.stopped { fail(why) }
             if !report.succeeded { throw ExitCode(1) }
         } catch let e as ReplayError {
@@ -99,6 +96,11 @@ struct ReplayCommand: ParsableCommand {
     }
 
     func execute() throws -> ReplayReport {
+        // The fault scan and --loop read the trace again: stdin is read once, into a file.
+        var file = input.file
+        if file == "-" && !step {
+            do { file = try TraceInput.rereadable(file) } catch { throw ToolError("\(error)") }
+        }
         let parsed = try ReplayTarget.parse(target)
         var options = ReplayOptions(timing: try timing(for: parsed))
         guard loop >= 1 else { throw ToolError("--loop takes a count of at least 1") }

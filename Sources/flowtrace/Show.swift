@@ -21,8 +21,8 @@ struct Show: ParsableCommand {
           flowtrace show trace.pcapng --json | jq .
         """)
 
-    @Argument(help: "A pcapng or pcap file ('-' for stdin).")
-    var file: String
+    @OptionGroup var input: TraceInputArguments
+    var file: String { input.file }
 
     @Flag(name: .customShort("V"), help: "Print each message fully decoded.")
     var verbose = false
@@ -69,7 +69,8 @@ struct Show: ParsableCommand {
             let record: TraceRecord?
             do { record = try reader.next() } catch {
                 out.flush()
-                throw ToolError("\(error)")
+                finishTrace(reader, error: error)
+                return
             }
             guard let record else { break }
             let families = reader.families
@@ -100,9 +101,7 @@ struct Show: ParsableCommand {
             if let count, printed >= count { break }
         }
         out.flush()
-        if let t = reader.truncation {
-            fputs("flowtrace: \(reader.name): \(t)\n", stderr)
-        }
+        if count.map({ printed < $0 }) ?? true { finishTrace(reader) }
     }
 
     enum StatusFilter { case ok, error, errno(Int32) }

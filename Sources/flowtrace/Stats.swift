@@ -17,8 +17,8 @@ struct Stats: ParsableCommand {
           flowtrace stats trace.pcapng --json > stats.json
         """)
 
-    @Argument(help: "A pcapng or pcap file ('-' for stdin).")
-    var file: String
+    @OptionGroup var input: TraceInputArguments
+    var file: String { input.file }
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
@@ -26,17 +26,21 @@ struct Stats: ParsableCommand {
     func run() throws {
         let reader = try openTrace(file)
         var stats = TraceStats()
+        // The counts of what could be read are printed even when the trace is cut or damaged.
+        var failure: Error?
         do {
             try stats.add(contentsOf: reader)
         } catch {
-            throw ToolError("\(error)")
+            failure = error
         }
+        let damage = failure.map { ($0 as? TraceFileError).map(reader.failureMessage) ?? "\($0)" } ?? reader.truncationMessage
         if json {
-            print(Self.json(stats, truncation: reader.truncation.map { "\($0)" }).serialized(style: .pretty))
+            print(Self.json(stats, truncation: damage).serialized(style: .pretty))
         } else {
             print(Self.table(stats))
-            if let t = reader.truncation { print("note: \(t)") }
         }
+        fflush(stdout)
+        finishTrace(reader, error: failure)
     }
 
     static let percentiles: [Double] = [50, 90, 99, 99.9]

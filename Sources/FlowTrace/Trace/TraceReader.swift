@@ -107,10 +107,17 @@ public final class TraceReader {
     private let pcapng: PcapngReader?
     private let pcap: ClassicPcapReader?
 
+    /// `path` "-" reads stdin (named "<stdin>" in messages). A gzip-compressed file or stream
+    /// is read as the trace it holds.
     public convenience init(path: String, options: PcapngReader.Options = .init()) throws(TraceFileError) {
+        if path == "-" {
+            try self.init(fileDescriptor: 0, name: "<stdin>", options: options)
+            return
+        }
+        let name = TraceInput.displayName(path)
         let fd = Sys.openForReading(path)
-        guard fd >= 0 else { throw TraceFileError(.io(Sys.errno), "cannot open", path: path) }
-        try self.init(fileDescriptor: fd, closeWhenDone: true, name: path, options: options)
+        guard fd >= 0 else { throw TraceFileError(.io(Sys.errno), "cannot open", path: name) }
+        try self.init(fileDescriptor: fd, closeWhenDone: true, name: name, options: options)
     }
 
     /// Reads from an open descriptor (a pipe works: nothing seeks).
@@ -171,8 +178,48 @@ public final class TraceReader {
     /// The pcapng sections seen so far (empty for classic pcap).
     public var sections: [PcapngReader.Section] { pcapng?.sections ?? [] }
 
-    /// Set when the file ends inside a block or record.
-    public var truncation: TraceTruncation? { pcapng?.truncation ?? pcap?.truncation }
+    /// Set when the file ends inside a block or record, or a gzip-compressed file ends before
+    /// its gzip stream does.
+    public var truncation: TraceTruncation? {
+        var t = pcapng?.truncation ?? pcap?.truncation
+        if let cut = input.compressionCut {
+            if t == nil {
+                t = TraceTruncation(fileEnd: input.position, blockOffset: input.position, blockType: nil, declaredLength: nil)
+            }
+            t?.reason = cut
+        }
+        return t
+    }
+
+    /// Whether the input is gzip-compressed (byte offsets are then in the uncompressed trace).
+    public var isCompressed: Bool { input.isCompressed }
+
+    /// Bytes of the (uncompressed) trace consumed so far, for a progress line.
+    public var bytesRead: UInt64 { input.position }
+
+    /// Packets read so far, netlink or not: the last frame number Wireshark would show.
+    public var framesRead: Int { recordCount + skippedPackets }
+
+    /// The end of a cut file as a message: where, which frame, what is missing.
+    public var truncationMessage: String? {
+        guard let t = truncation else { return nil }
+        let packetTypes: [UInt32] = [Pcapng.enhancedPacketBlock, Pcapng.simplePacketBlock, Pcapng.packetBlock]
+        let frame: String
+        if t.reason == nil, t.blockType.map(packetTypes.contains) ?? true {
+            frame = "frame \(framesRead + 1) is cut"
+        } else {
+            frame = "the file ends after frame \(framesRead)"
+        }
+        return "\(name): \(frame): \(t)"
+    }
+
+    /// A read error as a message naming the last frame read before it (frames as Wireshark
+    /// numbers them, from 1).
+    public func failureMessage(_ error: TraceFileError) -> String {
+        var e = error
+        if e.path == nil { e.path = name }
+        return "\(e) (after frame \(framesRead), the last one read)"
+    }
 
     /// The next netlink record, or nil at the end of the file (then check `truncation`).
     /// The record's bytes are valid until the next call.
