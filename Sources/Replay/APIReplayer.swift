@@ -147,14 +147,14 @@ final class APIReplayer {
     func run(_ source: RecordSource, target: String, preamble first: Preamble? = nil) throws(ReplayError) -> ReplayReport {
         self.source = source
         var report = ReplayReport(file: source.name, target: target, timing: options.timing)
-        report.loops = max(1, options.loops)
         do { targetFamilyID = try client.resolveFamily() } catch {
             throw .target("the target does not serve \(NFL.familyName): \(error)")
         }
         var pacer = Pacer(options.timing)
         let t0 = MonotonicClock.now()
         var pending = first
-        for loop in 0..<report.loops {
+        for loop in 0..<options.loopCount {
+            report.loops = loop + 1
             if loop > 0 {
                 do { try source.rewind() } catch { throw .trace(error) }
                 pacer.restart()
@@ -337,6 +337,11 @@ final class APIReplayer {
 
     private func replay(_ report: inout ReplayReport, _ pacer: inout Pacer) {
         while report.stopped == nil {
+            if Interrupt.requested {
+                report.stopped = Interrupt.reason
+                report.stoppedByUser = true
+                return
+            }
             let next: Message?
             do { next = try nextMessage() } catch {
                 report.stopped = "the trace is damaged: \(error)"

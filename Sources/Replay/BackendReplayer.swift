@@ -27,10 +27,10 @@ final class BackendReplayer {
 
     func run(_ source: RecordSource, target: String) throws(ReplayError) -> ReplayReport {
         var report = ReplayReport(file: source.name, target: target, timing: options.timing)
-        report.loops = max(1, options.loops)
         var pacer = Pacer(options.timing)
         let t0 = MonotonicClock.now()
-        for loop in 0..<report.loops {
+        for loop in 0..<options.loopCount {
+            report.loops = loop + 1
             if loop > 0 {
                 do { try source.rewind() } catch { throw .trace(error) }
                 pacer.restart()
@@ -189,6 +189,11 @@ final class HairpinFeed: MessageTransport {
 
     func receive(into buffer: inout [UInt8], timeout: Double?) throws(TransportError) -> Int {
         while true {
+            if Interrupt.requested {
+                report.stopped = Interrupt.reason
+                report.stoppedByUser = true
+                throw .closed
+            }
             if let stored = pushback {
                 pushback = nil
                 let n = stored.withRecord { r in consume(RecordView(r), into: &buffer) }

@@ -26,8 +26,10 @@ struct Audit: ParsableCommand {
     var json = false
 
     func run() throws {
+        let bar = showReadProgress(label: "audit")
         let audit: CallAudit
         do { audit = try CallAudit.run(path: file) } catch { fail("audit: \(error)") }
+        bar?.finish()
         if json {
             let o: [JSONMember] = [
                 JSONMember("records", .int(Int64(audit.records))), JSONMember("calls", .int(Int64(audit.calls))),

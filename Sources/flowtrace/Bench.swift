@@ -87,6 +87,7 @@ struct BenchCommand: ParsableCommand {
         let perPair = warmup + runs
         let total = progressTotal > 0 ? progressTotal : files.count * kinds.count * perPair
         let bar = ProgressBar(total: total, label: "bench")
+        Interrupt.install()
 
         if worker {
             // One file, one backend: the result as JSON on stdout for the parent.
@@ -100,13 +101,15 @@ struct BenchCommand: ParsableCommand {
             var r = result
             r.isolated = true
             print(r.json.serialized(style: .compact))
+            if Interrupt.requested { exitInterrupted() }
             return
         }
 
         var results: [BackendBench] = []
         var done = 0
-        for f in files {
+        pairs: for f in files {
             for k in kinds {
+                if Interrupt.requested { break pairs }
                 if noIsolate {
                     options.progress = {
                         done += 1
@@ -121,7 +124,9 @@ struct BenchCommand: ParsableCommand {
             }
         }
         bar.finish()
+        if Interrupt.requested { results.removeAll { $0.runs == 0 } }
         print(BenchReport.table(results, runs: runs, warmup: warmup))
+        if Interrupt.requested { print("bench: \(Interrupt.reason): the table holds the runs done so far") }
         if let json {
             do { try FlowTableJSON.write(BenchReport.json(results, runs: runs, warmup: warmup), toFile: json) } catch {
                 fail("\(error)")
@@ -131,6 +136,7 @@ struct BenchCommand: ParsableCommand {
             let text = SVGChart.render(results)
             do { try FlowTableJSON.writeText(text, toFile: svg) } catch { fail("\(error)") }
         }
+        if Interrupt.requested { exitInterrupted() }
     }
 
     func measure(_ file: String, _ kind: BackendKind, _ options: BenchOptions) -> BackendBench {
@@ -158,6 +164,9 @@ struct BenchCommand: ParsableCommand {
         var pid = pid_t()
         let rc = posix_spawn(&pid, exe, &actions, nil, &argv, environ)
         close(fds[1])
+        // SIGINT here reaches the worker too, which then reports the runs it has done.
+        if rc == 0 { Interrupt.child = pid }
+        defer { Interrupt.child = 0 }
         guard rc == 0 else {
             close(fds[0])
             fail("cannot start \(exe): \(String(cString: strerror(rc)))")
@@ -175,7 +184,9 @@ struct BenchCommand: ParsableCommand {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let exited = status & 0x7f == 0
         let code = (status >> 8) & 0xff
-        guard exited, code == 0 else {
+        // 130: the worker was interrupted; its output holds the runs done.
+        if exited && code == Interrupt.exitStatus { Interrupt.request() }
+        guard exited, code == 0 || code == Interrupt.exitStatus else {
             fail("the benchmark of \(backend.rawValue) on \(file) failed (" + (exited ? "exit status \(code)" : "signal \(status & 0x7f)") + ")")
         }
         guard let value = try? FlowTableJSON.parse(bytes: output) else {

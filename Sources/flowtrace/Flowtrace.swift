@@ -3,6 +3,10 @@
 import ArgumentParser
 import FlowTrace
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @main
 struct Flowtrace: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -49,7 +53,7 @@ func openTrace(_ file: String) throws -> TraceReader {
 /// The trace a subcommand reads, as tshark and tcpdump take it: `-r FILE` or the positional
 /// FILE ('-' for stdin).
 struct TraceInputArguments: ParsableArguments {
-    @Argument(help: "A pcapng or pcap trace, gzip-compressed or not ('-' for stdin).")
+    @Argument(help: ArgumentHelp("A pcapng or pcap trace, gzip-compressed or not ('-' for stdin).", valueName: "file"))
     var positional: String?
 
     @Option(name: .customShort("r"), help: ArgumentHelp("The trace to read (the same as the FILE argument).", valueName: "file"))
@@ -64,6 +68,12 @@ struct TraceInputArguments: ParsableArguments {
     }
 
     var file: String { read ?? positional ?? "-" }
+}
+
+/// Ends a job that SIGINT cut short, once its partial report is printed (Interrupt).
+func exitInterrupted() -> Never {
+    fflush(stdout)
+    exit(Interrupt.exitStatus)
 }
 
 /// Ends a reading subcommand whose trace was cut or damaged: what could be read is already

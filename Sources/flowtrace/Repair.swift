@@ -31,8 +31,10 @@ struct Repair: ParsableCommand {
     var json = false
 
     func run() throws {
+        let bar = showReadProgress(label: "repair")
         let report: RepairReport
         do { report = try PcapngRepair.repair(input: input, output: output) } catch { fail("repair: \(error)") }
+        bar?.finish()
         if json {
             let o: [JSONMember] = [
                 JSONMember("input", .string(input)), JSONMember("output", .string(output)),

@@ -48,7 +48,7 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "A fixed rate, in requests per second.")
     var rate: Double?
 
-    @Option(help: "Replay the trace this many times, each from the starting state.")
+    @Option(help: "Replay the trace this many times, each from the starting state (0: until Ctrl-C).")
     var loop: Int = 1
 
     @Flag(help: "One request per line typed on stdin; prints each request and its answer.")
@@ -81,11 +81,15 @@ struct ReplayCommand: ParsableCommand {
     func run() throws {
         // kernel:DEV speaks generic netlink to the unft module.
         Replayer.kernelTransport = { try GenlSocketTransport() }
+        Interrupt.install()
+        let bar = step ? nil : showReadProgress(label: "replay")
         do {
             let report = try execute()
+            bar?.finish()
             let text = json ? report.json().serialized(style: .pretty) : report.text()
             // --record -: the trace owns stdout.
             if record == "-" { fputs(text + "\n", stderr) } else { print(text) }
+            if Interrupt.requested { exitInterrupted() }
             if report.troubled, let why = report.stopped { fail(why) }
             if !report.succeeded { throw ExitCode(1) }
         } catch let e as ReplayError {
@@ -103,7 +107,7 @@ struct ReplayCommand: ParsableCommand {
         }
         let parsed = try ReplayTarget.parse(target)
         var options = ReplayOptions(timing: try timing(for: parsed))
-        guard loop >= 1 else { throw ToolError("--loop takes a count of at least 1") }
+        guard loop >= 0 else { throw ToolError("--loop takes a count (0: until interrupted)") }
         guard timeout > 0, timeout.isFinite else { throw ToolError("--timeout takes a positive number of seconds") }
         options.loops = loop
         options.timeout = timeout

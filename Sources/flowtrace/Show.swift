@@ -52,6 +52,8 @@ struct Show: ParsableCommand {
     var snapshot = false
 
     func run() throws {
+        // Only when the lines go to a file: on the terminal they would interleave with the bar.
+        let bar = showReadProgress(label: "show", onlyIf: stdoutIsFile())
         let reader = try openTrace(file)
         let wantCommand = try command.map(Self.parseCommand)
         let wantStatus = try status.map(Self.parseStatus)
@@ -101,6 +103,7 @@ struct Show: ParsableCommand {
             if let count, printed >= count { break }
         }
         out.flush()
+        bar?.finish()
         if count.map({ printed < $0 }) ?? true { finishTrace(reader) }
     }
 

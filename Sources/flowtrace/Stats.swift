@@ -24,6 +24,7 @@ struct Stats: ParsableCommand {
     var json = false
 
     func run() throws {
+        let bar = showReadProgress(label: "stats")
         let reader = try openTrace(file)
         var stats = TraceStats()
         // The counts of what could be read are printed even when the trace is cut or damaged.
@@ -33,6 +34,7 @@ struct Stats: ParsableCommand {
         } catch {
             failure = error
         }
+        bar?.finish()
         let damage = failure.map { ($0 as? TraceFileError).map(reader.failureMessage) ?? "\($0)" } ?? reader.truncationMessage
         if json {
             print(Self.json(stats, truncation: damage).serialized(style: .pretty))

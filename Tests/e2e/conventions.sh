@@ -99,7 +99,7 @@ kill -INT "$hp"; wait "$hp"
 # --- --version on every tool, one version. ---
 v1=$("$ft" --version 2>&1); v2=$("$bin/flow-table-ctl" --version 2>&1); v3=$("$bin/flow-table-hairpind" --version 2>&1)
 if [[ -n "$v1" && "$v1" =~ ^[0-9]+\.[0-9]+ && "$v1" == "$v2" && "$v1" == "$v3" ]]; then ok "--version: $v1 on all three tools"; else bad "--version: '$v1' '$v2' '$v3'"; fi
-strings "$tmp/t.pcapng" | grep -q "FlowTrace $v1" && ok "the SHB names the same version" || bad "the SHB's shb_userappl does not name FlowTrace $v1"
+grep -qa "FlowTrace $v1" "$tmp/t.pcapng" && ok "the SHB names the same version" || bad "the SHB's shb_userappl does not name FlowTrace $v1"
 
 # --- gzip, read transparently (files and stdin); a cut .gz reads like a cut file. ---
 gzip -c "$tmp/t.pcapng" > "$tmp/t.pcapng.gz"

@@ -34,10 +34,20 @@ final class TraceByteStream {
     /// Set when the input ends inside a gzip member: the trace is cut.
     private(set) var gzipCut: String?
 
+    /// TraceReader.progress as it was when this stream was made, the file's size when it is a
+    /// regular file, and the bytes of the file read so far (compressed ones for a gzip file).
+    private let progress: ((String, UInt64, UInt64?) -> Void)?
+    private let fileSize: UInt64?
+    private var fileBytesRead: UInt64 = 0
+    private var reportedAt: UInt64 = 0
+
     init(fd: Int32, name: String) {
         self.fd = fd
         self.name = name
         raw = .allocate(capacity: rawCapacity)
+        progress = TraceReader.progress
+        var st = stat()
+        fileSize = fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? UInt64(st.st_size) : nil
     }
 
     deinit {
@@ -61,12 +71,24 @@ final class TraceByteStream {
                 rawStart += n
                 return n
             }
-            return Sys.readSome(fd, dst, count)
+            let n = Sys.readSome(fd, dst, count)
+            if n > 0 { tally(n) }
+            return n
         case .gzip:
             return try inflate(into: dst, count)
         case .unknown:
             try sniff()
             return try read(dst, count)
+        }
+    }
+
+    /// Counts bytes read from the file, and tells the progress hook every MiB or so.
+    @inline(__always)
+    private func tally(_ n: Int) {
+        fileBytesRead += UInt64(n)
+        if let progress, fileBytesRead - reportedAt >= 1 << 20 {
+            reportedAt = fileBytesRead
+            progress(name, fileBytesRead, fileSize)
         }
     }
 
@@ -103,6 +125,7 @@ final class TraceByteStream {
         if n < 0 { throw TraceFileError(.io(Int32(-n)), "read failed", path: name, offset: compressedPosition) }
         if n == 0 { inputEOF = true }
         rawEnd += n
+        tally(n)
         return n
     }
 

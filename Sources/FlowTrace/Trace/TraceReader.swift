@@ -27,6 +27,11 @@ public final class TraceReader {
     }
 
     public private(set) var format: Format
+
+    /// Called by every reader created after it is set, as it reads (per buffer refill, never per
+    /// record): the reader's name, bytes read, and the file's size when it is a regular file.
+    /// For a tool's progress line; may be called from a reading thread.
+    nonisolated(unsafe) public static var progress: ((_ name: String, _ bytesRead: UInt64, _ fileSize: UInt64?) -> Void)?
     public var name: String { input.name }
     // Unchecked exclusivity on the state touched per record: see ChunkedInput.
     /// Family ids learnt from the NEWFAMILY records read so far. It changes only after a record
@@ -205,7 +210,9 @@ public final class TraceReader {
         guard let t = truncation else { return nil }
         let packetTypes: [UInt32] = [Pcapng.enhancedPacketBlock, Pcapng.simplePacketBlock, Pcapng.packetBlock]
         let frame: String
-        if t.reason == nil, t.blockType.map(packetTypes.contains) ?? true {
+        // A gzip stream cut between two blocks leaves no block cut: no frame is.
+        let betweenBlocks = t.blockType == nil && t.declaredLength == nil && t.blockOffset == t.fileEnd
+        if !betweenBlocks, t.blockType.map(packetTypes.contains) ?? true {
             frame = "frame \(framesRead + 1) is cut"
         } else {
             frame = "the file ends after frame \(framesRead)"
