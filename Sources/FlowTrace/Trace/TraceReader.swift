@@ -133,7 +133,7 @@ public final class TraceReader {
         let have = min(4, try input.ensure(4))
         guard have > 0 else {
             input.closeFile()
-            throw TraceFileError(.malformed, "the file is empty, not a trace", path: name, offset: 0)
+            throw TraceFileError(.malformed, input.compressionCut ?? "the file is empty, not a trace", path: name, offset: 0)
         }
         // A file cut inside its first 4 bytes still tells its format if those bytes start a magic.
         var head: [UInt8] = []
