@@ -117,7 +117,9 @@ struct BenchCommand: ParsableCommand {
                     }
                     results.append(measure(f, k, options))
                 } else {
-                    results.append(spawnWorker(file: f, backend: k, done: done, total: total))
+                    var r = spawnWorker(file: f, backend: k, done: done, total: total)
+                    r.file = TraceInput.displayName(f)   // the worker knows stdin's copy by its /proc path
+                    results.append(r)
                     done += perPair
                     bar.update(done, note: "\(k.rawValue) \(f)")
                 }
@@ -125,6 +127,8 @@ struct BenchCommand: ParsableCommand {
         }
         bar.finish()
         if Interrupt.requested { results.removeAll { $0.runs == 0 } }
+        // Interrupted: the runs each backend did (the fewest, when they differ).
+        let runs = Interrupt.requested ? results.map(\.runs).min() ?? 0 : self.runs
         print(BenchReport.table(results, runs: runs, warmup: warmup))
         if Interrupt.requested { print("bench: \(Interrupt.reason): the table holds the runs done so far") }
         if let json {
@@ -161,8 +165,15 @@ struct BenchCommand: ParsableCommand {
         posix_spawn_file_actions_addclose(&actions, fds[1])
         var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
+        // The worker in a process group of its own: Ctrl-C on the terminal reaches it once,
+        // passed on by this process (Interrupt.child), not twice (a second SIGINT ends a job at once).
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attr, 0)
         var pid = pid_t()
-        let rc = posix_spawn(&pid, exe, &actions, nil, &argv, environ)
+        let rc = posix_spawn(&pid, exe, &actions, &attr, &argv, environ)
         close(fds[1])
         // SIGINT here reaches the worker too, which then reports the runs it has done.
         if rc == 0 { Interrupt.child = pid }
