@@ -57,7 +57,7 @@ struct Hairpind: ParsableCommand {
     @Option(help: "A pipeline model directory (libflow-table JSON: tables, headers, actions, header-graph, table-graph). Default: the built-in model (models/default).")
     var model: String?
 
-    @Option(help: "Record every NDO request and answer to this pcapng file.")
+    @Option(help: "Record every NDO request and answer to this pcapng file ('-': stdout).")
     var record: String?
 
     @Option(name: .customShort("C"), help: "With --record: start a new file after this many MB (10^6 bytes, like tcpdump -C; fractions allowed).")

@@ -27,7 +27,7 @@ struct Demo: ParsableCommand {
     @Option(help: "Flow storage: dummy, hash, tss or tcam.")
     var backend: BackendKind = .hash
 
-    @Option(help: "Keep the session's trace in this file (default: a temporary file, removed at the end).")
+    @Option(help: "Keep the session's trace in this file ('-': stdout, the commentary then on stderr; default: a temporary file, removed at the end).")
     var record: String?
 
     @Option(help: "Random seed of the generated flows.")

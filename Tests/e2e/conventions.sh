@@ -86,6 +86,8 @@ cmp -s "$tmp/g.pcapng" "$tmp/t.pcapng" && ok "gen -w - writes the same bytes to 
 grep -q "records" "$tmp/gen.err" && ok "gen -w -: the summary goes to stderr" || bad "gen -w -: no summary on stderr"
 "$ft" gen --flows 300 --seed 5 -w - 2>/dev/null | "$ft" stats - > "$tmp/piped" 2>&1
 grep -q "^records " "$tmp/piped" && ok "gen -w - | stats -" || { bad "gen -w - | stats -"; head -3 "$tmp/piped"; }
+"$ft" replay "$tmp/t.pcapng" --target twin --topspeed --record - 2> "$tmp/rr.err" | "$ft" stats - > "$tmp/rr.out" 2>&1
+grep -q "^records " "$tmp/rr.out" && grep -q "0 divergent" "$tmp/rr.err" && ok "replay --record - | stats -: the trace on stdout, the report on stderr" || { bad "replay --record -"; head -3 "$tmp/rr.out" "$tmp/rr.err"; }
 "$ft" demo --flows 50 --plain --record - > "$tmp/demo.pcapng" 2> "$tmp/demo.err"
 "$ft" stats "$tmp/demo.pcapng" > /dev/null 2>&1 && ok "demo --record - writes a trace to stdout" || bad "demo --record -: stdout is not a trace"
 sock_dir="$tmp/run"; mkdir -p "$sock_dir"
@@ -145,13 +147,13 @@ kill -INT "$hp" 2>/dev/null; wait "$hp" 2>/dev/null
 
 # --- A progress line: never when stderr is piped; on a terminal, \r updates, cleared at the end. ---
 big="$tmp/big2.pcapng"
-"$ft" gen --flows 150000 --seed 2 -w "$big" > /dev/null 2> "$tmp/gen.err"
+"$ft" gen --flows 20000 --seed 2 -w "$big" > /dev/null 2> "$tmp/gen.err"
 for cmd in "stats $big" "show $big" "replay $big --target backend:hash" "repair $big -w $tmp/rep.pcapng"; do
   $ft $cmd > /dev/null 2> "$tmp/err"
   if grep -q $'\r' "$tmp/err" "$tmp/gen.err"; then bad "$cmd: a progress line on a pipe"; else ok "$cmd: no progress line when piped"; fi
 done
 if command -v script > /dev/null; then
-  for cmd in "gen --flows 150000 --seed 2 -w $tmp/g3.pcapng" "stats $big" "replay $big --target backend:hash" "repair $big -w $tmp/rep.pcapng" "show $big -w-show-out"; do
+  for cmd in "gen --flows 20000 --seed 2 -w $tmp/g3.pcapng" "stats $big" "replay $big --target backend:hash" "repair $big -w $tmp/rep.pcapng" "show $big -w-show-out"; do
     if [[ "$cmd" == *-w-show-out ]]; then
       # show on a terminal with stdout to a file: the progress goes to the terminal.
       script -qec "$ft show $big > $tmp/show.out" /dev/null > "$tmp/tty" 2>&1
@@ -161,6 +163,9 @@ if command -v script > /dev/null; then
     fi
     grep -q $'\r' "$tmp/tty" && grep -q '%' "$tmp/tty" && ok "$cmd: a progress line on a terminal" || { bad "$cmd: no progress line on a terminal"; head -c 300 "$tmp/tty" | od -c | head -5; }
   done
+  # show with its lines on the terminal: no bar among them.
+  script -qec "$ft show $big" /dev/null > "$tmp/tty" 2>&1
+  grep -q 'show \[' "$tmp/tty" && bad "show on a terminal: a progress line among its lines" || ok "show on a terminal: no progress line among its lines"
 else
   echo "skip: no script(1) for the terminal half of the progress test"
 fi
