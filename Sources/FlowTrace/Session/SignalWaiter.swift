@@ -41,7 +41,7 @@ public struct SignalWaiter {
 public enum Interrupt {
     /// [0]: SIGINTs received; [1]: a child process to pass SIGINT on to (0: none).
     /// Allocated by `install`, before the handler can run, so the handler never initialises it.
-    fileprivate static let state: UnsafeMutablePointer<Int32> = {
+    @usableFromInline static let state: UnsafeMutablePointer<Int32> = {
         let p = UnsafeMutablePointer<Int32>.allocate(capacity: 2)
         p.initialize(repeating: 0, count: 2)
         return p
@@ -60,8 +60,9 @@ public enum Interrupt {
         sigaction(SIGINT, &sa, nil)
     }
 
-    /// Whether SIGINT came (a plain load: cheap enough for a per-record check).
-    @inline(__always)
+    /// Whether SIGINT came (a plain load, inlined into the callers: cheap enough for a
+    /// per-record check).
+    @inlinable
     public static var requested: Bool { state.pointee != 0 }
 
     /// A worker process that gets SIGINT too when this one does (0: none).
