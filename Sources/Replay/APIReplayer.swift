@@ -196,7 +196,7 @@ final class APIReplayer {
         if report.calls == 0 && report.skipped == 0 && report.stopped == nil {
             note(&report, "the trace holds no Flow Table API request (a listener-only recording?): replay it into a backend target")
         }
-        if let t = source.truncationNote { note(&report, "the trace ends inside a block: \(t)") }
+        if let t = source.truncationNote { note(&report, "the trace ends inside a block: \(t)"); report.truncation = t }
         report.peakMemory = peakResidentBytes()
         return report
     }

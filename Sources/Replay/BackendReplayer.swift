@@ -77,7 +77,7 @@ final class BackendReplayer {
         if report.calls == 0 && report.stopped == nil {
             note(&report, "the trace holds no hairpin ENCAP request to replay (an API-leg capture?): try --target twin")
         }
-        if let t = source.truncationNote { note(&report, "the trace ends inside a block: \(t)") }
+        if let t = source.truncationNote { note(&report, "the trace ends inside a block: \(t)"); report.truncation = t }
         report.peakMemory = peakResidentBytes()
         return report
     }

@@ -60,6 +60,8 @@ struct Diff: ParsableCommand {
             report = try TraceDiff.compare(try TraceInput.rereadable(a), try TraceInput.rereadable(b), legs: legs, wireOnly: noSnapshot)
         } catch { fail("\(error)") }
         print(json ? report.json().serialized(style: .pretty) : report.text())
+        // A cut trace: the comparison of what could be read, then the cut, exit 2 (tshark).
+        if let t = report.truncations.first { fail(t) }
         if !report.identical { throw ExitCode(1) }
     }
 }

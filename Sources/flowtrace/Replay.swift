@@ -90,6 +90,8 @@ struct ReplayCommand: ParsableCommand {
             // --record -: the trace owns stdout.
             if record == "-" { fputs(text + "\n", stderr) } else { print(text) }
             if Interrupt.requested { exitInterrupted() }
+            // A cut trace: the report of what could be replayed, then the cut, exit 2 (tshark).
+            if let t = report.truncation { fail("\(TraceInput.displayName(input.file)): \(t)") }
             if report.troubled, let why = report.stopped { fail(why) }
             if !report.succeeded { throw ExitCode(1) }
         } catch let e as ReplayError {

@@ -55,6 +55,10 @@ grep -q "frame [0-9]" "$tmp/err" && ok "the damage is named by frame" || { bad "
 expect 2 "stats of a damaged file" -- "$ft" stats "$tmp/broken.pcapng"
 grep -q "^records " "$tmp/out" && ok "stats of a damaged file prints its counts" || bad "stats of a damaged file printed no counts"
 expect 0 "show of a whole file" -- "$ft" show "$tmp/t.pcapng"
+expect 2 "replay of a cut file" -- "$ft" replay "$tmp/cut.pcapng" --target backend:hash
+grep -q "calls" "$tmp/out" && grep -q "frame\|truncated" "$tmp/err" && ok "replay of a cut file: the report, then the cut" || bad "replay of a cut file: no report or no cut named"
+expect 2 "diff of a cut file" -- "$ft" diff "$tmp/t.pcapng" "$tmp/cut.pcapng"
+grep -q "truncated" "$tmp/err" && ok "diff of a cut file names the cut" || bad "diff of a cut file: the cut is not named"
 
 # --- -r FILE as well as the positional argument. ---
 "$ft" stats "$tmp/t.pcapng" > "$tmp/stats.pos"
