@@ -124,7 +124,7 @@ public final class StreamingSource: RecordSource {
     }
 
     public var families: FamilyTable { reader.families }
-    public var truncationNote: String? { reader.truncation.map { "\($0)" } }
+    public var truncationNote: String? { reader.truncationNote }
     public var name: String { reader.name }
     public var canRewind: Bool { path != "-" }
 

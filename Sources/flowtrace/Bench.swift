@@ -92,6 +92,9 @@ struct BenchCommand: ParsableCommand {
         if worker {
             // One file, one backend: the result as JSON on stdout for the parent.
             guard files.count == 1, kinds.count == 1 else { fail("--worker takes one file and one backend") }
+            // In a process group of its own (spawnWorker): its progress line must not stop it
+            // on a terminal set to `stty tostop`.
+            signal(SIGTTOU, SIG_IGN)
             var done = progressDone
             options.progress = {
                 done += 1

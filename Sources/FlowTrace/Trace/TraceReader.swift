@@ -205,8 +205,11 @@ public final class TraceReader {
     /// Packets read so far, netlink or not: the last frame number Wireshark would show.
     public var framesRead: Int { recordCount + skippedPackets }
 
-    /// The end of a cut file as a message: where, which frame, what is missing.
-    public var truncationMessage: String? {
+    /// The end of a cut file as a message: the file, where, which frame, what is missing.
+    public var truncationMessage: String? { truncationNote.map { "\(name): \($0)" } }
+
+    /// `truncationMessage` without the file's name.
+    public var truncationNote: String? {
         guard let t = truncation else { return nil }
         let packetTypes: [UInt32] = [Pcapng.enhancedPacketBlock, Pcapng.simplePacketBlock, Pcapng.packetBlock]
         let frame: String
@@ -217,7 +220,7 @@ public final class TraceReader {
         } else {
             frame = "the file ends after frame \(framesRead)"
         }
-        return "\(name): \(frame): \(t)"
+        return "\(frame): \(t)"
     }
 
     /// A read error as a message naming the last frame read before it (frames as Wireshark
