@@ -54,11 +54,12 @@ struct Diff: ParsableCommand {
             default: fail("--leg \(leg): expected hairpin or api")
             }
         }
-        let report: DiffReport
+        var report: DiffReport
         // Each leg is a pass over both files: stdin is read once, into a file.
         do {
             report = try TraceDiff.compare(try TraceInput.rereadable(a), try TraceInput.rereadable(b), legs: legs, wireOnly: noSnapshot)
         } catch { fail("\(error)") }
+        (report.a, report.b) = (TraceInput.displayName(report.a), TraceInput.displayName(report.b))
         print(json ? report.json().serialized(style: .pretty) : report.text())
         // A cut trace: the comparison of what could be read, then the cut, exit 2 (tshark).
         if let t = report.truncations.first { fail(t) }

@@ -1,7 +1,8 @@
 // Stdin for the tools that read a trace more than once (replay's fault scan and --loop, diff's
-// one pass per leg, bench's one run per backend): copied once to an unlinked temporary file,
-// which is then opened by its /proc/self/fd path like any file (bench's worker processes
-// inherit the descriptor). Readers name it "<stdin>" in their messages.
+// one pass per leg, bench's one run per backend): a pipe is copied once to an unlinked
+// temporary file, which is then opened by its /proc/self/fd path like any file (bench's worker
+// processes inherit the descriptor); a file redirected to stdin is opened again by its
+// /proc/self/fd/0 path. Readers name it "<stdin>" in their messages.
 
 #if canImport(Glibc)
 import Glibc
@@ -18,6 +19,12 @@ public enum TraceInput {
     /// `path` itself, or for "-" a file holding what stdin holds (read to its end now).
     public static func rereadable(_ path: String) throws(TraceFileError) -> String {
         guard path == "-" else { return path }
+        // Stdin redirected from a file (< trace) is that file: opened again, nothing copied.
+        var st = stat()
+        if fstat(0, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && lseek(0, 0, SEEK_CUR) == 0 {
+            spooled["/proc/self/fd/0"] = "<stdin>"
+            return "/proc/self/fd/0"
+        }
         var template = Array(((getenvString("TMPDIR") ?? "/tmp") + "/flowtrace-stdin-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw TraceFileError(.io(Sys.errno), "cannot create a temporary file for stdin", path: "<stdin>") }
