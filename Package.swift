@@ -19,18 +19,21 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
-        // System libraries, found through pkg-config (Debian: libnl-genl-3-dev, libpcap-dev).
+        // System libraries, found through pkg-config (Debian: libnl-genl-3-dev, libpcap-dev, zlib1g-dev).
         .systemLibrary(name: "CLibNL", path: "Sources/CLibNL", pkgConfig: "libnl-genl-3.0",
                        providers: [.apt(["libnl-3-dev", "libnl-genl-3-dev"])]),
         .systemLibrary(name: "CLibPcap", path: "Sources/CLibPcap", pkgConfig: "libpcap",
                        providers: [.apt(["libpcap-dev"])]),
+        // zlib (Debian: zlib1g-dev): gzip-compressed traces are read transparently, as tshark does.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
 
         // The Flow Table API and hairpin families: model, netlink codec, JSON, compare/validate.
         .target(name: "LibFlowTable", path: "Sources/LibFlowTable"),
         // The user-space half of the loopback: backends (ftbe), the hairpin daemon core, unft's twin.
         .target(name: "Hairpin", dependencies: ["LibFlowTable", "CLibNL"], path: "Sources/Hairpin"),
         // Recording to and reading from pcapng.
-        .target(name: "FlowTrace", dependencies: ["LibFlowTable", "Hairpin", .product(name: "Histogram", package: "hdrhistogram-swift"), "CLibPcap"], path: "Sources/FlowTrace"),
+        .target(name: "FlowTrace", dependencies: ["LibFlowTable", "Hairpin", .product(name: "Histogram", package: "hdrhistogram-swift"), "CLibPcap", "CZlib"], path: "Sources/FlowTrace"),
         // Feeding traces back into a target.
         .target(name: "Replay", dependencies: ["LibFlowTable", "FlowTrace", "Hairpin",
                                               .product(name: "Histogram", package: "hdrhistogram-swift")],

@@ -5,7 +5,7 @@
 #   scripts/install-deps.sh --vm       also what the kernel-module VM tests need
 set -euo pipefail
 
-pkgs=(pkg-config libpcap-dev libnl-3-dev libnl-genl-3-dev tshark)
+pkgs=(pkg-config libpcap-dev zlib1g-dev libnl-3-dev libnl-genl-3-dev tshark)
 if [[ "${1:-}" == "--vm" ]]; then
   # Two kernels, each image with its headers (the VM tests run on both): the default one of
   # Debian 12 (6.1) and 6.12, Debian 13's default, which bookworm carries too. Both by their

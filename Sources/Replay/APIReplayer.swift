@@ -170,7 +170,6 @@ final class APIReplayer {
     func run(_ source: RecordSource, target: String, preamble first: Preamble? = nil) throws(ReplayError) -> ReplayReport {
         self.source = source
         var report = ReplayReport(file: source.name, target: target, timing: options.timing)
-        report.loops = max(1, options.loops)
         report.allowIncomplete = options.allowIncomplete
         do { targetFamilyID = try client.resolveFamily() } catch {
             throw .target("the target does not serve \(NFL.familyName): \(error)")
@@ -178,7 +177,8 @@ final class APIReplayer {
         var pacer = Pacer(options.timing)
         let t0 = MonotonicClock.now()
         var pending = first
-        for loop in 0..<report.loops {
+        for loop in 0..<options.loopCount {
+            report.loops = loop + 1
             if loop > 0 {
                 do { try source.rewind() } catch { throw .trace(error) }
                 pacer.restart()
@@ -224,7 +224,10 @@ final class APIReplayer {
         if report.calls == 0 && report.skipped == 0 && report.stopped == nil {
             note(&report, "the trace holds no Flow Table API request (a listener-only recording?): replay it into a backend target")
         }
-        if let t = source.truncationNote { note(&report, "the trace ends inside a block after frame \(source.framesRead): \(t)") }
+        if let t = source.truncationNote {
+            note(&report, "the trace ends inside a block: \(t)")
+            report.truncation = t
+        }
         report.peakMemory = peakResidentBytes()
         return report
     }
@@ -378,6 +381,11 @@ final class APIReplayer {
         // What installing the starting state forwarded is nobody's call.
         capture?.reset()
         while report.stopped == nil {
+            if Interrupt.requested {
+                report.stopped = Interrupt.reason
+                report.stoppedByUser = true
+                return
+            }
             let next: Message?
             do { next = try nextMessage() } catch {
                 report.stopped = "the trace is damaged after frame \(source?.recordNumber ?? 0): \(error)"

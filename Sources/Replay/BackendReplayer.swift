@@ -27,12 +27,12 @@ final class BackendReplayer {
 
     func run(_ source: RecordSource, target: String) throws(ReplayError) -> ReplayReport {
         var report = ReplayReport(file: source.name, target: target, timing: options.timing)
-        report.loops = max(1, options.loops)
         report.legs = [.hairpin]
         report.allowIncomplete = options.allowIncomplete
         var pacer = Pacer(options.timing)
         let t0 = MonotonicClock.now()
-        for loop in 0..<report.loops {
+        for loop in 0..<options.loopCount {
+            report.loops = loop + 1
             if loop > 0 {
                 do { try source.rewind() } catch { throw .trace(error) }
                 pacer.restart()
@@ -81,7 +81,10 @@ final class BackendReplayer {
         if report.calls == 0 && report.stopped == nil {
             note(&report, "the trace holds no hairpin ENCAP request to replay (an API-leg capture?): try --target twin")
         }
-        if let t = source.truncationNote { note(&report, "the trace ends inside a block after frame \(source.framesRead): \(t)") }
+        if let t = source.truncationNote {
+            note(&report, "the trace ends inside a block: \(t)")
+            report.truncation = t
+        }
         report.peakMemory = peakResidentBytes()
         return report
     }
@@ -199,6 +202,11 @@ final class HairpinFeed: MessageTransport {
 
     func receive(into buffer: inout [UInt8], timeout: Double?) throws(TransportError) -> Int {
         while true {
+            if Interrupt.requested {
+                report.stopped = Interrupt.reason
+                report.stoppedByUser = true
+                throw .closed
+            }
             if let stored = pushback {
                 pushback = nil
                 let n = stored.withRecord { r in consume(RecordView(r), into: &buffer) }

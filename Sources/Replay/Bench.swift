@@ -108,6 +108,8 @@ public enum Bench {
             do { try source.rewind() } catch { throw .trace(error) }
             let replayer = BackendReplayer(kind: backend, options: replayOptions)
             let report = try replayer.run(source, target: "backend:\(backend.rawValue)")
+            // SIGINT: the runs done so far are the result; the one cut short is not counted.
+            if Interrupt.requested { break }
             if k == 0 {
                 result.calls = report.calls
                 result.messages = report.messages

@@ -19,6 +19,8 @@ public struct DiffReport {
     public var first: Divergence?
     public var later: [DivergenceSummary] = []
     public var notes: [String] = []
+    /// The traces that end inside a block, with where (the tool then exits 2, as tshark).
+    public var truncations: [String] = []
 
     public var identical: Bool { divergent == 0 }
 
@@ -107,9 +109,10 @@ public enum TraceDiff {
                 }
             }
             if n > 0 || leg != .unknown { report.compared[leg] = n }
-            for (name, side) in [(a, left), (b, right)] {
-                if let t = side.truncation, leg == .hairpin {
-                    report.notes.append("\(name) ends inside a block after frame \(side.source.framesRead): \(t)")
+            for (name, t) in [(a, left.truncation), (b, right.truncation)] {
+                if let t, leg == legs.first {
+                    report.notes.append("\(name) ends inside a block: \(t)")
+                    report.truncations.append("\(TraceInput.displayName(name)): \(t)")
                 }
             }
         }

@@ -324,7 +324,7 @@ struct Workload {
             }
         }
         guard !tables.isEmpty else { return summary }
-        while summary.flowsSet < o.flows {
+        while summary.flowsSet < o.flows && !Interrupt.requested {
             let d = pick(o.devices)
             let r = unit()
             if r < o.errors {

@@ -99,8 +99,10 @@ public protocol StepControl: AnyObject {
 
 public struct ReplayOptions {
     public var timing: Timing
-    /// How many times the trace is replayed, each from the starting state.
+    /// How many times the trace is replayed, each from the starting state; 0: until SIGINT.
     public var loops = 1
+
+    var loopCount: Int { loops == 0 ? Int.max : max(1, loops) }
     /// backend:hash: answer successful single-flow SET/DEL calls by Hairpin's SingleFlowPath
     /// (byte-identical answers; anything else still goes through the daemon's ListenerLoop).
     /// Off: every call takes the typed path (for comparing the two).

@@ -201,6 +201,8 @@ public struct ReplayReport {
     public var startingState = ""
     /// Warnings, one line each (also printed on stderr as they happen).
     public var notes: [String] = []
+    /// Where the trace is cut, when it ends inside a block (the tool then exits 2, as tshark).
+    public var truncation: String?
     /// Set when the replay could not go on (the target stopped answering, a damaged trace, or
     /// the user ended --step).
     public var stopped: String?

@@ -128,8 +128,8 @@ public final class StreamingSource: RecordSource {
     }
 
     public var families: FamilyTable { reader.families }
-    public var truncationNote: String? { reader.truncation.map { "\($0)" } }
-    public var framesRead: Int { reader.recordCount + reader.skippedPackets }
+    public var truncationNote: String? { reader.truncationNote }
+    public var framesRead: Int { reader.frameNumber }
     public var name: String { reader.name }
     public var canRewind: Bool { path != "-" }
 

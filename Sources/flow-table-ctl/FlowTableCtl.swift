@@ -23,6 +23,7 @@ struct FlowTableCtl: ParsableCommand {
         -j JSON (libflow-table JSON on one line), -p pretty JSON. The global options (--socket, \
         --timeout, -j, -p, -q, -v) go before or after the subcommand.
         """,
+        version: FlowTableVersion.version,
         subcommands: [GetTables.self, GetHeaders.self, GetActions.self, GetHeaderGraph.self, GetTableGraph.self,
                       GetFlows.self, SetFlows.self, DelFlows.self, Encode.self, Decode.self])
 

@@ -33,7 +33,8 @@ struct Hairpind: ParsableCommand {
         calls they hit are marked in the trace, and `flowtrace replay` injects them again.
         Without --twin: the kernel module when it is loaded (/sys/module/unft), else the twin's sockets.
         Stop with Ctrl-C (SIGINT) or SIGTERM; the trace file is finished either way.
-        """)
+        """,
+        version: FlowTraceInfo.version)
 
     @Flag(help: "Run unft's user-space twin in this process (no kernel module needed).")
     var twin = false
@@ -56,7 +57,7 @@ struct Hairpind: ParsableCommand {
     @Option(help: "A pipeline model directory (libflow-table JSON: tables, headers, actions, header-graph, table-graph). Default: the built-in model (models/default).")
     var model: String?
 
-    @Option(help: "Record every NDO request and answer to this pcapng file.")
+    @Option(help: "Record every NDO request and answer to this pcapng file ('-': stdout).")
     var record: String?
 
     @Option(name: .customShort("C"), help: "With --record: start a new file after this many MB (10^6 bytes, like tcpdump -C; fractions allowed).")

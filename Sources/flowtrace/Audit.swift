@@ -24,15 +24,27 @@ struct Audit: ParsableCommand {
           flowtrace audit trace.pcapng trace1.pcapng trace2.pcapng    # a rotated set (-C)
         """)
 
-    @Argument(help: "A trace recorded by the twin (flow-table-hairpind --twin --record), or the files of a rotated one in order.")
-    var files: [String]
+    @Argument(help: ArgumentHelp("A trace recorded by the twin (flow-table-hairpind --twin --record), or the files of a rotated one in order; gzip-compressed or not ('-' for stdin).", valueName: "file"))
+    var positional: [String] = []
+
+    @Option(name: .customShort("r"), help: ArgumentHelp("A trace to read (the same as a FILE argument; repeatable).", valueName: "file"))
+    var read: [String] = []
+
+    /// -r files first, then the positional ones, in the order given.
+    var files: [String] { read + positional }
+
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("give the trace to read: FILE or -r FILE ('-' for stdin)") }
+    }
 
     @Flag(help: "Print the result as JSON.")
     var json = false
 
     func run() throws {
+        let bar = showReadProgress(label: "audit")
         let audit: CallAudit
         do { audit = try CallAudit.run(paths: files) } catch { fail("audit: \(error)") }
+        bar?.finish()
         if json {
             let o: [JSONMember] = [
                 JSONMember("records", .int(Int64(audit.records))), JSONMember("calls", .int(Int64(audit.calls))),

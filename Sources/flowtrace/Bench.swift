@@ -26,8 +26,13 @@ struct BenchCommand: ParsableCommand {
           flowtrace bench a.pcapng b.pcapng --backends hash,tcam --runs 10 --json bench.json --svg bench.svg
         """)
 
-    @Argument(help: "Trace files.")
-    var files: [String]
+    @Argument(help: "Trace files, gzip-compressed or not ('-' for stdin).")
+    var positional: [String] = []
+
+    @Option(name: .customShort("r"), help: ArgumentHelp("A trace file (repeatable; the same as the arguments).", valueName: "file"))
+    var readFiles: [String] = []
+
+    var files: [String] { readFiles + positional }
 
     @Option(help: "Backends, comma-separated.")
     var backends: String = "dummy,hash,tss,tcam"
@@ -68,7 +73,10 @@ struct BenchCommand: ParsableCommand {
             kinds.append(k)
         }
         guard !kinds.isEmpty, !files.isEmpty else { fail("bench needs a trace and a backend") }
-        guard !files.contains("-") else { fail("bench reads each trace once per backend: give files, not stdin") }
+        guard files.filter({ $0 == "-" }).count <= 1 else { fail("stdin ('-') can be given once") }
+        // Each backend reads the trace again: stdin is read once, into a file.
+        var files = self.files
+        do { files = try files.map(TraceInput.rereadable) } catch { fail("\(error)") }
         guard (1...10_000).contains(runs), (0...1000).contains(warmup) else { fail("--runs takes 1 to 10000, --warmup 0 to 1000") }
         var options = BenchOptions()
         options.runs = runs
@@ -79,10 +87,14 @@ struct BenchCommand: ParsableCommand {
         let perPair = warmup + runs
         let total = progressTotal > 0 ? progressTotal : files.count * kinds.count * perPair
         let bar = ProgressBar(total: total, label: "bench")
+        Interrupt.install()
 
         if worker {
             // One file, one backend: the result as JSON on stdout for the parent.
             guard files.count == 1, kinds.count == 1 else { fail("--worker takes one file and one backend") }
+            // In a process group of its own (spawnWorker): its progress line must not stop it
+            // on a terminal set to `stty tostop`.
+            signal(SIGTTOU, SIG_IGN)
             var done = progressDone
             options.progress = {
                 done += 1
@@ -92,13 +104,15 @@ struct BenchCommand: ParsableCommand {
             var r = result
             r.isolated = true
             print(r.json.serialized(style: .compact))
+            if Interrupt.requested { exitInterrupted() }
             return
         }
 
         var results: [BackendBench] = []
         var done = 0
-        for f in files {
+        pairs: for f in files {
             for k in kinds {
+                if Interrupt.requested { break pairs }
                 if noIsolate {
                     options.progress = {
                         done += 1
@@ -106,14 +120,20 @@ struct BenchCommand: ParsableCommand {
                     }
                     results.append(measure(f, k, options))
                 } else {
-                    results.append(spawnWorker(file: f, backend: k, done: done, total: total))
+                    var r = spawnWorker(file: f, backend: k, done: done, total: total)
+                    r.file = TraceInput.displayName(f)   // the worker knows stdin's copy by its /proc path
+                    results.append(r)
                     done += perPair
                     bar.update(done, note: "\(k.rawValue) \(f)")
                 }
             }
         }
         bar.finish()
+        if Interrupt.requested { results.removeAll { $0.runs == 0 } }
+        // Interrupted: the runs each backend did (the fewest, when they differ).
+        let runs = Interrupt.requested ? results.map(\.runs).min() ?? 0 : self.runs
         print(BenchReport.table(results, runs: runs, warmup: warmup))
+        if Interrupt.requested { print("bench: \(Interrupt.reason): the table holds the runs done so far") }
         if let json {
             do { try FlowTableJSON.write(BenchReport.json(results, runs: runs, warmup: warmup), toFile: json) } catch {
                 fail("\(error)")
@@ -123,6 +143,7 @@ struct BenchCommand: ParsableCommand {
             let text = SVGChart.render(results, context: SVGChart.Context(runs: runs, warmup: warmup))
             do { try FlowTableJSON.writeText(text, toFile: svg) } catch { fail("\(error)") }
         }
+        if Interrupt.requested { exitInterrupted() }
     }
 
     func measure(_ file: String, _ kind: BackendKind, _ options: BenchOptions) -> BackendBench {
@@ -147,9 +168,19 @@ struct BenchCommand: ParsableCommand {
         posix_spawn_file_actions_addclose(&actions, fds[1])
         var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
+        // The worker in a process group of its own: Ctrl-C on the terminal reaches it once,
+        // passed on by this process (Interrupt.child), not twice (a second SIGINT ends a job at once).
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attr, 0)
         var pid = pid_t()
-        let rc = posix_spawn(&pid, exe, &actions, nil, &argv, environ)
+        let rc = posix_spawn(&pid, exe, &actions, &attr, &argv, environ)
         close(fds[1])
+        // SIGINT here reaches the worker too, which then reports the runs it has done.
+        if rc == 0 { Interrupt.child = pid }
+        defer { Interrupt.child = 0 }
         guard rc == 0 else {
             close(fds[0])
             fail("cannot start \(exe): \(String(cString: strerror(rc)))")
@@ -167,7 +198,9 @@ struct BenchCommand: ParsableCommand {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let exited = status & 0x7f == 0
         let code = (status >> 8) & 0xff
-        guard exited, code == 0 else {
+        // 130: the worker was interrupted; its output holds the runs done.
+        if exited && code == Interrupt.exitStatus { Interrupt.request() }
+        guard exited, code == 0 || code == Interrupt.exitStatus else {
             fail("the benchmark of \(backend.rawValue) on \(file) failed (" + (exited ? "exit status \(code)" : "signal \(status & 0x7f)") + ")")
         }
         guard let value = try? FlowTableJSON.parse(bytes: output) else {

@@ -23,7 +23,7 @@ struct Capture: ParsableCommand {
     @Option(name: .shortAndLong, help: "The nlmon device to capture on.")
     var interface: String = "nlmon0"
 
-    @Option(name: .customShort("w"), help: "The trace file to write (pcapng).")
+    @Option(name: .customShort("w"), help: "The trace file to write (pcapng; '-': stdout).")
     var file: String
 
     @Option(name: .customShort("c"), help: "Stop after this many messages were kept.")

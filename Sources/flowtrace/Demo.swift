@@ -27,7 +27,7 @@ struct Demo: ParsableCommand {
     @Option(help: "Flow storage: dummy, hash, tss or tcam.")
     var backend: BackendKind = .hash
 
-    @Option(help: "Keep the session's trace in this file (default: a temporary file, removed at the end).")
+    @Option(help: "Keep the session's trace in this file ('-': stdout, the commentary then on stderr; default: a temporary file, removed at the end).")
     var record: String?
 
     @Option(help: "Random seed of the generated flows.")
@@ -37,9 +37,12 @@ struct Demo: ParsableCommand {
     var plain = false
 
     func run() throws {
-        var ui = DemoOutput(color: !plain && isatty(1) != 0)
+        // --record -: the trace goes to stdout, so the commentary goes to stderr.
+        let toStdout = record == "-"
+        var ui = DemoOutput(color: !plain && isatty(toStdout ? 2 : 1) != 0, fd: toStdout ? 2 : 1)
         let dir = try makeTempDirectory()
-        let tracePath = record ?? dir + "/demo.pcapng"
+        // The trace is read back for its summary: written to stdout once the session is over.
+        let tracePath = toStdout ? dir + "/demo.pcapng" : record ?? dir + "/demo.pcapng"
         var o = LoopbackSession.Options()
         o.devices = LoopbackSession.devices(named: ["unft0", "unft1"])
         o.backend = backend
@@ -58,7 +61,7 @@ struct Demo: ParsableCommand {
             session.stop()
             unlink(o.paths.api)
             unlink(o.paths.hairpin)
-            if record == nil { unlink(tracePath) }
+            if record == nil || toStdout { unlink(tracePath) }
             rmdir(dir)
         }
         ui.title("FlowTrace demo: unft twin + flow-table-hairpind (\(backend.rawValue) backend), devices unft0 (1000) and unft1 (1001)")
@@ -69,12 +72,35 @@ struct Demo: ParsableCommand {
         ui.section("The trace")
         let stats = summarize(tracePath)
         ui.line(stats)
-        if let record {
+        if toStdout {
+            do { try copyToStdout(tracePath) } catch { throw ToolError("cannot write the trace to stdout: \(error)") }
+        } else if let record {
             ui.line("kept in \(record): try  flowtrace show \(record)  or  tshark -X lua_script:wireshark/flowtrace.lua -r \(record)")
         }
         ui.section(ok ? "All \(script.checks) checks passed." : "\(script.failures) of \(script.checks) checks FAILED.")
         ui.flush()
         if !ok { throw ExitCode.failure }
+    }
+
+    /// The file's bytes to stdout.
+    func copyToStdout(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ToolError(String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw ToolError(String(cString: strerror(errno))) }
+            if n == 0 { return }
+            var off = 0
+            while off < n {
+                let w = buf.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + off, n - off) }
+                if w < 0 && errno == EINTR { continue }
+                if w <= 0 { throw ToolError(String(cString: strerror(errno))) }
+                off += w
+            }
+        }
     }
 
     func summarize(_ path: String) -> String {
@@ -323,6 +349,8 @@ struct DemoScript {
 /// Coloured, buffered output.
 struct DemoOutput {
     let color: Bool
+    /// 1, or 2 when the trace goes to stdout.
+    var fd: Int32 = 1
     var text = ""
 
     mutating func title(_ s: String) { text += (color ? "\u{1b}[1m" + s + "\u{1b}[0m" : s) + "\n"; flush() }
@@ -335,8 +363,12 @@ struct DemoOutput {
         flush()
     }
     mutating func flush() {
-        print(text, terminator: "")
-        fflush(stdout)
+        if fd == 1 {
+            print(text, terminator: "")
+            fflush(stdout)
+        } else {
+            fputs(text, stderr)
+        }
         text = ""
     }
 }

@@ -18,11 +18,22 @@ struct Diff: ParsableCommand {
           flowtrace replay bug.pcapng --target twin --record again.pcapng; flowtrace diff bug.pcapng again.pcapng
         """)
 
-    @Argument(help: "The first trace.")
-    var a: String
+    @Argument(help: "The two traces, gzip-compressed or not ('-' for stdin, one of them); with -r, the second.")
+    var traces: [String] = []
 
-    @Argument(help: "The second trace.")
-    var b: String
+    @Option(name: .customShort("r"), help: ArgumentHelp("The first trace.", valueName: "file"))
+    var read: String?
+
+    func validate() throws {
+        let n = traces.count + (read == nil ? 0 : 1)
+        guard n == 2 else { throw ValidationError("diff compares two traces: A B or -r A B (\(n) given)") }
+        guard (read.map { [$0] } ?? []).filter({ $0 == "-" }).count + traces.filter({ $0 == "-" }).count <= 1 else {
+            throw ValidationError("only one of the two traces can be stdin ('-')")
+        }
+    }
+
+    var a: String { read ?? traces[0] }
+    var b: String { read == nil ? traces[1] : traces[0] }
 
     @Flag(help: "Print the report as JSON.")
     var json = false
@@ -43,9 +54,15 @@ struct Diff: ParsableCommand {
             default: fail("--leg \(leg): expected hairpin or api")
             }
         }
-        let report: DiffReport
-        do { report = try TraceDiff.compare(a, b, legs: legs, wireOnly: noSnapshot) } catch { fail("\(error)") }
+        var report: DiffReport
+        // Each leg is a pass over both files: stdin is read once, into a file.
+        do {
+            report = try TraceDiff.compare(try TraceInput.rereadable(a), try TraceInput.rereadable(b), legs: legs, wireOnly: noSnapshot)
+        } catch { fail("\(error)") }
+        (report.a, report.b) = (TraceInput.displayName(report.a), TraceInput.displayName(report.b))
         print(json ? report.json().serialized(style: .pretty) : report.text())
+        // A cut trace: the comparison of what could be read, then the cut, exit 2 (tshark).
+        if let t = report.truncations.first { fail(t) }
         if !report.identical { throw ExitCode(1) }
     }
 }

@@ -3,6 +3,10 @@
 import ArgumentParser
 import FlowTrace
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @main
 struct Flowtrace: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,7 +23,13 @@ struct Flowtrace: ParsableCommand {
           flowtrace bench trace.pcapng --svg bench.svg
           flowtrace repair killed.pcapng -w fixed.pcapng
           flowtrace load --clients 8 --calls 1000000
+        Conventions: -r FILE or FILE reads a trace, '-' is stdin, -w - writes to stdout; a
+        gzip-compressed trace reads as it is (t.pcapng.gz). A trace cut short or damaged is
+        shown up to the damage, then the error, exit status 2. Ctrl-C during replay, bench, gen
+        and load prints the report so far, exit status 130. A progress line on stderr when it
+        is a terminal.
         """,
+        version: FlowTraceInfo.version,
         subcommands: [Demo.self, Show.self, Stats.self, Wireshark.self, Twin.self, Capture.self,
                       ReplayCommand.self, Gen.self, Diff.self, BenchCommand.self, Repair.self, Load.self, Audit.self, Export.self])
 }
@@ -30,14 +40,51 @@ struct ToolError: Error, CustomStringConvertible {
     init(_ text: String) { description = text }
 }
 
-/// The trace a subcommand reads: the file named, or stdin for "-"; an error that cannot open
-/// it is a ToolError.
+/// The trace a subcommand reads: the file named, or stdin for "-" (gzip-compressed or not).
+/// A trace that cannot be opened or is not a trace ends the tool with exit status 2 (tshark's).
 func openTrace(_ file: String) throws -> TraceReader {
     do {
-        return file == "-" ? try TraceReader(fileDescriptor: 0, name: "<stdin>") : try TraceReader(path: file)
+        return try TraceReader(path: file)
     } catch {
-        throw ToolError("\(error)")
+        fail("\(error)")
     }
+}
+
+/// The trace a subcommand reads, as tshark and tcpdump take it: `-r FILE` or the positional
+/// FILE ('-' for stdin).
+struct TraceInputArguments: ParsableArguments {
+    @Argument(help: ArgumentHelp("A pcapng or pcap trace, gzip-compressed or not ('-' for stdin).", valueName: "file"))
+    var positional: String?
+
+    @Option(name: .customShort("r"), help: ArgumentHelp("The trace to read (the same as the FILE argument).", valueName: "file"))
+    var read: String?
+
+    func validate() throws {
+        switch (positional, read) {
+        case (nil, nil): throw ValidationError("give the trace to read: FILE or -r FILE ('-' for stdin)")
+        case (.some, .some): throw ValidationError("give the trace once: FILE or -r FILE, not both")
+        default: break
+        }
+    }
+
+    var file: String { read ?? positional ?? "-" }
+}
+
+/// Ends a job that SIGINT cut short, once its partial report is printed (Interrupt).
+func exitInterrupted() -> Never {
+    fflush(stdout)
+    exit(Interrupt.exitStatus)
+}
+
+/// Ends a reading subcommand whose trace was cut or damaged: what could be read is already
+/// printed; the error goes to stderr naming the byte and frame, and the exit status is 2, as
+/// tshark's. Returns when the trace was read whole.
+func finishTrace(_ reader: TraceReader, error: Error? = nil) {
+    if let error {
+        let text = (error as? TraceFileError).map(reader.failureMessage) ?? "\(error)"
+        fail(text)
+    }
+    if let cut = reader.truncationMessage { fail(cut) }
 }
 
 import Hairpin

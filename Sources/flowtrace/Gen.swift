@@ -30,7 +30,7 @@ struct Gen: ParsableCommand {
     @Option(help: "Random seed.")
     var seed: UInt64 = 1
 
-    @Option(name: [.customShort("w"), .long], help: "The trace file to write.")
+    @Option(name: [.customShort("w"), .long], help: "The trace file to write ('-': stdout; this summary then goes to stderr).")
     var write: String
 
     @Option(help: "A model directory (default: the built-in model).")
@@ -86,6 +86,7 @@ struct Gen: ParsableCommand {
         o.callInterval = interval * 1000
         o.collectFlows = json != nil
         let bar = ProgressBar(total: flows, label: "gen")
+        Interrupt.install()
         o.progress = { bar.update($0) }
         let summary: GenSummary
         do { summary = try TraceGenerator.write(to: write, options: o) } catch { fail("\(error)") }
@@ -94,40 +95,11 @@ struct Gen: ParsableCommand {
             let doc = FlowTableAttributes(flows: summary.flows).json()
             do { try FlowTableJSON.write(doc, toFile: json) } catch { fail("\(error)") }
         }
-        print("\(write): \(summary.records) records, \(summary.bytes) bytes; \(summary.calls) calls: "
+        let line = "\(write == "-" ? "<stdout>" : write): \(summary.records) records, \(summary.bytes) bytes; \(summary.calls) calls: "
               + "\(summary.flowsSet) flows set, \(summary.flowsDeleted) deleted, \(summary.gets) GET_FLOWS, "
-              + "\(summary.errorCalls) made to fail, \(summary.failedCalls) failed in all")
-    }
-}
-
-/// A one-line progress bar on stderr, drawn only when stderr is a terminal.
-final class ProgressBar {
-    let total: Int
-    let label: String
-    let enabled: Bool
-    var last = -1
-
-    init(total: Int, label: String) {
-        self.total = max(total, 1)
-        self.label = label
-        enabled = isatty(2) != 0
-    }
-
-    func update(_ done: Int, note: String = "") {
-        guard enabled else { return }
-        let width = 30
-        let filled = min(width, done * width / total)
-        let percent = min(100, done * 100 / total)
-        if percent == last && note.isEmpty { return }
-        last = percent
-        var line = "\r\(label) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            + "] \(percent)% \(note)\u{1b}[K"
-        line.withUTF8 { p in _ = Glibc.write(2, p.baseAddress, p.count) }
-    }
-
-    func finish() {
-        guard enabled else { return }
-        var line = "\r\u{1b}[K"
-        line.withUTF8 { p in _ = Glibc.write(2, p.baseAddress, p.count) }
+              + "\(summary.errorCalls) made to fail, \(summary.failedCalls) failed in all"
+              + (Interrupt.requested ? " (\(Interrupt.reason): \(summary.flowsSet) of \(flows) flows)" : "")
+        if write == "-" { fputs(line + "\n", stderr) } else { print(line) }
+        if Interrupt.requested { exitInterrupted() }
     }
 }

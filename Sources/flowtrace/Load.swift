@@ -108,6 +108,7 @@ struct Load: ParsableCommand {
         var results: [ClientResult] = []
         let resultBox = PosixLocked([ClientResult?](repeating: nil, count: clients))
         var threads: [PosixThread] = []
+        Interrupt.install()
         let t0 = MonotonicClock.now()
         for k in 0..<clients {
             let share = calls / clients + (k < calls % clients ? 1 : 0)
@@ -132,7 +133,7 @@ struct Load: ParsableCommand {
             var next = 0
             while next <= 100 {
                 let done = progress.withLock { $0 }
-                let finished = resultBox.withLock { $0.allSatisfy { $0 != nil } }
+                let finished = resultBox.withLock { $0.allSatisfy { $0 != nil } } || Interrupt.requested
                 if done * 100 >= next * calls || finished {
                     samples.append((next, Self.residentBytes(pid: pid)))
                     next += 10
@@ -146,6 +147,7 @@ struct Load: ParsableCommand {
         results = resultBox.withLock { $0.compactMap { $0 } }
         let report = LoadReport(clients: results, elapsed: elapsed, samples: samples, requested: calls)
         print(json ? report.json().serialized(style: .pretty) : report.text())
+        if Interrupt.requested { exitInterrupted() }
         if !report.clean { throw ExitCode(1) }
     }
 
@@ -175,6 +177,8 @@ struct Load: ParsableCommand {
         var pending = 0
         var flow = 0
         for n in 0..<calls {
+            // SIGINT: the calls made so far are the report; the rest are not counted as requested.
+            if Interrupt.requested { break }
             let step = steps[n % steps.count]
             if n % steps.count == 0 && n > 0 { flow = (flow + 1) % flows.count }
             let f = flows[flow]
@@ -244,6 +248,7 @@ struct LoadReport {
             + String(format3(elapsed)) + " s, \(Int(rate)) calls/s; errors: "
             + (errors.isEmpty ? "none" : errors.sorted { $0.key < $1.key }.map { "\(Errno.display($0.key)) \($0.value)" }.joined(separator: ", "))
         if unanswered > 0 { s += "; unanswered: \(unanswered)" }
+        if Interrupt.requested { s += "; \(Interrupt.reason) after \(calls) calls" }
         for c in clients {
             s += "\n  client \(c.index): \(c.answered) answered"
             if !c.errors.isEmpty { s += ", \(c.errors.values.reduce(0, +)) errors" }
@@ -263,6 +268,7 @@ struct LoadReport {
             JSONMember("answered", .int(Int64(answered))),
             JSONMember("unanswered", .int(Int64(unanswered))),
             JSONMember("seconds", .double(elapsed)),
+            JSONMember("interrupted", .bool(Interrupt.requested)),
             JSONMember("calls_per_second", .double(elapsed > 0 ? Double(answered) / elapsed : 0)),
             JSONMember("errors", .object(errors.sorted { $0.key < $1.key }.map { JSONMember(Errno.display($0.key), .int(Int64($0.value))) })),
             JSONMember("clients", .array(clients.map { c in

@@ -21,8 +21,8 @@ struct Repair: ParsableCommand {
           flowtrace repair killed.pcapng -w fixed.pcapng && tshark -r fixed.pcapng
         """)
 
-    @Argument(help: "The damaged pcapng trace.")
-    var input: String
+    @OptionGroup var trace: TraceInputArguments
+    var input: String { trace.file }
 
     @Option(name: .customShort("w"), help: "Where to write the repaired trace (not the input itself).")
     var output: String
@@ -31,8 +31,10 @@ struct Repair: ParsableCommand {
     var json = false
 
     func run() throws {
+        let bar = showReadProgress(label: "repair")
         let report: RepairReport
         do { report = try PcapngRepair.repair(input: input, output: output) } catch { fail("repair: \(error)") }
+        bar?.finish()
         if json {
             let o: [JSONMember] = [
                 JSONMember("input", .string(input)), JSONMember("output", .string(output)),

@@ -36,8 +36,7 @@ struct ReplayCommand: ParsableCommand {
         injects the same faults into the same calls (backend and twin targets) and says so.
         """)
 
-    @Argument(help: "A pcapng or pcap trace ('-' for stdin).")
-    var file: String
+    @OptionGroup var input: TraceInputArguments
 
     @Option(help: "backend:dummy|hash|tss|tcam, twin[:BACKEND], socket:PATH or kernel:DEV[,DEV…].",
             completion: Completions.target)
@@ -52,7 +51,7 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "A fixed rate, in requests per second.")
     var rate: Double?
 
-    @Option(help: "Replay the trace this many times, each from the starting state.")
+    @Option(help: "Replay the trace this many times, each from the starting state (0: until Ctrl-C).")
     var loop: Int = 1
 
     @Flag(help: "One request per line typed on stdin; prints each request and its answer.")
@@ -73,7 +72,7 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "socket/kernel targets: keep the target's flows instead of installing the trace's starting state.")
     var keepState = false
 
-    @Option(help: "twin target: record the replay session to this pcapng file.")
+    @Option(help: "twin target: record the replay session to this pcapng file ('-': stdout; the report then goes to stderr).")
     var record: String?
 
     @Option(help: "A model directory for devices the trace's snapshot does not describe (default: the built-in model).")
@@ -88,13 +87,17 @@ struct ReplayCommand: ParsableCommand {
     func run() throws {
         // kernel:DEV speaks generic netlink to the unft module.
         Replayer.kernelTransport = { try GenlSocketTransport() }
+        Interrupt.install()
+        let bar = step ? nil : showReadProgress(label: "replay")
         do {
             let report = try execute()
-            if json {
-                print(report.json().serialized(style: .pretty))
-            } else {
-                print(report.text())
-            }
+            bar?.finish()
+            let text = json ? report.json().serialized(style: .pretty) : report.text()
+            // --record -: the trace owns stdout.
+            if record == "-" { fputs(text + "\n", stderr) } else { print(text) }
+            if Interrupt.requested { exitInterrupted() }
+            // A cut trace: the report of what could be replayed, then the cut, exit 2 (tshark).
+            if let t = report.truncation { fail("\(TraceInput.displayName(input.file)): \(t)") }
             if report.troubled, let why = report.stopped { fail(why) }
             if !report.succeeded { throw ExitCode(1) }
         } catch let e as ReplayError {
@@ -105,9 +108,14 @@ struct ReplayCommand: ParsableCommand {
     }
 
     func execute() throws -> ReplayReport {
+        // The fault scan and --loop read the trace again: stdin is read once, into a file.
+        var file = input.file
+        if file == "-" && !step {
+            do { file = try TraceInput.rereadable(file) } catch { throw ToolError("\(error)") }
+        }
         let parsed = try ReplayTarget.parse(target)
         var options = ReplayOptions(timing: try timing(for: parsed))
-        guard loop >= 1 else { throw ToolError("--loop takes a count of at least 1") }
+        guard loop >= 0 else { throw ToolError("--loop takes a count (0: until interrupted)") }
         guard timeout > 0, timeout.isFinite else { throw ToolError("--timeout takes a positive number of seconds") }
         options.loops = loop
         options.timeout = timeout

@@ -26,8 +26,8 @@ struct Show: ParsableCommand {
           flowtrace show trace.pcapng --json | jq .
         """)
 
-    @Argument(help: "A pcapng or pcap file ('-' for stdin).")
-    var file: String
+    @OptionGroup var input: TraceInputArguments
+    var file: String { input.file }
 
     @Flag(name: .customShort("V"), help: "Print each message fully decoded.")
     var verbose = false
@@ -60,6 +60,8 @@ struct Show: ParsableCommand {
     var snapshot = false
 
     func run() throws {
+        // Only when the lines go to a file: on the terminal they would interleave with the bar.
+        let bar = showReadProgress(label: "show", onlyIf: stdoutIsFile())
         let reader = try openTrace(file)
         let wantCommand = try command.map(Self.parseCommand)
         let wantStatus = try status.map(Self.parseStatus)
@@ -83,7 +85,8 @@ struct Show: ParsableCommand {
             let record: TraceRecord?
             do { record = try reader.next() } catch {
                 out.flush()
-                throw ToolError("\(error) (after frame \(reader.frameNumber))")
+                finishTrace(reader, error: error)
+                return
             }
             guard let record else { break }
             let frame = reader.frameNumber
@@ -115,9 +118,8 @@ struct Show: ParsableCommand {
             if let count, printed >= count { break }
         }
         out.flush()
-        if let t = reader.truncation {
-            fputs("flowtrace: \(reader.name): \(t), after frame \(reader.frameNumber)\n", stderr)
-        }
+        bar?.finish()
+        if count.map({ printed < $0 }) ?? true { finishTrace(reader) }
     }
 
     enum StatusFilter { case ok, error, errno(Int32) }

@@ -17,27 +17,32 @@ struct Stats: ParsableCommand {
           flowtrace stats trace.pcapng --json > stats.json
         """)
 
-    @Argument(help: "A pcapng or pcap file ('-' for stdin).")
-    var file: String
+    @OptionGroup var input: TraceInputArguments
+    var file: String { input.file }
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
     func run() throws {
+        let bar = showReadProgress(label: "stats")
         let reader = try openTrace(file)
         var stats = TraceStats()
+        // The counts of what could be read are printed even when the trace is cut or damaged.
+        var failure: Error?
         do {
             try stats.add(contentsOf: reader)
         } catch {
-            throw ToolError("\(error) (after frame \(reader.frameNumber))")
+            failure = error
         }
-        let truncation = reader.truncation.map { "\($0), after frame \(reader.frameNumber)" }
+        bar?.finish()
+        let damage = failure.map { ($0 as? TraceFileError).map(reader.failureMessage) ?? "\($0)" } ?? reader.truncationMessage
         if json {
-            print(Self.json(stats, truncation: truncation).serialized(style: .pretty))
+            print(Self.json(stats, truncation: damage).serialized(style: .pretty))
         } else {
             print(Self.table(stats))
-            if let t = truncation { print("note: \(t)") }
         }
+        fflush(stdout)
+        finishTrace(reader, error: failure)
     }
 
     static let percentiles: [Double] = [50, 90, 99, 99.9]

@@ -289,13 +289,16 @@ import LibFlowTable
         #expect(try run(bin, ["replay", empty, "--target", "twin"]).status == 2)
         #expect(try run(bin, ["replay", dir.file("missing"), "--target", "backend:hash"]).status == 2)
         #expect(try run(bin, ["replay", garbage, "--target", "warp:9"]).status == 2)
-        // Cut in the middle of a block: every record before the cut replays, the cut is noted.
+        // Cut in the middle of a block: every record before the cut replays, then the cut is
+        // named, exit status 2 (as tshark).
         let whole = try Data(contentsOf: URL(fileURLWithPath: try Fixtures.demo.get()))
         let cut = dir.file("cut.pcapng")
         try whole.prefix(whole.count / 2 + 3).write(to: URL(fileURLWithPath: cut))
         let c = try run(bin, ["replay", cut, "--target", "backend:hash"])
-        #expect(c.status == 0 || c.status == 1, "\(c.stderr)")
+        #expect(c.status == 2, "\(c.stderr)")
         #expect(c.stderr.contains("ends inside a block"), "\(c.stderr)")
+        #expect(c.stderr.contains("is cut"), "\(c.stderr)")
+        #expect(c.stdout.contains("calls"), "\(c.stdout)")
         // Random bytes after a valid head.
         var noisy = Data(whole.prefix(4096))
         var rng = SeededGenerator(seed: 9)

@@ -414,7 +414,15 @@ public final class PcapngWriter {
     }
 
     private func startFile() throws {
-        fd = Sys.openForWriting(path)
+        if path == "-" {
+            // "-": stdout, as with tcpdump -w -. A descriptor of our own, so close() leaves fd 1 open.
+            guard rotation == nil else {
+                throw TraceFileError(.invalidArgument, "a trace written to stdout cannot be rotated (-C needs a file)", path: "<stdout>")
+            }
+            fd = Sys.duplicate(1)
+        } else {
+            fd = Sys.openForWriting(path)
+        }
         if fd < 0 { throw TraceFileError(.io(Sys.errno), "cannot create the trace file", path: path) }
         fileBytes = 0
         recordsInFile = 0

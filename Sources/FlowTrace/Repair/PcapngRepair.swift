@@ -48,17 +48,17 @@ public enum PcapngRepair {
     /// Copies the whole blocks of `input` to `output` (created or truncated, mode 0644).
     /// Throws when nothing can be kept: the input cannot be read, is not pcapng, or does not
     /// start with a whole section header; or when the output cannot be written.
+    /// `input` "-" reads stdin; a gzip-compressed input is repaired into an uncompressed copy.
     public static func repair(input: String, output: String) throws(TraceFileError) -> RepairReport {
-        let inFD = open(input, O_RDONLY | O_CLOEXEC)
+        let inFD = input == "-" ? dup(0) : open(input, O_RDONLY | O_CLOEXEC)
         guard inFD >= 0 else { throw TraceFileError(.io(errno), "cannot open the file to repair", path: input) }
         defer { close(inFD) }
         var st = stat()
         guard fstat(inFD, &st) == 0 else { throw TraceFileError(.io(errno), "cannot stat the file", path: input) }
-        let size = UInt64(st.st_size)
         let inStat = st
         var report = RepairReport(input: input, output: output)
 
-        var reader = BlockInput(fd: inFD)
+        var reader = BlockInput(stream: TraceByteStream(fd: inFD, name: TraceInput.displayName(input)))
         // The first block must be a section header: anything else is not a file to repair.
         var head = [UInt8](repeating: 0, count: 12)
         let got = try reader.read(into: &head, count: 12, path: input)
@@ -94,9 +94,13 @@ public enum PcapngRepair {
         var swapped = false
         var block = head
         var pendingHead: [UInt8]? = head
-        func stop(_ why: String) {
+        // Bytes read past `offset` so far (of the block being read when it stops; the first
+        // block's 12 were read above).
+        var pastOffset: UInt64 = 12
+        func stop(_ why: String) throws(TraceFileError) {
             report.droppedAt = offset
-            report.bytesDropped = size - offset
+            // The rest counted by reading it: stdin and a gzip stream have no size to stat.
+            report.bytesDropped = pastOffset + (try reader.drain(path: input))
             report.reason = why
         }
         while true {
@@ -108,9 +112,10 @@ public enum PcapngRepair {
             } else {
                 h = [UInt8](repeating: 0, count: 12)
                 let n = try reader.read(into: &h, count: 12, path: input)
+                pastOffset = UInt64(n)
                 if n == 0 { break }
                 if n < 12 {
-                    stop("a block cut after \(n) of its first 12 bytes")
+                    try stop("a block cut after \(n) of its first 12 bytes")
                     break
                 }
             }
@@ -118,7 +123,7 @@ public enum PcapngRepair {
             if type == Pcapng.sectionHeaderBlock {
                 let bom = h.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self) }
                 if bom == Pcapng.byteOrderMagic { swapped = false } else if bom == Pcapng.byteOrderMagic.byteSwapped { swapped = true } else {
-                    stop("a section header block with a bad byte-order magic 0x\(String(bom, radix: 16))")
+                    try stop("a section header block with a bad byte-order magic 0x\(String(bom, radix: 16))")
                     break
                 }
             }
@@ -127,21 +132,22 @@ public enum PcapngRepair {
             if swapped { length = length.byteSwapped }
             let typeText = "block of type 0x\(String(type, radix: 16))"
             guard length >= 12, length % 4 == 0, length <= maxBlockLength else {
-                stop("\(typeText) declares \(length) bytes (a block is 12 bytes to \(maxBlockLength), a multiple of 4)")
+                try stop("\(typeText) declares \(length) bytes (a block is 12 bytes to \(maxBlockLength), a multiple of 4)")
                 break
             }
             if block.count < Int(length) { block = [UInt8](repeating: 0, count: Int(length)) }
             for i in 0..<12 { block[i] = h[i] }
             let rest = Int(length) - 12
             let n = rest == 0 ? 0 : try reader.read(into: &block, at: 12, count: rest, path: input)
+            pastOffset = 12 + UInt64(n)
             if n < rest {
-                stop("\(typeText) declared \(length) bytes, \(12 + n) present (the file was cut inside it)")
+                try stop("\(typeText) declared \(length) bytes, \(12 + n) present (the file was cut inside it)")
                 break
             }
             var trailing = block.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: Int(length) - 4, as: UInt32.self) }
             if swapped { trailing = trailing.byteSwapped }
             guard trailing == length else {
-                stop("\(typeText) has trailing length \(trailing), leading \(length)")
+                try stop("\(typeText) has trailing length \(trailing), leading \(length)")
                 break
             }
             try out.write(block, count: Int(length))
@@ -161,23 +167,34 @@ public enum PcapngRepair {
 
 /// read(2) until `count` bytes or the end of the file.
 struct BlockInput {
-    let fd: Int32
+    let stream: TraceByteStream
 
     mutating func read(into buffer: inout [UInt8], at start: Int = 0, count: Int, path: String) throws(TraceFileError) -> Int {
         var done = 0
         while done < count {
-            let n = buffer.withUnsafeMutableBytes { raw -> Int in
-                guard let base = raw.baseAddress, start + count <= raw.count else { return 0 }
-                return Glibc.read(fd, base + start + done, count - done)
+            let got = buffer.withUnsafeMutableBytes { raw -> Result<Int, TraceFileError> in
+                guard let base = raw.baseAddress, start + count <= raw.count else { return .success(0) }
+                do throws(TraceFileError) { return .success(try stream.read(base + start + done, count - done)) } catch { return .failure(error) }
             }
+            let n = try got.get()
             if n < 0 {
-                if errno == EINTR { continue }
-                throw TraceFileError(.io(errno), "cannot read the file to repair", path: path)
+                throw TraceFileError(.io(Int32(-n)), "cannot read the file to repair", path: path)
             }
             if n == 0 { break }
             done += n
         }
         return done
+    }
+
+    /// Reads to the end; returns how many bytes there were.
+    mutating func drain(path: String) throws(TraceFileError) -> UInt64 {
+        var scratch = [UInt8](repeating: 0, count: 1 << 16)
+        var total: UInt64 = 0
+        while true {
+            let n = try read(into: &scratch, count: scratch.count, path: path)
+            if n == 0 { return total }
+            total += UInt64(n)
+        }
     }
 }
 

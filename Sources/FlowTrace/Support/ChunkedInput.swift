@@ -2,7 +2,8 @@
 // any file size: the buffer grows only to the largest block seen, and a block larger than
 // `maxWindow` is refused before anything is allocated for it. read(2) rather than mmap so
 // pipes (`flowtrace read -` < trace) work the same, and a file that shrinks under us yields
-// a short read instead of SIGBUS.
+// a short read instead of SIGBUS. The bytes come through a TraceByteStream: a gzip-compressed
+// file reads as the trace it holds.
 
 final class ChunkedInput {
     let fd: Int32
@@ -22,6 +23,7 @@ final class ChunkedInput {
     @exclusivity(unchecked) private(set) var position: UInt64 = 0
     @exclusivity(unchecked) private(set) var atEOF = false
     private var closed = false
+    private let stream: TraceByteStream
 
     init(fd: Int32, closeWhenDone: Bool, name: String, chunkSize: Int, maxWindow: Int) {
         self.fd = fd
@@ -29,6 +31,7 @@ final class ChunkedInput {
         self.name = name
         self.capacity = max(4096, chunkSize)
         self.maxWindow = max(self.capacity, maxWindow)
+        stream = TraceByteStream(fd: fd, name: name)
         base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
     }
 
@@ -80,7 +83,7 @@ final class ChunkedInput {
             start = 0
         }
         while end - start < n && !atEOF {
-            let got = Sys.readSome(fd, base + end, capacity - end)
+            let got = try stream.read(base + end, capacity - end)
             if got < 0 {
                 throw TraceFileError(.io(Int32(-got)), "read failed", path: name, offset: position + UInt64(end - start))
             }
@@ -88,6 +91,12 @@ final class ChunkedInput {
         }
         return end - start
     }
+
+    /// Whether the file is gzip-compressed (known after the first `ensure`).
+    var isCompressed: Bool { stream.isCompressed }
+
+    /// Set when a gzip-compressed input ends before its gzip stream does.
+    var compressionCut: String? { stream.gzipCut }
 
     /// Moves the position past `n` available bytes.
     @inline(__always) func consume(_ n: Int) {

@@ -52,6 +52,17 @@ enum Sys {
         open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     }
 
+    /// A second descriptor for `fd` (stdout for a trace written to "-").
+    static func duplicate(_ fd: Int32) -> Int32 {
+        #if canImport(Glibc)
+        return Glibc.dup(fd)
+        #elseif canImport(Musl)
+        return Musl.dup(fd)
+        #else
+        return Darwin.dup(fd)
+        #endif
+    }
+
     static func close(_ fd: Int32) -> Int32 {
         #if canImport(Glibc)
         return Glibc.close(fd)

@@ -50,6 +50,8 @@ public struct TraceTruncation: Hashable, Sendable, CustomStringConvertible {
     public var blockType: UInt32?
     /// The length its header declares, when the header is complete.
     public var declaredLength: UInt64?
+    /// Why the data ends early when it is not a cut block (a gzip stream cut short).
+    public var reason: String?
 
     public init(fileEnd: UInt64, blockOffset: UInt64, blockType: UInt32?, declaredLength: UInt64?) {
         self.fileEnd = fileEnd
@@ -59,6 +61,9 @@ public struct TraceTruncation: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
+        guard blockType != nil || declaredLength != nil || blockOffset != fileEnd || reason == nil else {
+            return "truncated at byte \(fileEnd): \(reason ?? "")"
+        }
         var s = "truncated at byte \(fileEnd) ("
         let what = blockType.map { "block of type 0x" + String($0, radix: 16) } ?? "record"
         if let declaredLength {
@@ -66,6 +71,6 @@ public struct TraceTruncation: Hashable, Sendable, CustomStringConvertible {
         } else {
             s += "\(what) at byte \(blockOffset) cut inside its header"
         }
-        return s + ")"
+        return s + ")" + (reason.map { "; \($0)" } ?? "")
     }
 }

@@ -27,6 +27,11 @@ public final class TraceReader {
     }
 
     public private(set) var format: Format
+
+    /// Called by every reader created after it is set, as it reads (per buffer refill, never per
+    /// record): the reader's name, bytes read, and the file's size when it is a regular file.
+    /// For a tool's progress line; may be called from a reading thread.
+    nonisolated(unsafe) public static var progress: ((_ name: String, _ bytesRead: UInt64, _ fileSize: UInt64?) -> Void)?
     public var name: String { input.name }
     // Unchecked exclusivity on the state touched per record: see ChunkedInput.
     /// Family ids learnt from the NEWFAMILY records read so far. It changes only after a record
@@ -110,10 +115,17 @@ public final class TraceReader {
     private let pcapng: PcapngReader?
     private let pcap: ClassicPcapReader?
 
+    /// `path` "-" reads stdin (named "<stdin>" in messages). A gzip-compressed file or stream
+    /// is read as the trace it holds.
     public convenience init(path: String, options: PcapngReader.Options = .init()) throws(TraceFileError) {
+        if path == "-" {
+            try self.init(fileDescriptor: 0, name: "<stdin>", options: options)
+            return
+        }
+        let name = TraceInput.displayName(path)
         let fd = Sys.openForReading(path)
-        guard fd >= 0 else { throw TraceFileError(.io(Sys.errno), "cannot open", path: path) }
-        try self.init(fileDescriptor: fd, closeWhenDone: true, name: path, options: options)
+        guard fd >= 0 else { throw TraceFileError(.io(Sys.errno), "cannot open", path: name) }
+        try self.init(fileDescriptor: fd, closeWhenDone: true, name: name, options: options)
     }
 
     /// Reads from an open descriptor (a pipe works: nothing seeks).
@@ -124,7 +136,7 @@ public final class TraceReader {
         let have = min(4, try input.ensure(4))
         guard have > 0 else {
             input.closeFile()
-            throw TraceFileError(.malformed, "the file is empty, not a trace", path: name, offset: 0)
+            throw TraceFileError(.malformed, input.compressionCut ?? "the file is empty, not a trace", path: name, offset: 0)
         }
         // A file cut inside its first 4 bytes still tells its format if those bytes start a magic.
         var head: [UInt8] = []
@@ -174,8 +186,50 @@ public final class TraceReader {
     /// The pcapng sections seen so far (empty for classic pcap).
     public var sections: [PcapngReader.Section] { pcapng?.sections ?? [] }
 
-    /// Set when the file ends inside a block or record.
-    public var truncation: TraceTruncation? { pcapng?.truncation ?? pcap?.truncation }
+    /// Set when the file ends inside a block or record, or a gzip-compressed file ends before
+    /// its gzip stream does.
+    public var truncation: TraceTruncation? {
+        var t = pcapng?.truncation ?? pcap?.truncation
+        if let cut = input.compressionCut {
+            if t == nil {
+                t = TraceTruncation(fileEnd: input.position, blockOffset: input.position, blockType: nil, declaredLength: nil)
+            }
+            t?.reason = cut
+        }
+        return t
+    }
+
+    /// Whether the input is gzip-compressed (byte offsets are then in the uncompressed trace).
+    public var isCompressed: Bool { input.isCompressed }
+
+    /// Bytes of the (uncompressed) trace consumed so far, for a progress line.
+    public var bytesRead: UInt64 { input.position }
+
+    /// The end of a cut file as a message: the file, where, which frame, what is missing.
+    public var truncationMessage: String? { truncationNote.map { "\(name): \($0)" } }
+
+    /// `truncationMessage` without the file's name.
+    public var truncationNote: String? {
+        guard let t = truncation else { return nil }
+        let packetTypes: [UInt32] = [Pcapng.enhancedPacketBlock, Pcapng.simplePacketBlock, Pcapng.packetBlock]
+        let frame: String
+        // A gzip stream cut between two blocks leaves no block cut: no frame is.
+        let betweenBlocks = t.blockType == nil && t.declaredLength == nil && t.blockOffset == t.fileEnd
+        if !betweenBlocks, t.blockType.map(packetTypes.contains) ?? true {
+            frame = "frame \(frameNumber + 1) is cut"
+        } else {
+            frame = "the file ends after frame \(frameNumber)"
+        }
+        return "\(frame): \(t)"
+    }
+
+    /// A read error as a message naming the last frame read before it (frames as Wireshark
+    /// numbers them, from 1).
+    public func failureMessage(_ error: TraceFileError) -> String {
+        var e = error
+        if e.path == nil { e.path = name }
+        return "\(e) (after frame \(frameNumber), the last one read)"
+    }
 
     /// The next netlink record, or nil at the end of the file (then check `truncation`).
     /// The record's bytes are valid until the next call.
