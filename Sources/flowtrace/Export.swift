@@ -30,15 +30,31 @@ struct Export: ParsableCommand {
     @Option(help: "perfetto or csv.")
     var format: Format
 
-    @Argument(help: "The trace, or the files of a rotated one in order.")
-    var files: [String]
+    @Argument(help: ArgumentHelp("The trace, or the files of a rotated one in order; gzip-compressed or not ('-' for stdin).", valueName: "file"))
+    var positional: [String] = []
+
+    @Option(name: .customShort("r"), help: ArgumentHelp("A trace to read (the same as a FILE argument; repeatable).", valueName: "file"))
+    var read: [String] = []
+
+    /// -r files first, then the positional ones, in the order given.
+    var files: [String] { read + positional }
+
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("give the trace to read: FILE or -r FILE ('-' for stdin)") }
+    }
 
     @Option(name: .customShort("o"), help: "Where to write ('-' for stdout).")
     var output: String
 
     func run() throws {
-        let calls: [CallInfo]
-        do { calls = try CallExport.calls(paths: files) } catch { throw ToolError("export: \(error)") }
+        let got: (calls: [CallInfo], error: TraceFileError?, truncation: String?)
+        do { got = try CallExport.read(paths: files) } catch { fail("export: \(error)") }
+        let calls = got.calls
+        // What could be read is written, then the damage is reported with exit 2 (as tshark).
+        defer {
+            if let error = got.error { fail("export: \(error)") }
+            if let cut = got.truncation { fail("export: \(cut)") }
+        }
         let text: String
         switch format {
         case .perfetto: text = CallExport.perfetto(calls, name: files.joined(separator: " ")).serialized(style: .compact) + "\n"

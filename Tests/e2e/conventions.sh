@@ -60,6 +60,10 @@ grep -q "calls" "$tmp/out" && grep -q "frame\|truncated" "$tmp/err" && ok "repla
 expect 2 "diff of a cut file" -- "$ft" diff "$tmp/t.pcapng" "$tmp/cut.pcapng"
 grep -q "truncated" "$tmp/err" && ok "diff of a cut file names the cut" || bad "diff of a cut file: the cut is not named"
 
+expect 2 "export of a cut file" -- "$ft" export --format csv "$tmp/cut.pcapng" -o "$tmp/cut.csv"
+(( $(wc -l < "$tmp/cut.csv") > 10 )) && grep -q "frame [0-9]" "$tmp/err" && ok "export of a cut file: the calls read, then the cut" \
+  || bad "export of a cut file: $(wc -l < "$tmp/cut.csv") rows, err: $(head -c 200 "$tmp/err")"
+
 # --- -r FILE as well as the positional argument. ---
 "$ft" stats "$tmp/t.pcapng" > "$tmp/stats.pos"
 for cmd in show stats audit; do
@@ -67,6 +71,11 @@ for cmd in show stats audit; do
   "$ft" $cmd -r "$tmp/t.pcapng" > "$tmp/r" 2>&1; b=$?
   [[ $a == "$b" ]] && cmp -s "$tmp/pos" "$tmp/r" && ok "$cmd -r FILE" || { bad "$cmd -r FILE differs from $cmd FILE ($a/$b)"; head -3 "$tmp/r"; }
 done
+"$ft" export --format csv "$tmp/t.pcapng" -o "$tmp/pos.csv"
+expect 0 "export -r FILE" -- "$ft" export --format csv -r "$tmp/t.pcapng" -o "$tmp/r.csv"
+cmp -s "$tmp/pos.csv" "$tmp/r.csv" && ok "export -r FILE equals export FILE" || bad "export -r FILE differs"
+"$ft" export --format csv - -o "$tmp/stdin.csv" < "$tmp/t.pcapng"
+cmp -s "$tmp/pos.csv" "$tmp/stdin.csv" && ok "export - (stdin)" || bad "export - differs from export FILE"
 expect 0 "replay -r FILE" -- "$ft" replay -r "$tmp/t.pcapng" --target backend:hash
 expect 0 "diff -r A B" -- "$ft" diff -r "$tmp/t.pcapng" "$tmp/t.pcapng"
 expect 1 "repair -r FILE -w OUT (a cut file)" -- "$ft" repair -r "$tmp/cut.pcapng" -w "$tmp/fixed.pcapng"

@@ -7,6 +7,15 @@ import LibFlowTable
 public enum CallExport {
     /// Reads the files (a rotated set in order, or one) into their calls.
     public static func calls(paths: [String]) throws(TraceFileError) -> [CallInfo] {
+        let read = try read(paths: paths)
+        if let error = read.error { throw error }
+        return read.calls
+    }
+
+    /// The calls of every file up to the first damage, and that damage: a malformed block (the
+    /// error) or a file cut short (its message); a reader shows what it could read, then this.
+    public static func read(paths: [String]) throws(TraceFileError)
+        -> (calls: [CallInfo], error: TraceFileError?, truncation: String?) {
         var log = CallLog()
         log.keepFindings = 0
         for (index, path) in paths.enumerated() {
@@ -15,10 +24,11 @@ public enum CallExport {
             do {
                 while let r = try reader.next() { log.add(r, families: reader.families, frame: reader.frameNumber) }
             } catch {
-                throw error.after(frame: reader.frameNumber)
+                return (log.calls, error.after(frame: reader.frameNumber), nil)
             }
+            if let cut = reader.truncationMessage { return (log.calls, nil, cut) }
         }
-        return log.calls
+        return (log.calls, nil, nil)
     }
 
     static let apiProcess = 1, hairpinProcess = 2
