@@ -32,7 +32,7 @@ struct CompressedTraceTests {
         while try reader.next() != nil {}
         #expect(reader.isCompressed)
         #expect(reader.truncationMessage == nil)
-        #expect(reader.framesRead == s.records.count)
+        #expect(reader.frameNumber == s.records.count)
     }
 
     @Test func gzipMembersOneAfterTheOther() throws {
