@@ -24,18 +24,8 @@ struct Audit: ParsableCommand {
           flowtrace audit trace.pcapng trace1.pcapng trace2.pcapng    # a rotated set (-C)
         """)
 
-    @Argument(help: ArgumentHelp("A trace recorded by the twin (flow-table-hairpind --twin --record), or the files of a rotated one in order; gzip-compressed or not ('-' for stdin).", valueName: "file"))
-    var positional: [String] = []
-
-    @Option(name: .customShort("r"), help: ArgumentHelp("A trace to read (the same as a FILE argument; repeatable).", valueName: "file"))
-    var read: [String] = []
-
-    /// -r files first, then the positional ones, in the order given.
-    var files: [String] { read + positional }
-
-    func validate() throws {
-        if files.isEmpty { throw ValidationError("give the trace to read: FILE or -r FILE ('-' for stdin)") }
-    }
+    @OptionGroup var input: TraceFilesArguments
+    var files: [String] { input.files }
 
     @Flag(help: "Print the result as JSON.")
     var json = false

@@ -30,18 +30,8 @@ struct Export: ParsableCommand {
     @Option(help: "perfetto or csv.")
     var format: Format
 
-    @Argument(help: ArgumentHelp("The trace, or the files of a rotated one in order; gzip-compressed or not ('-' for stdin).", valueName: "file"))
-    var positional: [String] = []
-
-    @Option(name: .customShort("r"), help: ArgumentHelp("A trace to read (the same as a FILE argument; repeatable).", valueName: "file"))
-    var read: [String] = []
-
-    /// -r files first, then the positional ones, in the order given.
-    var files: [String] { read + positional }
-
-    func validate() throws {
-        if files.isEmpty { throw ValidationError("give the trace to read: FILE or -r FILE ('-' for stdin)") }
-    }
+    @OptionGroup var input: TraceFilesArguments
+    var files: [String] { input.files }
 
     @Option(name: .customShort("o"), help: "Where to write ('-' for stdout).")
     var output: String

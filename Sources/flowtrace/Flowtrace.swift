@@ -70,6 +70,23 @@ struct TraceInputArguments: ParsableArguments {
     var file: String { read ?? positional ?? "-" }
 }
 
+/// Several traces read as one stream (the files of a rotated recording, in order): FILE… and
+/// -r FILE (repeatable), '-' for stdin.
+struct TraceFilesArguments: ParsableArguments {
+    @Argument(help: ArgumentHelp("The trace, or the files of a rotated one in order; gzip-compressed or not ('-' for stdin).", valueName: "file"))
+    var positional: [String] = []
+
+    @Option(name: .customShort("r"), help: ArgumentHelp("A trace to read (the same as a FILE argument; repeatable).", valueName: "file"))
+    var read: [String] = []
+
+    /// -r files first, then the positional ones, in the order given.
+    var files: [String] { read + positional }
+
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("give the trace to read: FILE or -r FILE ('-' for stdin)") }
+    }
+}
+
 /// Ends a job that SIGINT cut short, once its partial report is printed (Interrupt).
 func exitInterrupted() -> Never {
     fflush(stdout)
