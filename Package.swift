@@ -1,6 +1,12 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// The targets already in the Swift 6 language mode, with its complete concurrency checking.
+// The others stay in Swift 5 mode (the package default below) until they are moved one by one.
+// No unsafeFlags anywhere: a package that depends on this one by version refuses them. The hot
+// paths opt out of runtime exclusivity checks per property with @exclusivity(unchecked).
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
 // FlowTrace: a record/replay tracing tool for hardware flow-table offload
 // (the Flow Table API, the unft loopback driver and its hairpin backend).
 let package = Package(
@@ -26,9 +32,10 @@ let package = Package(
                        providers: [.apt(["libpcap-dev"])]),
 
         // The Flow Table API and hairpin families: model, netlink codec, JSON, compare/validate.
-        .target(name: "LibFlowTable", path: "Sources/LibFlowTable"),
+        // Swift 6 mode (strict concurrency), as a library others depend on must build cleanly in it.
+        .target(name: "LibFlowTable", path: "Sources/LibFlowTable", swiftSettings: swift6),
         // The user-space half of the loopback: backends (ftbe), the hairpin daemon core, unft's twin.
-        .target(name: "Hairpin", dependencies: ["LibFlowTable", "CLibNL"], path: "Sources/Hairpin"),
+        .target(name: "Hairpin", dependencies: ["LibFlowTable", "CLibNL"], path: "Sources/Hairpin", swiftSettings: swift6),
         // Recording to and reading from pcapng.
         .target(name: "FlowTrace", dependencies: ["LibFlowTable", "Hairpin", .product(name: "Histogram", package: "hdrhistogram-swift"), "CLibPcap"], path: "Sources/FlowTrace"),
         // Feeding traces back into a target.
@@ -94,11 +101,3 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
-
-// Release only: no runtime exclusivity checks in the hot targets (measured, BENCHMARKS.md
-// "Loopback", third pass, 2026-11-26). Debug builds keep them, so `swift test` still traps on
-// an overlapping access.
-for target in package.targets where ["LibFlowTable", "Hairpin", "FlowTrace", "Replay"].contains(target.name) {
-    target.swiftSettings = (target.swiftSettings ?? [])
-        + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
-}
