@@ -12,11 +12,12 @@ let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 let package = Package(
     name: "FlowTrace",
     platforms: [.macOS(.v13)],
+    // The one product other packages use. The tools (flowtrace, flow-table-ctl,
+    // flow-table-hairpind) are executable targets, built and run from this package as its own
+    // products are; declared as products here, they would make every package that depends on
+    // LibFlowTable resolve and fetch their dependencies (argument parser, Histogram) too.
     products: [
         .library(name: "LibFlowTable", targets: ["LibFlowTable"]),
-        .executable(name: "flow-table-ctl", targets: ["flow-table-ctl"]),
-        .executable(name: "flow-table-hairpind", targets: ["flow-table-hairpind"]),
-        .executable(name: "flowtrace", targets: ["flowtrace"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -8,7 +8,7 @@
 # Needs no FLOWTRACE_BIN: it builds its own consumer (only LibFlowTable is compiled).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+tmp=$(mktemp -d); [[ -n ${KEEP:-} ]] || trap 'rm -rf "$tmp"' EXIT; echo "$tmp"
 fail() { echo "FAIL: $*"; exit 1; }
 
 # The version every file names (FlowTraceInfo.version); 1.0.0 if the constant is not found.
