@@ -8,16 +8,16 @@
 # Needs no FLOWTRACE_BIN: it builds its own consumer (only LibFlowTable is compiled).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-tmp=$(mktemp -d); [[ -n ${KEEP:-} ]] || trap 'rm -rf "$tmp"' EXIT; echo "$tmp"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 # The version every file names (FlowTraceInfo.version); 1.0.0 if the constant is not found.
 version=$(sed -nE 's/.*static let version = "([0-9]+\.[0-9]+\.[0-9]+)".*/\1/p' "$root/Sources/FlowTrace/FlowTrace.swift" | head -1)
 version=${version:-1.0.0}
 
-# HEAD's tree, as a clone would have it (no build products, no uncommitted edits).
+# HEAD's tree (or CONSUMER_REV's), as a clone would have it: no build products, no edits.
 mkdir "$tmp/flowtrace"
-git -C "$root" archive HEAD | tar -x -C "$tmp/flowtrace"
+git -C "$root" archive "${CONSUMER_REV:-HEAD}" | tar -x -C "$tmp/flowtrace"
 git -C "$tmp/flowtrace" init -q
 git -C "$tmp/flowtrace" add -A
 git -C "$tmp/flowtrace" -c user.name=ci -c user.email=ci@localhost commit -qm "FlowTrace $version"
@@ -54,7 +54,7 @@ do {
           "device \(decoded.attributes.ifindex.map { "\($0)" } ?? "-")",
           "flow table \(f?.table ?? 0) uid \(f?.uid ?? 0) priority \(f?.priority ?? 0)",
           "matches \(f?.matches?.count ?? 0) actions \(f?.actions?.count ?? 0)",
-          "round trip \(decoded == message ? "equal" : "DIFFERS")")
+          "round trip \(try decoded.encoded() == bytes ? "equal" : "DIFFERS")")
 } catch {
     print("error: \(error)")
 }
