@@ -25,7 +25,8 @@ public enum MonotonicClock {
 /// A pthread mutex around a value.
 public final class PosixLocked<Value> {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private var value: Value
+    /// Only reached with the mutex held: the runtime's access check would add nothing.
+    @exclusivity(unchecked) private var value: Value
 
     public init(_ value: Value) {
         self.value = value
