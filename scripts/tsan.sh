@@ -34,18 +34,21 @@ show_reports() {
   done
 }
 
-build_log=$(mktemp); test_log=$(mktemp); trap 'rm -f "$build_log" "$test_log"' EXIT
+# The logs stay in $out: the suite's per-test times show what TSan makes slow.
+build_log=$out/build.log; test_log=$out/swift-test.log
+start=$SECONDS
 if ! swift build --build-tests --sanitize=thread --scratch-path "$scratch" >"$build_log" 2>&1; then
   echo "tsan: build FAILED"; grep -E "error" "$build_log" | head -10 | sed 's/^/    /'
   echo "tsan: 0 passed, 1 failed"; exit 1
 fi
 
-before=$(reports)
+echo "tsan: build $((SECONDS - start)) s"
+before=$(reports); start=$SECONDS
 swift test --skip-build --sanitize=thread --scratch-path "$scratch" --no-parallel >"$test_log" 2>&1; rc=$?
 summary=$(grep -E "Test run with [0-9]+ tests?" "$test_log" | tail -1)
 n=$(sed -nE 's/.*Test run with ([0-9]+) tests?.*/\1/p' <<<"$summary")
 if ((rc == 0)) && grep -q "passed after" <<<"$summary" && (($(reports) == before)); then
-  passed=$((passed + n)); echo "tsan: swift test ok ($n tests)"
+  passed=$((passed + n)); echo "tsan: swift test ok ($n tests, $((SECONDS - start)) s)"
 else
   bad=$(grep -cE "^✘ Test .* failed after" "$test_log"); ((bad == 0)) && bad=1
   failed=$((failed + bad)); passed=$((passed + ${n:-0} - bad)); ((passed < 0)) && passed=0
@@ -59,10 +62,10 @@ if [[ ${TSAN_E2E:-1} != 0 ]]; then
   # load.sh's RSS bound is for the normal build: TSan's shadow memory grows with the heap.
   export LOAD_CALLS=${TSAN_LOAD_CALLS:-100000} LOAD_RSS_MIB=${TSAN_LOAD_RSS_MIB:-256}
   for t in loopback record load; do
-    before=$(reports)
+    before=$(reports); start=$SECONDS
     log=$(mktemp)
     if timeout 900 bash "Tests/e2e/$t.sh" >"$log" 2>&1 && (($(reports) == before)); then
-      echo "tsan: e2e $t ok"; passed=$((passed + 1))
+      echo "tsan: e2e $t ok ($((SECONDS - start)) s)"; passed=$((passed + 1))
     else
       echo "tsan: e2e $t FAILED"; tail -20 "$log" | sed 's/^/    /'; show_reports; failed=$((failed + 1))
     fi
