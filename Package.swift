@@ -1,16 +1,23 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// The targets already in the Swift 6 language mode, with its complete concurrency checking.
+// The others stay in Swift 5 mode (the package default below) until they are moved one by one.
+// No unsafeFlags anywhere: a package that depends on this one by version refuses them. The hot
+// paths opt out of runtime exclusivity checks per property with @exclusivity(unchecked).
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
 // FlowTrace: a record/replay tracing tool for hardware flow-table offload
 // (the Flow Table API, the unft loopback driver and its hairpin backend).
 let package = Package(
     name: "FlowTrace",
     platforms: [.macOS(.v13)],
+    // The one product other packages use. The tools (flowtrace, flow-table-ctl,
+    // flow-table-hairpind) are executable targets, built and run from this package as its own
+    // products are; declared as products here, they would make every package that depends on
+    // LibFlowTable resolve and fetch their dependencies (argument parser, Histogram) too.
     products: [
         .library(name: "LibFlowTable", targets: ["LibFlowTable"]),
-        .executable(name: "flow-table-ctl", targets: ["flow-table-ctl"]),
-        .executable(name: "flow-table-hairpind", targets: ["flow-table-hairpind"]),
-        .executable(name: "flowtrace", targets: ["flowtrace"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -29,9 +36,10 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
 
         // The Flow Table API and hairpin families: model, netlink codec, JSON, compare/validate.
-        .target(name: "LibFlowTable", path: "Sources/LibFlowTable"),
+        // Swift 6 mode (strict concurrency), as a library others depend on must build cleanly in it.
+        .target(name: "LibFlowTable", path: "Sources/LibFlowTable", swiftSettings: swift6),
         // The user-space half of the loopback: backends (ftbe), the hairpin daemon core, unft's twin.
-        .target(name: "Hairpin", dependencies: ["LibFlowTable", "CLibNL"], path: "Sources/Hairpin"),
+        .target(name: "Hairpin", dependencies: ["LibFlowTable", "CLibNL"], path: "Sources/Hairpin", swiftSettings: swift6),
         // Recording to and reading from pcapng.
         .target(name: "FlowTrace", dependencies: ["LibFlowTable", "Hairpin", .product(name: "Histogram", package: "hdrhistogram-swift"), "CLibPcap", "CZlib"], path: "Sources/FlowTrace"),
         // Feeding traces back into a target.
@@ -97,11 +105,3 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
-
-// Release only: no runtime exclusivity checks in the hot targets (measured, BENCHMARKS.md
-// "Loopback", third pass, 2026-11-26). Debug builds keep them, so `swift test` still traps on
-// an overlapping access.
-for target in package.targets where ["LibFlowTable", "Hairpin", "FlowTrace", "Replay"].contains(target.name) {
-    target.swiftSettings = (target.swiftSettings ?? [])
-        + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
-}

@@ -220,6 +220,46 @@ struct RecorderTests {
         }
         #expect(indexes == (0..<UInt32(total)).map { $0 })
     }
+
+    /// Rotation stays exact while the flusher writes halves concurrently: every file but the
+    /// last is full (its next record would not have fit), none is over the limit. Small halves
+    /// keep the flusher writing while the recording thread decides rotations, so a decision that
+    /// read the writer's counts mid-write (a half counted twice) would start a file too early.
+    @Test func rotationIsExactWhileTheFlusherWrites() throws {
+        let dir = try TempDir()
+        let base = dir.file("busy.pcapng")
+        let limit: UInt64 = 3000
+        let rec = try Recorder(path: base, families: Self.families, recordsAPI: true, sessionComment: "test",
+                               rotation: PcapngRotation(maxFileBytes: limit),
+                               flush: PcapngFlushPolicy(maxRecords: 4, maxBytes: 1 << 20, maxDelayNanoseconds: 10_000_000_000))
+        let total = 4000
+        for i in 0..<total {
+            Self.message(thread: 1, index: UInt32(i), payload: 4 + i % 24).withUnsafeBytes {
+                rec.record(leg: .hairpin, direction: .toKernel, bytes: $0, pairing: UInt64(i))
+            }
+        }
+        rec.close()
+        #expect(rec.lastError == nil)
+        let files = rec.writer.fileIndex + 1
+        #expect(files > 20)
+        var seen = 0
+        var early: [Int] = []
+        for f in 0..<files {
+            let path = PcapngWriter.rotatedPath(base: base, index: f, maxFiles: nil)
+            let size = UInt64(try fileBytes(path).count)
+            #expect(size <= limit)
+            let records = Self.captured(path).records
+            seen += records.count
+            guard f + 1 < files else { break }
+            let next = Self.captured(PcapngWriter.rotatedPath(base: base, index: f + 1, maxFiles: nil)).records
+            guard let first = next.first else { Issue.record("file \(f + 1) has no captured record"); continue }
+            let length = try PcapngWriter.packetBlockLength(netlinkCount: first.netlink.count, direction: .toKernel,
+                                                            hasMeta: true, comment: nil, commentLength: 0, path: path)
+            if size + UInt64(length) <= limit { early.append(f) }
+        }
+        #expect(early.isEmpty, "files rotated before they were full: \(early)")
+        #expect(seen == total)
+    }
 }
 
 /// A counter the snapshot closure (called on the recording thread) can bump.

@@ -209,7 +209,7 @@ private func agree(_ a: EncapHead?, _ b: EncapPeek?) -> Bool {
                     continue
                 }
                 out.kept.append("\(reader.recordCount) \(r.timestamp) \(r.leg) \(r.direction) \(r.pairing ?? 0) \(r.synthetic) "
-                                + "\(r.comment ?? "-") \(Array(r.netlink)) \(reader.families.hairpinID ?? 0) \(reader.families.flowTableID ?? 0)")
+                                + "\(r.comment ?? "-") \(Hex.encode(Array(r.netlink))) \(reader.families.hairpinID ?? 0) \(reader.families.flowTableID ?? 0)")
             }
             out.end = "end \(reader.recordCount) \(reader.truncation.map { "\($0)" } ?? "-") \(reader.skippedPackets)"
         } catch {

@@ -14,7 +14,7 @@ extension SkippingTests {
         do {
             while let r = try s.next() {
                 out.kept.append("\(s.recordNumber) \(r.timestamp) \(r.leg) \(r.direction) \(r.pairing ?? 0) \(r.synthetic) "
-                                + "\(r.netlinkProtocol) \(Array(r.netlink)) \(s.families.hairpinID ?? 0) \(s.families.flowTableID ?? 0)")
+                                + "\(r.netlinkProtocol) \(Hex.encode(Array(r.netlink))) \(s.families.hairpinID ?? 0) \(s.families.flowTableID ?? 0)")
             }
             out.end = "end \(s.recordNumber) \(s.truncationNote ?? "-")"
         } catch {
@@ -66,10 +66,10 @@ extension SkippingTests {
                     while true {
                         if fieldsOnly {
                             guard let r = try reader.nextFields() else { break }
-                            out.append("\(reader.recordCount) \(r.timestamp) \(r.leg) \(r.direction) \(r.pairing ?? 0) \(r.synthetic) \(r.netlinkProtocol) \(Array(r.netlink)) \(reader.families.hairpinID ?? 0)")
+                            out.append("\(reader.recordCount) \(r.timestamp) \(r.leg) \(r.direction) \(r.pairing ?? 0) \(r.synthetic) \(r.netlinkProtocol) \(Hex.encode(Array(r.netlink))) \(reader.families.hairpinID ?? 0)")
                         } else {
                             guard let r = try reader.next() else { break }
-                            out.append("\(reader.recordCount) \(r.timestamp) \(r.leg) \(r.direction) \(r.pairing ?? 0) \(r.synthetic) \(r.netlinkProtocol) \(Array(r.netlink)) \(reader.families.hairpinID ?? 0)")
+                            out.append("\(reader.recordCount) \(r.timestamp) \(r.leg) \(r.direction) \(r.pairing ?? 0) \(r.synthetic) \(r.netlinkProtocol) \(Hex.encode(Array(r.netlink))) \(reader.families.hairpinID ?? 0)")
                         }
                     }
                     out.append("end \(reader.recordCount) \(reader.truncation.map { "\($0)" } ?? "-") \(reader.skippedPackets)")

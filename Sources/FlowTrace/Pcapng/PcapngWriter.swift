@@ -94,6 +94,14 @@ public struct PcapngRotation: Hashable, Sendable {
         self.maxFiles = maxFiles.map { max(1, $0) }
     }
 
+    /// Whether a block of `bytes` must start a new file, the current one holding `fileBytes`
+    /// (headers and preamble included) and `records` records after its preamble. The one rule
+    /// for `PcapngWriter.append` and the Recorder's buffered path.
+    @inline(__always)
+    func needsNewFile(fileBytes: UInt64, records: Int, adding bytes: Int) -> Bool {
+        records > 0 && fileBytes + UInt64(bytes) > maxFileBytes
+    }
+
     /// tcpdump's units: -C counts millions of bytes.
     public static func tcpdump(megabytes: Int, files: Int? = nil) -> PcapngRotation {
         PcapngRotation(maxFileBytes: UInt64(max(1, megabytes)) * 1_000_000, maxFiles: files)
@@ -205,7 +213,7 @@ public final class PcapngWriter {
                                                       hasMeta: hasMeta, comment: record.comment,
                                                       commentLength: commentLength, path: path)
 
-        if let rotation, !inPreamble, recordsInFile > 0, fileBytes + UInt64(total) > rotation.maxFileBytes {
+        if let rotation, !inPreamble, rotation.needsNewFile(fileBytes: fileBytes, records: recordsInFile, adding: total) {
             try rotate()
         }
 
@@ -312,7 +320,7 @@ public final class PcapngWriter {
     /// Appends `count` bytes of whole EPBs that `formatPacketBlock` laid out elsewhere (the
     /// Recorder's buffers), `records` of them, to the current file: whatever this writer still
     /// buffers goes first, then the blocks go to write(2) straight from `blocks` (no copy).
-    /// Rotation is the caller's (`needsRotation`, `rotateNow`). After a failed write the
+    /// Rotation is the caller's (`PcapngRotation.needsNewFile`, `rotateNow`). After a failed write the
     /// unwritten bytes are kept in this writer's buffer, to be retried by the next flush, and the
     /// error is thrown; `blocks` may be reused either way.
     func appendBlocks(_ blocks: UnsafeRawPointer, count: Int, records: Int) throws {
@@ -357,12 +365,10 @@ public final class PcapngWriter {
         bufferedRecords += 1
     }
 
-    /// Whether a block of `bytes` must go to a new file, with `pendingBytes` and
-    /// `pendingRecords` not yet handed to this writer but already in the current file's order.
-    func needsRotation(adding bytes: Int, pendingBytes: Int, pendingRecords: Int) -> Bool {
-        guard let rotation, recordsInFile + pendingRecords > 0 else { return false }
-        return fileBytes + UInt64(pendingBytes) + UInt64(bytes) > rotation.maxFileBytes
-    }
+    /// The current file's size so far, buffered and handed-over blocks included. Read it only
+    /// while no `appendBlocks` runs (the Recorder reads it once per file, with its flusher idle,
+    /// and counts what it hands over itself).
+    var currentFileBytes: UInt64 { fileBytes }
 
     /// Closes the current file and starts the next (SHB, IDBs, preamble), as `append` does when
     /// a record would pass the rotation size.

@@ -60,9 +60,11 @@ public final class Recorder: @unchecked Sendable {
     @exclusivity(unchecked) var flusherWaiting = false
     /// Monotonic time of the first record in the filling half (the flush deadline's start).
     @exclusivity(unchecked) var fillingSince: UInt64 = 0
-    /// Bytes and records of the half in flight (not yet in the writer's counts: rotation).
-    @exclusivity(unchecked) var inFlightBytes = 0
-    @exclusivity(unchecked) var inFlightRecords = 0
+    /// The current file's size and captured records in record order, every record laid out in
+    /// a half counted at once: rotation is decided on these, under the lock, never on the
+    /// writer's own counts, which the flusher updates outside the lock.
+    @exclusivity(unchecked) var fileBytes: UInt64 = 0
+    @exclusivity(unchecked) var fileRecords = 0
     /// Records per half, bytes per half before a handover, and the time bound.
     let halfRecords: Int
     let halfBytes: Int
@@ -146,6 +148,7 @@ public final class Recorder: @unchecked Sendable {
         pthread_cond_init(&work, &attr)
         pthread_cond_init(&done, &attr)
         pthread_condattr_destroy(&attr)
+        fileBytes = writer.currentFileBytes
         startFlusher()
     }
 
@@ -192,6 +195,8 @@ public final class Recorder: @unchecked Sendable {
         half.pointee.used += total
         half.pointee.records += 1
         recordsWritten += 1
+        fileBytes += UInt64(total)
+        fileRecords += 1
         if synchronous {
             writeFillingNow()
         } else if half.pointee.records >= halfRecords || half.pointee.used >= halfBytes, !inFlight, !handedOver {
@@ -215,8 +220,6 @@ public final class Recorder: @unchecked Sendable {
         let h = takeFilling()
         guard h.records > 0 else { return }
         handedOver = true
-        inFlightBytes = h.used
-        inFlightRecords = h.records
         filling = 1 - filling
         if flusherWaiting { pthread_cond_signal(&work) }
     }
@@ -256,19 +259,21 @@ public final class Recorder: @unchecked Sendable {
         }
         h.pointee.used = 0
         h.pointee.records = 0
-        inFlightBytes = 0
-        inFlightRecords = 0
     }
 
     /// Rotation is decided here, in record order, on the recording thread (as PcapngWriter.append
     /// decides it): the new file's snapshot must be the state between the last record of the old
     /// file and the first of the new one, so everything pending goes to the old file first.
     private func rotateIfNeeded(adding total: Int) throws {
-        let h = takeFilling()
-        let pendingBytes = h.used + (inFlight || handedOver ? inFlightBytes : 0)
-        let pendingRecords = h.records + (inFlight || handedOver ? inFlightRecords : 0)
-        guard writer.needsRotation(adding: total, pendingBytes: pendingBytes, pendingRecords: pendingRecords) else { return }
+        guard let rotation = writer.rotation,
+              rotation.needsNewFile(fileBytes: fileBytes, records: fileRecords, adding: total) else { return }
         writeFillingNow()
+        // The flusher is idle now (nothing handed over, the lock held): the writer's count of
+        // the new file's headers and preamble can be read.
+        defer {
+            fileBytes = writer.currentFileBytes
+            fileRecords = 0
+        }
         try writer.rotateNow()
     }
 
@@ -343,8 +348,6 @@ public final class Recorder: @unchecked Sendable {
                 halves[1 - filling].used = 0
                 halves[1 - filling].records = 0
                 inFlight = false
-                inFlightBytes = 0
-                inFlightRecords = 0
                 pthread_cond_broadcast(&done)
                 continue
             }

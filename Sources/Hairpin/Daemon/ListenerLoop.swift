@@ -541,7 +541,8 @@ public final class ListenerLoop {
     }
 }
 
-/// A flag set from one thread and read by another.
+/// A flag set from one thread and read by another. (@unchecked: `value` is only touched with
+/// `mutex` held.)
 final class StopFlag: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private var value = false

@@ -81,6 +81,7 @@ public struct InjectedFault: Hashable, Sendable {
     }
 }
 
+// @unchecked: the only mutable state is `state`, behind its pthread mutex.
 public final class FaultInjector: @unchecked Sendable {
     public let specs: [FaultSpec]
     struct State {

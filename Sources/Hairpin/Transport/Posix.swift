@@ -25,7 +25,8 @@ public enum MonotonicClock {
 /// A pthread mutex around a value.
 public final class PosixLocked<Value> {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private var value: Value
+    /// Only reached with the mutex held: the runtime's access check would add nothing.
+    @exclusivity(unchecked) private var value: Value
 
     public init(_ value: Value) {
         self.value = value
@@ -46,7 +47,8 @@ public final class PosixLocked<Value> {
     }
 }
 
-/// A joinable thread running one closure.
+/// A thread running one closure. `join()` waits for it; dropped without a join, the thread is
+/// detached, so its resources go back when it ends (never a leaked joinable thread).
 public final class PosixThread {
     private final class Body {
         let run: () -> Void
@@ -70,12 +72,21 @@ public final class PosixThread {
         }
     }
 
-    /// Waits for the thread to end (once; later calls return at once).
+    /// Waits for the thread to end (once; later calls, and calls after `detach`, return at once).
     public func join() {
         guard !joined else { return }
         joined = true
         pthread_join(thread, nil)
     }
+
+    /// Lets the thread run on by itself: nothing waits for it, and it frees itself when it ends.
+    public func detach() {
+        guard !joined else { return }
+        joined = true
+        pthread_detach(thread)
+    }
+
+    deinit { detach() }
 }
 
 /// A self-pipe: any thread (or a signal handler: write(2) is async-signal-safe) makes the

@@ -131,34 +131,35 @@ public final class UnftTwin {
         var thread: PosixThread?
     }
 
-    // Loop state: touched only by the thread that runs the loop.
-    var apiListener: UnixSeqpacketListener?
-    var hairpinListener: UnixSeqpacketListener?
-    var connections: [TwinConnection] = []
-    var connectionsByID: [UInt64: TwinConnection] = [:]
-    var nextConnectionID: UInt64 = 1
-    var usedPorts: Set<UInt32> = []
+    // Loop state: touched only by the thread that runs the loop, so exclusivity(unchecked): the
+    // runtime's access checks would be pure cost on every call (BENCHMARKS.md, "Exclusivity").
+    @exclusivity(unchecked) var apiListener: UnixSeqpacketListener?
+    @exclusivity(unchecked) var hairpinListener: UnixSeqpacketListener?
+    @exclusivity(unchecked) var connections: [TwinConnection] = []
+    @exclusivity(unchecked) var connectionsByID: [UInt64: TwinConnection] = [:]
+    @exclusivity(unchecked) var nextConnectionID: UInt64 = 1
+    @exclusivity(unchecked) var usedPorts: Set<UInt32> = []
     /// Like netlink autobind's rover: ports counted down from -4096 when the peer's pid is taken.
-    var portRover: UInt32 = 0xFFFF_F000
-    var listener: TwinConnection?
+    @exclusivity(unchecked) var portRover: UInt32 = 0xFFFF_F000
+    @exclusivity(unchecked) var listener: TwinConnection?
     /// The listener running on this thread, if one was attached (TwinInProcess.swift).
-    var inProcessListener: TwinConnection?
-    var inProcessSpare = PacketQueue()
-    var pending: [UInt64: PendingCall] = [:]
-    var nextSequence: UInt64 = 1
-    var assembler = EncapAssembler()
+    @exclusivity(unchecked) var inProcessListener: TwinConnection?
+    @exclusivity(unchecked) var inProcessSpare = PacketQueue()
+    @exclusivity(unchecked) var pending: [UInt64: PendingCall] = [:]
+    @exclusivity(unchecked) var nextSequence: UInt64 = 1
+    @exclusivity(unchecked) var assembler = EncapAssembler()
     /// Every outgoing message is built here (reset between messages: no allocation once grown).
-    var writer = NetlinkWriter(capacity: 64 * 1024)
+    @exclusivity(unchecked) var writer = NetlinkWriter(capacity: 64 * 1024)
     /// One flow at a time while paging a reply.
-    var scratch = NetlinkWriter(capacity: 4096)
+    @exclusivity(unchecked) var scratch = NetlinkWriter(capacity: 4096)
     /// The one receive buffer.
     let receiveBuffer: UnsafeMutableRawBufferPointer
     /// Its size: anything a peer can send in one packet with default sysctls (a sendmsg is
     /// capped by SO_SNDBUF, at most 2 × net.core.wmem_max ≈ 416 KiB), e.g. a listener that
     /// sends several 60 KiB parts at once. Larger packets get -EMSGSIZE.
     public static let receiveBufferSize = 1 << 20
-    var expired: [UInt64] = []
-    var acceptPausedUntil: UInt64 = 0
+    @exclusivity(unchecked) var expired: [UInt64] = []
+    @exclusivity(unchecked) var acceptPausedUntil: UInt64 = 0
     let deviceIndexes: Set<UInt32>
     let timeoutNanoseconds: UInt64
 
@@ -250,32 +251,33 @@ public final class UnftTwin {
     public var stopFileDescriptor: Int32 { wake.writeEnd }
 }
 
-/// One accepted connection.
+/// One accepted connection. Touched only on the twin's loop thread (exclusivity(unchecked) as
+/// the loop state).
 final class TwinConnection {
     let id: UInt64
     let leg: UnftTwin.Leg
     let port: UInt32
     /// nil for the in-process listener, whose packets go through `link`.
     let socket: UnixSeqpacketConnection?
-    var link: InProcessHairpinLink?
+    @exclusivity(unchecked) var link: InProcessHairpinLink?
     /// Packets the peer had no room for yet, oldest first; sent when poll says POLLOUT.
-    var outQueue: [[UInt8]] = []
-    var outHead = 0
-    var queuedBytes = 0
+    @exclusivity(unchecked) var outQueue: [[UInt8]] = []
+    @exclusivity(unchecked) var outHead = 0
+    @exclusivity(unchecked) var queuedBytes = 0
     /// To be closed at the end of this loop iteration (closing mid-iteration would pull the
     /// connection out from under the code that found it).
-    var broken = false
+    @exclusivity(unchecked) var broken = false
     /// API leg: the call in flight. Input is not read meanwhile, as a netlink socket's next
     /// sendmsg waits in the kernel for the NDO to return.
-    var busyCall: UInt64?
+    @exclusivity(unchecked) var busyCall: UInt64?
     /// The rest of a packet whose earlier message started a call: processed when it ends.
-    var deferred: [UInt8] = []
+    @exclusivity(unchecked) var deferred: [UInt8] = []
     /// API leg: the bytes of the batch request in flight (reused; see `requestFlows`).
-    var callRequest: [UInt8] = []
+    @exclusivity(unchecked) var callRequest: [UInt8] = []
     /// GET_FLOWS in flight: the FLOW elements of the listener's answer so far (all parts, in
     /// PART order, each padded), copied into the reply pages verbatim (TwinReplyPages.swift).
-    var answerFlows: [UInt8] = []
-    var resume = false
+    @exclusivity(unchecked) var answerFlows: [UInt8] = []
+    @exclusivity(unchecked) var resume = false
 
     init(id: UInt64, leg: UnftTwin.Leg, port: UInt32, socket: UnixSeqpacketConnection?) {
         self.id = id
