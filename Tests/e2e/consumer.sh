@@ -11,8 +11,8 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-# The version every file names (FlowTraceInfo.version); 1.0.0 if the constant is not found.
-version=$(sed -nE 's/.*static let version = "([0-9]+\.[0-9]+\.[0-9]+)".*/\1/p' "$root/Sources/FlowTrace/FlowTrace.swift" | head -1)
+# The version every tool and file names (FlowTableVersion.version); 1.0.0 if the constant is not found.
+version=$(sed -nE 's/.*static let version = "([0-9]+\.[0-9]+\.[0-9]+)".*/\1/p' "$root/Sources/LibFlowTable/Version.swift" | head -1)
 version=${version:-1.0.0}
 
 # HEAD's tree (or CONSUMER_REV's), as a clone would have it: no build products, no edits.
