@@ -47,7 +47,7 @@ if ((fuzz_rc != 0 && fuzz_failed == 0)); then fuzz_failed=1; fi
 vm_passed=0; vm_failed=0
 if [[ -x scripts/vm/run-all.sh ]]; then
   vm_out=$(scripts/vm/run-all.sh 2>&1); vm_rc=$?
-  echo "$vm_out" | tail -30
+  echo "$vm_out" | tail -80
   vm_passed=$(sed -nE 's/^vm: ([0-9]+) passed, ([0-9]+) failed$/\1/p' <<<"$vm_out")
   vm_failed=$(sed -nE 's/^vm: ([0-9]+) passed, ([0-9]+) failed$/\2/p' <<<"$vm_out")
   [[ -z "$vm_failed" ]] && { vm_passed=0; vm_failed=1; }
