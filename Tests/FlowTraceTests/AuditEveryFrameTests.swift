@@ -32,8 +32,9 @@ import LibFlowTable
                 let unft0: UInt32 = 1000, unft1: UInt32 = 1001
                 for cmd in [NFL.Command.getTables, .getHeaders] { _ = try c.get(cmd, ifindex: unft0) }
                 var gen = FlowGenerator(model: o.model, seed: 3)
-                let flows = gen.flows(count: 40)
-                _ = try c.setFlows(ifindex: unft0, flows, strategy: .continueLog)
+                // Enough for a GET_FLOWS answer in several ENCAP parts and many reply pages.
+                let flows = gen.flows(count: 1500)
+                for r in Parts.ranges(of: flows) { _ = try c.setFlows(ifindex: unft0, Array(flows[r]), strategy: .continueLog) }
                 for t in Set(flows.map(\.table)).sorted() { _ = try c.getFlows(ifindex: unft0, FlowSelector(table: t)) }
                 _ = try c.getFlows(ifindex: unft1, FlowSelector(table: flows[0].table))
                 _ = try c.delFlows(ifindex: unft0, [flows[1]], strategy: .continueLog)
@@ -69,6 +70,13 @@ import LibFlowTable
         #expect(a.clean, "\(a.text(path: "session"))")
         let first = try #require(clean.firstIndex { !$0.synthetic })
         #expect(clean.count - first > 60)
+        // The damage must reach every kind of record: ENCAP parts and reply pages too.
+        var families = FamilyTable()
+        for r in clean where r.synthetic { _ = r.netlink.withUnsafeBytes { families.learn(fromNetlink: $0) } }
+        let parts = clean.filter { r in
+            r.netlink.withUnsafeBytes { (SummaryDecoder.summarize($0, families: families).part ?? 0) > 0 }
+        }
+        #expect(!parts.isEmpty)
         var missed: [String] = []
         for i in first..<clean.count {
             var dropped = clean
