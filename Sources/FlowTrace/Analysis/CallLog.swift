@@ -48,6 +48,12 @@ public struct CallInfo: Sendable {
     public var requestFlows = 0
     public var answerFlows = 0
     public var replyFlows = 0
+    /// API replies without a flow (a GET_FLOWS page, a SET/DEL_FLOWS report).
+    public var emptyReplies = 0
+    /// The request's FLOWS_ERROR strategy (SET/DEL_FLOWS), as unft forwarded it.
+    public var strategy: UInt32?
+    /// Results of the ENCAP answer that failed (ECANCELED ones not counted): what a *_LOG report lists.
+    public var failedFlows = 0
 
     public init(id: Int) { self.id = id }
 
@@ -95,6 +101,8 @@ public struct CallLog {
     var lastEncapSeqFrame = 0
     var fileIndex = 0
     var fileName: String?
+    /// nlctrl and listener registration exchanges (audited; they belong to no call).
+    var control = ControlExchanges()
 
     public init() {}
 
@@ -102,6 +110,7 @@ public struct CallLog {
     public mutating func beginFile(_ index: Int, name: String?) {
         fileIndex = index
         fileName = name
+        control.fileName = name
     }
 
     mutating func find(_ frame: Int, _ call: Int, _ text: String) {
@@ -121,7 +130,15 @@ public struct CallLog {
             lastTimestampFrame = frame
         }
         let s = SummaryDecoder.summarize(record.netlink, families: families)
-        let e = tracker.observe(s, families: families, timestamp: ts, frame: frame, synthetic: record.synthetic)
+        var e = tracker.observe(s, families: families, timestamp: ts, frame: frame, synthetic: record.synthetic)
+        if !record.synthetic, record.netlink.count >= Netlink.headerLength {
+            let flags = record.netlink.loadUnaligned(fromByteOffset: 6, as: UInt16.self)
+            var found: [(Int, String)] = []
+            if control.observe(s, e, flags: flags, families: families, frame: frame, report: { found.append(($0, $1)) }) {
+                e = CallEvent()
+            }
+            for (f, text) in found { find(f, 0, text) }
+        }
         if e.replacedCall > 0 {
             find(frame, e.call, "an API request with the port and seq of call \(e.replacedCall), which is still open (duplicated request?)")
         }
@@ -171,6 +188,7 @@ public struct CallLog {
             c.apiStart = ts
             c.ifindex = s.ifindex
             c.requestFlows = s.flowCount
+            if c.strategy == nil { c.strategy = s.strategy }
         case .encapRequest:
             let part = Int(s.part ?? 0)
             if c.encapRequestFrame == 0 {
@@ -179,6 +197,7 @@ public struct CallLog {
                 c.encapSeq = s.encapSeq
                 if c.ifindex == nil { c.ifindex = s.ifindex }
                 if c.apiRequests == 0 { c.requestFlows = 0 }
+                if let st = s.strategy { c.strategy = st }
                 if let seq = s.encapSeq {
                     if let last = lastEncapSeq, seq <= last {
                         find(frame, call, "ENCAP SEQ \(seq) after SEQ \(last) (frame \(lastEncapSeqFrame)): SEQs go backwards")
@@ -217,6 +236,7 @@ public struct CallLog {
                 if let st = s.status, st != 0, c.encapStatus == nil || c.encapStatus == 0 { c.encapStatus = st }
                 if c.encapStatus == nil { c.encapStatus = s.status }
                 c.answerFlows += s.flowCount
+                c.failedFlows += s.failedResults - s.canceledResults
                 if record.netlink.count >= Netlink.headerLength,
                    record.netlink.loadUnaligned(fromByteOffset: 6, as: UInt16.self) & Netlink.flagAck != 0 {
                     c.acksAsked += 1
@@ -244,6 +264,7 @@ public struct CallLog {
             } else {
                 c.replies += 1
                 c.replyFlows += s.flowCount
+                if s.flowCount == 0 { c.emptyReplies += 1 }
             }
         case .apiFinal:
             c.apiFinals += 1

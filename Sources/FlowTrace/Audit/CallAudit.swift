@@ -85,6 +85,15 @@ public struct CallAudit: Sendable {
                 }
             }
         }
+        if audit.truncation == nil {
+            for x in log.control.unanswered {
+                count += 1
+                if findings.count < keep {
+                    findings.append(CallFinding(file: x.file, frame: x.frame, call: 0,
+                                                text: "\(x.what) request without its answer"))
+                }
+            }
+        }
         findings.sort { ($0.file ?? "", $0.frame) < ($1.file ?? "", $1.frame) }
         audit.anomalies = count
         audit.examples = findings
@@ -120,8 +129,13 @@ public struct CallAudit: Sendable {
         if c.apiFinals == 1, c.status == 0, c.encapAnswerDone, c.hairpinRefusal == nil {
             if c.command == NFL.Command.getFlows.rawValue {
                 if c.dones != 1 { add(api, "\(what) answered with \(c.dones) NLMSG_DONE(s), not 1") }
-                // Even no flows come as one reply with an empty FLOWS (twin and module alike).
-                if c.replies == 0 { add(api, "\(what) answered without an API reply") }
+                // The pages' cutting rule (spec/two-leg-contract.md "GET_FLOWS reply pages"): no
+                // flows give exactly one page with an empty FLOWS; flows never an empty page.
+                if c.answerFlows == 0 && c.replies != 1 {
+                    add(api, "\(what) without flows answered with \(c.replies) API replies, not 1")
+                } else if c.answerFlows > 0 && c.emptyReplies > 0 {
+                    add(api, "\(what) answered with \(c.emptyReplies) empty reply page(s) among its \(c.answerFlows) flows")
+                }
                 if c.replyFlows != c.answerFlows {
                     add(api, "\(what) API replies carry \(c.replyFlows) flow(s), its ENCAP answer \(c.answerFlows)")
                 }
@@ -129,9 +143,23 @@ public struct CallAudit: Sendable {
                 add(api, "\(what) answered with \(c.replies) API replies, not 1")
             }
         }
-        // SET/DEL_FLOWS: at most the one report of the *_LOG strategies.
-        if c.replies > 1 && c.command > NFL.Command.getTableGraph.rawValue && c.command != NFL.Command.getFlows.rawValue {
-            add(api, "\(what) answered with \(c.replies) API replies")
+        // SET/DEL_FLOWS: the report of the *_LOG strategies (spec/two-leg-contract.md "Batches"),
+        // fixed by the strategy and the ENCAP answer's results: ABORT_LOG the failed flow,
+        // CONT_LOG every failed one (cut into messages only past a nest's size), else none.
+        if c.command == NFL.Command.setFlows.rawValue || c.command == NFL.Command.delFlows.rawValue {
+            var want = 0
+            if c.apiFinals == 1, c.encapAnswerDone, c.hairpinRefusal == nil,
+               !CallLog.answerMayBeMissing.contains(c.status ?? 0), c.failedFlows > 0 {
+                switch ErrorStrategy(rawValue: c.strategy ?? ErrorStrategy.abort.rawValue) {
+                case .abortLog: want = 1
+                case .continueLog: want = c.failedFlows
+                default: break
+                }
+            }
+            if c.replyFlows != want || (want == 0 && c.replies > 0) || (want > 0 && c.replies == 0) || c.emptyReplies > 0 {
+                add(api, "\(what) report of \(c.replyFlows) failed flow(s) in \(c.replies) message(s); "
+                    + (want == 0 ? "no report is due" : "\(want) failed flow(s) are due"))
+            }
         }
         return texts
     }

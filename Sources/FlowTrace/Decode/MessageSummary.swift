@@ -4,6 +4,10 @@
 
 import LibFlowTable
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One netlink message, reduced to what a trace line or a statistic needs.
 public struct MessageSummary {
     public enum Kind: Hashable, Sendable {
@@ -38,6 +42,9 @@ public struct MessageSummary {
     /// Per-flow results of an ENCAP answer: how many, how many failed.
     public var resultCount = 0
     public var failedResults = 0
+    /// Of the failed results, those with ECANCELED (not tried or rolled back: not failures of
+    /// their own, never in a *_LOG report).
+    public var canceledResults = 0
     /// Offset and length of an error text (ERROR_MSG or extended ack) in the message, read
     /// only when printed.
     public var textRange: Range<Int>?
@@ -232,7 +239,10 @@ public enum SummaryDecoder {
                         while let y = try f.next() {
                             if y.type == NFLH.ResultAttr.errno {
                                 errno = try y.u32()
-                                if errno != 0 { s.failedResults += 1 }
+                                if errno != 0 {
+                                    s.failedResults += 1
+                                    if errno == UInt32(ECANCELED) { s.canceledResults += 1 }
+                                }
                             } else if y.type == NFLH.ResultAttr.index {
                                 index = (try? y.u32()) ?? 0
                             }
