@@ -196,7 +196,8 @@ final class RecordingHook: @unchecked Sendable {
     let writer: PcapngWriter
     let start: UInt64
     let interval: UInt64
-    private let clock = PosixLocked((call: UInt64(0), message: UInt64(0)))
+    /// The current call's first instant, its messages so far, and the last time stamped.
+    private let clock: PosixLocked<(base: UInt64, message: UInt64, last: UInt64)>
     private var ports: [UInt32: UInt32] = [:]
     private var scratch: [UInt8] = []
     private(set) var failure: String?
@@ -205,17 +206,22 @@ final class RecordingHook: @unchecked Sendable {
         self.writer = writer
         self.start = start
         self.interval = interval
+        clock = PosixLocked((base: start, message: 0, last: start))
     }
 
     /// The client is about to make call `n` (1-based).
+    /// A call answered in more messages than fit in its slot starts the next one later: time
+    /// never goes back in the file (audit checks it), and the same seed still gives the same bytes.
     func beginCall(_ n: Int) {
-        clock.withLock { $0 = (UInt64(n), 0) }
+        let slot = start &+ UInt64(n) &* interval
+        clock.withLock { $0 = (max(slot, $0.last), 0, $0.last) }
     }
 
     func record(_ info: UnftTwin.MessageInfo, _ bytes: UnsafeRawBufferPointer) {
         let t = clock.withLock { c -> UInt64 in
             c.message += 1
-            return start &+ c.call &* interval &+ c.message &* 1_000
+            c.last = c.base &+ c.message &* 1_000
+            return c.last
         }
         // Connections in the order they first show up: the listener (it registers first), then
         // the client. The twin gave them the peer's pid, which differs from run to run.

@@ -178,6 +178,31 @@ import LibFlowTable
         #expect(try replay(dir.file("a.pcapng"), .backend(.dummy)).divergent == 0)
     }
 
+    /// A GET_FLOWS answered in more pages than fit in one call's time slot must not run into
+    /// the next call: time never goes back in a gen trace, and the trace audits clean.
+    @Test func timeNeverGoesBackAndTheTraceAuditsClean() throws {
+        let dir = try TempDir()
+        var o = GenOptions(flows: 6000, seed: 7)
+        o.reads = 0.2
+        o.churn = 0.2
+        o.errors = 0.05
+        let path = dir.file("long-reads.pcapng")
+        _ = try TraceGenerator.write(to: path, options: o)
+        let reader = try TraceReader(path: path)
+        var last: UInt64 = 0, back: [Int] = [], mostPerCall = 0, perCall = 0, lastPairing: UInt64? = nil
+        while let r = try reader.next() {
+            if r.timestamp < last { back.append(reader.frameNumber) }
+            last = max(last, r.timestamp)
+            if r.pairing != lastPairing { perCall = 0; lastPairing = r.pairing }
+            perCall += 1
+            mostPerCall = max(mostPerCall, perCall)
+        }
+        #expect(mostPerCall > 100, "no call long enough to test: \(mostPerCall) records at most")
+        #expect(back.isEmpty, "frames \(back) stamped before the one written ahead of them")
+        let audit = try CallAudit.run(path: path)
+        #expect(audit.clean, "\(audit.text(path: path))")
+    }
+
     @Test func theBinaryWritesTheTraceAndTheFlowsJSON() throws {
         let bin = try flowtraceBinary()
         let dir = try TempDir()
