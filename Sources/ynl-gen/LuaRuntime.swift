@@ -2,9 +2,9 @@
 // SPEC tables and walks the attributes. It names spec items only through NEED (see LuaEmitter),
 // so it holds no attribute number and no family name of its own.
 //
-// Written against Wireshark 4.0's Lua 5.2 API; the facts it relies on are tested in
-// shared/spec/wireshark-netlink.md (offsets, byte order, Info fence, ACKs) and by
-// Tests/LibFlowTableTests/WiresharkPluginTests.swift, which runs it in tshark.
+// Written against Wireshark 4.0's Lua 5.2 API; the facts it relies on (offsets, byte order,
+// the Info column fence, ACKs) are tested by Tests/LibFlowTableTests/WiresharkPluginTests.swift,
+// which runs it in tshark.
 
 enum LuaRuntime {
     static let source = #"""

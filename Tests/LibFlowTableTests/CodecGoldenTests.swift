@@ -2,7 +2,7 @@ import Testing
 @testable import LibFlowTable
 
 /// Golden bytes for each command of both families. Every expected byte string is spelled out
-/// with literal numbers from ../shared/spec/flow-table-protocol.md (§1.5-1.7) and
+/// with literal numbers, those of the 2015 originals' wire format for net_flow_nl and those of
 /// spec/nfl_hairpin.yaml, independently of the codec.
 struct CodecGoldenTests {
     static let family: UInt16 = 0x1c

@@ -5,8 +5,8 @@
 //    deliberately not ynl-gen's code, so that a bug in the generator cannot hide itself), then
 //    compared with every constant, `names` entry and command of NFL/NFLH and with the hand-written
 //    model types that mirror spec enums (FieldType, MaskType, ErrorStrategy). The tables below
-//    pin, for each YAML name, the Swift name it stands for and its wire number (section 1 of
-//    shared/spec/flow-table-protocol.md; hairpin's as chosen): a wrong number in the YAML fails
+//    pin, for each YAML name, the Swift name it stands for and its wire number (net_flow_nl's
+//    are the 2015 originals'; hairpin's as chosen): a wrong number in the YAML fails
 //    here even after it was regenerated into the Swift files.
 // 2. Up to date: the ynl-gen binary that `swift test` builds next to this test bundle runs with
 //    --check and must find every generated file (Swift and C) identical to what the spec gives.

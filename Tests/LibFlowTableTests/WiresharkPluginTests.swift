@@ -1,7 +1,7 @@
 // The generated Wireshark plugin (wireshark/flowtrace.lua), run in a real tshark.
 //
 // The traces are built here, byte by byte, the way FlowTrace's recorder writes them
-// (shared/spec/wireshark-netlink.md sections 1, 3 and 7): SHB, one IDB with LINKTYPE_NETLINK and
+// (spec/trace-format.md): SHB, one IDB with LINKTYPE_NETLINK and
 // ns timestamps, then one EPB per packet holding the 16-byte netlink pseudo-header and the
 // messages, which LibFlowTable's encoders produce. The first packets are nlctrl NEWFAMILY
 // messages: without them tshark never hands a message to the plugin.

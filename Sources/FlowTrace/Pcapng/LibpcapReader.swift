@@ -1,7 +1,7 @@
 // libpcap's view of a trace file, for cross-checking that what FlowTrace writes is what
 // libpcap-based tools (tcpdump, the pcap bindings of other languages) read: same packets,
 // same nanosecond timestamps. libpcap drops every pcapng option, the interface id and section
-// boundaries (shared/spec/wireshark-netlink.md §5), so FlowTrace's own readers are the ones
+// boundaries (it hands over packets and timestamps only), so FlowTrace's own readers are the ones
 // to use; this one is for tests and diagnostics.
 
 import CLibPcap

@@ -1,7 +1,7 @@
 // The numbers of the file formats: pcapng blocks and options (draft-ietf-opsawg-pcapng),
 // classic pcap, the LINKTYPE_NETLINK pseudo-header, and FlowTrace's own per-record metadata.
-// ../../../shared/spec/wireshark-netlink.md §7 says which of them Wireshark 4.0 and libpcap
-// honour; spec/trace-format.md describes the files FlowTrace writes.
+// spec/trace-format.md says which of them Wireshark 4.0 and libpcap honour and describes the
+// files FlowTrace writes.
 
 /// pcapng block types and option codes that FlowTrace reads or writes.
 public enum Pcapng {

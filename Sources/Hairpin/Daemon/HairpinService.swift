@@ -1,7 +1,7 @@
 // The listener's answers to hairpinned driver calls, without any I/O: one whole ENCAP request in
 // (parts already put together), its answer out. spec/two-leg-contract.md, "Payloads per
-// command", is the table this implements; the numbered bugs it avoids are those of
-// shared/spec/flow-table-protocol.md §7.
+// command", is the table this implements; where the 2015 originals lost a flow or an errno,
+// the contract says what is answered instead.
 //
 //  request                                   answer
 //  GET_TABLES … GET_TABLE_GRAPH              STATUS 0, ATTR{preamble, the model's part}
