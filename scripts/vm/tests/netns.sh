@@ -54,7 +54,7 @@ expect_fail() {
 	fi
 }
 count_flows() {
-	"$@" get-flows unft0 --table 2 2>$work/err |
+	"$@" -j get-flows unft0 --table 2 2>$work/err |
 		$py -c 'import json,sys; print(len(json.load(sys.stdin)["flows"]))' 2>/dev/null ||
 		echo "error: $(cat $work/err)"
 }
