@@ -42,17 +42,7 @@ listeners_are() { [ "$(cat $dbg/listeners 2>/dev/null)" = "$1" ]; }
 # subshell, whose pid is not the daemon's.)
 inA() { ip netns exec A "$@"; }
 inB() { ip netns exec B "$@"; }
-# expect_fail NAME ERRNO-NAME TEXT COMMAND...: the command must exit non-zero and say both.
-expect_fail() {
-	local name=$1 err=$2 text=$3; shift 3
-	if "$@" >$work/out 2>$work/err; then
-		bad "$name: succeeded, expected $err"
-	elif ! grep -q -- "$err" $work/err || ! grep -q -- "$text" $work/err; then
-		bad "$name: expected $err and '$text', got: $(cat $work/err)"
-	else
-		ok "$name: $(tail -1 $work/err)"
-	fi
-}
+. "$root/scripts/vm/lib.sh"
 count_flows() {
 	"$@" -j get-flows unft0 --table 2 2>$work/err |
 		$py -c 'import json,sys; print(len(json.load(sys.stdin)["flows"]))' 2>/dev/null ||
