@@ -227,9 +227,22 @@ struct unft_req {
 
 int unft_send_request(struct unft_call *call, const struct unft_req *req,
 		      const struct unft_peer *peer, unsigned long deadline);
-/* GET_FLOWS reply: NLM_F_MULTI pages of the answer's flows, then NLMSG_DONE. */
-int unft_reply_pages(struct sk_buff *req_skb, struct genl_info *info,
+/* GET_FLOWS as a do: one reply message with every flow of the answer. */
+int unft_reply_flows(struct sk_buff *req_skb, struct genl_info *info,
 		     const struct unft_req *req, const struct unft_call *call);
+
+/* GET_FLOWS as a dump: the answered call, kept in the netlink_callback's ctx. */
+struct unft_dump_ctx {
+	struct unft_call *call;
+	size_t off;			/* next page starts here in call->flows */
+	u32 pages;
+	u32 id_type;
+	u32 ifindex;
+};
+/* The dump skb a page needs at least (netlink_callback.min_dump_alloc). */
+u32 unft_dump_alloc(const struct unft_call *call);
+/* The next NLM_F_MULTI page into @skb: skb->len, or 0 when all were sent. */
+int unft_dump_page(struct sk_buff *skb, struct netlink_callback *cb);
 /* SET/DEL report messages: the failed flows with ERROR; returns how many. */
 int unft_reply_report(struct genl_info *info, const struct unft_req *req,
 		      const struct unft_call *call, bool first_failure_only);

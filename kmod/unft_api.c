@@ -2,7 +2,9 @@
 /*
  * unft: the net_flow_nl family (the Flow Table API leg of the contract).
  *
- * Every command is a "do" handled by unft_api_doit():
+ * Every command is a "do" handled by unft_api_doit(); GET_FLOWS is also a
+ * dump (NLM_F_DUMP: unft_flows_start() makes the call, unft_dump_page()
+ * answers its flows page by page, then NLMSG_DONE and no ACK). Both run:
  *   1. policy validation by the genetlink core (strict), then unft_check()
  *      for required and repeated attributes: -EINVAL with the path;
  *   2. the preamble: IDENTIFIER_TYPE = IFINDEX and an IDENTIFIER naming a
@@ -13,7 +15,8 @@
  *   5. one ENCAP request (or its parts) to that namespace's listener, then a sleep on the
  *      call's completion (process context, no lock held) until the answer,
  *      the timeout (-ETIMEDOUT) or the listener's end (-ENOTCONN);
- *   6. the API reply built from the answer per the contract's tables.
+ *   6. the API reply built from the answer per the contract's tables (a
+ *      do's GET_FLOWS: one message with every flow, see unft_reply_flows()).
  * Every operation needs CAP_NET_ADMIN (GENL_ADMIN_PERM), the getters too.
  */
 #include <linux/errno.h>
@@ -22,6 +25,7 @@
 #include <linux/netdevice.h>
 #include <linux/rcupdate.h>
 #include <net/genetlink.h>
+#include <net/sock.h>
 
 #include "unft.h"
 
@@ -148,7 +152,7 @@ static int unft_api_reply(struct sk_buff *skb, struct genl_info *info,
 	case NFL_TABLE_CMD_GET_FLOWS:
 		if (call->status)
 			return unft_answer_error(info, call);
-		return unft_reply_pages(skb, info, req, call);
+		return unft_reply_flows(skb, info, req, call);
 	case NFL_TABLE_CMD_SET_FLOWS:
 	case NFL_TABLE_CMD_DEL_FLOWS:
 		if (call->status) {
@@ -174,57 +178,54 @@ static int unft_api_reply(struct sk_buff *skb, struct genl_info *info,
 	}
 }
 
-static int unft_api_doit(struct sk_buff *skb, struct genl_info *info)
+/*
+ * Steps 1-5 for the request in @info (@tb: room for its attributes): the
+ * answered call (its STATUS may be an errno), or an ERR_PTR with the text set.
+ */
+static struct unft_call *unft_api_call(struct genl_info *info, struct unft_req *req,
+				       struct nlattr **tb)
 {
-	u8 cmd = info->genlhdr->cmd;
-	struct unft_req req = {
-		.nlh = info->nlhdr,
-		.cmd = cmd,
-		.strategy = NFL_FLOWS_ERROR_ABORT,
-	};
+	u8 cmd = req->cmd;
 	struct unft_peer peer = {};
 	struct unft_call *call;
 	unsigned long deadline;
 	bool selector = cmd == NFL_TABLE_CMD_GET_FLOWS;
-	struct nlattr *tb[NFL_MAX + 1];
 	u64 t_start = ktime_get_ns(), t_woken;
 	int err;
 
 	err = unft_validate(info, selector ? unft_nfl_selector_policy : unft_nfl_list_policy,
 			    NFL_MAX, tb);
 	if (err)
-		return err;
-	req.tb = tb;
+		return ERR_PTR(err);
+	req->tb = tb;
 	err = unft_check(selector ?
 			 UNFT_SET_NFL_SELECTOR : UNFT_SET_NFL_LIST,
 			 info->nlhdr, nlmsg_attrdata(info->nlhdr, GENL_HDRLEN),
 			 nlmsg_attrlen(info->nlhdr, GENL_HDRLEN), NULL, info->extack);
 	if (err)
-		return err;
-	err = unft_check_preamble(info, &req);
+		return ERR_PTR(err);
+	err = unft_check_preamble(info, req);
 	if (err)
-		return err;
+		return ERR_PTR(err);
 	if (cmd > NFL_TABLE_CMD_DEL_FLOWS) {
 		unft_text(info->extack, NULL, "%s is not supported by unft",
 			  cmd < ARRAY_SIZE(unft_cmd_names) ? unft_cmd_names[cmd] : "?");
-		return -EOPNOTSUPP;
+		return ERR_PTR(-EOPNOTSUPP);
 	}
 	if (cmd == NFL_TABLE_CMD_SET_FLOWS || cmd == NFL_TABLE_CMD_DEL_FLOWS) {
 		if (info->attrs[NFL_FLOWS_ERROR])
-			req.strategy = nla_get_u32(info->attrs[NFL_FLOWS_ERROR]);
-		err = unft_index_flows(info, &req);
+			req->strategy = nla_get_u32(info->attrs[NFL_FLOWS_ERROR]);
+		err = unft_index_flows(info, req);
 		if (err)
-			return err;
+			return ERR_PTR(err);
 	}
 
 	deadline = jiffies + msecs_to_jiffies(max(READ_ONCE(unft_timeout_ms), 1U));
-	call = unft_call_start(cmd, req.nflows, genl_info_net(info), &peer, info->extack);
-	if (IS_ERR(call)) {
-		err = PTR_ERR(call);
-		goto out_flows;
-	}
+	call = unft_call_start(cmd, req->nflows, genl_info_net(info), &peer, info->extack);
+	if (IS_ERR(call))
+		return call;
 
-	err = unft_send_request(call, &req, &peer, deadline);
+	err = unft_send_request(call, req, &peer, deadline);
 	call->t_sent = ktime_get_ns();
 	if (err && err != -ECANCELED) {
 		char why[80];
@@ -235,22 +236,93 @@ static int unft_api_doit(struct sk_buff *skb, struct genl_info *info)
 	}
 	err = unft_call_wait(call, deadline);
 	t_woken = ktime_get_ns();
+	unft_peer_put(&peer);
 	if (err) {
 		if (call->why[0])
 			unft_text(info->extack, NULL, "%s", call->why);
+		unft_call_put(call);
+		return ERR_PTR(err);
+	}
+	atomic64_inc(&unft_stats.timed_calls);
+	atomic64_add(ktime_get_ns() - t_start, &unft_stats.time_total_ns);
+	atomic64_add(call->t_done - call->t_sent, &unft_stats.time_listener_ns);
+	atomic64_add(t_woken - call->t_done, &unft_stats.time_wake_ns);
+	return call;
+}
+
+static int unft_api_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct unft_req req = {
+		.nlh = info->nlhdr,
+		.cmd = info->genlhdr->cmd,
+		.strategy = NFL_FLOWS_ERROR_ABORT,
+	};
+	struct nlattr *tb[NFL_MAX + 1];
+	struct unft_call *call;
+	int err;
+
+	call = unft_api_call(info, &req, tb);
+	if (IS_ERR(call)) {
+		err = PTR_ERR(call);
 	} else {
 		err = unft_api_reply(skb, info, &req, call);
-		atomic64_inc(&unft_stats.timed_calls);
-		atomic64_add(ktime_get_ns() - t_start, &unft_stats.time_total_ns);
-		atomic64_add(call->t_done - call->t_sent, &unft_stats.time_listener_ns);
-		atomic64_add(t_woken - call->t_done, &unft_stats.time_wake_ns);
+		unft_call_put(call);
 	}
-
-	unft_peer_put(&peer);
-	unft_call_put(call);
-out_flows:
 	unft_kvfree(req.flows);
 	return err;
+}
+
+/*
+ * GET_FLOWS with NLM_F_DUMP: the call is made here, in the client's
+ * sendmsg() as for a do (the genetlink core holds no lock of ours nor
+ * genl_lock: parallel_ops), so every failure is an NLMSG_ERROR with its
+ * text, as for a do; the pages then follow the client's reads.
+ */
+static int unft_flows_start(struct netlink_callback *cb)
+{
+	struct unft_dump_ctx *ctx = (struct unft_dump_ctx *)cb->ctx;
+	struct genl_info info = {
+		.snd_seq = cb->nlh->nlmsg_seq,
+		.snd_portid = NETLINK_CB(cb->skb).portid,
+		.nlhdr = (struct nlmsghdr *)cb->nlh,
+		.genlhdr = nlmsg_data(cb->nlh),
+		.extack = cb->extack,
+	};
+	struct unft_req req = {
+		.nlh = cb->nlh,
+		.cmd = NFL_TABLE_CMD_GET_FLOWS,
+	};
+	struct nlattr *tb[NFL_MAX + 1];
+	struct unft_call *call;
+	int err;
+
+	BUILD_BUG_ON(sizeof(*ctx) > sizeof(cb->ctx));
+	genl_info_net_set(&info, sock_net(cb->skb->sk));
+	call = unft_api_call(&info, &req, tb);
+	if (IS_ERR(call))
+		return PTR_ERR(call);
+	if (call->status) {
+		err = unft_answer_error(&info, call);
+		unft_call_put(call);
+		return err;
+	}
+	*ctx = (struct unft_dump_ctx){
+		.call = call,
+		.id_type = req.id_type,
+		.ifindex = req.ifindex,
+	};
+	cb->min_dump_alloc = unft_dump_alloc(call);
+	return 0;
+}
+
+static int unft_flows_done(struct netlink_callback *cb)
+{
+	struct unft_dump_ctx *ctx = (struct unft_dump_ctx *)cb->ctx;
+
+	if (ctx->call)
+		unft_call_put(ctx->call);
+	ctx->call = NULL;
+	return 0;
 }
 
 /*
@@ -271,7 +343,15 @@ static const struct genl_ops unft_api_ops[] = {
 	UNFT_API_OP(NFL_TABLE_CMD_GET_ACTIONS),
 	UNFT_API_OP(NFL_TABLE_CMD_GET_HDR_GRAPH),
 	UNFT_API_OP(NFL_TABLE_CMD_GET_TABLE_GRAPH),
-	UNFT_API_OP(NFL_TABLE_CMD_GET_FLOWS),
+	{
+		.cmd		= NFL_TABLE_CMD_GET_FLOWS,
+		.doit		= unft_api_doit,
+		.start		= unft_flows_start,
+		.dumpit		= unft_dump_page,
+		.done		= unft_flows_done,
+		.flags		= GENL_ADMIN_PERM,
+		.maxattr	= NFL_MAX,
+	},
 	UNFT_API_OP(NFL_TABLE_CMD_SET_FLOWS),
 	UNFT_API_OP(NFL_TABLE_CMD_DEL_FLOWS),
 	UNFT_API_OP(NFL_TABLE_CMD_UPDATE_FLOWS),

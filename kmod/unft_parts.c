@@ -14,12 +14,14 @@
  * a part out of order, a gap or a different CMD/CMD_TYPE/STATUS fails the
  * whole call with -EINVAL.
  *
- * Towards the API client, a GET_FLOWS answer becomes NLM_F_MULTI reply
- * messages of at most UNFT_PAGE_FLOWS bytes of flows each (a larger flow
- * gets a message of its own, no flows give one message with an empty
- * FLOWS), then NLMSG_DONE. The handler runs in the client's own sendmsg(),
- * so the client cannot read while we queue: the pages must fit its
- * receive buffer, which is checked before anything is sent (-ENOBUFS
+ * Towards the API client, a GET_FLOWS answer becomes, for a dump
+ * (NLM_F_DUMP), NLM_F_MULTI reply messages of at most UNFT_PAGE_FLOWS bytes
+ * of flows each (a larger flow gets a message of its own, no flows give one
+ * message with an empty FLOWS), then NLMSG_DONE and no ACK, paced by the
+ * client's reads as every netlink dump; for a do, one reply message with
+ * every flow, then the ACK. The do's handler runs in the client's own
+ * sendmsg(), so the client cannot read while we queue: the reply must fit
+ * its receive buffer, which is checked before it is sent (-ENOBUFS
  * otherwise, with a text saying how much room was needed).
  */
 #include <linux/kernel.h>
@@ -354,119 +356,132 @@ int unft_answer_add(struct unft_call *call, struct nlattr **et,
 
 /* ---- towards the API client ---- */
 
-static struct sk_buff *unft_page_new(struct genl_info *info, const struct unft_req *req,
-				     const u8 *flows, size_t len)
+/* One reply message: the request's preamble and FLOWS{the FLOW elements @flows}. */
+static int unft_flows_put(struct sk_buff *skb, u32 portid, u32 seq, int flags,
+			  const struct unft_req *req, const u8 *flows, size_t len)
 {
-	struct sk_buff *skb;
 	struct nlattr *nest;
 	void *hdr;
 
-	skb = unft_skb_new(2 * nla_total_size(sizeof(u32)) + nla_total_size(len));
-	if (!skb)
-		return NULL;
-	hdr = genlmsg_put(skb, info->snd_portid, info->snd_seq, &unft_api_family,
-			  NLM_F_MULTI, req->cmd);
+	hdr = genlmsg_put(skb, portid, seq, &unft_api_family, flags, req->cmd);
 	if (!hdr ||
 	    nla_put_u32(skb, NFL_IDENTIFIER_TYPE, req->id_type) ||
 	    nla_put_u32(skb, NFL_IDENTIFIER, req->ifindex))
-		goto nospace;
+		return -EMSGSIZE;
 	nest = nla_nest_start(skb, NFL_FLOWS);
 	if (!nest || skb_tailroom(skb) < len)
-		goto nospace;
-	skb_put_data(skb, flows, len);
+		return -EMSGSIZE;
+	if (len)
+		skb_put_data(skb, flows, len);
 	if (unft_nest_end(skb, nest))
-		goto nospace;
+		return -EMSGSIZE;
 	genlmsg_end(skb, hdr);
-	return skb;
-
-nospace:
-	unft_skb_free(skb);
-	return NULL;
+	return 0;
 }
 
-static void unft_queue_purge(struct sk_buff_head *q)
+static size_t unft_flows_msg_size(size_t len)
 {
-	struct sk_buff *skb;
-
-	while ((skb = __skb_dequeue(q)))
-		unft_skb_free(skb);
+	return 2 * nla_total_size(sizeof(u32)) + nla_total_size(len);
 }
 
-int unft_reply_pages(struct sk_buff *req_skb, struct genl_info *info,
+/*
+ * GET_FLOWS as a do: one reply message with every flow (the ACK follows if
+ * asked). A FLOWS nest holds at most 65535 bytes; more flows than that are
+ * refused with -EMSGSIZE and a text asking for a dump, as the kernel refuses
+ * a do whose reply does not fit.
+ */
+int unft_reply_flows(struct sk_buff *req_skb, struct genl_info *info,
 		     const struct unft_req *req, const struct unft_call *call)
 {
-	const u8 *buf = call->flows.data, *start = buf;
 	struct sock *sk = NETLINK_CB(req_skb).sk;
-	struct sk_buff_head q;
-	struct nlmsghdr *nlh;
+	size_t len = call->flows.len;
 	struct sk_buff *skb;
-	const struct nlattr *a;
-	size_t len = 0, need = 0;
 	long room;
-	int rem, err, pages = 0;
+	int err;
 
-	__skb_queue_head_init(&q);
-	if (buf) {
-		nla_for_each_attr(a, (const struct nlattr *)buf, call->flows.len, rem) {
-			size_t n = NLA_ALIGN(a->nla_len);
-
-			if (len + n > UNFT_PAGE_FLOWS && len) {
-				skb = unft_page_new(info, req, start, len);
-				if (!skb)
-					goto nomem;
-				__skb_queue_tail(&q, skb);
-				pages++;
-				start = (const u8 *)a;
-				len = 0;
-			}
-			len += n;
-		}
-	}
-	if (len || !pages) {
-		skb = unft_page_new(info, req, start, len);
-		if (!skb)
-			goto nomem;
-		__skb_queue_tail(&q, skb);
-		pages++;
-	}
-
-	skb = unft_skb_new(sizeof(int));
-	if (!skb)
-		goto nomem;
-	nlh = nlmsg_put(skb, info->snd_portid, info->snd_seq, NLMSG_DONE, sizeof(int),
-			NLM_F_MULTI);
-	if (!nlh) {
-		unft_skb_free(skb);
-		goto nomem;
-	}
-	*(int *)nlmsg_data(nlh) = 0;
-	nlmsg_end(skb, nlh);
-	__skb_queue_tail(&q, skb);
-
-	skb_queue_walk(&q, skb)
-		need += skb->truesize;
-	room = (long)READ_ONCE(sk->sk_rcvbuf) - atomic_read(&sk->sk_rmem_alloc);
-	if ((long)need > room) {
-		unft_queue_purge(&q);
+	if (nla_total_size(len) > U16_MAX) {
 		unft_text(info->extack, NULL,
-			  "GET_FLOWS reply of %d messages needs %zu bytes of receive buffer, the socket has %ld free: raise SO_RCVBUF",
-			  pages + 1, need, max(room, 0L));
+			  "GET_FLOWS: the flows take %zu bytes, more than one reply message holds (65535 bytes of FLOWS): ask for a dump (NLM_F_DUMP)",
+			  len);
+		return -EMSGSIZE;
+	}
+	skb = unft_skb_new(unft_flows_msg_size(len));
+	if (!skb)
+		return -ENOMEM;
+	err = unft_flows_put(skb, info->snd_portid, info->snd_seq, 0, req, call->flows.data, len);
+	if (err) {
+		unft_skb_free(skb);
+		return err;
+	}
+	room = (long)READ_ONCE(sk->sk_rcvbuf) - atomic_read(&sk->sk_rmem_alloc);
+	if ((long)skb->truesize > room) {
+		unft_text(info->extack, NULL,
+			  "GET_FLOWS reply needs %u bytes of receive buffer, the socket has %ld free: raise SO_RCVBUF or ask for a dump (NLM_F_DUMP)",
+			  skb->truesize, max(room, 0L));
+		unft_skb_free(skb);
 		return -ENOBUFS;
 	}
+	unft_skb_gone();
+	return genlmsg_reply(skb, info);
+}
 
-	while ((skb = __skb_dequeue(&q))) {
-		unft_skb_gone();
-		err = genlmsg_unicast(genl_info_net(info), skb, info->snd_portid);
-		if (err) {
-			unft_queue_purge(&q);
-			return err;
-		}
+/* End of the page that starts at @off: the cut rule of the contract ("GET_FLOWS reply pages"). */
+static size_t unft_page_end(const struct unft_call *call, size_t off)
+{
+	const u8 *buf = call->flows.data;
+	size_t end = off;
+
+	while (call->flows.len - end >= NLA_HDRLEN) {
+		const struct nlattr *a = (const struct nlattr *)(buf + end);
+		size_t n = max_t(size_t, NLA_ALIGN(a->nla_len), NLA_HDRLEN);
+
+		if (end > off && end - off + n > UNFT_PAGE_FLOWS)
+			break;
+		end = min(end + n, call->flows.len);
 	}
-	return 0;
+	return end;
+}
 
-nomem:
-	unft_queue_purge(&q);
-	return -ENOMEM;
+u32 unft_dump_alloc(const struct unft_call *call)
+{
+	size_t off = 0, end, most = 0;
+
+	while (off < call->flows.len) {
+		end = unft_page_end(call, off);
+		most = max(most, end - off);
+		off = end;
+	}
+	return nlmsg_total_size(GENL_HDRLEN + unft_flows_msg_size(most));
+}
+
+/*
+ * GET_FLOWS as a dump: one NLM_F_MULTI page per call of the dumpit (each its
+ * own skb, as the twin sends each its own packet), then 0 and netlink_dump()
+ * adds NLMSG_DONE; never an ACK. No flows give one page with an empty FLOWS.
+ */
+int unft_dump_page(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct unft_dump_ctx *ctx = (struct unft_dump_ctx *)cb->ctx;
+	const struct unft_call *call = ctx->call;
+	struct unft_req req = {
+		.cmd = call->cmd,
+		.id_type = ctx->id_type,
+		.ifindex = ctx->ifindex,
+	};
+	size_t end;
+	int err;
+
+	if (ctx->pages && ctx->off >= call->flows.len)
+		return 0;
+	end = unft_page_end(call, ctx->off);
+	err = unft_flows_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq, NLM_F_MULTI,
+			     &req, call->flows.data ? call->flows.data + ctx->off : NULL,
+			     end - ctx->off);
+	if (err)
+		return err;
+	ctx->off = end;
+	ctx->pages++;
+	return skb->len;
 }
 
 static bool unft_reported(u32 e, bool first_failure_only)
