@@ -53,6 +53,8 @@ static int unft_check_preamble(struct genl_info *info, struct unft_req *req)
 		unft_text(info->extack, NULL,
 			  "message at byte 0: the preamble is missing: required attribute %s is missing",
 			  tb[NFL_IDENTIFIER_TYPE] ? "IDENTIFIER" : "IDENTIFIER_TYPE");
+		NL_SET_ERR_ATTR_MISS(info->extack, NULL,
+				     tb[NFL_IDENTIFIER_TYPE] ? NFL_IDENTIFIER : NFL_IDENTIFIER_TYPE);
 		return -EINVAL;
 	}
 	req->id_type = nla_get_u32(tb[NFL_IDENTIFIER_TYPE]);

@@ -329,6 +329,7 @@ static int unft_hp_set_listener(struct sk_buff *skb, struct genl_info *info)
 	nest = tb[NFLH_LISTENER];
 	if (!nest) {
 		unft_text(info->extack, NULL, "message at byte 0: required attribute LISTENER is missing");
+		NL_SET_ERR_ATTR_MISS(info->extack, NULL, NFLH_LISTENER);
 		return -EINVAL;
 	}
 	err = unft_check(UNFT_SET_LISTENER, info->nlhdr, nla_data(nest), nla_len(nest),
@@ -428,6 +429,7 @@ static int unft_hp_encap(struct sk_buff *skb, struct genl_info *info)
 	nest = tb[NFLH_ENCAP];
 	if (!nest) {
 		unft_text(info->extack, NULL, "message at byte 0: required attribute ENCAP is missing");
+		NL_SET_ERR_ATTR_MISS(info->extack, NULL, NFLH_ENCAP);
 		return -EINVAL;
 	}
 	if (!unft_is_listener(info)) {
@@ -442,6 +444,7 @@ static int unft_hp_encap(struct sk_buff *skb, struct genl_info *info)
 	if (!et[NFLH_ENCAP_SEQ]) {
 		unft_text(info->extack, nest, "ENCAP at byte %ld: required attribute SEQ is missing",
 			  (long)((u8 *)nest - (u8 *)info->nlhdr));
+		NL_SET_ERR_ATTR_MISS(info->extack, nest, NFLH_ENCAP_SEQ);
 		return -EINVAL;
 	}
 	if (!et[NFLH_ENCAP_STATUS]) {

@@ -658,9 +658,12 @@ static int unft_walk_set(struct unft_walk *w, const struct unft_set *s,
 		}
 	}
 	missing = s->required & ~seen;
-	if (missing)
-		return unft_walk_fail(w, parent, NULL, "required attribute %s is missing",
-				      unft_name(s, __ffs(missing)));
+	if (missing) {
+		err = unft_walk_fail(w, parent, NULL, "required attribute %s is missing",
+				     unft_name(s, __ffs(missing)));
+		NL_SET_ERR_ATTR_MISS(w->extack, parent, __ffs(missing));
+		return err;
+	}
 	return 0;
 }
 
