@@ -250,4 +250,31 @@ struct CodecGoldenTests {
         #expect(back.request == req)
         #expect(back.message == "flow 10 exists")
     }
+
+    /// NL_SET_ERR_ATTR_MISS's attributes after the text, in the kernel's order
+    /// (netlink_ack_tlv_fill): NLMSGERR_ATTR_MISS_TYPE (5), NLMSGERR_ATTR_MISS_NEST (6).
+    @Test func ackWithMissingAttribute() throws {
+        let req = NetlinkHeader(length: 48, type: 0x1c, flags: 5, sequence: 9, port: 4242)
+        let ack = NetlinkAck(header: NetlinkHeader(type: 2, flags: 0, sequence: 9, port: 4242), error: -22,
+                             request: req, message: "FLOWS at byte 36: required attribute TABLE is missing",
+                             missingType: 1, missingNest: 36)
+        let bytes = ack.encoded()
+        let expectedBody = Wire.le32(UInt32(bitPattern: -22)) + Wire.le32(48) + Wire.le16(0x1c) + Wire.le16(5) +
+            Wire.le32(9) + Wire.le32(4242) + Wire.str(1, "FLOWS at byte 36: required attribute TABLE is missing")
+            + Wire.u32(5, 1) + Wire.u32(6, 36)
+        let expected = Wire.le32(UInt32(16 + expectedBody.count)) + Wire.le16(2) + Wire.le16(0x300) +
+            Wire.le32(9) + Wire.le32(4242) + expectedBody
+        #expect(Wire.hex(bytes) == Wire.hex(expected))
+        let back = try bytes.withUnsafeBytes { raw in try NetlinkAck.decode(try NetlinkMessageView.single(raw)) }
+        #expect(back.error == -22 && back.request == req && back.message == ack.message)
+        #expect(back.missingType == 1 && back.missingNest == 36)
+        // At the top level: the type alone, and the ACK_TLVS flag even without a text.
+        let top = NetlinkAck(header: NetlinkHeader(type: 2, flags: 0, sequence: 9, port: 4242), error: -22,
+                             request: req, missingType: 2)
+        let topBytes = top.encoded()
+        #expect(topBytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 6, as: UInt16.self) } == 0x300)
+        #expect(Wire.hex(Array(topBytes.suffix(8))) == Wire.hex(Wire.u32(5, 2)))
+        let topBack = try topBytes.withUnsafeBytes { raw in try NetlinkAck.decode(try NetlinkMessageView.single(raw)) }
+        #expect(topBack.missingType == 2 && topBack.missingNest == nil && topBack.message == nil)
+    }
 }

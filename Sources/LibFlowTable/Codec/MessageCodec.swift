@@ -86,11 +86,12 @@ extension HairpinMessage {
 }
 
 extension NetlinkAck {
-    /// NLMSG_ERROR with the request's header echoed (NLM_F_CAPPED) and, when there is a
-    /// message, an extended-ack NLMSGERR_ATTR_MSG.
+    /// NLMSG_ERROR with the request's header echoed (NLM_F_CAPPED) and the extended-ack
+    /// attributes there are, in the kernel's order (netlink_ack_tlv_fill): NLMSGERR_ATTR_MSG,
+    /// then NLMSGERR_ATTR_MISS_TYPE and NLMSGERR_ATTR_MISS_NEST.
     public func encode(into w: inout NetlinkWriter) {
         var flags = header.flags | Netlink.flagCapped
-        if message != nil { flags |= Netlink.flagAckTLVs }
+        if message != nil || missingType != nil { flags |= Netlink.flagAckTLVs }
         let start = w.beginMessage(type: Netlink.typeError, flags: flags,
                                    sequence: header.sequence, port: header.port)
         w.appendRaw(error)
@@ -100,6 +101,10 @@ extension NetlinkAck {
         w.appendRaw(request.sequence)
         w.appendRaw(request.port)
         if let message { w.put(Netlink.extAckMessage, string: message) }
+        if let missingType {
+            w.put(Netlink.extAckMissingType, u32: missingType)
+            if let missingNest { w.put(Netlink.extAckMissingNest, u32: missingNest) }
+        }
         w.endMessage(start)
     }
 
@@ -125,6 +130,8 @@ extension NetlinkAck {
                                 sequence: p.loadUnaligned(fromByteOffset: 12, as: UInt32.self),
                                 port: p.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
         var message: String?
+        var missingType: UInt32?
+        var missingNest: UInt32?
         if m.header.flags & Netlink.flagAckTLVs != 0 {
             // Without NLM_F_CAPPED the whole request is echoed before the TLVs.
             var tlvStart = 4 + Netlink.headerLength
@@ -133,11 +140,17 @@ extension NetlinkAck {
                 var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: p[tlvStart...]),
                                            baseOffset: Netlink.headerLength + tlvStart)
                 while let a = try it.next() {
-                    if a.type == Netlink.extAckMessage { message = try a.string() }
+                    switch a.type {
+                    case Netlink.extAckMessage: message = try a.string()
+                    case Netlink.extAckMissingType: missingType = try a.u32()
+                    case Netlink.extAckMissingNest: missingNest = try a.u32()
+                    default: break
+                    }
                 }
             }
         }
-        return NetlinkAck(header: m.header, error: error, request: req, message: message)
+        return NetlinkAck(header: m.header, error: error, request: req, message: message,
+                          missingType: missingType, missingNest: missingNest)
     }
 }
 

@@ -179,11 +179,19 @@ public struct NetlinkAck: Hashable, Sendable {
     public var error: Int32
     public var request: NetlinkHeader
     public var message: String?
+    /// The missing-attribute extended ack (NL_SET_ERR_ATTR_MISS): the type of the required
+    /// attribute that is missing (NLMSGERR_ATTR_MISS_TYPE) and, when it is missing from a nest
+    /// rather than the top level, that nest's offset in the request (NLMSGERR_ATTR_MISS_NEST).
+    public var missingType: UInt32?
+    public var missingNest: UInt32?
 
-    public init(header: NetlinkHeader, error: Int32, request: NetlinkHeader, message: String? = nil) {
+    public init(header: NetlinkHeader, error: Int32, request: NetlinkHeader, message: String? = nil,
+                missingType: UInt32? = nil, missingNest: UInt32? = nil) {
         self.header = header
         self.error = error
         self.request = request
         self.message = message
+        self.missingType = missingType
+        self.missingNest = missingNest
     }
 }

@@ -24,6 +24,8 @@ public enum Netlink {
     public static let flagAck: UInt16 = 0x04
     public static let flagEcho: UInt16 = 0x08
     public static let flagDumpInterrupted: UInt16 = 0x10
+    /// NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH on a request: a dump (pages, NLMSG_DONE, no ACK).
+    public static let flagDump: UInt16 = 0x300
     /// NLM_F_CAPPED on NLMSG_ERROR: only the header of the request is echoed.
     public static let flagCapped: UInt16 = 0x100
     /// NLM_F_ACK_TLVS on NLMSG_ERROR: extended-ack attributes follow.
@@ -37,6 +39,10 @@ public enum Netlink {
     // Extended ack attributes (NLMSGERR_ATTR_*).
     public static let extAckMessage: UInt16 = 1
     public static let extAckOffset: UInt16 = 2
+    /// NLMSGERR_ATTR_MISS_TYPE: the type of a missing attribute (u32).
+    public static let extAckMissingType: UInt16 = 5
+    /// NLMSGERR_ATTR_MISS_NEST: the offset in the request of the nest it is missing from (u32).
+    public static let extAckMissingNest: UInt16 = 6
 
     /// Deepest nesting a decoder follows before it calls the input hostile.
     public static let maxNestingDepth = 16
