@@ -112,18 +112,19 @@ private func mutate(_ bytes: [UInt8], _ rng: inout Xorshift) -> [UInt8] {
         let slow = try h.rawAPI()
         var sel = FlowTableAttributes.device(ifindex)
         sel.selector = FlowSelector(table: 2)
-        try slow.send(try FlowTableMessage(familyID: 0x1c, command: .getFlows, isRequest: true, sequence: 5,
-                                           attributes: sel).encoded())
+        try slow.send(try FlowTableMessage(header: NetlinkHeader(type: 0x1c, flags: Netlink.flagRequest | Netlink.flagDump,
+                                                                 sequence: 5, port: 0),
+                                           command: NFL.Command.getFlows.rawValue, attributes: sel).encoded())
         try h.waitFor("the answer") { $0.answers == 1 }
         // ~2.6 MB of pages do not fit the socket: the rest waits in the twin, which meanwhile
         // serves another client at once.
         let t = MonotonicClock.now()
         let other = try h.client().get(.getTables, ifindex: ifindex)
         #expect(other.errno == 0 && Double(MonotonicClock.now() - t) / 1e9 < 1)
-        let got = try slow.collect(sequence: 5, timeout: 10)
+        let got = try slow.collect(sequence: 5, timeout: 10, dump: true)
         let flows = try got.filter { $0.header.type == 0x1c }.flatMap { try $0.flowTable().attributes.flows ?? [] }
         #expect(flows == many)
-        #expect(got.suffix(2).map(\.header.type) == [Netlink.typeDone, Netlink.typeError])
+        #expect(got.last?.header.type == Netlink.typeDone)
         #expect(h.log.withLock { $0 }.isEmpty)
     }
 

@@ -120,21 +120,25 @@ final class RawPeer {
     }
 
     /// Messages until an NLMSG_ERROR for `sequence` (included).
-    func exchange(_ bytes: [UInt8], sequence: UInt32, timeout: Double = 2) throws -> [Received] {
+    /// `dump`: the answer ends at NLMSG_DONE (a dump is never ACKed), else at NLMSG_ERROR.
+    func exchange(_ bytes: [UInt8], sequence: UInt32, timeout: Double = 2, dump: Bool = false) throws -> [Received] {
         try send(bytes)
-        return try collect(sequence: sequence, timeout: timeout)
+        return try collect(sequence: sequence, timeout: timeout, dump: dump)
     }
 
-    func collect(sequence: UInt32, timeout: Double = 2) throws -> [Received] {
+    func collect(sequence: UInt32, timeout: Double = 2, dump: Bool = false) throws -> [Received] {
         var out: [Received] = []
         let deadline = MonotonicClock.now() + MonotonicClock.nanoseconds(timeout)
         while MonotonicClock.now() < deadline {
             for m in try receive(timeout: Double(deadline - MonotonicClock.now()) / 1e9) {
                 out.append(m)
-                if m.header.type == Netlink.typeError && m.header.sequence == sequence { return out }
+                if m.header.sequence == sequence
+                    && (m.header.type == Netlink.typeError || (dump && m.header.type == Netlink.typeDone)) {
+                    return out
+                }
             }
         }
-        throw TestFailure("no NLMSG_ERROR for seq \(sequence) within \(timeout) s; got \(out.map(\.header))")
+        throw TestFailure("no \(dump ? "NLMSG_DONE or " : "")NLMSG_ERROR for seq \(sequence) within \(timeout) s; got \(out.map(\.header))")
     }
 
     func close() { connection.close() }

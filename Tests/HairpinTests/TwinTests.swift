@@ -104,7 +104,15 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         #expect(l.failure == nil)
     }
 
-    @Test func getFlowsManyFlowsArriveAsPagesThenDoneThenAck() throws {
+    /// GET_FLOWS as the kernel's clients send it (YNL: NLM_F_REQUEST|NLM_F_ACK|NLM_F_DUMP).
+    func getFlowsRequest(_ selector: FlowSelector, sequence: UInt32, flags: UInt16) throws -> [UInt8] {
+        var a = FlowTableAttributes.device(ifindex)
+        a.selector = selector
+        return try FlowTableMessage(header: NetlinkHeader(type: 0x1c, flags: flags, sequence: sequence, port: 0),
+                                    command: NFL.Command.getFlows.rawValue, attributes: a).encoded()
+    }
+
+    @Test func getFlowsDumpArrivesAsPagesThenDoneWithoutAck() throws {
         let h = try TwinHarness()
         let all = (1...2000).map { testFlow(uid: UInt32($0), table: 4, priority: UInt32($0 % 7)) }
         let l = try FakeListener(path: h.paths.hairpin, rule: immediateRule(flows: { s in
@@ -113,14 +121,12 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         defer { l.stop() }
         // Raw first, to check the framing exactly.
         let raw = try h.rawAPI()
-        var a = FlowTableAttributes.device(ifindex)
-        a.selector = FlowSelector(table: 4, minPriority: 0, maxPriority: 9)
-        let req = try FlowTableMessage(header: NetlinkHeader(type: 0x1c, flags: Netlink.flagRequest | Netlink.flagAck,
-                                                             sequence: 77, port: 0),
-                                       command: NFL.Command.getFlows.rawValue, attributes: a).encoded()
-        let got = try raw.exchange(req, sequence: 77, timeout: 5)
-        try #require(got.count >= 4)
-        let pages = got.dropLast(2)
+        let selector = FlowSelector(table: 4, minPriority: 0, maxPriority: 9)
+        let req = try getFlowsRequest(selector, sequence: 77,
+                                      flags: Netlink.flagRequest | Netlink.flagAck | Netlink.flagDump)
+        let got = try raw.exchange(req, sequence: 77, timeout: 5, dump: true)
+        try #require(got.count >= 3)
+        let pages = got.dropLast()
         #expect(pages.count > 1)
         var flows: [Flow] = []
         for p in pages {
@@ -133,23 +139,88 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
             flows += m.attributes.flows ?? []
         }
         #expect(flows == all)
-        let done = got[got.count - 2]
+        let done = try #require(got.last)
         #expect(done.header.type == Netlink.typeDone && done.header.flags == Netlink.flagMulti)
         #expect(done.header.sequence == 77 && done.bytes.count == 20)
-        #expect(got.last?.ack?.error == 0)
-        // Each message was its own packet, as the kernel unicasts each skb.
+        // Each message was its own packet, as the kernel's dump sends each skb.
         #expect(raw.packets.count == got.count)
         // The listener's answer was > 64 KiB, so it went as parts; the selector arrived intact.
-        #expect(l.requests.first?.attributes?.selector == a.selector)
+        #expect(l.requests.first?.attributes?.selector == selector)
         #expect((l.answerParts(1) ?? 0) > 1)
 
-        // The client joins the pages.
+        // No ACK follows the DONE, NLM_F_ACK or not: the next request on the socket gets its
+        // own answer first (an ACK left queued was what broke YNL's next call).
+        let next = try FlowTableMessage(header: NetlinkHeader(type: 0x1c, flags: Netlink.flagRequest | Netlink.flagAck,
+                                                              sequence: 78, port: 0),
+                                        command: NFL.Command.getTables.rawValue, attributes: .device(ifindex)).encoded()
+        let second = try raw.exchange(next, sequence: 78)
+        #expect(second.map(\.header.sequence) == [78, 78])
+        #expect(second.first?.header.type == 0x1c && second.last?.ack?.error == 0)
+
+        // The client sends a dump and joins the pages.
         let r = try h.client().getFlows(ifindex: ifindex, FlowSelector(table: 4))
-        #expect(r.errno == 0 && r.done && r.flows == all)
-        // An empty table: one page with an empty FLOWS, DONE, ACK.
+        #expect(r.errno == 0 && r.done && !r.acknowledged && r.flows == all)
+        // An empty table: one page with an empty FLOWS, then DONE.
         let empty = try h.client().getFlows(ifindex: ifindex, FlowSelector(table: 5))
         #expect(empty.errno == 0 && empty.done && empty.messages.count == 1 && empty.flows.isEmpty)
         #expect(l.failure == nil)
+    }
+
+    @Test func getFlowsDoAnswersOneMessageThenAck() throws {
+        let h = try TwinHarness()
+        let some = (1...300).map { testFlow(uid: UInt32($0), table: 4, priority: UInt32($0 % 7)) }
+        let all = (1...2000).map { testFlow(uid: UInt32($0), table: 6) }
+        let l = try FakeListener(path: h.paths.hairpin, rule: immediateRule(flows: { s in
+            s.table == 4 ? some : s.table == 6 ? all : []
+        }))
+        defer { l.stop() }
+        let raw = try h.rawAPI()
+        // 300 flows: more than one page's 4 KiB, less than one nest's 64 KiB: one reply.
+        let got = try raw.exchange(try getFlowsRequest(FlowSelector(table: 4), sequence: 5,
+                                                       flags: Netlink.flagRequest | Netlink.flagAck), sequence: 5)
+        try #require(got.count == 2)
+        #expect(got[0].header.type == 0x1c && got[0].header.flags == 0 && got[0].header.sequence == 5)
+        #expect(got[0].bytes.count > UnftTwin.pageFlowBytes + 40)
+        let gotFlows = try got[0].flowTable().attributes.flows
+        #expect(gotFlows == some)
+        #expect(got[1].ack?.error == 0)
+        // Without NLM_F_ACK: the reply alone.
+        try raw.send(try getFlowsRequest(FlowSelector(table: 5), sequence: 6, flags: Netlink.flagRequest))
+        let alone = try raw.receive(timeout: 2)
+        try #require(alone.count == 1)
+        #expect(alone[0].header.flags == 0)
+        let aloneFlows = try alone[0].flowTable().attributes.flows
+        #expect(aloneFlows == [])
+        // Flows that pass one FLOWS nest: EMSGSIZE, with a text that asks for a dump.
+        let big = try raw.exchange(try getFlowsRequest(FlowSelector(table: 6), sequence: 7,
+                                                       flags: Netlink.flagRequest | Netlink.flagAck), sequence: 7, timeout: 5)
+        try #require(big.count == 1)
+        #expect(big[0].ack?.error == -EMSGSIZE)
+        #expect(big[0].ack?.message?.hasSuffix("ask for a dump (NLM_F_DUMP)") == true)
+        #expect(l.failure == nil)
+    }
+
+    @Test func aMissingAttributeIsNamedInTheExtendedAck() throws {
+        let h = try TwinHarness()
+        let l = try FakeListener(path: h.paths.hairpin, rule: immediateRule())
+        defer { l.stop() }
+        let raw = try h.rawAPI()
+        var a = FlowTableAttributes.device(ifindex)
+        a.identifier = nil
+        let req = try FlowTableMessage(header: NetlinkHeader(type: 0x1c, flags: Netlink.flagRequest | Netlink.flagAck,
+                                                             sequence: 9, port: 0),
+                                       command: NFL.Command.getTables.rawValue, attributes: a).encoded()
+        let got = try raw.exchange(req, sequence: 9)
+        let ack = try #require(got.last?.ack)
+        #expect(ack.error == -EINVAL)
+        // NL_SET_ERR_ATTR_MISS: the type, and no nest (the top level).
+        #expect(ack.missingType == UInt32(NFL.Attr.identifier) && ack.missingNest == nil)
+        #expect((got.last?.header.flags ?? 0) & Netlink.flagAckTLVs != 0)
+        // The client reads it and says it in words.
+        let c = try h.client()
+        let r = try c.call(command: NFL.Command.getTables.rawValue, a, flags: Netlink.flagRequest | Netlink.flagAck)
+        #expect(r.errno == EINVAL && r.missingType == UInt32(NFL.Attr.identifier))
+        #expect(r.missingText == "missing attribute IDENTIFIER (2)")
     }
 
     @Test func answerPartsInOnePacket() throws {

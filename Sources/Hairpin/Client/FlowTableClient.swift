@@ -62,6 +62,10 @@ public struct FlowTableReply: Sendable {
     public var errno: Int32 = 0
     /// The extended-ack text (NLMSGERR_ATTR_MSG), if any.
     public var errorMessage: String?
+    /// The missing-attribute extended ack (NLMSGERR_ATTR_MISS_TYPE, NLMSGERR_ATTR_MISS_NEST:
+    /// the offset in the request of the nest it is missing from; nil at the top level).
+    public var missingType: UInt32?
+    public var missingNest: UInt32?
     /// Whether NLMSG_DONE ended a multi-part reply.
     public var done = false
     /// Whether the answer ended with an NLMSG_ERROR (ACK or error) rather than a reply alone
@@ -71,6 +75,17 @@ public struct FlowTableReply: Sendable {
     public init() {}
 
     public var succeeded: Bool { errno == 0 }
+
+    /// The missing-attribute extended ack in words: "missing attribute IDENTIFIER (2)", with
+    /// "in the nest at byte N" when not at the top level (nested types are numbers: the nest
+    /// says which set).
+    public var missingText: String? {
+        guard let t = missingType else { return nil }
+        guard let nest = missingNest else {
+            return "missing attribute " + (UInt16(exactly: t).flatMap { NFL.Attr.names[$0] }.map { "\($0) (\(t))" } ?? "\(t)")
+        }
+        return "missing attribute \(t) in the nest at byte \(nest)"
+    }
 
     /// All flows of the reply messages (the GET_FLOWS pages joined).
     public var flows: [Flow] { messages.flatMap { $0.attributes.flows ?? [] } }
@@ -178,7 +193,8 @@ public final class FlowTableClient {
         try call(command: command.rawValue, attributes, flags: Netlink.flagRequest | Netlink.flagAck, timeout: timeout)
     }
 
-    /// Any command byte and flags (tests send unknown commands and requests without ACK).
+    /// Any command byte and flags (tests send unknown commands and requests without ACK). A
+    /// dump (NLM_F_DUMP) ends at NLMSG_DONE: the kernel never ACKs one, NLM_F_ACK or not.
     public func call(command: UInt8, _ attributes: FlowTableAttributes, flags: UInt16,
                      timeout: Double? = nil) throws(FlowTableClientError) -> FlowTableReply {
         let family = try resolveFamily()
@@ -189,7 +205,8 @@ public final class FlowTableClient {
         do { try message.encode(into: &writer) } catch { throw .encode(error) }
         let t = timeout ?? self.timeout
         try Self.send(writer, over: transport, timeout: t)
-        return try collect(command: command, sequence: seq, expectAck: flags & Netlink.flagAck != 0, timeout: t)
+        let dump = flags & Netlink.flagDump == Netlink.flagDump
+        return try collect(command: command, sequence: seq, expectAck: flags & Netlink.flagAck != 0 && !dump, timeout: t)
     }
 
     /// Sends bytes as they are (malformed ones included) and collects the answer to `sequence`.
@@ -225,10 +242,17 @@ public final class FlowTableClient {
                             let ack = try NetlinkAck.decode(m)
                             reply.errno = 0 &- ack.error
                             reply.errorMessage = ack.message
+                            reply.missingType = ack.missingType
+                            reply.missingNest = ack.missingNest
                             reply.acknowledged = true
                             return .success(true)
                         case Netlink.typeDone:
                             reply.done = true
+                            // A dump that failed after its first page ends with the error in DONE.
+                            if m.payload.count >= 4 {
+                                let e = m.payload.loadUnaligned(as: Int32.self)
+                                if e < 0 { reply.errno = 0 &- e }
+                            }
                             if !expectAck { return .success(true) }
                         case family:
                             let msg = try FlowTableMessage.decode(m, familyID: family, requireShape: true)
@@ -260,7 +284,10 @@ public final class FlowTableClient {
     public func getFlows(ifindex: UInt32, _ selector: FlowSelector, timeout: Double? = nil) throws(FlowTableClientError) -> FlowTableReply {
         var a = FlowTableAttributes.device(ifindex)
         a.selector = selector
-        return try call(.getFlows, a, timeout: timeout)
+        // A dump, as the kernel's clients read a list: pages, then NLMSG_DONE, never an ACK
+        // (a do answers one message, which a big table does not fit).
+        return try call(command: NFL.Command.getFlows.rawValue, a, flags: Netlink.flagRequest | Netlink.flagDump,
+                        timeout: timeout)
     }
 
     /// SET_FLOWS; `strategy` nil sends no FLOWS_ERROR (the default, ABORT).

@@ -7,9 +7,6 @@ import Glibc
 #endif
 import LibFlowTable
 
-/// NLM_F_ROOT | NLM_F_MATCH: a dump request.
-let netlinkDumpFlags: UInt16 = 0x300
-
 extension UnftTwin {
     enum Step { case next, suspend }
 
@@ -73,9 +70,12 @@ extension UnftTwin {
                 sendError(c, request: h, errno: EOPNOTSUPP, text: "\(name) is not supported by unft", call: nil)
                 return .next
             }
-            if h.flags & netlinkDumpFlags == netlinkDumpFlags {
+            // GET_FLOWS is the one dump (pages, NLMSG_DONE, no ACK); the kernel has no dumpit
+            // for the others.
+            if h.flags & Netlink.flagDump == Netlink.flagDump, known != .getFlows {
                 note(c, view.bytes, .toKernel, call: nil)
-                sendError(c, request: h, errno: EOPNOTSUPP, text: "net_flow_nl has no dump operations", call: nil)
+                sendError(c, request: h, errno: EOPNOTSUPP, text: "\(known.name) is not a dump: only GET_FLOWS is",
+                          call: nil)
                 return .next
             }
         }
@@ -84,7 +84,7 @@ extension UnftTwin {
         case let .success(s): request = s
         case let .failure(why):
             note(c, view.bytes, .toKernel, call: nil)
-            sendError(c, request: h, errno: why.errno, text: why.text, call: nil)
+            sendError(c, request: h, errno: why.errno, text: why.text, call: nil, missingType: why.missingType)
             return .next
         }
         guard let l = listener, !l.broken else {
@@ -109,6 +109,15 @@ extension UnftTwin {
     struct Refusal: Error, Hashable {
         var errno: Int32
         var text: String
+        /// A required top-level attribute that is missing (the extended ack's MISS_TYPE).
+        var missingType: UInt32?
+    }
+
+    /// The type of the top-level attribute a decode error says is missing, for the extended
+    /// ack (NLMSGERR_ATTR_MISS_TYPE, no MISS_NEST), as the module sets it.
+    static func missingTopLevelType(_ error: DecodeError) -> UInt32? {
+        guard case let .missingAttribute(name) = error.reason, error.path.isEmpty else { return nil }
+        return NFL.Attr.names.first { $0.value == name }.map { UInt32($0.key) }
     }
 
     /// Whether a request of the twin's family may be forwarded: the strict decoder's rules as a
@@ -117,7 +126,7 @@ extension UnftTwin {
     func checkAPIRequest(_ view: NetlinkMessageView) -> Result<FlowTableMessageSummary, Refusal> {
         let request: FlowTableMessageSummary
         do { request = try FlowTableMessage.check(view, familyID: configuration.flowTableFamilyID, requireShape: true) } catch {
-            return .failure(Refusal(errno: EINVAL, text: error.description))
+            return .failure(Refusal(errno: EINVAL, text: error.description, missingType: Self.missingTopLevelType(error)))
         }
         if let why = refusal(identifierType: request.identifierType, identifier: request.identifier,
                              errorStrategy: request.errorStrategy) {
@@ -131,7 +140,7 @@ extension UnftTwin {
     func legacyCheckAPIRequest(_ view: NetlinkMessageView) -> Result<FlowTableMessage, Refusal> {
         let message: FlowTableMessage
         do { message = try FlowTableMessage.decode(view, familyID: configuration.flowTableFamilyID, requireShape: true) } catch {
-            return .failure(Refusal(errno: EINVAL, text: error.description))
+            return .failure(Refusal(errno: EINVAL, text: error.description, missingType: Self.missingTopLevelType(error)))
         }
         let a = message.attributes
         if let why = refusal(identifierType: a.identifierType, identifier: a.identifier, errorStrategy: a.errorStrategy) {
@@ -289,7 +298,7 @@ extension UnftTwin {
                       call: nil)
             return
         }
-        if h.flags & netlinkDumpFlags == netlinkDumpFlags {
+        if h.flags & Netlink.flagDump == Netlink.flagDump {
             // A dump lists every family (NLM_F_MULTI, then NLMSG_DONE); dumps are not ACKed.
             for f in families {
                 writer.reset()

@@ -259,17 +259,7 @@ extension UnftTwin {
             return
         }
         if call.command == NFL.Command.getFlows.rawValue {
-            do {
-                try sendVerbatimPages(client.answerFlows, to: client, header: header, command: call.command,
-                                      ifindex: call.ifindex, call: seq)
-            } catch {
-                writer.reset()
-                sendError(client, request: call.request, errno: EMSGSIZE, text: "a flow does not fit a reply: \(error)",
-                          call: seq)
-                return
-            }
-            sendDone(client, sequence: call.request.sequence, call: seq)
-            ackIfAsked(client, request: call.request, call: seq)
+            deliverFlows(call, to: client, header: header)
             return
         }
         writer.reset()
@@ -283,6 +273,53 @@ extension UnftTwin {
         }
         emit(client, call: seq)
         ackIfAsked(client, request: call.request, call: seq)
+    }
+
+    /// GET_FLOWS as the module answers it (kmod/unft_parts.c): a dump (NLM_F_DUMP) gets the
+    /// pages, then NLMSG_DONE and never an ACK; a do gets one reply message with every flow,
+    /// then the ACK if asked, or EMSGSIZE when the flows pass one FLOWS nest.
+    func deliverFlows(_ call: PendingCall, to client: TwinConnection, header: NetlinkHeader) {
+        let seq = call.sequence
+        if call.request.flags & Netlink.flagDump == Netlink.flagDump {
+            do {
+                try sendVerbatimPages(client.answerFlows, to: client, header: header, command: call.command,
+                                      ifindex: call.ifindex, call: seq)
+            } catch {
+                writer.reset()
+                sendError(client, request: call.request, errno: EMSGSIZE, text: "a flow does not fit a reply: \(error)",
+                          call: seq)
+                return
+            }
+            sendDone(client, sequence: call.request.sequence, call: seq)
+            return
+        }
+        let flows = client.answerFlows
+        guard flows.count + 4 <= Int(UInt16.max) else {
+            sendError(client, request: call.request, errno: EMSGSIZE,
+                      text: Self.flowsTooLargeText(bytes: flows.count), call: seq)
+            return
+        }
+        writer.reset()
+        do {
+            _ = try flows.withUnsafeBytes { (b) throws(EncodeError) in
+                try Self.putVerbatimFlowsPage(b, from: 0, into: &writer,
+                                              header: header, command: call.command, ifindex: call.ifindex,
+                                              budget: Int.max, flags: 0)
+            }
+        } catch {
+            writer.reset()
+            sendError(client, request: call.request, errno: EMSGSIZE, text: Self.flowsTooLargeText(bytes: flows.count),
+                      call: seq)
+            return
+        }
+        emit(client, call: seq)
+        ackIfAsked(client, request: call.request, call: seq)
+    }
+
+    /// The module's text for a do whose flows pass one message (unft_reply_flows).
+    static func flowsTooLargeText(bytes: Int) -> String {
+        "GET_FLOWS: the flows take \(bytes) bytes, more than one reply message holds (65535 bytes of FLOWS): "
+            + "ask for a dump (NLM_F_DUMP)"
     }
 
     /// SET/DEL: one rule for all four strategies. The _LOG strategies first report the failed

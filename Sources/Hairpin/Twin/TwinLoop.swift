@@ -322,10 +322,14 @@ extension UnftTwin {
 
     /// NLMSG_ERROR for `request`: an ACK when `errno` is 0, else -errno with the extended-ack
     /// text. The header echoes the request's nlmsg_seq; nlmsg_pid is the connection's port.
-    func sendError(_ c: TwinConnection, request: NetlinkHeader, errno: Int32, text: String?, call: UInt64?) {
+    /// `missingType` and `missingNest`: the missing-attribute extended ack, as the module's
+    /// NL_SET_ERR_ATTR_MISS gives it.
+    func sendError(_ c: TwinConnection, request: NetlinkHeader, errno: Int32, text: String?, call: UInt64?,
+                   missingType: UInt32? = nil, missingNest: UInt32? = nil) {
         writer.reset()
         NetlinkAck(header: NetlinkHeader(type: Netlink.typeError, flags: 0, sequence: request.sequence, port: c.port),
-                   error: -errno, request: request, message: text).encode(into: &writer)
+                   error: -errno, request: request, message: text, missingType: missingType,
+                   missingNest: missingNest).encode(into: &writer)
         if errno != 0 { counterState.withLock { $0.errors[errno, default: 0] += 1 } }
         emit(c, call: call)
     }

@@ -55,7 +55,8 @@ extension UnftTwin {
     /// `start` on, cut by the module's rule; returns where the next page starts.
     static func putVerbatimFlowsPage(_ flows: UnsafeRawBufferPointer, from start: Int, into writer: inout NetlinkWriter,
                                      header: NetlinkHeader, command: UInt8, ifindex: UInt32,
-                                     budget: Int = pageFlowBytes) throws(EncodeError) -> Int {
+                                     budget: Int = pageFlowBytes,
+                                     flags: UInt16 = Netlink.flagMulti) throws(EncodeError) -> Int {
         var end = start
         while flows.count - end >= 4 {
             let n = Netlink.align(Int(flows.loadUnaligned(fromByteOffset: end, as: UInt16.self)))
@@ -63,7 +64,7 @@ extension UnftTwin {
             end += max(n, 4)
         }
         end = min(end, flows.count)
-        let begin = writer.beginMessage(type: header.type, flags: Netlink.flagMulti, sequence: header.sequence,
+        let begin = writer.beginMessage(type: header.type, flags: flags, sequence: header.sequence,
                                         port: header.port)
         writer.genericHeader(command: command, version: NFL.version)
         writer.put(NFL.Attr.identifierType, u32: NFL.IdentifierType.ifindex)
