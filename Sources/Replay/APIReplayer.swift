@@ -419,7 +419,8 @@ final class APIReplayer {
     /// look-ahead bound is reached) before the final message.
     private func recordedAnswer(seq: UInt32, request: Head) throws(TraceFileError) -> [Message]? {
         var answer: [Message] = []
-        let wantsAck = request.flags & Netlink.flagAck != 0
+        // A dump ends at NLMSG_DONE, NLM_F_ACK or not: the kernel never ACKs one.
+        let wantsAck = request.flags & Netlink.flagAck != 0 && request.flags & Netlink.flagDump != Netlink.flagDump
         var scanned = 0
         var index = stashHead
         var stashBytes = stash.dropFirst(stashHead).reduce(0) { $0 + $1.bytes.count }
@@ -504,7 +505,8 @@ final class APIReplayer {
         capture?.reset()
         let started = MonotonicClock.now()
         let produced: [[UInt8]]
-        do { produced = try exchange(bytes, seq: seq, wantsAck: h.flags & Netlink.flagAck != 0) } catch {
+        do { produced = try exchange(bytes, seq: seq, wantsAck: h.flags & Netlink.flagAck != 0
+                                                          && h.flags & Netlink.flagDump != Netlink.flagDump) } catch {
             report.stopped = "call \(number) (\(commandName(command)), frame \(m.record)): \(error)"
             return
         }

@@ -313,10 +313,13 @@ struct Workload {
         summary.calls += 1
         hook.beginCall(calls)
         sequence = sequence == UInt32.max ? 2 : sequence + 1
-        let message = FlowTableMessage(header: NetlinkHeader(type: familyID, flags: Netlink.flagRequest | Netlink.flagAck,
-                                                             sequence: sequence, port: 0),
+        // GET_FLOWS is a dump, as FlowTableClient.getFlows sends it (pages, NLMSG_DONE, no ACK).
+        let dump = command == .getFlows
+        let flags = Netlink.flagRequest | (dump ? Netlink.flagDump : Netlink.flagAck)
+        let message = FlowTableMessage(header: NetlinkHeader(type: familyID, flags: flags, sequence: sequence, port: 0),
                                        command: command.rawValue, attributes: attributes)
-        let reply = try client.call(raw: try message.encoded(), sequence: sequence, command: command.rawValue)
+        let reply = try client.call(raw: try message.encoded(), sequence: sequence, command: command.rawValue,
+                                    expectAck: !dump)
         if !reply.succeeded || !reply.report.isEmpty { summary.failedCalls += 1 }
         if calls % 1024 == 0 { o.progress?(summary.flowsSet) }
         return reply

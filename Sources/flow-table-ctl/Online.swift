@@ -97,7 +97,8 @@ func warn(_ text: String) {
 /// Fails the command with the call's errno and text.
 func check(_ r: FlowTableReply, _ what: String) throws {
     guard r.succeeded else {
-        throw CtlError("\(what) failed: \(Errno.display(r.errno)) (errno \(r.errno))\(r.errorMessage.map { ": \($0)" } ?? "")")
+        throw CtlError("\(what) failed: \(Errno.display(r.errno)) (errno \(r.errno))\(r.errorMessage.map { ": \($0)" } ?? "")"
+            + (r.missingText.map { " [\($0)]" } ?? ""))
     }
 }
 
