@@ -204,6 +204,10 @@ struct Show: ParsableCommand {
         }
         if let p = s.part { m.append(JSONMember("part", .number(p))); m.append(JSONMember("more", .bool(s.more))) }
         if let text = s.text(in: record.netlink) { m.append(JSONMember("message", .string(text))) }
+        if s.missingType != 0 {
+            m.append(JSONMember("missing_type", .number(s.missingType)))
+            if s.missingNest != 0 { m.append(JSONMember("missing_nest", .number(s.missingNest))) }
+        }
         if let r = s.malformedReason { m.append(JSONMember("malformed", .string(r))) }
         if let l = latency { m.append(JSONMember("latency_ns", .number(l))) }
         return JSONValue.object(m).serialized(style: .compact)
@@ -239,6 +243,8 @@ struct Show: ParsableCommand {
                     let ack = try NetlinkAck.decode(m)
                     node.append(JSONMember("error", .int(Int64(ack.error))))
                     if let t = ack.message { node.append(JSONMember("message", .string(t))) }
+                    if let t = ack.missingType { node.append(JSONMember("missing_type", .number(t))) }
+                    if let n = ack.missingNest { node.append(JSONMember("missing_nest", .number(n))) }
                 case .controller:
                     if let f = try? Controller.decodeFamily(m) {
                         node.append(JSONMember("family", .object([JSONMember("id", .number(UInt32(f.id))), JSONMember("name", .string(f.name))])))

@@ -828,7 +828,7 @@ local function track(tvb, pinfo)
   local le = n_le >= NLMSG_HDRLEN and n_le <= tvb:len() - h
   local function u(off, n) return read_int(tvb(off, n), n, false, le) end
   local frame, typ, flags, seq, pid = pinfo.number, u(h + 4, 2), u(h + 6, 2), u(h + 8, 4), u(h + 12, 4)
-  local api_answer, final = false, false
+  local api_answer, final, done = false, false, false
   if typ == NLMSG_ERROR then
     if h + NLMSG_HDRLEN + 4 + NLMSG_HDRLEN > tvb:len() then return nil end
     local rq = h + NLMSG_HDRLEN + 4
@@ -843,7 +843,7 @@ local function track(tvb, pinfo)
     end
     api_answer, final, seq = true, true, echoed
   elseif typ == NLMSG_DONE then
-    api_answer = true
+    api_answer, done = true, true
   else
     local m = FRAME_FACTS[frame]
     if m == nil then return nil end
@@ -857,7 +857,8 @@ local function track(tvb, pinfo)
       local qk = tostring(m.cmd) .. ":" .. tostring(m.ifindex or "-")
       waiting[qk] = waiting[qk] or {}
       table.insert(waiting[qk], call)
-      api_open[key] = { call = call, queue = qk }
+      -- A dump (NLM_F_DUMP) is never ACKed: its NLMSG_DONE is its final answer.
+      api_open[key] = { call = call, queue = qk, dump = band(flags, 0x300) == 0x300 }
       return { call = call, answer_of = "api_final" }
     elseif m.fam == NFL then
       api_answer = true
@@ -893,7 +894,7 @@ local function track(tvb, pinfo)
     c = api_open[key]
   end
   if c == nil then return nil end
-  if final then
+  if final or (done and c.dump) then
     unqueue(c)
     api_open[key] = nil
     CALLS[c.call].api_final = frame

@@ -26,6 +26,9 @@ public struct CallInfo: Sendable {
     public var encapStart: UInt64?
     public var encapEnd: UInt64?
     public var apiRequests = 0
+    /// The request asked for a dump (NLM_F_DUMP): its NLMSG_DONE is its final answer.
+    public var dump = false
+    /// Final API answers: the ACK or error, or a dump's NLMSG_DONE.
     public var apiFinals = 0
     public var replies = 0
     public var dones = 0
@@ -50,6 +53,8 @@ public struct CallInfo: Sendable {
     public var replyFlows = 0
     /// API replies without a flow (a GET_FLOWS page, a SET/DEL_FLOWS report).
     public var emptyReplies = 0
+    /// API replies with NLM_F_MULTI: GET_FLOWS pages (a do's one reply has no flag).
+    public var multiReplies = 0
     /// The request's FLOWS_ERROR strategy (SET/DEL_FLOWS), as unft forwarded it.
     public var strategy: UInt32?
     /// Results of the ENCAP answer that failed (ECANCELED ones not counted): what a *_LOG report lists.
@@ -190,6 +195,7 @@ public struct CallLog {
             c.apiStart = ts
             c.ifindex = s.ifindex
             c.requestFlows = s.flowCount
+            c.dump = s.isDump
             if c.strategy == nil { c.strategy = s.strategy }
         case .encapRequest:
             let part = Int(s.part ?? 0)
@@ -263,21 +269,38 @@ public struct CallLog {
             }
             if e.role == .apiDone {
                 c.dones += 1
+                if e.final {
+                    // A dump's NLMSG_DONE carries its outcome: 0, or the -errno that cut it short.
+                    var done = s
+                    let m = record.netlink
+                    let error = m.count >= Netlink.headerLength + 4 ? m.loadUnaligned(fromByteOffset: 16, as: Int32.self) : 0
+                    done.status = error == 0 ? 0 : 0 &- error
+                    final(&c, done, ts: ts, frame: frame)
+                }
             } else {
                 c.replies += 1
                 c.replyFlows += s.flowCount
                 if s.flowCount == 0 { c.emptyReplies += 1 }
+                if record.netlink.count >= Netlink.headerLength,
+                   record.netlink.loadUnaligned(fromByteOffset: 6, as: UInt16.self) & Netlink.flagMulti != 0 {
+                    c.multiReplies += 1
+                }
             }
         case .apiFinal:
-            c.apiFinals += 1
-            c.apiFinalFrame = frame
-            c.apiEnd = ts
-            c.status = s.status
-            if c.encapRequestFrame > 0 && !c.encapAnswerDone && !Self.answerMayBeMissing.contains(s.status ?? 0) {
-                find(frame, call, "final API answer before the ENCAP answer")
-            }
+            final(&c, s, ts: ts, frame: frame)
         case .none:
             break
+        }
+    }
+
+    /// The call's final API answer: its ACK or error, or a dump's NLMSG_DONE.
+    mutating func final(_ c: inout CallInfo, _ s: MessageSummary, ts: UInt64, frame: Int) {
+        c.apiFinals += 1
+        c.apiFinalFrame = frame
+        c.apiEnd = ts
+        c.status = s.status
+        if c.encapRequestFrame > 0 && !c.encapAnswerDone && !Self.answerMayBeMissing.contains(s.status ?? 0) {
+            find(frame, c.id, "final API answer before the ENCAP answer")
         }
     }
 }

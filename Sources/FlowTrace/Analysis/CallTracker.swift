@@ -1,6 +1,6 @@
 // The call id: one number for every message of one NDO call across both legs (the API
 // request, the ENCAP request and answer parts, a hairpin refusal of the answer, the API replies,
-// NLMSG_DONE and the final ACK/error). Derived from the messages alone, in file order, by the
+// NLMSG_DONE and the final ACK/error; a dump's final answer is its NLMSG_DONE). Derived from the messages alone, in file order, by the
 // rule in spec/trace-format.md ("Calls"), so that the Wireshark plugin (which cannot read the
 // recorder's pairing option) computes the same numbers; it works the same on nlmon captures of
 // the kernel module. One pass, memory only for the calls open at once.
@@ -54,6 +54,8 @@ public struct CallTracker {
         var frame: Int
         /// The waiting queue it was put in.
         var queue: Int32
+        /// NLM_F_DUMP: NLMSG_DONE is its final answer (a dump is never ACKed).
+        var dump = false
     }
 
     struct EncapCall {
@@ -153,7 +155,8 @@ public struct CallTracker {
         }
         let queue = queueIndex.value(at: q)
         queues[Int(queue)].append(calls)
-        apiCalls.set(key, APICall(call: calls, command: command, start: timestamp, frame: frame, queue: queue))
+        apiCalls.set(key, APICall(call: calls, command: command, start: timestamp, frame: frame, queue: queue,
+                                  dump: s.isDump))
     }
 
     @inline(__always)
@@ -164,7 +167,8 @@ public struct CallTracker {
     }
 
     /// A reply, DONE or the final ACK/error of an API call: by (port, seq), else (0, seq) for a
-    /// request sent with nlmsg_pid 0 (the answers carry the port the other side gave it).
+    /// request sent with nlmsg_pid 0 (the answers carry the port the other side gave it). A
+    /// dump's NLMSG_DONE is final too: an ACK after it matches no call.
     @inline(__always)
     mutating func apiAnswer(_ s: MessageSummary, role: CallRole, timestamp: UInt64, into e: inout CallEvent) {
         e.role = role
@@ -180,7 +184,7 @@ public struct CallTracker {
         e.command = c.command
         e.requestFrame = c.frame
         e.latency = timestamp >= c.start ? timestamp - c.start : 0
-        if role == .apiFinal {
+        if role == .apiFinal || (role == .apiDone && c.dump) {
             e.final = true
             unqueue(c)
             apiCalls.remove(slot: slot)

@@ -69,6 +69,7 @@ public enum TraceLine {
         let d = s.detail
         if !d.isEmpty { out += " " + d }
         if let text = s.text(in: record.netlink) { out += " \"\(text)\"" }
+        if let m = s.missingText { out += " [\(m)]" }
         if let l = latency { out += "  +\(TraceLine.latency(l))" }
         return out
     }

@@ -2,7 +2,8 @@
 // call id of CallTracker, spec/trace-format.md "Calls"): one API request and one final API
 // answer; when it was forwarded, the ENCAP request's parts 0..n in order (MORE on all but the
 // last) and then the answer's parts the same way, before the API replies, NLMSG_DONE and the
-// final answer; a GET_FLOWS' replies carry the flows its ENCAP answer did. A record lost shows
+// final answer (a dump's is its NLMSG_DONE); a GET_FLOWS' replies carry the flows its ENCAP
+// answer did: a do's in one reply, a dump's in pages. A record lost shows
 // as a missing member or a message matching no call, one written twice as a repeated part or
 // an extra answer, one out of place by its order or a timestamp going back. Each finding names
 // its frame (1-based, as Wireshark numbers them). For load and crash tests (`flowtrace audit`).
@@ -112,7 +113,7 @@ public struct CallAudit: Sendable {
             add(encap, "\(what) ENCAP request without an API request")
         }
         if c.apiRequests > 0 && c.apiFinals == 0 {
-            add(api, "\(what) API request without a final answer (ACK or error)")
+            add(api, "\(what) API request without a final answer (ACK, error, or a dump's NLMSG_DONE)")
         }
         if c.encapRequestFrame > 0 && !c.encapRequestDone {
             add(encap, "\(what) ENCAP request without its last part (\(c.encapRequestParts) part(s) seen)")
@@ -127,7 +128,15 @@ public struct CallAudit: Sendable {
         }
         // What the API leg must carry after an ENCAP answer the twin or module accepted.
         if c.apiFinals == 1, c.status == 0, c.encapAnswerDone, c.hairpinRefusal == nil {
-            if c.command == NFL.Command.getFlows.rawValue {
+            if c.command == NFL.Command.getFlows.rawValue && !c.dump && c.dones == 0 && c.multiReplies == 0 {
+                // A do: one reply (no NLM_F_MULTI) with every flow, then the ACK.
+                if c.replies != 1 { add(api, "\(what) (a do) answered with \(c.replies) API replies, not 1") }
+                if c.replyFlows != c.answerFlows {
+                    add(api, "\(what) API reply carries \(c.replyFlows) flow(s), its ENCAP answer \(c.answerFlows)")
+                }
+            } else if c.command == NFL.Command.getFlows.rawValue {
+                // A dump (its DONE is final, an ACK after it matches no call), or a do answered
+                // as unft did before 2026-12-07: pages (NLM_F_MULTI), NLMSG_DONE, then the ACK.
                 if c.dones != 1 { add(api, "\(what) answered with \(c.dones) NLMSG_DONE(s), not 1") }
                 // The pages' cutting rule (spec/two-leg-contract.md "GET_FLOWS reply pages"): no
                 // flows give exactly one page with an empty FLOWS; flows never an empty page.

@@ -25,9 +25,6 @@ struct ControlExchanges {
     /// The file being read, for a rotated set.
     var fileName: String?
 
-    /// NLM_F_DUMP (NLM_F_ROOT | NLM_F_MATCH) on a request.
-    static let flagDump: UInt16 = 0x300
-
     static func key(port: UInt32, seq: UInt32) -> UInt64 { UInt64(port) << 32 | UInt64(seq) }
 
     func slot(port: UInt32, seq: UInt32) -> UInt64? {
@@ -114,7 +111,7 @@ struct ControlExchanges {
         if let old = open[k], old.ackAsked || old.expected.map({ old.replies < $0 }) ?? true {
             report(frame, "a second \(what) request with port \(s.port) seq \(s.netlinkSeq) while the one of frame \(old.frame) is open (duplicated record?)")
         }
-        let dump = flags & Self.flagDump == Self.flagDump
+        let dump = flags & Netlink.flagDump == Netlink.flagDump
         open[k] = Exchange(file: fileName, frame: frame, what: what, expected: dump ? nil : expected,
                            ackAsked: flags & Netlink.flagAck != 0, dump: dump)
     }

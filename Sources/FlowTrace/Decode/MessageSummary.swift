@@ -50,6 +50,13 @@ public struct MessageSummary {
     public var textRange: Range<Int>?
     /// The request header an NLMSG_ERROR echoes.
     public var ackedSeq: UInt32?
+    /// A request with NLM_F_DUMP: answered by pages and NLMSG_DONE, never an ACK.
+    public var isDump = false
+    /// An error's missing-attribute extended ack (NLMSGERR_ATTR_MISS_TYPE; 0: none) and the
+    /// offset in the request of the nest it is missing from (NLMSGERR_ATTR_MISS_NEST; 0: the
+    /// top level).
+    public var missingType: UInt32 = 0
+    public var missingNest: UInt32 = 0
     /// Why the message is malformed, as text (made when asked: the summary holds no String,
     /// so copying one is a memcpy, not a retain per field — that was a fifth of `stats`).
     public var malformedReason: String? { malformed?.text }
@@ -96,6 +103,7 @@ public enum SummaryDecoder {
         s.netlinkSeq = bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
         s.port = bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
         s.isRequest = flags & Netlink.flagRequest != 0
+        s.isDump = s.isRequest && flags & Netlink.flagDump == Netlink.flagDump
         guard len >= Netlink.headerLength, len <= bytes.count else {
             s.kind = .malformed
             s.malformed = .lengthMismatch(len, bytes.count)
@@ -162,7 +170,12 @@ public enum SummaryDecoder {
         guard start < m.count else { return }
         var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: m[start...]), baseOffset: start)
         while let a = try? it.next() {
-            if a.type == Netlink.extAckMessage { s.textRange = a.payloadOffset..<(a.payloadOffset + a.payload.count) }
+            switch a.type {
+            case Netlink.extAckMessage: s.textRange = a.payloadOffset..<(a.payloadOffset + a.payload.count)
+            case Netlink.extAckMissingType where a.payload.count == 4: s.missingType = a.payload.loadUnaligned(as: UInt32.self)
+            case Netlink.extAckMissingNest where a.payload.count == 4: s.missingNest = a.payload.loadUnaligned(as: UInt32.self)
+            default: break
+            }
         }
     }
 
@@ -314,6 +327,13 @@ enum MalformedReason {
 }
 
 extension MessageSummary {
+    /// The missing-attribute extended ack in words: "missing attribute 2", with "in the nest
+    /// at byte N" when it is not missing from the top level; nil when there is none.
+    public var missingText: String? {
+        guard missingType != 0 else { return nil }
+        return "missing attribute \(missingType)" + (missingNest != 0 ? " in the nest at byte \(missingNest)" : "")
+    }
+
     /// The error text (ERROR_MSG or extended ack) from the message bytes.
     public func text(in bytes: UnsafeRawBufferPointer) -> String? {
         guard let r = textRange, r.upperBound <= bytes.count else { return nil }
