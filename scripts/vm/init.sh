@@ -59,6 +59,7 @@ insmod "/host$VMTEST_KO" || fail "insmod unft.ko failed"
 chroot /host /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	HOME=/root TERM=dumb LANG=C.UTF-8 VMTEST_ROOT="$VMTEST_ROOT" VMTEST_BIN="$VMTEST_BIN" VMTEST_RESULTS=/tmp/results \
 	VMTEST_SEED="$VMTEST_SEED" VMTEST_KFUZZ_SCALE="$VMTEST_KFUZZ_SCALE" VMTEST_ARGS="${VMTEST_ARGS:-}" \
+	VMTEST_YNL="${VMTEST_YNL:-}" VMTEST_YNL_SPECS="${VMTEST_YNL_SPECS:-}" \
 	/bin/bash "$VMTEST_SCRIPT"
 rc=$?
 echo "vmtest: test script exit status $rc"

@@ -20,7 +20,8 @@
 # VMTEST_KEEP=1 keeps the temporary folder (console.log, dmesg.txt, test outputs),
 # VMTEST_BIN (a folder with flowtrace, flow-table-ctl, flow-table-hairpind: no build),
 # VMTEST_ARGS (words for the test script, e.g. scripts/vm/bench/daemon-ab.sh's variants),
-# VMTEST_KMOD_CACHE (a folder keeping each kernel's unft.ko between runs of one checkout).
+# VMTEST_KMOD_CACHE (a folder keeping each kernel's unft.ko between runs of one checkout),
+# VMTEST_YNL (tools/net/ynl of a kernel tree, for tests/ynl.sh), VMTEST_YNL_SPECS (its specs).
 set -euo pipefail
 
 t_start=$(date +%s.%N)
@@ -137,6 +138,8 @@ VMTEST_BIN='$bin'
 VMTEST_SEED='${VMTEST_SEED:-}'
 VMTEST_KFUZZ_SCALE='${VMTEST_KFUZZ_SCALE:-1}'
 VMTEST_ARGS='${VMTEST_ARGS:-}'
+VMTEST_YNL='${VMTEST_YNL:-}'
+VMTEST_YNL_SPECS='${VMTEST_YNL_SPECS:-}'
 EOF
 
 # 3. Boot.
