@@ -98,6 +98,32 @@ import LibFlowTable
         #expect(tried >= 20)
     }
 
+    /// A dump's NLMSG_DONE is its final answer: the recording is clean without an ACK, and an
+    /// ACK after the DONE (what unft sent before it answered dumps as the kernel does) belongs
+    /// to no call: a finding at its frame.
+    @Test func anAckAfterADumpsDoneIsFound() throws {
+        let clean = try Self.load("demo-session.pcapng")
+        let dir = try TempDir()
+        #expect(try audit(clean.map(\.record), dir).clean)
+        let dumps = clean.indices.filter { i in
+            clean[i].kind == .apiRequest && clean[i].record.netlink.count >= 16
+                && clean[i].record.netlink.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 6, as: UInt16.self) }
+                    & Netlink.flagDump == Netlink.flagDump
+        }
+        try #require(!dumps.isEmpty, "demo-session.pcapng has no GET_FLOWS dump")
+        let request = clean[dumps[0]]
+        let done = try #require(clean.indices.first { $0 > dumps[0] && clean[$0].kind == .done && clean[$0].call == request.call })
+        var records = clean.map(\.record)
+        let h = try request.record.netlink.withUnsafeBytes { try NetlinkMessageView.single($0).header }
+        let answer = try records[done].netlink.withUnsafeBytes { try NetlinkMessageView.single($0).header }
+        var ack = records[done]
+        ack.netlink = NetlinkAck(header: NetlinkHeader(type: Netlink.typeError, flags: 0, sequence: h.sequence,
+                                                       port: answer.port), error: 0, request: h).encoded()
+        records.insert(ack, at: done + 1)
+        let a = try audit(records, dir)
+        #expect(a.examples.contains { $0.frame == done + 2 && $0.text.contains("matches no call") }, "\(a.examples)")
+    }
+
     @Test func timestampsGoingBackAreFound() throws {
         var records = try Self.load("demo-session.pcapng").map(\.record)
         let i = records.count / 2

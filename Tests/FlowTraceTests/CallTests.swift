@@ -161,7 +161,7 @@ func callIDs(_ path: String) throws -> [(call: Int, record: StoredTraceRecord)] 
             n += 1
             #expect(reader.frameNumber == n)
         }
-        #expect(n == 477)
+        #expect(n == 461)
     }
 }
 
