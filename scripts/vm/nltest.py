@@ -35,8 +35,10 @@ SO_RCVBUFFORCE = 33
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 F_REQUEST, F_MULTI, F_ACK = 0x1, 0x2, 0x4
 F_CAPPED, F_ACK_TLVS = 0x100, 0x200
+F_DUMP = 0x300              # NLM_F_ROOT | NLM_F_MATCH
 NLA_F_NESTED = 0x8000
 NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS = 1, 2
+NLMSGERR_ATTR_MISS_TYPE, NLMSGERR_ATTR_MISS_NEST = 5, 6
 GENL_ID_CTRL = 0x10
 CTRL_CMD_GETFAMILY = 3
 CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME, CTRL_ATTR_VERSION = 1, 2, 3
@@ -155,6 +157,7 @@ class Msg:
         self.error = None
         self.ext_msg = None
         self.ext_offs = None
+        self.miss_type = self.miss_nest = None
         self.cmd = self.version = None
         self.payload = b""
         if self.type == NLMSG_ERROR:
@@ -169,6 +172,10 @@ class Msg:
                     self.ext_msg = tl[NLMSGERR_ATTR_MSG].rstrip(b"\0").decode()
                 if NLMSGERR_ATTR_OFFS in tl:
                     self.ext_offs = get_u32(tl[NLMSGERR_ATTR_OFFS])
+                if NLMSGERR_ATTR_MISS_TYPE in tl:
+                    self.miss_type = get_u32(tl[NLMSGERR_ATTR_MISS_TYPE])
+                if NLMSGERR_ATTR_MISS_NEST in tl:
+                    self.miss_nest = get_u32(tl[NLMSGERR_ATTR_MISS_NEST])
         elif self.type == NLMSG_DONE:
             self.payload = raw[16:self.len]
         elif self.type >= 16:
@@ -244,12 +251,13 @@ class Sock:
                     return self.backlog.pop(i)
 
     def transact(self, ftype, cmd, version, payload, flags=F_REQUEST | F_ACK, timeout=20.0):
-        """Sends a request; returns (replies before the final NLMSG_ERROR, that message)."""
+        """Sends a request; returns (replies before the final message, that message): the
+        NLMSG_ERROR, or for a dump (F_DUMP) its NLMSG_DONE (a dump is never ACKed)."""
         seq = self.send(ftype, cmd, version, payload, flags)
         replies = []
         while True:
             m = self.next(lambda m: m.seq == seq, timeout)
-            if m.type == NLMSG_ERROR:
+            if m.type == NLMSG_ERROR or (m.type == NLMSG_DONE and flags & F_DUMP == F_DUMP):
                 return replies, m
             replies.append(m)
 
@@ -722,18 +730,17 @@ def get_flows_big_answer_in_parts_to_multi_pages():
     L = T.listener
     flows = [flow(1, 1000 + i, i // 10) for i in range(1200)]
     req = get_flows_request(1, 0, 0xFFFFFFFF)
-    c = Call(C.NFL_TABLE_CMD_GET_FLOWS, req, sock=Sock(rcvbuf=4 << 20))
+    # A dump, asked with NLM_F_ACK as YNL asks: pages, NLMSG_DONE, and no ACK.
+    c = Call(C.NFL_TABLE_CMD_GET_FLOWS, req, sock=Sock(), flags=F_REQUEST | F_ACK | F_DUMP)
     e = L.next_encap()
     expect_seq(e)
     check(e.raw == encap_request_bytes(C.NFL_TABLE_CMD_GET_FLOWS, e.seq, req), "GET_FLOWS ENCAP bytes")
     nparts = answer_in_parts(L, e, flows)
     check(nparts >= 3, f"only {nparts} answer parts")
-    replies, fin = c.result()
-    expect_ack(fin)
-    check(replies and replies[-1].type == NLMSG_DONE, "no NLMSG_DONE before the ACK")
-    done = replies[-1]
+    replies, done = c.result()
+    check(done.type == NLMSG_DONE, f"the dump ended with {done}, not NLMSG_DONE")
     check(done.flags & F_MULTI and done.payload == b"\0\0\0\0", f"NLMSG_DONE {done} {done.payload!r}")
-    pages = replies[:-1]
+    pages = replies
     got = []
     for p in pages:
         check(p.type == T.api.id and p.cmd == C.NFL_TABLE_CMD_GET_FLOWS and p.flags & F_MULTI, f"page {p}")
@@ -748,7 +755,52 @@ def get_flows_big_answer_in_parts_to_multi_pages():
     check(len(pages) == want_pages, f"{len(pages)} pages, expected {want_pages}")
     print(f"# GET_FLOWS: {len(flows)} flows, {nparts} answer parts, {len(pages)} reply pages, "
           f"{c.elapsed * 1000:.0f} ms")
+    # Nothing follows the DONE (no ACK, although NLM_F_ACK was set), and the next request on
+    # the socket gets its own answer.
+    left = c.sock.drain(0.3)
+    check(not left, f"after the dump's NLMSG_DONE: {left}")
+    c2 = Call(C.NFL_TABLE_CMD_GET_TABLES, preamble(T.if0), sock=c.sock)
+    e = L.next_encap()
+    expect_seq(e)
+    expect_ack(L.answer(e.cmd, e.seq, 0, preamble(T.if0) + tables_payload()))
+    replies, fin = c2.result()
+    expect_ack(fin)
+    check(len(replies) == 1 and replies[0].cmd == C.NFL_TABLE_CMD_GET_TABLES, f"after the dump: {replies}")
     c.sock.close()
+
+
+@test
+def get_flows_do_one_reply_or_emsgsize():
+    L = T.listener
+    # A do: one reply (flags 0) with every flow, then the ACK.
+    flows = [flow(1, 100 + i, i) for i in range(200)]
+    c = Call(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(1))
+    e = L.next_encap()
+    expect_seq(e)
+    answer_in_parts(L, e, flows)
+    replies, fin = c.result()
+    expect_ack(fin)
+    check(len(replies) == 1 and replies[0].flags == 0 and replies[0].cmd == C.NFL_TABLE_CMD_GET_FLOWS,
+          f"a do's replies {replies}")
+    a = parse(replies[0].payload)
+    check([t for t, _, _ in a] == [C.NFL_IDENTIFIER_TYPE, C.NFL_IDENTIFIER, C.NFL_FLOWS], "reply layout")
+    check([raw for _, _, raw in parse(a[2][1])] == flows, "the do's reply does not carry every flow")
+    c.sock.close()
+    # More than one FLOWS nest holds: EMSGSIZE, asking for a dump.
+    flows = [flow(1, 1000 + i, i // 10) for i in range(1200)]
+    c = Call(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(1))
+    e = L.next_encap()
+    expect_seq(e)
+    answer_in_parts(L, e, flows)
+    replies, fin = c.result()
+    expect_error(fin, errno.EMSGSIZE, "ask for a dump (NLM_F_DUMP)")
+    check(not replies, f"replies before EMSGSIZE: {replies[:3]}")
+    c.sock.close()
+    # Other commands have no dump.
+    s = Sock()
+    _, fin = api_call(s, C.NFL_TABLE_CMD_GET_TABLES, preamble(T.if0), flags=F_REQUEST | F_ACK | F_DUMP)
+    expect_error(fin, errno.EOPNOTSUPP)
+    s.close()
 
 
 @test
@@ -768,13 +820,12 @@ def get_flows_reply_larger_than_rcvbuf_enobufs():
 @test
 def get_flows_empty_answer_one_page():
     L = T.listener
-    c = Call(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(3))
+    c = Call(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(3), flags=F_REQUEST | F_DUMP)
     e = L.next_encap()
     expect_seq(e)
     expect_ack(L.answer(e.cmd, e.seq, 0, preamble(T.if0) + nest(C.NFL_FLOWS)))
     replies, fin = c.result()
-    expect_ack(fin)
-    check(len(replies) == 2 and replies[1].type == NLMSG_DONE, f"replies {replies}")
+    check(fin.type == NLMSG_DONE and len(replies) == 1, f"replies {replies} then {fin}")
     check(replies[0].payload == preamble(T.if0) + nest(C.NFL_FLOWS), "empty page")
     c.sock.close()
 
@@ -954,8 +1005,8 @@ def answers_without_ack():
     s1 = L.answer(e.cmd, e.seq, 0, preamble(T.if0) + nest(C.NFL_FLOWS, flow(1, 2, 2)), part=1, ack=False)
     replies, fin = c.result()
     expect_ack(fin)
-    check(replies and replies[-1].type == NLMSG_DONE, f"GET_FLOWS replies {replies}")
-    got = [raw for p in replies[:-1] for _, _, raw in parse(amap(p.payload).get(C.NFL_FLOWS, b""))]
+    check(len(replies) == 1 and replies[0].flags == 0, f"GET_FLOWS replies {replies}")
+    got = [raw for p in replies for _, _, raw in parse(amap(p.payload).get(C.NFL_FLOWS, b""))]
     check(got == [flow(1, 1, 1), flow(1, 2, 2)], f"GET_FLOWS answered in two parts gave {len(got)} flows")
     no_reply(L, s0, 0.05)
     no_reply(L, s1)
@@ -1020,6 +1071,8 @@ def malformed_requests_einval():
     # No preamble.
     _, fin = api_call(s, C.NFL_TABLE_CMD_GET_TABLES, b"")
     expect_error(fin, errno.EINVAL, "preamble")
+    check(fin.miss_type == C.NFL_IDENTIFIER_TYPE and fin.miss_nest is None,
+          f"missing-attribute extack type {fin.miss_type} nest {fin.miss_nest}")
     # A flow without UID: the path and byte of the decoder.
     bad = nest(C.NFL_FLOW, u32(C.NFL_ATTR_TABLE, 1), u32(C.NFL_ATTR_PRIORITY, 1))
     head = preamble(T.if0) + u32(C.NFL_FLOWS_ERROR, 0)
@@ -1028,6 +1081,9 @@ def malformed_requests_einval():
     at = NLMSG_HDRLEN + GENL_HDRLEN + len(head) + 4 + len(flow(1, 1, 1))
     expect_error(fin, errno.EINVAL, f"FLOWS.FLOW[1] at byte {at}: required attribute UID is missing")
     check(fin.ext_offs == at, f"extack offset {fin.ext_offs}, expected {at}")
+    # NL_SET_ERR_ATTR_MISS: the missing type and the nest it is missing from.
+    check(fin.miss_type == C.NFL_ATTR_UID and fin.miss_nest == at,
+          f"missing-attribute extack type {fin.miss_type} nest {fin.miss_nest}, expected {C.NFL_ATTR_UID} at {at}")
     # A u32 with two bytes (policy).
     _, fin = api_call(s, C.NFL_TABLE_CMD_GET_TABLES,
                       u32(C.NFL_IDENTIFIER_TYPE, 1) + nla(C.NFL_IDENTIFIER, b"\1\0"))
