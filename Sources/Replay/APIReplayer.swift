@@ -463,7 +463,7 @@ final class APIReplayer {
     }
 
     private func call(_ m: Message, _ h: Head, _ report: inout ReplayReport, _ pacer: inout Pacer) {
-        let recorded: [Message]?
+        var recorded: [Message]?
         do { recorded = try recordedAnswer(seq: h.sequence, request: h) } catch {
             report.stopped = "the trace is damaged after frame \(source?.recordNumber ?? 0): \(error)"
             return
@@ -480,6 +480,14 @@ final class APIReplayer {
         }
         let command = m.bytes.withUnsafeBytes { Head.command($0) } ?? 0xff
         let recordedIfindex = m.bytes.withUnsafeBytes { apiIfindex($0) }
+        // A GET_FLOWS do recorded with pages, NLMSG_DONE and then the ACK (unft before
+        // 2026-12-07) is replayed as the dump it was in effect: its answer up to the DONE.
+        var dump = h.flags & Netlink.flagDump == Netlink.flagDump
+        if !dump, command == NFL.Command.getFlows.rawValue,
+           let done = recorded?.firstIndex(where: { r in r.bytes.withUnsafeBytes { Head($0)?.type } == Netlink.typeDone }) {
+            dump = true
+            recorded = Array(recorded![...done])
+        }
         pacer.wait(recordedAt: m.timestamp)
         if let step = options.step {
             let line = "→ " + describeMessage(m.bytes.withUnsafeBytes { recordedNormalizer.normalized($0) })
@@ -499,14 +507,14 @@ final class APIReplayer {
         bytes.withUnsafeMutableBytes { b in
             b.storeBytes(of: targetFamilyID, toByteOffset: 4, as: UInt16.self)
             b.storeBytes(of: seq, toByteOffset: 8, as: UInt32.self)
+            if dump { b.storeBytes(of: h.flags | Netlink.flagDump, toByteOffset: 6, as: UInt16.self) }
             rewriteIfindex(b)
         }
         if let faults, let p = m.pairing, let f = options.faultPlan?.faults[p] { faults.arm(f) }
         capture?.reset()
         let started = MonotonicClock.now()
         let produced: [[UInt8]]
-        do { produced = try exchange(bytes, seq: seq, wantsAck: h.flags & Netlink.flagAck != 0
-                                                          && h.flags & Netlink.flagDump != Netlink.flagDump) } catch {
+        do { produced = try exchange(bytes, seq: seq, wantsAck: h.flags & Netlink.flagAck != 0 && !dump) } catch {
             report.stopped = "call \(number) (\(commandName(command)), frame \(m.record)): \(error)"
             return
         }
