@@ -17,6 +17,8 @@ struct GeneratedFile {
 enum Generator {
     static let swiftDirectory = "Sources/LibFlowTable/Protocol/Generated"
     static let cDirectory = "kmod/include/uapi"
+    /// Generator hints, one file per spec with the spec's file name (spec/hints/net_flow_nl.yaml).
+    static let hintsDirectory = "hints"
 
     static func loadFamilies(root: URL) throws -> [Family] {
         let specDirectory = root.appendingPathComponent("spec")
@@ -34,7 +36,19 @@ enum Generator {
             } catch {
                 throw SpecError(file: file, line: nil, path: "", message: "cannot read: \(error.localizedDescription)")
             }
-            return try SpecLoader.load(yaml: text, file: file)
+            let family = try SpecLoader.load(yaml: text, file: file)
+            let hintsFile = "spec/\(hintsDirectory)/\(name)"
+            guard let hints = try? String(contentsOf: root.appendingPathComponent(hintsFile), encoding: .utf8) else {
+                return family
+            }
+            return try HintsLoader.apply(yaml: hints, file: hintsFile, to: family)
+        }
+        // A hints file without its spec would be ignored silently: a renamed spec loses its hints.
+        let hintsNames = (try? FileManager.default.contentsOfDirectory(
+            atPath: specDirectory.appendingPathComponent(hintsDirectory).path)) ?? []
+        for hints in hintsNames.sorted() where !names.contains(hints) {
+            throw SpecError(file: "spec/\(hintsDirectory)/\(hints)", line: nil, path: "",
+                            message: "no spec spec/\(hints) for these hints")
         }
         try Validation.check(families)
         return families
