@@ -308,6 +308,100 @@ extension SpecNumbers {
         #expect(wrappers == 12)
     }
 
+    /// The specs are plain YNL (the kernel's tools refuse anything else; Tests/e2e/ynl-spec.sh runs
+    /// them): the SPDX tag first, and none of FlowTrace's own keys, which live in spec/hints/.
+    @Test func specsAreYNLAndHintsAreApart() throws {
+        let hintKeys: Set<String> = ["swift-name", "swift-type", "nested-family", "required", "rejected"]
+        func keys(_ node: Any, _ path: String, _ found: inout [String]) {
+            if let map = node as? [String: Any] {
+                for (key, value) in map {
+                    if hintKeys.contains(key) { found.append("\(path).\(key)") }
+                    keys(value, "\(path).\(key)", &found)
+                }
+            } else if let list = node as? [Any] {
+                for (index, value) in list.enumerated() { keys(value, "\(path)[\(index)]", &found) }
+            }
+        }
+        for file in ["net_flow_nl.yaml", "nfl_hairpin.yaml"] {
+            let text = try String(contentsOf: SpecNumbers.root.appendingPathComponent("spec/\(file)"), encoding: .utf8)
+            #expect(text.hasPrefix("# SPDX-License-Identifier: "), "spec/\(file): YNL wants the SPDX tag on line 1")
+            var found: [String] = []
+            keys(try Yams.load(yaml: text) as Any, "", &found)
+            #expect(found.isEmpty, "spec/\(file): FlowTrace keys in the YNL spec: \(found)")
+            #expect(FileManager.default.fileExists(atPath: SpecNumbers.root.appendingPathComponent("spec/hints/\(file)").path))
+        }
+    }
+
+    /// The required-attribute facts, pinned like the numbers: the kernel module's checker and the
+    /// Swift walk are generated from these lists, so a change to them must be deliberate.
+    @Test func requiredAttributesArePinned() throws {
+        func hints(_ file: String) throws -> [String: Any] {
+            let text = try String(contentsOf: SpecNumbers.root.appendingPathComponent("spec/hints/\(file)"), encoding: .utf8)
+            return try #require(try Yams.load(yaml: text) as? [String: Any])
+        }
+        func required(_ top: [String: Any], _ set: String) -> [String] {
+            ((top["attribute-sets"] as? [String: Any])?[set] as? [String: Any])?["required"] as? [String] ?? []
+        }
+        let nfl = try hints("net_flow_nl.yaml")
+        let pins: [String: [String]] = [
+            "field": ["name", "uid", "bitwidth"], "header": ["name", "uid", "fields"],
+            "field-ref": ["instance", "header", "field", "mask-type", "type"], "action-arg": ["type", "value"],
+            "action": ["uid"], "table": ["name", "uid", "source", "size", "matches", "actions"],
+            "header-node": ["name", "uid", "hdrs", "jump"], "table-graph-node": ["uid", "flags", "jump"],
+            "flow": ["table", "uid", "priority"], "table-flows": ["table"],
+        ]
+        for (set, attributes) in pins {
+            #expect(required(nfl, set) == attributes, "net_flow_nl \(set)")
+        }
+        let sets = try #require(nfl["attribute-sets"] as? [String: Any])
+        let jump = ((sets["jump-list"] as? [String: Any])?["attributes"] as? [String: Any])?["jump-entry"] as? [String: Any]
+        #expect(jump?["required"] as? [String] == ["next-node"] + pins["field-ref"]!)
+        // Deleting names a flow by table and uid; priority is ignored (spec/backend-contract.md).
+        let ops = try #require(nfl["operations"] as? [String: Any])
+        #expect(((ops["del-flows"] as? [String: Any])?["required"] as? [String: Any])?["flow"] as? [String] == ["table", "uid"])
+        let hairpin = try hints("nfl_hairpin.yaml")
+        #expect(required(hairpin, "listener") == ["type"])
+        #expect(required(hairpin, "result") == ["index", "errno"])
+    }
+
+    /// A hints mistake is an error naming the hints file, line and path, exit 2: a renamed set or a
+    /// typo would otherwise drop a rule silently.
+    @Test(arguments: [
+        ("  field:\n", "  feild:\n", "spec/hints/net_flow_nl.yaml:LINE: attribute-sets.feild: the spec spec/net_flow_nl.yaml has no attribute set 'feild'"),
+        ("[ table, uid, priority ]", "[ table, uid, prio ]", "spec/hints/net_flow_nl.yaml:LINE: attribute-sets.flow.required: 'flow' has no attribute 'prio'"),
+        ("    swift-name: TableAttr", "    swift-nam: TableAttr", "spec/hints/net_flow_nl.yaml:LINE: attribute-sets.table.swift-nam: unknown key"),
+        ("  del-flows:", "  del-flow:", "spec/hints/net_flow_nl.yaml:LINE: operations.del-flow: the spec spec/net_flow_nl.yaml has no operation 'del-flow'"),
+    ])
+    func hintsMistakesNameTheirPlace(_ edit: (String, String, String)) throws {
+        let binary = try #require(Self.ynlGen(), "no ynl-gen binary; `swift build` makes it")
+        let fm = FileManager.default
+        let root = fm.temporaryDirectory.appendingPathComponent("spec-hints-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: root) }
+        try fm.createDirectory(at: root, withIntermediateDirectories: true)
+        try fm.copyItem(at: SpecNumbers.root.appendingPathComponent("spec"), to: root.appendingPathComponent("spec"))
+        try Data().write(to: root.appendingPathComponent("Package.swift"))
+        let hints = root.appendingPathComponent("spec/hints/net_flow_nl.yaml")
+        let text = try String(contentsOf: hints, encoding: .utf8)
+        #expect(text.components(separatedBy: edit.0).count == 2, "the test's edit must hit one place: \(edit.0)")
+        let edited = text.replacingOccurrences(of: edit.0, with: edit.1)
+        try edited.write(to: hints, atomically: true, encoding: .utf8)
+        // The error must point at the edited line (1-based).
+        let line = try #require(edited.components(separatedBy: "\n").firstIndex { $0.contains(edit.1.trimmingCharacters(in: .newlines)) }) + 1
+        let expected = edit.2.replacingOccurrences(of: "LINE", with: String(line))
+
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["--check", "--root", root.path]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = Pipe()
+        try process.run()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 2)
+        #expect(message.contains(expected), "\(message)")
+    }
+
     @Test func generatedFilesAreUpToDate() throws {
         let binary = try #require(Self.ynlGen(), """
             no ynl-gen binary next to the test bundle or in .build/debug; `swift build` (or `swift test`, \
