@@ -19,6 +19,10 @@ struct Family {
     var cmdCntName: String
     /// The Swift namespace (enum) and file name; nil: no Swift output.
     var swiftName: String?
+    /// Hints `kernel.doit`: the kernel module's one handler of every operation, or
+    /// `kernel.doit-prefix`: each operation's handler is the prefix + its C name (`unft_hp_encap`).
+    var kernelDoit: String?
+    var kernelDoitPrefix: String?
     var definitions: [Definition]
     var attributeSets: [AttributeSet]
     var operations: Operations
@@ -114,12 +118,16 @@ struct Attribute {
     var enumAsFlags: Bool = false
     /// `checks: max-len` of a binary: the Lua dissector shows short binaries as integers.
     var maxLen: Int?
+    /// `checks: min-len`: with max-len, the kernel policy's length range.
+    var minLen: Int?
     var swiftName: String?
     /// Hints, nest attributes only: the required attributes of the nested set at this place
     /// (a jump entry's field-ref needs next-node); nil: the set's own list.
     var nestedRequired: [String]?
     /// Hints, nest attributes only: attributes of the nested set refused at this place.
     var nestedRejected: [Rejection] = []
+    /// Hints: a receiver refuses a value that is not an entry of `enumRef` (flows-error).
+    var checkEnum: Bool = false
     var line: Int?
 }
 
@@ -136,6 +144,8 @@ struct Operation {
     var attributeSet: String
     var request: [String]?
     var reply: [String]?
+    /// `flags` (admin-perm, uns-admin-perm): the genl op flags.
+    var flags: [String] = []
     var swiftName: String?
     /// Hints: required attributes per set name inside this operation's messages, replacing the
     /// set's list (del-flows: a flow needs table and uid only).
@@ -194,6 +204,8 @@ enum SpecLoader {
             cmdMaxName: try top.optionalString("cmd-max-name") ?? "\(opsPrefix)max",
             cmdCntName: try top.optionalString("cmd-cnt-name") ?? "__\(opsPrefix)max",
             swiftName: nil,
+            kernelDoit: nil,
+            kernelDoitPrefix: nil,
             definitions: try top.mappings("definitions").map { try definition($0, family: name) },
             attributeSets: try top.mappings("attribute-sets", required: true).map { try attributeSet($0, family: name) },
             operations: Operations(namePrefix: opsPrefix,
@@ -285,11 +297,12 @@ enum SpecLoader {
                 }
             }
             var maxLen: Int?
+            var minLen: Int?
             if let checks = try a.mapping("checks") {
-                // Kernel policy hints; read so that a typo inside is still caught. max-len also tells
-                // the Lua dissector that a binary is a short integer (a field reference's value).
+                // Kernel policy hints (the module's policies are generated from them). max-len also
+                // tells the Lua dissector that a binary is a short integer (a field reference's value).
                 maxLen = try checks.optionalInt("max-len")
-                _ = try checks.optionalInt("min-len")
+                minLen = try checks.optionalInt("min-len")
                 try checks.finish()
             }
             let value = try a.optionalInt("value") ?? next
@@ -302,6 +315,7 @@ enum SpecLoader {
                 enumRef: try a.optionalString("enum"),
                 enumAsFlags: try a.bool("enum-as-flags"),
                 maxLen: maxLen,
+                minLen: minLen,
                 swiftName: nil, line: a.line))
             try a.finish()
         }
@@ -328,10 +342,13 @@ enum SpecLoader {
             if let m = try mode.mapping("reply") { reply = try m.strings("attributes"); try m.finish() }
             try mode.finish()
         }
-        _ = try r.strings("flags")
+        let flags = try r.strings("flags")
+        for flag in flags where !["admin-perm", "uns-admin-perm"].contains(flag) {
+            throw r.error("flags", "'\(flag)': ynl-gen knows admin-perm and uns-admin-perm")
+        }
         let op = Operation(name: try r.string("name"), value: value, doc: try r.string("doc"),
                            attributeSet: try r.string("attribute-set"), request: request, reply: reply,
-                           swiftName: nil, line: r.line)
+                           flags: flags, swiftName: nil, line: r.line)
         try r.finish()
         return op
     }
@@ -377,6 +394,17 @@ enum HintsLoader {
         guard let root = try compose(text, file: file) else { return family }
         let top = try MapReader(file: file, path: "", node: root)
         family.swiftName = try top.optionalString("swift-name")
+        if let kernel = try top.mapping("kernel") {
+            family.kernelDoit = try kernel.optionalString("doit")
+            family.kernelDoitPrefix = try kernel.optionalString("doit-prefix")
+            if (family.kernelDoit == nil) == (family.kernelDoitPrefix == nil) {
+                throw kernel.error(nil, "give either doit (one handler) or doit-prefix (one per operation)")
+            }
+            for name in [family.kernelDoit, family.kernelDoitPrefix].compactMap({ $0 }) where !Naming.isCIdentifier(name) {
+                throw kernel.error(nil, "'\(name)' is not a C identifier")
+            }
+            try kernel.finish()
+        }
 
         for (name, r) in try top.keyedMappings("definitions") {
             guard let index = family.definitions.firstIndex(where: { $0.name == name }) else {
@@ -513,6 +541,14 @@ enum HintsLoader {
             attr.type = "nest"
             attr.nestedFamily = nestedFamily
             attr.nestedAttributes = nestedAttributes
+        }
+        if try a.bool("check-enum") {
+            // Checked as a range 0...last: the entries must number 0, 1, 2, ... (a plain enum).
+            guard let def = attr.enumRef.flatMap(family.definition), def.kind == .enum,
+                  def.entries.map(\.value) == Array(0..<def.entries.count) else {
+                throw a.error("check-enum", "check-enum needs an enum attribute whose entries number 0, 1, 2, ...")
+            }
+            attr.checkEnum = true
         }
         let place = try a.strings("required")
         if a.has("required") || a.has("rejected") {

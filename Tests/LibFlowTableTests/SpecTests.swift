@@ -402,6 +402,76 @@ extension SpecNumbers {
         #expect(message.contains(expected), "\(message)")
     }
 
+    /// The kernel module's tables follow the hints: ynl-gen writes kmod/unft_nl_gen.c into a copy
+    /// of the package, and the tables are followed from each command's request rules to a flow's
+    /// required bits. With PRIORITY put back in del-flows' rule, DEL_FLOWS needs it again:
+    /// the C comes from the hints, not from a hand-written table.
+    @Test(arguments: [true, false])
+    func kernelTablesFollowTheHints(keepDeleteRule: Bool) throws {
+        let binary = try #require(Self.ynlGen(), "no ynl-gen binary; `swift build` makes it")
+        let fm = FileManager.default
+        let root = fm.temporaryDirectory.appendingPathComponent("spec-kmod-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: root) }
+        try fm.createDirectory(at: root, withIntermediateDirectories: true)
+        try fm.copyItem(at: SpecNumbers.root.appendingPathComponent("spec"), to: root.appendingPathComponent("spec"))
+        try Data().write(to: root.appendingPathComponent("Package.swift"))
+        if !keepDeleteRule {
+            let hints = root.appendingPathComponent("spec/hints/net_flow_nl.yaml")
+            let text = try String(contentsOf: hints, encoding: .utf8)
+            let rule = "      flow: [ table, uid ]\n"
+            #expect(text.contains(rule))
+            try text.replacingOccurrences(of: rule, with: "      flow: [ table, uid, priority ]\n")
+                .write(to: hints, atomically: true, encoding: .utf8)
+        }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["--root", root.path]
+        process.standardOutput = Pipe()
+        process.standardError = Pipe()
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let c = try String(contentsOf: root.appendingPathComponent("kmod/unft_nl_gen.c"), encoding: .utf8)
+
+        /// The body of `const struct ... name[...] = { ... };` as its lines.
+        func body(_ name: String) throws -> [String] {
+            let lines = c.components(separatedBy: "\n")
+            let start = try #require(lines.firstIndex { $0.contains(" \(name)[") || $0.contains(" \(name) =") },
+                                     "no table \(name)")
+            let end = try #require(lines[start...].firstIndex { $0 == "};" })
+            return Array(lines[(start + 1)..<end])
+        }
+        /// The value of `[KEY] = value` (or `.key = value`) in a table, without `&` and `,`.
+        func entry(_ table: String, _ key: String) throws -> String {
+            let line = try #require(try body(table).first { $0.contains("\(key) = ") }, "\(table): no \(key)")
+            return String(line[line.range(of: "\(key) = ")!.upperBound...])
+                .trimmingCharacters(in: CharacterSet(charactersIn: "&,{} "))
+        }
+        /// The flow set a command's request reaches: requests -> top set -> FLOWS -> FLOW.
+        func flowRequired(_ command: String) throws -> [String] {
+            let row = try entry("unft_net_flow_nl_requests", "[\(command)]")
+            let top = try #require(row.split(separator: "&").last).trimmingCharacters(in: .whitespaces)
+            let list = try entry(try entry(top, ".child"), "[NFL_FLOWS]")
+            let flow = try entry(try entry(list, ".child"), "[NFL_FLOW]")
+            return try body(flow).joined().components(separatedBy: "BIT(").dropFirst()
+                .map { String($0.prefix { $0 != ")" }) }
+        }
+        #expect(try flowRequired("NFL_TABLE_CMD_SET_FLOWS") == ["NFL_ATTR_TABLE", "NFL_ATTR_UID", "NFL_ATTR_PRIORITY"])
+        #expect(try flowRequired("NFL_TABLE_CMD_DEL_FLOWS")
+                == (keepDeleteRule ? ["NFL_ATTR_TABLE", "NFL_ATTR_UID"] : ["NFL_ATTR_TABLE", "NFL_ATTR_UID", "NFL_ATTR_PRIORITY"]))
+        // get-flows' request: FLOWS holds the selector, and the selector refuses FLOWS.
+        let getFlows = try entry("unft_net_flow_nl_requests", "[NFL_TABLE_CMD_GET_FLOWS]")
+        let policy = try #require(getFlows.split(separator: ",").first).trimmingCharacters(in: .whitespaces)
+        #expect(try entry(policy, "[NFL_FLOWS]") == "NLA_POLICY_NESTED(unft_table_flows_pol)")
+        #expect(try body("unft_table_flows_pol").joined().contains("\"FLOWS is not allowed in a GET_FLOWS selector\""))
+        // A jump entry needs NEXT_NODE; a match refuses it.
+        let jump = try entry(try entry("unft_jump_list_set", ".child"), "[NFL_JUMP_ENTRY]")
+        #expect(try body(jump).joined().contains("BIT(NFL_FIELD_REF_NEXT_NODE)"))
+        let match = try entry("unft_field_ref_list_pol", "[NFL_FIELD_REF]")
+        let matchPolicy = String(match.dropFirst("NLA_POLICY_NESTED(".count).dropLast())
+        #expect(try body(matchPolicy).joined().contains("\"NEXT_NODE is only allowed in a jump entry\""))
+    }
+
     @Test func generatedFilesAreUpToDate() throws {
         let binary = try #require(Self.ynlGen(), """
             no ynl-gen binary next to the test bundle or in .build/debug; `swift build` (or `swift test`, \
