@@ -36,8 +36,8 @@
 
 #define UNFT_DRV_NAME		"unft"
 
-/* Contract, "Parts": senders cut parts at 60 KiB of payload. */
-#define UNFT_PART_BUDGET	(60 * 1024)
+/* Contract, "Parts": senders cut parts at this much payload (the spec's part-budget). */
+#define UNFT_PART_BUDGET	NFLH_PART_BUDGET
 /* GET_FLOWS reply pages: at most this many bytes of FLOW elements each. */
 #define UNFT_PAGE_FLOWS		4096
 /* Longest extended-ack text (longer ERROR_MSG texts are cut). */

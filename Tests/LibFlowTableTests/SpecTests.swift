@@ -288,6 +288,8 @@ extension SpecNumbers {
         spec.expectSet("result", names: NFLH.ResultAttr.names, [
             "index": (NFLH.ResultAttr.index, 1), "errno": (NFLH.ResultAttr.errno, 2),
         ])
+        // The part-cutting budget of the contract ("Parts"); the module's UNFT_PART_BUDGET is this.
+        #expect(spec.consts["part-budget"] == 61440 && NFLH.partBudget == 61440)
         spec.expectEnum("listener-type", ["encap": (NFLH.ListenerType.encap, 1)])
         spec.expectEnum("encap-cmd-type", ["nfl-command": (NFLH.EncapCmdType.nflCommand, 1)])
     }
