@@ -1,6 +1,8 @@
-// ynl-gen: spec/*.yaml (YNL, genetlink-legacy) -> the Swift constants of LibFlowTable, the C
-// uapi header of the kernel module and the Wireshark Lua plugin (also as a Swift string). The specs are the single source of truth; `--check` is how
-// the tests and CI notice generated files that were edited by hand or not regenerated.
+// ynl-gen: spec/*.yaml (plain YNL, genetlink-legacy) and their hints (spec/hints/) -> the Swift
+// constants of LibFlowTable, the C uapi header and the netlink tables of the kernel module, and the
+// Wireshark Lua plugin (also as a Swift string). The specs are the single source of truth;
+// `--check` is how the tests and CI notice generated files that were edited by hand or not
+// regenerated.
 //
 //   swift run ynl-gen            (re)write every generated file that differs
 //   swift run ynl-gen --check    write nothing; exit 1 naming each stale file
