@@ -191,18 +191,16 @@ static struct unft_call *unft_api_call(struct genl_info *info, struct unft_req *
 	struct unft_peer peer = {};
 	struct unft_call *call;
 	unsigned long deadline;
-	bool selector = cmd == NFL_TABLE_CMD_GET_FLOWS;
+	/* The ops table registers spec commands only: cmd <= NFL_CMD_MAX. */
+	const struct unft_request *rules = &unft_net_flow_nl_requests[cmd];
 	u64 t_start = ktime_get_ns(), t_woken;
 	int err;
 
-	err = unft_validate(info, selector ? unft_nfl_selector_policy : unft_nfl_list_policy,
-			    NFL_MAX, tb);
+	err = unft_validate(info, rules->policy, NFL_MAX, tb);
 	if (err)
 		return ERR_PTR(err);
 	req->tb = tb;
-	err = unft_check(selector ?
-			 UNFT_SET_NFL_SELECTOR : UNFT_SET_NFL_LIST,
-			 info->nlhdr, nlmsg_attrdata(info->nlhdr, GENL_HDRLEN),
+	err = unft_check(rules->set, info->nlhdr, nlmsg_attrdata(info->nlhdr, GENL_HDRLEN),
 			 nlmsg_attrlen(info->nlhdr, GENL_HDRLEN), NULL, info->extack);
 	if (err)
 		return ERR_PTR(err);
@@ -252,7 +250,7 @@ static struct unft_call *unft_api_call(struct genl_info *info, struct unft_req *
 	return call;
 }
 
-static int unft_api_doit(struct sk_buff *skb, struct genl_info *info)
+int unft_api_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct unft_req req = {
 		.nlh = info->nlhdr,
@@ -280,7 +278,7 @@ static int unft_api_doit(struct sk_buff *skb, struct genl_info *info)
  * genl_lock: parallel_ops), so every failure is an NLMSG_ERROR with its
  * text, as for a do; the pages then follow the client's reads.
  */
-static int unft_flows_start(struct netlink_callback *cb)
+int unft_flows_start(struct netlink_callback *cb)
 {
 	struct unft_dump_ctx *ctx = (struct unft_dump_ctx *)cb->ctx;
 	struct genl_info info = {
@@ -317,7 +315,7 @@ static int unft_flows_start(struct netlink_callback *cb)
 	return 0;
 }
 
-static int unft_flows_done(struct netlink_callback *cb)
+int unft_flows_done(struct netlink_callback *cb)
 {
 	struct unft_dump_ctx *ctx = (struct unft_dump_ctx *)cb->ctx;
 
@@ -328,39 +326,12 @@ static int unft_flows_done(struct netlink_callback *cb)
 }
 
 /*
- * No policy for the core: it splits the attributes by type (and refuses
- * unknown types and trailing bytes); unft_api_doit() validates them
- * (unft_validate(): -EINVAL, never the core's -ERANGE).
+ * The ops (unft_net_flow_nl_ops) are generated from the spec (get-flows'
+ * dump with unft_flows_start, unft_dump_page, unft_flows_done). No policy for
+ * the core: it splits the attributes by type (and refuses unknown types and
+ * trailing bytes); unft_api_doit() validates them (unft_validate(): -EINVAL,
+ * never the core's -ERANGE).
  */
-#define UNFT_API_OP(_cmd) {						\
-	.cmd		= _cmd,						\
-	.doit		= unft_api_doit,				\
-	.flags		= GENL_ADMIN_PERM,				\
-	.maxattr	= NFL_MAX,					\
-}
-
-static const struct genl_ops unft_api_ops[] = {
-	UNFT_API_OP(NFL_TABLE_CMD_GET_TABLES),
-	UNFT_API_OP(NFL_TABLE_CMD_GET_HEADERS),
-	UNFT_API_OP(NFL_TABLE_CMD_GET_ACTIONS),
-	UNFT_API_OP(NFL_TABLE_CMD_GET_HDR_GRAPH),
-	UNFT_API_OP(NFL_TABLE_CMD_GET_TABLE_GRAPH),
-	{
-		.cmd		= NFL_TABLE_CMD_GET_FLOWS,
-		.doit		= unft_api_doit,
-		.start		= unft_flows_start,
-		.dumpit		= unft_dump_page,
-		.done		= unft_flows_done,
-		.flags		= GENL_ADMIN_PERM,
-		.maxattr	= NFL_MAX,
-	},
-	UNFT_API_OP(NFL_TABLE_CMD_SET_FLOWS),
-	UNFT_API_OP(NFL_TABLE_CMD_DEL_FLOWS),
-	UNFT_API_OP(NFL_TABLE_CMD_UPDATE_FLOWS),
-	UNFT_API_OP(NFL_TABLE_CMD_CREATE_TABLE),
-	UNFT_API_OP(NFL_TABLE_CMD_DESTROY_TABLE),
-};
-
 struct genl_family unft_api_family = {
 	.name		= NFL_GENL_NAME,
 	.version	= NFL_GENL_VERSION,
@@ -369,8 +340,8 @@ struct genl_family unft_api_family = {
 	.netnsok	= true,
 	.parallel_ops	= true,
 	.module		= THIS_MODULE,
-	.ops		= unft_api_ops,
-	.n_ops		= ARRAY_SIZE(unft_api_ops),
+	.small_ops	= unft_net_flow_nl_ops,
+	.n_small_ops	= ARRAY_SIZE(unft_net_flow_nl_ops),
 };
 
 int unft_api_init(void)
