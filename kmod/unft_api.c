@@ -340,8 +340,8 @@ struct genl_family unft_api_family = {
 	.netnsok	= true,
 	.parallel_ops	= true,
 	.module		= THIS_MODULE,
-	.small_ops	= unft_net_flow_nl_ops,
-	.n_small_ops	= ARRAY_SIZE(unft_net_flow_nl_ops),
+	.ops		= unft_net_flow_nl_ops,
+	.n_ops		= ARRAY_SIZE(unft_net_flow_nl_ops),
 };
 
 int unft_api_init(void)

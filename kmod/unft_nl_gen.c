@@ -636,60 +636,74 @@ const struct unft_request unft_net_flow_nl_requests[NFL_CMD_MAX + 1] = {
 	[NFL_TABLE_CMD_DESTROY_TABLE] = { unft_nfl_attrs_pol, &unft_nfl_attrs_set },
 };
 
-const struct genl_small_ops unft_net_flow_nl_ops[11] = {
+const struct genl_ops unft_net_flow_nl_ops[11] = {
 	{
 		.cmd	= NFL_TABLE_CMD_GET_TABLES,
 		.doit	= unft_api_doit,
+		.maxattr	= NFL_MAX,
 		.flags	= GENL_ADMIN_PERM,
 	},
 	{
 		.cmd	= NFL_TABLE_CMD_GET_HEADERS,
 		.doit	= unft_api_doit,
+		.maxattr	= NFL_MAX,
 		.flags	= GENL_ADMIN_PERM,
 	},
 	{
 		.cmd	= NFL_TABLE_CMD_GET_ACTIONS,
 		.doit	= unft_api_doit,
+		.maxattr	= NFL_MAX,
 		.flags	= GENL_ADMIN_PERM,
 	},
 	{
 		.cmd	= NFL_TABLE_CMD_GET_HDR_GRAPH,
 		.doit	= unft_api_doit,
+		.maxattr	= NFL_MAX,
 		.flags	= GENL_ADMIN_PERM,
 	},
 	{
 		.cmd	= NFL_TABLE_CMD_GET_TABLE_GRAPH,
 		.doit	= unft_api_doit,
+		.maxattr	= NFL_MAX,
 		.flags	= GENL_ADMIN_PERM,
 	},
 	{
 		.cmd	= NFL_TABLE_CMD_GET_FLOWS,
 		.doit	= unft_api_doit,
+		.start	= unft_flows_start,
+		.dumpit	= unft_dump_page,
+		.done	= unft_flows_done,
+		.maxattr	= NFL_MAX,
 		.flags	= GENL_ADMIN_PERM,
 	},
 	{
 		.cmd	= NFL_TABLE_CMD_SET_FLOWS,
 		.doit	= unft_api_doit,
+		.maxattr	= NFL_MAX,
 		.flags	= GENL_ADMIN_PERM,
 	},
 	{
 		.cmd	= NFL_TABLE_CMD_DEL_FLOWS,
 		.doit	= unft_api_doit,
+		.maxattr	= NFL_MAX,
 		.flags	= GENL_ADMIN_PERM,
 	},
 	{
 		.cmd	= NFL_TABLE_CMD_UPDATE_FLOWS,
 		.doit	= unft_api_doit,
+		.maxattr	= NFL_MAX,
 		.flags	= GENL_ADMIN_PERM,
 	},
 	{
 		.cmd	= NFL_TABLE_CMD_CREATE_TABLE,
 		.doit	= unft_api_doit,
+		.maxattr	= NFL_MAX,
 		.flags	= GENL_ADMIN_PERM,
 	},
 	{
 		.cmd	= NFL_TABLE_CMD_DESTROY_TABLE,
 		.doit	= unft_api_doit,
+		.maxattr	= NFL_MAX,
 		.flags	= GENL_ADMIN_PERM,
 	},
 };

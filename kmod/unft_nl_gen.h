@@ -94,8 +94,11 @@ extern const struct unft_set unft_table_flows_set;
 extern const struct unft_request unft_net_flow_nl_requests[NFL_CMD_MAX + 1];
 
 /* The genl ops (the core gets no policy: handlers validate with the above). */
-extern const struct genl_small_ops unft_net_flow_nl_ops[11];
+extern const struct genl_ops unft_net_flow_nl_ops[11];
 int unft_api_doit(struct sk_buff *skb, struct genl_info *info);
+int unft_flows_start(struct netlink_callback *cb);
+int unft_dump_page(struct sk_buff *skb, struct netlink_callback *cb);
+int unft_flows_done(struct netlink_callback *cb);
 
 /* ---- nfl_hairpin ---- */
 

@@ -142,12 +142,16 @@ enum KmodEmitter {
 
             // The ops table and its handlers.
             let ops = family.operations.list
+            // A family with a dump gets full genl_ops (start, dumpit, done), else small ops.
+            let full = ops.contains { $0.dump }
+            let opsType = full ? "genl_ops" : "genl_small_ops"
             header.append("")
             header.append("/* The genl ops (the core gets no policy: handlers validate with the above). */")
-            header.append("extern const struct genl_small_ops \(familyC)_ops[\(ops.count)];")
+            header.append("extern const struct \(opsType) \(familyC)_ops[\(ops.count)];")
             var handlers: [String] = []
+            var dumpHandlers: [String] = []
             tail.append("")
-            tail.append("const struct genl_small_ops \(familyC)_ops[\(ops.count)] = {")
+            tail.append("const struct \(opsType) \(familyC)_ops[\(ops.count)] = {")
             for op in ops {
                 let handler: String
                 if let one = family.kernelDoit {
@@ -163,6 +167,21 @@ enum KmodEmitter {
                 tail.append("\t{")
                 tail.append("\t\t.cmd\t= \(commandName(op, family)),")
                 tail.append("\t\t.doit\t= \(handler),")
+                if op.dump {
+                    guard let dumpit = family.kernelDumpit else {
+                        throw SpecError(file: family.hintsFile ?? family.file, line: nil, path: "kernel",
+                                        message: "operation \(op.name) is a dump: give kernel.dumpit in the hints")
+                    }
+                    if let pre = op.dumpPre { tail.append("\t\t.start\t= \(pre),"); dumpHandlers.append("int \(pre)(struct netlink_callback *cb);") }
+                    tail.append("\t\t.dumpit\t= \(dumpit),")
+                    dumpHandlers.append("int \(dumpit)(struct sk_buff *skb, struct netlink_callback *cb);")
+                    if let post = op.dumpPost { tail.append("\t\t.done\t= \(post),"); dumpHandlers.append("int \(post)(struct netlink_callback *cb);") }
+                }
+                if full {
+                    // Full ops carry their own maxattr (small ops take the family's).
+                    let set = family.attributeSet(op.attributeSet)
+                    if let set { tail.append("\t\t.maxattr\t= \(Naming.cUpper(set.attrMaxName)),") }
+                }
                 if !flags.isEmpty { tail.append("\t\t.flags\t= \(flags.joined(separator: " | ")),") }
                 tail.append("\t},")
             }
@@ -171,6 +190,8 @@ enum KmodEmitter {
             for handler in handlers {
                 header.append("int \(handler)(struct sk_buff *skb, struct genl_info *info);")
             }
+            var seenDump: Set<String> = []
+            for d in dumpHandlers where seenDump.insert(d).inserted { header.append(d) }
         }
 
         /// The final text: names chosen (a set's default is named after the set, a variant after

@@ -23,6 +23,8 @@ struct Family {
     /// `kernel.doit-prefix`: each operation's handler is the prefix + its C name (`unft_hp_encap`).
     var kernelDoit: String?
     var kernelDoitPrefix: String?
+    /// Hints `kernel.dumpit`: the handler of the operations that are also dumps.
+    var kernelDumpit: String?
     var definitions: [Definition]
     var attributeSets: [AttributeSet]
     var operations: Operations
@@ -144,6 +146,11 @@ struct Operation {
     var attributeSet: String
     var request: [String]?
     var reply: [String]?
+    /// `dump`: the operation is also a dump (NLM_F_DUMP); its `pre` and `post` name the kernel's
+    /// start and done callbacks (YNL's keys), in C with '-' as '_'.
+    var dump = false
+    var dumpPre: String?
+    var dumpPost: String?
     /// `flags` (admin-perm, uns-admin-perm): the genl op flags.
     var flags: [String] = []
     var swiftName: String?
@@ -206,6 +213,7 @@ enum SpecLoader {
             swiftName: nil,
             kernelDoit: nil,
             kernelDoitPrefix: nil,
+            kernelDumpit: nil,
             definitions: try top.mappings("definitions").map { try definition($0, family: name) },
             attributeSets: try top.mappings("attribute-sets", required: true).map { try attributeSet($0, family: name) },
             operations: Operations(namePrefix: opsPrefix,
@@ -342,13 +350,30 @@ enum SpecLoader {
             if let m = try mode.mapping("reply") { reply = try m.strings("attributes"); try m.finish() }
             try mode.finish()
         }
+        var dump = false
+        var dumpPre: String?
+        var dumpPost: String?
+        if let mode = try r.mapping("dump") {
+            dump = true
+            if let m = try mode.mapping("request") { _ = try m.strings("attributes"); try m.finish() }
+            if let m = try mode.mapping("reply") { _ = try m.strings("attributes"); try m.finish() }
+            dumpPre = try mode.optionalString("pre").map { $0.replacingOccurrences(of: "-", with: "_") }
+            dumpPost = try mode.optionalString("post").map { $0.replacingOccurrences(of: "-", with: "_") }
+            for name in [dumpPre, dumpPost].compactMap({ $0 }) where !Naming.isCIdentifier(name) {
+                throw mode.error(nil, "'\(name)' is not a C identifier")
+            }
+            try mode.finish()
+        }
         let flags = try r.strings("flags")
         for flag in flags where !["admin-perm", "uns-admin-perm"].contains(flag) {
             throw r.error("flags", "'\(flag)': ynl-gen knows admin-perm and uns-admin-perm")
         }
-        let op = Operation(name: try r.string("name"), value: value, doc: try r.string("doc"),
+        var op = Operation(name: try r.string("name"), value: value, doc: try r.string("doc"),
                            attributeSet: try r.string("attribute-set"), request: request, reply: reply,
                            flags: flags, swiftName: nil, line: r.line)
+        op.dump = dump
+        op.dumpPre = dumpPre
+        op.dumpPost = dumpPost
         try r.finish()
         return op
     }
@@ -397,10 +422,12 @@ enum HintsLoader {
         if let kernel = try top.mapping("kernel") {
             family.kernelDoit = try kernel.optionalString("doit")
             family.kernelDoitPrefix = try kernel.optionalString("doit-prefix")
+            family.kernelDumpit = try kernel.optionalString("dumpit")
             if (family.kernelDoit == nil) == (family.kernelDoitPrefix == nil) {
                 throw kernel.error(nil, "give either doit (one handler) or doit-prefix (one per operation)")
             }
-            for name in [family.kernelDoit, family.kernelDoitPrefix].compactMap({ $0 }) where !Naming.isCIdentifier(name) {
+            for name in [family.kernelDoit, family.kernelDoitPrefix, family.kernelDumpit].compactMap({ $0 })
+            where !Naming.isCIdentifier(name) {
                 throw kernel.error(nil, "'\(name)' is not a C identifier")
             }
             try kernel.finish()

@@ -8,8 +8,9 @@
 /// graph, actions, tables, table graph) and management of the flows (rules)
 /// in its tables. Every request and every kernel reply starts with the
 /// identifier preamble (identifier-type, identifier). Every command is a "do"
-/// answered by one unicast reply or by an ACK; there are no dumps and no
-/// multicast groups. Every operation needs CAP_NET_ADMIN, the getters too.
+/// answered by one unicast reply or by an ACK; get-flows is also a dump
+/// (pages, then NLMSG_DONE, never an ACK). There are no multicast groups.
+/// Every operation needs CAP_NET_ADMIN, the getters too.
 public enum NFL {
     public static let familyName = "net_flow_nl"
     public static let version: UInt8 = 1
