@@ -21,7 +21,8 @@
 # VMTEST_BIN (a folder with flowtrace, flow-table-ctl, flow-table-hairpind: no build),
 # VMTEST_ARGS (words for the test script, e.g. scripts/vm/bench/daemon-ab.sh's variants),
 # VMTEST_KMOD_CACHE (a folder keeping each kernel's unft.ko between runs of one checkout),
-# VMTEST_YNL (tools/net/ynl of a kernel tree, for tests/ynl.sh), VMTEST_YNL_SPECS (its specs).
+# VMTEST_YNL (tools/net/ynl of a kernel tree, for tests/ynl.sh; default the copy
+# scripts/install-deps.sh --ynl-dir unpacks), VMTEST_YNL_SPECS (its specs, default spec/).
 set -euo pipefail
 
 t_start=$(date +%s.%N)
@@ -95,6 +96,13 @@ if [[ -z $bin ]] && grep -q VMTEST_BIN "$test"; then
 	echo "run.sh: Swift tools up to date in $bin ($(elapsed "$t0") s)"
 fi
 
+# 1b'. The kernel's YNL library, for tests that use it: the copy scripts/install-deps.sh keeps.
+ynl=${VMTEST_YNL:-}
+if [[ -z $ynl ]] && grep -q VMTEST_YNL "$test"; then
+	ksrc=$("$root/scripts/install-deps.sh" --ynl-dir) || { echo "run.sh: no kernel YNL tooling (scripts/install-deps.sh --ynl-dir)"; exit 1; }
+	ynl=$ksrc/tools/net/ynl
+fi
+
 # 1c. The compiled benchmark client (scripts/vm/nlbench.c), for tests that run it: built
 # here like the module, into the result folder the guest sees as $VMTEST_RESULTS.
 if grep -q 'results/nlbench\|res/nlbench' "$test"; then
@@ -138,7 +146,7 @@ VMTEST_BIN='$bin'
 VMTEST_SEED='${VMTEST_SEED:-}'
 VMTEST_KFUZZ_SCALE='${VMTEST_KFUZZ_SCALE:-1}'
 VMTEST_ARGS='${VMTEST_ARGS:-}'
-VMTEST_YNL='${VMTEST_YNL:-}'
+VMTEST_YNL='$ynl'
 VMTEST_YNL_SPECS='${VMTEST_YNL_SPECS:-}'
 EOF
 

@@ -7,9 +7,10 @@
 # dump of many pages and as a do, a duplicate, update, a missing attribute with its extended
 # ack, delete), and GET_LISTENER / SET_LISTENER (EBUSY) of nfl_hairpin.
 #
-# VMTEST_YNL names tools/net/ynl of a kernel tree (scripts/install-deps.sh unpacks Debian's
-# linux-source into a cache); its tree's Documentation/netlink/genetlink-legacy.yaml, when
-# there, checks the specs first. VMTEST_YNL_SPECS overrides the spec folder (default spec/).
+# VMTEST_YNL names tools/net/ynl of a kernel tree (run.sh's default: the copy of Debian's
+# linux-source that scripts/install-deps.sh --ynl-dir unpacks); its tree's
+# Documentation/netlink/genetlink-legacy.yaml, when there, checks the specs first.
+# VMTEST_YNL_SPECS overrides the spec folder (default spec/).
 set -u
 root=${VMTEST_ROOT:?VMTEST_ROOT is not set}
 bin=${VMTEST_BIN:-$root/.build/debug}
