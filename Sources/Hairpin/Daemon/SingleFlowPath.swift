@@ -95,7 +95,7 @@ public final class SingleFlowPath {
     private static let delCommand = UInt32(NFL.Command.delFlows.rawValue)
     static let maxTemplates = 256
     /// The ENCAP attributes of a call this path answers: these, each once, nothing else.
-    private static var callAttributes: UInt64 {
+    private static var callAttributes: UInt16 {
         EncapHeader.bit(NFLH.EncapAttr.cmdType) | EncapHeader.bit(NFLH.EncapAttr.cmd)
             | EncapHeader.bit(NFLH.EncapAttr.seq) | EncapHeader.bit(NFLH.EncapAttr.attr)
     }

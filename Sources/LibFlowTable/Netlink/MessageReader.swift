@@ -51,7 +51,7 @@ public struct NetlinkMessageIterator {
         return r
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func next() throws(DecodeError) -> NetlinkMessageView? {
         let remaining = buffer.count - position
         if remaining == 0 { return nil }
