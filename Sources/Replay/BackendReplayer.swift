@@ -291,9 +291,10 @@ final class HairpinFeed: MessageTransport {
     private func answeredFast(_ fast: SingleFlowPath, _ r: RecordView, _ hairpinID: UInt16) -> Bool {
         let m = r.netlink
         guard m.count >= Netlink.headerLength, Int(m.loadUnaligned(as: UInt32.self)) == m.count,
-              let head = EncapHead(m), head.status == nil, head.part == nil,
-              !head.more, let seq = head.sequence, slot(for: seq) == nil,
-              partsInListener.isEmpty || !partsInListener.contains(seq) else { return false }
+              let head = EncapHeader.peek(m), head.status == nil, head.part == nil,
+              !head.more, slot(for: head.sequence) == nil,
+              partsInListener.isEmpty || !partsInListener.contains(head.sequence) else { return false }
+        let seq = head.sequence
         let record = recordNumber
         return fast.answer(m, requestFamilyID: hairpinID) { answer in
             // ATTR was read by the fast path: one flow, to this ifindex.
@@ -326,19 +327,19 @@ final class HairpinFeed: MessageTransport {
     }
 
     private func openCall(_ m: UnsafeRawBufferPointer, record: Int, timestamp: UInt64) {
-        openCall(EncapPeek(m, countFlows: true), record: record, timestamp: timestamp)
-    }
-
-    private func openCall(_ peek: EncapPeek?, record: Int, timestamp: UInt64) {
         report.messages += 1
-        guard let peek, let seq = peek.sequence else {
-            // Unreadable: the listener answers EINVAL if it can read SEQ; nothing to pair.
+        if let peek = EncapPeek(m, countFlows: true) {
+            openCall(sequence: peek.sequence, command: peek.command, ifindex: peek.ifindex, flows: peek.flows,
+                     more: peek.more, part: peek.part, record: record, timestamp: timestamp)
+        } else if let s = EncapHeader.salvage(message: m) {
+            // Malformed: the listener answers it EINVAL under the SEQ it salvages the same way.
+            openCall(sequence: s.sequence, command: s.command, ifindex: nil, flows: 0, more: false, part: nil,
+                     record: record, timestamp: timestamp)
+        } else {
+            // Unreadable: nothing to pair.
             report.calls += 1
             lastFed = nil
-            return
         }
-        openCall(sequence: seq, command: peek.command, ifindex: peek.ifindex, flows: peek.flows, more: peek.more,
-                 part: peek.part, record: record, timestamp: timestamp)
     }
 
     /// A readable request (its message already counted).
@@ -420,8 +421,8 @@ final class HairpinFeed: MessageTransport {
             seq = shapes.sequence(of: packet, shape: s)
             more = shapes[s].more
         } else {
-            guard let head = EncapHead(packet), let q = head.sequence else { return }
-            seq = q
+            guard let head = EncapHeader.peek(packet) else { return }
+            seq = head.sequence
             more = head.more
         }
         guard let i = slot(for: seq) else { return }
@@ -500,7 +501,8 @@ final class HairpinFeed: MessageTransport {
                 return
             }
         }
-        guard let peek = EncapHead(m), peek.status != nil, let seq = peek.sequence else { return }
+        guard let peek = EncapHeader.peek(m), peek.status != nil else { return }
+        let seq = peek.sequence
         guard let i = slot(for: seq) else {
             if (peek.part ?? 0) == 0 { report.strayAnswer(frame: record) }
             return

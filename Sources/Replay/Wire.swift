@@ -30,133 +30,54 @@ struct Head {
     }
 }
 
-/// The messages of a record. A record normally holds one, but nlmon captures and hand-made
-/// files may pack several; a broken length ends the walk (what is left is not a message).
+/// The messages of a record (NetlinkMessageIterator's walk). A record normally holds one, but
+/// nlmon captures and hand-made files may pack several; a broken length ends the walk, and
+/// what is left is handed out whole once, so a malformed record is still compared as bytes.
 struct Messages: Sequence, IteratorProtocol {
-    let bytes: UnsafeRawBufferPointer
-    var offset = 0
+    var walk: NetlinkMessageIterator
 
-    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    @inline(__always)
+    init(_ bytes: UnsafeRawBufferPointer) { walk = NetlinkMessageIterator(bytes) }
 
+    @inline(__always)
     mutating func next() -> UnsafeRawBufferPointer? {
-        let left = bytes.count - offset
-        guard left >= Netlink.headerLength else { return nil }
-        let len = Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-        guard len >= Netlink.headerLength, len <= left else {
-            // Hand the rest out whole once, so a malformed record is still compared as bytes.
-            defer { offset = bytes.count }
-            return UnsafeRawBufferPointer(rebasing: bytes[offset...])
+        do throws(DecodeError) {
+            return try walk.next()?.bytes
+        } catch {
+            // Fewer bytes than a header are not a message at all.
+            let rest = walk.rest()
+            return rest.count >= Netlink.headerLength ? rest : nil
         }
-        defer { offset = Swift.min(offset + Netlink.align(len), bytes.count) }
-        return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + len)])
     }
 }
 
-/// What the replay needs of an ENCAP message.
+/// What the replay needs of an ENCAP message: its header (EncapHeader, the one reader) and,
+/// from ATTR, the ifindex and the number of flows.
 struct EncapPeek {
-    var command: UInt32?
-    var sequence: UInt64?
-    var status: UInt32?
-    var part: UInt32?
-    var more = false
+    var header: EncapHeader
     var ifindex: UInt32?
     /// Flows in ATTR.FLOWS (list layout; a GET_FLOWS request's selector counts 0).
     var flows = 0
 
-    /// Reads the ENCAP nest of a hairpin message leniently: what cannot be read stays nil.
+    var command: UInt32 { header.command }
+    var sequence: UInt64 { header.sequence }
+    var status: UInt32? { header.status }
+    var part: UInt32? { header.part }
+    var more: Bool { header.more }
+
+    /// nil when `message` is not an ENCAP message or its ENCAP is malformed.
     /// `countFlows`: walk ATTR.FLOWS to count its flows (a GET_FLOWS answer's can be long).
-    /// `readAttributes` false: leave ATTR unread (ifindex stays nil), for callers that need only
-    /// SEQ, STATUS, PART and MORE.
-    init?(_ message: UnsafeRawBufferPointer, countFlows: Bool = false, readAttributes: Bool = true) {
-        guard message.count >= Netlink.headerLength + Netlink.genericHeaderLength,
-              message[Netlink.headerLength] == NFLH.Command.encap.rawValue else { return nil }
-        let len = min(Int(message.loadUnaligned(as: UInt32.self)), message.count)
-        let start = Netlink.headerLength + Netlink.genericHeaderLength
-        guard len > start else { return }
-        var top = AttributeIterator(UnsafeRawBufferPointer(rebasing: message[start..<len]), baseOffset: start)
-        while let a = try? top.next() {
-            guard a.type == NFLH.Attr.encap else { continue }
-            var inner = a.nested()
-            while let e = try? inner.next() {
-                switch e.type {
-                case NFLH.EncapAttr.cmd: command = try? e.u32()
-                case NFLH.EncapAttr.seq: sequence = try? e.u64()
-                case NFLH.EncapAttr.status: status = try? e.u32()
-                case NFLH.EncapAttr.part: part = try? e.u32()
-                case NFLH.EncapAttr.more: more = true
-                case NFLH.EncapAttr.attr where readAttributes:
-                    var attrs = e.nested()
-                    while let x = try? attrs.next() {
-                        if x.type == NFL.Attr.identifier { ifindex = try? x.u32() }
-                        if countFlows && x.type == NFL.Attr.flows { flows = x.nested().countHint() }
-                    }
-                default: break
-                }
-            }
-            // A GET_FLOWS request's FLOWS is the selector, not a list.
-            if status == nil && command == UInt32(NFL.Command.getFlows.rawValue) { flows = 0 }
-            return
+    init?(_ message: UnsafeRawBufferPointer, countFlows: Bool = false) {
+        guard let h = EncapHeader.peek(message) else { return nil }
+        header = h
+        guard let attr = h.attributes else { return }
+        var attrs = attr.nested()
+        while let x = try? attrs.next() {
+            if x.type == NFL.Attr.identifier { ifindex = try? x.u32() }
+            if countFlows && x.type == NFL.Attr.flows { flows = x.nested().countHint() }
         }
-    }
-}
-
-/// CMD, SEQ, STATUS, PART and MORE of an ENCAP message read off the attribute headers alone:
-/// exactly what `EncapPeek(_, readAttributes: false)` gives (EncapHeadTests compares the two on
-/// valid, truncated and malformed messages), without the iterator's optionals and error values.
-/// The replay loop reads three messages a call this way (request, answer, recorded answer), where
-/// EncapPeek cost ~360 instructions each.
-struct EncapHead {
-    var command: UInt32?
-    var sequence: UInt64?
-    var status: UInt32?
-    var part: UInt32?
-    var more = false
-    /// Where the SEQ value read is (its u64 payload), -1 without one.
-    var sequenceOffset = -1
-
-    @inline(__always)
-    init?(_ message: UnsafeRawBufferPointer) {
-        let headers = Netlink.headerLength + Netlink.genericHeaderLength
-        guard message.count >= headers, let base = message.baseAddress,
-              base.load(fromByteOffset: Netlink.headerLength, as: UInt8.self) == NFLH.Command.encap.rawValue else { return nil }
-        let end = min(Int(base.loadUnaligned(as: UInt32.self)), message.count)
-        var pos = headers
-        // The first top-level ENCAP (as AttributeIterator walks: a bad length ends the walk).
-        while end - pos >= Netlink.attributeHeaderLength {
-            let len = Int(base.loadUnaligned(fromByteOffset: pos, as: UInt16.self))
-            guard len >= Netlink.attributeHeaderLength, len <= end - pos else { return }
-            let type = base.loadUnaligned(fromByteOffset: pos + 2, as: UInt16.self) & Netlink.attributeTypeMask
-            guard type == NFLH.Attr.encap else {
-                pos = min(pos + Netlink.align(len), end)
-                continue
-            }
-            let nestEnd = pos + len
-            var p = pos + Netlink.attributeHeaderLength
-            while nestEnd - p >= Netlink.attributeHeaderLength {
-                let l = Int(base.loadUnaligned(fromByteOffset: p, as: UInt16.self))
-                guard l >= Netlink.attributeHeaderLength, l <= nestEnd - p else { return }
-                let t = base.loadUnaligned(fromByteOffset: p + 2, as: UInt16.self) & Netlink.attributeTypeMask
-                let payload = p + Netlink.attributeHeaderLength
-                let n = l - Netlink.attributeHeaderLength
-                switch t {
-                case NFLH.EncapAttr.cmd: command = n == 4 ? base.loadUnaligned(fromByteOffset: payload, as: UInt32.self) : nil
-                case NFLH.EncapAttr.seq:
-                    if n == 8 {
-                        sequence = base.loadUnaligned(fromByteOffset: payload, as: UInt64.self)
-                        sequenceOffset = payload
-                    } else {
-                        sequence = nil
-                        sequenceOffset = -1
-                    }
-                case NFLH.EncapAttr.status: status = n == 4 ? base.loadUnaligned(fromByteOffset: payload, as: UInt32.self) : nil
-                case NFLH.EncapAttr.part: part = n == 4 ? base.loadUnaligned(fromByteOffset: payload, as: UInt32.self) : nil
-                case NFLH.EncapAttr.more: more = true
-                default: break
-                }
-                p = min(p + Netlink.align(l), nestEnd)
-            }
-            return
-        }
+        // A GET_FLOWS request's FLOWS is the selector, not a list.
+        if h.status == nil && h.command == UInt32(NFL.Command.getFlows.rawValue) { flows = 0 }
     }
 }
 
@@ -254,7 +175,7 @@ public struct Normalizer: Sendable {
         let start = Netlink.headerLength + Netlink.genericHeaderLength
         guard len > start else { return }
         if type == hairpinID, m[Netlink.headerLength] == NFLH.Command.encap.rawValue {
-            zeroEncapSequence(m, from: start, to: len)
+            zeroEncapSequence(m)
         } else if type == flowTableID, !ifindexMap.isEmpty {
             mapIfindex(m, from: start, to: len)
         }
@@ -269,33 +190,11 @@ public struct Normalizer: Sendable {
         m.storeBytes(of: flags & ~Netlink.flagAck, toByteOffset: offset, as: UInt16.self)
     }
 
-    private func zeroEncapSequence(_ m: UnsafeMutableRawBufferPointer, from start: Int, to end: Int) {
-        Self.forEachEncapSequence(UnsafeRawBufferPointer(m), from: start, to: end) { offset in
-            m.storeBytes(of: UInt64(0), toByteOffset: offset, as: UInt64.self)
-        }
-    }
-
-    /// The offsets of the ENCAP SEQ payloads normalisation zeroes in a hairpin ENCAP message
-    /// (AnswerShapes masks exactly these): one walk for both, so they cannot disagree.
-    static func encapSequenceOffsets(_ m: UnsafeRawBufferPointer) -> [Int] {
-        guard m.count >= Netlink.headerLength + Netlink.genericHeaderLength else { return [] }
-        let len = min(Int(m.loadUnaligned(as: UInt32.self)), m.count)
-        let start = Netlink.headerLength + Netlink.genericHeaderLength
-        guard len > start else { return [] }
-        var offsets: [Int] = []
-        forEachEncapSequence(m, from: start, to: len) { offsets.append($0) }
-        return offsets
-    }
-
-    private static func forEachEncapSequence(_ m: UnsafeRawBufferPointer, from start: Int, to end: Int, _ body: (Int) -> Void) {
-        var top = AttributeIterator(UnsafeRawBufferPointer(rebasing: m[start..<end]), baseOffset: start)
-        while let a = try? top.next() {
-            guard a.type == NFLH.Attr.encap else { continue }
-            var inner = a.nested()
-            while let e = try? inner.next() {
-                if e.type == NFLH.EncapAttr.seq, e.payload.count == 8 { body(e.payloadOffset) }
-            }
-        }
+    /// The ENCAP SEQ is zeroed where the one ENCAP reader finds it (AnswerShapes masks the same
+    /// offset, EncapHeader.sequenceOffset); a malformed ENCAP keeps its bytes.
+    private func zeroEncapSequence(_ m: UnsafeMutableRawBufferPointer) {
+        guard let h = EncapHeader.peek(UnsafeRawBufferPointer(m)) else { return }
+        m.storeBytes(of: UInt64(0), toByteOffset: h.sequenceOffset, as: UInt64.self)
     }
 
     private func mapIfindex(_ m: UnsafeMutableRawBufferPointer, from start: Int, to end: Int) {

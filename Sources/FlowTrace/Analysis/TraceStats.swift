@@ -200,22 +200,18 @@ public struct TraceStats {
         guard bytes.count > 20 else { return }
         var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: bytes[20...]), baseOffset: 20)
         while let e = try? it.next() {
-            guard e.type == NFLH.Attr.encap else { continue }
-            var fields = e.nested()
-            while let x = try? fields.next() {
-                guard x.type == NFLH.EncapAttr.attr else { continue }
-                var top = x.nested()
-                while let t = try? top.next() {
-                    guard t.type == NFL.Attr.flows else { continue }
-                    var flows = t.nested()
-                    while let f = try? flows.next() {
-                        var attrs = f.nested()
-                        var table: UInt32 = 0
-                        while let a = try? attrs.next() {
-                            if a.type == NFL.FlowAttr.table, let v = try? a.u32() { table = v }
-                        }
-                        out.append(table)
+            guard e.type == NFLH.Attr.encap, let x = (try? EncapHeader(e))?.attributes else { continue }
+            var top = x.nested()
+            while let t = try? top.next() {
+                guard t.type == NFL.Attr.flows else { continue }
+                var flows = t.nested()
+                while let f = try? flows.next() {
+                    var attrs = f.nested()
+                    var table: UInt32 = 0
+                    while let a = try? attrs.next() {
+                        if a.type == NFL.FlowAttr.table, let v = try? a.u32() { table = v }
                     }
+                    out.append(table)
                 }
             }
         }
@@ -227,20 +223,16 @@ public struct TraceStats {
         guard bytes.count > 20 else { return out }
         var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: bytes[20...]), baseOffset: 20)
         while let e = try? it.next() {
-            guard e.type == NFLH.Attr.encap else { continue }
-            var fields = e.nested()
-            while let x = try? fields.next() {
-                guard x.type == NFLH.EncapAttr.results else { continue }
-                var list = x.nested()
-                while let r = try? list.next() {
-                    var index: UInt32 = 0, errno: UInt32 = 0
-                    var attrs = r.nested()
-                    while let a = try? attrs.next() {
-                        if a.type == NFLH.ResultAttr.index { index = (try? a.u32()) ?? 0 }
-                        if a.type == NFLH.ResultAttr.errno { errno = (try? a.u32()) ?? 0 }
-                    }
-                    out.append((index, errno))
+            guard e.type == NFLH.Attr.encap, let x = (try? EncapHeader(e))?.results else { continue }
+            var list = x.nested()
+            while let r = try? list.next() {
+                var index: UInt32 = 0, errno: UInt32 = 0
+                var attrs = r.nested()
+                while let a = try? attrs.next() {
+                    if a.type == NFLH.ResultAttr.index { index = (try? a.u32()) ?? 0 }
+                    if a.type == NFLH.ResultAttr.errno { errno = (try? a.u32()) ?? 0 }
                 }
+                out.append((index, errno))
             }
         }
         return out

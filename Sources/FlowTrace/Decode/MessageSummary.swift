@@ -68,7 +68,7 @@ public struct MessageSummary {
     var flowTable: UInt32 = 0
     /// Some flow is in another table than the first: stats must list them one by one.
     var flowTablesMixed = false
-    /// An ENCAP with several ATTR attributes: the summary walked only the last one.
+    /// A message with several ENCAP nests: the summary counted the flows of each.
     var flowsIrregular = false
     /// Results of an ENCAP answer whose (last) ERRNO is 0, and the largest of their indexes.
     var okResults = 0
@@ -233,44 +233,38 @@ public enum SummaryDecoder {
             guard a.type == NFLH.Attr.encap else { continue }
             encaps += 1
             if encaps > 1 { s.flowsIrregular = true }
-            var e = a.nested()
-            var inner: Attribute?
-            while let x = try e.next() {
-                switch x.type {
-                case NFLH.EncapAttr.cmd: s.apiCommand = UInt8(truncatingIfNeeded: try x.u32())
-                case NFLH.EncapAttr.status: s.status = Int32(bitPattern: try x.u32())
-                case NFLH.EncapAttr.seq: s.encapSeq = try x.u64()
-                case NFLH.EncapAttr.part: s.part = try x.u32()
-                case NFLH.EncapAttr.more: s.more = true
-                case NFLH.EncapAttr.errorMessage: s.textRange = x.payloadOffset..<(x.payloadOffset + x.payload.count)
-                case NFLH.EncapAttr.results:
-                    var r = x.nested()
-                    while let one = try r.next() {
-                        s.resultCount += 1
-                        var f = one.nested()
-                        var index: UInt32 = 0, errno: UInt32 = 0
-                        while let y = try f.next() {
-                            if y.type == NFLH.ResultAttr.errno {
-                                errno = try y.u32()
-                                if errno != 0 {
-                                    s.failedResults += 1
-                                    if errno == UInt32(ECANCELED) { s.canceledResults += 1 }
-                                }
-                            } else if y.type == NFLH.ResultAttr.index {
-                                index = (try? y.u32()) ?? 0
+            // The one ENCAP reader: a malformed ENCAP makes the message malformed.
+            let h = try EncapHeader(a)
+            s.apiCommand = UInt8(truncatingIfNeeded: h.command)
+            if let v = h.status { s.status = Int32(bitPattern: v) }
+            s.encapSeq = h.sequence
+            if let v = h.part { s.part = v }
+            if h.more { s.more = true }
+            if let x = h.errorMessage { s.textRange = x.payloadOffset..<(x.payloadOffset + x.payload.count) }
+            if let x = h.results {
+                var r = x.nested()
+                while let one = try r.next() {
+                    s.resultCount += 1
+                    var f = one.nested()
+                    var index: UInt32 = 0, errno: UInt32 = 0
+                    while let y = try f.next() {
+                        if y.type == NFLH.ResultAttr.errno {
+                            errno = try y.u32()
+                            if errno != 0 {
+                                s.failedResults += 1
+                                if errno == UInt32(ECANCELED) { s.canceledResults += 1 }
                             }
-                        }
-                        if errno == 0 {
-                            s.okResults += 1
-                            s.okResultMaxIndex = max(s.okResultMaxIndex, index)
+                        } else if y.type == NFLH.ResultAttr.index {
+                            index = (try? y.u32()) ?? 0
                         }
                     }
-                case NFLH.EncapAttr.attr:
-                    if inner != nil { s.flowsIrregular = true }
-                    inner = x
-                default: break
+                    if errno == 0 {
+                        s.okResults += 1
+                        s.okResultMaxIndex = max(s.okResultMaxIndex, index)
+                    }
                 }
             }
+            let inner = h.attributes
             if let inner {
                 // Requests carry no STATUS: that decides the FLOWS layout, as on the wire.
                 try walkAPI(inner.nested(), command: s.apiCommand ?? 0xff, isRequest: s.status == nil, into: &s, depth: 1)
@@ -291,8 +285,18 @@ enum MalformedReason {
     case trailingBytes(Int, offset: Int)
     case attributeLength(UInt16, offset: Int)
     case payloadLength(expectedBytes: Int, got: Int, offset: Int)
+    /// An error of the ENCAP reader (EncapHeader) inside the ENCAP nest.
+    case encap(EncapFault, offset: Int)
     /// Any other decode error: only its offset is kept.
     case other(offset: Int)
+
+    enum EncapFault {
+        /// An attribute of the wrong size: its type, expectedTexts' index, the size it has.
+        case size(UInt16, expected: Int, got: Int)
+        case repeated(UInt16)
+        case unknown(UInt16)
+        case missing(UInt16)
+    }
 
     init(_ e: DecodeError) {
         switch e.reason {
@@ -304,12 +308,29 @@ enum MalformedReason {
             } else {
                 self = .other(offset: e.offset)
             }
+        case let .payloadLength(expected, got) where e.path.count == 1:
+            if let i = Self.expectedTexts.firstIndex(of: expected), let t = Self.encapType(e.path[0]) {
+                self = .encap(.size(t, expected: i, got: got), offset: e.offset)
+            } else {
+                self = .other(offset: e.offset)
+            }
+        case let .repeatedAttribute(name) where e.path.isEmpty:
+            self = Self.encapType(name).map { .encap(.repeated($0), offset: e.offset) } ?? .other(offset: e.offset)
+        case let .missingAttribute(name) where e.path.isEmpty:
+            self = Self.encapType(name).map { .encap(.missing($0), offset: e.offset) } ?? .other(offset: e.offset)
+        case let .unknownAttribute(t) where e.path.isEmpty: self = .encap(.unknown(t), offset: e.offset)
         default: self = .other(offset: e.offset)
         }
     }
 
-    /// What the fixed-size getters of Attribute say they expected.
-    static let expectedTexts = ["1 (u8)", "2 (u16)", "4 (u32)", "8 (u64)"]
+    static func encapType(_ name: String) -> UInt16? {
+        NFLH.EncapAttr.names.first { $0.value == name }?.key
+    }
+
+    static func encapName(_ type: UInt16) -> String { NFLH.EncapAttr.names[type] ?? "type \(type)" }
+
+    /// What the fixed-size getters of Attribute (and EncapHeader for MORE) say they expected.
+    static let expectedTexts = ["1 (u8)", "2 (u16)", "4 (u32)", "8 (u64)", "0 (flag)"]
 
     var text: String {
         switch self {
@@ -321,6 +342,17 @@ enum MalformedReason {
         case let .attributeLength(l, offset): return DecodeError(.badAttributeLength(l), at: offset).description
         case let .payloadLength(i, got, offset):
             return DecodeError(.payloadLength(expected: Self.expectedTexts[i], got: got), at: offset).description
+        case let .encap(fault, offset):
+            let reason: DecodeError
+            switch fault {
+            case let .size(t, i, got):
+                reason = DecodeError(.payloadLength(expected: Self.expectedTexts[i], got: got), at: offset)
+                    .within(Self.encapName(t))
+            case let .repeated(t): reason = DecodeError(.repeatedAttribute(Self.encapName(t)), at: offset)
+            case let .unknown(t): reason = DecodeError(.unknownAttribute(t), at: offset)
+            case let .missing(t): reason = DecodeError(.missingAttribute(Self.encapName(t)), at: offset)
+            }
+            return reason.within("ENCAP").description
         case let .other(offset): return "malformed attributes at byte \(offset)"
         }
     }

@@ -34,16 +34,8 @@ extension AnswerTemplate {
             command: NFLH.Command.encap.rawValue, encap: answer)
         guard let bytes = try? message.encoded(), bytes.count <= Parts.defaultBudget else { return nil }
         let offset: Int? = bytes.withUnsafeBytes { raw in
-            guard let m = try? NetlinkMessageView.single(raw), let (_, top) = try? m.generic() else { return nil }
-            var attrs = top
-            while case .attribute(let a) = SingleFlowPath.next(&attrs) {
-                guard a.type == NFLH.Attr.encap else { continue }
-                var it = a.nested()
-                while case .attribute(let e) = SingleFlowPath.next(&it) {
-                    if e.type == NFLH.EncapAttr.seq && e.payload.count == 8 { return e.payloadOffset }
-                }
-            }
-            return nil
+            guard let m = try? NetlinkMessageView.single(raw) else { return nil }
+            return EncapHeader.peek(m.bytes)?.sequenceOffset
         }
         guard let offset, offset > 0 else { return nil }
         self.bytes = bytes

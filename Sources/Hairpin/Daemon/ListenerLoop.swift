@@ -434,27 +434,10 @@ public final class ListenerLoop {
                                  message: error.description))
     }
 
-    /// SEQ (and CMD, CMD_TYPE when readable) of an ENCAP the strict decoder refused. Reads
-    /// leniently: the first well-formed SEQ of the first ENCAP nest.
+    /// SEQ (and CMD, CMD_TYPE when readable) of an ENCAP the strict decoder refused
+    /// (EncapHeader.salvage: the replay pairs such a call by the same reading).
     static func salvage(_ m: NetlinkMessageView) -> (sequence: UInt64, command: UInt32?, commandType: UInt32?)? {
-        guard let (g, attributes) = try? m.generic(), g.command == NFLH.Command.encap.rawValue else { return nil }
-        var top = attributes
-        while let a = try? top.next() {
-            guard a.type == NFLH.Attr.encap else { continue }
-            var inner = a.nested()
-            var sequence: UInt64?, command: UInt32?, commandType: UInt32?
-            while let e = try? inner.next() {
-                switch e.type {
-                case NFLH.EncapAttr.seq where sequence == nil: sequence = try? e.u64()
-                case NFLH.EncapAttr.cmd where command == nil: command = try? e.u32()
-                case NFLH.EncapAttr.cmdType where commandType == nil: commandType = try? e.u32()
-                default: break
-                }
-            }
-            guard let sequence else { return nil }
-            return (sequence, command, commandType)
-        }
-        return nil
+        EncapHeader.salvage(message: m.bytes)
     }
 
     static func summary(_ call: HairpinEncap, _ answer: HairpinEncap) -> String {

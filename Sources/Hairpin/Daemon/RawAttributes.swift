@@ -1,34 +1,28 @@
 // The attribute walk of the daemon's byte-level paths (EncodedFlowReader, SingleFlowPath,
-// DiscoveryTemplates): AttributeIterator's rules without Attribute values or thrown errors, so a
-// request the fast paths decline costs no error value, and a walk is a loop over two loads.
+// DiscoveryTemplates): LibFlowTable's AttributeIterator (the one walk, inlined here) seen as
+// (type, payload) pairs and a result code instead of Attribute values and thrown errors, so a
+// request the fast paths decline is a plain "no".
 import LibFlowTable
 
-/// AttributeIterator's walk without Attribute values or thrown errors: the same rules (a
-/// header needs 4 bytes, 4 ≤ nla_len ≤ what is left, the last attribute may omit its padding,
-/// leftover bytes that cannot hold a header are an error), type flags masked off.
+/// AttributeIterator's walk, non-throwing: type flags masked off, a malformed region is -1.
 struct RawAttributes {
-    private let base: UnsafeRawPointer?
-    private let count: Int
-    private var position = 0
+    private var it: AttributeIterator
 
     @inline(__always) init(_ region: UnsafeRawBufferPointer) {
-        base = region.baseAddress
-        count = region.count
+        it = AttributeIterator(region, baseOffset: 0)
     }
 
     /// 1: an attribute (`type`, `payload` set); 0: the end; -1: malformed.
     @inline(__always)
     mutating func next(_ type: inout UInt16, _ payload: inout UnsafeRawBufferPointer) -> Int {
-        let remaining = count - position
-        if remaining == 0 { return 0 }
-        guard remaining >= Netlink.attributeHeaderLength, let base else { return -1 }
-        let p = base + position
-        let len = Int(p.loadUnaligned(as: UInt16.self))
-        guard len >= Netlink.attributeHeaderLength, len <= remaining else { return -1 }
-        type = p.loadUnaligned(fromByteOffset: 2, as: UInt16.self) & Netlink.attributeTypeMask
-        payload = UnsafeRawBufferPointer(start: p + Netlink.attributeHeaderLength, count: len - Netlink.attributeHeaderLength)
-        position = min(position + Netlink.align(len), count)
-        return 1
+        do throws(DecodeError) {
+            guard let a = try it.next() else { return 0 }
+            type = a.type
+            payload = a.payload
+            return 1
+        } catch {
+            return -1
+        }
     }
 
     /// Every attribute of `region` in order, handed to `body` until the end (true) or the first

@@ -94,6 +94,11 @@ public final class SingleFlowPath {
     private static let setCommand = UInt32(NFL.Command.setFlows.rawValue)
     private static let delCommand = UInt32(NFL.Command.delFlows.rawValue)
     static let maxTemplates = 256
+    /// The ENCAP attributes of a call this path answers: these, each once, nothing else.
+    private static var callAttributes: UInt16 {
+        EncapHeader.bit(NFLH.EncapAttr.cmdType) | EncapHeader.bit(NFLH.EncapAttr.cmd)
+            | EncapHeader.bit(NFLH.EncapAttr.seq) | EncapHeader.bit(NFLH.EncapAttr.attr)
+    }
 
     /// Answers `request` (exactly one netlink message of family `requestFamilyID`) if it is a
     /// SET_FLOWS / DEL_FLOWS into the hash backend that succeeds: applies it, calls `body` with
@@ -138,7 +143,7 @@ public final class SingleFlowPath {
     /// CMD, SEQ and ATTR of `request` if it is exactly one netlink message of family
     /// `requestFamilyID`: an ENCAP request whose only top-level attribute is ENCAP, holding
     /// CMD_TYPE (NFL command), CMD, SEQ and ATTR once each and nothing else (no STATUS, PART,
-    /// MORE, PAD, nothing unknown), all of the decoder's sizes. Anything else: nil.
+    /// MORE, PAD, nothing unknown), as the decoder reads them (EncapHeader). Anything else: nil.
     @inline(__always)
     static func readCall(_ request: UnsafeRawBufferPointer, requestFamilyID: UInt16)
         -> (command: UInt32, sequence: UInt64, attributes: UnsafeRawBufferPointer)? {
@@ -149,21 +154,11 @@ public final class SingleFlowPath {
         var attrs = top
         guard case .attribute(let encap) = Self.next(&attrs), encap.type == NFLH.Attr.encap,
               case .end = Self.next(&attrs) else { return nil }
-        var cmdType: UInt32?, cmd: UInt32?, seq: UInt64?, inner: UnsafeRawBufferPointer?
-        let read = RawAttributes.walk(encap.payload) { type, payload in
-            switch type {
-            case NFLH.EncapAttr.cmdType where cmdType == nil: cmdType = RawAttributes.u32(payload); return cmdType != nil
-            case NFLH.EncapAttr.cmd where cmd == nil: cmd = RawAttributes.u32(payload); return cmd != nil
-            case NFLH.EncapAttr.seq where seq == nil:
-                guard payload.count == 8, let base = payload.baseAddress else { return false }
-                seq = base.loadUnaligned(as: UInt64.self)
-            case NFLH.EncapAttr.attr where inner == nil: inner = payload
-            default: return false   // STATUS, PART, MORE, a repeat, anything unknown
-            }
-            return true
-        }
-        guard read, cmdType == NFLH.EncapCmdType.nflCommand, let cmd, let seq, let inner else { return nil }
-        return (cmd, seq, inner)
+        // The one ENCAP reader (the decoder's rules); then only these four, each once.
+        guard let h = try? EncapHeader(encap), h.commandType == NFLH.EncapCmdType.nflCommand,
+              h.present == Self.callAttributes,
+              let inner = h.attributes else { return nil }
+        return (h.command, h.sequence, inner.payload)
     }
 
     private func answerFlows(cmd: UInt32, seq: UInt64, inner: UnsafeRawBufferPointer, _ nlseq: UInt32,

@@ -14,41 +14,33 @@ extension UnftTwin {
     static let pageFlowBytes = 4096
 
     /// The payload range of ENCAP.ATTR.FLOWS in an ENCAP message (whole, headers included),
-    /// or nil when it has none. Bounds-checked: the message was decoded strictly before, but
-    /// this walk must not trap whatever it gets.
+    /// or nil when it has none (or is malformed: it was decoded strictly before).
     static func answerFlowsRange(_ m: UnsafeRawBufferPointer) -> Range<Int>? {
-        let top = Netlink.headerLength + Netlink.genericHeaderLength
-        guard m.count >= top, let encap = child(m, top..<m.count, NFLH.Attr.encap),
-              let attr = child(m, encap, NFLH.EncapAttr.attr) else { return nil }
-        return child(m, attr, NFL.Attr.flows)
+        guard let attr = EncapHeader.peek(m)?.attributes else { return nil }
+        return child(m, attr.payloadOffset..<(attr.payloadOffset + attr.payload.count), NFL.Attr.flows)
     }
 
     /// The payload of the first attribute of `type` among those in `region`.
     static func child(_ m: UnsafeRawBufferPointer, _ region: Range<Int>, _ type: UInt16) -> Range<Int>? {
-        var off = region.lowerBound
-        while region.upperBound - off >= 4 {
-            let len = Int(m.loadUnaligned(fromByteOffset: off, as: UInt16.self))
-            guard len >= 4, off + len <= region.upperBound else { return nil }
-            if m.loadUnaligned(fromByteOffset: off + 2, as: UInt16.self) & 0x3FFF == type {
-                return (off + 4)..<(off + len)
-            }
-            off += Netlink.align(len)
+        var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: m[region]), baseOffset: region.lowerBound)
+        while let a = try? it.next() {
+            if a.type == type { return a.payloadOffset..<(a.payloadOffset + a.payload.count) }
         }
         return nil
     }
 
     /// Appends the FLOW elements in `region` of `m` to `flows`, each padded to 4 with zeros
-    /// (the module's unft_buf_append_attr). False if an element's length is out of bounds.
+    /// (the module's unft_buf_append_attr). False if the region does not walk cleanly.
     static func appendFlowElements(_ m: UnsafeRawBufferPointer, _ region: Range<Int>, to flows: inout [UInt8]) -> Bool {
-        var off = region.lowerBound
-        while region.upperBound - off >= 4 {
-            let len = Int(m.loadUnaligned(fromByteOffset: off, as: UInt16.self))
-            guard len >= 4, off + len <= region.upperBound else { return false }
-            flows.append(contentsOf: UnsafeRawBufferPointer(rebasing: m[off..<(off + len)]))
+        var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: m[region]), baseOffset: region.lowerBound)
+        while true {
+            let next: Attribute?
+            do throws(DecodeError) { next = try it.next() } catch { return false }
+            guard let a = next else { return true }
+            let len = Netlink.attributeHeaderLength + a.payload.count
+            flows.append(contentsOf: UnsafeRawBufferPointer(rebasing: m[a.offset..<(a.offset + len)]))
             for _ in len..<Netlink.align(len) { flows.append(0) }
-            off += Netlink.align(len)
         }
-        return true
     }
 
     /// One reply page with the FLOW elements of `flows` (padded, back to back) from byte

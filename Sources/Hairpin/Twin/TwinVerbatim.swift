@@ -28,20 +28,19 @@ extension UnftTwin {
                              errorStrategy: ErrorStrategy?, request: UnsafeRawBufferPointer) -> Bool {
         // Payload ranges of the copied top-level attributes, by attribute number (3…8).
         var ranges = VerbatimNests()
-        let length = request.count
-        var off = Netlink.headerLength + 4
-        while length - off >= 4 {
-            let len = Int(request.loadUnaligned(fromByteOffset: off, as: UInt16.self))
-            let type = request.loadUnaligned(fromByteOffset: off + 2, as: UInt16.self) & 0x3FFF
-            guard len >= 4, off + len <= length else { return false }
-            let payload = (off + 4)..<(off + len)
-            if type >= NFL.Attr.tables && type <= NFL.Attr.flows {
-                ranges.set(type, payload)
+        let headers = Netlink.headerLength + Netlink.genericHeaderLength
+        guard request.count >= headers else { return false }
+        var top = AttributeIterator(UnsafeRawBufferPointer(rebasing: request[headers...]), baseOffset: headers)
+        while true {
+            let next: Attribute?
+            do throws(DecodeError) { next = try top.next() } catch { return false }
+            guard let a = next else { break }
+            if a.type >= NFL.Attr.tables && a.type <= NFL.Attr.flows {
+                ranges.set(a.type, a.payloadOffset..<(a.payloadOffset + a.payload.count))
                 // An unpadded payload (legal, but not what an encoder here writes) would leave
                 // the next attribute unaligned: let the model encode that request.
-                guard payload.count % 4 == 0 else { return false }
+                guard a.payload.count % 4 == 0 else { return false }
             }
-            off += Netlink.align(len)
         }
         let batch = Self.isBatch(command)
         let flows = ranges.get(NFL.Attr.flows)
@@ -50,10 +49,13 @@ extension UnftTwin {
         var parts = 0
         if batch && ranges.has(NFL.Attr.flows) {
             var size = 0, inPart = 0
-            var e = flows.lowerBound
-            while flows.upperBound - e >= 4 {
-                let n = Netlink.align(Int(request.loadUnaligned(fromByteOffset: e, as: UInt16.self)))
-                guard n >= 4, e + n <= flows.upperBound else { return false }
+            var elements = AttributeIterator(UnsafeRawBufferPointer(rebasing: request[flows]), baseOffset: flows.lowerBound)
+            while true {
+                let next: Attribute?
+                do throws(DecodeError) { next = try elements.next() } catch { return false }
+                guard let element = next else { break }
+                // The element's padded size, as the module counts it.
+                let n = Netlink.align(Netlink.attributeHeaderLength + element.payload.count)
                 if size + n > budget && inPart > 0 {
                     parts += 1
                     size = 0
@@ -61,7 +63,6 @@ extension UnftTwin {
                 }
                 size += n
                 inPart += 1
-                e += n
             }
             if inPart > 0 { parts += 1 }
         }

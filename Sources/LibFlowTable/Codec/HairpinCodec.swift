@@ -72,37 +72,21 @@ public enum HairpinCodec {
     }
 
     static func decodeEncap(_ nest: Attribute, answerFlowsChecked: Bool = false) throws(DecodeError) -> HairpinEncap {
-        var it = nest.nested()
-        var seen = SeenAttributes()
+        // The header by the one reader (EncapHeader); the typed parts here.
+        let h = try EncapHeader(nest)
         let names = NFLH.EncapAttr.self
-        var cmdType: UInt32?, cmd: UInt32?, status: UInt32?, seq: UInt64?
-        var part: UInt32?, more = false, text: String?, results: [FlowResult]?
-        var inner: Attribute?
-        while let attr = try it.next() {
-            try seen.mark(attr, names: names)
-            switch attr.type {
-            case NFLH.EncapAttr.cmdType: cmdType = try attr.u32(in: names)
-            case NFLH.EncapAttr.cmd: cmd = try attr.u32(in: names)
-            case NFLH.EncapAttr.status: status = try attr.u32(in: names)
-            case NFLH.EncapAttr.seq: seq = try attr.u64(in: names)
-            case NFLH.EncapAttr.part: part = try attr.u32(in: names)
-            case NFLH.EncapAttr.more: more = try attr.flag(in: names)
-            case NFLH.EncapAttr.errorMessage: text = try attr.string(in: names)
-            case NFLH.EncapAttr.pad: break
-            case NFLH.EncapAttr.results:
-                results = try FlowTableCodec.wrap(names, attr) { () throws(DecodeError) in
-                    try decodeList(attr, elementName: "RESULT", depth: 2, decodeResult)
-                }
-            // ATTR's FLOWS layout depends on STATUS, which may come later: decode it after the loop.
-            case NFLH.EncapAttr.attr: inner = attr
-            default: throw unknown(attr)
+        var results: [FlowResult]?
+        if let attr = h.results {
+            results = try FlowTableCodec.wrap(names, attr) { () throws(DecodeError) in
+                try decodeList(attr, elementName: "RESULT", depth: 2, decodeResult)
             }
         }
-        guard let cmdType else { throw missing("CMD_TYPE", in: nest) }
-        guard let cmd else { throw missing("CMD", in: nest) }
-        guard let seq else { throw missing("SEQ", in: nest) }
-        var e = HairpinEncap(commandType: cmdType, command: cmd, status: status, sequence: seq,
-                             results: results, part: part, more: more, errorMessage: text)
+        let text = try h.errorMessage?.string(in: names)
+        let (cmdType, cmd) = (h.commandType, h.command)
+        // ATTR's FLOWS layout depends on STATUS: decoded once the header is read.
+        let inner = h.attributes
+        var e = HairpinEncap(commandType: cmdType, command: cmd, status: h.status, sequence: h.sequence,
+                             results: results, part: h.part, more: h.more, errorMessage: text)
         if let inner, answerFlowsChecked, e.isAnswer, cmdType == NFLH.EncapCmdType.nflCommand,
            cmd == UInt32(NFL.Command.getFlows.rawValue) {
             var s = FlowTableMessageSummary(header: NetlinkHeader(type: 0, flags: 0, sequence: 0, port: 0),

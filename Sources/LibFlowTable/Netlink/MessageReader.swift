@@ -11,6 +11,14 @@ public struct NetlinkMessageView {
     /// Offset of the message in the buffer it came from.
     public let offset: Int
 
+    @usableFromInline
+    init(header: NetlinkHeader, payload: UnsafeRawBufferPointer, bytes: UnsafeRawBufferPointer, offset: Int) {
+        self.header = header
+        self.payload = payload
+        self.bytes = bytes
+        self.offset = offset
+    }
+
     /// The genl header and the attribute region of a generic netlink message.
     public func generic() throws(DecodeError) -> (GenericHeader, AttributeIterator) {
         guard payload.count >= Netlink.genericHeaderLength else {
@@ -27,16 +35,28 @@ public struct NetlinkMessageView {
 /// Walks the messages of a buffer. nlmsg_len must cover the header and fit the buffer; the
 /// padding after the last message may be missing.
 public struct NetlinkMessageIterator {
-    let buffer: UnsafeRawBufferPointer
-    var position = 0
+    // Inlinable across modules: the replay walks every record's messages with it.
+    @usableFromInline let buffer: UnsafeRawBufferPointer
+    @usableFromInline var position = 0
 
+    @inlinable
     public init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
 
+    /// The bytes not walked yet (all of them after an error), and the walk ended: for readers
+    /// that keep what is not a message whole (a replay still compares it as bytes).
+    @inlinable
+    public mutating func rest() -> UnsafeRawBufferPointer {
+        let r = UnsafeRawBufferPointer(rebasing: buffer[position...])
+        position = buffer.count
+        return r
+    }
+
+    @inlinable @inline(__always)
     public mutating func next() throws(DecodeError) -> NetlinkMessageView? {
         let remaining = buffer.count - position
         if remaining == 0 { return nil }
         guard remaining >= Netlink.headerLength else {
-            throw DecodeError(.truncated(needed: Netlink.headerLength, available: remaining), at: position)
+            throw Self.truncated(remaining, at: position)
         }
         let h = NetlinkHeader(
             length: buffer.loadUnaligned(fromByteOffset: position, as: UInt32.self),
@@ -45,13 +65,23 @@ public struct NetlinkMessageIterator {
             sequence: buffer.loadUnaligned(fromByteOffset: position + 8, as: UInt32.self),
             port: buffer.loadUnaligned(fromByteOffset: position + 12, as: UInt32.self))
         guard h.length >= UInt32(Netlink.headerLength), Int(h.length) <= remaining else {
-            throw DecodeError(.badMessageLength(h.length), at: position)
+            throw Self.badLength(h.length, at: position)
         }
         let start = position
         let whole = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + Int(h.length))])
         let payload = UnsafeRawBufferPointer(rebasing: whole[Netlink.headerLength...])
         position = min(start + Netlink.align(Int(h.length)), buffer.count)
         return NetlinkMessageView(header: h, payload: payload, bytes: whole, offset: start)
+    }
+
+    @usableFromInline @inline(never)
+    static func truncated(_ remaining: Int, at position: Int) -> DecodeError {
+        DecodeError(.truncated(needed: Netlink.headerLength, available: remaining), at: position)
+    }
+
+    @usableFromInline @inline(never)
+    static func badLength(_ length: UInt32, at position: Int) -> DecodeError {
+        DecodeError(.badMessageLength(length), at: position)
     }
 }
 
