@@ -41,7 +41,7 @@ public final class TSSBackend: PacketClassifier {
     private final class Subtable {
         let tuple: [TupleField]
         /// Masked values → the flows of that match set, highest priority first.
-        var buckets: [[UInt64]: [Flow]] = [:]
+        var buckets: [[UInt64]: [StoredFlow]] = [:]
         var count = 0
         /// ≥ the highest priority held (an upper bound, see the file comment).
         var maxPriority: UInt32 = 0
@@ -58,7 +58,7 @@ public final class TSSBackend: PacketClassifier {
 
     /// Where a stored flow lives, so delete finds its bucket without recomputing the MatchSet.
     private struct Location {
-        var flow: Flow
+        var stored: StoredFlow
         var tuple: [TupleField]
         var values: [UInt64]
     }
@@ -76,24 +76,48 @@ public final class TSSBackend: PacketClassifier {
         init(size: UInt32) { self.size = size }
     }
 
-    /// The tuple and the values of a flow's canonical match set.
-    private static func split(_ flow: Flow) -> (tuple: [TupleField], values: [UInt64]) {
-        let keys = MatchSet(flow.matches ?? []).keys
+    /// The tuple and the values of a canonical match set.
+    private static func split(_ set: MatchSet) -> (tuple: [TupleField], values: [UInt64]) {
+        let keys = set.keys
         return (keys.map { TupleField(key: PacketFields.Key($0), mask: $0.mask) }, keys.map(\.value))
     }
 
-    public func insert(_ flow: Flow) -> Result<Void, BackendError> {
-        guard let t = tables[flow.table] else { return .failure(.noSuchEntry) }
-        if t.byUID[flow.uid] != nil { return .failure(.exists) }
-        let (tuple, values) = Self.split(flow)
-        let sub = t.subtables[tuple]
-        if let bucket = sub?.buckets[values], bucket.contains(where: { $0.priority == flow.priority }) {
-            return .failure(.exists)
+    /// The contract's checks in its order for a flow of `set` (split into tuple and values);
+    /// nil when it may be stored.
+    private func refusal(_ table: UInt32, uid: UInt32, priority: UInt32, tuple: [TupleField],
+                         values: [UInt64]) -> (Storage?, BackendError?) {
+        guard let t = tables[table] else { return (nil, .noSuchEntry) }
+        if t.byUID[uid] != nil { return (t, .exists) }
+        if let bucket = t.subtables[tuple]?.buckets[values], bucket.contains(where: { $0.priority == priority }) {
+            return (t, .exists)
         }
-        guard FlowBackendTables.hasRoom(size: t.size, count: t.byUID.count) else { return .failure(.noSpace) }
+        guard FlowBackendTables.hasRoom(size: t.size, count: t.byUID.count) else { return (t, .noSpace) }
+        return (t, nil)
+    }
 
+    public func insert(_ flow: Flow) -> Result<Void, BackendError> {
+        let set = MatchSet(flow.matches ?? [])
+        let (tuple, values) = Self.split(set)
+        let (storage, refused) = refusal(flow.table, uid: flow.uid, priority: flow.priority, tuple: tuple, values: values)
+        if let refused { return .failure(refused) }
+        guard let t = storage else { return .failure(.noSuchEntry) }
+        add(StoredFlow(flow, matchSet: set), tuple: tuple, values: values, to: t)
+        return .success(())
+    }
+
+    public func insert(_ view: FlowView) -> Bool {
+        let set = view.matchSet
+        let (tuple, values) = Self.split(set)
+        let (storage, refused) = refusal(view.table, uid: view.uid, priority: view.priority, tuple: tuple, values: values)
+        guard refused == nil, let t = storage else { return false }
+        add(StoredFlow(view, matchSet: set), tuple: tuple, values: values, to: t)
+        return true
+    }
+
+    /// Stores `flow` (checked: it may be stored).
+    private func add(_ flow: StoredFlow, tuple: [TupleField], values: [UInt64], to t: Storage) {
         let s: Subtable
-        if let sub {
+        if let sub = t.subtables[tuple] {
             s = sub
         } else {
             s = Subtable(tuple: tuple)
@@ -110,19 +134,24 @@ public final class TSSBackend: PacketClassifier {
             s.maxPriority = flow.priority
             t.searchOrder = nil
         }
-        t.byUID[flow.uid] = Location(flow: flow, tuple: tuple, values: values)
+        t.byUID[flow.uid] = Location(stored: flow, tuple: tuple, values: values)
         t.order.inserted(priority: flow.priority, uid: flow.uid)
-        return .success(())
     }
 
     public func delete(table: UInt32, uid: UInt32) -> Result<Flow, BackendError> {
-        guard let t = tables[table], let loc = t.byUID.removeValue(forKey: uid) else {
+        guard let removed = remove(table: table, uid: uid), case .stored(let s) = removed.kept else {
             return .failure(.noSuchEntry)
         }
-        t.order.deleted(priority: loc.flow.priority, uid: uid)
+        return .success(s.flow)
+    }
+
+    public func remove(table: UInt32, uid: UInt32) -> RemovedFlow? {
+        guard let t = tables[table], let loc = t.byUID.removeValue(forKey: uid) else { return nil }
+        t.order.deleted(priority: loc.stored.priority, uid: uid)
+        let removed = RemovedFlow(table: table, kept: .stored(loc.stored))
         // byUID and the subtables are kept in step, so the subtable and bucket exist; if they did
         // not, the uid is still gone from the table's index, which is the delete's meaning.
-        guard let s = t.subtables[loc.tuple] else { return .success(loc.flow) }
+        guard let s = t.subtables[loc.tuple] else { return removed }
         if var bucket = s.buckets.removeValue(forKey: loc.values) {
             bucket.removeAll { $0.uid == uid }
             if !bucket.isEmpty { s.buckets[loc.values] = bucket }
@@ -138,15 +167,21 @@ public final class TSSBackend: PacketClassifier {
                 t.searchOrder = nil
             }
         }
-        return .success(loc.flow)
+        return removed
+    }
+
+    public func restore(_ removed: RemovedFlow) {
+        guard let t = tables[removed.table], case .stored(let flow) = removed.kept else { return }
+        let (tuple, values) = Self.split(flow.matchSet)
+        add(flow, tuple: tuple, values: values, to: t)
     }
 
     public func flows(_ selector: FlowSelector, into body: (Flow) -> Void) -> Result<Void, BackendError> {
         guard let t = tables[selector.table] else { return .failure(.noSuchEntry) }
         t.order.forEach(selector, rebuildFrom: {
-            t.byUID.values.map { PriorityOrder.key(priority: $0.flow.priority, uid: $0.flow.uid) }
+            t.byUID.values.map { PriorityOrder.key(priority: $0.stored.priority, uid: $0.stored.uid) }
         }) { uid in
-            if let loc = t.byUID[uid] { body(loc.flow) }
+            if let loc = t.byUID[uid] { body(loc.stored.flow) }
         }
         return .success(())
     }
@@ -174,7 +209,7 @@ public final class TSSBackend: PacketClassifier {
             order = t.subtables.values.sorted { $0.maxPriority > $1.maxPriority }
             t.searchOrder = order
         }
-        var best: Flow?
+        var best: StoredFlow?
         probing: for s in order {
             // Sorted by maxPriority: nothing further on can beat best (equal priority still can,
             // through a lower uid).
@@ -189,6 +224,6 @@ public final class TSSBackend: PacketClassifier {
                 best = hit
             }
         }
-        return best
+        return best?.flow
     }
 }

@@ -1,6 +1,6 @@
 // One ENCAP answer encoded once by the real encoder, sent again and again with only its two
 // sequence numbers patched in: nlmsg_seq (the listener's numbering, byte 8 of the netlink
-// header) and the ENCAP SEQ (the call it answers). SingleFlowPath's SET/DEL answers and
+// header) and the ENCAP SEQ (the call it answers). ByteService's SET/DEL answers and
 // DiscoveryTemplates' getter answers are such templates; both are byte-identical to what the
 // typed path (ListenerLoop.encode) sends for the same call.
 import LibFlowTable
@@ -36,10 +36,10 @@ extension AnswerTemplate {
         let offset: Int? = bytes.withUnsafeBytes { raw in
             guard let m = try? NetlinkMessageView.single(raw), let (_, top) = try? m.generic() else { return nil }
             var attrs = top
-            while case .attribute(let a) = SingleFlowPath.next(&attrs) {
+            while case .attribute(let a) = ByteService.next(&attrs) {
                 guard a.type == NFLH.Attr.encap else { continue }
                 var it = a.nested()
-                while case .attribute(let e) = SingleFlowPath.next(&it) {
+                while case .attribute(let e) = ByteService.next(&it) {
                     if e.type == NFLH.EncapAttr.seq && e.payload.count == 8 { return e.payloadOffset }
                 }
             }

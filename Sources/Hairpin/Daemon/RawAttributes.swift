@@ -1,4 +1,4 @@
-// The attribute walk of the daemon's byte-level paths (EncodedFlowReader, SingleFlowPath,
+// The attribute walk of the daemon's byte-level paths (EncodedFlowReader, ByteService,
 // DiscoveryTemplates): AttributeIterator's rules without Attribute values or thrown errors, so a
 // request the fast paths decline costs no error value, and a walk is a loop over two loads.
 import LibFlowTable
