@@ -37,18 +37,38 @@ public final class TSSBackend: PacketClassifier {
         var mask: UInt64
     }
 
+    /// A dictionary key of several elements (a tuple, a list of masked values), hashed once when
+    /// made: a probe then hashes one word instead of every element through Hasher, which was
+    /// most of the cost of an insert or delete.
+    struct HashedKey<Element: Hashable>: Hashable {
+        let elements: [Element]
+        let hash: Int
+
+        init(_ elements: [Element]) {
+            self.elements = elements
+            var h = Hasher()
+            for e in elements { h.combine(e) }
+            hash = h.finalize()
+        }
+
+        static func == (a: Self, b: Self) -> Bool { a.hash == b.hash && a.elements == b.elements }
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+    }
+    typealias Tuple = HashedKey<TupleField>
+    typealias Values = HashedKey<UInt64>
+
     /// All flows whose match sets share one mask tuple.
     private final class Subtable {
-        let tuple: [TupleField]
+        let tuple: Tuple
         /// Masked values → the flows of that match set, highest priority first.
-        var buckets: [[UInt64]: [StoredFlow]] = [:]
+        var buckets: [Values: [StoredFlow]] = [:]
         var count = 0
         /// ≥ the highest priority held (an upper bound, see the file comment).
         var maxPriority: UInt32 = 0
         /// Deletes since maxPriority was last exact.
         var deletesSinceExact = 0
 
-        init(tuple: [TupleField]) { self.tuple = tuple }
+        init(tuple: Tuple) { self.tuple = tuple }
 
         func recomputeMax() {
             maxPriority = buckets.values.reduce(0) { max($0, $1.first?.priority ?? 0) }
@@ -59,14 +79,14 @@ public final class TSSBackend: PacketClassifier {
     /// Where a stored flow lives, so delete finds its bucket without recomputing the MatchSet.
     private struct Location {
         var stored: StoredFlow
-        var tuple: [TupleField]
-        var values: [UInt64]
+        var tuple: Tuple
+        var values: Values
     }
 
     private final class Storage {
         let size: UInt32
         var byUID: [UInt32: Location] = [:]
-        var subtables: [[TupleField]: Subtable] = [:]
+        var subtables: [Tuple: Subtable] = [:]
         /// Subtables by descending maxPriority; nil when it must be rebuilt.
         var searchOrder: [Subtable]?
         var order = PriorityOrder()
@@ -77,64 +97,63 @@ public final class TSSBackend: PacketClassifier {
     }
 
     /// The tuple and the values of a canonical match set.
-    private static func split(_ set: MatchSet) -> (tuple: [TupleField], values: [UInt64]) {
+    private static func split(_ set: MatchSet) -> (tuple: Tuple, values: Values) {
         let keys = set.keys
-        return (keys.map { TupleField(key: PacketFields.Key($0), mask: $0.mask) }, keys.map(\.value))
+        return (Tuple(keys.map { TupleField(key: PacketFields.Key($0), mask: $0.mask) }), Values(keys.map(\.value)))
     }
 
-    /// The contract's checks in its order for a flow of `set` (split into tuple and values);
-    /// nil when it may be stored.
-    private func refusal(_ table: UInt32, uid: UInt32, priority: UInt32, tuple: [TupleField],
-                         values: [UInt64]) -> (Storage?, BackendError?) {
-        guard let t = tables[table] else { return (nil, .noSuchEntry) }
-        if t.byUID[uid] != nil { return (t, .exists) }
-        if let bucket = t.subtables[tuple]?.buckets[values], bucket.contains(where: { $0.priority == priority }) {
-            return (t, .exists)
+    /// Where a flow of `set` would go, once the contract's checks (in its order) passed.
+    private struct Placement {
+        let storage: Storage
+        let tuple: Tuple
+        let values: Values
+        let subtable: Subtable?
+    }
+
+    private func place(_ table: UInt32, uid: UInt32, priority: UInt32, _ set: MatchSet) -> Result<Placement, BackendError> {
+        guard let t = tables[table] else { return .failure(.noSuchEntry) }
+        if t.byUID[uid] != nil { return .failure(.exists) }
+        let (tuple, values) = Self.split(set)
+        let sub = t.subtables[tuple]
+        if let bucket = sub?.buckets[values], bucket.contains(where: { $0.priority == priority }) {
+            return .failure(.exists)
         }
-        guard FlowBackendTables.hasRoom(size: t.size, count: t.byUID.count) else { return (t, .noSpace) }
-        return (t, nil)
+        guard FlowBackendTables.hasRoom(size: t.size, count: t.byUID.count) else { return .failure(.noSpace) }
+        return .success(Placement(storage: t, tuple: tuple, values: values, subtable: sub))
     }
 
     public func insert(_ flow: Flow) -> Result<Void, BackendError> {
         let set = MatchSet(flow.matches ?? [])
-        let (tuple, values) = Self.split(set)
-        let (storage, refused) = refusal(flow.table, uid: flow.uid, priority: flow.priority, tuple: tuple, values: values)
-        if let refused { return .failure(refused) }
-        guard let t = storage else { return .failure(.noSuchEntry) }
-        add(StoredFlow(flow, matchSet: set), tuple: tuple, values: values, to: t)
-        return .success(())
+        return place(flow.table, uid: flow.uid, priority: flow.priority, set).map { add(StoredFlow(flow, matchSet: set), $0) }
     }
 
     public func insert(_ view: FlowView) -> Bool {
         let set = view.matchSet
-        let (tuple, values) = Self.split(set)
-        let (storage, refused) = refusal(view.table, uid: view.uid, priority: view.priority, tuple: tuple, values: values)
-        guard refused == nil, let t = storage else { return false }
-        add(StoredFlow(view, matchSet: set), tuple: tuple, values: values, to: t)
+        guard case .success(let p) = place(view.table, uid: view.uid, priority: view.priority, set) else { return false }
+        add(StoredFlow(view, matchSet: set), p)
         return true
     }
 
-    /// Stores `flow` (checked: it may be stored).
-    private func add(_ flow: StoredFlow, tuple: [TupleField], values: [UInt64], to t: Storage) {
+    /// Stores `flow` where `p` says (checked: it may be stored).
+    private func add(_ flow: StoredFlow, _ p: Placement) {
+        let t = p.storage
         let s: Subtable
-        if let sub = t.subtables[tuple] {
+        if let sub = p.subtable {
             s = sub
         } else {
-            s = Subtable(tuple: tuple)
+            s = Subtable(tuple: p.tuple)
             s.maxPriority = flow.priority
-            t.subtables[tuple] = s
+            t.subtables[p.tuple] = s
             t.searchOrder = nil
         }
-        var bucket = s.buckets.removeValue(forKey: values) ?? []
-        let at = bucket.firstIndex(where: { $0.priority < flow.priority }) ?? bucket.endIndex
-        bucket.insert(flow, at: at)
-        s.buckets[values] = bucket
+        // In place: the bucket is not copied out and back.
+        s.buckets[p.values, default: []].insertByPriority(flow)
         s.count += 1
         if flow.priority > s.maxPriority {
             s.maxPriority = flow.priority
             t.searchOrder = nil
         }
-        t.byUID[flow.uid] = Location(stored: flow, tuple: tuple, values: values)
+        t.byUID[flow.uid] = Location(stored: flow, tuple: p.tuple, values: p.values)
         t.order.inserted(priority: flow.priority, uid: flow.uid)
     }
 
@@ -152,9 +171,9 @@ public final class TSSBackend: PacketClassifier {
         // byUID and the subtables are kept in step, so the subtable and bucket exist; if they did
         // not, the uid is still gone from the table's index, which is the delete's meaning.
         guard let s = t.subtables[loc.tuple] else { return removed }
-        if var bucket = s.buckets.removeValue(forKey: loc.values) {
-            bucket.removeAll { $0.uid == uid }
-            if !bucket.isEmpty { s.buckets[loc.values] = bucket }
+        if let i = s.buckets.index(forKey: loc.values) {
+            s.buckets.values[i].removeAll { $0.uid == uid }
+            if s.buckets.values[i].isEmpty { s.buckets.remove(at: i) }
         }
         s.count -= 1
         if s.count == 0 {
@@ -173,7 +192,7 @@ public final class TSSBackend: PacketClassifier {
     public func restore(_ removed: RemovedFlow) {
         guard let t = tables[removed.table], case .stored(let flow) = removed.kept else { return }
         let (tuple, values) = Self.split(flow.matchSet)
-        add(flow, tuple: tuple, values: values, to: t)
+        add(flow, Placement(storage: t, tuple: tuple, values: values, subtable: t.subtables[tuple]))
     }
 
     public func flows(_ selector: FlowSelector, into body: (Flow) -> Void) -> Result<Void, BackendError> {
@@ -215,15 +234,22 @@ public final class TSSBackend: PacketClassifier {
             // through a lower uid).
             if let best, s.maxPriority < best.priority { break }
             t.scratch.removeAll(keepingCapacity: true)
-            for f in s.tuple {
+            for f in s.tuple.elements {
                 // A packet without the field cannot match any flow of this tuple.
                 guard let v = packet.values[f.key] else { continue probing }
                 t.scratch.append(v & f.mask)
             }
-            if let hit = s.buckets[t.scratch]?.first, beats(priority: hit.priority, uid: hit.uid, best) {
+            if let hit = s.buckets[Values(t.scratch)]?.first, beats(priority: hit.priority, uid: hit.uid, best) {
                 best = hit
             }
         }
         return best?.flow
+    }
+}
+
+extension Array where Element == StoredFlow {
+    /// Inserts `flow` before the first of lower priority (a bucket is highest priority first).
+    mutating func insertByPriority(_ flow: StoredFlow) {
+        insert(flow, at: firstIndex(where: { $0.priority < flow.priority }) ?? endIndex)
     }
 }

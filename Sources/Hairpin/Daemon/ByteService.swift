@@ -282,13 +282,16 @@ public final class ByteService {
                 if count > 1 { inserted.append((reader.table, reader.uid)) }
             } else {
                 let started = timing?.start()
-                let deleted = backend.remove(table: reader.table, uid: reader.uid)
+                var deleted = backend.remove(table: reader.table, uid: reader.uid)
+                let found = deleted != nil
+                if count > 1, let r = deleted { removed.append(r) }
+                // Freeing what the backend kept of the flow is its cost, timed with it.
+                deleted = nil
                 if let started { timing?.end(started) }
-                guard let r = deleted else {
+                guard found else {
                     undo(backend)
                     return false
                 }
-                if count > 1 { removed.append(r) }
             }
         }
     }
