@@ -28,12 +28,6 @@ public struct FlowView {
 
     /// The canonical match set (what MatchSet(flow.matches) is for the decoded flow).
     public var matchSet: MatchSet { MatchSet(keys: matches.map(MatchKey.init)) }
-
-    /// The decoded Flow (for the rare caller that needs one); nil if the bytes do not decode.
-    public func decoded() -> Flow? {
-        var scratch: [UInt8] = []
-        return EncodedFlowStore.decode(element, scratch: &scratch)
-    }
 }
 
 /// A flow as the dummy, tss and tcam backends keep it: typed (a typed insert) or the FLOW
