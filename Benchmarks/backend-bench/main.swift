@@ -93,7 +93,7 @@ for n in sizes {
         _ = backend.flows(FlowSelector(table: acl.uid)) { _ in returned += 1 }
         let get = (now() - t2) / Double(max(returned, 1)) * 1e9
         var moves = "-"
-        if let tcam = backend as? TCAMBackend { moves = fmt(Double(tcam.entryMoves) / Double(n)) }
+        if kind == .tcam { moves = fmt(Double(backend.entryMoves) / Double(n)) }
         let t3 = now()
         for f in flows { _ = backend.delete(table: f.table, uid: f.uid) }
         let delete = (now() - t3) / Double(n) * 1e9

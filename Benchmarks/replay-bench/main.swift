@@ -1,10 +1,11 @@
-// replay-bench: how fast a trace replays into backend:hash at top speed, preloaded and
+// replay-bench: how fast a trace replays into a backend (hash unless --backend) at top speed, preloaded and
 // streaming, and how much memory each takes. Prints numbers; never a pass/fail test.
 //
 //   swift build -c release && .build/release/replay-bench                 # generates 200 000 flows
 //   .build/release/replay-bench --flows 1000000 --runs 5
 //   .build/release/replay-bench --trace big.pcapng                        # any trace (e.g. > 1 GiB)
-//   .build/release/replay-bench --typed        # every call through the typed path (no SingleFlowPath)
+//   .build/release/replay-bench --typed        # every call through the typed path (no ByteService)
+//   .build/release/replay-bench --backend tss  # another backend (default hash)
 //   .build/release/replay-bench --no-skip      # streaming: the reader builds every record (no TraceReader.skipping)
 //   .build/release/replay-bench --closure      # streaming: kept records as TraceRecords through the filter closure
 //
@@ -30,6 +31,7 @@ var keep = false
 var typed = false
 var skipUnread = true
 var closureFilter = false
+var backend = BackendKind.hash
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
@@ -38,10 +40,16 @@ while let a = args.popFirst() {
     case "--runs": runs = max(1, args.popFirst().flatMap { Int($0) } ?? runs)
     case "--keep": keep = true
     case "--typed": typed = true
+    case "--backend":
+        guard let k = args.popFirst().flatMap(BackendKind.init(rawValue:)) else {
+            print("replay-bench: --backend takes one of \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            exit(2)
+        }
+        backend = k
     case "--no-skip": skipUnread = false
     case "--closure": closureFilter = true
     default:
-        print("usage: replay-bench [--trace FILE | --flows N] [--runs N] [--keep] [--typed] [--no-skip] [--closure]")
+        print("usage: replay-bench [--trace FILE | --flows N] [--runs N] [--keep] [--backend NAME] [--typed] [--no-skip] [--closure]")
         exit(2)
     }
 }
@@ -73,7 +81,7 @@ defer { if tracePath == nil && !keep { unlink(path) } }
 var options = ReplayOptions(timing: .topSpeed)
 options.log = { _ in }
 options.singleFlowPath = !typed
-let replayer = Replayer(target: .backend(.hash), options: options)
+let replayer = Replayer(target: .backend(backend), options: options)
 
 func measure(_ label: String, _ make: () throws -> RecordSource) -> [Double] {
     var rates: [Double] = []
@@ -132,7 +140,7 @@ func daemonAlone() -> Double {
               r.netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == hairpinID else { continue }
         requests.append([UInt8](r.netlink))
     }
-    let (service, _) = state.makeService(backend: .hash, defaultModel: DefaultModel.model)
+    let (service, _) = state.makeService(backend: backend, defaultModel: DefaultModel.model)
     var w = NetlinkWriter(capacity: 64 * 1024)
     let t0 = MonotonicClock.now()
     var n = 0
@@ -153,8 +161,8 @@ let ceiling = (0..<runs).map { _ in daemonAlone() }.sorted()
 let best = preloadedRates.last ?? 0, median = preloadedRates[preloadedRates.count / 2]
 let sBest = streaming.last ?? 0, sMedian = streaming[streaming.count / 2]
 print("trace \(path): \(preloaded.count) records, \(mib(preloaded.byteCount)) of netlink data (loaded in \(Double(Int(loadSeconds * 100)) / 100) s)")
-print("replay into backend:hash, top speed, \(runs) runs (median / best), calls = single-flow SET/DEL requests, "
-      + (typed ? "typed path only (--typed):" : "SingleFlowPath on:"))
+print("replay into backend:\(backend.rawValue), top speed, \(runs) runs (median / best), calls = single-flow SET/DEL requests, "
+      + (typed ? "typed path only (--typed):" : "ByteService on:"))
 print("  preloaded: \(rate(median)) / \(rate(best)) calls/s")
 print("  streaming: \(rate(sMedian)) / \(rate(sBest)) calls/s  (\(Int(sMedian / max(median, 1) * 100))% of preloaded)")
 print("  the daemon core alone (decode, HairpinService, encode; no replay around it): \(rate(ceiling[ceiling.count / 2])) calls/s"

@@ -52,20 +52,19 @@ final class BackendReplayer {
                     note(&report, "\(refused) flows of the starting state did not fit backend \(kind.rawValue): answers may differ")
                 }
             }
-            let movesBefore = Self.tcamMoves(service)
+            let movesBefore = service.backendStatistics.entryMoves
             let feed = HairpinFeed(source: source, pushback: preamble.firstLive, options: options, pacer: pacer)
             feed.backendTiming = service.backendTiming
-            // Only hash: the fallback is exact when a refused operation has no side effect.
-            if kind == .hash && options.singleFlowPath && options.step == nil && service.faults == nil {
-                feed.fastPath = SingleFlowPath(service: service, answerFamilyID: Normalizer.canonicalHairpinID)
-            }
             let loopRunner = ListenerLoop(transport: feed, familyID: Normalizer.canonicalHairpinID, service: service,
                                           receiveBufferSize: 256 * 1024, log: { _ in })
             loopRunner.pollInterval = nil
             loopRunner.tracksAcknowledgements = false   // the feed never ACKs an answer
             // singleFlowPath off (replay-bench --typed) means the typed path alone: the loop
             // would otherwise try its own byte path first.
-            if !options.singleFlowPath { loopRunner.fastPath = nil }
+            if !options.singleFlowPath { loopRunner.byteService = nil }
+            // A whole single-message request is answered through the listener's own service on
+            // bytes before the loop would copy it in (not when stepping: the loop shows each).
+            if options.step == nil { feed.byteService = loopRunner.byteService }
             do { _ = try loopRunner.run() } catch {
                 // Only the transport's own errors end run(); the feed throws none but .closed.
                 report.stopped = "the listener stopped: \(error)"
@@ -73,7 +72,7 @@ final class BackendReplayer {
             feed.finish(into: &report)
             if loop == 0, let plan = options.faultPlan, !plan.isEmpty { note(&report, plan.note(injected: service.faults?.injectedCount ?? 0, backendOnly: true)) }
             pacer = feed.pacer
-            if kind == .tcam { report.entryMoves = (report.entryMoves ?? 0) + Self.tcamMoves(service) - movesBefore }
+            if kind == .tcam { report.entryMoves = (report.entryMoves ?? 0) + service.backendStatistics.entryMoves - movesBefore }
             if report.stopped != nil { break }
         }
         report.elapsedNanoseconds = MonotonicClock.now() - t0
@@ -87,13 +86,6 @@ final class BackendReplayer {
         }
         report.peakMemory = peakResidentBytes()
         return report
-    }
-
-    /// Entry moves of every device's tcam so far.
-    static func tcamMoves(_ service: HairpinService) -> Int {
-        service.devices.ifindexes.reduce(0) { sum, i in
-            sum + ((service.devices.existingState(for: i)?.backend as? TCAMBackend)?.entryMoves ?? 0)
-        }
     }
 
     func note(_ report: inout ReplayReport, _ text: String) {
@@ -134,8 +126,9 @@ final class HairpinFeed: MessageTransport {
     let step: StepControl?
     let onAnswer: ((UnsafeRawBufferPointer) -> Void)?
     let useShapes: Bool
-    /// Successful single-flow SET/DEL answered without the ListenerLoop (nil: none).
-    var fastPath: SingleFlowPath?
+    /// The listener's service on bytes, for requests answered without the ListenerLoop's copy
+    /// (nil: none).
+    var byteService: ByteService?
     /// ENCAP SEQs whose earlier parts (MORE) went to the listener: their next part must too.
     @exclusivity(unchecked) var partsInListener: Set<UInt64> = []
 
@@ -265,7 +258,7 @@ final class HairpinFeed: MessageTransport {
         }
         // The call's clock starts here, for either path.
         handOver()
-        if let fast = fastPath, answeredFast(fast, r, hairpinID) { return nil }
+        if let fast = byteService, answeredFast(fast, r, hairpinID) { return nil }
         let n = r.netlink.count
         if buffer.count < n { buffer = [UInt8](repeating: 0, count: n) }
         buffer.withUnsafeMutableBytes { dst in
@@ -288,7 +281,7 @@ final class HairpinFeed: MessageTransport {
 
     /// A single-flow SET/DEL the fast path could answer, answered: true. Anything it declines
     /// (it then changed nothing) goes on to the listener.
-    private func answeredFast(_ fast: SingleFlowPath, _ r: RecordView, _ hairpinID: UInt16) -> Bool {
+    private func answeredFast(_ fast: ByteService, _ r: RecordView, _ hairpinID: UInt16) -> Bool {
         let m = r.netlink
         guard m.count >= Netlink.headerLength, Int(m.loadUnaligned(as: UInt32.self)) == m.count,
               let head = EncapHeader.peek(m), head.status == nil, head.part == nil,

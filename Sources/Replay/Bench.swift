@@ -43,6 +43,13 @@ public struct CommandBench: Sendable {
     public var backendNanosecondsPerOperation = 0.0
 
     public init(command: String) { self.command = command }
+
+    /// The service's own cost per call: the mean less the time inside backend operations.
+    /// The same service serves every backend, so this should not depend on the backend.
+    public var outsideBackendPerCall: Double {
+        guard calls > 0 else { return 0 }
+        return Swift.max(0, mean - Double(backendOperations) * backendNanosecondsPerOperation / Double(calls))
+    }
 }
 
 public struct BackendBench: Sendable {
@@ -174,6 +181,7 @@ extension CommandBench {
             JSONMember("p99.9_ns", .number(p999)), JSONMember("max_ns", .number(max)), JSONMember("mean_ns", .double(mean)),
             JSONMember("calls_per_second", .double(callsPerSecond)), JSONMember("flows_per_second", .double(flowsPerSecond)),
             JSONMember("service_ns_per_call", .double(mean)),
+            JSONMember("outside_backend_ns_per_call", .double(outsideBackendPerCall)),
             JSONMember("backend_ops", .number(UInt64(backendOperations))),
             JSONMember("backend_ns_per_op", .double(backendNanosecondsPerOperation)),
         ])
@@ -267,17 +275,18 @@ public enum BenchReport {
                                 "\(r.divergent)"], heads))
             }
             out.append("")
-            let cols = [8, 16, 8, 9, 11, 11, 9, 9, 9, 9, 9, 9, 12, 9]
+            let cols = [8, 16, 8, 9, 11, 11, 9, 9, 9, 9, 9, 9, 12, 9, 9]
             out.append(row(["backend", "command", "calls", "flows", "calls/s", "flows/s", "p50", "p90", "p99", "p99.9", "max",
-                            "service", "backend ops", "backend"], cols))
-            out.append(row(["", "", "", "", "", "", "", "", "", "", "", "per call", "per run", "per op"], cols))
+                            "service", "backend ops", "backend", "outside"], cols))
+            out.append(row(["", "", "", "", "", "", "", "", "", "", "", "per call", "per run", "per op", "per call"], cols))
             for r in rs {
                 for c in r.commands + [r.overall] {
                     out.append(row([r.backend, c.command, "\(c.calls)", "\(c.flows)", num(c.callsPerSecond), num(c.flowsPerSecond),
                                     TraceLine.latency(c.p50), TraceLine.latency(c.p90), TraceLine.latency(c.p99),
                                     TraceLine.latency(c.p999), TraceLine.latency(c.max), TraceLine.latency(UInt64(c.mean.rounded())),
                                     "\(c.backendOperations)",
-                                    c.backendOperations > 0 ? TraceLine.latency(UInt64(c.backendNanosecondsPerOperation.rounded())) : "-"],
+                                    c.backendOperations > 0 ? TraceLine.latency(UInt64(c.backendNanosecondsPerOperation.rounded())) : "-",
+                                    c.backendOperations > 0 ? TraceLine.latency(UInt64(c.outsideBackendPerCall.rounded())) : "-"],
                                    cols))
                 }
             }
@@ -288,7 +297,9 @@ public enum BenchReport {
                    + "min–max over the runs. wall calls/s: calls / the whole replay's wall time (reading the trace, "
                    + "pairing and comparing answers, the service), all timed runs together. Per command: latency is "
                    + "that service time; service per call its mean; backend per op the mean time of one backend "
-                   + "operation (insert, delete, get) inside it. Flows count every flow of a batch.")
+                   + "operation (insert, delete, get) inside it; outside per call the service per call less the "
+                   + "backend's share (the service's own cost, the same code for every backend). Flows count every "
+                   + "flow of a batch.")
         if results.contains(where: { !$0.isolated }) {
             out.append("* peak RSS of the whole process so far (--no-isolate): not this backend's alone")
         }

@@ -101,7 +101,7 @@ public enum TraceGenerator {
             rmdir(dir)
         }
         let devices = (0..<o.devices).map { UnftTwin.Device(name: "unft\($0)", ifindex: 1000 + UInt32($0)) }
-        let service = HairpinService(devices: DeviceRegistry(model: o.model, backend: o.backend, devices: devices.map(\.ifindex)))
+        let service = HairpinService(model: o.model, backend: o.backend, devices: devices.map(\.ifindex))
         var workload = Workload(options: o)
         workload.prefill(service)
         var twinConfig = UnftTwin.Configuration(devices: devices, timeout: 300, paths: paths)
@@ -293,15 +293,14 @@ struct Workload {
 
     // MARK: calls
 
-    /// Installs `prefill` flows per device straight into the service's backends, before the
-    /// trace's snapshot is taken.
+    /// Preloads `prefill` flows per device into the service, before the trace's snapshot is
+    /// taken.
     mutating func prefill(_ service: HairpinService) {
         guard o.prefill > 0 else { return }
         for d in 0..<o.devices {
-            guard let state = service.devices.state(for: ifindexes[d]) else { continue }
             var installed: [Flow] = []
-            for f in newFlows(d, count: o.prefill) {
-                if case .success = state.backend.insert(f) { installed.append(f) }
+            for f in newFlows(d, count: o.prefill) where service.preload(f, ifindex: ifindexes[d]) {
+                installed.append(f)
             }
             applied(d, installed)
         }

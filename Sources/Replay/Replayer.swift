@@ -103,8 +103,8 @@ public struct ReplayOptions {
     public var loops = 1
 
     var loopCount: Int { loops == 0 ? Int.max : max(1, loops) }
-    /// backend:hash: answer successful single-flow SET/DEL calls by Hairpin's SingleFlowPath
-    /// (byte-identical answers; anything else still goes through the daemon's ListenerLoop).
+    /// Backend targets: the listener answers through its service on bytes (ByteService), as
+    /// flow-table-hairpind does (byte-identical answers; what it declines takes the typed path).
     /// Off: every call takes the typed path (for comparing the two).
     public var singleFlowPath = true
     /// Backend targets: compare repeated answers by shape (AnswerShapes) instead of normalising

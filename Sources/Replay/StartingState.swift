@@ -140,17 +140,11 @@ extension StartingState {
     public func makeService(backend: BackendKind, defaultModel: PipelineModel) -> (HairpinService, refused: Int) {
         var models: [UInt32: PipelineModel] = [:]
         for d in devices.values { models[d.ifindex] = d.model }
-        let registry = DeviceRegistry(model: defaultModel, backend: backend, devices: nil, models: models)
+        let service = HairpinService(model: defaultModel, backend: backend, models: models)
         var refused = 0
         for d in sortedDevices {
-            guard let state = registry.state(for: d.ifindex) else {
-                refused += d.flows.count
-                continue
-            }
-            for f in d.flows {
-                if case .failure = state.backend.insert(f) { refused += 1 }
-            }
+            for f in d.flows where !service.preload(f, ifindex: d.ifindex) { refused += 1 }
         }
-        return (HairpinService(devices: registry), refused)
+        return (service, refused)
     }
 }

@@ -743,6 +743,12 @@ final class MutantBackend: PacketClassifier {
         return inner.insert(flow)
     }
 
+    // The byte path's calls (ByteService) are the reference's: the mutations plant bugs in the
+    // typed contract, which these tests hold a backend to.
+    func insert(_ view: FlowView) -> Bool { inner.insert(view) }
+    func remove(table: UInt32, uid: UInt32) -> RemovedFlow? { inner.remove(table: table, uid: uid) }
+    func restore(_ removed: RemovedFlow) { inner.restore(removed) }
+
     func delete(table: UInt32, uid: UInt32) -> Result<Flow, BackendError> {
         switch mutation {
         case .deleteReturnsSkeleton:

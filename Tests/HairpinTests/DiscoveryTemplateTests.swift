@@ -1,6 +1,6 @@
-// The discovery getters on the byte path (DiscoveryTemplates through SingleFlowPath.answerCall)
+// The discovery getters on the byte path (DiscoveryTemplates through ByteService.answerCall)
 // against the typed path, through the whole ListenerLoop: the same packets go to a loop with its
-// byte path and to one without (fastPath = nil), for every backend. Every message the two loops
+// byte path and to one without (byteService = nil), for every backend. Every message the two loops
 // send must be the same bytes (nlmsg_seq included: both number their messages the same way),
 // and their statistics and the service counters must end equal. The packets are every getter
 // for three devices (one whose GET_HEADERS answer is too big for one message), and odd or
@@ -145,9 +145,9 @@ import LibFlowTable
         let transport = QueueTransport(packets)
         let loop = ListenerLoop(transport: transport, familyID: family, service: service, log: { _ in })
         loop.pollInterval = nil
-        if !bytePath { loop.fastPath = nil }
+        if !bytePath { loop.byteService = nil }
         _ = try loop.run()
-        return (transport.sent, loop.statistics, service.counters, loop.fastPath?.answered ?? 0,
+        return (transport.sent, loop.statistics, service.counters, loop.byteService?.answered ?? 0,
                 service.faults?.injectedCount ?? 0)
     }
 
@@ -166,8 +166,8 @@ import LibFlowTable
         // 3 rounds × (devices 7 and 8: 5 getters, device 9: 4 (GET_HEADERS is too big) + 2 in
         // one packet), and per getter the one after a call's last part (the odd ones that the
         // typed path answers normally, with another ATTR attribute, PART 0 or PAD, are its own
-        // too); the hash backend's 3 SETs.
-        let expected = 3 * (14 + 2) + 5 + (backend == .hash ? 3 : 0)
+        // too); the 3 SETs (every backend is served by the byte path).
+        let expected = 3 * (14 + 2) + 5 + 3
         #expect(bytes.answeredFast == expected)
         // Every kind of answer is there: successes, errors, parts of the big one.
         let getHeaders = typed.counters.commands[UInt32(NFL.Command.getHeaders.rawValue)]

@@ -1,8 +1,8 @@
 // The pieces of the byte-level path against their typed counterparts:
 // * EncodedFlowReader + ValidationIndex.isValid against the decoder + firstError, over
 //   generated flows and the same flows broken in every way validation knows;
-// * the hash backend's encoded storage (insertEncoded / deleteEncoded / restore, the arena and
-//   its compaction) against the same flows stored typed.
+// * every backend's storage from FlowViews (insert(_: FlowView) / remove / restore; the hash
+//   backend's arena and its compaction) against the same flows stored typed.
 import Testing
 import LibFlowTable
 @testable import Hairpin
@@ -31,7 +31,7 @@ import LibFlowTable
     }
 
     /// One way of breaking a flow (most of them into a validation error of some kind).
-    static func broken(_ flow: Flow, _ how: Int, _ draw: inout SingleFlowPathTests.Draw) -> Flow {
+    static func broken(_ flow: Flow, _ how: Int, _ draw: inout ByteServiceTests.Draw) -> Flow {
         var f = flow
         func someMatch(_ body: (inout FieldRef) -> Void) {
             guard var m = f.matches, !m.isEmpty else { return }
@@ -91,7 +91,7 @@ import LibFlowTable
         let model = DefaultModelSource.model
         let index = ValidationIndex(model)
         var gen = FlowGenerator(model: model, seed: seed)
-        var draw = SingleFlowPathTests.Draw(state: seed)
+        var draw = ByteServiceTests.Draw(state: seed)
         var valid = 0, invalid = 0, declined = 0
         var kinds = Set<FlowValidationError.Kind>()
         for n in 0..<4000 {
@@ -133,16 +133,17 @@ import LibFlowTable
         #expect(kinds.count >= 15, "\(kinds)")
     }
 
-    @Test func encodedStorageMatchesTypedStorage() throws {
+    @Test(arguments: BackendKind.allCases)
+    func encodedStorageMatchesTypedStorage(kind: BackendKind) throws {
         let model = DefaultModelSource.model
         var gen = FlowGenerator(model: model, seed: 21)
         let sizes = FlowBackendTables.sizes(of: model.tables).mapValues { _ in Table.unbounded }
-        let typed = HashBackend(tables: sizes)
-        let encoded = HashBackend(tables: sizes)
+        let typed = kind.make(tables: sizes)
+        let encoded = kind.make(tables: sizes)
         var reader = EncodedFlowReader()
         defer { reader.deallocate() }
         var live: [Flow] = []
-        var draw = SingleFlowPathTests.Draw(state: 21)
+        var draw = ByteServiceTests.Draw(state: 21)
         func storeEncoded(_ flow: Flow) throws -> Bool {
             let bytes = try Self.encodedList(flow)
             return bytes.withUnsafeBytes { raw -> Bool in
@@ -150,13 +151,15 @@ import LibFlowTable
                 guard let list = try? top.next() else { return false }
                 var it = list.nested()
                 guard let e = try? it.next(), reader.read(e), let base = e.payload.baseAddress else { return false }
-                return encoded.insertEncoded(table: reader.table, uid: reader.uid, priority: reader.priority,
-                                             fingerprint: FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority),
-                                             element: UnsafeRawBufferPointer(start: base - 4, count: e.payload.count + 4))
+                return encoded.insert(FlowView(table: reader.table, uid: reader.uid, priority: reader.priority,
+                                               fingerprint: FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority),
+                                               matches: reader.matchBuffer,
+                                               element: UnsafeRawBufferPointer(start: base - 4, count: e.payload.count + 4)))
             }
         }
-        // Enough churn for several compactions (each flow is ~150-300 bytes; > 64 KiB of garbage).
-        for step in 0..<12000 {
+        // Hash: enough churn for several compactions (each flow is ~150-300 bytes; > 64 KiB of
+        // garbage). The others (dummy is O(n) per operation) need less to cover their paths.
+        for step in 0..<(kind == .hash ? 12000 : 3000) {
             if live.isEmpty || draw.next(3) != 0 {
                 let f = gen.flows(count: 1)[0]
                 let t = typed.insert(f)
@@ -173,12 +176,12 @@ import LibFlowTable
                     // The typed delete of an encoded flow decodes it exactly.
                     #expect(try encoded.delete(table: victim.table, uid: victim.uid).get() == victim)
                 } else {
-                    let removed = encoded.deleteEncoded(table: victim.table, uid: victim.uid)
+                    let removed = encoded.remove(table: victim.table, uid: victim.uid)
                     #expect(removed != nil)
                     if let removed, draw.next(4) == 0 {
                         // A rollback puts it back; delete it again for real.
                         encoded.restore(removed)
-                        #expect(encoded.deleteEncoded(table: victim.table, uid: victim.uid) != nil)
+                        #expect(encoded.remove(table: victim.table, uid: victim.uid) != nil)
                     }
                 }
             }
@@ -201,7 +204,7 @@ import LibFlowTable
     /// must accept exactly what the decoder accepts, with the same values.
     @Test func otherLayoutsAreReadAsTheDecoderReadsThem() throws {
         var gen = FlowGenerator(model: DefaultModelSource.model, seed: 31)
-        var draw = SingleFlowPathTests.Draw(state: 31)
+        var draw = ByteServiceTests.Draw(state: 31)
         var accepted = 0, refused = 0
         for n in 0..<600 {
             let flow = gen.flows(count: 1)[0]

@@ -384,7 +384,7 @@ final class Harness: @unchecked Sendable {
         let h = try Harness()
         h.start()
         try h.acceptRegistration()
-        // More answers than the ring holds, none ACKed: getters (SingleFlowPath's templates)
+        // More answers than the ring holds, none ACKed: getters (ByteService's templates)
         // and GET_FLOWS (the typed path) in turn.
         let n = AnswerRing.size + 50
         var headers: [NetlinkHeader] = []

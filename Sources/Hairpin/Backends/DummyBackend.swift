@@ -10,7 +10,7 @@ public final class DummyBackend: PacketClassifier {
     /// A stored flow with its match identity, computed once at insert: recomputing the canonical
     /// MatchSet of every stored flow on every scan made inserts into a 10k table cost ~0.7 ms.
     private struct Entry {
-        var flow: Flow
+        var stored: StoredFlow
         var identity: MatchPriority
     }
 
@@ -22,29 +22,54 @@ public final class DummyBackend: PacketClassifier {
         self.tables = tables.mapValues { _ in [] }
     }
 
+    /// The contract's checks in its order; nil when `uid` with `identity` may be stored in `table`.
+    private func refusal(table: UInt32, uid: UInt32, _ identity: MatchPriority) -> BackendError? {
+        guard let size = tableSizes[table], let existing = tables[table] else { return .noSuchEntry }
+        if existing.contains(where: { $0.stored.uid == uid }) { return .exists }
+        if existing.contains(where: { $0.identity == identity }) { return .exists }
+        guard FlowBackendTables.hasRoom(size: size, count: existing.count) else { return .noSpace }
+        return nil
+    }
+
     public func insert(_ flow: Flow) -> Result<Void, BackendError> {
-        guard let size = tableSizes[flow.table], let existing = tables[flow.table] else {
-            return .failure(.noSuchEntry)
-        }
-        if existing.contains(where: { $0.flow.uid == flow.uid }) { return .failure(.exists) }
         let identity = MatchPriority(flow)
-        if existing.contains(where: { $0.identity == identity }) { return .failure(.exists) }
-        guard FlowBackendTables.hasRoom(size: size, count: existing.count) else { return .failure(.noSpace) }
-        tables[flow.table, default: []].append(Entry(flow: flow, identity: identity))
+        if let e = refusal(table: flow.table, uid: flow.uid, identity) { return .failure(e) }
+        tables[flow.table, default: []].append(Entry(stored: StoredFlow(flow, matchSet: identity.matchSet), identity: identity))
         return .success(())
     }
 
+    public func insert(_ view: FlowView) -> Bool {
+        let identity = MatchPriority(view.matchSet, view.priority)
+        guard refusal(table: view.table, uid: view.uid, identity) == nil else { return false }
+        tables[view.table, default: []].append(Entry(stored: StoredFlow(view, matchSet: identity.matchSet), identity: identity))
+        return true
+    }
+
     public func delete(table: UInt32, uid: UInt32) -> Result<Flow, BackendError> {
-        guard let index = tables[table]?.firstIndex(where: { $0.flow.uid == uid }),
-              let removed = tables[table]?.remove(at: index) else {
+        guard let removed = remove(table: table, uid: uid), case .stored(let s) = removed.kept else {
             return .failure(.noSuchEntry)
         }
-        return .success(removed.flow)
+        return .success(s.flow)
+    }
+
+    public func remove(table: UInt32, uid: UInt32) -> RemovedFlow? {
+        guard let index = tables[table]?.firstIndex(where: { $0.stored.uid == uid }),
+              let removed = tables[table]?.remove(at: index) else { return nil }
+        return RemovedFlow(table: table, kept: .stored(removed.stored))
+    }
+
+    /// Back at the end: insertion order plays no part in any answer (get-flows sorts, lookup
+    /// takes the best).
+    public func restore(_ removed: RemovedFlow) {
+        guard case .stored(let s) = removed.kept, tables[removed.table] != nil else { return }
+        tables[removed.table, default: []].append(Entry(stored: s, identity: MatchPriority(s.matchSet, s.priority)))
     }
 
     public func flows(_ selector: FlowSelector, into body: (Flow) -> Void) -> Result<Void, BackendError> {
         guard let all = tables[selector.table] else { return .failure(.noSuchEntry) }
-        for flow in all.map(\.flow).filter({ selector.admits($0.priority) }).sorted(by: flowOrder) { body(flow) }
+        let admitted = all.filter { selector.admits($0.stored.priority) }
+            .sorted { ($0.stored.priority, $0.stored.uid) < ($1.stored.priority, $1.stored.uid) }
+        for e in admitted { body(e.stored.flow) }
         return .success(())
     }
 
@@ -56,10 +81,10 @@ public final class DummyBackend: PacketClassifier {
 
     /// The oracle: every flow checked, the best kept.
     public func lookup(table: UInt32, packet: PacketFields) -> Flow? {
-        var best: Flow?
-        for e in tables[table] ?? [] where beats(priority: e.flow.priority, uid: e.flow.uid, best) {
-            if packet.matches(e.identity.matchSet) { best = e.flow }
+        var best: StoredFlow?
+        for e in tables[table] ?? [] where beats(priority: e.stored.priority, uid: e.stored.uid, best) {
+            if packet.matches(e.identity.matchSet) { best = e.stored }
         }
-        return best
+        return best?.flow
     }
 }

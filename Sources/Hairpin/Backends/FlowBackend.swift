@@ -80,6 +80,38 @@ public protocol FlowBackend: AnyObject {
 
     /// Removes every flow of every table; the tables stay.
     func removeAll()
+
+    // The byte path (ByteService): the same calls for every backend, on a validated FlowView.
+    // Only the plain success is done here; anything else changes nothing and the service hands
+    // the request to the typed path, which then says which error it is.
+
+    /// Stores the flow of `view` (its bytes, and whatever the backend derives from them) and
+    /// returns true when that is a plain success. False, nothing changed: unknown table, the uid
+    /// stored, a stored flow of the same identity (the hash backend: of the same fingerprint, a
+    /// duplicate or a collision), the table full.
+    func insert(_ view: FlowView) -> Bool
+
+    /// Removes flow `uid` of `table` without building it, returning what `restore` needs to put
+    /// it back; nil (nothing changed) when there is none.
+    func remove(table: UInt32, uid: UInt32) -> RemovedFlow?
+
+    /// Puts back a flow `remove` took out, exactly as it was stored. Only for undoing the
+    /// removals of one request, newest first, after undoing its inserts.
+    func restore(_ removed: RemovedFlow)
+
+    /// Hardware entry writes caused so far (the tcam's shifting); 0 for the other backends.
+    var entryMoves: Int { get }
+}
+
+/// A flow `FlowBackend.remove(table:uid:)` took out, in the form its backend stores it.
+public struct RemovedFlow {
+    let table: UInt32
+    let kept: Kept
+
+    enum Kept {
+        case slot(HashSlot)
+        case stored(StoredFlow)
+    }
 }
 
 extension FlowBackend {
@@ -98,6 +130,8 @@ extension FlowBackend {
     public var totalCount: Int {
         tableSizes.keys.reduce(0) { $0 + (count(table: $1) ?? 0) }
     }
+
+    public var entryMoves: Int { 0 }
 }
 
 /// A backend that can also classify packets: find the flow a packet hits.
@@ -149,13 +183,8 @@ public struct MatchPriority: Hashable, Sendable {
     }
 }
 
-/// Flow order of get-flows: ascending (priority, uid).
-@inlinable func flowOrder(_ a: Flow, _ b: Flow) -> Bool {
-    (a.priority, a.uid) < (b.priority, b.uid)
-}
-
 /// Lookup preference: higher priority wins, then the lower uid.
-@inlinable func beats(priority p: UInt32, uid u: UInt32, _ best: Flow?) -> Bool {
+@inline(__always) func beats(priority p: UInt32, uid u: UInt32, _ best: StoredFlow?) -> Bool {
     guard let best else { return true }
     return p > best.priority || (p == best.priority && u < best.uid)
 }

@@ -14,7 +14,7 @@
 //
 // Two forms of a stored flow: a `Flow` (what `insert` gets: the typed path, the other backends'
 // form), or the flow's encoded FLOW element as the request carried it, copied into the table's
-// byte arena (`insertEncoded`: the daemon's byte-level path, which never builds a Flow). An
+// byte arena (`insert(_: FlowView)`: the daemon's byte path, which never builds a Flow). An
 // encoded flow is decoded by the real decoder only when it is asked for (get-flows, a typed
 // delete that returns it, the rare fingerprint hit); the decoder gives the very Flow the typed
 // path would have stored from the same bytes, so get-flows answers are byte-identical either
@@ -142,43 +142,32 @@ public final class HashBackend: FlowBackend {
         return .success(())
     }
 
-    /// Stores a flow given as its encoded FLOW element (`element`: the whole attribute, header
-    /// included), with its table, uid, priority and identity fingerprint read from it. Only the
-    /// plain success is done here: a duplicate uid, any identity with the same fingerprint
-    /// (a duplicate or a collision: the typed path tells them apart), a full or unknown table
-    /// return false with nothing changed, and the caller takes the typed path.
-    public func insertEncoded(table: UInt32, uid: UInt32, priority: UInt32, fingerprint: UInt64,
-                              element: UnsafeRawBufferPointer) -> Bool {
-        guard let t = storage(table), t.slot(ofUID: uid) == nil,
-              t.byIdentity.first(fingerprint, where: { _ in true }) == nil,
-              FlowBackendTables.hasRoom(size: t.size, count: t.slots.count), !element.isEmpty else { return false }
+    /// The byte path's insert: the FLOW element's bytes go into the arena, with the identity
+    /// fingerprint the view carries. Any stored identity with the same fingerprint (a duplicate
+    /// or a collision: the typed path tells them apart) refuses, as the protocol says.
+    public func insert(_ view: FlowView) -> Bool {
+        guard let t = storage(view.table), t.slot(ofUID: view.uid) == nil,
+              t.byIdentity.first(view.fingerprint, where: { _ in true }) == nil,
+              FlowBackendTables.hasRoom(size: t.size, count: t.slots.count), !view.element.isEmpty else { return false }
         if t.garbage > 1 << 16, t.garbage * 2 > t.arena.count { t.compact() }
         let start = t.arena.count
-        t.arena.append(element)
-        t.add(HashSlot(flow: nil, fingerprint: fingerprint, uid: uid, priority: priority,
-                       start: start, length: element.count))
+        t.arena.append(view.element)
+        t.add(HashSlot(flow: nil, fingerprint: view.fingerprint, uid: view.uid, priority: view.priority,
+                       start: start, length: view.element.count))
         return true
     }
 
-    /// A flow removed by `deleteEncoded`, to put back with `restore` (a rollback).
-    public struct RemovedFlow {
-        fileprivate let table: UInt32
-        fileprivate let slot: HashSlot
-    }
-
-    /// Removes flow `uid` of `table` without building it; nil (nothing changed) when there is none.
-    public func deleteEncoded(table: UInt32, uid: UInt32) -> RemovedFlow? {
+    public func remove(table: UInt32, uid: UInt32) -> RemovedFlow? {
         guard let t = storage(table), let index = t.slot(ofUID: uid) else { return nil }
-        return RemovedFlow(table: table, slot: t.remove(at: index))
+        return RemovedFlow(table: table, kept: .slot(t.remove(at: index)))
     }
 
-    /// Puts back a flow `deleteEncoded` removed, exactly as it was stored. Only for undoing the
-    /// deletes of one request, newest first, with no insert in between (inserts may compact the
-    /// arena, which the removed flow's bytes are still in).
+    /// No insert may come between `remove` and this (an insert may compact the arena, which the
+    /// removed flow's bytes are still in): the protocol's undo order gives that.
     public func restore(_ removed: RemovedFlow) {
-        guard let t = storage(removed.table) else { return }
-        t.garbage -= removed.slot.length
-        t.add(removed.slot)
+        guard let t = storage(removed.table), case .slot(let slot) = removed.kept else { return }
+        t.garbage -= slot.length
+        t.add(slot)
     }
 
     public func delete(table: UInt32, uid: UInt32) -> Result<Flow, BackendError> {

@@ -40,7 +40,7 @@ public final class TCAMBackend: PacketClassifier {
     }
 
     private struct Entry {
-        var flow: Flow
+        var stored: StoredFlow
         var identity: MatchPriority
     }
 
@@ -60,7 +60,7 @@ public final class TCAMBackend: PacketClassifier {
             var lo = 0, hi = entries.count
             while lo < hi {
                 let mid = (lo + hi) / 2
-                let e = entries[mid].flow
+                let e = entries[mid].stored
                 if e.priority > priority || (e.priority == priority && e.uid < uid) { lo = mid + 1 } else { hi = mid }
             }
             return lo
@@ -71,7 +71,7 @@ public final class TCAMBackend: PacketClassifier {
             var lo = 0, hi = entries.count
             while lo < hi {
                 let mid = (lo + hi) / 2
-                if entries[mid].flow.priority > p { lo = mid + 1 } else { hi = mid }
+                if entries[mid].stored.priority > p { lo = mid + 1 } else { hi = mid }
             }
             return lo
         }
@@ -86,31 +86,62 @@ public final class TCAMBackend: PacketClassifier {
     /// Slots of `table`; nil for an unknown table.
     public func capacity(table: UInt32) -> Int? { tables[table]?.capacity }
 
-    public func insert(_ flow: Flow) -> Result<Void, BackendError> {
-        guard let t = tables[flow.table] else { return .failure(.noSuchEntry) }
-        if t.priorityOfUID[flow.uid] != nil { return .failure(.exists) }
-        let identity = MatchPriority(flow)
+    /// The contract's checks in its order; the table when `uid` with `identity` may be stored.
+    private func admit(table: UInt32, uid: UInt32, _ identity: MatchPriority) -> Result<Storage, BackendError> {
+        guard let t = tables[table] else { return .failure(.noSuchEntry) }
+        if t.priorityOfUID[uid] != nil { return .failure(.exists) }
         if t.uidOfIdentity[identity] != nil { return .failure(.exists) }
         guard t.entries.count < t.capacity else { return .failure(.noSpace) }
-        let at = t.slot(priority: flow.priority, uid: flow.uid)
+        return .success(t)
+    }
+
+    /// Stores `entry` in its slot (checked: it may be stored), shifting the entries after it.
+    private func add(_ entry: Entry, to t: Storage) {
+        let at = t.slot(priority: entry.stored.priority, uid: entry.stored.uid)
         t.moves += t.entries.count - at
-        t.entries.insert(Entry(flow: flow, identity: identity), at: at)
-        t.priorityOfUID[flow.uid] = flow.priority
-        t.uidOfIdentity[identity] = flow.uid
-        return .success(())
+        t.entries.insert(entry, at: at)
+        t.priorityOfUID[entry.stored.uid] = entry.stored.priority
+        t.uidOfIdentity[entry.identity] = entry.stored.uid
+    }
+
+    public func insert(_ flow: Flow) -> Result<Void, BackendError> {
+        let identity = MatchPriority(flow)
+        return admit(table: flow.table, uid: flow.uid, identity).map { t in
+            add(Entry(stored: StoredFlow(flow, matchSet: identity.matchSet), identity: identity), to: t)
+        }
+    }
+
+    public func insert(_ view: FlowView) -> Bool {
+        let identity = MatchPriority(view.matchSet, view.priority)
+        guard case .success(let t) = admit(table: view.table, uid: view.uid, identity) else { return false }
+        add(Entry(stored: StoredFlow(view, matchSet: identity.matchSet), identity: identity), to: t)
+        return true
     }
 
     public func delete(table: UInt32, uid: UInt32) -> Result<Flow, BackendError> {
-        guard let t = tables[table], let priority = t.priorityOfUID[uid] else { return .failure(.noSuchEntry) }
+        guard let removed = remove(table: table, uid: uid), case .stored(let s) = removed.kept else {
+            return .failure(.noSuchEntry)
+        }
+        return .success(s.flow)
+    }
+
+    public func remove(table: UInt32, uid: UInt32) -> RemovedFlow? {
+        guard let t = tables[table], let priority = t.priorityOfUID[uid] else { return nil }
         let at = t.slot(priority: priority, uid: uid)
         // The shadow and the slots are kept in step; a mismatch would be an internal bug, reported
         // as "not found" rather than removing the wrong entry.
-        guard at < t.entries.count, t.entries[at].flow.uid == uid else { return .failure(.noSuchEntry) }
+        guard at < t.entries.count, t.entries[at].stored.uid == uid else { return nil }
         let removed = t.entries.remove(at: at)
         t.moves += t.entries.count - at
         t.priorityOfUID[uid] = nil
         t.uidOfIdentity[removed.identity] = nil
-        return .success(removed.flow)
+        return RemovedFlow(table: table, kept: .stored(removed.stored))
+    }
+
+    /// An undo shifts entries as the hardware would: its moves count.
+    public func restore(_ removed: RemovedFlow) {
+        guard let t = tables[removed.table], case .stored(let s) = removed.kept else { return }
+        add(Entry(stored: s, identity: MatchPriority(s.matchSet, s.priority)), to: t)
     }
 
     public func flows(_ selector: FlowSelector, into body: (Flow) -> Void) -> Result<Void, BackendError> {
@@ -122,10 +153,10 @@ public final class TCAMBackend: PacketClassifier {
         let start = t.firstSlot(atMost: hi)
         var bandEnd = lo == 0 ? t.entries.count : t.firstSlot(atMost: lo - 1)
         while bandEnd > start {
-            let p = t.entries[bandEnd - 1].flow.priority
+            let p = t.entries[bandEnd - 1].stored.priority
             var bandStart = bandEnd - 1
-            while bandStart > start, t.entries[bandStart - 1].flow.priority == p { bandStart -= 1 }
-            for i in bandStart..<bandEnd { body(t.entries[i].flow) }
+            while bandStart > start, t.entries[bandStart - 1].stored.priority == p { bandStart -= 1 }
+            for i in bandStart..<bandEnd { body(t.entries[i].stored.flow) }
             bandEnd = bandStart
         }
         return .success(())
@@ -145,7 +176,7 @@ public final class TCAMBackend: PacketClassifier {
     /// The first slot that matches, as the hardware would answer.
     public func lookup(table: UInt32, packet: PacketFields) -> Flow? {
         guard let t = tables[table] else { return nil }
-        for e in t.entries where packet.matches(e.identity.matchSet) { return e.flow }
+        for e in t.entries where packet.matches(e.identity.matchSet) { return e.stored.flow }
         return nil
     }
 }

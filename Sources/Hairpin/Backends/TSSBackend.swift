@@ -37,18 +37,38 @@ public final class TSSBackend: PacketClassifier {
         var mask: UInt64
     }
 
+    /// A dictionary key of several elements (a tuple, a list of masked values), hashed once when
+    /// made: a probe then hashes one word instead of every element through Hasher, which was
+    /// most of the cost of an insert or delete.
+    struct HashedKey<Element: Hashable>: Hashable {
+        let elements: [Element]
+        let hash: Int
+
+        init(_ elements: [Element]) {
+            self.elements = elements
+            var h = Hasher()
+            for e in elements { h.combine(e) }
+            hash = h.finalize()
+        }
+
+        static func == (a: Self, b: Self) -> Bool { a.hash == b.hash && a.elements == b.elements }
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+    }
+    typealias Tuple = HashedKey<TupleField>
+    typealias Values = HashedKey<UInt64>
+
     /// All flows whose match sets share one mask tuple.
     private final class Subtable {
-        let tuple: [TupleField]
+        let tuple: Tuple
         /// Masked values → the flows of that match set, highest priority first.
-        var buckets: [[UInt64]: [Flow]] = [:]
+        var buckets: [Values: [StoredFlow]] = [:]
         var count = 0
         /// ≥ the highest priority held (an upper bound, see the file comment).
         var maxPriority: UInt32 = 0
         /// Deletes since maxPriority was last exact.
         var deletesSinceExact = 0
 
-        init(tuple: [TupleField]) { self.tuple = tuple }
+        init(tuple: Tuple) { self.tuple = tuple }
 
         func recomputeMax() {
             maxPriority = buckets.values.reduce(0) { max($0, $1.first?.priority ?? 0) }
@@ -58,15 +78,15 @@ public final class TSSBackend: PacketClassifier {
 
     /// Where a stored flow lives, so delete finds its bucket without recomputing the MatchSet.
     private struct Location {
-        var flow: Flow
-        var tuple: [TupleField]
-        var values: [UInt64]
+        var stored: StoredFlow
+        var tuple: Tuple
+        var values: Values
     }
 
     private final class Storage {
         let size: UInt32
         var byUID: [UInt32: Location] = [:]
-        var subtables: [[TupleField]: Subtable] = [:]
+        var subtables: [Tuple: Subtable] = [:]
         /// Subtables by descending maxPriority; nil when it must be rebuilt.
         var searchOrder: [Subtable]?
         var order = PriorityOrder()
@@ -76,56 +96,84 @@ public final class TSSBackend: PacketClassifier {
         init(size: UInt32) { self.size = size }
     }
 
-    /// The tuple and the values of a flow's canonical match set.
-    private static func split(_ flow: Flow) -> (tuple: [TupleField], values: [UInt64]) {
-        let keys = MatchSet(flow.matches ?? []).keys
-        return (keys.map { TupleField(key: PacketFields.Key($0), mask: $0.mask) }, keys.map(\.value))
+    /// The tuple and the values of a canonical match set.
+    private static func split(_ set: MatchSet) -> (tuple: Tuple, values: Values) {
+        let keys = set.keys
+        return (Tuple(keys.map { TupleField(key: PacketFields.Key($0), mask: $0.mask) }), Values(keys.map(\.value)))
     }
 
-    public func insert(_ flow: Flow) -> Result<Void, BackendError> {
-        guard let t = tables[flow.table] else { return .failure(.noSuchEntry) }
-        if t.byUID[flow.uid] != nil { return .failure(.exists) }
-        let (tuple, values) = Self.split(flow)
+    /// Where a flow of `set` would go, once the contract's checks (in its order) passed.
+    private struct Placement {
+        let storage: Storage
+        let tuple: Tuple
+        let values: Values
+        let subtable: Subtable?
+    }
+
+    private func place(_ table: UInt32, uid: UInt32, priority: UInt32, _ set: MatchSet) -> Result<Placement, BackendError> {
+        guard let t = tables[table] else { return .failure(.noSuchEntry) }
+        if t.byUID[uid] != nil { return .failure(.exists) }
+        let (tuple, values) = Self.split(set)
         let sub = t.subtables[tuple]
-        if let bucket = sub?.buckets[values], bucket.contains(where: { $0.priority == flow.priority }) {
+        if let bucket = sub?.buckets[values], bucket.contains(where: { $0.priority == priority }) {
             return .failure(.exists)
         }
         guard FlowBackendTables.hasRoom(size: t.size, count: t.byUID.count) else { return .failure(.noSpace) }
+        return .success(Placement(storage: t, tuple: tuple, values: values, subtable: sub))
+    }
 
+    public func insert(_ flow: Flow) -> Result<Void, BackendError> {
+        let set = MatchSet(flow.matches ?? [])
+        return place(flow.table, uid: flow.uid, priority: flow.priority, set).map { add(StoredFlow(flow, matchSet: set), $0) }
+    }
+
+    public func insert(_ view: FlowView) -> Bool {
+        let set = view.matchSet
+        guard case .success(let p) = place(view.table, uid: view.uid, priority: view.priority, set) else { return false }
+        add(StoredFlow(view, matchSet: set), p)
+        return true
+    }
+
+    /// Stores `flow` where `p` says (checked: it may be stored).
+    private func add(_ flow: StoredFlow, _ p: Placement) {
+        let t = p.storage
         let s: Subtable
-        if let sub {
+        if let sub = p.subtable {
             s = sub
         } else {
-            s = Subtable(tuple: tuple)
+            s = Subtable(tuple: p.tuple)
             s.maxPriority = flow.priority
-            t.subtables[tuple] = s
+            t.subtables[p.tuple] = s
             t.searchOrder = nil
         }
-        var bucket = s.buckets.removeValue(forKey: values) ?? []
-        let at = bucket.firstIndex(where: { $0.priority < flow.priority }) ?? bucket.endIndex
-        bucket.insert(flow, at: at)
-        s.buckets[values] = bucket
+        // In place: the bucket is not copied out and back.
+        s.buckets[p.values, default: []].insertByPriority(flow)
         s.count += 1
         if flow.priority > s.maxPriority {
             s.maxPriority = flow.priority
             t.searchOrder = nil
         }
-        t.byUID[flow.uid] = Location(flow: flow, tuple: tuple, values: values)
+        t.byUID[flow.uid] = Location(stored: flow, tuple: p.tuple, values: p.values)
         t.order.inserted(priority: flow.priority, uid: flow.uid)
-        return .success(())
     }
 
     public func delete(table: UInt32, uid: UInt32) -> Result<Flow, BackendError> {
-        guard let t = tables[table], let loc = t.byUID.removeValue(forKey: uid) else {
+        guard let removed = remove(table: table, uid: uid), case .stored(let s) = removed.kept else {
             return .failure(.noSuchEntry)
         }
-        t.order.deleted(priority: loc.flow.priority, uid: uid)
+        return .success(s.flow)
+    }
+
+    public func remove(table: UInt32, uid: UInt32) -> RemovedFlow? {
+        guard let t = tables[table], let loc = t.byUID.removeValue(forKey: uid) else { return nil }
+        t.order.deleted(priority: loc.stored.priority, uid: uid)
+        let removed = RemovedFlow(table: table, kept: .stored(loc.stored))
         // byUID and the subtables are kept in step, so the subtable and bucket exist; if they did
         // not, the uid is still gone from the table's index, which is the delete's meaning.
-        guard let s = t.subtables[loc.tuple] else { return .success(loc.flow) }
-        if var bucket = s.buckets.removeValue(forKey: loc.values) {
-            bucket.removeAll { $0.uid == uid }
-            if !bucket.isEmpty { s.buckets[loc.values] = bucket }
+        guard let s = t.subtables[loc.tuple] else { return removed }
+        if let i = s.buckets.index(forKey: loc.values) {
+            s.buckets.values[i].removeAll { $0.uid == uid }
+            if s.buckets.values[i].isEmpty { s.buckets.remove(at: i) }
         }
         s.count -= 1
         if s.count == 0 {
@@ -138,15 +186,21 @@ public final class TSSBackend: PacketClassifier {
                 t.searchOrder = nil
             }
         }
-        return .success(loc.flow)
+        return removed
+    }
+
+    public func restore(_ removed: RemovedFlow) {
+        guard let t = tables[removed.table], case .stored(let flow) = removed.kept else { return }
+        let (tuple, values) = Self.split(flow.matchSet)
+        add(flow, Placement(storage: t, tuple: tuple, values: values, subtable: t.subtables[tuple]))
     }
 
     public func flows(_ selector: FlowSelector, into body: (Flow) -> Void) -> Result<Void, BackendError> {
         guard let t = tables[selector.table] else { return .failure(.noSuchEntry) }
         t.order.forEach(selector, rebuildFrom: {
-            t.byUID.values.map { PriorityOrder.key(priority: $0.flow.priority, uid: $0.flow.uid) }
+            t.byUID.values.map { PriorityOrder.key(priority: $0.stored.priority, uid: $0.stored.uid) }
         }) { uid in
-            if let loc = t.byUID[uid] { body(loc.flow) }
+            if let loc = t.byUID[uid] { body(loc.stored.flow) }
         }
         return .success(())
     }
@@ -174,21 +228,28 @@ public final class TSSBackend: PacketClassifier {
             order = t.subtables.values.sorted { $0.maxPriority > $1.maxPriority }
             t.searchOrder = order
         }
-        var best: Flow?
+        var best: StoredFlow?
         probing: for s in order {
             // Sorted by maxPriority: nothing further on can beat best (equal priority still can,
             // through a lower uid).
             if let best, s.maxPriority < best.priority { break }
             t.scratch.removeAll(keepingCapacity: true)
-            for f in s.tuple {
+            for f in s.tuple.elements {
                 // A packet without the field cannot match any flow of this tuple.
                 guard let v = packet.values[f.key] else { continue probing }
                 t.scratch.append(v & f.mask)
             }
-            if let hit = s.buckets[t.scratch]?.first, beats(priority: hit.priority, uid: hit.uid, best) {
+            if let hit = s.buckets[Values(t.scratch)]?.first, beats(priority: hit.priority, uid: hit.uid, best) {
                 best = hit
             }
         }
-        return best
+        return best?.flow
+    }
+}
+
+extension Array where Element == StoredFlow {
+    /// Inserts `flow` before the first of lower priority (a bucket is highest priority first).
+    mutating func insertByPriority(_ flow: StoredFlow) {
+        insert(flow, at: firstIndex(where: { $0.priority < flow.priority }) ?? endIndex)
     }
 }

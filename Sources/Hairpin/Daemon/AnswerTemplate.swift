@@ -1,6 +1,6 @@
 // One ENCAP answer encoded once by the real encoder, sent again and again with only its two
 // sequence numbers patched in: nlmsg_seq (the listener's numbering, byte 8 of the netlink
-// header) and the ENCAP SEQ (the call it answers). SingleFlowPath's SET/DEL answers and
+// header) and the ENCAP SEQ (the call it answers). ByteService's SET/DEL answers and
 // DiscoveryTemplates' getter answers are such templates; both are byte-identical to what the
 // typed path (ListenerLoop.encode) sends for the same call.
 import LibFlowTable

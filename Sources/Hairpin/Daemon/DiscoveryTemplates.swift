@@ -7,7 +7,7 @@
 // default model's tables); here the answer is encoded once per (device, getter) by the real
 // encoder, exactly as ListenerLoop.encode does, and only SEQ and nlmsg_seq are patched in.
 //
-// Accepted (SingleFlowPath.readCall, then `answer` below): one ENCAP request whose ATTR holds
+// Accepted (ByteService.readCall, then `answer` below): one ENCAP request whose ATTR holds
 // IDENTIFIER_TYPE = IFINDEX and IDENTIFIER, once each, u32, and nothing else, for a device the
 // registry has or creates (the same call, under the service's lock, as the typed path). Anything
 // else — another attribute in ATTR, another identifier type, no device (ENODEV), an answer too

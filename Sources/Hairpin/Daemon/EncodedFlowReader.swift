@@ -1,5 +1,5 @@
 // Reading one FLOW element of a SET_FLOWS / DEL_FLOWS request in place, for the byte-level
-// path (SingleFlowPath): table, uid, priority, the matches as FieldRefs and the actions as
+// path (ByteService): table, uid, priority, the matches as FieldRefs and the actions as
 // shapes (uid, argument types and widths) in reusable buffers, nothing allocated per flow.
 //
 // It accepts a strict subset of what FlowTableCodec's decoder accepts, and reads it the same

@@ -54,6 +54,17 @@ public struct HairpinCounters: Hashable, Sendable {
     public var requests: Int { commands.values.reduce(unknownCommands.requests) { $0 + $1.requests } + malformed }
 }
 
+/// What the backends of a service did (HairpinService.backendStatistics).
+public struct BackendStatistics: Hashable, Sendable {
+    /// Backend operations timed and the nanoseconds they took (0 unless backendTiming is set).
+    public var operations = 0
+    public var nanoseconds: UInt64 = 0
+    /// Hardware entry writes caused by shifting (tcam; 0 for the other backends).
+    public var entryMoves = 0
+
+    public init() {}
+}
+
 /// Answers ENCAP requests for the devices of a registry. Calls are serialised by a lock: one
 /// at a time keeps each device's backend consistent, and lets the recorder take a snapshot of
 /// the state from another thread between two calls.
@@ -61,7 +72,7 @@ public final class HairpinService {
     public let devices: DeviceRegistry
     // exclusivity(unchecked): mutated only under `lock`.
     @exclusivity(unchecked) private var recorded = HairpinCounters()
-    /// Successful SET (0) and DEL (1) calls answered by SingleFlowPath and their flows: plain
+    /// Successful SET (0) and DEL (1) calls answered by ByteService and their flows: plain
     /// integers, because a dictionary update per call was a visible share of a fast call.
     /// Folded into `counters` when they are read.
     @exclusivity(unchecked) private var fastCalls: (set: Int, del: Int, setFlows: Int, delFlows: Int) = (0, 0, 0, 0)
@@ -107,9 +118,32 @@ public final class HairpinService {
         return try body()
     }
 
-    /// A service whose devices get `model` and a `backend`, created lazily per ifindex.
-    public convenience init(model: PipelineModel, backend: BackendKind = .hash) {
-        self.init(devices: DeviceRegistry(model: model, backend: backend))
+    /// A service whose devices get `model` (or their own of `models`) and a `backend`: state
+    /// created lazily per ifindex, or (`devices`) for those ifindexes only.
+    public convenience init(model: PipelineModel, backend: BackendKind = .hash, devices: [UInt32]? = nil,
+                            models: [UInt32: PipelineModel] = [:]) {
+        self.init(devices: DeviceRegistry(model: model, backend: backend, devices: devices, models: models))
+    }
+
+    /// Stores `flow` in device `ifindex` before any call (a replay's starting state, a
+    /// generator's prefill), as a successful SET would. False: no such device, or its backend
+    /// refused the flow (e.g. a tcam's slots are full).
+    public func preload(_ flow: Flow, ifindex: UInt32) -> Bool {
+        withStateLocked {
+            guard let state = devices.state(for: ifindex), case .success = state.backend.insert(flow) else { return false }
+            return true
+        }
+    }
+
+    /// What the backends did so far, for bench and replay reports: entry moves (tcam), and the
+    /// time inside backend operations while `backendTiming` is set. Read between calls (by the
+    /// thread making them, or under `withStateLocked`).
+    public var backendStatistics: BackendStatistics {
+        var s = BackendStatistics()
+        s.operations = backendTiming?.operations ?? 0
+        s.nanoseconds = backendTiming?.nanoseconds ?? 0
+        for ifindex in devices.ifindexes { s.entryMoves += devices.existingState(for: ifindex)?.backend.entryMoves ?? 0 }
+        return s
     }
 
     /// The answer to one whole request (all parts assembled). Never fails: every problem is an
@@ -291,7 +325,7 @@ public final class HairpinService {
         }
     }
 
-    /// A successful SET/DEL of `flows` flows answered by SingleFlowPath: counted as `record`
+    /// A successful SET/DEL of `flows` flows answered by ByteService: counted as `record`
     /// counts it (one request, its flows, no error). The caller holds `lock`.
     func countFastSuccess(command: UInt32, flows: Int) {
         if command == UInt32(NFL.Command.setFlows.rawValue) {

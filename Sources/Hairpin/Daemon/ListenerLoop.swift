@@ -126,10 +126,10 @@ public final class ListenerLoop {
     /// Whether unft acknowledged SET_LISTENER.
     public private(set) var isRegistered = false
 
-    /// The byte-level path for the discovery getters (any backend) and successful SET/DEL calls
-    /// into the hash backend (nil: every call typed). On by default; it declines whatever it
-    /// cannot answer exactly as the typed path.
-    public var fastPath: SingleFlowPath?
+    /// The service on bytes (the discovery getters and successful SET/DEL calls, every backend;
+    /// nil: every call typed). On by default; it declines whatever it cannot answer exactly as
+    /// the typed path. A replay feeding this loop answers through this one too.
+    public var byteService: ByteService?
 
     /// Whether answers are remembered by nlmsg seq (AnswerRing) to name the call in an error
     /// ACK. A transport that never refuses an answer (a replay feeding a trace) turns this off:
@@ -174,9 +174,7 @@ public final class ListenerLoop {
         self.log = log
         bufferSize = max(receiveBufferSize, 4096)
         buffer = [UInt8](repeating: 0, count: bufferSize)
-        // Every backend: the discovery getters are the model's answers. SET/DEL only for the
-        // hash backend (the only one keeping encoded flows); SingleFlowPath knows.
-        fastPath = SingleFlowPath(service: service, answerFamilyID: familyID)
+        byteService = ByteService(service: service, answerFamilyID: familyID)
     }
 
     /// Writes one line to stderr.
@@ -391,12 +389,12 @@ public final class ListenerLoop {
         answer(result)
     }
 
-    /// The discovery getters, and SET_FLOWS / DEL_FLOWS into the hash backend that succeed,
-    /// answered from the request's bytes by SingleFlowPath (byte-identical to the typed answer; anything else it declines
+    /// The discovery getters, and SET_FLOWS / DEL_FLOWS that succeed, answered from the
+    /// request's bytes by ByteService (byte-identical to the typed answer; anything else it declines
     /// having changed nothing). Not while parts of another call are pending or a call is being
     /// dropped (the typed path's bookkeeping decides those), nor when every call is logged.
     private func answeredFast(_ m: NetlinkMessageView) -> Bool {
-        guard let fast = fastPath, !verbose, assembler.pendingCount == 0, failedCalls.isEmpty else { return false }
+        guard let fast = byteService, !verbose, assembler.pendingCount == 0, failedCalls.isEmpty else { return false }
         let sequence = lastSequence == UInt32.max ? 1 : lastSequence + 1
         let answered = fast.answerCall(m.bytes, requestFamilyID: familyID, nlmsgSequence: sequence) { answer in
             do throws(TransportError) {

@@ -1,4 +1,4 @@
-// The attribute walk of the daemon's byte-level paths (EncodedFlowReader, SingleFlowPath,
+// The attribute walk of the daemon's byte-level paths (EncodedFlowReader, ByteService,
 // DiscoveryTemplates): LibFlowTable's AttributeIterator (the one walk, inlined here) seen as
 // (type, payload) pairs and a result code instead of Attribute values and thrown errors, so a
 // request the fast paths decline is a plain "no".

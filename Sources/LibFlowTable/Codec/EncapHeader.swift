@@ -1,5 +1,5 @@
 // The one reader of the hairpin ENCAP nest (NFLH.EncapAttr): the typed decoder
-// (HairpinCodec.decodeEncap), the daemon's byte path (SingleFlowPath.readCall), the replay and
+// (HairpinCodec.decodeEncap), the daemon's byte path (ByteService.readCall), the replay and
 // `flowtrace show`/`stats` (MessageSummary) all read CMD_TYPE, CMD, SEQ, STATUS, PART, MORE and
 // where RESULTS, ERROR_MSG and ATTR are through it, so they cannot disagree on what an ENCAP
 // holds. It reads in place and allocates nothing; the typed HairpinEncap is built from it only

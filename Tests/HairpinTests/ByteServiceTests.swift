@@ -1,14 +1,15 @@
-// SingleFlowPath against the typed path: the same generated workload (single-flow SET/DEL, most
-// succeeding, with duplicates, missing uids, invalid flows, bad strategies and preambles, unknown
-// devices, multi-flow batches and GET_FLOWS reads in between) goes to two services; one answers
-// everything typed, the other tries the fast path first and falls back to the typed one. Every
-// answer must be the same bytes (nlmsg_seq aside: the listener numbers its own messages), and
-// the counters and stored flows must end equal.
+// ByteService against the typed path, for every backend: the same generated workload
+// (single-flow SET/DEL, most succeeding, with duplicates, missing uids, invalid flows, bad
+// strategies and preambles, unknown devices, multi-flow batches and GET_FLOWS reads in between)
+// goes to two services of the same backend; one answers everything typed, the other tries the
+// byte path first and falls back to the typed one. Every answer must be the same bytes
+// (nlmsg_seq aside: the listener numbers its own messages), and the counters and stored flows
+// must end equal.
 import Testing
 import LibFlowTable
 @testable import Hairpin
 
-@Suite("SingleFlowPath") struct SingleFlowPathTests {
+@Suite("ByteService") struct ByteServiceTests {
     static let family: UInt16 = 0x1d
 
     /// A tiny deterministic generator (the choice of step only).
@@ -46,12 +47,12 @@ import LibFlowTable
         return out
     }
 
-    @Test(arguments: [UInt64(1), 2, 3])
-    func answersAreByteIdenticalToTheTypedPath(seed: UInt64) throws {
+    @Test(arguments: BackendKind.allCases, [UInt64(1), 2])
+    func answersAreByteIdenticalToTheTypedPath(kind: BackendKind, seed: UInt64) throws {
         let model = DefaultModelSource.model
-        let reference = HairpinService(model: model, backend: .hash)
-        let tested = HairpinService(model: model, backend: .hash)
-        let fast = SingleFlowPath(service: tested, answerFamilyID: Self.family)
+        let reference = HairpinService(model: model, backend: kind)
+        let tested = HairpinService(model: model, backend: kind)
+        let fast = ByteService(service: tested, answerFamilyID: Self.family)
         var gen = FlowGenerator(model: model, seed: seed)
         var draw = Draw(state: seed)
         var live: [UInt32: [Flow]] = [7: [], 8: []]
@@ -133,9 +134,10 @@ import LibFlowTable
         }
     }
 
-    @Test func declinesWithoutChangingAnything() throws {
-        let s = HairpinService(model: DefaultModelSource.model, backend: .hash)
-        let fast = SingleFlowPath(service: s, answerFamilyID: Self.family)
+    @Test(arguments: BackendKind.allCases)
+    func declinesWithoutChangingAnything(kind: BackendKind) throws {
+        let s = HairpinService(model: DefaultModelSource.model, backend: kind)
+        let fast = ByteService(service: s, answerFamilyID: Self.family)
         var gen = FlowGenerator(model: DefaultModelSource.model, seed: 9)
         let flow = gen.flows(count: 1)[0]
         let set = try Self.request(.setFlows, seq: 1, ifindex: 7, flows: [flow])
@@ -157,12 +159,12 @@ import LibFlowTable
     /// a failing flow somewhere (already stored, a duplicate inside the batch, invalid, no such
     /// uid), so the fast path must undo what it applied before declining; GET_FLOWS in between
     /// reads what both stored (the fast side decodes its stored bytes).
-    @Test(arguments: [UInt64(4), 5])
-    func batchesAreByteIdenticalToTheTypedPath(seed: UInt64) throws {
+    @Test(arguments: BackendKind.allCases, [UInt64(4), 5])
+    func batchesAreByteIdenticalToTheTypedPath(kind: BackendKind, seed: UInt64) throws {
         let model = DefaultModelSource.model
-        let reference = HairpinService(model: model, backend: .hash)
-        let tested = HairpinService(model: model, backend: .hash)
-        let fast = SingleFlowPath(service: tested, answerFamilyID: Self.family)
+        let reference = HairpinService(model: model, backend: kind)
+        let tested = HairpinService(model: model, backend: kind)
+        let fast = ByteService(service: tested, answerFamilyID: Self.family)
         var gen = FlowGenerator(model: model, seed: seed)
         var draw = Draw(state: seed)
         var live: [Flow] = []
@@ -236,16 +238,26 @@ import LibFlowTable
         }
     }
 
-    /// Other backends are never answered here (their refusals are not side-effect free by
-    /// contract), whatever the request.
-    @Test(arguments: [BackendKind.dummy, .tss, .tcam])
-    func otherBackendsAreLeftToTheTypedPath(kind: BackendKind) throws {
+    /// Every backend is served by the same byte path: a batch into an empty device is answered
+    /// here and stored as the typed path would store it; the same batch again (every uid stored)
+    /// is declined with nothing changed.
+    @Test(arguments: BackendKind.allCases)
+    func everyBackendIsAnsweredOnTheBytePath(kind: BackendKind) throws {
         let s = HairpinService(model: DefaultModelSource.model, backend: kind)
-        let fast = SingleFlowPath(service: s, answerFamilyID: Self.family)
+        let reference = HairpinService(model: DefaultModelSource.model, backend: kind)
+        let fast = ByteService(service: s, answerFamilyID: Self.family)
         var gen = FlowGenerator(model: DefaultModelSource.model, seed: 3)
         let flows = gen.flows(count: 3)
         let set = try Self.request(.setFlows, seq: 1, ifindex: 7, flows: flows)
+        var got: [UInt8] = []
+        #expect(set.withUnsafeBytes { fast.answer($0, requestFamilyID: Self.family) { got = Array($0) } })
+        if got.count >= 16 { got.replaceSubrange(8..<12, with: [0, 0, 0, 0]) }
+        #expect(got == (try Self.typed(reference, set)))
         #expect(!set.withUnsafeBytes { fast.answer($0, requestFamilyID: Self.family) { _ in } })
-        #expect(s.devices.existingState(for: 7)?.backend.totalCount ?? 0 == 0)
+        for table in Set(flows.map(\.table)) {
+            #expect(s.devices.existingState(for: 7)?.backend.allFlows(table: table)
+                    == reference.devices.existingState(for: 7)?.backend.allFlows(table: table))
+        }
+        #expect(s.devices.existingState(for: 7)?.backend.totalCount == 3)
     }
 }

@@ -1,7 +1,7 @@
-// The fast path for the calls a replay and a batch load see most: a SET_FLOWS or DEL_FLOWS
-// (one flow or a batch) into the hash backend that succeeds. It answers straight from the
-// request's bytes, without the HairpinMessage / HairpinEncap values, the typed model, the batch
-// machinery or the answer encoder:
+// The daemon's service on bytes: what the listener (and a replay, through the listener) hands
+// every hairpin request first. It answers from the request's bytes, without the
+// HairpinMessage / HairpinEncap values, the typed model, the batch machinery or the answer
+// encoder, for every backend alike:
 //
 //   * the ENCAP nest and ATTR are read in place (CMD_TYPE, CMD, SEQ, ATTR; the preamble, the
 //     strategy and FLOWS, nothing else, each once);
@@ -9,36 +9,35 @@
 //     decoder accepts, read the decoder's way) into reusable buffers; no Flow is built;
 //   * validation is ValidationIndex.isValid over those buffers (the typed checks' conditions;
 //     only "valid" is answered here);
-//   * the hash backend stores the FLOW element's bytes (HashBackend.insertEncoded) with the
-//     identity fingerprint computed from the buffers, and decodes them with the real decoder
-//     only when a Flow is asked for (get-flows, a typed delete), so get-flows answers are the
-//     same bytes as if the typed path had stored the flow;
+//   * the backend gets the same FlowView whatever it is (FlowBackend.insert(_: FlowView),
+//     remove, restore): the element's bytes and the fields read from them; it keeps the bytes
+//     and decodes them with the real decoder only when a Flow is asked for (get-flows, a
+//     lookup, a typed delete), so get-flows answers are the same bytes as if the typed path
+//     had stored the flow;
 //   * the answer of a successful call is the same bytes for every call to a device with the same
 //     command and number of flows but for the two sequence numbers, so it is encoded once by the
 //     real encoder (a template per command, ifindex and flow count) and only SEQ and nlmsg_seq
 //     are patched in. A successful answer does not depend on the error strategy (STATUS 0, one
-//     RESULT 0 per flow, the preamble: HairpinService.applyBatch), so all four are answered here.
+//     RESULT 0 per flow, the preamble: HairpinService.applyBatch), so all four are answered here;
+//   * the five discovery getters are answered from per-device encodings (DiscoveryTemplates).
 //
 // Anything else — no flow, PART/MORE, STATUS, an unknown attribute, an element outside the
 // reader's subset, a validation error, a backend refusal (or a fingerprint shared with a stored
-// flow: a duplicate or a collision), an answer too big for one message, injected faults,
-// another backend — returns false having changed nothing: the flows of the request applied
-// before the failing one are undone newest first (deleted again, or put back exactly as they
-// were stored), and the caller hands the request to the typed path (ListenerLoop →
-// HairpinService.handle), which then applies the request under its strategy and gives the
-// answer with its errno and text. Tests/HairpinTests/SingleFlowPathTests.swift runs both paths
-// over generated workloads with every kind of error and compares every answer byte for byte,
-// the counters and the stored flows.
-//
-// The listener calls `answerCall`, which also answers the five discovery getters, for every
-// backend, from per-device encodings (DiscoveryTemplates.swift); `answer` stays SET/DEL only.
+// flow: a duplicate or a collision), an answer too big for one message, injected faults —
+// returns false having changed nothing: the flows of the request applied before the failing one
+// are undone newest first (removed again, or restored exactly as they were stored), and the
+// caller hands the request to the typed path (ListenerLoop → HairpinService.handle), which then
+// applies the request under its strategy and gives the answer with its errno and text. The
+// typed path is the reference: Tests/HairpinTests/ByteServiceTests.swift runs both over
+// generated workloads with every kind of error, for every backend, and compares every answer
+// byte for byte, the counters and the stored flows.
 import LibFlowTable
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-public final class SingleFlowPath {
+public final class ByteService {
     public let service: HairpinService
     /// The family id the answers carry (the listener's).
     public let answerFamilyID: UInt16
@@ -74,19 +73,13 @@ public final class SingleFlowPath {
     @exclusivity(unchecked) private var reader = EncodedFlowReader()
     /// What a failing batch has to undo.
     @exclusivity(unchecked) private var inserted: [(table: UInt32, uid: UInt32)] = []
-    @exclusivity(unchecked) private var removed: [HashBackend.RemovedFlow] = []
-    /// The device of the previous call and its backend as a HashBackend (nil: another kind).
-    @exclusivity(unchecked) private var lastDevice: DeviceState?
-    @exclusivity(unchecked) private var lastHash: HashBackend?
-    /// The getters' answers (any backend).
+    @exclusivity(unchecked) private var removed: [RemovedFlow] = []
+    /// The getters' answers.
     @exclusivity(unchecked) private var discovery = DiscoveryTemplates()
-    /// Whether SET/DEL can be answered here at all (only the hash backend stores encoded flows).
-    private let flowsOnByteLevel: Bool
 
     public init(service: HairpinService, answerFamilyID: UInt16) {
         self.service = service
         self.answerFamilyID = answerFamilyID
-        flowsOnByteLevel = service.devices.backendKind == .hash
     }
 
     deinit { reader.deallocate() }
@@ -101,7 +94,7 @@ public final class SingleFlowPath {
     }
 
     /// Answers `request` (exactly one netlink message of family `requestFamilyID`) if it is a
-    /// SET_FLOWS / DEL_FLOWS into the hash backend that succeeds: applies it, calls `body` with
+    /// SET_FLOWS / DEL_FLOWS that succeeds: applies it, calls `body` with
     /// the answer (valid only during the call; nlmsg_seq numbered by this object) and returns
     /// true. Otherwise changes nothing and returns false.
     public func answer(_ request: UnsafeRawBufferPointer, requestFamilyID: UInt16,
@@ -136,7 +129,7 @@ public final class SingleFlowPath {
             lastFlows = 0
             return true
         }
-        guard flowsOnByteLevel, call.command == Self.setCommand || call.command == Self.delCommand else { return false }
+        guard call.command == Self.setCommand || call.command == Self.delCommand else { return false }
         return answerFlows(cmd: call.command, seq: call.sequence, inner: call.attributes, nlseq, body)
     }
 
@@ -205,12 +198,7 @@ public final class SingleFlowPath {
             return false
         }
         timing = service.backendTiming
-        if device !== lastDevice {
-            lastDevice = device
-            lastHash = device.backend as? HashBackend
-        }
-        guard let hash = lastHash,
-              apply(isSet: isSet, flowList, count: flowCount, device, hash) else {
+        guard apply(isSet: isSet, flowList, count: flowCount, device) else {
             pthread_mutex_unlock(&service.lock)
             return false
         }
@@ -240,8 +228,8 @@ public final class SingleFlowPath {
     /// what it applied and returns false. The caller holds the service's lock.
     // The device, not its ValidationIndex: a struct of five references copied into the call
     // cost ten reference-count operations per call.
-    private func apply(isSet: Bool, _ list: UnsafeRawBufferPointer, count: Int, _ device: DeviceState,
-                       _ hash: HashBackend) -> Bool {
+    private func apply(isSet: Bool, _ list: UnsafeRawBufferPointer, count: Int, _ device: DeviceState) -> Bool {
+        let backend = device.backend
         // Emptied only when used (a single flow never is): removeAll on an empty array still
         // costs a generic replaceSubrange.
         if !inserted.isEmpty { inserted.removeAll(keepingCapacity: true) }
@@ -255,56 +243,60 @@ public final class SingleFlowPath {
             switch elements.next(&type, &e) {
             case 0:
                 if n == count { return true }
-                undo(hash)
+                undo(backend)
                 return false
             case 1: break
             default:
-                undo(hash)
+                undo(backend)
                 return false
             }
             n += 1
             guard type == NFL.listElement, reader.read(payload: e),
                   device.index.isValid(table: reader.table, uid: reader.uid, for: operation, matches: reader.matchBuffer,
                                 actions: reader.actionBuffer, args: reader.argBuffer) else {
-                undo(hash)
+                undo(backend)
                 return false
             }
             if isSet {
-                let fingerprint = FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority)
                 // The whole element, header included (what a FLOWS list holds).
                 guard let header = e.baseAddress.map({ $0 - Netlink.attributeHeaderLength }) else {
-                    undo(hash)
+                    undo(backend)
                     return false
                 }
+                let view = FlowView(table: reader.table, uid: reader.uid, priority: reader.priority,
+                                    fingerprint: FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority),
+                                    matches: reader.matchBuffer,
+                                    element: UnsafeRawBufferPointer(start: header, count: e.count + Netlink.attributeHeaderLength))
                 let started = timing?.start()
-                let stored = hash.insertEncoded(table: reader.table, uid: reader.uid, priority: reader.priority,
-                                                fingerprint: fingerprint,
-                                                element: UnsafeRawBufferPointer(start: header, count: e.count + Netlink.attributeHeaderLength))
+                let stored = backend.insert(view)
                 if let started { timing?.end(started) }
                 guard stored else {
-                    undo(hash)
+                    undo(backend)
                     return false
                 }
                 if count > 1 { inserted.append((reader.table, reader.uid)) }
             } else {
                 let started = timing?.start()
-                let deleted = hash.deleteEncoded(table: reader.table, uid: reader.uid)
+                var deleted = backend.remove(table: reader.table, uid: reader.uid)
+                let found = deleted != nil
+                if count > 1, let r = deleted { removed.append(r) }
+                // Freeing what the backend kept of the flow is its cost, timed with it.
+                deleted = nil
                 if let started { timing?.end(started) }
-                guard let r = deleted else {
-                    undo(hash)
+                guard found else {
+                    undo(backend)
                     return false
                 }
-                if count > 1 { removed.append(r) }
             }
         }
     }
 
     /// Undoes the flows of the current request applied so far, newest first.
-    private func undo(_ hash: HashBackend) {
+    private func undo(_ backend: any FlowBackend) {
         let started = timing?.start()
         defer { if let started { timing?.end(started) } }
-        for (table, uid) in inserted.reversed() { _ = hash.deleteEncoded(table: table, uid: uid) }
-        for r in removed.reversed() { hash.restore(r) }
+        for (table, uid) in inserted.reversed() { _ = backend.remove(table: table, uid: uid) }
+        for r in removed.reversed() { backend.restore(r) }
         if !inserted.isEmpty { inserted.removeAll(keepingCapacity: true) }
         if !removed.isEmpty { removed.removeAll(keepingCapacity: true) }
     }

@@ -1,0 +1,74 @@
+// What the daemon's byte path hands every backend: one FLOW element of a request, read and
+// validated in place (EncodedFlowReader, ValidationIndex), with the fields a backend needs
+// decoded and the element's bytes to keep. No Flow is built; a backend that must answer with a
+// Flow later (get-flows, a lookup, an error report) decodes the kept bytes then, with the real
+// decoder, so it holds what the typed path would have stored from the same bytes.
+import LibFlowTable
+
+public struct FlowView {
+    public let table: UInt32
+    public let uid: UInt32
+    public let priority: UInt32
+    /// FlowIdentity.fingerprint(matches, priority): the identity key of the hash backend.
+    public let fingerprint: UInt64
+    /// The matches as the decoder reads them, in request order (valid during the call only).
+    public let matches: UnsafeBufferPointer<FieldRef>
+    /// The whole FLOW element, attribute header included (valid during the call only).
+    public let element: UnsafeRawBufferPointer
+
+    public init(table: UInt32, uid: UInt32, priority: UInt32, fingerprint: UInt64,
+                matches: UnsafeBufferPointer<FieldRef>, element: UnsafeRawBufferPointer) {
+        self.table = table
+        self.uid = uid
+        self.priority = priority
+        self.fingerprint = fingerprint
+        self.matches = matches
+        self.element = element
+    }
+
+    /// The canonical match set (what MatchSet(flow.matches) is for the decoded flow).
+    public var matchSet: MatchSet { MatchSet(keys: matches.map(MatchKey.init)) }
+}
+
+/// A flow as the dummy, tss and tcam backends keep it: typed (a typed insert) or the FLOW
+/// element's bytes (a FlowView), decoded the first time a Flow is asked for and kept from then
+/// on. The match set is derived once, at insert, from either form.
+final class StoredFlow {
+    let table: UInt32
+    let uid: UInt32
+    let priority: UInt32
+    let matchSet: MatchSet
+    private var typed: Flow?
+    /// The FLOW element, header included; emptied once decoded.
+    private var element: [UInt8]
+
+    init(_ flow: Flow, matchSet: MatchSet) {
+        table = flow.table
+        uid = flow.uid
+        priority = flow.priority
+        self.matchSet = matchSet
+        typed = flow
+        element = []
+    }
+
+    init(_ view: FlowView, matchSet: MatchSet) {
+        table = view.table
+        uid = view.uid
+        priority = view.priority
+        self.matchSet = matchSet
+        typed = nil
+        element = Array(view.element)
+    }
+
+    var flow: Flow {
+        if let typed { return typed }
+        var scratch: [UInt8] = []
+        let decoded = element.withUnsafeBytes { EncodedFlowStore.decode($0, scratch: &scratch) }
+        // The bytes were checked when stored (EncodedFlowReader accepts only what the decoder
+        // does), so this cannot fail; should it anyway, the identity is still right.
+        let f = decoded ?? Flow(table: table, uid: uid, priority: priority)
+        typed = f
+        element = []
+        return f
+    }
+}
