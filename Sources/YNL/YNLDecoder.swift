@@ -102,7 +102,8 @@ public struct YNLDecoder: Sendable {
         let region = UnsafeRawBufferPointer(rebasing: payload[offset...])
         let base = Netlink.headerLength + offset
         if let setIndex = op.attributeSet {
-            attributes = try decodeSet(setIndex, AttributeIterator(region, baseOffset: base), depth: 0, outer: [])
+            attributes = try decodeSet(setIndex, AttributeIterator(region, baseOffset: base), depth: 0, outer: [],
+                                       overrides: isRequest ? op.requestNested : [:])
         } else if !region.isEmpty {
             throw DecodeError(.notAllowed("operation \(op.name) has no attribute set, yet \(region.count) bytes follow its headers"), at: base)
         }
@@ -119,7 +120,8 @@ public struct YNLDecoder: Sendable {
         return try decodeSet(i, AttributeIterator(region, baseOffset: baseOffset), depth: 0, outer: [])
     }
 
-    func decodeSet(_ setIndex: Int, _ iterator: AttributeIterator, depth: Int, outer: [YNLField], at offset: Int = 0) throws(DecodeError) -> [YNLField] {
+    func decodeSet(_ setIndex: Int, _ iterator: AttributeIterator, depth: Int, outer: [YNLField], at offset: Int = 0,
+                   overrides: [UInt16: Int] = [:]) throws(DecodeError) -> [YNLField] {
         guard depth < Netlink.maxNestingDepth else {
             throw DecodeError(.nestingTooDeep(Netlink.maxNestingDepth), at: offset)
         }
@@ -131,6 +133,10 @@ public struct YNLDecoder: Sendable {
                 throw DecodeError(.unknownAttribute(attr.type), at: attr.offset)
             }
             do throws(DecodeError) {
+                if !overrides.isEmpty, let set = overrides[attr.type] {
+                    fields.append(YNLField(spec.name, .fields(try decodeSet(set, attr.nested(), depth: depth + 1, outer: fields, at: attr.offset))))
+                    continue
+                }
                 let value = try decodeValue(spec, attr, depth: depth, siblings: fields, outer: outer)
                 if let value { fields.append(YNLField(spec.name, value)) }
             } catch {

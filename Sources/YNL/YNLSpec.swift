@@ -155,6 +155,9 @@ public struct YNLOperation: Sendable {
     public var replyValue: UInt16?
     public var attributeSet: Int?
     public var fixedHeader: Int?
+    /// From the project's generator hints (spec/hints/): top-level nest attributes whose request
+    /// layout is another set (net_flow_nl's get-flows flows holds a selector), which YNL cannot say.
+    public var requestNested: [UInt16: Int] = [:]
 }
 
 public final class YNLFamily: Sendable {
@@ -170,6 +173,11 @@ public final class YNLFamily: Sendable {
     public let operations: [YNLOperation]
     let requestOps: [UInt16: Int]
     let replyOps: [UInt16: Int]
+
+    func with(operations ops: [YNLOperation]) -> YNLFamily {
+        YNLFamily(name: name, file: file, proto: proto, protonum: protonum, enums: enums, structs: structs,
+                  attributeSets: attributeSets, subMessages: subMessages, operations: ops)
+    }
 
     init(name: String, file: String, proto: YNLProtocol, protonum: Int?, enums: [YNLEnum], structs: [YNLStruct],
          attributeSets: [YNLAttributeSet], subMessages: [YNLSubMessage], operations: [YNLOperation]) {
@@ -219,7 +227,41 @@ public enum YNLSpecLoader {
         guard let text = String(validating: data, as: UTF8.self) else {
             throw SpecError(file: path, line: nil, path: "", message: "not UTF-8 text")
         }
-        return try load(yaml: text, file: path)
+        let family = try load(yaml: text, file: path)
+        let url = URL(fileURLWithPath: path)
+        let hints = url.deletingLastPathComponent().appendingPathComponent("hints").appendingPathComponent(url.lastPathComponent).path
+        guard let hintData = FileReader.read(hints), let hintText = String(validating: hintData, as: UTF8.self) else { return family }
+        return try applyHints(yaml: hintText, file: hints, to: family)
+    }
+
+    /// Reads the one fact of ynl-gen's hints (spec/hints/<spec file>, see spec/README.md) that
+    /// changes how messages decode: `operations.<op>.request.nested-attributes`. The rest of the
+    /// hints are ynl-gen's (names, checks) and checked by it.
+    public static func applyHints(yaml text: String, file: String, to family: YNLFamily) throws -> YNLFamily {
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch {
+            throw SpecError(file: file, line: nil, path: "", message: "not valid YAML: \(error)")
+        }
+        guard let root else { return family }
+        let top = try MapReader(file: file, path: "", node: root)
+        var ops = family.operations
+        for (name, r) in try top.keyedMappings("operations") {
+            guard let request = try r.mapping("request") else { continue }
+            guard let i = ops.firstIndex(where: { $0.name == name }),
+                  let owner = ops[i].attributeSet.map({ family.attributeSets[$0] }) else {
+                throw r.error(nil, "the spec \(family.file) has no operation '\(name)' with an attribute set")
+            }
+            for (attr, setName) in try request.keyedStrings("nested-attributes") {
+                guard let a = owner.attribute(named: attr), case .nest = a.kind else {
+                    throw request.error("nested-attributes", "'\(owner.name)' has no nest attribute '\(attr)' (the spec \(family.file))")
+                }
+                guard let set = family.attributeSets.firstIndex(where: { $0.name == setName }) else {
+                    throw request.error("nested-attributes", "no attribute set '\(setName)' in the spec \(family.file)")
+                }
+                ops[i].requestNested[a.value] = set
+            }
+        }
+        return family.with(operations: ops)
     }
 
     public static func load(yaml text: String, file: String) throws -> YNLFamily {
