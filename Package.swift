@@ -75,7 +75,7 @@ let package = Package(
         .executableTarget(name: "loopback-bench", dependencies: ["LibFlowTable", "Hairpin", "FlowTrace"],
                           path: "Benchmarks/loopback-bench"),
         // YNL interpreter decode rate with a runtime spec.
-        .executableTarget(name: "ynl-bench", dependencies: ["YNL", "LibFlowTable"], path: "Benchmarks/ynl-bench"),
+        .executableTarget(name: "ynl-bench", dependencies: ["YNL", "LibFlowTable", "FlowTrace"], path: "Benchmarks/ynl-bench"),
         // Replay throughput and memory: preloaded vs streaming into backend:hash.
         .executableTarget(name: "replay-bench", dependencies: ["Replay", "FlowTrace", "Hairpin", "LibFlowTable"],
                           path: "Benchmarks/replay-bench"),

@@ -125,13 +125,18 @@ public struct YNLDecoder: Sendable {
         guard depth < Netlink.maxNestingDepth else {
             throw DecodeError(.nestingTooDeep(Netlink.maxNestingDepth), at: offset)
         }
-        let set = family.attributeSets[setIndex]
         var it = iterator
         var fields: [YNLField] = []
+        fields.reserveCapacity(it.countHint())
         while let attr = try it.next() {
-            guard let spec = set.attribute(type: attr.type) else {
+            // Read in place: a copy of the set or the attribute would retain each of its
+            // references per attribute decoded.
+            let t = Int(attr.type)
+            let slot = t < family.attributeSets[setIndex].byType.count ? Int(family.attributeSets[setIndex].byType[t]) : -1
+            guard slot >= 0 else {
                 throw DecodeError(.unknownAttribute(attr.type), at: attr.offset)
             }
+            let spec = family.attributeSets[setIndex].attributes[slot]
             do throws(DecodeError) {
                 if !overrides.isEmpty, let set = overrides[attr.type] {
                     fields.append(YNLField(spec.name, .fields(try decodeSet(set, attr.nested(), depth: depth + 1, outer: fields, at: attr.offset))))
