@@ -408,6 +408,10 @@ public enum YNLSpecLoader {
                     e.ignore(["doc"])
                     try e.finish(hint: YNLSpecLoader.hint)
                 }
+                // An entry number that leaves no room for the next one is hostile, not an enum.
+                guard position < Int.max else {
+                    throw r.error("entries", "entry '\(name)' has the value \(position), too large to number the next entry")
+                }
                 if flags {
                     guard (0..<64).contains(position) else { throw r.error("entries", "flag '\(name)' is bit \(position), outside a u64") }
                     out.append((1 << UInt64(position), name))

@@ -74,6 +74,23 @@ import Testing
             """ + "\n" + Self.ops, ["multi-attr", "true or false"])
     }
 
+    @Test func hugeNumbers() {
+        expectError(Self.head + """
+            definitions:
+              - name: e
+                type: enum
+                entries: [ { name: a, value: 9223372036854775807 }, b ]
+            attribute-sets:
+              - name: main
+                attributes: [ { name: a, type: u32 } ]
+            """ + "\n" + Self.ops, ["definitions[e]", "entries"])
+        expectError(Self.head + """
+            attribute-sets:
+              - name: main
+                attributes: [ { name: a, type: u32, value: 9223372036854775807 } ]
+            """ + "\n" + Self.ops, ["attributes[a].value"])
+    }
+
     @Test func unknownKey() {
         expectError(Self.head + """
             attribute-sets:
