@@ -45,6 +45,14 @@ extension Array where Element == YNLField {
         #expect(m.attributes.map(\.name) == ["bus-name", "dev-name", "port-index"])
         #expect(m.attributes["dev-name"] == .string("netdevsim1"))
         #expect(m.attributes["port-index"] == .unsigned(7))
+        // Directional numbering: the kernel answers get with DEVLINK_CMD_NEW (3), and 3 as a
+        // request is no operation (devlink numbers requests apart).
+        let reply = try decode(f, message(type: 0x20, flags: 0, command: 3) { w in w.put(2, string: "x") })
+        #expect(reply.operation == "get")
+        #expect(reply.request == false)
+        #expect(throws: DecodeError(.unknownCommand(3), at: 16)) {
+            try decode(f, message(type: 0x20, command: 3) { w in w.put(2, string: "x") })
+        }
     }
 
     @Test func ethtoolHeaderFlags() throws {
