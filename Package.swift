@@ -56,12 +56,16 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flow-table-hairpind"),
         .executableTarget(name: "flowtrace",
-                          dependencies: ["LibFlowTable", "FlowTrace", "Replay", "Hairpin",
+                          dependencies: ["LibFlowTable", "FlowTrace", "Replay", "Hairpin", "YNL",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flowtrace"),
+        // The YNL spec interpreter: loads any family's YNL spec at run time and decodes its
+        // messages (issue 16). Holds the strict YAML reader ynl-gen uses too; LibFlowTable stays
+        // free of YAML.
+        .target(name: "YNL", dependencies: ["LibFlowTable", "Yams"], path: "Sources/YNL", swiftSettings: swift6),
         // Generates the Swift constants (and later the C header and Lua tables) from spec/*.yaml.
         .executableTarget(name: "ynl-gen",
-                          dependencies: ["Yams"],
+                          dependencies: ["Yams", "YNL"],
                           path: "Sources/ynl-gen"),
         // Codec benchmark: prints numbers, never a pass/fail test.
         .executableTarget(name: "codec-bench", dependencies: ["LibFlowTable"], path: "Benchmarks/codec-bench"),
@@ -70,6 +74,8 @@ let package = Package(
                           path: "Benchmarks/trace-bench"),
         .executableTarget(name: "loopback-bench", dependencies: ["LibFlowTable", "Hairpin", "FlowTrace"],
                           path: "Benchmarks/loopback-bench"),
+        // YNL interpreter decode rate with a runtime spec.
+        .executableTarget(name: "ynl-bench", dependencies: ["YNL", "LibFlowTable", "FlowTrace"], path: "Benchmarks/ynl-bench"),
         // Replay throughput and memory: preloaded vs streaming into backend:hash.
         .executableTarget(name: "replay-bench", dependencies: ["Replay", "FlowTrace", "Hairpin", "LibFlowTable"],
                           path: "Benchmarks/replay-bench"),
@@ -99,6 +105,9 @@ let package = Package(
                     dependencies: ["LibFlowTable", "Yams",
                                    .product(name: "PropertyBased", package: "swift-property-based")],
                     path: "Tests/LibFlowTableTests"),
+        .testTarget(name: "YNLTests",
+                    dependencies: ["YNL", "LibFlowTable", "FlowTrace"],
+                    path: "Tests/YNLTests"),
         .testTarget(name: "ReplayTests",
                     dependencies: ["Replay", "FlowTrace", "Hairpin", "LibFlowTable"],
                     path: "Tests/ReplayTests"),

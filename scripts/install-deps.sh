@@ -4,6 +4,8 @@
 #   scripts/install-deps.sh            build and test dependencies
 #   scripts/install-deps.sh --vm       also what the kernel-module VM tests need
 #   scripts/install-deps.sh --ynl-dir  print the kernel YNL folder (below), unpacking it if needed
+#   scripts/install-deps.sh --specs    also unpack the kernel's YNL specs (Documentation/netlink/specs),
+#                                      which the YNL interpreter loads by default (flowtrace specs)
 #
 # The kernel's own YNL tooling (tools/net/ynl: cli.py and its Python library) and schemas
 # (Documentation/netlink/*.yaml), which check that spec/*.yaml are real YNL (Tests/e2e/ynl-spec.sh),
@@ -13,9 +15,11 @@ set -euo pipefail
 
 linux_tarball=/usr/src/linux-source-6.12.tar.xz
 linux_dir="${FLOWTRACE_LINUX_SRC:-${XDG_CACHE_HOME:-$HOME/.cache}/flowtrace/linux-6.12}"
-# What is unpacked below linux-source-6.12/ (the kernel's specs stay packed: not needed).
+# What is unpacked below linux-source-6.12/ (the kernel's specs only with --specs: they are
+# unpacked apart, with their own stamp, so a run without --specs keeps them).
 linux_parts=(tools/net/ynl Documentation/netlink)
 linux_excludes=(--exclude=linux-source-6.12/Documentation/netlink/specs)
+linux_specs=Documentation/netlink/specs
 
 # Unpacks linux_parts from the tarball into linux_dir unless a stamp says they are there
 # (the stamp names the tarball and the parts, so a new package or part list unpacks again).
@@ -31,15 +35,37 @@ unpack_linux_parts() {
   echo "$want" >"$stamp"
 }
 
-if [[ "${1:-}" == "--ynl-dir" ]]; then
+# The kernel's specs into $linux_dir/Documentation/netlink/specs, once per tarball (unpack_linux_parts
+# empties linux_dir when it unpacks again, stamp included).
+unpack_linux_specs() {
+  local stamp="$linux_dir/.unpacked-specs" want
+  want="$(stat -c '%s %Y' "$linux_tarball") $linux_specs"
+  [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && return 0
+  rm -rf "${linux_dir:?}/$linux_specs"
+  tar -xJf "$linux_tarball" -C "$linux_dir" --strip-components=1 "linux-source-6.12/$linux_specs"
+  echo "$want" >"$stamp"
+}
+
+specs=0
+mode=""
+for arg in "$@"; do
+  case "$arg" in
+    --specs) specs=1 ;;
+    --vm|--ynl-dir) mode="$arg" ;;
+    *) echo "install-deps: unknown option $arg (--vm, --specs, --ynl-dir)" >&2; exit 2 ;;
+  esac
+done
+
+if [[ "$mode" == "--ynl-dir" ]]; then
   unpack_linux_parts
+  ((specs)) && unpack_linux_specs
   echo "$linux_dir"
   exit 0
 fi
 
 pkgs=(pkg-config libpcap-dev zlib1g-dev libnl-3-dev libnl-genl-3-dev tshark
   linux-source-6.12 python3-jsonschema python3-yaml)
-if [[ "${1:-}" == "--vm" ]]; then
+if [[ "$mode" == "--vm" ]]; then
   # Two kernels, each image with its headers (the VM tests run on both): the default one of
   # Debian 12 (6.1) and 6.12, Debian 13's default, which bookworm carries too. Both by their
   # metapackages (linux-image-6.12-amd64 depends on the newest linux-image-6.12.*+deb12-amd64),
@@ -62,4 +88,5 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 unpack_linux_parts
+((specs)) && unpack_linux_specs
 command -v swift >/dev/null || { echo "install-deps: swift is not on PATH (Swift 6.1 or newer is needed)" >&2; exit 1; }

@@ -23,12 +23,16 @@ bash_dir="$DESTDIR$PREFIX/share/bash-completion/completions"
 zsh_dir="$DESTDIR$PREFIX/share/zsh/site-functions"
 fish_dir="$DESTDIR$PREFIX/share/fish/vendor_completions.d"
 ws_dir="$DESTDIR$WIRESHARK_PLUGINDIR"
+# The project's YNL specs (and the hints the interpreter reads), where flowtrace looks for them
+# next to its prefix (bin/../share/flowtrace/spec).
+spec_dir="$DESTDIR$PREFIX/share/flowtrace/spec"
 
 if [[ "${1:-}" == "uninstall" ]]; then
   for t in "${tools[@]}"; do
     rm -f "$bindir/$t" "$man1/$t.1" "$bash_dir/$t" "$zsh_dir/_$t" "$fish_dir/$t.fish"
   done
   rm -f "$ws_dir/flowtrace.lua"
+  rm -rf "$spec_dir"
   echo "install: removed the tools, man pages, completions and $ws_dir/flowtrace.lua"
   exit 0
 fi
@@ -47,5 +51,8 @@ for t in "${tools[@]}"; do
   "$bin/$t" --generate-completion-script fish >"$fish_dir/$t.fish"
 done
 "$bin/flowtrace" wireshark print >"$ws_dir/flowtrace.lua"
+install -d "$spec_dir/hints"
+install -m 0644 spec/*.yaml "$spec_dir/"
+install -m 0644 spec/hints/*.yaml "$spec_dir/hints/"
 echo "install: ${tools[*]} in $bindir; man pages in $man1; completions for bash, zsh and fish;" \
-     "the Wireshark plugin in $ws_dir"
+     "the Wireshark plugin in $ws_dir; the YNL specs in $spec_dir"

@@ -11,6 +11,8 @@
 // Every set gets exported tables named after it (unft_<set>_pol, unft_<set>_set); the variants
 // of places and operations are static.
 
+import YNL
+
 enum KmodEmitter {
     static let prefix = "unft_"
     static let headerPath = "kmod/unft_nl_gen.h"

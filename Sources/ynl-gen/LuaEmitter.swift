@@ -15,6 +15,7 @@
 // filter names FlowTrace documents) is in `LuaAnnotations`, by spec name, checked the same way.
 
 import Foundation
+import YNL
 
 enum LuaEmitter {
     static let pluginPath = "wireshark/flowtrace.lua"

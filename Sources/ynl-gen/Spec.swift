@@ -4,6 +4,7 @@
 // YNL's numbering rules and the hints merged in, so the emitters only print.
 
 import Yams
+import YNL
 
 struct Family {
     var file: String

@@ -1,6 +1,8 @@
 // Checks that YAML syntax cannot: references between sets, unique names and numbers. A spec that
 // passes here can be printed without further checks by both emitters.
 
+import YNL
+
 enum Validation {
     static func check(_ families: [Family]) throws {
         for family in families {

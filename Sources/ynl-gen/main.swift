@@ -9,6 +9,7 @@
 //   ... --root DIR               the package root (default: found upwards from the current directory)
 
 import Foundation
+import YNL
 
 struct GeneratedFile {
     /// Relative to the package root.

@@ -2,7 +2,8 @@
 # make install into a staging folder (DESTDIR, PREFIX=/usr), as a packager runs it: the three
 # tools run from there, each has a man page that renders with a NAME section, bash completion
 # offers the replay targets and backend names, zsh and fish scripts are there, the Wireshark
-# plugin loads in tshark; uninstall removes it all.
+# plugin loads in tshark, the installed flowtrace loads the installed YNL specs; uninstall
+# removes it all.
 set -euo pipefail
 bin="${FLOWTRACE_BIN:?}"
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -50,6 +51,14 @@ if grep -qv '^backend:' "$tmp/targets2"; then echo "--target back completes to n
 complete_words flowtrace demo --backend "" > "$tmp/backends"
 grep -qx tcam "$tmp/backends" || { echo "--backend completion lacks tcam:"; cat "$tmp/backends"; exit 1; }
 echo "bash completion of --target and --backend: ok"
+
+# The installed flowtrace finds the project's YNL specs next to its prefix.
+"$stage/usr/bin/flowtrace" specs > "$tmp/specs" || { echo "flowtrace specs failed:"; cat "$tmp/specs"; exit 1; }
+for fam in net_flow_nl nfl_hairpin; do
+  grep -q "^$fam .* project  $stage/usr/share/flowtrace/spec/" "$tmp/specs" \
+    || { echo "the installed flowtrace does not load $fam from $stage/usr/share/flowtrace/spec:"; cat "$tmp/specs"; exit 1; }
+done
+echo "YNL specs: ok"
 
 lua="$stage/usr/lib/wireshark/plugins/flowtrace.lua"
 [[ -s "$lua" ]] || { echo "no Wireshark plugin at $lua"; exit 1; }
