@@ -33,6 +33,7 @@
 // The listener calls `answerCall`, which also answers the five discovery getters, for every
 // backend, from per-device encodings (DiscoveryTemplates.swift); `answer` stays SET/DEL only.
 import LibFlowTable
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -204,9 +205,9 @@ public final class SingleFlowPath {
             batchTemplates[key] = t
         }
 
-        pthread_mutex_lock(&service.lock)
+        service.lock.lock()
         guard let device = service.devices.state(for: ifindex) else {
-            pthread_mutex_unlock(&service.lock)
+            service.lock.unlock()
             return false
         }
         timing = service.backendTiming
@@ -216,11 +217,11 @@ public final class SingleFlowPath {
         }
         guard let hash = lastHash,
               apply(isSet: isSet, flowList, count: flowCount, device, hash) else {
-            pthread_mutex_unlock(&service.lock)
+            service.lock.unlock()
             return false
         }
         service.countFastSuccess(command: cmd, flows: flowCount)
-        pthread_mutex_unlock(&service.lock)
+        service.lock.unlock()
         answered += 1
         lastIfindex = ifindex
         lastSequence = seq

@@ -7,6 +7,7 @@
 import Glibc
 #endif
 import LibFlowTable
+import Posix
 
 extension FaultInjector {
     /// When the earliest held call is due (for the twin's poll timeout); nil if none.

@@ -6,6 +6,7 @@
 import Glibc
 #endif
 import LibFlowTable
+import Posix
 
 /// NLM_F_ROOT | NLM_F_MATCH: a dump request.
 let netlinkDumpFlags: UInt16 = 0x300

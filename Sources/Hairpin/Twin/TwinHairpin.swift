@@ -303,7 +303,7 @@ extension UnftTwin {
         }
         if let results = e.results {
             var failed: [Flow] = []
-            for r in results where r.errno != 0 && r.errno != UInt32(ECANCELED) {
+            for r in results where r.errno != 0 && r.errno != Errno.ECANCELED {
                 if firstFailure == nil { firstFailure = r }
                 // The abort strategies fail one flow; later errors cannot exist there.
                 if !logs { break }

@@ -1,6 +1,6 @@
-// The few POSIX calls the trace files need (open, read, write, clocks, uname), kept in one
-// place so the readers and the writer stay free of Foundation: the hot loops copy bytes
-// into a reused buffer and call read(2)/write(2), nothing else.
+// The file calls the trace files and the tools share (open, read and write loops, errno text,
+// uname), free of Foundation: the hot loops copy bytes into a reused buffer and call
+// read(2)/write(2), nothing else. Inlinable where a loop calls them per block.
 
 #if canImport(Glibc)
 import Glibc
@@ -10,26 +10,9 @@ import Musl
 import Darwin
 #endif
 
-enum Sys {
-    /// Wall-clock time in nanoseconds since the Unix epoch (CLOCK_REALTIME), what trace
-    /// timestamps are.
-    @inline(__always)
-    static func realtimeNanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return UInt64(max(0, Int64(ts.tv_sec))) &* 1_000_000_000 &+ UInt64(max(0, Int64(ts.tv_nsec)))
-    }
-
-    /// A clock that never jumps, for the writer's flush deadline: a wall-clock step (NTP)
-    /// must neither hold the buffer back nor flush it early.
-    @inline(__always)
-    static func monotonicNanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(max(0, Int64(ts.tv_sec))) &* 1_000_000_000 &+ UInt64(max(0, Int64(ts.tv_nsec)))
-    }
-
-    static var errno: Int32 {
+public enum Sys {
+    @inlinable
+    public static var errno: Int32 {
         #if canImport(Glibc)
         return Glibc.errno
         #elseif canImport(Musl)
@@ -39,21 +22,22 @@ enum Sys {
         #endif
     }
 
-    static func errorText(_ code: Int32) -> String {
+    /// strerror(3)'s text for `code`.
+    public static func errorText(_ code: Int32) -> String {
         guard let s = strerror(code) else { return "errno \(code)" }
         return String(cString: s)
     }
 
-    static func openForReading(_ path: String) -> Int32 {
+    public static func openForReading(_ path: String) -> Int32 {
         open(path, O_RDONLY | O_CLOEXEC)
     }
 
-    static func openForWriting(_ path: String) -> Int32 {
+    public static func openForWriting(_ path: String) -> Int32 {
         open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     }
 
     /// A second descriptor for `fd` (stdout for a trace written to "-").
-    static func duplicate(_ fd: Int32) -> Int32 {
+    public static func duplicate(_ fd: Int32) -> Int32 {
         #if canImport(Glibc)
         return Glibc.dup(fd)
         #elseif canImport(Musl)
@@ -63,7 +47,7 @@ enum Sys {
         #endif
     }
 
-    static func close(_ fd: Int32) -> Int32 {
+    public static func close(_ fd: Int32) -> Int32 {
         #if canImport(Glibc)
         return Glibc.close(fd)
         #elseif canImport(Musl)
@@ -75,7 +59,8 @@ enum Sys {
 
     /// Writes all `count` bytes, retrying after short writes and EINTR. Returns how many bytes
     /// went out and 0, or an errno with the count written before it.
-    static func writeAll(_ fd: Int32, _ base: UnsafeRawPointer, _ count: Int) -> (written: Int, error: Int32) {
+    @inlinable
+    public static func writeAll(_ fd: Int32, _ base: UnsafeRawPointer, _ count: Int) -> (written: Int, error: Int32) {
         var done = 0
         while done < count {
             let n = write(fd, base + done, count - done)
@@ -87,9 +72,24 @@ enum Sys {
         return (done, 0)
     }
 
+    /// Which step of `writeFile` failed.
+    public enum FileStep: Sendable { case create, write }
+
+    /// Creates (or truncates) `path` and writes `contents` to it: nil, or the step that failed
+    /// and its errno.
+    public static func writeFile(_ path: String, contents: UnsafeRawBufferPointer) -> (step: FileStep, errno: Int32)? {
+        let fd = openForWriting(path)
+        guard fd >= 0 else { return (.create, errno) }
+        defer { _ = close(fd) }
+        guard let base = contents.baseAddress else { return nil }
+        let r = writeAll(fd, base, contents.count)
+        return r.error == 0 ? nil : (.write, r.error)
+    }
+
     /// Reads up to `count` bytes, retrying after EINTR. Returns the count (0 at end of file)
     /// or -errno.
-    static func readSome(_ fd: Int32, _ base: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    @inlinable
+    public static func readSome(_ fd: Int32, _ base: UnsafeMutableRawPointer, _ count: Int) -> Int {
         while true {
             let n = read(fd, base, count)
             if n >= 0 { return n }
@@ -100,7 +100,7 @@ enum Sys {
     }
 
     /// (machine, "sysname release"), e.g. ("x86_64", "Linux 6.1.0-37-amd64"), for the SHB.
-    static func hostDescription() -> (hardware: String, os: String) {
+    public static func hostDescription() -> (hardware: String, os: String) {
         var u = utsname()
         guard uname(&u) == 0 else { return ("unknown", "unknown") }
         func field<T>(_ value: inout T) -> String {
