@@ -49,21 +49,15 @@ extension UnftTwin {
         // How many parts: the module's cut over the FLOW elements' padded sizes.
         var parts = 0
         if batch && ranges.has(NFL.Attr.flows) {
-            var size = 0, inPart = 0
+            var cutter = PartCutter(budget: budget)
             var e = flows.lowerBound
             while flows.upperBound - e >= 4 {
                 let n = Netlink.align(Int(request.loadUnaligned(fromByteOffset: e, as: UInt16.self)))
                 guard n >= 4, e + n <= flows.upperBound else { return false }
-                if size + n > budget && inPart > 0 {
-                    parts += 1
-                    size = 0
-                    inPart = 0
-                }
-                size += n
-                inPart += 1
+                if cutter.add(n) { parts += 1 }
                 e += n
             }
-            if inPart > 0 { parts += 1 }
+            if cutter.partHasElements { parts += 1 }
         }
         writer.reset()
         let family = configuration.hairpinFamilyID
@@ -78,11 +72,10 @@ extension UnftTwin {
             for k in 0..<parts {
                 // This part's FLOW elements: [first, e).
                 let first = e
-                var size = 0
+                var cutter = PartCutter(budget: budget)
                 while flows.upperBound - e >= 4 {
                     let n = Netlink.align(Int(request.loadUnaligned(fromByteOffset: e, as: UInt16.self)))
-                    if size + n > budget && e > first { break }
-                    size += n
+                    if cutter.add(n) { break }
                     e += n
                 }
                 try Self.putEncap(into: &writer, family: family, command: command, sequence: sequence,
