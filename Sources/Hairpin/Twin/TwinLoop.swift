@@ -172,7 +172,7 @@ extension UnftTwin {
     func oversizedPacket(_ c: TwinConnection, length: Int) {
         let head = UnsafeRawBufferPointer(receiveBuffer)
         note(c, head, .toKernel, call: nil)
-        sendError(c, request: Self.header(at: 0, in: head), errno: EMSGSIZE,
+        sendError(c, request: Self.header(at: 0, in: head), errno: Int32(Errno.EMSGSIZE),
                   text: "a \(length)-byte packet exceeds the twin's \(receiveBuffer.count)-byte limit", call: nil)
     }
 
