@@ -36,11 +36,12 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
 
         // The one POSIX layer (clocks, the lock, threads, file read/write loops, errno text):
-        // Glibc only, not a product, so LibFlowTable's public API stays the Flow Table model.
+        // Glibc only and not a product; LibFlowTable imports it internally, so its public API
+        // stays the Flow Table model.
         .target(name: "Posix", path: "Sources/Posix", swiftSettings: swift6),
         // The Flow Table API and hairpin families: model, netlink codec, JSON, compare/validate.
         // Swift 6 mode (strict concurrency), as a library others depend on must build cleanly in it.
-        .target(name: "LibFlowTable", path: "Sources/LibFlowTable", swiftSettings: swift6),
+        .target(name: "LibFlowTable", dependencies: ["Posix"], path: "Sources/LibFlowTable", swiftSettings: swift6),
         // The user-space half of the loopback: backends (ftbe), the hairpin daemon core, unft's twin.
         .target(name: "Hairpin", dependencies: ["LibFlowTable", "Posix", "CLibNL"], path: "Sources/Hairpin", swiftSettings: swift6),
         // Recording to and reading from pcapng.
