@@ -10,17 +10,13 @@ import Musl
 import Darwin
 #endif
 
+// The C library's errno and close(2), named apart: inside Sys those names are Sys's own.
+@inlinable func cErrno() -> Int32 { errno }
+func cClose(_ fd: Int32) -> Int32 { close(fd) }
+
 public enum Sys {
     @inlinable
-    public static var errno: Int32 {
-        #if canImport(Glibc)
-        return Glibc.errno
-        #elseif canImport(Musl)
-        return Musl.errno
-        #else
-        return Darwin.errno
-        #endif
-    }
+    public static var errno: Int32 { cErrno() }
 
     /// strerror(3)'s text for `code`.
     public static func errorText(_ code: Int32) -> String {
@@ -37,25 +33,9 @@ public enum Sys {
     }
 
     /// A second descriptor for `fd` (stdout for a trace written to "-").
-    public static func duplicate(_ fd: Int32) -> Int32 {
-        #if canImport(Glibc)
-        return Glibc.dup(fd)
-        #elseif canImport(Musl)
-        return Musl.dup(fd)
-        #else
-        return Darwin.dup(fd)
-        #endif
-    }
+    public static func duplicate(_ fd: Int32) -> Int32 { dup(fd) }
 
-    public static func close(_ fd: Int32) -> Int32 {
-        #if canImport(Glibc)
-        return Glibc.close(fd)
-        #elseif canImport(Musl)
-        return Musl.close(fd)
-        #else
-        return Darwin.close(fd)
-        #endif
-    }
+    public static func close(_ fd: Int32) -> Int32 { cClose(fd) }
 
     /// Writes all `count` bytes, retrying after short writes and EINTR. Returns how many bytes
     /// went out and 0, or an errno with the count written before it.
