@@ -82,7 +82,7 @@ let package = Package(
         // normally each is a corpus runner (FILE|DIR... through the same checks); scripts/fuzz.sh
         // builds them with --sanitize fuzzer --sanitize address -D FUZZING, where libFuzzer
         // provides main. fuzz-corpus cuts the seed corpora (Fuzz/corpus/) out of traces/.
-        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"),
+        .target(name: "FuzzSupport", dependencies: ["Posix"], path: "Fuzz/FuzzSupport"),
         .executableTarget(name: "fuzz-netlink", dependencies: ["LibFlowTable", "FuzzSupport"], path: "Fuzz/fuzz-netlink"),
         .executableTarget(name: "fuzz-pcapng", dependencies: ["FlowTrace", "LibFlowTable", "FuzzSupport"],
                           path: "Fuzz/fuzz-pcapng"),
