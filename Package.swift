@@ -35,28 +35,32 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
 
+        // The one POSIX layer (clocks, the lock, threads, file read/write loops, errno text):
+        // Glibc only and not a product; LibFlowTable imports it internally, so its public API
+        // stays the Flow Table model.
+        .target(name: "Posix", path: "Sources/Posix", swiftSettings: swift6),
         // The Flow Table API and hairpin families: model, netlink codec, JSON, compare/validate.
         // Swift 6 mode (strict concurrency), as a library others depend on must build cleanly in it.
-        .target(name: "LibFlowTable", path: "Sources/LibFlowTable", swiftSettings: swift6),
+        .target(name: "LibFlowTable", dependencies: ["Posix"], path: "Sources/LibFlowTable", swiftSettings: swift6),
         // The user-space half of the loopback: backends (ftbe), the hairpin daemon core, unft's twin.
-        .target(name: "Hairpin", dependencies: ["LibFlowTable", "CLibNL"], path: "Sources/Hairpin", swiftSettings: swift6),
+        .target(name: "Hairpin", dependencies: ["LibFlowTable", "Posix", "CLibNL"], path: "Sources/Hairpin", swiftSettings: swift6),
         // Recording to and reading from pcapng.
-        .target(name: "FlowTrace", dependencies: ["LibFlowTable", "Hairpin", .product(name: "Histogram", package: "hdrhistogram-swift"), "CLibPcap", "CZlib"], path: "Sources/FlowTrace"),
+        .target(name: "FlowTrace", dependencies: ["LibFlowTable", "Posix", "Hairpin", .product(name: "Histogram", package: "hdrhistogram-swift"), "CLibPcap", "CZlib"], path: "Sources/FlowTrace"),
         // Feeding traces back into a target.
-        .target(name: "Replay", dependencies: ["LibFlowTable", "FlowTrace", "Hairpin",
+        .target(name: "Replay", dependencies: ["LibFlowTable", "Posix", "FlowTrace", "Hairpin",
                                               .product(name: "Histogram", package: "hdrhistogram-swift")],
                 path: "Sources/Replay"),
 
         .executableTarget(name: "flow-table-ctl",
-                          dependencies: ["LibFlowTable", "Hairpin", "FlowTrace",
+                          dependencies: ["LibFlowTable", "Posix", "Hairpin", "FlowTrace",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flow-table-ctl"),
         .executableTarget(name: "flow-table-hairpind",
-                          dependencies: ["LibFlowTable", "FlowTrace", "Hairpin",
+                          dependencies: ["LibFlowTable", "Posix", "FlowTrace", "Hairpin",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flow-table-hairpind"),
         .executableTarget(name: "flowtrace",
-                          dependencies: ["LibFlowTable", "FlowTrace", "Replay", "Hairpin", "YNL",
+                          dependencies: ["LibFlowTable", "Posix", "FlowTrace", "Replay", "Hairpin", "YNL",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flowtrace"),
         // The YNL spec interpreter: loads any family's YNL spec at run time and decodes its
@@ -68,23 +72,23 @@ let package = Package(
                           dependencies: ["Yams", "YNL"],
                           path: "Sources/ynl-gen"),
         // Codec benchmark: prints numbers, never a pass/fail test.
-        .executableTarget(name: "codec-bench", dependencies: ["LibFlowTable"], path: "Benchmarks/codec-bench"),
-        .executableTarget(name: "backend-bench", dependencies: ["LibFlowTable", "Hairpin"], path: "Benchmarks/backend-bench"),
-        .executableTarget(name: "trace-bench", dependencies: ["LibFlowTable", "Hairpin", "FlowTrace"],
+        .executableTarget(name: "codec-bench", dependencies: ["LibFlowTable", "Posix"], path: "Benchmarks/codec-bench"),
+        .executableTarget(name: "backend-bench", dependencies: ["LibFlowTable", "Posix", "Hairpin"], path: "Benchmarks/backend-bench"),
+        .executableTarget(name: "trace-bench", dependencies: ["LibFlowTable", "Posix", "Hairpin", "FlowTrace"],
                           path: "Benchmarks/trace-bench"),
-        .executableTarget(name: "loopback-bench", dependencies: ["LibFlowTable", "Hairpin", "FlowTrace"],
+        .executableTarget(name: "loopback-bench", dependencies: ["LibFlowTable", "Posix", "Hairpin", "FlowTrace"],
                           path: "Benchmarks/loopback-bench"),
         // YNL interpreter decode rate with a runtime spec.
         .executableTarget(name: "ynl-bench", dependencies: ["YNL", "LibFlowTable", "FlowTrace"], path: "Benchmarks/ynl-bench"),
         // Replay throughput and memory: preloaded vs streaming into backend:hash.
-        .executableTarget(name: "replay-bench", dependencies: ["Replay", "FlowTrace", "Hairpin", "LibFlowTable"],
+        .executableTarget(name: "replay-bench", dependencies: ["Replay", "FlowTrace", "Hairpin", "LibFlowTable", "Posix"],
                           path: "Benchmarks/replay-bench"),
 
         // Fuzzing (issue 7, docs/fuzzing.md): one libFuzzer target per hostile-input path. Built
         // normally each is a corpus runner (FILE|DIR... through the same checks); scripts/fuzz.sh
         // builds them with --sanitize fuzzer --sanitize address -D FUZZING, where libFuzzer
         // provides main. fuzz-corpus cuts the seed corpora (Fuzz/corpus/) out of traces/.
-        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"),
+        .target(name: "FuzzSupport", dependencies: ["Posix"], path: "Fuzz/FuzzSupport"),
         .executableTarget(name: "fuzz-netlink", dependencies: ["LibFlowTable", "FuzzSupport"], path: "Fuzz/fuzz-netlink"),
         .executableTarget(name: "fuzz-pcapng", dependencies: ["FlowTrace", "LibFlowTable", "FuzzSupport"],
                           path: "Fuzz/fuzz-pcapng"),
@@ -95,11 +99,11 @@ let package = Package(
                           path: "Fuzz/fuzz-corpus"),
 
         .testTarget(name: "HairpinTests",
-                    dependencies: ["Hairpin", "LibFlowTable",
+                    dependencies: ["Hairpin", "LibFlowTable", "Posix",
                                    .product(name: "PropertyBased", package: "swift-property-based")],
                     path: "Tests/HairpinTests"),
         .testTarget(name: "FlowTraceTests",
-                    dependencies: ["FlowTrace", "LibFlowTable"],
+                    dependencies: ["FlowTrace", "LibFlowTable", "Posix"],
                     path: "Tests/FlowTraceTests"),
         .testTarget(name: "LibFlowTableTests",
                     dependencies: ["LibFlowTable", "Yams",
@@ -109,7 +113,7 @@ let package = Package(
                     dependencies: ["YNL", "LibFlowTable", "FlowTrace"],
                     path: "Tests/YNLTests"),
         .testTarget(name: "ReplayTests",
-                    dependencies: ["Replay", "FlowTrace", "Hairpin", "LibFlowTable"],
+                    dependencies: ["Replay", "FlowTrace", "Hairpin", "LibFlowTable", "Posix"],
                     path: "Tests/ReplayTests"),
     ],
     swiftLanguageModes: [.v5]

@@ -6,16 +6,13 @@
 
 import Hairpin
 import LibFlowTable
+import Posix
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
+func now() -> Double { Double(MonotonicClock.now()) / 1e9 }
 
 var sizes = [1_000, 100_000, 1_000_000]
 var modelDir = "models/default"

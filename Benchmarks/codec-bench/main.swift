@@ -4,16 +4,13 @@
 //   swift run -c release codec-bench [iterations]
 
 import LibFlowTable
+import Posix
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
+func now() -> Double { Double(MonotonicClock.now()) / 1e9 }
 
 /// Runs `body` `n` times, best of `rounds`, and returns operations per second.
 func measure(_ n: Int, rounds: Int = 5, _ body: (Int) -> Void) -> Double {

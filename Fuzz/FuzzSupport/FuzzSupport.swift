@@ -8,6 +8,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Posix
 
 public enum Fuzz {
     /// The input being run, named in failure messages (the corpus runner sets it; under
@@ -47,13 +48,13 @@ public enum Fuzz {
         var files: [String] = []
         for a in arguments {
             guard collect(a, into: &files) else {
-                standardError("\(tool): cannot read \(a): \(String(cString: strerror(errno)))")
+                standardError("\(tool): cannot read \(a): \(Sys.errorText(errno))")
                 return 2
             }
         }
         for path in files {
             guard let bytes = readFile(path) else {
-                standardError("\(tool): cannot read \(path): \(String(cString: strerror(errno)))")
+                standardError("\(tool): cannot read \(path): \(Sys.errorText(errno))")
                 return 2
             }
             currentInput = path

@@ -17,6 +17,7 @@
 import FlowTrace
 import Hairpin
 import LibFlowTable
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -474,7 +475,7 @@ final class APIReplayer {
                 return raw.loadUnaligned(fromByteOffset: 16, as: Int32.self)
             }
         }
-        if recordedFinalErrno == -ENOTCONN {
+        if recordedFinalErrno == -Int32(Errno.ENOTCONN) {
             report.skipped += 1
             return
         }
@@ -533,7 +534,7 @@ final class APIReplayer {
             options.step?.after(answer: mine.map { "← " + describeMessage($0) }, matched: nil)
             return
         }
-        let timedOut = recordedFinalErrno == -ETIMEDOUT
+        let timedOut = recordedFinalErrno == -Int32(Errno.ETIMEDOUT)
         // The hairpin leg first: what the twin forwarded and what the listener answered cause
         // the API answer.
         if let recordedLeg, let capture {
@@ -561,7 +562,7 @@ final class APIReplayer {
             ?? (theirs.count == mine.count ? nil : min(theirs.count, mine.count))
         // A recorded timeout is compared as a timeout: its text names the twin's timeout, and
         // what came before it depends on when the listener's answer arrived.
-        if timedOut { firstDifference = Self.finalErrno(mine) == -ETIMEDOUT ? nil : 0 }
+        if timedOut { firstDifference = Self.finalErrno(mine) == -Int32(Errno.ETIMEDOUT) ? nil : 0 }
         options.step?.after(answer: mine.map { "← " + describeMessage($0) }, matched: firstDifference == nil)
         guard let k = firstDifference else { return }
         let reason: String
@@ -745,7 +746,7 @@ func makeTemporaryDirectory(prefix: String = "flowtrace-replay") throws(ReplayEr
         guard let base = buf.baseAddress, let p = mkdtemp(base) else { return nil }
         return String(cString: p)
     }
-    guard let made else { throw .target("cannot create a temporary directory: \(String(cString: strerror(errno)))") }
+    guard let made else { throw .target("cannot create a temporary directory: \(Sys.errorText(errno))") }
     return made
 }
 

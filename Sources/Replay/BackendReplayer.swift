@@ -11,6 +11,7 @@
 import FlowTrace
 import Hairpin
 import LibFlowTable
+import Posix
 
 #if canImport(Glibc)
 import Glibc

@@ -5,6 +5,7 @@
 // until it has caught up; how late each message was is measured, not hidden.
 
 import Hairpin
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -119,10 +120,6 @@ public struct Pacer {
     /// timer slack (50 µs by default) makes single sleeps late; at high rates several requests
     /// then go out together and the average holds, which the lateness figures show.
     static func sleep(until deadline: UInt64) {
-        var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
-        while MonotonicClock.now() < deadline {
-            let rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil)
-            if rc != 0 && rc != EINTR { return }
-        }
+        MonotonicClock.sleep(until: deadline)
     }
 }

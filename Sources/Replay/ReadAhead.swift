@@ -6,6 +6,7 @@
 
 import FlowTrace
 import LibFlowTable
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -46,8 +47,8 @@ public final class ReadAheadSource: RecordSource {
 
     /// What the two threads share, under `mutex`.
     final class Shared {
-        var mutex = pthread_mutex_t()
-        var changed = pthread_cond_t()
+        let mutex = PosixMutex()
+        let changed = PosixCondition()
         var full: [Chunk] = []
         var empty: [Chunk] = []
         var done = false
@@ -56,20 +57,10 @@ public final class ReadAheadSource: RecordSource {
         var frames = 0
         var stop = false
 
-        init() {
-            pthread_mutex_init(&mutex, nil)
-            pthread_cond_init(&changed, nil)
-        }
-
-        deinit {
-            pthread_cond_destroy(&changed)
-            pthread_mutex_destroy(&mutex)
-        }
-
-        func lock() { pthread_mutex_lock(&mutex) }
-        func unlock() { pthread_mutex_unlock(&mutex) }
-        func wait() { pthread_cond_wait(&changed, &mutex) }
-        func signal() { pthread_cond_broadcast(&changed) }
+        func lock() { mutex.lock() }
+        func unlock() { mutex.unlock() }
+        func wait() { changed.wait(mutex) }
+        func signal() { changed.broadcast() }
     }
 
     public let path: String
@@ -80,7 +71,7 @@ public final class ReadAheadSource: RecordSource {
     let chunkBytes: Int
     let depth: Int
     private var shared = Shared()
-    private var thread: pthread_t?
+    private var thread: PosixThread?
     @exclusivity(unchecked) private var chunk: Chunk?
     @exclusivity(unchecked) private var index = 0
     @exclusivity(unchecked) public private(set) var recordNumber = 0
@@ -209,17 +200,10 @@ public final class ReadAheadSource: RecordSource {
         let s = shared
         for _ in 0..<depth { s.empty.append(Chunk(capacity: chunkBytes)) }
         let work = Work(reader: reader, shared: s, filter: filter, dropping: dropping, chunkBytes: chunkBytes)
-        let box = Unmanaged.passRetained(work).toOpaque()
-        var t = pthread_t()
-        let rc = pthread_create(&t, nil, { raw in
-            guard let raw else { return nil }
-            Unmanaged<Work>.fromOpaque(raw).takeRetainedValue().run()
-            return nil
-        }, box)
-        if rc == 0 {
-            thread = t
-        } else {
-            Unmanaged<Work>.fromOpaque(box).release()
+        do throws(PosixError) {
+            thread = try PosixThread { work.run() }
+        } catch {
+            guard case let .system(_, rc) = error else { return }
             s.lock()
             s.error = TraceFileError(.io(rc), "cannot start the reading thread", path: path)
             s.done = true
@@ -236,9 +220,9 @@ public final class ReadAheadSource: RecordSource {
         if path == "-" {
             // A pipe may never deliver another byte: the thread may sit in read(2) forever.
             // It owns what it uses and ends at its next look at `stop`; nobody waits for it.
-            pthread_detach(t)
+            t.detach()
         } else {
-            pthread_join(t, nil)
+            t.join()
         }
         thread = nil
     }

@@ -8,6 +8,7 @@ import ArgumentParser
 import FlowTrace
 import Hairpin
 import LibFlowTable
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -427,7 +428,7 @@ struct Batch {
     static func explain(_ failures: inout [Failure], _ op: FlowOperation, _ s: Session) {
         let open = failures.indices.filter { failures[$0].reason == nil }
         guard !open.isEmpty else { return }
-        let EEXIST: Int32 = 17, ENOENT: Int32 = 2
+        let EEXIST = Int32(Errno.EEXIST), ENOENT = Int32(Errno.ENOENT)
         var states: [UInt32: FlowFailure.TableState] = [:]
         let lookups = Set(open.filter { failures[$0].errno == EEXIST || failures[$0].errno == ENOENT }.map { failures[$0].flow.table })
         for table in lookups.sorted() {

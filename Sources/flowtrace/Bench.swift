@@ -7,6 +7,7 @@ import FlowTrace
 import Hairpin
 import LibFlowTable
 import Replay
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -159,7 +160,7 @@ struct BenchCommand: ParsableCommand {
         if let model { args += ["--model", model] }
         let exe = selfExecutable()
         var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
+        guard pipe(&fds) == 0 else { fail("pipe: \(Sys.errorText(errno))") }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -183,7 +184,7 @@ struct BenchCommand: ParsableCommand {
         defer { Interrupt.child = 0 }
         guard rc == 0 else {
             close(fds[0])
-            fail("cannot start \(exe): \(String(cString: strerror(rc)))")
+            fail("cannot start \(exe): \(Sys.errorText(rc))")
         }
         var output: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
@@ -224,16 +225,8 @@ struct BenchCommand: ParsableCommand {
 extension FlowTableJSON {
     /// Writes text (the SVG) to a file.
     static func writeText(_ text: String, toFile path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ToolError("cannot create \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var bytes = Array(text.utf8)
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress.map { $0 + off }, $0.count - off) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw ToolError("cannot write \(path): \(String(cString: strerror(errno)))") }
-            off += n
+        if let failed = Array(text.utf8).withUnsafeBytes({ Sys.writeFile(path, contents: $0) }) {
+            throw ToolError("cannot \(failed.step == .create ? "create" : "write") \(path): \(Sys.errorText(failed.errno))")
         }
     }
 }

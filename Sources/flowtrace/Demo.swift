@@ -7,6 +7,7 @@ import ArgumentParser
 import FlowTrace
 import Hairpin
 import LibFlowTable
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -84,22 +85,16 @@ struct Demo: ParsableCommand {
 
     /// The file's bytes to stdout.
     func copyToStdout(_ path: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ToolError(String(cString: strerror(errno))) }
-        defer { close(fd) }
+        let fd = Sys.openForReading(path)
+        guard fd >= 0 else { throw ToolError(Sys.errorText(errno)) }
+        defer { _ = Sys.close(fd) }
         var buf = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw ToolError(String(cString: strerror(errno))) }
+            let n = buf.withUnsafeMutableBytes { Sys.readSome(fd, $0.baseAddress!, $0.count) }
+            if n < 0 { throw ToolError(Sys.errorText(Int32(-n))) }
             if n == 0 { return }
-            var off = 0
-            while off < n {
-                let w = buf.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + off, n - off) }
-                if w < 0 && errno == EINTR { continue }
-                if w <= 0 { throw ToolError(String(cString: strerror(errno))) }
-                off += w
-            }
+            let e = buf.withUnsafeBytes { Sys.writeAll(1, $0.baseAddress!, n).error }
+            if e != 0 { throw ToolError(Sys.errorText(e)) }
         }
     }
 
@@ -131,7 +126,7 @@ struct Demo: ParsableCommand {
             return String(cString: p)
         }
         guard let made else {
-            throw ToolError("cannot create a temporary directory: \(String(cString: strerror(errno)))")
+            throw ToolError("cannot create a temporary directory: \(Sys.errorText(errno))")
         }
         return made
     }
@@ -274,18 +269,18 @@ struct DemoScript {
         var twin = existing
         twin.uid = 60_000
         var r = try c.setFlows(ifindex: unft0, [twin])
-        expect(r.errno == 17, "same match set and priority as flow \(existing.uid) → EEXIST", detail: r.errorMessage)
+        expect(r.errno == Int32(Errno.EEXIST), "same match set and priority as flow \(existing.uid) → EEXIST", detail: r.errorMessage)
         var sameUID = gen.flow(in: session.options.model.tables.first { $0.uid == existing.table } ?? session.options.model.tables[0],
                                uid: existing.uid)
         sameUID.table = existing.table
         r = try c.setFlows(ifindex: unft0, [sameUID])
-        expect(r.errno == 17, "duplicate uid \(existing.uid) in table \(existing.table) → EEXIST", detail: r.errorMessage)
+        expect(r.errno == Int32(Errno.EEXIST), "duplicate uid \(existing.uid) in table \(existing.table) → EEXIST", detail: r.errorMessage)
         let dupUID = sameUID
         var unknownTable = existing
         unknownTable.table = 99
         unknownTable.uid = 1
         r = try c.setFlows(ifindex: unft0, [unknownTable])
-        expect(r.errno == 2, "unknown table 99 → ENOENT", detail: r.errorMessage)
+        expect(r.errno == Int32(Errno.ENOENT), "unknown table 99 → ENOENT", detail: r.errorMessage)
         var badField = existing
         badField.uid = 60_001
         if var m = badField.matches?.first {
@@ -295,11 +290,11 @@ struct DemoScript {
             badField.matches = [m]
         }
         r = try c.setFlows(ifindex: unft0, [badField])
-        expect(r.errno == 22, "match on a field the table does not offer → EINVAL", detail: r.errorMessage)
+        expect(r.errno == Int32(Errno.EINVAL), "match on a field the table does not offer → EINVAL", detail: r.errorMessage)
         r = try c.delFlows(ifindex: unft0, [Flow(table: existing.table, uid: 59_999, priority: 0)])
-        expect(r.errno == 2, "delete a flow that does not exist → ENOENT", detail: r.errorMessage)
+        expect(r.errno == Int32(Errno.ENOENT), "delete a flow that does not exist → ENOENT", detail: r.errorMessage)
         r = try c.get(.getTables, ifindex: 4242)
-        expect(r.errno == 22, "a device that is not unft → EINVAL", detail: r.errorMessage)
+        expect(r.errno == Int32(Errno.EINVAL), "a device that is not unft → EINVAL", detail: r.errorMessage)
 
         // A batch with a failure in the middle, under each strategy.
         guard let table = session.options.model.tables.first(where: { t in installed.contains { $0.table == t.uid } }) else { return }
@@ -307,11 +302,11 @@ struct DemoScript {
         let batch = [good1, dupUID, good2]
         r = try c.setFlows(ifindex: unft0, batch, strategy: .abort)
         var after = try c.getFlows(ifindex: unft0, FlowSelector(table: table.uid)).flows
-        expect(r.errno == 17 && !after.contains { $0.uid == good1.uid },
+        expect(r.errno == Int32(Errno.EEXIST) && !after.contains { $0.uid == good1.uid },
                "ABORT: 3 flows, the 2nd a duplicate → EEXIST and the 1st rolled back", detail: r.errorMessage)
         r = try c.setFlows(ifindex: unft0, batch, strategy: .continueLog)
         after = try c.getFlows(ifindex: unft0, FlowSelector(table: table.uid)).flows
-        expect(r.errno == 0 && r.report.count == 1 && r.report.first?.error == 17 && r.report.first?.uid == dupUID.uid
+        expect(r.errno == 0 && r.report.count == 1 && r.report.first?.error == Errno.EEXIST && r.report.first?.uid == dupUID.uid
                && after.contains { $0.uid == good1.uid } && after.contains { $0.uid == good2.uid },
                "CONT_LOG: the other 2 applied, the failed flow reported with its errno (EEXIST)")
         let batch2 = [gen.flow(in: table, uid: 61_002), dupUID]
@@ -332,17 +327,17 @@ struct DemoScript {
             }
             have = try c.getFlows(ifindex: unft0, FlowSelector(table: small.uid)).flows.count
             r = try c.setFlows(ifindex: unft0, [gen.flow(in: small, uid: uid + 1)])
-            expect(r.errno == 28, "table \(small.name) full at \(have)/\(small.size) → ENOSPC", detail: r.errorMessage)
+            expect(r.errno == Int32(Errno.ENOSPC), "table \(small.name) full at \(have)/\(small.size) → ENOSPC", detail: r.errorMessage)
         }
         r = try c.call(.updateFlows, { var a = FlowTableAttributes.device(unft0); a.flows = [existing]; return a }())
-        expect(r.errno == 95, "UPDATE_FLOWS → EOPNOTSUPP", detail: r.errorMessage)
+        expect(r.errno == Int32(Errno.EOPNOTSUPP), "UPDATE_FLOWS → EOPNOTSUPP", detail: r.errorMessage)
     }
 
     mutating func listenerGone(_ c: FlowTableClient) throws {
         ui.section("6. The daemon goes away")
         session.stopListenerForDemo()
         let r = try c.get(.getTables, ifindex: unft0)
-        expect(r.errno == 107, "no listener → ENOTCONN at once", detail: r.errorMessage)
+        expect(r.errno == Int32(Errno.ENOTCONN), "no listener → ENOTCONN at once", detail: r.errorMessage)
     }
 }
 

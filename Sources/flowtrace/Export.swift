@@ -3,6 +3,7 @@
 import ArgumentParser
 import FlowTrace
 import LibFlowTable
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -56,16 +57,8 @@ struct Export: ParsableCommand {
             out.flush()
             return
         }
-        let fd = open(output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw ToolError("export: cannot write \(output): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var bytes = Array(text.utf8)
-        var off = 0
-        while off < bytes.count {
-            let n = bytes[off...].withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { throw ToolError("export: cannot write \(output): \(String(cString: strerror(errno)))") }
-            off += n
+        if let failed = Array(text.utf8).withUnsafeBytes({ Sys.writeFile(output, contents: $0) }) {
+            throw ToolError("export: cannot write \(output): \(Sys.errorText(failed.errno))")
         }
-        bytes.removeAll()
     }
 }

@@ -7,6 +7,7 @@ import ArgumentParser
 import FlowTrace
 import Hairpin
 import LibFlowTable
+import Posix
 
 #if canImport(Glibc)
 import Glibc

@@ -3,6 +3,7 @@
 // second and cleared at the end, so a pipe or a log file never sees it.
 
 import FlowTrace
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -61,9 +62,7 @@ final class ProgressBar {
     }
 
     private static func due(_ last: inout UInt64) -> Bool {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        let now = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+        let now = MonotonicClock.now()
         guard last == 0 || now - last >= interval else { return false }
         last = now
         return true

@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import FlowTrace
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -42,21 +43,10 @@ struct Wireshark: ParsableCommand {
             }
             try makeDirectories(dir)
             let path = dir + "/" + WiresharkPlugin.fileName
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            guard fd >= 0 else { throw ToolError("cannot write \(path): \(String(cString: strerror(errno)))") }
-            defer { Glibc.close(fd) }
             var text = WiresharkPlugin.lua
-            let ok = text.withUTF8 { buf -> Bool in
-                guard let base = buf.baseAddress else { return true }
-                var off = 0
-                while off < buf.count {
-                    let n = Glibc.write(fd, base + off, buf.count - off)
-                    if n <= 0 { return false }
-                    off += n
-                }
-                return true
+            if let failed = text.withUTF8({ Sys.writeFile(path, contents: UnsafeRawBufferPointer($0)) }) {
+                throw ToolError("cannot write \(path): \(Sys.errorText(failed.errno))")
             }
-            guard ok else { throw ToolError("cannot write \(path): \(String(cString: strerror(errno)))") }
             print("installed \(path); check with: tshark -G plugins | grep \(WiresharkPlugin.fileName)")
         }
     }
@@ -68,7 +58,7 @@ func makeDirectories(_ path: String) throws {
     for part in path.split(separator: "/") {
         current += "/" + part
         if mkdir(current, 0o755) != 0 && errno != EEXIST {
-            throw ToolError("cannot create \(current): \(String(cString: strerror(errno)))")
+            throw ToolError("cannot create \(current): \(Sys.errorText(errno))")
         }
     }
 }

@@ -8,6 +8,7 @@ import Foundation
 import Testing
 import LibFlowTable
 @testable import FlowTrace
+import Posix
 
 struct RecorderTests {
     static let families = [Controller.Family.flowTable(id: Sample.apiID), Controller.Family.hairpin(id: Sample.hairpinID)]
@@ -263,9 +264,8 @@ struct RecorderTests {
 }
 
 /// A counter the snapshot closure (called on the recording thread) can bump.
-final class PosixLockedCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var n = 0
-    func increment() -> Int { lock.lock(); defer { lock.unlock() }; n += 1; return n }
-    var value: Int { lock.lock(); defer { lock.unlock() }; return n }
+final class PosixLockedCounter: Sendable {
+    private let n = PosixLocked(0)
+    func increment() -> Int { n.withLock { $0 += 1; return $0 } }
+    var value: Int { n.withLock { $0 } }
 }

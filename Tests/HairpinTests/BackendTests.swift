@@ -11,7 +11,7 @@ import LibFlowTable
 
 // MARK: fixtures
 
-private let ENOENT: UInt32 = 2, EEXIST: UInt32 = 17, ENOSPC: UInt32 = 28, ECANCELED: UInt32 = 125
+private let ENOENT = Errno.ENOENT, EEXIST = Errno.EEXIST, ENOSPC = Errno.ENOSPC, ECANCELED = Errno.ECANCELED
 
 /// A match on (instance, header, field) with an optional mask.
 private func ref(_ instance: UInt32, _ header: UInt32, _ field: UInt32, _ type: FieldType,

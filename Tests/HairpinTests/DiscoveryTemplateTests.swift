@@ -172,13 +172,13 @@ import LibFlowTable
         // Every kind of answer is there: successes, errors, parts of the big one.
         let getHeaders = typed.counters.commands[UInt32(NFL.Command.getHeaders.rawValue)]
         #expect((getHeaders?.requests ?? 0) > 10)
-        #expect(typed.counters.commands[0]?.errors[ListenerErrno.ENODEV] == 1)
+        #expect(typed.counters.commands[0]?.errors[Errno.ENODEV] == 1)
         #expect(typed.stats.malformedAnswered > 10)
         #expect(typed.stats.malformedDropped == 5)
         // The big GET_HEADERS answer cannot be one message (nor split: only flows are): the
         // typed way answers EMSGSIZE.
         let statuses = typed.sent.compactMap { try? HairpinMessage.decode($0, familyID: Self.family).encap?.status }
-        #expect(statuses.filter { $0 == ListenerErrno.EMSGSIZE }.count == 3)
+        #expect(statuses.filter { $0 == Errno.EMSGSIZE }.count == 3)
     }
 
     /// With faults to inject (--inject) every call goes through the typed path and its injector.

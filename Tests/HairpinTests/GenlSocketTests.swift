@@ -9,6 +9,7 @@ import Glibc
 import Testing
 import LibFlowTable
 @testable import Hairpin
+import Posix
 
 enum GenlAvailability {
     /// nil when a generic netlink socket can be opened here, else why not.

@@ -5,8 +5,8 @@ import Testing
 import LibFlowTable
 @testable import Hairpin
 
-private let ENOENT: UInt32 = 2, EEXIST: UInt32 = 17, ENODEV: UInt32 = 19, EINVAL: UInt32 = 22
-private let ENOSPC: UInt32 = 28, EOPNOTSUPP: UInt32 = 95, ECANCELED: UInt32 = 125
+private let ENOENT = Errno.ENOENT, EEXIST = Errno.EEXIST, ENODEV = Errno.ENODEV, EINVAL = Errno.EINVAL
+private let ENOSPC = Errno.ENOSPC, EOPNOTSUPP = Errno.EOPNOTSUPP, ECANCELED = Errno.ECANCELED
 
 // MARK: fixtures: flows valid in the default model
 

@@ -4,6 +4,7 @@ import Foundation
 import Testing
 import LibFlowTable
 @testable import Hairpin
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -48,20 +49,13 @@ final class SocketPairTransport: MessageTransport {
     func close() { _ = Glibc.close(fd) }
 }
 
-/// Mutable state shared with the loop's thread.
-final class Locked<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: T
+/// Mutable state shared with the loop's thread, under the one lock type.
+typealias Locked = PosixLocked
 
-    init(_ value: T) { self.value = value }
+extension PosixLocked {
+    func with<R>(_ body: (inout Value) -> R) -> R { withLock(body) }
 
-    func with<R>(_ body: (inout T) -> R) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
-    }
-
-    var get: T { with { $0 } }
+    var get: Value { withLock { $0 } }
 }
 
 /// unft's end: raw packets, and the listener loop on the other end running in a thread.

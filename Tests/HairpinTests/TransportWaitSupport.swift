@@ -6,6 +6,7 @@
 import Foundation
 import LibFlowTable
 @testable import Hairpin
+import Posix
 
 protocol TransportWaitChecks {}
 

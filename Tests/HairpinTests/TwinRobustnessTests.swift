@@ -6,6 +6,7 @@ import Glibc
 import Testing
 import LibFlowTable
 @testable import Hairpin
+import Posix
 
 /// xorshift64*: reproducible byte soup without a dependency.
 private struct Xorshift {

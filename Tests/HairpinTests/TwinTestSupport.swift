@@ -7,6 +7,7 @@ import Glibc
 #endif
 import LibFlowTable
 @testable import Hairpin
+import Posix
 
 struct TestFailure: Error, CustomStringConvertible {
     var description: String

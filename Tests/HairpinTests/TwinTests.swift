@@ -8,8 +8,9 @@ import Glibc
 import Testing
 import LibFlowTable
 @testable import Hairpin
+import Posix
 
-private let EEXIST_: UInt32 = 17, ENOSPC_: UInt32 = 28, ECANCELED_: UInt32 = 125
+private let EEXIST_ = Errno.EEXIST, ENOSPC_ = Errno.ENOSPC, ECANCELED_ = Errno.ECANCELED
 
 private let sampleTables = [
     Table(name: "acl", uid: 1, source: 1, apply: 1, size: 100,

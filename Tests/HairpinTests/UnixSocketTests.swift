@@ -7,6 +7,7 @@ import Glibc
 import Testing
 import LibFlowTable
 @testable import Hairpin
+import Posix
 
 private func tempDirectory() throws -> String {
     var template = Array("/tmp/ftu.XXXXXX".utf8CString)

@@ -11,6 +11,7 @@ import Foundation
 import Testing
 import LibFlowTable
 @testable import Hairpin
+import Posix
 
 @Suite("Unix SEQPACKET transport: waits") struct UnixSocketWaitTests: TransportWaitChecks {
     /// Sends the one byte `tag` from `from` after `delay` seconds, on a thread (the test's

@@ -19,6 +19,27 @@ struct ErrnoTests {
             #expect(Errno.number(name) == UInt32(n), "\(name)")
             #expect(Errno.symbol(UInt32(n)) == name, "\(name)")
         }
+        // The named numbers the daemon, the twin, validation and the tools answer with.
+        let named: [(String, UInt32, Int32)] = [
+            ("EPERM", Errno.EPERM, EPERM), ("ENOENT", Errno.ENOENT, ENOENT), ("EBUSY", Errno.EBUSY, EBUSY),
+            ("EEXIST", Errno.EEXIST, EEXIST), ("ENODEV", Errno.ENODEV, ENODEV), ("EINVAL", Errno.EINVAL, EINVAL),
+            ("ENOSPC", Errno.ENOSPC, ENOSPC), ("EMSGSIZE", Errno.EMSGSIZE, EMSGSIZE),
+            ("EOPNOTSUPP", Errno.EOPNOTSUPP, EOPNOTSUPP), ("ENOTCONN", Errno.ENOTCONN, ENOTCONN),
+            ("ETIMEDOUT", Errno.ETIMEDOUT, ETIMEDOUT), ("ECANCELED", Errno.ECANCELED, ECANCELED),
+            ("EHWPOISON", Errno.EHWPOISON, EHWPOISON),
+        ]
+        for (name, constant, n) in named {
+            #expect(constant == UInt32(n) && Errno.name(constant) == name, "\(name)")
+        }
+        #expect(Errno.ENOTSUPP == 524)
+    }
+
+    @Test func unsignedFieldsDisplayAsSignedOnes() {
+        // ENCAP STATUS and RESULT ERRNO are u32: shown as the listener's log always showed them.
+        #expect(Errno.display(unsigned: 0) == "OK")
+        #expect(Errno.display(unsigned: Errno.EEXIST) == "EEXIST")
+        #expect(Errno.display(unsigned: 41) == "errno 41")
+        #expect(Errno.display(unsigned: 4_000_000_000) == "errno 4000000000")
     }
 
     @Test func everyNameRoundTripsAndNumbersAreSorted() {

@@ -2,6 +2,38 @@ import Testing
 @testable import LibFlowTable
 
 struct PartsTests {
+    /// The rule, on element sizes alone: the part a size would take past the budget starts a
+    /// new one, unless the part is empty (an oversized element travels alone).
+    @Test func partCutterOpensAPartOnlyPastTheBudgetAndNeverEmpty() {
+        var c = PartCutter(budget: 100)
+        #expect(!c.partHasElements)
+        let opens = [40, 40, 20, 1, 200, 100, 1, 99].map { c.add($0) }
+        #expect(opens == [false, false, false, true, true, true, true, false])
+        #expect(c.partHasElements)
+        var oversized = PartCutter(budget: 10)
+        let first = oversized.add(500), second = oversized.add(1)
+        #expect(!first)            // the first element never opens a part, whatever its size
+        #expect(second)            // and the next one cannot join it
+    }
+
+    /// Parts.ranges is the same rule over each flow's encoded size.
+    @Test func rangesFollowThePartCutter() {
+        let flows = bigBatch(3000).attributes!.flows!
+        let budget = 16 * 1024
+        var writer = NetlinkWriter(capacity: 1024)
+        var cutter = PartCutter(budget: budget)
+        var starts: [Int] = [0]
+        for (i, f) in flows.enumerated() {
+            writer.reset()
+            try? FlowTableCodec.encode(f, into: &writer)
+            if cutter.add(writer.count) { starts.append(i) }
+        }
+        let ranges = Parts.ranges(of: flows, budget: budget)
+        #expect(ranges.count > 2)
+        #expect(ranges.map(\.lowerBound) == starts)
+        #expect(ranges.last?.upperBound == flows.count)
+    }
+
     func bigBatch(_ n: Int) -> HairpinEncap {
         var a = FlowTableAttributes.device(3)
         a.errorStrategy = .continueLog

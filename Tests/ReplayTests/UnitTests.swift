@@ -7,6 +7,7 @@ import FlowTrace
 import Hairpin
 import LibFlowTable
 @testable import Replay
+import Posix
 
 @Suite("normalisation") struct NormalizerTests {
     static func encap(family: UInt16, seq: UInt32, port: UInt32, encapSeq: UInt64, status: UInt32?) throws -> [UInt8] {

@@ -182,7 +182,7 @@ public struct CallLog {
         }
     }
 
-    static let answerMayBeMissing: Set<Int32> = [ETIMEDOUT, ENOTCONN]
+    static let answerMayBeMissing: Set<Int32> = [Int32(Errno.ETIMEDOUT), Int32(Errno.ENOTCONN)]
 
     mutating func update(_ c: inout CallInfo, _ e: CallEvent, _ s: MessageSummary, record: TraceRecord, frame: Int) {
         let ts = record.timestamp

@@ -77,7 +77,7 @@ public struct CallAudit: Sendable {
             if let o = c.outcome, o != 0 { audit.errorsByCommand[name, default: [:]][o, default: 0] += 1 }
             if c.encapRequestFrame > 0 { audit.forwarded += 1 }
             if c.apiFinals > 0 { audit.answered += 1 }
-            if c.status == ETIMEDOUT { audit.timedOut += 1 }
+            if c.status == Int32(Errno.ETIMEDOUT) { audit.timedOut += 1 }
             if c.apiRequests > 0 && c.encapRequestFrame == 0 && c.apiFinals > 0 { audit.answeredByUnft += 1 }
             for (frame, text) in problems(c, twoLegs: log.sawAPIRequest) {
                 count += 1

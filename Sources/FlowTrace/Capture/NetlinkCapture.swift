@@ -10,6 +10,7 @@
 import CLibPcap
 import Hairpin
 import LibFlowTable
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -141,7 +142,7 @@ public final class NetlinkCapture {
                 var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 let n = poll(&p, 1, 100)
                 if n < 0 && errno != EINTR {
-                    failure = "poll: \(String(cString: strerror(errno)))"
+                    failure = "poll: \(Sys.errorText(errno))"
                     break
                 }
                 if n <= 0 { continue }

@@ -252,7 +252,7 @@ public enum SummaryDecoder {
                             errno = try y.u32()
                             if errno != 0 {
                                 s.failedResults += 1
-                                if errno == UInt32(ECANCELED) { s.canceledResults += 1 }
+                                if errno == Errno.ECANCELED { s.canceledResults += 1 }
                             }
                         } else if y.type == NFLH.ResultAttr.index {
                             index = (try? y.u32()) ?? 0

@@ -4,6 +4,8 @@
 // reported the same way, with byte offsets, and pipes work. nlmon captures carry the same
 // 16-byte LINKTYPE_NETLINK pseudo-header as our pcapng files.
 
+import Posix
+
 public final class ClassicPcapReader {
     /// One record, a view valid until the next call to `next()`.
     public struct Packet {

@@ -7,6 +7,8 @@
 // `maxBlockLength`, and every failure names its byte offset. A file that ends inside a block
 // is not an error: the reader returns the records before it and sets `truncation`.
 
+import Posix
+
 /// An option of a block, as a view.
 public struct PcapngOption {
     public let code: UInt16

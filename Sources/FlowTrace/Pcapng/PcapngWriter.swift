@@ -10,6 +10,8 @@
 // lands in the middle of write(2); readers then report "truncated at byte N" and still return
 // every record before it. Nothing is fsync'ed: a power cut can lose what the page cache held.
 
+import Posix
+
 /// The Section Header Block's descriptive options.
 public struct PcapngSectionInfo: Hashable, Sendable {
     /// shb_hardware, e.g. "x86_64".
@@ -175,7 +177,7 @@ public final class PcapngWriter {
     }
 
     /// Wall-clock now, in the nanoseconds records carry.
-    public static func now() -> UInt64 { Sys.realtimeNanoseconds() }
+    public static func now() -> UInt64 { RealtimeClock.now() }
 
     /// The name of the `index`-th file (0-based) for a base path: the number goes before the
     /// extension so the files still open by extension ("trace.pcapng" → "trace3.pcapng"), and
@@ -228,7 +230,7 @@ public final class PcapngWriter {
         fileBytes += UInt64(total)
         recordsAppended += 1
         if !inPreamble { recordsInFile += 1 }
-        let now = Sys.monotonicNanoseconds()
+        let now = MonotonicClock.now()
         if bufferedRecords == 0 { oldestBufferedAt = now }
         bufferedRecords += 1
         if bufferedRecords >= flushPolicy.maxRecords || used - pendingStart >= flushPolicy.maxBytes
@@ -361,7 +363,7 @@ public final class PcapngWriter {
         }
         (buffer + used).copyMemory(from: p, byteCount: n)
         used += n
-        if bufferedRecords == 0 { oldestBufferedAt = Sys.monotonicNanoseconds() }
+        if bufferedRecords == 0 { oldestBufferedAt = MonotonicClock.now() }
         bufferedRecords += 1
     }
 
@@ -376,7 +378,7 @@ public final class PcapngWriter {
 
     /// Writes the buffer if its oldest record has waited longer than the policy allows.
     public func flushIfDue() throws {
-        if bufferedRecords > 0 && Sys.monotonicNanoseconds() &- oldestBufferedAt >= flushPolicy.maxDelayNanoseconds {
+        if bufferedRecords > 0 && MonotonicClock.now() &- oldestBufferedAt >= flushPolicy.maxDelayNanoseconds {
             try flush()
         }
     }

@@ -14,6 +14,7 @@
 // is `maxDelayNanoseconds` old is written even when not full.
 
 import LibFlowTable
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -35,11 +36,11 @@ public final class Recorder: @unchecked Sendable {
     // variables themselves being what serialises), except the writer and the half in flight,
     // which belong to the flusher while `inFlight` is set and to a lock holder otherwise.
     // The runtime's exclusivity checks would add nothing but cost on the NDO path.
-    @exclusivity(unchecked) var lock = pthread_mutex_t()
+    let lock = PosixMutex()
     /// Signalled when a half is handed over (and on close): wakes the flusher.
-    @exclusivity(unchecked) var work = pthread_cond_t()
+    let work = PosixCondition()
     /// Signalled when the flusher is done with a half: wakes a producer waiting for room.
-    @exclusivity(unchecked) var done = pthread_cond_t()
+    let done = PosixCondition()
     @exclusivity(unchecked) public private(set) var recordsWritten = 0
     @exclusivity(unchecked) public private(set) var lastError: String?
     @exclusivity(unchecked) var flusher: pthread_t?
@@ -141,13 +142,6 @@ public final class Recorder: @unchecked Sendable {
         halves = UnsafeMutablePointer<Half>.allocate(capacity: 2)
         halves.initialize(to: Half(capacity: halfCapacity))
         (halves + 1).initialize(to: Half(capacity: synchronous ? 16 : halfCapacity))
-        pthread_mutex_init(&lock, nil)
-        var attr = pthread_condattr_t()
-        pthread_condattr_init(&attr)
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-        pthread_cond_init(&work, &attr)
-        pthread_cond_init(&done, &attr)
-        pthread_condattr_destroy(&attr)
         fileBytes = writer.currentFileBytes
         startFlusher()
     }
@@ -160,8 +154,8 @@ public final class Recorder: @unchecked Sendable {
         let iface = leg == .api ? Recorder.apiInterface : Recorder.hairpinInterface
         let commentLength = comment?.utf8.count ?? 0
         let hasMeta = leg != .unknown || pairing != nil     // as PcapngWriter.append decides
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
+        lock.lock()
+        defer { lock.unlock() }
         let total: Int
         do {
             guard !closed else { throw TraceFileError(.invalidArgument, "record after close", path: writer.path) }
@@ -186,7 +180,7 @@ public final class Recorder: @unchecked Sendable {
         // The half is empty or has room below halfBytes, which its capacity exceeds: a grow
         // only ever happens to an empty half.
         if total > half.pointee.capacity - half.pointee.used { half.pointee.grow(to: total) }
-        if half.pointee.records == 0 { fillingSince = Sys.monotonicNanoseconds() }
+        if half.pointee.records == 0 { fillingSince = MonotonicClock.now() }
         PcapngWriter.formatPacketBlock(at: half.pointee.base + half.pointee.used, total: total, interface: iface,
                                        timestamp: timestamp, leg: leg, direction: direction, pairing: pairing,
                                        synthetic: false, hasMeta: hasMeta,
@@ -221,7 +215,7 @@ public final class Recorder: @unchecked Sendable {
         guard h.records > 0 else { return }
         handedOver = true
         filling = 1 - filling
-        if flusherWaiting { pthread_cond_signal(&work) }
+        if flusherWaiting { work.signal() }
     }
 
     /// Writes the filling half on this thread (lock held), once the flusher is done: for
@@ -244,7 +238,7 @@ public final class Recorder: @unchecked Sendable {
                 writeFillingHalf()
                 filling = 1 - filling
             } else {
-                pthread_cond_wait(&done, &lock)
+                done.wait(lock)
             }
         }
     }
@@ -279,23 +273,23 @@ public final class Recorder: @unchecked Sendable {
 
     /// Writes what is buffered (the flusher also does, within the policy's time bound).
     public func flush() {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
+        lock.lock()
+        defer { lock.unlock() }
         writeFillingNow()
         do { try writer.flush() } catch { lastError = "\(error)" }
     }
 
     /// Finishes the file. Idempotent.
     public func close() {
-        pthread_mutex_lock(&lock)
+        lock.lock()
         let wasStopping = stopping
         stopping = true
-        pthread_cond_signal(&work)
-        pthread_mutex_unlock(&lock)
+        work.signal()
+        lock.unlock()
         if wasStopping { return }
         if let flusher { pthread_join(flusher, nil) }
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
+        lock.lock()
+        defer { lock.unlock() }
         flusherRunning = false
         writeFillingNow()
         closed = true
@@ -310,9 +304,6 @@ public final class Recorder: @unchecked Sendable {
         halves[1].base.deallocate()
         halves.deinitialize(count: 2)
         halves.deallocate()
-        pthread_cond_destroy(&work)
-        pthread_cond_destroy(&done)
-        pthread_mutex_destroy(&lock)
     }
 
     /// The flusher: writes each half handed over, and a half whose first record has waited the
@@ -333,27 +324,27 @@ public final class Recorder: @unchecked Sendable {
     }
 
     private func flusherLoop() {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
+        lock.lock()
+        defer { lock.unlock() }
         while true {
             if handedOver {
                 handedOver = false
                 inFlight = true
                 let h = halves[1 - filling]
-                pthread_mutex_unlock(&lock)
+                lock.unlock()
                 var failure: String?
                 do { try writer.appendBlocks(h.base, count: h.used, records: h.records) } catch { failure = "\(error)" }
-                pthread_mutex_lock(&lock)
+                lock.lock()
                 if let failure { lastError = failure }
                 halves[1 - filling].used = 0
                 halves[1 - filling].records = 0
                 inFlight = false
-                pthread_cond_broadcast(&done)
+                done.broadcast()
                 continue
             }
             if stopping { return }
             let h = takeFilling()
-            let now = Sys.monotonicNanoseconds()
+            let now = MonotonicClock.now()
             if h.records > 0 && now &- fillingSince >= maxDelay && !synchronous {
                 handOver()          // the other half is free here: nothing in flight
                 continue
@@ -362,9 +353,8 @@ public final class Recorder: @unchecked Sendable {
             // a handover or close wakes us earlier.
             let wait = h.records > 0 ? maxDelay &- (now &- fillingSince) : max(maxDelay / 2, 1_000_000)
             let deadline = now &+ min(wait, 1_000_000_000)
-            var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
             flusherWaiting = true
-            pthread_cond_timedwait(&work, &lock, &ts)
+            work.wait(lock, until: deadline)
             flusherWaiting = false
         }
     }

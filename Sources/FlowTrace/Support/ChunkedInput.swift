@@ -5,6 +5,8 @@
 // a short read instead of SIGBUS. The bytes come through a TraceByteStream: a gzip-compressed
 // file reads as the trace it holds.
 
+import Posix
+
 final class ChunkedInput {
     let fd: Int32
     let closeWhenDone: Bool

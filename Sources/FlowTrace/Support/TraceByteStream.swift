@@ -5,6 +5,7 @@
 // uncompressed trace.
 
 import CZlib
+import Posix
 
 #if canImport(Glibc)
 import Glibc

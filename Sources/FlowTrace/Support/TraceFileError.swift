@@ -2,6 +2,8 @@
 // ends inside a block. A recorder killed with -9 leaves such a tail, and every record before
 // it is still good, so readers hand those out and report the cut as a notice instead.
 
+import Posix
+
 /// A trace file could not be opened, read or written, or its bytes are not a valid trace.
 /// Format errors name the byte offset of the offending block or field, so a hostile or
 /// damaged file can be inspected with a hex dump at that spot.

@@ -7,6 +7,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Posix
 
 public enum TraceInput {
     nonisolated(unsafe) private static var spooled: [String: String] = [:]

@@ -1,6 +1,8 @@
 // The one entry point for reading traces: sniffs pcapng or classic pcap from the first bytes
 // and hands out TraceRecords, learning the family ids (nlctrl NEWFAMILY) as they pass.
 
+import Posix
+
 public final class TraceReader {
     public enum Format: Hashable, Sendable, CustomStringConvertible {
         case pcapng

@@ -3,6 +3,8 @@
 // service around it. The service holds an optional instance; nil (the daemon, a plain replay)
 // costs one branch per operation, set costs two clock reads per operation.
 
+import Posix
+
 /// An accumulator of backend operation time. Not thread-safe: one per service, used under its
 /// lock, like the backends.
 open class BackendTiming {

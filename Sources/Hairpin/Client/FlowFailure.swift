@@ -54,9 +54,9 @@ public enum FlowFailure {
             return reason(e)
         }
         switch (op, UInt32(errno.magnitude), table) {
-        case (_, ListenerErrno.ENOENT, .missing):
+        case (_, Errno.ENOENT, .missing):
             return "table \(flow.table) does not exist"
-        case (.set, ListenerErrno.EEXIST, .flows(let flows)):
+        case (.set, Errno.EEXIST, .flows(let flows)):
             // The daemon's order: the uid first, then the match set at the same priority.
             if flows.contains(where: { $0.uid == flow.uid }) { return "duplicate uid" }
             let identity = MatchPriority(flow)
@@ -64,10 +64,10 @@ public enum FlowFailure {
                 return "same matches and priority as flow uid \(other.uid)"
             }
             return nil
-        case (.set, ListenerErrno.ENOSPC, _):
+        case (.set, Errno.ENOSPC, _):
             guard let size = tableSize else { return nil }
             return "table \(flow.table) is full (\(size) flows)"
-        case (.del, ListenerErrno.ENOENT, .flows(let flows)):
+        case (.del, Errno.ENOENT, .flows(let flows)):
             return flows.contains(where: { $0.uid == flow.uid }) ? nil : "no flow with uid \(flow.uid) in table \(flow.table)"
         default:
             return nil

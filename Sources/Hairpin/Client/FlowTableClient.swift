@@ -6,6 +6,7 @@
 import Glibc
 #endif
 import LibFlowTable
+import Posix
 
 public enum FlowTableClientError: Error, CustomStringConvertible {
     /// The peer closed the connection.
@@ -31,7 +32,7 @@ public enum FlowTableClientError: Error, CustomStringConvertible {
         case let .familyNotFound(name):
             return "generic netlink family \(name) not found: load unft, or start the twin with `flow-table-hairpind --twin`"
         case let .familyLookupFailed(name, e, message):
-            return "looking up family \(name) failed: \(String(cString: strerror(e)))" + (message.map { ": \($0)" } ?? "")
+            return "looking up family \(name) failed: \(Sys.errorText(e))" + (message.map { ": \($0)" } ?? "")
         case let .transport(e): return e.description
         case let .encode(e): return "cannot encode the request: \(e)"
         case let .malformedReply(e): return "malformed reply: \(e)"
@@ -167,7 +168,7 @@ public final class FlowTableClient {
                         if m.header.type == Netlink.typeError {
                             let ack = try NetlinkAck.decode(m)
                             if ack.error == 0 { return .success(true) }
-                            if ack.error == -ENOENT { return .failure(.familyNotFound(name)) }
+                            if ack.error == -Int32(Errno.ENOENT) { return .failure(.familyNotFound(name)) }
                             return .failure(.familyLookupFailed(name, errno: 0 &- ack.error, message: ack.message))
                         }
                         if m.header.type == Controller.familyID {

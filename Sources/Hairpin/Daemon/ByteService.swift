@@ -32,6 +32,7 @@
 // generated workloads with every kind of error, for every backend, and compares every answer
 // byte for byte, the counters and the stored flows.
 import LibFlowTable
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -192,18 +193,18 @@ public final class ByteService {
             batchTemplates[key] = t
         }
 
-        pthread_mutex_lock(&service.lock)
+        service.lock.lock()
         guard let device = service.devices.state(for: ifindex) else {
-            pthread_mutex_unlock(&service.lock)
+            service.lock.unlock()
             return false
         }
         timing = service.backendTiming
         guard apply(isSet: isSet, flowList, count: flowCount, device) else {
-            pthread_mutex_unlock(&service.lock)
+            service.lock.unlock()
             return false
         }
         service.countFastSuccess(command: cmd, flows: flowCount)
-        pthread_mutex_unlock(&service.lock)
+        service.lock.unlock()
         answered += 1
         lastIfindex = ifindex
         lastSequence = seq

@@ -15,6 +15,7 @@
 // injected faults — is declined having changed nothing, and the typed path answers it.
 // Tests/HairpinTests/DiscoveryTemplateTests.swift compares both paths byte for byte.
 import LibFlowTable
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -55,9 +56,9 @@ struct DiscoveryTemplates {
         guard read, idType == NFL.IdentifierType.ifindex, let ifindex = ifindexRead else { return nil }
         let k = Int(command)
 
-        pthread_mutex_lock(&service.lock)
+        service.lock.lock()
         guard let device = service.devices.state(for: ifindex) else {
-            pthread_mutex_unlock(&service.lock)
+            service.lock.unlock()
             return nil
         }
         let entry: Entry
@@ -78,11 +79,11 @@ struct DiscoveryTemplates {
                 ?? AnswerTemplate(bytes: [], sequenceOffset: -1)
         }
         guard entry.answers[k].sequenceOffset > 0 else {
-            pthread_mutex_unlock(&service.lock)
+            service.lock.unlock()
             return nil
         }
         service.countFastGetter(command: command)
-        pthread_mutex_unlock(&service.lock)
+        service.lock.unlock()
 
         entry.answers[k].send(nlmsgSequence: nlmsgSequence, sequence: sequence, body)
         return ifindex

@@ -17,6 +17,7 @@
 // bug 18); failures carry ERROR_MSG and no ATTR, except batch answers, which always carry RESULTS
 // and the preamble so unft can report each failed flow with its errno (bugs 3, 16, 21).
 import LibFlowTable
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -97,9 +98,8 @@ public final class HairpinService {
         }
         return c
     }
-    // exclusivity(unchecked): the mutex is its own guard; a dynamic access check around each
-    // lock and unlock cost as much as the mutex (callgrind on replay-bench).
-    @exclusivity(unchecked) var lock = pthread_mutex_t()
+    /// Held for each call and for snapshots; SingleFlowPath and DiscoveryTemplates take it too.
+    let lock = PosixMutex()
     /// Faults to inject into calls (`--inject`, or a replay's recorded ones); Faults/.
     // exclusivity(unchecked): set before calls are served (a dynamic check per call otherwise).
     @exclusivity(unchecked) public var faults: FaultInjector?
@@ -108,13 +108,12 @@ public final class HairpinService {
 
     public init(devices: DeviceRegistry) {
         self.devices = devices
-        pthread_mutex_init(&lock, nil)
     }
 
     /// Runs `body` with no call in progress (for snapshots and statistics).
     public func withStateLocked<R>(_ body: () throws -> R) rethrows -> R {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
+        lock.lock()
+        defer { lock.unlock() }
         return try body()
     }
 
@@ -151,8 +150,8 @@ public final class HairpinService {
     public func handle(_ request: HairpinEncap) -> HairpinEncap {
         // Before the lock: an injected delay stalls the listener, not snapshots and statistics.
         if let faults, let injected = injectedAnswer(faults, to: request) { return injected }
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
+        lock.lock()
+        defer { lock.unlock() }
         let answer = respond(to: request)
         record(request, answer)
         return answer
@@ -162,10 +161,10 @@ public final class HairpinService {
     /// message. `command` and `commandType` are whatever could be read of them.
     public func malformed(sequence: UInt64, command: UInt32, commandType: UInt32 = NFLH.EncapCmdType.nflCommand,
                           message: String) -> HairpinEncap {
-        pthread_mutex_lock(&lock)
+        lock.lock()
         recorded.malformed += 1
-        pthread_mutex_unlock(&lock)
-        return HairpinEncap(commandType: commandType, command: command, status: ListenerErrno.EINVAL,
+        lock.unlock()
+        return HairpinEncap(commandType: commandType, command: command, status: Errno.EINVAL,
                             sequence: sequence, errorMessage: message)
     }
 
@@ -181,31 +180,31 @@ public final class HairpinService {
         }
 
         guard !r.isAnswer else {
-            return fail(ListenerErrno.EINVAL, "ENCAP seq \(r.sequence) carries STATUS: an answer, not a request")
+            return fail(Errno.EINVAL, "ENCAP seq \(r.sequence) carries STATUS: an answer, not a request")
         }
         guard r.commandType == NFLH.EncapCmdType.nflCommand else {
-            return fail(ListenerErrno.EOPNOTSUPP, "unknown CMD_TYPE \(r.commandType)")
+            return fail(Errno.EOPNOTSUPP, "unknown CMD_TYPE \(r.commandType)")
         }
         guard let byte = UInt8(exactly: r.command), let cmd = NFL.Command(rawValue: byte) else {
-            return fail(ListenerErrno.EOPNOTSUPP, "unknown command \(r.command)")
+            return fail(Errno.EOPNOTSUPP, "unknown command \(r.command)")
         }
         switch cmd {
         case .updateFlows, .createTable, .destroyTable:
-            return fail(ListenerErrno.EOPNOTSUPP, "\(cmd.name) is not supported")
+            return fail(Errno.EOPNOTSUPP, "\(cmd.name) is not supported")
         default:
             break
         }
         guard let attrs = r.attributes else {
-            return fail(ListenerErrno.EINVAL, "\(cmd.name) request without ATTR")
+            return fail(Errno.EINVAL, "\(cmd.name) request without ATTR")
         }
         guard let idType = attrs.identifierType, let ifindex = attrs.identifier else {
-            return fail(ListenerErrno.EINVAL, "\(cmd.name) request without the identifier preamble")
+            return fail(Errno.EINVAL, "\(cmd.name) request without the identifier preamble")
         }
         guard idType == NFL.IdentifierType.ifindex else {
-            return fail(ListenerErrno.EINVAL, "identifier type \(idType) is not IFINDEX (\(NFL.IdentifierType.ifindex))")
+            return fail(Errno.EINVAL, "identifier type \(idType) is not IFINDEX (\(NFL.IdentifierType.ifindex))")
         }
         guard let device = devices.state(for: ifindex) else {
-            return fail(ListenerErrno.ENODEV, "no device state for ifindex \(ifindex)")
+            return fail(Errno.ENODEV, "no device state for ifindex \(ifindex)")
         }
 
         var answer = base
@@ -215,7 +214,7 @@ public final class HairpinService {
             device.addModelPart(for: cmd, to: &out)
         case .getFlows:
             guard let selector = attrs.selector else {
-                return fail(ListenerErrno.EINVAL, "GET_FLOWS request without a selector (FLOWS{TABLE, MINPRIO?, MAXPRIO?})")
+                return fail(Errno.EINVAL, "GET_FLOWS request without a selector (FLOWS{TABLE, MINPRIO?, MAXPRIO?})")
             }
             var flows: [Flow] = []
             if let count = device.backend.count(table: selector.table) { flows.reserveCapacity(count) }
@@ -228,18 +227,18 @@ public final class HairpinService {
             out.flows = flows
         case .setFlows, .delFlows:
             guard let flows = attrs.flows else {
-                return fail(ListenerErrno.EINVAL, "\(cmd.name) request without FLOWS")
+                return fail(Errno.EINVAL, "\(cmd.name) request without FLOWS")
             }
             let strategy = attrs.errorStrategy ?? .abort
             guard ErrorStrategy.all.contains(strategy) else {
-                return fail(ListenerErrno.EINVAL, "unknown FLOWS_ERROR strategy \(strategy.rawValue)")
+                return fail(Errno.EINVAL, "unknown FLOWS_ERROR strategy \(strategy.rawValue)")
             }
             let batch = applyBatch(cmd == .setFlows ? .set : .del, flows, strategy, device)
             answer.status = batch.status
             answer.results = batch.results
             answer.errorMessage = batch.message
         case .updateFlows, .createTable, .destroyTable:
-            return fail(ListenerErrno.EOPNOTSUPP, "\(cmd.name) is not supported")
+            return fail(Errno.EOPNOTSUPP, "\(cmd.name) is not supported")
         }
         answer.attributes = out
         return answer
@@ -294,7 +293,7 @@ public final class HairpinService {
         let table = flow.table
         guard let size = backend.tableSizes[table] else { return "table \(table) does not exist" }
         switch (op, errno.magnitude) {
-        case (.set, ListenerErrno.EEXIST):
+        case (.set, Errno.EEXIST):
             var sameUID = false
             var sameMatch: UInt32?
             let identity = MatchPriority(flow)
@@ -305,12 +304,12 @@ public final class HairpinService {
             if sameUID { return "duplicate uid" }
             if let other = sameMatch { return "same matches and priority as flow uid \(other)" }
             return "duplicate flow"
-        case (.set, ListenerErrno.ENOSPC):
+        case (.set, Errno.ENOSPC):
             return "table \(table) is full (\(size) flows)"
-        case (.del, ListenerErrno.ENOENT):
+        case (.del, Errno.ENOENT):
             return "no flow with uid \(flow.uid) in table \(table)"
         default:
-            return ListenerErrno.name(errno.magnitude)
+            return Errno.display(unsigned: errno.magnitude)
         }
     }
 

@@ -16,6 +16,7 @@
 // One receive buffer and one NetlinkWriter serve the whole life of the loop: apart from the
 // decoded model values, a call allocates nothing here.
 import LibFlowTable
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -45,11 +46,11 @@ public enum ListenerError: Error, Hashable, CustomStringConvertible {
         case let .registrationRefused(errno, message):
             var text: String
             switch errno {
-            case ListenerErrno.EBUSY: text = "another listener is registered"
-            case ListenerErrno.EPERM: text = "not permitted (CAP_NET_ADMIN, or the socket's permissions)"
+            case Errno.EBUSY: text = "another listener is registered"
+            case Errno.EPERM: text = "not permitted (CAP_NET_ADMIN, or the socket's permissions)"
             default: text = "refused"
             }
-            text = "SET_LISTENER: \(text) (\(ListenerErrno.name(errno)))"
+            text = "SET_LISTENER: \(text) (\(Errno.display(unsigned: errno)))"
             if let message, !message.isEmpty { text += ": \(message)" }
             return text
         case .registrationTimedOut:
@@ -343,8 +344,8 @@ public final class ListenerLoop {
         let call = recentAnswers.sequence(answeredBy: sequence)
         var text = "unft refused the answer"
         if let call { text += " to ENCAP seq \(call)" }
-        text += " (nlmsg seq \(sequence)): \(ListenerErrno.name(errno))"
-        if errno == ListenerErrno.ENOENT { text += " (unft no longer waits for it: timed out or answered)" }
+        text += " (nlmsg seq \(sequence)): \(Errno.display(unsigned: errno))"
+        if errno == Errno.ENOENT { text += " (unft no longer waits for it: timed out or answered)" }
         if let message = ack.message, !message.isEmpty { text += ": \(message)" }
         log(text)
     }
@@ -443,7 +444,7 @@ public final class ListenerLoop {
         var text = "\(name) seq \(call.sequence)"
         if let ifindex = call.attributes?.identifier { text += " ifindex \(ifindex)" }
         if let flows = call.attributes?.flows { text += ", \(flows.count) flows" }
-        text += ": \(ListenerErrno.name(answer.status ?? 0))"
+        text += ": \(Errno.display(unsigned: answer.status ?? 0))"
         if let message = answer.errorMessage { text += ": \(message)" }
         return text
     }
@@ -478,7 +479,7 @@ public final class ListenerLoop {
             writer.reset()
             messageStarts.removeAll(keepingCapacity: true)
             let failure = HairpinEncap(commandType: answer.commandType, command: answer.command,
-                                       status: ListenerErrno.EMSGSIZE, sequence: answer.sequence,
+                                       status: Errno.EMSGSIZE, sequence: answer.sequence,
                                        errorMessage: "the answer cannot be encoded: \(error)")
             do throws(EncodeError) { try encode(failure) } catch {
                 log("the EMSGSIZE answer to ENCAP seq \(answer.sequence) cannot be encoded either: \(error)")
@@ -522,33 +523,11 @@ public final class ListenerLoop {
     }
 }
 
-/// A flag set from one thread and read by another. (@unchecked: `value` is only touched with
-/// `mutex` held.)
-final class StopFlag: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var value = false
+/// A flag set from one thread and read by another.
+final class StopFlag: Sendable {
+    private let value = PosixLocked(false)
 
-    init() {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-    }
+    func set() { value.withLock { $0 = true } }
 
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deinitialize(count: 1)
-        mutex.deallocate()
-    }
-
-    func set() {
-        pthread_mutex_lock(mutex)
-        value = true
-        pthread_mutex_unlock(mutex)
-    }
-
-    var isSet: Bool {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return value
-    }
+    var isSet: Bool { value.withLock { $0 } }
 }

@@ -5,6 +5,7 @@
 // before the daemon answers anything from it. Every problem names its file, the JSON path and,
 // when the text is at hand, line and column, so a broken model is fixed in one pass.
 import LibFlowTable
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -323,6 +324,6 @@ public enum ModelLoader {
     }
 
     static func errnoText() -> String {
-        strerror(errno).map { String(cString: $0) } ?? "errno \(errno)"
+        Sys.errorText(errno)
     }
 }

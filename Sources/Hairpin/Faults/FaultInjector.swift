@@ -10,6 +10,7 @@
 // * the user's specs (`--inject`), counting each spec's calls from 1 as strace does.
 
 import LibFlowTable
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -203,7 +204,7 @@ extension HairpinService {
                                   sequence: request.sequence, errorMessage: "injected fault: \(Errno.name(error))")
         if command == NFL.Command.setFlows.rawValue || command == NFL.Command.delFlows.rawValue {
             let n = request.attributes?.flows?.count ?? 0
-            answer.results = (0..<n).map { FlowResult(index: UInt32($0), errno: $0 == 0 ? error : UInt32(ECANCELED)) }
+            answer.results = (0..<n).map { FlowResult(index: UInt32($0), errno: $0 == 0 ? error : Errno.ECANCELED) }
             if let a = request.attributes, let t = a.identifierType, let i = a.identifier {
                 answer.attributes = FlowTableAttributes(identifierType: t, identifier: i)
             }
@@ -212,8 +213,6 @@ extension HairpinService {
     }
 
     static func sleep(nanoseconds ns: UInt64) {
-        var want = timespec(tv_sec: Int(ns / 1_000_000_000), tv_nsec: Int(ns % 1_000_000_000))
-        var left = timespec()
-        while nanosleep(&want, &left) != 0 && errno == EINTR { want = left }
+        MonotonicClock.sleep(until: MonotonicClock.now() &+ ns)
     }
 }

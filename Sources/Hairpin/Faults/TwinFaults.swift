@@ -7,6 +7,7 @@
 import Glibc
 #endif
 import LibFlowTable
+import Posix
 
 extension FaultInjector {
     /// When the earliest held call is due (for the twin's poll timeout); nil if none.
@@ -34,7 +35,7 @@ extension UnftTwin {
             try encodeEncap(HairpinEncap(command: UInt32(message.command), sequence: seq, attributes: a))
         } catch {
             writer.reset()
-            sendError(c, request: message.header, errno: EMSGSIZE, text: "the call cannot be forwarded: \(error)", call: seq)
+            sendError(c, request: message.header, errno: Int32(Errno.EMSGSIZE), text: "the call cannot be forwarded: \(error)", call: seq)
             return .next
         }
         let messages = fault.error == nil ? writer.withUnsafeBytes { [UInt8]($0) } : []
@@ -73,7 +74,7 @@ extension UnftTwin {
                 continue
             }
             guard let l = listener, !l.broken else {
-                failCall(h.sequence, errno: ENOTCONN, text: "no hairpin listener is registered: start flow-table-hairpind")
+                failCall(h.sequence, errno: Int32(Errno.ENOTCONN), text: "no hairpin listener is registered: start flow-table-hairpind")
                 continue
             }
             h.messages.withUnsafeBytes { all in

@@ -10,6 +10,7 @@
 // ask for ACKs with NLM_F_ACK in the bytes they send.
 
 import CLibNL
+import Posix
 
 #if canImport(Glibc)
 import Glibc

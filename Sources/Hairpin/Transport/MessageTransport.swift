@@ -2,6 +2,8 @@
 // boundaries kept. Implemented by Unix SOCK_SEQPACKET connections (the twin) and by generic
 // netlink sockets (the kernel module); tests may use socketpair(2).
 
+import Posix
+
 /// Errors of a transport, each with the errno that a netlink caller would see.
 public enum TransportError: Error, Hashable, CustomStringConvertible {
     /// The peer closed the connection (or the listener went away).
@@ -16,7 +18,7 @@ public enum TransportError: Error, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .closed: return "the peer closed the connection"
-        case let .system(call, errno): return "\(call) failed: \(String(cString: strerror(errno))) (errno \(errno))"
+        case let .system(call, errno): return "\(call) failed: \(Sys.errorText(errno)) (errno \(errno))"
         case .timedOut: return "timed out"
         case let .truncated(n): return "a \(n)-byte packet did not fit the receive buffer"
         }

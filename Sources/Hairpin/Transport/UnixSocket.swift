@@ -6,6 +6,7 @@
 // <sys/socket.h> reaches this module through libnl's headers (CLibNL), and Clang then files
 // its MSG_* constants under CLibNL rather than Glibc: without this import they are not visible.
 import CLibNL
+import Posix
 
 #if canImport(Glibc)
 import Glibc
@@ -49,7 +50,7 @@ public enum SocketError: Error, Hashable, CustomStringConvertible {
         case let .unsafeDirectory(path, why):
             return "refusing to use \(path): \(why)"
         case let .system(call, errno, path):
-            return "\(call) \(path) failed: \(String(cString: strerror(errno))) (errno \(errno))"
+            return "\(call) \(path) failed: \(Sys.errorText(errno)) (errno \(errno))"
         }
     }
 }

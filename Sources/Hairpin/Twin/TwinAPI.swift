@@ -6,6 +6,7 @@
 import Glibc
 #endif
 import LibFlowTable
+import Posix
 
 extension UnftTwin {
     enum Step { case next, suspend }
@@ -36,7 +37,7 @@ extension UnftTwin {
         let at = min(max(error.offset, 0), packet.count)
         let rest = UnsafeRawBufferPointer(rebasing: packet[at...])
         note(c, rest, .toKernel, call: nil)
-        sendError(c, request: Self.header(at: 0, in: rest), errno: EINVAL, text: error.description, call: nil)
+        sendError(c, request: Self.header(at: 0, in: rest), errno: Int32(Errno.EINVAL), text: error.description, call: nil)
     }
 
     func handleAPIMessage(_ c: TwinConnection, _ view: NetlinkMessageView) -> Step {
@@ -55,7 +56,7 @@ extension UnftTwin {
         let familyID = configuration.flowTableFamilyID
         guard h.type == familyID else {
             note(c, view.bytes, .toKernel, call: nil)
-            sendError(c, request: h, errno: ENOENT, text: wrongFamilyText(h.type, socket: "API", served: familyID,
+            sendError(c, request: h, errno: Int32(Errno.ENOENT), text: wrongFamilyText(h.type, socket: "API", served: familyID,
                                                                             name: NFL.familyName), call: nil)
             return .next
         }
@@ -67,14 +68,14 @@ extension UnftTwin {
             guard let known, known.rawValue <= NFL.Command.delFlows.rawValue else {
                 note(c, view.bytes, .toKernel, call: nil)
                 let name = known.map { $0.name } ?? "command \(cmd)"
-                sendError(c, request: h, errno: EOPNOTSUPP, text: "\(name) is not supported by unft", call: nil)
+                sendError(c, request: h, errno: Int32(Errno.EOPNOTSUPP), text: "\(name) is not supported by unft", call: nil)
                 return .next
             }
             // GET_FLOWS is the one dump (pages, NLMSG_DONE, no ACK); the kernel has no dumpit
             // for the others.
             if h.flags & Netlink.flagDump == Netlink.flagDump, known != .getFlows {
                 note(c, view.bytes, .toKernel, call: nil)
-                sendError(c, request: h, errno: EOPNOTSUPP, text: "\(known.name) is not a dump: only GET_FLOWS is",
+                sendError(c, request: h, errno: Int32(Errno.EOPNOTSUPP), text: "\(known.name) is not a dump: only GET_FLOWS is",
                           call: nil)
                 return .next
             }
@@ -89,7 +90,7 @@ extension UnftTwin {
         }
         guard let l = listener, !l.broken else {
             note(c, view.bytes, .toKernel, call: nil)
-            sendError(c, request: h, errno: ENOTCONN,
+            sendError(c, request: h, errno: Int32(Errno.ENOTCONN),
                       text: "no hairpin listener is registered: start flow-table-hairpind", call: nil)
             return .next
         }
@@ -98,7 +99,7 @@ extension UnftTwin {
             let message: FlowTableMessage
             do { message = try FlowTableMessage.decode(view, familyID: familyID, requireShape: true) } catch {
                 note(c, view.bytes, .toKernel, call: nil)
-                sendError(c, request: h, errno: EINVAL, text: error.description, call: nil)
+                sendError(c, request: h, errno: Int32(Errno.EINVAL), text: error.description, call: nil)
                 return .next
             }
             if let step = injectFault(faults, message, bytes: view.bytes, from: c, to: l) { return step }
@@ -126,7 +127,7 @@ extension UnftTwin {
     func checkAPIRequest(_ view: NetlinkMessageView) -> Result<FlowTableMessageSummary, Refusal> {
         let request: FlowTableMessageSummary
         do { request = try FlowTableMessage.check(view, familyID: configuration.flowTableFamilyID, requireShape: true) } catch {
-            return .failure(Refusal(errno: EINVAL, text: error.description, missingType: Self.missingTopLevelType(error)))
+            return .failure(Refusal(errno: Int32(Errno.EINVAL), text: error.description, missingType: Self.missingTopLevelType(error)))
         }
         if let why = refusal(identifierType: request.identifierType, identifier: request.identifier,
                              errorStrategy: request.errorStrategy) {
@@ -140,7 +141,7 @@ extension UnftTwin {
     func legacyCheckAPIRequest(_ view: NetlinkMessageView) -> Result<FlowTableMessage, Refusal> {
         let message: FlowTableMessage
         do { message = try FlowTableMessage.decode(view, familyID: configuration.flowTableFamilyID, requireShape: true) } catch {
-            return .failure(Refusal(errno: EINVAL, text: error.description, missingType: Self.missingTopLevelType(error)))
+            return .failure(Refusal(errno: Int32(Errno.EINVAL), text: error.description, missingType: Self.missingTopLevelType(error)))
         }
         let a = message.attributes
         if let why = refusal(identifierType: a.identifierType, identifier: a.identifier, errorStrategy: a.errorStrategy) {
@@ -153,13 +154,13 @@ extension UnftTwin {
     func refusal(identifierType: UInt32?, identifier: UInt32?,
                  errorStrategy: ErrorStrategy?) -> (errno: Int32, text: String)? {
         guard identifierType == NFL.IdentifierType.ifindex else {
-            return (EINVAL, "unknown identifier type \(identifierType ?? 0): only IFINDEX (\(NFL.IdentifierType.ifindex)) is known")
+            return (Int32(Errno.EINVAL), "unknown identifier type \(identifierType ?? 0): only IFINDEX (\(NFL.IdentifierType.ifindex)) is known")
         }
         guard let ifindex = identifier, deviceIndexes.contains(ifindex) else {
-            return (EINVAL, "no unft device with ifindex \(identifier ?? 0)")
+            return (Int32(Errno.EINVAL), "no unft device with ifindex \(identifier ?? 0)")
         }
         if let s = errorStrategy, s.rawValue > ErrorStrategy.continueLog.rawValue {
-            return (EINVAL, "FLOWS_ERROR \(s.rawValue) is not a known error strategy")
+            return (Int32(Errno.EINVAL), "FLOWS_ERROR \(s.rawValue) is not a known error strategy")
         }
         return nil
     }
@@ -209,12 +210,12 @@ extension UnftTwin {
                               sequence: UInt64) -> (errno: Int32, text: String)? {
         let message: FlowTableMessage
         do { message = try FlowTableMessage.decode(bytes, familyID: configuration.flowTableFamilyID) } catch {
-            return (EINVAL, error.description)
+            return (Int32(Errno.EINVAL), error.description)
         }
         var a = message.attributes
         if Self.isBatch(command) && a.errorStrategy == nil { a.errorStrategy = .abort }
         do { try encodeEncap(HairpinEncap(command: UInt32(command), sequence: sequence, attributes: a)) } catch {
-            return (EMSGSIZE, "the call cannot be forwarded: \(error)")
+            return (Int32(Errno.EMSGSIZE), "the call cannot be forwarded: \(error)")
         }
         return nil
     }
@@ -290,11 +291,11 @@ extension UnftTwin {
                 }
             }
         } catch {
-            sendError(c, request: h, errno: EINVAL, text: error.description, call: nil)
+            sendError(c, request: h, errno: Int32(Errno.EINVAL), text: error.description, call: nil)
             return
         }
         guard command == Controller.Command.getFamily else {
-            sendError(c, request: h, errno: EOPNOTSUPP, text: "nlctrl command \(command) is not implemented by the twin",
+            sendError(c, request: h, errno: Int32(Errno.EOPNOTSUPP), text: "nlctrl command \(command) is not implemented by the twin",
                       call: nil)
             return
         }
@@ -310,7 +311,7 @@ extension UnftTwin {
             return
         }
         guard name != nil || id != nil else {
-            sendError(c, request: h, errno: EINVAL, text: "GETFAMILY needs CTRL_ATTR_FAMILY_NAME or CTRL_ATTR_FAMILY_ID",
+            sendError(c, request: h, errno: Int32(Errno.EINVAL), text: "GETFAMILY needs CTRL_ATTR_FAMILY_NAME or CTRL_ATTR_FAMILY_ID",
                       call: nil)
             return
         }
@@ -318,7 +319,7 @@ extension UnftTwin {
             (name == nil || f.name == name) && (id == nil || f.id == id)
         }) else {
             // The kernel's nlctrl answers an unknown family with a bare -ENOENT.
-            sendError(c, request: h, errno: ENOENT, text: nil, call: nil)
+            sendError(c, request: h, errno: Int32(Errno.ENOENT), text: nil, call: nil)
             return
         }
         writer.reset()

@@ -36,13 +36,13 @@ extension UnftTwin {
         let familyID = configuration.hairpinFamilyID
         guard h.type == familyID else {
             note(c, view.bytes, .toKernel, call: nil)
-            sendError(c, request: h, errno: ENOENT, text: wrongFamilyText(h.type, socket: "hairpin", served: familyID,
+            sendError(c, request: h, errno: Int32(Errno.ENOENT), text: wrongFamilyText(h.type, socket: "hairpin", served: familyID,
                                                                             name: NFLH.familyName), call: nil)
             return
         }
         if view.payload.count >= Netlink.genericHeaderLength, NFLH.Command(rawValue: view.payload[0]) == nil {
             note(c, view.bytes, .toKernel, call: nil)
-            sendError(c, request: h, errno: EOPNOTSUPP,
+            sendError(c, request: h, errno: Int32(Errno.EOPNOTSUPP),
                       text: "command \(view.payload[0]) is not a nfl_hairpin command", call: nil)
             return
         }
@@ -50,7 +50,7 @@ extension UnftTwin {
         // GET_FLOWS answers: flows checked, not decoded; their bytes go into the pages verbatim.
         do { message = try HairpinMessage.decode(view, familyID: familyID, answerFlowsChecked: true) } catch {
             note(c, view.bytes, .toKernel, call: nil)
-            sendError(c, request: h, errno: EINVAL, text: error.description, call: nil)
+            sendError(c, request: h, errno: Int32(Errno.EINVAL), text: error.description, call: nil)
             return
         }
         switch message.knownCommand {
@@ -65,7 +65,7 @@ extension UnftTwin {
         case nil:
             // Checked above; kept so a new command cannot fall through silently.
             note(c, view.bytes, .toKernel, call: nil)
-            sendError(c, request: h, errno: EOPNOTSUPP, text: "unknown nfl_hairpin command", call: nil)
+            sendError(c, request: h, errno: Int32(Errno.EOPNOTSUPP), text: "unknown nfl_hairpin command", call: nil)
         }
     }
 
@@ -74,13 +74,13 @@ extension UnftTwin {
     /// Registers the sender's connection: the port is never taken from the message.
     func setListener(_ c: TwinConnection, _ m: HairpinMessage) {
         guard let l = m.listener, l.type == NFLH.ListenerType.encap else {
-            sendError(c, request: m.header, errno: EINVAL,
+            sendError(c, request: m.header, errno: Int32(Errno.EINVAL),
                       text: "SET_LISTENER needs LISTENER{TYPE=ENCAP (\(NFLH.ListenerType.encap))}", call: nil)
             return
         }
         if let current = listener, current !== c {
             guard current.broken else {
-                sendError(c, request: m.header, errno: EBUSY,
+                sendError(c, request: m.header, errno: Int32(Errno.EBUSY),
                           text: "another listener is registered (port \(current.port))", call: nil)
                 return
             }
@@ -95,7 +95,7 @@ extension UnftTwin {
 
     func getListener(_ c: TwinConnection, _ m: HairpinMessage) {
         guard let current = listener, !current.broken else {
-            sendError(c, request: m.header, errno: ENOENT, text: "no listener is registered", call: nil)
+            sendError(c, request: m.header, errno: Int32(Errno.ENOENT), text: "no listener is registered", call: nil)
             return
         }
         writer.reset()
@@ -115,7 +115,7 @@ extension UnftTwin {
         counterState.withLock { $0.listenerPort = nil }
         assembler = EncapAssembler()
         for seq in Array(pending.keys).sorted() {
-            failCall(seq, errno: ENOTCONN, text: "the hairpin listener went away")
+            failCall(seq, errno: Int32(Errno.ENOTCONN), text: "the hairpin listener went away")
         }
     }
 
@@ -125,7 +125,7 @@ extension UnftTwin {
         let h = m.header
         guard let e = m.encap else {
             note(c, view.bytes, .toKernel, call: nil)
-            sendError(c, request: h, errno: EINVAL, text: "ENCAP without the ENCAP attribute", call: nil)
+            sendError(c, request: h, errno: Int32(Errno.EINVAL), text: "ENCAP without the ENCAP attribute", call: nil)
             return
         }
         let seq = e.sequence
@@ -133,31 +133,31 @@ extension UnftTwin {
         note(c, view.bytes, .toKernel, call: known ? seq : nil)
         // Permission before lookup: a stranger learns nothing about which calls are pending.
         guard let l = listener, l === c else {
-            sendError(c, request: h, errno: EPERM, text: listener.map { "only the registered listener (port \($0.port)) may answer" }
+            sendError(c, request: h, errno: Int32(Errno.EPERM), text: listener.map { "only the registered listener (port \($0.port)) may answer" }
                         ?? "no listener is registered: only the listener may answer", call: known ? seq : nil)
             return
         }
         guard e.isAnswer else {
-            sendError(c, request: h, errno: EINVAL, text: "an ENCAP sent to unft must be an answer: STATUS is missing",
+            sendError(c, request: h, errno: Int32(Errno.EINVAL), text: "an ENCAP sent to unft must be an answer: STATUS is missing",
                       call: known ? seq : nil)
             return
         }
         guard let call = pending[seq] else {
-            sendError(c, request: h, errno: ENOENT,
+            sendError(c, request: h, errno: Int32(Errno.ENOENT),
                       text: "no pending call with SEQ \(seq): unknown, already answered, or timed out", call: nil)
             return
         }
         guard e.commandType == NFLH.EncapCmdType.nflCommand, e.command == UInt32(call.command) else {
             let why = "the answer to SEQ \(seq) has CMD_TYPE \(e.commandType) CMD \(e.command), the request had "
                 + "CMD_TYPE \(NFLH.EncapCmdType.nflCommand) CMD \(call.command)"
-            sendError(c, request: h, errno: EINVAL, text: why, call: seq)
-            failCall(seq, errno: EINVAL, text: "the hairpin listener's answer is unusable: \(why)")
+            sendError(c, request: h, errno: Int32(Errno.EINVAL), text: why, call: seq)
+            failCall(seq, errno: Int32(Errno.EINVAL), text: "the hairpin listener's answer is unusable: \(why)")
             return
         }
         let whole: HairpinEncap?
         do { whole = try assembler.add(e) } catch {
-            sendError(c, request: h, errno: EINVAL, text: error.description, call: seq)
-            failCall(seq, errno: EINVAL, text: "the hairpin listener's answer is unusable: \(error.description)")
+            sendError(c, request: h, errno: Int32(Errno.EINVAL), text: error.description, call: seq)
+            failCall(seq, errno: Int32(Errno.EINVAL), text: "the hairpin listener's answer is unusable: \(error.description)")
             return
         }
         if call.command == NFL.Command.getFlows.rawValue, let client = connectionsByID[call.client] {
@@ -172,8 +172,8 @@ extension UnftTwin {
             return
         }
         if let why = unusable(whole, for: call) {
-            sendError(c, request: h, errno: EINVAL, text: why, call: seq)
-            failCall(seq, errno: EINVAL, text: "the hairpin listener's answer is unusable: \(why)")
+            sendError(c, request: h, errno: Int32(Errno.EINVAL), text: why, call: seq)
+            failCall(seq, errno: Int32(Errno.EINVAL), text: "the hairpin listener's answer is unusable: \(why)")
             return
         }
         ackIfAsked(c, request: h, call: seq)
@@ -224,7 +224,7 @@ extension UnftTwin {
         let ms = (timeoutNanoseconds + 500_000) / 1_000_000
         for seq in expired {
             counterState.withLock { $0.timeouts += 1 }
-            failCall(seq, errno: ETIMEDOUT, text: "the hairpin listener did not answer within \(ms) ms")
+            failCall(seq, errno: Int32(Errno.ETIMEDOUT), text: "the hairpin listener did not answer within \(ms) ms")
         }
     }
 
@@ -255,7 +255,7 @@ extension UnftTwin {
             return
         }
         guard status == 0, let a = e.attributes else {
-            sendError(client, request: call.request, errno: status == 0 ? EINVAL : status, text: e.errorMessage, call: seq)
+            sendError(client, request: call.request, errno: status == 0 ? Int32(Errno.EINVAL) : status, text: e.errorMessage, call: seq)
             return
         }
         if call.command == NFL.Command.getFlows.rawValue {
@@ -267,7 +267,7 @@ extension UnftTwin {
             try FlowTableMessage(header: header, command: call.command, attributes: a).encode(into: &writer)
         } catch {
             writer.reset()
-            sendError(client, request: call.request, errno: EMSGSIZE,
+            sendError(client, request: call.request, errno: Int32(Errno.EMSGSIZE),
                       text: "the reply does not fit one netlink message: \(error)", call: seq)
             return
         }
@@ -286,7 +286,7 @@ extension UnftTwin {
                                       ifindex: call.ifindex, call: seq)
             } catch {
                 writer.reset()
-                sendError(client, request: call.request, errno: EMSGSIZE, text: "a flow does not fit a reply: \(error)",
+                sendError(client, request: call.request, errno: Int32(Errno.EMSGSIZE), text: "a flow does not fit a reply: \(error)",
                           call: seq)
                 return
             }
@@ -295,7 +295,7 @@ extension UnftTwin {
         }
         let flows = client.answerFlows
         guard flows.count + 4 <= Int(UInt16.max) else {
-            sendError(client, request: call.request, errno: EMSGSIZE,
+            sendError(client, request: call.request, errno: Int32(Errno.EMSGSIZE),
                       text: Self.flowsTooLargeText(bytes: flows.count), call: seq)
             return
         }
@@ -308,7 +308,7 @@ extension UnftTwin {
             }
         } catch {
             writer.reset()
-            sendError(client, request: call.request, errno: EMSGSIZE, text: Self.flowsTooLargeText(bytes: flows.count),
+            sendError(client, request: call.request, errno: Int32(Errno.EMSGSIZE), text: Self.flowsTooLargeText(bytes: flows.count),
                       call: seq)
             return
         }
@@ -340,7 +340,7 @@ extension UnftTwin {
         }
         if let results = e.results {
             var failed: [Flow] = []
-            for r in results where r.errno != 0 && r.errno != UInt32(ECANCELED) {
+            for r in results where r.errno != 0 && r.errno != Errno.ECANCELED {
                 if firstFailure == nil { firstFailure = r }
                 // The abort strategies fail one flow; later errors cannot exist there.
                 if !logs { break }

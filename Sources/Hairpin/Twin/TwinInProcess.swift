@@ -18,6 +18,7 @@
 import Glibc
 #endif
 import LibFlowTable
+import Posix
 
 /// Whole packets, oldest first, in one byte array (no allocation once grown).
 struct PacketQueue {

@@ -5,6 +5,7 @@
 import Glibc
 #endif
 import LibFlowTable
+import Posix
 
 extension UnftTwin {
     /// Packets read from one connection per wake-up before the others get their turn.
@@ -42,7 +43,7 @@ extension UnftTwin {
             let n = poll(&fds, nfds_t(fds.count), timeout)
             if n < 0 {
                 if errno != EINTR {
-                    log("poll failed: \(String(cString: strerror(errno)))")
+                    log("poll failed: \(Sys.errorText(errno))")
                     usleep(10_000)
                 }
                 continue
@@ -159,7 +160,7 @@ extension UnftTwin {
             case .closed:
                 c.broken = true
             case .failed(let e):
-                log("recv from port \(c.port) failed: \(String(cString: strerror(e)))")
+                log("recv from port \(c.port) failed: \(Sys.errorText(e))")
                 c.broken = true
             }
         }
@@ -171,7 +172,7 @@ extension UnftTwin {
     func oversizedPacket(_ c: TwinConnection, length: Int) {
         let head = UnsafeRawBufferPointer(receiveBuffer)
         note(c, head, .toKernel, call: nil)
-        sendError(c, request: Self.header(at: 0, in: head), errno: EMSGSIZE,
+        sendError(c, request: Self.header(at: 0, in: head), errno: Int32(Errno.EMSGSIZE),
                   text: "a \(length)-byte packet exceeds the twin's \(receiveBuffer.count)-byte limit", call: nil)
     }
 
@@ -273,7 +274,7 @@ extension UnftTwin {
                 c.broken = true
                 return
             case .failed(let e):
-                log("send to port \(c.port) failed: \(String(cString: strerror(e)))")
+                log("send to port \(c.port) failed: \(Sys.errorText(e))")
                 c.broken = true
                 return
             }

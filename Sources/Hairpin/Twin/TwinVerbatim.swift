@@ -48,23 +48,16 @@ extension UnftTwin {
         // How many parts: the module's cut over the FLOW elements' padded sizes.
         var parts = 0
         if batch && ranges.has(NFL.Attr.flows) {
-            var size = 0, inPart = 0
+            var cutter = PartCutter(budget: budget)
             var elements = AttributeIterator(UnsafeRawBufferPointer(rebasing: request[flows]), baseOffset: flows.lowerBound)
             while true {
                 let next: Attribute?
                 do throws(DecodeError) { next = try elements.next() } catch { return false }
                 guard let element = next else { break }
                 // The element's padded size, as the module counts it.
-                let n = Netlink.align(Netlink.attributeHeaderLength + element.payload.count)
-                if size + n > budget && inPart > 0 {
-                    parts += 1
-                    size = 0
-                    inPart = 0
-                }
-                size += n
-                inPart += 1
+                if cutter.add(Netlink.align(Netlink.attributeHeaderLength + element.payload.count)) { parts += 1 }
             }
-            if inPart > 0 { parts += 1 }
+            if cutter.partHasElements { parts += 1 }
         }
         writer.reset()
         let family = configuration.hairpinFamilyID
@@ -79,11 +72,10 @@ extension UnftTwin {
             for k in 0..<parts {
                 // This part's FLOW elements: [first, e).
                 let first = e
-                var size = 0
+                var cutter = PartCutter(budget: budget)
                 while flows.upperBound - e >= 4 {
                     let n = Netlink.align(Int(request.loadUnaligned(fromByteOffset: e, as: UInt16.self)))
-                    if size + n > budget && e > first { break }
-                    size += n
+                    if cutter.add(n) { break }
                     e += n
                 }
                 try Self.putEncap(into: &writer, family: family, command: command, sequence: sequence,

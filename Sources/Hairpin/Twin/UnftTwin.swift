@@ -13,6 +13,7 @@
 import Glibc
 #endif
 import LibFlowTable
+import Posix
 
 public final class UnftTwin {
     /// A twin netdev: the ifindex that API requests name in their preamble.

@@ -7,27 +7,54 @@ public enum Parts {
     /// Payload bytes per part, leaving room for headers under the 64 KiB nest limit.
     public static let defaultBudget = 60 * 1024
 
-    /// Cuts `flows` into consecutive ranges whose encoded size stays within `budget` bytes each.
-    /// A single flow larger than the budget gets a range of its own (its encoding then fails
-    /// loudly with `nestTooLarge` rather than being dropped).
+    /// Cuts `flows` into consecutive ranges whose encoded size stays within `budget` bytes each
+    /// (PartCutter's rule). A single flow larger than the budget gets a range of its own (its
+    /// encoding then fails loudly with `nestTooLarge` rather than being dropped).
     public static func ranges(of flows: [Flow], budget: Int = defaultBudget) -> [Range<Int>] {
         var ranges: [Range<Int>] = []
         var scratch = NetlinkWriter(capacity: 1024)
+        var cutter = PartCutter(budget: budget)
         var start = 0
-        var size = 0
         for (i, f) in flows.enumerated() {
             scratch.reset()
             try? FlowTableCodec.encode(f, into: &scratch)
-            let n = scratch.count
-            if size + n > budget && i > start {
+            if cutter.add(scratch.count) {
                 ranges.append(start..<i)
                 start = i
-                size = 0
             }
-            size += n
         }
         if start < flows.count || ranges.isEmpty { ranges.append(start..<flows.count) }
         return ranges
+    }
+}
+
+/// The one rule that cuts a batch into parts, the kernel module's (unft_part_end, whose
+/// constants ynl-gen writes): an element goes into the current part unless it would take the
+/// part past `budget` bytes and the part holds an element already. Fed each FLOW element's
+/// padded size in order, by the model (`Parts.ranges`) and by the twin over the request's
+/// bytes (TwinVerbatim).
+package struct PartCutter {
+    @usableFromInline let budget: Int
+    /// Bytes and elements in the current part.
+    @usableFromInline var size = 0
+    @usableFromInline var count = 0
+
+    @inlinable
+    package init(budget: Int = Parts.defaultBudget) { self.budget = budget }
+
+    /// Whether the current part holds any element (the last part, once all are added).
+    @inlinable
+    package var partHasElements: Bool { count > 0 }
+
+    /// Adds the next element, `bytes` long. True when it opens a new part: the elements added
+    /// before it make a finished part.
+    @inlinable
+    package mutating func add(_ bytes: Int) -> Bool {
+        let opens = size + bytes > budget && count > 0
+        if opens { size = 0; count = 0 }
+        size += bytes
+        count += 1
+        return opens
     }
 }
 

@@ -12,10 +12,6 @@
 //   EOPNOTSUPP  an action the model does not know or the table does not allow;
 //   EINVAL      everything else: the flow is malformed or asks for a match the table cannot do.
 
-private let EINVAL: Int32 = 22
-private let ENOENT: Int32 = 2
-private let EOPNOTSUPP: Int32 = 95
-
 /// Which request a flow belongs to: SET_FLOWS needs a complete flow, DEL_FLOWS only needs what
 /// identifies it.
 public enum FlowOperation: Hashable, Sendable {
@@ -166,9 +162,9 @@ public enum FlowValidationError: Error, Hashable, Sendable, CustomStringConverti
     /// The positive errno the daemon answers with (see the mapping at the top of the file).
     public var errno: Int32 {
         switch self {
-        case .unknownTable: return ENOENT
-        case .unknownAction, .actionNotInTable: return EOPNOTSUPP
-        default: return EINVAL
+        case .unknownTable: return Int32(Errno.ENOENT)
+        case .unknownAction, .actionNotInTable: return Int32(Errno.EOPNOTSUPP)
+        default: return Int32(Errno.EINVAL)
         }
     }
 

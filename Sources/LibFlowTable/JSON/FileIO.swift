@@ -1,52 +1,36 @@
-// Whole-file reads and writes for the JSON files, on plain POSIX calls: the library does not
-// otherwise need Foundation, and these are two loops.
+// Whole-file reads and writes for the JSON files, on the POSIX layer's loops: the library does
+// not otherwise need Foundation. Posix is an internal import, out of the public API.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+internal import Posix
 
 enum FileIO {
     static func readAll(_ path: String) throws(JSONError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw failure("cannot open", path) }
-        defer { close(fd) }
+        let fd = Sys.openForReading(path)
+        guard fd >= 0 else { throw failure("cannot open", path, Sys.errno) }
+        defer { _ = Sys.close(fd) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw failure("cannot read", path)
-            }
+            let n = chunk.withUnsafeMutableBytes { Sys.readSome(fd, $0.baseAddress!, $0.count) }
+            if n < 0 { throw failure("cannot read", path, Int32(-n)) }
             if n == 0 { return bytes }
             bytes.append(contentsOf: chunk[0..<n])
         }
     }
 
     static func writeAll(_ bytes: [UInt8], to path: String) throws(JSONError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw failure("cannot create", path) }
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress.map { $0 + done }, bytes.count - done) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = failure("cannot write", path)
-                close(fd)
-                throw e
-            }
-            done += n
+        let fd = Sys.openForWriting(path)
+        guard fd >= 0 else { throw failure("cannot create", path, Sys.errno) }
+        let e = bytes.withUnsafeBytes { $0.baseAddress.map { Sys.writeAll(fd, $0, bytes.count).error } ?? 0 }
+        if e != 0 {
+            _ = Sys.close(fd)
+            throw failure("cannot write", path, e)
         }
         // close can report a delayed write error (e.g. on NFS); do not lose it.
-        guard close(fd) == 0 else { throw failure("cannot write", path) }
+        guard Sys.close(fd) == 0 else { throw failure("cannot write", path, Sys.errno) }
     }
 
-    private static func failure(_ what: String, _ path: String) -> JSONError {
-        let reason = strerror(errno).map { String(cString: $0) } ?? "errno \(errno)"
-        return JSONError(kind: .io, message: "\(what) \(path): \(reason)", file: path)
+    private static func failure(_ what: String, _ path: String, _ errno: Int32) -> JSONError {
+        JSONError(kind: .io, message: "\(what) \(path): \(Sys.errorText(errno))", file: path)
     }
 }

@@ -43,4 +43,10 @@ public enum Errno {
         if e > 0, let s = symbol(UInt32(e)) { return s }
         return "errno \(e)"
     }
+
+    /// `display` for an unsigned errno field (ENCAP STATUS, RESULT ERRNO, the magnitude of a
+    /// netlink error): "OK", "EEXIST", else "errno N".
+    public static func display(unsigned e: UInt32) -> String {
+        e <= UInt32(Int32.max) ? display(Int32(e)) : "errno \(e)"
+    }
 }
