@@ -59,30 +59,37 @@ public struct Attribute {
 
     /// A string, with or without its NUL terminator; must be UTF-8 without inner NUL bytes.
     public func string() throws(DecodeError) -> String {
-        var bytes = payload
-        if let last = bytes.last, last == 0 { bytes = UnsafeRawBufferPointer(rebasing: bytes.dropLast()) }
+        guard Attribute.isValidString(payload) else { throw DecodeError(.invalidString, at: offset) }
+        return String(decoding: Attribute.stringBytes(payload), as: UTF8.self)
+    }
+
+    /// A string payload without its optional trailing NUL.
+    @inline(__always)
+    static func stringBytes(_ payload: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        if let last = payload.last, last == 0 { return UnsafeRawBufferPointer(rebasing: payload.dropLast()) }
+        return payload
+    }
+
+    /// The string rule (the descriptors' `string` kind): UTF-8 without NUL bytes, one trailing
+    /// NUL allowed.
+    @inline(__always)
+    static func isValidString(_ payload: UnsafeRawBufferPointer) -> Bool {
+        let bytes = stringBytes(payload)
         // Names are nearly always short ASCII: check that in one pass and skip the general
         // UTF-8 validator, which cost more than the rest of decoding a flow.
         var ascii = true
         for b in bytes {
-            if b == 0 { throw DecodeError(.invalidString, at: offset) }
+            if b == 0 { return false }
             if b >= 0x80 { ascii = false }
         }
-        if ascii { return String(decoding: bytes, as: UTF8.self) }
-        guard let s = String(validating: bytes, as: UTF8.self) else {
-            throw DecodeError(.invalidString, at: offset)
-        }
-        return s
+        return ascii || String(validating: bytes, as: UTF8.self) != nil
     }
 
     /// A native-endian integer of 1 to 8 bytes (the binary VALUE/MASK attributes).
     public func fieldValue() throws(DecodeError) -> FieldValue {
         let n = payload.count
         guard n >= 1 && n <= 8 else { throw lengthError("1 to 8 (binary integer)") }
-        var v: UInt64 = 0
-        // Little-endian hosts only for now (x86-64, arm64): byte i has weight 256^i.
-        for i in 0..<n { v |= UInt64(payload[i]) << (8 * UInt64(i)) }
-        return FieldValue(rawBits: v, byteCount: UInt8(n))
+        return checkedFieldValue
     }
 
     /// The attributes inside this one.
