@@ -108,13 +108,20 @@ enum DescriptorEmitter {
             var byValue: [Int: Attribute] = [:]
             for attr in set.attributes where attr.type != "unused" { byValue[attr.value] = attr }
             let required = Set(requiredAttributes[family.name]?[set.name] ?? [])
-            var requiredBits: UInt64 = 0
+            var requiredBits: UInt64 = 0, knownBits: UInt64 = 0, multiBits: UInt64 = 0
+            // Sets fit a 64-bit mask, so the walk tests known, repeated and required by bits.
+            guard count <= 64 else {
+                throw SpecError(file: family.file, line: set.line, path: "attribute-sets[\(set.name)]",
+                                message: "attribute types above 63 are not supported by the descriptor tables")
+            }
             for value in 0..<count {
                 guard let attr = byValue[value] else {
                     rules.append(".init(kind: .absent, minLength: 0, maxLength: 0, multi: false, nested: nil)")
                     infos.append(".init(name: \"type \(value)\", expected: \"\")")
                     continue
                 }
+                knownBits |= 1 << UInt64(value)
+                if attr.multiAttr { multiBits |= 1 << UInt64(value) }
                 if required.contains(attr.name) {
                     guard value < 64 else {
                         throw SpecError(file: family.file, line: attr.line, path: "attribute-sets[\(set.name)]",
@@ -136,9 +143,10 @@ enum DescriptorEmitter {
                     expected = maxLength <= 8 ? "\(minLength) to \(maxLength) (binary integer)"
                         : maxLength == 0xffff ? "at least \(minLength) (binary)" : "\(minLength) to \(maxLength) (binary)"
                 case "string":
-                    kind = "string"
+                    // The string rule itself is the walk's; any length passes the range test.
+                    kind = "string"; maxLength = 0xffff
                 case "nest":
-                    kind = "nest"
+                    kind = "nest"; maxLength = 0xffff
                     let owner = attr.nestedFamily ?? family.name
                     guard let target = attr.nestedAttributes, ids["\(owner)/\(target)"] != nil,
                           let ownerFamily = families.first(where: { $0.name == owner }) else {
@@ -147,7 +155,7 @@ enum DescriptorEmitter {
                     }
                     nested = ".\(caseName(ownerFamily, target))"
                 case "pad":
-                    kind = "pad"
+                    kind = "pad"; maxLength = 0xffff
                 default:
                     guard let size = fixedSizes[attr.type] else {
                         throw SpecError(file: family.file, line: attr.line, path: "attribute-sets[\(set.name)]",
@@ -162,7 +170,7 @@ enum DescriptorEmitter {
             // list wrapper (the one element type list-element, 1) or a bare repeat (a subset).
             let present = set.attributes.filter { $0.type != "unused" }
             let element = present.count == 1 && present[0].multiAttr ? present[0].value : 0
-            setLines.append(".init(name: \(SwiftEmitter.quoted(set.name)), first: \(first), count: \(count), required: 0x\(String(requiredBits, radix: 16)), element: \(element)),")
+            setLines.append(".init(name: \(SwiftEmitter.quoted(set.name)), first: \(first), count: \(count), required: 0x\(String(requiredBits, radix: 16)), known: 0x\(String(knownBits, radix: 16)), multi: 0x\(String(multiBits, radix: 16)), element: \(element)),")
         }
 
         w.line("/// The rule of each attribute: `attributeSetDescriptors[set].first + type`.")

@@ -12,11 +12,10 @@ enum FlowTableRules {
     /// (and an unknown type is refused with the same words).
     static let selectorRefused: UInt64 = 1 << UInt64(NFL.TableFlowsAttr.flows)
 
-    /// The message of a refusal in `set`, given the attribute's name.
+    /// The message of a refusal in `set`, after the attribute's name.
     @inline(__always)
-    static func refusal(_ set: AttributeSetID) -> (String) -> String {
-        set == .nflTableFlows ? { "\($0) is not allowed in a GET_FLOWS selector" }
-            : { "\($0) is only allowed in a jump entry" }
+    static func refusal(_ set: AttributeSetID) -> StaticString {
+        set == .nflTableFlows ? " is not allowed in a GET_FLOWS selector" : " is only allowed in a jump entry"
     }
 
     /// After the walk of a nest: a jump entry needs NEXT_NODE (checked after the set's own
@@ -24,8 +23,14 @@ enum FlowTableRules {
     @inline(__always)
     static func after(_ seen: AttributeBits, _ set: AttributeSetID, via list: AttributeSetID?,
                       _ nest: Attribute) throws(DecodeError) {
-        if set == .nflFieldRef && list == .nflJumpList && !seen.has(NFL.FieldRefAttr.nextNode) {
+        if !satisfied(seen, set, via: list) {
             throw DecodeError(.missingAttribute("NEXT_NODE"), at: nest.offset)
         }
+    }
+
+    /// Whether `after` passes.
+    @inline(__always)
+    static func satisfied(_ seen: AttributeBits, _ set: AttributeSetID, via list: AttributeSetID?) -> Bool {
+        !(set == .nflFieldRef && list == .nflJumpList && !seen.has(NFL.FieldRefAttr.nextNode))
     }
 }

@@ -15,7 +15,7 @@ package struct AttributeDescriptor: Sendable {
         case string
         /// No payload.
         case flag
-        /// Attributes of the set `nested`.
+        /// Attributes of the set `nested` (any length here).
         case nest
         /// Alignment padding: anything.
         case pad
@@ -37,16 +37,13 @@ package struct AttributeDescriptor: Sendable {
     }
 
     /// Whether `payload` satisfies the rule (the nest's contents are its own walk's business).
+    /// Every kind has its length range (strings, nests and pads 0 to 65535), so the usual case
+    /// is one range test.
     @inline(__always)
     package func admits(_ payload: UnsafeRawBufferPointer) -> Bool {
-        switch kind {
-        case .fixed: return payload.count == Int(minLength)
-        case .binary: return payload.count >= Int(minLength) && payload.count <= Int(maxLength)
-        case .string: return Attribute.isValidString(payload)
-        case .flag: return payload.isEmpty
-        case .nest, .pad: return true
-        case .absent: return false
-        }
+        let n = payload.count
+        guard n >= Int(minLength) && n <= Int(maxLength) else { return false }
+        return kind != .string || Attribute.isValidString(payload)
     }
 }
 
@@ -73,14 +70,21 @@ package struct AttributeSetDescriptor: Sendable {
     package let count: Int
     /// Bit t set: type t is required.
     package let required: UInt64
+    /// Bit t set: type t is an attribute of the set (the types fit 64 bits).
+    package let known: UInt64
+    /// Bit t set: type t may repeat (multi-attr).
+    package let multi: UInt64
     /// A list's one (repeated) attribute type; 0: not a list.
     package let element: UInt16
 
-    package init(name: StaticString, first: Int, count: Int, required: UInt64, element: UInt16) {
+    package init(name: StaticString, first: Int, count: Int, required: UInt64, known: UInt64, multi: UInt64,
+                 element: UInt16) {
         self.name = name
         self.first = first
         self.count = count
         self.required = required
+        self.known = known
+        self.multi = multi
         self.element = element
     }
 }

@@ -66,7 +66,7 @@ public struct Attribute {
     /// A string payload without its optional trailing NUL.
     @inline(__always)
     static func stringBytes(_ payload: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
-        if let last = payload.last, last == 0 { return UnsafeRawBufferPointer(rebasing: payload.dropLast()) }
+        if let last = payload.last, last == 0 { return UnsafeRawBufferPointer(start: payload.baseAddress, count: payload.count - 1) }
         return payload
     }
 

@@ -23,39 +23,37 @@ package enum StrictWalk {
     /// enclosing nest starts (0 for a message's top level), where a missing attribute is reported.
     ///
     /// Each attribute, in order: a repeat of a non-multi-attr type is an error; a type in
-    /// `refused` (or, with `refuseUnknown`, a type the set lacks) is not allowed, with
-    /// `reason(name)` as the message; an unknown type is an error; so is a payload the descriptor
+    /// `refused` (or, with `refuseUnknown`, a type the set lacks) is not allowed, with its name
+    /// followed by `reason` as the message; an unknown type is an error; so is a payload the descriptor
     /// does not admit. Then `body` gets the attribute and its descriptor (payload already checked,
     /// so fixed-size reads need no check). After the last one, the first missing required
     /// attribute (lowest type) is an error. Returns the types seen.
     @inline(__always)
     package static func walk(_ it: AttributeIterator, nestOffset: Int, _ id: AttributeSetID,
                              refusing refused: UInt64 = 0, refuseUnknown: Bool = false,
-                             reason: (String) -> String = { $0 },
+                             reason: StaticString = "",
                              _ body: (Attribute, AttributeDescriptor) throws(DecodeError) -> Void)
         throws(DecodeError) -> AttributeBits
     {
         let set = id.descriptor
+        let first = set.first, known = set.known, repeatable = set.multi
         var it = it
         var seen: UInt64 = 0
         while let a = try it.next() {
-            let type = Int(a.type)
-            let d = type < set.count ? attributeDescriptors[set.first + type] : absent
-            if type < 64 {
-                let bit: UInt64 = 1 << UInt64(type)
-                if seen & bit != 0 && !d.multi {
-                    throw DecodeError(.repeatedAttribute(id.name(of: a.type)), at: a.offset)
-                }
-                seen |= bit
-                if refused & bit != 0 {
-                    throw DecodeError(.notAllowed(reason(id.name(of: a.type))), at: a.offset)
-                }
+            let type = a.type
+            // Every set's types fit 64 bits (ynl-gen checks): a larger type is unknown.
+            let bit: UInt64 = type < 64 ? 1 << UInt64(type) : 0
+            if seen & bit & ~repeatable != 0 {
+                throw DecodeError(.repeatedAttribute(id.name(of: type)), at: a.offset)
             }
-            if d.kind == .absent {
-                if refuseUnknown { throw DecodeError(.notAllowed(reason(id.name(of: a.type))), at: a.offset) }
-                throw DecodeError(.unknownAttribute(a.type), at: a.offset)
+            seen |= bit
+            if refused & bit != 0 { throw DecodeError(.notAllowed(id.name(of: type) + reason.description), at: a.offset) }
+            if known & bit == 0 {
+                if refuseUnknown { throw DecodeError(.notAllowed(id.name(of: type) + reason.description), at: a.offset) }
+                throw DecodeError(.unknownAttribute(type), at: a.offset)
             }
-            guard d.admits(a.payload) else { throw payloadError(a, id).within(id.name(of: a.type)) }
+            let d = attributeDescriptors[first &+ Int(type)]
+            guard d.admits(a.payload) else { throw payloadError(a, id).within(id.name(of: type)) }
             try body(a, d)
         }
         let missing = set.required & ~seen
@@ -70,7 +68,7 @@ package enum StrictWalk {
     @inline(__always)
     package static func walk(_ nest: Attribute, _ id: AttributeSetID,
                              refusing refused: UInt64 = 0, refuseUnknown: Bool = false,
-                             reason: (String) -> String = { $0 },
+                             reason: StaticString = "",
                              _ body: (Attribute, AttributeDescriptor) throws(DecodeError) -> Void)
         throws(DecodeError) -> AttributeBits
     {
@@ -86,11 +84,17 @@ package enum StrictWalk {
     @inline(__always)
     package static func list(_ nest: Attribute, in parent: AttributeSetID, depth: Int,
                              _ element: (Attribute, Int) throws(DecodeError) -> Void) throws(DecodeError) -> Int {
+        try list(nest, listSet(of: nest.type, in: parent), in: parent, depth: depth, element)
+    }
+
+    /// `list` with the list's set given (`listSet(of:in:)`, or the nest's descriptor's `nested`).
+    @inline(__always)
+    package static func list(_ nest: Attribute, _ listID: AttributeSetID, in parent: AttributeSetID, depth: Int,
+                             _ element: (Attribute, Int) throws(DecodeError) -> Void) throws(DecodeError) -> Int {
         do throws(DecodeError) {
             guard depth < Netlink.maxNestingDepth else {
                 throw DecodeError(.nestingTooDeep(Netlink.maxNestingDepth), at: nest.offset)
             }
-            let listID = listSet(of: nest.type, in: parent)
             let list = listID.descriptor
             let d = attributeDescriptors[list.first + Int(list.element)]
             var it = nest.nested()
@@ -128,8 +132,6 @@ package enum StrictWalk {
     }
 
     // MARK: errors (built only when something is wrong)
-
-    private static let absent = AttributeDescriptor(kind: .absent, minLength: 0, maxLength: 0, multi: false, nested: nil)
 
     /// What is wrong with a payload the descriptor refused, without the path component.
     static func payloadError(_ a: Attribute, _ id: AttributeSetID) -> DecodeError {
