@@ -6,8 +6,10 @@
  * Files, one concern each (after drivers/net/netdevsim):
  *   unft_main.c     module init/exit, parameters
  *   unft_netdev.c   the "unft" rtnl_link type (ip link add unft0 type unft)
- *   unft_policy.c   nla_policy tables of both families and the strict
- *                   checker (required / repeated attributes, error paths)
+ *   unft_nl_gen.c   generated from spec/: nla_policy tables, the strict
+ *                   checker's sets, requests by command, the ops tables
+ *   unft_policy.c   the strict checker (required / repeated attributes,
+ *                   error paths) and the semantic checks YAML cannot say
  *   unft_api.c      the net_flow_nl family: checks, forwarding, API replies
  *   unft_hairpin.c  the nfl_hairpin family: a listener and pending calls
  *                   per network namespace, timeouts, NETLINK_URELEASE
@@ -30,10 +32,12 @@
 
 #include <uapi/net_flow.h>
 
+#include "unft_nl_gen.h"
+
 #define UNFT_DRV_NAME		"unft"
 
-/* Contract, "Parts": senders cut parts at 60 KiB of payload. */
-#define UNFT_PART_BUDGET	(60 * 1024)
+/* Contract, "Parts": senders cut parts at this much payload (the spec's part-budget). */
+#define UNFT_PART_BUDGET	NFLH_PART_BUDGET
 /* GET_FLOWS reply pages: at most this many bytes of FLOW elements each. */
 #define UNFT_PAGE_FLOWS		4096
 /* Longest extended-ack text (longer ERROR_MSG texts are cut). */
@@ -103,12 +107,13 @@ int unft_nest_end(struct sk_buff *skb, struct nlattr *start);
 /* Copies an attribute (header flags included) into skb. */
 int unft_put_copy(struct sk_buff *skb, const struct nlattr *attr);
 
-/* ---- policies and the strict checker (unft_policy.c) ---- */
-
-extern const struct nla_policy unft_nfl_list_policy[NFL_MAX + 1];
-extern const struct nla_policy unft_nfl_selector_policy[NFL_MAX + 1];
-extern const struct nla_policy unft_nflh_policy[NFLH_MAX + 1];
-extern const struct nla_policy unft_encap_policy[NFLH_ENCAP_MAX + 1];
+/*
+ * ---- the strict checker (unft_policy.c) ----
+ *
+ * The policies and checker sets are generated (unft_nl_gen.h): unft_<set>_pol
+ * and unft_<set>_set per attribute set of the specs, and per command the
+ * request's pair in unft_net_flow_nl_requests / unft_nfl_hairpin_requests.
+ */
 
 /*
  * Strict parsing of a request's attributes into @tb (maxtype + 1 entries;
@@ -124,13 +129,6 @@ int unft_validate(struct genl_info *info, const struct nla_policy *policy,
 int unft_validate_nested(const struct nlattr *nest, const struct nla_policy *policy,
 			 int maxtype, struct netlink_ext_ack *extack);
 
-enum unft_set_id {
-	UNFT_SET_NFL_LIST,	/* top level, FLOWS = list of FLOW */
-	UNFT_SET_NFL_SELECTOR,	/* top level, FLOWS = get-flows selector */
-	UNFT_SET_RESULTS,	/* NFLH_ENCAP_RESULTS */
-	UNFT_SET_LISTENER,	/* NFLH_LISTENER */
-};
-
 /*
  * Checks what nla_validate cannot: required attributes, repeats in
  * struct-like sets, NUL bytes inside strings. The attributes must already
@@ -138,7 +136,7 @@ enum unft_set_id {
  * "PATH at byte N: reason" (N counted from the start of nlh) and returns
  * -EINVAL.
  */
-int unft_check(enum unft_set_id set, const struct nlmsghdr *nlh,
+int unft_check(const struct unft_set *set, const struct nlmsghdr *nlh,
 	       const struct nlattr *head, int len, const char *prefix,
 	       struct netlink_ext_ack *extack);
 

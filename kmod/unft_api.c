@@ -174,7 +174,7 @@ static int unft_api_reply(struct sk_buff *skb, struct genl_info *info,
 	}
 }
 
-static int unft_api_doit(struct sk_buff *skb, struct genl_info *info)
+int unft_api_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	u8 cmd = info->genlhdr->cmd;
 	struct unft_req req = {
@@ -185,19 +185,17 @@ static int unft_api_doit(struct sk_buff *skb, struct genl_info *info)
 	struct unft_peer peer = {};
 	struct unft_call *call;
 	unsigned long deadline;
-	bool selector = cmd == NFL_TABLE_CMD_GET_FLOWS;
+	/* The ops table registers spec commands only: cmd <= NFL_CMD_MAX. */
+	const struct unft_request *rules = &unft_net_flow_nl_requests[cmd];
 	struct nlattr *tb[NFL_MAX + 1];
 	u64 t_start = ktime_get_ns(), t_woken;
 	int err;
 
-	err = unft_validate(info, selector ? unft_nfl_selector_policy : unft_nfl_list_policy,
-			    NFL_MAX, tb);
+	err = unft_validate(info, rules->policy, NFL_MAX, tb);
 	if (err)
 		return err;
 	req.tb = tb;
-	err = unft_check(selector ?
-			 UNFT_SET_NFL_SELECTOR : UNFT_SET_NFL_LIST,
-			 info->nlhdr, nlmsg_attrdata(info->nlhdr, GENL_HDRLEN),
+	err = unft_check(rules->set, info->nlhdr, nlmsg_attrdata(info->nlhdr, GENL_HDRLEN),
 			 nlmsg_attrlen(info->nlhdr, GENL_HDRLEN), NULL, info->extack);
 	if (err)
 		return err;
@@ -254,31 +252,11 @@ out_flows:
 }
 
 /*
- * No policy for the core: it splits the attributes by type (and refuses
- * unknown types and trailing bytes); unft_api_doit() validates them
- * (unft_validate(): -EINVAL, never the core's -ERANGE).
+ * The ops (unft_net_flow_nl_ops) are generated from the spec. No policy for
+ * the core: it splits the attributes by type (and refuses unknown types and
+ * trailing bytes); unft_api_doit() validates them (unft_validate(): -EINVAL,
+ * never the core's -ERANGE).
  */
-#define UNFT_API_OP(_cmd) {						\
-	.cmd		= _cmd,						\
-	.doit		= unft_api_doit,				\
-	.flags		= GENL_ADMIN_PERM,				\
-	.maxattr	= NFL_MAX,					\
-}
-
-static const struct genl_ops unft_api_ops[] = {
-	UNFT_API_OP(NFL_TABLE_CMD_GET_TABLES),
-	UNFT_API_OP(NFL_TABLE_CMD_GET_HEADERS),
-	UNFT_API_OP(NFL_TABLE_CMD_GET_ACTIONS),
-	UNFT_API_OP(NFL_TABLE_CMD_GET_HDR_GRAPH),
-	UNFT_API_OP(NFL_TABLE_CMD_GET_TABLE_GRAPH),
-	UNFT_API_OP(NFL_TABLE_CMD_GET_FLOWS),
-	UNFT_API_OP(NFL_TABLE_CMD_SET_FLOWS),
-	UNFT_API_OP(NFL_TABLE_CMD_DEL_FLOWS),
-	UNFT_API_OP(NFL_TABLE_CMD_UPDATE_FLOWS),
-	UNFT_API_OP(NFL_TABLE_CMD_CREATE_TABLE),
-	UNFT_API_OP(NFL_TABLE_CMD_DESTROY_TABLE),
-};
-
 struct genl_family unft_api_family = {
 	.name		= NFL_GENL_NAME,
 	.version	= NFL_GENL_VERSION,
@@ -287,8 +265,8 @@ struct genl_family unft_api_family = {
 	.netnsok	= true,
 	.parallel_ops	= true,
 	.module		= THIS_MODULE,
-	.ops		= unft_api_ops,
-	.n_ops		= ARRAY_SIZE(unft_api_ops),
+	.small_ops	= unft_net_flow_nl_ops,
+	.n_small_ops	= ARRAY_SIZE(unft_net_flow_nl_ops),
 };
 
 int unft_api_init(void)

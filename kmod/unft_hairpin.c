@@ -315,7 +315,7 @@ static bool unft_is_listener(struct genl_info *info)
 	return ok;
 }
 
-static int unft_hp_set_listener(struct sk_buff *skb, struct genl_info *info)
+int unft_hp_set_listener(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *lt[NFLH_LISTENER_ATTR_MAX + 1];
 	struct nlattr *tb[NFLH_MAX + 1], *nest;
@@ -323,7 +323,7 @@ static int unft_hp_set_listener(struct sk_buff *skb, struct genl_info *info)
 	u32 type, port = 0;
 	int err;
 
-	err = unft_validate(info, unft_nflh_policy, NFLH_MAX, tb);
+	err = unft_validate(info, unft_nflh_attrs_pol, NFLH_MAX, tb);
 	if (err)
 		return err;
 	nest = tb[NFLH_LISTENER];
@@ -331,7 +331,7 @@ static int unft_hp_set_listener(struct sk_buff *skb, struct genl_info *info)
 		unft_text(info->extack, NULL, "message at byte 0: required attribute LISTENER is missing");
 		return -EINVAL;
 	}
-	err = unft_check(UNFT_SET_LISTENER, info->nlhdr, nla_data(nest), nla_len(nest),
+	err = unft_check(&unft_listener_set, info->nlhdr, nla_data(nest), nla_len(nest),
 			 "LISTENER", info->extack);
 	if (err)
 		return err;
@@ -367,7 +367,7 @@ static int unft_hp_set_listener(struct sk_buff *skb, struct genl_info *info)
 	return err;
 }
 
-static int unft_hp_get_listener(struct sk_buff *skb, struct genl_info *info)
+int unft_hp_get_listener(struct sk_buff *skb, struct genl_info *info)
 {
 	struct sk_buff *msg;
 	struct nlattr *nest;
@@ -378,7 +378,7 @@ static int unft_hp_get_listener(struct sk_buff *skb, struct genl_info *info)
 	u32 port;
 	int err;
 
-	err = unft_validate(info, unft_nflh_policy, NFLH_MAX, tb);
+	err = unft_validate(info, unft_nflh_attrs_pol, NFLH_MAX, tb);
 	if (err)
 		return err;
 	spin_lock(&unft_hp.lock);
@@ -413,7 +413,7 @@ nospace:
 	return -EMSGSIZE;
 }
 
-static int unft_hp_encap(struct sk_buff *skb, struct genl_info *info)
+int unft_hp_encap(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *et[NFLH_ENCAP_MAX + 1];
 	struct nlattr *tb[NFLH_MAX + 1], *nest;
@@ -422,7 +422,7 @@ static int unft_hp_encap(struct sk_buff *skb, struct genl_info *info)
 	u64 seq;
 	int err;
 
-	err = unft_validate(info, unft_nflh_policy, NFLH_MAX, tb);
+	err = unft_validate(info, unft_nflh_attrs_pol, NFLH_MAX, tb);
 	if (err)
 		return err;
 	nest = tb[NFLH_ENCAP];
@@ -503,24 +503,6 @@ out:
 	return acked ? -EINTR : err;
 }
 
-static const struct genl_small_ops unft_hp_ops[] = {
-	{
-		.cmd	= NFLH_CMD_SET_LISTENER,
-		.doit	= unft_hp_set_listener,
-		.flags	= GENL_ADMIN_PERM,
-	},
-	{
-		.cmd	= NFLH_CMD_GET_LISTENER,
-		.doit	= unft_hp_get_listener,
-		.flags	= GENL_ADMIN_PERM,
-	},
-	{
-		.cmd	= NFLH_CMD_ENCAP,
-		.doit	= unft_hp_encap,
-		.flags	= GENL_ADMIN_PERM,
-	},
-};
-
 /*
  * GENL_NAMSIZ (16) counts the NUL: a family name has at most 15 characters,
  * which the genetlink core does not check (nlctrl's strlen would run off the
@@ -535,8 +517,8 @@ struct genl_family unft_hp_family = {
 	.netnsok	= true,
 	.parallel_ops	= true,
 	.module		= THIS_MODULE,
-	.small_ops	= unft_hp_ops,
-	.n_small_ops	= ARRAY_SIZE(unft_hp_ops),
+	.small_ops	= unft_nfl_hairpin_ops,	/* generated from the spec */
+	.n_small_ops	= ARRAY_SIZE(unft_nfl_hairpin_ops),
 };
 
 /* ---- the listener's socket going away ---- */

@@ -289,10 +289,10 @@ int unft_answer_add(struct unft_call *call, struct nlattr **et,
 
 	a = et[NFLH_ENCAP_ATTR];
 	if (a) {
-		err = unft_validate_nested(a, unft_nfl_list_policy, NFL_MAX, extack);
+		err = unft_validate_nested(a, unft_nfl_attrs_pol, NFL_MAX, extack);
 		if (err)
 			return err;
-		err = unft_check(UNFT_SET_NFL_LIST, nlh, nla_data(a), nla_len(a),
+		err = unft_check(&unft_nfl_attrs_set, nlh, nla_data(a), nla_len(a),
 				 "ENCAP.ATTR", extack);
 		if (err)
 			return err;
@@ -320,7 +320,7 @@ int unft_answer_add(struct unft_call *call, struct nlattr **et,
 	if (r) {
 		const struct nlattr *e;
 
-		err = unft_check(UNFT_SET_RESULTS, nlh, nla_data(r), nla_len(r),
+		err = unft_check(&unft_result_list_set, nlh, nla_data(r), nla_len(r),
 				 "ENCAP.RESULTS", extack);
 		if (err)
 			return err;

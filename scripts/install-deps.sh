@@ -3,9 +3,42 @@
 # everything is present (dpkg is asked first; apt runs only for what is missing).
 #   scripts/install-deps.sh            build and test dependencies
 #   scripts/install-deps.sh --vm       also what the kernel-module VM tests need
+#   scripts/install-deps.sh --ynl-dir  print the kernel YNL folder (below), unpacking it if needed
+#
+# The kernel's own YNL tooling (tools/net/ynl: cli.py and its Python library) and schemas
+# (Documentation/netlink/*.yaml), which check that spec/*.yaml are real YNL (Tests/e2e/ynl-spec.sh),
+# come from Debian's linux-source-6.12 package: only those folders are unpacked, once, into
+# $FLOWTRACE_LINUX_SRC (default ${XDG_CACHE_HOME:-~/.cache}/flowtrace/linux-6.12).
 set -euo pipefail
 
-pkgs=(pkg-config libpcap-dev zlib1g-dev libnl-3-dev libnl-genl-3-dev tshark)
+linux_tarball=/usr/src/linux-source-6.12.tar.xz
+linux_dir="${FLOWTRACE_LINUX_SRC:-${XDG_CACHE_HOME:-$HOME/.cache}/flowtrace/linux-6.12}"
+# What is unpacked below linux-source-6.12/ (the kernel's specs stay packed: not needed).
+linux_parts=(tools/net/ynl Documentation/netlink)
+linux_excludes=(--exclude=linux-source-6.12/Documentation/netlink/specs)
+
+# Unpacks linux_parts from the tarball into linux_dir unless a stamp says they are there
+# (the stamp names the tarball and the parts, so a new package or part list unpacks again).
+unpack_linux_parts() {
+  local stamp="$linux_dir/.unpacked" want
+  [[ -r "$linux_tarball" ]] || { echo "install-deps: $linux_tarball is missing (package linux-source-6.12)" >&2; return 1; }
+  want="$(stat -c '%s %Y' "$linux_tarball") ${linux_parts[*]} ${linux_excludes[*]}"
+  [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && return 0
+  rm -rf "$linux_dir"
+  mkdir -p "$linux_dir"
+  tar -xJf "$linux_tarball" -C "$linux_dir" --strip-components=1 "${linux_excludes[@]}" \
+    "${linux_parts[@]/#/linux-source-6.12/}"
+  echo "$want" >"$stamp"
+}
+
+if [[ "${1:-}" == "--ynl-dir" ]]; then
+  unpack_linux_parts
+  echo "$linux_dir"
+  exit 0
+fi
+
+pkgs=(pkg-config libpcap-dev zlib1g-dev libnl-3-dev libnl-genl-3-dev tshark
+  linux-source-6.12 python3-jsonschema python3-yaml)
 if [[ "${1:-}" == "--vm" ]]; then
   # Two kernels, each image with its headers (the VM tests run on both): the default one of
   # Debian 12 (6.1) and 6.12, Debian 13's default, which bookworm carries too. Both by their
@@ -28,4 +61,5 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+unpack_linux_parts
 command -v swift >/dev/null || { echo "install-deps: swift is not on PATH (Swift 6.1 or newer is needed)" >&2; exit 1; }

@@ -175,7 +175,7 @@ enum LuaEmitter {
             parts.append("nest = \(lua(nested))")
             if let other = attr.nestedFamily { parts.append("nest_family = \(lua(other))") }
         }
-        if let alternate = LuaAnnotations.alternateNest[ref] { parts.append("alt_nest = \(lua(alternate))") }
+        if let alternate = context.alternateNests[ref] { parts.append("alt_nest = \(lua(alternate))") }
         if let e = attr.enumRef { parts.append("enum = \(lua(e))") }
         if attr.enumAsFlags { parts.append("enum_as_flags = true") }
         if let maxLen = attr.maxLen { parts.append("max_len = \(maxLen)") }
@@ -361,10 +361,19 @@ enum LuaAnnotations {
         AttrRef("nfl_hairpin", "encap", "cmd"): "net_flow_nl",
     ]
 
-    /// A nest with a second layout under the same number: the set a GET_FLOWS request uses.
-    static let alternateNest: [AttrRef: String] = [
-        AttrRef("net_flow_nl", "nfl-attrs", "flows"): "table-flows",
-    ]
+    /// A nest with a second layout under the same number (the set a GET_FLOWS request uses):
+    /// the hints' `request.nested-attributes` of the operations.
+    static func alternateNests(_ families: [Family]) -> [AttrRef: String] {
+        var nests: [AttrRef: String] = [:]
+        for family in families {
+            for op in family.operations.list {
+                for (attr, set) in op.requestNested {
+                    nests[AttrRef(family.name, op.attributeSet, attr)] = set
+                }
+            }
+        }
+        return nests
+    }
 
     struct Need {
         enum Item {
@@ -443,6 +452,7 @@ extension LuaEmitter {
     /// fields share a name.
     struct Context {
         var families: [Family]
+        var alternateNests: [AttrRef: String]
         var abbreviations: [AttrRef: String] = [:]
         var aliasLines: [String] = []
         var overrideLines: [String] = []
@@ -455,6 +465,7 @@ extension LuaEmitter {
 
         init(_ families: [Family]) throws {
             self.families = Generator.dependenciesFirst(families)
+            alternateNests = LuaAnnotations.alternateNests(families)
             var owners: [String: String] = [:]
             func claim(_ abbr: String, _ owner: String) throws {
                 if let other = owners[abbr], other != owner {
@@ -509,7 +520,7 @@ extension LuaEmitter {
                     throw SpecError(file: "spec/", line: nil, path: "", message: "the Lua dissector names \(ref.description) with commands of \(other), which has no spec")
                 }
             }
-            for (ref, alternate) in LuaAnnotations.alternateNest {
+            for (ref, alternate) in alternateNests {
                 let attr = try attribute(ref, for: "its second layout")
                 guard attr.type == "nest", let family = family(ref.family), family.attributeSet(alternate) != nil else {
                     throw SpecError(file: "spec/", line: nil, path: "", message: "the Lua dissector decodes \(ref.description) with the set \(alternate), which \(ref.family) lacks")

@@ -22,6 +22,13 @@ enum Naming {
         return name.unicodeScalars.allSatisfy { $0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0) }
     }
 
+    static func isCIdentifier(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first == "_" || ("a"..."z").contains(first) || ("A"..."Z").contains(first) else {
+            return false
+        }
+        return name.unicodeScalars.allSatisfy { $0 == "_" || ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) }
+    }
+
     /// Words that cannot name a member without backquotes (those that can, like `type`, are left alone).
     static let swiftKeywords: Set<String> = [
         "associatedtype", "break", "case", "catch", "class", "continue", "default", "defer", "deinit", "do",

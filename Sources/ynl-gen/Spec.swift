@@ -1,11 +1,14 @@
 // The YNL model: the part of the kernel's genetlink-legacy spec format that our families use, plus
-// the FlowTrace extensions (swift-name, swift-type, nested-family; see spec/README.md). Values are
-// resolved here with YNL's numbering rules, so the emitters only print.
+// the facts of the family's generator hints (spec/hints/<spec file>: Swift names, required and
+// rejected attributes, the cross-family nest; see spec/README.md). Values are resolved here with
+// YNL's numbering rules and the hints merged in, so the emitters only print.
 
 import Yams
 
 struct Family {
     var file: String
+    /// The generator hints file read for this family, if there is one.
+    var hintsFile: String?
     var name: String
     var version: Int
     var doc: String
@@ -16,12 +19,46 @@ struct Family {
     var cmdCntName: String
     /// The Swift namespace (enum) and file name; nil: no Swift output.
     var swiftName: String?
+    /// Hints `kernel.doit`: the kernel module's one handler of every operation, or
+    /// `kernel.doit-prefix`: each operation's handler is the prefix + its C name (`unft_hp_encap`).
+    var kernelDoit: String?
+    var kernelDoitPrefix: String?
     var definitions: [Definition]
     var attributeSets: [AttributeSet]
     var operations: Operations
 
     func attributeSet(_ name: String) -> AttributeSet? { attributeSets.first { $0.name == name } }
     func definition(_ name: String) -> Definition? { definitions.first { $0.name == name } }
+    func operation(_ name: String) -> Operation? { operations.list.first { $0.name == name } }
+
+    /// The names of the attributes `set` must carry at one place: nested by `via` (nil: the top
+    /// level or no particular place) in a message of `operation` (nil: outside any operation's
+    /// rules). The operation's rule wins over the place's, which wins over the set's.
+    func requiredAttributes(of set: AttributeSet, via: Attribute? = nil, operation: Operation? = nil) -> [String] {
+        if let rule = operation?.required[set.name] { return rule }
+        if let rule = via?.nestedRequired { return rule }
+        return set.required
+    }
+
+    /// The attributes of `set` refused at one place (nested by `via`), with the reason: the
+    /// set's own rejections and the place's.
+    func rejectedAttributes(of set: AttributeSet, via: Attribute? = nil) -> [Rejection] {
+        set.rejected + (via?.nestedRejected ?? [])
+    }
+
+    /// The set a nest attribute of the operation's attribute set holds in the operation's request
+    /// (get-flows' flows holds the selector) or reply; the attribute's own set otherwise.
+    func nestedSet(of attribute: Attribute, request: Bool, operation: Operation?) -> String? {
+        if request, let name = operation?.requestNested[attribute.name] { return name }
+        return attribute.nestedAttributes
+    }
+}
+
+/// An attribute that a set declares but a place refuses ("NEXT_NODE is only allowed in a jump
+/// entry": the reason is the text after the attribute's name).
+struct Rejection: Equatable {
+    var attribute: String
+    var reason: String
 }
 
 struct Definition {
@@ -60,6 +97,10 @@ struct AttributeSet {
     var attrMaxName: String
     var swiftName: String?
     var attributes: [Attribute]
+    /// Hints: the attributes every instance of the set carries (names, in attribute order).
+    var required: [String] = []
+    /// Hints: attributes the set declares but never accepts.
+    var rejected: [Rejection] = []
     var line: Int?
 }
 
@@ -77,7 +118,16 @@ struct Attribute {
     var enumAsFlags: Bool = false
     /// `checks: max-len` of a binary: the Lua dissector shows short binaries as integers.
     var maxLen: Int?
+    /// `checks: min-len`: with max-len, the kernel policy's length range.
+    var minLen: Int?
     var swiftName: String?
+    /// Hints, nest attributes only: the required attributes of the nested set at this place
+    /// (a jump entry's field-ref needs next-node); nil: the set's own list.
+    var nestedRequired: [String]?
+    /// Hints, nest attributes only: attributes of the nested set refused at this place.
+    var nestedRejected: [Rejection] = []
+    /// Hints: a receiver refuses a value that is not an entry of `enumRef` (flows-error).
+    var checkEnum: Bool = false
     var line: Int?
 }
 
@@ -94,7 +144,14 @@ struct Operation {
     var attributeSet: String
     var request: [String]?
     var reply: [String]?
+    /// `flags` (admin-perm, uns-admin-perm): the genl op flags.
+    var flags: [String] = []
     var swiftName: String?
+    /// Hints: required attributes per set name inside this operation's messages, replacing the
+    /// set's list (del-flows: a flow needs table and uid only).
+    var required: [String: [String]] = [:]
+    /// Hints: nest attributes whose request layout is another set (get-flows' flows).
+    var requestNested: [String: String] = [:]
     var line: Int?
 }
 
@@ -107,6 +164,11 @@ enum SpecLoader {
 
     /// Reads and checks one spec. `file` is the path printed in errors and generated headers.
     static func load(yaml text: String, file: String) throws -> Family {
+        // tools/net/ynl refuses a spec whose first line is not the SPDX tag.
+        guard text.hasPrefix("# SPDX-License-Identifier: ") else {
+            throw SpecError(file: file, line: 1, path: "",
+                            message: "the first line must be the SPDX tag ('# SPDX-License-Identifier: ...'), as YNL requires")
+        }
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else {
@@ -132,6 +194,7 @@ enum SpecLoader {
         let opsPrefix = try operations.optionalString("name-prefix") ?? "\(name)-cmd-"
         let family = Family(
             file: file,
+            hintsFile: nil,
             name: name,
             version: try top.optionalInt("version") ?? 1,
             doc: try top.string("doc"),
@@ -140,7 +203,9 @@ enum SpecLoader {
             cVersionName: try top.optionalString("c-version-name") ?? "\(name)-family-version",
             cmdMaxName: try top.optionalString("cmd-max-name") ?? "\(opsPrefix)max",
             cmdCntName: try top.optionalString("cmd-cnt-name") ?? "__\(opsPrefix)max",
-            swiftName: try top.optionalString("swift-name"),
+            swiftName: nil,
+            kernelDoit: nil,
+            kernelDoitPrefix: nil,
             definitions: try top.mappings("definitions").map { try definition($0, family: name) },
             attributeSets: try top.mappings("attribute-sets", required: true).map { try attributeSet($0, family: name) },
             operations: Operations(namePrefix: opsPrefix,
@@ -170,8 +235,8 @@ enum SpecLoader {
             namePrefix: try r.optionalString("name-prefix") ?? (kind == .const ? "\(family)-" : "\(family)-\(name)-"),
             enumName: try r.optionalString("enum-name"),
             entries: entries, constValue: constValue,
-            swiftName: try r.optionalString("swift-name"),
-            swiftType: try r.optionalString("swift-type") ?? "UInt32", line: r.line)
+            swiftName: nil,
+            swiftType: "UInt32", line: r.line)
         try r.finish()
         return definition
     }
@@ -193,7 +258,7 @@ enum SpecLoader {
                 let e = try MapReader(file: r.file, path: "\(r.childPath("entries"))[\(MapReader.label(of: item) ?? "?")]",
                                       node: item)
                 entry = Entry(name: try e.string("name"), value: 0, doc: try e.optionalString("doc"),
-                              swiftName: try e.optionalString("swift-name"))
+                              swiftName: nil)
                 position = try e.optionalInt("value") ?? next
                 try e.finish()
             }
@@ -232,11 +297,12 @@ enum SpecLoader {
                 }
             }
             var maxLen: Int?
+            var minLen: Int?
             if let checks = try a.mapping("checks") {
-                // Kernel policy hints; read so that a typo inside is still caught. max-len also tells
-                // the Lua dissector that a binary is a short integer (a field reference's value).
+                // Kernel policy hints (the module's policies are generated from them). max-len also
+                // tells the Lua dissector that a binary is a short integer (a field reference's value).
                 maxLen = try checks.optionalInt("max-len")
-                _ = try checks.optionalInt("min-len")
+                minLen = try checks.optionalInt("min-len")
                 try checks.finish()
             }
             let value = try a.optionalInt("value") ?? next
@@ -245,11 +311,12 @@ enum SpecLoader {
                 name: attrName, type: type, value: value, doc: try a.optionalString("doc"),
                 multiAttr: try a.bool("multi-attr"),
                 nestedAttributes: try a.optionalString("nested-attributes"),
-                nestedFamily: try a.optionalString("nested-family"),
+                nestedFamily: nil,
                 enumRef: try a.optionalString("enum"),
                 enumAsFlags: try a.bool("enum-as-flags"),
                 maxLen: maxLen,
-                swiftName: try a.optionalString("swift-name"), line: a.line))
+                minLen: minLen,
+                swiftName: nil, line: a.line))
             try a.finish()
         }
         let set = AttributeSet(
@@ -257,10 +324,7 @@ enum SpecLoader {
             doc: try r.optionalString("doc"), subsetOf: subsetOf,
             attrCntName: try r.optionalString("attr-cnt-name") ?? "__\(prefix)max",
             attrMaxName: try r.optionalString("attr-max-name") ?? "\(prefix)max",
-            swiftName: try r.optionalString("swift-name"), attributes: attributes, line: r.line)
-        if subsetOf != nil && set.swiftName != nil {
-            throw r.error("swift-name", "a subset has no Swift enum of its own")
-        }
+            swiftName: nil, attributes: attributes, line: r.line)
         try r.finish()
         return set
     }
@@ -278,10 +342,13 @@ enum SpecLoader {
             if let m = try mode.mapping("reply") { reply = try m.strings("attributes"); try m.finish() }
             try mode.finish()
         }
-        _ = try r.strings("flags")
+        let flags = try r.strings("flags")
+        for flag in flags where !["admin-perm", "uns-admin-perm"].contains(flag) {
+            throw r.error("flags", "'\(flag)': ynl-gen knows admin-perm and uns-admin-perm")
+        }
         let op = Operation(name: try r.string("name"), value: value, doc: try r.string("doc"),
                            attributeSet: try r.string("attribute-set"), request: request, reply: reply,
-                           swiftName: try r.optionalString("swift-name"), line: r.line)
+                           flags: flags, swiftName: nil, line: r.line)
         try r.finish()
         return op
     }
@@ -310,5 +377,194 @@ enum SpecLoader {
             }
         }
         return family
+    }
+}
+
+// MARK: generator hints
+
+/// Reads a family's generator hints (spec/hints/<spec file>) into its model. Every key and every
+/// name is checked: a hint for a set, attribute, definition or operation the spec does not have
+/// (renamed in the spec, or mistyped) is an error naming the hints file, line and path.
+enum HintsLoader {
+    static let swiftTypes: Set<String> = ["UInt8", "UInt16", "UInt32", "UInt64", "Int"]
+
+    static func apply(yaml text: String, file: String, to family: Family) throws -> Family {
+        var family = family
+        family.hintsFile = file
+        guard let root = try compose(text, file: file) else { return family }
+        let top = try MapReader(file: file, path: "", node: root)
+        family.swiftName = try top.optionalString("swift-name")
+        if let kernel = try top.mapping("kernel") {
+            family.kernelDoit = try kernel.optionalString("doit")
+            family.kernelDoitPrefix = try kernel.optionalString("doit-prefix")
+            if (family.kernelDoit == nil) == (family.kernelDoitPrefix == nil) {
+                throw kernel.error(nil, "give either doit (one handler) or doit-prefix (one per operation)")
+            }
+            for name in [family.kernelDoit, family.kernelDoitPrefix].compactMap({ $0 }) where !Naming.isCIdentifier(name) {
+                throw kernel.error(nil, "'\(name)' is not a C identifier")
+            }
+            try kernel.finish()
+        }
+
+        for (name, r) in try top.keyedMappings("definitions") {
+            guard let index = family.definitions.firstIndex(where: { $0.name == name }) else {
+                throw missing(r, "definition '\(name)'", family)
+            }
+            family.definitions[index].swiftName = try r.optionalString("swift-name")
+            if let type = try r.optionalString("swift-type") {
+                guard family.definitions[index].kind == .const else {
+                    throw r.error("swift-type", "only a const definition has a Swift type")
+                }
+                guard swiftTypes.contains(type) else {
+                    throw r.error("swift-type", "expected UInt8, UInt16, UInt32, UInt64 or Int")
+                }
+                family.definitions[index].swiftType = type
+            }
+            for (entryName, e) in try r.keyedMappings("entries") {
+                guard let entry = family.definitions[index].entries.firstIndex(where: { $0.name == entryName }) else {
+                    throw missing(e, "entry '\(entryName)' in definition '\(name)'", family)
+                }
+                family.definitions[index].entries[entry].swiftName = try e.optionalString("swift-name")
+                try e.finish()
+            }
+            try r.finish()
+        }
+
+        for (name, r) in try top.keyedMappings("attribute-sets") {
+            guard let index = family.attributeSets.firstIndex(where: { $0.name == name }) else {
+                throw missing(r, "attribute set '\(name)'", family)
+            }
+            var set = family.attributeSets[index]
+            if let swiftName = try r.optionalString("swift-name") {
+                if set.subsetOf != nil { throw r.error("swift-name", "a subset has no Swift enum of its own") }
+                set.swiftName = swiftName
+            }
+            set.required = try attributeNames(r, "required", in: set, family)
+            set.rejected = try rejections(r, in: set, family)
+            for (attrName, a) in try r.keyedMappings("attributes") {
+                guard let attrIndex = set.attributes.firstIndex(where: { $0.name == attrName }) else {
+                    throw missing(a, "attribute '\(attrName)' in set '\(name)'", family)
+                }
+                if set.subsetOf != nil {
+                    throw a.error(nil, "a subset's attributes take their facts from its set '\(set.subsetOf!)'")
+                }
+                set.attributes[attrIndex] = try attribute(a, set.attributes[attrIndex], family)
+            }
+            try r.finish()
+            family.attributeSets[index] = set
+        }
+
+        for (name, r) in try top.keyedMappings("operations") {
+            guard let index = family.operations.list.firstIndex(where: { $0.name == name }) else {
+                throw missing(r, "operation '\(name)'", family)
+            }
+            var op = family.operations.list[index]
+            op.swiftName = try r.optionalString("swift-name")
+            for (setName, attrs) in try r.keyedStringLists("required") {
+                guard let set = family.attributeSet(setName) else {
+                    throw missing(r, "attribute set '\(setName)' (operations.\(name).required)", family, key: "required")
+                }
+                for attr in attrs where !set.attributes.contains(where: { $0.name == attr }) {
+                    throw r.error("required", "'\(setName)' has no attribute '\(attr)' (the spec \(family.file))")
+                }
+                op.required[setName] = set.attributes.map(\.name).filter(attrs.contains)
+            }
+            if let request = try r.mapping("request") {
+                guard let owner = family.attributeSet(op.attributeSet) else {
+                    throw request.error(nil, "operation '\(name)' has no attribute set")
+                }
+                for (attrName, setName) in try request.keyedStrings("nested-attributes") {
+                    guard let attr = owner.attributes.first(where: { $0.name == attrName }), attr.type == "nest" else {
+                        throw request.error("nested-attributes", "'\(owner.name)' has no nest attribute '\(attrName)' (the spec \(family.file))")
+                    }
+                    guard family.attributeSet(setName) != nil else {
+                        throw request.error("nested-attributes", "no attribute set '\(setName)' in the spec \(family.file)")
+                    }
+                    op.requestNested[attrName] = setName
+                }
+                try request.finish()
+            }
+            try r.finish()
+            family.operations.list[index] = op
+        }
+        try top.finish()
+        return family
+    }
+
+    static func compose(_ text: String, file: String) throws -> Node? {
+        do {
+            return try Yams.compose(yaml: text)
+        } catch {
+            throw SpecError(file: file, line: nil, path: "", message: "not valid YAML: \(error)")
+        }
+    }
+
+    static func missing(_ r: MapReader, _ what: String, _ family: Family, key: String? = nil) -> SpecError {
+        r.error(key, "the spec \(family.file) has no \(what)")
+    }
+
+    /// A list of attribute names of `set`, returned in the set's order (so emitters print stably).
+    static func attributeNames(_ r: MapReader, _ key: String, in set: AttributeSet, _ family: Family) throws -> [String] {
+        let names = try r.strings(key)
+        for name in names where !set.attributes.contains(where: { $0.name == name }) {
+            throw r.error(key, "'\(set.name)' has no attribute '\(name)' (the spec \(family.file))")
+        }
+        for name in names where names.filter({ $0 == name }).count > 1 {
+            throw r.error(key, "'\(name)' is listed twice")
+        }
+        return set.attributes.map(\.name).filter(names.contains)
+    }
+
+    static func rejections(_ r: MapReader, in set: AttributeSet, _ family: Family) throws -> [Rejection] {
+        try r.keyedStrings("rejected").map { name, reason in
+            guard set.attributes.contains(where: { $0.name == name && $0.type != "unused" }) else {
+                throw r.error("rejected", "'\(set.name)' has no attribute '\(name)' (the spec \(family.file))")
+            }
+            return Rejection(attribute: name, reason: reason)
+        }
+    }
+
+    static func attribute(_ a: MapReader, _ attribute: Attribute, _ family: Family) throws -> Attribute {
+        var attr = attribute
+        attr.swiftName = try a.optionalString("swift-name")
+        let nestedFamily = try a.optionalString("nested-family")
+        let nestedAttributes = try a.optionalString("nested-attributes")
+        if nestedFamily != nil || nestedAttributes != nil {
+            // The one thing YNL cannot say: a nest of another family's set. The spec declares it
+            // binary (YNL clients see bytes); on the wire and to every output it is that nest.
+            guard attr.type == "binary" else {
+                throw a.error(nil, "nested-family applies to a binary attribute that holds another family's set (this one is \(attr.type))")
+            }
+            guard let nestedFamily, let nestedAttributes else {
+                throw a.error(nil, "nested-family and nested-attributes go together")
+            }
+            attr.type = "nest"
+            attr.nestedFamily = nestedFamily
+            attr.nestedAttributes = nestedAttributes
+        }
+        if try a.bool("check-enum") {
+            // Checked as a range 0...last: the entries must number 0, 1, 2, ... (a plain enum).
+            guard let def = attr.enumRef.flatMap(family.definition), def.kind == .enum,
+                  def.entries.map(\.value) == Array(0..<def.entries.count) else {
+                throw a.error("check-enum", "check-enum needs an enum attribute whose entries number 0, 1, 2, ...")
+            }
+            attr.checkEnum = true
+        }
+        let place = try a.strings("required")
+        if a.has("required") || a.has("rejected") {
+            guard attr.type == "nest", attr.nestedFamily == nil, let nested = attr.nestedAttributes.flatMap(family.attributeSet) else {
+                throw a.error(a.has("required") ? "required" : "rejected",
+                              "only a nest of this family's sets can say what its nested set needs at this place")
+            }
+            if a.has("required") {
+                for name in place where !nested.attributes.contains(where: { $0.name == name }) {
+                    throw a.error("required", "'\(nested.name)' has no attribute '\(name)' (the spec \(family.file))")
+                }
+                attr.nestedRequired = nested.attributes.map(\.name).filter(place.contains)
+            }
+            attr.nestedRejected = try rejections(a, in: nested, family)
+        }
+        try a.finish()
+        return attr
     }
 }

@@ -21,18 +21,23 @@ final class MapReader {
     let file: String
     let path: String
     private let mapping: Node.Mapping
-    private var read: Set<String> = []
+    private(set) var read: Set<String> = []
 
-    init(file: String, path: String, node: Node) throws {
+    /// Where the mapping is named, when a key names it (`field:` in a hints file): errors about
+    /// the whole mapping point there rather than at its first key.
+    private let keyLine: Int?
+
+    init(file: String, path: String, node: Node, keyLine: Int? = nil) throws {
         guard case .mapping(let mapping) = node else {
-            throw SpecError(file: file, line: node.mark?.line, path: path, message: "expected a mapping")
+            throw SpecError(file: file, line: keyLine ?? node.mark?.line, path: path, message: "expected a mapping")
         }
         self.file = file
         self.path = path
         self.mapping = mapping
+        self.keyLine = keyLine
     }
 
-    var line: Int? { mapping.mark?.line }
+    var line: Int? { keyLine ?? mapping.mark?.line }
 
     func error(_ key: String?, _ message: String) -> SpecError {
         let node = key.flatMap { mapping[$0] }
@@ -101,6 +106,44 @@ final class MapReader {
         guard let node = node(key) else { return nil }
         return try MapReader(file: file, path: childPath(key), node: node)
     }
+
+    /// A mapping keyed by names (the hints files: `field: { required: [...] }`), each value a
+    /// mapping read with a path that names it. Keys come in file order.
+    func keyedMappings(_ key: String) throws -> [(name: String, reader: MapReader)] {
+        guard let node = node(key) else { return [] }
+        guard case .mapping(let items) = node else { throw error(key, "expected a mapping of names") }
+        return try items.map { item in
+            let name = item.key.string ?? "?"
+            return (name, try MapReader(file: file, path: "\(childPath(key)).\(name)", node: item.value,
+                                        keyLine: item.key.mark?.line))
+        }
+    }
+
+    /// A mapping of names to strings (`{ next-node: reason }`), in file order.
+    func keyedStrings(_ key: String) throws -> [(name: String, value: String)] {
+        guard let map = try mapping(key) else { return [] }
+        return try map.mapping.map { item in
+            let name = item.key.string ?? "?"
+            guard case .scalar(let scalar) = item.value else {
+                throw SpecError(file: file, line: item.value.mark?.line ?? item.key.mark?.line,
+                                path: map.childPath(name), message: "expected a string")
+            }
+            map.read.insert(name)
+            return (name, scalar.string)
+        }
+    }
+
+    /// A mapping of names to lists of strings (`{ flow: [ table, uid ] }`), in file order.
+    func keyedStringLists(_ key: String) throws -> [(name: String, values: [String])] {
+        guard let map = try mapping(key) else { return [] }
+        return try map.mapping.map { item in
+            let name = item.key.string ?? "?"
+            return (name, try map.strings(name))
+        }
+    }
+
+    /// The line of `key`'s value (or of this mapping), for errors found after reading.
+    func line(of key: String) -> Int? { mapping[key]?.mark?.line ?? line }
 
     /// Rejects every key that was not read.
     func finish() throws {

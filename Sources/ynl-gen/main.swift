@@ -1,6 +1,8 @@
-// ynl-gen: spec/*.yaml (YNL, genetlink-legacy) -> the Swift constants of LibFlowTable, the C
-// uapi header of the kernel module and the Wireshark Lua plugin (also as a Swift string). The specs are the single source of truth; `--check` is how
-// the tests and CI notice generated files that were edited by hand or not regenerated.
+// ynl-gen: spec/*.yaml (plain YNL, genetlink-legacy) and their hints (spec/hints/) -> the Swift
+// constants of LibFlowTable, the C uapi header and the netlink tables of the kernel module, and the
+// Wireshark Lua plugin (also as a Swift string). The specs are the single source of truth;
+// `--check` is how the tests and CI notice generated files that were edited by hand or not
+// regenerated.
 //
 //   swift run ynl-gen            (re)write every generated file that differs
 //   swift run ynl-gen --check    write nothing; exit 1 naming each stale file
@@ -17,6 +19,8 @@ struct GeneratedFile {
 enum Generator {
     static let swiftDirectory = "Sources/LibFlowTable/Protocol/Generated"
     static let cDirectory = "kmod/include/uapi"
+    /// Generator hints, one file per spec with the spec's file name (spec/hints/net_flow_nl.yaml).
+    static let hintsDirectory = "hints"
 
     static func loadFamilies(root: URL) throws -> [Family] {
         let specDirectory = root.appendingPathComponent("spec")
@@ -34,7 +38,19 @@ enum Generator {
             } catch {
                 throw SpecError(file: file, line: nil, path: "", message: "cannot read: \(error.localizedDescription)")
             }
-            return try SpecLoader.load(yaml: text, file: file)
+            let family = try SpecLoader.load(yaml: text, file: file)
+            let hintsFile = "spec/\(hintsDirectory)/\(name)"
+            guard let hints = try? String(contentsOf: root.appendingPathComponent(hintsFile), encoding: .utf8) else {
+                return family
+            }
+            return try HintsLoader.apply(yaml: hints, file: hintsFile, to: family)
+        }
+        // A hints file without its spec would be ignored silently: a renamed spec loses its hints.
+        let hintsNames = (try? FileManager.default.contentsOfDirectory(
+            atPath: specDirectory.appendingPathComponent(hintsDirectory).path)) ?? []
+        for hints in hintsNames.sorted() where !names.contains(hints) {
+            throw SpecError(file: "spec/\(hintsDirectory)/\(hints)", line: nil, path: "",
+                            message: "no spec spec/\(hints) for these hints")
         }
         try Validation.check(families)
         return families
@@ -59,6 +75,7 @@ enum Generator {
         }
         // One Wireshark plugin for all families (the hairpin's ENCAP nests net_flow_nl's set).
         files += try LuaEmitter.files(for: families)
+        files += try KmodEmitter.files(for: dependenciesFirst(families))
         files.append(try DescriptorEmitter.file(for: families))
         files.append(ErrnoEmitter.file())
         let paths = files.map(\.path)

@@ -288,6 +288,8 @@ extension SpecNumbers {
         spec.expectSet("result", names: NFLH.ResultAttr.names, [
             "index": (NFLH.ResultAttr.index, 1), "errno": (NFLH.ResultAttr.errno, 2),
         ])
+        // The part-cutting budget of the contract ("Parts"); the module's UNFT_PART_BUDGET is this.
+        #expect(spec.consts["part-budget"] == 61440 && NFLH.partBudget == 61440)
         spec.expectEnum("listener-type", ["encap": (NFLH.ListenerType.encap, 1)])
         spec.expectEnum("encap-cmd-type", ["nfl-command": (NFLH.EncapCmdType.nflCommand, 1)])
     }
@@ -306,6 +308,170 @@ extension SpecNumbers {
         // 11 in net_flow_nl (fields, headers, field refs, action args, actions, tables, jumps,
         // hdrs, both graphs, flows) and hairpin's results: the detection above must find them all.
         #expect(wrappers == 12)
+    }
+
+    /// The specs are plain YNL (the kernel's tools refuse anything else; Tests/e2e/ynl-spec.sh runs
+    /// them): the SPDX tag first, and none of FlowTrace's own keys, which live in spec/hints/.
+    @Test func specsAreYNLAndHintsAreApart() throws {
+        let hintKeys: Set<String> = ["swift-name", "swift-type", "nested-family", "required", "rejected"]
+        func keys(_ node: Any, _ path: String, _ found: inout [String]) {
+            if let map = node as? [String: Any] {
+                for (key, value) in map {
+                    if hintKeys.contains(key) { found.append("\(path).\(key)") }
+                    keys(value, "\(path).\(key)", &found)
+                }
+            } else if let list = node as? [Any] {
+                for (index, value) in list.enumerated() { keys(value, "\(path)[\(index)]", &found) }
+            }
+        }
+        for file in ["net_flow_nl.yaml", "nfl_hairpin.yaml"] {
+            let text = try String(contentsOf: SpecNumbers.root.appendingPathComponent("spec/\(file)"), encoding: .utf8)
+            #expect(text.hasPrefix("# SPDX-License-Identifier: "), "spec/\(file): YNL wants the SPDX tag on line 1")
+            var found: [String] = []
+            keys(try Yams.load(yaml: text) as Any, "", &found)
+            #expect(found.isEmpty, "spec/\(file): FlowTrace keys in the YNL spec: \(found)")
+            #expect(FileManager.default.fileExists(atPath: SpecNumbers.root.appendingPathComponent("spec/hints/\(file)").path))
+        }
+    }
+
+    /// The required-attribute facts, pinned like the numbers: the kernel module's checker and the
+    /// Swift walk are generated from these lists, so a change to them must be deliberate.
+    @Test func requiredAttributesArePinned() throws {
+        func hints(_ file: String) throws -> [String: Any] {
+            let text = try String(contentsOf: SpecNumbers.root.appendingPathComponent("spec/hints/\(file)"), encoding: .utf8)
+            return try #require(try Yams.load(yaml: text) as? [String: Any])
+        }
+        func required(_ top: [String: Any], _ set: String) -> [String] {
+            ((top["attribute-sets"] as? [String: Any])?[set] as? [String: Any])?["required"] as? [String] ?? []
+        }
+        let nfl = try hints("net_flow_nl.yaml")
+        let pins: [String: [String]] = [
+            "field": ["name", "uid", "bitwidth"], "header": ["name", "uid", "fields"],
+            "field-ref": ["instance", "header", "field", "mask-type", "type"], "action-arg": ["type", "value"],
+            "action": ["uid"], "table": ["name", "uid", "source", "size", "matches", "actions"],
+            "header-node": ["name", "uid", "hdrs", "jump"], "table-graph-node": ["uid", "flags", "jump"],
+            "flow": ["table", "uid", "priority"], "table-flows": ["table"],
+        ]
+        for (set, attributes) in pins {
+            #expect(required(nfl, set) == attributes, "net_flow_nl \(set)")
+        }
+        let sets = try #require(nfl["attribute-sets"] as? [String: Any])
+        let jump = ((sets["jump-list"] as? [String: Any])?["attributes"] as? [String: Any])?["jump-entry"] as? [String: Any]
+        #expect(jump?["required"] as? [String] == ["next-node"] + pins["field-ref"]!)
+        // Deleting names a flow by table and uid; priority is ignored (spec/backend-contract.md).
+        let ops = try #require(nfl["operations"] as? [String: Any])
+        #expect(((ops["del-flows"] as? [String: Any])?["required"] as? [String: Any])?["flow"] as? [String] == ["table", "uid"])
+        let hairpin = try hints("nfl_hairpin.yaml")
+        #expect(required(hairpin, "listener") == ["type"])
+        #expect(required(hairpin, "result") == ["index", "errno"])
+    }
+
+    /// A hints mistake is an error naming the hints file, line and path, exit 2: a renamed set or a
+    /// typo would otherwise drop a rule silently.
+    @Test(arguments: [
+        ("  field:\n", "  feild:\n", "spec/hints/net_flow_nl.yaml:LINE: attribute-sets.feild: the spec spec/net_flow_nl.yaml has no attribute set 'feild'"),
+        ("[ table, uid, priority ]", "[ table, uid, prio ]", "spec/hints/net_flow_nl.yaml:LINE: attribute-sets.flow.required: 'flow' has no attribute 'prio'"),
+        ("    swift-name: TableAttr", "    swift-nam: TableAttr", "spec/hints/net_flow_nl.yaml:LINE: attribute-sets.table.swift-nam: unknown key"),
+        ("  del-flows:", "  del-flow:", "spec/hints/net_flow_nl.yaml:LINE: operations.del-flow: the spec spec/net_flow_nl.yaml has no operation 'del-flow'"),
+    ])
+    func hintsMistakesNameTheirPlace(_ edit: (String, String, String)) throws {
+        let binary = try #require(Self.ynlGen(), "no ynl-gen binary; `swift build` makes it")
+        let fm = FileManager.default
+        let root = fm.temporaryDirectory.appendingPathComponent("spec-hints-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: root) }
+        try fm.createDirectory(at: root, withIntermediateDirectories: true)
+        try fm.copyItem(at: SpecNumbers.root.appendingPathComponent("spec"), to: root.appendingPathComponent("spec"))
+        try Data().write(to: root.appendingPathComponent("Package.swift"))
+        let hints = root.appendingPathComponent("spec/hints/net_flow_nl.yaml")
+        let text = try String(contentsOf: hints, encoding: .utf8)
+        #expect(text.components(separatedBy: edit.0).count == 2, "the test's edit must hit one place: \(edit.0)")
+        let edited = text.replacingOccurrences(of: edit.0, with: edit.1)
+        try edited.write(to: hints, atomically: true, encoding: .utf8)
+        // The error must point at the edited line (1-based).
+        let line = try #require(edited.components(separatedBy: "\n").firstIndex { $0.contains(edit.1.trimmingCharacters(in: .newlines)) }) + 1
+        let expected = edit.2.replacingOccurrences(of: "LINE", with: String(line))
+
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["--check", "--root", root.path]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = Pipe()
+        try process.run()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 2)
+        #expect(message.contains(expected), "\(message)")
+    }
+
+    /// The kernel module's tables follow the hints: ynl-gen writes kmod/unft_nl_gen.c into a copy
+    /// of the package, and the tables are followed from each command's request rules to a flow's
+    /// required bits. With PRIORITY put back in del-flows' rule, DEL_FLOWS needs it again:
+    /// the C comes from the hints, not from a hand-written table.
+    @Test(arguments: [true, false])
+    func kernelTablesFollowTheHints(keepDeleteRule: Bool) throws {
+        let binary = try #require(Self.ynlGen(), "no ynl-gen binary; `swift build` makes it")
+        let fm = FileManager.default
+        let root = fm.temporaryDirectory.appendingPathComponent("spec-kmod-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: root) }
+        try fm.createDirectory(at: root, withIntermediateDirectories: true)
+        try fm.copyItem(at: SpecNumbers.root.appendingPathComponent("spec"), to: root.appendingPathComponent("spec"))
+        try Data().write(to: root.appendingPathComponent("Package.swift"))
+        if !keepDeleteRule {
+            let hints = root.appendingPathComponent("spec/hints/net_flow_nl.yaml")
+            let text = try String(contentsOf: hints, encoding: .utf8)
+            let rule = "      flow: [ table, uid ]\n"
+            #expect(text.contains(rule))
+            try text.replacingOccurrences(of: rule, with: "      flow: [ table, uid, priority ]\n")
+                .write(to: hints, atomically: true, encoding: .utf8)
+        }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["--root", root.path]
+        process.standardOutput = Pipe()
+        process.standardError = Pipe()
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let c = try String(contentsOf: root.appendingPathComponent("kmod/unft_nl_gen.c"), encoding: .utf8)
+
+        /// The body of `const struct ... name[...] = { ... };` as its lines.
+        func body(_ name: String) throws -> [String] {
+            let lines = c.components(separatedBy: "\n")
+            let start = try #require(lines.firstIndex { $0.contains(" \(name)[") || $0.contains(" \(name) =") },
+                                     "no table \(name)")
+            let end = try #require(lines[start...].firstIndex { $0 == "};" })
+            return Array(lines[(start + 1)..<end])
+        }
+        /// The value of `[KEY] = value` (or `.key = value`) in a table, without `&` and `,`.
+        func entry(_ table: String, _ key: String) throws -> String {
+            let line = try #require(try body(table).first { $0.contains("\(key) = ") }, "\(table): no \(key)")
+            return String(line[line.range(of: "\(key) = ")!.upperBound...])
+                .trimmingCharacters(in: CharacterSet(charactersIn: "&,{} "))
+        }
+        /// The flow set a command's request reaches: requests -> top set -> FLOWS -> FLOW.
+        func flowRequired(_ command: String) throws -> [String] {
+            let row = try entry("unft_net_flow_nl_requests", "[\(command)]")
+            let top = try #require(row.split(separator: "&").last).trimmingCharacters(in: .whitespaces)
+            let list = try entry(try entry(top, ".child"), "[NFL_FLOWS]")
+            let flow = try entry(try entry(list, ".child"), "[NFL_FLOW]")
+            return try body(flow).joined().components(separatedBy: "BIT(").dropFirst()
+                .map { String($0.prefix { $0 != ")" }) }
+        }
+        #expect(try flowRequired("NFL_TABLE_CMD_SET_FLOWS") == ["NFL_ATTR_TABLE", "NFL_ATTR_UID", "NFL_ATTR_PRIORITY"])
+        #expect(try flowRequired("NFL_TABLE_CMD_DEL_FLOWS")
+                == (keepDeleteRule ? ["NFL_ATTR_TABLE", "NFL_ATTR_UID"] : ["NFL_ATTR_TABLE", "NFL_ATTR_UID", "NFL_ATTR_PRIORITY"]))
+        // get-flows' request: FLOWS holds the selector, and the selector refuses FLOWS.
+        let getFlows = try entry("unft_net_flow_nl_requests", "[NFL_TABLE_CMD_GET_FLOWS]")
+        let policy = try #require(getFlows.split(separator: ",").first).trimmingCharacters(in: .whitespaces)
+        #expect(try entry(policy, "[NFL_FLOWS]") == "NLA_POLICY_NESTED(unft_table_flows_pol)")
+        #expect(try body("unft_table_flows_pol").joined().contains("\"FLOWS is not allowed in a GET_FLOWS selector\""))
+        // A jump entry needs NEXT_NODE; a match refuses it.
+        let jump = try entry(try entry("unft_jump_list_set", ".child"), "[NFL_JUMP_ENTRY]")
+        #expect(try body(jump).joined().contains("BIT(NFL_FIELD_REF_NEXT_NODE)"))
+        let match = try entry("unft_field_ref_list_pol", "[NFL_FIELD_REF]")
+        let matchPolicy = String(match.dropFirst("NLA_POLICY_NESTED(".count).dropLast())
+        #expect(try body(matchPolicy).joined().contains("\"NEXT_NODE is only allowed in a jump entry\""))
     }
 
     @Test func generatedFilesAreUpToDate() throws {

@@ -552,6 +552,13 @@ enum {
 #define NFLH_GENL_VERSION	1
 
 /*
+ * Bytes of flows (and results) per part: a sender cuts a message's flows
+ * into parts of at most this much payload, which leaves room for the
+ * headers under a nest's 64 KiB.
+ */
+#define NFLH_PART_BUDGET	61440
+
+/*
  * What a listener receives.
  * @NFLH_LISTENER_TYPE_ENCAP: Encapsulated driver calls.
  */

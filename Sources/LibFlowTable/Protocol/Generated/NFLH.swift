@@ -25,6 +25,10 @@
 public enum NFLH {
     public static let familyName = "nfl_hairpin"
     public static let version: UInt8 = 1
+    /// NFLH_PART_BUDGET: Bytes of flows (and results) per part: a sender cuts a message's flows
+    /// into parts of at most this much payload, which leaves room for the
+    /// headers under a nest's 64 KiB.
+    public static let partBudget: Int = 61440
 
     /// Commands (NFLH_CMD_*).
     public enum Command: UInt8, CaseIterable, Sendable {
