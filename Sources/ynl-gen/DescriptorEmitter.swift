@@ -1,45 +1,16 @@
 // Prints the attribute sets of all families as the descriptor tables of LibFlowTable's strict
-// walk (Protocol/Generated/AttributeDescriptors.swift): per attribute its payload rule, nesting and
-// multi-attr; per set its required attributes and, for a list, its element. One file for all
-// families, because a nest may hold another family's set (hairpin's encap attr).
+// walk (Protocol/Generated/AttributeDescriptors.swift): per attribute its payload rule (type,
+// checks min-len/max-len), nesting and multi-attr; per set its required and rejected attributes
+// (generator hints) and, for a list, its element. A nest whose hints change what its set needs
+// at that place (a jump entry's field-ref needs next-node; a match's refuses it) nests a variant
+// of the set with those facts, so the walk needs no rule of its own. One file for all families,
+// because a nest may hold another family's set (hairpin's encap attr).
 //
 // The tables are flat arrays indexed by set start + attribute type, so the walk looks a rule up
 // without hashing or allocating.
 
 enum DescriptorEmitter {
     static let path = "\(Generator.swiftDirectory)/AttributeDescriptors.swift"
-
-    // TEMPORARY, to be replaced by the spec model's required-attribute facts (issue 14, the
-    // "spec" helper moves them into ynl-gen's Spec model): the attributes each set requires, as
-    // the typed decoder has always required them.
-    static let requiredAttributes: [String: [String: [String]]] = [
-        "net_flow_nl": [
-            "field": ["name", "uid", "bitwidth"],
-            "header": ["name", "uid", "fields"],
-            "field-ref": ["instance", "header", "field", "mask-type", "type"],
-            "action-arg": ["type", "value"],
-            "action": ["uid"],
-            "table": ["name", "uid", "source", "size", "matches", "actions"],
-            "header-node": ["name", "uid", "hdrs", "jump"],
-            "table-graph-node": ["uid", "flags", "jump"],
-            "flow": ["table", "uid", "priority"],
-            "table-flows": ["table"],
-        ],
-        "nfl_hairpin": [
-            "listener": ["type"],
-            "encap": ["cmd-type", "cmd", "seq"],
-            "result": ["index", "errno"],
-        ],
-    ]
-
-    // TEMPORARY, with the table above: `checks: min-len` is read but not kept by the Spec model
-    // yet. A value or mask is a native-endian integer of 1 to 8 bytes.
-    static let minimumLengths: [String: [String: [String: Int]]] = [
-        "net_flow_nl": [
-            "field-ref": ["value": 1, "mask": 1],
-            "action-arg": ["value": 1],
-        ],
-    ]
 
     static let fixedSizes: [String: Int] = [
         "u8": 1, "s8": 1, "u16": 2, "s16": 2, "u32": 4, "s32": 4, "u64": 8, "s64": 8,
@@ -55,32 +26,43 @@ enum DescriptorEmitter {
         return prefix + camel.prefix(1).uppercased() + camel.dropFirst()
     }
 
+    /// One set as the walk sees it: a spec set, or its variant at one nesting place.
+    struct Entry {
+        var family: Family
+        var set: AttributeSet
+        var caseName: String
+        var required: [String]
+        var rejected: [Rejection]
+        var doc: String
+    }
+
     static func file(for families: [Family]) throws -> GeneratedFile {
-        // Every set gets an id; the order is the spec files' and the sets' order.
-        var ids: [String: Int] = [:]   // "family/set" -> id
-        var sets: [(family: Family, set: AttributeSet)] = []
+        // Every set gets an id, in the spec files' and the sets' order; then the variants.
+        var ids: [String: Int] = [:]   // "family/set" or "family/set/attribute" (a place) -> id
+        var sets: [Entry] = []
         for family in families {
             for set in family.attributeSets {
                 ids["\(family.name)/\(set.name)"] = sets.count
-                sets.append((family, set))
+                sets.append(Entry(family: family, set: set, caseName: caseName(family, set.name),
+                                  required: family.requiredAttributes(of: set), rejected: family.rejectedAttributes(of: set),
+                                  doc: "\(family.name) \(set.name)"))
+            }
+        }
+        for family in families {
+            for parent in family.attributeSets {
+                for attr in parent.attributes where attr.nestedRequired != nil || !attr.nestedRejected.isEmpty {
+                    guard let name = attr.nestedAttributes, let set = family.attributeSet(name) else { continue }
+                    ids["\(family.name)/\(parent.name)/\(attr.name)"] = sets.count
+                    let camel = caseName(family, parent.name).drop { $0.isLowercase }
+                    sets.append(Entry(family: family, set: set, caseName: caseName(family, set.name) + "In" + camel,
+                                      required: family.requiredAttributes(of: set, via: attr),
+                                      rejected: family.rejectedAttributes(of: set, via: attr),
+                                      doc: "\(family.name) \(set.name) as \(parent.name)'s \(attr.name)"))
+                }
             }
         }
         guard sets.count < 255 else {
             throw SpecError(file: "spec/", line: nil, path: "", message: "more than 254 attribute sets")
-        }
-        for (familyName, bySet) in requiredAttributes.merging(minimumLengths.mapValues { $0.mapValues { Array($0.keys) } }, uniquingKeysWith: { a, _ in a }) {
-            guard let family = families.first(where: { $0.name == familyName }) else {
-                throw SpecError(file: "spec/", line: nil, path: "", message: "descriptor facts name family '\(familyName)', which no spec defines")
-            }
-            for (setName, attributes) in bySet {
-                guard let set = family.attributeSet(setName) else {
-                    throw SpecError(file: family.file, line: nil, path: "attribute-sets", message: "descriptor facts name set '\(setName)', which is not defined")
-                }
-                for name in attributes where !set.attributes.contains(where: { $0.name == name }) {
-                    throw SpecError(file: family.file, line: set.line, path: "attribute-sets[\(setName)]",
-                                    message: "descriptor facts name attribute '\(name)', which is not in the set")
-                }
-            }
         }
 
         var w = CodeWriter(indent: "    ")
@@ -92,8 +74,8 @@ enum DescriptorEmitter {
         w.line("package enum AttributeSetID: UInt8, CaseIterable, Sendable {")
         w.indented { w in
             for (index, entry) in sets.enumerated() {
-                w.line("/// \(entry.family.name) \(entry.set.name)")
-                w.line("case \(caseName(entry.family, entry.set.name)) = \(index)")
+                w.line("/// \(entry.doc)")
+                w.line("case \(entry.caseName) = \(index)")
             }
         }
         w.line("}")
@@ -102,13 +84,15 @@ enum DescriptorEmitter {
         var rules: [String] = []
         var infos: [String] = []
         var setLines: [String] = []
-        for (family, set) in sets {
+        for entry in sets {
+            let family = entry.family, set = entry.set
             let first = rules.count
             let count = (set.attributes.map(\.value).max() ?? -1) + 1
             var byValue: [Int: Attribute] = [:]
             for attr in set.attributes where attr.type != "unused" { byValue[attr.value] = attr }
-            let required = Set(requiredAttributes[family.name]?[set.name] ?? [])
-            var requiredBits: UInt64 = 0, knownBits: UInt64 = 0, multiBits: UInt64 = 0
+            let required = Set(entry.required)
+            let rejected = Dictionary(entry.rejected.map { ($0.attribute, $0.reason) }, uniquingKeysWith: { a, _ in a })
+            var requiredBits: UInt64 = 0, knownBits: UInt64 = 0, multiBits: UInt64 = 0, rejectedBits: UInt64 = 0
             // Sets fit a 64-bit mask, so the walk tests known, repeated and required by bits.
             guard count <= 64 else {
                 throw SpecError(file: family.file, line: set.line, path: "attribute-sets[\(set.name)]",
@@ -117,10 +101,11 @@ enum DescriptorEmitter {
             for value in 0..<count {
                 guard let attr = byValue[value] else {
                     rules.append(".init(kind: .absent, minLength: 0, maxLength: 0, multi: false, nested: nil)")
-                    infos.append(".init(name: \"type \(value)\", expected: \"\")")
+                    infos.append(".init(name: \"type \(value)\", expected: \"\", rejection: \"\")")
                     continue
                 }
                 knownBits |= 1 << UInt64(value)
+                if rejected[attr.name] != nil { rejectedBits |= 1 << UInt64(value) }
                 if attr.multiAttr { multiBits |= 1 << UInt64(value) }
                 if required.contains(attr.name) {
                     guard value < 64 else {
@@ -138,7 +123,7 @@ enum DescriptorEmitter {
                     kind = "flag"; expected = "0 (flag)"
                 case "binary":
                     kind = "binary"
-                    minLength = minimumLengths[family.name]?[set.name]?[attr.name] ?? 0
+                    minLength = attr.minLen ?? 0
                     maxLength = attr.maxLen ?? 0xffff
                     expected = maxLength <= 8 ? "\(minLength) to \(maxLength) (binary integer)"
                         : maxLength == 0xffff ? "at least \(minLength) (binary)" : "\(minLength) to \(maxLength) (binary)"
@@ -153,7 +138,9 @@ enum DescriptorEmitter {
                         throw SpecError(file: family.file, line: attr.line, path: "attribute-sets[\(set.name)]",
                                         message: "nest '\(attr.name)' has no set to point at")
                     }
-                    nested = ".\(caseName(ownerFamily, target))"
+                    // The variant of the set at this place, if its hints make one.
+                    let place = ids["\(family.name)/\(set.name)/\(attr.name)"]
+                    nested = ".\(place.map { sets[$0].caseName } ?? caseName(ownerFamily, target))"
                 case "pad":
                     kind = "pad"; maxLength = 0xffff
                 default:
@@ -164,21 +151,22 @@ enum DescriptorEmitter {
                     kind = "fixed"; minLength = size; maxLength = size; expected = "\(size) (\(attr.type))"
                 }
                 rules.append(".init(kind: .\(kind), minLength: \(minLength), maxLength: \(maxLength), multi: \(attr.multiAttr), nested: \(nested))")
-                infos.append(".init(name: \(SwiftEmitter.quoted(Naming.cUpper(attr.name))), expected: \(SwiftEmitter.quoted(expected)))")
+                infos.append(".init(name: \(SwiftEmitter.quoted(Naming.cUpper(attr.name))), expected: \(SwiftEmitter.quoted(expected)), rejection: \(SwiftEmitter.quoted(rejected[attr.name].map { " is " + $0 } ?? "")))")
             }
             // A list: one attribute, repeated. Its wrong-type error depends on whether it is a
             // list wrapper (the one element type list-element, 1) or a bare repeat (a subset).
             let present = set.attributes.filter { $0.type != "unused" }
             let element = present.count == 1 && present[0].multiAttr ? present[0].value : 0
-            setLines.append(".init(name: \(SwiftEmitter.quoted(set.name)), first: \(first), count: \(count), required: 0x\(String(requiredBits, radix: 16)), known: 0x\(String(knownBits, radix: 16)), multi: 0x\(String(multiBits, radix: 16)), element: \(element)),")
+            setLines.append(".init(name: \(SwiftEmitter.quoted(set.name)), first: \(first), count: \(count), required: 0x\(String(requiredBits, radix: 16)), known: 0x\(String(knownBits, radix: 16)), rejected: 0x\(String(rejectedBits, radix: 16)), multi: 0x\(String(multiBits, radix: 16)), element: \(element)),")
         }
 
         w.line("/// The rule of each attribute: `attributeSetDescriptors[set].first + type`.")
         w.line("package let attributeDescriptors: [AttributeDescriptor] = [")
         w.indented { w in
             var index = 0
-            for (family, set) in sets {
-                w.line("// \(family.name) \(set.name)")
+            for entry in sets {
+                let set = entry.set
+                w.line("// \(entry.doc)")
                 let count = (set.attributes.map(\.value).max() ?? -1) + 1
                 for _ in 0..<count {
                     w.line(rules[index] + ",")

@@ -13,12 +13,12 @@ import Testing
 
     /// Walks the nest `bytes` (one attribute) as `set`, checking everything inside as the
     /// check-only walk does; the error, or nil.
-    static func walkError(_ bytes: [UInt8], _ set: AttributeSetID, via list: AttributeSetID? = nil) -> DecodeError? {
+    static func walkError(_ bytes: [UInt8], _ set: AttributeSetID) -> DecodeError? {
         bytes.withUnsafeBytes { raw -> DecodeError? in
             var it = AttributeIterator(raw, baseOffset: 0)
             do throws(DecodeError) {
                 guard let nest = try it.next() else { return nil }
-                try FlowTableCodec.checkNest(nest, set, via: list, depth: 2)
+                try FlowTableCodec.checkNest(nest, set, depth: 2)
                 return nil
             } catch { return error }
         }
@@ -112,13 +112,13 @@ import Testing
         let table = Wire.nest(1, [Wire.str(NFL.TableAttr.name, "t"), Wire.u32(NFL.TableAttr.uid, 1),
                                   Wire.u32(NFL.TableAttr.source, 1), Wire.u32(NFL.TableAttr.size, 1),
                                   Wire.nest(NFL.TableAttr.matches, []), actions])
-        #expect(Self.walkError(table, .nflTable, via: .nflTableList)
+        #expect(Self.walkError(table, .nflTable)
                 == DecodeError(.unknownAttribute(1), at: 4 + 8 + 8 + 8 + 8 + 4 + 4 + 8, path: ["ACTIONS", "UID[1]"]))
         // An element with a payload its descriptor refuses: a u32 list (HDRS) with a short one.
         let node = Wire.nest(1, [Wire.str(NFL.HeaderNodeAttr.name, "n"), Wire.u32(NFL.HeaderNodeAttr.uid, 1),
                                  Wire.nest(NFL.HeaderNodeAttr.hdrs, [Wire.u32(1, 1), Wire.nla(1, [1])]),
                                  Wire.nest(NFL.HeaderNodeAttr.jump, [])])
-        #expect(Self.walkError(node, .nflHeaderNode, via: .nflHeaderGraph)
+        #expect(Self.walkError(node, .nflHeaderNode)
                 == DecodeError(.payloadLength(expected: "4 (u32)", got: 1), at: 4 + 8 + 8 + 4 + 8,
                                path: ["HDRS", "VALUE[1]"]))
     }
@@ -128,12 +128,25 @@ import Testing
                    Wire.u32(NFL.FieldRefAttr.field, 1), Wire.u32(NFL.FieldRefAttr.maskType, 1),
                    Wire.u32(NFL.FieldRefAttr.type, 0)]
         let withNext = Wire.nest(1, [Wire.u32(NFL.FieldRefAttr.nextNode, 3)] + ref)
-        #expect(Self.walkError(withNext, .nflFieldRef, via: .nflFieldRefList)
+        // The field-ref set's variants at its two places (generator hints): a match refuses
+        // NEXT_NODE, a jump entry requires it; the set itself does neither.
+        #expect(Self.walkError(withNext, .nflFieldRefInFieldRefList)
                 == DecodeError(.notAllowed("NEXT_NODE is only allowed in a jump entry"), at: 4))
-        #expect(Self.walkError(withNext, .nflFieldRef, via: .nflJumpList) == nil)
-        #expect(Self.walkError(Wire.nest(1, ref), .nflFieldRef, via: .nflJumpList)
+        #expect(Self.walkError(withNext, .nflFieldRefInJumpList) == nil)
+        #expect(Self.walkError(Wire.nest(1, ref), .nflFieldRefInJumpList)
                 == DecodeError(.missingAttribute("NEXT_NODE"), at: 0))
-        #expect(Self.walkError(Wire.nest(1, ref), .nflFieldRef, via: .nflFieldRefList) == nil)
+        #expect(Self.walkError(Wire.nest(1, ref), .nflFieldRefInFieldRefList) == nil)
+        #expect(Self.walkError(withNext, .nflFieldRef) == nil)
+        #expect(Self.walkError(Wire.nest(1, ref), .nflFieldRef) == nil)
+        // The lists nest those variants.
+        #expect(StrictWalk.elementSet(of: .nflFieldRefList) == .nflFieldRefInFieldRefList)
+        #expect(StrictWalk.elementSet(of: .nflJumpList) == .nflFieldRefInJumpList)
+    }
+
+    @Test func theSelectorRefusesFlows() {
+        let e = Self.walkError(Wire.nest(1, [Wire.u32(NFL.TableFlowsAttr.table, 1), Wire.nest(NFL.TableFlowsAttr.flows, [])]),
+                               .nflTableFlows)
+        #expect(e == DecodeError(.notAllowed("FLOWS is not allowed in a GET_FLOWS selector"), at: 12))
     }
 
     /// The decoder's and the check-only walk's errors for a message.

@@ -7,8 +7,8 @@
 // pure cost: ~4,700 instructions per flow (BENCHMARKS.md, "Loopback").
 //
 // How it stays exact: every set is walked by the decoder's own StrictWalk over the generated
-// descriptors, nests by their descriptors' nested sets, with the same hand-written rules
-// (FlowTableRules); the GET_FLOWS selector goes to the decoder's own decodeSelector; the shape
+// descriptors, nests by their descriptors' nested sets (place variants included); the GET_FLOWS
+// selector goes to the decoder's own decodeSelector; the shape
 // rules run on a stand-in FlowTableAttributes through the decoder's own validateShape.
 // `FlowTableCheckTests` holds walk and decoder to the same verdicts and errors on generated
 // valid and malformed messages.
@@ -118,37 +118,32 @@ extension FlowTableCodec {
             return try StrictWalk.list(nest, list, in: parent, depth: depth) { (_, _) throws(DecodeError) in }
         }
         return try StrictWalk.list(nest, list, in: parent, depth: depth) { (child, depth) throws(DecodeError) in
-            try checkNest(child, element, via: list, depth: depth)
+            try checkNest(child, element, depth: depth)
         }
     }
 
-    /// Checks `nest`, of the set `id` (an element of the list `via`, if any), and everything in
-    /// it, as the decoder would.
-    package static func checkNest(_ nest: Attribute, _ id: AttributeSetID, via list: AttributeSetID?,
-                                  depth: Int) throws(DecodeError) {
-        let seen = try StrictWalk.walk(nest, id, refusing: FlowTableRules.refused(id, via: list),
-                                       reason: FlowTableRules.refusal(id)) { attr, d throws(DecodeError) in
+    /// Checks `nest`, of the set `id`, and everything in it, as the decoder would.
+    package static func checkNest(_ nest: Attribute, _ id: AttributeSetID, depth: Int) throws(DecodeError) {
+        _ = try StrictWalk.walk(nest, id) { attr, d throws(DecodeError) in
             guard d.kind == .nest, let inner = d.nested else { return }
             if inner.descriptor.element != 0 {
                 _ = try checkList(attr, inner, in: id, depth: depth + 1)
             } else {
-                do throws(DecodeError) { try checkNest(attr, inner, via: nil, depth: depth) } catch {
+                do throws(DecodeError) { try checkNest(attr, inner, depth: depth) } catch {
                     throw error.within(id.name(of: attr.type))
                 }
             }
         }
-        try FlowTableRules.after(seen, id, via: list, nest)
     }
 
-    /// The verdict of `checkNest` without its error: the same descriptors and FlowTableRules,
+    /// The verdict of `checkNest` without its error: the same descriptors,
     /// walked without closures or error values, so the usual (valid) message costs a fraction of
     /// the exact walk. It never accepts what `checkNest` refuses; false sends the caller to
     /// `checkNest`, which names the error.
-    package static func accepts(_ nest: Attribute, _ id: AttributeSetID, via list: AttributeSetID?,
-                                depth: Int) -> Bool {
+    package static func accepts(_ nest: Attribute, _ id: AttributeSetID, depth: Int) -> Bool {
         let set = id.descriptor
         // Refused or unknown types, as one mask.
-        let bad = FlowTableRules.refused(id, via: list) | ~set.known
+        let bad = set.rejected | ~set.known
         let first = set.first, repeatable = set.multi
         var it = nest.nested()
         var seen: UInt64 = 0
@@ -164,12 +159,12 @@ extension FlowTableCodec {
                     if inner.descriptor.element != 0 {
                         guard acceptsList(a, inner, depth: depth + 1) != nil else { return false }
                     } else {
-                        guard accepts(a, inner, via: nil, depth: depth) else { return false }
+                        guard accepts(a, inner, depth: depth) else { return false }
                     }
                 }
             }
         } catch { return false }
-        return set.required & ~seen == 0 && FlowTableRules.satisfied(AttributeBits(bits: seen), id, via: list)
+        return set.required & ~seen == 0
     }
 
     /// `accepts` for the list nest `nest` of the set `list`: its element count, or nil.
@@ -183,7 +178,7 @@ extension FlowTableCodec {
         do throws(DecodeError) {
             while let child = try it.next() {
                 guard child.type == l.element, d.admits(child.payload) else { return nil }
-                if let element, !accepts(child, element, via: list, depth: depth + 1) { return nil }
+                if let element, !accepts(child, element, depth: depth + 1) { return nil }
                 n += 1
             }
         } catch { return nil }
@@ -194,6 +189,6 @@ extension FlowTableCodec {
     /// validated flow view of the byte-level paths. `depth` is the element's (2 under a message's
     /// FLOWS).
     package static func checkFlow(_ element: Attribute, depth: Int = 2) throws(DecodeError) {
-        try checkNest(element, .nflFlow, via: .nflFlowList, depth: depth)
+        try checkNest(element, .nflFlow, depth: depth)
     }
 }

@@ -189,15 +189,13 @@ public enum FlowTableCodec {
         try w.endNest(n)
     }
 
-    /// Decodes a field ref, an element of the list `via`: NEXT_NODE only in a jump entry, where
-    /// it is required (FlowTableRules).
+    /// Decodes a field ref as the set `set`: a match's (NEXT_NODE refused) or a jump entry's
+    /// (NEXT_NODE required), as the generator hints say.
     @inline(__always)
-    static func decodeRef(_ nest: Attribute, via list: AttributeSetID) throws(DecodeError) -> (FieldRef, UInt32) {
+    static func decodeRef(_ nest: Attribute, _ set: AttributeSetID) throws(DecodeError) -> (FieldRef, UInt32) {
         var next: UInt32 = 0, instance: UInt32 = 0, header: UInt32 = 0, field: UInt32 = 0
         var maskType: UInt32 = 0, type: UInt32 = 0, value: FieldValue?, mask: FieldValue?
-        let set = AttributeSetID.nflFieldRef
-        let seen = try StrictWalk.walk(nest, set, refusing: FlowTableRules.refused(set, via: list),
-                                       reason: FlowTableRules.refusal(set)) { attr, _ throws(DecodeError) in
+        _ = try StrictWalk.walk(nest, set) { attr, _ throws(DecodeError) in
             switch attr.type {
             case NFL.FieldRefAttr.nextNode: next = attr.checkedU32
             case NFL.FieldRefAttr.instance: instance = attr.checkedU32
@@ -210,7 +208,6 @@ public enum FlowTableCodec {
             default: break
             }
         }
-        try FlowTableRules.after(seen, set, via: list, nest)
         let ref = FieldRef(instance: instance, header: header, field: field,
                            maskType: MaskType(rawValue: maskType), type: FieldType(rawValue: type),
                            value: value, mask: mask)
@@ -218,11 +215,11 @@ public enum FlowTableCodec {
     }
 
     static func decodeFieldRef(_ nest: Attribute, depth: Int) throws(DecodeError) -> FieldRef {
-        try decodeRef(nest, via: .nflFieldRefList).0
+        try decodeRef(nest, .nflFieldRefInFieldRefList).0
     }
 
     static func decodeJumpEntry(_ nest: Attribute, depth: Int) throws(DecodeError) -> JumpEntry {
-        let (ref, next) = try decodeRef(nest, via: .nflJumpList)
+        let (ref, next) = try decodeRef(nest, .nflFieldRefInJumpList)
         return JumpEntry(nextNode: next, ref: ref)
     }
 
@@ -417,12 +414,11 @@ public enum FlowTableCodec {
         return Flow(error: error, table: table, uid: uid, priority: priority, matches: matches, actions: actions)
     }
 
-    /// The GET_FLOWS selector (FlowTableRules: TABLE, MINPRIO, MAXPRIO only).
+    /// The GET_FLOWS selector (TABLE, MINPRIO, MAXPRIO; the hints refuse FLOWS).
     static func decodeSelector(_ nest: Attribute) throws(DecodeError) -> FlowSelector {
         let set = AttributeSetID.nflTableFlows
         var table: UInt32 = 0, lo: UInt32?, hi: UInt32?
-        _ = try StrictWalk.walk(nest, set, refusing: FlowTableRules.selectorRefused, refuseUnknown: true,
-                                reason: FlowTableRules.refusal(set)) { attr, _ throws(DecodeError) in
+        _ = try StrictWalk.walk(nest, set) { attr, _ throws(DecodeError) in
             switch attr.type {
             case NFL.TableFlowsAttr.table: table = attr.checkedU32
             case NFL.TableFlowsAttr.minPriority: lo = attr.checkedU32

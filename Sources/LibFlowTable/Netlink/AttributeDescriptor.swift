@@ -53,10 +53,14 @@ package struct AttributeDescriptorInfo: Sendable {
     package let name: StaticString
     /// The length rule as `payloadLength` errors state it (`4 (u32)`).
     package let expected: StaticString
+    /// Why the set refuses the attribute at this place, after its name (` is only allowed in a
+    /// jump entry`); empty when it does not.
+    package let rejection: StaticString
 
-    package init(name: StaticString, expected: StaticString) {
+    package init(name: StaticString, expected: StaticString, rejection: StaticString) {
         self.name = name
         self.expected = expected
+        self.rejection = rejection
     }
 }
 
@@ -72,18 +76,21 @@ package struct AttributeSetDescriptor: Sendable {
     package let required: UInt64
     /// Bit t set: type t is an attribute of the set (the types fit 64 bits).
     package let known: UInt64
+    /// Bit t set: type t is declared but refused here (`AttributeDescriptorInfo.rejection`).
+    package let rejected: UInt64
     /// Bit t set: type t may repeat (multi-attr).
     package let multi: UInt64
     /// A list's one (repeated) attribute type; 0: not a list.
     package let element: UInt16
 
-    package init(name: StaticString, first: Int, count: Int, required: UInt64, known: UInt64, multi: UInt64,
-                 element: UInt16) {
+    package init(name: StaticString, first: Int, count: Int, required: UInt64, known: UInt64, rejected: UInt64,
+                 multi: UInt64, element: UInt16) {
         self.name = name
         self.first = first
         self.count = count
         self.required = required
         self.known = known
+        self.rejected = rejected
         self.multi = multi
         self.element = element
     }

@@ -2,8 +2,9 @@
 // (AttributeDescriptor.swift, Protocol/Generated/AttributeDescriptors.swift). The typed decoder,
 // the check-only walk and the fuzz oracles all go through it, so each rule of the spec (known
 // attribute, payload length, string, no repeats, required attributes, list elements) is checked
-// by this code alone. What YAML cannot say (NEXT_NODE only in a jump entry, the two FLOWS
-// layouts) stays with the callers, as small hand-written rules.
+// by this code alone, and what the generator hints add (required attributes, an attribute refused
+// at one place: NEXT_NODE outside a jump entry) is in the tables too. What neither says (the two
+// FLOWS layouts, chosen by command and direction) stays with the callers.
 //
 // Errors are the decoder's as they always were: the reason, the byte offset and the attribute path
 // (an attribute's name for a rule about its payload; `NAME[i]` for a list element).
@@ -19,24 +20,23 @@ package struct AttributeBits: Sendable, Hashable {
 }
 
 package enum StrictWalk {
-    /// Walks the attributes of `it` as attributes of the set `id`; `nestOffset` is where the
-    /// enclosing nest starts (0 for a message's top level), where a missing attribute is reported.
+    /// Walks the attributes of `it` (the payload of a nest at `nestOffset`, or a message's top
+    /// level at 0) as attributes of the set `id`; `nestOffset` is where a missing attribute is
+    /// reported.
     ///
-    /// Each attribute, in order: a repeat of a non-multi-attr type is an error; a type in
-    /// `refused` (or, with `refuseUnknown`, a type the set lacks) is not allowed, with its name
-    /// followed by `reason` as the message; an unknown type is an error; so is a payload the descriptor
-    /// does not admit. Then `body` gets the attribute and its descriptor (payload already checked,
-    /// so fixed-size reads need no check). After the last one, the first missing required
-    /// attribute (lowest type) is an error. Returns the types seen.
+    /// Each attribute, in order: a repeat of a non-multi-attr type is an error; a type the set
+    /// refuses at this place is not allowed (its name and the descriptor's `rejection` are the
+    /// message); an unknown type is an error; so is a payload the descriptor does not admit.
+    /// Then `body` gets the attribute and its descriptor (payload already checked, so fixed-size
+    /// reads need no check). After the last one, the first missing required attribute (lowest
+    /// type) is an error. Returns the types seen.
     @inline(__always)
     package static func walk(_ it: AttributeIterator, nestOffset: Int, _ id: AttributeSetID,
-                             refusing refused: UInt64 = 0, refuseUnknown: Bool = false,
-                             reason: StaticString = "",
                              _ body: (Attribute, AttributeDescriptor) throws(DecodeError) -> Void)
         throws(DecodeError) -> AttributeBits
     {
         let set = id.descriptor
-        let first = set.first, known = set.known, repeatable = set.multi
+        let first = set.first, known = set.known, refused = set.rejected, repeatable = set.multi
         var it = it
         var seen: UInt64 = 0
         while let a = try it.next() {
@@ -47,11 +47,8 @@ package enum StrictWalk {
                 throw DecodeError(.repeatedAttribute(id.name(of: type)), at: a.offset)
             }
             seen |= bit
-            if refused & bit != 0 { throw DecodeError(.notAllowed(id.name(of: type) + reason.description), at: a.offset) }
-            if known & bit == 0 {
-                if refuseUnknown { throw DecodeError(.notAllowed(id.name(of: type) + reason.description), at: a.offset) }
-                throw DecodeError(.unknownAttribute(type), at: a.offset)
-            }
+            if refused & bit != 0 { throw refusal(a, id) }
+            if known & bit == 0 { throw DecodeError(.unknownAttribute(type), at: a.offset) }
             let d = attributeDescriptors[first &+ Int(type)]
             guard d.admits(a.payload) else { throw payloadError(a, id).within(id.name(of: type)) }
             try body(a, d)
@@ -67,13 +64,10 @@ package enum StrictWalk {
     /// `walk` over the attributes inside `nest`.
     @inline(__always)
     package static func walk(_ nest: Attribute, _ id: AttributeSetID,
-                             refusing refused: UInt64 = 0, refuseUnknown: Bool = false,
-                             reason: StaticString = "",
                              _ body: (Attribute, AttributeDescriptor) throws(DecodeError) -> Void)
         throws(DecodeError) -> AttributeBits
     {
-        try walk(nest.nested(), nestOffset: nest.offset, id, refusing: refused, refuseUnknown: refuseUnknown,
-                 reason: reason, body)
+        try walk(nest.nested(), nestOffset: nest.offset, id, body)
     }
 
     /// Walks the list nest `nest`, an attribute of the set `parent` whose nested set is a list:
@@ -132,6 +126,11 @@ package enum StrictWalk {
     }
 
     // MARK: errors (built only when something is wrong)
+
+    static func refusal(_ a: Attribute, _ id: AttributeSetID) -> DecodeError {
+        let reason = id.info(of: a.type)?.rejection.description ?? ""
+        return DecodeError(.notAllowed(id.name(of: a.type) + reason), at: a.offset)
+    }
 
     /// What is wrong with a payload the descriptor refused, without the path component.
     static func payloadError(_ a: Attribute, _ id: AttributeSetID) -> DecodeError {
