@@ -9,7 +9,7 @@
 // How it stays exact: every set is walked by the decoder's own StrictWalk over the generated
 // descriptors, nests by their descriptors' nested sets (place variants included); the GET_FLOWS
 // selector goes to the decoder's own decodeSelector; the shape
-// rules run on a stand-in FlowTableAttributes through the decoder's own validateShape.
+// rules are the decoder's own validateShape, on the message's presence bits.
 // `FlowTableCheckTests` holds walk and decoder to the same verdicts and errors on generated
 // valid and malformed messages.
 
@@ -44,8 +44,8 @@ extension FlowTableMessage {
         var s = FlowTableMessageSummary(header: m.header, command: g.command, version: g.version)
         try FlowTableCodec.check(attrs, layout: layout, into: &s)
         if requireShape {
-            try s.standIn.validateShape(command: g.command, isRequest: m.header.isRequest,
-                                        offset: m.offset + m.bytes.count)
+            try FlowTableAttributes.validateShape(s.presence, command: g.command, isRequest: m.header.isRequest,
+                                                  offset: m.offset + m.bytes.count)
         }
         return s
     }
@@ -60,8 +60,9 @@ extension FlowTableMessage {
 private let oneFlow: [Flow] = [Flow(table: 0, uid: 0, priority: 0)]
 
 extension FlowTableMessageSummary {
-    /// Attributes with the same presence (and FLOWS emptiness) as the message, for the
-    /// decoder's own shape rules. Empty arrays and the shared one-flow array allocate nothing.
+    /// Attributes with the same presence (and FLOWS emptiness) as the message, for a caller
+    /// that needs a FlowTableAttributes (HairpinCodec's ENCAP). Empty arrays and the shared
+    /// one-flow array allocate nothing.
     var standIn: FlowTableAttributes {
         var a = FlowTableAttributes()
         a.identifierType = identifierType
@@ -76,6 +77,22 @@ extension FlowTableMessageSummary {
         if hasFlows { a.flows = flowCount > 0 ? oneFlow : [] }
         a.selector = selector
         return a
+    }
+
+    /// What the decoder's shape rules look at, from the presence bits.
+    var presence: FlowTableAttributes.Presence {
+        func has(_ t: UInt16) -> Bool { present & (1 << UInt32(t)) != 0 }
+        var p = FlowTableAttributes.Presence(identifierType: identifierType != nil, identifier: identifier != nil,
+                                             errorStrategy: errorStrategy != nil,
+                                             flowsEmpty: hasFlows && flowCount == 0)
+        if has(NFL.Attr.tables) { p.insert(.tables) }
+        if has(NFL.Attr.headers) { p.insert(.headers) }
+        if has(NFL.Attr.actions) { p.insert(.actions) }
+        if has(NFL.Attr.headerGraph) { p.insert(.headerGraph) }
+        if has(NFL.Attr.tableGraph) { p.insert(.tableGraph) }
+        if hasFlows { p.insert(.flows) }
+        if selector != nil { p.insert(.selector) }
+        return p
     }
 }
 
