@@ -84,6 +84,7 @@ enum DescriptorEmitter {
         var rules: [String] = []
         var infos: [String] = []
         var setLines: [String] = []
+        var setNames: [String] = []
         for entry in sets {
             let family = entry.family, set = entry.set
             let first = rules.count
@@ -157,7 +158,8 @@ enum DescriptorEmitter {
             // list wrapper (the one element type list-element, 1) or a bare repeat (a subset).
             let present = set.attributes.filter { $0.type != "unused" }
             let element = present.count == 1 && present[0].multiAttr ? present[0].value : 0
-            setLines.append(".init(name: \(SwiftEmitter.quoted(set.name)), first: \(first), count: \(count), required: 0x\(String(requiredBits, radix: 16)), known: 0x\(String(knownBits, radix: 16)), rejected: 0x\(String(rejectedBits, radix: 16)), multi: 0x\(String(multiBits, radix: 16)), element: \(element)),")
+            setNames.append(SwiftEmitter.quoted(set.name))
+            setLines.append(".init(first: \(first), count: \(count), required: 0x\(String(requiredBits, radix: 16)), known: 0x\(String(knownBits, radix: 16)), rejected: 0x\(String(rejectedBits, radix: 16)), multi: 0x\(String(multiBits, radix: 16)), element: \(element)),")
         }
 
         w.line("/// The rule of each attribute: `attributeSetDescriptors[set].first + type`.")
@@ -187,6 +189,14 @@ enum DescriptorEmitter {
         w.line("package let attributeSetDescriptors: [AttributeSetDescriptor] = [")
         w.indented { w in
             for line in setLines { w.line(line) }
+        }
+        w.line("]")
+        w.line()
+        w.line("/// The spec's name of each set, parallel to `attributeSetDescriptors` (kept apart: a string")
+        w.line("/// in that table would make it lazily initialized, a check on every walk).")
+        w.line("package let attributeSetNames: [StaticString] = [")
+        w.indented { w in
+            for name in setNames { w.line(name + ",") }
         }
         w.line("]")
         return GeneratedFile(path: path, content: w.text)

@@ -99,7 +99,7 @@ import Yams
         let idOf = Dictionary(uniqueKeysWithValues: zip(sets.map { "\($0.family)/\($0.name)" }, ids))
         for (set, id) in zip(sets, ids) {
             let d = id.descriptor
-            #expect(d.name.description == set.name)
+            #expect(id.setName.description == set.name)
             let count = (set.attributes.keys.max() ?? -1) + 1
             #expect(d.count == count, "\(set.name)")
             for type in 0..<max(count, d.count) {

@@ -164,23 +164,22 @@ extension FlowTableCodec {
         let first = set.first, repeatable = set.multi
         var it = nest.nested()
         var seen: UInt64 = 0
-        do throws(DecodeError) {
-            while let a = try it.next() {
-                guard a.type < 64 else { return false }
-                let bit: UInt64 = 1 << UInt64(a.type)
-                if (seen & ~repeatable | bad) & bit != 0 { return false }
-                seen |= bit
-                let d = attributeDescriptors[first &+ Int(a.type)]
-                guard d.admits(a.payload) else { return false }
-                if d.kind == .nest, let inner = d.nested {
-                    if inner.descriptor.element != 0 {
-                        guard acceptsList(a, inner, depth: depth + 1) != nil else { return false }
-                    } else {
-                        guard accepts(a, inner, depth: depth) else { return false }
-                    }
+        while let a = it.nextIfWellFormed() {
+            guard a.type < 64 else { return false }
+            let bit: UInt64 = 1 << UInt64(a.type)
+            if (seen & ~repeatable | bad) & bit != 0 { return false }
+            seen |= bit
+            let d = attributeDescriptors[first &+ Int(a.type)]
+            guard d.admits(a.payload) else { return false }
+            if d.kind == .nest, let inner = d.nested {
+                if inner.descriptor.element != 0 {
+                    guard acceptsList(a, inner, depth: depth + 1) != nil else { return false }
+                } else {
+                    guard accepts(a, inner, depth: depth) else { return false }
                 }
             }
-        } catch { return false }
+        }
+        guard it.isAtEnd else { return false }
         return set.required & ~seen == 0
     }
 
@@ -192,13 +191,12 @@ extension FlowTableCodec {
         let element = d.nested
         var it = nest.nested()
         var n = 0
-        do throws(DecodeError) {
-            while let child = try it.next() {
-                guard child.type == l.element, d.admits(child.payload) else { return nil }
-                if let element, !accepts(child, element, depth: depth + 1) { return nil }
-                n += 1
-            }
-        } catch { return nil }
+        while let child = it.nextIfWellFormed() {
+            guard child.type == l.element, d.admits(child.payload) else { return nil }
+            if let element, !accepts(child, element, depth: depth + 1) { return nil }
+            n += 1
+        }
+        guard it.isAtEnd else { return nil }
         return n
     }
 

@@ -41,8 +41,8 @@ package struct AttributeDescriptor: Sendable {
     /// is one range test.
     @inline(__always)
     package func admits(_ payload: UnsafeRawBufferPointer) -> Bool {
-        let n = payload.count
-        guard n >= Int(minLength) && n <= Int(maxLength) else { return false }
+        // One unsigned compare: a payload shorter than minLength wraps around above the span.
+        guard UInt(bitPattern: payload.count &- Int(minLength)) <= UInt(maxLength &- minLength) else { return false }
         return kind != .string || Attribute.isValidString(payload)
     }
 }
@@ -67,8 +67,6 @@ package struct AttributeDescriptorInfo: Sendable {
 /// One attribute set: where its attributes start in `attributeDescriptors`, how many types it
 /// spans, which it requires and, for a list, its element type.
 package struct AttributeSetDescriptor: Sendable {
-    /// The spec's name of the set.
-    package let name: StaticString
     package let first: Int
     /// Types 0..<count have a descriptor; any other type is unknown.
     package let count: Int
@@ -83,9 +81,8 @@ package struct AttributeSetDescriptor: Sendable {
     /// A list's one (repeated) attribute type; 0: not a list.
     package let element: UInt16
 
-    package init(name: StaticString, first: Int, count: Int, required: UInt64, known: UInt64, rejected: UInt64,
+    package init(first: Int, count: Int, required: UInt64, known: UInt64, rejected: UInt64,
                  multi: UInt64, element: UInt16) {
-        self.name = name
         self.first = first
         self.count = count
         self.required = required
@@ -99,6 +96,9 @@ package struct AttributeSetDescriptor: Sendable {
 extension AttributeSetID {
     @inline(__always)
     package var descriptor: AttributeSetDescriptor { attributeSetDescriptors[Int(rawValue)] }
+
+    /// The spec's name of the set.
+    package var setName: StaticString { attributeSetNames[Int(rawValue)] }
 
     /// The rule of `type` in this set, nil when the set has no such attribute.
     @inline(__always)

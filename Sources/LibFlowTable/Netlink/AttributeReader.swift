@@ -134,27 +134,45 @@ public struct AttributeIterator {
         return n
     }
 
+    /// Whether the walk has used up the region: after `nextIfWellFormed` gave nil, false means
+    /// the bytes left cannot form an attribute.
+    @inlinable public var isAtEnd: Bool { cursor == end }
+
+    /// The next attribute, or nil at the end and at bytes that cannot form one (`isAtEnd` says
+    /// which): the form for walks that only need a verdict, with no error value to carry.
     @inlinable @inline(__always)
-    public mutating func next() throws(DecodeError) -> Attribute? {
+    public mutating func nextIfWellFormed() -> Attribute? {
         let p = cursor
         let remaining = end - p
-        if remaining == 0 { return nil }
-        let offset = offsetBias &+ Int(bitPattern: p)
-        guard remaining >= Netlink.attributeHeaderLength else {
-            throw DecodeError(.trailingBytes(remaining), at: offset)
-        }
+        guard remaining >= Netlink.attributeHeaderLength else { return nil }
         let len = p.loadUnaligned(as: UInt16.self)
         let rawType = p.loadUnaligned(fromByteOffset: 2, as: UInt16.self)
         let n = Int(len)
-        guard n >= Netlink.attributeHeaderLength, n <= remaining else {
-            throw DecodeError(.badAttributeLength(len), at: offset)
-        }
+        guard n >= Netlink.attributeHeaderLength, n <= remaining else { return nil }
         // The last attribute of a region may omit its padding.
         cursor = p + min(Netlink.align(n), remaining)
         return Attribute(type: rawType & Netlink.attributeTypeMask,
                          flags: rawType & ~Netlink.attributeTypeMask,
                          payload: UnsafeRawBufferPointer(start: p + Netlink.attributeHeaderLength,
                                                          count: n &- Netlink.attributeHeaderLength),
-                         offset: offset)
+                         offset: offsetBias &+ Int(bitPattern: p))
+    }
+
+    @inlinable @inline(__always)
+    public mutating func next() throws(DecodeError) -> Attribute? {
+        if let a = nextIfWellFormed() { return a }
+        if cursor == end { return nil }
+        throw malformed()
+    }
+
+    /// What is wrong at the cursor, which `nextIfWellFormed` refused.
+    @usableFromInline @inline(never)
+    func malformed() -> DecodeError {
+        let remaining = end - cursor
+        let offset = offsetBias &+ Int(bitPattern: cursor)
+        guard remaining >= Netlink.attributeHeaderLength else {
+            return DecodeError(.trailingBytes(remaining), at: offset)
+        }
+        return DecodeError(.badAttributeLength(cursor.loadUnaligned(as: UInt16.self)), at: offset)
     }
 }

@@ -36,19 +36,19 @@ package enum StrictWalk {
         throws(DecodeError) -> AttributeBits
     {
         let set = id.descriptor
-        let first = set.first, known = set.known, refused = set.rejected, repeatable = set.multi
+        let first = set.first, repeatable = set.multi
+        // Refused or unknown types, as one mask (the cold path below says which).
+        let bad = set.rejected | ~set.known
         var it = it
         var seen: UInt64 = 0
         while let a = try it.next() {
             let type = a.type
             // Every set's types fit 64 bits (ynl-gen checks): a larger type is unknown.
             let bit: UInt64 = type < 64 ? 1 << UInt64(type) : 0
-            if seen & bit & ~repeatable != 0 {
-                throw DecodeError(.repeatedAttribute(id.name(of: type)), at: a.offset)
+            if (seen & ~repeatable | bad) & bit != 0 || bit == 0 {
+                throw misplaced(a, id, repeated: seen & bit != 0)
             }
             seen |= bit
-            if refused & bit != 0 { throw refusal(a, id) }
-            if known & bit == 0 { throw DecodeError(.unknownAttribute(type), at: a.offset) }
             let d = attributeDescriptors[first &+ Int(type)]
             guard d.admits(a.payload) else { throw payloadError(a, id).within(id.name(of: type)) }
             try body(a, d)
@@ -113,7 +113,7 @@ package enum StrictWalk {
     @inline(__always)
     package static func listSet(of type: UInt16, in parent: AttributeSetID) -> AttributeSetID {
         guard let id = parent.attribute(type)?.nested, id.descriptor.element != 0 else {
-            preconditionFailure("\(parent.name(of: type)) of \(parent.descriptor.name) is not a list")
+            preconditionFailure("\(parent.name(of: type)) of \(parent.setName) is not a list")
         }
         return id
     }
@@ -126,6 +126,14 @@ package enum StrictWalk {
     }
 
     // MARK: errors (built only when something is wrong)
+
+    /// A repeated, refused or unknown attribute, in that order of precedence.
+    @inline(never)
+    static func misplaced(_ a: Attribute, _ id: AttributeSetID, repeated: Bool) -> DecodeError {
+        if repeated { return DecodeError(.repeatedAttribute(id.name(of: a.type)), at: a.offset) }
+        if a.type < 64 && id.descriptor.rejected & (1 << UInt64(a.type)) != 0 { return refusal(a, id) }
+        return DecodeError(.unknownAttribute(a.type), at: a.offset)
+    }
 
     static func refusal(_ a: Attribute, _ id: AttributeSetID) -> DecodeError {
         let reason = id.info(of: a.type)?.rejection.description ?? ""
@@ -170,8 +178,17 @@ extension Attribute {
     @inline(__always) package var checkedFieldValue: FieldValue {
         let n = payload.count
         var v: UInt64 = 0
-        // Little-endian hosts only for now (x86-64, arm64): byte i has weight 256^i.
-        for i in 0..<n { v |= UInt64(payload[i]) << (8 * UInt64(i)) }
-        return FieldValue(rawBits: v, byteCount: UInt8(n))
+        // Little-endian hosts only for now (x86-64, arm64): byte i has weight 256^i. The usual
+        // widths are one load.
+        switch n {
+        case 1: v = UInt64(payload.load(as: UInt8.self))
+        case 2: v = UInt64(payload.loadUnaligned(as: UInt16.self))
+        case 4: v = UInt64(payload.loadUnaligned(as: UInt32.self))
+        case 8: v = payload.loadUnaligned(as: UInt64.self)
+        default:
+            let p = payload.baseAddress!
+            for i in 0..<n { v |= UInt64(p.load(fromByteOffset: i, as: UInt8.self)) << (8 * UInt64(i)) }
+        }
+        return FieldValue(rawBits: v, byteCount: UInt8(truncatingIfNeeded: n))
     }
 }
