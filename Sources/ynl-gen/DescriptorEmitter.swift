@@ -70,7 +70,7 @@ enum DescriptorEmitter {
         w.line("// Change the spec, then run `swift run ynl-gen`; `swift run ynl-gen --check` (run by the")
         w.line("// tests) fails while this file differs from what the spec gives.")
         w.line()
-        w.line("/// Every attribute set of every family, as an index into `attributeSetDescriptors`.")
+        w.line("/// Every attribute set of every family (`descriptor` has its rules).")
         w.line("package enum AttributeSetID: UInt8, CaseIterable, Sendable {")
         w.indented { w in
             for (index, entry) in sets.enumerated() {
@@ -162,7 +162,7 @@ enum DescriptorEmitter {
             setLines.append(".init(first: \(first), count: \(count), required: 0x\(String(requiredBits, radix: 16)), known: 0x\(String(knownBits, radix: 16)), rejected: 0x\(String(rejectedBits, radix: 16)), multi: 0x\(String(multiBits, radix: 16)), element: \(element)),")
         }
 
-        w.line("/// The rule of each attribute: `attributeSetDescriptors[set].first + type`.")
+        w.line("/// The rule of each attribute: `set.descriptor.first + type`.")
         w.line("package let attributeDescriptors: [AttributeDescriptor] = [")
         w.indented { w in
             var index = 0
@@ -185,20 +185,33 @@ enum DescriptorEmitter {
         }
         w.line("]")
         w.line()
-        w.line("/// One per `AttributeSetID`, in its order.")
-        w.line("package let attributeSetDescriptors: [AttributeSetDescriptor] = [")
+        w.line("extension AttributeSetID {")
         w.indented { w in
-            for line in setLines { w.line(line) }
+            w.line("/// The set's rules. A switch, not a table: the walk of a set known where it is called")
+            w.line("/// folds them to constants, and no lazily initialized global is checked on every walk.")
+            w.line("@inline(__always)")
+            w.line("package var descriptor: AttributeSetDescriptor {")
+            w.indented { w in
+                w.line("switch self {")
+                for (entry, line) in zip(sets, setLines) {
+                    w.line("case .\(entry.caseName): \(line.dropLast())")
+                }
+                w.line("}")
+            }
+            w.line("}")
+            w.line()
+            w.line("/// The spec's name of the set.")
+            w.line("package var setName: StaticString {")
+            w.indented { w in
+                w.line("switch self {")
+                for (entry, name) in zip(sets, setNames) {
+                    w.line("case .\(entry.caseName): \(name)")
+                }
+                w.line("}")
+            }
+            w.line("}")
         }
-        w.line("]")
-        w.line()
-        w.line("/// The spec's name of each set, parallel to `attributeSetDescriptors` (kept apart: a string")
-        w.line("/// in that table would make it lazily initialized, a check on every walk).")
-        w.line("package let attributeSetNames: [StaticString] = [")
-        w.indented { w in
-            for name in setNames { w.line(name + ",") }
-        }
-        w.line("]")
+        w.line("}")
         return GeneratedFile(path: path, content: w.text)
     }
 }

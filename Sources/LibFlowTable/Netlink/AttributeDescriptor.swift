@@ -94,16 +94,15 @@ package struct AttributeSetDescriptor: Sendable {
 }
 
 extension AttributeSetID {
-    @inline(__always)
-    package var descriptor: AttributeSetDescriptor { attributeSetDescriptors[Int(rawValue)] }
-
-    /// The spec's name of the set.
-    package var setName: StaticString { attributeSetNames[Int(rawValue)] }
+    /// `descriptor` as a call: for code generic over the set (list decoding), where the inlined
+    /// switch of every set would only add size.
+    @inline(never)
+    package var outlinedDescriptor: AttributeSetDescriptor { descriptor }
 
     /// The rule of `type` in this set, nil when the set has no such attribute.
     @inline(__always)
     package func attribute(_ type: UInt16) -> AttributeDescriptor? {
-        let set = descriptor
+        let set = outlinedDescriptor
         guard Int(type) < set.count else { return nil }
         let d = attributeDescriptors[set.first + Int(type)]
         return d.kind == .absent ? nil : d

@@ -89,7 +89,7 @@ package enum StrictWalk {
             guard depth < Netlink.maxNestingDepth else {
                 throw DecodeError(.nestingTooDeep(Netlink.maxNestingDepth), at: nest.offset)
             }
-            let list = listID.descriptor
+            let list = listID.outlinedDescriptor
             let d = attributeDescriptors[list.first + Int(list.element)]
             var it = nest.nested()
             var index = 0
@@ -112,7 +112,7 @@ package enum StrictWalk {
     /// The list set a nest attribute of `parent` holds (a programming error if it holds none).
     @inline(__always)
     package static func listSet(of type: UInt16, in parent: AttributeSetID) -> AttributeSetID {
-        guard let id = parent.attribute(type)?.nested, id.descriptor.element != 0 else {
+        guard let id = parent.attribute(type)?.nested, id.outlinedDescriptor.element != 0 else {
             preconditionFailure("\(parent.name(of: type)) of \(parent.setName) is not a list")
         }
         return id
@@ -121,7 +121,7 @@ package enum StrictWalk {
     /// The set each element of the list `list` holds (nil: its elements are not nests).
     @inline(__always)
     package static func elementSet(of list: AttributeSetID) -> AttributeSetID? {
-        let d = list.descriptor
+        let d = list.outlinedDescriptor
         return attributeDescriptors[d.first + Int(d.element)].nested
     }
 

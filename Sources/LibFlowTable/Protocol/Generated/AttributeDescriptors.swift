@@ -2,7 +2,7 @@
 // Change the spec, then run `swift run ynl-gen`; `swift run ynl-gen --check` (run by the
 // tests) fails while this file differs from what the spec gives.
 
-/// Every attribute set of every family, as an index into `attributeSetDescriptors`.
+/// Every attribute set of every family (`descriptor` has its rules).
 package enum AttributeSetID: UInt8, CaseIterable, Sendable {
     /// net_flow_nl nfl-attrs
     case nflAttrs = 0
@@ -68,7 +68,7 @@ package enum AttributeSetID: UInt8, CaseIterable, Sendable {
     case nflFieldRefInJumpList = 30
 }
 
-/// The rule of each attribute: `attributeSetDescriptors[set].first + type`.
+/// The rule of each attribute: `set.descriptor.first + type`.
 package let attributeDescriptors: [AttributeDescriptor] = [
     // net_flow_nl nfl-attrs
     .init(kind: .absent, minLength: 0, maxLength: 0, multi: false, nested: nil),
@@ -369,73 +369,80 @@ package let attributeDescriptorInfo: [AttributeDescriptorInfo] = [
     .init(name: "MASK", expected: "1 to 8 (binary integer)", rejection: ""),
 ]
 
-/// One per `AttributeSetID`, in its order.
-package let attributeSetDescriptors: [AttributeSetDescriptor] = [
-    .init(first: 0, count: 10, required: 0x0, known: 0x3fe, rejected: 0x0, multi: 0x0, element: 0),
-    .init(first: 10, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1),
-    .init(first: 12, count: 4, required: 0xe, known: 0xe, rejected: 0x0, multi: 0x0, element: 0),
-    .init(first: 16, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1),
-    .init(first: 18, count: 4, required: 0xe, known: 0xe, rejected: 0x0, multi: 0x0, element: 0),
-    .init(first: 22, count: 9, required: 0x7c, known: 0x1fe, rejected: 0x0, multi: 0x0, element: 0),
-    .init(first: 31, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1),
-    .init(first: 33, count: 4, required: 0xc, known: 0xe, rejected: 0x0, multi: 0x0, element: 0),
-    .init(first: 37, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1),
-    .init(first: 39, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1),
-    .init(first: 41, count: 4, required: 0x4, known: 0xe, rejected: 0x0, multi: 0x0, element: 0),
-    .init(first: 45, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x0, element: 0),
-    .init(first: 47, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1),
-    .init(first: 49, count: 8, required: 0xee, known: 0xfe, rejected: 0x0, multi: 0x0, element: 0),
-    .init(first: 57, count: 3, required: 0x0, known: 0x4, rejected: 0x0, multi: 0x4, element: 2),
-    .init(first: 60, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1),
-    .init(first: 62, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1),
-    .init(first: 64, count: 5, required: 0x1e, known: 0x1e, rejected: 0x0, multi: 0x0, element: 0),
-    .init(first: 69, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1),
-    .init(first: 71, count: 4, required: 0xe, known: 0xe, rejected: 0x0, multi: 0x0, element: 0),
-    .init(first: 75, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1),
-    .init(first: 77, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1),
-    .init(first: 79, count: 7, required: 0x1c, known: 0x7e, rejected: 0x0, multi: 0x0, element: 0),
-    .init(first: 86, count: 5, required: 0x2, known: 0x1e, rejected: 0x10, multi: 0x0, element: 0),
-    .init(first: 91, count: 3, required: 0x0, known: 0x6, rejected: 0x0, multi: 0x0, element: 0),
-    .init(first: 94, count: 3, required: 0x2, known: 0x6, rejected: 0x0, multi: 0x0, element: 0),
-    .init(first: 97, count: 11, required: 0x0, known: 0x7fe, rejected: 0x0, multi: 0x0, element: 0),
-    .init(first: 108, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1),
-    .init(first: 110, count: 3, required: 0x6, known: 0x6, rejected: 0x0, multi: 0x0, element: 0),
-    .init(first: 113, count: 9, required: 0x7c, known: 0x1fe, rejected: 0x2, multi: 0x0, element: 0),
-    .init(first: 122, count: 9, required: 0x7e, known: 0x1fe, rejected: 0x0, multi: 0x0, element: 0),
-]
+extension AttributeSetID {
+    /// The set's rules. A switch, not a table: the walk of a set known where it is called
+    /// folds them to constants, and no lazily initialized global is checked on every walk.
+    @inline(__always)
+    package var descriptor: AttributeSetDescriptor {
+        switch self {
+        case .nflAttrs: .init(first: 0, count: 10, required: 0x0, known: 0x3fe, rejected: 0x0, multi: 0x0, element: 0)
+        case .nflFieldList: .init(first: 10, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1)
+        case .nflField: .init(first: 12, count: 4, required: 0xe, known: 0xe, rejected: 0x0, multi: 0x0, element: 0)
+        case .nflHeaderList: .init(first: 16, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1)
+        case .nflHeader: .init(first: 18, count: 4, required: 0xe, known: 0xe, rejected: 0x0, multi: 0x0, element: 0)
+        case .nflFieldRef: .init(first: 22, count: 9, required: 0x7c, known: 0x1fe, rejected: 0x0, multi: 0x0, element: 0)
+        case .nflFieldRefList: .init(first: 31, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1)
+        case .nflActionArg: .init(first: 33, count: 4, required: 0xc, known: 0xe, rejected: 0x0, multi: 0x0, element: 0)
+        case .nflActionArgList: .init(first: 37, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1)
+        case .nflActionList: .init(first: 39, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1)
+        case .nflAction: .init(first: 41, count: 4, required: 0x4, known: 0xe, rejected: 0x0, multi: 0x0, element: 0)
+        case .nflActionSet: .init(first: 45, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x0, element: 0)
+        case .nflTableList: .init(first: 47, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1)
+        case .nflTable: .init(first: 49, count: 8, required: 0xee, known: 0xfe, rejected: 0x0, multi: 0x0, element: 0)
+        case .nflTableActionUids: .init(first: 57, count: 3, required: 0x0, known: 0x4, rejected: 0x0, multi: 0x4, element: 2)
+        case .nflJumpList: .init(first: 60, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1)
+        case .nflHeaderNodeHdrs: .init(first: 62, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1)
+        case .nflHeaderNode: .init(first: 64, count: 5, required: 0x1e, known: 0x1e, rejected: 0x0, multi: 0x0, element: 0)
+        case .nflHeaderGraph: .init(first: 69, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1)
+        case .nflTableGraphNode: .init(first: 71, count: 4, required: 0xe, known: 0xe, rejected: 0x0, multi: 0x0, element: 0)
+        case .nflTableGraph: .init(first: 75, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1)
+        case .nflFlowList: .init(first: 77, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1)
+        case .nflFlow: .init(first: 79, count: 7, required: 0x1c, known: 0x7e, rejected: 0x0, multi: 0x0, element: 0)
+        case .nflTableFlows: .init(first: 86, count: 5, required: 0x2, known: 0x1e, rejected: 0x10, multi: 0x0, element: 0)
+        case .nflhAttrs: .init(first: 91, count: 3, required: 0x0, known: 0x6, rejected: 0x0, multi: 0x0, element: 0)
+        case .nflhListener: .init(first: 94, count: 3, required: 0x2, known: 0x6, rejected: 0x0, multi: 0x0, element: 0)
+        case .nflhEncap: .init(first: 97, count: 11, required: 0x0, known: 0x7fe, rejected: 0x0, multi: 0x0, element: 0)
+        case .nflhResultList: .init(first: 108, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1)
+        case .nflhResult: .init(first: 110, count: 3, required: 0x6, known: 0x6, rejected: 0x0, multi: 0x0, element: 0)
+        case .nflFieldRefInFieldRefList: .init(first: 113, count: 9, required: 0x7c, known: 0x1fe, rejected: 0x2, multi: 0x0, element: 0)
+        case .nflFieldRefInJumpList: .init(first: 122, count: 9, required: 0x7e, known: 0x1fe, rejected: 0x0, multi: 0x0, element: 0)
+        }
+    }
 
-/// The spec's name of each set, parallel to `attributeSetDescriptors` (kept apart: a string
-/// in that table would make it lazily initialized, a check on every walk).
-package let attributeSetNames: [StaticString] = [
-    "nfl-attrs",
-    "field-list",
-    "field",
-    "header-list",
-    "header",
-    "field-ref",
-    "field-ref-list",
-    "action-arg",
-    "action-arg-list",
-    "action-list",
-    "action",
-    "action-set",
-    "table-list",
-    "table",
-    "table-action-uids",
-    "jump-list",
-    "header-node-hdrs",
-    "header-node",
-    "header-graph",
-    "table-graph-node",
-    "table-graph",
-    "flow-list",
-    "flow",
-    "table-flows",
-    "nflh-attrs",
-    "listener",
-    "encap",
-    "result-list",
-    "result",
-    "field-ref",
-    "field-ref",
-]
+    /// The spec's name of the set.
+    package var setName: StaticString {
+        switch self {
+        case .nflAttrs: "nfl-attrs"
+        case .nflFieldList: "field-list"
+        case .nflField: "field"
+        case .nflHeaderList: "header-list"
+        case .nflHeader: "header"
+        case .nflFieldRef: "field-ref"
+        case .nflFieldRefList: "field-ref-list"
+        case .nflActionArg: "action-arg"
+        case .nflActionArgList: "action-arg-list"
+        case .nflActionList: "action-list"
+        case .nflAction: "action"
+        case .nflActionSet: "action-set"
+        case .nflTableList: "table-list"
+        case .nflTable: "table"
+        case .nflTableActionUids: "table-action-uids"
+        case .nflJumpList: "jump-list"
+        case .nflHeaderNodeHdrs: "header-node-hdrs"
+        case .nflHeaderNode: "header-node"
+        case .nflHeaderGraph: "header-graph"
+        case .nflTableGraphNode: "table-graph-node"
+        case .nflTableGraph: "table-graph"
+        case .nflFlowList: "flow-list"
+        case .nflFlow: "flow"
+        case .nflTableFlows: "table-flows"
+        case .nflhAttrs: "nflh-attrs"
+        case .nflhListener: "listener"
+        case .nflhEncap: "encap"
+        case .nflhResultList: "result-list"
+        case .nflhResult: "result"
+        case .nflFieldRefInFieldRefList: "field-ref"
+        case .nflFieldRefInJumpList: "field-ref"
+        }
+    }
+}
