@@ -44,38 +44,8 @@ extension Attribute {
     }
 
     @inline(__always)
-    func fieldValue<S: AttributeNames>(in names: S.Type) throws(DecodeError) -> FieldValue {
-        do { return try fieldValue() } catch { throw error.within(name(in: names)) }
-    }
-
-    @inline(__always)
     func flag<S: AttributeNames>(in names: S.Type) throws(DecodeError) -> Bool {
         do { return try flag() } catch { throw error.within(name(in: names)) }
-    }
-
-    @inline(__always)
-    func u32(_ name: String) throws(DecodeError) -> UInt32 {
-        do { return try u32() } catch { throw error.within(name) }
-    }
-
-    @inline(__always)
-    func u64(_ name: String) throws(DecodeError) -> UInt64 {
-        do { return try u64() } catch { throw error.within(name) }
-    }
-
-    @inline(__always)
-    func string(_ name: String) throws(DecodeError) -> String {
-        do { return try string() } catch { throw error.within(name) }
-    }
-
-    @inline(__always)
-    func fieldValue(_ name: String) throws(DecodeError) -> FieldValue {
-        do { return try fieldValue() } catch { throw error.within(name) }
-    }
-
-    @inline(__always)
-    func flag(_ name: String) throws(DecodeError) -> Bool {
-        do { return try flag() } catch { throw error.within(name) }
     }
 }
 
