@@ -25,7 +25,7 @@ func measure(_ n: Int, rounds: Int = 5, _ body: (Int) -> Void) -> Double {
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 let iterations = arguments.first.flatMap { Int($0) } ?? 1_000_000
-/// `codec-bench N decode` runs only the decode part (for instruction-count profiles).
+/// `codec-bench N decode` (or `check`) runs only that part (for instruction-count profiles).
 let only = arguments.dropFirst().first
 
 // A realistic flow: match on ethertype and IPv4 destination prefix, two actions with args.
@@ -59,6 +59,20 @@ let decodeRate = measure(iterations) { n in
 
 if only == "decode" {
     print("decode into model  : \(Int(1e9 / decodeRate)) ns/msg")
+    exit(0)
+}
+
+/// Every rule of decode, nothing built: what unft's twin does before forwarding a request.
+let checkRate = measure(iterations) { n in
+    bytes.withUnsafeBytes { raw in
+        for _ in 0..<n {
+            if let s = try? FlowTableMessage.check(raw, familyID: 0x1c) { sink &+= s.flowCount }
+        }
+    }
+}
+
+if only == "check" {
+    print("check, no model    : \(Int(1e9 / checkRate)) ns/msg")
     exit(0)
 }
 
@@ -103,5 +117,6 @@ func fmt(_ rate: Double) -> String {
 print("message: one-flow SET_FLOWS request, \(bytes.count) bytes; \(iterations) iterations, best of 5")
 print("decode into model  : \(fmt(decodeRate))  (\(Int(1e9 / decodeRate)) ns/msg)")
 print("encode from model  : \(fmt(encodeRate))  (\(Int(1e9 / encodeRate)) ns/msg)")
+print("check, no model    : \(fmt(checkRate))  (\(Int(1e9 / checkRate)) ns/msg)")
 print("walk attributes    : \(fmt(walkRate))  (\(Int(1e9 / walkRate)) ns/msg)")
 if sink == 42 { print("") }  // keeps the work observable

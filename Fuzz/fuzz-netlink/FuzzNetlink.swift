@@ -1,6 +1,7 @@
 // fuzz-netlink: arbitrary bytes as a netlink packet, every message through every decoder of
 // both families (Flow Table API, hairpin) plus NLMSG_ERROR and nlctrl NEWFAMILY. Decoding must
-// end in a value or a DecodeError, never a trap. The oracle: whatever decodes is encoded again
+// end in a value or a DecodeError, never a trap. The oracles: the check-only walk
+// (FlowTableMessage.check) gives the decoder's verdict and error; whatever decodes is encoded again
 // and must decode to the same value (decode(encode(x)) == x, nlmsg_len aside), encoding that
 // again must give the same bytes, and Flow Table attributes must survive FlowTrace's extended
 // JSON (FlowTableAttributes(extendedJSON:)) unchanged.
@@ -56,6 +57,14 @@ enum NetlinkFuzz {
     // MARK: Flow Table API
 
     static func flowTable(_ m: NetlinkMessageView) {
+        // The check-only walk must give the decoder's verdict and error, with and without shape.
+        for requireShape in [false, true] {
+            var decoded: DecodeError?, checked: DecodeError?
+            do throws(DecodeError) { _ = try FlowTableMessage.decode(m, requireShape: requireShape) } catch { decoded = error }
+            do throws(DecodeError) { _ = try FlowTableMessage.check(m, requireShape: requireShape) } catch { checked = error }
+            Fuzz.check(decoded == checked, "FlowTableMessage: check and decode disagree (requireShape \(requireShape))\n"
+                       + "decode: \(decoded.map { "\($0)" } ?? "ok")\ncheck: \(checked.map { "\($0)" } ?? "ok")")
+        }
         let x: FlowTableMessage
         do throws(DecodeError) { x = try FlowTableMessage.decode(m, requireShape: false) } catch {
             _ = error.description

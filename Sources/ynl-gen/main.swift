@@ -77,6 +77,7 @@ enum Generator {
         // One Wireshark plugin for all families (the hairpin's ENCAP nests net_flow_nl's set).
         files += try LuaEmitter.files(for: families)
         files += try KmodEmitter.files(for: dependenciesFirst(families))
+        files.append(try DescriptorEmitter.file(for: families))
         files.append(ErrnoEmitter.file())
         let paths = files.map(\.path)
         if let twice = paths.first(where: { path in paths.filter { $0 == path }.count > 1 }) {

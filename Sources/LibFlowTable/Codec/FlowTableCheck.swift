@@ -6,14 +6,12 @@
 // so the decoded copy (arrays of flows, matches, actions; their allocation and teardown) was
 // pure cost: ~4,700 instructions per flow (BENCHMARKS.md, "Loopback").
 //
-// How it stays exact: the hot sets (FLOWS and everything in a flow: field refs, actions,
-// action args) are walked here line for line like their decoders; the sets a batch never
-// carries (TABLES, HEADERS, ACTIONS, the graphs) and the GET_FLOWS selector go to the typed
-// decoder itself, its result dropped; strings and values go to the Attribute readers; the
-// shape rules run on a stand-in FlowTableAttributes through the decoder's own validateShape.
-// Before the exact walk, FLOWS gets a tight conservative pass (FastFlowsCheck, at the end of
-// this file) that only ever says "surely valid" or "look closer". `FlowTableCheckTests` holds
-// walk and decoder to the same verdicts and errors on generated valid and malformed messages.
+// How it stays exact: every set is walked by the decoder's own StrictWalk over the generated
+// descriptors, nests by their descriptors' nested sets (place variants included); the GET_FLOWS
+// selector goes to the decoder's own decodeSelector; the shape
+// rules are the decoder's own validateShape, on the message's presence bits.
+// `FlowTableCheckTests` holds walk and decoder to the same verdicts and errors on generated
+// valid and malformed messages.
 
 /// What a well-formed message carries, as far as forwarding it needs.
 public struct FlowTableMessageSummary: Hashable, Sendable {
@@ -46,8 +44,8 @@ extension FlowTableMessage {
         var s = FlowTableMessageSummary(header: m.header, command: g.command, version: g.version)
         try FlowTableCodec.check(attrs, layout: layout, into: &s)
         if requireShape {
-            try s.standIn.validateShape(command: g.command, isRequest: m.header.isRequest,
-                                        offset: m.offset + m.bytes.count)
+            try FlowTableAttributes.validateShape(s.presence, command: g.command, isRequest: m.header.isRequest,
+                                                  offset: m.offset + m.bytes.count)
         }
         return s
     }
@@ -62,8 +60,9 @@ extension FlowTableMessage {
 private let oneFlow: [Flow] = [Flow(table: 0, uid: 0, priority: 0)]
 
 extension FlowTableMessageSummary {
-    /// Attributes with the same presence (and FLOWS emptiness) as the message, for the
-    /// decoder's own shape rules. Empty arrays and the shared one-flow array allocate nothing.
+    /// Attributes with the same presence (and FLOWS emptiness) as the message, for a caller
+    /// that needs a FlowTableAttributes (HairpinCodec's ENCAP). Empty arrays and the shared
+    /// one-flow array allocate nothing.
     var standIn: FlowTableAttributes {
         var a = FlowTableAttributes()
         a.identifierType = identifierType
@@ -79,309 +78,132 @@ extension FlowTableMessageSummary {
         a.selector = selector
         return a
     }
-}
 
-/// The walk's seen-set is the decoder's own (DecodeHelpers.swift), so a repeat throws the same error.
-typealias CheckedAttributes = SeenAttributes
-
-/// `decodeList` without the result: the same element rule, depth limit and error paths;
-/// returns the number of elements.
-@inline(__always)
-func checkList(_ nest: Attribute, elementName: StaticString, depth: Int,
-               _ element: (Attribute, Int) throws(DecodeError) -> Void) throws(DecodeError) -> Int {
-    guard depth < Netlink.maxNestingDepth else {
-        throw DecodeError(.nestingTooDeep(Netlink.maxNestingDepth), at: nest.offset)
+    /// What the decoder's shape rules look at, from the presence bits.
+    var presence: FlowTableAttributes.Presence {
+        func has(_ t: UInt16) -> Bool { present & (1 << UInt32(t)) != 0 }
+        var p = FlowTableAttributes.Presence(identifierType: identifierType != nil, identifier: identifier != nil,
+                                             errorStrategy: errorStrategy != nil,
+                                             flowsEmpty: hasFlows && flowCount == 0)
+        if has(NFL.Attr.tables) { p.insert(.tables) }
+        if has(NFL.Attr.headers) { p.insert(.headers) }
+        if has(NFL.Attr.actions) { p.insert(.actions) }
+        if has(NFL.Attr.headerGraph) { p.insert(.headerGraph) }
+        if has(NFL.Attr.tableGraph) { p.insert(.tableGraph) }
+        if hasFlows { p.insert(.flows) }
+        if selector != nil { p.insert(.selector) }
+        return p
     }
-    var it = nest.nested()
-    var index = 0
-    while let child = try it.next() {
-        guard child.type == NFL.listElement else {
-            throw DecodeError(.notAllowed("list element has type \(child.type), expected \(elementName) (1)"),
-                              at: child.offset).within("\(elementName)[\(index)]")
-        }
-        do { try element(child, depth + 1) } catch { throw error.within("\(elementName)[\(index)]") }
-        index += 1
-    }
-    return index
 }
 
 extension FlowTableCodec {
-    /// The top-level walk of `decode(_:layout:depth:)`.
+    /// The top-level walk of `decode(_:layout:depth:)`, building nothing but the summary.
     static func check(_ it: AttributeIterator, layout: FlowsLayout, depth: Int = 0,
                       into s: inout FlowTableMessageSummary) throws(DecodeError) {
-        var it = it
-        var seen = CheckedAttributes()
-        let names = NFL.Attr.self
-        while let attr = try it.next() {
-            try seen.mark(attr, names: names)
+        let set = AttributeSetID.nflAttrs
+        let seen = try StrictWalk.walk(it, nestOffset: 0, set) { attr, _ throws(DecodeError) in
             switch attr.type {
-            case NFL.Attr.identifierType: s.identifierType = try attr.u32(in: names)
-            case NFL.Attr.identifier: s.identifier = try attr.u32(in: names)
-            case NFL.Attr.flowsError: s.errorStrategy = ErrorStrategy(rawValue: try attr.u32(in: names))
-            // Not in a batch: the decoder checks them (and its result is dropped).
-            case NFL.Attr.tables:
-                _ = try wrap(names, attr) { () throws(DecodeError) in
-                    try decodeList(attr, elementName: "TABLE", depth: depth + 1, decodeTable)
-                }
-            case NFL.Attr.headers:
-                _ = try wrap(names, attr) { () throws(DecodeError) in
-                    try decodeList(attr, elementName: "HEADER", depth: depth + 1, decodeHeader)
-                }
-            case NFL.Attr.actions:
-                _ = try wrap(names, attr) { () throws(DecodeError) in
-                    try decodeList(attr, elementName: "ACTION", depth: depth + 1, decodeAction)
-                }
-            case NFL.Attr.headerGraph:
-                _ = try wrap(names, attr) { () throws(DecodeError) in
-                    try decodeList(attr, elementName: "NODE", depth: depth + 1, decodeHeaderNode)
-                }
-            case NFL.Attr.tableGraph:
-                _ = try wrap(names, attr) { () throws(DecodeError) in
-                    try decodeList(attr, elementName: "NODE", depth: depth + 1, decodeTableGraphNode)
-                }
+            case NFL.Attr.identifierType: s.identifierType = attr.checkedU32
+            case NFL.Attr.identifier: s.identifier = attr.checkedU32
+            case NFL.Attr.flowsError: s.errorStrategy = ErrorStrategy(rawValue: attr.checkedU32)
             case NFL.Attr.flows:
                 switch layout {
                 case .list:
-                    // The fast pass for the usual request; the exact walk for anything else.
-                    // (Its nesting, 6 levels below FLOWS, stays under the decoder's limit.)
-                    if let n = FastFlowsCheck.count(attr.payload) {
-                        s.flowCount = n
-                    } else {
-                        s.flowCount = try wrap(names, attr) { () throws(DecodeError) in
-                            try checkList(attr, elementName: "FLOW", depth: depth + 1, checkFlow)
-                        }
-                    }
+                    s.flowCount = try checkList(attr, in: set, depth: depth + 1)
                     s.hasFlows = true
                 case .selector:
-                    s.selector = try wrap(names, attr) { () throws(DecodeError) in try decodeSelector(attr) }
+                    s.selector = try wrap(NFL.Attr.self, attr) { () throws(DecodeError) in try decodeSelector(attr) }
                 }
-            default: throw unknown(attr)
+            // TABLES, HEADERS, ACTIONS and the graphs.
+            default: _ = try checkList(attr, in: set, depth: depth + 1)
             }
-            if attr.type < 32 { s.present |= 1 << UInt32(attr.type) }
+        }
+        s.present = UInt32(truncatingIfNeeded: seen.bits)
+    }
+
+    /// Checks the list nest `nest` (an attribute of `parent`) and everything in its elements, as
+    /// the decoder would; returns the number of elements.
+    package static func checkList(_ nest: Attribute, in parent: AttributeSetID, depth: Int) throws(DecodeError) -> Int {
+        try checkList(nest, StrictWalk.listSet(of: nest.type, in: parent), in: parent, depth: depth)
+    }
+
+    static func checkList(_ nest: Attribute, _ list: AttributeSetID, in parent: AttributeSetID,
+                          depth: Int) throws(DecodeError) -> Int {
+        // The verdict first, in a tight loop; the walk below only runs to name what is wrong.
+        if let n = acceptsList(nest, list, depth: depth) { return n }
+        guard let element = StrictWalk.elementSet(of: list) else {
+            return try StrictWalk.list(nest, list, in: parent, depth: depth) { (_, _) throws(DecodeError) in }
+        }
+        return try StrictWalk.list(nest, list, in: parent, depth: depth) { (child, depth) throws(DecodeError) in
+            try checkNest(child, element, depth: depth)
         }
     }
 
-    /// `decodeFlow` without the flow.
-    static func checkFlow(_ nest: Attribute, depth: Int) throws(DecodeError) {
-        var it = nest.nested()
-        var seen = CheckedAttributes()
-        let names = NFL.FlowAttr.self
-        while let attr = try it.next() {
-            try seen.mark(attr, names: names)
-            switch attr.type {
-            case NFL.FlowAttr.error, NFL.FlowAttr.table, NFL.FlowAttr.uid, NFL.FlowAttr.priority:
-                _ = try attr.u32(in: names)
-            case NFL.FlowAttr.matches:
-                _ = try wrap(names, attr) { () throws(DecodeError) in
-                    try checkList(attr, elementName: "FIELD_REF", depth: depth + 1, checkFieldRef)
+    /// Checks `nest`, of the set `id`, and everything in it, as the decoder would.
+    package static func checkNest(_ nest: Attribute, _ id: AttributeSetID, depth: Int) throws(DecodeError) {
+        _ = try StrictWalk.walk(nest, id) { attr, d throws(DecodeError) in
+            guard d.kind == .nest, let inner = d.nested else { return }
+            if inner.descriptor.element != 0 {
+                _ = try checkList(attr, inner, in: id, depth: depth + 1)
+            } else {
+                do throws(DecodeError) { try checkNest(attr, inner, depth: depth) } catch {
+                    throw error.within(id.name(of: attr.type))
                 }
-            case NFL.FlowAttr.actions:
-                _ = try wrap(names, attr) { () throws(DecodeError) in
-                    try checkList(attr, elementName: "ACTION", depth: depth + 1, checkAction)
+            }
+        }
+    }
+
+    /// The verdict of `checkNest` without its error: the same descriptors,
+    /// walked without closures or error values, so the usual (valid) message costs a fraction of
+    /// the exact walk. It never accepts what `checkNest` refuses; false sends the caller to
+    /// `checkNest`, which names the error.
+    package static func accepts(_ nest: Attribute, _ id: AttributeSetID, depth: Int) -> Bool {
+        let set = id.descriptor
+        // Refused or unknown types, as one mask.
+        let bad = set.rejected | ~set.known
+        let first = set.first, repeatable = set.multi
+        var it = nest.nested()
+        var seen: UInt64 = 0
+        while let a = it.nextIfWellFormed() {
+            guard a.type < 64 else { return false }
+            let bit: UInt64 = 1 << UInt64(a.type)
+            if (seen & ~repeatable | bad) & bit != 0 { return false }
+            seen |= bit
+            let d = attributeDescriptors[first &+ Int(a.type)]
+            guard d.admits(a.payload) else { return false }
+            if d.kind == .nest, let inner = d.nested {
+                if inner.descriptor.element != 0 {
+                    guard acceptsList(a, inner, depth: depth + 1) != nil else { return false }
+                } else {
+                    guard accepts(a, inner, depth: depth) else { return false }
                 }
-            default: throw unknown(attr)
             }
         }
-        guard seen.has(NFL.FlowAttr.table) else { throw missing("TABLE", in: nest) }
-        guard seen.has(NFL.FlowAttr.uid) else { throw missing("UID", in: nest) }
-        guard seen.has(NFL.FlowAttr.priority) else { throw missing("PRIORITY", in: nest) }
+        guard it.isAtEnd else { return false }
+        return set.required & ~seen == 0
     }
 
-    /// `decodeRef(_:allowNextNode: false)` without the ref.
-    static func checkFieldRef(_ nest: Attribute, depth: Int) throws(DecodeError) {
+    /// `accepts` for the list nest `nest` of the set `list`: its element count, or nil.
+    static func acceptsList(_ nest: Attribute, _ list: AttributeSetID, depth: Int) -> Int? {
+        guard depth < Netlink.maxNestingDepth else { return nil }
+        let l = list.descriptor
+        let d = attributeDescriptors[l.first + Int(l.element)]
+        let element = d.nested
         var it = nest.nested()
-        var seen = CheckedAttributes()
-        let names = NFL.FieldRefAttr.self
-        while let attr = try it.next() {
-            try seen.mark(attr, names: names)
-            switch attr.type {
-            case NFL.FieldRefAttr.nextNode:
-                throw DecodeError(.notAllowed("NEXT_NODE is only allowed in a jump entry"), at: attr.offset)
-            case NFL.FieldRefAttr.instance, NFL.FieldRefAttr.header, NFL.FieldRefAttr.field,
-                 NFL.FieldRefAttr.maskType, NFL.FieldRefAttr.type:
-                _ = try attr.u32(in: names)
-            case NFL.FieldRefAttr.value, NFL.FieldRefAttr.mask: _ = try attr.fieldValue(in: names)
-            default: throw unknown(attr)
-            }
-        }
-        guard seen.has(NFL.FieldRefAttr.instance) else { throw missing("INSTANCE", in: nest) }
-        guard seen.has(NFL.FieldRefAttr.header) else { throw missing("HEADER", in: nest) }
-        guard seen.has(NFL.FieldRefAttr.field) else { throw missing("FIELD", in: nest) }
-        guard seen.has(NFL.FieldRefAttr.maskType) else { throw missing("MASK_TYPE", in: nest) }
-        guard seen.has(NFL.FieldRefAttr.type) else { throw missing("TYPE", in: nest) }
-    }
-
-    /// `decodeAction` without the action.
-    static func checkAction(_ nest: Attribute, depth: Int) throws(DecodeError) {
-        var it = nest.nested()
-        var seen = CheckedAttributes()
-        let names = NFL.ActionAttr.self
-        while let attr = try it.next() {
-            try seen.mark(attr, names: names)
-            switch attr.type {
-            case NFL.ActionAttr.name: try checkString(attr, names)
-            case NFL.ActionAttr.uid: _ = try attr.u32(in: names)
-            case NFL.ActionAttr.signature:
-                _ = try wrap(names, attr) { () throws(DecodeError) in
-                    try checkList(attr, elementName: "ACTION_ARG", depth: depth + 1, checkActionArg)
-                }
-            default: throw unknown(attr)
-            }
-        }
-        guard seen.has(NFL.ActionAttr.uid) else { throw missing("UID", in: nest) }
-    }
-
-    /// `decodeActionArg` without the argument.
-    static func checkActionArg(_ nest: Attribute, depth: Int) throws(DecodeError) {
-        var it = nest.nested()
-        var seen = CheckedAttributes()
-        let names = NFL.ActionArgAttr.self
-        while let attr = try it.next() {
-            try seen.mark(attr, names: names)
-            switch attr.type {
-            case NFL.ActionArgAttr.name: try checkString(attr, names)
-            case NFL.ActionArgAttr.type: _ = try attr.u32(in: names)
-            case NFL.ActionArgAttr.value: _ = try attr.fieldValue(in: names)
-            default: throw unknown(attr)
-            }
-        }
-        guard seen.has(NFL.ActionArgAttr.type) else { throw missing("TYPE", in: nest) }
-        guard seen.has(NFL.ActionArgAttr.value) else { throw missing("VALUE", in: nest) }
-    }
-
-    /// `Attribute.string(in:)` without the String for the usual case (ASCII, no NUL inside);
-    /// anything else goes to the reader itself, which gives its verdict and error.
-    @inline(__always)
-    static func checkString<S: AttributeNames>(_ attr: Attribute, _ names: S.Type) throws(DecodeError) {
-        var bytes = attr.payload
-        if let last = bytes.last, last == 0 { bytes = UnsafeRawBufferPointer(rebasing: bytes.dropLast()) }
-        for b in bytes where b == 0 || b >= 0x80 {
-            _ = try attr.string(in: names)
-            return
-        }
-    }
-}
-
-// MARK: the fast pre-check of FLOWS
-
-/// A tight, conservative pass over a FLOWS payload (list layout) for the common case: every
-/// element well formed by the rules of `checkFlow` and below, names plain ASCII. It returns
-/// the number of flows only when the decoder would certainly accept them all; nil means "look
-/// closer", and the exact walk (`checkList(…, checkFlow)`) then gives the verdict and its error.
-/// So it may refuse more than the decoder (never less): a false nil costs time, not a verdict.
-/// It exists because the exact walk, built on the decoder's Attribute/iterator/typed-throws
-/// plumbing, cost ~2,300 instructions per flow; this costs a fraction.
-enum FastFlowsCheck {
-    /// Calls `body(type, payloadStart, payloadEnd)` for each attribute of [start, end) as
-    /// AttributeIterator walks it; false at the first malformed header or when `body` says so.
-    @inline(__always)
-    static func walk(_ p: UnsafeRawPointer, _ start: Int, _ end: Int,
-                     _ body: (UInt16, Int, Int) -> Bool) -> Bool {
-        var pos = start
-        while pos < end {
-            guard end - pos >= 4 else { return false }
-            let len = Int(p.loadUnaligned(fromByteOffset: pos, as: UInt16.self))
-            guard len >= 4, len <= end - pos else { return false }
-            let type = p.loadUnaligned(fromByteOffset: pos + 2, as: UInt16.self) & Netlink.attributeTypeMask
-            guard body(type, pos + 4, pos + len) else { return false }
-            pos = min(pos + Netlink.align(len), end)
-        }
-        return true
-    }
-
-    /// Marks `type` (< 16) seen; false on a repeat.
-    @inline(__always)
-    static func mark(_ seen: inout UInt16, _ type: UInt16) -> Bool {
-        let bit: UInt16 = 1 << type
-        if seen & bit != 0 { return false }
-        seen |= bit
-        return true
-    }
-
-    /// A name the decoder takes as is: ASCII without NUL (a trailing NUL allowed).
-    @inline(__always)
-    static func plainName(_ p: UnsafeRawPointer, _ start: Int, _ end: Int) -> Bool {
-        var e = end
-        if e > start && p.load(fromByteOffset: e - 1, as: UInt8.self) == 0 { e -= 1 }
-        var i = start
-        while i < e {
-            let b = p.load(fromByteOffset: i, as: UInt8.self)
-            if b == 0 || b >= 0x80 { return false }
-            i += 1
-        }
-        return true
-    }
-
-    static func fieldRef(_ p: UnsafeRawPointer, _ start: Int, _ end: Int) -> Bool {
-        var seen: UInt16 = 0
-        let ok = walk(p, start, end) { type, s, e in
-            switch type {
-            case NFL.FieldRefAttr.instance, NFL.FieldRefAttr.header, NFL.FieldRefAttr.field,
-                 NFL.FieldRefAttr.maskType, NFL.FieldRefAttr.type:
-                return e - s == 4 && mark(&seen, type)
-            case NFL.FieldRefAttr.value, NFL.FieldRefAttr.mask:
-                return e - s >= 1 && e - s <= 8 && mark(&seen, type)
-            default: return false // NEXT_NODE, unknown
-            }
-        }
-        let required: UInt16 = 1 << NFL.FieldRefAttr.instance | 1 << NFL.FieldRefAttr.header
-            | 1 << NFL.FieldRefAttr.field | 1 << NFL.FieldRefAttr.maskType | 1 << NFL.FieldRefAttr.type
-        return ok && seen & required == required
-    }
-
-    static func actionArg(_ p: UnsafeRawPointer, _ start: Int, _ end: Int) -> Bool {
-        var seen: UInt16 = 0
-        let ok = walk(p, start, end) { type, s, e in
-            switch type {
-            case NFL.ActionArgAttr.name: return plainName(p, s, e) && mark(&seen, type)
-            case NFL.ActionArgAttr.type: return e - s == 4 && mark(&seen, type)
-            case NFL.ActionArgAttr.value: return e - s >= 1 && e - s <= 8 && mark(&seen, type)
-            default: return false
-            }
-        }
-        let required: UInt16 = 1 << NFL.ActionArgAttr.type | 1 << NFL.ActionArgAttr.value
-        return ok && seen & required == required
-    }
-
-    static func action(_ p: UnsafeRawPointer, _ start: Int, _ end: Int) -> Bool {
-        var seen: UInt16 = 0
-        let ok = walk(p, start, end) { type, s, e in
-            switch type {
-            case NFL.ActionAttr.name: return plainName(p, s, e) && mark(&seen, type)
-            case NFL.ActionAttr.uid: return e - s == 4 && mark(&seen, type)
-            case NFL.ActionAttr.signature:
-                return mark(&seen, type) && walk(p, s, e) { t, s2, e2 in t == NFL.listElement && actionArg(p, s2, e2) }
-            default: return false
-            }
-        }
-        return ok && seen & (1 << NFL.ActionAttr.uid) != 0
-    }
-
-    static func flow(_ p: UnsafeRawPointer, _ start: Int, _ end: Int) -> Bool {
-        var seen: UInt16 = 0
-        let ok = walk(p, start, end) { type, s, e in
-            switch type {
-            case NFL.FlowAttr.error, NFL.FlowAttr.table, NFL.FlowAttr.uid, NFL.FlowAttr.priority:
-                return e - s == 4 && mark(&seen, type)
-            case NFL.FlowAttr.matches:
-                return mark(&seen, type) && walk(p, s, e) { t, s2, e2 in t == NFL.listElement && fieldRef(p, s2, e2) }
-            case NFL.FlowAttr.actions:
-                return mark(&seen, type) && walk(p, s, e) { t, s2, e2 in t == NFL.listElement && action(p, s2, e2) }
-            default: return false
-            }
-        }
-        let required: UInt16 = 1 << NFL.FlowAttr.table | 1 << NFL.FlowAttr.uid | 1 << NFL.FlowAttr.priority
-        return ok && seen & required == required
-    }
-
-    /// The number of flows in `payload` (FLOWS' payload) if all are surely valid, else nil.
-    static func count(_ payload: UnsafeRawBufferPointer) -> Int? {
-        guard let p = payload.baseAddress else { return payload.isEmpty ? 0 : nil }
         var n = 0
-        let ok = walk(p, 0, payload.count) { type, s, e in
+        while let child = it.nextIfWellFormed() {
+            guard child.type == l.element, d.admits(child.payload) else { return nil }
+            if let element, !accepts(child, element, depth: depth + 1) { return nil }
             n += 1
-            return type == NFL.listElement && flow(p, s, e)
         }
-        return ok ? n : nil
+        guard it.isAtEnd else { return nil }
+        return n
+    }
+
+    /// Checks one FLOW element (a list element of FLOWS) by every rule of the decoder: the
+    /// validated flow view of the byte-level paths. `depth` is the element's (2 under a message's
+    /// FLOWS).
+    package static func checkFlow(_ element: Attribute, depth: Int = 2) throws(DecodeError) {
+        try checkNest(element, .nflFlow, depth: depth)
     }
 }

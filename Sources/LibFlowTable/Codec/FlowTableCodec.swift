@@ -1,7 +1,9 @@
 // Encoding and decoding of the Flow Table API attribute sets (NFL_*), one function pair per
-// set, in the order of spec/net_flow_nl.yaml. Decoders are strict: unknown or repeated
-// attributes, wrong payload lengths and missing required attributes are errors that name the
-// attribute path and byte offset. Encoders write attributes in attribute-number order.
+// set, in the order of spec/net_flow_nl.yaml. Decoders are strict: each walks its set with
+// StrictWalk, which refuses unknown or repeated attributes, wrong payload lengths and missing
+// required attributes by the generated descriptors, with errors that name the attribute path and
+// byte offset; the decoders only read the values. Encoders write attributes in attribute-number
+// order.
 
 public enum FlowTableCodec {
 
@@ -67,46 +69,27 @@ public enum FlowTableCodec {
     /// Reads the top-level attribute set from `it`.
     public static func decode(_ it: AttributeIterator, layout: FlowsLayout,
                               depth: Int = 0) throws(DecodeError) -> FlowTableAttributes {
-        var it = it
         var a = FlowTableAttributes()
-        var seen = SeenAttributes()
-        let names = NFL.Attr.self
-        while let attr = try it.next() {
-            try seen.mark(attr, names: names)
+        let set = AttributeSetID.nflAttrs
+        _ = try StrictWalk.walk(it, nestOffset: 0, set) { attr, _ throws(DecodeError) in
             switch attr.type {
-            case NFL.Attr.identifierType: a.identifierType = try attr.u32(in: names)
-            case NFL.Attr.identifier: a.identifier = try attr.u32(in: names)
-            case NFL.Attr.flowsError: a.errorStrategy = ErrorStrategy(rawValue: try attr.u32(in: names))
-            case NFL.Attr.tables:
-                a.tables = try wrap(names, attr) { () throws(DecodeError) in
-                    try decodeList(attr, elementName: "TABLE", depth: depth + 1, decodeTable)
-                }
-            case NFL.Attr.headers:
-                a.headers = try wrap(names, attr) { () throws(DecodeError) in
-                    try decodeList(attr, elementName: "HEADER", depth: depth + 1, decodeHeader)
-                }
-            case NFL.Attr.actions:
-                a.actions = try wrap(names, attr) { () throws(DecodeError) in
-                    try decodeList(attr, elementName: "ACTION", depth: depth + 1, decodeAction)
-                }
+            case NFL.Attr.identifierType: a.identifierType = attr.checkedU32
+            case NFL.Attr.identifier: a.identifier = attr.checkedU32
+            case NFL.Attr.flowsError: a.errorStrategy = ErrorStrategy(rawValue: attr.checkedU32)
+            case NFL.Attr.tables: a.tables = try decodeList(attr, in: set, depth: depth + 1, decodeTable)
+            case NFL.Attr.headers: a.headers = try decodeList(attr, in: set, depth: depth + 1, decodeHeader)
+            case NFL.Attr.actions: a.actions = try decodeList(attr, in: set, depth: depth + 1, decodeAction)
             case NFL.Attr.headerGraph:
-                a.headerGraph = try wrap(names, attr) { () throws(DecodeError) in
-                    try decodeList(attr, elementName: "NODE", depth: depth + 1, decodeHeaderNode)
-                }
+                a.headerGraph = try decodeList(attr, in: set, depth: depth + 1, decodeHeaderNode)
             case NFL.Attr.tableGraph:
-                a.tableGraph = try wrap(names, attr) { () throws(DecodeError) in
-                    try decodeList(attr, elementName: "NODE", depth: depth + 1, decodeTableGraphNode)
-                }
+                a.tableGraph = try decodeList(attr, in: set, depth: depth + 1, decodeTableGraphNode)
             case NFL.Attr.flows:
                 switch layout {
-                case .list:
-                    a.flows = try wrap(names, attr) { () throws(DecodeError) in
-                        try decodeList(attr, elementName: "FLOW", depth: depth + 1, decodeFlow)
-                    }
+                case .list: a.flows = try decodeList(attr, in: set, depth: depth + 1, decodeFlow)
                 case .selector:
-                    a.selector = try wrap(names, attr) { () throws(DecodeError) in try decodeSelector(attr) }
+                    a.selector = try wrap(NFL.Attr.self, attr) { () throws(DecodeError) in try decodeSelector(attr) }
                 }
-            default: throw unknown(attr)
+            default: break   // the walk admits only the set's attributes
             }
         }
         return a
@@ -143,45 +126,29 @@ public enum FlowTableCodec {
     }
 
     static func decodeHeader(_ nest: Attribute, depth: Int) throws(DecodeError) -> Header {
-        var it = nest.nested()
-        var seen = SeenAttributes()
-        let names = NFL.HeaderAttr.self
-        var name: String?, uid: UInt32?, fields: [Field]?
-        while let attr = try it.next() {
-            try seen.mark(attr, names: names)
+        let set = AttributeSetID.nflHeader
+        var name = "", uid: UInt32 = 0, fields: [Field] = []
+        _ = try StrictWalk.walk(nest, set) { attr, _ throws(DecodeError) in
             switch attr.type {
-            case NFL.HeaderAttr.name: name = try attr.string(in: names)
-            case NFL.HeaderAttr.uid: uid = try attr.u32(in: names)
-            case NFL.HeaderAttr.fields:
-                fields = try wrap(names, attr) { () throws(DecodeError) in
-                    try decodeList(attr, elementName: "FIELD", depth: depth + 1, decodeField)
-                }
-            default: throw unknown(attr)
+            case NFL.HeaderAttr.name: name = attr.checkedString
+            case NFL.HeaderAttr.uid: uid = attr.checkedU32
+            case NFL.HeaderAttr.fields: fields = try decodeList(attr, in: set, depth: depth + 1, decodeField)
+            default: break
             }
         }
-        guard let name else { throw missing("NAME", in: nest) }
-        guard let uid else { throw missing("UID", in: nest) }
-        guard let fields else { throw missing("FIELDS", in: nest) }
         return Header(name: name, uid: uid, fields: fields)
     }
 
     static func decodeField(_ nest: Attribute, depth: Int) throws(DecodeError) -> Field {
-        var it = nest.nested()
-        var seen = SeenAttributes()
-        let names = NFL.FieldAttr.self
-        var name: String?, uid: UInt32?, bitwidth: UInt32?
-        while let attr = try it.next() {
-            try seen.mark(attr, names: names)
+        var name = "", uid: UInt32 = 0, bitwidth: UInt32 = 0
+        _ = try StrictWalk.walk(nest, .nflField) { attr, _ throws(DecodeError) in
             switch attr.type {
-            case NFL.FieldAttr.name: name = try attr.string(in: names)
-            case NFL.FieldAttr.uid: uid = try attr.u32(in: names)
-            case NFL.FieldAttr.bitwidth: bitwidth = try attr.u32(in: names)
-            default: throw unknown(attr)
+            case NFL.FieldAttr.name: name = attr.checkedString
+            case NFL.FieldAttr.uid: uid = attr.checkedU32
+            case NFL.FieldAttr.bitwidth: bitwidth = attr.checkedU32
+            default: break
             }
         }
-        guard let name else { throw missing("NAME", in: nest) }
-        guard let uid else { throw missing("UID", in: nest) }
-        guard let bitwidth else { throw missing("BITWIDTH", in: nest) }
         return Field(name: name, uid: uid, bitwidth: bitwidth)
     }
 
@@ -222,36 +189,25 @@ public enum FlowTableCodec {
         try w.endNest(n)
     }
 
-    /// Decodes a field ref; NEXT_NODE is accepted only when `allowNextNode` (jump entries).
-    static func decodeRef(_ nest: Attribute, allowNextNode: Bool) throws(DecodeError) -> (FieldRef, UInt32?) {
-        var it = nest.nested()
-        var seen = SeenAttributes()
-        let names = NFL.FieldRefAttr.self
-        var next: UInt32?, instance: UInt32?, header: UInt32?, field: UInt32?
-        var maskType: UInt32?, type: UInt32?, value: FieldValue?, mask: FieldValue?
-        while let attr = try it.next() {
-            try seen.mark(attr, names: names)
+    /// Decodes a field ref as the set `set`: a match's (NEXT_NODE refused) or a jump entry's
+    /// (NEXT_NODE required), as the generator hints say.
+    @inline(__always)
+    static func decodeRef(_ nest: Attribute, _ set: AttributeSetID) throws(DecodeError) -> (FieldRef, UInt32) {
+        var next: UInt32 = 0, instance: UInt32 = 0, header: UInt32 = 0, field: UInt32 = 0
+        var maskType: UInt32 = 0, type: UInt32 = 0, value: FieldValue?, mask: FieldValue?
+        _ = try StrictWalk.walk(nest, set) { attr, _ throws(DecodeError) in
             switch attr.type {
-            case NFL.FieldRefAttr.nextNode:
-                guard allowNextNode else {
-                    throw DecodeError(.notAllowed("NEXT_NODE is only allowed in a jump entry"), at: attr.offset)
-                }
-                next = try attr.u32(in: names)
-            case NFL.FieldRefAttr.instance: instance = try attr.u32(in: names)
-            case NFL.FieldRefAttr.header: header = try attr.u32(in: names)
-            case NFL.FieldRefAttr.field: field = try attr.u32(in: names)
-            case NFL.FieldRefAttr.maskType: maskType = try attr.u32(in: names)
-            case NFL.FieldRefAttr.type: type = try attr.u32(in: names)
-            case NFL.FieldRefAttr.value: value = try attr.fieldValue(in: names)
-            case NFL.FieldRefAttr.mask: mask = try attr.fieldValue(in: names)
-            default: throw unknown(attr)
+            case NFL.FieldRefAttr.nextNode: next = attr.checkedU32
+            case NFL.FieldRefAttr.instance: instance = attr.checkedU32
+            case NFL.FieldRefAttr.header: header = attr.checkedU32
+            case NFL.FieldRefAttr.field: field = attr.checkedU32
+            case NFL.FieldRefAttr.maskType: maskType = attr.checkedU32
+            case NFL.FieldRefAttr.type: type = attr.checkedU32
+            case NFL.FieldRefAttr.value: value = attr.checkedFieldValue
+            case NFL.FieldRefAttr.mask: mask = attr.checkedFieldValue
+            default: break
             }
         }
-        guard let instance else { throw missing("INSTANCE", in: nest) }
-        guard let header else { throw missing("HEADER", in: nest) }
-        guard let field else { throw missing("FIELD", in: nest) }
-        guard let maskType else { throw missing("MASK_TYPE", in: nest) }
-        guard let type else { throw missing("TYPE", in: nest) }
         let ref = FieldRef(instance: instance, header: header, field: field,
                            maskType: MaskType(rawValue: maskType), type: FieldType(rawValue: type),
                            value: value, mask: mask)
@@ -259,12 +215,11 @@ public enum FlowTableCodec {
     }
 
     static func decodeFieldRef(_ nest: Attribute, depth: Int) throws(DecodeError) -> FieldRef {
-        try decodeRef(nest, allowNextNode: false).0
+        try decodeRef(nest, .nflFieldRefInFieldRefList).0
     }
 
     static func decodeJumpEntry(_ nest: Attribute, depth: Int) throws(DecodeError) -> JumpEntry {
-        let (ref, next) = try decodeRef(nest, allowNextNode: true)
-        guard let next else { throw missing("NEXT_NODE", in: nest) }
+        let (ref, next) = try decodeRef(nest, .nflFieldRefInJumpList)
         return JumpEntry(nextNode: next, ref: ref)
     }
 
@@ -295,42 +250,30 @@ public enum FlowTableCodec {
     }
 
     static func decodeAction(_ nest: Attribute, depth: Int) throws(DecodeError) -> Action {
-        var it = nest.nested()
-        var seen = SeenAttributes()
-        let names = NFL.ActionAttr.self
-        var name: String?, uid: UInt32?, signature: [ActionArg]?
-        while let attr = try it.next() {
-            try seen.mark(attr, names: names)
+        let set = AttributeSetID.nflAction
+        var name: String?, uid: UInt32 = 0, signature: [ActionArg]?
+        _ = try StrictWalk.walk(nest, set) { attr, _ throws(DecodeError) in
             switch attr.type {
-            case NFL.ActionAttr.name: name = try attr.string(in: names)
-            case NFL.ActionAttr.uid: uid = try attr.u32(in: names)
+            case NFL.ActionAttr.name: name = attr.checkedString
+            case NFL.ActionAttr.uid: uid = attr.checkedU32
             case NFL.ActionAttr.signature:
-                signature = try wrap(names, attr) { () throws(DecodeError) in
-                    try decodeList(attr, elementName: "ACTION_ARG", depth: depth + 1, decodeActionArg)
-                }
-            default: throw unknown(attr)
+                signature = try decodeList(attr, in: set, depth: depth + 1, decodeActionArg)
+            default: break
             }
         }
-        guard let uid else { throw missing("UID", in: nest) }
         return Action(name: name, uid: uid, signature: signature)
     }
 
     static func decodeActionArg(_ nest: Attribute, depth: Int) throws(DecodeError) -> ActionArg {
-        var it = nest.nested()
-        var seen = SeenAttributes()
-        let names = NFL.ActionArgAttr.self
-        var name: String?, type: UInt32?, value: FieldValue?
-        while let attr = try it.next() {
-            try seen.mark(attr, names: names)
+        var name: String?, type: UInt32 = 0, value = FieldValue(rawBits: 0, byteCount: 1)
+        _ = try StrictWalk.walk(nest, .nflActionArg) { attr, _ throws(DecodeError) in
             switch attr.type {
-            case NFL.ActionArgAttr.name: name = try attr.string(in: names)
-            case NFL.ActionArgAttr.type: type = try attr.u32(in: names)
-            case NFL.ActionArgAttr.value: value = try attr.fieldValue(in: names)
-            default: throw unknown(attr)
+            case NFL.ActionArgAttr.name: name = attr.checkedString
+            case NFL.ActionArgAttr.type: type = attr.checkedU32
+            case NFL.ActionArgAttr.value: value = attr.checkedFieldValue
+            default: break
             }
         }
-        guard let type else { throw missing("TYPE", in: nest) }
-        guard let value else { throw missing("VALUE", in: nest) }
         return ActionArg(name: name, type: FieldType(rawValue: type), value: value)
     }
 
@@ -354,51 +297,25 @@ public enum FlowTableCodec {
     }
 
     static func decodeTable(_ nest: Attribute, depth: Int) throws(DecodeError) -> Table {
-        var it = nest.nested()
-        var seen = SeenAttributes()
-        let names = NFL.TableAttr.self
-        var name: String?, uid: UInt32?, source: UInt32?, apply: UInt32?, size: UInt32?
-        var matches: [FieldRef]?, actions: [UInt32]?
-        while let attr = try it.next() {
-            try seen.mark(attr, names: names)
+        let set = AttributeSetID.nflTable
+        var name = "", uid: UInt32 = 0, source: UInt32 = 0, apply: UInt32?, size: UInt32 = 0
+        var matches: [FieldRef] = [], actions: [UInt32] = []
+        _ = try StrictWalk.walk(nest, set) { attr, _ throws(DecodeError) in
             switch attr.type {
-            case NFL.TableAttr.name: name = try attr.string(in: names)
-            case NFL.TableAttr.uid: uid = try attr.u32(in: names)
-            case NFL.TableAttr.source: source = try attr.u32(in: names)
-            case NFL.TableAttr.apply: apply = try attr.u32(in: names)
-            case NFL.TableAttr.size: size = try attr.u32(in: names)
-            case NFL.TableAttr.matches:
-                matches = try wrap(names, attr) { () throws(DecodeError) in
-                    try decodeList(attr, elementName: "FIELD_REF", depth: depth + 1, decodeFieldRef)
-                }
+            case NFL.TableAttr.name: name = attr.checkedString
+            case NFL.TableAttr.uid: uid = attr.checkedU32
+            case NFL.TableAttr.source: source = attr.checkedU32
+            case NFL.TableAttr.apply: apply = attr.checkedU32
+            case NFL.TableAttr.size: size = attr.checkedU32
+            case NFL.TableAttr.matches: matches = try decodeList(attr, in: set, depth: depth + 1, decodeFieldRef)
+            // A table's action list holds bare ACTION_ATTR_UID attributes, not ACTION nests.
             case NFL.TableAttr.actions:
-                actions = try wrap(names, attr) { () throws(DecodeError) in try decodeUIDList(attr) }
-            default: throw unknown(attr)
+                actions = try decodeList(attr, in: set, depth: depth + 1) { (a, _) throws(DecodeError) in a.checkedU32 }
+            default: break
             }
         }
-        guard let name else { throw missing("NAME", in: nest) }
-        guard let uid else { throw missing("UID", in: nest) }
-        guard let source else { throw missing("SOURCE", in: nest) }
-        guard let size else { throw missing("SIZE", in: nest) }
-        guard let matches else { throw missing("MATCHES", in: nest) }
-        guard let actions else { throw missing("ACTIONS", in: nest) }
         return Table(name: name, uid: uid, source: source, apply: apply, size: size,
                      matches: matches, actions: actions)
-    }
-
-    /// A table's ACTIONS: repeated ACTION_ATTR_UID (2) u32 attributes.
-    static func decodeUIDList(_ nest: Attribute) throws(DecodeError) -> [UInt32] {
-        var it = nest.nested()
-        var out: [UInt32] = []
-        var index = 0
-        while let attr = try it.next() {
-            guard attr.type == NFL.ActionAttr.uid else {
-                throw unknown(attr).within("UID[\(index)]")
-            }
-            out.append(try attr.u32("UID[\(index)]"))
-            index += 1
-        }
-        return out
     }
 
     // MARK: graphs
@@ -417,32 +334,18 @@ public enum FlowTableCodec {
     }
 
     static func decodeHeaderNode(_ nest: Attribute, depth: Int) throws(DecodeError) -> HeaderGraphNode {
-        var it = nest.nested()
-        var seen = SeenAttributes()
-        let names = NFL.HeaderNodeAttr.self
-        var name: String?, uid: UInt32?, hdrs: [UInt32]?, jumps: [JumpEntry]?
-        while let attr = try it.next() {
-            try seen.mark(attr, names: names)
+        let set = AttributeSetID.nflHeaderNode
+        var name = "", uid: UInt32 = 0, hdrs: [UInt32] = [], jumps: [JumpEntry] = []
+        _ = try StrictWalk.walk(nest, set) { attr, _ throws(DecodeError) in
             switch attr.type {
-            case NFL.HeaderNodeAttr.name: name = try attr.string(in: names)
-            case NFL.HeaderNodeAttr.uid: uid = try attr.u32(in: names)
+            case NFL.HeaderNodeAttr.name: name = attr.checkedString
+            case NFL.HeaderNodeAttr.uid: uid = attr.checkedU32
             case NFL.HeaderNodeAttr.hdrs:
-                hdrs = try wrap(names, attr) { () throws(DecodeError) in
-                    try decodeList(attr, elementName: "VALUE", depth: depth + 1) { (a, _) throws(DecodeError) in
-                        try a.u32()
-                    }
-                }
-            case NFL.HeaderNodeAttr.jump:
-                jumps = try wrap(names, attr) { () throws(DecodeError) in
-                    try decodeList(attr, elementName: "JUMP_ENTRY", depth: depth + 1, decodeJumpEntry)
-                }
-            default: throw unknown(attr)
+                hdrs = try decodeList(attr, in: set, depth: depth + 1) { (a, _) throws(DecodeError) in a.checkedU32 }
+            case NFL.HeaderNodeAttr.jump: jumps = try decodeList(attr, in: set, depth: depth + 1, decodeJumpEntry)
+            default: break
             }
         }
-        guard let name else { throw missing("NAME", in: nest) }
-        guard let uid else { throw missing("UID", in: nest) }
-        guard let hdrs else { throw missing("HDRS", in: nest) }
-        guard let jumps else { throw missing("JUMP", in: nest) }
         return HeaderGraphNode(name: name, uid: uid, headers: hdrs, jumps: jumps)
     }
 
@@ -457,25 +360,16 @@ public enum FlowTableCodec {
     }
 
     static func decodeTableGraphNode(_ nest: Attribute, depth: Int) throws(DecodeError) -> TableGraphNode {
-        var it = nest.nested()
-        var seen = SeenAttributes()
-        let names = NFL.TableGraphNodeAttr.self
-        var uid: UInt32?, flags: UInt32?, jumps: [JumpEntry]?
-        while let attr = try it.next() {
-            try seen.mark(attr, names: names)
+        let set = AttributeSetID.nflTableGraphNode
+        var uid: UInt32 = 0, flags: UInt32 = 0, jumps: [JumpEntry] = []
+        _ = try StrictWalk.walk(nest, set) { attr, _ throws(DecodeError) in
             switch attr.type {
-            case NFL.TableGraphNodeAttr.uid: uid = try attr.u32(in: names)
-            case NFL.TableGraphNodeAttr.flags: flags = try attr.u32(in: names)
-            case NFL.TableGraphNodeAttr.jump:
-                jumps = try wrap(names, attr) { () throws(DecodeError) in
-                    try decodeList(attr, elementName: "JUMP_ENTRY", depth: depth + 1, decodeJumpEntry)
-                }
-            default: throw unknown(attr)
+            case NFL.TableGraphNodeAttr.uid: uid = attr.checkedU32
+            case NFL.TableGraphNodeAttr.flags: flags = attr.checkedU32
+            case NFL.TableGraphNodeAttr.jump: jumps = try decodeList(attr, in: set, depth: depth + 1, decodeJumpEntry)
+            default: break
             }
         }
-        guard let uid else { throw missing("UID", in: nest) }
-        guard let flags else { throw missing("FLAGS", in: nest) }
-        guard let jumps else { throw missing("JUMP", in: nest) }
         return TableGraphNode(uid: uid, flags: flags, jumps: jumps)
     }
 
@@ -503,52 +397,35 @@ public enum FlowTableCodec {
     }
 
     static func decodeFlow(_ nest: Attribute, depth: Int) throws(DecodeError) -> Flow {
-        var it = nest.nested()
-        var seen = SeenAttributes()
-        let names = NFL.FlowAttr.self
-        var error: UInt32?, table: UInt32?, uid: UInt32?, priority: UInt32?
+        let set = AttributeSetID.nflFlow
+        var error: UInt32?, table: UInt32 = 0, uid: UInt32 = 0, priority: UInt32 = 0
         var matches: [FieldRef]?, actions: [Action]?
-        while let attr = try it.next() {
-            try seen.mark(attr, names: names)
+        _ = try StrictWalk.walk(nest, set) { attr, _ throws(DecodeError) in
             switch attr.type {
-            case NFL.FlowAttr.error: error = try attr.u32(in: names)
-            case NFL.FlowAttr.table: table = try attr.u32(in: names)
-            case NFL.FlowAttr.uid: uid = try attr.u32(in: names)
-            case NFL.FlowAttr.priority: priority = try attr.u32(in: names)
-            case NFL.FlowAttr.matches:
-                matches = try wrap(names, attr) { () throws(DecodeError) in
-                    try decodeList(attr, elementName: "FIELD_REF", depth: depth + 1, decodeFieldRef)
-                }
-            case NFL.FlowAttr.actions:
-                actions = try wrap(names, attr) { () throws(DecodeError) in
-                    try decodeList(attr, elementName: "ACTION", depth: depth + 1, decodeAction)
-                }
-            default: throw unknown(attr)
+            case NFL.FlowAttr.error: error = attr.checkedU32
+            case NFL.FlowAttr.table: table = attr.checkedU32
+            case NFL.FlowAttr.uid: uid = attr.checkedU32
+            case NFL.FlowAttr.priority: priority = attr.checkedU32
+            case NFL.FlowAttr.matches: matches = try decodeList(attr, in: set, depth: depth + 1, decodeFieldRef)
+            case NFL.FlowAttr.actions: actions = try decodeList(attr, in: set, depth: depth + 1, decodeAction)
+            default: break
             }
         }
-        guard let table else { throw missing("TABLE", in: nest) }
-        guard let uid else { throw missing("UID", in: nest) }
-        guard let priority else { throw missing("PRIORITY", in: nest) }
         return Flow(error: error, table: table, uid: uid, priority: priority, matches: matches, actions: actions)
     }
 
+    /// The GET_FLOWS selector (TABLE, MINPRIO, MAXPRIO; the hints refuse FLOWS).
     static func decodeSelector(_ nest: Attribute) throws(DecodeError) -> FlowSelector {
-        var it = nest.nested()
-        var seen = SeenAttributes()
-        let names = NFL.TableFlowsAttr.self
-        var table: UInt32?, lo: UInt32?, hi: UInt32?
-        while let attr = try it.next() {
-            try seen.mark(attr, names: names)
+        let set = AttributeSetID.nflTableFlows
+        var table: UInt32 = 0, lo: UInt32?, hi: UInt32?
+        _ = try StrictWalk.walk(nest, set) { attr, _ throws(DecodeError) in
             switch attr.type {
-            case NFL.TableFlowsAttr.table: table = try attr.u32(in: names)
-            case NFL.TableFlowsAttr.minPriority: lo = try attr.u32(in: names)
-            case NFL.TableFlowsAttr.maxPriority: hi = try attr.u32(in: names)
-            default:
-                // TABLE_FLOWS_FLOWS (4) is declared but no implementation ever used it.
-                throw DecodeError(.notAllowed("\(names.names[attr.type] ?? "type \(attr.type)") is not allowed in a GET_FLOWS selector"), at: attr.offset)
+            case NFL.TableFlowsAttr.table: table = attr.checkedU32
+            case NFL.TableFlowsAttr.minPriority: lo = attr.checkedU32
+            case NFL.TableFlowsAttr.maxPriority: hi = attr.checkedU32
+            default: break
             }
         }
-        guard let table else { throw missing("TABLE", in: nest) }
         return FlowSelector(table: table, minPriority: lo, maxPriority: hi)
     }
 }

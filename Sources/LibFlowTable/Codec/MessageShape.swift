@@ -23,26 +23,71 @@ extension FlowTableAttributes {
     /// Throws when a required attribute is missing or an attribute does not belong to
     /// `command` in this direction. `offset` is where the error is reported (the message end).
     public func validateShape(command: UInt8, isRequest: Bool, offset: Int = 0) throws(DecodeError) {
+        var p = Presence(identifierType: identifierType != nil, identifier: identifier != nil,
+                         errorStrategy: errorStrategy != nil, flowsEmpty: flows?.isEmpty == true)
+        if tables != nil { p.insert(.tables) }
+        if headers != nil { p.insert(.headers) }
+        if actions != nil { p.insert(.actions) }
+        if headerGraph != nil { p.insert(.headerGraph) }
+        if tableGraph != nil { p.insert(.tableGraph) }
+        if flows != nil { p.insert(.flows) }
+        if selector != nil { p.insert(.selector) }
+        try Self.validateShape(p, command: command, isRequest: isRequest, offset: offset)
+    }
+
+    /// What the shape rules look at: which attributes a message has, not their values (the
+    /// check-only walk has no model to build).
+    struct Presence {
+        var identifierType: Bool
+        var identifier: Bool
+        var errorStrategy: Bool
+        /// FLOWS in the list layout with no element.
+        var flowsEmpty: Bool
+        var payloads: UInt8 = 0
+
+        @inline(__always) mutating func insert(_ k: Payload) { payloads |= 1 << k.bit }
+        @inline(__always) func has(_ k: Payload) -> Bool { payloads & (1 << k.bit) != 0 }
+    }
+
+    /// The shape rules, once, for the decoded model and the check-only walk alike.
+    static func validateShape(_ p: Presence, command: UInt8, isRequest: Bool, offset: Int) throws(DecodeError) {
         guard let cmd = NFL.Command(rawValue: command) else {
             throw DecodeError(.unknownCommand(command), at: Netlink.headerLength)
         }
-        if identifierType == nil { throw DecodeError(.missingAttribute("IDENTIFIER_TYPE"), at: offset) }
-        if identifier == nil { throw DecodeError(.missingAttribute("IDENTIFIER"), at: offset) }
+        if !p.identifierType { throw DecodeError(.missingAttribute("IDENTIFIER_TYPE"), at: offset) }
+        if !p.identifier { throw DecodeError(.missingAttribute("IDENTIFIER"), at: offset) }
         let want = Self.payload(command: cmd, isRequest: isRequest)
         // Checked one by one (no table of tuples): this runs for every decoded message.
-        try check(.tables, tables != nil, "TABLES", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
-        try check(.headers, headers != nil, "HEADERS", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
-        try check(.actions, actions != nil, "ACTIONS", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
-        try check(.headerGraph, headerGraph != nil, "HEADER_GRAPH", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
-        try check(.tableGraph, tableGraph != nil, "TABLE_GRAPH", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
-        try check(.flows, flows != nil, "FLOWS", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
-        try check(.selector, selector != nil, "FLOWS", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
+        try check(.tables, p.has(.tables), "TABLES", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
+        try check(.headers, p.has(.headers), "HEADERS", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
+        try check(.actions, p.has(.actions), "ACTIONS", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
+        try check(.headerGraph, p.has(.headerGraph), "HEADER_GRAPH", want: want, cmd: cmd, isRequest: isRequest,
+                  offset: offset)
+        try check(.tableGraph, p.has(.tableGraph), "TABLE_GRAPH", want: want, cmd: cmd, isRequest: isRequest,
+                  offset: offset)
+        try check(.flows, p.has(.flows), "FLOWS", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
+        try check(.selector, p.has(.selector), "FLOWS", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
         // A batch needs at least one flow; FLOWS_ERROR only makes sense on a batch request.
-        if isRequest && want == .flows && flows?.isEmpty == true {
+        if isRequest && want == .flows && p.flowsEmpty {
             throw DecodeError(.notAllowed("\(cmd.name) request carries no flows"), at: offset)
         }
-        if errorStrategy != nil && !(isRequest && want == .flows) {
+        if p.errorStrategy && !(isRequest && want == .flows) {
             throw DecodeError(.notAllowed("FLOWS_ERROR only belongs in a SET/DEL/UPDATE_FLOWS request"), at: offset)
+        }
+    }
+}
+
+extension FlowTableAttributes.Payload {
+    @inline(__always) var bit: UInt8 {
+        switch self {
+        case .none: 0
+        case .tables: 1
+        case .headers: 2
+        case .actions: 3
+        case .headerGraph: 4
+        case .tableGraph: 5
+        case .flows: 6
+        case .selector: 7
         }
     }
 }

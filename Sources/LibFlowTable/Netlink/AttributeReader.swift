@@ -59,30 +59,37 @@ public struct Attribute {
 
     /// A string, with or without its NUL terminator; must be UTF-8 without inner NUL bytes.
     public func string() throws(DecodeError) -> String {
-        var bytes = payload
-        if let last = bytes.last, last == 0 { bytes = UnsafeRawBufferPointer(rebasing: bytes.dropLast()) }
+        guard Attribute.isValidString(payload) else { throw DecodeError(.invalidString, at: offset) }
+        return String(decoding: Attribute.stringBytes(payload), as: UTF8.self)
+    }
+
+    /// A string payload without its optional trailing NUL.
+    @inline(__always)
+    static func stringBytes(_ payload: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        if let last = payload.last, last == 0 { return UnsafeRawBufferPointer(start: payload.baseAddress, count: payload.count - 1) }
+        return payload
+    }
+
+    /// The string rule (the descriptors' `string` kind): UTF-8 without NUL bytes, one trailing
+    /// NUL allowed.
+    @inline(__always)
+    static func isValidString(_ payload: UnsafeRawBufferPointer) -> Bool {
+        let bytes = stringBytes(payload)
         // Names are nearly always short ASCII: check that in one pass and skip the general
         // UTF-8 validator, which cost more than the rest of decoding a flow.
         var ascii = true
         for b in bytes {
-            if b == 0 { throw DecodeError(.invalidString, at: offset) }
+            if b == 0 { return false }
             if b >= 0x80 { ascii = false }
         }
-        if ascii { return String(decoding: bytes, as: UTF8.self) }
-        guard let s = String(validating: bytes, as: UTF8.self) else {
-            throw DecodeError(.invalidString, at: offset)
-        }
-        return s
+        return ascii || String(validating: bytes, as: UTF8.self) != nil
     }
 
     /// A native-endian integer of 1 to 8 bytes (the binary VALUE/MASK attributes).
     public func fieldValue() throws(DecodeError) -> FieldValue {
         let n = payload.count
         guard n >= 1 && n <= 8 else { throw lengthError("1 to 8 (binary integer)") }
-        var v: UInt64 = 0
-        // Little-endian hosts only for now (x86-64, arm64): byte i has weight 256^i.
-        for i in 0..<n { v |= UInt64(payload[i]) << (8 * UInt64(i)) }
-        return FieldValue(rawBits: v, byteCount: UInt8(n))
+        return checkedFieldValue
     }
 
     /// The attributes inside this one.
@@ -96,54 +103,76 @@ public struct Attribute {
 /// be left that cannot form an attribute.
 public struct AttributeIterator {
     // Inlinable across modules: the walk is the inner loop of every decoder and of
-    // `flowtrace stats`, where a call per attribute was a quarter of all instructions.
-    @usableFromInline let region: UnsafeRawBufferPointer
-    @usableFromInline let baseOffset: Int
-    @usableFromInline var position: Int = 0
-
+    // `flowtrace stats`, where a call per attribute was a quarter of all instructions. Raw
+    // pointers, not a buffer and an index: `next` tests each attribute's bounds once, and an
+    // empty region needs no optional base address.
+    @usableFromInline var cursor: UnsafeRawPointer
+    @usableFromInline let end: UnsafeRawPointer
+    /// Added to a pointer's bit pattern, gives its offset from the start of the message.
+    @usableFromInline let offsetBias: Int
 
     @inlinable
     public init(_ region: UnsafeRawBufferPointer, baseOffset: Int) {
-        self.region = region
-        self.baseOffset = baseOffset
+        // An empty region may have no base address; any pointer will do, nothing is read.
+        let start = region.baseAddress ?? UnsafeRawPointer(bitPattern: 0x10)!
+        cursor = start
+        end = start + region.count
+        offsetBias = baseOffset &- Int(bitPattern: start)
     }
-
 
     /// How many attributes the region holds, by their length fields alone: a capacity hint
     /// for list decoders (the real walk validates; a malformed region just gives a bad hint).
     public func countHint() -> Int {
-        var pos = 0
+        var p = cursor
         var n = 0
-        let end = region.count
-        while end - pos >= Netlink.attributeHeaderLength {
-            let len = Int(region.loadUnaligned(fromByteOffset: pos, as: UInt16.self))
+        while end - p >= Netlink.attributeHeaderLength {
+            let len = Int(p.loadUnaligned(as: UInt16.self))
             if len < Netlink.attributeHeaderLength { break }
             n += 1
-            pos += Netlink.align(len)
+            p += min(Netlink.align(len), end - p)
         }
         return n
     }
 
+    /// Whether the walk has used up the region: after `nextIfWellFormed` gave nil, false means
+    /// the bytes left cannot form an attribute.
+    @inlinable public var isAtEnd: Bool { cursor == end }
+
+    /// The next attribute, or nil at the end and at bytes that cannot form one (`isAtEnd` says
+    /// which): the form for walks that only need a verdict, with no error value to carry.
+    @inlinable @inline(__always)
+    public mutating func nextIfWellFormed() -> Attribute? {
+        let p = cursor
+        let remaining = end - p
+        guard remaining >= Netlink.attributeHeaderLength else { return nil }
+        let len = p.loadUnaligned(as: UInt16.self)
+        let rawType = p.loadUnaligned(fromByteOffset: 2, as: UInt16.self)
+        let n = Int(len)
+        guard n >= Netlink.attributeHeaderLength, n <= remaining else { return nil }
+        // The last attribute of a region may omit its padding.
+        cursor = p + min(Netlink.align(n), remaining)
+        return Attribute(type: rawType & Netlink.attributeTypeMask,
+                         flags: rawType & ~Netlink.attributeTypeMask,
+                         payload: UnsafeRawBufferPointer(start: p + Netlink.attributeHeaderLength,
+                                                         count: n &- Netlink.attributeHeaderLength),
+                         offset: offsetBias &+ Int(bitPattern: p))
+    }
+
     @inlinable @inline(__always)
     public mutating func next() throws(DecodeError) -> Attribute? {
-        let remaining = region.count - position
-        if remaining == 0 { return nil }
+        if let a = nextIfWellFormed() { return a }
+        if cursor == end { return nil }
+        throw malformed()
+    }
+
+    /// What is wrong at the cursor, which `nextIfWellFormed` refused.
+    @usableFromInline @inline(never)
+    func malformed() -> DecodeError {
+        let remaining = end - cursor
+        let offset = offsetBias &+ Int(bitPattern: cursor)
         guard remaining >= Netlink.attributeHeaderLength else {
-            throw DecodeError(.trailingBytes(remaining), at: baseOffset + position)
+            return DecodeError(.trailingBytes(remaining), at: offset)
         }
-        let len = region.loadUnaligned(fromByteOffset: position, as: UInt16.self)
-        let rawType = region.loadUnaligned(fromByteOffset: position + 2, as: UInt16.self)
-        guard Int(len) >= Netlink.attributeHeaderLength, Int(len) <= remaining else {
-            throw DecodeError(.badAttributeLength(len), at: baseOffset + position)
-        }
-        let start = region.baseAddress.map { $0 + position + Netlink.attributeHeaderLength }
-        let payload = UnsafeRawBufferPointer(start: start, count: Int(len) - Netlink.attributeHeaderLength)
-        let attr = Attribute(type: rawType & Netlink.attributeTypeMask,
-                             flags: rawType & ~Netlink.attributeTypeMask,
-                             payload: payload,
-                             offset: baseOffset + position)
-        // The last attribute of a region may omit its padding.
-        position = min(position + Netlink.align(Int(len)), region.count)
-        return attr
+        return DecodeError(.badAttributeLength(cursor.loadUnaligned(as: UInt16.self)), at: offset)
     }
 }

@@ -47,7 +47,7 @@ public enum Netlink {
     /// Deepest nesting a decoder follows before it calls the input hostile.
     public static let maxNestingDepth = 16
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func align(_ n: Int) -> Int { (n + 3) & ~3 }
 }
 
