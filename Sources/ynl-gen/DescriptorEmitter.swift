@@ -9,6 +9,8 @@
 // The tables are flat arrays indexed by set start + attribute type, so the walk looks a rule up
 // without hashing or allocating.
 
+import YNL
+
 enum DescriptorEmitter {
     static let path = "\(Generator.swiftDirectory)/AttributeDescriptors.swift"
 
