@@ -120,6 +120,8 @@ public struct YNLAttribute: Sendable {
     public var displayHint: String?
     /// The YNL type name as written (`u32`, `nest`, ...), for listings.
     public var typeName: String
+
+    var isPad: Bool { if case .pad = kind { return true } else { return false } }
 }
 
 public struct YNLAttributeSet: Sendable {
