@@ -255,6 +255,11 @@ public struct YNLDecoder: Sendable {
         case .nest(let set):
             return .fields(try decodeSet(set, attr.nested(), depth: depth + 1, outer: siblings, at: attr.offset))
         case .binary:
+            if let r = spec.length, !r.contains(attr.payload.count) {
+                let expected = r.lowerBound == r.upperBound ? "\(r.lowerBound)"
+                    : r.upperBound == Int.max ? "at least \(r.lowerBound)" : "\(r.lowerBound) to \(r.upperBound)"
+                throw DecodeError(.payloadLength(expected: expected, got: attr.payload.count), at: attr.offset)
+            }
             return .bytes(Array(attr.payload))
         case .unused:
             throw DecodeError(.notAllowed("attribute \(spec.name) is declared unused"), at: attr.offset)

@@ -47,3 +47,29 @@ import Testing
         }
     }
 }
+
+extension FuzzRegressionTests {
+    /// A binary's `checks` (min-len, max-len, exact-len) bound its payload, as the typed decoder
+    /// bounds net_flow_nl's field values to 1-8 bytes.
+    @Test func binaryLengthChecks() throws {
+        let flow = try #require(own.family(named: "net_flow_nl"))
+        let set = try #require(flow.attributeSets.first { $0.name == "field-ref" })
+        #expect(set.attribute(named: "value")?.length == 1...8)
+        let f = try YNLSpecLoader.load(yaml: HostileSpecTests.head + """
+            attribute-sets:
+              - name: main
+                attributes:
+                  - { name: v, type: binary, checks: { min-len: 1, max-len: 8 } }
+                  - { name: e, type: binary, checks: { exact-len: 6 } }
+                  - { name: any, type: binary }
+            """ + "\n" + HostileSpecTests.ops, file: "checks.yaml")
+        func bytes(_ type: UInt16, _ n: Int) -> [UInt8] {
+            message(type: 0x20, command: 1) { w in [UInt8](repeating: 7, count: n).withUnsafeBytes { w.put(type, bytes: $0) } }
+        }
+        #expect(try decode(f, bytes(1, 8)).attributes["v"] == .bytes([UInt8](repeating: 7, count: 8)))
+        #expect(throws: DecodeError(.payloadLength(expected: "1 to 8", got: 9), at: 20, path: ["v"])) { try decode(f, bytes(1, 9)) }
+        #expect(throws: DecodeError(.payloadLength(expected: "1 to 8", got: 0), at: 20, path: ["v"])) { try decode(f, bytes(1, 0)) }
+        #expect(throws: DecodeError(.payloadLength(expected: "6", got: 5), at: 20, path: ["e"])) { try decode(f, bytes(2, 5)) }
+        #expect(try decode(f, bytes(3, 40)).attributes["any"] == .bytes([UInt8](repeating: 7, count: 40)))
+    }
+}
