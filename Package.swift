@@ -95,6 +95,7 @@ let package = Package(
         .executableTarget(name: "fuzz-json", dependencies: ["LibFlowTable", "FuzzSupport"], path: "Fuzz/fuzz-json"),
         .executableTarget(name: "fuzz-encap", dependencies: ["Hairpin", "LibFlowTable", "FuzzSupport"],
                           path: "Fuzz/fuzz-encap"),
+        .executableTarget(name: "fuzz-ynl", dependencies: ["YNL", "LibFlowTable", "FuzzSupport"], path: "Fuzz/fuzz-ynl", swiftSettings: swift6),
         .executableTarget(name: "fuzz-corpus", dependencies: ["FlowTrace", "LibFlowTable", "FuzzSupport"],
                           path: "Fuzz/fuzz-corpus"),
 

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build --product fuzz-corpus >/dev/null
 bin="$(swift build --show-bin-path)"
-for t in fuzz-netlink fuzz-encap fuzz-pcapng fuzz-json; do
+for t in fuzz-netlink fuzz-encap fuzz-pcapng fuzz-json fuzz-ynl; do
   mkdir -p "Fuzz/corpus/$t"
   find "Fuzz/corpus/$t" -type f ! -name 'regress-*' -delete
 done

@@ -4,7 +4,9 @@
 # timeout or out-of-memory: the input is saved under .build-fuzz/artifacts/<target>/ and its path
 # printed. Ends with one line "fuzz: N passed, N failed". docs/fuzzing.md.
 #
-#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]      (default: 45 s, every target)
+#   scripts/fuzz.sh [SECONDS] [TARGET...]      (default: 45 s, every target)
+# SECONDS is each named target's time. Without TARGETs (the CI stage) every target runs and they
+# share 4 x SECONDS, the budget the stage had with four targets: a new target does not lengthen it.
 #   FUZZ_RUNS=10000000 scripts/fuzz.sh 0 fuzz-netlink      (a number of executions instead)
 #   FUZZ_KEEP_CORPUS=1 …   keep the grown corpus in $FUZZ_OUT/corpus/<target>/
 #   FUZZ_OUT=DIR …         logs, grown corpora and crash inputs go there (default .build-fuzz)
@@ -14,7 +16,10 @@ cd "$(dirname "$0")/.."
 seconds=${1:-45}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(fuzz-netlink fuzz-pcapng fuzz-json fuzz-encap)
+if ((${#targets[@]} == 0)); then
+  targets=(fuzz-netlink fuzz-pcapng fuzz-json fuzz-encap fuzz-ynl)
+  seconds=$(( seconds * 4 / ${#targets[@]} ))
+fi
 build=.build-fuzz
 out_dir=${FUZZ_OUT:-$build}
 # Release optimisation for speed, but with assert() kept (-assert-config Debug): a fuzzer should
@@ -28,7 +33,7 @@ mkdir -p "$out_dir"
 
 # -max_len: the seeds are at most 16 KiB (Fuzz/corpus); -timeout: one input taking 10 s is a
 # hang; -rss_limit_mb: more than 2 GiB for one input of 16 KiB is a runaway allocation.
-declare -A max_len=([fuzz-netlink]=16384 [fuzz-pcapng]=16384 [fuzz-json]=16384 [fuzz-encap]=16384)
+declare -A max_len=([fuzz-netlink]=16384 [fuzz-pcapng]=16384 [fuzz-json]=16384 [fuzz-encap]=16384 [fuzz-ynl]=16384)
 # The Swift runtime's own crash reporter would race libFuzzer's handler and can stall.
 export SWIFT_BACKTRACE=enable=no
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}

@@ -7,7 +7,9 @@
 // message), OUTDIR/fuzz-encap (the ENCAP requests unft sent the listener, a few per command and
 // part layout, nlmsg_type set to the twin's hairpin id), OUTDIR/fuzz-pcapng (small traces: the
 // head of each trace and windows of its records, and one cut inside a block) and
-// OUTDIR/fuzz-json (the attributes of API messages in FlowTrace's extended JSON). Files are
+// OUTDIR/fuzz-json (the attributes of API messages in FlowTrace's extended JSON) and
+// OUTDIR/fuzz-ynl (single messages of our two families, a few per kind, and whole records of
+// several; plus hand-built messages of the kernel families the YNL fuzzer loads). Files are
 // named by a hash of their content; every file is at most `maxSeed` bytes (the fuzzers' -max_len).
 import FlowTrace
 import FuzzSupport
@@ -31,6 +33,7 @@ enum MakeCorpus {
         }
         let out = args[0]
         var seeds = Seeds(root: out)
+        for m in KernelSeeds.messages { seeds.add("fuzz-ynl", m) }
         for trace in args.dropFirst() {
             do {
                 try cut(trace, into: &seeds)
@@ -52,6 +55,7 @@ enum MakeCorpus {
         var kinds: [String: Int] = [:]
         var encapKinds: [String: Int] = [:]
         var jsonKinds: [String: Int] = [:]
+        var ynlKinds: [String: Int] = [:]
         for r in records where r.netlink.count <= maxSeed {
             let s = r.netlink.withUnsafeBytes { SummaryDecoder.summarize($0, families: families) }
             let messages = r.netlink.withUnsafeBytes { raw in
@@ -64,6 +68,26 @@ enum MakeCorpus {
                 + "\(min(messages, 3)) \(s.hasFlows) \(s.more) \(s.part != nil) \(r.netlink.count.bitWidth - r.netlink.count.leadingZeroBitCount)"
             kinds[kind, default: 0] += 1
             if kinds[kind]! <= perKind { seeds.add("fuzz-netlink", r.netlink) }
+
+            // The YNL interpreter's seeds: each message of our families alone (kind: family,
+            // command, direction, top-level attributes, size class), and records of several.
+            r.netlink.withUnsafeBytes { raw in
+                var it = NetlinkMessageIterator(raw)
+                while let m = (try? it.next()).flatMap({ $0 }) {
+                    let family = families.kind(ofType: m.header.type)
+                    switch family { case .flowTable, .hairpin: break; default: continue }
+                    var types: [UInt16] = []
+                    if let (_, attrs) = try? m.generic() {
+                        var a = attrs
+                        while let x = (try? a.next()).flatMap({ $0 }) { types.append(x.type) }
+                    }
+                    let command = m.payload.first ?? 0
+                    let k = "\(family) \(command) \(m.header.isRequest) \(types) \(m.bytes.count.bitWidth - m.bytes.count.leadingZeroBitCount)"
+                    ynlKinds[k, default: 0] += 1
+                    if ynlKinds[k]! <= perKind { seeds.add("fuzz-ynl", Array(m.bytes)) }
+                }
+            }
+            if messages > 1, kinds[kind]! == 1 { seeds.add("fuzz-ynl", r.netlink) }
 
             // unft's ENCAP requests to the listener.
             if s.kind == .hairpin || families.kind(ofType: s.familyID) == .hairpin, s.encapSeq != nil, !s.isAnswer {

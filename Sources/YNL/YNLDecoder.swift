@@ -128,6 +128,8 @@ public struct YNLDecoder: Sendable {
         var it = iterator
         var fields: [YNLField] = []
         fields.reserveCapacity(it.countHint())
+        // Slots seen, for the repeat check (sets of more than 128 attributes search `fields`).
+        var seen: (UInt64, UInt64) = (0, 0)
         while let attr = try it.next() {
             // Read in place: a copy of the set or the attribute would retain each of its
             // references per attribute decoded.
@@ -137,6 +139,23 @@ public struct YNLDecoder: Sendable {
                 throw DecodeError(.unknownAttribute(attr.type), at: attr.offset)
             }
             let spec = family.attributeSets[setIndex].attributes[slot]
+            // Strict as LibFlowTable's codec: one of each attribute unless it is multi-attr (the
+            // kernel's nla_parse would keep the last silently). Pads repeat (nla_put_64bit).
+            if !spec.multiAttr {
+                let repeated: Bool
+                if slot < 64 {
+                    repeated = seen.0 & (1 << UInt64(slot)) != 0
+                    seen.0 |= 1 << UInt64(slot)
+                } else if slot < 128 {
+                    repeated = seen.1 & (1 << UInt64(slot - 64)) != 0
+                    seen.1 |= 1 << UInt64(slot - 64)
+                } else {
+                    repeated = fields.contains { $0.name == spec.name }
+                }
+                if repeated, !spec.isPad {
+                    throw DecodeError(.repeatedAttribute(spec.name), at: attr.offset)
+                }
+            }
             do throws(DecodeError) {
                 if !overrides.isEmpty, let set = overrides[attr.type] {
                     fields.append(YNLField(spec.name, .fields(try decodeSet(set, attr.nested(), depth: depth + 1, outer: fields, at: attr.offset))))
@@ -236,6 +255,11 @@ public struct YNLDecoder: Sendable {
         case .nest(let set):
             return .fields(try decodeSet(set, attr.nested(), depth: depth + 1, outer: siblings, at: attr.offset))
         case .binary:
+            if let r = spec.length, !r.contains(attr.payload.count) {
+                let expected = r.lowerBound == r.upperBound ? "\(r.lowerBound)"
+                    : r.upperBound == Int.max ? "at least \(r.lowerBound)" : "\(r.lowerBound) to \(r.upperBound)"
+                throw DecodeError(.payloadLength(expected: expected, got: attr.payload.count), at: attr.offset)
+            }
             return .bytes(Array(attr.payload))
         case .unused:
             throw DecodeError(.notAllowed("attribute \(spec.name) is declared unused"), at: attr.offset)

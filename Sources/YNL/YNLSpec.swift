@@ -120,6 +120,11 @@ public struct YNLAttribute: Sendable {
     public var displayHint: String?
     /// The YNL type name as written (`u32`, `nest`, ...), for listings.
     public var typeName: String
+
+    /// A binary's payload length from its `checks` (nil: any).
+    public var length: ClosedRange<Int>? = nil
+
+    var isPad: Bool { if case .pad = kind { return true } else { return false } }
 }
 
 public struct YNLAttributeSet: Sendable {
@@ -610,8 +615,21 @@ public enum YNLSpecLoader {
                 }
                 kind = .integer(try integer(scalar, a))
             }
+            // A binary's length checks bound its payload (net_flow_nl's field values: 1 to 8
+            // bytes). A bound given by a const's name is not applied.
+            var length: ClosedRange<Int>?
+            if case .binary = kind, let checks = try a.mapping("checks") {
+                let exact = (try? checks.optionalInt("exact-len")) ?? nil
+                let low = exact ?? ((try? checks.optionalInt("min-len")) ?? nil) ?? 0
+                let high = exact ?? ((try? checks.optionalInt("max-len")) ?? nil) ?? Int.max
+                if low > 0 || high < Int.max {
+                    guard low <= high else { throw a.error("checks", "min-len \(low) is above max-len \(high)") }
+                    length = low...high
+                }
+            }
             try a.finish(hint: YNLSpecLoader.hint)
-            return YNLAttribute(name: name, value: value, kind: kind, multiAttr: multi, displayHint: hint, typeName: type)
+            return YNLAttribute(name: name, value: value, kind: kind, multiAttr: multi, displayHint: hint, typeName: type,
+                                length: length)
         }
 
         func operations(_ list: [MapReader], directional: Bool, fixedHeader: Int?) throws -> [YNLOperation] {
