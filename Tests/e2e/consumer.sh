@@ -80,16 +80,15 @@ cat > Sources/consumer/hairpin.swift <<'EOF'
 import LibFlowTable
 func hairpinPieces() {
     _ = NFLH.familyName
-    _ = EncapHeader.self
     _ = HairpinMessage.self
     _ = EncapAssembler.self
     _ = HairpinCodec.self
 }
 EOF
 if swift build --cache-path "$tmp/cache" > "$tmp/hidden.log" 2>&1; then
-  fail "the hairpin protocol is public API (a consumer can use NFLH, EncapHeader, HairpinMessage...)"
+  fail "the hairpin protocol is public API (a consumer can use NFLH, HairpinMessage...)"
 fi
-for name in NFLH EncapHeader HairpinMessage EncapAssembler HairpinCodec; do
+for name in NFLH HairpinMessage EncapAssembler HairpinCodec; do
   grep -qE "cannot find '$name' in scope|'$name' is inaccessible" "$tmp/hidden.log" || {
     tail -30 "$tmp/hidden.log"; fail "$name is visible to a consumer"; }
 done

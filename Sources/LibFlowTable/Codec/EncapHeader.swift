@@ -12,10 +12,10 @@
 // Public and inlinable (not `package`: a package declaration's body is not inlined into the
 // other modules), and small: where the nested parts are is kept as offsets, not Attribute
 // values, so a header is copied in a few moves.
-package struct EncapHeader {
-    package let commandType: UInt32
-    package let command: UInt32
-    package let sequence: UInt64
+public struct EncapHeader {
+    public let commandType: UInt32
+    public let command: UInt32
+    public let sequence: UInt64
     @usableFromInline let statusValue: UInt32
     @usableFromInline let partValue: UInt32
     /// Byte offsets from the start of the message: SEQ's payload; the headers of ERROR_MSG,
@@ -27,22 +27,22 @@ package struct EncapHeader {
     /// Where offset 0 is (the message's first byte).
     @usableFromInline let base: UnsafeRawPointer
     /// One bit per attribute type present (`bit(NFLH.EncapAttr.x)`; all types known are < 16).
-    package let present: UInt16
+    public let present: UInt16
 
     @inlinable @inline(__always)
-    package static func bit(_ type: UInt16) -> UInt16 { 1 << type }
+    public static func bit(_ type: UInt16) -> UInt16 { 1 << type }
 
     /// Byte offset of SEQ's u64 payload from the start of the message.
-    @inlinable package var sequenceOffset: Int { Int(sequenceAt) }
+    @inlinable public var sequenceOffset: Int { Int(sequenceAt) }
     /// Present in answers only (what makes an ENCAP an answer).
-    @inlinable package var status: UInt32? { present & Self.bit(NFLH.EncapAttr.status) != 0 ? statusValue : nil }
-    @inlinable package var part: UInt32? { present & Self.bit(NFLH.EncapAttr.part) != 0 ? partValue : nil }
-    @inlinable package var more: Bool { present & Self.bit(NFLH.EncapAttr.more) != 0 }
-    @inlinable package var isAnswer: Bool { present & Self.bit(NFLH.EncapAttr.status) != 0 }
+    @inlinable public var status: UInt32? { present & Self.bit(NFLH.EncapAttr.status) != 0 ? statusValue : nil }
+    @inlinable public var part: UInt32? { present & Self.bit(NFLH.EncapAttr.part) != 0 ? partValue : nil }
+    @inlinable public var more: Bool { present & Self.bit(NFLH.EncapAttr.more) != 0 }
+    @inlinable public var isAnswer: Bool { present & Self.bit(NFLH.EncapAttr.status) != 0 }
     /// ERROR_MSG, RESULTS, ATTR as sent (their contents are read by whoever needs them).
-    @inlinable package var errorMessage: Attribute? { attribute(at: textAt) }
-    @inlinable package var results: Attribute? { attribute(at: resultsAt) }
-    @inlinable package var attributes: Attribute? { attribute(at: attributesAt) }
+    @inlinable public var errorMessage: Attribute? { attribute(at: textAt) }
+    @inlinable public var results: Attribute? { attribute(at: resultsAt) }
+    @inlinable public var attributes: Attribute? { attribute(at: attributesAt) }
 
     @inlinable @inline(__always)
     func attribute(at offset: Int32) -> Attribute? {
@@ -58,7 +58,7 @@ package struct EncapHeader {
 
     /// Reads the ENCAP nest `nest`.
     @inlinable @inline(__always)
-    package init(_ nest: Attribute) throws(DecodeError) {
+    public init(_ nest: Attribute) throws(DecodeError) {
         var it = nest.nested()
         var seen: UInt64 = 0
         var cmdType: UInt32 = 0, cmd: UInt32 = 0, seq: UInt64 = 0, seqAt: Int32 = -1
@@ -111,7 +111,7 @@ package struct EncapHeader {
     /// attribute; the first ENCAP otherwise, read as `init(_:)` reads it. The top level is
     /// walked strictly up to that ENCAP; what follows it is not read.
     @inlinable @inline(__always)
-    package init?(message: UnsafeRawBufferPointer) throws(DecodeError) {
+    public init?(message: UnsafeRawBufferPointer) throws(DecodeError) {
         let start = Netlink.headerLength + Netlink.genericHeaderLength
         guard message.count >= start, message[Netlink.headerLength] == NFLH.Command.encap.rawValue else { return nil }
         let end = Swift.min(Int(message.loadUnaligned(as: UInt32.self)), message.count)
@@ -128,7 +128,7 @@ package struct EncapHeader {
     /// `init(message:)` for callers that only need a readable header: nil also when the
     /// message is malformed.
     @inlinable @inline(__always)
-    package static func peek(_ message: UnsafeRawBufferPointer) -> EncapHeader? {
+    public static func peek(_ message: UnsafeRawBufferPointer) -> EncapHeader? {
         do { return try EncapHeader(message: message) } catch { return nil }
     }
 
@@ -173,7 +173,7 @@ extension EncapHeader {
     /// SEQ, and CMD and CMD_TYPE when readable, of an ENCAP message the strict reading refused:
     /// the first well-formed SEQ (CMD, CMD_TYPE) of the first ENCAP nest, read leniently. The
     /// listener answers such a message EINVAL under that SEQ; the replay pairs the two by it.
-    package static func salvage(message: UnsafeRawBufferPointer)
+    public static func salvage(message: UnsafeRawBufferPointer)
         -> (sequence: UInt64, command: UInt32?, commandType: UInt32?)? {
         let start = Netlink.headerLength + Netlink.genericHeaderLength
         guard message.count >= start, message[Netlink.headerLength] == NFLH.Command.encap.rawValue else { return nil }
