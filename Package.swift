@@ -44,23 +44,27 @@ let package = Package(
         .target(name: "LibFlowTable", dependencies: ["Posix"], path: "Sources/LibFlowTable", swiftSettings: swift6),
         // The user-space half of the loopback: backends (ftbe), the hairpin daemon core, unft's twin.
         .target(name: "Hairpin", dependencies: ["LibFlowTable", "Posix", "CLibNL"], path: "Sources/Hairpin", swiftSettings: swift6),
-        // Recording to and reading from pcapng.
-        .target(name: "FlowTrace", dependencies: ["LibFlowTable", "Posix", "Hairpin", .product(name: "Histogram", package: "hdrhistogram-swift"), "CLibPcap", "CZlib"], path: "Sources/FlowTrace"),
+        // The trace files: pcapng and pcap reading and writing, records, summaries, stats, audit,
+        // repair. Knows the Flow Table model only, not the hairpin daemon or its backends.
+        .target(name: "FlowTrace", dependencies: ["LibFlowTable", "Posix", .product(name: "Histogram", package: "hdrhistogram-swift"), "CLibPcap", "CZlib"], path: "Sources/FlowTrace"),
+        // Traces taken live: the loopback session (unft's twin and the hairpin daemon in one
+        // process, recording both legs) and the nlmon capture of a real kernel's netlink.
+        .target(name: "LiveCapture", dependencies: ["FlowTrace", "Hairpin", "LibFlowTable", "Posix", "CLibPcap"], path: "Sources/LiveCapture"),
         // Feeding traces back into a target.
-        .target(name: "Replay", dependencies: ["LibFlowTable", "Posix", "FlowTrace", "Hairpin",
+        .target(name: "Replay", dependencies: ["LibFlowTable", "Posix", "FlowTrace", "LiveCapture", "Hairpin",
                                               .product(name: "Histogram", package: "hdrhistogram-swift")],
                 path: "Sources/Replay"),
 
         .executableTarget(name: "flow-table-ctl",
-                          dependencies: ["LibFlowTable", "Posix", "Hairpin", "FlowTrace",
+                          dependencies: ["LibFlowTable", "Posix", "Hairpin", "FlowTrace", "LiveCapture",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flow-table-ctl"),
         .executableTarget(name: "flow-table-hairpind",
-                          dependencies: ["LibFlowTable", "Posix", "FlowTrace", "Hairpin",
+                          dependencies: ["LibFlowTable", "Posix", "FlowTrace", "LiveCapture", "Hairpin",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flow-table-hairpind"),
         .executableTarget(name: "flowtrace",
-                          dependencies: ["LibFlowTable", "Posix", "FlowTrace", "Replay", "Hairpin", "YNL",
+                          dependencies: ["LibFlowTable", "Posix", "FlowTrace", "LiveCapture", "Replay", "Hairpin", "YNL",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flowtrace"),
         // The YNL spec interpreter: loads any family's YNL spec at run time and decodes its
@@ -76,7 +80,7 @@ let package = Package(
         .executableTarget(name: "backend-bench", dependencies: ["LibFlowTable", "Posix", "Hairpin"], path: "Benchmarks/backend-bench"),
         .executableTarget(name: "trace-bench", dependencies: ["LibFlowTable", "Posix", "Hairpin", "FlowTrace"],
                           path: "Benchmarks/trace-bench"),
-        .executableTarget(name: "loopback-bench", dependencies: ["LibFlowTable", "Posix", "Hairpin", "FlowTrace"],
+        .executableTarget(name: "loopback-bench", dependencies: ["LibFlowTable", "Posix", "Hairpin", "FlowTrace", "LiveCapture"],
                           path: "Benchmarks/loopback-bench"),
         // YNL interpreter decode rate with a runtime spec.
         .executableTarget(name: "ynl-bench", dependencies: ["YNL", "LibFlowTable", "FlowTrace"], path: "Benchmarks/ynl-bench"),
@@ -103,8 +107,9 @@ let package = Package(
                     dependencies: ["Hairpin", "LibFlowTable", "Posix",
                                    .product(name: "PropertyBased", package: "swift-property-based")],
                     path: "Tests/HairpinTests"),
+        // With LiveCapture: some tests take their traces from a loopback session.
         .testTarget(name: "FlowTraceTests",
-                    dependencies: ["FlowTrace", "LibFlowTable", "Posix"],
+                    dependencies: ["FlowTrace", "LiveCapture", "Hairpin", "LibFlowTable", "Posix"],
                     path: "Tests/FlowTraceTests"),
         .testTarget(name: "LibFlowTableTests",
                     dependencies: ["LibFlowTable", "Yams",
@@ -114,7 +119,7 @@ let package = Package(
                     dependencies: ["YNL", "LibFlowTable", "FlowTrace"],
                     path: "Tests/YNLTests"),
         .testTarget(name: "ReplayTests",
-                    dependencies: ["Replay", "FlowTrace", "Hairpin", "LibFlowTable", "Posix"],
+                    dependencies: ["Replay", "FlowTrace", "LiveCapture", "Hairpin", "LibFlowTable", "Posix"],
                     path: "Tests/ReplayTests"),
     ],
     swiftLanguageModes: [.v5]

@@ -17,6 +17,7 @@ import FlowTrace
 import Hairpin
 import LibFlowTable
 import Posix
+import LiveCapture
 
 #if canImport(Glibc)
 import Glibc

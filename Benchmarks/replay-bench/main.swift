@@ -81,7 +81,7 @@ defer { if tracePath == nil && !keep { unlink(path) } }
 
 var options = ReplayOptions(timing: .topSpeed)
 options.log = { _ in }
-options.singleFlowPath = !typed
+options.usesByteService = !typed
 let replayer = Replayer(target: .backend(backend), options: options)
 
 func measure(_ label: String, _ make: () throws -> RecordSource) -> [Double] {

@@ -60,9 +60,9 @@ final class BackendReplayer {
                                           receiveBufferSize: 256 * 1024, log: { _ in })
             loopRunner.pollInterval = nil
             loopRunner.tracksAcknowledgements = false   // the feed never ACKs an answer
-            // singleFlowPath off (replay-bench --typed) means the typed path alone: the loop
+            // usesByteService off (replay-bench --typed) means the typed path alone: the loop
             // would otherwise try its own byte path first.
-            if !options.singleFlowPath { loopRunner.byteService = nil }
+            if !options.usesByteService { loopRunner.byteService = nil }
             // A whole single-message request is answered through the listener's own service on
             // bytes before the loop would copy it in (not when stepping: the loop shows each).
             if options.step == nil { feed.byteService = loopRunner.byteService }

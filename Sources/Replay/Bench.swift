@@ -10,6 +10,7 @@ import FlowTrace
 import Hairpin
 import Histogram
 import LibFlowTable
+import Posix
 
 public struct BenchOptions {
     public var runs = 5

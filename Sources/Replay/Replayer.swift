@@ -106,7 +106,7 @@ public struct ReplayOptions {
     /// Backend targets: the listener answers through its service on bytes (ByteService), as
     /// flow-table-hairpind does (byte-identical answers; what it declines takes the typed path).
     /// Off: every call takes the typed path (for comparing the two).
-    public var singleFlowPath = true
+    public var usesByteService = true
     /// Backend targets: compare repeated answers by shape (AnswerShapes) instead of normalising
     /// both each time. Off only in tests, which check that reports do not change.
     var answerShapes = true

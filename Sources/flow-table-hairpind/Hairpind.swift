@@ -7,6 +7,8 @@ import ArgumentParser
 import FlowTrace
 import Hairpin
 import LibFlowTable
+import LiveCapture
+import Posix
 
 #if canImport(Glibc)
 import Glibc

@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import FlowTrace
+import LiveCapture
 
 #if canImport(Glibc)
 import Glibc

@@ -105,4 +105,5 @@ func finishTrace(_ reader: TraceReader, error: Error? = nil) {
 }
 
 import Hairpin
+import Posix
 extension BackendKind: ExpressibleByArgument {}

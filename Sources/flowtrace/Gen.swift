@@ -5,6 +5,7 @@ import FlowTrace
 import Hairpin
 import LibFlowTable
 import Replay
+import Posix
 
 #if canImport(Glibc)
 import Glibc

@@ -8,6 +8,7 @@ import FlowTrace
 import Hairpin
 import LibFlowTable
 import Posix
+import LiveCapture
 
 #if canImport(Glibc)
 import Glibc

@@ -6,6 +6,7 @@ import FlowTrace
 import Hairpin
 import LibFlowTable
 import Replay
+import Posix
 
 #if canImport(Glibc)
 import Glibc

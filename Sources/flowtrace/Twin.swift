@@ -5,6 +5,8 @@
 import ArgumentParser
 import FlowTrace
 import Hairpin
+import LiveCapture
+import Posix
 
 #if canImport(Glibc)
 import Glibc

@@ -20,6 +20,9 @@ struct Family {
     var cmdCntName: String
     /// The Swift namespace (enum) and file name; nil: no Swift output.
     var swiftName: String?
+    /// Hints `swift-access`: the generated Swift's access level, `public` (the default: part of
+    /// LibFlowTable's API) or `package` (used only inside this package).
+    var swiftAccess = "public"
     /// Hints `kernel.doit`: the kernel module's one handler of every operation, or
     /// `kernel.doit-prefix`: each operation's handler is the prefix + its C name (`unft_hp_encap`).
     var kernelDoit: String?
@@ -420,6 +423,12 @@ enum HintsLoader {
         guard let root = try compose(text, file: file) else { return family }
         let top = try MapReader(file: file, path: "", node: root)
         family.swiftName = try top.optionalString("swift-name")
+        if let access = try top.optionalString("swift-access") {
+            guard ["public", "package"].contains(access) else {
+                throw top.error("swift-access", "expected public or package")
+            }
+            family.swiftAccess = access
+        }
         if let kernel = try top.mapping("kernel") {
             family.kernelDoit = try kernel.optionalString("doit")
             family.kernelDoitPrefix = try kernel.optionalString("doit-prefix")

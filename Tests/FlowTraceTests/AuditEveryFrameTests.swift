@@ -7,6 +7,7 @@ import Foundation
 import Testing
 import Hairpin
 import LibFlowTable
+import LiveCapture
 @testable import FlowTrace
 
 @Suite struct AuditEveryFrameTests {

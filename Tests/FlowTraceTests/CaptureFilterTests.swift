@@ -3,6 +3,7 @@
 
 import Testing
 import LibFlowTable
+@testable import LiveCapture
 @testable import FlowTrace
 
 @Suite("Capture filter (nlmon packets)")

@@ -9,6 +9,7 @@ import FlowTrace
 import Hairpin
 import LibFlowTable
 @testable import Replay
+import LiveCapture
 
 @Suite("answers without NLM_F_ACK") struct AnswerAckTests {
     @Test(arguments: [LoopbackSession.ListenerPath.inProcess, .socket])

@@ -10,6 +10,7 @@ import FlowTrace
 import Hairpin
 import LibFlowTable
 @testable import Replay
+import LiveCapture
 
 @Suite("listener path") struct ListenerPathTests {
     /// Runs one workload against a session with `path`, recording to `trace`; returns what the

@@ -9,6 +9,7 @@ import FlowTrace
 import Hairpin
 import LibFlowTable
 @testable import Replay
+import LiveCapture
 
 @Suite("replay") struct ReplayTests {
     @Test(arguments: BackendKind.allCases)

@@ -8,6 +8,7 @@ import FlowTrace
 import Hairpin
 import LibFlowTable
 @testable import Replay
+import LiveCapture
 
 struct TestFailure: Error, CustomStringConvertible {
     var description: String

@@ -6,6 +6,7 @@ import FlowTrace
 import Hairpin
 import LibFlowTable
 @testable import Replay
+import LiveCapture
 
 /// A backend slowed once: the `slowAt`-th backend operation of a run is followed (inside the
 /// service, whichever path serves the call) by a sleep.

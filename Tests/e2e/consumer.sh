@@ -75,4 +75,22 @@ modules=$(ls .build/debug/Modules 2>/dev/null || ls .build/debug)
 for m in Hairpin FlowTrace ArgumentParser Yams Histogram; do
   grep -qx "$m.swiftmodule" <<<"$modules" && fail "the consumer build compiled $m"
 done
+# The hairpin protocol (unft to its daemon) is this package's own: `package`, not public.
+cat > Sources/consumer/hairpin.swift <<'EOF'
+import LibFlowTable
+func hairpinPieces() {
+    _ = NFLH.familyName
+    _ = HairpinMessage.self
+    _ = EncapAssembler.self
+    _ = HairpinCodec.self
+}
+EOF
+if swift build --cache-path "$tmp/cache" > "$tmp/hidden.log" 2>&1; then
+  fail "the hairpin protocol is public API (a consumer can use NFLH, HairpinMessage...)"
+fi
+for name in NFLH HairpinMessage EncapAssembler HairpinCodec; do
+  grep -qE "cannot find '$name' in scope|'$name' is inaccessible" "$tmp/hidden.log" || {
+    tail -30 "$tmp/hidden.log"; fail "$name is visible to a consumer"; }
+done
+rm Sources/consumer/hairpin.swift
 echo "ok: a package depending on flowtrace from: $version builds and runs against LibFlowTable"

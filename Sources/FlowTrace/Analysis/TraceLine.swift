@@ -1,7 +1,6 @@
 // One line per message, like tcpdump: time, call id, leg, direction, family, command, device, seq,
 // status, a summary, and the latency on answers.
 
-import Hairpin
 import LibFlowTable
 
 #if canImport(Glibc)

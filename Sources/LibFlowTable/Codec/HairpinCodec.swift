@@ -1,7 +1,7 @@
 // The hairpin family (NFLH_*): listener registration and ENCAP, which carries one Flow Table
 // API NDO call (request) or its result (answer), with the Flow API attributes nested in ATTR.
 
-public enum HairpinCodec {
+package enum HairpinCodec {
     static func encode(_ m: HairpinMessage, into w: inout NetlinkWriter) throws(EncodeError) {
         if let e = m.encap {
             let n = w.beginNest(NFLH.Attr.encap)

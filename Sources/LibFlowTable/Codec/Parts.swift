@@ -3,14 +3,14 @@
 // thousands of flows, or a GET_FLOWS answer for a big table, travels as several ENCAPs with the
 // same SEQ, PART 0…n and MORE on all but the last.
 
-public enum Parts {
+package enum Parts {
     /// Payload bytes per part, leaving room for headers under the 64 KiB nest limit.
-    public static let defaultBudget = 60 * 1024
+    package static let defaultBudget = 60 * 1024
 
     /// Cuts `flows` into consecutive ranges whose encoded size stays within `budget` bytes each
     /// (PartCutter's rule). A single flow larger than the budget gets a range of its own (its
     /// encoding then fails loudly with `nestTooLarge` rather than being dropped).
-    public static func ranges(of flows: [Flow], budget: Int = defaultBudget) -> [Range<Int>] {
+    package static func ranges(of flows: [Flow], budget: Int = defaultBudget) -> [Range<Int>] {
         var ranges: [Range<Int>] = []
         var scratch = NetlinkWriter(capacity: 1024)
         var cutter = PartCutter(budget: budget)
@@ -61,7 +61,7 @@ package struct PartCutter {
 extension HairpinEncap {
     /// This call as one or more parts. Flows and results are sliced together: part k carries
     /// the flows of its range and the results whose INDEX falls in it.
-    public func parts(budget: Int = Parts.defaultBudget) -> [HairpinEncap] {
+    package func parts(budget: Int = Parts.defaultBudget) -> [HairpinEncap] {
         let flows = attributes?.flows ?? []
         // Results are 20 bytes each on the wire; count them against the same budget.
         let resultBytes = (results?.count ?? 0) * 20
@@ -97,12 +97,12 @@ extension HairpinEncap {
 }
 
 /// Collects the parts of calls, keyed by SEQ, and hands back a call once its last part came.
-public struct EncapAssembler {
-    public enum Failure: Error, Hashable, CustomStringConvertible {
+package struct EncapAssembler {
+    package enum Failure: Error, Hashable, CustomStringConvertible {
         case outOfOrder(sequence: UInt64, expected: UInt32, got: UInt32?)
         case mismatch(sequence: UInt64, what: String)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case let .outOfOrder(seq, expected, got):
                 return "ENCAP seq \(seq): part \(got.map(String.init) ?? "none") arrived, part \(expected) was expected"
@@ -114,14 +114,14 @@ public struct EncapAssembler {
 
     var pending: [UInt64: HairpinEncap] = [:]
 
-    public init() {}
+    package init() {}
 
     /// Calls waiting for more parts.
-    public var pendingCount: Int { pending.count }
+    package var pendingCount: Int { pending.count }
 
     /// Adds one message. Returns the whole call when `part` completes it (or is a single-part
     /// call), nil while more parts are due. A broken sequence drops what was collected.
-    public mutating func add(_ part: HairpinEncap) throws(Failure) -> HairpinEncap? {
+    package mutating func add(_ part: HairpinEncap) throws(Failure) -> HairpinEncap? {
         let seq = part.sequence
         // Taken out of the table while it grows, so appending does not copy the arrays.
         guard var whole = pending.removeValue(forKey: seq) else {
@@ -163,5 +163,5 @@ public struct EncapAssembler {
     }
 
     /// Forgets a call's parts (its caller gave up, e.g. after a timeout).
-    public mutating func drop(sequence: UInt64) { pending[sequence] = nil }
+    package mutating func drop(sequence: UInt64) { pending[sequence] = nil }
 }

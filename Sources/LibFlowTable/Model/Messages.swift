@@ -86,13 +86,13 @@ public struct FlowTableMessage: Hashable, Sendable {
 // MARK: hairpin
 
 /// The listener registration (NFLH_LISTENER_ATTR_*).
-public struct HairpinListener: Hashable, Sendable {
-    public var type: UInt32
+package struct HairpinListener: Hashable, Sendable {
+    package var type: UInt32
     /// Only meaningful in GET_LISTENER replies: the registered port. SET_LISTENER ignores it and
     /// registers the sender's port.
-    public var port: UInt32?
+    package var port: UInt32?
 
-    public init(type: UInt32 = NFLH.ListenerType.encap, port: UInt32? = nil) {
+    package init(type: UInt32 = NFLH.ListenerType.encap, port: UInt32? = nil) {
         self.type = type
         self.port = port
     }
@@ -152,14 +152,14 @@ public struct HairpinEncap: Hashable, Sendable {
 }
 
 /// A hairpin message: netlink header, genl command and its attributes.
-public struct HairpinMessage: Hashable, Sendable {
-    public var header: NetlinkHeader
-    public var command: UInt8
-    public var version: UInt8
-    public var listener: HairpinListener?
-    public var encap: HairpinEncap?
+package struct HairpinMessage: Hashable, Sendable {
+    package var header: NetlinkHeader
+    package var command: UInt8
+    package var version: UInt8
+    package var listener: HairpinListener?
+    package var encap: HairpinEncap?
 
-    public init(header: NetlinkHeader, command: UInt8, version: UInt8 = NFLH.version,
+    package init(header: NetlinkHeader, command: UInt8, version: UInt8 = NFLH.version,
                 listener: HairpinListener? = nil, encap: HairpinEncap? = nil) {
         self.header = header
         self.command = command
@@ -168,7 +168,7 @@ public struct HairpinMessage: Hashable, Sendable {
         self.encap = encap
     }
 
-    public var knownCommand: NFLH.Command? { NFLH.Command(rawValue: command) }
+    package var knownCommand: NFLH.Command? { NFLH.Command(rawValue: command) }
 }
 
 /// NLMSG_ERROR: an ACK (error 0) or an error, with the echoed request header and the extended

@@ -22,16 +22,16 @@
 /// A message whose flows do not fit one netlink message is split into parts
 /// with the same seq (part 0, 1, ...; more on all but the last), in both
 /// directions.
-public enum NFLH {
-    public static let familyName = "nfl_hairpin"
-    public static let version: UInt8 = 1
+@usableFromInline package enum NFLH {
+    @usableFromInline package static let familyName = "nfl_hairpin"
+    @usableFromInline package static let version: UInt8 = 1
     /// NFLH_PART_BUDGET: Bytes of flows (and results) per part: a sender cuts a message's flows
     /// into parts of at most this much payload, which leaves room for the
     /// headers under a nest's 64 KiB.
-    public static let partBudget: Int = 61440
+    @usableFromInline package static let partBudget: Int = 61440
 
     /// Commands (NFLH_CMD_*).
-    public enum Command: UInt8, CaseIterable, Sendable {
+    @usableFromInline package enum Command: UInt8, CaseIterable, Sendable {
         /// Register the sender's port as the listener. Answered by an ACK.
         case setListener = 1
         /// Read the registration. Answered by a reply, then an ACK.
@@ -43,7 +43,7 @@ public enum NFLH {
         case encap = 3
 
         /// The C name without its prefix, as in logs and dissectors.
-        public var name: String {
+        @usableFromInline package var name: String {
             switch self {
             case .setListener: return "SET_LISTENER"
             case .getListener: return "GET_LISTENER"
@@ -53,57 +53,57 @@ public enum NFLH {
     }
 
     /// NFLH_*: Top-level attributes.
-    public enum Attr {
-        public static let encap: UInt16 = 1
-        public static let listener: UInt16 = 2
+    @usableFromInline package enum Attr {
+        @usableFromInline package static let encap: UInt16 = 1
+        @usableFromInline package static let listener: UInt16 = 2
         /// Attribute names as in C without the prefix, for logs and dissectors.
-        public static let names: [UInt16: String] = [
+        @usableFromInline package static let names: [UInt16: String] = [
             1: "ENCAP",
             2: "LISTENER",
         ]
     }
 
     /// NFLH_LISTENER_ATTR_*: The listener registration.
-    public enum ListenerAttr {
-        public static let type: UInt16 = 1
+    @usableFromInline package enum ListenerAttr {
+        @usableFromInline package static let type: UInt16 = 1
         /// Informational only: the registered port in get-listener replies.
         /// The kernel registers the sender's port of set-listener, never a
         /// port (or pid) taken from the message.
-        public static let port: UInt16 = 2
+        @usableFromInline package static let port: UInt16 = 2
         /// Attribute names as in C without the prefix, for logs and dissectors.
-        public static let names: [UInt16: String] = [
+        @usableFromInline package static let names: [UInt16: String] = [
             1: "TYPE",
             2: "PORT",
         ]
     }
 
     /// NFLH_ENCAP_*: One driver call (a request) or its result (an answer).
-    public enum EncapAttr {
-        public static let cmdType: UInt16 = 1
+    @usableFromInline package enum EncapAttr {
+        @usableFromInline package static let cmdType: UInt16 = 1
         /// A net_flow_nl command (nfl-table-cmd-*), given by cmd-type.
-        public static let cmd: UInt16 = 2
+        @usableFromInline package static let cmd: UInt16 = 2
         /// 0 = OK, else a positive errno. Present in answers only: its
         /// presence is what makes an encap an answer.
-        public static let status: UInt16 = 3
+        @usableFromInline package static let status: UInt16 = 3
         /// Correlation id chosen by the requester, echoed verbatim in the
         /// answer and in every part of a split message.
-        public static let seq: UInt16 = 4
+        @usableFromInline package static let seq: UInt16 = 4
         /// A complete net_flow_nl top-level attribute set: the call's
         /// arguments in a request, its result in an OK answer.
-        public static let attr: UInt16 = 5
+        @usableFromInline package static let attr: UInt16 = 5
         /// The outcome of each flow of a batched set-flows/del-flows answer.
-        public static let results: UInt16 = 6
+        @usableFromInline package static let results: UInt16 = 6
         /// Part number of a split message, 0-based.
-        public static let part: UInt16 = 7
+        @usableFromInline package static let part: UInt16 = 7
         /// More parts with the same seq follow. Used for any message whose
         /// flows do not fit one netlink message, in both directions.
-        public static let more: UInt16 = 8
+        @usableFromInline package static let more: UInt16 = 8
         /// Human-readable error text, the hairpin's extended ACK.
-        public static let errorMessage: UInt16 = 9
+        @usableFromInline package static let errorMessage: UInt16 = 9
         /// Alignment padding for seq (u64).
-        public static let pad: UInt16 = 10
+        @usableFromInline package static let pad: UInt16 = 10
         /// Attribute names as in C without the prefix, for logs and dissectors.
-        public static let names: [UInt16: String] = [
+        @usableFromInline package static let names: [UInt16: String] = [
             1: "CMD_TYPE",
             2: "CMD",
             3: "STATUS",
@@ -118,28 +118,28 @@ public enum NFLH {
     }
 
     /// NFLH_RESULT_*: The outcome of one flow of a batched set-flows/del-flows.
-    public enum ResultAttr {
+    @usableFromInline package enum ResultAttr {
         /// Index of the flow in the request's flows list (0-based, across parts).
-        public static let index: UInt16 = 1
+        @usableFromInline package static let index: UInt16 = 1
         /// 0 = applied, else a positive errno; ECANCELED = not applied because
         /// the batch was aborted by an earlier failure.
-        public static let errno: UInt16 = 2
+        @usableFromInline package static let errno: UInt16 = 2
         /// Attribute names as in C without the prefix, for logs and dissectors.
-        public static let names: [UInt16: String] = [
+        @usableFromInline package static let names: [UInt16: String] = [
             1: "INDEX",
             2: "ERRNO",
         ]
     }
 
     /// NFLH_LISTENER_TYPE_*: What a listener receives.
-    public enum ListenerType {
+    @usableFromInline package enum ListenerType {
         /// Encapsulated driver calls.
-        public static let encap: UInt32 = 1
+        @usableFromInline package static let encap: UInt32 = 1
     }
 
     /// NFLH_ENCAP_CMD_TYPE_*: What the cmd attribute of an encap numbers.
-    public enum EncapCmdType {
+    @usableFromInline package enum EncapCmdType {
         /// cmd is a net_flow_nl command.
-        public static let nflCommand: UInt32 = 1
+        @usableFromInline package static let nflCommand: UInt32 = 1
     }
 }

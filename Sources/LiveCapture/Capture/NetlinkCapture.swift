@@ -9,6 +9,7 @@
 
 import CLibPcap
 import Hairpin
+import FlowTrace
 import LibFlowTable
 import Posix
 

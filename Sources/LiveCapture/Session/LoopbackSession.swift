@@ -6,6 +6,7 @@
 // `flowtrace record` and `flowtrace demo`.
 
 import Hairpin
+import FlowTrace
 import LibFlowTable
 import Posix
 

@@ -14,6 +14,7 @@
 // Pure logic on bytes, so it is tested without a kernel; hostile bytes end the packet's walk
 // (counted as malformed), never the capture.
 
+import FlowTrace
 import LibFlowTable
 
 public struct CaptureFilter {

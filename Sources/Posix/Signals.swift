@@ -41,7 +41,7 @@ public struct SignalWaiter {
 public enum Interrupt {
     /// [0]: SIGINTs received; [1]: a child process to pass SIGINT on to (0: none).
     /// Allocated by `install`, before the handler can run, so the handler never initialises it.
-    @usableFromInline static let state: UnsafeMutablePointer<Int32> = {
+    @usableFromInline nonisolated(unsafe) static let state: UnsafeMutablePointer<Int32> = {
         let p = UnsafeMutablePointer<Int32>.allocate(capacity: 2)
         p.initialize(repeating: 0, count: 2)
         return p
