@@ -50,6 +50,7 @@ workload() {
 		k=$((k + 1))
 		"$ctl" "$@" >$out/$k.out 2>$out/$k.err
 		echo $? >$out/$k.rc
+		echo "$1" >$out/$k.cmd
 	}
 	for c in get-tables get-headers get-actions get-header-graph get-table-graph; do step $c unft0 "$@"; done
 	step get-tables unft1 "$@"
@@ -100,9 +101,18 @@ workload $work/twin --socket $sock
 kill -TERM $hp; wait $hp || bad "twin daemon exited with $?"
 
 echo "--- flow-table-ctl: the same outputs and exit statuses"
+# Before 6.12 the netlink core gives a dump's .start no extended ack (kmod/README.md): a failed
+# GET_FLOWS dump carries the twin's errno there but not its text, so the kernel's error line
+# must be the twin's without the text, and nothing else may differ.
+dump_text=1
+case $(uname -r) in 6.[0-9].*|6.1[01].*) dump_text=0 ;; esac
 for f in $work/kernel/*.rc; do
 	s=$(basename $f .rc)
 	for x in rc out err; do
+		if [ $x = err ] && [ $dump_text = 0 ] && [ "$(cat $work/kernel/$s.cmd)" = get-flows ] &&
+			[ -s $work/kernel/$s.err ] && [[ "$(cat $work/twin/$s.err)" == "$(cat $work/kernel/$s.err)"* ]]; then
+			continue
+		fi
 		if ! cmp -s $work/kernel/$s.$x $work/twin/$s.$x; then
 			bad "step $s: $x differs"
 			diff $work/kernel/$s.$x $work/twin/$s.$x | head -6 | sed 's/^/      /'
