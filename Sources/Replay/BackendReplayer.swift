@@ -280,7 +280,7 @@ final class HairpinFeed: MessageTransport {
         return n
     }
 
-    /// A single-flow SET/DEL the fast path could answer, answered: true. Anything it declines
+    /// A SET/DEL or GET_FLOWS the fast path could answer, answered: true. Anything it declines
     /// (it then changed nothing) goes on to the listener.
     private func answeredFast(_ fast: ByteService, _ r: RecordView, _ hairpinID: UInt16) -> Bool {
         let m = r.netlink
@@ -290,11 +290,17 @@ final class HairpinFeed: MessageTransport {
               partsInListener.isEmpty || !partsInListener.contains(head.sequence) else { return false }
         let seq = head.sequence
         let record = recordNumber
-        return fast.answer(m, requestFamilyID: hairpinID) { answer in
-            // ATTR was read by the fast path: one flow, to this ifindex.
-            report.messages += 1
-            openCall(sequence: seq, command: head.command, ifindex: fast.lastIfindex, flows: fast.lastFlows, more: false,
-                     part: nil, record: record, timestamp: r.timestamp)
+        // The header read above is handed over, not read again. A GET_FLOWS answer may be
+        // several messages (parts): the call is opened before the first.
+        var opened = false
+        return fast.answer(m, header: head, requestFamilyID: hairpinID) { answer in
+            if !opened {
+                opened = true
+                // ATTR was read by the fast path: its flows, to this ifindex.
+                report.messages += 1
+                openCall(sequence: seq, command: head.command, ifindex: fast.lastIfindex, flows: fast.lastFlows, more: false,
+                         part: nil, record: record, timestamp: r.timestamp)
+            }
             try? send(answer)
         }
     }

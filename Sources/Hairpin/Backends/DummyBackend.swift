@@ -16,6 +16,8 @@ public final class DummyBackend: PacketClassifier {
 
     /// Flows of each table in insertion order.
     private var tables: [UInt32: [Entry]]
+    /// Where a flow is encoded for flowElements (reused).
+    private var scratch = NetlinkWriter(capacity: 1024)
 
     public init(tables: [UInt32: UInt32]) {
         tableSizes = tables
@@ -66,11 +68,24 @@ public final class DummyBackend: PacketClassifier {
     }
 
     public func flows(_ selector: FlowSelector, into body: (Flow) -> Void) -> Result<Void, BackendError> {
-        guard let all = tables[selector.table] else { return .failure(.noSuchEntry) }
+        stored(selector) { body($0.flow) } ? .success(()) : .failure(.noSuchEntry)
+    }
+
+    public func flowElements(_ selector: FlowSelector, into body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        var encoded = true
+        let found = stored(selector) { s in
+            if encoded, s.withElement(scratch: &scratch, body) == nil { encoded = false }
+        }
+        return found && encoded
+    }
+
+    /// The stored flows `flows(selector)` gives, in its order; false for an unknown table.
+    private func stored(_ selector: FlowSelector, _ body: (StoredFlow) -> Void) -> Bool {
+        guard let all = tables[selector.table] else { return false }
         let admitted = all.filter { selector.admits($0.stored.priority) }
             .sorted { ($0.stored.priority, $0.stored.uid) < ($1.stored.priority, $1.stored.uid) }
-        for e in admitted { body(e.stored.flow) }
-        return .success(())
+        for e in admitted { body(e.stored) }
+        return true
     }
 
     public func count(table: UInt32) -> Int? { tables[table]?.count }

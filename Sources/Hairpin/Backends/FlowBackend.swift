@@ -78,6 +78,14 @@ public protocol FlowBackend: AnyObject {
     /// The number of flows in `table`; nil for an unknown table.
     func count(table: UInt32) -> Int?
 
+    /// The FLOW elements (attribute header and padding included) of the flows `flows(selector)`
+    /// gives, in the same order, each exactly as FlowTableCodec.encode writes that flow (what a
+    /// GET_FLOWS answer's FLOWS holds): the daemon's byte path answers GET_FLOWS by copying them.
+    /// A stored flow is put in that form the first time it is asked for (a request's element is
+    /// kept when it already is, else replaced), and kept so. False: an unknown table (body not
+    /// called), or a flow that cannot be encoded (the typed path then answers).
+    func flowElements(_ selector: FlowSelector, into body: (UnsafeRawBufferPointer) -> Void) -> Bool
+
     /// Removes every flow of every table; the tables stay.
     func removeAll()
 
@@ -132,6 +140,9 @@ extension FlowBackend {
     }
 
     public var entryMoves: Int { 0 }
+
+    /// A backend that keeps no encoded flows gives none: its GET_FLOWS go to the typed path.
+    public func flowElements(_ selector: FlowSelector, into body: (UnsafeRawBufferPointer) -> Void) -> Bool { false }
 }
 
 /// A backend that can also classify packets: find the flow a packet hits.

@@ -39,8 +39,11 @@ final class StoredFlow {
     let priority: UInt32
     let matchSet: MatchSet
     private var typed: Flow?
-    /// The FLOW element, header included; emptied once decoded.
+    /// The FLOW element, header included; emptied once decoded, until `withElement` puts the
+    /// encoder's form of the flow here.
     private var element: [UInt8]
+    /// `element` holds exactly what FlowTableCodec.encode writes for the flow.
+    private var encoded = false
 
     init(_ flow: Flow, matchSet: MatchSet) {
         table = flow.table
@@ -70,5 +73,18 @@ final class StoredFlow {
         typed = f
         element = []
         return f
+    }
+
+    /// Calls `body` with the flow's FLOW element as the encoder writes it (encoded once, from the
+    /// decoded flow, and kept); nil when the flow cannot be encoded. `scratch` is reused.
+    func withElement<R>(scratch: inout NetlinkWriter, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        if !encoded {
+            let f = flow
+            scratch.reset()
+            do throws(EncodeError) { try FlowTableCodec.encode(f, into: &scratch) } catch { return nil }
+            element = scratch.withUnsafeBytes { Array($0) }
+            encoded = true
+        }
+        return element.withUnsafeBytes(body)
     }
 }

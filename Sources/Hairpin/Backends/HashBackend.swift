@@ -26,6 +26,10 @@
 // count O(1). No lookup: the hash only answers exact identities, not packets.
 import LibFlowTable
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 public final class HashBackend: FlowBackend {
     public let name = "hash"
     public let tableSizes: [UInt32: UInt32]
@@ -34,6 +38,8 @@ public final class HashBackend: FlowBackend {
     @exclusivity(unchecked) private var lastTable: Storage?
     /// Where a stored encoded flow is put back together for the decoder (reused).
     @exclusivity(unchecked) private var decodeScratch: [UInt8] = []
+    /// Where a flow is encoded for flowElements (reused).
+    @exclusivity(unchecked) private var encodeScratch = NetlinkWriter(capacity: 1024)
 
     public init(tables: [UInt32: UInt32]) {
         tableSizes = tables
@@ -202,6 +208,44 @@ public final class HashBackend: FlowBackend {
         return .success(())
     }
 
+    public func flowElements(_ selector: FlowSelector, into body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        guard let t = storage(selector.table) else { return false }
+        var encoded = true
+        t.order.forEach(selector, rebuildFrom: {
+            t.slots.map { PriorityOrder.key(priority: $0.priority, uid: $0.uid) }
+        }) { uid in
+            guard encoded, let i = t.slot(ofUID: uid) else { return }
+            if !t.slots[i].encoded, !encode(slot: i, in: t) {
+                encoded = false
+                return
+            }
+            body(t.arena.bytes(t.slots[i].start, t.slots[i].length))
+        }
+        return encoded
+    }
+
+    /// Puts slot `i`'s FLOW element in the encoder's form: its bytes are kept when they are
+    /// exactly that (a request encoded by FlowTableCodec), else the encoding is appended to the
+    /// arena and the old bytes counted as garbage. False: the flow cannot be encoded.
+    private func encode(slot i: Int, in t: Storage) -> Bool {
+        let f = flow(of: t.slots[i], in: t)
+        encodeScratch.reset()
+        do throws(EncodeError) { try FlowTableCodec.encode(f, into: &encodeScratch) } catch { return false }
+        let kept = t.arena.bytes(t.slots[i].start, t.slots[i].length)
+        let same = encodeScratch.withUnsafeBytes { e in
+            e.count == kept.count && (e.isEmpty || memcmp(e.baseAddress!, kept.baseAddress!, e.count) == 0)
+        }
+        if !same {
+            t.garbage += t.slots[i].length
+            let start = t.arena.count
+            encodeScratch.withUnsafeBytes { t.arena.append($0) }
+            t.slots[i].start = start
+            t.slots[i].length = encodeScratch.count
+        }
+        t.slots[i].encoded = true
+        return true
+    }
+
     public func count(table: UInt32) -> Int? { storage(table)?.slots.count }
 
     public func removeAll() {
@@ -217,7 +261,9 @@ public final class HashBackend: FlowBackend {
 }
 
 /// A stored flow: typed (`flow` set, `length` 0) or encoded (its FLOW element at
-/// `arena[start ..< start + length]`; `flow` nil until get-flows first decodes it).
+/// `arena[start ..< start + length]`; `flow` nil until get-flows first decodes it). Once
+/// flowElements asked for it, `encoded`: the arena holds the encoder's form of the flow (a
+/// typed flow then has bytes too).
 struct HashSlot {
     var flow: Flow?
     var fingerprint: UInt64
@@ -225,6 +271,7 @@ struct HashSlot {
     var priority: UInt32
     var start: Int
     var length: Int
+    var encoded = false
 }
 
 /// Growable raw bytes (the hash backend's arena of encoded flows). A value with manual

@@ -26,6 +26,8 @@ public final class TCAMBackend: PacketClassifier {
     public let name = "tcam"
     public let tableSizes: [UInt32: UInt32]
     private var tables: [UInt32: Storage]
+    /// Where a flow is encoded for flowElements (reused).
+    private var scratch = NetlinkWriter(capacity: 1024)
 
     public convenience init(tables: [UInt32: UInt32]) {
         self.init(tables: tables, defaultCapacity: Self.defaultCapacity)
@@ -145,9 +147,22 @@ public final class TCAMBackend: PacketClassifier {
     }
 
     public func flows(_ selector: FlowSelector, into body: (Flow) -> Void) -> Result<Void, BackendError> {
-        guard let t = tables[selector.table] else { return .failure(.noSuchEntry) }
+        stored(selector) { body($0.flow) } ? .success(()) : .failure(.noSuchEntry)
+    }
+
+    public func flowElements(_ selector: FlowSelector, into body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        var encoded = true
+        let found = stored(selector) { s in
+            if encoded, s.withElement(scratch: &scratch, body) == nil { encoded = false }
+        }
+        return found && encoded
+    }
+
+    /// The stored flows `flows(selector)` gives, in its order; false for an unknown table.
+    private func stored(_ selector: FlowSelector, _ body: (StoredFlow) -> Void) -> Bool {
+        guard let t = tables[selector.table] else { return false }
         let lo = selector.minPriority ?? 0, hi = selector.maxPriority ?? .max
-        guard lo <= hi else { return .success(()) }
+        guard lo <= hi else { return true }
         // Slots start..<end hold priorities in [lo, hi], highest first. Get-flows wants ascending
         // (priority, uid): walk the priority bands from the bottom, each band forwards.
         let start = t.firstSlot(atMost: hi)
@@ -156,10 +171,10 @@ public final class TCAMBackend: PacketClassifier {
             let p = t.entries[bandEnd - 1].stored.priority
             var bandStart = bandEnd - 1
             while bandStart > start, t.entries[bandStart - 1].stored.priority == p { bandStart -= 1 }
-            for i in bandStart..<bandEnd { body(t.entries[i].stored.flow) }
+            for i in bandStart..<bandEnd { body(t.entries[i].stored) }
             bandEnd = bandStart
         }
-        return .success(())
+        return true
     }
 
     public func count(table: UInt32) -> Int? { tables[table]?.entries.count }

@@ -25,6 +25,8 @@ public final class TSSBackend: PacketClassifier {
     public let name = "tss"
     public let tableSizes: [UInt32: UInt32]
     private var tables: [UInt32: Storage]
+    /// Where a flow is encoded for flowElements (reused).
+    private var scratch = NetlinkWriter(capacity: 1024)
 
     public init(tables: [UInt32: UInt32]) {
         tableSizes = tables
@@ -196,13 +198,26 @@ public final class TSSBackend: PacketClassifier {
     }
 
     public func flows(_ selector: FlowSelector, into body: (Flow) -> Void) -> Result<Void, BackendError> {
-        guard let t = tables[selector.table] else { return .failure(.noSuchEntry) }
+        stored(selector) { body($0.flow) } ? .success(()) : .failure(.noSuchEntry)
+    }
+
+    public func flowElements(_ selector: FlowSelector, into body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        var encoded = true
+        let found = stored(selector) { s in
+            if encoded, s.withElement(scratch: &scratch, body) == nil { encoded = false }
+        }
+        return found && encoded
+    }
+
+    /// The stored flows `flows(selector)` gives, in its order; false for an unknown table.
+    private func stored(_ selector: FlowSelector, _ body: (StoredFlow) -> Void) -> Bool {
+        guard let t = tables[selector.table] else { return false }
         t.order.forEach(selector, rebuildFrom: {
             t.byUID.values.map { PriorityOrder.key(priority: $0.stored.priority, uid: $0.stored.uid) }
         }) { uid in
-            if let loc = t.byUID[uid] { body(loc.stored.flow) }
+            if let loc = t.byUID[uid] { body(loc.stored) }
         }
-        return .success(())
+        return true
     }
 
     public func count(table: UInt32) -> Int? { tables[table]?.byUID.count }

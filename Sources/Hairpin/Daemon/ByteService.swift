@@ -77,16 +77,27 @@ public final class ByteService {
     @exclusivity(unchecked) private var removed: [RemovedFlow] = []
     /// The getters' answers.
     @exclusivity(unchecked) private var discovery = DiscoveryTemplates()
+    /// GET_FLOWS: the answer's frame for the device of the last call (whole, a part with MORE,
+    /// the last part), the FLOW elements copied out of the backend, and the messages built.
+    @exclusivity(unchecked) private var flowsFrames: FlowsFrames?
+    @exclusivity(unchecked) private var elements = Arena()
+    @exclusivity(unchecked) private var elementEnds: [Int] = []
+    @exclusivity(unchecked) private var message = Arena()
 
     public init(service: HairpinService, answerFamilyID: UInt16) {
         self.service = service
         self.answerFamilyID = answerFamilyID
     }
 
-    deinit { reader.deallocate() }
+    deinit {
+        reader.deallocate()
+        elements.free()
+        message.free()
+    }
 
     private static let setCommand = UInt32(NFL.Command.setFlows.rawValue)
     private static let delCommand = UInt32(NFL.Command.delFlows.rawValue)
+    private static let getFlowsCommand = UInt32(NFL.Command.getFlows.rawValue)
     static let maxTemplates = 256
     /// The ENCAP attributes of a call this path answers: these, each once, nothing else.
     private static var callAttributes: UInt16 {
@@ -115,6 +126,28 @@ public final class ByteService {
         return answerFlows(cmd: call.command, seq: call.sequence, inner: call.attributes, nlseq, body)
     }
 
+    /// What a replay calls, with the ENCAP header it read already (`header`:
+    /// EncapHeader(message: request), read to pair the call), so the header is not read twice:
+    /// SET/DEL as `answer`, and GET_FLOWS, whose answer may be several messages (parts, as the
+    /// listener cuts them): `body` is called for each, numbered on from this object's nlmsg_seq.
+    public func answer(_ request: UnsafeRawBufferPointer, header: EncapHeader, requestFamilyID: UInt16,
+                       _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        let next = nlmsgSequence == UInt32.max ? 1 : nlmsgSequence + 1
+        guard service.faults == nil, Self.soleEncap(request, requestFamilyID: requestFamilyID) != nil,
+              let call = Self.call(header) else { return false }
+        if call.command == Self.getFlowsCommand {
+            let sent = answerGetFlows(seq: call.sequence, inner: call.attributes, nlmsgSequence: next,
+                                      maxMessages: Int.max, body)
+            guard sent > 0 else { return false }
+            for _ in 0..<sent { nlmsgSequence = nlmsgSequence == UInt32.max ? 1 : nlmsgSequence + 1 }
+            return true
+        }
+        guard call.command == Self.setCommand || call.command == Self.delCommand,
+              answerFlows(cmd: call.command, seq: call.sequence, inner: call.attributes, next, body) else { return false }
+        nlmsgSequence = next
+        return true
+    }
+
     /// What the listener calls: SET/DEL as `answer`, and the five discovery getters
     /// (GET_TABLES … GET_TABLE_GRAPH) for every backend, answered from DiscoveryTemplates.
     public func answerCall(_ request: UnsafeRawBufferPointer, requestFamilyID: UInt16, nlmsgSequence nlseq: UInt32,
@@ -130,6 +163,11 @@ public final class ByteService {
             lastFlows = 0
             return true
         }
+        if call.command == Self.getFlowsCommand {
+            // The listener numbers one message per call answered here.
+            return answerGetFlows(seq: call.sequence, inner: call.attributes, nlmsgSequence: nlseq,
+                                  maxMessages: 1, body) == 1
+        }
         guard call.command == Self.setCommand || call.command == Self.delCommand else { return false }
         return answerFlows(cmd: call.command, seq: call.sequence, inner: call.attributes, nlseq, body)
     }
@@ -141,16 +179,30 @@ public final class ByteService {
     @inline(__always)
     static func readCall(_ request: UnsafeRawBufferPointer, requestFamilyID: UInt16)
         -> (command: UInt32, sequence: UInt64, attributes: UnsafeRawBufferPointer)? {
+        // The one ENCAP reader (the decoder's rules).
+        guard let encap = soleEncap(request, requestFamilyID: requestFamilyID),
+              let h = try? EncapHeader(encap) else { return nil }
+        return call(h)
+    }
+
+    /// The ENCAP nest of `request` if it is exactly one netlink message of family
+    /// `requestFamilyID`, an ENCAP request whose only top-level attribute is ENCAP.
+    @inline(__always)
+    static func soleEncap(_ request: UnsafeRawBufferPointer, requestFamilyID: UInt16) -> Attribute? {
         var messages = NetlinkMessageIterator(request)
         guard let m = try? messages.next(), m.bytes.count == request.count, m.header.type == requestFamilyID,
               let (g, top) = try? m.generic(), g.command == NFLH.Command.encap.rawValue else { return nil }
-        // Exactly one top-level attribute, ENCAP.
         var attrs = top
         guard case .attribute(let encap) = Self.next(&attrs), encap.type == NFLH.Attr.encap,
               case .end = Self.next(&attrs) else { return nil }
-        // The one ENCAP reader (the decoder's rules); then only these four, each once.
-        guard let h = try? EncapHeader(encap), h.commandType == NFLH.EncapCmdType.nflCommand,
-              h.present == Self.callAttributes,
+        return encap
+    }
+
+    /// CMD, SEQ and ATTR's payload of a header that holds CMD_TYPE (NFL command), CMD, SEQ and
+    /// ATTR once each and nothing else.
+    @inline(__always)
+    static func call(_ h: EncapHeader) -> (command: UInt32, sequence: UInt64, attributes: UnsafeRawBufferPointer)? {
+        guard h.commandType == NFLH.EncapCmdType.nflCommand, h.present == Self.callAttributes,
               let inner = h.attributes else { return nil }
         return (h.command, h.sequence, inner.payload)
     }
@@ -300,6 +352,200 @@ public final class ByteService {
         for r in removed.reversed() { backend.restore(r) }
         if !inserted.isEmpty { inserted.removeAll(keepingCapacity: true) }
         if !removed.isEmpty { removed.removeAll(keepingCapacity: true) }
+    }
+
+    // MARK: GET_FLOWS
+
+    /// A GET_FLOWS answer for one device without its flows, as the listener encodes it (the
+    /// typed HairpinService answer: STATUS 0, ATTR{preamble, FLOWS}): FLOWS is the last 4 bytes,
+    /// ATTR and ENCAP the nests around it, so the answer is the frame, the FLOW elements, and
+    /// four lengths, nlmsg_seq, SEQ and PART patched.
+    struct FlowsFrame {
+        var bytes: [UInt8] = []
+        var sequenceOffset = 0
+        /// ATTR's header.
+        var attributesAt = 0
+        /// PART's u32 payload; 0: none (the whole answer).
+        var partAt = 0
+
+        init?(ifindex: UInt32, part: UInt32?, more: Bool, familyID: UInt16) {
+            var answer = HairpinEncap(commandType: NFLH.EncapCmdType.nflCommand, command: ByteService.getFlowsCommand,
+                                      status: 0, sequence: 0)
+            answer.part = part
+            answer.more = more
+            var attributes = FlowTableAttributes(identifierType: NFL.IdentifierType.ifindex, identifier: ifindex)
+            attributes.flows = []
+            answer.attributes = attributes
+            let message = HairpinMessage(
+                header: NetlinkHeader(type: familyID, flags: ListenerLoop.answerFlags, sequence: 0, port: 0),
+                command: NFLH.Command.encap.rawValue, encap: answer)
+            guard let bytes = try? message.encoded(), bytes.count >= 40 else { return nil }
+            let found: (Int, Int, Int)? = bytes.withUnsafeBytes { raw in
+                guard let h = EncapHeader.peek(raw), let inner = h.attributes else { return nil }
+                // FLOWS: empty, last; PART right after SEQ (the encoder's order).
+                let flows = raw.count - Netlink.attributeHeaderLength
+                guard raw.loadUnaligned(fromByteOffset: flows, as: UInt16.self) == 4,
+                      raw.loadUnaligned(fromByteOffset: flows + 2, as: UInt16.self) & Netlink.attributeTypeMask == NFL.Attr.flows
+                else { return nil }
+                var partAt = 0
+                if part != nil {
+                    partAt = h.sequenceOffset + 8 + Netlink.attributeHeaderLength
+                    guard raw.loadUnaligned(fromByteOffset: partAt - 2, as: UInt16.self) & Netlink.attributeTypeMask
+                            == NFLH.EncapAttr.part else { return nil }
+                }
+                return (h.sequenceOffset, inner.offset, partAt)
+            }
+            guard let found, found.0 > 0 else { return nil }
+            self.bytes = bytes
+            (sequenceOffset, attributesAt, partAt) = found
+        }
+    }
+
+    struct FlowsFrames {
+        var ifindex: UInt32
+        var whole: FlowsFrame
+        var part: FlowsFrame
+        var last: FlowsFrame
+    }
+
+    /// Answers a GET_FLOWS (ATTR's payload `inner`) that succeeds from the backend's stored FLOW
+    /// elements, in the typed path's order and cut into the typed path's parts (ListenerLoop's
+    /// answer: one message when it fits the budget, else Parts' ranges); returns the number of
+    /// messages given to `body`, 0 (declined, nothing changed) for anything else or when more
+    /// than `maxMessages` would be needed.
+    private func answerGetFlows(seq: UInt64, inner: UnsafeRawBufferPointer, nlmsgSequence first: UInt32,
+                                maxMessages: Int, _ body: (UnsafeRawBufferPointer) -> Void) -> Int {
+        // ATTR: the preamble and the selector, each once, nothing else.
+        var idType: UInt32?, ifindexRead: UInt32?, selectorBytes: UnsafeRawBufferPointer?
+        let read = RawAttributes.walk(inner) { type, payload in
+            switch type {
+            case NFL.Attr.identifierType where idType == nil: idType = RawAttributes.u32(payload); return idType != nil
+            case NFL.Attr.identifier where ifindexRead == nil: ifindexRead = RawAttributes.u32(payload); return ifindexRead != nil
+            case NFL.Attr.flows where selectorBytes == nil: selectorBytes = payload; return true
+            default: return false
+            }
+        }
+        guard read, idType == NFL.IdentifierType.ifindex, let ifindex = ifindexRead, let selectorBytes else { return 0 }
+        var table: UInt32?, lo: UInt32?, hi: UInt32?
+        let readSelector = RawAttributes.walk(selectorBytes) { type, payload in
+            switch type {
+            case NFL.TableFlowsAttr.table where table == nil: table = RawAttributes.u32(payload); return table != nil
+            case NFL.TableFlowsAttr.minPriority where lo == nil: lo = RawAttributes.u32(payload); return lo != nil
+            case NFL.TableFlowsAttr.maxPriority where hi == nil: hi = RawAttributes.u32(payload); return hi != nil
+            default: return false
+            }
+        }
+        guard readSelector, let table else { return 0 }
+        if flowsFrames?.ifindex != ifindex {
+            guard let whole = FlowsFrame(ifindex: ifindex, part: nil, more: false, familyID: answerFamilyID),
+                  let part = FlowsFrame(ifindex: ifindex, part: 0, more: true, familyID: answerFamilyID),
+                  let last = FlowsFrame(ifindex: ifindex, part: 0, more: false, familyID: answerFamilyID) else { return 0 }
+            flowsFrames = FlowsFrames(ifindex: ifindex, whole: whole, part: part, last: last)
+        }
+
+        // The elements, copied out under the lock (the backend's bytes are not kept past it).
+        elements.count = 0
+        if !elementEnds.isEmpty { elementEnds.removeAll(keepingCapacity: true) }
+        pthread_mutex_lock(&service.lock)
+        guard let device = service.devices.state(for: ifindex) else {
+            pthread_mutex_unlock(&service.lock)
+            return 0
+        }
+        let timing = service.backendTiming
+        let started = timing?.start()
+        let found = device.backend.flowElements(FlowSelector(table: table, minPriority: lo, maxPriority: hi)) { e in
+            elements.append(e)
+            elementEnds.append(elements.count)
+        }
+        if let started { timing?.end(started) }
+        guard found, let frames = flowsFrames, let cuts = cut(frames, maxMessages: maxMessages) else {
+            pthread_mutex_unlock(&service.lock)
+            return 0
+        }
+        service.countFastGetter(command: Self.getFlowsCommand)
+        pthread_mutex_unlock(&service.lock)
+        answered += 1
+        lastIfindex = ifindex
+        lastSequence = seq
+        lastFlows = 0
+
+        let parts = cuts.count - 1
+        if parts == 1 {
+            send(frames.whole, 0, elementEnds.count, part: 0, seq: seq, first, body)
+            return 1
+        }
+        var nlseq = first
+        for k in 0..<parts {
+            send(k == parts - 1 ? frames.last : frames.part, cuts[k], cuts[k + 1], part: UInt32(k), seq: seq, nlseq, body)
+            nlseq = nlseq == UInt32.max ? 1 : nlseq + 1
+        }
+        return parts
+    }
+
+    /// Where ListenerLoop.answer would cut the elements: one message when it fits the budget,
+    /// else Parts.ranges over the elements' sizes (one range: the whole answer after all). nil
+    /// when an answer message would not encode (a nest over 65535 bytes: the listener answers
+    /// EMSGSIZE) or more than `maxMessages` are needed. `[0, n]`: one message.
+    private func cut(_ frames: FlowsFrames, maxMessages: Int) -> [Int]? {
+        let n = elementEnds.count
+        let budget = Parts.defaultBudget
+        if frames.whole.bytes.count + elements.count <= budget { return [0, n] }
+        var cuts: [Int] = [0]
+        var size = 0
+        var previous = 0
+        for (i, end) in elementEnds.enumerated() {
+            let bytes = end - previous
+            previous = end
+            if size + bytes > budget && i > cuts[cuts.count - 1] {
+                cuts.append(i)
+                size = 0
+            }
+            size += bytes
+        }
+        cuts.append(n)
+        if cuts.count == 2 { return fits(frames.whole, 0, n) ? cuts : nil }
+        guard cuts.count - 1 <= maxMessages else { return nil }
+        for k in 0..<(cuts.count - 1) where !fits(frames.part, cuts[k], cuts[k + 1]) { return nil }
+        return cuts
+    }
+
+    /// The bytes of elements `from..<to`.
+    @inline(__always)
+    private func elementBytes(_ from: Int, _ to: Int) -> (start: Int, count: Int) {
+        let start = from == 0 ? 0 : elementEnds[from - 1]
+        let end = to == 0 ? 0 : elementEnds[to - 1]
+        return (start, end - start)
+    }
+
+    /// Whether ENCAP (the outermost nest) holds `frame` with elements `from..<to`.
+    private func fits(_ frame: FlowsFrame, _ from: Int, _ to: Int) -> Bool {
+        frame.bytes.count - Netlink.headerLength - Netlink.genericHeaderLength + elementBytes(from, to).count <= Int(UInt16.max)
+    }
+
+    /// Builds one answer message (`frame` with elements `from..<to`, which `fits`) and gives it
+    /// to `body`.
+    private func send(_ frame: FlowsFrame, _ from: Int, _ to: Int, part: UInt32, seq: UInt64, _ nlseq: UInt32,
+                      _ body: (UnsafeRawBufferPointer) -> Void) {
+        let (start, count) = elementBytes(from, to)
+        message.count = 0
+        frame.bytes.withUnsafeBytes { message.append($0) }
+        message.append(elements.bytes(start, count))
+        guard let base = message.base else { return }
+        base.storeBytes(of: UInt32(message.count), as: UInt32.self)
+        base.storeBytes(of: nlseq, toByteOffset: 8, as: UInt32.self)
+        base.storeBytes(of: seq, toByteOffset: frame.sequenceOffset, as: UInt64.self)
+        if frame.partAt > 0 { base.storeBytes(of: part, toByteOffset: frame.partAt, as: UInt32.self) }
+        // ENCAP, ATTR and FLOWS hold the elements.
+        Self.grow(base, at: Netlink.headerLength + Netlink.genericHeaderLength, by: count)
+        Self.grow(base, at: frame.attributesAt, by: count)
+        Self.grow(base, at: frame.bytes.count - Netlink.attributeHeaderLength, by: count)
+        body(UnsafeRawBufferPointer(start: base, count: message.count))
+    }
+
+    @inline(__always)
+    private static func grow(_ base: UnsafeMutableRawPointer, at offset: Int, by n: Int) {
+        let old = Int(base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+        base.storeBytes(of: UInt16(truncatingIfNeeded: old + n), toByteOffset: offset, as: UInt16.self)
     }
 
     enum Step { case attribute(Attribute), end, error }

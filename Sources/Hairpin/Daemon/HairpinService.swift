@@ -77,9 +77,9 @@ public final class HairpinService {
     /// integers, because a dictionary update per call was a visible share of a fast call.
     /// Folded into `counters` when they are read.
     @exclusivity(unchecked) private var fastCalls: (set: Int, del: Int, setFlows: Int, delFlows: Int) = (0, 0, 0, 0)
-    /// Discovery getters (commands 0…4) answered by DiscoveryTemplates, by command; folded
-    /// into `counters` as well.
-    @exclusivity(unchecked) private var fastGetters: [Int] = Array(repeating: 0, count: 5)
+    /// Discovery getters (commands 0…4, DiscoveryTemplates) and GET_FLOWS (5) answered by
+    /// ByteService, by command; folded into `counters` as well.
+    @exclusivity(unchecked) private var fastGetters: [Int] = Array(repeating: 0, count: Int(NFL.Command.getFlows.rawValue) + 1)
 
     /// The counters of every call answered so far (read under `withStateLocked` from another
     /// thread than the one answering).
@@ -336,8 +336,8 @@ public final class HairpinService {
         }
     }
 
-    /// A discovery getter answered by DiscoveryTemplates (always STATUS 0): counted as `record`
-    /// counts it. The caller holds `lock`.
+    /// A discovery getter answered by DiscoveryTemplates, or a GET_FLOWS answered by ByteService
+    /// (always STATUS 0): counted as `record` counts it. The caller holds `lock`.
     func countFastGetter(command: UInt32) {
         fastGetters[Int(command)] += 1
     }
