@@ -152,11 +152,12 @@ need = [("api", "flowTable", "to_kernel"), ("api", "flowTable", "to_user"),
 missing = [k for k in need if not kinds.get(k)]
 if missing:
     sys.exit(f"no records of {missing}")
-# Every API request has its final ACK or error, and every ENCAP request its answer.
+# Every API request has its final answer (an ACK or error; a GET_FLOWS dump's NLMSG_DONE), and
+# every ENCAP request its answer.
 requests = {l["nlmsg_seq"] for l in lines if l.get("leg") == "api" and l.get("direction") == "to_kernel"}
-finals = {l["nlmsg_seq"] for l in lines if l.get("leg") == "api" and l.get("kind") in ("ack", "error")}
+finals = {l["nlmsg_seq"] for l in lines if l.get("leg") == "api" and l.get("kind") in ("ack", "error", "done")}
 if requests - finals:
-    sys.exit(f"{len(requests - finals)} API requests without an ACK or error in the capture")
+    sys.exit(f"{len(requests - finals)} API requests without an ACK, error or DONE in the capture")
 asked = {l["seq"] for l in lines if l.get("kind") == "hairpin" and l.get("direction") == "to_user" and "seq" in l}
 answered = {l["seq"] for l in lines if l.get("kind") == "hairpin" and l.get("direction") == "to_kernel" and "seq" in l}
 if asked - answered:
