@@ -446,9 +446,9 @@ public final class ByteService {
         // The elements, copied out under the lock (the backend's bytes are not kept past it).
         elements.count = 0
         if !elementEnds.isEmpty { elementEnds.removeAll(keepingCapacity: true) }
-        pthread_mutex_lock(&service.lock)
+        service.lock.lock()
         guard let device = service.devices.state(for: ifindex) else {
-            pthread_mutex_unlock(&service.lock)
+            service.lock.unlock()
             return 0
         }
         let timing = service.backendTiming
@@ -459,11 +459,11 @@ public final class ByteService {
         }
         if let started { timing?.end(started) }
         guard found, let frames = flowsFrames, let cuts = cut(frames, maxMessages: maxMessages) else {
-            pthread_mutex_unlock(&service.lock)
+            service.lock.unlock()
             return 0
         }
         service.countFastGetter(command: Self.getFlowsCommand)
-        pthread_mutex_unlock(&service.lock)
+        service.lock.unlock()
         answered += 1
         lastIfindex = ifindex
         lastSequence = seq
