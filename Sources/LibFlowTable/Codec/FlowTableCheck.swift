@@ -111,6 +111,9 @@ extension FlowTableCodec {
                 case .list:
                     s.flowCount = try checkList(attr, in: set, depth: depth + 1)
                     s.hasFlows = true
+                case .deleteList:
+                    s.flowCount = try checkList(attr, .nflFlowListInDelFlows, in: set, depth: depth + 1)
+                    s.hasFlows = true
                 case .selector:
                     s.selector = try wrap(NFL.Attr.self, attr) { () throws(DecodeError) in try decodeSelector(attr) }
                 }
