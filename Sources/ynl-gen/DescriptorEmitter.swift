@@ -3,7 +3,9 @@
 // checks min-len/max-len), nesting and multi-attr; per set its required and rejected attributes
 // (generator hints) and, for a list, its element. A nest whose hints change what its set needs
 // at that place (a jump entry's field-ref needs next-node; a match's refuses it) nests a variant
-// of the set with those facts, so the walk needs no rule of its own. One file for all families,
+// of the set with those facts, so the walk needs no rule of its own. An operation whose hints
+// change a set's required attributes (del-flows: a flow needs table and uid) gets a variant of
+// that set and of the list holding it, for the callers to pick by command. One file for all families,
 // because a nest may hold another family's set (hairpin's encap attr).
 //
 // The tables are flat arrays indexed by set start + attribute type, so the walk looks a rule up
@@ -36,6 +38,8 @@ enum DescriptorEmitter {
         var required: [String]
         var rejected: [Rejection]
         var doc: String
+        /// The operation whose required rules this variant follows (nil: none).
+        var operation: String? = nil
     }
 
     static func file(for families: [Family]) throws -> GeneratedFile {
@@ -60,6 +64,28 @@ enum DescriptorEmitter {
                                       required: family.requiredAttributes(of: set, via: attr),
                                       rejected: family.rejectedAttributes(of: set, via: attr),
                                       doc: "\(family.name) \(set.name) as \(parent.name)'s \(attr.name)"))
+                }
+            }
+        }
+        for family in families {
+            for op in family.operations.list where !op.required.isEmpty {
+                let camel = Naming.lowerCamel(op.name)
+                let suffix = "In" + camel.prefix(1).uppercased() + camel.dropFirst()
+                for setName in op.required.keys.sorted() {
+                    guard let set = family.attributeSet(setName) else { continue }
+                    // The set, then each list of the family whose element nests it.
+                    let lists = family.attributeSets.filter { list in
+                        let present = list.attributes.filter { $0.type != "unused" }
+                        return present.count == 1 && present[0].multiAttr && present[0].nestedFamily == nil
+                            && present[0].nestedAttributes == setName
+                    }
+                    for s in [set] + lists {
+                        ids["op/\(family.name)/\(op.name)/\(s.name)"] = sets.count
+                        sets.append(Entry(family: family, set: s, caseName: caseName(family, s.name) + suffix,
+                                          required: family.requiredAttributes(of: s, operation: op),
+                                          rejected: family.rejectedAttributes(of: s),
+                                          doc: "\(family.name) \(s.name) in \(op.name) messages", operation: op.name))
+                    }
                 }
             }
         }
@@ -143,6 +169,7 @@ enum DescriptorEmitter {
                     }
                     // The variant of the set at this place, if its hints make one.
                     let place = ids["\(family.name)/\(set.name)/\(attr.name)"]
+                        ?? entry.operation.flatMap { ids["op/\(owner)/\($0)/\(target)"] }
                     nested = ".\(place.map { sets[$0].caseName } ?? caseName(ownerFamily, target))"
                 case "pad":
                     kind = "pad"; maxLength = 0xffff

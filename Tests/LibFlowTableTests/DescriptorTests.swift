@@ -94,8 +94,10 @@ import Yams
     @Test func everySetAndAttributeMatchesTheSpec() throws {
         let sets = try Self.yamlSets()
         let ids = Array(AttributeSetID.allCases.prefix(sets.count))
-        // After the spec's sets, one variant per place whose hints change its set.
-        #expect(AttributeSetID.allCases.count == sets.count + sets.map(\.places.count).reduce(0, +))
+        // After the spec's sets, one variant per place whose hints change its set, then per
+        // operation rule one of the set and one of each list holding it.
+        #expect(AttributeSetID.allCases.count == sets.count + sets.map(\.places.count).reduce(0, +)
+                + (try Self.operationVariants(sets)))
         let idOf = Dictionary(uniqueKeysWithValues: zip(sets.map { "\($0.family)/\($0.name)" }, ids))
         for (set, id) in zip(sets, ids) {
             let d = id.descriptor
@@ -203,5 +205,38 @@ import Yams
         // A jump entry also needs NEXT_NODE.
         #expect(Self.names(AttributeSetID.nflFieldRefInJumpList.descriptor.required, .nflFieldRefInJumpList)
                 == ["FIELD", "HEADER", "INSTANCE", "MASK_TYPE", "NEXT_NODE", "TYPE"])
+    }
+
+    /// The number of variants the operations' required rules make (hints operations.<op>.required):
+    /// per set named, the set and each list of its family whose one repeated attribute nests it.
+    static func operationVariants(_ sets: [YAMLSet]) throws -> Int {
+        let directory = root.appendingPathComponent("spec/hints")
+        var n = 0
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) where file.hasSuffix(".yaml") {
+            let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+            let hints = try Yams.load(yaml: text) as? [String: Any]
+            let family = try #require(sets.first { $0.family.replacingOccurrences(of: "-", with: "_") + ".yaml" == file
+                                                   || $0.family + ".yaml" == file }?.family)
+            for case let op as [String: Any] in (hints?["operations"] as? [String: Any] ?? [:]).values {
+                for setName in (op["required"] as? [String: Any] ?? [:]).keys {
+                    n += 1 + sets.filter { list in
+                        let real = list.attributes.values.filter { $0.type != "unused" }
+                        return list.family == family && real.count == 1 && real[0].multi && real[0].nested == "\(family)/\(setName)"
+                    }.count
+                }
+            }
+        }
+        return n
+    }
+
+    /// DEL_FLOWS: a flow needs TABLE and UID only; its list nests that variant; nothing else differs.
+    @Test func deleteFlowsVariants() {
+        let flow = AttributeSetID.nflFlowInDelFlows, list = AttributeSetID.nflFlowListInDelFlows
+        #expect(Self.names(flow.descriptor.required, flow) == ["TABLE", "UID"])
+        #expect(flow.descriptor.known == AttributeSetID.nflFlow.descriptor.known)
+        #expect(flow.descriptor.rejected == AttributeSetID.nflFlow.descriptor.rejected)
+        #expect(list.attribute(NFL.listElement)?.nested == flow)
+        #expect(list.descriptor.known == AttributeSetID.nflFlowList.descriptor.known)
+        #expect(list.descriptor.element == AttributeSetID.nflFlowList.descriptor.element)
     }
 }

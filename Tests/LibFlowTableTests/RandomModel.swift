@@ -83,7 +83,7 @@ enum RandomModel {
         a.tableGraph = maybe(&r) { r in list(&r, max: 3, tableNode) }
         a.errorStrategy = maybe(&r) { r in ErrorStrategy(rawValue: UInt32(r.next() % 5)) }
         switch layout {
-        case .list: a.flows = maybe(&r) { r in list(&r, max: 5, flow) }
+        case .list, .deleteList: a.flows = maybe(&r) { r in list(&r, max: 5, flow) }
         case .selector: a.selector = maybe(&r) { r in FlowSelector(table: u32(&r), minPriority: maybe(&r, u32), maxPriority: maybe(&r, u32)) }
         }
         return a

@@ -304,7 +304,7 @@ public final class ByteService {
                 return false
             }
             n += 1
-            guard type == NFL.listElement, reader.read(payload: e),
+            guard type == NFL.listElement, reader.read(payload: e, requirePriority: isSet),
                   device.index.isValid(table: reader.table, uid: reader.uid, for: operation, matches: reader.matchBuffer,
                                 actions: reader.actionBuffer, args: reader.argBuffer) else {
                 undo(backend)

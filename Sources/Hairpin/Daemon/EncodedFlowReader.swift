@@ -41,8 +41,9 @@ struct EncodedFlowReader {
     /// Reads the FLOW element `flow` (a list element of FLOWS). False: not in the subset.
     mutating func read(_ flow: Attribute) -> Bool { read(payload: flow.payload) }
 
-    /// Reads a FLOW element given by its payload.
-    mutating func read(payload flow: UnsafeRawBufferPointer) -> Bool {
+    /// Reads a FLOW element given by its payload. `requirePriority` false: a DEL_FLOWS flow,
+    /// named by TABLE and UID alone (the spec's del-flows rule); PRIORITY is then 0 when absent.
+    mutating func read(payload flow: UnsafeRawBufferPointer, requirePriority: Bool = true) -> Bool {
         matchCount = 0
         actionCount = 0
         argCount = 0
@@ -59,10 +60,10 @@ struct EncodedFlowReader {
             }
             return true
         }
-        guard walked, let table, let uid, let priority else { return false }
+        guard walked, let table, let uid, priority != nil || !requirePriority else { return false }
         self.table = table
         self.uid = uid
-        self.priority = priority
+        self.priority = priority ?? 0
         return true
     }
 

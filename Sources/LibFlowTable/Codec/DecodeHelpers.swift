@@ -120,3 +120,15 @@ func decodeList<T>(_ nest: Attribute, in parent: AttributeSetID, depth: Int,
     }
     return result
 }
+
+/// `decodeList` with the list's set given (a variant of the one `parent` names).
+@inline(__always)
+func decodeList<T>(_ nest: Attribute, _ list: AttributeSetID, in parent: AttributeSetID, depth: Int,
+                   _ element: (Attribute, Int) throws(DecodeError) -> T) throws(DecodeError) -> [T] {
+    var result: [T] = []
+    result.reserveCapacity(nest.nested().countHint())
+    _ = try StrictWalk.list(nest, list, in: parent, depth: depth) { (child, depth) throws(DecodeError) in
+        result.append(try element(child, depth))
+    }
+    return result
+}

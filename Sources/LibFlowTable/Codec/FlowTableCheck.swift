@@ -107,12 +107,13 @@ extension FlowTableCodec {
             case NFL.Attr.identifier: s.identifier = attr.checkedU32
             case NFL.Attr.flowsError: s.errorStrategy = ErrorStrategy(rawValue: attr.checkedU32)
             case NFL.Attr.flows:
-                switch layout {
-                case .list:
-                    s.flowCount = try checkList(attr, in: set, depth: depth + 1)
-                    s.hasFlows = true
-                case .selector:
+                if case .selector = layout {
                     s.selector = try wrap(NFL.Attr.self, attr) { () throws(DecodeError) in try decodeSelector(attr) }
+                } else {
+                    // One call for both list layouts: they differ only in the set.
+                    let list: AttributeSetID = layout == .deleteList ? .nflFlowListInDelFlows : .nflFlowList
+                    s.flowCount = try checkList(attr, list, in: set, depth: depth + 1)
+                    s.hasFlows = true
                 }
             // TABLES, HEADERS, ACTIONS and the graphs.
             default: _ = try checkList(attr, in: set, depth: depth + 1)

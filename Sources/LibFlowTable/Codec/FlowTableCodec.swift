@@ -42,7 +42,7 @@ public enum FlowTableCodec {
             try w.endNest(n)
         }
         switch layout {
-        case .list:
+        case .list, .deleteList:
             if a.selector != nil {
                 throw .invalidMessage("a get-flows selector is only allowed in a GET_FLOWS request")
             }
@@ -86,6 +86,8 @@ public enum FlowTableCodec {
             case NFL.Attr.flows:
                 switch layout {
                 case .list: a.flows = try decodeList(attr, in: set, depth: depth + 1, decodeFlow)
+                case .deleteList:
+                    a.flows = try decodeList(attr, .nflFlowListInDelFlows, in: set, depth: depth + 1, decodeDeletedFlow)
                 case .selector:
                     a.selector = try wrap(NFL.Attr.self, attr) { () throws(DecodeError) in try decodeSelector(attr) }
                 }
@@ -397,7 +399,16 @@ public enum FlowTableCodec {
     }
 
     static func decodeFlow(_ nest: Attribute, depth: Int) throws(DecodeError) -> Flow {
-        let set = AttributeSetID.nflFlow
+        try decodeFlow(nest, .nflFlow, depth: depth)
+    }
+
+    /// A FLOW of a DEL_FLOWS message (no PRIORITY needed: 0 when absent).
+    static func decodeDeletedFlow(_ nest: Attribute, depth: Int) throws(DecodeError) -> Flow {
+        try decodeFlow(nest, .nflFlowInDelFlows, depth: depth)
+    }
+
+    @inline(__always)
+    static func decodeFlow(_ nest: Attribute, _ set: AttributeSetID, depth: Int) throws(DecodeError) -> Flow {
         var error: UInt32?, table: UInt32 = 0, uid: UInt32 = 0, priority: UInt32 = 0
         var matches: [FieldRef]?, actions: [Action]?
         _ = try StrictWalk.walk(nest, set) { attr, _ throws(DecodeError) in

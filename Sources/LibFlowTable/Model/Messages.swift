@@ -49,9 +49,13 @@ public struct FlowTableAttributes: Hashable, Sendable {
 public enum FlowsLayout: Sendable {
     case list
     case selector
+    /// The list layout in a DEL_FLOWS message, whose flows need only TABLE and UID (the spec's
+    /// del-flows rule); an absent PRIORITY decodes as 0, which a delete ignores.
+    case deleteList
 
     public static func of(command: UInt8, isRequest: Bool) -> FlowsLayout {
-        command == NFL.Command.getFlows.rawValue && isRequest ? .selector : .list
+        command == NFL.Command.getFlows.rawValue ? (isRequest ? .selector : .list)
+            : command == NFL.Command.delFlows.rawValue ? .deleteList : .list
     }
 }
 
@@ -147,7 +151,7 @@ public struct HairpinEncap: Hashable, Sendable {
     public var isAnswer: Bool { status != nil }
 
     public var flowsLayout: FlowsLayout {
-        command == UInt32(NFL.Command.getFlows.rawValue) && !isAnswer ? .selector : .list
+        command <= UInt32(UInt8.max) ? .of(command: UInt8(command), isRequest: !isAnswer) : .list
     }
 }
 

@@ -66,6 +66,10 @@ package enum AttributeSetID: UInt8, CaseIterable, Sendable {
     case nflFieldRefInFieldRefList = 29
     /// net_flow_nl field-ref as jump-list's jump-entry
     case nflFieldRefInJumpList = 30
+    /// net_flow_nl flow in del-flows messages
+    case nflFlowInDelFlows = 31
+    /// net_flow_nl flow-list in del-flows messages
+    case nflFlowListInDelFlows = 32
 }
 
 /// The rule of each attribute: `set.descriptor.first + type`.
@@ -232,6 +236,17 @@ package let attributeDescriptors: [AttributeDescriptor] = [
     .init(kind: .fixed, minLength: 4, maxLength: 4, multi: false, nested: nil),
     .init(kind: .binary, minLength: 1, maxLength: 8, multi: false, nested: nil),
     .init(kind: .binary, minLength: 1, maxLength: 8, multi: false, nested: nil),
+    // net_flow_nl flow in del-flows messages
+    .init(kind: .absent, minLength: 0, maxLength: 0, multi: false, nested: nil),
+    .init(kind: .fixed, minLength: 4, maxLength: 4, multi: false, nested: nil),
+    .init(kind: .fixed, minLength: 4, maxLength: 4, multi: false, nested: nil),
+    .init(kind: .fixed, minLength: 4, maxLength: 4, multi: false, nested: nil),
+    .init(kind: .fixed, minLength: 4, maxLength: 4, multi: false, nested: nil),
+    .init(kind: .nest, minLength: 0, maxLength: 65535, multi: false, nested: .nflFieldRefList),
+    .init(kind: .nest, minLength: 0, maxLength: 65535, multi: false, nested: .nflActionList),
+    // net_flow_nl flow-list in del-flows messages
+    .init(kind: .absent, minLength: 0, maxLength: 0, multi: false, nested: nil),
+    .init(kind: .nest, minLength: 0, maxLength: 65535, multi: true, nested: .nflFlowInDelFlows),
 ]
 
 /// Names and expected lengths for error messages, parallel to `attributeDescriptors`.
@@ -367,6 +382,15 @@ package let attributeDescriptorInfo: [AttributeDescriptorInfo] = [
     .init(name: "TYPE", expected: "4 (u32)", rejection: ""),
     .init(name: "VALUE", expected: "1 to 8 (binary integer)", rejection: ""),
     .init(name: "MASK", expected: "1 to 8 (binary integer)", rejection: ""),
+    .init(name: "type 0", expected: "", rejection: ""),
+    .init(name: "ERROR", expected: "4 (u32)", rejection: ""),
+    .init(name: "TABLE", expected: "4 (u32)", rejection: ""),
+    .init(name: "UID", expected: "4 (u32)", rejection: ""),
+    .init(name: "PRIORITY", expected: "4 (u32)", rejection: ""),
+    .init(name: "MATCHES", expected: "", rejection: ""),
+    .init(name: "ACTIONS", expected: "", rejection: ""),
+    .init(name: "type 0", expected: "", rejection: ""),
+    .init(name: "FLOW", expected: "", rejection: ""),
 ]
 
 extension AttributeSetID {
@@ -406,6 +430,8 @@ extension AttributeSetID {
         case .nflhResult: .init(first: 110, count: 3, required: 0x6, known: 0x6, rejected: 0x0, multi: 0x0, element: 0)
         case .nflFieldRefInFieldRefList: .init(first: 113, count: 9, required: 0x7c, known: 0x1fe, rejected: 0x2, multi: 0x0, element: 0)
         case .nflFieldRefInJumpList: .init(first: 122, count: 9, required: 0x7e, known: 0x1fe, rejected: 0x0, multi: 0x0, element: 0)
+        case .nflFlowInDelFlows: .init(first: 131, count: 7, required: 0xc, known: 0x7e, rejected: 0x0, multi: 0x0, element: 0)
+        case .nflFlowListInDelFlows: .init(first: 138, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1)
         }
     }
 
@@ -443,6 +469,8 @@ extension AttributeSetID {
         case .nflhResult: "result"
         case .nflFieldRefInFieldRefList: "field-ref"
         case .nflFieldRefInJumpList: "field-ref"
+        case .nflFlowInDelFlows: "flow"
+        case .nflFlowListInDelFlows: "flow-list"
         }
     }
 }
