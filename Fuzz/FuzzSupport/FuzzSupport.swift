@@ -1,4 +1,4 @@
-// What the four fuzz targets share: failing a check loudly (libFuzzer saves the input that made
+// What the fuzz targets share: failing a check loudly (libFuzzer saves the input that made
 // the process abort), and the corpus runner each target becomes when it is built without the
 // fuzzer (`swift build`): it runs every file given through the same function as libFuzzer would.
 // docs/fuzzing.md says how the two builds differ.
