@@ -482,8 +482,8 @@ final class APIReplayer {
         }
         let command = m.bytes.withUnsafeBytes { Head.command($0) } ?? 0xff
         let recordedIfindex = m.bytes.withUnsafeBytes { apiIfindex($0) }
-        // A GET_FLOWS do recorded with pages, NLMSG_DONE and then the ACK (unft before
-        // 2026-12-07) is replayed as the dump it was in effect: its answer up to the DONE.
+        // A GET_FLOWS do recorded with pages, NLMSG_DONE and then the ACK (older unft versions)
+        // is replayed as the dump it was in effect: its answer up to the DONE.
         var dump = h.flags & Netlink.flagDump == Netlink.flagDump
         if !dump, command == NFL.Command.getFlows.rawValue,
            let done = recorded?.firstIndex(where: { r in r.bytes.withUnsafeBytes { Head($0)?.type } == Netlink.typeDone }) {

@@ -27,7 +27,7 @@ public struct TraceStats {
     public var errnos: [Int32: Int] = [:]
 
     /// Per (leg, command): an array indexed by leg and command byte pointing into `buckets`
-    /// (hashing a Key per record was a tenth of `stats`).
+    /// (hashing a Key per record is a visible share of `stats`).
     var bucketOf = [Int32](repeating: -1, count: 3 << 8)
     var buckets: [CommandStats] = []
     var bucketKeys: [Key] = []
