@@ -206,7 +206,8 @@ for _, fam in ipairs(ORDER) do
         a.names = vs
         a.field = INT_FIELD[a.kind][fw](a.abbr, a.name, display, vs, nil, a.doc)
         a.flag_fields = {}
-        if a.enum_def and (a.enum_as_flags or a.enum_def.flags) and a.width ~= 0 then
+        -- (One bit field per flag up to 32 bits: Wireshark 4.0 cannot add a 64-bit value to a boolean.)
+        if a.enum_def and (a.enum_as_flags or a.enum_def.flags) and a.width ~= 0 and a.width < 8 then
           for _, entry in ipairs(a.enum_def.entries) do
             a.flag_fields[#a.flag_fields + 1] = add_field(fam, ProtoField.bool(a.abbr .. "." .. lower_name(entry.key),
                                                                                entry.name, 8 * fw, nil, entry.value))
@@ -335,8 +336,12 @@ end
 
 local function flags_text(a, v)
   local names = {}
+  local wide = type(v) ~= "number"   -- a 64-bit value: bit32 reads only 32 bits
+  if wide then v = tonumber(tostring(v)) end
   for _, entry in ipairs(a.enum_def.entries) do
-    if band(v, entry.value) ~= 0 then names[#names + 1] = entry.name end
+    local set
+    if wide then set = math.floor(v / entry.value) % 2 == 1 else set = band(v, entry.value) ~= 0 end
+    if set then names[#names + 1] = entry.name end
   end
   if #names == 0 then return "0" end
   return table.concat(names, "|")

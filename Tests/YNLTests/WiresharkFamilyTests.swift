@@ -1,6 +1,6 @@
 // The Wireshark dissector generated for any family (YNLWireshark's LuaEmitter, the generator
 // `flowtrace wireshark install` and ynl-gen share), run in a real tshark on devlink and ethtool
-// messages encoded from the kernel's specs (Tests/Fixtures/kernel-specs). Every attribute tshark
+// and netdev messages encoded from the kernel's specs (Tests/Fixtures/kernel-specs). Every attribute tshark
 // shows must be the value the YNL interpreter decodes (the decoder `flowtrace show` uses), field
 // by field; a filter on an attribute selects the frames that carry it. Skipped only when tshark is
 // not installed.
@@ -31,6 +31,7 @@ enum SpecEncoder {
                 case 1: w.put(a.value, u8: UInt8(v))
                 case 2: w.put(a.value, u16: UInt16(v))
                 case 8: w.put(a.value, u64: v)
+                case 0 where v > UInt64(UInt32.max): w.put(a.value, u64: v)   // uint in 8 bytes
                 default: w.put(a.value, u32: UInt32(v))   // u32, and uint/sint in 4 bytes
                 }
             case (.string, .string(let s)):
@@ -96,14 +97,14 @@ struct TsharkRun {
         .appendingPathComponent("Fixtures/kernel-specs")
     static let devlinkID: UInt16 = 0x14
     static let ethtoolID: UInt16 = 0x15
+    static let netdevID: UInt16 = 0x16
 
-    static func families() throws -> (devlink: YNLFamily, ethtool: YNLFamily) {
-        (try YNLSpecLoader.load(path: fixtures.appendingPathComponent("devlink.yaml").path),
-         try YNLSpecLoader.load(path: fixtures.appendingPathComponent("ethtool.yaml").path))
+    static func families() throws -> [YNLFamily] {
+        try ["devlink", "ethtool", "netdev"].map { try YNLSpecLoader.load(path: fixtures.appendingPathComponent("\($0).yaml").path) }
     }
 
-    /// The frames, numbered from 1: two NEWFAMILY, then devlink and ethtool requests and replies.
-    static func messages(_ devlink: YNLFamily, _ ethtool: YNLFamily) throws -> [(bytes: [UInt8], family: YNLFamily?)] {
+    /// The frames, numbered from 1: NEWFAMILY, then devlink, ethtool and netdev requests and replies.
+    static func messages(_ devlink: YNLFamily, _ ethtool: YNLFamily, _ netdev: YNLFamily) throws -> [(bytes: [UInt8], family: YNLFamily?)] {
         var out: [(bytes: [UInt8], family: YNLFamily?)] = []
         for (id, name) in [(devlinkID, "devlink"), (ethtoolID, "ethtool")] {
             var w = NetlinkWriter(capacity: 256)
@@ -128,6 +129,14 @@ struct TsharkRun {
                                             header + [("port", .int(0)), ("phyaddr", .int(1)), ("transceiver", .int(1))]), ethtool))
         out.append((try SpecEncoder.message(ethtool, id: ethtoolID, "channels-get", request: false, seq: 6,   // 10
                                             header + [("rx-max", .int(8)), ("tx-max", .int(8)), ("combined-count", .int(4))]), ethtool))
+        var w = NetlinkWriter(capacity: 256)                                                                // 11
+        Controller.newFamily(Controller.Family(id: netdevID, name: "netdev", version: 1, maxAttr: 1, ops: []), sequence: 1, port: 77, into: &w)
+        out.append((w.bytes, nil))
+        // A u64 flags value, and uint in 8 and in 4 bytes.
+        out.append((try SpecEncoder.message(netdev, id: netdevID, "dev-get", request: false, seq: 7,        // 12
+                                            [("ifindex", .int(5)), ("xdp-features", .int(0x45)), ("xdp-zc-max-segs", .int(1))]), netdev))
+        out.append((try SpecEncoder.message(netdev, id: netdevID, "page-pool-get", request: false, seq: 8,  // 13
+                                            [("id", .int(1 << 33)), ("ifindex", .int(5)), ("inflight", .int(3))]), netdev))
         return out
     }
 
@@ -137,14 +146,14 @@ struct TsharkRun {
             print("YNLTests: tshark is not installed; skipping the Wireshark tests for any family")
             return nil
         }
-        let (devlink, ethtool) = try families()
+        let families = try families()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ynl-wireshark-\(name)-\(getpid())")
         try? FileManager.default.removeItem(at: dir)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let plugin = dir.appendingPathComponent("flowtrace.lua")
-        try LuaEmitter.emit([devlink, ethtool]).write(to: plugin, atomically: true, encoding: .utf8)
+        try LuaEmitter.emit(families).write(to: plugin, atomically: true, encoding: .utf8)
         let trace = dir.appendingPathComponent("trace.pcapng")
-        let messages = try messages(devlink, ethtool)
+        let messages = try messages(families[0], families[1], families[2])
         let writer = try PcapngWriter(path: trace.path, interfaces: [PcapngInterfaceInfo(name: "nlmon0")])
         for (i, m) in messages.enumerated() {
             let request = m.bytes[6] & UInt8(Netlink.flagRequest) != 0   // nlmsg_flags, little-endian
@@ -154,7 +163,7 @@ struct TsharkRun {
             }
         }
         try writer.close()
-        return (TsharkRun(directory: dir, plugin: plugin), trace, messages, [devlink, ethtool])
+        return (TsharkRun(directory: dir, plugin: plugin), trace, messages, families)
     }
 
     /// The filter field of every leaf a decoded message holds, with its value as tshark prints
@@ -207,7 +216,7 @@ struct TsharkRun {
                 checked += 1
             }
         }
-        #expect(checked >= 25)
+        #expect(checked >= 30)
     }
 
     @Test func filterOnAnAttribute() throws {
@@ -224,6 +233,9 @@ struct TsharkRun {
         #expect(try frames("ethtool.channels.combined_count == 4") == [10])
         #expect(try frames("devlink") == [3, 4, 5, 6, 7])
         #expect(try frames("ethtool && !ethtool.malformed && !ethtool.unknown_attr") == [8, 9, 10])
+        #expect(try frames("netdev.page_pool.id == 8589934592") == [13])
+        #expect(try frames("netdev.dev.xdp_features == 0x45") == [12])
+        #expect(try frames("_ws.expert") == [])
     }
 
     @Test func theProjectPluginIsPrintedFromTheInterpreter() throws {
