@@ -70,6 +70,9 @@ struct PluginSpecs: ParsableArguments {
     @Option(name: .customLong("spec-dir"), help: ArgumentHelp("Also search this folder for *.yaml specs (repeatable); searched first.", valueName: "dir"))
     var specDirs: [String] = []
 
+    @Flag(help: "The plugin built into this binary (net_flow_nl and nfl_hairpin only), whatever the spec path holds.")
+    var builtin = false
+
     struct Plugin {
         var lua: String
         var families: [String]
@@ -88,6 +91,10 @@ struct PluginSpecs: ParsableArguments {
     /// netlink-raw families (rt-link: NETLINK_ROUTE is Wireshark's netlink-route) are listed on
     /// stderr and left out. No spec at all: the embedded project plugin.
     func plugin() throws -> Plugin {
+        if builtin {
+            guard specDirs.isEmpty else { throw ValidationError("--builtin takes no --spec-dir") }
+            return Plugin(lua: WiresharkPlugin.lua, families: ["net_flow_nl", "nfl_hairpin"], errors: [])
+        }
         let lib = YNLSpecLibrary.load(YNLSpecLibrary.searchPath(specDirs: specDirs))
         var errors = lib.errors.map { $0.error }
         var families: [YNLFamily] = []

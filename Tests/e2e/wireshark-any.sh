@@ -29,6 +29,9 @@ done
 # print gives the same plugin
 "$ft" wireshark print --spec-dir "$fixtures" 2>/dev/null | cmp -s - "$lua" || fail "print and install differ"
 
+# --builtin: the project's plugin compiled in (what scripts/install.sh installs system-wide).
+"$ft" wireshark print --builtin | cmp -s - "$root/wireshark/flowtrace.lua" || fail "--builtin is not wireshark/flowtrace.lua"
+
 # A hostile spec: loads in the interpreter, cannot name a Wireshark field.
 mkdir -p "$tmp/hostile"
 cat > "$tmp/hostile/bad.yaml" <<'YAML'
