@@ -571,7 +571,8 @@ extension LuaEmitter {
                 owners[abbr] = owner
             }
             for family in self.families {
-                guard YNLNames.isFieldName(family.name) else {
+                // Wireshark wants a protocol's filter name in lower case; genl matches the name as given.
+                guard YNLNames.isFieldName(family.name), family.name == family.name.lowercased() else {
                     throw SpecError(file: family.file, line: nil, path: "name",
                                     message: "'\(family.name)' cannot name a Wireshark protocol (lower-case letters, digits, '_', '-' only)")
                 }

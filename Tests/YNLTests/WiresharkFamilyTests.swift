@@ -274,6 +274,7 @@ struct TsharkRun {
         ("name: fam\nattribute-sets: [ { name: a, attributes: [ { name: \"x y\", type: u32 } ] } ]", "attribute-sets[a].attributes[x y]"),
         ("name: fam\nattribute-sets: [ { name: a, attributes: [ { name: x-y, type: u32 }, { name: x_y, type: u32 } ] } ]", "fam.x_y"),
         ("name: \"Fam ily\"\nattribute-sets: [ { name: a, attributes: [ { name: x, type: u32 } ] } ]", "name"),
+        ("name: Fam\nattribute-sets: [ { name: a, attributes: [ { name: x, type: u32 } ] } ]", "cannot name a Wireshark protocol"),
         ("name: fam\nattribute-sets: [ { name: \"a\u{e9}\", attributes: [ { name: x, type: u32 } ] } ]", "attribute-sets[a\u{e9}]"),
     ])
     func hostileNames(_ spec: (String, String)) throws {
