@@ -238,6 +238,99 @@ struct TsharkRun {
         #expect(try frames("_ws.expert") == [])
     }
 
+    /// A valid payload for any attribute, from its spec: what a walk of every attribute of every
+    /// operation encodes (nests hold their first attributes, a few levels deep).
+    static func sample(_ family: YNLFamily, _ a: YNLAttribute, into w: inout NetlinkWriter, depth: Int) throws {
+        func bytes(_ n: Int) { [UInt8](repeating: 1, count: n).withUnsafeBytes { w.put(a.value, bytes: $0) } }
+        func nest(_ set: Int, _ type: UInt16) throws {
+            let n = w.beginNest(type)
+            if depth < 3 {
+                for inner in family.attributeSets[set].attributes.prefix(6) {
+                    try sample(family, inner, into: &w, depth: depth + 1)
+                }
+            }
+            try w.endNest(n)
+        }
+        switch a.kind {
+        case .unused, .pad, .subMessage: return
+        case .flag: bytes(0)
+        case .string: w.put(a.value, string: "x")
+        case .integer(let t): bytes(t.scalar.width == 0 ? 8 : t.scalar.width)
+        case .binary: bytes(a.length?.lowerBound ?? 4)
+        case .structure(let i): bytes(family.structs[i].size)
+        case .array(let t): bytes(2 * t.scalar.width)
+        case .bitfield32: bytes(8)
+        case .nest(let set): try nest(set, a.value)
+        case .indexedArray(let item):
+            let outer = w.beginNest(a.value)
+            switch item {
+            case .nest(let set): try nest(set, 0)
+            case .integer(let t): [UInt8](repeating: 1, count: t.scalar.width == 0 ? 8 : t.scalar.width).withUnsafeBytes { w.put(0, bytes: $0) }
+            case .binary: [UInt8](repeating: 1, count: 4).withUnsafeBytes { w.put(0, bytes: $0) }
+            }
+            try w.endNest(outer)
+        case .nestTypeValue(let levels, let set):
+            var opened: [Int] = [w.beginNest(a.value)]
+            for _ in levels.dropFirst() { opened.append(w.beginNest(1)) }
+            try nest(set, 1)
+            for n in opened.reversed() { try w.endNest(n) }
+        }
+    }
+
+    /// Every operation of every generic family on hand (the fixtures; the kernel's specs when
+    /// unpacked), both directions, every attribute: tshark shows them without a Lua error or a
+    /// dissector failure, and every field registers (no clash with Wireshark's own names).
+    @Test func everyOperationOfEveryFamilyDissects() throws {
+        guard TsharkRun.executable != nil else { return }
+        var dirs = [YNLSpecDirectory(path: Self.fixtures.path, origin: "--spec-dir")]
+        if let k = kernelSpecDir() { dirs.append(YNLSpecDirectory(path: k, origin: "kernel")) }
+        let lib = YNLSpecLibrary.load(dirs)
+        let families = lib.specs.map(\.family).filter { LuaEmitter.skipReason($0) == nil }
+        #expect(families.count >= 3)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ynl-wireshark-all-\(getpid())")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let plugin = dir.appendingPathComponent("flowtrace.lua")
+        try LuaEmitter.emit(families).write(to: plugin, atomically: true, encoding: .utf8)
+        let trace = dir.appendingPathComponent("all.pcapng")
+        let writer = try PcapngWriter(path: trace.path, interfaces: [PcapngInterfaceInfo(name: "nlmon0")])
+        var time: UInt64 = 1_700_000_000_000_000_000
+        var messages = 0
+        func append(_ bytes: [UInt8], toKernel: Bool) throws {
+            time += 1000
+            try bytes.withUnsafeBytes { try writer.append(TraceRecord(timestamp: time, direction: toKernel ? .toKernel : .toUser, netlink: $0)) }
+        }
+        for (i, family) in families.enumerated() {
+            let id = UInt16(0x20 + i)
+            var w = NetlinkWriter(capacity: 256)
+            Controller.newFamily(Controller.Family(id: id, name: family.name, version: 1, maxAttr: 1, ops: []), sequence: 1, port: 77, into: &w)
+            try append(w.bytes, toKernel: false)
+            for op in family.operations {
+                for (request, value) in [(true, op.requestValue), (false, op.replyValue)] {
+                    guard let value, let set = op.attributeSet, op.fixedHeader == nil else { continue }
+                    var m = NetlinkWriter(capacity: 4096)
+                    let start = m.beginMessage(type: id, flags: request ? Netlink.flagRequest : 0, sequence: 2, port: 77)
+                    m.genericHeader(command: UInt8(truncatingIfNeeded: value), version: 1)
+                    for a in family.attributeSets[set].attributes { try Self.sample(family, a, into: &m, depth: 0) }
+                    m.endMessage(start)
+                    try append(m.bytes, toKernel: request)
+                    messages += 1
+                }
+            }
+        }
+        try writer.close()
+        let tshark = TsharkRun(directory: dir, plugin: plugin)
+        let run = try tshark.run(["-r", trace.path, "-V"])
+        #expect(run.status == 0 && run.err.isEmpty, "\(run.err)")
+        #expect(!run.out.contains("Dissector failure") && !run.out.contains("dissector failure"), "a Lua error in \(trace.path)")
+        #expect(!run.out.contains("Lua Error"))
+        let ours = families.map(\.name).joined(separator: " || ")
+        let reached = try tshark.run(["-r", trace.path, "-Y", ours, "-T", "fields", "-e", "frame.number"])
+        #expect(reached.status == 0 && reached.err.isEmpty, "\(reached.err)")
+        #expect(reached.out.split(separator: "\n").count == messages, "every message reaches its family's dissector")
+        try? FileManager.default.removeItem(at: dir)
+    }
+
     @Test func theProjectPluginIsPrintedFromTheInterpreter() throws {
         // ynl-gen prints wireshark/flowtrace.lua from the interpreter's model of spec/: the same
         // generator, the same text.
