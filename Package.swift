@@ -64,16 +64,19 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flow-table-hairpind"),
         .executableTarget(name: "flowtrace",
-                          dependencies: ["LibFlowTable", "Posix", "FlowTrace", "LiveCapture", "Replay", "Hairpin", "YNL",
+                          dependencies: ["LibFlowTable", "Posix", "FlowTrace", "LiveCapture", "Replay", "Hairpin", "YNL", "YNLWireshark",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flowtrace"),
         // The YNL spec interpreter: loads any family's YNL spec at run time and decodes its
         // messages (issue 16). Holds the strict YAML reader ynl-gen uses too; LibFlowTable stays
         // free of YAML.
         .target(name: "YNL", dependencies: ["LibFlowTable", "Yams"], path: "Sources/YNL", swiftSettings: swift6),
+        // The Wireshark Lua dissector generated from the interpreter's model of any family's spec:
+        // ynl-gen writes the project's plugin with it, `flowtrace wireshark` one for every spec found.
+        .target(name: "YNLWireshark", dependencies: ["YNL", "LibFlowTable"], path: "Sources/YNLWireshark", swiftSettings: swift6),
         // Generates the Swift constants (and later the C header and Lua tables) from spec/*.yaml.
         .executableTarget(name: "ynl-gen",
-                          dependencies: ["Yams", "YNL"],
+                          dependencies: ["Yams", "YNL", "YNLWireshark"],
                           path: "Sources/ynl-gen"),
         // Codec benchmark: prints numbers, never a pass/fail test.
         .executableTarget(name: "codec-bench", dependencies: ["LibFlowTable", "Posix"], path: "Benchmarks/codec-bench"),
@@ -116,7 +119,7 @@ let package = Package(
                                    .product(name: "PropertyBased", package: "swift-property-based")],
                     path: "Tests/LibFlowTableTests"),
         .testTarget(name: "YNLTests",
-                    dependencies: ["YNL", "LibFlowTable", "FlowTrace"],
+                    dependencies: ["YNL", "YNLWireshark", "LibFlowTable", "FlowTrace"],
                     path: "Tests/YNLTests"),
         .testTarget(name: "ReplayTests",
                     dependencies: ["Replay", "FlowTrace", "LiveCapture", "Hairpin", "LibFlowTable", "Posix"],
