@@ -366,3 +366,57 @@ public enum PrefixExpansion {
         return out
     }
 }
+
+/// A seeded filter set with the shape of ClassBench's acl seeds (db_generator's own output is
+/// not at hand): source prefixes mostly /0 or /8–/32, destinations mostly /24–/32; TCP mostly,
+/// then UDP, a few ICMP and wildcards; source ports a wildcard, destination ports exact, a
+/// wildcard, 0 : 1023, 1024 : 65535 or an arbitrary range (ClassBench's EM, WC, LO, HI, AR
+/// classes). For benchmarks and tests of the importer and of lookups.
+public enum ClassBenchLike {
+    public static func rules(count: Int, seed: UInt64) -> [ClassBenchRule] {
+        var rng = SeededGenerator(seed: seed)
+        func percent() -> UInt64 { rng.next() % 100 }
+        func prefixLength(_ table: [(UInt64, ClosedRange<Int>)]) -> Int {
+            let r = percent()
+            var acc: UInt64 = 0
+            for (share, lengths) in table {
+                acc += share
+                if r < acc { return lengths.lowerBound + Int(rng.next() % UInt64(lengths.count)) }
+            }
+            return 32
+        }
+        var out: [ClassBenchRule] = []
+        out.reserveCapacity(count)
+        for k in 0..<count {
+            let sl = prefixLength([(15, 0...0), (10, 8...15), (30, 16...24), (15, 25...31)])
+            let dl = prefixLength([(5, 0...0), (10, 8...23), (35, 24...24), (10, 25...31)])
+            let src = UInt32(truncatingIfNeeded: rng.next()) & (sl == 0 ? 0 : ~UInt32(0) << UInt32(32 - sl))
+            let dst = UInt32(truncatingIfNeeded: rng.next()) & (dl == 0 ? 0 : ~UInt32(0) << UInt32(32 - dl))
+            var proto: UInt8 = 6, mask: UInt8 = 0xFF
+            switch percent() {
+            case 0..<70: proto = 6
+            case 70..<90: proto = 17
+            case 90..<95: proto = 1
+            default: proto = 0; mask = 0
+            }
+            var sp: ClosedRange<UInt16> = 0...65535, dp: ClosedRange<UInt16> = 0...65535
+            if proto == 6 || proto == 17 {
+                if percent() < 10 { sp = 1024...65535 }
+                switch percent() {
+                case 0..<50: let p = UInt16(truncatingIfNeeded: rng.next() % 2048); dp = p...p
+                case 50..<70: dp = 0...65535
+                case 70..<80: dp = 0...1023
+                case 80..<90: dp = 1024...65535
+                default:
+                    let a = UInt16(truncatingIfNeeded: rng.next()), b = UInt16(truncatingIfNeeded: rng.next())
+                    dp = min(a, b)...max(a, b)
+                }
+            }
+            let flags: (value: UInt16, mask: UInt16) = proto == 6 && percent() < 10 ? (0x1000, 0x1000) : (0, 0)
+            out.append(ClassBenchRule(source: src, sourceLength: sl, destination: dst, destinationLength: dl,
+                                      sourcePorts: sp, destinationPorts: dp, proto: proto, protoMask: mask,
+                                      flags: flags, line: k + 1))
+        }
+        return out
+    }
+}

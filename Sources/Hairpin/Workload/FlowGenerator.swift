@@ -210,6 +210,8 @@ public struct FlowGenerator {
     func prefixMask(length: UInt64, bits: UInt64) -> UInt64 {
         let full: UInt64 = bits >= 64 ? ~0 : (1 << bits) - 1
         guard length < bits else { return full }
+        // A /0 of a 64-bit field: 1 << 64 is 0 and would underflow below.
+        guard length > 0 else { return 0 }
         let free: UInt64 = (1 << (bits - length)) - 1
         return full & ~free
     }
@@ -243,12 +245,14 @@ extension FlowGenerator {
         }
     }
 
-    /// The number of distinct mask tuples the tse profile can give the table (saturating).
+    /// The number of distinct mask tuples the tse profile can give the table (saturating): every
+    /// combination of the fields' choices but the one with no field at all.
     public func tupleSpace(_ table: Table) -> UInt64 {
-        tupleRadixes(table).reduce(UInt64(1)) { p, r in
+        let all = tupleRadixes(table).reduce(UInt64(1)) { p, r in
             let (m, o) = p.multipliedReportingOverflow(by: r)
             return o ? .max : m
         }
+        return all == .max ? .max : all - 1
     }
 
     /// The `index`-th flow (0-based) of a table under the tse profile: the index runs through
@@ -258,13 +262,16 @@ extension FlowGenerator {
     public mutating func tseFlow(in table: Table, index: Int) -> Flow {
         let radixes = tupleRadixes(table)
         let space = tupleSpace(table)
-        var code = UInt64(index)
+        // Code 0 (every field absent) is no flow: codes run 1…space.
+        var code = UInt64(index) &+ 1
         if space != .max, space > 1 {
             var stride = UInt64(Double(space) * 0.618_033_988_7) | 1
             while gcd(stride, space) != 1 { stride += 2 }
             // index × stride mod space, exactly (the product may pass 2^64).
-            let (hi, lo) = (code % space).multipliedFullWidth(by: stride)
-            code = space.dividingFullWidth((hi % space, lo)).remainder
+            let (hi, lo) = (UInt64(index) % space).multipliedFullWidth(by: stride)
+            code = space.dividingFullWidth((hi % space, lo)).remainder + 1
+        } else if space == 1 {
+            code = 1
         }
         var matches: [FieldRef] = []
         for (d, radix) in zip(table.matches, radixes) {
@@ -274,9 +281,6 @@ extension FlowGenerator {
             let (_, bits, full) = fieldBits(d)
             let mask = d.maskType == .exact ? full : prefixMask(length: digit - 1, bits: bits)
             matches.append(match(for: d, mask: mask))
-        }
-        if matches.isEmpty, let d = table.matches.first {
-            matches.append(match(for: d, mask: fieldBits(d).mask))
         }
         var f = flow(in: table, priority: UInt32(clamping: index + 1))
         f.matches = matches
