@@ -36,10 +36,13 @@ rc=0; "$ft" gen --from classbench -w "$tmp/x.pcapng" 2>/dev/null || rc=$?
 ((rc != 0)) || fail "--from without a file was accepted"
 
 # Profiles.
-"$ft" gen --help | grep -q "update-storm" || fail "--help does not document update-storm"
-"$ft" gen --help | grep -q "tuple space explosion" || fail "--help does not document tse"
-"$ft" gen --profile tse --flows 500 --batch 8 -w "$tmp/tse.pcapng" | grep -q "500 flows set, 0 deleted, 0 GET_FLOWS, 0 made to fail, 0 failed in all" || fail "tse"
-"$ft" gen --profile update-storm --flows 400 --prefill 100 -w "$tmp/storm.pcapng" | grep -q "400 flows set, 200 deleted" || fail "update-storm"
+help=$("$ft" gen --help)
+grep -q "update-storm" <<<"$help" || fail "--help does not document update-storm"
+grep -q "tuple space explosion" <<<"$help" || fail "--help does not document tse"
+out=$("$ft" gen --profile tse --flows 500 --batch 8 -w "$tmp/tse.pcapng")
+grep -q "500 flows set, 0 deleted, 0 GET_FLOWS, 0 made to fail, 0 failed in all" <<<"$out" || fail "tse: $out"
+out=$("$ft" gen --profile update-storm --flows 400 --prefill 100 -w "$tmp/storm.pcapng")
+grep -q "400 flows set, 200 deleted" <<<"$out" || fail "update-storm: $out"
 "$ft" replay "$tmp/storm.pcapng" --target backend:tcam > /dev/null || fail "storm replay into tcam"
 rc=0; "$ft" gen --profile update-storm --flows 10 --churn 0.2 -w "$tmp/x.pcapng" 2>/dev/null || rc=$?
 ((rc == 2)) || fail "update-storm with --churn was accepted"
