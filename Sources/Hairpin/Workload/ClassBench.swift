@@ -117,37 +117,12 @@ public enum ClassBenchReader {
     /// Every rule of a filter set, in file order (the first is the highest priority: ClassBench
     /// classifiers return the first matching filter).
     public static func rules(_ bytes: [UInt8], file: String) throws(ImportError) -> [ClassBenchRule] {
-        var out: [ClassBenchRule] = []
-        out.reserveCapacity(bytes.count / 60)
-        var failure: ImportError?
-        TextLines.forEach(bytes) { number, line in
-            do throws(ImportError) {
-                if let r = try rule(line, file: file, line: number) { out.append(r) }
-                return true
-            } catch {
-                failure = error
-                return false
-            }
-        }
-        if let failure { throw failure }
-        return out
+        try TextLines.parse(bytes) { line, number throws(ImportError) in try rule(line, file: file, line: number) }
     }
 
     /// Every header of a trace file, in file order.
     public static func packets(_ bytes: [UInt8], file: String) throws(ImportError) -> [ClassBenchPacket] {
-        var out: [ClassBenchPacket] = []
-        var failure: ImportError?
-        TextLines.forEach(bytes) { number, line in
-            do throws(ImportError) {
-                if let p = try packet(line, file: file, line: number) { out.append(p) }
-                return true
-            } catch {
-                failure = error
-                return false
-            }
-        }
-        if let failure { throw failure }
-        return out
+        try TextLines.parse(bytes) { line, number throws(ImportError) in try packet(line, file: file, line: number) }
     }
 
     /// One filter line; nil for a blank line.
@@ -308,6 +283,24 @@ enum TextLines {
             if !body(number, bytes[start..<stop]) { return }
             start = end + 1
         }
+    }
+
+    /// Each line through `parse` (nil: nothing on it), in order; the first error stops.
+    static func parse<T>(_ bytes: [UInt8],
+                         _ parse: (ArraySlice<UInt8>, Int) throws(ImportError) -> T?) throws(ImportError) -> [T] {
+        var out: [T] = []
+        var failure: ImportError?
+        forEach(bytes) { number, line in
+            do throws(ImportError) {
+                if let x = try parse(line, number) { out.append(x) }
+                return true
+            } catch {
+                failure = error
+                return false
+            }
+        }
+        if let failure { throw failure }
+        return out
     }
 
     static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0B || c == 0x0C || c == 0x0D }

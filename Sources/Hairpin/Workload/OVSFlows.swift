@@ -55,19 +55,7 @@ public enum OVSFlowReader {
     ]
 
     public static func flows(_ bytes: [UInt8], file: String) throws(ImportError) -> [OVSFlow] {
-        var out: [OVSFlow] = []
-        var failure: ImportError?
-        TextLines.forEach(bytes) { number, line in
-            do throws(ImportError) {
-                if let f = try flow(line, file: file, line: number) { out.append(f) }
-                return true
-            } catch {
-                failure = error
-                return false
-            }
-        }
-        if let failure { throw failure }
-        return out
+        try TextLines.parse(bytes) { line, number throws(ImportError) in try flow(line, file: file, line: number) }
     }
 
     /// One line; nil for a blank line or a reply header.
