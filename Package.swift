@@ -87,6 +87,8 @@ let package = Package(
                           path: "Benchmarks/loopback-bench"),
         // YNL interpreter decode rate with a runtime spec.
         .executableTarget(name: "ynl-bench", dependencies: ["YNL", "LibFlowTable", "FlowTrace"], path: "Benchmarks/ynl-bench"),
+        // Reading and mapping a ClassBench-like filter set (flowtrace gen --from classbench).
+        .executableTarget(name: "import-bench", dependencies: ["Hairpin", "LibFlowTable", "Posix"], path: "Benchmarks/import-bench"),
         // Replay throughput and memory: preloaded vs streaming into backend:hash.
         .executableTarget(name: "replay-bench", dependencies: ["Replay", "FlowTrace", "Hairpin", "LibFlowTable", "Posix"],
                           path: "Benchmarks/replay-bench"),
@@ -103,6 +105,10 @@ let package = Package(
         .executableTarget(name: "fuzz-encap", dependencies: ["Hairpin", "LibFlowTable", "FuzzSupport"],
                           path: "Fuzz/fuzz-encap"),
         .executableTarget(name: "fuzz-ynl", dependencies: ["YNL", "LibFlowTable", "FuzzSupport"], path: "Fuzz/fuzz-ynl", swiftSettings: swift6),
+        // The importers of `flowtrace gen --from` (ClassBench filter sets and traces, ovs-ofctl dump-flows).
+        .executableTarget(name: "fuzz-classbench", dependencies: ["Hairpin", "LibFlowTable", "FuzzSupport"],
+                          path: "Fuzz/fuzz-classbench"),
+        .executableTarget(name: "fuzz-ovs", dependencies: ["Hairpin", "LibFlowTable", "FuzzSupport"], path: "Fuzz/fuzz-ovs"),
         .executableTarget(name: "fuzz-corpus", dependencies: ["FlowTrace", "LibFlowTable", "FuzzSupport"],
                           path: "Fuzz/fuzz-corpus"),
 
