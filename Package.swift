@@ -64,13 +64,16 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flow-table-hairpind"),
         .executableTarget(name: "flowtrace",
-                          dependencies: ["LibFlowTable", "Posix", "FlowTrace", "LiveCapture", "Replay", "Hairpin", "YNL",
+                          dependencies: ["LibFlowTable", "Posix", "FlowTrace", "LiveCapture", "Replay", "Hairpin", "YNL", "AnyFamily",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flowtrace"),
         // The YNL spec interpreter: loads any family's YNL spec at run time and decodes its
         // messages (issue 16). Holds the strict YAML reader ynl-gen uses too; LibFlowTable stays
         // free of YAML.
         .target(name: "YNL", dependencies: ["LibFlowTable", "Yams"], path: "Sources/YNL", swiftSettings: swift6),
+        // Every family of a trace named and decoded from the YNL specs (show, stats): the bridge
+        // between FlowTrace's records and the interpreter.
+        .target(name: "AnyFamily", dependencies: ["YNL", "FlowTrace", "LibFlowTable"], path: "Sources/AnyFamily", swiftSettings: swift6),
         // Generates the Swift constants (and later the C header and Lua tables) from spec/*.yaml.
         .executableTarget(name: "ynl-gen",
                           dependencies: ["Yams", "YNL"],
@@ -116,7 +119,7 @@ let package = Package(
                                    .product(name: "PropertyBased", package: "swift-property-based")],
                     path: "Tests/LibFlowTableTests"),
         .testTarget(name: "YNLTests",
-                    dependencies: ["YNL", "LibFlowTable", "FlowTrace"],
+                    dependencies: ["YNL", "LibFlowTable", "FlowTrace", "AnyFamily"],
                     path: "Tests/YNLTests"),
         .testTarget(name: "ReplayTests",
                     dependencies: ["Replay", "FlowTrace", "LiveCapture", "Hairpin", "LibFlowTable", "Posix"],
