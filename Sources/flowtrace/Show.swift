@@ -237,7 +237,10 @@ struct Show: ParsableCommand {
                     JSONMember("nlmsg_seq", .number(m.header.sequence)), JSONMember("nlmsg_pid", .number(m.header.port)),
                 ]
                 let generic = record.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric
-                if !generic || m.header.type >= Netlink.minFamilyType, let members = view.tree(m, protocol: record.netlinkProtocol, families: families) {
+                var other = !generic
+                if generic, case .other = families.kind(ofType: m.header.type) { other = true }
+                if generic, case .unknown = families.kind(ofType: m.header.type) { other = true }
+                if other, let members = view.tree(m, protocol: record.netlinkProtocol, families: families) {
                     node += members
                     lines.append(JSONValue.object(node).serialized(style: .pretty))
                     continue
