@@ -17,6 +17,8 @@ struct Capture: ParsableCommand {
         or only those of the families named with --family (and their ACKs, errors and DONEs).
         The file names each generic family it holds with a NEWFAMILY record (asked from nlctrl
         when the family is first seen), so `flowtrace show` names them without the live kernel.
+        Each message's process (from its netlink port, /proc/net/netlink and /proc/PID/fd) is
+        in its comment, "pid 1234 (devlink)", which tshark shows as frame.comment.
         Our two families (net_flow_nl, nfl_hairpin) keep their legs when unft is loaded; --legs
         keeps only those two and needs the module. Needs root and an nlmon device:
           ip link add nlmon0 type nlmon && ip link set nlmon0 up
@@ -44,6 +46,9 @@ struct Capture: ParsableCommand {
 
     @Flag(help: "Keep only both legs of the unft kernel module (net_flow_nl and nfl_hairpin).")
     var legs = false
+
+    @Flag(name: .customLong("no-process"), help: "Do not name each message's process (pid and command) in its comment.")
+    var noProcess = false
 
     func validate() throws {
         if let count, count <= 0 { throw ValidationError("-c must be positive") }
@@ -75,6 +80,7 @@ struct Capture: ParsableCommand {
         o.commandLine = CommandLine.arguments.joined(separator: " ")
         o.families = families
         o.legsOnly = legs
+        o.processes = !noProcess
         let capture: NetlinkCapture
         do { capture = try NetlinkCapture(o) } catch { throw ToolError("\(error)") }
         let f = capture.families

@@ -4,6 +4,7 @@ import AnyFamily
 import ArgumentParser
 import FlowTrace
 import LibFlowTable
+import LiveCapture
 import YNL
 
 #if canImport(Glibc)
@@ -116,12 +117,18 @@ struct Show: ParsableCommand {
             }
             let latency = e.final || s.kind == .flowTable ? e.latency : nil
             let other = FamilyView.describes(s, e)
+            let process = record.comment.flatMap(NetlinkProcess.init(comment:))
             if json {
-                let extra = other ? view.jsonMembers(record, s, e, families: families) : []
+                var extra = other ? view.jsonMembers(record, s, e, families: families) : []
+                if let process {
+                    extra.append(JSONMember("pid", .number(UInt32(bitPattern: process.pid))))
+                    extra.append(JSONMember("comm", .string(process.command)))
+                }
                 out.write(Self.jsonLine(s, record: record, leg: recLeg, latency: latency, call: e, frame: frame, extra: extra))
             } else {
                 let text = other ? view.lineText(record, s, e, families: families) : nil
-                out.write(TraceLine.format(s, record: record, leg: recLeg, latency: latency, call: e.call, familyText: text))
+                let line = TraceLine.format(s, record: record, leg: recLeg, latency: latency, call: e.call, familyText: text)
+                out.write(process.map { line + "  [\($0)]" } ?? line)
                 if verbose { out.write(Self.tree(record, families: families, frame: frame, call: e, view: &view)) }
             }
             printed += 1

@@ -4,6 +4,7 @@ import AnyFamily
 import ArgumentParser
 import FlowTrace
 import LibFlowTable
+import LiveCapture
 import YNL
 
 #if canImport(Glibc)
@@ -34,6 +35,9 @@ struct Stats: ParsableCommand {
     @Flag(help: "List the requests that failed or got no answer (any family).")
     var failed = false
 
+    @Flag(name: .customLong("by-process"), help: "Count messages per process (the pid and command `flowtrace capture` records).")
+    var byProcess = false
+
     @Option(name: .customLong("spec-dir"), help: ArgumentHelp("Also search this folder for YNL specs of other families (repeatable).", valueName: "dir"))
     var specDirs: [String] = []
 
@@ -44,8 +48,26 @@ struct Stats: ParsableCommand {
         stats.tracksFailures = failed
         // The counts of what could be read are printed even when the trace is cut or damaged.
         var failure: Error?
+        var processes: [NetlinkProcess: (messages: Int, requests: Int, errors: Int)] = [:]
         do {
-            try stats.add(contentsOf: reader)
+            if byProcess {
+                // Comments are read only here: the plain pass never builds them.
+                while let r = try reader.next() {
+                    stats.add(r, families: reader.families, frame: reader.frameNumber)
+                    guard let p = r.comment.flatMap(NetlinkProcess.init(comment:)), r.netlink.count >= 16 else { continue }
+                    var c = processes[p] ?? (0, 0, 0)
+                    c.messages += 1
+                    let flags = r.netlink.loadUnaligned(fromByteOffset: 6, as: UInt16.self)
+                    let type = r.netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
+                    if flags & Netlink.flagRequest != 0 { c.requests += 1 }
+                    if type == Netlink.typeError, r.netlink.count >= 20, r.netlink.loadUnaligned(fromByteOffset: 16, as: Int32.self) != 0 {
+                        c.errors += 1
+                    }
+                    processes[p] = c
+                }
+            } else {
+                try stats.add(contentsOf: reader)
+            }
         } catch {
             failure = error
         }
@@ -54,7 +76,22 @@ struct Stats: ParsableCommand {
         let needsSpecs = failed || !stats.familyOperations.isEmpty
         let catalog = FamilyCatalog(library: needsSpecs ? YNLSpecLibrary.load(YNLSpecLibrary.searchPath(specDirs: specDirs))
                                                         : YNLSpecLibrary.load([]))
-        if failed {
+        if byProcess {
+            let rows = processes.sorted { ($0.value.messages, $1.key.pid) > ($1.value.messages, $0.key.pid) }
+            if json {
+                print(JSONValue.array(rows.map { p, c in
+                    .object([JSONMember("pid", .int(Int64(p.pid))), JSONMember("comm", .string(p.command)),
+                             JSONMember("messages", .number(UInt64(c.messages))), JSONMember("requests", .number(UInt64(c.requests))),
+                             JSONMember("errors", .number(UInt64(c.errors)))])
+                }).serialized(style: .pretty))
+            } else {
+                print("pid      command          messages  requests  errors")
+                for (p, c) in rows {
+                    print(Self.pad("\(p.pid)", 8) + " " + Self.pad(p.command, 16) + " " + Self.pad("\(c.messages)", 8, right: true)
+                          + " " + Self.pad("\(c.requests)", 9, right: true) + " " + Self.pad("\(c.errors)", 7, right: true))
+                }
+            }
+        } else if failed {
             if json {
                 print(Self.failedJSON(stats, catalog, truncation: damage).serialized(style: .pretty))
             } else {

@@ -43,6 +43,8 @@ public final class NetlinkCapture {
         public var families: [String] = []
         /// Only our two families, which must be registered (the capture of the two legs).
         public var legsOnly = false
+        /// Name each message's process (pid and command, from its netlink port) in its comment.
+        public var processes = true
         public init() {}
     }
 
@@ -192,7 +194,7 @@ public final class NetlinkCapture {
         let state = LoopState(filter: CaptureFilter(flowTableID: fams.api.id, hairpinID: fams.hairpin.id, keep: keep,
                                                     ownPort: lookup.port),
                               recorder: recorder, limit: options.count, handle: handle, lookup: lookup,
-                              known: Set(known.map(\.id)))
+                              known: Set(known.map(\.id)), processes: options.processes ? ProcessMap() : nil)
         let start = MonotonicClock.now()
         let end = options.duration.map { start + MonotonicClock.nanoseconds($0) }
         let fd = pcap_get_selectable_fd(handle)
@@ -245,9 +247,12 @@ public final class NetlinkCapture {
         var lookupSequence: UInt32 = 1000
         var buffer: [UInt8] = []
         var limitReached = false
+        /// Netlink ports to processes, for the records' comments; nil: not asked.
+        let processes: ProcessMap?
 
         init(filter: CaptureFilter, recorder: Recorder, limit: Int?, handle: OpaquePointer, lookup: GenlSocketTransport,
-             known: Set<UInt16>) {
+             known: Set<UInt16>, processes: ProcessMap?) {
+            self.processes = processes
             self.filter = filter
             self.recorder = recorder
             self.limit = limit
@@ -271,7 +276,16 @@ public final class NetlinkCapture {
                     let type = message.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
                     if type > Controller.familyID, !known.contains(type) { name(family: type, timestamp: ts) }
                 }
-                recorder.record(leg: k.leg, direction: k.direction, bytes: message, timestamp: ts,
+                // The user-space end of the message: the sender's port toward the kernel, the
+                // receiver's from it (0: the kernel, or a request sent without its port).
+                var comment: String?
+                if let processes, message.count >= Netlink.headerLength {
+                    let port = message.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
+                    if port != 0 {
+                        comment = processes.process(NetlinkPortKey(netlinkProtocol: k.netlinkProtocol, port: port))?.description
+                    }
+                }
+                recorder.record(leg: k.leg, direction: k.direction, bytes: message, timestamp: ts, comment: comment,
                                 netlinkProtocol: k.netlinkProtocol)
                 if let limit, recorder.recordsWritten >= limit {
                     limitReached = true

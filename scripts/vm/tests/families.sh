@@ -148,5 +148,11 @@ if [ -n "$specs" ]; then
 	grep -qE "^rt-link +newlink +([3-9]|[1-9][0-9]+) " $work/stats.txt || bad "stats counts fewer than three rt-link newlink requests"
 fi
 
+step "processes (pid and command from the netlink ports)"
+"$ft" stats --by-process $res/families.pcapng >$work/procs.txt 2>&1 || bad "stats --by-process: $(cat $work/procs.txt)"
+sed 's/^/    /' $work/procs.txt | head -8
+# Short-lived tools may be gone before /proc is read: a note, not a failure, when none is named.
+grep -qE " (ip|devlink|genl|flow-table-ctl) " $work/procs.txt || echo "    note: no tool named by its process"
+
 echo "families: $([ $fail = 0 ] && echo PASS || echo FAIL) in $(since "$t0") s"
 exit $fail
