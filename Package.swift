@@ -64,7 +64,7 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flow-table-hairpind"),
         .executableTarget(name: "flowtrace",
-                          dependencies: ["LibFlowTable", "Posix", "FlowTrace", "LiveCapture", "Replay", "Hairpin", "YNL", "YNLWireshark",
+                          dependencies: ["LibFlowTable", "Posix", "FlowTrace", "LiveCapture", "Replay", "Hairpin", "YNL", "YNLWireshark", "AnyFamily",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flowtrace"),
         // The YNL spec interpreter: loads any family's YNL spec at run time and decodes its
@@ -74,6 +74,9 @@ let package = Package(
         // The Wireshark Lua dissector generated from the interpreter's model of any family's spec:
         // ynl-gen writes the project's plugin with it, `flowtrace wireshark` one for every spec found.
         .target(name: "YNLWireshark", dependencies: ["YNL", "LibFlowTable"], path: "Sources/YNLWireshark", swiftSettings: swift6),
+        // Every family of a trace named and decoded from the YNL specs (show, stats): the bridge
+        // between FlowTrace's records and the interpreter.
+        .target(name: "AnyFamily", dependencies: ["YNL", "FlowTrace", "LibFlowTable"], path: "Sources/AnyFamily", swiftSettings: swift6),
         // Generates the Swift constants (and later the C header and Lua tables) from spec/*.yaml.
         .executableTarget(name: "ynl-gen",
                           dependencies: ["Yams", "YNL", "YNLWireshark"],
@@ -125,7 +128,7 @@ let package = Package(
                                    .product(name: "PropertyBased", package: "swift-property-based")],
                     path: "Tests/LibFlowTableTests"),
         .testTarget(name: "YNLTests",
-                    dependencies: ["YNL", "YNLWireshark", "LibFlowTable", "FlowTrace"],
+                    dependencies: ["YNL", "YNLWireshark", "LibFlowTable", "FlowTrace", "AnyFamily"],
                     path: "Tests/YNLTests"),
         .testTarget(name: "ReplayTests",
                     dependencies: ["Replay", "FlowTrace", "LiveCapture", "Hairpin", "LibFlowTable", "Posix"],

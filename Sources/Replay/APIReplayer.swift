@@ -365,9 +365,18 @@ final class APIReplayer {
             }
             return false
         }
+        // An nlmon capture of every family: other protocols (rtnetlink) and other families'
+        // messages and ACKs are not the API's.
+        guard r.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric else { return false }
         if r.leg == .unknown, let h = Head(r.netlink), h.type != traceFlowTableID, h.type >= Netlink.minFamilyType,
            h.type != Controller.familyID {
             return false
+        }
+        if r.leg == .unknown, let h = Head(r.netlink), h.type == Netlink.typeError, r.netlink.count >= 26 {
+            let echoed = r.netlink.loadUnaligned(fromByteOffset: 24, as: UInt16.self)
+            if let api = traceFlowTableID, echoed != api, echoed != Controller.familyID, echoed != families.hairpinID {
+                return false
+            }
         }
         let before = stash.count
         for m in Messages(r.netlink) {
