@@ -78,6 +78,9 @@ final class StoredFlow {
     /// Calls `body` with the flow's FLOW element as the encoder writes it (encoded once, from the
     /// decoded flow, and kept); nil when the flow cannot be encoded. `scratch` is reused.
     func withElement<R>(scratch: inout NetlinkWriter, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        if !encoded, typed == nil, element.withUnsafeBytes({ FlowTableCodec.isEncoderForm(flow: $0) }) {
+            encoded = true
+        }
         if !encoded {
             let f = flow
             scratch.reset()

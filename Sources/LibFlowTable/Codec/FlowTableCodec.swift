@@ -398,6 +398,60 @@ public enum FlowTableCodec {
         try w.endNestInRun(n)
     }
 
+    /// Whether `element`, a FLOW list element (header included) that the decoder accepts, is
+    /// byte for byte what `encode(_: Flow)` writes for the flow decoded from it: a stored
+    /// request element that is can be answered as it is, with no decode and encode. The
+    /// encoder's form, by the descriptors of the sets: attributes in rising type order (list
+    /// elements in theirs), NLA_F_NESTED on nests and no flag elsewhere, every attribute padded
+    /// with zeros, strings with their NUL. What it writes always is what the sets require, which
+    /// a valid element has. `FlowEncoderFormTests` hold it to the encoder.
+    package static func isEncoderForm(flow element: UnsafeRawBufferPointer) -> Bool {
+        guard element.count >= Netlink.attributeHeaderLength, let p = element.baseAddress,
+              Int(p.loadUnaligned(as: UInt16.self)) == element.count,
+              p.loadUnaligned(fromByteOffset: 2, as: UInt16.self) == NFL.listElement | Netlink.attributeFlagNested
+        else { return false }
+        return isEncoderForm(p + Netlink.attributeHeaderLength, element.count - Netlink.attributeHeaderLength, .nflFlow)
+    }
+
+    /// The attributes at `p ..< p + count` as the encoder writes those of the set `id`.
+    static func isEncoderForm(_ start: UnsafeRawPointer, _ count: Int, _ id: AttributeSetID) -> Bool {
+        let set = id.outlinedDescriptor
+        var p = start
+        let end = start + count
+        var seen: UInt64 = 0
+        while p < end {
+            let remaining = end - p
+            guard remaining >= Netlink.attributeHeaderLength else { return false }
+            let len = Int(p.loadUnaligned(as: UInt16.self))
+            let raw = p.loadUnaligned(fromByteOffset: 2, as: UInt16.self)
+            let type = raw & Netlink.attributeTypeMask
+            let padded = Netlink.align(len)
+            guard len >= Netlink.attributeHeaderLength, padded <= remaining, Int(type) < set.count else { return false }
+            for i in len ..< padded where p.load(fromByteOffset: i, as: UInt8.self) != 0 { return false }
+            if set.element != 0 {
+                guard type == set.element else { return false }
+            } else {
+                // Rising order, so no repeats either.
+                let bit: UInt64 = type < 64 ? 1 << UInt64(type) : 0
+                guard bit > seen else { return false }
+                seen |= bit
+            }
+            let d = attributeDescriptors[set.first + Int(type)]
+            let payload = len - Netlink.attributeHeaderLength
+            if d.kind == .nest, let inner = d.nested {
+                guard raw == type | Netlink.attributeFlagNested,
+                      isEncoderForm(p + Netlink.attributeHeaderLength, payload, inner) else { return false }
+            } else {
+                guard raw == type else { return false }
+                if d.kind == .string {
+                    guard payload > 0, p.load(fromByteOffset: len - 1, as: UInt8.self) == 0 else { return false }
+                }
+            }
+            p += padded
+        }
+        return true
+    }
+
     static func decodeFlow(_ nest: Attribute, depth: Int) throws(DecodeError) -> Flow {
         try decodeFlow(nest, .nflFlow, depth: depth)
     }
