@@ -71,7 +71,8 @@ final class StoredFlow {
         // does), so this cannot fail; should it anyway, the identity is still right.
         let f = decoded ?? Flow(table: table, uid: uid, priority: priority)
         typed = f
-        element = []
+        // Bytes in the encoder's form are what `withElement` answers with: kept.
+        if !encoded { element = [] }
         return f
     }
 
