@@ -209,7 +209,7 @@ import LibFlowTable
         let backend = kind.make(tables: sizes)
         var reader = EncodedFlowReader()
         defer { reader.deallocate() }
-        var sent: [UInt32: [UInt8]] = [:]   // uid → the element as sent
+        var sent: [UInt64: [UInt8]] = [:]   // table << 32 | uid → the element as sent
         for f in gen.flows(count: 200) {
             let bytes = try Self.encodedList(f)
             bytes.withUnsafeBytes { raw in
@@ -221,7 +221,7 @@ import LibFlowTable
                 if backend.insert(FlowView(table: reader.table, uid: reader.uid, priority: reader.priority,
                                            fingerprint: FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority),
                                            matches: reader.matchBuffer, element: element)) {
-                    sent[f.uid] = Array(element)
+                    sent[UInt64(f.table) << 32 | UInt64(f.uid)] = Array(element)
                 }
             }
         }
@@ -232,9 +232,9 @@ import LibFlowTable
                 var elements: [[UInt8]] = []
                 guard backend.flowElements(selector, into: { elements.append(Array($0)) }) else { continue }
                 for e in elements {
-                    // The uid: the element's UID attribute (TABLE at 4, UID at 12, payload at 16).
+                    // The element's UID (TABLE at 4, UID at 12, its payload at 16).
                     let uid = UInt32(e[16]) | UInt32(e[17]) << 8 | UInt32(e[18]) << 16 | UInt32(e[19]) << 24
-                    #expect(sent[uid] == e, "\(kind) table \(table) uid \(uid) round \(round)")
+                    #expect(sent[UInt64(table) << 32 | UInt64(uid)] == e, "\(kind) table \(table) uid \(uid) round \(round)")
                 }
                 // A typed read decodes the flows (get-flows by the typed path, a lookup).
                 _ = backend.allFlows(table: table)
