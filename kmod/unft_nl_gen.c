@@ -766,6 +766,9 @@ static const struct unft_set *const unft_encap_child[NFLH_ENCAP_MAX + 1] = {
 const struct unft_set unft_encap_set = {
 	.names = unft_encap_names,
 	.maxtype = NFLH_ENCAP_MAX,
+	.required = BIT(NFLH_ENCAP_CMD_TYPE) |
+		    BIT(NFLH_ENCAP_CMD) |
+		    BIT(NFLH_ENCAP_SEQ),
 	.strings = BIT(NFLH_ENCAP_ERROR_MSG),
 	.child = unft_encap_child,
 };

@@ -157,7 +157,7 @@ final class APIReplayer {
         var found: Set<UInt32> = []
         while let r = try? source.next() {
             guard !r.synthetic, r.direction != .toKernel, let hairpinID = source.families.hairpinID else { continue }
-            for m in Messages(r.netlink) where Head(m)?.type == hairpinID {
+            for m in Messages(r.netlink) where NetlinkHeader(peeking: m)?.type == hairpinID {
                 if let p = EncapPeek(m), p.status == nil, let i = p.ifindex { found.insert(i) }
             }
             if found.count >= 64 { break }
@@ -357,7 +357,7 @@ final class APIReplayer {
             if capture != nil, let call = r.pairing, let id = families.hairpinID {
                 // A trace whose calls never come (a cut file) must not grow this forever.
                 if recordedHairpin.count >= 65_536 { recordedHairpin.removeAll() }
-                for m in Messages(r.netlink) where Head(m)?.type == id {
+                for m in Messages(r.netlink) where NetlinkHeader(peeking: m)?.type == id {
                     recordedHairpin[call, default: []].append(
                         Message(bytes: [UInt8](m), direction: r.direction, record: s.recordNumber, timestamp: r.timestamp,
                                 pairing: call))
@@ -368,11 +368,11 @@ final class APIReplayer {
         // An nlmon capture of every family: other protocols (rtnetlink) and other families'
         // messages and ACKs are not the API's.
         guard r.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric else { return false }
-        if r.leg == .unknown, let h = Head(r.netlink), h.type != traceFlowTableID, h.type >= Netlink.minFamilyType,
+        if r.leg == .unknown, let h = NetlinkHeader(peeking: r.netlink), h.type != traceFlowTableID, h.type >= Netlink.minFamilyType,
            h.type != Controller.familyID {
             return false
         }
-        if r.leg == .unknown, let h = Head(r.netlink), h.type == Netlink.typeError, r.netlink.count >= 26 {
+        if r.leg == .unknown, let h = NetlinkHeader(peeking: r.netlink), h.type == Netlink.typeError, r.netlink.count >= 26 {
             let echoed = r.netlink.loadUnaligned(fromByteOffset: 24, as: UInt16.self)
             if let api = traceFlowTableID, echoed != api, echoed != Controller.familyID, echoed != families.hairpinID {
                 return false
@@ -403,7 +403,7 @@ final class APIReplayer {
                 return
             }
             guard let m = next else { return }
-            guard let h = m.bytes.withUnsafeBytes({ Head($0) }) else { continue }
+            guard let h = m.bytes.withUnsafeBytes({ NetlinkHeader(peeking: $0) }) else { continue }
             if h.type == Controller.familyID {
                 if h.flags & Netlink.flagRequest != 0 {
                     if controllerSequences.count > 4096 { controllerSequences.removeAll() }
@@ -428,7 +428,7 @@ final class APIReplayer {
     /// The recorded answer to the request with nlmsg_seq `seq`: every message for it up to the
     /// final one. Other API messages met on the way are set aside. nil: the trace ends (or the
     /// look-ahead bound is reached) before the final message.
-    private func recordedAnswer(seq: UInt32, request: Head) throws(TraceFileError) -> [Message]? {
+    private func recordedAnswer(seq: UInt32, request: NetlinkHeader) throws(TraceFileError) -> [Message]? {
         var answer: [Message] = []
         // A dump ends at NLMSG_DONE, NLM_F_ACK or not: the kernel never ACKs one.
         let wantsAck = request.flags & Netlink.flagAck != 0 && request.flags & Netlink.flagDump != Netlink.flagDump
@@ -446,7 +446,7 @@ final class APIReplayer {
             }
             let m = stash[index]
             index += 1
-            guard m.direction != .toKernel, let h = m.bytes.withUnsafeBytes({ Head($0) }), h.sequence == seq,
+            guard m.direction != .toKernel, let h = m.bytes.withUnsafeBytes({ NetlinkHeader(peeking: $0) }), h.sequence == seq,
                   h.type == Netlink.typeError || h.type == Netlink.typeDone || h.type == traceFlowTableID,
                   h.flags & Netlink.flagRequest == 0 else { continue }
             // Taken out of the set-aside messages: it is this call's.
@@ -473,7 +473,7 @@ final class APIReplayer {
         stashHead = 0
     }
 
-    private func call(_ m: Message, _ h: Head, _ report: inout ReplayReport, _ pacer: inout Pacer) {
+    private func call(_ m: Message, _ h: NetlinkHeader, _ report: inout ReplayReport, _ pacer: inout Pacer) {
         var recorded: [Message]?
         do { recorded = try recordedAnswer(seq: h.sequence, request: h) } catch {
             report.stopped = "the trace is damaged after frame \(source?.recordNumber ?? 0): \(error)"
@@ -481,7 +481,7 @@ final class APIReplayer {
         }
         let recordedFinalErrno: Int32? = recorded?.last.flatMap { last in
             last.bytes.withUnsafeBytes { raw -> Int32? in
-                guard let lh = Head(raw), lh.type == Netlink.typeError, raw.count >= 20 else { return nil }
+                guard let lh = NetlinkHeader(peeking: raw), lh.type == Netlink.typeError, raw.count >= 20 else { return nil }
                 return raw.loadUnaligned(fromByteOffset: 16, as: Int32.self)
             }
         }
@@ -489,13 +489,13 @@ final class APIReplayer {
             report.skipped += 1
             return
         }
-        let command = m.bytes.withUnsafeBytes { Head.command($0) } ?? 0xff
+        let command = m.bytes.withUnsafeBytes { GenericHeader.command(ofMessage: $0) } ?? 0xff
         let recordedIfindex = m.bytes.withUnsafeBytes { apiIfindex($0) }
         // A GET_FLOWS do recorded with pages, NLMSG_DONE and then the ACK (older unft versions)
         // is replayed as the dump it was in effect: its answer up to the DONE.
         var dump = h.flags & Netlink.flagDump == Netlink.flagDump
         if !dump, command == NFL.Command.getFlows.rawValue,
-           let done = recorded?.firstIndex(where: { r in r.bytes.withUnsafeBytes { Head($0)?.type } == Netlink.typeDone }) {
+           let done = recorded?.firstIndex(where: { r in r.bytes.withUnsafeBytes { NetlinkHeader(peeking: $0)?.type } == Netlink.typeDone }) {
             dump = true
             recorded = Array(recorded![...done])
         }
@@ -595,7 +595,7 @@ final class APIReplayer {
     static func finalErrno(_ answer: [[UInt8]]) -> Int32? {
         answer.last.flatMap { last in
             last.withUnsafeBytes { raw -> Int32? in
-                guard let h = Head(raw), h.type == Netlink.typeError, raw.count >= 20 else { return nil }
+                guard let h = NetlinkHeader(peeking: raw), h.type == Netlink.typeError, raw.count >= 20 else { return nil }
                 return raw.loadUnaligned(fromByteOffset: 16, as: Int32.self)
             }
         }
@@ -651,7 +651,7 @@ final class APIReplayer {
     }
 
     static func reason(_ a: [UInt8], _ b: [UInt8]) -> String {
-        let (ta, tb) = (a.withUnsafeBytes { Head($0)?.type }, b.withUnsafeBytes { Head($0)?.type })
+        let (ta, tb) = (a.withUnsafeBytes { NetlinkHeader(peeking: $0)?.type }, b.withUnsafeBytes { NetlinkHeader(peeking: $0)?.type })
         if ta == Netlink.typeError && tb == Netlink.typeError {
             let ea = a.withUnsafeBytes { $0.count >= 20 ? $0.loadUnaligned(fromByteOffset: 16, as: Int32.self) : 0 }
             let eb = b.withUnsafeBytes { $0.count >= 20 ? $0.loadUnaligned(fromByteOffset: 16, as: Int32.self) : 0 }
@@ -669,8 +669,8 @@ final class APIReplayer {
     /// Elements of a reply's FLOWS list, nil without one.
     static func listCount(_ m: UnsafeRawBufferPointer) -> Int? {
         let start = Netlink.headerLength + Netlink.genericHeaderLength
-        guard let h = Head(m), h.length <= m.count, h.length > start else { return nil }
-        var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: m[start..<h.length]), baseOffset: start)
+        guard let h = NetlinkHeader(peeking: m), Int(h.length) <= m.count, Int(h.length) > start else { return nil }
+        var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: m[start..<Int(h.length)]), baseOffset: start)
         while let a = try? it.next() {
             if a.type == NFL.Attr.flows { return a.nested().countHint() }
         }
@@ -679,10 +679,10 @@ final class APIReplayer {
 
     /// Flows in a Flow Table API request (its FLOWS list; 0 for a GET_FLOWS selector).
     private func flowCount(_ m: UnsafeRawBufferPointer) -> Int {
-        guard Head.command(m) != NFL.Command.getFlows.rawValue else { return 0 }
+        guard GenericHeader.command(ofMessage: m) != NFL.Command.getFlows.rawValue else { return 0 }
         let start = Netlink.headerLength + Netlink.genericHeaderLength
-        guard let h = Head(m), h.length <= m.count, h.length > start else { return 0 }
-        var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: m[start..<h.length]), baseOffset: start)
+        guard let h = NetlinkHeader(peeking: m), Int(h.length) <= m.count, Int(h.length) > start else { return 0 }
+        var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: m[start..<Int(h.length)]), baseOffset: start)
         while let a = try? it.next() {
             if a.type == NFL.Attr.flows { return a.nested().countHint() }
         }
@@ -692,8 +692,8 @@ final class APIReplayer {
     private func rewriteIfindex(_ b: UnsafeMutableRawBufferPointer) {
         guard !forward.isEmpty else { return }
         let start = Netlink.headerLength + Netlink.genericHeaderLength
-        guard let h = Head(UnsafeRawBufferPointer(b)), h.length <= b.count, h.length > start else { return }
-        var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: b[start..<h.length]), baseOffset: start)
+        guard let h = NetlinkHeader(peeking: UnsafeRawBufferPointer(b)), Int(h.length) <= b.count, Int(h.length) > start else { return }
+        var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: b[start..<Int(h.length)]), baseOffset: start)
         while let a = try? it.next() {
             guard a.type == NFL.Attr.identifier, a.payload.count == 4 else { continue }
             let v = a.payload.loadUnaligned(as: UInt32.self)
@@ -734,7 +734,7 @@ final class APIReplayer {
             var done = false
             buffer.withUnsafeBytes { raw in
                 for m in Messages(UnsafeRawBufferPointer(rebasing: raw[0..<n])) {
-                    guard let h = Head(m), h.sequence == seq, h.type != Controller.familyID else { continue }
+                    guard let h = NetlinkHeader(peeking: m), h.sequence == seq, h.type != Controller.familyID else { continue }
                     out.append([UInt8](m))
                     switch h.type {
                     case Netlink.typeError: done = true
@@ -781,7 +781,7 @@ final class HairpinCapture: @unchecked Sendable {
                 guard info.direction == .toKernel, let call = info.call else { return }
                 seen.withLock { $0.append(Seen(call: call, isAPIRequest: true, toKernel: true, bytes: [])) }
             case .hairpin:
-                guard let call = info.call, let h = Head(bytes), h.type == hairpinID else { return }
+                guard let call = info.call, let h = NetlinkHeader(peeking: bytes), h.type == hairpinID else { return }
                 let m = Seen(call: call, isAPIRequest: false, toKernel: info.direction == .toKernel, bytes: [UInt8](bytes))
                 seen.withLock { $0.append(m) }
             }

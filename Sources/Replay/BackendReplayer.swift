@@ -234,7 +234,7 @@ final class HairpinFeed: MessageTransport {
     private func consume(_ r: RecordView, into buffer: inout [UInt8]) -> Int? {
         // Snapshots later in a stream (a rotated file appended) are state, not calls.
         if r.synthetic { return nil }
-        guard let head = Head(r.netlink) else { return nil }
+        guard let head = NetlinkHeader(peeking: r.netlink) else { return nil }
         if head.type == Controller.familyID || traceHairpinID == nil { refreshFamilies() }
         guard let hairpinID = traceHairpinID, head.type == hairpinID else { return nil }
         let isRequest: Bool
@@ -265,15 +265,10 @@ final class HairpinFeed: MessageTransport {
         buffer.withUnsafeMutableBytes { dst in
             guard let d = dst.baseAddress, let s = r.netlink.baseAddress else { return }
             d.copyMemory(from: s, byteCount: n)
-            // The listener serves the canonical id; the trace's may be any.
-            var off = 0
-            while n - off >= Netlink.headerLength {
-                let len = Int(dst.loadUnaligned(fromByteOffset: off, as: UInt32.self))
-                if dst.loadUnaligned(fromByteOffset: off + 4, as: UInt16.self) == hairpinID {
-                    dst.storeBytes(of: Normalizer.canonicalHairpinID, toByteOffset: off + 4, as: UInt16.self)
-                }
-                guard len >= Netlink.headerLength else { break }
-                off += Netlink.align(len)
+            // The listener serves the canonical id; the trace's may be any. Every message the
+            // listener will see (a malformed rest included, as Messages hands it out).
+            for m in Messages(r.netlink) where NetlinkHeader(peeking: m)?.type == hairpinID {
+                dst.storeBytes(of: Normalizer.canonicalHairpinID, toByteOffset: (m.baseAddress! - s) + 4, as: UInt16.self)
             }
         }
         for m in Messages(r.netlink) { openCall(m, record: recordNumber, timestamp: r.timestamp) }

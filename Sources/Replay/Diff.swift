@@ -158,7 +158,7 @@ final class LegMessages {
             }
             guard families.leg(of: r) == leg, !(wireOnly && r.synthetic) else { continue }
             for m in Messages(r.netlink) {
-                guard let h = Head(m), h.type != Controller.familyID else { continue }
+                guard let h = NetlinkHeader(peeking: m), h.type != Controller.familyID else { continue }
                 queue.append(Item(bytes: normalizer.normalized(m), direction: r.direction, record: source.recordNumber,
                                   timestamp: r.timestamp))
             }

@@ -11,12 +11,12 @@ enum MessageJSON {
     }
 
     static func json(_ raw: UnsafeRawBufferPointer) -> JSONValue {
-        guard let h = Head(raw) else {
+        guard let h = NetlinkHeader(peeking: raw) else {
             return .object([JSONMember("undecodable", .string("\(raw.count) bytes, shorter than a netlink header")),
                             JSONMember("hex", .string(Hex.encode(raw)))])
         }
         var node: [JSONMember] = [
-            JSONMember("nlmsg_len", .number(UInt32(truncatingIfNeeded: h.length))),
+            JSONMember("nlmsg_len", .number(h.length)),
             JSONMember("nlmsg_type", .string(typeName(h.type))),
             JSONMember("nlmsg_flags", .string(flagNames(h.flags, type: h.type))),
         ]

@@ -54,13 +54,13 @@ public struct StartingState {
     public mutating func add(_ record: TraceRecord, families: FamilyTable, frame: Int? = nil) {
         let at = frame.map { "frame \($0)" } ?? "a snapshot record"
         guard let hairpinID = families.hairpinID else {
-            if families.kind(ofType: Head(record.netlink)?.type ?? 0) != .controller {
+            if families.kind(ofType: NetlinkHeader(peeking: record.netlink)?.type ?? 0) != .controller {
                 problem("\(at): a snapshot record before the NEWFAMILY of nfl_hairpin: ignored")
             }
             return
         }
         for m in Messages(record.netlink) {
-            guard let h = Head(m), h.type == hairpinID, Head.command(m) == NFLH.Command.encap.rawValue else { continue }
+            guard let h = NetlinkHeader(peeking: m), h.type == hairpinID, GenericHeader.command(ofMessage: m) == NFLH.Command.encap.rawValue else { continue }
             records += 1
             let message: HairpinMessage
             do { message = try HairpinMessage.decode(m, familyID: hairpinID) } catch {

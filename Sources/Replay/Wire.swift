@@ -6,30 +6,6 @@
 import FlowTrace
 import LibFlowTable
 
-/// The fixed header of one netlink message, read without trusting its length field.
-struct Head {
-    var length: Int
-    var type: UInt16
-    var flags: UInt16
-    var sequence: UInt32
-    var port: UInt32
-
-    /// nil when fewer than 16 bytes are there.
-    init?(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count >= Netlink.headerLength else { return nil }
-        length = Int(bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
-        type = bytes.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
-        flags = bytes.loadUnaligned(fromByteOffset: 6, as: UInt16.self)
-        sequence = bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
-        port = bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
-    }
-
-    /// The genl command byte, when the message has a genl header.
-    static func command(_ bytes: UnsafeRawBufferPointer) -> UInt8? {
-        bytes.count >= Netlink.headerLength + Netlink.genericHeaderLength ? bytes[Netlink.headerLength] : nil
-    }
-}
-
 /// The messages of a record (NetlinkMessageIterator's walk). A record normally holds one, but
 /// nlmon captures and hand-made files may pack several; a broken length ends the walk, and
 /// what is left is handed out whole once, so a malformed record is still compared as bytes.

@@ -87,6 +87,14 @@ enum SwiftEmitter {
                 }
             }
             w.line("]")
+            if !set.required.isEmpty {
+                // For readers that are not the descriptor walk (the ENCAP header's), so they
+                // require what the spec requires.
+                let mask = set.required.compactMap { n in attributes.first { $0.name == n }?.value }
+                    .reduce(UInt64(0)) { $0 | 1 << UInt64($1) }
+                w.line("/// The attributes every instance of the set carries (its hints' `required`), as bits (1 << type).")
+                w.line("\(access) static let required: UInt64 = 0x\(String(mask, radix: 16))")
+            }
         }
         w.line("}")
     }

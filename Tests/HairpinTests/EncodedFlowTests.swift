@@ -199,6 +199,49 @@ import LibFlowTable
         }
     }
 
+    /// A stored element in the encoder's form answers GET_FLOWS as it is, and still does after a
+    /// typed read decoded the flow (every backend).
+    @Test(arguments: BackendKind.allCases)
+    func elementsSurviveATypedRead(kind: BackendKind) throws {
+        let model = DefaultModelSource.model
+        var gen = FlowGenerator(model: model, seed: 5)
+        let sizes = FlowBackendTables.sizes(of: model.tables).mapValues { _ in Table.unbounded }
+        let backend = kind.make(tables: sizes)
+        var reader = EncodedFlowReader()
+        defer { reader.deallocate() }
+        var sent: [UInt64: [UInt8]] = [:]   // table << 32 | uid → the element as sent
+        for f in gen.flows(count: 200) {
+            let bytes = try Self.encodedList(f)
+            bytes.withUnsafeBytes { raw in
+                var top = AttributeIterator(raw, baseOffset: 0)
+                guard let list = try? top.next() else { return }
+                var it = list.nested()
+                guard let e = try? it.next(), reader.read(e), let base = e.payload.baseAddress else { return }
+                let element = UnsafeRawBufferPointer(start: base - 4, count: e.payload.count + 4)
+                if backend.insert(FlowView(table: reader.table, uid: reader.uid, priority: reader.priority,
+                                           fingerprint: FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority),
+                                           matches: reader.matchBuffer, element: element)) {
+                    sent[UInt64(f.table) << 32 | UInt64(f.uid)] = Array(element)
+                }
+            }
+        }
+        #expect(sent.count > 100)
+        for table in sizes.keys {
+            let selector = FlowSelector(table: table)
+            for round in 0..<2 {
+                var elements: [[UInt8]] = []
+                guard backend.flowElements(selector, into: { elements.append(Array($0)) }) else { continue }
+                for e in elements {
+                    // The element's UID (TABLE at 4, UID at 12, its payload at 16).
+                    let uid = UInt32(e[16]) | UInt32(e[17]) << 8 | UInt32(e[18]) << 16 | UInt32(e[19]) << 24
+                    #expect(sent[UInt64(table) << 32 | UInt64(uid)] == e, "\(kind) table \(table) uid \(uid) round \(round)")
+                }
+                // A typed read decodes the flows (get-flows by the typed path, a lookup).
+                _ = backend.allFlows(table: table)
+            }
+        }
+    }
+
     /// Field refs written in other layouts than the encoder's (attributes in another order, one
     /// missing, one repeated, an unknown one, bytes after the last): the reader's general walk
     /// must accept exactly what the decoder accepts, with the same values.

@@ -188,6 +188,7 @@ import Yams
         "net_flow_nl/flow": ["TABLE", "UID", "PRIORITY"],
         "net_flow_nl/table-flows": ["TABLE"],
         "nfl_hairpin/listener": ["TYPE"],
+        "nfl_hairpin/encap": ["CMD_TYPE", "CMD", "SEQ"],
         "nfl_hairpin/result": ["INDEX", "ERRNO"],
     ]
 

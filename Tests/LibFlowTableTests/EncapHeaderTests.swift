@@ -25,6 +25,14 @@ struct EncapHeaderTests {
         return (decoder, reader)
     }
 
+    /// The reader requires what the spec requires (spec/hints: CMD_TYPE, CMD, SEQ): the same
+    /// generated fact as the descriptor walk's and the kernel module's tables.
+    @Test func requiresWhatTheSpecRequires() {
+        let bits: UInt64 = 1 << 1 | 1 << 2 | 1 << 4
+        #expect(AttributeSetID.nflhEncap.descriptor.required == bits)
+        #expect(NFLH.EncapAttr.required == AttributeSetID.nflhEncap.descriptor.required)
+    }
+
     @Test(arguments: [
         // Missing each required attribute.
         ([1, 4], "ENCAP at byte 20: required attribute CMD is missing"),

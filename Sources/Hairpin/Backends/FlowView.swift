@@ -71,13 +71,17 @@ final class StoredFlow {
         // does), so this cannot fail; should it anyway, the identity is still right.
         let f = decoded ?? Flow(table: table, uid: uid, priority: priority)
         typed = f
-        element = []
+        // Bytes in the encoder's form are what `withElement` answers with: kept.
+        if !encoded { element = [] }
         return f
     }
 
     /// Calls `body` with the flow's FLOW element as the encoder writes it (encoded once, from the
     /// decoded flow, and kept); nil when the flow cannot be encoded. `scratch` is reused.
     func withElement<R>(scratch: inout NetlinkWriter, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        if !encoded, typed == nil, element.withUnsafeBytes({ FlowTableCodec.isEncoderForm(flow: $0) }) {
+            encoded = true
+        }
         if !encoded {
             let f = flow
             scratch.reset()

@@ -228,6 +228,13 @@ public final class HashBackend: FlowBackend {
     /// exactly that (a request encoded by FlowTableCodec), else the encoding is appended to the
     /// arena and the old bytes counted as garbage. False: the flow cannot be encoded.
     private func encode(slot i: Int, in t: Storage) -> Bool {
+        // A request's element already in that form (a client using our encoder, every traced
+        // SET_FLOWS from it) is kept as it is, with no decode and encode.
+        if t.slots[i].flow == nil, t.slots[i].length > 0,
+           FlowTableCodec.isEncoderForm(flow: t.arena.bytes(t.slots[i].start, t.slots[i].length)) {
+            t.slots[i].encoded = true
+            return true
+        }
         let f = flow(of: t.slots[i], in: t)
         encodeScratch.reset()
         do throws(EncodeError) { try FlowTableCodec.encode(f, into: &encodeScratch) } catch { return false }

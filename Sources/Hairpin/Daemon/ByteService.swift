@@ -193,8 +193,8 @@ public final class ByteService {
         guard let m = try? messages.next(), m.bytes.count == request.count, m.header.type == requestFamilyID,
               let (g, top) = try? m.generic(), g.command == NFLH.Command.encap.rawValue else { return nil }
         var attrs = top
-        guard case .attribute(let encap) = Self.next(&attrs), encap.type == NFLH.Attr.encap,
-              case .end = Self.next(&attrs) else { return nil }
+        guard let encap = attrs.nextIfWellFormed(), encap.type == NFLH.Attr.encap,
+              attrs.nextIfWellFormed() == nil, attrs.isAtEnd else { return nil }
         return encap
     }
 
@@ -546,19 +546,6 @@ public final class ByteService {
     private static func grow(_ base: UnsafeMutableRawPointer, at offset: Int, by n: Int) {
         let old = Int(base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
         base.storeBytes(of: UInt16(truncatingIfNeeded: old + n), toByteOffset: offset, as: UInt16.self)
-    }
-
-    enum Step { case attribute(Attribute), end, error }
-
-    /// The next attribute, the end, or an error (try? would merge the last two).
-    @inline(__always)
-    static func next(_ it: inout AttributeIterator) -> Step {
-        do throws(DecodeError) {
-            guard let a = try it.next() else { return .end }
-            return .attribute(a)
-        } catch {
-            return .error
-        }
     }
 
     /// The typed path's answer to a successful call of `flows` flows, encoded by the real

@@ -106,19 +106,13 @@ func decodeList<T>(_ nest: Attribute, elementName: String, depth: Int,
     return result
 }
 
-/// Decodes the list nest `nest`, an attribute of `parent`, with StrictWalk.list (its element rule,
-/// depth limit and error paths); `element` decodes one element.
+/// Decodes the list nest `nest`, an attribute of `parent` the walk gave with its descriptor `d`,
+/// with StrictWalk.list (its element rule, depth limit and error paths); `element` decodes one
+/// element. The list's set is the descriptor's, not looked up again.
 @inline(__always)
-func decodeList<T>(_ nest: Attribute, in parent: AttributeSetID, depth: Int,
+func decodeList<T>(_ nest: Attribute, _ d: AttributeDescriptor, in parent: AttributeSetID, depth: Int,
                    _ element: (Attribute, Int) throws(DecodeError) -> T) throws(DecodeError) -> [T] {
-    // Count first so the array is allocated once at its final size (growing it was a
-    // measurable share of decoding a flow).
-    var result: [T] = []
-    result.reserveCapacity(nest.nested().countHint())
-    _ = try StrictWalk.list(nest, in: parent, depth: depth) { (child, depth) throws(DecodeError) in
-        result.append(try element(child, depth))
-    }
-    return result
+    try decodeList(nest, d.nested ?? StrictWalk.listSet(of: nest.type, in: parent), in: parent, depth: depth, element)
 }
 
 /// `decodeList` with the list's set given (a variant of the one `parent` names).

@@ -89,9 +89,8 @@ public struct EncapHeader {
             default: throw Self.unknown(a)
             }
         }
-        let required = (1 << UInt64(NFLH.EncapAttr.cmdType)) | (1 << UInt64(NFLH.EncapAttr.cmd))
-            | (1 << UInt64(NFLH.EncapAttr.seq)) as UInt64
-        if seen & required != required { throw Self.missing(seen, nest) }
+        // What the spec requires (CMD_TYPE, CMD, SEQ), from the generated set.
+        if seen & NFLH.EncapAttr.required != NFLH.EncapAttr.required { throw Self.missing(seen, nest) }
         commandType = cmdType
         command = cmd
         sequence = seq
@@ -151,12 +150,11 @@ public struct EncapHeader {
         DecodeError(.unknownAttribute(a.type), at: a.offset)
     }
 
-    /// The first of CMD_TYPE, CMD, SEQ not `seen`, as the decoder reports it.
+    /// The first required attribute (lowest type) not `seen`, as the decoder reports it.
     @usableFromInline @inline(never)
     static func missing(_ seen: UInt64, _ nest: Attribute) -> DecodeError {
-        let what = seen & (1 << UInt64(NFLH.EncapAttr.cmdType)) == 0 ? "CMD_TYPE"
-            : seen & (1 << UInt64(NFLH.EncapAttr.cmd)) == 0 ? "CMD" : "SEQ"
-        return DecodeError(.missingAttribute(what), at: nest.offset)
+        let type = UInt16((NFLH.EncapAttr.required & ~seen).trailingZeroBitCount)
+        return DecodeError(.missingAttribute(NFLH.EncapAttr.names[type] ?? "type \(type)"), at: nest.offset)
     }
 
     @usableFromInline @inline(never)

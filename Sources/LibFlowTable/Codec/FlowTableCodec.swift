@@ -71,21 +71,21 @@ public enum FlowTableCodec {
                               depth: Int = 0) throws(DecodeError) -> FlowTableAttributes {
         var a = FlowTableAttributes()
         let set = AttributeSetID.nflAttrs
-        _ = try StrictWalk.walk(it, nestOffset: 0, set) { attr, _ throws(DecodeError) in
+        _ = try StrictWalk.walk(it, nestOffset: 0, set) { attr, d throws(DecodeError) in
             switch attr.type {
             case NFL.Attr.identifierType: a.identifierType = attr.checkedU32
             case NFL.Attr.identifier: a.identifier = attr.checkedU32
             case NFL.Attr.flowsError: a.errorStrategy = ErrorStrategy(rawValue: attr.checkedU32)
-            case NFL.Attr.tables: a.tables = try decodeList(attr, in: set, depth: depth + 1, decodeTable)
-            case NFL.Attr.headers: a.headers = try decodeList(attr, in: set, depth: depth + 1, decodeHeader)
-            case NFL.Attr.actions: a.actions = try decodeList(attr, in: set, depth: depth + 1, decodeAction)
+            case NFL.Attr.tables: a.tables = try decodeList(attr, d, in: set, depth: depth + 1, decodeTable)
+            case NFL.Attr.headers: a.headers = try decodeList(attr, d, in: set, depth: depth + 1, decodeHeader)
+            case NFL.Attr.actions: a.actions = try decodeList(attr, d, in: set, depth: depth + 1, decodeAction)
             case NFL.Attr.headerGraph:
-                a.headerGraph = try decodeList(attr, in: set, depth: depth + 1, decodeHeaderNode)
+                a.headerGraph = try decodeList(attr, d, in: set, depth: depth + 1, decodeHeaderNode)
             case NFL.Attr.tableGraph:
-                a.tableGraph = try decodeList(attr, in: set, depth: depth + 1, decodeTableGraphNode)
+                a.tableGraph = try decodeList(attr, d, in: set, depth: depth + 1, decodeTableGraphNode)
             case NFL.Attr.flows:
                 switch layout {
-                case .list: a.flows = try decodeList(attr, in: set, depth: depth + 1, decodeFlow)
+                case .list: a.flows = try decodeList(attr, d, in: set, depth: depth + 1, decodeFlow)
                 case .deleteList:
                     a.flows = try decodeList(attr, .nflFlowListInDelFlows, in: set, depth: depth + 1, decodeDeletedFlow)
                 case .selector:
@@ -130,11 +130,11 @@ public enum FlowTableCodec {
     static func decodeHeader(_ nest: Attribute, depth: Int) throws(DecodeError) -> Header {
         let set = AttributeSetID.nflHeader
         var name = "", uid: UInt32 = 0, fields: [Field] = []
-        _ = try StrictWalk.walk(nest, set) { attr, _ throws(DecodeError) in
+        _ = try StrictWalk.walk(nest, set) { attr, d throws(DecodeError) in
             switch attr.type {
             case NFL.HeaderAttr.name: name = attr.checkedString
             case NFL.HeaderAttr.uid: uid = attr.checkedU32
-            case NFL.HeaderAttr.fields: fields = try decodeList(attr, in: set, depth: depth + 1, decodeField)
+            case NFL.HeaderAttr.fields: fields = try decodeList(attr, d, in: set, depth: depth + 1, decodeField)
             default: break
             }
         }
@@ -143,7 +143,7 @@ public enum FlowTableCodec {
 
     static func decodeField(_ nest: Attribute, depth: Int) throws(DecodeError) -> Field {
         var name = "", uid: UInt32 = 0, bitwidth: UInt32 = 0
-        _ = try StrictWalk.walk(nest, .nflField) { attr, _ throws(DecodeError) in
+        _ = try StrictWalk.walk(nest, .nflField) { attr, d throws(DecodeError) in
             switch attr.type {
             case NFL.FieldAttr.name: name = attr.checkedString
             case NFL.FieldAttr.uid: uid = attr.checkedU32
@@ -197,7 +197,7 @@ public enum FlowTableCodec {
     static func decodeRef(_ nest: Attribute, _ set: AttributeSetID) throws(DecodeError) -> (FieldRef, UInt32) {
         var next: UInt32 = 0, instance: UInt32 = 0, header: UInt32 = 0, field: UInt32 = 0
         var maskType: UInt32 = 0, type: UInt32 = 0, value: FieldValue?, mask: FieldValue?
-        _ = try StrictWalk.walk(nest, set) { attr, _ throws(DecodeError) in
+        _ = try StrictWalk.walk(nest, set) { attr, d throws(DecodeError) in
             switch attr.type {
             case NFL.FieldRefAttr.nextNode: next = attr.checkedU32
             case NFL.FieldRefAttr.instance: instance = attr.checkedU32
@@ -254,12 +254,12 @@ public enum FlowTableCodec {
     static func decodeAction(_ nest: Attribute, depth: Int) throws(DecodeError) -> Action {
         let set = AttributeSetID.nflAction
         var name: String?, uid: UInt32 = 0, signature: [ActionArg]?
-        _ = try StrictWalk.walk(nest, set) { attr, _ throws(DecodeError) in
+        _ = try StrictWalk.walk(nest, set) { attr, d throws(DecodeError) in
             switch attr.type {
             case NFL.ActionAttr.name: name = attr.checkedString
             case NFL.ActionAttr.uid: uid = attr.checkedU32
             case NFL.ActionAttr.signature:
-                signature = try decodeList(attr, in: set, depth: depth + 1, decodeActionArg)
+                signature = try decodeList(attr, d, in: set, depth: depth + 1, decodeActionArg)
             default: break
             }
         }
@@ -268,7 +268,7 @@ public enum FlowTableCodec {
 
     static func decodeActionArg(_ nest: Attribute, depth: Int) throws(DecodeError) -> ActionArg {
         var name: String?, type: UInt32 = 0, value = FieldValue(rawBits: 0, byteCount: 1)
-        _ = try StrictWalk.walk(nest, .nflActionArg) { attr, _ throws(DecodeError) in
+        _ = try StrictWalk.walk(nest, .nflActionArg) { attr, d throws(DecodeError) in
             switch attr.type {
             case NFL.ActionArgAttr.name: name = attr.checkedString
             case NFL.ActionArgAttr.type: type = attr.checkedU32
@@ -302,17 +302,17 @@ public enum FlowTableCodec {
         let set = AttributeSetID.nflTable
         var name = "", uid: UInt32 = 0, source: UInt32 = 0, apply: UInt32?, size: UInt32 = 0
         var matches: [FieldRef] = [], actions: [UInt32] = []
-        _ = try StrictWalk.walk(nest, set) { attr, _ throws(DecodeError) in
+        _ = try StrictWalk.walk(nest, set) { attr, d throws(DecodeError) in
             switch attr.type {
             case NFL.TableAttr.name: name = attr.checkedString
             case NFL.TableAttr.uid: uid = attr.checkedU32
             case NFL.TableAttr.source: source = attr.checkedU32
             case NFL.TableAttr.apply: apply = attr.checkedU32
             case NFL.TableAttr.size: size = attr.checkedU32
-            case NFL.TableAttr.matches: matches = try decodeList(attr, in: set, depth: depth + 1, decodeFieldRef)
+            case NFL.TableAttr.matches: matches = try decodeList(attr, d, in: set, depth: depth + 1, decodeFieldRef)
             // A table's action list holds bare ACTION_ATTR_UID attributes, not ACTION nests.
             case NFL.TableAttr.actions:
-                actions = try decodeList(attr, in: set, depth: depth + 1) { (a, _) throws(DecodeError) in a.checkedU32 }
+                actions = try decodeList(attr, d, in: set, depth: depth + 1) { (a, _) throws(DecodeError) in a.checkedU32 }
             default: break
             }
         }
@@ -338,13 +338,13 @@ public enum FlowTableCodec {
     static func decodeHeaderNode(_ nest: Attribute, depth: Int) throws(DecodeError) -> HeaderGraphNode {
         let set = AttributeSetID.nflHeaderNode
         var name = "", uid: UInt32 = 0, hdrs: [UInt32] = [], jumps: [JumpEntry] = []
-        _ = try StrictWalk.walk(nest, set) { attr, _ throws(DecodeError) in
+        _ = try StrictWalk.walk(nest, set) { attr, d throws(DecodeError) in
             switch attr.type {
             case NFL.HeaderNodeAttr.name: name = attr.checkedString
             case NFL.HeaderNodeAttr.uid: uid = attr.checkedU32
             case NFL.HeaderNodeAttr.hdrs:
-                hdrs = try decodeList(attr, in: set, depth: depth + 1) { (a, _) throws(DecodeError) in a.checkedU32 }
-            case NFL.HeaderNodeAttr.jump: jumps = try decodeList(attr, in: set, depth: depth + 1, decodeJumpEntry)
+                hdrs = try decodeList(attr, d, in: set, depth: depth + 1) { (a, _) throws(DecodeError) in a.checkedU32 }
+            case NFL.HeaderNodeAttr.jump: jumps = try decodeList(attr, d, in: set, depth: depth + 1, decodeJumpEntry)
             default: break
             }
         }
@@ -364,11 +364,11 @@ public enum FlowTableCodec {
     static func decodeTableGraphNode(_ nest: Attribute, depth: Int) throws(DecodeError) -> TableGraphNode {
         let set = AttributeSetID.nflTableGraphNode
         var uid: UInt32 = 0, flags: UInt32 = 0, jumps: [JumpEntry] = []
-        _ = try StrictWalk.walk(nest, set) { attr, _ throws(DecodeError) in
+        _ = try StrictWalk.walk(nest, set) { attr, d throws(DecodeError) in
             switch attr.type {
             case NFL.TableGraphNodeAttr.uid: uid = attr.checkedU32
             case NFL.TableGraphNodeAttr.flags: flags = attr.checkedU32
-            case NFL.TableGraphNodeAttr.jump: jumps = try decodeList(attr, in: set, depth: depth + 1, decodeJumpEntry)
+            case NFL.TableGraphNodeAttr.jump: jumps = try decodeList(attr, d, in: set, depth: depth + 1, decodeJumpEntry)
             default: break
             }
         }
@@ -398,6 +398,60 @@ public enum FlowTableCodec {
         try w.endNestInRun(n)
     }
 
+    /// Whether `element`, a FLOW list element (header included) that the decoder accepts, is
+    /// byte for byte what `encode(_: Flow)` writes for the flow decoded from it: a stored
+    /// request element that is can be answered as it is, with no decode and encode. The
+    /// encoder's form, by the descriptors of the sets: attributes in rising type order (list
+    /// elements in theirs), NLA_F_NESTED on nests and no flag elsewhere, every attribute padded
+    /// with zeros, strings with their NUL. What it writes always is what the sets require, which
+    /// a valid element has. `FlowEncoderFormTests` hold it to the encoder.
+    package static func isEncoderForm(flow element: UnsafeRawBufferPointer) -> Bool {
+        guard element.count >= Netlink.attributeHeaderLength, let p = element.baseAddress,
+              Int(p.loadUnaligned(as: UInt16.self)) == element.count,
+              p.loadUnaligned(fromByteOffset: 2, as: UInt16.self) == NFL.listElement | Netlink.attributeFlagNested
+        else { return false }
+        return isEncoderForm(p + Netlink.attributeHeaderLength, element.count - Netlink.attributeHeaderLength, .nflFlow)
+    }
+
+    /// The attributes at `p ..< p + count` as the encoder writes those of the set `id`.
+    static func isEncoderForm(_ start: UnsafeRawPointer, _ count: Int, _ id: AttributeSetID) -> Bool {
+        let set = id.outlinedDescriptor
+        var p = start
+        let end = start + count
+        var seen: UInt64 = 0
+        while p < end {
+            let remaining = end - p
+            guard remaining >= Netlink.attributeHeaderLength else { return false }
+            let len = Int(p.loadUnaligned(as: UInt16.self))
+            let raw = p.loadUnaligned(fromByteOffset: 2, as: UInt16.self)
+            let type = raw & Netlink.attributeTypeMask
+            let padded = Netlink.align(len)
+            guard len >= Netlink.attributeHeaderLength, padded <= remaining, Int(type) < set.count else { return false }
+            for i in len ..< padded where p.load(fromByteOffset: i, as: UInt8.self) != 0 { return false }
+            if set.element != 0 {
+                guard type == set.element else { return false }
+            } else {
+                // Rising order, so no repeats either.
+                let bit: UInt64 = type < 64 ? 1 << UInt64(type) : 0
+                guard bit > seen else { return false }
+                seen |= bit
+            }
+            let d = attributeDescriptors[set.first + Int(type)]
+            let payload = len - Netlink.attributeHeaderLength
+            if d.kind == .nest, let inner = d.nested {
+                guard raw == type | Netlink.attributeFlagNested,
+                      isEncoderForm(p + Netlink.attributeHeaderLength, payload, inner) else { return false }
+            } else {
+                guard raw == type else { return false }
+                if d.kind == .string {
+                    guard payload > 0, p.load(fromByteOffset: len - 1, as: UInt8.self) == 0 else { return false }
+                }
+            }
+            p += padded
+        }
+        return true
+    }
+
     static func decodeFlow(_ nest: Attribute, depth: Int) throws(DecodeError) -> Flow {
         try decodeFlow(nest, .nflFlow, depth: depth)
     }
@@ -411,14 +465,14 @@ public enum FlowTableCodec {
     static func decodeFlow(_ nest: Attribute, _ set: AttributeSetID, depth: Int) throws(DecodeError) -> Flow {
         var error: UInt32?, table: UInt32 = 0, uid: UInt32 = 0, priority: UInt32 = 0
         var matches: [FieldRef]?, actions: [Action]?
-        _ = try StrictWalk.walk(nest, set) { attr, _ throws(DecodeError) in
+        _ = try StrictWalk.walk(nest, set) { attr, d throws(DecodeError) in
             switch attr.type {
             case NFL.FlowAttr.error: error = attr.checkedU32
             case NFL.FlowAttr.table: table = attr.checkedU32
             case NFL.FlowAttr.uid: uid = attr.checkedU32
             case NFL.FlowAttr.priority: priority = attr.checkedU32
-            case NFL.FlowAttr.matches: matches = try decodeList(attr, in: set, depth: depth + 1, decodeFieldRef)
-            case NFL.FlowAttr.actions: actions = try decodeList(attr, in: set, depth: depth + 1, decodeAction)
+            case NFL.FlowAttr.matches: matches = try decodeList(attr, d, in: set, depth: depth + 1, decodeFieldRef)
+            case NFL.FlowAttr.actions: actions = try decodeList(attr, d, in: set, depth: depth + 1, decodeAction)
             default: break
             }
         }
@@ -429,7 +483,7 @@ public enum FlowTableCodec {
     static func decodeSelector(_ nest: Attribute) throws(DecodeError) -> FlowSelector {
         let set = AttributeSetID.nflTableFlows
         var table: UInt32 = 0, lo: UInt32?, hi: UInt32?
-        _ = try StrictWalk.walk(nest, set) { attr, _ throws(DecodeError) in
+        _ = try StrictWalk.walk(nest, set) { attr, d throws(DecodeError) in
             switch attr.type {
             case NFL.TableFlowsAttr.table: table = attr.checkedU32
             case NFL.TableFlowsAttr.minPriority: lo = attr.checkedU32

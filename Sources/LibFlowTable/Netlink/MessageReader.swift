@@ -58,12 +58,8 @@ public struct NetlinkMessageIterator {
         guard remaining >= Netlink.headerLength else {
             throw Self.truncated(remaining, at: position)
         }
-        let h = NetlinkHeader(
-            length: buffer.loadUnaligned(fromByteOffset: position, as: UInt32.self),
-            type: buffer.loadUnaligned(fromByteOffset: position + 4, as: UInt16.self),
-            flags: buffer.loadUnaligned(fromByteOffset: position + 6, as: UInt16.self),
-            sequence: buffer.loadUnaligned(fromByteOffset: position + 8, as: UInt32.self),
-            port: buffer.loadUnaligned(fromByteOffset: position + 12, as: UInt32.self))
+        // At least 16 bytes from `position`: a base address.
+        let h = NetlinkHeader(at: buffer.baseAddress.unsafelyUnwrapped + position)
         guard h.length >= UInt32(Netlink.headerLength), Int(h.length) <= remaining else {
             throw Self.badLength(h.length, at: position)
         }

@@ -71,6 +71,35 @@ public struct NetlinkHeader: Hashable, Sendable {
     public var isMulti: Bool { flags & Netlink.flagMulti != 0 }
 }
 
+extension NetlinkHeader {
+    /// The header at `p` (16 readable bytes), as it is: the one read of an nlmsghdr
+    /// (NetlinkMessageIterator's and `init(peeking:)`).
+    @inlinable @inline(__always)
+    init(at p: UnsafeRawPointer) {
+        self.init(length: p.loadUnaligned(as: UInt32.self),
+                  type: p.loadUnaligned(fromByteOffset: 4, as: UInt16.self),
+                  flags: p.loadUnaligned(fromByteOffset: 6, as: UInt16.self),
+                  sequence: p.loadUnaligned(fromByteOffset: 8, as: UInt32.self),
+                  port: p.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+    }
+
+    /// The header at the start of `bytes`, its length not checked against them (a reader that
+    /// looks at a record's first message before walking it): nil when fewer than 16 bytes are there.
+    @inlinable @inline(__always)
+    public init?(peeking bytes: UnsafeRawBufferPointer) {
+        guard bytes.count >= Netlink.headerLength, let p = bytes.baseAddress else { return nil }
+        self.init(at: p)
+    }
+}
+
+extension GenericHeader {
+    /// The genl command of the message `bytes` (headers included), when it has a genl header.
+    @inlinable @inline(__always)
+    public static func command(ofMessage bytes: UnsafeRawBufferPointer) -> UInt8? {
+        bytes.count >= Netlink.headerLength + Netlink.genericHeaderLength ? bytes[Netlink.headerLength] : nil
+    }
+}
+
 /// `struct genlmsghdr`.
 public struct GenericHeader: Hashable, Sendable {
     public var command: UInt8

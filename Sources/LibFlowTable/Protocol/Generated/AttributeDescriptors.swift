@@ -425,7 +425,7 @@ extension AttributeSetID {
         case .nflTableFlows: .init(first: 86, count: 5, required: 0x2, known: 0x1e, rejected: 0x10, multi: 0x0, element: 0)
         case .nflhAttrs: .init(first: 91, count: 3, required: 0x0, known: 0x6, rejected: 0x0, multi: 0x0, element: 0)
         case .nflhListener: .init(first: 94, count: 3, required: 0x2, known: 0x6, rejected: 0x0, multi: 0x0, element: 0)
-        case .nflhEncap: .init(first: 97, count: 11, required: 0x0, known: 0x7fe, rejected: 0x0, multi: 0x0, element: 0)
+        case .nflhEncap: .init(first: 97, count: 11, required: 0x16, known: 0x7fe, rejected: 0x0, multi: 0x0, element: 0)
         case .nflhResultList: .init(first: 108, count: 2, required: 0x0, known: 0x2, rejected: 0x0, multi: 0x2, element: 1)
         case .nflhResult: .init(first: 110, count: 3, required: 0x6, known: 0x6, rejected: 0x0, multi: 0x0, element: 0)
         case .nflFieldRefInFieldRefList: .init(first: 113, count: 9, required: 0x7c, known: 0x1fe, rejected: 0x2, multi: 0x0, element: 0)

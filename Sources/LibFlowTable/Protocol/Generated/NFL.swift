@@ -117,6 +117,8 @@ public enum NFL {
             2: "UID",
             3: "BITWIDTH",
         ]
+        /// The attributes every instance of the set carries (its hints' `required`), as bits (1 << type).
+        public static let required: UInt64 = 0xe
     }
 
     /// NFL_HEADER_ATTR_*: A packet header the device can parse.
@@ -130,6 +132,8 @@ public enum NFL {
             2: "UID",
             3: "FIELDS",
         ]
+        /// The attributes every instance of the set carries (its hints' `required`), as bits (1 << type).
+        public static let required: UInt64 = 0xe
     }
 
     /// NFL_FIELD_REF_*: A reference to a field of a header instance, with an optional value
@@ -160,6 +164,8 @@ public enum NFL {
             7: "VALUE",
             8: "MASK",
         ]
+        /// The attributes every instance of the set carries (its hints' `required`), as bits (1 << type).
+        public static let required: UInt64 = 0x7c
     }
 
     /// NFL_ACTION_ARG_*: One argument of an action (signature placeholder or flow value).
@@ -175,6 +181,8 @@ public enum NFL {
             2: "TYPE",
             3: "VALUE",
         ]
+        /// The attributes every instance of the set carries (its hints' `required`), as bits (1 << type).
+        public static let required: UInt64 = 0xc
     }
 
     /// NFL_ACTION_ATTR_*: An action the device can apply.
@@ -190,6 +198,8 @@ public enum NFL {
             2: "UID",
             3: "SIGNATURE",
         ]
+        /// The attributes every instance of the set carries (its hints' `required`), as bits (1 << type).
+        public static let required: UInt64 = 0x4
     }
 
     /// NFL_TABLE_ATTR_*: A flow table of the device.
@@ -216,6 +226,8 @@ public enum NFL {
             6: "MATCHES",
             7: "ACTIONS",
         ]
+        /// The attributes every instance of the set carries (its hints' `required`), as bits (1 << type).
+        public static let required: UInt64 = 0xee
     }
 
     /// NFL_HEADER_NODE_*: A node of the header (parse) graph; its uid is the header instance.
@@ -231,6 +243,8 @@ public enum NFL {
             3: "HDRS",
             4: "JUMP",
         ]
+        /// The attributes every instance of the set carries (its hints' `required`), as bits (1 << type).
+        public static let required: UInt64 = 0x1e
     }
 
     /// NFL_TABLE_GRAPH_NODE_*: A node of the table graph; its uid is a table uid.
@@ -244,6 +258,8 @@ public enum NFL {
             2: "FLAGS",
             3: "JUMP",
         ]
+        /// The attributes every instance of the set carries (its hints' `required`), as bits (1 << type).
+        public static let required: UInt64 = 0xe
     }
 
     /// NFL_ATTR_*: One flow (rule) of a table.
@@ -265,6 +281,8 @@ public enum NFL {
             5: "MATCHES",
             6: "ACTIONS",
         ]
+        /// The attributes every instance of the set carries (its hints' `required`), as bits (1 << type).
+        public static let required: UInt64 = 0x1c
     }
 
     /// NFL_TABLE_FLOWS_*: The selector layout of flows, only in a get-flows request.
@@ -284,6 +302,8 @@ public enum NFL {
             3: "MAXPRIO",
             4: "FLOWS",
         ]
+        /// The attributes every instance of the set carries (its hints' `required`), as bits (1 << type).
+        public static let required: UInt64 = 0x2
     }
 
     /// NFL_IDENTIFIER_*: What the identifier attribute names (v1 numbered ifindex 0).

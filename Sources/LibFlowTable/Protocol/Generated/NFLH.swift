@@ -75,6 +75,8 @@
             1: "TYPE",
             2: "PORT",
         ]
+        /// The attributes every instance of the set carries (its hints' `required`), as bits (1 << type).
+        @usableFromInline package static let required: UInt64 = 0x2
     }
 
     /// NFLH_ENCAP_*: One driver call (a request) or its result (an answer).
@@ -115,6 +117,8 @@
             9: "ERROR_MSG",
             10: "PAD",
         ]
+        /// The attributes every instance of the set carries (its hints' `required`), as bits (1 << type).
+        @usableFromInline package static let required: UInt64 = 0x16
     }
 
     /// NFLH_RESULT_*: The outcome of one flow of a batched set-flows/del-flows.
@@ -129,6 +133,8 @@
             1: "INDEX",
             2: "ERRNO",
         ]
+        /// The attributes every instance of the set carries (its hints' `required`), as bits (1 << type).
+        @usableFromInline package static let required: UInt64 = 0x6
     }
 
     /// NFLH_LISTENER_TYPE_*: What a listener receives.
