@@ -1,0 +1,257 @@
+// What packet lookups run on: the flows a trace leaves installed (the trace replayed into the
+// dummy backend, the reference), an acl-like rule set of our own, and packets: derived from the
+// flows, read from a ClassBench trace file, or parsed from the frames of a pcap/pcapng capture.
+
+import FlowTrace
+import Hairpin
+import LibFlowTable
+import Posix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A device's model and its flows at the end of a trace.
+public struct InstalledDevice {
+    public var ifindex: UInt32
+    public var model: PipelineModel
+    public var flows: [Flow]
+}
+
+public enum InstalledFlows {
+    /// Replays `path` into the dummy backend (from its snapshot, through the daemon's own core,
+    /// as `replay --target backend:dummy` does) and reads back every device's flows at the end.
+    public static func read(path: String, defaultModel: PipelineModel) throws(ReplayError) -> [InstalledDevice] {
+        let source: PreloadedSource
+        do { source = try PreloadedSource(path: path, filter: Replayer.backendRecords) } catch { throw .trace(error) }
+        var options = ReplayOptions(timing: .topSpeed)
+        options.defaultModel = defaultModel
+        options.log = { _ in }
+        options.allowIncomplete = true
+        var devices: [InstalledDevice] = []
+        options.onFinished = { service in
+            devices = service.devices.ifindexes.compactMap { i in
+                guard let d = service.devices.existingState(for: i) else { return nil }
+                let tables = FlowBackendTables.sizes(of: d.model.tables).keys.sorted()
+                return InstalledDevice(ifindex: i, model: d.model, flows: tables.flatMap { d.backend.allFlows(table: $0) })
+            }
+        }
+        _ = try BackendReplayer(kind: .dummy, options: options).run(source, target: "backend:dummy")
+        return devices
+    }
+}
+
+// MARK: an acl-like rule set
+
+/// ClassBench-acl-like rules for one table of a model that has the default model's field names
+/// (ethernet.ethertype, ipv4.src_ip/dst_ip/protocol, tcp/udp ports): source and destination
+/// prefixes drawn from a few lengths, protocol TCP, UDP or any, ports exact, wildcard or a range
+/// expanded into prefix/mask pairs as a TCAM stores them. Rule k has a higher priority than rule
+/// k+1 (ClassBench's first-match order); a range's pieces share their rule's priority.
+public enum ACLRuleSet {
+    public static func flows(count: Int, table: Table, names: ModelFieldNames, seed: UInt64) -> [Flow] {
+        var rng = SeededGenerator(seed: seed)
+        func descriptor(_ name: String) -> (FieldRef, PacketFields.Key)? {
+            guard let t = names.target(name),
+                  let d = table.matches.first(where: { $0.instance == t.key.instance && $0.header == t.key.header && $0.field == t.key.field })
+            else { return nil }
+            return (d, t.key)
+        }
+        func ref(_ name: String, _ value: UInt64, _ mask: UInt64) -> FieldRef? {
+            guard let (d, _) = descriptor(name) else { return nil }
+            let type = d.type == .unspec ? FieldType.u32 : d.type
+            return FieldRef(instance: d.instance, header: d.header, field: d.field, maskType: d.maskType, type: type,
+                            value: FieldValue(value & mask, type: type), mask: FieldValue(mask, type: type))
+        }
+        func prefix(_ len: Int, _ bits: Int) -> UInt64 {
+            len == 0 ? 0 : ((1 << UInt64(bits)) - 1) & ~((1 << UInt64(bits - len)) - 1)
+        }
+        func pick(_ weighted: [(Int, Int)]) -> Int {
+            let total = weighted.reduce(0) { $0 + $1.1 }
+            var r = Int(rng.next() % UInt64(total))
+            for (v, w) in weighted {
+                if r < w { return v }
+                r -= w
+            }
+            return weighted[0].0
+        }
+        var out: [Flow] = []
+        var uid: UInt32 = 1
+        var rule = 0
+        while out.count < count {
+            let priority = UInt32(max(1, 1_000_000 - rule))
+            rule += 1
+            let srcLen = pick([(0, 15), (8, 5), (16, 15), (24, 25), (32, 40)])
+            let dstLen = pick([(0, 5), (16, 10), (24, 25), (28, 10), (32, 50)])
+            let proto = pick([(6, 60), (17, 30), (0, 10)])
+            var base: [FieldRef] = []
+            if let e = ref("ethernet.ethertype", 0x0800, 0xFFFF) { base.append(e) }
+            if srcLen > 0, let m = ref("ipv4.src_ip", rng.next(), prefix(srcLen, 32)) { base.append(m) }
+            if dstLen > 0, let m = ref("ipv4.dst_ip", rng.next(), prefix(dstLen, 32)) { base.append(m) }
+            if proto != 0, let m = ref("ipv4.protocol", UInt64(proto), 0xFF) { base.append(m) }
+            // Ports only under a protocol (a wildcard protocol has no transport header to name).
+            var portSets: [[FieldRef]] = [[]]
+            if proto != 0 {
+                let l4 = proto == 6 ? "tcp" : "udp"
+                var sets: [[FieldRef]] = [[]]
+                // Source port: mostly any, sometimes the ephemeral range.
+                switch pick([(0, 85), (1, 10), (2, 5)]) {
+                case 1: sets = Self.expand(1024, 65535).compactMap { ref("\(l4).src_port", $0.0, $0.1) }.map { [$0] }
+                case 2: sets = [[ref("\(l4).src_port", rng.next() & 0xFFFF, 0xFFFF)].compactMap { $0 }]
+                default: break
+                }
+                var dsets: [[FieldRef]] = [[]]
+                switch pick([(0, 20), (1, 50), (2, 15), (3, 15)]) {
+                case 1: dsets = [[ref("\(l4).dst_port", [80, 443, 53, 22, 25, 8080, 3306][Int(rng.next() % 7)], 0xFFFF)].compactMap { $0 }]
+                case 2: dsets = Self.expand(1024, 65535).compactMap { ref("\(l4).dst_port", $0.0, $0.1) }.map { [$0] }
+                case 3:
+                    let lo = rng.next() % 60000
+                    dsets = Self.expand(lo, lo + rng.next() % 64).compactMap { ref("\(l4).dst_port", $0.0, $0.1) }.map { [$0] }
+                default: break
+                }
+                portSets = sets.flatMap { s in dsets.map { s + $0 } }
+            }
+            for ports in portSets where out.count < count {
+                out.append(Flow(table: table.uid, uid: uid, priority: priority, matches: base + ports,
+                                actions: [Action(uid: table.actions.first ?? 7)]))
+                uid += 1
+            }
+        }
+        return out
+    }
+
+    /// The prefix/mask pairs covering [lo, hi] of a 16-bit field (the classic range expansion).
+    public static func expand(_ lo: UInt64, _ hi: UInt64, bits: UInt64 = 16) -> [(UInt64, UInt64)] {
+        var out: [(UInt64, UInt64)] = []
+        var x = lo
+        let full: UInt64 = (1 << bits) - 1
+        while x <= hi {
+            var size: UInt64 = 1
+            while x & (size * 2 - 1) == 0, x + size * 2 - 1 <= hi, size * 2 <= full { size *= 2 }
+            out.append((x, full & ~(size - 1)))
+            x += size
+            if x == 0 { break }
+        }
+        return out
+    }
+}
+
+// MARK: packets
+
+public enum LookupPackets {
+    /// One packet per flow that matches it (its matched bits set, every other field of the
+    /// headers it names random), then `misses` random packets with the headers of random flows.
+    public static func derived(from flows: [Flow], names: ModelFieldNames, seed: UInt64, misses: Int) -> [PacketFields] {
+        var rng = SeededGenerator(seed: seed)
+        let byInstance = Dictionary(grouping: names.layout.keys, by: \.instance)
+        func base(_ f: Flow) -> PacketFields {
+            var p = PacketFields()
+            var instances = Set((f.matches ?? []).map(\.instance))
+            instances.insert(names.layout.keys.first?.instance ?? 1)
+            for i in instances {
+                for k in byInstance[i] ?? [] {
+                    let bits = names.bits(of: k)
+                    p.values[k] = bits >= 64 ? rng.next() : rng.next() & ((1 << UInt64(bits)) - 1)
+                }
+            }
+            return p
+        }
+        var out: [PacketFields] = []
+        out.reserveCapacity(flows.count + misses)
+        for f in flows {
+            var p = base(f)
+            for m in f.matches ?? [] {
+                let key = MatchKey(m)
+                let k = PacketFields.Key(key)
+                p.values[k] = key.value | (p.values[k] ?? rng.next()) & ~key.mask
+            }
+            out.append(p)
+        }
+        if !flows.isEmpty {
+            for _ in 0..<misses { out.append(base(flows[Int(rng.next() % UInt64(flows.count))])) }
+        }
+        return out
+    }
+
+    /// A ClassBench trace file: per line `src_ip dst_ip src_port dst_port proto [flags] [filter#]`,
+    /// decimal (6 columns: the last is the filter number; 7: flags, then the filter number). The
+    /// packet is what the model's parser would see: IPv4 over Ethernet, the ports in TCP (proto
+    /// 6) or UDP (17) and no transport header otherwise, TCP flags when given.
+    public static func classBenchTrace(path: String, names: ModelFieldNames) throws(PacketSpecError) -> [PacketFields] {
+        let bytes: [UInt8]
+        do { bytes = try FlowTableJSON.readFile(path) } catch { throw PacketSpecError("\(path): \(error)") }
+        var out: [PacketFields] = []
+        var line = 0
+        for raw in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            line += 1
+            let text = String(decoding: raw, as: UTF8.self)
+            let cols = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
+            if cols.isEmpty || cols[0].hasPrefix("#") { continue }
+            guard (5...7).contains(cols.count) else {
+                throw PacketSpecError("\(path):\(line): expected 5 to 7 columns (src_ip dst_ip sport dport proto [flags] [filter#]), got \(cols.count)")
+            }
+            let limits: [(String, UInt64)] = [("src_ip", 0xFFFF_FFFF), ("dst_ip", 0xFFFF_FFFF), ("sport", 0xFFFF), ("dport", 0xFFFF),
+                                              ("proto", 0xFF), ("flags", 0xFFFF), ("filter#", UInt64(UInt32.max))]
+            var v: [UInt64] = []
+            for (i, c) in cols.enumerated() {
+                let (what, max) = i == 5 && cols.count == 6 ? limits[6] : limits[i]
+                guard let x = UInt64(c), x <= max else {
+                    throw PacketSpecError("\(path):\(line): column \(i + 1) (\(what)): '\(c)' is not a decimal number ≤ \(max)")
+                }
+                v.append(x)
+            }
+            var p = PacketFields()
+            func set(_ name: String, _ value: UInt64) {
+                if let t = names.target(name) { p.values[t.key] = value }
+            }
+            set("ethernet.ethertype", 0x0800)
+            set("ipv4.version", 4)
+            set("ipv4.ihl", 5)
+            set("ipv4.src_ip", v[0])
+            set("ipv4.dst_ip", v[1])
+            set("ipv4.protocol", v[4])
+            if v[4] == 6 || v[4] == 17 {
+                let l4 = v[4] == 6 ? "tcp" : "udp"
+                set("\(l4).src_port", v[2])
+                set("\(l4).dst_port", v[3])
+                if v[4] == 6, cols.count == 7 { set("tcp.flags", v[5] & 0x1FF) }
+            }
+            out.append(p)
+        }
+        return out
+    }
+
+    /// The frames of a pcap or pcapng file, numbered from 1, with their link types.
+    public static func frames(path: String) throws(PacketSpecError) -> [(linkType: UInt16, bytes: [UInt8])] {
+        var magic = [UInt8](repeating: 0, count: 4)
+        guard let f = fopen(path, "rb") else { throw PacketSpecError("cannot open \(path): \(Sys.errorText(errno))") }
+        let n = fread(&magic, 1, 4, f)
+        fclose(f)
+        var out: [(UInt16, [UInt8])] = []
+        do {
+            if n == 4, magic == [0x0A, 0x0D, 0x0D, 0x0A] {
+                let r = try PcapngReader(path: path)
+                while let p = try r.next() { out.append((p.linkType, Array(p.data))) }
+            } else {
+                let r = try ClassicPcapReader(path: path)
+                while let p = try r.next() { out.append((r.linkType, Array(p.data))) }
+            }
+        } catch {
+            throw PacketSpecError("\(error)")
+        }
+        return out
+    }
+
+    /// Every frame of a capture parsed (Ethernet only: another link type names its frame).
+    public static func capture(path: String, names: ModelFieldNames) throws(PacketSpecError) -> [PacketFields] {
+        let all = try frames(path: path)
+        var out: [PacketFields] = []
+        for (i, f) in all.enumerated() {
+            guard f.linkType == PacketParser.linkTypeEthernet else {
+                throw PacketSpecError("\(path): frame \(i + 1): link type \(f.linkType) is not Ethernet (1); only Ethernet frames are parsed")
+            }
+            out.append(f.bytes.withUnsafeBytes { PacketParser.packet(ethernet: $0, names: names) })
+        }
+        return out
+    }
+}
