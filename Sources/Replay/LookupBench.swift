@@ -15,6 +15,8 @@ public struct LookupBenchResult: Sendable {
     public var lookups = 0
     public var runs = 0
     public var nanoseconds: UInt64 = 0
+    /// The same runs' CPU time (this thread's): the rate on one core, waits left out.
+    public var cpuNanoseconds: UInt64 = 0
     /// Lookups that found a flow, per run.
     public var hits = 0
     /// tss: mask tuples per table.
@@ -26,6 +28,10 @@ public struct LookupBenchResult: Sendable {
 
     public var lookupsPerSecond: Double {
         nanoseconds == 0 ? 0 : Double(lookups * runs) / (Double(nanoseconds) / 1e9)
+    }
+
+    public var lookupsPerCPUSecond: Double {
+        cpuNanoseconds == 0 ? 0 : Double(lookups * runs) / (Double(cpuNanoseconds) / 1e9)
     }
 }
 
@@ -83,10 +89,12 @@ public enum LookupBench {
             for _ in 0..<max(1, runs) {
                 if Interrupt.requested { break }
                 for t in tables {
+                    let c0 = ThreadCPUClock.now()
                     let t0 = MonotonicClock.now()
                     var found = 0
                     for k in keys where b.lookup(table: t, key: k) != nil { found &+= 1 }
                     let dt = MonotonicClock.now() - t0
+                    r.cpuNanoseconds += ThreadCPUClock.now() - c0
                     r.nanoseconds += dt
                     r.perTable[t, default: (keys.count, 0)].nanoseconds += dt
                     blackHole(found)

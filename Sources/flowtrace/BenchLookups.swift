@@ -76,14 +76,15 @@ extension BenchCommand {
                                                                    runs: runs)
             print("\(w.name): \(w.flows.count) flows in \(tables) table(s); \(packets.count) packets (\(spec)) × \(tables) table(s) "
                   + "= \(packets.count * tables) lookups per run; \(runs) timed run(s) after one untimed pass")
-            let cols = [8, 9, 8, 12, 11, 9, 16]
-            print(BenchReport.row(["backend", "flows", "refused", "lookups/s", "ns/lookup", "hits", "tss tuples"], cols))
+            let cols = [8, 9, 8, 12, 11, 14, 9, 16]
+            print(BenchReport.row(["backend", "flows", "refused", "lookups/s", "ns/lookup", "lookups/cpu-s", "hits", "tss tuples"], cols))
             for r in results {
                 let ns = r.lookupsPerSecond > 0 ? 1e9 / r.lookupsPerSecond : 0
                 let tuples = r.tuples.isEmpty ? "-" : r.tuples.sorted { $0.key < $1.key }.map { "t\($0.key): \($0.value)" }.joined(separator: " ")
                 print(BenchReport.row([r.backend, "\(w.flows.count - r.refused)", "\(r.refused)", BenchReport.num(r.lookupsPerSecond),
-                                       String(Int(ns.rounded())), "\(r.hits)", tuples], cols))
+                                       String(Int(ns.rounded())), BenchReport.num(r.lookupsPerCPUSecond), "\(r.hits)", tuples], cols))
             }
+            print("lookups/s: by the monotonic clock; lookups/cpu-s: by this thread's CPU time (one core, waits for the CPU left out)")
             let names = ModelFieldNames(model: w.model)
             let text = FlowText(headers: w.model.headers, actions: w.model.actions, headerGraph: w.model.headerGraph, tables: w.model.tables)
             if count == 0 {
@@ -111,7 +112,8 @@ extension BenchCommand {
                 JSONMember("results", .array(results.map { r in
                     .object([JSONMember("backend", .string(r.backend)), JSONMember("refused", .number(UInt64(r.refused))),
                              JSONMember("lookups", .number(UInt64(r.lookups))), JSONMember("runs", .number(UInt64(r.runs))),
-                             JSONMember("lookups_per_second", .double(r.lookupsPerSecond)), JSONMember("hits", .number(UInt64(r.hits))),
+                             JSONMember("lookups_per_second", .double(r.lookupsPerSecond)),
+                             JSONMember("lookups_per_cpu_second", .double(r.lookupsPerCPUSecond)), JSONMember("hits", .number(UInt64(r.hits))),
                              JSONMember("tuples", .object(r.tuples.sorted { $0.key < $1.key }.map { JSONMember("\($0.key)", .number(UInt64($0.value))) }))])
                 })),
             ]))

@@ -178,6 +178,21 @@ import LibFlowTable
     }
 }
 
+@Suite("explain and bench --lookups, the tool") struct ExplainToolTests {
+    @Test func theToolExplainsBenchmarksAndRefusesBadFields() throws {
+        let exe = try flowtraceBinary()
+        let flows = ExplainTests.root.appendingPathComponent("models/default/examples/flows.json").path
+        let bad = try run(exe, ["explain", "--flows", flows, "in_port=1,tcp_dsst=80"])
+        #expect(bad.status == 2 && bad.stderr.contains("packet field 'tcp_dsst'"), "\(bad.stderr)")
+        let ok = try run(exe, ["explain", "--flows", flows, "eth_type=0x800,ipv4_src=10.0.0.1,ipv4_dst=10.0.0.2,ip_proto=6,tcp_dst=80", "--json"])
+        #expect(ok.status == 0 && ok.stdout.contains("\"dropped\":true"), "\(ok.stderr)")
+        let bench = try run(exe, ["bench", "--acl-rules", "300", "--lookups", "derived", "--runs", "1"])
+        #expect(bench.status == 0 && bench.stdout.contains("every backend chose the same flow for every packet"), "\(bench.stdout)\(bench.stderr)")
+        let cost = try run(exe, ["bench", "--update-cost", "--sizes", "500", "--updates", "50", "--backends", "hash,tcam"])
+        #expect(cost.status == 0 && cost.stdout.contains("moves/insert"), "\(cost.stdout)\(cost.stderr)")
+    }
+}
+
 /// The dummy, except that its lookups never see flow 5.
 final class BlindBackend: FlowBackend {
     let inner: DummyBackend
