@@ -44,21 +44,25 @@ public enum InstalledFlows {
 // MARK: an acl-like rule set
 
 /// ClassBench-acl-like rules for one table of a model that has the default model's field names
-/// (ethernet.ethertype, ipv4.src_ip/dst_ip/protocol, tcp/udp ports): source and destination
-/// prefixes drawn from a few lengths, protocol TCP, UDP or any, ports exact, wildcard or a range
-/// expanded into prefix/mask pairs as a TCAM stores them. Rule k has a higher priority than rule
-/// k+1 (ClassBench's first-match order); a range's pieces share their rule's priority.
+/// (ethernet.ethertype, ipv4.src_ip/dst_ip/protocol, tcp/udp ports). As ClassBench's seeds do,
+/// the rules reuse a few dozen shapes (source and destination prefix lengths, protocol TCP, UDP
+/// or any, port kinds: any, exact, the ephemeral range [1024, 65535] or the well-known [0, 1023]),
+/// drawn with skewed weights; values are random per rule; a range is expanded into prefix/mask
+/// pairs as a TCAM stores it. Rule k has a higher priority than rule k+1 (ClassBench's
+/// first-match order); a range's pieces share their rule's priority.
 public enum ACLRuleSet {
-    public static func flows(count: Int, table: Table, names: ModelFieldNames, seed: UInt64) -> [Flow] {
+    struct Shape {
+        var srcLen: Int, dstLen: Int, proto: Int, sport: Int, dport: Int
+    }
+
+    public static func flows(count: Int, table: Table, names: ModelFieldNames, seed: UInt64, shapes shapeCount: Int = 32) -> [Flow] {
         var rng = SeededGenerator(seed: seed)
-        func descriptor(_ name: String) -> (FieldRef, PacketFields.Key)? {
-            guard let t = names.target(name),
-                  let d = table.matches.first(where: { $0.instance == t.key.instance && $0.header == t.key.header && $0.field == t.key.field })
-            else { return nil }
-            return (d, t.key)
+        func descriptor(_ name: String) -> FieldRef? {
+            guard let t = names.target(name) else { return nil }
+            return table.matches.first { $0.instance == t.key.instance && $0.header == t.key.header && $0.field == t.key.field }
         }
         func ref(_ name: String, _ value: UInt64, _ mask: UInt64) -> FieldRef? {
-            guard let (d, _) = descriptor(name) else { return nil }
+            guard let d = descriptor(name) else { return nil }
             let type = d.type == .unspec ? FieldType.u32 : d.type
             return FieldRef(instance: d.instance, header: d.header, field: d.field, maskType: d.maskType, type: type,
                             value: FieldValue(value & mask, type: type), mask: FieldValue(mask, type: type))
@@ -75,41 +79,42 @@ public enum ACLRuleSet {
             }
             return weighted[0].0
         }
+        let shapes: [Shape] = (0..<max(1, shapeCount)).map { _ in
+            Shape(srcLen: pick([(0, 25), (8, 5), (16, 15), (24, 25), (32, 30)]),
+                  dstLen: pick([(0, 5), (16, 10), (24, 30), (28, 5), (32, 50)]),
+                  proto: pick([(6, 60), (17, 30), (0, 10)]),
+                  sport: pick([(0, 85), (2, 10), (1, 5)]),
+                  dport: pick([(1, 50), (0, 25), (2, 15), (3, 10)]))
+        }
+        // Shape k about 1/(k+1) as likely as shape 0 (Zipf-like, as seeds' shape counts are).
+        let weights = shapes.indices.map { 1_000_000 / ($0 + 1) }
         var out: [Flow] = []
         var uid: UInt32 = 1
         var rule = 0
         while out.count < count {
             let priority = UInt32(max(1, 1_000_000 - rule))
             rule += 1
-            let srcLen = pick([(0, 15), (8, 5), (16, 15), (24, 25), (32, 40)])
-            let dstLen = pick([(0, 5), (16, 10), (24, 25), (28, 10), (32, 50)])
-            let proto = pick([(6, 60), (17, 30), (0, 10)])
+            let s = shapes[pick(weights.enumerated().map { ($0.offset, $0.element) })]
             var base: [FieldRef] = []
             if let e = ref("ethernet.ethertype", 0x0800, 0xFFFF) { base.append(e) }
-            if srcLen > 0, let m = ref("ipv4.src_ip", rng.next(), prefix(srcLen, 32)) { base.append(m) }
-            if dstLen > 0, let m = ref("ipv4.dst_ip", rng.next(), prefix(dstLen, 32)) { base.append(m) }
-            if proto != 0, let m = ref("ipv4.protocol", UInt64(proto), 0xFF) { base.append(m) }
+            if s.srcLen > 0, let m = ref("ipv4.src_ip", rng.next(), prefix(s.srcLen, 32)) { base.append(m) }
+            if s.dstLen > 0, let m = ref("ipv4.dst_ip", rng.next(), prefix(s.dstLen, 32)) { base.append(m) }
+            if s.proto != 0, let m = ref("ipv4.protocol", UInt64(s.proto), 0xFF) { base.append(m) }
             // Ports only under a protocol (a wildcard protocol has no transport header to name).
             var portSets: [[FieldRef]] = [[]]
-            if proto != 0 {
-                let l4 = proto == 6 ? "tcp" : "udp"
-                var sets: [[FieldRef]] = [[]]
-                // Source port: mostly any, sometimes the ephemeral range.
-                switch pick([(0, 85), (1, 10), (2, 5)]) {
-                case 1: sets = Self.expand(1024, 65535).compactMap { ref("\(l4).src_port", $0.0, $0.1) }.map { [$0] }
-                case 2: sets = [[ref("\(l4).src_port", rng.next() & 0xFFFF, 0xFFFF)].compactMap { $0 }]
-                default: break
+            if s.proto != 0 {
+                let l4 = s.proto == 6 ? "tcp" : "udp"
+                func port(_ name: String, _ kind: Int) -> [[FieldRef]] {
+                    switch kind {
+                    case 1: return [[ref(name, [80, 443, 53, 22, 25, 8080, 3306, rng.next() & 0xFFFF][Int(rng.next() % 8)], 0xFFFF)]
+                        .compactMap { $0 }]
+                    case 2: return Self.expand(1024, 65535).map { [ref(name, $0.0, $0.1)].compactMap { $0 } }
+                    case 3: return Self.expand(0, 1023).map { [ref(name, $0.0, $0.1)].compactMap { $0 } }
+                    default: return [[]]
+                    }
                 }
-                var dsets: [[FieldRef]] = [[]]
-                switch pick([(0, 20), (1, 50), (2, 15), (3, 15)]) {
-                case 1: dsets = [[ref("\(l4).dst_port", [80, 443, 53, 22, 25, 8080, 3306][Int(rng.next() % 7)], 0xFFFF)].compactMap { $0 }]
-                case 2: dsets = Self.expand(1024, 65535).compactMap { ref("\(l4).dst_port", $0.0, $0.1) }.map { [$0] }
-                case 3:
-                    let lo = rng.next() % 60000
-                    dsets = Self.expand(lo, lo + rng.next() % 64).compactMap { ref("\(l4).dst_port", $0.0, $0.1) }.map { [$0] }
-                default: break
-                }
-                portSets = sets.flatMap { s in dsets.map { s + $0 } }
+                let sp = port("\(l4).src_port", s.sport), dp = port("\(l4).dst_port", s.dport)
+                portSets = sp.flatMap { a in dp.map { a + $0 } }
             }
             for ports in portSets where out.count < count {
                 out.append(Flow(table: table.uid, uid: uid, priority: priority, matches: base + ports,

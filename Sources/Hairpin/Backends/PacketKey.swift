@@ -335,10 +335,17 @@ final class TupleMatcher {
         bucketValues.deallocate()
     }
 
+    /// One multiply per field, one full mix at the end: the per-tuple cost of a probe is
+    /// mostly this, and the seed keeps the table's layout unpredictable.
+    @inline(__always) static func step(_ h: UInt64, _ x: UInt64) -> UInt64 {
+        let m = (h ^ x) &* 0x9E37_79B9_7F4A_7C15
+        return m ^ (m >> 29)
+    }
+
     @inline(__always) static func hash(_ values: [UInt64], seed: UInt64) -> UInt64 {
         var h = seed
-        for x in values { h = mix64(h ^ x) }
-        return h
+        for x in values { h = step(h, x) }
+        return mix64(h)
     }
 
     /// The best flow `key` hits. `prune`: stop at the first tuple whose highest priority is
@@ -359,9 +366,10 @@ final class TupleMatcher {
                             guard p[s] else { continue probing }
                             let x = v[s] & fieldMask[j]
                             if j - f0 < 64 { scratch[j - f0] = x }
-                            h = mix64(h ^ x)
+                            h = Self.step(h, x)
                             j += 1
                         }
+                        h = mix64(h)
                         let mask = tableMask[i], base = tableStart[i]
                         var at = Int(truncatingIfNeeded: h) & mask
                         while true {
