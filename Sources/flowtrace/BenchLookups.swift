@@ -130,8 +130,8 @@ extension BenchCommand {
         guard !list.isEmpty, list.allSatisfy({ (1...10_000_000).contains($0) }) else { fail("--sizes takes counts 1 to 10000000, comma-separated") }
         guard (1...1_000_000).contains(updates) else { fail("--updates takes 1 to 1000000") }
         let results = UpdateCost.run(model: loadModel(), sizes: list, kinds: kinds, updates: updates, seed: seed)
-        print("update cost: acl-like rules in ingress_acl, filled in priority order, then \(updates) updates at each size "
-              + "(delete a random flow, insert a new rule at a random priority)")
+        print("update cost: acl-like rules in ingress_acl, filled in priority order; then at each size \(updates) random flows "
+              + "deleted and \(updates) new rules inserted at random priorities, each batch timed by this thread's CPU clock")
         let cols = [8, 9, 12, 12, 13, 13, 8, 11]
         print(BenchReport.row(["backend", "flows", "inserts/s", "deletes/s", "moves/insert", "moves/delete", "tuples", "bytes/flow"], cols))
         func two(_ x: Double) -> String { x >= 100 ? String(Int(x.rounded())) : String(Double(Int(x * 100)) / 100) }
