@@ -64,16 +64,22 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flow-table-hairpind"),
         .executableTarget(name: "flowtrace",
-                          dependencies: ["LibFlowTable", "Posix", "FlowTrace", "LiveCapture", "Replay", "Hairpin", "YNL",
+                          dependencies: ["LibFlowTable", "Posix", "FlowTrace", "LiveCapture", "Replay", "Hairpin", "YNL", "YNLWireshark", "AnyFamily",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/flowtrace"),
         // The YNL spec interpreter: loads any family's YNL spec at run time and decodes its
         // messages (issue 16). Holds the strict YAML reader ynl-gen uses too; LibFlowTable stays
         // free of YAML.
         .target(name: "YNL", dependencies: ["LibFlowTable", "Yams"], path: "Sources/YNL", swiftSettings: swift6),
+        // The Wireshark Lua dissector generated from the interpreter's model of any family's spec:
+        // ynl-gen writes the project's plugin with it, `flowtrace wireshark` one for every spec found.
+        .target(name: "YNLWireshark", dependencies: ["YNL", "LibFlowTable"], path: "Sources/YNLWireshark", swiftSettings: swift6),
+        // Every family of a trace named and decoded from the YNL specs (show, stats): the bridge
+        // between FlowTrace's records and the interpreter.
+        .target(name: "AnyFamily", dependencies: ["YNL", "FlowTrace", "LibFlowTable"], path: "Sources/AnyFamily", swiftSettings: swift6),
         // Generates the Swift constants (and later the C header and Lua tables) from spec/*.yaml.
         .executableTarget(name: "ynl-gen",
-                          dependencies: ["Yams", "YNL"],
+                          dependencies: ["Yams", "YNL", "YNLWireshark"],
                           path: "Sources/ynl-gen"),
         // Codec benchmark: prints numbers, never a pass/fail test.
         .executableTarget(name: "codec-bench", dependencies: ["LibFlowTable", "Posix"], path: "Benchmarks/codec-bench"),
@@ -84,6 +90,8 @@ let package = Package(
                           path: "Benchmarks/loopback-bench"),
         // YNL interpreter decode rate with a runtime spec.
         .executableTarget(name: "ynl-bench", dependencies: ["YNL", "LibFlowTable", "FlowTrace"], path: "Benchmarks/ynl-bench"),
+        // Reading and mapping a ClassBench-like filter set (flowtrace gen --from classbench).
+        .executableTarget(name: "import-bench", dependencies: ["Hairpin", "LibFlowTable", "Posix"], path: "Benchmarks/import-bench"),
         // Replay throughput and memory: preloaded vs streaming into backend:hash.
         .executableTarget(name: "replay-bench", dependencies: ["Replay", "FlowTrace", "Hairpin", "LibFlowTable", "Posix"],
                           path: "Benchmarks/replay-bench"),
@@ -100,6 +108,10 @@ let package = Package(
         .executableTarget(name: "fuzz-encap", dependencies: ["Hairpin", "LibFlowTable", "FuzzSupport"],
                           path: "Fuzz/fuzz-encap"),
         .executableTarget(name: "fuzz-ynl", dependencies: ["YNL", "LibFlowTable", "FuzzSupport"], path: "Fuzz/fuzz-ynl", swiftSettings: swift6),
+        // The importers of `flowtrace gen --from` (ClassBench filter sets and traces, ovs-ofctl dump-flows).
+        .executableTarget(name: "fuzz-classbench", dependencies: ["Hairpin", "LibFlowTable", "FuzzSupport"],
+                          path: "Fuzz/fuzz-classbench"),
+        .executableTarget(name: "fuzz-ovs", dependencies: ["Hairpin", "LibFlowTable", "FuzzSupport"], path: "Fuzz/fuzz-ovs"),
         .executableTarget(name: "fuzz-corpus", dependencies: ["FlowTrace", "LibFlowTable", "FuzzSupport"],
                           path: "Fuzz/fuzz-corpus"),
 
@@ -116,7 +128,7 @@ let package = Package(
                                    .product(name: "PropertyBased", package: "swift-property-based")],
                     path: "Tests/LibFlowTableTests"),
         .testTarget(name: "YNLTests",
-                    dependencies: ["YNL", "LibFlowTable", "FlowTrace"],
+                    dependencies: ["YNL", "YNLWireshark", "LibFlowTable", "FlowTrace", "AnyFamily"],
                     path: "Tests/YNLTests"),
         .testTarget(name: "ReplayTests",
                     dependencies: ["Replay", "FlowTrace", "LiveCapture", "Hairpin", "LibFlowTable", "Posix"],

@@ -15,4 +15,8 @@ done
 for f in models/default/*.json models/default/examples/*.json; do
   [[ -e "$f" ]] && cp "$f" "Fuzz/corpus/fuzz-json/model-$(basename "$(dirname "$f")")-$(basename "$f")"
 done
+# The importers' fuzzers start from the test fixtures (hand-written seed-* files stay).
+mkdir -p Fuzz/corpus/fuzz-classbench Fuzz/corpus/fuzz-ovs
+cp Tests/Fixtures/import/classbench-small.txt Fuzz/corpus/fuzz-classbench/fixture-classbench-small.txt
+cp Tests/Fixtures/import/ovs-small.txt Fuzz/corpus/fuzz-ovs/fixture-ovs-small.txt
 du -sh Fuzz/corpus

@@ -17,7 +17,7 @@ seconds=${1:-45}
 shift || true
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(fuzz-netlink fuzz-pcapng fuzz-json fuzz-encap fuzz-ynl)
+  targets=(fuzz-netlink fuzz-pcapng fuzz-json fuzz-encap fuzz-ynl fuzz-classbench fuzz-ovs)
   seconds=$(( seconds * 4 / ${#targets[@]} ))
 fi
 build=.build-fuzz
@@ -33,7 +33,10 @@ mkdir -p "$out_dir"
 
 # -max_len: the seeds are at most 16 KiB (Fuzz/corpus); -timeout: one input taking 10 s is a
 # hang; -rss_limit_mb: more than 2 GiB for one input of 16 KiB is a runaway allocation.
-declare -A max_len=([fuzz-netlink]=16384 [fuzz-pcapng]=16384 [fuzz-json]=16384 [fuzz-encap]=16384 [fuzz-ynl]=16384)
+# The importers' inputs are text lines: 4 KiB holds dozens of rules, and a rule expands to up to
+# 1,800 flows, so longer inputs only slow each execution down.
+declare -A max_len=([fuzz-netlink]=16384 [fuzz-pcapng]=16384 [fuzz-json]=16384 [fuzz-encap]=16384 [fuzz-ynl]=16384
+                    [fuzz-classbench]=4096 [fuzz-ovs]=4096)
 # The Swift runtime's own crash reporter would race libFuzzer's handler and can stall.
 export SWIFT_BACKTRACE=enable=no
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}

@@ -50,7 +50,9 @@ for t in "${tools[@]}"; do
   "$bin/$t" --generate-completion-script zsh >"$zsh_dir/_$t"
   "$bin/$t" --generate-completion-script fish >"$fish_dir/$t.fish"
 done
-"$bin/flowtrace" wireshark print >"$ws_dir/flowtrace.lua"
+# The project's plugin, as built: a system-wide file should not depend on the installer's spec
+# cache (`flowtrace wireshark install` writes a personal one for every family on the spec path).
+"$bin/flowtrace" wireshark print --builtin >"$ws_dir/flowtrace.lua"
 install -d "$spec_dir/hints"
 install -m 0644 spec/*.yaml "$spec_dir/"
 install -m 0644 spec/hints/*.yaml "$spec_dir/hints/"

@@ -47,7 +47,7 @@ while let a = args.next() {
 func now() -> Double { Double(MonotonicClock.now()) / 1e9 }
 
 /// Directories made by `tempDir`, removed with what they hold (sockets, the recording) at exit:
-/// each run used to leave up to ~60 MB behind in /tmp.
+/// a run would otherwise leave its sockets and recordings behind in /tmp.
 var createdDirs: [String] = []
 
 func tempDir() -> String {

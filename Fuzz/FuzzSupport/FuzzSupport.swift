@@ -65,6 +65,31 @@ public enum Fuzz {
         return 0
     }
 
+    /// Whether `path` names a file or directory that exists.
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0
+    }
+
+    /// The package root of a fuzz target's source file (`#filePath` of Fuzz/<target>/X.swift).
+    public static func packageRoot(ofSource filePath: String) -> String {
+        var parts = filePath.split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast(min(3, parts.count))
+        return parts.joined(separator: "/")
+    }
+
+    /// The process environment, NAME → value.
+    public static var environment: [String: String] {
+        var out: [String: String] = [:]
+        var p = environ
+        while let entry = p.pointee {
+            let text = String(cString: entry)
+            if let eq = text.firstIndex(of: "=") { out[String(text[..<eq])] = String(text[text.index(after: eq)...]) }
+            p += 1
+        }
+        return out
+    }
+
     /// Files at `path`: itself, or everything below it when it is a directory (dot files skipped).
     static func collect(_ path: String, into files: inout [String]) -> Bool {
         var st = stat()

@@ -6,10 +6,12 @@
 // and nfl_hairpin the interpreter's verdict (decodes or errors) must be LibFlowTable's typed
 // decoder's (FlowTableMessage.decode, HairpinMessage.decode), except where the typed decoder
 // does not look (docs/fuzzing.md).
-import Foundation
 import FuzzSupport
 import LibFlowTable
 import YNL
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // libFuzzer calls this in the fuzz build; the symbol exists only there, so the normal build
 // (where SwiftPM links every executable into the test bundle) has no duplicate.
@@ -53,8 +55,8 @@ enum YNLFuzz {
         let flow = YNLDecoder(load(dir + "/net_flow_nl.yaml"))
         let hairpin = YNLDecoder(load(dir + "/nfl_hairpin.yaml"))
         var all = [flow, hairpin]
-        if let k = YNLSpecLibrary.kernelSpecDirectory(environment: ProcessInfo.processInfo.environment) {
-            for name in kernelSpecs where FileManager.default.fileExists(atPath: k + "/" + name) {
+        if let k = YNLSpecLibrary.kernelSpecDirectory(environment: Fuzz.environment) {
+            for name in kernelSpecs where Fuzz.exists(k + "/" + name) {
                 all.append(YNLDecoder(load(k + "/" + name)))
             }
         }
@@ -65,10 +67,8 @@ enum YNLFuzz {
     /// tree this file was compiled from.
     static func projectSpecDirectory() -> String? {
         if let p = YNLSpecLibrary.projectSpecDirectory(executable: YNLSpecLibrary.currentExecutable) { return p }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let spec = root.appendingPathComponent("spec").path
-        return FileManager.default.fileExists(atPath: spec + "/net_flow_nl.yaml") ? spec : nil
+        let spec = Fuzz.packageRoot(ofSource: #filePath) + "/spec"
+        return Fuzz.exists(spec + "/net_flow_nl.yaml") ? spec : nil
     }
 
     static func run(_ packet: UnsafeRawBufferPointer) {

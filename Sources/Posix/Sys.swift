@@ -66,6 +66,21 @@ public enum Sys {
         return r.error == 0 ? nil : (.write, r.error)
     }
 
+    /// A whole file's bytes, or nil and the errno that stopped reading it.
+    public static func readFile(_ path: String) -> (bytes: [UInt8]?, errno: Int32) {
+        let fd = openForReading(path)
+        guard fd >= 0 else { return (nil, errno) }
+        defer { _ = close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { readSome(fd, $0.baseAddress!, $0.count) }
+            if n < 0 { return (nil, Int32(-n)) }
+            if n == 0 { return (bytes, 0) }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+    }
+
     /// Reads up to `count` bytes, retrying after EINTR. Returns the count (0 at end of file)
     /// or -errno.
     @inlinable

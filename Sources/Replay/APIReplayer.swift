@@ -365,9 +365,18 @@ final class APIReplayer {
             }
             return false
         }
+        // An nlmon capture of every family: other protocols (rtnetlink) and other families'
+        // messages and ACKs are not the API's.
+        guard r.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric else { return false }
         if r.leg == .unknown, let h = Head(r.netlink), h.type != traceFlowTableID, h.type >= Netlink.minFamilyType,
            h.type != Controller.familyID {
             return false
+        }
+        if r.leg == .unknown, let h = Head(r.netlink), h.type == Netlink.typeError, r.netlink.count >= 26 {
+            let echoed = r.netlink.loadUnaligned(fromByteOffset: 24, as: UInt16.self)
+            if let api = traceFlowTableID, echoed != api, echoed != Controller.familyID, echoed != families.hairpinID {
+                return false
+            }
         }
         let before = stash.count
         for m in Messages(r.netlink) {
@@ -482,8 +491,8 @@ final class APIReplayer {
         }
         let command = m.bytes.withUnsafeBytes { Head.command($0) } ?? 0xff
         let recordedIfindex = m.bytes.withUnsafeBytes { apiIfindex($0) }
-        // A GET_FLOWS do recorded with pages, NLMSG_DONE and then the ACK (unft before
-        // 2026-12-07) is replayed as the dump it was in effect: its answer up to the DONE.
+        // A GET_FLOWS do recorded with pages, NLMSG_DONE and then the ACK (older unft versions)
+        // is replayed as the dump it was in effect: its answer up to the DONE.
         var dump = h.flags & Netlink.flagDump == Netlink.flagDump
         if !dump, command == NFL.Command.getFlows.rawValue,
            let done = recorded?.firstIndex(where: { r in r.bytes.withUnsafeBytes { Head($0)?.type } == Netlink.typeDone }) {

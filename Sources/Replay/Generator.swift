@@ -44,6 +44,14 @@ public struct GenOptions {
     /// Synthetic time: the first call's timestamp and the gap between calls (ns).
     public var startTime: UInt64 = 1_433_116_800_000_000_000
     public var callInterval: UInt64 = 100_000
+    /// Flows to install instead of generated ones (`gen --from`, FlowImporter): every device
+    /// gets all of them, in order; `flows` is then ignored.
+    public var imported: [Flow]?
+    /// Where the imported flows came from, for the section comment.
+    public var importDescription = ""
+    /// The shape of generated rule sets (FlowProfile): update-storm takes the deletions into its
+    /// own hands, so it wants churn 0.
+    public var profile: FlowProfile = .classbench
     /// Keep the installed flows (for --json).
     public var collectFlows = false
     /// Called every 1024 calls with the flows sent so far.
@@ -109,7 +117,9 @@ public enum TraceGenerator {
         let families = [Controller.Family.flowTable(id: twinConfig.flowTableFamilyID),
                         Controller.Family.hairpin(id: twinConfig.hairpinFamilyID)]
         let hairpinID = twinConfig.hairpinFamilyID
-        let comment = "flowtrace gen: seed \(o.seed), \(o.flows) flows, \(o.devices) device(s), batch \(o.batch), "
+        let what = o.imported.map { "\($0.count) flows imported from \(o.importDescription)" }
+            ?? "\(o.flows) flows" + (o.profile == .classbench ? "" : ", profile \(o.profile.rawValue)")
+        let comment = "flowtrace gen: seed \(o.seed), \(what), \(o.devices) device(s), batch \(o.batch), "
             + "churn \(o.churn), errors \(o.errors), backend \(o.backend.rawValue), model \(o.modelDescription)"
         let start = o.startTime
         let writer: PcapngWriter
@@ -270,6 +280,13 @@ struct Workload {
     var sequence: UInt32 = 1
     var summary = GenSummary()
     var calls = 0
+    /// Per device: the next imported flow to send.
+    var cursor: [Int]
+    /// Per device and table: the tse profile's next flow index, the update storm's next top
+    /// priority, and whether the storm deletes next.
+    var tseIndex: [[UInt32: Int]]
+    var stormTop: [[UInt32: UInt32]]
+    var stormDeletes: [Bool]
 
     init(options: GenOptions) {
         o = options
@@ -280,6 +297,27 @@ struct Workload {
         ifindexes = (0..<options.devices).map { 1000 + UInt32($0) }
         live = Array(repeating: [], count: options.devices)
         counts = Array(repeating: [:], count: options.devices)
+        cursor = Array(repeating: 0, count: options.devices)
+        tseIndex = Array(repeating: [:], count: options.devices)
+        stormTop = Array(repeating: [:], count: options.devices)
+        stormDeletes = Array(repeating: false, count: options.devices)
+        // Flows made to fail take fresh uids: above every imported one.
+        var last: [UInt32: UInt32] = [:]
+        for f in options.imported ?? [] { last[f.table] = max(last[f.table] ?? 0, f.uid) }
+        for (table, uid) in last { gen.reserveUIDs(table: table, through: uid) }
+    }
+
+    /// Whether the run has flows left to send.
+    var more: Bool {
+        if let imported = o.imported { return cursor.contains { $0 < imported.count } }
+        return summary.flowsSet < o.flows
+    }
+
+    /// A device with flows left to send.
+    mutating func pickDevice() -> Int {
+        guard let imported = o.imported else { return pick(o.devices) }
+        let open = cursor.indices.filter { cursor[$0] < imported.count }
+        return open.isEmpty ? 0 : open[pick(open.count)]
     }
 
     /// How many flows a table may get: its size; an unbounded one gets a tcam's default slots,
@@ -333,25 +371,44 @@ struct Workload {
             }
         }
         guard !tables.isEmpty else { return summary }
-        while summary.flowsSet < o.flows && !Interrupt.requested {
-            let d = pick(o.devices)
+        let storm = o.profile == .updateStorm
+        while more && !Interrupt.requested {
+            let d = pickDevice()
             let r = unit()
             if r < o.errors {
                 try errorCall(d)
             } else if r < o.errors + o.churn && !live[d].isEmpty {
                 if unit() < o.reads { try getFlows(d) } else { try delete(d, count: o.batch) }
-            } else if !(try add(d, count: min(o.batch, o.flows - summary.flowsSet))) {
+            } else if storm && stormDeletes[d] && summary.flowsSet >= o.flows / 2 && !live[d].isEmpty {
+                // Past the ramp, the storm alternates: the top flows out, new top flows in.
+                try delete(d, count: o.batch)
+                stormDeletes[d] = false
+            } else if !(try add(d, count: o.imported == nil ? min(o.batch, o.flows - summary.flowsSet) : o.batch)) {
                 // Every table of the device is full: make room.
                 try delete(d, count: max(o.batch, 1))
+            } else {
+                stormDeletes[d] = true
             }
         }
         return summary
     }
 
-    /// New flows for tables with room, drawn in proportion to the tables' sizes.
+    /// New flows for tables with room, drawn in proportion to the tables' sizes; imported
+    /// flows in their order, while their table has room.
     mutating func newFlows(_ d: Int, count: Int) -> [Flow] {
         var planned = counts[d]
         var out: [Flow] = []
+        if let imported = o.imported {
+            while out.count < count && cursor[d] < imported.count {
+                let f = imported[cursor[d]]
+                guard let t = o.model.tables.first(where: { $0.uid == f.table }),
+                      planned[f.table, default: 0] < capacity(t) else { break }
+                planned[f.table, default: 0] += 1
+                out.append(f)
+                cursor[d] += 1
+            }
+            return out
+        }
         while out.count < count {
             let open = tables.filter { planned[$0.uid, default: 0] < capacity($0) }
             guard !open.isEmpty else { break }
@@ -363,7 +420,18 @@ struct Workload {
                 x -= Double(capacity(c))
             }
             planned[t.uid, default: 0] += 1
-            out.append(gen.flow(in: t))
+            switch o.profile {
+            case .classbench:
+                out.append(gen.flow(in: t))
+            case .tse:
+                out.append(gen.tseFlow(in: t, index: tseIndex[d][t.uid, default: 0]))
+                tseIndex[d][t.uid, default: 0] += 1
+            case .updateStorm:
+                // Above every generated priority (< 1000) and every earlier storm flow.
+                let top = stormTop[d][t.uid, default: 1000]
+                stormTop[d][t.uid] = top &+ 1
+                out.append(gen.flow(in: t, priority: top))
+            }
         }
         return out
     }
@@ -393,11 +461,12 @@ struct Workload {
         }
     }
 
-    /// DEL_FLOWS of random installed flows (by table and uid, as a client deletes).
+    /// DEL_FLOWS of random installed flows (by table and uid, as a client deletes). The update
+    /// storm takes the newest: each is the highest priority flow of its table.
     mutating func delete(_ d: Int, count: Int) throws {
         var victims: [Flow] = []
         while victims.count < count && !live[d].isEmpty {
-            let i = pick(live[d].count)
+            let i = o.profile == .updateStorm ? live[d].count - 1 : pick(live[d].count)
             victims.append(live[d][i])
             live[d].swapAt(i, live[d].count - 1)
             live[d].removeLast()

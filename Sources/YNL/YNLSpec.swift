@@ -124,11 +124,19 @@ public struct YNLAttribute: Sendable {
     /// A binary's payload length from its `checks` (nil: any).
     public var length: ClosedRange<Int>? = nil
 
+    /// The spec's `doc` (a subset's own, else its set's).
+    public var doc: String? = nil
+    /// From the project's generator hints: a binary that holds another family's attribute set
+    /// (the hairpin's encap attr holds net_flow_nl's top level), which YNL cannot say. Decoding
+    /// keeps the bytes; dissectors that know both families walk it as that nest.
+    public var nestedFamily: (family: String, set: String)? = nil
+
     var isPad: Bool { if case .pad = kind { return true } else { return false } }
 }
 
 public struct YNLAttributeSet: Sendable {
     public var name: String
+    public var doc: String? = nil
     public var attributes: [YNLAttribute]
     /// attribute type -> index into `attributes` (-1: none), for a decode without a search.
     var byType: [Int32]
@@ -176,16 +184,28 @@ public final class YNLFamily: Sendable {
     public let attributeSets: [YNLAttributeSet]
     public let subMessages: [YNLSubMessage]
     public let operations: [YNLOperation]
+    /// The spec's `doc` and `version` (default 1).
+    public let doc: String?
+    public let version: Int
+    /// From the project's generator hints (`swift-name`): the family's short name (NFL), which
+    /// tools show in a protocol column; nil: none given.
+    public let shortName: String?
     let requestOps: [UInt16: Int]
     let replyOps: [UInt16: Int]
 
-    func with(operations ops: [YNLOperation]) -> YNLFamily {
+    func with(operations ops: [YNLOperation]? = nil, attributeSets sets: [YNLAttributeSet]? = nil,
+              shortName short: String?? = nil) -> YNLFamily {
         YNLFamily(name: name, file: file, proto: proto, protonum: protonum, enums: enums, structs: structs,
-                  attributeSets: attributeSets, subMessages: subMessages, operations: ops)
+                  attributeSets: sets ?? attributeSets, subMessages: subMessages, operations: ops ?? operations,
+                  doc: doc, version: version, shortName: short ?? shortName)
     }
 
     init(name: String, file: String, proto: YNLProtocol, protonum: Int?, enums: [YNLEnum], structs: [YNLStruct],
-         attributeSets: [YNLAttributeSet], subMessages: [YNLSubMessage], operations: [YNLOperation]) {
+         attributeSets: [YNLAttributeSet], subMessages: [YNLSubMessage], operations: [YNLOperation],
+         doc: String? = nil, version: Int = 1, shortName: String? = nil) {
+        self.doc = doc
+        self.version = version
+        self.shortName = shortName
         self.name = name
         self.file = file
         self.proto = proto
@@ -249,6 +269,26 @@ public enum YNLSpecLoader {
         }
         guard let root else { return family }
         let top = try MapReader(file: file, path: "", node: root)
+        let short = try top.optionalString("swift-name")
+        var sets = family.attributeSets
+        for (setName, r) in try top.keyedMappings("attribute-sets") {
+            guard let si = sets.firstIndex(where: { $0.name == setName }) else {
+                throw r.error(nil, "the spec \(family.file) has no attribute set '\(setName)'")
+            }
+            for (attrName, a) in try r.keyedMappings("attributes") {
+                guard let ai = sets[si].attributes.firstIndex(where: { $0.name == attrName }) else {
+                    throw a.error(nil, "the spec \(family.file) has no attribute '\(attrName)' in set '\(setName)'")
+                }
+                guard let other = try a.optionalString("nested-family") else { continue }
+                guard let nested = try a.optionalString("nested-attributes") else {
+                    throw a.error(nil, "nested-family and nested-attributes go together")
+                }
+                guard case .binary = sets[si].attributes[ai].kind else {
+                    throw a.error("nested-family", "nested-family applies to a binary attribute (this one is \(sets[si].attributes[ai].typeName))")
+                }
+                sets[si].attributes[ai].nestedFamily = (other, nested)
+            }
+        }
         var ops = family.operations
         for (name, r) in try top.keyedMappings("operations") {
             guard let request = try r.mapping("request") else { continue }
@@ -266,7 +306,7 @@ public enum YNLSpecLoader {
                 ops[i].requestNested[a.value] = set
             }
         }
-        return family.with(operations: ops)
+        return family.with(operations: ops, attributeSets: sets, shortName: .some(short ?? family.shortName))
     }
 
     public static func load(yaml text: String, file: String) throws -> YNLFamily {
@@ -310,8 +350,10 @@ public enum YNLSpecLoader {
             }
             let protonum = try top.optionalInt("protonum")
             if proto == .netlinkRaw && protonum == nil { throw top.error(nil, "a netlink-raw spec needs 'protonum'") }
-            top.ignore(["doc", "uapi-header", "c-family-name", "c-version-name", "cmd-cnt-name", "cmd-max-name",
-                        "kernel-family", "kernel-policy", "max-by-define", "mcast-groups", "version", "license"])
+            let doc = try top.optionalString("doc")
+            let version = try top.optionalInt("version") ?? 1
+            top.ignore(["uapi-header", "c-family-name", "c-version-name", "cmd-cnt-name", "cmd-max-name",
+                        "kernel-family", "kernel-policy", "max-by-define", "mcast-groups", "license"])
 
             // Definitions: enums and consts first, then structs (which may name enums and each other).
             let defs = try top.mappings("definitions")
@@ -392,7 +434,7 @@ public enum YNLSpecLoader {
             try top.finish(hint: YNLSpecLoader.hint)
             return YNLFamily(name: name, file: file, proto: proto, protonum: protonum, enums: enums,
                              structs: structs.map { $0! }, attributeSets: attributeSets,
-                             subMessages: subMessages, operations: operations)
+                             subMessages: subMessages, operations: operations, doc: doc, version: version)
         }
 
         func entries(_ r: MapReader, flags: Bool) throws -> [(value: UInt64, name: String)] {
@@ -508,7 +550,8 @@ public enum YNLSpecLoader {
 
         func attributeSet(_ r: MapReader, parent: (String) throws -> YNLAttributeSet) throws -> YNLAttributeSet {
             let name = try r.string("name")
-            r.ignore(["doc", "name-prefix", "enum-name", "attr-cnt-name", "attr-max-name"])
+            let setDoc = try r.optionalString("doc")
+            r.ignore(["name-prefix", "enum-name", "attr-cnt-name", "attr-max-name"])
             var attributes: [YNLAttribute] = []
             if let parentName = try r.optionalString("subset-of") {
                 let p = try parent(parentName)
@@ -519,7 +562,8 @@ public enum YNLSpecLoader {
                     }
                     // A subset re-lists its set's attributes; only the doc, checks and
                     // multi-attr may be said again.
-                    a.ignore(["doc", "checks", "type", "value", "nested-attributes", "enum", "display-hint", "byte-order", "struct", "sub-type"])
+                    if let doc = try a.optionalString("doc") { real.doc = doc }
+                    a.ignore(["checks", "type", "value", "nested-attributes", "enum", "display-hint", "byte-order", "struct", "sub-type"])
                     real.multiAttr = try a.bool("multi-attr", default: real.multiAttr)
                     try a.finish(hint: YNLSpecLoader.hint)
                     // devlink's subsets list some attributes twice; YNL keeps one.
@@ -550,13 +594,14 @@ public enum YNLSpecLoader {
                 }
                 byType[t] = Int32(i)
             }
-            return YNLAttributeSet(name: name, attributes: attributes, byType: byType)
+            return YNLAttributeSet(name: name, doc: setDoc, attributes: attributes, byType: byType)
         }
 
         func attribute(_ a: MapReader, value: UInt16) throws -> YNLAttribute {
             let name = try a.string("name")
             let type = try a.string("type")
-            a.ignore(["doc", "checks", "name-prefix", "config-cond"])
+            let doc = try a.optionalString("doc")
+            a.ignore(["checks", "name-prefix", "config-cond"])
             let multi = try a.bool("multi-attr")
             // ethtool's stats-grp.stat says type-value on a u64: it only documents the levels there.
             let typeValue = try a.strings("type-value")
@@ -629,7 +674,7 @@ public enum YNLSpecLoader {
             }
             try a.finish(hint: YNLSpecLoader.hint)
             return YNLAttribute(name: name, value: value, kind: kind, multiAttr: multi, displayHint: hint, typeName: type,
-                                length: length)
+                                length: length, doc: doc)
         }
 
         func operations(_ list: [MapReader], directional: Bool, fixedHeader: Int?) throws -> [YNLOperation] {

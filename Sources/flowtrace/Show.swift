@@ -1,8 +1,11 @@
 // flowtrace show: one line per message, like tcpdump; -V the decoded tree; --json JSON lines.
 
+import AnyFamily
 import ArgumentParser
 import FlowTrace
 import LibFlowTable
+import LiveCapture
+import YNL
 
 #if canImport(Glibc)
 import Glibc
@@ -59,6 +62,9 @@ struct Show: ParsableCommand {
     @Flag(help: "Also print the synthetic snapshot records written at the start of each file.")
     var snapshot = false
 
+    @Option(name: .customLong("spec-dir"), help: ArgumentHelp("Also search this folder for YNL specs of other families (repeatable).", valueName: "dir"))
+    var specDirs: [String] = []
+
     func run() throws {
         // Only when the lines go to a file: on the terminal they would interleave with the bar.
         let bar = showReadProgress(label: "show", onlyIf: stdoutIsFile())
@@ -81,6 +87,8 @@ struct Show: ParsableCommand {
         var calls = CallTracker()
         var printed = 0
         var out = OutputBuffer()
+        let dirs = specDirs
+        var view = FamilyView(load: { FamilyCatalog(library: YNLSpecLibrary.load(YNLSpecLibrary.searchPath(specDirs: dirs))) })
         while true {
             let record: TraceRecord?
             do { record = try reader.next() } catch {
@@ -91,7 +99,7 @@ struct Show: ParsableCommand {
             guard let record else { break }
             let frame = reader.frameNumber
             let families = reader.families
-            let s = SummaryDecoder.summarize(record.netlink, families: families)
+            let s = SummaryDecoder.summarize(record.netlink, families: families, netlinkProtocol: record.netlinkProtocol)
             let e = calls.observe(s, families: families, timestamp: record.timestamp, frame: frame, synthetic: record.synthetic)
             let recorded = families.leg(of: record)
             let recLeg = recorded != .unknown ? recorded : e.leg
@@ -108,11 +116,20 @@ struct Show: ParsableCommand {
                 }
             }
             let latency = e.final || s.kind == .flowTable ? e.latency : nil
+            let other = FamilyView.describes(s, e)
+            let process = record.comment.flatMap(NetlinkProcess.init(comment:))
             if json {
-                out.write(Self.jsonLine(s, record: record, leg: recLeg, latency: latency, call: e, frame: frame))
+                var extra = other ? view.jsonMembers(record, s, e, families: families) : []
+                if let process {
+                    extra.append(JSONMember("pid", .number(UInt32(bitPattern: process.pid))))
+                    extra.append(JSONMember("comm", .string(process.command)))
+                }
+                out.write(Self.jsonLine(s, record: record, leg: recLeg, latency: latency, call: e, frame: frame, extra: extra))
             } else {
-                out.write(TraceLine.format(s, record: record, leg: recLeg, latency: latency, call: e.call))
-                if verbose { out.write(Self.tree(record, families: families, frame: frame, call: e)) }
+                let text = other ? view.lineText(record, s, e, families: families) : nil
+                let line = TraceLine.format(s, record: record, leg: recLeg, latency: latency, call: e.call, familyText: text)
+                out.write(process.map { line + "  [\($0)]" } ?? line)
+                if verbose { out.write(Self.tree(record, families: families, frame: frame, call: e, view: &view)) }
             }
             printed += 1
             if let count, printed >= count { break }
@@ -139,7 +156,7 @@ struct Show: ParsableCommand {
         var out = Set<Int>()
         do {
             while let r = try reader.next() {
-                let s = SummaryDecoder.summarize(r.netlink, families: reader.families)
+                let s = SummaryDecoder.summarize(r.netlink, families: reader.families, netlinkProtocol: r.netlinkProtocol)
                 let e = calls.observe(s, families: reader.families, timestamp: r.timestamp, frame: reader.frameNumber,
                                       synthetic: r.synthetic)
                 if e.call > 0, s.isAnswer, let st = s.status, matches(st, status) { out.insert(e.call) }
@@ -170,7 +187,7 @@ struct Show: ParsableCommand {
     }
 
     static func jsonLine(_ s: MessageSummary, record: TraceRecord, leg: TraceLeg, latency: UInt64?, call e: CallEvent,
-                         frame: Int) -> String {
+                         frame: Int, extra: [JSONMember] = []) -> String {
         var m: [JSONMember] = [
             JSONMember("frame", .number(UInt64(frame))),
             JSONMember("time_ns", .number(record.timestamp)),
@@ -210,11 +227,12 @@ struct Show: ParsableCommand {
         }
         if let r = s.malformedReason { m.append(JSONMember("malformed", .string(r))) }
         if let l = latency { m.append(JSONMember("latency_ns", .number(l))) }
+        m += extra
         return JSONValue.object(m).serialized(style: .compact)
     }
 
     /// The whole message decoded with the typed model, as indented JSON under the line.
-    static func tree(_ record: TraceRecord, families: FamilyTable, frame: Int, call: CallEvent) -> String {
+    static func tree(_ record: TraceRecord, families: FamilyTable, frame: Int, call: CallEvent, view: inout FamilyView) -> String {
         var lines: [String] = ["frame \(frame)" + (call.call > 0 ? ", call \(call.call)" : "")
             + (call.requestFrame > 0 ? ", request in frame \(call.requestFrame)" : "")]
         do {
@@ -225,7 +243,16 @@ struct Show: ParsableCommand {
                     JSONMember("nlmsg_flags", .string("0x" + String(m.header.flags, radix: 16))),
                     JSONMember("nlmsg_seq", .number(m.header.sequence)), JSONMember("nlmsg_pid", .number(m.header.port)),
                 ]
-                switch families.kind(ofType: m.header.type) {
+                let generic = record.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric
+                var other = !generic
+                if generic, case .other = families.kind(ofType: m.header.type) { other = true }
+                if generic, case .unknown = families.kind(ofType: m.header.type) { other = true }
+                if other, let members = view.tree(m, protocol: record.netlinkProtocol, families: families) {
+                    node += members
+                    lines.append(JSONValue.object(node).serialized(style: .pretty))
+                    continue
+                }
+                switch generic ? families.kind(ofType: m.header.type) : .control(m.header.type) {
                 case .flowTable:
                     let msg = try FlowTableMessage.decode(m, requireShape: false)
                     node.append(JSONMember("cmd", .string(msg.knownCommand?.name ?? "\(msg.command)")))

@@ -1,8 +1,11 @@
 // flowtrace stats: what a trace contains, in numbers.
 
+import AnyFamily
 import ArgumentParser
 import FlowTrace
 import LibFlowTable
+import LiveCapture
+import YNL
 
 #if canImport(Glibc)
 import Glibc
@@ -12,9 +15,15 @@ struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Count a trace: messages and calls per command, errors by errno, latency percentiles, flows per table.",
         discussion: """
+        Other families (an nlmon capture of every family) are counted per family and operation,
+        named from their YNL specs (see `flowtrace specs`): requests, answers, messages of no
+        call (notifications), errors by errno with the extended ACK texts.
+        --failed lists every request of any family that got an error (family, operation, errno,
+        extended ACK text, frames) and every request with no answer at all.
         Examples:
           flowtrace stats trace.pcapng
           flowtrace stats trace.pcapng --json > stats.json
+          flowtrace stats capture.pcapng --failed
         """)
 
     @OptionGroup var input: TraceInputArguments
@@ -23,23 +32,81 @@ struct Stats: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    @Flag(help: "List the requests that failed or got no answer (any family).")
+    var failed = false
+
+    @Flag(name: .customLong("by-process"), help: "Count messages per process (the pid and command `flowtrace capture` records).")
+    var byProcess = false
+
+    @Option(name: .customLong("spec-dir"), help: ArgumentHelp("Also search this folder for YNL specs of other families (repeatable).", valueName: "dir"))
+    var specDirs: [String] = []
+
     func run() throws {
         let bar = showReadProgress(label: "stats")
         let reader = try openTrace(file)
         var stats = TraceStats()
+        stats.tracksFailures = failed
         // The counts of what could be read are printed even when the trace is cut or damaged.
         var failure: Error?
+        var processes: [NetlinkProcess: (messages: Int, requests: Int, errors: Int)] = [:]
         do {
-            try stats.add(contentsOf: reader)
+            if byProcess {
+                // Comments are read only here: the plain pass never builds them.
+                while let r = try reader.next() {
+                    stats.add(r, families: reader.families, frame: reader.frameNumber)
+                    guard let p = r.comment.flatMap(NetlinkProcess.init(comment:)), r.netlink.count >= 16 else { continue }
+                    var c = processes[p] ?? (0, 0, 0)
+                    c.messages += 1
+                    let flags = r.netlink.loadUnaligned(fromByteOffset: 6, as: UInt16.self)
+                    let type = r.netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
+                    if flags & Netlink.flagRequest != 0 { c.requests += 1 }
+                    if type == Netlink.typeError, r.netlink.count >= 20, r.netlink.loadUnaligned(fromByteOffset: 16, as: Int32.self) != 0 {
+                        c.errors += 1
+                    }
+                    processes[p] = c
+                }
+            } else {
+                try stats.add(contentsOf: reader)
+            }
         } catch {
             failure = error
         }
         bar?.finish()
         let damage = failure.map { ($0 as? TraceFileError).map(reader.failureMessage) ?? "\($0)" } ?? reader.truncationMessage
-        if json {
-            print(Self.json(stats, truncation: damage).serialized(style: .pretty))
+        let needsSpecs = failed || !stats.familyOperations.isEmpty
+        let catalog = FamilyCatalog(library: needsSpecs ? YNLSpecLibrary.load(YNLSpecLibrary.searchPath(specDirs: specDirs))
+                                                        : YNLSpecLibrary.load([]))
+        if byProcess {
+            let rows = processes.sorted { ($0.value.messages, $1.key.pid) > ($1.value.messages, $0.key.pid) }
+            if json {
+                print(JSONValue.array(rows.map { p, c in
+                    .object([JSONMember("pid", .int(Int64(p.pid))), JSONMember("comm", .string(p.command)),
+                             JSONMember("messages", .number(UInt64(c.messages))), JSONMember("requests", .number(UInt64(c.requests))),
+                             JSONMember("errors", .number(UInt64(c.errors)))])
+                }).serialized(style: .pretty))
+            } else {
+                print("pid      command          messages  requests  errors")
+                for (p, c) in rows {
+                    print(Self.pad("\(p.pid)", 8) + " " + Self.pad(p.command, 16) + " " + Self.pad("\(c.messages)", 8, right: true)
+                          + " " + Self.pad("\(c.requests)", 9, right: true) + " " + Self.pad("\(c.errors)", 7, right: true))
+                }
+            }
+        } else if failed {
+            if json {
+                print(Self.failedJSON(stats, catalog, truncation: damage).serialized(style: .pretty))
+            } else {
+                print(Self.failedTable(stats, catalog))
+            }
+        } else if json {
+            var o = Self.json(stats, truncation: damage)
+            if case .object(var m) = o {
+                m.append(JSONMember("families", Self.familiesJSON(stats, catalog)))
+                o = .object(m)
+            }
+            print(o.serialized(style: .pretty))
         } else {
             print(Self.table(stats))
+            if !stats.familyOperations.isEmpty { print(""); print(Self.familiesTable(stats, catalog)) }
         }
         fflush(stdout)
         finishTrace(reader, error: failure)
@@ -109,6 +176,106 @@ struct Stats: ParsableCommand {
         ]
         if let truncation { o.append(JSONMember("truncation", .string(truncation))) }
         return .object(o)
+    }
+
+    /// Other families' operations, named, in name order.
+    static func familyRows(_ s: TraceStats, _ catalog: FamilyCatalog) -> [(family: String, op: String, counts: FamilyOperationCounts)] {
+        var merged: [String: (family: String, op: String, counts: FamilyOperationCounts)] = [:]
+        for (key, c) in s.familyOperations {
+            let n = catalog.names(key)
+            let k = n.family + "\u{0}" + n.operation
+            var row = merged[k] ?? (n.family, n.operation, FamilyOperationCounts())
+            row.counts.requests += c.requests
+            row.counts.answers += c.answers
+            row.counts.unpaired += c.unpaired
+            for (e, n) in c.errors { row.counts.errors[e, default: 0] += n }
+            for (e, texts) in c.errorTexts { for (t, n) in texts { row.counts.errorTexts[e, default: [:]][t, default: 0] += n } }
+            merged[k] = row
+        }
+        return merged.values.sorted { ($0.family, $0.op) < ($1.family, $1.op) }
+    }
+
+    static func familiesTable(_ s: TraceStats, _ catalog: FamilyCatalog) -> String {
+        var out = ["family           operation                 requests  answers  no-call   errors"]
+        var errorLines: [String] = []
+        for r in familyRows(s, catalog) {
+            let c = r.counts
+            out.append(pad(r.family, 16) + " " + pad(r.op, 24) + " " + pad("\(c.requests)", 9, right: true)
+                       + " " + pad("\(c.answers)", 8, right: true) + " " + pad("\(c.unpaired)", 8, right: true)
+                       + " " + pad("\(c.errors.values.reduce(0, +))", 8, right: true))
+            for (e, n) in c.errors.sorted(by: { $0.key < $1.key }) {
+                let texts = (c.errorTexts[e] ?? [:]).sorted { $0.key < $1.key }.map { "\"\($0.key)\"" + ($0.value > 1 ? " x\($0.value)" : "") }
+                errorLines.append("  \(r.family) \(r.op): \(Errno.display(e)) \(n)" + (texts.isEmpty ? "" : " " + texts.joined(separator: ", ")))
+            }
+        }
+        if !errorLines.isEmpty { out.append(""); out.append("errors by family and operation:"); out += errorLines }
+        return out.joined(separator: "\n")
+    }
+
+    static func familiesJSON(_ s: TraceStats, _ catalog: FamilyCatalog) -> JSONValue {
+        .array(familyRows(s, catalog).map { r in
+            let c = r.counts
+            return .object([
+                JSONMember("family", .string(r.family)), JSONMember("op", .string(r.op)),
+                JSONMember("requests", .number(UInt64(c.requests))), JSONMember("answers", .number(UInt64(c.answers))),
+                JSONMember("no_call", .number(UInt64(c.unpaired))),
+                JSONMember("errors", .array(c.errors.sorted { $0.key < $1.key }.map { e, n in
+                    .object([JSONMember("errno", .string(Errno.display(e))), JSONMember("count", .number(UInt64(n))),
+                             JSONMember("messages", .object((c.errorTexts[e] ?? [:]).sorted { $0.key < $1.key }
+                                .map { JSONMember($0.key, .number(UInt64($0.value))) }))])
+                })),
+            ])
+        })
+    }
+
+    static func requestJSON(_ r: FailedRequest, _ catalog: FamilyCatalog) -> JSONValue {
+        let n = catalog.names(r.operation)
+        var o: [JSONMember] = [
+            JSONMember("family", .string(n.family)), JSONMember("op", .string(n.operation)),
+            JSONMember("call", .number(UInt64(r.call))), JSONMember("frame", .number(UInt64(r.requestFrame))),
+        ]
+        if let e = r.errno {
+            o.append(JSONMember("errno", .string(Errno.display(e))))
+            o.append(JSONMember("error", .int(Int64(e))))
+            o.append(JSONMember("error_frame", .number(UInt64(r.answerFrame))))
+            if let m = r.message { o.append(JSONMember("message", .string(m))) }
+        }
+        return .object(o)
+    }
+
+    static func failedJSON(_ s: TraceStats, _ catalog: FamilyCatalog, truncation: String?) -> JSONValue {
+        var o: [JSONMember] = [
+            JSONMember("failed", .array(s.failedRequests.map { requestJSON($0, catalog) })),
+            JSONMember("unanswered", .array(s.unansweredRequests.map { requestJSON($0, catalog) })),
+        ]
+        if let truncation { o.append(JSONMember("truncation", .string(truncation))) }
+        return .object(o)
+    }
+
+    static func failedTable(_ s: TraceStats, _ catalog: FamilyCatalog) -> String {
+        var out: [String] = []
+        let failed = s.failedRequests, open = s.unansweredRequests
+        out.append("\(failed.count) request\(failed.count == 1 ? "" : "s") failed, \(open.count) got no answer")
+        if !failed.isEmpty {
+            out.append("")
+            out.append("frame    call    family           operation                errno         error frame  message")
+            for r in failed {
+                let n = catalog.names(r.operation)
+                out.append(pad("\(r.requestFrame)", 8) + " " + pad("#\(r.call)", 7) + " " + pad(n.family, 16) + " " + pad(n.operation, 24)
+                           + " " + pad(r.errno.map { Errno.display($0) } ?? "-", 13) + " " + pad("\(r.answerFrame)", 12)
+                           + (r.message.map { " \"\($0)\"" } ?? ""))
+            }
+        }
+        if !open.isEmpty {
+            out.append("")
+            out.append("no answer:")
+            out.append("frame    call    family           operation")
+            for r in open {
+                let n = catalog.names(r.operation)
+                out.append(pad("\(r.requestFrame)", 8) + " " + pad("#\(r.call)", 7) + " " + pad(n.family, 16) + " " + n.operation)
+            }
+        }
+        return out.joined(separator: "\n")
     }
 
     static func pad(_ s: String, _ w: Int, right: Bool = false) -> String {

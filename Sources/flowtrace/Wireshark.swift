@@ -1,8 +1,13 @@
-// flowtrace wireshark: the Lua dissector generated from spec/ (ynl-gen), printed or installed.
+// flowtrace wireshark: the Lua dissector, printed or installed: generated here from every YNL spec
+// on the spec path (--spec-dir, $FLOWTRACE_SPEC_PATH, the project's spec/, the kernel's specs), by
+// the generator ynl-gen prints the project's plugin with; the embedded copy of that plugin when
+// no spec is found.
 
 import ArgumentParser
 import FlowTrace
 import Posix
+import YNL
+import YNLWireshark
 
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +15,7 @@ import Glibc
 
 struct Wireshark: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The Wireshark plugin that decodes net_flow_nl and nfl_hairpin by name.",
+        abstract: "The Wireshark plugin that decodes every generic netlink family with a YNL spec by name.",
         subcommands: [Print.self, Install.self])
 
     struct Print: ParsableCommand {
@@ -18,8 +23,12 @@ struct Wireshark: ParsableCommand {
             abstract: "Print the Lua plugin.",
             discussion: "Example: flowtrace wireshark print > flowtrace.lua && tshark -X lua_script:flowtrace.lua -r trace.pcapng")
 
+        @OptionGroup var specs: PluginSpecs
+
         func run() throws {
-            print(WiresharkPlugin.lua, terminator: "")
+            let plugin = try specs.plugin()
+            print(plugin.lua, terminator: "")
+            try plugin.finish()
         }
     }
 
@@ -30,6 +39,8 @@ struct Wireshark: ParsableCommand {
 
         @Option(help: "Install into this folder instead.")
         var directory: String?
+
+        @OptionGroup var specs: PluginSpecs
 
         func run() throws {
             let dir: String
@@ -43,11 +54,80 @@ struct Wireshark: ParsableCommand {
             }
             try makeDirectories(dir)
             let path = dir + "/" + WiresharkPlugin.fileName
-            var text = WiresharkPlugin.lua
+            let plugin = try specs.plugin()
+            var text = plugin.lua
             if let failed = text.withUTF8({ Sys.writeFile(path, contents: UnsafeRawBufferPointer($0)) }) {
                 throw ToolError("cannot write \(path): \(Sys.errorText(failed.errno))")
             }
-            print("installed \(path); check with: tshark -G plugins | grep \(WiresharkPlugin.fileName)")
+            print("installed \(path) (\(plugin.families.joined(separator: ", "))); check with: tshark -G plugins | grep \(WiresharkPlugin.fileName)")
+            try plugin.finish()
+        }
+    }
+}
+
+/// The specs the plugin is generated from, and the generation.
+struct PluginSpecs: ParsableArguments {
+    @Option(name: .customLong("spec-dir"), help: ArgumentHelp("Also search this folder for *.yaml specs (repeatable); searched first.", valueName: "dir"))
+    var specDirs: [String] = []
+
+    @Flag(help: "The plugin built into this binary (net_flow_nl and nfl_hairpin only), whatever the spec path holds.")
+    var builtin = false
+
+    struct Plugin {
+        var lua: String
+        var families: [String]
+        /// Specs that did not load or that the generator cannot print, with the error naming the
+        /// file and key.
+        var errors: [String]
+
+        /// Exit 1 after the plugin was written when a spec was left out for an error.
+        func finish() throws {
+            for e in errors { fputs("flowtrace wireshark: \(e)\n", stderr) }
+            if !errors.isEmpty { throw ExitCode(1) }
+        }
+    }
+
+    /// One dissector per generic netlink family found; families Wireshark dissects itself and
+    /// netlink-raw families (rt-link: NETLINK_ROUTE is Wireshark's netlink-route) are listed on
+    /// stderr and left out. No spec at all: the embedded project plugin.
+    func plugin() throws -> Plugin {
+        if builtin {
+            guard specDirs.isEmpty else { throw ValidationError("--builtin takes no --spec-dir") }
+            return Plugin(lua: WiresharkPlugin.lua, families: ["net_flow_nl", "nfl_hairpin"], errors: [])
+        }
+        let lib = YNLSpecLibrary.load(YNLSpecLibrary.searchPath(specDirs: specDirs))
+        var errors = lib.errors.map { $0.error }
+        var families: [YNLFamily] = []
+        for spec in lib.specs {
+            if let why = LuaEmitter.skipReason(spec.family) {
+                fputs("flowtrace wireshark: \(spec.family.name) left to Wireshark: \(why)\n", stderr)
+                continue
+            }
+            families.append(spec.family)
+        }
+        // A family the generator cannot print is left out alone, named with its error; one that
+        // nests another family's set stands or falls with it.
+        var good: [YNLFamily] = []
+        for family in families {
+            let nested = family.attributeSets.flatMap(\.attributes).compactMap(\.nestedFamily?.family)
+            let with = families.filter { nested.contains($0.name) && $0.name != family.name }
+            do {
+                _ = try LuaEmitter.emit([family] + with)
+                good.append(family)
+            } catch {
+                errors.append("left out \(family.file): \(error)")
+            }
+        }
+        guard !good.isEmpty else {
+            if lib.specs.isEmpty {
+                return Plugin(lua: WiresharkPlugin.lua, families: ["net_flow_nl", "nfl_hairpin"], errors: errors)
+            }
+            throw ToolError("no family to print a dissector for" + (errors.isEmpty ? "" : ": " + errors.joined(separator: "; ")))
+        }
+        do {
+            return Plugin(lua: try LuaEmitter.emit(good), families: good.map(\.name), errors: errors)
+        } catch {
+            throw ToolError("cannot print the plugin: \(error)")
         }
     }
 }

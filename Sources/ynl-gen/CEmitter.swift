@@ -2,6 +2,8 @@
 // (kmod/include/uapi/<uapi-header>): defines and enums in the layout of YNL's uapi output.
 // Unlike the Swift output it prints everything, list wrappers included: the module needs them all.
 
+import YNLWireshark
+
 enum CEmitter {
     struct Result {
         var text: String

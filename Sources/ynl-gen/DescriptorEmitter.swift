@@ -12,6 +12,7 @@
 // without hashing or allocating.
 
 import YNL
+import YNLWireshark
 
 enum DescriptorEmitter {
     static let path = "\(Generator.swiftDirectory)/AttributeDescriptors.swift"

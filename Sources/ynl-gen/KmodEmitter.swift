@@ -12,6 +12,7 @@
 // of places and operations are static.
 
 import YNL
+import YNLWireshark
 
 enum KmodEmitter {
     static let prefix = "unft_"

@@ -2,14 +2,12 @@
 // lowerCamelCase unless the spec gives a `swift-name` (the Swift API predates the spec, and some
 // of its names are not mechanical: minprio is minPriority).
 
-enum Naming {
-    static func cUpper(_ name: String) -> String {
-        String(name.uppercased().map { $0 == "-" ? "_" : $0 })
-    }
+import YNLWireshark
 
-    static func cLower(_ name: String) -> String {
-        String(name.lowercased().map { $0 == "-" ? "_" : $0 })
-    }
+enum Naming {
+    static func cUpper(_ name: String) -> String { YNLNames.cUpper(name) }
+
+    static func cLower(_ name: String) -> String { YNLNames.cLower(name) }
 
     static func lowerCamel(_ name: String) -> String {
         let words = name.split(separator: "-", omittingEmptySubsequences: true)

@@ -3,6 +3,8 @@
 // wrappers need no enum of their own; value enums such as mask-type live in hand-written model
 // types that the tests check against the spec).
 
+import YNLWireshark
+
 enum SwiftEmitter {
     static func emit(_ family: Family, namespace: String) -> String {
         var family = family

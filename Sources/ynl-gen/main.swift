@@ -10,6 +10,7 @@
 
 import Foundation
 import YNL
+import YNLWireshark
 
 struct GeneratedFile {
     /// Relative to the package root.
@@ -57,7 +58,26 @@ enum Generator {
         return families
     }
 
-    static func files(for families: [Family]) throws -> [GeneratedFile] {
+    /// The same specs (and hints) as the YNL interpreter sees them: the Wireshark plugin is printed
+    /// from its model, as `flowtrace wireshark` prints one for any family.
+    static func loadInterpreted(root: URL) throws -> [YNLFamily] {
+        let specDirectory = root.appendingPathComponent("spec")
+        let names = try FileManager.default.contentsOfDirectory(atPath: specDirectory.path)
+            .filter { $0.hasSuffix(".yaml") }
+            .sorted()
+        return try names.map { name in
+            let file = "spec/\(name)"
+            let text = try String(contentsOf: specDirectory.appendingPathComponent(name), encoding: .utf8)
+            let family = try YNLSpecLoader.load(yaml: text, file: file)
+            let hintsFile = "spec/\(hintsDirectory)/\(name)"
+            guard let hints = try? String(contentsOf: root.appendingPathComponent(hintsFile), encoding: .utf8) else {
+                return family
+            }
+            return try YNLSpecLoader.applyHints(yaml: hints, file: hintsFile, to: family)
+        }
+    }
+
+    static func files(for families: [Family], interpreted: [YNLFamily]) throws -> [GeneratedFile] {
         var files: [GeneratedFile] = []
         for family in families {
             guard let namespace = family.swiftName else { continue }
@@ -75,10 +95,9 @@ enum Generator {
             files.append(GeneratedFile(path: "\(cDirectory)/\(header)", content: result.text))
         }
         // One Wireshark plugin for all families (the hairpin's ENCAP nests net_flow_nl's set).
-        files += try LuaEmitter.files(for: families)
+        files += try LuaEmitter.files(for: interpreted).map { GeneratedFile(path: $0.path, content: $0.content) }
         files += try KmodEmitter.files(for: dependenciesFirst(families))
         files.append(try DescriptorEmitter.file(for: families))
-        files.append(ErrnoEmitter.file())
         let paths = files.map(\.path)
         if let twice = paths.first(where: { path in paths.filter { $0 == path }.count > 1 }) {
             throw SpecError(file: "spec/", line: nil, path: "", message: "two specs generate \(twice) (swift-name or uapi-header)")
@@ -158,7 +177,8 @@ func run(_ arguments: [String]) -> Int32 {
 
     let files: [GeneratedFile]
     do {
-        files = try Generator.files(for: try Generator.loadFamilies(root: root))
+        files = try Generator.files(for: try Generator.loadFamilies(root: root),
+                                    interpreted: try Generator.loadInterpreted(root: root))
     } catch {
         printError("\(error)")
         return 2

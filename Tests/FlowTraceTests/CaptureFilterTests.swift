@@ -130,4 +130,48 @@ struct CaptureFilterTests {
             for k in run(&f, p) { #expect(k.range.upperBound <= p.count - 16) }
         }
     }
+
+    // Every family (issue 16): `flowtrace capture` without --family.
+
+    @Test func keepsEveryFamilyAndProtocolWithItsProtocol() {
+        var f = CaptureFilter(flowTableID: Self.api, hairpinID: Self.hairpin, keep: .all)
+        let devlink = message(type: 40, flags: Netlink.flagRequest | Netlink.flagAck, seq: 3, port: 0)
+        var k = run(&f, packet(7, devlink))
+        #expect(k == [.init(range: 0..<devlink.count, leg: .unknown, direction: .toKernel, netlinkProtocol: 16)])
+        // rtnetlink: the protocol travels with the message.
+        let link = message(type: 16, flags: Netlink.flagRequest | Netlink.flagAck, seq: 4, port: 0)
+        k = run(&f, packet(7, link, proto: 0))
+        #expect(k == [.init(range: 0..<link.count, leg: .unknown, direction: .toKernel, netlinkProtocol: 0)])
+        // Their ACKs and an unmatched DONE are kept too; our families keep their legs.
+        #expect(run(&f, packet(6, ack(requestType: 40, seq: 3, port: 5))).map(\.leg) == [.unknown])
+        #expect(run(&f, packet(6, done(seq: 1, port: 5))).count == 1)
+        #expect(run(&f, packet(7, message(type: Self.api, flags: 5, seq: 1, port: 0))).map(\.leg) == [.api])
+        #expect(f.statistics.kept == 5 && f.statistics.keptOther == 4 && f.statistics.otherProtocols == 1)
+        // nlctrl is a family like the others.
+        #expect(run(&f, packet(7, message(type: 0x10, flags: 5, seq: 1, port: 0))).count == 1)
+    }
+
+    @Test func dropsTheCapturesOwnLookups() {
+        var f = CaptureFilter(flowTableID: Self.api, hairpinID: Self.hairpin, keep: .all, ownPort: 777)
+        #expect(run(&f, packet(7, message(type: 0x10, flags: 5, seq: 1, port: 777))).isEmpty)
+        #expect(run(&f, packet(6, message(type: 0x10, flags: 0, seq: 1, port: 777))).isEmpty)
+        #expect(run(&f, packet(6, ack(requestType: 0x10, seq: 1, port: 777))).isEmpty)
+        // Another protocol's socket may have the same port number.
+        #expect(run(&f, packet(6, message(type: 16, flags: 0, seq: 1, port: 777), proto: 0)).count == 1)
+    }
+
+    @Test func keepsOnlyTheNamedFamilies() {
+        var f = CaptureFilter(flowTableID: 0, hairpinID: 0, keep: .only(families: [40], protocols: [0]))
+        #expect(run(&f, packet(7, message(type: 40, flags: 5, seq: 2, port: 0))).count == 1)
+        #expect(run(&f, packet(7, message(type: 41, flags: 5, seq: 2, port: 0))).isEmpty)
+        #expect(run(&f, packet(6, ack(requestType: 40, seq: 2, port: 9))).count == 1)
+        #expect(run(&f, packet(6, ack(requestType: 41, seq: 2, port: 9))).isEmpty)
+        // A dump of family 40 ends with a DONE that names no family: kept by its port and seq.
+        _ = run(&f, packet(6, message(type: 40, flags: Netlink.flagMulti, seq: 8, port: 9)))
+        #expect(run(&f, packet(6, done(seq: 8, port: 9))).count == 1)
+        #expect(run(&f, packet(6, done(seq: 8, port: 10))).isEmpty)
+        // A whole protocol.
+        #expect(run(&f, packet(7, message(type: 16, flags: 5, seq: 2, port: 0), proto: 0)).count == 1)
+        #expect(run(&f, packet(7, message(type: 16, flags: 5, seq: 2, port: 0), proto: 12)).isEmpty)
+    }
 }

@@ -83,7 +83,7 @@ private func errnos(_ results: [FlowResult]) -> [UInt32] { results.map(\.errno) 
         #expect(b.insert(flow(1, 4, prio: 5, [ipv4, tcp], actions: nil)).errno == 17)
         // Same match set, other priority: allowed.
         #expect(b.insert(flow(1, 5, prio: 6, [ipv4, tcp])).errno == 0)
-        // A subset/superset is a different match set (the original's subset test, bug 10/27).
+        // A subset/superset is a different match set (the original's subset test said the same).
         #expect(b.insert(flow(1, 6, prio: 5, [ipv4])).errno == 0)
         #expect(b.insert(flow(1, 7, prio: 5, [ipv4, udp])).errno == 0)
         // Out-of-mask noise makes a different value irrelevant: 0x16 & 0xf0 == 0x10 & 0xf0.
@@ -139,7 +139,7 @@ private func errnos(_ results: [FlowResult]) -> [UInt32] { results.map(\.errno) 
         // The returned flow is the stored one, whatever the request carried.
         #expect(b.delete(table: 1, uid: 1) == .success(stored))
         // Nothing else went: not the flow with a "subset" match, not the same match at another
-        // priority, not the same uid in another table (the original over-deleted, bug 27).
+        // priority, not the same uid in another table (the original over-deleted).
         #expect(b.allFlows(table: 1).map(\.uid) == [2, 3])
         #expect(b.count(table: 2) == 1)
         #expect(b.delete(table: 1, uid: 1).errno == 2)

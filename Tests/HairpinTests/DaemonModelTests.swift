@@ -65,7 +65,7 @@ struct TemporaryDirectory {
         #expect(sizes["ingress_acl"] == 1024)
         #expect(sizes["ipv4_route"] == 65536)
         #expect(sizes["ipv4_5tuple"] == 16384)
-        // Bug 28 of the originals: ipv4 length/identification/csum were 8 bits, ttl 1.
+        // The originals had ipv4 length/identification/csum at 8 bits and ttl at 1.
         let ipv4 = try #require(model.headers.first { $0.name == "ipv4" })
         let widths = Dictionary(uniqueKeysWithValues: ipv4.fields.map { ($0.name, $0.bitwidth) })
         #expect(widths["length"] == 16 && widths["identification"] == 16 && widths["csum"] == 16)

@@ -262,7 +262,7 @@ func expectEcho(_ answer: HairpinEncap, _ request: HairpinEncap, sourceLocation:
         #expect(a.attributes == FlowTableAttributes.device(7))
         #expect(stored(s) == [1, 2, 3])
 
-        // DEL identifies by (table, uid) only; the answer says DEL, not SET (bug 18).
+        // DEL identifies by (table, uid) only; the answer says DEL, not SET (the original said SET).
         let del = setFlows([Flow(table: L2.table, uid: 2, priority: 0)], seq: 12, cmd: .delFlows)
         let d = s.handle(del)
         expectEcho(d, del)

@@ -1,4 +1,4 @@
-// Match-set covering/overlap (bug 10 fixed) and flow/model validation.
+// Match-set covering/overlap (all fields, not any field, as the original did) and flow/model validation.
 import Testing
 import PropertyBased
 @testable import LibFlowTable
@@ -78,7 +78,7 @@ private func flow(table: UInt32 = 10, uid: UInt32 = 1, _ matches: [FieldRef]? = 
     Flow(table: table, uid: uid, priority: 5, matches: matches, actions: actions)
 }
 
-// MARK: - Covers: hand cases showing bug 10 fixed
+// MARK: - Covers: hand cases where the original's any-field test was wrong
 
 @Test func coversDifferentFieldsIsFalse() {
     // The original: A's only field is missing in B → "covered" → true (any-field + wildcard bug).
@@ -508,7 +508,7 @@ private let badFlows: [(Flow, FlowOperation, [FlowValidationError])] = {
          [.valueWidthMismatch(.actionArgument(action: 1, argument: 0), type: .u16, byteCount: 4)]),
         ({ $0.tables[1].actions.append(42) }, [.unknownAction(.tableAction(table: 20, action: 2), action: 42)]),
         ({ $0.tables[1].actions.append(0) }, [.reservedZero(.tableAction(table: 20, action: 2), what: "action uid")]),
-        // The examples' v1-style terminator (bug 28) is not DONE in v2.
+        // The original examples' v1-style terminator is not DONE in v2.
         ({ $0.headerGraph[2].jumps[0].nextNode = 0xFFFF_FFFF },
          [.unknownJumpTarget(.headerNodeJump(node: 3, jump: 0), target: 0xFFFF_FFFF)]),
         ({ $0.tableGraph[0].jumps[0].nextNode = 30 }, [.unknownJumpTarget(.tableNodeJump(node: 10, jump: 0), target: 30)]),
@@ -530,7 +530,7 @@ private let badFlows: [(Flow, FlowOperation, [FlowValidationError])] = {
     }
     #expect(kinds == Set(ModelValidationError.Kind.allCases),
             "never produced: \(Set(ModelValidationError.Kind.allCases).subtracting(kinds))")
-    // The original examples' habits (bug 28): uid 0 tables and instance 0 are rejected.
+    // The original examples' habits: uid 0 tables and instance 0 are rejected.
     var examples = model
     examples.tables[0].uid = 0
     examples.tableGraph[0].uid = 0

@@ -8,7 +8,7 @@ set -euo pipefail
 bin="${FLOWTRACE_BIN:?}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 export SWIFT_BACKTRACE=enable=no
-for t in fuzz-netlink fuzz-pcapng fuzz-json fuzz-encap fuzz-ynl; do
+for t in fuzz-netlink fuzz-pcapng fuzz-json fuzz-encap fuzz-ynl fuzz-classbench fuzz-ovs; do
   dir="$root/Fuzz/corpus/$t"
   n=$(find "$dir" -type f ! -name '.*' | wc -l)
   ((n > 0)) || { echo "$t: empty corpus $dir"; exit 1; }

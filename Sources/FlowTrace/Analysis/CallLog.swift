@@ -90,7 +90,7 @@ public struct CallFinding: Hashable, Sendable, CustomStringConvertible {
 
 public struct CallLog {
     public private(set) var calls: [CallInfo] = []
-    public private(set) var tracker = CallTracker()
+    public private(set) var tracker = CallTracker(otherFamilies: false)
     /// Findings made while reading, in frame order (the end-of-file checks are `CallAudit`'s).
     public internal(set) var findings: [CallFinding] = []
     public internal(set) var findingCount = 0
@@ -288,7 +288,7 @@ public struct CallLog {
             }
         case .apiFinal:
             final(&c, s, ts: ts, frame: frame)
-        case .none:
+        case .none, .familyRequest, .familyAnswer:
             break
         }
     }

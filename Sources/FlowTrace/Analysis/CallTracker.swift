@@ -15,6 +15,9 @@ public enum CallRole: UInt8, Sendable {
     case encapRequest, encapAnswer
     /// unft's NLMSG_ERROR refusing an ENCAP answer (or the ACK of one, in older traces).
     case hairpinAck
+    /// A request of another family (or another netlink protocol), and its answers: replies,
+    /// NLMSG_DONE, the ACK or error.
+    case familyRequest, familyAnswer
 }
 
 /// What `CallTracker.observe` says about one message.
@@ -39,6 +42,11 @@ public struct CallEvent: Sendable {
     public var orphan = false
     /// An API request that reused the (port, seq) of a call still open: that call's id.
     public var replacedCall = 0
+    /// A call of another family (`familyRequest`/`familyAnswer`): the request's nlmsg_type
+    /// (family id, or message type of its protocol), its genl command, and its protocol.
+    public var requestType: UInt16 = 0
+    public var requestCommand: UInt8 = 0
+    public var netlinkProtocol: UInt16 = NetlinkPseudoHeader.protocolGeneric
 
     public init() {}
 }
@@ -72,14 +80,34 @@ public struct CallTracker {
     /// API calls waiting for their ENCAP, per (command, ifindex): index into `queues`.
     var queueIndex = FlatTable<Int32>(placeholder: -1, capacity: 64)
     var queues: [[Int]] = []
+    /// Open calls of other families by (protocol, port, seq). Not on our families' path.
+    struct FamilyKey: Hashable {
+        var netlinkProtocol: UInt16
+        var port: UInt32
+        var seq: UInt32
+    }
+    struct FamilyCall {
+        var call: Int
+        var type: UInt16
+        var command: UInt8
+        var start: UInt64
+        var frame: Int
+        var dump: Bool
+        var ack: Bool
+    }
+    var familyCalls: [FamilyKey: FamilyCall] = [:]
     /// The last ENCAP answers by nlmsg_seq & (size - 1): (nlmsg_seq, call, command).
     var answerRing = [(key: UInt64, call: Int, command: UInt8)](repeating: (UInt64.max, 0, 0), count: CallTracker.ringSize)
     static let ringSize = 256
 
-    public init() {}
+    /// Whether requests of other families (and protocols) open calls. `CallLog` audits our calls
+    /// only and numbers them densely.
+    public let otherFamilies: Bool
+
+    public init(otherFamilies: Bool = true) { self.otherFamilies = otherFamilies }
 
     /// The number of calls still open (waiting for an answer on either leg).
-    public var openCalls: Int { apiCalls.count + encapCalls.count }
+    public var openCalls: Int { apiCalls.count + encapCalls.count + familyCalls.count }
 
     /// Feeds the next message of the file (the record's first message, summarised). `frame` is
     /// the record's 1-based frame number; `synthetic` records belong to no call.
@@ -93,9 +121,23 @@ public struct CallTracker {
             e.leg = .api
             if s.isRequest { apiRequest(s, timestamp: timestamp, frame: frame, into: &e) } else { apiAnswer(s, role: .apiReply, timestamp: timestamp, into: &e) }
         case .done:
+            guard s.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric else {
+                familyAnswer(s, final: .done, timestamp: timestamp, into: &e)
+                break
+            }
             e.leg = .api
             apiAnswer(s, role: .apiDone, timestamp: timestamp, into: &e)
+            // Not an API call's: another family's dump, else an API orphan as before.
+            if e.orphan, !familyCalls.isEmpty {
+                var other = CallEvent()
+                familyAnswer(s, final: .done, timestamp: timestamp, into: &other)
+                if !other.orphan { e = other }
+            }
         case .ack, .error:
+            guard s.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric else {
+                familyAnswer(s, final: .ack, timestamp: timestamp, into: &e)
+                break
+            }
             switch families.fastKind(ofType: s.familyID) {
             case .hairpin:
                 e.leg = .hairpin
@@ -103,8 +145,18 @@ public struct CallTracker {
             case .flowTable:
                 e.leg = .api
                 apiAnswer(s, role: .apiFinal, timestamp: timestamp, into: &e)
+            case .other:
+                familyAnswer(s, final: .ack, timestamp: timestamp, into: &e)
             default:
                 break
+            }
+        case .other:
+            guard otherFamilies else { break }
+            if s.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric && s.familyID < Netlink.minFamilyType { break }
+            if s.isRequest {
+                familyRequest(s, timestamp: timestamp, frame: frame, into: &e)
+            } else {
+                familyAnswer(s, final: .reply, timestamp: timestamp, into: &e)
             }
         case .hairpin:
             e.leg = .hairpin
@@ -119,6 +171,59 @@ public struct CallTracker {
             break
         }
         return e
+    }
+
+    /// A request of another family opens a call, remembered by (protocol, nlmsg_pid, nlmsg_seq)
+    /// (replacing an open one with the same key).
+    mutating func familyRequest(_ s: MessageSummary, timestamp: UInt64, frame: Int, into e: inout CallEvent) {
+        calls += 1
+        e.call = calls
+        e.role = .familyRequest
+        e.opened = true
+        e.requestType = s.familyID
+        e.requestCommand = s.command
+        e.netlinkProtocol = s.netlinkProtocol
+        let key = FamilyKey(netlinkProtocol: s.netlinkProtocol, port: s.port, seq: s.netlinkSeq)
+        if let old = familyCalls[key] { e.replacedCall = old.call }
+        familyCalls[key] = FamilyCall(call: calls, type: s.familyID, command: s.command, start: timestamp, frame: frame,
+                                      dump: s.isDump, ack: s.wantsAck)
+    }
+
+    enum FamilyAnswerKind { case reply, done, ack }
+
+    /// A reply, NLMSG_DONE or ACK/error of another family's call: by (protocol, port, seq), else
+    /// (protocol, 0, seq). Final: the ACK or error; a dump's NLMSG_DONE; the reply of a request
+    /// that asked for neither a dump nor an ACK.
+    mutating func familyAnswer(_ s: MessageSummary, final kind: FamilyAnswerKind, timestamp: UInt64, into e: inout CallEvent) {
+        guard otherFamilies else { return }
+        e.role = .familyAnswer
+        e.netlinkProtocol = s.netlinkProtocol
+        let seq = kind == .ack ? (s.ackedSeq ?? s.netlinkSeq) : s.netlinkSeq
+        var key = FamilyKey(netlinkProtocol: s.netlinkProtocol, port: s.port, seq: seq)
+        var found = familyCalls[key]
+        if found == nil, s.port != 0 {
+            key.port = 0
+            found = familyCalls[key]
+        }
+        guard let c = found else {
+            e.orphan = true
+            return
+        }
+        e.call = c.call
+        e.requestType = c.type
+        e.requestCommand = c.command
+        e.requestFrame = c.frame
+        e.latency = timestamp >= c.start ? timestamp - c.start : 0
+        let last: Bool
+        switch kind {
+        case .ack: last = true
+        case .done: last = c.dump
+        case .reply: last = !c.dump && !c.ack
+        }
+        if last {
+            e.final = true
+            familyCalls[key] = nil
+        }
     }
 
     /// ENCAP SEQs from here up are the recorder's snapshot (Hairpin's Snapshot.snapshotSequenceBase).

@@ -1,7 +1,7 @@
 // A map from UInt64 keys (pairing keys, ENCAP sequence numbers) to small values, for the
 // per-record lookups of `flowtrace stats`: linear probing in a power-of-two array kept at
 // most half full, deletion by backward shift (no tombstones, so a long trace with millions
-// of calls keeps short probe runs). A Dictionary cost a fifth of `stats` in hashing (SipHash)
+// of calls keeps short probe runs). A Dictionary costs a large share of `stats` in hashing (SipHash)
 // and bucket bookkeeping; this is a multiply and usually one probe. Memory grows only with
 // the number of keys present at once (open calls), never with the trace's length.
 

@@ -30,8 +30,10 @@ public enum TraceLine {
     /// caller: it is already aligned).
     /// `call`, when given, is printed as a column after the time: "#7", or "-" for a message
     /// of no call (0).
+    /// `familyText`, for another family's message, replaces "family 0x… cmd N" (its name and
+    /// operation from the specs), and follows ACK/ERROR/DONE (the family and operation answered).
     public static func format(_ s: MessageSummary, record: TraceRecord, leg: TraceLeg, latency: UInt64?,
-                              call: Int? = nil) -> String {
+                              call: Int? = nil, familyText: String? = nil) -> String {
         var out = time(record.timestamp)
         if let call { out += " " + (call > 0 ? "#\(call)" : "-").col(6) }
         out += " " + (leg == .unknown ? "?" : leg.description).col(7)
@@ -47,14 +49,17 @@ public enum TraceLine {
             if s.kind == .hairpin && s.command == NFLH.Command.encap.rawValue { out += s.status == nil ? " req" : " ans" }
         case .ack:
             out += "ACK"
+            if let familyText { out += " " + familyText }
         case .error:
             out += "ERROR"
+            if let familyText { out += " " + familyText }
         case .done:
             out += "DONE"
+            if let familyText { out += " " + familyText }
         case .controller:
             out += s.command == Controller.Command.newFamily ? "nlctrl NEWFAMILY" : "nlctrl cmd \(s.command)"
         case .other:
-            out += "family 0x\(String(s.familyID, radix: 16)) cmd \(s.command)"
+            out += familyText ?? "family 0x\(String(s.familyID, radix: 16)) cmd \(s.command)"
         case .malformed:
             out += "MALFORMED \(s.malformedReason ?? "")"
         }

@@ -27,7 +27,7 @@ public struct TraceStats {
     public var errnos: [Int32: Int] = [:]
 
     /// Per (leg, command): an array indexed by leg and command byte pointing into `buckets`
-    /// (hashing a Key per record was a tenth of `stats`).
+    /// (hashing a Key per record is a visible share of `stats`).
     var bucketOf = [Int32](repeating: -1, count: 3 << 8)
     var buckets: [CommandStats] = []
     var bucketKeys: [Key] = []
@@ -44,6 +44,15 @@ public struct TraceStats {
 
     /// Which call each message belongs to: its command, and the latency of its final answer.
     var calls = CallTracker()
+
+    /// Per operation of the other families (and protocols).
+    public internal(set) var familyOperations: [FamilyOperationKey: FamilyOperationCounts] = [:]
+    /// Follow every request to its answer (`failedRequests`, `unansweredRequests`): off unless
+    /// asked, as it keeps each open call.
+    public var tracksFailures = false
+    /// Requests of any family answered with an error, in the order of their errors.
+    public internal(set) var failedRequests: [FailedRequest] = []
+    var openRequests: [Int: FailedRequest] = [:]
 
     /// Open SET/DEL calls on the hairpin leg, by ENCAP SEQ: which table each flow is in. A
     /// batch whose flows share one table (nearly all) is a count and the table; the others
@@ -66,24 +75,29 @@ public struct TraceStats {
         var families = reader.families
         while let r = try reader.nextCore() {
             if FamilyTable.mayTeach(r) { families = reader.families }
-            add(r, families: families)
+            add(r, families: families, frame: tracksFailures ? reader.frameNumber : 0)
         }
     }
 
-    public mutating func add(_ record: TraceRecord, families: FamilyTable) {
-        add(RecordCore(record), families: families)
+    /// `frame`: the record's 1-based frame number, for `failedRequests` (0: its record count).
+    public mutating func add(_ record: TraceRecord, families: FamilyTable, frame: Int = 0) {
+        add(RecordCore(record), families: families, frame: frame)
     }
 
     @inline(__always)
-    mutating func add(_ record: RecordCore, families: FamilyTable) {
+    mutating func add(_ record: RecordCore, families: FamilyTable, frame: Int = 0) {
         records += 1
         if firstTimestamp == nil { firstTimestamp = record.timestamp }
         lastTimestamp = record.timestamp
         if record.synthetic { synthetic += 1; return }
         let recorded = families.leg(of: record)
-        let s = SummaryDecoder.summarize(record.netlink, families: families)
+        let s = SummaryDecoder.summarize(record.netlink, families: families, netlinkProtocol: record.netlinkProtocol)
         if s.kind == .malformed { malformed += 1; return }
-        let e = calls.observe(s, families: families, timestamp: record.timestamp, frame: records)
+        let e = calls.observe(s, families: families, timestamp: record.timestamp, frame: frame > 0 ? frame : records)
+        if tracksFailures { trackFailure(s, e, netlink: record.netlink, families: families, frame: frame > 0 ? frame : records) }
+        if s.kind == .other || e.role.rawValue >= CallRole.familyRequest.rawValue {
+            countFamily(s, e, netlink: record.netlink, families: families)
+        }
         // An ACK or error without a recorded leg (nlmon) travelled the leg of the message it echoes.
         let leg = recorded != .unknown ? recorded : e.leg
         let status = s.status

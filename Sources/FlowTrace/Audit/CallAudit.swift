@@ -136,7 +136,7 @@ public struct CallAudit: Sendable {
                 }
             } else if c.command == NFL.Command.getFlows.rawValue {
                 // A dump (its DONE is final, an ACK after it matches no call), or a do answered
-                // as unft did before 2026-12-07: pages (NLM_F_MULTI), NLMSG_DONE, then the ACK.
+                // as older unft versions did: pages (NLM_F_MULTI), NLMSG_DONE, then the ACK.
                 if c.dones != 1 { add(api, "\(what) answered with \(c.dones) NLMSG_DONE(s), not 1") }
                 // The pages' cutting rule (spec/two-leg-contract.md "GET_FLOWS reply pages"): no
                 // flows give exactly one page with an empty FLOWS; flows never an empty page.

@@ -67,6 +67,8 @@ public enum NetlinkPseudoHeader {
     /// ARPHRD_NETLINK: Wireshark dissects nothing without it.
     public static let hardwareTypeNetlink: UInt16 = 0x0338
     public static let protocolGeneric: UInt16 = 16
+    /// NETLINK_ROUTE (rtnetlink: links, addresses, routes, tc).
+    public static let protocolRoute: UInt16 = 0
 }
 
 /// FlowTrace's per-record metadata: one copyable custom binary option (2989) on each EPB.

@@ -193,7 +193,7 @@ public final class PcapngReader {
     /// Set when the file ends inside a block; `next()` then returns nil.
     public private(set) var truncation: TraceTruncation?
     /// What each packet needs of its interface, without the strings: copying an Interface
-    /// per packet cost a quarter of the read time in retain/release.
+    /// per packet would cost retain/release on every read.
     @exclusivity(unchecked) private var hot: [(linkType: UInt16, snapLength: UInt32, scale: TimestampScale)] = []
     @exclusivity(unchecked) private var swapped = false
     @exclusivity(unchecked) private var finished = false

@@ -24,6 +24,8 @@ public final class Recorder: @unchecked Sendable {
     /// Interface ids in the files: the hairpin leg always, the API leg when recorded.
     public static let hairpinInterface: UInt32 = 0
     public static let apiInterface: UInt32 = 1
+    /// Every other family and protocol of an nlmon capture, when recorded (after the API leg).
+    public static let otherInterface: UInt32 = 2
 
     /// Messages (whole netlink messages, encoded) that rebuild the devices' state: synthetic
     /// discovery and GET_FLOWS exchanges. Called at the start of every file, with the
@@ -99,13 +101,19 @@ public final class Recorder: @unchecked Sendable {
     /// - Parameters:
     ///   - families: the family ids used in this session (NEWFAMILY records in every file).
     ///   - recordsAPI: whether the API leg is recorded too (the twin sees both legs).
-    public init(path: String, families: [Controller.Family], recordsAPI: Bool, sessionComment: String,
+    ///   - recordsOther: whether messages of other families and protocols are recorded too (an
+    ///     nlmon capture of every family), on a third interface; needs `recordsAPI`.
+    public init(path: String, families: [Controller.Family], recordsAPI: Bool, recordsOther: Bool = false,
+                sessionComment: String,
                 rotation: PcapngRotation? = nil, flush: PcapngFlushPolicy = .default,
                 snapshot: SnapshotProvider? = nil) throws {
         self.families = families
         var interfaces = [PcapngInterfaceInfo(name: "hairpin", description: "nfl_hairpin: unft <-> flow-table-hairpind")]
         if recordsAPI {
             interfaces.append(PcapngInterfaceInfo(name: "api", description: "net_flow_nl: application <-> unft"))
+            if recordsOther {
+                interfaces.append(PcapngInterfaceInfo(name: "netlink", description: "every other netlink family and protocol (nlmon)"))
+            }
         }
         let fams = families
         writer = try PcapngWriter(
@@ -149,11 +157,15 @@ public final class Recorder: @unchecked Sendable {
     /// Records one message. Never throws into the caller's NDO path: a write error is kept in
     /// `lastError` (and the writer keeps the unwritten bytes to retry on the next write).
     /// `timestamp` is taken here, at the hook, before any wait for the lock.
+    /// A record of `leg` .unknown goes to the other families' interface when the file has one.
+    /// `synthetic`: written by the capture rather than seen (a NEWFAMILY asked from nlctrl).
     public func record(leg: TraceLeg, direction: TraceDirection, bytes: UnsafeRawBufferPointer,
-                       pairing: UInt64? = nil, timestamp: UInt64 = PcapngWriter.now(), comment: String? = nil) {
-        let iface = leg == .api ? Recorder.apiInterface : Recorder.hairpinInterface
+                       pairing: UInt64? = nil, timestamp: UInt64 = PcapngWriter.now(), comment: String? = nil,
+                       netlinkProtocol: UInt16 = NetlinkPseudoHeader.protocolGeneric, synthetic: Bool = false) {
+        let iface = leg == .api ? Recorder.apiInterface
+            : leg == .unknown && interfaceCount > Int(Recorder.otherInterface) ? Recorder.otherInterface : Recorder.hairpinInterface
         let commentLength = comment?.utf8.count ?? 0
-        let hasMeta = leg != .unknown || pairing != nil     // as PcapngWriter.append decides
+        let hasMeta = leg != .unknown || pairing != nil || synthetic     // as PcapngWriter.append decides
         lock.lock()
         defer { lock.unlock() }
         let total: Int
@@ -183,8 +195,8 @@ public final class Recorder: @unchecked Sendable {
         if half.pointee.records == 0 { fillingSince = MonotonicClock.now() }
         PcapngWriter.formatPacketBlock(at: half.pointee.base + half.pointee.used, total: total, interface: iface,
                                        timestamp: timestamp, leg: leg, direction: direction, pairing: pairing,
-                                       synthetic: false, hasMeta: hasMeta,
-                                       netlinkProtocol: NetlinkPseudoHeader.protocolGeneric,
+                                       synthetic: synthetic, hasMeta: hasMeta,
+                                       netlinkProtocol: netlinkProtocol,
                                        netlink: bytes, comment: comment, commentLength: commentLength)
         half.pointee.used += total
         half.pointee.records += 1
@@ -196,6 +208,18 @@ public final class Recorder: @unchecked Sendable {
         } else if half.pointee.records >= halfRecords || half.pointee.used >= halfBytes, !inFlight, !handedOver {
             // Full: hand it over now, while the flusher is idle, rather than at the next record.
             handOver()
+        }
+    }
+
+    /// Names a family met during a capture: its NEWFAMILY (in the kernel's layout, as the
+    /// preamble's), synthetic, on the other families' interface, so a reader learns the id
+    /// before the family's first message.
+    public func recordFamily(_ f: Controller.Family, timestamp: UInt64 = PcapngWriter.now()) {
+        var w = NetlinkWriter(capacity: 512)
+        Controller.newFamily(f, sequence: 0, port: 0, into: &w)
+        w.withUnsafeBytes { raw in
+            record(leg: .unknown, direction: .toUser, bytes: raw, timestamp: timestamp,
+                   comment: "family \(f.name) is id \(f.id)", synthetic: true)
         }
     }
 

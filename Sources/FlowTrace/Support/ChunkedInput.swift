@@ -15,7 +15,7 @@ final class ChunkedInput {
     let maxWindow: Int
 
     // Unchecked exclusivity: a reader is used by one thread and these are plain loads and
-    // stores, never held across a call; the runtime's checks were a tenth of a record's cost.
+    // stores, never held across a call; the runtime's checks would be a visible share of a record's cost.
     @exclusivity(unchecked) private var base: UnsafeMutableRawPointer
     @exclusivity(unchecked) private var capacity: Int
     /// Unconsumed bytes are base[start..<end].

@@ -1,6 +1,7 @@
 // The reference backend: a plain array per table and linear scans, O(n) per operation, but small
 // enough to be obviously correct; the other backends are tested against it. Unlike the original ftbe-dummy it keeps one state per device, deletes by
-// (table, uid) only and reports ENOENT/EEXIST/ENOSPC (bugs 26, 27).
+// (table, uid) only and reports ENOENT/EEXIST/ENOSPC (the original shared one list between devices and
+// deleted by a subset test).
 import LibFlowTable
 
 public final class DummyBackend: PacketClassifier {
@@ -8,7 +9,7 @@ public final class DummyBackend: PacketClassifier {
     public let tableSizes: [UInt32: UInt32]
 
     /// A stored flow with its match identity, computed once at insert: recomputing the canonical
-    /// MatchSet of every stored flow on every scan made inserts into a 10k table cost ~0.7 ms.
+    /// MatchSet of every stored flow on every scan would allocate once per stored flow per insert.
     private struct Entry {
         var stored: StoredFlow
         var identity: MatchPriority

@@ -43,7 +43,7 @@ extension Result where Failure == BackendError {
 }
 
 /// The flows of ONE device. The daemon creates one instance per device (the original shared one
-/// global state between all unft devices, bug 26).
+/// global state between all unft devices).
 ///
 /// Class-bound: a backend is a store with identity that the daemon mutates in place; classes also
 /// let `any FlowBackend` be mutated without `inout` gymnastics. Not thread-safe: the caller
@@ -68,7 +68,7 @@ public protocol FlowBackend: AnyObject {
 
     /// Removes the flow `uid` of `table` and returns it exactly as it was inserted (so a rollback
     /// can put it back). Unknown table or no such uid → ENOENT. Matches, priority and actions play
-    /// no part (the original deleted by a buggy subset test, bug 27).
+    /// no part (the original deleted by a buggy subset test, removing flows it was not asked to).
     func delete(table: UInt32, uid: UInt32) -> Result<Flow, BackendError>
 
     /// Calls `body` for each flow of `selector.table` with min ≤ priority ≤ max (an absent bound is

@@ -1,6 +1,6 @@
 // Applying the FLOWS of one SET_FLOWS / DEL_FLOWS request to a backend under an error strategy.
 // The originals did not honour the strategies, did not roll back and lost the per-flow errno
-// (bugs 3, 21); this layer does all three. Contract: spec/backend-contract.md.
+// (ABORT_LOG went on, ABORT kept the flows before the failure); this layer does all three. Contract: spec/backend-contract.md.
 import LibFlowTable
 
 /// Which command a batch carries.

@@ -59,7 +59,7 @@ public final class HashBackend: FlowBackend {
         @exclusivity(unchecked) var byIdentity = SlotIndex()
         @exclusivity(unchecked) var order = PriorityOrder()
         /// The FLOW elements of the encoded slots, back to back: raw memory owned here (an
-        /// Array's append of a buffer cost ~25 instructions per byte through its generic path).
+        /// Array's append of a buffer goes through a generic path, several instructions per byte).
         @exclusivity(unchecked) var arena = Arena()
         /// Bytes of `arena` no slot refers to any more.
         @exclusivity(unchecked) var garbage = 0

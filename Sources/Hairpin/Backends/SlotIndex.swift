@@ -2,7 +2,7 @@
 //
 // Why not a Dictionary: a Swift Dictionary keeps keys and values in separate arrays beside an
 // occupancy bitmap, and hashes with SipHash, so one lookup at a million entries touches three
-// cold cache lines and costs ~20 ns of hashing before the first miss. Here an entry is one
+// cold cache lines and pays SipHash before the first miss. Here an entry is one
 // 16-byte (key, slot) pair in one array and the hash is one multiply-xorshift mix of the key
 // with a per-index random seed (distinct keys cannot be chosen to aim at one bucket), so a
 // lookup is usually one cache line.

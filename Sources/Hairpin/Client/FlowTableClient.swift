@@ -155,6 +155,19 @@ public final class FlowTableClient {
                                     timeout: Double, buffer: inout [UInt8]) throws(FlowTableClientError) -> Controller.Family {
         var w = NetlinkWriter(capacity: 64)
         Controller.getFamily(name, sequence: sequence, port: port, into: &w)
+        return try lookupFamily(request: w, name: name, over: transport, sequence: sequence, timeout: timeout, buffer: &buffer)
+    }
+
+    /// CTRL_CMD_GETFAMILY by id: the family a captured message's nlmsg_type names.
+    public static func lookupFamily(id: UInt16, over transport: MessageTransport, sequence: UInt32, port: UInt32 = 0,
+                                    timeout: Double, buffer: inout [UInt8]) throws(FlowTableClientError) -> Controller.Family {
+        var w = NetlinkWriter(capacity: 64)
+        Controller.getFamily(id: id, sequence: sequence, port: port, into: &w)
+        return try lookupFamily(request: w, name: "id \(id)", over: transport, sequence: sequence, timeout: timeout, buffer: &buffer)
+    }
+
+    static func lookupFamily(request w: NetlinkWriter, name: String, over transport: MessageTransport, sequence: UInt32,
+                             timeout: Double, buffer: inout [UInt8]) throws(FlowTableClientError) -> Controller.Family {
         try send(w, over: transport, timeout: timeout)
         var family: Controller.Family?
         let deadline = MonotonicClock.now() + MonotonicClock.nanoseconds(timeout)

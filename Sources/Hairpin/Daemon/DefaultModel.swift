@@ -17,8 +17,8 @@ public enum DefaultModel {
         list.enumerated().map { Field(name: $1.0, uid: UInt32($0 + 1), bitwidth: $1.1) }
     }
 
-    /// Widths as on the wire (the originals had ipv4 length/identification/csum at 8 and ttl at 1,
-    /// bug 28). 128-bit IPv6 addresses are two 64-bit halves: a VALUE holds at most 64 bits.
+    /// Widths as on the wire (the originals had ipv4 length/identification/csum at 8 and ttl at 1).
+    /// 128-bit IPv6 addresses are two 64-bit halves: a VALUE holds at most 64 bits.
     static let headers: [Header] = [
         Header(name: "ethernet", uid: ethernet, fields: fields([
             ("src_mac", 48), ("dst_mac", 48), ("ethertype", 16),

@@ -1,6 +1,6 @@
 // What the daemon keeps per unft device: the model it advertises, that model indexed for flow
 // validation, and a backend holding the device's flows. The original kept one flow list for all
-// devices and ignored the ifindex of requests (bug 26); here every ifindex gets its own state.
+// devices and ignored the ifindex of requests; here every ifindex gets its own state.
 import LibFlowTable
 
 /// The state of one device (one ifindex). Never shared between devices.
@@ -36,7 +36,7 @@ public final class DeviceRegistry {
     public let maxDevices: Int
 
     // exclusivity(unchecked): the registry is used under the service's lock, and the dynamic
-    // access checks were a visible share of a call (callgrind on replay-bench).
+    // access checks would be a visible share of a call.
     @exclusivity(unchecked) private var states: [UInt32: DeviceState] = [:]
     /// The device of the previous call: calls mostly go to one device.
     @exclusivity(unchecked) private var last: DeviceState?

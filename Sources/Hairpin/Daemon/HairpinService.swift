@@ -13,9 +13,9 @@
 //  no device state for the ifindex           STATUS ENODEV
 //  anything else wrong with the request      STATUS EINVAL
 //
-// Every answer echoes CMD_TYPE, CMD and SEQ (the original answered DEL_FLOWS with CMD SET_FLOWS,
-// bug 18); failures carry ERROR_MSG and no ATTR, except batch answers, which always carry RESULTS
-// and the preamble so unft can report each failed flow with its errno (bugs 3, 16, 21).
+// Every answer echoes CMD_TYPE, CMD and SEQ (the original answered DEL_FLOWS with CMD SET_FLOWS);
+// failures carry ERROR_MSG and no ATTR, except batch answers, which always carry RESULTS and the
+// preamble so unft can report each failed flow with its errno (the originals lost both).
 import LibFlowTable
 import Posix
 

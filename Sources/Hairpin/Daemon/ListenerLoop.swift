@@ -4,11 +4,11 @@
 // "Listener registration", "Parts" and "Errors of the hairpin leg itself".
 //
 // Differences from the original hairpind on purpose:
-// * SET_LISTENER carries no pid: unft registers the sending port (bug 19);
+// * SET_LISTENER carries no pid: unft registers the sending port;
 // * a malformed request is answered EINVAL with the decoder's message when its SEQ can be read,
-//   instead of being dropped so the kernel waits forever (bug 20);
+//   instead of being dropped so the kernel waits forever;
 // * an error ACK for an answer is counted and logged with the ENCAP seq it belongs to, and
-//   nothing about the leg kills the loop except the transport closing (bugs 22, 24, 25);
+//   nothing about the leg kills the loop except the transport closing;
 // * answers are sent without NLM_F_ACK (`answerFlags`): unft reports a refused answer either
 //   way (netlink acks errors always), and an ACK of each accepted one cost unft a message and
 //   the listener a receive per call. SET_LISTENER still asks: registration waits for it.
@@ -143,7 +143,7 @@ public final class ListenerLoop {
     public static let answerFlags: UInt16 = Netlink.flagRequest
 
     // The hot state below is exclusivity(unchecked): the loop runs on one thread (see the class
-    // comment), and the dynamic access checks were a tenth of a replayed call (callgrind).
+    // comment), and the dynamic access checks would be a visible share of a replayed call.
     private let bufferSize: Int
     @exclusivity(unchecked) private var buffer: [UInt8]
     @exclusivity(unchecked) private var writer = NetlinkWriter(capacity: 64 * 1024)

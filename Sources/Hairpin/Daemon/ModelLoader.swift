@@ -1,6 +1,6 @@
 // Loading the pipeline model a device advertises from a directory of libflow-table JSON files,
 // and writing one back. The original hairpind took five file options, echoed the files and never
-// checked them against each other (bug 22); here the five files are read, each must hold exactly
+// checked them against each other; here the five files are read, each must hold exactly
 // its one top-level key, and the assembled model is cross-validated (PipelineModel.validate())
 // before the daemon answers anything from it. Every problem names its file, the JSON path and,
 // when the text is at hand, line and column, so a broken model is fixed in one pass.

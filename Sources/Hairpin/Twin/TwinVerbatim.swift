@@ -3,8 +3,8 @@
 // other top-level attribute of the API request (TABLES … TABLE_GRAPH, FLOWS) copied byte for
 // byte in attribute number order. The request was checked before by the walk that mirrors the
 // strict decoder (FlowTableMessage.check, LibFlowTable/Codec/FlowTableCheck.swift);
-// re-encoding decoded flows only to get the same bytes back was half of the twin's work per
-// flow (callgrind on loopback-bench). For a request from this project's encoder the result is
+// re-encoding decoded flows only to get the same bytes back would be most of the twin's work
+// per flow. For a request from this project's encoder the result is
 // identical to re-encoding: that writes the same attributes in the same order
 // (FlowTableCodec.encode).
 //

@@ -210,7 +210,86 @@ public struct FlowGenerator {
     func prefixMask(length: UInt64, bits: UInt64) -> UInt64 {
         let full: UInt64 = bits >= 64 ? ~0 : (1 << bits) - 1
         guard length < bits else { return full }
+        // A /0 of a 64-bit field: 1 << 64 is 0 and would underflow below.
+        guard length > 0 else { return 0 }
         let free: UInt64 = (1 << (bits - length)) - 1
         return full & ~free
+    }
+}
+
+// MARK: adversarial profiles
+
+/// The shape of a generated rule set (`flowtrace gen --profile`).
+public enum FlowProfile: String, CaseIterable, Sendable {
+    /// ClassBench-like: a few dozen shapes per table (what real rule sets look like).
+    case classbench
+    /// Tuple space explosion: every flow of a table a mask tuple of its own, walking every
+    /// combination of prefix lengths (and presence) across the table's fields.
+    case tse
+    /// Update storm: every flow inserted above all others of its table, deletions take the
+    /// highest priority flow: each one shifts every entry of a packed TCAM.
+    case updateStorm = "update-storm"
+}
+
+extension FlowGenerator {
+    /// Marks uids 1…`last` of `table` as taken (flows that came from elsewhere).
+    public mutating func reserveUIDs(table: UInt32, through last: UInt32) {
+        if nextUID[table, default: 1] <= last { nextUID[table] = last &+ 1 }
+    }
+
+    /// Per field of the table, how many mask choices it has: absent, then for a maskable
+    /// field every prefix length 0…bits, for an exact one present.
+    func tupleRadixes(_ table: Table) -> [UInt64] {
+        table.matches.map { d in
+            d.maskType == .exact ? 2 : fieldBits(d).bits + 2
+        }
+    }
+
+    /// The number of distinct mask tuples the tse profile can give the table (saturating): every
+    /// combination of the fields' choices but the one with no field at all.
+    public func tupleSpace(_ table: Table) -> UInt64 {
+        let all = tupleRadixes(table).reduce(UInt64(1)) { p, r in
+            let (m, o) = p.multipliedReportingOverflow(by: r)
+            return o ? .max : m
+        }
+        return all == .max ? .max : all - 1
+    }
+
+    /// The `index`-th flow (0-based) of a table under the tse profile: the index runs through
+    /// the tuple space in a scrambled order (a stride coprime with its size), so successive
+    /// flows differ in every field, and no two flows below the space's size share a tuple.
+    /// Priority = index + 1: distinct, so even a repeated tuple is never a duplicate.
+    public mutating func tseFlow(in table: Table, index: Int) -> Flow {
+        let radixes = tupleRadixes(table)
+        let space = tupleSpace(table)
+        // Code 0 (every field absent) is no flow: codes run 1…space.
+        var code = UInt64(index) &+ 1
+        if space != .max, space > 1 {
+            var stride = UInt64(Double(space) * 0.618_033_988_7) | 1
+            while gcd(stride, space) != 1 { stride += 2 }
+            // index × stride mod space, exactly (the product may pass 2^64).
+            let (hi, lo) = (UInt64(index) % space).multipliedFullWidth(by: stride)
+            code = space.dividingFullWidth((hi % space, lo)).remainder + 1
+        } else if space == 1 {
+            code = 1
+        }
+        var matches: [FieldRef] = []
+        for (d, radix) in zip(table.matches, radixes) {
+            let digit = code % radix
+            code /= radix
+            guard digit > 0 else { continue }
+            let (_, bits, full) = fieldBits(d)
+            let mask = d.maskType == .exact ? full : prefixMask(length: digit - 1, bits: bits)
+            matches.append(match(for: d, mask: mask))
+        }
+        var f = flow(in: table, priority: UInt32(clamping: index + 1))
+        f.matches = matches
+        return f
+    }
+
+    func gcd(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        var (x, y) = (a, b)
+        while y != 0 { (x, y) = (y, x % y) }
+        return x
     }
 }

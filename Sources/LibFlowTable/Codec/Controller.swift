@@ -75,6 +75,15 @@ public enum Controller {
         w.endMessage(start)
     }
 
+    /// CTRL_CMD_GETFAMILY by id (a capture naming the families it sees).
+    public static func getFamily(id: UInt16, sequence: UInt32, port: UInt32, into w: inout NetlinkWriter) {
+        let start = w.beginMessage(type: familyID, flags: Netlink.flagRequest | Netlink.flagAck,
+                                   sequence: sequence, port: port)
+        w.genericHeader(command: Command.getFamily, version: 1)
+        w.put(Attr.familyID, u16: id)
+        w.endMessage(start)
+    }
+
     /// CTRL_CMD_NEWFAMILY, the controller's answer, in the kernel's layout.
     public static func newFamily(_ f: Family, sequence: UInt32, port: UInt32, into w: inout NetlinkWriter) {
         let marked = w.markNests

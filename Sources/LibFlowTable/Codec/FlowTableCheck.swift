@@ -4,7 +4,7 @@
 // extended-ack text), and on success returns only what a forwarder needs: the preamble,
 // FLOWS_ERROR and how many flows there are. unft's twin forwards a request's bytes verbatim,
 // so the decoded copy (arrays of flows, matches, actions; their allocation and teardown) was
-// pure cost: ~4,700 instructions per flow (BENCHMARKS.md, "Loopback").
+// pure cost (BENCHMARKS.md, "Loopback").
 //
 // How it stays exact: every set is walked by the decoder's own StrictWalk over the generated
 // descriptors, nests by their descriptors' nested sets (place variants included); the GET_FLOWS

@@ -1,8 +1,7 @@
 // "Does match set A cover match set B?" and "do A and B overlap?", done right.
 //
 // The original `flow_table_field_refs_are_subset` (libflow-table, used by the dummy backend to
-// reject duplicate rules and to pick the rules a DEL removes) is wrong in two ways (spec §5.2,
-// §7 bug 10): it answers "true" as soon as ONE field of A is compatible or missing in B (an
+// reject duplicate rules and to pick the rules a DEL removes) is wrong in two ways: it answers "true" as soon as ONE field of A is compatible or missing in B (an
 // any-field test where an all-fields test is needed), and it reads the 64-bit value/mask union
 // members for every type, so for u8/u16/u32 refs the mask it reads is 0 and every comparison
 // succeeds. The relation below is the set-theoretic one, checked against a brute-force oracle in
@@ -31,7 +30,7 @@
 // Copying: the whole model (Flow, FieldRef, Action, Table, PipelineModel, MatchSet, …) is made
 // of value types with copy-on-write storage, so a copy is a plain assignment (`let kept = flow`)
 // and can never alias the original: the original's shallow clone with dangling action names
-// (§7 bug 11) cannot happen here, and there is deliberately no clone API.
+// cannot happen here, and there is deliberately no clone API.
 
 /// One packet field as a match addresses it: header instance (header-graph node), header, field.
 public struct MatchField: Hashable, Comparable, Sendable, CustomStringConvertible {

@@ -35,8 +35,8 @@ public struct MatchKey: Hashable, Comparable, Sendable {
 public struct MatchSet: Hashable, Sendable {
     public private(set) var keys: [MatchKey]
     /// A 64-bit mix of the keys, computed once: hashing a MatchSet (the hash and tss backends'
-    /// dictionary keys) then feeds one word to Hasher instead of five per match, which was a
-    /// fifth of the cost of inserting a flow (callgrind on backend-bench).
+    /// dictionary keys) then feeds one word to Hasher instead of five per match, a large share
+    /// of the cost of inserting a flow.
     public private(set) var fingerprint: UInt64
 
     public init(_ refs: [FieldRef]) {

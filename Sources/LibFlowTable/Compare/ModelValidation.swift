@@ -1,6 +1,6 @@
 // Cross-validation of a PipelineModel: do tables, headers, actions and the two graphs agree?
-// The originals served their discovery JSON as-is and never checked it (§7 bug 22); their
-// examples reference actions and instances that do not exist and use 0 ids (bug 28). The
+// The originals served their discovery JSON as-is and never checked it; their examples
+// reference actions and instances that do not exist and use 0 ids. The
 // daemon runs `validate()` on its model at startup and refuses a model with errors.
 //
 // Rules (each a case of ModelValidationError):

@@ -2,8 +2,8 @@
 //
 // The originals hardly validated anything: the late kernel checked only "≥1 match, ≥1 action,
 // action in the table and < 8, (header, field) among the table's matches" (and the < 8 rule is
-// itself a bug, §7 bug 5); zero ids silently acted as list terminators (bugs 6, 28); hairpind
-// and the dummy backend had an "XXX verify" note instead of checks (bug 22). Here every check
+// itself a bug); zero ids silently acted as list terminators; hairpind and the dummy backend
+// had an "XXX verify" note instead of checks. Here every check
 // is a distinct error case naming the flow and the offending part, so the daemon can answer
 // with a precise errno and log a precise reason.
 //
@@ -59,7 +59,7 @@ public enum FlowPart: Hashable, Sendable, CustomStringConvertible {
 /// Why a flow is rejected. Every case names the flow; `match`/`action`/`argument` are 0-based
 /// positions in the flow's lists.
 public enum FlowValidationError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// An id that the kernel uses as a list terminator is 0 (bugs 6, 28).
+    /// An id is 0, which the kernel's lists take as their terminator.
     case reservedZero(FlowIdentity, FlowPart)
     /// The model has no table with the flow's table id.
     case unknownTable(FlowIdentity)

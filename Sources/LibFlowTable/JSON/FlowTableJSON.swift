@@ -8,7 +8,7 @@
 // no key while an empty list is written as [] — the model keeps that difference (nil vs []) and
 // so does the JSON.
 //
-// Reading is strict where libflow-table was not (bug 14): wrong types, missing/unknown/
+// Reading is strict where libflow-table was not: wrong types, missing/unknown/
 // duplicate keys, u32s out of range, bytes out of 0…255 and VALUE/MASK arrays of 0 or more than
 // 8 bytes are errors naming the JSON path. Whether a VALUE's length matches its TYPE is left to
 // validation; the model keeps the length as given.

@@ -1,7 +1,7 @@
 // Strict typed reading of JSONValue trees, with the JSON path of every value for errors.
 //
 // libflow-table read JSON loosely (any number truncated to 32 bits, unknown keys passed to
-// netlink, wrong types silently ignored; bug 14). Here every read says what it expected and
+// netlink, wrong types silently ignored). Here every read says what it expected and
 // where, so a broken file is rejected before anything is sent.
 
 /// A value being decoded and where it sits in the document.

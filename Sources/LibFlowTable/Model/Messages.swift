@@ -45,7 +45,7 @@ public struct FlowTableAttributes: Hashable, Sendable {
 }
 
 /// Which of FLOWS' two layouts a message uses. NFL_FLOW and NFL_TABLE_FLOWS_TABLE are both 1,
-/// so the bytes cannot tell; the command and direction do (bug 9 of the originals).
+/// so the bytes cannot tell; the command and direction do.
 public enum FlowsLayout: Sendable {
     case list
     case selector

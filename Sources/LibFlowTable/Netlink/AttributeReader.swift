@@ -103,7 +103,7 @@ public struct Attribute {
 /// be left that cannot form an attribute.
 public struct AttributeIterator {
     // Inlinable across modules: the walk is the inner loop of every decoder and of
-    // `flowtrace stats`, where a call per attribute was a quarter of all instructions. Raw
+    // `flowtrace stats`, where a call per attribute would be a large share of all instructions. Raw
     // pointers, not a buffer and an index: `next` tests each attribute's bounds once, and an
     // empty region needs no optional base address.
     @usableFromInline var cursor: UnsafeRawPointer

@@ -1,12 +1,11 @@
 // Linux errno numbers and names: one table for every place that prints or parses an errno
 // (trace listings, replay reports, flow-table-ctl errors, fault specs, the daemon's log texts).
 // Literal Linux numbers, whatever the host's <errno.h> says: they travel in messages and traces.
-// The table itself is generated (Protocol/Generated/LinuxErrno.swift) from ynl-gen's list,
-// which also names errnos in the Wireshark plugin.
+// The table itself is LinuxErrno.swift, which also names errnos in the Wireshark plugin.
 
 public enum Errno {
-    /// Every Linux errno 1…133 (and the kernel-internal ENOTSUPP 524), by number; generated
-    /// by ynl-gen from the list the Wireshark plugin uses.
+    /// Every Linux errno 1…133 (and the kernel-internal ENOTSUPP 524), by number; the Wireshark
+    /// plugin names errnos from this list too.
     public static var names: [(UInt32, String)] { LinuxErrnoTable.names }
 
     /// Names accepted when parsing that are aliases of a number above (the first name wins

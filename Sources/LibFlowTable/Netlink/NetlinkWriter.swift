@@ -1,7 +1,7 @@
 // Builds netlink messages into one reusable byte buffer. Reset it between messages and the
 // buffer's capacity is kept, so building a message in steady state allocates nothing. Bytes
-// are stored through a raw pointer: appending through [UInt8] cost about twice as much per
-// attribute (measured with codec-bench, see BENCHMARKS.md).
+// are stored through a raw pointer: appending through [UInt8] costs more per attribute
+// (codec-bench, BENCHMARKS.md).
 
 public struct NetlinkWriter {
     /// Heap storage; copied on write so the writer behaves as a value.
@@ -192,8 +192,8 @@ public struct NetlinkWriter {
 // MARK: runs of writes with one uniqueness check
 
 // Every public write checks that the storage is not shared (copy on write), a runtime call
-// (swift_isUniquelyReferenced) per attribute: with ~50 attributes in a flow that was a third
-// of encoding one (callgrind on loopback-bench). A run of writes inside one function that
+// (swift_isUniquelyReferenced) per attribute: with dozens of attributes in a flow that is a
+// large share of encoding one. A run of writes inside one function that
 // holds the writer `inout` cannot be interleaved with a copy of it, so it checks once
 // (`makeUnique`) and then writes with the `…InRun` variants, which check only the capacity
 // (`grow` makes fresh, unshared storage). The bytes are those of the checked writes.

@@ -1,8 +1,10 @@
 // What `flowtrace capture` keeps of an nlmon capture: nlmon0 sees every netlink message of the
-// machine (routing, audit, every genl family), and a trace of the Flow Table API wants only the
-// two legs of spec/two-leg-contract.md. This filter works on the packets libpcap hands over
-// (LINKTYPE_NETLINK: a 16-byte pseudo-header, then one skb's netlink messages) and keeps, one
-// record per message:
+// machine (routing, audit, every genl family). By default every message is kept (`.all`); with
+// --family only the named families (and whole protocols, such as rtnetlink), with their ACKs,
+// errors and the DONEs of their dumps (`.only`); the legacy selection is our two legs of
+// spec/two-leg-contract.md. The capture's own nlctrl look-ups (its port) are never kept. This
+// filter works on the packets libpcap hands over (LINKTYPE_NETLINK: a 16-byte pseudo-header,
+// then one skb's netlink messages) and keeps, one record per message, for our two families:
 // * messages of net_flow_nl (the API leg) and nfl_hairpin (the hairpin leg), by their ids;
 // * NLMSG_ERROR (ACKs and errors) whose echoed request header names one of the two families;
 // * NLMSG_DONE ending a multi-part reply of net_flow_nl seen before (GET_FLOWS pages): it
@@ -24,6 +26,18 @@ public struct CaptureFilter {
         public var range: Range<Int>
         public var leg: TraceLeg
         public var direction: TraceDirection
+        /// The pseudo-header's netlink protocol.
+        public var netlinkProtocol: UInt16 = NetlinkPseudoHeader.protocolGeneric
+    }
+
+    /// Which messages to keep besides our two families' (which are always kept).
+    public enum Keep: Hashable, Sendable {
+        /// Only our two families: the two legs.
+        case ours
+        /// Every message of every protocol.
+        case all
+        /// The generic families of these ids and every message of these protocols.
+        case only(families: Set<UInt16>, protocols: Set<UInt16>)
     }
 
     /// Counts for the closing summary.
@@ -35,6 +49,8 @@ public struct CaptureFilter {
         public var kept = 0
         public var keptAPI = 0
         public var keptHairpin = 0
+        /// Kept messages of other families and protocols.
+        public var keptOther = 0
         /// Packets shorter than the pseudo-header, or whose messages stopped parsing.
         public var malformed = 0
         /// Packets the snap length cut (their last message is dropped).
@@ -44,17 +60,23 @@ public struct CaptureFilter {
 
     public let flowTableID: UInt16
     public let hairpinID: UInt16
+    public let keep: Keep
+    /// The capture's own nlctrl socket: its look-ups are not part of the trace.
+    public let ownPort: UInt32?
     public private(set) var statistics = Statistics()
 
-    /// (port, sequence) of multi-part net_flow_nl replies whose NLMSG_DONE has not come yet.
-    private var openDumps: Set<UInt64> = []
+    /// (port, sequence) of multi-part replies of kept families whose NLMSG_DONE has not come
+    /// yet, with the leg of their family.
+    private var openDumps: [UInt64: TraceLeg] = [:]
     /// A bound on `openDumps`: a client that never reads its DONE (or forged MULTI flags)
     /// must not grow it without end.
     static let maxOpenDumps = 4096
 
-    public init(flowTableID: UInt16, hairpinID: UInt16) {
+    public init(flowTableID: UInt16, hairpinID: UInt16, keep: Keep = .ours, ownPort: UInt32? = nil) {
         self.flowTableID = flowTableID
         self.hairpinID = hairpinID
+        self.keep = keep
+        self.ownPort = ownPort
     }
 
     /// The messages to keep of one captured packet: `packet` is what libpcap returned (pseudo-
@@ -69,10 +91,17 @@ public struct CaptureFilter {
         if let originalLength, originalLength > packet.count { statistics.snapped += 1 }
         let packetType = UInt16(packet[0]) << 8 | UInt16(packet[1])
         let proto = UInt16(packet[14]) << 8 | UInt16(packet[15])
-        guard proto == NetlinkPseudoHeader.protocolGeneric else {
+        let wholeProtocol: Bool
+        switch keep {
+        case .all: wholeProtocol = proto != NetlinkPseudoHeader.protocolGeneric
+        case .ours: wholeProtocol = false
+        case .only(_, let protocols): wholeProtocol = protocols.contains(proto)
+        }
+        guard proto == NetlinkPseudoHeader.protocolGeneric || wholeProtocol else {
             statistics.otherProtocols += 1
             return []
         }
+        if proto != NetlinkPseudoHeader.protocolGeneric { statistics.otherProtocols += 1 }
         let netlink = UnsafeRawBufferPointer(rebasing: packet[header...])
         var kept: [Kept] = []
         var it = NetlinkMessageIterator(netlink)
@@ -86,40 +115,70 @@ public struct CaptureFilter {
                 break
             }
             statistics.messages += 1
-            guard let leg = classify(m) else { continue }
+            let leg: TraceLeg
+            if wholeProtocol {
+                leg = .unknown
+            } else {
+                guard let l = classify(m) else { continue }
+                leg = l
+            }
             let direction = Self.direction(packetType: packetType, flags: m.header.flags)
-            kept.append(Kept(range: m.offset..<(m.offset + m.bytes.count), leg: leg, direction: direction))
+            kept.append(Kept(range: m.offset..<(m.offset + m.bytes.count), leg: leg, direction: direction, netlinkProtocol: proto))
             statistics.kept += 1
-            if leg == .api { statistics.keptAPI += 1 } else { statistics.keptHairpin += 1 }
+            switch leg {
+            case .api: statistics.keptAPI += 1
+            case .hairpin: statistics.keptHairpin += 1
+            case .unknown: statistics.keptOther += 1
+            }
         }
         return kept
     }
 
-    /// The leg of a message to keep, nil to drop it.
+    /// Whether a generic family's messages are kept besides our two.
+    @inline(__always)
+    func keeps(family id: UInt16) -> Bool {
+        switch keep {
+        case .ours: return false
+        case .all: return true
+        case .only(let ids, _): return ids.contains(id)
+        }
+    }
+
+    /// The leg of a generic netlink message to keep (.unknown: another family's), nil to drop it.
     mutating func classify(_ m: NetlinkMessageView) -> TraceLeg? {
         let h = m.header
+        if let ownPort, h.port == ownPort { return nil }
         switch h.type {
-        case flowTableID:
-            if h.isMulti && !h.isRequest {
-                if openDumps.count >= Self.maxOpenDumps { openDumps.removeAll(keepingCapacity: true) }
-                openDumps.insert(Self.key(h))
-            }
-            return .api
-        case hairpinID:
-            return .hairpin
         case Netlink.typeError:
             // struct nlmsgerr: int error, then the request's nlmsghdr (type at +4).
-            guard m.payload.count >= 4 + Netlink.headerLength else { return nil }
+            guard m.payload.count >= 4 + Netlink.headerLength else { return keep == .all ? .unknown : nil }
             let requestType = m.payload.loadUnaligned(fromByteOffset: 4 + 4, as: UInt16.self)
-            if requestType == flowTableID {
-                openDumps.remove(Self.key(h))
-                return .api
-            }
-            return requestType == hairpinID ? .hairpin : nil
+            openDumps[Self.key(h)] = nil
+            if flowTableID != 0, requestType == flowTableID { return .api }
+            if hairpinID != 0, requestType == hairpinID { return .hairpin }
+            return keeps(family: requestType) ? .unknown : nil
         case Netlink.typeDone:
-            return openDumps.remove(Self.key(h)) != nil ? .api : nil
+            if let leg = openDumps.removeValue(forKey: Self.key(h)) { return leg }
+            return keep == .all ? .unknown : nil
+        case _ where h.type < Netlink.minFamilyType:
+            return keep == .all ? .unknown : nil
         default:
-            return nil
+            let leg: TraceLeg
+            if h.type == flowTableID && flowTableID != 0 {
+                leg = .api
+            } else if h.type == hairpinID && hairpinID != 0 {
+                leg = .hairpin
+            } else if keeps(family: h.type) {
+                leg = .unknown
+            } else {
+                return nil
+            }
+            // Hairpin messages are never dumps.
+            if leg != .hairpin, h.isMulti, !h.isRequest {
+                if openDumps.count >= Self.maxOpenDumps { openDumps.removeAll(keepingCapacity: true) }
+                openDumps[Self.key(h)] = leg
+            }
+            return leg
         }
     }
 

@@ -1,7 +1,10 @@
-// `flowtrace capture`: both legs of real kernel traffic, from an nlmon device through libpcap,
-// into FlowTrace's pcapng (the Recorder's files: NEWFAMILY records first, the api and hairpin
-// interfaces, per-record leg metadata). The family ids are learnt from nlctrl before capturing
-// starts; CaptureFilter keeps the two families' messages and their ACKs, errors and DONEs.
+// `flowtrace capture`: real kernel traffic, from an nlmon device through libpcap, into
+// FlowTrace's pcapng (the Recorder's files: NEWFAMILY records first, the api and hairpin
+// interfaces, per-record leg metadata, and a third interface for every other family and
+// protocol). Our two families' ids, and those of the families named with --family, are learnt
+// from nlctrl before capturing starts; a generic family first seen during the capture is asked
+// from nlctrl by its id then, and its NEWFAMILY written (synthetic) before its first message, so
+// the file names every family on its own. CaptureFilter decides what is kept.
 //
 // The loop polls libpcap's descriptor with a short timeout so a stop request (a signal seen by
 // the caller's `shouldStop`, the count, the duration) is noticed within 100 ms even when the
@@ -35,6 +38,13 @@ public final class NetlinkCapture {
         /// The kernel ring for the capture: bursts of big SET_FLOWS parts must not be dropped.
         public var bufferBytes: Int32 = 16 << 20
         public var commandLine = ""
+        /// Keep only these families (generic family names; "rtnetlink", "route" or an rt-*
+        /// spec name for the whole NETLINK_ROUTE protocol). Empty: every family and protocol.
+        public var families: [String] = []
+        /// Only our two families, which must be registered (the capture of the two legs).
+        public var legsOnly = false
+        /// Name each message's process (pid and command, from its netlink port) in its comment.
+        public var processes = true
         public init() {}
     }
 
@@ -49,14 +59,60 @@ public final class NetlinkCapture {
     }
 
     public let options: Options
+    /// Our two families; id 0 when the kernel has not registered them (unft not loaded).
     public let families: (api: Controller.Family, hairpin: Controller.Family)
+    /// The families named with --family, and the protocols kept whole.
+    public let named: [Controller.Family]
+    public let keep: CaptureFilter.Keep
     private let handle: OpaquePointer
+    /// The socket that asks nlctrl for the families seen during the capture.
+    private let lookup: GenlSocketTransport
 
-    /// Resolves both families through nlctrl and opens the device (not yet capturing to a file).
+    /// The names `--family` takes for the whole NETLINK_ROUTE protocol.
+    public static func isRouteName(_ name: String) -> Bool {
+        name == "rtnetlink" || name == "route" || name.hasPrefix("rt-") || name.hasPrefix("rt_")
+    }
+
+    /// Resolves the families through nlctrl and opens the device (not yet capturing to a file).
     /// Errors say what to do: load unft, create the nlmon device, run as root.
     public init(_ options: Options) throws {
         self.options = options
-        families = try Self.resolveFamilies()
+        do { lookup = try GenlSocketTransport(receiveBufferBytes: 1 << 20) } catch {
+            throw CaptureError("cannot open a generic netlink socket to ask nlctrl for the families: \(error)")
+        }
+        let ours = try Self.resolveFamilies(over: lookup, required: options.legsOnly)
+        families = ours
+        var named: [Controller.Family] = []
+        var ids: Set<UInt16> = [], protocols: Set<UInt16> = []
+        var buffer: [UInt8] = []
+        for (k, name) in options.families.enumerated() {
+            if Self.isRouteName(name) {
+                protocols.insert(NetlinkPseudoHeader.protocolRoute)
+                continue
+            }
+            if name == "nlctrl" {
+                ids.insert(Controller.familyID)
+                continue
+            }
+            do {
+                let f = try FlowTableClient.lookupFamily(name, over: lookup, sequence: UInt32(100 + k), port: lookup.port,
+                                                         timeout: 5, buffer: &buffer)
+                named.append(f)
+                ids.insert(f.id)
+            } catch FlowTableClientError.familyNotFound {
+                throw CaptureError("the kernel has no generic netlink family \(name) (is its module loaded?)")
+            } catch {
+                throw CaptureError("asking nlctrl for \(name) failed: \(error)")
+            }
+        }
+        self.named = named
+        if options.legsOnly {
+            keep = .ours
+        } else if options.families.isEmpty {
+            keep = .all
+        } else {
+            keep = .only(families: ids, protocols: protocols)
+        }
         var errbuf = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
         guard let h = pcap_create(options.device, &errbuf) else {
             throw CaptureError("cannot open \(options.device): \(Self.text(errbuf))")
@@ -93,15 +149,15 @@ public final class NetlinkCapture {
         handle = h
     }
 
-    deinit { pcap_close(handle) }
+    deinit {
+        pcap_close(handle)
+        lookup.close()
+    }
 
-    /// net_flow_nl and nfl_hairpin as the running kernel registered them.
-    static func resolveFamilies() throws -> (api: Controller.Family, hairpin: Controller.Family) {
-        let transport: GenlSocketTransport
-        do { transport = try GenlSocketTransport(receiveBufferBytes: 1 << 20) } catch {
-            throw CaptureError("cannot open a generic netlink socket to ask nlctrl for the families: \(error)")
-        }
-        defer { transport.close() }
+    /// net_flow_nl and nfl_hairpin as the running kernel registered them (id 0 when not, unless
+    /// `required`).
+    static func resolveFamilies(over transport: GenlSocketTransport, required: Bool) throws
+        -> (api: Controller.Family, hairpin: Controller.Family) {
         var buffer: [UInt8] = []
         var found: [Controller.Family] = []
         for (k, name) in [NFL.familyName, NFLH.familyName].enumerated() {
@@ -109,7 +165,8 @@ public final class NetlinkCapture {
                 found.append(try FlowTableClient.lookupFamily(name, over: transport, sequence: UInt32(k + 1),
                                                               port: transport.port, timeout: 5, buffer: &buffer))
             } catch FlowTableClientError.familyNotFound {
-                throw CaptureError("the kernel has no generic netlink family \(name): load the unft module first")
+                if required { throw CaptureError("the kernel has no generic netlink family \(name): load the unft module first") }
+                found.append(Controller.Family(id: 0, name: name, version: 0, maxAttr: 0, ops: []))
             } catch {
                 throw CaptureError("asking nlctrl for \(name) failed: \(error)")
             }
@@ -121,17 +178,23 @@ public final class NetlinkCapture {
     /// every 100 ms), the count is reached or the duration is over.
     public func run(path: String, shouldStop: () -> Bool) throws -> Summary {
         let fams = families
-        let comment = "FlowTrace capture on \(options.device): both legs of the unft kernel module "
-            + "(\(fams.api.name) id \(fams.api.id), \(fams.hairpin.name) id \(fams.hairpin.id))"
+        let known = [fams.api, fams.hairpin].filter { $0.id != 0 } + named
+        let what = options.legsOnly ? "both legs of the unft kernel module"
+            : options.families.isEmpty ? "every netlink family" : "the families \(options.families.joined(separator: ", "))"
+        let comment = "FlowTrace capture on \(options.device): \(what)"
+            + (known.isEmpty ? "" : " (" + known.map { "\($0.name) id \($0.id)" }.joined(separator: ", ") + ")")
             + (options.commandLine.isEmpty ? "" : ", command: \(options.commandLine)")
         let recorder: Recorder
         do {
-            recorder = try Recorder(path: path, families: [fams.api, fams.hairpin], recordsAPI: true, sessionComment: comment)
+            recorder = try Recorder(path: path, families: known, recordsAPI: true, recordsOther: !options.legsOnly,
+                                    sessionComment: comment)
         } catch {
             throw CaptureError("cannot write \(path): \(error)")
         }
-        let state = LoopState(filter: CaptureFilter(flowTableID: fams.api.id, hairpinID: fams.hairpin.id),
-                              recorder: recorder, limit: options.count, handle: handle)
+        let state = LoopState(filter: CaptureFilter(flowTableID: fams.api.id, hairpinID: fams.hairpin.id, keep: keep,
+                                                    ownPort: lookup.port),
+                              recorder: recorder, limit: options.count, handle: handle, lookup: lookup,
+                              known: Set(known.map(\.id)), processes: options.processes ? ProcessMap() : nil)
         let start = MonotonicClock.now()
         let end = options.duration.map { start + MonotonicClock.nanoseconds($0) }
         let fd = pcap_get_selectable_fd(handle)
@@ -178,13 +241,24 @@ public final class NetlinkCapture {
         let recorder: Recorder
         let limit: Int?
         let handle: OpaquePointer
+        let lookup: GenlSocketTransport
+        /// Generic family ids named in the file (or asked for in vain: asked once).
+        var known: Set<UInt16>
+        var lookupSequence: UInt32 = 1000
+        var buffer: [UInt8] = []
         var limitReached = false
+        /// Netlink ports to processes, for the records' comments; nil: not asked.
+        let processes: ProcessMap?
 
-        init(filter: CaptureFilter, recorder: Recorder, limit: Int?, handle: OpaquePointer) {
+        init(filter: CaptureFilter, recorder: Recorder, limit: Int?, handle: OpaquePointer, lookup: GenlSocketTransport,
+             known: Set<UInt16>, processes: ProcessMap?) {
+            self.processes = processes
             self.filter = filter
             self.recorder = recorder
             self.limit = limit
             self.handle = handle
+            self.lookup = lookup
+            self.known = known
         }
 
         func packet(_ h: pcap_pkthdr, _ bytes: UnsafePointer<UInt8>) {
@@ -197,14 +271,39 @@ public final class NetlinkCapture {
             guard !kept.isEmpty, data.count >= NetlinkPseudoHeader.length else { return }
             let netlink = UnsafeRawBufferPointer(rebasing: data[NetlinkPseudoHeader.length...])
             for k in kept where k.range.upperBound <= netlink.count {
-                recorder.record(leg: k.leg, direction: k.direction,
-                                bytes: UnsafeRawBufferPointer(rebasing: netlink[k.range]), timestamp: ts)
+                let message = UnsafeRawBufferPointer(rebasing: netlink[k.range])
+                if k.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric, message.count >= Netlink.headerLength {
+                    let type = message.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
+                    if type > Controller.familyID, !known.contains(type) { name(family: type, timestamp: ts) }
+                }
+                // The user-space end of the message: the sender's port toward the kernel, the
+                // receiver's from it (0: the kernel, or a request sent without its port).
+                var comment: String?
+                if let processes, message.count >= Netlink.headerLength {
+                    let port = message.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
+                    if port != 0 {
+                        comment = processes.process(NetlinkPortKey(netlinkProtocol: k.netlinkProtocol, port: port))?.description
+                    }
+                }
+                recorder.record(leg: k.leg, direction: k.direction, bytes: message, timestamp: ts, comment: comment,
+                                netlinkProtocol: k.netlinkProtocol)
                 if let limit, recorder.recordsWritten >= limit {
                     limitReached = true
                     pcap_breakloop(handle)
                     return
                 }
             }
+        }
+
+        /// Asks nlctrl for a family first seen in the capture and records its NEWFAMILY (in the
+        /// kernel's layout, as the preamble's) before the message. A family gone already (its
+        /// module unloaded) stays a number; it is asked once.
+        func name(family id: UInt16, timestamp: UInt64) {
+            known.insert(id)
+            lookupSequence &+= 1
+            guard let f = try? FlowTableClient.lookupFamily(id: id, over: lookup, sequence: lookupSequence, port: lookup.port,
+                                                             timeout: 1, buffer: &buffer) else { return }
+            recorder.recordFamily(f, timestamp: timestamp)
         }
     }
 

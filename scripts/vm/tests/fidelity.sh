@@ -16,8 +16,8 @@
 # reply spans several pages: the twin records the API leg itself; for the kernel, a
 # `flowtrace capture` on nlmon0 during its workload does, and every GET_FLOWS reply must have
 # the same pages (flows per page, then DONE) as the twin's. (Such answers were left out while
-# the two recorders logged unft's ACK of part 0 at different points; the daemon's answers ask
-# for no ACK since 2026-11-26.)
+# the two recorders logged unft's ACK of part 0 at different points; the daemon's answers now
+# ask for no ACK.)
 set -u
 root=${VMTEST_ROOT:?VMTEST_ROOT is not set}
 bin=${VMTEST_BIN:-$root/.build/debug}

@@ -1,9 +1,11 @@
-// Prints the Wireshark dissector plugin (wireshark/flowtrace.lua) for all families at once, and the
-// same text as a Swift string (Sources/FlowTrace/Generated/WiresharkPlugin.swift) so that the
-// flowtrace binary can print or install it without a resource bundle.
+// Prints the Wireshark dissector plugin for any set of families, from the YNL interpreter's model
+// of their specs (YNLFamily): ynl-gen writes the project's plugin (wireshark/flowtrace.lua, and the
+// same text as a Swift string in Sources/FlowTrace/Generated/WiresharkPlugin.swift, so that the
+// flowtrace binary can print or install it without a resource bundle); `flowtrace wireshark`
+// prints one for every spec on the spec path (the kernel's devlink, ethtool, netdev...).
 //
 // The plugin has two parts:
-// 1. Data generated from the specs: per family its commands, enums and flags, and per attribute
+// 1. Data generated from the specs: per family its operations, enums and flags, and per attribute
 //    set every attribute with its number, C-style name, type, nest, enum and filter-field name.
 // 2. A fixed runtime (LuaRuntime.swift) that registers the Protos and fields from that data and
 //    walks the attributes. It names spec items only through the `NEED` table printed here from
@@ -12,27 +14,59 @@
 //    dissector. The runtime resolves the same table again when Wireshark loads the plugin.
 //
 // What the specs cannot say (which attributes hold an errno, that FLOWS has a second layout, the
-// filter names FlowTrace documents) is in `LuaAnnotations`, by spec name, checked the same way.
+// filter names FlowTrace documents) is in `LuaAnnotations`, by spec name, checked the same way;
+// it applies when the project's own families are among those printed.
+//
+// Families Wireshark dissects itself are left out (LuaEmitter.builtIn says why), and so are
+// netlink-raw families (rt-link, tc, nftables...): Wireshark hands NETLINK_ROUTE and
+// NETLINK_NETFILTER messages to its own netlink-route and netlink-netfilter dissectors, which a
+// plugin can only replace wholesale, not complete.
 
 import Foundation
+import LibFlowTable
 import YNL
 
-enum LuaEmitter {
-    static let pluginPath = "wireshark/flowtrace.lua"
-    static let swiftPath = "Sources/FlowTrace/Generated/WiresharkPlugin.swift"
+public enum LuaEmitter {
+    public static let pluginPath = "wireshark/flowtrace.lua"
+    public static let swiftPath = "Sources/FlowTrace/Generated/WiresharkPlugin.swift"
 
-    static func files(for families: [Family]) throws -> [GeneratedFile] {
+    /// Generic families Wireshark 4.0 dissects itself, with the reason (a plugin registering the
+    /// same name would replace, or clash with, the built-in dissector).
+    public static let builtIn: [String: String] = [
+        "nlctrl": "Wireshark's genl dissector decodes nlctrl (and learns family ids from it)",
+        "nl80211": "Wireshark has an nl80211 dissector",
+        "net_dm": "Wireshark has a net_dm dissector",
+        "psample": "Wireshark has a psample dissector",
+    ]
+
+    /// Why `family` is not printed as a dissector; nil: it is.
+    public static func skipReason(_ family: YNLFamily) -> String? {
+        if !family.proto.isGeneric {
+            let known = [0: "netlink-route", 12: "netlink-netfilter", 4: "netlink-sock_diag"]
+            let by = family.protonum.flatMap { known[$0] }.map { "Wireshark's \($0) dissector decodes netlink protocol \(family.protonum!)" }
+            return (by ?? "netlink-raw protocol \(family.protonum.map(String.init) ?? "?")") + "; only generic netlink families get a Lua dissector"
+        }
+        return builtIn[family.name]
+    }
+
+    /// The plugin and its Swift string, for ynl-gen.
+    public static func files(for families: [YNLFamily]) throws -> [(path: String, content: String)] {
         let lua = try emit(families)
-        return [GeneratedFile(path: pluginPath, content: lua),
-                GeneratedFile(path: swiftPath, content: swiftWrapper(lua, families: families))]
+        return [(pluginPath, lua), (swiftPath, swiftWrapper(lua, families: families))]
+    }
+
+    /// Checks one family alone (field names, what the runtime needs): the error names the spec
+    /// file and key. `flowtrace wireshark` leaves out a family that fails, naming it.
+    public static func check(_ family: YNLFamily) throws {
+        _ = try Context([family])
     }
 
     // MARK: the Lua file
 
-    static func emit(_ families: [Family]) throws -> String {
-        let context = try Context(families)
+    public static func emit(_ families: [YNLFamily]) throws -> String {
+        let context = try Context(families.filter { skipReason($0) == nil })
         var w = CodeWriter(indent: "  ")
-        let files = families.map(\.file).joined(separator: " and ")
+        let files = context.families.map(\.file).joined(separator: " and ")
         for line in header(files: files, context: context) { w.line(line.isEmpty ? "--" : "-- " + line) }
         w.line()
         w.line("-- Part 1: generated from the specs.")
@@ -43,13 +77,13 @@ enum LuaEmitter {
             try emitFamily(&w, family, context: context)
         }
         w.line()
-        emitNeeds(&w)
+        emitNeeds(&w, context: context)
         w.line()
-        emitAliases(&w)
+        emitAliases(&w, context: context)
         w.line()
         emitErrno(&w)
         w.line()
-        w.line("-- Part 2: the runtime (the same for any spec; written in Sources/ynl-gen/LuaRuntime.swift).")
+        w.line("-- Part 2: the runtime (the same for any spec; written in Sources/YNLWireshark/LuaRuntime.swift).")
         w.line()
         var text = w.text
         text += LuaRuntime.source
@@ -58,18 +92,19 @@ enum LuaEmitter {
 
     static func header(files: String, context: Context) -> [String] {
         let names = context.families.map(\.name).joined(separator: " and ")
-        return [
+        var lines = [
             "flowtrace.lua: Wireshark dissectors for the generic-netlink families \(names).",
             "",
-            "Generated by ynl-gen from \(files); do not edit.",
-            "Change the specs (or Sources/ynl-gen/LuaEmitter.swift, LuaRuntime.swift), then run",
-            "`swift run ynl-gen`; `swift run ynl-gen --check` (run by the tests) fails while this file",
-            "differs from what they give.",
+            "Generated from \(files) (YNL specs); do not edit.",
+            "Change the specs (or Sources/YNLWireshark/LuaEmitter.swift, LuaRuntime.swift), then run",
+            "`swift run ynl-gen` (the project's plugin) or `flowtrace wireshark install` (any family);",
+            "`swift run ynl-gen --check` (run by the tests) fails while wireshark/flowtrace.lua",
+            "differs from what the project's specs give.",
             "",
             "For Wireshark/tshark 4.0 (Lua 5.2). Use it without installing:",
             "  tshark -X lua_script:flowtrace.lua -r trace.pcapng [-V] [-Y 'net_flow_nl.flow.uid == 10']",
             "or copy it into the personal plugin folder (`tshark -G folders`, usually",
-            "~/.local/lib/wireshark/plugins/). The FlowTrace module embeds this same text as",
+            "~/.local/lib/wireshark/plugins/). The FlowTrace module embeds the project's plugin as",
             "WiresharkPlugin.lua (for `flowtrace wireshark print/install`).",
             "",
             "Traces are pcapng files with LINKTYPE_NETLINK (253). Wireshark hands a generic-netlink message",
@@ -79,7 +114,8 @@ enum LuaEmitter {
             "",
             "Filter fields:",
             "  <family>.cmd, .version              the genl header",
-            "  <family>.<attr>                     an attribute of the family's top-level set",
+            "  <family>.<attr>                     an attribute of the family's top-level set (the set",
+            "                                      of every operation, when they share one)",
             "  <family>.<set>.<attr>               an attribute of any other set (- becomes _), e.g.",
             "                                      net_flow_nl.flow.uid, net_flow_nl.field_ref.header,",
             "                                      nfl_hairpin.encap.seq, nfl_hairpin.listener.port",
@@ -89,54 +125,84 @@ enum LuaEmitter {
             "  <family>.malformed, .trailing, .unknown_attr, .failure           expert infos",
             "  flowtrace.ack.error/.family/.seq/.msg   NLMSG_ERROR and ACK (a postdissector; netlink does",
             "                                      not pass them to the family dissectors)",
-            "  flowtrace.call                      the call id: every message of one NDO call, both legs",
-            "                                      (spec/trace-format.md, Calls; `flowtrace show` prints it)",
-            "  flowtrace.request_in, .answer_in    the frame of the call's request / final answer on",
-            "                                      that leg (answer_in: second pass, tshark -2 or the GUI)",
-            "The hairpin's ENCAP ATTR nest holds a net_flow_nl attribute set and is decoded with the",
-            "net_flow_nl fields, so `net_flow_nl.flow.uid == 10` matches both legs of a call; add",
-            "`net_flow_nl` (the API leg) or `nfl_hairpin` to the filter to pick one.",
-            "",
-            "FLOWS has two layouts under one number: a GET_FLOWS request holds the selector (table-flows),",
-            "everything else a list of flow. On the API leg a request is a message with NLM_F_REQUEST",
-            "(read from netlink.hdr_flags); inside a hairpin ENCAP the request is the one without STATUS.",
+        ]
+        if context.annotated {
+            lines += [
+                "  flowtrace.call                      the call id: every message of one NDO call, both legs",
+                "                                      (spec/trace-format.md, Calls; `flowtrace show` prints it)",
+                "  flowtrace.request_in, .answer_in    the frame of the call's request / final answer on",
+                "                                      that leg (answer_in: second pass, tshark -2 or the GUI)",
+                "The hairpin's ENCAP ATTR nest holds a net_flow_nl attribute set and is decoded with the",
+                "net_flow_nl fields, so `net_flow_nl.flow.uid == 10` matches both legs of a call; add",
+                "`net_flow_nl` (the API leg) or `nfl_hairpin` to the filter to pick one.",
+                "",
+                "FLOWS has two layouts under one number: a GET_FLOWS request holds the selector (table-flows),",
+                "everything else a list of flow. On the API leg a request is a message with NLM_F_REQUEST",
+                "(read from netlink.hdr_flags); inside a hairpin ENCAP the request is the one without STATUS.",
+            ]
+        }
+        lines += [
             "",
             "Byte order: the specs' integers are host order, little-endian on the machines FlowTrace",
             "records on. Wireshark guesses each packet's order from nlmsg_len but does not pass the guess",
             "to Lua, so the plugin repeats it: netlink.hdr_len read little-endian equals its decoded",
-            "value only in a little-endian packet. Attributes with NLA_F_NET_BYTEORDER are big-endian.",
+            "value only in a little-endian packet. Attributes with NLA_F_NET_BYTEORDER, and integers",
+            "the spec says are big-endian, are big-endian.",
             "Binary VALUE/MASK (max-len 8) are integers in that order, shown in hex with their width.",
         ]
+        return lines
     }
 
-    static func emitFamily(_ w: inout CodeWriter, _ family: Family, context: Context) throws {
-        let top = try context.topSet(of: family)
+    static func emitFamily(_ w: inout CodeWriter, _ family: YNLFamily, context: Context) throws {
+        let top = context.topSet(of: family)
         w.line("SPEC[#SPEC + 1] = {")
         try w.indentedThrowing { w in
             w.line("name = \(lua(family.name)),")
-            w.line("short = \(lua(family.swiftName ?? Naming.cUpper(family.name))),   -- the Protocol column")
+            w.line("short = \(lua(family.shortName ?? YNLNames.cUpper(family.name))),   -- the Protocol column")
             w.line("title = \(lua(title(family))),")
             w.line("version = \(family.version),")
-            w.line("top = \(lua(top)),   -- the attribute set of every operation")
+            if let top {
+                w.line("top = \(lua(top)),   -- the attribute set of every operation")
+            }
             w.line("commands = {")
             w.indented { w in
-                for op in family.operations.list {
-                    w.line("[\(op.value)] = \(lua(Naming.cUpper(op.name))),   -- \(op.name)")
+                for (value, op) in commandNames(family) {
+                    w.line("[\(value)] = \(lua(YNLNames.cUpper(op))),   -- \(op)")
                 }
             }
             w.line("},")
             w.line("command_values = {")
             w.indented { w in
-                for op in family.operations.list { w.line("[\(lua(op.name))] = \(op.value),") }
+                for op in family.operations {
+                    guard let v = op.requestValue ?? op.replyValue else { continue }
+                    w.line("[\(lua(op.name))] = \(v),")
+                }
             }
             w.line("},")
+            if top == nil || !context.unified(family) {
+                // Per direction: the operation, its attribute set and the fixed header to skip.
+                for (key, request) in [("req", true), ("rsp", false)] {
+                    w.line("\(key) = {")
+                    w.indented { w in
+                        var seen: Set<UInt16> = []
+                        for op in family.operations {
+                            guard let v = request ? op.requestValue : op.replyValue, seen.insert(v).inserted else { continue }
+                            var parts = ["name = \(lua(YNLNames.cUpper(op.name)))"]
+                            if let s = op.attributeSet { parts.append("set = \(lua(family.attributeSets[s].name))") }
+                            if let h = op.fixedHeader { parts.append("header = \(family.structs[h].size)") }
+                            w.line("[\(v)] = { " + parts.joined(separator: ", ") + " },")
+                        }
+                    }
+                    w.line("},")
+                }
+            }
             w.line("enums = {")
             w.indented { w in
-                for def in family.definitions where def.kind != .const {
-                    w.line("[\(lua(def.name))] = { flags = \(def.kind == .flags), entries = {")
+                for e in family.enums {
+                    w.line("[\(lua(e.name))] = { flags = \(e.isFlags), entries = {")
                     w.indented { w in
-                        for entry in def.entries {
-                            w.line("{ key = \(lua(entry.name)), value = \(entry.value), name = \(lua(Naming.cUpper(entry.name))) },")
+                        for entry in e.entries {
+                            w.line("{ key = \(lua(entry.name)), value = \(entry.value), name = \(lua(YNLNames.cUpper(entry.name))) },")
                         }
                     }
                     w.line("} },")
@@ -149,7 +215,7 @@ enum LuaEmitter {
                     let doc = oneLine(set.doc)
                     w.line("[\(lua(set.name))] = { doc = \(lua(doc)), attributes = {")
                     try w.indentedThrowing { w in
-                        for attr in set.attributes where attr.type != "unused" {
+                        for attr in set.attributes where !attr.isUnused {
                             w.line(try attributeEntry(attr, set: set, family: family, context: context))
                         }
                     }
@@ -161,32 +227,68 @@ enum LuaEmitter {
         w.line("}")
     }
 
+    /// Command names by value for the cmd field: each request value by its operation, then the
+    /// reply values no request uses (devlink answers GET with 3, which no request is).
+    static func commandNames(_ family: YNLFamily) -> [(UInt16, String)] {
+        var out: [(UInt16, String)] = []
+        var seen: Set<UInt16> = []
+        for op in family.operations { if let v = op.requestValue, seen.insert(v).inserted { out.append((v, op.name)) } }
+        for op in family.operations { if let v = op.replyValue, seen.insert(v).inserted { out.append((v, op.name)) } }
+        return out
+    }
+
     /// One attribute as a Lua table on one line: number, names, type, what it nests or names.
-    static func attributeEntry(_ attr: Attribute, set: AttributeSet, family: Family, context: Context) throws -> String {
+    static func attributeEntry(_ attr: YNLAttribute, set: YNLAttributeSet, family: YNLFamily, context: Context) throws -> String {
         let ref = AttrRef(family.name, set.name, attr.name)
         var parts = [
             "value = \(attr.value)",
             "key = \(lua(attr.name))",
-            "name = \(lua(Naming.cUpper(attr.name)))",
-            "type = \(lua(attr.type))",
+            "name = \(lua(YNLNames.cUpper(attr.name)))",
+            "type = \(lua(attr.nestedFamily != nil ? "nest" : luaType(attr)))",
             "abbr = \(lua(try context.abbreviation(ref)))",
         ]
         if attr.multiAttr { parts.append("multi = true") }
-        if let nested = attr.nestedAttributes {
-            parts.append("nest = \(lua(nested))")
-            if let other = attr.nestedFamily { parts.append("nest_family = \(lua(other))") }
+        var integer: YNLInteger?
+        switch attr.kind {
+        case .nest(let s):
+            parts.append("nest = \(lua(family.attributeSets[s].name))")
+        case .integer(let t):
+            integer = t
+        case .indexedArray(let item):
+            switch item {
+            case .nest(let s): parts.append("sub = \"nest\", nest = \(lua(family.attributeSets[s].name))")
+            case .integer(let t): parts.append("sub = \(lua(String(describing: t.scalar)))")
+            case .binary: parts.append("sub = \"binary\"")
+            }
+        case .nestTypeValue(let levels, let s):
+            parts.append("levels = \(levels.count), nest = \(lua(family.attributeSets[s].name))")
+        case .bitfield32(let e):
+            if let e { parts.append("enum = \(lua(family.enums[e].name))") }
+        default:
+            break
+        }
+        if let other = attr.nestedFamily {
+            parts.append("nest = \(lua(other.set))")
+            parts.append("nest_family = \(lua(other.family))")
         }
         if let alternate = context.alternateNests[ref] { parts.append("alt_nest = \(lua(alternate))") }
-        if let e = attr.enumRef { parts.append("enum = \(lua(e))") }
-        if attr.enumAsFlags { parts.append("enum_as_flags = true") }
-        if let maxLen = attr.maxLen { parts.append("max_len = \(maxLen)") }
-        if LuaAnnotations.errnoValued.contains(ref) { parts.append("values = \"errno\"") }
-        if let other = LuaAnnotations.commandValued[ref] { parts.append("values = \"commands\", values_family = \(lua(other))") }
-        for alias in LuaAnnotations.aliases where alias.source == ref {
-            if let when = alias.when {
-                parts.append("alias = { abbr = \(lua(alias.abbr)), when = \(lua(when.attr)), equals = \(try context.enumValue(when.family, when.definition, when.entry)) }")
-            } else {
-                parts.append("alias = { abbr = \(lua(alias.abbr)) }")
+        if let t = integer {
+            if let e = t.enumIndex { parts.append("enum = \(lua(family.enums[e].name))") }
+            if t.asFlags { parts.append("enum_as_flags = true") }
+            if t.bigEndian { parts.append("be = true") }
+        }
+        if case .binary = attr.kind, let max = attr.length?.upperBound, max < Int.max, attr.nestedFamily == nil {
+            parts.append("max_len = \(max)")
+        }
+        if context.annotated {
+            if LuaAnnotations.errnoValued.contains(ref) { parts.append("values = \"errno\"") }
+            if let other = LuaAnnotations.commandValued[ref] { parts.append("values = \"commands\", values_family = \(lua(other))") }
+            for alias in LuaAnnotations.aliases where alias.source == ref {
+                if let when = alias.when {
+                    parts.append("alias = { abbr = \(lua(alias.abbr)), when = \(lua(when.attr)), equals = \(try context.enumValue(when.family, when.definition, when.entry)) }")
+                } else {
+                    parts.append("alias = { abbr = \(lua(alias.abbr)) }")
+                }
             }
         }
         let doc = oneLine(attr.doc)
@@ -194,12 +296,21 @@ enum LuaEmitter {
         return "{ " + parts.joined(separator: ", ") + " },"
     }
 
-    static func emitNeeds(_ w: inout CodeWriter) {
+    /// The runtime's type name: the YNL type, except what it shows alike (a struct or a C array
+    /// in a binary is bytes; a sub-message too, as its format depends on another attribute).
+    static func luaType(_ attr: YNLAttribute) -> String {
+        switch attr.kind {
+        case .structure, .array, .subMessage: return "binary"
+        default: return attr.typeName
+        }
+    }
+
+    static func emitNeeds(_ w: inout CodeWriter, context: Context) {
         w.line("-- The spec items the runtime relies on, by spec name (checked when this file was generated,")
-        w.line("-- and again when Wireshark loads it).")
+        w.line("-- and again when Wireshark loads it). Empty without the project's own families.")
         w.line("local NEED = {")
         w.indented { w in
-            for need in LuaAnnotations.needs {
+            for need in LuaAnnotations.needs where context.annotated {
                 switch need.item {
                 case .attribute(let r):
                     w.line("\(need.name) = { attr = { \(lua(r.family)), \(lua(r.set)), \(lua(r.attr)) } },")
@@ -213,12 +324,12 @@ enum LuaEmitter {
         w.line("}")
     }
 
-    static func emitAliases(_ w: inout CodeWriter) {
+    static func emitAliases(_ w: inout CodeWriter, context: Context) {
         w.line("-- Filter fields that repeat an attribute under a shorter name (see the header).")
         w.line("local ALIASES = {")
         w.indented { w in
             var seen: Set<String> = []
-            for alias in LuaAnnotations.aliases where seen.insert(alias.abbr).inserted {
+            for alias in LuaAnnotations.aliases where context.annotated && seen.insert(alias.abbr).inserted {
                 w.line("[\(lua(alias.abbr))] = { label = \(lua(alias.label)), doc = \(lua(alias.doc)) },")
             }
         }
@@ -226,12 +337,13 @@ enum LuaEmitter {
     }
 
     static func emitErrno(_ w: inout CodeWriter) {
-        w.line("-- Linux errno names (asm-generic/errno-base.h, errno.h; 524 is the kernel-internal ENOTSUPP")
-        w.line("-- that netlink sometimes leaks). Not in the specs: STATUS, ERRNO and ERROR hold errnos.")
+        w.line("-- Linux errno names (LibFlowTable's Errno table). Not in the specs: STATUS, ERRNO and ERROR")
+        w.line("-- hold errnos.")
         w.line("local ERRNO = {")
         w.indented { w in
-            for chunk in stride(from: 0, to: LuaAnnotations.errnoNames.count, by: 6) {
-                let row = LuaAnnotations.errnoNames[chunk..<min(chunk + 6, LuaAnnotations.errnoNames.count)]
+            let names = Errno.names
+            for chunk in stride(from: 0, to: names.count, by: 6) {
+                let row = names[chunk..<min(chunk + 6, names.count)]
                 w.line(row.map { "[\($0.0)] = \(lua($0.1))," }.joined(separator: " "))
             }
         }
@@ -239,7 +351,7 @@ enum LuaEmitter {
     }
 
     /// "Flow Table API" from "Flow Table API: discovery of ...": the doc's first clause.
-    static func title(_ family: Family) -> String {
+    static func title(_ family: YNLFamily) -> String {
         let first = docLines(family.doc).first ?? family.name
         let cut = first.firstIndex { $0 == ":" || $0 == "." } ?? first.endIndex
         let title = first[..<cut].trimmingCharacters(in: .whitespaces)
@@ -272,18 +384,18 @@ enum LuaEmitter {
 
     // MARK: the Swift wrapper
 
-    static func swiftWrapper(_ lua: String, families: [Family]) -> String {
+    static func swiftWrapper(_ lua: String, families: [YNLFamily]) -> String {
         // A raw string needs a delimiter that the text never contains.
         var hashes = "#"
         while lua.contains("\"\"\"" + hashes) || lua.contains("\\" + hashes) { hashes += "#" }
-        let files = families.map(\.file).joined(separator: " and ")
+        let files = families.filter { skipReason($0) == nil }.map(\.file).joined(separator: " and ")
         var w = CodeWriter(indent: "    ")
         w.line("// Generated by ynl-gen from \(files); do not edit.")
         w.line("// The Wireshark plugin \(pluginPath) as a string, so that commands printing or installing it")
         w.line("// (`flowtrace wireshark print/install`) need no resource bundle. `swift run ynl-gen --check`")
         w.line("// (run by the tests) fails while this file or the plugin differs from what the specs give.")
         w.line()
-        w.line("/// The generated Lua dissector of \(families.map(\.name).joined(separator: " and ")) for Wireshark 4.0 (Lua 5.2).")
+        w.line("/// The generated Lua dissector of \(families.filter { skipReason($0) == nil }.map(\.name).joined(separator: " and ")) for Wireshark 4.0 (Lua 5.2).")
         w.line("public enum WiresharkPlugin {")
         w.indented { w in
             w.line("/// The file name it is installed under (in Wireshark's personal Lua plugin folder).")
@@ -300,7 +412,7 @@ enum LuaEmitter {
 
 // MARK: annotations
 
-struct AttrRef: Hashable {
+struct AttrRef: Hashable, Sendable {
     var family: String
     var set: String
     var attr: String
@@ -317,6 +429,9 @@ struct AttrRef: Hashable {
 /// What the dissector knows that YNL cannot say, by spec name. Every name here is resolved against
 /// the specs when the plugin is generated.
 enum LuaAnnotations {
+    /// The project's families the annotations name: they apply only when all are printed.
+    static let families = ["net_flow_nl", "nfl_hairpin"]
+
     /// Filter names FlowTrace documents instead of the mechanical <family>.<attr>.
     static let abbreviations: [AttrRef: String] = [
         AttrRef("net_flow_nl", "nfl-attrs", "flows-error"): "net_flow_nl.errstrategy",
@@ -364,12 +479,14 @@ enum LuaAnnotations {
 
     /// A nest with a second layout under the same number (the set a GET_FLOWS request uses):
     /// the hints' `request.nested-attributes` of the operations.
-    static func alternateNests(_ families: [Family]) -> [AttrRef: String] {
+    static func alternateNests(_ families: [YNLFamily]) -> [AttrRef: String] {
         var nests: [AttrRef: String] = [:]
         for family in families {
-            for op in family.operations.list {
-                for (attr, set) in op.requestNested {
-                    nests[AttrRef(family.name, op.attributeSet, attr)] = set
+            for op in family.operations {
+                guard let owner = op.attributeSet.map({ family.attributeSets[$0] }) else { continue }
+                for (type, set) in op.requestNested {
+                    guard let attr = owner.attribute(type: type) else { continue }
+                    nests[AttrRef(family.name, owner.name, attr.name)] = family.attributeSets[set].name
                 }
             }
         }
@@ -417,33 +534,6 @@ enum LuaAnnotations {
         Need(name: "nflh_listener_port", item: .attribute(AttrRef("nfl_hairpin", "listener", "port"))),
         Need(name: "nflh_nfl_command", item: .entry(family: "nfl_hairpin", definition: "encap-cmd-type", entry: "nfl-command")),
     ]
-
-    static let errnoNames: [(Int, String)] = [
-        (1, "EPERM"), (2, "ENOENT"), (3, "ESRCH"), (4, "EINTR"), (5, "EIO"), (6, "ENXIO"), (7, "E2BIG"),
-        (8, "ENOEXEC"), (9, "EBADF"), (10, "ECHILD"), (11, "EAGAIN"), (12, "ENOMEM"), (13, "EACCES"),
-        (14, "EFAULT"), (15, "ENOTBLK"), (16, "EBUSY"), (17, "EEXIST"), (18, "EXDEV"), (19, "ENODEV"),
-        (20, "ENOTDIR"), (21, "EISDIR"), (22, "EINVAL"), (23, "ENFILE"), (24, "EMFILE"), (25, "ENOTTY"),
-        (26, "ETXTBSY"), (27, "EFBIG"), (28, "ENOSPC"), (29, "ESPIPE"), (30, "EROFS"), (31, "EMLINK"),
-        (32, "EPIPE"), (33, "EDOM"), (34, "ERANGE"), (35, "EDEADLK"), (36, "ENAMETOOLONG"), (37, "ENOLCK"),
-        (38, "ENOSYS"), (39, "ENOTEMPTY"), (40, "ELOOP"), (42, "ENOMSG"), (43, "EIDRM"), (44, "ECHRNG"),
-        (45, "EL2NSYNC"), (46, "EL3HLT"), (47, "EL3RST"), (48, "ELNRNG"), (49, "EUNATCH"), (50, "ENOCSI"),
-        (51, "EL2HLT"), (52, "EBADE"), (53, "EBADR"), (54, "EXFULL"), (55, "ENOANO"), (56, "EBADRQC"),
-        (57, "EBADSLT"), (59, "EBFONT"), (60, "ENOSTR"), (61, "ENODATA"), (62, "ETIME"), (63, "ENOSR"),
-        (64, "ENONET"), (65, "ENOPKG"), (66, "EREMOTE"), (67, "ENOLINK"), (68, "EADV"), (69, "ESRMNT"),
-        (70, "ECOMM"), (71, "EPROTO"), (72, "EMULTIHOP"), (73, "EDOTDOT"), (74, "EBADMSG"), (75, "EOVERFLOW"),
-        (76, "ENOTUNIQ"), (77, "EBADFD"), (78, "EREMCHG"), (79, "ELIBACC"), (80, "ELIBBAD"), (81, "ELIBSCN"),
-        (82, "ELIBMAX"), (83, "ELIBEXEC"), (84, "EILSEQ"), (85, "ERESTART"), (86, "ESTRPIPE"), (87, "EUSERS"),
-        (88, "ENOTSOCK"), (89, "EDESTADDRREQ"), (90, "EMSGSIZE"), (91, "EPROTOTYPE"), (92, "ENOPROTOOPT"),
-        (93, "EPROTONOSUPPORT"), (94, "ESOCKTNOSUPPORT"), (95, "EOPNOTSUPP"), (96, "EPFNOSUPPORT"),
-        (97, "EAFNOSUPPORT"), (98, "EADDRINUSE"), (99, "EADDRNOTAVAIL"), (100, "ENETDOWN"), (101, "ENETUNREACH"),
-        (102, "ENETRESET"), (103, "ECONNABORTED"), (104, "ECONNRESET"), (105, "ENOBUFS"), (106, "EISCONN"),
-        (107, "ENOTCONN"), (108, "ESHUTDOWN"), (109, "ETOOMANYREFS"), (110, "ETIMEDOUT"), (111, "ECONNREFUSED"),
-        (112, "EHOSTDOWN"), (113, "EHOSTUNREACH"), (114, "EALREADY"), (115, "EINPROGRESS"), (116, "ESTALE"),
-        (117, "EUCLEAN"), (118, "ENOTNAM"), (119, "ENAVAIL"), (120, "EISNAM"), (121, "EREMOTEIO"), (122, "EDQUOT"),
-        (123, "ENOMEDIUM"), (124, "EMEDIUMTYPE"), (125, "ECANCELED"), (126, "ENOKEY"), (127, "EKEYEXPIRED"),
-        (128, "EKEYREVOKED"), (129, "EKEYREJECTED"), (130, "EOWNERDEAD"), (131, "ENOTRECOVERABLE"),
-        (132, "ERFKILL"), (133, "EHWPOISON"), (524, "ENOTSUPP"),
-    ]
 }
 
 // MARK: resolving names
@@ -452,11 +542,14 @@ extension LuaEmitter {
     /// The families with their filter-field names, checked: every annotation resolves and no two
     /// fields share a name.
     struct Context {
-        var families: [Family]
+        var families: [YNLFamily]
         var alternateNests: [AttrRef: String]
         var abbreviations: [AttrRef: String] = [:]
         var aliasLines: [String] = []
         var overrideLines: [String] = []
+        /// The project's own families are all here: the annotations (NEED, aliases, errno and
+        /// command values) apply.
+        var annotated: Bool
 
         /// Field names the runtime registers itself, per family (see LuaRuntime.swift).
         static let runtimeFields = ["cmd", "version", "reserved", "attr.len", "attr.type", "attr.nested",
@@ -464,38 +557,71 @@ extension LuaEmitter {
                                     // expert infos are fields too
                                     "malformed", "trailing", "unknown_attr", "failure"]
 
-        init(_ families: [Family]) throws {
-            self.families = Generator.dependenciesFirst(families)
+        init(_ families: [YNLFamily]) throws {
+            self.families = LuaEmitter.dependenciesFirst(families)
+            let names = Set(families.map(\.name))
+            annotated = LuaAnnotations.families.allSatisfy(names.contains)
             alternateNests = LuaAnnotations.alternateNests(families)
             var owners: [String: String] = [:]
-            func claim(_ abbr: String, _ owner: String) throws {
+            func claim(_ abbr: String, _ owner: String, file: String = "spec/", path: String = "") throws {
                 if let other = owners[abbr], other != owner {
-                    throw SpecError(file: "spec/", line: nil, path: "",
+                    throw SpecError(file: file, line: nil, path: path,
                                     message: "the Wireshark field \(abbr) would stand for both \(other) and \(owner)")
                 }
                 owners[abbr] = owner
             }
             for family in self.families {
-                let top = try topSet(of: family)
-                let prefix = Naming.cLower(family.name)
-                for field in Self.runtimeFields { try claim("\(prefix).\(field)", "the runtime's \(field)") }
+                // Wireshark wants a protocol's filter name in lower case; genl matches the name as given.
+                guard YNLNames.isFieldName(family.name), family.name == family.name.lowercased() else {
+                    throw SpecError(file: family.file, line: nil, path: "name",
+                                    message: "'\(family.name)' cannot name a Wireshark protocol (lower-case letters, digits, '_', '-' only)")
+                }
+                for other in family.attributeSets.flatMap(\.attributes).compactMap(\.nestedFamily) {
+                    guard let nested = self.families.first(where: { $0.name == other.family }) else {
+                        throw SpecError(file: family.file, line: nil, path: "",
+                                        message: "an attribute nests the family \(other.family), which has no spec here")
+                    }
+                    guard nested.attributeSet(named: other.set) != nil else {
+                        throw SpecError(file: family.file, line: nil, path: "",
+                                        message: "an attribute nests \(other.family)'s set \(other.set), which \(nested.file) lacks")
+                    }
+                }
+                let top = topSet(of: family)
+                let prefix = YNLNames.cLower(family.name)
+                var taken: Set<String> = []
+                for field in Self.runtimeFields {
+                    try claim("\(prefix).\(field)", "the runtime's \(field)", file: family.file, path: "name")
+                    taken.insert("\(prefix).\(field)")
+                }
                 for set in family.attributeSets {
-                    for attr in set.attributes where attr.type != "unused" {
+                    for attr in set.attributes where !attr.isUnused {
                         let ref = AttrRef(family.name, set.name, attr.name)
-                        let generated = set.name == top
-                            ? "\(prefix).\(Naming.cLower(attr.name))"
-                            : "\(prefix).\(Naming.cLower(set.name)).\(Naming.cLower(attr.name))"
+                        let where_ = "attribute-sets[\(set.name)].attributes[\(attr.name)]"
+                        for name in [set.name, attr.name] where !YNLNames.isFieldName(name) {
+                            throw SpecError(file: family.file, line: nil, path: where_,
+                                            message: "'\(name)' cannot be part of a Wireshark field name (letters, digits, '_', '-' only)")
+                        }
+                        let long = "\(prefix).\(YNLNames.cLower(set.name)).\(YNLNames.cLower(attr.name))"
+                        var generated = set.name == top ? "\(prefix).\(YNLNames.cLower(attr.name))" : long
+                        // A top-level attribute named like a runtime field (cmd, version) keeps its set's name.
+                        if taken.contains(generated) { generated = long }
                         let abbr = LuaAnnotations.abbreviations[ref] ?? generated
-                        try claim(abbr, ref.description)
+                        try claim(abbr, ref.description, file: family.file, path: where_)
                         abbreviations[ref] = abbr
-                        if let e = attr.enumRef, attr.enumAsFlags, let def = family.definition(e) {
-                            for entry in def.entries {
-                                try claim("\(abbr).\(Naming.cLower(entry.name))", "\(ref.description) flag \(entry.name)")
+                        if case .integer(let t) = attr.kind, t.asFlags, let e = t.enumIndex {
+                            for entry in family.enums[e].entries {
+                                guard YNLNames.isFieldName(entry.name) else {
+                                    throw SpecError(file: family.file, line: nil, path: "definitions[\(family.enums[e].name)].entries[\(entry.name)]",
+                                                    message: "'\(entry.name)' cannot be part of a Wireshark field name")
+                                }
+                                try claim("\(abbr).\(YNLNames.cLower(entry.name))", "\(ref.description) flag \(entry.name)",
+                                          file: family.file, path: where_)
                             }
                         }
                     }
                 }
             }
+            guard annotated else { return }
             // Everything the annotations name must exist.
             for ref in LuaAnnotations.abbreviations.keys.sorted(by: { $0.description < $1.description }) {
                 _ = try attribute(ref, for: "a filter name")
@@ -515,15 +641,12 @@ extension LuaEmitter {
             for ref in LuaAnnotations.errnoValued.sorted(by: { $0.description < $1.description }) {
                 _ = try attribute(ref, for: "errno names")
             }
-            for (ref, other) in LuaAnnotations.commandValued {
+            for (ref, _) in LuaAnnotations.commandValued {
                 _ = try attribute(ref, for: "command names")
-                guard self.families.contains(where: { $0.name == other }) else {
-                    throw SpecError(file: "spec/", line: nil, path: "", message: "the Lua dissector names \(ref.description) with commands of \(other), which has no spec")
-                }
             }
             for (ref, alternate) in alternateNests {
                 let attr = try attribute(ref, for: "its second layout")
-                guard attr.type == "nest", let family = family(ref.family), family.attributeSet(alternate) != nil else {
+                guard case .nest = attr.kind, let family = family(ref.family), family.attributeSet(named: alternate) != nil else {
                     throw SpecError(file: "spec/", line: nil, path: "", message: "the Lua dissector decodes \(ref.description) with the set \(alternate), which \(ref.family) lacks")
                 }
             }
@@ -531,7 +654,7 @@ extension LuaEmitter {
                 switch need.item {
                 case .attribute(let ref): _ = try attribute(ref, for: "NEED.\(need.name)")
                 case .command(let name, let op):
-                    guard family(name)?.operations.list.contains(where: { $0.name == op }) == true else {
+                    guard family(name)?.operation(named: op) != nil else {
                         throw SpecError(file: "spec/", line: nil, path: "", message: "the Lua dissector needs the operation \(op) of \(name)")
                     }
                 case .entry(let name, let def, let entry): _ = try enumValue(name, def, entry)
@@ -539,19 +662,18 @@ extension LuaEmitter {
             }
         }
 
-        func family(_ name: String) -> Family? { families.first { $0.name == name } }
+        func family(_ name: String) -> YNLFamily? { families.first { $0.name == name } }
 
-        func attribute(_ ref: AttrRef, for purpose: String) throws -> Attribute {
-            guard let attr = family(ref.family)?.attributeSet(ref.set)?.attributes.first(where: { $0.name == ref.attr }),
-                  attr.type != "unused" else {
+        func attribute(_ ref: AttrRef, for purpose: String) throws -> YNLAttribute {
+            guard let attr = family(ref.family)?.attributeSet(named: ref.set)?.attribute(named: ref.attr), !attr.isUnused else {
                 throw SpecError(file: "spec/", line: nil, path: "",
                                 message: "the Lua dissector needs the attribute \(ref.description) (for \(purpose))")
             }
             return attr
         }
 
-        func enumValue(_ familyName: String, _ definition: String, _ entry: String) throws -> Int {
-            guard let value = family(familyName)?.definition(definition)?.entries.first(where: { $0.name == entry })?.value else {
+        func enumValue(_ familyName: String, _ definition: String, _ entry: String) throws -> UInt64 {
+            guard let value = family(familyName)?.enums.first(where: { $0.name == definition })?.entries.first(where: { $0.name == entry })?.value else {
                 throw SpecError(file: "spec/", line: nil, path: "",
                                 message: "the Lua dissector needs the entry \(entry) of \(familyName) \(definition)")
             }
@@ -565,24 +687,55 @@ extension LuaEmitter {
             return abbr
         }
 
-        /// The set every operation uses: its attributes get the short <family>.<attr> names.
-        func topSet(of family: Family) throws -> String {
-            let sets = Set(family.operations.list.map(\.attributeSet))
-            guard sets.count == 1, let top = sets.first else {
-                throw SpecError(file: family.file, line: nil, path: "operations",
-                                message: "the Lua dissector needs one attribute-set for all operations, found \(sets.sorted())")
-            }
-            return top
+        /// The set every operation uses: its attributes get the short <family>.<attr> names. nil
+        /// when the operations use several (ethtool, netdev): every field then names its set.
+        func topSet(of family: YNLFamily) -> String? {
+            let sets = Set(family.operations.compactMap(\.attributeSet))
+            guard sets.count == 1, let top = sets.first else { return nil }
+            return family.attributeSets[top].name
+        }
+
+        /// One number per operation in both directions, no fixed header: the command table says it all.
+        func unified(_ family: YNLFamily) -> Bool {
+            family.operations.allSatisfy { $0.fixedHeader == nil && $0.requestValue != nil && $0.requestValue == $0.replyValue }
+        }
+    }
+
+    /// A family whose set another one nests (net_flow_nl inside hairpin's encap) comes first: the
+    /// plugin reads in the order the protocols build on each other. Stable otherwise.
+    static func dependenciesFirst(_ families: [YNLFamily]) -> [YNLFamily] {
+        var rest = families
+        var ordered: [YNLFamily] = []
+        while !rest.isEmpty {
+            let ready = rest.firstIndex { family in
+                !family.attributeSets.flatMap(\.attributes).contains { attr in
+                    rest.contains { $0.name == attr.nestedFamily?.family && $0.name != family.name }
+                }
+            } ?? 0   // a cycle: keep the given order
+            ordered.append(rest.remove(at: ready))
+        }
+        return ordered
+    }
+}
+
+/// YNL's names as C and Wireshark spell them.
+public enum YNLNames {
+    public static func cUpper(_ name: String) -> String {
+        String(name.uppercased().map { $0 == "-" ? "_" : $0 })
+    }
+
+    public static func cLower(_ name: String) -> String {
+        String(name.lowercased().map { $0 == "-" ? "_" : $0 })
+    }
+
+    /// Usable in a Wireshark field or protocol name once lower-cased: ASCII letters, digits, '_', '-'.
+    static func isFieldName(_ name: String) -> Bool {
+        !name.isEmpty && name.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-"
         }
     }
 }
 
-extension CodeWriter {
-    mutating func indentedThrowing(_ body: (inout CodeWriter) throws -> Void) throws {
-        var failure: Error?
-        indented { w in
-            do { try body(&w) } catch { failure = error }
-        }
-        if let failure { throw failure }
-    }
+extension YNLAttribute {
+    var isUnused: Bool { if case .unused = kind { return true } else { return false } }
 }

@@ -3,8 +3,8 @@
 // so it holds no attribute number and no family name of its own.
 //
 // Written against Wireshark 4.0's Lua 5.2 API; the facts it relies on (offsets, byte order,
-// the Info column fence, ACKs) are tested by Tests/LibFlowTableTests/WiresharkPluginTests.swift,
-// which runs it in tshark.
+// the Info column fence, ACKs) are tested by Tests/LibFlowTableTests/WiresharkPluginTests.swift
+// and (kernel families) Tests/YNLTests/WiresharkFamilyTests.swift, which run it in tshark.
 
 enum LuaRuntime {
     static let source = #"""
@@ -93,11 +93,26 @@ local INT_FIELD = {
 local KIND = {
   u8 = { "uint", 1 }, u16 = { "uint", 2 }, u32 = { "uint", 4 }, u64 = { "uint", 8 },
   s8 = { "int", 1 }, s16 = { "int", 2 }, s32 = { "int", 4 }, s64 = { "int", 8 },
+  uint = { "uint", 0 }, sint = { "int", 0 },   -- 4 or 8 bytes on the wire, shown as 64-bit
 }
+
+local genl_family = DissectorTable.get("genl.family")
+
+-- A family Wireshark already dissects (its own dissector in genl.family, or a protocol of that
+-- name) is left to Wireshark.
+local function taken(name)
+  local ok, d = pcall(function() return genl_family:get_dissector(name) end)
+  return ok and d ~= nil
+end
 
 for _, spec in ipairs(SPEC) do
   local fam = { spec = spec, name = spec.name, short = spec.short, sets = {}, enums = {}, fields = {} }
-  fam.proto = Proto(spec.name, spec.title .. " (generic netlink " .. spec.name .. ")")
+  local ok, proto = false, nil
+  if not taken(spec.name) then
+    ok, proto = pcall(Proto, spec.name, spec.title .. " (generic netlink " .. spec.name .. ")")
+  end
+  if ok then
+  fam.proto = proto
   for key, def in pairs(spec.enums) do
     local e = { flags = def.flags, entries = def.entries, names = {}, by_key = {} }
     for _, entry in ipairs(def.entries) do
@@ -122,6 +137,7 @@ for _, spec in ipairs(SPEC) do
   end
   FAMILIES[spec.name] = fam
   ORDER[#ORDER + 1] = fam
+  end
 end
 
 local function add_field(fam, field)
@@ -158,6 +174,9 @@ for _, fam in ipairs(ORDER) do
       local kind = KIND[a.type]
       if kind then
         a.kind, a.width = kind[1], kind[2]
+      elseif a.type == "bitfield32" then
+        a.kind, a.width = "uint", 4   -- the value; its selector follows
+        a.bitfield = true
       elseif a.type == "binary" and a.max_len and a.max_len <= 8 then
         a.kind = "hexint"         -- a short native-order integer (a field reference's VALUE/MASK)
       elseif a.type == "binary" then
@@ -180,15 +199,18 @@ for _, fam in ipairs(ORDER) do
       elseif a.values == "commands" then
         vs = FAMILIES[a.values_family].spec.commands
       end
+      if a.bitfield then display = base.HEX end
       if a.kind == "uint" or a.kind == "int" then
-        if a.width == 8 then vs = nil end
+        local fw = a.width == 0 and 8 or a.width
+        if fw == 8 then vs = nil end
         a.names = vs
-        a.field = INT_FIELD[a.kind][a.width](a.abbr, a.name, display, vs, nil, a.doc)
+        a.field = INT_FIELD[a.kind][fw](a.abbr, a.name, display, vs, nil, a.doc)
         a.flag_fields = {}
-        if a.enum_def and (a.enum_as_flags or a.enum_def.flags) then
+        -- (One bit field per flag up to 32 bits: Wireshark 4.0 cannot add a 64-bit value to a boolean.)
+        if a.enum_def and (a.enum_as_flags or a.enum_def.flags) and a.width ~= 0 and a.width < 8 then
           for _, entry in ipairs(a.enum_def.entries) do
             a.flag_fields[#a.flag_fields + 1] = add_field(fam, ProtoField.bool(a.abbr .. "." .. lower_name(entry.key),
-                                                                               entry.name, 8 * a.width, nil, entry.value))
+                                                                               entry.name, 8 * fw, nil, entry.value))
           end
         end
       elseif a.kind == "hexint" then
@@ -314,8 +336,12 @@ end
 
 local function flags_text(a, v)
   local names = {}
+  local wide = type(v) ~= "number"   -- a 64-bit value: bit32 reads only 32 bits
+  if wide then v = tonumber(tostring(v)) end
   for _, entry in ipairs(a.enum_def.entries) do
-    if band(v, entry.value) ~= 0 then names[#names + 1] = entry.name end
+    local set
+    if wide then set = math.floor(v / entry.value) % 2 == 1 else set = band(v, entry.value) ~= 0 end
+    if set then names[#names + 1] = entry.name end
   end
   if #names == 0 then return "0" end
   return table.concat(names, "|")
@@ -340,16 +366,26 @@ local function decode_attr(ctx, tree, off, alen, raw, a, index, vals, pending, d
   local tvb, fam = ctx.tvb, a.fam
   local plen = alen - NLA_HDRLEN
   local whole, payload = tvb(off, alen), tvb(off + NLA_HDRLEN, plen)
-  local le = ctx.le and band(raw, NLA_F_NET_BYTEORDER) == 0
+  local le = ctx.le and band(raw, NLA_F_NET_BYTEORDER) == 0 and not a.be
   local kind = a.kind
   local item, v, shown
   if kind == "uint" or kind == "int" then
-    if plen ~= a.width then
+    local width = a.width
+    if width == 0 and (plen == 4 or plen == 8) then width = plen end
+    local want = a.bitfield and 8 or width
+    if plen ~= want then
       return bad_value(ctx, tree, a, off, alen, raw,
-                       string.format("a %s needs %d bytes, this one has %d", a.type, a.width, plen))
+                       string.format("a %s needs %s bytes, this one has %d", a.type,
+                                     width == 0 and "4 or 8" or tostring(want), plen))
     end
-    v = read_int(payload, a.width, kind == "int", le)
+    v = read_int(payload(0, width), width, kind == "int", le)
+    if a.width == 0 and width == 4 then
+      if kind == "int" then v = Int64(v) else v = UInt64(v) end
+    end
     item = tree:add(a.field, whole, v)
+    if a.bitfield then
+      item:append_text(string.format(" (selector 0x%08x)", read_int(payload(4, 4), 4, false, le)))
+    end
     for _, ff in ipairs(a.flag_fields) do item:add(ff, payload, v) end
     if a.enum_def and (a.enum_as_flags or a.enum_def.flags) then
       shown = flags_text(a, v)
@@ -409,6 +445,43 @@ local function decode_attr(ctx, tree, off, alen, raw, a, index, vals, pending, d
     if nset.element then summary = plural(count, nset.element) else summary = summarize(nset, cvals) end
     if summary ~= "" then item:append_text(": " .. summary) end
     v = count
+  elseif kind == "indexed-array" or kind == "nest-type-value" then
+    -- Items numbered by their attribute type: nests of the set (or, nest-type-value, levels of
+    -- numbered nests above it), or scalars shown by value.
+    item = tree:add(a.field, whole)
+    add_header(ctx, item, fam, off, alen, raw, a.name)
+    local levels = kind == "nest-type-value" and a.levels or 0
+    local function items(t, start, stop, level, d)
+      local n, o = 0, start
+      while stop - o >= NLA_HDRLEN do
+        local ilen = u16(tvb(o, 2), ctx.le)
+        local it = band(u16(tvb(o + 2, 2), ctx.le), NLA_TYPE_MASK)
+        if ilen < NLA_HDRLEN or ilen > stop - o then
+          t:add_tvb_expert_info(fam.ex.malformed, tvb(o, stop - o), a.name .. ": item length " .. ilen)
+          ctx.problems.malformed = true
+          break
+        end
+        n = n + 1
+        local sub = t:add(fam.f.attr_data, tvb(o, ilen))
+        if level < levels then
+          sub:set_text(string.format("%s [%d]", a.name, it))
+          items(sub, o + NLA_HDRLEN, o + ilen, level + 1, d + 1)
+        elseif a.nest_set then
+          sub:set_text(string.format("%s [%d]", a.name, it))
+          walk(ctx, sub, o + NLA_HDRLEN, o + ilen, a.nest_set, d + 1)
+        elseif KIND[a.sub] and ilen - NLA_HDRLEN == KIND[a.sub][2] then
+          local k = KIND[a.sub]
+          sub:set_text(string.format("%s [%d]: %s", a.name, it,
+                                     tostring(read_int(tvb(o + NLA_HDRLEN, k[2]), k[2], k[1] == "int", le))))
+        else
+          sub:set_text(string.format("%s [%d]: %d bytes", a.name, it, ilen - NLA_HDRLEN))
+        end
+        o = o + band(ilen + 3, bnot(3))
+      end
+      return n
+    end
+    v = items(item, off + NLA_HDRLEN, off + alen, 0, depth)
+    item:append_text(": " .. plural(v, "item"))
   else -- bytes, pad
     if plen == 0 then
       item = tree:add(a.field, whole)
@@ -525,11 +598,16 @@ end
 
 local function push(words, s) words[#words + 1] = s end
 
-local NFL = N.nfl_flows.fam
-local NFLH = N.nflh_encap.fam
+-- The project's own families (net_flow_nl and nfl_hairpin), when this plugin has them: their
+-- Info texts and the call id below. NEED is empty otherwise.
+local NFL, NFLH
+local flow_table_words
+if next(NEED) ~= nil then
+NFL = N.nfl_flows.fam
+NFLH = N.nflh_encap.fam
 
 -- Info words for a net_flow_nl attribute set (the API leg, or an ENCAP's ATTR).
-local function flow_table_words(ctx, words)
+flow_table_words = function(ctx, words)
   local id = fact(ctx, N.nfl_identifier)
   if id ~= nil then
     if fact(ctx, N.nfl_identifier_type) == N.nfl_ifindex then
@@ -644,6 +722,7 @@ NFLH.info = function(ctx)
   end
   return table.concat(words, " ")
 end
+end
 
 ------------------------------------------------------------------------------------------------
 -- The call id (spec/trace-format.md, "Calls"): what the frame's first message of our families
@@ -682,11 +761,23 @@ local function dissect(fam, tvb, pinfo, tree)
   root:add(fam.f.cmd, tvb(0, 1))
   root:add(fam.f.version, tvb(1, 1))
   root:add(fam.f.reserved, tvb(2, 2), u16(tvb(2, 2), le))
+  -- The operation's set and fixed header, by direction (devlink answers GET with another number).
+  local set, start, name = fam.top, 4, nil
+  local ops = fam.spec[ctx.request and "req" or "rsp"]
+  if ops then
+    local op = ops[ctx.cmd]
+    set, name = op and op.set and fam.sets[op.set], op and op.name
+    if op and op.header then start = start + op.header end
+  end
   -- Whatever the bytes, the user gets expert info and the rest of the packet, never a Lua error.
   local ok, text = pcall(function()
-    walk(ctx, root, 4, tvb:len(), fam.top, 1)
+    if set and start <= tvb:len() then
+      walk(ctx, root, start, tvb:len(), set, 1)
+    elseif tvb:len() > 4 then
+      root:add(fam.f.attr_data, tvb(4))
+    end
     if fam.info then return fam.info(ctx) end
-    return command_name(fam, ctx.cmd) .. (ctx.request and " req" or " rsp")
+    return (name or command_name(fam, ctx.cmd)) .. (ctx.request and " req" or " rsp")
   end)
   if not ok then
     root:add_proto_expert_info(fam.ex.failure, "dissector failure: " .. tostring(text))
@@ -703,7 +794,6 @@ local function dissect(fam, tvb, pinfo, tree)
   return tvb:len()
 end
 
-local genl_family = DissectorTable.get("genl.family")
 for _, fam in ipairs(ORDER) do
   fam.proto.dissector = function(tvb, pinfo, tree) return dissect(fam, tvb, pinfo, tree) end
   genl_family:add(fam.name, fam.proto)

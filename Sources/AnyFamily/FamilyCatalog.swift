@@ -1,0 +1,119 @@
+// Every netlink family of a trace, named and decoded from the YNL specs loaded at run time
+// (issue 16): the generic families by the names the trace's NEWFAMILY records give their ids,
+// the netlink-raw families (rt-link, rt-addr, rt-route…) by their protocol and message type.
+// A family without a spec is shown by number, never dropped; a message its spec cannot decode
+// says where (attribute path and byte) and why.
+
+import FlowTrace
+import LibFlowTable
+import YNL
+
+public final class FamilyCatalog: Sendable {
+    public let library: YNLSpecLibrary
+    let generic: [String: YNLDecoder]
+    /// netlink-raw families per protocol: which family has an operation of each message type.
+    let raw: [UInt16: [UInt16: YNLDecoder]]
+
+    public init(library: YNLSpecLibrary) {
+        self.library = library
+        var generic: [String: YNLDecoder] = [:]
+        var raw: [UInt16: [UInt16: YNLDecoder]] = [:]
+        for spec in library.specs {
+            let f = spec.family
+            if f.proto.isGeneric {
+                generic[f.name] = YNLDecoder(f)
+            } else if let p = f.protonum, let proto = UInt16(exactly: p) {
+                let d = YNLDecoder(f)
+                for op in f.operations {
+                    for v in [op.requestValue, op.replyValue].compactMap({ $0 }) where raw[proto]?[v] == nil {
+                        raw[proto, default: [:]][v] = d
+                    }
+                }
+            }
+        }
+        self.generic = generic
+        self.raw = raw
+    }
+
+    /// The name of a protocol whose families have no spec loaded.
+    public static func protocolName(_ p: UInt16) -> String {
+        switch p {
+        case 0: return "rtnetlink"
+        case 4: return "sock_diag"
+        case 6: return "xfrm"
+        case 9: return "audit"
+        case 12: return "nfnetlink"
+        case 15: return "uevent"
+        case NetlinkPseudoHeader.protocolGeneric: return "genetlink"
+        default: return "netlink protocol \(p)"
+        }
+    }
+
+    /// The decoder of a message: a generic family by id (its name from the trace), or a
+    /// netlink-raw family by protocol and message type.
+    public func decoder(protocol p: UInt16, type: UInt16, families: FamilyTable) -> YNLDecoder? {
+        if p == NetlinkPseudoHeader.protocolGeneric {
+            guard let name = families.name(forID: type) else { return nil }
+            return generic[name]
+        }
+        return raw[p]?[type]
+    }
+
+    public func decoder(family name: String) -> YNLDecoder? { generic[name] }
+
+    /// A family and operation as people name them: from the spec when there is one, else the
+    /// NEWFAMILY name (or id) and the command number.
+    public func names(_ key: FamilyOperationKey, request: Bool = true) -> (family: String, operation: String) {
+        if key.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric {
+            let family = key.family ?? "family 0x\(String(key.type, radix: 16))"
+            if key.family == NFL.familyName, let c = NFL.Command(rawValue: key.command) { return (family, c.name) }
+            if let d = key.family.flatMap({ generic[$0] }),
+               let op = d.family.operation(value: UInt16(key.command), request: request)
+                ?? d.family.operation(value: UInt16(key.command), request: !request) {
+                return (family, op.name)
+            }
+            return (family, "cmd \(key.command)")
+        }
+        if let d = raw[key.netlinkProtocol]?[key.type],
+           let op = d.family.operation(value: key.type, request: request) ?? d.family.operation(value: key.type, request: !request) {
+            return (d.family.name, op.name)
+        }
+        return (Self.protocolName(key.netlinkProtocol), "type \(key.type)")
+    }
+
+    /// What a message of another family (not a control message, not our two) is.
+    public enum Decoded {
+        case decoded(YNLMessage)
+        /// The spec could not decode it: the family and operation when known, and why.
+        case failed(family: String, operation: String?, error: DecodeError)
+        /// No spec: the family's name (from NEWFAMILY) or number, and the command or type.
+        /// `generic`: `command` is the genl command; else the message type of another protocol.
+        case noSpec(family: String, command: UInt16, generic: Bool)
+    }
+
+    /// Decodes the record's message `m` of protocol `p`; nil for control messages and our two
+    /// families (the typed model's).
+    public func decode(_ m: NetlinkMessageView, protocol p: UInt16, families: FamilyTable) -> Decoded? {
+        let type = m.header.type
+        guard type >= Netlink.minFamilyType else { return nil }
+        if p == NetlinkPseudoHeader.protocolGeneric {
+            switch families.kind(ofType: type) {
+            case .flowTable, .hairpin, .control, .controller: return nil
+            default: break
+            }
+        }
+        let command: UInt16 = p == NetlinkPseudoHeader.protocolGeneric
+            ? (m.payload.count >= 1 ? UInt16(m.payload[0]) : 0) : type
+        guard let d = decoder(protocol: p, type: type, families: families) else {
+            let family = p == NetlinkPseudoHeader.protocolGeneric
+                ? families.name(forID: type) ?? "family 0x\(String(type, radix: 16))" : Self.protocolName(p)
+            return .noSpec(family: family, command: command, generic: p == NetlinkPseudoHeader.protocolGeneric)
+        }
+        do {
+            return .decoded(try d.decode(m))
+        } catch {
+            let op = d.family.operation(value: command, request: m.header.isRequest)?.name
+            return .failed(family: d.family.name, operation: op, error: error)
+        }
+    }
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `flowtrace wireshark install --spec-dir DIR`: one Lua dissector per generic netlink family on
+# the spec path (here the kernel's devlink and ethtool specs in Tests/Fixtures/kernel-specs, and
+# the project's spec/), which tshark loads with every attribute as a filter field; a spec the
+# generator cannot print is left out, named with its file and key, exit 1, the others installed.
+# The field-by-field check against the interpreter is Tests/YNLTests/WiresharkFamilyTests.swift.
+set -euo pipefail
+bin="${FLOWTRACE_BIN:?}"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+ft="$bin/flowtrace"
+source "$root/Tests/e2e/lib/daemon.bash"   # $tmp, fail
+command -v tshark >/dev/null || fail "tshark is not installed (scripts/install-deps.sh installs it)"
+# A clean Wireshark profile, and no kernel spec cache: the path is the fixtures and spec/ only.
+export HOME="$tmp/home"; mkdir -p "$HOME"
+unset XDG_CACHE_HOME FLOWTRACE_LINUX_SRC FLOWTRACE_SPEC_PATH
+fixtures="$root/Tests/Fixtures/kernel-specs"
+
+"$ft" wireshark install --spec-dir "$fixtures" --directory "$tmp/plugins" > "$tmp/install.out" 2> "$tmp/install.err" \
+  || fail "install: $(cat "$tmp/install.out" "$tmp/install.err")"
+lua="$tmp/plugins/flowtrace.lua"
+for f in devlink ethtool net_flow_nl nfl_hairpin; do
+  grep -q "$f" "$tmp/install.out" || fail "install does not name $f: $(cat "$tmp/install.out")"
+done
+tshark -G fields -X "lua_script:$lua" > "$tmp/fields" 2> "$tmp/fields.err" || fail "tshark -G fields: $(cat "$tmp/fields.err")"
+grep -v "Running as user" "$tmp/fields.err" | grep -q . && fail "tshark reports: $(cat "$tmp/fields.err")"
+for field in devlink.port_index devlink.dev_name ethtool.header.dev_index ethtool.linkinfo.port net_flow_nl.flow.uid; do
+  grep -qP "\t$field\t" "$tmp/fields" || fail "no field $field"
+done
+# print gives the same plugin
+"$ft" wireshark print --spec-dir "$fixtures" 2>/dev/null | cmp -s - "$lua" || fail "print and install differ"
+
+# --builtin: the project's plugin compiled in (what scripts/install.sh installs system-wide).
+"$ft" wireshark print --builtin | cmp -s - "$root/wireshark/flowtrace.lua" || fail "--builtin is not wireshark/flowtrace.lua"
+
+# A hostile spec: loads in the interpreter, cannot name a Wireshark field.
+mkdir -p "$tmp/hostile"
+cat > "$tmp/hostile/bad.yaml" <<'YAML'
+name: bad
+attribute-sets: [ { name: a, attributes: [ { name: "x y", type: u32 } ] } ]
+operations: { list: [ { name: get, attribute-set: a, do: { request: { attributes: [] } } } ] }
+YAML
+if "$ft" wireshark install --spec-dir "$tmp/hostile" --spec-dir "$fixtures" --directory "$tmp/p2" \
+     > "$tmp/h.out" 2> "$tmp/h.err"; then
+  fail "a hostile spec installed without an error"
+fi
+grep -q "bad.yaml" "$tmp/h.err" && grep -qF "attributes[x y]" "$tmp/h.err" || fail "the error does not name the file and key: $(cat "$tmp/h.err")"
+grep -q devlink "$tmp/h.out" || fail "the other families were not installed: $(cat "$tmp/h.out")"
+tshark -G fields -X "lua_script:$tmp/p2/flowtrace.lua" 2>/dev/null | grep -qP "\tdevlink.port_index\t" || fail "no devlink field after a bad spec"
+echo "wireshark-any: ok"
