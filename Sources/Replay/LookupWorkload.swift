@@ -178,52 +178,39 @@ public enum LookupPackets {
         return out
     }
 
-    /// A ClassBench trace file: per line `src_ip dst_ip src_port dst_port proto [flags] [filter#]`,
-    /// decimal (6 columns: the last is the filter number; 7: flags, then the filter number). The
-    /// packet is what the model's parser would see: IPv4 over Ethernet, the ports in TCP (proto
-    /// 6) or UDP (17) and no transport header otherwise, TCP flags when given.
+    /// A ClassBench trace file (read by ClassBenchReader: `src dst sport dport proto [extra…]
+    /// [filter#]`, decimal). The packet is what the model's parser would see: IPv4 over
+    /// Ethernet, the ports in TCP (proto 6) or UDP (17) and no transport header otherwise, the
+    /// flags column (the first extra one) as TCP flags.
     public static func classBenchTrace(path: String, names: ModelFieldNames) throws(PacketSpecError) -> [PacketFields] {
         let bytes: [UInt8]
         do { bytes = try FlowTableJSON.readFile(path) } catch { throw PacketSpecError("\(path): \(error)") }
-        var out: [PacketFields] = []
-        var line = 0
-        for raw in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            line += 1
-            let text = String(decoding: raw, as: UTF8.self)
-            let cols = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
-            if cols.isEmpty || cols[0].hasPrefix("#") { continue }
-            guard (5...7).contains(cols.count) else {
-                throw PacketSpecError("\(path):\(line): expected 5 to 7 columns (src_ip dst_ip sport dport proto [flags] [filter#]), got \(cols.count)")
-            }
-            let limits: [(String, UInt64)] = [("src_ip", 0xFFFF_FFFF), ("dst_ip", 0xFFFF_FFFF), ("sport", 0xFFFF), ("dport", 0xFFFF),
-                                              ("proto", 0xFF), ("flags", 0xFFFF), ("filter#", UInt64(UInt32.max))]
-            var v: [UInt64] = []
-            for (i, c) in cols.enumerated() {
-                let (what, max) = i == 5 && cols.count == 6 ? limits[6] : limits[i]
-                guard let x = UInt64(c), x <= max else {
-                    throw PacketSpecError("\(path):\(line): column \(i + 1) (\(what)): '\(c)' is not a decimal number ≤ \(max)")
-                }
-                v.append(x)
-            }
+        let headers: [ClassBenchPacket]
+        do { headers = try ClassBenchReader.packets(bytes, file: path) } catch { throw PacketSpecError(error.description) }
+        var keys: [String: PacketFields.Key] = [:]
+        for n in ["ethernet.ethertype", "ipv4.version", "ipv4.ihl", "ipv4.src_ip", "ipv4.dst_ip", "ipv4.protocol",
+                  "tcp.src_port", "tcp.dst_port", "tcp.flags", "udp.src_port", "udp.dst_port"] {
+            keys[n] = names.target(n)?.key
+        }
+        return headers.map { h in
             var p = PacketFields()
             func set(_ name: String, _ value: UInt64) {
-                if let t = names.target(name) { p.values[t.key] = value }
+                if let k = keys[name] { p.values[k] = value }
             }
             set("ethernet.ethertype", 0x0800)
             set("ipv4.version", 4)
             set("ipv4.ihl", 5)
-            set("ipv4.src_ip", v[0])
-            set("ipv4.dst_ip", v[1])
-            set("ipv4.protocol", v[4])
-            if v[4] == 6 || v[4] == 17 {
-                let l4 = v[4] == 6 ? "tcp" : "udp"
-                set("\(l4).src_port", v[2])
-                set("\(l4).dst_port", v[3])
-                if v[4] == 6, cols.count == 7 { set("tcp.flags", v[5] & 0x1FF) }
+            set("ipv4.src_ip", UInt64(h.source))
+            set("ipv4.dst_ip", UInt64(h.destination))
+            set("ipv4.protocol", UInt64(h.proto))
+            if h.proto == 6 || h.proto == 17 {
+                let l4 = h.proto == 6 ? "tcp" : "udp"
+                set("\(l4).src_port", UInt64(h.sourcePort))
+                set("\(l4).dst_port", UInt64(h.destinationPort))
+                if h.proto == 6, let flags = h.extra.first { set("tcp.flags", flags & 0x1FF) }
             }
-            out.append(p)
+            return p
         }
-        return out
     }
 
     /// The frames of a pcap or pcapng file, numbered from 1, with their link types.

@@ -173,7 +173,7 @@ import LibFlowTable
         try "1 2 3 4 6\n1 2 3 99999 6\n".write(toFile: bad, atomically: true, encoding: .utf8)
         #expect(throws: PacketSpecError.self) { try LookupPackets.classBenchTrace(path: bad, names: names) }
         do { _ = try LookupPackets.classBenchTrace(path: bad, names: names) } catch {
-            #expect(error.description == "\(bad):2: column 4 (dport): '99999' is not a decimal number ≤ 65535")
+            #expect(error.description.hasPrefix("\(bad):2: ") && error.description.contains("99999"), "\(error)")
         }
     }
 }
