@@ -71,6 +71,7 @@ final class BackendReplayer {
                 report.stopped = "the listener stopped: \(error)"
             }
             feed.finish(into: &report)
+            options.onFinished?(service)
             if loop == 0, let plan = options.faultPlan, !plan.isEmpty { note(&report, plan.note(injected: service.faults?.injectedCount ?? 0, backendOnly: true)) }
             pacer = feed.pacer
             if kind == .tcam { report.entryMoves = (report.entryMoves ?? 0) + service.backendStatistics.entryMoves - movesBefore }

@@ -92,6 +92,13 @@ public struct BackendBench: Sendable {
         wallNanoseconds == 0 ? 0 : Double(calls * runs) / (Double(wallNanoseconds) / 1e9)
     }
 
+    /// Entry moves per flow inserted or deleted (SET_FLOWS and DEL_FLOWS flows of a run): the
+    /// update cost of the TCAM papers; 0 for a backend that moves nothing.
+    public var movesPerUpdate: Double {
+        let updated = commands.filter { $0.command == "SET_FLOWS" || $0.command == "DEL_FLOWS" }.reduce(0) { $0 + $1.flows }
+        return updated == 0 ? 0 : Double(entryMoves ?? 0) / Double(updated)
+    }
+
     /// Messages per second of service time.
     public var messagesPerSecond: Double { calls == 0 ? 0 : serviceRate * Double(messages) / Double(calls) }
 
@@ -230,7 +237,10 @@ extension BackendBench {
             JSONMember("isolated", .bool(isolated)),
             JSONMember("divergent", .number(UInt64(divergent))),
         ]
-        if let m = entryMoves { o.append(JSONMember("tcam_entry_moves", .number(UInt64(m)))) }
+        if let m = entryMoves {
+            o.append(JSONMember("tcam_entry_moves", .number(UInt64(m))))
+            o.append(JSONMember("moves_per_update", .double(movesPerUpdate)))
+        }
         o.append(JSONMember("all", overall.json))
         o.append(JSONMember("commands", .array(commands.map(\.json))))
         return .object(o)
@@ -307,7 +317,7 @@ public enum BenchReport {
         return out.joined(separator: "\n")
     }
 
-    static func row(_ cells: [String], _ widths: [Int]) -> String {
+    public static func row(_ cells: [String], _ widths: [Int]) -> String {
         var s = ""
         for (i, c) in cells.enumerated() {
             let w = i < widths.count ? widths[i] : 10
@@ -316,7 +326,7 @@ public enum BenchReport {
         return s
     }
 
-    static func num(_ x: Double) -> String {
+    public static func num(_ x: Double) -> String {
         guard x.isFinite, abs(x) < 1e15 else { return "-" }
         if x >= 1e6 { return String(Double(Int(x / 1e4)) / 100) + "M" }
         if x >= 1e4 { return String(Double(Int(x / 10)) / 100) + "k" }

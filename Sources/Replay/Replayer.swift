@@ -140,6 +140,9 @@ public struct ReplayOptions {
     public var backendTiming: (() -> BackendTiming)?
     /// Faults the trace recorded, injected again at the same calls (FaultReplay.swift).
     public var faultPlan: FaultPlan?
+    /// Backend targets: the daemon core once each pass over the trace ends (the flows a trace
+    /// leaves installed: InstalledFlows).
+    public var onFinished: ((HairpinService) -> Void)?
     /// kernel:DEV — the ifindexes the trace's devices map onto, in ascending order (set by
     /// Replayer from the device names).
     var kernelDevices: [UInt32] = []

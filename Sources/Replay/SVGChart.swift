@@ -46,7 +46,7 @@ public enum SVGChart {
         var backends: [String] = []
         for r in results where !backends.contains(r.backend) { backends.append(r.backend) }
         let colours = Dictionary(uniqueKeysWithValues: backends.enumerated().map { ($0.element, palette[$0.offset % palette.count]) })
-        let width = 4 * panelWidth + 5 * gap
+        let width = 5 * panelWidth + 6 * gap
         let height = legendHeight + Double(max(files.count, 1)) * (panelHeight + titleHeight + gap) + gap
         var s = """
             <?xml version="1.0" encoding="UTF-8"?>
@@ -71,6 +71,7 @@ public enum SVGChart {
             s += throughputPanel(rs, colours, runs: runs, x: 2 * gap + panelWidth, y: top)
             s += commandPanel(rs, colours, runs: runs, x: 3 * gap + 2 * panelWidth, y: top)
             s += costPanel(rs, colours, x: 4 * gap + 3 * panelWidth, y: top)
+            s += movesPanel(rs, colours, x: 5 * gap + 4 * panelWidth, y: top)
             y += titleHeight + panelHeight + gap
         }
         s += "</svg>\n"
@@ -199,6 +200,15 @@ public enum SVGChart {
         return barPanel(title: "mean time: service vs backend", panel: "cost", groups: groups, backends: rs.map(\.backend),
                         colours: colours, log: true, yLabel: "time (log scale)",
                         xLabel: "per call in the service · per backend operation", x: x, y: y, format: { latency($0) })
+    }
+
+    /// TCAM entry moves per flow inserted or deleted: the update cost hardware pays (0 for the
+    /// backends that move nothing).
+    static func movesPanel(_ rs: [BackendBench], _ colours: [String: String], x: Double, y: Double) -> String {
+        barPanel(title: "entry moves per update", panel: "moves", groups: [("moves/update", rs.map(\.movesPerUpdate))],
+                 backends: rs.map(\.backend), colours: colours, log: false, yLabel: "entries moved per flow updated",
+                 xLabel: "backend (SET_FLOWS + DEL_FLOWS flows)", x: x, y: y,
+                 format: { v in v == v.rounded() ? String(Int(v)) : String(Double(Int(v * 100)) / 100) }, groupLabels: false)
     }
 
     // MARK: drawing

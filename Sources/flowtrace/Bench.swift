@@ -22,9 +22,26 @@ struct BenchCommand: ParsableCommand {
         with the trace preloaded. A warm-up run is not counted. Runs verify too: the table's
         last column counts answers that differ from the recorded ones.
 
+        --lookups PACKETS asks instead which flow each packet hits: the flows the trace leaves
+        installed (or --acl-rules N, an acl-like rule set of N flows in ingress_acl) go into
+        every backend, then every packet is looked up in every table holding flows, through the
+        same call and clock for each; lookups/s per backend (tss: its tuple count) and a check
+        that all backends chose the same flow (a disagreement prints the packet and both flows,
+        exit status 1). PACKETS: `derived` (one packet matching each flow, plus random misses),
+        a ClassBench trace file (src_ip dst_ip sport dport proto [flags] [filter#], decimal) or
+        a pcap/pcapng capture of Ethernet frames (headers parsed).
+
+        --update-cost measures updates in the literature's terms instead: per backend at each
+        of --sizes flows (acl-like rules), inserts/s and deletes/s, TCAM entry moves per
+        insert and delete, tss tuples, backend bytes per flow.
+
         Examples:
           flowtrace bench t.pcapng
           flowtrace bench a.pcapng b.pcapng --backends hash,tcam --runs 10 --json bench.json --svg bench.svg
+          flowtrace bench t.pcapng --lookups derived
+          flowtrace bench --acl-rules 10000 --lookups derived --backends tss,tcam
+          flowtrace bench t.pcapng --lookups acl1_trace
+          flowtrace bench --update-cost --sizes 1000,10000,100000
         """)
 
     @Argument(help: "Trace files, gzip-compressed or not ('-' for stdin).")
@@ -59,6 +76,30 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: .hidden)
     var worker = false
 
+    @Option(help: ArgumentHelp("Benchmark packet lookups: 'derived', a ClassBench trace file or a pcap/pcapng of Ethernet frames.", valueName: "packets"))
+    var lookups: String?
+
+    @Option(help: ArgumentHelp("With --lookups: an acl-like rule set of N flows instead of a trace's.", valueName: "n"))
+    var aclRules: Int?
+
+    @Option(help: ArgumentHelp("With --lookups derived: random packets added to the one per flow (default: a quarter of the flows).", valueName: "n"))
+    var misses: Int?
+
+    @Option(help: ArgumentHelp("With --lookups: the device (ifindex) of a trace with several.", valueName: "ifindex"))
+    var device: UInt32?
+
+    @Flag(help: "Measure update cost (inserts/s, deletes/s, TCAM moves per update, tss tuples, bytes per flow) at --sizes.")
+    var updateCost = false
+
+    @Option(help: ArgumentHelp("With --update-cost: table sizes, comma-separated.", valueName: "n,n"))
+    var sizes: String = "1000,10000,100000"
+
+    @Option(help: ArgumentHelp("With --update-cost: updates (a delete and an insert) timed at each size.", valueName: "n"))
+    var updates: Int = 2000
+
+    @Option(help: "Seed of generated rules and packets.")
+    var seed: UInt64 = 1
+
     @Option(help: .hidden)
     var progressDone: Int = 0
 
@@ -73,6 +114,15 @@ struct BenchCommand: ParsableCommand {
             }
             kinds.append(k)
         }
+        if updateCost {
+            runUpdateCost(kinds)
+            return
+        }
+        if let lookups {
+            runLookups(lookups, kinds)
+            return
+        }
+        guard aclRules == nil else { fail("--acl-rules goes with --lookups") }
         guard !kinds.isEmpty, !files.isEmpty else { fail("bench needs a trace and a backend") }
         guard files.filter({ $0 == "-" }).count <= 1 else { fail("stdin ('-') can be given once") }
         // Each backend reads the trace again: stdin is read once, into a file.

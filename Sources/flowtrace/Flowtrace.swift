@@ -31,7 +31,7 @@ struct Flowtrace: ParsableCommand {
         """,
         version: FlowTraceInfo.version,
         subcommands: [Demo.self, Show.self, Stats.self, Wireshark.self, Twin.self, Capture.self,
-                      ReplayCommand.self, Gen.self, Diff.self, BenchCommand.self, Repair.self, Load.self, Audit.self, Export.self, Specs.self])
+                      ReplayCommand.self, Gen.self, Diff.self, BenchCommand.self, ExplainCommand.self, Repair.self, Load.self, Audit.self, Export.self, Specs.self])
 }
 
 /// An error printed on stderr with a non-zero exit status.

@@ -332,9 +332,15 @@ extension FrameNumberTests {
                                                                       version: "9.9.9"))
         let bars = Self.bars(svg)
         // Every panel has a bar for every backend, each backend one colour everywhere, all different.
-        for panel in ["latency", "throughput", "p99", "cost"] {
+        for panel in ["latency", "throughput", "p99", "cost", "moves"] {
             #expect(Set(bars.filter { $0.panel == panel }.map(\.backend)) == ["hash", "tcam", "dummy"], "\(panel)")
         }
+        // The update cost in the literature's terms: TCAM entry moves per flow updated; the
+        // other backends move nothing.
+        let tcam = try #require(results.first { $0.backend == "tcam" })
+        let updated = tcam.commands.filter { $0.command == "SET_FLOWS" || $0.command == "DEL_FLOWS" }.reduce(0) { $0 + $1.flows }
+        #expect(tcam.movesPerUpdate == Double(tcam.entryMoves ?? 0) / Double(updated))
+        #expect(bars.contains { $0.panel == "moves" && $0.backend == "hash" && $0.title.hasSuffix(": 0") })
         var colour: [String: Set<String>] = [:]
         for b in bars { colour[b.backend, default: []].insert(b.fill) }
         #expect(colour.values.allSatisfy { $0.count == 1 }, "\(colour)")
@@ -343,8 +349,8 @@ extension FrameNumberTests {
         #expect(legend.count == 3)
         for l in legend { #expect(colour[Self.attribute("data-backend", l)] == [Self.attribute("fill", l)]) }
         // Axes, error bars and what was measured where, in the picture.
-        #expect(svg.components(separatedBy: "data-axis=\"y\"").count - 1 == 4)
-        #expect(svg.components(separatedBy: "data-axis=\"x\"").count - 1 == 4)
+        #expect(svg.components(separatedBy: "data-axis=\"y\"").count - 1 == 5)
+        #expect(svg.components(separatedBy: "data-axis=\"x\"").count - 1 == 5)
         #expect(svg.contains(">calls/s</text>") && svg.contains("latency (log scale)"))
         #expect(svg.contains("min–max over 2 runs"))
         #expect(svg.contains("machine: testhost (Test CPU, 2 cores)") && svg.contains("FlowTrace 9.9.9"))

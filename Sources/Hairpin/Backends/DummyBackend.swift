@@ -19,6 +19,9 @@ public final class DummyBackend: PacketClassifier {
     private var tables: [UInt32: [Entry]]
     /// Where a flow is encoded for flowElements (reused).
     private var scratch = NetlinkWriter(capacity: 1024)
+    /// Counts every change of the stored flows: a lookup index compiled at another count is stale.
+    @exclusivity(unchecked) var lookupGeneration = 0
+    let lookupCache = LookupCache<LinearMatcher>()
 
     public init(tables: [UInt32: UInt32]) {
         tableSizes = tables
@@ -38,6 +41,7 @@ public final class DummyBackend: PacketClassifier {
         let identity = MatchPriority(flow)
         if let e = refusal(table: flow.table, uid: flow.uid, identity) { return .failure(e) }
         tables[flow.table, default: []].append(Entry(stored: StoredFlow(flow, matchSet: identity.matchSet), identity: identity))
+        lookupGeneration &+= 1
         return .success(())
     }
 
@@ -45,6 +49,7 @@ public final class DummyBackend: PacketClassifier {
         let identity = MatchPriority(view.matchSet, view.priority)
         guard refusal(table: view.table, uid: view.uid, identity) == nil else { return false }
         tables[view.table, default: []].append(Entry(stored: StoredFlow(view, matchSet: identity.matchSet), identity: identity))
+        lookupGeneration &+= 1
         return true
     }
 
@@ -58,6 +63,7 @@ public final class DummyBackend: PacketClassifier {
     public func remove(table: UInt32, uid: UInt32) -> RemovedFlow? {
         guard let index = tables[table]?.firstIndex(where: { $0.stored.uid == uid }),
               let removed = tables[table]?.remove(at: index) else { return nil }
+        lookupGeneration &+= 1
         return RemovedFlow(table: table, kept: .stored(removed.stored))
     }
 
@@ -65,6 +71,7 @@ public final class DummyBackend: PacketClassifier {
     /// takes the best).
     public func restore(_ removed: RemovedFlow) {
         guard case .stored(let s) = removed.kept, tables[removed.table] != nil else { return }
+        lookupGeneration &+= 1
         tables[removed.table, default: []].append(Entry(stored: s, identity: MatchPriority(s.matchSet, s.priority)))
     }
 
@@ -93,6 +100,17 @@ public final class DummyBackend: PacketClassifier {
 
     public func removeAll() {
         for key in tables.keys { tables[key] = [] }
+        lookupGeneration &+= 1
+    }
+
+    /// The oracle on a PacketKey: every flow checked, the best kept (no order assumed).
+    public func lookup(table: UInt32, key: PacketKey) -> FlowHit? {
+        lookupCache.matcher(table: table, layout: key.layout, generation: lookupGeneration) {
+            guard let entries = tables[table] else { return nil }
+            return LinearMatcher(layout: key.layout, generation: lookupGeneration, entries: entries.map {
+                (FlowHit(table: table, uid: $0.stored.uid, priority: $0.stored.priority), $0.identity.matchSet.keys)
+            })
+        }?.best(key)
     }
 
     /// The oracle: every flow checked, the best kept.

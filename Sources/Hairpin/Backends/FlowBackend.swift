@@ -109,6 +109,12 @@ public protocol FlowBackend: AnyObject {
 
     /// Hardware entry writes caused so far (the tcam's shifting); 0 for the other backends.
     var entryMoves: Int { get }
+
+    /// The flow of `table` that `key` hits (spec/backend-contract.md §4): of the flows whose
+    /// every match holds for the packet, the highest priority, among equal priorities the lowest
+    /// uid; nil when none matches or the table is unknown. Each backend answers from its own
+    /// structure (PacketKey.swift); a backend without one gets a scan of `flows`.
+    func lookup(table: UInt32, key: PacketKey) -> FlowHit?
 }
 
 /// A flow `FlowBackend.remove(table:uid:)` took out, in the form its backend stores it.

@@ -63,6 +63,9 @@ public final class HashBackend: FlowBackend {
         @exclusivity(unchecked) var arena = Arena()
         /// Bytes of `arena` no slot refers to any more.
         @exclusivity(unchecked) var garbage = 0
+        /// Counts every change of the slots: a lookup index compiled at another count is stale.
+        @exclusivity(unchecked) var generation = 0
+        let lookupCache = LookupCache<TupleMatcher>()
 
         init(uid: UInt32, size: UInt32) {
             self.uid = uid
@@ -77,6 +80,7 @@ public final class HashBackend: FlowBackend {
 
         /// Appends `slot` to the indexes (it was checked: no such uid, no such identity, room).
         @inline(__always) func add(_ slot: HashSlot) {
+            generation &+= 1
             let index = slots.count
             byUID.insert(UInt64(slot.uid), slot: index)
             byIdentity.insert(slot.fingerprint, slot: index)
@@ -87,6 +91,7 @@ public final class HashBackend: FlowBackend {
         /// Removes slot `index` (swap-remove) and returns it.
         @inline(__always) func remove(at index: Int) -> HashSlot {
             let removed = slots[index]
+            generation &+= 1
             byUID.remove(UInt64(removed.uid), slot: index)
             byIdentity.remove(removed.fingerprint, slot: index)
             let last = slots.removeLast()
@@ -255,6 +260,28 @@ public final class HashBackend: FlowBackend {
 
     public func count(table: UInt32) -> Int? { storage(table)?.slots.count }
 
+    /// Per its structure: the slots hashed by identity cannot answer a packet, so the match sets
+    /// are grouped by mask tuple (once per change of the table) and each tuple probed with the
+    /// packet's masked values. A hash keeps no priority order, so every tuple is probed (the tss
+    /// orders its tuples and stops early).
+    public func lookup(table: UInt32, key: PacketKey) -> FlowHit? {
+        guard let t = storage(table) else { return nil }
+        return t.lookupCache.matcher(table: table, layout: key.layout, generation: t.generation) {
+            var tuples: [[MatchKey]: [[UInt64]: FlowHit]] = [:]
+            for i in t.slots.indices {
+                let slot = t.slots[i]
+                let set = MatchSet(flow(of: slot, in: t).matches ?? [])
+                let tuple = set.keys.map { MatchKey(instance: $0.instance, header: $0.header, field: $0.field, value: 0, mask: $0.mask) }
+                let hit = FlowHit(table: table, uid: slot.uid, priority: slot.priority)
+                let values = set.keys.map(\.value)
+                if hit.beats(tuples[tuple]?[values]) { tuples[tuple, default: [:]][values] = hit }
+            }
+            return TupleMatcher(layout: key.layout, generation: t.generation, groups: tuples.map { fields, buckets in
+                TupleMatcher.Group(fields: fields, buckets: buckets.map { ($0.key, $0.value) })
+            })
+        }?.lookup(key, prune: false)
+    }
+
     public func removeAll() {
         for t in tables.values {
             t.slots.removeAll(keepingCapacity: true)
@@ -263,6 +290,7 @@ public final class HashBackend: FlowBackend {
             t.order.removeAll()
             t.arena.count = 0
             t.garbage = 0
+            t.generation &+= 1
         }
     }
 }

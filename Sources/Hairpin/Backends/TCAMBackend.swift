@@ -28,6 +28,9 @@ public final class TCAMBackend: PacketClassifier {
     private var tables: [UInt32: Storage]
     /// Where a flow is encoded for flowElements (reused).
     private var scratch = NetlinkWriter(capacity: 1024)
+    /// Counts every change of the stored flows: a lookup index compiled at another count is stale.
+    @exclusivity(unchecked) var lookupGeneration = 0
+    let lookupCache = LookupCache<LinearMatcher>()
 
     public convenience init(tables: [UInt32: UInt32]) {
         self.init(tables: tables, defaultCapacity: Self.defaultCapacity)
@@ -100,6 +103,7 @@ public final class TCAMBackend: PacketClassifier {
     /// Stores `entry` in its slot (checked: it may be stored), shifting the entries after it.
     private func add(_ entry: Entry, to t: Storage) {
         let at = t.slot(priority: entry.stored.priority, uid: entry.stored.uid)
+        lookupGeneration &+= 1
         t.moves += t.entries.count - at
         t.entries.insert(entry, at: at)
         t.priorityOfUID[entry.stored.uid] = entry.stored.priority
@@ -134,6 +138,7 @@ public final class TCAMBackend: PacketClassifier {
         // as "not found" rather than removing the wrong entry.
         guard at < t.entries.count, t.entries[at].stored.uid == uid else { return nil }
         let removed = t.entries.remove(at: at)
+        lookupGeneration &+= 1
         t.moves += t.entries.count - at
         t.priorityOfUID[uid] = nil
         t.uidOfIdentity[removed.identity] = nil
@@ -181,11 +186,23 @@ public final class TCAMBackend: PacketClassifier {
 
     /// Invalidates every entry; a bulk clear shifts nothing, so no moves are counted.
     public func removeAll() {
+        lookupGeneration &+= 1
         for t in tables.values {
             t.entries.removeAll(keepingCapacity: true)
             t.priorityOfUID.removeAll(keepingCapacity: true)
             t.uidOfIdentity.removeAll(keepingCapacity: true)
         }
+    }
+
+    /// The first slot that matches, as the hardware would answer: the slots in order, compiled
+    /// once per change.
+    public func lookup(table: UInt32, key: PacketKey) -> FlowHit? {
+        lookupCache.matcher(table: table, layout: key.layout, generation: lookupGeneration) {
+            guard let t = tables[table] else { return nil }
+            return LinearMatcher(layout: key.layout, generation: lookupGeneration, entries: t.entries.map {
+                (FlowHit(table: table, uid: $0.stored.uid, priority: $0.stored.priority), $0.identity.matchSet.keys)
+            })
+        }?.first(key)
     }
 
     /// The first slot that matches, as the hardware would answer.

@@ -27,6 +27,9 @@ public final class TSSBackend: PacketClassifier {
     private var tables: [UInt32: Storage]
     /// Where a flow is encoded for flowElements (reused).
     private var scratch = NetlinkWriter(capacity: 1024)
+    /// Counts every change of the stored flows: a lookup index compiled at another count is stale.
+    @exclusivity(unchecked) var lookupGeneration = 0
+    let lookupCache = LookupCache<TupleMatcher>()
 
     public init(tables: [UInt32: UInt32]) {
         tableSizes = tables
@@ -138,6 +141,7 @@ public final class TSSBackend: PacketClassifier {
 
     /// Stores `flow` where `p` says (checked: it may be stored).
     private func add(_ flow: StoredFlow, _ p: Placement) {
+        lookupGeneration &+= 1
         let t = p.storage
         let s: Subtable
         if let sub = p.subtable {
@@ -168,6 +172,7 @@ public final class TSSBackend: PacketClassifier {
 
     public func remove(table: UInt32, uid: UInt32) -> RemovedFlow? {
         guard let t = tables[table], let loc = t.byUID.removeValue(forKey: uid) else { return nil }
+        lookupGeneration &+= 1
         t.order.deleted(priority: loc.stored.priority, uid: uid)
         let removed = RemovedFlow(table: table, kept: .stored(loc.stored))
         // byUID and the subtables are kept in step, so the subtable and bucket exist; if they did
@@ -223,6 +228,7 @@ public final class TSSBackend: PacketClassifier {
     public func count(table: UInt32) -> Int? { tables[table]?.byUID.count }
 
     public func removeAll() {
+        lookupGeneration &+= 1
         for t in tables.values {
             t.byUID.removeAll(keepingCapacity: true)
             t.subtables.removeAll()
@@ -233,6 +239,24 @@ public final class TSSBackend: PacketClassifier {
 
     /// Number of subtables (distinct mask tuples) in `table`: the T of the lookup cost.
     public func tupleCount(table: UInt32) -> Int? { tables[table]?.subtables.count }
+
+    /// Tuple space search on a PacketKey: the subtables, compiled once per change into flat
+    /// probe tables over the key's slots, searched by descending highest priority with early stop.
+    public func lookup(table: UInt32, key: PacketKey) -> FlowHit? {
+        lookupCache.matcher(table: table, layout: key.layout, generation: lookupGeneration) {
+            guard let t = tables[table] else { return nil }
+            let groups = t.subtables.values.map { s in
+                TupleMatcher.Group(
+                    fields: s.tuple.elements.map {
+                        MatchKey(instance: $0.key.instance, header: $0.key.header, field: $0.key.field, value: 0, mask: $0.mask)
+                    },
+                    buckets: s.buckets.compactMap { values, flows in
+                        flows.first.map { (values.elements, FlowHit(table: table, uid: $0.uid, priority: $0.priority)) }
+                    })
+            }
+            return TupleMatcher(layout: key.layout, generation: lookupGeneration, groups: groups)
+        }?.lookup(key, prune: true)
+    }
 
     public func lookup(table: UInt32, packet: PacketFields) -> Flow? {
         guard let t = tables[table] else { return nil }
