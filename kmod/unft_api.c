@@ -4,7 +4,8 @@
  *
  * Every command is a "do" handled by unft_api_doit(); GET_FLOWS is also a
  * dump (NLM_F_DUMP: unft_flows_start() makes the call, unft_dump_page()
- * answers its flows page by page, then NLMSG_DONE and no ACK). Both run:
+ * answers its flows page by page, then NLMSG_DONE and no ACK; a failure is
+ * the errno and text in NLMSG_DONE). Both run:
  *   1. policy validation by the genetlink core (strict), then unft_check()
  *      for required and repeated attributes: -EINVAL with the path;
  *   2. the preamble: IDENTIFIER_TYPE = IFINDEX and an IDENTIFIER naming a
@@ -275,18 +276,24 @@ int unft_api_doit(struct sk_buff *skb, struct genl_info *info)
 /*
  * GET_FLOWS with NLM_F_DUMP: the call is made here, in the client's
  * sendmsg() as for a do (the genetlink core holds no lock of ours nor
- * genl_lock: parallel_ops), so every failure is an NLMSG_ERROR with its
- * text, as for a do; the pages then follow the client's reads.
+ * genl_lock: parallel_ops), so the first page's size is known before
+ * netlink_dump() allocates its skb; the pages then follow the client's reads.
+ * A failure is not returned from here: before 6.5 the netlink core gives
+ * .start no extended ack, so its NLMSG_ERROR would have no text. It is kept
+ * for the first dumpit instead, whose extack (its text only: 6.1's
+ * netlink_dump_done() sends nothing else) reaches the NLMSG_DONE that
+ * carries the errno; the same bytes on every kernel, as the twin answers.
  */
 int unft_flows_start(struct netlink_callback *cb)
 {
 	struct unft_dump_ctx *ctx = (struct unft_dump_ctx *)cb->ctx;
+	struct netlink_ext_ack extack = {};
 	struct genl_info info = {
 		.snd_seq = cb->nlh->nlmsg_seq,
 		.snd_portid = NETLINK_CB(cb->skb).portid,
 		.nlhdr = (struct nlmsghdr *)cb->nlh,
 		.genlhdr = nlmsg_data(cb->nlh),
-		.extack = cb->extack,
+		.extack = &extack,
 	};
 	struct unft_req req = {
 		.nlh = cb->nlh,
@@ -298,20 +305,26 @@ int unft_flows_start(struct netlink_callback *cb)
 
 	BUILD_BUG_ON(sizeof(*ctx) > sizeof(cb->ctx));
 	genl_info_net_set(&info, sock_net(cb->skb->sk));
+	*ctx = (struct unft_dump_ctx){};
 	call = unft_api_call(&info, &req, tb);
-	if (IS_ERR(call))
-		return PTR_ERR(call);
-	if (call->status) {
+	if (IS_ERR(call)) {
+		err = PTR_ERR(call);
+	} else if (call->status) {
 		err = unft_answer_error(&info, call);
 		unft_call_put(call);
-		return err;
+	} else {
+		ctx->call = call;
+		ctx->id_type = req.id_type;
+		ctx->ifindex = req.ifindex;
+		cb->min_dump_alloc = unft_dump_alloc(call);
+		return 0;
 	}
-	*ctx = (struct unft_dump_ctx){
-		.call = call,
-		.id_type = req.id_type,
-		.ifindex = req.ifindex,
-	};
-	cb->min_dump_alloc = unft_dump_alloc(call);
+	ctx->err = err;
+	if (extack._msg) {
+		ctx->msg = unft_kvzalloc(UNFT_TEXT_LEN);
+		if (ctx->msg)
+			strscpy(ctx->msg, extack._msg, UNFT_TEXT_LEN);
+	}
 	return 0;
 }
 
@@ -322,6 +335,8 @@ int unft_flows_done(struct netlink_callback *cb)
 	if (ctx->call)
 		unft_call_put(ctx->call);
 	ctx->call = NULL;
+	unft_kvfree(ctx->msg);
+	ctx->msg = NULL;
 	return 0;
 }
 

@@ -178,6 +178,13 @@ class Msg:
                     self.miss_nest = get_u32(tl[NLMSGERR_ATTR_MISS_NEST])
         elif self.type == NLMSG_DONE:
             self.payload = raw[16:self.len]
+            # A failed dump: its negative errno, then (NLM_F_ACK_TLVS) its text.
+            if self.len >= 20:
+                self.error = struct.unpack_from("=i", raw, 16)[0]
+            if self.flags & F_ACK_TLVS:
+                tl = amap(raw[20:self.len])
+                if NLMSGERR_ATTR_MSG in tl:
+                    self.ext_msg = tl[NLMSGERR_ATTR_MSG].rstrip(b"\0").decode()
         elif self.type >= 16:
             self.cmd, self.version = raw[16], raw[17]
             self.payload = raw[20:self.len]
@@ -468,8 +475,12 @@ def check(cond, what):
         raise AssertionError(what)
 
 
-def expect_error(fin, err, text=None):
-    check(fin.type == NLMSG_ERROR, f"expected NLMSG_ERROR, got {fin}")
+def expect_error(fin, err, text=None, done=False):
+    """`done`: a failed dump's NLMSG_DONE (NLM_F_MULTI, the errno, the text) instead of NLMSG_ERROR."""
+    if done:
+        check(fin.type == NLMSG_DONE and fin.flags & F_MULTI, f"expected NLMSG_DONE, got {fin}")
+    else:
+        check(fin.type == NLMSG_ERROR, f"expected NLMSG_ERROR, got {fin}")
     check(fin.error == -err, f"expected -{errno.errorcode.get(err, err)}, got {fin.error} "
           f"({errno.errorcode.get(-fin.error, '?')}) msg {fin.ext_msg!r}")
     if text is not None:
@@ -841,6 +852,30 @@ def get_flows_unknown_table_status():
     expect_error(fin, errno.ENOENT, "table 77 does not exist")
     check(not replies, "replies before the error")
     c.sock.close()
+
+
+@test
+def get_flows_dump_failure_in_done():
+    # A dump's failure is its NLMSG_DONE with the errno and the text, on 6.1 as on 6.12: the
+    # listener's error, and a request refused before it is forwarded (selector without TABLE).
+    L = T.listener
+    c = Call(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(77), flags=F_REQUEST | F_ACK | F_DUMP)
+    e = L.next_encap()
+    expect_seq(e)
+    expect_ack(L.answer(e.cmd, e.seq, errno.ENOENT, msg="table 77 does not exist"))
+    replies, fin = c.result()
+    check(not replies, f"pages before the error: {replies}")
+    expect_error(fin, errno.ENOENT, done=True)
+    text = nla(NLMSGERR_ATTR_MSG, b"table 77 does not exist\0")
+    want = struct.pack("=IHHII", 20 + len(text), NLMSG_DONE, F_MULTI | F_ACK_TLVS, fin.seq, fin.pid)
+    check(fin.raw[:fin.len] == want + struct.pack("=i", -errno.ENOENT) + text, f"NLMSG_DONE bytes {fin.raw!r}")
+    check(not c.sock.drain(), "something after the dump's NLMSG_DONE")
+    c.sock.close()
+    s = Sock()
+    _, fin = api_call(s, C.NFL_TABLE_CMD_GET_FLOWS, preamble(T.if0) + nest(C.NFL_FLOWS, u32(C.NFL_TABLE_FLOWS_MINPRIO, 1)),
+                      flags=F_REQUEST | F_DUMP)
+    expect_error(fin, errno.EINVAL, "required attribute TABLE is missing", done=True)
+    s.close()
 
 
 def set_flows_in_parts(nflows, budget, answer_parts):

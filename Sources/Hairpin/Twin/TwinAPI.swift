@@ -80,18 +80,21 @@ extension UnftTwin {
                 return .next
             }
         }
+        // Payloads too short for a command are refused by checkAPIRequest (the core's EINVAL).
+        let command = view.payload.count >= Netlink.genericHeaderLength ? view.payload[0] : 0
         let request: FlowTableMessageSummary
         switch checkAPIRequest(view) {
         case let .success(s): request = s
         case let .failure(why):
             note(c, view.bytes, .toKernel, call: nil)
-            sendError(c, request: h, errno: why.errno, text: why.text, call: nil, missingType: why.missingType)
+            sendFailure(c, request: h, command: why.byCore ? 0 : command, errno: why.errno, text: why.text, call: nil,
+                        missingType: why.missingType, missingNest: why.missingNest)
             return .next
         }
         guard let l = listener, !l.broken else {
             note(c, view.bytes, .toKernel, call: nil)
-            sendError(c, request: h, errno: Int32(Errno.ENOTCONN),
-                      text: "no hairpin listener is registered: start flow-table-hairpind", call: nil)
+            sendFailure(c, request: h, command: command, errno: Int32(Errno.ENOTCONN),
+                        text: "no hairpin listener is registered: start flow-table-hairpind", call: nil)
             return .next
         }
         if let faults = configuration.faults {
@@ -99,7 +102,7 @@ extension UnftTwin {
             let message: FlowTableMessage
             do { message = try FlowTableMessage.decode(view, familyID: familyID, requireShape: true) } catch {
                 note(c, view.bytes, .toKernel, call: nil)
-                sendError(c, request: h, errno: Int32(Errno.EINVAL), text: error.description, call: nil)
+                sendFailure(c, request: h, command: command, errno: Int32(Errno.EINVAL), text: error.description, call: nil)
                 return .next
             }
             if let step = injectFault(faults, message, bytes: view.bytes, from: c, to: l) { return step }
@@ -110,15 +113,57 @@ extension UnftTwin {
     struct Refusal: Error, Hashable {
         var errno: Int32
         var text: String
-        /// A required top-level attribute that is missing (the extended ack's MISS_TYPE).
+        /// A required attribute that is missing (the extended ack's MISS_TYPE) and the offset
+        /// of the nest it is missing from (MISS_NEST; nil: the top level).
         var missingType: UInt32?
+        var missingNest: UInt32?
+        /// Made by the genetlink core before unft's handlers (`isCoreRefusal`).
+        var byCore = false
     }
 
-    /// The type of the top-level attribute a decode error says is missing, for the extended
-    /// ack (NLMSGERR_ATTR_MISS_TYPE, no MISS_NEST), as the module sets it.
-    static func missingTopLevelType(_ error: DecodeError) -> UInt32? {
-        guard case let .missingAttribute(name) = error.reason, error.path.isEmpty else { return nil }
-        return NFL.Attr.names.first { $0.value == name }.map { UInt32($0.key) }
+    /// The missing-attribute extended ack for a decode error that says a required attribute is
+    /// missing, as the module sets it (NL_SET_ERR_ATTR_MISS in unft_walk_set): the attribute's
+    /// type in its set and, inside a nest, the nest's offset. The error names the attribute
+    /// and the nest's offset, so the nest's set is found by walking down to that offset.
+    static func missingAttribute(_ error: DecodeError, in view: NetlinkMessageView) -> (type: UInt32, nest: UInt32?)? {
+        guard case let .missingAttribute(name) = error.reason else { return nil }
+        let top = AttributeSetID.nflAttrs
+        guard !error.path.isEmpty else {
+            return type(named: name, in: top).map { (UInt32($0), nil) }
+        }
+        let m = view.bytes
+        guard m.count >= 20, error.offset >= 20 else { return nil }
+        var set = top
+        var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: m[20...]), baseOffset: 20)
+        while let a = try? it.next() {
+            let end = a.payloadOffset + a.payload.count
+            guard a.offset <= error.offset, error.offset < end else { continue }
+            guard let inner = nestedSet(of: a, in: set, command: view.payload[0]) else { return nil }
+            if a.offset == error.offset {
+                return type(named: name, in: inner).map { (UInt32($0), UInt32(error.offset)) }
+            }
+            set = inner
+            it = AttributeIterator(UnsafeRawBufferPointer(rebasing: m[a.payloadOffset..<end]), baseOffset: a.payloadOffset)
+        }
+        return nil
+    }
+
+    /// The set the nest `a` of `parent` holds: FLOWS by the command (the selector in a GET_FLOWS
+    /// request, DEL_FLOWS' own flow list), a list's elements their set, else the descriptor's.
+    static func nestedSet(of a: Attribute, in parent: AttributeSetID, command: UInt8) -> AttributeSetID? {
+        if parent == .nflAttrs && a.type == NFL.Attr.flows {
+            switch command {
+            case NFL.Command.getFlows.rawValue: return .nflTableFlows
+            case NFL.Command.delFlows.rawValue: return .nflFlowListInDelFlows
+            default: return .nflFlowList
+            }
+        }
+        if parent.outlinedDescriptor.element != 0 { return StrictWalk.elementSet(of: parent) }
+        return parent.attribute(a.type)?.nested
+    }
+
+    static func type(named name: String, in set: AttributeSetID) -> UInt16? {
+        (0..<UInt16(set.outlinedDescriptor.count)).first { set.attribute($0) != nil && set.name(of: $0) == name }
     }
 
     /// Whether a request of the twin's family may be forwarded: the strict decoder's rules as a
@@ -127,7 +172,9 @@ extension UnftTwin {
     func checkAPIRequest(_ view: NetlinkMessageView) -> Result<FlowTableMessageSummary, Refusal> {
         let request: FlowTableMessageSummary
         do { request = try FlowTableMessage.check(view, familyID: configuration.flowTableFamilyID, requireShape: true) } catch {
-            return .failure(Refusal(errno: Int32(Errno.EINVAL), text: error.description, missingType: Self.missingTopLevelType(error)))
+            let miss = Self.missingAttribute(error, in: view)
+            return .failure(Refusal(errno: Int32(Errno.EINVAL), text: error.description, missingType: miss?.type,
+                                    missingNest: miss?.nest, byCore: Self.isCoreRefusal(error)))
         }
         if let why = refusal(identifierType: request.identifierType, identifier: request.identifier,
                              errorStrategy: request.errorStrategy) {
@@ -141,7 +188,9 @@ extension UnftTwin {
     func legacyCheckAPIRequest(_ view: NetlinkMessageView) -> Result<FlowTableMessage, Refusal> {
         let message: FlowTableMessage
         do { message = try FlowTableMessage.decode(view, familyID: configuration.flowTableFamilyID, requireShape: true) } catch {
-            return .failure(Refusal(errno: Int32(Errno.EINVAL), text: error.description, missingType: Self.missingTopLevelType(error)))
+            let miss = Self.missingAttribute(error, in: view)
+            return .failure(Refusal(errno: Int32(Errno.EINVAL), text: error.description, missingType: miss?.type,
+                                    missingNest: miss?.nest))
         }
         let a = message.attributes
         if let why = refusal(identifierType: a.identifierType, identifier: a.identifier, errorStrategy: a.errorStrategy) {
@@ -183,7 +232,7 @@ extension UnftTwin {
             // Parts, or nests the verbatim copy cannot take: encode from the model, decoded now.
             if let why = encodeEncapFromModel(bytes, command: request.command, sequence: seq) {
                 writer.reset()
-                sendError(c, request: request.header, errno: why.errno, text: why.text, call: seq)
+                sendFailure(c, request: request.header, command: request.command, errno: why.errno, text: why.text, call: seq)
                 return .next
             }
         }
@@ -328,12 +377,44 @@ extension UnftTwin {
         ackIfAsked(c, request: h, call: nil)
     }
 
-    /// NLMSG_DONE as a dump ends it: NLM_F_MULTI and a 4-byte error 0.
-    func sendDone(_ c: TwinConnection, sequence: UInt32, call: UInt64?) {
+    /// NLMSG_DONE as a dump ends it: NLM_F_MULTI and a 4-byte error, 0 or the negative errno
+    /// of a dump that failed, then its text.
+    func sendDone(_ c: TwinConnection, sequence: UInt32, call: UInt64?, errno: Int32 = 0, text: String? = nil) {
         writer.reset()
-        let start = writer.beginMessage(type: Netlink.typeDone, flags: Netlink.flagMulti, sequence: sequence, port: c.port)
-        writer.appendRaw(Int32(0))
-        writer.endMessage(start)
+        NetlinkDone(header: NetlinkHeader(type: Netlink.typeDone, flags: 0, sequence: sequence, port: c.port),
+                    error: -errno, message: text).encode(into: &writer)
+        if errno != 0 { counterState.withLock { $0.errors[errno, default: 0] += 1 } }
         emit(c, call: call)
+    }
+
+    /// Whether `request` is a GET_FLOWS dump: the module makes its call in the dump's start
+    /// and reports a failure from the first dumpit, in NLMSG_DONE (kmod/unft_api.c,
+    /// unft_flows_start), so its text reaches the client on every kernel.
+    static func isFlowsDump(_ request: NetlinkHeader, command: UInt8) -> Bool {
+        request.flags & Netlink.flagDump == Netlink.flagDump && command == NFL.Command.getFlows.rawValue
+    }
+
+    /// A call's failure: NLMSG_DONE with the errno and text for a GET_FLOWS dump (the text
+    /// only: Linux 6.1's NLMSG_DONE carries nothing else), NLMSG_ERROR otherwise.
+    func sendFailure(_ c: TwinConnection, request: NetlinkHeader, command: UInt8, errno: Int32, text: String?,
+                     call: UInt64?, missingType: UInt32? = nil, missingNest: UInt32? = nil) {
+        if Self.isFlowsDump(request, command: command) {
+            sendDone(c, sequence: request.sequence, call: call, errno: errno, text: text)
+        } else {
+            sendError(c, request: request, errno: errno, text: text, call: call, missingType: missingType,
+                      missingNest: missingNest)
+        }
+    }
+
+    /// Refusals the genetlink core makes itself while it splits the attributes, before unft's
+    /// handlers run (an attribute type past NFL_MAX or 0, bytes that do not form attributes):
+    /// NLMSG_ERROR for a dump too.
+    static func isCoreRefusal(_ error: DecodeError) -> Bool {
+        guard error.path.isEmpty else { return false }
+        switch error.reason {
+        case let .unknownAttribute(type): return type == 0 || NFL.Attr.names[type] == nil
+        case .trailingBytes, .badAttributeLength: return true
+        default: return false
+        }
     }
 }
