@@ -205,6 +205,15 @@ def next_seq():
         return _seq[0]
 
 
+def genl_message(ftype, cmd, version, payload, flags=F_REQUEST | F_ACK, seq=0, *, nlmsg_len=None, reserved=0,
+                 genl=True):
+    """One generic netlink message: nlmsghdr, genlmsghdr (unless `genl` is false), `payload`.
+    `nlmsg_len` and `reserved` may lie (kfuzz.py's header mutations); by default they are right."""
+    body = (struct.pack("=BBH", cmd, version, reserved) if genl else b"") + payload
+    n = NLMSG_HDRLEN + len(body) if nlmsg_len is None else nlmsg_len
+    return struct.pack("=IHHII", n, ftype, flags, seq, 0) + body
+
+
 class Sock:
     def __init__(self, rcvbuf=None, small_rcvbuf=None):
         self.s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
@@ -223,8 +232,7 @@ class Sock:
 
     def send(self, ftype, cmd, version, payload, flags=F_REQUEST | F_ACK, seq=None):
         seq = next_seq() if seq is None else seq
-        hdr = struct.pack("=IHHII", NLMSG_HDRLEN + GENL_HDRLEN + len(payload), ftype, flags, seq, 0)
-        self.s.sendto(hdr + struct.pack("=BBH", cmd, version, 0) + payload, (0, 0))
+        self.s.sendto(genl_message(ftype, cmd, version, payload, flags, seq), (0, 0))
         return seq
 
     def recv(self, timeout):
