@@ -174,7 +174,7 @@ extension UnftTwin {
         do { request = try FlowTableMessage.check(view, familyID: configuration.flowTableFamilyID, requireShape: true) } catch {
             let miss = Self.missingAttribute(error, in: view)
             return .failure(Refusal(errno: Int32(Errno.EINVAL), text: error.description, missingType: miss?.type,
-                                    missingNest: miss?.nest, byCore: Self.isCoreRefusal(error)))
+                                    missingNest: miss?.nest, byCore: Self.isCoreRefusal(view)))
         }
         if let why = refusal(identifierType: request.identifierType, identifier: request.identifier,
                              errorStrategy: request.errorStrategy) {
@@ -190,7 +190,7 @@ extension UnftTwin {
         do { message = try FlowTableMessage.decode(view, familyID: configuration.flowTableFamilyID, requireShape: true) } catch {
             let miss = Self.missingAttribute(error, in: view)
             return .failure(Refusal(errno: Int32(Errno.EINVAL), text: error.description, missingType: miss?.type,
-                                    missingNest: miss?.nest))
+                                    missingNest: miss?.nest, byCore: Self.isCoreRefusal(view)))
         }
         let a = message.attributes
         if let why = refusal(identifierType: a.identifierType, identifier: a.identifier, errorStrategy: a.errorStrategy) {
@@ -406,15 +406,19 @@ extension UnftTwin {
         }
     }
 
-    /// Refusals the genetlink core makes itself while it splits the attributes, before unft's
-    /// handlers run (an attribute type past NFL_MAX or 0, bytes that do not form attributes):
-    /// NLMSG_ERROR for a dump too.
-    static func isCoreRefusal(_ error: DecodeError) -> Bool {
-        guard error.path.isEmpty else { return false }
-        switch error.reason {
-        case let .unknownAttribute(type): return type == 0 || NFL.Attr.names[type] == nil
-        case .trailingBytes, .badAttributeLength: return true
-        default: return false
+    /// Refusals the genetlink core makes itself while it splits the top-level attributes,
+    /// before unft's handlers run (strict parsing without a policy: an attribute type 0 or past
+    /// NFL_MAX, bytes that do not form attributes): NLMSG_ERROR for a dump too. Nests are
+    /// unft's to check.
+    static func isCoreRefusal(_ view: NetlinkMessageView) -> Bool {
+        let m = view.bytes
+        guard m.count >= 20 else { return true }
+        var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: m[20...]), baseOffset: 20)
+        while true {
+            let next: Attribute?
+            do throws(DecodeError) { next = try it.next() } catch { return true }
+            guard let a = next else { return false }
+            if a.type == 0 || NFL.Attr.names[a.type] == nil { return true }
         }
     }
 }
