@@ -229,15 +229,9 @@ int unft_send_request(struct unft_call *call, const struct unft_req *req,
 int unft_reply_flows(struct sk_buff *req_skb, struct genl_info *info,
 		     const struct unft_req *req, const struct unft_call *call);
 
-/*
- * GET_FLOWS as a dump: the answered call, kept in the netlink_callback's ctx;
- * or the call's failure (err < 0, the extended-ack text in @msg), which the
- * first dumpit reports (unft_flows_start()).
- */
+/* GET_FLOWS as a dump: the answered call, kept in the netlink_callback's ctx. */
 struct unft_dump_ctx {
 	struct unft_call *call;
-	char *msg;			/* accounted, freed by unft_flows_done() */
-	int err;
 	size_t off;			/* next page starts here in call->flows */
 	u32 pages;
 	u32 id_type;
@@ -245,10 +239,7 @@ struct unft_dump_ctx {
 };
 /* The dump skb a page needs at least (netlink_callback.min_dump_alloc). */
 u32 unft_dump_alloc(const struct unft_call *call);
-/*
- * The next NLM_F_MULTI page into @skb: skb->len, or 0 when all were sent;
- * the failure kept by unft_flows_start(), its text in cb->extack.
- */
+/* The next NLM_F_MULTI page into @skb: skb->len, or 0 when all were sent. */
 int unft_dump_page(struct sk_buff *skb, struct netlink_callback *cb);
 /* SET/DEL report messages: the failed flows with ERROR; returns how many. */
 int unft_reply_report(struct genl_info *info, const struct unft_req *req,

@@ -4,8 +4,7 @@
  *
  * Every command is a "do" handled by unft_api_doit(); GET_FLOWS is also a
  * dump (NLM_F_DUMP: unft_flows_start() makes the call, unft_dump_page()
- * answers its flows page by page, then NLMSG_DONE and no ACK; a failure is
- * the errno and text in NLMSG_DONE). Both run:
+ * answers its flows page by page, then NLMSG_DONE and no ACK). Both run:
  *   1. policy validation by the genetlink core (strict), then unft_check()
  *      for required and repeated attributes: -EINVAL with the path;
  *   2. the preamble: IDENTIFIER_TYPE = IFINDEX and an IDENTIFIER naming a
@@ -29,6 +28,7 @@
 #include <net/sock.h>
 
 #include "unft.h"
+#include "unft_compat.h"
 
 static const char *const unft_cmd_names[] = {
 	[NFL_TABLE_CMD_GET_TABLES] = "GET_TABLES",
@@ -278,11 +278,10 @@ int unft_api_doit(struct sk_buff *skb, struct genl_info *info)
  * sendmsg() as for a do (the genetlink core holds no lock of ours nor
  * genl_lock: parallel_ops), so the first page's size is known before
  * netlink_dump() allocates its skb; the pages then follow the client's reads.
- * A failure is not returned from here: before 6.5 the netlink core gives
- * .start no extended ack, so its NLMSG_ERROR would have no text. It is kept
- * for the first dumpit instead, whose extack (its text only: 6.1's
- * netlink_dump_done() sends nothing else) reaches the NLMSG_DONE that
- * carries the errno; the same bytes on every kernel, as the twin answers.
+ * A failure is answered here, with this handler's extended ack, and -EINTR
+ * tells netlink_rcv_skb() not to answer again: before 6.5 the core gives
+ * .start no extended ack, so its own NLMSG_ERROR would have no text. The
+ * same NLMSG_ERROR as a do's, on every kernel.
  */
 int unft_flows_start(struct netlink_callback *cb)
 {
@@ -305,7 +304,6 @@ int unft_flows_start(struct netlink_callback *cb)
 
 	BUILD_BUG_ON(sizeof(*ctx) > sizeof(cb->ctx));
 	genl_info_net_set(&info, sock_net(cb->skb->sk));
-	*ctx = (struct unft_dump_ctx){};
 	call = unft_api_call(&info, &req, tb);
 	if (IS_ERR(call)) {
 		err = PTR_ERR(call);
@@ -313,19 +311,16 @@ int unft_flows_start(struct netlink_callback *cb)
 		err = unft_answer_error(&info, call);
 		unft_call_put(call);
 	} else {
-		ctx->call = call;
-		ctx->id_type = req.id_type;
-		ctx->ifindex = req.ifindex;
+		*ctx = (struct unft_dump_ctx){
+			.call = call,
+			.id_type = req.id_type,
+			.ifindex = req.ifindex,
+		};
 		cb->min_dump_alloc = unft_dump_alloc(call);
 		return 0;
 	}
-	ctx->err = err;
-	if (extack._msg) {
-		ctx->msg = unft_kvzalloc(UNFT_TEXT_LEN);
-		if (ctx->msg)
-			strscpy(ctx->msg, extack._msg, UNFT_TEXT_LEN);
-	}
-	return 0;
+	unft_ack_dump_start(cb, err, &extack);
+	return -EINTR;
 }
 
 int unft_flows_done(struct netlink_callback *cb)
@@ -335,8 +330,6 @@ int unft_flows_done(struct netlink_callback *cb)
 	if (ctx->call)
 		unft_call_put(ctx->call);
 	ctx->call = NULL;
-	unft_kvfree(ctx->msg);
-	ctx->msg = NULL;
 	return 0;
 }
 

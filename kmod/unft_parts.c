@@ -458,8 +458,6 @@ u32 unft_dump_alloc(const struct unft_call *call)
  * GET_FLOWS as a dump: one NLM_F_MULTI page per call of the dumpit (each its
  * own skb, as the twin sends each its own packet), then 0 and netlink_dump()
  * adds NLMSG_DONE; never an ACK. No flows give one page with an empty FLOWS.
- * A failed call sends no page: its errno goes into NLMSG_DONE, its text
- * (cb->extack) after it with NLM_F_ACK_TLVS.
  */
 int unft_dump_page(struct sk_buff *skb, struct netlink_callback *cb)
 {
@@ -473,11 +471,6 @@ int unft_dump_page(struct sk_buff *skb, struct netlink_callback *cb)
 	size_t end;
 	int err;
 
-	if (ctx->err) {
-		if (ctx->msg && cb->extack)
-			cb->extack->_msg = ctx->msg;
-		return ctx->err;
-	}
 	if (ctx->pages && ctx->off >= call->flows.len)
 		return 0;
 	end = unft_page_end(call, ctx->off);

@@ -97,21 +97,6 @@ struct CaptureFilterTests {
         #expect(run(&f, packet(6, done(seq: 9, port: 4242))).count == 1)
     }
 
-    @Test func doneOfAFailedDumpFollowsItsRequest() {
-        var f = CaptureFilter(flowTableID: Self.api, hairpinID: Self.hairpin)
-        // A dump that fails has no page: its DONE (with the errno) answers the request, whose
-        // header has no port (the kernel knows the sender).
-        let req = message(type: Self.api, flags: Netlink.flagRequest | Netlink.flagDump, seq: 11, port: 0, command: 5)
-        #expect(run(&f, packet(7, req)).map(\.leg) == [.api])
-        #expect(run(&f, packet(6, done(seq: 12, port: 4242))).isEmpty, "another sequence")
-        let k = run(&f, packet(6, done(seq: 11, port: 4242)))
-        #expect(k.map(\.leg) == [.api] && k.first?.direction == .toUser)
-        #expect(run(&f, packet(6, done(seq: 11, port: 4242))).isEmpty, "that dump is over")
-        // A request that is not a dump leaves no DONE to wait for.
-        _ = run(&f, packet(7, message(type: Self.api, flags: Netlink.flagRequest | Netlink.flagAck, seq: 13, port: 0)))
-        #expect(run(&f, packet(6, done(seq: 13, port: 4242))).isEmpty)
-    }
-
     @Test func directionFallsBackToTheRequestFlag() {
         var f = CaptureFilter(flowTableID: Self.api, hairpinID: Self.hairpin)
         #expect(run(&f, packet(0, message(type: Self.hairpin, flags: 5, seq: 1, port: 0))).first?.direction == .toKernel)

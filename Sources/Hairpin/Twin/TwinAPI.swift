@@ -80,21 +80,19 @@ extension UnftTwin {
                 return .next
             }
         }
-        // Payloads too short for a command are refused by checkAPIRequest (the core's EINVAL).
-        let command = view.payload.count >= Netlink.genericHeaderLength ? view.payload[0] : 0
         let request: FlowTableMessageSummary
         switch checkAPIRequest(view) {
         case let .success(s): request = s
         case let .failure(why):
             note(c, view.bytes, .toKernel, call: nil)
-            sendFailure(c, request: h, command: why.byCore ? 0 : command, errno: why.errno, text: why.text, call: nil,
-                        missingType: why.missingType, missingNest: why.missingNest)
+            sendError(c, request: h, errno: why.errno, text: why.text, call: nil, missingType: why.missingType,
+                      missingNest: why.missingNest)
             return .next
         }
         guard let l = listener, !l.broken else {
             note(c, view.bytes, .toKernel, call: nil)
-            sendFailure(c, request: h, command: command, errno: Int32(Errno.ENOTCONN),
-                        text: "no hairpin listener is registered: start flow-table-hairpind", call: nil)
+            sendError(c, request: h, errno: Int32(Errno.ENOTCONN),
+                      text: "no hairpin listener is registered: start flow-table-hairpind", call: nil)
             return .next
         }
         if let faults = configuration.faults {
@@ -102,7 +100,7 @@ extension UnftTwin {
             let message: FlowTableMessage
             do { message = try FlowTableMessage.decode(view, familyID: familyID, requireShape: true) } catch {
                 note(c, view.bytes, .toKernel, call: nil)
-                sendFailure(c, request: h, command: command, errno: Int32(Errno.EINVAL), text: error.description, call: nil)
+                sendError(c, request: h, errno: Int32(Errno.EINVAL), text: error.description, call: nil)
                 return .next
             }
             if let step = injectFault(faults, message, bytes: view.bytes, from: c, to: l) { return step }
@@ -117,8 +115,6 @@ extension UnftTwin {
         /// of the nest it is missing from (MISS_NEST; nil: the top level).
         var missingType: UInt32?
         var missingNest: UInt32?
-        /// Made by the genetlink core before unft's handlers (`isCoreRefusal`).
-        var byCore = false
     }
 
     /// The missing-attribute extended ack for a decode error that says a required attribute is
@@ -174,7 +170,7 @@ extension UnftTwin {
         do { request = try FlowTableMessage.check(view, familyID: configuration.flowTableFamilyID, requireShape: true) } catch {
             let miss = Self.missingAttribute(error, in: view)
             return .failure(Refusal(errno: Int32(Errno.EINVAL), text: error.description, missingType: miss?.type,
-                                    missingNest: miss?.nest, byCore: Self.isCoreRefusal(view)))
+                                    missingNest: miss?.nest))
         }
         if let why = refusal(identifierType: request.identifierType, identifier: request.identifier,
                              errorStrategy: request.errorStrategy) {
@@ -190,7 +186,7 @@ extension UnftTwin {
         do { message = try FlowTableMessage.decode(view, familyID: configuration.flowTableFamilyID, requireShape: true) } catch {
             let miss = Self.missingAttribute(error, in: view)
             return .failure(Refusal(errno: Int32(Errno.EINVAL), text: error.description, missingType: miss?.type,
-                                    missingNest: miss?.nest, byCore: Self.isCoreRefusal(view)))
+                                    missingNest: miss?.nest))
         }
         let a = message.attributes
         if let why = refusal(identifierType: a.identifierType, identifier: a.identifier, errorStrategy: a.errorStrategy) {
@@ -232,7 +228,7 @@ extension UnftTwin {
             // Parts, or nests the verbatim copy cannot take: encode from the model, decoded now.
             if let why = encodeEncapFromModel(bytes, command: request.command, sequence: seq) {
                 writer.reset()
-                sendFailure(c, request: request.header, command: request.command, errno: why.errno, text: why.text, call: seq)
+                sendError(c, request: request.header, errno: why.errno, text: why.text, call: seq)
                 return .next
             }
         }
@@ -377,48 +373,12 @@ extension UnftTwin {
         ackIfAsked(c, request: h, call: nil)
     }
 
-    /// NLMSG_DONE as a dump ends it: NLM_F_MULTI and a 4-byte error, 0 or the negative errno
-    /// of a dump that failed, then its text.
-    func sendDone(_ c: TwinConnection, sequence: UInt32, call: UInt64?, errno: Int32 = 0, text: String? = nil) {
+    /// NLMSG_DONE as a dump ends it: NLM_F_MULTI and a 4-byte error 0.
+    func sendDone(_ c: TwinConnection, sequence: UInt32, call: UInt64?) {
         writer.reset()
-        NetlinkDone(header: NetlinkHeader(type: Netlink.typeDone, flags: 0, sequence: sequence, port: c.port),
-                    error: -errno, message: text).encode(into: &writer)
-        if errno != 0 { counterState.withLock { $0.errors[errno, default: 0] += 1 } }
+        let start = writer.beginMessage(type: Netlink.typeDone, flags: Netlink.flagMulti, sequence: sequence, port: c.port)
+        writer.appendRaw(Int32(0))
+        writer.endMessage(start)
         emit(c, call: call)
-    }
-
-    /// Whether `request` is a GET_FLOWS dump: the module makes its call in the dump's start
-    /// and reports a failure from the first dumpit, in NLMSG_DONE (kmod/unft_api.c,
-    /// unft_flows_start), so its text reaches the client on every kernel.
-    static func isFlowsDump(_ request: NetlinkHeader, command: UInt8) -> Bool {
-        request.flags & Netlink.flagDump == Netlink.flagDump && command == NFL.Command.getFlows.rawValue
-    }
-
-    /// A call's failure: NLMSG_DONE with the errno and text for a GET_FLOWS dump (the text
-    /// only: Linux 6.1's NLMSG_DONE carries nothing else), NLMSG_ERROR otherwise.
-    func sendFailure(_ c: TwinConnection, request: NetlinkHeader, command: UInt8, errno: Int32, text: String?,
-                     call: UInt64?, missingType: UInt32? = nil, missingNest: UInt32? = nil) {
-        if Self.isFlowsDump(request, command: command) {
-            sendDone(c, sequence: request.sequence, call: call, errno: errno, text: text)
-        } else {
-            sendError(c, request: request, errno: errno, text: text, call: call, missingType: missingType,
-                      missingNest: missingNest)
-        }
-    }
-
-    /// Refusals the genetlink core makes itself while it splits the top-level attributes,
-    /// before unft's handlers run (strict parsing without a policy: an attribute type 0 or past
-    /// NFL_MAX, bytes that do not form attributes): NLMSG_ERROR for a dump too. Nests are
-    /// unft's to check.
-    static func isCoreRefusal(_ view: NetlinkMessageView) -> Bool {
-        let m = view.bytes
-        guard m.count >= 20 else { return true }
-        var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: m[20...]), baseOffset: 20)
-        while true {
-            let next: Attribute?
-            do throws(DecodeError) { next = try it.next() } catch { return true }
-            guard let a = next else { return false }
-            if a.type == 0 || NFL.Attr.names[a.type] == nil { return true }
-        }
     }
 }

@@ -210,7 +210,7 @@ extension UnftTwin {
         assembler.drop(sequence: seq)
         counterState.withLock { $0.pending = pending.count }
         guard let client = activeClient(call) else { return }
-        sendFailure(client, request: call.request, command: call.command, errno: errno, text: text, call: seq)
+        sendError(client, request: call.request, errno: errno, text: text, call: seq)
         release(client)
     }
 
@@ -255,8 +255,7 @@ extension UnftTwin {
             return
         }
         guard status == 0, let a = e.attributes else {
-            sendFailure(client, request: call.request, command: call.command, errno: status == 0 ? Int32(Errno.EINVAL) : status,
-                        text: e.errorMessage, call: seq)
+            sendError(client, request: call.request, errno: status == 0 ? Int32(Errno.EINVAL) : status, text: e.errorMessage, call: seq)
             return
         }
         if call.command == NFL.Command.getFlows.rawValue {
@@ -287,8 +286,8 @@ extension UnftTwin {
                                       ifindex: call.ifindex, call: seq)
             } catch {
                 writer.reset()
-                sendFailure(client, request: call.request, command: call.command, errno: Int32(Errno.EMSGSIZE),
-                            text: "a flow does not fit a reply: \(error)", call: seq)
+                sendError(client, request: call.request, errno: Int32(Errno.EMSGSIZE), text: "a flow does not fit a reply: \(error)",
+                          call: seq)
                 return
             }
             sendDone(client, sequence: call.request.sequence, call: seq)

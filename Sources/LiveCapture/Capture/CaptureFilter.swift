@@ -6,8 +6,7 @@
 // * messages of net_flow_nl (the API leg) and nfl_hairpin (the hairpin leg), by their ids;
 // * NLMSG_ERROR (ACKs and errors) whose echoed request header names one of the two families;
 // * NLMSG_DONE ending a multi-part reply of net_flow_nl seen before (GET_FLOWS pages): it
-//   carries no family, so it is matched by the port and sequence of the pages, or (a dump that
-//   failed has no page) by the sequence of its request.
+//   carries no family, so it is matched by the port and sequence of the pages.
 // Direction comes from the pseudo-header's packet type, which the kernel's netlink tap sets
 // (PACKET_KERNEL for messages to the kernel, PACKET_USER to a socket); when it is neither,
 // from NLM_F_REQUEST, which only messages to the kernel carry.
@@ -49,10 +48,6 @@ public struct CaptureFilter {
 
     /// (port, sequence) of multi-part net_flow_nl replies whose NLMSG_DONE has not come yet.
     private var openDumps: Set<UInt64> = []
-    /// Sequence numbers of net_flow_nl dump requests not answered yet: a dump that fails gives
-    /// no page, only its NLMSG_DONE with the errno. Requests carry no port (the kernel knows
-    /// the sender), so these are matched by sequence only.
-    private var dumpRequests: Set<UInt32> = []
     /// A bound on `openDumps`: a client that never reads its DONE (or forged MULTI flags)
     /// must not grow it without end.
     static let maxOpenDumps = 4096
@@ -105,10 +100,6 @@ public struct CaptureFilter {
         let h = m.header
         switch h.type {
         case flowTableID:
-            if h.isRequest && h.flags & Netlink.flagDump == Netlink.flagDump {
-                if dumpRequests.count >= Self.maxOpenDumps { dumpRequests.removeAll(keepingCapacity: true) }
-                dumpRequests.insert(h.sequence)
-            }
             if h.isMulti && !h.isRequest {
                 if openDumps.count >= Self.maxOpenDumps { openDumps.removeAll(keepingCapacity: true) }
                 openDumps.insert(Self.key(h))
@@ -122,13 +113,11 @@ public struct CaptureFilter {
             let requestType = m.payload.loadUnaligned(fromByteOffset: 4 + 4, as: UInt16.self)
             if requestType == flowTableID {
                 openDumps.remove(Self.key(h))
-                dumpRequests.remove(h.sequence)
                 return .api
             }
             return requestType == hairpinID ? .hairpin : nil
         case Netlink.typeDone:
-            let paged = openDumps.remove(Self.key(h)) != nil
-            return dumpRequests.remove(h.sequence) != nil || paged ? .api : nil
+            return openDumps.remove(Self.key(h)) != nil ? .api : nil
         default:
             return nil
         }

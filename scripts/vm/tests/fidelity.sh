@@ -101,7 +101,7 @@ workload $work/twin --socket $sock
 kill -TERM $hp; wait $hp || bad "twin daemon exited with $?"
 
 echo "--- flow-table-ctl: the same outputs and exit statuses"
-# A failed GET_FLOWS dump's text travels in its NLMSG_DONE on every kernel (kmod/README.md,
+# A failed GET_FLOWS dump is answered with its text on every kernel (kmod/README.md,
 # point 3), so the error lines must be the twin's too.
 for f in $work/kernel/*.rc; do
 	s=$(basename $f .rc)
