@@ -28,6 +28,7 @@
 #include <net/sock.h>
 
 #include "unft.h"
+#include "unft_compat.h"
 
 static const char *const unft_cmd_names[] = {
 	[NFL_TABLE_CMD_GET_TABLES] = "GET_TABLES",
@@ -275,18 +276,23 @@ int unft_api_doit(struct sk_buff *skb, struct genl_info *info)
 /*
  * GET_FLOWS with NLM_F_DUMP: the call is made here, in the client's
  * sendmsg() as for a do (the genetlink core holds no lock of ours nor
- * genl_lock: parallel_ops), so every failure is an NLMSG_ERROR with its
- * text, as for a do; the pages then follow the client's reads.
+ * genl_lock: parallel_ops), so the first page's size is known before
+ * netlink_dump() allocates its skb; the pages then follow the client's reads.
+ * A failure is answered here, with this handler's extended ack, and -EINTR
+ * tells netlink_rcv_skb() not to answer again: before 6.5 the core gives
+ * .start no extended ack, so its own NLMSG_ERROR would have no text. The
+ * same NLMSG_ERROR as a do's, on every kernel.
  */
 int unft_flows_start(struct netlink_callback *cb)
 {
 	struct unft_dump_ctx *ctx = (struct unft_dump_ctx *)cb->ctx;
+	struct netlink_ext_ack extack = {};
 	struct genl_info info = {
 		.snd_seq = cb->nlh->nlmsg_seq,
 		.snd_portid = NETLINK_CB(cb->skb).portid,
 		.nlhdr = (struct nlmsghdr *)cb->nlh,
 		.genlhdr = nlmsg_data(cb->nlh),
-		.extack = cb->extack,
+		.extack = &extack,
 	};
 	struct unft_req req = {
 		.nlh = cb->nlh,
@@ -299,20 +305,22 @@ int unft_flows_start(struct netlink_callback *cb)
 	BUILD_BUG_ON(sizeof(*ctx) > sizeof(cb->ctx));
 	genl_info_net_set(&info, sock_net(cb->skb->sk));
 	call = unft_api_call(&info, &req, tb);
-	if (IS_ERR(call))
-		return PTR_ERR(call);
-	if (call->status) {
+	if (IS_ERR(call)) {
+		err = PTR_ERR(call);
+	} else if (call->status) {
 		err = unft_answer_error(&info, call);
 		unft_call_put(call);
-		return err;
+	} else {
+		*ctx = (struct unft_dump_ctx){
+			.call = call,
+			.id_type = req.id_type,
+			.ifindex = req.ifindex,
+		};
+		cb->min_dump_alloc = unft_dump_alloc(call);
+		return 0;
 	}
-	*ctx = (struct unft_dump_ctx){
-		.call = call,
-		.id_type = req.id_type,
-		.ifindex = req.ifindex,
-	};
-	cb->min_dump_alloc = unft_dump_alloc(call);
-	return 0;
+	unft_ack_dump_start(cb, err, &extack);
+	return -EINTR;
 }
 
 int unft_flows_done(struct netlink_callback *cb)

@@ -38,4 +38,17 @@ static inline void unft_ack_now(struct sk_buff *skb, struct genl_info *info)
 	netlink_ack(skb, nlmsg_hdr(skb), 0, info->extack);
 }
 
+/*
+ * Answers the dump request a .start handler is starting with @err and
+ * @extack, as netlink_rcv_skb() answers a do; the handler then returns
+ * -EINTR so the core does not answer again. The request is at
+ * cb->skb->data (netlink_rcv_skb() pulls each message it has handled), as
+ * cb->nlh is, which is const where netlink_ack() is not.
+ */
+static inline void unft_ack_dump_start(struct netlink_callback *cb, int err,
+				       const struct netlink_ext_ack *extack)
+{
+	netlink_ack(cb->skb, nlmsg_hdr(cb->skb), err, extack);
+}
+
 #endif /* _UNFT_COMPAT_H */

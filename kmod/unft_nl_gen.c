@@ -130,18 +130,22 @@ static const char *const unft_nflh_attrs_names[NFLH_MAX + 1] = {
 
 /* ---- net_flow_nl ---- */
 
+/* The entries every nla_policy of field-ref has. */
+#define UNFT_FIELD_REF_POL_SHARED	\
+	[NFL_FIELD_REF_INSTANCE] = { .type = NLA_U32 },	\
+	[NFL_FIELD_REF_HEADER] = { .type = NLA_U32 },	\
+	[NFL_FIELD_REF_FIELD] = { .type = NLA_U32 },	\
+	[NFL_FIELD_REF_MASK_TYPE] = { .type = NLA_U32 },	\
+	[NFL_FIELD_REF_TYPE] = { .type = NLA_U32 },	\
+	[NFL_FIELD_REF_VALUE] = NLA_POLICY_RANGE(NLA_BINARY, 1, 8),	\
+	[NFL_FIELD_REF_MASK] = NLA_POLICY_RANGE(NLA_BINARY, 1, 8)
+
 static const struct nla_policy unft_field_ref_in_field_ref_list_pol[NFL_FIELD_REF_MAX + 1] = {
 	[NFL_FIELD_REF_NEXT_NODE] = {
 		.type = NLA_REJECT,
 		.reject_message = "NEXT_NODE is only allowed in a jump entry",
 	},
-	[NFL_FIELD_REF_INSTANCE] = { .type = NLA_U32 },
-	[NFL_FIELD_REF_HEADER] = { .type = NLA_U32 },
-	[NFL_FIELD_REF_FIELD] = { .type = NLA_U32 },
-	[NFL_FIELD_REF_MASK_TYPE] = { .type = NLA_U32 },
-	[NFL_FIELD_REF_TYPE] = { .type = NLA_U32 },
-	[NFL_FIELD_REF_VALUE] = NLA_POLICY_RANGE(NLA_BINARY, 1, 8),
-	[NFL_FIELD_REF_MASK] = NLA_POLICY_RANGE(NLA_BINARY, 1, 8),
+	UNFT_FIELD_REF_POL_SHARED,
 };
 
 const struct nla_policy unft_field_ref_list_pol[NFL_FIELD_REFS_MAX + 1] = {
@@ -212,13 +216,7 @@ const struct nla_policy unft_header_node_hdrs_pol[NFL_HEADER_NODE_HDRS_MAX + 1] 
 
 const struct nla_policy unft_field_ref_pol[NFL_FIELD_REF_MAX + 1] = {
 	[NFL_FIELD_REF_NEXT_NODE] = { .type = NLA_U32 },
-	[NFL_FIELD_REF_INSTANCE] = { .type = NLA_U32 },
-	[NFL_FIELD_REF_HEADER] = { .type = NLA_U32 },
-	[NFL_FIELD_REF_FIELD] = { .type = NLA_U32 },
-	[NFL_FIELD_REF_MASK_TYPE] = { .type = NLA_U32 },
-	[NFL_FIELD_REF_TYPE] = { .type = NLA_U32 },
-	[NFL_FIELD_REF_VALUE] = NLA_POLICY_RANGE(NLA_BINARY, 1, 8),
-	[NFL_FIELD_REF_MASK] = NLA_POLICY_RANGE(NLA_BINARY, 1, 8),
+	UNFT_FIELD_REF_POL_SHARED,
 };
 
 const struct nla_policy unft_jump_list_pol[NFL_JUMP_ENTRY_MAX + 1] = {
@@ -259,16 +257,20 @@ const struct nla_policy unft_flow_list_pol[NFL_NFL_MAX + 1] = {
 	[NFL_FLOW] = NLA_POLICY_NESTED(unft_flow_pol),
 };
 
+/* The entries every nla_policy of nfl-attrs has. */
+#define UNFT_NFL_ATTRS_POL_SHARED	\
+	[NFL_IDENTIFIER_TYPE] = { .type = NLA_U32 },	\
+	[NFL_IDENTIFIER] = { .type = NLA_U32 },	\
+	[NFL_TABLES] = NLA_POLICY_NESTED(unft_table_list_pol),	\
+	[NFL_HEADERS] = NLA_POLICY_NESTED(unft_header_list_pol),	\
+	[NFL_ACTIONS] = NLA_POLICY_NESTED(unft_action_list_pol),	\
+	[NFL_HEADER_GRAPH] = NLA_POLICY_NESTED(unft_header_graph_pol),	\
+	[NFL_TABLE_GRAPH] = NLA_POLICY_NESTED(unft_table_graph_pol),	\
+	[NFL_FLOWS_ERROR] = { .type = NLA_U32 }
+
 const struct nla_policy unft_nfl_attrs_pol[NFL_MAX + 1] = {
-	[NFL_IDENTIFIER_TYPE] = { .type = NLA_U32 },
-	[NFL_IDENTIFIER] = { .type = NLA_U32 },
-	[NFL_TABLES] = NLA_POLICY_NESTED(unft_table_list_pol),
-	[NFL_HEADERS] = NLA_POLICY_NESTED(unft_header_list_pol),
-	[NFL_ACTIONS] = NLA_POLICY_NESTED(unft_action_list_pol),
-	[NFL_HEADER_GRAPH] = NLA_POLICY_NESTED(unft_header_graph_pol),
-	[NFL_TABLE_GRAPH] = NLA_POLICY_NESTED(unft_table_graph_pol),
 	[NFL_FLOWS] = NLA_POLICY_NESTED(unft_flow_list_pol),
-	[NFL_FLOWS_ERROR] = { .type = NLA_U32 },
+	UNFT_NFL_ATTRS_POL_SHARED,
 };
 
 const struct nla_policy unft_action_set_pol[NFL_ACTION_SET_MAX + 1] = {
@@ -554,15 +556,8 @@ const struct unft_set unft_table_flows_set = {
 };
 
 static const struct nla_policy unft_nfl_attrs_get_flows_pol[NFL_MAX + 1] = {
-	[NFL_IDENTIFIER_TYPE] = { .type = NLA_U32 },
-	[NFL_IDENTIFIER] = { .type = NLA_U32 },
-	[NFL_TABLES] = NLA_POLICY_NESTED(unft_table_list_pol),
-	[NFL_HEADERS] = NLA_POLICY_NESTED(unft_header_list_pol),
-	[NFL_ACTIONS] = NLA_POLICY_NESTED(unft_action_list_pol),
-	[NFL_HEADER_GRAPH] = NLA_POLICY_NESTED(unft_header_graph_pol),
-	[NFL_TABLE_GRAPH] = NLA_POLICY_NESTED(unft_table_graph_pol),
 	[NFL_FLOWS] = NLA_POLICY_NESTED(unft_table_flows_pol),
-	[NFL_FLOWS_ERROR] = { .type = NLA_U32 },
+	UNFT_NFL_ATTRS_POL_SHARED,
 };
 
 static const struct unft_set *const unft_nfl_attrs_get_flows_child[NFL_MAX + 1] = {

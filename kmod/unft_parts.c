@@ -464,7 +464,7 @@ int unft_dump_page(struct sk_buff *skb, struct netlink_callback *cb)
 	struct unft_dump_ctx *ctx = (struct unft_dump_ctx *)cb->ctx;
 	const struct unft_call *call = ctx->call;
 	struct unft_req req = {
-		.cmd = call->cmd,
+		.cmd = NFL_TABLE_CMD_GET_FLOWS,
 		.id_type = ctx->id_type,
 		.ifindex = ctx->ifindex,
 	};

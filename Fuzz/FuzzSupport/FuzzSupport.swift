@@ -12,8 +12,9 @@ import Posix
 
 public enum Fuzz {
     /// The input being run, named in failure messages (the corpus runner sets it; under
-    /// libFuzzer the input is the one libFuzzer saves as crash-…).
-    public static var currentInput = "the fuzzer's input"
+    /// libFuzzer the input is the one libFuzzer saves as crash-…). Unguarded: a fuzz target
+    /// runs its inputs one after another on one thread, the only one that sets or reads it.
+    nonisolated(unsafe) public static var currentInput = "the fuzzer's input"
 
     /// A broken oracle: says which and aborts, so libFuzzer records the input as a crash and the
     /// corpus runner exits non-zero.

@@ -193,7 +193,7 @@ public final class Replayer {
     /// The records a backend target needs: everything but the API leg and the ACKs and DONEs
     /// (unft's ACKs of the listener's answers). For sources' filters: what is dropped there is
     /// never copied or looked at again.
-    public static let backendRecords: (TraceRecord) -> Bool = { r in
+    public static let backendRecords: @Sendable (TraceRecord) -> Bool = { r in
         if r.leg == .api { return false }
         guard r.netlink.count >= Netlink.headerLength else { return true }
         let type = r.netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self)

@@ -235,15 +235,33 @@ enum KmodEmitter {
                 throw SpecError(file: "spec/", line: nil, path: "", message: "two kernel tables would be named \(twice); rename a set")
             }
             header = header.map(resolve)
+            let shared = sharedPolicyEntries()
             var body: [String] = []
             for family in familyOrder {
                 body.append("")
                 body.append("/* ---- \(family) ---- */")
+                var defined: Set<String> = []
                 for (index, table) in tables.enumerated() where table.family == family {
                     let name = final[index]
                     let storage = table.suffix == nil ? "" : "static "
                     body.append("")
-                    if table.kind == "_pol" {
+                    if table.kind == "_pol", let common = shared[table.set.name] {
+                        let macro = KmodEmitter.prefix.uppercased() + Naming.cUpper(table.set.name) + "_POL_SHARED"
+                        if defined.insert(macro).inserted {
+                            // Variants of a set's policy differ in a few entries: the rest once.
+                            let lines = common.flatMap { $0 }.map(resolve)
+                            body.append("/* The entries every nla_policy of \(table.set.name) has. */")
+                            body.append("#define \(macro)\t\\")
+                            for (i, line) in lines.enumerated() {
+                                let last = i == lines.count - 1
+                                body.append(last ? String(line.dropLast()) : line + "\t\\")
+                            }
+                            body.append("")
+                        }
+                        body.append("\(storage)const struct nla_policy \(name)\(table.size) = {")
+                        body += Self.entries(table.lines).filter { !common.contains($0) }.flatMap { $0 }.map(resolve)
+                        body.append("\t\(macro),")
+                    } else if table.kind == "_pol" {
                         body.append("\(storage)const struct nla_policy \(name)\(table.size) = {")
                         body += table.lines.map(resolve)
                     } else {
@@ -267,6 +285,31 @@ enum KmodEmitter {
         }
 
         private var namesLines: [String] = []
+
+        /// A policy's body as entries: each starts with its `[TYPE] =` line (a refusal with its
+        /// message spans several lines).
+        static func entries(_ lines: [String]) -> [[String]] {
+            var out: [[String]] = []
+            for line in lines {
+                if line.hasPrefix("\t[") || out.isEmpty { out.append([line]) } else { out[out.count - 1].append(line) }
+            }
+            return out
+        }
+
+        /// Per set with more than one policy, the entries all of them have (in the default's
+        /// order), when there are at least two: the variants then name only what differs.
+        func sharedPolicyEntries() -> [String: [[String]]] {
+            var bySet: [String: [[[String]]]] = [:]
+            for table in tables where table.kind == "_pol" {
+                bySet[table.set.name, default: []].append(Self.entries(table.lines))
+            }
+            var out: [String: [[String]]] = [:]
+            for (set, variants) in bySet where variants.count > 1 {
+                let common = variants[0].filter { entry in variants.allSatisfy { $0.contains(entry) } }
+                if common.count >= 2 { out[set] = common }
+            }
+            return out
+        }
 
         /// Records a table (or finds its twin); returns its token.
         mutating func table(_ key: String, _ make: () -> Table) -> String {

@@ -201,6 +201,32 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         #expect(l.failure == nil)
     }
 
+    @Test func getFlowsDumpFailureIsTheErrorWithItsText() throws {
+        // As the module answers a failed dump on every kernel (unft_flows_start): the
+        // NLMSG_ERROR a do gets, with the extended ack, no page and no NLMSG_DONE.
+        let h = try TwinHarness()
+        let raw = try h.rawAPI()
+        let dump = Netlink.flagRequest | Netlink.flagDump
+        let noListener = try raw.exchange(try getFlowsRequest(FlowSelector(table: 4), sequence: 30, flags: dump),
+                                          sequence: 30, dump: true)
+        try #require(noListener.count == 1)
+        #expect(noListener[0].ack?.error == -ENOTCONN)
+        #expect(noListener[0].ack?.message == "no hairpin listener is registered: start flow-table-hairpind")
+        let l = try FakeListener(path: h.paths.hairpin) { req, _ in
+            [req.answer(status: UInt32(ENOENT), errorMessage: "no table 99 on ifindex \(ifindex)")]
+        }
+        defer { l.stop() }
+        let answered = try raw.exchange(try getFlowsRequest(FlowSelector(table: 99), sequence: 31,
+                                                            flags: dump | Netlink.flagAck),
+                                        sequence: 31, dump: true)
+        try #require(answered.count == 1)
+        #expect(answered[0].ack?.error == -ENOENT && answered[0].ack?.message == "no table 99 on ifindex \(ifindex)")
+        // The client reads both.
+        let r = try h.client().getFlows(ifindex: ifindex, FlowSelector(table: 99))
+        #expect(r.errno == ENOENT && r.messages.isEmpty && r.errorMessage == "no table 99 on ifindex \(ifindex)")
+        #expect(l.failure == nil)
+    }
+
     @Test func aMissingAttributeIsNamedInTheExtendedAck() throws {
         let h = try TwinHarness()
         let l = try FakeListener(path: h.paths.hairpin, rule: immediateRule())
@@ -222,6 +248,52 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         let r = try c.call(command: NFL.Command.getTables.rawValue, a, flags: Netlink.flagRequest | Netlink.flagAck)
         #expect(r.errno == EINVAL && r.missingType == UInt32(NFL.Attr.identifier))
         #expect(r.missingText == "missing attribute IDENTIFIER (2)")
+    }
+
+    /// The module's NLMSG_ERROR for an attribute missing from a nest (unft_walk_set): the text,
+    /// NLMSGERR_ATTR_OFFS and NLMSGERR_ATTR_MISS_NEST at the nest, NLMSGERR_ATTR_MISS_TYPE its
+    /// number in the nest's set, in netlink_ack_tlv_fill's order.
+    private func nestedMissAck(_ request: [UInt8], text: String, type: UInt32, nest: UInt32, port: UInt32) -> [UInt8] {
+        var w = NetlinkWriter(capacity: 128)
+        let start = w.beginMessage(type: Netlink.typeError, flags: Netlink.flagCapped | Netlink.flagAckTLVs,
+                                   sequence: request.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self) },
+                                   port: port)
+        w.appendRaw(-EINVAL)
+        w.appendRaw(bytes: request.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[0..<16]) })
+        w.put(Netlink.extAckMessage, string: text)
+        w.put(Netlink.extAckOffset, u32: nest)
+        w.put(Netlink.extAckMissingType, u32: type)
+        w.put(Netlink.extAckMissingNest, u32: nest)
+        w.endMessage(start)
+        return w.bytes
+    }
+
+    @Test func aMissingAttributeInANestIsNamedAsTheModuleDoes() throws {
+        let h = try TwinHarness()
+        let l = try FakeListener(path: h.paths.hairpin, rule: immediateRule())
+        defer { l.stop() }
+        let raw = try h.rawAPI()
+        let flags = Netlink.flagRequest | Netlink.flagAck
+        // GET_FLOWS whose selector has no TABLE (its TABLE retyped MINPRIO).
+        var a = FlowTableAttributes.device(ifindex)
+        a.selector = FlowSelector(table: 4)
+        var sel = try FlowTableMessage(header: NetlinkHeader(type: 0x1c, flags: flags, sequence: 40, port: 0),
+                                       command: NFL.Command.getFlows.rawValue, attributes: a).encoded()
+        let flowsAt = 20 + 8 + 8
+        sel[flowsAt + 4 + 2] = UInt8(NFL.TableFlowsAttr.minPriority)
+        let got = try raw.exchange(sel, sequence: 40)
+        try #require(got.count == 1)
+        #expect(got[0].bytes == nestedMissAck(sel, text: "FLOWS at byte \(flowsAt): required attribute TABLE is missing",
+                                              type: UInt32(NFL.TableFlowsAttr.table), nest: UInt32(flowsAt),
+                                              port: got[0].header.port))
+        // As a dump: the same answer.
+        sel.withUnsafeMutableBytes { $0.storeBytes(of: Netlink.flagRequest | Netlink.flagDump, toByteOffset: 6, as: UInt16.self) }
+        let dumped = try raw.exchange(sel, sequence: 40, dump: true)
+        try #require(dumped.count == 1)
+        #expect(dumped[0].bytes == nestedMissAck(sel, text: "FLOWS at byte \(flowsAt): required attribute TABLE is missing",
+                                                 type: UInt32(NFL.TableFlowsAttr.table), nest: UInt32(flowsAt),
+                                                 port: dumped[0].header.port))
+        #expect(l.failure == nil)
     }
 
     @Test func answerPartsInOnePacket() throws {

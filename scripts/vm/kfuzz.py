@@ -46,6 +46,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 import nltest as N  # noqa: E402
 from nltest import C, Sock, nla, u32, u64, string, nest, flag  # noqa: E402
+from nltest import genl_message as message  # noqa: E402
 
 NLA_F_NET_BYTEORDER = 0x4000
 NLM_F_DUMP = 0x300
@@ -273,12 +274,6 @@ RAW_MUTATIONS = {"nla_len_lie": r_nla_len, "truncated_attrs": r_truncate, "bit_f
 # Header mutations: (category, function(rng, fields) -> fields); fields = dict.
 HEADER_MUTATIONS = ["cmd", "version", "nlmsg_flags", "nlmsg_len_short", "nlmsg_len_long", "no_genl_header",
                     "wrong_family", "reserved"]
-
-
-def message(ftype, cmd, version, payload, flags, seq, *, nlmsg_len=None, reserved=0, genl=True):
-    body = (struct.pack("=BBH", cmd, version, reserved) if genl else b"") + payload
-    n = N.NLMSG_HDRLEN + len(body) if nlmsg_len is None else nlmsg_len
-    return struct.pack("=IHHII", n, ftype, flags, seq, 0) + body
 
 
 # ---- results ----

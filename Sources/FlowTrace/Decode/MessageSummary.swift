@@ -139,6 +139,7 @@ public enum SummaryDecoder {
             summarizeError(message, flags: flags, into: &s)
         case .control where type == Netlink.typeDone:
             s.kind = .done
+            summarizeFailedDone(message, flags: flags, into: &s)
         case .control:
             s.kind = .other
         case .controller:
@@ -200,6 +201,20 @@ public enum SummaryDecoder {
             case Netlink.extAckMissingNest where a.payload.count == 4: s.missingNest = a.payload.loadUnaligned(as: UInt32.self)
             default: break
             }
+        }
+    }
+
+    /// A dump that failed: its NLMSG_DONE's negative errno (`status`) and extended-ack text
+    /// (netlink_dump_done); a DONE with status 0 is left as it is.
+    static func summarizeFailedDone(_ m: UnsafeRawBufferPointer, flags: UInt16, into s: inout MessageSummary) {
+        guard m.count >= Netlink.headerLength + 4 else { return }
+        let error = m.loadUnaligned(fromByteOffset: 16, as: Int32.self)
+        guard error != 0 else { return }
+        s.status = 0 &- error
+        guard flags & Netlink.flagAckTLVs != 0, m.count > 20 else { return }
+        var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: m[20...]), baseOffset: 20)
+        while let a = try? it.next() {
+            if a.type == Netlink.extAckMessage { s.textRange = a.payloadOffset..<(a.payloadOffset + a.payload.count) }
         }
     }
 

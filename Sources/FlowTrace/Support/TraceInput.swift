@@ -29,7 +29,7 @@ public enum TraceInput {
         var template = Array(((getenvString("TMPDIR") ?? "/tmp") + "/flowtrace-stdin-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw TraceFileError(.io(Sys.errno), "cannot create a temporary file for stdin", path: "<stdin>") }
-        let tempPath = String(cString: template)
+        let tempPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         unlink(tempPath)
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 8)
         defer { buffer.deallocate() }

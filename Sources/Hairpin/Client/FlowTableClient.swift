@@ -262,10 +262,11 @@ public final class FlowTableClient {
                             return .success(true)
                         case Netlink.typeDone:
                             reply.done = true
-                            // A dump that failed after its first page ends with the error in DONE.
-                            if m.payload.count >= 4 {
-                                let e = m.payload.loadUnaligned(as: Int32.self)
-                                if e < 0 { reply.errno = 0 &- e }
+                            // A dump that failed ends with its errno and text in DONE.
+                            let done = try NetlinkDone.decode(m)
+                            if done.error < 0 {
+                                reply.errno = 0 &- done.error
+                                reply.errorMessage = done.message
                             }
                             if !expectAck { return .success(true) }
                         case family:

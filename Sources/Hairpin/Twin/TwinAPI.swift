@@ -85,7 +85,8 @@ extension UnftTwin {
         case let .success(s): request = s
         case let .failure(why):
             note(c, view.bytes, .toKernel, call: nil)
-            sendError(c, request: h, errno: why.errno, text: why.text, call: nil, missingType: why.missingType)
+            sendError(c, request: h, errno: why.errno, text: why.text, call: nil, missingType: why.missingType,
+                      missingNest: why.missingNest)
             return .next
         }
         guard let l = listener, !l.broken else {
@@ -110,15 +111,55 @@ extension UnftTwin {
     struct Refusal: Error, Hashable {
         var errno: Int32
         var text: String
-        /// A required top-level attribute that is missing (the extended ack's MISS_TYPE).
+        /// A required attribute that is missing (the extended ack's MISS_TYPE) and the offset
+        /// of the nest it is missing from (MISS_NEST; nil: the top level).
         var missingType: UInt32?
+        var missingNest: UInt32?
     }
 
-    /// The type of the top-level attribute a decode error says is missing, for the extended
-    /// ack (NLMSGERR_ATTR_MISS_TYPE, no MISS_NEST), as the module sets it.
-    static func missingTopLevelType(_ error: DecodeError) -> UInt32? {
-        guard case let .missingAttribute(name) = error.reason, error.path.isEmpty else { return nil }
-        return NFL.Attr.names.first { $0.value == name }.map { UInt32($0.key) }
+    /// The missing-attribute extended ack for a decode error that says a required attribute is
+    /// missing, as the module sets it (NL_SET_ERR_ATTR_MISS in unft_walk_set): the attribute's
+    /// type in its set and, inside a nest, the nest's offset. The error names the attribute
+    /// and the nest's offset, so the nest's set is found by walking down to that offset.
+    static func missingAttribute(_ error: DecodeError, in view: NetlinkMessageView) -> (type: UInt32, nest: UInt32?)? {
+        guard case let .missingAttribute(name) = error.reason else { return nil }
+        let top = AttributeSetID.nflAttrs
+        guard !error.path.isEmpty else {
+            return type(named: name, in: top).map { (UInt32($0), nil) }
+        }
+        let m = view.bytes
+        guard m.count >= 20, error.offset >= 20 else { return nil }
+        var set = top
+        var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: m[20...]), baseOffset: 20)
+        while let a = try? it.next() {
+            let end = a.payloadOffset + a.payload.count
+            guard a.offset <= error.offset, error.offset < end else { continue }
+            guard let inner = nestedSet(of: a, in: set, command: view.payload[0]) else { return nil }
+            if a.offset == error.offset {
+                return type(named: name, in: inner).map { (UInt32($0), UInt32(error.offset)) }
+            }
+            set = inner
+            it = AttributeIterator(UnsafeRawBufferPointer(rebasing: m[a.payloadOffset..<end]), baseOffset: a.payloadOffset)
+        }
+        return nil
+    }
+
+    /// The set the nest `a` of `parent` holds: FLOWS by the command (the selector in a GET_FLOWS
+    /// request, DEL_FLOWS' own flow list), a list's elements their set, else the descriptor's.
+    static func nestedSet(of a: Attribute, in parent: AttributeSetID, command: UInt8) -> AttributeSetID? {
+        if parent == .nflAttrs && a.type == NFL.Attr.flows {
+            switch command {
+            case NFL.Command.getFlows.rawValue: return .nflTableFlows
+            case NFL.Command.delFlows.rawValue: return .nflFlowListInDelFlows
+            default: return .nflFlowList
+            }
+        }
+        if parent.outlinedDescriptor.element != 0 { return StrictWalk.elementSet(of: parent) }
+        return parent.attribute(a.type)?.nested
+    }
+
+    static func type(named name: String, in set: AttributeSetID) -> UInt16? {
+        (0..<UInt16(set.outlinedDescriptor.count)).first { set.attribute($0) != nil && set.name(of: $0) == name }
     }
 
     /// Whether a request of the twin's family may be forwarded: the strict decoder's rules as a
@@ -127,7 +168,9 @@ extension UnftTwin {
     func checkAPIRequest(_ view: NetlinkMessageView) -> Result<FlowTableMessageSummary, Refusal> {
         let request: FlowTableMessageSummary
         do { request = try FlowTableMessage.check(view, familyID: configuration.flowTableFamilyID, requireShape: true) } catch {
-            return .failure(Refusal(errno: Int32(Errno.EINVAL), text: error.description, missingType: Self.missingTopLevelType(error)))
+            let miss = Self.missingAttribute(error, in: view)
+            return .failure(Refusal(errno: Int32(Errno.EINVAL), text: error.description, missingType: miss?.type,
+                                    missingNest: miss?.nest))
         }
         if let why = refusal(identifierType: request.identifierType, identifier: request.identifier,
                              errorStrategy: request.errorStrategy) {
@@ -141,7 +184,9 @@ extension UnftTwin {
     func legacyCheckAPIRequest(_ view: NetlinkMessageView) -> Result<FlowTableMessage, Refusal> {
         let message: FlowTableMessage
         do { message = try FlowTableMessage.decode(view, familyID: configuration.flowTableFamilyID, requireShape: true) } catch {
-            return .failure(Refusal(errno: Int32(Errno.EINVAL), text: error.description, missingType: Self.missingTopLevelType(error)))
+            let miss = Self.missingAttribute(error, in: view)
+            return .failure(Refusal(errno: Int32(Errno.EINVAL), text: error.description, missingType: miss?.type,
+                                    missingNest: miss?.nest))
         }
         let a = message.attributes
         if let why = refusal(identifierType: a.identifierType, identifier: a.identifier, errorStrategy: a.errorStrategy) {

@@ -328,9 +328,10 @@ extension UnftTwin {
     func sendError(_ c: TwinConnection, request: NetlinkHeader, errno: Int32, text: String?, call: UInt64?,
                    missingType: UInt32? = nil, missingNest: UInt32? = nil) {
         writer.reset()
+        // The module's missing-attribute text names the nest as its bad attribute too.
         NetlinkAck(header: NetlinkHeader(type: Netlink.typeError, flags: 0, sequence: request.sequence, port: c.port),
                    error: -errno, request: request, message: text, missingType: missingType,
-                   missingNest: missingNest).encode(into: &writer)
+                   missingNest: missingNest, offset: missingNest).encode(into: &writer)
         if errno != 0 { counterState.withLock { $0.errors[errno, default: 0] += 1 } }
         emit(c, call: call)
     }

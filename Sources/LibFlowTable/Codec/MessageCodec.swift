@@ -88,10 +88,10 @@ extension HairpinMessage {
 extension NetlinkAck {
     /// NLMSG_ERROR with the request's header echoed (NLM_F_CAPPED) and the extended-ack
     /// attributes there are, in the kernel's order (netlink_ack_tlv_fill): NLMSGERR_ATTR_MSG,
-    /// then NLMSGERR_ATTR_MISS_TYPE and NLMSGERR_ATTR_MISS_NEST.
+    /// NLMSGERR_ATTR_OFFS, then NLMSGERR_ATTR_MISS_TYPE and NLMSGERR_ATTR_MISS_NEST.
     public func encode(into w: inout NetlinkWriter) {
         var flags = header.flags | Netlink.flagCapped
-        if message != nil || missingType != nil { flags |= Netlink.flagAckTLVs }
+        if message != nil || missingType != nil || offset != nil { flags |= Netlink.flagAckTLVs }
         let start = w.beginMessage(type: Netlink.typeError, flags: flags,
                                    sequence: header.sequence, port: header.port)
         w.appendRaw(error)
@@ -101,6 +101,7 @@ extension NetlinkAck {
         w.appendRaw(request.sequence)
         w.appendRaw(request.port)
         if let message { w.put(Netlink.extAckMessage, string: message) }
+        if let offset { w.put(Netlink.extAckOffset, u32: offset) }
         if let missingType {
             w.put(Netlink.extAckMissingType, u32: missingType)
             if let missingNest { w.put(Netlink.extAckMissingNest, u32: missingNest) }
@@ -129,28 +130,59 @@ extension NetlinkAck {
                                 flags: p.loadUnaligned(fromByteOffset: 10, as: UInt16.self),
                                 sequence: p.loadUnaligned(fromByteOffset: 12, as: UInt32.self),
                                 port: p.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
-        var message: String?
-        var missingType: UInt32?
-        var missingNest: UInt32?
+        var ack = NetlinkAck(header: m.header, error: error, request: req)
         if m.header.flags & Netlink.flagAckTLVs != 0 {
             // Without NLM_F_CAPPED the whole request is echoed before the TLVs.
             var tlvStart = 4 + Netlink.headerLength
             if m.header.flags & Netlink.flagCapped == 0 { tlvStart = 4 + Netlink.align(Int(req.length)) }
-            if tlvStart < p.count {
-                var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: p[tlvStart...]),
-                                           baseOffset: Netlink.headerLength + tlvStart)
-                while let a = try it.next() {
-                    switch a.type {
-                    case Netlink.extAckMessage: message = try a.string()
-                    case Netlink.extAckMissingType: missingType = try a.u32()
-                    case Netlink.extAckMissingNest: missingNest = try a.u32()
-                    default: break
-                    }
+            try readExtAck(p, from: tlvStart) { a throws(DecodeError) in
+                switch a.type {
+                case Netlink.extAckMessage: ack.message = try a.string()
+                case Netlink.extAckMissingType: ack.missingType = try a.u32()
+                case Netlink.extAckMissingNest: ack.missingNest = try a.u32()
+                case Netlink.extAckOffset: ack.offset = try a.u32()
+                default: break
                 }
             }
         }
-        return NetlinkAck(header: m.header, error: error, request: req, message: message,
-                          missingType: missingType, missingNest: missingNest)
+        return ack
+    }
+}
+
+/// Each extended-ack attribute of a NLMSG_ERROR or NLMSG_DONE payload from `start` on.
+func readExtAck(_ payload: UnsafeRawBufferPointer, from start: Int,
+                _ body: (Attribute) throws(DecodeError) -> Void) throws(DecodeError) {
+    guard start < payload.count else { return }
+    var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: payload[start...]),
+                               baseOffset: Netlink.headerLength + start)
+    while let a = try it.next() { try body(a) }
+}
+
+extension NetlinkDone {
+    /// NLMSG_DONE as the kernel's netlink_dump_done writes it: NLM_F_MULTI, the 4-byte status,
+    /// and a text after it with NLM_F_ACK_TLVS.
+    public func encode(into w: inout NetlinkWriter) {
+        var flags = header.flags | Netlink.flagMulti
+        if message != nil { flags |= Netlink.flagAckTLVs }
+        let start = w.beginMessage(type: Netlink.typeDone, flags: flags, sequence: header.sequence, port: header.port)
+        w.appendRaw(error)
+        if let message { w.put(Netlink.extAckMessage, string: message) }
+        w.endMessage(start)
+    }
+
+    public static func decode(_ m: NetlinkMessageView) throws(DecodeError) -> NetlinkDone {
+        guard m.header.type == Netlink.typeDone else {
+            throw DecodeError(.notAllowed("nlmsg_type \(m.header.type) is not NLMSG_DONE"), at: m.offset + 4)
+        }
+        let p = m.payload
+        // A DONE without a status (some old senders) ends a dump that did not fail.
+        var done = NetlinkDone(header: m.header, error: p.count >= 4 ? p.loadUnaligned(as: Int32.self) : 0)
+        if m.header.flags & Netlink.flagAckTLVs != 0 {
+            try readExtAck(p, from: 4) { a throws(DecodeError) in
+                if a.type == Netlink.extAckMessage { done.message = try a.string() }
+            }
+        }
+        return done
     }
 }
 

@@ -188,14 +188,31 @@ public struct NetlinkAck: Hashable, Sendable {
     /// rather than the top level, that nest's offset in the request (NLMSGERR_ATTR_MISS_NEST).
     public var missingType: UInt32?
     public var missingNest: UInt32?
+    /// The offset in the request of the attribute the error is about (NLMSGERR_ATTR_OFFS).
+    public var offset: UInt32?
 
     public init(header: NetlinkHeader, error: Int32, request: NetlinkHeader, message: String? = nil,
-                missingType: UInt32? = nil, missingNest: UInt32? = nil) {
+                missingType: UInt32? = nil, missingNest: UInt32? = nil, offset: UInt32? = nil) {
         self.header = header
         self.error = error
         self.request = request
         self.message = message
         self.missingType = missingType
         self.missingNest = missingNest
+        self.offset = offset
+    }
+}
+
+/// NLMSG_DONE: the end of a dump (NLM_F_MULTI), with its status: 0, or the negative errno of a
+/// dump that failed, then with NLM_F_ACK_TLVS the extended-ack text (netlink_dump_done).
+public struct NetlinkDone: Hashable, Sendable {
+    public var header: NetlinkHeader
+    public var error: Int32
+    public var message: String?
+
+    public init(header: NetlinkHeader, error: Int32 = 0, message: String? = nil) {
+        self.header = header
+        self.error = error
+        self.message = message
     }
 }
