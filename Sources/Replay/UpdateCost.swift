@@ -51,11 +51,11 @@ public enum UpdateCost {
         guard fd >= 0 else { return 0 }
         unlink(template)
         defer { close(fd) }
-        fflush(stderr)
+        fflush(nil)  // every stream, so nothing buffered lands in the temporary file
         let saved = dup(2)
         dup2(fd, 2)
         stats()
-        fflush(stderr)
+        fflush(nil)
         dup2(saved, 2)
         close(saved)
         lseek(fd, 0, SEEK_SET)
