@@ -5,13 +5,17 @@
 // the O(1) hash paths. Instead a mutation only marks the array stale (O(1)), and the next
 // get-flows re-sorts: O(n log n) after a change, O(log n + k) while nothing changed. The two
 // common bulk patterns stay cheap without a re-sort: appending a flow that sorts after every
-// other (ascending priority loads) and deleting the flow that sorts last.
+// other (ascending priority loads) and deleting the flow that sorts last. A priority range read
+// right after a change sorts only the flows in the range and leaves the array stale.
 import LibFlowTable
 
 struct PriorityOrder {
     /// Sorted ascending; valid only while `stale` is false.
     private var keys: [UInt64] = []
     private var stale = false
+    /// Reads since the last change: a second one in a row sorts (the table is being read, not
+    /// changed), the first one only sorts its range.
+    private var readsSinceChange = 0
 
     /// Priority in the high half so that integer order is (priority, uid) order.
     @inline(__always) static func key(priority: UInt32, uid: UInt32) -> UInt64 {
@@ -19,12 +23,14 @@ struct PriorityOrder {
     }
 
     mutating func inserted(priority: UInt32, uid: UInt32) {
+        readsSinceChange = 0
         guard !stale else { return }
         let k = Self.key(priority: priority, uid: uid)
         if let last = keys.last, last > k { stale = true } else { keys.append(k) }
     }
 
     mutating func deleted(priority: UInt32, uid: UInt32) {
+        readsSinceChange = 0
         guard !stale else { return }
         if keys.last == Self.key(priority: priority, uid: uid) { keys.removeLast() } else { stale = true }
     }
@@ -37,14 +43,24 @@ struct PriorityOrder {
     /// Calls `body` with the uid of each flow `selector` admits, in (priority, uid) order.
     /// `all` yields every (priority, uid) of the table, for a rebuild.
     mutating func forEach(_ selector: FlowSelector, rebuildFrom all: () -> [UInt64], _ body: (UInt32) -> Void) {
+        let lo = Self.key(priority: selector.minPriority ?? 0, uid: 0)
+        let hi = Self.key(priority: selector.maxPriority ?? .max, uid: .max)
+        guard lo <= hi else { return }
+        readsSinceChange += 1
+        if stale && readsSinceChange == 1 && (selector.minPriority != nil || selector.maxPriority != nil) {
+            // A priority range read between changes (the usual get-flows of a busy table):
+            // sorting only the flows in range is a fraction of sorting the table, which the
+            // next change would make stale again.
+            var selected = all().filter { $0 >= lo && $0 <= hi }
+            selected.sort()
+            for k in selected { body(UInt32(truncatingIfNeeded: k)) }
+            return
+        }
         if stale {
             keys = all()
             keys.sort()
             stale = false
         }
-        let lo = Self.key(priority: selector.minPriority ?? 0, uid: 0)
-        let hi = Self.key(priority: selector.maxPriority ?? .max, uid: .max)
-        guard lo <= hi else { return }
         // Lower bound of lo.
         var first = 0, last = keys.count
         while first < last {
