@@ -51,18 +51,28 @@ struct Stats: ParsableCommand {
         var processes: [NetlinkProcess: (messages: Int, requests: Int, errors: Int)] = [:]
         do {
             if byProcess {
-                // Comments are read only here: the plain pass never builds them.
+                // Comments are read only here: the plain pass never builds them. A request sent
+                // with nlmsg_pid 0 (iproute2, genl, YNL) carries no port to name its process; its
+                // call's answers do, so it counts for the process of the first answer that names one.
+                var calls = CallTracker()
+                var unnamedRequests: [Int: Int] = [:]  // call id -> requests not yet attributed
                 while let r = try reader.next() {
-                    stats.add(r, families: reader.families, frame: reader.frameNumber)
-                    guard let p = r.comment.flatMap(NetlinkProcess.init(comment:)), r.netlink.count >= 16 else { continue }
+                    let frame = reader.frameNumber
+                    stats.add(r, families: reader.families, frame: frame)
+                    let s = SummaryDecoder.summarize(r.netlink, families: reader.families, netlinkProtocol: r.netlinkProtocol)
+                    let e = calls.observe(s, families: reader.families, timestamp: r.timestamp, frame: frame, synthetic: r.synthetic)
+                    guard let p = r.comment.flatMap(NetlinkProcess.init(comment:)) else {
+                        if s.isRequest, e.call != 0 { unnamedRequests[e.call, default: 0] += 1 }
+                        continue
+                    }
                     var c = processes[p] ?? (0, 0, 0)
                     c.messages += 1
-                    let flags = r.netlink.loadUnaligned(fromByteOffset: 6, as: UInt16.self)
-                    let type = r.netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
-                    if flags & Netlink.flagRequest != 0 { c.requests += 1 }
-                    if type == Netlink.typeError, r.netlink.count >= 20, r.netlink.loadUnaligned(fromByteOffset: 16, as: Int32.self) != 0 {
-                        c.errors += 1
+                    if s.isRequest { c.requests += 1 }
+                    if let n = unnamedRequests.removeValue(forKey: e.call), !s.isRequest {
+                        c.messages += n
+                        c.requests += n
                     }
+                    if let st = s.status, st != 0, s.isAnswer { c.errors += 1 }
                     processes[p] = c
                 }
             } else {

@@ -153,6 +153,11 @@ step "processes (pid and command from the netlink ports)"
 sed 's/^/    /' $work/procs.txt | head -8
 # Short-lived tools may be gone before /proc is read: a note, not a failure, when none is named.
 grep -qE " (ip|devlink|genl|flow-table-ctl) " $work/procs.txt || echo "    note: no tool named by its process"
+# A named tool's requests count for it even when sent with nlmsg_pid 0: its call's answers name it.
+if grep -qE " (ip|devlink|genl|flow-table-ctl) " $work/procs.txt; then
+	awk '$2 ~ /^(ip|devlink|genl|flow-table-ctl)$/ && $4 > 0 { found = 1 } END { exit !found }' $work/procs.txt ||
+		bad "stats --by-process: no named tool has a request"
+fi
 
 echo "families: $([ $fail = 0 ] && echo PASS || echo FAIL) in $(since "$t0") s"
 exit $fail
