@@ -23,9 +23,12 @@ while let a = args.next() {
     switch a {
     case "--sizes": sizes = (args.next() ?? "").split(separator: ",").compactMap { Int($0) }
     case "--model": modelDir = args.next() ?? modelDir
-    case "--backends": kinds = (args.next() ?? "").split(separator: ",").compactMap { BackendKind(rawValue: String($0)) }
+    case "--backends":
+        kinds = (args.next() ?? "").split(separator: ",").compactMap { BackendKind(rawValue: String($0)) }
     case "--no-service": serviceRun = false
-    default: print("usage: backend-bench [--sizes N,N,…] [--backends dummy,hash,tss,tcam] [--no-service] [--model DIR]"); exit(2)
+    default:
+        print("usage: backend-bench [--sizes N,N,…] [--backends dummy,hash,tss,tcam] [--no-service] [--model DIR]");
+        exit(2)
     }
 }
 
@@ -41,7 +44,9 @@ let caps: [BackendKind: Int] = [.dummy: 10_000, .tcam: 10_000, .hash: Int.max, .
 
 extension String {
     /// Left-aligned in a column of `width` characters.
-    func col(_ width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
+    func col(_ width: Int) -> String {
+        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+    }
 }
 
 func fmt(_ x: Double) -> String {
@@ -51,9 +56,11 @@ func fmt(_ x: Double) -> String {
 print("backend  flows     insert ns/op  lookup ns/op  get ns/flow  delete ns/op  tcam moves/insert  rejected")
 for n in sizes {
     acl.size = UInt32(n)
-    var gen = FlowGenerator(model: PipelineModel(headers: model.headers, actions: model.actions, tables: [acl],
-                                                 headerGraph: model.headerGraph, tableGraph: model.tableGraph),
-                            seed: 2026)
+    var gen = FlowGenerator(
+        model: PipelineModel(
+            headers: model.headers, actions: model.actions, tables: [acl],
+            headerGraph: model.headerGraph, tableGraph: model.tableGraph),
+        seed: 2026)
     let flows = (0..<n).map { _ in gen.flow(in: acl) }
     // Packets built from flows (their matched bits set, the rest random) so lookups hit.
     var packets: [PacketFields] = []
@@ -94,7 +101,9 @@ for n in sizes {
         let t3 = now()
         for f in flows { _ = backend.delete(table: f.table, uid: f.uid) }
         let delete = (now() - t3) / Double(n) * 1e9
-        print("\(kind.rawValue.col(8)) \(String(n).col(9)) \(fmt(insert).col(13)) \(lookup.col(13)) \(fmt(get).col(12)) \(fmt(delete).col(13)) \(moves.col(18)) \(rejected)")
+        print(
+            "\(kind.rawValue.col(8)) \(String(n).col(9)) \(fmt(insert).col(13)) \(lookup.col(13)) \(fmt(get).col(12)) \(fmt(delete).col(13)) \(moves.col(18)) \(rejected)"
+        )
     }
 }
 
@@ -103,8 +112,9 @@ for n in sizes {
 if serviceRun {
     let total = sizes.max() ?? 1_000_000
     acl.size = UInt32(total)
-    let bigModel = PipelineModel(headers: model.headers, actions: model.actions, tables: [acl],
-                                 headerGraph: model.headerGraph, tableGraph: model.tableGraph)
+    let bigModel = PipelineModel(
+        headers: model.headers, actions: model.actions, tables: [acl],
+        headerGraph: model.headerGraph, tableGraph: model.tableGraph)
     var gen = FlowGenerator(model: bigModel, seed: 99)
     let flows = (0..<total).map { _ in gen.flow(in: acl) }
     let service = HairpinService(model: bigModel, backend: .hash)
@@ -118,10 +128,13 @@ if serviceRun {
         a.errorStrategy = .continue
         a.flows = Array(flows[i..<min(i + batch, flows.count)])
         seq += 1
-        let answer = service.handle(HairpinEncap(command: UInt32(NFL.Command.setFlows.rawValue), sequence: seq, attributes: a))
+        let answer = service.handle(
+            HairpinEncap(command: UInt32(NFL.Command.setFlows.rawValue), sequence: seq, attributes: a))
         failed += answer.results?.filter { $0.errno != 0 }.count ?? 0
         i += batch
     }
     let dt = now() - t0
-    print("service SET_FLOWS into hash, \(batch) flows/request, \(total) flows: \(Int(Double(total) / dt)) flows/s (\(failed) rejected)")
+    print(
+        "service SET_FLOWS into hash, \(batch) flows/request, \(total) flows: \(Int(Double(total) / dt)) flows/s (\(failed) rejected)"
+    )
 }

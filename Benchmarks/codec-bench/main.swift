@@ -29,21 +29,25 @@ let iterations = arguments.first.flatMap { Int($0) } ?? 1_000_000
 let only = arguments.dropFirst().first
 
 // A realistic flow: match on ethertype and IPv4 destination prefix, two actions with args.
-let flow = Flow(table: 2, uid: 1001, priority: 10,
-                matches: [
-                    FieldRef(instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
-                             value: FieldValue(0x0800, type: .u16), mask: FieldValue(0xffff, type: .u16)),
-                    FieldRef(instance: 3, header: 3, field: 13, maskType: .lpm, type: .u32,
-                             value: FieldValue(0x0a00_0000, type: .u32), mask: FieldValue(0xff00_0000, type: .u32)),
-                ],
-                actions: [
-                    Action(uid: 5, signature: [ActionArg(name: "port", type: .u32, value: FieldValue(2, type: .u32))]),
-                    Action(uid: 1, signature: [ActionArg(name: "vlan_id", type: .u16, value: FieldValue(100, type: .u16))]),
-                ])
+let flow = Flow(
+    table: 2, uid: 1001, priority: 10,
+    matches: [
+        FieldRef(
+            instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
+            value: FieldValue(0x0800, type: .u16), mask: FieldValue(0xffff, type: .u16)),
+        FieldRef(
+            instance: 3, header: 3, field: 13, maskType: .lpm, type: .u32,
+            value: FieldValue(0x0a00_0000, type: .u32), mask: FieldValue(0xff00_0000, type: .u32)),
+    ],
+    actions: [
+        Action(uid: 5, signature: [ActionArg(name: "port", type: .u32, value: FieldValue(2, type: .u32))]),
+        Action(uid: 1, signature: [ActionArg(name: "vlan_id", type: .u16, value: FieldValue(100, type: .u16))]),
+    ])
 var attrs = FlowTableAttributes.device(7)
 attrs.flows = [flow]
-let message = FlowTableMessage(familyID: 0x1c, command: .setFlows, isRequest: true, sequence: 1, port: 42,
-                               attributes: attrs)
+let message = FlowTableMessage(
+    familyID: 0x1c, command: .setFlows, isRequest: true, sequence: 1, port: 42,
+    attributes: attrs)
 let bytes: [UInt8]
 do { bytes = try message.encoded() } catch { fatalError("cannot encode the benchmark message: \(error)") }
 

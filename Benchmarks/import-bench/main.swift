@@ -50,5 +50,6 @@ for _ in 0..<max(1, runs) {
     }
     best = min(best, Double(MonotonicClock.now() - start) / 1e9)
 }
-print("import-bench: \(count) rules (\(bytes.count) bytes) → \(flows) flows, expansion factor \(factor); "
-      + "read + map best of \(runs): \(Int(best * 1000)) ms (\(Int(Double(count) / best)) rules/s)")
+print(
+    "import-bench: \(count) rules (\(bytes.count) bytes) → \(flows) flows, expansion factor \(factor); "
+        + "read + map best of \(runs): \(Int(best * 1000)) ms (\(Int(Double(count) / best)) rules/s)")

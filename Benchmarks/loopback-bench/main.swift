@@ -40,7 +40,9 @@ while let a = args.next() {
             print("--path: in-process or socket"); exit(2)
         }
         paths = [p]
-    default: print("usage: loopback-bench [--calls N] [--flows N] [--path in-process|socket] [--runs N] [--record-dir DIR]"); exit(2)
+    default:
+        print("usage: loopback-bench [--calls N] [--flows N] [--path in-process|socket] [--runs N] [--record-dir DIR]");
+        exit(2)
     }
 }
 
@@ -52,7 +54,8 @@ var createdDirs: [String] = []
 
 func tempDir() -> String {
     var t = Array("/tmp/ft-bench-XXXXXX".utf8CString)
-    let dir = t.withUnsafeMutableBufferPointer { b in b.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) } }
+    let dir = t.withUnsafeMutableBufferPointer { b in b.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) }
+    }
     guard let dir else { return "/tmp" }
     createdDirs.append(dir)
     return dir
@@ -80,8 +83,10 @@ func model(tableSize: UInt32) -> PipelineModel {
     return m
 }
 
-func startSession(record: String?, tableSize: UInt32 = 65536,
-                  path: LoopbackSession.ListenerPath) throws -> (LoopbackSession, FlowTableClient, String) {
+func startSession(
+    record: String?, tableSize: UInt32 = 65536,
+    path: LoopbackSession.ListenerPath
+) throws -> (LoopbackSession, FlowTableClient, String) {
     let dir = tempDir()
     var o = LoopbackSession.Options()
     o.paths = TwinSocketPaths(directory: dir)
@@ -103,16 +108,18 @@ let oneFlow = gen.flow(in: route, uid: 1)
 
 func loopbackRun(_ c: FlowTableClient, _ n: Int) throws -> (seconds: Double, requestBytes: Int, replyBytes: Int) {
     let selector = FlowSelector(table: route.uid)
-    _ = try c.getFlows(ifindex: ifindex, selector)   // warm
+    _ = try c.getFlows(ifindex: ifindex, selector)  // warm
     let t0 = now()
     for _ in 0..<n { _ = try c.getFlows(ifindex: ifindex, selector) }
     let dt = now() - t0
     var req = FlowTableAttributes.device(ifindex)
     req.selector = selector
-    let reqBytes = try FlowTableMessage(familyID: 0x1c, command: .getFlows, isRequest: true, attributes: req).encoded().count
+    let reqBytes = try FlowTableMessage(familyID: 0x1c, command: .getFlows, isRequest: true, attributes: req).encoded()
+        .count
     var rep = FlowTableAttributes.device(ifindex)
     rep.flows = [oneFlow]
-    let repBytes = try FlowTableMessage(familyID: 0x1c, command: .getFlows, isRequest: false, attributes: rep).encoded().count
+    let repBytes = try FlowTableMessage(familyID: 0x1c, command: .getFlows, isRequest: false, attributes: rep).encoded()
+        .count
     return (dt, reqBytes, repBytes)
 }
 
@@ -143,13 +150,16 @@ func echoRun(_ n: Int, req: Int, replies: [Int]) throws -> Double {
 }
 
 do {
-    print("loopback-bench: \(calls) calls per run, release build, \(DefaultModel.model.tables.count)-table default model, hash backend")
+    print(
+        "loopback-bench: \(calls) calls per run, release build, \(DefaultModel.model.tables.count)-table default model, hash backend"
+    )
     // 1. Round trip vs echo, and recording on vs off, alternating runs (the machine is shared).
     var plain: [(LoopbackSession, FlowTableClient, String)] = []
     var recorded: [(LoopbackSession, FlowTableClient, String)] = []
     for p in paths {
         plain.append(try startSession(record: nil, path: p))
-        let file = recordDir.map { $0 + "/loopback-bench-\(getpid())-\(p.rawValue).pcapng" } ?? tempDir() + "/bench.pcapng"
+        let file =
+            recordDir.map { $0 + "/loopback-bench-\(getpid())-\(p.rawValue).pcapng" } ?? tempDir() + "/bench.pcapng"
         recorded.append(try startSession(record: file, path: p))
     }
     for c in plain + recorded { _ = try c.1.setFlows(ifindex: ifindex, [oneFlow]) }
@@ -166,13 +176,19 @@ do {
     }
     let best = { (xs: [Double]) in (xs.min() ?? 0) / Double(calls) * 1e6 }
     let median = { (xs: [Double]) in xs.sorted()[xs.count / 2] / Double(calls) * 1e6 }
-    print("GET_FLOWS round trip (request \(sizes.0) B; reply \(sizes.1) B + DONE + ACK), µs per call, best / median of \(runs):")
+    print(
+        "GET_FLOWS round trip (request \(sizes.0) B; reply \(sizes.1) B + DONE + ACK), µs per call, best / median of \(runs):"
+    )
     print("  unix socket echo, same packets        : \(format1(best(echo))) / \(format1(median(echo)))")
     for (i, p) in paths.enumerated() {
         let name = pad("loopback, listener \(p.rawValue)", 38)
-        print("  \(name): \(format1(best(loop[i]))) / \(format1(median(loop[i])))   ratio \(format2(best(loop[i]) / best(echo)))x best, \(format2(median(loop[i]) / median(echo)))x median")
+        print(
+            "  \(name): \(format1(best(loop[i]))) / \(format1(median(loop[i])))   ratio \(format2(best(loop[i]) / best(echo)))x best, \(format2(median(loop[i]) / median(echo)))x median"
+        )
         let recName = pad("  recording on", 38)
-        print("  \(recName): \(format1(best(rec[i]))) / \(format1(median(rec[i])))   vs off \(format2(median(rec[i]) / median(loop[i])))x (medians), \(format2(best(rec[i]) / best(loop[i])))x (best)")
+        print(
+            "  \(recName): \(format1(best(rec[i]))) / \(format1(median(rec[i])))   vs off \(format2(median(rec[i]) / median(loop[i])))x (medians), \(format2(best(rec[i]) / best(loop[i])))x (best)"
+        )
     }
     for s in plain + recorded {
         s.0.stop()
@@ -196,7 +212,9 @@ do {
             refused += try big.1.setFlows(ifindex: ifindex, Array(flows[r]), strategy: .continueLog).report.count
         }
         let dt = now() - t0
-        print("batched SET_FLOWS end to end into hash, listener \(p.rawValue), \(ranges.count) requests of ~\(totalFlows / max(ranges.count, 1)) flows: \(Int(Double(totalFlows) / dt)) flows/s (\(format1(dt)) s, \(refused) refused)")
+        print(
+            "batched SET_FLOWS end to end into hash, listener \(p.rawValue), \(ranges.count) requests of ~\(totalFlows / max(ranges.count, 1)) flows: \(Int(Double(totalFlows) / dt)) flows/s (\(format1(dt)) s, \(refused) refused)"
+        )
         big.0.stop()
         big.1.close()
     }

@@ -43,20 +43,25 @@ while let a = args.popFirst() {
     case "--typed": typed = true
     case "--backend":
         guard let k = args.popFirst().flatMap(BackendKind.init(rawValue:)) else {
-            print("replay-bench: --backend takes one of \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            print(
+                "replay-bench: --backend takes one of \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))")
             exit(2)
         }
         backend = k
     case "--no-skip": skipUnread = false
     case "--closure": closureFilter = true
     default:
-        print("usage: replay-bench [--trace FILE | --flows N] [--runs N] [--keep] [--backend NAME] [--typed] [--no-skip] [--closure]")
+        print(
+            "usage: replay-bench [--trace FILE | --flows N] [--runs N] [--keep] [--backend NAME] [--typed] [--no-skip] [--closure]"
+        )
         exit(2)
     }
 }
 
 func mib(_ n: Int) -> String { String(Double(n * 10 / (1 << 20)) / 10) + " MiB" }
-func rate(_ x: Double) -> String { x >= 1e6 ? String(Double(Int(x / 1e4)) / 100) + "M" : String(Double(Int(x / 10)) / 100) + "k" }
+func rate(_ x: Double) -> String {
+    x >= 1e6 ? String(Double(Int(x / 1e4)) / 100) + "M" : String(Double(Int(x / 10)) / 100) + "k"
+}
 
 let path: String
 if let tracePath {
@@ -70,8 +75,9 @@ if let tracePath {
     let t0 = MonotonicClock.now()
     do {
         let s = try TraceGenerator.write(to: path, options: o)
-        print("generated \(path): \(s.calls) calls (one flow each), \(s.records) records, \(mib(Int(s.bytes))) "
-              + "in \(Double((MonotonicClock.now() - t0) / 1_000_000) / 1000) s")
+        print(
+            "generated \(path): \(s.calls) calls (one flow each), \(s.records) records, \(mib(Int(s.bytes))) "
+                + "in \(Double((MonotonicClock.now() - t0) / 1_000_000) / 1000) s")
     } catch {
         print("replay-bench: \(error)")
         exit(1)
@@ -107,7 +113,8 @@ let baseline = peakResidentBytes()
 let streaming = measure("streaming") {
     skipUnread && !closureFilter
         ? try ReadAheadSource(path: path, dropping: Replayer.backendSkip)
-        : try ReadAheadSource(path: path, filter: Replayer.backendRecords, skipping: skipUnread ? Replayer.backendSkip : nil)
+        : try ReadAheadSource(
+            path: path, filter: Replayer.backendRecords, skipping: skipUnread ? Replayer.backendSkip : nil)
 }
 let streamingPeak = peakResidentBytes()
 // The preloaded copy is made once; each run rewinds it (the replay itself is what is timed).
@@ -138,7 +145,8 @@ func daemonAlone() -> Double {
         }
         hairpinID = preloaded.families.hairpinID ?? hairpinID
         guard r.direction == .toUser, r.netlink.count >= 20,
-              r.netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == hairpinID else { continue }
+            r.netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == hairpinID
+        else { continue }
         requests.append([UInt8](r.netlink))
     }
     let (service, _) = state.makeService(backend: backend, defaultModel: DefaultModel.model)
@@ -149,9 +157,11 @@ func daemonAlone() -> Double {
         guard let m = try? HairpinMessage.decode(bytes, familyID: hairpinID), let e = m.encap else { continue }
         let answer = service.handle(e)
         w.reset()
-        let out = HairpinMessage(header: NetlinkHeader(type: hairpinID, flags: Netlink.flagRequest | Netlink.flagAck,
-                                                       sequence: 1, port: 0),
-                                 command: NFLH.Command.encap.rawValue, encap: answer)
+        let out = HairpinMessage(
+            header: NetlinkHeader(
+                type: hairpinID, flags: Netlink.flagRequest | Netlink.flagAck,
+                sequence: 1, port: 0),
+            command: NFLH.Command.encap.rawValue, encap: answer)
         try? out.encode(into: &w)
         n += 1
     }
@@ -161,11 +171,17 @@ let ceiling = (0..<runs).map { _ in daemonAlone() }.sorted()
 
 let best = preloadedRates.last ?? 0, median = preloadedRates[preloadedRates.count / 2]
 let sBest = streaming.last ?? 0, sMedian = streaming[streaming.count / 2]
-print("trace \(path): \(preloaded.count) records, \(mib(preloaded.byteCount)) of netlink data (loaded in \(Double(Int(loadSeconds * 100)) / 100) s)")
-print("replay into backend:\(backend.rawValue), top speed, \(runs) runs (median / best), calls = single-flow SET/DEL requests, "
-      + (typed ? "typed path only (--typed):" : "ByteService on:"))
+print(
+    "trace \(path): \(preloaded.count) records, \(mib(preloaded.byteCount)) of netlink data (loaded in \(Double(Int(loadSeconds * 100)) / 100) s)"
+)
+print(
+    "replay into backend:\(backend.rawValue), top speed, \(runs) runs (median / best), calls = single-flow SET/DEL requests, "
+        + (typed ? "typed path only (--typed):" : "ByteService on:"))
 print("  preloaded: \(rate(median)) / \(rate(best)) calls/s")
 print("  streaming: \(rate(sMedian)) / \(rate(sBest)) calls/s  (\(Int(sMedian / max(median, 1) * 100))% of preloaded)")
-print("  the daemon core alone (decode, HairpinService, encode; no replay around it): \(rate(ceiling[ceiling.count / 2])) calls/s"
-      + " — the replay reaches \(Int(median / max(ceiling[ceiling.count / 2], 1) * 100))% of it")
-print("  peak RSS: \(mib(baseline)) at start, \(mib(streamingPeak)) after streaming, \(mib(preloadPeak)) after preloading")
+print(
+    "  the daemon core alone (decode, HairpinService, encode; no replay around it): \(rate(ceiling[ceiling.count / 2])) calls/s"
+        + " — the replay reaches \(Int(median / max(ceiling[ceiling.count / 2], 1) * 100))% of it")
+print(
+    "  peak RSS: \(mib(baseline)) at start, \(mib(streamingPeak)) after streaming, \(mib(preloadPeak)) after preloading"
+)

@@ -42,30 +42,41 @@ attrs.errorStrategy = .abort
 var encap = HairpinEncap(command: UInt32(NFL.Command.setFlows.rawValue), sequence: 1, attributes: attrs)
 var message: [UInt8] = []
 do {
-    message = try HairpinMessage(header: NetlinkHeader(type: 0x1d, flags: 0, sequence: 0, port: 0), command: 3, encap: encap).encoded()
+    message = try HairpinMessage(
+        header: NetlinkHeader(type: 0x1d, flags: 0, sequence: 0, port: 0), command: 3, encap: encap
+    ).encoded()
     if message.count < 256 {
         encap.errorMessage = String(repeating: "x", count: max(0, 256 - message.count - 5))
-        message = try HairpinMessage(header: NetlinkHeader(type: 0x1d, flags: 0, sequence: 0, port: 0), command: 3, encap: encap).encoded()
+        message = try HairpinMessage(
+            header: NetlinkHeader(type: 0x1d, flags: 0, sequence: 0, port: 0), command: 3, encap: encap
+        ).encoded()
     }
 } catch { print("\(error)"); exit(1) }
 
 do {
     let families = [Controller.Family.flowTable(id: 0x1c), Controller.Family.hairpin(id: 0x1d)]
     let t0 = now(), c0 = cpu()
-    let writer = try PcapngWriter(path: path, interfaces: [PcapngInterfaceInfo(name: "hairpin")], preamble: { w in
-        var nl = NetlinkWriter()
-        for f in families {
-            nl.reset()
-            Controller.newFamily(f, sequence: 0, port: 0, into: &nl)
-            try nl.withUnsafeBytes { try w.append(TraceRecord(timestamp: 0, leg: .hairpin, direction: .toUser, netlink: $0, synthetic: true)) }
-        }
-    })
+    let writer = try PcapngWriter(
+        path: path, interfaces: [PcapngInterfaceInfo(name: "hairpin")],
+        preamble: { w in
+            var nl = NetlinkWriter()
+            for f in families {
+                nl.reset()
+                Controller.newFamily(f, sequence: 0, port: 0, into: &nl)
+                try nl.withUnsafeBytes {
+                    try w.append(
+                        TraceRecord(timestamp: 0, leg: .hairpin, direction: .toUser, netlink: $0, synthetic: true))
+                }
+            }
+        })
     try message.withUnsafeBytes { raw in
         var ts = PcapngWriter.now()
         for i in 0..<count {
             ts &+= 1000
-            try writer.append(TraceRecord(timestamp: ts, leg: .hairpin, direction: i & 1 == 0 ? .toUser : .toKernel,
-                                          netlink: raw, pairing: UInt64(i >> 1)))
+            try writer.append(
+                TraceRecord(
+                    timestamp: ts, leg: .hairpin, direction: i & 1 == 0 ? .toUser : .toKernel,
+                    netlink: raw, pairing: UInt64(i >> 1)))
         }
     }
     try writer.close()

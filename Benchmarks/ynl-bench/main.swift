@@ -51,7 +51,9 @@ do {
 // than a dump page).
 if args.count > 3, let limit = Int(args[3]) { messages = messages.filter { $0.bytes.count <= limit } }
 let totalBytes = messages.reduce(0) { $0 + $1.bytes.count }
-print("\(messages.count) messages of net_flow_nl/nfl_hairpin from \(tracePath), \(totalBytes / max(messages.count, 1)) bytes on average; \(rounds) rounds")
+print(
+    "\(messages.count) messages of net_flow_nl/nfl_hairpin from \(tracePath), \(totalBytes / max(messages.count, 1)) bytes on average; \(rounds) rounds"
+)
 
 let flow = YNLDecoder(flowFamily)
 let hairpin = YNLDecoder(hairpinFamily)
@@ -72,7 +74,9 @@ for _ in 0..<rounds {
 }
 let t1 = cpu()
 let n = rounds * messages.count
-print("YNL interpreter (runtime spec): \(Int(Double(n) / (t1 - t0))) msg/s per CPU second, \(Int(Double(totalBytes * rounds) / (t1 - t0) / 1e6)) MB/s; \(failures) failures")
+print(
+    "YNL interpreter (runtime spec): \(Int(Double(n) / (t1 - t0))) msg/s per CPU second, \(Int(Double(totalBytes * rounds) / (t1 - t0) / 1e6)) MB/s; \(failures) failures"
+)
 
 var count = 0
 let t2 = cpu()
@@ -88,4 +92,5 @@ for _ in 0..<rounds {
     }
 }
 let t3 = cpu()
-print("LibFlowTable codec (generated):  \(Int(Double(n) / (t3 - t2))) msg/s per CPU second (\(fields &+ count) checksum)")
+print(
+    "LibFlowTable codec (generated):  \(Int(Double(n) / (t3 - t2))) msg/s per CPU second (\(fields &+ count) checksum)")

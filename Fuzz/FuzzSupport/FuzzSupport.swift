@@ -36,10 +36,13 @@ public enum Fuzz {
     /// The corpus runner: every file named (directories: every file below them, in name order)
     /// goes through `body`. Prints "<tool>: N inputs passed" and returns the exit status: 0, or 2
     /// for unusable arguments. A failing input aborts the process inside `body`.
-    public static func runCorpus(tool: String, arguments: [String],
-                                 _ body: (UnsafeRawBufferPointer) -> Void) -> Int32 {
+    public static func runCorpus(
+        tool: String, arguments: [String],
+        _ body: (UnsafeRawBufferPointer) -> Void
+    ) -> Int32 {
         if arguments.isEmpty || arguments.contains("-h") || arguments.contains("--help") {
-            print("""
+            print(
+                """
                 usage: \(tool) FILE|DIR...
                 Runs every input through the \(tool) checks (the same function libFuzzer calls in the
                 fuzz build, scripts/fuzz.sh). Example: \(tool) Fuzz/corpus/\(tool)

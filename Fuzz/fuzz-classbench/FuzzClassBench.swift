@@ -24,7 +24,9 @@ public func fuzzClassBench(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 @main
 enum CorpusRunner {
     static func main() {
-        exit(Fuzz.runCorpus(tool: "fuzz-classbench", arguments: Array(CommandLine.arguments.dropFirst()), ClassBenchFuzz.run))
+        exit(
+            Fuzz.runCorpus(
+                tool: "fuzz-classbench", arguments: Array(CommandLine.arguments.dropFirst()), ClassBenchFuzz.run))
     }
 }
 #endif
@@ -39,24 +41,35 @@ enum ClassBenchFuzz {
             let rules = try ClassBenchReader.rules(bytes, file: "input")
             for r in rules {
                 let again: ClassBenchRule?
-                do throws(ImportError) { again = try ClassBenchReader.rule(Array(r.text.utf8)[...], file: "text", line: r.line) } catch {
+                do throws(ImportError) {
+                    again = try ClassBenchReader.rule(Array(r.text.utf8)[...], file: "text", line: r.line)
+                } catch {
                     Fuzz.fail("a rule written as text does not read back: \(error)\n\(r.text)")
                 }
-                Fuzz.check(again == r, "rule text round trip differs\nbefore: \(r)\nafter: \(String(describing: again))\ntext: \(r.text)")
+                Fuzz.check(
+                    again == r,
+                    "rule text round trip differs\nbefore: \(r)\nafter: \(String(describing: again))\ntext: \(r.text)")
             }
             let imported = try FlowImporter(model: DefaultModel.model).classBench(rules, file: "input")
-            Fuzz.check(imported.rulesRead == rules.count, "read \(rules.count) rules, the import counts \(imported.rulesRead)")
-            Fuzz.check(imported.flows.count <= rules.count * 2 * 30 * 30, "\(imported.flows.count) flows from \(rules.count) rules")
+            Fuzz.check(
+                imported.rulesRead == rules.count, "read \(rules.count) rules, the import counts \(imported.rulesRead)")
+            Fuzz.check(
+                imported.flows.count <= rules.count * 2 * 30 * 30,
+                "\(imported.flows.count) flows from \(rules.count) rules")
             FlowsFuzz.checkValid(imported.flows, index)
         } catch {
-            Fuzz.check(error.line >= 1 && error.line <= lines, "error at line \(error.line) of a \(lines)-line input: \(error)")
+            Fuzz.check(
+                error.line >= 1 && error.line <= lines, "error at line \(error.line) of a \(lines)-line input: \(error)"
+            )
             Fuzz.check(!error.reason.isEmpty, "an error without a reason")
         }
         do throws(ImportError) {
             let packets = try ClassBenchReader.packets(bytes, file: "input")
             Fuzz.check(packets.allSatisfy { $0.line >= 1 && $0.line <= lines }, "a header outside the input's lines")
         } catch {
-            Fuzz.check(error.line >= 1 && error.line <= lines, "error at line \(error.line) of a \(lines)-line input: \(error)")
+            Fuzz.check(
+                error.line >= 1 && error.line <= lines, "error at line \(error.line) of a \(lines)-line input: \(error)"
+            )
         }
     }
 }

@@ -5,8 +5,10 @@
 import LibFlowTable
 
 enum KernelSeeds {
-    static func message(type: UInt16, flags: UInt16 = Netlink.flagRequest, command: UInt8? = nil,
-                        _ body: (inout NetlinkWriter) -> Void) -> [UInt8] {
+    static func message(
+        type: UInt16, flags: UInt16 = Netlink.flagRequest, command: UInt8? = nil,
+        _ body: (inout NetlinkWriter) -> Void
+    ) -> [UInt8] {
         var w = NetlinkWriter(capacity: 256)
         let start = w.beginMessage(type: type, flags: flags, sequence: 1, port: 0)
         if let command { w.genericHeader(command: command, version: 1) }
@@ -39,10 +41,14 @@ enum KernelSeeds {
             },
             // ethtool: ETHTOOL_MSG_LINKINFO_GET 2, HEADER 1 {DEV_INDEX 1, DEV_NAME 2, FLAGS 3}.
             message(type: 0x21, command: 2) { w in
-                nest(&w, 1) { w in w.put(1, u32: 3); w.put(2, string: "eth0"); w.put(3, u32: 5) }
+                nest(&w, 1) { w in
+                    w.put(1, u32: 3); w.put(2, string: "eth0"); w.put(3, u32: 5)
+                }
             },
             // netdev: NETDEV_CMD_DEV_GET 1 reply, IFINDEX 1, XDP_FEATURES 3 (u64 flags).
-            message(type: 0x23, flags: 0, command: 1) { w in w.put(1, u32: 2); w.put(3, u64: 3) },
+            message(type: 0x23, flags: 0, command: 1) { w in
+                w.put(1, u32: 2); w.put(3, u64: 3)
+            },
             // rt-link: RTM_NEWLINK 16, ifinfomsg, IFNAME 3, MTU 4, LINKINFO 18 {KIND 1 "vlan",
             // DATA 2 {ID 1, PROTOCOL 5 (big-endian)}}, PROP_LIST 52 {ALT_IFNAME 53 twice}.
             message(type: 16) { w in
@@ -50,9 +56,13 @@ enum KernelSeeds {
                 w.put(3, string: "vlan5"); w.put(4, u32: 1500)
                 nest(&w, 18) { w in
                     w.put(1, string: "vlan")
-                    nest(&w, 2) { w in w.put(1, u16: 5); w.put(5, u16: UInt16(0x8100).bigEndian) }
+                    nest(&w, 2) { w in
+                        w.put(1, u16: 5); w.put(5, u16: UInt16(0x8100).bigEndian)
+                    }
                 }
-                nest(&w, 52) { w in w.put(53, string: "a"); w.put(53, string: "b") }
+                nest(&w, 52) { w in
+                    w.put(53, string: "a"); w.put(53, string: "b")
+                }
             },
             // A bond: DATA {MODE 1, ARP_IP_TARGET 8 (indexed array of be32)}.
             message(type: 16) { w in
@@ -68,8 +78,12 @@ enum KernelSeeds {
                 }
             },
             // RTM_GETLINK 18 request and RTM_DELLINK 17 by name.
-            message(type: 18) { w in ifinfo(&w, index: 1); w.put(3, string: "lo") },
-            message(type: 17) { w in ifinfo(&w, index: 0); w.put(3, string: "dummy0") },
+            message(type: 18) { w in
+                ifinfo(&w, index: 1); w.put(3, string: "lo")
+            },
+            message(type: 17) { w in
+                ifinfo(&w, index: 0); w.put(3, string: "dummy0")
+            },
         ]
     }
 }

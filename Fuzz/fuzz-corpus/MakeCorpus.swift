@@ -64,7 +64,8 @@ enum MakeCorpus {
                 while (try? it.next()).flatMap({ $0 }) != nil { n += 1 }
                 return n
             }
-            let kind = "\(s.kind) \(s.familyID) \(s.command) \(s.apiCommand ?? 255) \(s.isRequest) \(s.status ?? 0) "
+            let kind =
+                "\(s.kind) \(s.familyID) \(s.command) \(s.apiCommand ?? 255) \(s.isRequest) \(s.status ?? 0) "
                 + "\(min(messages, 3)) \(s.hasFlows) \(s.more) \(s.part != nil) \(r.netlink.count.bitWidth - r.netlink.count.leadingZeroBitCount)"
             kinds[kind, default: 0] += 1
             if kinds[kind]! <= perKind { seeds.add("fuzz-netlink", r.netlink) }
@@ -75,14 +76,18 @@ enum MakeCorpus {
                 var it = NetlinkMessageIterator(raw)
                 while let m = (try? it.next()).flatMap({ $0 }) {
                     let family = families.kind(ofType: m.header.type)
-                    switch family { case .flowTable, .hairpin: break; default: continue }
+                    switch family {
+                    case .flowTable, .hairpin: break;
+                    default: continue
+                    }
                     var types: [UInt16] = []
                     if let (_, attrs) = try? m.generic() {
                         var a = attrs
                         while let x = (try? a.next()).flatMap({ $0 }) { types.append(x.type) }
                     }
                     let command = m.payload.first ?? 0
-                    let k = "\(family) \(command) \(m.header.isRequest) \(types) \(m.bytes.count.bitWidth - m.bytes.count.leadingZeroBitCount)"
+                    let k =
+                        "\(family) \(command) \(m.header.isRequest) \(types) \(m.bytes.count.bitWidth - m.bytes.count.leadingZeroBitCount)"
                     ynlKinds[k, default: 0] += 1
                     if ynlKinds[k]! <= perKind { seeds.add("fuzz-ynl", Array(m.bytes)) }
                 }
@@ -150,10 +155,11 @@ enum MakeCorpus {
         let path = "/tmp/fuzz-corpus-\(getpid()).pcapng"
         defer { unlink(path) }
         let interfaces = Int(records.map(\.interface).max() ?? 0) + 1
-        let writer = try PcapngWriter(path: path, section: PcapngSectionInfo(userApplication: "fuzz-corpus"),
-                                      interfaces: (0..<interfaces).map {
-                                          PcapngInterfaceInfo(name: $0 == 0 ? "hairpin" : "api")
-                                      })
+        let writer = try PcapngWriter(
+            path: path, section: PcapngSectionInfo(userApplication: "fuzz-corpus"),
+            interfaces: (0..<interfaces).map {
+                PcapngInterfaceInfo(name: $0 == 0 ? "hairpin" : "api")
+            })
         for r in records { try r.withRecord { try writer.append($0) } }
         try writer.close()
         return Fuzz.readFile(path) ?? []

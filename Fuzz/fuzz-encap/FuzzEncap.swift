@@ -68,8 +68,9 @@ enum EncapFuzz {
         for (kind, service) in services {
             defer { for ifindex in service.devices.ifindexes { service.devices.remove(ifindex) } }
             let transport = OnePacketTransport(packet)
-            let loop = ListenerLoop(transport: transport, familyID: familyID, service: service,
-                                    receiveBufferSize: packet.count, log: { _ in })
+            let loop = ListenerLoop(
+                transport: transport, familyID: familyID, service: service,
+                receiveBufferSize: packet.count, log: { _ in })
             loop.pollInterval = nil
             do throws(ListenerError) {
                 let reason = try loop.run()
@@ -79,8 +80,10 @@ enum EncapFuzz {
             }
             for bytes in transport.sent { checkAnswer(bytes, sequences: sequences) }
             if let (first, answers) = reference {
-                Fuzz.check(answers == transport.sent,
-                           "backends \(first) and \(kind) answer differently\n\(first): \(describe(answers))\n\(kind): \(describe(transport.sent))")
+                Fuzz.check(
+                    answers == transport.sent,
+                    "backends \(first) and \(kind) answer differently\n\(first): \(describe(answers))\n\(kind): \(describe(transport.sent))"
+                )
             } else {
                 reference = (kind, transport.sent)
             }
@@ -88,7 +91,8 @@ enum EncapFuzz {
     }
 
     static func describe(_ answers: [[UInt8]]) -> String {
-        answers.map { a in (try? HairpinMessage.decode(a)).map { "\($0)" } ?? "undecodable \(a)" }.joined(separator: "\n")
+        answers.map { a in (try? HairpinMessage.decode(a)).map { "\($0)" } ?? "undecodable \(a)" }.joined(
+            separator: "\n")
     }
 
     static func checkAnswer(_ bytes: [UInt8], sequences: Set<UInt64>) {

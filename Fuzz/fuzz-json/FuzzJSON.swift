@@ -40,7 +40,8 @@ enum JSONFuzz {
             do throws(JSONError) { again = try FlowTableJSON.parse(bytes: text) } catch {
                 Fuzz.fail("written JSON (\(style)) does not parse: \(error)\n\(String(decoding: text, as: UTF8.self))")
             }
-            Fuzz.check(again == document, "JSON written (\(style)) and parsed differs\nbefore: \(document)\nafter: \(again)")
+            Fuzz.check(
+                again == document, "JSON written (\(style)) and parsed differs\nbefore: \(document)\nafter: \(again)")
         }
         _ = document.duplicateKeys
         // The document as the tools read it: errors located by line and column.
@@ -64,6 +65,7 @@ enum JSONFuzz {
         do throws(JSONError) { back = try FlowTableJSON.decode(text, extended: extended) } catch {
             Fuzz.fail("attributes written as JSON do not read back: \(error)\n\(text)")
         }
-        Fuzz.check(back == a, "JSON attributes round trip (extended: \(extended)) differs\nbefore: \(a)\nafter: \(back)")
+        Fuzz.check(
+            back == a, "JSON attributes round trip (extended: \(extended)) differs\nbefore: \(a)\nafter: \(back)")
     }
 }

@@ -23,8 +23,10 @@ public func fuzzNetlink(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 @main
 enum CorpusRunner {
     static func main() {
-        exit(Fuzz.runCorpus(tool: "fuzz-netlink", arguments: Array(CommandLine.arguments.dropFirst()),
-                            NetlinkFuzz.run))
+        exit(
+            Fuzz.runCorpus(
+                tool: "fuzz-netlink", arguments: Array(CommandLine.arguments.dropFirst()),
+                NetlinkFuzz.run))
     }
 }
 #endif
@@ -60,10 +62,16 @@ enum NetlinkFuzz {
         // The check-only walk must give the decoder's verdict and error, with and without shape.
         for requireShape in [false, true] {
             var decoded: DecodeError?, checked: DecodeError?
-            do throws(DecodeError) { _ = try FlowTableMessage.decode(m, requireShape: requireShape) } catch { decoded = error }
-            do throws(DecodeError) { _ = try FlowTableMessage.check(m, requireShape: requireShape) } catch { checked = error }
-            Fuzz.check(decoded == checked, "FlowTableMessage: check and decode disagree (requireShape \(requireShape))\n"
-                       + "decode: \(decoded.map { "\($0)" } ?? "ok")\ncheck: \(checked.map { "\($0)" } ?? "ok")")
+            do throws(DecodeError) { _ = try FlowTableMessage.decode(m, requireShape: requireShape) } catch {
+                decoded = error
+            }
+            do throws(DecodeError) { _ = try FlowTableMessage.check(m, requireShape: requireShape) } catch {
+                checked = error
+            }
+            Fuzz.check(
+                decoded == checked,
+                "FlowTableMessage: check and decode disagree (requireShape \(requireShape))\n"
+                    + "decode: \(decoded.map { "\($0)" } ?? "ok")\ncheck: \(checked.map { "\($0)" } ?? "ok")")
         }
         let x: FlowTableMessage
         do throws(DecodeError) { x = try FlowTableMessage.decode(m, requireShape: false) } catch {
@@ -137,7 +145,9 @@ enum NetlinkFuzz {
                     Fuzz.fail("the parts of a decoded ENCAP do not assemble: \(error)")
                 }
             }
-            Fuzz.check(whole == e, "ENCAP split into parts and assembled differs\nbefore: \(e)\nafter: \(String(describing: whole))")
+            Fuzz.check(
+                whole == e,
+                "ENCAP split into parts and assembled differs\nbefore: \(e)\nafter: \(String(describing: whole))")
         }
     }
 
@@ -150,9 +160,10 @@ enum NetlinkFuzz {
             (try? NetlinkMessageView.single(raw)).flatMap { try? NetlinkAck.decode($0) }
         }
         guard let y else { Fuzz.fail("NetlinkAck: the encoding of a decoded ack does not decode\n\(x)") }
-        Fuzz.check(y.error == x.error && y.request == x.request && y.message == x.message
-                   && y.header.sequence == x.header.sequence && y.header.port == x.header.port,
-                   "NetlinkAck: decode(encode(x)) != x\nx: \(x)\ny: \(y)")
+        Fuzz.check(
+            y.error == x.error && y.request == x.request && y.message == x.message
+                && y.header.sequence == x.header.sequence && y.header.port == x.header.port,
+            "NetlinkAck: decode(encode(x)) != x\nx: \(x)\ny: \(y)")
     }
 
     static func controller(_ m: NetlinkMessageView) {
@@ -165,8 +176,9 @@ enum NetlinkFuzz {
             (try? NetlinkMessageView.single(raw)).flatMap { try? Controller.decodeFamily($0) }
         }
         guard let g else { Fuzz.fail("NEWFAMILY: the encoding of a decoded family does not decode\n\(f)") }
-        Fuzz.check(g == f && g.version == f.version && g.maxAttr == f.maxAttr
-                   && g.ops.map(\.id) == f.ops.map(\.id) && g.ops.map(\.flags) == f.ops.map(\.flags),
-                   "NEWFAMILY: decode(encode(x)) != x\nx: \(f)\ny: \(g)")
+        Fuzz.check(
+            g == f && g.version == f.version && g.maxAttr == f.maxAttr
+                && g.ops.map(\.id) == f.ops.map(\.id) && g.ops.map(\.flags) == f.ops.map(\.flags),
+            "NEWFAMILY: decode(encode(x)) != x\nx: \(f)\ny: \(g)")
     }
 }

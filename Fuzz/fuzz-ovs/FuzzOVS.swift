@@ -36,8 +36,9 @@ enum OVSFuzz {
             Fuzz.check(flows.allSatisfy { $0.line >= 1 && $0.line <= lines }, "a flow outside the input's lines")
             let imported = try FlowImporter(model: DefaultModel.model).ovs(flows, file: "input")
             let skipped = imported.skippedRules.values.reduce(0, +)
-            Fuzz.check(imported.rulesImported + skipped == flows.count,
-                       "\(flows.count) flows read, \(imported.rulesImported) imported + \(skipped) skipped")
+            Fuzz.check(
+                imported.rulesImported + skipped == flows.count,
+                "\(flows.count) flows read, \(imported.rulesImported) imported + \(skipped) skipped")
             Fuzz.check(imported.flows.count == imported.rulesImported, "an OVS flow gives one flow")
             var seen = Set<FlowIdentity>()
             for f in imported.flows {
@@ -46,7 +47,9 @@ enum OVSFuzz {
                 Fuzz.check(seen.insert(FlowIdentity(f)).inserted, "two imported flows share \(FlowIdentity(f))")
             }
         } catch {
-            Fuzz.check(error.line >= 1 && error.line <= lines, "error at line \(error.line) of a \(lines)-line input: \(error)")
+            Fuzz.check(
+                error.line >= 1 && error.line <= lines, "error at line \(error.line) of a \(lines)-line input: \(error)"
+            )
             Fuzz.check(!error.reason.isEmpty, "an error without a reason")
         }
     }

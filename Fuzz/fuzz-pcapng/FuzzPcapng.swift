@@ -24,8 +24,9 @@ public func fuzzPcapng(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 @main
 enum CorpusRunner {
     static func main() {
-        let status = Fuzz.runCorpus(tool: "fuzz-pcapng", arguments: Array(CommandLine.arguments.dropFirst()),
-                                    PcapngFuzz.run)
+        let status = Fuzz.runCorpus(
+            tool: "fuzz-pcapng", arguments: Array(CommandLine.arguments.dropFirst()),
+            PcapngFuzz.run)
         PcapngFuzz.cleanUp()
         exit(status)
     }
@@ -50,14 +51,16 @@ enum PcapngFuzz {
 
     static func load(_ input: UnsafeRawBufferPointer) -> Int32 {
         if scratch < 0 {
-            var template = Array((access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp").utf8CString.dropLast())
+            var template =
+                Array((access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp").utf8CString.dropLast())
                 + Array("/fuzz-pcapng-XXXXXX".utf8CString)
             scratch = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
             guard scratch >= 0 else { Fuzz.fail("cannot create a scratch file: errno \(errno)") }
             template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
         }
         guard ftruncate(scratch, 0) == 0, pwrite(scratch, input.baseAddress, input.count, 0) == input.count,
-              lseek(scratch, 0, SEEK_SET) == 0 else {
+            lseek(scratch, 0, SEEK_SET) == 0
+        else {
             Fuzz.fail("cannot fill the scratch file: errno \(errno)")
         }
         return scratch
@@ -138,8 +141,9 @@ enum PcapngFuzz {
         let interfaces = Int(records.map(\.interface).max() ?? 0) + 1
         guard interfaces <= 64, records.allSatisfy({ ($0.comment?.utf8.count ?? 0) <= 65535 }) else { return }
         do {
-            let writer = try PcapngWriter(path: writePath, section: PcapngSectionInfo(),
-                                          interfaces: (0..<interfaces).map { PcapngInterfaceInfo(name: "if\($0)") })
+            let writer = try PcapngWriter(
+                path: writePath, section: PcapngSectionInfo(),
+                interfaces: (0..<interfaces).map { PcapngInterfaceInfo(name: "if\($0)") })
             for r in records { try r.withRecord { try writer.append($0) } }
             try writer.close()
         } catch {
@@ -154,11 +158,12 @@ enum PcapngFuzz {
         }
         Fuzz.check(back.count == records.count, "wrote \(records.count) records, read back \(back.count)")
         for (i, (a, b)) in zip(records, back).enumerated() {
-            Fuzz.check(a.netlink == b.netlink && a.timestamp == b.timestamp && a.direction == b.direction
-                       && a.leg == b.leg && a.pairing == b.pairing && a.synthetic == b.synthetic
-                       && a.comment == b.comment && a.netlinkProtocol == b.netlinkProtocol
-                       && a.interface == b.interface,
-                       "record \(i) written and read back differs\nread: \(a)\nback: \(b)")
+            Fuzz.check(
+                a.netlink == b.netlink && a.timestamp == b.timestamp && a.direction == b.direction
+                    && a.leg == b.leg && a.pairing == b.pairing && a.synthetic == b.synthetic
+                    && a.comment == b.comment && a.netlinkProtocol == b.netlinkProtocol
+                    && a.interface == b.interface,
+                "record \(i) written and read back differs\nread: \(a)\nback: \(b)")
         }
     }
 }

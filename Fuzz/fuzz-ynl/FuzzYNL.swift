@@ -25,8 +25,10 @@ public func fuzzYNL(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 @main
 enum CorpusRunner {
     static func main() {
-        exit(Fuzz.runCorpus(tool: "fuzz-ynl", arguments: Array(CommandLine.arguments.dropFirst()),
-                            YNLFuzz.run))
+        exit(
+            Fuzz.runCorpus(
+                tool: "fuzz-ynl", arguments: Array(CommandLine.arguments.dropFirst()),
+                YNLFuzz.run))
     }
 }
 #endif
@@ -81,7 +83,8 @@ enum YNLFuzz {
                 _ = decode(d, m, request: nil)
                 _ = decode(d, m, request: !m.header.isRequest)
             }
-            agree(f.flow, m, typed: { m throws(DecodeError) in _ = try FlowTableMessage.decode(m, requireShape: false) })
+            agree(
+                f.flow, m, typed: { m throws(DecodeError) in _ = try FlowTableMessage.decode(m, requireShape: false) })
             agree(f.hairpin, m, inner: f.flow, typed: { m throws(DecodeError) in _ = try HairpinMessage.decode(m) })
         }
     }
@@ -95,8 +98,10 @@ enum YNLFuzz {
             for field in y.header + y.attributes { walk(field.value, &count) }
             return .success(y)
         } catch {
-            Fuzz.check(error.offset >= 0 && error.offset <= m.bytes.count,
-                       "\(d.family.name): error offset \(error.offset) outside the message of \(m.bytes.count) bytes: \(error)")
+            Fuzz.check(
+                error.offset >= 0 && error.offset <= m.bytes.count,
+                "\(d.family.name): error offset \(error.offset) outside the message of \(m.bytes.count) bytes: \(error)"
+            )
             Fuzz.check(!error.description.isEmpty, "\(d.family.name): an error without a description")
             return .failure(error)
         }
@@ -119,7 +124,8 @@ enum YNLFuzz {
     /// the selector in a get-flows call, the list otherwise). The error, if any.
     static func encapAttributes(_ x: YNLMessage, _ flow: YNLDecoder) -> DecodeError? {
         guard case .fields(let encap)? = x.attributes.first(where: { $0.name == "encap" })?.value,
-              case .bytes(let attr)? = encap.first(where: { $0.name == "attr" })?.value else { return nil }
+            case .bytes(let attr)? = encap.first(where: { $0.name == "attr" })?.value
+        else { return nil }
         var command: UInt64?
         switch encap.first(where: { $0.name == "cmd" })?.value {
         case .unsigned(let v)?, .enumerated(let v, _)?: command = v
@@ -158,8 +164,10 @@ enum YNLFuzz {
     /// The interpreter and the typed decoder agree on whether the message decodes. The typed
     /// decoders do not check the command against the spec's operations (nor its direction), so a
     /// message the interpreter rejects for its command alone is not compared.
-    static func agree(_ d: YNLDecoder, _ m: NetlinkMessageView, inner: YNLDecoder? = nil,
-                      typed: (NetlinkMessageView) throws(DecodeError) -> Void) {
+    static func agree(
+        _ d: YNLDecoder, _ m: NetlinkMessageView, inner: YNLDecoder? = nil,
+        typed: (NetlinkMessageView) throws(DecodeError) -> Void
+    ) {
         var y = decode(d, m, request: nil)
         if case .failure(let e) = y, case .unknownCommand = e.reason { return }
         if let inner, case .success(let x) = y, let e = encapAttributes(x, inner) { y = .failure(e) }

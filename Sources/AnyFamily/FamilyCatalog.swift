@@ -68,14 +68,17 @@ public final class FamilyCatalog: Sendable {
             let family = key.family ?? "family 0x\(String(key.type, radix: 16))"
             if key.family == NFL.familyName, let c = NFL.Command(rawValue: key.command) { return (family, c.name) }
             if let d = key.family.flatMap({ generic[$0] }),
-               let op = d.family.operation(value: UInt16(key.command), request: request)
-                ?? d.family.operation(value: UInt16(key.command), request: !request) {
+                let op = d.family.operation(value: UInt16(key.command), request: request)
+                    ?? d.family.operation(value: UInt16(key.command), request: !request)
+            {
                 return (family, op.name)
             }
             return (family, "cmd \(key.command)")
         }
         if let d = raw[key.netlinkProtocol]?[key.type],
-           let op = d.family.operation(value: key.type, request: request) ?? d.family.operation(value: key.type, request: !request) {
+            let op = d.family.operation(value: key.type, request: request)
+                ?? d.family.operation(value: key.type, request: !request)
+        {
             return (d.family.name, op.name)
         }
         return (Self.protocolName(key.netlinkProtocol), "type \(key.type)")
@@ -102,10 +105,12 @@ public final class FamilyCatalog: Sendable {
             default: break
             }
         }
-        let command: UInt16 = p == NetlinkPseudoHeader.protocolGeneric
+        let command: UInt16 =
+            p == NetlinkPseudoHeader.protocolGeneric
             ? (m.payload.count >= 1 ? UInt16(m.payload[0]) : 0) : type
         guard let d = decoder(protocol: p, type: type, families: families) else {
-            let family = p == NetlinkPseudoHeader.protocolGeneric
+            let family =
+                p == NetlinkPseudoHeader.protocolGeneric
                 ? families.name(forID: type) ?? "family 0x\(String(type, radix: 16))" : Self.protocolName(p)
             return .noSpec(family: family, command: command, generic: p == NetlinkPseudoHeader.protocolGeneric)
         }

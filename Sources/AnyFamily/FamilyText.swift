@@ -82,8 +82,11 @@ public enum FamilyText {
             o.append(JSONMember("decode_error", .string("\(error)")))
             return o
         case let .noSpec(family, command, generic):
-            return [JSONMember("family", .string(family)), JSONMember(generic ? "command" : "type", .number(UInt32(command))),
-                    JSONMember("spec", .bool(false))]
+            return [
+                JSONMember("family", .string(family)),
+                JSONMember(generic ? "command" : "type", .number(UInt32(command))),
+                JSONMember("spec", .bool(false)),
+            ]
         }
     }
 
@@ -95,10 +98,11 @@ public enum FamilyText {
             if values[f.name] == nil { order.append(f.name) }
             values[f.name, default: []].append(json(f.value))
         }
-        return .object(order.map { n in
-            let v = values[n] ?? []
-            return JSONMember(n, v.count == 1 ? v[0] : .array(v))
-        })
+        return .object(
+            order.map { n in
+                let v = values[n] ?? []
+                return JSONMember(n, v.count == 1 ? v[0] : .array(v))
+            })
     }
 
     public static func json(_ v: YNLValue) -> JSONValue {
@@ -112,7 +116,8 @@ public enum FamilyText {
         case .flag: return .bool(true)
         case .fields(let m): return json(m)
         case .items(let m): return .array(m.map { json($0.value) })
-        case .bitfield(let value, let selector): return .object([JSONMember("value", .uint(value)), JSONMember("selector", .uint(selector))])
+        case .bitfield(let value, let selector):
+            return .object([JSONMember("value", .uint(value)), JSONMember("selector", .uint(selector))])
         }
     }
 }

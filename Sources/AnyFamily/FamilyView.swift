@@ -34,12 +34,15 @@ public struct FamilyView {
 
     /// The family and operation of the call an answer belongs to (or, for an ACK/error of no
     /// known call, of the request type it echoes).
-    public mutating func callNames(_ s: MessageSummary, _ e: CallEvent, families: FamilyTable) -> (family: String, operation: String)? {
+    public mutating func callNames(_ s: MessageSummary, _ e: CallEvent, families: FamilyTable) -> (
+        family: String, operation: String
+    )? {
         guard s.kind == .ack || s.kind == .error || s.kind == .done else { return nil }
         if e.role == .familyAnswer && e.call > 0 {
             let generic = e.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric
-            let key = FamilyOperationKey(netlinkProtocol: e.netlinkProtocol, family: generic ? families.name(forID: e.requestType) : nil,
-                                         type: e.requestType, command: generic ? e.requestCommand : 0)
+            let key = FamilyOperationKey(
+                netlinkProtocol: e.netlinkProtocol, family: generic ? families.name(forID: e.requestType) : nil,
+                type: e.requestType, command: generic ? e.requestCommand : 0)
             return catalog.names(key, request: true)
         }
         if s.netlinkProtocol != NetlinkPseudoHeader.protocolGeneric, s.kind != .done {
@@ -50,7 +53,9 @@ public struct FamilyView {
     }
 
     /// The text that replaces "family 0x… cmd N" on the line, or follows ACK/ERROR/DONE.
-    public mutating func lineText(_ record: TraceRecord, _ s: MessageSummary, _ e: CallEvent, families: FamilyTable) -> String? {
+    public mutating func lineText(_ record: TraceRecord, _ s: MessageSummary, _ e: CallEvent, families: FamilyTable)
+        -> String?
+    {
         if s.kind == .other {
             return first(record, families: families).map(FamilyText.line)
         }
@@ -58,7 +63,9 @@ public struct FamilyView {
     }
 
     /// JSON members for the message's line.
-    public mutating func jsonMembers(_ record: TraceRecord, _ s: MessageSummary, _ e: CallEvent, families: FamilyTable) -> [JSONMember] {
+    public mutating func jsonMembers(_ record: TraceRecord, _ s: MessageSummary, _ e: CallEvent, families: FamilyTable)
+        -> [JSONMember]
+    {
         var o: [JSONMember] = []
         if s.netlinkProtocol != NetlinkPseudoHeader.protocolGeneric {
             o.append(JSONMember("protocol", .number(UInt32(s.netlinkProtocol))))
@@ -85,7 +92,9 @@ public struct FamilyView {
     public mutating func tree(_ m: NetlinkMessageView, protocol p: UInt16, families: FamilyTable) -> [JSONMember]? {
         guard let d = catalog.decode(m, protocol: p, families: families) else { return nil }
         var o = FamilyText.members(d)
-        if case .noSpec = d { o.append(JSONMember("attrs", Self.rawAttributes(m, generic: p == NetlinkPseudoHeader.protocolGeneric))) }
+        if case .noSpec = d {
+            o.append(JSONMember("attrs", Self.rawAttributes(m, generic: p == NetlinkPseudoHeader.protocolGeneric)))
+        }
         return o
     }
 
@@ -93,14 +102,20 @@ public struct FamilyView {
     static func rawAttributes(_ m: NetlinkMessageView, generic: Bool) -> JSONValue {
         let skip = generic ? Netlink.genericHeaderLength : 0
         guard m.payload.count >= skip else { return .array([]) }
-        var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: m.payload[skip...]), baseOffset: Netlink.headerLength + skip)
+        var it = AttributeIterator(
+            UnsafeRawBufferPointer(rebasing: m.payload[skip...]), baseOffset: Netlink.headerLength + skip)
         var out: [JSONValue] = []
         // Other protocols put a fixed header before their attributes, whose size only a spec knows.
         while generic, let a = try? it.next() {
-            out.append(.object([JSONMember("type", .number(UInt32(a.type))), JSONMember("len", .number(UInt32(a.payload.count))),
-                                JSONMember("hex", .string(FamilyText.hex(Array(a.payload.prefix(64)))))]))
+            out.append(
+                .object([
+                    JSONMember("type", .number(UInt32(a.type))), JSONMember("len", .number(UInt32(a.payload.count))),
+                    JSONMember("hex", .string(FamilyText.hex(Array(a.payload.prefix(64))))),
+                ]))
         }
-        if !generic { out.append(.object([JSONMember("payload_hex", .string(FamilyText.hex(Array(m.payload.prefix(256)))))])) }
+        if !generic {
+            out.append(.object([JSONMember("payload_hex", .string(FamilyText.hex(Array(m.payload.prefix(256)))))]))
+        }
         return .array(out)
     }
 }

@@ -83,8 +83,10 @@ final class APIReplayer {
 
     // MARK: the twin target
 
-    static func withTwin(backend: BackendKind, source: RecordSource, options: ReplayOptions,
-                         name: String) throws(ReplayError) -> ReplayReport {
+    static func withTwin(
+        backend: BackendKind, source: RecordSource, options: ReplayOptions,
+        name: String
+    ) throws(ReplayError) -> ReplayReport {
         let preamble: Preamble
         do { preamble = try Preamble.read(source) } catch { throw .trace(error) }
         var state = preamble.state
@@ -101,7 +103,8 @@ final class APIReplayer {
         }
         if ifindexes.isEmpty { ifindexes = [UnftTwin.Device.default.ifindex] }
         if state.modelsDiffer {
-            notes.append("the trace's devices advertise different models; the twin serves one (device \(ifindexes[0])'s) to all")
+            notes.append(
+                "the trace's devices advertise different models; the twin serves one (device \(ifindexes[0])'s) to all")
         }
         let dir: String
         do { dir = try makeTemporaryDirectory() } catch { throw .target("\(error)") }
@@ -142,7 +145,8 @@ final class APIReplayer {
         replayer.faults = o.faults
         replayer.capture = capture
         let twinConfig = UnftTwin.Configuration()
-        replayer.hairpinNormalizer = Normalizer(flowTableID: twinConfig.flowTableFamilyID, hairpinID: twinConfig.hairpinFamilyID)
+        replayer.hairpinNormalizer = Normalizer(
+            flowTableID: twinConfig.flowTableFamilyID, hairpinID: twinConfig.hairpinFamilyID)
         var report = try replayer.run(source, target: name, preamble: rewound ? nil : preamble)
         if let plan, let f = o.faults { notes.append(plan.note(injected: f.injectedCount)) }
         for n in notes.reversed() {
@@ -169,7 +173,9 @@ final class APIReplayer {
 
     /// - Parameter preamble: the preamble already read (the twin needed it before starting);
     ///   nil: read it from the source.
-    func run(_ source: RecordSource, target: String, preamble first: Preamble? = nil) throws(ReplayError) -> ReplayReport {
+    func run(_ source: RecordSource, target: String, preamble first: Preamble? = nil) throws(ReplayError)
+        -> ReplayReport
+    {
         self.source = source
         var report = ReplayReport(file: source.name, target: target, timing: options.timing)
         report.allowIncomplete = options.allowIncomplete
@@ -199,8 +205,12 @@ final class APIReplayer {
             stashHead = 0
             if let live = preamble.firstLive { push(live) }
             if loop == 0 {
-                if state.isEmpty { note(&report, "the trace has no snapshot: replaying from the target's state as it is"
-                                        + (freshTarget ? " (empty, default model)" : "")) }
+                if state.isEmpty {
+                    note(
+                        &report,
+                        "the trace has no snapshot: replaying from the target's state as it is"
+                            + (freshTarget ? " (empty, default model)" : ""))
+                }
                 for p in state.problems { note(&report, p) }
                 // A twin started here serves the snapshot's model by construction.
                 if !freshTarget { checkModels(state, &report) }
@@ -224,7 +234,10 @@ final class APIReplayer {
             note(&report, "the trace's calls carry no pairing ids: the hairpin leg was not compared")
         }
         if report.calls == 0 && report.skipped == 0 && report.stopped == nil {
-            note(&report, "the trace holds no Flow Table API request (a listener-only recording?): replay it into a backend target")
+            note(
+                &report,
+                "the trace holds no Flow Table API request (a listener-only recording?): replay it into a backend target"
+            )
         }
         if let t = source.truncationNote {
             note(&report, "the trace ends inside a block: \(t)")
@@ -271,15 +284,21 @@ final class APIReplayer {
             do {
                 let tables = try client.get(.getTables, ifindex: ifindex)
                 guard tables.succeeded else {
-                    note(&report, "device \(d.ifindex) (target ifindex \(ifindex)): GET_TABLES failed with errno \(tables.errno)"
-                         + (tables.errorMessage.map { ": \($0)" } ?? ""))
+                    note(
+                        &report,
+                        "device \(d.ifindex) (target ifindex \(ifindex)): GET_TABLES failed with errno \(tables.errno)"
+                            + (tables.errorMessage.map { ": \($0)" } ?? ""))
                     continue
                 }
                 let headers = try client.get(.getHeaders, ifindex: ifindex)
                 let actions = try client.get(.getActions, ifindex: ifindex)
                 if tables.attributes?.tables != d.model.tables || headers.attributes?.headers != d.model.headers
-                    || actions.attributes?.actions != d.model.actions {
-                    note(&report, "device \(d.ifindex): the target's model differs from the trace's; answers about it will differ")
+                    || actions.attributes?.actions != d.model.actions
+                {
+                    note(
+                        &report,
+                        "device \(d.ifindex): the target's model differs from the trace's; answers about it will differ"
+                    )
                 }
             } catch {
                 note(&report, "device \(d.ifindex): the target's model cannot be read: \(error)")
@@ -316,7 +335,9 @@ final class APIReplayer {
         } catch {
             report.stopped = "installing the starting state failed: \(error)"
         }
-        if refused > 0 { note(&report, "\(refused) flows of the starting state were refused by the target: answers may differ") }
+        if refused > 0 {
+            note(&report, "\(refused) flows of the starting state were refused by the target: answers may differ")
+        }
         return refused
     }
 
@@ -350,8 +371,9 @@ final class APIReplayer {
         let families = s.families
         if traceFlowTableID != families.flowTableID || traceFlowTableID == nil {
             traceFlowTableID = families.flowTableID
-            recordedNormalizer = Normalizer(flowTableID: families.flowTableID, hairpinID: families.hairpinID,
-                                            ifindexMap: [:])
+            recordedNormalizer = Normalizer(
+                flowTableID: families.flowTableID, hairpinID: families.hairpinID,
+                ifindexMap: [:])
         }
         guard families.leg(of: r) != .hairpin else {
             if capture != nil, let call = r.pairing, let id = families.hairpinID {
@@ -359,8 +381,9 @@ final class APIReplayer {
                 if recordedHairpin.count >= 65_536 { recordedHairpin.removeAll() }
                 for m in Messages(r.netlink) where NetlinkHeader(peeking: m)?.type == id {
                     recordedHairpin[call, default: []].append(
-                        Message(bytes: [UInt8](m), direction: r.direction, record: s.recordNumber, timestamp: r.timestamp,
-                                pairing: call))
+                        Message(
+                            bytes: [UInt8](m), direction: r.direction, record: s.recordNumber, timestamp: r.timestamp,
+                            pairing: call))
                 }
             }
             return false
@@ -368,11 +391,15 @@ final class APIReplayer {
         // An nlmon capture of every family: other protocols (rtnetlink) and other families'
         // messages and ACKs are not the API's.
         guard r.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric else { return false }
-        if r.leg == .unknown, let h = NetlinkHeader(peeking: r.netlink), h.type != traceFlowTableID, h.type >= Netlink.minFamilyType,
-           h.type != Controller.familyID {
+        if r.leg == .unknown, let h = NetlinkHeader(peeking: r.netlink), h.type != traceFlowTableID,
+            h.type >= Netlink.minFamilyType,
+            h.type != Controller.familyID
+        {
             return false
         }
-        if r.leg == .unknown, let h = NetlinkHeader(peeking: r.netlink), h.type == Netlink.typeError, r.netlink.count >= 26 {
+        if r.leg == .unknown, let h = NetlinkHeader(peeking: r.netlink), h.type == Netlink.typeError,
+            r.netlink.count >= 26
+        {
             let echoed = r.netlink.loadUnaligned(fromByteOffset: 24, as: UInt16.self)
             if let api = traceFlowTableID, echoed != api, echoed != Controller.familyID, echoed != families.hairpinID {
                 return false
@@ -380,8 +407,10 @@ final class APIReplayer {
         }
         let before = stash.count
         for m in Messages(r.netlink) {
-            stash.append(Message(bytes: [UInt8](m), direction: r.direction, record: s.recordNumber, timestamp: r.timestamp,
-                                 pairing: r.pairing))
+            stash.append(
+                Message(
+                    bytes: [UInt8](m), direction: r.direction, record: s.recordNumber, timestamp: r.timestamp,
+                    pairing: r.pairing))
         }
         return stash.count > before
     }
@@ -411,7 +440,8 @@ final class APIReplayer {
                 }
                 continue
             }
-            let isRequest = h.flags & Netlink.flagRequest != 0 && m.direction != .toUser && h.type >= Netlink.minFamilyType
+            let isRequest =
+                h.flags & Netlink.flagRequest != 0 && m.direction != .toUser && h.type >= Netlink.minFamilyType
             if isRequest {
                 if h.type == traceFlowTableID {
                     call(m, h, &report, &pacer)
@@ -438,7 +468,8 @@ final class APIReplayer {
         while true {
             if index == stash.count {
                 guard scanned < Self.maxLookahead, stashBytes < Self.maxStashBytes,
-                      let s = source, let r = try s.next() else { return nil }
+                    let s = source, let r = try s.next()
+                else { return nil }
                 scanned += 1
                 let before = stash.count
                 if !readRecord(r) { continue }
@@ -446,9 +477,11 @@ final class APIReplayer {
             }
             let m = stash[index]
             index += 1
-            guard m.direction != .toKernel, let h = m.bytes.withUnsafeBytes({ NetlinkHeader(peeking: $0) }), h.sequence == seq,
-                  h.type == Netlink.typeError || h.type == Netlink.typeDone || h.type == traceFlowTableID,
-                  h.flags & Netlink.flagRequest == 0 else { continue }
+            guard m.direction != .toKernel, let h = m.bytes.withUnsafeBytes({ NetlinkHeader(peeking: $0) }),
+                h.sequence == seq,
+                h.type == Netlink.typeError || h.type == Netlink.typeDone || h.type == traceFlowTableID,
+                h.flags & Netlink.flagRequest == 0
+            else { continue }
             // Taken out of the set-aside messages: it is this call's.
             stash[index - 1].bytes = []
             stash[index - 1].direction = .unknown
@@ -481,7 +514,9 @@ final class APIReplayer {
         }
         let recordedFinalErrno: Int32? = recorded?.last.flatMap { last in
             last.bytes.withUnsafeBytes { raw -> Int32? in
-                guard let lh = NetlinkHeader(peeking: raw), lh.type == Netlink.typeError, raw.count >= 20 else { return nil }
+                guard let lh = NetlinkHeader(peeking: raw), lh.type == Netlink.typeError, raw.count >= 20 else {
+                    return nil
+                }
                 return raw.loadUnaligned(fromByteOffset: 16, as: Int32.self)
             }
         }
@@ -495,7 +530,10 @@ final class APIReplayer {
         // is replayed as the dump it was in effect: its answer up to the DONE.
         var dump = h.flags & Netlink.flagDump == Netlink.flagDump
         if !dump, command == NFL.Command.getFlows.rawValue,
-           let done = recorded?.firstIndex(where: { r in r.bytes.withUnsafeBytes { NetlinkHeader(peeking: $0)?.type } == Netlink.typeDone }) {
+            let done = recorded?.firstIndex(where: { r in
+                r.bytes.withUnsafeBytes { NetlinkHeader(peeking: $0)?.type } == Netlink.typeDone
+            })
+        {
             dump = true
             recorded = Array(recorded![...done])
         }
@@ -538,7 +576,8 @@ final class APIReplayer {
         report.commands[command]?.serviceNanoseconds += latency
         _ = report.commands[command]?.latency.record(latency)
         let mine = produced.map { p in p.withUnsafeBytes { producedNormalizer.normalized($0) } }
-        let recordedLeg: [Message]? = capture == nil ? nil : m.pairing.map { recordedHairpin.removeValue(forKey: $0) ?? [] }
+        let recordedLeg: [Message]? =
+            capture == nil ? nil : m.pairing.map { recordedHairpin.removeValue(forKey: $0) ?? [] }
         guard let recorded else {
             report.unverifiedCall(frame: m.record)
             options.step?.after(answer: mine.map { "← " + describeMessage($0) }, matched: nil)
@@ -557,18 +596,22 @@ final class APIReplayer {
             case let .differs(k, reason, theirs, ours):
                 report.compared += 1
                 options.step?.after(answer: mine.map { "← " + describeMessage($0) }, matched: false)
-                var d = Divergence(call: number, frame: m.record, timestamp: m.timestamp, leg: .hairpin,
-                                   command: commandName(command), ifindex: recordedIfindex,
-                                   sequence: UInt64(h.sequence), message: k, reason: reason,
-                                   recorded: report.first == nil ? theirs : [], replayed: report.first == nil ? ours : [])
-                if report.first == nil { d.request = m.bytes.withUnsafeBytes { describeMessage(recordedNormalizer.normalized($0)) } }
+                var d = Divergence(
+                    call: number, frame: m.record, timestamp: m.timestamp, leg: .hairpin,
+                    command: commandName(command), ifindex: recordedIfindex,
+                    sequence: UInt64(h.sequence), message: k, reason: reason,
+                    recorded: report.first == nil ? theirs : [], replayed: report.first == nil ? ours : [])
+                if report.first == nil {
+                    d.request = m.bytes.withUnsafeBytes { describeMessage(recordedNormalizer.normalized($0)) }
+                }
                 report.add(d, keep: options.listed)
                 return
             }
         }
         let theirs = recorded.map { r in r.bytes.withUnsafeBytes { recordedNormalizer.normalized($0) } }
         report.compared += 1
-        var firstDifference = (0..<min(theirs.count, mine.count)).first { theirs[$0] != mine[$0] }
+        var firstDifference =
+            (0..<min(theirs.count, mine.count)).first { theirs[$0] != mine[$0] }
             ?? (theirs.count == mine.count ? nil : min(theirs.count, mine.count))
         // A recorded timeout is compared as a timeout: its text names the twin's timeout, and
         // what came before it depends on when the listener's answer arrived.
@@ -577,17 +620,24 @@ final class APIReplayer {
         guard let k = firstDifference else { return }
         let reason: String
         if timedOut {
-            reason = "recorded a timeout (ETIMEDOUT), replayed " + (Self.finalErrno(mine).map { Errno.display(0 &- $0) } ?? "no error")
+            reason =
+                "recorded a timeout (ETIMEDOUT), replayed "
+                + (Self.finalErrno(mine).map { Errno.display(0 &- $0) } ?? "no error")
         } else if k >= theirs.count || k >= mine.count {
-            reason = mine.isEmpty ? "the target did not answer"
+            reason =
+                mine.isEmpty
+                ? "the target did not answer"
                 : "the target's answer has \(mine.count) message(s), the recorded one \(theirs.count)"
         } else {
             reason = Self.reason(theirs[k], mine[k])
         }
-        var d = Divergence(call: number, frame: m.record, timestamp: m.timestamp, leg: .api, command: commandName(command),
-                           ifindex: recordedIfindex, sequence: UInt64(h.sequence), message: k, reason: reason,
-                           recorded: report.first == nil ? theirs : [], replayed: report.first == nil ? mine : [])
-        if report.first == nil { d.request = m.bytes.withUnsafeBytes { describeMessage(recordedNormalizer.normalized($0)) } }
+        var d = Divergence(
+            call: number, frame: m.record, timestamp: m.timestamp, leg: .api, command: commandName(command),
+            ifindex: recordedIfindex, sequence: UInt64(h.sequence), message: k, reason: reason,
+            recorded: report.first == nil ? theirs : [], replayed: report.first == nil ? mine : [])
+        if report.first == nil {
+            d.request = m.bytes.withUnsafeBytes { describeMessage(recordedNormalizer.normalized($0)) }
+        }
         report.add(d, keep: options.listed)
     }
 
@@ -595,7 +645,9 @@ final class APIReplayer {
     static func finalErrno(_ answer: [[UInt8]]) -> Int32? {
         answer.last.flatMap { last in
             last.withUnsafeBytes { raw -> Int32? in
-                guard let h = NetlinkHeader(peeking: raw), h.type == Netlink.typeError, raw.count >= 20 else { return nil }
+                guard let h = NetlinkHeader(peeking: raw), h.type == Netlink.typeError, raw.count >= 20 else {
+                    return nil
+                }
                 return raw.loadUnaligned(fromByteOffset: 16, as: Int32.self)
             }
         }
@@ -612,11 +664,21 @@ final class APIReplayer {
     /// One call's hairpin leg, recorded and replayed: the ENCAP request(s) the twin forwarded,
     /// then the listener's answer parts, each normalised (spec/replay.md). With a recorded
     /// timeout only the requests count: the answer came after the call had ended.
-    private func compareHairpin(_ recorded: [Message], _ produced: [HairpinCapture.Seen], timedOut: Bool) -> LegComparison {
-        let theirRequests = recorded.filter { $0.direction == .toUser }.map { r in r.bytes.withUnsafeBytes { recordedNormalizer.normalized($0) } }
-        let theirAnswers = recorded.filter { $0.direction != .toUser }.map { r in r.bytes.withUnsafeBytes { recordedNormalizer.normalized($0) } }
-        let ourRequests = produced.filter { !$0.toKernel }.map { p in p.bytes.withUnsafeBytes { hairpinNormalizer.normalized($0) } }
-        let ourAnswers = timedOut ? [] : produced.filter(\.toKernel).map { p in p.bytes.withUnsafeBytes { hairpinNormalizer.normalized($0) } }
+    private func compareHairpin(_ recorded: [Message], _ produced: [HairpinCapture.Seen], timedOut: Bool)
+        -> LegComparison
+    {
+        let theirRequests = recorded.filter { $0.direction == .toUser }.map { r in
+            r.bytes.withUnsafeBytes { recordedNormalizer.normalized($0) }
+        }
+        let theirAnswers = recorded.filter { $0.direction != .toUser }.map { r in
+            r.bytes.withUnsafeBytes { recordedNormalizer.normalized($0) }
+        }
+        let ourRequests = produced.filter { !$0.toKernel }.map { p in
+            p.bytes.withUnsafeBytes { hairpinNormalizer.normalized($0) }
+        }
+        let ourAnswers =
+            timedOut
+            ? [] : produced.filter(\.toKernel).map { p in p.bytes.withUnsafeBytes { hairpinNormalizer.normalized($0) } }
         // A call that timed out may have been dropped unforwarded when its hold ended (a twin-side
         // delay): whether it was forwarded at all is timing, not code.
         if timedOut && (theirRequests.isEmpty || ourRequests.isEmpty) { return .same }
@@ -632,7 +694,8 @@ final class APIReplayer {
             if k < theirs.count && k < ours.count && theirs[k] == ours[k] { continue }
             let what = isRequest ? "the ENCAP request the twin forwarded" : "the listener's ENCAP answer"
             if k >= theirs.count || k >= ours.count || theirRequests.count != ourRequests.count {
-                let reason = "hairpin leg: \(ourRequests.count) ENCAP request(s) and \(ourAnswers.count) answer part(s) replayed, "
+                let reason =
+                    "hairpin leg: \(ourRequests.count) ENCAP request(s) and \(ourAnswers.count) answer part(s) replayed, "
                     + "\(theirRequests.count) and \(timedOut ? 0 : theirAnswers.count) recorded"
                 return .differs(min(k, max(0, min(theirs.count, ours.count) - 1)), reason, theirs, ours)
             }
@@ -642,20 +705,27 @@ final class APIReplayer {
     }
 
     static func encapReason(_ a: [UInt8], _ b: [UInt8]) -> String {
-        let pa = a.withUnsafeBytes { EncapPeek($0, countFlows: true) }, pb = b.withUnsafeBytes { EncapPeek($0, countFlows: true) }
+        let pa = a.withUnsafeBytes { EncapPeek($0, countFlows: true) },
+            pb = b.withUnsafeBytes { EncapPeek($0, countFlows: true) }
         if let sa = pa?.status, let sb = pb?.status, sa != sb {
-            return "status recorded \(Errno.display(Int32(truncatingIfNeeded: sa))), replayed \(Errno.display(Int32(truncatingIfNeeded: sb)))"
+            return
+                "status recorded \(Errno.display(Int32(truncatingIfNeeded: sa))), replayed \(Errno.display(Int32(truncatingIfNeeded: sb)))"
         }
         if let fa = pa?.flows, let fb = pb?.flows, fa != fb { return "recorded \(fa) flows, replayed \(fb)" }
         return "the bytes differ"
     }
 
     static func reason(_ a: [UInt8], _ b: [UInt8]) -> String {
-        let (ta, tb) = (a.withUnsafeBytes { NetlinkHeader(peeking: $0)?.type }, b.withUnsafeBytes { NetlinkHeader(peeking: $0)?.type })
+        let (ta, tb) = (
+            a.withUnsafeBytes { NetlinkHeader(peeking: $0)?.type },
+            b.withUnsafeBytes { NetlinkHeader(peeking: $0)?.type }
+        )
         if ta == Netlink.typeError && tb == Netlink.typeError {
             let ea = a.withUnsafeBytes { $0.count >= 20 ? $0.loadUnaligned(fromByteOffset: 16, as: Int32.self) : 0 }
             let eb = b.withUnsafeBytes { $0.count >= 20 ? $0.loadUnaligned(fromByteOffset: 16, as: Int32.self) : 0 }
-            if ea != eb { return "error differs: recorded \(Errno.display(0 &- ea)), replayed \(Errno.display(0 &- eb))" }
+            if ea != eb {
+                return "error differs: recorded \(Errno.display(0 &- ea)), replayed \(Errno.display(0 &- eb))"
+            }
             return "the error text differs"
         }
         if ta != tb { return "recorded \(MessageJSON.typeName(ta ?? 0)), replayed \(MessageJSON.typeName(tb ?? 0))" }
@@ -692,7 +762,8 @@ final class APIReplayer {
     private func rewriteIfindex(_ b: UnsafeMutableRawBufferPointer) {
         guard !forward.isEmpty else { return }
         let start = Netlink.headerLength + Netlink.genericHeaderLength
-        guard let h = NetlinkHeader(peeking: UnsafeRawBufferPointer(b)), Int(h.length) <= b.count, Int(h.length) > start else { return }
+        guard let h = NetlinkHeader(peeking: UnsafeRawBufferPointer(b)), Int(h.length) <= b.count, Int(h.length) > start
+        else { return }
         var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: b[start..<Int(h.length)]), baseOffset: start)
         while let a = try? it.next() {
             guard a.type == NFL.Attr.identifier, a.payload.count == 4 else { continue }
@@ -734,7 +805,9 @@ final class APIReplayer {
             var done = false
             buffer.withUnsafeBytes { raw in
                 for m in Messages(UnsafeRawBufferPointer(rebasing: raw[0..<n])) {
-                    guard let h = NetlinkHeader(peeking: m), h.sequence == seq, h.type != Controller.familyID else { continue }
+                    guard let h = NetlinkHeader(peeking: m), h.sequence == seq, h.type != Controller.familyID else {
+                        continue
+                    }
                     out.append([UInt8](m))
                     switch h.type {
                     case Netlink.typeError: done = true
@@ -782,7 +855,8 @@ final class HairpinCapture: @unchecked Sendable {
                 seen.withLock { $0.append(Seen(call: call, isAPIRequest: true, toKernel: true, bytes: [])) }
             case .hairpin:
                 guard let call = info.call, let h = NetlinkHeader(peeking: bytes), h.type == hairpinID else { return }
-                let m = Seen(call: call, isAPIRequest: false, toKernel: info.direction == .toKernel, bytes: [UInt8](bytes))
+                let m = Seen(
+                    call: call, isAPIRequest: false, toKernel: info.direction == .toKernel, bytes: [UInt8](bytes))
                 seen.withLock { $0.append(m) }
             }
         }

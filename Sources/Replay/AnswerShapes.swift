@@ -39,7 +39,9 @@ final class AnswerShapes {
 
     subscript(i: Int) -> Shape { shapes[i] }
 
-    func bytes(_ i: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: shapes[i].bytes, count: shapes[i].count) }
+    func bytes(_ i: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: shapes[i].bytes, count: shapes[i].count)
+    }
 
     /// Equal outside nlmsg_type, nlmsg_seq, nlmsg_pid, NLM_F_ACK and the SEQ payload (the
     /// shape has NLM_F_ACK clear, as normalisation leaves a hairpin message).
@@ -69,7 +71,8 @@ final class AnswerShapes {
     private func matches(_ p: UnsafeRawPointer, _ count: Int, _ i: Int) -> Bool {
         let s = shapes[i]
         guard s.count == count, p.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == Normalizer.canonicalHairpinID,
-              Self.sameBody(p, s) else { return false }
+            Self.sameBody(p, s)
+        else { return false }
         shapes[i].hits &+= 1
         return true
     }
@@ -94,9 +97,10 @@ final class AnswerShapes {
     /// about to be replaced, so that calls still holding it can copy it out first.
     func learn(produced m: UnsafeRawBufferPointer, evicting: (Int) -> Void) -> Int {
         guard m.count <= Self.maxBytes, m.count >= Netlink.headerLength + Netlink.genericHeaderLength,
-              m.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == Normalizer.canonicalHairpinID,
-              Int(m.loadUnaligned(as: UInt32.self)) == m.count,
-              let head = EncapHeader.peek(m), head.status != nil else { return -1 }
+            m.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == Normalizer.canonicalHairpinID,
+            Int(m.loadUnaligned(as: UInt32.self)) == m.count,
+            let head = EncapHeader.peek(m), head.status != nil
+        else { return -1 }
         // The offset normalisation zeroes (the same reader's).
         let x = head.sequenceOffset
         guard x >= Netlink.headerLength, x + 8 <= m.count else { return -1 }

@@ -48,18 +48,24 @@ final class BackendReplayer {
             if loop == 0 {
                 report.startingState = Self.describe(state, refused: refused, backend: kind)
                 for p in state.problems { note(&report, p) }
-                if state.isEmpty { note(&report, "the trace has no snapshot: replaying from an empty state with the default model") }
+                if state.isEmpty {
+                    note(&report, "the trace has no snapshot: replaying from an empty state with the default model")
+                }
                 if refused > 0 {
-                    note(&report, "\(refused) flows of the starting state did not fit backend \(kind.rawValue): answers may differ")
+                    note(
+                        &report,
+                        "\(refused) flows of the starting state did not fit backend \(kind.rawValue): answers may differ"
+                    )
                 }
             }
             let movesBefore = service.backendStatistics.entryMoves
             let feed = HairpinFeed(source: source, pushback: preamble.firstLive, options: options, pacer: pacer)
             feed.backendTiming = service.backendTiming
-            let loopRunner = ListenerLoop(transport: feed, familyID: Normalizer.canonicalHairpinID, service: service,
-                                          receiveBufferSize: 256 * 1024, log: { _ in })
+            let loopRunner = ListenerLoop(
+                transport: feed, familyID: Normalizer.canonicalHairpinID, service: service,
+                receiveBufferSize: 256 * 1024, log: { _ in })
             loopRunner.pollInterval = nil
-            loopRunner.tracksAcknowledgements = false   // the feed never ACKs an answer
+            loopRunner.tracksAcknowledgements = false  // the feed never ACKs an answer
             // usesByteService off (replay-bench --typed) means the typed path alone: the loop
             // would otherwise try its own byte path first.
             if !options.usesByteService { loopRunner.byteService = nil }
@@ -72,9 +78,13 @@ final class BackendReplayer {
             }
             feed.finish(into: &report)
             options.onFinished?(service)
-            if loop == 0, let plan = options.faultPlan, !plan.isEmpty { note(&report, plan.note(injected: service.faults?.injectedCount ?? 0, backendOnly: true)) }
+            if loop == 0, let plan = options.faultPlan, !plan.isEmpty {
+                note(&report, plan.note(injected: service.faults?.injectedCount ?? 0, backendOnly: true))
+            }
             pacer = feed.pacer
-            if kind == .tcam { report.entryMoves = (report.entryMoves ?? 0) + service.backendStatistics.entryMoves - movesBefore }
+            if kind == .tcam {
+                report.entryMoves = (report.entryMoves ?? 0) + service.backendStatistics.entryMoves - movesBefore
+            }
             if report.stopped != nil { break }
         }
         report.elapsedNanoseconds = MonotonicClock.now() - t0
@@ -98,7 +108,8 @@ final class BackendReplayer {
     static func describe(_ s: StartingState, refused: Int, backend: BackendKind) -> String {
         if s.isEmpty { return "empty (no snapshot in the trace), default model" }
         let devs = s.sortedDevices.map { "\($0.ifindex): \($0.flows.count) flows" }.joined(separator: ", ")
-        return "from the snapshot: \(s.devices.count) device(s) (\(devs))" + (refused > 0 ? ", \(refused) refused by \(backend.rawValue)" : "")
+        return "from the snapshot: \(s.devices.count) device(s) (\(devs))"
+            + (refused > 0 ? ", \(refused) refused by \(backend.rawValue)" : "")
     }
 }
 
@@ -251,7 +262,8 @@ final class HairpinFeed: MessageTransport {
         // Paced once, before either path applies the call.
         pacer.wait(recordedAt: r.timestamp)
         if let step {
-            let line = Messages(r.netlink).map { describeMessage(recordedNormalizer.normalized($0)) }.joined(separator: "; ")
+            let line = Messages(r.netlink).map { describeMessage(recordedNormalizer.normalized($0)) }.joined(
+                separator: "; ")
             if !step.before(request: "→ " + line) {
                 report.stopped = "stopped at the user's request (--step)"
                 report.stoppedByUser = true
@@ -269,7 +281,8 @@ final class HairpinFeed: MessageTransport {
             // The listener serves the canonical id; the trace's may be any. Every message the
             // listener will see (a malformed rest included, as Messages hands it out).
             for m in Messages(r.netlink) where NetlinkHeader(peeking: m)?.type == hairpinID {
-                dst.storeBytes(of: Normalizer.canonicalHairpinID, toByteOffset: (m.baseAddress! - s) + 4, as: UInt16.self)
+                dst.storeBytes(
+                    of: Normalizer.canonicalHairpinID, toByteOffset: (m.baseAddress! - s) + 4, as: UInt16.self)
             }
         }
         for m in Messages(r.netlink) { openCall(m, record: recordNumber, timestamp: r.timestamp) }
@@ -281,9 +294,10 @@ final class HairpinFeed: MessageTransport {
     private func answeredFast(_ fast: ByteService, _ r: RecordView, _ hairpinID: UInt16) -> Bool {
         let m = r.netlink
         guard m.count >= Netlink.headerLength, Int(m.loadUnaligned(as: UInt32.self)) == m.count,
-              let head = EncapHeader.peek(m), head.status == nil, head.part == nil,
-              !head.more, slot(for: head.sequence) == nil,
-              partsInListener.isEmpty || !partsInListener.contains(head.sequence) else { return false }
+            let head = EncapHeader.peek(m), head.status == nil, head.part == nil,
+            !head.more, slot(for: head.sequence) == nil,
+            partsInListener.isEmpty || !partsInListener.contains(head.sequence)
+        else { return false }
         let seq = head.sequence
         let record = recordNumber
         // The header read above is handed over, not read again. A GET_FLOWS answer may be
@@ -294,8 +308,9 @@ final class HairpinFeed: MessageTransport {
                 opened = true
                 // ATTR was read by the fast path: its flows, to this ifindex.
                 report.messages += 1
-                openCall(sequence: seq, command: head.command, ifindex: fast.lastIfindex, flows: fast.lastFlows, more: false,
-                         part: nil, record: record, timestamp: r.timestamp)
+                openCall(
+                    sequence: seq, command: head.command, ifindex: fast.lastIfindex, flows: fast.lastFlows, more: false,
+                    part: nil, record: record, timestamp: r.timestamp)
             }
             try? send(answer)
         }
@@ -325,12 +340,14 @@ final class HairpinFeed: MessageTransport {
     private func openCall(_ m: UnsafeRawBufferPointer, record: Int, timestamp: UInt64) {
         report.messages += 1
         if let peek = EncapPeek(m, countFlows: true) {
-            openCall(sequence: peek.sequence, command: peek.command, ifindex: peek.ifindex, flows: peek.flows,
-                     more: peek.more, part: peek.part, record: record, timestamp: timestamp)
+            openCall(
+                sequence: peek.sequence, command: peek.command, ifindex: peek.ifindex, flows: peek.flows,
+                more: peek.more, part: peek.part, record: record, timestamp: timestamp)
         } else if let s = EncapHeader.salvage(message: m) {
             // Malformed: the listener answers it EINVAL under the SEQ it salvages the same way.
-            openCall(sequence: s.sequence, command: s.command, ifindex: nil, flows: 0, more: false, part: nil,
-                     record: record, timestamp: timestamp)
+            openCall(
+                sequence: s.sequence, command: s.command, ifindex: nil, flows: 0, more: false, part: nil,
+                record: record, timestamp: timestamp)
         } else {
             // Unreadable: nothing to pair.
             report.calls += 1
@@ -339,8 +356,10 @@ final class HairpinFeed: MessageTransport {
     }
 
     /// A readable request (its message already counted).
-    private func openCall(sequence seq: UInt64, command: UInt32?, ifindex: UInt32?, flows: Int, more: Bool, part: UInt32?,
-                          record: Int, timestamp: UInt64) {
+    private func openCall(
+        sequence seq: UInt64, command: UInt32?, ifindex: UInt32?, flows: Int, more: Bool, part: UInt32?,
+        record: Int, timestamp: UInt64
+    ) {
         if more {
             partsInListener.insert(seq)
         } else if !partsInListener.isEmpty {
@@ -360,7 +379,9 @@ final class HairpinFeed: MessageTransport {
         }
         if current >= 0 { bySequence[slots[current].sequence] = current }
         let i: Int
-        if let f = free.popLast() { i = f } else {
+        if let f = free.popLast() {
+            i = f
+        } else {
             slots.append(Call())
             i = slots.count - 1
         }
@@ -489,8 +510,9 @@ final class HairpinFeed: MessageTransport {
         if current >= 0, let type = shapeRecordedType {
             let s = slots[current].shape
             if s >= 0, slots[current].recordedParts == 0, !shapes[s].more, m.count >= Netlink.headerLength,
-               m.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == type,
-               shapes.matches(recorded: m, shape: s), shapes.sequence(of: m, shape: s) == slots[current].sequence {
+                m.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == type,
+                shapes.matches(recorded: m, shape: s), shapes.sequence(of: m, shape: s) == slots[current].sequence
+            {
                 step?.after(answer: [], matched: true)
                 report.compared += 1
                 release(current)
@@ -512,24 +534,32 @@ final class HairpinFeed: MessageTransport {
         if !c.diverged {
             if k < c.ends.count {
                 let start = k == 0 ? 0 : c.ends[k - 1]
-                let same = c.ends[k] - start == scratch.count && c.produced.withUnsafeBytes { p in
-                    scratch.withUnsafeBytes { s in
-                        guard let pb = p.baseAddress, let sb = s.baseAddress else { return s.isEmpty }
-                        return memcmp(pb + start, sb, s.count) == 0
+                let same =
+                    c.ends[k] - start == scratch.count
+                    && c.produced.withUnsafeBytes { p in
+                        scratch.withUnsafeBytes { s in
+                            guard let pb = p.baseAddress, let sb = s.baseAddress else { return s.isEmpty }
+                            return memcmp(pb + start, sb, s.count) == 0
+                        }
                     }
-                }
                 if !same {
                     diverge(i, message: k, reason: reasonForDifference(c, recordedPart: k))
                 }
             } else {
-                diverge(i, message: k, reason: c.ends.isEmpty ? "the target did not answer"
+                diverge(
+                    i, message: k,
+                    reason: c.ends.isEmpty
+                        ? "the target did not answer"
                         : "the target's answer has \(c.ends.count) message(s), the recorded one more")
             }
         }
         guard !peek.more else { return }
         if !slots[i].diverged && slots[i].ends.count > slots[i].recordedParts {
-            diverge(i, message: slots[i].recordedParts,
-                    reason: "the target's answer has \(slots[i].ends.count) messages, the recorded one \(slots[i].recordedParts)")
+            diverge(
+                i, message: slots[i].recordedParts,
+                reason:
+                    "the target's answer has \(slots[i].ends.count) messages, the recorded one \(slots[i].recordedParts)"
+            )
         }
         if let step { step.after(answer: [], matched: !slots[i].diverged) }
         report.compared += 1
@@ -539,7 +569,9 @@ final class HairpinFeed: MessageTransport {
     private func reasonForDifference(_ c: Call, recordedPart k: Int) -> String {
         // A quick word on what differs; the report shows the rest.
         let start = k == 0 ? 0 : c.ends[k - 1]
-        let mine = c.produced.withUnsafeBytes { EncapPeek(UnsafeRawBufferPointer(rebasing: $0[start..<c.ends[k]]), countFlows: true) }
+        let mine = c.produced.withUnsafeBytes {
+            EncapPeek(UnsafeRawBufferPointer(rebasing: $0[start..<c.ends[k]]), countFlows: true)
+        }
         let theirs = scratch.withUnsafeBytes { EncapPeek($0, countFlows: true) }
         if let a = theirs?.status, let b = mine?.status, a != b {
             return "status differs: recorded \(Errno.display(Int32(truncatingIfNeeded: a))), "
@@ -558,17 +590,20 @@ final class HairpinFeed: MessageTransport {
             // is those plus the part in hand.
             var recorded = Array(produced.prefix(min(k, produced.count)))
             if k < c.recordedParts { recorded.append(scratch) }
-            let d = Divergence(call: c.number, frame: c.record, timestamp: c.timestamp, leg: .hairpin,
-                               command: commandName(c.command), ifindex: c.ifindex, sequence: c.sequence, message: k,
-                               reason: reason, recorded: recorded, replayed: produced)
+            let d = Divergence(
+                call: c.number, frame: c.record, timestamp: c.timestamp, leg: .hairpin,
+                command: commandName(c.command), ifindex: c.ifindex, sequence: c.sequence, message: k,
+                reason: reason, recorded: recorded, replayed: produced)
             report.add(d, keep: options.listed)
         } else {
             report.divergent += 1
             if report.later.count < options.listed {
-                var s = DivergenceSummary(Divergence(call: c.number, frame: c.record, timestamp: c.timestamp, leg: .hairpin,
-                                                     command: commandName(c.command), ifindex: c.ifindex,
-                                                     sequence: c.sequence, message: k, reason: reason,
-                                                     recorded: [], replayed: []))
+                var s = DivergenceSummary(
+                    Divergence(
+                        call: c.number, frame: c.record, timestamp: c.timestamp, leg: .hairpin,
+                        command: commandName(c.command), ifindex: c.ifindex,
+                        sequence: c.sequence, message: k, reason: reason,
+                        recorded: [], replayed: []))
                 s.reason = reason
                 report.later.append(s)
             }
@@ -580,7 +615,11 @@ final class HairpinFeed: MessageTransport {
         if current >= 0 { bySequence[slots[current].sequence] = current }
         current = -1
         for (_, i) in bySequence {
-            if slots[i].recordedParts == 0 { report.unverifiedCall(frame: slots[i].record) } else { report.compared += 1 }
+            if slots[i].recordedParts == 0 {
+                report.unverifiedCall(frame: slots[i].record)
+            } else {
+                report.compared += 1
+            }
         }
         bySequence.removeAll()
         total.calls += report.calls

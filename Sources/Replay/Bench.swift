@@ -95,7 +95,9 @@ public struct BackendBench: Sendable {
     /// Entry moves per flow inserted or deleted (SET_FLOWS and DEL_FLOWS flows of a run): the
     /// update cost of the TCAM papers; 0 for a backend that moves nothing.
     public var movesPerUpdate: Double {
-        let updated = commands.filter { $0.command == "SET_FLOWS" || $0.command == "DEL_FLOWS" }.reduce(0) { $0 + $1.flows }
+        let updated = commands.filter { $0.command == "SET_FLOWS" || $0.command == "DEL_FLOWS" }.reduce(0) {
+            $0 + $1.flows
+        }
         return updated == 0 ? 0 : Double(entryMoves ?? 0) / Double(updated)
     }
 
@@ -109,8 +111,10 @@ public struct BackendBench: Sendable {
 
 public enum Bench {
     /// Replays `source` into `backend`: warm-up runs, then timed runs.
-    public static func run(_ source: PreloadedSource, backend: BackendKind,
-                           options: BenchOptions) throws(ReplayError) -> BackendBench {
+    public static func run(
+        _ source: PreloadedSource, backend: BackendKind,
+        options: BenchOptions
+    ) throws(ReplayError) -> BackendBench {
         var result = BackendBench(file: source.name, backend: backend.rawValue)
         var replayOptions = ReplayOptions(timing: .topSpeed)
         replayOptions.defaultModel = options.defaultModel
@@ -186,8 +190,10 @@ extension CommandBench {
             JSONMember("cmd", .string(command)), JSONMember("calls", .number(UInt64(calls))),
             JSONMember("flows", .number(UInt64(flows))),
             JSONMember("p50_ns", .number(p50)), JSONMember("p90_ns", .number(p90)), JSONMember("p99_ns", .number(p99)),
-            JSONMember("p99.9_ns", .number(p999)), JSONMember("max_ns", .number(max)), JSONMember("mean_ns", .double(mean)),
-            JSONMember("calls_per_second", .double(callsPerSecond)), JSONMember("flows_per_second", .double(flowsPerSecond)),
+            JSONMember("p99.9_ns", .number(p999)), JSONMember("max_ns", .number(max)),
+            JSONMember("mean_ns", .double(mean)),
+            JSONMember("calls_per_second", .double(callsPerSecond)),
+            JSONMember("flows_per_second", .double(flowsPerSecond)),
             JSONMember("service_ns_per_call", .double(mean)),
             JSONMember("outside_backend_ns_per_call", .double(outsideBackendPerCall)),
             JSONMember("backend_ops", .number(UInt64(backendOperations))),
@@ -274,43 +280,69 @@ public enum BenchReport {
         for f in files {
             let rs = results.filter { $0.file == f }
             guard let first = rs.first else { continue }
-            out.append("\(f): \(first.calls) calls, \(first.messages) messages per run; \(runs) run(s) after \(warmup) warm-up per backend")
+            out.append(
+                "\(f): \(first.calls) calls, \(first.messages) messages per run; \(runs) run(s) after \(warmup) warm-up per backend"
+            )
             let heads = [8, 11, 11, 21, 12, 10, 10, 11, 8]
-            out.append(row(["backend", "calls/s", "msgs/s", "min–max calls/s", "wall calls/s", "peak RSS", "Δ RSS", "tcam moves",
-                            "diverged"], heads))
+            out.append(
+                row(
+                    [
+                        "backend", "calls/s", "msgs/s", "min–max calls/s", "wall calls/s", "peak RSS", "Δ RSS",
+                        "tcam moves",
+                        "diverged",
+                    ], heads))
             for r in rs {
                 let lo = r.runRates.min() ?? 0, hi = r.runRates.max() ?? 0
-                out.append(row([r.backend, num(r.serviceRate), num(r.messagesPerSecond), "\(num(lo))–\(num(hi))",
-                                num(r.wallRate), bytes(r.peakMemory) + (r.isolated ? "" : "*"),
-                                bytes(max(0, r.peakMemory - r.baselineMemory)), r.entryMoves.map(String.init) ?? "-",
-                                "\(r.divergent)"], heads))
+                out.append(
+                    row(
+                        [
+                            r.backend, num(r.serviceRate), num(r.messagesPerSecond), "\(num(lo))–\(num(hi))",
+                            num(r.wallRate), bytes(r.peakMemory) + (r.isolated ? "" : "*"),
+                            bytes(max(0, r.peakMemory - r.baselineMemory)), r.entryMoves.map(String.init) ?? "-",
+                            "\(r.divergent)",
+                        ], heads))
             }
             out.append("")
             let cols = [8, 16, 8, 9, 11, 11, 9, 9, 9, 9, 9, 9, 12, 9, 9]
-            out.append(row(["backend", "command", "calls", "flows", "calls/s", "flows/s", "p50", "p90", "p99", "p99.9", "max",
-                            "service", "backend ops", "backend", "outside"], cols))
-            out.append(row(["", "", "", "", "", "", "", "", "", "", "", "per call", "per run", "per op", "per call"], cols))
+            out.append(
+                row(
+                    [
+                        "backend", "command", "calls", "flows", "calls/s", "flows/s", "p50", "p90", "p99", "p99.9",
+                        "max",
+                        "service", "backend ops", "backend", "outside",
+                    ], cols))
+            out.append(
+                row(["", "", "", "", "", "", "", "", "", "", "", "per call", "per run", "per op", "per call"], cols))
             for r in rs {
                 for c in r.commands + [r.overall] {
-                    out.append(row([r.backend, c.command, "\(c.calls)", "\(c.flows)", num(c.callsPerSecond), num(c.flowsPerSecond),
-                                    TraceLine.latency(c.p50), TraceLine.latency(c.p90), TraceLine.latency(c.p99),
-                                    TraceLine.latency(c.p999), TraceLine.latency(c.max), TraceLine.latency(UInt64(c.mean.rounded())),
-                                    "\(c.backendOperations)",
-                                    c.backendOperations > 0 ? TraceLine.latency(UInt64(c.backendNanosecondsPerOperation.rounded())) : "-",
-                                    c.backendOperations > 0 ? TraceLine.latency(UInt64(c.outsideBackendPerCall.rounded())) : "-"],
-                                   cols))
+                    out.append(
+                        row(
+                            [
+                                r.backend, c.command, "\(c.calls)", "\(c.flows)", num(c.callsPerSecond),
+                                num(c.flowsPerSecond),
+                                TraceLine.latency(c.p50), TraceLine.latency(c.p90), TraceLine.latency(c.p99),
+                                TraceLine.latency(c.p999), TraceLine.latency(c.max),
+                                TraceLine.latency(UInt64(c.mean.rounded())),
+                                "\(c.backendOperations)",
+                                c.backendOperations > 0
+                                    ? TraceLine.latency(UInt64(c.backendNanosecondsPerOperation.rounded())) : "-",
+                                c.backendOperations > 0
+                                    ? TraceLine.latency(UInt64(c.outsideBackendPerCall.rounded())) : "-",
+                            ],
+                            cols))
                 }
             }
             out.append("")
         }
-        out.append("calls/s: calls / the time the service took (a request handed to the service → its answer's last "
-                   + "message ready, whichever path serves it), all timed runs together: the `all` row's figure; "
-                   + "min–max over the runs. wall calls/s: calls / the whole replay's wall time (reading the trace, "
-                   + "pairing and comparing answers, the service), all timed runs together. Per command: latency is "
-                   + "that service time; service per call its mean; backend per op the mean time of one backend "
-                   + "operation (insert, delete, get) inside it; outside per call the service per call less the "
-                   + "backend's share (the service's own cost, the same code for every backend). Flows count every "
-                   + "flow of a batch.")
+        out.append(
+            "calls/s: calls / the time the service took (a request handed to the service → its answer's last "
+                + "message ready, whichever path serves it), all timed runs together: the `all` row's figure; "
+                + "min–max over the runs. wall calls/s: calls / the whole replay's wall time (reading the trace, "
+                + "pairing and comparing answers, the service), all timed runs together. Per command: latency is "
+                + "that service time; service per call its mean; backend per op the mean time of one backend "
+                + "operation (insert, delete, get) inside it; outside per call the service per call less the "
+                + "backend's share (the service's own cost, the same code for every backend). Flows count every "
+                + "flow of a batch.")
         if results.contains(where: { !$0.isolated }) {
             out.append("* peak RSS of the whole process so far (--no-isolate): not this backend's alone")
         }
@@ -341,9 +373,11 @@ public enum BenchReport {
     }
 
     public static func json(_ results: [BackendBench], runs: Int, warmup: Int) -> JSONValue {
-        .object([JSONMember("runs", .number(UInt64(runs))), JSONMember("warmup", .number(UInt64(warmup))),
-                 JSONMember("machine", .string(SVGChart.machineDescription())),
-                 JSONMember("version", .string(FlowTraceInfo.version)),
-                 JSONMember("results", .array(results.map(\.json)))])
+        .object([
+            JSONMember("runs", .number(UInt64(runs))), JSONMember("warmup", .number(UInt64(warmup))),
+            JSONMember("machine", .string(SVGChart.machineDescription())),
+            JSONMember("version", .string(FlowTraceInfo.version)),
+            JSONMember("results", .array(results.map(\.json))),
+        ])
     }
 }

@@ -26,15 +26,19 @@ public struct DiffReport {
 
     public func text() -> String {
         let legs = [TraceLeg.hairpin, .api, .unknown].compactMap { l in compared[l].map { "\($0) \(l)" } }
-        var out = ["diff \(a) \(b): \(legs.joined(separator: ", ")) messages compared, \(divergent) differ"
-                   + (onlyInA + onlyInB > 0 ? " (\(onlyInA) only in A, \(onlyInB) only in B)" : "")]
+        var out = [
+            "diff \(a) \(b): \(legs.joined(separator: ", ")) messages compared, \(divergent) differ"
+                + (onlyInA + onlyInB > 0 ? " (\(onlyInA) only in A, \(onlyInB) only in B)" : "")
+        ]
         for n in notes { out.append("  note: \(n)") }
         if let first {
             out.append("")
             out.append(first.text(leftTitle: "A: " + a, rightTitle: "B: " + b))
             if divergent > 1 {
                 out.append("")
-                out.append("\(divergent) differing messages in all\(later.count < divergent - 1 ? " (the first \(later.count + 1) listed)" : ""):")
+                out.append(
+                    "\(divergent) differing messages in all\(later.count < divergent - 1 ? " (the first \(later.count + 1) listed)" : ""):"
+                )
                 out.append("  " + first.title + ": " + first.reason)
                 for d in later { out.append("  \(d.command): \(d.reason)") }
             }
@@ -45,9 +49,12 @@ public struct DiffReport {
     public func json() -> JSONValue {
         var o: [JSONMember] = [
             JSONMember("a", .string(a)), JSONMember("b", .string(b)),
-            JSONMember("compared", .object([TraceLeg.hairpin, .api, .unknown].compactMap { l in
-                compared[l].map { JSONMember(l.description, .number(UInt64($0))) }
-            })),
+            JSONMember(
+                "compared",
+                .object(
+                    [TraceLeg.hairpin, .api, .unknown].compactMap { l in
+                        compared[l].map { JSONMember(l.description, .number(UInt64($0))) }
+                    })),
             JSONMember("divergent", .number(UInt64(divergent))),
             JSONMember("only_in_a", .number(UInt64(onlyInA))),
             JSONMember("only_in_b", .number(UInt64(onlyInB))),
@@ -64,8 +71,10 @@ public enum TraceDiff {
     /// `legs`: the legs compared (all by default; a kernel-mode recording of flow-table-hairpind
     /// holds the hairpin leg only, so it is compared with a twin's recording on that leg).
     /// `wireOnly`: leave out synthetic records (NEWFAMILY and state-snapshot preambles).
-    public static func compare(_ a: String, _ b: String, legs: [TraceLeg] = [.hairpin, .api, .unknown],
-                               wireOnly: Bool = false, listed: Int = 100) throws(ReplayError) -> DiffReport {
+    public static func compare(
+        _ a: String, _ b: String, legs: [TraceLeg] = [.hairpin, .api, .unknown],
+        wireOnly: Bool = false, listed: Int = 100
+    ) throws(ReplayError) -> DiffReport {
         var report = DiffReport(a: a, b: b)
         for leg in legs {
             let left: LegMessages, right: LegMessages
@@ -98,13 +107,17 @@ public enum TraceDiff {
                 }
                 let subject = (x ?? y).map { describeMessage($0.bytes) } ?? "?"
                 var label = "\(leg) leg message \(n): \(subject)"
-                label += " (A frame \(x.map { String($0.record) } ?? "-"), B frame \(y.map { String($0.record) } ?? "-"))"
-                var d = Divergence(call: n, frame: x?.record ?? y?.record ?? 0, timestamp: x?.timestamp ?? y?.timestamp ?? 0,
-                                   leg: leg, command: label, ifindex: nil, sequence: nil, message: 0, reason: reason,
-                                   recorded: x.map { [$0.bytes] } ?? [], replayed: y.map { [$0.bytes] } ?? [])
+                label +=
+                    " (A frame \(x.map { String($0.record) } ?? "-"), B frame \(y.map { String($0.record) } ?? "-"))"
+                var d = Divergence(
+                    call: n, frame: x?.record ?? y?.record ?? 0, timestamp: x?.timestamp ?? y?.timestamp ?? 0,
+                    leg: leg, command: label, ifindex: nil, sequence: nil, message: 0, reason: reason,
+                    recorded: x.map { [$0.bytes] } ?? [], replayed: y.map { [$0.bytes] } ?? [])
                 d.label = label
                 report.divergent += 1
-                if report.first == nil { report.first = d } else if report.later.count < listed {
+                if report.first == nil {
+                    report.first = d
+                } else if report.later.count < listed {
                     report.later.append(DivergenceSummary(d))
                 }
             }
@@ -159,8 +172,10 @@ final class LegMessages {
             guard families.leg(of: r) == leg, !(wireOnly && r.synthetic) else { continue }
             for m in Messages(r.netlink) {
                 guard let h = NetlinkHeader(peeking: m), h.type != Controller.familyID else { continue }
-                queue.append(Item(bytes: normalizer.normalized(m), direction: r.direction, record: source.recordNumber,
-                                  timestamp: r.timestamp))
+                queue.append(
+                    Item(
+                        bytes: normalizer.normalized(m), direction: r.direction, record: source.recordNumber,
+                        timestamp: r.timestamp))
             }
         }
         defer { head += 1 }

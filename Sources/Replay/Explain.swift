@@ -40,14 +40,20 @@ public struct Explanation {
 public enum Explain {
     static let maxSteps = 64
 
-    public static func walk(model: PipelineModel, backend: any FlowBackend, packet: PacketFields,
-                            names: ModelFieldNames) -> Explanation {
+    public static func walk(
+        model: PipelineModel, backend: any FlowBackend, packet: PacketFields,
+        names: ModelFieldNames
+    ) -> Explanation {
         var e = Explanation(packet: packet, final: packet)
-        let text = FlowText(headers: model.headers, actions: model.actions, headerGraph: model.headerGraph, tables: model.tables)
+        let text = FlowText(
+            headers: model.headers, actions: model.actions, headerGraph: model.headerGraph, tables: model.tables)
         let tables = Dictionary(model.tables.map { ($0.uid, $0) }, uniquingKeysWith: { a, _ in a })
         let nodes = Dictionary(model.tableGraph.map { ($0.uid, $0) }, uniquingKeysWith: { a, _ in a })
         let actionNames = Dictionary(model.actions.map { ($0.uid, $0.name ?? "") }, uniquingKeysWith: { a, _ in a })
-        guard let root = model.tableGraph.first(where: { $0.flags & NFL.TableGraphNodeFlag.ingressRoot != 0 }) ?? model.tableGraph.first else {
+        guard
+            let root = model.tableGraph.first(where: { $0.flags & NFL.TableGraphNodeFlag.ingressRoot != 0 })
+                ?? model.tableGraph.first
+        else {
             e.note = "the model has no table graph"
             return e
         }
@@ -70,7 +76,8 @@ public enum Explain {
             var gotoTable: UInt32?
             if let hit = backend.lookup(table: current, key: key) {
                 var found: Flow?
-                _ = backend.flows(FlowSelector(table: current, minPriority: hit.priority, maxPriority: hit.priority)) { f in
+                _ = backend.flows(FlowSelector(table: current, minPriority: hit.priority, maxPriority: hit.priority)) {
+                    f in
                     if f.uid == hit.uid { found = f }
                 }
                 step.flow = found
@@ -138,8 +145,11 @@ public enum Explain {
     }
 
     /// ofproto/trace-like text.
-    public static func text(_ e: Explanation, model: PipelineModel, names: ModelFieldNames, header: [String] = []) -> String {
-        let ft = FlowText(headers: model.headers, actions: model.actions, headerGraph: model.headerGraph, tables: model.tables)
+    public static func text(_ e: Explanation, model: PipelineModel, names: ModelFieldNames, header: [String] = [])
+        -> String
+    {
+        let ft = FlowText(
+            headers: model.headers, actions: model.actions, headerGraph: model.headerGraph, tables: model.tables)
         let tableNames = Dictionary(model.tables.map { ($0.uid, $0.name) }, uniquingKeysWith: { a, _ in a })
         func tableName(_ t: UInt32) -> String {
             t == NFL.jumpTableDone ? "done" : "table \(t)" + (tableNames[t].map { " \($0)" } ?? "")
@@ -149,7 +159,10 @@ public enum Explain {
             out.append("")
             out.append("\(i + 1). \(tableName(s.table))")
             if let f = s.flow {
-                out.append("    match: uid \(f.uid) prio \(f.priority)" + ((f.matches ?? []).isEmpty ? " (matches all)" : " " + ft.matches(f.matches ?? []).joined(separator: " ")))
+                out.append(
+                    "    match: uid \(f.uid) prio \(f.priority)"
+                        + ((f.matches ?? []).isEmpty
+                            ? " (matches all)" : " " + ft.matches(f.matches ?? []).joined(separator: " ")))
                 let actions = (f.actions ?? []).map { String(ft.action($0).dropFirst("action ".count)) }
                 out.append("    actions: " + (actions.isEmpty ? "(none)" : actions.joined(separator: ", ")))
                 if !s.changes.isEmpty { out.append("    packet: " + s.changes.joined(separator: ", ")) }
@@ -167,8 +180,10 @@ public enum Explain {
         if e.dropped { fate.append("dropped") }
         if let last = e.outputPorts.last {
             // set_out_port sets the port: the last one set is where the packet goes.
-            fate.append("output to port \(last)"
-                        + (e.outputPorts.count > 1 ? " (set_out_port " + e.outputPorts.map(String.init).joined(separator: ", then ") + ")" : ""))
+            fate.append(
+                "output to port \(last)"
+                    + (e.outputPorts.count > 1
+                        ? " (set_out_port " + e.outputPorts.map(String.init).joined(separator: ", then ") + ")" : ""))
         }
         if e.copyToCPU { fate.append("copied to the CPU") }
         if fate.isEmpty { fate.append("no output action") }
@@ -178,18 +193,28 @@ public enum Explain {
         return out.joined(separator: "\n")
     }
 
-    public static func json(_ e: Explanation, model: PipelineModel, names: ModelFieldNames, extra: [JSONMember] = []) -> JSONValue {
-        let ft = FlowText(headers: model.headers, actions: model.actions, headerGraph: model.headerGraph, tables: model.tables)
+    public static func json(_ e: Explanation, model: PipelineModel, names: ModelFieldNames, extra: [JSONMember] = [])
+        -> JSONValue
+    {
+        let ft = FlowText(
+            headers: model.headers, actions: model.actions, headerGraph: model.headerGraph, tables: model.tables)
         let tableNames = Dictionary(model.tables.map { ($0.uid, $0.name) }, uniquingKeysWith: { a, _ in a })
         let steps: [JSONValue] = e.steps.map { s in
             var o: [JSONMember] = [JSONMember("table", .number(s.table))]
             if let n = s.tableName { o.append(JSONMember("table_name", .string(n))) }
             if let f = s.flow {
-                o.append(JSONMember("flow", .object([
-                    JSONMember("uid", .number(f.uid)), JSONMember("priority", .number(f.priority)),
-                    JSONMember("matches", .array(ft.matches(f.matches ?? []).map(JSONValue.string))),
-                    JSONMember("actions", .array((f.actions ?? []).map { .string(String(ft.action($0).dropFirst("action ".count))) })),
-                ])))
+                o.append(
+                    JSONMember(
+                        "flow",
+                        .object([
+                            JSONMember("uid", .number(f.uid)), JSONMember("priority", .number(f.priority)),
+                            JSONMember("matches", .array(ft.matches(f.matches ?? []).map(JSONValue.string))),
+                            JSONMember(
+                                "actions",
+                                .array(
+                                    (f.actions ?? []).map { .string(String(ft.action($0).dropFirst("action ".count))) })
+                            ),
+                        ])))
             } else {
                 o.append(JSONMember("flow", .null))
             }
@@ -198,7 +223,8 @@ public enum Explain {
                 o.append(JSONMember("next", .null))
             } else {
                 o.append(JSONMember("next", .number(s.next)))
-                o.append(JSONMember("next_name", .string(s.next == NFL.jumpTableDone ? "done" : tableNames[s.next] ?? "")))
+                o.append(
+                    JSONMember("next_name", .string(s.next == NFL.jumpTableDone ? "done" : tableNames[s.next] ?? "")))
             }
             o.append(JSONMember("reason", .string(s.reason)))
             return .object(o)

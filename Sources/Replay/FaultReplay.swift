@@ -69,7 +69,8 @@ public struct FaultPlan: Sendable {
     /// What the report says about it.
     func note(injected: Int, backendOnly: Bool = false) -> String {
         let twinSide = faults.values.filter { $0.side == .twin }.count
-        var text = "re-injected \(injected) of the \(backendOnly ? count - twinSide : count) recorded "
+        var text =
+            "re-injected \(injected) of the \(backendOnly ? count - twinSide : count) recorded "
             + (backendOnly ? "backend " : "") + "faults at the calls they hit"
         if backendOnly && twinSide > 0 { text += " (and \(twinSide) of the twin's own, which a backend does not see)" }
         return text + (specs.isEmpty ? "" : "; recorded with \(specs)") + "; --no-reinject replays without them"

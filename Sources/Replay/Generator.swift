@@ -98,8 +98,11 @@ public enum GenError: Error, CustomStringConvertible {
 public enum TraceGenerator {
     public static func write(to path: String, options o: GenOptions) throws(GenError) -> GenSummary {
         guard o.flows >= 0, o.devices >= 1, o.devices <= 64, o.batch >= 1, o.batch <= 100_000,
-              (0...1).contains(o.churn), (0...1).contains(o.errors), (0...1).contains(o.reads), o.churn + o.errors < 1 else {
-            throw .setup("options out of range: flows ≥ 0, 1 ≤ devices ≤ 64, 1 ≤ batch ≤ 100000, churn and errors in 0…1 with churn + errors < 1")
+            (0...1).contains(o.churn), (0...1).contains(o.errors), (0...1).contains(o.reads), o.churn + o.errors < 1
+        else {
+            throw .setup(
+                "options out of range: flows ≥ 0, 1 ≤ devices ≤ 64, 1 ≤ batch ≤ 100000, churn and errors in 0…1 with churn + errors < 1"
+            )
         }
         let dir: String
         do { dir = try makeTemporaryDirectory(prefix: "flowtrace-gen") } catch { throw .setup("\(error)") }
@@ -114,36 +117,47 @@ public enum TraceGenerator {
         var workload = Workload(options: o)
         workload.prefill(service)
         var twinConfig = UnftTwin.Configuration(devices: devices, timeout: 300, paths: paths)
-        let families = [Controller.Family.flowTable(id: twinConfig.flowTableFamilyID),
-                        Controller.Family.hairpin(id: twinConfig.hairpinFamilyID)]
+        let families = [
+            Controller.Family.flowTable(id: twinConfig.flowTableFamilyID),
+            Controller.Family.hairpin(id: twinConfig.hairpinFamilyID),
+        ]
         let hairpinID = twinConfig.hairpinFamilyID
-        let what = o.imported.map { "\($0.count) flows imported from \(o.importDescription)" }
+        let what =
+            o.imported.map { "\($0.count) flows imported from \(o.importDescription)" }
             ?? "\(o.flows) flows" + (o.profile == .classbench ? "" : ", profile \(o.profile.rawValue)")
-        let comment = "flowtrace gen: seed \(o.seed), \(what), \(o.devices) device(s), batch \(o.batch), "
+        let comment =
+            "flowtrace gen: seed \(o.seed), \(what), \(o.devices) device(s), batch \(o.batch), "
             + "churn \(o.churn), errors \(o.errors), backend \(o.backend.rawValue), model \(o.modelDescription)"
         let start = o.startTime
         let writer: PcapngWriter
         do {
             writer = try PcapngWriter(
                 path: path,
-                section: PcapngSectionInfo(userApplication: "FlowTrace \(FlowTraceInfo.version) (gen)", comment: comment),
-                interfaces: [PcapngInterfaceInfo(name: "hairpin", description: "nfl_hairpin: unft <-> flow-table-hairpind"),
-                             PcapngInterfaceInfo(name: "api", description: "net_flow_nl: application <-> unft")],
+                section: PcapngSectionInfo(
+                    userApplication: "FlowTrace \(FlowTraceInfo.version) (gen)", comment: comment),
+                interfaces: [
+                    PcapngInterfaceInfo(name: "hairpin", description: "nfl_hairpin: unft <-> flow-table-hairpind"),
+                    PcapngInterfaceInfo(name: "api", description: "net_flow_nl: application <-> unft"),
+                ],
                 preamble: { w in
                     var nl = NetlinkWriter(capacity: 512)
                     for f in families {
                         nl.reset()
                         Controller.newFamily(f, sequence: 0, port: 0, into: &nl)
                         try nl.withUnsafeBytes { raw in
-                            try w.append(TraceRecord(timestamp: start, leg: .hairpin, direction: .toUser,
-                                                     interface: Recorder.hairpinInterface, netlink: raw, synthetic: true,
-                                                     comment: "family \(f.name) is id \(f.id)"))
+                            try w.append(
+                                TraceRecord(
+                                    timestamp: start, leg: .hairpin, direction: .toUser,
+                                    interface: Recorder.hairpinInterface, netlink: raw, synthetic: true,
+                                    comment: "family \(f.name) is id \(f.id)"))
                         }
                     }
                     for m in service.snapshot(familyID: hairpinID) {
                         try m.bytes.withUnsafeBytes { raw in
-                            try w.append(TraceRecord(timestamp: start, leg: .hairpin, direction: m.toUser ? .toUser : .toKernel,
-                                                     interface: Recorder.hairpinInterface, netlink: raw, synthetic: true))
+                            try w.append(
+                                TraceRecord(
+                                    timestamp: start, leg: .hairpin, direction: m.toUser ? .toUser : .toKernel,
+                                    interface: Recorder.hairpinInterface, netlink: raw, synthetic: true))
                         }
                     }
                 })
@@ -164,7 +178,9 @@ public enum TraceGenerator {
         // The listener: the daemon's loop and service, registered before the client connects
         // so the port order (and so the file) is always the same.
         let listenerConnection: UnixSeqpacketConnection
-        do { listenerConnection = try UnixSeqpacketConnection.connect(path: paths.hairpin) } catch { throw .setup("\(error)") }
+        do { listenerConnection = try UnixSeqpacketConnection.connect(path: paths.hairpin) } catch {
+            throw .setup("\(error)")
+        }
         let loop = ListenerLoop(transport: listenerConnection, familyID: hairpinID, service: service, log: { _ in })
         do { try loop.register() } catch { throw .setup("\(error)") }
         let listenerThread: PosixThread
@@ -181,8 +197,9 @@ public enum TraceGenerator {
         var buffer: [UInt8] = []
         let family: Controller.Family
         do {
-            family = try FlowTableClient.lookupFamily(NFL.familyName, over: connection, sequence: 1, timeout: 300,
-                                                      buffer: &buffer)
+            family = try FlowTableClient.lookupFamily(
+                NFL.familyName, over: connection, sequence: 1, timeout: 300,
+                buffer: &buffer)
         } catch {
             throw .setup("\(error)")
         }
@@ -253,9 +270,11 @@ final class RecordingHook: @unchecked Sendable {
         let leg: TraceLeg = info.leg == .api ? .api : .hairpin
         do {
             try scratch.withUnsafeBytes { raw in
-                try writer.append(TraceRecord(timestamp: t, leg: leg, direction: info.direction == .toKernel ? .toKernel : .toUser,
-                                              interface: leg == .api ? Recorder.apiInterface : Recorder.hairpinInterface,
-                                              netlink: raw, pairing: info.call))
+                try writer.append(
+                    TraceRecord(
+                        timestamp: t, leg: leg, direction: info.direction == .toKernel ? .toKernel : .toUser,
+                        interface: leg == .api ? Recorder.apiInterface : Recorder.hairpinInterface,
+                        netlink: raw, pairing: info.call))
             }
         } catch {
             if failure == nil { failure = "\(error)" }
@@ -354,10 +373,12 @@ struct Workload {
         // GET_FLOWS is a dump, as FlowTableClient.getFlows sends it (pages, NLMSG_DONE, no ACK).
         let dump = command == .getFlows
         let flags = Netlink.flagRequest | (dump ? Netlink.flagDump : Netlink.flagAck)
-        let message = FlowTableMessage(header: NetlinkHeader(type: familyID, flags: flags, sequence: sequence, port: 0),
-                                       command: command.rawValue, attributes: attributes)
-        let reply = try client.call(raw: try message.encoded(), sequence: sequence, command: command.rawValue,
-                                    expectAck: !dump)
+        let message = FlowTableMessage(
+            header: NetlinkHeader(type: familyID, flags: flags, sequence: sequence, port: 0),
+            command: command.rawValue, attributes: attributes)
+        let reply = try client.call(
+            raw: try message.encoded(), sequence: sequence, command: command.rawValue,
+            expectAck: !dump)
         if !reply.succeeded || !reply.report.isEmpty { summary.failedCalls += 1 }
         if calls % 1024 == 0 { o.progress?(summary.flowsSet) }
         return reply
@@ -402,7 +423,8 @@ struct Workload {
             while out.count < count && cursor[d] < imported.count {
                 let f = imported[cursor[d]]
                 guard let t = o.model.tables.first(where: { $0.uid == f.table }),
-                      planned[f.table, default: 0] < capacity(t) else { break }
+                    planned[f.table, default: 0] < capacity(t)
+                else { break }
                 planned[f.table, default: 0] += 1
                 out.append(f)
                 cursor[d] += 1
@@ -533,7 +555,8 @@ struct Workload {
             }
             var flows = goods
             flows.insert(bad, at: goods.isEmpty ? 0 : pick(goods.count + 1))
-            let strategy: ErrorStrategy? = goods.isEmpty
+            let strategy: ErrorStrategy? =
+                goods.isEmpty
                 ? [nil, .abort, .continue, .abortLog, .continueLog][pick(5)]
                 : [nil, .abortLog, .continueLog][pick(3)]
             var a = FlowTableAttributes.device(ifindex)

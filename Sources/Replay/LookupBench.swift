@@ -50,24 +50,31 @@ public enum LookupBench {
     /// every packet in every table holding flows: one untimed pass (it compiles each backend's
     /// index), then `runs` timed passes. Answers of the first pass are compared with the
     /// reference's.
-    public static func run(model: PipelineModel, flows: [Flow], packets: [PacketFields], kinds: [BackendKind],
-                           runs: Int, listed: Int = 10)
-        -> (results: [LookupBenchResult], disagreements: [LookupDisagreement], disagreementCount: Int) {
+    public static func run(
+        model: PipelineModel, flows: [Flow], packets: [PacketFields], kinds: [BackendKind],
+        runs: Int, listed: Int = 10
+    )
+        -> (results: [LookupBenchResult], disagreements: [LookupDisagreement], disagreementCount: Int)
+    {
         let sizes = FlowBackendTables.sizes(of: model.tables)
-        return run(model: model, flows: flows, packets: packets,
-                   backends: kinds.map { k in (k.rawValue, { k.make(tables: sizes) }) }, runs: runs, listed: listed)
+        return run(
+            model: model, flows: flows, packets: packets,
+            backends: kinds.map { k in (k.rawValue, { k.make(tables: sizes) }) }, runs: runs, listed: listed)
     }
 
     /// The same with backends of any kind (tests add one that answers wrongly); the reference is
     /// the one named "dummy", else the first.
-    static func run(model: PipelineModel, flows: [Flow], packets: [PacketFields],
-                    backends makers: [(name: String, make: () -> any FlowBackend)], runs: Int, listed: Int = 10)
-        -> (results: [LookupBenchResult], disagreements: [LookupDisagreement], disagreementCount: Int) {
+    static func run(
+        model: PipelineModel, flows: [Flow], packets: [PacketFields],
+        backends makers: [(name: String, make: () -> any FlowBackend)], runs: Int, listed: Int = 10
+    )
+        -> (results: [LookupBenchResult], disagreements: [LookupDisagreement], disagreementCount: Int)
+    {
         let layout = PacketLayout(model: model)
         let keys = packets.map { PacketKey($0, layout: layout) }
         let tables = Array(Set(flows.map(\.table))).sorted()
         var results: [LookupBenchResult] = []
-        var answers: [[UInt64]] = []   // per backend: per (table, packet) priority<<32|uid, or ~0
+        var answers: [[UInt64]] = []  // per backend: per (table, packet) priority<<32|uid, or ~0
         var backends: [any FlowBackend] = []
         for (name, make) in makers {
             let b = make()
@@ -117,9 +124,11 @@ public enum LookupBench {
                     func hit(_ x: UInt64) -> FlowHit? {
                         x == ~0 ? nil : FlowHit(table: t, uid: UInt32(truncatingIfNeeded: x), priority: UInt32(x >> 32))
                     }
-                    disagreements.append(LookupDisagreement(packet: i % max(1, keys.count), table: t,
-                                                            reference: makers[ref].name, referenceHit: hit(answers[ref][i]),
-                                                            backend: makers[bi].name, hit: hit(a[i])))
+                    disagreements.append(
+                        LookupDisagreement(
+                            packet: i % max(1, keys.count), table: t,
+                            reference: makers[ref].name, referenceHit: hit(answers[ref][i]),
+                            backend: makers[bi].name, hit: hit(a[i])))
                 }
             }
         }

@@ -33,7 +33,8 @@ public enum InstalledFlows {
             devices = service.devices.ifindexes.compactMap { i in
                 guard let d = service.devices.existingState(for: i) else { return nil }
                 let tables = FlowBackendTables.sizes(of: d.model.tables).keys.sorted()
-                return InstalledDevice(ifindex: i, model: d.model, flows: tables.flatMap { d.backend.allFlows(table: $0) })
+                return InstalledDevice(
+                    ifindex: i, model: d.model, flows: tables.flatMap { d.backend.allFlows(table: $0) })
             }
         }
         _ = try BackendReplayer(kind: .dummy, options: options).run(source, target: "backend:dummy")
@@ -55,17 +56,22 @@ public enum ACLRuleSet {
         var srcLen: Int, dstLen: Int, proto: Int, sport: Int, dport: Int
     }
 
-    public static func flows(count: Int, table: Table, names: ModelFieldNames, seed: UInt64, shapes shapeCount: Int = 32) -> [Flow] {
+    public static func flows(
+        count: Int, table: Table, names: ModelFieldNames, seed: UInt64, shapes shapeCount: Int = 32
+    ) -> [Flow] {
         var rng = SeededGenerator(seed: seed)
         func descriptor(_ name: String) -> FieldRef? {
             guard let t = names.target(name) else { return nil }
-            return table.matches.first { $0.instance == t.key.instance && $0.header == t.key.header && $0.field == t.key.field }
+            return table.matches.first {
+                $0.instance == t.key.instance && $0.header == t.key.header && $0.field == t.key.field
+            }
         }
         func ref(_ name: String, _ value: UInt64, _ mask: UInt64) -> FieldRef? {
             guard let d = descriptor(name) else { return nil }
             let type = d.type == .unspec ? FieldType.u32 : d.type
-            return FieldRef(instance: d.instance, header: d.header, field: d.field, maskType: d.maskType, type: type,
-                            value: FieldValue(value & mask, type: type), mask: FieldValue(mask, type: type))
+            return FieldRef(
+                instance: d.instance, header: d.header, field: d.field, maskType: d.maskType, type: type,
+                value: FieldValue(value & mask, type: type), mask: FieldValue(mask, type: type))
         }
         func prefix(_ len: Int, _ bits: Int) -> UInt64 {
             len == 0 ? 0 : ((1 << UInt64(bits)) - 1) & ~((1 << UInt64(bits - len)) - 1)
@@ -80,11 +86,12 @@ public enum ACLRuleSet {
             return weighted[0].0
         }
         let shapes: [Shape] = (0..<max(1, shapeCount)).map { _ in
-            Shape(srcLen: pick([(0, 25), (8, 5), (16, 15), (24, 25), (32, 30)]),
-                  dstLen: pick([(0, 5), (16, 10), (24, 30), (28, 5), (32, 50)]),
-                  proto: pick([(6, 60), (17, 30), (0, 10)]),
-                  sport: pick([(0, 85), (2, 10), (1, 5)]),
-                  dport: pick([(1, 50), (0, 25), (2, 15), (3, 10)]))
+            Shape(
+                srcLen: pick([(0, 25), (8, 5), (16, 15), (24, 25), (32, 30)]),
+                dstLen: pick([(0, 5), (16, 10), (24, 30), (28, 5), (32, 50)]),
+                proto: pick([(6, 60), (17, 30), (0, 10)]),
+                sport: pick([(0, 85), (2, 10), (1, 5)]),
+                dport: pick([(1, 50), (0, 25), (2, 15), (3, 10)]))
         }
         // Shape k about 1/(k+1) as likely as shape 0 (Zipf-like, as seeds' shape counts are).
         let weights = shapes.indices.map { 1_000_000 / ($0 + 1) }
@@ -106,8 +113,15 @@ public enum ACLRuleSet {
                 let l4 = s.proto == 6 ? "tcp" : "udp"
                 func port(_ name: String, _ kind: Int) -> [[FieldRef]] {
                     switch kind {
-                    case 1: return [[ref(name, [80, 443, 53, 22, 25, 8080, 3306, rng.next() & 0xFFFF][Int(rng.next() % 8)], 0xFFFF)]
-                        .compactMap { $0 }]
+                    case 1:
+                        return [
+                            [
+                                ref(
+                                    name, [80, 443, 53, 22, 25, 8080, 3306, rng.next() & 0xFFFF][Int(rng.next() % 8)],
+                                    0xFFFF)
+                            ]
+                            .compactMap { $0 }
+                        ]
                     case 2: return Self.expand(1024, 65535).map { [ref(name, $0.0, $0.1)].compactMap { $0 } }
                     case 3: return Self.expand(0, 1023).map { [ref(name, $0.0, $0.1)].compactMap { $0 } }
                     default: return [[]]
@@ -117,8 +131,10 @@ public enum ACLRuleSet {
                 portSets = sp.flatMap { a in dp.map { a + $0 } }
             }
             for ports in portSets where out.count < count {
-                out.append(Flow(table: table.uid, uid: uid, priority: priority, matches: base + ports,
-                                actions: [Action(uid: table.actions.first ?? 7)]))
+                out.append(
+                    Flow(
+                        table: table.uid, uid: uid, priority: priority, matches: base + ports,
+                        actions: [Action(uid: table.actions.first ?? 7)]))
                 uid += 1
             }
         }
@@ -146,7 +162,8 @@ public enum ACLRuleSet {
 public enum LookupPackets {
     /// One packet per flow that matches it (its matched bits set, every other field of the
     /// headers it names random), then `misses` random packets with the headers of random flows.
-    public static func derived(from flows: [Flow], names: ModelFieldNames, seed: UInt64, misses: Int) -> [PacketFields] {
+    public static func derived(from flows: [Flow], names: ModelFieldNames, seed: UInt64, misses: Int) -> [PacketFields]
+    {
         var rng = SeededGenerator(seed: seed)
         let byInstance = Dictionary(grouping: names.layout.keys, by: \.instance)
         func base(_ f: Flow) -> PacketFields {
@@ -186,10 +203,14 @@ public enum LookupPackets {
         let bytes: [UInt8]
         do { bytes = try FlowTableJSON.readFile(path) } catch { throw PacketSpecError("\(path): \(error)") }
         let headers: [ClassBenchPacket]
-        do { headers = try ClassBenchReader.packets(bytes, file: path) } catch { throw PacketSpecError(error.description) }
+        do { headers = try ClassBenchReader.packets(bytes, file: path) } catch {
+            throw PacketSpecError(error.description)
+        }
         var keys: [String: PacketFields.Key] = [:]
-        for n in ["ethernet.ethertype", "ipv4.version", "ipv4.ihl", "ipv4.src_ip", "ipv4.dst_ip", "ipv4.protocol",
-                  "tcp.src_port", "tcp.dst_port", "tcp.flags", "udp.src_port", "udp.dst_port"] {
+        for n in [
+            "ethernet.ethertype", "ipv4.version", "ipv4.ihl", "ipv4.src_ip", "ipv4.dst_ip", "ipv4.protocol",
+            "tcp.src_port", "tcp.dst_port", "tcp.flags", "udp.src_port", "udp.dst_port",
+        ] {
             keys[n] = names.target(n)?.key
         }
         return headers.map { h in
@@ -240,7 +261,9 @@ public enum LookupPackets {
         var out: [PacketFields] = []
         for (i, f) in all.enumerated() {
             guard f.linkType == PacketParser.linkTypeEthernet else {
-                throw PacketSpecError("\(path): frame \(i + 1): link type \(f.linkType) is not Ethernet (1); only Ethernet frames are parsed")
+                throw PacketSpecError(
+                    "\(path): frame \(i + 1): link type \(f.linkType) is not Ethernet (1); only Ethernet frames are parsed"
+                )
             }
             out.append(f.bytes.withUnsafeBytes { PacketParser.packet(ethernet: $0, names: names) })
         }

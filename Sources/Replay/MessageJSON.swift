@@ -12,8 +12,10 @@ enum MessageJSON {
 
     static func json(_ raw: UnsafeRawBufferPointer) -> JSONValue {
         guard let h = NetlinkHeader(peeking: raw) else {
-            return .object([JSONMember("undecodable", .string("\(raw.count) bytes, shorter than a netlink header")),
-                            JSONMember("hex", .string(Hex.encode(raw)))])
+            return .object([
+                JSONMember("undecodable", .string("\(raw.count) bytes, shorter than a netlink header")),
+                JSONMember("hex", .string(Hex.encode(raw))),
+            ])
         }
         var node: [JSONMember] = [
             JSONMember("nlmsg_len", .number(h.length)),
@@ -40,11 +42,14 @@ enum MessageJSON {
                 let ack = try NetlinkAck.decode(view)
                 node.append(JSONMember("error", .int(Int64(ack.error))))
                 if ack.error != 0 { node.append(JSONMember("errno", .string(Errno.display(0 &- ack.error)))) }
-                node.append(JSONMember("request", .object([
-                    JSONMember("nlmsg_len", .number(ack.request.length)),
-                    JSONMember("nlmsg_type", .string(typeName(ack.request.type))),
-                    JSONMember("nlmsg_flags", .string(flagNames(ack.request.flags, type: ack.request.type))),
-                ])))
+                node.append(
+                    JSONMember(
+                        "request",
+                        .object([
+                            JSONMember("nlmsg_len", .number(ack.request.length)),
+                            JSONMember("nlmsg_type", .string(typeName(ack.request.type))),
+                            JSONMember("nlmsg_flags", .string(flagNames(ack.request.flags, type: ack.request.type))),
+                        ])))
                 if let t = ack.message { node.append(JSONMember("message", .string(t))) }
             case Netlink.typeDone:
                 break
@@ -61,7 +66,8 @@ enum MessageJSON {
     static func encapJSON(_ e: HairpinEncap) -> JSONValue {
         var o: [JSONMember] = [
             JSONMember("cmd_type", .number(e.commandType)),
-            JSONMember("cmd", .string(UInt8(exactly: e.command).flatMap(NFL.Command.init(rawValue:))?.name ?? "\(e.command)")),
+            JSONMember(
+                "cmd", .string(UInt8(exactly: e.command).flatMap(NFL.Command.init(rawValue:))?.name ?? "\(e.command)")),
         ]
         if let s = e.status {
             o.append(JSONMember("status", .number(s)))
@@ -72,9 +78,13 @@ enum MessageJSON {
         if e.more { o.append(JSONMember("more", .bool(true))) }
         if let t = e.errorMessage { o.append(JSONMember("error_msg", .string(t))) }
         if let r = e.results {
-            o.append(JSONMember("results", .array(r.map {
-                .object([JSONMember("index", .number($0.index)), JSONMember("errno", .number($0.errno))])
-            })))
+            o.append(
+                JSONMember(
+                    "results",
+                    .array(
+                        r.map {
+                            .object([JSONMember("index", .number($0.index)), JSONMember("errno", .number($0.errno))])
+                        })))
         }
         if let a = e.attributes { o.append(JSONMember("attr", a.extendedJSON())) }
         return .object(o)
@@ -95,8 +105,10 @@ enum MessageJSON {
 
     static func flagNames(_ f: UInt16, type: UInt16) -> String {
         var names: [String] = []
-        let common: [(UInt16, String)] = [(Netlink.flagRequest, "REQUEST"), (Netlink.flagMulti, "MULTI"),
-                                          (Netlink.flagAck, "ACK"), (Netlink.flagEcho, "ECHO")]
+        let common: [(UInt16, String)] = [
+            (Netlink.flagRequest, "REQUEST"), (Netlink.flagMulti, "MULTI"),
+            (Netlink.flagAck, "ACK"), (Netlink.flagEcho, "ECHO"),
+        ]
         var left = f
         for (bit, name) in common where f & bit != 0 {
             names.append(name)

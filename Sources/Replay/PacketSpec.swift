@@ -16,7 +16,7 @@ public struct PacketSpecError: Error, CustomStringConvertible {
 public struct ModelFieldNames {
     public struct Target: Hashable {
         public var key: PacketFields.Key
-        public var name: String     // header.field
+        public var name: String  // header.field
         public var bits: UInt32
     }
 
@@ -32,7 +32,8 @@ public struct ModelFieldNames {
         ("eth_src", ["ethernet.src_mac"]), ("dl_src", ["ethernet.src_mac"]),
         ("eth_dst", ["ethernet.dst_mac"]), ("dl_dst", ["ethernet.dst_mac"]),
         ("eth_type", ["ethernet.ethertype"]), ("dl_type", ["ethernet.ethertype"]),
-        ("vlan_vid", ["vlan.vid"]), ("dl_vlan", ["vlan.vid"]), ("vlan_pcp", ["vlan.pcp"]), ("dl_vlan_pcp", ["vlan.pcp"]),
+        ("vlan_vid", ["vlan.vid"]), ("dl_vlan", ["vlan.vid"]), ("vlan_pcp", ["vlan.pcp"]),
+        ("dl_vlan_pcp", ["vlan.pcp"]),
         ("ip_src", ["ipv4.src_ip"]), ("nw_src", ["ipv4.src_ip"]), ("ipv4_src", ["ipv4.src_ip"]),
         ("ip_dst", ["ipv4.dst_ip"]), ("nw_dst", ["ipv4.dst_ip"]), ("ipv4_dst", ["ipv4.dst_ip"]),
         ("ip_proto", ["ipv4.protocol"]), ("nw_proto", ["ipv4.protocol"]), ("ip_dscp", ["ipv4.dscp"]),
@@ -91,9 +92,11 @@ public struct ModelFieldNames {
         guard let targets = byName[name] else {
             let known = byName.keys.filter { $0.contains(".") }.sorted()
             let near = known.filter { $0.hasSuffix("." + name) || $0.contains(name) }.prefix(4)
-            throw PacketSpecError("packet field '\(name)': the model has no such field"
-                                  + (near.isEmpty ? " (fields are named header.field, e.g. \(known.first ?? "ipv4.dst_ip"))"
-                                     : " (did you mean \(near.joined(separator: ", "))?)"))
+            throw PacketSpecError(
+                "packet field '\(name)': the model has no such field"
+                    + (near.isEmpty
+                        ? " (fields are named header.field, e.g. \(known.first ?? "ipv4.dst_ip"))"
+                        : " (did you mean \(near.joined(separator: ", "))?)"))
         }
         if targets.count > 1, !targets.allSatisfy({ t in Self.aliases.contains { $0.0 == name } }) {
             throw PacketSpecError("packet field '\(name)' is ambiguous: \(targets.map(\.name).joined(separator: ", "))")
@@ -115,7 +118,8 @@ public struct ModelFieldNames {
             value = Self.parseNumber(text)
         }
         guard let v = value else {
-            throw PacketSpecError("packet field '\(name)': '\(text)' is not a number (decimal, 0x hex, a.b.c.d or a MAC)")
+            throw PacketSpecError(
+                "packet field '\(name)': '\(text)' is not a number (decimal, 0x hex, a.b.c.d or a MAC)")
         }
         guard bits >= 64 || v >> UInt64(bits) == 0 else {
             throw PacketSpecError("packet field '\(name)' (\(t.name)): \(text) does not fit its \(bits) bits")
@@ -127,7 +131,9 @@ public struct ModelFieldNames {
     public func parse(_ spec: String) throws(PacketSpecError) -> PacketFields {
         var p = PacketFields()
         let items = spec.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
-        guard !items.isEmpty else { throw PacketSpecError("the packet spec is empty: give fields as name=value,name=value") }
+        guard !items.isEmpty else {
+            throw PacketSpecError("the packet spec is empty: give fields as name=value,name=value")
+        }
         for item in items {
             guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
                 throw PacketSpecError("packet field '\(item)': expected name=value")
@@ -142,13 +148,15 @@ public struct ModelFieldNames {
     /// The packet as `header.field=value` text in layout order, each value written as
     /// flow-table-ctl writes matches (FlowText).
     public func describe(_ packet: PacketFields, separator: String = ",") -> String {
-        let text = FlowText(headers: model.headers, actions: model.actions, headerGraph: model.headerGraph, tables: model.tables)
+        let text = FlowText(
+            headers: model.headers, actions: model.actions, headerGraph: model.headerGraph, tables: model.tables)
         let refs = layout.keys.compactMap { k -> FieldRef? in
             guard let v = packet.values[k] else { return nil }
             let bits = bits(of: k)
             let bytes = UInt8((bits + 7) / 8)
-            return FieldRef(instance: k.instance, header: k.header, field: k.field, maskType: .exact, type: .unspec,
-                            value: FieldValue(rawBits: v, byteCount: bytes))
+            return FieldRef(
+                instance: k.instance, header: k.header, field: k.field, maskType: .exact, type: .unspec,
+                value: FieldValue(rawBits: v, byteCount: bytes))
         }
         return text.matches(refs).joined(separator: separator)
     }

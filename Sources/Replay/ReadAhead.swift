@@ -87,22 +87,30 @@ public final class ReadAheadSource: RecordSource {
     ///     `filter`, which still sees every record handed out); must drop nothing `filter` keeps.
     ///   - chunkBytes: bytes per chunk; a record larger than this gets a chunk of its own size.
     ///   - depth: chunks at most (filled, being filled, being read).
-    public convenience init(path: String, filter: Filter? = nil, skipping: TraceReader.Skip? = nil,
-                            chunkBytes: Int = 1 << 20, depth: Int = 4) throws(TraceFileError) {
-        try self.init(path: path, filter: filter, skipping: skipping, dropping: nil, chunkBytes: chunkBytes, depth: depth)
+    public convenience init(
+        path: String, filter: Filter? = nil, skipping: TraceReader.Skip? = nil,
+        chunkBytes: Int = 1 << 20, depth: Int = 4
+    ) throws(TraceFileError) {
+        try self.init(
+            path: path, filter: filter, skipping: skipping, dropping: nil, chunkBytes: chunkBytes, depth: depth)
     }
 
     /// Hands on every record but those `dropping` names: the reader passes over unread what it
     /// can (`skipping`) and the reading thread drops the rest (an nlctrl record, a block the reader
     /// reads in full) with the same test, so no closure and no TraceRecord per record.
     /// `dropping: Replayer.backendSkip` keeps exactly what `filter: Replayer.backendRecords` keeps.
-    public convenience init(path: String, dropping: TraceReader.Skip,
-                            chunkBytes: Int = 1 << 20, depth: Int = 4) throws(TraceFileError) {
-        try self.init(path: path, filter: nil, skipping: dropping, dropping: dropping, chunkBytes: chunkBytes, depth: depth)
+    public convenience init(
+        path: String, dropping: TraceReader.Skip,
+        chunkBytes: Int = 1 << 20, depth: Int = 4
+    ) throws(TraceFileError) {
+        try self.init(
+            path: path, filter: nil, skipping: dropping, dropping: dropping, chunkBytes: chunkBytes, depth: depth)
     }
 
-    private init(path: String, filter: Filter?, skipping: TraceReader.Skip?, dropping: TraceReader.Skip?,
-                 chunkBytes: Int, depth: Int) throws(TraceFileError) {
+    private init(
+        path: String, filter: Filter?, skipping: TraceReader.Skip?, dropping: TraceReader.Skip?,
+        chunkBytes: Int, depth: Int
+    ) throws(TraceFileError) {
         self.path = path
         self.filter = filter
         self.skipping = skipping
@@ -289,8 +297,10 @@ public final class ReadAheadSource: RecordSource {
         /// Copies one kept record into the current chunk, handing full chunks over; false when
         /// the consumer went away.
         @inline(__always)
-        func add(_ f: inout Filling, netlink: UnsafeRawBufferPointer, timestamp: UInt64, pairing: UInt64?,
-                 leg: TraceLeg, direction: TraceDirection, synthetic: Bool, netlinkProtocol: UInt16) -> Bool {
+        func add(
+            _ f: inout Filling, netlink: UnsafeRawBufferPointer, timestamp: UInt64, pairing: UInt64?,
+            leg: TraceLeg, direction: TraceDirection, synthetic: Bool, netlinkProtocol: UInt16
+        ) -> Bool {
             let n = netlink.count
             if let c = f.current, c.used + n > c.capacity {
                 guard hand(c) else { return false }
@@ -303,7 +313,8 @@ public final class ReadAheadSource: RecordSource {
             }
             guard let c = f.current else { return false }
             // The table changes only with nlctrl records: compare it only then.
-            let isController = n >= Netlink.headerLength
+            let isController =
+                n >= Netlink.headerLength
                 && netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == Controller.familyID
             if !f.haveFamilies || isController {
                 let families = reader.families
@@ -314,8 +325,9 @@ public final class ReadAheadSource: RecordSource {
                 }
             }
             if n > 0, let base = netlink.baseAddress { (c.storage + c.used).copyMemory(from: base, byteCount: n) }
-            let record = HeldRecord(start: c.used, count: n, timestamp: timestamp, pairing: pairing, leg: leg,
-                                    direction: direction, synthetic: synthetic, netlinkProtocol: netlinkProtocol)
+            let record = HeldRecord(
+                start: c.used, count: n, timestamp: timestamp, pairing: pairing, leg: leg,
+                direction: direction, synthetic: synthetic, netlinkProtocol: netlinkProtocol)
             c.entries.append(Chunk.Entry(record: record, number: reader.recordNumber, families: c.families.count - 1))
             c.used += n
             return true
@@ -339,8 +351,10 @@ public final class ReadAheadSource: RecordSource {
             do {
                 while let r = try reader.nextFields() {
                     if drops && drop.skips(leg: r.leg, netlink: r.netlink) { continue }
-                    guard add(&f, netlink: r.netlink, timestamp: r.timestamp, pairing: r.pairing, leg: r.leg,
-                              direction: r.direction, synthetic: r.synthetic, netlinkProtocol: r.netlinkProtocol)
+                    guard
+                        add(
+                            &f, netlink: r.netlink, timestamp: r.timestamp, pairing: r.pairing, leg: r.leg,
+                            direction: r.direction, synthetic: r.synthetic, netlinkProtocol: r.netlinkProtocol)
                     else { return }
                 }
                 end(f, error: nil)
@@ -355,8 +369,10 @@ public final class ReadAheadSource: RecordSource {
             do {
                 while let r = try reader.next() {
                     if !filter(r) { continue }
-                    guard add(&f, netlink: r.netlink, timestamp: r.timestamp, pairing: r.pairing, leg: r.leg,
-                              direction: r.direction, synthetic: r.synthetic, netlinkProtocol: r.netlinkProtocol)
+                    guard
+                        add(
+                            &f, netlink: r.netlink, timestamp: r.timestamp, pairing: r.pairing, leg: r.leg,
+                            direction: r.direction, synthetic: r.synthetic, netlinkProtocol: r.netlinkProtocol)
                     else { return }
                 }
                 end(f, error: nil)

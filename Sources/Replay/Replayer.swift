@@ -47,7 +47,8 @@ public enum ReplayTarget: Hashable, Sendable, CustomStringConvertible {
         switch kind {
         case "backend":
             guard let b = BackendKind(rawValue: rest) else {
-                throw .usage("unknown backend \(rest): one of \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw .usage(
+                    "unknown backend \(rest): one of \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             return .backend(b)
         case "twin":
@@ -185,8 +186,10 @@ public final class Replayer {
     /// generic netlink socket, a twin's Unix socket, a test's fake): what the socket and kernel
     /// targets use. The target's flows on the trace's devices are replaced by the starting
     /// state unless `options.keepState`; `ifindexMap` maps the trace's devices onto its own.
-    public static func replayAPI(_ source: RecordSource, over transport: any MessageTransport, targetName: String,
-                                 options: ReplayOptions) throws(ReplayError) -> ReplayReport {
+    public static func replayAPI(
+        _ source: RecordSource, over transport: any MessageTransport, targetName: String,
+        options: ReplayOptions
+    ) throws(ReplayError) -> ReplayReport {
         try APIReplayer(transport: transport, options: options, freshTarget: false).run(source, target: targetName)
     }
 
@@ -216,7 +219,9 @@ public final class Replayer {
         switch target {
         case .socket, .kernel:
             if let plan = options.faultPlan, !plan.isEmpty {
-                options.log("the trace holds \(plan.count) injected faults, which \(target) cannot be made to inject again: their calls will diverge")
+                options.log(
+                    "the trace holds \(plan.count) injected faults, which \(target) cannot be made to inject again: their calls will diverge"
+                )
             }
         default: break
         }
@@ -224,7 +229,8 @@ public final class Replayer {
         case let .backend(kind):
             return try BackendReplayer(kind: kind, options: options).run(source, target: target.description)
         case let .twin(backend):
-            return try APIReplayer.withTwin(backend: backend, source: source, options: options, name: target.description)
+            return try APIReplayer.withTwin(
+                backend: backend, source: source, options: options, name: target.description)
         case let .socket(path):
             let connection: UnixSeqpacketConnection
             do { connection = try UnixSeqpacketConnection.connect(path: path) } catch {
@@ -234,14 +240,17 @@ public final class Replayer {
             return try Self.replayAPI(source, over: connection, targetName: target.description, options: options)
         case let .kernel(devices):
             guard let open = Self.kernelTransport else {
-                throw .target("""
+                throw .target(
+                    """
                     kernel:\(devices.joined(separator: ",")) needs the unft module and a generic netlink transport \
                     (GenlSocketTransport), which this build does not have yet; replay into the twin meanwhile \
                     (--target twin), or into a twin started with `flow-table-hairpind --twin` (--target socket:PATH)
                     """)
             }
             let transport: any MessageTransport
-            do { transport = try open() } catch { throw .target("cannot open the kernel's net_flow_nl socket: \(error)") }
+            do { transport = try open() } catch {
+                throw .target("cannot open the kernel's net_flow_nl socket: \(error)")
+            }
             defer { transport.close() }
             var o = options
             // The trace's devices in ascending ifindex order map onto the named ones.

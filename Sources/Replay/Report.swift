@@ -31,8 +31,10 @@ public struct Divergence: Sendable {
     /// The request, in one line, when known.
     public var request: String?
 
-    public init(call: Int, frame: Int, timestamp: UInt64, leg: TraceLeg, command: String, ifindex: UInt32?,
-                sequence: UInt64?, message: Int, reason: String, recorded: [[UInt8]], replayed: [[UInt8]]) {
+    public init(
+        call: Int, frame: Int, timestamp: UInt64, leg: TraceLeg, command: String, ifindex: UInt32?,
+        sequence: UInt64?, message: Int, reason: String, recorded: [[UInt8]], replayed: [[UInt8]]
+    ) {
         self.call = call
         self.frame = frame
         self.timestamp = timestamp
@@ -70,8 +72,11 @@ public struct Divergence: Sendable {
         let sbs = sideBySide
         var changed: [JSONValue] = []
         for r in sbs.changes.prefix(maxLines) {
-            changed.append(.object([JSONMember("recorded", r.left.map(JSONValue.string) ?? .null),
-                                    JSONMember("replayed", r.right.map(JSONValue.string) ?? .null)]))
+            changed.append(
+                .object([
+                    JSONMember("recorded", r.left.map(JSONValue.string) ?? .null),
+                    JSONMember("replayed", r.right.map(JSONValue.string) ?? .null),
+                ]))
         }
         var o: [JSONMember] = [
             JSONMember("call", .number(UInt64(call))),
@@ -97,8 +102,9 @@ public struct Divergence: Sendable {
         if let request { out.append("  request: \(request)") }
         out.append("  \(reason)")
         if recorded.count != replayed.count {
-            out.append("  the \(leftTitle) answer has \(recorded.count) message(s), the \(rightTitle) one \(replayed.count); "
-                       + "message \(message + 1) is shown")
+            out.append(
+                "  the \(leftTitle) answer has \(recorded.count) message(s), the \(rightTitle) one \(replayed.count); "
+                    + "message \(message + 1) is shown")
         } else if recorded.count > 1 {
             out.append("  message \(message + 1) of \(recorded.count) differs")
         }
@@ -126,8 +132,10 @@ public struct DivergenceSummary: Sendable {
     }
 
     public var json: JSONValue {
-        var o: [JSONMember] = [JSONMember("call", .number(UInt64(call))), JSONMember("frame", .number(UInt64(frame))),
-                               JSONMember("cmd", .string(command))]
+        var o: [JSONMember] = [
+            JSONMember("call", .number(UInt64(call))), JSONMember("frame", .number(UInt64(frame))),
+            JSONMember("cmd", .string(command)),
+        ]
         if let i = ifindex { o.append(JSONMember("ifindex", .number(i))) }
         if let s = sequence { o.append(JSONMember("seq", .number(s))) }
         o.append(JSONMember("reason", .string(reason)))
@@ -146,7 +154,8 @@ public struct CommandTiming {
     /// Inside the backend's own operations (ReplayOptions.backendTiming; 0 when not measured).
     public var backendOperations = 0
     public var backendNanoseconds: UInt64 = 0
-    public var latency = Histogram<UInt64>(highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
+    public var latency = Histogram<UInt64>(
+        highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
     public init() {}
 
     mutating func add(_ t: CommandTiming) {
@@ -240,10 +249,14 @@ public struct ReplayReport {
     public var incompleteness: String? {
         var parts: [String] = []
         if unverified > 0 {
-            parts.append("\(unverified) call(s) without a recorded answer" + (firstUnverifiedFrame.map { ", the first at frame \($0)" } ?? ""))
+            parts.append(
+                "\(unverified) call(s) without a recorded answer"
+                    + (firstUnverifiedFrame.map { ", the first at frame \($0)" } ?? ""))
         }
         if strayAnswers > 0 {
-            parts.append("\(strayAnswers) recorded answer(s) without their request" + (firstStrayFrame.map { ", the first at frame \($0)" } ?? ""))
+            parts.append(
+                "\(strayAnswers) recorded answer(s) without their request"
+                    + (firstStrayFrame.map { ", the first at frame \($0)" } ?? ""))
         }
         return parts.isEmpty ? nil : parts.joined(separator: "; ")
     }
@@ -284,18 +297,22 @@ public struct ReplayReport {
         if skipped > 0 { detail += "; \(skipped) skipped (recorded ENOTCONN: no listener then)" }
         out.append(detail)
         if let missing = incompleteness {
-            out.append("  incomplete trace: \(missing)"
-                       + (allowIncomplete ? " (accepted: --allow-incomplete)" : "; the replay fails (--allow-incomplete accepts it)"))
+            out.append(
+                "  incomplete trace: \(missing)"
+                    + (allowIncomplete
+                        ? " (accepted: --allow-incomplete)" : "; the replay fails (--allow-incomplete accepts it)"))
         }
         let all = overall
         if all.calls > 0 {
-            out.append("  service: \(all.calls) timed calls, \(format(Double(all.serviceNanoseconds) / 1e6)) ms, "
-                       + "\(Int(all.serviceCallsPerSecond)) calls/s (request handed over → answer ready)")
+            out.append(
+                "  service: \(all.calls) timed calls, \(format(Double(all.serviceNanoseconds) / 1e6)) ms, "
+                    + "\(Int(all.serviceCallsPerSecond)) calls/s (request handed over → answer ready)")
         }
         if !startingState.isEmpty { out.append("  starting state: \(startingState)") }
         if let p = pacing, p.paced > 0 {
-            out.append("  pacing: \(p.paced) requests, achieved \(format(p.achievedRate)) /s, lateness mean "
-                       + "\(TraceLine.latency(UInt64(p.meanLateness))) max \(TraceLine.latency(p.maxLateness))")
+            out.append(
+                "  pacing: \(p.paced) requests, achieved \(format(p.achievedRate)) /s, lateness mean "
+                    + "\(TraceLine.latency(UInt64(p.meanLateness))) max \(TraceLine.latency(p.maxLateness))")
         }
         if let stopped { out.append("  stopped: \(stopped)") }
         if let first {
@@ -303,7 +320,9 @@ public struct ReplayReport {
             out.append(first.text())
             if divergent > 1 {
                 out.append("")
-                out.append("\(divergent) divergent answers in all\(later.count < divergent - 1 ? " (the first \(later.count + 1) listed)" : ""):")
+                out.append(
+                    "\(divergent) divergent answers in all\(later.count < divergent - 1 ? " (the first \(later.count + 1) listed)" : ""):"
+                )
                 out.append("  call \(first.call) frame \(first.frame): \(first.command): \(first.reason)")
                 for d in later {
                     var line = "  call \(d.call) frame \(d.frame): \(d.command)"
@@ -344,18 +363,25 @@ public struct ReplayReport {
         if let f = firstStrayFrame { o.append(JSONMember("first_stray_frame", .number(UInt64(f)))) }
         if let m = entryMoves { o.append(JSONMember("tcam_entry_moves", .number(UInt64(m)))) }
         if let p = pacing, p.paced > 0 {
-            o.append(JSONMember("pacing", .object([
-                JSONMember("paced", .number(UInt64(p.paced))),
-                JSONMember("achieved_rate", .double(p.achievedRate)),
-                JSONMember("mean_lateness_ns", .double(p.meanLateness)),
-                JSONMember("max_lateness_ns", .number(p.maxLateness)),
-            ])))
+            o.append(
+                JSONMember(
+                    "pacing",
+                    .object([
+                        JSONMember("paced", .number(UInt64(p.paced))),
+                        JSONMember("achieved_rate", .double(p.achievedRate)),
+                        JSONMember("mean_lateness_ns", .double(p.meanLateness)),
+                        JSONMember("max_lateness_ns", .number(p.maxLateness)),
+                    ])))
         }
         func timingJSON(_ t: CommandTiming) -> JSONValue {
-            var m: [JSONMember] = [JSONMember("calls", .number(UInt64(t.calls))), JSONMember("flows", .number(UInt64(t.flows)))]
+            var m: [JSONMember] = [
+                JSONMember("calls", .number(UInt64(t.calls))), JSONMember("flows", .number(UInt64(t.flows))),
+            ]
             if t.latency.totalCount > 0 {
                 for p in [50.0, 90, 99, 99.9] {
-                    m.append(JSONMember("p\(p == 99.9 ? "99.9" : String(Int(p)))_ns", .number(t.latency.valueAtPercentile(p))))
+                    m.append(
+                        JSONMember(
+                            "p\(p == 99.9 ? "99.9" : String(Int(p)))_ns", .number(t.latency.valueAtPercentile(p))))
                 }
                 m.append(JSONMember("max_ns", .number(t.latency.max)))
             }
@@ -368,7 +394,9 @@ public struct ReplayReport {
             return .object(m)
         }
         var cmds: [JSONMember] = []
-        for (c, t) in commands.sorted(by: { $0.key < $1.key }) { cmds.append(JSONMember(commandName(c), timingJSON(t))) }
+        for (c, t) in commands.sorted(by: { $0.key < $1.key }) {
+            cmds.append(JSONMember(commandName(c), timingJSON(t)))
+        }
         o.append(JSONMember("commands", .object(cmds)))
         // calls_per_second above is wall clock; this one is the service's, as each command's.
         o.append(JSONMember("all", timingJSON(overall)))
@@ -394,7 +422,9 @@ func commandName(_ c: UInt32?) -> String {
 
 /// One line for a normalised message: what `flowtrace show` prints, without time and leg.
 public func describeMessage(_ message: [UInt8]) -> String {
-    let families = FamilyTable([.flowTable(id: Normalizer.canonicalFlowTableID), .hairpin(id: Normalizer.canonicalHairpinID)])
+    let families = FamilyTable([
+        .flowTable(id: Normalizer.canonicalFlowTableID), .hairpin(id: Normalizer.canonicalHairpinID),
+    ])
     return message.withUnsafeBytes { raw -> String in
         let s = SummaryDecoder.summarize(raw, families: families)
         var out: String

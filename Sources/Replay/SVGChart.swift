@@ -23,8 +23,10 @@ public enum SVGChart {
         public var machine: String
         public var version: String
 
-        public init(runs: Int, warmup: Int, machine: String = SVGChart.machineDescription(),
-                    version: String = FlowTraceInfo.version) {
+        public init(
+            runs: Int, warmup: Int, machine: String = SVGChart.machineDescription(),
+            version: String = FlowTraceInfo.version
+        ) {
             self.runs = runs
             self.warmup = warmup
             self.machine = machine
@@ -45,7 +47,8 @@ public enum SVGChart {
         // One colour per backend, in the order they were measured, for every panel and trace.
         var backends: [String] = []
         for r in results where !backends.contains(r.backend) { backends.append(r.backend) }
-        let colours = Dictionary(uniqueKeysWithValues: backends.enumerated().map { ($0.element, palette[$0.offset % palette.count]) })
+        let colours = Dictionary(
+            uniqueKeysWithValues: backends.enumerated().map { ($0.element, palette[$0.offset % palette.count]) })
         let width = 5 * panelWidth + 6 * gap
         let height = legendHeight + Double(max(files.count, 1)) * (panelHeight + titleHeight + gap) + gap
         var s = """
@@ -63,9 +66,11 @@ public enum SVGChart {
             let calls = rs.first.map { "\($0.calls) calls, \($0.messages) messages per run" } ?? ""
             s += text(gap, y + 16, "trace \(f) — \(calls)", size: 14, weight: "bold", cls: "trace")
             let runs = rs.map(\.runs).max() ?? ctx.runs
-            s += text(gap, y + 34, "\(runs) timed run(s) after \(ctx.warmup) warm-up per backend, each backend from the trace's "
-                      + "starting state, in process, preloaded, top speed · machine: \(ctx.machine) · FlowTrace \(ctx.version)",
-                      size: 11, cls: "context")
+            s += text(
+                gap, y + 34,
+                "\(runs) timed run(s) after \(ctx.warmup) warm-up per backend, each backend from the trace's "
+                    + "starting state, in process, preloaded, top speed · machine: \(ctx.machine) · FlowTrace \(ctx.version)",
+                size: 11, cls: "context")
             let top = y + titleHeight
             s += latencyPanel(rs, colours, x: gap, y: top)
             s += throughputPanel(rs, colours, runs: runs, x: 2 * gap + panelWidth, y: top)
@@ -93,7 +98,8 @@ public enum SVGChart {
                 let text = String(cString: l)
                 if text.hasPrefix("model name") || (cpu.isEmpty && text.hasPrefix("Model")) {
                     if let colon = text.firstIndex(of: ":") {
-                        let value = text[text.index(after: colon)...].split(separator: "\n").first.map(String.init) ?? ""
+                        let value =
+                            text[text.index(after: colon)...].split(separator: "\n").first.map(String.init) ?? ""
                         cpu = value.trimmingSpaces
                     }
                 }
@@ -115,7 +121,8 @@ public enum SVGChart {
         s += text(x, y + 10, "backend:", size: 11, weight: "bold")
         var lx = x + 62
         for b in backends {
-            s += "<rect class=\"legend-key\" data-backend=\"\(escape(b))\" x=\"\(fmt(lx))\" y=\"\(fmt(y))\" width=\"12\" height=\"12\" "
+            s +=
+                "<rect class=\"legend-key\" data-backend=\"\(escape(b))\" x=\"\(fmt(lx))\" y=\"\(fmt(y))\" width=\"12\" height=\"12\" "
                 + "fill=\"\(colours[b] ?? "#999")\"/>\n"
             s += text(lx + 16, y + 10, b, size: 11)
             lx += 30 + Double(b.count) * 7
@@ -133,20 +140,25 @@ public enum SVGChart {
             for (k, v) in [o.p50, o.p90, o.p99, o.p999].enumerated() { groups[k].1.append(Double(v)) }
         }
         guard samples >= minimumSamples else {
-            return emptyPanel(title: "latency of all calls", note: "n = \(samples) timed calls: too few for percentiles",
-                              x: x, y: y, panel: "latency")
+            return emptyPanel(
+                title: "latency of all calls", note: "n = \(samples) timed calls: too few for percentiles",
+                x: x, y: y, panel: "latency")
         }
-        return barPanel(title: "latency of all calls", panel: "latency", groups: groups, backends: rs.map(\.backend),
-                        colours: colours, log: true, yLabel: "latency (log scale)", xLabel: "percentile, all timed runs",
-                        x: x, y: y, format: { latency($0) })
+        return barPanel(
+            title: "latency of all calls", panel: "latency", groups: groups, backends: rs.map(\.backend),
+            colours: colours, log: true, yLabel: "latency (log scale)", xLabel: "percentile, all timed runs",
+            x: x, y: y, format: { latency($0) })
     }
 
-    static func throughputPanel(_ rs: [BackendBench], _ colours: [String: String], runs: Int, x: Double, y: Double) -> String {
+    static func throughputPanel(_ rs: [BackendBench], _ colours: [String: String], runs: Int, x: Double, y: Double)
+        -> String
+    {
         let groups = [("all calls", rs.map(\.serviceRate))]
         let top = niceMax(rs.flatMap { $0.runRates + [$0.serviceRate] }.max() ?? 1)
-        var s = barPanel(title: "throughput (service time)", panel: "throughput", groups: groups, backends: rs.map(\.backend),
-                         colours: colours, log: false, yLabel: "calls/s", xLabel: "backend; whisker: min–max over \(runs) runs",
-                         x: x, y: y, format: { count($0) }, fixedTop: top, groupLabels: false)
+        var s = barPanel(
+            title: "throughput (service time)", panel: "throughput", groups: groups, backends: rs.map(\.backend),
+            colours: colours, log: false, yLabel: "calls/s", xLabel: "backend; whisker: min–max over \(runs) runs",
+            x: x, y: y, format: { count($0) }, fixedTop: top, groupLabels: false)
         // Whiskers: the slowest and fastest run, on each backend's bar.
         let plot = plotArea(x: x, y: y)
         let barWidth = plot.w * 0.8 / Double(max(rs.count, 1))
@@ -154,20 +166,28 @@ public enum SVGChart {
             guard let lo = r.runRates.min(), let hi = r.runRates.max() else { continue }
             let cx = plot.x + plot.w * 0.1 + barWidth * (Double(i) + 0.5)
             let y1 = plot.y + plot.h * (1 - lo / top), y2 = plot.y + plot.h * (1 - hi / top)
-            s += "<g class=\"whisker\" data-backend=\"\(escape(r.backend))\"><title>\(escape(r.backend)): min–max over "
+            s +=
+                "<g class=\"whisker\" data-backend=\"\(escape(r.backend))\"><title>\(escape(r.backend)): min–max over "
                 + "\(r.runRates.count) runs: \(count(lo))–\(count(hi)) calls/s</title>\n"
-            s += "<line x1=\"\(fmt(cx))\" y1=\"\(fmt(y1))\" x2=\"\(fmt(cx))\" y2=\"\(fmt(y2))\" stroke=\"#333\" stroke-width=\"1.5\"/>\n"
-            s += "<line x1=\"\(fmt(cx - 5))\" y1=\"\(fmt(y1))\" x2=\"\(fmt(cx + 5))\" y2=\"\(fmt(y1))\" stroke=\"#333\"/>\n"
-            s += "<line x1=\"\(fmt(cx - 5))\" y1=\"\(fmt(y2))\" x2=\"\(fmt(cx + 5))\" y2=\"\(fmt(y2))\" stroke=\"#333\"/>\n</g>\n"
+            s +=
+                "<line x1=\"\(fmt(cx))\" y1=\"\(fmt(y1))\" x2=\"\(fmt(cx))\" y2=\"\(fmt(y2))\" stroke=\"#333\" stroke-width=\"1.5\"/>\n"
+            s +=
+                "<line x1=\"\(fmt(cx - 5))\" y1=\"\(fmt(y1))\" x2=\"\(fmt(cx + 5))\" y2=\"\(fmt(y1))\" stroke=\"#333\"/>\n"
+            s +=
+                "<line x1=\"\(fmt(cx - 5))\" y1=\"\(fmt(y2))\" x2=\"\(fmt(cx + 5))\" y2=\"\(fmt(y2))\" stroke=\"#333\"/>\n</g>\n"
             s += text(cx, plot.y + plot.h + 14, r.backend, anchor: "middle", size: 10)
         }
-        s += text(plot.x + plot.w, y + 30, "bar: all runs together; whisker: min–max over \(runs) runs", anchor: "end", size: 9,
-                  cls: "error-bars")
+        s += text(
+            plot.x + plot.w, y + 30, "bar: all runs together; whisker: min–max over \(runs) runs", anchor: "end",
+            size: 9,
+            cls: "error-bars")
         return s
     }
 
     /// p99 per command: a group per command, a bar per backend; "n = N" where too few calls.
-    static func commandPanel(_ rs: [BackendBench], _ colours: [String: String], runs: Int, x: Double, y: Double) -> String {
+    static func commandPanel(_ rs: [BackendBench], _ colours: [String: String], runs: Int, x: Double, y: Double)
+        -> String
+    {
         var commands: [String] = []
         for r in rs { for c in r.commands where !commands.contains(c.command) { commands.append(c.command) } }
         var groups: [(String, [Double])] = []
@@ -187,28 +207,33 @@ public enum SVGChart {
             }
             groups.append((short(name), vs))
         }
-        return barPanel(title: "p99 latency per command", panel: "p99", groups: groups, backends: rs.map(\.backend),
-                        colours: colours, log: true, yLabel: "p99 latency (log scale)",
-                        xLabel: "command (n < \(minimumSamples) timed calls: no percentile)", x: x, y: y,
-                        format: { latency($0) }, notes: notes)
+        return barPanel(
+            title: "p99 latency per command", panel: "p99", groups: groups, backends: rs.map(\.backend),
+            colours: colours, log: true, yLabel: "p99 latency (log scale)",
+            xLabel: "command (n < \(minimumSamples) timed calls: no percentile)", x: x, y: y,
+            format: { latency($0) }, notes: notes)
     }
 
     /// Mean time per call in the service and per operation inside the backend.
     static func costPanel(_ rs: [BackendBench], _ colours: [String: String], x: Double, y: Double) -> String {
-        let groups = [("service ns/call", rs.map { $0.overall.mean }),
-                      ("backend ns/op", rs.map { $0.overall.backendNanosecondsPerOperation })]
-        return barPanel(title: "mean time: service vs backend", panel: "cost", groups: groups, backends: rs.map(\.backend),
-                        colours: colours, log: true, yLabel: "time (log scale)",
-                        xLabel: "per call in the service · per backend operation", x: x, y: y, format: { latency($0) })
+        let groups = [
+            ("service ns/call", rs.map { $0.overall.mean }),
+            ("backend ns/op", rs.map { $0.overall.backendNanosecondsPerOperation }),
+        ]
+        return barPanel(
+            title: "mean time: service vs backend", panel: "cost", groups: groups, backends: rs.map(\.backend),
+            colours: colours, log: true, yLabel: "time (log scale)",
+            xLabel: "per call in the service · per backend operation", x: x, y: y, format: { latency($0) })
     }
 
     /// TCAM entry moves per flow inserted or deleted: the update cost hardware pays (0 for the
     /// backends that move nothing).
     static func movesPanel(_ rs: [BackendBench], _ colours: [String: String], x: Double, y: Double) -> String {
-        barPanel(title: "entry moves per update", panel: "moves", groups: [("moves/update", rs.map(\.movesPerUpdate))],
-                 backends: rs.map(\.backend), colours: colours, log: false, yLabel: "entries moved per flow updated",
-                 xLabel: "backend (SET_FLOWS + DEL_FLOWS flows)", x: x, y: y,
-                 format: { v in v == v.rounded() ? String(Int(v)) : String(Double(Int(v * 100)) / 100) }, groupLabels: false)
+        barPanel(
+            title: "entry moves per update", panel: "moves", groups: [("moves/update", rs.map(\.movesPerUpdate))],
+            backends: rs.map(\.backend), colours: colours, log: false, yLabel: "entries moved per flow updated",
+            xLabel: "backend (SET_FLOWS + DEL_FLOWS flows)", x: x, y: y,
+            format: { v in v == v.rounded() ? String(Int(v)) : String(Double(Int(v * 100)) / 100) }, groupLabels: false)
     }
 
     // MARK: drawing
@@ -219,19 +244,23 @@ public enum SVGChart {
 
     static func emptyPanel(title: String, note: String, x: Double, y: Double, panel: String) -> String {
         var s = "<g class=\"panel\" data-panel=\"\(panel)\">\n"
-        s += "<rect x=\"\(fmt(x))\" y=\"\(fmt(y))\" width=\"\(fmt(panelWidth))\" height=\"\(fmt(panelHeight))\" fill=\"#fafafa\" stroke=\"#ddd\"/>\n"
+        s +=
+            "<rect x=\"\(fmt(x))\" y=\"\(fmt(y))\" width=\"\(fmt(panelWidth))\" height=\"\(fmt(panelHeight))\" fill=\"#fafafa\" stroke=\"#ddd\"/>\n"
         s += text(x + 8, y + 16, title, size: 12, weight: "bold")
         s += text(x + panelWidth / 2, y + panelHeight / 2, note, anchor: "middle", size: 11, cls: "sample-note")
         return s + "</g>\n"
     }
 
     /// Bars in groups; within a group one bar per backend, in the backend's colour.
-    static func barPanel(title: String, panel: String, groups: [(String, [Double])], backends: [String],
-                         colours: [String: String], log: Bool, yLabel: String, xLabel: String, x: Double, y: Double,
-                         format: (Double) -> String, fixedTop: Double? = nil, groupLabels: Bool = true,
-                         notes: [Int: String] = [:]) -> String {
+    static func barPanel(
+        title: String, panel: String, groups: [(String, [Double])], backends: [String],
+        colours: [String: String], log: Bool, yLabel: String, xLabel: String, x: Double, y: Double,
+        format: (Double) -> String, fixedTop: Double? = nil, groupLabels: Bool = true,
+        notes: [Int: String] = [:]
+    ) -> String {
         var s = "<g class=\"panel\" data-panel=\"\(panel)\">\n"
-        s += "<rect x=\"\(fmt(x))\" y=\"\(fmt(y))\" width=\"\(fmt(panelWidth))\" height=\"\(fmt(panelHeight))\" fill=\"#fafafa\" stroke=\"#ddd\"/>\n"
+        s +=
+            "<rect x=\"\(fmt(x))\" y=\"\(fmt(y))\" width=\"\(fmt(panelWidth))\" height=\"\(fmt(panelHeight))\" fill=\"#fafafa\" stroke=\"#ddd\"/>\n"
         s += text(x + 8, y + 16, title, size: 12, weight: "bold")
         let p = plotArea(x: x, y: y)
         let values = groups.flatMap { $0.1 }.filter { $0 > 0 }
@@ -256,15 +285,20 @@ public enum SVGChart {
         }
         for t in ticks {
             let ty = p.y + p.h * (1 - scale(t))
-            s += "<line x1=\"\(fmt(p.x))\" y1=\"\(fmt(ty))\" x2=\"\(fmt(p.x + p.w))\" y2=\"\(fmt(ty))\" stroke=\"#e3e3e3\"/>\n"
+            s +=
+                "<line x1=\"\(fmt(p.x))\" y1=\"\(fmt(ty))\" x2=\"\(fmt(p.x + p.w))\" y2=\"\(fmt(ty))\" stroke=\"#e3e3e3\"/>\n"
             s += text(p.x - 4, ty + 4, format(t), anchor: "end", size: 10, cls: "tick")
         }
-        s += "<line x1=\"\(fmt(p.x))\" y1=\"\(fmt(p.y))\" x2=\"\(fmt(p.x))\" y2=\"\(fmt(p.y + p.h))\" stroke=\"#888\"/>\n"
-        s += "<line x1=\"\(fmt(p.x))\" y1=\"\(fmt(p.y + p.h))\" x2=\"\(fmt(p.x + p.w))\" y2=\"\(fmt(p.y + p.h))\" stroke=\"#888\"/>\n"
+        s +=
+            "<line x1=\"\(fmt(p.x))\" y1=\"\(fmt(p.y))\" x2=\"\(fmt(p.x))\" y2=\"\(fmt(p.y + p.h))\" stroke=\"#888\"/>\n"
+        s +=
+            "<line x1=\"\(fmt(p.x))\" y1=\"\(fmt(p.y + p.h))\" x2=\"\(fmt(p.x + p.w))\" y2=\"\(fmt(p.y + p.h))\" stroke=\"#888\"/>\n"
         let ly = p.y + p.h / 2, lx = x + 13
-        s += "<text class=\"axis-label\" data-axis=\"y\" x=\"\(fmt(lx))\" y=\"\(fmt(ly))\" text-anchor=\"middle\" font-size=\"10\" "
+        s +=
+            "<text class=\"axis-label\" data-axis=\"y\" x=\"\(fmt(lx))\" y=\"\(fmt(ly))\" text-anchor=\"middle\" font-size=\"10\" "
             + "transform=\"rotate(-90 \(fmt(lx)) \(fmt(ly)))\">\(escape(yLabel))</text>\n"
-        s += "<text class=\"axis-label\" data-axis=\"x\" x=\"\(fmt(p.x + p.w / 2))\" y=\"\(fmt(y + panelHeight - 8))\" "
+        s +=
+            "<text class=\"axis-label\" data-axis=\"x\" x=\"\(fmt(p.x + p.w / 2))\" y=\"\(fmt(y + panelHeight - 8))\" "
             + "text-anchor=\"middle\" font-size=\"10\">\(escape(xLabel))</text>\n"
         // Bars.
         let groupWidth = p.w / Double(max(groups.count, 1))
@@ -277,7 +311,8 @@ public enum SVGChart {
                 for (k, v) in vs.enumerated() where k < backends.count {
                     let h = p.h * scale(v)
                     let b = backends[k]
-                    s += "<rect class=\"bar\" data-panel=\"\(panel)\" data-backend=\"\(escape(b))\" "
+                    s +=
+                        "<rect class=\"bar\" data-panel=\"\(panel)\" data-backend=\"\(escape(b))\" "
                         + "x=\"\(fmt(gx + barWidth * Double(k)))\" y=\"\(fmt(p.y + p.h - h))\" width=\"\(fmt(max(barWidth - 1, 1)))\" "
                         + "height=\"\(fmt(h))\" fill=\"\(colours[b] ?? "#999")\"><title>\(escape(b)) \(escape(name)): "
                         + "\(escape(format(v)))</title></rect>\n"
@@ -287,7 +322,8 @@ public enum SVGChart {
             if groups.count > 4 {
                 // Many groups: slanted labels, so long command names do not run into each other.
                 let lx = gx + groupWidth * 0.4, ly = p.y + p.h + 12
-                s += "<text x=\"\(fmt(lx))\" y=\"\(fmt(ly))\" text-anchor=\"end\" font-size=\"9\" "
+                s +=
+                    "<text x=\"\(fmt(lx))\" y=\"\(fmt(ly))\" text-anchor=\"end\" font-size=\"9\" "
                     + "transform=\"rotate(-35 \(fmt(lx)) \(fmt(ly)))\">\(escape(name))</text>\n"
             } else {
                 s += text(gx + groupWidth * 0.4, p.y + p.h + 14, name, anchor: "middle", size: 10)
@@ -297,8 +333,10 @@ public enum SVGChart {
         return s
     }
 
-    static func text(_ x: Double, _ y: Double, _ t: String, anchor: String = "start", size: Int = 11,
-                     weight: String = "normal", cls: String? = nil) -> String {
+    static func text(
+        _ x: Double, _ y: Double, _ t: String, anchor: String = "start", size: Int = 11,
+        weight: String = "normal", cls: String? = nil
+    ) -> String {
         "<text" + (cls.map { " class=\"\($0)\"" } ?? "") + " x=\"\(fmt(x))\" y=\"\(fmt(y))\" text-anchor=\"\(anchor)\" "
             + "font-size=\"\(size)\" font-weight=\"\(weight)\">" + escape(t) + "</text>\n"
     }

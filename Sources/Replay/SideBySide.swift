@@ -27,7 +27,8 @@ public struct SideBySide: Sendable {
         while head < left.count && head < right.count && left[head] == right[head] { head += 1 }
         var tail = 0
         while tail < left.count - head && tail < right.count - head
-                && left[left.count - 1 - tail] == right[right.count - 1 - tail] { tail += 1 }
+            && left[left.count - 1 - tail] == right[right.count - 1 - tail]
+        { tail += 1 }
         let a = Array(left[head..<(left.count - tail)])
         let b = Array(right[head..<(right.count - tail)])
         var rows: [Row] = []
@@ -39,7 +40,8 @@ public struct SideBySide: Sendable {
         } else {
             middle = (0..<max(a.count, b.count)).map { i in
                 let l = i < a.count ? a[i] : nil, r = i < b.count ? b[i] : nil
-                return Row(mark: l == nil ? .onlyRight : r == nil ? .onlyLeft : l == r ? .same : .changed, left: l, right: r)
+                return Row(
+                    mark: l == nil ? .onlyRight : r == nil ? .onlyLeft : l == r ? .same : .changed, left: l, right: r)
             }
         }
         rows.append(contentsOf: middle)
@@ -60,8 +62,12 @@ public struct SideBySide: Sendable {
         let maxD = min(n + m, maxEdits)
         // Lines compared as integers: equal strings get equal ids.
         var ids: [String: Int] = [:]
-        let ai = a.map { s -> Int in if let i = ids[s] { return i }; let i = ids.count; ids[s] = i; return i }
-        let bi = b.map { s -> Int in if let i = ids[s] { return i }; let i = ids.count; ids[s] = i; return i }
+        let ai = a.map { s -> Int in
+            if let i = ids[s] { return i }; let i = ids.count; ids[s] = i; return i
+        }
+        let bi = b.map { s -> Int in
+            if let i = ids[s] { return i }; let i = ids.count; ids[s] = i; return i
+        }
         let offset = maxD + 1
         var v = [Int](repeating: 0, count: 2 * maxD + 3)
         // The V of each round, only its [-d, d] window: O(D²) memory in all.
@@ -96,7 +102,7 @@ public struct SideBySide: Sendable {
         var x = n, y = m
         for d in stride(from: trace.count - 1, through: 0, by: -1) {
             let saved = trace[d]
-            func at(_ k: Int) -> Int { saved[k + d] }   // saved holds V[-d…d]
+            func at(_ k: Int) -> Int { saved[k + d] }  // saved holds V[-d…d]
             let k = x - y
             let prevK: Int
             if d == 0 {
@@ -147,8 +153,10 @@ public struct SideBySide: Sendable {
 
     /// The rows as text: two columns of `width` characters, a mark between them, runs of equal
     /// lines beyond `context` around a change folded into one line.
-    public func render(width: Int = 60, context: Int = 3, leftTitle: String = "recorded",
-                       rightTitle: String = "replayed", maxChanges: Int = 200) -> String {
+    public func render(
+        width: Int = 60, context: Int = 3, leftTitle: String = "recorded",
+        rightTitle: String = "replayed", maxChanges: Int = 200
+    ) -> String {
         func cell(_ s: String?) -> String {
             let t = s ?? ""
             if t.count > width { return String(t.prefix(width - 1)) + "…" }

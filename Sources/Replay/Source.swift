@@ -64,15 +64,17 @@ struct HeldRecord {
 
     @inline(__always)
     func record(in storage: UnsafeMutableRawPointer) -> TraceRecord {
-        TraceRecord(timestamp: timestamp, leg: leg, direction: direction,
-                    netlink: UnsafeRawBufferPointer(start: storage + start, count: count),
-                    pairing: pairing, synthetic: synthetic, netlinkProtocol: netlinkProtocol)
+        TraceRecord(
+            timestamp: timestamp, leg: leg, direction: direction,
+            netlink: UnsafeRawBufferPointer(start: storage + start, count: count),
+            pairing: pairing, synthetic: synthetic, netlinkProtocol: netlinkProtocol)
     }
 
     @inline(__always)
     func view(in storage: UnsafeMutableRawPointer) -> RecordView {
-        RecordView(netlink: UnsafeRawBufferPointer(start: storage + start, count: count),
-                   timestamp: timestamp, direction: direction, synthetic: synthetic)
+        RecordView(
+            netlink: UnsafeRawBufferPointer(start: storage + start, count: count),
+            timestamp: timestamp, direction: direction, synthetic: synthetic)
     }
 }
 
@@ -83,8 +85,9 @@ extension FamilyTable {
     mutating func learnIfController(_ bytes: UnsafeRawBufferPointer, netlinkProtocol: UInt16) {
         guard netlinkProtocol == NetlinkPseudoHeader.protocolGeneric else { return }
         if bytes.count >= Netlink.headerLength, let base = bytes.baseAddress,
-           base.loadUnaligned(fromByteOffset: 4, as: UInt16.self) != Controller.familyID,
-           Netlink.align(Int(base.loadUnaligned(as: UInt32.self))) >= bytes.count {
+            base.loadUnaligned(fromByteOffset: 4, as: UInt16.self) != Controller.familyID,
+            Netlink.align(Int(base.loadUnaligned(as: UInt32.self))) >= bytes.count
+        {
             return
         }
         learn(fromNetlink: bytes)
@@ -181,9 +184,11 @@ public final class PreloadedSource: RecordSource {
                 let n = r.netlink.count
                 if used + n > capacity { grow(used + n) }
                 if n > 0, let base = r.netlink.baseAddress { (storage + used).copyMemory(from: base, byteCount: n) }
-                entries.append(HeldRecord(start: used, count: n, timestamp: r.timestamp, pairing: r.pairing,
-                                          leg: r.leg, direction: r.direction, synthetic: r.synthetic,
-                                          netlinkProtocol: r.netlinkProtocol))
+                entries.append(
+                    HeldRecord(
+                        start: used, count: n, timestamp: r.timestamp, pairing: r.pairing,
+                        leg: r.leg, direction: r.direction, synthetic: r.synthetic,
+                        netlinkProtocol: r.netlinkProtocol))
                 frames.append(source.recordNumber)
                 used += n
             }

@@ -60,7 +60,9 @@ public struct StartingState {
             return
         }
         for m in Messages(record.netlink) {
-            guard let h = NetlinkHeader(peeking: m), h.type == hairpinID, GenericHeader.command(ofMessage: m) == NFLH.Command.encap.rawValue else { continue }
+            guard let h = NetlinkHeader(peeking: m), h.type == hairpinID,
+                GenericHeader.command(ofMessage: m) == NFLH.Command.encap.rawValue
+            else { continue }
             records += 1
             let message: HairpinMessage
             do { message = try HairpinMessage.decode(m, familyID: hairpinID) } catch {
@@ -79,8 +81,11 @@ public struct StartingState {
 
     private mutating func apply(_ e: HairpinEncap) {
         guard e.status == 0, let a = e.attributes, let ifindex = a.ifindex,
-              let cmd = UInt8(exactly: e.command).flatMap(NFL.Command.init(rawValue:)) else {
-            problem("snapshot answer seq \(e.sequence) (command \(e.command), status \(e.status ?? 0)) names no device or failed: ignored")
+            let cmd = UInt8(exactly: e.command).flatMap(NFL.Command.init(rawValue:))
+        else {
+            problem(
+                "snapshot answer seq \(e.sequence) (command \(e.command), status \(e.status ?? 0)) names no device or failed: ignored"
+            )
             return
         }
         var d = devices[ifindex] ?? Device(ifindex: ifindex)
@@ -108,9 +113,15 @@ public struct StartingState {
     public mutating func completeModels(with fallback: PipelineModel) {
         for (ifindex, var d) in devices {
             var missing: [String] = []
-            if !d.has.contains(NFL.Command.getTables.rawValue) { d.model.tables = fallback.tables; missing.append("tables") }
-            if !d.has.contains(NFL.Command.getHeaders.rawValue) { d.model.headers = fallback.headers; missing.append("headers") }
-            if !d.has.contains(NFL.Command.getActions.rawValue) { d.model.actions = fallback.actions; missing.append("actions") }
+            if !d.has.contains(NFL.Command.getTables.rawValue) {
+                d.model.tables = fallback.tables; missing.append("tables")
+            }
+            if !d.has.contains(NFL.Command.getHeaders.rawValue) {
+                d.model.headers = fallback.headers; missing.append("headers")
+            }
+            if !d.has.contains(NFL.Command.getActions.rawValue) {
+                d.model.actions = fallback.actions; missing.append("actions")
+            }
             if !d.has.contains(NFL.Command.getHeaderGraph.rawValue) {
                 d.model.headerGraph = fallback.headerGraph
                 missing.append("header graph")
@@ -120,7 +131,9 @@ public struct StartingState {
                 missing.append("table graph")
             }
             if !missing.isEmpty {
-                problem("device \(ifindex): the snapshot has no \(missing.joined(separator: ", ")); the default model's are used")
+                problem(
+                    "device \(ifindex): the snapshot has no \(missing.joined(separator: ", ")); the default model's are used"
+                )
             }
             devices[ifindex] = d
         }

@@ -80,14 +80,17 @@ public enum UpdateCost {
         #endif
     }
 
-    public static func run(model: PipelineModel, tableName: String = "ingress_acl", sizes: [Int], kinds: [BackendKind],
-                           updates: Int, seed: UInt64) -> [UpdateCostResult] {
+    public static func run(
+        model: PipelineModel, tableName: String = "ingress_acl", sizes: [Int], kinds: [BackendKind],
+        updates: Int, seed: UInt64
+    ) -> [UpdateCostResult] {
         guard var table = model.tables.first(where: { $0.name == tableName }) ?? model.tables.first else { return [] }
         var out: [UpdateCostResult] = []
         for n in sizes {
             table.size = UInt32(n + updates + 1)
-            let m = PipelineModel(headers: model.headers, actions: model.actions, tables: [table],
-                                  headerGraph: model.headerGraph, tableGraph: model.tableGraph)
+            let m = PipelineModel(
+                headers: model.headers, actions: model.actions, tables: [table],
+                headerGraph: model.headerGraph, tableGraph: model.tableGraph)
             let names = ModelFieldNames(model: m)
             let all = ACLRuleSet.flows(count: n + updates, table: table, names: names, seed: seed)
             let fill = Array(all.prefix(n))

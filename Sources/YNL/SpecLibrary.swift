@@ -57,7 +57,8 @@ public struct YNLSpecLibrary: Sendable {
         if fm.fileExists(atPath: installed) { return installed }
         while dir.path != "/" && !dir.path.isEmpty {
             if fm.fileExists(atPath: dir.appendingPathComponent("Package.swift").path),
-               fm.fileExists(atPath: dir.appendingPathComponent("spec").path) {
+                fm.fileExists(atPath: dir.appendingPathComponent("spec").path)
+            {
                 return dir.appendingPathComponent("spec").path
             }
             dir = dir.deletingLastPathComponent()
@@ -66,8 +67,10 @@ public struct YNLSpecLibrary: Sendable {
     }
 
     /// The search path, in order, folders that do not exist left out except the ones the user named.
-    public static func searchPath(specDirs: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
-                                  executable: String = currentExecutable) -> [YNLSpecDirectory] {
+    public static func searchPath(
+        specDirs: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+        executable: String = currentExecutable
+    ) -> [YNLSpecDirectory] {
         var dirs = specDirs.map { YNLSpecDirectory(path: $0, origin: "--spec-dir") }
         if let env = environment["FLOWTRACE_SPEC_PATH"] {
             dirs += env.split(separator: ":").map { YNLSpecDirectory(path: String($0), origin: "FLOWTRACE_SPEC_PATH") }
@@ -82,7 +85,8 @@ public struct YNLSpecLibrary: Sendable {
 
     /// This process's binary (the link /proc/self/exe; argv[0] when that cannot be read).
     public static var currentExecutable: String {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments.first ?? ""
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments.first
+            ?? ""
     }
 
     /// Loads every *.yaml of the folders. A folder the user named that cannot be read is an error

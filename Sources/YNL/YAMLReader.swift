@@ -122,8 +122,12 @@ public final class MapReader {
         guard case .mapping(let items) = node else { throw error(key, "expected a mapping of names") }
         return try items.map { item in
             let name = item.key.string ?? "?"
-            return (name, try MapReader(file: file, path: "\(childPath(key)).\(name)", node: item.value,
-                                        keyLine: item.key.mark?.line))
+            return (
+                name,
+                try MapReader(
+                    file: file, path: "\(childPath(key)).\(name)", node: item.value,
+                    keyLine: item.key.mark?.line)
+            )
         }
     }
 
@@ -133,8 +137,9 @@ public final class MapReader {
         return try map.mapping.map { item in
             let name = item.key.string ?? "?"
             guard case .scalar(let scalar) = item.value else {
-                throw SpecError(file: file, line: item.value.mark?.line ?? item.key.mark?.line,
-                                path: map.childPath(name), message: "expected a string")
+                throw SpecError(
+                    file: file, line: item.value.mark?.line ?? item.key.mark?.line,
+                    path: map.childPath(name), message: "expected a string")
             }
             map.read.insert(name)
             return (name, scalar.string)
@@ -163,8 +168,9 @@ public final class MapReader {
         for (key, _) in mapping {
             let name = key.string ?? "?"
             if !read.contains(name) {
-                throw SpecError(file: file, line: key.mark?.line, path: childPath(name),
-                                message: "unknown key (\(hint))")
+                throw SpecError(
+                    file: file, line: key.mark?.line, path: childPath(name),
+                    message: "unknown key (\(hint))")
             }
         }
     }

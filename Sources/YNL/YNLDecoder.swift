@@ -75,8 +75,10 @@ public struct YNLDecoder: Sendable {
         var version: UInt8?
         if family.proto.isGeneric {
             guard payload.count >= Netlink.genericHeaderLength else {
-                throw DecodeError(.truncated(needed: Netlink.headerLength + Netlink.genericHeaderLength,
-                                             available: message.bytes.count), at: Netlink.headerLength)
+                throw DecodeError(
+                    .truncated(
+                        needed: Netlink.headerLength + Netlink.genericHeaderLength,
+                        available: message.bytes.count), at: Netlink.headerLength)
             }
             command = UInt16(payload[0])
             version = payload[1]
@@ -85,8 +87,13 @@ public struct YNLDecoder: Sendable {
             command = message.header.type
         }
         guard let op = family.operation(value: command, request: isRequest) else {
-            if family.proto.isGeneric { throw DecodeError(.unknownCommand(UInt8(truncatingIfNeeded: command)), at: Netlink.headerLength) }
-            throw DecodeError(.notAllowed("no \(isRequest ? "request" : "reply or notification") of \(family.name) has message type \(command)"), at: 4)
+            if family.proto.isGeneric {
+                throw DecodeError(.unknownCommand(UInt8(truncatingIfNeeded: command)), at: Netlink.headerLength)
+            }
+            throw DecodeError(
+                .notAllowed(
+                    "no \(isRequest ? "request" : "reply or notification") of \(family.name) has message type \(command)"
+                ), at: 4)
         }
         var header: [YNLField] = []
         if let fh = op.fixedHeader {
@@ -102,26 +109,34 @@ public struct YNLDecoder: Sendable {
         let region = UnsafeRawBufferPointer(rebasing: payload[offset...])
         let base = Netlink.headerLength + offset
         if let setIndex = op.attributeSet {
-            attributes = try decodeSet(setIndex, AttributeIterator(region, baseOffset: base), depth: 0, outer: [],
-                                       overrides: isRequest ? op.requestNested : [:])
+            attributes = try decodeSet(
+                setIndex, AttributeIterator(region, baseOffset: base), depth: 0, outer: [],
+                overrides: isRequest ? op.requestNested : [:])
         } else if !region.isEmpty {
-            throw DecodeError(.notAllowed("operation \(op.name) has no attribute set, yet \(region.count) bytes follow its headers"), at: base)
+            throw DecodeError(
+                .notAllowed("operation \(op.name) has no attribute set, yet \(region.count) bytes follow its headers"),
+                at: base)
         }
-        return YNLMessage(family: family.name, operation: op.name, request: isRequest, command: command,
-                          version: version, header: header, attributes: attributes)
+        return YNLMessage(
+            family: family.name, operation: op.name, request: isRequest, command: command,
+            version: version, header: header, attributes: attributes)
     }
 
     /// Decodes an attribute region of one set (a nest's payload, or a region cut out by the
     /// caller). `baseOffset` is the region's offset in the message, for errors.
-    public func decodeAttributes(set name: String, _ region: UnsafeRawBufferPointer, baseOffset: Int = 0) throws(DecodeError) -> [YNLField] {
+    public func decodeAttributes(set name: String, _ region: UnsafeRawBufferPointer, baseOffset: Int = 0)
+        throws(DecodeError) -> [YNLField]
+    {
         guard let i = family.attributeSets.firstIndex(where: { $0.name == name }) else {
             throw DecodeError(.notAllowed("\(family.name) has no attribute set \(name)"), at: baseOffset)
         }
         return try decodeSet(i, AttributeIterator(region, baseOffset: baseOffset), depth: 0, outer: [])
     }
 
-    func decodeSet(_ setIndex: Int, _ iterator: AttributeIterator, depth: Int, outer: [YNLField], at offset: Int = 0,
-                   overrides: [UInt16: Int] = [:]) throws(DecodeError) -> [YNLField] {
+    func decodeSet(
+        _ setIndex: Int, _ iterator: AttributeIterator, depth: Int, outer: [YNLField], at offset: Int = 0,
+        overrides: [UInt16: Int] = [:]
+    ) throws(DecodeError) -> [YNLField] {
         guard depth < Netlink.maxNestingDepth else {
             throw DecodeError(.nestingTooDeep(Netlink.maxNestingDepth), at: offset)
         }
@@ -134,7 +149,8 @@ public struct YNLDecoder: Sendable {
             // Read in place: a copy of the set or the attribute would retain each of its
             // references per attribute decoded.
             let t = Int(attr.type)
-            let slot = t < family.attributeSets[setIndex].byType.count ? Int(family.attributeSets[setIndex].byType[t]) : -1
+            let slot =
+                t < family.attributeSets[setIndex].byType.count ? Int(family.attributeSets[setIndex].byType[t]) : -1
             guard slot >= 0 else {
                 throw DecodeError(.unknownAttribute(attr.type), at: attr.offset)
             }
@@ -158,7 +174,11 @@ public struct YNLDecoder: Sendable {
             }
             do throws(DecodeError) {
                 if !overrides.isEmpty, let set = overrides[attr.type] {
-                    fields.append(YNLField(spec.name, .fields(try decodeSet(set, attr.nested(), depth: depth + 1, outer: fields, at: attr.offset))))
+                    fields.append(
+                        YNLField(
+                            spec.name,
+                            .fields(try decodeSet(set, attr.nested(), depth: depth + 1, outer: fields, at: attr.offset))
+                        ))
                     continue
                 }
                 let value = try decodeValue(spec, attr, depth: depth, siblings: fields, outer: outer)
@@ -177,7 +197,9 @@ public struct YNLDecoder: Sendable {
         var width = t.scalar.width
         if width == 0 {
             guard p.count == 4 || p.count == 8 else {
-                throw DecodeError(.payloadLength(expected: "4 or 8 (\(t.scalar.isSigned ? "sint" : "uint"))", got: p.count), at: attr.offset)
+                throw DecodeError(
+                    .payloadLength(expected: "4 or 8 (\(t.scalar.isSigned ? "sint" : "uint"))", got: p.count),
+                    at: attr.offset)
             }
             width = p.count
         } else if p.count != width {
@@ -208,7 +230,9 @@ public struct YNLDecoder: Sendable {
             let en = family.enums[e]
             if t.asFlags {
                 var names: [String] = []
-                for entry in en.entries where entry.value != 0 && raw & entry.value == entry.value { names.append(entry.name) }
+                for entry in en.entries where entry.value != 0 && raw & entry.value == entry.value {
+                    names.append(entry.name)
+                }
                 return .flags(raw, names)
             }
             return .enumerated(raw, en.name(of: raw))
@@ -237,14 +261,19 @@ public struct YNLDecoder: Sendable {
                 at += n
             case .structure(let i):
                 let inner = family.structs[i]
-                fields.append(YNLField(name, .fields(decodeStruct(inner, UnsafeRawBufferPointer(rebasing: p[at..<(at + inner.size)])))))
+                fields.append(
+                    YNLField(
+                        name, .fields(decodeStruct(inner, UnsafeRawBufferPointer(rebasing: p[at..<(at + inner.size)]))))
+                )
                 at += inner.size
             }
         }
         return fields
     }
 
-    func decodeValue(_ spec: YNLAttribute, _ attr: Attribute, depth: Int, siblings: [YNLField], outer: [YNLField]) throws(DecodeError) -> YNLValue? {
+    func decodeValue(_ spec: YNLAttribute, _ attr: Attribute, depth: Int, siblings: [YNLField], outer: [YNLField])
+        throws(DecodeError) -> YNLValue?
+    {
         switch spec.kind {
         case .integer(let t):
             return try integer(t, attr)
@@ -256,7 +285,9 @@ public struct YNLDecoder: Sendable {
             return .fields(try decodeSet(set, attr.nested(), depth: depth + 1, outer: siblings, at: attr.offset))
         case .binary:
             if let r = spec.length, !r.contains(attr.payload.count) {
-                let expected = r.lowerBound == r.upperBound ? "\(r.lowerBound)"
+                let expected =
+                    r.lowerBound == r.upperBound
+                    ? "\(r.lowerBound)"
                     : r.upperBound == Int.max ? "at least \(r.lowerBound)" : "\(r.lowerBound) to \(r.upperBound)"
                 throw DecodeError(.payloadLength(expected: expected, got: attr.payload.count), at: attr.offset)
             }
@@ -270,13 +301,17 @@ public struct YNLDecoder: Sendable {
             // Kernels grow structs at the end (e.g. rtnl_link_stats64): a longer payload is newer,
             // its tail unknown here; a shorter one is an error.
             guard attr.payload.count >= s.size else {
-                throw DecodeError(.payloadLength(expected: "at least \(s.size) (struct \(s.name))", got: attr.payload.count), at: attr.offset)
+                throw DecodeError(
+                    .payloadLength(expected: "at least \(s.size) (struct \(s.name))", got: attr.payload.count),
+                    at: attr.offset)
             }
             return .fields(decodeStruct(s, attr.payload))
         case .array(let t):
             let w = t.scalar.width
             guard attr.payload.count % w == 0 else {
-                throw DecodeError(.payloadLength(expected: "a multiple of \(w) (array of \(t.scalar))", got: attr.payload.count), at: attr.offset)
+                throw DecodeError(
+                    .payloadLength(expected: "a multiple of \(w) (array of \(t.scalar))", got: attr.payload.count),
+                    at: attr.offset)
             }
             var items: [YNLField] = []
             items.reserveCapacity(attr.payload.count / w)
@@ -292,7 +327,11 @@ public struct YNLDecoder: Sendable {
                 do throws(DecodeError) {
                     switch item {
                     case .nest(let set):
-                        items.append(YNLField(label, .fields(try decodeSet(set, a.nested(), depth: depth + 1, outer: siblings, at: a.offset))))
+                        items.append(
+                            YNLField(
+                                label,
+                                .fields(try decodeSet(set, a.nested(), depth: depth + 1, outer: siblings, at: a.offset))
+                            ))
                     case .integer(let t):
                         items.append(YNLField(label, try integer(t, a)))
                     case .binary:
@@ -306,7 +345,9 @@ public struct YNLDecoder: Sendable {
         case .nestTypeValue(let levels, let set):
             return try nestTypeValue(attr, levels[...], set: set, depth: depth + 1, siblings: siblings)
         case .bitfield32(let e):
-            guard attr.payload.count == 8 else { throw DecodeError(.payloadLength(expected: "8 (bitfield32)", got: attr.payload.count), at: attr.offset) }
+            guard attr.payload.count == 8 else {
+                throw DecodeError(.payloadLength(expected: "8 (bitfield32)", got: attr.payload.count), at: attr.offset)
+            }
             let v = UInt64(attr.payload.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
             let sel = UInt64(attr.payload.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
             _ = e
@@ -314,24 +355,30 @@ public struct YNLDecoder: Sendable {
         case .subMessage(let index, let selector):
             let sub = family.subMessages[index]
             guard let key = Self.selectorValue(selector, siblings) ?? Self.selectorValue(selector, outer) else {
-                throw DecodeError(.notAllowed("sub-message \(sub.name) needs its selector \(selector) before it"), at: attr.offset)
+                throw DecodeError(
+                    .notAllowed("sub-message \(sub.name) needs its selector \(selector) before it"), at: attr.offset)
             }
             guard let format = sub.formats.first(where: { $0.value == key }) else {
-                throw DecodeError(.notAllowed("sub-message \(sub.name) has no format for \(selector) '\(key)'"), at: attr.offset)
+                throw DecodeError(
+                    .notAllowed("sub-message \(sub.name) has no format for \(selector) '\(key)'"), at: attr.offset)
             }
             var fields: [YNLField] = []
             var start = 0
             if let fh = format.fixedHeader {
                 let s = family.structs[fh]
                 guard attr.payload.count >= s.size else {
-                    throw DecodeError(.payloadLength(expected: "at least \(s.size) (struct \(s.name))", got: attr.payload.count), at: attr.offset)
+                    throw DecodeError(
+                        .payloadLength(expected: "at least \(s.size) (struct \(s.name))", got: attr.payload.count),
+                        at: attr.offset)
                 }
                 fields = decodeStruct(s, attr.payload)
                 start = s.size
             }
             let rest = UnsafeRawBufferPointer(rebasing: attr.payload[start...])
             if let set = format.attributeSet {
-                fields += try decodeSet(set, AttributeIterator(rest, baseOffset: attr.payloadOffset + start), depth: depth + 1, outer: siblings, at: attr.offset)
+                fields += try decodeSet(
+                    set, AttributeIterator(rest, baseOffset: attr.payloadOffset + start), depth: depth + 1,
+                    outer: siblings, at: attr.offset)
             } else if !rest.isEmpty {
                 throw DecodeError(.trailingBytes(rest.count), at: attr.payloadOffset + start)
             }
@@ -339,16 +386,23 @@ public struct YNLDecoder: Sendable {
         }
     }
 
-    func nestTypeValue(_ attr: Attribute, _ levels: ArraySlice<String>, set: Int, depth: Int, siblings: [YNLField]) throws(DecodeError) -> YNLValue {
+    func nestTypeValue(_ attr: Attribute, _ levels: ArraySlice<String>, set: Int, depth: Int, siblings: [YNLField])
+        throws(DecodeError) -> YNLValue
+    {
         guard let level = levels.first else {
             return .fields(try decodeSet(set, attr.nested(), depth: depth, outer: siblings, at: attr.offset))
         }
-        guard depth < Netlink.maxNestingDepth else { throw DecodeError(.nestingTooDeep(Netlink.maxNestingDepth), at: attr.offset) }
+        guard depth < Netlink.maxNestingDepth else {
+            throw DecodeError(.nestingTooDeep(Netlink.maxNestingDepth), at: attr.offset)
+        }
         var it = attr.nested()
         var items: [YNLField] = []
         while let a = try it.next() {
             do throws(DecodeError) {
-                items.append(YNLField("\(level)=\(a.type)", try nestTypeValue(a, levels.dropFirst(), set: set, depth: depth + 1, siblings: siblings)))
+                items.append(
+                    YNLField(
+                        "\(level)=\(a.type)",
+                        try nestTypeValue(a, levels.dropFirst(), set: set, depth: depth + 1, siblings: siblings)))
             } catch {
                 throw error.within("[\(level)=\(a.type)]")
             }

@@ -193,16 +193,21 @@ public final class YNLFamily: Sendable {
     let requestOps: [UInt16: Int]
     let replyOps: [UInt16: Int]
 
-    func with(operations ops: [YNLOperation]? = nil, attributeSets sets: [YNLAttributeSet]? = nil,
-              shortName short: String?? = nil) -> YNLFamily {
-        YNLFamily(name: name, file: file, proto: proto, protonum: protonum, enums: enums, structs: structs,
-                  attributeSets: sets ?? attributeSets, subMessages: subMessages, operations: ops ?? operations,
-                  doc: doc, version: version, shortName: short ?? shortName)
+    func with(
+        operations ops: [YNLOperation]? = nil, attributeSets sets: [YNLAttributeSet]? = nil,
+        shortName short: String?? = nil
+    ) -> YNLFamily {
+        YNLFamily(
+            name: name, file: file, proto: proto, protonum: protonum, enums: enums, structs: structs,
+            attributeSets: sets ?? attributeSets, subMessages: subMessages, operations: ops ?? operations,
+            doc: doc, version: version, shortName: short ?? shortName)
     }
 
-    init(name: String, file: String, proto: YNLProtocol, protonum: Int?, enums: [YNLEnum], structs: [YNLStruct],
-         attributeSets: [YNLAttributeSet], subMessages: [YNLSubMessage], operations: [YNLOperation],
-         doc: String? = nil, version: Int = 1, shortName: String? = nil) {
+    init(
+        name: String, file: String, proto: YNLProtocol, protonum: Int?, enums: [YNLEnum], structs: [YNLStruct],
+        attributeSets: [YNLAttributeSet], subMessages: [YNLSubMessage], operations: [YNLOperation],
+        doc: String? = nil, version: Int = 1, shortName: String? = nil
+    ) {
         self.doc = doc
         self.version = version
         self.shortName = shortName
@@ -254,8 +259,12 @@ public enum YNLSpecLoader {
         }
         let family = try load(yaml: text, file: path)
         let url = URL(fileURLWithPath: path)
-        let hints = url.deletingLastPathComponent().appendingPathComponent("hints").appendingPathComponent(url.lastPathComponent).path
-        guard let hintData = FileReader.read(hints), let hintText = String(validating: hintData, as: UTF8.self) else { return family }
+        let hints = url.deletingLastPathComponent().appendingPathComponent("hints").appendingPathComponent(
+            url.lastPathComponent
+        ).path
+        guard let hintData = FileReader.read(hints), let hintText = String(validating: hintData, as: UTF8.self) else {
+            return family
+        }
         return try applyHints(yaml: hintText, file: hints, to: family)
     }
 
@@ -284,7 +293,9 @@ public enum YNLSpecLoader {
                     throw a.error(nil, "nested-family and nested-attributes go together")
                 }
                 guard case .binary = sets[si].attributes[ai].kind else {
-                    throw a.error("nested-family", "nested-family applies to a binary attribute (this one is \(sets[si].attributes[ai].typeName))")
+                    throw a.error(
+                        "nested-family",
+                        "nested-family applies to a binary attribute (this one is \(sets[si].attributes[ai].typeName))")
                 }
                 sets[si].attributes[ai].nestedFamily = (other, nested)
             }
@@ -293,12 +304,15 @@ public enum YNLSpecLoader {
         for (name, r) in try top.keyedMappings("operations") {
             guard let request = try r.mapping("request") else { continue }
             guard let i = ops.firstIndex(where: { $0.name == name }),
-                  let owner = ops[i].attributeSet.map({ family.attributeSets[$0] }) else {
+                let owner = ops[i].attributeSet.map({ family.attributeSets[$0] })
+            else {
                 throw r.error(nil, "the spec \(family.file) has no operation '\(name)' with an attribute set")
             }
             for (attr, setName) in try request.keyedStrings("nested-attributes") {
                 guard let a = owner.attribute(named: attr), case .nest = a.kind else {
-                    throw request.error("nested-attributes", "'\(owner.name)' has no nest attribute '\(attr)' (the spec \(family.file))")
+                    throw request.error(
+                        "nested-attributes", "'\(owner.name)' has no nest attribute '\(attr)' (the spec \(family.file))"
+                    )
                 }
                 guard let set = family.attributeSets.firstIndex(where: { $0.name == setName }) else {
                     throw request.error("nested-attributes", "no attribute set '\(setName)' in the spec \(family.file)")
@@ -346,14 +360,17 @@ public enum YNLSpecLoader {
             let name = try top.string("name")
             let protoName = try top.optionalString("protocol") ?? "genetlink"
             guard let proto = YNLProtocol(rawValue: protoName) else {
-                throw top.error("protocol", "'\(protoName)' is not genetlink, genetlink-c, genetlink-legacy or netlink-raw")
+                throw top.error(
+                    "protocol", "'\(protoName)' is not genetlink, genetlink-c, genetlink-legacy or netlink-raw")
             }
             let protonum = try top.optionalInt("protonum")
             if proto == .netlinkRaw && protonum == nil { throw top.error(nil, "a netlink-raw spec needs 'protonum'") }
             let doc = try top.optionalString("doc")
             let version = try top.optionalInt("version") ?? 1
-            top.ignore(["uapi-header", "c-family-name", "c-version-name", "cmd-cnt-name", "cmd-max-name",
-                        "kernel-family", "kernel-policy", "max-by-define", "mcast-groups", "license"])
+            top.ignore([
+                "uapi-header", "c-family-name", "c-version-name", "cmd-cnt-name", "cmd-max-name",
+                "kernel-family", "kernel-policy", "max-by-define", "mcast-groups", "license",
+            ])
 
             // Definitions: enums and consts first, then structs (which may name enums and each other).
             let defs = try top.mappings("definitions")
@@ -364,11 +381,14 @@ public enum YNLSpecLoader {
                 switch type {
                 case "const":
                     // A const is an integer or a string (team's multicast group name).
-                    guard let node = d.node("value"), case .scalar = node else { throw d.error(nil, "a const needs a 'value'") }
+                    guard let node = d.node("value"), case .scalar = node else {
+                        throw d.error(nil, "a const needs a 'value'")
+                    }
                     if let v = node.int { consts[dname] = v }
                 case "enum", "flags":
                     enumIndex[dname] = enums.count
-                    enums.append(YNLEnum(name: dname, isFlags: type == "flags", entries: try entries(d, flags: type == "flags")))
+                    enums.append(
+                        YNLEnum(name: dname, isFlags: type == "flags", entries: try entries(d, flags: type == "flags")))
                 case "struct":
                     structIndex[dname] = structReaders.count
                     structReaders.append((d, dname))
@@ -397,12 +417,19 @@ public enum YNLSpecLoader {
                 if let s = sets[i] { return s }
                 let r = setReaders[i]
                 if chain.contains(i) {
-                    throw r.error("subset-of", "subset-of forms a cycle: " + (chain + [i]).map { "'\(setNames[$0])'" }.joined(separator: " -> "))
+                    throw r.error(
+                        "subset-of",
+                        "subset-of forms a cycle: "
+                            + (chain + [i]).map { "'\(setNames[$0])'" }.joined(separator: " -> "))
                 }
-                let s = try attributeSet(r, parent: { name in
-                    guard let p = setIndex[name] else { throw r.error("subset-of", "no attribute set '\(name)' to be a subset of") }
-                    return try resolve(p, chain + [i])
-                })
+                let s = try attributeSet(
+                    r,
+                    parent: { name in
+                        guard let p = setIndex[name] else {
+                            throw r.error("subset-of", "no attribute set '\(name)' to be a subset of")
+                        }
+                        return try resolve(p, chain + [i])
+                    })
                 sets[i] = s
                 return s
             }
@@ -428,13 +455,15 @@ public enum YNLSpecLoader {
                 throw ops.error("enum-model", "'\(model)' is not unified or directional")
             }
             let defaultHeader = try ops.optionalString("fixed-header").map { try structRef($0, ops, "fixed-header") }
-            let operations = try self.operations(try ops.mappings("list", required: true), directional: model == "directional",
-                                                 fixedHeader: defaultHeader)
+            let operations = try self.operations(
+                try ops.mappings("list", required: true), directional: model == "directional",
+                fixedHeader: defaultHeader)
             try ops.finish(hint: YNLSpecLoader.hint)
             try top.finish(hint: YNLSpecLoader.hint)
-            return YNLFamily(name: name, file: file, proto: proto, protonum: protonum, enums: enums,
-                             structs: structs.map { $0! }, attributeSets: attributeSets,
-                             subMessages: subMessages, operations: operations, doc: doc, version: version)
+            return YNLFamily(
+                name: name, file: file, proto: proto, protonum: protonum, enums: enums,
+                structs: structs.map { $0! }, attributeSets: attributeSets,
+                subMessages: subMessages, operations: operations, doc: doc, version: version)
         }
 
         func entries(_ r: MapReader, flags: Bool) throws -> [(value: UInt64, name: String)] {
@@ -449,7 +478,8 @@ public enum YNLSpecLoader {
                 if case .scalar(let scalar) = item {
                     name = scalar.string
                 } else {
-                    let e = try MapReader(file: file, path: "\(r.childPath("entries"))[\(MapReader.label(of: item) ?? "?")]", node: item)
+                    let e = try MapReader(
+                        file: file, path: "\(r.childPath("entries"))[\(MapReader.label(of: item) ?? "?")]", node: item)
                     name = try e.string("name")
                     position = try e.optionalInt("value") ?? next
                     e.ignore(["doc"])
@@ -457,10 +487,13 @@ public enum YNLSpecLoader {
                 }
                 // An entry number that leaves no room for the next one is hostile, not an enum.
                 guard position < Int.max else {
-                    throw r.error("entries", "entry '\(name)' has the value \(position), too large to number the next entry")
+                    throw r.error(
+                        "entries", "entry '\(name)' has the value \(position), too large to number the next entry")
                 }
                 if flags {
-                    guard (0..<64).contains(position) else { throw r.error("entries", "flag '\(name)' is bit \(position), outside a u64") }
+                    guard (0..<64).contains(position) else {
+                        throw r.error("entries", "flag '\(name)' is bit \(position), outside a u64")
+                    }
                     out.append((1 << UInt64(position), name))
                 } else {
                     guard position >= 0 else { throw r.error("entries", "entry '\(name)' has a negative value") }
@@ -563,7 +596,10 @@ public enum YNLSpecLoader {
                     // A subset re-lists its set's attributes; only the doc, checks and
                     // multi-attr may be said again.
                     if let doc = try a.optionalString("doc") { real.doc = doc }
-                    a.ignore(["checks", "type", "value", "nested-attributes", "enum", "display-hint", "byte-order", "struct", "sub-type"])
+                    a.ignore([
+                        "checks", "type", "value", "nested-attributes", "enum", "display-hint", "byte-order", "struct",
+                        "sub-type",
+                    ])
                     real.multiAttr = try a.bool("multi-attr", default: real.multiAttr)
                     try a.finish(hint: YNLSpecLoader.hint)
                     // devlink's subsets list some attributes twice; YNL keeps one.
@@ -590,7 +626,8 @@ public enum YNLSpecLoader {
                 let t = Int(a.value)
                 if t >= byType.count { byType += Array(repeating: -1, count: t + 1 - byType.count) }
                 if byType[t] >= 0 {
-                    throw r.error("attributes", "'\(attributes[Int(byType[t])].name)' and '\(a.name)' share the value \(t)")
+                    throw r.error(
+                        "attributes", "'\(attributes[Int(byType[t])].name)' and '\(a.name)' share the value \(t)")
                 }
                 byType[t] = Int32(i)
             }
@@ -632,7 +669,9 @@ public enum YNLSpecLoader {
                     kind = .binary
                 }
             case "indexed-array":
-                guard let sub = try a.optionalString("sub-type") else { throw a.error(nil, "an indexed-array needs 'sub-type'") }
+                guard let sub = try a.optionalString("sub-type") else {
+                    throw a.error(nil, "an indexed-array needs 'sub-type'")
+                }
                 if sub == "nest" {
                     kind = .indexedArray(.nest(try needNested()))
                 } else if sub == "binary" {
@@ -650,9 +689,13 @@ public enum YNLSpecLoader {
                 kind = .bitfield32(enumIndex: try enumRef(a))
                 _ = try a.bool("enum-as-flags")
             case "sub-message":
-                guard let sub = try a.optionalString("sub-message") else { throw a.error(nil, "a sub-message attribute needs 'sub-message'") }
+                guard let sub = try a.optionalString("sub-message") else {
+                    throw a.error(nil, "a sub-message attribute needs 'sub-message'")
+                }
                 guard let i = subMessageIndex[sub] else { throw a.error("sub-message", "no sub-message '\(sub)'") }
-                guard let selector = try a.optionalString("selector") else { throw a.error(nil, "a sub-message attribute needs 'selector'") }
+                guard let selector = try a.optionalString("selector") else {
+                    throw a.error(nil, "a sub-message attribute needs 'selector'")
+                }
                 kind = .subMessage(index: i, selector: selector)
             default:
                 guard let scalar = YNLScalar(type) else {
@@ -673,8 +716,9 @@ public enum YNLSpecLoader {
                 }
             }
             try a.finish(hint: YNLSpecLoader.hint)
-            return YNLAttribute(name: name, value: value, kind: kind, multiAttr: multi, displayHint: hint, typeName: type,
-                                length: length, doc: doc)
+            return YNLAttribute(
+                name: name, value: value, kind: kind, multiAttr: multi, displayHint: hint, typeName: type,
+                length: length, doc: doc)
         }
 
         func operations(_ list: [MapReader], directional: Bool, fixedHeader: Int?) throws -> [YNLOperation] {
@@ -688,7 +732,8 @@ public enum YNLSpecLoader {
                 let name = try r.string("name")
                 r.ignore(["doc", "flags", "dont-validate", "config-cond", "mcgrp"])
                 let set = try r.optionalString("attribute-set").map { try setRef($0, r, "attribute-set") }
-                let fh = try r.optionalString("fixed-header").map { try structRef($0, r, "fixed-header") } ?? fixedHeader
+                let fh =
+                    try r.optionalString("fixed-header").map { try structRef($0, r, "fixed-header") } ?? fixedHeader
                 var modes: [String: MapReader] = [:]
                 for key in ["do", "dump"] {
                     if let m = try r.mapping(key) {
@@ -708,16 +753,21 @@ public enum YNLSpecLoader {
                 let event = try r.mapping("event")
                 if let event { _ = try event.strings("attributes"); try event.finish(hint: YNLSpecLoader.hint) }
                 let explicit = try r.optionalInt("value")
-                var op = YNLOperation(name: name, requestValue: nil, replyValue: nil, attributeSet: set, fixedHeader: fh)
+                var op = YNLOperation(
+                    name: name, requestValue: nil, replyValue: nil, attributeSet: set, fixedHeader: fh)
                 if !directional {
                     if let explicit { val = explicit }
-                    guard (0...65535).contains(val) else { throw r.error("value", "operation value \(val) is out of range") }
+                    guard (0...65535).contains(val) else {
+                        throw r.error("value", "operation value \(val) is out of range")
+                    }
                     op.requestValue = UInt16(val)
                     op.replyValue = UInt16(val)
                     val += 1
                 } else if notify != nil || event != nil {
                     if let explicit { rspVal = explicit }
-                    guard let rv = rspVal, (0...65535).contains(rv) else { throw r.error("value", "operation value out of range") }
+                    guard let rv = rspVal, (0...65535).contains(rv) else {
+                        throw r.error("value", "operation value out of range")
+                    }
                     op.replyValue = UInt16(rv)
                     rspVal = rv + 1
                 } else if let mode = modes["do"] ?? modes["dump"] {
@@ -728,7 +778,9 @@ public enum YNLSpecLoader {
                     if let v = try partValue("request"), v != 0 { reqVal = v }
                     if let v = try partValue("reply"), v != 0 { rspVal = v }
                     let hasReply = mode.has("reply")
-                    guard let rq = reqVal ?? Optional(1), let rs = rspVal, (0...65535).contains(rq), (0...65535).contains(rs) else {
+                    guard let rq = reqVal ?? Optional(1), let rs = rspVal, (0...65535).contains(rq),
+                        (0...65535).contains(rs)
+                    else {
                         throw r.error(nil, "operation value out of range")
                     }
                     op.requestValue = UInt16(rq)

@@ -43,8 +43,11 @@ public enum LuaEmitter {
     public static func skipReason(_ family: YNLFamily) -> String? {
         if !family.proto.isGeneric {
             let known = [0: "netlink-route", 12: "netlink-netfilter", 4: "netlink-sock_diag"]
-            let by = family.protonum.flatMap { known[$0] }.map { "Wireshark's \($0) dissector decodes netlink protocol \(family.protonum!)" }
-            return (by ?? "netlink-raw protocol \(family.protonum.map(String.init) ?? "?")") + "; only generic netlink families get a Lua dissector"
+            let by = family.protonum.flatMap { known[$0] }.map {
+                "Wireshark's \($0) dissector decodes netlink protocol \(family.protonum!)"
+            }
+            return (by ?? "netlink-raw protocol \(family.protonum.map(String.init) ?? "?")")
+                + "; only generic netlink families get a Lua dissector"
         }
         return builtIn[family.name]
     }
@@ -92,40 +95,41 @@ public enum LuaEmitter {
 
     static func header(files: String, context: Context) -> [String] {
         let names = context.families.map(\.name).joined(separator: " and ")
-        var lines = [
-            "flowtrace.lua: Wireshark dissectors for the generic-netlink families \(names).",
-            "",
-            "Generated from \(files) (YNL specs); do not edit.",
-            "Change the specs (or Sources/YNLWireshark/LuaEmitter.swift, LuaRuntime.swift), then run",
-            "`swift run ynl-gen` (the project's plugin) or `flowtrace wireshark install` (any family);",
-            "`swift run ynl-gen --check` (run by the tests) fails while wireshark/flowtrace.lua",
-            "differs from what the project's specs give.",
-            "",
-            "For Wireshark/tshark 4.0 (Lua 5.2). Use it without installing:",
-            "  tshark -X lua_script:flowtrace.lua -r trace.pcapng [-V] [-Y 'net_flow_nl.flow.uid == 10']",
-            "or copy it into the personal plugin folder (`tshark -G folders`, usually",
-            "~/.local/lib/wireshark/plugins/). The FlowTrace module embeds the project's plugin as",
-            "WiresharkPlugin.lua (for `flowtrace wireshark print/install`).",
-            "",
-            "Traces are pcapng files with LINKTYPE_NETLINK (253). Wireshark hands a generic-netlink message",
-            "to a plugin only for family ids it has learnt from an nlctrl message carrying both the id and",
-            "the name, so a trace must start with a CTRL_CMD_NEWFAMILY per family (the recorder writes",
-            "them); otherwise use `tshark -2`.",
-            "",
-            "Filter fields:",
-            "  <family>.cmd, .version              the genl header",
-            "  <family>.<attr>                     an attribute of the family's top-level set (the set",
-            "                                      of every operation, when they share one)",
-            "  <family>.<set>.<attr>               an attribute of any other set (- becomes _), e.g.",
-            "                                      net_flow_nl.flow.uid, net_flow_nl.field_ref.header,",
-            "                                      nfl_hairpin.encap.seq, nfl_hairpin.listener.port",
-            "  <family>.<set>.<attr>.<flag>        one bit of a flags attribute",
+        var lines =
+            [
+                "flowtrace.lua: Wireshark dissectors for the generic-netlink families \(names).",
+                "",
+                "Generated from \(files) (YNL specs); do not edit.",
+                "Change the specs (or Sources/YNLWireshark/LuaEmitter.swift, LuaRuntime.swift), then run",
+                "`swift run ynl-gen` (the project's plugin) or `flowtrace wireshark install` (any family);",
+                "`swift run ynl-gen --check` (run by the tests) fails while wireshark/flowtrace.lua",
+                "differs from what the project's specs give.",
+                "",
+                "For Wireshark/tshark 4.0 (Lua 5.2). Use it without installing:",
+                "  tshark -X lua_script:flowtrace.lua -r trace.pcapng [-V] [-Y 'net_flow_nl.flow.uid == 10']",
+                "or copy it into the personal plugin folder (`tshark -G folders`, usually",
+                "~/.local/lib/wireshark/plugins/). The FlowTrace module embeds the project's plugin as",
+                "WiresharkPlugin.lua (for `flowtrace wireshark print/install`).",
+                "",
+                "Traces are pcapng files with LINKTYPE_NETLINK (253). Wireshark hands a generic-netlink message",
+                "to a plugin only for family ids it has learnt from an nlctrl message carrying both the id and",
+                "the name, so a trace must start with a CTRL_CMD_NEWFAMILY per family (the recorder writes",
+                "them); otherwise use `tshark -2`.",
+                "",
+                "Filter fields:",
+                "  <family>.cmd, .version              the genl header",
+                "  <family>.<attr>                     an attribute of the family's top-level set (the set",
+                "                                      of every operation, when they share one)",
+                "  <family>.<set>.<attr>               an attribute of any other set (- becomes _), e.g.",
+                "                                      net_flow_nl.flow.uid, net_flow_nl.field_ref.header,",
+                "                                      nfl_hairpin.encap.seq, nfl_hairpin.listener.port",
+                "  <family>.<set>.<attr>.<flag>        one bit of a flags attribute",
             ] + context.aliasLines + context.overrideLines + [
-            "  <family>.attr.len/.type/.nested/.net_byteorder/.data/.unknown   attribute headers, raw data",
-            "  <family>.malformed, .trailing, .unknown_attr, .failure           expert infos",
-            "  flowtrace.ack.error/.family/.seq/.msg   NLMSG_ERROR and ACK (a postdissector; netlink does",
-            "                                      not pass them to the family dissectors)",
-        ]
+                "  <family>.attr.len/.type/.nested/.net_byteorder/.data/.unknown   attribute headers, raw data",
+                "  <family>.malformed, .trailing, .unknown_attr, .failure           expert infos",
+                "  flowtrace.ack.error/.family/.seq/.msg   NLMSG_ERROR and ACK (a postdissector; netlink does",
+                "                                      not pass them to the family dissectors)",
+            ]
         if context.annotated {
             lines += [
                 "  flowtrace.call                      the call id: every message of one NDO call, both legs",
@@ -186,7 +190,9 @@ public enum LuaEmitter {
                     w.indented { w in
                         var seen: Set<UInt16> = []
                         for op in family.operations {
-                            guard let v = request ? op.requestValue : op.replyValue, seen.insert(v).inserted else { continue }
+                            guard let v = request ? op.requestValue : op.replyValue, seen.insert(v).inserted else {
+                                continue
+                            }
                             var parts = ["name = \(lua(YNLNames.cUpper(op.name)))"]
                             if let s = op.attributeSet { parts.append("set = \(lua(family.attributeSets[s].name))") }
                             if let h = op.fixedHeader { parts.append("header = \(family.structs[h].size)") }
@@ -202,7 +208,9 @@ public enum LuaEmitter {
                     w.line("[\(lua(e.name))] = { flags = \(e.isFlags), entries = {")
                     w.indented { w in
                         for entry in e.entries {
-                            w.line("{ key = \(lua(entry.name)), value = \(entry.value), name = \(lua(YNLNames.cUpper(entry.name))) },")
+                            w.line(
+                                "{ key = \(lua(entry.name)), value = \(entry.value), name = \(lua(YNLNames.cUpper(entry.name))) },"
+                            )
                         }
                     }
                     w.line("} },")
@@ -238,7 +246,9 @@ public enum LuaEmitter {
     }
 
     /// One attribute as a Lua table on one line: number, names, type, what it nests or names.
-    static func attributeEntry(_ attr: YNLAttribute, set: YNLAttributeSet, family: YNLFamily, context: Context) throws -> String {
+    static func attributeEntry(_ attr: YNLAttribute, set: YNLAttributeSet, family: YNLFamily, context: Context) throws
+        -> String
+    {
         let ref = AttrRef(family.name, set.name, attr.name)
         var parts = [
             "value = \(attr.value)",
@@ -282,10 +292,14 @@ public enum LuaEmitter {
         }
         if context.annotated {
             if LuaAnnotations.errnoValued.contains(ref) { parts.append("values = \"errno\"") }
-            if let other = LuaAnnotations.commandValued[ref] { parts.append("values = \"commands\", values_family = \(lua(other))") }
+            if let other = LuaAnnotations.commandValued[ref] {
+                parts.append("values = \"commands\", values_family = \(lua(other))")
+            }
             for alias in LuaAnnotations.aliases where alias.source == ref {
                 if let when = alias.when {
-                    parts.append("alias = { abbr = \(lua(alias.abbr)), when = \(lua(when.attr)), equals = \(try context.enumValue(when.family, when.definition, when.entry)) }")
+                    parts.append(
+                        "alias = { abbr = \(lua(alias.abbr)), when = \(lua(when.attr)), equals = \(try context.enumValue(when.family, when.definition, when.entry)) }"
+                    )
                 } else {
                     parts.append("alias = { abbr = \(lua(alias.abbr)) }")
                 }
@@ -395,7 +409,9 @@ public enum LuaEmitter {
         w.line("// (`flowtrace wireshark print/install`) need no resource bundle. `swift run ynl-gen --check`")
         w.line("// (run by the tests) fails while this file or the plugin differs from what the specs give.")
         w.line()
-        w.line("/// The generated Lua dissector of \(families.filter { skipReason($0) == nil }.map(\.name).joined(separator: " and ")) for Wireshark 4.0 (Lua 5.2).")
+        w.line(
+            "/// The generated Lua dissector of \(families.filter { skipReason($0) == nil }.map(\.name).joined(separator: " and ")) for Wireshark 4.0 (Lua 5.2)."
+        )
         w.line("public enum WiresharkPlugin {")
         w.indented { w in
             w.line("/// The file name it is installed under (in Wireshark's personal Lua plugin folder).")
@@ -434,7 +450,7 @@ enum LuaAnnotations {
 
     /// Filter names FlowTrace documents instead of the mechanical <family>.<attr>.
     static let abbreviations: [AttrRef: String] = [
-        AttrRef("net_flow_nl", "nfl-attrs", "flows-error"): "net_flow_nl.errstrategy",
+        AttrRef("net_flow_nl", "nfl-attrs", "flows-error"): "net_flow_nl.errstrategy"
     ]
 
     struct Alias {
@@ -455,14 +471,18 @@ enum LuaAnnotations {
 
     /// Extra (generated) items repeating an attribute under a short filter name.
     static let aliases: [Alias] = [
-        Alias(source: AttrRef("net_flow_nl", "nfl-attrs", "identifier"), abbr: "net_flow_nl.ifindex",
-              label: "Interface index",
-              doc: "The identifier when identifier-type is ifindex (API leg and inside hairpin ENCAPs).",
-              when: .init(attr: "identifier-type", family: "net_flow_nl", definition: "identifier-type", entry: "ifindex")),
-        Alias(source: AttrRef("net_flow_nl", "flow", "table"), abbr: "net_flow_nl.table", label: "Table",
-              doc: "The table of a flow, or the table a GET_FLOWS request selects."),
-        Alias(source: AttrRef("net_flow_nl", "table-flows", "table"), abbr: "net_flow_nl.table", label: "Table",
-              doc: "The table of a flow, or the table a GET_FLOWS request selects."),
+        Alias(
+            source: AttrRef("net_flow_nl", "nfl-attrs", "identifier"), abbr: "net_flow_nl.ifindex",
+            label: "Interface index",
+            doc: "The identifier when identifier-type is ifindex (API leg and inside hairpin ENCAPs).",
+            when: .init(attr: "identifier-type", family: "net_flow_nl", definition: "identifier-type", entry: "ifindex")
+        ),
+        Alias(
+            source: AttrRef("net_flow_nl", "flow", "table"), abbr: "net_flow_nl.table", label: "Table",
+            doc: "The table of a flow, or the table a GET_FLOWS request selects."),
+        Alias(
+            source: AttrRef("net_flow_nl", "table-flows", "table"), abbr: "net_flow_nl.table", label: "Table",
+            doc: "The table of a flow, or the table a GET_FLOWS request selects."),
     ]
 
     /// Attributes whose value is an errno (0 = OK): shown with the errno's name.
@@ -474,7 +494,7 @@ enum LuaAnnotations {
 
     /// Attributes that hold a command of another family (ENCAP's CMD is a net_flow_nl command).
     static let commandValued: [AttrRef: String] = [
-        AttrRef("nfl_hairpin", "encap", "cmd"): "net_flow_nl",
+        AttrRef("nfl_hairpin", "encap", "cmd"): "net_flow_nl"
     ]
 
     /// A nest with a second layout under the same number (the set a GET_FLOWS request uses):
@@ -532,7 +552,9 @@ enum LuaAnnotations {
         Need(name: "nflh_result_errno", item: .attribute(AttrRef("nfl_hairpin", "result", "errno"))),
         Need(name: "nflh_listener_type", item: .attribute(AttrRef("nfl_hairpin", "listener", "type"))),
         Need(name: "nflh_listener_port", item: .attribute(AttrRef("nfl_hairpin", "listener", "port"))),
-        Need(name: "nflh_nfl_command", item: .entry(family: "nfl_hairpin", definition: "encap-cmd-type", entry: "nfl-command")),
+        Need(
+            name: "nflh_nfl_command",
+            item: .entry(family: "nfl_hairpin", definition: "encap-cmd-type", entry: "nfl-command")),
     ]
 }
 
@@ -552,10 +574,12 @@ extension LuaEmitter {
         var annotated: Bool
 
         /// Field names the runtime registers itself, per family (see LuaRuntime.swift).
-        static let runtimeFields = ["cmd", "version", "reserved", "attr.len", "attr.type", "attr.nested",
-                                    "attr.net_byteorder", "attr.data", "attr.unknown",
-                                    // expert infos are fields too
-                                    "malformed", "trailing", "unknown_attr", "failure"]
+        static let runtimeFields = [
+            "cmd", "version", "reserved", "attr.len", "attr.type", "attr.nested",
+            "attr.net_byteorder", "attr.data", "attr.unknown",
+            // expert infos are fields too
+            "malformed", "trailing", "unknown_attr", "failure",
+        ]
 
         init(_ families: [YNLFamily]) throws {
             self.families = LuaEmitter.dependenciesFirst(families)
@@ -565,25 +589,32 @@ extension LuaEmitter {
             var owners: [String: String] = [:]
             func claim(_ abbr: String, _ owner: String, file: String = "spec/", path: String = "") throws {
                 if let other = owners[abbr], other != owner {
-                    throw SpecError(file: file, line: nil, path: path,
-                                    message: "the Wireshark field \(abbr) would stand for both \(other) and \(owner)")
+                    throw SpecError(
+                        file: file, line: nil, path: path,
+                        message: "the Wireshark field \(abbr) would stand for both \(other) and \(owner)")
                 }
                 owners[abbr] = owner
             }
             for family in self.families {
                 // Wireshark wants a protocol's filter name in lower case; genl matches the name as given.
                 guard YNLNames.isFieldName(family.name), family.name == family.name.lowercased() else {
-                    throw SpecError(file: family.file, line: nil, path: "name",
-                                    message: "'\(family.name)' cannot name a Wireshark protocol (lower-case letters, digits, '_', '-' only)")
+                    throw SpecError(
+                        file: family.file, line: nil, path: "name",
+                        message:
+                            "'\(family.name)' cannot name a Wireshark protocol (lower-case letters, digits, '_', '-' only)"
+                    )
                 }
                 for other in family.attributeSets.flatMap(\.attributes).compactMap(\.nestedFamily) {
                     guard let nested = self.families.first(where: { $0.name == other.family }) else {
-                        throw SpecError(file: family.file, line: nil, path: "",
-                                        message: "an attribute nests the family \(other.family), which has no spec here")
+                        throw SpecError(
+                            file: family.file, line: nil, path: "",
+                            message: "an attribute nests the family \(other.family), which has no spec here")
                     }
                     guard nested.attributeSet(named: other.set) != nil else {
-                        throw SpecError(file: family.file, line: nil, path: "",
-                                        message: "an attribute nests \(other.family)'s set \(other.set), which \(nested.file) lacks")
+                        throw SpecError(
+                            file: family.file, line: nil, path: "",
+                            message: "an attribute nests \(other.family)'s set \(other.set), which \(nested.file) lacks"
+                        )
                     }
                 }
                 let top = topSet(of: family)
@@ -598,8 +629,11 @@ extension LuaEmitter {
                         let ref = AttrRef(family.name, set.name, attr.name)
                         let where_ = "attribute-sets[\(set.name)].attributes[\(attr.name)]"
                         for name in [set.name, attr.name] where !YNLNames.isFieldName(name) {
-                            throw SpecError(file: family.file, line: nil, path: where_,
-                                            message: "'\(name)' cannot be part of a Wireshark field name (letters, digits, '_', '-' only)")
+                            throw SpecError(
+                                file: family.file, line: nil, path: where_,
+                                message:
+                                    "'\(name)' cannot be part of a Wireshark field name (letters, digits, '_', '-' only)"
+                            )
                         }
                         let long = "\(prefix).\(YNLNames.cLower(set.name)).\(YNLNames.cLower(attr.name))"
                         var generated = set.name == top ? "\(prefix).\(YNLNames.cLower(attr.name))" : long
@@ -611,11 +645,14 @@ extension LuaEmitter {
                         if case .integer(let t) = attr.kind, t.asFlags, let e = t.enumIndex {
                             for entry in family.enums[e].entries {
                                 guard YNLNames.isFieldName(entry.name) else {
-                                    throw SpecError(file: family.file, line: nil, path: "definitions[\(family.enums[e].name)].entries[\(entry.name)]",
-                                                    message: "'\(entry.name)' cannot be part of a Wireshark field name")
+                                    throw SpecError(
+                                        file: family.file, line: nil,
+                                        path: "definitions[\(family.enums[e].name)].entries[\(entry.name)]",
+                                        message: "'\(entry.name)' cannot be part of a Wireshark field name")
                                 }
-                                try claim("\(abbr).\(YNLNames.cLower(entry.name))", "\(ref.description) flag \(entry.name)",
-                                          file: family.file, path: where_)
+                                try claim(
+                                    "\(abbr).\(YNLNames.cLower(entry.name))", "\(ref.description) flag \(entry.name)",
+                                    file: family.file, path: where_)
                             }
                         }
                     }
@@ -625,14 +662,16 @@ extension LuaEmitter {
             // Everything the annotations name must exist.
             for ref in LuaAnnotations.abbreviations.keys.sorted(by: { $0.description < $1.description }) {
                 _ = try attribute(ref, for: "a filter name")
-                overrideLines.append("  \(LuaAnnotations.abbreviations[ref]!)".padding(toLength: 38, withPad: " ", startingAt: 0)
-                                     + "the attribute \(ref.set).\(ref.attr)")
+                overrideLines.append(
+                    "  \(LuaAnnotations.abbreviations[ref]!)".padding(toLength: 38, withPad: " ", startingAt: 0)
+                        + "the attribute \(ref.set).\(ref.attr)")
             }
             for alias in LuaAnnotations.aliases {
                 _ = try attribute(alias.source, for: "the alias \(alias.abbr)")
                 try claim(alias.abbr, "the alias \(alias.abbr)")
                 if let when = alias.when {
-                    _ = try attribute(AttrRef(alias.source.family, alias.source.set, when.attr), for: "the alias \(alias.abbr)")
+                    _ = try attribute(
+                        AttrRef(alias.source.family, alias.source.set, when.attr), for: "the alias \(alias.abbr)")
                     _ = try enumValue(when.family, when.definition, when.entry)
                 }
                 let line = "  \(alias.abbr)".padding(toLength: 38, withPad: " ", startingAt: 0) + alias.doc
@@ -646,8 +685,14 @@ extension LuaEmitter {
             }
             for (ref, alternate) in alternateNests {
                 let attr = try attribute(ref, for: "its second layout")
-                guard case .nest = attr.kind, let family = family(ref.family), family.attributeSet(named: alternate) != nil else {
-                    throw SpecError(file: "spec/", line: nil, path: "", message: "the Lua dissector decodes \(ref.description) with the set \(alternate), which \(ref.family) lacks")
+                guard case .nest = attr.kind, let family = family(ref.family),
+                    family.attributeSet(named: alternate) != nil
+                else {
+                    throw SpecError(
+                        file: "spec/", line: nil, path: "",
+                        message:
+                            "the Lua dissector decodes \(ref.description) with the set \(alternate), which \(ref.family) lacks"
+                    )
                 }
             }
             for need in LuaAnnotations.needs {
@@ -655,7 +700,9 @@ extension LuaEmitter {
                 case .attribute(let ref): _ = try attribute(ref, for: "NEED.\(need.name)")
                 case .command(let name, let op):
                     guard family(name)?.operation(named: op) != nil else {
-                        throw SpecError(file: "spec/", line: nil, path: "", message: "the Lua dissector needs the operation \(op) of \(name)")
+                        throw SpecError(
+                            file: "spec/", line: nil, path: "",
+                            message: "the Lua dissector needs the operation \(op) of \(name)")
                     }
                 case .entry(let name, let def, let entry): _ = try enumValue(name, def, entry)
                 }
@@ -665,17 +712,25 @@ extension LuaEmitter {
         func family(_ name: String) -> YNLFamily? { families.first { $0.name == name } }
 
         func attribute(_ ref: AttrRef, for purpose: String) throws -> YNLAttribute {
-            guard let attr = family(ref.family)?.attributeSet(named: ref.set)?.attribute(named: ref.attr), !attr.isUnused else {
-                throw SpecError(file: "spec/", line: nil, path: "",
-                                message: "the Lua dissector needs the attribute \(ref.description) (for \(purpose))")
+            guard let attr = family(ref.family)?.attributeSet(named: ref.set)?.attribute(named: ref.attr),
+                !attr.isUnused
+            else {
+                throw SpecError(
+                    file: "spec/", line: nil, path: "",
+                    message: "the Lua dissector needs the attribute \(ref.description) (for \(purpose))")
             }
             return attr
         }
 
         func enumValue(_ familyName: String, _ definition: String, _ entry: String) throws -> UInt64 {
-            guard let value = family(familyName)?.enums.first(where: { $0.name == definition })?.entries.first(where: { $0.name == entry })?.value else {
-                throw SpecError(file: "spec/", line: nil, path: "",
-                                message: "the Lua dissector needs the entry \(entry) of \(familyName) \(definition)")
+            guard
+                let value = family(familyName)?.enums.first(where: { $0.name == definition })?.entries.first(where: {
+                    $0.name == entry
+                })?.value
+            else {
+                throw SpecError(
+                    file: "spec/", line: nil, path: "",
+                    message: "the Lua dissector needs the entry \(entry) of \(familyName) \(definition)")
             }
             return value
         }
@@ -697,7 +752,9 @@ extension LuaEmitter {
 
         /// One number per operation in both directions, no fixed header: the command table says it all.
         func unified(_ family: YNLFamily) -> Bool {
-            family.operations.allSatisfy { $0.fixedHeader == nil && $0.requestValue != nil && $0.requestValue == $0.replyValue }
+            family.operations.allSatisfy {
+                $0.fixedHeader == nil && $0.requestValue != nil && $0.requestValue == $0.replyValue
+            }
         }
     }
 
@@ -707,11 +764,12 @@ extension LuaEmitter {
         var rest = families
         var ordered: [YNLFamily] = []
         while !rest.isEmpty {
-            let ready = rest.firstIndex { family in
-                !family.attributeSets.flatMap(\.attributes).contains { attr in
-                    rest.contains { $0.name == attr.nestedFamily?.family && $0.name != family.name }
-                }
-            } ?? 0   // a cycle: keep the given order
+            let ready =
+                rest.firstIndex { family in
+                    !family.attributeSets.flatMap(\.attributes).contains { attr in
+                        rest.contains { $0.name == attr.nestedFamily?.family && $0.name != family.name }
+                    }
+                } ?? 0  // a cycle: keep the given order
             ordered.append(rest.remove(at: ready))
         }
         return ordered
@@ -730,9 +788,11 @@ public enum YNLNames {
 
     /// Usable in a Wireshark field or protocol name once lower-cased: ASCII letters, digits, '_', '-'.
     static func isFieldName(_ name: String) -> Bool {
-        !name.isEmpty && name.unicodeScalars.allSatisfy {
-            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-"
-        }
+        !name.isEmpty
+            && name.unicodeScalars.allSatisfy {
+                ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_"
+                    || $0 == "-"
+            }
     }
 }
 

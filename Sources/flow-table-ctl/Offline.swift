@@ -48,13 +48,13 @@ struct Encode: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a Flow Table API message as one line of hex.",
         discussion: """
-        FILE is libflow-table JSON with the one key the command carries ("flows" for set-flows and
-        del-flows; with --reply, "tables", "headers", … for the discovery replies).
-        Examples:
-          flow-table-ctl encode get-tables --ifindex 7
-          flow-table-ctl encode get-flows --ifindex 7 --table 2 --min-prio 10
-          flow-table-ctl encode set-flows --ifindex 7 --error-strategy cont-log flows.json
-        """)
+            FILE is libflow-table JSON with the one key the command carries ("flows" for set-flows and
+            del-flows; with --reply, "tables", "headers", … for the discovery replies).
+            Examples:
+              flow-table-ctl encode get-tables --ifindex 7
+              flow-table-ctl encode get-flows --ifindex 7 --table 2 --min-prio 10
+              flow-table-ctl encode set-flows --ifindex 7 --error-strategy cont-log flows.json
+            """)
 
     @Argument(help: "The command: \(CommandName.allCases.map(\.rawValue).joined(separator: ", ")).")
     var command: CommandName
@@ -114,8 +114,9 @@ struct Encode: ParsableCommand {
             attrs.selector = FlowSelector(table: table, minPriority: minPrio, maxPriority: maxPrio)
         }
         attrs.errorStrategy = errorStrategy
-        let message = FlowTableMessage(familyID: familyID, command: command.command, isRequest: !reply,
-                                       sequence: seq, port: 0, attributes: attrs)
+        let message = FlowTableMessage(
+            familyID: familyID, command: command.command, isRequest: !reply,
+            sequence: seq, port: 0, attributes: attrs)
         do {
             try message.validateShape()
             print(Hex.encode(try message.encoded()))
@@ -129,10 +130,10 @@ struct Decode: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print Flow Table API messages given as hex as JSON (libflow-table keys plus cmd and ifindex).",
         discussion: """
-        Reads the hex from the argument or, without one, from stdin (one message, or several
-        back to back). Example:
-          flow-table-ctl encode set-flows --ifindex 7 flows.json | flow-table-ctl decode
-        """)
+            Reads the hex from the argument or, without one, from stdin (one message, or several
+            back to back). Example:
+              flow-table-ctl encode set-flows --ifindex 7 flows.json | flow-table-ctl decode
+            """)
 
     @Argument(help: "The message bytes as hex (stdin when omitted).")
     var hex: String?

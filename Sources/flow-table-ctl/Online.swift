@@ -17,7 +17,10 @@ import Glibc
 
 /// Options every online command shares.
 struct Connection: ParsableArguments {
-    @Option(help: "The unft twin's API socket (default: the kernel when the unft module is loaded, else /run/flowtrace/unft.sock as root, else $XDG_RUNTIME_DIR/flowtrace/unft.sock).")
+    @Option(
+        help:
+            "The unft twin's API socket (default: the kernel when the unft module is loaded, else /run/flowtrace/unft.sock as root, else $XDG_RUNTIME_DIR/flowtrace/unft.sock)."
+    )
     var socket: String?
 
     @Option(help: "Seconds to wait for an answer.")
@@ -54,14 +57,21 @@ struct Connection: ParsableArguments {
         let names = LoopbackSession.readDevices(paths: paths())
         if let i = names[device] { return i }
         let known = names.keys.sorted()
-        throw CtlError("no unft device named \(device)" + (known.isEmpty ? " (is a twin running? start one with `flow-table-hairpind --twin`)" : "; the twin has \(known.joined(separator: ", "))"))
+        throw CtlError(
+            "no unft device named \(device)"
+                + (known.isEmpty
+                    ? " (is a twin running? start one with `flow-table-hairpind --twin`)"
+                    : "; the twin has \(known.joined(separator: ", "))"))
     }
 }
 
-
 /// How answers are printed; options every online command shares, as iproute2 spells them.
 struct Output: ParsableArguments {
-    @Flag(name: [.customShort("j"), .long], help: "JSON output: the answer as libflow-table JSON on one line (a set/del report: the failed flows with their errno).")
+    @Flag(
+        name: [.customShort("j"), .long],
+        help:
+            "JSON output: the answer as libflow-table JSON on one line (a set/del report: the failed flows with their errno)."
+    )
     var json = false
 
     @Flag(name: [.customShort("p"), .long], help: "Pretty JSON, indented (implies -j).")
@@ -70,7 +80,9 @@ struct Output: ParsableArguments {
     @Flag(name: [.customShort("q"), .long], help: "No success line after set-flows / del-flows.")
     var quiet = false
 
-    @Flag(name: [.customShort("v"), .long], help: "Log every call once on stderr: command, device, flows, answer, latency.")
+    @Flag(
+        name: [.customShort("v"), .long],
+        help: "Log every call once on stderr: command, device, flows, answer, latency.")
     var verbose = false
 
     var isJSON: Bool { json || pretty }
@@ -99,8 +111,9 @@ func warn(_ text: String) {
 /// Fails the command with the call's errno and text.
 func check(_ r: FlowTableReply, _ what: String) throws {
     guard r.succeeded else {
-        throw CtlError("\(what) failed: \(Errno.display(r.errno)) (errno \(r.errno))\(r.errorMessage.map { ": \($0)" } ?? "")"
-            + (r.missingText.map { " [\($0)]" } ?? ""))
+        throw CtlError(
+            "\(what) failed: \(Errno.display(r.errno)) (errno \(r.errno))\(r.errorMessage.map { ": \($0)" } ?? "")"
+                + (r.missingText.map { " [\($0)]" } ?? ""))
     }
 }
 
@@ -139,8 +152,10 @@ struct Session {
     var deviceName: String { UInt32(device) == nil ? device : "ifindex \(device)" }
 
     /// One call; `detail` says what it asks ("table 2", "6 flows").
-    func call(_ command: NFL.Command, _ detail: String? = nil,
-              _ body: (FlowTableClient) throws(FlowTableClientError) -> FlowTableReply) throws -> FlowTableReply {
+    func call(
+        _ command: NFL.Command, _ detail: String? = nil,
+        _ body: (FlowTableClient) throws(FlowTableClientError) -> FlowTableReply
+    ) throws -> FlowTableReply {
         let what = "\(command.name) \(device) (ifindex \(ifindex))" + (detail.map { " \($0)" } ?? "")
         let start = MonotonicClock.now()
         let r: FlowTableReply
@@ -150,7 +165,9 @@ struct Session {
         }
         var answer = r.succeeded ? "OK" : "\(Errno.display(r.errno)) (errno \(r.errno))"
         if command == .getFlows && r.succeeded { answer += ", " + flowCount(r.flows.count) }
-        if !r.report.isEmpty { answer += ", \(r.report.count) failed " + (r.report.count == 1 ? "flow" : "flows") + " reported" }
+        if !r.report.isEmpty {
+            answer += ", \(r.report.count) failed " + (r.report.count == 1 ? "flow" : "flows") + " reported"
+        }
         output.log("\(what) → \(answer)", since: start)
         return r
     }
@@ -161,7 +178,8 @@ struct Session {
         try check(r, command.name)
         guard let a = r.attributes else { throw CtlError("\(command.name): the reply carried nothing") }
         guard a.ifindex == ifindex else {
-            throw CtlError("\(command.name): the reply is for ifindex \(a.ifindex.map(String.init) ?? "none"), not \(ifindex)")
+            throw CtlError(
+                "\(command.name): the reply is for ifindex \(a.ifindex.map(String.init) ?? "none"), not \(ifindex)")
         }
         return a
     }
@@ -191,7 +209,9 @@ struct Session {
         if actions { commands.append(.getActions) }
         if FlowText.needsHeaderGraph(refs) { commands.append(.getHeaderGraph) }
         let m = model(commands)
-        return FlowText(headers: m.headers ?? [], actions: m.actions ?? [], headerGraph: m.headerGraph ?? [], tables: m.tables ?? [])
+        return FlowText(
+            headers: m.headers ?? [], actions: m.actions ?? [], headerGraph: m.headerGraph ?? [], tables: m.tables ?? []
+        )
     }
 }
 
@@ -233,12 +253,12 @@ struct GetTables: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get-tables", abstract: "Print the device's tables.",
         discussion: """
-        One table per line: uid, name, source, apply, size, the fields a flow may match \
-        (with their mask type), the actions it may use. Example (wrapped here):
-          $ flow-table-ctl get-tables unft0
-          table 3 ipv4_route source 1 apply 3 size 65536
-              match metadata.inter_table(exact),ipv4.dst_ip(lpm) actions set_eth_src,…
-        """)
+            One table per line: uid, name, source, apply, size, the fields a flow may match \
+            (with their mask type), the actions it may use. Example (wrapped here):
+              $ flow-table-ctl get-tables unft0
+              table 3 ipv4_route source 1 apply 3 size 65536
+                  match metadata.inter_table(exact),ipv4.dst_ip(lpm) actions set_eth_src,…
+            """)
     @Argument(help: "The device: a name or an ifindex.") var device: String
     @OptionGroup(title: "Device connection") var connection: Connection
     @OptionGroup(title: "Output") var output: Output
@@ -249,10 +269,10 @@ struct GetHeaders: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get-headers", abstract: "Print the device's headers and fields.",
         discussion: """
-        One header per line, each field as name:bits. Example:
-          $ flow-table-ctl get-headers unft0
-          header 1 ethernet src_mac:48 dst_mac:48 ethertype:16
-        """)
+            One header per line, each field as name:bits. Example:
+              $ flow-table-ctl get-headers unft0
+              header 1 ethernet src_mac:48 dst_mac:48 ethertype:16
+            """)
     @Argument(help: "The device: a name or an ifindex.") var device: String
     @OptionGroup(title: "Device connection") var connection: Connection
     @OptionGroup(title: "Output") var output: Output
@@ -263,10 +283,10 @@ struct GetActions: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get-actions", abstract: "Print the device's actions.",
         discussion: """
-        One action per line, each argument as name:type. Example:
-          $ flow-table-ctl get-actions unft0
-          action 5 set_out_port port:u32
-        """)
+            One action per line, each argument as name:type. Example:
+              $ flow-table-ctl get-actions unft0
+              action 5 set_out_port port:u32
+            """)
     @Argument(help: "The device: a name or an ifindex.") var device: String
     @OptionGroup(title: "Device connection") var connection: Connection
     @OptionGroup(title: "Output") var output: Output
@@ -277,10 +297,10 @@ struct GetHeaderGraph: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get-header-graph", abstract: "Print the device's header (parse) graph.",
         discussion: """
-        One node per line: its headers and its jumps as match:next-node. Example:
-          $ flow-table-ctl get-header-graph unft0
-          node 1 ethernet headers ethernet jump ethernet.ethertype=0x8100:vlan,…
-        """)
+            One node per line: its headers and its jumps as match:next-node. Example:
+              $ flow-table-ctl get-header-graph unft0
+              node 1 ethernet headers ethernet jump ethernet.ethertype=0x8100:vlan,…
+            """)
     @Argument(help: "The device: a name or an ifindex.") var device: String
     @OptionGroup(title: "Device connection") var connection: Connection
     @OptionGroup(title: "Output") var output: Output
@@ -291,11 +311,11 @@ struct GetTableGraph: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get-table-graph", abstract: "Print the device's table graph.",
         discussion: """
-        One table per line: its roles and its jumps as match:next-table ("always" for an \
-        unconditional jump). Example:
-          $ flow-table-ctl get-table-graph unft0
-          table 1 ingress_acl ingress-root jump ethernet.ethertype=0x0800:ipv4_5tuple,…
-        """)
+            One table per line: its roles and its jumps as match:next-table ("always" for an \
+            unconditional jump). Example:
+              $ flow-table-ctl get-table-graph unft0
+              table 1 ingress_acl ingress-root jump ethernet.ethertype=0x0800:ipv4_5tuple,…
+            """)
     @Argument(help: "The device: a name or an ifindex.") var device: String
     @OptionGroup(title: "Device connection") var connection: Connection
     @OptionGroup(title: "Output") var output: Output
@@ -306,25 +326,25 @@ struct GetFlows: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get-flows", abstract: "Print the flows of a table, in (priority, uid) order.",
         discussion: """
-        One flow per line, as `tc filter show` prints filters: table, uid, priority, each \
-        match as header.field=value[/mask], each action with its arguments as name=value. \
-        Names are the device's model's (GET_HEADERS, GET_ACTIONS; GET_HDR_GRAPH when an \
-        instance is not its header). Values follow the field's width and name: 48 bits a MAC \
-        address, 32 bits named like an address (src_ip, saddr…) dotted quad, the X_hi/X_lo \
-        halves of an IPv6 address one IPv6 address, type/flags/checksum fields hex, the rest \
-        decimal. /mask is left out when the mask covers the whole field; an address mask is a \
-        prefix length when it is one. An empty table prints nothing.
+            One flow per line, as `tc filter show` prints filters: table, uid, priority, each \
+            match as header.field=value[/mask], each action with its arguments as name=value. \
+            Names are the device's model's (GET_HEADERS, GET_ACTIONS; GET_HDR_GRAPH when an \
+            instance is not its header). Values follow the field's width and name: 48 bits a MAC \
+            address, 32 bits named like an address (src_ip, saddr…) dotted quad, the X_hi/X_lo \
+            halves of an IPv6 address one IPv6 address, type/flags/checksum fields hex, the rest \
+            decimal. /mask is left out when the mask covers the whole field; an address mask is a \
+            prefix length when it is one. An empty table prints nothing.
 
-        Example (each flow is one line, wrapped here):
-          $ flow-table-ctl get-flows unft0 --table 3
-          table 3 uid 1 prio 8 metadata.inter_table=0 ipv4.dst_ip=10.0.0.0/8
-              action set_out_port port=4
-          table 3 uid 3 prio 16 metadata.inter_table=0 ipv4.dst_ip=192.0.2.0/24
-              action set_eth_dst eth_dst=02:00:00:00:00:09 action set_out_port port=9
+            Example (each flow is one line, wrapped here):
+              $ flow-table-ctl get-flows unft0 --table 3
+              table 3 uid 1 prio 8 metadata.inter_table=0 ipv4.dst_ip=10.0.0.0/8
+                  action set_out_port port=4
+              table 3 uid 3 prio 16 metadata.inter_table=0 ipv4.dst_ip=192.0.2.0/24
+                  action set_eth_dst eth_dst=02:00:00:00:00:09 action set_out_port port=9
 
-        With -j (or -p) the flows as libflow-table JSON, the form set-flows reads:
-          flow-table-ctl get-flows unft0 --table 2 --min-prio 10 --max-prio 100 -j
-        """)
+            With -j (or -p) the flows as libflow-table JSON, the form set-flows reads:
+              flow-table-ctl get-flows unft0 --table 2 --min-prio 10 --max-prio 100 -j
+            """)
     @Argument(help: "The device: a name or an ifindex.") var device: String
     @Option(help: "The table (uid).") var table: UInt32
     @Option(help: "Lowest priority, inclusive.") var minPrio: UInt32?
@@ -339,7 +359,9 @@ struct GetFlows: ParsableCommand {
         var detail = "table \(table)"
         if let minPrio { detail += " min-prio \(minPrio)" }
         if let maxPrio { detail += " max-prio \(maxPrio)" }
-        let r = try s.call(.getFlows, detail) { c throws(FlowTableClientError) in try c.getFlows(ifindex: s.ifindex, selector) }
+        let r = try s.call(.getFlows, detail) { c throws(FlowTableClientError) in
+            try c.getFlows(ifindex: s.ifindex, selector)
+        }
         try check(r, "GET_FLOWS")
         let flows = r.flows
         if output.isJSON {
@@ -363,11 +385,15 @@ struct Batch {
         var reason: String?
     }
 
-    static func run(_ command: NFL.Command, device: String, file: String, strategy: ErrorStrategy?,
-                    connection: Connection, output: Output) throws {
+    static func run(
+        _ command: NFL.Command, device: String, file: String, strategy: ErrorStrategy?,
+        connection: Connection, output: Output
+    ) throws {
         let attrs: FlowTableAttributes
         do {
-            attrs = file == "-" ? try FlowTableJSON.decode(bytes: readStandardInput(), file: "<stdin>", expectedKey: "flows")
+            attrs =
+                file == "-"
+                ? try FlowTableJSON.decode(bytes: readStandardInput(), file: "<stdin>", expectedKey: "flows")
                 : try FlowTableJSON.loadAttributes(file: file, expectedKey: "flows")
         } catch { throw CtlError("\(error)") }
         let flows = attrs.flows ?? []
@@ -379,7 +405,8 @@ struct Batch {
         for range in Parts.ranges(of: flows) {
             let slice = Array(flows[range])
             let r = try s.call(command, flowCount(slice.count)) { c throws(FlowTableClientError) in
-                command == .setFlows ? try c.setFlows(ifindex: s.ifindex, slice, strategy: strategy)
+                command == .setFlows
+                    ? try c.setFlows(ifindex: s.ifindex, slice, strategy: strategy)
                     : try c.delFlows(ifindex: s.ifindex, slice, strategy: strategy)
             }
             // ABORT_LOG: the final error's text names the failed flow and says why.
@@ -402,12 +429,14 @@ struct Batch {
                 explain(&failures, command == .setFlows ? .set : .del, s)
             }
             for f in failures {
-                warn("flow table \(f.flow.table) uid \(f.flow.uid): \(Errno.display(f.errno)) (errno \(f.errno))"
-                     + (f.reason.map { ": \($0)" } ?? ""))
+                warn(
+                    "flow table \(f.flow.table) uid \(f.flow.uid): \(Errno.display(f.errno)) (errno \(f.errno))"
+                        + (f.reason.map { ": \($0)" } ?? ""))
             }
         }
         if let (errno, text) = firstError {
-            throw CtlError("\(command.name) failed: \(Errno.display(errno)) (errno \(errno))\(text.map { ": \($0)" } ?? "")")
+            throw CtlError(
+                "\(command.name) failed: \(Errno.display(errno)) (errno \(errno))\(text.map { ": \($0)" } ?? "")")
         }
         if !failures.isEmpty && strategy == .continueLog {
             throw CtlError("\(command.name): \(failures.count) of \(flows.count) flows failed")
@@ -419,7 +448,9 @@ struct Batch {
         if strategy == .continue {
             print("sent \(count) to \(s.deviceName) (\(scope)); with continue, failed flows are not reported")
         } else {
-            print(command == .setFlows ? "set \(count) on \(s.deviceName) (\(scope))" : "deleted \(count) from \(s.deviceName) (\(scope))")
+            print(
+                command == .setFlows
+                    ? "set \(count) on \(s.deviceName) (\(scope))" : "deleted \(count) from \(s.deviceName) (\(scope))")
         }
     }
 
@@ -431,7 +462,9 @@ struct Batch {
         guard !open.isEmpty else { return }
         let EEXIST = Int32(Errno.EEXIST), ENOENT = Int32(Errno.ENOENT)
         var states: [UInt32: FlowFailure.TableState] = [:]
-        let lookups = Set(open.filter { failures[$0].errno == EEXIST || failures[$0].errno == ENOENT }.map { failures[$0].flow.table })
+        let lookups = Set(
+            open.filter { failures[$0].errno == EEXIST || failures[$0].errno == ENOENT }.map { failures[$0].flow.table }
+        )
         for table in lookups.sorted() {
             let r = try? s.call(.getFlows, "table \(table)") { c throws(FlowTableClientError) in
                 try c.getFlows(ifindex: s.ifindex, FlowSelector(table: table))
@@ -440,7 +473,9 @@ struct Batch {
         }
         var validation: ValidationIndex?
         var sizes: [UInt32: UInt32] = [:]
-        if open.contains(where: { ![EEXIST, ENOENT].contains(failures[$0].errno) || (op == .set && failures[$0].errno == ENOENT) }) {
+        if open.contains(where: {
+            ![EEXIST, ENOENT].contains(failures[$0].errno) || (op == .set && failures[$0].errno == ENOENT)
+        }) {
             let m = s.model([.getTables, .getHeaders, .getActions])
             if let tables = m.tables, let headers = m.headers, let actions = m.actions {
                 validation = ValidationIndex(PipelineModel(headers: headers, actions: actions, tables: tables))
@@ -449,8 +484,9 @@ struct Batch {
         }
         for i in open {
             let f = failures[i]
-            failures[i].reason = FlowFailure.explain(op, f.flow, errno: f.errno, table: states[f.flow.table] ?? .unknown,
-                                                     validation: validation, tableSize: sizes[f.flow.table])
+            failures[i].reason = FlowFailure.explain(
+                op, f.flow, errno: f.errno, table: states[f.flow.table] ?? .unknown,
+                validation: validation, tableSize: sizes[f.flow.table])
         }
     }
 }
@@ -459,32 +495,34 @@ struct SetFlows: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "set-flows", abstract: "Install the flows of a libflow-table JSON file.",
         discussion: """
-        Prints one line when done ("set 6 flows on unft0 (tables 1, 2, 3, 4)"; none with -q \
-        or -j). With abort-log or cont-log the device reports each failed flow with its \
-        errno; each is printed on stderr with its reason, for example:
-          flow-table-ctl: flow table 2 uid 1: EEXIST (errno 17): duplicate uid
-          flow-table-ctl: flow table 2 uid 9: EEXIST (errno 17): same matches and
-              priority as flow uid 1
+            Prints one line when done ("set 6 flows on unft0 (tables 1, 2, 3, 4)"; none with -q \
+            or -j). With abort-log or cont-log the device reports each failed flow with its \
+            errno; each is printed on stderr with its reason, for example:
+              flow-table-ctl: flow table 2 uid 1: EEXIST (errno 17): duplicate uid
+              flow-table-ctl: flow table 2 uid 9: EEXIST (errno 17): same matches and
+                  priority as flow uid 1
 
-        The reason is the device's text when its answer carries one (abort, abort-log: the \
-        final error names the failed flow). A cont-log answer carries errnos only, so \
-        flow-table-ctl then asks the device why: GET_FLOWS of the flow's table, and the \
-        model (GET_TABLES, GET_HEADERS, GET_ACTIONS) for a flow it may have found invalid; \
-        a failure that state does not explain is printed with its errno alone. With -j \
-        those look-ups are not made and the report is printed as libflow-table JSON on \
-        stdout.
+            The reason is the device's text when its answer carries one (abort, abort-log: the \
+            final error names the failed flow). A cont-log answer carries errnos only, so \
+            flow-table-ctl then asks the device why: GET_FLOWS of the flow's table, and the \
+            model (GET_TABLES, GET_HEADERS, GET_ACTIONS) for a flow it may have found invalid; \
+            a failure that state does not explain is printed with its errno alone. With -j \
+            those look-ups are not made and the report is printed as libflow-table JSON on \
+            stdout.
 
-        Examples:
-          flow-table-ctl set-flows unft0 flows.json
-          flow-table-ctl set-flows unft0 flows.json --error-strategy cont-log
-        """)
+            Examples:
+              flow-table-ctl set-flows unft0 flows.json
+              flow-table-ctl set-flows unft0 flows.json --error-strategy cont-log
+            """)
     @Argument(help: "The device: a name or an ifindex.") var device: String
     @Argument(help: "JSON file with a \"flows\" key ('-' for stdin).") var file: String
-    @Option(help: "abort (default: stop and undo the request), continue, abort-log or cont-log.") var errorStrategy: ErrorStrategy?
+    @Option(help: "abort (default: stop and undo the request), continue, abort-log or cont-log.") var errorStrategy:
+        ErrorStrategy?
     @OptionGroup(title: "Device connection") var connection: Connection
     @OptionGroup(title: "Output") var output: Output
     func run() throws {
-        try Batch.run(.setFlows, device: device, file: file, strategy: errorStrategy, connection: connection, output: output)
+        try Batch.run(
+            .setFlows, device: device, file: file, strategy: errorStrategy, connection: connection, output: output)
     }
 }
 
@@ -492,16 +530,17 @@ struct DelFlows: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "del-flows", abstract: "Delete the flows of a libflow-table JSON file (by table and uid).",
         discussion: """
-        Prints one line when done ("deleted 2 flows from unft0 (table 2)"; none with -q or \
-        -j); failed flows as set-flows prints them. Example:
-          flow-table-ctl del-flows unft0 del-flows.json
-        """)
+            Prints one line when done ("deleted 2 flows from unft0 (table 2)"; none with -q or \
+            -j); failed flows as set-flows prints them. Example:
+              flow-table-ctl del-flows unft0 del-flows.json
+            """)
     @Argument(help: "The device: a name or an ifindex.") var device: String
     @Argument(help: "JSON file with a \"flows\" key ('-' for stdin).") var file: String
     @Option(help: "abort (default), continue, abort-log or cont-log.") var errorStrategy: ErrorStrategy?
     @OptionGroup(title: "Device connection") var connection: Connection
     @OptionGroup(title: "Output") var output: Output
     func run() throws {
-        try Batch.run(.delFlows, device: device, file: file, strategy: errorStrategy, connection: connection, output: output)
+        try Batch.run(
+            .delFlows, device: device, file: file, strategy: errorStrategy, connection: connection, output: output)
     }
 }

@@ -42,32 +42,36 @@ struct ListenerRunner {
         var buffer = [UInt8](repeating: 0, count: 65536)
         let hairpin: Controller.Family
         do {
-            hairpin = try FlowTableClient.lookupFamily(NFLH.familyName, over: transport, sequence: 1, port: port,
-                                                       timeout: 5, buffer: &buffer)
+            hairpin = try FlowTableClient.lookupFamily(
+                NFLH.familyName, over: transport, sequence: 1, port: port,
+                timeout: 5, buffer: &buffer)
         } catch {
             throw DaemonError("cannot resolve \(NFLH.familyName) at \(place): \(error)")
         }
         // net_flow_nl only names the family in the trace; a daemon serves without it.
-        let api = try? FlowTableClient.lookupFamily(NFL.familyName, over: transport, sequence: 2, port: port,
-                                                    timeout: 5, buffer: &buffer)
+        let api = try? FlowTableClient.lookupFamily(
+            NFL.familyName, over: transport, sequence: 2, port: port,
+            timeout: 5, buffer: &buffer)
 
         let loop = ListenerLoop(transport: transport, familyID: hairpin.id, service: service, log: log)
         loop.verbose = verbose
         var recorder: Recorder?
         if let record {
             let hairpinID = hairpin.id
-            let comment = "FlowTrace session: flow-table-hairpind on \(place), hairpin leg as the listener sees it"
+            let comment =
+                "FlowTrace session: flow-table-hairpind on \(place), hairpin leg as the listener sees it"
                 + ", backend \(backend.rawValue), model \(modelDescription)"
                 + ", command: \(CommandLine.arguments.joined(separator: " "))"
                 + (faults.map { ", injected faults: \($0.specsText)" } ?? "")
             do {
-                recorder = try Recorder(path: record, families: [api, hairpin].compactMap { $0 }, recordsAPI: false,
-                                        sessionComment: comment, rotation: rotation,
-                                        snapshot: {
-                                            service.snapshot(familyID: hairpinID).map {
-                                                (direction: $0.toUser ? TraceDirection.toUser : .toKernel, bytes: $0.bytes)
-                                            }
-                                        })
+                recorder = try Recorder(
+                    path: record, families: [api, hairpin].compactMap { $0 }, recordsAPI: false,
+                    sessionComment: comment, rotation: rotation,
+                    snapshot: {
+                        service.snapshot(familyID: hairpinID).map {
+                            (direction: $0.toUser ? TraceDirection.toUser : .toKernel, bytes: $0.bytes)
+                        }
+                    })
             } catch {
                 throw DaemonError("cannot record to \(record): \(error)")
             }
@@ -76,8 +80,9 @@ struct ListenerRunner {
                 loop.onMessage = { direction, bytes in
                     // An answer to a call that got an injected fault carries its marker.
                     let mark = direction == .sent ? faults?.markComment(forAnswer: bytes) : nil
-                    rec.record(leg: .hairpin, direction: direction == .sent ? .toKernel : .toUser, bytes: bytes,
-                               comment: mark)
+                    rec.record(
+                        leg: .hairpin, direction: direction == .sent ? .toKernel : .toUser, bytes: bytes,
+                        comment: mark)
                 }
             }
         }
@@ -85,12 +90,16 @@ struct ListenerRunner {
             if let f = faults { log("injected \(f.injectedCount) faults (\(f.specsText))") }
             if let rec = recorder {
                 rec.close()
-                log("wrote \(rec.recordsWritten) records to \(rec.path)\(rec.lastError.map { " (last write error: \($0))" } ?? "")")
+                log(
+                    "wrote \(rec.recordsWritten) records to \(rec.path)\(rec.lastError.map { " (last write error: \($0))" } ?? "")"
+                )
             }
         }
 
         do { try loop.register() } catch { throw DaemonError("\(error)") }
-        log("registered as the hairpin listener on \(place) (\(NFLH.familyName) id \(hairpin.id)), backend \(backend.rawValue), model: \(modelDescription)\(record.map { ", recording to \($0)" } ?? "")")
+        log(
+            "registered as the hairpin listener on \(place) (\(NFLH.familyName) id \(hairpin.id)), backend \(backend.rawValue), model: \(modelDescription)\(record.map { ", recording to \($0)" } ?? "")"
+        )
         let errorBox = PosixLocked<String?>(nil)
         let closedBox = PosixLocked(false)
         let thread = try PosixThread {

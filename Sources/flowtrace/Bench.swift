@@ -18,36 +18,38 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Benchmark backends by replaying traces into them: throughput, latency percentiles, memory.",
         discussion: """
-        Every run starts from the trace's starting state in a fresh daemon core, at top speed,
-        with the trace preloaded. A warm-up run is not counted. Runs verify too: the table's
-        last column counts answers that differ from the recorded ones.
+            Every run starts from the trace's starting state in a fresh daemon core, at top speed,
+            with the trace preloaded. A warm-up run is not counted. Runs verify too: the table's
+            last column counts answers that differ from the recorded ones.
 
-        --lookups PACKETS asks instead which flow each packet hits: the flows the trace leaves
-        installed (or --acl-rules N, an acl-like rule set of N flows in ingress_acl) go into
-        every backend, then every packet is looked up in every table holding flows, through the
-        same call and clock for each; lookups/s per backend (tss: its tuple count) and a check
-        that all backends chose the same flow (a disagreement prints the packet and both flows,
-        exit status 1). PACKETS: `derived` (one packet matching each flow, plus random misses),
-        a ClassBench trace file (src_ip dst_ip sport dport proto [flags] [filter#], decimal) or
-        a pcap/pcapng capture of Ethernet frames (headers parsed).
+            --lookups PACKETS asks instead which flow each packet hits: the flows the trace leaves
+            installed (or --acl-rules N, an acl-like rule set of N flows in ingress_acl) go into
+            every backend, then every packet is looked up in every table holding flows, through the
+            same call and clock for each; lookups/s per backend (tss: its tuple count) and a check
+            that all backends chose the same flow (a disagreement prints the packet and both flows,
+            exit status 1). PACKETS: `derived` (one packet matching each flow, plus random misses),
+            a ClassBench trace file (src_ip dst_ip sport dport proto [flags] [filter#], decimal) or
+            a pcap/pcapng capture of Ethernet frames (headers parsed).
 
-        --update-cost measures updates in the literature's terms instead: per backend at each
-        of --sizes flows (acl-like rules), inserts/s and deletes/s, TCAM entry moves per
-        insert and delete, tss tuples, backend bytes per flow.
+            --update-cost measures updates in the literature's terms instead: per backend at each
+            of --sizes flows (acl-like rules), inserts/s and deletes/s, TCAM entry moves per
+            insert and delete, tss tuples, backend bytes per flow.
 
-        Examples:
-          flowtrace bench t.pcapng
-          flowtrace bench a.pcapng b.pcapng --backends hash,tcam --runs 10 --json bench.json --svg bench.svg
-          flowtrace bench t.pcapng --lookups derived
-          flowtrace bench --acl-rules 10000 --lookups derived --backends tss,tcam
-          flowtrace bench t.pcapng --lookups acl1_trace
-          flowtrace bench --update-cost --sizes 1000,10000,100000
-        """)
+            Examples:
+              flowtrace bench t.pcapng
+              flowtrace bench a.pcapng b.pcapng --backends hash,tcam --runs 10 --json bench.json --svg bench.svg
+              flowtrace bench t.pcapng --lookups derived
+              flowtrace bench --acl-rules 10000 --lookups derived --backends tss,tcam
+              flowtrace bench t.pcapng --lookups acl1_trace
+              flowtrace bench --update-cost --sizes 1000,10000,100000
+            """)
 
     @Argument(help: "Trace files, gzip-compressed or not ('-' for stdin).")
     var positional: [String] = []
 
-    @Option(name: .customShort("r"), help: ArgumentHelp("A trace file (repeatable; the same as the arguments).", valueName: "file"))
+    @Option(
+        name: .customShort("r"),
+        help: ArgumentHelp("A trace file (repeatable; the same as the arguments).", valueName: "file"))
     var readFiles: [String] = []
 
     var files: [String] { readFiles + positional }
@@ -76,25 +78,34 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: .hidden)
     var worker = false
 
-    @Option(help: ArgumentHelp("Benchmark packet lookups: 'derived', a ClassBench trace file or a pcap/pcapng of Ethernet frames.", valueName: "packets"))
+    @Option(
+        help: ArgumentHelp(
+            "Benchmark packet lookups: 'derived', a ClassBench trace file or a pcap/pcapng of Ethernet frames.",
+            valueName: "packets"))
     var lookups: String?
 
     @Option(help: ArgumentHelp("With --lookups: an acl-like rule set of N flows instead of a trace's.", valueName: "n"))
     var aclRules: Int?
 
-    @Option(help: ArgumentHelp("With --lookups derived: random packets added to the one per flow (default: a quarter of the flows).", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "With --lookups derived: random packets added to the one per flow (default: a quarter of the flows).",
+            valueName: "n"))
     var misses: Int?
 
     @Option(help: ArgumentHelp("With --lookups: the device (ifindex) of a trace with several.", valueName: "ifindex"))
     var device: UInt32?
 
-    @Flag(help: "Measure update cost (inserts/s, deletes/s, TCAM moves per update, tss tuples, bytes per flow) at --sizes.")
+    @Flag(
+        help:
+            "Measure update cost (inserts/s, deletes/s, TCAM moves per update, tss tuples, bytes per flow) at --sizes.")
     var updateCost = false
 
     @Option(help: ArgumentHelp("With --update-cost: table sizes, comma-separated.", valueName: "n,n"))
     var sizes: String = "1000,10000,100000"
 
-    @Option(help: ArgumentHelp("With --update-cost: updates (a delete and an insert) timed at each size.", valueName: "n"))
+    @Option(
+        help: ArgumentHelp("With --update-cost: updates (a delete and an insert) timed at each size.", valueName: "n"))
     var updates: Int = 2000
 
     @Option(help: "Seed of generated rules and packets.")
@@ -128,7 +139,9 @@ struct BenchCommand: ParsableCommand {
         // Each backend reads the trace again: stdin is read once, into a file.
         var files = self.files
         do { files = try files.map(TraceInput.rereadable) } catch { fail("\(error)") }
-        guard (1...10_000).contains(runs), (0...1000).contains(warmup) else { fail("--runs takes 1 to 10000, --warmup 0 to 1000") }
+        guard (1...10_000).contains(runs), (0...1000).contains(warmup) else {
+            fail("--runs takes 1 to 10000, --warmup 0 to 1000")
+        }
         var options = BenchOptions()
         options.runs = runs
         options.warmup = warmup
@@ -172,7 +185,7 @@ struct BenchCommand: ParsableCommand {
                     results.append(measure(f, k, options))
                 } else {
                     var r = spawnWorker(file: f, backend: k, done: done, total: total)
-                    r.file = TraceInput.displayName(f)   // the worker knows stdin's copy by its /proc path
+                    r.file = TraceInput.displayName(f)  // the worker knows stdin's copy by its /proc path
                     results.append(r)
                     done += perPair
                     bar.update(done, note: "\(k.rawValue) \(f)")
@@ -205,8 +218,10 @@ struct BenchCommand: ParsableCommand {
 
     /// Runs `flowtrace bench --worker FILE --backends K` and reads its JSON line.
     func spawnWorker(file: String, backend: BackendKind, done: Int, total: Int) -> BackendBench {
-        var args = ["flowtrace", "bench", "--worker", file, "--backends", backend.rawValue, "--runs", "\(runs)",
-                    "--warmup", "\(warmup)", "--progress-done", "\(done)", "--progress-total", "\(total)"]
+        var args = [
+            "flowtrace", "bench", "--worker", file, "--backends", backend.rawValue, "--runs", "\(runs)",
+            "--warmup", "\(warmup)", "--progress-done", "\(done)", "--progress-total", "\(total)",
+        ]
         if let model { args += ["--model", model] }
         let exe = selfExecutable()
         var fds: [Int32] = [-1, -1]
@@ -252,7 +267,9 @@ struct BenchCommand: ParsableCommand {
         // 130: the worker was interrupted; its output holds the runs done.
         if exited && code == Interrupt.exitStatus { Interrupt.request() }
         guard exited, code == 0 || code == Interrupt.exitStatus else {
-            fail("the benchmark of \(backend.rawValue) on \(file) failed (" + (exited ? "exit status \(code)" : "signal \(status & 0x7f)") + ")")
+            fail(
+                "the benchmark of \(backend.rawValue) on \(file) failed ("
+                    + (exited ? "exit status \(code)" : "signal \(status & 0x7f)") + ")")
         }
         guard let value = try? FlowTableJSON.parse(bytes: output) else {
             fail("the benchmark of \(backend.rawValue) on \(file) printed no result")
@@ -276,7 +293,8 @@ extension FlowTableJSON {
     /// Writes text (the SVG) to a file.
     static func writeText(_ text: String, toFile path: String) throws {
         if let failed = Array(text.utf8).withUnsafeBytes({ Sys.writeFile(path, contents: $0) }) {
-            throw ToolError("cannot \(failed.step == .create ? "create" : "write") \(path): \(Sys.errorText(failed.errno))")
+            throw ToolError(
+                "cannot \(failed.step == .create ? "create" : "write") \(path): \(Sys.errorText(failed.errno))")
         }
     }
 }

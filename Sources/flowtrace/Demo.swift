@@ -18,10 +18,10 @@ struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a scripted session on the embedded twin (no kernel module needed) and show what happened.",
         discussion: """
-        Examples:
-          flowtrace demo
-          flowtrace demo --flows 5000 --backend tss --record demo.pcapng && flowtrace show demo.pcapng
-        """)
+            Examples:
+              flowtrace demo
+              flowtrace demo --flows 5000 --backend tss --record demo.pcapng && flowtrace show demo.pcapng
+            """)
 
     @Option(help: "How many flows to install across the tables.")
     var flows: Int = 3000
@@ -29,7 +29,10 @@ struct Demo: ParsableCommand {
     @Option(help: "Flow storage: dummy, hash, tss or tcam.")
     var backend: BackendKind = .hash
 
-    @Option(help: "Keep the session's trace in this file ('-': stdout, the commentary then on stderr; default: a temporary file, removed at the end).")
+    @Option(
+        help:
+            "Keep the session's trace in this file ('-': stdout, the commentary then on stderr; default: a temporary file, removed at the end)."
+    )
     var record: String?
 
     @Option(help: "Random seed of the generated flows.")
@@ -66,7 +69,9 @@ struct Demo: ParsableCommand {
             if record == nil || toStdout { unlink(tracePath) }
             rmdir(dir)
         }
-        ui.title("FlowTrace demo: unft twin + flow-table-hairpind (\(backend.rawValue) backend), devices unft0 (1000) and unft1 (1001)")
+        ui.title(
+            "FlowTrace demo: unft twin + flow-table-hairpind (\(backend.rawValue) backend), devices unft0 (1000) and unft1 (1001)"
+        )
         var script = DemoScript(paths: o.paths, ui: ui, flowCount: flows, seed: seed, session: session)
         let ok = script.run()
         ui = script.ui
@@ -77,7 +82,9 @@ struct Demo: ParsableCommand {
         if toStdout {
             do { try copyToStdout(tracePath) } catch { throw ToolError("cannot write the trace to stdout: \(error)") }
         } else if let record {
-            ui.line("kept in \(record): try  flowtrace show \(record)  or  tshark -X lua_script:wireshark/flowtrace.lua -r \(record)")
+            ui.line(
+                "kept in \(record): try  flowtrace show \(record)  or  tshark -X lua_script:wireshark/flowtrace.lua -r \(record)"
+            )
         }
         ui.section(ok ? "All \(script.checks) checks passed." : "\(script.failures) of \(script.checks) checks FAILED.")
         ui.flush()
@@ -104,13 +111,17 @@ struct Demo: ParsableCommand {
             let reader = try TraceReader(path: path)
             var stats = TraceStats()
             while let r = try reader.next() { stats.add(r, families: reader.families) }
-            var lines = ["\(stats.records) records (\(stats.synthetic) snapshot) over \(Double(stats.durationNanoseconds / 1_000_000) / 1000) s"]
+            var lines = [
+                "\(stats.records) records (\(stats.synthetic) snapshot) over \(Double(stats.durationNanoseconds / 1_000_000) / 1000) s"
+            ]
             for key in stats.byCommand.keys.sorted() where key.leg == .hairpin {
                 guard let c = stats.byCommand[key], c.calls > 0 else { continue }
                 let name = NFL.Command(rawValue: key.command)?.name ?? "\(key.command)"
                 let p50 = c.latency.totalCount > 0 ? TraceLine.latency(c.latency.valueAtPercentile(50)) : "-"
                 let p99 = c.latency.totalCount > 0 ? TraceLine.latency(c.latency.valueAtPercentile(99)) : "-"
-                lines.append("  hairpin \(name): \(c.calls) calls, \(c.errors.values.reduce(0, +)) failed, daemon latency p50 \(p50) p99 \(p99)")
+                lines.append(
+                    "  hairpin \(name): \(c.calls) calls, \(c.errors.values.reduce(0, +)) failed, daemon latency p50 \(p50) p99 \(p99)"
+                )
             }
             let added = stats.added.values.reduce(0, +), removed = stats.removed.values.reduce(0, +)
             lines.append("  flows applied: +\(added) −\(removed)")
@@ -194,14 +205,20 @@ struct DemoScript {
         let model = session.options.model
         expect(tables.attributes?.tables == model.tables, "GET_TABLES: \(model.tables.count) tables")
         for t in model.tables {
-            ui.line("    table \(t.uid) \(t.name.col(12)) size \(String(t.size).col(6)) matches \(t.matches.count) fields, \(t.actions.count) actions")
+            ui.line(
+                "    table \(t.uid) \(t.name.col(12)) size \(String(t.size).col(6)) matches \(t.matches.count) fields, \(t.actions.count) actions"
+            )
         }
-        expect(headers.attributes?.headers == model.headers,
-               "GET_HEADERS: \(model.headers.map(\.name).joined(separator: ", "))")
-        expect(actions.attributes?.actions == model.actions,
-               "GET_ACTIONS: \(model.actions.compactMap(\.name).joined(separator: ", "))")
-        expect(hg.attributes?.headerGraph == model.headerGraph && tg.attributes?.tableGraph == model.tableGraph,
-               "GET_HDR_GRAPH / GET_TABLE_GRAPH: \(model.headerGraph.count) parse nodes, \(model.tableGraph.count) table nodes")
+        expect(
+            headers.attributes?.headers == model.headers,
+            "GET_HEADERS: \(model.headers.map(\.name).joined(separator: ", "))")
+        expect(
+            actions.attributes?.actions == model.actions,
+            "GET_ACTIONS: \(model.actions.compactMap(\.name).joined(separator: ", "))")
+        expect(
+            hg.attributes?.headerGraph == model.headerGraph && tg.attributes?.tableGraph == model.tableGraph,
+            "GET_HDR_GRAPH / GET_TABLE_GRAPH: \(model.headerGraph.count) parse nodes, \(model.tableGraph.count) table nodes"
+        )
     }
 
     mutating func install(_ c: FlowTableClient) throws -> [Flow] {
@@ -219,8 +236,10 @@ struct DemoScript {
         let dt = Double(MonotonicClock.now() - t0) / 1e9
         var perTable: [UInt32: Int] = [:]
         for f in flows { perTable[f.table, default: 0] += 1 }
-        expect(failed == 0, "\(flows.count) flows in \(requests) requests, \(Int(Double(flows.count) / max(dt, 1e-9))) flows/s end to end",
-               detail: failed == 0 ? nil : "\(failed) flows were refused")
+        expect(
+            failed == 0,
+            "\(flows.count) flows in \(requests) requests, \(Int(Double(flows.count) / max(dt, 1e-9))) flows/s end to end",
+            detail: failed == 0 ? nil : "\(failed) flows were refused")
         for (t, n) in perTable.sorted(by: { $0.key < $1.key }) {
             ui.line("    table \(t): \(n) flows")
         }
@@ -234,15 +253,18 @@ struct DemoScript {
         for (t, flows) in byTable.sorted(by: { $0.key < $1.key }) {
             let r = try c.getFlows(ifindex: unft0, FlowSelector(table: t))
             let expected = flows.sorted { ($0.priority, $0.uid) < ($1.priority, $1.uid) }
-            expect(r.succeeded && r.flows == expected,
-                   "table \(t): \(r.flows.count) flows, equal to what was installed", detail: r.succeeded ? nil : r.errorMessage)
+            expect(
+                r.succeeded && r.flows == expected,
+                "table \(t): \(r.flows.count) flows, equal to what was installed",
+                detail: r.succeeded ? nil : r.errorMessage)
         }
         let lo: UInt32 = 100, hi: UInt32 = 199
         if let t = byTable.keys.sorted().first {
             let r = try c.getFlows(ifindex: unft0, FlowSelector(table: t, minPriority: lo, maxPriority: hi))
             let want = byTable[t, default: []].filter { $0.priority >= lo && $0.priority <= hi }.count
-            expect(r.flows.count == want && r.flows.allSatisfy { $0.priority >= lo && $0.priority <= hi },
-                   "table \(t), priorities \(lo)…\(hi): \(r.flows.count) flows")
+            expect(
+                r.flows.count == want && r.flows.allSatisfy { $0.priority >= lo && $0.priority <= hi },
+                "table \(t), priorities \(lo)…\(hi): \(r.flows.count) flows")
         }
         let other = try c.getFlows(ifindex: unft1, FlowSelector(table: byTable.keys.sorted().first ?? 1))
         expect(other.succeeded && other.flows.isEmpty, "unft1 has its own state: its tables are empty")
@@ -250,7 +272,9 @@ struct DemoScript {
 
     mutating func delete(_ c: FlowTableClient, _ installed: [Flow]) throws {
         ui.section("4. Delete a third of them (DEL_FLOWS by table and uid)")
-        let victims = installed.enumerated().filter { $0.offset % 3 == 0 }.map { Flow(table: $0.element.table, uid: $0.element.uid, priority: $0.element.priority) }
+        let victims = installed.enumerated().filter { $0.offset % 3 == 0 }.map {
+            Flow(table: $0.element.table, uid: $0.element.uid, priority: $0.element.priority)
+        }
         var failed = 0
         for range in Parts.ranges(of: victims) {
             failed += try c.delFlows(ifindex: unft0, Array(victims[range]), strategy: .continueLog).report.count
@@ -259,8 +283,9 @@ struct DemoScript {
         for t in Set(installed.map(\.table)) {
             remaining += try c.getFlows(ifindex: unft0, FlowSelector(table: t)).flows.count
         }
-        expect(failed == 0 && remaining == installed.count - victims.count,
-               "deleted \(victims.count); \(remaining) remain")
+        expect(
+            failed == 0 && remaining == installed.count - victims.count,
+            "deleted \(victims.count); \(remaining) remain")
     }
 
     mutating func provokeErrors(_ c: FlowTableClient, _ installed: [Flow]) throws {
@@ -270,12 +295,17 @@ struct DemoScript {
         var twin = existing
         twin.uid = 60_000
         var r = try c.setFlows(ifindex: unft0, [twin])
-        expect(r.errno == Int32(Errno.EEXIST), "same match set and priority as flow \(existing.uid) → EEXIST", detail: r.errorMessage)
-        var sameUID = gen.flow(in: session.options.model.tables.first { $0.uid == existing.table } ?? session.options.model.tables[0],
-                               uid: existing.uid)
+        expect(
+            r.errno == Int32(Errno.EEXIST), "same match set and priority as flow \(existing.uid) → EEXIST",
+            detail: r.errorMessage)
+        var sameUID = gen.flow(
+            in: session.options.model.tables.first { $0.uid == existing.table } ?? session.options.model.tables[0],
+            uid: existing.uid)
         sameUID.table = existing.table
         r = try c.setFlows(ifindex: unft0, [sameUID])
-        expect(r.errno == Int32(Errno.EEXIST), "duplicate uid \(existing.uid) in table \(existing.table) → EEXIST", detail: r.errorMessage)
+        expect(
+            r.errno == Int32(Errno.EEXIST), "duplicate uid \(existing.uid) in table \(existing.table) → EEXIST",
+            detail: r.errorMessage)
         let dupUID = sameUID
         var unknownTable = existing
         unknownTable.table = 99
@@ -285,31 +315,37 @@ struct DemoScript {
         var badField = existing
         badField.uid = 60_001
         if var m = badField.matches?.first {
-            m.field = 9   // a field the table does not match on
+            m.field = 9  // a field the table does not match on
             m.header = 3
             m.instance = 3
             badField.matches = [m]
         }
         r = try c.setFlows(ifindex: unft0, [badField])
-        expect(r.errno == Int32(Errno.EINVAL), "match on a field the table does not offer → EINVAL", detail: r.errorMessage)
+        expect(
+            r.errno == Int32(Errno.EINVAL), "match on a field the table does not offer → EINVAL", detail: r.errorMessage
+        )
         r = try c.delFlows(ifindex: unft0, [Flow(table: existing.table, uid: 59_999, priority: 0)])
         expect(r.errno == Int32(Errno.ENOENT), "delete a flow that does not exist → ENOENT", detail: r.errorMessage)
         r = try c.get(.getTables, ifindex: 4242)
         expect(r.errno == Int32(Errno.EINVAL), "a device that is not unft → EINVAL", detail: r.errorMessage)
 
         // A batch with a failure in the middle, under each strategy.
-        guard let table = session.options.model.tables.first(where: { t in installed.contains { $0.table == t.uid } }) else { return }
+        guard let table = session.options.model.tables.first(where: { t in installed.contains { $0.table == t.uid } })
+        else { return }
         let good1 = gen.flow(in: table, uid: 61_000), good2 = gen.flow(in: table, uid: 61_001)
         let batch = [good1, dupUID, good2]
         r = try c.setFlows(ifindex: unft0, batch, strategy: .abort)
         var after = try c.getFlows(ifindex: unft0, FlowSelector(table: table.uid)).flows
-        expect(r.errno == Int32(Errno.EEXIST) && !after.contains { $0.uid == good1.uid },
-               "ABORT: 3 flows, the 2nd a duplicate → EEXIST and the 1st rolled back", detail: r.errorMessage)
+        expect(
+            r.errno == Int32(Errno.EEXIST) && !after.contains { $0.uid == good1.uid },
+            "ABORT: 3 flows, the 2nd a duplicate → EEXIST and the 1st rolled back", detail: r.errorMessage)
         r = try c.setFlows(ifindex: unft0, batch, strategy: .continueLog)
         after = try c.getFlows(ifindex: unft0, FlowSelector(table: table.uid)).flows
-        expect(r.errno == 0 && r.report.count == 1 && r.report.first?.error == Errno.EEXIST && r.report.first?.uid == dupUID.uid
-               && after.contains { $0.uid == good1.uid } && after.contains { $0.uid == good2.uid },
-               "CONT_LOG: the other 2 applied, the failed flow reported with its errno (EEXIST)")
+        expect(
+            r.errno == 0 && r.report.count == 1 && r.report.first?.error == Errno.EEXIST
+                && r.report.first?.uid == dupUID.uid
+                && after.contains { $0.uid == good1.uid } && after.contains { $0.uid == good2.uid },
+            "CONT_LOG: the other 2 applied, the failed flow reported with its errno (EEXIST)")
         let batch2 = [gen.flow(in: table, uid: 61_002), dupUID]
         r = try c.setFlows(ifindex: unft0, batch2, strategy: .continue)
         expect(r.errno == 0 && r.report.isEmpty, "CONTINUE: failures ignored, an ACK")
@@ -328,9 +364,15 @@ struct DemoScript {
             }
             have = try c.getFlows(ifindex: unft0, FlowSelector(table: small.uid)).flows.count
             r = try c.setFlows(ifindex: unft0, [gen.flow(in: small, uid: uid + 1)])
-            expect(r.errno == Int32(Errno.ENOSPC), "table \(small.name) full at \(have)/\(small.size) → ENOSPC", detail: r.errorMessage)
+            expect(
+                r.errno == Int32(Errno.ENOSPC), "table \(small.name) full at \(have)/\(small.size) → ENOSPC",
+                detail: r.errorMessage)
         }
-        r = try c.call(.updateFlows, { var a = FlowTableAttributes.device(unft0); a.flows = [existing]; return a }())
+        r = try c.call(
+            .updateFlows,
+            {
+                var a = FlowTableAttributes.device(unft0); a.flows = [existing]; return a
+            }())
         expect(r.errno == Int32(Errno.EOPNOTSUPP), "UPDATE_FLOWS → EOPNOTSUPP", detail: r.errorMessage)
     }
 

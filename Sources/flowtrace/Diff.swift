@@ -8,15 +8,15 @@ struct Diff: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare two traces message by message, after normalising what may legitimately differ.",
         discussion: """
-        Each leg (hairpin, api) is compared on its own; family ids, port ids, netlink sequence
-        numbers, ENCAP SEQs and timestamps do not count (spec/replay.md). Exit status: 0 the
-        same, 1 different (report on stdout), 2 a trace could not be read.
+            Each leg (hairpin, api) is compared on its own; family ids, port ids, netlink sequence
+            numbers, ENCAP SEQs and timestamps do not count (spec/replay.md). Exit status: 0 the
+            same, 1 different (report on stdout), 2 a trace could not be read.
 
-        Examples:
-          flowtrace diff before.pcapng after.pcapng
-          flowtrace diff kernel.pcapng twin.pcapng --leg hairpin --no-snapshot   # kernel mode records that leg only
-          flowtrace replay bug.pcapng --target twin --record again.pcapng; flowtrace diff bug.pcapng again.pcapng
-        """)
+            Examples:
+              flowtrace diff before.pcapng after.pcapng
+              flowtrace diff kernel.pcapng twin.pcapng --leg hairpin --no-snapshot   # kernel mode records that leg only
+              flowtrace replay bug.pcapng --target twin --record again.pcapng; flowtrace diff bug.pcapng again.pcapng
+            """)
 
     @Argument(help: "The two traces, gzip-compressed or not ('-' for stdin, one of them); with -r, the second.")
     var traces: [String] = []
@@ -41,8 +41,12 @@ struct Diff: ParsableCommand {
     @Option(help: "Compare only this leg: hairpin or api (default: both).")
     var leg: String?
 
-    @Flag(help: ArgumentHelp("Leave out the records the recorder wrote (NEWFAMILY, state snapshots).",
-                             discussion: "A kernel-mode recording of flow-table-hairpind has no device snapshot (the daemon learns the devices from the calls); a twin's has one."))
+    @Flag(
+        help: ArgumentHelp(
+            "Leave out the records the recorder wrote (NEWFAMILY, state snapshots).",
+            discussion:
+                "A kernel-mode recording of flow-table-hairpind has no device snapshot (the daemon learns the devices from the calls); a twin's has one."
+        ))
     var noSnapshot = false
 
     func run() throws {
@@ -57,7 +61,8 @@ struct Diff: ParsableCommand {
         var report: DiffReport
         // Each leg is a pass over both files: stdin is read once, into a file.
         do {
-            report = try TraceDiff.compare(try TraceInput.rereadable(a), try TraceInput.rereadable(b), legs: legs, wireOnly: noSnapshot)
+            report = try TraceDiff.compare(
+                try TraceInput.rereadable(a), try TraceInput.rereadable(b), legs: legs, wireOnly: noSnapshot)
         } catch { fail("\(error)") }
         (report.a, report.b) = (TraceInput.displayName(report.a), TraceInput.displayName(report.b))
         print(json ? report.json().serialized(style: .pretty) : report.text())

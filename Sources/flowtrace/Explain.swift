@@ -14,28 +14,29 @@ import Glibc
 struct ExplainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "explain",
-        abstract: "Walk a packet through a device's pipeline: at each table the flow it hits, its actions, the next table.",
+        abstract:
+            "Walk a packet through a device's pipeline: at each table the flow it hits, its actions, the next table.",
         discussion: """
-        The flows are those a trace leaves installed (the trace replayed into the dummy backend,
-        from its snapshot) or a flows JSON file (libflow-table format, as flow-table-ctl
-        set-flows takes) on a model (default: the built-in one). The walk starts at the table
-        graph's ingress root; at each table the flow with the highest priority (then the lowest
-        uid) whose every match holds; drop ends the walk, goto_table picks the next table,
-        set_metadata / set_vlan_id / set_eth_src / set_eth_dst / pop_vlan change the packet for
-        the tables after; otherwise the table graph's first jump that applies leads on.
+            The flows are those a trace leaves installed (the trace replayed into the dummy backend,
+            from its snapshot) or a flows JSON file (libflow-table format, as flow-table-ctl
+            set-flows takes) on a model (default: the built-in one). The walk starts at the table
+            graph's ingress root; at each table the flow with the highest priority (then the lowest
+            uid) whose every match holds; drop ends the walk, goto_table picks the next table,
+            set_metadata / set_vlan_id / set_eth_src / set_eth_dst / pop_vlan change the packet for
+            the tables after; otherwise the table graph's first jump that applies leads on.
 
-        The packet: name=value pairs, comma-separated. Names are the model's (header.field, or a
-        field name only one header has) or ovs-ofctl's (in_port, eth_type, eth_src, eth_dst,
-        dl_vlan, nw_src, nw_dst, ip_proto, ipv6_src, ipv6_dst, tcp_src, tcp_dst, udp_src,
-        udp_dst, metadata). Values: decimal, 0x hex, a.b.c.d, a MAC, an IPv6 address. Or a frame
-        of a pcap/pcapng capture of Ethernet packets (--pcap F --frame N), its headers parsed;
-        fields given as well are added to it (in_port, say).
+            The packet: name=value pairs, comma-separated. Names are the model's (header.field, or a
+            field name only one header has) or ovs-ofctl's (in_port, eth_type, eth_src, eth_dst,
+            dl_vlan, nw_src, nw_dst, ip_proto, ipv6_src, ipv6_dst, tcp_src, tcp_dst, udp_src,
+            udp_dst, metadata). Values: decimal, 0x hex, a.b.c.d, a MAC, an IPv6 address. Or a frame
+            of a pcap/pcapng capture of Ethernet packets (--pcap F --frame N), its headers parsed;
+            fields given as well are added to it (in_port, say).
 
-        Examples:
-          flowtrace explain t.pcapng in_port=1,eth_type=0x800,ipv4_dst=10.0.0.1,tcp_dst=80
-          flowtrace explain --flows models/default/examples/flows.json vlan.vid=100,ethernet.dst_mac=00:00:02:00:00:01
-          flowtrace explain t.pcapng --pcap packets.pcap --frame 3 in_port=2 --json
-        """)
+            Examples:
+              flowtrace explain t.pcapng in_port=1,eth_type=0x800,ipv4_dst=10.0.0.1,tcp_dst=80
+              flowtrace explain --flows models/default/examples/flows.json vlan.vid=100,ethernet.dst_mac=00:00:02:00:00:01
+              flowtrace explain t.pcapng --pcap packets.pcap --frame 3 in_port=2 --json
+            """)
 
     @Argument(help: ArgumentHelp("The trace (unless --flows), then the packet's fields.", valueName: "trace|packet"))
     var positional: [String] = []
@@ -43,7 +44,10 @@ struct ExplainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A flows JSON file instead of a trace.", valueName: "file"))
     var flows: String?
 
-    @Option(help: ArgumentHelp("The model directory of --flows, and of devices a trace does not describe (default: built in).", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "The model directory of --flows, and of devices a trace does not describe (default: built in).",
+            valueName: "dir"))
     var model: String?
 
     @Option(help: ArgumentHelp("Take the packet from this pcap/pcapng capture of Ethernet frames.", valueName: "file"))
@@ -70,24 +74,32 @@ struct ExplainCommand: ParsableCommand {
         if let flows {
             deviceModel = defaultModel
             let attributes: FlowTableAttributes
-            do { attributes = try FlowTableJSON.loadAttributes(file: flows, expectedKey: "flows") } catch { fail("\(error)") }
+            do { attributes = try FlowTableJSON.loadAttributes(file: flows, expectedKey: "flows") } catch {
+                fail("\(error)")
+            }
             installed = attributes.flows ?? []
             header.append("Flows: \(installed.count) from \(flows)")
         } else {
             guard !args.isEmpty else { fail("explain needs a trace, or --flows FILE: see flowtrace explain --help") }
             let trace = args.removeFirst()
             let devices: [InstalledDevice]
-            do { devices = try InstalledFlows.read(path: trace, defaultModel: defaultModel) } catch { fail("\(trace): \(error)") }
+            do { devices = try InstalledFlows.read(path: trace, defaultModel: defaultModel) } catch {
+                fail("\(trace): \(error)")
+            }
             guard !devices.isEmpty else { fail("\(trace): the trace has no device") }
             let chosen: InstalledDevice
             if let device {
                 guard let d = devices.first(where: { $0.ifindex == device }) else {
-                    fail("\(trace): no device \(device); the trace has \(devices.map { String($0.ifindex) }.joined(separator: ", "))")
+                    fail(
+                        "\(trace): no device \(device); the trace has \(devices.map { String($0.ifindex) }.joined(separator: ", "))"
+                    )
                 }
                 chosen = d
             } else {
                 guard devices.count == 1 else {
-                    fail("\(trace) has \(devices.count) devices (\(devices.map { String($0.ifindex) }.joined(separator: ", "))): choose one with --device")
+                    fail(
+                        "\(trace) has \(devices.count) devices (\(devices.map { String($0.ifindex) }.joined(separator: ", "))): choose one with --device"
+                    )
                 }
                 chosen = devices[0]
             }
@@ -95,7 +107,9 @@ struct ExplainCommand: ParsableCommand {
             installed = chosen.flows
             header.append("Device: \(chosen.ifindex), \(installed.count) flows installed at the end of \(trace)")
         }
-        guard args.count <= 1 else { fail("give the packet as one argument: name=value,name=value (got \(args.count))") }
+        guard args.count <= 1 else {
+            fail("give the packet as one argument: name=value,name=value (got \(args.count))")
+        }
         let names = ModelFieldNames(model: deviceModel)
         var packet = PacketFields()
         if let pcap {
@@ -119,7 +133,9 @@ struct ExplainCommand: ParsableCommand {
                 for (k, v) in extra.values { packet.values[k] = v }
             } catch { fail("\(error)") }
         } else if pcap == nil {
-            fail("give the packet: name=value,name=value (e.g. in_port=1,eth_type=0x800,ipv4_dst=10.0.0.1,tcp_dst=80) or --pcap F --frame N")
+            fail(
+                "give the packet: name=value,name=value (e.g. in_port=1,eth_type=0x800,ipv4_dst=10.0.0.1,tcp_dst=80) or --pcap F --frame N"
+            )
         }
         let backend = DummyBackend(model: deviceModel.tables)
         for (i, f) in installed.enumerated() {

@@ -13,18 +13,18 @@ struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Export a trace's calls: Chrome trace-event JSON for Perfetto, or CSV, one call each.",
         discussion: """
-        perfetto: the JSON that ui.perfetto.dev and chrome://tracing open: a track per leg
-        (process) and device (thread), a slice per call named by its command, its call id,
-        status, errno, flows and frames in the slice's arguments; times in microseconds from
-        the first call.
-        csv: one row per call: call, command, device, start_ns, api_latency_ns,
-        hairpin_latency_ns, status (ok, error, unanswered), errno, flows, first_frame,
-        last_frame.
-        Several files are read as one stream (a rotated set, in order).
-        Examples:
-          flowtrace export --format perfetto trace.pcapng -o trace.json
-          flowtrace export --format csv trace.pcapng -o - | duckdb -c "select command, avg(api_latency_ns) from read_csv('/dev/stdin') group by 1"
-        """)
+            perfetto: the JSON that ui.perfetto.dev and chrome://tracing open: a track per leg
+            (process) and device (thread), a slice per call named by its command, its call id,
+            status, errno, flows and frames in the slice's arguments; times in microseconds from
+            the first call.
+            csv: one row per call: call, command, device, start_ns, api_latency_ns,
+            hairpin_latency_ns, status (ok, error, unanswered), errno, flows, first_frame,
+            last_frame.
+            Several files are read as one stream (a rotated set, in order).
+            Examples:
+              flowtrace export --format perfetto trace.pcapng -o trace.json
+              flowtrace export --format csv trace.pcapng -o - | duckdb -c "select command, avg(api_latency_ns) from read_csv('/dev/stdin') group by 1"
+            """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case perfetto, csv }
 
@@ -48,7 +48,8 @@ struct Export: ParsableCommand {
         }
         let text: String
         switch format {
-        case .perfetto: text = CallExport.perfetto(calls, name: files.joined(separator: " ")).serialized(style: .compact) + "\n"
+        case .perfetto:
+            text = CallExport.perfetto(calls, name: files.joined(separator: " ")).serialized(style: .compact) + "\n"
         case .csv: text = CallExport.csv(calls)
         }
         if output == "-" {

@@ -13,25 +13,28 @@ struct Flowtrace: ParsableCommand {
         commandName: "flowtrace",
         abstract: "Record, show and replay Flow Table API offload traces (pcapng that Wireshark reads).",
         discussion: """
-        Examples:
-          flowtrace show trace.pcapng
-          flowtrace stats trace.pcapng --json
-          flowtrace capture -i nlmon0 -w kernel.pcapng     # the unft kernel module, both legs
-          flowtrace replay trace.pcapng --target backend:hash
-          flowtrace gen --flows 10000 --seed 7 -w synthetic.pcapng
-          flowtrace diff a.pcapng b.pcapng
-          flowtrace bench trace.pcapng --svg bench.svg
-          flowtrace repair killed.pcapng -w fixed.pcapng
-          flowtrace load --clients 8 --calls 1000000
-        Conventions: -r FILE or FILE reads a trace, '-' is stdin, -w - writes to stdout; a
-        gzip-compressed trace reads as it is (t.pcapng.gz). A trace cut short or damaged is
-        shown up to the damage, then the error, exit status 2. Ctrl-C during replay, bench, gen
-        and load prints the report so far, exit status 130. A progress line on stderr when it
-        is a terminal.
-        """,
+            Examples:
+              flowtrace show trace.pcapng
+              flowtrace stats trace.pcapng --json
+              flowtrace capture -i nlmon0 -w kernel.pcapng     # the unft kernel module, both legs
+              flowtrace replay trace.pcapng --target backend:hash
+              flowtrace gen --flows 10000 --seed 7 -w synthetic.pcapng
+              flowtrace diff a.pcapng b.pcapng
+              flowtrace bench trace.pcapng --svg bench.svg
+              flowtrace repair killed.pcapng -w fixed.pcapng
+              flowtrace load --clients 8 --calls 1000000
+            Conventions: -r FILE or FILE reads a trace, '-' is stdin, -w - writes to stdout; a
+            gzip-compressed trace reads as it is (t.pcapng.gz). A trace cut short or damaged is
+            shown up to the damage, then the error, exit status 2. Ctrl-C during replay, bench, gen
+            and load prints the report so far, exit status 130. A progress line on stderr when it
+            is a terminal.
+            """,
         version: FlowTraceInfo.version,
-        subcommands: [Demo.self, Show.self, Stats.self, Wireshark.self, Twin.self, Capture.self,
-                      ReplayCommand.self, Gen.self, Diff.self, BenchCommand.self, ExplainCommand.self, Repair.self, Load.self, Audit.self, Export.self, Specs.self])
+        subcommands: [
+            Demo.self, Show.self, Stats.self, Wireshark.self, Twin.self, Capture.self,
+            ReplayCommand.self, Gen.self, Diff.self, BenchCommand.self, ExplainCommand.self, Repair.self, Load.self,
+            Audit.self, Export.self, Specs.self,
+        ])
 }
 
 /// An error printed on stderr with a non-zero exit status.
@@ -56,7 +59,9 @@ struct TraceInputArguments: ParsableArguments {
     @Argument(help: ArgumentHelp("A pcapng or pcap trace, gzip-compressed or not ('-' for stdin).", valueName: "file"))
     var positional: String?
 
-    @Option(name: .customShort("r"), help: ArgumentHelp("The trace to read (the same as the FILE argument).", valueName: "file"))
+    @Option(
+        name: .customShort("r"),
+        help: ArgumentHelp("The trace to read (the same as the FILE argument).", valueName: "file"))
     var read: String?
 
     func validate() throws {
@@ -73,10 +78,15 @@ struct TraceInputArguments: ParsableArguments {
 /// Several traces read as one stream (the files of a rotated recording, in order): FILE… and
 /// -r FILE (repeatable), '-' for stdin.
 struct TraceFilesArguments: ParsableArguments {
-    @Argument(help: ArgumentHelp("The trace, or the files of a rotated one in order; gzip-compressed or not ('-' for stdin).", valueName: "file"))
+    @Argument(
+        help: ArgumentHelp(
+            "The trace, or the files of a rotated one in order; gzip-compressed or not ('-' for stdin).",
+            valueName: "file"))
     var positional: [String] = []
 
-    @Option(name: .customShort("r"), help: ArgumentHelp("A trace to read (the same as a FILE argument; repeatable).", valueName: "file"))
+    @Option(
+        name: .customShort("r"),
+        help: ArgumentHelp("A trace to read (the same as a FILE argument; repeatable).", valueName: "file"))
     var read: [String] = []
 
     /// -r files first, then the positional ones, in the order given.

@@ -13,41 +13,42 @@ import Glibc
 
 struct Gen: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a trace through the twin and the daemon: seeded ClassBench-like flows, or a rule set from the field.",
+        abstract:
+            "Write a trace through the twin and the daemon: seeded ClassBench-like flows, or a rule set from the field.",
         discussion: """
-        The same seed and options give the same file, byte for byte (synthetic timestamps).
-        Churn interleaves deletions and GET_FLOWS with the additions; errors adds calls that
-        fail on purpose (duplicates, unknown tables, deletions of missing flows).
+            The same seed and options give the same file, byte for byte (synthetic timestamps).
+            Churn interleaves deletions and GET_FLOWS with the additions; errors adds calls that
+            fail on purpose (duplicates, unknown tables, deletions of missing flows).
 
-        --from classbench FILE reads a ClassBench filter set (@src/len dst/len sport : sport
-        dport : dport proto/mask [flags/mask]); --from ovs FILE reads `ovs-ofctl dump-flows`
-        output. Each rule goes to the first table of the model that can match all its fields
-        (--table to choose one); port ranges become prefix/mask pairs as a TCAM stores them. Every
-        device gets every flow, in file order (ClassBench: the first rule has the highest
-        priority), with batching, churn and reads as for generated flows. stderr reports the
-        rules read, the flows written, the expansion factor and what was skipped (fields,
-        actions, rules) with counts. A table the set overflows is grown to hold it (reported;
-        --keep-sizes keeps the model's size, and the workload then deletes to make room). A
-        malformed line stops the import with FILE:LINE and the reason.
+            --from classbench FILE reads a ClassBench filter set (@src/len dst/len sport : sport
+            dport : dport proto/mask [flags/mask]); --from ovs FILE reads `ovs-ofctl dump-flows`
+            output. Each rule goes to the first table of the model that can match all its fields
+            (--table to choose one); port ranges become prefix/mask pairs as a TCAM stores them. Every
+            device gets every flow, in file order (ClassBench: the first rule has the highest
+            priority), with batching, churn and reads as for generated flows. stderr reports the
+            rules read, the flows written, the expansion factor and what was skipped (fields,
+            actions, rules) with counts. A table the set overflows is grown to hold it (reported;
+            --keep-sizes keeps the model's size, and the workload then deletes to make room). A
+            malformed line stops the import with FILE:LINE and the reason.
 
-        Profiles (--profile) shape generated rule sets:
-          classbench    a few dozen rule shapes per table, as real sets have (the default)
-          tse           tuple space explosion: each flow of a table a mask tuple of its own,
-                        walking every combination of prefix lengths across the table's fields
-                        (the worst case for tuple space search: tss probes one hash per tuple)
-          update-storm  every insert above all flows of its table; after the first half of the
-                        flows, deletes of the highest priority flows alternate with inserts (the
-                        worst case for TCAM entry moves); takes no --churn
+            Profiles (--profile) shape generated rule sets:
+              classbench    a few dozen rule shapes per table, as real sets have (the default)
+              tse           tuple space explosion: each flow of a table a mask tuple of its own,
+                            walking every combination of prefix lengths across the table's fields
+                            (the worst case for tuple space search: tss probes one hash per tuple)
+              update-storm  every insert above all flows of its table; after the first half of the
+                            flows, deletes of the highest priority flows alternate with inserts (the
+                            worst case for TCAM entry moves); takes no --churn
 
-        Examples:
-          flowtrace gen --flows 10000 --seed 7 -w t.pcapng
-          flowtrace gen --flows 100000 --batch 64 --churn 0.3 --errors 0.02 --devices 2 -w t.pcapng --json flows.json
-          flowtrace gen --flows 4000000 --batch 1 --churn 0.5 -w big.pcapng     # > 1 GiB
-          flowtrace gen --from classbench acl1_10k -w acl.pcapng --batch 64
-          ovs-ofctl dump-flows br0 > br0.flows; flowtrace gen --from ovs br0.flows -w br0.pcapng
-          flowtrace gen --profile tse --flows 5000 --backend tss -w tse.pcapng
-          flowtrace gen --profile update-storm --flows 4000 --prefill 2000 -w storm.pcapng
-        """)
+            Examples:
+              flowtrace gen --flows 10000 --seed 7 -w t.pcapng
+              flowtrace gen --flows 100000 --batch 64 --churn 0.3 --errors 0.02 --devices 2 -w t.pcapng --json flows.json
+              flowtrace gen --flows 4000000 --batch 1 --churn 0.5 -w big.pcapng     # > 1 GiB
+              flowtrace gen --from classbench acl1_10k -w acl.pcapng --batch 64
+              ovs-ofctl dump-flows br0 > br0.flows; flowtrace gen --from ovs br0.flows -w br0.pcapng
+              flowtrace gen --profile tse --flows 5000 --backend tss -w tse.pcapng
+              flowtrace gen --profile update-storm --flows 4000 --prefill 2000 -w storm.pcapng
+            """)
 
     @Option(help: "Flows the trace installs (SET_FLOWS); not with --from.")
     var flows: Int?
@@ -70,7 +71,9 @@ struct Gen: ParsableCommand {
     @Option(help: "Random seed.")
     var seed: UInt64 = 1
 
-    @Option(name: [.customShort("w"), .long], help: "The trace file to write ('-': stdout; this summary then goes to stderr).")
+    @Option(
+        name: [.customShort("w"), .long],
+        help: "The trace file to write ('-': stdout; this summary then goes to stderr).")
     var write: String
 
     @Option(help: "A model directory (default: the built-in model).")
@@ -119,7 +122,9 @@ struct Gen: ParsableCommand {
         }
         guard (1...64).contains(devices) else { fail("--devices takes 1 to 64") }
         guard (1...100_000).contains(batch) else { fail("--batch takes 1 to 100000") }
-        guard churn >= 0, errors >= 0, churn + errors < 1 else { fail("--churn and --errors are shares: each ≥ 0, together < 1") }
+        guard churn >= 0, errors >= 0, churn + errors < 1 else {
+            fail("--churn and --errors are shares: each ≥ 0, together < 1")
+        }
         guard interval >= 1, interval <= 3_600_000_000 else { fail("--interval takes 1 µs to 1 h") }
         var o = GenOptions(flows: flows ?? 0, seed: seed)
         if let model {
@@ -167,10 +172,11 @@ struct Gen: ParsableCommand {
             let doc = FlowTableAttributes(flows: summary.flows).json()
             do { try FlowTableJSON.write(doc, toFile: json) } catch { fail("\(error)") }
         }
-        let line = "\(write == "-" ? "<stdout>" : write): \(summary.records) records, \(summary.bytes) bytes; \(summary.calls) calls: "
-              + "\(summary.flowsSet) flows set, \(summary.flowsDeleted) deleted, \(summary.gets) GET_FLOWS, "
-              + "\(summary.errorCalls) made to fail, \(summary.failedCalls) failed in all"
-              + (Interrupt.requested ? " (\(Interrupt.reason): \(summary.flowsSet) of \(o.flows) flows)" : "")
+        let line =
+            "\(write == "-" ? "<stdout>" : write): \(summary.records) records, \(summary.bytes) bytes; \(summary.calls) calls: "
+            + "\(summary.flowsSet) flows set, \(summary.flowsDeleted) deleted, \(summary.gets) GET_FLOWS, "
+            + "\(summary.errorCalls) made to fail, \(summary.failedCalls) failed in all"
+            + (Interrupt.requested ? " (\(Interrupt.reason): \(summary.flowsSet) of \(o.flows) flows)" : "")
         if write == "-" { fputs(line + "\n", stderr) } else { print(line) }
         if Interrupt.requested { exitInterrupted() }
     }

@@ -18,20 +18,20 @@ struct Load: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Drive NDO calls through a running twin from several concurrent clients.",
         discussion: """
-        Each client installs a flow, reads it back (GET_FLOWS on its table and
-        priority) and deletes it, over and over (--mix), with flows of its own (uids
-        and priorities no other client uses), so the device's state stays small and
-        no call should fail. Prints calls/s, errors by errno, and each client's
-        count; --watch-pid samples a process's resident memory at every tenth of the
-        run.
-        Exit status: 0 every call answered without error; 1 some calls failed or
-        went unanswered (counted in the report); 2 the load could not start.
+            Each client installs a flow, reads it back (GET_FLOWS on its table and
+            priority) and deletes it, over and over (--mix), with flows of its own (uids
+            and priorities no other client uses), so the device's state stays small and
+            no call should fail. Prints calls/s, errors by errno, and each client's
+            count; --watch-pid samples a process's resident memory at every tenth of the
+            run.
+            Exit status: 0 every call answered without error; 1 some calls failed or
+            went unanswered (counted in the report); 2 the load could not start.
 
-        Examples:
-          flow-table-hairpind --twin --record load.pcapng &
-          flowtrace load --clients 8 --calls 1000000 --watch-pid $!
-          flowtrace audit load.pcapng
-        """)
+            Examples:
+              flow-table-hairpind --twin --record load.pcapng &
+              flowtrace load --clients 8 --calls 1000000 --watch-pid $!
+              flowtrace audit load.pcapng
+            """)
 
     @Option(help: "Concurrent clients, each on its own connection.")
     var clients = 8
@@ -65,7 +65,9 @@ struct Load: ParsableCommand {
     func validate() throws {
         guard (1...1024).contains(clients) else { throw ValidationError("--clients takes 1 to 1024") }
         guard calls >= clients else { throw ValidationError("--calls must be at least --clients (\(clients))") }
-        guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout takes a positive number of seconds") }
+        guard timeout > 0, timeout.isFinite else {
+            throw ValidationError("--timeout takes a positive number of seconds")
+        }
         _ = try steps()
     }
 
@@ -97,9 +99,11 @@ struct Load: ParsableCommand {
         } else {
             let names = LoopbackSession.readDevices(paths: paths)
             guard let i = names[device] else {
-                fail("load: no unft device named \(device) at \(paths.api)" + (names.isEmpty
-                    ? " (is a twin running? start one with `flow-table-hairpind --twin`)"
-                    : "; the twin has \(names.keys.sorted().joined(separator: ", "))"))
+                fail(
+                    "load: no unft device named \(device) at \(paths.api)"
+                        + (names.isEmpty
+                            ? " (is a twin running? start one with `flow-table-hairpind --twin`)"
+                            : "; the twin has \(names.keys.sorted().joined(separator: ", "))"))
             }
             ifindex = i
         }
@@ -121,11 +125,13 @@ struct Load: ParsableCommand {
             }
             let timeout = self.timeout
             do {
-                threads.append(try PosixThread {
-                    let r = Self.client(index: k, calls: share, steps: steps, flows: flows, ifindex: ifindex,
-                                        path: paths.api, timeout: timeout, progress: progress)
-                    resultBox.withLock { $0[k] = r }
-                })
+                threads.append(
+                    try PosixThread {
+                        let r = Self.client(
+                            index: k, calls: share, steps: steps, flows: flows, ifindex: ifindex,
+                            path: paths.api, timeout: timeout, progress: progress)
+                        resultBox.withLock { $0[k] = r }
+                    })
             } catch {
                 fail("load: cannot start client \(k): \(error)")
             }
@@ -163,8 +169,10 @@ struct Load: ParsableCommand {
         var failure: String?
     }
 
-    static func client(index: Int, calls: Int, steps: [Step], flows: [Flow], ifindex: UInt32, path: String,
-                       timeout: Double, progress: PosixLocked<Int>) -> ClientResult {
+    static func client(
+        index: Int, calls: Int, steps: [Step], flows: [Flow], ifindex: UInt32, path: String,
+        timeout: Double, progress: PosixLocked<Int>
+    ) -> ClientResult {
         var r = ClientResult(index: index)
         let c: FlowTableClient
         do {
@@ -190,7 +198,10 @@ struct Load: ParsableCommand {
                 switch step {
                 case .set: reply = try c.setFlows(ifindex: ifindex, [f])
                 case .del: reply = try c.delFlows(ifindex: ifindex, [f])
-                case .get: reply = try c.getFlows(ifindex: ifindex, FlowSelector(table: f.table, minPriority: f.priority, maxPriority: f.priority))
+                case .get:
+                    reply = try c.getFlows(
+                        ifindex: ifindex, FlowSelector(table: f.table, minPriority: f.priority, maxPriority: f.priority)
+                    )
                 case .tables: reply = try c.get(.getTables, ifindex: ifindex)
                 }
                 r.answered += 1
@@ -235,20 +246,28 @@ struct LoadReport {
     var calls: Int { clients.reduce(0) { $0 + $1.calls } }
     var answered: Int { clients.reduce(0) { $0 + $1.answered } }
     var unanswered: Int { clients.reduce(0) { $0 + $1.unanswered } }
-    var errors: [Int32: Int] { clients.reduce(into: [:]) { acc, c in for (e, n) in c.errors { acc[e, default: 0] += n } } }
+    var errors: [Int32: Int] {
+        clients.reduce(into: [:]) { acc, c in for (e, n) in c.errors { acc[e, default: 0] += n } }
+    }
     var errorCount: Int { errors.values.reduce(0, +) }
     var clean: Bool { unanswered == 0 && errorCount == 0 && answered == requested }
     /// RSS growth from the 10% sample to the last one (the start-up allocations excluded).
     var growth: Int? {
-        guard let base = samples.first(where: { $0.percent == 10 })?.rss, let last = samples.last?.rss else { return nil }
+        guard let base = samples.first(where: { $0.percent == 10 })?.rss, let last = samples.last?.rss else {
+            return nil
+        }
         return last - base
     }
 
     func text() -> String {
         let rate = elapsed > 0 ? Double(answered) / elapsed : 0
-        var s = "load: \(answered) of \(requested) calls answered by \(clients.count) clients in "
+        var s =
+            "load: \(answered) of \(requested) calls answered by \(clients.count) clients in "
             + String(format3(elapsed)) + " s, \(Int(rate)) calls/s; errors: "
-            + (errors.isEmpty ? "none" : errors.sorted { $0.key < $1.key }.map { "\(Errno.display($0.key)) \($0.value)" }.joined(separator: ", "))
+            + (errors.isEmpty
+                ? "none"
+                : errors.sorted { $0.key < $1.key }.map { "\(Errno.display($0.key)) \($0.value)" }.joined(
+                    separator: ", "))
         if unanswered > 0 { s += "; unanswered: \(unanswered)" }
         if Interrupt.requested { s += "; \(Interrupt.reason) after \(calls) calls" }
         for c in clients {
@@ -272,18 +291,33 @@ struct LoadReport {
             JSONMember("seconds", .double(elapsed)),
             JSONMember("interrupted", .bool(Interrupt.requested)),
             JSONMember("calls_per_second", .double(elapsed > 0 ? Double(answered) / elapsed : 0)),
-            JSONMember("errors", .object(errors.sorted { $0.key < $1.key }.map { JSONMember(Errno.display($0.key), .int(Int64($0.value))) })),
-            JSONMember("clients", .array(clients.map { c in
-                .object([JSONMember("client", .int(Int64(c.index))), JSONMember("calls", .int(Int64(c.calls))),
-                         JSONMember("answered", .int(Int64(c.answered))),
-                         JSONMember("errors", .int(Int64(c.errors.values.reduce(0, +)))),
-                         JSONMember("failure", c.failure.map { .string($0) } ?? .null)])
-            })),
+            JSONMember(
+                "errors",
+                .object(
+                    errors.sorted { $0.key < $1.key }.map { JSONMember(Errno.display($0.key), .int(Int64($0.value))) })),
+            JSONMember(
+                "clients",
+                .array(
+                    clients.map { c in
+                        .object([
+                            JSONMember("client", .int(Int64(c.index))), JSONMember("calls", .int(Int64(c.calls))),
+                            JSONMember("answered", .int(Int64(c.answered))),
+                            JSONMember("errors", .int(Int64(c.errors.values.reduce(0, +)))),
+                            JSONMember("failure", c.failure.map { .string($0) } ?? .null),
+                        ])
+                    })),
         ]
         if !samples.isEmpty {
-            o.append(JSONMember("rss", .array(samples.map {
-                .object([JSONMember("percent", .int(Int64($0.percent))), JSONMember("bytes", .int(Int64($0.rss)))])
-            })))
+            o.append(
+                JSONMember(
+                    "rss",
+                    .array(
+                        samples.map {
+                            .object([
+                                JSONMember("percent", .int(Int64($0.percent))),
+                                JSONMember("bytes", .int(Int64($0.rss))),
+                            ])
+                        })))
             o.append(JSONMember("rss_growth_bytes", growth.map { .int(Int64($0)) } ?? .null))
         }
         return .object(o)

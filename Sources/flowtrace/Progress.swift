@@ -30,8 +30,9 @@ final class ProgressBar {
         let width = 30
         let filled = min(width, max(0, done) * width / total)
         let percent = min(100, max(0, done) * 100 / total)
-        draw("\(label) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-             + "] \(percent)% \(note)")
+        draw(
+            "\(label) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+                + "] \(percent)% \(note)")
     }
 
     /// Progress in bytes: a percentage when the size is known, else the bytes read.
@@ -41,8 +42,9 @@ final class ProgressBar {
             let width = 30
             let f = min(1.0, Double(bytes) / Double(size))
             let filled = Int(f * Double(width))
-            draw("\(label) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-                 + "] \(Int(f * 100))% \(note)")
+            draw(
+                "\(label) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+                    + "] \(Int(f * 100))% \(note)")
         } else {
             draw("\(label) \(bytes >> 20) MiB read \(note)")
         }

@@ -9,17 +9,17 @@ struct Repair: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rewrite a cut pcapng trace: keep every whole block, drop the cut tail.",
         discussion: """
-        Blocks are copied byte for byte up to the first one that is cut or whose
-        framing is broken; that block and everything after it are dropped. The
-        report says what was kept and where the dropped tail starts (byte offsets),
-        on stdout.
-        Exit status: 0 the file was whole (the copy is identical); 1 a tail was
-        dropped (the repaired copy is written); 2 nothing could be kept or written
-        (message on stderr).
+            Blocks are copied byte for byte up to the first one that is cut or whose
+            framing is broken; that block and everything after it are dropped. The
+            report says what was kept and where the dropped tail starts (byte offsets),
+            on stdout.
+            Exit status: 0 the file was whole (the copy is identical); 1 a tail was
+            dropped (the repaired copy is written); 2 nothing could be kept or written
+            (message on stderr).
 
-        Example:
-          flowtrace repair killed.pcapng -w fixed.pcapng && tshark -r fixed.pcapng
-        """)
+            Example:
+              flowtrace repair killed.pcapng -w fixed.pcapng && tshark -r fixed.pcapng
+            """)
 
     @OptionGroup var trace: TraceInputArguments
     var input: String { trace.file }

@@ -17,30 +17,31 @@ struct ReplayCommand: ParsableCommand {
         commandName: "replay",
         abstract: "Replay a trace into a target and compare every answer with the recorded one.",
         discussion: """
-        Targets:
-          backend:NAME  dummy, hash, tss or tcam in process, fed the hairpin leg
-          twin[:NAME]   the twin + a listener (backend NAME) started for the replay
-          socket:PATH   a running twin's API socket (flow-table-hairpind --twin)
-          kernel:DEV    the unft module (devices by name, comma-separated)
-        Timing: backend targets default to --topspeed, the others to recorded timing.
-        Exit status: 0 every call compared and all answers matched; 1 answers diverged, or
-        the trace is incomplete (calls without a recorded answer, answers without their
-        request; --allow-incomplete accepts that); 2 the replay could not run or stopped
-        (message on stderr). The twin target compares both legs (API and hairpin).
-        Details: spec/replay.md.
+            Targets:
+              backend:NAME  dummy, hash, tss or tcam in process, fed the hairpin leg
+              twin[:NAME]   the twin + a listener (backend NAME) started for the replay
+              socket:PATH   a running twin's API socket (flow-table-hairpind --twin)
+              kernel:DEV    the unft module (devices by name, comma-separated)
+            Timing: backend targets default to --topspeed, the others to recorded timing.
+            Exit status: 0 every call compared and all answers matched; 1 answers diverged, or
+            the trace is incomplete (calls without a recorded answer, answers without their
+            request; --allow-incomplete accepts that); 2 the replay could not run or stopped
+            (message on stderr). The twin target compares both legs (API and hairpin).
+            Details: spec/replay.md.
 
-        Examples:
-          flowtrace replay bug.pcapng --target backend:tcam
-          flowtrace replay bug.pcapng --target twin -x 10 --json > report.json
-          flowtrace replay bug.pcapng --target socket:/run/flowtrace/unft.sock --step
-        A trace recorded with --inject carries markers on the calls a fault hit; the replay
-        injects the same faults into the same calls (backend and twin targets) and says so.
-        """)
+            Examples:
+              flowtrace replay bug.pcapng --target backend:tcam
+              flowtrace replay bug.pcapng --target twin -x 10 --json > report.json
+              flowtrace replay bug.pcapng --target socket:/run/flowtrace/unft.sock --step
+            A trace recorded with --inject carries markers on the calls a fault hit; the replay
+            injects the same faults into the same calls (backend and twin targets) and says so.
+            """)
 
     @OptionGroup var input: TraceInputArguments
 
-    @Option(help: "backend:dummy|hash|tss|tcam, twin[:BACKEND], socket:PATH or kernel:DEV[,DEV…].",
-            completion: Completions.target)
+    @Option(
+        help: "backend:dummy|hash|tss|tcam, twin[:BACKEND], socket:PATH or kernel:DEV[,DEV…].",
+        completion: Completions.target)
     var target: String
 
     @Flag(help: "Send each request as soon as the previous one is answered.")
@@ -67,22 +68,31 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "API targets: seconds one call may take before the target counts as gone.")
     var timeout: Double = 10
 
-    @Option(name: .customLong("map-ifindex"), help: "API targets: RECORDED=TARGET, send the trace's device RECORDED as TARGET (repeatable).")
+    @Option(
+        name: .customLong("map-ifindex"),
+        help: "API targets: RECORDED=TARGET, send the trace's device RECORDED as TARGET (repeatable).")
     var mapIfindex: [String] = []
 
     @Flag(help: "socket/kernel targets: keep the target's flows instead of installing the trace's starting state.")
     var keepState = false
 
-    @Option(help: "twin target: record the replay session to this pcapng file ('-': stdout; the report then goes to stderr).")
+    @Option(
+        help:
+            "twin target: record the replay session to this pcapng file ('-': stdout; the report then goes to stderr).")
     var record: String?
 
     @Option(help: "A model directory for devices the trace's snapshot does not describe (default: the built-in model).")
     var model: String?
 
-    @Flag(help: "Do not inject the trace's recorded faults again (flow-table-hairpind --inject); their calls then diverge.")
+    @Flag(
+        help:
+            "Do not inject the trace's recorded faults again (flow-table-hairpind --inject); their calls then diverge.")
     var noReinject = false
 
-    @Flag(help: "Accept an incomplete trace: calls without a recorded answer and answers without their request do not fail the replay.")
+    @Flag(
+        help:
+            "Accept an incomplete trace: calls without a recorded answer and answers without their request do not fail the replay."
+    )
     var allowIncomplete = false
 
     func run() throws {
@@ -123,7 +133,8 @@ struct ReplayCommand: ParsableCommand {
         options.keepState = keepState
         options.allowIncomplete = allowIncomplete
         options.recordPath = record
-        if record != nil, case .twin = parsed {} else if record != nil {
+        if record != nil, case .twin = parsed {
+        } else if record != nil {
             throw ToolError("--record works with the twin target only")
         }
         for m in mapIfindex {
@@ -176,7 +187,9 @@ struct ReplayCommand: ParsableCommand {
             return .recorded(multiplier: multiplier)
         }
         if let rate {
-            guard rate > 0, rate.isFinite else { throw ToolError("--rate takes a positive number of requests per second") }
+            guard rate > 0, rate.isFinite else {
+                throw ToolError("--rate takes a positive number of requests per second")
+            }
             return .rate(rate)
         }
         return target.defaultTiming

@@ -15,19 +15,19 @@ struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a trace, one line per message.",
         discussion: """
-        Lines read: time, call id (#N: every message of one call, on both legs, carries the
-        same number; spec/trace-format.md "Calls"), leg (api/hairpin), direction (>k toward the
-        kernel side, >u toward user space), family, command, device, sequence, status, a
-        summary, and +latency on answers.
-        --command shows whole calls (their ACKs and errors too); --status error shows the
-        answers that failed and, when the trace is a file, the requests they answer.
-        Examples:
-          flowtrace show trace.pcapng
-          flowtrace show trace.pcapng --command SET_FLOWS --status error
-          flowtrace show trace.pcapng --call 7
-          flowtrace show trace.pcapng -V --seq 42
-          flowtrace show trace.pcapng --json | jq .
-        """)
+            Lines read: time, call id (#N: every message of one call, on both legs, carries the
+            same number; spec/trace-format.md "Calls"), leg (api/hairpin), direction (>k toward the
+            kernel side, >u toward user space), family, command, device, sequence, status, a
+            summary, and +latency on answers.
+            --command shows whole calls (their ACKs and errors too); --status error shows the
+            answers that failed and, when the trace is a file, the requests they answer.
+            Examples:
+              flowtrace show trace.pcapng
+              flowtrace show trace.pcapng --command SET_FLOWS --status error
+              flowtrace show trace.pcapng --call 7
+              flowtrace show trace.pcapng -V --seq 42
+              flowtrace show trace.pcapng --json | jq .
+            """)
 
     @OptionGroup var input: TraceInputArguments
     var file: String { input.file }
@@ -62,7 +62,9 @@ struct Show: ParsableCommand {
     @Flag(help: "Also print the synthetic snapshot records written at the start of each file.")
     var snapshot = false
 
-    @Option(name: .customLong("spec-dir"), help: ArgumentHelp("Also search this folder for YNL specs of other families (repeatable).", valueName: "dir"))
+    @Option(
+        name: .customLong("spec-dir"),
+        help: ArgumentHelp("Also search this folder for YNL specs of other families (repeatable).", valueName: "dir"))
     var specDirs: [String] = []
 
     func run() throws {
@@ -88,7 +90,9 @@ struct Show: ParsableCommand {
         var printed = 0
         var out = OutputBuffer()
         let dirs = specDirs
-        var view = FamilyView(load: { FamilyCatalog(library: YNLSpecLibrary.load(YNLSpecLibrary.searchPath(specDirs: dirs))) })
+        var view = FamilyView(load: {
+            FamilyCatalog(library: YNLSpecLibrary.load(YNLSpecLibrary.searchPath(specDirs: dirs)))
+        })
         while true {
             let record: TraceRecord?
             do { record = try reader.next() } catch {
@@ -99,8 +103,10 @@ struct Show: ParsableCommand {
             guard let record else { break }
             let frame = reader.frameNumber
             let families = reader.families
-            let s = SummaryDecoder.summarize(record.netlink, families: families, netlinkProtocol: record.netlinkProtocol)
-            let e = calls.observe(s, families: families, timestamp: record.timestamp, frame: frame, synthetic: record.synthetic)
+            let s = SummaryDecoder.summarize(
+                record.netlink, families: families, netlinkProtocol: record.netlinkProtocol)
+            let e = calls.observe(
+                s, families: families, timestamp: record.timestamp, frame: frame, synthetic: record.synthetic)
             let recorded = families.leg(of: record)
             let recLeg = recorded != .unknown ? recorded : e.leg
             if record.synthetic && !snapshot { continue }
@@ -108,9 +114,12 @@ struct Show: ParsableCommand {
             if let wantLeg, recLeg != wantLeg { continue }
             if let wantCommand, (e.command != 0xff ? e.command : s.apiCommand) != wantCommand { continue }
             if let device, s.ifindex != device { continue }
-            if let seq, s.encapSeq != seq && UInt64(s.netlinkSeq) != seq && s.ackedSeq.map(UInt64.init) != seq { continue }
+            if let seq, s.encapSeq != seq && UInt64(s.netlinkSeq) != seq && s.ackedSeq.map(UInt64.init) != seq {
+                continue
+            }
             if let wantStatus {
-                let isRequestOfFailed = (e.role == .apiRequest || e.role == .encapRequest) && failedCalls.contains(e.call)
+                let isRequestOfFailed =
+                    (e.role == .apiRequest || e.role == .encapRequest) && failedCalls.contains(e.call)
                 if !isRequestOfFailed {
                     guard let st = s.status, s.isAnswer, Self.matches(st, wantStatus) else { continue }
                 }
@@ -124,10 +133,13 @@ struct Show: ParsableCommand {
                     extra.append(JSONMember("pid", .number(UInt32(bitPattern: process.pid))))
                     extra.append(JSONMember("comm", .string(process.command)))
                 }
-                out.write(Self.jsonLine(s, record: record, leg: recLeg, latency: latency, call: e, frame: frame, extra: extra))
+                out.write(
+                    Self.jsonLine(s, record: record, leg: recLeg, latency: latency, call: e, frame: frame, extra: extra)
+                )
             } else {
                 let text = other ? view.lineText(record, s, e, families: families) : nil
-                let line = TraceLine.format(s, record: record, leg: recLeg, latency: latency, call: e.call, familyText: text)
+                let line = TraceLine.format(
+                    s, record: record, leg: recLeg, latency: latency, call: e.call, familyText: text)
                 out.write(process.map { line + "  [\($0)]" } ?? line)
                 if verbose { out.write(Self.tree(record, families: families, frame: frame, call: e, view: &view)) }
             }
@@ -156,9 +168,11 @@ struct Show: ParsableCommand {
         var out = Set<Int>()
         do {
             while let r = try reader.next() {
-                let s = SummaryDecoder.summarize(r.netlink, families: reader.families, netlinkProtocol: r.netlinkProtocol)
-                let e = calls.observe(s, families: reader.families, timestamp: r.timestamp, frame: reader.frameNumber,
-                                      synthetic: r.synthetic)
+                let s = SummaryDecoder.summarize(
+                    r.netlink, families: reader.families, netlinkProtocol: r.netlinkProtocol)
+                let e = calls.observe(
+                    s, families: reader.families, timestamp: r.timestamp, frame: reader.frameNumber,
+                    synthetic: r.synthetic)
                 if e.call > 0, s.isAnswer, let st = s.status, matches(st, status) { out.insert(e.call) }
             }
         } catch {
@@ -180,31 +194,41 @@ struct Show: ParsableCommand {
 
     static func parseCommand(_ text: String) throws -> UInt8 {
         let norm = String(text.uppercased().map { $0 == "-" ? "_" : $0 })
-        if let c = NFL.Command.allCases.first(where: { $0.name == norm || $0.name == "GET_" + norm }) { return c.rawValue }
+        if let c = NFL.Command.allCases.first(where: { $0.name == norm || $0.name == "GET_" + norm }) {
+            return c.rawValue
+        }
         if norm == "GET_HEADER_GRAPH" { return NFL.Command.getHeaderGraph.rawValue }
         if let n = UInt8(text) { return n }
         throw ToolError("unknown command \(text); one of \(NFL.Command.allCases.map(\.name).joined(separator: ", "))")
     }
 
-    static func jsonLine(_ s: MessageSummary, record: TraceRecord, leg: TraceLeg, latency: UInt64?, call e: CallEvent,
-                         frame: Int, extra: [JSONMember] = []) -> String {
+    static func jsonLine(
+        _ s: MessageSummary, record: TraceRecord, leg: TraceLeg, latency: UInt64?, call e: CallEvent,
+        frame: Int, extra: [JSONMember] = []
+    ) -> String {
         var m: [JSONMember] = [
             JSONMember("frame", .number(UInt64(frame))),
             JSONMember("time_ns", .number(record.timestamp)),
             JSONMember("leg", .string(leg.description)),
-            JSONMember("direction", .string(record.direction == .toKernel ? "to_kernel" : record.direction == .toUser ? "to_user" : "unknown")),
+            JSONMember(
+                "direction",
+                .string(
+                    record.direction == .toKernel ? "to_kernel" : record.direction == .toUser ? "to_user" : "unknown")),
             JSONMember("kind", .string("\(s.kind)")),
         ]
         if record.synthetic { m.append(JSONMember("synthetic", .bool(true))) }
         if e.call > 0 {
             m.append(JSONMember("call", .number(UInt64(e.call))))
             if e.requestFrame > 0 { m.append(JSONMember("request_in", .number(UInt64(e.requestFrame)))) }
-            if s.kind == .ack || s.kind == .error || s.kind == .done, let name = NFL.Command(rawValue: e.command)?.name {
+            if s.kind == .ack || s.kind == .error || s.kind == .done, let name = NFL.Command(rawValue: e.command)?.name
+            {
                 m.append(JSONMember("call_cmd", .string(name)))
             }
         }
         if let c = s.apiCommandName { m.append(JSONMember("cmd", .string(c))) }
-        if s.kind == .hairpin { m.append(JSONMember("hairpin_cmd", .string(NFLH.Command(rawValue: s.command)?.name ?? "\(s.command)"))) }
+        if s.kind == .hairpin {
+            m.append(JSONMember("hairpin_cmd", .string(NFLH.Command(rawValue: s.command)?.name ?? "\(s.command)")))
+        }
         if s.kind == .flowTable { m.append(JSONMember("request", .bool(s.isRequest))) }
         if let i = s.ifindex { m.append(JSONMember("ifindex", .number(i))) }
         m.append(JSONMember("nlmsg_seq", .number(s.netlinkSeq)))
@@ -232,16 +256,22 @@ struct Show: ParsableCommand {
     }
 
     /// The whole message decoded with the typed model, as indented JSON under the line.
-    static func tree(_ record: TraceRecord, families: FamilyTable, frame: Int, call: CallEvent, view: inout FamilyView) -> String {
-        var lines: [String] = ["frame \(frame)" + (call.call > 0 ? ", call \(call.call)" : "")
-            + (call.requestFrame > 0 ? ", request in frame \(call.requestFrame)" : "")]
+    static func tree(_ record: TraceRecord, families: FamilyTable, frame: Int, call: CallEvent, view: inout FamilyView)
+        -> String
+    {
+        var lines: [String] = [
+            "frame \(frame)" + (call.call > 0 ? ", call \(call.call)" : "")
+                + (call.requestFrame > 0 ? ", request in frame \(call.requestFrame)" : "")
+        ]
         do {
             var it = NetlinkMessageIterator(record.netlink)
             while let m = try it.next() {
                 var node: [JSONMember] = [
-                    JSONMember("nlmsg_len", .number(m.header.length)), JSONMember("nlmsg_type", .number(UInt32(m.header.type))),
+                    JSONMember("nlmsg_len", .number(m.header.length)),
+                    JSONMember("nlmsg_type", .number(UInt32(m.header.type))),
                     JSONMember("nlmsg_flags", .string("0x" + String(m.header.flags, radix: 16))),
-                    JSONMember("nlmsg_seq", .number(m.header.sequence)), JSONMember("nlmsg_pid", .number(m.header.port)),
+                    JSONMember("nlmsg_seq", .number(m.header.sequence)),
+                    JSONMember("nlmsg_pid", .number(m.header.port)),
                 ]
                 let generic = record.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric
                 var other = !generic
@@ -274,7 +304,11 @@ struct Show: ParsableCommand {
                     if let n = ack.missingNest { node.append(JSONMember("missing_nest", .number(n))) }
                 case .controller:
                     if let f = try? Controller.decodeFamily(m) {
-                        node.append(JSONMember("family", .object([JSONMember("id", .number(UInt32(f.id))), JSONMember("name", .string(f.name))])))
+                        node.append(
+                            JSONMember(
+                                "family",
+                                .object([JSONMember("id", .number(UInt32(f.id))), JSONMember("name", .string(f.name))]))
+                        )
                     }
                 default:
                     break
@@ -291,7 +325,8 @@ struct Show: ParsableCommand {
     static func encapJSON(_ e: HairpinEncap) -> JSONValue {
         var o: [JSONMember] = [
             JSONMember("cmd_type", .number(e.commandType)),
-            JSONMember("cmd", .string(NFL.Command(rawValue: UInt8(truncatingIfNeeded: e.command))?.name ?? "\(e.command)")),
+            JSONMember(
+                "cmd", .string(NFL.Command(rawValue: UInt8(truncatingIfNeeded: e.command))?.name ?? "\(e.command)")),
         ]
         if let s = e.status { o.append(JSONMember("status", .number(s))) }
         o.append(JSONMember("seq", .number(e.sequence)))
@@ -299,7 +334,13 @@ struct Show: ParsableCommand {
         if e.more { o.append(JSONMember("more", .bool(true))) }
         if let t = e.errorMessage { o.append(JSONMember("error_msg", .string(t))) }
         if let r = e.results {
-            o.append(JSONMember("results", .array(r.map { .object([JSONMember("index", .number($0.index)), JSONMember("errno", .number($0.errno))]) })))
+            o.append(
+                JSONMember(
+                    "results",
+                    .array(
+                        r.map {
+                            .object([JSONMember("index", .number($0.index)), JSONMember("errno", .number($0.errno))])
+                        })))
         }
         if let a = e.attributes { o.append(JSONMember("attr", a.extendedJSON())) }
         return .object(o)

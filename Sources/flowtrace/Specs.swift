@@ -16,7 +16,9 @@ struct Specs: ParsableCommand {
             Example: flowtrace specs --spec-dir ~/my-specs
             """)
 
-    @Option(name: .customLong("spec-dir"), help: ArgumentHelp("Also search this folder for *.yaml specs (repeatable); searched first.", valueName: "dir"))
+    @Option(
+        name: .customLong("spec-dir"),
+        help: ArgumentHelp("Also search this folder for *.yaml specs (repeatable); searched first.", valueName: "dir"))
     var specDirs: [String] = []
 
     func run() throws {
@@ -24,18 +26,24 @@ struct Specs: ParsableCommand {
         print("search path:")
         for d in lib.directories { print("  \(d.path) (\(d.origin))") }
         let rows = lib.specs.map { s in
-            [s.family.name, s.family.proto.rawValue, String(s.family.operations.count),
-             String(s.family.attributeSets.count), s.directory.origin, s.family.file]
+            [
+                s.family.name, s.family.proto.rawValue, String(s.family.operations.count),
+                String(s.family.attributeSets.count), s.directory.origin, s.family.file,
+            ]
         }
         let header = ["family", "protocol", "ops", "sets", "from", "file"]
         let widths = (0..<header.count).map { c in ([header] + rows).map { $0[c].count }.max() ?? 0 }
         func line(_ r: [String]) -> String {
-            r.enumerated().map { c, v in c == r.count - 1 ? v : v.padding(toLength: widths[c], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ")
+            r.enumerated().map { c, v in
+                c == r.count - 1 ? v : v.padding(toLength: widths[c], withPad: " ", startingAt: 0)
+            }
+            .joined(separator: "  ")
         }
         print(line(header))
         for r in rows { print(line(r)) }
-        for s in lib.specs { for f in s.shadowed { print("shadowed: \(f) (\(s.family.name) comes from \(s.family.file))") } }
+        for s in lib.specs {
+            for f in s.shadowed { print("shadowed: \(f) (\(s.family.name) comes from \(s.family.file))") }
+        }
         for e in lib.errors { fputs("flowtrace specs: \(e.error)\n", stderr) }
         if !lib.errors.isEmpty { throw ExitCode(1) }
     }

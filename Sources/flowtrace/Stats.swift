@@ -13,18 +13,19 @@ import Glibc
 
 struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Count a trace: messages and calls per command, errors by errno, latency percentiles, flows per table.",
+        abstract:
+            "Count a trace: messages and calls per command, errors by errno, latency percentiles, flows per table.",
         discussion: """
-        Other families (an nlmon capture of every family) are counted per family and operation,
-        named from their YNL specs (see `flowtrace specs`): requests, answers, messages of no
-        call (notifications), errors by errno with the extended ACK texts.
-        --failed lists every request of any family that got an error (family, operation, errno,
-        extended ACK text, frames) and every request with no answer at all.
-        Examples:
-          flowtrace stats trace.pcapng
-          flowtrace stats trace.pcapng --json > stats.json
-          flowtrace stats capture.pcapng --failed
-        """)
+            Other families (an nlmon capture of every family) are counted per family and operation,
+            named from their YNL specs (see `flowtrace specs`): requests, answers, messages of no
+            call (notifications), errors by errno with the extended ACK texts.
+            --failed lists every request of any family that got an error (family, operation, errno,
+            extended ACK text, frames) and every request with no answer at all.
+            Examples:
+              flowtrace stats trace.pcapng
+              flowtrace stats trace.pcapng --json > stats.json
+              flowtrace stats capture.pcapng --failed
+            """)
 
     @OptionGroup var input: TraceInputArguments
     var file: String { input.file }
@@ -35,10 +36,14 @@ struct Stats: ParsableCommand {
     @Flag(help: "List the requests that failed or got no answer (any family).")
     var failed = false
 
-    @Flag(name: .customLong("by-process"), help: "Count messages per process (the pid and command `flowtrace capture` records).")
+    @Flag(
+        name: .customLong("by-process"),
+        help: "Count messages per process (the pid and command `flowtrace capture` records).")
     var byProcess = false
 
-    @Option(name: .customLong("spec-dir"), help: ArgumentHelp("Also search this folder for YNL specs of other families (repeatable).", valueName: "dir"))
+    @Option(
+        name: .customLong("spec-dir"),
+        help: ArgumentHelp("Also search this folder for YNL specs of other families (repeatable).", valueName: "dir"))
     var specDirs: [String] = []
 
     func run() throws {
@@ -59,8 +64,10 @@ struct Stats: ParsableCommand {
                 while let r = try reader.next() {
                     let frame = reader.frameNumber
                     stats.add(r, families: reader.families, frame: frame)
-                    let s = SummaryDecoder.summarize(r.netlink, families: reader.families, netlinkProtocol: r.netlinkProtocol)
-                    let e = calls.observe(s, families: reader.families, timestamp: r.timestamp, frame: frame, synthetic: r.synthetic)
+                    let s = SummaryDecoder.summarize(
+                        r.netlink, families: reader.families, netlinkProtocol: r.netlinkProtocol)
+                    let e = calls.observe(
+                        s, families: reader.families, timestamp: r.timestamp, frame: frame, synthetic: r.synthetic)
                     guard let p = r.comment.flatMap(NetlinkProcess.init(comment:)) else {
                         if s.isRequest, e.call != 0 { unnamedRequests[e.call, default: 0] += 1 }
                         continue
@@ -82,23 +89,35 @@ struct Stats: ParsableCommand {
             failure = error
         }
         bar?.finish()
-        let damage = failure.map { ($0 as? TraceFileError).map(reader.failureMessage) ?? "\($0)" } ?? reader.truncationMessage
+        let damage =
+            failure.map { ($0 as? TraceFileError).map(reader.failureMessage) ?? "\($0)" } ?? reader.truncationMessage
         let needsSpecs = failed || !stats.familyOperations.isEmpty
-        let catalog = FamilyCatalog(library: needsSpecs ? YNLSpecLibrary.load(YNLSpecLibrary.searchPath(specDirs: specDirs))
-                                                        : YNLSpecLibrary.load([]))
+        let catalog = FamilyCatalog(
+            library: needsSpecs
+                ? YNLSpecLibrary.load(YNLSpecLibrary.searchPath(specDirs: specDirs))
+                : YNLSpecLibrary.load([]))
         if byProcess {
             let rows = processes.sorted { ($0.value.messages, $1.key.pid) > ($1.value.messages, $0.key.pid) }
             if json {
-                print(JSONValue.array(rows.map { p, c in
-                    .object([JSONMember("pid", .int(Int64(p.pid))), JSONMember("comm", .string(p.command)),
-                             JSONMember("messages", .number(UInt64(c.messages))), JSONMember("requests", .number(UInt64(c.requests))),
-                             JSONMember("errors", .number(UInt64(c.errors)))])
-                }).serialized(style: .pretty))
+                print(
+                    JSONValue.array(
+                        rows.map { p, c in
+                            .object([
+                                JSONMember("pid", .int(Int64(p.pid))), JSONMember("comm", .string(p.command)),
+                                JSONMember("messages", .number(UInt64(c.messages))),
+                                JSONMember("requests", .number(UInt64(c.requests))),
+                                JSONMember("errors", .number(UInt64(c.errors))),
+                            ])
+                        }
+                    ).serialized(style: .pretty))
             } else {
                 print("pid      command          messages  requests  errors")
                 for (p, c) in rows {
-                    print(Self.pad("\(p.pid)", 8) + " " + Self.pad(p.command, 16) + " " + Self.pad("\(c.messages)", 8, right: true)
-                          + " " + Self.pad("\(c.requests)", 9, right: true) + " " + Self.pad("\(c.errors)", 7, right: true))
+                    print(
+                        Self.pad("\(p.pid)", 8) + " " + Self.pad(p.command, 16) + " "
+                            + Self.pad("\(c.messages)", 8, right: true)
+                            + " " + Self.pad("\(c.requests)", 9, right: true) + " "
+                            + Self.pad("\(c.errors)", 7, right: true))
                 }
             }
         } else if failed {
@@ -127,29 +146,38 @@ struct Stats: ParsableCommand {
     static func table(_ s: TraceStats) -> String {
         var out: [String] = []
         let secs = Double(s.durationNanoseconds) / 1e9
-        out.append("records \(s.records) (\(s.synthetic) snapshot, \(s.malformed) malformed), duration \(String(format3(secs)))s")
+        out.append(
+            "records \(s.records) (\(s.synthetic) snapshot, \(s.malformed) malformed), duration \(String(format3(secs)))s"
+        )
         out.append("")
         out.append("leg      command          messages   calls  errors   p50        p90        p99        p99.9")
         let byCommand = s.byCommand
         for key in byCommand.keys.sorted() {
             guard let c = byCommand[key] else { continue }
             let name = NFL.Command(rawValue: key.command)?.name ?? "cmd \(key.command)"
-            var line = pad(key.leg.description, 8) + " " + pad(name, 16) + " " + pad("\(c.messages)", 10, right: true)
+            var line =
+                pad(key.leg.description, 8) + " " + pad(name, 16) + " " + pad("\(c.messages)", 10, right: true)
                 + " " + pad("\(c.calls)", 7, right: true) + " " + pad("\(c.errors.values.reduce(0, +))", 7, right: true)
             for p in percentiles {
-                line += "  " + pad(c.latency.totalCount > 0 ? TraceLine.latency(c.latency.valueAtPercentile(p)) : "-", 9)
+                line +=
+                    "  " + pad(c.latency.totalCount > 0 ? TraceLine.latency(c.latency.valueAtPercentile(p)) : "-", 9)
             }
             out.append(line)
         }
         if !s.errnos.isEmpty {
             out.append("")
-            out.append("errors: " + s.errnos.sorted { $0.key < $1.key }.map { "\(Errno.display($0.key)) \($0.value)" }.joined(separator: ", "))
+            out.append(
+                "errors: "
+                    + s.errnos.sorted { $0.key < $1.key }.map { "\(Errno.display($0.key)) \($0.value)" }.joined(
+                        separator: ", "))
         }
         if !s.added.isEmpty || !s.removed.isEmpty {
             out.append("")
             out.append("table    added    removed")
             for t in Set(s.added.keys).union(s.removed.keys).sorted() {
-                out.append(pad("\(t)", 8) + " " + pad("\(s.added[t] ?? 0)", 8, right: true) + " " + pad("\(s.removed[t] ?? 0)", 10, right: true))
+                out.append(
+                    pad("\(t)", 8) + " " + pad("\(s.added[t] ?? 0)", 8, right: true) + " "
+                        + pad("\(s.removed[t] ?? 0)", 10, right: true))
             }
         }
         return out.joined(separator: "\n")
@@ -162,17 +190,26 @@ struct Stats: ParsableCommand {
             guard let c = byCommand[key] else { continue }
             var lat: [JSONMember] = [JSONMember("count", .number(c.latency.totalCount))]
             if c.latency.totalCount > 0 {
-                for p in percentiles { lat.append(JSONMember("p\(p == 99.9 ? "99.9" : String(Int(p)))", .number(c.latency.valueAtPercentile(p)))) }
+                for p in percentiles {
+                    lat.append(
+                        JSONMember("p\(p == 99.9 ? "99.9" : String(Int(p)))", .number(c.latency.valueAtPercentile(p))))
+                }
                 lat.append(JSONMember("max", .number(c.latency.max)))
             }
-            commands.append(.object([
-                JSONMember("leg", .string(key.leg.description)),
-                JSONMember("cmd", .string(NFL.Command(rawValue: key.command)?.name ?? "\(key.command)")),
-                JSONMember("messages", .number(UInt64(c.messages))),
-                JSONMember("calls", .number(UInt64(c.calls))),
-                JSONMember("errors", .object(c.errors.sorted { $0.key < $1.key }.map { JSONMember(Errno.display($0.key), .number(UInt64($0.value))) })),
-                JSONMember("latency_ns", .object(lat)),
-            ]))
+            commands.append(
+                .object([
+                    JSONMember("leg", .string(key.leg.description)),
+                    JSONMember("cmd", .string(NFL.Command(rawValue: key.command)?.name ?? "\(key.command)")),
+                    JSONMember("messages", .number(UInt64(c.messages))),
+                    JSONMember("calls", .number(UInt64(c.calls))),
+                    JSONMember(
+                        "errors",
+                        .object(
+                            c.errors.sorted { $0.key < $1.key }.map {
+                                JSONMember(Errno.display($0.key), .number(UInt64($0.value)))
+                            })),
+                    JSONMember("latency_ns", .object(lat)),
+                ]))
         }
         var o: [JSONMember] = [
             JSONMember("records", .number(UInt64(s.records))),
@@ -180,16 +217,28 @@ struct Stats: ParsableCommand {
             JSONMember("malformed", .number(UInt64(s.malformed))),
             JSONMember("duration_ns", .number(s.durationNanoseconds)),
             JSONMember("commands", .array(commands)),
-            JSONMember("errors", .object(s.errnos.sorted { $0.key < $1.key }.map { JSONMember(Errno.display($0.key), .number(UInt64($0.value))) })),
-            JSONMember("flows_added", .object(s.added.sorted { $0.key < $1.key }.map { JSONMember("\($0.key)", .number(UInt64($0.value))) })),
-            JSONMember("flows_removed", .object(s.removed.sorted { $0.key < $1.key }.map { JSONMember("\($0.key)", .number(UInt64($0.value))) })),
+            JSONMember(
+                "errors",
+                .object(
+                    s.errnos.sorted { $0.key < $1.key }.map {
+                        JSONMember(Errno.display($0.key), .number(UInt64($0.value)))
+                    })),
+            JSONMember(
+                "flows_added",
+                .object(s.added.sorted { $0.key < $1.key }.map { JSONMember("\($0.key)", .number(UInt64($0.value))) })),
+            JSONMember(
+                "flows_removed",
+                .object(s.removed.sorted { $0.key < $1.key }.map { JSONMember("\($0.key)", .number(UInt64($0.value))) })
+            ),
         ]
         if let truncation { o.append(JSONMember("truncation", .string(truncation))) }
         return .object(o)
     }
 
     /// Other families' operations, named, in name order.
-    static func familyRows(_ s: TraceStats, _ catalog: FamilyCatalog) -> [(family: String, op: String, counts: FamilyOperationCounts)] {
+    static func familyRows(_ s: TraceStats, _ catalog: FamilyCatalog) -> [(
+        family: String, op: String, counts: FamilyOperationCounts
+    )] {
         var merged: [String: (family: String, op: String, counts: FamilyOperationCounts)] = [:]
         for (key, c) in s.familyOperations {
             let n = catalog.names(key)
@@ -199,7 +248,9 @@ struct Stats: ParsableCommand {
             row.counts.answers += c.answers
             row.counts.unpaired += c.unpaired
             for (e, n) in c.errors { row.counts.errors[e, default: 0] += n }
-            for (e, texts) in c.errorTexts { for (t, n) in texts { row.counts.errorTexts[e, default: [:]][t, default: 0] += n } }
+            for (e, texts) in c.errorTexts {
+                for (t, n) in texts { row.counts.errorTexts[e, default: [:]][t, default: 0] += n }
+            }
             merged[k] = row
         }
         return merged.values.sorted { ($0.family, $0.op) < ($1.family, $1.op) }
@@ -210,12 +261,17 @@ struct Stats: ParsableCommand {
         var errorLines: [String] = []
         for r in familyRows(s, catalog) {
             let c = r.counts
-            out.append(pad(r.family, 16) + " " + pad(r.op, 24) + " " + pad("\(c.requests)", 9, right: true)
-                       + " " + pad("\(c.answers)", 8, right: true) + " " + pad("\(c.unpaired)", 8, right: true)
-                       + " " + pad("\(c.errors.values.reduce(0, +))", 8, right: true))
+            out.append(
+                pad(r.family, 16) + " " + pad(r.op, 24) + " " + pad("\(c.requests)", 9, right: true)
+                    + " " + pad("\(c.answers)", 8, right: true) + " " + pad("\(c.unpaired)", 8, right: true)
+                    + " " + pad("\(c.errors.values.reduce(0, +))", 8, right: true))
             for (e, n) in c.errors.sorted(by: { $0.key < $1.key }) {
-                let texts = (c.errorTexts[e] ?? [:]).sorted { $0.key < $1.key }.map { "\"\($0.key)\"" + ($0.value > 1 ? " x\($0.value)" : "") }
-                errorLines.append("  \(r.family) \(r.op): \(Errno.display(e)) \(n)" + (texts.isEmpty ? "" : " " + texts.joined(separator: ", ")))
+                let texts = (c.errorTexts[e] ?? [:]).sorted { $0.key < $1.key }.map {
+                    "\"\($0.key)\"" + ($0.value > 1 ? " x\($0.value)" : "")
+                }
+                errorLines.append(
+                    "  \(r.family) \(r.op): \(Errno.display(e)) \(n)"
+                        + (texts.isEmpty ? "" : " " + texts.joined(separator: ", ")))
             }
         }
         if !errorLines.isEmpty { out.append(""); out.append("errors by family and operation:"); out += errorLines }
@@ -223,19 +279,30 @@ struct Stats: ParsableCommand {
     }
 
     static func familiesJSON(_ s: TraceStats, _ catalog: FamilyCatalog) -> JSONValue {
-        .array(familyRows(s, catalog).map { r in
-            let c = r.counts
-            return .object([
-                JSONMember("family", .string(r.family)), JSONMember("op", .string(r.op)),
-                JSONMember("requests", .number(UInt64(c.requests))), JSONMember("answers", .number(UInt64(c.answers))),
-                JSONMember("no_call", .number(UInt64(c.unpaired))),
-                JSONMember("errors", .array(c.errors.sorted { $0.key < $1.key }.map { e, n in
-                    .object([JSONMember("errno", .string(Errno.display(e))), JSONMember("count", .number(UInt64(n))),
-                             JSONMember("messages", .object((c.errorTexts[e] ?? [:]).sorted { $0.key < $1.key }
-                                .map { JSONMember($0.key, .number(UInt64($0.value))) }))])
-                })),
-            ])
-        })
+        .array(
+            familyRows(s, catalog).map { r in
+                let c = r.counts
+                return .object([
+                    JSONMember("family", .string(r.family)), JSONMember("op", .string(r.op)),
+                    JSONMember("requests", .number(UInt64(c.requests))),
+                    JSONMember("answers", .number(UInt64(c.answers))),
+                    JSONMember("no_call", .number(UInt64(c.unpaired))),
+                    JSONMember(
+                        "errors",
+                        .array(
+                            c.errors.sorted { $0.key < $1.key }.map { e, n in
+                                .object([
+                                    JSONMember("errno", .string(Errno.display(e))),
+                                    JSONMember("count", .number(UInt64(n))),
+                                    JSONMember(
+                                        "messages",
+                                        .object(
+                                            (c.errorTexts[e] ?? [:]).sorted { $0.key < $1.key }
+                                                .map { JSONMember($0.key, .number(UInt64($0.value))) })),
+                                ])
+                            })),
+                ])
+            })
     }
 
     static func requestJSON(_ r: FailedRequest, _ catalog: FamilyCatalog) -> JSONValue {
@@ -271,9 +338,11 @@ struct Stats: ParsableCommand {
             out.append("frame    call    family           operation                errno         error frame  message")
             for r in failed {
                 let n = catalog.names(r.operation)
-                out.append(pad("\(r.requestFrame)", 8) + " " + pad("#\(r.call)", 7) + " " + pad(n.family, 16) + " " + pad(n.operation, 24)
-                           + " " + pad(r.errno.map { Errno.display($0) } ?? "-", 13) + " " + pad("\(r.answerFrame)", 12)
-                           + (r.message.map { " \"\($0)\"" } ?? ""))
+                out.append(
+                    pad("\(r.requestFrame)", 8) + " " + pad("#\(r.call)", 7) + " " + pad(n.family, 16) + " "
+                        + pad(n.operation, 24)
+                        + " " + pad(r.errno.map { Errno.display($0) } ?? "-", 13) + " " + pad("\(r.answerFrame)", 12)
+                        + (r.message.map { " \"\($0)\"" } ?? ""))
             }
         }
         if !open.isEmpty {
@@ -282,14 +351,18 @@ struct Stats: ParsableCommand {
             out.append("frame    call    family           operation")
             for r in open {
                 let n = catalog.names(r.operation)
-                out.append(pad("\(r.requestFrame)", 8) + " " + pad("#\(r.call)", 7) + " " + pad(n.family, 16) + " " + n.operation)
+                out.append(
+                    pad("\(r.requestFrame)", 8) + " " + pad("#\(r.call)", 7) + " " + pad(n.family, 16) + " "
+                        + n.operation)
             }
         }
         return out.joined(separator: "\n")
     }
 
     static func pad(_ s: String, _ w: Int, right: Bool = false) -> String {
-        s.count >= w ? s : (right ? String(repeating: " ", count: w - s.count) + s : s + String(repeating: " ", count: w - s.count))
+        s.count >= w
+            ? s
+            : (right ? String(repeating: " ", count: w - s.count) + s : s + String(repeating: " ", count: w - s.count))
     }
 
     static func format3(_ x: Double) -> String { String(Double(Int(x * 1000)) / 1000) }

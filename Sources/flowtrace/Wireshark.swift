@@ -21,7 +21,9 @@ struct Wireshark: ParsableCommand {
     struct Print: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the Lua plugin.",
-            discussion: "Example: flowtrace wireshark print > flowtrace.lua && tshark -X lua_script:flowtrace.lua -r trace.pcapng")
+            discussion:
+                "Example: flowtrace wireshark print > flowtrace.lua && tshark -X lua_script:flowtrace.lua -r trace.pcapng"
+        )
 
         @OptionGroup var specs: PluginSpecs
 
@@ -59,7 +61,9 @@ struct Wireshark: ParsableCommand {
             if let failed = text.withUTF8({ Sys.writeFile(path, contents: UnsafeRawBufferPointer($0)) }) {
                 throw ToolError("cannot write \(path): \(Sys.errorText(failed.errno))")
             }
-            print("installed \(path) (\(plugin.families.joined(separator: ", "))); check with: tshark -G plugins | grep \(WiresharkPlugin.fileName)")
+            print(
+                "installed \(path) (\(plugin.families.joined(separator: ", "))); check with: tshark -G plugins | grep \(WiresharkPlugin.fileName)"
+            )
             try plugin.finish()
         }
     }
@@ -67,7 +71,9 @@ struct Wireshark: ParsableCommand {
 
 /// The specs the plugin is generated from, and the generation.
 struct PluginSpecs: ParsableArguments {
-    @Option(name: .customLong("spec-dir"), help: ArgumentHelp("Also search this folder for *.yaml specs (repeatable); searched first.", valueName: "dir"))
+    @Option(
+        name: .customLong("spec-dir"),
+        help: ArgumentHelp("Also search this folder for *.yaml specs (repeatable); searched first.", valueName: "dir"))
     var specDirs: [String] = []
 
     @Flag(help: "The plugin built into this binary (net_flow_nl and nfl_hairpin only), whatever the spec path holds.")
@@ -122,7 +128,8 @@ struct PluginSpecs: ParsableArguments {
             if lib.specs.isEmpty {
                 return Plugin(lua: WiresharkPlugin.lua, families: ["net_flow_nl", "nfl_hairpin"], errors: errors)
             }
-            throw ToolError("no family to print a dissector for" + (errors.isEmpty ? "" : ": " + errors.joined(separator: "; ")))
+            throw ToolError(
+                "no family to print a dissector for" + (errors.isEmpty ? "" : ": " + errors.joined(separator: "; ")))
         }
         do {
             return Plugin(lua: try LuaEmitter.emit(good), families: good.map(\.name), errors: errors)

@@ -45,14 +45,16 @@ enum DescriptorEmitter {
 
     static func file(for families: [Family]) throws -> GeneratedFile {
         // Every set gets an id, in the spec files' and the sets' order; then the variants.
-        var ids: [String: Int] = [:]   // "family/set" or "family/set/attribute" (a place) -> id
+        var ids: [String: Int] = [:]  // "family/set" or "family/set/attribute" (a place) -> id
         var sets: [Entry] = []
         for family in families {
             for set in family.attributeSets {
                 ids["\(family.name)/\(set.name)"] = sets.count
-                sets.append(Entry(family: family, set: set, caseName: caseName(family, set.name),
-                                  required: family.requiredAttributes(of: set), rejected: family.rejectedAttributes(of: set),
-                                  doc: "\(family.name) \(set.name)"))
+                sets.append(
+                    Entry(
+                        family: family, set: set, caseName: caseName(family, set.name),
+                        required: family.requiredAttributes(of: set), rejected: family.rejectedAttributes(of: set),
+                        doc: "\(family.name) \(set.name)"))
             }
         }
         for family in families {
@@ -61,10 +63,12 @@ enum DescriptorEmitter {
                     guard let name = attr.nestedAttributes, let set = family.attributeSet(name) else { continue }
                     ids["\(family.name)/\(parent.name)/\(attr.name)"] = sets.count
                     let camel = caseName(family, parent.name).drop { $0.isLowercase }
-                    sets.append(Entry(family: family, set: set, caseName: caseName(family, set.name) + "In" + camel,
-                                      required: family.requiredAttributes(of: set, via: attr),
-                                      rejected: family.rejectedAttributes(of: set, via: attr),
-                                      doc: "\(family.name) \(set.name) as \(parent.name)'s \(attr.name)"))
+                    sets.append(
+                        Entry(
+                            family: family, set: set, caseName: caseName(family, set.name) + "In" + camel,
+                            required: family.requiredAttributes(of: set, via: attr),
+                            rejected: family.rejectedAttributes(of: set, via: attr),
+                            doc: "\(family.name) \(set.name) as \(parent.name)'s \(attr.name)"))
                 }
             }
         }
@@ -82,10 +86,12 @@ enum DescriptorEmitter {
                     }
                     for s in [set] + lists {
                         ids["op/\(family.name)/\(op.name)/\(s.name)"] = sets.count
-                        sets.append(Entry(family: family, set: s, caseName: caseName(family, s.name) + suffix,
-                                          required: family.requiredAttributes(of: s, operation: op),
-                                          rejected: family.rejectedAttributes(of: s),
-                                          doc: "\(family.name) \(s.name) in \(op.name) messages", operation: op.name))
+                        sets.append(
+                            Entry(
+                                family: family, set: s, caseName: caseName(family, s.name) + suffix,
+                                required: family.requiredAttributes(of: s, operation: op),
+                                rejected: family.rejectedAttributes(of: s),
+                                doc: "\(family.name) \(s.name) in \(op.name) messages", operation: op.name))
                     }
                 }
             }
@@ -125,8 +131,9 @@ enum DescriptorEmitter {
             var requiredBits: UInt64 = 0, knownBits: UInt64 = 0, multiBits: UInt64 = 0, rejectedBits: UInt64 = 0
             // Sets fit a 64-bit mask, so the walk tests known, repeated and required by bits.
             guard count <= 64 else {
-                throw SpecError(file: family.file, line: set.line, path: "attribute-sets[\(set.name)]",
-                                message: "attribute types above 63 are not supported by the descriptor tables")
+                throw SpecError(
+                    file: family.file, line: set.line, path: "attribute-sets[\(set.name)]",
+                    message: "attribute types above 63 are not supported by the descriptor tables")
             }
             for value in 0..<count {
                 guard let attr = byValue[value] else {
@@ -139,8 +146,9 @@ enum DescriptorEmitter {
                 if attr.multiAttr { multiBits |= 1 << UInt64(value) }
                 if required.contains(attr.name) {
                     guard value < 64 else {
-                        throw SpecError(file: family.file, line: attr.line, path: "attribute-sets[\(set.name)]",
-                                        message: "required attribute '\(attr.name)' has a type above 63")
+                        throw SpecError(
+                            file: family.file, line: attr.line, path: "attribute-sets[\(set.name)]",
+                            message: "required attribute '\(attr.name)' has a type above 63")
                     }
                     requiredBits |= 1 << UInt64(value)
                 }
@@ -155,8 +163,11 @@ enum DescriptorEmitter {
                     kind = "binary"
                     minLength = attr.minLen ?? 0
                     maxLength = attr.maxLen ?? 0xffff
-                    expected = maxLength <= 8 ? "\(minLength) to \(maxLength) (binary integer)"
-                        : maxLength == 0xffff ? "at least \(minLength) (binary)" : "\(minLength) to \(maxLength) (binary)"
+                    expected =
+                        maxLength <= 8
+                        ? "\(minLength) to \(maxLength) (binary integer)"
+                        : maxLength == 0xffff
+                            ? "at least \(minLength) (binary)" : "\(minLength) to \(maxLength) (binary)"
                 case "string":
                     // The string rule itself is the walk's; any length passes the range test.
                     kind = "string"; maxLength = 0xffff
@@ -164,32 +175,42 @@ enum DescriptorEmitter {
                     kind = "nest"; maxLength = 0xffff
                     let owner = attr.nestedFamily ?? family.name
                     guard let target = attr.nestedAttributes, ids["\(owner)/\(target)"] != nil,
-                          let ownerFamily = families.first(where: { $0.name == owner }) else {
-                        throw SpecError(file: family.file, line: attr.line, path: "attribute-sets[\(set.name)]",
-                                        message: "nest '\(attr.name)' has no set to point at")
+                        let ownerFamily = families.first(where: { $0.name == owner })
+                    else {
+                        throw SpecError(
+                            file: family.file, line: attr.line, path: "attribute-sets[\(set.name)]",
+                            message: "nest '\(attr.name)' has no set to point at")
                     }
                     // The variant of the set at this place, if its hints make one.
-                    let place = ids["\(family.name)/\(set.name)/\(attr.name)"]
+                    let place =
+                        ids["\(family.name)/\(set.name)/\(attr.name)"]
                         ?? entry.operation.flatMap { ids["op/\(owner)/\($0)/\(target)"] }
                     nested = ".\(place.map { sets[$0].caseName } ?? caseName(ownerFamily, target))"
                 case "pad":
                     kind = "pad"; maxLength = 0xffff
                 default:
                     guard let size = fixedSizes[attr.type] else {
-                        throw SpecError(file: family.file, line: attr.line, path: "attribute-sets[\(set.name)]",
-                                        message: "no descriptor rule for type '\(attr.type)'")
+                        throw SpecError(
+                            file: family.file, line: attr.line, path: "attribute-sets[\(set.name)]",
+                            message: "no descriptor rule for type '\(attr.type)'")
                     }
                     kind = "fixed"; minLength = size; maxLength = size; expected = "\(size) (\(attr.type))"
                 }
-                rules.append(".init(kind: .\(kind), minLength: \(minLength), maxLength: \(maxLength), multi: \(attr.multiAttr), nested: \(nested))")
-                infos.append(".init(name: \(SwiftEmitter.quoted(Naming.cUpper(attr.name))), expected: \(SwiftEmitter.quoted(expected)), rejection: \(SwiftEmitter.quoted(rejected[attr.name].map { " is " + $0 } ?? "")))")
+                rules.append(
+                    ".init(kind: .\(kind), minLength: \(minLength), maxLength: \(maxLength), multi: \(attr.multiAttr), nested: \(nested))"
+                )
+                infos.append(
+                    ".init(name: \(SwiftEmitter.quoted(Naming.cUpper(attr.name))), expected: \(SwiftEmitter.quoted(expected)), rejection: \(SwiftEmitter.quoted(rejected[attr.name].map { " is " + $0 } ?? "")))"
+                )
             }
             // A list: one attribute, repeated. Its wrong-type error depends on whether it is a
             // list wrapper (the one element type list-element, 1) or a bare repeat (a subset).
             let present = set.attributes.filter { $0.type != "unused" }
             let element = present.count == 1 && present[0].multiAttr ? present[0].value : 0
             setNames.append(SwiftEmitter.quoted(set.name))
-            setLines.append(".init(first: \(first), count: \(count), required: 0x\(String(requiredBits, radix: 16)), known: 0x\(String(knownBits, radix: 16)), rejected: 0x\(String(rejectedBits, radix: 16)), multi: 0x\(String(multiBits, radix: 16)), element: \(element)),")
+            setLines.append(
+                ".init(first: \(first), count: \(count), required: 0x\(String(requiredBits, radix: 16)), known: 0x\(String(knownBits, radix: 16)), rejected: 0x\(String(rejectedBits, radix: 16)), multi: 0x\(String(multiBits, radix: 16)), element: \(element)),"
+            )
         }
 
         w.line("/// The rule of each attribute: `set.descriptor.first + type`.")

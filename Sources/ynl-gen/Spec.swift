@@ -177,8 +177,9 @@ enum SpecLoader {
     static func load(yaml text: String, file: String) throws -> Family {
         // tools/net/ynl refuses a spec whose first line is not the SPDX tag.
         guard text.hasPrefix("# SPDX-License-Identifier: ") else {
-            throw SpecError(file: file, line: 1, path: "",
-                            message: "the first line must be the SPDX tag ('# SPDX-License-Identifier: ...'), as YNL requires")
+            throw SpecError(
+                file: file, line: 1, path: "",
+                message: "the first line must be the SPDX tag ('# SPDX-License-Identifier: ...'), as YNL requires")
         }
         let root: Node
         do {
@@ -219,10 +220,13 @@ enum SpecLoader {
             kernelDoitPrefix: nil,
             kernelDumpit: nil,
             definitions: try top.mappings("definitions").map { try definition($0, family: name) },
-            attributeSets: try top.mappings("attribute-sets", required: true).map { try attributeSet($0, family: name) },
-            operations: Operations(namePrefix: opsPrefix,
-                                   enumName: try operations.optionalString("enum-name"),
-                                   list: try operations.mappings("list", required: true).map(operation)))
+            attributeSets: try top.mappings("attribute-sets", required: true).map {
+                try attributeSet($0, family: name)
+            },
+            operations: Operations(
+                namePrefix: opsPrefix,
+                enumName: try operations.optionalString("enum-name"),
+                list: try operations.mappings("list", required: true).map(operation)))
         try operations.finish()
         try top.finish()
         return try resolveSubsets(family)
@@ -267,10 +271,12 @@ enum SpecLoader {
             if case .scalar(let scalar) = item {
                 entry = Entry(name: scalar.string, value: 0, doc: nil, swiftName: nil)
             } else {
-                let e = try MapReader(file: r.file, path: "\(r.childPath("entries"))[\(MapReader.label(of: item) ?? "?")]",
-                                      node: item)
-                entry = Entry(name: try e.string("name"), value: 0, doc: try e.optionalString("doc"),
-                              swiftName: nil)
+                let e = try MapReader(
+                    file: r.file, path: "\(r.childPath("entries"))[\(MapReader.label(of: item) ?? "?")]",
+                    node: item)
+                entry = Entry(
+                    name: try e.string("name"), value: 0, doc: try e.optionalString("doc"),
+                    swiftName: nil)
                 position = try e.optionalInt("value") ?? next
                 try e.finish()
             }
@@ -301,7 +307,7 @@ enum SpecLoader {
                 for key in ["type", "value"] where a.has(key) {
                     throw a.error(key, "a subset's attribute takes its \(key) from its set")
                 }
-                type = ""   // filled in by resolveSubsets
+                type = ""  // filled in by resolveSubsets
             } else {
                 type = try a.string("type")
                 guard attributeTypes.contains(type) else {
@@ -319,16 +325,17 @@ enum SpecLoader {
             }
             let value = try a.optionalInt("value") ?? next
             next = value + 1
-            attributes.append(Attribute(
-                name: attrName, type: type, value: value, doc: try a.optionalString("doc"),
-                multiAttr: try a.bool("multi-attr"),
-                nestedAttributes: try a.optionalString("nested-attributes"),
-                nestedFamily: nil,
-                enumRef: try a.optionalString("enum"),
-                enumAsFlags: try a.bool("enum-as-flags"),
-                maxLen: maxLen,
-                minLen: minLen,
-                swiftName: nil, line: a.line))
+            attributes.append(
+                Attribute(
+                    name: attrName, type: type, value: value, doc: try a.optionalString("doc"),
+                    multiAttr: try a.bool("multi-attr"),
+                    nestedAttributes: try a.optionalString("nested-attributes"),
+                    nestedFamily: nil,
+                    enumRef: try a.optionalString("enum"),
+                    enumAsFlags: try a.bool("enum-as-flags"),
+                    maxLen: maxLen,
+                    minLen: minLen,
+                    swiftName: nil, line: a.line))
             try a.finish()
         }
         let set = AttributeSet(
@@ -372,9 +379,10 @@ enum SpecLoader {
         for flag in flags where !["admin-perm", "uns-admin-perm"].contains(flag) {
             throw r.error("flags", "'\(flag)': ynl-gen knows admin-perm and uns-admin-perm")
         }
-        var op = Operation(name: try r.string("name"), value: value, doc: try r.string("doc"),
-                           attributeSet: try r.string("attribute-set"), request: request, reply: reply,
-                           flags: flags, swiftName: nil, line: r.line)
+        var op = Operation(
+            name: try r.string("name"), value: value, doc: try r.string("doc"),
+            attributeSet: try r.string("attribute-set"), request: request, reply: reply,
+            flags: flags, swiftName: nil, line: r.line)
         op.dump = dump
         op.dumpPre = dumpPre
         op.dumpPost = dumpPost
@@ -391,13 +399,15 @@ enum SpecLoader {
             guard let parentName = set.subsetOf else { continue }
             let path = "attribute-sets[\(set.name)]"
             guard let parent = family.attributeSet(parentName), parent.subsetOf == nil else {
-                throw SpecError(file: family.file, line: nil, path: path + ".subset-of",
-                                message: "no attribute set '\(parentName)' to be a subset of")
+                throw SpecError(
+                    file: family.file, line: nil, path: path + ".subset-of",
+                    message: "no attribute set '\(parentName)' to be a subset of")
             }
             family.attributeSets[index].attributes = try set.attributes.map { attr in
                 guard var real = parent.attributes.first(where: { $0.name == attr.name }) else {
-                    throw SpecError(file: family.file, line: nil, path: "\(path).attributes[\(attr.name)]",
-                                    message: "'\(parentName)' has no attribute '\(attr.name)'")
+                    throw SpecError(
+                        file: family.file, line: nil, path: "\(path).attributes[\(attr.name)]",
+                        message: "'\(parentName)' has no attribute '\(attr.name)'")
                 }
                 real.multiAttr = real.multiAttr || attr.multiAttr
                 real.doc = attr.doc ?? real.doc
@@ -499,7 +509,8 @@ enum HintsLoader {
             op.swiftName = try r.optionalString("swift-name")
             for (setName, attrs) in try r.keyedStringLists("required") {
                 guard let set = family.attributeSet(setName) else {
-                    throw missing(r, "attribute set '\(setName)' (operations.\(name).required)", family, key: "required")
+                    throw missing(
+                        r, "attribute set '\(setName)' (operations.\(name).required)", family, key: "required")
                 }
                 for attr in attrs where !set.attributes.contains(where: { $0.name == attr }) {
                     throw r.error("required", "'\(setName)' has no attribute '\(attr)' (the spec \(family.file))")
@@ -512,10 +523,13 @@ enum HintsLoader {
                 }
                 for (attrName, setName) in try request.keyedStrings("nested-attributes") {
                     guard let attr = owner.attributes.first(where: { $0.name == attrName }), attr.type == "nest" else {
-                        throw request.error("nested-attributes", "'\(owner.name)' has no nest attribute '\(attrName)' (the spec \(family.file))")
+                        throw request.error(
+                            "nested-attributes",
+                            "'\(owner.name)' has no nest attribute '\(attrName)' (the spec \(family.file))")
                     }
                     guard family.attributeSet(setName) != nil else {
-                        throw request.error("nested-attributes", "no attribute set '\(setName)' in the spec \(family.file)")
+                        throw request.error(
+                            "nested-attributes", "no attribute set '\(setName)' in the spec \(family.file)")
                     }
                     op.requestNested[attrName] = setName
                 }
@@ -541,7 +555,8 @@ enum HintsLoader {
     }
 
     /// A list of attribute names of `set`, returned in the set's order (so emitters print stably).
-    static func attributeNames(_ r: MapReader, _ key: String, in set: AttributeSet, _ family: Family) throws -> [String] {
+    static func attributeNames(_ r: MapReader, _ key: String, in set: AttributeSet, _ family: Family) throws -> [String]
+    {
         let names = try r.strings(key)
         for name in names where !set.attributes.contains(where: { $0.name == name }) {
             throw r.error(key, "'\(set.name)' has no attribute '\(name)' (the spec \(family.file))")
@@ -570,7 +585,10 @@ enum HintsLoader {
             // The one thing YNL cannot say: a nest of another family's set. The spec declares it
             // binary (YNL clients see bytes); on the wire and to every output it is that nest.
             guard attr.type == "binary" else {
-                throw a.error(nil, "nested-family applies to a binary attribute that holds another family's set (this one is \(attr.type))")
+                throw a.error(
+                    nil,
+                    "nested-family applies to a binary attribute that holds another family's set (this one is \(attr.type))"
+                )
             }
             guard let nestedFamily, let nestedAttributes else {
                 throw a.error(nil, "nested-family and nested-attributes go together")
@@ -582,16 +600,20 @@ enum HintsLoader {
         if try a.bool("check-enum") {
             // Checked as a range 0...last: the entries must number 0, 1, 2, ... (a plain enum).
             guard let def = attr.enumRef.flatMap(family.definition), def.kind == .enum,
-                  def.entries.map(\.value) == Array(0..<def.entries.count) else {
+                def.entries.map(\.value) == Array(0..<def.entries.count)
+            else {
                 throw a.error("check-enum", "check-enum needs an enum attribute whose entries number 0, 1, 2, ...")
             }
             attr.checkEnum = true
         }
         let place = try a.strings("required")
         if a.has("required") || a.has("rejected") {
-            guard attr.type == "nest", attr.nestedFamily == nil, let nested = attr.nestedAttributes.flatMap(family.attributeSet) else {
-                throw a.error(a.has("required") ? "required" : "rejected",
-                              "only a nest of this family's sets can say what its nested set needs at this place")
+            guard attr.type == "nest", attr.nestedFamily == nil,
+                let nested = attr.nestedAttributes.flatMap(family.attributeSet)
+            else {
+                throw a.error(
+                    a.has("required") ? "required" : "rejected",
+                    "only a nest of this family's sets can say what its nested set needs at this place")
             }
             if a.has("required") {
                 for name in place where !nested.attributes.contains(where: { $0.name == name }) {

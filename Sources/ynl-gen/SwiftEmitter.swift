@@ -26,7 +26,9 @@ enum SwiftEmitter {
             for def in family.definitions where def.kind == .const {
                 guard let name = def.swiftName else { continue }
                 doc(&w, def.doc, cName: Naming.cUpper(def.namePrefix + def.name))
-                w.line("\(family.swiftAccess) static let \(Naming.swiftMember(name)): \(def.swiftType) = \(def.constValue)")
+                w.line(
+                    "\(family.swiftAccess) static let \(Naming.swiftMember(name)): \(def.swiftType) = \(def.constValue)"
+                )
             }
             w.line()
             commands(&w, family)
@@ -92,7 +94,9 @@ enum SwiftEmitter {
                 // require what the spec requires.
                 let mask = set.required.compactMap { n in attributes.first { $0.name == n }?.value }
                     .reduce(UInt64(0)) { $0 | 1 << UInt64($1) }
-                w.line("/// The attributes every instance of the set carries (its hints' `required`), as bits (1 << type).")
+                w.line(
+                    "/// The attributes every instance of the set carries (its hints' `required`), as bits (1 << type)."
+                )
                 w.line("\(access) static let required: UInt64 = 0x\(String(mask, radix: 16))")
             }
         }

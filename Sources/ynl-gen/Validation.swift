@@ -24,7 +24,10 @@ enum Validation {
         // GENL_NAMSIZ is 16 bytes with the NUL; the genetlink core does not check, and a longer
         // name overruns in nlctrl (a kernel BUG at registration; found by the VM tests).
         guard family.name.utf8.count <= 15 else {
-            throw fail("name", "family name '\(family.name)' has \(family.name.utf8.count) characters; generic netlink allows at most 15")
+            throw fail(
+                "name",
+                "family name '\(family.name)' has \(family.name.utf8.count) characters; generic netlink allows at most 15"
+            )
         }
 
         // Definitions.
@@ -51,7 +54,9 @@ enum Validation {
                 let attrPath = "\(path).attributes[\(attr.name)]"
                 // nla_type keeps 14 bits for the number; the top two are the nested/byte-order flags.
                 guard (0...0x3fff).contains(attr.value) else {
-                    throw fail(attrPath + ".value", "\(attr.value) is not a netlink attribute type (0...16383)", line: attr.line)
+                    throw fail(
+                        attrPath + ".value", "\(attr.value) is not a netlink attribute type (0...16383)",
+                        line: attr.line)
                 }
                 if attr.type == "nest" {
                     guard let nested = attr.nestedAttributes else {
@@ -60,14 +65,17 @@ enum Validation {
                     let owner: Family
                     if let other = attr.nestedFamily {
                         guard let found = families.first(where: { $0.name == other }) else {
-                            throw fail(attrPath + ".nested-family", "no spec for family '\(other)' in spec/", line: attr.line)
+                            throw fail(
+                                attrPath + ".nested-family", "no spec for family '\(other)' in spec/", line: attr.line)
                         }
                         owner = found
                     } else {
                         owner = family
                     }
                     guard owner.attributeSet(nested) != nil else {
-                        throw fail(attrPath + ".nested-attributes", "family \(owner.name) has no attribute set '\(nested)'", line: attr.line)
+                        throw fail(
+                            attrPath + ".nested-attributes", "family \(owner.name) has no attribute set '\(nested)'",
+                            line: attr.line)
                     }
                 } else if attr.nestedAttributes != nil || attr.nestedFamily != nil {
                     throw fail(attrPath, "only a nest has nested attributes", line: attr.line)
@@ -84,7 +92,9 @@ enum Validation {
                     throw fail(attrPath + ".enum-as-flags", "enum-as-flags needs an enum", line: attr.line)
                 }
                 if attr.maxLen != nil && attr.type != "binary" && attr.type != "string" {
-                    throw fail(attrPath + ".checks.max-len", "max-len applies to binary and string attributes", line: attr.line)
+                    throw fail(
+                        attrPath + ".checks.max-len", "max-len applies to binary and string attributes", line: attr.line
+                    )
                 }
             }
         }
@@ -95,7 +105,9 @@ enum Validation {
         try unique(ops.map(\.value), "operations.list", "value")
         for op in ops {
             let path = "operations.list[\(op.name)]"
-            guard (0...255).contains(op.value) else { throw fail(path + ".value", "a genl command is a u8", line: op.line) }
+            guard (0...255).contains(op.value) else {
+                throw fail(path + ".value", "a genl command is a u8", line: op.line)
+            }
             guard let set = family.attributeSet(op.attributeSet) else {
                 throw fail(path + ".attribute-set", "no attribute set '\(op.attributeSet)'", line: op.line)
             }
@@ -120,14 +132,17 @@ enum Validation {
                 guard seen.insert(name).inserted else { throw fail(path, "Swift name '\(name)' is used twice") }
             }
         }
-        guard Naming.isSwiftIdentifier(namespace) else { throw fail("swift-name", "'\(namespace)' is not a Swift identifier") }
+        guard Naming.isSwiftIdentifier(namespace) else {
+            throw fail("swift-name", "'\(namespace)' is not a Swift identifier")
+        }
 
         var top: [(String, String)] = []
         for def in family.definitions {
             if let name = def.swiftName { top.append((name, "definitions[\(def.name)].swift-name")) }
             if def.swiftName != nil && def.kind != .const {
-                try identifiers(def.entries.map { ($0.swiftMemberName, "definitions[\(def.name)].entries[\($0.name)]") },
-                                fixed: [])
+                try identifiers(
+                    def.entries.map { ($0.swiftMemberName, "definitions[\(def.name)].entries[\($0.name)]") },
+                    fixed: [])
             }
             if def.kind == .const && def.swiftName != nil {
                 let ranges: [String: ClosedRange<Int>] = [
@@ -150,7 +165,8 @@ enum Validation {
             try identifiers(members, fixed: ["names"])
         }
         try identifiers(top, fixed: ["familyName", "version", "Command"])
-        try identifiers(family.operations.list.map { ($0.swiftCaseName, "operations.list[\($0.name)]") }, fixed: ["name"])
+        try identifiers(
+            family.operations.list.map { ($0.swiftCaseName, "operations.list[\($0.name)]") }, fixed: ["name"])
     }
 
     /// C names share one namespace per header: two families in one header must not collide.
@@ -159,7 +175,8 @@ enum Validation {
         for (name, family) in names {
             if let other = seen[name] {
                 let files = other.file == family.file ? "in \(family.file)" : "in \(other.file) and \(family.file)"
-                throw SpecError(file: family.file, line: nil, path: "", message: "C name \(name) is defined twice (\(files))")
+                throw SpecError(
+                    file: family.file, line: nil, path: "", message: "C name \(name) is defined twice (\(files))")
             }
             seen[name] = family
         }

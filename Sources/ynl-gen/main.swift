@@ -28,7 +28,7 @@ enum Generator {
         let specDirectory = root.appendingPathComponent("spec")
         let names = try FileManager.default.contentsOfDirectory(atPath: specDirectory.path)
             .filter { $0.hasSuffix(".yaml") }
-            .sorted()   // a stable order keeps the output stable
+            .sorted()  // a stable order keeps the output stable
         guard !names.isEmpty else {
             throw SpecError(file: "spec/", line: nil, path: "", message: "no *.yaml spec found")
         }
@@ -48,11 +48,13 @@ enum Generator {
             return try HintsLoader.apply(yaml: hints, file: hintsFile, to: family)
         }
         // A hints file without its spec would be ignored silently: a renamed spec loses its hints.
-        let hintsNames = (try? FileManager.default.contentsOfDirectory(
-            atPath: specDirectory.appendingPathComponent(hintsDirectory).path)) ?? []
+        let hintsNames =
+            (try? FileManager.default.contentsOfDirectory(
+                atPath: specDirectory.appendingPathComponent(hintsDirectory).path)) ?? []
         for hints in hintsNames.sorted() where !names.contains(hints) {
-            throw SpecError(file: "spec/\(hintsDirectory)/\(hints)", line: nil, path: "",
-                            message: "no spec spec/\(hints) for these hints")
+            throw SpecError(
+                file: "spec/\(hintsDirectory)/\(hints)", line: nil, path: "",
+                message: "no spec spec/\(hints) for these hints")
         }
         try Validation.check(families)
         return families
@@ -81,8 +83,10 @@ enum Generator {
         var files: [GeneratedFile] = []
         for family in families {
             guard let namespace = family.swiftName else { continue }
-            files.append(GeneratedFile(path: "\(swiftDirectory)/\(namespace).swift",
-                                       content: SwiftEmitter.emit(family, namespace: namespace)))
+            files.append(
+                GeneratedFile(
+                    path: "\(swiftDirectory)/\(namespace).swift",
+                    content: SwiftEmitter.emit(family, namespace: namespace)))
         }
         // Families that name the same uapi-header share one C header.
         var headers: [String] = []
@@ -90,7 +94,8 @@ enum Generator {
             headers.append(family.uapiHeader)
         }
         for header in headers {
-            let result = CEmitter.emit(header: header, families: dependenciesFirst(families.filter { $0.uapiHeader == header }))
+            let result = CEmitter.emit(
+                header: header, families: dependenciesFirst(families.filter { $0.uapiHeader == header }))
             try Validation.checkCNames(result.names)
             files.append(GeneratedFile(path: "\(cDirectory)/\(header)", content: result.text))
         }
@@ -100,7 +105,8 @@ enum Generator {
         files.append(try DescriptorEmitter.file(for: families))
         let paths = files.map(\.path)
         if let twice = paths.first(where: { path in paths.filter { $0 == path }.count > 1 }) {
-            throw SpecError(file: "spec/", line: nil, path: "", message: "two specs generate \(twice) (swift-name or uapi-header)")
+            throw SpecError(
+                file: "spec/", line: nil, path: "", message: "two specs generate \(twice) (swift-name or uapi-header)")
         }
         return files
     }
@@ -111,11 +117,12 @@ enum Generator {
         var rest = families
         var ordered: [Family] = []
         while !rest.isEmpty {
-            let ready = rest.firstIndex { family in
-                !family.attributeSets.flatMap(\.attributes).contains { nested in
-                    rest.contains { $0.name == nested.nestedFamily && $0.name != family.name }
-                }
-            } ?? 0   // a cycle: keep the file order
+            let ready =
+                rest.firstIndex { family in
+                    !family.attributeSets.flatMap(\.attributes).contains { nested in
+                        rest.contains { $0.name == nested.nestedFamily && $0.name != family.name }
+                    }
+                } ?? 0  // a cycle: keep the file order
             ordered.append(rest.remove(at: ready))
         }
         return ordered
@@ -138,7 +145,8 @@ func findRoot(from start: URL) -> URL? {
     while true {
         let fm = FileManager.default
         if fm.fileExists(atPath: directory.appendingPathComponent("Package.swift").path),
-           fm.fileExists(atPath: directory.appendingPathComponent("spec").path) {
+            fm.fileExists(atPath: directory.appendingPathComponent("spec").path)
+        {
             return directory
         }
         let parent = directory.deletingLastPathComponent()
@@ -177,8 +185,9 @@ func run(_ arguments: [String]) -> Int32 {
 
     let files: [GeneratedFile]
     do {
-        files = try Generator.files(for: try Generator.loadFamilies(root: root),
-                                    interpreted: try Generator.loadInterpreted(root: root))
+        files = try Generator.files(
+            for: try Generator.loadFamilies(root: root),
+            interpreted: try Generator.loadInterpreted(root: root))
     } catch {
         printError("\(error)")
         return 2
@@ -193,14 +202,16 @@ func run(_ arguments: [String]) -> Int32 {
             continue
         }
         if check {
-            let detail = current.map { "differs from the spec at line \(Generator.firstDifference($0, file.content))" }
+            let detail =
+                current.map { "differs from the spec at line \(Generator.firstDifference($0, file.content))" }
                 ?? "is missing"
             printError("stale: \(file.path) \(detail); run `swift run ynl-gen`")
             stale += 1
             continue
         }
         do {
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             // Only changed files are written, so an unchanged spec does not trigger a rebuild.
             try file.content.write(to: url, atomically: true, encoding: .utf8)
             print("wrote \(file.path)")

@@ -17,15 +17,17 @@ import LibFlowTable
         var out: [(Kind?, StoredTraceRecord, Int)] = []
         while let r = try reader.next() {
             let s = SummaryDecoder.summarize(r.netlink, families: reader.families)
-            let e = tracker.observe(s, families: reader.families, timestamp: r.timestamp, frame: reader.frameNumber,
-                                    synthetic: r.synthetic)
+            let e = tracker.observe(
+                s, families: reader.families, timestamp: r.timestamp, frame: reader.frameNumber,
+                synthetic: r.synthetic)
             var kind: Kind?
             switch e.role {
             case .apiRequest: kind = .apiRequest
             case .encapRequest: kind = .encapRequest
             case .encapAnswer: kind = .encapAnswer
             // SET/DEL_FLOWS reports (the *_LOG strategies) are left out: see the report.
-            case .apiReply where e.command != NFL.Command.setFlows.rawValue && e.command != NFL.Command.delFlows.rawValue:
+            case .apiReply
+            where e.command != NFL.Command.setFlows.rawValue && e.command != NFL.Command.delFlows.rawValue:
                 kind = .apiReply
             case .apiDone: kind = .done
             case .apiFinal: kind = .final
@@ -67,8 +69,9 @@ import LibFlowTable
                 records.insert(records[i], at: i + 1)
                 a = try audit(records, dir)
                 #expect(!a.clean, "\(name): \(kind) at frame \(frame) duplicated, audit clean")
-                #expect(a.examples.contains { $0.frame == frame + 1 || $0.frame == frame || $0.call > 0 },
-                        "\(a.text(path: name))")
+                #expect(
+                    a.examples.contains { $0.frame == frame + 1 || $0.frame == frame || $0.call > 0 },
+                    "\(a.text(path: name))")
                 // Swapped with the next record; and, when that is of the same call, with times kept
                 // (no time going back gives that away): the order within the call must. (Records
                 // of two calls in either order are what concurrent clients make.)
@@ -90,7 +93,8 @@ import LibFlowTable
                     records[i].timestamp = t0
                     records[i + 1].timestamp = t1
                     a = try audit(records, dir)
-                    #expect(!a.clean, "\(name): \(kind) at frame \(frame) moved after the next (times kept), audit clean")
+                    #expect(
+                        !a.clean, "\(name): \(kind) at frame \(frame) moved after the next (times kept), audit clean")
                 }
                 tried += 1
             }
@@ -112,13 +116,17 @@ import LibFlowTable
         }
         try #require(!dumps.isEmpty, "demo-session.pcapng has no GET_FLOWS dump")
         let request = clean[dumps[0]]
-        let done = try #require(clean.indices.first { $0 > dumps[0] && clean[$0].kind == .done && clean[$0].call == request.call })
+        let done = try #require(
+            clean.indices.first { $0 > dumps[0] && clean[$0].kind == .done && clean[$0].call == request.call })
         var records = clean.map(\.record)
         let h = try request.record.netlink.withUnsafeBytes { try NetlinkMessageView.single($0).header }
         let answer = try records[done].netlink.withUnsafeBytes { try NetlinkMessageView.single($0).header }
         var ack = records[done]
-        ack.netlink = NetlinkAck(header: NetlinkHeader(type: Netlink.typeError, flags: 0, sequence: h.sequence,
-                                                       port: answer.port), error: 0, request: h).encoded()
+        ack.netlink = NetlinkAck(
+            header: NetlinkHeader(
+                type: Netlink.typeError, flags: 0, sequence: h.sequence,
+                port: answer.port), error: 0, request: h
+        ).encoded()
         records.insert(ack, at: done + 1)
         let a = try audit(records, dir)
         #expect(a.examples.contains { $0.frame == done + 2 && $0.text.contains("matches no call") }, "\(a.examples)")

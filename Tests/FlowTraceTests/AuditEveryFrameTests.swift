@@ -35,19 +35,28 @@ import LiveCapture
                 var gen = FlowGenerator(model: o.model, seed: 3)
                 // Enough for a GET_FLOWS answer in several ENCAP parts and many reply pages.
                 let flows = gen.flows(count: 1500)
-                for r in Parts.ranges(of: flows) { _ = try c.setFlows(ifindex: unft0, Array(flows[r]), strategy: .continueLog) }
+                for r in Parts.ranges(of: flows) {
+                    _ = try c.setFlows(ifindex: unft0, Array(flows[r]), strategy: .continueLog)
+                }
                 for t in Set(flows.map(\.table)).sorted() { _ = try c.getFlows(ifindex: unft0, FlowSelector(table: t)) }
                 _ = try c.getFlows(ifindex: unft1, FlowSelector(table: flows[0].table))
                 _ = try c.delFlows(ifindex: unft0, [flows[1]], strategy: .continueLog)
                 let kept = flows[0]
-                let fresh = gen.flow(in: o.model.tables.first { $0.uid == kept.table } ?? o.model.tables[0], uid: 70_000)
-                let fresh2 = gen.flow(in: o.model.tables.first { $0.uid == kept.table } ?? o.model.tables[0], uid: 70_001)
+                let fresh = gen.flow(
+                    in: o.model.tables.first { $0.uid == kept.table } ?? o.model.tables[0], uid: 70_000)
+                let fresh2 = gen.flow(
+                    in: o.model.tables.first { $0.uid == kept.table } ?? o.model.tables[0], uid: 70_001)
                 _ = try c.setFlows(ifindex: unft0, [fresh, kept], strategy: .continueLog)
                 _ = try c.setFlows(ifindex: unft0, [fresh2, kept], strategy: .abortLog)
                 _ = try c.setFlows(ifindex: unft0, [kept], strategy: .abort)
-                _ = try c.delFlows(ifindex: unft0, [Flow(table: kept.table, uid: 59_999, priority: 0)], strategy: .abortLog)
+                _ = try c.delFlows(
+                    ifindex: unft0, [Flow(table: kept.table, uid: 59_999, priority: 0)], strategy: .abortLog)
                 _ = try c.get(.getTables, ifindex: 4242)
-                _ = try c.call(.updateFlows, { var a = FlowTableAttributes.device(unft0); a.flows = [kept]; return a }())
+                _ = try c.call(
+                    .updateFlows,
+                    {
+                        var a = FlowTableAttributes.device(unft0); a.flows = [kept]; return a
+                    }())
                 session.stopListenerForDemo()
                 _ = try c.get(.getTables, ifindex: unft0)
             }
@@ -93,14 +102,17 @@ import LiveCapture
     }
 
     /// The fixture's records with what the call tracker and the summary say of each.
-    static func fixture(_ name: String) throws -> [(record: StoredTraceRecord, summary: MessageSummary, event: CallEvent)] {
+    static func fixture(_ name: String) throws -> [(
+        record: StoredTraceRecord, summary: MessageSummary, event: CallEvent
+    )] {
         let reader = try TraceReader(path: Fixtures.trace(name))
         var tracker = CallTracker()
         var out: [(StoredTraceRecord, MessageSummary, CallEvent)] = []
         while let r = try reader.next() {
             let s = SummaryDecoder.summarize(r.netlink, families: reader.families)
-            let e = tracker.observe(s, families: reader.families, timestamp: r.timestamp, frame: reader.frameNumber,
-                                    synthetic: r.synthetic)
+            let e = tracker.observe(
+                s, families: reader.families, timestamp: r.timestamp, frame: reader.frameNumber,
+                synthetic: r.synthetic)
             out.append((StoredTraceRecord(r), s, e))
         }
         return out
@@ -130,8 +142,9 @@ import LiveCapture
         let loaded = try Self.fixture(name)
         let control = loaded.indices.filter { i in
             let (r, s, e) = loaded[i]
-            return !r.synthetic && e.call == 0 && (s.kind == .controller || s.kind == .ack || s.kind == .error
-                || (s.kind == .hairpin && s.command != NFLH.Command.encap.rawValue))
+            return !r.synthetic && e.call == 0
+                && (s.kind == .controller || s.kind == .ack || s.kind == .error
+                    || (s.kind == .hairpin && s.command != NFLH.Command.encap.rawValue))
         }
         #expect(control.count >= 5)
         try expectFound(name, control, "control record")
@@ -153,8 +166,9 @@ import LiveCapture
     func aLogReportTwiceOrMissingIsFound(_ name: String) throws {
         let loaded = try Self.fixture(name)
         let reports = loaded.indices.filter {
-            loaded[$0].event.role == .apiReply && (loaded[$0].event.command == NFL.Command.setFlows.rawValue
-                || loaded[$0].event.command == NFL.Command.delFlows.rawValue)
+            loaded[$0].event.role == .apiReply
+                && (loaded[$0].event.command == NFL.Command.setFlows.rawValue
+                    || loaded[$0].event.command == NFL.Command.delFlows.rawValue)
         }
         try expectFound(name, reports, "SET/DEL_FLOWS report")
     }

@@ -12,8 +12,10 @@ enum Fixtures {
             .deletingLastPathComponent().path
     }
     static func trace(_ name: String) -> String { root + "/traces/" + name }
-    static let all = ["demo-session.pcapng", "batched-session.pcapng", "error-session.pcapng",
-                      "error-session-acked-answers.pcapng"]
+    static let all = [
+        "demo-session.pcapng", "batched-session.pcapng", "error-session.pcapng",
+        "error-session-acked-answers.pcapng",
+    ]
 }
 
 /// The call id of every record of a file, in order (0 for none), with the record.
@@ -23,8 +25,9 @@ func callIDs(_ path: String) throws -> [(call: Int, record: StoredTraceRecord)] 
     var out: [(Int, StoredTraceRecord)] = []
     while let r = try reader.next() {
         let s = SummaryDecoder.summarize(r.netlink, families: reader.families)
-        let e = tracker.observe(s, families: reader.families, timestamp: r.timestamp, frame: reader.frameNumber,
-                                synthetic: r.synthetic)
+        let e = tracker.observe(
+            s, families: reader.families, timestamp: r.timestamp, frame: reader.frameNumber,
+            synthetic: r.synthetic)
         out.append((e.call, StoredTraceRecord(r)))
     }
     return out
@@ -36,7 +39,9 @@ func callIDs(_ path: String) throws -> [(call: Int, record: StoredTraceRecord)] 
         var stats = TraceStats()
         try stats.add(contentsOf: reader)
         let api = stats.byCommand.filter { $0.key.leg == .api }
-        func errors(_ c: NFL.Command) -> [Int32: Int] { api[TraceStats.Key(leg: .api, command: c.rawValue)]?.errors ?? [:] }
+        func errors(_ c: NFL.Command) -> [Int32: Int] {
+            api[TraceStats.Key(leg: .api, command: c.rawValue)]?.errors ?? [:]
+        }
         // The twin answered these itself: no device 4242, no listener, no UPDATE_FLOWS.
         #expect(errors(.getTables) == [EINVAL: 1, ENOTCONN: 1])
         #expect(errors(.updateFlows) == [EOPNOTSUPP: 1])
@@ -59,7 +64,9 @@ func callIDs(_ path: String) throws -> [(call: Int, record: StoredTraceRecord)] 
             guard let p = r.pairing else { continue }
             #expect(call > 0, "frame \(i + 1) has pairing \(p) but no call")
             if let c = callOfPairing[p] { #expect(c == call, "frame \(i + 1): pairing \(p) is call \(c) and \(call)") }
-            if let q = pairingOfCall[call] { #expect(q == p, "frame \(i + 1): call \(call) has pairings \(q) and \(p)") }
+            if let q = pairingOfCall[call] {
+                #expect(q == p, "frame \(i + 1): call \(call) has pairings \(q) and \(p)")
+            }
             callOfPairing[p] = call
             pairingOfCall[call] = p
         }
@@ -78,13 +85,15 @@ func callIDs(_ path: String) throws -> [(call: Int, record: StoredTraceRecord)] 
         let records = try callIDs(Fixtures.trace(name))
         let dir = try TempDir()
         let bare = dir.file("bare.pcapng")
-        _ = try writeTrace(bare, records.map { r in
-            var x = r.record
-            x.leg = .unknown
-            x.pairing = nil
-            x.synthetic = false
-            return x
-        })
+        _ = try writeTrace(
+            bare,
+            records.map { r in
+                var x = r.record
+                x.leg = .unknown
+                x.pairing = nil
+                x.synthetic = false
+                return x
+            })
         let again = try callIDs(bare)
         #expect(again.map(\.call) == records.map(\.call))
     }
@@ -99,12 +108,14 @@ func callIDs(_ path: String) throws -> [(call: Int, record: StoredTraceRecord)] 
         let dir = try TempDir()
         func jittered(bare: Bool) throws -> CallAudit {
             let path = dir.file(bare ? "bare.pcapng" : "recorded.pcapng")
-            _ = try writeTrace(path, records.enumerated().map { n, r in
-                var x = r
-                if n == i { x.timestamp = records[i - 1].timestamp - 3_000 }
-                if bare { x.leg = .unknown; x.pairing = nil; x.synthetic = false }
-                return x
-            })
+            _ = try writeTrace(
+                path,
+                records.enumerated().map { n, r in
+                    var x = r
+                    if n == i { x.timestamp = records[i - 1].timestamp - 3_000 }
+                    if bare { x.leg = .unknown; x.pairing = nil; x.synthetic = false }
+                    return x
+                })
             return try CallAudit.run(path: path)
         }
         let bare = try jittered(bare: true)
@@ -182,8 +193,9 @@ func callIDs(_ path: String) throws -> [(call: Int, record: StoredTraceRecord)] 
         var encapRequests: [Int] = []
         while let r = try reader.next() {
             let s = SummaryDecoder.summarize(r.netlink, families: reader.families)
-            let e = tracker.observe(s, families: reader.families, timestamp: r.timestamp, frame: reader.frameNumber,
-                                    synthetic: r.synthetic)
+            let e = tracker.observe(
+                s, families: reader.families, timestamp: r.timestamp, frame: reader.frameNumber,
+                synthetic: r.synthetic)
             if e.role == .encapRequest && (s.part ?? 0) == 0 {
                 #expect(e.opened)
                 encapRequests.append(e.call)

@@ -99,7 +99,8 @@ struct CaptureFilterTests {
 
     @Test func directionFallsBackToTheRequestFlag() {
         var f = CaptureFilter(flowTableID: Self.api, hairpinID: Self.hairpin)
-        #expect(run(&f, packet(0, message(type: Self.hairpin, flags: 5, seq: 1, port: 0))).first?.direction == .toKernel)
+        #expect(
+            run(&f, packet(0, message(type: Self.hairpin, flags: 5, seq: 1, port: 0))).first?.direction == .toKernel)
         #expect(run(&f, packet(0, message(type: Self.hairpin, flags: 0, seq: 0, port: 3))).first?.direction == .toUser)
     }
 

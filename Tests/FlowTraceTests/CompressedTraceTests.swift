@@ -95,7 +95,9 @@ struct CompressedTraceTests {
             if r.error == nil {
                 let t = try #require(r.truncation, "cut \(cut) of \(gz.count) reads as whole")
                 // Within the last 8 bytes (the gzip trailer) every record is there, still a cut.
-                #expect(t.reason != nil || t.declaredLength != nil || t.blockType != nil || t.blockOffset < t.fileEnd, "cut \(cut)")
+                #expect(
+                    t.reason != nil || t.declaredLength != nil || t.blockType != nil || t.blockOffset < t.fileEnd,
+                    "cut \(cut)")
             }
         }
     }

@@ -40,7 +40,10 @@ struct TruncationTests {
                 // A section header's length can be read only with its byte-order magic (byte 8-11).
                 if cut - block.offset >= (block.type == 0x0A0D_0D0A ? 12 : 8) {
                     #expect(t.declaredLength == UInt64(block.length))
-                    #expect(t.description.contains("truncated at byte \(cut) (block of type 0x\(String(block.type, radix: 16)) at byte \(block.offset) declared \(block.length) bytes"))
+                    #expect(
+                        t.description.contains(
+                            "truncated at byte \(cut) (block of type 0x\(String(block.type, radix: 16)) at byte \(block.offset) declared \(block.length) bytes"
+                        ))
                 }
                 if cut - block.offset >= 4 { #expect(t.blockType == block.type) }
             }
@@ -72,7 +75,9 @@ struct TruncationTests {
 
 struct HostileInputTests {
     /// A valid file and the offset of its 3rd EPB (the 1st after SHB, 2 IDBs and 2 EPBs).
-    func sample() throws -> (bytes: [UInt8], records: [StoredTraceRecord], target: (offset: Int, type: UInt32, length: Int)) {
+    func sample() throws -> (
+        bytes: [UInt8], records: [StoredTraceRecord], target: (offset: Int, type: UInt32, length: Int)
+    ) {
         let dir = try TempDir()
         let path = dir.file("h.pcapng")
         let records = try Sample.conversation(calls: 2)
@@ -94,8 +99,10 @@ struct HostileInputTests {
     }
 
     /// Reads the damaged file: the 2 records before the damage, then an error at `offset`.
-    func expectError(_ bytes: [UInt8], at offset: Int, containing text: String, before records: [StoredTraceRecord],
-                     sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func expectError(
+        _ bytes: [UInt8], at offset: Int, containing text: String, before records: [StoredTraceRecord],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let r = try read(bytes)
         #expect(r.records == Array(records.prefix(2)), sourceLocation: sourceLocation)
         let e = try #require(r.error, sourceLocation: sourceLocation)
@@ -163,7 +170,7 @@ struct HostileInputTests {
         // The first option follows the padded packet data.
         let caplen = Int(bytes[t.offset + 20]) | Int(bytes[t.offset + 21]) << 8
         let optionAt = t.offset + 28 + ((caplen + 3) & ~3)
-        #expect(bytes[optionAt] == 2 && bytes[optionAt + 2] == 4)   // epb_flags, 4 bytes
+        #expect(bytes[optionAt] == 2 && bytes[optionAt + 2] == 4)  // epb_flags, 4 bytes
         var b = bytes
         b[optionAt + 2] = 0xf0
         b[optionAt + 3] = 0xff
@@ -251,7 +258,13 @@ struct HostileInputTests {
             if b.isEmpty { continue }
             try writeBytes(b, to: path)
             let r = readTrace(path, options: .init(chunkSize: 4096))
-            if r.error != nil { outcomes[2] += 1 } else if r.truncation != nil { outcomes[1] += 1 } else { outcomes[0] += 1 }
+            if r.error != nil {
+                outcomes[2] += 1
+            } else if r.truncation != nil {
+                outcomes[1] += 1
+            } else {
+                outcomes[0] += 1
+            }
             _ = round
         }
         // All three outcomes occur, so the damage reached every path.

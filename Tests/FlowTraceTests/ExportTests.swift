@@ -35,23 +35,36 @@ import LibFlowTable
             #expect(args["flows"] as? Int == c.flows)
             #expect(args["first_frame"] as? Int == c.firstFrame && args["last_frame"] as? Int == c.lastFrame)
             // Each track is named.
-            #expect(meta.contains { $0["name"] as? String == "thread_name" && $0["pid"] as? Int == pid && $0["tid"] as? Int == tid })
+            #expect(
+                meta.contains {
+                    $0["name"] as? String == "thread_name" && $0["pid"] as? Int == pid && $0["tid"] as? Int == tid
+                })
             #expect(meta.contains { $0["name"] as? String == "process_name" && $0["pid"] as? Int == pid })
         }
         // The EOPNOTSUPP answer to UPDATE_FLOWS is in its slice.
-        #expect(slices.contains { ($0["name"] as? String) == "UPDATE_FLOWS"
-            && (($0["args"] as? [String: Any])?["errno"] as? Int) == Int(EOPNOTSUPP) })
+        #expect(
+            slices.contains {
+                ($0["name"] as? String) == "UPDATE_FLOWS"
+                    && (($0["args"] as? [String: Any])?["errno"] as? Int) == Int(EOPNOTSUPP)
+            })
     }
 
     @Test func csvHasOneRowPerCall() throws {
         let calls = try CallExport.calls(paths: [Fixtures.trace("demo-session.pcapng")])
-        let rows = CallExport.csv(calls).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-        #expect(rows.first == ["call", "command", "device", "start_ns", "api_latency_ns", "hairpin_latency_ns", "status", "errno",
-                               "flows", "first_frame", "last_frame"])
+        let rows = CallExport.csv(calls).split(separator: "\n").map {
+            $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        }
+        #expect(
+            rows.first == [
+                "call", "command", "device", "start_ns", "api_latency_ns", "hairpin_latency_ns", "status", "errno",
+                "flows", "first_frame", "last_frame",
+            ])
         #expect(rows.count == calls.count + 1)
         for (row, c) in zip(rows.dropFirst(), calls) {
             #expect(row.count == 11)
-            #expect(row[0] == "\(c.id)" && row[1] == c.commandName && row[9] == "\(c.firstFrame)" && row[10] == "\(c.lastFrame)")
+            #expect(
+                row[0] == "\(c.id)" && row[1] == c.commandName && row[9] == "\(c.firstFrame)"
+                    && row[10] == "\(c.lastFrame)")
             #expect(row[4] == (c.apiLatency.map { "\($0)" } ?? ""))
             #expect(row[5] == (c.hairpinLatency.map { "\($0)" } ?? ""), "call \(c.id)")
         }

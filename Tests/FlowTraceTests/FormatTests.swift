@@ -12,7 +12,9 @@ struct PcapngBuilder {
     var bigEndian: Bool
     var bytes: [UInt8] = []
 
-    func u16(_ v: UInt16) -> [UInt8] { bigEndian ? [UInt8(v >> 8), UInt8(v & 0xff)] : [UInt8(v & 0xff), UInt8(v >> 8)] }
+    func u16(_ v: UInt16) -> [UInt8] {
+        bigEndian ? [UInt8(v >> 8), UInt8(v & 0xff)] : [UInt8(v & 0xff), UInt8(v >> 8)]
+    }
     func u32(_ v: UInt32) -> [UInt8] {
         let le = (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * UInt32($0))) }
         return bigEndian ? le.reversed() : le
@@ -45,16 +47,22 @@ struct PcapngBuilder {
         return option(2989, u32(32473) + [0xF1, leg, flags, 0] + u64(pairing ?? 0))
     }
 
-    static func pseudo(_ type: UInt16) -> [UInt8] { [UInt8(type >> 8), UInt8(type & 0xff), 0x03, 0x38] + [UInt8](repeating: 0, count: 10) + [0, 16] }
+    static func pseudo(_ type: UInt16) -> [UInt8] {
+        [UInt8(type >> 8), UInt8(type & 0xff), 0x03, 0x38] + [UInt8](repeating: 0, count: 10) + [0, 16]
+    }
 
     mutating func enhanced(interface: UInt32, ts: UInt64, data: [UInt8], original: UInt32? = nil, _ opts: [[UInt8]]) {
-        block(6, u32(interface) + u32(UInt32(ts >> 32)) + u32(UInt32(ts & 0xffff_ffff)) + u32(UInt32(data.count))
-            + u32(original ?? UInt32(data.count)) + padded(data) + options(opts))
+        block(
+            6,
+            u32(interface) + u32(UInt32(ts >> 32)) + u32(UInt32(ts & 0xffff_ffff)) + u32(UInt32(data.count))
+                + u32(original ?? UInt32(data.count)) + padded(data) + options(opts))
     }
 
     mutating func obsolete(interface: UInt16, ts: UInt64, data: [UInt8], _ opts: [[UInt8]]) {
-        block(2, u16(interface) + u16(0) + u32(UInt32(ts >> 32)) + u32(UInt32(ts & 0xffff_ffff))
-            + u32(UInt32(data.count)) + u32(UInt32(data.count)) + padded(data) + options(opts))
+        block(
+            2,
+            u16(interface) + u16(0) + u32(UInt32(ts >> 32)) + u32(UInt32(ts & 0xffff_ffff))
+                + u32(UInt32(data.count)) + u32(UInt32(data.count)) + padded(data) + options(opts))
     }
 
     mutating func simple(data: [UInt8]) {
@@ -98,20 +106,26 @@ struct ForeignFileTests {
         let msgA = bigEndianMessage(type: 0x1c, seq: 1)
         let msgB = bigEndianMessage(type: 0x1d, seq: 2)
         var be = PcapngBuilder(bigEndian: true)
-        be.section([be.option(1, "big-endian section"), be.option(2, "s390x"), be.option(3, "Linux 6.1 s390x"),
-                    be.option(4, "handmade")])
+        be.section([
+            be.option(1, "big-endian section"), be.option(2, "s390x"), be.option(3, "Linux 6.1 s390x"),
+            be.option(4, "handmade"),
+        ])
         // Interface 0: 2^-20 s units; interface 1: default µs with a 10 s offset.
         be.interface([be.option(2, "api"), be.option(9, [0x80 | 20])])
         be.interface([be.option(2, "hairpin"), be.option(14, be.u64(10))])
-        be.block(0x0000_0BAD, be.u32(32473) + [1, 2, 3, 4])           // a custom block: skipped
-        be.block(0x8000_ABCD, [9, 9, 9, 9])                            // local use: skipped
-        be.block(5, be.u32(0) + be.u32(0) + be.u32(0) + [0, 0, 0, 0]) // ISB: skipped
+        be.block(0x0000_0BAD, be.u32(32473) + [1, 2, 3, 4])  // a custom block: skipped
+        be.block(0x8000_ABCD, [9, 9, 9, 9])  // local use: skipped
+        be.block(5, be.u32(0) + be.u32(0) + be.u32(0) + [0, 0, 0, 0])  // ISB: skipped
         // 3 s and 2^19 units (0.5 s).
-        be.enhanced(interface: 0, ts: 3 << 20 | 1 << 19, data: PcapngBuilder.pseudo(7) + msgA,
-                    [be.option(2, be.u32(2)), be.flowTrace(leg: 1, synthetic: false, pairing: 0x0102_0304_0506_0708),
-                     be.option(1, "first"), be.option(1, "second")])
-        be.obsolete(interface: 1, ts: 1_500_000, data: PcapngBuilder.pseudo(6) + msgB,
-                    [be.option(2, be.u32(1)), be.flowTrace(leg: 2, synthetic: true, pairing: nil)])
+        be.enhanced(
+            interface: 0, ts: 3 << 20 | 1 << 19, data: PcapngBuilder.pseudo(7) + msgA,
+            [
+                be.option(2, be.u32(2)), be.flowTrace(leg: 1, synthetic: false, pairing: 0x0102_0304_0506_0708),
+                be.option(1, "first"), be.option(1, "second"),
+            ])
+        be.obsolete(
+            interface: 1, ts: 1_500_000, data: PcapngBuilder.pseudo(6) + msgB,
+            [be.option(2, be.u32(1)), be.flowTrace(leg: 2, synthetic: true, pairing: nil)])
         be.simple(data: PcapngBuilder.pseudo(7) + msgA)
         // A packet of another link type on a third interface: skipped by TraceReader.
         be.interface(linkType: 1, [])
@@ -137,7 +151,7 @@ struct ForeignFileTests {
         #expect(a.comment == "first\nsecond")
         #expect(a.netlink == msgA && a.interface == 0 && a.section == 0)
         let b = r.records[1]
-        #expect(b.timestamp == 11_500_000_000)   // 1.5 s in µs + if_tsoffset 10 s
+        #expect(b.timestamp == 11_500_000_000)  // 1.5 s in µs + if_tsoffset 10 s
         #expect(b.direction == .toUser && b.leg == .hairpin && b.synthetic && b.pairing == nil)
         #expect(b.netlink == msgB && b.interface == 1)
         let c = r.records[2]
@@ -178,7 +192,9 @@ struct ForeignFileTests {
                 #expect(r.format == .pcap(nanosecond: nanosecond, byteSwapped: bigEndian))
                 #expect(r.records.map(\.netlink) == records.map(\.netlink))
                 #expect(r.records.map(\.direction) == records.map(\.direction))
-                #expect(r.records.map(\.timestamp) == records.map { nanosecond ? $0.timestamp : $0.timestamp / 1000 * 1000 })
+                #expect(
+                    r.records.map(\.timestamp) == records.map { nanosecond ? $0.timestamp : $0.timestamp / 1000 * 1000 }
+                )
                 // Classic pcap has no options: leg, pairing and comments are gone.
                 #expect(r.records.allSatisfy { $0.leg == .unknown && $0.pairing == nil && $0.comment == nil })
             }
@@ -209,7 +225,8 @@ struct ForeignFileTests {
 struct FamilyTableTests {
     @Test func learnsFromNewFamilyOnly() throws {
         var t = FamilyTable()
-        StoredTraceRecord(timestamp: 0, direction: .toUser, netlink: Sample.newFamily(.flowTable(id: 0x1c))).withRecord {
+        StoredTraceRecord(timestamp: 0, direction: .toUser, netlink: Sample.newFamily(.flowTable(id: 0x1c))).withRecord
+        {
             #expect(t.learn(from: $0) == 1)
         }
         // GETFAMILY requests and other families teach nothing.

@@ -34,8 +34,12 @@ struct ProcessMapTests {
 
     @Test func parsesTheNetlinkTable() {
         let t = ProcessMap.parseNetlinkTable(Self.table)
-        #expect(t == [NetlinkPortKey(netlinkProtocol: 16, port: 4321): 555, NetlinkPortKey(netlinkProtocol: 0, port: 4321): 777,
-                      NetlinkPortKey(netlinkProtocol: 16, port: 99): 888])
+        #expect(
+            t == [
+                NetlinkPortKey(netlinkProtocol: 16, port: 4321): 555,
+                NetlinkPortKey(netlinkProtocol: 0, port: 4321): 777,
+                NetlinkPortKey(netlinkProtocol: 16, port: 99): 888,
+            ])
     }
 
     @Test func portsToProcessesPerProtocol() throws {
@@ -43,9 +47,13 @@ struct ProcessMapTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let map = ProcessMap(procRoot: root, refreshInterval: 3600)
         let t0 = Date()
-        #expect(map.process(NetlinkPortKey(netlinkProtocol: 16, port: 4321), now: t0) == NetlinkProcess(pid: 1234, command: "devlink"))
+        #expect(
+            map.process(NetlinkPortKey(netlinkProtocol: 16, port: 4321), now: t0)
+                == NetlinkProcess(pid: 1234, command: "devlink"))
         // The same port number in another protocol is another socket.
-        #expect(map.process(NetlinkPortKey(netlinkProtocol: 0, port: 4321), now: t0) == NetlinkProcess(pid: 77, command: "ip"))
+        #expect(
+            map.process(NetlinkPortKey(netlinkProtocol: 0, port: 4321), now: t0)
+                == NetlinkProcess(pid: 77, command: "ip"))
         // A socket no process holds, and a port no socket has.
         #expect(map.process(NetlinkPortKey(netlinkProtocol: 16, port: 99), now: t0) == nil)
         #expect(map.process(NetlinkPortKey(netlinkProtocol: 16, port: 5), now: t0) == nil)
@@ -54,7 +62,8 @@ struct ProcessMapTests {
         try "ethtool\n".write(toFile: root + "/500/comm", atomically: true, encoding: .utf8)
         try FileManager.default.createSymbolicLink(atPath: root + "/500/fd/3", withDestinationPath: "socket:[888]")
         #expect(map.process(NetlinkPortKey(netlinkProtocol: 16, port: 99), now: t0.addingTimeInterval(1)) == nil)
-        #expect(map.process(NetlinkPortKey(netlinkProtocol: 16, port: 99), now: t0.addingTimeInterval(3601))
+        #expect(
+            map.process(NetlinkPortKey(netlinkProtocol: 16, port: 99), now: t0.addingTimeInterval(3601))
                 == NetlinkProcess(pid: 500, command: "ethtool"))
     }
 

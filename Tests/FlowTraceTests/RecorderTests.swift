@@ -11,12 +11,16 @@ import LibFlowTable
 import Posix
 
 struct RecorderTests {
-    static let families = [Controller.Family.flowTable(id: Sample.apiID), Controller.Family.hairpin(id: Sample.hairpinID)]
+    static let families = [
+        Controller.Family.flowTable(id: Sample.apiID), Controller.Family.hairpin(id: Sample.hairpinID),
+    ]
 
     /// A small valid netlink message carrying (thread, index) in its header.
     static func message(thread: UInt32, index: UInt32, payload: Int = 4) -> [UInt8] {
         var m = [UInt8](repeating: 0, count: 16 + payload)
-        func put(_ v: UInt32, _ at: Int) { for i in 0..<4 { m[at + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(i))) } }
+        func put(_ v: UInt32, _ at: Int) {
+            for i in 0..<4 { m[at + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(i))) }
+        }
         put(UInt32(m.count), 0)
         m[4] = UInt8(Sample.hairpinID & 0xff)
         put(index, 8)
@@ -39,14 +43,16 @@ struct RecorderTests {
     @Test func blocksAreByteIdenticalToTheWriters() throws {
         let dir = try TempDir()
         var records = try Sample.conversation(calls: 6)
-        records[3].comment = "injected fault: twin:errno=EBUSY (call 1003)"   // a fault marker
+        records[3].comment = "injected fault: twin:errno=EBUSY (call 1003)"  // a fault marker
         records[4].pairing = nil
-        let rec = try Recorder(path: dir.file("rec.pcapng"), families: Self.families, recordsAPI: true,
-                               sessionComment: "test")
+        let rec = try Recorder(
+            path: dir.file("rec.pcapng"), families: Self.families, recordsAPI: true,
+            sessionComment: "test")
         for r in records {
             r.netlink.withUnsafeBytes { raw in
-                rec.record(leg: r.leg, direction: r.direction, bytes: raw, pairing: r.pairing, timestamp: r.timestamp,
-                           comment: r.comment)
+                rec.record(
+                    leg: r.leg, direction: r.direction, bytes: raw, pairing: r.pairing, timestamp: r.timestamp,
+                    comment: r.comment)
             }
         }
         rec.close()
@@ -54,8 +60,12 @@ struct RecorderTests {
         #expect(rec.recordsWritten == records.count)
 
         // The same records through PcapngWriter.append, with the Recorder's interface numbering.
-        let w = try PcapngWriter(path: dir.file("writer.pcapng"), interfaces: [PcapngInterfaceInfo(name: "hairpin"),
-                                                                                  PcapngInterfaceInfo(name: "api")])
+        let w = try PcapngWriter(
+            path: dir.file("writer.pcapng"),
+            interfaces: [
+                PcapngInterfaceInfo(name: "hairpin"),
+                PcapngInterfaceInfo(name: "api"),
+            ])
         for var r in records {
             r.interface = r.leg == .api ? Recorder.apiInterface : Recorder.hairpinInterface
             try r.withRecord { try w.append($0) }
@@ -85,16 +95,21 @@ struct RecorderTests {
     @Test func concurrentRecordingLosesAndReordersNothing() throws {
         let dir = try TempDir()
         let path = dir.file("threads.pcapng")
-        let rec = try Recorder(path: path, families: Self.families, recordsAPI: true, sessionComment: "test",
-                               flush: PcapngFlushPolicy(maxRecords: 4, maxBytes: 1 << 20, maxDelayNanoseconds: 10_000_000_000))
+        let rec = try Recorder(
+            path: path, families: Self.families, recordsAPI: true, sessionComment: "test",
+            flush: PcapngFlushPolicy(maxRecords: 4, maxBytes: 1 << 20, maxDelayNanoseconds: 10_000_000_000))
         let perThread = 3000
         let threads = (0..<4).map { t in
             Thread {
                 for i in 0..<perThread {
                     // Some big messages, so halves also fill by bytes and grow.
-                    let m = Self.message(thread: UInt32(t), index: UInt32(i), payload: i % 500 == 7 ? 70_000 : 4 + i % 61)
-                    m.withUnsafeBytes { rec.record(leg: t % 2 == 0 ? .api : .hairpin, direction: .toKernel, bytes: $0,
-                                                    pairing: UInt64(i)) }
+                    let m = Self.message(
+                        thread: UInt32(t), index: UInt32(i), payload: i % 500 == 7 ? 70_000 : 4 + i % 61)
+                    m.withUnsafeBytes {
+                        rec.record(
+                            leg: t % 2 == 0 ? .api : .hairpin, direction: .toKernel, bytes: $0,
+                            pairing: UInt64(i))
+                    }
                 }
             }
         }
@@ -110,7 +125,9 @@ struct RecorderTests {
         for r in back.records {
             let t = Int(Self.field(r, 12)), i = Self.field(r, 8)
             guard t < 4, i == next[t] else { inOrder = false; break }
-            if r.netlink != Self.message(thread: UInt32(t), index: i, payload: r.netlink.count - 16) { inOrder = false; break }
+            if r.netlink != Self.message(thread: UInt32(t), index: i, payload: r.netlink.count - 16) {
+                inOrder = false; break
+            }
             next[t] += 1
         }
         #expect(inOrder)
@@ -128,9 +145,11 @@ struct RecorderTests {
         let dir = try TempDir()
         let path = dir.file("window.pcapng")
         let maxRecords = 8
-        let rec = try Recorder(path: path, families: Self.families, recordsAPI: true, sessionComment: "test",
-                               flush: PcapngFlushPolicy(maxRecords: maxRecords, maxBytes: 1 << 20,
-                                                        maxDelayNanoseconds: 600_000_000_000))
+        let rec = try Recorder(
+            path: path, families: Self.families, recordsAPI: true, sessionComment: "test",
+            flush: PcapngFlushPolicy(
+                maxRecords: maxRecords, maxBytes: 1 << 20,
+                maxDelayNanoseconds: 600_000_000_000))
         for n in [1, 5, 100, 1000] {
             let before = rec.recordsWritten
             for i in 0..<n {
@@ -151,10 +170,13 @@ struct RecorderTests {
     @Test func aQuietRecorderIsFlushedByTime() throws {
         let dir = try TempDir()
         let path = dir.file("quiet.pcapng")
-        let rec = try Recorder(path: path, families: Self.families, recordsAPI: true, sessionComment: "test",
-                               flush: PcapngFlushPolicy(maxRecords: 256, maxBytes: 64 << 10, maxDelayNanoseconds: 20_000_000))
+        let rec = try Recorder(
+            path: path, families: Self.families, recordsAPI: true, sessionComment: "test",
+            flush: PcapngFlushPolicy(maxRecords: 256, maxBytes: 64 << 10, maxDelayNanoseconds: 20_000_000))
         for i in 0..<3 {
-            Self.message(thread: 0, index: UInt32(i)).withUnsafeBytes { rec.record(leg: .api, direction: .toKernel, bytes: $0) }
+            Self.message(thread: 0, index: UInt32(i)).withUnsafeBytes {
+                rec.record(leg: .api, direction: .toKernel, bytes: $0)
+            }
         }
         var seen = Self.captured(path).records.count
         for _ in 0..<2000 where seen < 3 {
@@ -168,10 +190,13 @@ struct RecorderTests {
     @Test func theImmediatePolicyWritesEachRecordBeforeReturning() throws {
         let dir = try TempDir()
         let path = dir.file("immediate.pcapng")
-        let rec = try Recorder(path: path, families: Self.families, recordsAPI: false, sessionComment: "test",
-                               flush: .immediate)
+        let rec = try Recorder(
+            path: path, families: Self.families, recordsAPI: false, sessionComment: "test",
+            flush: .immediate)
         for i in 0..<5 {
-            Self.message(thread: 0, index: UInt32(i)).withUnsafeBytes { rec.record(leg: .hairpin, direction: .toUser, bytes: $0) }
+            Self.message(thread: 0, index: UInt32(i)).withUnsafeBytes {
+                rec.record(leg: .hairpin, direction: .toUser, bytes: $0)
+            }
             #expect(Self.captured(path).records.count == i + 1)
         }
         // The API leg has no interface in this file: refused, said so, nothing written.
@@ -187,13 +212,14 @@ struct RecorderTests {
         let dir = try TempDir()
         let base = dir.file("rot.pcapng")
         let snapshots = PosixLockedCounter()
-        let rec = try Recorder(path: base, families: Self.families, recordsAPI: true, sessionComment: "test",
-                               rotation: PcapngRotation(maxFileBytes: 4000),
-                               flush: PcapngFlushPolicy(maxRecords: 16, maxBytes: 1 << 20, maxDelayNanoseconds: 10_000_000_000),
-                               snapshot: {
-                                   let n = snapshots.increment()
-                                   return [(direction: .toUser, bytes: Self.message(thread: 99, index: UInt32(n)))]
-                               })
+        let rec = try Recorder(
+            path: base, families: Self.families, recordsAPI: true, sessionComment: "test",
+            rotation: PcapngRotation(maxFileBytes: 4000),
+            flush: PcapngFlushPolicy(maxRecords: 16, maxBytes: 1 << 20, maxDelayNanoseconds: 10_000_000_000),
+            snapshot: {
+                let n = snapshots.increment()
+                return [(direction: .toUser, bytes: Self.message(thread: 99, index: UInt32(n)))]
+            })
         let total = 300
         for i in 0..<total {
             Self.message(thread: 1, index: UInt32(i), payload: 4 + i % 40).withUnsafeBytes {
@@ -230,9 +256,10 @@ struct RecorderTests {
         let dir = try TempDir()
         let base = dir.file("busy.pcapng")
         let limit: UInt64 = 3000
-        let rec = try Recorder(path: base, families: Self.families, recordsAPI: true, sessionComment: "test",
-                               rotation: PcapngRotation(maxFileBytes: limit),
-                               flush: PcapngFlushPolicy(maxRecords: 4, maxBytes: 1 << 20, maxDelayNanoseconds: 10_000_000_000))
+        let rec = try Recorder(
+            path: base, families: Self.families, recordsAPI: true, sessionComment: "test",
+            rotation: PcapngRotation(maxFileBytes: limit),
+            flush: PcapngFlushPolicy(maxRecords: 4, maxBytes: 1 << 20, maxDelayNanoseconds: 10_000_000_000))
         let total = 4000
         for i in 0..<total {
             Self.message(thread: 1, index: UInt32(i), payload: 4 + i % 24).withUnsafeBytes {
@@ -254,8 +281,9 @@ struct RecorderTests {
             guard f + 1 < files else { break }
             let next = Self.captured(PcapngWriter.rotatedPath(base: base, index: f + 1, maxFiles: nil)).records
             guard let first = next.first else { Issue.record("file \(f + 1) has no captured record"); continue }
-            let length = try PcapngWriter.packetBlockLength(netlinkCount: first.netlink.count, direction: .toKernel,
-                                                            hasMeta: true, comment: nil, commentLength: 0, path: path)
+            let length = try PcapngWriter.packetBlockLength(
+                netlinkCount: first.netlink.count, direction: .toKernel,
+                hasMeta: true, comment: nil, commentLength: 0, path: path)
             if size + UInt64(length) <= limit { early.append(f) }
         }
         #expect(early.isEmpty, "files rotated before they were full: \(early)")
@@ -266,6 +294,10 @@ struct RecorderTests {
 /// A counter the snapshot closure (called on the recording thread) can bump.
 final class PosixLockedCounter: Sendable {
     private let n = PosixLocked(0)
-    func increment() -> Int { n.withLock { $0 += 1; return $0 } }
+    func increment() -> Int {
+        n.withLock {
+            $0 += 1; return $0
+        }
+    }
     var value: Int { n.withLock { $0 } }
 }

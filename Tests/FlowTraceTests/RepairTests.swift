@@ -20,7 +20,11 @@ struct RepairTests {
         // Every block boundary and the bytes around it, every byte of the first blocks, and a
         // stride through the rest (every byte of every block costs half a minute in a debug build).
         var cuts = Set(12...min(bytes.count, 200)).union(stride(from: 12, through: bytes.count, by: 7))
-        for b in blocks { for d in -3...3 where (12...bytes.count).contains(b.offset + b.length + d) { cuts.insert(b.offset + b.length + d) } }
+        for b in blocks {
+            for d in -3...3 where (12...bytes.count).contains(b.offset + b.length + d) {
+                cuts.insert(b.offset + b.length + d)
+            }
+        }
         for cut in cuts.sorted() {
             try writeBytes(Array(bytes.prefix(cut)), to: cutPath)
             let report = try PcapngRepair.repair(input: cutPath, output: fixedPath)

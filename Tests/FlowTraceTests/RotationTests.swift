@@ -29,7 +29,7 @@ struct RotationTests {
         let dir = try TempDir()
         let base = dir.file("trace.pcapng")
         let preamble = Sample.preambleRecords(time: 1)
-        let records = try manyRecords(20)   // 100 records, ~200-400 bytes each
+        let records = try manyRecords(20)  // 100 records, ~200-400 bytes each
         let limit: UInt64 = 3000
         let w = try writeTrace(base, records, preamble: preamble, rotation: PcapngRotation(maxFileBytes: limit))
         #expect(w.fileIndex >= 5)
@@ -49,14 +49,17 @@ struct RotationTests {
             seen += own
         }
         #expect(seen == records)
-        #expect(!FileManager.default.fileExists(atPath: PcapngWriter.rotatedPath(base: base, index: w.fileIndex + 1, maxFiles: nil)))
+        #expect(
+            !FileManager.default.fileExists(
+                atPath: PcapngWriter.rotatedPath(base: base, index: w.fileIndex + 1, maxFiles: nil)))
     }
 
     @Test func aRecordLargerThanTheLimitGetsAFileOfItsOwn() throws {
         let dir = try TempDir()
         let base = dir.file("big.pcapng")
         var records = try manyRecords(2)
-        records.insert(StoredTraceRecord(timestamp: 5, direction: .toUser, netlink: [UInt8](repeating: 7, count: 5000)), at: 3)
+        records.insert(
+            StoredTraceRecord(timestamp: 5, direction: .toUser, netlink: [UInt8](repeating: 7, count: 5000)), at: 3)
         let w = try writeTrace(base, records, rotation: PcapngRotation(maxFileBytes: 2000))
         var seen: [StoredTraceRecord] = []
         for index in 0...w.fileIndex {
@@ -70,7 +73,8 @@ struct RotationTests {
         let base = dir.file("ring.pcapng")
         let preamble = Sample.preambleRecords(time: 1)
         let records = try manyRecords(40)
-        let w = try writeTrace(base, records, preamble: preamble, rotation: PcapngRotation(maxFileBytes: 2500, maxFiles: 3))
+        let w = try writeTrace(
+            base, records, preamble: preamble, rotation: PcapngRotation(maxFileBytes: 2500, maxFiles: 3))
         #expect(w.fileIndex > 3)
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
         #expect(names == ["ring0.pcapng", "ring1.pcapng", "ring2.pcapng"])
@@ -90,7 +94,8 @@ struct RotationTests {
         struct Boom: Error {}
         let dir = try TempDir()
         #expect(throws: Boom.self) {
-            _ = try PcapngWriter(path: dir.file("p.pcapng"), interfaces: Sample.interfaces, preamble: { _ in throw Boom() })
+            _ = try PcapngWriter(
+                path: dir.file("p.pcapng"), interfaces: Sample.interfaces, preamble: { _ in throw Boom() })
         }
     }
 }

@@ -94,7 +94,7 @@ struct RoundTripTests {
         var big = [UInt8](repeating: 0, count: 300_000)
         for i in big.indices { big[i] = UInt8(truncatingIfNeeded: i &* 31) }
         records.insert(StoredTraceRecord(timestamp: 1, leg: .api, direction: .toKernel, netlink: big), at: 7)
-        records.append(StoredTraceRecord(timestamp: 2, direction: .toUser, netlink: [1, 2, 3]))   // unaligned size
+        records.append(StoredTraceRecord(timestamp: 2, direction: .toUser, netlink: [1, 2, 3]))  // unaligned size
         try writeTrace(path, records)
         for chunk in [4096, 5000, 1 << 20] {
             let back = readTrace(path, options: .init(chunkSize: chunk))
@@ -132,10 +132,11 @@ struct RoundTripTests {
         let w = try PcapngWriter(path: dir.file("e.pcapng"), section: Sample.section, interfaces: Sample.interfaces)
         let rec = StoredTraceRecord(timestamp: 1, direction: .toUser, interface: 2, netlink: [0, 0, 0, 0])
         #expect(throws: TraceFileError.self) { try rec.withRecord { try w.append($0) } }
-        let long = StoredTraceRecord(timestamp: 1, direction: .toUser, netlink: [], comment: String(repeating: "x", count: 70_000))
+        let long = StoredTraceRecord(
+            timestamp: 1, direction: .toUser, netlink: [], comment: String(repeating: "x", count: 70_000))
         #expect(throws: TraceFileError.self) { try long.withRecord { try w.append($0) } }
         try w.close()
-        try w.close()   // harmless
+        try w.close()  // harmless
         let ok = StoredTraceRecord(timestamp: 1, direction: .toUser, netlink: [])
         #expect(throws: TraceFileError.self) { try ok.withRecord { try w.append($0) } }
         #expect(throws: TraceFileError.self) {
@@ -159,8 +160,9 @@ struct RoundTripTests {
             try? pipe.fileHandleForWriting.close()
         }
         feeder.start()
-        let r = try TraceReader(fileDescriptor: pipe.fileHandleForReading.fileDescriptor, name: "pipe",
-                                options: .init(chunkSize: 4096))
+        let r = try TraceReader(
+            fileDescriptor: pipe.fileHandleForReading.fileDescriptor, name: "pipe",
+            options: .init(chunkSize: 4096))
         var back: [StoredTraceRecord] = []
         while let rec = try r.next() { back.append(StoredTraceRecord(rec)) }
         #expect(back == records)
@@ -197,10 +199,12 @@ struct FlushPolicyTests {
         let dir = try TempDir()
         let path = dir.file("f.pcapng")
         let preamble = Sample.preambleRecords(time: 1)
-        let w = try PcapngWriter(path: path, section: Sample.section, interfaces: Sample.interfaces,
-                                 flush: .default, preamble: { w in
-                                     for r in preamble { try r.withRecord { try w.append($0) } }
-                                 })
+        let w = try PcapngWriter(
+            path: path, section: Sample.section, interfaces: Sample.interfaces,
+            flush: .default,
+            preamble: { w in
+                for r in preamble { try r.withRecord { try w.append($0) } }
+            })
         #expect(onDisk(path) == preamble)
         // A few records stay in the buffer (default: 256 records / 64 KiB / 100 ms)...
         let records = try Sample.conversation(calls: 2)
@@ -216,9 +220,10 @@ struct FlushPolicyTests {
     @Test func recordCountBound() throws {
         let dir = try TempDir()
         let path = dir.file("n.pcapng")
-        let w = try PcapngWriter(path: path, section: Sample.section, interfaces: Sample.interfaces,
-                                 flush: PcapngFlushPolicy(maxRecords: 4, maxBytes: 1 << 20, maxDelayNanoseconds: .max))
-        let records = try Sample.conversation(calls: 2)   // 10 records
+        let w = try PcapngWriter(
+            path: path, section: Sample.section, interfaces: Sample.interfaces,
+            flush: PcapngFlushPolicy(maxRecords: 4, maxBytes: 1 << 20, maxDelayNanoseconds: .max))
+        let records = try Sample.conversation(calls: 2)  // 10 records
         for r in records { try r.withRecord { try w.append($0) } }
         // Whole batches of 4 are on disk; the last 2 are what a kill -9 would lose.
         #expect(onDisk(path) == Array(records.prefix(8)))
@@ -229,8 +234,9 @@ struct FlushPolicyTests {
     @Test func byteBound() throws {
         let dir = try TempDir()
         let path = dir.file("b.pcapng")
-        let w = try PcapngWriter(path: path, section: Sample.section, interfaces: Sample.interfaces,
-                                 flush: PcapngFlushPolicy(maxRecords: 1000, maxBytes: 200, maxDelayNanoseconds: .max))
+        let w = try PcapngWriter(
+            path: path, section: Sample.section, interfaces: Sample.interfaces,
+            flush: PcapngFlushPolicy(maxRecords: 1000, maxBytes: 200, maxDelayNanoseconds: .max))
         let records = try Sample.conversation(calls: 2)
         for r in records { try r.withRecord { try w.append($0) } }
         // Every record here is over 64 bytes, so at most two wait in the buffer.
@@ -241,9 +247,11 @@ struct FlushPolicyTests {
     @Test func timeBoundAndFlushIfDue() throws {
         let dir = try TempDir()
         let path = dir.file("t.pcapng")
-        let w = try PcapngWriter(path: path, section: Sample.section, interfaces: Sample.interfaces,
-                                 flush: PcapngFlushPolicy(maxRecords: 1000, maxBytes: 1 << 20,
-                                                          maxDelayNanoseconds: 20_000_000))
+        let w = try PcapngWriter(
+            path: path, section: Sample.section, interfaces: Sample.interfaces,
+            flush: PcapngFlushPolicy(
+                maxRecords: 1000, maxBytes: 1 << 20,
+                maxDelayNanoseconds: 20_000_000))
         let records = try Sample.conversation(calls: 1)
         try records[0].withRecord { try w.append($0) }
         try w.flushIfDue()

@@ -33,7 +33,9 @@ import LibFlowTable
             if step % 97 == 0 {
                 for probe in 0..<300 as Range<UInt64> {
                     for key in [(1 << 63) | probe, probe ^ (2 << 60)] where table[key] != reference[key] {
-                        Issue.record("step \(step): key \(key) gives \(String(describing: table[key])), expected \(String(describing: reference[key]))")
+                        Issue.record(
+                            "step \(step): key \(key) gives \(String(describing: table[key])), expected \(String(describing: reference[key]))"
+                        )
                         return
                     }
                 }
@@ -53,21 +55,30 @@ import LibFlowTable
         }
     }
 
-    static func request(_ cmd: NFL.Command, seq: UInt64, tables: [UInt32], part: UInt32? = nil, more: Bool = false) throws -> [UInt8] {
+    static func request(_ cmd: NFL.Command, seq: UInt64, tables: [UInt32], part: UInt32? = nil, more: Bool = false)
+        throws -> [UInt8]
+    {
         var attrs = FlowTableAttributes.device(7)
         attrs.flows = flows(tables)
-        return try HairpinMessage(header: NetlinkHeader(type: Sample.hairpinID, flags: 0, sequence: 0, port: 0),
-                                  command: NFLH.Command.encap.rawValue,
-                                  encap: HairpinEncap(command: UInt32(cmd.rawValue), sequence: seq, attributes: attrs,
-                                                      part: part, more: more)).encoded()
+        return try HairpinMessage(
+            header: NetlinkHeader(type: Sample.hairpinID, flags: 0, sequence: 0, port: 0),
+            command: NFLH.Command.encap.rawValue,
+            encap: HairpinEncap(
+                command: UInt32(cmd.rawValue), sequence: seq, attributes: attrs,
+                part: part, more: more)
+        ).encoded()
     }
 
     static func answer(_ cmd: NFL.Command, seq: UInt64, results: [(UInt32, UInt32)]) throws -> [UInt8] {
-        try HairpinMessage(header: NetlinkHeader(type: Sample.hairpinID, flags: Netlink.flagRequest, sequence: 9, port: Sample.listener),
-                           command: NFLH.Command.encap.rawValue,
-                           encap: HairpinEncap(command: UInt32(cmd.rawValue), status: 0, sequence: seq,
-                                               attributes: .device(7),
-                                               results: results.map { FlowResult(index: $0.0, errno: $0.1) })).encoded()
+        try HairpinMessage(
+            header: NetlinkHeader(
+                type: Sample.hairpinID, flags: Netlink.flagRequest, sequence: 9, port: Sample.listener),
+            command: NFLH.Command.encap.rawValue,
+            encap: HairpinEncap(
+                command: UInt32(cmd.rawValue), status: 0, sequence: seq,
+                attributes: .device(7),
+                results: results.map { FlowResult(index: $0.0, errno: $0.1) })
+        ).encoded()
     }
 
     /// Hairpin-leg records for several batches, each case chosen for one path of the accounting.
@@ -76,7 +87,9 @@ import LibFlowTable
         var t = Sample.baseTime
         func add(_ bytes: [UInt8], _ dir: TraceDirection, pairing: UInt64) {
             t += 1000
-            out.append(StoredTraceRecord(timestamp: t, leg: .hairpin, direction: dir, interface: 1, netlink: bytes, pairing: pairing))
+            out.append(
+                StoredTraceRecord(
+                    timestamp: t, leg: .hairpin, direction: dir, interface: 1, netlink: bytes, pairing: pairing))
         }
         // One table: the fast path; result 1 failed (EEXIST).
         add(try request(.setFlows, seq: 1, tables: [4, 4, 4]), .toUser, pairing: 1)
@@ -119,8 +132,9 @@ import LibFlowTable
     @Test func readerLoopMatchesRecordByRecord() throws {
         let dir = try TempDir()
         let path = dir.file("stats.pcapng")
-        try writeTrace(path, try Self.records() + Sample.conversation(calls: 4),
-                       preamble: Sample.preambleRecords(time: Sample.baseTime))
+        try writeTrace(
+            path, try Self.records() + Sample.conversation(calls: 4),
+            preamble: Sample.preambleRecords(time: Sample.baseTime))
         var looped = TraceStats()
         try looped.add(contentsOf: try TraceReader(path: path))
         var single = TraceStats()
@@ -128,8 +142,9 @@ import LibFlowTable
         while let r = try reader.next() { single.add(r, families: reader.families) }
         #expect(looped.records == single.records && looped.records > 20)
         #expect(looped.added == single.added && looped.removed == single.removed && looped.errnos == single.errnos)
-        #expect(looped.byCommand.mapValues { [$0.messages, $0.calls, Int($0.latency.totalCount)] }
-            == single.byCommand.mapValues { [$0.messages, $0.calls, Int($0.latency.totalCount)] })
+        #expect(
+            looped.byCommand.mapValues { [$0.messages, $0.calls, Int($0.latency.totalCount)] }
+                == single.byCommand.mapValues { [$0.messages, $0.calls, Int($0.latency.totalCount)] })
         #expect(looped.errnos[19] == 2, "two SET_FLOWS calls fail with ENODEV on the API leg")
     }
 }

@@ -31,13 +31,17 @@ struct SummaryEncapTests {
         #expect(s.kind == .hairpin && s.apiCommand == 6 && s.encapSeq == 9 && s.status == 0)
     }
 
-    @Test(arguments: [
-        (u32(1, 1) + u32(2, 6) + u64(4, 9) + u32(2, 7), "ENCAP at byte 52: attribute CMD appears more than once"),
-        (u32(1, 1) + u64(4, 9), "ENCAP at byte 20: required attribute CMD is missing"),
-        (u32(1, 1) + nla(2, [6, 0]) + u64(4, 9), "ENCAP.CMD at byte 32: payload is 2 bytes, expected 4 (u32)"),
-        (u32(1, 1) + u32(2, 6) + u64(4, 9) + u32(8, 1), "ENCAP.MORE at byte 52: payload is 4 bytes, expected 0 (flag)"),
-        (u32(1, 1) + u32(2, 6) + u64(4, 9) + u32(40, 0), "ENCAP at byte 52: unknown attribute type 40"),
-    ] as [([UInt8], String)])
+    @Test(
+        arguments: [
+            (u32(1, 1) + u32(2, 6) + u64(4, 9) + u32(2, 7), "ENCAP at byte 52: attribute CMD appears more than once"),
+            (u32(1, 1) + u64(4, 9), "ENCAP at byte 20: required attribute CMD is missing"),
+            (u32(1, 1) + nla(2, [6, 0]) + u64(4, 9), "ENCAP.CMD at byte 32: payload is 2 bytes, expected 4 (u32)"),
+            (
+                u32(1, 1) + u32(2, 6) + u64(4, 9) + u32(8, 1),
+                "ENCAP.MORE at byte 52: payload is 4 bytes, expected 0 (flag)"
+            ),
+            (u32(1, 1) + u32(2, 6) + u64(4, 9) + u32(40, 0), "ENCAP at byte 52: unknown attribute type 40"),
+        ] as [([UInt8], String)])
     func malformedEncapIsMalformed(_ children: [UInt8], _ reason: String) {
         let s = summary(Self.encap(children))
         #expect(s.kind == .malformed)

@@ -18,8 +18,9 @@ enum Sample {
         PcapngInterfaceInfo(name: "hairpin", description: "nfl_hairpin (unft ↔ listener)", os: "Linux test"),
     ]
 
-    static let section = PcapngSectionInfo(hardware: "x86_64", os: "Linux 6.1.0-test",
-                                           userApplication: "FlowTrace test", comment: "session: unit test trace")
+    static let section = PcapngSectionInfo(
+        hardware: "x86_64", os: "Linux 6.1.0-test",
+        userApplication: "FlowTrace test", comment: "session: unit test trace")
 
     static func bytes(_ build: (inout NetlinkWriter) throws -> Void) rethrows -> [UInt8] {
         var w = NetlinkWriter()
@@ -33,17 +34,32 @@ enum Sample {
 
     /// NEWFAMILY for both families, as the recorder's preamble writes them.
     static func preambleRecords(time: UInt64) -> [StoredTraceRecord] {
-        [StoredTraceRecord(timestamp: time, leg: .api, direction: .toUser, interface: 0,
-                           netlink: newFamily(.flowTable(id: apiID)), synthetic: true, comment: "family net_flow_nl"),
-         StoredTraceRecord(timestamp: time, leg: .hairpin, direction: .toUser, interface: 1,
-                           netlink: newFamily(.hairpin(id: hairpinID)), synthetic: true)]
+        [
+            StoredTraceRecord(
+                timestamp: time, leg: .api, direction: .toUser, interface: 0,
+                netlink: newFamily(.flowTable(id: apiID)), synthetic: true, comment: "family net_flow_nl"),
+            StoredTraceRecord(
+                timestamp: time, leg: .hairpin, direction: .toUser, interface: 1,
+                netlink: newFamily(.hairpin(id: hairpinID)), synthetic: true),
+        ]
     }
 
-    static let flow = Flow(table: 1, uid: 10, priority: 5,
-                           matches: [FieldRef(instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
-                                              value: FieldValue(0x0800, type: .u16), mask: FieldValue(0xffff, type: .u16))],
-                           actions: [Action(uid: 5, signature: [ActionArg(name: "port", type: .u32,
-                                                                           value: FieldValue(2, type: .u32))])])
+    static let flow = Flow(
+        table: 1, uid: 10, priority: 5,
+        matches: [
+            FieldRef(
+                instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
+                value: FieldValue(0x0800, type: .u16), mask: FieldValue(0xffff, type: .u16))
+        ],
+        actions: [
+            Action(
+                uid: 5,
+                signature: [
+                    ActionArg(
+                        name: "port", type: .u32,
+                        value: FieldValue(2, type: .u32))
+                ])
+        ])
 
     /// One GET_TABLES and one SET_FLOWS call through both legs: request, ENCAP, answer, ACKs.
     static func conversation(start: UInt64 = baseTime, calls: Int = 2) throws -> [StoredTraceRecord] {
@@ -51,8 +67,10 @@ enum Sample {
         var t = start
         func add(_ leg: TraceLeg, _ dir: TraceDirection, _ bytes: [UInt8], pairing: UInt64?, comment: String? = nil) {
             t += 1_234_567
-            out.append(StoredTraceRecord(timestamp: t, leg: leg, direction: dir, interface: leg == .api ? 0 : 1,
-                                         netlink: bytes, pairing: pairing, comment: comment))
+            out.append(
+                StoredTraceRecord(
+                    timestamp: t, leg: leg, direction: dir, interface: leg == .api ? 0 : 1,
+                    netlink: bytes, pairing: pairing, comment: comment))
         }
         for call in 0..<calls {
             let seq = UInt32(call + 1)
@@ -64,36 +82,52 @@ enum Sample {
                 attrs.errorStrategy = .abort
             }
             let cmd: NFL.Command = isSet ? .setFlows : .getTables
-            let request = FlowTableMessage(familyID: apiID, command: cmd, isRequest: true, sequence: seq,
-                                           port: client, attributes: attrs)
+            let request = FlowTableMessage(
+                familyID: apiID, command: cmd, isRequest: true, sequence: seq,
+                port: client, attributes: attrs)
             add(.api, .toKernel, try request.encoded(), pairing: pairing, comment: "call \(call) request")
-            let encap = HairpinMessage(header: NetlinkHeader(type: hairpinID, flags: 0, sequence: 0, port: 0),
-                                       command: NFLH.Command.encap.rawValue,
-                                       encap: HairpinEncap(command: UInt32(cmd.rawValue), sequence: UInt64(call + 1),
-                                                           attributes: attrs))
+            let encap = HairpinMessage(
+                header: NetlinkHeader(type: hairpinID, flags: 0, sequence: 0, port: 0),
+                command: NFLH.Command.encap.rawValue,
+                encap: HairpinEncap(
+                    command: UInt32(cmd.rawValue), sequence: UInt64(call + 1),
+                    attributes: attrs))
             add(.hairpin, .toUser, try encap.encoded(), pairing: pairing)
             var answerAttrs = FlowTableAttributes.device(7)
             if !isSet {
                 answerAttrs.tables = [Table(name: "tcam", uid: 1, source: 1, size: 1024, matches: [], actions: [5])]
             }
-            let answerHeader = NetlinkHeader(type: hairpinID, flags: Netlink.flagRequest | Netlink.flagAck,
-                                             sequence: seq + 100, port: listener)
-            let answer = HairpinMessage(header: answerHeader, command: NFLH.Command.encap.rawValue,
-                                        encap: HairpinEncap(command: UInt32(cmd.rawValue), status: 0,
-                                                            sequence: UInt64(call + 1), attributes: answerAttrs,
-                                                            results: isSet ? [FlowResult(index: 0, errno: 0)] : nil))
+            let answerHeader = NetlinkHeader(
+                type: hairpinID, flags: Netlink.flagRequest | Netlink.flagAck,
+                sequence: seq + 100, port: listener)
+            let answer = HairpinMessage(
+                header: answerHeader, command: NFLH.Command.encap.rawValue,
+                encap: HairpinEncap(
+                    command: UInt32(cmd.rawValue), status: 0,
+                    sequence: UInt64(call + 1), attributes: answerAttrs,
+                    results: isSet ? [FlowResult(index: 0, errno: 0)] : nil))
             add(.hairpin, .toKernel, try answer.encoded(), pairing: pairing)
-            add(.hairpin, .toUser, NetlinkAck(header: NetlinkHeader(type: Netlink.typeError, flags: 0, sequence: seq + 100,
-                                                                    port: listener),
-                                              error: 0, request: answerHeader).encoded(), pairing: pairing)
+            add(
+                .hairpin, .toUser,
+                NetlinkAck(
+                    header: NetlinkHeader(
+                        type: Netlink.typeError, flags: 0, sequence: seq + 100,
+                        port: listener),
+                    error: 0, request: answerHeader
+                ).encoded(), pairing: pairing)
             if !isSet {
-                let reply = FlowTableMessage(familyID: apiID, command: cmd, isRequest: false, sequence: seq, port: client,
-                                             attributes: answerAttrs)
+                let reply = FlowTableMessage(
+                    familyID: apiID, command: cmd, isRequest: false, sequence: seq, port: client,
+                    attributes: answerAttrs)
                 add(.api, .toUser, try reply.encoded(), pairing: pairing, comment: "reply")
             }
-            add(.api, .toUser, NetlinkAck(header: NetlinkHeader(type: Netlink.typeError, flags: 0, sequence: seq, port: client),
-                                          error: isSet ? -19 : 0, request: request.header,
-                                          message: isSet ? "no such device" : nil).encoded(), pairing: pairing)
+            add(
+                .api, .toUser,
+                NetlinkAck(
+                    header: NetlinkHeader(type: Netlink.typeError, flags: 0, sequence: seq, port: client),
+                    error: isSet ? -19 : 0, request: request.header,
+                    message: isSet ? "no such device" : nil
+                ).encoded(), pairing: pairing)
         }
         return out
     }
@@ -121,13 +155,19 @@ final class TempDir {
 
 /// Writes records with the writer (preamble records first when given).
 @discardableResult
-func writeTrace(_ path: String, _ records: [StoredTraceRecord], preamble: [StoredTraceRecord] = [],
-                flush: PcapngFlushPolicy = .default, rotation: PcapngRotation? = nil,
-                section: PcapngSectionInfo = Sample.section) throws -> PcapngWriter {
-    let w = try PcapngWriter(path: path, section: section, interfaces: Sample.interfaces, flush: flush,
-                             rotation: rotation, preamble: preamble.isEmpty ? nil : { w in
-                                 for r in preamble { try r.withRecord { try w.append($0) } }
-                             })
+func writeTrace(
+    _ path: String, _ records: [StoredTraceRecord], preamble: [StoredTraceRecord] = [],
+    flush: PcapngFlushPolicy = .default, rotation: PcapngRotation? = nil,
+    section: PcapngSectionInfo = Sample.section
+) throws -> PcapngWriter {
+    let w = try PcapngWriter(
+        path: path, section: section, interfaces: Sample.interfaces, flush: flush,
+        rotation: rotation,
+        preamble: preamble.isEmpty
+            ? nil
+            : { w in
+                for r in preamble { try r.withRecord { try w.append($0) } }
+            })
     for r in records { try r.withRecord { try w.append($0) } }
     try w.close()
     return w
@@ -181,7 +221,8 @@ func blockLayout(_ bytes: [UInt8]) -> [(offset: Int, type: UInt32, length: Int)]
 // MARK: external tools
 
 func toolPath(_ name: String) -> String? {
-    for dir in ["/usr/bin", "/usr/local/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: dir + "/" + name) {
+    for dir in ["/usr/bin", "/usr/local/bin", "/bin"]
+    where FileManager.default.isExecutableFile(atPath: dir + "/" + name) {
         return dir + "/" + name
     }
     return nil
@@ -209,6 +250,7 @@ func run(_ tool: String, _ args: [String]) throws -> ToolResult {
     let o = out.fileHandleForReading.readDataToEndOfFile()
     let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    return ToolResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                      stderr: String(decoding: e, as: UTF8.self))
+    return ToolResult(
+        status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+        stderr: String(decoding: e, as: UTF8.self))
 }

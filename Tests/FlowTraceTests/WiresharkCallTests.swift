@@ -16,8 +16,10 @@ struct WiresharkCallTests {
         if !FileManager.default.fileExists(atPath: plugin) {
             try WiresharkPlugin.lua.write(toFile: plugin, atomically: true, encoding: .utf8)
         }
-        let out = try run(tshark ?? "", ["-X", "lua_script:\(plugin)"] + (twoPass ? ["-2"] : []) + ["-r", path, "-T", "fields"]
-                          + names.flatMap { ["-e", $0] })
+        let out = try run(
+            tshark ?? "",
+            ["-X", "lua_script:\(plugin)"] + (twoPass ? ["-2"] : []) + ["-r", path, "-T", "fields"]
+                + names.flatMap { ["-e", $0] })
         #expect(out.status == 0, "\(out.stderr)")
         #expect(!out.stderr.contains("Lua"), "\(out.stderr)")
         return out.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
@@ -26,13 +28,15 @@ struct WiresharkCallTests {
 
     func bareCopy(_ path: String, dir: TempDir) throws -> String {
         let bare = dir.file("bare-" + URL(fileURLWithPath: path).lastPathComponent)
-        _ = try writeTrace(bare, try callIDs(path).map { r in
-            var x = r.record
-            x.leg = .unknown
-            x.pairing = nil
-            x.synthetic = false
-            return x
-        })
+        _ = try writeTrace(
+            bare,
+            try callIDs(path).map { r in
+                var x = r.record
+                x.leg = .unknown
+                x.pairing = nil
+                x.synthetic = false
+                return x
+            })
         return bare
     }
 
@@ -57,21 +61,30 @@ struct WiresharkCallTests {
         var log = CallLog()
         let reader = try TraceReader(path: path)
         while let r = try reader.next() { log.add(r, families: reader.families, frame: reader.frameNumber) }
-        let rows = try fields(path, ["frame.number", "flowtrace.request_in", "flowtrace.answer_in"], twoPass: true, dir: dir)
+        let rows = try fields(
+            path, ["frame.number", "flowtrace.request_in", "flowtrace.answer_in"], twoPass: true, dir: dir)
         func row(_ frame: Int) -> [String] { frame >= 1 && frame <= rows.count ? rows[frame - 1] : [] }
         for c in log.calls {
             #expect(row(c.apiRequestFrame) == ["\(c.apiRequestFrame)", "", "\(c.apiFinalFrame)"], "call \(c.id)")
             #expect(row(c.apiFinalFrame) == ["\(c.apiFinalFrame)", "\(c.apiRequestFrame)", ""], "call \(c.id)")
             if c.encapRequestFrame > 0 {
-                #expect(row(c.encapRequestFrame) == ["\(c.encapRequestFrame)", "", "\(c.encapAnswerFrame)"], "call \(c.id)")
-                #expect(row(c.encapAnswerFrame) == ["\(c.encapAnswerFrame)", "\(c.encapRequestFrame)", ""], "call \(c.id)")
+                #expect(
+                    row(c.encapRequestFrame) == ["\(c.encapRequestFrame)", "", "\(c.encapAnswerFrame)"], "call \(c.id)")
+                #expect(
+                    row(c.encapAnswerFrame) == ["\(c.encapAnswerFrame)", "\(c.encapRequestFrame)", ""], "call \(c.id)")
             }
         }
         // A display filter on the field shows the whole call, both legs.
-        let one = try run(tshark ?? "", ["-X", "lua_script:\(dir.file(WiresharkPlugin.fileName))", "-r", path,
-                                         "-Y", "flowtrace.call == 10", "-T", "fields", "-e", "frame.number"])
+        let one = try run(
+            tshark ?? "",
+            [
+                "-X", "lua_script:\(dir.file(WiresharkPlugin.fileName))", "-r", path,
+                "-Y", "flowtrace.call == 10", "-T", "fields", "-e", "frame.number",
+            ])
         let frames = one.stdout.split(separator: "\n").compactMap { Int($0) }
         let c = log.calls[9]
-        #expect(frames.first == c.firstFrame && frames.last == c.lastFrame && frames.count == c.lastFrame - c.firstFrame + 1)
+        #expect(
+            frames.first == c.firstFrame && frames.last == c.lastFrame && frames.count == c.lastFrame - c.firstFrame + 1
+        )
     }
 }

@@ -27,10 +27,14 @@ struct WiresharkToolTests {
     func tsharkDecodesEveryRecordAsWritten() throws {
         let dir = try TempDir()
         let (path, records) = try sampleFile(dir)
-        let out = try run(tshark ?? "", ["-r", path, "-T", "fields", "-E", "separator=|",
-                                          "-e", "frame.number", "-e", "frame.packet_flags_direction",
-                                          "-e", "genl.family_id", "-e", "netlink.hdr_seq", "-e", "frame.comment",
-                                          "-e", "frame.interface_name", "-e", "frame.time_epoch"])
+        let out = try run(
+            tshark ?? "",
+            [
+                "-r", path, "-T", "fields", "-E", "separator=|",
+                "-e", "frame.number", "-e", "frame.packet_flags_direction",
+                "-e", "genl.family_id", "-e", "netlink.hdr_seq", "-e", "frame.comment",
+                "-e", "frame.interface_name", "-e", "frame.time_epoch",
+            ])
         #expect(out.status == 0, "\(out.stderr)")
         let lines = out.stdout.split(separator: "\n").map(String.init)
         #expect(lines.count == records.count)
@@ -67,8 +71,12 @@ struct WiresharkToolTests {
         #expect(!out.stdout.contains("(Unknown)"))
         #expect(out.stdout.contains("Direction: Outbound"))
         // The preamble's NEWFAMILY decodes attribute by attribute.
-        let ctrl = try run(tshark ?? "", ["-r", path, "-Y", "genl.ctrl.cmd == 1", "-T", "fields",
-                                          "-e", "genl.ctrl.family_name", "-e", "genl.ctrl.family_id"])
+        let ctrl = try run(
+            tshark ?? "",
+            [
+                "-r", path, "-Y", "genl.ctrl.cmd == 1", "-T", "fields",
+                "-e", "genl.ctrl.family_name", "-e", "genl.ctrl.family_id",
+            ])
         #expect(ctrl.stdout == "net_flow_nl\t0x001c\nnfl_hairpin\t0x001d\n")
     }
 
@@ -79,11 +87,13 @@ struct WiresharkToolTests {
         let out = try run(capinfos ?? "", [path])
         #expect(out.status == 0, "\(out.stderr)")
         let text = out.stdout
-        for expected in ["pcapng", "Linux Netlink", "nanoseconds (9)", "Number of packets:   \(records.count)",
-                         "Capture hardware:    x86_64", "Capture oper-sys:    Linux 6.1.0-test",
-                         "Capture application: FlowTrace test", "Capture comment:     session: unit test trace",
-                         "Name = api", "Name = hairpin", "Description = net_flow_nl (client ↔ unft)",
-                         "Operating system = Linux test", "Strict time order:   True"] {
+        for expected in [
+            "pcapng", "Linux Netlink", "nanoseconds (9)", "Number of packets:   \(records.count)",
+            "Capture hardware:    x86_64", "Capture oper-sys:    Linux 6.1.0-test",
+            "Capture application: FlowTrace test", "Capture comment:     session: unit test trace",
+            "Name = api", "Name = hairpin", "Description = net_flow_nl (client ↔ unft)",
+            "Operating system = Linux test", "Strict time order:   True",
+        ] {
             #expect(text.contains(expected), "capinfos lacks \(expected):\n\(text)")
         }
     }
@@ -117,7 +127,8 @@ struct WiresharkToolTests {
             #expect(r.error == nil && r.truncation == nil)
             #expect(r.format == .pcap(nanosecond: nanosecond, byteSwapped: false))
             #expect(r.records.map(\.netlink) == records.map(\.netlink))
-            #expect(r.records.map(\.timestamp) == records.map { nanosecond ? $0.timestamp : $0.timestamp / 1000 * 1000 })
+            #expect(
+                r.records.map(\.timestamp) == records.map { nanosecond ? $0.timestamp : $0.timestamp / 1000 * 1000 })
             // The pseudo-header's packet type still says which way each message went.
             #expect(r.records.map(\.direction) == records.map(\.direction))
             // The NEWFAMILY preamble is in the packets, so legs can be told from the families.

@@ -14,10 +14,13 @@ import LibFlowTable
 private let ENOENT = Errno.ENOENT, EEXIST = Errno.EEXIST, ENOSPC = Errno.ENOSPC, ECANCELED = Errno.ECANCELED
 
 /// A match on (instance, header, field) with an optional mask.
-private func ref(_ instance: UInt32, _ header: UInt32, _ field: UInt32, _ type: FieldType,
-                 _ value: UInt64, mask: UInt64? = nil) -> FieldRef {
-    FieldRef(instance: instance, header: header, field: field, maskType: mask == nil ? .exact : .mask,
-             type: type, value: FieldValue(value, type: type), mask: mask.map { FieldValue($0, type: type) })
+private func ref(
+    _ instance: UInt32, _ header: UInt32, _ field: UInt32, _ type: FieldType,
+    _ value: UInt64, mask: UInt64? = nil
+) -> FieldRef {
+    FieldRef(
+        instance: instance, header: header, field: field, maskType: mask == nil ? .exact : .mask,
+        type: type, value: FieldValue(value, type: type), mask: mask.map { FieldValue($0, type: type) })
 }
 
 private let ipv4 = ref(1, 1, 3, .u16, 0x0800)
@@ -25,8 +28,10 @@ private let tcp = ref(2, 3, 10, .u8, 6)
 private let udp = ref(2, 3, 10, .u8, 17)
 private let out2 = Action(uid: 5, signature: [ActionArg(type: .u32, value: FieldValue(2, type: .u32))])
 
-private func flow(_ table: UInt32, _ uid: UInt32, prio: UInt32, _ matches: [FieldRef]? = [ipv4],
-                  actions: [Action]? = [out2]) -> Flow {
+private func flow(
+    _ table: UInt32, _ uid: UInt32, prio: UInt32, _ matches: [FieldRef]? = [ipv4],
+    actions: [Action]? = [out2]
+) -> Flow {
     Flow(table: table, uid: uid, priority: prio, matches: matches, actions: actions)
 }
 
@@ -190,8 +195,10 @@ private func errnos(_ results: [FlowResult]) -> [UInt32] { results.map(\.errno) 
 
     @Test(arguments: BackendKind.allCases)
     func configuredFromModel(kind: BackendKind) {
-        let tables = [Table(name: "a", uid: 4, source: 1, size: 1, matches: [], actions: []),
-                      Table(name: "b", uid: 5, source: 1, size: Table.unbounded, matches: [], actions: [])]
+        let tables = [
+            Table(name: "a", uid: 4, source: 1, size: 1, matches: [], actions: []),
+            Table(name: "b", uid: 5, source: 1, size: Table.unbounded, matches: [], actions: []),
+        ]
         let b = kind.make(model: tables)
         #expect(b.tableSizes == [4: 1, 5: Table.unbounded])
         #expect(b.insert(flow(4, 1, prio: 1)).errno == 0)
@@ -271,7 +278,9 @@ private func errnos(_ results: [FlowResult]) -> [UInt32] { results.map(\.errno) 
     @Test func tcamCountsEntryMoves() {
         let t = TCAMBackend(tables: [1: Table.unbounded])
         // Descending priority: each new entry goes to the bottom, nothing moves.
-        for uid in UInt32(1)...5 { #expect(t.insert(flow(1, uid, prio: 100 - uid, [ref(1, 1, 3, .u16, UInt64(uid))])).errno == 0) }
+        for uid in UInt32(1)...5 {
+            #expect(t.insert(flow(1, uid, prio: 100 - uid, [ref(1, 1, 3, .u16, UInt64(uid))])).errno == 0)
+        }
         #expect(t.entryMoves == 0)
         // A new top entry shifts all five down.
         #expect(t.insert(flow(1, 6, prio: 1000, [ref(1, 1, 3, .u16, 6)])).errno == 0)
@@ -321,7 +330,8 @@ private func errnos(_ results: [FlowResult]) -> [UInt32] { results.map(\.errno) 
 
 @Suite("Batch strategies") struct BatchTests {
     static let kindsAndAborting: [(BackendKind, ErrorStrategy)] =
-        BackendKind.allCases.flatMap { k in [(k, ErrorStrategy.abort), (k, .abortLog), (k, ErrorStrategy(rawValue: 9))] }
+        BackendKind.allCases.flatMap { k in [(k, ErrorStrategy.abort), (k, .abortLog), (k, ErrorStrategy(rawValue: 9))]
+        }
     static let kindsAndContinuing: [(BackendKind, ErrorStrategy)] =
         BackendKind.allCases.flatMap { k in [(k, ErrorStrategy.continue), (k, .continueLog)] }
 
@@ -338,8 +348,10 @@ private func errnos(_ results: [FlowResult]) -> [UInt32] { results.map(\.errno) 
     func abortedSetRollsBack(kind: BackendKind, strategy: ErrorStrategy) {
         let b = seeded(kind)
         let before = dump(b)
-        let batch = [flow(1, 10, prio: 1, [tcp]), flow(2, 2, prio: 2), flow(1, 11, prio: 9, [udp]),
-                     flow(1, 3, prio: 1, [ipv4]) /* uid 3 exists */, flow(1, 12, prio: 1, [ipv4, udp])]
+        let batch = [
+            flow(1, 10, prio: 1, [tcp]), flow(2, 2, prio: 2), flow(1, 11, prio: 9, [udp]),
+            flow(1, 3, prio: 1, [ipv4]) /* uid 3 exists */, flow(1, 12, prio: 1, [ipv4, udp]),
+        ]
         let results = FlowBatch.apply(op: .set, flows: batch, strategy: strategy, backend: b)
         #expect(results.map(\.index) == [0, 1, 2, 3, 4])
         #expect(errnos(results) == [ECANCELED, ECANCELED, ECANCELED, EEXIST, ECANCELED])
@@ -351,8 +363,10 @@ private func errnos(_ results: [FlowResult]) -> [UInt32] { results.map(\.errno) 
         let b = seeded(kind)
         let before = dump(b)
         // DEL requests may carry only the identity; what comes back must be the stored flows.
-        let batch = [Flow(table: 1, uid: 2, priority: 0), Flow(table: 2, uid: 1, priority: 0),
-                     Flow(table: 1, uid: 4, priority: 0), Flow(table: 1, uid: 2, priority: 0)]
+        let batch = [
+            Flow(table: 1, uid: 2, priority: 0), Flow(table: 2, uid: 1, priority: 0),
+            Flow(table: 1, uid: 4, priority: 0), Flow(table: 1, uid: 2, priority: 0),
+        ]
         let results = FlowBatch.apply(op: .del, flows: batch, strategy: strategy, backend: b)
         #expect(errnos(results) == [ECANCELED, ECANCELED, ECANCELED, ENOENT])
         #expect(dump(b) == before)
@@ -362,12 +376,14 @@ private func errnos(_ results: [FlowResult]) -> [UInt32] { results.map(\.errno) 
     func abortOnFirstFlowAndOnFull(kind: BackendKind, strategy: ErrorStrategy) {
         let b = seeded(kind)
         let before = dump(b)
-        let first = FlowBatch.apply(op: .set, flows: [flow(9, 1, prio: 1), flow(1, 20, prio: 1, [tcp])],
-                                    strategy: strategy, backend: b)
+        let first = FlowBatch.apply(
+            op: .set, flows: [flow(9, 1, prio: 1), flow(1, 20, prio: 1, [tcp])],
+            strategy: strategy, backend: b)
         #expect(errnos(first) == [ENOENT, ECANCELED])
         // Table 2 holds 3: two more fit, the third is ENOSPC and the two are undone.
-        let full = FlowBatch.apply(op: .set, flows: [flow(2, 2, prio: 2), flow(2, 3, prio: 3), flow(2, 4, prio: 4)],
-                                   strategy: strategy, backend: b)
+        let full = FlowBatch.apply(
+            op: .set, flows: [flow(2, 2, prio: 2), flow(2, 3, prio: 3), flow(2, 4, prio: 4)],
+            strategy: strategy, backend: b)
         #expect(errnos(full) == [ECANCELED, ECANCELED, ENOSPC])
         #expect(dump(b) == before)
     }
@@ -375,12 +391,14 @@ private func errnos(_ results: [FlowResult]) -> [UInt32] { results.map(\.errno) 
     @Test(arguments: BackendKind.allCases.flatMap { k in ErrorStrategy.all.map { (k, $0) } })
     func successfulBatchAppliesEverything(kind: BackendKind, strategy: ErrorStrategy) {
         let b = seeded(kind)
-        let set = FlowBatch.apply(op: .set, flows: [flow(1, 10, prio: 1, [tcp]), flow(2, 2, prio: 2)],
-                                  strategy: strategy, backend: b)
+        let set = FlowBatch.apply(
+            op: .set, flows: [flow(1, 10, prio: 1, [tcp]), flow(2, 2, prio: 2)],
+            strategy: strategy, backend: b)
         #expect(errnos(set) == [0, 0])
         #expect(b.count(table: 1) == 5 && b.count(table: 2) == 2)
-        let del = FlowBatch.apply(op: .del, flows: [Flow(table: 1, uid: 10, priority: 0), Flow(table: 1, uid: 1, priority: 0)],
-                                  strategy: strategy, backend: b)
+        let del = FlowBatch.apply(
+            op: .del, flows: [Flow(table: 1, uid: 10, priority: 0), Flow(table: 1, uid: 1, priority: 0)],
+            strategy: strategy, backend: b)
         #expect(errnos(del) == [0, 0])
         #expect(b.allFlows(table: 1).map(\.uid) == [2, 3, 4])
         #expect(FlowBatch.apply(op: .set, flows: [], strategy: strategy, backend: b) == [])
@@ -389,17 +407,23 @@ private func errnos(_ results: [FlowResult]) -> [UInt32] { results.map(\.errno) 
     @Test(arguments: kindsAndContinuing)
     func continueAppliesWhatItCan(kind: BackendKind, strategy: ErrorStrategy) {
         let b = seeded(kind)
-        let batch = [flow(1, 10, prio: 1, [tcp]), flow(1, 3, prio: 1, [udp]) /* uid exists */,
-                     flow(9, 1, prio: 1), flow(2, 2, prio: 2), flow(2, 3, prio: 3), flow(2, 4, prio: 4),
-                     flow(1, 11, prio: 1, [tcp]) /* same match and priority as uid 10 */]
+        let batch = [
+            flow(1, 10, prio: 1, [tcp]), flow(1, 3, prio: 1, [udp]) /* uid exists */,
+            flow(9, 1, prio: 1), flow(2, 2, prio: 2), flow(2, 3, prio: 3), flow(2, 4, prio: 4),
+            flow(1, 11, prio: 1, [tcp]) /* same match and priority as uid 10 */,
+        ]
         let results = FlowBatch.apply(op: .set, flows: batch, strategy: strategy, backend: b)
         #expect(results.map(\.index) == Array(0..<7))
         #expect(errnos(results) == [0, EEXIST, ENOENT, 0, 0, ENOSPC, EEXIST])
         #expect(b.allFlows(table: 1).map(\.uid) == [1, 10, 2, 3, 4])
         #expect(b.count(table: 2) == 3)
-        let del = FlowBatch.apply(op: .del, flows: [Flow(table: 1, uid: 10, priority: 0), Flow(table: 1, uid: 10, priority: 0),
-                                                    Flow(table: 7, uid: 1, priority: 0), Flow(table: 2, uid: 2, priority: 0)],
-                                  strategy: strategy, backend: b)
+        let del = FlowBatch.apply(
+            op: .del,
+            flows: [
+                Flow(table: 1, uid: 10, priority: 0), Flow(table: 1, uid: 10, priority: 0),
+                Flow(table: 7, uid: 1, priority: 0), Flow(table: 2, uid: 2, priority: 0),
+            ],
+            strategy: strategy, backend: b)
         #expect(errnos(del) == [0, ENOENT, ENOENT, 0])
         #expect(b.allFlows(table: 1).map(\.uid) == [1, 2, 3, 4])
     }
@@ -465,10 +489,13 @@ struct Workload {
         let f = rng.pick(Self.fields)
         // Values up to 15 under masks of 2 bits: bits outside the mask vary, which must not matter.
         let value = UInt64(rng.below(16))
-        let mask: UInt64? = rng.chance(5) ? 0 : rng.pick([nil, f.type.byteWidth.map { $0 >= 8 ? ~0 : (1 << (8 * UInt64($0))) - 1 }, 0x3, 0x1])
-        return FieldRef(instance: f.instance, header: f.header, field: f.field,
-                        maskType: mask == nil ? .exact : .mask, type: f.type,
-                        value: FieldValue(value, type: f.type), mask: mask.map { FieldValue($0, type: f.type) })
+        let mask: UInt64? =
+            rng.chance(5)
+            ? 0 : rng.pick([nil, f.type.byteWidth.map { $0 >= 8 ? ~0 : (1 << (8 * UInt64($0))) - 1 }, 0x3, 0x1])
+        return FieldRef(
+            instance: f.instance, header: f.header, field: f.field,
+            maskType: mask == nil ? .exact : .mask, type: f.type,
+            value: FieldValue(value, type: f.type), mask: mask.map { FieldValue($0, type: f.type) })
     }
 
     mutating func matches() -> [FieldRef]? {
@@ -480,8 +507,11 @@ struct Workload {
 
     mutating func actions() -> [Action]? {
         if rng.chance(10) { return nil }
-        return [Action(uid: UInt32(1 + rng.below(7)),
-                       signature: [ActionArg(type: .u32, value: FieldValue(UInt64(rng.below(4)), type: .u32))])]
+        return [
+            Action(
+                uid: UInt32(1 + rng.below(7)),
+                signature: [ActionArg(type: .u32, value: FieldValue(UInt64(rng.below(4)), type: .u32))])
+        ]
     }
 
     mutating func flow() -> Flow {
@@ -489,13 +519,15 @@ struct Workload {
         if !history.isEmpty, rng.chance(35) {
             f = rng.pick(history)
             switch rng.below(5) {
-            case 0: f.uid = uid()                                   // same match and priority, new uid
-            case 1: f.matches = f.matches.map { $0.reversed() }     // same set, other order
-                    f.uid = uid()
-            case 2: f.priority = priority()                         // same match, maybe other priority
-                    f.uid = uid()
-            case 3: f.matches = matches()                           // same uid, other match
-            default: f.actions = actions()                          // an exact repeat, other actions
+            case 0: f.uid = uid()  // same match and priority, new uid
+            case 1:
+                f.matches = f.matches.map { $0.reversed() }  // same set, other order
+                f.uid = uid()
+            case 2:
+                f.priority = priority()  // same match, maybe other priority
+                f.uid = uid()
+            case 3: f.matches = matches()  // same uid, other match
+            default: f.actions = actions()  // an exact repeat, other actions
             }
             if rng.chance(10) { f.table = table() }
         } else {
@@ -536,12 +568,14 @@ enum Answer: Equatable, CustomStringConvertible {
         switch self {
         case .insert(let e): return "insert → \(e)"
         case .delete(let r): return "delete → \(r)"
-        case .flows(let r): return "flows → \((try? r.get().map { "\($0.priority)/\($0.uid)" }).map { "\($0)" } ?? "\(r)")"
+        case .flows(let r):
+            return "flows → \((try? r.get().map { "\($0.priority)/\($0.uid)" }).map { "\($0)" } ?? "\(r)")"
         case .batch(let r): return "batch → \(r.map(\.errno))"
         case .counts(let c): return "counts → \(c)"
         case .lookup(let f): return "lookup → \(f.map { "\($0.priority)/\($0.uid)" } ?? "nil")"
         case .dump(let d):
-            return "dump → " + d.keys.sorted().map { t in "\(t): \(d[t, default: []].map { "\($0.priority)/\($0.uid)" })" }
+            return "dump → "
+                + d.keys.sorted().map { t in "\(t): \(d[t, default: []].map { "\($0.priority)/\($0.uid)" })" }
                 .joined(separator: ", ")
         }
     }
@@ -572,8 +606,8 @@ func runDifferential(seed: UInt64, steps: Int, make: () -> [any FlowBackend]) ->
     func compare(_ step: Int, _ what: String, _ answers: [Answer], _ names: [String]) -> String? {
         guard let reference = answers.first else { return nil }
         for (answer, name) in zip(answers, names).dropFirst() where answer != reference {
-            return "seed \(seed) (0x\(String(seed, radix: 16))) step \(step) \(what): " +
-                   "\(names[0]) \(reference) but \(name) \(answer)"
+            return "seed \(seed) (0x\(String(seed, radix: 16))) step \(step) \(what): "
+                + "\(names[0]) \(reference) but \(name) \(answer)"
         }
         return nil
     }
@@ -587,7 +621,8 @@ func runDifferential(seed: UInt64, steps: Int, make: () -> [any FlowBackend]) ->
             let f = w.flow()
             let answers = backends.map { $0.insert(f).errno }
             report.insertErrnos[answers[0], default: 0] += 1
-            divergence = compare(step, "insert \(f.table)/\(f.uid) prio \(f.priority)", answers.map(Answer.insert), names)
+            divergence = compare(
+                step, "insert \(f.table)/\(f.uid) prio \(f.priority)", answers.map(Answer.insert), names)
         case ..<55:
             // Mostly uids that are stored (taken from the reference), sometimes anything.
             let table = w.table()
@@ -609,7 +644,8 @@ func runDifferential(seed: UInt64, steps: Int, make: () -> [any FlowBackend]) ->
             let answers = backends.map { FlowBatch.apply(op: op, flows: flows, strategy: strategy, backend: $0) }
             for r in answers[0] { report.batchErrnos[r.errno, default: 0] += 1 }
             let what = "batch \(op) \(strategy) of \(flows.count)"
-            divergence = compare(step, what, answers.map(Answer.batch), names)
+            divergence =
+                compare(step, what, answers.map(Answer.batch), names)
                 ?? compare(step, "state after batch", backends.map { .dump(dump($0)) }, names)
             // FlowBatch is shared by all backends, so agreement alone cannot catch its bugs: check
             // the strategy's contract against the reference too.
@@ -633,7 +669,8 @@ func runDifferential(seed: UInt64, steps: Int, make: () -> [any FlowBackend]) ->
             for b in backends { b.removeAll() }
         }
         if divergence == nil {
-            divergence = compare(step, "counts", backends.map { b in .counts(allTables.map { b.count(table: $0) }) }, names)
+            divergence = compare(
+                step, "counts", backends.map { b in .counts(allTables.map { b.count(table: $0) }) }, names)
         }
         if divergence == nil, step % 50 == 49 || step == steps - 1 {
             divergence = compare(step, "state", backends.map { .dump(dump($0)) }, names)
@@ -729,13 +766,18 @@ final class MutantBackend: PacketClassifier {
         switch mutation {
         case .identityIgnoresPriority:
             let set = MatchSet(flow.matches ?? [])
-            if inner.allFlows(table: flow.table).contains(where: { $0.uid != flow.uid && MatchSet($0.matches ?? []) == set }) {
+            if inner.allFlows(table: flow.table).contains(where: {
+                $0.uid != flow.uid && MatchSet($0.matches ?? []) == set
+            }) {
                 return .failure(.exists)
             }
         case .sizeOffByOne:
             if let size = tableSizes[flow.table], size != Table.unbounded, size > 0,
-               inner.count(table: flow.table) == Int(size) - 1,
-               !inner.allFlows(table: flow.table).contains(where: { $0.uid == flow.uid || MatchPriority($0) == MatchPriority(flow) }) {
+                inner.count(table: flow.table) == Int(size) - 1,
+                !inner.allFlows(table: flow.table).contains(where: {
+                    $0.uid == flow.uid || MatchPriority($0) == MatchPriority(flow)
+                })
+            {
                 return .failure(.noSpace)
             }
         default: break
@@ -752,7 +794,9 @@ final class MutantBackend: PacketClassifier {
     func delete(table: UInt32, uid: UInt32) -> Result<Flow, BackendError> {
         switch mutation {
         case .deleteReturnsSkeleton:
-            return inner.delete(table: table, uid: uid).map { Flow(table: $0.table, uid: $0.uid, priority: $0.priority) }
+            return inner.delete(table: table, uid: uid).map {
+                Flow(table: $0.table, uid: $0.uid, priority: $0.priority)
+            }
         case .deleteByMatchSet:
             let result = inner.delete(table: table, uid: uid)
             if case .success(let gone) = result {

@@ -21,15 +21,19 @@ import LibFlowTable
         }
     }
 
-    static func request(_ cmd: NFL.Command, seq: UInt64, ifindex: UInt32, idType: UInt32 = NFL.IdentifierType.ifindex,
-                        flows: [Flow]? = nil, strategy: ErrorStrategy? = nil, selector: FlowSelector? = nil) throws -> [UInt8] {
+    static func request(
+        _ cmd: NFL.Command, seq: UInt64, ifindex: UInt32, idType: UInt32 = NFL.IdentifierType.ifindex,
+        flows: [Flow]? = nil, strategy: ErrorStrategy? = nil, selector: FlowSelector? = nil
+    ) throws -> [UInt8] {
         var attributes = FlowTableAttributes(identifierType: idType, identifier: ifindex)
         attributes.flows = flows
         attributes.errorStrategy = strategy
         attributes.selector = selector
         let encap = HairpinEncap(command: UInt32(cmd.rawValue), sequence: seq, attributes: attributes)
-        let m = HairpinMessage(header: NetlinkHeader(type: family, flags: Netlink.flagRequest, sequence: UInt32(truncatingIfNeeded: seq), port: 0),
-                               command: NFLH.Command.encap.rawValue, encap: encap)
+        let m = HairpinMessage(
+            header: NetlinkHeader(
+                type: family, flags: Netlink.flagRequest, sequence: UInt32(truncatingIfNeeded: seq), port: 0),
+            command: NFLH.Command.encap.rawValue, encap: encap)
         return try m.encoded()
     }
 
@@ -41,8 +45,10 @@ import LibFlowTable
         let answer = service.handle(call)
         var out: [UInt8] = []
         for part in answer.parts() {
-            out += try HairpinMessage(header: NetlinkHeader(type: family, flags: ListenerLoop.answerFlags, sequence: 0, port: 0),
-                                      command: NFLH.Command.encap.rawValue, encap: part).encoded()
+            out += try HairpinMessage(
+                header: NetlinkHeader(type: family, flags: ListenerLoop.answerFlags, sequence: 0, port: 0),
+                command: NFLH.Command.encap.rawValue, encap: part
+            ).encoded()
         }
         return out
     }
@@ -74,33 +80,37 @@ import LibFlowTable
                 let i = draw.next(live[ifindex]!.count)
                 let victim = live[ifindex]!.remove(at: i)
                 // DEL carries the flow as it was set (as unft sends it) or only its keys.
-                let sent = draw.next(2) == 0 ? victim : Flow(table: victim.table, uid: victim.uid, priority: victim.priority)
+                let sent =
+                    draw.next(2) == 0 ? victim : Flow(table: victim.table, uid: victim.uid, priority: victim.priority)
                 request = try Self.request(.delFlows, seq: seq, ifindex: ifindex, flows: [sent], strategy: .abortLog)
                 expectFast = true
-            case 11 where !(live[ifindex] ?? []).isEmpty:   // the same uid again: EEXIST
+            case 11 where !(live[ifindex] ?? []).isEmpty:  // the same uid again: EEXIST
                 request = try Self.request(.setFlows, seq: seq, ifindex: ifindex, flows: [live[ifindex]!.last!])
-            case 12 where !(live[ifindex] ?? []).isEmpty:   // same matches and priority, new uid: EEXIST
+            case 12 where !(live[ifindex] ?? []).isEmpty:  // same matches and priority, new uid: EEXIST
                 var twin = live[ifindex]!.last!
                 twin.uid = fresh.uid
                 request = try Self.request(.setFlows, seq: seq, ifindex: ifindex, flows: [twin])
-            case 13:                                         // no such uid: ENOENT
+            case 13:  // no such uid: ENOENT
                 request = try Self.request(.delFlows, seq: seq, ifindex: ifindex, flows: [fresh])
-            case 14:                                         // invalid for the model
+            case 14:  // invalid for the model
                 fresh.table = 999
                 request = try Self.request(.setFlows, seq: seq, ifindex: ifindex, flows: [fresh])
-            case 15:                                         // two flows: typed only
+            case 15:  // two flows: typed only
                 let second = gen.flows(count: 1)[0]
-                request = try Self.request(.setFlows, seq: seq, ifindex: ifindex, flows: [fresh, second], strategy: .continue)
+                request = try Self.request(
+                    .setFlows, seq: seq, ifindex: ifindex, flows: [fresh, second], strategy: .continue)
                 live[ifindex, default: []] += [fresh, second]
-            case 16:                                         // bad strategy, bad preamble, no device
+            case 16:  // bad strategy, bad preamble, no device
                 switch draw.next(3) {
-                case 0: request = try Self.request(.setFlows, seq: seq, ifindex: ifindex, flows: [fresh], strategy: ErrorStrategy(rawValue: 9))
+                case 0:
+                    request = try Self.request(
+                        .setFlows, seq: seq, ifindex: ifindex, flows: [fresh], strategy: ErrorStrategy(rawValue: 9))
                 case 1: request = try Self.request(.setFlows, seq: seq, ifindex: ifindex, idType: 3, flows: [fresh])
                 default: request = try Self.request(.setFlows, seq: seq, ifindex: 0, flows: [fresh])
                 }
-            case 17:                                         // no flow at all
+            case 17:  // no flow at all
                 request = try Self.request(.delFlows, seq: seq, ifindex: ifindex, flows: [])
-            default:                                         // reads what both stored
+            default:  // reads what both stored
                 let table = tables[draw.next(tables.count)]
                 request = try Self.request(.getFlows, seq: seq, ifindex: ifindex, selector: FlowSelector(table: table))
             }
@@ -160,7 +170,9 @@ import LibFlowTable
         // Another family id, a truncated message: declined.
         answered = set.withUnsafeBytes { fast.answer($0, requestFamilyID: 0x30) { _ in } }
         #expect(!answered)
-        answered = set.withUnsafeBytes { fast.answer(UnsafeRawBufferPointer(rebasing: $0.dropLast(4)), requestFamilyID: Self.family) { _ in } }
+        answered = set.withUnsafeBytes {
+            fast.answer(UnsafeRawBufferPointer(rebasing: $0.dropLast(4)), requestFamilyID: Self.family) { _ in }
+        }
         #expect(!answered)
         // With the header read by the caller: the same framing rules. A second top-level
         // attribute after ENCAP (the header reader stops at the ENCAP) and another family: declined.
@@ -204,27 +216,27 @@ import LibFlowTable
             var request: [UInt8]
             var expectFast = false
             switch draw.next(10) {
-            case 0..<5:                                      // fresh flows: success
+            case 0..<5:  // fresh flows: success
                 let flows = gen.flows(count: count)
                 request = try Self.request(.setFlows, seq: seq, ifindex: ifindex, flows: flows, strategy: strategy)
                 expectFast = true
-            case 5..<7 where live.count >= count:           // delete some: success
+            case 5..<7 where live.count >= count:  // delete some: success
                 var flows: [Flow] = []
                 for _ in 0..<count { flows.append(live[draw.next(live.count)]) }
                 var seen = Set<UInt32>()
                 flows = flows.filter { seen.insert($0.uid).inserted }
                 request = try Self.request(.delFlows, seq: seq, ifindex: ifindex, flows: flows, strategy: strategy)
                 expectFast = true
-            case 7:                                          // a failing flow somewhere in a SET
+            case 7:  // a failing flow somewhere in a SET
                 var flows = gen.flows(count: count)
                 let at = draw.next(flows.count)
                 switch draw.next(3) {
-                case 0 where !live.isEmpty: flows[at] = live[draw.next(live.count)]    // stored already
+                case 0 where !live.isEmpty: flows[at] = live[draw.next(live.count)]  // stored already
                 case 1 where flows.count > 1: flows[at] = flows[(at + 1) % flows.count]  // twice in the batch
-                default: flows[at].table = 999                                           // invalid
+                default: flows[at].table = 999  // invalid
                 }
                 request = try Self.request(.setFlows, seq: seq, ifindex: ifindex, flows: flows, strategy: strategy)
-            case 8 where !live.isEmpty:                      // a DEL with a missing uid somewhere
+            case 8 where !live.isEmpty:  // a DEL with a missing uid somewhere
                 var flows = (0..<count).map { _ in live[draw.next(live.count)] }
                 var seen = Set<UInt32>()
                 flows = flows.filter { seen.insert($0.uid).inserted }
@@ -280,7 +292,8 @@ import LibFlowTable
         #expect(got == (try Self.typed(reference, set)))
         #expect(!set.withUnsafeBytes { fast.answer($0, requestFamilyID: Self.family) { _ in } })
         for table in Set(flows.map(\.table)) {
-            #expect(s.devices.existingState(for: 7)?.backend.allFlows(table: table)
+            #expect(
+                s.devices.existingState(for: 7)?.backend.allFlows(table: table)
                     == reference.devices.existingState(for: 7)?.backend.allFlows(table: table))
         }
         #expect(s.devices.existingState(for: 7)?.backend.totalCount == 3)
@@ -377,7 +390,8 @@ extension ByteServiceTests {
             if n % 7 == 3 { request = try Self.reordered(request, flow) }
             if n % 11 == 5 {
                 // Two flows, the second a duplicate of the first: typed, CONTINUE keeps the first.
-                request = try Self.request(.setFlows, seq: seq, ifindex: ifindex, flows: [flow, flow], strategy: .continue)
+                request = try Self.request(
+                    .setFlows, seq: seq, ifindex: ifindex, flows: [flow, flow], strategy: .continue)
             }
             let expected = try Self.typed(reference, request)
             var got = Self.fastAnswer(fast, request)
@@ -403,7 +417,8 @@ extension ByteServiceTests {
         try get(FlowSelector(table: tables[0]), on: 0, expectFast: false)
         // And again after deletes (the hash backend's arena with garbage).
         for table in tables {
-            for flow in (tested.devices.existingState(for: ifindex)?.backend.allFlows(table: table) ?? []) where draw.next(3) == 0 {
+            for flow in (tested.devices.existingState(for: ifindex)?.backend.allFlows(table: table) ?? [])
+            where draw.next(3) == 0 {
                 seq += 1
                 let request = try Self.request(.delFlows, seq: seq, ifindex: ifindex, flows: [flow])
                 let expected = try Self.typed(reference, request)
@@ -417,7 +432,8 @@ extension ByteServiceTests {
         #expect(fastReads >= 90)
         #expect(tested.counters == reference.counters)
         for table in tables {
-            #expect(reference.devices.existingState(for: ifindex)?.backend.allFlows(table: table)
+            #expect(
+                reference.devices.existingState(for: ifindex)?.backend.allFlows(table: table)
                     == tested.devices.existingState(for: ifindex)?.backend.allFlows(table: table), "table \(table)")
         }
     }

@@ -26,8 +26,10 @@ struct TemporaryDirectory {
     }
 
     /// Replaces the first occurrence of `old` in a file; fails the test when it is not there.
-    func edit(_ name: String, replacing old: String, with new: String,
-              sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func edit(
+        _ name: String, replacing old: String, with new: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let text = try read(name)
         let range = try #require(text.range(of: old), "\(old) not in \(name)", sourceLocation: sourceLocation)
         try write(name, text.replacingCharacters(in: range, with: new))
@@ -52,8 +54,9 @@ struct TemporaryDirectory {
         let loaded = try ModelLoader.load(directory: directory)
         // Compared part by part: a whole-model mismatch prints pages.
         for part in ModelLoader.Part.allCases {
-            #expect(ModelLoader.attributes(of: loaded, part) == ModelLoader.attributes(of: source, part),
-                    "models/default/\(part.fileName) differs from DefaultModelSource; regenerate (see its header)")
+            #expect(
+                ModelLoader.attributes(of: loaded, part) == ModelLoader.attributes(of: source, part),
+                "models/default/\(part.fileName) differs from DefaultModelSource; regenerate (see its header)")
         }
         #expect(loaded.validate().isEmpty)
     }
@@ -74,10 +77,16 @@ struct TemporaryDirectory {
         // DONE is 0, never the v1 0xFFFFFFFF.
         #expect(!model.headerGraph.flatMap(\.jumps).contains { $0.nextNode == 0xFFFF_FFFF })
         // The §4.4 example flow of the protocol reference is valid against it.
-        let example = Flow(table: 1, uid: 10, priority: 5, matches: [
-            FieldRef(instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
-                     value: FieldValue(0x0800, type: .u16), mask: FieldValue(0xFFFF, type: .u16)),
-        ], actions: [Action(uid: 5, signature: [ActionArg(name: "port", type: .u32, value: FieldValue(2, type: .u32))])])
+        let example = Flow(
+            table: 1, uid: 10, priority: 5,
+            matches: [
+                FieldRef(
+                    instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
+                    value: FieldValue(0x0800, type: .u16), mask: FieldValue(0xFFFF, type: .u16))
+            ],
+            actions: [
+                Action(uid: 5, signature: [ActionArg(name: "port", type: .u32, value: FieldValue(2, type: .u32))])
+            ])
         #expect(model.validate(example, for: .set).isEmpty)
     }
 
@@ -103,8 +112,10 @@ struct TemporaryDirectory {
     // MARK: broken models
 
     /// The default model in a temporary directory, `change` applied, loaded; returns the error.
-    func loadError(_ change: (TemporaryDirectory) throws -> Void,
-                   sourceLocation: SourceLocation = #_sourceLocation) throws -> ModelLoadError {
+    func loadError(
+        _ change: (TemporaryDirectory) throws -> Void,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> ModelLoadError {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try ModelLoader.write(source, to: dir.path)
@@ -114,8 +125,9 @@ struct TemporaryDirectory {
         } catch {
             #expect(error.directory == dir.path, sourceLocation: sourceLocation)
             for p in error.problems {
-                #expect(p.file.hasPrefix(dir.path), "problem names no file of the model: \(p)",
-                        sourceLocation: sourceLocation)
+                #expect(
+                    p.file.hasPrefix(dir.path), "problem names no file of the model: \(p)",
+                    sourceLocation: sourceLocation)
             }
             return error
         }
@@ -213,8 +225,10 @@ struct TemporaryDirectory {
 
     // MARK: cross-validation errors, located in their files
 
-    func validationError(_ change: (inout PipelineModel) -> Void,
-                         sourceLocation: SourceLocation = #_sourceLocation) throws -> ModelLoadError {
+    func validationError(
+        _ change: (inout PipelineModel) -> Void,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> ModelLoadError {
         var model = source
         change(&model)
         return try loadError({ try ModelLoader.write(model, to: $0.path) }, sourceLocation: sourceLocation)
@@ -256,7 +270,7 @@ struct TemporaryDirectory {
     @Test func tableGraphAndInstanceErrors() throws {
         let e = try validationError { model in
             model.tableGraph.append(TableGraphNode(uid: 42, flags: 0, jumps: []))
-            model.tables[1].matches[0].instance = 3   // ipv4's node does not parse vlan
+            model.tables[1].matches[0].instance = 3  // ipv4's node does not parse vlan
             model.actions[0].signature?[0].value = FieldValue(rawBits: 0, byteCount: 4)
         }
         let kinds = e.problems.map(\.kind)
@@ -269,7 +283,8 @@ struct TemporaryDirectory {
         #expect(byKind[.validation(.valueWidthMismatch)]?.path == "actions[0].action.signature[0].action_arg")
         #expect(byKind[.validation(.valueWidthMismatch)]?.file.hasSuffix("/actions.json") == true)
         // Problems come in model order: actions, tables, then the table graph.
-        #expect(e.problems.map { ($0.file as NSString).lastPathComponent }
+        #expect(
+            e.problems.map { ($0.file as NSString).lastPathComponent }
                 == ["actions.json", "tables.json", "table-graph.json"])
     }
 

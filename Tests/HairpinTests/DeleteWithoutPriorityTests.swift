@@ -34,7 +34,8 @@ func removingAttribute(_ bytes: [UInt8], at: Int, count: Int) -> [UInt8] {
 /// The offset of the PRIORITY attribute (u32, type 4) right after the UID attribute `uid`.
 func priorityOffset(_ bytes: [UInt8], uid: UInt32, priority: UInt32) -> Int? {
     let le = { (v: UInt32) in (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
-    let pattern: [UInt8] = [8, 0, UInt8(NFL.FlowAttr.uid), 0] + le(uid) + [8, 0, UInt8(NFL.FlowAttr.priority), 0] + le(priority)
+    let pattern: [UInt8] =
+        [8, 0, UInt8(NFL.FlowAttr.uid), 0] + le(uid) + [8, 0, UInt8(NFL.FlowAttr.priority), 0] + le(priority)
     guard bytes.count >= pattern.count else { return nil }
     for i in 0...(bytes.count - pattern.count) where Array(bytes[i..<(i + pattern.count)]) == pattern { return i + 8 }
     return nil
@@ -53,7 +54,9 @@ func priorityOffset(_ bytes: [UInt8], uid: UInt32, priority: UInt32) -> Int? {
         let at = try #require(priorityOffset(full, uid: flow.uid, priority: flow.priority))
         let del = removingAttribute(full, at: at, count: 8)
         // The typed decoder agrees that the request is well formed.
-        #expect(try HairpinMessage.decode(del, familyID: ByteServiceTests.family).encap?.attributes?.flows?.first?.uid == flow.uid)
+        #expect(
+            try HairpinMessage.decode(del, familyID: ByteServiceTests.family).encap?.attributes?.flows?.first?.uid
+                == flow.uid)
         #expect(del.withUnsafeBytes { fast.answer($0, requestFamilyID: ByteServiceTests.family) { _ in } })
         #expect(s.devices.existingState(for: 7)?.backend.totalCount == 0)
     }
@@ -61,8 +64,9 @@ func priorityOffset(_ bytes: [UInt8], uid: UInt32, priority: UInt32) -> Int? {
     @Test func theTwinAndTheDaemonDeleteByTableAndUid() throws {
         let h = try TwinHarness()
         let service = HairpinService(model: DefaultModelSource.model, backend: .hash)
-        let loop = ListenerLoop(transport: try UnixSeqpacketConnection.connect(path: h.paths.hairpin),
-                                familyID: h.twin.configuration.hairpinFamilyID, service: service, log: { _ in })
+        let loop = ListenerLoop(
+            transport: try UnixSeqpacketConnection.connect(path: h.paths.hairpin),
+            familyID: h.twin.configuration.hairpinFamilyID, service: service, log: { _ in })
         try loop.register()
         let thread = try PosixThread { _ = try? loop.run() }
         defer { loop.stop(); thread.join() }
@@ -73,11 +77,14 @@ func priorityOffset(_ bytes: [UInt8], uid: UInt32, priority: UInt32) -> Int? {
         #expect(set.errno == 0 && set.acknowledged)
         #expect(service.devices.existingState(for: ifindex)?.backend.totalCount == 1)
 
-        let request = FlowTableMessage(header: NetlinkHeader(type: h.twin.configuration.flowTableFamilyID,
-                                                             flags: Netlink.flagRequest | Netlink.flagAck, sequence: 77, port: 0),
-                                       command: NFL.Command.delFlows.rawValue,
-                                       attributes: FlowTableAttributes(identifierType: NFL.IdentifierType.ifindex, identifier: ifindex,
-                                                                       flows: [flow]))
+        let request = FlowTableMessage(
+            header: NetlinkHeader(
+                type: h.twin.configuration.flowTableFamilyID,
+                flags: Netlink.flagRequest | Netlink.flagAck, sequence: 77, port: 0),
+            command: NFL.Command.delFlows.rawValue,
+            attributes: FlowTableAttributes(
+                identifierType: NFL.IdentifierType.ifindex, identifier: ifindex,
+                flows: [flow]))
         let full = try request.encoded()
         let at = try #require(priorityOffset(full, uid: flow.uid, priority: flow.priority))
         let peer = try h.rawAPI()

@@ -50,10 +50,12 @@ import LibFlowTable
 
     /// A getter with CMD_TYPE, CMD, SEQ and ATTR{preamble} (the usual request), with hooks
     /// for the odd variants.
-    static func getter(_ cmd: UInt32, seq: UInt64, ifindex: UInt32, idType: UInt32? = NFL.IdentifierType.ifindex,
-                       cmdType: UInt32 = NFLH.EncapCmdType.nflCommand, withAttr: Bool = true,
-                       encapExtra: (inout NetlinkWriter) -> Void = { _ in },
-                       attrExtra: (inout NetlinkWriter) -> Void = { _ in }) throws -> [UInt8] {
+    static func getter(
+        _ cmd: UInt32, seq: UInt64, ifindex: UInt32, idType: UInt32? = NFL.IdentifierType.ifindex,
+        cmdType: UInt32 = NFLH.EncapCmdType.nflCommand, withAttr: Bool = true,
+        encapExtra: (inout NetlinkWriter) -> Void = { _ in },
+        attrExtra: (inout NetlinkWriter) -> Void = { _ in }
+    ) throws -> [UInt8] {
         try raw { w in
             w.put(NFLH.EncapAttr.cmdType, u32: cmdType)
             w.put(NFLH.EncapAttr.cmd, u32: cmd)
@@ -94,37 +96,46 @@ import LibFlowTable
                 for c in getters { packets.append(try getter(c, seq: s(), ifindex: ifindex)) }
             }
             // A SET in between (the byte path for hash, typed otherwise), then two getters in one packet.
-            let set = HairpinMessage(header: NetlinkHeader(type: family, flags: Netlink.flagRequest, sequence: 2, port: 0),
-                                     command: NFLH.Command.encap.rawValue,
-                                     encap: HairpinEncap(command: UInt32(NFL.Command.setFlows.rawValue), sequence: s(),
-                                                         attributes: FlowTableAttributes(identifierType: NFL.IdentifierType.ifindex,
-                                                                                         identifier: 7, flows: gen.flows(count: 1))))
+            let set = HairpinMessage(
+                header: NetlinkHeader(type: family, flags: Netlink.flagRequest, sequence: 2, port: 0),
+                command: NFLH.Command.encap.rawValue,
+                encap: HairpinEncap(
+                    command: UInt32(NFL.Command.setFlows.rawValue), sequence: s(),
+                    attributes: FlowTableAttributes(
+                        identifierType: NFL.IdentifierType.ifindex,
+                        identifier: 7, flows: gen.flows(count: 1))))
             packets.append(try set.encoded())
             packets.append(try getter(0, seq: s(), ifindex: 8) + getter(4, seq: s(), ifindex: 7))
         }
         for c in getters {
             packets += [
-                try getter(c, seq: s(), ifindex: 7, idType: 3),                       // not IFINDEX: EINVAL
-                try getter(c, seq: s(), ifindex: 0),                                  // no device: ENODEV
-                try getter(c, seq: s(), ifindex: 7, idType: nil),                     // no preamble: EINVAL
-                try getter(c, seq: s(), ifindex: 7, withAttr: false),                 // no ATTR: EINVAL
-                try getter(c, seq: s(), ifindex: 7, cmdType: 2),                      // EOPNOTSUPP
-                try getter(c, seq: s(), ifindex: 7, attrExtra: { $0.put(NFL.Attr.flowsError, u32: 1) }),    // answered
+                try getter(c, seq: s(), ifindex: 7, idType: 3),  // not IFINDEX: EINVAL
+                try getter(c, seq: s(), ifindex: 0),  // no device: ENODEV
+                try getter(c, seq: s(), ifindex: 7, idType: nil),  // no preamble: EINVAL
+                try getter(c, seq: s(), ifindex: 7, withAttr: false),  // no ATTR: EINVAL
+                try getter(c, seq: s(), ifindex: 7, cmdType: 2),  // EOPNOTSUPP
+                try getter(c, seq: s(), ifindex: 7, attrExtra: { $0.put(NFL.Attr.flowsError, u32: 1) }),  // answered
                 try getter(c, seq: s(), ifindex: 7, encapExtra: { $0.put(NFLH.EncapAttr.status, u32: 0) }),  // an answer: EINVAL
-                try getter(c, seq: s(), ifindex: 7, encapExtra: { $0.put(NFLH.EncapAttr.part, u32: 0) }),    // one part: answered
-                try getter(c, seq: s(), ifindex: 7, encapExtra: { $0.put(NFLH.EncapAttr.pad, u64: 0) }),     // PAD: answered
-                try getter(c, seq: s(), ifindex: 7, attrExtra: { $0.put(NFL.Attr.identifier, u32: 8) }),     // repeat: malformed
-                try getter(c, seq: s(), ifindex: 7, attrExtra: { $0.put(NFL.Attr.tables, u32: 8) }),         // bad TABLES: malformed
-                try getter(c, seq: s(), ifindex: 7, encapExtra: { $0.put(NFLH.EncapAttr.cmd, u32: c) }),     // CMD twice: malformed
-                try raw { w in                                                                              // SEQ as u32: dropped
-                    w.put(NFLH.EncapAttr.cmdType, u32: 1); w.put(NFLH.EncapAttr.cmd, u32: c); w.put(NFLH.EncapAttr.seq, u32: 5)
+                try getter(c, seq: s(), ifindex: 7, encapExtra: { $0.put(NFLH.EncapAttr.part, u32: 0) }),  // one part: answered
+                try getter(c, seq: s(), ifindex: 7, encapExtra: { $0.put(NFLH.EncapAttr.pad, u64: 0) }),  // PAD: answered
+                try getter(c, seq: s(), ifindex: 7, attrExtra: { $0.put(NFL.Attr.identifier, u32: 8) }),  // repeat: malformed
+                try getter(c, seq: s(), ifindex: 7, attrExtra: { $0.put(NFL.Attr.tables, u32: 8) }),  // bad TABLES: malformed
+                try getter(c, seq: s(), ifindex: 7, encapExtra: { $0.put(NFLH.EncapAttr.cmd, u32: c) }),  // CMD twice: malformed
+                try raw { w in  // SEQ as u32: dropped
+                    w.put(NFLH.EncapAttr.cmdType, u32: 1); w.put(NFLH.EncapAttr.cmd, u32: c);
+                    w.put(NFLH.EncapAttr.seq, u32: 5)
                 },
-                try raw { w in                                                                              // ATTR's bytes cut
-                    w.put(NFLH.EncapAttr.cmdType, u32: 1); w.put(NFLH.EncapAttr.cmd, u32: c); w.put(NFLH.EncapAttr.seq, u64: s())
+                try raw { w in  // ATTR's bytes cut
+                    w.put(NFLH.EncapAttr.cmdType, u32: 1); w.put(NFLH.EncapAttr.cmd, u32: c);
+                    w.put(NFLH.EncapAttr.seq, u64: s())
                     [UInt8]([7, 0]).withUnsafeBytes { w.put(NFLH.EncapAttr.attr, bytes: $0) }
                 },
                 // The first part of a call, a getter while it is pending (typed), its last part.
-                try getter(c, seq: 77, ifindex: 7, encapExtra: { $0.put(NFLH.EncapAttr.part, u32: 0); $0.putFlag(NFLH.EncapAttr.more) }),
+                try getter(
+                    c, seq: 77, ifindex: 7,
+                    encapExtra: {
+                        $0.put(NFLH.EncapAttr.part, u32: 0); $0.putFlag(NFLH.EncapAttr.more)
+                    }),
                 try getter(c, seq: s(), ifindex: 8),
                 try getter(c, seq: 77, ifindex: 7, encapExtra: { $0.put(NFLH.EncapAttr.part, u32: 1) }),
                 try getter(c, seq: s(), ifindex: 8),
@@ -136,9 +147,13 @@ import LibFlowTable
         return packets
     }
 
-    static func run(_ packets: [[UInt8]], backend: BackendKind, bytePath: Bool,
-                    faults: FaultInjector? = nil) throws -> (sent: [[UInt8]], stats: ListenerStatistics,
-                                                             counters: HairpinCounters, answeredFast: Int, injected: Int) {
+    static func run(
+        _ packets: [[UInt8]], backend: BackendKind, bytePath: Bool,
+        faults: FaultInjector? = nil
+    ) throws -> (
+        sent: [[UInt8]], stats: ListenerStatistics,
+        counters: HairpinCounters, answeredFast: Int, injected: Int
+    ) {
         let registry = DeviceRegistry(model: DefaultModelSource.model, backend: backend, models: [9: bigModel])
         let service = HairpinService(devices: registry)
         service.faults = faults
@@ -147,8 +162,10 @@ import LibFlowTable
         loop.pollInterval = nil
         if !bytePath { loop.byteService = nil }
         _ = try loop.run()
-        return (transport.sent, loop.statistics, service.counters, loop.byteService?.answered ?? 0,
-                service.faults?.injectedCount ?? 0)
+        return (
+            transport.sent, loop.statistics, service.counters, loop.byteService?.answered ?? 0,
+            service.faults?.injectedCount ?? 0
+        )
     }
 
     @Test(arguments: [BackendKind.dummy, .hash, .tss, .tcam])

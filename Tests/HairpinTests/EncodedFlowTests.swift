@@ -61,26 +61,42 @@ import LibFlowTable
         case 12: someMatch { $0.type = FieldType(rawValue: ($0.type.rawValue % 4) + 1) }
         case 13: someMatch { $0.value = FieldValue(rawBits: 1, byteCount: 3) }
         case 14: someMatch { $0.mask = FieldValue(rawBits: 1, byteCount: 3) }
-        case 15: someMatch { m in   // every bit of the value's width: above a narrower field's bits
-            let bytes = m.value?.byteCount ?? 8
-            m.value = FieldValue(rawBits: bytes >= 8 ? ~0 : (1 << (8 * UInt64(bytes))) - 1, byteCount: bytes)
-        }
+        case 15:
+            someMatch { m in  // every bit of the value's width: above a narrower field's bits
+                let bytes = m.value?.byteCount ?? 8
+                m.value = FieldValue(rawBits: bytes >= 8 ? ~0 : (1 << (8 * UInt64(bytes))) - 1, byteCount: bytes)
+            }
         case 16: someMatch { $0.mask = FieldValue(rawBits: 0x5, byteCount: $0.value?.byteCount ?? 8) }
-        case 17:   // the same field twice with another value: a conflict (or, rarely, compatible)
+        case 17:  // the same field twice with another value: a conflict (or, rarely, compatible)
             if var m = f.matches, let first = m.first {
                 var twin = first
-                twin.value = FieldValue(rawBits: (first.value?.rawBits ?? 0) ^ 1, byteCount: first.value?.byteCount ?? 4)
+                twin.value = FieldValue(
+                    rawBits: (first.value?.rawBits ?? 0) ^ 1, byteCount: first.value?.byteCount ?? 4)
                 m.append(twin)
                 f.matches = m
             }
         case 18: someAction { $0.uid = 0 }
         case 19: someAction { $0.uid = 4242 }
-        case 20: someAction { $0.signature = ($0.signature ?? []) + [ActionArg(type: .u32, value: FieldValue(rawBits: 1, byteCount: 4))] }
-        case 21: someAction { a in if var s = a.signature, !s.isEmpty { s[0].type = FieldType(rawValue: (s[0].type.rawValue % 4) + 1); a.signature = s } }
-        case 22: someAction { a in if var s = a.signature, !s.isEmpty { s[0].value = FieldValue(rawBits: 1, byteCount: 3); a.signature = s } }
+        case 20:
+            someAction {
+                $0.signature =
+                    ($0.signature ?? []) + [ActionArg(type: .u32, value: FieldValue(rawBits: 1, byteCount: 4))]
+            }
+        case 21:
+            someAction { a in
+                if var s = a.signature, !s.isEmpty {
+                    s[0].type = FieldType(rawValue: (s[0].type.rawValue % 4) + 1); a.signature = s
+                }
+            }
+        case 22:
+            someAction { a in
+                if var s = a.signature, !s.isEmpty {
+                    s[0].value = FieldValue(rawBits: 1, byteCount: 3); a.signature = s
+                }
+            }
         case 23: f.actions = []
-        case 24: someAction { $0.name = "a\u{e9}" }   // not ASCII: the reader declines, typed decodes
-        case 25: f.error = 5                           // ERROR in a request flow: declined
+        case 24: someAction { $0.name = "a\u{e9}" }  // not ASCII: the reader declines, typed decodes
+        case 25: f.error = 5  // ERROR in a request flow: declined
         default: someMatch { $0.mask = nil }
         }
         return f
@@ -110,18 +126,25 @@ import LibFlowTable
                     guard reader.read(element) else {
                         declined += 1
                         // Declined only for what the reader leaves to the typed path on purpose.
-                        #expect(flow.error != nil || flow.actions?.contains { $0.name?.utf8.contains { $0 >= 0x80 } == true } == true,
-                                "flow \(n) declined")
+                        #expect(
+                            flow.error != nil
+                                || flow.actions?.contains { $0.name?.utf8.contains { $0 >= 0x80 } == true } == true,
+                            "flow \(n) declined")
                         return
                     }
                     #expect(reader.table == flow.table && reader.uid == flow.uid && reader.priority == flow.priority)
                     #expect(Array(reader.matchBuffer) == (flow.matches ?? []), "flow \(n) matches")
                     #expect(reader.actionCount == (flow.actions?.count ?? 0))
-                    let fast = index.isValid(table: reader.table, uid: reader.uid, for: operation,
-                                             matches: reader.matchBuffer, actions: reader.actionBuffer, args: reader.argBuffer)
-                    #expect(fast == typedValid, "flow \(n) \(operation): isValid \(fast), firstError \(String(describing: index.firstError(in: flow, for: operation)))")
+                    let fast = index.isValid(
+                        table: reader.table, uid: reader.uid, for: operation,
+                        matches: reader.matchBuffer, actions: reader.actionBuffer, args: reader.argBuffer)
+                    #expect(
+                        fast == typedValid,
+                        "flow \(n) \(operation): isValid \(fast), firstError \(String(describing: index.firstError(in: flow, for: operation)))"
+                    )
                     if fast {
-                        #expect(FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority)
+                        #expect(
+                            FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority)
                                 == FlowIdentity.fingerprint(flow.matches, priority: flow.priority))
                     }
                     if operation == .set { if typedValid { valid += 1 } else { invalid += 1 } }
@@ -151,10 +174,12 @@ import LibFlowTable
                 guard let list = try? top.next() else { return false }
                 var it = list.nested()
                 guard let e = try? it.next(), reader.read(e), let base = e.payload.baseAddress else { return false }
-                return encoded.insert(FlowView(table: reader.table, uid: reader.uid, priority: reader.priority,
-                                               fingerprint: FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority),
-                                               matches: reader.matchBuffer,
-                                               element: UnsafeRawBufferPointer(start: base - 4, count: e.payload.count + 4)))
+                return encoded.insert(
+                    FlowView(
+                        table: reader.table, uid: reader.uid, priority: reader.priority,
+                        fingerprint: FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority),
+                        matches: reader.matchBuffer,
+                        element: UnsafeRawBufferPointer(start: base - 4, count: e.payload.count + 4)))
             }
         }
         // Hash: enough churn for several compactions (each flow is ~150-300 bytes; > 64 KiB of
@@ -209,7 +234,7 @@ import LibFlowTable
         let backend = kind.make(tables: sizes)
         var reader = EncodedFlowReader()
         defer { reader.deallocate() }
-        var sent: [UInt64: [UInt8]] = [:]   // table << 32 | uid → the element as sent
+        var sent: [UInt64: [UInt8]] = [:]  // table << 32 | uid → the element as sent
         for f in gen.flows(count: 200) {
             let bytes = try Self.encodedList(f)
             bytes.withUnsafeBytes { raw in
@@ -218,9 +243,12 @@ import LibFlowTable
                 var it = list.nested()
                 guard let e = try? it.next(), reader.read(e), let base = e.payload.baseAddress else { return }
                 let element = UnsafeRawBufferPointer(start: base - 4, count: e.payload.count + 4)
-                if backend.insert(FlowView(table: reader.table, uid: reader.uid, priority: reader.priority,
-                                           fingerprint: FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority),
-                                           matches: reader.matchBuffer, element: element)) {
+                if backend.insert(
+                    FlowView(
+                        table: reader.table, uid: reader.uid, priority: reader.priority,
+                        fingerprint: FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority),
+                        matches: reader.matchBuffer, element: element))
+                {
                     sent[UInt64(f.table) << 32 | UInt64(f.uid)] = Array(element)
                 }
             }
@@ -234,7 +262,9 @@ import LibFlowTable
                 for e in elements {
                     // The element's UID (TABLE at 4, UID at 12, its payload at 16).
                     let uid = UInt32(e[16]) | UInt32(e[17]) << 8 | UInt32(e[18]) << 16 | UInt32(e[19]) << 24
-                    #expect(sent[UInt64(table) << 32 | UInt64(uid)] == e, "\(kind) table \(table) uid \(uid) round \(round)")
+                    #expect(
+                        sent[UInt64(table) << 32 | UInt64(uid)] == e, "\(kind) table \(table) uid \(uid) round \(round)"
+                    )
                 }
                 // A typed read decodes the flows (get-flows by the typed path, a lookup).
                 _ = backend.allFlows(table: table)
@@ -268,7 +298,9 @@ import LibFlowTable
                     (NFL.FieldRefAttr.maskType, { $0.put(NFL.FieldRefAttr.maskType, u32: r.maskType.rawValue) }),
                     (NFL.FieldRefAttr.type, { $0.put(NFL.FieldRefAttr.type, u32: r.type.rawValue) }),
                 ]
-                if let v = r.value { parts.append((NFL.FieldRefAttr.value, { $0.put(NFL.FieldRefAttr.value, value: v) })) }
+                if let v = r.value {
+                    parts.append((NFL.FieldRefAttr.value, { $0.put(NFL.FieldRefAttr.value, value: v) }))
+                }
                 if let v = r.mask { parts.append((NFL.FieldRefAttr.mask, { $0.put(NFL.FieldRefAttr.mask, value: v) })) }
                 switch variant {
                 case 0: parts.reverse()
@@ -285,7 +317,7 @@ import LibFlowTable
             try w.endNest(element)
             try w.endNest(flows)
             var bytes = w.withUnsafeBytes { Array($0) }
-            if variant == 5, draw.next(2) == 0 { bytes += [0, 0] }   // leftover bytes after FLOWS
+            if variant == 5, draw.next(2) == 0 { bytes += [0, 0] }  // leftover bytes after FLOWS
             let decoded = bytes.withUnsafeBytes { raw in
                 try? FlowTableCodec.decode(AttributeIterator(raw, baseOffset: 0), layout: .list, depth: 2).flows?.first
             }

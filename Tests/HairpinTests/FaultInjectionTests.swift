@@ -43,8 +43,10 @@ struct FaultInjectionTests {
     }
 
     @Test func injectorCountsPerSpecAndMarks() throws {
-        let specs = [try FaultSpec.parse("set_flows:error=ENOSPC:when=2", defaultSide: .backend),
-                     try FaultSpec.parse("get_tables:error=EBUSY", defaultSide: .twin)]
+        let specs = [
+            try FaultSpec.parse("set_flows:error=ENOSPC:when=2", defaultSide: .backend),
+            try FaultSpec.parse("get_tables:error=EBUSY", defaultSide: .twin),
+        ]
         let f = FaultInjector(specs: specs)
         let set = NFL.Command.setFlows.rawValue, tables = NFL.Command.getTables.rawValue
         #expect(f.decide(side: .backend, command: set, sequence: 10) == nil)
@@ -63,8 +65,9 @@ struct FaultInjectionTests {
     }
 
     @Test func markerRoundTrips() throws {
-        let f = InjectedFault(side: .twin, command: NFL.Command.delFlows.rawValue, call: 7, error: 16, delay: 1_500_000,
-                              sequence: 99)
+        let f = InjectedFault(
+            side: .twin, command: NFL.Command.delFlows.rawValue, call: 7, error: 16, delay: 1_500_000,
+            sequence: 99)
         #expect(f.comment == "injected fault: side=twin command=DEL_FLOWS call=7 seq=99 error=EBUSY delay=1500us")
         #expect(InjectedFault.parse(comment: "family x\n" + f.comment) == f)
         #expect(InjectedFault.parse(comment: "injected fault: side=sideways seq=1") == nil)
@@ -73,19 +76,26 @@ struct FaultInjectionTests {
 
     @Test func anInjectedBatchFailureAppliesNothing() throws {
         let service = HairpinService(model: DefaultModel.model, backend: .hash)
-        service.faults = FaultInjector(specs: [try FaultSpec.parse("set_flows:error=ENOSPC:when=1", defaultSide: .backend)])
+        service.faults = FaultInjector(specs: [
+            try FaultSpec.parse("set_flows:error=ENOSPC:when=1", defaultSide: .backend)
+        ])
         var gen = FlowGenerator(model: DefaultModel.model, seed: 3)
         let flows = gen.flows(count: 3)
         var a = FlowTableAttributes(identifierType: NFL.IdentifierType.ifindex, identifier: 1000)
         a.flows = flows
         a.errorStrategy = .abort
-        let answer = service.handle(HairpinEncap(command: UInt32(NFL.Command.setFlows.rawValue), sequence: 1, attributes: a))
+        let answer = service.handle(
+            HairpinEncap(command: UInt32(NFL.Command.setFlows.rawValue), sequence: 1, attributes: a))
         #expect(answer.status == 28)
         #expect(answer.results?.map(\.errno) == [28, 125, 125])
         #expect(answer.errorMessage == "injected fault: ENOSPC")
-        #expect(service.devices.existingState(for: 1000).map { s in flows.map(\.table).allSatisfy { (s.backend.count(table: $0) ?? 0) == 0 } } ?? true)
+        #expect(
+            service.devices.existingState(for: 1000).map { s in
+                flows.map(\.table).allSatisfy { (s.backend.count(table: $0) ?? 0) == 0 }
+            } ?? true)
         // The second call is not hit: the same batch now applies.
-        let again = service.handle(HairpinEncap(command: UInt32(NFL.Command.setFlows.rawValue), sequence: 2, attributes: a))
+        let again = service.handle(
+            HairpinEncap(command: UInt32(NFL.Command.setFlows.rawValue), sequence: 2, attributes: a))
         #expect(again.status == 0, "\(String(describing: again.errorMessage))")
     }
 }

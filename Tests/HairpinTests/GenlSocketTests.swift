@@ -26,8 +26,11 @@ enum GenlAvailability {
     }()
 }
 
-@Suite("Generic netlink transport (nlctrl)", .enabled(if: GenlAvailability.problem == nil,
-                                                       "generic netlink sockets are not available on this host"))
+@Suite(
+    "Generic netlink transport (nlctrl)",
+    .enabled(
+        if: GenlAvailability.problem == nil,
+        "generic netlink sockets are not available on this host"))
 struct GenlSocketTests {
     /// CTRL_CMD_GETFAMILY for `name` as raw bytes.
     func getFamily(_ name: String, sequence: UInt32) -> [UInt8] {
@@ -118,8 +121,9 @@ struct GenlSocketTests {
 
         // The same through the client: the errno and the text reach the caller.
         do {
-            _ = try FlowTableClient.lookupFamily(String(repeating: "y", count: 40), over: t, sequence: 100,
-                                                 timeout: 5, buffer: &buffer)
+            _ = try FlowTableClient.lookupFamily(
+                String(repeating: "y", count: 40), over: t, sequence: 100,
+                timeout: 5, buffer: &buffer)
             Issue.record("an over-long name was accepted")
         } catch {
             guard case let .familyLookupFailed(_, e, message) = error else {
@@ -158,7 +162,9 @@ struct GenlSocketTests {
         try getFamily("nlctrl", sequence: 1).withUnsafeBytes { try t.send($0) }
         var small = [UInt8](repeating: 0, count: 16)
         let outcome: Result<Int, TransportError> = small.withUnsafeMutableBytes { raw in
-            do throws(TransportError) { return .success(try t.receive(into: raw, timeout: 5)) } catch { return .failure(error) }
+            do throws(TransportError) { return .success(try t.receive(into: raw, timeout: 5)) } catch {
+                return .failure(error)
+            }
         }
         switch outcome {
         case .success:
@@ -167,7 +173,8 @@ struct GenlSocketTests {
             guard case let .truncated(n) = error else { Issue.record("unexpected error \(error)"); return }
             #expect(n > 16)
             // The first bytes are the reply's header.
-            #expect(small.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: UInt16.self) } == Controller.familyID)
+            #expect(
+                small.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: UInt16.self) } == Controller.familyID)
         }
     }
 
@@ -187,7 +194,9 @@ struct GenlSocketTests {
         t.close()
         var buffer: [UInt8] = []
         #expect(throws: TransportError.closed) { _ = try t.receive(into: &buffer, timeout: 0) }
-        #expect(throws: TransportError.closed) { try [UInt8](repeating: 0, count: 20).withUnsafeBytes { try t.send($0) } }
+        #expect(throws: TransportError.closed) {
+            try [UInt8](repeating: 0, count: 20).withUnsafeBytes { try t.send($0) }
+        }
     }
 
     @Test func deviceNames() {

@@ -9,8 +9,11 @@ import Testing
 import LibFlowTable
 @testable import Hairpin
 
-@Suite("Generic netlink transport: waits", .enabled(if: GenlAvailability.problem == nil,
-                                                    "generic netlink sockets are not available on this host"))
+@Suite(
+    "Generic netlink transport: waits",
+    .enabled(
+        if: GenlAvailability.problem == nil,
+        "generic netlink sockets are not available on this host"))
 struct GenlSocketWaitTests: TransportWaitChecks {
     /// A NLMSG_NOOP with `tag` in its sequence number, sent from `from` to `port` after `delay`
     /// seconds, on a thread (GenlSocketTransport is used from two threads here: the sender

@@ -27,8 +27,9 @@ enum L2 {
     }
 
     static func flow(_ uid: UInt32, prio: UInt32 = 1, mac m: UInt64? = nil, vid v: UInt64 = 10) -> Flow {
-        Flow(table: table, uid: uid, priority: prio, matches: [vid(v), mac(m ?? 0x0200_0000_0000 + UInt64(uid))],
-             actions: [outPort(1)])
+        Flow(
+            table: table, uid: uid, priority: prio, matches: [vid(v), mac(m ?? 0x0200_0000_0000 + UInt64(uid))],
+            actions: [outPort(1)])
     }
 
     /// Fails validation with EINVAL: a 13-bit value in the 12-bit vid.
@@ -42,15 +43,19 @@ enum L2 {
     }
 }
 
-func request(_ cmd: NFL.Command, ifindex: UInt32 = 7, seq: UInt64 = 1,
-             _ build: (inout FlowTableAttributes) -> Void = { _ in }) -> HairpinEncap {
+func request(
+    _ cmd: NFL.Command, ifindex: UInt32 = 7, seq: UInt64 = 1,
+    _ build: (inout FlowTableAttributes) -> Void = { _ in }
+) -> HairpinEncap {
     var a = FlowTableAttributes.device(ifindex)
     build(&a)
     return HairpinEncap(command: UInt32(cmd.rawValue), sequence: seq, attributes: a)
 }
 
-func setFlows(_ flows: [Flow], _ strategy: ErrorStrategy? = nil, ifindex: UInt32 = 7, seq: UInt64 = 1,
-              cmd: NFL.Command = .setFlows) -> HairpinEncap {
+func setFlows(
+    _ flows: [Flow], _ strategy: ErrorStrategy? = nil, ifindex: UInt32 = 7, seq: UInt64 = 1,
+    cmd: NFL.Command = .setFlows
+) -> HairpinEncap {
     request(cmd, ifindex: ifindex, seq: seq) {
         $0.flows = flows
         $0.errorStrategy = strategy
@@ -58,7 +63,9 @@ func setFlows(_ flows: [Flow], _ strategy: ErrorStrategy? = nil, ifindex: UInt32
 }
 
 func getFlows(table: UInt32 = L2.table, min: UInt32? = nil, max: UInt32? = nil, ifindex: UInt32 = 7) -> HairpinEncap {
-    request(.getFlows, ifindex: ifindex) { $0.selector = FlowSelector(table: table, minPriority: min, maxPriority: max) }
+    request(.getFlows, ifindex: ifindex) {
+        $0.selector = FlowSelector(table: table, minPriority: min, maxPriority: max)
+    }
 }
 
 /// Checks what every answer repeats from its request.
@@ -105,11 +112,14 @@ func expectEcho(_ answer: HairpinEncap, _ request: HairpinEncap, sourceLocation:
             var rest = attrs
             rest.identifierType = nil
             rest.identifier = nil
-            let payloads = [rest.tables != nil, rest.headers != nil, rest.actions != nil,
-                            rest.headerGraph != nil, rest.tableGraph != nil, rest.flows != nil, rest.selector != nil]
+            let payloads = [
+                rest.tables != nil, rest.headers != nil, rest.actions != nil,
+                rest.headerGraph != nil, rest.tableGraph != nil, rest.flows != nil, rest.selector != nil,
+            ]
             #expect(payloads.filter { $0 }.count == 1, "\(cmd.name)")
             // The answer encodes as one message.
-            let m = HairpinMessage(header: NetlinkHeader(type: 0x1d, flags: 5, sequence: 1, port: 0), command: 3, encap: a)
+            let m = HairpinMessage(
+                header: NetlinkHeader(type: 0x1d, flags: 5, sequence: 1, port: 0), command: 3, encap: a)
             #expect(throws: Never.self) { try m.encoded() }
         }
         #expect(s.counters.commands[0]?.requests == 1 && s.counters.commands[4]?.requests == 1)
@@ -149,7 +159,7 @@ func expectEcho(_ answer: HairpinEncap, _ request: HairpinEncap, sourceLocation:
         let s = service()
         #expect(s.devices.ifindexes.isEmpty)
         #expect(s.handle(setFlows([L2.flow(1), L2.flow(2)], ifindex: 5)).status == 0)
-        #expect(s.handle(setFlows([L2.flow(1)], ifindex: 6)).status == 0)   // same uid, other device
+        #expect(s.handle(setFlows([L2.flow(1)], ifindex: 6)).status == 0)  // same uid, other device
         #expect(s.devices.ifindexes == [5, 6])
         #expect(stored(s, ifindex: 5) == [1, 2])
         #expect(stored(s, ifindex: 6) == [1])
@@ -197,8 +207,10 @@ func expectEcho(_ answer: HairpinEncap, _ request: HairpinEncap, sourceLocation:
     func getFlowsInPriorityUIDOrderWithRanges(kind: BackendKind) {
         let s = service(kind)
         // Inserted out of order; priorities 1…3.
-        let flows = [L2.flow(9, prio: 3), L2.flow(4, prio: 1), L2.flow(7, prio: 2), L2.flow(2, prio: 3),
-                     L2.flow(5, prio: 1), L2.flow(1, prio: 2)]
+        let flows = [
+            L2.flow(9, prio: 3), L2.flow(4, prio: 1), L2.flow(7, prio: 2), L2.flow(2, prio: 3),
+            L2.flow(5, prio: 1), L2.flow(1, prio: 2),
+        ]
         #expect(s.handle(setFlows(flows)).status == 0)
         func uids(_ r: HairpinEncap) -> [UInt32]? { s.handle(r).attributes?.flows?.map(\.uid) }
         #expect(uids(getFlows()) == [4, 5, 1, 7, 2, 9])
@@ -241,8 +253,10 @@ func expectEcho(_ answer: HairpinEncap, _ request: HairpinEncap, sourceLocation:
         var whole: HairpinEncap?
         for p in parts {
             #expect(p.status == 0 && p.attributes?.identifier == 7)
-            let bytes = try HairpinMessage(header: NetlinkHeader(type: 0x1d, flags: 5, sequence: 1, port: 0),
-                                           command: 3, encap: p).encoded()
+            let bytes = try HairpinMessage(
+                header: NetlinkHeader(type: 0x1d, flags: 5, sequence: 1, port: 0),
+                command: 3, encap: p
+            ).encoded()
             whole = try assembler.add(try #require(try HairpinMessage.decode(bytes).encap))
         }
         #expect(whole == a)
@@ -314,7 +328,8 @@ func expectEcho(_ answer: HairpinEncap, _ request: HairpinEncap, sourceLocation:
     @Test(arguments: [ErrorStrategy.continue, .continueLog])
     func continueAppliesWhatItCan(strategy: ErrorStrategy) {
         let s = service()
-        let r = setFlows([L2.flow(1), L2.forbiddenAction(2), L2.flow(1, mac: 0x55), L2.flow(4), L2.invalid(5)], strategy)
+        let r = setFlows(
+            [L2.flow(1), L2.forbiddenAction(2), L2.flow(1, mac: 0x55), L2.flow(4), L2.invalid(5)], strategy)
         let a = s.handle(r)
         expectEcho(a, r)
         #expect(a.status == 0)
@@ -367,8 +382,10 @@ func expectEcho(_ answer: HairpinEncap, _ request: HairpinEncap, sourceLocation:
     @Test func delContinueDeletesWhatExists() {
         let s = service()
         #expect(s.handle(setFlows([L2.flow(1), L2.flow(2)])).status == 0)
-        let a = s.handle(setFlows([L2.flow(2), L2.flow(2), Flow(table: 9, uid: 1, priority: 0), L2.flow(1)],
-                                  .continueLog, cmd: .delFlows))
+        let a = s.handle(
+            setFlows(
+                [L2.flow(2), L2.flow(2), Flow(table: 9, uid: 1, priority: 0), L2.flow(1)],
+                .continueLog, cmd: .delFlows))
         #expect(a.status == 0)
         #expect(a.results?.map(\.errno) == [0, ENOENT, ENOENT, 0])
         #expect(a.errorMessage == "flow 1 (table 2 uid 2): no flow with uid 2 in table 2; 2 of 4 flows failed")
@@ -431,11 +448,13 @@ func expectEcho(_ answer: HairpinEncap, _ request: HairpinEncap, sourceLocation:
             for batch in batches {
                 let a = FlowBatch.apply(op: op, flows: batch, strategy: strategy, backend: plain)
                 var failures = 0
-                let b = FlowBatch.apply(op: op, flows: batch, strategy: strategy, backend: checked,
-                                        precheck: { _, _ in 0 }, onFailure: { _, _, _, source in
-                                            #expect(source == .backend)
-                                            failures += 1
-                                        })
+                let b = FlowBatch.apply(
+                    op: op, flows: batch, strategy: strategy, backend: checked,
+                    precheck: { _, _ in 0 },
+                    onFailure: { _, _, _, source in
+                        #expect(source == .backend)
+                        failures += 1
+                    })
                 #expect(a == b)
                 #expect(failures == b.filter { $0.errno != 0 && $0.errno != ECANCELED }.count)
                 #expect(plain.allFlows(table: L2.table) == checked.allFlows(table: L2.table))
@@ -446,12 +465,13 @@ func expectEcho(_ answer: HairpinEncap, _ request: HairpinEncap, sourceLocation:
     @Test func precheckFailureSeesTheBackendBeforeRollback() {
         let backend = BackendKind.dummy.make(model: model.tables)
         var seen: [UInt32] = []
-        let results = FlowBatch.apply(op: .set, flows: [L2.flow(1), L2.flow(2), L2.flow(3)], strategy: .abort,
-                                      backend: backend, precheck: { i, _ in i == 2 ? 22 : 0 },
-                                      onFailure: { i, _, errno, source in
-                                          #expect(i == 2 && errno == 22 && source == .precheck)
-                                          seen = backend.allFlows(table: L2.table).map(\.uid)
-                                      })
+        let results = FlowBatch.apply(
+            op: .set, flows: [L2.flow(1), L2.flow(2), L2.flow(3)], strategy: .abort,
+            backend: backend, precheck: { i, _ in i == 2 ? 22 : 0 },
+            onFailure: { i, _, errno, source in
+                #expect(i == 2 && errno == 22 && source == .precheck)
+                seen = backend.allFlows(table: L2.table).map(\.uid)
+            })
         #expect(results.map(\.errno) == [ECANCELED, ECANCELED, 22])
         #expect(seen == [1, 2])
         #expect(backend.allFlows(table: L2.table).isEmpty)

@@ -43,8 +43,9 @@ struct ImportTests {
     // MARK: ClassBench
 
     @Test func classBenchGolden() throws {
-        let i = try FlowImporter.load(.classbench, bytes: try read("classbench-small.txt"), file: "classbench-small.txt",
-                                      model: DefaultModel.model)
+        let i = try FlowImporter.load(
+            .classbench, bytes: try read("classbench-small.txt"), file: "classbench-small.txt",
+            model: DefaultModel.model)
         validate(i.flows, DefaultModel.model)
         #expect(i.rulesRead == 9 && i.rulesImported == 9)
         // 1 + 1 + 6 (1024:65535) + 2 × 4 (wildcard protocol: TCP and UDP; 5:10) + 1 + 1 + 1 + 1 + 1
@@ -56,11 +57,15 @@ struct ImportTests {
     @Test func classBenchRuleFields() throws {
         let line = Array("@66.77.81.0/24\t99.44.40.0/23\t0 : 65535\t1521 : 1521\t0x06/0xFF\t0x0000/0x0000\t".utf8)
         let r = try #require(try ClassBenchReader.rule(line[...], file: "f", line: 3))
-        #expect(r.source == 0x424D_5100 && r.sourceLength == 24 && r.destination == 0x632C_2800 && r.destinationLength == 23)
+        #expect(
+            r.source == 0x424D_5100 && r.sourceLength == 24 && r.destination == 0x632C_2800 && r.destinationLength == 23
+        )
         #expect(r.sourcePorts == 0...65535 && r.destinationPorts == 1521...1521)
         #expect(r.proto == 6 && r.protoMask == 0xFF && r.flags?.value == 0 && r.flags?.mask == 0 && r.line == 3)
         // Older sets: no flags column; spaces and "lo:hi" as people write them.
-        let old = try #require(try ClassBenchReader.rule(Array("@1.2.3.4/32 5.6.7.8/32 1:2 3 : 4 0x11/0xFF".utf8)[...], file: "f", line: 1))
+        let old = try #require(
+            try ClassBenchReader.rule(Array("@1.2.3.4/32 5.6.7.8/32 1:2 3 : 4 0x11/0xFF".utf8)[...], file: "f", line: 1)
+        )
         #expect(old.flags == nil && old.sourcePorts == 1...2 && old.destinationPorts == 3...4 && old.proto == 17)
     }
 
@@ -71,7 +76,10 @@ struct ImportTests {
         ("@66.77.81/24\t99.44.40.0/23\t0 : 65535\t1521 : 1521\t0x06/0xFF", "source prefix"),
         ("@66.77.81.0/24\t99.44.400.0/23\t0 : 65535\t1521 : 1521\t0x06/0xFF", "destination prefix"),
         ("@66.77.81.0/24\t99.44.40.0/23\t10 : 5\t1521 : 1521\t0x06/0xFF", "source ports: low 10 is above high 5"),
-        ("@66.77.81.0/24\t99.44.40.0/23\t0 : 65535\t1521 : 70000\t0x06/0xFF", "destination ports: 1521 : 70000 is out of 0 : 65535"),
+        (
+            "@66.77.81.0/24\t99.44.40.0/23\t0 : 65535\t1521 : 70000\t0x06/0xFF",
+            "destination ports: 1521 : 70000 is out of 0 : 65535"
+        ),
         ("@66.77.81.0/24\t99.44.40.0/23\t0 : 65535\t1521 - 1521\t0x06/0xFF", "destination ports: expected LOW : HIGH"),
         ("@66.77.81.0/24\t99.44.40.0/23\t0 : 65535\t1521 : 1521\t0x106/0xFF", "protocol"),
         ("@66.77.81.0/24\t99.44.40.0/23\t0 : 65535\t1521 : 1521\t6/255", "protocol"),
@@ -84,7 +92,8 @@ struct ImportTests {
             _ = try ClassBenchReader.rules(Array(text.utf8), file: "set.txt")
         } throws: { error in
             guard let e = error as? ImportError else { return false }
-            return e.file == "set.txt" && e.line == 3 && e.reason.hasPrefix(reason) && e.description.hasPrefix("set.txt:3: ")
+            return e.file == "set.txt" && e.line == 3 && e.reason.hasPrefix(reason)
+                && e.description.hasPrefix("set.txt:3: ")
         }
     }
 
@@ -92,8 +101,11 @@ struct ImportTests {
         let text = "1112363264\t1663838208\t0\t1521\t6\t0\t12\n\n16909060 84281096 1 5 17 3\n1 2 3 4 5\n"
         let p = try ClassBenchReader.packets(Array(text.utf8), file: "t")
         #expect(p.count == 3)
-        #expect(p[0] == ClassBenchPacket(source: 1112363264, destination: 1663838208, sourcePort: 0, destinationPort: 1521,
-                                         proto: 6, extra: [0], filter: 12, line: 1))
+        #expect(
+            p[0]
+                == ClassBenchPacket(
+                    source: 1112363264, destination: 1663838208, sourcePort: 0, destinationPort: 1521,
+                    proto: 6, extra: [0], filter: 12, line: 1))
         #expect(p[1].filter == 3 && p[1].extra.isEmpty && p[1].line == 3)
         #expect(p[2].filter == nil)
         #expect(throws: ImportError(file: "t", line: 2, reason: "source port 70000 is out of range (at most 65535)")) {
@@ -132,7 +144,9 @@ struct ImportTests {
                 for hi in lo..<n {
                     let p = PrefixExpansion.prefixes(UInt64(lo), UInt64(hi), bits: bits)
                     #expect(covered(p, bits: bits) == Array(lo...hi), "bits \(bits) \(lo)...\(hi): \(p)")
-                    #expect(p.count == bruteForceCount(lo, hi, bits: bits), "bits \(bits) \(lo)...\(hi): \(p.count) prefixes")
+                    #expect(
+                        p.count == bruteForceCount(lo, hi, bits: bits),
+                        "bits \(bits) \(lo)...\(hi): \(p.count) prefixes")
                     #expect(p.count <= max(1, 2 * bits - 2))
                 }
             }
@@ -142,10 +156,15 @@ struct ImportTests {
     @Test func rangeExpansionOnSixteenBitPorts() async {
         #expect(PrefixExpansion.prefixes(0, 65535, bits: 16).map(\.mask) == [0])
         #expect(PrefixExpansion.prefixes(1, 1, bits: 16).map { [$0.value, $0.mask] } == [[1, 0xFFFF]])
-        #expect(PrefixExpansion.prefixes(5, 10, bits: 16).map { [$0.value, $0.mask] }
+        #expect(
+            PrefixExpansion.prefixes(5, 10, bits: 16).map { [$0.value, $0.mask] }
                 == [[5, 0xFFFF], [6, 0xFFFE], [8, 0xFFFE], [10, 0xFFFF]])
-        #expect(PrefixExpansion.prefixes(1024, 65535, bits: 16).map { [$0.value, $0.mask] }
-                == [[0x400, 0xFC00], [0x800, 0xF800], [0x1000, 0xF000], [0x2000, 0xE000], [0x4000, 0xC000], [0x8000, 0x8000]])
+        #expect(
+            PrefixExpansion.prefixes(1024, 65535, bits: 16).map { [$0.value, $0.mask] }
+                == [
+                    [0x400, 0xFC00], [0x800, 0xF800], [0x1000, 0xF000], [0x2000, 0xE000], [0x4000, 0xC000],
+                    [0x8000, 0x8000],
+                ])
         #expect(PrefixExpansion.prefixes(1, 65534, bits: 16).count == 30)
         // Property: any 16-bit range, its prefixes are disjoint, ascending, inside it and add up to it.
         await propertyCheck(count: 300, input: Gen.uint16(), Gen.uint16()) { a, b in
@@ -163,7 +182,8 @@ struct ImportTests {
     // MARK: OVS
 
     @Test func ovsGolden() throws {
-        let i = try FlowImporter.load(.ovs, bytes: try read("ovs-small.txt"), file: "ovs-small.txt", model: DefaultModel.model)
+        let i = try FlowImporter.load(
+            .ovs, bytes: try read("ovs-small.txt"), file: "ovs-small.txt", model: DefaultModel.model)
         validate(i.flows, DefaultModel.model)
         #expect(i.rulesRead == 11)
         #expect(i.skippedRules == ["no action the model can express": 1])
@@ -174,16 +194,25 @@ struct ImportTests {
     }
 
     @Test func ovsFlowFields() throws {
-        let line = Array(" cookie=0x0, duration=1.5s, table=0, n_packets=0, n_bytes=0, priority=150,udp,tp_src=0x1000/0xf000,nw_dst=10.1.0.0/16,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=drop".utf8)
+        let line = Array(
+            " cookie=0x0, duration=1.5s, table=0, n_packets=0, n_bytes=0, priority=150,udp,tp_src=0x1000/0xf000,nw_dst=10.1.0.0/16,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=drop"
+                .utf8)
         let f = try #require(try OVSFlowReader.flow(line[...], file: "f", line: 2))
         #expect(f.priority == 150)
-        #expect(Set(f.matches) == [.ethType(0x0800), .ipProto(17), .transportSource(0x1000, mask: 0xF000),
-                                   .ipDestination(0x0A01_0000, mask: 0xFFFF_0000),
-                                   .ethDestination(0x0100_0000_0000, mask: 0x0100_0000_0000)])
+        #expect(
+            Set(f.matches) == [
+                .ethType(0x0800), .ipProto(17), .transportSource(0x1000, mask: 0xF000),
+                .ipDestination(0x0A01_0000, mask: 0xFFFF_0000),
+                .ethDestination(0x0100_0000_0000, mask: 0x0100_0000_0000),
+            ])
         #expect(f.actions == [.drop] && f.skippedFields.isEmpty)
-        let g = try #require(try OVSFlowReader.flow(Array("in_port=3 actions=learn(table=1,NXM_OF_VLAN_TCI[0..11]),2".utf8)[...],
-                                                     file: "f", line: 1))
-        #expect(g.priority == 32768 && g.matches == [.inPort(3)] && g.actions == [.output(2)] && g.skippedActions == ["learn"])
+        let g = try #require(
+            try OVSFlowReader.flow(
+                Array("in_port=3 actions=learn(table=1,NXM_OF_VLAN_TCI[0..11]),2".utf8)[...],
+                file: "f", line: 1))
+        #expect(
+            g.priority == 32768 && g.matches == [.inPort(3)] && g.actions == [.output(2)]
+                && g.skippedActions == ["learn"])
     }
 
     @Test(arguments: [
@@ -212,7 +241,9 @@ struct ImportTests {
 
     @Test func aSetLargerThanItsTableGrowsTheTable() throws {
         var text = ""
-        for k in 0..<1500 { text += "@10.\(k / 256).\(k % 256).0/24\t0.0.0.0/0\t0 : 65535\t80 : 80\t0x06/0xFF\t0x0000/0x0000\n" }
+        for k in 0..<1500 {
+            text += "@10.\(k / 256).\(k % 256).0/24\t0.0.0.0/0\t0 : 65535\t80 : 80\t0x06/0xFF\t0x0000/0x0000\n"
+        }
         let i = try FlowImporter.load(.classbench, bytes: Array(text.utf8), file: "big", model: DefaultModel.model)
         #expect(i.flows.count == 1500 && Set(i.flows.map(\.table)) == [1])
         let (fitted, notes) = i.fitted(DefaultModel.model)
@@ -223,10 +254,12 @@ struct ImportTests {
 
     @Test func aForcedTableTakesEveryRuleAndUnknownOnesAreRefused() throws {
         let text = "@0.0.0.0/0\t10.0.0.0/8\t0 : 65535\t0 : 65535\t0x00/0x00\n"
-        let i = try FlowImporter.load(.classbench, bytes: Array(text.utf8), file: "f", model: DefaultModel.model, table: "ipv4_route")
+        let i = try FlowImporter.load(
+            .classbench, bytes: Array(text.utf8), file: "f", model: DefaultModel.model, table: "ipv4_route")
         #expect(i.flows.count == 1 && i.flows[0].table == 3 && i.skippedFields == ["source prefix": 1])
         #expect(throws: ImportError.self) {
-            _ = try FlowImporter.load(.classbench, bytes: Array(text.utf8), file: "f", model: DefaultModel.model, table: "nope")
+            _ = try FlowImporter.load(
+                .classbench, bytes: Array(text.utf8), file: "f", model: DefaultModel.model, table: "nope")
         }
     }
 
@@ -245,7 +278,9 @@ struct ImportTests {
                 _ = tss.insert(f)
             }
             #expect(tss.count(table: table.uid) == n)
-            #expect(tss.tupleCount(table: table.uid) == n, "\(table.name): \(tss.tupleCount(table: table.uid) ?? 0) tuples for \(n) flows")
+            #expect(
+                tss.tupleCount(table: table.uid) == n,
+                "\(table.name): \(tss.tupleCount(table: table.uid) ?? 0) tuples for \(n) flows")
         }
         // The default generator, for contrast, reuses a few shapes.
         var plain = FlowGenerator(model: model, seed: 3)

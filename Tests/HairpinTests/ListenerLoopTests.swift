@@ -41,7 +41,7 @@ final class SocketPairTransport: MessageTransport {
             if errno == ECONNRESET { throw .closed }
             throw .system("recv", errno)
         }
-        if n == 0 { throw .closed }   // the peer's end is closed (SEQPACKET EOF)
+        if n == 0 { throw .closed }  // the peer's end is closed (SEQPACKET EOF)
         if n > buffer.count { throw .truncated(n) }
         return n
     }
@@ -128,8 +128,10 @@ final class Harness: @unchecked Sendable {
     }
 
     /// Plays unft's part of registration: reads SET_LISTENER and answers `error` (0 = ACK).
-    func acceptRegistration(error: Int32 = 0, message: String? = nil,
-                            sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func acceptRegistration(
+        error: Int32 = 0, message: String? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let m = try receiveMessage(sourceLocation: sourceLocation)
         #expect(m.knownCommand == .setListener, sourceLocation: sourceLocation)
         #expect(m.listener == HairpinListener(type: NFLH.ListenerType.encap, port: nil), sourceLocation: sourceLocation)
@@ -139,15 +141,21 @@ final class Harness: @unchecked Sendable {
 
     /// Sends NLMSG_ERROR for a message of the listener.
     func acknowledge(_ request: NetlinkHeader, error: Int32 = 0, message: String? = nil) {
-        send(NetlinkAck(header: NetlinkHeader(type: Netlink.typeError, flags: 0, sequence: request.sequence, port: 0),
-                        error: error, request: request, message: message).encoded())
+        send(
+            NetlinkAck(
+                header: NetlinkHeader(type: Netlink.typeError, flags: 0, sequence: request.sequence, port: 0),
+                error: error, request: request, message: message
+            ).encoded())
     }
 
     /// Sends ENCAP request(s) as unft does: no NLM_F_REQUEST, seq 0, pid 0; one packet per part.
     func sendRequest(_ encap: HairpinEncap, split: Bool = true) throws {
         for part in split ? encap.parts() : [encap] {
-            send(try HairpinMessage(header: NetlinkHeader(type: family, flags: 0, sequence: 0, port: 0),
-                                    command: NFLH.Command.encap.rawValue, encap: part).encoded())
+            send(
+                try HairpinMessage(
+                    header: NetlinkHeader(type: family, flags: 0, sequence: 0, port: 0),
+                    command: NFLH.Command.encap.rawValue, encap: part
+                ).encoded())
         }
     }
 
@@ -260,7 +268,7 @@ final class Harness: @unchecked Sendable {
         // A multi-part batch that fails at its last flow rolls back all the flows of its own
         // (l2_fdb holds 4096: 1096 more fit).
         var failing = (3001...4096).map { L2.flow(UInt32($0), prio: 1) }
-        failing[1095] = L2.flow(5)   // uid 5 is stored already
+        failing[1095] = L2.flow(5)  // uid 5 is stored already
         let failingRequest = setFlows(failing, ifindex: 9, seq: 78)
         #expect(failingRequest.parts().count > 1)
         try h.sendRequest(failingRequest)
@@ -316,7 +324,7 @@ final class Harness: @unchecked Sendable {
         w.genericHeader(command: NFLH.Command.encap.rawValue, version: 1)
         let e2 = w.beginNest(NFLH.Attr.encap)
         w.put(NFLH.EncapAttr.cmd, u32: 6)
-        w.put(NFLH.EncapAttr.seq, u32: 5)   // 4 bytes: not a u64
+        w.put(NFLH.EncapAttr.seq, u32: 5)  // 4 bytes: not a u64
         try w.endNest(e2)
         w.endMessage(s2)
         h.send(w.bytes)
@@ -369,9 +377,10 @@ final class Harness: @unchecked Sendable {
         h.closePeer()
         #expect(h.wait() != nil)
         #expect(h.loop.statistics.answerErrors == [2: 1])
-        #expect(h.logs.get.contains {
-            $0.contains("ENCAP seq 31") && $0.contains("ENOENT") && $0.contains("no pending call with seq 31")
-        })
+        #expect(
+            h.logs.get.contains {
+                $0.contains("ENCAP seq 31") && $0.contains("ENOENT") && $0.contains("no pending call with seq 31")
+            })
     }
 
     @Test func aRefusedAnswerNamesItsCallAfterMoreThanTheRingsSize() throws {
@@ -409,8 +418,9 @@ final class Harness: @unchecked Sendable {
         let logs = h.logs.get.filter { $0.hasPrefix("unft refused the answer") }
         #expect(logs.count == refused.count, "\(logs)")
         for k in refused.prefix(2) {
-            #expect(logs.contains { $0.contains("to ENCAP seq \(5000 + k) (nlmsg seq \(headers[k].sequence))") },
-                    "answer \(k): \(logs)")
+            #expect(
+                logs.contains { $0.contains("to ENCAP seq \(5000 + k) (nlmsg seq \(headers[k].sequence))") },
+                "answer \(k): \(logs)")
         }
         // The first answer's slot holds answer AnswerRing.size's: its ENCAP seq is not guessed.
         let first = try #require(logs.first { $0.contains("(nlmsg seq \(headers[0].sequence))") }, "\(logs)")

@@ -62,11 +62,14 @@ import Testing
             used.insert(i)
             let f = i == fields.count ? (r.below(4) == 0 ? outside : fields[0]) : fields[i]
             let mask: UInt64? = [nil, 0x3, 0x1, 0, 0xF][r.below(5)]
-            matches.append(FieldRef(instance: f.0, header: f.1, field: f.2, maskType: mask == nil ? .exact : .mask, type: f.3,
-                                    value: FieldValue(UInt64(r.below(8)), type: f.3), mask: mask.map { FieldValue($0, type: f.3) }))
+            matches.append(
+                FieldRef(
+                    instance: f.0, header: f.1, field: f.2, maskType: mask == nil ? .exact : .mask, type: f.3,
+                    value: FieldValue(UInt64(r.below(8)), type: f.3), mask: mask.map { FieldValue($0, type: f.3) }))
         }
-        return Flow(table: UInt32(1 + r.below(2)), uid: uid, priority: UInt32(r.below(6)), matches: matches,
-                    actions: [Action(uid: 7)])
+        return Flow(
+            table: UInt32(1 + r.below(2)), uid: uid, priority: UInt32(r.below(6)), matches: matches,
+            actions: [Action(uid: 7)])
     }
 
     static func randomPacket(_ r: inout Rng) -> [PacketFields.Key: UInt64] {
@@ -105,8 +108,10 @@ import Testing
                         let got = b.lookup(table: table, key: key)
                         let g = got.map { UInt64($0.priority) << 32 | UInt64($0.uid) }
                         let w = want.map { UInt64($0.0) << 32 | UInt64($0.1) }
-                        #expect(g == w,
-                                "seed \(seed) step \(step) \(b.name) table \(table) packet \(packet): got \(String(describing: got)), want \(String(describing: want))")
+                        #expect(
+                            g == w,
+                            "seed \(seed) step \(step) \(b.name) table \(table) packet \(packet): got \(String(describing: got)), want \(String(describing: want))"
+                        )
                         if let got { #expect(got.table == table) }
                     }
                 }
@@ -120,10 +125,16 @@ import Testing
         for kind in BackendKind.allCases {
             let b = kind.make(tables: [1: 10])
             let o = Self.outside
-            _ = b.insert(Flow(table: 1, uid: 1, priority: 9, matches: [FieldRef(instance: o.0, header: o.1, field: o.2,
-                                                                               maskType: .mask, type: o.3,
-                                                                               value: FieldValue(0, type: o.3),
-                                                                               mask: FieldValue(0, type: o.3))]))
+            _ = b.insert(
+                Flow(
+                    table: 1, uid: 1, priority: 9,
+                    matches: [
+                        FieldRef(
+                            instance: o.0, header: o.1, field: o.2,
+                            maskType: .mask, type: o.3,
+                            value: FieldValue(0, type: o.3),
+                            mask: FieldValue(0, type: o.3))
+                    ]))
             let key = PacketKey(layout: Self.layout)
             #expect(b.lookup(table: 1, key: key) == nil, "\(kind)")
             _ = b.insert(Flow(table: 1, uid: 2, priority: 1, matches: []))

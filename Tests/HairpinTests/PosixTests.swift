@@ -86,7 +86,8 @@ struct PosixTests {
 
     @Test func errnoTextIsStrerrors() {
         #expect(Sys.errorText(ENOENT) == "No such file or directory")
-        #expect(PosixError.system("pthread_create", EAGAIN).description
+        #expect(
+            PosixError.system("pthread_create", EAGAIN).description
                 == "pthread_create failed: Resource temporarily unavailable (errno 11)")
     }
 

@@ -10,8 +10,8 @@ import Testing
 struct PriorityOrderTests {
     @Test func readsMatchASortedFilterUnderChurn() {
         var order = PriorityOrder()
-        var live: [UInt32: UInt32] = [:]   // uid → priority
-        var uids: [UInt32] = []             // live's keys, in a seeded order
+        var live: [UInt32: UInt32] = [:]  // uid → priority
+        var uids: [UInt32] = []  // live's keys, in a seeded order
         var rng = SplitMix64(seed: 14)
         var reads = 0, ranged = 0
         for step in 0..<20_000 {
@@ -45,9 +45,12 @@ struct PriorityOrderTests {
                 // Read once or twice in a row (the second read of an unchanged table sorts it).
                 for _ in 0..<(rng.chance(30) ? 2 : 1) {
                     var got: [UInt32] = []
-                    order.forEach(selector, rebuildFrom: {
-                        live.map { PriorityOrder.key(priority: $0.value, uid: $0.key) }
-                    }) { got.append($0) }
+                    order.forEach(
+                        selector,
+                        rebuildFrom: {
+                            live.map { PriorityOrder.key(priority: $0.value, uid: $0.key) }
+                        }
+                    ) { got.append($0) }
                     #expect(got == expected, "step \(step), \(selector)")
                     reads += 1
                     if selector.minPriority != nil || selector.maxPriority != nil { ranged += 1 }

@@ -26,7 +26,9 @@ struct SlotIndexTests {
             if step % 997 == 0 {
                 for k in 0..<UInt64(64) {
                     var found: Set<Int> = []
-                    _ = index.first(k) { found.insert($0); return false }
+                    _ = index.first(k) {
+                        found.insert($0); return false
+                    }
                     #expect(found == reference[k, default: []], "key \(k) at step \(step)")
                 }
             }
@@ -45,17 +47,22 @@ struct SlotIndexTests {
         #expect(moved)
         #expect(!movedAgain)
         var found: [Int] = []
-        _ = index.first(5) { found.append($0); return false }
+        _ = index.first(5) {
+            found.append($0); return false
+        }
         #expect(found.sorted() == [1, 7])
     }
 
     @Test func fingerprintIgnoresOrderAndBitsOutsideTheMask() {
-        let a = FieldRef(instance: 1, header: 2, field: 3, maskType: .lpm, type: .u32,
-                         value: FieldValue(rawBits: 0x0A00_00FF, byteCount: 4), mask: FieldValue(rawBits: 0xFF00_0000, byteCount: 4))
-        let aOutside = FieldRef(instance: 1, header: 2, field: 3, maskType: .lpm, type: .u32,
-                                value: FieldValue(rawBits: 0x0A12_3400, byteCount: 4), mask: FieldValue(rawBits: 0xFF00_0000, byteCount: 4))
-        let b = FieldRef(instance: 1, header: 2, field: 4, maskType: .exact, type: .u16,
-                         value: FieldValue(rawBits: 80, byteCount: 2))
+        let a = FieldRef(
+            instance: 1, header: 2, field: 3, maskType: .lpm, type: .u32,
+            value: FieldValue(rawBits: 0x0A00_00FF, byteCount: 4), mask: FieldValue(rawBits: 0xFF00_0000, byteCount: 4))
+        let aOutside = FieldRef(
+            instance: 1, header: 2, field: 3, maskType: .lpm, type: .u32,
+            value: FieldValue(rawBits: 0x0A12_3400, byteCount: 4), mask: FieldValue(rawBits: 0xFF00_0000, byteCount: 4))
+        let b = FieldRef(
+            instance: 1, header: 2, field: 4, maskType: .exact, type: .u16,
+            value: FieldValue(rawBits: 80, byteCount: 2))
         #expect(FlowIdentity.fingerprint([a, b], priority: 3) == FlowIdentity.fingerprint([b, aOutside], priority: 3))
         #expect(FlowIdentity.fingerprint([a, b], priority: 3) != FlowIdentity.fingerprint([a, b], priority: 4))
         #expect(FlowIdentity.fingerprint([a, b], priority: 3) != FlowIdentity.fingerprint([a], priority: 3))

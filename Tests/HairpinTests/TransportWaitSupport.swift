@@ -30,10 +30,12 @@ extension TransportWaitChecks {
     /// Returns whether run() returned within 5 s of stop(), the seconds from stop() until
     /// then, and the reason run() gave.
     func runAndStopListener(on transport: any MessageTransport)
-        -> (returned: Bool, elapsed: Double, reason: ListenerLoop.StopReason?) {
-        let loop = ListenerLoop(transport: transport, familyID: 0x7ff0,
-                                service: HairpinService(model: DefaultModelSource.model, backend: .hash),
-                                log: { _ in })
+        -> (returned: Bool, elapsed: Double, reason: ListenerLoop.StopReason?)
+    {
+        let loop = ListenerLoop(
+            transport: transport, familyID: 0x7ff0,
+            service: HairpinService(model: DefaultModelSource.model, backend: .hash),
+            log: { _ in })
         loop.pollInterval = 0.2
         let done = DispatchSemaphore(value: 0)
         let reason = Locked<ListenerLoop.StopReason?>(nil)

@@ -18,9 +18,12 @@ import LibFlowTable
             if req.command == UInt32(NFL.Command.getFlows.rawValue) {
                 a.flows = flows
             } else {
-                a.tables = [Table(name: "acl", uid: 1, source: 1, apply: 1, size: 100,
-                                  matches: [FieldRef(instance: 1, header: 1, field: 3, maskType: .exact, type: .unspec)],
-                                  actions: [5])]
+                a.tables = [
+                    Table(
+                        name: "acl", uid: 1, source: 1, apply: 1, size: 100,
+                        matches: [FieldRef(instance: 1, header: 1, field: 3, maskType: .exact, type: .unspec)],
+                        actions: [5])
+                ]
             }
             return [req.answer(attributes: a)]
         }
@@ -52,8 +55,9 @@ import LibFlowTable
         }
         #expect(h.twin.counters.answers == 2)
         // Refused either way: an unknown SEQ is -ENOENT, and the message names it.
-        let unknown = HairpinEncap(commandType: NFLH.EncapCmdType.nflCommand, command: UInt32(NFL.Command.getTables.rawValue),
-                                   status: 0, sequence: 424_242, attributes: .device(ifindex))
+        let unknown = HairpinEncap(
+            commandType: NFLH.EncapCmdType.nflCommand, command: UInt32(NFL.Command.getTables.rawValue),
+            status: 0, sequence: 424_242, attributes: .device(ifindex))
         let seqs = l.send(unknown)
         let refusal = try l.waitForAck(try #require(seqs.first))
         #expect(refusal.error == -ENOENT && refusal.message?.contains("424242") == true, "\(refusal)")

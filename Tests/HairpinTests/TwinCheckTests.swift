@@ -26,8 +26,10 @@ struct TwinCheckTests {
             a.selector = FlowSelector(table: UInt32(r.next() % 6), minPriority: r.next() % 2 == 0 ? 3 : nil)
         default: break
         }
-        return try FlowTableMessage(familyID: 0x1c, command: command, isRequest: true,
-                                    sequence: UInt32(truncatingIfNeeded: r.next()), attributes: a).encoded()
+        return try FlowTableMessage(
+            familyID: 0x1c, command: command, isRequest: true,
+            sequence: UInt32(truncatingIfNeeded: r.next()), attributes: a
+        ).encoded()
     }
 
     /// Offsets of the attribute headers (nests followed by NLA_F_NESTED).
@@ -53,13 +55,13 @@ struct TwinCheckTests {
         let at = attrs[Int(r.next() % UInt64(attrs.count))]
         let len = Int(b[at]) | Int(b[at + 1]) << 8
         switch r.next() % 6 {
-        case 0: b[at + 2] = UInt8(r.next() % 12)                       // type: unknown, repeated, missing
-        case 1: b[at] = UInt8(truncatingIfNeeded: len + [-4, -1, 1, 4][Int(r.next() % 4)]) // length off
+        case 0: b[at + 2] = UInt8(r.next() % 12)  // type: unknown, repeated, missing
+        case 1: b[at] = UInt8(truncatingIfNeeded: len + [-4, -1, 1, 4][Int(r.next() % 4)])  // length off
         case 2: if len > 4 { b[at + 4 + Int(r.next() % UInt64(len - 4))] = [0, 0xC3, 0xFF, 7][Int(r.next() % 4)] }
-        case 3:                                                        // cut, nlmsg_len fixed
+        case 3:  // cut, nlmsg_len fixed
             b.removeSubrange((at + Int(r.next() % UInt64(len)))...)
             b.withUnsafeMutableBytes { $0.storeBytes(of: UInt32($0.count), toByteOffset: 0, as: UInt32.self) }
-        case 4:                                                        // removed, parents not told
+        case 4:  // removed, parents not told
             b.removeSubrange(at..<min(b.count, at + ((len + 3) & ~3)))
             b.withUnsafeMutableBytes { $0.storeBytes(of: UInt32($0.count), toByteOffset: 0, as: UInt32.self) }
         default: b[Int(r.next() % UInt64(b.count))] = UInt8(truncatingIfNeeded: r.next())
@@ -80,7 +82,7 @@ struct TwinCheckTests {
             for (j, bytes) in ([good] + (0..<5).map { _ in mutate(good, &r) }).enumerated() {
                 bytes.withUnsafeBytes { raw in
                     var it = NetlinkMessageIterator(raw)
-                    guard let view = try? it.next() else { return } // broken framing: refused before
+                    guard let view = try? it.next() else { return }  // broken framing: refused before
                     switch (twin.legacyCheckAPIRequest(view), twin.checkAPIRequest(view)) {
                     case let (.failure(old), .failure(new)):
                         #expect(old == new, "request \(i) variant \(j)")
@@ -88,10 +90,11 @@ struct TwinCheckTests {
                         errnos.insert(new.errno)
                     case let (.success(m), .success(s)):
                         let a = m.attributes
-                        #expect(s.identifier == a.identifier && s.identifierType == a.identifierType
+                        #expect(
+                            s.identifier == a.identifier && s.identifierType == a.identifierType
                                 && s.errorStrategy == a.errorStrategy && s.command == m.command
                                 && s.flowCount == (a.flows?.count ?? 0) && s.header == m.header,
-                                "request \(i) variant \(j)")
+                            "request \(i) variant \(j)")
                         accepted += 1
                     case let (old, new):
                         Issue.record("request \(i) variant \(j): typed decode \(old), walk \(new)")

@@ -37,10 +37,12 @@ struct TwinReplyPagesTests {
             var a = FlowTableAttributes.device(ifindex)
             a.flows = Array(flows[start..<min(start + split, flows.count)])
             start += split
-            let e = HairpinEncap(command: UInt32(NFL.Command.getFlows.rawValue), status: 0, sequence: 9, attributes: a,
-                                 part: parts > 1 ? UInt32(k) : nil, more: k < parts - 1)
-            let m = HairpinMessage(header: NetlinkHeader(type: 0x1d, flags: 0, sequence: 1, port: 0),
-                                   command: NFLH.Command.encap.rawValue, encap: e)
+            let e = HairpinEncap(
+                command: UInt32(NFL.Command.getFlows.rawValue), status: 0, sequence: 9, attributes: a,
+                part: parts > 1 ? UInt32(k) : nil, more: k < parts - 1)
+            let m = HairpinMessage(
+                header: NetlinkHeader(type: 0x1d, flags: 0, sequence: 1, port: 0),
+                command: NFLH.Command.encap.rawValue, encap: e)
             out.append(try m.encoded())
         }
         return out
@@ -75,8 +77,9 @@ struct TwinReplyPagesTests {
             var i = 0
             repeat {
                 var w = NetlinkWriter()
-                i = try UnftTwin.putVerbatimFlowsPage(b, from: i, into: &w, header: header,
-                                                      command: NFL.Command.getFlows.rawValue, ifindex: ifindex)
+                i = try UnftTwin.putVerbatimFlowsPage(
+                    b, from: i, into: &w, header: header,
+                    command: NFL.Command.getFlows.rawValue, ifindex: ifindex)
                 pages.append(w.bytes)
             } while i < b.count
         }
@@ -86,10 +89,11 @@ struct TwinReplyPagesTests {
             let sizes = elementSizes(page)
             let inPage = flows.isEmpty ? 0 : sizes.count
             var w = NetlinkWriter(), scratch = NetlinkWriter()
-            let end = try UnftTwin.putFlowsPage(Array(flows[next..<(next + inPage)]), from: 0, into: &w,
-                                                scratch: &scratch, header: header,
-                                                command: NFL.Command.getFlows.rawValue, ifindex: ifindex,
-                                                flags: Netlink.flagMulti, budget: Int.max)
+            let end = try UnftTwin.putFlowsPage(
+                Array(flows[next..<(next + inPage)]), from: 0, into: &w,
+                scratch: &scratch, header: header,
+                command: NFL.Command.getFlows.rawValue, ifindex: ifindex,
+                flags: Netlink.flagMulti, budget: Int.max)
             #expect(end == inPage)
             #expect(w.bytes == page, "page \(k) differs from the re-encoded one")
             // The module's cut: within 4096 bytes unless one flow alone; the next flow did not fit.

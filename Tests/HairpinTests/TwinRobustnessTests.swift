@@ -53,9 +53,13 @@ private func mutate(_ bytes: [UInt8], _ rng: inout Xorshift) -> [UInt8] {
             var a = req.attributes
             a?.selector = nil
             a?.errorStrategy = nil
-            return [req.answer(attributes: a, results: (req.attributes?.flows ?? []).indices.map {
-                FlowResult(index: UInt32($0), errno: 0)
-            })]
+            return [
+                req.answer(
+                    attributes: a,
+                    results: (req.attributes?.flows ?? []).indices.map {
+                        FlowResult(index: UInt32($0), errno: 0)
+                    })
+            ]
         }
         defer { l.stop() }
         var a = FlowTableAttributes.device(ifindex)
@@ -66,15 +70,22 @@ private func mutate(_ bytes: [UInt8], _ rng: inout Xorshift) -> [UInt8] {
         var getFamily = NetlinkWriter()
         Controller.getFamily(NFL.familyName, sequence: 1, port: 0, into: &getFamily)
         let apiSeeds: [[UInt8]] = [
-            try FlowTableMessage(familyID: 0x1c, command: .setFlows, isRequest: true, sequence: 1, attributes: a).encoded(),
-            try FlowTableMessage(familyID: 0x1c, command: .getFlows, isRequest: true, sequence: 2, attributes: sel).encoded(),
-            try FlowTableMessage(familyID: 0x1c, command: .getTables, isRequest: true, sequence: 3,
-                                 attributes: .device(ifindex)).encoded(),
+            try FlowTableMessage(familyID: 0x1c, command: .setFlows, isRequest: true, sequence: 1, attributes: a)
+                .encoded(),
+            try FlowTableMessage(familyID: 0x1c, command: .getFlows, isRequest: true, sequence: 2, attributes: sel)
+                .encoded(),
+            try FlowTableMessage(
+                familyID: 0x1c, command: .getTables, isRequest: true, sequence: 3,
+                attributes: .device(ifindex)
+            ).encoded(),
             getFamily.bytes,
         ]
         let hairpinSeeds: [[UInt8]] = [
-            try hairpinBytes(.encap, sequence: 4, encap: HairpinEncap(command: 6, status: 0, sequence: 1, attributes: a,
-                                                                      results: [FlowResult(index: 0, errno: 17)])),
+            try hairpinBytes(
+                .encap, sequence: 4,
+                encap: HairpinEncap(
+                    command: 6, status: 0, sequence: 1, attributes: a,
+                    results: [FlowResult(index: 0, errno: 17)])),
             try hairpinBytes(.setListener, sequence: 5, listener: HairpinListener()),
             try hairpinBytes(.getListener, sequence: 6, listener: HairpinListener()),
         ]
@@ -82,8 +93,8 @@ private func mutate(_ bytes: [UInt8], _ rng: inout Xorshift) -> [UInt8] {
         let api = try h.rawAPI()
         for i in 0..<1500 {
             var packet = mutate(apiSeeds[rng.below(apiSeeds.count)], &rng)
-            if i % 7 == 0 { packet += mutate(apiSeeds[rng.below(apiSeeds.count)], &rng) }   // two in one packet
-            if packet.isEmpty { continue }   // an empty packet would end the connection
+            if i % 7 == 0 { packet += mutate(apiSeeds[rng.below(apiSeeds.count)], &rng) }  // two in one packet
+            if packet.isEmpty { continue }  // an empty packet would end the connection
             try api.send(packet)
             // Read whatever came back so far; the twin never waits for us.
             while (try? api.receive(timeout: 0)) != nil {}
@@ -94,7 +105,7 @@ private func mutate(_ bytes: [UInt8], _ rng: inout Xorshift) -> [UInt8] {
         api.close()
         // Still serving: a fresh client's call goes through the same listener.
         let r = try h.client().get(.getTables, ifindex: ifindex)
-        #expect(r.errno == 0 || r.errno == EINVAL)   // the echo rule answers a getter without TABLES
+        #expect(r.errno == 0 || r.errno == EINVAL)  // the echo rule answers a getter without TABLES
         let ok = try h.client().setFlows(ifindex: ifindex, [testFlow(uid: 9)])
         #expect(ok.errno == 0)
         #expect(h.twin.counters.listenerPort == l.port)
@@ -113,9 +124,13 @@ private func mutate(_ bytes: [UInt8], _ rng: inout Xorshift) -> [UInt8] {
         let slow = try h.rawAPI()
         var sel = FlowTableAttributes.device(ifindex)
         sel.selector = FlowSelector(table: 2)
-        try slow.send(try FlowTableMessage(header: NetlinkHeader(type: 0x1c, flags: Netlink.flagRequest | Netlink.flagDump,
-                                                                 sequence: 5, port: 0),
-                                           command: NFL.Command.getFlows.rawValue, attributes: sel).encoded())
+        try slow.send(
+            try FlowTableMessage(
+                header: NetlinkHeader(
+                    type: 0x1c, flags: Netlink.flagRequest | Netlink.flagDump,
+                    sequence: 5, port: 0),
+                command: NFL.Command.getFlows.rawValue, attributes: sel
+            ).encoded())
         try h.waitFor("the answer") { $0.answers == 1 }
         // ~2.6 MB of pages do not fit the socket: the rest waits in the twin, which meanwhile
         // serves another client at once.
@@ -138,17 +153,23 @@ private func mutate(_ bytes: [UInt8], _ rng: inout Xorshift) -> [UInt8] {
         let s = noop.beginMessage(type: Netlink.typeNoop, flags: Netlink.flagAck, sequence: 3, port: 0)
         noop.endMessage(s)
         #expect(try raw.exchange(noop.bytes, sequence: 3).map { $0.ack?.error } == [0])
-        let reply = try FlowTableMessage(familyID: 0x1c, command: .getTables, isRequest: false, sequence: 4,
-                                         attributes: .device(ifindex)).encoded()
+        let reply = try FlowTableMessage(
+            familyID: 0x1c, command: .getTables, isRequest: false, sequence: 4,
+            attributes: .device(ifindex)
+        ).encoded()
         try raw.send(reply)
         #expect(throws: TransportError.timedOut) { try raw.receive(timeout: 0.05) }
         // A hairpin message on the API socket: not a family there.
-        let wrong = try raw.exchange(try hairpinBytes(.getListener, sequence: 6, listener: HairpinListener()), sequence: 6)
+        let wrong = try raw.exchange(
+            try hairpinBytes(.getListener, sequence: 6, listener: HairpinListener()), sequence: 6)
         #expect(wrong.last?.ack?.error == -ENOENT)
         // A dump request: net_flow_nl has none.
-        let dump = try FlowTableMessage(header: NetlinkHeader(type: 0x1c, flags: Netlink.flagRequest | Netlink.flagAck | 0x300,
-                                                              sequence: 7, port: 0),
-                                        command: 0, attributes: .device(ifindex)).encoded()
+        let dump = try FlowTableMessage(
+            header: NetlinkHeader(
+                type: 0x1c, flags: Netlink.flagRequest | Netlink.flagAck | 0x300,
+                sequence: 7, port: 0),
+            command: 0, attributes: .device(ifindex)
+        ).encoded()
         #expect(try raw.exchange(dump, sequence: 7).last?.ack?.error == -EOPNOTSUPP)
         // An nlctrl dump lists both families, then NLMSG_DONE.
         var w = NetlinkWriter()
@@ -161,7 +182,8 @@ private func mutate(_ bytes: [UInt8], _ rng: inout Xorshift) -> [UInt8] {
         while !sawDone {
             for m in try raw.receive() {
                 if m.header.type == Netlink.typeDone { sawDone = true; continue }
-                names.append(try m.bytes.withUnsafeBytes { try Controller.decodeFamily(try NetlinkMessageView.single($0)).name })
+                names.append(
+                    try m.bytes.withUnsafeBytes { try Controller.decodeFamily(try NetlinkMessageView.single($0)).name })
             }
         }
         #expect(names == [NFL.familyName, NFLH.familyName])
@@ -215,7 +237,9 @@ private func mutate(_ bytes: [UInt8], _ rng: inout Xorshift) -> [UInt8] {
         // The first one is unharmed.
         var buffer: [UInt8] = []
         let c = try UnixSeqpacketConnection.connect(path: h.paths.hairpin)
-        #expect(try FlowTableClient.lookupFamily(NFLH.familyName, over: c, sequence: 1, timeout: 2, buffer: &buffer).id == 0x1d)
+        #expect(
+            try FlowTableClient.lookupFamily(NFLH.familyName, over: c, sequence: 1, timeout: 2, buffer: &buffer).id
+                == 0x1d)
     }
 }
 

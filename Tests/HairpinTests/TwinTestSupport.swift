@@ -18,10 +18,14 @@ let ifindex: UInt32 = UnftTwin.Device.default.ifindex
 
 /// A flow whose size is ~100 bytes on the wire; `uid` varies its values.
 func testFlow(uid: UInt32, table: UInt32 = 1, priority: UInt32 = 1) -> Flow {
-    Flow(table: table, uid: uid, priority: priority,
-         matches: [FieldRef(instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
-                            value: FieldValue(0x0800, type: .u16), mask: FieldValue(0xffff, type: .u16))],
-         actions: [Action(uid: 5, signature: [ActionArg(type: .u32, value: FieldValue(UInt64(uid), type: .u32))])])
+    Flow(
+        table: table, uid: uid, priority: priority,
+        matches: [
+            FieldRef(
+                instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
+                value: FieldValue(0x0800, type: .u16), mask: FieldValue(0xffff, type: .u16))
+        ],
+        actions: [Action(uid: 5, signature: [ActionArg(type: .u32, value: FieldValue(UInt64(uid), type: .u32))])])
 }
 
 /// A twin in a temp directory, running on its own thread.
@@ -30,15 +34,18 @@ final class TwinHarness {
     let twin: UnftTwin
     let log = PosixLocked<[String]>([])
 
-    init(timeout: Double = 5, devices: [UnftTwin.Device] = [.default],
-         hook: UnftTwin.Hook? = nil) throws {
+    init(
+        timeout: Double = 5, devices: [UnftTwin.Device] = [.default],
+        hook: UnftTwin.Hook? = nil
+    ) throws {
         var template = Array("/tmp/ftt.XXXXXX".utf8CString)
         guard let p = template.withUnsafeMutableBufferPointer({ b in b.baseAddress.flatMap { mkdtemp($0) } }) else {
             throw TestFailure("mkdtemp failed")
         }
         directory = String(cString: p)
-        var config = UnftTwin.Configuration(devices: devices, timeout: timeout,
-                                            paths: TwinSocketPaths(directory: directory))
+        var config = UnftTwin.Configuration(
+            devices: devices, timeout: timeout,
+            paths: TwinSocketPaths(directory: directory))
         config.onMessage = hook
         let log = self.log
         config.onLog = { line in log.withLock { $0.append(line) } }
@@ -64,7 +71,9 @@ final class TwinHarness {
 
     /// Waits (bounded) until `condition` holds on the counters.
     @discardableResult
-    func waitFor(_ what: String, timeout: Double = 2, _ condition: (UnftTwin.Counters) -> Bool) throws -> UnftTwin.Counters {
+    func waitFor(_ what: String, timeout: Double = 2, _ condition: (UnftTwin.Counters) -> Bool) throws
+        -> UnftTwin.Counters
+    {
         let deadline = MonotonicClock.now() + MonotonicClock.nanoseconds(timeout)
         while true {
             let c = twin.counters
@@ -134,22 +143,29 @@ final class RawPeer {
             for m in try receive(timeout: Double(deadline - MonotonicClock.now()) / 1e9) {
                 out.append(m)
                 if m.header.sequence == sequence
-                    && (m.header.type == Netlink.typeError || (dump && m.header.type == Netlink.typeDone)) {
+                    && (m.header.type == Netlink.typeError || (dump && m.header.type == Netlink.typeDone))
+                {
                     return out
                 }
             }
         }
-        throw TestFailure("no \(dump ? "NLMSG_DONE or " : "")NLMSG_ERROR for seq \(sequence) within \(timeout) s; got \(out.map(\.header))")
+        throw TestFailure(
+            "no \(dump ? "NLMSG_DONE or " : "")NLMSG_ERROR for seq \(sequence) within \(timeout) s; got \(out.map(\.header))"
+        )
     }
 
     func close() { connection.close() }
 }
 
 /// Bytes of a hairpin request message.
-func hairpinBytes(_ command: NFLH.Command, sequence: UInt32, flags: UInt16 = Netlink.flagRequest | Netlink.flagAck,
-                  listener: HairpinListener? = nil, encap: HairpinEncap? = nil, family: UInt16 = 0x1d) throws -> [UInt8] {
-    try HairpinMessage(header: NetlinkHeader(type: family, flags: flags, sequence: sequence, port: 0),
-                       command: command.rawValue, listener: listener, encap: encap).encoded()
+func hairpinBytes(
+    _ command: NFLH.Command, sequence: UInt32, flags: UInt16 = Netlink.flagRequest | Netlink.flagAck,
+    listener: HairpinListener? = nil, encap: HairpinEncap? = nil, family: UInt16 = 0x1d
+) throws -> [UInt8] {
+    try HairpinMessage(
+        header: NetlinkHeader(type: family, flags: flags, sequence: sequence, port: 0),
+        command: command.rawValue, listener: listener, encap: encap
+    ).encoded()
 }
 
 /// A scripted listener on the hairpin socket: registers, reassembles ENCAP requests, and for
@@ -181,18 +197,24 @@ final class FakeListener {
     /// The netlink flags of the answers `rule` gives (flow-table-hairpind: NLM_F_REQUEST only).
     let answerFlags: UInt16
 
-    init(path: String, partsInOnePacket: Bool = false, answerFlags: UInt16 = Netlink.flagRequest | Netlink.flagAck,
-         rule: @escaping Rule) throws {
+    init(
+        path: String, partsInOnePacket: Bool = false, answerFlags: UInt16 = Netlink.flagRequest | Netlink.flagAck,
+        rule: @escaping Rule
+    ) throws {
         self.partsInOnePacket = partsInOnePacket
         self.answerFlags = answerFlags
         connection = try UnixSeqpacketConnection.connect(path: path)
         var buffer: [UInt8] = []
-        family = try FlowTableClient.lookupFamily(NFLH.familyName, over: connection, sequence: 1, timeout: 2,
-                                                  buffer: &buffer).id
+        family = try FlowTableClient.lookupFamily(
+            NFLH.familyName, over: connection, sequence: 1, timeout: 2,
+            buffer: &buffer
+        ).id
         self.rule = rule
         let peer = RawPeer(connection)
-        let answer = try peer.exchange(try hairpinBytes(.setListener, sequence: 2, listener: HairpinListener(),
-                                                        family: family), sequence: 2)
+        let answer = try peer.exchange(
+            try hairpinBytes(
+                .setListener, sequence: 2, listener: HairpinListener(),
+                family: family), sequence: 2)
         guard let ack = answer.last?.ack, ack.error == 0 else {
             throw TestFailure("SET_LISTENER failed: \(String(describing: answer.last?.ack))")
         }
@@ -255,7 +277,8 @@ final class FakeListener {
             let seq = nextSequence()
             seqs.append(seq)
             do {
-                let bytes = try hairpinBytes(.encap, sequence: seq, flags: flags ?? answerFlags, encap: p, family: family)
+                let bytes = try hairpinBytes(
+                    .encap, sequence: seq, flags: flags ?? answerFlags, encap: p, family: family)
                 if partsInOnePacket {
                     together += bytes
                 } else {
@@ -331,9 +354,12 @@ final class FakeListener {
 
 extension HairpinEncap {
     /// The OK answer skeleton for a request.
-    func answer(status: UInt32 = 0, attributes: FlowTableAttributes? = nil, results: [FlowResult]? = nil,
-                errorMessage: String? = nil) -> HairpinEncap {
-        HairpinEncap(commandType: commandType, command: command, status: status, sequence: sequence,
-                     attributes: attributes, results: results, errorMessage: errorMessage)
+    func answer(
+        status: UInt32 = 0, attributes: FlowTableAttributes? = nil, results: [FlowResult]? = nil,
+        errorMessage: String? = nil
+    ) -> HairpinEncap {
+        HairpinEncap(
+            commandType: commandType, command: command, status: status, sequence: sequence,
+            attributes: attributes, results: results, errorMessage: errorMessage)
     }
 }

@@ -13,8 +13,9 @@ import Posix
 private let EEXIST_ = Errno.EEXIST, ENOSPC_ = Errno.ENOSPC, ECANCELED_ = Errno.ECANCELED
 
 private let sampleTables = [
-    Table(name: "acl", uid: 1, source: 1, apply: 1, size: 100,
-          matches: [FieldRef(instance: 1, header: 1, field: 3, maskType: .exact, type: .unspec)], actions: [5]),
+    Table(
+        name: "acl", uid: 1, source: 1, apply: 1, size: 100,
+        matches: [FieldRef(instance: 1, header: 1, field: 3, maskType: .exact, type: .unspec)], actions: [5])
 ]
 
 /// Answers every call at once: getters with `sampleTables`, GET_FLOWS with `flows(selector)`,
@@ -50,9 +51,11 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         for path in [h.paths.api, h.paths.hairpin] {
             let c = try UnixSeqpacketConnection.connect(path: path)
             defer { c.close() }
-            let nfl = try FlowTableClient.lookupFamily(NFL.familyName, over: c, sequence: 7, timeout: 2, buffer: &buffer)
+            let nfl = try FlowTableClient.lookupFamily(
+                NFL.familyName, over: c, sequence: 7, timeout: 2, buffer: &buffer)
             #expect(nfl == .flowTable(id: 0x1c))
-            let nflh = try FlowTableClient.lookupFamily(NFLH.familyName, over: c, sequence: 8, timeout: 2, buffer: &buffer)
+            let nflh = try FlowTableClient.lookupFamily(
+                NFLH.familyName, over: c, sequence: 8, timeout: 2, buffer: &buffer)
             #expect(nflh == .hairpin(id: 0x1d))
             #expect(throws: FlowTableClientError.self) {
                 try FlowTableClient.lookupFamily("nl80211", over: c, sequence: 9, timeout: 2, buffer: &buffer)
@@ -85,7 +88,11 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         let m = r.messages[0]
         #expect(m.command == NFL.Command.getTables.rawValue)
         #expect(m.header.flags == 0 && m.header.port != 0)
-        #expect(m.attributes == { var a = FlowTableAttributes.device(ifindex); a.tables = sampleTables; return a }())
+        #expect(
+            m.attributes
+                == {
+                    var a = FlowTableAttributes.device(ifindex); a.tables = sampleTables; return a
+                }())
 
         // The listener got one ENCAP: kernel-originated header, SEQ 1, the request's attributes.
         let msgs = l.requestMessages
@@ -109,22 +116,27 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
     func getFlowsRequest(_ selector: FlowSelector, sequence: UInt32, flags: UInt16) throws -> [UInt8] {
         var a = FlowTableAttributes.device(ifindex)
         a.selector = selector
-        return try FlowTableMessage(header: NetlinkHeader(type: 0x1c, flags: flags, sequence: sequence, port: 0),
-                                    command: NFL.Command.getFlows.rawValue, attributes: a).encoded()
+        return try FlowTableMessage(
+            header: NetlinkHeader(type: 0x1c, flags: flags, sequence: sequence, port: 0),
+            command: NFL.Command.getFlows.rawValue, attributes: a
+        ).encoded()
     }
 
     @Test func getFlowsDumpArrivesAsPagesThenDoneWithoutAck() throws {
         let h = try TwinHarness()
         let all = (1...2000).map { testFlow(uid: UInt32($0), table: 4, priority: UInt32($0 % 7)) }
-        let l = try FakeListener(path: h.paths.hairpin, rule: immediateRule(flows: { s in
-            s.table == 4 ? all : []
-        }))
+        let l = try FakeListener(
+            path: h.paths.hairpin,
+            rule: immediateRule(flows: { s in
+                s.table == 4 ? all : []
+            }))
         defer { l.stop() }
         // Raw first, to check the framing exactly.
         let raw = try h.rawAPI()
         let selector = FlowSelector(table: 4, minPriority: 0, maxPriority: 9)
-        let req = try getFlowsRequest(selector, sequence: 77,
-                                      flags: Netlink.flagRequest | Netlink.flagAck | Netlink.flagDump)
+        let req = try getFlowsRequest(
+            selector, sequence: 77,
+            flags: Netlink.flagRequest | Netlink.flagAck | Netlink.flagDump)
         let got = try raw.exchange(req, sequence: 77, timeout: 5, dump: true)
         try #require(got.count >= 3)
         let pages = got.dropLast()
@@ -151,9 +163,12 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
 
         // No ACK follows the DONE, NLM_F_ACK or not: the next request on the socket gets its
         // own answer first (an ACK left queued was what broke YNL's next call).
-        let next = try FlowTableMessage(header: NetlinkHeader(type: 0x1c, flags: Netlink.flagRequest | Netlink.flagAck,
-                                                              sequence: 78, port: 0),
-                                        command: NFL.Command.getTables.rawValue, attributes: .device(ifindex)).encoded()
+        let next = try FlowTableMessage(
+            header: NetlinkHeader(
+                type: 0x1c, flags: Netlink.flagRequest | Netlink.flagAck,
+                sequence: 78, port: 0),
+            command: NFL.Command.getTables.rawValue, attributes: .device(ifindex)
+        ).encoded()
         let second = try raw.exchange(next, sequence: 78)
         #expect(second.map(\.header.sequence) == [78, 78])
         #expect(second.first?.header.type == 0x1c && second.last?.ack?.error == 0)
@@ -171,14 +186,18 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         let h = try TwinHarness()
         let some = (1...300).map { testFlow(uid: UInt32($0), table: 4, priority: UInt32($0 % 7)) }
         let all = (1...2000).map { testFlow(uid: UInt32($0), table: 6) }
-        let l = try FakeListener(path: h.paths.hairpin, rule: immediateRule(flows: { s in
-            s.table == 4 ? some : s.table == 6 ? all : []
-        }))
+        let l = try FakeListener(
+            path: h.paths.hairpin,
+            rule: immediateRule(flows: { s in
+                s.table == 4 ? some : s.table == 6 ? all : []
+            }))
         defer { l.stop() }
         let raw = try h.rawAPI()
         // 300 flows: more than one page's 4 KiB, less than one nest's 64 KiB: one reply.
-        let got = try raw.exchange(try getFlowsRequest(FlowSelector(table: 4), sequence: 5,
-                                                       flags: Netlink.flagRequest | Netlink.flagAck), sequence: 5)
+        let got = try raw.exchange(
+            try getFlowsRequest(
+                FlowSelector(table: 4), sequence: 5,
+                flags: Netlink.flagRequest | Netlink.flagAck), sequence: 5)
         try #require(got.count == 2)
         #expect(got[0].header.type == 0x1c && got[0].header.flags == 0 && got[0].header.sequence == 5)
         #expect(got[0].bytes.count > UnftTwin.pageFlowBytes + 40)
@@ -193,8 +212,10 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         let aloneFlows = try alone[0].flowTable().attributes.flows
         #expect(aloneFlows == [])
         // Flows that pass one FLOWS nest: EMSGSIZE, with a text that asks for a dump.
-        let big = try raw.exchange(try getFlowsRequest(FlowSelector(table: 6), sequence: 7,
-                                                       flags: Netlink.flagRequest | Netlink.flagAck), sequence: 7, timeout: 5)
+        let big = try raw.exchange(
+            try getFlowsRequest(
+                FlowSelector(table: 6), sequence: 7,
+                flags: Netlink.flagRequest | Netlink.flagAck), sequence: 7, timeout: 5)
         try #require(big.count == 1)
         #expect(big[0].ack?.error == -EMSGSIZE)
         #expect(big[0].ack?.message?.hasSuffix("ask for a dump (NLM_F_DUMP)") == true)
@@ -207,8 +228,9 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         let h = try TwinHarness()
         let raw = try h.rawAPI()
         let dump = Netlink.flagRequest | Netlink.flagDump
-        let noListener = try raw.exchange(try getFlowsRequest(FlowSelector(table: 4), sequence: 30, flags: dump),
-                                          sequence: 30, dump: true)
+        let noListener = try raw.exchange(
+            try getFlowsRequest(FlowSelector(table: 4), sequence: 30, flags: dump),
+            sequence: 30, dump: true)
         try #require(noListener.count == 1)
         #expect(noListener[0].ack?.error == -ENOTCONN)
         #expect(noListener[0].ack?.message == "no hairpin listener is registered: start flow-table-hairpind")
@@ -216,9 +238,11 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
             [req.answer(status: UInt32(ENOENT), errorMessage: "no table 99 on ifindex \(ifindex)")]
         }
         defer { l.stop() }
-        let answered = try raw.exchange(try getFlowsRequest(FlowSelector(table: 99), sequence: 31,
-                                                            flags: dump | Netlink.flagAck),
-                                        sequence: 31, dump: true)
+        let answered = try raw.exchange(
+            try getFlowsRequest(
+                FlowSelector(table: 99), sequence: 31,
+                flags: dump | Netlink.flagAck),
+            sequence: 31, dump: true)
         try #require(answered.count == 1)
         #expect(answered[0].ack?.error == -ENOENT && answered[0].ack?.message == "no table 99 on ifindex \(ifindex)")
         // The client reads both.
@@ -234,9 +258,12 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         let raw = try h.rawAPI()
         var a = FlowTableAttributes.device(ifindex)
         a.identifier = nil
-        let req = try FlowTableMessage(header: NetlinkHeader(type: 0x1c, flags: Netlink.flagRequest | Netlink.flagAck,
-                                                             sequence: 9, port: 0),
-                                       command: NFL.Command.getTables.rawValue, attributes: a).encoded()
+        let req = try FlowTableMessage(
+            header: NetlinkHeader(
+                type: 0x1c, flags: Netlink.flagRequest | Netlink.flagAck,
+                sequence: 9, port: 0),
+            command: NFL.Command.getTables.rawValue, attributes: a
+        ).encoded()
         let got = try raw.exchange(req, sequence: 9)
         let ack = try #require(got.last?.ack)
         #expect(ack.error == -EINVAL)
@@ -255,9 +282,10 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
     /// number in the nest's set, in netlink_ack_tlv_fill's order.
     private func nestedMissAck(_ request: [UInt8], text: String, type: UInt32, nest: UInt32, port: UInt32) -> [UInt8] {
         var w = NetlinkWriter(capacity: 128)
-        let start = w.beginMessage(type: Netlink.typeError, flags: Netlink.flagCapped | Netlink.flagAckTLVs,
-                                   sequence: request.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self) },
-                                   port: port)
+        let start = w.beginMessage(
+            type: Netlink.typeError, flags: Netlink.flagCapped | Netlink.flagAckTLVs,
+            sequence: request.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self) },
+            port: port)
         w.appendRaw(-EINVAL)
         w.appendRaw(bytes: request.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[0..<16]) })
         w.put(Netlink.extAckMessage, string: text)
@@ -277,22 +305,32 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         // GET_FLOWS whose selector has no TABLE (its TABLE retyped MINPRIO).
         var a = FlowTableAttributes.device(ifindex)
         a.selector = FlowSelector(table: 4)
-        var sel = try FlowTableMessage(header: NetlinkHeader(type: 0x1c, flags: flags, sequence: 40, port: 0),
-                                       command: NFL.Command.getFlows.rawValue, attributes: a).encoded()
+        var sel = try FlowTableMessage(
+            header: NetlinkHeader(type: 0x1c, flags: flags, sequence: 40, port: 0),
+            command: NFL.Command.getFlows.rawValue, attributes: a
+        ).encoded()
         let flowsAt = 20 + 8 + 8
         sel[flowsAt + 4 + 2] = UInt8(NFL.TableFlowsAttr.minPriority)
         let got = try raw.exchange(sel, sequence: 40)
         try #require(got.count == 1)
-        #expect(got[0].bytes == nestedMissAck(sel, text: "FLOWS at byte \(flowsAt): required attribute TABLE is missing",
-                                              type: UInt32(NFL.TableFlowsAttr.table), nest: UInt32(flowsAt),
-                                              port: got[0].header.port))
+        #expect(
+            got[0].bytes
+                == nestedMissAck(
+                    sel, text: "FLOWS at byte \(flowsAt): required attribute TABLE is missing",
+                    type: UInt32(NFL.TableFlowsAttr.table), nest: UInt32(flowsAt),
+                    port: got[0].header.port))
         // As a dump: the same answer.
-        sel.withUnsafeMutableBytes { $0.storeBytes(of: Netlink.flagRequest | Netlink.flagDump, toByteOffset: 6, as: UInt16.self) }
+        sel.withUnsafeMutableBytes {
+            $0.storeBytes(of: Netlink.flagRequest | Netlink.flagDump, toByteOffset: 6, as: UInt16.self)
+        }
         let dumped = try raw.exchange(sel, sequence: 40, dump: true)
         try #require(dumped.count == 1)
-        #expect(dumped[0].bytes == nestedMissAck(sel, text: "FLOWS at byte \(flowsAt): required attribute TABLE is missing",
-                                                 type: UInt32(NFL.TableFlowsAttr.table), nest: UInt32(flowsAt),
-                                                 port: dumped[0].header.port))
+        #expect(
+            dumped[0].bytes
+                == nestedMissAck(
+                    sel, text: "FLOWS at byte \(flowsAt): required attribute TABLE is missing",
+                    type: UInt32(NFL.TableFlowsAttr.table), nest: UInt32(flowsAt),
+                    port: dumped[0].header.port))
         #expect(l.failure == nil)
     }
 
@@ -300,7 +338,8 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         let h = try TwinHarness()
         // ~5 parts of 60 KiB in one ~300 KiB packet: more than a client's buffer, within the twin's.
         let all = (1...2300).map { testFlow(uid: UInt32($0), table: 4) }
-        let l = try FakeListener(path: h.paths.hairpin, partsInOnePacket: true, rule: immediateRule(flows: { _ in all }))
+        let l = try FakeListener(
+            path: h.paths.hairpin, partsInOnePacket: true, rule: immediateRule(flows: { _ in all }))
         defer { l.stop() }
         let r = try h.client().getFlows(ifindex: ifindex, FlowSelector(table: 4))
         #expect(r.errno == 0 && r.flows == all)
@@ -352,8 +391,11 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         if aborts && status != 0 {
             results = results.map { $0.errno == 0 ? FlowResult(index: $0.index, errno: ECANCELED_) : $0 }
         }
-        return [req.answer(status: status, attributes: .device(req.attributes?.identifier ?? 0), results: results,
-                           errorMessage: text)]
+        return [
+            req.answer(
+                status: status, attributes: .device(req.attributes?.identifier ?? 0), results: results,
+                errorMessage: text)
+        ]
     }
 
     @Test(arguments: [ErrorStrategy?.none, .abort, .continue, .abortLog, .continueLog])
@@ -381,7 +423,8 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         }
         // The report is a plain reply with the request's command, preamble and FLOWS.
         for m in r.messages {
-            #expect(m.command == NFL.Command.setFlows.rawValue && m.header.flags == 0 && m.attributes.ifindex == ifindex)
+            #expect(
+                m.command == NFL.Command.setFlows.rawValue && m.header.flags == 0 && m.attributes.ifindex == ifindex)
         }
         // A batch where nothing fails is ACKed under every strategy, with no report.
         let ok = try h.client().delFlows(ifindex: ifindex, [testFlow(uid: 1), testFlow(uid: 2)], strategy: strategy)
@@ -428,8 +471,10 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
     @Test func malformedRequestsAreEINVALNamingTheByte() throws {
         let h = try TwinHarness()
         let raw = try h.rawAPI()
-        var good = try FlowTableMessage(familyID: 0x1c, command: .getTables, isRequest: true, sequence: 5,
-                                        attributes: .device(ifindex)).encoded()
+        var good = try FlowTableMessage(
+            familyID: 0x1c, command: .getTables, isRequest: true, sequence: 5,
+            attributes: .device(ifindex)
+        ).encoded()
         // nla_len of IDENTIFIER_TYPE (at byte 20) runs past the message.
         good[20] = 0xff
         let bad = try raw.exchange(good, sequence: 5)
@@ -439,14 +484,18 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         #expect(ack.request.sequence == 5 && ack.header.sequence == 5)
 
         // Missing preamble.
-        let bare = try FlowTableMessage(familyID: 0x1c, command: .getTables, isRequest: true, sequence: 6,
-                                        attributes: FlowTableAttributes()).encoded()
+        let bare = try FlowTableMessage(
+            familyID: 0x1c, command: .getTables, isRequest: true, sequence: 6,
+            attributes: FlowTableAttributes()
+        ).encoded()
         let m = try #require(try raw.exchange(bare, sequence: 6).last?.ack)
         #expect(m.error == -EINVAL && m.message?.contains("IDENTIFIER_TYPE") == true)
 
         // nlmsg_len beyond the packet.
-        var long = try FlowTableMessage(familyID: 0x1c, command: .getTables, isRequest: true, sequence: 8,
-                                        attributes: .device(ifindex)).encoded()
+        var long = try FlowTableMessage(
+            familyID: 0x1c, command: .getTables, isRequest: true, sequence: 8,
+            attributes: .device(ifindex)
+        ).encoded()
         long[0] = 0xf0
         let l = try #require(try raw.exchange(long, sequence: 8).last?.ack)
         #expect(l.error == -EINVAL && l.message?.contains("nlmsg_len") == true)
@@ -478,15 +527,20 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         let l = try FakeListener(path: h.paths.hairpin, rule: immediateRule())
         defer { l.stop() }
         let raw = try h.rawAPI()
-        let req = try FlowTableMessage(header: NetlinkHeader(type: 0x1c, flags: Netlink.flagRequest, sequence: 9, port: 0),
-                                       command: NFL.Command.getTables.rawValue, attributes: .device(ifindex)).encoded()
+        let req = try FlowTableMessage(
+            header: NetlinkHeader(type: 0x1c, flags: Netlink.flagRequest, sequence: 9, port: 0),
+            command: NFL.Command.getTables.rawValue, attributes: .device(ifindex)
+        ).encoded()
         try raw.send(req)
         let got = try raw.receive()
         #expect(got.count == 1 && got[0].header.type == 0x1c && got[0].header.sequence == 9)
         // Nothing else follows: the next thing on the socket is the answer to the next request.
-        let next = try FlowTableMessage(header: NetlinkHeader(type: 0x1c, flags: Netlink.flagRequest | Netlink.flagAck,
-                                                              sequence: 10, port: 0),
-                                        command: NFL.Command.getTables.rawValue, attributes: .device(ifindex)).encoded()
+        let next = try FlowTableMessage(
+            header: NetlinkHeader(
+                type: 0x1c, flags: Netlink.flagRequest | Netlink.flagAck,
+                sequence: 10, port: 0),
+            command: NFL.Command.getTables.rawValue, attributes: .device(ifindex)
+        ).encoded()
         let after = try raw.exchange(next, sequence: 10)
         #expect(after.allSatisfy { $0.header.sequence == 10 })
     }
@@ -498,8 +552,10 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         let raw = try h.rawAPI()
         var both: [UInt8] = []
         for seq: UInt32 in [21, 22] {
-            both += try FlowTableMessage(familyID: 0x1c, command: .getTables, isRequest: true, sequence: seq,
-                                         attributes: .device(ifindex)).encoded()
+            both += try FlowTableMessage(
+                familyID: 0x1c, command: .getTables, isRequest: true, sequence: seq,
+                attributes: .device(ifindex)
+            ).encoded()
         }
         try raw.send(both)
         var got = try raw.collect(sequence: 21)
@@ -541,11 +597,16 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         #expect(r.errno == ETIMEDOUT && r.errorMessage == "the hairpin listener did not answer within 200 ms")
         #expect(waited >= 0.2 && waited < 3.0)  // the 200 ms timeout, not the client's own
         let req = try #require(l.requests.first)
-        let seqs = l.send(req.answer(attributes: { var a = FlowTableAttributes.device(ifindex); a.tables = []; return a }()))
+        let seqs = l.send(
+            req.answer(
+                attributes: {
+                    var a = FlowTableAttributes.device(ifindex); a.tables = []; return a
+                }()))
         let ack = try l.waitForAck(try #require(seqs.first))
         #expect(ack.error == -ENOENT && ack.message?.contains("SEQ \(req.sequence)") == true)
         let c = h.twin.counters
-        #expect(c.timeouts == 1 && c.pending == 0 && c.answers == 0 && c.errors(ETIMEDOUT) == 1 && c.errors(ENOENT) == 1)
+        #expect(
+            c.timeouts == 1 && c.pending == 0 && c.answers == 0 && c.errors(ETIMEDOUT) == 1 && c.errors(ENOENT) == 1)
     }
 
     @Test func clientLeavingMidCallDropsTheReply() throws {
@@ -553,12 +614,19 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         let l = try FakeListener(path: h.paths.hairpin) { _, _ in [] }
         defer { l.stop() }
         let raw = try h.rawAPI()
-        try raw.send(try FlowTableMessage(familyID: 0x1c, command: .getTables, isRequest: true, sequence: 1,
-                                          attributes: .device(ifindex)).encoded())
+        try raw.send(
+            try FlowTableMessage(
+                familyID: 0x1c, command: .getTables, isRequest: true, sequence: 1,
+                attributes: .device(ifindex)
+            ).encoded())
         let req = try #require(try l.waitForRequests(1).first)
         raw.close()
         try h.waitFor("the client gone") { $0.connections == 1 && $0.pending == 1 }
-        let seqs = l.send(req.answer(attributes: { var a = FlowTableAttributes.device(ifindex); a.tables = []; return a }()))
+        let seqs = l.send(
+            req.answer(
+                attributes: {
+                    var a = FlowTableAttributes.device(ifindex); a.tables = []; return a
+                }()))
         // The answer is still ACKed (the call was pending); its reply has nobody to go to.
         #expect(try l.waitForAck(try #require(seqs.first)).error == 0)
         try h.waitFor("the dropped reply") { $0.droppedReplies == 1 && $0.pending == 0 }
@@ -571,32 +639,38 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         let first = try FakeListener(path: h.paths.hairpin, rule: immediateRule())
         // The same connection again: ACK (idempotent).
         let seq = first.nextSequence()
-        try first.sendBytes(try hairpinBytes(.setListener, sequence: seq, listener: HairpinListener(), family: first.family))
+        try first.sendBytes(
+            try hairpinBytes(.setListener, sequence: seq, listener: HairpinListener(), family: first.family))
         #expect(try first.waitForAck(seq).error == 0)
         let other = try h.rawHairpin()
-        let busy = try other.exchange(try hairpinBytes(.setListener, sequence: 3, listener: HairpinListener()), sequence: 3)
+        let busy = try other.exchange(
+            try hairpinBytes(.setListener, sequence: 3, listener: HairpinListener()), sequence: 3)
         #expect(busy.last?.ack?.error == -EBUSY)
         #expect(busy.last?.ack?.message?.contains("port \(first.port ?? 0)") == true)
         // GET_LISTENER: reply with TYPE and PORT, then the ACK.
-        let get = try other.exchange(try hairpinBytes(.getListener, sequence: 4, listener: HairpinListener()), sequence: 4)
+        let get = try other.exchange(
+            try hairpinBytes(.getListener, sequence: 4, listener: HairpinListener()), sequence: 4)
         try #require(get.count == 2)
         let reply = try get[0].hairpin()
         #expect(reply.command == NFLH.Command.getListener.rawValue && reply.header.sequence == 4)
         #expect(reply.listener == HairpinListener(type: NFLH.ListenerType.encap, port: first.port))
         #expect(get[1].ack?.error == 0)
         // A type other than ENCAP is refused.
-        let wrong = try other.exchange(try hairpinBytes(.setListener, sequence: 5, listener: HairpinListener(type: 9)),
-                                       sequence: 5)
+        let wrong = try other.exchange(
+            try hairpinBytes(.setListener, sequence: 5, listener: HairpinListener(type: 9)),
+            sequence: 5)
         #expect(wrong.last?.ack?.error == -EINVAL)
 
         first.stop()
         try h.waitFor("registration cleared") { $0.listenerPort == nil }
-        let none = try other.exchange(try hairpinBytes(.getListener, sequence: 6, listener: HairpinListener()), sequence: 6)
+        let none = try other.exchange(
+            try hairpinBytes(.getListener, sequence: 6, listener: HairpinListener()), sequence: 6)
         #expect(none.last?.ack?.error == -ENOENT)
         // Now the other connection may register, twice (idempotent).
         for seq: UInt32 in [7, 8] {
-            let ok = try other.exchange(try hairpinBytes(.setListener, sequence: seq, listener: HairpinListener()),
-                                        sequence: seq)
+            let ok = try other.exchange(
+                try hairpinBytes(.setListener, sequence: seq, listener: HairpinListener()),
+                sequence: seq)
             #expect(ok.last?.ack?.error == 0)
         }
         #expect(h.twin.counters.listenerPort == none.last?.header.port)
@@ -616,8 +690,9 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         var tables = FlowTableAttributes.device(ifindex)
         tables.tables = sampleTables
         let stranger = try h.rawHairpin()
-        let refused = try stranger.exchange(try hairpinBytes(.encap, sequence: 11, encap: req.answer(attributes: tables)),
-                                            sequence: 11)
+        let refused = try stranger.exchange(
+            try hairpinBytes(.encap, sequence: 11, encap: req.answer(attributes: tables)),
+            sequence: 11)
         #expect(refused.last?.ack?.error == -EPERM)
         // The real listener's answer still completes the call.
         let seqs = l.send(req.answer(attributes: tables))
@@ -667,21 +742,24 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
             var a = FlowTableAttributes.device(ifindex)
             a.flows = [testFlow(uid: sel, table: sel)]
             let answer = req.answer(attributes: a)
-            guard let first = held.withLock({ slot -> HairpinEncap? in
-                defer { if slot == nil { slot = answer } }
-                return slot
-            }) else { return [] }
+            guard
+                let first = held.withLock({ slot -> HairpinEncap? in
+                    defer { if slot == nil { slot = answer } }
+                    return slot
+                })
+            else { return [] }
             return [answer, first]
         }
         defer { l.stop() }
         let results = PosixLocked<[UInt32: FlowTableReply]>([:])
         var threads: [PosixThread] = []
         for table: UInt32 in [10, 20] {
-            threads.append(try PosixThread {
-                if let r = try? h.client().getFlows(ifindex: ifindex, FlowSelector(table: table)) {
-                    results.withLock { $0[table] = r }
-                }
-            })
+            threads.append(
+                try PosixThread {
+                    if let r = try? h.client().getFlows(ifindex: ifindex, FlowSelector(table: table)) {
+                        results.withLock { $0[table] = r }
+                    }
+                })
             try h.waitFor("call \(table)") { $0.forwarded == Int(table / 10) }
         }
         for t in threads { t.join() }
@@ -692,30 +770,35 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
 
     @Test func concurrentClients() throws {
         let h = try TwinHarness()
-        let l = try FakeListener(path: h.paths.hairpin, rule: immediateRule(flows: { s in
-            [testFlow(uid: s.table, table: s.table)]
-        }))
+        let l = try FakeListener(
+            path: h.paths.hairpin,
+            rule: immediateRule(flows: { s in
+                [testFlow(uid: s.table, table: s.table)]
+            }))
         defer { l.stop() }
         let failures = PosixLocked<[String]>([])
         var threads: [PosixThread] = []
         let clients = 8, calls = 25
         for k in 0..<clients {
-            threads.append(try PosixThread {
-                do {
-                    let c = try h.client()
-                    for i in 0..<calls {
-                        let table = UInt32(k * 1000 + i + 1)
-                        let r = try c.getFlows(ifindex: ifindex, FlowSelector(table: table))
-                        if r.errno != 0 || r.flows.map(\.table) != [table] {
-                            failures.withLock { $0.append("client \(k) call \(i): \(r.errno) \(r.flows.map(\.table))") }
+            threads.append(
+                try PosixThread {
+                    do {
+                        let c = try h.client()
+                        for i in 0..<calls {
+                            let table = UInt32(k * 1000 + i + 1)
+                            let r = try c.getFlows(ifindex: ifindex, FlowSelector(table: table))
+                            if r.errno != 0 || r.flows.map(\.table) != [table] {
+                                failures.withLock {
+                                    $0.append("client \(k) call \(i): \(r.errno) \(r.flows.map(\.table))")
+                                }
+                            }
+                            let s = try c.setFlows(ifindex: ifindex, [testFlow(uid: table)])
+                            if s.errno != 0 { failures.withLock { $0.append("client \(k) set \(i): \(s.errno)") } }
                         }
-                        let s = try c.setFlows(ifindex: ifindex, [testFlow(uid: table)])
-                        if s.errno != 0 { failures.withLock { $0.append("client \(k) set \(i): \(s.errno)") } }
+                    } catch {
+                        failures.withLock { $0.append("client \(k): \(error)") }
                     }
-                } catch {
-                    failures.withLock { $0.append("client \(k): \(error)") }
-                }
-            })
+                })
         }
         for t in threads { t.join() }
         #expect(failures.withLock { $0 } == [])
@@ -749,8 +832,11 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
             usleep(1_000)
         }
         let shape = call.map { "\($0.leg) \($0.dir) \($0.type)" }
-        #expect(shape == ["api toKernel 28", "hairpin toUser 29", "hairpin toKernel 29", "hairpin toUser 2",
-                          "api toUser 28", "api toUser 2"])
+        #expect(
+            shape == [
+                "api toKernel 28", "hairpin toUser 29", "hairpin toKernel 29", "hairpin toUser 2",
+                "api toUser 28", "api toUser 2",
+            ])
         #expect(call[1].port == l.port && call[0].port == call[4].port)
         // Everything else (nlctrl, registration) has no call.
         let other = seen.withLock { $0.filter { $0.call == nil } }

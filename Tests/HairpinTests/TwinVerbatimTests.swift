@@ -27,8 +27,10 @@ struct TwinVerbatimTests {
         let many = gen.flows(count: 700)
         let firstRange = Parts.ranges(of: many)[0]
         // (An API request's FLOWS nest itself stays within 64 KiB, so two parts at most.)
-        for (strategy, batch) in [(ErrorStrategy.continueLog, Array(many[0..<(firstRange.count + 6)])),
-                                  (nil, Array(many[firstRange])), (.abort, Array(many[0..<(firstRange.count + 1)]))] {
+        for (strategy, batch) in [
+            (ErrorStrategy.continueLog, Array(many[0..<(firstRange.count + 6)])),
+            (nil, Array(many[firstRange])), (.abort, Array(many[0..<(firstRange.count + 1)])),
+        ] {
             var a = FlowTableAttributes.device(ifindex)
             a.errorStrategy = strategy
             a.flows = batch
@@ -38,7 +40,8 @@ struct TwinVerbatimTests {
         get.selector = FlowSelector(table: 3, minPriority: 2, maxPriority: 9)
         out.append(FlowTableMessage(familyID: 0x1c, command: .getFlows, isRequest: true, attributes: get))
         for command in [NFL.Command.getTables, .getHeaders, .getTableGraph] {
-            out.append(FlowTableMessage(familyID: 0x1c, command: command, isRequest: true, attributes: .device(ifindex)))
+            out.append(
+                FlowTableMessage(familyID: 0x1c, command: command, isRequest: true, attributes: .device(ifindex)))
         }
         return out
     }
@@ -64,8 +67,9 @@ struct TwinVerbatimTests {
             var a = try FlowTableMessage.decode(bytes).attributes
             if UnftTwin.isBatch(message.command) && a.errorStrategy == nil { a.errorStrategy = .abort }
             let built = bytes.withUnsafeBytes {
-                twin.encodeEncapVerbatim(command: message.command, sequence: UInt64(k + 1), identifierType: a.identifierType,
-                                         identifier: a.identifier, errorStrategy: a.errorStrategy, request: $0)
+                twin.encodeEncapVerbatim(
+                    command: message.command, sequence: UInt64(k + 1), identifierType: a.identifierType,
+                    identifier: a.identifier, errorStrategy: a.errorStrategy, request: $0)
             }
             #expect(built, "request \(k) fell back to re-encoding")
             let verbatim = twin.writer.bytes
@@ -111,9 +115,10 @@ struct TwinVerbatimTests {
         let twin = try UnftTwin(UnftTwin.Configuration(paths: paths))
         defer { twin.stop(); unlink(paths.api); unlink(paths.hairpin) }
         let built = bytes.withUnsafeBytes {
-            twin.encodeEncapVerbatim(command: NFL.Command.getFlows.rawValue, sequence: 1,
-                                     identifierType: NFL.IdentifierType.ifindex, identifier: ifindex,
-                                     errorStrategy: nil, request: $0)
+            twin.encodeEncapVerbatim(
+                command: NFL.Command.getFlows.rawValue, sequence: 1,
+                identifierType: NFL.IdentifierType.ifindex, identifier: ifindex,
+                errorStrategy: nil, request: $0)
         }
         #expect(!built)
         #expect(twin.writer.count == 0)

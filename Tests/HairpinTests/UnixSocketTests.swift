@@ -48,7 +48,7 @@ private func tempDirectory() throws -> String {
         #expect(c.peerCredentials?.pid == getpid())
         c.close()
         l.close()
-        #expect(lstat(path, &st) != 0)   // removed on close
+        #expect(lstat(path, &st) != 0)  // removed on close
         // Something that is not a socket is never deleted.
         let file = open(path, O_CREAT | O_WRONLY, 0o600)
         close(file)
@@ -67,8 +67,11 @@ private func tempDirectory() throws -> String {
         #expect(TwinSocketPaths.defaultDirectory(environment: xdg, euid: 0) == "/run/flowtrace")
         let overridden: (String) -> String? = { $0 == TwinSocketPaths.directoryVariable ? "/tmp/elsewhere" : "/x" }
         #expect(TwinSocketPaths.defaultDirectory(environment: overridden, euid: 0) == "/tmp/elsewhere")
-        #expect(TwinSocketPaths(directory: "/tmp/elsewhere/") == TwinSocketPaths(api: "/tmp/elsewhere/unft.sock",
-                                                                             hairpin: "/tmp/elsewhere/hairpin.sock"))
+        #expect(
+            TwinSocketPaths(directory: "/tmp/elsewhere/")
+                == TwinSocketPaths(
+                    api: "/tmp/elsewhere/unft.sock",
+                    hairpin: "/tmp/elsewhere/hairpin.sock"))
         // prepareDirectory creates a private directory, and refuses one others may write.
         let base = try tempDirectory()
         let mine = base + "/flowtrace"
@@ -112,10 +115,12 @@ private func tempDirectory() throws -> String {
         try [UInt8](repeating: 1, count: 3).withUnsafeBytes { try a.send($0) }
         a.close()
         var buffer: [UInt8] = []
-        #expect(try b.receive(into: &buffer, timeout: 1) == 3)   // what was sent before is still read
+        #expect(try b.receive(into: &buffer, timeout: 1) == 3)  // what was sent before is still read
         #expect(throws: TransportError.closed) { try b.receive(into: &buffer, timeout: 1) }
         // Sending to a closed peer is an error, not SIGPIPE.
-        #expect(throws: TransportError.closed) { try [UInt8](repeating: 1, count: 3).withUnsafeBytes { try b.send($0) } }
+        #expect(throws: TransportError.closed) {
+            try [UInt8](repeating: 1, count: 3).withUnsafeBytes { try b.send($0) }
+        }
         b.close()
     }
 

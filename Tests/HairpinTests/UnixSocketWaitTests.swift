@@ -67,7 +67,7 @@ import Posix
     @Test func aClientsPerCallTimeoutKeepsTheSameBound() throws {
         let (a, b) = try UnixSeqpacketConnection.pair()
         defer { a.close(); b.close() }
-        #expect(receiveTimeout(b) == 0)   // a new socket has none
+        #expect(receiveTimeout(b) == 0)  // a new socket has none
         // A client waits for each answer with what is left of its call's timeout: slightly
         // less every time. The bound set for the first wait must serve them all.
         try sendLater(from: a, tag: 1, delay: 0.05)
@@ -118,7 +118,9 @@ import Posix
         // In the blocking recv...
         let (a, b) = try UnixSeqpacketConnection.pair()
         defer { b.close() }
-        let closer = try PosixThread { usleep(300_000); a.close() }
+        let closer = try PosixThread {
+            usleep(300_000); a.close()
+        }
         let (r, elapsed) = receive(b, timeout: 10)
         closer.join()
         #expect(r == .failure(.closed))
@@ -126,22 +128,27 @@ import Posix
         // ...and in the poll after the bound ran out.
         let (c, d) = try UnixSeqpacketConnection.pair()
         defer { d.close() }
-        #expect(receive(d, timeout: 1).0 == .failure(.timedOut))   // bound 0.875 s
-        let lateCloser = try PosixThread { usleep(1_100_000); c.close() }
+        #expect(receive(d, timeout: 1).0 == .failure(.timedOut))  // bound 0.875 s
+        let lateCloser = try PosixThread {
+            usleep(1_100_000); c.close()
+        }
         let (late, lateElapsed) = receive(d, timeout: 1.7)
         lateCloser.join()
         #expect(late == .failure(.closed))
         #expect(lateElapsed >= 1.0 && lateElapsed < 1.7)
         // Sending to it is the same error, not SIGPIPE.
-        #expect(throws: TransportError.closed) { try [UInt8](repeating: 1, count: 3).withUnsafeBytes { try d.send($0) } }
+        #expect(throws: TransportError.closed) {
+            try [UInt8](repeating: 1, count: 3).withUnsafeBytes { try d.send($0) }
+        }
     }
 
     @Test func theTwinsPrimitivesNeverBlock() throws {
         // An accepted connection, as the twin's loop has them, and a connected client.
         var template = Array("/tmp/ftw.XXXXXX".utf8CString)
-        let dir = try #require(template.withUnsafeMutableBufferPointer { b in
-            b.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) }
-        })
+        let dir = try #require(
+            template.withUnsafeMutableBufferPointer { b in
+                b.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) }
+            })
         defer { rmdir(dir) }
         let listener = try UnixSeqpacketListener(path: dir + "/unft.sock")
         defer { listener.close() }

@@ -43,7 +43,7 @@ struct CodecBadInputTests {
         let e = decodeError(setFlows(flows))
         #expect(e?.reason == .badAttributeLength(200))
         #expect(e?.path == ["FLOWS"])
-        #expect(e?.offset == 20 + 16 + 4)   // headers, preamble, FLOWS header
+        #expect(e?.offset == 20 + 16 + 4)  // headers, preamble, FLOWS header
     }
 
     @Test func attributeLengthBelowHeader() {
@@ -64,15 +64,20 @@ struct CodecBadInputTests {
 
     @Test func wrongIntegerWidthNamesTheAttribute() {
         let flow = Wire.nest(1, [Wire.u32(2, 1), Wire.nla(3, [1, 0]), Wire.u32(4, 5)])
-        let e = decodeError(setFlows(Wire.nest(8, [Wire.nest(1, [Wire.u32(2, 1), Wire.u32(3, 1), Wire.u32(4, 1)]), flow])))
+        let e = decodeError(
+            setFlows(Wire.nest(8, [Wire.nest(1, [Wire.u32(2, 1), Wire.u32(3, 1), Wire.u32(4, 1)]), flow])))
         #expect(e?.reason == .payloadLength(expected: "4 (u32)", got: 2))
         #expect(e?.path == ["FLOWS", "FLOW[1]", "UID"])
         #expect(e?.pathString == "FLOWS.FLOW[1].UID")
     }
 
     @Test func valueLongerThanEightBytes() {
-        let ref = Wire.nest(1, [Wire.u32(2, 1), Wire.u32(3, 1), Wire.u32(4, 2), Wire.u32(5, 1), Wire.u32(6, 4),
-                                Wire.nla(7, [UInt8](repeating: 1, count: 9))])
+        let ref = Wire.nest(
+            1,
+            [
+                Wire.u32(2, 1), Wire.u32(3, 1), Wire.u32(4, 2), Wire.u32(5, 1), Wire.u32(6, 4),
+                Wire.nla(7, [UInt8](repeating: 1, count: 9)),
+            ])
         let flow = Wire.nest(1, [Wire.u32(2, 1), Wire.u32(3, 1), Wire.u32(4, 1), Wire.nest(5, [ref])])
         let e = decodeError(setFlows(Wire.nest(8, [flow])))
         #expect(e?.reason == .payloadLength(expected: "1 to 8 (binary integer)", got: 9))
@@ -80,7 +85,7 @@ struct CodecBadInputTests {
     }
 
     @Test func missingRequiredAttribute() {
-        let flow = Wire.nest(1, [Wire.u32(2, 1), Wire.u32(4, 1)])    // no UID
+        let flow = Wire.nest(1, [Wire.u32(2, 1), Wire.u32(4, 1)])  // no UID
         let e = decodeError(setFlows(Wire.nest(8, [flow])))
         #expect(e?.reason == .missingAttribute("UID"))
         #expect(e?.pathString == "FLOWS.FLOW[0]")
@@ -107,12 +112,14 @@ struct CodecBadInputTests {
 
     @Test func selectorRejectsFlowList() {
         // A GET_FLOWS request with a FLOW nest where TABLE belongs.
-        let m = Wire.genl(type: 0x1c, flags: 5, seq: 1, pid: 1, cmd: 5,
-                          preamble + [Wire.nest(8, [Wire.nest(1, [Wire.u32(2, 1)])])])
+        let m = Wire.genl(
+            type: 0x1c, flags: 5, seq: 1, pid: 1, cmd: 5,
+            preamble + [Wire.nest(8, [Wire.nest(1, [Wire.u32(2, 1)])])])
         let e = decodeError(m)
         #expect(e?.reason == .payloadLength(expected: "4 (u32)", got: 8))
         #expect(e?.pathString == "FLOWS.TABLE")
-        let noTable = Wire.genl(type: 0x1c, flags: 5, seq: 1, pid: 1, cmd: 5, preamble + [Wire.nest(8, [Wire.u32(2, 1)])])
+        let noTable = Wire.genl(
+            type: 0x1c, flags: 5, seq: 1, pid: 1, cmd: 5, preamble + [Wire.nest(8, [Wire.u32(2, 1)])])
         #expect(decodeError(noTable)?.reason == .missingAttribute("TABLE"))
     }
 
@@ -166,7 +173,10 @@ struct CodecBadInputTests {
         // TABLES in a GET_HEADERS reply does not belong.
         let tables = Wire.nest(3, [])
         let wrong = Wire.genl(type: 0x1c, flags: 0, seq: 1, pid: 1, cmd: 1, preamble + [tables, Wire.nest(4, [])])
-        if case .notAllowed = decodeError(wrong)?.reason {} else { Issue.record("TABLES accepted in GET_HEADERS reply") }
+        if case .notAllowed = decodeError(wrong)?.reason {
+        } else {
+            Issue.record("TABLES accepted in GET_HEADERS reply")
+        }
         let noPreamble = Wire.genl(type: 0x1c, flags: 5, seq: 1, pid: 1, cmd: 0, [])
         #expect(decodeError(noPreamble)?.reason == .missingAttribute("IDENTIFIER_TYPE"))
         let unknownCmd = Wire.genl(type: 0x1c, flags: 5, seq: 1, pid: 1, cmd: 11, preamble)
@@ -181,12 +191,14 @@ struct CodecBadInputTests {
     }
 
     @Test func hairpinEncapNeedsSeq() {
-        let m = Wire.genl(type: 0x1d, flags: 0, seq: 0, pid: 0, cmd: 3, [Wire.nest(1, [Wire.u32(1, 1), Wire.u32(2, 6)])])
+        let m = Wire.genl(
+            type: 0x1d, flags: 0, seq: 0, pid: 0, cmd: 3, [Wire.nest(1, [Wire.u32(1, 1), Wire.u32(2, 6)])])
         #expect(throws: DecodeError(.missingAttribute("SEQ"), at: 20, path: ["ENCAP"])) {
             try HairpinMessage.decode(m)
         }
-        let badSeq = Wire.genl(type: 0x1d, flags: 0, seq: 0, pid: 0, cmd: 3,
-                               [Wire.nest(1, [Wire.u32(1, 1), Wire.u32(2, 6), Wire.u32(4, 1)])])
+        let badSeq = Wire.genl(
+            type: 0x1d, flags: 0, seq: 0, pid: 0, cmd: 3,
+            [Wire.nest(1, [Wire.u32(1, 1), Wire.u32(2, 6), Wire.u32(4, 1)])])
         #expect(throws: DecodeError(.payloadLength(expected: "8 (u64)", got: 4), at: 40, path: ["ENCAP", "SEQ"])) {
             try HairpinMessage.decode(badSeq)
         }

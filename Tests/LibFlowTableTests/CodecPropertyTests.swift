@@ -10,10 +10,11 @@ struct CodecPropertyTests {
         let cmd = NFL.Command.allCases[Int(rng.next() % UInt64(NFL.Command.allCases.count))]
         let isRequest = rng.next() % 2 == 0
         let layout = FlowsLayout.of(command: cmd.rawValue, isRequest: isRequest)
-        return FlowTableMessage(familyID: UInt16.random(in: 0x10...0xffff, using: &rng), command: cmd,
-                                isRequest: isRequest, sequence: UInt32.random(in: 0...UInt32.max, using: &rng),
-                                port: UInt32.random(in: 0...UInt32.max, using: &rng),
-                                attributes: RandomModel.attributes(&rng, layout: layout))
+        return FlowTableMessage(
+            familyID: UInt16.random(in: 0x10...0xffff, using: &rng), command: cmd,
+            isRequest: isRequest, sequence: UInt32.random(in: 0...UInt32.max, using: &rng),
+            port: UInt32.random(in: 0...UInt32.max, using: &rng),
+            attributes: RandomModel.attributes(&rng, layout: layout))
     }
 
     @Test func flowTableMessagesRoundTrip() async {
@@ -36,8 +37,9 @@ struct CodecPropertyTests {
         var rng = SplitMix64(seed: seeded.next())
         let cmd = UInt32(rng.next() % 11)
         let isAnswer = rng.next() % 2 == 0
-        var e = HairpinEncap(command: cmd, status: isAnswer ? UInt32(rng.next() % 140) : nil,
-                             sequence: rng.next())
+        var e = HairpinEncap(
+            command: cmd, status: isAnswer ? UInt32(rng.next() % 140) : nil,
+            sequence: rng.next())
         e.attributes = RandomModel.maybe(&rng) { r in RandomModel.attributes(&r, layout: e.flowsLayout) }
         e.results = RandomModel.maybe(&rng) { r in
             RandomModel.list(&r, max: 4) { r in FlowResult(index: RandomModel.u32(&r), errno: UInt32(r.next() % 140)) }
@@ -45,8 +47,9 @@ struct CodecPropertyTests {
         e.part = RandomModel.maybe(&rng, RandomModel.u32)
         e.more = rng.next() % 2 == 0
         e.errorMessage = RandomModel.maybe(&rng, RandomModel.name)
-        return HairpinMessage(header: NetlinkHeader(type: 0x20, flags: 0, sequence: 0, port: 0),
-                              command: NFLH.Command.encap.rawValue, encap: e)
+        return HairpinMessage(
+            header: NetlinkHeader(type: 0x20, flags: 0, sequence: 0, port: 0),
+            command: NFLH.Command.encap.rawValue, encap: e)
     }
 
     @Test func hairpinMessagesRoundTrip() async {
@@ -91,8 +94,9 @@ struct JSONPropertyTests {
             do {
                 let bytes = try m.encoded()
                 let decoded = try FlowTableMessage.decode(bytes, requireShape: false)
-                let viaJSON = try FlowTableAttributes(extendedJSON: try FlowTableJSON.parse(
-                    decoded.attributes.extendedJSON().serialized(style: .compact)))
+                let viaJSON = try FlowTableAttributes(
+                    extendedJSON: try FlowTableJSON.parse(
+                        decoded.attributes.extendedJSON().serialized(style: .compact)))
                 var again = decoded
                 again.attributes = viaJSON
                 #expect(try again.encoded() == bytes)

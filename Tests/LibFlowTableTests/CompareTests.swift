@@ -5,23 +5,30 @@ import PropertyBased
 
 // MARK: - Helpers
 
-private func ref(_ instance: UInt32, _ header: UInt32, _ field: UInt32, _ type: FieldType,
-                 _ value: UInt64?, mask: UInt64? = nil, maskType: MaskType = .mask) -> FieldRef {
-    FieldRef(instance: instance, header: header, field: field, maskType: maskType, type: type,
-             value: value.map { FieldValue($0, type: type) }, mask: mask.map { FieldValue($0, type: type) })
+private func ref(
+    _ instance: UInt32, _ header: UInt32, _ field: UInt32, _ type: FieldType,
+    _ value: UInt64?, mask: UInt64? = nil, maskType: MaskType = .mask
+) -> FieldRef {
+    FieldRef(
+        instance: instance, header: header, field: field, maskType: maskType, type: type,
+        value: value.map { FieldValue($0, type: type) }, mask: mask.map { FieldValue($0, type: type) })
 }
 
 // Fields of the fixture model, as (instance, header, field).
 private func ethertype(_ v: UInt64, mask: UInt64? = nil, maskType: MaskType = .exact) -> FieldRef {
     ref(1, 1, 3, .u16, v, mask: mask, maskType: maskType)
 }
-private func dstMAC(_ v: UInt64, mask: UInt64? = nil) -> FieldRef { ref(1, 1, 2, .u64, v, mask: mask, maskType: .exact) }
+private func dstMAC(_ v: UInt64, mask: UInt64? = nil) -> FieldRef {
+    ref(1, 1, 2, .u64, v, mask: mask, maskType: .exact)
+}
 private func vid(_ v: UInt64, mask: UInt64? = nil) -> FieldRef { ref(2, 2, 3, .u16, v, mask: mask, maskType: .mask) }
 private func pcp(_ v: UInt64, mask: UInt64? = nil) -> FieldRef { ref(2, 2, 1, .u8, v, mask: mask, maskType: .lpm) }
 private func dstIP(_ v: UInt64, mask: UInt64? = nil) -> FieldRef { ref(3, 3, 13, .u32, v, mask: mask, maskType: .lpm) }
 private func proto(_ v: UInt64, mask: UInt64? = nil) -> FieldRef { ref(3, 3, 10, .u8, v, mask: mask, maskType: .mask) }
 
-private func arg(_ type: FieldType, _ v: UInt64) -> ActionArg { ActionArg(type: type, value: FieldValue(v, type: type)) }
+private func arg(_ type: FieldType, _ v: UInt64) -> ActionArg {
+    ActionArg(type: type, value: FieldValue(v, type: type))
+}
 private func outPort(_ port: UInt64) -> Action { Action(uid: 5, signature: [arg(.u32, port)]) }
 
 private func set(_ refs: FieldRef...) -> MatchSet { MatchSet(refs) }
@@ -31,50 +38,83 @@ private func set(_ refs: FieldRef...) -> MatchSet { MatchSet(refs) }
 /// table 20 "ip" (ipv4 fields; actions set_out_port, copy_to_cpu); table graph 10 → 20.
 private let model = PipelineModel(
     headers: [
-        Header(name: "ethernet", uid: 1, fields: [
-            Field(name: "src_mac", uid: 1, bitwidth: 48), Field(name: "dst_mac", uid: 2, bitwidth: 48),
-            Field(name: "ethertype", uid: 3, bitwidth: 16)]),
-        Header(name: "vlan", uid: 2, fields: [
-            Field(name: "pcp", uid: 1, bitwidth: 3), Field(name: "vid", uid: 3, bitwidth: 12),
-            Field(name: "ethertype", uid: 4, bitwidth: 16)]),
-        Header(name: "ipv4", uid: 3, fields: [
-            Field(name: "protocol", uid: 10, bitwidth: 8), Field(name: "dst_ip", uid: 13, bitwidth: 32),
-            Field(name: "options", uid: 14, bitwidth: 0)]),
+        Header(
+            name: "ethernet", uid: 1,
+            fields: [
+                Field(name: "src_mac", uid: 1, bitwidth: 48), Field(name: "dst_mac", uid: 2, bitwidth: 48),
+                Field(name: "ethertype", uid: 3, bitwidth: 16),
+            ]),
+        Header(
+            name: "vlan", uid: 2,
+            fields: [
+                Field(name: "pcp", uid: 1, bitwidth: 3), Field(name: "vid", uid: 3, bitwidth: 12),
+                Field(name: "ethertype", uid: 4, bitwidth: 16),
+            ]),
+        Header(
+            name: "ipv4", uid: 3,
+            fields: [
+                Field(name: "protocol", uid: 10, bitwidth: 8), Field(name: "dst_ip", uid: 13, bitwidth: 32),
+                Field(name: "options", uid: 14, bitwidth: 0),
+            ]),
     ],
     actions: [
-        Action(name: "set_vlan_id", uid: 1, signature: [ActionArg(name: "vid", type: .u16, value: FieldValue(0, type: .u16))]),
+        Action(
+            name: "set_vlan_id", uid: 1,
+            signature: [ActionArg(name: "vid", type: .u16, value: FieldValue(0, type: .u16))]),
         Action(name: "copy_to_cpu", uid: 2),
-        Action(name: "set_out_port", uid: 5, signature: [ActionArg(name: "port", type: .u32, value: FieldValue(0, type: .u32))]),
+        Action(
+            name: "set_out_port", uid: 5,
+            signature: [ActionArg(name: "port", type: .u32, value: FieldValue(0, type: .u32))]),
         Action(name: "drop", uid: 7, signature: []),
     ],
     tables: [
-        Table(name: "mac", uid: 10, source: 1, size: 100, matches: [
-            ref(1, 1, 2, .unspec, nil, maskType: .exact), ref(1, 1, 3, .unspec, nil, maskType: .exact),
-            ref(2, 2, 3, .unspec, nil, maskType: .mask), ref(2, 2, 1, .unspec, nil, maskType: .lpm),
-        ], actions: [5, 7, 1]),
-        Table(name: "ip", uid: 20, source: 1, size: Table.unbounded, matches: [
-            ref(3, 3, 13, .u32, nil, maskType: .lpm), ref(3, 3, 10, .unspec, nil, maskType: .mask),
-            ref(3, 3, 14, .unspec, nil, maskType: .mask),
-        ], actions: [5, 2]),
+        Table(
+            name: "mac", uid: 10, source: 1, size: 100,
+            matches: [
+                ref(1, 1, 2, .unspec, nil, maskType: .exact), ref(1, 1, 3, .unspec, nil, maskType: .exact),
+                ref(2, 2, 3, .unspec, nil, maskType: .mask), ref(2, 2, 1, .unspec, nil, maskType: .lpm),
+            ], actions: [5, 7, 1]),
+        Table(
+            name: "ip", uid: 20, source: 1, size: Table.unbounded,
+            matches: [
+                ref(3, 3, 13, .u32, nil, maskType: .lpm), ref(3, 3, 10, .unspec, nil, maskType: .mask),
+                ref(3, 3, 14, .unspec, nil, maskType: .mask),
+            ], actions: [5, 2]),
     ],
     headerGraph: [
-        HeaderGraphNode(name: "ethernet", uid: 1, headers: [1], jumps: [
-            JumpEntry(nextNode: 3, ref: ethertype(0x0800)), JumpEntry(nextNode: 2, ref: ethertype(0x8100))]),
-        HeaderGraphNode(name: "vlan", uid: 2, headers: [2], jumps: [
-            JumpEntry(nextNode: 3, ref: ref(2, 2, 4, .u16, 0x0800, maskType: .exact))]),
-        HeaderGraphNode(name: "ipv4", uid: 3, headers: [3], jumps: [
-            JumpEntry(nextNode: 0, ref: FieldRef(instance: 0, header: 0, field: 0, maskType: .unspec, type: .unspec))]),
+        HeaderGraphNode(
+            name: "ethernet", uid: 1, headers: [1],
+            jumps: [
+                JumpEntry(nextNode: 3, ref: ethertype(0x0800)), JumpEntry(nextNode: 2, ref: ethertype(0x8100)),
+            ]),
+        HeaderGraphNode(
+            name: "vlan", uid: 2, headers: [2],
+            jumps: [
+                JumpEntry(nextNode: 3, ref: ref(2, 2, 4, .u16, 0x0800, maskType: .exact))
+            ]),
+        HeaderGraphNode(
+            name: "ipv4", uid: 3, headers: [3],
+            jumps: [
+                JumpEntry(
+                    nextNode: 0, ref: FieldRef(instance: 0, header: 0, field: 0, maskType: .unspec, type: .unspec))
+            ]),
     ],
     tableGraph: [
-        TableGraphNode(uid: 10, flags: 2, jumps: [
-            JumpEntry(nextNode: 20, ref: FieldRef(instance: 0, header: 0, field: 0, maskType: .unspec, type: .unspec))]),
+        TableGraphNode(
+            uid: 10, flags: 2,
+            jumps: [
+                JumpEntry(
+                    nextNode: 20, ref: FieldRef(instance: 0, header: 0, field: 0, maskType: .unspec, type: .unspec))
+            ]),
         TableGraphNode(uid: 20, flags: 0, jumps: []),
     ])
 
 private let index = ValidationIndex(model)
 
-private func flow(table: UInt32 = 10, uid: UInt32 = 1, _ matches: [FieldRef]? = [ethertype(0x0800)],
-                  _ actions: [Action]? = [outPort(2)]) -> Flow {
+private func flow(
+    table: UInt32 = 10, uid: UInt32 = 1, _ matches: [FieldRef]? = [ethertype(0x0800)],
+    _ actions: [Action]? = [outPort(2)]
+) -> Flow {
     Flow(table: table, uid: uid, priority: 5, matches: matches, actions: actions)
 }
 
@@ -85,7 +125,7 @@ private func flow(table: UInt32 = 10, uid: UInt32 = 1, _ matches: [FieldRef]? = 
     let a = set(ethertype(0x0800)), b = set(dstIP(0x0A00_0001))
     #expect(!a.covers(b))
     #expect(!b.covers(a))
-    #expect(a.overlaps(b))   // a packet can have both
+    #expect(a.overlaps(b))  // a packet can have both
 }
 
 @Test func coversU16ValuesAreCompared() {
@@ -123,7 +163,10 @@ private func flow(table: UInt32 = 10, uid: UInt32 = 1, _ matches: [FieldRef]? = 
     // Two half-masks on one field are one exact match.
     let split = set(proto(0x10, mask: 0xF0), proto(0x02, mask: 0x0F))
     #expect(split.selectsSamePackets(as: set(proto(0x12))))
-    #expect(split.constraints == [FieldConstraint(field: MatchField(instance: 3, header: 3, field: 10), value: 0x12, mask: 0xFF)])
+    #expect(
+        split.constraints == [
+            FieldConstraint(field: MatchField(instance: 3, header: 3, field: 10), value: 0x12, mask: 0xFF)
+        ])
     // A with two constraints on a field covers B only if B satisfies both.
     #expect(split.covers(set(proto(0x12))))
     #expect(!split.covers(set(proto(0x13))))
@@ -210,15 +253,17 @@ private let valuePool: [UInt8] = [0x00, 0x01, 0x0F, 0x10, 0x80, 0x8F, 0xF0, 0xFF
 
 private let smallRefGen = zip(Gen.int(in: 0...1), Gen.int(in: 0...9), Gen.uint8(), Gen.int(in: 0...8), Gen.uint8())
     .map { t -> SmallRef in
-        SmallRef(field: t.0, value: t.1 < valuePool.count ? valuePool[t.1] : t.2,
-                 mask: t.3 < maskPool.count ? maskPool[t.3] : t.4)
+        SmallRef(
+            field: t.0, value: t.1 < valuePool.count ? valuePool[t.1] : t.2,
+            mask: t.3 < maskPool.count ? maskPool[t.3] : t.4)
     }
 private let smallSetGen = smallRefGen.array(of: 0...3)
 
 /// Brute force: every packet over the fields either set uses, each match evaluated per packet
 /// (through a per-match table of the 256 values it admits, to keep the debug build fast).
 private func oracle(_ a: [SmallRef], _ b: [SmallRef])
-    -> (aCoversB: Bool, bCoversA: Bool, overlaps: Bool, aSat: Bool, bSat: Bool) {
+    -> (aCoversB: Bool, bCoversA: Bool, overlaps: Bool, aSat: Bool, bSat: Bool)
+{
     let secondField = (a + b).contains { $0.field == 1 }
     func table(_ r: SmallRef) -> (field: Int, admits: [Bool]) {
         (r.field, (0...255).map { r.admits((UInt8($0), UInt8($0))) })
@@ -347,7 +392,10 @@ private let badFlows: [(Flow, FlowOperation, [FlowValidationError])] = {
         (flow(table: 0), .set, [.reservedZero(FlowIdentity(table: 0, uid: 1), .table)]),
         (flow(uid: 0), .set, [.reservedZero(FlowIdentity(table: 10, uid: 0), .uid)]),
         (flow([ref(0, 1, 3, .u16, 0x0800, maskType: .exact)]), .set, [.reservedZero(id, .matchInstance(match: 0))]),
-        (flow([ethertype(0x0800), ref(1, 0, 3, .u16, 1, maskType: .exact)]), .set, [.reservedZero(id, .matchHeader(match: 1))]),
+        (
+            flow([ethertype(0x0800), ref(1, 0, 3, .u16, 1, maskType: .exact)]), .set,
+            [.reservedZero(id, .matchHeader(match: 1))]
+        ),
         (flow([ref(1, 1, 0, .u16, 0x0800, maskType: .exact)]), .set, [.reservedZero(id, .matchField(match: 0))]),
         (flow(nil, [Action(uid: 0)]), .set, [.noMatches(id), .reservedZero(id, .actionUID(action: 0))]),
         (flow(table: 99), .set, [.unknownTable(FlowIdentity(table: 99, uid: 1))]),
@@ -358,75 +406,150 @@ private let badFlows: [(Flow, FlowOperation, [FlowValidationError])] = {
         (flow([ref(1, 9, 1, .u8, 1)]), .set, [.unknownHeader(id, match: 0, ref: ref(1, 9, 1, .u8, 1))]),
         (flow([ref(1, 1, 9, .u8, 1)]), .set, [.unknownField(id, match: 0, ref: ref(1, 1, 9, .u8, 1))]),
         // src_mac exists but table 10 cannot match it; ethertype at instance 2 is another field.
-        (flow([ref(1, 1, 1, .u64, 1, maskType: .exact)]), .set,
-         [.fieldNotInTable(id, match: 0, ref: ref(1, 1, 1, .u64, 1, maskType: .exact))]),
-        (flow([ref(2, 1, 3, .u16, 0x0800, maskType: .exact)]), .set,
-         [.fieldNotInTable(id, match: 0, ref: ref(2, 1, 3, .u16, 0x0800, maskType: .exact))]),
-        (flow([ethertype(0x0800, maskType: .lpm)]), .set,
-         [.maskTypeMismatch(id, match: 0, ref: ethertype(0x0800, maskType: .lpm), expected: .exact)]),
-        (flow([ethertype(0x0800), ref(1, 1, 3, .u16, nil, maskType: .exact)]), .set,
-         [.missingValue(id, match: 1, ref: ref(1, 1, 3, .u16, nil, maskType: .exact))]),
-        (flow([FieldRef(instance: 1, header: 1, field: 3, maskType: .exact, type: .unspec,
-                        value: FieldValue(rawBits: 0x0800, byteCount: 2))]), .set,
-         [.invalidValueType(id, match: 0, ref: FieldRef(instance: 1, header: 1, field: 3, maskType: .exact,
-                                                        type: .unspec, value: FieldValue(rawBits: 0x0800, byteCount: 2)))]),
-        (flow([ref(1, 1, 3, FieldType(rawValue: 9), 0x0800, maskType: .exact)]), .set,
-         [.invalidValueType(id, match: 0, ref: ref(1, 1, 3, FieldType(rawValue: 9), 0x0800, maskType: .exact))]),
+        (
+            flow([ref(1, 1, 1, .u64, 1, maskType: .exact)]), .set,
+            [.fieldNotInTable(id, match: 0, ref: ref(1, 1, 1, .u64, 1, maskType: .exact))]
+        ),
+        (
+            flow([ref(2, 1, 3, .u16, 0x0800, maskType: .exact)]), .set,
+            [.fieldNotInTable(id, match: 0, ref: ref(2, 1, 3, .u16, 0x0800, maskType: .exact))]
+        ),
+        (
+            flow([ethertype(0x0800, maskType: .lpm)]), .set,
+            [.maskTypeMismatch(id, match: 0, ref: ethertype(0x0800, maskType: .lpm), expected: .exact)]
+        ),
+        (
+            flow([ethertype(0x0800), ref(1, 1, 3, .u16, nil, maskType: .exact)]), .set,
+            [.missingValue(id, match: 1, ref: ref(1, 1, 3, .u16, nil, maskType: .exact))]
+        ),
+        (
+            flow([
+                FieldRef(
+                    instance: 1, header: 1, field: 3, maskType: .exact, type: .unspec,
+                    value: FieldValue(rawBits: 0x0800, byteCount: 2))
+            ]), .set,
+            [
+                .invalidValueType(
+                    id, match: 0,
+                    ref: FieldRef(
+                        instance: 1, header: 1, field: 3, maskType: .exact,
+                        type: .unspec, value: FieldValue(rawBits: 0x0800, byteCount: 2)))
+            ]
+        ),
+        (
+            flow([ref(1, 1, 3, FieldType(rawValue: 9), 0x0800, maskType: .exact)]), .set,
+            [.invalidValueType(id, match: 0, ref: ref(1, 1, 3, FieldType(rawValue: 9), 0x0800, maskType: .exact))]
+        ),
         // Table 20 advertises dst_ip as u32.
-        (flow(table: 20, [ref(3, 3, 13, .u64, 0x0A00_0001, maskType: .lpm)]), .set,
-         [.valueTypeMismatch(ip, match: 0, ref: ref(3, 3, 13, .u64, 0x0A00_0001, maskType: .lpm), expected: .u32)]),
-        (flow([FieldRef(instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
-                        value: FieldValue(rawBits: 0x0800, byteCount: 4))]), .set,
-         [.valueWidthMismatch(id, match: 0, ref: FieldRef(instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
-                                                          value: FieldValue(rawBits: 0x0800, byteCount: 4)))]),
-        (flow([FieldRef(instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
-                        value: FieldValue(0x0800, type: .u16), mask: FieldValue(rawBits: 0xFF, byteCount: 1))]), .set,
-         [.maskWidthMismatch(id, match: 0, ref: FieldRef(instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
-                                                         value: FieldValue(0x0800, type: .u16),
-                                                         mask: FieldValue(rawBits: 0xFF, byteCount: 1)))]),
+        (
+            flow(table: 20, [ref(3, 3, 13, .u64, 0x0A00_0001, maskType: .lpm)]), .set,
+            [.valueTypeMismatch(ip, match: 0, ref: ref(3, 3, 13, .u64, 0x0A00_0001, maskType: .lpm), expected: .u32)]
+        ),
+        (
+            flow([
+                FieldRef(
+                    instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
+                    value: FieldValue(rawBits: 0x0800, byteCount: 4))
+            ]), .set,
+            [
+                .valueWidthMismatch(
+                    id, match: 0,
+                    ref: FieldRef(
+                        instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
+                        value: FieldValue(rawBits: 0x0800, byteCount: 4)))
+            ]
+        ),
+        (
+            flow([
+                FieldRef(
+                    instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
+                    value: FieldValue(0x0800, type: .u16), mask: FieldValue(rawBits: 0xFF, byteCount: 1))
+            ]), .set,
+            [
+                .maskWidthMismatch(
+                    id, match: 0,
+                    ref: FieldRef(
+                        instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
+                        value: FieldValue(0x0800, type: .u16),
+                        mask: FieldValue(rawBits: 0xFF, byteCount: 1)))
+            ]
+        ),
         // vid is 12 bits wide, pcp 3.
-        (flow([vid(0x1001, mask: 0x0FFF)]), .set,
-         [.valueExceedsBitwidth(id, match: 0, ref: vid(0x1001, mask: 0x0FFF), bitwidth: 12)]),
+        (
+            flow([vid(0x1001, mask: 0x0FFF)]), .set,
+            [.valueExceedsBitwidth(id, match: 0, ref: vid(0x1001, mask: 0x0FFF), bitwidth: 12)]
+        ),
         (flow([pcp(0x08)]), .set, [.valueExceedsBitwidth(id, match: 0, ref: pcp(0x08), bitwidth: 3)]),
-        (flow([ethertype(0x0800, mask: 0x0FFF)]), .set, [.maskNotExact(id, match: 0, ref: ethertype(0x0800, mask: 0x0FFF))]),
-        (flow(table: 20, [dstIP(0x0A00_0001, mask: 0xFF00_FF00)]), .set,
-         [.maskNotPrefix(ip, match: 0, ref: dstIP(0x0A00_0001, mask: 0xFF00_FF00))]),
+        (
+            flow([ethertype(0x0800, mask: 0x0FFF)]), .set,
+            [.maskNotExact(id, match: 0, ref: ethertype(0x0800, mask: 0x0FFF))]
+        ),
+        (
+            flow(table: 20, [dstIP(0x0A00_0001, mask: 0xFF00_FF00)]), .set,
+            [.maskNotPrefix(ip, match: 0, ref: dstIP(0x0A00_0001, mask: 0xFF00_FF00))]
+        ),
         (flow([pcp(0x04, mask: 0x05)]), .set, [.maskNotPrefix(id, match: 0, ref: pcp(0x04, mask: 0x05))]),
-        (flow([ethertype(0x0800), vid(1), ethertype(0x86DD)]), .set,
-         [.conflictingMatches(id, first: 0, second: 2, ref: ethertype(0x86DD))]),
+        (
+            flow([ethertype(0x0800), vid(1), ethertype(0x86DD)]), .set,
+            [.conflictingMatches(id, first: 0, second: 2, ref: ethertype(0x86DD))]
+        ),
         (flow([ethertype(0x0800)], [outPort(1), Action(uid: 99)]), .set, [.unknownAction(id, action: 1, uid: 99)]),
         (flow([ethertype(0x0800)], [Action(uid: 2)]), .set, [.actionNotInTable(id, action: 0, uid: 2)]),
-        (flow([ethertype(0x0800)], [Action(uid: 5)]), .set,
-         [.actionArgumentCount(id, action: 0, uid: 5, expected: 1, got: 0)]),
-        (flow([ethertype(0x0800)], [Action(uid: 7, signature: [arg(.u8, 1)])]), .set,
-         [.actionArgumentCount(id, action: 0, uid: 7, expected: 0, got: 1)]),
-        (flow([ethertype(0x0800)], [Action(uid: 5, signature: [arg(.u16, 1)])]), .set,
-         [.actionArgumentType(id, action: 0, uid: 5, argument: 0, expected: .u32, got: .u16)]),
-        (flow([ethertype(0x0800)], [Action(uid: 5, signature: [ActionArg(type: .u32, value: FieldValue(rawBits: 1, byteCount: 2))])]),
-         .set, [.actionArgumentWidth(id, action: 0, uid: 5, argument: 0,
-                                     arg: ActionArg(type: .u32, value: FieldValue(rawBits: 1, byteCount: 2)))]),
+        (
+            flow([ethertype(0x0800)], [Action(uid: 5)]), .set,
+            [.actionArgumentCount(id, action: 0, uid: 5, expected: 1, got: 0)]
+        ),
+        (
+            flow([ethertype(0x0800)], [Action(uid: 7, signature: [arg(.u8, 1)])]), .set,
+            [.actionArgumentCount(id, action: 0, uid: 7, expected: 0, got: 1)]
+        ),
+        (
+            flow([ethertype(0x0800)], [Action(uid: 5, signature: [arg(.u16, 1)])]), .set,
+            [.actionArgumentType(id, action: 0, uid: 5, argument: 0, expected: .u32, got: .u16)]
+        ),
+        (
+            flow(
+                [ethertype(0x0800)],
+                [Action(uid: 5, signature: [ActionArg(type: .u32, value: FieldValue(rawBits: 1, byteCount: 2))])]),
+            .set,
+            [
+                .actionArgumentWidth(
+                    id, action: 0, uid: 5, argument: 0,
+                    arg: ActionArg(type: .u32, value: FieldValue(rawBits: 1, byteCount: 2)))
+            ]
+        ),
         // DEL checks only what identifies the flow.
-        (flow(table: 0, uid: 0, nil, nil), .del, [.reservedZero(FlowIdentity(table: 0, uid: 0), .table),
-                                                  .reservedZero(FlowIdentity(table: 0, uid: 0), .uid)]),
+        (
+            flow(table: 0, uid: 0, nil, nil), .del,
+            [
+                .reservedZero(FlowIdentity(table: 0, uid: 0), .table),
+                .reservedZero(FlowIdentity(table: 0, uid: 0), .uid),
+            ]
+        ),
         (flow(table: 42, nil, nil), .del, [.unknownTable(FlowIdentity(table: 42, uid: 1))]),
         // Several problems at once are all reported, in flow order.
-        (flow([ref(1, 9, 1, .u8, 1), ethertype(0x0800, maskType: .mask)], [Action(uid: 2), outPort(1)]), .set,
-         [.unknownHeader(id, match: 0, ref: ref(1, 9, 1, .u8, 1)),
-          .maskTypeMismatch(id, match: 1, ref: ethertype(0x0800, maskType: .mask), expected: .exact),
-          .actionNotInTable(id, action: 0, uid: 2)]),
+        (
+            flow([ref(1, 9, 1, .u8, 1), ethertype(0x0800, maskType: .mask)], [Action(uid: 2), outPort(1)]), .set,
+            [
+                .unknownHeader(id, match: 0, ref: ref(1, 9, 1, .u8, 1)),
+                .maskTypeMismatch(id, match: 1, ref: ethertype(0x0800, maskType: .mask), expected: .exact),
+                .actionNotInTable(id, action: 0, uid: 2),
+            ]
+        ),
     ]
 }()
 
 @Test func validFlowsPass() throws {
     let good: [Flow] = [
         flow(),
-        flow([ethertype(0x0800), ethertype(0x0800)]),                    // compatible duplicate
-        flow([dstMAC(0x0011_2233_4455), vid(5, mask: 0x0FF), pcp(0x06, mask: 0x06)],
-             [Action(uid: 1, signature: [arg(.u16, 7)]), Action(uid: 7)]),  // drop: empty signature
+        flow([ethertype(0x0800), ethertype(0x0800)]),  // compatible duplicate
+        flow(
+            [dstMAC(0x0011_2233_4455), vid(5, mask: 0x0FF), pcp(0x06, mask: 0x06)],
+            [Action(uid: 1, signature: [arg(.u16, 7)]), Action(uid: 7)]),  // drop: empty signature
         flow([dstMAC(0x0011_2233_4455)], [Action(uid: 7, signature: nil)]),  // absent = no arguments
         flow(table: 20, [dstIP(0x0A00_0000, mask: 0xFF00_0000), proto(6, mask: 0)], [Action(uid: 2), outPort(3)]),
-        flow(table: 20, [dstIP(0, mask: 0)], [Action(uid: 2)]),           // /0 is a prefix
-        flow(table: 20, [ref(3, 3, 14, .u64, ~0)], [Action(uid: 2)]),    // bitwidth 0: variable, no limit
+        flow(table: 20, [dstIP(0, mask: 0)], [Action(uid: 2)]),  // /0 is a prefix
+        flow(table: 20, [ref(3, 3, 14, .u64, ~0)], [Action(uid: 2)]),  // bitwidth 0: variable, no limit
     ]
     for f in good {
         #expect(index.validate(f, for: .set) == [], "\(f)")
@@ -454,16 +577,17 @@ private let badFlows: [(Flow, FlowOperation, [FlowValidationError])] = {
             #expect(e.description.contains("flow table \(f.table) uid \(f.uid)"))
         }
     }
-    #expect(kinds == Set(FlowValidationError.Kind.allCases),
-            "never produced: \(Set(FlowValidationError.Kind.allCases).subtracting(kinds))")
+    #expect(
+        kinds == Set(FlowValidationError.Kind.allCases),
+        "never produced: \(Set(FlowValidationError.Kind.allCases).subtracting(kinds))")
 }
 
 @Test func flowErrorErrnos() {
     let id = FlowIdentity(table: 1, uid: 1)
-    #expect(FlowValidationError.unknownTable(id).errno == 2)            // ENOENT
-    #expect(FlowValidationError.actionNotInTable(id, action: 0, uid: 2).errno == 95)   // EOPNOTSUPP
+    #expect(FlowValidationError.unknownTable(id).errno == 2)  // ENOENT
+    #expect(FlowValidationError.actionNotInTable(id, action: 0, uid: 2).errno == 95)  // EOPNOTSUPP
     #expect(FlowValidationError.unknownAction(id, action: 0, uid: 2).errno == 95)
-    #expect(FlowValidationError.noMatches(id).errno == 22)              // EINVAL
+    #expect(FlowValidationError.noMatches(id).errno == 22)  // EINVAL
     #expect(FlowValidationError.reservedZero(id, .uid).errno == 22)
     #expect(FlowValidationError.fieldNotInTable(id, match: 0, ref: proto(1)).errno == 22)
 }
@@ -496,24 +620,43 @@ private let badFlows: [(Flow, FlowOperation, [FlowValidationError])] = {
         ({ $0.tables[0].matches[0].header = 9 }, [.unknownHeader(.tableMatch(table: 10, match: 0), header: 9)]),
         ({ $0.headerGraph[0].headers.append(8) }, [.unknownHeader(.headerNodeHeader(node: 1, header: 1), header: 8)]),
         ({ $0.tables[0].matches[0].field = 9 }, [.unknownField(.tableMatch(table: 10, match: 0), header: 1, field: 9)]),
-        ({ $0.headerGraph[0].jumps[0].ref.field = 9 }, [.unknownField(.headerNodeJump(node: 1, jump: 0), header: 1, field: 9)]),
+        (
+            { $0.headerGraph[0].jumps[0].ref.field = 9 },
+            [.unknownField(.headerNodeJump(node: 1, jump: 0), header: 1, field: 9)]
+        ),
         ({ $0.tables[0].matches[0].instance = 9 }, [.unknownInstance(.tableMatch(table: 10, match: 0), instance: 9)]),
-        ({ $0.tables[0].matches[0].instance = 3 }, [.headerNotAtInstance(.tableMatch(table: 10, match: 0), instance: 3, header: 1)]),
+        (
+            { $0.tables[0].matches[0].instance = 3 },
+            [.headerNotAtInstance(.tableMatch(table: 10, match: 0), instance: 3, header: 1)]
+        ),
         ({ $0.tables[0].matches[1].maskType = .unspec }, [.invalidMaskType(.tableMatch(table: 10, match: 1), .unspec)]),
-        ({ $0.tables[0].matches[1].type = FieldType(rawValue: 5) },
-         [.invalidType(.tableMatch(table: 10, match: 1), FieldType(rawValue: 5))]),
-        ({ $0.actions[0].signature = [ActionArg(type: .unspec, value: FieldValue(rawBits: 0, byteCount: 1))] },
-         [.invalidType(.actionArgument(action: 1, argument: 0), .unspec)]),
-        ({ $0.actions[0].signature = [ActionArg(type: .u16, value: FieldValue(rawBits: 0, byteCount: 4))] },
-         [.valueWidthMismatch(.actionArgument(action: 1, argument: 0), type: .u16, byteCount: 4)]),
+        (
+            { $0.tables[0].matches[1].type = FieldType(rawValue: 5) },
+            [.invalidType(.tableMatch(table: 10, match: 1), FieldType(rawValue: 5))]
+        ),
+        (
+            { $0.actions[0].signature = [ActionArg(type: .unspec, value: FieldValue(rawBits: 0, byteCount: 1))] },
+            [.invalidType(.actionArgument(action: 1, argument: 0), .unspec)]
+        ),
+        (
+            { $0.actions[0].signature = [ActionArg(type: .u16, value: FieldValue(rawBits: 0, byteCount: 4))] },
+            [.valueWidthMismatch(.actionArgument(action: 1, argument: 0), type: .u16, byteCount: 4)]
+        ),
         ({ $0.tables[1].actions.append(42) }, [.unknownAction(.tableAction(table: 20, action: 2), action: 42)]),
         ({ $0.tables[1].actions.append(0) }, [.reservedZero(.tableAction(table: 20, action: 2), what: "action uid")]),
         // The original examples' v1-style terminator is not DONE in v2.
-        ({ $0.headerGraph[2].jumps[0].nextNode = 0xFFFF_FFFF },
-         [.unknownJumpTarget(.headerNodeJump(node: 3, jump: 0), target: 0xFFFF_FFFF)]),
-        ({ $0.tableGraph[0].jumps[0].nextNode = 30 }, [.unknownJumpTarget(.tableNodeJump(node: 10, jump: 0), target: 30)]),
-        ({ $0.tableGraph.append(TableGraphNode(uid: 77, flags: 0, jumps: [])) },
-         [.unknownTable(.tableNode(77), table: 77)]),
+        (
+            { $0.headerGraph[2].jumps[0].nextNode = 0xFFFF_FFFF },
+            [.unknownJumpTarget(.headerNodeJump(node: 3, jump: 0), target: 0xFFFF_FFFF)]
+        ),
+        (
+            { $0.tableGraph[0].jumps[0].nextNode = 30 },
+            [.unknownJumpTarget(.tableNodeJump(node: 10, jump: 0), target: 30)]
+        ),
+        (
+            { $0.tableGraph.append(TableGraphNode(uid: 77, flags: 0, jumps: [])) },
+            [.unknownTable(.tableNode(77), table: 77)]
+        ),
         ({ $0.tableGraph[1].uid = 0 }, [.reservedZero(.tableNode(0), what: "uid")]),
         ({ $0.tables[0].matches[2].instance = 0 }, [.reservedZero(.tableMatch(table: 10, match: 2), what: "instance")]),
     ]
@@ -528,8 +671,9 @@ private let badFlows: [(Flow, FlowOperation, [FlowValidationError])] = {
             #expect(e.description.hasPrefix(e.location.description))
         }
     }
-    #expect(kinds == Set(ModelValidationError.Kind.allCases),
-            "never produced: \(Set(ModelValidationError.Kind.allCases).subtracting(kinds))")
+    #expect(
+        kinds == Set(ModelValidationError.Kind.allCases),
+        "never produced: \(Set(ModelValidationError.Kind.allCases).subtracting(kinds))")
     // The original examples' habits: uid 0 tables and instance 0 are rejected.
     var examples = model
     examples.tables[0].uid = 0

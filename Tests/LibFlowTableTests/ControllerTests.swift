@@ -12,7 +12,8 @@ struct ControllerTests {
         // First attribute: FAMILY_NAME "net_flow_nl\0" (16 bytes incl. header).
         #expect(Array(bytes[20..<24]) == [16, 0, 2, 0])
         // No attribute type anywhere carries NLA_F_NESTED (0x8000): the OPS nest starts with 0x0006.
-        let family = try bytes.withUnsafeBytes { raw in try Controller.decodeFamily(try NetlinkMessageView.single(raw)) }
+        let family = try bytes.withUnsafeBytes { raw in try Controller.decodeFamily(try NetlinkMessageView.single(raw))
+        }
         #expect(family == .flowTable(id: 0x1c))
         #expect(family.ops.count == 8)
         #expect(family.ops.allSatisfy { $0.flags == 0x0b })
@@ -27,7 +28,9 @@ struct ControllerTests {
     @Test func getFamilyNamesTheFamily() throws {
         var w = NetlinkWriter()
         Controller.getFamily("nfl_hairpin", sequence: 9, port: 3, into: &w)
-        let name = try w.bytes.withUnsafeBytes { raw in try Controller.decodeFamilyName(try NetlinkMessageView.single(raw)) }
+        let name = try w.bytes.withUnsafeBytes { raw in
+            try Controller.decodeFamilyName(try NetlinkMessageView.single(raw))
+        }
         #expect(name == "nfl_hairpin")
     }
 }

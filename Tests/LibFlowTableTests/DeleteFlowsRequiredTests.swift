@@ -20,8 +20,9 @@ struct DeleteFlowsRequiredTests {
         let s = try bytes.withUnsafeBytes { b throws(DecodeError) in try FlowTableMessage.check(b) }
         #expect(s.flowCount == 2)
         // Still required on delete: UID.
-        let noUID = Wire.genl(type: 0x1c, flags: 5, seq: 1, pid: 1, cmd: NFL.Command.delFlows.rawValue,
-                              preamble + [Wire.nest(8, [Wire.nest(1, [Wire.u32(2, 1)])])])
+        let noUID = Wire.genl(
+            type: 0x1c, flags: 5, seq: 1, pid: 1, cmd: NFL.Command.delFlows.rawValue,
+            preamble + [Wire.nest(8, [Wire.nest(1, [Wire.u32(2, 1)])])])
         #expect(throws: DecodeError(.missingAttribute("UID"), at: 40, path: ["FLOWS", "FLOW[0]"])) {
             try FlowTableMessage.decode(noUID)
         }

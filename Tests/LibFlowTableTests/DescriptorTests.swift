@@ -28,7 +28,8 @@ import Yams
     /// Every set of every spec, in ynl-gen's order (files sorted, sets as listed).
     static func yamlSets() throws -> [YAMLSet] {
         let directory = root.appendingPathComponent("spec")
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
+            .sorted()
         var out: [YAMLSet] = []
         for file in files {
             let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
@@ -36,11 +37,14 @@ import Yams
             let family = try #require(top["name"] as? String)
             let sets = try #require(top["attribute-sets"] as? [[String: Any]])
             let hintsURL = directory.appendingPathComponent("hints").appendingPathComponent(file)
-            let hints = (try? String(contentsOf: hintsURL, encoding: .utf8)).flatMap { try? Yams.load(yaml: $0) as? [String: Any] }
+            let hints = (try? String(contentsOf: hintsURL, encoding: .utf8)).flatMap {
+                try? Yams.load(yaml: $0) as? [String: Any]
+            }
             let hintSets = hints?["attribute-sets"] as? [String: Any] ?? [:]
             for set in sets {
                 let name = try #require(set["name"] as? String)
-                var attributes: [Int: (name: String, type: String, multi: Bool, nested: String?, maxLen: Int?, minLen: Int?)] = [:]
+                var attributes:
+                    [Int: (name: String, type: String, multi: Bool, nested: String?, maxLen: Int?, minLen: Int?)] = [:]
                 let hint = hintSets[name] as? [String: Any] ?? [:]
                 let attributeHints = hint["attributes"] as? [String: Any] ?? [:]
                 var next = 1
@@ -48,7 +52,9 @@ import Yams
                 for a in try #require(set["attributes"] as? [[String: Any]]) {
                     let attrName = try #require(a["name"] as? String)
                     // A subset's attribute is its set's (number, type, nest), maybe made multi-attr.
-                    let real = parent.flatMap { p in (p["attributes"] as? [[String: Any]])?.first { $0["name"] as? String == attrName } }
+                    let real = parent.flatMap { p in
+                        (p["attributes"] as? [[String: Any]])?.first { $0["name"] as? String == attrName }
+                    }
                     var value = (real ?? a)["value"] as? Int
                     if value == nil, let p = parent, let list = p["attributes"] as? [[String: Any]] {
                         var n = 1
@@ -74,13 +80,16 @@ import Yams
                         nested = "\(attrHint["nested-family"] as? String ?? family)/\(n)"
                     }
                     let checks = source["checks"] as? [String: Any]
-                    attributes[v] = (attrName, type, multi, nested, checks?["max-len"] as? Int, checks?["min-len"] as? Int)
+                    attributes[v] = (
+                        attrName, type, multi, nested, checks?["max-len"] as? Int, checks?["min-len"] as? Int
+                    )
                 }
                 var y = YAMLSet(family: family, name: name, attributes: attributes)
                 y.required = hint["required"] as? [String] ?? []
                 y.rejected = hint["rejected"] as? [String: String] ?? [:]
                 for (attr, value) in attributeHints {
-                    guard let facts = value as? [String: Any], facts["required"] != nil || facts["rejected"] != nil else { continue }
+                    guard let facts = value as? [String: Any], facts["required"] != nil || facts["rejected"] != nil
+                    else { continue }
                     y.places[attr] = (facts["required"] as? [String], facts["rejected"] as? [String: String] ?? [:])
                 }
                 out.append(y)
@@ -96,7 +105,8 @@ import Yams
         let ids = Array(AttributeSetID.allCases.prefix(sets.count))
         // After the spec's sets, one variant per place whose hints change its set, then per
         // operation rule one of the set and one of each list holding it.
-        #expect(AttributeSetID.allCases.count == sets.count + sets.map(\.places.count).reduce(0, +)
+        #expect(
+            AttributeSetID.allCases.count == sets.count + sets.map(\.places.count).reduce(0, +)
                 + (try Self.operationVariants(sets)))
         let idOf = Dictionary(uniqueKeysWithValues: zip(sets.map { "\($0.family)/\($0.name)" }, ids))
         for (set, id) in zip(sets, ids) {
@@ -111,13 +121,18 @@ import Yams
                     continue
                 }
                 let r = try #require(id.attribute(UInt16(type)), "\(where_) has no descriptor")
-                #expect(id.name(of: UInt16(type)) == a.name.uppercased().replacingOccurrences(of: "-", with: "_"), "\(where_)")
+                #expect(
+                    id.name(of: UInt16(type)) == a.name.uppercased().replacingOccurrences(of: "-", with: "_"),
+                    "\(where_)")
                 #expect(r.multi == a.multi, "\(where_) multi-attr")
                 switch a.type {
                 case let t where Self.sizes[t] != nil:
-                    #expect(r.kind == .fixed && Int(r.minLength) == Self.sizes[t] && Int(r.maxLength) == Self.sizes[t], "\(where_)")
+                    #expect(
+                        r.kind == .fixed && Int(r.minLength) == Self.sizes[t] && Int(r.maxLength) == Self.sizes[t],
+                        "\(where_)")
                 case "binary":
-                    #expect(r.kind == .binary && Int(r.maxLength) == (a.maxLen ?? 0xffff)
+                    #expect(
+                        r.kind == .binary && Int(r.maxLength) == (a.maxLen ?? 0xffff)
                             && Int(r.minLength) == (a.minLen ?? 0), "\(where_)")
                 case "string": #expect(r.kind == .string, "\(where_)")
                 case "flag": #expect(r.kind == .flag, "\(where_)")
@@ -128,8 +143,9 @@ import Yams
                     if set.places[a.name] == nil {
                         #expect(r.nested == idOf[target], "\(where_) nests \(target)")
                     } else {
-                        try checkVariant(r.nested, of: try #require(idOf[target]), set.places[a.name]!,
-                                         base: try #require(sets.first { "\($0.family)/\($0.name)" == target }), where_)
+                        try checkVariant(
+                            r.nested, of: try #require(idOf[target]), set.places[a.name]!,
+                            base: try #require(sets.first { "\($0.family)/\($0.name)" == target }), where_)
                     }
                 default: Issue.record("\(where_): type \(a.type) not handled by the test")
                 }
@@ -142,25 +158,32 @@ import Yams
     }
 
     /// A place's variant: the base set's attributes, with the place's required and refused ones.
-    func checkVariant(_ variant: AttributeSetID?, of base: AttributeSetID,
-                      _ place: (required: [String]?, rejected: [String: String]), base yaml: YAMLSet,
-                      _ where_: String) throws {
+    func checkVariant(
+        _ variant: AttributeSetID?, of base: AttributeSetID,
+        _ place: (required: [String]?, rejected: [String: String]), base yaml: YAMLSet,
+        _ where_: String
+    ) throws {
         let v = try #require(variant, "\(where_) nests no set")
         #expect(v != base, "\(where_) should nest a variant of its set")
         #expect(v.descriptor.count == base.descriptor.count && v.descriptor.known == base.descriptor.known)
         for type in 0..<base.descriptor.count {
             #expect(v.attribute(UInt16(type))?.kind == base.attribute(UInt16(type))?.kind, "\(where_) type \(type)")
         }
-        #expect(Self.names(v.descriptor.required, v) == Self.cNames(place.required ?? yaml.required).sorted(), "\(where_) required")
+        #expect(
+            Self.names(v.descriptor.required, v) == Self.cNames(place.required ?? yaml.required).sorted(),
+            "\(where_) required")
         let rejected = yaml.rejected.merging(place.rejected) { a, _ in a }
-        #expect(Self.names(v.descriptor.rejected, v) == Self.cNames(Array(rejected.keys)).sorted(), "\(where_) rejected")
+        #expect(
+            Self.names(v.descriptor.rejected, v) == Self.cNames(Array(rejected.keys)).sorted(), "\(where_) rejected")
         for (name, reason) in rejected {
             let type = try #require((0..<v.descriptor.count).first { v.name(of: UInt16($0)) == Self.cNames([name])[0] })
             #expect(v.info(of: UInt16(type))?.rejection.description == " is " + reason)
         }
     }
 
-    static func cNames(_ names: [String]) -> [String] { names.map { $0.uppercased().replacingOccurrences(of: "-", with: "_") } }
+    static func cNames(_ names: [String]) -> [String] {
+        names.map { $0.uppercased().replacingOccurrences(of: "-", with: "_") }
+    }
 
     /// The names of the types in `bits`, in type order (sorted for comparison).
     static func names(_ bits: UInt64, _ id: AttributeSetID) -> [String] {
@@ -170,7 +193,8 @@ import Yams
     @Test func requiredAndRefusedFollowTheHints() throws {
         for (set, id) in zip(try Self.yamlSets(), AttributeSetID.allCases) {
             #expect(Self.names(id.descriptor.required, id) == Self.cNames(set.required).sorted(), "\(set.name)")
-            #expect(Self.names(id.descriptor.rejected, id) == Self.cNames(Array(set.rejected.keys)).sorted(), "\(set.name)")
+            #expect(
+                Self.names(id.descriptor.rejected, id) == Self.cNames(Array(set.rejected.keys)).sorted(), "\(set.name)")
         }
     }
 
@@ -204,7 +228,8 @@ import Yams
         #expect(AttributeSetID.nflFieldRef.attribute(NFL.FieldRefAttr.mask)?.minLength == 1)
         #expect(AttributeSetID.nflActionArg.attribute(NFL.ActionArgAttr.value)?.minLength == 1)
         // A jump entry also needs NEXT_NODE.
-        #expect(Self.names(AttributeSetID.nflFieldRefInJumpList.descriptor.required, .nflFieldRefInJumpList)
+        #expect(
+            Self.names(AttributeSetID.nflFieldRefInJumpList.descriptor.required, .nflFieldRefInJumpList)
                 == ["FIELD", "HEADER", "INSTANCE", "MASK_TYPE", "NEXT_NODE", "TYPE"])
     }
 
@@ -216,14 +241,20 @@ import Yams
         for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) where file.hasSuffix(".yaml") {
             let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
             let hints = try Yams.load(yaml: text) as? [String: Any]
-            let family = try #require(sets.first { $0.family.replacingOccurrences(of: "-", with: "_") + ".yaml" == file
-                                                   || $0.family + ".yaml" == file }?.family)
+            let family = try #require(
+                sets.first {
+                    $0.family.replacingOccurrences(of: "-", with: "_") + ".yaml" == file
+                        || $0.family + ".yaml" == file
+                }?.family)
             for case let op as [String: Any] in (hints?["operations"] as? [String: Any] ?? [:]).values {
                 for setName in (op["required"] as? [String: Any] ?? [:]).keys {
-                    n += 1 + sets.filter { list in
-                        let real = list.attributes.values.filter { $0.type != "unused" }
-                        return list.family == family && real.count == 1 && real[0].multi && real[0].nested == "\(family)/\(setName)"
-                    }.count
+                    n +=
+                        1
+                        + sets.filter { list in
+                            let real = list.attributes.values.filter { $0.type != "unused" }
+                            return list.family == family && real.count == 1 && real[0].multi
+                                && real[0].nested == "\(family)/\(setName)"
+                        }.count
                 }
             }
         }

@@ -9,18 +9,23 @@ struct EncapAnswerCheckTests {
     static func answer(_ r: inout SplitMix64, flows: Int) throws -> [UInt8] {
         var a = FlowTableAttributes(identifierType: 1, identifier: 1000)
         a.flows = (0..<flows).map { _ in RandomModel.flow(&r) }
-        let e = HairpinEncap(command: UInt32(NFL.Command.getFlows.rawValue), status: 0, sequence: r.next(),
-                             attributes: a, part: flows % 3 == 0 ? 1 : nil, more: flows % 4 == 0)
-        return try HairpinMessage(header: NetlinkHeader(type: 0x1d, flags: 1, sequence: 3, port: 0),
-                                  command: NFLH.Command.encap.rawValue, encap: e).encoded()
+        let e = HairpinEncap(
+            command: UInt32(NFL.Command.getFlows.rawValue), status: 0, sequence: r.next(),
+            attributes: a, part: flows % 3 == 0 ? 1 : nil, more: flows % 4 == 0)
+        return try HairpinMessage(
+            header: NetlinkHeader(type: 0x1d, flags: 1, sequence: 3, port: 0),
+            command: NFLH.Command.encap.rawValue, encap: e
+        ).encoded()
     }
 
     static func both(_ bytes: [UInt8]) -> (Result<HairpinMessage, DecodeError>, Result<HairpinMessage, DecodeError>) {
         func run(_ checked: Bool) -> Result<HairpinMessage, DecodeError> {
             bytes.withUnsafeBytes { raw in
                 do throws(DecodeError) {
-                    return .success(try HairpinMessage.decode(try NetlinkMessageView.single(raw), familyID: 0x1d,
-                                                              answerFlowsChecked: checked))
+                    return .success(
+                        try HairpinMessage.decode(
+                            try NetlinkMessageView.single(raw), familyID: 0x1d,
+                            answerFlowsChecked: checked))
                 } catch { return .failure(error) }
             }
         }
@@ -40,11 +45,14 @@ struct EncapAnswerCheckTests {
                     refused += 1
                 case let (.success(m), .success(c)):
                     let x = m.encap, y = c.encap
-                    #expect(x?.sequence == y?.sequence && x?.status == y?.status && x?.part == y?.part
+                    #expect(
+                        x?.sequence == y?.sequence && x?.status == y?.status && x?.part == y?.part
                             && x?.more == y?.more && x?.command == y?.command, "answer \(i) mutation \(j)")
-                    #expect(x?.attributes?.identifier == y?.attributes?.identifier
+                    #expect(
+                        x?.attributes?.identifier == y?.attributes?.identifier
                             && (x?.attributes?.flows?.isEmpty ?? true) == (y?.attributes?.flows?.isEmpty ?? true)
-                            && (x?.attributes?.flows == nil) == (y?.attributes?.flows == nil), "answer \(i) mutation \(j)")
+                            && (x?.attributes?.flows == nil) == (y?.attributes?.flows == nil),
+                        "answer \(i) mutation \(j)")
                     ok += 1
                 case let (a, c):
                     Issue.record("answer \(i) mutation \(j): decoded \(a), checked \(c)")

@@ -11,9 +11,9 @@ struct EncapHeaderTests {
         Wire.genl(type: 0x1d, flags: 0, seq: 0, pid: 0, cmd: 3, [Wire.nest(1, children)])
     }
 
-    let cmdType = Wire.u32(1, 1)        // bytes 24..<32
-    let cmd = Wire.u32(2, 6)            // 32..<40
-    let seq = Wire.u64(4, 77)           // 40..<52
+    let cmdType = Wire.u32(1, 1)  // bytes 24..<32
+    let cmd = Wire.u32(2, 6)  // 32..<40
+    let seq = Wire.u64(4, 77)  // 40..<52
 
     /// The decoder's error and the reader's, which must be the same.
     func errors(_ m: [UInt8]) -> (decoder: String?, reader: String?) {
@@ -33,12 +33,13 @@ struct EncapHeaderTests {
         #expect(NFLH.EncapAttr.required == AttributeSetID.nflhEncap.descriptor.required)
     }
 
-    @Test(arguments: [
-        // Missing each required attribute.
-        ([1, 4], "ENCAP at byte 20: required attribute CMD is missing"),
-        ([2, 4], "ENCAP at byte 20: required attribute CMD_TYPE is missing"),
-        ([1, 2], "ENCAP at byte 20: required attribute SEQ is missing"),
-    ] as [([UInt16], String)])
+    @Test(
+        arguments: [
+            // Missing each required attribute.
+            ([1, 4], "ENCAP at byte 20: required attribute CMD is missing"),
+            ([2, 4], "ENCAP at byte 20: required attribute CMD_TYPE is missing"),
+            ([1, 2], "ENCAP at byte 20: required attribute SEQ is missing"),
+        ] as [([UInt16], String)])
     func missingAttribute(_ present: [UInt16], _ expected: String) {
         var children: [[UInt8]] = []
         if present.contains(1) { children.append(cmdType) }
@@ -49,40 +50,69 @@ struct EncapHeaderTests {
         #expect(reader == expected)
     }
 
-    @Test(arguments: [
-        // Bad lengths: u32, u64, flag.
-        ([Wire.u32(1, 1), Wire.nla(2, [6, 0]), Wire.u64(4, 77)],
-         "ENCAP.CMD at byte 32: payload is 2 bytes, expected 4 (u32)"),
-        ([Wire.u32(1, 1), Wire.u32(2, 6), Wire.u32(4, 77)],
-         "ENCAP.SEQ at byte 40: payload is 4 bytes, expected 8 (u64)"),
-        ([Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), Wire.u32(3, 0), Wire.u64(3, 0)],
-         "ENCAP at byte 60: attribute STATUS appears more than once"),
-        ([Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), Wire.u32(8, 1)],
-         "ENCAP.MORE at byte 52: payload is 4 bytes, expected 0 (flag)"),
-        ([Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), Wire.u64(3, 0)],
-         "ENCAP.STATUS at byte 52: payload is 8 bytes, expected 4 (u32)"),
-        ([Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), Wire.nla(7, [])],
-         "ENCAP.PART at byte 52: payload is 0 bytes, expected 4 (u32)"),
-        // Duplicates.
-        ([Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), Wire.u32(2, 7)],
-         "ENCAP at byte 52: attribute CMD appears more than once"),
-        ([Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), Wire.u64(4, 78)],
-         "ENCAP at byte 52: attribute SEQ appears more than once"),
-        ([Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), Wire.nest(5, []), Wire.nest(5, [])],
-         "ENCAP at byte 56: attribute ATTR appears more than once"),
-        // Unknown types, below and above 64.
-        ([Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), Wire.u32(40, 0)],
-         "ENCAP at byte 52: unknown attribute type 40"),
-        ([Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), Wire.u32(100, 0)],
-         "ENCAP at byte 52: unknown attribute type 100"),
-        // Truncated nest: a child running past the nest, and bytes too few for a header.
-        ([Wire.u32(1, 1), Wire.u32(2, 6), Wire.le16(12) + Wire.le16(4) + Wire.le32(77)],
-         "ENCAP at byte 40: nla_len 12 is below 4 or runs past the end of its enclosing attribute"),
-        ([Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), [0, 0]],
-         "ENCAP at byte 52: 2 trailing bytes after the last attribute"),
-        ([Wire.u32(1, 1), Wire.le16(2) + Wire.le16(2)],
-         "ENCAP at byte 32: nla_len 2 is below 4 or runs past the end of its enclosing attribute"),
-    ] as [([[UInt8]], String)])
+    @Test(
+        arguments: [
+            // Bad lengths: u32, u64, flag.
+            (
+                [Wire.u32(1, 1), Wire.nla(2, [6, 0]), Wire.u64(4, 77)],
+                "ENCAP.CMD at byte 32: payload is 2 bytes, expected 4 (u32)"
+            ),
+            (
+                [Wire.u32(1, 1), Wire.u32(2, 6), Wire.u32(4, 77)],
+                "ENCAP.SEQ at byte 40: payload is 4 bytes, expected 8 (u64)"
+            ),
+            (
+                [Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), Wire.u32(3, 0), Wire.u64(3, 0)],
+                "ENCAP at byte 60: attribute STATUS appears more than once"
+            ),
+            (
+                [Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), Wire.u32(8, 1)],
+                "ENCAP.MORE at byte 52: payload is 4 bytes, expected 0 (flag)"
+            ),
+            (
+                [Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), Wire.u64(3, 0)],
+                "ENCAP.STATUS at byte 52: payload is 8 bytes, expected 4 (u32)"
+            ),
+            (
+                [Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), Wire.nla(7, [])],
+                "ENCAP.PART at byte 52: payload is 0 bytes, expected 4 (u32)"
+            ),
+            // Duplicates.
+            (
+                [Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), Wire.u32(2, 7)],
+                "ENCAP at byte 52: attribute CMD appears more than once"
+            ),
+            (
+                [Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), Wire.u64(4, 78)],
+                "ENCAP at byte 52: attribute SEQ appears more than once"
+            ),
+            (
+                [Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), Wire.nest(5, []), Wire.nest(5, [])],
+                "ENCAP at byte 56: attribute ATTR appears more than once"
+            ),
+            // Unknown types, below and above 64.
+            (
+                [Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), Wire.u32(40, 0)],
+                "ENCAP at byte 52: unknown attribute type 40"
+            ),
+            (
+                [Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), Wire.u32(100, 0)],
+                "ENCAP at byte 52: unknown attribute type 100"
+            ),
+            // Truncated nest: a child running past the nest, and bytes too few for a header.
+            (
+                [Wire.u32(1, 1), Wire.u32(2, 6), Wire.le16(12) + Wire.le16(4) + Wire.le32(77)],
+                "ENCAP at byte 40: nla_len 12 is below 4 or runs past the end of its enclosing attribute"
+            ),
+            (
+                [Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 77), [0, 0]],
+                "ENCAP at byte 52: 2 trailing bytes after the last attribute"
+            ),
+            (
+                [Wire.u32(1, 1), Wire.le16(2) + Wire.le16(2)],
+                "ENCAP at byte 32: nla_len 2 is below 4 or runs past the end of its enclosing attribute"
+            ),
+        ] as [([[UInt8]], String)])
     func malformed(_ children: [[UInt8]], _ expected: String) {
         let (decoder, reader) = errors(encap(children))
         #expect(decoder == expected)
@@ -90,8 +120,10 @@ struct EncapHeaderTests {
     }
 
     @Test func readsInPlace() throws {
-        let m = encap([cmdType, cmd, Wire.u32(3, 22), seq, Wire.u32(7, 2), Wire.nla(8, []),
-                       Wire.str(9, "no"), Wire.nla(10, [0, 0, 0, 0]), Wire.nest(6, []), Wire.nest(5, [Wire.u32(2, 9)])])
+        let m = encap([
+            cmdType, cmd, Wire.u32(3, 22), seq, Wire.u32(7, 2), Wire.nla(8, []),
+            Wire.str(9, "no"), Wire.nla(10, [0, 0, 0, 0]), Wire.nest(6, []), Wire.nest(5, [Wire.u32(2, 9)]),
+        ])
         try m.withUnsafeBytes { b in
             let h = try #require(try EncapHeader(message: b))
             #expect(h.commandType == 1 && h.command == 6 && h.status == 22 && h.sequence == 77)
@@ -100,7 +132,7 @@ struct EncapHeaderTests {
             #expect(try h.errorMessage?.string() == "no")
             #expect(h.results?.payload.count == 0)
             #expect(h.attributes?.payload.count == 8)
-            let all: UInt16 = 0b111_1111_1110    // types 1 to 10
+            let all: UInt16 = 0b111_1111_1110  // types 1 to 10
             #expect(h.present == all)
         }
         // Not an ENCAP message, or no ENCAP in it: nil, no error.
@@ -124,8 +156,9 @@ struct EncapHeaderTests {
         var rng = SplitMix64(seed: 14)
         for command in [NFL.Command.setFlows, .delFlows, .getFlows, .getTables] {
             for status: UInt32? in [nil, 0, 22] {
-                var e = HairpinEncap(commandType: NFLH.EncapCmdType.nflCommand, command: UInt32(command.rawValue),
-                                     status: status, sequence: rng.next())
+                var e = HairpinEncap(
+                    commandType: NFLH.EncapCmdType.nflCommand, command: UInt32(command.rawValue),
+                    status: status, sequence: rng.next())
                 e.attributes = FlowTableAttributes(identifierType: NFL.IdentifierType.ifindex, identifier: 3)
                 if status == 22 { e.errorMessage = "bad" }
                 if status != nil && command != .getTables { e.results = [FlowResult(index: 0, errno: status ?? 0)] }
@@ -135,8 +168,10 @@ struct EncapHeaderTests {
         }
         var variants = 0
         for e in encaps {
-            let bytes = try HairpinMessage(header: NetlinkHeader(type: 0x1d, flags: 0, sequence: 0, port: 0),
-                                           command: NFLH.Command.encap.rawValue, encap: e).encoded()
+            let bytes = try HairpinMessage(
+                header: NetlinkHeader(type: 0x1d, flags: 0, sequence: 0, port: 0),
+                command: NFLH.Command.encap.rawValue, encap: e
+            ).encoded()
             for k in -1..<bytes.count {
                 for flip: UInt8 in k < 0 ? [0] : [0xff, 0x01, 0x80, 0x04] {
                     var v = bytes

@@ -57,8 +57,8 @@ struct ErrnoTests {
     @Test func displayAndParseRules() {
         #expect(Errno.display(0) == "OK")
         #expect(Errno.display(17) == "EEXIST")
-        #expect(Errno.display(41) == "errno 41")     // no Linux name
-        #expect(Errno.display(-17) == "errno -17")   // a negative value is not an errno
+        #expect(Errno.display(41) == "errno 41")  // no Linux name
+        #expect(Errno.display(-17) == "errno -17")  // a negative value is not an errno
         #expect(Errno.display(Int32.min) == "errno -2147483648")
         #expect(Errno.name(4000) == "4000")
         #expect(Errno.number("EWOULDBLOCK") == 11 && Errno.name(11) == "EAGAIN")

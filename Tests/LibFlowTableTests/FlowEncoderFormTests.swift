@@ -69,7 +69,7 @@ struct FlowEncoderFormTests {
                 var m = e
                 let at = Int(r.next() % UInt64(m.count))
                 switch k % 4 {
-                case 0: m[at] ^= 0x80          // flags (NLA_F_NESTED) and high bits
+                case 0: m[at] ^= 0x80  // flags (NLA_F_NESTED) and high bits
                 case 1: m[at] = UInt8(truncatingIfNeeded: r.next())
                 case 2: m[at] = 0
                 default: m[at] ^= UInt8(1 << (r.next() % 8))
@@ -91,7 +91,11 @@ struct FlowEncoderFormTests {
             var f = RandomModel.flow(&r)
             f.error = nil
             f.matches = [RandomModel.fieldRef(&r, withValue: true)]
-            f.actions = [Action(name: "fwd", uid: 1, signature: [ActionArg(name: nil, type: .u8, value: FieldValue(rawBits: 1, byteCount: 1))])]
+            f.actions = [
+                Action(
+                    name: "fwd", uid: 1,
+                    signature: [ActionArg(name: nil, type: .u8, value: FieldValue(rawBits: 1, byteCount: 1))])
+            ]
             let e = Self.encode(f)
 
             // Nests without NLA_F_NESTED.
@@ -101,13 +105,15 @@ struct FlowEncoderFormTests {
             // TABLE and UID swapped.
             let kids = Self.children(e)
             var swapped = Array(e[0..<4])
-            swapped += e[kids[1].0 ..< kids[1].0 + kids[1].1]
-            swapped += e[kids[0].0 ..< kids[0].0 + kids[0].1]
+            swapped += e[kids[1].0..<kids[1].0 + kids[1].1]
+            swapped += e[kids[0].0..<kids[0].0 + kids[0].1]
             swapped += e[(kids[1].0 + kids[1].1)...]
             #expect(Self.compare(swapped, "flow \(i) swapped") && !Self.isEncoderForm(swapped))
 
             // The action's NAME without its NUL: "fwd\0" → "fwdx".
-            if let n = e.indices.dropLast(3).first(where: { e[$0] == 0x66 && e[$0 + 1] == 0x77 && e[$0 + 2] == 0x64 && e[$0 + 3] == 0 }) {
+            if let n = e.indices.dropLast(3).first(where: {
+                e[$0] == 0x66 && e[$0 + 1] == 0x77 && e[$0 + 2] == 0x64 && e[$0 + 3] == 0
+            }) {
                 var m = e
                 m[n + 3] = 0x78
                 #expect(Self.compare(m, "flow \(i) no NUL") && !Self.isEncoderForm(m))
@@ -128,7 +134,7 @@ struct FlowEncoderFormTests {
                     cut[p] = UInt8((len - 3) & 0xff); cut[p + 1] = UInt8((len - 3) >> 8)
                     p += 4
                 } else if p + len >= cut.count {
-                    break   // the value itself
+                    break  // the value itself
                 } else {
                     p += (len + 3) & ~3
                 }

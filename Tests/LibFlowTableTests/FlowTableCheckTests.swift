@@ -19,15 +19,19 @@ struct FlowTableCheckTests {
 
     /// Both ways over `bytes`; records a mismatch; returns the verdict.
     @discardableResult
-    static func compare(_ bytes: [UInt8], familyID: UInt16?, requireShape: Bool, tally: inout Tally,
-                        _ what: @autoclosure () -> String) -> Verdict {
+    static func compare(
+        _ bytes: [UInt8], familyID: UInt16?, requireShape: Bool, tally: inout Tally,
+        _ what: @autoclosure () -> String
+    ) -> Verdict {
         let decoded: Result<FlowTableMessage, DecodeError> = bytes.withUnsafeBytes { raw in
-            do throws(DecodeError) { return .success(try FlowTableMessage.decode(raw, familyID: familyID, requireShape: requireShape)) }
-            catch { return .failure(error) }
+            do throws(DecodeError) {
+                return .success(try FlowTableMessage.decode(raw, familyID: familyID, requireShape: requireShape))
+            } catch { return .failure(error) }
         }
         let checked: Result<FlowTableMessageSummary, DecodeError> = bytes.withUnsafeBytes { raw in
-            do throws(DecodeError) { return .success(try FlowTableMessage.check(raw, familyID: familyID, requireShape: requireShape)) }
-            catch { return .failure(error) }
+            do throws(DecodeError) {
+                return .success(try FlowTableMessage.check(raw, familyID: familyID, requireShape: requireShape))
+            } catch { return .failure(error) }
         }
         switch (decoded, checked) {
         case let (.failure(a), .failure(b)):
@@ -66,7 +70,9 @@ struct FlowTableCheckTests {
             a = FlowTableAttributes(identifierType: 1, identifier: RandomModel.u32(&r))
             switch FlowTableAttributes.payload(command: cmd, isRequest: isRequest) {
             case .flows: a.flows = (0..<Int(1 + r.next() % 6)).map { _ in RandomModel.flow(&r) }
-            case .selector: a.selector = FlowSelector(table: RandomModel.u32(&r), minPriority: RandomModel.maybe(&r, RandomModel.u32))
+            case .selector:
+                a.selector = FlowSelector(
+                    table: RandomModel.u32(&r), minPriority: RandomModel.maybe(&r, RandomModel.u32))
             case .tables: a.tables = RandomModel.list(&r, max: 2, RandomModel.table)
             case .headers: a.headers = RandomModel.list(&r, max: 2, RandomModel.header)
             case .actions: a.actions = RandomModel.list(&r, max: 2, RandomModel.action)
@@ -78,8 +84,9 @@ struct FlowTableCheckTests {
                 a.errorStrategy = ErrorStrategy(rawValue: UInt32(r.next() % 6))
             }
         }
-        return FlowTableMessage(familyID: 0x1c, command: cmd, isRequest: isRequest,
-                                sequence: UInt32(truncatingIfNeeded: r.next()), attributes: a)
+        return FlowTableMessage(
+            familyID: 0x1c, command: cmd, isRequest: isRequest,
+            sequence: UInt32(truncatingIfNeeded: r.next()), attributes: a)
     }
 
     /// Offsets of every attribute header in the message (nests followed by NLA_F_NESTED).
@@ -113,35 +120,35 @@ struct FlowTableCheckTests {
         }
         let len = Int(b[at]) | Int(b[at + 1]) << 8
         switch r.next() % 9 {
-        case 0: // another type: unknown, repeated, missing, NEXT_NODE in a match…
+        case 0:  // another type: unknown, repeated, missing, NEXT_NODE in a match…
             b[at + 2] = UInt8(r.next() % 12)
-        case 1: // a length a little off
+        case 1:  // a length a little off
             let d = [-5, -4, -1, 1, 3, 4, 8][Int(r.next() % 7)]
             let n = max(0, min(0xFFFF, len + d))
             b[at] = UInt8(n & 0xFF)
             b[at + 1] = UInt8(n >> 8)
-        case 2: // a payload byte: a NUL or non-UTF-8 in a string, another value
+        case 2:  // a payload byte: a NUL or non-UTF-8 in a string, another value
             if len > 4 { b[at + 4 + Int(r.next() % UInt64(len - 4))] = [0, 0xC3, 0xFF, 0x80, 1][Int(r.next() % 5)] }
-        case 3: // truncated here, nlmsg_len kept consistent (or not)
+        case 3:  // truncated here, nlmsg_len kept consistent (or not)
             b.removeSubrange((at + Int(r.next() % UInt64(len)))...)
             if r.next() % 4 != 0 { fixLength() }
-        case 4: // the attribute removed, its parents not told
+        case 4:  // the attribute removed, its parents not told
             b.removeSubrange(at..<min(b.count, at + ((len + 3) & ~3)))
             fixLength()
-        case 5: // the attribute twice in a row, parents not told
+        case 5:  // the attribute twice in a row, parents not told
             let copy = Array(b[at..<min(b.count, at + ((len + 3) & ~3))])
             b.insert(contentsOf: copy, at: at)
             fixLength()
-        case 6: // a value of another width
+        case 6:  // a value of another width
             if len == 8 {
                 b[at] = UInt8([5, 6, 12, 13][Int(r.next() % 4)])
             } else {
-                b[at + 3] ^= 0x40 // NLA_F_NET_BYTEORDER: masked off, must change nothing
+                b[at + 3] ^= 0x40  // NLA_F_NET_BYTEORDER: masked off, must change nothing
             }
-        case 7: // trailing bytes at the end
+        case 7:  // trailing bytes at the end
             b += [UInt8](repeating: 0, count: Int(1 + r.next() % 3))
             if r.next() % 2 == 0 { fixLength() }
-        default: // any byte at all
+        default:  // any byte at all
             b[Int(r.next() % UInt64(b.count))] = UInt8(truncatingIfNeeded: r.next())
         }
         return b
@@ -157,8 +164,9 @@ struct FlowTableCheckTests {
             Self.compare(bytes, familyID: 0x1c, requireShape: shape, tally: &tally, "message \(i)")
             for j in 0..<6 {
                 let bad = Self.mutate(bytes, &r)
-                Self.compare(bad, familyID: r.next() % 16 == 0 ? 0x1d : 0x1c, requireShape: shape, tally: &tally,
-                             "message \(i) mutation \(j)")
+                Self.compare(
+                    bad, familyID: r.next() % 16 == 0 ? 0x1d : 0x1c, requireShape: shape, tally: &tally,
+                    "message \(i) mutation \(j)")
             }
         }
         // Both verdicts are common, and the errors are of many kinds: the test can fail.

@@ -58,7 +58,8 @@ private func flowsDocument(_ flow: String) -> String {
     "{\"flows\":[{\"flow\":\(flow)}]}"
 }
 
-private let goodMatch = #"{"field_ref":{"instance":1,"header":1,"field":3,"mask_type":1,"type":2,"value":[8,0],"mask":[255,255]}}"#
+private let goodMatch =
+    #"{"field_ref":{"instance":1,"header":1,"field":3,"mask_type":1,"type":2,"value":[8,0],"mask":[255,255]}}"#
 
 private func flowText(table: String = "1", extra: String = "", value: String = "[8,0]") -> String {
     #"{"table":\#(table),"uid":10,"priority":5\#(extra),"matches":[{"field_ref":{"instance":1,"header":1,"field":3,"mask_type":1,"type":2,"value":\#(value),"mask":[255,255]}}]}"#
@@ -104,17 +105,25 @@ func compatFileLoadsAndRoundTripsThroughTheModel(_ file: String, _ key: String) 
 @Test func compatContentsAreReadExactly() throws {
     let tables = try FlowTableJSON.loadAttributes(file: compatDirectory + "/tables.json", expectedKey: "tables")
     #expect(tables.tables?.count == 2)
-    #expect(tables.tables?.first == Table(
-        name: "table0", uid: 0, source: 1, apply: 0, size: 4_294_967_295,
-        matches: [FieldRef(instance: 1, header: 1, field: 2, maskType: .mask, type: .unspec),
-                  FieldRef(instance: 1, header: 1, field: 3, maskType: .mask, type: .unspec)],
-        actions: [1]))
+    #expect(
+        tables.tables?.first
+            == Table(
+                name: "table0", uid: 0, source: 1, apply: 0, size: 4_294_967_295,
+                matches: [
+                    FieldRef(instance: 1, header: 1, field: 2, maskType: .mask, type: .unspec),
+                    FieldRef(instance: 1, header: 1, field: 3, maskType: .mask, type: .unspec),
+                ],
+                actions: [1]))
     #expect(tables.flows == nil && tables.headers == nil)
 
     let graph = try FlowTableJSON.loadAttributes(file: compatDirectory + "/header-graph.json")
     let ipv4 = try #require(graph.headerGraph?.last)
-    #expect(ipv4.jumps == [JumpEntry(nextNode: 0xFFFF_FFFF,
-                                     ref: FieldRef(instance: 0, header: 0, field: 0, maskType: .unspec, type: .unspec))])
+    #expect(
+        ipv4.jumps == [
+            JumpEntry(
+                nextNode: 0xFFFF_FFFF,
+                ref: FieldRef(instance: 0, header: 0, field: 0, maskType: .unspec, type: .unspec))
+        ])
     #expect(graph.headerGraph?.first?.headers == [1, 2, 3])
     #expect(graph.headerGraph?.first?.jumps.first?.ref.value == FieldValue(rawBits: 0x0800, byteCount: 2))
 
@@ -153,32 +162,37 @@ func compatFileLoadsAndRoundTripsThroughTheModel(_ file: String, _ key: String) 
 
 @Test func specExampleLoadsToTheExpectedModel() throws {
     let text = """
-    {"flows": [
-      {"flow": {"table": 1, "uid": 10, "priority": 5,
-        "matches": [{"field_ref": {"instance": 1, "header": 1, "field": 3,
-                                   "mask_type": 1, "type": 2,
-                                   "value": [8, 0], "mask": [255, 255]}}],
-        "actions": [{"action": {"uid": 5,
-                     "signature": [{"action_arg": {"name": "port", "type": 3,
-                                                   "value": [0, 0, 0, 2]}}]}}]}}
-    ]}
-    """
+        {"flows": [
+          {"flow": {"table": 1, "uid": 10, "priority": 5,
+            "matches": [{"field_ref": {"instance": 1, "header": 1, "field": 3,
+                                       "mask_type": 1, "type": 2,
+                                       "value": [8, 0], "mask": [255, 255]}}],
+            "actions": [{"action": {"uid": 5,
+                         "signature": [{"action_arg": {"name": "port", "type": 3,
+                                                       "value": [0, 0, 0, 2]}}]}}]}}
+        ]}
+        """
     let attributes = try FlowTableJSON.decode(text, expectedKey: "flows")
     let expected = Flow(
         table: 1, uid: 10, priority: 5,
-        matches: [FieldRef(instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
-                           value: FieldValue(0x0800, type: .u16), mask: FieldValue(0xFFFF, type: .u16))],
+        matches: [
+            FieldRef(
+                instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
+                value: FieldValue(0x0800, type: .u16), mask: FieldValue(0xFFFF, type: .u16))
+        ],
         actions: [Action(uid: 5, signature: [ActionArg(name: "port", type: .u32, value: FieldValue(2, type: .u32))])])
     #expect(attributes == FlowTableAttributes(flows: [expected]))
     // Written back in libflow-table form (attribute order, no absent keys).
-    #expect(expected.json().serialized(style: .compact) ==
-        #"{"table":1,"uid":10,"priority":5,"matches":[{"field_ref":{"instance":1,"header":1,"field":3,"mask_type":1,"type":2,"value":[8,0],"mask":[255,255]}}],"actions":[{"action":{"uid":5,"signature":[{"action_arg":{"name":"port","type":3,"value":[0,0,0,2]}}]}}]}"#)
+    #expect(
+        expected.json().serialized(style: .compact)
+            == #"{"table":1,"uid":10,"priority":5,"matches":[{"field_ref":{"instance":1,"header":1,"field":3,"mask_type":1,"type":2,"value":[8,0],"mask":[255,255]}}],"actions":[{"action":{"uid":5,"signature":[{"action_arg":{"name":"port","type":3,"value":[0,0,0,2]}}]}}]}"#
+    )
 }
 
 // MARK: - model round trips
 
 private struct ModelMaker {
-    var rng: SplitMix64   // RandomModel.swift: deterministic, so a failure reproduces
+    var rng: SplitMix64  // RandomModel.swift: deterministic, so a failure reproduces
 
     mutating func u32() -> UInt32 {
         // Edges matter most: 0, 1, the maximum.
@@ -210,36 +224,63 @@ private struct ModelMaker {
     }
 
     mutating func ref() -> FieldRef {
-        FieldRef(instance: u32(), header: u32(), field: u32(), maskType: MaskType(rawValue: u32()),
-                 type: FieldType(rawValue: u32()), value: maybe { $0.value() }, mask: maybe { $0.value() })
+        FieldRef(
+            instance: u32(), header: u32(), field: u32(), maskType: MaskType(rawValue: u32()),
+            type: FieldType(rawValue: u32()), value: maybe { $0.value() }, mask: maybe { $0.value() })
     }
 
     mutating func action() -> Action {
-        Action(name: maybe { $0.name() }, uid: u32(),
-               signature: maybe { m in m.list(3) { m in ActionArg(name: m.maybe { $0.name() },
-                                                                   type: FieldType(rawValue: m.u32()),
-                                                                   value: m.value()) } })
+        Action(
+            name: maybe { $0.name() }, uid: u32(),
+            signature: maybe { m in
+                m.list(3) { m in
+                    ActionArg(
+                        name: m.maybe { $0.name() },
+                        type: FieldType(rawValue: m.u32()),
+                        value: m.value())
+                }
+            })
     }
 
     mutating func attributes() -> FlowTableAttributes {
         FlowTableAttributes(
-            tables: maybe { m in m.list(3) { m in
-                Table(name: m.name(), uid: m.u32(), source: m.u32(), apply: m.maybe { $0.u32() }, size: m.u32(),
-                      matches: m.list(3) { $0.ref() }, actions: m.list(3) { $0.u32() }) } },
-            headers: maybe { m in m.list(3) { m in
-                Header(name: m.name(), uid: m.u32(),
-                       fields: m.list(3) { m in Field(name: m.name(), uid: m.u32(), bitwidth: m.u32()) }) } },
+            tables: maybe { m in
+                m.list(3) { m in
+                    Table(
+                        name: m.name(), uid: m.u32(), source: m.u32(), apply: m.maybe { $0.u32() }, size: m.u32(),
+                        matches: m.list(3) { $0.ref() }, actions: m.list(3) { $0.u32() })
+                }
+            },
+            headers: maybe { m in
+                m.list(3) { m in
+                    Header(
+                        name: m.name(), uid: m.u32(),
+                        fields: m.list(3) { m in Field(name: m.name(), uid: m.u32(), bitwidth: m.u32()) })
+                }
+            },
             actions: maybe { m in m.list(3) { $0.action() } },
-            headerGraph: maybe { m in m.list(3) { m in
-                HeaderGraphNode(name: m.name(), uid: m.u32(), headers: m.list(3) { $0.u32() },
-                                jumps: m.list(3) { m in JumpEntry(nextNode: m.u32(), ref: m.ref()) }) } },
-            tableGraph: maybe { m in m.list(3) { m in
-                TableGraphNode(uid: m.u32(), flags: m.u32(),
-                               jumps: m.list(3) { m in JumpEntry(nextNode: m.u32(), ref: m.ref()) }) } },
-            flows: maybe { m in m.list(3) { m in
-                Flow(error: m.maybe { $0.u32() }, table: m.u32(), uid: m.u32(), priority: m.u32(),
-                     matches: m.maybe { m in m.list(3) { $0.ref() } },
-                     actions: m.maybe { m in m.list(3) { $0.action() } }) } })
+            headerGraph: maybe { m in
+                m.list(3) { m in
+                    HeaderGraphNode(
+                        name: m.name(), uid: m.u32(), headers: m.list(3) { $0.u32() },
+                        jumps: m.list(3) { m in JumpEntry(nextNode: m.u32(), ref: m.ref()) })
+                }
+            },
+            tableGraph: maybe { m in
+                m.list(3) { m in
+                    TableGraphNode(
+                        uid: m.u32(), flags: m.u32(),
+                        jumps: m.list(3) { m in JumpEntry(nextNode: m.u32(), ref: m.ref()) })
+                }
+            },
+            flows: maybe { m in
+                m.list(3) { m in
+                    Flow(
+                        error: m.maybe { $0.u32() }, table: m.u32(), uid: m.u32(), priority: m.u32(),
+                        matches: m.maybe { m in m.list(3) { $0.ref() } },
+                        actions: m.maybe { m in m.list(3) { $0.action() } })
+                }
+            })
     }
 }
 
@@ -258,11 +299,14 @@ private struct ModelMaker {
 }
 
 @Test func extendedJSONKeepsPreambleSelectorAndStrategy() throws {
-    let model = FlowTableAttributes(identifierType: 1, identifier: 7, flows: [Flow(table: 1, uid: 2, priority: 3)],
-                                    selector: FlowSelector(table: 4, maxPriority: 9), errorStrategy: .continueLog)
+    let model = FlowTableAttributes(
+        identifierType: 1, identifier: 7, flows: [Flow(table: 1, uid: 2, priority: 3)],
+        selector: FlowSelector(table: 4, maxPriority: 9), errorStrategy: .continueLog)
     let json = model.extendedJSON()
-    #expect(json.serialized(style: .compact) ==
-        #"{"identifier_type":1,"identifier":7,"flows":[{"flow":{"table":1,"uid":2,"priority":3}}],"selector":{"table":4,"max_prio":9},"error_strategy":"cont-log"}"#)
+    #expect(
+        json.serialized(style: .compact)
+            == #"{"identifier_type":1,"identifier":7,"flows":[{"flow":{"table":1,"uid":2,"priority":3}}],"selector":{"table":4,"max_prio":9},"error_strategy":"cont-log"}"#
+    )
     #expect(try FlowTableAttributes(extendedJSON: json) == model)
     // The libflow-table form leaves them out …
     #expect(model.json() == ["flows": [["flow": ["table": 1, "uid": 2, "priority": 3]]]])
@@ -313,10 +357,13 @@ private struct ModelMaker {
     // A value with every key shows the order; the jump entry is an array of one-key objects.
     let v = FieldValue(rawBits: 0x0102, byteCount: 2)
     let ref = FieldRef(instance: 1, header: 2, field: 3, maskType: .mask, type: .u16, value: v, mask: v)
-    #expect(JumpEntry(nextNode: 9, ref: ref).json() ==
-        [["next_node": 9], ["instance": 1], ["header": 2], ["field": 3], ["mask_type": 3], ["type": 2],
-         ["value": [1, 2]], ["mask": [1, 2]]])
-    let flow = Flow(error: 1, table: 2, uid: 3, priority: 4, matches: [ref], actions: [Action(name: "a", uid: 5, signature: [])])
+    #expect(
+        JumpEntry(nextNode: 9, ref: ref).json() == [
+            ["next_node": 9], ["instance": 1], ["header": 2], ["field": 3], ["mask_type": 3], ["type": 2],
+            ["value": [1, 2]], ["mask": [1, 2]],
+        ])
+    let flow = Flow(
+        error: 1, table: 2, uid: 3, priority: 4, matches: [ref], actions: [Action(name: "a", uid: 5, signature: [])])
     #expect(flow.json().members?.map(\.key) == ["error", "table", "uid", "priority", "matches", "actions"])
     #expect(Action(name: "a", uid: 5, signature: []).json().members?.map(\.key) == ["name", "uid", "signature"])
     #expect(ref.json().members?.map(\.key) == ["instance", "header", "field", "mask_type", "type", "value", "mask"])
@@ -340,7 +387,9 @@ private struct ModelMaker {
     #expect(error.path.description == "flows[0].flow.table")
     #expect(error.line == 1 && error.column == 28)
     #expect(error.message == #"expected an unsigned 32-bit integer (0…4294967295), got string "1""#)
-    #expect(error.description == #"1:28: flows[0].flow.table: expected an unsigned 32-bit integer (0…4294967295), got string "1""#)
+    #expect(
+        error.description
+            == #"1:28: flows[0].flow.table: expected an unsigned 32-bit integer (0…4294967295), got string "1""#)
 
     #expect(decodeError(#"{"flows":{}}"#)?.kind == .wrongType)
     #expect(decodeError(#"{"flows":[{"flow":[]}]}"#)?.path.description == "flows[0].flow")
@@ -358,7 +407,8 @@ private struct ModelMaker {
     // Reported at the object that lacks it.
     #expect(error.line == 1 && error.column == 19)
 
-    let node = #"{"header_graph":[{"header_graph_node":{"name":"n","uid":1,"hdrs":[],"jump":[{"jump_entry":[{"instance":0},{"header":0},{"field":0},{"mask_type":0},{"type":0}]}]}}]}"#
+    let node =
+        #"{"header_graph":[{"header_graph_node":{"name":"n","uid":1,"hdrs":[],"jump":[{"jump_entry":[{"instance":0},{"header":0},{"field":0},{"mask_type":0},{"type":0}]}]}}]}"#
     let jumpError = try #require(decodeError(node))
     #expect(jumpError.kind == .missingKey)
     #expect(jumpError.path.description == "header_graph[0].header_graph_node.jump[0].jump_entry.next_node")
@@ -376,11 +426,14 @@ private struct ModelMaker {
     let wrapped = try #require(decodeError(#"{"flows":[{"rule":{}}]}"#))
     #expect(wrapped.kind == .unknownKey)
     #expect(wrapped.path.description == "flows[0].rule")
-    #expect(decodeError(#"{"flows":[{"flow":{"table":1,"uid":1,"priority":1},"x":1}]}"#)?.path.description == "flows[0].x")
+    #expect(
+        decodeError(#"{"flows":[{"flow":{"table":1,"uid":1,"priority":1},"x":1}]}"#)?.path.description == "flows[0].x")
     // next_node belongs to jump entries only.
-    let ref = #"{"tables":[{"table":{"name":"t","uid":1,"source":0,"size":1,"matches":[{"field_ref":{"next_node":1,"instance":1,"header":1,"field":1,"mask_type":1,"type":0}}],"actions":[]}}]}"#
+    let ref =
+        #"{"tables":[{"table":{"name":"t","uid":1,"source":0,"size":1,"matches":[{"field_ref":{"next_node":1,"instance":1,"header":1,"field":1,"mask_type":1,"type":0}}],"actions":[]}}]}"#
     #expect(decodeError(ref)?.path.description == "tables[0].table.matches[0].field_ref.next_node")
-    let jump = #"{"table_graph":[{"table_graph_node":{"uid":1,"flags":0,"jump":[{"jump_entry":[{"next_node":1},{"bogus":0}]}]}}]}"#
+    let jump =
+        #"{"table_graph":[{"table_graph_node":{"uid":1,"flags":0,"jump":[{"jump_entry":[{"next_node":1},{"bogus":0}]}]}}]}"#
     #expect(decodeError(jump)?.path.description == "table_graph[0].table_graph_node.jump[0].jump_entry[1].bogus")
     #expect(decodeError(jump)?.kind == .unknownKey)
 }
@@ -398,10 +451,12 @@ private struct ModelMaker {
     #expect(single.kind == .duplicateKey)
     let wrapper = try #require(decodeError(#"{"flows":[{"flow":{"table":1,"uid":1,"priority":1},"flow":{}}]}"#))
     #expect(wrapper.kind == .duplicateKey && wrapper.path.description == "flows[0].flow")
-    let jump = #"{"table_graph":[{"table_graph_node":{"uid":1,"flags":0,"jump":[{"jump_entry":[{"next_node":1},{"next_node":2}]}]}}]}"#
+    let jump =
+        #"{"table_graph":[{"table_graph_node":{"uid":1,"flags":0,"jump":[{"jump_entry":[{"next_node":1},{"next_node":2}]}]}}]}"#
     #expect(decodeError(jump)?.kind == .duplicateKey)
     #expect(decodeError(jump)?.path.description == "table_graph[0].table_graph_node.jump[0].jump_entry[1].next_node")
-    let twoKeys = #"{"table_graph":[{"table_graph_node":{"uid":1,"flags":0,"jump":[{"jump_entry":[{"next_node":1,"instance":2}]}]}}]}"#
+    let twoKeys =
+        #"{"table_graph":[{"table_graph_node":{"uid":1,"flags":0,"jump":[{"jump_entry":[{"next_node":1,"instance":2}]}]}}]}"#
     #expect(decodeError(twoKeys)?.kind == .wrongType)
     #expect(decodeError(twoKeys)?.path.description == "table_graph[0].table_graph_node.jump[0].jump_entry[0]")
 }
@@ -441,7 +496,9 @@ private struct ModelMaker {
     #expect(error.path.description == "flows[2].flow.matches[0].field_ref.value")
     #expect(error.line == 4)
     #expect(error.description.hasPrefix("4:"))
-    #expect(error.description.hasSuffix("flows[2].flow.matches[0].field_ref.value: expected an array of 1 to 8 bytes, got 0 elements"))
+    #expect(
+        error.description.hasSuffix(
+            "flows[2].flow.matches[0].field_ref.value: expected an array of 1 to 8 bytes, got 0 elements"))
 }
 
 @Test func requireSingleKeyImplementsCheckType() throws {
@@ -508,7 +565,8 @@ private struct ModelMaker {
 }
 
 @Test func stringsAndEscapes() throws {
-    #expect(try JSONValue(parsing: #""a\"\\\/\b\f\n\r\t\u0041\u00fc\ud83d\ude00""#) == .string("a\"\\/\u{8}\u{c}\n\r\tAü😀"))
+    #expect(
+        try JSONValue(parsing: #""a\"\\\/\b\f\n\r\t\u0041\u00fc\ud83d\ude00""#) == .string("a\"\\/\u{8}\u{c}\n\r\tAü😀"))
     #expect(try JSONValue(parsing: "\"ü€\"") == "ü€")
     for bad in [#""\ud83d""#, #""\ude00""#, #""\ud83dx""#, #""\q""#, #""\u12""#, "\"a\u{1}\"", "\"abc"] {
         #expect(parseError(bad)?.kind == .syntax, "\(bad)")
@@ -578,25 +636,27 @@ private struct ModelMaker {
 @Test func writerStyles() throws {
     let v: JSONValue = ["a": [1, [], [:]], "b/c": "x/\"\u{1}\n", "d": 1.5, "e": nil, "f": true]
     #expect(v.serialized(style: .compact) == #"{"a":[1,[],{}],"b/c":"x/\"\u0001\n","d":1.5,"e":null,"f":true}"#)
-    #expect(v.serialized(style: .pretty) == """
-    {
-      "a":[
-        1,
-        [
-        ],
-        {
-        }
-      ],
-      "b\\/c":"x\\/\\"\\u0001\\n",
-      "d":1.5,
-      "e":null,
-      "f":true
-    }
-    """)
+    #expect(
+        v.serialized(style: .pretty) == """
+            {
+              "a":[
+                1,
+                [
+                ],
+                {
+                }
+              ],
+              "b\\/c":"x\\/\\"\\u0001\\n",
+              "d":1.5,
+              "e":null,
+              "f":true
+            }
+            """)
     #expect(JSONValue.array([]).serialized() == "[\n]")
     #expect(JSONValue.uint(UInt64.max).serialized() == "18446744073709551615")
     #expect(JSONValue.double(.nan).serialized() == "null")
     #expect(try JSONValue(parsing: v.serialized(style: .pretty)) == v)
     #expect(try JSONValue(parsing: v.serialized(style: .compact)) == v)
-    #expect(JSONPath([.key("a.b", memberIndex: 0), .index(2), .key("c", memberIndex: 0)]).description == #"["a.b"][2].c"#)
+    #expect(
+        JSONPath([.key("a.b", memberIndex: 0), .index(2), .key("c", memberIndex: 0)]).description == #"["a.b"][2].c"#)
 }

@@ -12,8 +12,8 @@ struct PartsTests {
         #expect(c.partHasElements)
         var oversized = PartCutter(budget: 10)
         let first = oversized.add(500), second = oversized.add(1)
-        #expect(!first)            // the first element never opens a part, whatever its size
-        #expect(second)            // and the next one cannot join it
+        #expect(!first)  // the first element never opens a part, whatever its size
+        #expect(second)  // and the next one cannot join it
     }
 
     /// Parts.ranges is the same rule over each flow's encoded size.
@@ -54,9 +54,10 @@ struct PartsTests {
         for (k, p) in parts.enumerated() {
             #expect(p.part == UInt32(k))
             #expect(p.more == (k < parts.count - 1))
-            #expect(p.attributes?.errorStrategy == .continueLog)   // repeats in every part
+            #expect(p.attributes?.errorStrategy == .continueLog)  // repeats in every part
             // Every part encodes: no nest over 65535 bytes.
-            let m = HairpinMessage(header: NetlinkHeader(type: 0x1d, flags: 0, sequence: 0, port: 0), command: 3, encap: p)
+            let m = HairpinMessage(
+                header: NetlinkHeader(type: 0x1d, flags: 0, sequence: 0, port: 0), command: 3, encap: p)
             let bytes = try m.encoded()
             let back = try HairpinMessage.decode(bytes)
             whole = try assembler.add(try #require(back.encap))
@@ -65,7 +66,8 @@ struct PartsTests {
         #expect(whole == call)
         #expect(assembler.pendingCount == 0)
         // The unsplit call cannot be encoded at all.
-        let m = HairpinMessage(header: NetlinkHeader(type: 0x1d, flags: 0, sequence: 0, port: 0), command: 3, encap: call)
+        let m = HairpinMessage(
+            header: NetlinkHeader(type: 0x1d, flags: 0, sequence: 0, port: 0), command: 3, encap: call)
         #expect(throws: EncodeError.self) { try m.encoded() }
     }
 
@@ -92,7 +94,9 @@ struct PartsTests {
         _ = try? b.add(parts[0])
         var wrong = parts[1]
         wrong.command = 7
-        #expect(throws: EncapAssembler.Failure.mismatch(sequence: 77, what: "CMD, CMD_TYPE or STATUS")) { try b.add(wrong) }
+        #expect(throws: EncapAssembler.Failure.mismatch(sequence: 77, what: "CMD, CMD_TYPE or STATUS")) {
+            try b.add(wrong)
+        }
     }
 
     @Test func smallCallsStayWhole() throws {

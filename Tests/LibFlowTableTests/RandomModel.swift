@@ -33,16 +33,20 @@ enum RandomModel {
     }
 
     static func fieldRef<R: RandomNumberGenerator>(_ r: inout R, withValue: Bool) -> FieldRef {
-        FieldRef(instance: u32(&r), header: u32(&r), field: u32(&r),
-                 maskType: MaskType(rawValue: UInt32(r.next() % 5)), type: FieldType(rawValue: UInt32(r.next() % 6)),
-                 value: withValue ? maybe(&r, value) : nil, mask: withValue ? maybe(&r, value) : nil)
+        FieldRef(
+            instance: u32(&r), header: u32(&r), field: u32(&r),
+            maskType: MaskType(rawValue: UInt32(r.next() % 5)), type: FieldType(rawValue: UInt32(r.next() % 6)),
+            value: withValue ? maybe(&r, value) : nil, mask: withValue ? maybe(&r, value) : nil)
     }
 
     static func action<R: RandomNumberGenerator>(_ r: inout R) -> Action {
-        Action(name: maybe(&r, name), uid: u32(&r),
-               signature: maybe(&r) { r in
-                   list(&r, max: 3) { r in ActionArg(name: maybe(&r, name), type: FieldType(rawValue: UInt32(r.next() % 5)), value: value(&r)) }
-               })
+        Action(
+            name: maybe(&r, name), uid: u32(&r),
+            signature: maybe(&r) { r in
+                list(&r, max: 3) { r in
+                    ActionArg(name: maybe(&r, name), type: FieldType(rawValue: UInt32(r.next() % 5)), value: value(&r))
+                }
+            })
     }
 
     static func jump<R: RandomNumberGenerator>(_ r: inout R) -> JumpEntry {
@@ -50,19 +54,22 @@ enum RandomModel {
     }
 
     static func flow<R: RandomNumberGenerator>(_ r: inout R) -> Flow {
-        Flow(error: r.next() % 5 == 0 ? u32(&r) : nil, table: u32(&r), uid: u32(&r), priority: u32(&r),
-             matches: maybe(&r) { r in list(&r, max: 4) { r in fieldRef(&r, withValue: true) } },
-             actions: maybe(&r) { r in list(&r, max: 3, action) })
+        Flow(
+            error: r.next() % 5 == 0 ? u32(&r) : nil, table: u32(&r), uid: u32(&r), priority: u32(&r),
+            matches: maybe(&r) { r in list(&r, max: 4) { r in fieldRef(&r, withValue: true) } },
+            actions: maybe(&r) { r in list(&r, max: 3, action) })
     }
 
     static func table<R: RandomNumberGenerator>(_ r: inout R) -> Table {
-        Table(name: name(&r), uid: u32(&r), source: u32(&r), apply: maybe(&r, u32), size: u32(&r),
-              matches: list(&r, max: 4) { r in fieldRef(&r, withValue: false) }, actions: list(&r, max: 4, u32))
+        Table(
+            name: name(&r), uid: u32(&r), source: u32(&r), apply: maybe(&r, u32), size: u32(&r),
+            matches: list(&r, max: 4) { r in fieldRef(&r, withValue: false) }, actions: list(&r, max: 4, u32))
     }
 
     static func header<R: RandomNumberGenerator>(_ r: inout R) -> Header {
-        Header(name: name(&r), uid: u32(&r),
-               fields: list(&r, max: 5) { r in Field(name: name(&r), uid: u32(&r), bitwidth: u32(&r)) })
+        Header(
+            name: name(&r), uid: u32(&r),
+            fields: list(&r, max: 5) { r in Field(name: name(&r), uid: u32(&r), bitwidth: u32(&r)) })
     }
 
     static func headerNode<R: RandomNumberGenerator>(_ r: inout R) -> HeaderGraphNode {
@@ -84,7 +91,10 @@ enum RandomModel {
         a.errorStrategy = maybe(&r) { r in ErrorStrategy(rawValue: UInt32(r.next() % 5)) }
         switch layout {
         case .list, .deleteList: a.flows = maybe(&r) { r in list(&r, max: 5, flow) }
-        case .selector: a.selector = maybe(&r) { r in FlowSelector(table: u32(&r), minPriority: maybe(&r, u32), maxPriority: maybe(&r, u32)) }
+        case .selector:
+            a.selector = maybe(&r) { r in
+                FlowSelector(table: u32(&r), minPriority: maybe(&r, u32), maxPriority: maybe(&r, u32))
+            }
         }
         return a
     }

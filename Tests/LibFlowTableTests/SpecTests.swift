@@ -55,13 +55,19 @@ struct SpecNumbers {
         let file = "spec/\(fileName)"
         self.file = file
         let text = try String(contentsOf: Self.root.appendingPathComponent(file), encoding: .utf8)
-        guard let top = try Yams.load(yaml: text) as? [String: Any] else { throw Malformed(description: "\(file): not a mapping") }
+        guard let top = try Yams.load(yaml: text) as? [String: Any] else {
+            throw Malformed(description: "\(file): not a mapping")
+        }
         func string(_ map: [String: Any], _ key: String, _ path: String) throws -> String {
-            guard let value = map[key] as? String else { throw Malformed(description: "\(file): \(path).\(key): missing or not a string") }
+            guard let value = map[key] as? String else {
+                throw Malformed(description: "\(file): \(path).\(key): missing or not a string")
+            }
             return value
         }
         func list(_ map: [String: Any], _ key: String, _ path: String) throws -> [[String: Any]] {
-            guard let value = map[key] as? [[String: Any]] else { throw Malformed(description: "\(file): \(path).\(key): missing or not a list of mappings") }
+            guard let value = map[key] as? [[String: Any]] else {
+                throw Malformed(description: "\(file): \(path).\(key): missing or not a list of mappings")
+            }
             return value
         }
         name = try string(top, "name", "")
@@ -80,8 +86,11 @@ struct SpecNumbers {
             for item in def["entries"] as? [Any] ?? [] {
                 let entry = item as? [String: Any] ?? ["name": item]
                 let position = entry["value"] as? Int ?? next
-                entries.append((try string(entry, "name", "definitions[\(defName)].entries"),
-                                type == "flags" ? 1 << position : position))
+                entries.append(
+                    (
+                        try string(entry, "name", "definitions[\(defName)].entries"),
+                        type == "flags" ? 1 << position : position
+                    ))
                 next = position + 1
             }
             enums[defName] = entries
@@ -95,17 +104,23 @@ struct SpecNumbers {
             for attr in try list(set, "attributes", "attribute-sets[\(setName)]") {
                 let value = attr["value"] as? Int ?? next
                 next = value + 1
-                attributes.append(Attribute(name: try string(attr, "name", "attribute-sets[\(setName)].attributes"),
-                                            type: attr["type"] as? String ?? "", value: value,
-                                            multiAttr: attr["multi-attr"] as? Bool ?? false))
+                attributes.append(
+                    Attribute(
+                        name: try string(attr, "name", "attribute-sets[\(setName)].attributes"),
+                        type: attr["type"] as? String ?? "", value: value,
+                        multiAttr: attr["multi-attr"] as? Bool ?? false))
             }
             sets.append(AttributeSet(name: setName, isSubset: set["subset-of"] != nil, attributes: attributes))
         }
 
-        guard let ops = top["operations"] as? [String: Any] else { throw Malformed(description: "\(file): no operations") }
+        guard let ops = top["operations"] as? [String: Any] else {
+            throw Malformed(description: "\(file): no operations")
+        }
         for op in try list(ops, "list", "operations") {
             let opName = try string(op, "name", "operations.list")
-            guard let value = op["value"] as? Int else { throw Malformed(description: "\(file): operations.list[\(opName)]: no value") }
+            guard let value = op["value"] as? Int else {
+                throw Malformed(description: "\(file): operations.list[\(opName)]: no value")
+            }
             operations.append((opName, value))
         }
     }
@@ -122,39 +137,52 @@ struct SpecNumbers {
 extension SpecNumbers {
     /// Every attribute of `setName` (UNSPEC excluded) has the wire number pinned for it, and so
     /// has its Swift constant; `names` holds exactly the spec's attributes.
-    func expectSet(_ setName: String, names: [UInt16: String], _ pins: [String: (swift: UInt16, wire: Int)],
-                   sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectSet(
+        _ setName: String, names: [UInt16: String], _ pins: [String: (swift: UInt16, wire: Int)],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         guard let set = set(setName) else {
             Issue.record("\(file): no attribute set \(setName)", sourceLocation: sourceLocation)
             return
         }
-        #expect(Set(set.real.map(\.name)) == Set(pins.keys),
-                "\(file) \(setName): the spec's attributes vs. the test's table", sourceLocation: sourceLocation)
+        #expect(
+            Set(set.real.map(\.name)) == Set(pins.keys),
+            "\(file) \(setName): the spec's attributes vs. the test's table", sourceLocation: sourceLocation)
         for attr in set.real {
             guard let pin = pins[attr.name] else { continue }
             #expect(attr.value == pin.wire, "\(file) \(setName).\(attr.name)", sourceLocation: sourceLocation)
-            #expect(Int(pin.swift) == attr.value, "Swift constant of \(setName).\(attr.name)", sourceLocation: sourceLocation)
+            #expect(
+                Int(pin.swift) == attr.value, "Swift constant of \(setName).\(attr.name)",
+                sourceLocation: sourceLocation)
         }
-        let expectedNames = Dictionary(uniqueKeysWithValues: set.real.map { (UInt16(clamping: $0.value), SpecNumbers.cUpper($0.name)) })
+        let expectedNames = Dictionary(
+            uniqueKeysWithValues: set.real.map { (UInt16(clamping: $0.value), SpecNumbers.cUpper($0.name)) })
         #expect(names == expectedNames, "\(file) \(setName): names", sourceLocation: sourceLocation)
     }
 
-    func expectEnum(_ enumName: String, _ pins: [String: (swift: UInt32, wire: Int)],
-                    sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectEnum(
+        _ enumName: String, _ pins: [String: (swift: UInt32, wire: Int)],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         guard let entries = enums[enumName] else {
             Issue.record("\(file): no enum \(enumName)", sourceLocation: sourceLocation)
             return
         }
-        #expect(Set(entries.map(\.name)) == Set(pins.keys), "\(file) \(enumName): entries", sourceLocation: sourceLocation)
+        #expect(
+            Set(entries.map(\.name)) == Set(pins.keys), "\(file) \(enumName): entries", sourceLocation: sourceLocation)
         for entry in entries {
             guard let pin = pins[entry.name] else { continue }
             #expect(entry.value == pin.wire, "\(file) \(enumName).\(entry.name)", sourceLocation: sourceLocation)
-            #expect(Int(pin.swift) == entry.value, "Swift value of \(enumName).\(entry.name)", sourceLocation: sourceLocation)
+            #expect(
+                Int(pin.swift) == entry.value, "Swift value of \(enumName).\(entry.name)",
+                sourceLocation: sourceLocation)
         }
     }
 
-    func expectCommands<C: RawRepresentable & CaseIterable>(_ pins: [String: (swift: C, wire: Int)], name: (C) -> String,
-                                                            sourceLocation: SourceLocation = #_sourceLocation)
+    func expectCommands<C: RawRepresentable & CaseIterable>(
+        _ pins: [String: (swift: C, wire: Int)], name: (C) -> String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    )
     where C.RawValue == UInt8 {
         #expect(Set(operations.map(\.name)) == Set(pins.keys), "\(file): operations", sourceLocation: sourceLocation)
         #expect(C.allCases.count == operations.count, "\(file): number of commands", sourceLocation: sourceLocation)
@@ -162,7 +190,9 @@ extension SpecNumbers {
             guard let pin = pins[op.name] else { continue }
             #expect(op.value == pin.wire, "\(file) operation \(op.name)", sourceLocation: sourceLocation)
             #expect(Int(pin.swift.rawValue) == op.value, "Swift command \(op.name)", sourceLocation: sourceLocation)
-            #expect(name(pin.swift) == SpecNumbers.cUpper(op.name), "\(file) \(op.name): name", sourceLocation: sourceLocation)
+            #expect(
+                name(pin.swift) == SpecNumbers.cUpper(op.name), "\(file) \(op.name): name",
+                sourceLocation: sourceLocation)
         }
     }
 }
@@ -179,60 +209,84 @@ extension SpecNumbers {
         #expect(spec.consts["jump-table-done"] == 0 && NFL.jumpTableDone == 0)
 
         typealias C = NFL.Command
-        spec.expectCommands([
-            "get-tables": (C.getTables, 0), "get-headers": (.getHeaders, 1), "get-actions": (.getActions, 2),
-            "get-hdr-graph": (.getHeaderGraph, 3), "get-table-graph": (.getTableGraph, 4),
-            "get-flows": (.getFlows, 5), "set-flows": (.setFlows, 6), "del-flows": (.delFlows, 7),
-            "update-flows": (.updateFlows, 8), "create-table": (.createTable, 9), "destroy-table": (.destroyTable, 10),
-        ], name: \.name)
+        spec.expectCommands(
+            [
+                "get-tables": (C.getTables, 0), "get-headers": (.getHeaders, 1), "get-actions": (.getActions, 2),
+                "get-hdr-graph": (.getHeaderGraph, 3), "get-table-graph": (.getTableGraph, 4),
+                "get-flows": (.getFlows, 5), "set-flows": (.setFlows, 6), "del-flows": (.delFlows, 7),
+                "update-flows": (.updateFlows, 8), "create-table": (.createTable, 9),
+                "destroy-table": (.destroyTable, 10),
+            ], name: \.name)
 
         typealias A = NFL.Attr
-        spec.expectSet("nfl-attrs", names: A.names, [
-            "identifier-type": (A.identifierType, 1), "identifier": (A.identifier, 2), "tables": (A.tables, 3),
-            "headers": (A.headers, 4), "actions": (A.actions, 5), "header-graph": (A.headerGraph, 6),
-            "table-graph": (A.tableGraph, 7), "flows": (A.flows, 8), "flows-error": (A.flowsError, 9),
-        ])
+        spec.expectSet(
+            "nfl-attrs", names: A.names,
+            [
+                "identifier-type": (A.identifierType, 1), "identifier": (A.identifier, 2), "tables": (A.tables, 3),
+                "headers": (A.headers, 4), "actions": (A.actions, 5), "header-graph": (A.headerGraph, 6),
+                "table-graph": (A.tableGraph, 7), "flows": (A.flows, 8), "flows-error": (A.flowsError, 9),
+            ])
         typealias FA = NFL.FieldAttr
-        spec.expectSet("field", names: FA.names, ["name": (FA.name, 1), "uid": (FA.uid, 2), "bitwidth": (FA.bitwidth, 3)])
+        spec.expectSet(
+            "field", names: FA.names, ["name": (FA.name, 1), "uid": (FA.uid, 2), "bitwidth": (FA.bitwidth, 3)])
         typealias HA = NFL.HeaderAttr
         spec.expectSet("header", names: HA.names, ["name": (HA.name, 1), "uid": (HA.uid, 2), "fields": (HA.fields, 3)])
         typealias R = NFL.FieldRefAttr
-        spec.expectSet("field-ref", names: R.names, [
-            "next-node": (R.nextNode, 1), "instance": (R.instance, 2), "header": (R.header, 3), "field": (R.field, 4),
-            "mask-type": (R.maskType, 5), "type": (R.type, 6), "value": (R.value, 7), "mask": (R.mask, 8),
-        ])
+        spec.expectSet(
+            "field-ref", names: R.names,
+            [
+                "next-node": (R.nextNode, 1), "instance": (R.instance, 2), "header": (R.header, 3),
+                "field": (R.field, 4),
+                "mask-type": (R.maskType, 5), "type": (R.type, 6), "value": (R.value, 7), "mask": (R.mask, 8),
+            ])
         typealias AA = NFL.ActionArgAttr
-        spec.expectSet("action-arg", names: AA.names, ["name": (AA.name, 1), "type": (AA.type, 2), "value": (AA.value, 3)])
+        spec.expectSet(
+            "action-arg", names: AA.names, ["name": (AA.name, 1), "type": (AA.type, 2), "value": (AA.value, 3)])
         typealias AC = NFL.ActionAttr
-        spec.expectSet("action", names: AC.names, ["name": (AC.name, 1), "uid": (AC.uid, 2), "signature": (AC.signature, 3)])
+        spec.expectSet(
+            "action", names: AC.names, ["name": (AC.name, 1), "uid": (AC.uid, 2), "signature": (AC.signature, 3)])
         typealias T = NFL.TableAttr
-        spec.expectSet("table", names: T.names, [
-            "name": (T.name, 1), "uid": (T.uid, 2), "source": (T.source, 3), "apply": (T.apply, 4),
-            "size": (T.size, 5), "matches": (T.matches, 6), "actions": (T.actions, 7),
-        ])
+        spec.expectSet(
+            "table", names: T.names,
+            [
+                "name": (T.name, 1), "uid": (T.uid, 2), "source": (T.source, 3), "apply": (T.apply, 4),
+                "size": (T.size, 5), "matches": (T.matches, 6), "actions": (T.actions, 7),
+            ])
         typealias H = NFL.HeaderNodeAttr
-        spec.expectSet("header-node", names: H.names, [
-            "name": (H.name, 1), "uid": (H.uid, 2), "hdrs": (H.hdrs, 3), "jump": (H.jump, 4),
-        ])
+        spec.expectSet(
+            "header-node", names: H.names,
+            [
+                "name": (H.name, 1), "uid": (H.uid, 2), "hdrs": (H.hdrs, 3), "jump": (H.jump, 4),
+            ])
         typealias G = NFL.TableGraphNodeAttr
-        spec.expectSet("table-graph-node", names: G.names, ["uid": (G.uid, 1), "flags": (G.flags, 2), "jump": (G.jump, 3)])
+        spec.expectSet(
+            "table-graph-node", names: G.names, ["uid": (G.uid, 1), "flags": (G.flags, 2), "jump": (G.jump, 3)])
         typealias F = NFL.FlowAttr
-        spec.expectSet("flow", names: F.names, [
-            "error": (F.error, 1), "table": (F.table, 2), "uid": (F.uid, 3), "priority": (F.priority, 4),
-            "matches": (F.matches, 5), "actions": (F.actions, 6),
-        ])
+        spec.expectSet(
+            "flow", names: F.names,
+            [
+                "error": (F.error, 1), "table": (F.table, 2), "uid": (F.uid, 3), "priority": (F.priority, 4),
+                "matches": (F.matches, 5), "actions": (F.actions, 6),
+            ])
         typealias S = NFL.TableFlowsAttr
-        spec.expectSet("table-flows", names: S.names, [
-            "table": (S.table, 1), "minprio": (S.minPriority, 2), "maxprio": (S.maxPriority, 3), "flows": (S.flows, 4),
-        ])
+        spec.expectSet(
+            "table-flows", names: S.names,
+            [
+                "table": (S.table, 1), "minprio": (S.minPriority, 2), "maxprio": (S.maxPriority, 3),
+                "flows": (S.flows, 4),
+            ])
 
-        spec.expectEnum("identifier-type", [
-            "unspec": (NFL.IdentifierType.unspec, 0), "ifindex": (NFL.IdentifierType.ifindex, 1),
-        ])
+        spec.expectEnum(
+            "identifier-type",
+            [
+                "unspec": (NFL.IdentifierType.unspec, 0), "ifindex": (NFL.IdentifierType.ifindex, 1),
+            ])
         typealias N = NFL.TableGraphNodeFlag
-        spec.expectEnum("table-graph-node-flag", [
-            "egress-root": (N.egressRoot, 1), "ingress-root": (N.ingressRoot, 2), "dynamic": (N.dynamic, 4),
-        ])
+        spec.expectEnum(
+            "table-graph-node-flag",
+            [
+                "egress-root": (N.egressRoot, 1), "ingress-root": (N.ingressRoot, 2), "dynamic": (N.dynamic, 4),
+            ])
     }
 
     /// The model's value types are hand-written (they carry behaviour); their numbers and names
@@ -249,14 +303,18 @@ extension SpecNumbers {
         for entry in spec.enums["field-ref-type"] ?? [] {
             #expect(FieldType(rawValue: UInt32(entry.value)).description == entry.name)
         }
-        spec.expectEnum("mask-type", [
-            "unspec": (MaskType.unspec.rawValue, 0), "exact": (MaskType.exact.rawValue, 1),
-            "lpm": (MaskType.lpm.rawValue, 2), "mask": (MaskType.mask.rawValue, 3),
-        ])
-        spec.expectEnum("flows-error", [
-            "abort": (ErrorStrategy.abort.rawValue, 0), "continue": (ErrorStrategy.continue.rawValue, 1),
-            "abort-log": (ErrorStrategy.abortLog.rawValue, 2), "cont-log": (ErrorStrategy.continueLog.rawValue, 3),
-        ])
+        spec.expectEnum(
+            "mask-type",
+            [
+                "unspec": (MaskType.unspec.rawValue, 0), "exact": (MaskType.exact.rawValue, 1),
+                "lpm": (MaskType.lpm.rawValue, 2), "mask": (MaskType.mask.rawValue, 3),
+            ])
+        spec.expectEnum(
+            "flows-error",
+            [
+                "abort": (ErrorStrategy.abort.rawValue, 0), "continue": (ErrorStrategy.continue.rawValue, 1),
+                "abort-log": (ErrorStrategy.abortLog.rawValue, 2), "cont-log": (ErrorStrategy.continueLog.rawValue, 3),
+            ])
         // The strategy's user-facing names are the spec's entry names.
         for entry in spec.enums["flows-error"] ?? [] {
             #expect(ErrorStrategy(name: entry.name)?.rawValue == UInt32(entry.value))
@@ -270,24 +328,33 @@ extension SpecNumbers {
         #expect(spec.name == "nfl_hairpin" && NFLH.familyName == spec.name)
         #expect(spec.version == 1 && Int(NFLH.version) == spec.version)
 
-        spec.expectCommands([
-            "set-listener": (NFLH.Command.setListener, 1), "get-listener": (.getListener, 2), "encap": (.encap, 3),
-        ], name: \.name)
-        spec.expectSet("nflh-attrs", names: NFLH.Attr.names, [
-            "encap": (NFLH.Attr.encap, 1), "listener": (NFLH.Attr.listener, 2),
-        ])
-        spec.expectSet("listener", names: NFLH.ListenerAttr.names, [
-            "type": (NFLH.ListenerAttr.type, 1), "port": (NFLH.ListenerAttr.port, 2),
-        ])
+        spec.expectCommands(
+            [
+                "set-listener": (NFLH.Command.setListener, 1), "get-listener": (.getListener, 2), "encap": (.encap, 3),
+            ], name: \.name)
+        spec.expectSet(
+            "nflh-attrs", names: NFLH.Attr.names,
+            [
+                "encap": (NFLH.Attr.encap, 1), "listener": (NFLH.Attr.listener, 2),
+            ])
+        spec.expectSet(
+            "listener", names: NFLH.ListenerAttr.names,
+            [
+                "type": (NFLH.ListenerAttr.type, 1), "port": (NFLH.ListenerAttr.port, 2),
+            ])
         typealias E = NFLH.EncapAttr
-        spec.expectSet("encap", names: E.names, [
-            "cmd-type": (E.cmdType, 1), "cmd": (E.cmd, 2), "status": (E.status, 3), "seq": (E.seq, 4),
-            "attr": (E.attr, 5), "results": (E.results, 6), "part": (E.part, 7), "more": (E.more, 8),
-            "error-msg": (E.errorMessage, 9), "pad": (E.pad, 10),
-        ])
-        spec.expectSet("result", names: NFLH.ResultAttr.names, [
-            "index": (NFLH.ResultAttr.index, 1), "errno": (NFLH.ResultAttr.errno, 2),
-        ])
+        spec.expectSet(
+            "encap", names: E.names,
+            [
+                "cmd-type": (E.cmdType, 1), "cmd": (E.cmd, 2), "status": (E.status, 3), "seq": (E.seq, 4),
+                "attr": (E.attr, 5), "results": (E.results, 6), "part": (E.part, 7), "more": (E.more, 8),
+                "error-msg": (E.errorMessage, 9), "pad": (E.pad, 10),
+            ])
+        spec.expectSet(
+            "result", names: NFLH.ResultAttr.names,
+            [
+                "index": (NFLH.ResultAttr.index, 1), "errno": (NFLH.ResultAttr.errno, 2),
+            ])
         // The part-cutting budget of the contract ("Parts"); the module's UNFT_PART_BUDGET is this.
         #expect(spec.consts["part-budget"] == 61440 && NFLH.partBudget == 61440)
         spec.expectEnum("listener-type", ["encap": (NFLH.ListenerType.encap, 1)])
@@ -330,7 +397,9 @@ extension SpecNumbers {
             var found: [String] = []
             keys(try Yams.load(yaml: text) as Any, "", &found)
             #expect(found.isEmpty, "spec/\(file): FlowTrace keys in the YNL spec: \(found)")
-            #expect(FileManager.default.fileExists(atPath: SpecNumbers.root.appendingPathComponent("spec/hints/\(file)").path))
+            #expect(
+                FileManager.default.fileExists(
+                    atPath: SpecNumbers.root.appendingPathComponent("spec/hints/\(file)").path))
         }
     }
 
@@ -338,7 +407,8 @@ extension SpecNumbers {
     /// Swift walk are generated from these lists, so a change to them must be deliberate.
     @Test func requiredAttributesArePinned() throws {
         func hints(_ file: String) throws -> [String: Any] {
-            let text = try String(contentsOf: SpecNumbers.root.appendingPathComponent("spec/hints/\(file)"), encoding: .utf8)
+            let text = try String(
+                contentsOf: SpecNumbers.root.appendingPathComponent("spec/hints/\(file)"), encoding: .utf8)
             return try #require(try Yams.load(yaml: text) as? [String: Any])
         }
         func required(_ top: [String: Any], _ set: String) -> [String] {
@@ -356,11 +426,15 @@ extension SpecNumbers {
             #expect(required(nfl, set) == attributes, "net_flow_nl \(set)")
         }
         let sets = try #require(nfl["attribute-sets"] as? [String: Any])
-        let jump = ((sets["jump-list"] as? [String: Any])?["attributes"] as? [String: Any])?["jump-entry"] as? [String: Any]
+        let jump =
+            ((sets["jump-list"] as? [String: Any])?["attributes"] as? [String: Any])?["jump-entry"] as? [String: Any]
         #expect(jump?["required"] as? [String] == ["next-node"] + pins["field-ref"]!)
         // Deleting names a flow by table and uid; priority is ignored (spec/backend-contract.md).
         let ops = try #require(nfl["operations"] as? [String: Any])
-        #expect(((ops["del-flows"] as? [String: Any])?["required"] as? [String: Any])?["flow"] as? [String] == ["table", "uid"])
+        #expect(
+            ((ops["del-flows"] as? [String: Any])?["required"] as? [String: Any])?["flow"] as? [String] == [
+                "table", "uid",
+            ])
         let hairpin = try hints("nfl_hairpin.yaml")
         #expect(required(hairpin, "listener") == ["type"])
         #expect(required(hairpin, "result") == ["index", "errno"])
@@ -369,10 +443,22 @@ extension SpecNumbers {
     /// A hints mistake is an error naming the hints file, line and path, exit 2: a renamed set or a
     /// typo would otherwise drop a rule silently.
     @Test(arguments: [
-        ("  field:\n", "  feild:\n", "spec/hints/net_flow_nl.yaml:LINE: attribute-sets.feild: the spec spec/net_flow_nl.yaml has no attribute set 'feild'"),
-        ("[ table, uid, priority ]", "[ table, uid, prio ]", "spec/hints/net_flow_nl.yaml:LINE: attribute-sets.flow.required: 'flow' has no attribute 'prio'"),
-        ("    swift-name: TableAttr", "    swift-nam: TableAttr", "spec/hints/net_flow_nl.yaml:LINE: attribute-sets.table.swift-nam: unknown key"),
-        ("  del-flows:", "  del-flow:", "spec/hints/net_flow_nl.yaml:LINE: operations.del-flow: the spec spec/net_flow_nl.yaml has no operation 'del-flow'"),
+        (
+            "  field:\n", "  feild:\n",
+            "spec/hints/net_flow_nl.yaml:LINE: attribute-sets.feild: the spec spec/net_flow_nl.yaml has no attribute set 'feild'"
+        ),
+        (
+            "[ table, uid, priority ]", "[ table, uid, prio ]",
+            "spec/hints/net_flow_nl.yaml:LINE: attribute-sets.flow.required: 'flow' has no attribute 'prio'"
+        ),
+        (
+            "    swift-name: TableAttr", "    swift-nam: TableAttr",
+            "spec/hints/net_flow_nl.yaml:LINE: attribute-sets.table.swift-nam: unknown key"
+        ),
+        (
+            "  del-flows:", "  del-flow:",
+            "spec/hints/net_flow_nl.yaml:LINE: operations.del-flow: the spec spec/net_flow_nl.yaml has no operation 'del-flow'"
+        ),
     ])
     func hintsMistakesNameTheirPlace(_ edit: (String, String, String)) throws {
         let binary = try #require(Self.ynlGen(), "no ynl-gen binary; `swift build` makes it")
@@ -388,7 +474,11 @@ extension SpecNumbers {
         let edited = text.replacingOccurrences(of: edit.0, with: edit.1)
         try edited.write(to: hints, atomically: true, encoding: .utf8)
         // The error must point at the edited line (1-based).
-        let line = try #require(edited.components(separatedBy: "\n").firstIndex { $0.contains(edit.1.trimmingCharacters(in: .newlines)) }) + 1
+        let line =
+            try #require(
+                edited.components(separatedBy: "\n").firstIndex {
+                    $0.contains(edit.1.trimmingCharacters(in: .newlines))
+                }) + 1
         let expected = edit.2.replacingOccurrences(of: "LINE", with: String(line))
 
         let process = Process()
@@ -438,8 +528,9 @@ extension SpecNumbers {
         /// The body of `const struct ... name[...] = { ... };` as its lines.
         func body(_ name: String) throws -> [String] {
             let lines = c.components(separatedBy: "\n")
-            let start = try #require(lines.firstIndex { $0.contains(" \(name)[") || $0.contains(" \(name) =") },
-                                     "no table \(name)")
+            let start = try #require(
+                lines.firstIndex { $0.contains(" \(name)[") || $0.contains(" \(name) =") },
+                "no table \(name)")
             let end = try #require(lines[start...].firstIndex { $0 == "};" })
             return Array(lines[(start + 1)..<end])
         }
@@ -459,8 +550,10 @@ extension SpecNumbers {
                 .map { String($0.prefix { $0 != ")" }) }
         }
         #expect(try flowRequired("NFL_TABLE_CMD_SET_FLOWS") == ["NFL_ATTR_TABLE", "NFL_ATTR_UID", "NFL_ATTR_PRIORITY"])
-        #expect(try flowRequired("NFL_TABLE_CMD_DEL_FLOWS")
-                == (keepDeleteRule ? ["NFL_ATTR_TABLE", "NFL_ATTR_UID"] : ["NFL_ATTR_TABLE", "NFL_ATTR_UID", "NFL_ATTR_PRIORITY"]))
+        #expect(
+            try flowRequired("NFL_TABLE_CMD_DEL_FLOWS")
+                == (keepDeleteRule
+                    ? ["NFL_ATTR_TABLE", "NFL_ATTR_UID"] : ["NFL_ATTR_TABLE", "NFL_ATTR_UID", "NFL_ATTR_PRIORITY"]))
         // get-flows' request: FLOWS holds the selector, and the selector refuses FLOWS.
         let getFlows = try entry("unft_net_flow_nl_requests", "[NFL_TABLE_CMD_GET_FLOWS]")
         let policy = try #require(getFlows.split(separator: ",").first).trimmingCharacters(in: .whitespaces)
@@ -475,7 +568,9 @@ extension SpecNumbers {
     }
 
     @Test func generatedFilesAreUpToDate() throws {
-        let binary = try #require(Self.ynlGen(), """
+        let binary = try #require(
+            Self.ynlGen(),
+            """
             no ynl-gen binary next to the test bundle or in .build/debug; `swift build` (or `swift test`, \
             which builds every target) makes it
             """)

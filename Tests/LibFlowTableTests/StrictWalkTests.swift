@@ -54,15 +54,22 @@ import Testing
     }
 
     @Test func wrongLengthOfABinaryAndAFlag() {
-        let ref = [Wire.u32(NFL.FieldRefAttr.instance, 1), Wire.u32(NFL.FieldRefAttr.header, 1),
-                   Wire.u32(NFL.FieldRefAttr.field, 1), Wire.u32(NFL.FieldRefAttr.maskType, 1),
-                   Wire.u32(NFL.FieldRefAttr.type, 3)]
+        let ref = [
+            Wire.u32(NFL.FieldRefAttr.instance, 1), Wire.u32(NFL.FieldRefAttr.header, 1),
+            Wire.u32(NFL.FieldRefAttr.field, 1), Wire.u32(NFL.FieldRefAttr.maskType, 1),
+            Wire.u32(NFL.FieldRefAttr.type, 3),
+        ]
         for n in [0, 9] {
-            let e = Self.flatError(ref.flatMap { $0 } + Wire.nla(NFL.FieldRefAttr.value, [UInt8](repeating: 1, count: n)), .nflFieldRef)
-            #expect(e == DecodeError(.payloadLength(expected: "1 to 8 (binary integer)", got: n), at: 40, path: ["VALUE"]))
+            let e = Self.flatError(
+                ref.flatMap { $0 } + Wire.nla(NFL.FieldRefAttr.value, [UInt8](repeating: 1, count: n)), .nflFieldRef)
+            #expect(
+                e == DecodeError(.payloadLength(expected: "1 to 8 (binary integer)", got: n), at: 40, path: ["VALUE"]))
         }
         for n in [1, 8] {
-            #expect(Self.flatError(ref.flatMap { $0 } + Wire.nla(NFL.FieldRefAttr.value, [UInt8](repeating: 1, count: n)), .nflFieldRef) == nil)
+            #expect(
+                Self.flatError(
+                    ref.flatMap { $0 } + Wire.nla(NFL.FieldRefAttr.value, [UInt8](repeating: 1, count: n)), .nflFieldRef
+                ) == nil)
         }
         let more = Self.flatError(Wire.nla(NFLH.EncapAttr.more, [1]), .nflhEncap)
         #expect(more == DecodeError(.payloadLength(expected: "0 (flag)", got: 1), at: 0, path: ["MORE"]))
@@ -80,7 +87,9 @@ import Testing
         #expect(Self.flatError(Self.table + Self.priority, .nflFlow) == DecodeError(.missingAttribute("UID"), at: 0))
         // A set without required attributes (an action's NAME and SIGNATURE are optional).
         #expect(Self.flatError(Wire.u32(NFL.ActionAttr.uid, 5), .nflAction) == nil)
-        #expect(Self.flatError(Wire.str(NFL.ActionAttr.name, "x"), .nflAction) == DecodeError(.missingAttribute("UID"), at: 0))
+        #expect(
+            Self.flatError(Wire.str(NFL.ActionAttr.name, "x"), .nflAction)
+                == DecodeError(.missingAttribute("UID"), at: 0))
     }
 
     @Test func strings() {
@@ -100,40 +109,57 @@ import Testing
         // FLOWS holds FLOW (1) elements only; a message's 20-byte header, then the preamble (16),
         // then FLOWS (4), whose second element starts after the first (28).
         let flows = Wire.nest(NFL.Attr.flows, [Wire.nest(1, [Self.table, Self.uid, Self.priority]), Wire.nest(2, [])])
-        let m = Wire.genl(type: 0x1c, flags: 5, seq: 1, pid: 1, cmd: NFL.Command.setFlows.rawValue,
-                          [Wire.u32(NFL.Attr.identifierType, 1), Wire.u32(NFL.Attr.identifier, 7), flows])
-        let expected = DecodeError(.notAllowed("list element has type 2, expected FLOW (1)"), at: 20 + 16 + 4 + 28,
-                                   path: ["FLOWS", "FLOW[1]"])
+        let m = Wire.genl(
+            type: 0x1c, flags: 5, seq: 1, pid: 1, cmd: NFL.Command.setFlows.rawValue,
+            [Wire.u32(NFL.Attr.identifierType, 1), Wire.u32(NFL.Attr.identifier, 7), flows])
+        let expected = DecodeError(
+            .notAllowed("list element has type 2, expected FLOW (1)"), at: 20 + 16 + 4 + 28,
+            path: ["FLOWS", "FLOW[1]"])
         #expect(Self.messageErrors(m) == [expected, expected])
         // A table's ACTIONS repeat ACTION_ATTR_UID (2): another type is unknown. The table:
         // its header (4), NAME (8), UID, SOURCE, SIZE (8 each), empty MATCHES (4), then ACTIONS,
         // whose payload starts 4 bytes in, and its second element 8 bytes after that.
         let actions = Wire.nest(NFL.TableAttr.actions, [Wire.u32(2, 1), Wire.u32(1, 2)])
-        let table = Wire.nest(1, [Wire.str(NFL.TableAttr.name, "t"), Wire.u32(NFL.TableAttr.uid, 1),
-                                  Wire.u32(NFL.TableAttr.source, 1), Wire.u32(NFL.TableAttr.size, 1),
-                                  Wire.nest(NFL.TableAttr.matches, []), actions])
-        #expect(Self.walkError(table, .nflTable)
+        let table = Wire.nest(
+            1,
+            [
+                Wire.str(NFL.TableAttr.name, "t"), Wire.u32(NFL.TableAttr.uid, 1),
+                Wire.u32(NFL.TableAttr.source, 1), Wire.u32(NFL.TableAttr.size, 1),
+                Wire.nest(NFL.TableAttr.matches, []), actions,
+            ])
+        #expect(
+            Self.walkError(table, .nflTable)
                 == DecodeError(.unknownAttribute(1), at: 4 + 8 + 8 + 8 + 8 + 4 + 4 + 8, path: ["ACTIONS", "UID[1]"]))
         // An element with a payload its descriptor refuses: a u32 list (HDRS) with a short one.
-        let node = Wire.nest(1, [Wire.str(NFL.HeaderNodeAttr.name, "n"), Wire.u32(NFL.HeaderNodeAttr.uid, 1),
-                                 Wire.nest(NFL.HeaderNodeAttr.hdrs, [Wire.u32(1, 1), Wire.nla(1, [1])]),
-                                 Wire.nest(NFL.HeaderNodeAttr.jump, [])])
-        #expect(Self.walkError(node, .nflHeaderNode)
-                == DecodeError(.payloadLength(expected: "4 (u32)", got: 1), at: 4 + 8 + 8 + 4 + 8,
-                               path: ["HDRS", "VALUE[1]"]))
+        let node = Wire.nest(
+            1,
+            [
+                Wire.str(NFL.HeaderNodeAttr.name, "n"), Wire.u32(NFL.HeaderNodeAttr.uid, 1),
+                Wire.nest(NFL.HeaderNodeAttr.hdrs, [Wire.u32(1, 1), Wire.nla(1, [1])]),
+                Wire.nest(NFL.HeaderNodeAttr.jump, []),
+            ])
+        #expect(
+            Self.walkError(node, .nflHeaderNode)
+                == DecodeError(
+                    .payloadLength(expected: "4 (u32)", got: 1), at: 4 + 8 + 8 + 4 + 8,
+                    path: ["HDRS", "VALUE[1]"]))
     }
 
     @Test func nextNodeOnlyInAJumpEntry() {
-        let ref = [Wire.u32(NFL.FieldRefAttr.instance, 1), Wire.u32(NFL.FieldRefAttr.header, 1),
-                   Wire.u32(NFL.FieldRefAttr.field, 1), Wire.u32(NFL.FieldRefAttr.maskType, 1),
-                   Wire.u32(NFL.FieldRefAttr.type, 0)]
+        let ref = [
+            Wire.u32(NFL.FieldRefAttr.instance, 1), Wire.u32(NFL.FieldRefAttr.header, 1),
+            Wire.u32(NFL.FieldRefAttr.field, 1), Wire.u32(NFL.FieldRefAttr.maskType, 1),
+            Wire.u32(NFL.FieldRefAttr.type, 0),
+        ]
         let withNext = Wire.nest(1, [Wire.u32(NFL.FieldRefAttr.nextNode, 3)] + ref)
         // The field-ref set's variants at its two places (generator hints): a match refuses
         // NEXT_NODE, a jump entry requires it; the set itself does neither.
-        #expect(Self.walkError(withNext, .nflFieldRefInFieldRefList)
+        #expect(
+            Self.walkError(withNext, .nflFieldRefInFieldRefList)
                 == DecodeError(.notAllowed("NEXT_NODE is only allowed in a jump entry"), at: 4))
         #expect(Self.walkError(withNext, .nflFieldRefInJumpList) == nil)
-        #expect(Self.walkError(Wire.nest(1, ref), .nflFieldRefInJumpList)
+        #expect(
+            Self.walkError(Wire.nest(1, ref), .nflFieldRefInJumpList)
                 == DecodeError(.missingAttribute("NEXT_NODE"), at: 0))
         #expect(Self.walkError(Wire.nest(1, ref), .nflFieldRefInFieldRefList) == nil)
         #expect(Self.walkError(withNext, .nflFieldRef) == nil)
@@ -144,8 +170,9 @@ import Testing
     }
 
     @Test func theSelectorRefusesFlows() {
-        let e = Self.walkError(Wire.nest(1, [Wire.u32(NFL.TableFlowsAttr.table, 1), Wire.nest(NFL.TableFlowsAttr.flows, [])]),
-                               .nflTableFlows)
+        let e = Self.walkError(
+            Wire.nest(1, [Wire.u32(NFL.TableFlowsAttr.table, 1), Wire.nest(NFL.TableFlowsAttr.flows, [])]),
+            .nflTableFlows)
         #expect(e == DecodeError(.notAllowed("FLOWS is not allowed in a GET_FLOWS selector"), at: 12))
     }
 
@@ -160,11 +187,18 @@ import Testing
     }
 
     @Test func aMissingAttributeInsideAMessage() {
-        let flows = Wire.nest(NFL.Attr.flows, [Wire.nest(1, [Self.table, Self.uid, Self.priority]),
-                                               Wire.nest(1, [Self.table, Self.priority])])
-        let m = Wire.genl(type: 0x1c, flags: 5, seq: 1, pid: 1, cmd: NFL.Command.setFlows.rawValue,
-                          [Wire.u32(NFL.Attr.identifierType, 1), Wire.u32(NFL.Attr.identifier, 7), flows])
+        let flows = Wire.nest(
+            NFL.Attr.flows,
+            [
+                Wire.nest(1, [Self.table, Self.uid, Self.priority]),
+                Wire.nest(1, [Self.table, Self.priority]),
+            ])
+        let m = Wire.genl(
+            type: 0x1c, flags: 5, seq: 1, pid: 1, cmd: NFL.Command.setFlows.rawValue,
+            [Wire.u32(NFL.Attr.identifierType, 1), Wire.u32(NFL.Attr.identifier, 7), flows])
         let errors = Self.messageErrors(m)
-        #expect(errors.map { $0?.description } == Array(repeating: "FLOWS.FLOW[1] at byte 68: required attribute UID is missing", count: 2))
+        #expect(
+            errors.map { $0?.description }
+                == Array(repeating: "FLOWS.FLOW[1] at byte 68: required attribute UID is missing", count: 2))
     }
 }

@@ -20,8 +20,10 @@ enum Wire {
     static func nest(_ type: UInt16, _ children: [[UInt8]]) -> [UInt8] { nla(type | 0x8000, children.flatMap { $0 }) }
 
     /// nlmsghdr + genlmsghdr(cmd, version 1) + attributes.
-    static func genl(type: UInt16, flags: UInt16, seq: UInt32, pid: UInt32, cmd: UInt8,
-                     _ attrs: [[UInt8]]) -> [UInt8] {
+    static func genl(
+        type: UInt16, flags: UInt16, seq: UInt32, pid: UInt32, cmd: UInt8,
+        _ attrs: [[UInt8]]
+    ) -> [UInt8] {
         var body: [UInt8] = [cmd, 1, 0, 0]
         for a in attrs { body += a }
         var out = le32(UInt32(16 + body.count))

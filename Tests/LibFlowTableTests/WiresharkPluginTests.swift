@@ -25,16 +25,20 @@ struct NetlinkPcapng {
         // SHB: byte-order magic, version 1.0, section length unknown (-1), no options.
         block(0x0A0D_0D0A, Wire.le32(0x1A2B_3C4D) + Wire.le16(1) + Wire.le16(0) + [UInt8](repeating: 0xff, count: 8))
         // IDB: LINKTYPE_NETLINK (253), snaplen 0, if_tsresol (9) = 9 (ns), opt_endofopt.
-        block(1, Wire.le16(253) + Wire.le16(0) + Wire.le32(0) + Wire.le16(9) + Wire.le16(1) + [9, 0, 0, 0] + Wire.le32(0))
+        block(
+            1, Wire.le16(253) + Wire.le16(0) + Wire.le32(0) + Wire.le16(9) + Wire.le16(1) + [9, 0, 0, 0] + Wire.le32(0))
     }
 
     /// One EPB: the pseudo-header (big-endian: packet type 7 to the kernel / 6 to user space,
     /// ARPHRD_NETLINK, no address, NETLINK_GENERIC), then one or more netlink messages.
     mutating func packet(_ messages: [UInt8], toKernel: Bool) {
-        let pseudo: [UInt8] = be16(toKernel ? 7 : 6) + be16(0x0338) + be16(0) + [UInt8](repeating: 0, count: 8) + be16(0x0010)
+        let pseudo: [UInt8] =
+            be16(toKernel ? 7 : 6) + be16(0x0338) + be16(0) + [UInt8](repeating: 0, count: 8) + be16(0x0010)
         let data = pseudo + messages
         nanoseconds += 1_000_000
-        block(6, Wire.le32(0) + Wire.le32(UInt32(nanoseconds >> 32)) + Wire.le32(UInt32(nanoseconds & 0xffff_ffff))
+        block(
+            6,
+            Wire.le32(0) + Wire.le32(UInt32(nanoseconds >> 32)) + Wire.le32(UInt32(nanoseconds & 0xffff_ffff))
                 + Wire.le32(UInt32(data.count)) + Wire.le32(UInt32(data.count)) + Wire.padded(data))
     }
 
@@ -50,7 +54,9 @@ struct NetlinkPcapng {
 enum BigEndianWire {
     static func be16(_ v: UInt16) -> [UInt8] { [UInt8(v >> 8), UInt8(v & 0xff)] }
     static func be32(_ v: UInt32) -> [UInt8] { (0..<4).reversed().map { UInt8((v >> (8 * UInt32($0))) & 0xff) } }
-    static func nla(_ type: UInt16, _ payload: [UInt8]) -> [UInt8] { Wire.padded(be16(UInt16(4 + payload.count)) + be16(type) + payload) }
+    static func nla(_ type: UInt16, _ payload: [UInt8]) -> [UInt8] {
+        Wire.padded(be16(UInt16(4 + payload.count)) + be16(type) + payload)
+    }
     static func u32(_ type: UInt16, _ v: UInt32) -> [UInt8] { nla(type, be32(v)) }
     static func nest(_ type: UInt16, _ children: [[UInt8]]) -> [UInt8] { nla(type | 0x8000, children.flatMap { $0 }) }
     static func genl(type: UInt16, flags: UInt16, seq: UInt32, pid: UInt32, cmd: UInt8, _ attrs: [[UInt8]]) -> [UInt8] {
@@ -113,7 +119,9 @@ final class WiresharkFixture: Sendable {
         process.executableURL = executable
         // tshark only honours -G as its first argument.
         let load = ["-X", "lua_script:\(plugin.path)"]
-        process.arguments = arguments.first == "-G" ? Array(arguments.prefix(2)) + load + arguments.dropFirst(2)
+        process.arguments =
+            arguments.first == "-G"
+            ? Array(arguments.prefix(2)) + load + arguments.dropFirst(2)
             : load + arguments
         var environment = ProcessInfo.processInfo.environment
         // A scratch HOME: no personal preferences, and no installed copy of the plugin registering
@@ -141,8 +149,9 @@ final class WiresharkFixture: Sendable {
         }
         let stderr = String(decoding: try Data(contentsOf: err), as: UTF8.self)
             .split(separator: "\n").filter { !$0.contains("Running as user") }.joined(separator: "\n")
-        return Tshark.Output(status: process.terminationStatus,
-                             stdout: String(decoding: try Data(contentsOf: out), as: UTF8.self), stderr: stderr)
+        return Tshark.Output(
+            status: process.terminationStatus,
+            stdout: String(decoding: try Data(contentsOf: out), as: UTF8.self), stderr: stderr)
     }
 
     /// The frame numbers a display filter selects.
@@ -183,37 +192,49 @@ final class WiresharkFixture: Sendable {
 
     // MARK: the traces
 
-    static let ethertype = FieldRef(instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
-                                    value: FieldValue(0x0800, type: .u16), mask: FieldValue(0xffff, type: .u16))
-    static let outPort = Action(uid: 5, signature: [ActionArg(name: "port", type: .u32, value: FieldValue(2, type: .u32))])
+    static let ethertype = FieldRef(
+        instance: 1, header: 1, field: 3, maskType: .exact, type: .u16,
+        value: FieldValue(0x0800, type: .u16), mask: FieldValue(0xffff, type: .u16))
+    static let outPort = Action(
+        uid: 5, signature: [ActionArg(name: "port", type: .u32, value: FieldValue(2, type: .u32))])
 
-    static func flows(_ uids: [UInt32], table: UInt32 = 2, full: Bool = false, error: UInt32? = nil) -> FlowTableAttributes {
+    static func flows(_ uids: [UInt32], table: UInt32 = 2, full: Bool = false, error: UInt32? = nil)
+        -> FlowTableAttributes
+    {
         var a = FlowTableAttributes.device(7)
         a.flows = uids.map { uid in
-            full ? Flow(error: error, table: table, uid: uid, priority: 5, matches: [ethertype], actions: [outPort])
-                 : Flow(error: error, table: table, uid: uid, priority: 5)
+            full
+                ? Flow(error: error, table: table, uid: uid, priority: 5, matches: [ethertype], actions: [outPort])
+                : Flow(error: error, table: table, uid: uid, priority: 5)
         }
         return a
     }
 
-    static func api(_ cmd: NFL.Command, _ a: FlowTableAttributes, seq: UInt32, request: Bool = true,
-                    flags: UInt16? = nil) throws -> [UInt8] {
-        let header = NetlinkHeader(type: familyID, flags: flags ?? (request ? Netlink.flagRequest | Netlink.flagAck : 0),
-                                   sequence: seq, port: 4242)
+    static func api(
+        _ cmd: NFL.Command, _ a: FlowTableAttributes, seq: UInt32, request: Bool = true,
+        flags: UInt16? = nil
+    ) throws -> [UInt8] {
+        let header = NetlinkHeader(
+            type: familyID, flags: flags ?? (request ? Netlink.flagRequest | Netlink.flagAck : 0),
+            sequence: seq, port: 4242)
         return try FlowTableMessage(header: header, command: cmd.rawValue, attributes: a).encoded()
     }
 
     /// An ENCAP from the kernel (a request) or from the listener (an answer: with status).
     static func encap(_ e: HairpinEncap) throws -> [UInt8] {
-        let header = e.isAnswer ? NetlinkHeader(type: hairpinID, flags: Netlink.flagRequest | Netlink.flagAck, sequence: 8, port: 99)
-                                : NetlinkHeader(type: hairpinID, flags: 0, sequence: 0, port: 0)
+        let header =
+            e.isAnswer
+            ? NetlinkHeader(type: hairpinID, flags: Netlink.flagRequest | Netlink.flagAck, sequence: 8, port: 99)
+            : NetlinkHeader(type: hairpinID, flags: 0, sequence: 0, port: 0)
         return try HairpinMessage(header: header, command: NFLH.Command.encap.rawValue, encap: e).encoded()
     }
 
     static func ack(family: UInt16, seq: UInt32, port: UInt32, error: Int32 = 0, message: String? = nil) -> [UInt8] {
-        NetlinkAck(header: NetlinkHeader(type: Netlink.typeError, flags: 0, sequence: seq, port: port), error: error,
-                   request: NetlinkHeader(length: 36, type: family, flags: 5, sequence: seq, port: port),
-                   message: message).encoded()
+        NetlinkAck(
+            header: NetlinkHeader(type: Netlink.typeError, flags: 0, sequence: seq, port: port), error: error,
+            request: NetlinkHeader(length: 36, type: family, flags: 5, sequence: seq, port: port),
+            message: message
+        ).encoded()
     }
 
     static func newFamilies() -> [[UInt8]] {
@@ -227,60 +248,86 @@ final class WiresharkFixture: Sendable {
     /// The frames the tests name by number (see `expectedInfo`).
     static func traceFile() throws -> NetlinkPcapng {
         var p = NetlinkPcapng()
-        for message in newFamilies() { p.packet(message, toKernel: false) }                   // 1, 2
+        for message in newFamilies() { p.packet(message, toKernel: false) }  // 1, 2
         p.packet(try api(.setFlows, flows([10, 11, 12], full: true), seq: 1), toKernel: true)  // 3
         var batch = flows([10, 11, 12], full: true)
         batch.errorStrategy = .abort
-        p.packet(try encap(HairpinEncap(command: 6, sequence: 42, attributes: batch)), toKernel: false)   // 4
-        p.packet(try encap(HairpinEncap(command: 6, status: 0, sequence: 42, attributes: .device(7),
-                                        results: (0..<3).map { FlowResult(index: $0, errno: 0) })), toKernel: true)  // 5
-        p.packet(ack(family: hairpinID, seq: 8, port: 99), toKernel: false)                  // 6
-        p.packet(ack(family: familyID, seq: 1, port: 4242), toKernel: false)                 // 7
+        p.packet(try encap(HairpinEncap(command: 6, sequence: 42, attributes: batch)), toKernel: false)  // 4
+        p.packet(
+            try encap(
+                HairpinEncap(
+                    command: 6, status: 0, sequence: 42, attributes: .device(7),
+                    results: (0..<3).map { FlowResult(index: $0, errno: 0) })), toKernel: true)  // 5
+        p.packet(ack(family: hairpinID, seq: 8, port: 99), toKernel: false)  // 6
+        p.packet(ack(family: familyID, seq: 1, port: 4242), toKernel: false)  // 7
         var selector = FlowTableAttributes.device(7)
         selector.selector = FlowSelector(table: 2, minPriority: 1, maxPriority: 9)
-        p.packet(try api(.getFlows, selector, seq: 2), toKernel: true)                       // 8
+        p.packet(try api(.getFlows, selector, seq: 2), toKernel: true)  // 8
         p.packet(try encap(HairpinEncap(command: 5, sequence: 43, attributes: selector)), toKernel: false)  // 9
-        p.packet(try encap(HairpinEncap(command: 5, status: 0, sequence: 43, attributes: flows([10]),
-                                        part: 0, more: true)), toKernel: true)               // 10
-        p.packet(try encap(HairpinEncap(command: 5, status: 0, sequence: 43, attributes: flows([11]),
-                                        part: 1)), toKernel: true)                           // 11
-        p.packet(try api(.getFlows, flows([10, 11]), seq: 2, request: false, flags: Netlink.flagMulti), toKernel: false)  // 12
-        p.packet(Wire.le32(20) + Wire.le16(Netlink.typeDone) + Wire.le16(Netlink.flagMulti) + Wire.le32(2)
-                 + Wire.le32(4242) + Wire.le32(0), toKernel: false)                          // 13
+        p.packet(
+            try encap(
+                HairpinEncap(
+                    command: 5, status: 0, sequence: 43, attributes: flows([10]),
+                    part: 0, more: true)), toKernel: true)  // 10
+        p.packet(
+            try encap(
+                HairpinEncap(
+                    command: 5, status: 0, sequence: 43, attributes: flows([11]),
+                    part: 1)), toKernel: true)  // 11
+        p.packet(
+            try api(.getFlows, flows([10, 11]), seq: 2, request: false, flags: Netlink.flagMulti), toKernel: false)  // 12
+        p.packet(
+            Wire.le32(20) + Wire.le16(Netlink.typeDone) + Wire.le16(Netlink.flagMulti) + Wire.le32(2)
+                + Wire.le32(4242) + Wire.le32(0), toKernel: false)  // 13
         var logged = flows([10])
         logged.errorStrategy = .abortLog
-        p.packet(try api(.setFlows, logged, seq: 3), toKernel: true)                         // 14
-        p.packet(try encap(HairpinEncap(command: 6, sequence: 44, attributes: logged)), toKernel: false)   // 15
-        p.packet(try encap(HairpinEncap(command: 6, status: 17, sequence: 44, results: [FlowResult(index: 0, errno: 17)],
-                                        errorMessage: "duplicate uid 10 in table 2")), toKernel: true)     // 16
-        p.packet(try api(.setFlows, flows([10], error: 17), seq: 3, request: false), toKernel: false)      // 17
-        p.packet(ack(family: familyID, seq: 3, port: 4242, error: -17, message: "flow 0 (table 2 uid 10): duplicate uid"),
-                 toKernel: false)                                                             // 18
-        p.packet(try HairpinMessage(header: NetlinkHeader(type: hairpinID, flags: 5, sequence: 1, port: 0),
-                                    command: NFLH.Command.setListener.rawValue, listener: HairpinListener()).encoded(),
-                 toKernel: true)                                                              // 19
-        p.packet(try HairpinMessage(header: NetlinkHeader(type: hairpinID, flags: 0, sequence: 2, port: 77),
-                                    command: NFLH.Command.getListener.rawValue, listener: HairpinListener(port: 77)).encoded(),
-                 toKernel: false)                                                             // 20
+        p.packet(try api(.setFlows, logged, seq: 3), toKernel: true)  // 14
+        p.packet(try encap(HairpinEncap(command: 6, sequence: 44, attributes: logged)), toKernel: false)  // 15
+        p.packet(
+            try encap(
+                HairpinEncap(
+                    command: 6, status: 17, sequence: 44, results: [FlowResult(index: 0, errno: 17)],
+                    errorMessage: "duplicate uid 10 in table 2")), toKernel: true)  // 16
+        p.packet(try api(.setFlows, flows([10], error: 17), seq: 3, request: false), toKernel: false)  // 17
+        p.packet(
+            ack(family: familyID, seq: 3, port: 4242, error: -17, message: "flow 0 (table 2 uid 10): duplicate uid"),
+            toKernel: false)  // 18
+        p.packet(
+            try HairpinMessage(
+                header: NetlinkHeader(type: hairpinID, flags: 5, sequence: 1, port: 0),
+                command: NFLH.Command.setListener.rawValue, listener: HairpinListener()
+            ).encoded(),
+            toKernel: true)  // 19
+        p.packet(
+            try HairpinMessage(
+                header: NetlinkHeader(type: hairpinID, flags: 0, sequence: 2, port: 77),
+                command: NFLH.Command.getListener.rawValue, listener: HairpinListener(port: 77)
+            ).encoded(),
+            toKernel: false)  // 20
         var tables = FlowTableAttributes.device(7)
-        tables.tables = [Table(name: "l2", uid: 2, source: 1, apply: 3, size: 1024,
-                               matches: [FieldRef(instance: 1, header: 1, field: 2, maskType: .exact, type: .unspec)],
-                               actions: [5, 9])]
-        p.packet(try api(.getTables, tables, seq: 5, request: false) + ack(family: familyID, seq: 5, port: 4242),
-                 toKernel: false)                                                             // 21
-        p.packet(try api(.getFlows, flows([10]), seq: 6, request: false, flags: Netlink.flagMulti)
-                 + api(.getFlows, flows([12], table: 3), seq: 6, request: false, flags: Netlink.flagMulti),
-                 toKernel: false)                                                             // 22
+        tables.tables = [
+            Table(
+                name: "l2", uid: 2, source: 1, apply: 3, size: 1024,
+                matches: [FieldRef(instance: 1, header: 1, field: 2, maskType: .exact, type: .unspec)],
+                actions: [5, 9])
+        ]
+        p.packet(
+            try api(.getTables, tables, seq: 5, request: false) + ack(family: familyID, seq: 5, port: 4242),
+            toKernel: false)  // 21
+        p.packet(
+            try api(.getFlows, flows([10]), seq: 6, request: false, flags: Netlink.flagMulti)
+                + api(.getFlows, flows([12], table: 3), seq: 6, request: false, flags: Netlink.flagMulti),
+            toKernel: false)  // 22
         var graph = FlowTableAttributes.device(7)
         graph.tableGraph = [TableGraphNode(uid: 2, flags: NFL.TableGraphNodeFlag.ingressRoot, jumps: [])]
-        p.packet(try api(.getTableGraph, graph, seq: 7, request: false), toKernel: false)    // 23
+        p.packet(try api(.getTableGraph, graph, seq: 7, request: false), toKernel: false)  // 23
         return p
     }
 
     static func malformedFile() -> NetlinkPcapng {
         var p = NetlinkPcapng()
-        p.packet(newFamilies()[0], toKernel: false)                                          // 1
-        p.packet(newFamilies()[1], toKernel: false)                                          // 2
+        p.packet(newFamilies()[0], toKernel: false)  // 1
+        p.packet(newFamilies()[1], toKernel: false)  // 2
         let preamble = [Wire.u32(1, 1), Wire.u32(2, 7)]
         func api(_ cmd: UInt8, _ attrs: [[UInt8]]) -> [UInt8] {
             Wire.genl(type: familyID, flags: 5, seq: 10, pid: 1, cmd: cmd, attrs)
@@ -294,53 +341,81 @@ final class WiresharkFixture: Sendable {
         // 6: an attribute number the spec does not have (a warning, not an error).
         p.packet(api(0, preamble + [Wire.u32(0x30, 1)]), toKernel: true)
         // 7: a flow whose TABLE overruns the flow; FLOWS_ERROR after it must still be decoded.
-        p.packet(api(6, preamble + [Wire.nest(8, [Wire.nest(1, [Wire.le16(40) + Wire.le16(2) + Wire.le32(2)])]),
-                                    Wire.u32(9, 1)]), toKernel: true)
+        p.packet(
+            api(
+                6,
+                preamble + [
+                    Wire.nest(8, [Wire.nest(1, [Wire.le16(40) + Wire.le16(2) + Wire.le32(2)])]),
+                    Wire.u32(9, 1),
+                ]), toKernel: true)
         // 8: two bytes after the last attribute.
         p.packet(api(0, preamble + [[0xee, 0xee]]), toKernel: true)
         // 9: the same overrun inside a hairpin ENCAP's net_flow_nl attributes.
-        p.packet(Wire.genl(type: hairpinID, flags: 0, seq: 0, pid: 0, cmd: 3, [Wire.nest(1, [
-            Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 9),
-            Wire.nest(5, preamble + [Wire.nest(8, [Wire.nest(1, [Wire.le16(40) + Wire.le16(3) + Wire.le32(10)])])]),
-        ])]), toKernel: false)
+        p.packet(
+            Wire.genl(
+                type: hairpinID, flags: 0, seq: 0, pid: 0, cmd: 3,
+                [
+                    Wire.nest(
+                        1,
+                        [
+                            Wire.u32(1, 1), Wire.u32(2, 6), Wire.u64(4, 9),
+                            Wire.nest(
+                                5,
+                                preamble + [
+                                    Wire.nest(8, [Wire.nest(1, [Wire.le16(40) + Wire.le16(3) + Wire.le32(10)])])
+                                ]),
+                        ])
+                ]), toKernel: false)
         // 10: a genl header cut to 2 bytes (genl's own business; the plugin must not fail).
-        p.packet(Wire.le32(18) + Wire.le16(familyID) + Wire.le16(5) + Wire.le32(11) + Wire.le32(1) + [0, 1], toKernel: true)
+        p.packet(
+            Wire.le32(18) + Wire.le16(familyID) + Wire.le16(5) + Wire.le32(11) + Wire.le32(1) + [0, 1], toKernel: true)
         return p
     }
 
     static func bigEndianFile() -> NetlinkPcapng {
         typealias B = BigEndianWire
         var p = NetlinkPcapng()
-        p.packet(newFamilies()[0], toKernel: false)                                          // 1 (little-endian)
-        p.packet(B.genl(type: familyID, flags: 5, seq: 1, pid: 4242, cmd: 0, [B.u32(1, 1), B.u32(2, 7)]), toKernel: true)  // 2
-        let match = B.nest(1, [B.u32(2, 1), B.u32(3, 1), B.u32(4, 3), B.u32(5, 1), B.u32(6, 2), B.nla(7, [0x08, 0x00])])
+        p.packet(newFamilies()[0], toKernel: false)  // 1 (little-endian)
+        p.packet(
+            B.genl(type: familyID, flags: 5, seq: 1, pid: 4242, cmd: 0, [B.u32(1, 1), B.u32(2, 7)]), toKernel: true)  // 2
+        let match = B.nest(
+            1, [B.u32(2, 1), B.u32(3, 1), B.u32(4, 3), B.u32(5, 1), B.u32(6, 2), B.nla(7, [0x08, 0x00])])
         let flow = B.nest(1, [B.u32(2, 2), B.u32(3, 10), B.u32(4, 5), B.nest(5, [match])])
-        p.packet(B.genl(type: familyID, flags: 5, seq: 2, pid: 4242, cmd: 6, [B.u32(1, 1), B.u32(2, 7), B.nest(8, [flow])]),
-                 toKernel: true)                                                              // 3
+        p.packet(
+            B.genl(type: familyID, flags: 5, seq: 2, pid: 4242, cmd: 6, [B.u32(1, 1), B.u32(2, 7), B.nest(8, [flow])]),
+            toKernel: true)  // 3
         // 4: little-endian again, as a 2015 kernel writes it: nests without NLA_F_NESTED; and
         // IDENTIFIER flagged NLA_F_NET_BYTEORDER, so big-endian inside a little-endian message.
         let plainFlow = Wire.nla(1, [Wire.u32(2, 2), Wire.u32(3, 10), Wire.u32(4, 5)].flatMap { $0 })
-        p.packet(Wire.genl(type: familyID, flags: 5, seq: 3, pid: 4242, cmd: 6,
-                           [Wire.u32(1, 1), Wire.nla(2 | 0x4000, B.be32(7)), Wire.nla(8, plainFlow)]), toKernel: true)
+        p.packet(
+            Wire.genl(
+                type: familyID, flags: 5, seq: 3, pid: 4242, cmd: 6,
+                [Wire.u32(1, 1), Wire.nla(2 | 0x4000, B.be32(7)), Wire.nla(8, plainFlow)]), toKernel: true)
         return p
     }
 }
 
 /// Names only the missing lines (a failed `contains` would print the whole tshark output).
-func expectLines(_ output: String, _ lines: [String], in what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectLines(
+    _ output: String, _ lines: [String], in what: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
     let missing = lines.filter { !output.contains($0) }
     #expect(missing.isEmpty, "\(what) lacks \(missing)", sourceLocation: sourceLocation)
 }
 
-func expectAbsent(_ output: String, _ texts: [String], in what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectAbsent(
+    _ output: String, _ texts: [String], in what: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
     let present = texts.filter { output.contains($0) }
     #expect(present.isEmpty, "\(what) contains \(present)", sourceLocation: sourceLocation)
 }
 
 // MARK: tests
 
-@Suite(.enabled(if: Tshark.executable != nil,
-                "tshark is not installed (apt-get install -y tshark); the Wireshark plugin tests need it"))
+@Suite(
+    .enabled(
+        if: Tshark.executable != nil,
+        "tshark is not installed (apt-get install -y tshark); the Wireshark plugin tests need it"))
 struct WiresharkPluginTests {
     var fixture: WiresharkFixture { get throws { try WiresharkFixture.shared.get() } }
 
@@ -360,7 +435,10 @@ struct WiresharkPluginTests {
         13: ("Netlink", "DONE seq 2"),
         14: ("NFL", "SET_FLOWS req ifindex 7 1 flow table 2 errstrategy ABORT_LOG"),
         15: ("NFLH", "ENCAP SET_FLOWS seq 44 request ifindex 7 1 flow table 2 errstrategy ABORT_LOG"),
-        16: ("NFLH", "ENCAP SET_FLOWS seq 44 answer status 17 (EEXIST) 1 result (1 failed) \"duplicate uid 10 in table 2\""),
+        16: (
+            "NFLH",
+            "ENCAP SET_FLOWS seq 44 answer status 17 (EEXIST) 1 result (1 failed) \"duplicate uid 10 in table 2\""
+        ),
         17: ("NFL", "SET_FLOWS rsp ifindex 7 1 flow table 2 error EEXIST"),
         18: ("NFL", "ERROR EEXIST (-17) net_flow_nl seq 3: \"flow 0 (table 2 uid 10): duplicate uid\""),
         19: ("NFLH", "SET_LISTENER req type ENCAP"),
@@ -384,9 +462,13 @@ struct WiresharkPluginTests {
         let run = try f.tshark(["-r", f.trace.path, "-V"])
         #expect(run.status == 0)
         #expect(run.stderr.isEmpty, "stderr: \(run.stderr)")
-        expectAbsent(run.stdout, ["Lua Error", "Lua: Error", "Expert Info (Error", "Expert Info (Warning", "Malformed",
-                                  "not in the set", "Dissector failure", "Dissector bug", "[malformed]"],
-                     in: "tshark -V of \(f.trace.path)")
+        expectAbsent(
+            run.stdout,
+            [
+                "Lua Error", "Lua: Error", "Expert Info (Error", "Expert Info (Warning", "Malformed",
+                "not in the set", "Dissector failure", "Dissector bug", "[malformed]",
+            ],
+            in: "tshark -V of \(f.trace.path)")
         // Every family message was claimed by the plugin (genl adds genl.cmd only for unclaimed ones).
         #expect(try f.frames(f.trace, matching: "genl.cmd").isEmpty)
     }
@@ -395,30 +477,50 @@ struct WiresharkPluginTests {
         let f = try fixture
         let v = try f.verbose(f.trace, frames: [3, 4, 5, 16, 21, 23])
         let api = try #require(v[3])
-        expectLines(api, ["Command: SET_FLOWS (6)", "IDENTIFIER_TYPE: IFINDEX (1)", "IDENTIFIER: 7", "[Interface index: 7]",
-                     "FLOWS (flow-list layout): 3 flows", "FLOW [0]: table 2, uid 10, priority 5",
-                     "FLOW [2]: table 2, uid 12", "PRIORITY: 5", "MATCHES: 1 field-ref", "ACTIONS: 1 action", "FIELD_REF [0]: instance 1, header 1, field 3, mask-type EXACT",
-                     "HEADER: 1", "MASK_TYPE: EXACT (1)", "TYPE: U16 (2)",
-                     "VALUE: 0x0800 (16 bits, little-endian)", "MASK: 0xffff (16 bits, little-endian)",
-                     "ACTION [0]: uid 5", "ACTION_ARG [0]: name \"port\", type U32, value 0x00000002",
-                     "NAME: port", "..00 0000 0000 1000 = Type: 8 (FLOWS)", "NLA_F_NESTED: True"], in: "frame 3")
+        expectLines(
+            api,
+            [
+                "Command: SET_FLOWS (6)", "IDENTIFIER_TYPE: IFINDEX (1)", "IDENTIFIER: 7", "[Interface index: 7]",
+                "FLOWS (flow-list layout): 3 flows", "FLOW [0]: table 2, uid 10, priority 5",
+                "FLOW [2]: table 2, uid 12", "PRIORITY: 5", "MATCHES: 1 field-ref", "ACTIONS: 1 action",
+                "FIELD_REF [0]: instance 1, header 1, field 3, mask-type EXACT",
+                "HEADER: 1", "MASK_TYPE: EXACT (1)", "TYPE: U16 (2)",
+                "VALUE: 0x0800 (16 bits, little-endian)", "MASK: 0xffff (16 bits, little-endian)",
+                "ACTION [0]: uid 5", "ACTION_ARG [0]: name \"port\", type U32, value 0x00000002",
+                "NAME: port", "..00 0000 0000 1000 = Type: 8 (FLOWS)", "NLA_F_NESTED: True",
+            ], in: "frame 3")
         // The ENCAP's ATTR is a net_flow_nl attribute set, decoded with net_flow_nl's names.
         let encap = try #require(v[4])
-        expectLines(encap, ["Command: ENCAP (3)", "ENCAP: cmd-type NFL_COMMAND, cmd SET_FLOWS, seq 42", "CMD_TYPE: NFL_COMMAND (1)",
-                     "CMD: SET_FLOWS (6)", "SEQ: 42", "ATTR: identifier-type IFINDEX, identifier 7, flows-error ABORT",
-                     "IDENTIFIER: 7", "FLOWS (flow-list layout)", "FLOW [1]: table 2, uid 11, priority 5",
-                     "FLOWS_ERROR: ABORT (0)", "VALUE: 0x0800 (16 bits, little-endian)"], in: "frame 4")
+        expectLines(
+            encap,
+            [
+                "Command: ENCAP (3)", "ENCAP: cmd-type NFL_COMMAND, cmd SET_FLOWS, seq 42", "CMD_TYPE: NFL_COMMAND (1)",
+                "CMD: SET_FLOWS (6)", "SEQ: 42", "ATTR: identifier-type IFINDEX, identifier 7, flows-error ABORT",
+                "IDENTIFIER: 7", "FLOWS (flow-list layout)", "FLOW [1]: table 2, uid 11, priority 5",
+                "FLOWS_ERROR: ABORT (0)", "VALUE: 0x0800 (16 bits, little-endian)",
+            ], in: "frame 4")
         expectAbsent(encap, ["STATUS"], in: "frame 4, an ENCAP request")
         let answer = try #require(v[5])
-        expectLines(answer, ["STATUS: OK (0)", "RESULTS", "RESULT [2]: index 2, errno OK", "ERRNO: OK (0)"], in: "frame 5")
+        expectLines(
+            answer, ["STATUS: OK (0)", "RESULTS", "RESULT [2]: index 2, errno OK", "ERRNO: OK (0)"], in: "frame 5")
         let failed = try #require(v[16])
-        expectLines(failed, ["STATUS: EEXIST (17)", "ERROR_MSG: duplicate uid 10 in table 2", "ERRNO: EEXIST (17)"], in: "frame 16")
+        expectLines(
+            failed, ["STATUS: EEXIST (17)", "ERROR_MSG: duplicate uid 10 in table 2", "ERRNO: EEXIST (17)"],
+            in: "frame 16")
         let tables = try #require(v[21])
-        expectLines(tables, ["TABLES: 1 table", "TABLE [0]: name \"l2\", uid 2, source 1, apply 3, size 1024", "SIZE: 1024",
-                     "ACTIONS: 2 uids", "UID: 5", "UID: 9", "FlowTrace: ACK net_flow_nl seq 5"], in: "frame 21")
+        expectLines(
+            tables,
+            [
+                "TABLES: 1 table", "TABLE [0]: name \"l2\", uid 2, source 1, apply 3, size 1024", "SIZE: 1024",
+                "ACTIONS: 2 uids", "UID: 5", "UID: 9", "FlowTrace: ACK net_flow_nl seq 5",
+            ], in: "frame 21")
         let graph = try #require(v[23])
-        expectLines(graph, ["FLAGS: 0x00000002", "= INGRESS_ROOT: True", "= EGRESS_ROOT: False",
-                     "NODE [0]: uid 2, flags INGRESS_ROOT"], in: "frame 23")
+        expectLines(
+            graph,
+            [
+                "FLAGS: 0x00000002", "= INGRESS_ROOT: True", "= EGRESS_ROOT: False",
+                "NODE [0]: uid 2, flags INGRESS_ROOT",
+            ], in: "frame 23")
     }
 
     /// FLOWS: the selector in GET_FLOWS requests (API: NLM_F_REQUEST; ENCAP: no STATUS), the list
@@ -428,8 +530,9 @@ struct WiresharkPluginTests {
         let v = try f.verbose(f.trace, frames: [8, 9, 10, 12])
         for number in [8, 9] {
             let text = try #require(v[number])
-            expectLines(text, ["FLOWS (table-flows layout): table 2, minprio 1, maxprio 9", "MINPRIO: 1", "MAXPRIO: 9"],
-                        in: "frame \(number)")
+            expectLines(
+                text, ["FLOWS (table-flows layout): table 2, minprio 1, maxprio 9", "MINPRIO: 1", "MAXPRIO: 9"],
+                in: "frame \(number)")
             expectAbsent(text, ["FLOW [", "Expert Info"], in: "frame \(number), a GET_FLOWS request")
         }
         for number in [10, 12] {
@@ -480,8 +583,12 @@ struct WiresharkPluginTests {
 
     @Test func fieldValues() throws {
         let f = try fixture
-        let rows = try f.fields(f.trace, ["net_flow_nl.cmd", "net_flow_nl.ifindex", "nfl_hairpin.encap.cmd",
-                                          "nfl_hairpin.encap.seq", "nfl_hairpin.encap.status", "net_flow_nl.flow.uid"])
+        let rows = try f.fields(
+            f.trace,
+            [
+                "net_flow_nl.cmd", "net_flow_nl.ifindex", "nfl_hairpin.encap.cmd",
+                "nfl_hairpin.encap.seq", "nfl_hairpin.encap.status", "net_flow_nl.flow.uid",
+            ])
         #expect(rows[3] == ["6", "7", "", "", "", "10,11,12"])
         #expect(rows[4] == ["", "7", "6", "42", "", "10,11,12"])
         #expect(rows[16] == ["", "", "6", "44", "17", ""])
@@ -494,20 +601,24 @@ struct WiresharkPluginTests {
         let f = try fixture
         let run = try f.tshark(["-G", "fields"])
         #expect(run.status == 0)
-        var fields: [String: String] = [:]   // abbreviation -> type
+        var fields: [String: String] = [:]  // abbreviation -> type
         for line in run.stdout.split(separator: "\n") {
             let columns = line.split(separator: "\t", omittingEmptySubsequences: false)
             if columns.count > 3, columns[0] == "F" { fields[String(columns[2])] = String(columns[3]) }
         }
         let renamed = ["net_flow_nl.flows_error": "net_flow_nl.errstrategy"]
         var checked = 0
-        for (file, family, top) in [("net_flow_nl.yaml", "net_flow_nl", "nfl-attrs"),
-                                    ("nfl_hairpin.yaml", "nfl_hairpin", "nflh-attrs")] {
+        for (file, family, top) in [
+            ("net_flow_nl.yaml", "net_flow_nl", "nfl-attrs"),
+            ("nfl_hairpin.yaml", "nfl_hairpin", "nflh-attrs"),
+        ] {
             let spec = try SpecNumbers(file)
             for set in spec.sets {
                 for attr in set.attributes where attr.type != "unused" {
                     let name = attr.name.replacingOccurrences(of: "-", with: "_")
-                    var abbr = set.name == top ? "\(family).\(name)"
+                    var abbr =
+                        set.name == top
+                        ? "\(family).\(name)"
                         : "\(family).\(set.name.replacingOccurrences(of: "-", with: "_")).\(name)"
                     abbr = renamed[abbr] ?? abbr
                     #expect(fields[abbr] != nil, "no field \(abbr) for \(file) \(set.name).\(attr.name)")
@@ -516,11 +627,13 @@ struct WiresharkPluginTests {
             }
         }
         #expect(checked > 60)
-        for abbr in ["net_flow_nl.cmd", "net_flow_nl.ifindex", "net_flow_nl.table", "net_flow_nl.flow.uid",
-                     "net_flow_nl.flow.priority", "net_flow_nl.flow.error", "net_flow_nl.errstrategy",
-                     "net_flow_nl.field_ref.header", "nfl_hairpin.cmd", "nfl_hairpin.encap.cmd",
-                     "nfl_hairpin.encap.seq", "nfl_hairpin.encap.status", "nfl_hairpin.encap.part",
-                     "nfl_hairpin.listener.port"] {
+        for abbr in [
+            "net_flow_nl.cmd", "net_flow_nl.ifindex", "net_flow_nl.table", "net_flow_nl.flow.uid",
+            "net_flow_nl.flow.priority", "net_flow_nl.flow.error", "net_flow_nl.errstrategy",
+            "net_flow_nl.field_ref.header", "nfl_hairpin.cmd", "nfl_hairpin.encap.cmd",
+            "nfl_hairpin.encap.seq", "nfl_hairpin.encap.status", "nfl_hairpin.encap.part",
+            "nfl_hairpin.listener.port",
+        ] {
             #expect(fields[abbr] != nil, "no field \(abbr)")
         }
         #expect(fields["nfl_hairpin.encap.seq"] == "FT_UINT64")
@@ -541,17 +654,20 @@ struct WiresharkPluginTests {
         for op in hairpin.operations {
             #expect(listed("V\tnfl_hairpin.cmd\t\(op.value)\t\(SpecNumbers.cUpper(op.name))"), "command \(op.name)")
         }
-        for (field, spec, enumName) in [("net_flow_nl.field_ref.mask_type", nfl, "mask-type"),
-                                        ("net_flow_nl.field_ref.type", nfl, "field-ref-type"),
-                                        ("net_flow_nl.action_arg.type", nfl, "action-arg-type"),
-                                        ("net_flow_nl.errstrategy", nfl, "flows-error"),
-                                        ("net_flow_nl.identifier_type", nfl, "identifier-type"),
-                                        ("nfl_hairpin.listener.type", hairpin, "listener-type"),
-                                        ("nfl_hairpin.encap.cmd_type", hairpin, "encap-cmd-type")] {
+        for (field, spec, enumName) in [
+            ("net_flow_nl.field_ref.mask_type", nfl, "mask-type"),
+            ("net_flow_nl.field_ref.type", nfl, "field-ref-type"),
+            ("net_flow_nl.action_arg.type", nfl, "action-arg-type"),
+            ("net_flow_nl.errstrategy", nfl, "flows-error"),
+            ("net_flow_nl.identifier_type", nfl, "identifier-type"),
+            ("nfl_hairpin.listener.type", hairpin, "listener-type"),
+            ("nfl_hairpin.encap.cmd_type", hairpin, "encap-cmd-type"),
+        ] {
             let entries = try #require(spec.enums[enumName])
             for entry in entries {
-                #expect(listed("V\t\(field)\t\(entry.value)\t\(SpecNumbers.cUpper(entry.name))"),
-                        "\(field) value \(entry.value)")
+                #expect(
+                    listed("V\t\(field)\t\(entry.value)\t\(SpecNumbers.cUpper(entry.name))"),
+                    "\(field) value \(entry.value)")
             }
         }
         for entry in try #require(nfl.enums["table-graph-node-flag"]) {
@@ -565,15 +681,18 @@ struct WiresharkPluginTests {
         let run = try f.tshark(["-r", f.malformed.path, "-V"])
         #expect(run.status == 0)
         #expect(run.stderr.isEmpty, "stderr: \(run.stderr)")
-        expectAbsent(run.stdout, ["Lua Error", "Lua: Error", "Dissector failure"], in: "tshark -V of \(f.malformed.path)")
-        expectLines(run.stdout, [
-            "Expert Info (Error/Malformed): attribute 2 at offset 28: nla_len 64 runs 56 byte(s) past the end of its nfl-attrs nest",
-            "Expert Info (Error/Malformed): IDENTIFIER: a u32 needs 4 bytes, this one has 2",
-            "nla_len 2 is shorter than the 4-byte attribute header",
-            "Expert Info (Warning/Undecoded): attribute 48 is not in the set nfl-attrs",
-            "Expert Info (Warning/Malformed): 2 byte(s) after the last attribute of nfl-attrs",
-            "FLOWS_ERROR: CONTINUE (1)",
-        ], in: "tshark -V of \(f.malformed.path)")
+        expectAbsent(
+            run.stdout, ["Lua Error", "Lua: Error", "Dissector failure"], in: "tshark -V of \(f.malformed.path)")
+        expectLines(
+            run.stdout,
+            [
+                "Expert Info (Error/Malformed): attribute 2 at offset 28: nla_len 64 runs 56 byte(s) past the end of its nfl-attrs nest",
+                "Expert Info (Error/Malformed): IDENTIFIER: a u32 needs 4 bytes, this one has 2",
+                "nla_len 2 is shorter than the 4-byte attribute header",
+                "Expert Info (Warning/Undecoded): attribute 48 is not in the set nfl-attrs",
+                "Expert Info (Warning/Malformed): 2 byte(s) after the last attribute of nfl-attrs",
+                "FLOWS_ERROR: CONTINUE (1)",
+            ], in: "tshark -V of \(f.malformed.path)")
         #expect(try f.frames(f.malformed, matching: "net_flow_nl.malformed") == [3, 4, 5, 7, 9])
         #expect(try f.frames(f.malformed, matching: "net_flow_nl.unknown_attr") == [6])
         #expect(try f.frames(f.malformed, matching: "net_flow_nl.trailing") == [8])
@@ -596,12 +715,14 @@ struct WiresharkPluginTests {
         #expect(columns[4] == ["SET_FLOWS req ifindex 7 1 flow table 2", "10"])
         let v = try f.verbose(f.bigEndian, frames: [3, 4])
         let text = try #require(v[3])
-        expectLines(text, ["[big-endian]", "VALUE: 0x0800 (16 bits, big-endian)", "FLOW [0]: table 2, uid 10, priority 5"],
-                    in: "frame 3 of \(f.bigEndian.path)")
+        expectLines(
+            text, ["[big-endian]", "VALUE: 0x0800 (16 bits, big-endian)", "FLOW [0]: table 2, uid 10, priority 5"],
+            in: "frame 3 of \(f.bigEndian.path)")
         expectAbsent(text, ["Expert Info"], in: "frame 3 of \(f.bigEndian.path)")
         let legacy = try #require(v[4])
-        expectLines(legacy, ["FLOW [0]: table 2, uid 10, priority 5", "NLA_F_NET_BYTEORDER: True", "[Interface index: 7]"],
-                    in: "frame 4 of \(f.bigEndian.path)")
+        expectLines(
+            legacy, ["FLOW [0]: table 2, uid 10, priority 5", "NLA_F_NET_BYTEORDER: True", "[Interface index: 7]"],
+            in: "frame 4 of \(f.bigEndian.path)")
         expectAbsent(legacy, ["Expert Info", "NLA_F_NESTED", "[big-endian]"], in: "frame 4 of \(f.bigEndian.path)")
     }
 }

@@ -29,7 +29,8 @@ import LiveCapture
             var it = NetlinkMessageIterator(r.netlink)
             while let m = try it.next() {
                 if m.header.type == hairpinID && m.header.flags & Netlink.flagRequest != 0
-                    && m.bytes[Netlink.headerLength] == NFLH.Command.encap.rawValue {
+                    && m.bytes[Netlink.headerLength] == NFLH.Command.encap.rawValue
+                {
                     answerMessages += 1
                     #expect(m.header.flags == ListenerLoop.answerFlags, "answer flags \(m.header.flags)")
                     answers.insert(m.header.sequence)
@@ -41,18 +42,23 @@ import LiveCapture
             }
         }
         // The workload's calls, with answers in parts: many answer messages, none ACKed.
-        #expect(answerMessages > 40 && answers.count == answerMessages, "\(answerMessages) answer messages, \(answers.count) nlmsg seqs")
+        #expect(
+            answerMessages > 40 && answers.count == answerMessages,
+            "\(answerMessages) answer messages, \(answers.count) nlmsg seqs")
         #expect(acksOfAnswers == 0 && errorsOfAnswers == 0)
     }
 
     /// A successful SET_FLOWS answer as the listener sends it, with `flags`.
     static func answer(flags: UInt16, sequence: UInt64) throws -> [UInt8] {
-        var e = HairpinEncap(commandType: NFLH.EncapCmdType.nflCommand, command: UInt32(NFL.Command.setFlows.rawValue),
-                             status: 0, sequence: sequence)
+        var e = HairpinEncap(
+            commandType: NFLH.EncapCmdType.nflCommand, command: UInt32(NFL.Command.setFlows.rawValue),
+            status: 0, sequence: sequence)
         e.results = [FlowResult(index: 0, errno: 0)]
         e.attributes = .device(1000)
-        return try HairpinMessage(header: NetlinkHeader(type: Normalizer.canonicalHairpinID, flags: flags, sequence: 9, port: 4),
-                                  command: NFLH.Command.encap.rawValue, encap: e).encoded()
+        return try HairpinMessage(
+            header: NetlinkHeader(type: Normalizer.canonicalHairpinID, flags: flags, sequence: 9, port: 4),
+            command: NFLH.Command.encap.rawValue, encap: e
+        ).encoded()
     }
 
     @Test func anOldAnswerWithAckComparesEqualToANewOne() throws {

@@ -60,10 +60,13 @@ private func hairpinMessages(_ path: String, limit: Int = .max) throws -> [(byte
                     var q = recorded
                     q[k] ^= flip
                     let fast = q.withUnsafeBytes { b in
-                        b.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == id && shapes.matches(recorded: b, shape: s)
+                        b.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == id
+                            && shapes.matches(recorded: b, shape: s)
                     }
                     let slow = q.withUnsafeBytes { recordedNormalizer.normalized($0) } == shape
-                    #expect(fast == slow, "answer \(i), recorded byte \(k) ^ \(flip): shape says \(fast), normaliser \(slow)")
+                    #expect(
+                        fast == slow,
+                        "answer \(i), recorded byte \(k) ^ \(flip): shape says \(fast), normaliser \(slow)")
                     if slow { equalVerdicts += 1 }
                     var p = mine
                     p[k] ^= flip
@@ -96,25 +99,28 @@ private func hairpinMessages(_ path: String, limit: Int = .max) throws -> [(byte
         var seen = 0
         let n = try rewrite(source, to: altered) { r, families in
             guard !r.synthetic, r.direction == .toKernel, let id = families.hairpinID, r.netlink.count > 40,
-                  r.netlink.withUnsafeBytes({ $0.loadUnaligned(fromByteOffset: 4, as: UInt16.self) }) == id,
-                  let head = r.netlink.withUnsafeBytes({ EncapHeader.peek($0) }), head.status == 0 else { return false }
+                r.netlink.withUnsafeBytes({ $0.loadUnaligned(fromByteOffset: 4, as: UInt16.self) }) == id,
+                let head = r.netlink.withUnsafeBytes({ EncapHeader.peek($0) }), head.status == 0
+            else { return false }
             seen += 1
             switch seen {
             case 5: r.netlink[8] ^= 0x55
             case 9: r.netlink[r.netlink.count - 1] ^= 0x01
             case 14: r.netlink[head.sequenceOffset] ^= 0x01
             case 20:
-                guard let at = r.netlink.withUnsafeBytes({ b -> Int? in
-                    var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: b[20...]), baseOffset: 20)
-                    while let a = try? it.next() {
-                        guard a.type == NFLH.Attr.encap else { continue }
-                        var inner = a.nested()
-                        while let e = try? inner.next() {
-                            if e.type == NFLH.EncapAttr.status { return e.payloadOffset }
+                guard
+                    let at = r.netlink.withUnsafeBytes({ b -> Int? in
+                        var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: b[20...]), baseOffset: 20)
+                        while let a = try? it.next() {
+                            guard a.type == NFLH.Attr.encap else { continue }
+                            var inner = a.nested()
+                            while let e = try? inner.next() {
+                                if e.type == NFLH.EncapAttr.status { return e.payloadOffset }
+                            }
                         }
-                    }
-                    return nil
-                }) else { return false }
+                        return nil
+                    })
+                else { return false }
                 r.netlink[at] = 17
             default: return false
             }
@@ -125,11 +131,14 @@ private func hairpinMessages(_ path: String, limit: Int = .max) throws -> [(byte
             for preload in [false, true] {
                 let with = try replay(path, .backend(backend), preload: preload)
                 let without = try replay(path, .backend(backend), preload: preload) { $0.answerShapes = false }
-                #expect(with.calls == without.calls && with.compared == without.compared
+                #expect(
+                    with.calls == without.calls && with.compared == without.compared
                         && with.divergent == without.divergent && with.unverified == without.unverified
                         && with.strayAnswers == without.strayAnswers && with.messages == without.messages, "\(path)")
                 #expect(with.first?.text() == without.first?.text(), "\(path)")
-                #expect(with.later.map { "\($0.call) \($0.frame) \($0.reason)" } == without.later.map { "\($0.call) \($0.frame) \($0.reason)" })
+                #expect(
+                    with.later.map { "\($0.call) \($0.frame) \($0.reason)" }
+                        == without.later.map { "\($0.call) \($0.frame) \($0.reason)" })
                 #expect(with.notes == without.notes)
                 if path == altered && backend == .hash {
                     // The nlmsg_seq change is normalised away; ATTR and status differ; the
@@ -158,11 +167,15 @@ private func hairpinMessages(_ path: String, limit: Int = .max) throws -> [(byte
             if skipping { reader.skipping = Replayer.backendSkip }
             while let r = try reader.next() {
                 guard Replayer.backendRecords(r) else {
-                    #expect(!skipping || FamilyTableProbe.mayTeach(r), "record \(reader.recordCount) should have been passed over")
+                    #expect(
+                        !skipping || FamilyTableProbe.mayTeach(r),
+                        "record \(reader.recordCount) should have been passed over")
                     continue
                 }
-                out.kept.append("\(reader.recordCount) \(r.timestamp) \(r.leg) \(r.direction) \(r.pairing ?? 0) \(r.synthetic) "
-                                + "\(r.comment ?? "-") \(Hex.encode(Array(r.netlink))) \(reader.families.hairpinID ?? 0) \(reader.families.flowTableID ?? 0)")
+                out.kept.append(
+                    "\(reader.recordCount) \(r.timestamp) \(r.leg) \(r.direction) \(r.pairing ?? 0) \(r.synthetic) "
+                        + "\(r.comment ?? "-") \(Hex.encode(Array(r.netlink))) \(reader.families.hairpinID ?? 0) \(reader.families.flowTableID ?? 0)"
+                )
             }
             out.end = "end \(reader.recordCount) \(reader.truncation.map { "\($0)" } ?? "-") \(reader.skippedPackets)"
         } catch {
@@ -174,7 +187,8 @@ private func hairpinMessages(_ path: String, limit: Int = .max) throws -> [(byte
     /// The fixtures, a classic pcap copy and 24 damaged copies (cut short, bits flipped).
     static func files(in dir: TempDir) throws -> [String] {
         var files = [try Fixtures.demo.get(), try Fixtures.generated.get()]
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         for name in ["demo-session", "batched-session", "error-session", "error-session-acked-answers"] {
             files.append(root.appendingPathComponent("traces/\(name).pcapng").path)
         }

@@ -11,7 +11,8 @@ import LibFlowTable
 @testable import Replay
 
 @Suite("gen import") struct ImportGenTests {
-    static let fixtures = String(#filePath).split(separator: "/", omittingEmptySubsequences: false).dropLast(3)
+    static let fixtures =
+        String(#filePath).split(separator: "/", omittingEmptySubsequences: false).dropLast(3)
         .joined(separator: "/") + "/Tests/Fixtures/import/"
 
     func imported(_ format: ImportFormat, _ name: String) throws -> FlowImport {
@@ -46,7 +47,9 @@ import LibFlowTable
     @Test func aSetLargerThanItsTableIsInstalledWholeOrRolledThrough() throws {
         let dir = try TempDir("gen-import")
         var text = ""
-        for k in 0..<1500 { text += "@10.\(k / 256).\(k % 256).0/24\t0.0.0.0/0\t0 : 65535\t1024 : 65535\t0x06/0xFF\t0x0000/0x0000\n" }
+        for k in 0..<1500 {
+            text += "@10.\(k / 256).\(k % 256).0/24\t0.0.0.0/0\t0 : 65535\t1024 : 65535\t0x06/0xFF\t0x0000/0x0000\n"
+        }
         let i = try FlowImporter.load(.classbench, bytes: Array(text.utf8), file: "big", model: DefaultModel.model)
         #expect(i.flows.count == 9000 && i.expansionFactor == 6)
         var o = GenOptions(flows: 0, seed: 5)
@@ -72,7 +75,9 @@ import LibFlowTable
         let summary = try TraceGenerator.write(to: dir.file("t.pcapng"), options: o)
         #expect(summary.flowsSet == 600 && summary.failedCalls == 0)
         // Below each table's tuple space, every flow of a table is a tuple of its own.
-        let tss = TSSBackend(tables: Dictionary(DefaultModel.model.tables.map { ($0.uid, Table.unbounded) }, uniquingKeysWith: { a, _ in a }))
+        let tss = TSSBackend(
+            tables: Dictionary(
+                DefaultModel.model.tables.map { ($0.uid, Table.unbounded) }, uniquingKeysWith: { a, _ in a }))
         for f in summary.flows { _ = tss.insert(f) }
         let gen = FlowGenerator(model: DefaultModel.model, seed: 1)
         for t in DefaultModel.model.tables {

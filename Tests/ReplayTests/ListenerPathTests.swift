@@ -29,7 +29,9 @@ import LiveCapture
         let c = try FlowTableClient(path: o.paths.api, timeout: 10)
         defer { c.close() }
         var seen: [String] = []
-        func note(_ r: FlowTableReply) { seen.append("\(r.errno) \(r.errorMessage ?? "") \(r.report.count) \(r.flows.count)") }
+        func note(_ r: FlowTableReply) {
+            seen.append("\(r.errno) \(r.errorMessage ?? "") \(r.report.count) \(r.flows.count)")
+        }
         let unft0: UInt32 = 1000, unft1: UInt32 = 1001
         for cmd in [NFL.Command.getTables, .getHeaders, .getActions, .getHeaderGraph, .getTableGraph] {
             note(try c.get(cmd, ifindex: unft0))
@@ -37,7 +39,9 @@ import LiveCapture
         var gen = FlowGenerator(model: o.model, seed: 77)
         // Requests filled to the netlink limit: the twin forwards them in ENCAP parts.
         let flows = gen.flows(count: 3000)
-        for r in Parts.ranges(of: flows) { note(try c.setFlows(ifindex: unft0, Array(flows[r]), strategy: .continueLog)) }
+        for r in Parts.ranges(of: flows) {
+            note(try c.setFlows(ifindex: unft0, Array(flows[r]), strategy: .continueLog))
+        }
         // Reading them back: the listener answers in several parts, the twin pages the reply.
         for t in Set(flows.map(\.table)).sorted() { note(try c.getFlows(ifindex: unft0, FlowSelector(table: t))) }
         note(try c.getFlows(ifindex: unft1, FlowSelector(table: flows[0].table)))
@@ -46,7 +50,9 @@ import LiveCapture
         note(try c.setFlows(ifindex: unft0, [gen.flow(in: o.model.tables[0]), flows[1]], strategy: .abort))
         note(try c.get(.getTables, ifindex: 4242))
         note(try c.delFlows(ifindex: unft0, [Flow(table: flows[0].table, uid: 999_999, priority: 0)]))
-        note(try c.delFlows(ifindex: unft0, Array(flows[0..<100]).map { Flow(table: $0.table, uid: $0.uid, priority: 0) }))
+        note(
+            try c.delFlows(
+                ifindex: unft0, Array(flows[0..<100]).map { Flow(table: $0.table, uid: $0.uid, priority: 0) }))
         session.stopListenerForDemo()
         note(try c.get(.getTables, ifindex: unft0))
         note(try c.setFlows(ifindex: unft0, [flows[0]]))
@@ -61,7 +67,8 @@ import LiveCapture
         let seenB = try Self.record(.socket, to: b, dir: dir + "/b")
         #expect(seenA == seenB)
         // The calls did what they should: the listener going away is ENOTCONN for both.
-        #expect(seenA.suffix(2).allSatisfy { $0.hasPrefix("\(ENOTCONN) no hairpin listener is registered") }, "\(seenA)")
+        #expect(
+            seenA.suffix(2).allSatisfy { $0.hasPrefix("\(ENOTCONN) no hairpin listener is registered") }, "\(seenA)")
         #expect(seenA.prefix(5).allSatisfy { $0.hasPrefix("0 ") }, "\(seenA)")
         // The duplicates were reported (5 flows, EEXIST) and the flows read back.
         #expect(seenA.contains("0  5 5"), "\(seenA)")
@@ -121,7 +128,7 @@ import LiveCapture
         // The session goes on: the client may call again (and times out again).
         let next = try c.get(.getTables, ifindex: 1000)
         #expect(next.errno == ETIMEDOUT)
-        session.stop()   // joins the twin's thread: the listener's statistics are final
+        session.stop()  // joins the twin's thread: the listener's statistics are final
         #expect(session.twin.counters.timeouts == 2)
         #expect(session.twin.counters.answers == 0)
         // Both late answers were refused: "no pending call with SEQ …".

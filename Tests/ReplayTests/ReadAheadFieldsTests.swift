@@ -13,8 +13,10 @@ extension SkippingTests {
         var out = Outcome()
         do {
             while let r = try s.next() {
-                out.kept.append("\(s.recordNumber) \(r.timestamp) \(r.leg) \(r.direction) \(r.pairing ?? 0) \(r.synthetic) "
-                                + "\(r.netlinkProtocol) \(Hex.encode(Array(r.netlink))) \(s.families.hairpinID ?? 0) \(s.families.flowTableID ?? 0)")
+                out.kept.append(
+                    "\(s.recordNumber) \(r.timestamp) \(r.leg) \(r.direction) \(r.pairing ?? 0) \(r.synthetic) "
+                        + "\(r.netlinkProtocol) \(Hex.encode(Array(r.netlink))) \(s.families.hairpinID ?? 0) \(s.families.flowTableID ?? 0)"
+                )
             }
             out.end = "end \(s.recordNumber) \(s.truncationNote ?? "-")"
         } catch {
@@ -33,7 +35,8 @@ extension SkippingTests {
         let whole = try [UInt8](Data(contentsOf: URL(fileURLWithPath: try Fixtures.generated.get())))
         var off = 0
         while off + 8 <= whole.count && off < whole.count / 2 {
-            let len = Int(whole[off + 4]) | Int(whole[off + 5]) << 8 | Int(whole[off + 6]) << 16 | Int(whole[off + 7]) << 24
+            let len =
+                Int(whole[off + 4]) | Int(whole[off + 5]) << 8 | Int(whole[off + 6]) << 16 | Int(whole[off + 7]) << 24
             guard len >= 12 else { break }
             off += len
         }
@@ -43,8 +46,10 @@ extension SkippingTests {
         try Data(bad).write(to: URL(fileURLWithPath: badPath))
         for f in try Self.files(in: dir) + [badPath] {
             // Small chunks: records cross chunk boundaries.
-            let closure = Self.drain(try ReadAheadSource(path: f, filter: Replayer.backendRecords, chunkBytes: 64 * 1024, depth: 2))
-            let fields = Self.drain(try ReadAheadSource(path: f, dropping: Replayer.backendSkip, chunkBytes: 64 * 1024, depth: 2))
+            let closure = Self.drain(
+                try ReadAheadSource(path: f, filter: Replayer.backendRecords, chunkBytes: 64 * 1024, depth: 2))
+            let fields = Self.drain(
+                try ReadAheadSource(path: f, dropping: Replayer.backendSkip, chunkBytes: 64 * 1024, depth: 2))
             #expect(closure == fields, "\(f): \(closure.end) / \(fields.end)")
             kept += fields.kept.count
             if fields.end.hasPrefix("error") { errors += 1 } else if !fields.end.hasSuffix(" -") { truncations += 1 }
@@ -66,13 +71,19 @@ extension SkippingTests {
                     while true {
                         if fieldsOnly {
                             guard let r = try reader.nextFields() else { break }
-                            out.append("\(reader.recordCount) \(r.timestamp) \(r.leg) \(r.direction) \(r.pairing ?? 0) \(r.synthetic) \(r.netlinkProtocol) \(Hex.encode(Array(r.netlink))) \(reader.families.hairpinID ?? 0)")
+                            out.append(
+                                "\(reader.recordCount) \(r.timestamp) \(r.leg) \(r.direction) \(r.pairing ?? 0) \(r.synthetic) \(r.netlinkProtocol) \(Hex.encode(Array(r.netlink))) \(reader.families.hairpinID ?? 0)"
+                            )
                         } else {
                             guard let r = try reader.next() else { break }
-                            out.append("\(reader.recordCount) \(r.timestamp) \(r.leg) \(r.direction) \(r.pairing ?? 0) \(r.synthetic) \(r.netlinkProtocol) \(Hex.encode(Array(r.netlink))) \(reader.families.hairpinID ?? 0)")
+                            out.append(
+                                "\(reader.recordCount) \(r.timestamp) \(r.leg) \(r.direction) \(r.pairing ?? 0) \(r.synthetic) \(r.netlinkProtocol) \(Hex.encode(Array(r.netlink))) \(reader.families.hairpinID ?? 0)"
+                            )
                         }
                     }
-                    out.append("end \(reader.recordCount) \(reader.truncation.map { "\($0)" } ?? "-") \(reader.skippedPackets)")
+                    out.append(
+                        "end \(reader.recordCount) \(reader.truncation.map { "\($0)" } ?? "-") \(reader.skippedPackets)"
+                    )
                 } catch {
                     out.append("error \(error)")
                 }

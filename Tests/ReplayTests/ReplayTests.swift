@@ -54,11 +54,13 @@ import LiveCapture
         let reader = try TraceReader(path: source)
         var records: [StoredTraceRecord] = []
         while let r = try reader.next() {
-            let isSnapshotEncap = r.synthetic && r.netlink.count >= 6
+            let isSnapshotEncap =
+                r.synthetic && r.netlink.count >= 6
                 && r.netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self) != Controller.familyID
             if !isSnapshotEncap { records.append(StoredTraceRecord(r)) }
         }
-        let writer = try PcapngWriter(path: path, interfaces: [PcapngInterfaceInfo(name: "hairpin"), PcapngInterfaceInfo(name: "api")])
+        let writer = try PcapngWriter(
+            path: path, interfaces: [PcapngInterfaceInfo(name: "hairpin"), PcapngInterfaceInfo(name: "api")])
         for r in records { try r.withRecord { try writer.append($0) } }
         try writer.close()
     }
@@ -69,7 +71,9 @@ import LiveCapture
         try Self.stripSnapshot(try Fixtures.generated.get(), to: stripped)
         let report = try replay(stripped, .backend(.hash))
         #expect(report.notes.contains { $0.contains("no snapshot") })
-        #expect(report.divergent > 0, "the prefilled flows are missing, so deletions and duplicates must answer differently")
+        #expect(
+            report.divergent > 0, "the prefilled flows are missing, so deletions and duplicates must answer differently"
+        )
     }
 
     @Test func withoutASnapshotTheTwinGetsTheDevicesTheCallsName() throws {
@@ -118,8 +122,9 @@ import LiveCapture
         var options = ReplayOptions(timing: .topSpeed)
         options.log = { _ in }
         options.ifindexMap = [1000: 7, 1001: 8]
-        let report = try Replayer.replayAPI(try ReadAheadSource(path: try Fixtures.generated.get()), over: connection,
-                                            targetName: "mapped twin", options: options)
+        let report = try Replayer.replayAPI(
+            try ReadAheadSource(path: try Fixtures.generated.get()), over: connection,
+            targetName: "mapped twin", options: options)
         #expect(report.divergent == 0, "\(report.text())")
         #expect(report.compared > 100)
     }
@@ -193,11 +198,13 @@ import LiveCapture
     /// The demo with one recorded hairpin answer changed: a SET_FLOWS that succeeded now says EEXIST.
     static func flippedStatus(_ dir: TempDir) throws -> String {
         let out = dir.file("flipped.pcapng")
-        let n = try rewrite(try Fixtures.demo.get(), to: out, editHairpinAnswer(.setFlows, once: Once()) { e in
-            guard e.status == 0 else { return false }
-            e.status = 17
-            return true
-        })
+        let n = try rewrite(
+            try Fixtures.demo.get(), to: out,
+            editHairpinAnswer(.setFlows, once: Once()) { e in
+                guard e.status == 0 else { return false }
+                e.status = 17
+                return true
+            })
         #expect(n == 1)
         return out
     }

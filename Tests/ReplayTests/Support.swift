@@ -40,7 +40,9 @@ final class TempDir {
 /// then, so its deinit never runs).
 private let fixturePath: String = {
     var template = Array("/tmp/replay-fixtures-XXXXXX".utf8CString)
-    let made = template.withUnsafeMutableBufferPointer { b in b.baseAddress.flatMap { mkdtemp($0) } }.map { String(cString: $0) }
+    let made = template.withUnsafeMutableBufferPointer { b in b.baseAddress.flatMap { mkdtemp($0) } }.map {
+        String(cString: $0)
+    }
     let path = made ?? "/tmp/replay-fixtures-\(getpid())"
     if made == nil { try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
     atexit {
@@ -115,8 +117,12 @@ enum Fixtures {
             _ = try c.getFlows(ifindex: unft0, FlowSelector(table: t, minPriority: 100, maxPriority: 400))
         }
         _ = try c.getFlows(ifindex: unft1, FlowSelector(table: flows.first?.table ?? 1))
-        let victims = flows.enumerated().filter { $0.offset % 3 == 0 }.map { Flow(table: $0.element.table, uid: $0.element.uid, priority: 0) }
-        for r in Parts.ranges(of: victims) { _ = try c.delFlows(ifindex: unft0, Array(victims[r]), strategy: .continueLog) }
+        let victims = flows.enumerated().filter { $0.offset % 3 == 0 }.map {
+            Flow(table: $0.element.table, uid: $0.element.uid, priority: 0)
+        }
+        for r in Parts.ranges(of: victims) {
+            _ = try c.delFlows(ifindex: unft0, Array(victims[r]), strategy: .continueLog)
+        }
         // Errors: duplicate uid, unknown table, missing flow, unknown device, an aborted batch.
         if let kept = flows.enumerated().first(where: { $0.offset % 3 != 0 })?.element {
             _ = try c.setFlows(ifindex: unft0, [kept])
@@ -129,7 +135,11 @@ enum Fixtures {
         }
         _ = try c.delFlows(ifindex: unft0, [Flow(table: flows.first?.table ?? 1, uid: 59_999, priority: 0)])
         _ = try c.get(.getTables, ifindex: 4242)
-        _ = try c.call(.updateFlows, { var a = FlowTableAttributes.device(unft0); a.flows = [flows[0]]; return a }())
+        _ = try c.call(
+            .updateFlows,
+            {
+                var a = FlowTableAttributes.device(unft0); a.flows = [flows[0]]; return a
+            }())
         session.stopListenerForDemo()
         _ = try c.get(.getTables, ifindex: unft0)
     }
@@ -139,8 +149,10 @@ enum Fixtures {
 
 /// Copies a trace record by record, letting `change` edit each; returns how many it changed.
 @discardableResult
-func rewrite(_ source: String, to destination: String,
-             _ change: (inout StoredTraceRecord, FamilyTable) throws -> Bool) throws -> Int {
+func rewrite(
+    _ source: String, to destination: String,
+    _ change: (inout StoredTraceRecord, FamilyTable) throws -> Bool
+) throws -> Int {
     let reader = try TraceReader(path: source)
     var records: [StoredTraceRecord] = []
     var changed = 0
@@ -149,9 +161,12 @@ func rewrite(_ source: String, to destination: String,
         if try change(&s, reader.families) { changed += 1 }
         records.append(s)
     }
-    let interfaces = reader.interfaces.map { PcapngInterfaceInfo(name: $0.name ?? "if\($0.index)", description: $0.description) }
-    let writer = try PcapngWriter(path: destination, section: PcapngSectionInfo(comment: "rewritten by a test"),
-                                  interfaces: interfaces)
+    let interfaces = reader.interfaces.map {
+        PcapngInterfaceInfo(name: $0.name ?? "if\($0.index)", description: $0.description)
+    }
+    let writer = try PcapngWriter(
+        path: destination, section: PcapngSectionInfo(comment: "rewritten by a test"),
+        interfaces: interfaces)
     for r in records { try r.withRecord { try writer.append($0) } }
     try writer.close()
     return changed
@@ -163,12 +178,15 @@ final class Once {
 }
 
 /// The first live hairpin ENCAP answer of `command` that `edit` changes, re-encoded.
-func editHairpinAnswer(_ command: NFL.Command, once: Once,
-                       _ edit: @escaping (inout HairpinEncap) -> Bool) -> (inout StoredTraceRecord, FamilyTable) throws -> Bool {
+func editHairpinAnswer(
+    _ command: NFL.Command, once: Once,
+    _ edit: @escaping (inout HairpinEncap) -> Bool
+) -> (inout StoredTraceRecord, FamilyTable) throws -> Bool {
     { record, families in
         guard !once.done, !record.synthetic, record.direction == .toKernel, let id = families.hairpinID,
-              var m = try? HairpinMessage.decode(record.netlink, familyID: id),
-              var e = m.encap, e.isAnswer, e.command == UInt32(command.rawValue) else { return false }
+            var m = try? HairpinMessage.decode(record.netlink, familyID: id),
+            var e = m.encap, e.isAnswer, e.command == UInt32(command.rawValue)
+        else { return false }
         guard edit(&e) else { return false }
         m.encap = e
         record.netlink = try m.encoded()
@@ -178,12 +196,15 @@ func editHairpinAnswer(_ command: NFL.Command, once: Once,
 }
 
 /// The first API reply message of `command` that `edit` changes.
-func editAPIReply(_ command: NFL.Command, once: Once,
-                  _ edit: @escaping (inout FlowTableAttributes) -> Bool) -> (inout StoredTraceRecord, FamilyTable) throws -> Bool {
+func editAPIReply(
+    _ command: NFL.Command, once: Once,
+    _ edit: @escaping (inout FlowTableAttributes) -> Bool
+) -> (inout StoredTraceRecord, FamilyTable) throws -> Bool {
     { record, families in
         guard !once.done, !record.synthetic, record.direction == .toUser, let id = families.flowTableID,
-              var m = try? FlowTableMessage.decode(record.netlink, familyID: id, requireShape: false),
-              !m.isRequest, m.command == command.rawValue else { return false }
+            var m = try? FlowTableMessage.decode(record.netlink, familyID: id, requireShape: false),
+            !m.isRequest, m.command == command.rawValue
+        else { return false }
         guard edit(&m.attributes) else { return false }
         record.netlink = try m.encoded()
         once.done = true
@@ -197,7 +218,8 @@ func editAPIReply(_ command: NFL.Command, once: Once,
 func flowtraceBinary() throws -> String {
     var candidates: [URL] = []
     if let exe = Bundle.main.executableURL { candidates.append(exe.deletingLastPathComponent()) }
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     candidates.append(root.appendingPathComponent(".build/debug"))
     for dir in candidates {
         let p = dir.appendingPathComponent("flowtrace").path
@@ -238,14 +260,17 @@ func run(_ program: String, _ args: [String], timeout: TimeInterval = 300) throw
     p.waitUntilExit()
     try out.close()
     try err.close()
-    return ToolResult(status: p.terminationStatus,
-                      stdout: String(decoding: try Data(contentsOf: URL(fileURLWithPath: outPath)), as: UTF8.self),
-                      stderr: String(decoding: try Data(contentsOf: URL(fileURLWithPath: errPath)), as: UTF8.self))
+    return ToolResult(
+        status: p.terminationStatus,
+        stdout: String(decoding: try Data(contentsOf: URL(fileURLWithPath: outPath)), as: UTF8.self),
+        stderr: String(decoding: try Data(contentsOf: URL(fileURLWithPath: errPath)), as: UTF8.self))
 }
 
 /// A replay in this process, warnings kept quiet.
-func replay(_ path: String, _ target: ReplayTarget, timing: Timing = .topSpeed, preload: Bool = false,
-            configure: (inout ReplayOptions) -> Void = { _ in }) throws -> ReplayReport {
+func replay(
+    _ path: String, _ target: ReplayTarget, timing: Timing = .topSpeed, preload: Bool = false,
+    configure: (inout ReplayOptions) -> Void = { _ in }
+) throws -> ReplayReport {
     var o = ReplayOptions(timing: timing)
     o.log = { _ in }
     configure(&o)

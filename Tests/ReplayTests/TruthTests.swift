@@ -36,7 +36,8 @@ final class SlowOnce: BackendTiming {
         #expect(report.divergent == 0)
         // (A loaded machine may stall another call too: at least the slowed one is that long.)
         let slow = report.commands.filter { $0.value.latency.max >= Self.delay }
-        #expect(slow.count >= 1, "\(backend): the slowed call's latency: \(report.commands.mapValues { $0.latency.max })")
+        #expect(
+            slow.count >= 1, "\(backend): the slowed call's latency: \(report.commands.mapValues { $0.latency.max })")
         #expect(slow.values.allSatisfy { $0.serviceNanoseconds >= Self.delay })
     }
 
@@ -47,15 +48,24 @@ final class SlowOnce: BackendTiming {
         let committed = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("traces/batched-session.pcapng").path
         for trace in [try Fixtures.generated.get(), committed] {
-            let report = try replay(trace, .backend(backend), preload: true) { o in o.backendTiming = { BackendTiming() } }
+            let report = try replay(trace, .backend(backend), preload: true) { o in
+                o.backendTiming = { BackendTiming() }
+            }
             #expect(report.divergent == 0)
             #expect(!report.commands.isEmpty)
             for (c, t) in report.commands {
-                #expect(t.serviceNanoseconds >= t.backendNanoseconds, "\(backend) \(commandName(c)): service \(t.serviceNanoseconds) ns, backend \(t.backendNanoseconds) ns")
-                #expect(t.latency.valueAtPercentile(50) >= 100, "\(backend) \(commandName(c)) p50 \(t.latency.valueAtPercentile(50)) ns")
+                #expect(
+                    t.serviceNanoseconds >= t.backendNanoseconds,
+                    "\(backend) \(commandName(c)): service \(t.serviceNanoseconds) ns, backend \(t.backendNanoseconds) ns"
+                )
+                #expect(
+                    t.latency.valueAtPercentile(50) >= 100,
+                    "\(backend) \(commandName(c)) p50 \(t.latency.valueAtPercentile(50)) ns")
             }
             let set = try #require(report.commands[NFL.Command.setFlows.rawValue])
-            #expect(set.backendOperations > 0 && set.backendNanoseconds > 0, "\(backend): a SET's flows are backend inserts")
+            #expect(
+                set.backendOperations > 0 && set.backendNanoseconds > 0, "\(backend): a SET's flows are backend inserts"
+            )
         }
     }
 
@@ -67,15 +77,17 @@ final class SlowOnce: BackendTiming {
         let reader = try TraceReader(path: trace)
         while let r = try reader.next() {
             guard !r.synthetic, r.direction == .toUser, let id = reader.families.hairpinID,
-                  let m = try? HairpinMessage.decode(r.netlink, familyID: id), let e = m.encap, !e.isAnswer,
-                  let c = UInt8(exactly: e.command) else { continue }
+                let m = try? HairpinMessage.decode(r.netlink, familyID: id), let e = m.encap, !e.isAnswer,
+                let c = UInt8(exactly: e.command)
+            else { continue }
             expected[c, default: 0] += e.attributes?.flows?.count ?? 0
         }
         let report = try replay(trace, .backend(backend), preload: true)
         for c in [NFL.Command.setFlows, .delFlows] {
             #expect(report.commands[c.rawValue]?.flows == expected[c.rawValue], "\(backend) \(c.name)")
         }
-        #expect((expected[NFL.Command.setFlows.rawValue] ?? 0) > report.commands[NFL.Command.setFlows.rawValue]?.calls ?? 0)
+        #expect(
+            (expected[NFL.Command.setFlows.rawValue] ?? 0) > report.commands[NFL.Command.setFlows.rawValue]?.calls ?? 0)
     }
 
     @Test func theHeadlineIsTheAllRow() throws {
@@ -88,15 +100,27 @@ final class SlowOnce: BackendTiming {
             #expect(r.serviceRate == r.overall.callsPerSecond && r.serviceRate > 0)
             #expect(r.wallRate > 0 && r.wallRate <= r.serviceRate, "the service's time is part of the wall time")
             #expect(r.overall.calls == r.calls, "the all row counts every call of a run")
-            #expect((r.runRates.min() ?? 0) <= r.serviceRate * 1.000001 && r.serviceRate <= (r.runRates.max() ?? 0) * 1.000001)
+            #expect(
+                (r.runRates.min() ?? 0) <= r.serviceRate * 1.000001
+                    && r.serviceRate <= (r.runRates.max() ?? 0) * 1.000001)
             let json = r.json
-            #expect(json["calls_per_second"].flatMap(doubleValue) == json["all"]?["calls_per_second"].flatMap(doubleValue))
+            #expect(
+                json["calls_per_second"].flatMap(doubleValue) == json["all"]?["calls_per_second"].flatMap(doubleValue))
             #expect(r.overall.backendOperations > 0 && r.overall.backendNanosecondsPerOperation > 0)
-            #expect(r.overall.mean * Double(r.overall.calls) >= r.overall.backendNanosecondsPerOperation * Double(r.overall.backendOperations))
+            #expect(
+                r.overall.mean * Double(r.overall.calls) >= r.overall.backendNanosecondsPerOperation
+                    * Double(r.overall.backendOperations))
             // In the table, the headline's calls/s cell is the all row's.
             let table = BenchReport.table([r], runs: 3, warmup: 0).split(separator: "\n").map(String.init)
-            let head = try #require(table.first { $0.hasPrefix(backend.rawValue + " ") && !$0.contains("all") && !$0.contains("_FLOWS") && !$0.contains("GET_") })
-            let all = try #require(table.first { $0.hasPrefix(backend.rawValue + " ") && $0.split(separator: " ").dropFirst().first == "all" })
+            let head = try #require(
+                table.first {
+                    $0.hasPrefix(backend.rawValue + " ") && !$0.contains("all") && !$0.contains("_FLOWS")
+                        && !$0.contains("GET_")
+                })
+            let all = try #require(
+                table.first {
+                    $0.hasPrefix(backend.rawValue + " ") && $0.split(separator: " ").dropFirst().first == "all"
+                })
             let headRate = head.split(separator: " ")[1], allRate = all.split(separator: " ")[4]
             #expect(headRate == allRate, "\(head)\n\(all)")
         }
@@ -105,8 +129,10 @@ final class SlowOnce: BackendTiming {
 
 /// A copy of `source` without the records `drop` picks (synthetic ones always kept).
 @discardableResult
-func dropRecords(_ source: String, to destination: String,
-                 _ drop: (StoredTraceRecord, FamilyTable) -> Bool) throws -> (dropped: Int, of: Int) {
+func dropRecords(
+    _ source: String, to destination: String,
+    _ drop: (StoredTraceRecord, FamilyTable) -> Bool
+) throws -> (dropped: Int, of: Int) {
     let reader = try TraceReader(path: source)
     var records: [StoredTraceRecord] = []
     var dropped = 0, live = 0
@@ -121,9 +147,12 @@ func dropRecords(_ source: String, to destination: String,
         }
         records.append(s)
     }
-    let interfaces = reader.interfaces.map { PcapngInterfaceInfo(name: $0.name ?? "if\($0.index)", description: $0.description) }
-    let writer = try PcapngWriter(path: destination, section: PcapngSectionInfo(comment: "records removed by a test"),
-                                  interfaces: interfaces)
+    let interfaces = reader.interfaces.map {
+        PcapngInterfaceInfo(name: $0.name ?? "if\($0.index)", description: $0.description)
+    }
+    let writer = try PcapngWriter(
+        path: destination, section: PcapngSectionInfo(comment: "records removed by a test"),
+        interfaces: interfaces)
     for r in records { try r.withRecord { try writer.append($0) } }
     try writer.close()
     return (dropped, live)
@@ -135,11 +164,13 @@ func dropRecords(_ source: String, to destination: String,
     @Test func aChangedHairpinAnswerDivergesOnTheTwin() throws {
         let dir = try TempDir()
         let path = dir.file("eexist.pcapng")
-        let changed = try rewrite(try Fixtures.demo.get(), to: path, editHairpinAnswer(.setFlows, once: Once()) { e in
-            guard e.status == 0 else { return false }
-            e.status = 17
-            return true
-        })
+        let changed = try rewrite(
+            try Fixtures.demo.get(), to: path,
+            editHairpinAnswer(.setFlows, once: Once()) { e in
+                guard e.status == 0 else { return false }
+                e.status = 17
+                return true
+            })
         #expect(changed == 1)
         let r = try replay(path, .twin(backend: .hash))
         #expect(!r.succeeded)
@@ -160,8 +191,9 @@ func dropRecords(_ source: String, to destination: String,
         let once = Once()
         let changed = try rewrite(try Fixtures.demo.get(), to: path) { record, families in
             guard !once.done, !record.synthetic, record.direction == .toUser, let id = families.hairpinID,
-                  var m = try? HairpinMessage.decode(record.netlink, familyID: id), var e = m.encap, !e.isAnswer,
-                  e.command == UInt32(NFL.Command.getTables.rawValue) else { return false }
+                var m = try? HairpinMessage.decode(record.netlink, familyID: id), var e = m.encap, !e.isAnswer,
+                e.command == UInt32(NFL.Command.getTables.rawValue)
+            else { return false }
             e.attributes?.identifier = 4711
             m.encap = e
             record.netlink = try m.encoded()
@@ -170,7 +202,8 @@ func dropRecords(_ source: String, to destination: String,
         }
         #expect(changed == 1)
         let r = try replay(path, .twin(backend: .hash))
-        #expect(r.divergent == 1 && r.first?.leg == .hairpin && r.first?.reason.contains("request") == true, "\(r.text())")
+        #expect(
+            r.divergent == 1 && r.first?.leg == .hairpin && r.first?.reason.contains("request") == true, "\(r.text())")
     }
 
     /// Records removed at random (seeded): the replay fails, saying how many calls lack an
@@ -198,8 +231,9 @@ func dropRecords(_ source: String, to destination: String,
         var dropped = 0
         try dropRecords(try Fixtures.generated.get(), to: path) { r, families in
             guard r.direction == .toKernel, let id = families.hairpinID, r.netlink.count >= 16,
-                  r.netlink.withUnsafeBytes({ $0.loadUnaligned(fromByteOffset: 4, as: UInt16.self) }) == id,
-                  rng.next() % 20 == 0 else { return false }
+                r.netlink.withUnsafeBytes({ $0.loadUnaligned(fromByteOffset: 4, as: UInt16.self) }) == id,
+                rng.next() % 20 == 0
+            else { return false }
             dropped += 1
             return true
         }
@@ -207,13 +241,14 @@ func dropRecords(_ source: String, to destination: String,
         for target in ["backend:hash", "backend:tss"] {
             let fails = try run(bin, ["replay", path, "--target", target])
             #expect(fails.status == 1, "\(fails.stdout)\(fails.stderr)")
-            #expect(fails.stdout.contains("0 divergent") && fails.stdout.contains("without a recorded answer"), "\(fails.stdout)")
+            #expect(
+                fails.stdout.contains("0 divergent") && fails.stdout.contains("without a recorded answer"),
+                "\(fails.stdout)")
             let accepted = try run(bin, ["replay", path, "--target", target, "--allow-incomplete"])
             #expect(accepted.status == 0, "\(accepted.stdout)\(accepted.stderr)")
         }
     }
 }
-
 
 /// The packet blocks of a pcapng file in order (EPB, SPB, obsolete PB): what Wireshark numbers
 /// as frames 1, 2, … — counted here independently of TraceReader. Each block's packet data.
@@ -242,11 +277,13 @@ func packetBlocks(_ path: String) throws -> [[UInt8]] {
     @Test func reportsNameTheFrameWiresharkShows() throws {
         let dir = try TempDir()
         let path = dir.file("flip.pcapng")
-        try rewrite(try Fixtures.demo.get(), to: path, editHairpinAnswer(.setFlows, once: Once()) { e in
-            guard e.status == 0 else { return false }
-            e.status = 17
-            return true
-        })
+        try rewrite(
+            try Fixtures.demo.get(), to: path,
+            editHairpinAnswer(.setFlows, once: Once()) { e in
+                guard e.status == 0 else { return false }
+                e.status = 17
+                return true
+            })
         let frames = try packetBlocks(path)
         // The frame's netlink header (after the 16-byte pseudo-header): type and nlmsg_seq.
         func header(_ frame: Int) -> (type: UInt16, seq: UInt32, bytes: [UInt8])? {
@@ -259,7 +296,9 @@ func packetBlocks(_ path: String) throws -> [[UInt8]] {
             let d = try #require(r.first)
             let h = try #require(header(d.frame), "frame \(d.frame) of \(frames.count)")
             let peek = h.bytes.withUnsafeBytes { EncapPeek($0) }
-            #expect(peek?.status == nil && peek?.sequence == d.sequence, "preload \(preload): frame \(d.frame) is not the call's ENCAP request")
+            #expect(
+                peek?.status == nil && peek?.sequence == d.sequence,
+                "preload \(preload): frame \(d.frame) is not the call's ENCAP request")
             #expect(r.text().contains("frame \(d.frame)") && !r.text().contains("record \(d.frame)"))
         }
         let twin = try replay(path, .twin(backend: .hash))
@@ -277,10 +316,15 @@ func packetBlocks(_ path: String) throws -> [[UInt8]] {
         #expect(a.bytes.withUnsafeBytes { EncapPeek($0)?.status } == 17)
 
         // tshark agrees on what frame f is (its length).
-        if let tshark = ["/usr/bin/tshark", "/usr/local/bin/tshark"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
-            let out = try run(tshark, ["-r", path, "-Y", "frame.number == \(f)", "-T", "fields", "-e", "frame.cap_len"])
-            #expect(out.status == 0 && out.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == String(frames[f - 1].count),
-                    "\(out.stdout) \(out.stderr)")
+        if let tshark = ["/usr/bin/tshark", "/usr/local/bin/tshark"].first(where: {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }) {
+            let out = try run(
+                tshark, ["-r", path, "-Y", "frame.number == \(f)", "-T", "fields", "-e", "frame.cap_len"])
+            #expect(
+                out.status == 0
+                    && out.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == String(frames[f - 1].count),
+                "\(out.stdout) \(out.stderr)")
         }
     }
 }
@@ -295,9 +339,12 @@ extension FrameNumberTests {
         let frames = try packetBlocks(path).count
         // The reader names the frame the cut falls in, or the last whole one when it falls between.
         func named(_ note: String) -> Bool {
-            note.contains("ends inside a block") && (note.contains("frame \(frames + 1) is cut") || note.contains("after frame \(frames)"))
+            note.contains("ends inside a block")
+                && (note.contains("frame \(frames + 1) is cut") || note.contains("after frame \(frames)"))
         }
-        for (target, preload) in [(ReplayTarget.backend(.hash), false), (.backend(.hash), true), (.twin(backend: .hash), false)] {
+        for (target, preload) in [
+            (ReplayTarget.backend(.hash), false), (.backend(.hash), true), (.twin(backend: .hash), false),
+        ] {
             let r = try replay(path, target, preload: preload)
             #expect(r.notes.contains(where: named), "\(target) preload \(preload): \(r.notes)")
         }
@@ -311,8 +358,10 @@ extension FrameNumberTests {
     static func bars(_ svg: String) -> [(panel: String, backend: String, fill: String, title: String)] {
         svg.split(separator: "\n").compactMap { line -> (String, String, String, String)? in
             guard line.hasPrefix("<rect class=\"bar\"") else { return nil }
-            return (attribute("data-panel", line), attribute("data-backend", line), attribute("fill", line),
-                    line.range(of: "<title>").map { String(line[$0.upperBound...].prefix { $0 != "<" }) } ?? "")
+            return (
+                attribute("data-panel", line), attribute("data-backend", line), attribute("fill", line),
+                line.range(of: "<title>").map { String(line[$0.upperBound...].prefix { $0 != "<" }) } ?? ""
+            )
         }
     }
 
@@ -328,8 +377,11 @@ extension FrameNumberTests {
         o.runs = 2
         o.warmup = 0
         let results = try [BackendKind.hash, .tcam, .dummy].map { try Bench.run(source, backend: $0, options: o) }
-        let svg = SVGChart.render(results, context: SVGChart.Context(runs: 2, warmup: 0, machine: "testhost (Test CPU, 2 cores)",
-                                                                      version: "9.9.9"))
+        let svg = SVGChart.render(
+            results,
+            context: SVGChart.Context(
+                runs: 2, warmup: 0, machine: "testhost (Test CPU, 2 cores)",
+                version: "9.9.9"))
         let bars = Self.bars(svg)
         // Every panel has a bar for every backend, each backend one colour everywhere, all different.
         for panel in ["latency", "throughput", "p99", "cost", "moves"] {
@@ -338,7 +390,9 @@ extension FrameNumberTests {
         // The update cost in the literature's terms: TCAM entry moves per flow updated; the
         // other backends move nothing.
         let tcam = try #require(results.first { $0.backend == "tcam" })
-        let updated = tcam.commands.filter { $0.command == "SET_FLOWS" || $0.command == "DEL_FLOWS" }.reduce(0) { $0 + $1.flows }
+        let updated = tcam.commands.filter { $0.command == "SET_FLOWS" || $0.command == "DEL_FLOWS" }.reduce(0) {
+            $0 + $1.flows
+        }
         #expect(tcam.movesPerUpdate == Double(tcam.entryMoves ?? 0) / Double(updated))
         #expect(bars.contains { $0.panel == "moves" && $0.backend == "hash" && $0.title.hasSuffix(": 0") })
         var colour: [String: Set<String>] = [:]
@@ -363,8 +417,12 @@ extension FrameNumberTests {
         #expect(bars.contains { $0.panel == "p99" && $0.title.contains(" SET_FLOWS:") })
         let dir = try TempDir()
         try svg.write(toFile: dir.file("c.svg"), atomically: true, encoding: .utf8)
-        let xml = try run("/usr/bin/env", ["python3", "-c", "import sys, xml.dom.minidom as m; m.parse(sys.argv[1]); print('ok')",
-                                           dir.file("c.svg")])
+        let xml = try run(
+            "/usr/bin/env",
+            [
+                "python3", "-c", "import sys, xml.dom.minidom as m; m.parse(sys.argv[1]); print('ok')",
+                dir.file("c.svg"),
+            ])
         #expect(xml.stdout.contains("ok"), "\(xml.stderr)")
     }
 

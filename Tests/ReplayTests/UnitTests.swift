@@ -11,10 +11,14 @@ import Posix
 
 @Suite("normalisation") struct NormalizerTests {
     static func encap(family: UInt16, seq: UInt32, port: UInt32, encapSeq: UInt64, status: UInt32?) throws -> [UInt8] {
-        try HairpinMessage(header: NetlinkHeader(type: family, flags: Netlink.flagRequest | Netlink.flagAck, sequence: seq, port: port),
-                           command: NFLH.Command.encap.rawValue,
-                           encap: HairpinEncap(command: UInt32(NFL.Command.setFlows.rawValue), status: status, sequence: encapSeq,
-                                               attributes: .device(1000), results: [FlowResult(index: 0, errno: 0)])).encoded()
+        try HairpinMessage(
+            header: NetlinkHeader(
+                type: family, flags: Netlink.flagRequest | Netlink.flagAck, sequence: seq, port: port),
+            command: NFLH.Command.encap.rawValue,
+            encap: HairpinEncap(
+                command: UInt32(NFL.Command.setFlows.rawValue), status: status, sequence: encapSeq,
+                attributes: .device(1000), results: [FlowResult(index: 0, errno: 0)])
+        ).encoded()
     }
 
     @Test func whatMayDifferIsNormalisedAndNothingElse() throws {
@@ -33,19 +37,26 @@ import Posix
 
     @Test func anAckEchoIsNormalisedAndAnIfindexMapped() throws {
         let req = NetlinkHeader(length: 40, type: 0x30, flags: 5, sequence: 1234, port: 0)
-        let ackA = NetlinkAck(header: NetlinkHeader(type: Netlink.typeError, flags: 0, sequence: 1234, port: 77), error: -17,
-                              request: req, message: "duplicate").encoded()
+        let ackA = NetlinkAck(
+            header: NetlinkHeader(type: Netlink.typeError, flags: 0, sequence: 1234, port: 77), error: -17,
+            request: req, message: "duplicate"
+        ).encoded()
         var req2 = req
         req2.type = 0x1c
         req2.sequence = 9
-        let ackB = NetlinkAck(header: NetlinkHeader(type: Netlink.typeError, flags: 0, sequence: 9, port: 5), error: -17,
-                              request: req2, message: "duplicate").encoded()
+        let ackB = NetlinkAck(
+            header: NetlinkHeader(type: Netlink.typeError, flags: 0, sequence: 9, port: 5), error: -17,
+            request: req2, message: "duplicate"
+        ).encoded()
         let n1 = ackA.withUnsafeBytes { Normalizer(flowTableID: 0x30, hairpinID: nil).normalized($0) }
         let n2 = ackB.withUnsafeBytes { Normalizer(flowTableID: 0x1c, hairpinID: nil).normalized($0) }
         #expect(n1 == n2)
         // An API reply from a target whose device is ifindex 5, compared with the recorded 1000.
-        let reply = try FlowTableMessage(familyID: 0x1c, command: .getTables, isRequest: false, attributes: .device(5)).encoded()
-        let mapped = reply.withUnsafeBytes { Normalizer(flowTableID: 0x1c, hairpinID: nil, ifindexMap: [5: 1000]).normalized($0) }
+        let reply = try FlowTableMessage(familyID: 0x1c, command: .getTables, isRequest: false, attributes: .device(5))
+            .encoded()
+        let mapped = reply.withUnsafeBytes {
+            Normalizer(flowTableID: 0x1c, hairpinID: nil, ifindexMap: [5: 1000]).normalized($0)
+        }
         #expect(try FlowTableMessage.decode(mapped, requireShape: false).attributes.identifier == 1000)
     }
 
@@ -56,7 +67,9 @@ import Posix
                 var bytes = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
                 if n >= 8 { bytes[4] = rng.next() % 2 == 0 ? 0x1d : 2; bytes[5] = 0 }
                 if n >= 20 { bytes[16] = NFLH.Command.encap.rawValue }
-                _ = bytes.withUnsafeBytes { Normalizer(flowTableID: 0x1c, hairpinID: 0x1d, ifindexMap: [1: 2]).normalized($0) }
+                _ = bytes.withUnsafeBytes {
+                    Normalizer(flowTableID: 0x1c, hairpinID: 0x1d, ifindexMap: [1: 2]).normalized($0)
+                }
                 _ = bytes.withUnsafeBytes { EncapPeek($0, countFlows: true) }
                 _ = bytes.withUnsafeBytes { raw in Array(Messages(raw)) }
                 _ = MessageJSON.json(bytes)
@@ -117,13 +130,15 @@ import Posix
         #expect(elapsed >= expected * 0.999, "elapsed \(elapsed) s, schedule \(expected) s")
         #expect(s.achievedRate <= 50_000 * 1.001, "achieved \(s.achievedRate)/s")
         let tolerance = s.meanLateness < 1e6 ? 0.01 : 0.10
-        #expect(abs(s.achievedRate - 50_000) / 50_000 < tolerance,
-                "achieved \(s.achievedRate)/s, mean lateness \(s.meanLateness) ns")
+        #expect(
+            abs(s.achievedRate - 50_000) / 50_000 < tolerance,
+            "achieved \(s.achievedRate)/s, mean lateness \(s.meanLateness) ns")
         // No speed-up at the end: with absolute deadlines a stall in the first half is caught up
         // in the second (that is what "no drift" means), so the halves may differ; what must
         // never happen is a message sent before its deadline — at halfway as at the end.
         let first = Double(halfway - start) / 1e9
-        #expect(first >= Double(n / 2) / 50_000 * 0.999, "halfway after \(first) s, schedule \(Double(n / 2) / 50_000) s")
+        #expect(
+            first >= Double(n / 2) / 50_000 * 0.999, "halfway after \(first) s, schedule \(Double(n / 2) / 50_000) s")
         #expect(s.scheduledSpan == UInt64(n - 1) * 20_000)
     }
 
@@ -149,7 +164,9 @@ import Posix
         #expect(p.paced == report.calls)
         #expect(p.achievedRate <= 1_000 * 1.01, "achieved \(p.achievedRate)/s")
         let tolerance = p.meanLateness < 2e6 ? 0.02 : 0.5
-        #expect(abs(p.achievedRate - 1_000) / 1_000 < tolerance, "achieved \(p.achievedRate)/s, mean lateness \(p.meanLateness) ns")
+        #expect(
+            abs(p.achievedRate - 1_000) / 1_000 < tolerance,
+            "achieved \(p.achievedRate)/s, mean lateness \(p.meanLateness) ns")
         #expect(p.scheduledSpan == UInt64(report.calls - 1) * 1_000_000)
     }
 }
@@ -207,12 +224,18 @@ import Posix
     @Test func theBinaryWritesTheTraceAndTheFlowsJSON() throws {
         let bin = try flowtraceBinary()
         let dir = try TempDir()
-        let r = try run(bin, ["gen", "--flows", "300", "--seed", "5", "-w", dir.file("t.pcapng"), "--batch", "16",
-                              "--json", dir.file("flows.json")])
+        let r = try run(
+            bin,
+            [
+                "gen", "--flows", "300", "--seed", "5", "-w", dir.file("t.pcapng"), "--batch", "16",
+                "--json", dir.file("flows.json"),
+            ])
         #expect(r.status == 0, "\(r.stderr)")
         let attrs = try FlowTableJSON.loadAttributes(file: dir.file("flows.json"), expectedKey: "flows")
         #expect(attrs.flows?.count == 300)
-        #expect(try run(bin, ["gen", "--flows", "10", "-w", dir.file("x.pcapng"), "--churn", "0.7", "--errors", "0.5"]).status == 2)
+        #expect(
+            try run(bin, ["gen", "--flows", "10", "-w", dir.file("x.pcapng"), "--churn", "0.7", "--errors", "0.5"])
+                .status == 2)
         #expect(try run(bin, ["gen", "--flows", "10", "-w", "/nonexistent-dir/x.pcapng"]).status == 2)
     }
 }
@@ -222,8 +245,12 @@ import Posix
         let bin = try flowtraceBinary()
         let dir = try TempDir()
         let trace = try Fixtures.generated.get()
-        let r = try run(bin, ["bench", trace, "--backends", "hash,tcam", "--runs", "2", "--warmup", "1",
-                              "--json", dir.file("b.json"), "--svg", dir.file("b.svg")])
+        let r = try run(
+            bin,
+            [
+                "bench", trace, "--backends", "hash,tcam", "--runs", "2", "--warmup", "1",
+                "--json", dir.file("b.json"), "--svg", dir.file("b.svg"),
+            ])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("calls/s") && r.stdout.contains("p99.9"))
         #expect(r.stdout.contains("hash") && r.stdout.contains("tcam"))
@@ -234,11 +261,15 @@ import Posix
         #expect(results.allSatisfy { $0["divergent"]?.int64Value == 0 })
         #expect(results.allSatisfy { ($0["peak_rss_bytes"]?.int64Value ?? 0) > 0 })
         #expect(results.last?["tcam_entry_moves"]?.int64Value != nil)
-        let xml = try run("/usr/bin/env", ["python3", "-c",
-                                           "import sys, xml.dom.minidom as m; d = m.parse(sys.argv[1]); "
-                                           + "assert d.documentElement.tagName == 'svg'; "
-                                           + "assert len(d.getElementsByTagName('rect')) > 10; print('ok')",
-                                           dir.file("b.svg")])
+        let xml = try run(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                "import sys, xml.dom.minidom as m; d = m.parse(sys.argv[1]); "
+                    + "assert d.documentElement.tagName == 'svg'; "
+                    + "assert len(d.getElementsByTagName('rect')) > 10; print('ok')",
+                dir.file("b.svg"),
+            ])
         #expect(xml.status == 0 && xml.stdout.contains("ok"), "\(xml.stderr)")
     }
 
@@ -284,8 +315,10 @@ import Posix
     static func drain(_ s: RecordSource, limit: Int = .max) throws -> [Seen] {
         var out: [Seen] = []
         while out.count < limit, let r = try s.next() {
-            out.append(Seen(bytes: [UInt8](r.netlink), number: s.recordNumber, timestamp: r.timestamp, synthetic: r.synthetic,
-                            hairpinID: s.families.hairpinID))
+            out.append(
+                Seen(
+                    bytes: [UInt8](r.netlink), number: s.recordNumber, timestamp: r.timestamp, synthetic: r.synthetic,
+                    hairpinID: s.families.hairpinID))
         }
         return out
     }
@@ -320,7 +353,8 @@ import Posix
         var off = 0
         var blockStart = 0
         while off + 8 <= whole.count {
-            let len = Int(whole[off + 4]) | Int(whole[off + 5]) << 8 | Int(whole[off + 6]) << 16 | Int(whole[off + 7]) << 24
+            let len =
+                Int(whole[off + 4]) | Int(whole[off + 5]) << 8 | Int(whole[off + 6]) << 16 | Int(whole[off + 7]) << 24
             if off >= at { blockStart = off; break }
             guard len >= 12 else { break }
             off += len

@@ -72,8 +72,9 @@ import Testing
     /// NLMSG_ERROR, capped, with an extended ACK message when given.
     static func nlmsgerr(_ error: Int32, type: UInt16, seq: UInt32, port: UInt32, text: String? = nil) -> [UInt8] {
         var w = NetlinkWriter(capacity: 128)
-        let start = w.beginMessage(type: Netlink.typeError, flags: Netlink.flagCapped | (text == nil ? 0 : Netlink.flagAckTLVs),
-                                   sequence: seq, port: port)
+        let start = w.beginMessage(
+            type: Netlink.typeError, flags: Netlink.flagCapped | (text == nil ? 0 : Netlink.flagAckTLVs),
+            sequence: seq, port: port)
         w.appendRaw(error)
         w.appendRaw(UInt32(20)); w.appendRaw(type); w.appendRaw(Netlink.flagRequest | Netlink.flagAck)
         w.appendRaw(seq); w.appendRaw(port)
@@ -89,25 +90,31 @@ import Testing
         var t: UInt64 = 1_000_000_000
         func put(_ bytes: [UInt8], _ dir: TraceDirection, proto: UInt16 = 16) {
             t += 1000
-            bytes.withUnsafeBytes { r.record(leg: .unknown, direction: dir, bytes: $0, timestamp: t, netlinkProtocol: proto) }
+            bytes.withUnsafeBytes {
+                r.record(leg: .unknown, direction: dir, bytes: $0, timestamp: t, netlinkProtocol: proto)
+            }
         }
         // 1: toydev named during the capture (as the capture writes it after asking nlctrl).
-        r.recordFamily(Controller.Family(id: toyID, name: "toydev", version: 1, maxAttr: 3, ops: [(1, 0)]), timestamp: t)
+        r.recordFamily(
+            Controller.Family(id: toyID, name: "toydev", version: 1, maxAttr: 3, ops: [(1, 0)]), timestamp: t)
         // 2-4: get, its reply, its ACK.
         put(toyRequest(seq: 1), .toKernel)
-        put(message(type: toyID, flags: 0, command: 1) { w in
-            w.put(1, u32: 7); w.put(2, string: "eth0"); w.put(3, u64: 42)
-        }.withSequence(1, port: 100), .toUser)
+        put(
+            message(type: toyID, flags: 0, command: 1) { w in
+                w.put(1, u32: 7); w.put(2, string: "eth0"); w.put(3, u64: 42)
+            }.withSequence(1, port: 100), .toUser)
         put(nlmsgerr(0, type: toyID, seq: 1, port: 100), .toUser)
         // 5-6: a family no NEWFAMILY names and no spec knows, refused with an extended ACK.
-        put(message(type: unknownID, flags: Netlink.flagRequest | Netlink.flagAck, command: 5) { w in w.put(1, u32: 1) }
-            .withSequence(2, port: 200), .toKernel)
+        put(
+            message(type: unknownID, flags: Netlink.flagRequest | Netlink.flagAck, command: 5) { w in w.put(1, u32: 1) }
+                .withSequence(2, port: 200), .toKernel)
         put(nlmsgerr(-2, type: unknownID, seq: 2, port: 200, text: "no such thing"), .toUser)
         // 7-8: rtnetlink RTM_NEWLINK (16, which is nlctrl's id in generic netlink) and its ACK.
-        put(message(type: 16, flags: Netlink.flagRequest | Netlink.flagAck) { w in
-            w.appendRaw(UInt8(0)); w.appendRaw(UInt8(0)); w.appendRaw(UInt16(0)); w.appendRaw(Int32(3))
-            w.put(3, string: "dummy0"); w.put(4, u32: 1500)
-        }.withSequence(3, port: 300), .toKernel, proto: 0)
+        put(
+            message(type: 16, flags: Netlink.flagRequest | Netlink.flagAck) { w in
+                w.appendRaw(UInt8(0)); w.appendRaw(UInt8(0)); w.appendRaw(UInt16(0)); w.appendRaw(Int32(3))
+                w.put(3, string: "dummy0"); w.put(4, u32: 1500)
+            }.withSequence(3, port: 300), .toKernel, proto: 0)
         put(nlmsgerr(-17, type: 16, seq: 3, port: 300, text: "link exists"), .toUser, proto: 0)
         // 9: a toydev get whose attribute runs past the message (nla_len 12, 8 bytes left).
         var bad = toyRequest(seq: 4)
@@ -136,12 +143,15 @@ import Testing
         while let r = try reader.next() {
             let f = reader.families
             let s = SummaryDecoder.summarize(r.netlink, families: f, netlinkProtocol: r.netlinkProtocol)
-            let e = calls.observe(s, families: f, timestamp: r.timestamp, frame: reader.frameNumber, synthetic: r.synthetic)
+            let e = calls.observe(
+                s, families: f, timestamp: r.timestamp, frame: reader.frameNumber, synthetic: r.synthetic)
             let text = FamilyView.describes(s, e) ? view.lineText(r, s, e, families: f) : nil
-            out.append(Line(frame: reader.frameNumber,
-                            text: TraceLine.format(s, record: r, leg: .unknown, latency: nil, call: e.call, familyText: text),
-                            json: FamilyView.describes(s, e) ? view.jsonMembers(r, s, e, families: f) : [],
-                            call: e, record: StoredTraceRecord(r)))
+            out.append(
+                Line(
+                    frame: reader.frameNumber,
+                    text: TraceLine.format(s, record: r, leg: .unknown, latency: nil, call: e.call, familyText: text),
+                    json: FamilyView.describes(s, e) ? view.jsonMembers(r, s, e, families: f) : [],
+                    call: e, record: StoredTraceRecord(r)))
         }
         return out
     }
@@ -156,17 +166,22 @@ import Testing
         #expect(lines[0].record.synthetic && lines[0].record.interface == Recorder.otherInterface)
         #expect(lines[1].text.hasSuffix("#1     ?       >k toydev get req id=7 seq 1"), "\(lines[1].text)")
         #expect(lines[2].text.contains(">u toydev get rsp id=7 name=eth0 count=42 seq 1"), "\(lines[2].text)")
-        #expect(lines[3].text.contains("#1     ?       >u ACK toydev get seq 1 OK") || lines[3].text.contains("ACK toydev get seq 1"),
-                "\(lines[3].text)")
+        #expect(
+            lines[3].text.contains("#1     ?       >u ACK toydev get seq 1 OK")
+                || lines[3].text.contains("ACK toydev get seq 1"),
+            "\(lines[3].text)")
         // Shown by number, not dropped; its error by errno with the extended ACK text.
         #expect(lines[4].text.contains("#2") && lines[4].text.contains("family 0x30 cmd 5 seq 2"), "\(lines[4].text)")
         #expect(lines[5].text.contains("ERROR family 0x30 cmd 5 seq 2 ENOENT \"no such thing\""), "\(lines[5].text)")
         // rtnetlink by protocol and type: its fixed header and attributes.
-        #expect(lines[6].text.contains("#3") && lines[6].text.contains("rt-toy newlink req index=3 ifname=dummy0 mtu=1500"),
-                "\(lines[6].text)")
+        #expect(
+            lines[6].text.contains("#3") && lines[6].text.contains("rt-toy newlink req index=3 ifname=dummy0 mtu=1500"),
+            "\(lines[6].text)")
         #expect(lines[7].text.contains("ERROR rt-toy newlink seq 3 EEXIST \"link exists\""), "\(lines[7].text)")
         // Where the bad attribute is: byte 20, after the netlink and genl headers.
-        #expect(lines[8].text.contains("toydev get (cannot decode: ") && lines[8].text.contains("at byte 20"), "\(lines[8].text)")
+        #expect(
+            lines[8].text.contains("toydev get (cannot decode: ") && lines[8].text.contains("at byte 20"),
+            "\(lines[8].text)")
         #expect(lines[9].text.contains("toydev get req id=9 seq 5"), "\(lines[9].text)")
         // The call id pairs request and answers in every family.
         #expect(lines[1...3].map(\.call.call) == [1, 1, 1])
@@ -182,13 +197,16 @@ import Testing
         let lines = try Self.read(path)
         guard lines.count == 10 else { Issue.record("\(lines.count) lines"); return }
         let reply = JSONValue.object(lines[2].json)
-        #expect(reply["family"] == .string("toydev") && reply["op"] == .string("get") && reply["request"] == .bool(false))
+        #expect(
+            reply["family"] == .string("toydev") && reply["op"] == .string("get") && reply["request"] == .bool(false))
         #expect(reply["attrs"]?["name"] == .string("eth0"))
         #expect(reply["attrs"]?["count"]?.uint64Value == 42)
         let unknown = JSONValue.object(lines[4].json)
         #expect(unknown["family"] == .string("family 0x30") && unknown["spec"] == .bool(false))
         let err = JSONValue.object(lines[7].json)
-        #expect(err["protocol"]?.uint64Value == 0 && err["call_family"] == .string("rt-toy") && err["call_op"] == .string("newlink"))
+        #expect(
+            err["protocol"]?.uint64Value == 0 && err["call_family"] == .string("rt-toy")
+                && err["call_op"] == .string("newlink"))
         #expect(err["errno"] == .string("EEXIST"))
         let link = JSONValue.object(lines[6].json)
         #expect(link["header"]?["index"]?.int64Value == 3)
@@ -215,7 +233,9 @@ import Testing
         #expect(named["family 0x30 cmd 5"]?.errorTexts[2] == ["no such thing": 1])
         #expect(named["rt-toy newlink"]?.requests == 1 && named["rt-toy newlink"]?.errors == [17: 1])
 
-        let failed = stats.failedRequests.map { (Self.specs.names($0.operation).operation, $0.requestFrame, $0.answerFrame, $0.errno, $0.message) }
+        let failed = stats.failedRequests.map {
+            (Self.specs.names($0.operation).operation, $0.requestFrame, $0.answerFrame, $0.errno, $0.message)
+        }
         #expect(failed.count == 2)
         guard failed.count == 2 else { return }
         #expect(failed[0] == ("cmd 5", 5, 6, 2, "no such thing"))

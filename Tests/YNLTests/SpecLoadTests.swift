@@ -8,7 +8,8 @@ import Testing
 /// The kernel's specs, from the cache scripts/install-deps.sh --specs fills (nil: not unpacked).
 func kernelSpecDir() -> String? {
     guard let dir = YNLSpecLibrary.kernelSpecDirectory(environment: ProcessInfo.processInfo.environment),
-          FileManager.default.fileExists(atPath: dir) else { return nil }
+        FileManager.default.fileExists(atPath: dir)
+    else { return nil }
     return dir
 }
 
@@ -46,8 +47,9 @@ let projectSpecDir: String = URL(fileURLWithPath: #filePath).deletingLastPathCom
         // A user's own net_flow_nl spec, searched before the project's.
         let own = try String(contentsOfFile: projectSpecDir + "/net_flow_nl.yaml", encoding: .utf8)
         try own.write(toFile: dir + "/mine.yaml", atomically: true, encoding: .utf8)
-        let path = YNLSpecLibrary.searchPath(specDirs: ["/a"], environment: ["FLOWTRACE_SPEC_PATH": dir + ":/b", "HOME": "/nonexistent"],
-                                             executable: projectSpecDir + "/../.build/debug/flowtrace")
+        let path = YNLSpecLibrary.searchPath(
+            specDirs: ["/a"], environment: ["FLOWTRACE_SPEC_PATH": dir + ":/b", "HOME": "/nonexistent"],
+            executable: projectSpecDir + "/../.build/debug/flowtrace")
         #expect(path.map(\.origin) == ["--spec-dir", "FLOWTRACE_SPEC_PATH", "FLOWTRACE_SPEC_PATH", "project"])
         #expect(path.map(\.path).prefix(3) == ["/a", dir, "/b"])
         let lib = YNLSpecLibrary.load(Array(path.dropFirst()))

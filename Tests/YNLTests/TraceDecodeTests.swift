@@ -12,8 +12,10 @@ let tracesDir: String = URL(fileURLWithPath: #filePath).deletingLastPathComponen
 @Suite struct TraceDecodeTests {
     let lib = YNLSpecLibrary.load([YNLSpecDirectory(path: projectSpecDir, origin: "project")])
 
-    @Test(arguments: ["demo-session.pcapng", "batched-session.pcapng", "error-session.pcapng",
-                      "error-session-acked-answers.pcapng"])
+    @Test(arguments: [
+        "demo-session.pcapng", "batched-session.pcapng", "error-session.pcapng",
+        "error-session-acked-answers.pcapng",
+    ])
     func traceMessagesDecode(_ file: String) throws {
         let flow = YNLDecoder(try #require(lib.family(named: "net_flow_nl")))
         let hairpin = YNLDecoder(try #require(lib.family(named: "nfl_hairpin")))
@@ -41,7 +43,9 @@ let tracesDir: String = URL(fileURLWithPath: #filePath).deletingLastPathComponen
                     }
                     #expect(UInt8(y.command) == typed.command)
                     if let l = typed.listener {
-                        #expect(y.attributes.first { $0.name == "listener" }?.value["port"] == l.port.map { .unsigned(UInt64($0)) })
+                        #expect(
+                            y.attributes.first { $0.name == "listener" }?.value["port"]
+                                == l.port.map { .unsigned(UInt64($0)) })
                     }
                     decoded += 1
                 }

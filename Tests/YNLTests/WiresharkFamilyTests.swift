@@ -21,7 +21,9 @@ indirect enum SpecValue {
 
 enum SpecEncoder {
     /// Encodes `fields` as attributes of `set`, numbered and typed by the spec.
-    static func put(_ family: YNLFamily, set name: String, _ fields: [(String, SpecValue)], into w: inout NetlinkWriter) throws {
+    static func put(_ family: YNLFamily, set name: String, _ fields: [(String, SpecValue)], into w: inout NetlinkWriter)
+        throws
+    {
         let set = try #require(family.attributeSet(named: name))
         for (attrName, value) in fields {
             let a = try #require(set.attribute(named: attrName), "\(family.name) \(name) has no \(attrName)")
@@ -31,8 +33,8 @@ enum SpecEncoder {
                 case 1: w.put(a.value, u8: UInt8(v))
                 case 2: w.put(a.value, u16: UInt16(v))
                 case 8: w.put(a.value, u64: v)
-                case 0 where v > UInt64(UInt32.max): w.put(a.value, u64: v)   // uint in 8 bytes
-                default: w.put(a.value, u32: UInt32(v))   // u32, and uint/sint in 4 bytes
+                case 0 where v > UInt64(UInt32.max): w.put(a.value, u64: v)  // uint in 8 bytes
+                default: w.put(a.value, u32: UInt32(v))  // u32, and uint/sint in 4 bytes
                 }
             case (.string, .string(let s)):
                 w.put(a.value, string: s)
@@ -47,12 +49,15 @@ enum SpecEncoder {
     }
 
     /// One genl message of `operation` (request or reply, numbered by the spec's direction).
-    static func message(_ family: YNLFamily, id: UInt16, _ operation: String, request: Bool, seq: UInt32,
-                        _ fields: [(String, SpecValue)]) throws -> [UInt8] {
+    static func message(
+        _ family: YNLFamily, id: UInt16, _ operation: String, request: Bool, seq: UInt32,
+        _ fields: [(String, SpecValue)]
+    ) throws -> [UInt8] {
         let op = try #require(family.operation(named: operation))
         let command = try #require(request ? op.requestValue : op.replyValue)
         var w = NetlinkWriter(capacity: 512)
-        let start = w.beginMessage(type: id, flags: request ? Netlink.flagRequest | Netlink.flagAck : 0, sequence: seq, port: 77)
+        let start = w.beginMessage(
+            type: id, flags: request ? Netlink.flagRequest | Netlink.flagAck : 0, sequence: seq, port: 77)
         w.genericHeader(command: UInt8(command), version: 1)
         try put(family, set: family.attributeSets[try #require(op.attributeSet)].name, fields, into: &w)
         w.endMessage(start)
@@ -64,7 +69,9 @@ enum SpecEncoder {
 struct TsharkRun {
     static let executable: String? = {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        return path.split(separator: ":").map { "\($0)/tshark" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        return path.split(separator: ":").map { "\($0)/tshark" }.first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
     }()
 
     let directory: URL
@@ -100,43 +107,87 @@ struct TsharkRun {
     static let netdevID: UInt16 = 0x16
 
     static func families() throws -> [YNLFamily] {
-        try ["devlink", "ethtool", "netdev"].map { try YNLSpecLoader.load(path: fixtures.appendingPathComponent("\($0).yaml").path) }
+        try ["devlink", "ethtool", "netdev"].map {
+            try YNLSpecLoader.load(path: fixtures.appendingPathComponent("\($0).yaml").path)
+        }
     }
 
     /// The frames, numbered from 1: NEWFAMILY, then devlink, ethtool and netdev requests and replies.
-    static func messages(_ devlink: YNLFamily, _ ethtool: YNLFamily, _ netdev: YNLFamily) throws -> [(bytes: [UInt8], family: YNLFamily?)] {
+    static func messages(_ devlink: YNLFamily, _ ethtool: YNLFamily, _ netdev: YNLFamily) throws -> [(
+        bytes: [UInt8], family: YNLFamily?
+    )] {
         var out: [(bytes: [UInt8], family: YNLFamily?)] = []
         for (id, name) in [(devlinkID, "devlink"), (ethtoolID, "ethtool")] {
             var w = NetlinkWriter(capacity: 256)
-            Controller.newFamily(Controller.Family(id: id, name: name, version: 1, maxAttr: 1, ops: []), sequence: 1, port: 77, into: &w)
+            Controller.newFamily(
+                Controller.Family(id: id, name: name, version: 1, maxAttr: 1, ops: []), sequence: 1, port: 77, into: &w)
             out.append((w.bytes, nil))
         }
         let dev: [(String, SpecValue)] = [("bus-name", .string("netdevsim")), ("dev-name", .string("netdevsim1"))]
-        out.append((try SpecEncoder.message(devlink, id: devlinkID, "port-get", request: true, seq: 2,     // 3
-                                            dev + [("port-index", .int(1))]), devlink))
-        out.append((try SpecEncoder.message(devlink, id: devlinkID, "port-get", request: false, seq: 2,    // 4
-                                            dev + [("port-index", .int(1)), ("port-type", .int(2)), ("port-flavour", .int(0)),
-                                                   ("port-netdev-ifindex", .int(9)), ("port-netdev-name", .string("eni1np1")),
-                                                   ("port-number", .int(0))]), devlink))
-        out.append((try SpecEncoder.message(devlink, id: devlinkID, "port-get", request: true, seq: 3,     // 5
-                                            dev + [("port-index", .int(2))]), devlink))
-        out.append((try SpecEncoder.message(devlink, id: devlinkID, "get", request: true, seq: 4, dev), devlink))   // 6
-        out.append((try SpecEncoder.message(devlink, id: devlinkID, "get", request: false, seq: 4,         // 7
-                                            dev + [("reload-failed", .int(0))]), devlink))
-        let header: [(String, SpecValue)] = [("header", .nest([("dev-index", .int(3)), ("dev-name", .string("eth0")), ("flags", .int(5))]))]
-        out.append((try SpecEncoder.message(ethtool, id: ethtoolID, "linkinfo-get", request: true, seq: 5, header), ethtool))   // 8
-        out.append((try SpecEncoder.message(ethtool, id: ethtoolID, "linkinfo-get", request: false, seq: 5,   // 9
-                                            header + [("port", .int(0)), ("phyaddr", .int(1)), ("transceiver", .int(1))]), ethtool))
-        out.append((try SpecEncoder.message(ethtool, id: ethtoolID, "channels-get", request: false, seq: 6,   // 10
-                                            header + [("rx-max", .int(8)), ("tx-max", .int(8)), ("combined-count", .int(4))]), ethtool))
-        var w = NetlinkWriter(capacity: 256)                                                                // 11
-        Controller.newFamily(Controller.Family(id: netdevID, name: "netdev", version: 1, maxAttr: 1, ops: []), sequence: 1, port: 77, into: &w)
+        out.append(
+            (
+                try SpecEncoder.message(
+                    devlink, id: devlinkID, "port-get", request: true, seq: 2,  // 3
+                    dev + [("port-index", .int(1))]), devlink
+            ))
+        out.append(
+            (
+                try SpecEncoder.message(
+                    devlink, id: devlinkID, "port-get", request: false, seq: 2,  // 4
+                    dev + [
+                        ("port-index", .int(1)), ("port-type", .int(2)), ("port-flavour", .int(0)),
+                        ("port-netdev-ifindex", .int(9)), ("port-netdev-name", .string("eni1np1")),
+                        ("port-number", .int(0)),
+                    ]), devlink
+            ))
+        out.append(
+            (
+                try SpecEncoder.message(
+                    devlink, id: devlinkID, "port-get", request: true, seq: 3,  // 5
+                    dev + [("port-index", .int(2))]), devlink
+            ))
+        out.append((try SpecEncoder.message(devlink, id: devlinkID, "get", request: true, seq: 4, dev), devlink))  // 6
+        out.append(
+            (
+                try SpecEncoder.message(
+                    devlink, id: devlinkID, "get", request: false, seq: 4,  // 7
+                    dev + [("reload-failed", .int(0))]), devlink
+            ))
+        let header: [(String, SpecValue)] = [
+            ("header", .nest([("dev-index", .int(3)), ("dev-name", .string("eth0")), ("flags", .int(5))]))
+        ]
+        out.append(
+            (try SpecEncoder.message(ethtool, id: ethtoolID, "linkinfo-get", request: true, seq: 5, header), ethtool))  // 8
+        out.append(
+            (
+                try SpecEncoder.message(
+                    ethtool, id: ethtoolID, "linkinfo-get", request: false, seq: 5,  // 9
+                    header + [("port", .int(0)), ("phyaddr", .int(1)), ("transceiver", .int(1))]), ethtool
+            ))
+        out.append(
+            (
+                try SpecEncoder.message(
+                    ethtool, id: ethtoolID, "channels-get", request: false, seq: 6,  // 10
+                    header + [("rx-max", .int(8)), ("tx-max", .int(8)), ("combined-count", .int(4))]), ethtool
+            ))
+        var w = NetlinkWriter(capacity: 256)  // 11
+        Controller.newFamily(
+            Controller.Family(id: netdevID, name: "netdev", version: 1, maxAttr: 1, ops: []), sequence: 1, port: 77,
+            into: &w)
         out.append((w.bytes, nil))
         // A u64 flags value, and uint in 8 and in 4 bytes.
-        out.append((try SpecEncoder.message(netdev, id: netdevID, "dev-get", request: false, seq: 7,        // 12
-                                            [("ifindex", .int(5)), ("xdp-features", .int(0x45)), ("xdp-zc-max-segs", .int(1))]), netdev))
-        out.append((try SpecEncoder.message(netdev, id: netdevID, "page-pool-get", request: false, seq: 8,  // 13
-                                            [("id", .int(1 << 33)), ("ifindex", .int(5)), ("inflight", .int(3))]), netdev))
+        out.append(
+            (
+                try SpecEncoder.message(
+                    netdev, id: netdevID, "dev-get", request: false, seq: 7,  // 12
+                    [("ifindex", .int(5)), ("xdp-features", .int(0x45)), ("xdp-zc-max-segs", .int(1))]), netdev
+            ))
+        out.append(
+            (
+                try SpecEncoder.message(
+                    netdev, id: netdevID, "page-pool-get", request: false, seq: 8,  // 13
+                    [("id", .int(1 << 33)), ("ifindex", .int(5)), ("inflight", .int(3))]), netdev
+            ))
         return out
     }
 
@@ -156,10 +207,12 @@ struct TsharkRun {
         let messages = try messages(families[0], families[1], families[2])
         let writer = try PcapngWriter(path: trace.path, interfaces: [PcapngInterfaceInfo(name: "nlmon0")])
         for (i, m) in messages.enumerated() {
-            let request = m.bytes[6] & UInt8(Netlink.flagRequest) != 0   // nlmsg_flags, little-endian
+            let request = m.bytes[6] & UInt8(Netlink.flagRequest) != 0  // nlmsg_flags, little-endian
             try m.bytes.withUnsafeBytes { raw in
-                try writer.append(TraceRecord(timestamp: 1_700_000_000_000_000_000 + UInt64(i) * 1000,
-                                              direction: request ? .toKernel : .toUser, netlink: raw))
+                try writer.append(
+                    TraceRecord(
+                        timestamp: 1_700_000_000_000_000_000 + UInt64(i) * 1000,
+                        direction: request ? .toKernel : .toUser, netlink: raw))
             }
         }
         try writer.close()
@@ -168,15 +221,20 @@ struct TsharkRun {
 
     /// The filter field of every leaf a decoded message holds, with its value as tshark prints
     /// it (integers in decimal; tshark prints flags in hex, compared as numbers).
-    static func leaves(_ family: YNLFamily, set: Int, _ fields: [YNLField], top: Bool, into out: inout [(String, String)]) {
+    static func leaves(
+        _ family: YNLFamily, set: Int, _ fields: [YNLField], top: Bool, into out: inout [(String, String)]
+    ) {
         let s = family.attributeSets[set]
         for f in fields {
             guard let a = s.attribute(named: f.name) else { continue }
-            let field = top ? "\(family.name).\(YNLNames.cLower(a.name))"
+            let field =
+                top
+                ? "\(family.name).\(YNLNames.cLower(a.name))"
                 : "\(family.name).\(YNLNames.cLower(s.name)).\(YNLNames.cLower(a.name))"
             switch (f.value, a.kind) {
             case (.fields(let inner), .nest(let n)): leaves(family, set: n, inner, top: false, into: &out)
-            case (.unsigned(let v), _), (.enumerated(let v, _), _), (.flags(let v, _), _): out.append((field, String(v)))
+            case (.unsigned(let v), _), (.enumerated(let v, _), _), (.flags(let v, _), _):
+                out.append((field, String(v)))
             case (.signed(let v), _): out.append((field, String(v)))
             case (.string(let v), _): out.append((field, v))
             default: break
@@ -203,16 +261,26 @@ struct TsharkRun {
             Self.leaves(family, set: try #require(op.attributeSet), decoded.attributes, top: top, into: &expected)
             #expect(!expected.isEmpty)
             let names = expected.map(\.0)
-            let run = try tshark.run(["-r", trace.path, "-Y", "frame.number == \(frame)", "-T", "fields", "-E", "occurrence=f",
-                                      "-e", "_ws.col.Info"] + names.flatMap { ["-e", $0] })
+            let run = try tshark.run(
+                [
+                    "-r", trace.path, "-Y", "frame.number == \(frame)", "-T", "fields", "-E", "occurrence=f",
+                    "-e", "_ws.col.Info",
+                ] + names.flatMap { ["-e", $0] })
             #expect(run.status == 0 && run.err.isEmpty, "frame \(frame): \(run.err)")
-            let columns = run.out.split(separator: "\n").first.map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) } ?? []
+            let columns =
+                run.out.split(separator: "\n").first.map {
+                    $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+                } ?? []
             #expect(columns.count == names.count + 1, "frame \(frame): \(run.out)")
             guard columns.count == names.count + 1 else { continue }
             let direction = decoded.request ? "req" : "rsp"
-            #expect(columns[0].hasPrefix(YNLNames.cUpper(decoded.operation) + " " + direction), "frame \(frame) Info: \(columns[0])")
+            #expect(
+                columns[0].hasPrefix(YNLNames.cUpper(decoded.operation) + " " + direction),
+                "frame \(frame) Info: \(columns[0])")
             for (i, (name, value)) in expected.enumerated() {
-                #expect(Self.number(columns[i + 1]) == value, "frame \(frame) \(name): tshark \(columns[i + 1]), interpreter \(value)")
+                #expect(
+                    Self.number(columns[i + 1]) == value,
+                    "frame \(frame) \(name): tshark \(columns[i + 1]), interpreter \(value)")
                 checked += 1
             }
         }
@@ -265,7 +333,10 @@ struct TsharkRun {
             let outer = w.beginNest(a.value)
             switch item {
             case .nest(let set): try nest(set, 0)
-            case .integer(let t): [UInt8](repeating: 1, count: t.scalar.width == 0 ? 8 : t.scalar.width).withUnsafeBytes { w.put(0, bytes: $0) }
+            case .integer(let t):
+                [UInt8](repeating: 1, count: t.scalar.width == 0 ? 8 : t.scalar.width).withUnsafeBytes {
+                    w.put(0, bytes: $0)
+                }
             case .binary: [UInt8](repeating: 1, count: 4).withUnsafeBytes { w.put(0, bytes: $0) }
             }
             try w.endNest(outer)
@@ -298,18 +369,23 @@ struct TsharkRun {
         var messages = 0
         func append(_ bytes: [UInt8], toKernel: Bool) throws {
             time += 1000
-            try bytes.withUnsafeBytes { try writer.append(TraceRecord(timestamp: time, direction: toKernel ? .toKernel : .toUser, netlink: $0)) }
+            try bytes.withUnsafeBytes {
+                try writer.append(TraceRecord(timestamp: time, direction: toKernel ? .toKernel : .toUser, netlink: $0))
+            }
         }
         for (i, family) in families.enumerated() {
             let id = UInt16(0x20 + i)
             var w = NetlinkWriter(capacity: 256)
-            Controller.newFamily(Controller.Family(id: id, name: family.name, version: 1, maxAttr: 1, ops: []), sequence: 1, port: 77, into: &w)
+            Controller.newFamily(
+                Controller.Family(id: id, name: family.name, version: 1, maxAttr: 1, ops: []), sequence: 1, port: 77,
+                into: &w)
             try append(w.bytes, toKernel: false)
             for op in family.operations {
                 for (request, value) in [(true, op.requestValue), (false, op.replyValue)] {
                     guard let value, let set = op.attributeSet, op.fixedHeader == nil else { continue }
                     var m = NetlinkWriter(capacity: 4096)
-                    let start = m.beginMessage(type: id, flags: request ? Netlink.flagRequest : 0, sequence: 2, port: 77)
+                    let start = m.beginMessage(
+                        type: id, flags: request ? Netlink.flagRequest : 0, sequence: 2, port: 77)
                     m.genericHeader(command: UInt8(truncatingIfNeeded: value), version: 1)
                     for a in family.attributeSets[set].attributes { try Self.sample(family, a, into: &m, depth: 0) }
                     m.endMessage(start)
@@ -322,7 +398,9 @@ struct TsharkRun {
         let tshark = TsharkRun(directory: dir, plugin: plugin)
         let run = try tshark.run(["-r", trace.path, "-V"])
         #expect(run.status == 0 && run.err.isEmpty, "\(run.err)")
-        #expect(!run.out.contains("Dissector failure") && !run.out.contains("dissector failure"), "a Lua error in \(trace.path)")
+        #expect(
+            !run.out.contains("Dissector failure") && !run.out.contains("dissector failure"),
+            "a Lua error in \(trace.path)")
         #expect(!run.out.contains("Lua Error"))
         let ours = families.map(\.name).joined(separator: " || ")
         let reached = try tshark.run(["-r", trace.path, "-Y", ours, "-T", "fields", "-e", "frame.number"])
@@ -336,27 +414,32 @@ struct TsharkRun {
         // generator, the same text.
         let lib = YNLSpecLibrary.load([YNLSpecDirectory(path: projectSpecDir, origin: "project")])
         let text = try LuaEmitter.emit(lib.specs.map(\.family))
-        let file = URL(fileURLWithPath: projectSpecDir).deletingLastPathComponent().appendingPathComponent("wireshark/flowtrace.lua")
+        let file = URL(fileURLWithPath: projectSpecDir).deletingLastPathComponent().appendingPathComponent(
+            "wireshark/flowtrace.lua")
         let onDisk = try String(contentsOf: file, encoding: .utf8)
         // Only the header's file names differ (absolute paths here, spec/... there).
-        let strip = { (s: String) in s.split(separator: "\n").filter { !$0.hasPrefix("-- Generated from ") }.joined(separator: "\n") }
+        let strip = { (s: String) in
+            s.split(separator: "\n").filter { !$0.hasPrefix("-- Generated from ") }.joined(separator: "\n")
+        }
         #expect(strip(text) == strip(onDisk))
     }
 
     @Test func familiesWiresharkDissectsAreLeftOut() throws {
-        let raw = try YNLSpecLoader.load(yaml: """
-            name: rt-thing
-            protocol: netlink-raw
-            protonum: 0
-            attribute-sets: [ { name: a, attributes: [ { name: x, type: u32 } ] } ]
-            operations: { list: [ { name: get, attribute-set: a, value: 16, do: { request: { attributes: [ x ] } } } ] }
-            """, file: "rt-thing.yaml")
+        let raw = try YNLSpecLoader.load(
+            yaml: """
+                name: rt-thing
+                protocol: netlink-raw
+                protonum: 0
+                attribute-sets: [ { name: a, attributes: [ { name: x, type: u32 } ] } ]
+                operations: { list: [ { name: get, attribute-set: a, value: 16, do: { request: { attributes: [ x ] } } } ] }
+                """, file: "rt-thing.yaml")
         #expect(LuaEmitter.skipReason(raw)?.contains("netlink-route") == true)
-        let ctrl = try YNLSpecLoader.load(yaml: """
-            name: nlctrl
-            attribute-sets: [ { name: a, attributes: [ { name: x, type: u32 } ] } ]
-            operations: { list: [ { name: get, attribute-set: a, do: { request: { attributes: [ x ] } } } ] }
-            """, file: "nlctrl.yaml")
+        let ctrl = try YNLSpecLoader.load(
+            yaml: """
+                name: nlctrl
+                attribute-sets: [ { name: a, attributes: [ { name: x, type: u32 } ] } ]
+                operations: { list: [ { name: get, attribute-set: a, do: { request: { attributes: [ x ] } } } ] }
+                """, file: "nlctrl.yaml")
         #expect(LuaEmitter.skipReason(ctrl) != nil)
         #expect(try !LuaEmitter.emit([raw, ctrl]).contains("SPEC[#SPEC + 1]"))
     }
@@ -364,20 +447,36 @@ struct TsharkRun {
     /// Specs the interpreter loads but Wireshark cannot name: a clear error naming the file and
     /// key, never a trap or a plugin that fails inside Wireshark.
     @Test(arguments: [
-        ("name: fam\nattribute-sets: [ { name: a, attributes: [ { name: \"x y\", type: u32 } ] } ]", "attribute-sets[a].attributes[x y]"),
-        ("name: fam\nattribute-sets: [ { name: a, attributes: [ { name: x-y, type: u32 }, { name: x_y, type: u32 } ] } ]", "fam.x_y"),
+        (
+            "name: fam\nattribute-sets: [ { name: a, attributes: [ { name: \"x y\", type: u32 } ] } ]",
+            "attribute-sets[a].attributes[x y]"
+        ),
+        (
+            "name: fam\nattribute-sets: [ { name: a, attributes: [ { name: x-y, type: u32 }, { name: x_y, type: u32 } ] } ]",
+            "fam.x_y"
+        ),
         ("name: \"Fam ily\"\nattribute-sets: [ { name: a, attributes: [ { name: x, type: u32 } ] } ]", "name"),
-        ("name: Fam\nattribute-sets: [ { name: a, attributes: [ { name: x, type: u32 } ] } ]", "cannot name a Wireshark protocol"),
-        ("name: fam\nattribute-sets: [ { name: \"a\u{e9}\", attributes: [ { name: x, type: u32 } ] } ]", "attribute-sets[a\u{e9}]"),
+        (
+            "name: Fam\nattribute-sets: [ { name: a, attributes: [ { name: x, type: u32 } ] } ]",
+            "cannot name a Wireshark protocol"
+        ),
+        (
+            "name: fam\nattribute-sets: [ { name: \"a\u{e9}\", attributes: [ { name: x, type: u32 } ] } ]",
+            "attribute-sets[a\u{e9}]"
+        ),
     ])
     func hostileNames(_ spec: (String, String)) throws {
-        let text = spec.0 + "\noperations: { list: [ { name: get, attribute-set: \(spec.0.contains("\u{e9}") ? "\"a\u{e9}\"" : "a"), do: { request: { attributes: [] } } } ] }"
+        let text =
+            spec.0
+            + "\noperations: { list: [ { name: get, attribute-set: \(spec.0.contains("\u{e9}") ? "\"a\u{e9}\"" : "a"), do: { request: { attributes: [] } } } ] }"
         let family = try YNLSpecLoader.load(yaml: text, file: "hostile.yaml")
         do {
             _ = try LuaEmitter.emit([family])
             Issue.record("no error for \(spec.0)")
         } catch let error as SpecError {
-            #expect(error.file == "hostile.yaml" || error.description.contains("hostile") || error.message.contains(spec.1), "\(error)")
+            #expect(
+                error.file == "hostile.yaml" || error.description.contains("hostile") || error.message.contains(spec.1),
+                "\(error)")
             #expect("\(error)".contains(spec.1), "\(error)")
         }
     }

@@ -200,9 +200,8 @@ scan "${code[@]}" -E "(//|^\s*/?\*).*($history)"
 report "dates or session history in code comments (they go to BENCHMARKS.md or the commit message)" "no dates or session history in code comments"
 scan --include='*.sh' --include='*.bash' --include='*.py' --include='Makefile' --include='Kbuild' -E "(^|\s)#.*($history)"
 report "dates or session history in script comments" "no dates or session history in script comments"
-# Formatting (scripts/format.sh --check, the repository's .swift-format). Off until the lead has
-# formatted the tree; then this default becomes 1 (FORMAT_CHECK=1 runs it before that).
-if [[ "${FORMAT_CHECK:-0}" == 1 ]]; then
+# Formatting (scripts/format.sh --check, the repository's .swift-format); FORMAT_CHECK=0 skips it.
+if [[ "${FORMAT_CHECK:-1}" == 1 ]]; then
   if "$root/scripts/format.sh" --check > "$tmp/format.out" 2>&1; then ok "Swift sources formatted (scripts/format.sh --check)"
   else bad "Swift sources not formatted: run scripts/format.sh"; tail -5 "$tmp/format.out" | sed 's/^/    /'; fi
 fi

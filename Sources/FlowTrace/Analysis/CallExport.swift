@@ -15,7 +15,8 @@ public enum CallExport {
     /// The calls of every file up to the first damage, and that damage: a malformed block (the
     /// error) or a file cut short (its message); a reader shows what it could read, then this.
     public static func read(paths: [String]) throws(TraceFileError)
-        -> (calls: [CallInfo], error: TraceFileError?, truncation: String?) {
+        -> (calls: [CallInfo], error: TraceFileError?, truncation: String?)
+    {
         var log = CallLog()
         log.keepFindings = 0
         for (index, path) in paths.enumerated() {
@@ -52,41 +53,61 @@ public enum CallExport {
                 JSONMember("last_frame", .int(Int64(c.lastFrame))),
             ]
             if let d = c.ifindex { args.append(JSONMember("ifindex", .number(UInt64(d)))) }
-            for (pid, start, end, frame) in [(apiProcess, c.apiStart, c.apiEnd, c.apiRequestFrame),
-                                             (hairpinProcess, c.encapStart, c.encapEnd, c.encapRequestFrame)] {
+            for (pid, start, end, frame) in [
+                (apiProcess, c.apiStart, c.apiEnd, c.apiRequestFrame),
+                (hairpinProcess, c.encapStart, c.encapEnd, c.encapRequestFrame),
+            ] {
                 guard let start else { continue }
                 // An unanswered call (cut trace, timed-out answer) lasts to its last record's time: none.
                 let dur = end.map { $0 >= start ? $0 - start : 0 } ?? 0
                 threads.insert([pid, tid])
-                events.append(.object([
-                    JSONMember("name", .string(c.commandName)),
-                    JSONMember("cat", .string(pid == apiProcess ? "api" : "hairpin")),
-                    JSONMember("ph", .string("X")),
-                    JSONMember("ts", us(start)),
-                    JSONMember("dur", .double(Double(dur) / 1000)),
-                    JSONMember("pid", .int(Int64(pid))),
-                    JSONMember("tid", .int(Int64(tid))),
-                    JSONMember("args", .object(args + [JSONMember("request_frame", .int(Int64(frame))),
-                                                       JSONMember("answered", .bool(end != nil))])),
-                ]))
+                events.append(
+                    .object([
+                        JSONMember("name", .string(c.commandName)),
+                        JSONMember("cat", .string(pid == apiProcess ? "api" : "hairpin")),
+                        JSONMember("ph", .string("X")),
+                        JSONMember("ts", us(start)),
+                        JSONMember("dur", .double(Double(dur) / 1000)),
+                        JSONMember("pid", .int(Int64(pid))),
+                        JSONMember("tid", .int(Int64(tid))),
+                        JSONMember(
+                            "args",
+                            .object(
+                                args + [
+                                    JSONMember("request_frame", .int(Int64(frame))),
+                                    JSONMember("answered", .bool(end != nil)),
+                                ])),
+                    ]))
             }
         }
         var meta: [JSONValue] = []
         for (pid, label) in [(apiProcess, "api leg (net_flow_nl)"), (hairpinProcess, "hairpin leg (nfl_hairpin)")]
         where threads.contains(where: { $0[0] == pid }) {
-            meta.append(.object([JSONMember("name", .string("process_name")), JSONMember("ph", .string("M")),
-                                 JSONMember("pid", .int(Int64(pid))), JSONMember("args", .object([JSONMember("name", .string(label))]))]))
+            meta.append(
+                .object([
+                    JSONMember("name", .string("process_name")), JSONMember("ph", .string("M")),
+                    JSONMember("pid", .int(Int64(pid))),
+                    JSONMember("args", .object([JSONMember("name", .string(label))])),
+                ]))
         }
         for t in threads.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-            meta.append(.object([JSONMember("name", .string("thread_name")), JSONMember("ph", .string("M")),
-                                 JSONMember("pid", .int(Int64(t[0]))), JSONMember("tid", .int(Int64(t[1]))),
-                                 JSONMember("args", .object([JSONMember("name", .string(t[1] == 0 ? "no device" : "ifindex \(t[1])"))]))]))
+            meta.append(
+                .object([
+                    JSONMember("name", .string("thread_name")), JSONMember("ph", .string("M")),
+                    JSONMember("pid", .int(Int64(t[0]))), JSONMember("tid", .int(Int64(t[1]))),
+                    JSONMember(
+                        "args", .object([JSONMember("name", .string(t[1] == 0 ? "no device" : "ifindex \(t[1])"))])),
+                ]))
         }
         return .object([
             JSONMember("traceEvents", .array(meta + events)),
             JSONMember("displayTimeUnit", .string("ns")),
-            JSONMember("otherData", .object([JSONMember("trace", .string(name)), JSONMember("origin_ns", .number(origin)),
-                                             JSONMember("calls", .int(Int64(calls.count)))])),
+            JSONMember(
+                "otherData",
+                .object([
+                    JSONMember("trace", .string(name)), JSONMember("origin_ns", .number(origin)),
+                    JSONMember("calls", .int(Int64(calls.count))),
+                ])),
         ])
     }
 
@@ -95,7 +116,8 @@ public enum CallExport {
         return o == 0 ? "ok" : "error"
     }
 
-    public static let csvHeader = "call,command,device,start_ns,api_latency_ns,hairpin_latency_ns,status,errno,flows,first_frame,last_frame"
+    public static let csvHeader =
+        "call,command,device,start_ns,api_latency_ns,hairpin_latency_ns,status,errno,flows,first_frame,last_frame"
 
     /// One row per call; empty cells for what the call does not have.
     public static func csv(_ calls: [CallInfo]) -> String {
@@ -113,6 +135,7 @@ public enum CallExport {
     }
 
     static func csvCell(_ s: String) -> String {
-        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\"" : s
+        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
+            ? "\"" + s.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\"" : s
     }
 }

@@ -62,7 +62,9 @@ public struct CallInfo: Sendable {
 
     public init(id: Int) { self.id = id }
 
-    public var commandName: String { NFL.Command(rawValue: command)?.name ?? (command == 0xff ? "?" : "cmd \(command)") }
+    public var commandName: String {
+        NFL.Command(rawValue: command)?.name ?? (command == 0xff ? "?" : "cmd \(command)")
+    }
 
     /// The outcome the caller saw: the final API answer, else (a hairpin-only recording) the ENCAP STATUS.
     public var outcome: Int32? { status ?? hairpinRefusal ?? encapStatus }
@@ -120,7 +122,9 @@ public struct CallLog {
 
     mutating func find(_ frame: Int, _ call: Int, _ text: String) {
         findingCount += 1
-        if findings.count < keepFindings { findings.append(CallFinding(file: fileName, frame: frame, call: call, text: text)) }
+        if findings.count < keepFindings {
+            findings.append(CallFinding(file: fileName, frame: frame, call: call, text: text))
+        }
     }
 
     /// Feeds one record; `frame` is its 1-based frame number in its file.
@@ -131,7 +135,9 @@ public struct CallLog {
         // each message on the CPU that sent it, so a kernel capture may step back a few µs.
         if !record.synthetic, record.leg != .unknown {
             if let last = lastTimestamp, ts < last {
-                find(frame, 0, "timestamp \(last - ts) ns earlier than frame \(lastTimestampFrame)'s: records out of order")
+                find(
+                    frame, 0,
+                    "timestamp \(last - ts) ns earlier than frame \(lastTimestampFrame)'s: records out of order")
             }
             lastTimestamp = ts
             lastTimestampFrame = frame
@@ -141,13 +147,17 @@ public struct CallLog {
         if !record.synthetic, record.netlink.count >= Netlink.headerLength {
             let flags = record.netlink.loadUnaligned(fromByteOffset: 6, as: UInt16.self)
             var found: [(Int, String)] = []
-            if control.observe(s, e, flags: flags, families: families, frame: frame, report: { found.append(($0, $1)) }) {
+            if control.observe(s, e, flags: flags, families: families, frame: frame, report: { found.append(($0, $1)) })
+            {
                 e = CallEvent()
             }
             for (f, text) in found { find(f, 0, text) }
         }
         if e.replacedCall > 0 {
-            find(frame, e.call, "an API request with the port and seq of call \(e.replacedCall), which is still open (duplicated request?)")
+            find(
+                frame, e.call,
+                "an API request with the port and seq of call \(e.replacedCall), which is still open (duplicated request?)"
+            )
         }
         if e.orphan {
             find(frame, 0, "\(Self.roleText(e.role, s)) matches no call: its request is missing or comes later")
@@ -208,7 +218,9 @@ public struct CallLog {
                 if let st = s.strategy { c.strategy = st }
                 if let seq = s.encapSeq {
                     if let last = lastEncapSeq, seq <= last {
-                        find(frame, call, "ENCAP SEQ \(seq) after SEQ \(last) (frame \(lastEncapSeqFrame)): SEQs go backwards")
+                        find(
+                            frame, call,
+                            "ENCAP SEQ \(seq) after SEQ \(last) (frame \(lastEncapSeqFrame)): SEQs go backwards")
                     }
                     lastEncapSeq = seq
                     lastEncapSeqFrame = frame
@@ -246,7 +258,8 @@ public struct CallLog {
                 c.answerFlows += s.flowCount
                 c.failedFlows += s.failedResults - s.canceledResults
                 if record.netlink.count >= Netlink.headerLength,
-                   record.netlink.loadUnaligned(fromByteOffset: 6, as: UInt16.self) & Netlink.flagAck != 0 {
+                    record.netlink.loadUnaligned(fromByteOffset: 6, as: UInt16.self) & Netlink.flagAck != 0
+                {
                     c.acksAsked += 1
                 }
                 if e.final {
@@ -273,7 +286,8 @@ public struct CallLog {
                     // A dump's NLMSG_DONE carries its outcome: 0, or the -errno that cut it short.
                     var done = s
                     let m = record.netlink
-                    let error = m.count >= Netlink.headerLength + 4 ? m.loadUnaligned(fromByteOffset: 16, as: Int32.self) : 0
+                    let error =
+                        m.count >= Netlink.headerLength + 4 ? m.loadUnaligned(fromByteOffset: 16, as: Int32.self) : 0
                     done.status = error == 0 ? 0 : 0 &- error
                     final(&c, done, ts: ts, frame: frame)
                 }
@@ -282,7 +296,8 @@ public struct CallLog {
                 c.replyFlows += s.flowCount
                 if s.flowCount == 0 { c.emptyReplies += 1 }
                 if record.netlink.count >= Netlink.headerLength,
-                   record.netlink.loadUnaligned(fromByteOffset: 6, as: UInt16.self) & Netlink.flagMulti != 0 {
+                    record.netlink.loadUnaligned(fromByteOffset: 6, as: UInt16.self) & Netlink.flagMulti != 0
+                {
                     c.multiReplies += 1
                 }
             }

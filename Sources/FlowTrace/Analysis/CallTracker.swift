@@ -97,7 +97,8 @@ public struct CallTracker {
     }
     var familyCalls: [FamilyKey: FamilyCall] = [:]
     /// The last ENCAP answers by nlmsg_seq & (size - 1): (nlmsg_seq, call, command).
-    var answerRing = [(key: UInt64, call: Int, command: UInt8)](repeating: (UInt64.max, 0, 0), count: CallTracker.ringSize)
+    var answerRing = [(key: UInt64, call: Int, command: UInt8)](
+        repeating: (UInt64.max, 0, 0), count: CallTracker.ringSize)
     static let ringSize = 256
 
     /// Whether requests of other families (and protocols) open calls. `CallLog` audits our calls
@@ -112,14 +113,20 @@ public struct CallTracker {
     /// Feeds the next message of the file (the record's first message, summarised). `frame` is
     /// the record's 1-based frame number; `synthetic` records belong to no call.
     @inline(__always)
-    public mutating func observe(_ s: MessageSummary, families: FamilyTable, timestamp: UInt64, frame: Int,
-                                 synthetic: Bool = false) -> CallEvent {
+    public mutating func observe(
+        _ s: MessageSummary, families: FamilyTable, timestamp: UInt64, frame: Int,
+        synthetic: Bool = false
+    ) -> CallEvent {
         var e = CallEvent()
         if synthetic { return e }
         switch s.kind {
         case .flowTable:
             e.leg = .api
-            if s.isRequest { apiRequest(s, timestamp: timestamp, frame: frame, into: &e) } else { apiAnswer(s, role: .apiReply, timestamp: timestamp, into: &e) }
+            if s.isRequest {
+                apiRequest(s, timestamp: timestamp, frame: frame, into: &e)
+            } else {
+                apiAnswer(s, role: .apiReply, timestamp: timestamp, into: &e)
+            }
         case .done:
             guard s.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric else {
                 familyAnswer(s, final: .done, timestamp: timestamp, into: &e)
@@ -161,7 +168,8 @@ public struct CallTracker {
         case .hairpin:
             e.leg = .hairpin
             guard s.command == NFLH.Command.encap.rawValue, let seq = s.encapSeq,
-                  seq < Self.snapshotSequenceBase else { return e }
+                seq < Self.snapshotSequenceBase
+            else { return e }
             if s.status == nil {
                 encapRequest(s, seq: seq, timestamp: timestamp, frame: frame, into: &e)
             } else {
@@ -185,8 +193,9 @@ public struct CallTracker {
         e.netlinkProtocol = s.netlinkProtocol
         let key = FamilyKey(netlinkProtocol: s.netlinkProtocol, port: s.port, seq: s.netlinkSeq)
         if let old = familyCalls[key] { e.replacedCall = old.call }
-        familyCalls[key] = FamilyCall(call: calls, type: s.familyID, command: s.command, start: timestamp, frame: frame,
-                                      dump: s.isDump, ack: s.wantsAck)
+        familyCalls[key] = FamilyCall(
+            call: calls, type: s.familyID, command: s.command, start: timestamp, frame: frame,
+            dump: s.isDump, ack: s.wantsAck)
     }
 
     enum FamilyAnswerKind { case reply, done, ack }
@@ -194,7 +203,9 @@ public struct CallTracker {
     /// A reply, NLMSG_DONE or ACK/error of another family's call: by (protocol, port, seq), else
     /// (protocol, 0, seq). Final: the ACK or error; a dump's NLMSG_DONE; the reply of a request
     /// that asked for neither a dump nor an ACK.
-    mutating func familyAnswer(_ s: MessageSummary, final kind: FamilyAnswerKind, timestamp: UInt64, into e: inout CallEvent) {
+    mutating func familyAnswer(
+        _ s: MessageSummary, final kind: FamilyAnswerKind, timestamp: UInt64, into e: inout CallEvent
+    ) {
         guard otherFamilies else { return }
         e.role = .familyAnswer
         e.netlinkProtocol = s.netlinkProtocol
@@ -260,8 +271,11 @@ public struct CallTracker {
         }
         let queue = queueIndex.value(at: q)
         queues[Int(queue)].append(calls)
-        apiCalls.set(key, APICall(call: calls, command: command, start: timestamp, frame: frame, queue: queue,
-                                  dump: s.isDump))
+        apiCalls.set(
+            key,
+            APICall(
+                call: calls, command: command, start: timestamp, frame: frame, queue: queue,
+                dump: s.isDump))
     }
 
     @inline(__always)
@@ -297,7 +311,8 @@ public struct CallTracker {
     }
 
     @inline(__always)
-    mutating func encapRequest(_ s: MessageSummary, seq: UInt64, timestamp: UInt64, frame: Int, into e: inout CallEvent) {
+    mutating func encapRequest(_ s: MessageSummary, seq: UInt64, timestamp: UInt64, frame: Int, into e: inout CallEvent)
+    {
         e.role = .encapRequest
         let command = s.apiCommand ?? 0xff
         e.command = command

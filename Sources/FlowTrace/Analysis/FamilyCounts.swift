@@ -55,12 +55,16 @@ public struct FailedRequest: Sendable {
 extension TraceStats {
     /// Counts one message of a call or family other than our two.
     @inline(never)
-    mutating func countFamily(_ s: MessageSummary, _ e: CallEvent, netlink: UnsafeRawBufferPointer, families: FamilyTable) {
+    mutating func countFamily(
+        _ s: MessageSummary, _ e: CallEvent, netlink: UnsafeRawBufferPointer, families: FamilyTable
+    ) {
         let key: FamilyOperationKey
         if e.call > 0 {
-            key = Self.operationKey(protocol: e.netlinkProtocol, type: e.requestType, command: e.requestCommand, families: families)
+            key = Self.operationKey(
+                protocol: e.netlinkProtocol, type: e.requestType, command: e.requestCommand, families: families)
         } else if s.kind == .other {
-            key = Self.operationKey(protocol: s.netlinkProtocol, type: s.familyID, command: s.command, families: families)
+            key = Self.operationKey(
+                protocol: s.netlinkProtocol, type: s.familyID, command: s.command, families: families)
         } else {
             return
         }
@@ -79,24 +83,31 @@ extension TraceStats {
         familyOperations[key] = c
     }
 
-    static func operationKey(protocol p: UInt16, type: UInt16, command: UInt8, families: FamilyTable) -> FamilyOperationKey {
+    static func operationKey(protocol p: UInt16, type: UInt16, command: UInt8, families: FamilyTable)
+        -> FamilyOperationKey
+    {
         let generic = p == NetlinkPseudoHeader.protocolGeneric
-        return FamilyOperationKey(netlinkProtocol: p, family: generic ? families.name(forID: type) : nil, type: type,
-                                  command: generic ? command : 0)
+        return FamilyOperationKey(
+            netlinkProtocol: p, family: generic ? families.name(forID: type) : nil, type: type,
+            command: generic ? command : 0)
     }
 
     /// Follows requests to their answers for `failedRequests` and `unansweredRequests`.
     @inline(never)
-    mutating func trackFailure(_ s: MessageSummary, _ e: CallEvent, netlink: UnsafeRawBufferPointer, families: FamilyTable,
-                               frame: Int) {
+    mutating func trackFailure(
+        _ s: MessageSummary, _ e: CallEvent, netlink: UnsafeRawBufferPointer, families: FamilyTable,
+        frame: Int
+    ) {
         guard e.call > 0 else { return }
         switch e.role {
         case .apiRequest:
-            let key = FamilyOperationKey(netlinkProtocol: NetlinkPseudoHeader.protocolGeneric, family: NFL.familyName,
-                                         type: families.flowTableID ?? 0, command: e.command)
+            let key = FamilyOperationKey(
+                netlinkProtocol: NetlinkPseudoHeader.protocolGeneric, family: NFL.familyName,
+                type: families.flowTableID ?? 0, command: e.command)
             openRequests[e.call] = FailedRequest(operation: key, call: e.call, requestFrame: frame)
         case .familyRequest:
-            let key = Self.operationKey(protocol: e.netlinkProtocol, type: e.requestType, command: e.requestCommand, families: families)
+            let key = Self.operationKey(
+                protocol: e.netlinkProtocol, type: e.requestType, command: e.requestCommand, families: families)
             openRequests[e.call] = FailedRequest(operation: key, call: e.call, requestFrame: frame)
         case .apiReply, .apiDone, .apiFinal, .familyAnswer:
             guard var r = openRequests[e.call] else { return }

@@ -14,7 +14,8 @@ public enum TraceLine {
         var tm = tm()
         localtime_r(&t, &tm)
         let frac = String(ns % 1_000_000_000)
-        return "\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)).\(String(repeating: "0", count: 9 - frac.count))\(frac)"
+        return
+            "\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)).\(String(repeating: "0", count: 9 - frac.count))\(frac)"
     }
 
     static func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
@@ -32,8 +33,10 @@ public enum TraceLine {
     /// of no call (0).
     /// `familyText`, for another family's message, replaces "family 0x… cmd N" (its name and
     /// operation from the specs), and follows ACK/ERROR/DONE (the family and operation answered).
-    public static func format(_ s: MessageSummary, record: TraceRecord, leg: TraceLeg, latency: UInt64?,
-                              call: Int? = nil, familyText: String? = nil) -> String {
+    public static func format(
+        _ s: MessageSummary, record: TraceRecord, leg: TraceLeg, latency: UInt64?,
+        call: Int? = nil, familyText: String? = nil
+    ) -> String {
         var out = time(record.timestamp)
         if let call { out += " " + (call > 0 ? "#\(call)" : "-").col(6) }
         out += " " + (leg == .unknown ? "?" : leg.description).col(7)
@@ -46,7 +49,9 @@ public enum TraceLine {
             let cmd = NFLH.Command(rawValue: s.command)?.name ?? "cmd \(s.command)"
             out += "NFLH \(cmd)"
             if let api = s.apiCommandName { out += " \(api)" }
-            if s.kind == .hairpin && s.command == NFLH.Command.encap.rawValue { out += s.status == nil ? " req" : " ans" }
+            if s.kind == .hairpin && s.command == NFLH.Command.encap.rawValue {
+                out += s.status == nil ? " req" : " ans"
+            }
         case .ack:
             out += "ACK"
             if let familyText { out += " " + familyText }
@@ -64,7 +69,9 @@ public enum TraceLine {
             out += "MALFORMED \(s.malformedReason ?? "")"
         }
         if let i = s.ifindex { out += " dev \(i)" }
-        if let e = s.encapSeq { out += " seq \(e)" } else if s.kind == .ack || s.kind == .error {
+        if let e = s.encapSeq {
+            out += " seq \(e)"
+        } else if s.kind == .ack || s.kind == .error {
             out += " seq \(s.ackedSeq ?? s.netlinkSeq)"
         } else {
             out += " seq \(s.netlinkSeq)"
@@ -81,5 +88,7 @@ public enum TraceLine {
 
 extension String {
     /// Left-aligned in a column of `width` characters.
-    public func col(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+    public func col(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
 }

@@ -10,7 +10,8 @@ public struct TraceStats {
         public var messages = 0
         public var calls = 0
         public var errors: [Int32: Int] = [:]
-        public var latency = Histogram<UInt64>(highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
+        public var latency = Histogram<UInt64>(
+            highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
     }
 
     public struct Key: Hashable, Comparable {
@@ -94,7 +95,9 @@ public struct TraceStats {
         let s = SummaryDecoder.summarize(record.netlink, families: families, netlinkProtocol: record.netlinkProtocol)
         if s.kind == .malformed { malformed += 1; return }
         let e = calls.observe(s, families: families, timestamp: record.timestamp, frame: frame > 0 ? frame : records)
-        if tracksFailures { trackFailure(s, e, netlink: record.netlink, families: families, frame: frame > 0 ? frame : records) }
+        if tracksFailures {
+            trackFailure(s, e, netlink: record.netlink, families: families, frame: frame > 0 ? frame : records)
+        }
         if s.kind == .other || e.role.rawValue >= CallRole.familyRequest.rawValue {
             countFamily(s, e, netlink: record.netlink, families: families)
         }
@@ -122,7 +125,8 @@ public struct TraceStats {
         // Flow accounting from the hairpin leg: requests say which table each flow is in,
         // answers say which were applied.
         guard leg == .hairpin, cmd == NFL.Command.setFlows.rawValue || cmd == NFL.Command.delFlows.rawValue,
-              let seq = s.encapSeq else { return }
+            let seq = s.encapSeq
+        else { return }
         // The summary describes the record's first message; the record-wide walks below are
         // the reference, used whenever the record is more than that one message.
         let single = Int(record.netlink.loadUnaligned(as: UInt32.self)) == record.netlink.count
@@ -130,7 +134,8 @@ public struct TraceStats {
             var slot = batches.find(seq)
             if slot < 0 { slot = batches.set(seq, Batch(command: cmd, count: 0, table: 0, mixed: false)) }
             let batch = batches.value(at: slot)
-            let uniform = single && !s.flowsIrregular && !s.flowTablesMixed && !batch.mixed
+            let uniform =
+                single && !s.flowsIrregular && !s.flowTablesMixed && !batch.mixed
                 && (s.flowCount == 0 || batch.count == 0 || batch.table == s.flowTable)
             if uniform {
                 let n = s.flowCount, table = s.flowTable

@@ -82,7 +82,8 @@ public struct CallAudit: Sendable {
             for (frame, text) in problems(c, twoLegs: log.sawAPIRequest) {
                 count += 1
                 if findings.count < keep {
-                    findings.append(CallFinding(file: paths.count > 1 ? paths[c.file] : nil, frame: frame, call: c.id, text: text))
+                    findings.append(
+                        CallFinding(file: paths.count > 1 ? paths[c.file] : nil, frame: frame, call: c.id, text: text))
                 }
             }
         }
@@ -90,8 +91,10 @@ public struct CallAudit: Sendable {
             for x in log.control.unanswered {
                 count += 1
                 if findings.count < keep {
-                    findings.append(CallFinding(file: x.file, frame: x.frame, call: 0,
-                                                text: "\(x.what) request without its answer"))
+                    findings.append(
+                        CallFinding(
+                            file: x.file, frame: x.frame, call: 0,
+                            text: "\(x.what) request without its answer"))
                 }
             }
         }
@@ -120,8 +123,11 @@ public struct CallAudit: Sendable {
         }
         let timedOut = c.status.map { CallLog.answerMayBeMissing.contains($0) } ?? false
         if c.encapRequestFrame > 0 && !c.encapAnswerDone && !(timedOut && c.encapAnswerParts == 0) {
-            add(encap, c.encapAnswerParts == 0 ? "\(what) ENCAP request without an ENCAP answer"
-                : "\(what) ENCAP answer without its last part (\(c.encapAnswerParts) part(s) seen)")
+            add(
+                encap,
+                c.encapAnswerParts == 0
+                    ? "\(what) ENCAP request without an ENCAP answer"
+                    : "\(what) ENCAP answer without its last part (\(c.encapAnswerParts) part(s) seen)")
         }
         if c.acks != c.acksAsked {
             add(encap, "\(what): \(c.acksAsked) ENCAP answer part(s) asked for an ACK, \(c.acks) ACK(s) from unft")
@@ -143,7 +149,9 @@ public struct CallAudit: Sendable {
                 if c.answerFlows == 0 && c.replies != 1 {
                     add(api, "\(what) without flows answered with \(c.replies) API replies, not 1")
                 } else if c.answerFlows > 0 && c.emptyReplies > 0 {
-                    add(api, "\(what) answered with \(c.emptyReplies) empty reply page(s) among its \(c.answerFlows) flows")
+                    add(
+                        api,
+                        "\(what) answered with \(c.emptyReplies) empty reply page(s) among its \(c.answerFlows) flows")
                 }
                 if c.replyFlows != c.answerFlows {
                     add(api, "\(what) API replies carry \(c.replyFlows) flow(s), its ENCAP answer \(c.answerFlows)")
@@ -158,27 +166,34 @@ public struct CallAudit: Sendable {
         if c.command == NFL.Command.setFlows.rawValue || c.command == NFL.Command.delFlows.rawValue {
             var want = 0
             if c.apiFinals == 1, c.encapAnswerDone, c.hairpinRefusal == nil,
-               !CallLog.answerMayBeMissing.contains(c.status ?? 0), c.failedFlows > 0 {
+                !CallLog.answerMayBeMissing.contains(c.status ?? 0), c.failedFlows > 0
+            {
                 switch ErrorStrategy(rawValue: c.strategy ?? ErrorStrategy.abort.rawValue) {
                 case .abortLog: want = 1
                 case .continueLog: want = c.failedFlows
                 default: break
                 }
             }
-            if c.replyFlows != want || (want == 0 && c.replies > 0) || (want > 0 && c.replies == 0) || c.emptyReplies > 0 {
-                add(api, "\(what) report of \(c.replyFlows) failed flow(s) in \(c.replies) message(s); "
-                    + (want == 0 ? "no report is due" : "\(want) failed flow(s) are due"))
+            if c.replyFlows != want || (want == 0 && c.replies > 0) || (want > 0 && c.replies == 0)
+                || c.emptyReplies > 0
+            {
+                add(
+                    api,
+                    "\(what) report of \(c.replyFlows) failed flow(s) in \(c.replies) message(s); "
+                        + (want == 0 ? "no report is due" : "\(want) failed flow(s) are due"))
             }
         }
         return texts
     }
 
     public func text(path: String) -> String {
-        var s = "audit \(path): \(records) records, \(calls) calls (\(answered) answered, \(forwarded) forwarded to the listener"
+        var s =
+            "audit \(path): \(records) records, \(calls) calls (\(answered) answered, \(forwarded) forwarded to the listener"
             + (answeredByUnft > 0 ? ", \(answeredByUnft) answered by unft itself" : "")
             + (timedOut > 0 ? ", \(timedOut) timed out" : "") + "), \(unpaired) records outside calls; "
-            + (anomalies == 0 ? "every call has exactly one request and one answer on each leg it used, in order"
-                              : "\(anomalies) finding(s): missing, duplicated or misplaced records")
+            + (anomalies == 0
+                ? "every call has exactly one request and one answer on each leg it used, in order"
+                : "\(anomalies) finding(s): missing, duplicated or misplaced records")
         for e in examples { s += "\n  \(e)" }
         if anomalies > examples.count { s += "\n  … and \(anomalies - examples.count) more" }
         if !callsByCommand.isEmpty {
@@ -186,7 +201,9 @@ public struct CallAudit: Sendable {
             for (name, n) in callsByCommand.sorted(by: { $0.key < $1.key }) {
                 s += "\n  \(name) \(n)"
                 if let errors = errorsByCommand[name], !errors.isEmpty {
-                    s += " (errors: " + errors.sorted { $0.key < $1.key }.map { "\(Errno.display($0.key)) \($0.value)" }
+                    s +=
+                        " (errors: "
+                        + errors.sorted { $0.key < $1.key }.map { "\(Errno.display($0.key)) \($0.value)" }
                         .joined(separator: ", ") + ")"
                 }
             }

@@ -47,13 +47,16 @@ struct ControlExchanges {
 
     /// Looks at one non-synthetic message the call tracker placed (`e`). Returns true when it is
     /// part of a control exchange (then it is no call's, and no orphan); findings go to `report`.
-    mutating func observe(_ s: MessageSummary, _ e: CallEvent, flags: UInt16, families: FamilyTable, frame: Int,
-                          report: (Int, String) -> Void) -> Bool {
+    mutating func observe(
+        _ s: MessageSummary, _ e: CallEvent, flags: UInt16, families: FamilyTable, frame: Int,
+        report: (Int, String) -> Void
+    ) -> Bool {
         switch s.kind {
         case .controller:
             if s.isRequest {
-                request(s, flags: flags, expected: s.command == Controller.Command.getFamily ? 1 : nil, frame: frame,
-                        report: report)
+                request(
+                    s, flags: flags, expected: s.command == Controller.Command.getFamily ? 1 : nil, frame: frame,
+                    report: report)
             } else if s.port == 0 && s.netlinkSeq == 0 {
                 // A multicast notification (the kernel's NEWFAMILY/DELFAMILY on the notify group).
                 return true
@@ -63,7 +66,9 @@ struct ControlExchanges {
             return true
         case .hairpin where s.command != NFLH.Command.encap.rawValue:
             if s.isRequest {
-                let expected = s.command == NFLH.Command.setListener.rawValue ? 0
+                let expected =
+                    s.command == NFLH.Command.setListener.rawValue
+                    ? 0
                     : s.command == NFLH.Command.getListener.rawValue ? 1 : nil
                 request(s, flags: flags, expected: expected, frame: frame, report: report)
             } else {
@@ -72,7 +77,9 @@ struct ControlExchanges {
             return true
         case .done:
             // An NLMSG_DONE no API call took: the end of a dump, if one is open on its key.
-            guard e.call == 0, let k = slot(port: s.port, seq: s.netlinkSeq), open[k]?.dump == true else { return false }
+            guard e.call == 0, let k = slot(port: s.port, seq: s.netlinkSeq), open[k]?.dump == true else {
+                return false
+            }
             open[k] = nil
             return true
         case .ack, .error:
@@ -82,12 +89,18 @@ struct ControlExchanges {
                 // Not a listener exchange: unft's ACK or refusal of an ENCAP answer, when the
                 // tracker placed it.
                 guard e.call == 0 else { return false }
-                report(frame, "\(s.kind == .ack ? "an ACK" : "an error") on the hairpin leg (seq \(seq)) matches no open request or ENCAP answer: its request is missing or it is written twice")
+                report(
+                    frame,
+                    "\(s.kind == .ack ? "an ACK" : "an error") on the hairpin leg (seq \(seq)) matches no open request or ENCAP answer: its request is missing or it is written twice"
+                )
                 return true
             }
             guard family == .controller || family == .hairpin else { return false }
             guard let k = slot(port: s.port, seq: seq), let x = open[k] else {
-                report(frame, "\(s.kind == .ack ? "an ACK" : "an error") of nlctrl (seq \(seq)) matches no open request: its request is missing or it is written twice")
+                report(
+                    frame,
+                    "\(s.kind == .ack ? "an ACK" : "an error") of nlctrl (seq \(seq)) matches no open request: its request is missing or it is written twice"
+                )
                 return true
             }
             open[k] = nil
@@ -96,7 +109,10 @@ struct ControlExchanges {
                     report(frame, "an ACK of the \(x.what) request of frame \(x.frame), which asked for none")
                 }
                 if let want = x.expected, x.replies != want {
-                    report(x.frame, "\(x.what) answered with error 0 after \(x.replies) repl\(x.replies == 1 ? "y" : "ies"), not \(want)")
+                    report(
+                        x.frame,
+                        "\(x.what) answered with error 0 after \(x.replies) repl\(x.replies == 1 ? "y" : "ies"), not \(want)"
+                    )
                 }
             }
             return true
@@ -105,25 +121,36 @@ struct ControlExchanges {
         }
     }
 
-    mutating func request(_ s: MessageSummary, flags: UInt16, expected: Int?, frame: Int, report: (Int, String) -> Void) {
+    mutating func request(_ s: MessageSummary, flags: UInt16, expected: Int?, frame: Int, report: (Int, String) -> Void)
+    {
         let k = Self.key(port: s.port, seq: s.netlinkSeq)
         let what = Self.name(s)
         if let old = open[k], old.ackAsked || old.expected.map({ old.replies < $0 }) ?? true {
-            report(frame, "a second \(what) request with port \(s.port) seq \(s.netlinkSeq) while the one of frame \(old.frame) is open (duplicated record?)")
+            report(
+                frame,
+                "a second \(what) request with port \(s.port) seq \(s.netlinkSeq) while the one of frame \(old.frame) is open (duplicated record?)"
+            )
         }
         let dump = flags & Netlink.flagDump == Netlink.flagDump
-        open[k] = Exchange(file: fileName, frame: frame, what: what, expected: dump ? nil : expected,
-                           ackAsked: flags & Netlink.flagAck != 0, dump: dump)
+        open[k] = Exchange(
+            file: fileName, frame: frame, what: what, expected: dump ? nil : expected,
+            ackAsked: flags & Netlink.flagAck != 0, dump: dump)
     }
 
     mutating func reply(_ s: MessageSummary, frame: Int, report: (Int, String) -> Void) {
         guard let k = slot(port: s.port, seq: s.netlinkSeq), var x = open[k] else {
-            report(frame, "a \(Self.name(s)) reply (seq \(s.netlinkSeq)) matches no open request: its request is missing or it is written twice")
+            report(
+                frame,
+                "a \(Self.name(s)) reply (seq \(s.netlinkSeq)) matches no open request: its request is missing or it is written twice"
+            )
             return
         }
         x.replies += 1
         if let want = x.expected, x.replies > want {
-            report(frame, "\(x.what) reply \(x.replies) to the request of frame \(x.frame), which has \(want) (duplicated record?)")
+            report(
+                frame,
+                "\(x.what) reply \(x.replies) to the request of frame \(x.frame), which has \(want) (duplicated record?)"
+            )
         }
         // Without an ACK asked, the last reply due ends the exchange.
         if !x.ackAsked, !x.dump, let want = x.expected, x.replies >= want {

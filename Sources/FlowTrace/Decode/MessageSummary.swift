@@ -41,7 +41,7 @@ public struct MessageSummary {
     public var firstTable: UInt32?
     public var moreTables = false
     public var selectorTable: UInt32?
-    public var elementCount = 0         // tables/headers/actions/nodes in a discovery reply
+    public var elementCount = 0  // tables/headers/actions/nodes in a discovery reply
     public var strategy: UInt32?
     public var part: UInt32?
     public var more = false
@@ -102,8 +102,10 @@ public enum SummaryDecoder {
     /// Summarises the first netlink message of a record of any netlink protocol. Only
     /// NETLINK_GENERIC has family ids; a message of another protocol (rtnetlink) is `.other`,
     /// its nlmsg_type in `familyID`.
-    public static func summarize(_ bytes: UnsafeRawBufferPointer, families: FamilyTable,
-                                 netlinkProtocol: UInt16) -> MessageSummary {
+    public static func summarize(
+        _ bytes: UnsafeRawBufferPointer, families: FamilyTable,
+        netlinkProtocol: UInt16
+    ) -> MessageSummary {
         var s = MessageSummary()
         s.netlinkProtocol = netlinkProtocol
         guard bytes.count >= Netlink.headerLength else {
@@ -152,15 +154,17 @@ public enum SummaryDecoder {
             s.apiCommand = s.command
             let region = UnsafeRawBufferPointer(rebasing: message[20...])
             do {
-                try walkAPI(AttributeIterator(region, baseOffset: 20), command: s.command, isRequest: s.isRequest,
-                            into: &s, depth: 0)
+                try walkAPI(
+                    AttributeIterator(region, baseOffset: 20), command: s.command, isRequest: s.isRequest,
+                    into: &s, depth: 0)
             } catch { return malformed(&s, MalformedReason(error)) }
         case .hairpin:
             s.kind = .hairpin
             guard len >= 20 else { return malformed(&s, .noGenericHeader) }
             s.command = message[16]
             do {
-                try walkHairpin(AttributeIterator(UnsafeRawBufferPointer(rebasing: message[20...]), baseOffset: 20), into: &s)
+                try walkHairpin(
+                    AttributeIterator(UnsafeRawBufferPointer(rebasing: message[20...]), baseOffset: 20), into: &s)
             } catch { return malformed(&s, MalformedReason(error)) }
         case .other:
             s.kind = .other
@@ -197,8 +201,10 @@ public enum SummaryDecoder {
         while let a = try? it.next() {
             switch a.type {
             case Netlink.extAckMessage: s.textRange = a.payloadOffset..<(a.payloadOffset + a.payload.count)
-            case Netlink.extAckMissingType where a.payload.count == 4: s.missingType = a.payload.loadUnaligned(as: UInt32.self)
-            case Netlink.extAckMissingNest where a.payload.count == 4: s.missingNest = a.payload.loadUnaligned(as: UInt32.self)
+            case Netlink.extAckMissingType where a.payload.count == 4:
+                s.missingType = a.payload.loadUnaligned(as: UInt32.self)
+            case Netlink.extAckMissingNest where a.payload.count == 4:
+                s.missingNest = a.payload.loadUnaligned(as: UInt32.self)
             default: break
             }
         }
@@ -218,8 +224,10 @@ public enum SummaryDecoder {
         }
     }
 
-    static func walkAPI(_ it: AttributeIterator, command: UInt8, isRequest: Bool, into s: inout MessageSummary,
-                        depth: Int) throws(DecodeError) {
+    static func walkAPI(
+        _ it: AttributeIterator, command: UInt8, isRequest: Bool, into s: inout MessageSummary,
+        depth: Int
+    ) throws(DecodeError) {
         var it = it
         while let a = try it.next() {
             switch a.type {
@@ -243,7 +251,11 @@ public enum SummaryDecoder {
                         while let x = try fields.next() {
                             guard x.type == NFL.FlowAttr.table else { continue }
                             let t = try x.u32()
-                            if s.firstTable == nil { s.firstTable = t } else if s.firstTable != t { s.moreTables = true }
+                            if s.firstTable == nil {
+                                s.firstTable = t
+                            } else if s.firstTable != t {
+                                s.moreTables = true
+                            }
                             table = t
                             break
                         }
@@ -256,7 +268,11 @@ public enum SummaryDecoder {
                                 }
                             }
                             let t = table ?? 0
-                            if s.flowCount == 1 { s.flowTable = t } else if t != s.flowTable { s.flowTablesMixed = true }
+                            if s.flowCount == 1 {
+                                s.flowTable = t
+                            } else if t != s.flowTable {
+                                s.flowTablesMixed = true
+                            }
                         }
                     }
                 }
@@ -306,7 +322,8 @@ public enum SummaryDecoder {
             let inner = h.attributes
             if let inner {
                 // Requests carry no STATUS: that decides the FLOWS layout, as on the wire.
-                try walkAPI(inner.nested(), command: s.apiCommand ?? 0xff, isRequest: s.status == nil, into: &s, depth: 1)
+                try walkAPI(
+                    inner.nested(), command: s.apiCommand ?? 0xff, isRequest: s.status == nil, into: &s, depth: 1)
             }
         }
     }

@@ -34,9 +34,11 @@ public final class ClassicPcapReader {
     public convenience init(path: String, options: PcapngReader.Options = .init()) throws(TraceFileError) {
         let fd = Sys.openForReading(path)
         guard fd >= 0 else { throw TraceFileError(.io(Sys.errno), "cannot open", path: path) }
-        self.init(input: ChunkedInput(fd: fd, closeWhenDone: true, name: path, chunkSize: options.chunkSize,
-                                      maxWindow: options.maxBlockLength + ClassicPcap.recordHeaderLength),
-                  maxRecordLength: options.maxBlockLength)
+        self.init(
+            input: ChunkedInput(
+                fd: fd, closeWhenDone: true, name: path, chunkSize: options.chunkSize,
+                maxWindow: options.maxBlockLength + ClassicPcap.recordHeaderLength),
+            maxRecordLength: options.maxBlockLength)
     }
 
     init(input: ChunkedInput, maxRecordLength: Int) {
@@ -44,7 +46,8 @@ public final class ClassicPcapReader {
         self.maxRecordLength = maxRecordLength
     }
 
-    private func fail(_ message: String, at offset: UInt64, _ kind: TraceFileError.Kind = .malformed) -> TraceFileError {
+    private func fail(_ message: String, at offset: UInt64, _ kind: TraceFileError.Kind = .malformed) -> TraceFileError
+    {
         finished = true
         input.closeFile()
         return TraceFileError(kind, message, path: input.name, offset: offset)
@@ -52,8 +55,9 @@ public final class ClassicPcapReader {
 
     private func truncated(declaredLength: UInt64?) {
         let start = input.position
-        truncation = TraceTruncation(fileEnd: start + UInt64(input.available), blockOffset: start,
-                                     blockType: nil, declaredLength: declaredLength)
+        truncation = TraceTruncation(
+            fileEnd: start + UInt64(input.available), blockOffset: start,
+            blockType: nil, declaredLength: declaredLength)
         finished = true
         input.closeFile()
     }
@@ -119,8 +123,9 @@ public final class ClassicPcapReader {
         input.consume(total)
         // Seconds fit 32 bits, so neither product can overflow 64.
         let ns = seconds * 1_000_000_000 + (nanosecond ? fraction : fraction &* 1000)
-        return Packet(recordOffset: start, timestamp: ns,
-                      data: UnsafeRawBufferPointer(start: r + ClassicPcap.recordHeaderLength, count: captured),
-                      originalLength: original)
+        return Packet(
+            recordOffset: start, timestamp: ns,
+            data: UnsafeRawBufferPointer(start: r + ClassicPcap.recordHeaderLength, count: captured),
+            originalLength: original)
     }
 }

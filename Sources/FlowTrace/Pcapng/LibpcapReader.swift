@@ -44,8 +44,9 @@ public final class LibpcapReader {
             guard let header, let data else { return nil }
             let h = header.pointee
             let ns = UInt64(max(0, Int64(h.ts.tv_sec))) &* 1_000_000_000 &+ UInt64(max(0, Int64(h.ts.tv_usec)))
-            return Packet(timestamp: ns, data: UnsafeRawBufferPointer(start: data, count: Int(h.caplen)),
-                          originalLength: h.len)
+            return Packet(
+                timestamp: ns, data: UnsafeRawBufferPointer(start: data, count: Int(h.caplen)),
+                originalLength: h.len)
         case PCAP_ERROR_BREAK:
             return nil
         default:

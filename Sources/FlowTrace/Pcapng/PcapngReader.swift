@@ -43,9 +43,10 @@ public struct PcapngOptionIterator {
         let at = regionOffset + UInt64(position)
         if code == Pcapng.optEndOfOptions { done = true; return nil }
         guard 4 + length <= remaining else {
-            throw TraceFileError(.malformed,
-                                 "option \(code) declares \(length) bytes, \(remaining - 4) are left in its block",
-                                 offset: at)
+            throw TraceFileError(
+                .malformed,
+                "option \(code) declares \(length) bytes, \(remaining - 4) are left in its block",
+                offset: at)
         }
         let value = UnsafeRawBufferPointer(start: base + position + 4, count: length)
         position = min(position + 4 + align4(length), region.count)
@@ -62,8 +63,9 @@ public struct FlowTraceMetadata: Hashable, Sendable {
     /// nil when the custom option is someone else's (other PEN, or other kind byte).
     init?(_ value: UnsafeRawBufferPointer, swapped: Bool) {
         guard value.count >= FlowTraceOption.valueLength, let base = value.baseAddress,
-              load32(base, 0, swapped: swapped) == FlowTraceOption.privateEnterpriseNumber,
-              value[4] == FlowTraceOption.kindRecordV1 else { return nil }
+            load32(base, 0, swapped: swapped) == FlowTraceOption.privateEnterpriseNumber,
+            value[4] == FlowTraceOption.kindRecordV1
+        else { return nil }
         leg = TraceLeg(rawValue: value[5]) ?? .unknown
         let flags = value[6]
         synthetic = flags & FlowTraceOption.flagSynthetic != 0
@@ -142,10 +144,12 @@ public final class PcapngReader {
         public var block: PacketBlock
         var swapped: Bool
 
-        init(block: PacketBlock, blockOffset: UInt64, section: Int, interface: UInt32, linkType: UInt16,
-             timestamp: UInt64, data: UnsafeRawBufferPointer, originalLength: UInt32, flags: UInt32?,
-             flowTrace: FlowTraceMetadata?, commentCount: Int, options: UnsafeRawBufferPointer,
-             optionsOffset: UInt64, swapped: Bool) {
+        init(
+            block: PacketBlock, blockOffset: UInt64, section: Int, interface: UInt32, linkType: UInt16,
+            timestamp: UInt64, data: UnsafeRawBufferPointer, originalLength: UInt32, flags: UInt32?,
+            flowTrace: FlowTraceMetadata?, commentCount: Int, options: UnsafeRawBufferPointer,
+            optionsOffset: UInt64, swapped: Bool
+        ) {
             self.blockOffset = blockOffset
             self.timestamp = timestamp
             self.section = section
@@ -214,16 +218,22 @@ public final class PcapngReader {
     public convenience init(path: String, options: Options = Options()) throws(TraceFileError) {
         let fd = Sys.openForReading(path)
         guard fd >= 0 else { throw TraceFileError(.io(Sys.errno), "cannot open", path: path) }
-        self.init(input: ChunkedInput(fd: fd, closeWhenDone: true, name: path, chunkSize: options.chunkSize,
-                                      maxWindow: options.maxBlockLength), options: options)
+        self.init(
+            input: ChunkedInput(
+                fd: fd, closeWhenDone: true, name: path, chunkSize: options.chunkSize,
+                maxWindow: options.maxBlockLength), options: options)
     }
 
     /// Reads from an open descriptor (a pipe works), closing it at the end if asked.
-    public convenience init(fileDescriptor: Int32, closeWhenDone: Bool = false, name: String = "-",
-                            options: Options = Options()) {
-        self.init(input: ChunkedInput(fd: fileDescriptor, closeWhenDone: closeWhenDone, name: name,
-                                      chunkSize: options.chunkSize, maxWindow: options.maxBlockLength),
-                  options: options)
+    public convenience init(
+        fileDescriptor: Int32, closeWhenDone: Bool = false, name: String = "-",
+        options: Options = Options()
+    ) {
+        self.init(
+            input: ChunkedInput(
+                fd: fileDescriptor, closeWhenDone: closeWhenDone, name: name,
+                chunkSize: options.chunkSize, maxWindow: options.maxBlockLength),
+            options: options)
     }
 
     init(input: ChunkedInput, options: Options) {
@@ -240,7 +250,8 @@ public final class PcapngReader {
         return nil
     }
 
-    private func fail(_ message: String, at offset: UInt64, _ kind: TraceFileError.Kind = .malformed) -> TraceFileError {
+    private func fail(_ message: String, at offset: UInt64, _ kind: TraceFileError.Kind = .malformed) -> TraceFileError
+    {
         finished = true
         input.closeFile()
         return TraceFileError(kind, message, path: input.name, offset: offset)
@@ -248,8 +259,9 @@ public final class PcapngReader {
 
     private func truncated(blockType: UInt32?, declaredLength: UInt64?) {
         let start = input.position
-        truncation = TraceTruncation(fileEnd: start + UInt64(input.available), blockOffset: start,
-                                     blockType: blockType, declaredLength: declaredLength)
+        truncation = TraceTruncation(
+            fileEnd: start + UInt64(input.available), blockOffset: start,
+            blockType: blockType, declaredLength: declaredLength)
         finished = true
         input.closeFile()
     }
@@ -295,7 +307,8 @@ public final class PcapngReader {
             throw fail("\(typeText) declares \(length) bytes, not a multiple of 4", at: start)
         }
         guard length <= options.maxBlockLength else {
-            throw fail("\(typeText) declares \(length) bytes, more than the \(options.maxBlockLength)-byte limit", at: start)
+            throw fail(
+                "\(typeText) declares \(length) bytes, more than the \(options.maxBlockLength)-byte limit", at: start)
         }
         have = try input.ensure(length)
         if have < length {
@@ -333,21 +346,27 @@ public final class PcapngReader {
         }
     }
 
-    private func tooShort(_ what: String, _ body: UnsafeRawBufferPointer, needs: Int, at start: UInt64) -> TraceFileError {
+    private func tooShort(_ what: String, _ body: UnsafeRawBufferPointer, needs: Int, at start: UInt64)
+        -> TraceFileError
+    {
         fail("\(what) is \(body.count + 12) bytes, less than the \(needs + 12) its fixed fields need", at: start)
     }
 
     private func readSection(_ body: UnsafeRawBufferPointer, at start: UInt64) throws(TraceFileError) {
-        guard body.count >= 16, let b = body.baseAddress else { throw tooShort("section header", body, needs: 16, at: start) }
+        guard body.count >= 16, let b = body.baseAddress else {
+            throw tooShort("section header", body, needs: 16, at: start)
+        }
         let major = load16(b, 4, swapped: swapped)
         let minor = load16(b, 6, swapped: swapped)
         guard major == 1 else {
             throw fail("pcapng version \(major).\(minor) is not supported (1.x is)", at: start + 12, .unsupported)
         }
-        var section = Section(index: sections.count, offset: start, byteSwapped: swapped, majorVersion: major,
-                              minorVersion: minor, hardware: nil, os: nil, userApplication: nil, comments: [])
-        var it = PcapngOptionIterator(UnsafeRawBufferPointer(rebasing: body[16...]), swapped: swapped,
-                                      regionOffset: start + 24)
+        var section = Section(
+            index: sections.count, offset: start, byteSwapped: swapped, majorVersion: major,
+            minorVersion: minor, hardware: nil, os: nil, userApplication: nil, comments: [])
+        var it = PcapngOptionIterator(
+            UnsafeRawBufferPointer(rebasing: body[16...]), swapped: swapped,
+            regionOffset: start + 24)
         while let o = try nextOption(&it) {
             switch o.code {
             case Pcapng.optComment: section.comments.append(string(o.value))
@@ -363,13 +382,17 @@ public final class PcapngReader {
     }
 
     private func readInterface(_ body: UnsafeRawBufferPointer, at start: UInt64) throws(TraceFileError) {
-        guard body.count >= 8, let b = body.baseAddress else { throw tooShort("interface description", body, needs: 8, at: start) }
-        var interface = Interface(section: sections.count - 1, index: interfaces.count,
-                                  linkType: load16(b, 0, swapped: swapped), snapLength: load32(b, 4, swapped: swapped),
-                                  name: nil, description: nil, os: nil, comments: [], timestampResolution: 6,
-                                  timestampOffsetSeconds: 0, scale: .microseconds)
-        var it = PcapngOptionIterator(UnsafeRawBufferPointer(rebasing: body[8...]), swapped: swapped,
-                                      regionOffset: start + 16)
+        guard body.count >= 8, let b = body.baseAddress else {
+            throw tooShort("interface description", body, needs: 8, at: start)
+        }
+        var interface = Interface(
+            section: sections.count - 1, index: interfaces.count,
+            linkType: load16(b, 0, swapped: swapped), snapLength: load32(b, 4, swapped: swapped),
+            name: nil, description: nil, os: nil, comments: [], timestampResolution: 6,
+            timestampOffsetSeconds: 0, scale: .microseconds)
+        var it = PcapngOptionIterator(
+            UnsafeRawBufferPointer(rebasing: body[8...]), swapped: swapped,
+            regionOffset: start + 16)
         while let o = try nextOption(&it) {
             switch o.code {
             case Pcapng.optComment: interface.comments.append(string(o.value))
@@ -394,7 +417,9 @@ public final class PcapngReader {
     }
 
     @inline(__always)
-    private func interface(_ id: UInt32, at start: UInt64) throws(TraceFileError) -> (linkType: UInt16, snapLength: UInt32, scale: TimestampScale) {
+    private func interface(_ id: UInt32, at start: UInt64) throws(TraceFileError) -> (
+        linkType: UInt16, snapLength: UInt32, scale: TimestampScale
+    ) {
         guard Int(id) < hot.count else {
             throw fail("packet names interface \(id), but the section has \(hot.count) interface(s)", at: start + 8)
         }
@@ -411,8 +436,10 @@ public final class PcapngReader {
 
     /// EPB and the obsolete PB share their layout but for the interface id: a u32 in the EPB, a
     /// u16 (followed by a u16 drop count) in the PB.
-    private func readTimestamped(_ body: UnsafeRawBufferPointer, at start: UInt64,
-                                 block: PacketBlock) throws(TraceFileError) -> Packet {
+    private func readTimestamped(
+        _ body: UnsafeRawBufferPointer, at start: UInt64,
+        block: PacketBlock
+    ) throws(TraceFileError) -> Packet {
         let name = block == .enhanced ? "enhanced packet block" : "packet block"
         guard body.count >= 20, let b = body.baseAddress else { throw tooShort(name, body, needs: 20, at: start) }
         let id = block == .enhanced ? load32(b, 0, swapped: swapped) : UInt32(load16(b, 0, swapped: swapped))
@@ -423,12 +450,13 @@ public final class PcapngReader {
         guard captured <= body.count - 20 && align4(captured) <= body.count - 20 else {
             throw fail("\(name) captures \(captured) bytes, its block holds \(body.count - 20)", at: start + 20)
         }
-        var packet = Packet(block: block, blockOffset: start, section: sections.count - 1, interface: id,
-                            linkType: iface.linkType, timestamp: iface.scale.nanoseconds(raw),
-                            data: UnsafeRawBufferPointer(start: b + 20, count: captured), originalLength: original,
-                            flags: nil, flowTrace: nil, commentCount: 0,
-                            options: UnsafeRawBufferPointer(rebasing: body[(20 + align4(captured))...]),
-                            optionsOffset: start + 28 + UInt64(align4(captured)), swapped: swapped)
+        var packet = Packet(
+            block: block, blockOffset: start, section: sections.count - 1, interface: id,
+            linkType: iface.linkType, timestamp: iface.scale.nanoseconds(raw),
+            data: UnsafeRawBufferPointer(start: b + 20, count: captured), originalLength: original,
+            flags: nil, flowTrace: nil, commentCount: 0,
+            options: UnsafeRawBufferPointer(rebasing: body[(20 + align4(captured))...]),
+            optionsOffset: start + 28 + UInt64(align4(captured)), swapped: swapped)
         try readPacketOptions(&packet)
         return packet
     }
@@ -443,7 +471,8 @@ public final class PcapngReader {
         let id = Int(load32(b, 0, swapped: swapped))
         guard id < hot.count, hot[id].linkType == Pcapng.linkTypeNetlink else { return false }
         let captured = Int(load32(b, 12, swapped: swapped))
-        guard captured >= NetlinkPseudoHeader.length, captured <= body.count - 20, align4(captured) <= body.count - 20 else {
+        guard captured >= NetlinkPseudoHeader.length, captured <= body.count - 20, align4(captured) <= body.count - 20
+        else {
             return false
         }
         // The options as scanPacketOptions reads them; the leg is in FlowTrace's.
@@ -468,25 +497,30 @@ public final class PcapngReader {
         }
         let data = UnsafeRawBufferPointer(start: b + 20, count: captured)
         let netlink = UnsafeRawBufferPointer(rebasing: data[NetlinkPseudoHeader.length...])
-        let generic = UInt16(bigEndian: data.loadUnaligned(fromByteOffset: 14, as: UInt16.self)) == NetlinkPseudoHeader.protocolGeneric
+        let generic =
+            UInt16(bigEndian: data.loadUnaligned(fromByteOffset: 14, as: UInt16.self))
+            == NetlinkPseudoHeader.protocolGeneric
         if generic && FamilyTable.mayTeach(netlink: netlink) { return false }
         return masks.skips(leg: leg, netlink: netlink, others: masks.hasOtherTypes ? skipOtherTypes : nil)
     }
 
     private func readSimple(_ body: UnsafeRawBufferPointer, at start: UInt64) throws(TraceFileError) -> Packet {
-        guard body.count >= 4, let b = body.baseAddress else { throw tooShort("simple packet block", body, needs: 4, at: start) }
+        guard body.count >= 4, let b = body.baseAddress else {
+            throw tooShort("simple packet block", body, needs: 4, at: start)
+        }
         let iface = try interface(0, at: start)
         let original = load32(b, 0, swapped: swapped)
         // An SPB has no captured length: the packet is the original length cut to the snap
         // length and to what the block holds.
         var captured = min(Int(original), body.count - 4)
         if iface.snapLength > 0 { captured = min(captured, Int(iface.snapLength)) }
-        return Packet(block: .simple, blockOffset: start, section: sections.count - 1, interface: 0,
-                      linkType: iface.linkType, timestamp: 0,
-                      data: UnsafeRawBufferPointer(start: b + 4, count: captured), originalLength: original,
-                      flags: nil, flowTrace: nil, commentCount: 0,
-                      options: UnsafeRawBufferPointer(start: b + body.count, count: 0),
-                      optionsOffset: start + UInt64(body.count + 8), swapped: swapped)
+        return Packet(
+            block: .simple, blockOffset: start, section: sections.count - 1, interface: 0,
+            linkType: iface.linkType, timestamp: 0,
+            data: UnsafeRawBufferPointer(start: b + 4, count: captured), originalLength: original,
+            flags: nil, flowTrace: nil, commentCount: 0,
+            options: UnsafeRawBufferPointer(start: b + body.count, count: 0),
+            optionsOffset: start + UInt64(body.count + 8), swapped: swapped)
     }
 
     /// Validates the options and picks out flags, FlowTrace metadata and the comment count.

@@ -31,8 +31,10 @@ public struct PcapngSectionInfo: Hashable, Sendable {
     }
 
     /// This machine's uname and FlowTrace's name and version.
-    public static func thisHost(application: String = "FlowTrace \(FlowTraceInfo.version)",
-                                comment: String? = nil) -> PcapngSectionInfo {
+    public static func thisHost(
+        application: String = "FlowTrace \(FlowTraceInfo.version)",
+        comment: String? = nil
+    ) -> PcapngSectionInfo {
         let host = Sys.hostDescription()
         return PcapngSectionInfo(hardware: host.hardware, os: host.os, userApplication: application, comment: comment)
     }
@@ -76,8 +78,9 @@ public struct PcapngFlushPolicy: Hashable, Sendable {
 
     /// 256 records, 64 KiB or 100 ms, whichever comes first: at most ~64 KiB or 100 ms of
     /// traffic lost to a kill -9, and one write(2) per 256 records under load.
-    public static let `default` = PcapngFlushPolicy(maxRecords: 256, maxBytes: 64 * 1024,
-                                                    maxDelayNanoseconds: 100_000_000)
+    public static let `default` = PcapngFlushPolicy(
+        maxRecords: 256, maxBytes: 64 * 1024,
+        maxDelayNanoseconds: 100_000_000)
     /// Every record is written at once (tests, very low rates).
     public static let immediate = PcapngFlushPolicy(maxRecords: 1, maxBytes: 1, maxDelayNanoseconds: 0)
 }
@@ -153,9 +156,11 @@ public final class PcapngWriter {
 
     /// Creates (truncates) the file, writes SHB and IDBs, runs the preamble and flushes.
     /// Errors: TraceFileError, or whatever the preamble throws.
-    public init(path: String, section: PcapngSectionInfo = .thisHost(), interfaces: [PcapngInterfaceInfo],
-                flush: PcapngFlushPolicy = .default, rotation: PcapngRotation? = nil,
-                preamble: Preamble? = nil) throws {
+    public init(
+        path: String, section: PcapngSectionInfo = .thisHost(), interfaces: [PcapngInterfaceInfo],
+        flush: PcapngFlushPolicy = .default, rotation: PcapngRotation? = nil,
+        preamble: Preamble? = nil
+    ) throws {
         guard !interfaces.isEmpty else {
             throw TraceFileError(.invalidArgument, "a trace needs at least one interface", path: path)
         }
@@ -206,25 +211,29 @@ public final class PcapngWriter {
     public func append(_ record: TraceRecord) throws {
         guard !closed else { throw TraceFileError(.invalidArgument, "append after close", path: path) }
         guard Int(record.interface) < interfaces.count else {
-            throw TraceFileError(.invalidArgument,
-                                 "interface \(record.interface) is not one of the \(interfaces.count) written", path: path)
+            throw TraceFileError(
+                .invalidArgument,
+                "interface \(record.interface) is not one of the \(interfaces.count) written", path: path)
         }
         let commentLength = record.comment?.utf8.count ?? 0
         let hasMeta = record.leg != .unknown || record.pairing != nil || record.synthetic
-        let total = try PcapngWriter.packetBlockLength(netlinkCount: record.netlink.count, direction: record.direction,
-                                                      hasMeta: hasMeta, comment: record.comment,
-                                                      commentLength: commentLength, path: path)
+        let total = try PcapngWriter.packetBlockLength(
+            netlinkCount: record.netlink.count, direction: record.direction,
+            hasMeta: hasMeta, comment: record.comment,
+            commentLength: commentLength, path: path)
 
-        if let rotation, !inPreamble, rotation.needsNewFile(fileBytes: fileBytes, records: recordsInFile, adding: total) {
+        if let rotation, !inPreamble, rotation.needsNewFile(fileBytes: fileBytes, records: recordsInFile, adding: total)
+        {
             try rotate()
         }
 
         let p = try reserve(total)
-        PcapngWriter.formatPacketBlock(at: p, total: total, interface: record.interface, timestamp: record.timestamp,
-                                       leg: record.leg, direction: record.direction, pairing: record.pairing,
-                                       synthetic: record.synthetic, hasMeta: hasMeta,
-                                       netlinkProtocol: record.netlinkProtocol, netlink: record.netlink,
-                                       comment: record.comment, commentLength: commentLength)
+        PcapngWriter.formatPacketBlock(
+            at: p, total: total, interface: record.interface, timestamp: record.timestamp,
+            leg: record.leg, direction: record.direction, pairing: record.pairing,
+            synthetic: record.synthetic, hasMeta: hasMeta,
+            netlinkProtocol: record.netlinkProtocol, netlink: record.netlink,
+            comment: record.comment, commentLength: commentLength)
 
         used += total
         fileBytes += UInt64(total)
@@ -234,7 +243,8 @@ public final class PcapngWriter {
         if bufferedRecords == 0 { oldestBufferedAt = now }
         bufferedRecords += 1
         if bufferedRecords >= flushPolicy.maxRecords || used - pendingStart >= flushPolicy.maxBytes
-            || now &- oldestBufferedAt >= flushPolicy.maxDelayNanoseconds {
+            || now &- oldestBufferedAt >= flushPolicy.maxDelayNanoseconds
+        {
             try flush()
         }
     }
@@ -242,11 +252,14 @@ public final class PcapngWriter {
     /// The length of the EPB `formatPacketBlock` writes for these fields, or an error naming
     /// the field that does not fit a block (a comment over 65535 bytes, a packet over 4 GiB).
     @inline(__always)
-    static func packetBlockLength(netlinkCount: Int, direction: TraceDirection, hasMeta: Bool, comment: String?,
-                                  commentLength: Int, path: @autoclosure () -> String) throws -> Int {
+    static func packetBlockLength(
+        netlinkCount: Int, direction: TraceDirection, hasMeta: Bool, comment: String?,
+        commentLength: Int, path: @autoclosure () -> String
+    ) throws -> Int {
         let dataLength = NetlinkPseudoHeader.length + netlinkCount
         guard commentLength <= Int(UInt16.max) else {
-            throw TraceFileError(.invalidArgument, "a comment of \(commentLength) bytes exceeds an option's 65535", path: path())
+            throw TraceFileError(
+                .invalidArgument, "a comment of \(commentLength) bytes exceeds an option's 65535", path: path())
         }
         var optionsLength = 0
         if direction != .unknown { optionsLength += 8 }
@@ -255,7 +268,8 @@ public final class PcapngWriter {
         if optionsLength > 0 { optionsLength += 4 }
         let total = 28 + align4(dataLength) + optionsLength + 4
         guard total <= Int(UInt32.max) else {
-            throw TraceFileError(.invalidArgument, "a record of \(dataLength) bytes does not fit a pcapng block", path: path())
+            throw TraceFileError(
+                .invalidArgument, "a record of \(dataLength) bytes does not fit a pcapng block", path: path())
         }
         return total
     }
@@ -264,10 +278,12 @@ public final class PcapngWriter {
     /// is laid out: `append` and the Recorder's buffers both use it, so their files are the
     /// same byte for byte.
     @inline(__always)
-    static func formatPacketBlock(at p: UnsafeMutableRawPointer, total: Int, interface: UInt32, timestamp: UInt64,
-                                  leg: TraceLeg, direction: TraceDirection, pairing: UInt64?, synthetic: Bool,
-                                  hasMeta: Bool, netlinkProtocol: UInt16, netlink: UnsafeRawBufferPointer,
-                                  comment: String?, commentLength: Int) {
+    static func formatPacketBlock(
+        at p: UnsafeMutableRawPointer, total: Int, interface: UInt32, timestamp: UInt64,
+        leg: TraceLeg, direction: TraceDirection, pairing: UInt64?, synthetic: Bool,
+        hasMeta: Bool, netlinkProtocol: UInt16, netlink: UnsafeRawBufferPointer,
+        comment: String?, commentLength: Int
+    ) {
         let dataLength = NetlinkPseudoHeader.length + netlink.count
         var o = 0
         put32(p, &o, Pcapng.enhancedPacketBlock)
@@ -284,7 +300,7 @@ public final class PcapngWriter {
         case .unknown: put16be(p, &o, 0)
         }
         put16be(p, &o, NetlinkPseudoHeader.hardwareTypeNetlink)
-        put16be(p, &o, 0)                                          // link-layer address length
+        put16be(p, &o, 0)  // link-layer address length
         p.storeBytes(of: UInt64(0), toByteOffset: o, as: UInt64.self); o += 8
         put16be(p, &o, netlinkProtocol)
         if let src = netlink.baseAddress, netlink.count > 0 {
@@ -313,7 +329,7 @@ public final class PcapngWriter {
             o += commentLength
             zeroPad(p, &o)
         }
-        if hasMeta || direction != .unknown || comment != nil { put32(p, &o, 0) }   // opt_endofopt
+        if hasMeta || direction != .unknown || comment != nil { put32(p, &o, 0) }  // opt_endofopt
         put32(p, &o, UInt32(truncatingIfNeeded: total))
     }
 
@@ -425,7 +441,8 @@ public final class PcapngWriter {
         if path == "-" {
             // "-": stdout, as with tcpdump -w -. A descriptor of our own, so close() leaves fd 1 open.
             guard rotation == nil else {
-                throw TraceFileError(.invalidArgument, "a trace written to stdout cannot be rotated (-C needs a file)", path: "<stdout>")
+                throw TraceFileError(
+                    .invalidArgument, "a trace written to stdout cannot be rotated (-C needs a file)", path: "<stdout>")
             }
             fd = Sys.duplicate(1)
         } else {
@@ -454,13 +471,17 @@ public final class PcapngWriter {
 
     private func writeHeaders() throws {
         func stringOption(_ s: String?) -> Int { s.map { 4 + align4($0.utf8.count) } ?? 0 }
-        for s in [section.hardware, section.os, section.userApplication, section.comment] + interfaces.flatMap({ [$0.name, $0.description, $0.os] }) {
+        for s in [section.hardware, section.os, section.userApplication, section.comment]
+            + interfaces.flatMap({ [$0.name, $0.description, $0.os] })
+        {
             if let s, s.utf8.count > Int(UInt16.max) {
-                throw TraceFileError(.invalidArgument, "a header option of \(s.utf8.count) bytes exceeds 65535", path: path)
+                throw TraceFileError(
+                    .invalidArgument, "a header option of \(s.utf8.count) bytes exceeds 65535", path: path)
             }
         }
         // SHB.
-        let shbOptions = stringOption(section.hardware) + stringOption(section.os)
+        let shbOptions =
+            stringOption(section.hardware) + stringOption(section.os)
             + stringOption(section.userApplication) + stringOption(section.comment) + 4
         let shbLength = 24 + shbOptions + 4
         var p = try reserve(shbLength)
@@ -468,8 +489,8 @@ public final class PcapngWriter {
         put32(p, &o, Pcapng.sectionHeaderBlock)
         put32(p, &o, UInt32(shbLength))
         put32(p, &o, Pcapng.byteOrderMagic)
-        put32(p, &o, 1)                                      // major 1, minor 0
-        put32(p, &o, 0xffff_ffff)                            // section length -1: not given
+        put32(p, &o, 1)  // major 1, minor 0
+        put32(p, &o, 0xffff_ffff)  // section length -1: not given
         put32(p, &o, 0xffff_ffff)
         putString(p, &o, Pcapng.optComment, section.comment)
         putString(p, &o, Pcapng.shbHardware, section.hardware)
@@ -481,19 +502,20 @@ public final class PcapngWriter {
         fileBytes += UInt64(shbLength)
 
         for interface in interfaces {
-            let options = stringOption(interface.name) + stringOption(interface.description) + 8
+            let options =
+                stringOption(interface.name) + stringOption(interface.description) + 8
                 + stringOption(interface.os) + 4
             let length = 16 + options + 4
             p = try reserve(length)
             o = 0
             put32(p, &o, Pcapng.interfaceDescriptionBlock)
             put32(p, &o, UInt32(length))
-            put32(p, &o, UInt32(Pcapng.linkTypeNetlink))     // link type + reserved 0
-            put32(p, &o, 0)                                  // snaplen 0: no limit
+            put32(p, &o, UInt32(Pcapng.linkTypeNetlink))  // link type + reserved 0
+            put32(p, &o, 0)  // snaplen 0: no limit
             putString(p, &o, Pcapng.ifName, interface.name)
             putString(p, &o, Pcapng.ifDescription, interface.description)
             put32(p, &o, UInt32(Pcapng.ifTimestampResolution) | 1 << 16)
-            put32(p, &o, 9)                                  // 10^-9 s, then 3 bytes of padding
+            put32(p, &o, 9)  // 10^-9 s, then 3 bytes of padding
             putString(p, &o, Pcapng.ifOS, interface.os)
             put32(p, &o, 0)
             put32(p, &o, UInt32(length))

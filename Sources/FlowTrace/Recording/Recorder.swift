@@ -103,16 +103,22 @@ public final class Recorder: @unchecked Sendable {
     ///   - recordsAPI: whether the API leg is recorded too (the twin sees both legs).
     ///   - recordsOther: whether messages of other families and protocols are recorded too (an
     ///     nlmon capture of every family), on a third interface; needs `recordsAPI`.
-    public init(path: String, families: [Controller.Family], recordsAPI: Bool, recordsOther: Bool = false,
-                sessionComment: String,
-                rotation: PcapngRotation? = nil, flush: PcapngFlushPolicy = .default,
-                snapshot: SnapshotProvider? = nil) throws {
+    public init(
+        path: String, families: [Controller.Family], recordsAPI: Bool, recordsOther: Bool = false,
+        sessionComment: String,
+        rotation: PcapngRotation? = nil, flush: PcapngFlushPolicy = .default,
+        snapshot: SnapshotProvider? = nil
+    ) throws {
         self.families = families
-        var interfaces = [PcapngInterfaceInfo(name: "hairpin", description: "nfl_hairpin: unft <-> flow-table-hairpind")]
+        var interfaces = [
+            PcapngInterfaceInfo(name: "hairpin", description: "nfl_hairpin: unft <-> flow-table-hairpind")
+        ]
         if recordsAPI {
             interfaces.append(PcapngInterfaceInfo(name: "api", description: "net_flow_nl: application <-> unft"))
             if recordsOther {
-                interfaces.append(PcapngInterfaceInfo(name: "netlink", description: "every other netlink family and protocol (nlmon)"))
+                interfaces.append(
+                    PcapngInterfaceInfo(name: "netlink", description: "every other netlink family and protocol (nlmon)")
+                )
             }
         }
         let fams = families
@@ -127,14 +133,18 @@ public final class Recorder: @unchecked Sendable {
                     nl.reset()
                     Controller.newFamily(f, sequence: 0, port: 0, into: &nl)
                     try nl.withUnsafeBytes { raw in
-                        try w.append(TraceRecord(timestamp: t, leg: .hairpin, direction: .toUser, interface: Recorder.hairpinInterface,
-                                                 netlink: raw, synthetic: true, comment: "family \(f.name) is id \(f.id)"))
+                        try w.append(
+                            TraceRecord(
+                                timestamp: t, leg: .hairpin, direction: .toUser, interface: Recorder.hairpinInterface,
+                                netlink: raw, synthetic: true, comment: "family \(f.name) is id \(f.id)"))
                     }
                 }
                 for m in snapshot?() ?? [] {
                     try m.bytes.withUnsafeBytes { raw in
-                        try w.append(TraceRecord(timestamp: t, leg: .hairpin, direction: m.direction,
-                                                 interface: Recorder.hairpinInterface, netlink: raw, synthetic: true))
+                        try w.append(
+                            TraceRecord(
+                                timestamp: t, leg: .hairpin, direction: m.direction,
+                                interface: Recorder.hairpinInterface, netlink: raw, synthetic: true))
                     }
                 }
             })
@@ -159,13 +169,18 @@ public final class Recorder: @unchecked Sendable {
     /// `timestamp` is taken here, at the hook, before any wait for the lock.
     /// A record of `leg` .unknown goes to the other families' interface when the file has one.
     /// `synthetic`: written by the capture rather than seen (a NEWFAMILY asked from nlctrl).
-    public func record(leg: TraceLeg, direction: TraceDirection, bytes: UnsafeRawBufferPointer,
-                       pairing: UInt64? = nil, timestamp: UInt64 = PcapngWriter.now(), comment: String? = nil,
-                       netlinkProtocol: UInt16 = NetlinkPseudoHeader.protocolGeneric, synthetic: Bool = false) {
-        let iface = leg == .api ? Recorder.apiInterface
-            : leg == .unknown && interfaceCount > Int(Recorder.otherInterface) ? Recorder.otherInterface : Recorder.hairpinInterface
+    public func record(
+        leg: TraceLeg, direction: TraceDirection, bytes: UnsafeRawBufferPointer,
+        pairing: UInt64? = nil, timestamp: UInt64 = PcapngWriter.now(), comment: String? = nil,
+        netlinkProtocol: UInt16 = NetlinkPseudoHeader.protocolGeneric, synthetic: Bool = false
+    ) {
+        let iface =
+            leg == .api
+            ? Recorder.apiInterface
+            : leg == .unknown && interfaceCount > Int(Recorder.otherInterface)
+                ? Recorder.otherInterface : Recorder.hairpinInterface
         let commentLength = comment?.utf8.count ?? 0
-        let hasMeta = leg != .unknown || pairing != nil || synthetic     // as PcapngWriter.append decides
+        let hasMeta = leg != .unknown || pairing != nil || synthetic  // as PcapngWriter.append decides
         lock.lock()
         defer { lock.unlock() }
         let total: Int
@@ -174,9 +189,10 @@ public final class Recorder: @unchecked Sendable {
             guard Int(iface) < interfaceCount else {
                 throw TraceFileError(.invalidArgument, "the api leg is not recorded in this file", path: writer.path)
             }
-            total = try PcapngWriter.packetBlockLength(netlinkCount: bytes.count, direction: direction, hasMeta: hasMeta,
-                                                       comment: comment, commentLength: commentLength,
-                                                       path: self.writer.path)
+            total = try PcapngWriter.packetBlockLength(
+                netlinkCount: bytes.count, direction: direction, hasMeta: hasMeta,
+                comment: comment, commentLength: commentLength,
+                path: self.writer.path)
             if hasRotation { try rotateIfNeeded(adding: total) }
         } catch {
             lastError = "\(error)"
@@ -185,7 +201,8 @@ public final class Recorder: @unchecked Sendable {
         var half = halves + filling
         // handOver may wait (lock released) while another thread records: look again after it.
         while half.pointee.used > 0
-                && (half.pointee.records >= halfRecords || half.pointee.used + total > halfBytes) {
+            && (half.pointee.records >= halfRecords || half.pointee.used + total > halfBytes)
+        {
             handOver()
             half = halves + filling
         }
@@ -193,11 +210,12 @@ public final class Recorder: @unchecked Sendable {
         // only ever happens to an empty half.
         if total > half.pointee.capacity - half.pointee.used { half.pointee.grow(to: total) }
         if half.pointee.records == 0 { fillingSince = MonotonicClock.now() }
-        PcapngWriter.formatPacketBlock(at: half.pointee.base + half.pointee.used, total: total, interface: iface,
-                                       timestamp: timestamp, leg: leg, direction: direction, pairing: pairing,
-                                       synthetic: synthetic, hasMeta: hasMeta,
-                                       netlinkProtocol: netlinkProtocol,
-                                       netlink: bytes, comment: comment, commentLength: commentLength)
+        PcapngWriter.formatPacketBlock(
+            at: half.pointee.base + half.pointee.used, total: total, interface: iface,
+            timestamp: timestamp, leg: leg, direction: direction, pairing: pairing,
+            synthetic: synthetic, hasMeta: hasMeta,
+            netlinkProtocol: netlinkProtocol,
+            netlink: bytes, comment: comment, commentLength: commentLength)
         half.pointee.used += total
         half.pointee.records += 1
         recordsWritten += 1
@@ -218,8 +236,9 @@ public final class Recorder: @unchecked Sendable {
         var w = NetlinkWriter(capacity: 512)
         Controller.newFamily(f, sequence: 0, port: 0, into: &w)
         w.withUnsafeBytes { raw in
-            record(leg: .unknown, direction: .toUser, bytes: raw, timestamp: timestamp,
-                   comment: "family \(f.name) is id \(f.id)", synthetic: true)
+            record(
+                leg: .unknown, direction: .toUser, bytes: raw, timestamp: timestamp,
+                comment: "family \(f.name) is id \(f.id)", synthetic: true)
         }
     }
 
@@ -284,7 +303,8 @@ public final class Recorder: @unchecked Sendable {
     /// file and the first of the new one, so everything pending goes to the old file first.
     private func rotateIfNeeded(adding total: Int) throws {
         guard let rotation = writer.rotation,
-              rotation.needsNewFile(fileBytes: fileBytes, records: fileRecords, adding: total) else { return }
+            rotation.needsNewFile(fileBytes: fileBytes, records: fileRecords, adding: total)
+        else { return }
         writeFillingNow()
         // The flusher is idle now (nothing handed over, the lock held): the writer's count of
         // the new file's headers and preamble can be read.
@@ -336,11 +356,13 @@ public final class Recorder: @unchecked Sendable {
         guard !synchronous else { return }
         let box = Unmanaged.passUnretained(self).toOpaque()
         var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { arg in
-            guard let arg else { return nil }
-            Unmanaged<Recorder>.fromOpaque(arg).takeUnretainedValue().flusherLoop()
-            return nil
-        }, box)
+        let rc = pthread_create(
+            &thread, nil,
+            { arg in
+                guard let arg else { return nil }
+                Unmanaged<Recorder>.fromOpaque(arg).takeUnretainedValue().flusherLoop()
+                return nil
+            }, box)
         if rc == 0 {
             flusher = thread
             flusherRunning = !synchronous
@@ -370,7 +392,7 @@ public final class Recorder: @unchecked Sendable {
             let h = takeFilling()
             let now = MonotonicClock.now()
             if h.records > 0 && now &- fillingSince >= maxDelay && !synchronous {
-                handOver()          // the other half is free here: nothing in flight
+                handOver()  // the other half is free here: nothing in flight
                 continue
             }
             // Sleep until the filling half's deadline (or half the delay when it is empty);

@@ -28,12 +28,14 @@ public struct RepairReport: Sendable {
     public var repaired: Bool { droppedAt != nil }
 
     public func text() -> String {
-        var s = "\(input) → \(output): kept \(blocksKept) whole blocks, bytes 0-\(bytesKept) "
+        var s =
+            "\(input) → \(output): kept \(blocksKept) whole blocks, bytes 0-\(bytesKept) "
             + "(\(sections) section header\(sections == 1 ? "" : "s"), \(interfaces) interface\(interfaces == 1 ? "" : "s"), "
             + "\(packets) record\(packets == 1 ? "" : "s")\(otherBlocks > 0 ? ", \(otherBlocks) other" : ""))"
             + (packets > 0 ? ", frames 1-\(packets)" : "")
         if let at = droppedAt {
-            s += "\ndropped \(bytesDropped) bytes from byte \(at) (after frame \(packets)) to the end: \(reason ?? "damaged")"
+            s +=
+                "\ndropped \(bytesDropped) bytes from byte \(at) (after frame \(packets)) to the end: \(reason ?? "damaged")"
         } else {
             s += "\nnothing dropped: the file was whole"
         }
@@ -65,13 +67,18 @@ public enum PcapngRepair {
         if got >= 4 {
             let magic = head.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
             if [0xA1B2_C3D4, 0xD4C3_B2A1, 0xA1B2_3C4D, 0x4D3C_B2A1].contains(magic) {
-                throw TraceFileError(.unsupported, "a classic pcap file: repair handles pcapng (editcap -F pcapng converts it first)", path: input, offset: 0)
+                throw TraceFileError(
+                    .unsupported, "a classic pcap file: repair handles pcapng (editcap -F pcapng converts it first)",
+                    path: input, offset: 0)
             }
         }
         guard got == 12, head.withUnsafeBytes({ $0.loadUnaligned(as: UInt32.self) }) == Pcapng.sectionHeaderBlock else {
-            throw TraceFileError(.malformed, got < 12 ? "only \(got) bytes: not even a section header block is whole, nothing to keep"
-                                                      : "not a pcapng file (it does not start with a section header block)",
-                                 path: input, offset: 0)
+            throw TraceFileError(
+                .malformed,
+                got < 12
+                    ? "only \(got) bytes: not even a section header block is whole, nothing to keep"
+                    : "not a pcapng file (it does not start with a section header block)",
+                path: input, offset: 0)
         }
 
         // Not truncated before it is known not to be the input itself.
@@ -80,7 +87,9 @@ public enum PcapngRepair {
         var outStat = stat()
         if fstat(outFD, &outStat) == 0, outStat.st_dev == inStat.st_dev, outStat.st_ino == inStat.st_ino {
             close(outFD)
-            throw TraceFileError(.invalidArgument, "-w names the input file itself: write the repaired copy to another file", path: output)
+            throw TraceFileError(
+                .invalidArgument, "-w names the input file itself: write the repaired copy to another file",
+                path: output)
         }
         guard ftruncate(outFD, 0) == 0 else {
             let e = errno
@@ -122,7 +131,11 @@ public enum PcapngRepair {
             var type = h.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
             if type == Pcapng.sectionHeaderBlock {
                 let bom = h.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self) }
-                if bom == Pcapng.byteOrderMagic { swapped = false } else if bom == Pcapng.byteOrderMagic.byteSwapped { swapped = true } else {
+                if bom == Pcapng.byteOrderMagic {
+                    swapped = false
+                } else if bom == Pcapng.byteOrderMagic.byteSwapped {
+                    swapped = true
+                } else {
                     try stop("a section header block with a bad byte-order magic 0x\(String(bom, radix: 16))")
                     break
                 }
@@ -132,7 +145,8 @@ public enum PcapngRepair {
             if swapped { length = length.byteSwapped }
             let typeText = "block of type 0x\(String(type, radix: 16))"
             guard length >= 12, length % 4 == 0, length <= maxBlockLength else {
-                try stop("\(typeText) declares \(length) bytes (a block is 12 bytes to \(maxBlockLength), a multiple of 4)")
+                try stop(
+                    "\(typeText) declares \(length) bytes (a block is 12 bytes to \(maxBlockLength), a multiple of 4)")
                 break
             }
             if block.count < Int(length) { block = [UInt8](repeating: 0, count: Int(length)) }
@@ -169,12 +183,15 @@ public enum PcapngRepair {
 struct BlockInput {
     let stream: TraceByteStream
 
-    mutating func read(into buffer: inout [UInt8], at start: Int = 0, count: Int, path: String) throws(TraceFileError) -> Int {
+    mutating func read(into buffer: inout [UInt8], at start: Int = 0, count: Int, path: String) throws(TraceFileError)
+        -> Int
+    {
         var done = 0
         while done < count {
             let got = buffer.withUnsafeMutableBytes { raw -> Result<Int, TraceFileError> in
                 guard let base = raw.baseAddress, start + count <= raw.count else { return .success(0) }
-                do throws(TraceFileError) { return .success(try stream.read(base + start + done, count - done)) } catch { return .failure(error) }
+                do throws(TraceFileError) { return .success(try stream.read(base + start + done, count - done)) } catch
+                { return .failure(error) }
             }
             let n = try got.get()
             if n < 0 {

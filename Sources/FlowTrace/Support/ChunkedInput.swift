@@ -64,8 +64,9 @@ final class ChunkedInput {
     private func refill(_ n: Int) throws(TraceFileError) -> Int {
         guard n <= maxWindow else {
             // Callers check declared lengths against the limit first; this is the backstop.
-            throw TraceFileError(.malformed, "a block of \(n) bytes exceeds the reader's \(maxWindow)-byte limit",
-                                 path: name, offset: position)
+            throw TraceFileError(
+                .malformed, "a block of \(n) bytes exceeds the reader's \(maxWindow)-byte limit",
+                path: name, offset: position)
         }
         if start + n > capacity {
             if n > capacity {
@@ -87,7 +88,8 @@ final class ChunkedInput {
         while end - start < n && !atEOF {
             let got = try stream.read(base + end, capacity - end)
             if got < 0 {
-                throw TraceFileError(.io(Int32(-got)), "read failed", path: name, offset: position + UInt64(end - start))
+                throw TraceFileError(
+                    .io(Int32(-got)), "read failed", path: name, offset: position + UInt64(end - start))
             }
             if got == 0 { atEOF = true } else { end += got }
         }

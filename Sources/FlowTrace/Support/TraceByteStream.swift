@@ -162,8 +162,9 @@ final class TraceByteStream {
                 }
             default:
                 let why = z.pointee.msg.map { String(cString: $0) } ?? "error \(ret)"
-                throw TraceFileError(.malformed, "corrupt gzip data near compressed byte \(compressedPosition): \(why)",
-                                     path: name)
+                throw TraceFileError(
+                    .malformed, "corrupt gzip data near compressed byte \(compressedPosition): \(why)",
+                    path: name)
             }
         }
     }

@@ -28,7 +28,9 @@ public enum TraceInput {
         }
         var template = Array(((getenvString("TMPDIR") ?? "/tmp") + "/flowtrace-stdin-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw TraceFileError(.io(Sys.errno), "cannot create a temporary file for stdin", path: "<stdin>") }
+        guard fd >= 0 else {
+            throw TraceFileError(.io(Sys.errno), "cannot create a temporary file for stdin", path: "<stdin>")
+        }
         let tempPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         unlink(tempPath)
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 8)
@@ -39,7 +41,9 @@ public enum TraceInput {
             if n < 0 { throw TraceFileError(.io(Int32(-n)), "read failed", path: "<stdin>", offset: total) }
             if n == 0 { break }
             let (_, e) = Sys.writeAll(fd, buffer, n)
-            if e != 0 { throw TraceFileError(.io(e), "cannot copy stdin to a temporary file", path: "<stdin>", offset: total) }
+            if e != 0 {
+                throw TraceFileError(.io(e), "cannot copy stdin to a temporary file", path: "<stdin>", offset: total)
+            }
             total += UInt64(n)
         }
         let proc = "/proc/self/fd/\(fd)"

@@ -89,8 +89,9 @@ public struct FamilyTable: Hashable, Sendable {
         while true {
             guard let m = try? it.next() else { break }
             guard m.header.type == Controller.familyID, m.payload.count >= Netlink.genericHeaderLength,
-                  m.payload[0] == Controller.Command.newFamily,
-                  let f = try? Controller.decodeFamily(m) else { continue }
+                m.payload[0] == Controller.Command.newFamily,
+                let f = try? Controller.decodeFamily(m)
+            else { continue }
             insert(f)
             learnt += 1
         }
@@ -153,7 +154,8 @@ public struct FamilyTable: Hashable, Sendable {
     func leg(of record: RecordCore) -> TraceLeg {
         if record.leg != .unknown { return record.leg }
         guard record.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric,
-              record.netlink.count >= Netlink.headerLength, let base = record.netlink.baseAddress else { return .unknown }
+            record.netlink.count >= Netlink.headerLength, let base = record.netlink.baseAddress
+        else { return .unknown }
         switch fastKind(ofType: base.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) {
         case .flowTable: return .api
         case .hairpin: return .hairpin

@@ -33,7 +33,8 @@ public final class TraceReader {
     /// Called by every reader created after it is set, as it reads (per buffer refill, never per
     /// record): the reader's name, bytes read, and the file's size when it is a regular file.
     /// For a tool's progress line; may be called from a reading thread.
-    nonisolated(unsafe) public static var progress: ((_ name: String, _ bytesRead: UInt64, _ fileSize: UInt64?) -> Void)?
+    nonisolated(unsafe) public static var progress:
+        ((_ name: String, _ bytesRead: UInt64, _ fileSize: UInt64?) -> Void)?
     public var name: String { input.name }
     // Unchecked exclusivity on the state touched per record: see ChunkedInput.
     /// Family ids learnt from the NEWFAMILY records read so far. It changes only after a record
@@ -131,14 +132,18 @@ public final class TraceReader {
     }
 
     /// Reads from an open descriptor (a pipe works: nothing seeks).
-    public init(fileDescriptor: Int32, closeWhenDone: Bool = false, name: String = "-",
-                options: PcapngReader.Options = .init()) throws(TraceFileError) {
-        input = ChunkedInput(fd: fileDescriptor, closeWhenDone: closeWhenDone, name: name, chunkSize: options.chunkSize,
-                             maxWindow: options.maxBlockLength + ClassicPcap.recordHeaderLength)
+    public init(
+        fileDescriptor: Int32, closeWhenDone: Bool = false, name: String = "-",
+        options: PcapngReader.Options = .init()
+    ) throws(TraceFileError) {
+        input = ChunkedInput(
+            fd: fileDescriptor, closeWhenDone: closeWhenDone, name: name, chunkSize: options.chunkSize,
+            maxWindow: options.maxBlockLength + ClassicPcap.recordHeaderLength)
         let have = min(4, try input.ensure(4))
         guard have > 0 else {
             input.closeFile()
-            throw TraceFileError(.malformed, input.compressionCut ?? "the file is empty, not a trace", path: name, offset: 0)
+            throw TraceFileError(
+                .malformed, input.compressionCut ?? "the file is empty, not a trace", path: name, offset: 0)
         }
         // A file cut inside its first 4 bytes still tells its format if those bytes start a magic.
         var head: [UInt8] = []
@@ -154,7 +159,8 @@ public final class TraceReader {
         guard let match = magics.first(where: { starts($0.bytes) }) else {
             input.closeFile()
             let shown = head.map { String($0, radix: 16) }.joined(separator: " ")
-            throw TraceFileError(.malformed, "neither pcapng nor pcap: the file starts with \(shown)", path: name, offset: 0)
+            throw TraceFileError(
+                .malformed, "neither pcapng nor pcap: the file starts with \(shown)", path: name, offset: 0)
         }
         if case .pcap = match.format {
             let reader = ClassicPcapReader(input: input, maxRecordLength: options.maxBlockLength)
@@ -174,13 +180,17 @@ public final class TraceReader {
     public var interfaces: [Interface] {
         if let pcapng {
             return pcapng.interfaces.map {
-                Interface(section: $0.section, index: $0.index, linkType: $0.linkType, name: $0.name,
-                          description: $0.description, os: $0.os, timestampResolution: $0.timestampResolution)
+                Interface(
+                    section: $0.section, index: $0.index, linkType: $0.linkType, name: $0.name,
+                    description: $0.description, os: $0.os, timestampResolution: $0.timestampResolution)
             }
         }
         if let pcap {
-            return [Interface(section: 0, index: 0, linkType: pcap.linkType, name: nil, description: nil, os: nil,
-                              timestampResolution: pcap.nanosecond ? 9 : 6)]
+            return [
+                Interface(
+                    section: 0, index: 0, linkType: pcap.linkType, name: nil, description: nil, os: nil,
+                    timestampResolution: pcap.nanosecond ? 9 : 6)
+            ]
         }
         return []
     }
@@ -194,7 +204,8 @@ public final class TraceReader {
         var t = pcapng?.truncation ?? pcap?.truncation
         if let cut = input.compressionCut {
             if t == nil {
-                t = TraceTruncation(fileEnd: input.position, blockOffset: input.position, blockType: nil, declaredLength: nil)
+                t = TraceTruncation(
+                    fileEnd: input.position, blockOffset: input.position, blockType: nil, declaredLength: nil)
             }
             t?.reason = cut
         }
@@ -258,9 +269,10 @@ public final class TraceReader {
     /// original length): the same records, errors, `families`, `recordCount` and `truncation`.
     public func nextFields() throws(TraceFileError) -> RecordFields? {
         guard let c = try nextCore() else { return nil }
-        return RecordFields(netlink: c.netlink, timestamp: c.timestamp, pairing: c.pairing, leg: c.leg,
-                            direction: c.direction, synthetic: c.synthetic, netlinkProtocol: c.netlinkProtocol,
-                            number: recordCount)
+        return RecordFields(
+            netlink: c.netlink, timestamp: c.timestamp, pairing: c.pairing, leg: c.leg,
+            direction: c.direction, synthetic: c.synthetic, netlinkProtocol: c.netlinkProtocol,
+            number: recordCount)
     }
 
     /// `next()` without the comment (see RecordCore); `commentSource` tells whether there is one.
@@ -283,12 +295,13 @@ public final class TraceReader {
                     }
                 }
                 let m = p.flowTrace
-                let r = RecordCore(timestamp: p.timestamp, leg: m?.leg ?? .unknown, direction: direction,
-                                   interface: p.interface,
-                                   netlink: UnsafeRawBufferPointer(rebasing: p.data[NetlinkPseudoHeader.length...]),
-                                   pairing: m?.pairing, synthetic: m?.synthetic ?? false,
-                                   netlinkProtocol: Self.netlinkProtocol(pseudoHeader: p.data), section: p.section,
-                                   originalLength: max(0, Int(p.originalLength) - NetlinkPseudoHeader.length))
+                let r = RecordCore(
+                    timestamp: p.timestamp, leg: m?.leg ?? .unknown, direction: direction,
+                    interface: p.interface,
+                    netlink: UnsafeRawBufferPointer(rebasing: p.data[NetlinkPseudoHeader.length...]),
+                    pairing: m?.pairing, synthetic: m?.synthetic ?? false,
+                    netlinkProtocol: Self.netlinkProtocol(pseudoHeader: p.data), section: p.section,
+                    originalLength: max(0, Int(p.originalLength) - NetlinkPseudoHeader.length))
                 if p.commentCount > 0 {
                     commentSource = p
                 } else if commentSource != nil {
@@ -305,12 +318,13 @@ public final class TraceReader {
                     skippedPackets += 1
                     continue
                 }
-                let r = RecordCore(timestamp: p.timestamp, leg: .unknown, direction: Self.direction(pseudoHeader: p.data),
-                                   interface: 0,
-                                   netlink: UnsafeRawBufferPointer(rebasing: p.data[NetlinkPseudoHeader.length...]),
-                                   pairing: nil, synthetic: false,
-                                   netlinkProtocol: Self.netlinkProtocol(pseudoHeader: p.data), section: 0,
-                                   originalLength: max(0, Int(p.originalLength) - NetlinkPseudoHeader.length))
+                let r = RecordCore(
+                    timestamp: p.timestamp, leg: .unknown, direction: Self.direction(pseudoHeader: p.data),
+                    interface: 0,
+                    netlink: UnsafeRawBufferPointer(rebasing: p.data[NetlinkPseudoHeader.length...]),
+                    pairing: nil, synthetic: false,
+                    netlinkProtocol: Self.netlinkProtocol(pseudoHeader: p.data), section: 0,
+                    originalLength: max(0, Int(p.originalLength) - NetlinkPseudoHeader.length))
                 if admit(r) { return r }
             }
         }

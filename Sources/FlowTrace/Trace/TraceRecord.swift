@@ -67,10 +67,12 @@ public struct TraceRecord {
     /// ignored by the writer.
     public var originalLength: Int
 
-    public init(timestamp: UInt64, leg: TraceLeg = .unknown, direction: TraceDirection, interface: UInt32 = 0,
-                netlink: UnsafeRawBufferPointer, pairing: UInt64? = nil, synthetic: Bool = false,
-                comment: String? = nil, netlinkProtocol: UInt16 = NetlinkPseudoHeader.protocolGeneric,
-                section: Int = 0, originalLength: Int? = nil) {
+    public init(
+        timestamp: UInt64, leg: TraceLeg = .unknown, direction: TraceDirection, interface: UInt32 = 0,
+        netlink: UnsafeRawBufferPointer, pairing: UInt64? = nil, synthetic: Bool = false,
+        comment: String? = nil, netlinkProtocol: UInt16 = NetlinkPseudoHeader.protocolGeneric,
+        section: Int = 0, originalLength: Int? = nil
+    ) {
         self.timestamp = timestamp
         self.leg = leg
         self.direction = direction
@@ -104,9 +106,11 @@ struct RecordCore {
     var section: Int
     var originalLength: Int
 
-    init(timestamp: UInt64, leg: TraceLeg, direction: TraceDirection, interface: UInt32,
-         netlink: UnsafeRawBufferPointer, pairing: UInt64?, synthetic: Bool, netlinkProtocol: UInt16,
-         section: Int, originalLength: Int) {
+    init(
+        timestamp: UInt64, leg: TraceLeg, direction: TraceDirection, interface: UInt32,
+        netlink: UnsafeRawBufferPointer, pairing: UInt64?, synthetic: Bool, netlinkProtocol: UInt16,
+        section: Int, originalLength: Int
+    ) {
         self.timestamp = timestamp
         self.leg = leg
         self.direction = direction
@@ -120,17 +124,19 @@ struct RecordCore {
     }
 
     init(_ r: TraceRecord) {
-        self.init(timestamp: r.timestamp, leg: r.leg, direction: r.direction, interface: r.interface,
-                  netlink: r.netlink, pairing: r.pairing, synthetic: r.synthetic, netlinkProtocol: r.netlinkProtocol,
-                  section: r.section, originalLength: r.originalLength)
+        self.init(
+            timestamp: r.timestamp, leg: r.leg, direction: r.direction, interface: r.interface,
+            netlink: r.netlink, pairing: r.pairing, synthetic: r.synthetic, netlinkProtocol: r.netlinkProtocol,
+            section: r.section, originalLength: r.originalLength)
     }
 }
 
 extension TraceRecord {
     init(_ c: RecordCore, comment: String?) {
-        self.init(timestamp: c.timestamp, leg: c.leg, direction: c.direction, interface: c.interface,
-                  netlink: c.netlink, pairing: c.pairing, synthetic: c.synthetic, comment: comment,
-                  netlinkProtocol: c.netlinkProtocol, section: c.section, originalLength: c.originalLength)
+        self.init(
+            timestamp: c.timestamp, leg: c.leg, direction: c.direction, interface: c.interface,
+            netlink: c.netlink, pairing: c.pairing, synthetic: c.synthetic, comment: comment,
+            netlinkProtocol: c.netlinkProtocol, section: c.section, originalLength: c.originalLength)
     }
 }
 
@@ -149,10 +155,12 @@ public struct StoredTraceRecord: Hashable, Sendable {
     public var section: Int
     public var originalLength: Int
 
-    public init(timestamp: UInt64, leg: TraceLeg = .unknown, direction: TraceDirection, interface: UInt32 = 0,
-                netlink: [UInt8], pairing: UInt64? = nil, synthetic: Bool = false, comment: String? = nil,
-                netlinkProtocol: UInt16 = NetlinkPseudoHeader.protocolGeneric, section: Int = 0,
-                originalLength: Int? = nil) {
+    public init(
+        timestamp: UInt64, leg: TraceLeg = .unknown, direction: TraceDirection, interface: UInt32 = 0,
+        netlink: [UInt8], pairing: UInt64? = nil, synthetic: Bool = false, comment: String? = nil,
+        netlinkProtocol: UInt16 = NetlinkPseudoHeader.protocolGeneric, section: Int = 0,
+        originalLength: Int? = nil
+    ) {
         self.timestamp = timestamp
         self.leg = leg
         self.direction = direction
@@ -168,17 +176,20 @@ public struct StoredTraceRecord: Hashable, Sendable {
 
     /// Copies the view's bytes.
     public init(_ r: TraceRecord) {
-        self.init(timestamp: r.timestamp, leg: r.leg, direction: r.direction, interface: r.interface,
-                  netlink: [UInt8](r.netlink), pairing: r.pairing, synthetic: r.synthetic, comment: r.comment,
-                  netlinkProtocol: r.netlinkProtocol, section: r.section, originalLength: r.originalLength)
+        self.init(
+            timestamp: r.timestamp, leg: r.leg, direction: r.direction, interface: r.interface,
+            netlink: [UInt8](r.netlink), pairing: r.pairing, synthetic: r.synthetic, comment: r.comment,
+            netlinkProtocol: r.netlinkProtocol, section: r.section, originalLength: r.originalLength)
     }
 
     /// Lends the record as a view, e.g. to `PcapngWriter.append`.
     public func withRecord<R>(_ body: (TraceRecord) throws -> R) rethrows -> R {
         try netlink.withUnsafeBytes { raw in
-            try body(TraceRecord(timestamp: timestamp, leg: leg, direction: direction, interface: interface,
-                                 netlink: raw, pairing: pairing, synthetic: synthetic, comment: comment,
-                                 netlinkProtocol: netlinkProtocol, section: section, originalLength: originalLength))
+            try body(
+                TraceRecord(
+                    timestamp: timestamp, leg: leg, direction: direction, interface: interface,
+                    netlink: raw, pairing: pairing, synthetic: synthetic, comment: comment,
+                    netlinkProtocol: netlinkProtocol, section: section, originalLength: originalLength))
         }
     }
 }

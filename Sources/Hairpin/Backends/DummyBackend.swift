@@ -40,7 +40,8 @@ public final class DummyBackend: PacketClassifier {
     public func insert(_ flow: Flow) -> Result<Void, BackendError> {
         let identity = MatchPriority(flow)
         if let e = refusal(table: flow.table, uid: flow.uid, identity) { return .failure(e) }
-        tables[flow.table, default: []].append(Entry(stored: StoredFlow(flow, matchSet: identity.matchSet), identity: identity))
+        tables[flow.table, default: []].append(
+            Entry(stored: StoredFlow(flow, matchSet: identity.matchSet), identity: identity))
         lookupGeneration &+= 1
         return .success(())
     }
@@ -48,7 +49,8 @@ public final class DummyBackend: PacketClassifier {
     public func insert(_ view: FlowView) -> Bool {
         let identity = MatchPriority(view.matchSet, view.priority)
         guard refusal(table: view.table, uid: view.uid, identity) == nil else { return false }
-        tables[view.table, default: []].append(Entry(stored: StoredFlow(view, matchSet: identity.matchSet), identity: identity))
+        tables[view.table, default: []].append(
+            Entry(stored: StoredFlow(view, matchSet: identity.matchSet), identity: identity))
         lookupGeneration &+= 1
         return true
     }
@@ -62,7 +64,8 @@ public final class DummyBackend: PacketClassifier {
 
     public func remove(table: UInt32, uid: UInt32) -> RemovedFlow? {
         guard let index = tables[table]?.firstIndex(where: { $0.stored.uid == uid }),
-              let removed = tables[table]?.remove(at: index) else { return nil }
+            let removed = tables[table]?.remove(at: index)
+        else { return nil }
         lookupGeneration &+= 1
         return RemovedFlow(table: table, kept: .stored(removed.stored))
     }
@@ -107,9 +110,11 @@ public final class DummyBackend: PacketClassifier {
     public func lookup(table: UInt32, key: PacketKey) -> FlowHit? {
         lookupCache.matcher(table: table, layout: key.layout, generation: lookupGeneration) {
             guard let entries = tables[table] else { return nil }
-            return LinearMatcher(layout: key.layout, generation: lookupGeneration, entries: entries.map {
-                (FlowHit(table: table, uid: $0.stored.uid, priority: $0.stored.priority), $0.identity.matchSet.keys)
-            })
+            return LinearMatcher(
+                layout: key.layout, generation: lookupGeneration,
+                entries: entries.map {
+                    (FlowHit(table: table, uid: $0.stored.uid, priority: $0.stored.priority), $0.identity.matchSet.keys)
+                })
         }?.best(key)
     }
 

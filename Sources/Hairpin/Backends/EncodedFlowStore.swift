@@ -15,11 +15,15 @@ enum EncodedFlowStore {
         return scratch.withUnsafeMutableBytes { raw -> Flow? in
             guard let base = raw.baseAddress else { return nil }
             base.storeBytes(of: UInt16(total).littleEndian, as: UInt16.self)
-            base.storeBytes(of: (NFL.Attr.flows | Netlink.attributeFlagNested).littleEndian, toByteOffset: 2, as: UInt16.self)
+            base.storeBytes(
+                of: (NFL.Attr.flows | Netlink.attributeFlagNested).littleEndian, toByteOffset: 2, as: UInt16.self)
             (base + Netlink.attributeHeaderLength).copyMemory(from: source, byteCount: element.count)
             let region = UnsafeRawBufferPointer(start: base, count: total)
-            guard let attributes = try? FlowTableCodec.decode(AttributeIterator(region, baseOffset: 0), layout: .list, depth: 2),
-                  let flows = attributes.flows, flows.count == 1 else { return nil }
+            guard
+                let attributes = try? FlowTableCodec.decode(
+                    AttributeIterator(region, baseOffset: 0), layout: .list, depth: 2),
+                let flows = attributes.flows, flows.count == 1
+            else { return nil }
             return flows[0]
         }
     }

@@ -28,8 +28,10 @@ public enum FlowBatch {
     /// * CONTINUE / CONT_LOG: every flow is tried; each result is its own errno (0 = applied).
     ///
     /// The `_LOG` variants differ only in what the caller replies with, not here.
-    public static func apply(op: FlowOp, flows: [Flow], strategy: ErrorStrategy,
-                             backend: any FlowBackend) -> [FlowResult] {
+    public static func apply(
+        op: FlowOp, flows: [Flow], strategy: ErrorStrategy,
+        backend: any FlowBackend
+    ) -> [FlowResult] {
         apply(op: op, flows: flows, strategy: strategy, backend: backend, precheck: { _, _ in 0 })
     }
 
@@ -59,10 +61,12 @@ public enum FlowBatch {
     /// With a precheck that always returns 0 the results equal `apply(op:flows:strategy:backend:)`.
     ///
     /// `timing`, when given, times each backend operation (rollback included).
-    public static func apply(op: FlowOp, flows: [Flow], strategy: ErrorStrategy, backend: any FlowBackend,
-                             timing: BackendTiming? = nil,
-                             precheck: (Int, Flow) -> Int32,
-                             onFailure: (Int, Flow, Int32, FailureSource) -> Void = { _, _, _, _ in }) -> [FlowResult] {
+    public static func apply(
+        op: FlowOp, flows: [Flow], strategy: ErrorStrategy, backend: any FlowBackend,
+        timing: BackendTiming? = nil,
+        precheck: (Int, Flow) -> Int32,
+        onFailure: (Int, Flow, Int32, FailureSource) -> Void = { _, _, _, _ in }
+    ) -> [FlowResult] {
         let abort = aborts(strategy)
         // The last flow's change is never undone (a failure after it cannot happen), so a
         // single-flow batch — the common call — records nothing to undo and allocates no list.
@@ -101,8 +105,9 @@ public enum FlowBatch {
                     undo(inserted: inserted, deleted: deleted, backend: backend)
                     if let started { timing?.end(started) }
                     return flows.indices.map {
-                        FlowResult(index: UInt32(truncatingIfNeeded: $0),
-                                   errno: ($0 == i ? errno : BackendErrno.canceled).magnitude)
+                        FlowResult(
+                            index: UInt32(truncatingIfNeeded: $0),
+                            errno: ($0 == i ? errno : BackendErrno.canceled).magnitude)
                     }
                 }
             }

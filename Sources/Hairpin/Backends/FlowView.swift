@@ -16,8 +16,10 @@ public struct FlowView {
     /// The whole FLOW element, attribute header included (valid during the call only).
     public let element: UnsafeRawBufferPointer
 
-    public init(table: UInt32, uid: UInt32, priority: UInt32, fingerprint: UInt64,
-                matches: UnsafeBufferPointer<FieldRef>, element: UnsafeRawBufferPointer) {
+    public init(
+        table: UInt32, uid: UInt32, priority: UInt32, fingerprint: UInt64,
+        matches: UnsafeBufferPointer<FieldRef>, element: UnsafeRawBufferPointer
+    ) {
         self.table = table
         self.uid = uid
         self.priority = priority

@@ -149,7 +149,8 @@ public final class HashBackend: FlowBackend {
         }
         if duplicate != nil { return .failure(.exists) }
         guard FlowBackendTables.hasRoom(size: t.size, count: t.slots.count) else { return .failure(.noSpace) }
-        t.add(HashSlot(flow: flow, fingerprint: fingerprint, uid: flow.uid, priority: flow.priority, start: 0, length: 0))
+        t.add(
+            HashSlot(flow: flow, fingerprint: fingerprint, uid: flow.uid, priority: flow.priority, start: 0, length: 0))
         return .success(())
     }
 
@@ -158,13 +159,16 @@ public final class HashBackend: FlowBackend {
     /// or a collision: the typed path tells them apart) refuses, as the protocol says.
     public func insert(_ view: FlowView) -> Bool {
         guard let t = storage(view.table), t.slot(ofUID: view.uid) == nil,
-              t.byIdentity.first(view.fingerprint, where: { _ in true }) == nil,
-              FlowBackendTables.hasRoom(size: t.size, count: t.slots.count), !view.element.isEmpty else { return false }
+            t.byIdentity.first(view.fingerprint, where: { _ in true }) == nil,
+            FlowBackendTables.hasRoom(size: t.size, count: t.slots.count), !view.element.isEmpty
+        else { return false }
         if t.garbage > 1 << 16, t.garbage * 2 > t.arena.count { t.compact() }
         let start = t.arena.count
         t.arena.append(view.element)
-        t.add(HashSlot(flow: nil, fingerprint: view.fingerprint, uid: view.uid, priority: view.priority,
-                       start: start, length: view.element.count))
+        t.add(
+            HashSlot(
+                flow: nil, fingerprint: view.fingerprint, uid: view.uid, priority: view.priority,
+                start: start, length: view.element.count))
         return true
     }
 
@@ -194,9 +198,12 @@ public final class HashBackend: FlowBackend {
 
     public func flows(_ selector: FlowSelector, into body: (Flow) -> Void) -> Result<Void, BackendError> {
         guard let t = storage(selector.table) else { return .failure(.noSuchEntry) }
-        t.order.forEach(selector, rebuildFrom: {
-            t.slots.map { PriorityOrder.key(priority: $0.priority, uid: $0.uid) }
-        }) { uid in
+        t.order.forEach(
+            selector,
+            rebuildFrom: {
+                t.slots.map { PriorityOrder.key(priority: $0.priority, uid: $0.uid) }
+            }
+        ) { uid in
             // The order holds exactly the stored uids; a miss would be an internal bug, skipped
             // rather than trapped on.
             guard let i = t.slot(ofUID: uid) else { return }
@@ -216,9 +223,12 @@ public final class HashBackend: FlowBackend {
     public func flowElements(_ selector: FlowSelector, into body: (UnsafeRawBufferPointer) -> Void) -> Bool {
         guard let t = storage(selector.table) else { return false }
         var encoded = true
-        t.order.forEach(selector, rebuildFrom: {
-            t.slots.map { PriorityOrder.key(priority: $0.priority, uid: $0.uid) }
-        }) { uid in
+        t.order.forEach(
+            selector,
+            rebuildFrom: {
+                t.slots.map { PriorityOrder.key(priority: $0.priority, uid: $0.uid) }
+            }
+        ) { uid in
             guard encoded, let i = t.slot(ofUID: uid) else { return }
             if !t.slots[i].encoded, !encode(slot: i, in: t) {
                 encoded = false
@@ -236,7 +246,8 @@ public final class HashBackend: FlowBackend {
         // A request's element already in that form (a client using our encoder, every traced
         // SET_FLOWS from it) is kept as it is, with no decode and encode.
         if t.slots[i].flow == nil, t.slots[i].length > 0,
-           FlowTableCodec.isEncoderForm(flow: t.arena.bytes(t.slots[i].start, t.slots[i].length)) {
+            FlowTableCodec.isEncoderForm(flow: t.arena.bytes(t.slots[i].start, t.slots[i].length))
+        {
             t.slots[i].encoded = true
             return true
         }
@@ -271,14 +282,18 @@ public final class HashBackend: FlowBackend {
             for i in t.slots.indices {
                 let slot = t.slots[i]
                 let set = MatchSet(flow(of: slot, in: t).matches ?? [])
-                let tuple = set.keys.map { MatchKey(instance: $0.instance, header: $0.header, field: $0.field, value: 0, mask: $0.mask) }
+                let tuple = set.keys.map {
+                    MatchKey(instance: $0.instance, header: $0.header, field: $0.field, value: 0, mask: $0.mask)
+                }
                 let hit = FlowHit(table: table, uid: slot.uid, priority: slot.priority)
                 let values = set.keys.map(\.value)
                 if hit.beats(tuples[tuple]?[values]) { tuples[tuple, default: [:]][values] = hit }
             }
-            return TupleMatcher(layout: key.layout, generation: t.generation, groups: tuples.map { fields, buckets in
-                TupleMatcher.Group(fields: fields, buckets: buckets.map { ($0.key, $0.value) })
-            })
+            return TupleMatcher(
+                layout: key.layout, generation: t.generation,
+                groups: tuples.map { fields, buckets in
+                    TupleMatcher.Group(fields: fields, buckets: buckets.map { ($0.key, $0.value) })
+                })
         }?.lookup(key, prune: false)
     }
 
@@ -337,7 +352,9 @@ struct Arena {
 
     /// `length` bytes from `start` (valid until the next append or free).
     @inline(__always) func bytes(_ start: Int, _ length: Int) -> UnsafeRawBufferPointer {
-        guard let base, start >= 0, length >= 0, start + length <= count else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        guard let base, start >= 0, length >= 0, start + length <= count else {
+            return UnsafeRawBufferPointer(start: nil, count: 0)
+        }
         return UnsafeRawBufferPointer(start: base + start, count: length)
     }
 

@@ -184,7 +184,9 @@ final class LinearMatcher {
         values.deallocate()
     }
 
-    @inline(__always) private func matches(_ i: Int, _ v: UnsafeBufferPointer<UInt64>, _ p: UnsafeBufferPointer<Bool>) -> Bool {
+    @inline(__always) private func matches(_ i: Int, _ v: UnsafeBufferPointer<UInt64>, _ p: UnsafeBufferPointer<Bool>)
+        -> Bool
+    {
         var j = Int(starts[i])
         let end = Int(starts[i + 1])
         while j < end {
@@ -223,7 +225,7 @@ final class LinearMatcher {
 /// highest priority, so a search with pruning stops once no later tuple can beat the best hit.
 final class TupleMatcher {
     struct Group {
-        var fields: [MatchKey]          // the tuple: instance/header/field and mask (value unused)
+        var fields: [MatchKey]  // the tuple: instance/header/field and mask (value unused)
         var buckets: [(values: [UInt64], best: FlowHit)]
     }
 

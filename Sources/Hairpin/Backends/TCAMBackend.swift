@@ -199,9 +199,11 @@ public final class TCAMBackend: PacketClassifier {
     public func lookup(table: UInt32, key: PacketKey) -> FlowHit? {
         lookupCache.matcher(table: table, layout: key.layout, generation: lookupGeneration) {
             guard let t = tables[table] else { return nil }
-            return LinearMatcher(layout: key.layout, generation: lookupGeneration, entries: t.entries.map {
-                (FlowHit(table: table, uid: $0.stored.uid, priority: $0.stored.priority), $0.identity.matchSet.keys)
-            })
+            return LinearMatcher(
+                layout: key.layout, generation: lookupGeneration,
+                entries: t.entries.map {
+                    (FlowHit(table: table, uid: $0.stored.uid, priority: $0.stored.priority), $0.identity.matchSet.keys)
+                })
         }?.first(key)
     }
 

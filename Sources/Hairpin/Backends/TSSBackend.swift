@@ -115,7 +115,9 @@ public final class TSSBackend: PacketClassifier {
         let subtable: Subtable?
     }
 
-    private func place(_ table: UInt32, uid: UInt32, priority: UInt32, _ set: MatchSet) -> Result<Placement, BackendError> {
+    private func place(_ table: UInt32, uid: UInt32, priority: UInt32, _ set: MatchSet) -> Result<
+        Placement, BackendError
+    > {
         guard let t = tables[table] else { return .failure(.noSuchEntry) }
         if t.byUID[uid] != nil { return .failure(.exists) }
         let (tuple, values) = Self.split(set)
@@ -129,12 +131,16 @@ public final class TSSBackend: PacketClassifier {
 
     public func insert(_ flow: Flow) -> Result<Void, BackendError> {
         let set = MatchSet(flow.matches ?? [])
-        return place(flow.table, uid: flow.uid, priority: flow.priority, set).map { add(StoredFlow(flow, matchSet: set), $0) }
+        return place(flow.table, uid: flow.uid, priority: flow.priority, set).map {
+            add(StoredFlow(flow, matchSet: set), $0)
+        }
     }
 
     public func insert(_ view: FlowView) -> Bool {
         let set = view.matchSet
-        guard case .success(let p) = place(view.table, uid: view.uid, priority: view.priority, set) else { return false }
+        guard case .success(let p) = place(view.table, uid: view.uid, priority: view.priority, set) else {
+            return false
+        }
         add(StoredFlow(view, matchSet: set), p)
         return true
     }
@@ -217,9 +223,12 @@ public final class TSSBackend: PacketClassifier {
     /// The stored flows `flows(selector)` gives, in its order; false for an unknown table.
     private func stored(_ selector: FlowSelector, _ body: (StoredFlow) -> Void) -> Bool {
         guard let t = tables[selector.table] else { return false }
-        t.order.forEach(selector, rebuildFrom: {
-            t.byUID.values.map { PriorityOrder.key(priority: $0.stored.priority, uid: $0.stored.uid) }
-        }) { uid in
+        t.order.forEach(
+            selector,
+            rebuildFrom: {
+                t.byUID.values.map { PriorityOrder.key(priority: $0.stored.priority, uid: $0.stored.uid) }
+            }
+        ) { uid in
             if let loc = t.byUID[uid] { body(loc.stored) }
         }
         return true
@@ -248,7 +257,9 @@ public final class TSSBackend: PacketClassifier {
             let groups = t.subtables.values.map { s in
                 TupleMatcher.Group(
                     fields: s.tuple.elements.map {
-                        MatchKey(instance: $0.key.instance, header: $0.key.header, field: $0.key.field, value: 0, mask: $0.mask)
+                        MatchKey(
+                            instance: $0.key.instance, header: $0.key.header, field: $0.key.field, value: 0,
+                            mask: $0.mask)
                     },
                     buckets: s.buckets.compactMap { values, flows in
                         flows.first.map { (values.elements, FlowHit(table: table, uid: $0.uid, priority: $0.priority)) }

@@ -25,11 +25,13 @@ public enum FlowFailure {
             return true
         }
         guard literal("flow "), let index = number(Int.self), literal(" (table "), let table = number(UInt32.self),
-              literal(" uid "), let uid = number(UInt32.self), literal("): ") else { return nil }
+            literal(" uid "), let uid = number(UInt32.self), literal("): ")
+        else { return nil }
         var reason = String(s)
         let pieces = reason.split(separator: ";", omittingEmptySubsequences: false)
         if pieces.count > 1, let tail = pieces.last, tail.hasPrefix(" "), tail.hasSuffix(" flows failed"),
-           tail.split(separator: " ").contains("of") {
+            tail.split(separator: " ").contains("of")
+        {
             reason = pieces.dropLast().joined(separator: ";")
         }
         if reason.isEmpty || (reason.hasPrefix("errno ") && reason.dropFirst(6).allSatisfy(\.isNumber)) { return nil }
@@ -48,8 +50,10 @@ public enum FlowFailure {
     /// The reason `flow` failed with `errno`, from the device's state after the call: the
     /// flows of its table, its model (`validation`) and table size. nil when that state does
     /// not explain the errno (the device may have changed since, or the cause is elsewhere).
-    public static func explain(_ op: FlowOperation, _ flow: Flow, errno: Int32, table: TableState,
-                               validation: ValidationIndex? = nil, tableSize: UInt32? = nil) -> String? {
+    public static func explain(
+        _ op: FlowOperation, _ flow: Flow, errno: Int32, table: TableState,
+        validation: ValidationIndex? = nil, tableSize: UInt32? = nil
+    ) -> String? {
         if let validation, let e = validation.firstError(in: flow, for: op), e.errno == errno {
             return reason(e)
         }
@@ -68,7 +72,8 @@ public enum FlowFailure {
             guard let size = tableSize else { return nil }
             return "table \(flow.table) is full (\(size) flows)"
         case (.del, Errno.ENOENT, .flows(let flows)):
-            return flows.contains(where: { $0.uid == flow.uid }) ? nil : "no flow with uid \(flow.uid) in table \(flow.table)"
+            return flows.contains(where: { $0.uid == flow.uid })
+                ? nil : "no flow with uid \(flow.uid) in table \(flow.table)"
         default:
             return nil
         }

@@ -30,7 +30,8 @@ public enum FlowTableClientError: Error, CustomStringConvertible {
         case .closed: return "the twin closed the connection"
         case let .timedOut(s): return "no answer within \(Self.format(s)) s"
         case let .familyNotFound(name):
-            return "generic netlink family \(name) not found: load unft, or start the twin with `flow-table-hairpind --twin`"
+            return
+                "generic netlink family \(name) not found: load unft, or start the twin with `flow-table-hairpind --twin`"
         case let .familyLookupFailed(name, e, message):
             return "looking up family \(name) failed: \(Sys.errorText(e))" + (message.map { ": \($0)" } ?? "")
         case let .transport(e): return e.description
@@ -83,7 +84,8 @@ public struct FlowTableReply: Sendable {
     public var missingText: String? {
         guard let t = missingType else { return nil }
         guard let nest = missingNest else {
-            return "missing attribute " + (UInt16(exactly: t).flatMap { NFL.Attr.names[$0] }.map { "\($0) (\(t))" } ?? "\(t)")
+            return "missing attribute "
+                + (UInt16(exactly: t).flatMap { NFL.Attr.names[$0] }.map { "\($0) (\(t))" } ?? "\(t)")
         }
         return "missing attribute \(t) in the nest at byte \(nest)"
     }
@@ -146,28 +148,37 @@ public final class FlowTableClient {
 
     /// CTRL_CMD_GETFAMILY for any family name, over this client's transport.
     public func lookupFamily(_ name: String, timeout: Double? = nil) throws(FlowTableClientError) -> Controller.Family {
-        try FlowTableClient.lookupFamily(name, over: transport, sequence: nextSequence(), port: port,
-                                         timeout: timeout ?? self.timeout, buffer: &buffer)
+        try FlowTableClient.lookupFamily(
+            name, over: transport, sequence: nextSequence(), port: port,
+            timeout: timeout ?? self.timeout, buffer: &buffer)
     }
 
     /// CTRL_CMD_GETFAMILY over any transport (the listener resolves nfl_hairpin with it).
-    public static func lookupFamily(_ name: String, over transport: MessageTransport, sequence: UInt32, port: UInt32 = 0,
-                                    timeout: Double, buffer: inout [UInt8]) throws(FlowTableClientError) -> Controller.Family {
+    public static func lookupFamily(
+        _ name: String, over transport: MessageTransport, sequence: UInt32, port: UInt32 = 0,
+        timeout: Double, buffer: inout [UInt8]
+    ) throws(FlowTableClientError) -> Controller.Family {
         var w = NetlinkWriter(capacity: 64)
         Controller.getFamily(name, sequence: sequence, port: port, into: &w)
-        return try lookupFamily(request: w, name: name, over: transport, sequence: sequence, timeout: timeout, buffer: &buffer)
+        return try lookupFamily(
+            request: w, name: name, over: transport, sequence: sequence, timeout: timeout, buffer: &buffer)
     }
 
     /// CTRL_CMD_GETFAMILY by id: the family a captured message's nlmsg_type names.
-    public static func lookupFamily(id: UInt16, over transport: MessageTransport, sequence: UInt32, port: UInt32 = 0,
-                                    timeout: Double, buffer: inout [UInt8]) throws(FlowTableClientError) -> Controller.Family {
+    public static func lookupFamily(
+        id: UInt16, over transport: MessageTransport, sequence: UInt32, port: UInt32 = 0,
+        timeout: Double, buffer: inout [UInt8]
+    ) throws(FlowTableClientError) -> Controller.Family {
         var w = NetlinkWriter(capacity: 64)
         Controller.getFamily(id: id, sequence: sequence, port: port, into: &w)
-        return try lookupFamily(request: w, name: "id \(id)", over: transport, sequence: sequence, timeout: timeout, buffer: &buffer)
+        return try lookupFamily(
+            request: w, name: "id \(id)", over: transport, sequence: sequence, timeout: timeout, buffer: &buffer)
     }
 
-    static func lookupFamily(request w: NetlinkWriter, name: String, over transport: MessageTransport, sequence: UInt32,
-                             timeout: Double, buffer: inout [UInt8]) throws(FlowTableClientError) -> Controller.Family {
+    static func lookupFamily(
+        request w: NetlinkWriter, name: String, over transport: MessageTransport, sequence: UInt32,
+        timeout: Double, buffer: inout [UInt8]
+    ) throws(FlowTableClientError) -> Controller.Family {
         try send(w, over: transport, timeout: timeout)
         var family: Controller.Family?
         let deadline = MonotonicClock.now() + MonotonicClock.nanoseconds(timeout)
@@ -202,30 +213,38 @@ public final class FlowTableClient {
     /// Sends `attributes` as a `command` request (NLM_F_REQUEST|NLM_F_ACK) and collects the
     /// answer. Errors from the other side (a non-zero NLMSG_ERROR) are in the reply, not
     /// thrown; thrown are only transport failures, timeouts and undecodable answers.
-    public func call(_ command: NFL.Command, _ attributes: FlowTableAttributes,
-                     timeout: Double? = nil) throws(FlowTableClientError) -> FlowTableReply {
+    public func call(
+        _ command: NFL.Command, _ attributes: FlowTableAttributes,
+        timeout: Double? = nil
+    ) throws(FlowTableClientError) -> FlowTableReply {
         try call(command: command.rawValue, attributes, flags: Netlink.flagRequest | Netlink.flagAck, timeout: timeout)
     }
 
     /// Any command byte and flags (tests send unknown commands and requests without ACK). A
     /// dump (NLM_F_DUMP) ends at NLMSG_DONE: the kernel never ACKs one, NLM_F_ACK or not.
-    public func call(command: UInt8, _ attributes: FlowTableAttributes, flags: UInt16,
-                     timeout: Double? = nil) throws(FlowTableClientError) -> FlowTableReply {
+    public func call(
+        command: UInt8, _ attributes: FlowTableAttributes, flags: UInt16,
+        timeout: Double? = nil
+    ) throws(FlowTableClientError) -> FlowTableReply {
         let family = try resolveFamily()
         let seq = nextSequence()
-        let message = FlowTableMessage(header: NetlinkHeader(type: family, flags: flags, sequence: seq, port: port),
-                                       command: command, attributes: attributes)
+        let message = FlowTableMessage(
+            header: NetlinkHeader(type: family, flags: flags, sequence: seq, port: port),
+            command: command, attributes: attributes)
         writer.reset()
         do { try message.encode(into: &writer) } catch { throw .encode(error) }
         let t = timeout ?? self.timeout
         try Self.send(writer, over: transport, timeout: t)
         let dump = flags & Netlink.flagDump == Netlink.flagDump
-        return try collect(command: command, sequence: seq, expectAck: flags & Netlink.flagAck != 0 && !dump, timeout: t)
+        return try collect(
+            command: command, sequence: seq, expectAck: flags & Netlink.flagAck != 0 && !dump, timeout: t)
     }
 
     /// Sends bytes as they are (malformed ones included) and collects the answer to `sequence`.
-    public func call(raw packet: [UInt8], sequence: UInt32, command: UInt8, expectAck: Bool = true,
-                     timeout: Double? = nil) throws(FlowTableClientError) -> FlowTableReply {
+    public func call(
+        raw packet: [UInt8], sequence: UInt32, command: UInt8, expectAck: Bool = true,
+        timeout: Double? = nil
+    ) throws(FlowTableClientError) -> FlowTableReply {
         try resolveFamily()
         let t = timeout ?? self.timeout
         let sent: Result<Void, TransportError> = packet.withUnsafeBytes { raw in
@@ -238,8 +257,10 @@ public final class FlowTableClient {
     /// Reads messages for `sequence` until NLMSG_ERROR (ACK or error); without an ACK asked
     /// for, a single reply or NLMSG_DONE ends it too. Messages for other sequence numbers
     /// (a late answer to a call that timed out) are skipped.
-    func collect(command: UInt8, sequence seq: UInt32, expectAck: Bool,
-                 timeout: Double) throws(FlowTableClientError) -> FlowTableReply {
+    func collect(
+        command: UInt8, sequence seq: UInt32, expectAck: Bool,
+        timeout: Double
+    ) throws(FlowTableClientError) -> FlowTableReply {
         var reply = FlowTableReply()
         let family = familyID ?? 0
         let isBatch = command == NFL.Command.setFlows.rawValue || command == NFL.Command.delFlows.rawValue
@@ -292,30 +313,39 @@ public final class FlowTableClient {
     // MARK: conveniences
 
     /// A getter (GET_TABLES … GET_TABLE_GRAPH) for `ifindex`.
-    public func get(_ command: NFL.Command, ifindex: UInt32, timeout: Double? = nil) throws(FlowTableClientError) -> FlowTableReply {
+    public func get(_ command: NFL.Command, ifindex: UInt32, timeout: Double? = nil) throws(FlowTableClientError)
+        -> FlowTableReply
+    {
         try call(command, .device(ifindex), timeout: timeout)
     }
 
-    public func getFlows(ifindex: UInt32, _ selector: FlowSelector, timeout: Double? = nil) throws(FlowTableClientError) -> FlowTableReply {
+    public func getFlows(ifindex: UInt32, _ selector: FlowSelector, timeout: Double? = nil) throws(FlowTableClientError)
+        -> FlowTableReply
+    {
         var a = FlowTableAttributes.device(ifindex)
         a.selector = selector
         // A dump, as the kernel's clients read a list: pages, then NLMSG_DONE, never an ACK
         // (a do answers one message, which a big table does not fit).
-        return try call(command: NFL.Command.getFlows.rawValue, a, flags: Netlink.flagRequest | Netlink.flagDump,
-                        timeout: timeout)
+        return try call(
+            command: NFL.Command.getFlows.rawValue, a, flags: Netlink.flagRequest | Netlink.flagDump,
+            timeout: timeout)
     }
 
     /// SET_FLOWS; `strategy` nil sends no FLOWS_ERROR (the default, ABORT).
-    public func setFlows(ifindex: UInt32, _ flows: [Flow], strategy: ErrorStrategy? = nil,
-                         timeout: Double? = nil) throws(FlowTableClientError) -> FlowTableReply {
+    public func setFlows(
+        ifindex: UInt32, _ flows: [Flow], strategy: ErrorStrategy? = nil,
+        timeout: Double? = nil
+    ) throws(FlowTableClientError) -> FlowTableReply {
         var a = FlowTableAttributes.device(ifindex)
         a.flows = flows
         a.errorStrategy = strategy
         return try call(.setFlows, a, timeout: timeout)
     }
 
-    public func delFlows(ifindex: UInt32, _ flows: [Flow], strategy: ErrorStrategy? = nil,
-                         timeout: Double? = nil) throws(FlowTableClientError) -> FlowTableReply {
+    public func delFlows(
+        ifindex: UInt32, _ flows: [Flow], strategy: ErrorStrategy? = nil,
+        timeout: Double? = nil
+    ) throws(FlowTableClientError) -> FlowTableReply {
         var a = FlowTableAttributes.device(ifindex)
         a.flows = flows
         a.errorStrategy = strategy
@@ -324,15 +354,18 @@ public final class FlowTableClient {
 
     // MARK: transport helpers
 
-    static func send(_ w: NetlinkWriter, over transport: MessageTransport, timeout: Double) throws(FlowTableClientError) {
+    static func send(_ w: NetlinkWriter, over transport: MessageTransport, timeout: Double) throws(FlowTableClientError)
+    {
         let sent: Result<Void, TransportError> = w.withUnsafeBytes { raw in
             do throws(TransportError) { try transport.send(raw); return .success(()) } catch { return .failure(error) }
         }
         if case let .failure(e) = sent { throw .from(e, timeout: timeout) }
     }
 
-    static func receive(over transport: MessageTransport, into buffer: inout [UInt8], deadline: UInt64,
-                        timeout: Double) throws(FlowTableClientError) -> Int {
+    static func receive(
+        over transport: MessageTransport, into buffer: inout [UInt8], deadline: UInt64,
+        timeout: Double
+    ) throws(FlowTableClientError) -> Int {
         let now = MonotonicClock.now()
         guard now < deadline else { throw .timedOut(timeout) }
         do { return try transport.receive(into: &buffer, timeout: Double(deadline - now) / 1e9) } catch {

@@ -23,7 +23,9 @@ public struct FlowText: Sendable {
     public var instances: [UInt32: String]
     public var tables: [UInt32: Table]
 
-    public init(headers: [Header] = [], actions: [Action] = [], headerGraph: [HeaderGraphNode] = [], tables: [Table] = []) {
+    public init(
+        headers: [Header] = [], actions: [Action] = [], headerGraph: [HeaderGraphNode] = [], tables: [Table] = []
+    ) {
         self.headers = Dictionary(headers.map { ($0.uid, $0) }, uniquingKeysWith: { a, _ in a })
         self.actions = Dictionary(actions.map { ($0.uid, $0) }, uniquingKeysWith: { a, _ in a })
         self.instances = Dictionary(headerGraph.map { ($0.uid, $0.name) }, uniquingKeysWith: { a, _ in a })
@@ -118,7 +120,8 @@ public struct FlowText: Sendable {
 
     /// `header 1 ethernet src_mac:48 dst_mac:48 ethertype:16`
     public static func line(_ header: Header) -> String {
-        (["header \(header.uid) \(header.name)"] + header.fields.map { "\($0.name):\($0.bitwidth)" }).joined(separator: " ")
+        (["header \(header.uid) \(header.name)"] + header.fields.map { "\($0.name):\($0.bitwidth)" }).joined(
+            separator: " ")
     }
 
     /// `action 5 set_out_port port:u32`
@@ -134,7 +137,9 @@ public struct FlowText: Sendable {
             text += " headers " + node.headers.map { headers[$0]?.name ?? "header\($0)" }.joined(separator: ",")
         }
         if !node.jumps.isEmpty {
-            text += " jump " + node.jumps.map { jump($0, to: instances[$0.nextNode] ?? "node\($0.nextNode)") }.joined(separator: ",")
+            text +=
+                " jump "
+                + node.jumps.map { jump($0, to: instances[$0.nextNode] ?? "node\($0.nextNode)") }.joined(separator: ",")
         }
         return text
     }
@@ -150,7 +155,10 @@ public struct FlowText: Sendable {
         if other != 0 { roles.append("flags 0x" + String(other, radix: 16)) }
         if !roles.isEmpty { text += " " + roles.joined(separator: " ") }
         if !node.jumps.isEmpty {
-            text += " jump " + node.jumps.map { jump($0, to: tables[$0.nextNode]?.name ?? "table\($0.nextNode)") }.joined(separator: ",")
+            text +=
+                " jump "
+                + node.jumps.map { jump($0, to: tables[$0.nextNode]?.name ?? "table\($0.nextNode)") }.joined(
+                    separator: ",")
         }
         return text
     }
@@ -193,7 +201,8 @@ public struct FlowText: Sendable {
     /// half of an IPv6 address.
     func ipv6Half(_ ref: FieldRef) -> (base: String, high: Bool)? {
         guard let f = field(ref), f.bitwidth == 64 else { return nil }
-        for (suffix, high) in [("_hi", true), ("_high", true), ("_lo", false), ("_low", false)] where f.name.hasSuffix(suffix) {
+        for (suffix, high) in [("_hi", true), ("_high", true), ("_lo", false), ("_low", false)]
+        where f.name.hasSuffix(suffix) {
             let base = String(f.name.dropLast(suffix.count))
             if Self.namesAddress(base) { return (base, high) }
         }
@@ -232,7 +241,10 @@ public struct FlowText: Sendable {
     /// An action argument has no bit width of its own: its name says what it holds.
     public static func style(forArgument name: String, bits: Int) -> ValueStyle {
         let t = tokens(name)
-        if bits >= 48 && (t.contains("mac") || (t.contains("eth") && (t.contains("src") || t.contains("dst") || t.contains("addr")))) {
+        if bits >= 48
+            && (t.contains("mac")
+                || (t.contains("eth") && (t.contains("src") || t.contains("dst") || t.contains("addr"))))
+        {
             return .mac
         }
         if bits == 32 && namesAddress(name) { return .ipv4 }
@@ -245,7 +257,9 @@ public struct FlowText: Sendable {
 
     /// `src_ip`, `dst_ipv4`, `saddr`, `nexthop_addr`…
     static func namesAddress(_ name: String) -> Bool {
-        tokens(name).contains { ["ip", "ipv4", "ipv6", "ip4", "ip6"].contains($0) || $0.hasSuffix("addr") || $0 == "address" }
+        tokens(name).contains {
+            ["ip", "ipv4", "ipv6", "ip4", "ip6"].contains($0) || $0.hasSuffix("addr") || $0 == "address"
+        }
     }
 
     static func namesHex(_ name: String) -> Bool {
@@ -265,7 +279,8 @@ public struct FlowText: Sendable {
                 return (b < 16 ? "0" : "") + String(b, radix: 16)
             }.joined(separator: ":")
         case .ipv4:
-            return (0..<4).reversed().map { String(UInt8(truncatingIfNeeded: value >> (8 * UInt64($0)))) }.joined(separator: ".")
+            return (0..<4).reversed().map { String(UInt8(truncatingIfNeeded: value >> (8 * UInt64($0)))) }.joined(
+                separator: ".")
         case .ipv6: return ipv6(high: 0, low: value)
         }
     }

@@ -109,8 +109,10 @@ public final class ByteService {
     /// SET_FLOWS / DEL_FLOWS that succeeds: applies it, calls `body` with
     /// the answer (valid only during the call; nlmsg_seq numbered by this object) and returns
     /// true. Otherwise changes nothing and returns false.
-    public func answer(_ request: UnsafeRawBufferPointer, requestFamilyID: UInt16,
-                       _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+    public func answer(
+        _ request: UnsafeRawBufferPointer, requestFamilyID: UInt16,
+        _ body: (UnsafeRawBufferPointer) -> Void
+    ) -> Bool {
         let next = nlmsgSequence == UInt32.max ? 1 : nlmsgSequence + 1
         guard answer(request, requestFamilyID: requestFamilyID, nlmsgSequence: next, body) else { return false }
         nlmsgSequence = next
@@ -119,10 +121,13 @@ public final class ByteService {
 
     /// `answer(_:requestFamilyID:_:)` with the answer's nlmsg_seq given (the listener's own
     /// numbering). SET/DEL only (a replay's feed counts what it answers as one flow's call).
-    public func answer(_ request: UnsafeRawBufferPointer, requestFamilyID: UInt16, nlmsgSequence nlseq: UInt32,
-                       _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+    public func answer(
+        _ request: UnsafeRawBufferPointer, requestFamilyID: UInt16, nlmsgSequence nlseq: UInt32,
+        _ body: (UnsafeRawBufferPointer) -> Void
+    ) -> Bool {
         guard service.faults == nil, let call = Self.readCall(request, requestFamilyID: requestFamilyID),
-              call.command == Self.setCommand || call.command == Self.delCommand else { return false }
+            call.command == Self.setCommand || call.command == Self.delCommand
+        else { return false }
         return answerFlows(cmd: call.command, seq: call.sequence, inner: call.attributes, nlseq, body)
     }
 
@@ -130,32 +135,43 @@ public final class ByteService {
     /// EncapHeader(message: request), read to pair the call), so the header is not read twice:
     /// SET/DEL as `answer`, and GET_FLOWS, whose answer may be several messages (parts, as the
     /// listener cuts them): `body` is called for each, numbered on from this object's nlmsg_seq.
-    public func answer(_ request: UnsafeRawBufferPointer, header: EncapHeader, requestFamilyID: UInt16,
-                       _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+    public func answer(
+        _ request: UnsafeRawBufferPointer, header: EncapHeader, requestFamilyID: UInt16,
+        _ body: (UnsafeRawBufferPointer) -> Void
+    ) -> Bool {
         let next = nlmsgSequence == UInt32.max ? 1 : nlmsgSequence + 1
         guard service.faults == nil, Self.soleEncap(request, requestFamilyID: requestFamilyID) != nil,
-              let call = Self.call(header) else { return false }
+            let call = Self.call(header)
+        else { return false }
         if call.command == Self.getFlowsCommand {
-            let sent = answerGetFlows(seq: call.sequence, inner: call.attributes, nlmsgSequence: next,
-                                      maxMessages: Int.max, body)
+            let sent = answerGetFlows(
+                seq: call.sequence, inner: call.attributes, nlmsgSequence: next,
+                maxMessages: Int.max, body)
             guard sent > 0 else { return false }
             for _ in 0..<sent { nlmsgSequence = nlmsgSequence == UInt32.max ? 1 : nlmsgSequence + 1 }
             return true
         }
         guard call.command == Self.setCommand || call.command == Self.delCommand,
-              answerFlows(cmd: call.command, seq: call.sequence, inner: call.attributes, next, body) else { return false }
+            answerFlows(cmd: call.command, seq: call.sequence, inner: call.attributes, next, body)
+        else { return false }
         nlmsgSequence = next
         return true
     }
 
     /// What the listener calls: SET/DEL as `answer`, and the five discovery getters
     /// (GET_TABLES … GET_TABLE_GRAPH) for every backend, answered from DiscoveryTemplates.
-    public func answerCall(_ request: UnsafeRawBufferPointer, requestFamilyID: UInt16, nlmsgSequence nlseq: UInt32,
-                           _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-        guard service.faults == nil, let call = Self.readCall(request, requestFamilyID: requestFamilyID) else { return false }
+    public func answerCall(
+        _ request: UnsafeRawBufferPointer, requestFamilyID: UInt16, nlmsgSequence nlseq: UInt32,
+        _ body: (UnsafeRawBufferPointer) -> Void
+    ) -> Bool {
+        guard service.faults == nil, let call = Self.readCall(request, requestFamilyID: requestFamilyID) else {
+            return false
+        }
         if call.command <= DiscoveryTemplates.lastCommand {
-            guard let ifindex = discovery.answer(command: call.command, sequence: call.sequence, attributes: call.attributes,
-                                                 service: service, familyID: answerFamilyID, nlmsgSequence: nlseq, body)
+            guard
+                let ifindex = discovery.answer(
+                    command: call.command, sequence: call.sequence, attributes: call.attributes,
+                    service: service, familyID: answerFamilyID, nlmsgSequence: nlseq, body)
             else { return false }
             answered += 1
             lastIfindex = ifindex
@@ -165,8 +181,9 @@ public final class ByteService {
         }
         if call.command == Self.getFlowsCommand {
             // The listener numbers one message per call answered here.
-            return answerGetFlows(seq: call.sequence, inner: call.attributes, nlmsgSequence: nlseq,
-                                  maxMessages: 1, body) == 1
+            return answerGetFlows(
+                seq: call.sequence, inner: call.attributes, nlmsgSequence: nlseq,
+                maxMessages: 1, body) == 1
         }
         guard call.command == Self.setCommand || call.command == Self.delCommand else { return false }
         return answerFlows(cmd: call.command, seq: call.sequence, inner: call.attributes, nlseq, body)
@@ -178,10 +195,12 @@ public final class ByteService {
     /// MORE, PAD, nothing unknown), as the decoder reads them (EncapHeader). Anything else: nil.
     @inline(__always)
     static func readCall(_ request: UnsafeRawBufferPointer, requestFamilyID: UInt16)
-        -> (command: UInt32, sequence: UInt64, attributes: UnsafeRawBufferPointer)? {
+        -> (command: UInt32, sequence: UInt64, attributes: UnsafeRawBufferPointer)?
+    {
         // The one ENCAP reader (the decoder's rules).
         guard let encap = soleEncap(request, requestFamilyID: requestFamilyID),
-              let h = try? EncapHeader(encap) else { return nil }
+            let h = try? EncapHeader(encap)
+        else { return nil }
         return call(h)
     }
 
@@ -191,10 +210,12 @@ public final class ByteService {
     static func soleEncap(_ request: UnsafeRawBufferPointer, requestFamilyID: UInt16) -> Attribute? {
         var messages = NetlinkMessageIterator(request)
         guard let m = try? messages.next(), m.bytes.count == request.count, m.header.type == requestFamilyID,
-              let (g, top) = try? m.generic(), g.command == NFLH.Command.encap.rawValue else { return nil }
+            let (g, top) = try? m.generic(), g.command == NFLH.Command.encap.rawValue
+        else { return nil }
         var attrs = top
         guard let encap = attrs.nextIfWellFormed(), encap.type == NFLH.Attr.encap,
-              attrs.nextIfWellFormed() == nil, attrs.isAtEnd else { return nil }
+            attrs.nextIfWellFormed() == nil, attrs.isAtEnd
+        else { return nil }
         return encap
     }
 
@@ -203,26 +224,32 @@ public final class ByteService {
     @inline(__always)
     static func call(_ h: EncapHeader) -> (command: UInt32, sequence: UInt64, attributes: UnsafeRawBufferPointer)? {
         guard h.commandType == NFLH.EncapCmdType.nflCommand, h.present == Self.callAttributes,
-              let inner = h.attributes else { return nil }
+            let inner = h.attributes
+        else { return nil }
         return (h.command, h.sequence, inner.payload)
     }
 
-    private func answerFlows(cmd: UInt32, seq: UInt64, inner: UnsafeRawBufferPointer, _ nlseq: UInt32,
-                             _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+    private func answerFlows(
+        cmd: UInt32, seq: UInt64, inner: UnsafeRawBufferPointer, _ nlseq: UInt32,
+        _ body: (UnsafeRawBufferPointer) -> Void
+    ) -> Bool {
         // ATTR: the preamble, the strategy, FLOWS; each at most once, nothing else.
         var idType: UInt32?, ifindexRead: UInt32?, strategy: UInt32?, flowList: UnsafeRawBufferPointer?
         let read = RawAttributes.walk(inner) { type, payload in
             switch type {
             case NFL.Attr.identifierType where idType == nil: idType = RawAttributes.u32(payload); return idType != nil
-            case NFL.Attr.identifier where ifindexRead == nil: ifindexRead = RawAttributes.u32(payload); return ifindexRead != nil
-            case NFL.Attr.flowsError where strategy == nil: strategy = RawAttributes.u32(payload); return strategy != nil
+            case NFL.Attr.identifier where ifindexRead == nil:
+                ifindexRead = RawAttributes.u32(payload); return ifindexRead != nil
+            case NFL.Attr.flowsError where strategy == nil:
+                strategy = RawAttributes.u32(payload); return strategy != nil
             case NFL.Attr.flows where flowList == nil: flowList = payload; return true
             default: return false
             }
         }
         // The four strategies are 0...3 (ErrorStrategy.all).
         guard read, idType == NFL.IdentifierType.ifindex, let ifindex = ifindexRead, let flowList,
-              (strategy ?? 0) <= ErrorStrategy.continueLog.rawValue else { return false }
+            (strategy ?? 0) <= ErrorStrategy.continueLog.rawValue
+        else { return false }
         // The flow count (by length fields; the walk below checks them) for the template.
         let flowCount = AttributeIterator(flowList, baseOffset: 0).countHint()
         guard flowCount > 0 else { return false }
@@ -235,12 +262,15 @@ public final class ByteService {
             let current = isSet ? setTemplate.ifindex : delTemplate.ifindex
             let empty = isSet ? setTemplate.answer.bytes.isEmpty : delTemplate.answer.bytes.isEmpty
             if current != ifindex || empty {
-                guard let a = Self.template(command: cmd, ifindex: ifindex, flows: 1, familyID: answerFamilyID) else { return false }
+                guard let a = Self.template(command: cmd, ifindex: ifindex, flows: 1, familyID: answerFamilyID) else {
+                    return false
+                }
                 let t = Template(ifindex: ifindex, answer: a)
                 if isSet { setTemplate = t } else { delTemplate = t }
             }
         } else if batchTemplates[key] == nil {
-            guard let t = Self.template(command: cmd, ifindex: ifindex, flows: flowCount, familyID: answerFamilyID) else { return false }
+            guard let t = Self.template(command: cmd, ifindex: ifindex, flows: flowCount, familyID: answerFamilyID)
+            else { return false }
             if batchTemplates.count >= Self.maxTemplates { batchTemplates.removeAll(keepingCapacity: true) }
             batchTemplates[key] = t
         }
@@ -270,7 +300,7 @@ public final class ByteService {
             }
         } else {
             // Taken out and put back: patched in place, not copied on write.
-            guard var t = batchTemplates.removeValue(forKey: key) else { return true }   // cannot happen: filled above
+            guard var t = batchTemplates.removeValue(forKey: key) else { return true }  // cannot happen: filled above
             t.send(nlmsgSequence: nlseq, sequence: seq, body)
             batchTemplates[key] = t
         }
@@ -305,8 +335,10 @@ public final class ByteService {
             }
             n += 1
             guard type == NFL.listElement, reader.read(payload: e, requirePriority: isSet),
-                  device.index.isValid(table: reader.table, uid: reader.uid, for: operation, matches: reader.matchBuffer,
-                                actions: reader.actionBuffer, args: reader.argBuffer) else {
+                device.index.isValid(
+                    table: reader.table, uid: reader.uid, for: operation, matches: reader.matchBuffer,
+                    actions: reader.actionBuffer, args: reader.argBuffer)
+            else {
                 undo(backend)
                 return false
             }
@@ -316,10 +348,11 @@ public final class ByteService {
                     undo(backend)
                     return false
                 }
-                let view = FlowView(table: reader.table, uid: reader.uid, priority: reader.priority,
-                                    fingerprint: FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority),
-                                    matches: reader.matchBuffer,
-                                    element: UnsafeRawBufferPointer(start: header, count: e.count + Netlink.attributeHeaderLength))
+                let view = FlowView(
+                    table: reader.table, uid: reader.uid, priority: reader.priority,
+                    fingerprint: FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority),
+                    matches: reader.matchBuffer,
+                    element: UnsafeRawBufferPointer(start: header, count: e.count + Netlink.attributeHeaderLength))
                 let started = timing?.start()
                 let stored = backend.insert(view)
                 if let started { timing?.end(started) }
@@ -369,8 +402,9 @@ public final class ByteService {
         var partAt = 0
 
         init?(ifindex: UInt32, part: UInt32?, more: Bool, familyID: UInt16) {
-            var answer = HairpinEncap(commandType: NFLH.EncapCmdType.nflCommand, command: ByteService.getFlowsCommand,
-                                      status: 0, sequence: 0)
+            var answer = HairpinEncap(
+                commandType: NFLH.EncapCmdType.nflCommand, command: ByteService.getFlowsCommand,
+                status: 0, sequence: 0)
             answer.part = part
             answer.more = more
             var attributes = FlowTableAttributes(identifierType: NFL.IdentifierType.ifindex, identifier: ifindex)
@@ -385,13 +419,16 @@ public final class ByteService {
                 // FLOWS: empty, last; PART right after SEQ (the encoder's order).
                 let flows = raw.count - Netlink.attributeHeaderLength
                 guard raw.loadUnaligned(fromByteOffset: flows, as: UInt16.self) == 4,
-                      raw.loadUnaligned(fromByteOffset: flows + 2, as: UInt16.self) & Netlink.attributeTypeMask == NFL.Attr.flows
+                    raw.loadUnaligned(fromByteOffset: flows + 2, as: UInt16.self) & Netlink.attributeTypeMask
+                        == NFL.Attr.flows
                 else { return nil }
                 var partAt = 0
                 if part != nil {
                     partAt = h.sequenceOffset + 8 + Netlink.attributeHeaderLength
-                    guard raw.loadUnaligned(fromByteOffset: partAt - 2, as: UInt16.self) & Netlink.attributeTypeMask
-                            == NFLH.EncapAttr.part else { return nil }
+                    guard
+                        raw.loadUnaligned(fromByteOffset: partAt - 2, as: UInt16.self) & Netlink.attributeTypeMask
+                            == NFLH.EncapAttr.part
+                    else { return nil }
                 }
                 return (h.sequenceOffset, inner.offset, partAt)
             }
@@ -413,14 +450,17 @@ public final class ByteService {
     /// answer: one message when it fits the budget, else Parts' ranges); returns the number of
     /// messages given to `body`, 0 (declined, nothing changed) for anything else or when more
     /// than `maxMessages` would be needed.
-    private func answerGetFlows(seq: UInt64, inner: UnsafeRawBufferPointer, nlmsgSequence first: UInt32,
-                                maxMessages: Int, _ body: (UnsafeRawBufferPointer) -> Void) -> Int {
+    private func answerGetFlows(
+        seq: UInt64, inner: UnsafeRawBufferPointer, nlmsgSequence first: UInt32,
+        maxMessages: Int, _ body: (UnsafeRawBufferPointer) -> Void
+    ) -> Int {
         // ATTR: the preamble and the selector, each once, nothing else.
         var idType: UInt32?, ifindexRead: UInt32?, selectorBytes: UnsafeRawBufferPointer?
         let read = RawAttributes.walk(inner) { type, payload in
             switch type {
             case NFL.Attr.identifierType where idType == nil: idType = RawAttributes.u32(payload); return idType != nil
-            case NFL.Attr.identifier where ifindexRead == nil: ifindexRead = RawAttributes.u32(payload); return ifindexRead != nil
+            case NFL.Attr.identifier where ifindexRead == nil:
+                ifindexRead = RawAttributes.u32(payload); return ifindexRead != nil
             case NFL.Attr.flows where selectorBytes == nil: selectorBytes = payload; return true
             default: return false
             }
@@ -438,8 +478,9 @@ public final class ByteService {
         guard readSelector, let table else { return 0 }
         if flowsFrames?.ifindex != ifindex {
             guard let whole = FlowsFrame(ifindex: ifindex, part: nil, more: false, familyID: answerFamilyID),
-                  let part = FlowsFrame(ifindex: ifindex, part: 0, more: true, familyID: answerFamilyID),
-                  let last = FlowsFrame(ifindex: ifindex, part: 0, more: false, familyID: answerFamilyID) else { return 0 }
+                let part = FlowsFrame(ifindex: ifindex, part: 0, more: true, familyID: answerFamilyID),
+                let last = FlowsFrame(ifindex: ifindex, part: 0, more: false, familyID: answerFamilyID)
+            else { return 0 }
             flowsFrames = FlowsFrames(ifindex: ifindex, whole: whole, part: part, last: last)
         }
 
@@ -476,7 +517,9 @@ public final class ByteService {
         }
         var nlseq = first
         for k in 0..<parts {
-            send(k == parts - 1 ? frames.last : frames.part, cuts[k], cuts[k + 1], part: UInt32(k), seq: seq, nlseq, body)
+            send(
+                k == parts - 1 ? frames.last : frames.part, cuts[k], cuts[k + 1], part: UInt32(k), seq: seq, nlseq, body
+            )
             nlseq = nlseq == UInt32.max ? 1 : nlseq + 1
         }
         return parts
@@ -519,13 +562,16 @@ public final class ByteService {
 
     /// Whether ENCAP (the outermost nest) holds `frame` with elements `from..<to`.
     private func fits(_ frame: FlowsFrame, _ from: Int, _ to: Int) -> Bool {
-        frame.bytes.count - Netlink.headerLength - Netlink.genericHeaderLength + elementBytes(from, to).count <= Int(UInt16.max)
+        frame.bytes.count - Netlink.headerLength - Netlink.genericHeaderLength + elementBytes(from, to).count
+            <= Int(UInt16.max)
     }
 
     /// Builds one answer message (`frame` with elements `from..<to`, which `fits`) and gives it
     /// to `body`.
-    private func send(_ frame: FlowsFrame, _ from: Int, _ to: Int, part: UInt32, seq: UInt64, _ nlseq: UInt32,
-                      _ body: (UnsafeRawBufferPointer) -> Void) {
+    private func send(
+        _ frame: FlowsFrame, _ from: Int, _ to: Int, part: UInt32, seq: UInt64, _ nlseq: UInt32,
+        _ body: (UnsafeRawBufferPointer) -> Void
+    ) {
         let (start, count) = elementBytes(from, to)
         message.count = 0
         frame.bytes.withUnsafeBytes { message.append($0) }

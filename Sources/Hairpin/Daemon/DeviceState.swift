@@ -49,8 +49,10 @@ public final class DeviceRegistry {
     ///   - devices: nil to create state lazily for any ifindex; else the ifindexes served, whose
     ///     state is created now.
     ///   - models: per-ifindex models overriding `model`.
-    public init(model: PipelineModel, backend: BackendKind = .hash, devices: [UInt32]? = nil,
-                models: [UInt32: PipelineModel] = [:], maxDevices: Int = 4096) {
+    public init(
+        model: PipelineModel, backend: BackendKind = .hash, devices: [UInt32]? = nil,
+        models: [UInt32: PipelineModel] = [:], maxDevices: Int = 4096
+    ) {
         defaultModel = model
         backendKind = backend
         fixedDevices = devices.map(Set.init)

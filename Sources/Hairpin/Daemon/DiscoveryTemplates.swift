@@ -42,15 +42,18 @@ struct DiscoveryTemplates {
 
     /// Answers the getter `command` (≤ lastCommand) with `attributes` (ATTR's payload) through
     /// `body` and returns the ifindex, or returns nil having changed nothing.
-    mutating func answer(command: UInt32, sequence: UInt64, attributes: UnsafeRawBufferPointer,
-                         service: HairpinService, familyID: UInt16, nlmsgSequence: UInt32,
-                         _ body: (UnsafeRawBufferPointer) -> Void) -> UInt32? {
+    mutating func answer(
+        command: UInt32, sequence: UInt64, attributes: UnsafeRawBufferPointer,
+        service: HairpinService, familyID: UInt16, nlmsgSequence: UInt32,
+        _ body: (UnsafeRawBufferPointer) -> Void
+    ) -> UInt32? {
         var idType: UInt32?, ifindexRead: UInt32?
         let read = RawAttributes.walk(attributes) { type, payload in
             switch type {
             case NFL.Attr.identifierType where idType == nil: idType = RawAttributes.u32(payload); return idType != nil
-            case NFL.Attr.identifier where ifindexRead == nil: ifindexRead = RawAttributes.u32(payload); return ifindexRead != nil
-            default: return false   // a repeat, anything else (the typed path decides those)
+            case NFL.Attr.identifier where ifindexRead == nil:
+                ifindexRead = RawAttributes.u32(payload); return ifindexRead != nil
+            default: return false  // a repeat, anything else (the typed path decides those)
             }
         }
         guard read, idType == NFL.IdentifierType.ifindex, let ifindex = ifindexRead else { return nil }
@@ -75,7 +78,8 @@ struct DiscoveryTemplates {
             last = entry
         }
         if entry.answers[k].sequenceOffset == 0 {
-            entry.answers[k] = Self.template(command: command, device: device, familyID: familyID)
+            entry.answers[k] =
+                Self.template(command: command, device: device, familyID: familyID)
                 ?? AnswerTemplate(bytes: [], sequenceOffset: -1)
         }
         guard entry.answers[k].sequenceOffset > 0 else {
@@ -93,7 +97,9 @@ struct DiscoveryTemplates {
     /// encoded as ListenerLoop.encode does; nil when the listener would not send it as one
     /// message.
     static func template(command: UInt32, device: DeviceState, familyID: UInt16) -> AnswerTemplate? {
-        guard command <= lastCommand, let byte = UInt8(exactly: command), let cmd = NFL.Command(rawValue: byte) else { return nil }
+        guard command <= lastCommand, let byte = UInt8(exactly: command), let cmd = NFL.Command(rawValue: byte) else {
+            return nil
+        }
         var out = FlowTableAttributes(identifierType: NFL.IdentifierType.ifindex, identifier: device.ifindex)
         device.addModelPart(for: cmd, to: &out)
         var answer = HairpinEncap(commandType: NFLH.EncapCmdType.nflCommand, command: command, status: 0, sequence: 0)

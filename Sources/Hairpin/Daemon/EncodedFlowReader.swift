@@ -56,7 +56,7 @@ struct EncodedFlowReader {
             case NFL.FlowAttr.priority: guard let v = RawAttributes.u32(payload) else { return false }; priority = v
             case NFL.FlowAttr.matches: return readMatches(payload)
             case NFL.FlowAttr.actions: return readActions(payload)
-            default: return false   // ERROR, unknown
+            default: return false  // ERROR, unknown
             }
             return true
         }
@@ -84,31 +84,37 @@ struct EncodedFlowReader {
     /// a few compares instead of the general walk; anything else returns false and the general
     /// walk (same rules as the decoder) reads it.
     @inline(__always)
-    private static func canonicalFieldRef(_ nest: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<FieldRef>) -> Bool {
+    private static func canonicalFieldRef(_ nest: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<FieldRef>)
+        -> Bool
+    {
         guard nest.count >= 40, let p = nest.baseAddress,
-              p.loadUnaligned(as: UInt32.self) == u32Header(NFL.FieldRefAttr.instance),
-              p.loadUnaligned(fromByteOffset: 8, as: UInt32.self) == u32Header(NFL.FieldRefAttr.header),
-              p.loadUnaligned(fromByteOffset: 16, as: UInt32.self) == u32Header(NFL.FieldRefAttr.field),
-              p.loadUnaligned(fromByteOffset: 24, as: UInt32.self) == u32Header(NFL.FieldRefAttr.maskType),
-              p.loadUnaligned(fromByteOffset: 32, as: UInt32.self) == u32Header(NFL.FieldRefAttr.type) else { return false }
+            p.loadUnaligned(as: UInt32.self) == u32Header(NFL.FieldRefAttr.instance),
+            p.loadUnaligned(fromByteOffset: 8, as: UInt32.self) == u32Header(NFL.FieldRefAttr.header),
+            p.loadUnaligned(fromByteOffset: 16, as: UInt32.self) == u32Header(NFL.FieldRefAttr.field),
+            p.loadUnaligned(fromByteOffset: 24, as: UInt32.self) == u32Header(NFL.FieldRefAttr.maskType),
+            p.loadUnaligned(fromByteOffset: 32, as: UInt32.self) == u32Header(NFL.FieldRefAttr.type)
+        else { return false }
         var position = 40
         var value: FieldValue?, mask: FieldValue?
-        for k in 0 ..< 2 where nest.count - position >= 4 {
+        for k in 0..<2 where nest.count - position >= 4 {
             let type = k == 0 ? NFL.FieldRefAttr.value : NFL.FieldRefAttr.mask
             let len = Int(p.loadUnaligned(fromByteOffset: position, as: UInt16.self))
             guard p.loadUnaligned(fromByteOffset: position + 2, as: UInt16.self) == type,
-                  len >= 5, len <= 12, len <= nest.count - position,
-                  let v = fieldValue(UnsafeRawBufferPointer(start: p + position + 4, count: len - 4)) else { return false }
+                len >= 5, len <= 12, len <= nest.count - position,
+                let v = fieldValue(UnsafeRawBufferPointer(start: p + position + 4, count: len - 4))
+            else { return false }
             if type == NFL.FieldRefAttr.value { value = v } else { mask = v }
             position = min(position + Netlink.align(len), nest.count)
         }
         guard position == nest.count else { return false }
-        out.initialize(to: FieldRef(instance: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self),
-                                    header: p.loadUnaligned(fromByteOffset: 12, as: UInt32.self),
-                                    field: p.loadUnaligned(fromByteOffset: 20, as: UInt32.self),
-                                    maskType: MaskType(rawValue: p.loadUnaligned(fromByteOffset: 28, as: UInt32.self)),
-                                    type: FieldType(rawValue: p.loadUnaligned(fromByteOffset: 36, as: UInt32.self)),
-                                    value: value, mask: mask))
+        out.initialize(
+            to: FieldRef(
+                instance: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self),
+                header: p.loadUnaligned(fromByteOffset: 12, as: UInt32.self),
+                field: p.loadUnaligned(fromByteOffset: 20, as: UInt32.self),
+                maskType: MaskType(rawValue: p.loadUnaligned(fromByteOffset: 28, as: UInt32.self)),
+                type: FieldType(rawValue: p.loadUnaligned(fromByteOffset: 36, as: UInt32.self)),
+                value: value, mask: mask))
         return true
     }
 
@@ -126,16 +132,20 @@ struct EncodedFlowReader {
             case NFL.FieldRefAttr.type: guard let v = RawAttributes.u32(payload) else { return false }; type = v
             case NFL.FieldRefAttr.value: guard let v = fieldValue(payload) else { return false }; value = v
             case NFL.FieldRefAttr.mask: guard let v = fieldValue(payload) else { return false }; mask = v
-            default: return false   // NEXT_NODE (not allowed in a flow's match), unknown
+            default: return false  // NEXT_NODE (not allowed in a flow's match), unknown
             }
             return true
         }
         // INSTANCE, HEADER, FIELD, MASK_TYPE and TYPE are required.
-        let required: UInt64 = 1 << UInt64(NFL.FieldRefAttr.instance) | 1 << UInt64(NFL.FieldRefAttr.header)
-            | 1 << UInt64(NFL.FieldRefAttr.field) | 1 << UInt64(NFL.FieldRefAttr.maskType) | 1 << UInt64(NFL.FieldRefAttr.type)
+        let required: UInt64 =
+            1 << UInt64(NFL.FieldRefAttr.instance) | 1 << UInt64(NFL.FieldRefAttr.header)
+            | 1 << UInt64(NFL.FieldRefAttr.field) | 1 << UInt64(NFL.FieldRefAttr.maskType) | 1
+            << UInt64(NFL.FieldRefAttr.type)
         guard walked, seen & required == required else { return false }
-        out.initialize(to: FieldRef(instance: instance, header: header, field: field, maskType: MaskType(rawValue: maskType),
-                                    type: FieldType(rawValue: type), value: value, mask: mask))
+        out.initialize(
+            to: FieldRef(
+                instance: instance, header: header, field: field, maskType: MaskType(rawValue: maskType),
+                type: FieldType(rawValue: type), value: value, mask: mask))
         return true
     }
 
@@ -193,8 +203,10 @@ struct EncodedFlowReader {
     /// `seen` gets a bit per type < 64 for the caller's required-attribute check). `attribute`
     /// reads one (type, payload) and returns false to refuse it. False: malformed, repeated, refused.
     @inline(__always)
-    private static func eachAttribute(of nest: UnsafeRawBufferPointer, seen: inout UInt64,
-                                      _ attribute: (UInt16, UnsafeRawBufferPointer) -> Bool) -> Bool {
+    private static func eachAttribute(
+        of nest: UnsafeRawBufferPointer, seen: inout UInt64,
+        _ attribute: (UInt16, UnsafeRawBufferPointer) -> Bool
+    ) -> Bool {
         RawAttributes.walk(nest) { type, payload in mark(type, &seen) && attribute(type, payload) }
     }
 
@@ -202,7 +214,9 @@ struct EncodedFlowReader {
     /// element; `element` reads one payload and returns false to refuse it (a full buffer
     /// included). False: malformed, not an element, refused.
     @inline(__always)
-    private static func eachElement(of list: UnsafeRawBufferPointer, _ element: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+    private static func eachElement(of list: UnsafeRawBufferPointer, _ element: (UnsafeRawBufferPointer) -> Bool)
+        -> Bool
+    {
         RawAttributes.walk(list) { type, payload in type == NFL.listElement && element(payload) }
     }
 

@@ -79,7 +79,8 @@ public final class HairpinService {
     @exclusivity(unchecked) private var fastCalls: (set: Int, del: Int, setFlows: Int, delFlows: Int) = (0, 0, 0, 0)
     /// Discovery getters (commands 0…4, DiscoveryTemplates) and GET_FLOWS (5) answered by
     /// ByteService, by command; folded into `counters` as well.
-    @exclusivity(unchecked) private var fastGetters: [Int] = Array(repeating: 0, count: Int(NFL.Command.getFlows.rawValue) + 1)
+    @exclusivity(unchecked) private var fastGetters: [Int] = Array(
+        repeating: 0, count: Int(NFL.Command.getFlows.rawValue) + 1)
 
     /// The counters of every call answered so far (read under `withStateLocked` from another
     /// thread than the one answering).
@@ -119,8 +120,10 @@ public final class HairpinService {
 
     /// A service whose devices get `model` (or their own of `models`) and a `backend`: state
     /// created lazily per ifindex, or (`devices`) for those ifindexes only.
-    public convenience init(model: PipelineModel, backend: BackendKind = .hash, devices: [UInt32]? = nil,
-                            models: [UInt32: PipelineModel] = [:]) {
+    public convenience init(
+        model: PipelineModel, backend: BackendKind = .hash, devices: [UInt32]? = nil,
+        models: [UInt32: PipelineModel] = [:]
+    ) {
         self.init(devices: DeviceRegistry(model: model, backend: backend, devices: devices, models: models))
     }
 
@@ -129,7 +132,9 @@ public final class HairpinService {
     /// refused the flow (e.g. a tcam's slots are full).
     public func preload(_ flow: Flow, ifindex: UInt32) -> Bool {
         withStateLocked {
-            guard let state = devices.state(for: ifindex), case .success = state.backend.insert(flow) else { return false }
+            guard let state = devices.state(for: ifindex), case .success = state.backend.insert(flow) else {
+                return false
+            }
             return true
         }
     }
@@ -141,7 +146,9 @@ public final class HairpinService {
         var s = BackendStatistics()
         s.operations = backendTiming?.operations ?? 0
         s.nanoseconds = backendTiming?.nanoseconds ?? 0
-        for ifindex in devices.ifindexes { s.entryMoves += devices.existingState(for: ifindex)?.backend.entryMoves ?? 0 }
+        for ifindex in devices.ifindexes {
+            s.entryMoves += devices.existingState(for: ifindex)?.backend.entryMoves ?? 0
+        }
         return s
     }
 
@@ -159,13 +166,16 @@ public final class HairpinService {
 
     /// The answer to a request that could not be decoded: STATUS EINVAL and the decoder's
     /// message. `command` and `commandType` are whatever could be read of them.
-    public func malformed(sequence: UInt64, command: UInt32, commandType: UInt32 = NFLH.EncapCmdType.nflCommand,
-                          message: String) -> HairpinEncap {
+    public func malformed(
+        sequence: UInt64, command: UInt32, commandType: UInt32 = NFLH.EncapCmdType.nflCommand,
+        message: String
+    ) -> HairpinEncap {
         lock.lock()
         recorded.malformed += 1
         lock.unlock()
-        return HairpinEncap(commandType: commandType, command: command, status: Errno.EINVAL,
-                            sequence: sequence, errorMessage: message)
+        return HairpinEncap(
+            commandType: commandType, command: command, status: Errno.EINVAL,
+            sequence: sequence, errorMessage: message)
     }
 
     // MARK: dispatch
@@ -246,8 +256,10 @@ public final class HairpinService {
 
     // MARK: batches
 
-    private func applyBatch(_ op: FlowOp, _ flows: [Flow], _ strategy: ErrorStrategy,
-                            _ device: DeviceState) -> (status: UInt32, results: [FlowResult], message: String?) {
+    private func applyBatch(
+        _ op: FlowOp, _ flows: [Flow], _ strategy: ErrorStrategy,
+        _ device: DeviceState
+    ) -> (status: UInt32, results: [FlowResult], message: String?) {
         let index = device.index
         let operation: FlowOperation = op == .set ? .set : .del
         // The validation error of the flow just checked, to describe it should it be the first.
@@ -343,7 +355,8 @@ public final class HairpinService {
     }
 
     private func record(_ request: HairpinEncap, _ answer: HairpinEncap) {
-        let known = request.commandType == NFLH.EncapCmdType.nflCommand
+        let known =
+            request.commandType == NFLH.EncapCmdType.nflCommand
             && UInt8(exactly: request.command).flatMap(NFL.Command.init(rawValue:)) != nil
         // Unknown numbers share one bucket: a sender cannot grow the table without bound.
         // Counted through inout so the dictionaries are mutated in place, not copied.

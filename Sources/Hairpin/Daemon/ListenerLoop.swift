@@ -166,9 +166,11 @@ public final class ListenerLoop {
 
     /// - Parameter receiveBufferSize: the largest packet accepted; an ENCAP part is at most
     ///   about 64 KiB, and a packet may hold several messages.
-    public init(transport: any MessageTransport, familyID: UInt16, service: HairpinService,
-                receiveBufferSize: Int = 256 * 1024,
-                log: @escaping (String) -> Void = { ListenerLoop.standardError($0) }) {
+    public init(
+        transport: any MessageTransport, familyID: UInt16, service: HairpinService,
+        receiveBufferSize: Int = 256 * 1024,
+        log: @escaping (String) -> Void = { ListenerLoop.standardError($0) }
+    ) {
         self.transport = transport
         self.familyID = familyID
         self.service = service
@@ -191,8 +193,9 @@ public final class ListenerLoop {
     public func register(timeout: Double = 5) throws(ListenerError) {
         let sequence = nextSequence()
         let message = HairpinMessage(
-            header: NetlinkHeader(type: familyID, flags: Netlink.flagRequest | Netlink.flagAck,
-                                  sequence: sequence, port: 0),
+            header: NetlinkHeader(
+                type: familyID, flags: Netlink.flagRequest | Netlink.flagAck,
+                sequence: sequence, port: 0),
             command: NFLH.Command.setListener.rawValue, listener: HairpinListener(type: NFLH.ListenerType.encap))
         writer.reset()
         do throws(EncodeError) { try message.encode(into: &writer) } catch { throw .encode(error) }
@@ -380,8 +383,10 @@ public final class ListenerLoop {
                 failedCalls.insert(sequence)
             }
             statistics.malformedAnswered += 1
-            answer(service.malformed(sequence: sequence, command: encap.command, commandType: encap.commandType,
-                                     message: error.description))
+            answer(
+                service.malformed(
+                    sequence: sequence, command: encap.command, commandType: encap.commandType,
+                    message: error.description))
             return
         }
         guard let call else { return }
@@ -428,9 +433,11 @@ public final class ListenerLoop {
         log("malformed ENCAP seq \(salvaged.sequence), answered EINVAL: \(error)")
         // Any parts collected under this SEQ belong to a call that is now answered.
         assembler.drop(sequence: salvaged.sequence)
-        answer(service.malformed(sequence: salvaged.sequence, command: salvaged.command ?? UInt32.max,
-                                 commandType: salvaged.commandType ?? NFLH.EncapCmdType.nflCommand,
-                                 message: error.description))
+        answer(
+            service.malformed(
+                sequence: salvaged.sequence, command: salvaged.command ?? UInt32.max,
+                commandType: salvaged.commandType ?? NFLH.EncapCmdType.nflCommand,
+                message: error.description))
     }
 
     /// SEQ (and CMD, CMD_TYPE when readable) of an ENCAP the strict decoder refused
@@ -478,9 +485,10 @@ public final class ListenerLoop {
             log("the answer to ENCAP seq \(answer.sequence) cannot be encoded (\(error)); answering EMSGSIZE")
             writer.reset()
             messageStarts.removeAll(keepingCapacity: true)
-            let failure = HairpinEncap(commandType: answer.commandType, command: answer.command,
-                                       status: Errno.EMSGSIZE, sequence: answer.sequence,
-                                       errorMessage: "the answer cannot be encoded: \(error)")
+            let failure = HairpinEncap(
+                commandType: answer.commandType, command: answer.command,
+                status: Errno.EMSGSIZE, sequence: answer.sequence,
+                errorMessage: "the answer cannot be encoded: \(error)")
             do throws(EncodeError) { try encode(failure) } catch {
                 log("the EMSGSIZE answer to ENCAP seq \(answer.sequence) cannot be encoded either: \(error)")
                 return

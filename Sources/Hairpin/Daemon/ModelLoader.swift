@@ -37,8 +37,10 @@ public struct ModelProblem: Hashable, Sendable, CustomStringConvertible {
     public var column: Int?
     public var message: String
 
-    public init(kind: Kind, file: String, path: String? = nil, line: Int? = nil, column: Int? = nil,
-                message: String) {
+    public init(
+        kind: Kind, file: String, path: String? = nil, line: Int? = nil, column: Int? = nil,
+        message: String
+    ) {
         self.kind = kind
         self.file = file
         self.path = path
@@ -122,9 +124,11 @@ public enum ModelLoader {
     public static func write(_ model: PipelineModel, to directory: String) throws(ModelLoadError) {
         if !isDirectory(directory) {
             guard mkdir(directory, 0o755) == 0 || errno == EEXIST else {
-                throw ModelLoadError(directory: directory, problems: [
-                    ModelProblem(kind: .io, file: directory, message: "cannot create the directory: \(errnoText())"),
-                ])
+                throw ModelLoadError(
+                    directory: directory,
+                    problems: [
+                        ModelProblem(kind: .io, file: directory, message: "cannot create the directory: \(errnoText())")
+                    ])
             }
         }
         var problems: [ModelProblem] = []
@@ -167,17 +171,20 @@ public enum ModelLoader {
             let path = ModelLoader.path(steps, in: file.document)
             // JSONError knows how to find a path in the text; borrow it for line and column.
             let located = JSONError(kind: .outOfRange, path: path, message: "").located(in: file.text)
-            return ModelProblem(kind: kind, file: file.path, path: path.description, line: located.line,
-                                column: located.column, message: error.description)
+            return ModelProblem(
+                kind: kind, file: file.path, path: path.description, line: located.line,
+                column: located.column, message: error.description)
         }
     }
 
     static func read(directory: String) throws(ModelLoadError) -> Loaded {
         guard isDirectory(directory) else {
             let why = access(directory, F_OK) == 0 ? "not a directory" : "no such directory"
-            throw ModelLoadError(directory: directory, problems: [
-                ModelProblem(kind: .io, file: directory, message: "cannot load a model: \(why)"),
-            ])
+            throw ModelLoadError(
+                directory: directory,
+                problems: [
+                    ModelProblem(kind: .io, file: directory, message: "cannot load a model: \(why)")
+                ])
         }
         var loaded = Loaded()
         var problems: [ModelProblem] = []
@@ -212,9 +219,10 @@ public enum ModelLoader {
     }
 
     static func problem(from error: JSONError, file: String) -> ModelProblem {
-        ModelProblem(kind: error.kind == .io ? .io : .json(error.kind), file: error.file ?? file,
-                     path: error.kind == .io ? nil : (error.path.isRoot ? "top level" : error.path.description),
-                     line: error.line, column: error.column, message: error.message)
+        ModelProblem(
+            kind: error.kind == .io ? .io : .json(error.kind), file: error.file ?? file,
+            path: error.kind == .io ? nil : (error.path.isRoot ? "top level" : error.path.description),
+            line: error.line, column: error.column, message: error.message)
     }
 
     // MARK: validation errors → JSON paths
@@ -267,8 +275,12 @@ public enum ModelLoader {
             if ti != nil { steps += [.key("actions"), .index(k), .key("uid")] }
             return (.tables, steps)
         case .headerNode(let n):
-            return (.headerGraph, element("header_graph", "header_graph_node",
-                                          position(model.headerGraph, \.uid, n, last: duplicate)))
+            return (
+                .headerGraph,
+                element(
+                    "header_graph", "header_graph_node",
+                    position(model.headerGraph, \.uid, n, last: duplicate))
+            )
         case .headerNodeHeader(let n, let k):
             let ni = position(model.headerGraph, \.uid, n)
             var steps = element("header_graph", "header_graph_node", ni)
@@ -280,8 +292,12 @@ public enum ModelLoader {
             if ni != nil { steps += [.key("jump"), .index(k), .key("jump_entry")] }
             return (.headerGraph, steps)
         case .tableNode(let n):
-            return (.tableGraph, element("table_graph", "table_graph_node",
-                                         position(model.tableGraph, \.uid, n, last: duplicate)))
+            return (
+                .tableGraph,
+                element(
+                    "table_graph", "table_graph_node",
+                    position(model.tableGraph, \.uid, n, last: duplicate))
+            )
         case .tableNodeJump(let n, let k):
             let ni = position(model.tableGraph, \.uid, n)
             var steps = element("table_graph", "table_graph_node", ni)

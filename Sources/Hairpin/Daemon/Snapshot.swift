@@ -26,9 +26,11 @@ extension HairpinService {
             func emit(_ e: HairpinEncap, toUser: Bool) {
                 for part in e.parts() {
                     w.reset()
-                    let m = HairpinMessage(header: NetlinkHeader(type: familyID, flags: toUser ? 0 : Netlink.flagRequest,
-                                                                 sequence: 0, port: 0),
-                                           command: NFLH.Command.encap.rawValue, encap: part)
+                    let m = HairpinMessage(
+                        header: NetlinkHeader(
+                            type: familyID, flags: toUser ? 0 : Netlink.flagRequest,
+                            sequence: 0, port: 0),
+                        command: NFLH.Command.encap.rawValue, encap: part)
                     do {
                         try m.encode(into: &w)
                         out.append(SnapshotMessage(toUser: toUser, bytes: w.bytes))
@@ -41,16 +43,46 @@ extension HairpinService {
             for ifindex in devices.ifindexes.sorted() {
                 guard let state = devices.existingState(for: ifindex) else { continue }
                 let discovery: [(NFL.Command, FlowTableAttributes)] = [
-                    (.getTables, { var a = FlowTableAttributes.device(ifindex); a.tables = state.model.tables; return a }()),
-                    (.getHeaders, { var a = FlowTableAttributes.device(ifindex); a.headers = state.model.headers; return a }()),
-                    (.getActions, { var a = FlowTableAttributes.device(ifindex); a.actions = state.model.actions; return a }()),
-                    (.getHeaderGraph, { var a = FlowTableAttributes.device(ifindex); a.headerGraph = state.model.headerGraph; return a }()),
-                    (.getTableGraph, { var a = FlowTableAttributes.device(ifindex); a.tableGraph = state.model.tableGraph; return a }()),
+                    (
+                        .getTables,
+                        {
+                            var a = FlowTableAttributes.device(ifindex); a.tables = state.model.tables; return a
+                        }()
+                    ),
+                    (
+                        .getHeaders,
+                        {
+                            var a = FlowTableAttributes.device(ifindex); a.headers = state.model.headers; return a
+                        }()
+                    ),
+                    (
+                        .getActions,
+                        {
+                            var a = FlowTableAttributes.device(ifindex); a.actions = state.model.actions; return a
+                        }()
+                    ),
+                    (
+                        .getHeaderGraph,
+                        {
+                            var a = FlowTableAttributes.device(ifindex); a.headerGraph = state.model.headerGraph;
+                            return a
+                        }()
+                    ),
+                    (
+                        .getTableGraph,
+                        {
+                            var a = FlowTableAttributes.device(ifindex); a.tableGraph = state.model.tableGraph; return a
+                        }()
+                    ),
                 ]
                 for (cmd, answer) in discovery {
                     seq += 1
-                    emit(HairpinEncap(command: UInt32(cmd.rawValue), sequence: seq, attributes: .device(ifindex)), toUser: true)
-                    emit(HairpinEncap(command: UInt32(cmd.rawValue), status: 0, sequence: seq, attributes: answer), toUser: false)
+                    emit(
+                        HairpinEncap(command: UInt32(cmd.rawValue), sequence: seq, attributes: .device(ifindex)),
+                        toUser: true)
+                    emit(
+                        HairpinEncap(command: UInt32(cmd.rawValue), status: 0, sequence: seq, attributes: answer),
+                        toUser: false)
                 }
                 for table in state.model.tables {
                     seq += 1
@@ -58,9 +90,13 @@ extension HairpinService {
                     req.selector = FlowSelector(table: table.uid)
                     var ans = FlowTableAttributes.device(ifindex)
                     ans.flows = (try? state.backend.flows(FlowSelector(table: table.uid)).get()) ?? []
-                    emit(HairpinEncap(command: UInt32(NFL.Command.getFlows.rawValue), sequence: seq, attributes: req), toUser: true)
-                    emit(HairpinEncap(command: UInt32(NFL.Command.getFlows.rawValue), status: 0, sequence: seq, attributes: ans),
-                         toUser: false)
+                    emit(
+                        HairpinEncap(command: UInt32(NFL.Command.getFlows.rawValue), sequence: seq, attributes: req),
+                        toUser: true)
+                    emit(
+                        HairpinEncap(
+                            command: UInt32(NFL.Command.getFlows.rawValue), status: 0, sequence: seq, attributes: ans),
+                        toUser: false)
                 }
             }
             return out

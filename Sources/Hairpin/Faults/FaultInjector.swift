@@ -63,7 +63,9 @@ public struct InjectedFault: Hashable, Sendable {
                     f.side = s
                     sawSide = true
                 case "command":
-                    f.command = (0...UInt8.max).lazy.compactMap(NFL.Command.init(rawValue:)).first { $0.name == value }?.rawValue ?? 0xff
+                    f.command =
+                        (0...UInt8.max).lazy.compactMap(NFL.Command.init(rawValue:)).first { $0.name == value }?
+                        .rawValue ?? 0xff
                 case "call": f.call = Int(value) ?? 0
                 case "seq":
                     guard let q = UInt64(value) else { return nil }
@@ -140,11 +142,13 @@ public final class FaultInjector: @unchecked Sendable {
                 f.sequence = sequence
                 hit = f
             }
-            for (i, spec) in specs.enumerated() where spec.side == side && (spec.command == nil || spec.command?.rawValue == command) {
+            for (i, spec) in specs.enumerated()
+            where spec.side == side && (spec.command == nil || spec.command?.rawValue == command) {
                 s.counts[i] += 1
                 if hit == nil && spec.hits(call: s.counts[i]) {
-                    hit = InjectedFault(side: side, command: command, call: s.counts[i], error: spec.error,
-                                        delay: spec.delay, sequence: sequence)
+                    hit = InjectedFault(
+                        side: side, command: command, call: s.counts[i], error: spec.error,
+                        delay: spec.delay, sequence: sequence)
                 }
             }
             guard let f = hit else { return nil }
@@ -179,8 +183,10 @@ public final class FaultInjector: @unchecked Sendable {
     public var specsText: String { specs.map(\.text).joined(separator: " ") }
 
     /// Parses every spec of a repeated option; `twin:`/`backend:` prefixes override `defaultSide`.
-    public static func parse(_ texts: [String], option: String = "--inject",
-                             defaultSide: FaultSpec.Side) throws(FaultSpecError) -> FaultInjector? {
+    public static func parse(
+        _ texts: [String], option: String = "--inject",
+        defaultSide: FaultSpec.Side
+    ) throws(FaultSpecError) -> FaultInjector? {
         guard !texts.isEmpty else { return nil }
         var specs: [FaultSpec] = []
         for t in texts { specs.append(try FaultSpec.parse(t, option: option, defaultSide: defaultSide)) }
@@ -196,12 +202,14 @@ extension HairpinService {
     /// an aborted one: its first flow gets the errno, the others ECANCELED, nothing applied.
     func injectedAnswer(_ faults: FaultInjector, to request: HairpinEncap) -> HairpinEncap? {
         guard !request.isAnswer, request.commandType == NFLH.EncapCmdType.nflCommand,
-              let command = UInt8(exactly: request.command),
-              let fault = faults.decide(side: .backend, command: command, sequence: request.sequence) else { return nil }
+            let command = UInt8(exactly: request.command),
+            let fault = faults.decide(side: .backend, command: command, sequence: request.sequence)
+        else { return nil }
         if fault.delay > 0 { Self.sleep(nanoseconds: fault.delay) }
         guard let error = fault.error else { return nil }
-        var answer = HairpinEncap(commandType: request.commandType, command: request.command, status: error,
-                                  sequence: request.sequence, errorMessage: "injected fault: \(Errno.name(error))")
+        var answer = HairpinEncap(
+            commandType: request.commandType, command: request.command, status: error,
+            sequence: request.sequence, errorMessage: "injected fault: \(Errno.name(error))")
         if command == NFL.Command.setFlows.rawValue || command == NFL.Command.delFlows.rawValue {
             let n = request.attributes?.flows?.count ?? 0
             answer.results = (0..<n).map { FlowResult(index: UInt32($0), errno: $0 == 0 ? error : Errno.ECANCELED) }

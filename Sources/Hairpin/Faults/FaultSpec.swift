@@ -62,7 +62,9 @@ public struct FaultSpec: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses one spec. `option` names the command-line option for messages (`--inject`);
     /// `defaultSide` is the side without a `twin:`/`backend:` prefix.
-    public static func parse(_ text: String, option: String = "--inject", defaultSide: Side) throws(FaultSpecError) -> FaultSpec {
+    public static func parse(_ text: String, option: String = "--inject", defaultSide: Side) throws(FaultSpecError)
+        -> FaultSpec
+    {
         func fail(_ why: String) -> FaultSpecError { FaultSpecError("\(option) \(text): \(why)") }
         var fields = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         var side = defaultSide
@@ -71,12 +73,16 @@ public struct FaultSpec: Hashable, Sendable, CustomStringConvertible {
             fields.removeFirst()
         }
         guard let commandField = fields.first, !commandField.isEmpty else {
-            throw fail("no command: write COMMAND:error=ERRNO[:when=N] or COMMAND:delay=50ms, e.g. set_flows:error=ENOSPC:when=3")
+            throw fail(
+                "no command: write COMMAND:error=ERRNO[:when=N] or COMMAND:delay=50ms, e.g. set_flows:error=ENOSPC:when=3"
+            )
         }
         var spec = FaultSpec(side: side, command: nil, text: text)
         if commandField.lowercased() != "all" {
             let wanted = commandField.uppercased()
-            guard let c = (0...UInt8.max).lazy.compactMap(NFL.Command.init(rawValue:)).first(where: { $0.name == wanted }) else {
+            guard
+                let c = (0...UInt8.max).lazy.compactMap(NFL.Command.init(rawValue:)).first(where: { $0.name == wanted })
+            else {
                 let known = (0...UInt8.max).compactMap(NFL.Command.init(rawValue:)).map { $0.name.lowercased() }
                 throw fail("unknown command \(commandField): one of \(known.joined(separator: ", ")) or all")
             }
@@ -91,7 +97,8 @@ public struct FaultSpec: Hashable, Sendable, CustomStringConvertible {
             switch key {
             case "error":
                 guard let e = Errno.number(value) else {
-                    throw fail("unknown errno \(value) (use a name such as ENOSPC, EBUSY, ETIMEDOUT or a number 1-4095)")
+                    throw fail(
+                        "unknown errno \(value) (use a name such as ENOSPC, EBUSY, ETIMEDOUT or a number 1-4095)")
                 }
                 spec.error = e
                 sawAction = true
@@ -103,7 +110,8 @@ public struct FaultSpec: Hashable, Sendable, CustomStringConvertible {
                 sawAction = true
             case "when":
                 guard let (first, step) = parseWhen(value) else {
-                    throw fail("bad when=\(value) (use N, N+ or N+STEP with N ≥ 1, as strace: when=3, when=2+, when=1+10)")
+                    throw fail(
+                        "bad when=\(value) (use N, N+ or N+STEP with N ≥ 1, as strace: when=3, when=2+, when=1+10)")
                 }
                 spec.first = first
                 spec.step = step

@@ -16,15 +16,19 @@ extension FaultInjector {
 
 extension UnftTwin {
     /// nil: no fault for this call, forward it as usual.
-    func injectFault(_ faults: FaultInjector, _ message: FlowTableMessage, bytes: UnsafeRawBufferPointer,
-                     from c: TwinConnection, to l: TwinConnection) -> Step? {
+    func injectFault(
+        _ faults: FaultInjector, _ message: FlowTableMessage, bytes: UnsafeRawBufferPointer,
+        from c: TwinConnection, to l: TwinConnection
+    ) -> Step? {
         guard faults.covers(.twin) || faults.hasArmed else { return nil }
         let seq = nextSequence
         guard let fault = faults.decide(side: .twin, command: message.command, sequence: seq) else { return nil }
         nextSequence &+= 1
         note(c, bytes, .toKernel, call: seq)
         if let error = fault.error, fault.delay == 0 {
-            sendError(c, request: message.header, errno: Int32(error), text: "injected fault: \(Errno.name(error))", call: seq)
+            sendError(
+                c, request: message.header, errno: Int32(error), text: "injected fault: \(Errno.name(error))", call: seq
+            )
             return .next
         }
         // Held back: pending from now (its timeout runs), sent to the listener when due.
@@ -35,15 +39,18 @@ extension UnftTwin {
             try encodeEncap(HairpinEncap(command: UInt32(message.command), sequence: seq, attributes: a))
         } catch {
             writer.reset()
-            sendError(c, request: message.header, errno: Int32(Errno.EMSGSIZE), text: "the call cannot be forwarded: \(error)", call: seq)
+            sendError(
+                c, request: message.header, errno: Int32(Errno.EMSGSIZE),
+                text: "the call cannot be forwarded: \(error)", call: seq)
             return .next
         }
         let messages = fault.error == nil ? writer.withUnsafeBytes { [UInt8]($0) } : []
         writer.reset()
-        pending[seq] = PendingCall(sequence: seq, client: c.id, request: message.header, command: message.command,
-                                   ifindex: a.identifier ?? 0, strategy: a.errorStrategy ?? .abort,
-                                   flowCount: batch ? (a.flows?.count ?? 0) : 0,
-                                   deadline: MonotonicClock.now() &+ timeoutNanoseconds)
+        pending[seq] = PendingCall(
+            sequence: seq, client: c.id, request: message.header, command: message.command,
+            ifindex: a.identifier ?? 0, strategy: a.errorStrategy ?? .abort,
+            flowCount: batch ? (a.flows?.count ?? 0) : 0,
+            deadline: MonotonicClock.now() &+ timeoutNanoseconds)
         c.callRequest.removeAll(keepingCapacity: true)
         if batch { c.callRequest.append(contentsOf: bytes) }
         c.busyCall = seq
@@ -51,8 +58,10 @@ extension UnftTwin {
             $0.forwarded += 1
             $0.pending = pending.count
         }
-        faults.held.append(FaultInjector.HeldCall(due: MonotonicClock.now() &+ fault.delay, sequence: seq,
-                                                  messages: messages, error: fault.error))
+        faults.held.append(
+            FaultInjector.HeldCall(
+                due: MonotonicClock.now() &+ fault.delay, sequence: seq,
+                messages: messages, error: fault.error))
         return .suspend
     }
 
@@ -74,7 +83,9 @@ extension UnftTwin {
                 continue
             }
             guard let l = listener, !l.broken else {
-                failCall(h.sequence, errno: Int32(Errno.ENOTCONN), text: "no hairpin listener is registered: start flow-table-hairpind")
+                failCall(
+                    h.sequence, errno: Int32(Errno.ENOTCONN),
+                    text: "no hairpin listener is registered: start flow-table-hairpind")
                 continue
             }
             h.messages.withUnsafeBytes { all in

@@ -46,7 +46,9 @@ public final class GenlSocketTransport: BufferReceivingTransport {
     public static func ifindex(ofDevice name: String) -> UInt32? {
         let bytes = Array(name.utf8)
         // IFNAMSIZ is 16 including the NUL.
-        guard !bytes.isEmpty, bytes.count < 16, !bytes.contains(0), !bytes.contains(UInt8(ascii: "/")) else { return nil }
+        guard !bytes.isEmpty, bytes.count < 16, !bytes.contains(0), !bytes.contains(UInt8(ascii: "/")) else {
+            return nil
+        }
         let index = if_nametoindex(name)
         return index == 0 ? nil : index
     }
@@ -79,9 +81,11 @@ public final class GenlSocketTransport: BufferReceivingTransport {
     ///   - receiveBufferBytes / sendBufferBytes: asked with SO_RCVBUFFORCE / SO_SNDBUFFORCE
     ///     (root), falling back to the sysctl-capped SO_RCVBUF / SO_SNDBUF.
     ///   - extendedAck, capAck: the socket options of the file comment; off only for tests.
-    public init(receiveBufferBytes: Int32 = GenlSocketTransport.defaultReceiveBufferBytes,
-                sendBufferBytes: Int32 = GenlSocketTransport.defaultSendBufferBytes,
-                extendedAck: Bool = true, capAck: Bool = true) throws(TransportError) {
+    public init(
+        receiveBufferBytes: Int32 = GenlSocketTransport.defaultReceiveBufferBytes,
+        sendBufferBytes: Int32 = GenlSocketTransport.defaultSendBufferBytes,
+        extendedAck: Bool = true, capAck: Bool = true
+    ) throws(TransportError) {
         guard let sk = nl_socket_alloc() else { throw .system("nl_socket_alloc", ENOMEM) }
         nl_socket_disable_seq_check(sk)
         nl_socket_disable_auto_ack(sk)
@@ -171,8 +175,9 @@ public final class GenlSocketTransport: BufferReceivingTransport {
         while true {
             let n = withUnsafePointer(to: &peer) { p in
                 p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fileDescriptor, base, packet.count, Int32(MSG_DONTWAIT), $0,
-                           socklen_t(MemoryLayout<sockaddr_nl>.size))
+                    sendto(
+                        fileDescriptor, base, packet.count, Int32(MSG_DONTWAIT), $0,
+                        socklen_t(MemoryLayout<sockaddr_nl>.size))
                 }
             }
             if n >= 0 {
@@ -229,8 +234,9 @@ public final class GenlSocketTransport: BufferReceivingTransport {
                 wait = setReceiveTimeout(remaining)
             }
             first = false
-            let n = recv(fileDescriptor, buffer.baseAddress, buffer.count,
-                         Int32(MSG_TRUNC) | (wait ? 0 : Int32(MSG_DONTWAIT)))
+            let n = recv(
+                fileDescriptor, buffer.baseAddress, buffer.count,
+                Int32(MSG_TRUNC) | (wait ? 0 : Int32(MSG_DONTWAIT)))
             if n > buffer.count { throw .truncated(n) }
             // An empty datagram carries nothing (netlink never sends one); wait for the next.
             if n > 0 { return n }

@@ -32,8 +32,10 @@ public struct TwinSocketPaths: Hashable, Sendable {
 
     /// The default directory for this process (see the file comment). `environment` and
     /// `euid` are parameters so tests need not change the process's environment.
-    public static func defaultDirectory(environment: (String) -> String? = TwinSocketPaths.environment,
-                                        euid: uid_t = geteuid()) -> String {
+    public static func defaultDirectory(
+        environment: (String) -> String? = TwinSocketPaths.environment,
+        euid: uid_t = geteuid()
+    ) -> String {
         if let v = environment(directoryVariable) { return v }
         if euid == 0 { return "/run/flowtrace" }
         if let xdg = environment("XDG_RUNTIME_DIR") { return xdg + "/flowtrace" }
@@ -62,7 +64,8 @@ public struct TwinSocketPaths: Hashable, Sendable {
                 if lstat(parent, &pst) != 0 { try prepareDirectory(parent) }
             }
             if mkdir(path, 0o700) != 0 && errno != EEXIST {
-                throw errno == EACCES || errno == EPERM ? .permissionDenied(path: path)
+                throw errno == EACCES || errno == EPERM
+                    ? .permissionDenied(path: path)
                     : .system(call: "mkdir", errno: errno, path: path)
             }
             guard lstat(path, &st) == 0 else { throw .system(call: "stat", errno: errno, path: path) }
@@ -77,7 +80,8 @@ public struct TwinSocketPaths: Hashable, Sendable {
                 throw .unsafeDirectory(path: path, why: "owned by uid \(st.st_uid), not by us (uid \(geteuid()))")
             }
             guard st.st_mode & 0o022 == 0 else {
-                throw .unsafeDirectory(path: path, why: "writable by group or others (mode \(String(st.st_mode & 0o777, radix: 8)))")
+                throw .unsafeDirectory(
+                    path: path, why: "writable by group or others (mode \(String(st.st_mode & 0o777, radix: 8)))")
             }
         }
     }

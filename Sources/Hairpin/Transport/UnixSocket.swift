@@ -235,8 +235,10 @@ public final class UnixSeqpacketConnection: BufferReceivingTransport {
         var fds: [Int32] = [-1, -1]
         let rc = socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds)
         guard rc == 0 else { throw .system("socketpair", errno) }
-        return (UnixSeqpacketConnection(fd: fds[0], path: "socketpair"),
-                UnixSeqpacketConnection(fd: fds[1], path: "socketpair"))
+        return (
+            UnixSeqpacketConnection(fd: fds[0], path: "socketpair"),
+            UnixSeqpacketConnection(fd: fds[1], path: "socketpair")
+        )
     }
 
     /// The peer's process id and user id (SO_PEERCRED), when the kernel tells.
@@ -255,8 +257,9 @@ public final class UnixSeqpacketConnection: BufferReceivingTransport {
     public func trySend(_ packet: UnsafeRawBufferPointer) -> SocketOutcome {
         guard fileDescriptor >= 0 else { return .closed }
         while true {
-            let n = Glibc.send(fileDescriptor, packet.baseAddress, packet.count,
-                               Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+            let n = Glibc.send(
+                fileDescriptor, packet.baseAddress, packet.count,
+                Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
             if n >= 0 { return .done(n) }
             switch errno {
             case EINTR: continue
@@ -336,8 +339,9 @@ public final class UnixSeqpacketConnection: BufferReceivingTransport {
             } else {
                 block = setReceiveTimeout(remaining.map { $0 * Self.boundFraction })
             }
-            let n = recv(fileDescriptor, buffer.baseAddress, buffer.count,
-                         Int32(MSG_TRUNC) | (block ? 0 : Int32(MSG_DONTWAIT)))
+            let n = recv(
+                fileDescriptor, buffer.baseAddress, buffer.count,
+                Int32(MSG_TRUNC) | (block ? 0 : Int32(MSG_DONTWAIT)))
             if n > buffer.count { throw .truncated(n) }
             if n > 0 { return n }
             // A zero-length read is the end of the connection (netlink never sends an empty packet).

@@ -37,7 +37,8 @@ extension UnftTwin {
         let at = min(max(error.offset, 0), packet.count)
         let rest = UnsafeRawBufferPointer(rebasing: packet[at...])
         note(c, rest, .toKernel, call: nil)
-        sendError(c, request: Self.header(at: 0, in: rest), errno: Int32(Errno.EINVAL), text: error.description, call: nil)
+        sendError(
+            c, request: Self.header(at: 0, in: rest), errno: Int32(Errno.EINVAL), text: error.description, call: nil)
     }
 
     func handleAPIMessage(_ c: TwinConnection, _ view: NetlinkMessageView) -> Step {
@@ -56,8 +57,11 @@ extension UnftTwin {
         let familyID = configuration.flowTableFamilyID
         guard h.type == familyID else {
             note(c, view.bytes, .toKernel, call: nil)
-            sendError(c, request: h, errno: Int32(Errno.ENOENT), text: wrongFamilyText(h.type, socket: "API", served: familyID,
-                                                                            name: NFL.familyName), call: nil)
+            sendError(
+                c, request: h, errno: Int32(Errno.ENOENT),
+                text: wrongFamilyText(
+                    h.type, socket: "API", served: familyID,
+                    name: NFL.familyName), call: nil)
             return .next
         }
         counterState.withLock { $0.requests += 1 }
@@ -68,15 +72,18 @@ extension UnftTwin {
             guard let known, known.rawValue <= NFL.Command.delFlows.rawValue else {
                 note(c, view.bytes, .toKernel, call: nil)
                 let name = known.map { $0.name } ?? "command \(cmd)"
-                sendError(c, request: h, errno: Int32(Errno.EOPNOTSUPP), text: "\(name) is not supported by unft", call: nil)
+                sendError(
+                    c, request: h, errno: Int32(Errno.EOPNOTSUPP), text: "\(name) is not supported by unft", call: nil)
                 return .next
             }
             // GET_FLOWS is the one dump (pages, NLMSG_DONE, no ACK); the kernel has no dumpit
             // for the others.
             if h.flags & Netlink.flagDump == Netlink.flagDump, known != .getFlows {
                 note(c, view.bytes, .toKernel, call: nil)
-                sendError(c, request: h, errno: Int32(Errno.EOPNOTSUPP), text: "\(known.name) is not a dump: only GET_FLOWS is",
-                          call: nil)
+                sendError(
+                    c, request: h, errno: Int32(Errno.EOPNOTSUPP),
+                    text: "\(known.name) is not a dump: only GET_FLOWS is",
+                    call: nil)
                 return .next
             }
         }
@@ -85,14 +92,16 @@ extension UnftTwin {
         case let .success(s): request = s
         case let .failure(why):
             note(c, view.bytes, .toKernel, call: nil)
-            sendError(c, request: h, errno: why.errno, text: why.text, call: nil, missingType: why.missingType,
-                      missingNest: why.missingNest)
+            sendError(
+                c, request: h, errno: why.errno, text: why.text, call: nil, missingType: why.missingType,
+                missingNest: why.missingNest)
             return .next
         }
         guard let l = listener, !l.broken else {
             note(c, view.bytes, .toKernel, call: nil)
-            sendError(c, request: h, errno: Int32(Errno.ENOTCONN),
-                      text: "no hairpin listener is registered: start flow-table-hairpind", call: nil)
+            sendError(
+                c, request: h, errno: Int32(Errno.ENOTCONN),
+                text: "no hairpin listener is registered: start flow-table-hairpind", call: nil)
             return .next
         }
         if let faults = configuration.faults {
@@ -139,7 +148,8 @@ extension UnftTwin {
                 return type(named: name, in: inner).map { (UInt32($0), UInt32(error.offset)) }
             }
             set = inner
-            it = AttributeIterator(UnsafeRawBufferPointer(rebasing: m[a.payloadOffset..<end]), baseOffset: a.payloadOffset)
+            it = AttributeIterator(
+                UnsafeRawBufferPointer(rebasing: m[a.payloadOffset..<end]), baseOffset: a.payloadOffset)
         }
         return nil
     }
@@ -167,13 +177,19 @@ extension UnftTwin {
     /// forwarded as they are, TwinVerbatim.swift), then the preamble, device and strategy.
     func checkAPIRequest(_ view: NetlinkMessageView) -> Result<FlowTableMessageSummary, Refusal> {
         let request: FlowTableMessageSummary
-        do { request = try FlowTableMessage.check(view, familyID: configuration.flowTableFamilyID, requireShape: true) } catch {
+        do {
+            request = try FlowTableMessage.check(view, familyID: configuration.flowTableFamilyID, requireShape: true)
+        } catch {
             let miss = Self.missingAttribute(error, in: view)
-            return .failure(Refusal(errno: Int32(Errno.EINVAL), text: error.description, missingType: miss?.type,
-                                    missingNest: miss?.nest))
+            return .failure(
+                Refusal(
+                    errno: Int32(Errno.EINVAL), text: error.description, missingType: miss?.type,
+                    missingNest: miss?.nest))
         }
-        if let why = refusal(identifierType: request.identifierType, identifier: request.identifier,
-                             errorStrategy: request.errorStrategy) {
+        if let why = refusal(
+            identifierType: request.identifierType, identifier: request.identifier,
+            errorStrategy: request.errorStrategy)
+        {
             return .failure(Refusal(errno: why.errno, text: why.text))
         }
         return .success(request)
@@ -183,23 +199,33 @@ extension UnftTwin {
     /// Kept for the differential test (TwinCheckTests), which holds the two to the same verdicts.
     func legacyCheckAPIRequest(_ view: NetlinkMessageView) -> Result<FlowTableMessage, Refusal> {
         let message: FlowTableMessage
-        do { message = try FlowTableMessage.decode(view, familyID: configuration.flowTableFamilyID, requireShape: true) } catch {
+        do {
+            message = try FlowTableMessage.decode(view, familyID: configuration.flowTableFamilyID, requireShape: true)
+        } catch {
             let miss = Self.missingAttribute(error, in: view)
-            return .failure(Refusal(errno: Int32(Errno.EINVAL), text: error.description, missingType: miss?.type,
-                                    missingNest: miss?.nest))
+            return .failure(
+                Refusal(
+                    errno: Int32(Errno.EINVAL), text: error.description, missingType: miss?.type,
+                    missingNest: miss?.nest))
         }
         let a = message.attributes
-        if let why = refusal(identifierType: a.identifierType, identifier: a.identifier, errorStrategy: a.errorStrategy) {
+        if let why = refusal(identifierType: a.identifierType, identifier: a.identifier, errorStrategy: a.errorStrategy)
+        {
             return .failure(Refusal(errno: why.errno, text: why.text))
         }
         return .success(message)
     }
 
     /// Preamble, device and strategy checks of a well-formed request.
-    func refusal(identifierType: UInt32?, identifier: UInt32?,
-                 errorStrategy: ErrorStrategy?) -> (errno: Int32, text: String)? {
+    func refusal(
+        identifierType: UInt32?, identifier: UInt32?,
+        errorStrategy: ErrorStrategy?
+    ) -> (errno: Int32, text: String)? {
         guard identifierType == NFL.IdentifierType.ifindex else {
-            return (Int32(Errno.EINVAL), "unknown identifier type \(identifierType ?? 0): only IFINDEX (\(NFL.IdentifierType.ifindex)) is known")
+            return (
+                Int32(Errno.EINVAL),
+                "unknown identifier type \(identifierType ?? 0): only IFINDEX (\(NFL.IdentifierType.ifindex)) is known"
+            )
         }
         guard let ifindex = identifier, deviceIndexes.contains(ifindex) else {
             return (Int32(Errno.EINVAL), "no unft device with ifindex \(identifier ?? 0)")
@@ -215,16 +241,20 @@ extension UnftTwin {
     }
 
     /// One ENCAP request (or its parts) to the listener; the call waits in `pending`.
-    func forward(_ request: FlowTableMessageSummary, bytes: UnsafeRawBufferPointer, from c: TwinConnection,
-                 to l: TwinConnection) -> Step {
+    func forward(
+        _ request: FlowTableMessageSummary, bytes: UnsafeRawBufferPointer, from c: TwinConnection,
+        to l: TwinConnection
+    ) -> Step {
         let seq = nextSequence
         nextSequence &+= 1
         note(c, bytes, .toKernel, call: seq)
         let batch = Self.isBatch(request.command)
         // FLOWS_ERROR is always explicit on the hairpin leg, so the listener never guesses.
         let strategy = request.errorStrategy ?? (batch ? .abort : nil)
-        if !encodeEncapVerbatim(command: request.command, sequence: seq, identifierType: request.identifierType,
-                                identifier: request.identifier, errorStrategy: strategy, request: bytes) {
+        if !encodeEncapVerbatim(
+            command: request.command, sequence: seq, identifierType: request.identifierType,
+            identifier: request.identifier, errorStrategy: strategy, request: bytes)
+        {
             // Parts, or nests the verbatim copy cannot take: encode from the model, decoded now.
             if let why = encodeEncapFromModel(bytes, command: request.command, sequence: seq) {
                 writer.reset()
@@ -235,11 +265,12 @@ extension UnftTwin {
         // The request's bytes stay with the connection (one call at a time, the buffer reused):
         // a failed flow's report and texts decode them when needed (`requestFlows`).
         c.callRequest.removeAll(keepingCapacity: true)
-        if batch { c.callRequest.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self)) } // one memcpy
-        pending[seq] = PendingCall(sequence: seq, client: c.id, request: request.header, command: request.command,
-                                   ifindex: request.identifier ?? 0, strategy: strategy ?? .abort,
-                                   flowCount: batch ? request.flowCount : 0,
-                                   deadline: MonotonicClock.now() &+ timeoutNanoseconds)
+        if batch { c.callRequest.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self)) }  // one memcpy
+        pending[seq] = PendingCall(
+            sequence: seq, client: c.id, request: request.header, command: request.command,
+            ifindex: request.identifier ?? 0, strategy: strategy ?? .abort,
+            flowCount: batch ? request.flowCount : 0,
+            deadline: MonotonicClock.now() &+ timeoutNanoseconds)
         c.busyCall = seq
         counterState.withLock {
             $0.forwarded += 1
@@ -251,8 +282,10 @@ extension UnftTwin {
 
     /// The ENCAP request (or its parts) encoded from the decoded request; an errno and text
     /// when it cannot be.
-    func encodeEncapFromModel(_ bytes: UnsafeRawBufferPointer, command: UInt8,
-                              sequence: UInt64) -> (errno: Int32, text: String)? {
+    func encodeEncapFromModel(
+        _ bytes: UnsafeRawBufferPointer, command: UInt8,
+        sequence: UInt64
+    ) -> (errno: Int32, text: String)? {
         let message: FlowTableMessage
         do { message = try FlowTableMessage.decode(bytes, familyID: configuration.flowTableFamilyID) } catch {
             return (Int32(Errno.EINVAL), error.description)
@@ -268,8 +301,9 @@ extension UnftTwin {
     /// The flows of `client`'s batch request in flight, decoded from its kept bytes (the
     /// request passed the same checks when it came in, so this does not fail).
     func requestFlows(_ client: TwinConnection) -> [Flow] {
-        let decoded = try? FlowTableMessage.decode(client.callRequest, familyID: configuration.flowTableFamilyID,
-                                                   requireShape: false)
+        let decoded = try? FlowTableMessage.decode(
+            client.callRequest, familyID: configuration.flowTableFamilyID,
+            requireShape: false)
         return decoded?.attributes.flows ?? []
     }
 
@@ -279,8 +313,9 @@ extension UnftTwin {
     func encodeEncap(_ encap: HairpinEncap) throws(EncodeError) {
         writer.reset()
         // Kernel-originated: no NLM_F_REQUEST, nlmsg_seq 0, nlmsg_pid 0.
-        var m = HairpinMessage(header: NetlinkHeader(type: configuration.hairpinFamilyID, flags: 0, sequence: 0, port: 0),
-                               command: NFLH.Command.encap.rawValue, encap: encap)
+        var m = HairpinMessage(
+            header: NetlinkHeader(type: configuration.hairpinFamilyID, flags: 0, sequence: 0, port: 0),
+            command: NFLH.Command.encap.rawValue, encap: encap)
         // The common case costs one encoding: a message within the budget is exactly what
         // parts() would return whole (its flows alone are smaller than the message).
         do {
@@ -320,8 +355,10 @@ extension UnftTwin {
             ackIfAsked(c, request: h, call: nil)
             return
         }
-        let families = [Controller.Family.flowTable(id: configuration.flowTableFamilyID),
-                        Controller.Family.hairpin(id: configuration.hairpinFamilyID)]
+        let families = [
+            Controller.Family.flowTable(id: configuration.flowTableFamilyID),
+            Controller.Family.hairpin(id: configuration.hairpinFamilyID),
+        ]
         var name: String?
         var id: UInt16?
         let command: UInt8
@@ -340,8 +377,10 @@ extension UnftTwin {
             return
         }
         guard command == Controller.Command.getFamily else {
-            sendError(c, request: h, errno: Int32(Errno.EOPNOTSUPP), text: "nlctrl command \(command) is not implemented by the twin",
-                      call: nil)
+            sendError(
+                c, request: h, errno: Int32(Errno.EOPNOTSUPP),
+                text: "nlctrl command \(command) is not implemented by the twin",
+                call: nil)
             return
         }
         if h.flags & Netlink.flagDump == Netlink.flagDump {
@@ -356,13 +395,17 @@ extension UnftTwin {
             return
         }
         guard name != nil || id != nil else {
-            sendError(c, request: h, errno: Int32(Errno.EINVAL), text: "GETFAMILY needs CTRL_ATTR_FAMILY_NAME or CTRL_ATTR_FAMILY_ID",
-                      call: nil)
+            sendError(
+                c, request: h, errno: Int32(Errno.EINVAL),
+                text: "GETFAMILY needs CTRL_ATTR_FAMILY_NAME or CTRL_ATTR_FAMILY_ID",
+                call: nil)
             return
         }
-        guard let family = families.first(where: { f in
-            (name == nil || f.name == name) && (id == nil || f.id == id)
-        }) else {
+        guard
+            let family = families.first(where: { f in
+                (name == nil || f.name == name) && (id == nil || f.id == id)
+            })
+        else {
             // The kernel's nlctrl answers an unknown family with a bare -ENOENT.
             sendError(c, request: h, errno: Int32(Errno.ENOENT), text: nil, call: nil)
             return
@@ -376,7 +419,8 @@ extension UnftTwin {
     /// NLMSG_DONE as a dump ends it: NLM_F_MULTI and a 4-byte error 0.
     func sendDone(_ c: TwinConnection, sequence: UInt32, call: UInt64?) {
         writer.reset()
-        let start = writer.beginMessage(type: Netlink.typeDone, flags: Netlink.flagMulti, sequence: sequence, port: c.port)
+        let start = writer.beginMessage(
+            type: Netlink.typeDone, flags: Netlink.flagMulti, sequence: sequence, port: c.port)
         writer.appendRaw(Int32(0))
         writer.endMessage(start)
         emit(c, call: call)

@@ -36,14 +36,18 @@ extension UnftTwin {
         let familyID = configuration.hairpinFamilyID
         guard h.type == familyID else {
             note(c, view.bytes, .toKernel, call: nil)
-            sendError(c, request: h, errno: Int32(Errno.ENOENT), text: wrongFamilyText(h.type, socket: "hairpin", served: familyID,
-                                                                            name: NFLH.familyName), call: nil)
+            sendError(
+                c, request: h, errno: Int32(Errno.ENOENT),
+                text: wrongFamilyText(
+                    h.type, socket: "hairpin", served: familyID,
+                    name: NFLH.familyName), call: nil)
             return
         }
         if view.payload.count >= Netlink.genericHeaderLength, NFLH.Command(rawValue: view.payload[0]) == nil {
             note(c, view.bytes, .toKernel, call: nil)
-            sendError(c, request: h, errno: Int32(Errno.EOPNOTSUPP),
-                      text: "command \(view.payload[0]) is not a nfl_hairpin command", call: nil)
+            sendError(
+                c, request: h, errno: Int32(Errno.EOPNOTSUPP),
+                text: "command \(view.payload[0]) is not a nfl_hairpin command", call: nil)
             return
         }
         let message: HairpinMessage
@@ -74,14 +78,16 @@ extension UnftTwin {
     /// Registers the sender's connection: the port is never taken from the message.
     func setListener(_ c: TwinConnection, _ m: HairpinMessage) {
         guard let l = m.listener, l.type == NFLH.ListenerType.encap else {
-            sendError(c, request: m.header, errno: Int32(Errno.EINVAL),
-                      text: "SET_LISTENER needs LISTENER{TYPE=ENCAP (\(NFLH.ListenerType.encap))}", call: nil)
+            sendError(
+                c, request: m.header, errno: Int32(Errno.EINVAL),
+                text: "SET_LISTENER needs LISTENER{TYPE=ENCAP (\(NFLH.ListenerType.encap))}", call: nil)
             return
         }
         if let current = listener, current !== c {
             guard current.broken else {
-                sendError(c, request: m.header, errno: Int32(Errno.EBUSY),
-                          text: "another listener is registered (port \(current.port))", call: nil)
+                sendError(
+                    c, request: m.header, errno: Int32(Errno.EBUSY),
+                    text: "another listener is registered (port \(current.port))", call: nil)
                 return
             }
             // The old listener is closing in this very iteration: its calls were sent to it
@@ -99,10 +105,12 @@ extension UnftTwin {
             return
         }
         writer.reset()
-        let reply = HairpinMessage(header: NetlinkHeader(type: configuration.hairpinFamilyID, flags: 0,
-                                                         sequence: m.header.sequence, port: c.port),
-                                   command: NFLH.Command.getListener.rawValue,
-                                   listener: HairpinListener(type: NFLH.ListenerType.encap, port: current.port))
+        let reply = HairpinMessage(
+            header: NetlinkHeader(
+                type: configuration.hairpinFamilyID, flags: 0,
+                sequence: m.header.sequence, port: c.port),
+            command: NFLH.Command.getListener.rawValue,
+            listener: HairpinListener(type: NFLH.ListenerType.encap, port: current.port))
         // Two u32s in one nest: cannot exceed a nest's limit.
         try? reply.encode(into: &writer)
         emit(c, call: nil)
@@ -133,22 +141,28 @@ extension UnftTwin {
         note(c, view.bytes, .toKernel, call: known ? seq : nil)
         // Permission before lookup: a stranger learns nothing about which calls are pending.
         guard let l = listener, l === c else {
-            sendError(c, request: h, errno: Int32(Errno.EPERM), text: listener.map { "only the registered listener (port \($0.port)) may answer" }
-                        ?? "no listener is registered: only the listener may answer", call: known ? seq : nil)
+            sendError(
+                c, request: h, errno: Int32(Errno.EPERM),
+                text: listener.map { "only the registered listener (port \($0.port)) may answer" }
+                    ?? "no listener is registered: only the listener may answer", call: known ? seq : nil)
             return
         }
         guard e.isAnswer else {
-            sendError(c, request: h, errno: Int32(Errno.EINVAL), text: "an ENCAP sent to unft must be an answer: STATUS is missing",
-                      call: known ? seq : nil)
+            sendError(
+                c, request: h, errno: Int32(Errno.EINVAL),
+                text: "an ENCAP sent to unft must be an answer: STATUS is missing",
+                call: known ? seq : nil)
             return
         }
         guard let call = pending[seq] else {
-            sendError(c, request: h, errno: Int32(Errno.ENOENT),
-                      text: "no pending call with SEQ \(seq): unknown, already answered, or timed out", call: nil)
+            sendError(
+                c, request: h, errno: Int32(Errno.ENOENT),
+                text: "no pending call with SEQ \(seq): unknown, already answered, or timed out", call: nil)
             return
         }
         guard e.commandType == NFLH.EncapCmdType.nflCommand, e.command == UInt32(call.command) else {
-            let why = "the answer to SEQ \(seq) has CMD_TYPE \(e.commandType) CMD \(e.command), the request had "
+            let why =
+                "the answer to SEQ \(seq) has CMD_TYPE \(e.commandType) CMD \(e.command), the request had "
                 + "CMD_TYPE \(NFLH.EncapCmdType.nflCommand) CMD \(call.command)"
             sendError(c, request: h, errno: Int32(Errno.EINVAL), text: why, call: seq)
             failCall(seq, errno: Int32(Errno.EINVAL), text: "the hairpin listener's answer is unusable: \(why)")
@@ -157,7 +171,9 @@ extension UnftTwin {
         let whole: HairpinEncap?
         do { whole = try assembler.add(e) } catch {
             sendError(c, request: h, errno: Int32(Errno.EINVAL), text: error.description, call: seq)
-            failCall(seq, errno: Int32(Errno.EINVAL), text: "the hairpin listener's answer is unusable: \(error.description)")
+            failCall(
+                seq, errno: Int32(Errno.EINVAL), text: "the hairpin listener's answer is unusable: \(error.description)"
+            )
             return
         }
         if call.command == NFL.Command.getFlows.rawValue, let client = connectionsByID[call.client] {
@@ -248,14 +264,17 @@ extension UnftTwin {
         defer { release(client) }
         let seq = call.sequence
         let status = Int32(e.status ?? 0)
-        let header = NetlinkHeader(type: configuration.flowTableFamilyID, flags: 0,
-                                   sequence: call.request.sequence, port: client.port)
+        let header = NetlinkHeader(
+            type: configuration.flowTableFamilyID, flags: 0,
+            sequence: call.request.sequence, port: client.port)
         if Self.isBatch(call.command) {
             deliverBatch(call, e, to: client, header: header)
             return
         }
         guard status == 0, let a = e.attributes else {
-            sendError(client, request: call.request, errno: status == 0 ? Int32(Errno.EINVAL) : status, text: e.errorMessage, call: seq)
+            sendError(
+                client, request: call.request, errno: status == 0 ? Int32(Errno.EINVAL) : status, text: e.errorMessage,
+                call: seq)
             return
         }
         if call.command == NFL.Command.getFlows.rawValue {
@@ -267,8 +286,9 @@ extension UnftTwin {
             try FlowTableMessage(header: header, command: call.command, attributes: a).encode(into: &writer)
         } catch {
             writer.reset()
-            sendError(client, request: call.request, errno: Int32(Errno.EMSGSIZE),
-                      text: "the reply does not fit one netlink message: \(error)", call: seq)
+            sendError(
+                client, request: call.request, errno: Int32(Errno.EMSGSIZE),
+                text: "the reply does not fit one netlink message: \(error)", call: seq)
             return
         }
         emit(client, call: seq)
@@ -282,12 +302,15 @@ extension UnftTwin {
         let seq = call.sequence
         if call.request.flags & Netlink.flagDump == Netlink.flagDump {
             do {
-                try sendVerbatimPages(client.answerFlows, to: client, header: header, command: call.command,
-                                      ifindex: call.ifindex, call: seq)
+                try sendVerbatimPages(
+                    client.answerFlows, to: client, header: header, command: call.command,
+                    ifindex: call.ifindex, call: seq)
             } catch {
                 writer.reset()
-                sendError(client, request: call.request, errno: Int32(Errno.EMSGSIZE), text: "a flow does not fit a reply: \(error)",
-                          call: seq)
+                sendError(
+                    client, request: call.request, errno: Int32(Errno.EMSGSIZE),
+                    text: "a flow does not fit a reply: \(error)",
+                    call: seq)
                 return
             }
             sendDone(client, sequence: call.request.sequence, call: seq)
@@ -295,21 +318,25 @@ extension UnftTwin {
         }
         let flows = client.answerFlows
         guard flows.count + 4 <= Int(UInt16.max) else {
-            sendError(client, request: call.request, errno: Int32(Errno.EMSGSIZE),
-                      text: Self.flowsTooLargeText(bytes: flows.count), call: seq)
+            sendError(
+                client, request: call.request, errno: Int32(Errno.EMSGSIZE),
+                text: Self.flowsTooLargeText(bytes: flows.count), call: seq)
             return
         }
         writer.reset()
         do {
             _ = try flows.withUnsafeBytes { (b) throws(EncodeError) in
-                try Self.putVerbatimFlowsPage(b, from: 0, into: &writer,
-                                              header: header, command: call.command, ifindex: call.ifindex,
-                                              budget: Int.max, flags: 0)
+                try Self.putVerbatimFlowsPage(
+                    b, from: 0, into: &writer,
+                    header: header, command: call.command, ifindex: call.ifindex,
+                    budget: Int.max, flags: 0)
             }
         } catch {
             writer.reset()
-            sendError(client, request: call.request, errno: Int32(Errno.EMSGSIZE), text: Self.flowsTooLargeText(bytes: flows.count),
-                      call: seq)
+            sendError(
+                client, request: call.request, errno: Int32(Errno.EMSGSIZE),
+                text: Self.flowsTooLargeText(bytes: flows.count),
+                call: seq)
             return
         }
         emit(client, call: seq)
@@ -352,8 +379,9 @@ extension UnftTwin {
                 // Contract: one report message; one that outgrows a netlink nest is cut like
                 // the hairpin's parts (60 KiB), never dropped.
                 do {
-                    try sendFlows(failed, to: client, header: header, command: call.command, ifindex: call.ifindex,
-                                  flags: 0, budget: Parts.defaultBudget, call: seq)
+                    try sendFlows(
+                        failed, to: client, header: header, command: call.command, ifindex: call.ifindex,
+                        flags: 0, budget: Parts.defaultBudget, call: seq)
                 } catch {
                     writer.reset()
                 }
@@ -374,13 +402,16 @@ extension UnftTwin {
     /// Flows as reply messages of at most `budget` bytes each (nlmsg_len), every one with the
     /// preamble and a FLOWS nest; at least one message, even for no flows. Each message is its
     /// own packet.
-    func sendFlows(_ flows: [Flow], to client: TwinConnection, header: NetlinkHeader, command: UInt8, ifindex: UInt32,
-                   flags: UInt16, budget: Int, call: UInt64) throws(EncodeError) {
+    func sendFlows(
+        _ flows: [Flow], to client: TwinConnection, header: NetlinkHeader, command: UInt8, ifindex: UInt32,
+        flags: UInt16, budget: Int, call: UInt64
+    ) throws(EncodeError) {
         var i = 0
         repeat {
             writer.reset()
-            i = try Self.putFlowsPage(flows, from: i, into: &writer, scratch: &scratch, header: header, command: command,
-                                      ifindex: ifindex, flags: flags, budget: budget)
+            i = try Self.putFlowsPage(
+                flows, from: i, into: &writer, scratch: &scratch, header: header, command: command,
+                ifindex: ifindex, flags: flags, budget: budget)
             emit(client, call: call)
         } while i < flows.count
     }
@@ -388,9 +419,11 @@ extension UnftTwin {
     /// One reply message with the flows from `start` on that fit `budget` (at least one);
     /// returns where the next page starts. Static, on the writers passed in: one exclusive
     /// access to each of the twin's writers per page instead of several per flow.
-    static func putFlowsPage(_ flows: [Flow], from start: Int, into writer: inout NetlinkWriter,
-                             scratch: inout NetlinkWriter, header: NetlinkHeader, command: UInt8, ifindex: UInt32,
-                             flags: UInt16, budget: Int) throws(EncodeError) -> Int {
+    static func putFlowsPage(
+        _ flows: [Flow], from start: Int, into writer: inout NetlinkWriter,
+        scratch: inout NetlinkWriter, header: NetlinkHeader, command: UInt8, ifindex: UInt32,
+        flags: UInt16, budget: Int
+    ) throws(EncodeError) -> Int {
         var i = start
         let begin = writer.beginMessage(type: header.type, flags: flags, sequence: header.sequence, port: header.port)
         writer.genericHeader(command: command, version: NFL.version)

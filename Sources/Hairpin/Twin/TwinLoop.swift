@@ -24,8 +24,10 @@ extension UnftTwin {
             fds.append(pollfd(fd: wake.readEnd, events: Int16(POLLIN), revents: 0))
             polled.append(nil)
             // A negative fd is skipped by poll(2): how accepting pauses.
-            fds.append(pollfd(fd: accepting ? (apiListener?.fileDescriptor ?? -1) : -1, events: Int16(POLLIN), revents: 0))
-            fds.append(pollfd(fd: accepting ? (hairpinListener?.fileDescriptor ?? -1) : -1, events: Int16(POLLIN), revents: 0))
+            fds.append(
+                pollfd(fd: accepting ? (apiListener?.fileDescriptor ?? -1) : -1, events: Int16(POLLIN), revents: 0))
+            fds.append(
+                pollfd(fd: accepting ? (hairpinListener?.fileDescriptor ?? -1) : -1, events: Int16(POLLIN), revents: 0))
             polled.append(nil)
             polled.append(nil)
             for c in connections {
@@ -114,8 +116,9 @@ extension UnftTwin {
                 socket.close()
                 continue
             }
-            let c = TwinConnection(id: nextConnectionID, leg: leg, port: allocatePort(socket.peerCredentials?.pid),
-                                   socket: socket)
+            let c = TwinConnection(
+                id: nextConnectionID, leg: leg, port: allocatePort(socket.peerCredentials?.pid),
+                socket: socket)
             nextConnectionID += 1
             connections.append(c)
             connectionsByID[c.id] = c
@@ -172,8 +175,9 @@ extension UnftTwin {
     func oversizedPacket(_ c: TwinConnection, length: Int) {
         let head = UnsafeRawBufferPointer(receiveBuffer)
         note(c, head, .toKernel, call: nil)
-        sendError(c, request: Self.header(at: 0, in: head), errno: Int32(Errno.EMSGSIZE),
-                  text: "a \(length)-byte packet exceeds the twin's \(receiveBuffer.count)-byte limit", call: nil)
+        sendError(
+            c, request: Self.header(at: 0, in: head), errno: Int32(Errno.EMSGSIZE),
+            text: "a \(length)-byte packet exceeds the twin's \(receiveBuffer.count)-byte limit", call: nil)
     }
 
     /// The nlmsghdr at `offset`, or zeros where the bytes end.
@@ -181,11 +185,12 @@ extension UnftTwin {
         guard offset >= 0, bytes.count - offset >= Netlink.headerLength else {
             return NetlinkHeader(length: 0, type: 0, flags: 0, sequence: 0, port: 0)
         }
-        return NetlinkHeader(length: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self),
-                             type: bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self),
-                             flags: bytes.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self),
-                             sequence: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self),
-                             port: bytes.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
+        return NetlinkHeader(
+            length: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self),
+            type: bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self),
+            flags: bytes.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self),
+            sequence: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self),
+            port: bytes.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
     }
 
     /// Runs the rest of packets whose calls have ended.
@@ -325,13 +330,17 @@ extension UnftTwin {
     /// text. The header echoes the request's nlmsg_seq; nlmsg_pid is the connection's port.
     /// `missingType` and `missingNest`: the missing-attribute extended ack, as the module's
     /// NL_SET_ERR_ATTR_MISS gives it.
-    func sendError(_ c: TwinConnection, request: NetlinkHeader, errno: Int32, text: String?, call: UInt64?,
-                   missingType: UInt32? = nil, missingNest: UInt32? = nil) {
+    func sendError(
+        _ c: TwinConnection, request: NetlinkHeader, errno: Int32, text: String?, call: UInt64?,
+        missingType: UInt32? = nil, missingNest: UInt32? = nil
+    ) {
         writer.reset()
         // The module's missing-attribute text names the nest as its bad attribute too.
-        NetlinkAck(header: NetlinkHeader(type: Netlink.typeError, flags: 0, sequence: request.sequence, port: c.port),
-                   error: -errno, request: request, message: text, missingType: missingType,
-                   missingNest: missingNest, offset: missingNest).encode(into: &writer)
+        NetlinkAck(
+            header: NetlinkHeader(type: Netlink.typeError, flags: 0, sequence: request.sequence, port: c.port),
+            error: -errno, request: request, message: text, missingType: missingType,
+            missingNest: missingNest, offset: missingNest
+        ).encode(into: &writer)
         if errno != 0 { counterState.withLock { $0.errors[errno, default: 0] += 1 } }
         emit(c, call: call)
     }

@@ -45,10 +45,12 @@ extension UnftTwin {
 
     /// One reply page with the FLOW elements of `flows` (padded, back to back) from byte
     /// `start` on, cut by the module's rule; returns where the next page starts.
-    static func putVerbatimFlowsPage(_ flows: UnsafeRawBufferPointer, from start: Int, into writer: inout NetlinkWriter,
-                                     header: NetlinkHeader, command: UInt8, ifindex: UInt32,
-                                     budget: Int = pageFlowBytes,
-                                     flags: UInt16 = Netlink.flagMulti) throws(EncodeError) -> Int {
+    static func putVerbatimFlowsPage(
+        _ flows: UnsafeRawBufferPointer, from start: Int, into writer: inout NetlinkWriter,
+        header: NetlinkHeader, command: UInt8, ifindex: UInt32,
+        budget: Int = pageFlowBytes,
+        flags: UInt16 = Netlink.flagMulti
+    ) throws(EncodeError) -> Int {
         var end = start
         while flows.count - end >= 4 {
             let n = Netlink.align(Int(flows.loadUnaligned(fromByteOffset: end, as: UInt16.self)))
@@ -56,8 +58,9 @@ extension UnftTwin {
             end += max(n, 4)
         }
         end = min(end, flows.count)
-        let begin = writer.beginMessage(type: header.type, flags: flags, sequence: header.sequence,
-                                        port: header.port)
+        let begin = writer.beginMessage(
+            type: header.type, flags: flags, sequence: header.sequence,
+            port: header.port)
         writer.genericHeader(command: command, version: NFL.version)
         writer.put(NFL.Attr.identifierType, u32: NFL.IdentifierType.ifindex)
         writer.put(NFL.Attr.identifier, u32: ifindex)
@@ -69,14 +72,19 @@ extension UnftTwin {
     }
 
     /// The GET_FLOWS reply pages for `client`'s collected answer flows, each its own packet.
-    func sendVerbatimPages(_ flows: [UInt8], to client: TwinConnection, header: NetlinkHeader, command: UInt8,
-                           ifindex: UInt32, call: UInt64) throws(EncodeError) {
+    func sendVerbatimPages(
+        _ flows: [UInt8], to client: TwinConnection, header: NetlinkHeader, command: UInt8,
+        ifindex: UInt32, call: UInt64
+    ) throws(EncodeError) {
         let failure: EncodeError? = flows.withUnsafeBytes { b in
             var i = 0
             repeat {
                 writer.reset()
-                do throws(EncodeError) { i = try Self.putVerbatimFlowsPage(b, from: i, into: &writer, header: header, command: command,
-                                                       ifindex: ifindex) } catch { return error }
+                do throws(EncodeError) {
+                    i = try Self.putVerbatimFlowsPage(
+                        b, from: i, into: &writer, header: header, command: command,
+                        ifindex: ifindex)
+                } catch { return error }
                 emit(client, call: call)
             } while i < b.count
             return nil

@@ -24,8 +24,10 @@ extension UnftTwin {
     /// already made explicit for a batch) into `writer`. Returns false, with the writer reset,
     /// when its bytes do not walk cleanly or a nest would not fit: the caller then encodes from
     /// the model (`encodeEncapFromModel`).
-    func encodeEncapVerbatim(command: UInt8, sequence: UInt64, identifierType: UInt32?, identifier: UInt32?,
-                             errorStrategy: ErrorStrategy?, request: UnsafeRawBufferPointer) -> Bool {
+    func encodeEncapVerbatim(
+        command: UInt8, sequence: UInt64, identifierType: UInt32?, identifier: UInt32?,
+        errorStrategy: ErrorStrategy?, request: UnsafeRawBufferPointer
+    ) -> Bool {
         // Payload ranges of the copied top-level attributes, by attribute number (3…8).
         var ranges = VerbatimNests()
         let headers = Netlink.headerLength + Netlink.genericHeaderLength
@@ -49,7 +51,8 @@ extension UnftTwin {
         var parts = 0
         if batch && ranges.has(NFL.Attr.flows) {
             var cutter = PartCutter(budget: budget)
-            var elements = AttributeIterator(UnsafeRawBufferPointer(rebasing: request[flows]), baseOffset: flows.lowerBound)
+            var elements = AttributeIterator(
+                UnsafeRawBufferPointer(rebasing: request[flows]), baseOffset: flows.lowerBound)
             while true {
                 let next: Attribute?
                 do throws(DecodeError) { next = try elements.next() } catch { return false }
@@ -63,9 +66,10 @@ extension UnftTwin {
         let family = configuration.hairpinFamilyID
         do throws(EncodeError) {
             if parts <= 1 {
-                try Self.putEncap(into: &writer, family: family, command: command, sequence: sequence, part: nil,
-                                  more: false, identifierType: identifierType, identifier: identifier,
-                                  errorStrategy: errorStrategy, request: request, nests: ranges, flows: flows)
+                try Self.putEncap(
+                    into: &writer, family: family, command: command, sequence: sequence, part: nil,
+                    more: false, identifierType: identifierType, identifier: identifier,
+                    errorStrategy: errorStrategy, request: request, nests: ranges, flows: flows)
                 return true
             }
             var e = flows.lowerBound
@@ -78,10 +82,11 @@ extension UnftTwin {
                     if cutter.add(n) { break }
                     e += n
                 }
-                try Self.putEncap(into: &writer, family: family, command: command, sequence: sequence,
-                                  part: UInt32(k), more: k < parts - 1, identifierType: identifierType,
-                                  identifier: identifier, errorStrategy: errorStrategy, request: request,
-                                  nests: ranges, flows: first..<e)
+                try Self.putEncap(
+                    into: &writer, family: family, command: command, sequence: sequence,
+                    part: UInt32(k), more: k < parts - 1, identifierType: identifierType,
+                    identifier: identifier, errorStrategy: errorStrategy, request: request,
+                    nests: ranges, flows: first..<e)
             }
         } catch {
             writer.reset()
@@ -94,10 +99,12 @@ extension UnftTwin {
     /// bytes `flows` of the request (whole elements), the other nests their whole payload.
     /// Static, on the writer passed in: one exclusive access to the twin's writer for the whole
     /// message instead of one (a runtime check) per attribute.
-    private static func putEncap(into writer: inout NetlinkWriter, family: UInt16, command: UInt8, sequence: UInt64,
-                                 part: UInt32?, more: Bool, identifierType: UInt32?, identifier: UInt32?,
-                                 errorStrategy: ErrorStrategy?, request: UnsafeRawBufferPointer,
-                                 nests: VerbatimNests, flows: Range<Int>) throws(EncodeError) {
+    private static func putEncap(
+        into writer: inout NetlinkWriter, family: UInt16, command: UInt8, sequence: UInt64,
+        part: UInt32?, more: Bool, identifierType: UInt32?, identifier: UInt32?,
+        errorStrategy: ErrorStrategy?, request: UnsafeRawBufferPointer,
+        nests: VerbatimNests, flows: Range<Int>
+    ) throws(EncodeError) {
         // Kernel-originated: no NLM_F_REQUEST, nlmsg_seq 0, nlmsg_pid 0 (as encodeEncap).
         let start = writer.beginMessage(type: family, flags: 0, sequence: 0, port: 0)
         writer.genericHeader(command: NFLH.Command.encap.rawValue, version: NFLH.version)

@@ -48,10 +48,12 @@ public struct ClassBenchRule: Hashable, Sendable {
     /// The rule's 1-based line in its file.
     public var line: Int
 
-    public init(source: UInt32, sourceLength: Int, destination: UInt32, destinationLength: Int,
-                sourcePorts: ClosedRange<UInt16>, destinationPorts: ClosedRange<UInt16>,
-                proto: UInt8, protoMask: UInt8, flags: (value: UInt16, mask: UInt16)? = nil,
-                extra: [UInt32] = [], line: Int = 0) {
+    public init(
+        source: UInt32, sourceLength: Int, destination: UInt32, destinationLength: Int,
+        sourcePorts: ClosedRange<UInt16>, destinationPorts: ClosedRange<UInt16>,
+        proto: UInt8, protoMask: UInt8, flags: (value: UInt16, mask: UInt16)? = nil,
+        extra: [UInt32] = [], line: Int = 0
+    ) {
         self.source = source
         self.sourceLength = sourceLength
         self.destination = destination
@@ -75,7 +77,8 @@ extension ClassBenchRule {
             let h = String(v, radix: 16, uppercase: true)
             return "0x" + String(repeating: "0", count: max(0, digits - h.count)) + h
         }
-        var s = "@\(dotted(source))/\(sourceLength)\t\(dotted(destination))/\(destinationLength)\t"
+        var s =
+            "@\(dotted(source))/\(sourceLength)\t\(dotted(destination))/\(destinationLength)\t"
             + "\(sourcePorts.lowerBound) : \(sourcePorts.upperBound)\t\(destinationPorts.lowerBound) : \(destinationPorts.upperBound)\t"
             + hex(UInt64(proto), 2) + "/" + hex(UInt64(protoMask), 2) + "\t"
         if let f = flags { s += hex(UInt64(f.value), 4) + "/" + hex(UInt64(f.mask), 4) + "\t" }
@@ -98,8 +101,10 @@ public struct ClassBenchPacket: Hashable, Sendable {
     public var filter: Int?
     public var line: Int
 
-    public init(source: UInt32, destination: UInt32, sourcePort: UInt16, destinationPort: UInt16, proto: UInt8,
-                extra: [UInt64] = [], filter: Int? = nil, line: Int = 0) {
+    public init(
+        source: UInt32, destination: UInt32, sourcePort: UInt16, destinationPort: UInt16, proto: UInt8,
+        extra: [UInt64] = [], filter: Int? = nil, line: Int = 0
+    ) {
         self.source = source
         self.destination = destination
         self.sourcePort = sourcePort
@@ -126,7 +131,9 @@ public enum ClassBenchReader {
     }
 
     /// One filter line; nil for a blank line.
-    public static func rule(_ line: ArraySlice<UInt8>, file: String, line number: Int) throws(ImportError) -> ClassBenchRule? {
+    public static func rule(_ line: ArraySlice<UInt8>, file: String, line number: Int) throws(ImportError)
+        -> ClassBenchRule?
+    {
         func bad(_ reason: String) -> ImportError { ImportError(file: file, line: number, reason: reason) }
         var tokens = TextLines.tokens(line)
         guard !tokens.isEmpty else { return nil }
@@ -147,7 +154,9 @@ public enum ClassBenchReader {
             throw bad("a filter starts with '@' and the source prefix, found '\(text(tokens[0]))'")
         }
         guard tokens.count >= 5 else {
-            throw bad("a filter has 5 fields (source, destination, source ports, destination ports, protocol), found \(tokens.count)")
+            throw bad(
+                "a filter has 5 fields (source, destination, source ports, destination ports, protocol), found \(tokens.count)"
+            )
         }
         guard let (src, srcLen) = prefix(tokens[0].dropFirst()) else {
             throw bad("source prefix: expected @A.B.C.D/LEN (LEN 0-32), found '\(text(tokens[0]))'")
@@ -160,9 +169,10 @@ public enum ClassBenchReader {
         guard let (proto, protoMask) = valueMask(tokens[4], max: 0xFF) else {
             throw bad("protocol: expected 0xPP/0xMM (at most 0xFF), found '\(text(tokens[4]))'")
         }
-        var rule = ClassBenchRule(source: src, sourceLength: srcLen, destination: dst, destinationLength: dstLen,
-                                  sourcePorts: sp, destinationPorts: dp, proto: UInt8(proto), protoMask: UInt8(protoMask),
-                                  line: number)
+        var rule = ClassBenchRule(
+            source: src, sourceLength: srcLen, destination: dst, destinationLength: dstLen,
+            sourcePorts: sp, destinationPorts: dp, proto: UInt8(proto), protoMask: UInt8(protoMask),
+            line: number)
         var rest = tokens[5...]
         if let t = rest.first {
             guard let (v, m) = valueMask(t, max: 0xFFFF) else {
@@ -181,12 +191,16 @@ public enum ClassBenchReader {
     }
 
     /// One trace line; nil for a blank line.
-    public static func packet(_ line: ArraySlice<UInt8>, file: String, line number: Int) throws(ImportError) -> ClassBenchPacket? {
+    public static func packet(_ line: ArraySlice<UInt8>, file: String, line number: Int) throws(ImportError)
+        -> ClassBenchPacket?
+    {
         func bad(_ reason: String) -> ImportError { ImportError(file: file, line: number, reason: reason) }
         let tokens = TextLines.tokens(line)
         guard !tokens.isEmpty else { return nil }
         guard tokens.count >= 5 else {
-            throw bad("a header has at least 5 decimal fields (source, destination, source port, destination port, protocol), found \(tokens.count)")
+            throw bad(
+                "a header has at least 5 decimal fields (source, destination, source port, destination port, protocol), found \(tokens.count)"
+            )
         }
         var values: [UInt64] = []
         values.reserveCapacity(tokens.count)
@@ -199,10 +213,13 @@ public enum ClassBenchReader {
         for k in 0..<5 where values[k] > limits[k] {
             throw bad("\(names[k]) \(values[k]) is out of range (at most \(limits[k]))")
         }
-        var p = ClassBenchPacket(source: UInt32(values[0]), destination: UInt32(values[1]), sourcePort: UInt16(values[2]),
-                                 destinationPort: UInt16(values[3]), proto: UInt8(values[4]), line: number)
+        var p = ClassBenchPacket(
+            source: UInt32(values[0]), destination: UInt32(values[1]), sourcePort: UInt16(values[2]),
+            destinationPort: UInt16(values[3]), proto: UInt8(values[4]), line: number)
         if values.count > 5 {
-            guard values[values.count - 1] <= UInt64(Int32.max) else { throw bad("filter index \(values[values.count - 1]) is out of range") }
+            guard values[values.count - 1] <= UInt64(Int32.max) else {
+                throw bad("filter index \(values[values.count - 1]) is out of range")
+            }
             p.filter = Int(values[values.count - 1])
             p.extra = Array(values[5..<(values.count - 1)])
         }
@@ -211,9 +228,12 @@ public enum ClassBenchReader {
 
     // MARK: fields
 
-    static func ports(_ t: ArraySlice<UInt8>, _ what: String, _ bad: (String) -> ImportError) throws(ImportError) -> ClosedRange<UInt16> {
+    static func ports(_ t: ArraySlice<UInt8>, _ what: String, _ bad: (String) -> ImportError) throws(ImportError)
+        -> ClosedRange<UInt16>
+    {
         guard let colon = t.firstIndex(of: UInt8(ascii: ":")),
-              let lo = decimal(t[t.startIndex..<colon]), let hi = decimal(t[(colon + 1)...]) else {
+            let lo = decimal(t[t.startIndex..<colon]), let hi = decimal(t[(colon + 1)...])
+        else {
             throw bad("\(what): expected LOW : HIGH, found '\(text(t))'")
         }
         guard lo <= 0xFFFF, hi <= 0xFFFF else { throw bad("\(what): \(lo) : \(hi) is out of 0 : 65535") }
@@ -224,7 +244,8 @@ public enum ClassBenchReader {
     /// A.B.C.D/LEN; host bits are kept as written (the mapping masks them).
     static func prefix(_ t: ArraySlice<UInt8>) -> (UInt32, Int)? {
         guard let slash = t.firstIndex(of: UInt8(ascii: "/")), let address = ipv4(t[t.startIndex..<slash]),
-              let len = decimal(t[(slash + 1)...]), len <= 32 else { return nil }
+            let len = decimal(t[(slash + 1)...]), len <= 32
+        else { return nil }
         return (address, Int(len))
     }
 
@@ -242,7 +263,8 @@ public enum ClassBenchReader {
     /// 0xVV/0xMM, each at most `max`.
     static func valueMask(_ t: ArraySlice<UInt8>, max: UInt64) -> (UInt64, UInt64)? {
         guard let slash = t.firstIndex(of: UInt8(ascii: "/")),
-              let v = hex(t[t.startIndex..<slash]), let m = hex(t[(slash + 1)...]), v <= max, m <= max else { return nil }
+            let v = hex(t[t.startIndex..<slash]), let m = hex(t[(slash + 1)...]), v <= max, m <= max
+        else { return nil }
         return (v, m)
     }
 
@@ -260,7 +282,8 @@ public enum ClassBenchReader {
     /// 0x followed by 1-16 hex digits.
     static func hex(_ t: ArraySlice<UInt8>) -> UInt64? {
         guard t.count >= 3, t.count <= 18, t.first == UInt8(ascii: "0"),
-              t[t.startIndex + 1] == UInt8(ascii: "x") || t[t.startIndex + 1] == UInt8(ascii: "X") else { return nil }
+            t[t.startIndex + 1] == UInt8(ascii: "x") || t[t.startIndex + 1] == UInt8(ascii: "X")
+        else { return nil }
         return TextLines.hexDigits(t.dropFirst(2))
     }
 
@@ -286,8 +309,10 @@ enum TextLines {
     }
 
     /// Each line through `parse` (nil: nothing on it), in order; the first error stops.
-    static func parse<T>(_ bytes: [UInt8],
-                         _ parse: (ArraySlice<UInt8>, Int) throws(ImportError) -> T?) throws(ImportError) -> [T] {
+    static func parse<T>(
+        _ bytes: [UInt8],
+        _ parse: (ArraySlice<UInt8>, Int) throws(ImportError) -> T?
+    ) throws(ImportError) -> [T] {
         var out: [T] = []
         var failure: ImportError?
         forEach(bytes) { number, line in
@@ -330,7 +355,9 @@ enum TextLines {
     static func quoted(_ t: ArraySlice<UInt8>) -> String {
         var s = ""
         for c in t.prefix(60) {
-            if c >= 0x20 && c < 0x7F { s.unicodeScalars.append(Unicode.Scalar(c)) } else {
+            if c >= 0x20 && c < 0x7F {
+                s.unicodeScalars.append(Unicode.Scalar(c))
+            } else {
                 s += "\\x" + (c < 16 ? "0" : "") + String(c, radix: 16)
             }
         }
@@ -406,9 +433,11 @@ public enum ClassBenchLike {
                 }
             }
             let flags: (value: UInt16, mask: UInt16) = proto == 6 && percent() < 10 ? (0x1000, 0x1000) : (0, 0)
-            out.append(ClassBenchRule(source: src, sourceLength: sl, destination: dst, destinationLength: dl,
-                                      sourcePorts: sp, destinationPorts: dp, proto: proto, protoMask: mask,
-                                      flags: flags, line: k + 1))
+            out.append(
+                ClassBenchRule(
+                    source: src, sourceLength: sl, destination: dst, destinationLength: dl,
+                    sourcePorts: sp, destinationPorts: dp, proto: proto, protoMask: mask,
+                    flags: flags, line: k + 1))
         }
         return out
     }

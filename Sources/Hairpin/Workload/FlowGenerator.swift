@@ -46,7 +46,9 @@ public struct FlowGenerator {
         self.model = model
         rng = SeededGenerator(seed: seed)
         var widths: [HeaderFieldKey: UInt32] = [:]
-        for h in model.headers { for f in h.fields { widths[HeaderFieldKey(header: h.uid, field: f.uid)] = f.bitwidth } }
+        for h in model.headers {
+            for f in h.fields { widths[HeaderFieldKey(header: h.uid, field: f.uid)] = f.bitwidth }
+        }
         bitwidths = widths
         actionsByUID = Dictionary(model.actions.map { ($0.uid, $0) }, uniquingKeysWith: { a, _ in a })
     }
@@ -80,12 +82,14 @@ public struct FlowGenerator {
             let args = (a.signature ?? []).map { arg -> ActionArg in
                 let width = arg.type.byteWidth ?? 4
                 let bits: UInt64 = width >= 8 ? rng.next() : rng.next() & ((1 << (8 * UInt64(width))) - 1)
-                return ActionArg(name: arg.name, type: arg.type, value: FieldValue(rawBits: bits, byteCount: UInt8(width)))
+                return ActionArg(
+                    name: arg.name, type: arg.type, value: FieldValue(rawBits: bits, byteCount: UInt8(width)))
             }
             actions.append(Action(name: a.name, uid: a.uid, signature: args))
         }
-        return Flow(table: table.uid, uid: uid ?? takeUID(table: table.uid),
-                    priority: priority ?? UInt32(rng.next() % 1000), matches: matches, actions: actions)
+        return Flow(
+            table: table.uid, uid: uid ?? takeUID(table: table.uid),
+            priority: priority ?? UInt32(rng.next() % 1000), matches: matches, actions: actions)
     }
 
     /// `count` flows spread over the usable tables in proportion to their sizes (unbounded
@@ -107,7 +111,9 @@ public struct FlowGenerator {
             }
             if t.size != Table.unbounded && placed[t.uid, default: 0] >= Int(t.size) {
                 // That table is full: stop if all are, else draw again.
-                if tables.allSatisfy({ $0.size != Table.unbounded && placed[$0.uid, default: 0] >= Int($0.size) }) { break }
+                if tables.allSatisfy({ $0.size != Table.unbounded && placed[$0.uid, default: 0] >= Int($0.size) }) {
+                    break
+                }
                 continue
             }
             placed[t.uid, default: 0] += 1
@@ -136,9 +142,9 @@ public struct FlowGenerator {
 
     func inclusionPercent(_ d: FieldRef) -> UInt64 {
         switch d.maskType {
-        case .exact: return 100       // exact tables match on every advertised field
+        case .exact: return 100  // exact tables match on every advertised field
         case .lpm: return 100
-        default: return 55            // ACL-style: some fields wildcarded by omission
+        default: return 55  // ACL-style: some fields wildcarded by omission
         }
     }
 
@@ -168,9 +174,10 @@ public struct FlowGenerator {
         var value = rng.next() & fieldMask & mask
         // Protocol fields (8 bits, e.g. ipv4.protocol): mostly TCP or UDP.
         if bits == 8 && mask == fieldMask { value = [6, 17, 6, 17, 1][Int(rng.next() % 5)] }
-        return FieldRef(instance: d.instance, header: d.header, field: d.field, maskType: d.maskType, type: type,
-                        value: FieldValue(rawBits: value, byteCount: UInt8(typeBytes)),
-                        mask: FieldValue(rawBits: mask, byteCount: UInt8(typeBytes)))
+        return FieldRef(
+            instance: d.instance, header: d.header, field: d.field, maskType: d.maskType, type: type,
+            value: FieldValue(rawBits: value, byteCount: UInt8(typeBytes)),
+            mask: FieldValue(rawBits: mask, byteCount: UInt8(typeBytes)))
     }
 
     mutating func shapeMask(for d: FieldRef) -> UInt64 {
@@ -202,7 +209,7 @@ public struct FlowGenerator {
     /// the width (/16–/24 of 32), some host routes, few short ones.
     mutating func prefixLength(bits: UInt64) -> UInt64 {
         let r = rng.next() % 100
-        if r < 10 { return bits }                              // host routes
+        if r < 10 { return bits }  // host routes
         if r < 15 { return max(1, bits / 4 + rng.next() % (bits / 4 + 1)) }
         return bits / 2 + rng.next() % (bits / 4 + 1)
     }

@@ -36,8 +36,10 @@ public struct FlowImport: Sendable {
             d.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { "\($0.key) \($0.value)" }
                 .joined(separator: ", ")
         }
-        var lines = ["\(format.rawValue) \(file): \(rulesRead) rules read, \(rulesImported) imported, \(flows.count) flows "
-                     + "(expansion factor \(Self.twoDecimals(expansionFactor)))"]
+        var lines = [
+            "\(format.rawValue) \(file): \(rulesRead) rules read, \(rulesImported) imported, \(flows.count) flows "
+                + "(expansion factor \(Self.twoDecimals(expansionFactor)))"
+        ]
         var perTable: [UInt32: Int] = [:]
         for f in flows { perTable[f.table, default: 0] += 1 }
         let names = model.tables.filter { perTable[$0.uid] != nil }.map { "\($0.name) \(perTable[$0.uid] ?? 0)" }
@@ -70,7 +72,9 @@ public struct FlowImport: Sendable {
             var size = 1
             while size < need { size <<= 1 }
             out.tables[i].size = UInt32(min(size, Int(UInt32.max - 1)))
-            notes.append("\(t.name): size \(t.size == Table.unbounded ? "unbounded" : String(t.size)) → \(size) to hold \(need) imported flows")
+            notes.append(
+                "\(t.name): size \(t.size == Table.unbounded ? "unbounded" : String(t.size)) → \(size) to hold \(need) imported flows"
+            )
         }
         return (out, notes)
     }
@@ -89,8 +93,10 @@ public struct FlowImporter {
         tables = model.tables.filter { !$0.matches.isEmpty && !$0.actions.isEmpty }
         if let table {
             guard let t = model.tables.first(where: { $0.name == table || String($0.uid) == table }) else {
-                throw ImportError(file: "--table", line: 0, reason: "the model has no table '\(table)' (tables: "
-                                  + model.tables.map(\.name).joined(separator: ", ") + ")")
+                throw ImportError(
+                    file: "--table", line: 0,
+                    reason: "the model has no table '\(table)' (tables: "
+                        + model.tables.map(\.name).joined(separator: ", ") + ")")
             }
             forced = t
         } else {
@@ -99,12 +105,15 @@ public struct FlowImporter {
         var f: [String: (UInt32, UInt32, UInt32)] = [:]
         for h in model.headers { for x in h.fields { f[h.name + "." + x.name] = (h.uid, x.uid, x.bitwidth) } }
         fields = f
-        actionsByName = Dictionary(model.actions.compactMap { a in a.name.map { ($0, a) } }, uniquingKeysWith: { a, _ in a })
+        actionsByName = Dictionary(
+            model.actions.compactMap { a in a.name.map { ($0, a) } }, uniquingKeysWith: { a, _ in a })
     }
 
     /// Reads and maps a file.
-    public static func load(_ format: ImportFormat, bytes: [UInt8], file: String, model: PipelineModel,
-                            table: String? = nil) throws(ImportError) -> FlowImport {
+    public static func load(
+        _ format: ImportFormat, bytes: [UInt8], file: String, model: PipelineModel,
+        table: String? = nil
+    ) throws(ImportError) -> FlowImport {
         let importer = try FlowImporter(model: model, table: table)
         switch format {
         case .classbench: return importer.classBench(try ClassBenchReader.rules(bytes, file: file), file: file)
@@ -130,10 +139,17 @@ public struct FlowImporter {
             let priority = UInt32(clamping: rules.count - index)
             let sm = r.sourceLength == 0 ? 0 : ~UInt32(0) << UInt32(32 - r.sourceLength)
             let dm = r.destinationLength == 0 ? 0 : ~UInt32(0) << UInt32(32 - r.destinationLength)
-            var base = [Want(source: "source prefix", key: "ipv4.src_ip", value: UInt64(r.source & sm), mask: UInt64(sm)),
-                        Want(source: "destination prefix", key: "ipv4.dst_ip", value: UInt64(r.destination & dm), mask: UInt64(dm))]
+            var base = [
+                Want(source: "source prefix", key: "ipv4.src_ip", value: UInt64(r.source & sm), mask: UInt64(sm)),
+                Want(
+                    source: "destination prefix", key: "ipv4.dst_ip", value: UInt64(r.destination & dm),
+                    mask: UInt64(dm)),
+            ]
             if r.protoMask != 0 {
-                base.append(Want(source: "protocol", key: "ipv4.protocol", value: UInt64(r.proto & r.protoMask), mask: UInt64(r.protoMask)))
+                base.append(
+                    Want(
+                        source: "protocol", key: "ipv4.protocol", value: UInt64(r.proto & r.protoMask),
+                        mask: UInt64(r.protoMask)))
             }
             var skipped: [String] = []
             if let f = r.flags, f.mask != 0 { skipped.append("flags") }
@@ -143,23 +159,45 @@ public struct FlowImporter {
             if fullSource && fullDestination {
                 variants = [base]
             } else {
-                let transports = [(UInt8(6), "tcp"), (UInt8(17), "udp")].filter { $0.0 & r.protoMask == r.proto & r.protoMask }
-                if transports.isEmpty { skipped.append("ports (protocol \(r.proto) is neither TCP nor UDP)") ; variants = [base] }
-                let sp = fullSource ? [] : PrefixExpansion.prefixes(UInt64(r.sourcePorts.lowerBound), UInt64(r.sourcePorts.upperBound), bits: 16)
-                let dp = fullDestination ? [] : PrefixExpansion.prefixes(UInt64(r.destinationPorts.lowerBound), UInt64(r.destinationPorts.upperBound), bits: 16)
+                let transports = [(UInt8(6), "tcp"), (UInt8(17), "udp")].filter {
+                    $0.0 & r.protoMask == r.proto & r.protoMask
+                }
+                if transports.isEmpty {
+                    skipped.append("ports (protocol \(r.proto) is neither TCP nor UDP)"); variants = [base]
+                }
+                let sp =
+                    fullSource
+                    ? []
+                    : PrefixExpansion.prefixes(
+                        UInt64(r.sourcePorts.lowerBound), UInt64(r.sourcePorts.upperBound), bits: 16)
+                let dp =
+                    fullDestination
+                    ? []
+                    : PrefixExpansion.prefixes(
+                        UInt64(r.destinationPorts.lowerBound), UInt64(r.destinationPorts.upperBound), bits: 16)
                 for (_, h) in transports {
                     for s in (sp.isEmpty ? [nil] : sp.map { Optional($0) }) {
                         for d in (dp.isEmpty ? [nil] : dp.map { Optional($0) }) {
                             var w = base
-                            if let s { w.append(Want(source: "source ports", key: h + ".src_port", value: s.value, mask: s.mask)) }
-                            if let d { w.append(Want(source: "destination ports", key: h + ".dst_port", value: d.value, mask: d.mask)) }
+                            if let s {
+                                w.append(
+                                    Want(source: "source ports", key: h + ".src_port", value: s.value, mask: s.mask))
+                            }
+                            if let d {
+                                w.append(
+                                    Want(
+                                        source: "destination ports", key: h + ".dst_port", value: d.value, mask: d.mask)
+                                )
+                            }
                             variants.append(w)
                         }
                     }
                 }
             }
-            let made = emit(variants, fixed: nil, actions: { table in self.classBenchAction(table, index: index) }, priority: priority,
-                            skippedFields: skipped, skippedActions: [], into: &out, state: &state)
+            let made = emit(
+                variants, fixed: nil, actions: { table in self.classBenchAction(table, index: index) },
+                priority: priority,
+                skippedFields: skipped, skippedActions: [], into: &out, state: &state)
             if made { out.rulesImported += 1 }
         }
         return out
@@ -167,14 +205,24 @@ public struct FlowImporter {
 
     func classBenchAction(_ table: Table, index: Int) -> [Action] {
         if let a = actionsByName["set_metadata"], table.actions.contains(a.uid), let arg = a.signature?.first,
-           (arg.type.byteWidth ?? 0) >= 4 {
-            return [Action(name: a.name, uid: a.uid,
-                           signature: [ActionArg(name: arg.name, type: arg.type, value: FieldValue(UInt64(index), type: arg.type))])]
+            (arg.type.byteWidth ?? 0) >= 4
+        {
+            return [
+                Action(
+                    name: a.name, uid: a.uid,
+                    signature: [
+                        ActionArg(name: arg.name, type: arg.type, value: FieldValue(UInt64(index), type: arg.type))
+                    ])
+            ]
         }
         guard let uid = table.actions.first, let a = model.actions.first(where: { $0.uid == uid }) else { return [] }
-        return [Action(name: a.name, uid: a.uid, signature: (a.signature ?? []).map {
-            ActionArg(name: $0.name, type: $0.type, value: FieldValue(0, type: $0.type))
-        })]
+        return [
+            Action(
+                name: a.name, uid: a.uid,
+                signature: (a.signature ?? []).map {
+                    ActionArg(name: $0.name, type: $0.type, value: FieldValue(0, type: $0.type))
+                })
+        ]
     }
 
     // MARK: OVS
@@ -192,19 +240,29 @@ public struct FlowImporter {
             var wants: [Want] = []
             for m in f.matches {
                 switch m {
-                case .inPort(let p): wants.append(Want(source: "in_port", key: "metadata.ingress_port", value: UInt64(p), mask: 0xFFFF_FFFF))
-                case .ethSource(let v, let mask): wants.append(Want(source: "dl_src", key: "ethernet.src_mac", value: v, mask: mask))
-                case .ethDestination(let v, let mask): wants.append(Want(source: "dl_dst", key: "ethernet.dst_mac", value: v, mask: mask))
-                case .ethType(let v): wants.append(Want(source: "dl_type", key: "ethernet.ethertype", value: UInt64(v), mask: 0xFFFF))
+                case .inPort(let p):
+                    wants.append(
+                        Want(source: "in_port", key: "metadata.ingress_port", value: UInt64(p), mask: 0xFFFF_FFFF))
+                case .ethSource(let v, let mask):
+                    wants.append(Want(source: "dl_src", key: "ethernet.src_mac", value: v, mask: mask))
+                case .ethDestination(let v, let mask):
+                    wants.append(Want(source: "dl_dst", key: "ethernet.dst_mac", value: v, mask: mask))
+                case .ethType(let v):
+                    wants.append(Want(source: "dl_type", key: "ethernet.ethertype", value: UInt64(v), mask: 0xFFFF))
                 case .vlan(let v): wants.append(Want(source: "dl_vlan", key: "vlan.vid", value: UInt64(v), mask: 0xFFF))
-                case .ipSource(let v, let mask): wants.append(Want(source: "nw_src", key: "ipv4.src_ip", value: UInt64(v), mask: UInt64(mask)))
-                case .ipDestination(let v, let mask): wants.append(Want(source: "nw_dst", key: "ipv4.dst_ip", value: UInt64(v), mask: UInt64(mask)))
-                case .ipProto(let v): wants.append(Want(source: "nw_proto", key: "ipv4.protocol", value: UInt64(v), mask: 0xFF))
+                case .ipSource(let v, let mask):
+                    wants.append(Want(source: "nw_src", key: "ipv4.src_ip", value: UInt64(v), mask: UInt64(mask)))
+                case .ipDestination(let v, let mask):
+                    wants.append(Want(source: "nw_dst", key: "ipv4.dst_ip", value: UInt64(v), mask: UInt64(mask)))
+                case .ipProto(let v):
+                    wants.append(Want(source: "nw_proto", key: "ipv4.protocol", value: UInt64(v), mask: 0xFF))
                 case .transportSource, .transportDestination: break
                 }
             }
             // Ports belong to the TCP or UDP header, which the protocol says.
-            let proto: UInt8? = f.matches.lazy.compactMap { if case .ipProto(let p) = $0 { return p } else { return nil } }.first
+            let proto: UInt8? = f.matches.lazy.compactMap {
+                if case .ipProto(let p) = $0 { return p } else { return nil }
+            }.first
             let h = proto == 17 ? "udp" : "tcp"
             for m in f.matches {
                 if case .transportSource(let v, let mask) = m {
@@ -213,7 +271,7 @@ public struct FlowImporter {
                     wants.append(Want(source: "tp_dst", key: h + ".dst_port", value: UInt64(v), mask: UInt64(mask)))
                 }
             }
-            var named: [(String, String, [UInt64])] = []   // (OVS name, model action, arguments)
+            var named: [(String, String, [UInt64])] = []  // (OVS name, model action, arguments)
             for a in f.actions {
                 switch a {
                 case .output(let p): named.append(("output", "set_out_port", [UInt64(p)]))
@@ -231,14 +289,23 @@ public struct FlowImporter {
             var skippedActions = f.skippedActions
             var actions: [Action] = []
             for (ovsName, name, args) in named {
-                guard let a = actionsByName[name] else { skippedActions.append(ovsName + " (no \(name) in the model)"); continue }
+                guard let a = actionsByName[name] else {
+                    skippedActions.append(ovsName + " (no \(name) in the model)"); continue
+                }
                 let sig = a.signature ?? []
-                actions.append(Action(name: a.name, uid: a.uid, signature: zip(sig, args).map {
-                    ActionArg(name: $0.name, type: $0.type, value: FieldValue($1 & FieldValue(0, type: $0.type).widthMask, type: $0.type))
-                }))
+                actions.append(
+                    Action(
+                        name: a.name, uid: a.uid,
+                        signature: zip(sig, args).map {
+                            ActionArg(
+                                name: $0.name, type: $0.type,
+                                value: FieldValue($1 & FieldValue(0, type: $0.type).widthMask, type: $0.type))
+                        }))
             }
-            let made = emit([wants], fixed: actions, actions: { _ in actions }, priority: f.priority, skippedFields: f.skippedFields,
-                            skippedActions: skippedActions, into: &out, state: &state)
+            let made = emit(
+                [wants], fixed: actions, actions: { _ in actions }, priority: f.priority,
+                skippedFields: f.skippedFields,
+                skippedActions: skippedActions, into: &out, state: &state)
             if made { out.rulesImported += 1 }
         }
         return out
@@ -269,7 +336,8 @@ public struct FlowImporter {
     /// The table's descriptor for a wanted field, if it can hold the want's mask.
     func descriptor(_ w: Want, in table: Table) -> (ref: FieldRef, mask: UInt64)? {
         guard let f = fields[w.key],
-              let ref = table.matches.first(where: { $0.header == f.header && $0.field == f.field }) else { return nil }
+            let ref = table.matches.first(where: { $0.header == f.header && $0.field == f.field })
+        else { return nil }
         let type = ref.type == .unspec ? FieldType.u32 : ref.type
         let typeBits = UInt64((type.byteWidth ?? 4) * 8)
         let bits = f.bits == 0 ? typeBits : min(UInt64(f.bits), typeBits)
@@ -298,9 +366,11 @@ public struct FlowImporter {
     }
 
     /// One flow per variant (they differ only in expanded fields). False when the rule gave none.
-    func emit(_ variants: [[Want]], fixed: [Action]?, actions actionsFor: (Table) -> [Action], priority: UInt32,
-              skippedFields: [String], skippedActions: [String], into out: inout FlowImport,
-              state: inout EmitState) -> Bool {
+    func emit(
+        _ variants: [[Want]], fixed: [Action]?, actions actionsFor: (Table) -> [Action], priority: UInt32,
+        skippedFields: [String], skippedActions: [String], into out: inout FlowImport,
+        state: inout EmitState
+    ) -> Bool {
         var fieldsSkipped = Set(skippedFields)
         var actionsSkipped = Set(skippedActions)
         var made = false
@@ -316,9 +386,11 @@ public struct FlowImporter {
                 guard let (ref, mask) = descriptor(w, in: table) else { fieldsSkipped.insert(w.source); continue }
                 let type = ref.type == .unspec ? FieldType.u32 : ref.type
                 let width = UInt8(type.byteWidth ?? 4)
-                matches.append(FieldRef(instance: ref.instance, header: ref.header, field: ref.field, maskType: ref.maskType,
-                                        type: type, value: FieldValue(rawBits: w.value & mask, byteCount: width),
-                                        mask: FieldValue(rawBits: mask, byteCount: width)))
+                matches.append(
+                    FieldRef(
+                        instance: ref.instance, header: ref.header, field: ref.field, maskType: ref.maskType,
+                        type: type, value: FieldValue(rawBits: w.value & mask, byteCount: width),
+                        mask: FieldValue(rawBits: mask, byteCount: width)))
             }
             if matches.isEmpty {
                 // A match-all flow says so with a zero mask (Validation: a flow needs a match).
@@ -328,13 +400,19 @@ public struct FlowImporter {
                 }
                 let type = ref.type == .unspec ? FieldType.u32 : ref.type
                 let width = UInt8(type.byteWidth ?? 4)
-                matches.append(FieldRef(instance: ref.instance, header: ref.header, field: ref.field, maskType: ref.maskType,
-                                        type: type, value: FieldValue(rawBits: 0, byteCount: width),
-                                        mask: FieldValue(rawBits: 0, byteCount: width)))
+                matches.append(
+                    FieldRef(
+                        instance: ref.instance, header: ref.header, field: ref.field, maskType: ref.maskType,
+                        type: type, value: FieldValue(rawBits: 0, byteCount: width),
+                        mask: FieldValue(rawBits: 0, byteCount: width)))
             }
             var actions: [Action] = []
             for a in actionsFor(table) {
-                if table.actions.contains(a.uid) { actions.append(a) } else { actionsSkipped.insert((a.name ?? "action \(a.uid)") + " (not in table \(table.name))") }
+                if table.actions.contains(a.uid) {
+                    actions.append(a)
+                } else {
+                    actionsSkipped.insert((a.name ?? "action \(a.uid)") + " (not in table \(table.name))")
+                }
             }
             guard !actions.isEmpty else {
                 reason = "no action the model can express"

@@ -59,7 +59,9 @@ public enum OVSFlowReader {
     }
 
     /// One line; nil for a blank line or a reply header.
-    public static func flow(_ line: ArraySlice<UInt8>, file: String, line lineNumber: Int) throws(ImportError) -> OVSFlow? {
+    public static func flow(_ line: ArraySlice<UInt8>, file: String, line lineNumber: Int) throws(ImportError)
+        -> OVSFlow?
+    {
         func bad(_ reason: String) -> ImportError { ImportError(file: file, line: lineNumber, reason: reason) }
         guard let first = line.firstIndex(where: { !TextLines.isSpace($0) }) else { return nil }
         let body = line[first...]
@@ -93,7 +95,9 @@ public enum OVSFlowReader {
             }
             switch key {
             case "priority":
-                guard let p = number(try need()), p <= UInt64(UInt32.max) else { throw invalid("not a priority (0-4294967295)") }
+                guard let p = number(try need()), p <= UInt64(UInt32.max) else {
+                    throw invalid("not a priority (0-4294967295)")
+                }
                 flow.priority = UInt32(p)
             // Shorthands: what OVS prints for a dl_type (and nw_proto) prerequisite.
             case "ip": ethType = 0x0800
@@ -125,7 +129,11 @@ public enum OVSFlowReader {
                 guard let v = number(try need()), v <= 0xFFFF else { throw invalid("not a VLAN id") }
                 // 0xffff: "no VLAN tag", which the model cannot say; vlan_vid carries OFPVID_PRESENT.
                 let vid = key == "vlan_vid" ? v & ~0x1000 : v
-                if vid > 0xFFF { flow.skippedFields.append("\(key) (no VLAN)") } else { flow.matches.append(.vlan(UInt16(vid))) }
+                if vid > 0xFFF {
+                    flow.skippedFields.append("\(key) (no VLAN)")
+                } else {
+                    flow.matches.append(.vlan(UInt16(vid)))
+                }
             case "nw_src", "ip_src", "nw_dst", "ip_dst":
                 guard let (v, m) = maskedIPv4(try need()) else { throw invalid("not an IPv4 address[/len|/mask]") }
                 flow.matches.append(key.hasSuffix("src") ? .ipSource(v, mask: m) : .ipDestination(v, mask: m))
@@ -133,7 +141,9 @@ public enum OVSFlowReader {
                 guard let v = number(try need()), v <= 0xFF else { throw invalid("not a protocol number (0-255)") }
                 proto = UInt8(v)
             case "tp_src", "tp_dst", "tcp_src", "tcp_dst", "udp_src", "udp_dst":
-                guard let (v, m) = maskedNumber(try need(), max: 0xFFFF) else { throw invalid("not a port[/mask] (0-65535)") }
+                guard let (v, m) = maskedNumber(try need(), max: 0xFFFF) else {
+                    throw invalid("not a port[/mask] (0-65535)")
+                }
                 transport.append((key.hasSuffix("src"), UInt16(v), UInt16(m), key))
                 if key.hasPrefix("tcp") { proto = proto ?? 6 } else if key.hasPrefix("udp") { proto = proto ?? 17 }
             default:
@@ -143,14 +153,19 @@ public enum OVSFlowReader {
         if let ethType {
             flow.matches.append(.ethType(ethType))
             if let proto {
-                if ethType == 0x0800 { flow.matches.append(.ipProto(proto)) } else { flow.skippedFields.append("nw_proto (not IPv4)") }
+                if ethType == 0x0800 {
+                    flow.matches.append(.ipProto(proto))
+                } else {
+                    flow.skippedFields.append("nw_proto (not IPv4)")
+                }
             }
         } else if let proto {
             flow.matches.append(.ipProto(proto))
         }
         for t in transport {
             if proto == 6 || proto == 17 {
-                flow.matches.append(t.isSource ? .transportSource(t.value, mask: t.mask) : .transportDestination(t.value, mask: t.mask))
+                flow.matches.append(
+                    t.isSource ? .transportSource(t.value, mask: t.mask) : .transportDestination(t.value, mask: t.mask))
             } else {
                 flow.skippedFields.append("\(t.name) (not TCP or UDP)")
             }
@@ -165,7 +180,8 @@ public enum OVSFlowReader {
         var i = body.startIndex
         while i + key.count <= body.endIndex {
             if body[i] == key[0] && body[i..<(i + key.count)].elementsEqual(key)
-                && (i == body.startIndex || body[i - 1] == UInt8(ascii: ",") || TextLines.isSpace(body[i - 1])) {
+                && (i == body.startIndex || body[i - 1] == UInt8(ascii: ",") || TextLines.isSpace(body[i - 1]))
+            {
                 return i
             }
             i += 1
@@ -173,7 +189,9 @@ public enum OVSFlowReader {
         return nil
     }
 
-    static func actions(_ text: ArraySlice<UInt8>, into flow: inout OVSFlow, _ bad: (String) -> ImportError) throws(ImportError) {
+    static func actions(_ text: ArraySlice<UInt8>, into flow: inout OVSFlow, _ bad: (String) -> ImportError)
+        throws(ImportError)
+    {
         // Split on commas outside parentheses and brackets: learn(...), ct(commit,zone=1).
         var items: [ArraySlice<UInt8>] = []
         var depth = 0
@@ -197,11 +215,14 @@ public enum OVSFlowReader {
             if a.isEmpty { continue }
             let nameEnd = a.firstIndex { $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "(") } ?? a.endIndex
             let name = String(decoding: a[a.startIndex..<nameEnd], as: UTF8.self)
-            let arg: ArraySlice<UInt8> = nameEnd < a.endIndex && a[nameEnd] == UInt8(ascii: ":") ? a[(nameEnd + 1)...] : []
+            let arg: ArraySlice<UInt8> =
+                nameEnd < a.endIndex && a[nameEnd] == UInt8(ascii: ":") ? a[(nameEnd + 1)...] : []
             func invalid(_ what: String) -> ImportError { bad("action \(TextLines.quoted(a)): \(what)") }
             switch name.lowercased() {
             case "output":
-                if let p = number(arg), p <= UInt64(UInt32.max) { flow.actions.append(.output(UInt32(p))) } else {
+                if let p = number(arg), p <= UInt64(UInt32.max) {
+                    flow.actions.append(.output(UInt32(p)))
+                } else {
                     flow.skippedActions.append("output (not a port number)")
                 }
             case "drop":
@@ -221,12 +242,16 @@ public enum OVSFlowReader {
                 flow.actions.append(.gotoTable(UInt32(v)))
             case "write_metadata":
                 guard let (v, _) = maskedNumber(arg, max: UInt64.max) else { throw invalid("not a value[/mask]") }
-                if v <= UInt64(UInt32.max) { flow.actions.append(.writeMetadata(UInt32(v))) } else {
+                if v <= UInt64(UInt32.max) {
+                    flow.actions.append(.writeMetadata(UInt32(v)))
+                } else {
                     flow.skippedActions.append("write_metadata (wider than 32 bits)")
                 }
             default:
                 // OpenFlow 1.0 writes a bare port number for output.
-                if let p = number(a), p <= UInt64(UInt32.max) { flow.actions.append(.output(UInt32(p))) } else {
+                if let p = number(a), p <= UInt64(UInt32.max) {
+                    flow.actions.append(.output(UInt32(p)))
+                } else {
                     flow.skippedActions.append(name)
                 }
             }
@@ -245,7 +270,9 @@ public enum OVSFlowReader {
 
     static func maskedNumber(_ t: ArraySlice<UInt8>, max: UInt64) -> (UInt64, UInt64)? {
         if let slash = t.firstIndex(of: UInt8(ascii: "/")) {
-            guard let v = number(t[t.startIndex..<slash]), let m = number(t[(slash + 1)...]), v <= max, m <= max else { return nil }
+            guard let v = number(t[t.startIndex..<slash]), let m = number(t[(slash + 1)...]), v <= max, m <= max else {
+                return nil
+            }
             return (v & m, m)
         }
         guard let v = number(t), v <= max else { return nil }

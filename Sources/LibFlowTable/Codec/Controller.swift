@@ -56,20 +56,23 @@ public enum Controller {
 
         /// Our two families as the module registers them, at the given ids.
         public static func flowTable(id: UInt16) -> Family {
-            Family(id: id, name: NFL.familyName, version: UInt32(NFL.version), maxAttr: 9,
-                   ops: NFL.Command.allCases.prefix(8).map { (UInt32($0.rawValue), adminDoWithPolicy) })
+            Family(
+                id: id, name: NFL.familyName, version: UInt32(NFL.version), maxAttr: 9,
+                ops: NFL.Command.allCases.prefix(8).map { (UInt32($0.rawValue), adminDoWithPolicy) })
         }
 
         public static func hairpin(id: UInt16) -> Family {
-            Family(id: id, name: NFLH.familyName, version: UInt32(NFLH.version), maxAttr: 2,
-                   ops: NFLH.Command.allCases.map { (UInt32($0.rawValue), adminDoWithPolicy) })
+            Family(
+                id: id, name: NFLH.familyName, version: UInt32(NFLH.version), maxAttr: 2,
+                ops: NFLH.Command.allCases.map { (UInt32($0.rawValue), adminDoWithPolicy) })
         }
     }
 
     /// CTRL_CMD_GETFAMILY by name.
     public static func getFamily(_ name: String, sequence: UInt32, port: UInt32, into w: inout NetlinkWriter) {
-        let start = w.beginMessage(type: familyID, flags: Netlink.flagRequest | Netlink.flagAck,
-                                   sequence: sequence, port: port)
+        let start = w.beginMessage(
+            type: familyID, flags: Netlink.flagRequest | Netlink.flagAck,
+            sequence: sequence, port: port)
         w.genericHeader(command: Command.getFamily, version: 1)
         w.put(Attr.familyName, string: name)
         w.endMessage(start)
@@ -77,8 +80,9 @@ public enum Controller {
 
     /// CTRL_CMD_GETFAMILY by id (a capture naming the families it sees).
     public static func getFamily(id: UInt16, sequence: UInt32, port: UInt32, into w: inout NetlinkWriter) {
-        let start = w.beginMessage(type: familyID, flags: Netlink.flagRequest | Netlink.flagAck,
-                                   sequence: sequence, port: port)
+        let start = w.beginMessage(
+            type: familyID, flags: Netlink.flagRequest | Netlink.flagAck,
+            sequence: sequence, port: port)
         w.genericHeader(command: Command.getFamily, version: 1)
         w.put(Attr.familyID, u16: id)
         w.endMessage(start)
@@ -145,7 +149,7 @@ public enum Controller {
                     }
                     ops.append((opID, flags))
                 }
-            default: break   // HDRSIZE, MCAST_GROUPS, POLICY: not needed here
+            default: break  // HDRSIZE, MCAST_GROUPS, POLICY: not needed here
             }
         }
         guard let id else { throw DecodeError(.missingAttribute("CTRL_ATTR_FAMILY_ID"), at: m.offset) }

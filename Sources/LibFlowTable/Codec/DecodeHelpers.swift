@@ -84,8 +84,10 @@ func unknown(_ attr: Attribute) -> DecodeError {
 /// Walks a list nest: every child must be the list's element type (1); `element` decodes one.
 /// An error inside element i is reported under "NAME[i]".
 @inline(__always)
-func decodeList<T>(_ nest: Attribute, elementName: String, depth: Int,
-                   _ element: (Attribute, Int) throws(DecodeError) -> T) throws(DecodeError) -> [T] {
+func decodeList<T>(
+    _ nest: Attribute, elementName: String, depth: Int,
+    _ element: (Attribute, Int) throws(DecodeError) -> T
+) throws(DecodeError) -> [T] {
     guard depth < Netlink.maxNestingDepth else {
         throw DecodeError(.nestingTooDeep(Netlink.maxNestingDepth), at: nest.offset)
     }
@@ -97,8 +99,10 @@ func decodeList<T>(_ nest: Attribute, elementName: String, depth: Int,
     var index = 0
     while let child = try it.next() {
         guard child.type == NFL.listElement else {
-            throw DecodeError(.notAllowed("list element has type \(child.type), expected \(elementName) (1)"),
-                              at: child.offset).within("\(elementName)[\(index)]")
+            throw DecodeError(
+                .notAllowed("list element has type \(child.type), expected \(elementName) (1)"),
+                at: child.offset
+            ).within("\(elementName)[\(index)]")
         }
         do { result.append(try element(child, depth + 1)) } catch { throw error.within("\(elementName)[\(index)]") }
         index += 1
@@ -110,15 +114,19 @@ func decodeList<T>(_ nest: Attribute, elementName: String, depth: Int,
 /// with StrictWalk.list (its element rule, depth limit and error paths); `element` decodes one
 /// element. The list's set is the descriptor's, not looked up again.
 @inline(__always)
-func decodeList<T>(_ nest: Attribute, _ d: AttributeDescriptor, in parent: AttributeSetID, depth: Int,
-                   _ element: (Attribute, Int) throws(DecodeError) -> T) throws(DecodeError) -> [T] {
+func decodeList<T>(
+    _ nest: Attribute, _ d: AttributeDescriptor, in parent: AttributeSetID, depth: Int,
+    _ element: (Attribute, Int) throws(DecodeError) -> T
+) throws(DecodeError) -> [T] {
     try decodeList(nest, d.nested ?? StrictWalk.listSet(of: nest.type, in: parent), in: parent, depth: depth, element)
 }
 
 /// `decodeList` with the list's set given (a variant of the one `parent` names).
 @inline(__always)
-func decodeList<T>(_ nest: Attribute, _ list: AttributeSetID, in parent: AttributeSetID, depth: Int,
-                   _ element: (Attribute, Int) throws(DecodeError) -> T) throws(DecodeError) -> [T] {
+func decodeList<T>(
+    _ nest: Attribute, _ list: AttributeSetID, in parent: AttributeSetID, depth: Int,
+    _ element: (Attribute, Int) throws(DecodeError) -> T
+) throws(DecodeError) -> [T] {
     var result: [T] = []
     result.reserveCapacity(nest.nested().countHint())
     _ = try StrictWalk.list(nest, list, in: parent, depth: depth) { (child, depth) throws(DecodeError) in

@@ -50,10 +50,12 @@ public struct EncapHeader {
         let at = base + Int(offset)
         let len = Int(at.loadUnaligned(as: UInt16.self))
         let raw = at.loadUnaligned(fromByteOffset: 2, as: UInt16.self)
-        return Attribute(type: raw & Netlink.attributeTypeMask, flags: raw & ~Netlink.attributeTypeMask,
-                         payload: UnsafeRawBufferPointer(start: at + Netlink.attributeHeaderLength,
-                                                         count: len - Netlink.attributeHeaderLength),
-                         offset: Int(offset))
+        return Attribute(
+            type: raw & Netlink.attributeTypeMask, flags: raw & ~Netlink.attributeTypeMask,
+            payload: UnsafeRawBufferPointer(
+                start: at + Netlink.attributeHeaderLength,
+                count: len - Netlink.attributeHeaderLength),
+            offset: Int(offset))
     }
 
     /// Reads the ENCAP nest `nest`.
@@ -172,7 +174,8 @@ extension EncapHeader {
     /// the first well-formed SEQ (CMD, CMD_TYPE) of the first ENCAP nest, read leniently. The
     /// listener answers such a message EINVAL under that SEQ; the replay pairs the two by it.
     public static func salvage(message: UnsafeRawBufferPointer)
-        -> (sequence: UInt64, command: UInt32?, commandType: UInt32?)? {
+        -> (sequence: UInt64, command: UInt32?, commandType: UInt32?)?
+    {
         let start = Netlink.headerLength + Netlink.genericHeaderLength
         guard message.count >= start, message[Netlink.headerLength] == NFLH.Command.encap.rawValue else { return nil }
         let end = Swift.min(Int(message.loadUnaligned(as: UInt32.self)), message.count)

@@ -34,8 +34,10 @@ public struct FlowTableMessageSummary: Hashable, Sendable {
 extension FlowTableMessage {
     /// Checks one Flow Table API message as `decode(_:familyID:requireShape:)` does and throws
     /// the same error; builds nothing.
-    public static func check(_ m: NetlinkMessageView, familyID: UInt16? = nil,
-                             requireShape: Bool = true) throws(DecodeError) -> FlowTableMessageSummary {
+    public static func check(
+        _ m: NetlinkMessageView, familyID: UInt16? = nil,
+        requireShape: Bool = true
+    ) throws(DecodeError) -> FlowTableMessageSummary {
         if let familyID, m.header.type != familyID {
             throw DecodeError(.wrongFamily(expected: familyID, got: m.header.type), at: m.offset + 4)
         }
@@ -44,14 +46,17 @@ extension FlowTableMessage {
         var s = FlowTableMessageSummary(header: m.header, command: g.command, version: g.version)
         try FlowTableCodec.check(attrs, layout: layout, into: &s)
         if requireShape {
-            try FlowTableAttributes.validateShape(s.presence, command: g.command, isRequest: m.header.isRequest,
-                                                  offset: m.offset + m.bytes.count)
+            try FlowTableAttributes.validateShape(
+                s.presence, command: g.command, isRequest: m.header.isRequest,
+                offset: m.offset + m.bytes.count)
         }
         return s
     }
 
-    public static func check(_ bytes: UnsafeRawBufferPointer, familyID: UInt16? = nil,
-                             requireShape: Bool = true) throws(DecodeError) -> FlowTableMessageSummary {
+    public static func check(
+        _ bytes: UnsafeRawBufferPointer, familyID: UInt16? = nil,
+        requireShape: Bool = true
+    ) throws(DecodeError) -> FlowTableMessageSummary {
         try check(try NetlinkMessageView.single(bytes), familyID: familyID, requireShape: requireShape)
     }
 }
@@ -82,9 +87,10 @@ extension FlowTableMessageSummary {
     /// What the decoder's shape rules look at, from the presence bits.
     var presence: FlowTableAttributes.Presence {
         func has(_ t: UInt16) -> Bool { present & (1 << UInt32(t)) != 0 }
-        var p = FlowTableAttributes.Presence(identifierType: identifierType != nil, identifier: identifier != nil,
-                                             errorStrategy: errorStrategy != nil,
-                                             flowsEmpty: hasFlows && flowCount == 0)
+        var p = FlowTableAttributes.Presence(
+            identifierType: identifierType != nil, identifier: identifier != nil,
+            errorStrategy: errorStrategy != nil,
+            flowsEmpty: hasFlows && flowCount == 0)
         if has(NFL.Attr.tables) { p.insert(.tables) }
         if has(NFL.Attr.headers) { p.insert(.headers) }
         if has(NFL.Attr.actions) { p.insert(.actions) }
@@ -98,8 +104,10 @@ extension FlowTableMessageSummary {
 
 extension FlowTableCodec {
     /// The top-level walk of `decode(_:layout:depth:)`, building nothing but the summary.
-    static func check(_ it: AttributeIterator, layout: FlowsLayout, depth: Int = 0,
-                      into s: inout FlowTableMessageSummary) throws(DecodeError) {
+    static func check(
+        _ it: AttributeIterator, layout: FlowsLayout, depth: Int = 0,
+        into s: inout FlowTableMessageSummary
+    ) throws(DecodeError) {
         let set = AttributeSetID.nflAttrs
         let seen = try StrictWalk.walk(it, nestOffset: 0, set) { attr, _ throws(DecodeError) in
             switch attr.type {
@@ -128,8 +136,10 @@ extension FlowTableCodec {
         try checkList(nest, StrictWalk.listSet(of: nest.type, in: parent), in: parent, depth: depth)
     }
 
-    static func checkList(_ nest: Attribute, _ list: AttributeSetID, in parent: AttributeSetID,
-                          depth: Int) throws(DecodeError) -> Int {
+    static func checkList(
+        _ nest: Attribute, _ list: AttributeSetID, in parent: AttributeSetID,
+        depth: Int
+    ) throws(DecodeError) -> Int {
         // The verdict first, in a tight loop; the walk below only runs to name what is wrong.
         if let n = acceptsList(nest, list, depth: depth) { return n }
         guard let element = StrictWalk.elementSet(of: list) else {

@@ -11,8 +11,10 @@ public enum FlowTableCodec {
 
     /// Writes the top-level attribute set. `layout` says which FLOWS layout the message uses;
     /// setting the other one is an error.
-    public static func encode(_ a: FlowTableAttributes, layout: FlowsLayout,
-                              into w: inout NetlinkWriter) throws(EncodeError) {
+    public static func encode(
+        _ a: FlowTableAttributes, layout: FlowsLayout,
+        into w: inout NetlinkWriter
+    ) throws(EncodeError) {
         if let v = a.identifierType { w.put(NFL.Attr.identifierType, u32: v) }
         if let v = a.identifier { w.put(NFL.Attr.identifier, u32: v) }
         if let v = a.errorStrategy { w.put(NFL.Attr.flowsError, u32: v.rawValue) }
@@ -67,8 +69,10 @@ public enum FlowTableCodec {
     }
 
     /// Reads the top-level attribute set from `it`.
-    public static func decode(_ it: AttributeIterator, layout: FlowsLayout,
-                              depth: Int = 0) throws(DecodeError) -> FlowTableAttributes {
+    public static func decode(
+        _ it: AttributeIterator, layout: FlowsLayout,
+        depth: Int = 0
+    ) throws(DecodeError) -> FlowTableAttributes {
         var a = FlowTableAttributes()
         let set = AttributeSetID.nflAttrs
         _ = try StrictWalk.walk(it, nestOffset: 0, set) { attr, d throws(DecodeError) in
@@ -91,7 +95,7 @@ public enum FlowTableCodec {
                 case .selector:
                     a.selector = try wrap(NFL.Attr.self, attr) { () throws(DecodeError) in try decodeSelector(attr) }
                 }
-            default: break   // the walk admits only the set's attributes
+            default: break  // the walk admits only the set's attributes
             }
         }
         return a
@@ -104,8 +108,10 @@ public enum FlowTableCodec {
 
     /// Runs `body`; an error is put under the attribute's name (looked up only on failure).
     @inline(__always)
-    static func wrap<T, S: AttributeNames>(_ names: S.Type, _ attr: Attribute,
-                        _ body: () throws(DecodeError) -> T) throws(DecodeError) -> T {
+    static func wrap<T, S: AttributeNames>(
+        _ names: S.Type, _ attr: Attribute,
+        _ body: () throws(DecodeError) -> T
+    ) throws(DecodeError) -> T {
         do { return try body() } catch { throw error.within(attr.name(in: names)) }
     }
 
@@ -210,9 +216,10 @@ public enum FlowTableCodec {
             default: break
             }
         }
-        let ref = FieldRef(instance: instance, header: header, field: field,
-                           maskType: MaskType(rawValue: maskType), type: FieldType(rawValue: type),
-                           value: value, mask: mask)
+        let ref = FieldRef(
+            instance: instance, header: header, field: field,
+            maskType: MaskType(rawValue: maskType), type: FieldType(rawValue: type),
+            value: value, mask: mask)
         return (ref, next)
     }
 
@@ -312,12 +319,15 @@ public enum FlowTableCodec {
             case NFL.TableAttr.matches: matches = try decodeList(attr, d, in: set, depth: depth + 1, decodeFieldRef)
             // A table's action list holds bare ACTION_ATTR_UID attributes, not ACTION nests.
             case NFL.TableAttr.actions:
-                actions = try decodeList(attr, d, in: set, depth: depth + 1) { (a, _) throws(DecodeError) in a.checkedU32 }
+                actions = try decodeList(attr, d, in: set, depth: depth + 1) { (a, _) throws(DecodeError) in
+                    a.checkedU32
+                }
             default: break
             }
         }
-        return Table(name: name, uid: uid, source: source, apply: apply, size: size,
-                     matches: matches, actions: actions)
+        return Table(
+            name: name, uid: uid, source: source, apply: apply, size: size,
+            matches: matches, actions: actions)
     }
 
     // MARK: graphs
@@ -368,7 +378,8 @@ public enum FlowTableCodec {
             switch attr.type {
             case NFL.TableGraphNodeAttr.uid: uid = attr.checkedU32
             case NFL.TableGraphNodeAttr.flags: flags = attr.checkedU32
-            case NFL.TableGraphNodeAttr.jump: jumps = try decodeList(attr, d, in: set, depth: depth + 1, decodeJumpEntry)
+            case NFL.TableGraphNodeAttr.jump:
+                jumps = try decodeList(attr, d, in: set, depth: depth + 1, decodeJumpEntry)
             default: break
             }
         }
@@ -407,8 +418,8 @@ public enum FlowTableCodec {
     /// a valid element has. `FlowEncoderFormTests` hold it to the encoder.
     package static func isEncoderForm(flow element: UnsafeRawBufferPointer) -> Bool {
         guard element.count >= Netlink.attributeHeaderLength, let p = element.baseAddress,
-              Int(p.loadUnaligned(as: UInt16.self)) == element.count,
-              p.loadUnaligned(fromByteOffset: 2, as: UInt16.self) == NFL.listElement | Netlink.attributeFlagNested
+            Int(p.loadUnaligned(as: UInt16.self)) == element.count,
+            p.loadUnaligned(fromByteOffset: 2, as: UInt16.self) == NFL.listElement | Netlink.attributeFlagNested
         else { return false }
         return isEncoderForm(p + Netlink.attributeHeaderLength, element.count - Netlink.attributeHeaderLength, .nflFlow)
     }
@@ -427,7 +438,7 @@ public enum FlowTableCodec {
             let type = raw & Netlink.attributeTypeMask
             let padded = Netlink.align(len)
             guard len >= Netlink.attributeHeaderLength, padded <= remaining, Int(type) < set.count else { return false }
-            for i in len ..< padded where p.load(fromByteOffset: i, as: UInt8.self) != 0 { return false }
+            for i in len..<padded where p.load(fromByteOffset: i, as: UInt8.self) != 0 { return false }
             if set.element != 0 {
                 guard type == set.element else { return false }
             } else {
@@ -440,7 +451,8 @@ public enum FlowTableCodec {
             let payload = len - Netlink.attributeHeaderLength
             if d.kind == .nest, let inner = d.nested {
                 guard raw == type | Netlink.attributeFlagNested,
-                      isEncoderForm(p + Netlink.attributeHeaderLength, payload, inner) else { return false }
+                    isEncoderForm(p + Netlink.attributeHeaderLength, payload, inner)
+                else { return false }
             } else {
                 guard raw == type else { return false }
                 if d.kind == .string {

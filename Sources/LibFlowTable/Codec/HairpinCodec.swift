@@ -37,8 +37,10 @@ package enum HairpinCodec {
         }
     }
 
-    static func decode(_ it: AttributeIterator, into m: inout HairpinMessage,
-                       answerFlowsChecked: Bool = false) throws(DecodeError) {
+    static func decode(
+        _ it: AttributeIterator, into m: inout HairpinMessage,
+        answerFlowsChecked: Bool = false
+    ) throws(DecodeError) {
         var it = it
         var seen = SeenAttributes()
         let names = NFLH.Attr.self
@@ -85,12 +87,15 @@ package enum HairpinCodec {
         let (cmdType, cmd) = (h.commandType, h.command)
         // ATTR's FLOWS layout depends on STATUS: decoded once the header is read.
         let inner = h.attributes
-        var e = HairpinEncap(commandType: cmdType, command: cmd, status: h.status, sequence: h.sequence,
-                             results: results, part: h.part, more: h.more, errorMessage: text)
+        var e = HairpinEncap(
+            commandType: cmdType, command: cmd, status: h.status, sequence: h.sequence,
+            results: results, part: h.part, more: h.more, errorMessage: text)
         if let inner, answerFlowsChecked, e.isAnswer, cmdType == NFLH.EncapCmdType.nflCommand,
-           cmd == UInt32(NFL.Command.getFlows.rawValue) {
-            var s = FlowTableMessageSummary(header: NetlinkHeader(type: 0, flags: 0, sequence: 0, port: 0),
-                                            command: NFL.Command.getFlows.rawValue, version: NFL.version)
+            cmd == UInt32(NFL.Command.getFlows.rawValue)
+        {
+            var s = FlowTableMessageSummary(
+                header: NetlinkHeader(type: 0, flags: 0, sequence: 0, port: 0),
+                command: NFL.Command.getFlows.rawValue, version: NFL.version)
             try FlowTableCodec.wrap("ATTR") { () throws(DecodeError) in
                 try FlowTableCodec.check(inner.nested(), layout: e.flowsLayout, depth: 2, into: &s)
             }

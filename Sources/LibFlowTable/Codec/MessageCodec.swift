@@ -3,8 +3,9 @@
 extension FlowTableMessage {
     /// Appends the message to `w` (several messages may share one writer, as in a dump).
     public func encode(into w: inout NetlinkWriter) throws(EncodeError) {
-        let start = w.beginMessage(type: header.type, flags: header.flags,
-                                   sequence: header.sequence, port: header.port)
+        let start = w.beginMessage(
+            type: header.type, flags: header.flags,
+            sequence: header.sequence, port: header.port)
         w.genericHeader(command: command, version: version)
         try FlowTableCodec.encode(attributes, layout: flowsLayout, into: &w)
         w.endMessage(start)
@@ -19,8 +20,10 @@ extension FlowTableMessage {
     /// Decodes one Flow Table API message. `familyID`, when given, must equal nlmsg_type.
     /// The FLOWS layout follows from the command and NLM_F_REQUEST. With `requireShape` the
     /// message must also carry what its command needs (see `validateShape`).
-    public static func decode(_ m: NetlinkMessageView, familyID: UInt16? = nil,
-                              requireShape: Bool = true) throws(DecodeError) -> FlowTableMessage {
+    public static func decode(
+        _ m: NetlinkMessageView, familyID: UInt16? = nil,
+        requireShape: Bool = true
+    ) throws(DecodeError) -> FlowTableMessage {
         if let familyID, m.header.type != familyID {
             throw DecodeError(.wrongFamily(expected: familyID, got: m.header.type), at: m.offset + 4)
         }
@@ -33,13 +36,17 @@ extension FlowTableMessage {
         return FlowTableMessage(header: m.header, command: g.command, version: g.version, attributes: a)
     }
 
-    public static func decode(_ bytes: UnsafeRawBufferPointer, familyID: UInt16? = nil,
-                              requireShape: Bool = true) throws(DecodeError) -> FlowTableMessage {
+    public static func decode(
+        _ bytes: UnsafeRawBufferPointer, familyID: UInt16? = nil,
+        requireShape: Bool = true
+    ) throws(DecodeError) -> FlowTableMessage {
         try decode(try NetlinkMessageView.single(bytes), familyID: familyID, requireShape: requireShape)
     }
 
-    public static func decode(_ bytes: [UInt8], familyID: UInt16? = nil,
-                              requireShape: Bool = true) throws(DecodeError) -> FlowTableMessage {
+    public static func decode(
+        _ bytes: [UInt8], familyID: UInt16? = nil,
+        requireShape: Bool = true
+    ) throws(DecodeError) -> FlowTableMessage {
         try withUnsafeBytesTyped(bytes) { (raw) throws(DecodeError) in
             try decode(raw, familyID: familyID, requireShape: requireShape)
         }
@@ -48,8 +55,9 @@ extension FlowTableMessage {
 
 extension HairpinMessage {
     public func encode(into w: inout NetlinkWriter) throws(EncodeError) {
-        let start = w.beginMessage(type: header.type, flags: header.flags,
-                                   sequence: header.sequence, port: header.port)
+        let start = w.beginMessage(
+            type: header.type, flags: header.flags,
+            sequence: header.sequence, port: header.port)
         w.genericHeader(command: command, version: version)
         try HairpinCodec.encode(self, into: &w)
         w.endMessage(start)
@@ -65,8 +73,10 @@ extension HairpinMessage {
     /// that mirrors the decoder (same errors) instead of decoded; `attributes.flows` is then a
     /// stand-in with the same emptiness (for the shape rules), and the flows' bytes are the
     /// message's (unft copies them verbatim into its reply pages, as the kernel module does).
-    public static func decode(_ m: NetlinkMessageView, familyID: UInt16? = nil,
-                              answerFlowsChecked: Bool = false) throws(DecodeError) -> HairpinMessage {
+    public static func decode(
+        _ m: NetlinkMessageView, familyID: UInt16? = nil,
+        answerFlowsChecked: Bool = false
+    ) throws(DecodeError) -> HairpinMessage {
         if let familyID, m.header.type != familyID {
             throw DecodeError(.wrongFamily(expected: familyID, got: m.header.type), at: m.offset + 4)
         }
@@ -76,7 +86,9 @@ extension HairpinMessage {
         return msg
     }
 
-    public static func decode(_ bytes: UnsafeRawBufferPointer, familyID: UInt16? = nil) throws(DecodeError) -> HairpinMessage {
+    public static func decode(_ bytes: UnsafeRawBufferPointer, familyID: UInt16? = nil) throws(DecodeError)
+        -> HairpinMessage
+    {
         try decode(try NetlinkMessageView.single(bytes), familyID: familyID)
     }
 
@@ -92,8 +104,9 @@ extension NetlinkAck {
     public func encode(into w: inout NetlinkWriter) {
         var flags = header.flags | Netlink.flagCapped
         if message != nil || missingType != nil || offset != nil { flags |= Netlink.flagAckTLVs }
-        let start = w.beginMessage(type: Netlink.typeError, flags: flags,
-                                   sequence: header.sequence, port: header.port)
+        let start = w.beginMessage(
+            type: Netlink.typeError, flags: flags,
+            sequence: header.sequence, port: header.port)
         w.appendRaw(error)
         w.appendRaw(request.length)
         w.appendRaw(request.type)
@@ -121,15 +134,18 @@ extension NetlinkAck {
         }
         let p = m.payload
         guard p.count >= 4 + Netlink.headerLength else {
-            throw DecodeError(.truncated(needed: Netlink.headerLength + 4 + Netlink.headerLength,
-                                         available: m.bytes.count), at: Netlink.headerLength)
+            throw DecodeError(
+                .truncated(
+                    needed: Netlink.headerLength + 4 + Netlink.headerLength,
+                    available: m.bytes.count), at: Netlink.headerLength)
         }
         let error = p.loadUnaligned(as: Int32.self)
-        let req = NetlinkHeader(length: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self),
-                                type: p.loadUnaligned(fromByteOffset: 8, as: UInt16.self),
-                                flags: p.loadUnaligned(fromByteOffset: 10, as: UInt16.self),
-                                sequence: p.loadUnaligned(fromByteOffset: 12, as: UInt32.self),
-                                port: p.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+        let req = NetlinkHeader(
+            length: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self),
+            type: p.loadUnaligned(fromByteOffset: 8, as: UInt16.self),
+            flags: p.loadUnaligned(fromByteOffset: 10, as: UInt16.self),
+            sequence: p.loadUnaligned(fromByteOffset: 12, as: UInt32.self),
+            port: p.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
         var ack = NetlinkAck(header: m.header, error: error, request: req)
         if m.header.flags & Netlink.flagAckTLVs != 0 {
             // Without NLM_F_CAPPED the whole request is echoed before the TLVs.
@@ -150,11 +166,14 @@ extension NetlinkAck {
 }
 
 /// Each extended-ack attribute of a NLMSG_ERROR or NLMSG_DONE payload from `start` on.
-func readExtAck(_ payload: UnsafeRawBufferPointer, from start: Int,
-                _ body: (Attribute) throws(DecodeError) -> Void) throws(DecodeError) {
+func readExtAck(
+    _ payload: UnsafeRawBufferPointer, from start: Int,
+    _ body: (Attribute) throws(DecodeError) -> Void
+) throws(DecodeError) {
     guard start < payload.count else { return }
-    var it = AttributeIterator(UnsafeRawBufferPointer(rebasing: payload[start...]),
-                               baseOffset: Netlink.headerLength + start)
+    var it = AttributeIterator(
+        UnsafeRawBufferPointer(rebasing: payload[start...]),
+        baseOffset: Netlink.headerLength + start)
     while let a = try it.next() { try body(a) }
 }
 
@@ -188,8 +207,10 @@ extension NetlinkDone {
 
 /// `withUnsafeBytes` for a closure with typed throws (the standard one rethrows `any Error`).
 @inline(__always)
-func withUnsafeBytesTyped<R>(_ bytes: [UInt8],
-                             _ body: (UnsafeRawBufferPointer) throws(DecodeError) -> R) throws(DecodeError) -> R {
+func withUnsafeBytesTyped<R>(
+    _ bytes: [UInt8],
+    _ body: (UnsafeRawBufferPointer) throws(DecodeError) -> R
+) throws(DecodeError) -> R {
     let result: Result<R, DecodeError> = bytes.withUnsafeBytes { raw in
         do throws(DecodeError) { return .success(try body(raw)) } catch { return .failure(error) }
     }

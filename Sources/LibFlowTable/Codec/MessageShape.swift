@@ -23,8 +23,9 @@ extension FlowTableAttributes {
     /// Throws when a required attribute is missing or an attribute does not belong to
     /// `command` in this direction. `offset` is where the error is reported (the message end).
     public func validateShape(command: UInt8, isRequest: Bool, offset: Int = 0) throws(DecodeError) {
-        var p = Presence(identifierType: identifierType != nil, identifier: identifier != nil,
-                         errorStrategy: errorStrategy != nil, flowsEmpty: flows?.isEmpty == true)
+        var p = Presence(
+            identifierType: identifierType != nil, identifier: identifier != nil,
+            errorStrategy: errorStrategy != nil, flowsEmpty: flows?.isEmpty == true)
         if tables != nil { p.insert(.tables) }
         if headers != nil { p.insert(.headers) }
         if actions != nil { p.insert(.actions) }
@@ -61,10 +62,12 @@ extension FlowTableAttributes {
         try check(.tables, p.has(.tables), "TABLES", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
         try check(.headers, p.has(.headers), "HEADERS", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
         try check(.actions, p.has(.actions), "ACTIONS", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
-        try check(.headerGraph, p.has(.headerGraph), "HEADER_GRAPH", want: want, cmd: cmd, isRequest: isRequest,
-                  offset: offset)
-        try check(.tableGraph, p.has(.tableGraph), "TABLE_GRAPH", want: want, cmd: cmd, isRequest: isRequest,
-                  offset: offset)
+        try check(
+            .headerGraph, p.has(.headerGraph), "HEADER_GRAPH", want: want, cmd: cmd, isRequest: isRequest,
+            offset: offset)
+        try check(
+            .tableGraph, p.has(.tableGraph), "TABLE_GRAPH", want: want, cmd: cmd, isRequest: isRequest,
+            offset: offset)
         try check(.flows, p.has(.flows), "FLOWS", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
         try check(.selector, p.has(.selector), "FLOWS", want: want, cmd: cmd, isRequest: isRequest, offset: offset)
         // A batch needs at least one flow; FLOWS_ERROR only makes sense on a batch request.
@@ -93,13 +96,16 @@ extension FlowTableAttributes.Payload {
 }
 
 @inline(__always)
-private func check(_ kind: FlowTableAttributes.Payload, _ isSet: Bool, _ name: StaticString,
-                   want: FlowTableAttributes.Payload, cmd: NFL.Command, isRequest: Bool,
-                   offset: Int) throws(DecodeError) {
+private func check(
+    _ kind: FlowTableAttributes.Payload, _ isSet: Bool, _ name: StaticString,
+    want: FlowTableAttributes.Payload, cmd: NFL.Command, isRequest: Bool,
+    offset: Int
+) throws(DecodeError) {
     if kind == want && !isSet { throw DecodeError(.missingAttribute("\(name)"), at: offset) }
     if kind != want && isSet {
-        throw DecodeError(.notAllowed("\(name) does not belong in a \(cmd.name) \(isRequest ? "request" : "reply")"),
-                          at: offset)
+        throw DecodeError(
+            .notAllowed("\(name) does not belong in a \(cmd.name) \(isRequest ? "request" : "reply")"),
+            at: offset)
     }
 }
 

@@ -22,8 +22,9 @@ public struct MatchKey: Hashable, Comparable, Sendable {
     public init(_ ref: FieldRef) {
         let width = ref.value?.widthMask ?? ref.mask?.widthMask ?? ~0
         let mask = ref.mask.map { $0.rawBits & $0.widthMask } ?? width
-        self.init(instance: ref.instance, header: ref.header, field: ref.field,
-                  value: ref.value?.rawBits ?? 0, mask: mask)
+        self.init(
+            instance: ref.instance, header: ref.header, field: ref.field,
+            value: ref.value?.rawBits ?? 0, mask: mask)
     }
 
     public static func < (a: MatchKey, b: MatchKey) -> Bool {

@@ -104,9 +104,9 @@ public enum ModelValidationError: Error, Hashable, Sendable, CustomStringConvert
     public var location: ModelLocation {
         switch self {
         case .reservedZero(let l, _), .duplicate(let l), .fieldBitwidth(let l, _), .unknownHeader(let l, _),
-             .unknownField(let l, _, _), .unknownInstance(let l, _), .headerNotAtInstance(let l, _, _),
-             .invalidMaskType(let l, _), .invalidType(let l, _), .valueWidthMismatch(let l, _, _),
-             .unknownAction(let l, _), .unknownJumpTarget(let l, _), .unknownTable(let l, _):
+            .unknownField(let l, _, _), .unknownInstance(let l, _), .headerNotAtInstance(let l, _, _),
+            .invalidMaskType(let l, _), .invalidType(let l, _), .valueWidthMismatch(let l, _, _),
+            .unknownAction(let l, _), .unknownJumpTarget(let l, _), .unknownTable(let l, _):
             return l
         }
     }
@@ -153,12 +153,16 @@ extension PipelineModel {
         var headerUIDs = Set<UInt32>()
         var fieldUIDs = Set<ValidationIndex.HeaderField>()
         for header in headers {
-            if header.uid == 0 { errors.append(.reservedZero(.header(0), what: "uid")) }
-            else if !headerUIDs.insert(header.uid).inserted { errors.append(.duplicate(.header(header.uid))) }
+            if header.uid == 0 {
+                errors.append(.reservedZero(.header(0), what: "uid"))
+            } else if !headerUIDs.insert(header.uid).inserted {
+                errors.append(.duplicate(.header(header.uid)))
+            }
             for field in header.fields {
                 let location = ModelLocation.field(header: header.uid, field: field.uid)
-                if field.uid == 0 { errors.append(.reservedZero(location, what: "uid")) }
-                else if !fieldUIDs.insert(.init(header: header.uid, field: field.uid)).inserted {
+                if field.uid == 0 {
+                    errors.append(.reservedZero(location, what: "uid"))
+                } else if !fieldUIDs.insert(.init(header: header.uid, field: field.uid)).inserted {
                     errors.append(.duplicate(location))
                 }
                 if field.bitwidth > 64 { errors.append(.fieldBitwidth(location, bitwidth: field.bitwidth)) }
@@ -168,8 +172,11 @@ extension PipelineModel {
         // Actions.
         var actionUIDs = Set<UInt32>()
         for action in actions {
-            if action.uid == 0 { errors.append(.reservedZero(.action(0), what: "uid")) }
-            else if !actionUIDs.insert(action.uid).inserted { errors.append(.duplicate(.action(action.uid))) }
+            if action.uid == 0 {
+                errors.append(.reservedZero(.action(0), what: "uid"))
+            } else if !actionUIDs.insert(action.uid).inserted {
+                errors.append(.duplicate(.action(action.uid)))
+            }
             for (i, arg) in (action.signature ?? []).enumerated() {
                 let location = ModelLocation.actionArgument(action: action.uid, argument: i)
                 if let width = arg.type.byteWidth {
@@ -205,8 +212,11 @@ extension PipelineModel {
         // Tables.
         var seenTables = Set<UInt32>()
         for table in tables {
-            if table.uid == 0 { errors.append(.reservedZero(.table(0), what: "uid")) }
-            else if !seenTables.insert(table.uid).inserted { errors.append(.duplicate(.table(table.uid))) }
+            if table.uid == 0 {
+                errors.append(.reservedZero(.table(0), what: "uid"))
+            } else if !seenTables.insert(table.uid).inserted {
+                errors.append(.duplicate(.table(table.uid)))
+            }
             var seenMatches = Set<MatchField>()
             for (i, ref) in table.matches.enumerated() {
                 let location = ModelLocation.tableMatch(table: table.uid, match: i)
@@ -221,8 +231,10 @@ extension PipelineModel {
                     if checkField(ref, location) {
                         if let parsed = nodeHeaders[ref.instance] {
                             if !parsed.contains(ref.header) {
-                                errors.append(.headerNotAtInstance(location, instance: ref.instance,
-                                                                   header: ref.header))
+                                errors.append(
+                                    .headerNotAtInstance(
+                                        location, instance: ref.instance,
+                                        header: ref.header))
                             }
                         } else {
                             errors.append(.unknownInstance(location, instance: ref.instance))
@@ -252,7 +264,8 @@ extension PipelineModel {
                 if let value = jump.ref.value {
                     if let width = jump.ref.type.byteWidth {
                         if Int(value.byteCount) != width {
-                            errors.append(.valueWidthMismatch(location, type: jump.ref.type, byteCount: value.byteCount))
+                            errors.append(
+                                .valueWidthMismatch(location, type: jump.ref.type, byteCount: value.byteCount))
                         }
                     } else {
                         errors.append(.invalidType(location, jump.ref.type))
@@ -267,12 +280,18 @@ extension PipelineModel {
         // Header graph.
         var seenNodes = Set<UInt32>()
         for node in headerGraph {
-            if node.uid == 0 { errors.append(.reservedZero(.headerNode(0), what: "uid")) }
-            else if !seenNodes.insert(node.uid).inserted { errors.append(.duplicate(.headerNode(node.uid))) }
+            if node.uid == 0 {
+                errors.append(.reservedZero(.headerNode(0), what: "uid"))
+            } else if !seenNodes.insert(node.uid).inserted {
+                errors.append(.duplicate(.headerNode(node.uid)))
+            }
             for (i, header) in node.headers.enumerated() {
                 let location = ModelLocation.headerNodeHeader(node: node.uid, header: i)
-                if header == 0 { errors.append(.reservedZero(location, what: "header")) }
-                else if !headerUIDs.contains(header) { errors.append(.unknownHeader(location, header: header)) }
+                if header == 0 {
+                    errors.append(.reservedZero(location, what: "header"))
+                } else if !headerUIDs.contains(header) {
+                    errors.append(.unknownHeader(location, header: header))
+                }
             }
             for (i, jump) in node.jumps.enumerated() {
                 checkJump(jump, .headerNodeJump(node: node.uid, jump: i)) { nodeHeaders[$0] != nil }
@@ -282,8 +301,9 @@ extension PipelineModel {
         // Table graph: nodes are tables, jumps go to tables.
         var seenTableNodes = Set<UInt32>()
         for node in tableGraph {
-            if node.uid == 0 { errors.append(.reservedZero(.tableNode(0), what: "uid")) }
-            else {
+            if node.uid == 0 {
+                errors.append(.reservedZero(.tableNode(0), what: "uid"))
+            } else {
                 if !seenTableNodes.insert(node.uid).inserted { errors.append(.duplicate(.tableNode(node.uid))) }
                 if !tableUIDs.contains(node.uid) { errors.append(.unknownTable(.tableNode(node.uid), table: node.uid)) }
             }

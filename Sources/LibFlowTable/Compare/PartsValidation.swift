@@ -57,22 +57,27 @@ final class PartsTable: Sendable {
 extension ValidationIndex {
     /// True exactly when `firstError(in:for:)` returns nil for the flow with these parts (an
     /// absent MATCHES or ACTIONS is an empty buffer, as the typed checks read `?? []`).
-    public func isValid(table: UInt32, uid: UInt32, for operation: FlowOperation,
-                        matches: UnsafeBufferPointer<FieldRef>,
-                        actions: UnsafeBufferPointer<ActionShape>,
-                        args: UnsafeBufferPointer<ActionArgShape>) -> Bool {
+    public func isValid(
+        table: UInt32, uid: UInt32, for operation: FlowOperation,
+        matches: UnsafeBufferPointer<FieldRef>,
+        actions: UnsafeBufferPointer<ActionShape>,
+        args: UnsafeBufferPointer<ActionArgShape>
+    ) -> Bool {
         guard table != 0, uid != 0 else { return false }
         // A table the model lists twice is indexed once (the first); tableList keeps the same.
         guard let k = tableUIDs.firstIndex(of: table) else { return false }
         let entry = tableList[k]
         guard operation == .set else { return true }
-        return isValid(table: entry, id: FlowIdentity(table: table, uid: uid),
-                       matches: matches, actions: actions, args: args)
+        return isValid(
+            table: entry, id: FlowIdentity(table: table, uid: uid),
+            matches: matches, actions: actions, args: args)
     }
 
-    private func isValid(table: PartsTable, id: FlowIdentity, matches: UnsafeBufferPointer<FieldRef>,
-                         actions: UnsafeBufferPointer<ActionShape>,
-                         args: UnsafeBufferPointer<ActionArgShape>) -> Bool {
+    private func isValid(
+        table: PartsTable, id: FlowIdentity, matches: UnsafeBufferPointer<FieldRef>,
+        actions: UnsafeBufferPointer<ActionShape>,
+        args: UnsafeBufferPointer<ActionArgShape>
+    ) -> Bool {
         guard !matches.isEmpty, !actions.isEmpty else { return false }
         let refuse: (FlowValidationError) -> Bool = { _ in false }
         for i in matches.indices {
@@ -105,7 +110,8 @@ extension ValidationIndex {
             guard action.uid != 0, let k = table.actionUIDs.firstIndex(of: action.uid) else { return false }
             let signature = table.actionSignatures[k]
             guard action.argCount == signature.count,
-                  action.argStart >= 0, action.argStart + action.argCount <= args.count else { return false }
+                action.argStart >= 0, action.argStart + action.argCount <= args.count
+            else { return false }
             for a in 0..<action.argCount {
                 let arg = args[action.argStart + a]
                 guard arg.type == signature[a].type, arg.type.byteWidth == Int(arg.valueByteCount) else { return false }

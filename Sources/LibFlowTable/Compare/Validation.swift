@@ -102,8 +102,9 @@ public enum FlowValidationError: Error, Hashable, Sendable, CustomStringConverti
     /// The action has another number of arguments than its advertised signature.
     case actionArgumentCount(FlowIdentity, action: Int, uid: UInt32, expected: Int, got: Int)
     /// An argument's type differs from the advertised signature's.
-    case actionArgumentType(FlowIdentity, action: Int, uid: UInt32, argument: Int,
-                            expected: FieldType, got: FieldType)
+    case actionArgumentType(
+        FlowIdentity, action: Int, uid: UInt32, argument: Int,
+        expected: FieldType, got: FieldType)
     /// An argument's value byte count is not its type's width (or the type has no width).
     case actionArgumentWidth(FlowIdentity, action: Int, uid: UInt32, argument: Int, arg: ActionArg)
 
@@ -147,14 +148,14 @@ public enum FlowValidationError: Error, Hashable, Sendable, CustomStringConverti
     public var flow: FlowIdentity {
         switch self {
         case .reservedZero(let f, _), .unknownTable(let f), .noMatches(let f), .noActions(let f),
-             .unknownHeader(let f, _, _), .unknownField(let f, _, _), .fieldNotInTable(let f, _, _),
-             .maskTypeMismatch(let f, _, _, _), .missingValue(let f, _, _), .invalidValueType(let f, _, _),
-             .valueTypeMismatch(let f, _, _, _), .valueWidthMismatch(let f, _, _),
-             .maskWidthMismatch(let f, _, _), .valueExceedsBitwidth(let f, _, _, _),
-             .maskNotExact(let f, _, _), .maskNotPrefix(let f, _, _), .conflictingMatches(let f, _, _, _),
-             .unknownAction(let f, _, _), .actionNotInTable(let f, _, _),
-             .actionArgumentCount(let f, _, _, _, _), .actionArgumentType(let f, _, _, _, _, _),
-             .actionArgumentWidth(let f, _, _, _, _):
+            .unknownHeader(let f, _, _), .unknownField(let f, _, _), .fieldNotInTable(let f, _, _),
+            .maskTypeMismatch(let f, _, _, _), .missingValue(let f, _, _), .invalidValueType(let f, _, _),
+            .valueTypeMismatch(let f, _, _, _), .valueWidthMismatch(let f, _, _),
+            .maskWidthMismatch(let f, _, _), .valueExceedsBitwidth(let f, _, _, _),
+            .maskNotExact(let f, _, _), .maskNotPrefix(let f, _, _), .conflictingMatches(let f, _, _, _),
+            .unknownAction(let f, _, _), .actionNotInTable(let f, _, _),
+            .actionArgumentCount(let f, _, _, _, _), .actionArgumentType(let f, _, _, _, _, _),
+            .actionArgumentWidth(let f, _, _, _, _):
             return f
         }
     }
@@ -293,14 +294,18 @@ public struct ValidationIndex: Sendable {
     /// Every problem of `flow`, in flow order (identity, matches, actions); empty when valid.
     public func validate(_ flow: Flow, for operation: FlowOperation) -> [FlowValidationError] {
         var errors: [FlowValidationError] = []
-        run(flow, operation) { errors.append($0); return true }
+        run(flow, operation) {
+            errors.append($0); return true
+        }
         return errors
     }
 
     /// The first problem of `flow`, or nil when it is valid. Stops at the first problem.
     public func firstError(in flow: Flow, for operation: FlowOperation) -> FlowValidationError? {
         var first: FlowValidationError?
-        run(flow, operation) { first = $0; return false }
+        run(flow, operation) {
+            first = $0; return false
+        }
         return first
     }
 
@@ -313,8 +318,10 @@ public struct ValidationIndex: Sendable {
     /// Returns false when stopped. A closure rather than an array keeps the first-error path
     /// free of allocations.
     @discardableResult
-    private func run(_ flow: Flow, _ operation: FlowOperation,
-                     _ report: (FlowValidationError) -> Bool) -> Bool {
+    private func run(
+        _ flow: Flow, _ operation: FlowOperation,
+        _ report: (FlowValidationError) -> Bool
+    ) -> Bool {
         let id = FlowIdentity(flow)
         if flow.table == 0, !report(.reservedZero(id, .table)) { return false }
         if flow.uid == 0, !report(.reservedZero(id, .uid)) { return false }
@@ -335,7 +342,8 @@ public struct ValidationIndex: Sendable {
             for j in matches.indices where j > i && matches[j].value != nil {
                 let b = FieldConstraint(MatchKey(matches[j]))
                 if a.field == b.field, !a.isCompatible(with: b),
-                   !report(.conflictingMatches(id, first: i, second: j, ref: matches[j])) {
+                    !report(.conflictingMatches(id, first: i, second: j, ref: matches[j]))
+                {
                     return false
                 }
             }
@@ -349,8 +357,10 @@ public struct ValidationIndex: Sendable {
         return true
     }
 
-    func checkMatch(_ ref: FieldRef, at i: Int, of id: FlowIdentity, in table: TableEntry,
-                            _ report: (FlowValidationError) -> Bool) -> Bool {
+    func checkMatch(
+        _ ref: FieldRef, at i: Int, of id: FlowIdentity, in table: TableEntry,
+        _ report: (FlowValidationError) -> Bool
+    ) -> Bool {
         // Identity first: when it is wrong, nothing else about the match can be judged.
         var zero = false
         if ref.instance == 0 { zero = true; if !report(.reservedZero(id, .matchInstance(match: i))) { return false } }
@@ -376,17 +386,25 @@ public struct ValidationIndex: Sendable {
     /// The checks of a match whose (instance, header, field) the table has: mask type, value,
     /// widths, bitwidth, mask shape.
     @inline(__always)
-    func checkValue(_ ref: FieldRef, at i: Int, of id: FlowIdentity, descriptor: FieldRef, bitwidth: UInt32,
-                    _ report: (FlowValidationError) -> Bool) -> Bool {
+    func checkValue(
+        _ ref: FieldRef, at i: Int, of id: FlowIdentity, descriptor: FieldRef, bitwidth: UInt32,
+        _ report: (FlowValidationError) -> Bool
+    ) -> Bool {
         if ref.maskType != descriptor.maskType,
-           !report(.maskTypeMismatch(id, match: i, ref: ref, expected: descriptor.maskType)) { return false }
+            !report(.maskTypeMismatch(id, match: i, ref: ref, expected: descriptor.maskType))
+        {
+            return false
+        }
 
         // Value and mask.
         guard let value = ref.value else { return report(.missingValue(id, match: i, ref: ref)) }
         guard let width = ref.type.byteWidth else { return report(.invalidValueType(id, match: i, ref: ref)) }
         // A table that advertises no TYPE (UNSPEC, as the kernel's own tables do) accepts any width.
         if descriptor.type != .unspec, ref.type != descriptor.type,
-           !report(.valueTypeMismatch(id, match: i, ref: ref, expected: descriptor.type)) { return false }
+            !report(.valueTypeMismatch(id, match: i, ref: ref, expected: descriptor.type))
+        {
+            return false
+        }
         var widthsOK = true
         if Int(value.byteCount) != width {
             widthsOK = false
@@ -404,7 +422,10 @@ public struct ValidationIndex: Sendable {
         let fieldBits = bitwidth == 0 ? typeBits : min(UInt64(bitwidth), typeBits)
         let fieldMask: UInt64 = fieldBits >= 64 ? ~0 : (1 << fieldBits) - 1
         if bitwidth != 0, value.rawBits & ~fieldMask != 0,
-           !report(.valueExceedsBitwidth(id, match: i, ref: ref, bitwidth: bitwidth)) { return false }
+            !report(.valueExceedsBitwidth(id, match: i, ref: ref, bitwidth: bitwidth))
+        {
+            return false
+        }
 
         // The mask's shape, judged on the field's bits only (bits above them never vary).
         let mask = (ref.mask?.rawBits ?? ~0) & fieldMask
@@ -421,8 +442,10 @@ public struct ValidationIndex: Sendable {
         return true
     }
 
-    private func checkAction(_ action: Action, at i: Int, of id: FlowIdentity, in table: TableEntry,
-                             _ report: (FlowValidationError) -> Bool) -> Bool {
+    private func checkAction(
+        _ action: Action, at i: Int, of id: FlowIdentity, in table: TableEntry,
+        _ report: (FlowValidationError) -> Bool
+    ) -> Bool {
         guard action.uid != 0 else { return report(.reservedZero(id, .actionUID(action: i))) }
         let signature: [ActionArg]
         if let known = table.knownActions[action.uid] {
@@ -438,18 +461,26 @@ public struct ValidationIndex: Sendable {
         }
         let args = action.signature ?? []
         guard args.count == signature.count else {
-            return report(.actionArgumentCount(id, action: i, uid: action.uid,
-                                               expected: signature.count, got: args.count))
+            return report(
+                .actionArgumentCount(
+                    id, action: i, uid: action.uid,
+                    expected: signature.count, got: args.count))
         }
         for (a, arg) in args.enumerated() {
             let expected = signature[a].type
             if arg.type != expected {
-                if !report(.actionArgumentType(id, action: i, uid: action.uid, argument: a,
-                                               expected: expected, got: arg.type)) { return false }
+                if !report(
+                    .actionArgumentType(
+                        id, action: i, uid: action.uid, argument: a,
+                        expected: expected, got: arg.type))
+                {
+                    return false
+                }
                 continue
             }
             if arg.type.byteWidth != Int(arg.value.byteCount),
-               !report(.actionArgumentWidth(id, action: i, uid: action.uid, argument: a, arg: arg)) {
+                !report(.actionArgumentWidth(id, action: i, uid: action.uid, argument: a, arg: arg))
+            {
                 return false
             }
         }

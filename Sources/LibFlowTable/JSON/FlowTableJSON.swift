@@ -22,11 +22,12 @@ enum FlowTableJSONKeys {
         .init("table_graph", NFL.Attr.tableGraph), .init("flows", NFL.Attr.flows),
     ]
     /// Our own extension of the top level: preamble, selector and error strategy.
-    static let extendedTop: [JSONKeySpec] = [
-        .init("identifier_type", NFL.Attr.identifierType), .init("identifier", NFL.Attr.identifier),
-    ] + top + [
-        .init("selector", NFL.Attr.flows), .init("error_strategy", NFL.Attr.flowsError),
-    ]
+    static let extendedTop: [JSONKeySpec] =
+        [
+            .init("identifier_type", NFL.Attr.identifierType), .init("identifier", NFL.Attr.identifier),
+        ] + top + [
+            .init("selector", NFL.Attr.flows), .init("error_strategy", NFL.Attr.flowsError),
+        ]
     static let field: [JSONKeySpec] = [
         .init("name", NFL.FieldAttr.name), .init("uid", NFL.FieldAttr.uid),
         .init("bitwidth", NFL.FieldAttr.bitwidth),
@@ -175,8 +176,10 @@ private func list<T>(_ items: [T], _ key: String, _ encode: (T) -> JSONValue) ->
     .array(items.map { .object([JSONMember(key, encode($0))]) })
 }
 
-private func decodeList<T>(_ node: JSONNode, _ key: String,
-                           _ decode: (JSONNode) throws(JSONError) -> T) throws(JSONError) -> [T] {
+private func decodeList<T>(
+    _ node: JSONNode, _ key: String,
+    _ decode: (JSONNode) throws(JSONError) -> T
+) throws(JSONError) -> [T] {
     let elements = try node.array(of: "{\"\(key)\":…} objects")
     var items: [T] = []
     items.reserveCapacity(elements.count)
@@ -211,8 +214,9 @@ extension Field {
 
     static func decode(_ node: JSONNode) throws(JSONError) -> Field {
         let o = try node.object("field", keys: Keys.fieldNames)
-        return Field(name: try o.required("name").string(), uid: try o.required("uid").u32(),
-                     bitwidth: try o.required("bitwidth").u32())
+        return Field(
+            name: try o.required("name").string(), uid: try o.required("uid").u32(),
+            bitwidth: try o.required("bitwidth").u32())
     }
 }
 
@@ -230,8 +234,9 @@ extension Header {
 
     static func decode(_ node: JSONNode) throws(JSONError) -> Header {
         let o = try node.object("header", keys: Keys.headerNames)
-        return Header(name: try o.required("name").string(), uid: try o.required("uid").u32(),
-                      fields: try decodeList(try o.required("fields"), "field", Field.decode))
+        return Header(
+            name: try o.required("name").string(), uid: try o.required("uid").u32(),
+            fields: try decodeList(try o.required("fields"), "field", Field.decode))
     }
 }
 
@@ -273,12 +278,13 @@ extension FieldRef {
 
     /// From the keys of a field_ref object or of a jump entry.
     static func decode(_ o: JSONKeyedNodes) throws(JSONError) -> FieldRef {
-        FieldRef(instance: try o.required("instance").u32(), header: try o.required("header").u32(),
-                 field: try o.required("field").u32(),
-                 maskType: MaskType(rawValue: try o.required("mask_type").u32()),
-                 type: FieldType(rawValue: try o.required("type").u32()),
-                 value: try o.optional("value").map { n throws(JSONError) in try n.fieldValue() },
-                 mask: try o.optional("mask").map { n throws(JSONError) in try n.fieldValue() })
+        FieldRef(
+            instance: try o.required("instance").u32(), header: try o.required("header").u32(),
+            field: try o.required("field").u32(),
+            maskType: MaskType(rawValue: try o.required("mask_type").u32()),
+            type: FieldType(rawValue: try o.required("type").u32()),
+            value: try o.optional("value").map { n throws(JSONError) in try n.fieldValue() },
+            mask: try o.optional("mask").map { n throws(JSONError) in try n.fieldValue() })
     }
 }
 
@@ -303,17 +309,22 @@ extension JumpEntry {
         var entries: [(key: String, node: JSONNode)] = []
         for e in elements {
             guard case .object(let members) = e.value, members.count == 1, let m = members.first else {
-                throw e.failure(.wrongType, "expected a one-key object such as {\"next_node\":N} in a \(what), "
-                                + "got \(e.value.members.map { "an object with \($0.count) keys" } ?? e.got)")
+                throw e.failure(
+                    .wrongType,
+                    "expected a one-key object such as {\"next_node\":N} in a \(what), "
+                        + "got \(e.value.members.map { "an object with \($0.count) keys" } ?? e.got)")
             }
             let member = JSONNode(m.value, path: e.path.appending(key: m.key, memberIndex: 0))
             guard allowed.contains(m.key) else {
-                throw member.failure(.unknownKey, "unknown key \(JSONValue.string(m.key)) in a \(what); "
-                                     + "expected one of \(JSONKeyedNodes.list(allowed))", pointsAtKey: true)
+                throw member.failure(
+                    .unknownKey,
+                    "unknown key \(JSONValue.string(m.key)) in a \(what); "
+                        + "expected one of \(JSONKeyedNodes.list(allowed))", pointsAtKey: true)
             }
             if entries.contains(where: { $0.key == m.key }) {
-                throw member.failure(.duplicateKey, "duplicate key \(JSONValue.string(m.key)) in a \(what)",
-                                     pointsAtKey: true)
+                throw member.failure(
+                    .duplicateKey, "duplicate key \(JSONValue.string(m.key)) in a \(what)",
+                    pointsAtKey: true)
             }
             entries.append((m.key, member))
         }
@@ -337,9 +348,10 @@ extension ActionArg {
     static func decode(_ node: JSONNode) throws(JSONError) -> ActionArg {
         let o = try node.object("action_arg", keys: Keys.actionArgNames)
         // VALUE is required even in signatures, as in every parser of the originals.
-        return ActionArg(name: try o.optional("name")?.string(),
-                         type: FieldType(rawValue: try o.required("type").u32()),
-                         value: try o.required("value").fieldValue())
+        return ActionArg(
+            name: try o.optional("name")?.string(),
+            type: FieldType(rawValue: try o.required("type").u32()),
+            value: try o.required("value").fieldValue())
     }
 }
 
@@ -358,10 +370,11 @@ extension Action {
 
     static func decode(_ node: JSONNode) throws(JSONError) -> Action {
         let o = try node.object("action", keys: Keys.actionNames)
-        return Action(name: try o.optional("name")?.string(), uid: try o.required("uid").u32(),
-                      signature: try o.optional("signature").map { n throws(JSONError) in
-                          try decodeList(n, "action_arg", ActionArg.decode)
-                      })
+        return Action(
+            name: try o.optional("name")?.string(), uid: try o.required("uid").u32(),
+            signature: try o.optional("signature").map { n throws(JSONError) in
+                try decodeList(n, "action_arg", ActionArg.decode)
+            })
     }
 }
 
@@ -383,11 +396,12 @@ extension Table {
 
     static func decode(_ node: JSONNode) throws(JSONError) -> Table {
         let o = try node.object("table", keys: Keys.tableNames)
-        return Table(name: try o.required("name").string(), uid: try o.required("uid").u32(),
-                     source: try o.required("source").u32(), apply: try o.optional("apply")?.u32(),
-                     size: try o.required("size").u32(),
-                     matches: try decodeList(try o.required("matches"), "field_ref", FieldRef.decode),
-                     actions: try decodeU32List(try o.required("actions"), "uid"))
+        return Table(
+            name: try o.required("name").string(), uid: try o.required("uid").u32(),
+            source: try o.required("source").u32(), apply: try o.optional("apply")?.u32(),
+            size: try o.required("size").u32(),
+            matches: try decodeList(try o.required("matches"), "field_ref", FieldRef.decode),
+            actions: try decodeU32List(try o.required("actions"), "uid"))
     }
 }
 
@@ -406,9 +420,10 @@ extension HeaderGraphNode {
 
     static func decode(_ node: JSONNode) throws(JSONError) -> HeaderGraphNode {
         let o = try node.object("header_graph_node", keys: Keys.headerGraphNodeNames)
-        return HeaderGraphNode(name: try o.required("name").string(), uid: try o.required("uid").u32(),
-                               headers: try decodeU32List(try o.required("hdrs"), "value"),
-                               jumps: try decodeList(try o.required("jump"), "jump_entry", JumpEntry.decode))
+        return HeaderGraphNode(
+            name: try o.required("name").string(), uid: try o.required("uid").u32(),
+            headers: try decodeU32List(try o.required("hdrs"), "value"),
+            jumps: try decodeList(try o.required("jump"), "jump_entry", JumpEntry.decode))
     }
 }
 
@@ -426,8 +441,9 @@ extension TableGraphNode {
 
     static func decode(_ node: JSONNode) throws(JSONError) -> TableGraphNode {
         let o = try node.object("table_graph_node", keys: Keys.tableGraphNodeNames)
-        return TableGraphNode(uid: try o.required("uid").u32(), flags: try o.required("flags").u32(),
-                              jumps: try decodeList(try o.required("jump"), "jump_entry", JumpEntry.decode))
+        return TableGraphNode(
+            uid: try o.required("uid").u32(), flags: try o.required("flags").u32(),
+            jumps: try decodeList(try o.required("jump"), "jump_entry", JumpEntry.decode))
     }
 }
 
@@ -451,14 +467,15 @@ extension Flow {
 
     static func decode(_ node: JSONNode) throws(JSONError) -> Flow {
         let o = try node.object("flow", keys: Keys.flowNames)
-        return Flow(error: try o.optional("error")?.u32(), table: try o.required("table").u32(),
-                    uid: try o.required("uid").u32(), priority: try o.required("priority").u32(),
-                    matches: try o.optional("matches").map { n throws(JSONError) in
-                        try decodeList(n, "field_ref", FieldRef.decode)
-                    },
-                    actions: try o.optional("actions").map { n throws(JSONError) in
-                        try decodeList(n, "action", Action.decode)
-                    })
+        return Flow(
+            error: try o.optional("error")?.u32(), table: try o.required("table").u32(),
+            uid: try o.required("uid").u32(), priority: try o.required("priority").u32(),
+            matches: try o.optional("matches").map { n throws(JSONError) in
+                try decodeList(n, "field_ref", FieldRef.decode)
+            },
+            actions: try o.optional("actions").map { n throws(JSONError) in
+                try decodeList(n, "action", Action.decode)
+            })
     }
 }
 
@@ -477,8 +494,9 @@ extension FlowSelector {
 
     static func decode(_ node: JSONNode) throws(JSONError) -> FlowSelector {
         let o = try node.object("selector", keys: Keys.selectorNames)
-        return FlowSelector(table: try o.required("table").u32(), minPriority: try o.optional("min_prio")?.u32(),
-                            maxPriority: try o.optional("max_prio")?.u32())
+        return FlowSelector(
+            table: try o.required("table").u32(), minPriority: try o.optional("min_prio")?.u32(),
+            maxPriority: try o.optional("max_prio")?.u32())
     }
 }
 
@@ -497,8 +515,10 @@ extension ErrorStrategy {
         switch node.value {
         case .string(let s):
             guard let strategy = ErrorStrategy(name: s) else {
-                throw node.failure(.outOfRange, "expected an error strategy (\"abort\", \"continue\", "
-                                   + "\"abort-log\", \"cont-log\" or a number), got \(node.got)")
+                throw node.failure(
+                    .outOfRange,
+                    "expected an error strategy (\"abort\", \"continue\", "
+                        + "\"abort-log\", \"cont-log\" or a number), got \(node.got)")
             }
             return strategy
         default:
@@ -543,15 +563,19 @@ public enum FlowTableJSON {
     public static func requireSingleKey(_ document: JSONValue, expected: String) throws(JSONError) -> JSONValue {
         let root = JSONNode(document)
         guard case .object(let members) = document else {
-            throw root.failure(.wrongType, "expected an object with the single key \(JSONValue.string(expected)), "
-                               + "got \(root.got)")
+            throw root.failure(
+                .wrongType,
+                "expected an object with the single key \(JSONValue.string(expected)), "
+                    + "got \(root.got)")
         }
         var found: JSONValue?
         for (i, m) in members.enumerated() {
             let node = JSONNode(m.value, path: JSONPath.root.appending(key: m.key, memberIndex: i))
             if m.key != expected {
-                throw node.failure(.unknownKey, "unexpected key \(JSONValue.string(m.key)); this document must "
-                                   + "contain only \(JSONValue.string(expected))", pointsAtKey: true)
+                throw node.failure(
+                    .unknownKey,
+                    "unexpected key \(JSONValue.string(m.key)); this document must "
+                        + "contain only \(JSONValue.string(expected))", pointsAtKey: true)
             }
             if found != nil {
                 throw node.failure(.duplicateKey, "duplicate key \(JSONValue.string(m.key))", pointsAtKey: true)
@@ -570,8 +594,10 @@ public enum FlowTableJSON {
     ///   - expectedKey: when set, the document must contain exactly this one top-level key
     ///     (`requireSingleKey`).
     ///   - extended: accept FlowTrace's extended keys (`FlowTableAttributes(extendedJSON:)`).
-    public static func decode(bytes: [UInt8], file: String? = nil, expectedKey: String? = nil,
-                              extended: Bool = false) throws(JSONError) -> FlowTableAttributes {
+    public static func decode(
+        bytes: [UInt8], file: String? = nil, expectedKey: String? = nil,
+        extended: Bool = false
+    ) throws(JSONError) -> FlowTableAttributes {
         let document = try parse(bytes: bytes, file: file)
         do throws(JSONError) {
             if let expectedKey { try requireSingleKey(document, expected: expectedKey) }
@@ -583,14 +609,18 @@ public enum FlowTableJSON {
     }
 
     /// `decode(bytes:…)` for a string.
-    public static func decode(_ text: String, file: String? = nil, expectedKey: String? = nil,
-                              extended: Bool = false) throws(JSONError) -> FlowTableAttributes {
+    public static func decode(
+        _ text: String, file: String? = nil, expectedKey: String? = nil,
+        extended: Bool = false
+    ) throws(JSONError) -> FlowTableAttributes {
         try decode(bytes: Array(text.utf8), file: file, expectedKey: expectedKey, extended: extended)
     }
 
     /// Reads, parses and maps a file, e.g. `loadAttributes(file: "flows.json", expectedKey: "flows")`.
-    public static func loadAttributes(file path: String, expectedKey: String? = nil,
-                                      extended: Bool = false) throws(JSONError) -> FlowTableAttributes {
+    public static func loadAttributes(
+        file path: String, expectedKey: String? = nil,
+        extended: Bool = false
+    ) throws(JSONError) -> FlowTableAttributes {
         try decode(bytes: try readFile(path), file: path, expectedKey: expectedKey, extended: extended)
     }
 

@@ -15,8 +15,9 @@ struct JSONNode {
     }
 
     func failure(_ kind: JSONError.Kind, _ message: String, pointsAtKey: Bool = false) -> JSONError {
-        JSONError(kind: kind, path: path, message: message, line: nil, column: nil, file: nil,
-                  pointsAtKey: pointsAtKey)
+        JSONError(
+            kind: kind, path: path, message: message, line: nil, column: nil, file: nil,
+            pointsAtKey: pointsAtKey)
     }
 
     /// "string \"abc\"", "-1", "an array" … for "expected X, got Y".
@@ -36,7 +37,9 @@ struct JSONNode {
 
     /// An unsigned 32-bit integer: every NFL number attribute.
     func u32() throws(JSONError) -> UInt32 {
-        UInt32(truncatingIfNeeded: try unsigned(max: UInt64(UInt32.max), what: "an unsigned 32-bit integer (0…4294967295)"))
+        UInt32(
+            truncatingIfNeeded: try unsigned(max: UInt64(UInt32.max), what: "an unsigned 32-bit integer (0…4294967295)")
+        )
     }
 
     func unsigned(max: UInt64, what: String) throws(JSONError) -> UInt64 {
@@ -80,13 +83,16 @@ struct JSONNode {
         for (i, m) in members.enumerated() {
             let node = JSONNode(m.value, path: path.appending(key: m.key, memberIndex: i))
             guard keys.contains(m.key) else {
-                throw node.failure(.unknownKey, "unknown key \(JSONValue.string(m.key)) in \(what); "
-                                   + "expected one of \(JSONKeyedNodes.list(keys))", pointsAtKey: true)
+                throw node.failure(
+                    .unknownKey,
+                    "unknown key \(JSONValue.string(m.key)) in \(what); "
+                        + "expected one of \(JSONKeyedNodes.list(keys))", pointsAtKey: true)
             }
             // Only keys from `keys` got here, and each only once so far, so this scan is short.
             if entries.contains(where: { $0.key == m.key }) {
-                throw node.failure(.duplicateKey, "duplicate key \(JSONValue.string(m.key)) in \(what)",
-                                   pointsAtKey: true)
+                throw node.failure(
+                    .duplicateKey, "duplicate key \(JSONValue.string(m.key)) in \(what)",
+                    pointsAtKey: true)
             }
             entries.append((m.key, node))
         }
@@ -97,7 +103,8 @@ struct JSONNode {
     /// in messages; it is turned into text only on failure.
     func element(_ key: String, inList listPath: JSONPath) throws(JSONError) -> JSONNode {
         guard case .object(let members) = value, members.count == 1, let first = members.first,
-              first.key == key else {
+            first.key == key
+        else {
             throw elementFailure(key, listPath)
         }
         return JSONNode(first.value, path: path.appending(key: key, memberIndex: 0))
@@ -111,11 +118,14 @@ struct JSONNode {
         for (i, m) in members.enumerated() where m.key != key || i > 0 {
             let node = JSONNode(m.value, path: path.appending(key: m.key, memberIndex: i))
             if m.key == key {
-                return node.failure(.duplicateKey, "duplicate key \(JSONValue.string(key)) in an element of \(list)",
-                                    pointsAtKey: true)
+                return node.failure(
+                    .duplicateKey, "duplicate key \(JSONValue.string(key)) in an element of \(list)",
+                    pointsAtKey: true)
             }
-            return node.failure(.unknownKey, "unknown key \(JSONValue.string(m.key)); each element of \(list) "
-                                + "must be {\"\(key)\":…} with no other key", pointsAtKey: true)
+            return node.failure(
+                .unknownKey,
+                "unknown key \(JSONValue.string(m.key)); each element of \(list) "
+                    + "must be {\"\(key)\":…} with no other key", pointsAtKey: true)
         }
         return path.appending(key: key, memberIndex: nil).failure(
             .missingKey, "expected {\"\(key)\":…} as element of \(list), got an empty object")

@@ -61,9 +61,11 @@ public struct JSONPath: Hashable, Sendable, CustomStringConvertible {
     }
 
     private static func isPlainKey(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy { c in
-            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F || c == 0x2D
-        }
+        !name.isEmpty
+            && name.utf8.allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F
+                    || c == 0x2D
+            }
     }
 }
 
@@ -104,14 +106,19 @@ public struct JSONError: Error, CustomStringConvertible, Sendable, Equatable {
     /// text is searched for the position afterwards.
     var pointsAtKey: Bool
 
-    public init(kind: Kind, path: JSONPath = .root, message: String, line: Int? = nil, column: Int? = nil,
-                file: String? = nil) {
-        self.init(kind: kind, path: path, message: message, line: line, column: column, file: file,
-                  pointsAtKey: false)
+    public init(
+        kind: Kind, path: JSONPath = .root, message: String, line: Int? = nil, column: Int? = nil,
+        file: String? = nil
+    ) {
+        self.init(
+            kind: kind, path: path, message: message, line: line, column: column, file: file,
+            pointsAtKey: false)
     }
 
-    init(kind: Kind, path: JSONPath, message: String, line: Int?, column: Int?, file: String?,
-         pointsAtKey: Bool) {
+    init(
+        kind: Kind, path: JSONPath, message: String, line: Int?, column: Int?, file: String?,
+        pointsAtKey: Bool
+    ) {
         self.kind = kind
         self.path = path
         self.message = message

@@ -90,7 +90,8 @@ public struct JSONParser {
             }
             fallthrough
         default:
-            throw error("expected a JSON value (object, array, string, number, true, false or null), got \(describeHere())")
+            throw error(
+                "expected a JSON value (object, array, string, number, true, false or null), got \(describeHere())")
         }
     }
 
@@ -111,9 +112,11 @@ public struct JSONParser {
 
     private mutating func enter() throws(JSONError) {
         guard depth < maxDepth else {
-            throw JSONError(kind: .tooDeep, path: JSONPath(path),
-                            message: "arrays and objects nested deeper than \(maxDepth) levels",
-                            line: nil, column: nil, file: nil, pointsAtKey: false).at(pos, in: buf)
+            throw JSONError(
+                kind: .tooDeep, path: JSONPath(path),
+                message: "arrays and objects nested deeper than \(maxDepth) levels",
+                line: nil, column: nil, file: nil, pointsAtKey: false
+            ).at(pos, in: buf)
         }
         depth += 1
     }
@@ -130,8 +133,10 @@ public struct JSONParser {
         }
         while true {
             guard pos < buf.count, buf[pos] == UInt8(ascii: "\"") else {
-                throw error(members.isEmpty ? "expected a string key or '}', got \(describeHere())"
-                                            : "expected a string key after ',', got \(describeHere())")
+                throw error(
+                    members.isEmpty
+                        ? "expected a string key or '}', got \(describeHere())"
+                        : "expected a string key after ',', got \(describeHere())")
             }
             let key = try parseString()
             skipWhitespace()
@@ -172,8 +177,10 @@ public struct JSONParser {
         while true {
             path.append(.index(elements.count))
             guard pos < buf.count else {
-                throw error(elements.isEmpty ? "expected a JSON value or ']', got end of input"
-                                             : "expected a JSON value after ',', got end of input")
+                throw error(
+                    elements.isEmpty
+                        ? "expected a JSON value or ']', got end of input"
+                        : "expected a JSON value after ',', got end of input")
             }
             if buf[pos] == UInt8(ascii: "]") { throw error("expected a JSON value after ',', got ']'") }
             let value = try parseValue()
@@ -375,7 +382,8 @@ public struct JSONParser {
             var end = pos + 1
             while end < buf.count, end - pos < 4, buf[end] & 0xC0 == 0x80 { end += 1 }
             if let s = String(validating: UnsafeBufferPointer(rebasing: buf[pos..<end]), as: UTF8.self),
-               let scalar = s.unicodeScalars.first {
+                let scalar = s.unicodeScalars.first
+            {
                 return "'\(s)' (U+" + String(scalar.value, radix: 16, uppercase: true) + ")"
             }
             return "byte 0x" + String(c, radix: 16)
@@ -383,8 +391,10 @@ public struct JSONParser {
     }
 
     private func error(_ message: String) -> JSONError {
-        JSONError(kind: .syntax, path: JSONPath(path), message: message, line: nil, column: nil, file: nil,
-                  pointsAtKey: false).at(pos, in: buf)
+        JSONError(
+            kind: .syntax, path: JSONPath(path), message: message, line: nil, column: nil, file: nil,
+            pointsAtKey: false
+        ).at(pos, in: buf)
     }
 
     // MARK: positions

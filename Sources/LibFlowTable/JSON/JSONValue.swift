@@ -124,7 +124,8 @@ public enum JSONValue: Hashable, Sendable {
             var used = [Bool](repeating: false, count: b.count)
             for m in a {
                 guard let j = b.indices.first(where: { !used[$0] && b[$0].key == m.key }),
-                      m.value.isEquivalent(to: b[j].value) else { return false }
+                    m.value.isEquivalent(to: b[j].value)
+                else { return false }
                 used[j] = true
             }
             return true
@@ -278,8 +279,10 @@ extension JSONValue {
             case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
             case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
             case 0..<0x20:
-                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30,
-                                        hexDigits[Int(c >> 4)], hexDigits[Int(c & 0xF)]])
+                out.append(contentsOf: [
+                    0x5C, UInt8(ascii: "u"), 0x30, 0x30,
+                    hexDigits[Int(c >> 4)], hexDigits[Int(c & 0xF)],
+                ])
             default: out.append(c)
             }
         }

@@ -11,8 +11,10 @@ public struct Flow: Hashable, Sendable {
     public var matches: [FieldRef]?
     public var actions: [Action]?
 
-    public init(error: UInt32? = nil, table: UInt32, uid: UInt32, priority: UInt32,
-                matches: [FieldRef]? = nil, actions: [Action]? = nil) {
+    public init(
+        error: UInt32? = nil, table: UInt32, uid: UInt32, priority: UInt32,
+        matches: [FieldRef]? = nil, actions: [Action]? = nil
+    ) {
         self.error = error
         self.table = table
         self.uid = uid

@@ -17,10 +17,12 @@ public struct FlowTableAttributes: Hashable, Sendable {
     public var selector: FlowSelector?
     public var errorStrategy: ErrorStrategy?
 
-    public init(identifierType: UInt32? = nil, identifier: UInt32? = nil, tables: [Table]? = nil,
-                headers: [Header]? = nil, actions: [Action]? = nil, headerGraph: [HeaderGraphNode]? = nil,
-                tableGraph: [TableGraphNode]? = nil, flows: [Flow]? = nil, selector: FlowSelector? = nil,
-                errorStrategy: ErrorStrategy? = nil) {
+    public init(
+        identifierType: UInt32? = nil, identifier: UInt32? = nil, tables: [Table]? = nil,
+        headers: [Header]? = nil, actions: [Action]? = nil, headerGraph: [HeaderGraphNode]? = nil,
+        tableGraph: [TableGraphNode]? = nil, flows: [Flow]? = nil, selector: FlowSelector? = nil,
+        errorStrategy: ErrorStrategy? = nil
+    ) {
         self.identifierType = identifierType
         self.identifier = identifier
         self.tables = tables
@@ -54,7 +56,8 @@ public enum FlowsLayout: Sendable {
     case deleteList
 
     public static func of(command: UInt8, isRequest: Bool) -> FlowsLayout {
-        command == NFL.Command.getFlows.rawValue ? (isRequest ? .selector : .list)
+        command == NFL.Command.getFlows.rawValue
+            ? (isRequest ? .selector : .list)
             : command == NFL.Command.delFlows.rawValue ? .deleteList : .list
     }
 }
@@ -67,19 +70,24 @@ public struct FlowTableMessage: Hashable, Sendable {
     public var version: UInt8
     public var attributes: FlowTableAttributes
 
-    public init(header: NetlinkHeader, command: UInt8, version: UInt8 = NFL.version,
-                attributes: FlowTableAttributes) {
+    public init(
+        header: NetlinkHeader, command: UInt8, version: UInt8 = NFL.version,
+        attributes: FlowTableAttributes
+    ) {
         self.header = header
         self.command = command
         self.version = version
         self.attributes = attributes
     }
 
-    public init(familyID: UInt16, command: NFL.Command, isRequest: Bool, sequence: UInt32 = 0,
-                port: UInt32 = 0, attributes: FlowTableAttributes) {
+    public init(
+        familyID: UInt16, command: NFL.Command, isRequest: Bool, sequence: UInt32 = 0,
+        port: UInt32 = 0, attributes: FlowTableAttributes
+    ) {
         let flags = isRequest ? Netlink.flagRequest | Netlink.flagAck : 0
-        self.init(header: NetlinkHeader(type: familyID, flags: flags, sequence: sequence, port: port),
-                  command: command.rawValue, attributes: attributes)
+        self.init(
+            header: NetlinkHeader(type: familyID, flags: flags, sequence: sequence, port: port),
+            command: command.rawValue, attributes: attributes)
     }
 
     public var knownCommand: NFL.Command? { NFL.Command(rawValue: command) }
@@ -133,9 +141,11 @@ public struct HairpinEncap: Hashable, Sendable {
     /// Human-readable error text, the hairpin's extended ack.
     public var errorMessage: String?
 
-    public init(commandType: UInt32 = NFLH.EncapCmdType.nflCommand, command: UInt32, status: UInt32? = nil,
-                sequence: UInt64, attributes: FlowTableAttributes? = nil, results: [FlowResult]? = nil,
-                part: UInt32? = nil, more: Bool = false, errorMessage: String? = nil) {
+    public init(
+        commandType: UInt32 = NFLH.EncapCmdType.nflCommand, command: UInt32, status: UInt32? = nil,
+        sequence: UInt64, attributes: FlowTableAttributes? = nil, results: [FlowResult]? = nil,
+        part: UInt32? = nil, more: Bool = false, errorMessage: String? = nil
+    ) {
         self.commandType = commandType
         self.command = command
         self.status = status
@@ -163,8 +173,10 @@ package struct HairpinMessage: Hashable, Sendable {
     package var listener: HairpinListener?
     package var encap: HairpinEncap?
 
-    package init(header: NetlinkHeader, command: UInt8, version: UInt8 = NFLH.version,
-                listener: HairpinListener? = nil, encap: HairpinEncap? = nil) {
+    package init(
+        header: NetlinkHeader, command: UInt8, version: UInt8 = NFLH.version,
+        listener: HairpinListener? = nil, encap: HairpinEncap? = nil
+    ) {
         self.header = header
         self.command = command
         self.version = version
@@ -191,8 +203,10 @@ public struct NetlinkAck: Hashable, Sendable {
     /// The offset in the request of the attribute the error is about (NLMSGERR_ATTR_OFFS).
     public var offset: UInt32?
 
-    public init(header: NetlinkHeader, error: Int32, request: NetlinkHeader, message: String? = nil,
-                missingType: UInt32? = nil, missingNest: UInt32? = nil, offset: UInt32? = nil) {
+    public init(
+        header: NetlinkHeader, error: Int32, request: NetlinkHeader, message: String? = nil,
+        missingType: UInt32? = nil, missingNest: UInt32? = nil, offset: UInt32? = nil
+    ) {
         self.header = header
         self.error = error
         self.request = request

@@ -39,8 +39,10 @@ public struct FieldRef: Hashable, Sendable {
     public var value: FieldValue?
     public var mask: FieldValue?
 
-    public init(instance: UInt32, header: UInt32, field: UInt32, maskType: MaskType, type: FieldType,
-                value: FieldValue? = nil, mask: FieldValue? = nil) {
+    public init(
+        instance: UInt32, header: UInt32, field: UInt32, maskType: MaskType, type: FieldType,
+        value: FieldValue? = nil, mask: FieldValue? = nil
+    ) {
         self.instance = instance
         self.header = header
         self.field = field
@@ -106,8 +108,10 @@ public struct Table: Hashable, Sendable {
 
     public static let unbounded: UInt32 = 0xFFFF_FFFF
 
-    public init(name: String, uid: UInt32, source: UInt32, apply: UInt32? = nil, size: UInt32,
-                matches: [FieldRef], actions: [UInt32]) {
+    public init(
+        name: String, uid: UInt32, source: UInt32, apply: UInt32? = nil, size: UInt32,
+        matches: [FieldRef], actions: [UInt32]
+    ) {
         self.name = name
         self.uid = uid
         self.source = source
@@ -155,8 +159,10 @@ public struct PipelineModel: Hashable, Sendable {
     public var headerGraph: [HeaderGraphNode]
     public var tableGraph: [TableGraphNode]
 
-    public init(headers: [Header] = [], actions: [Action] = [], tables: [Table] = [],
-                headerGraph: [HeaderGraphNode] = [], tableGraph: [TableGraphNode] = []) {
+    public init(
+        headers: [Header] = [], actions: [Action] = [], tables: [Table] = [],
+        headerGraph: [HeaderGraphNode] = [], tableGraph: [TableGraphNode] = []
+    ) {
         self.headers = headers
         self.actions = actions
         self.tables = tables

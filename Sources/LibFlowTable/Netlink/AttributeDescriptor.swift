@@ -81,8 +81,10 @@ package struct AttributeSetDescriptor: Sendable {
     /// A list's one (repeated) attribute type; 0: not a list.
     package let element: UInt16
 
-    package init(first: Int, count: Int, required: UInt64, known: UInt64, rejected: UInt64,
-                 multi: UInt64, element: UInt16) {
+    package init(
+        first: Int, count: Int, required: UInt64, known: UInt64, rejected: UInt64,
+        multi: UInt64, element: UInt16
+    ) {
         self.first = first
         self.count = count
         self.required = required

@@ -66,7 +66,9 @@ public struct Attribute {
     /// A string payload without its optional trailing NUL.
     @inline(__always)
     static func stringBytes(_ payload: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
-        if let last = payload.last, last == 0 { return UnsafeRawBufferPointer(start: payload.baseAddress, count: payload.count - 1) }
+        if let last = payload.last, last == 0 {
+            return UnsafeRawBufferPointer(start: payload.baseAddress, count: payload.count - 1)
+        }
         return payload
     }
 
@@ -151,11 +153,13 @@ public struct AttributeIterator {
         guard n >= Netlink.attributeHeaderLength, n <= remaining else { return nil }
         // The last attribute of a region may omit its padding.
         cursor = p + min(Netlink.align(n), remaining)
-        return Attribute(type: rawType & Netlink.attributeTypeMask,
-                         flags: rawType & ~Netlink.attributeTypeMask,
-                         payload: UnsafeRawBufferPointer(start: p + Netlink.attributeHeaderLength,
-                                                         count: n &- Netlink.attributeHeaderLength),
-                         offset: offsetBias &+ Int(bitPattern: p))
+        return Attribute(
+            type: rawType & Netlink.attributeTypeMask,
+            flags: rawType & ~Netlink.attributeTypeMask,
+            payload: UnsafeRawBufferPointer(
+                start: p + Netlink.attributeHeaderLength,
+                count: n &- Netlink.attributeHeaderLength),
+            offset: offsetBias &+ Int(bitPattern: p))
     }
 
     @inlinable @inline(__always)

@@ -22,11 +22,14 @@ public struct NetlinkMessageView {
     /// The genl header and the attribute region of a generic netlink message.
     public func generic() throws(DecodeError) -> (GenericHeader, AttributeIterator) {
         guard payload.count >= Netlink.genericHeaderLength else {
-            throw DecodeError(.truncated(needed: Netlink.headerLength + Netlink.genericHeaderLength,
-                                         available: bytes.count), at: Netlink.headerLength)
+            throw DecodeError(
+                .truncated(
+                    needed: Netlink.headerLength + Netlink.genericHeaderLength,
+                    available: bytes.count), at: Netlink.headerLength)
         }
-        let g = GenericHeader(command: payload[0], version: payload[1],
-                              reserved: payload.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+        let g = GenericHeader(
+            command: payload[0], version: payload[1],
+            reserved: payload.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
         let attrs = UnsafeRawBufferPointer(rebasing: payload[Netlink.genericHeaderLength...])
         return (g, AttributeIterator(attrs, baseOffset: Netlink.headerLength + Netlink.genericHeaderLength))
     }

@@ -76,11 +76,12 @@ extension NetlinkHeader {
     /// (NetlinkMessageIterator's and `init(peeking:)`).
     @inlinable @inline(__always)
     init(at p: UnsafeRawPointer) {
-        self.init(length: p.loadUnaligned(as: UInt32.self),
-                  type: p.loadUnaligned(fromByteOffset: 4, as: UInt16.self),
-                  flags: p.loadUnaligned(fromByteOffset: 6, as: UInt16.self),
-                  sequence: p.loadUnaligned(fromByteOffset: 8, as: UInt32.self),
-                  port: p.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+        self.init(
+            length: p.loadUnaligned(as: UInt32.self),
+            type: p.loadUnaligned(fromByteOffset: 4, as: UInt16.self),
+            flags: p.loadUnaligned(fromByteOffset: 6, as: UInt16.self),
+            sequence: p.loadUnaligned(fromByteOffset: 8, as: UInt32.self),
+            port: p.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
     }
 
     /// The header at the start of `bytes`, its length not checked against them (a reader that

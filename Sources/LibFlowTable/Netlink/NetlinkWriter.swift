@@ -69,7 +69,7 @@ public struct NetlinkWriter {
     public mutating func beginMessage(type: UInt16, flags: UInt16, sequence: UInt32, port: UInt32) -> Int {
         let start = count
         let p = reserve(16)
-        p.storeBytes(of: UInt32(0), toByteOffset: 0, as: UInt32.self)   // nlmsg_len, patched later
+        p.storeBytes(of: UInt32(0), toByteOffset: 0, as: UInt32.self)  // nlmsg_len, patched later
         p.storeBytes(of: type, toByteOffset: 4, as: UInt16.self)
         p.storeBytes(of: flags, toByteOffset: 6, as: UInt16.self)
         p.storeBytes(of: sequence, toByteOffset: 8, as: UInt32.self)

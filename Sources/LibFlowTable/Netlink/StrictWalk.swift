@@ -31,8 +31,10 @@ package enum StrictWalk {
     /// reads need no check). After the last one, the first missing required attribute (lowest
     /// type) is an error. Returns the types seen.
     @inline(__always)
-    package static func walk(_ it: AttributeIterator, nestOffset: Int, _ id: AttributeSetID,
-                             _ body: (Attribute, AttributeDescriptor) throws(DecodeError) -> Void)
+    package static func walk(
+        _ it: AttributeIterator, nestOffset: Int, _ id: AttributeSetID,
+        _ body: (Attribute, AttributeDescriptor) throws(DecodeError) -> Void
+    )
         throws(DecodeError) -> AttributeBits
     {
         let set = id.descriptor
@@ -63,8 +65,10 @@ package enum StrictWalk {
 
     /// `walk` over the attributes inside `nest`.
     @inline(__always)
-    package static func walk(_ nest: Attribute, _ id: AttributeSetID,
-                             _ body: (Attribute, AttributeDescriptor) throws(DecodeError) -> Void)
+    package static func walk(
+        _ nest: Attribute, _ id: AttributeSetID,
+        _ body: (Attribute, AttributeDescriptor) throws(DecodeError) -> Void
+    )
         throws(DecodeError) -> AttributeBits
     {
         try walk(nest.nested(), nestOffset: nest.offset, id, body)
@@ -76,15 +80,19 @@ package enum StrictWalk {
     /// `NAME[i]`, and everything under the nest's name. `depth` is the list's own depth, bounded
     /// by `Netlink.maxNestingDepth`. Returns the number of elements.
     @inline(__always)
-    package static func list(_ nest: Attribute, in parent: AttributeSetID, depth: Int,
-                             _ element: (Attribute, Int) throws(DecodeError) -> Void) throws(DecodeError) -> Int {
+    package static func list(
+        _ nest: Attribute, in parent: AttributeSetID, depth: Int,
+        _ element: (Attribute, Int) throws(DecodeError) -> Void
+    ) throws(DecodeError) -> Int {
         try list(nest, listSet(of: nest.type, in: parent), in: parent, depth: depth, element)
     }
 
     /// `list` with the list's set given (`listSet(of:in:)`, or the nest's descriptor's `nested`).
     @inline(__always)
-    package static func list(_ nest: Attribute, _ listID: AttributeSetID, in parent: AttributeSetID, depth: Int,
-                             _ element: (Attribute, Int) throws(DecodeError) -> Void) throws(DecodeError) -> Int {
+    package static func list(
+        _ nest: Attribute, _ listID: AttributeSetID, in parent: AttributeSetID, depth: Int,
+        _ element: (Attribute, Int) throws(DecodeError) -> Void
+    ) throws(DecodeError) -> Int {
         do throws(DecodeError) {
             guard depth < Netlink.maxNestingDepth else {
                 throw DecodeError(.nestingTooDeep(Netlink.maxNestingDepth), at: nest.offset)
@@ -157,9 +165,11 @@ package enum StrictWalk {
     /// another set's attribute (a subset, like a table's action uids) calls it unknown.
     static func wrongElement(_ child: Attribute, _ list: AttributeSetID, _ index: Int) -> DecodeError {
         let element = list.descriptor.element
-        let e = element == NFL.listElement
-            ? DecodeError(.notAllowed("list element has type \(child.type), expected \(list.name(of: element)) (1)"),
-                          at: child.offset)
+        let e =
+            element == NFL.listElement
+            ? DecodeError(
+                .notAllowed("list element has type \(child.type), expected \(list.name(of: element)) (1)"),
+                at: child.offset)
             : DecodeError(.unknownAttribute(child.type), at: child.offset)
         return e.within(elementName(list, index))
     }
@@ -172,7 +182,9 @@ extension Attribute {
     @inline(__always) package var checkedU64: UInt64 { payload.loadUnaligned(as: UInt64.self) }
 
     /// A string the walk admitted.
-    @inline(__always) package var checkedString: String { String(decoding: Attribute.stringBytes(payload), as: UTF8.self) }
+    @inline(__always) package var checkedString: String {
+        String(decoding: Attribute.stringBytes(payload), as: UTF8.self)
+    }
 
     /// A binary of 1 to 8 bytes the walk admitted, as a native-endian integer.
     @inline(__always) package var checkedFieldValue: FieldValue {

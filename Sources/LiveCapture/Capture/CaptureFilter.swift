@@ -123,7 +123,10 @@ public struct CaptureFilter {
                 leg = l
             }
             let direction = Self.direction(packetType: packetType, flags: m.header.flags)
-            kept.append(Kept(range: m.offset..<(m.offset + m.bytes.count), leg: leg, direction: direction, netlinkProtocol: proto))
+            kept.append(
+                Kept(
+                    range: m.offset..<(m.offset + m.bytes.count), leg: leg, direction: direction, netlinkProtocol: proto
+                ))
             statistics.kept += 1
             switch leg {
             case .api: statistics.keptAPI += 1

@@ -95,8 +95,9 @@ public final class NetlinkCapture {
                 continue
             }
             do {
-                let f = try FlowTableClient.lookupFamily(name, over: lookup, sequence: UInt32(100 + k), port: lookup.port,
-                                                         timeout: 5, buffer: &buffer)
+                let f = try FlowTableClient.lookupFamily(
+                    name, over: lookup, sequence: UInt32(100 + k), port: lookup.port,
+                    timeout: 5, buffer: &buffer)
                 named.append(f)
                 ids.insert(f.id)
             } catch FlowTableClientError.familyNotFound {
@@ -157,15 +158,20 @@ public final class NetlinkCapture {
     /// net_flow_nl and nfl_hairpin as the running kernel registered them (id 0 when not, unless
     /// `required`).
     static func resolveFamilies(over transport: GenlSocketTransport, required: Bool) throws
-        -> (api: Controller.Family, hairpin: Controller.Family) {
+        -> (api: Controller.Family, hairpin: Controller.Family)
+    {
         var buffer: [UInt8] = []
         var found: [Controller.Family] = []
         for (k, name) in [NFL.familyName, NFLH.familyName].enumerated() {
             do {
-                found.append(try FlowTableClient.lookupFamily(name, over: transport, sequence: UInt32(k + 1),
-                                                              port: transport.port, timeout: 5, buffer: &buffer))
+                found.append(
+                    try FlowTableClient.lookupFamily(
+                        name, over: transport, sequence: UInt32(k + 1),
+                        port: transport.port, timeout: 5, buffer: &buffer))
             } catch FlowTableClientError.familyNotFound {
-                if required { throw CaptureError("the kernel has no generic netlink family \(name): load the unft module first") }
+                if required {
+                    throw CaptureError("the kernel has no generic netlink family \(name): load the unft module first")
+                }
                 found.append(Controller.Family(id: 0, name: name, version: 0, maxAttr: 0, ops: []))
             } catch {
                 throw CaptureError("asking nlctrl for \(name) failed: \(error)")
@@ -179,22 +185,29 @@ public final class NetlinkCapture {
     public func run(path: String, shouldStop: () -> Bool) throws -> Summary {
         let fams = families
         let known = [fams.api, fams.hairpin].filter { $0.id != 0 } + named
-        let what = options.legsOnly ? "both legs of the unft kernel module"
-            : options.families.isEmpty ? "every netlink family" : "the families \(options.families.joined(separator: ", "))"
-        let comment = "FlowTrace capture on \(options.device): \(what)"
+        let what =
+            options.legsOnly
+            ? "both legs of the unft kernel module"
+            : options.families.isEmpty
+                ? "every netlink family" : "the families \(options.families.joined(separator: ", "))"
+        let comment =
+            "FlowTrace capture on \(options.device): \(what)"
             + (known.isEmpty ? "" : " (" + known.map { "\($0.name) id \($0.id)" }.joined(separator: ", ") + ")")
             + (options.commandLine.isEmpty ? "" : ", command: \(options.commandLine)")
         let recorder: Recorder
         do {
-            recorder = try Recorder(path: path, families: known, recordsAPI: true, recordsOther: !options.legsOnly,
-                                    sessionComment: comment)
+            recorder = try Recorder(
+                path: path, families: known, recordsAPI: true, recordsOther: !options.legsOnly,
+                sessionComment: comment)
         } catch {
             throw CaptureError("cannot write \(path): \(error)")
         }
-        let state = LoopState(filter: CaptureFilter(flowTableID: fams.api.id, hairpinID: fams.hairpin.id, keep: keep,
-                                                    ownPort: lookup.port),
-                              recorder: recorder, limit: options.count, handle: handle, lookup: lookup,
-                              known: Set(known.map(\.id)), processes: options.processes ? ProcessMap() : nil)
+        let state = LoopState(
+            filter: CaptureFilter(
+                flowTableID: fams.api.id, hairpinID: fams.hairpin.id, keep: keep,
+                ownPort: lookup.port),
+            recorder: recorder, limit: options.count, handle: handle, lookup: lookup,
+            known: Set(known.map(\.id)), processes: options.processes ? ProcessMap() : nil)
         let start = MonotonicClock.now()
         let end = options.duration.map { start + MonotonicClock.nanoseconds($0) }
         let fd = pcap_get_selectable_fd(handle)
@@ -213,11 +226,13 @@ public final class NetlinkCapture {
             } else {
                 usleep(10_000)
             }
-            let rc = pcap_dispatch(handle, -1, { user, header, bytes in
-                guard let user, let header, let bytes else { return }
-                let state = Unmanaged<LoopState>.fromOpaque(UnsafeRawPointer(user)).takeUnretainedValue()
-                state.packet(header.pointee, bytes)
-            }, context)
+            let rc = pcap_dispatch(
+                handle, -1,
+                { user, header, bytes in
+                    guard let user, let header, let bytes else { return }
+                    let state = Unmanaged<LoopState>.fromOpaque(UnsafeRawPointer(user)).takeUnretainedValue()
+                    state.packet(header.pointee, bytes)
+                }, context)
             if rc == PCAP_ERROR {
                 failure = pcap_geterr(handle).map { String(cString: $0) } ?? "pcap_dispatch failed"
                 break
@@ -250,8 +265,10 @@ public final class NetlinkCapture {
         /// Netlink ports to processes, for the records' comments; nil: not asked.
         let processes: ProcessMap?
 
-        init(filter: CaptureFilter, recorder: Recorder, limit: Int?, handle: OpaquePointer, lookup: GenlSocketTransport,
-             known: Set<UInt16>, processes: ProcessMap?) {
+        init(
+            filter: CaptureFilter, recorder: Recorder, limit: Int?, handle: OpaquePointer, lookup: GenlSocketTransport,
+            known: Set<UInt16>, processes: ProcessMap?
+        ) {
             self.processes = processes
             self.filter = filter
             self.recorder = recorder
@@ -282,11 +299,14 @@ public final class NetlinkCapture {
                 if let processes, message.count >= Netlink.headerLength {
                     let port = message.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
                     if port != 0 {
-                        comment = processes.process(NetlinkPortKey(netlinkProtocol: k.netlinkProtocol, port: port))?.description
+                        comment =
+                            processes.process(NetlinkPortKey(netlinkProtocol: k.netlinkProtocol, port: port))?
+                            .description
                     }
                 }
-                recorder.record(leg: k.leg, direction: k.direction, bytes: message, timestamp: ts, comment: comment,
-                                netlinkProtocol: k.netlinkProtocol)
+                recorder.record(
+                    leg: k.leg, direction: k.direction, bytes: message, timestamp: ts, comment: comment,
+                    netlinkProtocol: k.netlinkProtocol)
                 if let limit, recorder.recordsWritten >= limit {
                     limitReached = true
                     pcap_breakloop(handle)
@@ -301,8 +321,11 @@ public final class NetlinkCapture {
         func name(family id: UInt16, timestamp: UInt64) {
             known.insert(id)
             lookupSequence &+= 1
-            guard let f = try? FlowTableClient.lookupFamily(id: id, over: lookup, sequence: lookupSequence, port: lookup.port,
-                                                             timeout: 1, buffer: &buffer) else { return }
+            guard
+                let f = try? FlowTableClient.lookupFamily(
+                    id: id, over: lookup, sequence: lookupSequence, port: lookup.port,
+                    timeout: 1, buffer: &buffer)
+            else { return }
             recorder.recordFamily(f, timestamp: timestamp)
         }
     }

@@ -26,7 +26,8 @@ public struct NetlinkProcess: Hashable, Sendable, CustomStringConvertible {
         for line in comment.split(separator: "\n") where line.hasPrefix("pid ") {
             let rest = line.dropFirst(4)
             guard let space = rest.firstIndex(of: " "), let pid = Int32(rest[..<space]),
-                  rest[space...].hasPrefix(" ("), rest.hasSuffix(")") else { continue }
+                rest[space...].hasPrefix(" ("), rest.hasSuffix(")")
+            else { continue }
             self.pid = pid
             command = String(rest[rest.index(space, offsetBy: 2)..<rest.index(before: rest.endIndex)])
             return
@@ -61,7 +62,8 @@ public final class ProcessMap {
 
     public func refresh(now: Date = Date()) {
         lastRefresh = now
-        let table = (try? String(contentsOfFile: procRoot + "/net/netlink", encoding: .utf8)).map(Self.parseNetlinkTable) ?? [:]
+        let table =
+            (try? String(contentsOfFile: procRoot + "/net/netlink", encoding: .utf8)).map(Self.parseNetlinkTable) ?? [:]
         let owners = Self.socketOwners(procRoot: procRoot)
         var map: [NetlinkPortKey: NetlinkProcess] = [:]
         for (key, inode) in table { if let p = owners[inode] { map[key] = p } }
@@ -75,7 +77,8 @@ public final class ProcessMap {
         for line in text.split(separator: "\n").dropFirst() {
             let f = line.split(separator: " ", omittingEmptySubsequences: true)
             guard f.count >= 10, let proto = UInt16(f[1]), let port = UInt32(f[2]), port != 0,
-                  let inode = UInt64(f[9]) else { continue }
+                let inode = UInt64(f[9])
+            else { continue }
             out[NetlinkPortKey(netlinkProtocol: proto, port: port)] = inode
         }
         return out
@@ -93,8 +96,9 @@ public final class ProcessMap {
             var comm: String?
             for fd in fds {
                 guard let target = try? fm.destinationOfSymbolicLink(atPath: dir + "/fd/" + fd),
-                      target.hasPrefix("socket:["), target.hasSuffix("]"),
-                      let inode = UInt64(target.dropFirst(8).dropLast()) else { continue }
+                    target.hasPrefix("socket:["), target.hasSuffix("]"),
+                    let inode = UInt64(target.dropFirst(8).dropLast())
+                else { continue }
                 if comm == nil {
                     comm = ((try? String(contentsOfFile: dir + "/comm", encoding: .utf8)) ?? "?")
                         .trimmingCharacters(in: .whitespacesAndNewlines)

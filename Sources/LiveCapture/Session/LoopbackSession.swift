@@ -66,43 +66,51 @@ public final class LoopbackSession {
     /// with its own clear message.
     public init(_ options: Options) throws {
         self.options = options
-        service = HairpinService(devices: DeviceRegistry(model: options.model, backend: options.backend,
-                                                         devices: options.devices.map(\.ifindex)))
+        service = HairpinService(
+            devices: DeviceRegistry(
+                model: options.model, backend: options.backend,
+                devices: options.devices.map(\.ifindex)))
         var config = UnftTwin.Configuration(devices: options.devices, timeout: options.timeout, paths: options.paths)
         config.onLog = options.log
         config.faults = options.faults
         service.faults = options.faults
         if let path = options.recordPath {
-            let families = [Controller.Family.flowTable(id: config.flowTableFamilyID),
-                            Controller.Family.hairpin(id: config.hairpinFamilyID)]
+            let families = [
+                Controller.Family.flowTable(id: config.flowTableFamilyID),
+                Controller.Family.hairpin(id: config.hairpinFamilyID),
+            ]
             let hairpinID = config.hairpinFamilyID
-            let comment = "FlowTrace session: unft twin (devices \(options.devices.map { "\($0.name)=\($0.ifindex)" }.joined(separator: ",")))"
+            let comment =
+                "FlowTrace session: unft twin (devices \(options.devices.map { "\($0.name)=\($0.ifindex)" }.joined(separator: ",")))"
                 + ", backend \(options.backend.rawValue), model \(options.modelDescription)"
                 + (options.commandLine.isEmpty ? "" : ", command: \(options.commandLine)")
                 + (options.faults.map { $0.specs.isEmpty ? "" : ", injected faults: \($0.specsText)" } ?? "")
             let service = self.service
-            let rec = try Recorder(path: path, families: families, recordsAPI: true, sessionComment: comment,
-                                   rotation: options.rotation,
-                                   snapshot: {
-                                       service.snapshot(familyID: hairpinID).map {
-                                           (direction: $0.toUser ? TraceDirection.toUser : .toKernel, bytes: $0.bytes)
-                                       }
-                                   })
+            let rec = try Recorder(
+                path: path, families: families, recordsAPI: true, sessionComment: comment,
+                rotation: options.rotation,
+                snapshot: {
+                    service.snapshot(familyID: hairpinID).map {
+                        (direction: $0.toUser ? TraceDirection.toUser : .toKernel, bytes: $0.bytes)
+                    }
+                })
             recorder = rec
             // The twin sees both legs; it alone records, so nothing is written twice. The fields
             // go to the recorder as they are (no record value is built per message); only a
             // session with faults looks for a marker.
             if let faults = options.faults {
                 config.onMessage = { info, bytes in
-                    rec.record(leg: info.leg == .api ? .api : .hairpin,
-                               direction: info.direction == .toKernel ? .toKernel : .toUser,
-                               bytes: bytes, pairing: info.call, comment: Self.faultMark(faults, info))
+                    rec.record(
+                        leg: info.leg == .api ? .api : .hairpin,
+                        direction: info.direction == .toKernel ? .toKernel : .toUser,
+                        bytes: bytes, pairing: info.call, comment: Self.faultMark(faults, info))
                 }
             } else {
                 config.onMessage = { info, bytes in
-                    rec.record(leg: info.leg == .api ? .api : .hairpin,
-                               direction: info.direction == .toKernel ? .toKernel : .toUser,
-                               bytes: bytes, pairing: info.call)
+                    rec.record(
+                        leg: info.leg == .api ? .api : .hairpin,
+                        direction: info.direction == .toKernel ? .toKernel : .toUser,
+                        bytes: bytes, pairing: info.call)
                 }
             }
         }
@@ -123,7 +131,7 @@ public final class LoopbackSession {
     /// call that got an injected fault; nil for every other record.
     static func faultMark(_ faults: FaultInjector, _ info: UnftTwin.MessageInfo) -> String? {
         guard let call = info.call,
-              (info.leg == .hairpin && info.direction == .toKernel) || (info.leg == .api && info.direction == .toUser)
+            (info.leg == .hairpin && info.direction == .toKernel) || (info.leg == .api && info.direction == .toUser)
         else { return nil }
         return faults.mark(forCall: call)?.comment
     }
@@ -136,8 +144,9 @@ public final class LoopbackSession {
         }
         try twin.start()
         let transport = try UnixSeqpacketConnection.connect(path: options.paths.hairpin)
-        let loop = ListenerLoop(transport: transport, familyID: twin.configuration.hairpinFamilyID, service: service,
-                                log: options.log)
+        let loop = ListenerLoop(
+            transport: transport, familyID: twin.configuration.hairpinFamilyID, service: service,
+            log: options.log)
         try loop.register()
         listener = loop
         let errorBox = listenerError
@@ -152,8 +161,9 @@ public final class LoopbackSession {
     func startInProcess() throws {
         try twin.bind()
         let link = twin.attachInProcessListener()
-        let loop = ListenerLoop(transport: link, familyID: twin.configuration.hairpinFamilyID, service: service,
-                                log: options.log)
+        let loop = ListenerLoop(
+            transport: link, familyID: twin.configuration.hairpinFamilyID, service: service,
+            log: options.log)
         try loop.register()
         twin.finishInProcessRegistration(link)
         let errorBox = listenerError
@@ -228,7 +238,9 @@ public final class LoopbackSession {
     }
 
     /// Devices "unft0,unft1" → ifindex 1000, 1001, … (the twin's numbering).
-    public static func devices(named names: [String], firstIfindex: UInt32 = UnftTwin.Device.default.ifindex) -> [UnftTwin.Device] {
+    public static func devices(named names: [String], firstIfindex: UInt32 = UnftTwin.Device.default.ifindex)
+        -> [UnftTwin.Device]
+    {
         names.enumerated().map { UnftTwin.Device(name: $1, ifindex: firstIfindex + UInt32($0)) }
     }
 }
