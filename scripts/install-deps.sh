@@ -70,9 +70,9 @@ if [[ "$mode" == "--vm" ]]; then
   # Debian 12 (6.1) and 6.12, Debian 13's default, which bookworm carries too. Both by their
   # metapackages (linux-image-6.12-amd64 depends on the newest linux-image-6.12.*+deb12-amd64),
   # so the names follow the archive's point releases instead of going stale. dkms: the DKMS build
-  # of kmod/dkms.conf for both (scripts/vm/dkms-check.sh).
+  # of kmod/dkms.conf for both (scripts/vm/dkms-check.sh). ethtool: families.sh drives its family.
   pkgs+=(qemu-system-x86 linux-image-amd64 linux-headers-amd64
-    linux-image-6.12-amd64 linux-headers-6.12-amd64 busybox-static kmod dkms)
+    linux-image-6.12-amd64 linux-headers-6.12-amd64 busybox-static kmod dkms ethtool)
 fi
 
 missing=()

@@ -4,7 +4,7 @@
 #   * devlink (`devlink dev show`: a dump, whatever devices there are; the guest kernel has no
 #     netdevsim), rtnetlink (`ip link add/set/del` of a dummy device, added twice: EEXIST),
 #     nlctrl (`genl ctrl list`),
-#     ethtool (`ethtool -i` when the host has the binary), and our own net_flow_nl (unft);
+#     ethtool (`ethtool DEV` and `ethtool -k DEV` when the host has the binary), and our own net_flow_nl (unft);
 #   * the file names every generic family on its own (NEWFAMILY records), so `flowtrace show`
 #     decodes every devlink and rt-link message with operation and attribute names and no
 #     decode error, every request and ACK carry the same call id, and `flowtrace stats` counts
@@ -67,7 +67,10 @@ step "drive the families"
 devlink dev show >$work/devlink.out 2>&1 || echo "    note: devlink dev show: $(cat $work/devlink.out)"
 ip link add ftdummy0 type dummy || bad "ip link add dummy"
 ip link set ftdummy0 mtu 1400 up || bad "ip link set"
-if command -v ethtool >/dev/null; then ethtool -i ftdummy0 >/dev/null 2>&1; ethtool_ran=1; else ethtool_ran=0; echo "    note: no ethtool binary"; fi
+# ethtool's link settings and features go over its netlink family (-i is still an ioctl).
+if command -v ethtool >/dev/null; then
+	ethtool ftdummy0 >/dev/null 2>&1; ethtool -k ftdummy0 >/dev/null 2>&1; ethtool_ran=1
+else ethtool_ran=0; echo "    note: no ethtool binary"; fi
 ip link add ftdummy0 type dummy 2>$work/eexist.err && bad "adding ftdummy0 twice succeeded"
 ip link del ftdummy0 || bad "ip link del"
 genl ctrl list >/dev/null 2>&1 || echo "    note: genl ctrl list failed"
@@ -106,8 +109,9 @@ def has(fam, op, req=True):
 for fam, op in [("devlink", "get"), ("rt-link", "newlink"), ("rt-link", "dellink")]:
     if not has(fam, op):
         fails.append(f"no {fam} {op} request decoded")
-if ethtool and not has("ethtool", "drvinfo-get"):
-    fails.append("no ethtool drvinfo-get request")
+for op in ("linkinfo-get", "features-get"):
+    if ethtool and not has("ethtool", op):
+        fails.append(f"no ethtool {op} request decoded")
 names = [l for l in lines if l.get("family") == "rt-link" and l.get("op") == "newlink" and l.get("request")]
 if names and not any(l.get("attrs", {}).get("ifname") == "ftdummy0" for l in names):
     fails.append("rt-link newlink without ifname ftdummy0")
