@@ -4,11 +4,14 @@
 #   * devlink (`devlink dev show`: a dump, whatever devices there are; the guest kernel has no
 #     netdevsim), rtnetlink (`ip link add/set/del` of a dummy device, added twice: EEXIST),
 #     nlctrl (`genl ctrl list`),
-#     ethtool (`ethtool DEV` and `ethtool -k DEV` when the host has the binary), and our own net_flow_nl (unft);
+#     ethtool (`ethtool DEV` and `ethtool -k DEV` when the host has the binary), and our own
+#     net_flow_nl (unft);
 #   * the file names every generic family on its own (NEWFAMILY records), so `flowtrace show`
 #     decodes every devlink and rt-link message with operation and attribute names and no
 #     decode error, every request and ACK carry the same call id, and `flowtrace stats` counts
 #     each request under its family and operation; `stats --failed` lists the EEXIST.
+#   * tshark with the dissectors `flowtrace wireshark print` generates shows every ethtool and
+#     devlink attribute value `flowtrace show --json` gives, and no other (tshark-vs-show.py).
 # The kernel's specs come from scripts/install-deps.sh --specs (the host's cache, found below or
 # named by VMTEST_SPECS); without them the names checks are skipped with a note.
 set -u
@@ -130,6 +133,17 @@ if fails:
     sys.exit("; ".join(fails[:8]))
 print(f"    {len(lines)} messages, {len(ops)} operations, all decoded")
 PY
+
+step "tshark with the generated dissectors agrees with show --json"
+if command -v tshark >/dev/null && [ -n "$specs" ]; then
+	"$ft" wireshark print "${specargs[@]}" >$work/any.lua 2>$work/lua.err || bad "wireshark print: $(tail -3 $work/lua.err)"
+	HOME=$work tshark -r $res/families.pcapng -X lua_script:$work/any.lua -T json >$work/tshark.json 2>$work/tshark.err ||
+		bad "tshark: $(tail -3 $work/tshark.err)"
+	$py $root/scripts/vm/tshark-vs-show.py $work/show.jsonl $work/tshark.json ethtool devlink ||
+		bad "tshark and flowtrace show --json differ"
+else
+	echo "    note: no tshark or no kernel specs: not compared"
+fi
 
 step "flowtrace stats and stats --failed"
 "$ft" stats "${specargs[@]}" $res/families.pcapng >$work/stats.txt 2>&1 || bad "flowtrace stats: $(cat $work/stats.txt)"
