@@ -133,10 +133,11 @@ private func mutate(_ bytes: [UInt8], _ rng: inout Xorshift) -> [UInt8] {
             ).encoded())
         try h.waitFor("the answer") { $0.answers == 1 }
         // ~2.6 MB of pages do not fit the socket: the rest waits in the twin, which meanwhile
-        // serves another client at once.
-        let t = MonotonicClock.now()
+        // serves another client. A twin that waited for the slow reader (who reads only after
+        // this) would never answer, and the client's timeout would fail the call; no wall-clock
+        // bound, which a loaded machine breaks.
         let other = try h.client().get(.getTables, ifindex: ifindex)
-        #expect(other.errno == 0 && Double(MonotonicClock.now() - t) / 1e9 < 1)
+        #expect(other.errno == 0)
         let got = try slow.collect(sequence: 5, timeout: 10, dump: true)
         let flows = try got.filter { $0.header.type == 0x1c }.flatMap { try $0.flowTable().attributes.flows ?? [] }
         #expect(flows == many)
