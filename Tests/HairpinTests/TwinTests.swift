@@ -450,7 +450,8 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         let h = try TwinHarness()
         let t = MonotonicClock.now()
         let r = try h.client().get(.getTables, ifindex: ifindex)
-        #expect(elapsed(since: t) < 0.5)
+        // Not after the harness's 5 s listener timeout; a margin wide enough for a loaded machine.
+        #expect(elapsed(since: t) < 2.5)
         #expect(r.errno == ENOTCONN && r.errorMessage?.contains("no hairpin listener") == true)
         #expect(h.twin.counters.forwarded == 0 && h.twin.counters.errors(ENOTCONN) == 1)
     }
