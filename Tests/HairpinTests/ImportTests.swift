@@ -226,6 +226,11 @@ struct ImportTests {
         (" priority=10,nw_proto= actions=drop", "nw_proto: no value"),
         (" priority=10,ip actions=mod_vlan_vid:5000", "action mod_vlan_vid:5000: not a VLAN id"),
         (" priority=10,ip actions=ct(commit,output:2", "actions: unbalanced '('"),
+        // One field twice (ovs-ofctl refuses it too): two matches that contradict each other.
+        (" priority=10,tcp,tp_dst=444,tp_dst=443 actions=drop", "tp_dst=443: tp_dst is given twice"),
+        (" priority=10,tcp,tcp_dst=444,tp_dst=443 actions=drop", "tp_dst=443: tp_dst is given twice"),
+        (" priority=10,ip,nw_src=10.0.0.0/8,ip_src=10.0.0.1 actions=drop", "ip_src=10.0.0.1: nw_src is given twice"),
+        (" priority=10,priority=11,ip actions=drop", "priority=11: priority is given twice"),
     ])
     func ovsMalformedLines(_ bad: String, _ reason: String) throws {
         let text = "OFPST_FLOW reply (OF1.3) (xid=0x2):\n priority=1 actions=drop\n" + bad + "\n"

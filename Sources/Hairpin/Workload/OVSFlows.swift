@@ -47,6 +47,17 @@ public struct OVSFlow: Hashable, Sendable {
 }
 
 public enum OVSFlowReader {
+    /// Each field's one name, for every name OVS accepts for it.
+    static let sameField: [String: String] = [
+        "priority": "priority", "in_port": "in_port",
+        "dl_src": "dl_src", "eth_src": "dl_src", "dl_dst": "dl_dst", "eth_dst": "dl_dst",
+        "dl_type": "dl_type", "eth_type": "dl_type", "dl_vlan": "dl_vlan", "vlan_vid": "dl_vlan",
+        "nw_src": "nw_src", "ip_src": "nw_src", "nw_dst": "nw_dst", "ip_dst": "nw_dst",
+        "nw_proto": "nw_proto", "ip_proto": "nw_proto",
+        "tp_src": "tp_src", "tcp_src": "tp_src", "udp_src": "tp_src",
+        "tp_dst": "tp_dst", "tcp_dst": "tp_dst", "udp_dst": "tp_dst",
+    ]
+
     /// Statistics and properties that describe a flow's life, not what it matches.
     static let ignored: Set<String> = [
         "cookie", "duration", "table", "n_packets", "n_bytes", "idle_age", "hard_age", "idle_timeout",
@@ -75,6 +86,7 @@ public enum OVSFlowReader {
         var ethType: UInt16?
         var transport: [(isSource: Bool, value: UInt16, mask: UInt16, name: String)] = []
         let matchPart = body[body.startIndex..<at]
+        var seen = Set<String>()
         for item in matchPart.split(whereSeparator: { $0 == UInt8(ascii: ",") || TextLines.isSpace($0) }) {
             let key: String
             let value: ArraySlice<UInt8>?
@@ -86,6 +98,11 @@ public enum OVSFlowReader {
                 value = nil
             }
             if ignored.contains(key) { continue }
+            // A field given twice (under either of its names) would be two matches on it that
+            // contradict or repeat each other; ovs-ofctl refuses such a flow too.
+            if let field = sameField[key], !seen.insert(field).inserted {
+                throw bad("\(key)=\(TextLines.quoted(value ?? [])): \(field) is given twice")
+            }
             func need() throws(ImportError) -> ArraySlice<UInt8> {
                 guard let value, !value.isEmpty else { throw bad("\(key): no value") }
                 return value
