@@ -94,6 +94,9 @@ public struct CallTracker {
         var frame: Int
         var dump: Bool
         var ack: Bool
+        /// The pid of the process that sent the request, or of its first answer naming one
+        /// (a request sent with nlmsg_pid 0 carries no port, so no process); nil: not known.
+        var process: Int32?
     }
     var familyCalls: [FamilyKey: FamilyCall] = [:]
     /// The last ENCAP answers by nlmsg_seq & (size - 1): (nlmsg_seq, call, command).
@@ -111,11 +114,13 @@ public struct CallTracker {
     public var openCalls: Int { apiCalls.count + encapCalls.count + familyCalls.count }
 
     /// Feeds the next message of the file (the record's first message, summarised). `frame` is
-    /// the record's 1-based frame number; `synthetic` records belong to no call.
+    /// the record's 1-based frame number; `synthetic` records belong to no call. `process`: the
+    /// pid its comment names (`NetlinkProcess`), which keeps apart the calls of two processes
+    /// that held the same port one after the other.
     @inline(__always)
     public mutating func observe(
         _ s: MessageSummary, families: FamilyTable, timestamp: UInt64, frame: Int,
-        synthetic: Bool = false
+        synthetic: Bool = false, process: Int32? = nil
     ) -> CallEvent {
         var e = CallEvent()
         if synthetic { return e }
@@ -129,7 +134,7 @@ public struct CallTracker {
             }
         case .done:
             guard s.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric else {
-                familyAnswer(s, final: .done, timestamp: timestamp, into: &e)
+                familyAnswer(s, final: .done, timestamp: timestamp, process: process, into: &e)
                 break
             }
             e.leg = .api
@@ -137,12 +142,12 @@ public struct CallTracker {
             // Not an API call's: another family's dump, else an API orphan as before.
             if e.orphan, !familyCalls.isEmpty {
                 var other = CallEvent()
-                familyAnswer(s, final: .done, timestamp: timestamp, into: &other)
+                familyAnswer(s, final: .done, timestamp: timestamp, process: process, into: &other)
                 if !other.orphan { e = other }
             }
         case .ack, .error:
             guard s.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric else {
-                familyAnswer(s, final: .ack, timestamp: timestamp, into: &e)
+                familyAnswer(s, final: .ack, timestamp: timestamp, process: process, into: &e)
                 break
             }
             switch families.fastKind(ofType: s.familyID) {
@@ -153,7 +158,7 @@ public struct CallTracker {
                 e.leg = .api
                 apiAnswer(s, role: .apiFinal, timestamp: timestamp, into: &e)
             case .other:
-                familyAnswer(s, final: .ack, timestamp: timestamp, into: &e)
+                familyAnswer(s, final: .ack, timestamp: timestamp, process: process, into: &e)
             default:
                 break
             }
@@ -161,9 +166,9 @@ public struct CallTracker {
             guard otherFamilies else { break }
             if s.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric && s.familyID < Netlink.minFamilyType { break }
             if s.isRequest {
-                familyRequest(s, timestamp: timestamp, frame: frame, into: &e)
+                familyRequest(s, timestamp: timestamp, frame: frame, process: process, into: &e)
             } else {
-                familyAnswer(s, final: .reply, timestamp: timestamp, into: &e)
+                familyAnswer(s, final: .reply, timestamp: timestamp, process: process, into: &e)
             }
         case .hairpin:
             e.leg = .hairpin
@@ -182,8 +187,11 @@ public struct CallTracker {
     }
 
     /// A request of another family opens a call, remembered by (protocol, nlmsg_pid, nlmsg_seq)
-    /// (replacing an open one with the same key).
-    mutating func familyRequest(_ s: MessageSummary, timestamp: UInt64, frame: Int, into e: inout CallEvent) {
+    /// (replacing an open one with the same key; a replaced call of another process is no
+    /// duplicate: that process is gone and its port was given to this one).
+    mutating func familyRequest(
+        _ s: MessageSummary, timestamp: UInt64, frame: Int, process: Int32?, into e: inout CallEvent
+    ) {
         calls += 1
         e.call = calls
         e.role = .familyRequest
@@ -192,33 +200,43 @@ public struct CallTracker {
         e.requestCommand = s.command
         e.netlinkProtocol = s.netlinkProtocol
         let key = FamilyKey(netlinkProtocol: s.netlinkProtocol, port: s.port, seq: s.netlinkSeq)
-        if let old = familyCalls[key] { e.replacedCall = old.call }
+        if let old = familyCalls[key], Self.sameProcess(old.process, process) { e.replacedCall = old.call }
         familyCalls[key] = FamilyCall(
             call: calls, type: s.familyID, command: s.command, start: timestamp, frame: frame,
-            dump: s.isDump, ack: s.wantsAck)
+            dump: s.isDump, ack: s.wantsAck, process: process)
     }
 
     enum FamilyAnswerKind { case reply, done, ack }
 
+    /// Two messages may be of one call unless both name their process and the processes differ.
+    @inline(__always)
+    static func sameProcess(_ a: Int32?, _ b: Int32?) -> Bool { a == nil || b == nil || a == b }
+
     /// A reply, NLMSG_DONE or ACK/error of another family's call: by (protocol, port, seq), else
-    /// (protocol, 0, seq). Final: the ACK or error; a dump's NLMSG_DONE; the reply of a request
-    /// that asked for neither a dump nor an ACK.
+    /// (protocol, 0, seq), skipping a call of another process. Final: the ACK or error; a dump's
+    /// NLMSG_DONE; the reply of a request that asked for neither a dump nor an ACK.
     mutating func familyAnswer(
-        _ s: MessageSummary, final kind: FamilyAnswerKind, timestamp: UInt64, into e: inout CallEvent
+        _ s: MessageSummary, final kind: FamilyAnswerKind, timestamp: UInt64, process: Int32?,
+        into e: inout CallEvent
     ) {
         guard otherFamilies else { return }
         e.role = .familyAnswer
         e.netlinkProtocol = s.netlinkProtocol
         let seq = kind == .ack ? (s.ackedSeq ?? s.netlinkSeq) : s.netlinkSeq
         var key = FamilyKey(netlinkProtocol: s.netlinkProtocol, port: s.port, seq: seq)
-        var found = familyCalls[key]
+        var found = familyCalls[key].flatMap { Self.sameProcess($0.process, process) ? $0 : nil }
         if found == nil, s.port != 0 {
             key.port = 0
-            found = familyCalls[key]
+            found = familyCalls[key].flatMap { Self.sameProcess($0.process, process) ? $0 : nil }
         }
-        guard let c = found else {
+        guard var c = found else {
             e.orphan = true
             return
+        }
+        if c.process == nil, let process {
+            // The first answer naming a process names the call's (its request had no port).
+            c.process = process
+            familyCalls[key] = c
         }
         e.call = c.call
         e.requestType = c.type

@@ -52,7 +52,41 @@ public struct FailedRequest: Sendable {
     public var message: String?
 }
 
+/// What `flowtrace stats --by-process` counts of one process.
+public struct ProcessCounts: Sendable, Equatable {
+    public var messages = 0
+    public var requests = 0
+    /// Answers carrying an error.
+    public var errors = 0
+    public init(messages: Int = 0, requests: Int = 0, errors: Int = 0) {
+        self.messages = messages
+        self.requests = requests
+        self.errors = errors
+    }
+}
+
 extension TraceStats {
+    /// Counts one record for `--by-process`. A request sent with nlmsg_pid 0 (iproute2, genl,
+    /// YNL) carries no port to name its process; its call's answers do, so it counts for the
+    /// process of the first answer of its call that names one.
+    @inline(never)
+    mutating func countProcess(_ p: NetlinkProcess?, _ s: MessageSummary?, _ e: CallEvent) {
+        let isRequest = s?.isRequest ?? false
+        guard let p else {
+            if isRequest, e.call != 0 { unnamedRequests[e.call, default: 0] += 1 }
+            return
+        }
+        var c = processes[p] ?? ProcessCounts()
+        c.messages += 1
+        if isRequest { c.requests += 1 }
+        if e.call != 0, !isRequest, let n = unnamedRequests.removeValue(forKey: e.call) {
+            c.messages += n
+            c.requests += n
+        }
+        if let s, let st = s.status, st != 0, s.isAnswer { c.errors += 1 }
+        processes[p] = c
+    }
+
     /// Counts one message of a call or family other than our two.
     @inline(never)
     mutating func countFamily(

@@ -55,6 +55,15 @@ public struct TraceStats {
     public internal(set) var failedRequests: [FailedRequest] = []
     var openRequests: [Int: FailedRequest] = [:]
 
+    /// Count messages per process (`processes`), from the comments `flowtrace capture` writes:
+    /// off unless asked, as it decodes every comment.
+    public var tracksProcesses = false
+    /// Per process: its messages, requests and error answers.
+    public internal(set) var processes: [NetlinkProcess: ProcessCounts] = [:]
+    /// Requests that named no process (sent with nlmsg_pid 0), by call, until an answer of their
+    /// call names it.
+    var unnamedRequests: [Int: Int] = [:]
+
     /// Open SET/DEL calls on the hairpin leg, by ENCAP SEQ: which table each flow is in. A
     /// batch whose flows share one table (nearly all) is a count and the table; the others
     /// keep the list in `mixedTables`.
@@ -76,25 +85,50 @@ public struct TraceStats {
         var families = reader.families
         while let r = try reader.nextCore() {
             if FamilyTable.mayTeach(r) { families = reader.families }
-            add(r, families: families, frame: tracksFailures ? reader.frameNumber : 0)
+            let frame = tracksFailures || tracksProcesses ? reader.frameNumber : 0
+            if tracksProcesses {
+                let process = reader.recordProcess
+                add(r, families: families, frame: frame, process: process?.pid, named: process)
+            } else {
+                add(r, families: families, frame: frame, process: reader.recordProcessID)
+            }
         }
     }
 
     /// `frame`: the record's 1-based frame number, for `failedRequests` (0: its record count).
-    public mutating func add(_ record: TraceRecord, families: FamilyTable, frame: Int = 0) {
-        add(RecordCore(record), families: families, frame: frame)
+    /// Returns what the call tracker said of the record (nothing for a snapshot or malformed
+    /// record).
+    @discardableResult
+    public mutating func add(_ record: TraceRecord, families: FamilyTable, frame: Int = 0) -> CallEvent {
+        let process = record.comment.flatMap(NetlinkProcess.init(comment:))
+        return add(RecordCore(record), families: families, frame: frame, process: process?.pid, named: process)
     }
 
-    @inline(__always)
-    mutating func add(_ record: RecordCore, families: FamilyTable, frame: Int = 0) {
+    /// `process`: the pid the record's comment names; `named`: that process, when
+    /// `tracksProcesses`.
+    @inline(__always) @discardableResult
+    mutating func add(
+        _ record: RecordCore, families: FamilyTable, frame: Int = 0, process: Int32? = nil,
+        named: NetlinkProcess? = nil
+    ) -> CallEvent {
         records += 1
         if firstTimestamp == nil { firstTimestamp = record.timestamp }
         lastTimestamp = record.timestamp
-        if record.synthetic { synthetic += 1; return }
+        if record.synthetic {
+            synthetic += 1
+            if tracksProcesses, let named { countProcess(named, nil, CallEvent()) }
+            return CallEvent()
+        }
         let recorded = families.leg(of: record)
         let s = SummaryDecoder.summarize(record.netlink, families: families, netlinkProtocol: record.netlinkProtocol)
-        if s.kind == .malformed { malformed += 1; return }
-        let e = calls.observe(s, families: families, timestamp: record.timestamp, frame: frame > 0 ? frame : records)
+        if s.kind == .malformed {
+            malformed += 1
+            if tracksProcesses { countProcess(named, s, CallEvent()) }
+            return CallEvent()
+        }
+        let e = calls.observe(
+            s, families: families, timestamp: record.timestamp, frame: frame > 0 ? frame : records, process: process)
+        if tracksProcesses { countProcess(named, s, e) }
         if tracksFailures {
             trackFailure(s, e, netlink: record.netlink, families: families, frame: frame > 0 ? frame : records)
         }
@@ -108,7 +142,7 @@ public struct TraceStats {
         // from (the listener, the twin or module answering itself, a fault, a timeout).
         guard let cmd = e.command != 0xff ? e.command : s.apiCommand else {
             if s.kind == .error, let st = status { errnos[st, default: 0] += 1 }
-            return
+            return e
         }
         let failed = status.map { $0 != 0 && (s.kind == .hairpin || s.kind == .error) } ?? false
         let b = bucket(leg, cmd)
@@ -126,7 +160,7 @@ public struct TraceStats {
         // answers say which were applied.
         guard leg == .hairpin, cmd == NFL.Command.setFlows.rawValue || cmd == NFL.Command.delFlows.rawValue,
             let seq = s.encapSeq
-        else { return }
+        else { return e }
         // The summary describes the record's first message; the record-wide walks below are
         // the reference, used whenever the record is more than that one message.
         let single = Int(record.netlink.loadUnaligned(as: UInt32.self)) == record.netlink.count
@@ -153,7 +187,7 @@ public struct TraceStats {
             }
         } else {
             let slot = batches.find(seq)
-            guard slot >= 0 else { return }
+            guard slot >= 0 else { return e }
             let batch = batches.value(at: slot)
             if batch.mixed {
                 let tables = mixedTables[seq] ?? []
@@ -172,6 +206,7 @@ public struct TraceStats {
                 if batch.mixed { mixedTables[seq] = nil }
             }
         }
+        return e
     }
 
     @inline(__always)
