@@ -134,4 +134,46 @@ import LibFlowTable
         #expect(fast.processes == want)
         #expect(each.processes == want)
     }
+
+    /// `genl` asks nlctrl with nlmsg_pid 0, so only the answers name it: its GETFAMILY, the
+    /// NEWFAMILY reply and the ACK are one call, as any family's, and count for it.
+    @Test func nlctrlRequestsAreCallsOfTheirProcess() throws {
+        let dir = try TempDir()
+        let path = dir.file("genl.pcapng")
+        let r = try Recorder(path: path, families: [], recordsAPI: true, recordsOther: true, sessionComment: "t")
+        var t: UInt64 = 1_000_000_000
+        func put(_ bytes: [UInt8], _ dir: TraceDirection, _ comment: String?) {
+            t += 1000
+            bytes.withUnsafeBytes { r.record(leg: .unknown, direction: dir, bytes: $0, timestamp: t, comment: comment) }
+        }
+        func newFamily(seq: UInt32, port: UInt32) -> [UInt8] {
+            var w = NetlinkWriter()
+            let s = w.beginMessage(type: Controller.familyID, flags: 0, sequence: seq, port: port)
+            w.genericHeader(command: 1, version: 2)
+            w.put(2, string: "toy")
+            w.endMessage(s)
+            return w.bytes
+        }
+        var w = NetlinkWriter(capacity: 64)
+        Controller.getFamily(id: Self.family, sequence: 1, port: 0, into: &w)
+        let genl = "pid 30 (genl)"
+        put(w.bytes, .toKernel, nil)  // 1: GETFAMILY, nlmsg_pid 0
+        put(newFamily(seq: 1, port: Self.port), .toUser, genl)  // 2
+        var ack = Self.ack(seq: 1)
+        ack[24] = UInt8(Controller.familyID)  // the echoed header's type
+        put(ack, .toUser, genl)  // 3
+        put(newFamily(seq: 0, port: 0), .toUser, nil)  // 4: the kernel's notification
+        put(Self.request(seq: 2, port: Self.port), .toKernel, genl)  // 5
+        put(Self.ack(seq: 2), .toUser, genl)  // 6
+        r.close()
+        #expect(try Self.calls(path) == [1, 1, 1, 0, 2, 2])
+
+        var stats = TraceStats()
+        stats.tracksProcesses = true
+        try stats.add(contentsOf: TraceReader(path: path))
+        #expect(stats.processes == [NetlinkProcess(pid: 30, command: "genl"): ProcessCounts(messages: 5, requests: 2)])
+        let nlctrl = stats.familyOperations.filter { $0.key.family == "nlctrl" }
+        #expect(nlctrl.count == 1 && nlctrl.first?.value.requests == 1 && nlctrl.first?.value.answers == 2)
+        #expect(nlctrl.first?.key.command == Controller.Command.getFamily)
+    }
 }

@@ -9,14 +9,15 @@ import LibFlowTable
 
 /// Which part of its call a message is.
 public enum CallRole: UInt8, Sendable {
-    /// Belongs to no call: nlctrl, registration, the snapshot, or an answer that matches nothing.
+    /// Belongs to no call: registration, the snapshot, a notification, or an answer that matches
+    /// nothing.
     case none
     case apiRequest, apiReply, apiDone, apiFinal
     case encapRequest, encapAnswer
     /// unft's NLMSG_ERROR refusing an ENCAP answer (or the ACK of one, in older traces).
     case hairpinAck
-    /// A request of another family (or another netlink protocol), and its answers: replies,
-    /// NLMSG_DONE, the ACK or error.
+    /// A request of another family (nlctrl included, or another netlink protocol), and its
+    /// answers: replies, NLMSG_DONE, the ACK or error.
     case familyRequest, familyAnswer
 }
 
@@ -157,10 +158,19 @@ public struct CallTracker {
             case .flowTable:
                 e.leg = .api
                 apiAnswer(s, role: .apiFinal, timestamp: timestamp, into: &e)
-            case .other:
+            case .other, .controller:
                 familyAnswer(s, final: .ack, timestamp: timestamp, process: process, into: &e)
             default:
                 break
+            }
+        case .controller:
+            // nlctrl's requests (GETFAMILY…) are calls as any family's; the kernel's
+            // notifications (nlmsg_pid and nlmsg_seq 0) answer nothing.
+            guard otherFamilies else { break }
+            if s.isRequest {
+                familyRequest(s, timestamp: timestamp, frame: frame, process: process, into: &e)
+            } else if s.port != 0 || s.netlinkSeq != 0 {
+                familyAnswer(s, final: .reply, timestamp: timestamp, process: process, into: &e)
             }
         case .other:
             guard otherFamilies else { break }
