@@ -69,21 +69,22 @@ extension TraceStats {
     /// Counts one record for `--by-process`. A request sent with nlmsg_pid 0 (iproute2, genl,
     /// YNL) carries no port to name its process; its call's answers do, so it counts for the
     /// process of the first answer of its call that names one.
+    /// Counts the record `add` just kept (`lastEvent`) for its process.
     @inline(never)
-    mutating func countProcess(_ p: NetlinkProcess?, _ s: MessageSummary?, _ e: CallEvent) {
-        let isRequest = s?.isRequest ?? false
+    mutating func countProcess(_ p: NetlinkProcess?) {
+        let isRequest = lastRequest, failed = lastFailed, call = lastEvent.call
         guard let p else {
-            if isRequest, e.call != 0 { unnamedRequests[e.call, default: 0] += 1 }
+            if isRequest, call != 0 { unnamedRequests[call, default: 0] += 1 }
             return
         }
         var c = processes[p] ?? ProcessCounts()
         c.messages += 1
         if isRequest { c.requests += 1 }
-        if e.call != 0, !isRequest, let n = unnamedRequests.removeValue(forKey: e.call) {
+        if call != 0, !isRequest, let n = unnamedRequests.removeValue(forKey: call) {
             c.messages += n
             c.requests += n
         }
-        if let s, let st = s.status, st != 0, s.isAnswer { c.errors += 1 }
+        if failed { c.errors += 1 }
         processes[p] = c
     }
 

@@ -63,6 +63,13 @@ public struct TraceStats {
     /// Requests that named no process (sent with nlmsg_pid 0), by call, until an answer of their
     /// call names it.
     var unnamedRequests: [Int: Int] = [:]
+    /// What the call tracker said of the last record, kept only for `add(_:families:frame:)`
+    /// to hand back (a copy per record is a visible share of the plain pass).
+    var keepsEvent = false
+    var lastEvent = CallEvent()
+    /// With `lastEvent`: the record was a request; an answer carrying an error.
+    var lastRequest = false
+    var lastFailed = false
 
     /// Open SET/DEL calls on the hairpin leg, by ENCAP SEQ: which table each flow is in. A
     /// batch whose flows share one table (nearly all) is a count and the table; the others
@@ -83,15 +90,12 @@ public struct TraceStats {
         // Our own copy of the family table, refreshed only after a record that may have
         // changed it: fetching it from the reader per record cost retains and releases.
         var families = reader.families
+        keepsEvent = tracksProcesses
+        let frames = tracksFailures || tracksProcesses
         while let r = try reader.nextCore() {
             if FamilyTable.mayTeach(r) { families = reader.families }
-            let frame = tracksFailures || tracksProcesses ? reader.frameNumber : 0
-            if tracksProcesses {
-                let process = reader.recordProcess
-                add(r, families: families, frame: frame, process: process?.pid, named: process)
-            } else {
-                add(r, families: families, frame: frame, process: reader.recordProcessID)
-            }
+            add(r, families: families, frame: frames ? reader.frameNumber : 0, process: reader.recordProcessID)
+            if tracksProcesses { countProcess(reader.recordProcess) }
         }
     }
 
@@ -101,34 +105,33 @@ public struct TraceStats {
     @discardableResult
     public mutating func add(_ record: TraceRecord, families: FamilyTable, frame: Int = 0) -> CallEvent {
         let process = record.comment.flatMap(NetlinkProcess.init(comment:))
-        return add(RecordCore(record), families: families, frame: frame, process: process?.pid, named: process)
+        keepsEvent = true
+        add(RecordCore(record), families: families, frame: frame, process: process?.pid)
+        if tracksProcesses { countProcess(process) }
+        return lastEvent
     }
 
-    /// `process`: the pid the record's comment names; `named`: that process, when
-    /// `tracksProcesses`.
-    @inline(__always) @discardableResult
-    mutating func add(
-        _ record: RecordCore, families: FamilyTable, frame: Int = 0, process: Int32? = nil,
-        named: NetlinkProcess? = nil
-    ) -> CallEvent {
+    /// `process`: the pid the record's comment names.
+    @inline(__always)
+    mutating func add(_ record: RecordCore, families: FamilyTable, frame: Int = 0, process: Int32? = nil) {
         records += 1
         if firstTimestamp == nil { firstTimestamp = record.timestamp }
         lastTimestamp = record.timestamp
         if record.synthetic {
             synthetic += 1
-            if tracksProcesses, let named { countProcess(named, nil, CallEvent()) }
-            return CallEvent()
+            if keepsEvent { keep(CallEvent(), request: false, failed: false) }
+            return
         }
         let recorded = families.leg(of: record)
         let s = SummaryDecoder.summarize(record.netlink, families: families, netlinkProtocol: record.netlinkProtocol)
         if s.kind == .malformed {
             malformed += 1
-            if tracksProcesses { countProcess(named, s, CallEvent()) }
-            return CallEvent()
+            if keepsEvent { keep(CallEvent(), request: s.isRequest, failed: false) }
+            return
         }
         let e = calls.observe(
             s, families: families, timestamp: record.timestamp, frame: frame > 0 ? frame : records, process: process)
-        if tracksProcesses { countProcess(named, s, e) }
+        if keepsEvent { keep(e, request: s.isRequest, failed: (s.status ?? 0) != 0 && s.isAnswer) }
         if tracksFailures {
             trackFailure(s, e, netlink: record.netlink, families: families, frame: frame > 0 ? frame : records)
         }
@@ -142,7 +145,7 @@ public struct TraceStats {
         // from (the listener, the twin or module answering itself, a fault, a timeout).
         guard let cmd = e.command != 0xff ? e.command : s.apiCommand else {
             if s.kind == .error, let st = status { errnos[st, default: 0] += 1 }
-            return e
+            return
         }
         let failed = status.map { $0 != 0 && (s.kind == .hairpin || s.kind == .error) } ?? false
         let b = bucket(leg, cmd)
@@ -160,7 +163,7 @@ public struct TraceStats {
         // answers say which were applied.
         guard leg == .hairpin, cmd == NFL.Command.setFlows.rawValue || cmd == NFL.Command.delFlows.rawValue,
             let seq = s.encapSeq
-        else { return e }
+        else { return }
         // The summary describes the record's first message; the record-wide walks below are
         // the reference, used whenever the record is more than that one message.
         let single = Int(record.netlink.loadUnaligned(as: UInt32.self)) == record.netlink.count
@@ -187,7 +190,7 @@ public struct TraceStats {
             }
         } else {
             let slot = batches.find(seq)
-            guard slot >= 0 else { return e }
+            guard slot >= 0 else { return }
             let batch = batches.value(at: slot)
             if batch.mixed {
                 let tables = mixedTables[seq] ?? []
@@ -206,7 +209,13 @@ public struct TraceStats {
                 if batch.mixed { mixedTables[seq] = nil }
             }
         }
-        return e
+    }
+
+    @inline(never)
+    mutating func keep(_ e: CallEvent, request: Bool, failed: Bool) {
+        lastEvent = e
+        lastRequest = request
+        lastFailed = failed
     }
 
     @inline(__always)

@@ -255,12 +255,14 @@ public final class TraceReader {
     /// building the comment's text; nothing to do on a file without comments.
     @inline(__always)
     var recordProcessID: Int32? {
-        guard let p = commentSource else { return nil }
-        return Self.processID(p)
+        // Only tested here: taking the packet out would copy it on every record.
+        if commentSource == nil { return nil }
+        return commentProcessID()
     }
 
     @inline(never)
-    static func processID(_ p: PcapngReader.Packet) -> Int32? {
+    func commentProcessID() -> Int32? {
+        guard let p = commentSource else { return nil }
         var it = p.optionIterator()
         while let o = try? it.next() {
             if o.code == Pcapng.optComment, let pid = NetlinkProcess.pid(inComment: o.value) { return pid }
