@@ -105,8 +105,8 @@ public struct CallTracker {
         repeating: (UInt64.max, 0, 0), count: CallTracker.ringSize)
     static let ringSize = 256
 
-    /// Whether requests of other families (and protocols) open calls. `CallLog` audits our calls
-    /// only and numbers them densely.
+    /// Whether requests of other families (nlctrl included, and other protocols) open calls.
+    /// Off, only our calls are numbered; show, stats, audit and export keep it on and agree.
     public let otherFamilies: Bool
 
     public init(otherFamilies: Bool = true) { self.otherFamilies = otherFamilies }
