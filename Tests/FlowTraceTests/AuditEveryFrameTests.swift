@@ -150,7 +150,9 @@ import LiveCapture
         #expect(control.count >= 5)
         // GETFAMILY, NEWFAMILY and its ACK are one call.
         #expect(
-            loaded.contains { $0.summary.kind == .controller && $0.summary.isRequest && $0.event.role == .familyRequest })
+            loaded.contains {
+                $0.summary.kind == .controller && $0.summary.isRequest && $0.event.role == .familyRequest
+            })
         try expectFound(name, control, "control record")
     }
 
