@@ -112,6 +112,8 @@ public enum LuaEmitter {
                 "                                      net_flow_nl.flow.uid, net_flow_nl.field_ref.header,",
                 "                                      nfl_hairpin.encap.seq, nfl_hairpin.listener.port",
                 "  <family>.<set>.<attr>.<flag>        one bit of a flags attribute",
+                "  <family>.<struct>.<member>          a member of a struct: a fixed header, an attribute",
+                "                                      holding a struct, a sub-message's header",
             ] + context.aliasLines + context.overrideLines + [
                 "  <family>.attr.len/.type/.nested/.net_byteorder/.data/.unknown   attribute headers, raw data",
                 "  <family>.malformed, .trailing, .unknown_attr, .failure           expert infos",
@@ -183,7 +185,7 @@ public enum LuaEmitter {
                             }
                             var parts = ["name = \(lua(YNLNames.cUpper(op.name)))"]
                             if let s = op.attributeSet { parts.append("set = \(lua(family.attributeSets[s].name))") }
-                            if let h = op.fixedHeader { parts.append("header = \(family.structs[h].size)") }
+                            if let h = op.fixedHeader { parts.append("header = \(lua(family.structs[h].name))") }
                             w.line("[\(v)] = { " + parts.joined(separator: ", ") + " },")
                         }
                     }
@@ -205,6 +207,7 @@ public enum LuaEmitter {
                 }
             }
             w.line("},")
+            try emitStructs(&w, family, context: context)
             w.line("sets = {")
             try w.indentedThrowing { w in
                 for set in family.attributeSets {
@@ -221,6 +224,58 @@ public enum LuaEmitter {
             w.line("},")
         }
         w.line("}")
+    }
+
+    /// Structs (fixed headers, binary attributes holding one) member by member, and sub-messages
+    /// as their formats by selector value.
+    static func emitStructs(_ w: inout CodeWriter, _ family: YNLFamily, context: Context) throws {
+        w.line("structs = {")
+        try w.indentedThrowing { w in
+            for st in family.structs {
+                w.line("[\(lua(st.name))] = { size = \(st.size), members = {")
+                try w.indentedThrowing { w in
+                    for (name, member) in st.members {
+                        var parts: [String]
+                        switch member {
+                        case .pad(let n):
+                            w.line("{ type = \"pad\", len = \(n) },")
+                            continue
+                        case .integer(let t):
+                            parts = ["type = \(lua(String(describing: t.scalar)))"]
+                            if let e = t.enumIndex { parts.append("enum = \(lua(family.enums[e].name))") }
+                            if t.asFlags { parts.append("enum_as_flags = true") }
+                            if t.bigEndian { parts.append("be = true") }
+                        case .binary(let n):
+                            parts = ["type = \"binary\", len = \(n)"]
+                        case .structure(let i):
+                            parts = ["type = \"struct\", struct = \(lua(family.structs[i].name))"]
+                        }
+                        let abbr = try context.memberAbbreviation(family, st.name, name)
+                        w.line(
+                            "{ key = \(lua(name)), name = \(lua(YNLNames.cUpper(name))), abbr = \(lua(abbr)), "
+                                + parts.joined(separator: ", ") + " },")
+                    }
+                }
+                w.line("} },")
+            }
+        }
+        w.line("},")
+        w.line("sub_messages = {")
+        w.indented { w in
+            for sub in family.subMessages {
+                w.line("[\(lua(sub.name))] = {")
+                w.indented { w in
+                    for format in sub.formats {
+                        var parts: [String] = []
+                        if let h = format.fixedHeader { parts.append("header = \(lua(family.structs[h].name))") }
+                        if let set = format.attributeSet { parts.append("set = \(lua(family.attributeSets[set].name))") }
+                        w.line("[\(lua(format.value))] = { " + parts.joined(separator: ", ") + " },")
+                    }
+                }
+                w.line("},")
+            }
+        }
+        w.line("},")
     }
 
     /// Command names by value for the cmd field: each request value by its operation, then the
@@ -262,6 +317,10 @@ public enum LuaEmitter {
             parts.append("levels = \(levels.count), nest = \(lua(family.attributeSets[s].name))")
         case .bitfield32(let e):
             if let e { parts.append("enum = \(lua(family.enums[e].name))") }
+        case .structure(let i):
+            parts.append("struct = \(lua(family.structs[i].name))")
+        case .subMessage(let index, let selector):
+            parts.append("sub_message = \(lua(family.subMessages[index].name)), selector = \(lua(selector))")
         default:
             break
         }
@@ -298,11 +357,13 @@ public enum LuaEmitter {
         return "{ " + parts.joined(separator: ", ") + " },"
     }
 
-    /// The runtime's type name: the YNL type, except what it shows alike (a struct or a C array
-    /// in a binary is bytes; a sub-message too, as its format depends on another attribute).
+    /// The runtime's type name: the YNL type, except what it shows alike (a C array in a binary
+    /// is bytes).
     static func luaType(_ attr: YNLAttribute) -> String {
         switch attr.kind {
-        case .structure, .array, .subMessage: return "binary"
+        case .structure: return "struct"
+        case .subMessage: return "sub-message"
+        case .array: return "binary"
         default: return attr.typeName
         }
     }
@@ -535,7 +596,7 @@ extension LuaEmitter {
         /// Field names the runtime registers itself, per family (see LuaRuntime.swift).
         static let runtimeFields = [
             "cmd", "version", "reserved", "attr.len", "attr.type", "attr.nested",
-            "attr.net_byteorder", "attr.data", "attr.unknown",
+            "attr.net_byteorder", "attr.data", "attr.unknown", "fixed_header",
             // expert infos are fields too
             "malformed", "trailing", "unknown_attr", "failure",
         ]
@@ -582,6 +643,20 @@ extension LuaEmitter {
                 for field in Self.runtimeFields {
                     try claim("\(prefix).\(field)", "the runtime's \(field)", file: family.file, path: "name")
                     taken.insert("\(prefix).\(field)")
+                }
+                for st in family.structs {
+                    for (name, member) in st.members {
+                        if case .pad = member { continue }
+                        let where_ = "definitions[\(st.name)].members[\(name)]"
+                        for n in [st.name, name] where !YNLNames.isFieldName(n) {
+                            throw SpecError(
+                                file: family.file, line: nil, path: where_,
+                                message: "'\(n)' cannot be part of a Wireshark field name (letters, digits, '_', '-' only)")
+                        }
+                        try claim(
+                            Self.memberAbbreviation(prefix, st.name, name), "struct \(st.name) member \(name)",
+                            file: family.file, path: where_)
+                    }
                 }
                 for set in family.attributeSets {
                     for attr in set.attributes where !attr.isUnused {
@@ -692,6 +767,15 @@ extension LuaEmitter {
                     message: "the Lua dissector needs the entry \(entry) of \(familyName) \(definition)")
             }
             return value
+        }
+
+        /// A struct member's filter field: <family>.<struct>.<member>.
+        static func memberAbbreviation(_ prefix: String, _ structName: String, _ member: String) -> String {
+            "\(prefix).\(YNLNames.cLower(structName)).\(YNLNames.cLower(member))"
+        }
+
+        func memberAbbreviation(_ family: YNLFamily, _ structName: String, _ member: String) throws -> String {
+            Self.memberAbbreviation(YNLNames.cLower(family.name), structName, member)
         }
 
         func abbreviation(_ ref: AttrRef) throws -> String {
