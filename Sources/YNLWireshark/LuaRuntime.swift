@@ -8,6 +8,26 @@
 
 enum LuaRuntime {
     static let source = #"""
+        -- One copy only. Wireshark loads the system plugin folder, then the personal one, then -X
+        -- lua_script files, into one Lua state (each file with globals of its own; package.loaded is
+        -- shared), and a second copy would register every protocol again. A system copy (make
+        -- install) gives way to a personal one (flowtrace wireshark install), which may hold more
+        -- families; any later copy stays out, saying so.
+        local THIS_FILE = (debug.getinfo(1, "S").source or ""):gsub("^@", "")
+        local PERSONAL_COPY = Dir.personal_plugins_path() .. "/flowtrace.lua"
+        local LOADED_FROM = package.loaded["flowtrace.lua"]
+        if LOADED_FROM ~= nil then
+          report_failure(string.format("flowtrace.lua: %s is not loaded: the plugin is already loaded from %s. " ..
+                                       "Keep one copy: `flowtrace wireshark install` writes the personal one, " ..
+                                       "`make install` the system one.", THIS_FILE, LOADED_FROM))
+          return
+        end
+        local GLOBAL_DIR = Dir.global_plugins_path()
+        if THIS_FILE ~= PERSONAL_COPY and THIS_FILE:sub(1, #GLOBAL_DIR) == GLOBAL_DIR and file_exists(PERSONAL_COPY) then
+          return
+        end
+        package.loaded["flowtrace.lua"] = THIS_FILE
+
         local band, bnot = bit32.band, bit32.bnot
 
         local NLA_HDRLEN = 4
