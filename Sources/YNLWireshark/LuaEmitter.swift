@@ -207,7 +207,7 @@ public enum LuaEmitter {
                 }
             }
             w.line("},")
-            try emitStructs(&w, family, context: context)
+            emitStructs(&w, family)
             w.line("sets = {")
             try w.indentedThrowing { w in
                 for set in family.attributeSets {
@@ -228,12 +228,12 @@ public enum LuaEmitter {
 
     /// Structs (fixed headers, binary attributes holding one) member by member, and sub-messages
     /// as their formats by selector value.
-    static func emitStructs(_ w: inout CodeWriter, _ family: YNLFamily, context: Context) throws {
+    static func emitStructs(_ w: inout CodeWriter, _ family: YNLFamily) {
         w.line("structs = {")
-        try w.indentedThrowing { w in
+        w.indented { w in
             for st in family.structs {
                 w.line("[\(lua(st.name))] = { size = \(st.size), members = {")
-                try w.indentedThrowing { w in
+                w.indented { w in
                     for (name, member) in st.members {
                         var parts: [String]
                         switch member {
@@ -250,7 +250,7 @@ public enum LuaEmitter {
                         case .structure(let i):
                             parts = ["type = \"struct\", struct = \(lua(family.structs[i].name))"]
                         }
-                        let abbr = try context.memberAbbreviation(family, st.name, name)
+                        let abbr = Context.memberAbbreviation(YNLNames.cLower(family.name), st.name, name)
                         w.line(
                             "{ key = \(lua(name)), name = \(lua(YNLNames.cUpper(name))), abbr = \(lua(abbr)), "
                                 + parts.joined(separator: ", ") + " },")
@@ -268,7 +268,9 @@ public enum LuaEmitter {
                     for format in sub.formats {
                         var parts: [String] = []
                         if let h = format.fixedHeader { parts.append("header = \(lua(family.structs[h].name))") }
-                        if let set = format.attributeSet { parts.append("set = \(lua(family.attributeSets[set].name))") }
+                        if let set = format.attributeSet {
+                            parts.append("set = \(lua(family.attributeSets[set].name))")
+                        }
                         w.line("[\(lua(format.value))] = { " + parts.joined(separator: ", ") + " },")
                     }
                 }
@@ -651,7 +653,8 @@ extension LuaEmitter {
                         for n in [st.name, name] where !YNLNames.isFieldName(n) {
                             throw SpecError(
                                 file: family.file, line: nil, path: where_,
-                                message: "'\(n)' cannot be part of a Wireshark field name (letters, digits, '_', '-' only)")
+                                message:
+                                    "'\(n)' cannot be part of a Wireshark field name (letters, digits, '_', '-' only)")
                         }
                         try claim(
                             Self.memberAbbreviation(prefix, st.name, name), "struct \(st.name) member \(name)",
@@ -772,10 +775,6 @@ extension LuaEmitter {
         /// A struct member's filter field: <family>.<struct>.<member>.
         static func memberAbbreviation(_ prefix: String, _ structName: String, _ member: String) -> String {
             "\(prefix).\(YNLNames.cLower(structName)).\(YNLNames.cLower(member))"
-        }
-
-        func memberAbbreviation(_ family: YNLFamily, _ structName: String, _ member: String) throws -> String {
-            Self.memberAbbreviation(YNLNames.cLower(family.name), structName, member)
         }
 
         func abbreviation(_ ref: AttrRef) throws -> String {

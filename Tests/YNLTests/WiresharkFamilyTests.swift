@@ -77,6 +77,23 @@ struct TsharkRun {
     let directory: URL
     let plugin: URL
 
+    /// The fields `names` of one frame (tshark -T fields), one column each; `occurrence`: f for
+    /// the first, a for all (comma-separated).
+    func fields(_ trace: URL, frame: Int, _ names: [String], occurrence: String = "f") throws -> [String] {
+        let run = try run(
+            [
+                "-r", trace.path, "-Y", "frame.number == \(frame)", "-T", "fields", "-E", "occurrence=\(occurrence)",
+                "-E", "aggregator=,",
+            ] + names.flatMap { ["-e", $0] })
+        #expect(run.status == 0 && run.err.isEmpty, "frame \(frame): \(run.err)")
+        let columns =
+            run.out.split(separator: "\n").first.map {
+                $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            } ?? []
+        #expect(columns.count == names.count, "frame \(frame): \(run.out)")
+        return columns
+    }
+
     func run(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try #require(Self.executable))
@@ -261,17 +278,7 @@ struct TsharkRun {
             Self.leaves(family, set: try #require(op.attributeSet), decoded.attributes, top: top, into: &expected)
             #expect(!expected.isEmpty)
             let names = expected.map(\.0)
-            let run = try tshark.run(
-                [
-                    "-r", trace.path, "-Y", "frame.number == \(frame)", "-T", "fields", "-E", "occurrence=f",
-                    "-e", "_ws.col.Info",
-                ] + names.flatMap { ["-e", $0] })
-            #expect(run.status == 0 && run.err.isEmpty, "frame \(frame): \(run.err)")
-            let columns =
-                run.out.split(separator: "\n").first.map {
-                    $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-                } ?? []
-            #expect(columns.count == names.count + 1, "frame \(frame): \(run.out)")
+            let columns = try tshark.fields(trace, frame: frame, ["_ws.col.Info"] + names)
             guard columns.count == names.count + 1 else { continue }
             let direction = decoded.request ? "req" : "rsp"
             #expect(

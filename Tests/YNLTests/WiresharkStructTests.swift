@@ -209,21 +209,13 @@ import YNLWireshark
                 if values[name] == nil { names.append(name) }
                 values[name, default: []].append(value)
             }
-            let run = try tshark.run(
-                [
-                    "-r", trace.path, "-Y", "frame.number == \(frame)", "-T", "fields", "-E", "occurrence=a",
-                    "-E", "aggregator=,",
-                ] + names.flatMap { ["-e", $0] })
-            #expect(run.status == 0 && run.err.isEmpty, "frame \(frame): \(run.err)")
-            let columns =
-                run.out.split(separator: "\n").first.map {
-                    $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-                } ?? []
-            #expect(columns.count == names.count, "frame \(frame): \(run.out)")
+            let columns = try tshark.fields(trace, frame: frame, names, occurrence: "a")
             guard columns.count == names.count else { continue }
             for (i, name) in names.enumerated() {
                 let shown = columns[i].replacingOccurrences(of: ":", with: "").split(separator: ",").map(String.init)
-                #expect(shown == values[name]!, "frame \(frame) \(name): tshark \(columns[i]), interpreter \(values[name]!)")
+                #expect(
+                    shown == values[name]!, "frame \(frame) \(name): tshark \(columns[i]), interpreter \(values[name]!)"
+                )
                 checked += shown.count
             }
         }
