@@ -179,12 +179,12 @@ let package = Package(
         // With LiveCapture: some tests take their traces from a loopback session.
         .testTarget(
             name: "FlowTraceTests",
-            dependencies: ["FlowTrace", "LiveCapture", "Hairpin", "LibFlowTable", "Posix"],
+            dependencies: ["FlowTrace", "LiveCapture", "Hairpin", "LibFlowTable", "Posix", "YNLWireshark"],
             path: "Tests/FlowTraceTests"),
         .testTarget(
             name: "LibFlowTableTests",
             dependencies: [
-                "LibFlowTable", "Yams",
+                "LibFlowTable", "Yams", "YNLWireshark",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             path: "Tests/LibFlowTableTests"),
