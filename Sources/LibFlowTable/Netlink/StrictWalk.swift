@@ -347,9 +347,14 @@ extension Attribute {
     @inline(__always) package var checkedU32: UInt32 { payload.loadUnaligned(as: UInt32.self) }
     @inline(__always) package var checkedU64: UInt64 { payload.loadUnaligned(as: UInt64.self) }
 
-    /// A string the walk admitted.
+    /// A string the walk admitted. Built in place: a short ASCII string (a name, nearly always)
+    /// is then a small string checked by one mask, not by the UTF-8 decoder again.
     @inline(__always) package var checkedString: String {
-        String(decoding: Attribute.stringBytes(payload), as: UTF8.self)
+        let bytes = Attribute.stringBytes(payload)
+        return String(unsafeUninitializedCapacity: bytes.count) { buffer in
+            UnsafeMutableRawBufferPointer(buffer).copyMemory(from: bytes)
+            return bytes.count
+        }
     }
 
     /// A binary of 1 to 8 bytes the walk admitted, as a native-endian integer.
