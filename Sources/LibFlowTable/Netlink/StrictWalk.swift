@@ -31,6 +31,8 @@ package protocol StrictWalkReport {
     static func misplaced(_ a: Attribute, _ id: AttributeSetID, repeated: Bool) -> Failure
     /// A payload the descriptor of `a` in `id` does not admit.
     static func payload(_ a: Attribute, _ id: AttributeSetID) -> Failure
+    /// A payload the descriptor of element `index` of the list `list` does not admit.
+    static func elementPayload(_ child: Attribute, _ list: AttributeSetID, _ index: Int) -> Failure
     /// The required attribute `type` of `id` missing from the nest at `offset`.
     static func missing(_ type: UInt16, _ id: AttributeSetID, at offset: Int) -> Failure
     static func tooDeep(at offset: Int) -> Failure
@@ -55,6 +57,10 @@ package enum StrictWalk {
         @inline(__always)
         package static func payload(_ a: Attribute, _ id: AttributeSetID) -> DecodeError {
             StrictWalk.namedPayloadError(a, id)
+        }
+        @inline(__always)
+        package static func elementPayload(_ child: Attribute, _ list: AttributeSetID, _ index: Int) -> DecodeError {
+            StrictWalk.elementPayloadError(child, list, index)
         }
         @inline(__always)
         package static func missing(_ type: UInt16, _ id: AttributeSetID, at offset: Int) -> DecodeError {
@@ -86,6 +92,10 @@ package enum StrictWalk {
         @inline(__always)
         package static func misplaced(_ a: Attribute, _ id: AttributeSetID, repeated: Bool) -> Refused { Refused() }
         @inline(__always) package static func payload(_ a: Attribute, _ id: AttributeSetID) -> Refused { Refused() }
+        @inline(__always)
+        package static func elementPayload(_ child: Attribute, _ list: AttributeSetID, _ index: Int) -> Refused {
+            Refused()
+        }
         @inline(__always)
         package static func missing(_ type: UInt16, _ id: AttributeSetID, at offset: Int) -> Refused { Refused() }
         @inline(__always) package static func tooDeep(at offset: Int) -> Refused { Refused() }
@@ -221,7 +231,7 @@ package enum StrictWalk {
             }
             index += 1
             guard child.type == element else { throw R.wrongElement(child, listID, index) }
-            guard d.admits(child.payload) else { throw R.withinElement(R.payload(child, listID), listID, index) }
+            guard d.admits(child.payload) else { throw R.elementPayload(child, listID, index) }
             return child
         }
     }
@@ -279,6 +289,12 @@ package enum StrictWalk {
     @inline(never)
     static func namedPayloadError(_ a: Attribute, _ id: AttributeSetID) -> DecodeError {
         payloadError(a, id).within(id.name(of: a.type))
+    }
+
+    /// `payloadError` under the element's name (`NAME[i]`).
+    @inline(never)
+    static func elementPayloadError(_ child: Attribute, _ list: AttributeSetID, _ index: Int) -> DecodeError {
+        payloadError(child, list).within(elementName(list, index))
     }
 
     @inline(never)
