@@ -153,11 +153,6 @@ extension FlowTableCodec {
         try checkNest(nest, id, depth: depth, StrictWalk.Exact.self)
     }
 
-    /// The verdict of `checkNest`: the same walk, specialised to report only no.
-    package static func accepts(_ nest: Attribute, _ id: AttributeSetID, depth: Int) -> Bool {
-        (try? checkNest(nest, id, depth: depth, StrictWalk.Verdict.self)) != nil
-    }
-
     /// The one check of a list nest (`list` is its set) and what its elements hold, reporting by
     /// `R`; returns the number of elements.
     static func checkList<R: StrictWalkReport>(

@@ -7,7 +7,8 @@
 // FLOWS layouts, chosen by command and direction) stays with the callers.
 //
 // Errors are the decoder's as they always were: the reason, the byte offset and the attribute path
-// (an attribute's name for a rule about its payload; `NAME[i]` for a list element).
+// (an attribute's name for a rule about its payload; `NAME[i]` for a list element). The same walk,
+// specialised with `StrictWalk.Verdict`, is the yes/no pass that valid messages take.
 
 /// The attribute types a walk saw, as bits (types below 64).
 package struct AttributeBits: Sendable, Hashable {
