@@ -142,8 +142,12 @@ let package = Package(
         // Fuzzing (issue 7, docs/fuzzing.md): one libFuzzer target per hostile-input path. Built
         // normally each is a corpus runner (FILE|DIR... through the same checks); scripts/fuzz.sh
         // builds them with --sanitize fuzzer --sanitize address -D FUZZING, where libFuzzer
-        // provides main. fuzz-corpus cuts the seed corpora (Fuzz/corpus/) out of traces/.
-        .target(name: "FuzzSupport", dependencies: ["Posix"], path: "Fuzz/FuzzSupport", swiftSettings: swift6),
+        // provides main (Fuzz/FuzzSupport/FuzzTarget.swift). fuzz-corpus cuts the seed corpora
+        // (Fuzz/corpus/) out of traces/.
+        .systemLibrary(name: "CFuzzEntry", path: "Fuzz/CFuzzEntry"),
+        .target(
+            name: "FuzzSupport", dependencies: ["Posix", "LibFlowTable", "CFuzzEntry"], path: "Fuzz/FuzzSupport",
+            swiftSettings: swift6),
         .executableTarget(
             name: "fuzz-netlink", dependencies: ["LibFlowTable", "FuzzSupport"], path: "Fuzz/fuzz-netlink",
             swiftSettings: swift6),

@@ -8,6 +8,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import LibFlowTable
 import Posix
 
 public enum Fuzz {
@@ -27,6 +28,24 @@ public enum Fuzz {
     public static func check(_ condition: Bool, _ message: @autoclosure () -> String) {
         if !condition { fail(message()) }
     }
+
+    /// Flows an importer made are valid for the model and unique per (table, uid).
+    public static func checkImported(_ flows: [Flow], _ index: ValidationIndex) {
+        var seen = Set<FlowIdentity>()
+        for f in flows {
+            let errors = index.validate(f, for: .set)
+            check(errors.isEmpty, "an imported flow is not valid for the model: \(errors)\n\(f)")
+            check(seen.insert(FlowIdentity(f)).inserted, "two imported flows share \(FlowIdentity(f))")
+        }
+    }
+
+    /// A text reader's error names one of the input's lines.
+    public static func checkErrorLine(_ line: Int, of lines: Int, _ error: some Error) {
+        check(line >= 1 && line <= lines, "error at line \(line) of a \(lines)-line input: \(error)")
+    }
+
+    /// The number of lines of a text input (its newlines plus one).
+    public static func lineCount(_ bytes: [UInt8]) -> Int { bytes.reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) } }
 
     public static func standardError(_ line: String) {
         var text = line + "\n"
