@@ -43,7 +43,9 @@ let package = Package(
         // The one POSIX layer (clocks, the lock, threads, file read/write loops, errno text):
         // Glibc only and not a product; LibFlowTable imports it internally, so its public API
         // stays the Flow Table model.
-        .target(name: "Posix", path: "Sources/Posix", swiftSettings: swift6),
+        .target(name: "Posix", dependencies: ["CPosix"], path: "Sources/Posix", swiftSettings: swift6),
+        // The C half of the Posix layer (header only): what Swift's Glibc module does not import.
+        .systemLibrary(name: "CPosix", path: "Sources/CPosix"),
         // The Flow Table API and hairpin families: model, netlink codec, JSON, compare/validate.
         // Swift 6 mode (strict concurrency), as a library others depend on must build cleanly in it.
         .target(name: "LibFlowTable", dependencies: ["Posix"], path: "Sources/LibFlowTable", swiftSettings: swift6),
