@@ -172,7 +172,7 @@ let package = Package(
         .executableTarget(
             name: "fuzz-ovs", dependencies: ["Hairpin", "LibFlowTable", "FuzzSupport"], path: "Fuzz/fuzz-ovs"),
         .executableTarget(
-            name: "fuzz-corpus", dependencies: ["FlowTrace", "LibFlowTable", "FuzzSupport"],
+            name: "fuzz-corpus", dependencies: ["FlowTrace", "LibFlowTable", "FuzzSupport", "Posix"],
             path: "Fuzz/fuzz-corpus", swiftSettings: swift6),
 
         .testTarget(

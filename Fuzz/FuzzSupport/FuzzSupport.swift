@@ -76,8 +76,9 @@ public enum Fuzz {
             }
         }
         for path in files {
-            guard let bytes = readFile(path) else {
-                standardError("\(tool): cannot read \(path): \(Sys.errorText(errno))")
+            let read = Sys.readFile(path)
+            guard let bytes = read.bytes else {
+                standardError("\(tool): cannot read \(path): \(Sys.errorText(read.errno))")
                 return 2
             }
             currentInput = path
@@ -132,36 +133,6 @@ public enum Fuzz {
         closedir(dir)
         for name in names.sorted() {
             guard collect(path + "/" + name, into: &files) else { return false }
-        }
-        return true
-    }
-
-    public static func readFile(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return nil
-            }
-            if n == 0 { return bytes }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
-    }
-
-    public static func writeFile(_ path: String, _ bytes: [UInt8]) -> Bool {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress.map { $0 + done }, bytes.count - done) }
-            if n < 0 { if errno == EINTR { continue }; return false }
-            done += n
         }
         return true
     }
