@@ -29,7 +29,10 @@ public struct FamilyView {
 
     /// Whether the message is one this view describes: another family's, or another protocol's.
     public static func describes(_ s: MessageSummary, _ e: CallEvent) -> Bool {
-        s.kind == .other || e.role == .familyRequest || e.role == .familyAnswer
+        // nlctrl's calls keep FlowTrace's own text (TraceLine).
+        s.kind == .other
+            || ((e.role == .familyRequest || e.role == .familyAnswer) && s.kind != .controller
+                && !(e.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric && e.requestType == Controller.familyID))
     }
 
     /// The family and operation of the call an answer belongs to (or, for an ACK/error of no

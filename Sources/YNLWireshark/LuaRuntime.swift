@@ -1038,6 +1038,7 @@ enum LuaRuntime {
         local CALLS = { n = 0 }      -- call id -> frames: api_req, api_final, encap_req, encap_final
         local FRAME_CALL = {}        -- frame number -> { call, req (the request's frame), answer_of }
         local api_open, waiting, encap_open, answer_ring = {}, {}, {}, {}
+        local ctrl_open = {}         -- nlctrl calls by "port:seq" (rule 6; the process is not read)
         local RING = 256
         local COOKED_HDRLEN = 16     -- LINKTYPE_NETLINK's pseudo-header
         -- Family ids seen on our messages: KNOWN_IDS is learnt from nlctrl's fields, which a first pass
@@ -1049,6 +1050,7 @@ enum LuaRuntime {
         function control.init()
           CALLS, FRAME_CALL, FRAME_FACTS, FAMILY_OF = { n = 0 }, {}, {}, {}
           api_open, waiting, encap_open, answer_ring = {}, {}, {}, {}
+          ctrl_open = {}
         end
 
         local function new_call()
@@ -1065,6 +1067,23 @@ enum LuaRuntime {
           end
         end
 
+        -- An answer of an nlctrl call: by port and seq, else (0, seq). Last: the ACK or error, a dump's
+        -- NLMSG_DONE, the reply of a request that asked for neither a dump nor an ACK.
+        local function ctrl_answer(pid, seq, frame, kind)
+          local key = pid .. ":" .. seq
+          local c = ctrl_open[key]
+          if c == nil and pid ~= 0 then
+            key = "0:" .. seq
+            c = ctrl_open[key]
+          end
+          if c == nil then return nil end
+          if kind == "ack" or (kind == "done" and c.dump) or (kind == "reply" and not c.dump and not c.ack) then
+            ctrl_open[key] = nil
+            CALLS[c.call].ctrl_final = frame
+          end
+          return { call = c.call, req = c.frame }
+        end
+
         -- One step of the rule for the frame's first message; returns { call, req, answer_of }.
         local function track(tvb, pinfo)
           -- Read from the bytes, not from netlink's fields: a first pass without a tree (tshark -2)
@@ -1077,6 +1096,7 @@ enum LuaRuntime {
           local function u(off, n) return read_int(tvb(off, n), n, false, le) end
           local frame, typ, flags, seq, pid = pinfo.number, u(h + 4, 2), u(h + 6, 2), u(h + 8, 4), u(h + 12, 4)
           local api_answer, final, done = false, false, false
+          local generic = tvb(14, 2):uint() == 16   -- the cooked header's protocol, big endian
           if typ == NLMSG_ERROR then
             if h + NLMSG_HDRLEN + 4 + NLMSG_HDRLEN > tvb:len() then return nil end
             local rq = h + NLMSG_HDRLEN + 4
@@ -1086,12 +1106,25 @@ enum LuaRuntime {
               local e = answer_ring[echoed % RING]
               if e ~= nil and e.seq == echoed then return { call = e.call } end
               return nil
+            elseif generic and rq_type == GENL_ID_CTRL then
+              return ctrl_answer(pid, echoed, frame, "ack")
             elseif family ~= "net_flow_nl" then
               return nil
             end
             api_answer, final, seq = true, true, echoed
           elseif typ == NLMSG_DONE then
             api_answer, done = true, true
+          elseif generic and typ == GENL_ID_CTRL then
+            -- nlctrl's requests are calls as any family's; its notifications (port and seq 0) are not.
+            if band(flags, NLM_F_REQUEST) ~= 0 then
+              local call = new_call()
+              CALLS[call].ctrl_req = frame
+              ctrl_open[pid .. ":" .. seq] = {
+                call = call, frame = frame, dump = band(flags, 0x300) == 0x300, ack = band(flags, 0x4) ~= 0 }
+              return { call = call, answer_of = "ctrl_final" }
+            end
+            if pid == 0 and seq == 0 then return nil end
+            return ctrl_answer(pid, seq, frame, "reply")
           else
             local m = FRAME_FACTS[frame]
             if m == nil then return nil end
@@ -1141,7 +1174,10 @@ enum LuaRuntime {
             key = "0:" .. seq
             c = api_open[key]
           end
-          if c == nil then return nil end
+          if c == nil then
+            if done then return ctrl_answer(pid, seq, frame, "done") end
+            return nil
+          end
           if final or (done and c.dump) then
             unqueue(c)
             api_open[key] = nil

@@ -106,8 +106,10 @@ struct Show: ParsableCommand {
             let families = reader.families
             let s = SummaryDecoder.summarize(
                 record.netlink, families: families, netlinkProtocol: record.netlinkProtocol)
+            let process = record.comment.flatMap(NetlinkProcess.init(comment:))
             let e = calls.observe(
-                s, families: families, timestamp: record.timestamp, frame: frame, synthetic: record.synthetic)
+                s, families: families, timestamp: record.timestamp, frame: frame, synthetic: record.synthetic,
+                process: process?.pid)
             let recorded = families.leg(of: record)
             let recLeg = recorded != .unknown ? recorded : e.leg
             if record.synthetic && !snapshot { continue }
@@ -127,7 +129,6 @@ struct Show: ParsableCommand {
             }
             let latency = e.final || s.kind == .flowTable ? e.latency : nil
             let other = FamilyView.describes(s, e)
-            let process = record.comment.flatMap(NetlinkProcess.init(comment:))
             if json {
                 var extra = other ? view.jsonMembers(record, s, e, families: families) : []
                 if let process {
@@ -173,7 +174,7 @@ struct Show: ParsableCommand {
                     r.netlink, families: reader.families, netlinkProtocol: r.netlinkProtocol)
                 let e = calls.observe(
                     s, families: reader.families, timestamp: r.timestamp, frame: reader.frameNumber,
-                    synthetic: r.synthetic)
+                    synthetic: r.synthetic, process: r.comment.flatMap(NetlinkProcess.init(comment:))?.pid)
                 if e.call > 0, s.isAnswer, let st = s.status, matches(st, status) { out.insert(e.call) }
             }
         } catch {

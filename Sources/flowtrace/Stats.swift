@@ -53,38 +53,10 @@ struct Stats: ParsableCommand {
         stats.tracksFailures = failed
         // The counts of what could be read are printed even when the trace is cut or damaged.
         var failure: Error?
-        var processes: [NetlinkProcess: (messages: Int, requests: Int, errors: Int)] = [:]
+        // --by-process counts in the same pass, from the call ids that pass already gives.
+        stats.tracksProcesses = byProcess
         do {
-            if byProcess {
-                // Comments are read only here: the plain pass never builds them. A request sent
-                // with nlmsg_pid 0 (iproute2, genl, YNL) carries no port to name its process; its
-                // call's answers do, so it counts for the process of the first answer that names one.
-                var calls = CallTracker()
-                var unnamedRequests: [Int: Int] = [:]  // call id -> requests not yet attributed
-                while let r = try reader.next() {
-                    let frame = reader.frameNumber
-                    stats.add(r, families: reader.families, frame: frame)
-                    let s = SummaryDecoder.summarize(
-                        r.netlink, families: reader.families, netlinkProtocol: r.netlinkProtocol)
-                    let e = calls.observe(
-                        s, families: reader.families, timestamp: r.timestamp, frame: frame, synthetic: r.synthetic)
-                    guard let p = r.comment.flatMap(NetlinkProcess.init(comment:)) else {
-                        if s.isRequest, e.call != 0 { unnamedRequests[e.call, default: 0] += 1 }
-                        continue
-                    }
-                    var c = processes[p] ?? (0, 0, 0)
-                    c.messages += 1
-                    if s.isRequest { c.requests += 1 }
-                    if let n = unnamedRequests.removeValue(forKey: e.call), !s.isRequest {
-                        c.messages += n
-                        c.requests += n
-                    }
-                    if let st = s.status, st != 0, s.isAnswer { c.errors += 1 }
-                    processes[p] = c
-                }
-            } else {
-                try stats.add(contentsOf: reader)
-            }
+            try stats.add(contentsOf: reader)
         } catch {
             failure = error
         }
@@ -97,7 +69,7 @@ struct Stats: ParsableCommand {
                 ? YNLSpecLibrary.load(YNLSpecLibrary.searchPath(specDirs: specDirs))
                 : YNLSpecLibrary.load([]))
         if byProcess {
-            let rows = processes.sorted { ($0.value.messages, $1.key.pid) > ($1.value.messages, $0.key.pid) }
+            let rows = stats.processes.sorted { ($0.value.messages, $1.key.pid) > ($1.value.messages, $0.key.pid) }
             if json {
                 print(
                     JSONValue.array(

@@ -135,18 +135,24 @@ import LiveCapture
         }
     }
 
-    /// SET_LISTENER, its ACK, GETFAMILY, NEWFAMILY and its ACK: outside every call, yet each
-    /// exchange must be whole.
+    /// SET_LISTENER, its ACK, GETFAMILY, NEWFAMILY and its ACK: outside our calls (nlctrl's
+    /// exchanges are calls of another family), yet each exchange must be whole.
     @Test(arguments: ["demo-session.pcapng", "error-session.pcapng"])
     func controlExchangesAreChecked(_ name: String) throws {
         let loaded = try Self.fixture(name)
         let control = loaded.indices.filter { i in
             let (r, s, e) = loaded[i]
-            return !r.synthetic && e.call == 0
+            let nlctrl = e.call > 0 && e.requestType == Controller.familyID
+            return !r.synthetic && (e.call == 0 || nlctrl)
                 && (s.kind == .controller || s.kind == .ack || s.kind == .error
                     || (s.kind == .hairpin && s.command != NFLH.Command.encap.rawValue))
         }
         #expect(control.count >= 5)
+        // GETFAMILY, NEWFAMILY and its ACK are one call.
+        #expect(
+            loaded.contains {
+                $0.summary.kind == .controller && $0.summary.isRequest && $0.event.role == .familyRequest
+            })
         try expectFound(name, control, "control record")
     }
 

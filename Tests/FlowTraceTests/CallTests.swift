@@ -79,6 +79,19 @@ func callIDs(_ path: String) throws -> [(call: Int, record: StoredTraceRecord)] 
         #expect(calls.count == next - 1)
     }
 
+    /// `flowtrace audit` and `export` name calls by show's ids (nlctrl's calls take ids too).
+    @Test(arguments: Fixtures.all)
+    func auditNamesCallsAsShowDoes(_ name: String) throws {
+        let ids = try callIDs(Fixtures.trace(name)).map(\.call)
+        var log = CallLog()
+        let reader = try TraceReader(path: Fixtures.trace(name))
+        while let r = try reader.next() { log.add(r, families: reader.families, frame: reader.frameNumber) }
+        #expect(!log.calls.isEmpty)
+        for c in log.calls {
+            #expect(ids[c.firstFrame - 1] == c.id && ids[c.lastFrame - 1] == c.id, "call \(c.id)")
+        }
+    }
+
     /// A capture without FlowTrace's metadata (nlmon, `editcap -F pcap`) gets the same ids.
     @Test(arguments: Fixtures.all)
     func callIDsNeedNoMetadata(_ name: String) throws {

@@ -21,7 +21,8 @@ import LibFlowTable
         for s in slices {
             let args = try #require(s["args"] as? [String: Any])
             let id = try #require(args["call"] as? Int)
-            let c = calls[id - 1]
+            // The ids are show's: nlctrl's calls take ids too, and are not exported.
+            let c = try #require(calls.first { $0.id == id })
             #expect(s["name"] as? String == c.commandName)
             let pid = try #require(s["pid"] as? Int), tid = try #require(s["tid"] as? Int)
             #expect(tid == Int(c.ifindex ?? 0))

@@ -39,14 +39,14 @@ done
 
 # Cut after the first API request: it has no answer.
 "$ft" show --json "$root/traces/error-session.pcapng" > "$tmp/show.jsonl"
-first=$(python3 -c '
+read -r first call < <(python3 -c '
 import json, sys
 for l in open(sys.argv[1]):
     l = json.loads(l)
     if l.get("leg") == "api" and l.get("kind") == "flowTable" and l.get("request"):
-        print(l["frame"]); break' "$tmp/show.jsonl")
+        print(l["frame"], l["call"]); break' "$tmp/show.jsonl")
 editcap -r "$root/traces/error-session.pcapng" "$tmp/cut.pcapng" "1-$first" 2>/dev/null || fail "editcap"
 "$ft" stats --failed "$tmp/cut.pcapng" > "$tmp/cut.txt" || fail "stats --failed on the cut trace"
 grep -q "0 requests failed, 1 got no answer" "$tmp/cut.txt" || { cat "$tmp/cut.txt"; fail "the cut request is not listed"; }
-grep -qE "^$first +#1 +net_flow_nl " "$tmp/cut.txt" || { cat "$tmp/cut.txt"; fail "the cut request's frame"; }
+grep -qE "^$first +#$call +net_flow_nl " "$tmp/cut.txt" || { cat "$tmp/cut.txt"; fail "the cut request's frame"; }
 echo "failed.sh: ok"

@@ -92,13 +92,18 @@ public struct CallFinding: Hashable, Sendable, CustomStringConvertible {
 
 public struct CallLog {
     public private(set) var calls: [CallInfo] = []
-    public private(set) var tracker = CallTracker(otherFamilies: false)
+    /// Numbers every family's calls, as `flowtrace show` does, so that the ids audit and export
+    /// name are show's; only our calls are kept and audited.
+    public private(set) var tracker = CallTracker()
+    /// Where each call of ours is in `calls`, by id (other families' calls take ids too).
+    var position: [Int: Int] = [:]
     /// Findings made while reading, in frame order (the end-of-file checks are `CallAudit`'s).
     public internal(set) var findings: [CallFinding] = []
     public internal(set) var findingCount = 0
     public var keepFindings = 50
     public private(set) var records = 0
-    /// Records that belong to no call (nlctrl, registration, the snapshot).
+    /// Records that belong to none of our calls (nlctrl and other families, registration, the
+    /// snapshot).
     public private(set) var outside = 0
     /// Whether any API request was seen: then every call must have one.
     public private(set) var sawAPIRequest = false
@@ -143,7 +148,9 @@ public struct CallLog {
             lastTimestampFrame = frame
         }
         let s = SummaryDecoder.summarize(record.netlink, families: families)
-        var e = tracker.observe(s, families: families, timestamp: ts, frame: frame, synthetic: record.synthetic)
+        var e = tracker.observe(
+            s, families: families, timestamp: ts, frame: frame, synthetic: record.synthetic,
+            process: record.comment.flatMap(NetlinkProcess.init(comment:))?.pid)
         if !record.synthetic, record.netlink.count >= Netlink.headerLength {
             let flags = record.netlink.loadUnaligned(fromByteOffset: 6, as: UInt16.self)
             var found: [(Int, String)] = []
@@ -152,6 +159,11 @@ public struct CallLog {
                 e = CallEvent()
             }
             for (f, text) in found { find(f, 0, text) }
+        }
+        if e.role == .familyRequest || e.role == .familyAnswer {
+            // Another family's call (nlctrl's is audited as a control exchange above).
+            outside += 1
+            return
         }
         if e.replacedCall > 0 {
             find(
@@ -166,13 +178,17 @@ public struct CallLog {
             outside += 1
             return
         }
-        if e.call > calls.count {
+        let i: Int
+        if let known = position[e.call] {
+            i = known
+        } else {
             var c = CallInfo(id: e.call)
             c.file = fileIndex
             c.firstFrame = frame
+            i = calls.count
+            position[e.call] = i
             calls.append(c)
         }
-        let i = e.call - 1
         var c = calls[i]
         if e.command != 0xff { c.command = e.command }
         c.lastFrame = frame

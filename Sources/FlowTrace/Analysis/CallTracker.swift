@@ -9,14 +9,15 @@ import LibFlowTable
 
 /// Which part of its call a message is.
 public enum CallRole: UInt8, Sendable {
-    /// Belongs to no call: nlctrl, registration, the snapshot, or an answer that matches nothing.
+    /// Belongs to no call: registration, the snapshot, a notification, or an answer that matches
+    /// nothing.
     case none
     case apiRequest, apiReply, apiDone, apiFinal
     case encapRequest, encapAnswer
     /// unft's NLMSG_ERROR refusing an ENCAP answer (or the ACK of one, in older traces).
     case hairpinAck
-    /// A request of another family (or another netlink protocol), and its answers: replies,
-    /// NLMSG_DONE, the ACK or error.
+    /// A request of another family (nlctrl included, or another netlink protocol), and its
+    /// answers: replies, NLMSG_DONE, the ACK or error.
     case familyRequest, familyAnswer
 }
 
@@ -94,6 +95,9 @@ public struct CallTracker {
         var frame: Int
         var dump: Bool
         var ack: Bool
+        /// The pid of the process that sent the request, or of its first answer naming one
+        /// (a request sent with nlmsg_pid 0 carries no port, so no process); nil: not known.
+        var process: Int32?
     }
     var familyCalls: [FamilyKey: FamilyCall] = [:]
     /// The last ENCAP answers by nlmsg_seq & (size - 1): (nlmsg_seq, call, command).
@@ -101,8 +105,8 @@ public struct CallTracker {
         repeating: (UInt64.max, 0, 0), count: CallTracker.ringSize)
     static let ringSize = 256
 
-    /// Whether requests of other families (and protocols) open calls. `CallLog` audits our calls
-    /// only and numbers them densely.
+    /// Whether requests of other families (nlctrl included, and other protocols) open calls.
+    /// Off, only our calls are numbered; show, stats, audit and export keep it on and agree.
     public let otherFamilies: Bool
 
     public init(otherFamilies: Bool = true) { self.otherFamilies = otherFamilies }
@@ -111,11 +115,13 @@ public struct CallTracker {
     public var openCalls: Int { apiCalls.count + encapCalls.count + familyCalls.count }
 
     /// Feeds the next message of the file (the record's first message, summarised). `frame` is
-    /// the record's 1-based frame number; `synthetic` records belong to no call.
+    /// the record's 1-based frame number; `synthetic` records belong to no call. `process`: the
+    /// pid its comment names (`NetlinkProcess`), which keeps apart the calls of two processes
+    /// that held the same port one after the other.
     @inline(__always)
     public mutating func observe(
         _ s: MessageSummary, families: FamilyTable, timestamp: UInt64, frame: Int,
-        synthetic: Bool = false
+        synthetic: Bool = false, process: Int32? = nil
     ) -> CallEvent {
         var e = CallEvent()
         if synthetic { return e }
@@ -129,7 +135,7 @@ public struct CallTracker {
             }
         case .done:
             guard s.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric else {
-                familyAnswer(s, final: .done, timestamp: timestamp, into: &e)
+                familyAnswer(s, final: .done, timestamp: timestamp, process: process, into: &e)
                 break
             }
             e.leg = .api
@@ -137,12 +143,12 @@ public struct CallTracker {
             // Not an API call's: another family's dump, else an API orphan as before.
             if e.orphan, !familyCalls.isEmpty {
                 var other = CallEvent()
-                familyAnswer(s, final: .done, timestamp: timestamp, into: &other)
+                familyAnswer(s, final: .done, timestamp: timestamp, process: process, into: &other)
                 if !other.orphan { e = other }
             }
         case .ack, .error:
             guard s.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric else {
-                familyAnswer(s, final: .ack, timestamp: timestamp, into: &e)
+                familyAnswer(s, final: .ack, timestamp: timestamp, process: process, into: &e)
                 break
             }
             switch families.fastKind(ofType: s.familyID) {
@@ -152,18 +158,27 @@ public struct CallTracker {
             case .flowTable:
                 e.leg = .api
                 apiAnswer(s, role: .apiFinal, timestamp: timestamp, into: &e)
-            case .other:
-                familyAnswer(s, final: .ack, timestamp: timestamp, into: &e)
+            case .other, .controller:
+                familyAnswer(s, final: .ack, timestamp: timestamp, process: process, into: &e)
             default:
                 break
+            }
+        case .controller:
+            // nlctrl's requests (GETFAMILY…) are calls as any family's; the kernel's
+            // notifications (nlmsg_pid and nlmsg_seq 0) answer nothing.
+            guard otherFamilies else { break }
+            if s.isRequest {
+                familyRequest(s, timestamp: timestamp, frame: frame, process: process, into: &e)
+            } else if s.port != 0 || s.netlinkSeq != 0 {
+                familyAnswer(s, final: .reply, timestamp: timestamp, process: process, into: &e)
             }
         case .other:
             guard otherFamilies else { break }
             if s.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric && s.familyID < Netlink.minFamilyType { break }
             if s.isRequest {
-                familyRequest(s, timestamp: timestamp, frame: frame, into: &e)
+                familyRequest(s, timestamp: timestamp, frame: frame, process: process, into: &e)
             } else {
-                familyAnswer(s, final: .reply, timestamp: timestamp, into: &e)
+                familyAnswer(s, final: .reply, timestamp: timestamp, process: process, into: &e)
             }
         case .hairpin:
             e.leg = .hairpin
@@ -182,8 +197,11 @@ public struct CallTracker {
     }
 
     /// A request of another family opens a call, remembered by (protocol, nlmsg_pid, nlmsg_seq)
-    /// (replacing an open one with the same key).
-    mutating func familyRequest(_ s: MessageSummary, timestamp: UInt64, frame: Int, into e: inout CallEvent) {
+    /// (replacing an open one with the same key; a replaced call of another process is no
+    /// duplicate: that process is gone and its port was given to this one).
+    mutating func familyRequest(
+        _ s: MessageSummary, timestamp: UInt64, frame: Int, process: Int32?, into e: inout CallEvent
+    ) {
         calls += 1
         e.call = calls
         e.role = .familyRequest
@@ -192,33 +210,43 @@ public struct CallTracker {
         e.requestCommand = s.command
         e.netlinkProtocol = s.netlinkProtocol
         let key = FamilyKey(netlinkProtocol: s.netlinkProtocol, port: s.port, seq: s.netlinkSeq)
-        if let old = familyCalls[key] { e.replacedCall = old.call }
+        if let old = familyCalls[key], Self.sameProcess(old.process, process) { e.replacedCall = old.call }
         familyCalls[key] = FamilyCall(
             call: calls, type: s.familyID, command: s.command, start: timestamp, frame: frame,
-            dump: s.isDump, ack: s.wantsAck)
+            dump: s.isDump, ack: s.wantsAck, process: process)
     }
 
     enum FamilyAnswerKind { case reply, done, ack }
 
+    /// Two messages may be of one call unless both name their process and the processes differ.
+    @inline(__always)
+    static func sameProcess(_ a: Int32?, _ b: Int32?) -> Bool { a == nil || b == nil || a == b }
+
     /// A reply, NLMSG_DONE or ACK/error of another family's call: by (protocol, port, seq), else
-    /// (protocol, 0, seq). Final: the ACK or error; a dump's NLMSG_DONE; the reply of a request
-    /// that asked for neither a dump nor an ACK.
+    /// (protocol, 0, seq), skipping a call of another process. Final: the ACK or error; a dump's
+    /// NLMSG_DONE; the reply of a request that asked for neither a dump nor an ACK.
     mutating func familyAnswer(
-        _ s: MessageSummary, final kind: FamilyAnswerKind, timestamp: UInt64, into e: inout CallEvent
+        _ s: MessageSummary, final kind: FamilyAnswerKind, timestamp: UInt64, process: Int32?,
+        into e: inout CallEvent
     ) {
         guard otherFamilies else { return }
         e.role = .familyAnswer
         e.netlinkProtocol = s.netlinkProtocol
         let seq = kind == .ack ? (s.ackedSeq ?? s.netlinkSeq) : s.netlinkSeq
         var key = FamilyKey(netlinkProtocol: s.netlinkProtocol, port: s.port, seq: seq)
-        var found = familyCalls[key]
+        var found = familyCalls[key].flatMap { Self.sameProcess($0.process, process) ? $0 : nil }
         if found == nil, s.port != 0 {
             key.port = 0
-            found = familyCalls[key]
+            found = familyCalls[key].flatMap { Self.sameProcess($0.process, process) ? $0 : nil }
         }
-        guard let c = found else {
+        guard var c = found else {
             e.orphan = true
             return
+        }
+        if c.process == nil, let process {
+            // The first answer naming a process names the call's (its request had no port).
+            c.process = process
+            familyCalls[key] = c
         }
         e.call = c.call
         e.requestType = c.type

@@ -52,7 +52,42 @@ public struct FailedRequest: Sendable {
     public var message: String?
 }
 
+/// What `flowtrace stats --by-process` counts of one process.
+public struct ProcessCounts: Sendable, Equatable {
+    public var messages = 0
+    public var requests = 0
+    /// Answers carrying an error.
+    public var errors = 0
+    public init(messages: Int = 0, requests: Int = 0, errors: Int = 0) {
+        self.messages = messages
+        self.requests = requests
+        self.errors = errors
+    }
+}
+
 extension TraceStats {
+    /// Counts one record for `--by-process`. A request sent with nlmsg_pid 0 (iproute2, genl,
+    /// YNL) carries no port to name its process; its call's answers do, so it counts for the
+    /// process of the first answer of its call that names one.
+    /// Counts the record `add` just kept (`lastEvent`) for its process.
+    @inline(never)
+    mutating func countProcess(_ p: NetlinkProcess?) {
+        let isRequest = lastRequest, failed = lastFailed, call = lastEvent.call
+        guard let p else {
+            if isRequest, call != 0 { unnamedRequests[call, default: 0] += 1 }
+            return
+        }
+        var c = processes[p] ?? ProcessCounts()
+        c.messages += 1
+        if isRequest { c.requests += 1 }
+        if call != 0, !isRequest, let n = unnamedRequests.removeValue(forKey: call) {
+            c.messages += n
+            c.requests += n
+        }
+        if failed { c.errors += 1 }
+        processes[p] = c
+    }
+
     /// Counts one message of a call or family other than our two.
     @inline(never)
     mutating func countFamily(

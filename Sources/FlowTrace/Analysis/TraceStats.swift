@@ -55,6 +55,22 @@ public struct TraceStats {
     public internal(set) var failedRequests: [FailedRequest] = []
     var openRequests: [Int: FailedRequest] = [:]
 
+    /// Count messages per process (`processes`), from the comments `flowtrace capture` writes:
+    /// off unless asked, as it decodes every comment.
+    public var tracksProcesses = false
+    /// Per process: its messages, requests and error answers.
+    public internal(set) var processes: [NetlinkProcess: ProcessCounts] = [:]
+    /// Requests that named no process (sent with nlmsg_pid 0), by call, until an answer of their
+    /// call names it.
+    var unnamedRequests: [Int: Int] = [:]
+    /// What the call tracker said of the last record, kept only for `add(_:families:frame:)`
+    /// to hand back (a copy per record is a visible share of the plain pass).
+    var keepsEvent = false
+    var lastEvent = CallEvent()
+    /// With `lastEvent`: the record was a request; an answer carrying an error.
+    var lastRequest = false
+    var lastFailed = false
+
     /// Open SET/DEL calls on the hairpin leg, by ENCAP SEQ: which table each flow is in. A
     /// batch whose flows share one table (nearly all) is a count and the table; the others
     /// keep the list in `mixedTables`.
@@ -74,27 +90,48 @@ public struct TraceStats {
         // Our own copy of the family table, refreshed only after a record that may have
         // changed it: fetching it from the reader per record cost retains and releases.
         var families = reader.families
+        keepsEvent = tracksProcesses
+        let frames = tracksFailures || tracksProcesses
         while let r = try reader.nextCore() {
             if FamilyTable.mayTeach(r) { families = reader.families }
-            add(r, families: families, frame: tracksFailures ? reader.frameNumber : 0)
+            add(r, families: families, frame: frames ? reader.frameNumber : 0, process: reader.recordProcessID)
+            if tracksProcesses { countProcess(reader.recordProcess) }
         }
     }
 
     /// `frame`: the record's 1-based frame number, for `failedRequests` (0: its record count).
-    public mutating func add(_ record: TraceRecord, families: FamilyTable, frame: Int = 0) {
-        add(RecordCore(record), families: families, frame: frame)
+    /// Returns what the call tracker said of the record (nothing for a snapshot or malformed
+    /// record).
+    @discardableResult
+    public mutating func add(_ record: TraceRecord, families: FamilyTable, frame: Int = 0) -> CallEvent {
+        let process = record.comment.flatMap(NetlinkProcess.init(comment:))
+        keepsEvent = true
+        add(RecordCore(record), families: families, frame: frame, process: process?.pid)
+        if tracksProcesses { countProcess(process) }
+        return lastEvent
     }
 
+    /// `process`: the pid the record's comment names.
     @inline(__always)
-    mutating func add(_ record: RecordCore, families: FamilyTable, frame: Int = 0) {
+    mutating func add(_ record: RecordCore, families: FamilyTable, frame: Int = 0, process: Int32? = nil) {
         records += 1
         if firstTimestamp == nil { firstTimestamp = record.timestamp }
         lastTimestamp = record.timestamp
-        if record.synthetic { synthetic += 1; return }
+        if record.synthetic {
+            synthetic += 1
+            if keepsEvent { keep(CallEvent(), request: false, failed: false) }
+            return
+        }
         let recorded = families.leg(of: record)
         let s = SummaryDecoder.summarize(record.netlink, families: families, netlinkProtocol: record.netlinkProtocol)
-        if s.kind == .malformed { malformed += 1; return }
-        let e = calls.observe(s, families: families, timestamp: record.timestamp, frame: frame > 0 ? frame : records)
+        if s.kind == .malformed {
+            malformed += 1
+            if keepsEvent { keep(CallEvent(), request: s.isRequest, failed: false) }
+            return
+        }
+        let e = calls.observe(
+            s, families: families, timestamp: record.timestamp, frame: frame > 0 ? frame : records, process: process)
+        if keepsEvent { keep(e, request: s.isRequest, failed: (s.status ?? 0) != 0 && s.isAnswer) }
         if tracksFailures {
             trackFailure(s, e, netlink: record.netlink, families: families, frame: frame > 0 ? frame : records)
         }
@@ -172,6 +209,13 @@ public struct TraceStats {
                 if batch.mixed { mixedTables[seq] = nil }
             }
         }
+    }
+
+    @inline(never)
+    mutating func keep(_ e: CallEvent, request: Bool, failed: Bool) {
+        lastEvent = e
+        lastRequest = request
+        lastFailed = failed
     }
 
     @inline(__always)

@@ -77,7 +77,9 @@ struct ControlExchanges {
             return true
         case .done:
             // An NLMSG_DONE no API call took: the end of a dump, if one is open on its key.
-            guard e.call == 0, let k = slot(port: s.port, seq: s.netlinkSeq), open[k]?.dump == true else {
+            guard e.call == 0 || e.role == .familyAnswer, let k = slot(port: s.port, seq: s.netlinkSeq),
+                open[k]?.dump == true
+            else {
                 return false
             }
             open[k] = nil

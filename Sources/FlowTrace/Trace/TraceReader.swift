@@ -251,6 +251,32 @@ public final class TraceReader {
         return TraceRecord(c, comment: commentSource.map { $0.comments().joined(separator: "\n") })
     }
 
+    /// The pid `flowtrace capture` named in the last record's comment (nil: none), read without
+    /// building the comment's text; nothing to do on a file without comments.
+    @inline(__always)
+    var recordProcessID: Int32? {
+        // Only tested here: taking the packet out would copy it on every record.
+        if commentSource == nil { return nil }
+        return commentProcessID()
+    }
+
+    @inline(never)
+    func commentProcessID() -> Int32? {
+        guard let p = commentSource else { return nil }
+        var it = p.optionIterator()
+        while let o = try? it.next() {
+            if o.code == Pcapng.optComment, let pid = NetlinkProcess.pid(inComment: o.value) { return pid }
+        }
+        return nil
+    }
+
+    /// The process named in the last record's comment (nil: none).
+    var recordProcess: NetlinkProcess? {
+        guard let p = commentSource else { return nil }
+        for c in p.comments() { if let x = NetlinkProcess(comment: c) { return x } }
+        return nil
+    }
+
     /// What a reader that copies each record elsewhere at once keeps of it (the replay's
     /// reading thread): the netlink bytes, valid until the next call, and the fields it reads.
     public struct RecordFields {

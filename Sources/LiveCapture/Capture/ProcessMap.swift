@@ -4,6 +4,7 @@
 // came since), at most every `refreshInterval`, so a busy unknown port does not rescan /proc
 // per message; a port whose process is gone stays unknown.
 
+import FlowTrace
 import Foundation
 
 public struct NetlinkPortKey: Hashable, Sendable {
@@ -12,32 +13,6 @@ public struct NetlinkPortKey: Hashable, Sendable {
     public init(netlinkProtocol: UInt16, port: UInt32) {
         self.netlinkProtocol = netlinkProtocol
         self.port = port
-    }
-}
-
-public struct NetlinkProcess: Hashable, Sendable, CustomStringConvertible {
-    public var pid: Int32
-    public var command: String
-    /// "pid 1234 (devlink)": the record comment's text, which tshark shows as frame.comment.
-    public var description: String { "pid \(pid) (\(command))" }
-
-    /// Reads a record comment back (nil: not one of ours).
-    public init?(comment: String) {
-        for line in comment.split(separator: "\n") where line.hasPrefix("pid ") {
-            let rest = line.dropFirst(4)
-            guard let space = rest.firstIndex(of: " "), let pid = Int32(rest[..<space]),
-                rest[space...].hasPrefix(" ("), rest.hasSuffix(")")
-            else { continue }
-            self.pid = pid
-            command = String(rest[rest.index(space, offsetBy: 2)..<rest.index(before: rest.endIndex)])
-            return
-        }
-        return nil
-    }
-
-    public init(pid: Int32, command: String) {
-        self.pid = pid
-        self.command = command
     }
 }
 
