@@ -1,9 +1,11 @@
 // `flowtrace gen`: a synthetic trace in the recorder's format, made by the real thing. A twin,
 // a listener (ListenerLoop + HairpinService, the daemon's core) and a client run in this
-// process over the twin's sockets, exactly as `flowtrace demo` does; a seeded workload of
-// ClassBench-like flows (FlowGenerator) drives the client, and the twin's message hook writes
-// every message of both legs. The answers in the file are therefore the daemon's and the
-// twin's own, not a model of them.
+// process; a seeded workload of ClassBench-like flows (FlowGenerator) drives the client over
+// the twin's API socket, and the twin's message hook writes every message of both legs. The
+// listener runs on the twin's thread (InProcessHairpinLink), as `flow-table-hairpind --twin`
+// runs it by default: the same messages in the same order as over the hairpin socket, without
+// a third thread, so a call costs one hand-off each way instead of two. The answers in the file
+// are therefore the daemon's and the twin's own, not a model of them.
 //
 // Same seed and options → the same file, byte for byte: timestamps are synthetic (a fixed
 // start, then one call every `callInterval`), the client's sequence numbers count from 1, the
@@ -166,29 +168,27 @@ public enum TraceGenerator {
         }
         let hook = RecordingHook(writer: writer, start: start, interval: o.callInterval)
         twinConfig.onMessage = { info, bytes in hook.record(info, bytes) }
+        // The listener: the daemon's loop and service on the twin's thread, registered before
+        // the twin runs and the client connects, so the port order (and so the file) is always
+        // the same.
         let twin: UnftTwin
+        let link: InProcessHairpinLink
         do {
             twin = try UnftTwin(twinConfig)
+            try twin.bind()
+            link = twin.attachInProcessListener()
+            let loop = ListenerLoop(transport: link, familyID: hairpinID, service: service, log: { _ in })
+            try loop.register()
+            twin.finishInProcessRegistration(link)
+            link.serveListener = { _ = try? loop.serveWaiting() }
             try twin.start()
         } catch {
             throw .setup("\(error)")
         }
-        defer { twin.stop() }
-
-        // The listener: the daemon's loop and service, registered before the client connects
-        // so the port order (and so the file) is always the same.
-        let listenerConnection: UnixSeqpacketConnection
-        do { listenerConnection = try UnixSeqpacketConnection.connect(path: paths.hairpin) } catch {
-            throw .setup("\(error)")
-        }
-        let loop = ListenerLoop(transport: listenerConnection, familyID: hairpinID, service: service, log: { _ in })
-        do { try loop.register() } catch { throw .setup("\(error)") }
-        let listenerThread: PosixThread
-        do { listenerThread = try PosixThread { _ = try? loop.run() } } catch { throw .setup("\(error)") }
         defer {
-            loop.stop()
-            listenerThread.join()
-            listenerConnection.close()
+            twin.stop()
+            // The link holds the loop, which holds the link.
+            link.serveListener = nil
         }
 
         let connection: UnixSeqpacketConnection
