@@ -1,11 +1,11 @@
 // `flowtrace gen`: a synthetic trace in the recorder's format, made by the real thing. A twin,
 // a listener (ListenerLoop + HairpinService, the daemon's core) and a client run in this
-// process; a seeded workload of ClassBench-like flows (FlowGenerator) drives the client over
-// the twin's API socket, and the twin's message hook writes every message of both legs. The
-// listener runs on the twin's thread (InProcessHairpinLink), as `flow-table-hairpind --twin`
-// runs it by default: the same messages in the same order as over the hairpin socket, without
-// a third thread, so a call costs one hand-off each way instead of two. The answers in the file
-// are therefore the daemon's and the twin's own, not a model of them.
+// process, on one thread: the listener and the client are connected to the twin in memory
+// (InProcessHairpinLink, `attachInProcessClient`), not over its sockets, with the same
+// messages in the same order and no thread hand-off per call. A seeded workload of
+// ClassBench-like flows (FlowGenerator) drives the client, and the twin's message hook writes
+// every message of both legs. The answers in the file are therefore the daemon's and the
+// twin's own, not a model of them.
 //
 // Same seed and options → the same file, byte for byte: timestamps are synthetic (a fixed
 // start, then one call every `callInterval`), the client's sequence numbers count from 1, the
@@ -168,32 +168,29 @@ public enum TraceGenerator {
         }
         let hook = RecordingHook(writer: writer, start: start, interval: o.callInterval)
         twinConfig.onMessage = { info, bytes in hook.record(info, bytes) }
-        // The listener: the daemon's loop and service on the twin's thread, registered before
-        // the twin runs and the client connects, so the port order (and so the file) is always
-        // the same.
+        // The listener (the daemon's loop and service) and the client, both without a socket:
+        // the twin runs on this thread inside the client's receive, so a call has no thread
+        // hand-off at all. The listener registers first, so the port order (and so the file)
+        // is always the same.
         let twin: UnftTwin
         let link: InProcessHairpinLink
+        let connection: InProcessHairpinLink
         do {
             twin = try UnftTwin(twinConfig)
-            try twin.bind()
             link = twin.attachInProcessListener()
             let loop = ListenerLoop(transport: link, familyID: hairpinID, service: service, log: { _ in })
             try loop.register()
             twin.finishInProcessRegistration(link)
             link.serveListener = { _ = try? loop.serveWaiting() }
-            try twin.start()
+            connection = twin.attachInProcessClient()
         } catch {
             throw .setup("\(error)")
         }
         defer {
-            twin.stop()
             // The link holds the loop, which holds the link.
             link.serveListener = nil
+            connection.close()
         }
-
-        let connection: UnixSeqpacketConnection
-        do { connection = try UnixSeqpacketConnection.connect(path: paths.api) } catch { throw .setup("\(error)") }
-        defer { connection.close() }
         var buffer: [UInt8] = []
         let family: Controller.Family
         do {
@@ -208,8 +205,7 @@ public enum TraceGenerator {
         workload.hook = hook
         var summary: GenSummary
         do { summary = try workload.run() } catch { throw .call("\(error)") }
-        // Every message of the last call is in before the twin stops: its reply came back.
-        twin.stop()
+        // Every message of the last call is in: its reply came back.
         do { try writer.close() } catch { throw .write("\(error)") }
         if let e = hook.failure { throw .write(e) }
         summary.records = writer.recordsAppended
@@ -219,7 +215,8 @@ public enum TraceGenerator {
 }
 
 /// The twin's message hook: stamps synthetic time, fixes the port ids, appends the record.
-/// Runs on the twin's thread; the client thread only moves the clock between calls.
+/// Runs where the twin runs (in gen, the client's own thread, inside its receive); the client
+/// only moves the clock between calls.
 final class RecordingHook: @unchecked Sendable {
     let writer: PcapngWriter
     let start: UInt64
