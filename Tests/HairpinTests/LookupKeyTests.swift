@@ -130,10 +130,13 @@ import Testing
     func stagedTupleSearchAgreesWithTheReference(seed: UInt64) throws {
         var r = Rng(s: seed)
         // Three instances (stages), two fields in the middle one.
-        let staged: [(UInt32, UInt32, UInt32, FieldType)] = [(1, 1, 3, .u16), (3, 3, 12, .u32), (3, 3, 13, .u32), (5, 5, 2, .u16)]
+        let staged: [(UInt32, UInt32, UInt32, FieldType)] = [
+            (1, 1, 3, .u16), (3, 3, 12, .u32), (3, 3, 13, .u32), (5, 5, 2, .u16),
+        ]
         let shapes: [[UInt64?]] = [
             [0xFFFF, 0xFFFF_FF00, nil, 0xFFFF], [0xFFFF, 0xFFFF_0000, 0xFFFF_FFFF, nil],
-            [0xFFFF, nil, 0xFFFF_FFFF, 0xFFF0], [nil, 0xFF00_0000, nil, 0xFFFF], [0xFFFF, 0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF],
+            [0xFFFF, nil, 0xFFFF_FFFF, 0xFFF0], [nil, 0xFF00_0000, nil, 0xFFFF],
+            [0xFFFF, 0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF],
         ]
         var flows: [Flow] = []
         for uid in UInt32(1)...600 {
@@ -148,7 +151,8 @@ import Testing
                         instance: f.0, header: f.1, field: f.2, maskType: .mask, type: f.3,
                         value: FieldValue(value & mask, type: f.3), mask: FieldValue(mask, type: f.3)))
             }
-            flows.append(Flow(table: 1, uid: uid, priority: UInt32(r.below(50)), matches: matches, actions: [Action(uid: 7)]))
+            flows.append(
+                Flow(table: 1, uid: uid, priority: UInt32(r.below(50)), matches: matches, actions: [Action(uid: 7)]))
         }
         let layout = PacketLayout(keys: staged.map { PacketFields.Key(instance: $0.0, header: $0.1, field: $0.2) })
         var packets: [[PacketFields.Key: UInt64]] = []
@@ -182,7 +186,9 @@ import Testing
         var groups: [[MatchKey]: [[UInt64]: FlowHit]] = [:]
         for f in flows {
             let keys = MatchSet(f.matches ?? []).keys
-            let tuple = keys.map { MatchKey(instance: $0.instance, header: $0.header, field: $0.field, value: 0, mask: $0.mask) }
+            let tuple = keys.map {
+                MatchKey(instance: $0.instance, header: $0.header, field: $0.field, value: 0, mask: $0.mask)
+            }
             let hit = FlowHit(table: 1, uid: f.uid, priority: f.priority)
             if hit.beats(groups[tuple]?[keys.map(\.value)]) { groups[tuple, default: [:]][keys.map(\.value)] = hit }
         }

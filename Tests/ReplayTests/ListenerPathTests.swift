@@ -84,7 +84,8 @@ import LiveCapture
         o.devices = LoopbackSession.devices(named: ["unft0", "unft1"])
         let overSocket = try Self.record(.inProcess, to: dir + "/socket.pcapng", dir: dir + "/a")
 
-        var config = UnftTwin.Configuration(devices: o.devices, timeout: 10, paths: TwinSocketPaths(directory: dir + "/b"))
+        var config = UnftTwin.Configuration(
+            devices: o.devices, timeout: 10, paths: TwinSocketPaths(directory: dir + "/b"))
         var legs: [UnftTwin.Leg: Int] = [:]
         config.onMessage = { info, _ in legs[info.leg, default: 0] += 1 }
         let twin = try UnftTwin(config)

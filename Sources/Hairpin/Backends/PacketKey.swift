@@ -319,10 +319,10 @@ final class TupleMatcher {
         words = layout.presenceWords
         // Per usable group: its fields in layout order (slot, mask, instance), the permutation
         // that puts a bucket's values in that order, and its highest priority.
-        var usable: [(fields: [(slot: Int32, mask: UInt64, instance: UInt32)], order: [Int], group: Group, max: UInt32)] =
-            []
+        typealias Field = (slot: Int32, mask: UInt64, instance: UInt32)
+        var usable: [(fields: [Field], order: [Int], group: Group, max: UInt32)] = []
         outer: for g in groups where !g.buckets.isEmpty {
-            var fields: [(slot: Int32, mask: UInt64, instance: UInt32)] = []
+            var fields: [Field] = []
             for f in g.fields {
                 guard let slot = layout.slot(PacketFields.Key(f)) else { continue outer }
                 fields.append((Int32(slot), f.mask, f.instance))
