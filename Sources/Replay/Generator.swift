@@ -1,6 +1,8 @@
 // `flowtrace gen`: a synthetic trace in the recorder's format, made by the real thing. A twin,
 // a listener (ListenerLoop + HairpinService, the daemon's core) and a client run in this
-// process over the twin's sockets, exactly as `flowtrace demo` does; a seeded workload of
+// process, on one thread: the listener and the client are connected to the twin in memory
+// (InProcessHairpinLink, `attachInProcessClient`), not over its sockets, with the same
+// messages in the same order and no thread hand-off per call. A seeded workload of
 // ClassBench-like flows (FlowGenerator) drives the client, and the twin's message hook writes
 // every message of both legs. The answers in the file are therefore the daemon's and the
 // twin's own, not a model of them.
@@ -166,34 +168,29 @@ public enum TraceGenerator {
         }
         let hook = RecordingHook(writer: writer, start: start, interval: o.callInterval)
         twinConfig.onMessage = { info, bytes in hook.record(info, bytes) }
+        // The listener (the daemon's loop and service) and the client, both without a socket:
+        // the twin runs on this thread inside the client's receive, so a call has no thread
+        // hand-off at all. The listener registers first, so the port order (and so the file)
+        // is always the same.
         let twin: UnftTwin
+        let link: InProcessHairpinLink
+        let connection: InProcessHairpinLink
         do {
             twin = try UnftTwin(twinConfig)
-            try twin.start()
+            link = twin.attachInProcessListener()
+            let loop = ListenerLoop(transport: link, familyID: hairpinID, service: service, log: { _ in })
+            try loop.register()
+            twin.finishInProcessRegistration(link)
+            link.serveListener = { _ = try? loop.serveWaiting() }
+            connection = twin.attachInProcessClient()
         } catch {
             throw .setup("\(error)")
         }
-        defer { twin.stop() }
-
-        // The listener: the daemon's loop and service, registered before the client connects
-        // so the port order (and so the file) is always the same.
-        let listenerConnection: UnixSeqpacketConnection
-        do { listenerConnection = try UnixSeqpacketConnection.connect(path: paths.hairpin) } catch {
-            throw .setup("\(error)")
-        }
-        let loop = ListenerLoop(transport: listenerConnection, familyID: hairpinID, service: service, log: { _ in })
-        do { try loop.register() } catch { throw .setup("\(error)") }
-        let listenerThread: PosixThread
-        do { listenerThread = try PosixThread { _ = try? loop.run() } } catch { throw .setup("\(error)") }
         defer {
-            loop.stop()
-            listenerThread.join()
-            listenerConnection.close()
+            // The link holds the loop, which holds the link.
+            link.serveListener = nil
+            connection.close()
         }
-
-        let connection: UnixSeqpacketConnection
-        do { connection = try UnixSeqpacketConnection.connect(path: paths.api) } catch { throw .setup("\(error)") }
-        defer { connection.close() }
         var buffer: [UInt8] = []
         let family: Controller.Family
         do {
@@ -208,8 +205,7 @@ public enum TraceGenerator {
         workload.hook = hook
         var summary: GenSummary
         do { summary = try workload.run() } catch { throw .call("\(error)") }
-        // Every message of the last call is in before the twin stops: its reply came back.
-        twin.stop()
+        // Every message of the last call is in: its reply came back.
         do { try writer.close() } catch { throw .write("\(error)") }
         if let e = hook.failure { throw .write(e) }
         summary.records = writer.recordsAppended
@@ -219,7 +215,8 @@ public enum TraceGenerator {
 }
 
 /// The twin's message hook: stamps synthetic time, fixes the port ids, appends the record.
-/// Runs on the twin's thread; the client thread only moves the clock between calls.
+/// Runs where the twin runs (in gen, the client's own thread, inside its receive); the client
+/// only moves the clock between calls.
 final class RecordingHook: @unchecked Sendable {
     let writer: PcapngWriter
     let start: UInt64

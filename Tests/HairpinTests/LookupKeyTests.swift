@@ -1,7 +1,7 @@
 // lookup(table:key:) on every backend against a brute-force reference written here, apart from
 // the backends' code: seeded random flows and packets, inserts and deletes interleaved with
 // lookups (so each backend's compiled index must follow every change).
-import Hairpin
+@testable import Hairpin
 import LibFlowTable
 import Testing
 
@@ -119,6 +119,100 @@ import Testing
         }
         // The workload must exercise both outcomes, or agreement proves little.
         #expect(hits > 200 && misses > 200, "hits \(hits) misses \(misses)")
+    }
+
+    /// The staged tuple search at a size where its stage filters are built: tuples spanning
+    /// three header instances with many flows each, and packets that share a flow's first
+    /// stages but differ in a later one (the filters must let them through to the right answer
+    /// or turn them away), beside packets that hit and random ones. The compiled matcher is
+    /// checked directly against the reference, and through tss and hash.
+    @Test(arguments: [UInt64(11), 12, 13])
+    func stagedTupleSearchAgreesWithTheReference(seed: UInt64) throws {
+        var r = Rng(s: seed)
+        // Three instances (stages), two fields in the middle one.
+        let staged: [(UInt32, UInt32, UInt32, FieldType)] = [
+            (1, 1, 3, .u16), (3, 3, 12, .u32), (3, 3, 13, .u32), (5, 5, 2, .u16),
+        ]
+        let shapes: [[UInt64?]] = [
+            [0xFFFF, 0xFFFF_FF00, nil, 0xFFFF], [0xFFFF, 0xFFFF_0000, 0xFFFF_FFFF, nil],
+            [0xFFFF, nil, 0xFFFF_FFFF, 0xFFF0], [nil, 0xFF00_0000, nil, 0xFFFF],
+            [0xFFFF, 0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF],
+        ]
+        var flows: [Flow] = []
+        for uid in UInt32(1)...600 {
+            let shape = shapes[r.below(shapes.count)]
+            var matches: [FieldRef] = []
+            for (i, f) in staged.enumerated() {
+                guard let mask = shape[i] else { continue }
+                // Few distinct values in the first stage, many in the others.
+                let value = i == 0 ? UInt64(0x0800 + r.below(2)) : r.next() & 0xFFFF_FFFF
+                matches.append(
+                    FieldRef(
+                        instance: f.0, header: f.1, field: f.2, maskType: .mask, type: f.3,
+                        value: FieldValue(value & mask, type: f.3), mask: FieldValue(mask, type: f.3)))
+            }
+            flows.append(
+                Flow(table: 1, uid: uid, priority: UInt32(r.below(50)), matches: matches, actions: [Action(uid: 7)]))
+        }
+        let layout = PacketLayout(keys: staged.map { PacketFields.Key(instance: $0.0, header: $0.1, field: $0.2) })
+        var packets: [[PacketFields.Key: UInt64]] = []
+        for _ in 0..<900 {
+            let f = flows[r.below(flows.count)]
+            var p: [PacketFields.Key: UInt64] = [:]
+            for s in staged { p[PacketFields.Key(instance: s.0, header: s.1, field: s.2)] = r.next() & 0xFFFF_FFFF }
+            for m in f.matches ?? [] {
+                let k = MatchKey(m)
+                let key = PacketFields.Key(k)
+                p[key] = k.value | (p[key] ?? 0) & ~k.mask
+            }
+            switch r.below(3) {
+            case 0: break  // hits f
+            case 1:
+                // f's first stages, another last stage value: a near miss.
+                let last = PacketFields.Key(instance: 5, header: 5, field: 2)
+                p[last] = (p[last] ?? 0) ^ UInt64(1 + r.below(0xFFF))
+            default:
+                // f's values but one field absent.
+                p[Array(p.keys)[r.below(p.count)]] = nil
+            }
+            packets.append(p)
+        }
+        for _ in 0..<300 {
+            var p: [PacketFields.Key: UInt64] = [:]
+            for s in staged { p[PacketFields.Key(instance: s.0, header: s.1, field: s.2)] = r.next() & 0xFFFF }
+            packets.append(p)
+        }
+        // The matcher as tss compiles it: per mask tuple the best flow of each value list.
+        var groups: [[MatchKey]: [[UInt64]: FlowHit]] = [:]
+        for f in flows {
+            let keys = MatchSet(f.matches ?? []).keys
+            let tuple = keys.map {
+                MatchKey(instance: $0.instance, header: $0.header, field: $0.field, value: 0, mask: $0.mask)
+            }
+            let hit = FlowHit(table: 1, uid: f.uid, priority: f.priority)
+            if hit.beats(groups[tuple]?[keys.map(\.value)]) { groups[tuple, default: [:]][keys.map(\.value)] = hit }
+        }
+        let matcher = TupleMatcher(
+            layout: layout, generation: 0,
+            groups: groups.map { TupleMatcher.Group(fields: $0.key, buckets: $0.value.map { ($0.key, $0.value) }) })
+        #expect(matcher.filterCount > 0, "no stage filter was built: the staged path is not exercised")
+        let backends = [BackendKind.tss, .hash].map { $0.make(tables: [1: 1000]) }
+        for b in backends { for f in flows { #expect(b.insert(f).errno == 0) } }
+        var hits = 0
+        for (n, p) in packets.enumerated() {
+            let want = Self.reference(flows, table: 1, packet: p).map { UInt64($0.0) << 32 | UInt64($0.1) }
+            if want != nil { hits += 1 }
+            let key = PacketKey(PacketFields(p), layout: layout)
+            for prune in [true, false] {
+                let got = matcher.lookup(key, prune: prune).map { UInt64($0.priority) << 32 | UInt64($0.uid) }
+                #expect(got == want, "seed \(seed) packet \(n) prune \(prune): \(p)")
+            }
+            for b in backends {
+                let got = b.lookup(table: 1, key: key).map { UInt64($0.priority) << 32 | UInt64($0.uid) }
+                #expect(got == want, "seed \(seed) packet \(n) \(b.name): \(p)")
+            }
+        }
+        #expect(hits > 200 && hits < packets.count - 200, "hits \(hits) of \(packets.count)")
     }
 
     @Test func aFieldOutsideTheLayoutNeverMatchesAndAnEmptyFlowMatchesAll() throws {

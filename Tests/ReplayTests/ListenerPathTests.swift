@@ -28,15 +28,25 @@ import LiveCapture
         defer { session.stop() }
         let c = try FlowTableClient(path: o.paths.api, timeout: 10)
         defer { c.close() }
+        var seen = try calls(c, model: o.model)
+        session.stopListenerForDemo()
+        seen.append(contentsOf: try afterTheListenerLeft(c, model: o.model))
+        return seen
+    }
+
+    static func describe(_ r: FlowTableReply) -> String {
+        "\(r.errno) \(r.errorMessage ?? "") \(r.report.count) \(r.flows.count)"
+    }
+
+    /// The workload's calls while the listener is there: what the client saw of each.
+    static func calls(_ c: FlowTableClient, model: PipelineModel) throws -> [String] {
         var seen: [String] = []
-        func note(_ r: FlowTableReply) {
-            seen.append("\(r.errno) \(r.errorMessage ?? "") \(r.report.count) \(r.flows.count)")
-        }
+        func note(_ r: FlowTableReply) { seen.append(describe(r)) }
         let unft0: UInt32 = 1000, unft1: UInt32 = 1001
         for cmd in [NFL.Command.getTables, .getHeaders, .getActions, .getHeaderGraph, .getTableGraph] {
             note(try c.get(cmd, ifindex: unft0))
         }
-        var gen = FlowGenerator(model: o.model, seed: 77)
+        var gen = FlowGenerator(model: model, seed: 77)
         // Requests filled to the netlink limit: the twin forwards them in ENCAP parts.
         let flows = gen.flows(count: 3000)
         for r in Parts.ranges(of: flows) {
@@ -47,16 +57,55 @@ import LiveCapture
         note(try c.getFlows(ifindex: unft1, FlowSelector(table: flows[0].table)))
         // Errors: duplicates logged, an aborted batch, an unknown device, a missing flow.
         note(try c.setFlows(ifindex: unft0, Array(flows[0..<5]), strategy: .continueLog))
-        note(try c.setFlows(ifindex: unft0, [gen.flow(in: o.model.tables[0]), flows[1]], strategy: .abort))
+        note(try c.setFlows(ifindex: unft0, [gen.flow(in: model.tables[0]), flows[1]], strategy: .abort))
         note(try c.get(.getTables, ifindex: 4242))
         note(try c.delFlows(ifindex: unft0, [Flow(table: flows[0].table, uid: 999_999, priority: 0)]))
         note(
             try c.delFlows(
                 ifindex: unft0, Array(flows[0..<100]).map { Flow(table: $0.table, uid: $0.uid, priority: 0) }))
-        session.stopListenerForDemo()
-        note(try c.get(.getTables, ifindex: unft0))
-        note(try c.setFlows(ifindex: unft0, [flows[0]]))
         return seen
+    }
+
+    static func afterTheListenerLeft(_ c: FlowTableClient, model: PipelineModel) throws -> [String] {
+        var gen = FlowGenerator(model: model, seed: 77)
+        return [
+            describe(try c.get(.getTables, ifindex: 1000)),
+            describe(try c.setFlows(ifindex: 1000, [gen.flows(count: 1)[0]])),
+        ]
+    }
+
+    /// `flowtrace gen`'s way: the listener and the client both in memory, the twin never
+    /// started, run on the client's thread inside its receive. The client sees what it sees
+    /// over the API socket, call for call; with no listener, a call fails at once (ENOTCONN).
+    @Test func aClientOnTheTwinsThreadSeesWhatASocketClientSees() throws {
+        let dir = NSTemporaryDirectory() + "ft-listener-path-client-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var o = LoopbackSession.Options()
+        o.devices = LoopbackSession.devices(named: ["unft0", "unft1"])
+        let overSocket = try Self.record(.inProcess, to: dir + "/socket.pcapng", dir: dir + "/a")
+
+        var config = UnftTwin.Configuration(
+            devices: o.devices, timeout: 10, paths: TwinSocketPaths(directory: dir + "/b"))
+        var legs: [UnftTwin.Leg: Int] = [:]
+        config.onMessage = { info, _ in legs[info.leg, default: 0] += 1 }
+        let twin = try UnftTwin(config)
+        let service = HairpinService(model: o.model, backend: .hash, devices: o.devices.map(\.ifindex))
+        let link = twin.attachInProcessListener()
+        let loop = ListenerLoop(transport: link, familyID: config.hairpinFamilyID, service: service, log: { _ in })
+        try loop.register()
+        twin.finishInProcessRegistration(link)
+        link.serveListener = { _ = try? loop.serveWaiting() }
+        let connection = twin.attachInProcessClient()
+        let c = FlowTableClient(transport: connection, timeout: 10)
+        var seen = try Self.calls(c, model: o.model)
+        #expect(seen == Array(overSocket.prefix(seen.count)))
+        #expect((legs[.hairpin] ?? 0) > 40 && (legs[.api] ?? 0) > 40, "\(legs)")
+        // The listener goes away, as the session's demo takes it away: the next calls fail at once.
+        twin.detachInProcessListener()
+        link.serveListener = nil
+        seen.append(contentsOf: try Self.afterTheListenerLeft(c, model: o.model))
+        #expect(seen == overSocket, "\(seen)")
+        connection.close()
     }
 
     @Test func inProcessAndSocketGiveTheSameTrace() throws {

@@ -66,6 +66,9 @@ public final class InProcessHairpinLink: MessageTransport {
     var driveTwin: (() -> Void)?
     /// Serves the packets waiting in `toListener` (the session sets it to its ListenerLoop).
     public var serveListener: (() -> Void)?
+    /// A client's link (`attachInProcessClient`): `receive` grows the caller's buffer to the
+    /// packet, as a socket transport does, instead of reporting it truncated.
+    var growsBuffer = false
 
     init() {}
 
@@ -83,6 +86,9 @@ public final class InProcessHairpinLink: MessageTransport {
         var n = 0
         var tooLarge = 0
         _ = toListener.popFirst { packet in
+            if growsBuffer && packet.count > buffer.count {
+                buffer = [UInt8](repeating: 0, count: max(packet.count, 65536))
+            }
             guard packet.count <= buffer.count else {
                 tooLarge = packet.count
                 return
@@ -129,6 +135,42 @@ extension UnftTwin {
             swap(&spare, &link.toTwin)
             while spare.popFirst({ self.processHairpinPacket(c, $0) }) {}
             self.sweep()
+        }
+        return link
+    }
+
+    /// Connects a client in this process on the API leg, without a socket and without the
+    /// twin's thread: the client's `receive` runs the twin on the client's thread (what the
+    /// client sent, the in-process listener's answers, expiries) until nothing is left to do,
+    /// then returns the twin's next packet to it, or `.timedOut` at once when there is none.
+    /// Every message goes through the same handlers and hook as over the API socket, in the
+    /// same order; what goes away is the thread hand-off each way of every call. For one
+    /// client that waits for each answer (`flowtrace gen`); the twin must then never be
+    /// started, or its loop would share this state with the client's thread.
+    public func attachInProcessClient() -> InProcessHairpinLink {
+        let link = InProcessHairpinLink()
+        link.growsBuffer = true
+        let c = TwinConnection(id: nextConnectionID, leg: .api, port: allocatePort(getpid()), socket: nil)
+        c.link = link
+        nextConnectionID += 1
+        connections.append(c)
+        connectionsByID[c.id] = c
+        counterState.withLock { $0.connections = connections.count }
+        link.driveTwin = { [unowned self, unowned link, weak c] in
+            // What the loop does when woken: a detach asked from another thread.
+            self.detachRequestedListener()
+            while let c, !c.broken {
+                // As the loop reads a socket: not while a call of this client is in flight.
+                var packet: [UInt8]?
+                if c.busyCall == nil && c.deferred.isEmpty { _ = link.toTwin.popFirst { packet = Array($0) } }
+                if let packet { packet.withUnsafeBytes { self.processAPIPacket(c, $0) } }
+                self.pumpInProcess()
+                self.expireCalls(now: MonotonicClock.now())
+                self.resumeDeferred()
+                self.pumpInProcess()
+                self.sweep()
+                if packet == nil { return }
+            }
         }
         return link
     }
