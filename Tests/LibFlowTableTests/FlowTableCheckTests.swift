@@ -203,9 +203,13 @@ struct FlowTableCheckTests {
                             a, list, in: .nflAttrs, depth: 1, StrictWalk.Verdict.self)
                         var exact: Int?
                         do throws(DecodeError) {
-                            exact = try FlowTableCodec.checkList(a, list, in: .nflAttrs, depth: 1, StrictWalk.Exact.self)
+                            exact = try FlowTableCodec.checkList(
+                                a, list, in: .nflAttrs, depth: 1, StrictWalk.Exact.self)
                         } catch {}
-                        #expect(verdict == exact, "message \(i) variant \(j), \(list): \(String(describing: verdict)) \(String(describing: exact))")
+                        #expect(
+                            verdict == exact,
+                            "message \(i) variant \(j), \(list): \(String(describing: verdict)) \(String(describing: exact))"
+                        )
                         if exact != nil { accepted += 1 } else { refused += 1 }
                     }
                 }
