@@ -409,7 +409,6 @@ public final class ListenerLoop {
         let answered = fast.answerCall(m.bytes, requestFamilyID: familyID, nlmsgSequence: first) { answer in
             if messages > 0 { sequence = sequence == UInt32.max ? 1 : sequence + 1 }
             messages += 1
-            if tracksAcknowledgements { recentAnswers.note(nlmsgSequence: sequence, sequence: fast.lastSequence) }
             guard sendFailure == nil else { return }
             do throws(TransportError) {
                 try transport.send(answer)
@@ -425,6 +424,14 @@ public final class ListenerLoop {
         lastSequence = sequence
         statistics.encapMessages += 1
         statistics.calls += 1
+        if tracksAcknowledgements {
+            // The call's SEQ is known once answered (the getters set it last).
+            var noted = first
+            for _ in 0..<messages {
+                recentAnswers.note(nlmsgSequence: noted, sequence: fast.lastSequence)
+                noted = noted == UInt32.max ? 1 : noted + 1
+            }
+        }
         return true
     }
 
