@@ -201,7 +201,9 @@ public final class HashBackend: FlowBackend {
         t.order.forEach(
             selector,
             keys: { each in
-                t.slots.withUnsafeBufferPointer { for s in $0 { each(PriorityOrder.key(priority: s.priority, uid: s.uid)) } }
+                t.slots.withUnsafeBufferPointer {
+                    for s in $0 { each(PriorityOrder.key(priority: s.priority, uid: s.uid)) }
+                }
             }
         ) { uid in
             // The order holds exactly the stored uids; a miss would be an internal bug, skipped
@@ -226,7 +228,9 @@ public final class HashBackend: FlowBackend {
         t.order.forEach(
             selector,
             keys: { each in
-                t.slots.withUnsafeBufferPointer { for s in $0 { each(PriorityOrder.key(priority: s.priority, uid: s.uid)) } }
+                t.slots.withUnsafeBufferPointer {
+                    for s in $0 { each(PriorityOrder.key(priority: s.priority, uid: s.uid)) }
+                }
             }
         ) { uid in
             guard encoded, let i = t.slot(ofUID: uid) else { return }

@@ -226,7 +226,9 @@ public final class TSSBackend: PacketClassifier {
         t.order.forEach(
             selector,
             keys: { each in
-                for loc in t.byUID.values { each(PriorityOrder.key(priority: loc.stored.priority, uid: loc.stored.uid)) }
+                for loc in t.byUID.values {
+                    each(PriorityOrder.key(priority: loc.stored.priority, uid: loc.stored.uid))
+                }
             }
         ) { uid in
             if let loc = t.byUID[uid] { body(loc.stored) }

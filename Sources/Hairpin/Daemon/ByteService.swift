@@ -526,7 +526,8 @@ public final class ByteService {
 
         if parts == 1 {
             guard let base = message.base else { return 0 }
-            Self.patch(base, count: message.count, frame: frames.whole, elements: elementBytes, part: 0, seq: seq, first)
+            Self.patch(
+                base, count: message.count, frame: frames.whole, elements: elementBytes, part: 0, seq: seq, first)
             body(UnsafeRawBufferPointer(start: base, count: message.count))
             return 1
         }
@@ -538,7 +539,8 @@ public final class ByteService {
             frame.bytes.withUnsafeBytes { partMessage.append($0) }
             partMessage.append(message.bytes(from, to - from))
             guard let base = partMessage.base else { return k }
-            Self.patch(base, count: partMessage.count, frame: frame, elements: to - from, part: UInt32(k), seq: seq, nlseq)
+            Self.patch(
+                base, count: partMessage.count, frame: frame, elements: to - from, part: UInt32(k), seq: seq, nlseq)
             body(UnsafeRawBufferPointer(start: base, count: partMessage.count))
             nlseq = nlseq == UInt32.max ? 1 : nlseq + 1
         }
@@ -573,7 +575,8 @@ public final class ByteService {
         let parts = elementEnds.count - 1
         if parts == 1 { return 1 }
         guard parts <= maxMessages else { return 0 }
-        for k in 0..<parts where !fits(k == parts - 1 ? frames.last : frames.part, elementEnds[k + 1] - elementEnds[k]) {
+        for k in 0..<parts where !fits(k == parts - 1 ? frames.last : frames.part, elementEnds[k + 1] - elementEnds[k])
+        {
             return 0
         }
         return parts
