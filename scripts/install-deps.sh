@@ -3,21 +3,23 @@
 # everything is present (dpkg is asked first; apt runs only for what is missing).
 #   scripts/install-deps.sh            build and test dependencies
 #   scripts/install-deps.sh --vm       also what the kernel-module VM tests need
-#   scripts/install-deps.sh --ynl-dir  print the kernel YNL folder (below), unpacking it if needed
+#   scripts/install-deps.sh --ynl-dir  print the folder of the kernel parts (below), unpacking them if needed
 #   scripts/install-deps.sh --specs    also unpack the kernel's YNL specs (Documentation/netlink/specs),
 #                                      which the YNL interpreter loads by default (flowtrace specs)
 #
 # The kernel's own YNL tooling (tools/net/ynl: cli.py and its Python library) and schemas
 # (Documentation/netlink/*.yaml), which check that spec/*.yaml are real YNL (Tests/e2e/ynl-spec.sh),
 # come from Debian's linux-source-6.12 package: only those folders are unpacked, once, into
-# $FLOWTRACE_LINUX_SRC (default ${XDG_CACHE_HOME:-~/.cache}/flowtrace/linux-6.12).
+# $FLOWTRACE_LINUX_SRC (default ${XDG_CACHE_HOME:-~/.cache}/flowtrace/linux-6.12). So is netdevsim's
+# source (drivers/net/netdevsim, with the top Makefile that names the tree's version): Debian's
+# kernels do not ship the module, and scripts/vm/run.sh builds it for the VM tests of that version.
 set -euo pipefail
 
 linux_tarball=/usr/src/linux-source-6.12.tar.xz
 linux_dir="${FLOWTRACE_LINUX_SRC:-${XDG_CACHE_HOME:-$HOME/.cache}/flowtrace/linux-6.12}"
 # What is unpacked below linux-source-6.12/ (the kernel's specs only with --specs: they are
 # unpacked apart, with their own stamp, so a run without --specs keeps them).
-linux_parts=(tools/net/ynl Documentation/netlink)
+linux_parts=(tools/net/ynl Documentation/netlink drivers/net/netdevsim Makefile)
 linux_excludes=(--exclude=linux-source-6.12/Documentation/netlink/specs)
 linux_specs=Documentation/netlink/specs
 

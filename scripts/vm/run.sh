@@ -85,6 +85,38 @@ else
 	if [[ -n $cache ]]; then mkdir -p "$cache" && cp "$kb/unft.ko" "$cache/"; fi
 fi
 
+# 1a. netdevsim, for tests that load it (they name res/netdevsim): Debian's kernels do not ship
+# the module, so it is built from drivers/net/netdevsim of the linux-source tree
+# scripts/install-deps.sh unpacks (scripts/vm/netdevsim), into the result folder, when that tree
+# is this kernel's version (its top Makefile against the headers' kernel.release); otherwise
+# results/netdevsim.note says why there is none and the test goes on without it.
+if grep -q 'res/netdevsim' "$test"; then
+	ksrc=$("$root/scripts/install-deps.sh" --ynl-dir) || { echo "run.sh: no kernel source parts (scripts/install-deps.sh --ynl-dir)"; exit 1; }
+	src_ver=$(awk '$2 == "=" && $1 ~ /^(VERSION|PATCHLEVEL|SUBLEVEL)$/ { v = v (v == "" ? "" : ".") $3 }
+		END { print v }' "$ksrc/Makefile" 2>/dev/null)
+	rel=$(cat "$kdir/include/config/kernel.release")
+	nb=$tmp/results/netdevsim
+	if [[ ! -f $ksrc/drivers/net/netdevsim/netdev.c || -z $src_ver ]]; then
+		echo "no netdevsim: $ksrc has no drivers/net/netdevsim (scripts/install-deps.sh)" >"$tmp/results/netdevsim.note"
+	elif [[ $rel != "${src_ver%.*}".* ]]; then
+		echo "no netdevsim: the kernel source is $src_ver, this kernel $ver ($rel)" >"$tmp/results/netdevsim.note"
+	elif [[ -n $cache && -f $cache/netdevsim.ko ]]; then
+		mkdir -p "$nb" && cp "$cache/netdevsim.ko" "$nb/"
+		echo "run.sh: netdevsim.ko for $ver built already ($cache)"
+	else
+		t0=$(date +%s.%N)
+		if ! make -C "$here/netdevsim" -j"$(nproc)" KDIR="$kdir" SRC="$ksrc/drivers/net/netdevsim" OUT="$nb" \
+			>"$tmp/netdevsim-build.log" 2>&1; then
+			tail -40 "$tmp/netdevsim-build.log"; echo "run.sh: building netdevsim.ko failed"; exit 1
+		fi
+		# Upstream's code, not ours: its warnings are shown, not fatal.
+		grep -E "warning:" "$tmp/netdevsim-build.log" | sed 's/^/run.sh: netdevsim: /' || true
+		echo "run.sh: built netdevsim.ko ($src_ver source) for $ver in $(elapsed "$t0") s"
+		if [[ -n $cache ]]; then mkdir -p "$cache" && cp "$nb/netdevsim.ko" "$cache/"; fi
+	fi
+	[[ -f $tmp/results/netdevsim.note ]] && echo "run.sh: $(cat "$tmp/results/netdevsim.note")"
+fi
+
 # 1b. The Swift tools, for tests that use them (found the way scripts/run-e2e-tests.sh does).
 bin=${VMTEST_BIN:-}
 if [[ -z $bin ]] && grep -q VMTEST_BIN "$test"; then

@@ -3,6 +3,7 @@ one place the VM tests load it. Standard library plus what YNL itself needs (PyY
 when a schema is given).
 
     api, hairpin, NlError = ynl_unft.families(ynl_dir, spec_dir, schema)
+    netdev = ynl_unft.family(ynl_dir, "<specs>/netdev.yaml")     # any other family, as it is
 
 `ynl_dir` holds YNL's `lib/` (tools/net/ynl of a kernel source tree); `schema` is
 Documentation/netlink/genetlink-legacy.yaml of the same tree, or "" to skip the validation.
@@ -18,10 +19,21 @@ import struct
 import sys
 
 
-def families(ynl_dir, spec_dir, schema=""):
+def _lib(ynl_dir):
     if ynl_dir not in sys.path:
         sys.path.insert(0, ynl_dir)
-    from lib import Netlink, NlError, YnlFamily
+    import lib
+    return lib
+
+
+def family(ynl_dir, spec_path, schema=""):
+    """A family of the kernel's own specs (e.g. netdev.yaml), with YNL's plain encoding."""
+    return _lib(ynl_dir).YnlFamily(spec_path, schema)
+
+
+def families(ynl_dir, spec_dir, schema=""):
+    lib = _lib(ynl_dir)
+    Netlink, NlError, YnlFamily = lib.Netlink, lib.NlError, lib.YnlFamily
 
     class UnftYnl(YnlFamily):
         def _add_attr(self, space, name, value, search_attrs):
