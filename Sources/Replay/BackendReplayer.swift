@@ -462,19 +462,33 @@ final class HairpinFeed: MessageTransport {
             // Mutated in place: a histogram is a quarter MiB of counters, and a copy per call
             // (take it out of a dictionary, change it, put it back) was most of the replay's time.
             if timings[cmd] == nil { timings[cmd] = CommandTiming() }
-            timings[cmd]?.calls += 1
-            timings[cmd]?.flows += slots[i].flows
-            timings[cmd]?.serviceNanoseconds &+= latency
+            var operations = 0
+            var nanoseconds: UInt64 = 0
             if let t = backendTiming {
-                timings[cmd]?.backendOperations += t.operations - backendOpsAtFeed
-                timings[cmd]?.backendNanoseconds &+= t.nanoseconds &- backendNsAtFeed
+                operations = t.operations - backendOpsAtFeed
+                nanoseconds = t.nanoseconds &- backendNsAtFeed
             }
-            _ = timings[cmd]?.latency.record(latency)
+            // One access to the entry, not one per field.
+            Self.count(
+                &timings[cmd]!, flows: slots[i].flows, latency: latency, backendOperations: operations,
+                backendNanoseconds: nanoseconds)
         }
         if let step {
             materialise(i)
             step.after(answer: messages(of: slots[i]).map { "← " + describeMessage($0) }, matched: nil)
         }
+    }
+
+    @inline(__always)
+    private static func count(
+        _ timing: inout CommandTiming, flows: Int, latency: UInt64, backendOperations: Int, backendNanoseconds: UInt64
+    ) {
+        timing.calls += 1
+        timing.flows += flows
+        timing.serviceNanoseconds &+= latency
+        timing.backendOperations += backendOperations
+        timing.backendNanoseconds &+= backendNanoseconds
+        _ = timing.latency.record(latency)
     }
 
     // MARK: comparison

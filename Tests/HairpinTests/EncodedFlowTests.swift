@@ -272,6 +272,42 @@ import LibFlowTable
         }
     }
 
+    /// The reader's encoder-form verdict (read along the walk, kept with a stored flow) against
+    /// FlowTableCodec.isEncoderForm, the one definition: on elements as the encoder writes them,
+    /// without NLA_F_NESTED, and with bytes changed anywhere; for every element the reader
+    /// accepts, the two agree.
+    @Test func encoderFormVerdictAgreesWithTheCodec() throws {
+        var gen = FlowGenerator(model: DefaultModelSource.model, seed: 41)
+        var draw = ByteServiceTests.Draw(state: 41)
+        var reader = EncodedFlowReader()
+        defer { reader.deallocate() }
+        var inForm = 0, notInForm = 0
+        for n in 0..<1500 {
+            let flow = gen.flows(count: 1)[0]
+            var w = NetlinkWriter(capacity: 1024)
+            w.markNests = n % 10 != 0
+            try FlowTableCodec.encode(flow, into: &w)
+            var element = w.withUnsafeBytes { Array($0) }
+            if n % 3 != 0 {
+                let at = draw.next(element.count - 4) + 4
+                switch draw.next(4) {
+                case 0: element[at] ^= 0x80
+                case 1: element[at] = UInt8(truncatingIfNeeded: draw.next(256))
+                case 2: element[at] = 0
+                default: element[at] ^= UInt8(1 << draw.next(8))
+                }
+            }
+            element.withUnsafeBytes { raw in
+                let payload = UnsafeRawBufferPointer(rebasing: raw[4...])
+                guard reader.read(payload: payload) else { return }
+                let verdict = reader.isEncoderForm(element: raw)
+                #expect(verdict == FlowTableCodec.isEncoderForm(flow: raw), "flow \(n): reader says \(verdict)")
+                if verdict { inForm += 1 } else { notInForm += 1 }
+            }
+        }
+        #expect(inForm > 300 && notInForm > 100, "\(inForm) in form, \(notInForm) not")
+    }
+
     /// Field refs written in other layouts than the encoder's (attributes in another order, one
     /// missing, one repeated, an unknown one, bytes after the last): the reader's general walk
     /// must accept exactly what the decoder accepts, with the same values.

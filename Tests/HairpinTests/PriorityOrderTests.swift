@@ -47,8 +47,8 @@ struct PriorityOrderTests {
                     var got: [UInt32] = []
                     order.forEach(
                         selector,
-                        rebuildFrom: {
-                            live.map { PriorityOrder.key(priority: $0.value, uid: $0.key) }
+                        keys: { each in
+                            for (uid, priority) in live { each(PriorityOrder.key(priority: priority, uid: uid)) }
                         }
                     ) { got.append($0) }
                     #expect(got == expected, "step \(step), \(selector)")

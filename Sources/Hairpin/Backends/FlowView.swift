@@ -15,10 +15,14 @@ public struct FlowView {
     public let matches: UnsafeBufferPointer<FieldRef>
     /// The whole FLOW element, attribute header included (valid during the call only).
     public let element: UnsafeRawBufferPointer
+    /// `element` is byte for byte what FlowTableCodec's encoder writes for the flow (the
+    /// reader's verdict, FlowTableCodec.isEncoderForm's): get-flows answers with it as it is.
+    /// False only means "not known".
+    public let encoderForm: Bool
 
     public init(
         table: UInt32, uid: UInt32, priority: UInt32, fingerprint: UInt64,
-        matches: UnsafeBufferPointer<FieldRef>, element: UnsafeRawBufferPointer
+        matches: UnsafeBufferPointer<FieldRef>, element: UnsafeRawBufferPointer, encoderForm: Bool = false
     ) {
         self.table = table
         self.uid = uid
@@ -26,6 +30,7 @@ public struct FlowView {
         self.fingerprint = fingerprint
         self.matches = matches
         self.element = element
+        self.encoderForm = encoderForm
     }
 
     /// The canonical match set (what MatchSet(flow.matches) is for the decoded flow).
@@ -44,7 +49,8 @@ final class StoredFlow {
     /// The FLOW element, header included; emptied once decoded, until `withElement` puts the
     /// encoder's form of the flow here.
     private var element: [UInt8]
-    /// `element` holds exactly what FlowTableCodec.encode writes for the flow.
+    /// `element` holds exactly what FlowTableCodec.encode writes for the flow (known at insert,
+    /// FlowView.encoderForm, or once `withElement` encoded it).
     private var encoded = false
 
     init(_ flow: Flow, matchSet: MatchSet) {
@@ -63,6 +69,7 @@ final class StoredFlow {
         self.matchSet = matchSet
         typed = nil
         element = Array(view.element)
+        encoded = view.encoderForm
     }
 
     var flow: Flow {

@@ -168,7 +168,7 @@ public final class HashBackend: FlowBackend {
         t.add(
             HashSlot(
                 flow: nil, fingerprint: view.fingerprint, uid: view.uid, priority: view.priority,
-                start: start, length: view.element.count))
+                start: start, length: view.element.count, encoded: view.encoderForm))
         return true
     }
 
@@ -200,8 +200,10 @@ public final class HashBackend: FlowBackend {
         guard let t = storage(selector.table) else { return .failure(.noSuchEntry) }
         t.order.forEach(
             selector,
-            rebuildFrom: {
-                t.slots.map { PriorityOrder.key(priority: $0.priority, uid: $0.uid) }
+            keys: { each in
+                t.slots.withUnsafeBufferPointer {
+                    for s in $0 { each(PriorityOrder.key(priority: s.priority, uid: s.uid)) }
+                }
             }
         ) { uid in
             // The order holds exactly the stored uids; a miss would be an internal bug, skipped
@@ -225,8 +227,10 @@ public final class HashBackend: FlowBackend {
         var encoded = true
         t.order.forEach(
             selector,
-            rebuildFrom: {
-                t.slots.map { PriorityOrder.key(priority: $0.priority, uid: $0.uid) }
+            keys: { each in
+                t.slots.withUnsafeBufferPointer {
+                    for s in $0 { each(PriorityOrder.key(priority: s.priority, uid: s.uid)) }
+                }
             }
         ) { uid in
             guard encoded, let i = t.slot(ofUID: uid) else { return }
@@ -311,9 +315,10 @@ public final class HashBackend: FlowBackend {
 }
 
 /// A stored flow: typed (`flow` set, `length` 0) or encoded (its FLOW element at
-/// `arena[start ..< start + length]`; `flow` nil until get-flows first decodes it). Once
-/// flowElements asked for it, `encoded`: the arena holds the encoder's form of the flow (a
-/// typed flow then has bytes too).
+/// `arena[start ..< start + length]`; `flow` nil until get-flows first decodes it). `encoded`:
+/// the arena holds the encoder's form of the flow, known at insert (the request's element was
+/// in that form: FlowView.encoderForm) or once flowElements encoded it (a typed flow then has
+/// bytes too).
 struct HashSlot {
     var flow: Flow?
     var fingerprint: UInt64

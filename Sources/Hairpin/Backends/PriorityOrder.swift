@@ -16,6 +16,8 @@ struct PriorityOrder {
     /// Reads since the last change: a second one in a row sorts (the table is being read, not
     /// changed), the first one only sorts its range.
     private var readsSinceChange = 0
+    /// A ranged read's keys (reused).
+    private var selected: [UInt64] = []
 
     /// Priority in the high half so that integer order is (priority, uid) order.
     @inline(__always) static func key(priority: UInt32, uid: UInt32) -> UInt64 {
@@ -41,8 +43,11 @@ struct PriorityOrder {
     }
 
     /// Calls `body` with the uid of each flow `selector` admits, in (priority, uid) order.
-    /// `all` yields every (priority, uid) of the table, for a rebuild.
-    mutating func forEach(_ selector: FlowSelector, rebuildFrom all: () -> [UInt64], _ body: (UInt32) -> Void) {
+    /// `all` hands every (priority, uid) of the table to the closure it is given, for a rebuild
+    /// (no array of the whole table is asked for: a ranged read keeps only its range).
+    mutating func forEach(
+        _ selector: FlowSelector, keys all: (_ each: (UInt64) -> Void) -> Void, _ body: (UInt32) -> Void
+    ) {
         let lo = Self.key(priority: selector.minPriority ?? 0, uid: 0)
         let hi = Self.key(priority: selector.maxPriority ?? .max, uid: .max)
         guard lo <= hi else { return }
@@ -51,13 +56,15 @@ struct PriorityOrder {
             // A priority range read between changes (the usual get-flows of a busy table):
             // sorting only the flows in range is a fraction of sorting the table, which the
             // next change would make stale again.
-            var selected = all().filter { $0 >= lo && $0 <= hi }
+            if !selected.isEmpty { selected.removeAll(keepingCapacity: true) }
+            all { k in if k &- lo <= hi &- lo { selected.append(k) } }
             selected.sort()
             for k in selected { body(UInt32(truncatingIfNeeded: k)) }
             return
         }
         if stale {
-            keys = all()
+            keys.removeAll(keepingCapacity: true)
+            all { keys.append($0) }
             keys.sort()
             stale = false
         }

@@ -225,8 +225,10 @@ public final class TSSBackend: PacketClassifier {
         guard let t = tables[selector.table] else { return false }
         t.order.forEach(
             selector,
-            rebuildFrom: {
-                t.byUID.values.map { PriorityOrder.key(priority: $0.stored.priority, uid: $0.stored.uid) }
+            keys: { each in
+                for loc in t.byUID.values {
+                    each(PriorityOrder.key(priority: loc.stored.priority, uid: loc.stored.uid))
+                }
             }
         ) { uid in
             if let loc = t.byUID[uid] { body(loc.stored) }

@@ -13,7 +13,10 @@
 //     remove, restore): the element's bytes and the fields read from them; it keeps the bytes
 //     and decodes them with the real decoder only when a Flow is asked for (get-flows, a
 //     lookup, a typed delete), so get-flows answers are the same bytes as if the typed path
-//     had stored the flow;
+//     had stored the flow; the view says whether the element is in the encoder's form (read
+//     along by the reader), and such an element is answered as it is, never checked again;
+//   * a GET_FLOWS answer is the stored elements copied once, into the answer after its frame
+//     (cut into the listener's parts when over the budget);
 //   * the answer of a successful call is the same bytes for every call to a device with the same
 //     command and number of flows but for the two sequence numbers, so it is encoded once by the
 //     real encoder (a template per command, ifindex and flow count) and only SEQ and nlmsg_seq
@@ -78,11 +81,14 @@ public final class ByteService {
     /// The getters' answers.
     @exclusivity(unchecked) private var discovery = DiscoveryTemplates()
     /// GET_FLOWS: the answer's frame for the device of the last call (whole, a part with MORE,
-    /// the last part), the FLOW elements copied out of the backend, and the messages built.
+    /// the last part), and the messages built.
     @exclusivity(unchecked) private var flowsFrames: FlowsFrames?
-    @exclusivity(unchecked) private var elements = Arena()
-    @exclusivity(unchecked) private var elementEnds: [Int] = []
+    /// The whole answer (its frame, then the elements), built once per call.
     @exclusivity(unchecked) private var message = Arena()
+    /// An answer in parts: where each part's elements start in `message`, then the end.
+    @exclusivity(unchecked) private var elementEnds: [Int] = []
+    /// One part of it.
+    @exclusivity(unchecked) private var partMessage = Arena()
 
     public init(service: HairpinService, answerFamilyID: UInt16) {
         self.service = service
@@ -91,8 +97,8 @@ public final class ByteService {
 
     deinit {
         reader.deallocate()
-        elements.free()
         message.free()
+        partMessage.free()
     }
 
     private static let setCommand = UInt32(NFL.Command.setFlows.rawValue)
@@ -158,8 +164,10 @@ public final class ByteService {
         return true
     }
 
-    /// What the listener calls: SET/DEL as `answer`, and the five discovery getters
-    /// (GET_TABLES … GET_TABLE_GRAPH) for every backend, answered from DiscoveryTemplates.
+    /// What the listener calls: SET/DEL as `answer`, the five discovery getters
+    /// (GET_TABLES … GET_TABLE_GRAPH) for every backend, answered from DiscoveryTemplates, and
+    /// GET_FLOWS, whose answer may be several messages (parts, as the listener cuts them):
+    /// `body` is called for each, numbered `nlseq`, `nlseq + 1` … (never 0).
     public func answerCall(
         _ request: UnsafeRawBufferPointer, requestFamilyID: UInt16, nlmsgSequence nlseq: UInt32,
         _ body: (UnsafeRawBufferPointer) -> Void
@@ -180,10 +188,9 @@ public final class ByteService {
             return true
         }
         if call.command == Self.getFlowsCommand {
-            // The listener numbers one message per call answered here.
             return answerGetFlows(
                 seq: call.sequence, inner: call.attributes, nlmsgSequence: nlseq,
-                maxMessages: 1, body) == 1
+                maxMessages: Int.max, body) > 0
         }
         guard call.command == Self.setCommand || call.command == Self.delCommand else { return false }
         return answerFlows(cmd: call.command, seq: call.sequence, inner: call.attributes, nlseq, body)
@@ -348,11 +355,11 @@ public final class ByteService {
                     undo(backend)
                     return false
                 }
+                let element = UnsafeRawBufferPointer(start: header, count: e.count + Netlink.attributeHeaderLength)
                 let view = FlowView(
                     table: reader.table, uid: reader.uid, priority: reader.priority,
                     fingerprint: FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority),
-                    matches: reader.matchBuffer,
-                    element: UnsafeRawBufferPointer(start: header, count: e.count + Netlink.attributeHeaderLength))
+                    matches: reader.matchBuffer, element: element, encoderForm: reader.isEncoderForm(element: element))
                 let started = timing?.start()
                 let stored = backend.insert(view)
                 if let started { timing?.end(started) }
@@ -484,9 +491,12 @@ public final class ByteService {
             flowsFrames = FlowsFrames(ifindex: ifindex, whole: whole, part: part, last: last)
         }
 
-        // The elements, copied out under the lock (the backend's bytes are not kept past it).
-        elements.count = 0
-        if !elementEnds.isEmpty { elementEnds.removeAll(keepingCapacity: true) }
+        // The elements, copied out under the lock (the backend's bytes are not kept past it),
+        // straight into the answer after the whole answer's frame: one copy of each.
+        guard let frames = flowsFrames else { return 0 }
+        let frameSize = frames.whole.bytes.count
+        message.count = 0
+        frames.whole.bytes.withUnsafeBytes { message.append($0) }
         service.lock.lock()
         guard let device = service.devices.state(for: ifindex) else {
             service.lock.unlock()
@@ -495,11 +505,15 @@ public final class ByteService {
         let timing = service.backendTiming
         let started = timing?.start()
         let found = device.backend.flowElements(FlowSelector(table: table, minPriority: lo, maxPriority: hi)) { e in
-            elements.append(e)
-            elementEnds.append(elements.count)
+            message.append(e)
         }
         if let started { timing?.end(started) }
-        guard found, let frames = flowsFrames, let cuts = cut(frames, maxMessages: maxMessages) else {
+        let elementBytes = message.count - frameSize
+        // One message when it fits the budget, else parts (one part: the whole answer after all).
+        let parts =
+            !found || message.count <= Parts.defaultBudget
+            ? 1 : cutParts(frames, from: frameSize, maxMessages: maxMessages)
+        guard found, parts > 1 || (parts == 1 && fits(frames.whole, elementBytes)) else {
             service.lock.unlock()
             return 0
         }
@@ -510,82 +524,84 @@ public final class ByteService {
         lastSequence = seq
         lastFlows = 0
 
-        let parts = cuts.count - 1
         if parts == 1 {
-            send(frames.whole, 0, elementEnds.count, part: 0, seq: seq, first, body)
+            guard let base = message.base else { return 0 }
+            Self.patch(
+                base, count: message.count, frame: frames.whole, elements: elementBytes, part: 0, seq: seq, first)
+            body(UnsafeRawBufferPointer(start: base, count: message.count))
             return 1
         }
         var nlseq = first
         for k in 0..<parts {
-            send(
-                k == parts - 1 ? frames.last : frames.part, cuts[k], cuts[k + 1], part: UInt32(k), seq: seq, nlseq, body
-            )
+            let frame = k == parts - 1 ? frames.last : frames.part
+            let from = elementEnds[k], to = elementEnds[k + 1]
+            partMessage.count = 0
+            frame.bytes.withUnsafeBytes { partMessage.append($0) }
+            partMessage.append(message.bytes(from, to - from))
+            guard let base = partMessage.base else { return k }
+            Self.patch(
+                base, count: partMessage.count, frame: frame, elements: to - from, part: UInt32(k), seq: seq, nlseq)
+            body(UnsafeRawBufferPointer(start: base, count: partMessage.count))
             nlseq = nlseq == UInt32.max ? 1 : nlseq + 1
         }
         return parts
     }
 
-    /// Where ListenerLoop.answer would cut the elements: one message when it fits the budget,
-    /// else Parts.ranges over the elements' sizes (one range: the whole answer after all). nil
-    /// when an answer message would not encode (a nest over 65535 bytes: the listener answers
-    /// EMSGSIZE) or more than `maxMessages` are needed. `[0, n]`: one message.
-    private func cut(_ frames: FlowsFrames, maxMessages: Int) -> [Int]? {
-        let n = elementEnds.count
+    /// An answer over the budget: where ListenerLoop.answer cuts it (Parts.ranges over the
+    /// elements' sizes), as offsets in `message` of the elements from `start` on, into
+    /// `elementEnds` (the first element of each part, then the end); returns the number of
+    /// parts. 0 when a part would not encode (a nest over 65535 bytes: the listener answers
+    /// EMSGSIZE) or more than `maxMessages` are needed.
+    private func cutParts(_ frames: FlowsFrames, from start: Int, maxMessages: Int) -> Int {
+        if !elementEnds.isEmpty { elementEnds.removeAll(keepingCapacity: true) }
+        guard let base = message.base else { return 0 }
         let budget = Parts.defaultBudget
-        if frames.whole.bytes.count + elements.count <= budget { return [0, n] }
-        var cuts: [Int] = [0]
+        let end = message.count
+        elementEnds.append(start)
         var size = 0
-        var previous = 0
-        for (i, end) in elementEnds.enumerated() {
-            let bytes = end - previous
-            previous = end
-            if size + bytes > budget && i > cuts[cuts.count - 1] {
-                cuts.append(i)
+        var p = start
+        while p < end {
+            // The stored elements are whole attributes, back to back (each a multiple of 4).
+            let bytes = Int(base.loadUnaligned(fromByteOffset: p, as: UInt16.self))
+            guard bytes >= Netlink.attributeHeaderLength, p + bytes <= end else { return 0 }
+            if size + bytes > budget && p > elementEnds[elementEnds.count - 1] {
+                elementEnds.append(p)
                 size = 0
             }
             size += bytes
+            p += bytes
         }
-        cuts.append(n)
-        if cuts.count == 2 { return fits(frames.whole, 0, n) ? cuts : nil }
-        guard cuts.count - 1 <= maxMessages else { return nil }
-        for k in 0..<(cuts.count - 1) where !fits(frames.part, cuts[k], cuts[k + 1]) { return nil }
-        return cuts
+        elementEnds.append(end)
+        let parts = elementEnds.count - 1
+        if parts == 1 { return 1 }
+        guard parts <= maxMessages else { return 0 }
+        for k in 0..<parts where !fits(k == parts - 1 ? frames.last : frames.part, elementEnds[k + 1] - elementEnds[k])
+        {
+            return 0
+        }
+        return parts
     }
 
-    /// The bytes of elements `from..<to`.
+    /// Whether ENCAP (the outermost nest) holds `frame` with `elements` bytes of elements.
+    private func fits(_ frame: FlowsFrame, _ elements: Int) -> Bool {
+        frame.bytes.count - Netlink.headerLength - Netlink.genericHeaderLength + elements <= Int(UInt16.max)
+    }
+
+    /// Patches one answer message at `base` (`frame`, then `elements` bytes of elements):
+    /// its length, nlmsg_seq, SEQ, PART and the lengths of ENCAP, ATTR and FLOWS.
     @inline(__always)
-    private func elementBytes(_ from: Int, _ to: Int) -> (start: Int, count: Int) {
-        let start = from == 0 ? 0 : elementEnds[from - 1]
-        let end = to == 0 ? 0 : elementEnds[to - 1]
-        return (start, end - start)
-    }
-
-    /// Whether ENCAP (the outermost nest) holds `frame` with elements `from..<to`.
-    private func fits(_ frame: FlowsFrame, _ from: Int, _ to: Int) -> Bool {
-        frame.bytes.count - Netlink.headerLength - Netlink.genericHeaderLength + elementBytes(from, to).count
-            <= Int(UInt16.max)
-    }
-
-    /// Builds one answer message (`frame` with elements `from..<to`, which `fits`) and gives it
-    /// to `body`.
-    private func send(
-        _ frame: FlowsFrame, _ from: Int, _ to: Int, part: UInt32, seq: UInt64, _ nlseq: UInt32,
-        _ body: (UnsafeRawBufferPointer) -> Void
+    private static func patch(
+        _ base: UnsafeMutableRawPointer, count: Int, frame: FlowsFrame, elements: Int, part: UInt32, seq: UInt64,
+        _ nlseq: UInt32
     ) {
-        let (start, count) = elementBytes(from, to)
-        message.count = 0
-        frame.bytes.withUnsafeBytes { message.append($0) }
-        message.append(elements.bytes(start, count))
-        guard let base = message.base else { return }
-        base.storeBytes(of: UInt32(message.count), as: UInt32.self)
+        base.storeBytes(of: UInt32(count), as: UInt32.self)
         base.storeBytes(of: nlseq, toByteOffset: 8, as: UInt32.self)
         base.storeBytes(of: seq, toByteOffset: frame.sequenceOffset, as: UInt64.self)
         if frame.partAt > 0 { base.storeBytes(of: part, toByteOffset: frame.partAt, as: UInt32.self) }
         // ENCAP, ATTR and FLOWS hold the elements.
-        Self.grow(base, at: Netlink.headerLength + Netlink.genericHeaderLength, by: count)
-        Self.grow(base, at: frame.attributesAt, by: count)
-        Self.grow(base, at: frame.bytes.count - Netlink.attributeHeaderLength, by: count)
-        body(UnsafeRawBufferPointer(start: base, count: message.count))
+        grow(base, at: Netlink.headerLength + Netlink.genericHeaderLength, by: elements)
+        grow(base, at: frame.attributesAt, by: elements)
+        grow(base, at: frame.bytes.count - Netlink.attributeHeaderLength, by: elements)
     }
 
     @inline(__always)

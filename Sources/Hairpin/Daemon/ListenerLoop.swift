@@ -395,14 +395,21 @@ public final class ListenerLoop {
         answer(result)
     }
 
-    /// The discovery getters, and SET_FLOWS / DEL_FLOWS that succeed, answered from the
-    /// request's bytes by ByteService (byte-identical to the typed answer; anything else it declines
+    /// The discovery getters, GET_FLOWS (in parts too), and SET_FLOWS / DEL_FLOWS that succeed,
+    /// answered from the request's bytes by ByteService (byte-identical to the typed answer; anything else it declines
     /// having changed nothing). Not while parts of another call are pending or a call is being
     /// dropped (the typed path's bookkeeping decides those), nor when every call is logged.
     private func answeredFast(_ m: NetlinkMessageView) -> Bool {
         guard let fast = byteService, !verbose, assembler.pendingCount == 0, failedCalls.isEmpty else { return false }
-        let sequence = lastSequence == UInt32.max ? 1 : lastSequence + 1
-        let answered = fast.answerCall(m.bytes, requestFamilyID: familyID, nlmsgSequence: sequence) { answer in
+        let first = lastSequence == UInt32.max ? 1 : lastSequence + 1
+        // Every message of the answer (a GET_FLOWS may have parts) takes the next nlmsg_seq, as
+        // the typed path numbers them; once a send fails the rest are not sent.
+        var sequence = first
+        var messages = 0
+        let answered = fast.answerCall(m.bytes, requestFamilyID: familyID, nlmsgSequence: first) { answer in
+            if messages > 0 { sequence = sequence == UInt32.max ? 1 : sequence + 1 }
+            messages += 1
+            guard sendFailure == nil else { return }
             do throws(TransportError) {
                 try transport.send(answer)
             } catch {
@@ -417,7 +424,14 @@ public final class ListenerLoop {
         lastSequence = sequence
         statistics.encapMessages += 1
         statistics.calls += 1
-        if tracksAcknowledgements { recentAnswers.note(nlmsgSequence: sequence, sequence: fast.lastSequence) }
+        if tracksAcknowledgements {
+            // The call's SEQ is known once answered (the getters set it last).
+            var noted = first
+            for _ in 0..<messages {
+                recentAnswers.note(nlmsgSequence: noted, sequence: fast.lastSequence)
+                noted = noted == UInt32.max ? 1 : noted + 1
+            }
+        }
         return true
     }
 
