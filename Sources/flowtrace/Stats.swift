@@ -94,7 +94,9 @@ struct Stats: ParsableCommand {
         let needsSpecs = failed || !stats.familyOperations.isEmpty
         let catalog = FamilyCatalog(
             library: needsSpecs
-                ? YNLSpecLibrary.load(YNLSpecLibrary.searchPath(specDirs: specDirs))
+                ? YNLSpecLibrary.load(
+                    YNLSpecLibrary.searchPath(specDirs: specDirs),
+                    report: { _, e in fputs("flowtrace stats: \(e) (its family is counted by number)\n", stderr) })
                 : YNLSpecLibrary.load([]))
         // What the specs cannot say of the other families' messages: a second pass (the counts
         // above stay on the tuned path; standard input cannot be read twice).
