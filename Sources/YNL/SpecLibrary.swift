@@ -234,7 +234,8 @@ public final class YNLSpecLibrary: @unchecked Sendable {
 
     /// Indexes every *.yaml of the folders; specs are parsed when used. A folder the user named
     /// that cannot be read is an error in the list (as a bad spec is). `report` hears of each
-    /// spec that fails to load when it is first used (the file and the error naming its key).
+    /// spec that fails to load when it is first used (the file and the error naming its key);
+    /// it is called with the library's lock held, so it must not call back into the library.
     public static func load(
         _ directories: [YNLSpecDirectory], report: (@Sendable (_ file: String, _ error: String) -> Void)? = nil
     ) -> YNLSpecLibrary {
