@@ -43,7 +43,9 @@ let package = Package(
         // The one POSIX layer (clocks, the lock, threads, file read/write loops, errno text):
         // Glibc only and not a product; LibFlowTable imports it internally, so its public API
         // stays the Flow Table model.
-        .target(name: "Posix", path: "Sources/Posix", swiftSettings: swift6),
+        .target(name: "Posix", dependencies: ["CPosix"], path: "Sources/Posix", swiftSettings: swift6),
+        // The C half of the Posix layer (header only): what Swift's Glibc module does not import.
+        .systemLibrary(name: "CPosix", path: "Sources/CPosix"),
         // The Flow Table API and hairpin families: model, netlink codec, JSON, compare/validate.
         // Swift 6 mode (strict concurrency), as a library others depend on must build cleanly in it.
         .target(name: "LibFlowTable", dependencies: ["Posix"], path: "Sources/LibFlowTable", swiftSettings: swift6),
@@ -142,8 +144,12 @@ let package = Package(
         // Fuzzing (issue 7, docs/fuzzing.md): one libFuzzer target per hostile-input path. Built
         // normally each is a corpus runner (FILE|DIR... through the same checks); scripts/fuzz.sh
         // builds them with --sanitize fuzzer --sanitize address -D FUZZING, where libFuzzer
-        // provides main. fuzz-corpus cuts the seed corpora (Fuzz/corpus/) out of traces/.
-        .target(name: "FuzzSupport", dependencies: ["Posix"], path: "Fuzz/FuzzSupport", swiftSettings: swift6),
+        // provides main (Fuzz/FuzzSupport/FuzzTarget.swift). fuzz-corpus cuts the seed corpora
+        // (Fuzz/corpus/) out of traces/.
+        .systemLibrary(name: "CFuzzEntry", path: "Fuzz/CFuzzEntry"),
+        .target(
+            name: "FuzzSupport", dependencies: ["Posix", "LibFlowTable", "CFuzzEntry"], path: "Fuzz/FuzzSupport",
+            swiftSettings: swift6),
         .executableTarget(
             name: "fuzz-netlink", dependencies: ["LibFlowTable", "FuzzSupport"], path: "Fuzz/fuzz-netlink",
             swiftSettings: swift6),
@@ -166,7 +172,7 @@ let package = Package(
         .executableTarget(
             name: "fuzz-ovs", dependencies: ["Hairpin", "LibFlowTable", "FuzzSupport"], path: "Fuzz/fuzz-ovs"),
         .executableTarget(
-            name: "fuzz-corpus", dependencies: ["FlowTrace", "LibFlowTable", "FuzzSupport"],
+            name: "fuzz-corpus", dependencies: ["FlowTrace", "LibFlowTable", "FuzzSupport", "Posix"],
             path: "Fuzz/fuzz-corpus", swiftSettings: swift6),
 
         .testTarget(
@@ -179,12 +185,12 @@ let package = Package(
         // With LiveCapture: some tests take their traces from a loopback session.
         .testTarget(
             name: "FlowTraceTests",
-            dependencies: ["FlowTrace", "LiveCapture", "Hairpin", "LibFlowTable", "Posix"],
+            dependencies: ["FlowTrace", "LiveCapture", "Hairpin", "LibFlowTable", "Posix", "YNLWireshark"],
             path: "Tests/FlowTraceTests"),
         .testTarget(
             name: "LibFlowTableTests",
             dependencies: [
-                "LibFlowTable", "Yams",
+                "LibFlowTable", "Yams", "YNLWireshark",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             path: "Tests/LibFlowTableTests"),

@@ -23,12 +23,15 @@ fi
 build=.build-fuzz
 out_dir=${FUZZ_OUT:-$build}
 # Release optimisation for speed, but with assert() kept (-assert-config Debug): a fuzzer should
-# stop at every check the code has. -D FUZZING drops the corpus runner's main; libFuzzer's runs.
+# stop at every check the code has. -D FUZZING turns the corpus runner into libFuzzer's target;
+# libFuzzer's main is linked in, so the target's @main entry is renamed fuzz_target_main, which
+# FuzzSupport's LLVMFuzzerInitialize calls to register the target (Fuzz/FuzzSupport/FuzzTarget.swift).
 # The sanitizers go as one -Xswiftc flag: SwiftPM's `--sanitize fuzzer --sanitize address`
 # becomes two -sanitize= options of which swiftc keeps only the last (in set order), silently
 # losing either the coverage or ASan. `--sanitize fuzzer` stays for what SwiftPM does for it.
 flags=(-c release --build-path "$build" --sanitize fuzzer -Xswiftc -sanitize=fuzzer,address
-       -Xswiftc -DFUZZING -Xswiftc -assert-config -Xswiftc Debug)
+       -Xswiftc -DFUZZING -Xswiftc -assert-config -Xswiftc Debug
+       -Xswiftc -Xfrontend -Xswiftc -entry-point-function-name -Xswiftc -Xfrontend -Xswiftc fuzz_target_main)
 mkdir -p "$out_dir"
 
 # -max_len: the seeds are at most 16 KiB (Fuzz/corpus); -timeout: one input taking 10 s is a

@@ -8,6 +8,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import LibFlowTable
 import Posix
 
 public enum Fuzz {
@@ -27,6 +28,24 @@ public enum Fuzz {
     public static func check(_ condition: Bool, _ message: @autoclosure () -> String) {
         if !condition { fail(message()) }
     }
+
+    /// Flows an importer made are valid for the model and unique per (table, uid).
+    public static func checkImported(_ flows: [Flow], _ index: ValidationIndex) {
+        var seen = Set<FlowIdentity>()
+        for f in flows {
+            let errors = index.validate(f, for: .set)
+            check(errors.isEmpty, "an imported flow is not valid for the model: \(errors)\n\(f)")
+            check(seen.insert(FlowIdentity(f)).inserted, "two imported flows share \(FlowIdentity(f))")
+        }
+    }
+
+    /// A text reader's error names one of the input's lines.
+    public static func checkErrorLine(_ line: Int, of lines: Int, _ error: some Error) {
+        check(line >= 1 && line <= lines, "error at line \(line) of a \(lines)-line input: \(error)")
+    }
+
+    /// The number of lines of a text input (its newlines plus one).
+    public static func lineCount(_ bytes: [UInt8]) -> Int { bytes.reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) } }
 
     public static func standardError(_ line: String) {
         var text = line + "\n"
@@ -57,8 +76,9 @@ public enum Fuzz {
             }
         }
         for path in files {
-            guard let bytes = readFile(path) else {
-                standardError("\(tool): cannot read \(path): \(Sys.errorText(errno))")
+            let read = Sys.readFile(path)
+            guard let bytes = read.bytes else {
+                standardError("\(tool): cannot read \(path): \(Sys.errorText(read.errno))")
                 return 2
             }
             currentInput = path
@@ -113,36 +133,6 @@ public enum Fuzz {
         closedir(dir)
         for name in names.sorted() {
             guard collect(path + "/" + name, into: &files) else { return false }
-        }
-        return true
-    }
-
-    public static func readFile(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return nil
-            }
-            if n == 0 { return bytes }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
-    }
-
-    public static func writeFile(_ path: String, _ bytes: [UInt8]) -> Bool {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress.map { $0 + done }, bytes.count - done) }
-            if n < 0 { if errno == EINTR { continue }; return false }
-            done += n
         }
         return true
     }

@@ -14,6 +14,7 @@
 import FlowTrace
 import FuzzSupport
 import LibFlowTable
+import Posix
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -162,7 +163,7 @@ enum MakeCorpus {
             })
         for r in records { try r.withRecord { try writer.append($0) } }
         try writer.close()
-        return Fuzz.readFile(path) ?? []
+        return Sys.readFile(path).bytes ?? []
     }
 }
 
@@ -181,7 +182,7 @@ struct Seeds {
         let dir = root + "/" + target
         mkdir(root, 0o755)
         mkdir(dir, 0o755)
-        guard Fuzz.writeFile(dir + "/" + name, content) else {
+        guard content.withUnsafeBytes({ Sys.writeFile(dir + "/" + name, contents: $0) }) == nil else {
             Fuzz.standardError("fuzz-corpus: cannot write \(dir)/\(name)")
             exit(1)
         }

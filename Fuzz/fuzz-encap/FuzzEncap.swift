@@ -9,26 +9,6 @@
 import FuzzSupport
 import Hairpin
 import LibFlowTable
-#if canImport(Glibc)
-import Glibc
-#endif
-
-// libFuzzer calls this in the fuzz build; the symbol exists only there, so the normal build
-// (where SwiftPM links every executable into the test bundle) has no duplicate.
-#if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzEncap(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    EncapFuzz.run(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
-}
-#else
-@main
-enum CorpusRunner {
-    static func main() {
-        exit(Fuzz.runCorpus(tool: "fuzz-encap", arguments: Array(CommandLine.arguments.dropFirst()), EncapFuzz.run))
-    }
-}
-#endif
 
 /// Hands out one packet, then reports the connection closed; keeps what is sent.
 final class OnePacketTransport: MessageTransport {
@@ -51,7 +31,9 @@ final class OnePacketTransport: MessageTransport {
     func close() {}
 }
 
-enum EncapFuzz {
+@main
+enum EncapFuzz: FuzzTarget {
+    static let name = "fuzz-encap"
     /// The twin's nfl_hairpin family id, which the seed corpus uses.
     static let familyID = UnftTwin.Configuration().hairpinFamilyID
     /// One service per backend, built once (indexing the model for validation is most of the

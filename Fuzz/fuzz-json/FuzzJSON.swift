@@ -5,28 +5,10 @@
 // read from it are written and read back equal.
 import FuzzSupport
 import LibFlowTable
-#if canImport(Glibc)
-import Glibc
-#endif
 
-// libFuzzer calls this in the fuzz build; the symbol exists only there, so the normal build
-// (where SwiftPM links every executable into the test bundle) has no duplicate.
-#if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzJSON(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    JSONFuzz.run(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
-}
-#else
 @main
-enum CorpusRunner {
-    static func main() {
-        exit(Fuzz.runCorpus(tool: "fuzz-json", arguments: Array(CommandLine.arguments.dropFirst()), JSONFuzz.run))
-    }
-}
-#endif
-
-enum JSONFuzz {
+enum JSONFuzz: FuzzTarget {
+    static let name = "fuzz-json"
     static func run(_ input: UnsafeRawBufferPointer) {
         let bytes = [UInt8](input)
         let document: JSONValue

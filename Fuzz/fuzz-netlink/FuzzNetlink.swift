@@ -7,31 +7,10 @@
 // JSON (FlowTableAttributes(extendedJSON:)) unchanged.
 import FuzzSupport
 import LibFlowTable
-#if canImport(Glibc)
-import Glibc
-#endif
 
-// libFuzzer calls this in the fuzz build; the symbol exists only there, so the normal build
-// (where SwiftPM links every executable into the test bundle) has no duplicate.
-#if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzNetlink(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    NetlinkFuzz.run(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
-}
-#else
 @main
-enum CorpusRunner {
-    static func main() {
-        exit(
-            Fuzz.runCorpus(
-                tool: "fuzz-netlink", arguments: Array(CommandLine.arguments.dropFirst()),
-                NetlinkFuzz.run))
-    }
-}
-#endif
-
-enum NetlinkFuzz {
+enum NetlinkFuzz: FuzzTarget {
+    static let name = "fuzz-netlink"
     /// A packet holds at most this many messages worth looking at (bounds the work per input).
     static let maxMessages = 64
 

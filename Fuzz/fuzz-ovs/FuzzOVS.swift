@@ -6,31 +6,15 @@
 import FuzzSupport
 import Hairpin
 import LibFlowTable
-#if canImport(Glibc)
-import Glibc
-#endif
 
-#if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOVS(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    OVSFuzz.run(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
-}
-#else
 @main
-enum CorpusRunner {
-    static func main() {
-        exit(Fuzz.runCorpus(tool: "fuzz-ovs", arguments: Array(CommandLine.arguments.dropFirst()), OVSFuzz.run))
-    }
-}
-#endif
-
-enum OVSFuzz {
+enum OVSFuzz: FuzzTarget {
+    static let name = "fuzz-ovs"
     static let index = ValidationIndex(DefaultModel.model)
 
     static func run(_ input: UnsafeRawBufferPointer) {
         let bytes = [UInt8](input)
-        let lines = bytes.reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
+        let lines = Fuzz.lineCount(bytes)
         do throws(ImportError) {
             let flows = try OVSFlowReader.flows(bytes, file: "input")
             Fuzz.check(flows.allSatisfy { $0.line >= 1 && $0.line <= lines }, "a flow outside the input's lines")
@@ -40,16 +24,9 @@ enum OVSFuzz {
                 imported.rulesImported + skipped == flows.count,
                 "\(flows.count) flows read, \(imported.rulesImported) imported + \(skipped) skipped")
             Fuzz.check(imported.flows.count == imported.rulesImported, "an OVS flow gives one flow")
-            var seen = Set<FlowIdentity>()
-            for f in imported.flows {
-                let errors = index.validate(f, for: .set)
-                Fuzz.check(errors.isEmpty, "an imported flow is not valid for the model: \(errors)\n\(f)")
-                Fuzz.check(seen.insert(FlowIdentity(f)).inserted, "two imported flows share \(FlowIdentity(f))")
-            }
+            Fuzz.checkImported(imported.flows, index)
         } catch {
-            Fuzz.check(
-                error.line >= 1 && error.line <= lines, "error at line \(error.line) of a \(lines)-line input: \(error)"
-            )
+            Fuzz.checkErrorLine(error.line, of: lines, error)
             Fuzz.check(!error.reason.isEmpty, "an error without a reason")
         }
     }

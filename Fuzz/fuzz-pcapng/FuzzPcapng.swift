@@ -12,28 +12,9 @@ import LibFlowTable
 import Glibc
 #endif
 
-// libFuzzer calls this in the fuzz build; the symbol exists only there, so the normal build
-// (where SwiftPM links every executable into the test bundle) has no duplicate.
-#if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzPcapng(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    PcapngFuzz.run(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
-}
-#else
 @main
-enum CorpusRunner {
-    static func main() {
-        let status = Fuzz.runCorpus(
-            tool: "fuzz-pcapng", arguments: Array(CommandLine.arguments.dropFirst()),
-            PcapngFuzz.run)
-        PcapngFuzz.cleanUp()
-        exit(status)
-    }
-}
-#endif
-
-enum PcapngFuzz {
+enum PcapngFuzz: FuzzTarget {
+    static let name = "fuzz-pcapng"
     /// Small chunks so inputs cross chunk boundaries; blocks up to 1 MiB (the input is smaller).
     static let options = PcapngReader.Options(chunkSize: 4096, maxBlockLength: 1 << 20)
     /// Records kept for the write-back check.

@@ -9,31 +9,10 @@
 import FuzzSupport
 import LibFlowTable
 import YNL
-#if canImport(Glibc)
-import Glibc
-#endif
 
-// libFuzzer calls this in the fuzz build; the symbol exists only there, so the normal build
-// (where SwiftPM links every executable into the test bundle) has no duplicate.
-#if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzYNL(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    YNLFuzz.run(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
-}
-#else
 @main
-enum CorpusRunner {
-    static func main() {
-        exit(
-            Fuzz.runCorpus(
-                tool: "fuzz-ynl", arguments: Array(CommandLine.arguments.dropFirst()),
-                YNLFuzz.run))
-    }
-}
-#endif
-
-enum YNLFuzz {
+enum YNLFuzz: FuzzTarget {
+    static let name = "fuzz-ynl"
     /// A packet holds at most this many messages worth looking at (bounds the work per input).
     static let maxMessages = 64
     /// The kernel families decoded when their specs are in the cache.

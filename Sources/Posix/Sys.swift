@@ -71,6 +71,12 @@ public enum Sys {
         let fd = openForReading(path)
         guard fd >= 0 else { return (nil, errno) }
         defer { _ = close(fd) }
+        return readToEnd(fd)
+    }
+
+    /// Everything left to read on `fd` (a file, stdin, a pipe), or nil and the errno that
+    /// stopped reading.
+    public static func readToEnd(_ fd: Int32) -> (bytes: [UInt8]?, errno: Int32) {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {

@@ -4,7 +4,7 @@
 
 import LibFlowTable
 
-enum MessageJSON {
+package enum MessageJSON {
     /// One normalised message (family ids canonical, seq and port 0).
     static func json(_ message: [UInt8]) -> JSONValue {
         message.withUnsafeBytes { json($0) }
@@ -26,18 +26,9 @@ enum MessageJSON {
             let view = try NetlinkMessageView.single(raw)
             switch h.type {
             case Normalizer.canonicalFlowTableID:
-                let m = try FlowTableMessage.decode(view, requireShape: false)
-                node.append(JSONMember("cmd", .string(m.knownCommand?.name ?? "\(m.command)")))
-                node.append(contentsOf: m.attributes.extendedJSON().members ?? [])
+                node += members(try FlowTableMessage.decode(view, requireShape: false))
             case Normalizer.canonicalHairpinID:
-                let m = try HairpinMessage.decode(view)
-                node.append(JSONMember("cmd", .string(m.knownCommand?.name ?? "\(m.command)")))
-                if let l = m.listener {
-                    var o: [JSONMember] = [JSONMember("type", .number(l.type))]
-                    if let p = l.port { o.append(JSONMember("port", .number(p))) }
-                    node.append(JSONMember("listener", .object(o)))
-                }
-                if let e = m.encap { node.append(JSONMember("encap", encapJSON(e))) }
+                node += members(try HairpinMessage.decode(view), errnoNames: true)
             case Netlink.typeError:
                 let ack = try NetlinkAck.decode(view)
                 node.append(JSONMember("error", .int(Int64(ack.error))))
@@ -63,7 +54,27 @@ enum MessageJSON {
         return .object(node)
     }
 
-    static func encapJSON(_ e: HairpinEncap) -> JSONValue {
+    /// A Flow Table API message's members: its command's name and the extended JSON of its
+    /// attributes (also `flowtrace show --tree`).
+    package static func members(_ m: FlowTableMessage) -> [JSONMember] {
+        [JSONMember("cmd", .string(m.knownCommand?.name ?? "\(m.command)"))]
+            + (m.attributes.extendedJSON().members ?? [])
+    }
+
+    /// A hairpin message's members: its command's name, LISTENER, ENCAP; `errnoNames` adds the
+    /// errno's name beside a non-zero STATUS.
+    package static func members(_ m: HairpinMessage, errnoNames: Bool) -> [JSONMember] {
+        var node = [JSONMember("cmd", .string(m.knownCommand?.name ?? "\(m.command)"))]
+        if let l = m.listener {
+            var o: [JSONMember] = [JSONMember("type", .number(l.type))]
+            if let p = l.port { o.append(JSONMember("port", .number(p))) }
+            node.append(JSONMember("listener", .object(o)))
+        }
+        if let e = m.encap { node.append(JSONMember("encap", encapJSON(e, errnoNames: errnoNames))) }
+        return node
+    }
+
+    static func encapJSON(_ e: HairpinEncap, errnoNames: Bool) -> JSONValue {
         var o: [JSONMember] = [
             JSONMember("cmd_type", .number(e.commandType)),
             JSONMember(
@@ -71,7 +82,9 @@ enum MessageJSON {
         ]
         if let s = e.status {
             o.append(JSONMember("status", .number(s)))
-            if s != 0 { o.append(JSONMember("errno", .string(Errno.display(Int32(truncatingIfNeeded: s))))) }
+            if errnoNames && s != 0 {
+                o.append(JSONMember("errno", .string(Errno.display(Int32(truncatingIfNeeded: s)))))
+            }
         }
         o.append(JSONMember("seq", .number(e.sequence)))
         if let p = e.part { o.append(JSONMember("part", .number(p))) }

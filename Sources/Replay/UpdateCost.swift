@@ -11,10 +11,6 @@ import Hairpin
 import LibFlowTable
 import Posix
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 public struct UpdateCostResult: Sendable {
     public var backend: String
     public var flows: Int
@@ -40,45 +36,8 @@ public enum UpdateCost {
     /// Backends whose fill is O(n) per insert stop at this size (reported as skipped).
     public static let linearFillCap = 20_000
 
-    /// Bytes of heap in use (glibc's malloc_stats "Total (incl. mmap)" in use bytes; its
-    /// mallinfo calls are not visible to Swift): stderr is pointed at a temporary file for the call.
-    static func heapBytes() -> Int {
-        #if canImport(Glibc)
-        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_stats") else { return 0 }
-        let stats = unsafeBitCast(sym, to: (@convention(c) () -> Void).self)
-        var template = Array("/tmp/flowtrace-heap-XXXXXX".utf8CString)
-        let fd = mkstemp(&template)
-        guard fd >= 0 else { return 0 }
-        unlink(template)
-        defer { close(fd) }
-        fflush(nil)  // every stream, so nothing buffered lands in the temporary file
-        let saved = dup(2)
-        dup2(fd, 2)
-        stats()
-        fflush(nil)
-        dup2(saved, 2)
-        close(saved)
-        lseek(fd, 0, SEEK_SET)
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = read(fd, &chunk, chunk.count)
-            if n <= 0 { break }
-            bytes += chunk[0..<n]
-        }
-        let text = String(decoding: bytes, as: UTF8.self)
-        var afterTotal = false
-        for line in text.split(separator: "\n") {
-            if line.hasPrefix("Total (incl. mmap)") { afterTotal = true }
-            if afterTotal, line.hasPrefix("in use bytes") {
-                return Int(line.split(separator: "=").last.map { String($0).filter(\.isNumber) } ?? "") ?? 0
-            }
-        }
-        return 0
-        #else
-        return 0
-        #endif
-    }
+    /// Bytes of heap in use (Posix's Heap: glibc's mallinfo2), 0 where the C library does not say.
+    static func heapBytes() -> Int { Heap.bytesInUse() ?? 0 }
 
     public static func run(
         model: PipelineModel, tableName: String = "ingress_acl", sizes: [Int], kinds: [BackendKind],

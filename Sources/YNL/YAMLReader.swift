@@ -23,6 +23,22 @@ public struct SpecError: Error, CustomStringConvertible, Sendable {
     }
 }
 
+/// A YAML document's root node: nil for an empty document; YAML that does not parse is a
+/// SpecError naming the file.
+public func composeYAML(_ text: String, file: String) throws -> Node? {
+    do { return try Yams.compose(yaml: text) } catch {
+        throw SpecError(file: file, line: nil, path: "", message: "not valid YAML: \(error)")
+    }
+}
+
+/// The root node of a document that must not be empty (a spec).
+public func composeNonEmptyYAML(_ text: String, file: String) throws -> Node {
+    guard let root = try composeYAML(text, file: file) else {
+        throw SpecError(file: file, line: nil, path: "", message: "empty file")
+    }
+    return root
+}
+
 /// One YAML mapping being read. It records which keys were read so that `finish()` can reject the
 /// rest: a mistyped key (`mult-attr`) would otherwise be ignored and change the output silently.
 public final class MapReader {

@@ -272,11 +272,7 @@ public enum YNLSpecLoader {
     /// changes how messages decode: `operations.<op>.request.nested-attributes`. The rest of the
     /// hints are ynl-gen's (names, checks) and checked by it.
     public static func applyHints(yaml text: String, file: String, to family: YNLFamily) throws -> YNLFamily {
-        let root: Node?
-        do { root = try Yams.compose(yaml: text) } catch {
-            throw SpecError(file: file, line: nil, path: "", message: "not valid YAML: \(error)")
-        }
-        guard let root else { return family }
+        guard let root = try composeYAML(text, file: file) else { return family }
         let top = try MapReader(file: file, path: "", node: root)
         let short = try top.optionalString("swift-name")
         var sets = family.attributeSets
@@ -324,18 +320,7 @@ public enum YNLSpecLoader {
     }
 
     public static func load(yaml text: String, file: String) throws -> YNLFamily {
-        let root: Node
-        do {
-            guard let node = try Yams.compose(yaml: text) else {
-                throw SpecError(file: file, line: nil, path: "", message: "empty file")
-            }
-            root = node
-        } catch let error as SpecError {
-            throw error
-        } catch {
-            throw SpecError(file: file, line: nil, path: "", message: "not valid YAML: \(error)")
-        }
-        var b = try Builder(file: file, root: root)
+        var b = try Builder(file: file, root: try composeNonEmptyYAML(text, file: file))
         return try b.build()
     }
 

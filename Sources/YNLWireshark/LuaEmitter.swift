@@ -1,8 +1,7 @@
 // Prints the Wireshark dissector plugin for any set of families, from the YNL interpreter's model
-// of their specs (YNLFamily): ynl-gen writes the project's plugin (wireshark/flowtrace.lua, and the
-// same text as a Swift string in Sources/FlowTrace/Generated/WiresharkPlugin.swift, so that the
-// flowtrace binary can print or install it without a resource bundle); `flowtrace wireshark`
-// prints one for every spec on the spec path (the kernel's devlink, ethtool, netdev...).
+// of their specs (YNLFamily): `flowtrace wireshark` prints one for every spec on the spec path
+// (the kernel's devlink, ethtool, netdev...), and the project's own (ProjectPlugin) from the
+// specs compiled in.
 //
 // The plugin has two parts:
 // 1. Data generated from the specs: per family its operations, enums and flags, and per attribute
@@ -27,9 +26,6 @@ import LibFlowTable
 import YNL
 
 public enum LuaEmitter {
-    public static let pluginPath = "wireshark/flowtrace.lua"
-    public static let swiftPath = "Sources/FlowTrace/Generated/WiresharkPlugin.swift"
-
     /// Generic families Wireshark 4.0 dissects itself, with the reason (a plugin registering the
     /// same name would replace, or clash with, the built-in dissector).
     public static let builtIn: [String: String] = [
@@ -50,12 +46,6 @@ public enum LuaEmitter {
                 + "; only generic netlink families get a Lua dissector"
         }
         return builtIn[family.name]
-    }
-
-    /// The plugin and its Swift string, for ynl-gen.
-    public static func files(for families: [YNLFamily]) throws -> [(path: String, content: String)] {
-        let lua = try emit(families)
-        return [(pluginPath, lua), (swiftPath, swiftWrapper(lua, families: families))]
     }
 
     /// Checks one family alone (field names, what the runtime needs): the error names the spec
@@ -101,15 +91,13 @@ public enum LuaEmitter {
                 "",
                 "Generated from \(files) (YNL specs); do not edit.",
                 "Change the specs (or Sources/YNLWireshark/LuaEmitter.swift, LuaRuntime.swift), then run",
-                "`swift run ynl-gen` (the project's plugin) or `flowtrace wireshark install` (any family);",
-                "`swift run ynl-gen --check` (run by the tests) fails while wireshark/flowtrace.lua",
-                "differs from what the project's specs give.",
+                "`flowtrace wireshark install` (with --builtin: the project's families, from the specs",
+                "compiled into flowtrace; `swift run ynl-gen` after changing spec/).",
                 "",
                 "For Wireshark/tshark 4.0 (Lua 5.2). Use it without installing:",
                 "  tshark -X lua_script:flowtrace.lua -r trace.pcapng [-V] [-Y 'net_flow_nl.flow.uid == 10']",
                 "or copy it into the personal plugin folder (`tshark -G folders`, usually",
-                "~/.local/lib/wireshark/plugins/). The FlowTrace module embeds the project's plugin as",
-                "WiresharkPlugin.lua (for `flowtrace wireshark print/install`).",
+                "~/.local/lib/wireshark/plugins/), as `flowtrace wireshark install` does.",
                 "",
                 "Traces are pcapng files with LINKTYPE_NETLINK (253). Wireshark hands a generic-netlink message",
                 "to a plugin only for family ids it has learnt from an nlctrl message carrying both the id and",
@@ -124,6 +112,8 @@ public enum LuaEmitter {
                 "                                      net_flow_nl.flow.uid, net_flow_nl.field_ref.header,",
                 "                                      nfl_hairpin.encap.seq, nfl_hairpin.listener.port",
                 "  <family>.<set>.<attr>.<flag>        one bit of a flags attribute",
+                "  <family>.<struct>.<member>          a member of a struct: a fixed header, an attribute",
+                "                                      holding a struct, a sub-message's header",
             ] + context.aliasLines + context.overrideLines + [
                 "  <family>.attr.len/.type/.nested/.net_byteorder/.data/.unknown   attribute headers, raw data",
                 "  <family>.malformed, .trailing, .unknown_attr, .failure           expert infos",
@@ -195,7 +185,7 @@ public enum LuaEmitter {
                             }
                             var parts = ["name = \(lua(YNLNames.cUpper(op.name)))"]
                             if let s = op.attributeSet { parts.append("set = \(lua(family.attributeSets[s].name))") }
-                            if let h = op.fixedHeader { parts.append("header = \(family.structs[h].size)") }
+                            if let h = op.fixedHeader { parts.append("header = \(lua(family.structs[h].name))") }
                             w.line("[\(v)] = { " + parts.joined(separator: ", ") + " },")
                         }
                     }
@@ -217,6 +207,7 @@ public enum LuaEmitter {
                 }
             }
             w.line("},")
+            emitStructs(&w, family)
             w.line("sets = {")
             try w.indentedThrowing { w in
                 for set in family.attributeSets {
@@ -233,6 +224,60 @@ public enum LuaEmitter {
             w.line("},")
         }
         w.line("}")
+    }
+
+    /// Structs (fixed headers, binary attributes holding one) member by member, and sub-messages
+    /// as their formats by selector value.
+    static func emitStructs(_ w: inout CodeWriter, _ family: YNLFamily) {
+        w.line("structs = {")
+        w.indented { w in
+            for st in family.structs {
+                w.line("[\(lua(st.name))] = { size = \(st.size), members = {")
+                w.indented { w in
+                    for (name, member) in st.members {
+                        var parts: [String]
+                        switch member {
+                        case .pad(let n):
+                            w.line("{ type = \"pad\", len = \(n) },")
+                            continue
+                        case .integer(let t):
+                            parts = ["type = \(lua(String(describing: t.scalar)))"]
+                            if let e = t.enumIndex { parts.append("enum = \(lua(family.enums[e].name))") }
+                            if t.asFlags { parts.append("enum_as_flags = true") }
+                            if t.bigEndian { parts.append("be = true") }
+                        case .binary(let n):
+                            parts = ["type = \"binary\", len = \(n)"]
+                        case .structure(let i):
+                            parts = ["type = \"struct\", struct = \(lua(family.structs[i].name))"]
+                        }
+                        let abbr = Context.memberAbbreviation(YNLNames.cLower(family.name), st.name, name)
+                        w.line(
+                            "{ key = \(lua(name)), name = \(lua(YNLNames.cUpper(name))), abbr = \(lua(abbr)), "
+                                + parts.joined(separator: ", ") + " },")
+                    }
+                }
+                w.line("} },")
+            }
+        }
+        w.line("},")
+        w.line("sub_messages = {")
+        w.indented { w in
+            for sub in family.subMessages {
+                w.line("[\(lua(sub.name))] = {")
+                w.indented { w in
+                    for format in sub.formats {
+                        var parts: [String] = []
+                        if let h = format.fixedHeader { parts.append("header = \(lua(family.structs[h].name))") }
+                        if let set = format.attributeSet {
+                            parts.append("set = \(lua(family.attributeSets[set].name))")
+                        }
+                        w.line("[\(lua(format.value))] = { " + parts.joined(separator: ", ") + " },")
+                    }
+                }
+                w.line("},")
+            }
+        }
+        w.line("},")
     }
 
     /// Command names by value for the cmd field: each request value by its operation, then the
@@ -274,6 +319,10 @@ public enum LuaEmitter {
             parts.append("levels = \(levels.count), nest = \(lua(family.attributeSets[s].name))")
         case .bitfield32(let e):
             if let e { parts.append("enum = \(lua(family.enums[e].name))") }
+        case .structure(let i):
+            parts.append("struct = \(lua(family.structs[i].name))")
+        case .subMessage(let index, let selector):
+            parts.append("sub_message = \(lua(family.subMessages[index].name)), selector = \(lua(selector))")
         default:
             break
         }
@@ -310,11 +359,13 @@ public enum LuaEmitter {
         return "{ " + parts.joined(separator: ", ") + " },"
     }
 
-    /// The runtime's type name: the YNL type, except what it shows alike (a struct or a C array
-    /// in a binary is bytes; a sub-message too, as its format depends on another attribute).
+    /// The runtime's type name: the YNL type, except what it shows alike (a C array in a binary
+    /// is bytes).
     static func luaType(_ attr: YNLAttribute) -> String {
         switch attr.kind {
-        case .structure, .array, .subMessage: return "binary"
+        case .structure: return "struct"
+        case .subMessage: return "sub-message"
+        case .array: return "binary"
         default: return attr.typeName
         }
     }
@@ -394,35 +445,6 @@ public enum LuaEmitter {
             }
         }
         return out + "\""
-    }
-
-    // MARK: the Swift wrapper
-
-    static func swiftWrapper(_ lua: String, families: [YNLFamily]) -> String {
-        // A raw string needs a delimiter that the text never contains.
-        var hashes = "#"
-        while lua.contains("\"\"\"" + hashes) || lua.contains("\\" + hashes) { hashes += "#" }
-        let files = families.filter { skipReason($0) == nil }.map(\.file).joined(separator: " and ")
-        var w = CodeWriter(indent: "    ")
-        w.line("// Generated by ynl-gen from \(files); do not edit.")
-        w.line("// The Wireshark plugin \(pluginPath) as a string, so that commands printing or installing it")
-        w.line("// (`flowtrace wireshark print/install`) need no resource bundle. `swift run ynl-gen --check`")
-        w.line("// (run by the tests) fails while this file or the plugin differs from what the specs give.")
-        w.line()
-        w.line(
-            "/// The generated Lua dissector of \(families.filter { skipReason($0) == nil }.map(\.name).joined(separator: " and ")) for Wireshark 4.0 (Lua 5.2)."
-        )
-        w.line("public enum WiresharkPlugin {")
-        w.indented { w in
-            w.line("/// The file name it is installed under (in Wireshark's personal Lua plugin folder).")
-            w.line("public static let fileName = \"flowtrace.lua\"")
-            w.line()
-            w.line("/// The plugin, byte for byte as in \(pluginPath).")
-            w.line("public static let lua: String = \(hashes)\"\"\"")
-        }
-        // The newline before the closing delimiter is not part of the literal: add one so the
-        // string ends with the file's final newline.
-        return w.text + lua + "\n\"\"\"\(hashes)\n}\n"
     }
 }
 
@@ -576,7 +598,7 @@ extension LuaEmitter {
         /// Field names the runtime registers itself, per family (see LuaRuntime.swift).
         static let runtimeFields = [
             "cmd", "version", "reserved", "attr.len", "attr.type", "attr.nested",
-            "attr.net_byteorder", "attr.data", "attr.unknown",
+            "attr.net_byteorder", "attr.data", "attr.unknown", "fixed_header",
             // expert infos are fields too
             "malformed", "trailing", "unknown_attr", "failure",
         ]
@@ -623,6 +645,21 @@ extension LuaEmitter {
                 for field in Self.runtimeFields {
                     try claim("\(prefix).\(field)", "the runtime's \(field)", file: family.file, path: "name")
                     taken.insert("\(prefix).\(field)")
+                }
+                for st in family.structs {
+                    for (name, member) in st.members {
+                        if case .pad = member { continue }
+                        let where_ = "definitions[\(st.name)].members[\(name)]"
+                        for n in [st.name, name] where !YNLNames.isFieldName(n) {
+                            throw SpecError(
+                                file: family.file, line: nil, path: where_,
+                                message:
+                                    "'\(n)' cannot be part of a Wireshark field name (letters, digits, '_', '-' only)")
+                        }
+                        try claim(
+                            Self.memberAbbreviation(prefix, st.name, name), "struct \(st.name) member \(name)",
+                            file: family.file, path: where_)
+                    }
                 }
                 for set in family.attributeSets {
                     for attr in set.attributes where !attr.isUnused {
@@ -733,6 +770,11 @@ extension LuaEmitter {
                     message: "the Lua dissector needs the entry \(entry) of \(familyName) \(definition)")
             }
             return value
+        }
+
+        /// A struct member's filter field: <family>.<struct>.<member>.
+        static func memberAbbreviation(_ prefix: String, _ structName: String, _ member: String) -> String {
+            "\(prefix).\(YNLNames.cLower(structName)).\(YNLNames.cLower(member))"
         }
 
         func abbreviation(_ ref: AttrRef) throws -> String {

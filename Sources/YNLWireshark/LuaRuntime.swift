@@ -1,5 +1,5 @@
-// The fixed part of wireshark/flowtrace.lua: registers the Protos and fields from the generated
-// SPEC tables and walks the attributes. It names spec items only through NEED (see LuaEmitter),
+// The fixed part of the Wireshark plugin (flowtrace.lua): registers the Protos and fields from
+// the generated SPEC tables and walks the attributes. It names spec items only through NEED (see LuaEmitter),
 // so it holds no attribute number and no family name of its own.
 //
 // Written against Wireshark 4.0's Lua 5.2 API; the facts it relies on (offsets, byte order,
@@ -8,6 +8,26 @@
 
 enum LuaRuntime {
     static let source = #"""
+        -- One copy only. Wireshark loads the system plugin folder, then the personal one, then -X
+        -- lua_script files, into one Lua state (each file with globals of its own; package.loaded is
+        -- shared), and a second copy would register every protocol again. A system copy (make
+        -- install) gives way to a personal one (flowtrace wireshark install), which may hold more
+        -- families; any later copy stays out, saying so.
+        local THIS_FILE = (debug.getinfo(1, "S").source or ""):gsub("^@", "")
+        local PERSONAL_COPY = Dir.personal_plugins_path() .. "/flowtrace.lua"
+        local LOADED_FROM = package.loaded["flowtrace.lua"]
+        if LOADED_FROM ~= nil then
+          report_failure(string.format("flowtrace.lua: %s is not loaded: the plugin is already loaded from %s. " ..
+                                       "Keep one copy: `flowtrace wireshark install` writes the personal one, " ..
+                                       "`make install` the system one.", THIS_FILE, LOADED_FROM))
+          return
+        end
+        local GLOBAL_DIR = Dir.global_plugins_path()
+        if THIS_FILE ~= PERSONAL_COPY and THIS_FILE:sub(1, #GLOBAL_DIR) == GLOBAL_DIR and file_exists(PERSONAL_COPY) then
+          return
+        end
+        package.loaded["flowtrace.lua"] = THIS_FILE
+
         local band, bnot = bit32.band, bit32.bnot
 
         local NLA_HDRLEN = 4
@@ -114,10 +134,11 @@ enum LuaRuntime {
           if ok then
           fam.proto = proto
           for key, def in pairs(spec.enums) do
-            local e = { flags = def.flags, entries = def.entries, names = {}, by_key = {} }
+            local e = { flags = def.flags, entries = def.entries, names = {}, by_key = {}, keys = {} }
             for _, entry in ipairs(def.entries) do
               e.names[entry.value] = entry.name
               e.by_key[entry.key] = entry.value
+              e.keys[entry.value] = entry.key
             end
             fam.enums[key] = e
           end
@@ -145,6 +166,54 @@ enum LuaRuntime {
           return field
         end
 
+        -- An integer's field (and one bit field per flag, up to 32 bits: Wireshark 4.0 cannot add a
+        -- 64-bit value to a boolean), for attributes and struct members alike.
+        local function int_field(fam, a, vs, display)
+          local fw = a.width == 0 and 8 or a.width
+          if fw == 8 then vs = nil end
+          a.names = vs
+          a.field = INT_FIELD[a.kind][fw](a.abbr, a.name, display, vs, nil, a.doc)
+          a.flag_fields = {}
+          if a.enum_def and (a.enum_as_flags or a.enum_def.flags) and a.width ~= 0 and a.width < 8 then
+            for _, entry in ipairs(a.enum_def.entries) do
+              a.flag_fields[#a.flag_fields + 1] = add_field(fam, ProtoField.bool(a.abbr .. "." .. lower_name(entry.key),
+                                                                                 entry.name, 8 * fw, nil, entry.value))
+            end
+          end
+        end
+
+        -- Structs: member fields, sizes, and the structs members hold.
+        local function add_structs(fam)
+          fam.structs = {}
+          for key, sdef in pairs(fam.spec.structs) do
+            fam.structs[key] = { key = key, size = sdef.size, members = sdef.members }
+          end
+          for _, st in pairs(fam.structs) do
+            for _, m in ipairs(st.members) do
+              local kind = KIND[m.type]
+              if kind then
+                m.kind, m.width, m.size = kind[1], kind[2], kind[2]
+                local vs, display = nil, base.DEC
+                if m.enum then
+                  m.enum_def = fam.enums[m.enum]
+                  if m.enum_as_flags or m.enum_def.flags then display = base.HEX else vs = m.enum_def.names end
+                end
+                int_field(fam, m, vs, display)
+              elseif m.type == "binary" then
+                m.kind, m.size = "bytes", m.len
+                m.field = ProtoField.bytes(m.abbr, m.name)
+              elseif m.type == "struct" then
+                m.kind, m.struct_def = "struct", fam.structs[m.struct]
+                m.size = m.struct_def.size
+                m.field = ProtoField.none(m.abbr, m.name)
+              else
+                m.kind, m.size = "pad", m.len
+              end
+              if m.field then add_field(fam, m.field) end
+            end
+          end
+        end
+
         local ALIAS_FIELDS = {}
 
         for _, fam in ipairs(ORDER) do
@@ -161,7 +230,9 @@ enum LuaRuntime {
                                                                 NLA_F_NET_BYTEORDER)),
             attr_data = add_field(fam, ProtoField.bytes(p .. ".attr.data", "Data")),
             attr_unknown = add_field(fam, ProtoField.bytes(p .. ".attr.unknown", "Unknown attribute")),
+            fixed_header = add_field(fam, ProtoField.none(p .. ".fixed_header", "Fixed header")),
           }
+          add_structs(fam)
           fam.ex = {
             malformed = ProtoExpert.new(p .. ".malformed", "Malformed attribute", expert.group.MALFORMED, expert.severity.ERROR),
             trailing = ProtoExpert.new(p .. ".trailing", "Trailing bytes", expert.group.MALFORMED, expert.severity.WARN),
@@ -184,6 +255,8 @@ enum LuaRuntime {
               else
                 a.kind = a.type           -- string, flag, pad, nest
               end
+              if a.struct then a.struct_def = fam.structs[a.struct] end
+              if a.sub_message then a.formats = fam.spec.sub_messages[a.sub_message] end
               if a.nest then
                 local owner = FAMILIES[a.nest_family or fam.name]
                 a.nest_set = owner.sets[a.nest]
@@ -201,18 +274,7 @@ enum LuaRuntime {
               end
               if a.bitfield then display = base.HEX end
               if a.kind == "uint" or a.kind == "int" then
-                local fw = a.width == 0 and 8 or a.width
-                if fw == 8 then vs = nil end
-                a.names = vs
-                a.field = INT_FIELD[a.kind][fw](a.abbr, a.name, display, vs, nil, a.doc)
-                a.flag_fields = {}
-                -- (One bit field per flag up to 32 bits: Wireshark 4.0 cannot add a 64-bit value to a boolean.)
-                if a.enum_def and (a.enum_as_flags or a.enum_def.flags) and a.width ~= 0 and a.width < 8 then
-                  for _, entry in ipairs(a.enum_def.entries) do
-                    a.flag_fields[#a.flag_fields + 1] = add_field(fam, ProtoField.bool(a.abbr .. "." .. lower_name(entry.key),
-                                                                                       entry.name, 8 * fw, nil, entry.value))
-                  end
-                end
+                int_field(fam, a, vs, display)
               elseif a.kind == "hexint" then
                 a.field = ProtoField.uint64(a.abbr, a.name, base.HEX, nil, nil, a.doc)
               elseif a.kind == "string" then
@@ -360,9 +422,38 @@ enum LuaRuntime {
           return table.concat(parts, ", ")
         end
 
+        -- An integer as the Info column and labels show it: flags by name, enum entries by name.
+        local function int_text(a, v)
+          if a.enum_def and (a.enum_as_flags or a.enum_def.flags) then return flags_text(a, v) end
+          if a.names and a.names[v] then return a.names[v] end
+          return tostring(v)
+        end
+
+        -- The members of struct `st` at `off` (its size is there), under `tree`; integers in the order
+        -- `le` says unless the member is big-endian. Returns "ifindex 7, kind ALPHA" for the label.
+        local function decode_struct(ctx, tree, off, st, le)
+          local tvb, parts = ctx.tvb, {}
+          for _, m in ipairs(st.members) do
+            if m.kind == "uint" or m.kind == "int" then
+              local v = read_int(tvb(off, m.width), m.width, m.kind == "int", le and not m.be)
+              local item = tree:add(m.field, tvb(off, m.width), v)
+              for _, ff in ipairs(m.flag_fields) do item:add(ff, tvb(off, m.width), v) end
+              if #parts < 6 then parts[#parts + 1] = m.key .. " " .. int_text(m, v) end
+            elseif m.kind == "bytes" then
+              tree:add(m.field, tvb(off, m.size))
+            elseif m.kind == "struct" then
+              local item = tree:add(m.field, tvb(off, m.size))
+              local text = decode_struct(ctx, item, off, m.struct_def, le)
+              if text ~= "" then item:append_text(": " .. text) end
+            end
+            off = off + m.size
+          end
+          return table.concat(parts, ", ")
+        end
+
         local walk
 
-        local function decode_attr(ctx, tree, off, alen, raw, a, index, vals, pending, depth)
+        local function decode_attr(ctx, tree, off, alen, raw, a, index, vals, pending, depth, outer)
           local tvb, fam = ctx.tvb, a.fam
           local plen = alen - NLA_HDRLEN
           local whole, payload = tvb(off, alen), tvb(off + NLA_HDRLEN, plen)
@@ -387,13 +478,7 @@ enum LuaRuntime {
               item:append_text(string.format(" (selector 0x%08x)", read_int(payload(4, 4), 4, false, le)))
             end
             for _, ff in ipairs(a.flag_fields) do item:add(ff, payload, v) end
-            if a.enum_def and (a.enum_as_flags or a.enum_def.flags) then
-              shown = flags_text(a, v)
-            elseif a.names and a.names[v] then
-              shown = a.names[v]
-            else
-              shown = tostring(v)
-            end
+            shown = int_text(a, v)
             add_header(ctx, item, fam, off, alen, raw, a.name)
           elseif kind == "hexint" then
             if plen > a.max_len then
@@ -440,7 +525,7 @@ enum LuaRuntime {
             add_header(ctx, item, fam, off, alen, raw, a.name)
             local enter = ENTER[nset]
             if enter then enter(ctx, off + NLA_HDRLEN, off + alen) end
-            local cvals, count = walk(nctx, item, off + NLA_HDRLEN, off + alen, nset, depth + 1)
+            local cvals, count = walk(nctx, item, off + NLA_HDRLEN, off + alen, nset, depth + 1, vals)
             local summary
             if nset.element then summary = plural(count, nset.element) else summary = summarize(nset, cvals) end
             if summary ~= "" then item:append_text(": " .. summary) end
@@ -482,6 +567,62 @@ enum LuaRuntime {
             end
             v = items(item, off + NLA_HDRLEN, off + alen, 0, depth)
             item:append_text(": " .. plural(v, "item"))
+          elseif kind == "struct" then
+            -- Kernels grow structs at the end: a longer payload is a newer struct, its tail unknown here.
+            local st = a.struct_def
+            if plen < st.size then
+              return bad_value(ctx, tree, a, off, alen, raw,
+                               string.format("struct %s needs %d bytes, this one has %d", st.key, st.size, plen))
+            end
+            item = tree:add(a.field, whole)
+            add_header(ctx, item, fam, off, alen, raw, a.name)
+            local text = decode_struct(ctx, item, off + NLA_HDRLEN, st, le)
+            if plen > st.size then
+              item:add(fam.f.attr_data, tvb(off + NLA_HDRLEN + st.size, plen - st.size))
+                  :set_text(string.format("%d byte(s) past struct %s (a newer kernel's)", plen - st.size, st.key))
+            end
+            if text ~= "" then item:append_text(": " .. text) end
+            v = plen
+          elseif kind == "sub-message" then
+            -- The format is named by the selector, decoded before it in this nest or the enclosing one.
+            local sel = vals[a.selector] or (outer and outer[a.selector])
+            local format = sel and a.formats[sel.key]
+            if not format then
+              local why
+              if sel then
+                why = string.format("sub-message %s has no format for %s '%s'", a.sub_message, a.selector, sel.key)
+              else
+                why = string.format("sub-message %s needs its selector %s before it", a.sub_message, a.selector)
+              end
+              return bad_value(ctx, tree, a, off, alen, raw, why)
+            end
+            item = tree:add(a.field, whole)
+            item:append_text(" (" .. sel.key .. ")")
+            add_header(ctx, item, fam, off, alen, raw, a.name)
+            local o, stop = off + NLA_HDRLEN, off + alen
+            local texts = {}
+            if format.header then
+              local st = fam.structs[format.header]
+              if plen < st.size then
+                item:add_proto_expert_info(fam.ex.malformed, string.format("%s: struct %s needs %d bytes, this one has %d",
+                                                                            a.name, st.key, st.size, plen))
+                ctx.problems.malformed = true
+                o = stop
+              else
+                texts[#texts + 1] = decode_struct(ctx, item, o, st, le)
+                o = o + st.size
+              end
+            end
+            if format.set then
+              local cvals = walk(ctx, item, o, stop, fam.sets[format.set], depth + 1, vals)
+              texts[#texts + 1] = summarize(fam.sets[format.set], cvals)
+            elseif o < stop then
+              item:add_tvb_expert_info(fam.ex.trailing, tvb(o, stop - o),
+                                       string.format("%d byte(s) after sub-message %s's header", stop - o, a.sub_message))
+            end
+            local text = table.concat(texts, ", "):gsub("^, ", ""):gsub(", $", "")
+            if text ~= "" then item:append_text(": " .. text) end
+            v = plen
           else -- bytes, pad
             if plen == 0 then
               item = tree:add(a.field, whole)
@@ -493,7 +634,12 @@ enum LuaRuntime {
             add_header(ctx, item, fam, off, alen, raw, a.name)
           end
           record(ctx, a, v)
-          if vals[a.key] == nil then vals[a.key] = { v = v, shown = shown } end
+          if vals[a.key] == nil then
+            -- key: the value as sub-message formats name it (a string, an enum entry, a number).
+            local key = v
+            if a.enum_def then key = a.enum_def.keys[v] or tostring(v) elseif type(v) ~= "string" then key = tostring(v) end
+            vals[a.key] = { v = v, shown = shown, key = key }
+          end
           if a.alias_field then
             if a.alias.when then
               pending[#pending + 1] = { a = a, item = item, range = payload, v = v }
@@ -503,7 +649,7 @@ enum LuaRuntime {
           end
         end
 
-        walk = function(ctx, tree, off, stop, set, depth)
+        walk = function(ctx, tree, off, stop, set, depth, outer)
           local tvb, fam = ctx.tvb, set.fam
           local vals, count, seen, pending = {}, 0, {}, {}
           if depth > MAX_DEPTH then
@@ -539,7 +685,7 @@ enum LuaRuntime {
             if a then
               local index = seen[t] or 0
               seen[t] = index + 1
-              decode_attr(ctx, tree, off, alen, raw, a, index, vals, pending, depth)
+              decode_attr(ctx, tree, off, alen, raw, a, index, vals, pending, depth, outer)
             else
               local item = tree:add(fam.f.attr_unknown, tvb(off, alen))
               item:set_text(string.format("Attribute %d (not in %s %s): %d bytes", t, fam.name, set.key, alen - NLA_HDRLEN))
@@ -762,15 +908,27 @@ enum LuaRuntime {
           root:add(fam.f.version, tvb(1, 1))
           root:add(fam.f.reserved, tvb(2, 2), u16(tvb(2, 2), le))
           -- The operation's set and fixed header, by direction (devlink answers GET with another number).
-          local set, start, name = fam.top, 4, nil
+          local set, start, name, header = fam.top, 4, nil, nil
           local ops = fam.spec[ctx.request and "req" or "rsp"]
           if ops then
             local op = ops[ctx.cmd]
             set, name = op and op.set and fam.sets[op.set], op and op.name
-            if op and op.header then start = start + op.header end
+            header = op and op.header and fam.structs[op.header]
           end
           -- Whatever the bytes, the user gets expert info and the rest of the packet, never a Lua error.
           local ok, text = pcall(function()
+            if header and 4 + header.size > tvb:len() then
+              root:add_proto_expert_info(fam.ex.malformed, string.format("fixed header %s needs %d bytes, the message has %d",
+                                                                         header.key, header.size, tvb:len() - 4))
+              ctx.problems.malformed = true
+              set = nil
+            elseif header then
+              local item = root:add(fam.f.fixed_header, tvb(4, header.size))
+              item:append_text(" (" .. header.key .. ")")
+              local htext = decode_struct(ctx, item, 4, header, le)
+              if htext ~= "" then item:append_text(": " .. htext) end
+              start = 4 + header.size
+            end
             if set and start <= tvb:len() then
               walk(ctx, root, start, tvb:len(), set, 1)
             elseif tvb:len() > 4 then

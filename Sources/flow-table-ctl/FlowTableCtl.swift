@@ -25,8 +25,8 @@ struct FlowTableCtl: ParsableCommand {
             """,
         version: FlowTableVersion.version,
         subcommands: [
-            GetTables.self, GetHeaders.self, GetActions.self, GetHeaderGraph.self, GetTableGraph.self,
-            GetFlows.self, SetFlows.self, DelFlows.self, Encode.self, Decode.self,
+            Get<GetTables>.self, Get<GetHeaders>.self, Get<GetActions>.self, Get<GetHeaderGraph>.self,
+            Get<GetTableGraph>.self, GetFlows.self, SetFlows.self, DelFlows.self, Encode.self, Decode.self,
         ])
 
     // Declared here and in each online subcommand: ArgumentParser hands the values parsed

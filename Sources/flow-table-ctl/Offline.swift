@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import LibFlowTable
+import Posix
 
 /// The commands by their command-line names.
 enum CommandName: String, CaseIterable, ExpressibleByArgument {
@@ -194,16 +195,6 @@ func describe(_ m: NetlinkMessageView) throws(DecodeError) -> JSONValue {
 }
 
 func readStandardInput() throws -> [UInt8] {
-    var out: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-        if n < 0 { throw CtlError("cannot read stdin") }
-        if n == 0 { return out }
-        out.append(contentsOf: chunk[0..<n])
-    }
+    guard let bytes = Sys.readToEnd(0).bytes else { throw CtlError("cannot read stdin") }
+    return bytes
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -249,7 +249,23 @@ struct Getter {
     }
 }
 
-struct GetTables: ParsableCommand {
+/// One of the model getters (get-tables … get-table-graph): what it asks and its help.
+protocol Getting {
+    static var command: NFL.Command { get }
+    static var configuration: CommandConfiguration { get }
+}
+
+/// A model getter on the command line: the device, the connection and the output, then Getter.run.
+struct Get<What: Getting>: ParsableCommand {
+    static var configuration: CommandConfiguration { What.configuration }
+    @Argument(help: "The device: a name or an ifindex.") var device: String
+    @OptionGroup(title: "Device connection") var connection: Connection
+    @OptionGroup(title: "Output") var output: Output
+    func run() throws { try Getter.run(What.command, device: device, connection: connection, output: output) }
+}
+
+enum GetTables: Getting {
+    static let command = NFL.Command.getTables
     static let configuration = CommandConfiguration(
         commandName: "get-tables", abstract: "Print the device's tables.",
         discussion: """
@@ -259,13 +275,10 @@ struct GetTables: ParsableCommand {
               table 3 ipv4_route source 1 apply 3 size 65536
                   match metadata.inter_table(exact),ipv4.dst_ip(lpm) actions set_eth_src,…
             """)
-    @Argument(help: "The device: a name or an ifindex.") var device: String
-    @OptionGroup(title: "Device connection") var connection: Connection
-    @OptionGroup(title: "Output") var output: Output
-    func run() throws { try Getter.run(.getTables, device: device, connection: connection, output: output) }
 }
 
-struct GetHeaders: ParsableCommand {
+enum GetHeaders: Getting {
+    static let command = NFL.Command.getHeaders
     static let configuration = CommandConfiguration(
         commandName: "get-headers", abstract: "Print the device's headers and fields.",
         discussion: """
@@ -273,13 +286,10 @@ struct GetHeaders: ParsableCommand {
               $ flow-table-ctl get-headers unft0
               header 1 ethernet src_mac:48 dst_mac:48 ethertype:16
             """)
-    @Argument(help: "The device: a name or an ifindex.") var device: String
-    @OptionGroup(title: "Device connection") var connection: Connection
-    @OptionGroup(title: "Output") var output: Output
-    func run() throws { try Getter.run(.getHeaders, device: device, connection: connection, output: output) }
 }
 
-struct GetActions: ParsableCommand {
+enum GetActions: Getting {
+    static let command = NFL.Command.getActions
     static let configuration = CommandConfiguration(
         commandName: "get-actions", abstract: "Print the device's actions.",
         discussion: """
@@ -287,13 +297,10 @@ struct GetActions: ParsableCommand {
               $ flow-table-ctl get-actions unft0
               action 5 set_out_port port:u32
             """)
-    @Argument(help: "The device: a name or an ifindex.") var device: String
-    @OptionGroup(title: "Device connection") var connection: Connection
-    @OptionGroup(title: "Output") var output: Output
-    func run() throws { try Getter.run(.getActions, device: device, connection: connection, output: output) }
 }
 
-struct GetHeaderGraph: ParsableCommand {
+enum GetHeaderGraph: Getting {
+    static let command = NFL.Command.getHeaderGraph
     static let configuration = CommandConfiguration(
         commandName: "get-header-graph", abstract: "Print the device's header (parse) graph.",
         discussion: """
@@ -301,13 +308,10 @@ struct GetHeaderGraph: ParsableCommand {
               $ flow-table-ctl get-header-graph unft0
               node 1 ethernet headers ethernet jump ethernet.ethertype=0x8100:vlan,…
             """)
-    @Argument(help: "The device: a name or an ifindex.") var device: String
-    @OptionGroup(title: "Device connection") var connection: Connection
-    @OptionGroup(title: "Output") var output: Output
-    func run() throws { try Getter.run(.getHeaderGraph, device: device, connection: connection, output: output) }
 }
 
-struct GetTableGraph: ParsableCommand {
+enum GetTableGraph: Getting {
+    static let command = NFL.Command.getTableGraph
     static let configuration = CommandConfiguration(
         commandName: "get-table-graph", abstract: "Print the device's table graph.",
         discussion: """
@@ -316,10 +320,6 @@ struct GetTableGraph: ParsableCommand {
               $ flow-table-ctl get-table-graph unft0
               table 1 ingress_acl ingress-root jump ethernet.ethertype=0x0800:ipv4_5tuple,…
             """)
-    @Argument(help: "The device: a name or an ifindex.") var device: String
-    @OptionGroup(title: "Device connection") var connection: Connection
-    @OptionGroup(title: "Output") var output: Output
-    func run() throws { try Getter.run(.getTableGraph, device: device, connection: connection, output: output) }
 }
 
 struct GetFlows: ParsableCommand {

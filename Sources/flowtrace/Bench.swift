@@ -251,14 +251,7 @@ struct BenchCommand: ParsableCommand {
             close(fds[0])
             fail("cannot start \(exe): \(Sys.errorText(rc))")
         }
-        var output: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            output.append(contentsOf: chunk[0..<n])
-        }
+        let output = Sys.readToEnd(fds[0]).bytes ?? []
         close(fds[0])
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}

@@ -83,7 +83,7 @@ struct Demo: ParsableCommand {
             do { try copyToStdout(tracePath) } catch { throw ToolError("cannot write the trace to stdout: \(error)") }
         } else if let record {
             ui.line(
-                "kept in \(record): try  flowtrace show \(record)  or  tshark -X lua_script:wireshark/flowtrace.lua -r \(record)"
+                "kept in \(record): try  flowtrace show \(record)  or  flowtrace wireshark install && tshark -r \(record)"
             )
         }
         ui.section(ok ? "All \(script.checks) checks passed." : "\(script.failures) of \(script.checks) checks FAILED.")

@@ -5,6 +5,7 @@ import ArgumentParser
 import FlowTrace
 import LibFlowTable
 import LiveCapture
+import Replay
 import YNL
 
 #if canImport(Glibc)
@@ -288,18 +289,9 @@ struct Show: ParsableCommand {
                 }
                 switch generic ? families.kind(ofType: m.header.type) : .control(m.header.type) {
                 case .flowTable:
-                    let msg = try FlowTableMessage.decode(m, requireShape: false)
-                    node.append(JSONMember("cmd", .string(msg.knownCommand?.name ?? "\(msg.command)")))
-                    node.append(contentsOf: msg.attributes.extendedJSON().members ?? [])
+                    node += MessageJSON.members(try FlowTableMessage.decode(m, requireShape: false))
                 case .hairpin:
-                    let msg = try HairpinMessage.decode(m)
-                    node.append(JSONMember("cmd", .string(msg.knownCommand?.name ?? "\(msg.command)")))
-                    if let l = msg.listener {
-                        var o: [JSONMember] = [JSONMember("type", .number(l.type))]
-                        if let p = l.port { o.append(JSONMember("port", .number(p))) }
-                        node.append(JSONMember("listener", .object(o)))
-                    }
-                    if let e = msg.encap { node.append(JSONMember("encap", encapJSON(e))) }
+                    node += MessageJSON.members(try HairpinMessage.decode(m), errnoNames: false)
                 case .control(Netlink.typeError):
                     let ack = try NetlinkAck.decode(m)
                     node.append(JSONMember("error", .int(Int64(ack.error))))
@@ -324,30 +316,6 @@ struct Show: ParsableCommand {
         }
         return lines.joined(separator: "\n").split(separator: "\n", omittingEmptySubsequences: false)
             .map { "    " + $0 }.joined(separator: "\n")
-    }
-
-    static func encapJSON(_ e: HairpinEncap) -> JSONValue {
-        var o: [JSONMember] = [
-            JSONMember("cmd_type", .number(e.commandType)),
-            JSONMember(
-                "cmd", .string(NFL.Command(rawValue: UInt8(truncatingIfNeeded: e.command))?.name ?? "\(e.command)")),
-        ]
-        if let s = e.status { o.append(JSONMember("status", .number(s))) }
-        o.append(JSONMember("seq", .number(e.sequence)))
-        if let p = e.part { o.append(JSONMember("part", .number(p))) }
-        if e.more { o.append(JSONMember("more", .bool(true))) }
-        if let t = e.errorMessage { o.append(JSONMember("error_msg", .string(t))) }
-        if let r = e.results {
-            o.append(
-                JSONMember(
-                    "results",
-                    .array(
-                        r.map {
-                            .object([JSONMember("index", .number($0.index)), JSONMember("errno", .number($0.errno))])
-                        })))
-        }
-        if let a = e.attributes { o.append(JSONMember("attr", a.extendedJSON())) }
-        return .object(o)
     }
 }
 

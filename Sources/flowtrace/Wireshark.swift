@@ -1,7 +1,7 @@
 // flowtrace wireshark: the Lua dissector, printed or installed: generated here from every YNL spec
 // on the spec path (--spec-dir, $FLOWTRACE_SPEC_PATH, the project's spec/, the kernel's specs), by
-// the generator ynl-gen prints the project's plugin with; the embedded copy of that plugin when
-// no spec is found.
+// the generator that prints the project's plugin (--builtin, or when no spec is found) from the
+// project's specs compiled in.
 
 import ArgumentParser
 import FlowTrace
@@ -55,14 +55,14 @@ struct Wireshark: ParsableCommand {
                 dir = home + "/.local/lib/wireshark/plugins"
             }
             try makeDirectories(dir)
-            let path = dir + "/" + WiresharkPlugin.fileName
+            let path = dir + "/" + ProjectPlugin.fileName
             let plugin = try specs.plugin()
             var text = plugin.lua
             if let failed = text.withUTF8({ Sys.writeFile(path, contents: UnsafeRawBufferPointer($0)) }) {
                 throw ToolError("cannot write \(path): \(Sys.errorText(failed.errno))")
             }
             print(
-                "installed \(path) (\(plugin.families.joined(separator: ", "))); check with: tshark -G plugins | grep \(WiresharkPlugin.fileName)"
+                "installed \(path) (\(plugin.families.joined(separator: ", "))); check with: tshark -G plugins | grep \(ProjectPlugin.fileName)"
             )
             try plugin.finish()
         }
@@ -95,11 +95,11 @@ struct PluginSpecs: ParsableArguments {
 
     /// One dissector per generic netlink family found; families Wireshark dissects itself and
     /// netlink-raw families (rt-link: NETLINK_ROUTE is Wireshark's netlink-route) are listed on
-    /// stderr and left out. No spec at all: the embedded project plugin.
+    /// stderr and left out. No spec at all: the project's plugin.
     func plugin() throws -> Plugin {
         if builtin {
             guard specDirs.isEmpty else { throw ValidationError("--builtin takes no --spec-dir") }
-            return Plugin(lua: WiresharkPlugin.lua, families: ["net_flow_nl", "nfl_hairpin"], errors: [])
+            return try Self.projectPlugin(errors: [])
         }
         let lib = YNLSpecLibrary.load(YNLSpecLibrary.searchPath(specDirs: specDirs))
         var errors = lib.errors.map { $0.error }
@@ -126,7 +126,7 @@ struct PluginSpecs: ParsableArguments {
         }
         guard !good.isEmpty else {
             if lib.specs.isEmpty {
-                return Plugin(lua: WiresharkPlugin.lua, families: ["net_flow_nl", "nfl_hairpin"], errors: errors)
+                return try Self.projectPlugin(errors: errors)
             }
             throw ToolError(
                 "no family to print a dissector for" + (errors.isEmpty ? "" : ": " + errors.joined(separator: "; ")))
@@ -135,6 +135,18 @@ struct PluginSpecs: ParsableArguments {
             return Plugin(lua: try LuaEmitter.emit(good), families: good.map(\.name), errors: errors)
         } catch {
             throw ToolError("cannot print the plugin: \(error)")
+        }
+    }
+}
+
+extension PluginSpecs {
+    /// The project's plugin, from the specs compiled into this binary.
+    static func projectPlugin(errors: [String]) throws -> Plugin {
+        do {
+            return Plugin(
+                lua: try ProjectPlugin.lua(), families: try ProjectPlugin.families().map(\.name), errors: errors)
+        } catch {
+            throw ToolError("cannot print the built-in plugin: \(error)")
         }
     }
 }

@@ -181,18 +181,7 @@ enum SpecLoader {
                 file: file, line: 1, path: "",
                 message: "the first line must be the SPDX tag ('# SPDX-License-Identifier: ...'), as YNL requires")
         }
-        let root: Node
-        do {
-            guard let node = try Yams.compose(yaml: text) else {
-                throw SpecError(file: file, line: nil, path: "", message: "empty file")
-            }
-            root = node
-        } catch let error as SpecError {
-            throw error
-        } catch {
-            throw SpecError(file: file, line: nil, path: "", message: "not valid YAML: \(error)")
-        }
-        let top = try MapReader(file: file, path: "", node: root)
+        let top = try MapReader(file: file, path: "", node: try composeNonEmptyYAML(text, file: file))
         let name = try top.string("name")
         let protocolName = try top.optionalString("protocol") ?? "genetlink"
         guard protocolName == "genetlink-legacy" else {
@@ -430,7 +419,7 @@ enum HintsLoader {
     static func apply(yaml text: String, file: String, to family: Family) throws -> Family {
         var family = family
         family.hintsFile = file
-        guard let root = try compose(text, file: file) else { return family }
+        guard let root = try composeYAML(text, file: file) else { return family }
         let top = try MapReader(file: file, path: "", node: root)
         family.swiftName = try top.optionalString("swift-name")
         if let access = try top.optionalString("swift-access") {
@@ -540,14 +529,6 @@ enum HintsLoader {
         }
         try top.finish()
         return family
-    }
-
-    static func compose(_ text: String, file: String) throws -> Node? {
-        do {
-            return try Yams.compose(yaml: text)
-        } catch {
-            throw SpecError(file: file, line: nil, path: "", message: "not valid YAML: \(error)")
-        }
     }
 
     static func missing(_ r: MapReader, _ what: String, _ family: Family, key: String? = nil) -> SpecError {

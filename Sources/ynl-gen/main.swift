@@ -1,6 +1,7 @@
 // ynl-gen: spec/*.yaml (plain YNL, genetlink-legacy) and their hints (spec/hints/) -> the Swift
 // constants of LibFlowTable, the C uapi header and the netlink tables of the kernel module, and the
-// Wireshark Lua plugin (also as a Swift string). The specs are the single source of truth;
+// specs' text, from which `flowtrace` prints the Wireshark Lua plugin. The specs are the single
+// source of truth;
 // `--check` is how the tests and CI notice generated files that were edited by hand or not
 // regenerated.
 //
@@ -60,26 +61,21 @@ enum Generator {
         return families
     }
 
-    /// The same specs (and hints) as the YNL interpreter sees them: the Wireshark plugin is printed
-    /// from its model, as `flowtrace wireshark` prints one for any family.
-    static func loadInterpreted(root: URL) throws -> [YNLFamily] {
+    /// The texts of spec/*.yaml and their hints, which ProjectSpecs.swift embeds for the plugin.
+    static func loadTexts(root: URL) throws -> [ProjectPlugin.SpecText] {
         let specDirectory = root.appendingPathComponent("spec")
         let names = try FileManager.default.contentsOfDirectory(atPath: specDirectory.path)
             .filter { $0.hasSuffix(".yaml") }
             .sorted()
         return try names.map { name in
-            let file = "spec/\(name)"
             let text = try String(contentsOf: specDirectory.appendingPathComponent(name), encoding: .utf8)
-            let family = try YNLSpecLoader.load(yaml: text, file: file)
-            let hintsFile = "spec/\(hintsDirectory)/\(name)"
-            guard let hints = try? String(contentsOf: root.appendingPathComponent(hintsFile), encoding: .utf8) else {
-                return family
-            }
-            return try YNLSpecLoader.applyHints(yaml: hints, file: hintsFile, to: family)
+            let hints = try? String(
+                contentsOf: root.appendingPathComponent("spec/\(hintsDirectory)/\(name)"), encoding: .utf8)
+            return ProjectPlugin.SpecText(name: name, spec: text, hints: hints)
         }
     }
 
-    static func files(for families: [Family], interpreted: [YNLFamily]) throws -> [GeneratedFile] {
+    static func files(for families: [Family], texts: [ProjectPlugin.SpecText]) throws -> [GeneratedFile] {
         var files: [GeneratedFile] = []
         for family in families {
             guard let namespace = family.swiftName else { continue }
@@ -99,8 +95,10 @@ enum Generator {
             try Validation.checkCNames(result.names)
             files.append(GeneratedFile(path: "\(cDirectory)/\(header)", content: result.text))
         }
-        // One Wireshark plugin for all families (the hairpin's ENCAP nests net_flow_nl's set).
-        files += try LuaEmitter.files(for: interpreted).map { GeneratedFile(path: $0.path, content: $0.content) }
+        // The specs' texts, from which ProjectPlugin prints the project's Wireshark plugin at run
+        // time; printing it here fails generation when the runtime's NEED no longer resolves.
+        _ = try LuaEmitter.emit(try ProjectPlugin.families(texts))
+        files.append(GeneratedFile(path: ProjectPlugin.specsPath, content: ProjectPlugin.specsFile(texts)))
         files += try KmodEmitter.files(for: dependenciesFirst(families))
         files.append(try DescriptorEmitter.file(for: families))
         let paths = files.map(\.path)
@@ -187,7 +185,7 @@ func run(_ arguments: [String]) -> Int32 {
     do {
         files = try Generator.files(
             for: try Generator.loadFamilies(root: root),
-            interpreted: try Generator.loadInterpreted(root: root))
+            texts: try Generator.loadTexts(root: root))
     } catch {
         printError("\(error)")
         return 2

@@ -7,14 +7,15 @@ import Foundation
 import Testing
 import LibFlowTable
 @testable import FlowTrace
+import YNLWireshark
 
 @Suite(.enabled(if: tshark != nil, "tshark is not installed"))
 struct WiresharkCallTests {
     /// tshark -T fields with the generated plugin: one array of values per frame.
     func fields(_ path: String, _ names: [String], twoPass: Bool = false, dir: TempDir) throws -> [[String]] {
-        let plugin = dir.file(WiresharkPlugin.fileName)
+        let plugin = dir.file(ProjectPlugin.fileName)
         if !FileManager.default.fileExists(atPath: plugin) {
-            try WiresharkPlugin.lua.write(toFile: plugin, atomically: true, encoding: .utf8)
+            try ProjectPlugin.lua().write(toFile: plugin, atomically: true, encoding: .utf8)
         }
         let out = try run(
             tshark ?? "",
@@ -78,7 +79,7 @@ struct WiresharkCallTests {
         let one = try run(
             tshark ?? "",
             [
-                "-X", "lua_script:\(dir.file(WiresharkPlugin.fileName))", "-r", path,
+                "-X", "lua_script:\(dir.file(ProjectPlugin.fileName))", "-r", path,
                 "-Y", "flowtrace.call == 10", "-T", "fields", "-e", "frame.number",
             ])
         let frames = one.stdout.split(separator: "\n").compactMap { Int($0) }

@@ -1,4 +1,5 @@
-// The generated Wireshark plugin (wireshark/flowtrace.lua), run in a real tshark.
+// The project's Wireshark plugin (what `flowtrace wireshark print --builtin` prints), run in a
+// real tshark.
 //
 // The traces are built here, byte by byte, the way FlowTrace's recorder writes them
 // (spec/trace-format.md): SHB, one IDB with LINKTYPE_NETLINK and
@@ -6,13 +7,14 @@
 // messages, which LibFlowTable's encoders produce. The first packets are nlctrl NEWFAMILY
 // messages: without them tshark never hands a message to the plugin.
 //
-// The plugin is read from the repository: `ynl-gen --check` (SpecTests) guarantees that it, and
-// its copy in FlowTrace's WiresharkPlugin.swift, are what the specs give. The tests are skipped
-// only when tshark is not installed.
+// The plugin is printed from the specs compiled into YNLWireshark (ProjectPlugin): `ynl-gen
+// --check` (SpecTests) guarantees that they are spec/. The tests are skipped only when tshark is
+// not installed.
 
 import Foundation
 import Testing
 import LibFlowTable
+import YNLWireshark
 
 // MARK: pcapng
 
@@ -103,8 +105,8 @@ final class WiresharkFixture: Sendable {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("flowtrace-wireshark-\(tag)")
         try? FileManager.default.removeItem(at: directory)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        plugin = directory.appendingPathComponent("flowtrace.lua")
-        try Data(contentsOf: root.appendingPathComponent("wireshark/flowtrace.lua")).write(to: plugin)
+        plugin = directory.appendingPathComponent(ProjectPlugin.fileName)
+        try ProjectPlugin.lua().write(to: plugin, atomically: true, encoding: .utf8)
         trace = directory.appendingPathComponent("trace.pcapng")
         try Data(try Self.traceFile().bytes).write(to: trace)
         malformed = directory.appendingPathComponent("malformed.pcapng")

@@ -229,6 +229,33 @@ import LibFlowTable
             exe, ["bench", "--update-cost", "--sizes", "500", "--updates", "50", "--backends", "hash,tcam"])
         #expect(cost.status == 0 && cost.stdout.contains("moves/insert"), "\(cost.stdout)\(cost.stderr)")
     }
+
+    /// bytes/flow is the heap a backend's structures took: for every backend it is positive and
+    /// the whole (bytes/flow x flows) grows with the flows installed. Run as its own process, so
+    /// no other test's allocations fall into the measurement.
+    @Test func updateCostMemoryGrowsWithTheFlows() throws {
+        let exe = try flowtraceBinary()
+        let dir = try TempDir("update-cost")
+        let out = dir.file("cost.json")
+        let r = try run(
+            exe, ["bench", "--update-cost", "--sizes", "400,4000", "--updates", "20", "--json", out])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out)))
+        let rows = try #require((json as? [String: Any])?["update_cost"] as? [[String: Any]])
+        var total: [String: [Int: Double]] = [:]
+        for row in rows {
+            let backend = try #require(row["backend"] as? String)
+            let flows = try #require(row["flows"] as? Int)
+            let perFlow = try #require(row["bytes_per_flow"] as? Double)
+            #expect(perFlow > 0, "\(backend) at \(flows) flows: \(perFlow) bytes/flow")
+            total[backend, default: [:]][flows] = perFlow * Double(flows)
+        }
+        #expect(Set(total.keys) == Set(BackendKind.allCases.map(\.rawValue)))
+        for (backend, bytes) in total {
+            let small = try #require(bytes[400]), large = try #require(bytes[4000])
+            #expect(large > 2 * small, "\(backend): \(small) bytes for 400 flows, \(large) for 4000")
+        }
+    }
 }
 
 /// The dummy, except that its lookups never see flow 5.

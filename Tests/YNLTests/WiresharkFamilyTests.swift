@@ -77,6 +77,23 @@ struct TsharkRun {
     let directory: URL
     let plugin: URL
 
+    /// The fields `names` of one frame (tshark -T fields), one column each; `occurrence`: f for
+    /// the first, a for all (comma-separated).
+    func fields(_ trace: URL, frame: Int, _ names: [String], occurrence: String = "f") throws -> [String] {
+        let run = try run(
+            [
+                "-r", trace.path, "-Y", "frame.number == \(frame)", "-T", "fields", "-E", "occurrence=\(occurrence)",
+                "-E", "aggregator=,",
+            ] + names.flatMap { ["-e", $0] })
+        #expect(run.status == 0 && run.err.isEmpty, "frame \(frame): \(run.err)")
+        let columns =
+            run.out.split(separator: "\n").first.map {
+                $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            } ?? []
+        #expect(columns.count == names.count, "frame \(frame): \(run.out)")
+        return columns
+    }
+
     func run(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try #require(Self.executable))
@@ -261,17 +278,7 @@ struct TsharkRun {
             Self.leaves(family, set: try #require(op.attributeSet), decoded.attributes, top: top, into: &expected)
             #expect(!expected.isEmpty)
             let names = expected.map(\.0)
-            let run = try tshark.run(
-                [
-                    "-r", trace.path, "-Y", "frame.number == \(frame)", "-T", "fields", "-E", "occurrence=f",
-                    "-e", "_ws.col.Info",
-                ] + names.flatMap { ["-e", $0] })
-            #expect(run.status == 0 && run.err.isEmpty, "frame \(frame): \(run.err)")
-            let columns =
-                run.out.split(separator: "\n").first.map {
-                    $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-                } ?? []
-            #expect(columns.count == names.count + 1, "frame \(frame): \(run.out)")
+            let columns = try tshark.fields(trace, frame: frame, ["_ws.col.Info"] + names)
             guard columns.count == names.count + 1 else { continue }
             let direction = decoded.request ? "req" : "rsp"
             #expect(
@@ -410,18 +417,17 @@ struct TsharkRun {
     }
 
     @Test func theProjectPluginIsPrintedFromTheInterpreter() throws {
-        // ynl-gen prints wireshark/flowtrace.lua from the interpreter's model of spec/: the same
-        // generator, the same text.
+        // The built-in plugin (from the specs compiled in) is what the interpreter's model of
+        // spec/ gives, as `flowtrace wireshark print` prints it for any family.
         let lib = YNLSpecLibrary.load([YNLSpecDirectory(path: projectSpecDir, origin: "project")])
         let text = try LuaEmitter.emit(lib.specs.map(\.family))
-        let file = URL(fileURLWithPath: projectSpecDir).deletingLastPathComponent().appendingPathComponent(
-            "wireshark/flowtrace.lua")
-        let onDisk = try String(contentsOf: file, encoding: .utf8)
+        let builtin = try ProjectPlugin.lua()
         // Only the header's file names differ (absolute paths here, spec/... there).
         let strip = { (s: String) in
             s.split(separator: "\n").filter { !$0.hasPrefix("-- Generated from ") }.joined(separator: "\n")
         }
-        #expect(strip(text) == strip(onDisk))
+        #expect(strip(text) == strip(builtin))
+        #expect(builtin.contains("-- Generated from spec/net_flow_nl.yaml and spec/nfl_hairpin.yaml"))
     }
 
     @Test func familiesWiresharkDissectsAreLeftOut() throws {

@@ -29,8 +29,24 @@ done
 # print gives the same plugin
 "$ft" wireshark print --spec-dir "$fixtures" 2>/dev/null | cmp -s - "$lua" || fail "print and install differ"
 
-# --builtin: the project's plugin compiled in (what scripts/install.sh installs system-wide).
-"$ft" wireshark print --builtin | cmp -s - "$root/wireshark/flowtrace.lua" || fail "--builtin is not wireshark/flowtrace.lua"
+# --builtin: the project's plugin from the specs compiled in (what scripts/install.sh installs
+# system-wide) is what spec/ gives; only the header's file names differ.
+"$ft" wireshark print --builtin | grep -v '^-- Generated from ' > "$tmp/builtin.lua"
+"$ft" wireshark print --spec-dir "$root/spec" 2>/dev/null | grep -v '^-- Generated from ' | cmp -s - "$tmp/builtin.lua" \
+  || fail "--builtin is not what spec/ gives"
+tshark -G fields -X "lua_script:$tmp/builtin.lua" 2>/dev/null | grep -qP "\tnet_flow_nl.flow.uid\t" || fail "no net_flow_nl field in --builtin"
+
+# A personal copy (flowtrace wireshark install) and another one (make install's system copy, or
+# -X lua_script): one registers the protocols, the other stays out, saying so; no Lua error.
+"$ft" wireshark install --builtin > /dev/null || fail "install --builtin"
+"$ft" wireshark print --builtin > "$tmp/second.lua"
+tshark -X "lua_script:$tmp/second.lua" -r "$root/traces/demo-session.pcapng" > "$tmp/two.out" 2> "$tmp/two.err" \
+  || fail "tshark with two copies: $(cat "$tmp/two.err")"
+grep -q "Lua" "$tmp/two.err" && fail "two copies give a Lua error: $(cat "$tmp/two.err")"
+grep -qF "$tmp/second.lua is not loaded: the plugin is already loaded from $HOME/.local/lib/wireshark/plugins/flowtrace.lua" "$tmp/two.err" \
+  || fail "no message naming both copies: $(cat "$tmp/two.err")"
+grep -q "NFL" "$tmp/two.out" || fail "two copies: no net_flow_nl message decoded"
+rm -f "$HOME/.local/lib/wireshark/plugins/flowtrace.lua"
 
 # A hostile spec: loads in the interpreter, cannot name a Wireshark field.
 mkdir -p "$tmp/hostile"

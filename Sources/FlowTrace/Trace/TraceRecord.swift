@@ -105,24 +105,9 @@ struct RecordCore {
     var netlinkProtocol: UInt16
     var section: Int
     var originalLength: Int
+}
 
-    init(
-        timestamp: UInt64, leg: TraceLeg, direction: TraceDirection, interface: UInt32,
-        netlink: UnsafeRawBufferPointer, pairing: UInt64?, synthetic: Bool, netlinkProtocol: UInt16,
-        section: Int, originalLength: Int
-    ) {
-        self.timestamp = timestamp
-        self.leg = leg
-        self.direction = direction
-        self.interface = interface
-        self.netlink = netlink
-        self.pairing = pairing
-        self.synthetic = synthetic
-        self.netlinkProtocol = netlinkProtocol
-        self.section = section
-        self.originalLength = originalLength
-    }
-
+extension RecordCore {
     init(_ r: TraceRecord) {
         self.init(
             timestamp: r.timestamp, leg: r.leg, direction: r.direction, interface: r.interface,

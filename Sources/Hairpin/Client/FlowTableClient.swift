@@ -336,20 +336,24 @@ public final class FlowTableClient {
         ifindex: UInt32, _ flows: [Flow], strategy: ErrorStrategy? = nil,
         timeout: Double? = nil
     ) throws(FlowTableClientError) -> FlowTableReply {
-        var a = FlowTableAttributes.device(ifindex)
-        a.flows = flows
-        a.errorStrategy = strategy
-        return try call(.setFlows, a, timeout: timeout)
+        try call(.setFlows, Self.flowsRequest(ifindex, flows, strategy), timeout: timeout)
     }
 
     public func delFlows(
         ifindex: UInt32, _ flows: [Flow], strategy: ErrorStrategy? = nil,
         timeout: Double? = nil
     ) throws(FlowTableClientError) -> FlowTableReply {
+        try call(.delFlows, Self.flowsRequest(ifindex, flows, strategy), timeout: timeout)
+    }
+
+    /// The attributes of a SET_FLOWS or DEL_FLOWS request.
+    private static func flowsRequest(_ ifindex: UInt32, _ flows: [Flow], _ strategy: ErrorStrategy?)
+        -> FlowTableAttributes
+    {
         var a = FlowTableAttributes.device(ifindex)
         a.flows = flows
         a.errorStrategy = strategy
-        return try call(.delFlows, a, timeout: timeout)
+        return a
     }
 
     // MARK: transport helpers

@@ -11,9 +11,17 @@ import Posix
 extension UnftTwin {
     enum Step { case next, suspend }
 
-    /// Every message of a packet in turn, as netlink_rcv_skb does. A message that starts a
-    /// call suspends the rest until the call ends.
+    /// A message that starts a call suspends the rest of the packet until the call ends.
     func processAPIPacket(_ c: TwinConnection, _ packet: UnsafeRawBufferPointer) {
+        processPacket(c, packet) { handleAPIMessage(c, $0) }
+    }
+
+    /// Every message of a packet in turn, as netlink_rcv_skb does, on either socket. When
+    /// `handle` suspends, the rest of the packet waits in `c.deferred`.
+    @inline(__always)
+    func processPacket(
+        _ c: TwinConnection, _ packet: UnsafeRawBufferPointer, _ handle: (NetlinkMessageView) -> Step
+    ) {
         var it = NetlinkMessageIterator(packet)
         while !c.broken {
             let view: NetlinkMessageView?
@@ -22,7 +30,7 @@ extension UnftTwin {
                 return
             }
             guard let view else { return }
-            if handleAPIMessage(c, view) == .suspend {
+            if handle(view) == .suspend {
                 let next = min(view.offset + Netlink.align(view.bytes.count), packet.count)
                 if next < packet.count { c.deferred = [UInt8](UnsafeRawBufferPointer(rebasing: packet[next...])) }
                 return
@@ -43,27 +51,8 @@ extension UnftTwin {
 
     func handleAPIMessage(_ c: TwinConnection, _ view: NetlinkMessageView) -> Step {
         let h = view.header
-        if h.type == Controller.familyID {
-            note(c, view.bytes, .toKernel, call: nil)
-            handleController(c, view)
-            return .next
-        }
-        // Only requests are handled; control messages and non-requests are at most ACKed.
-        guard h.isRequest, h.type >= Netlink.minFamilyType else {
-            note(c, view.bytes, .toKernel, call: nil)
-            ackIfAsked(c, request: h, call: nil)
-            return .next
-        }
         let familyID = configuration.flowTableFamilyID
-        guard h.type == familyID else {
-            note(c, view.bytes, .toKernel, call: nil)
-            sendError(
-                c, request: h, errno: Int32(Errno.ENOENT),
-                text: wrongFamilyText(
-                    h.type, socket: "API", served: familyID,
-                    name: NFL.familyName), call: nil)
-            return .next
-        }
+        guard served(c, view, familyID: familyID, socket: "API", name: NFL.familyName) else { return .next }
         counterState.withLock { $0.requests += 1 }
         // The command first: the kernel finds the operation before it parses attributes.
         if view.payload.count >= Netlink.genericHeaderLength {
@@ -126,6 +115,42 @@ extension UnftTwin {
         var missingNest: UInt32?
     }
 
+    /// Whether a message on a socket is a request of the family it serves. Otherwise it is
+    /// handled here as the kernel does: nlctrl answered, a control message or a non-request
+    /// acked if asked, a request of another family refused with ENOENT.
+    func served(_ c: TwinConnection, _ view: NetlinkMessageView, familyID: UInt16, socket: String, name: String)
+        -> Bool
+    {
+        let h = view.header
+        if h.type == Controller.familyID {
+            note(c, view.bytes, .toKernel, call: nil)
+            handleController(c, view)
+            return false
+        }
+        // Only requests are handled; control messages and non-requests are at most ACKed.
+        guard h.isRequest, h.type >= Netlink.minFamilyType else {
+            note(c, view.bytes, .toKernel, call: nil)
+            ackIfAsked(c, request: h, call: nil)
+            return false
+        }
+        guard h.type == familyID else {
+            note(c, view.bytes, .toKernel, call: nil)
+            sendError(
+                c, request: h, errno: Int32(Errno.ENOENT),
+                text: wrongFamilyText(h.type, socket: socket, served: familyID, name: name), call: nil)
+            return false
+        }
+        return true
+    }
+
+    /// A request the strict rules refuse: EINVAL with the decoder's text and, for a missing
+    /// attribute, the ack's MISS_TYPE and MISS_NEST.
+    static func refusal(_ error: DecodeError, in view: NetlinkMessageView) -> Refusal {
+        let miss = missingAttribute(error, in: view)
+        return Refusal(
+            errno: Int32(Errno.EINVAL), text: error.description, missingType: miss?.type, missingNest: miss?.nest)
+    }
+
     /// The missing-attribute extended ack for a decode error that says a required attribute is
     /// missing, as the module sets it (NL_SET_ERR_ATTR_MISS in unft_walk_set): the attribute's
     /// type in its set and, inside a nest, the nest's offset. The error names the attribute
@@ -180,11 +205,7 @@ extension UnftTwin {
         do {
             request = try FlowTableMessage.check(view, familyID: configuration.flowTableFamilyID, requireShape: true)
         } catch {
-            let miss = Self.missingAttribute(error, in: view)
-            return .failure(
-                Refusal(
-                    errno: Int32(Errno.EINVAL), text: error.description, missingType: miss?.type,
-                    missingNest: miss?.nest))
+            return .failure(Self.refusal(error, in: view))
         }
         if let why = refusal(
             identifierType: request.identifierType, identifier: request.identifier,
@@ -202,11 +223,7 @@ extension UnftTwin {
         do {
             message = try FlowTableMessage.decode(view, familyID: configuration.flowTableFamilyID, requireShape: true)
         } catch {
-            let miss = Self.missingAttribute(error, in: view)
-            return .failure(
-                Refusal(
-                    errno: Int32(Errno.EINVAL), text: error.description, missingType: miss?.type,
-                    missingNest: miss?.nest))
+            return .failure(Self.refusal(error, in: view))
         }
         let a = message.attributes
         if let why = refusal(identifierType: a.identifierType, identifier: a.identifier, errorStrategy: a.errorStrategy)

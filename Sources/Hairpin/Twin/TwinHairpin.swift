@@ -9,40 +9,16 @@ import LibFlowTable
 
 extension UnftTwin {
     func processHairpinPacket(_ c: TwinConnection, _ packet: UnsafeRawBufferPointer) {
-        var it = NetlinkMessageIterator(packet)
-        while !c.broken {
-            let view: NetlinkMessageView?
-            do { view = try it.next() } catch {
-                brokenFraming(c, packet, error)
-                return
-            }
-            guard let view else { return }
-            handleHairpinMessage(c, view)
+        processPacket(c, packet) {
+            handleHairpinMessage(c, $0)
+            return .next
         }
     }
 
     func handleHairpinMessage(_ c: TwinConnection, _ view: NetlinkMessageView) {
         let h = view.header
-        if h.type == Controller.familyID {
-            note(c, view.bytes, .toKernel, call: nil)
-            handleController(c, view)
-            return
-        }
-        guard h.isRequest, h.type >= Netlink.minFamilyType else {
-            note(c, view.bytes, .toKernel, call: nil)
-            ackIfAsked(c, request: h, call: nil)
-            return
-        }
         let familyID = configuration.hairpinFamilyID
-        guard h.type == familyID else {
-            note(c, view.bytes, .toKernel, call: nil)
-            sendError(
-                c, request: h, errno: Int32(Errno.ENOENT),
-                text: wrongFamilyText(
-                    h.type, socket: "hairpin", served: familyID,
-                    name: NFLH.familyName), call: nil)
-            return
-        }
+        guard served(c, view, familyID: familyID, socket: "hairpin", name: NFLH.familyName) else { return }
         if view.payload.count >= Netlink.genericHeaderLength, NFLH.Command(rawValue: view.payload[0]) == nil {
             note(c, view.bytes, .toKernel, call: nil)
             sendError(

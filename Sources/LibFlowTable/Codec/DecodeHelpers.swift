@@ -121,16 +121,25 @@ func decodeList<T>(
     try decodeList(nest, d.nested ?? StrictWalk.listSet(of: nest.type, in: parent), in: parent, depth: depth, element)
 }
 
-/// `decodeList` with the list's set given (a variant of the one `parent` names).
+/// `decodeList` with the list's set given (a variant of the one `parent` names). The array is
+/// allocated once, at the size the list's length fields give (never less than the elements the
+/// walk admits).
 @inline(__always)
 func decodeList<T>(
     _ nest: Attribute, _ list: AttributeSetID, in parent: AttributeSetID, depth: Int,
     _ element: (Attribute, Int) throws(DecodeError) -> T
 ) throws(DecodeError) -> [T] {
-    var result: [T] = []
-    result.reserveCapacity(nest.nested().countHint())
-    _ = try StrictWalk.list(nest, list, in: parent, depth: depth) { (child, depth) throws(DecodeError) in
-        result.append(try element(child, depth))
+    do throws(DecodeError) {
+        var w = try StrictWalk.ListWalker<StrictWalk.Exact>(nest, list, depth: depth)
+        var result: [T] = []
+        result.reserveCapacity(nest.nested().countHint())
+        while let child = try w.next() {
+            do throws(DecodeError) { result.append(try element(child, depth + 1)) } catch {
+                throw StrictWalk.Exact.withinElement(error, list, w.index)
+            }
+        }
+        return result
+    } catch {
+        throw StrictWalk.Exact.within(error, parent, nest.type)
     }
-    return result
 }

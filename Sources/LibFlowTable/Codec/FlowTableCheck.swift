@@ -109,7 +109,8 @@ extension FlowTableCodec {
         into s: inout FlowTableMessageSummary
     ) throws(DecodeError) {
         let set = AttributeSetID.nflAttrs
-        let seen = try StrictWalk.walk(it, nestOffset: 0, set) { attr, _ throws(DecodeError) in
+        var w = StrictWalk.Walker<StrictWalk.Exact>(it, nestOffset: 0, set)
+        while let (attr, _) = try w.next() {
             switch attr.type {
             case NFL.Attr.identifierType: s.identifierType = attr.checkedU32
             case NFL.Attr.identifier: s.identifier = attr.checkedU32
@@ -127,6 +128,7 @@ extension FlowTableCodec {
             default: _ = try checkList(attr, in: set, depth: depth + 1)
             }
         }
+        let seen = try w.finish()
         s.present = UInt32(truncatingIfNeeded: seen.bits)
     }
 
@@ -140,75 +142,55 @@ extension FlowTableCodec {
         _ nest: Attribute, _ list: AttributeSetID, in parent: AttributeSetID,
         depth: Int
     ) throws(DecodeError) -> Int {
-        // The verdict first, in a tight loop; the walk below only runs to name what is wrong.
-        if let n = acceptsList(nest, list, depth: depth) { return n }
-        guard let element = StrictWalk.elementSet(of: list) else {
-            return try StrictWalk.list(nest, list, in: parent, depth: depth) { (_, _) throws(DecodeError) in }
-        }
-        return try StrictWalk.list(nest, list, in: parent, depth: depth) { (child, depth) throws(DecodeError) in
-            try checkNest(child, element, depth: depth)
-        }
+        // The verdict first; the same walk with the decoder's errors only runs to name what is
+        // wrong.
+        if let n = try? checkList(nest, list, in: parent, depth: depth, StrictWalk.Verdict.self) { return n }
+        return try checkList(nest, list, in: parent, depth: depth, StrictWalk.Exact.self)
     }
 
     /// Checks `nest`, of the set `id`, and everything in it, as the decoder would.
     package static func checkNest(_ nest: Attribute, _ id: AttributeSetID, depth: Int) throws(DecodeError) {
-        _ = try StrictWalk.walk(nest, id) { attr, d throws(DecodeError) in
-            guard d.kind == .nest, let inner = d.nested else { return }
-            if inner.descriptor.element != 0 {
-                _ = try checkList(attr, inner, in: id, depth: depth + 1)
+        try checkNest(nest, id, depth: depth, StrictWalk.Exact.self)
+    }
+
+    /// The one check of a list nest (`list` is its set) and what its elements hold, reporting by
+    /// `R`; returns the number of elements.
+    static func checkList<R: StrictWalkReport>(
+        _ nest: Attribute, _ list: AttributeSetID, in parent: AttributeSetID, depth: Int, _ report: R.Type
+    ) throws(R.Failure) -> Int {
+        do throws(R.Failure) {
+            var w = try StrictWalk.ListWalker<R>(nest, list, depth: depth)
+            if let element = StrictWalk.elementSet(of: list) {
+                while let child = try w.next() {
+                    do throws(R.Failure) { try checkNest(child, element, depth: depth + 1, report) } catch {
+                        throw R.withinElement(error, list, w.index)
+                    }
+                }
             } else {
-                do throws(DecodeError) { try checkNest(attr, inner, depth: depth) } catch {
-                    throw error.within(id.name(of: attr.type))
-                }
+                while try w.next() != nil {}
             }
+            return w.index
+        } catch {
+            throw R.within(error, parent, nest.type)
         }
     }
 
-    /// The verdict of `checkNest` without its error: the same descriptors,
-    /// walked without closures or error values, so the usual (valid) message costs a fraction of
-    /// the exact walk. It never accepts what `checkNest` refuses; false sends the caller to
-    /// `checkNest`, which names the error.
-    package static func accepts(_ nest: Attribute, _ id: AttributeSetID, depth: Int) -> Bool {
-        let set = id.descriptor
-        // Refused or unknown types, as one mask.
-        let bad = set.rejected | ~set.known
-        let first = set.first, repeatable = set.multi
-        var it = nest.nested()
-        var seen: UInt64 = 0
-        while let a = it.nextIfWellFormed() {
-            guard a.type < 64 else { return false }
-            let bit: UInt64 = 1 << UInt64(a.type)
-            if (seen & ~repeatable | bad) & bit != 0 { return false }
-            seen |= bit
-            let d = attributeDescriptors[first &+ Int(a.type)]
-            guard d.admits(a.payload) else { return false }
-            if d.kind == .nest, let inner = d.nested {
-                if inner.descriptor.element != 0 {
-                    guard acceptsList(a, inner, depth: depth + 1) != nil else { return false }
-                } else {
-                    guard accepts(a, inner, depth: depth) else { return false }
+    /// The one check of a nest of the set `id` and everything in it, reporting by `R`.
+    static func checkNest<R: StrictWalkReport>(
+        _ nest: Attribute, _ id: AttributeSetID, depth: Int, _ report: R.Type
+    ) throws(R.Failure) {
+        var w = StrictWalk.Walker<R>(nest, id)
+        while let (attr, d) = try w.next() {
+            guard d.kind == .nest, let inner = d.nested else { continue }
+            if inner.descriptor.element != 0 {
+                _ = try checkList(attr, inner, in: id, depth: depth + 1, report)
+            } else {
+                do throws(R.Failure) { try checkNest(attr, inner, depth: depth, report) } catch {
+                    throw R.within(error, id, attr.type)
                 }
             }
         }
-        guard it.isAtEnd else { return false }
-        return set.required & ~seen == 0
-    }
-
-    /// `accepts` for the list nest `nest` of the set `list`: its element count, or nil.
-    static func acceptsList(_ nest: Attribute, _ list: AttributeSetID, depth: Int) -> Int? {
-        guard depth < Netlink.maxNestingDepth else { return nil }
-        let l = list.descriptor
-        let d = attributeDescriptors[l.first + Int(l.element)]
-        let element = d.nested
-        var it = nest.nested()
-        var n = 0
-        while let child = it.nextIfWellFormed() {
-            guard child.type == l.element, d.admits(child.payload) else { return nil }
-            if let element, !accepts(child, element, depth: depth + 1) { return nil }
-            n += 1
-        }
-        guard it.isAtEnd else { return nil }
-        return n
+        _ = try w.finish()
     }
 
     /// Checks one FLOW element (a list element of FLOWS) by every rule of the decoder: the

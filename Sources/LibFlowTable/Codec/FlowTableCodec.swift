@@ -73,32 +73,60 @@ public enum FlowTableCodec {
         _ it: AttributeIterator, layout: FlowsLayout,
         depth: Int = 0
     ) throws(DecodeError) -> FlowTableAttributes {
-        var a = FlowTableAttributes()
+        // Locals, one memberwise init at the end: a FlowTableAttributes built up in place was
+        // copied and destroyed whole.
+        var identifierType: UInt32?, identifier: UInt32?, errorStrategy: ErrorStrategy?
+        var tables: [Table]?, headers: [Header]?, actions: [Action]?
+        var headerGraph: [HeaderGraphNode]?, tableGraph: [TableGraphNode]?
+        var flows: [Flow]?, selector: FlowSelector?
         let set = AttributeSetID.nflAttrs
-        _ = try StrictWalk.walk(it, nestOffset: 0, set) { attr, d throws(DecodeError) in
+        var w = StrictWalk.Walker<StrictWalk.Exact>(it, nestOffset: 0, set)
+        while let (attr, d) = try w.next() {
             switch attr.type {
-            case NFL.Attr.identifierType: a.identifierType = attr.checkedU32
-            case NFL.Attr.identifier: a.identifier = attr.checkedU32
-            case NFL.Attr.flowsError: a.errorStrategy = ErrorStrategy(rawValue: attr.checkedU32)
-            case NFL.Attr.tables: a.tables = try decodeList(attr, d, in: set, depth: depth + 1, decodeTable)
-            case NFL.Attr.headers: a.headers = try decodeList(attr, d, in: set, depth: depth + 1, decodeHeader)
-            case NFL.Attr.actions: a.actions = try decodeList(attr, d, in: set, depth: depth + 1, decodeAction)
+            case NFL.Attr.identifierType: identifierType = attr.checkedU32
+            case NFL.Attr.identifier: identifier = attr.checkedU32
+            case NFL.Attr.flowsError: errorStrategy = ErrorStrategy(rawValue: attr.checkedU32)
+            case NFL.Attr.tables: tables = try outlinedList(attr, d, in: set, depth: depth + 1, decodeTable)
+            case NFL.Attr.headers: headers = try outlinedList(attr, d, in: set, depth: depth + 1, decodeHeader)
+            case NFL.Attr.actions: actions = try outlinedList(attr, d, in: set, depth: depth + 1, decodeAction)
             case NFL.Attr.headerGraph:
-                a.headerGraph = try decodeList(attr, d, in: set, depth: depth + 1, decodeHeaderNode)
+                headerGraph = try outlinedList(attr, d, in: set, depth: depth + 1, decodeHeaderNode)
             case NFL.Attr.tableGraph:
-                a.tableGraph = try decodeList(attr, d, in: set, depth: depth + 1, decodeTableGraphNode)
+                tableGraph = try outlinedList(attr, d, in: set, depth: depth + 1, decodeTableGraphNode)
             case NFL.Attr.flows:
                 switch layout {
-                case .list: a.flows = try decodeList(attr, d, in: set, depth: depth + 1, decodeFlow)
+                case .list: flows = try decodeList(attr, d, in: set, depth: depth + 1, decodeFlow)
                 case .deleteList:
-                    a.flows = try decodeList(attr, .nflFlowListInDelFlows, in: set, depth: depth + 1, decodeDeletedFlow)
+                    flows = try outlinedList(attr, .nflFlowListInDelFlows, in: set, depth: depth + 1, decodeDeletedFlow)
                 case .selector:
-                    a.selector = try wrap(NFL.Attr.self, attr) { () throws(DecodeError) in try decodeSelector(attr) }
+                    selector = try wrap(NFL.Attr.self, attr) { () throws(DecodeError) in try decodeSelector(attr) }
                 }
             default: break  // the walk admits only the set's attributes
             }
         }
-        return a
+        _ = try w.finish()
+        return FlowTableAttributes(
+            identifierType: identifierType, identifier: identifier, tables: tables, headers: headers,
+            actions: actions, headerGraph: headerGraph, tableGraph: tableGraph, flows: flows,
+            selector: selector, errorStrategy: errorStrategy)
+    }
+
+    /// `decodeList` as a call of its own, for the lists a SET_FLOWS request does not carry
+    /// (inlined, they made the top-level walk's frame large and slow to set up).
+    @inline(never)
+    static func outlinedList<T>(
+        _ nest: Attribute, _ d: AttributeDescriptor, in parent: AttributeSetID, depth: Int,
+        _ element: (Attribute, Int) throws(DecodeError) -> T
+    ) throws(DecodeError) -> [T] {
+        try decodeList(nest, d, in: parent, depth: depth, element)
+    }
+
+    @inline(never)
+    static func outlinedList<T>(
+        _ nest: Attribute, _ list: AttributeSetID, in parent: AttributeSetID, depth: Int,
+        _ element: (Attribute, Int) throws(DecodeError) -> T
+    ) throws(DecodeError) -> [T] {
+        try decodeList(nest, list, in: parent, depth: depth, element)
     }
 
     @inline(__always)
@@ -136,7 +164,8 @@ public enum FlowTableCodec {
     static func decodeHeader(_ nest: Attribute, depth: Int) throws(DecodeError) -> Header {
         let set = AttributeSetID.nflHeader
         var name = "", uid: UInt32 = 0, fields: [Field] = []
-        _ = try StrictWalk.walk(nest, set) { attr, d throws(DecodeError) in
+        var w = StrictWalk.Walker<StrictWalk.Exact>(nest, set)
+        while let (attr, d) = try w.next() {
             switch attr.type {
             case NFL.HeaderAttr.name: name = attr.checkedString
             case NFL.HeaderAttr.uid: uid = attr.checkedU32
@@ -144,12 +173,14 @@ public enum FlowTableCodec {
             default: break
             }
         }
+        _ = try w.finish()
         return Header(name: name, uid: uid, fields: fields)
     }
 
     static func decodeField(_ nest: Attribute, depth: Int) throws(DecodeError) -> Field {
         var name = "", uid: UInt32 = 0, bitwidth: UInt32 = 0
-        _ = try StrictWalk.walk(nest, .nflField) { attr, d throws(DecodeError) in
+        var w = StrictWalk.Walker<StrictWalk.Exact>(nest, .nflField)
+        while let (attr, d) = try w.next() {
             switch attr.type {
             case NFL.FieldAttr.name: name = attr.checkedString
             case NFL.FieldAttr.uid: uid = attr.checkedU32
@@ -157,6 +188,7 @@ public enum FlowTableCodec {
             default: break
             }
         }
+        _ = try w.finish()
         return Field(name: name, uid: uid, bitwidth: bitwidth)
     }
 
@@ -203,7 +235,8 @@ public enum FlowTableCodec {
     static func decodeRef(_ nest: Attribute, _ set: AttributeSetID) throws(DecodeError) -> (FieldRef, UInt32) {
         var next: UInt32 = 0, instance: UInt32 = 0, header: UInt32 = 0, field: UInt32 = 0
         var maskType: UInt32 = 0, type: UInt32 = 0, value: FieldValue?, mask: FieldValue?
-        _ = try StrictWalk.walk(nest, set) { attr, d throws(DecodeError) in
+        var w = StrictWalk.Walker<StrictWalk.Exact>(nest, set)
+        while let (attr, d) = try w.next() {
             switch attr.type {
             case NFL.FieldRefAttr.nextNode: next = attr.checkedU32
             case NFL.FieldRefAttr.instance: instance = attr.checkedU32
@@ -216,6 +249,7 @@ public enum FlowTableCodec {
             default: break
             }
         }
+        _ = try w.finish()
         let ref = FieldRef(
             instance: instance, header: header, field: field,
             maskType: MaskType(rawValue: maskType), type: FieldType(rawValue: type),
@@ -261,7 +295,8 @@ public enum FlowTableCodec {
     static func decodeAction(_ nest: Attribute, depth: Int) throws(DecodeError) -> Action {
         let set = AttributeSetID.nflAction
         var name: String?, uid: UInt32 = 0, signature: [ActionArg]?
-        _ = try StrictWalk.walk(nest, set) { attr, d throws(DecodeError) in
+        var w = StrictWalk.Walker<StrictWalk.Exact>(nest, set)
+        while let (attr, d) = try w.next() {
             switch attr.type {
             case NFL.ActionAttr.name: name = attr.checkedString
             case NFL.ActionAttr.uid: uid = attr.checkedU32
@@ -270,12 +305,14 @@ public enum FlowTableCodec {
             default: break
             }
         }
+        _ = try w.finish()
         return Action(name: name, uid: uid, signature: signature)
     }
 
     static func decodeActionArg(_ nest: Attribute, depth: Int) throws(DecodeError) -> ActionArg {
         var name: String?, type: UInt32 = 0, value = FieldValue(rawBits: 0, byteCount: 1)
-        _ = try StrictWalk.walk(nest, .nflActionArg) { attr, d throws(DecodeError) in
+        var w = StrictWalk.Walker<StrictWalk.Exact>(nest, .nflActionArg)
+        while let (attr, d) = try w.next() {
             switch attr.type {
             case NFL.ActionArgAttr.name: name = attr.checkedString
             case NFL.ActionArgAttr.type: type = attr.checkedU32
@@ -283,6 +320,7 @@ public enum FlowTableCodec {
             default: break
             }
         }
+        _ = try w.finish()
         return ActionArg(name: name, type: FieldType(rawValue: type), value: value)
     }
 
@@ -309,7 +347,8 @@ public enum FlowTableCodec {
         let set = AttributeSetID.nflTable
         var name = "", uid: UInt32 = 0, source: UInt32 = 0, apply: UInt32?, size: UInt32 = 0
         var matches: [FieldRef] = [], actions: [UInt32] = []
-        _ = try StrictWalk.walk(nest, set) { attr, d throws(DecodeError) in
+        var w = StrictWalk.Walker<StrictWalk.Exact>(nest, set)
+        while let (attr, d) = try w.next() {
             switch attr.type {
             case NFL.TableAttr.name: name = attr.checkedString
             case NFL.TableAttr.uid: uid = attr.checkedU32
@@ -325,6 +364,7 @@ public enum FlowTableCodec {
             default: break
             }
         }
+        _ = try w.finish()
         return Table(
             name: name, uid: uid, source: source, apply: apply, size: size,
             matches: matches, actions: actions)
@@ -348,7 +388,8 @@ public enum FlowTableCodec {
     static func decodeHeaderNode(_ nest: Attribute, depth: Int) throws(DecodeError) -> HeaderGraphNode {
         let set = AttributeSetID.nflHeaderNode
         var name = "", uid: UInt32 = 0, hdrs: [UInt32] = [], jumps: [JumpEntry] = []
-        _ = try StrictWalk.walk(nest, set) { attr, d throws(DecodeError) in
+        var w = StrictWalk.Walker<StrictWalk.Exact>(nest, set)
+        while let (attr, d) = try w.next() {
             switch attr.type {
             case NFL.HeaderNodeAttr.name: name = attr.checkedString
             case NFL.HeaderNodeAttr.uid: uid = attr.checkedU32
@@ -358,6 +399,7 @@ public enum FlowTableCodec {
             default: break
             }
         }
+        _ = try w.finish()
         return HeaderGraphNode(name: name, uid: uid, headers: hdrs, jumps: jumps)
     }
 
@@ -374,7 +416,8 @@ public enum FlowTableCodec {
     static func decodeTableGraphNode(_ nest: Attribute, depth: Int) throws(DecodeError) -> TableGraphNode {
         let set = AttributeSetID.nflTableGraphNode
         var uid: UInt32 = 0, flags: UInt32 = 0, jumps: [JumpEntry] = []
-        _ = try StrictWalk.walk(nest, set) { attr, d throws(DecodeError) in
+        var w = StrictWalk.Walker<StrictWalk.Exact>(nest, set)
+        while let (attr, d) = try w.next() {
             switch attr.type {
             case NFL.TableGraphNodeAttr.uid: uid = attr.checkedU32
             case NFL.TableGraphNodeAttr.flags: flags = attr.checkedU32
@@ -383,6 +426,7 @@ public enum FlowTableCodec {
             default: break
             }
         }
+        _ = try w.finish()
         return TableGraphNode(uid: uid, flags: flags, jumps: jumps)
     }
 
@@ -477,7 +521,8 @@ public enum FlowTableCodec {
     static func decodeFlow(_ nest: Attribute, _ set: AttributeSetID, depth: Int) throws(DecodeError) -> Flow {
         var error: UInt32?, table: UInt32 = 0, uid: UInt32 = 0, priority: UInt32 = 0
         var matches: [FieldRef]?, actions: [Action]?
-        _ = try StrictWalk.walk(nest, set) { attr, d throws(DecodeError) in
+        var w = StrictWalk.Walker<StrictWalk.Exact>(nest, set)
+        while let (attr, d) = try w.next() {
             switch attr.type {
             case NFL.FlowAttr.error: error = attr.checkedU32
             case NFL.FlowAttr.table: table = attr.checkedU32
@@ -488,6 +533,7 @@ public enum FlowTableCodec {
             default: break
             }
         }
+        _ = try w.finish()
         return Flow(error: error, table: table, uid: uid, priority: priority, matches: matches, actions: actions)
     }
 
@@ -495,7 +541,8 @@ public enum FlowTableCodec {
     static func decodeSelector(_ nest: Attribute) throws(DecodeError) -> FlowSelector {
         let set = AttributeSetID.nflTableFlows
         var table: UInt32 = 0, lo: UInt32?, hi: UInt32?
-        _ = try StrictWalk.walk(nest, set) { attr, d throws(DecodeError) in
+        var w = StrictWalk.Walker<StrictWalk.Exact>(nest, set)
+        while let (attr, d) = try w.next() {
             switch attr.type {
             case NFL.TableFlowsAttr.table: table = attr.checkedU32
             case NFL.TableFlowsAttr.minPriority: lo = attr.checkedU32
@@ -503,6 +550,7 @@ public enum FlowTableCodec {
             default: break
             }
         }
+        _ = try w.finish()
         return FlowSelector(table: table, minPriority: lo, maxPriority: hi)
     }
 }

@@ -8,14 +8,9 @@ enum FileIO {
         let fd = Sys.openForReading(path)
         guard fd >= 0 else { throw failure("cannot open", path, Sys.errno) }
         defer { _ = Sys.close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Sys.readSome(fd, $0.baseAddress!, $0.count) }
-            if n < 0 { throw failure("cannot read", path, Int32(-n)) }
-            if n == 0 { return bytes }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
+        let r = Sys.readToEnd(fd)
+        guard let bytes = r.bytes else { throw failure("cannot read", path, r.errno) }
+        return bytes
     }
 
     static func writeAll(_ bytes: [UInt8], to path: String) throws(JSONError) {

@@ -126,11 +126,7 @@ public struct JSONParser {
         pos += 1  // '{'
         var members: [JSONMember] = []
         skipWhitespace()
-        if pos < buf.count, buf[pos] == UInt8(ascii: "}") {
-            pos += 1
-            depth -= 1
-            return .object(members)
-        }
+        if closes("}") { return .object(members) }
         while true {
             guard pos < buf.count, buf[pos] == UInt8(ascii: "\"") else {
                 throw error(
@@ -149,18 +145,7 @@ public struct JSONParser {
             let value = try parseValue()
             path.removeLast()
             members.append(JSONMember(key, value))
-            skipWhitespace()
-            guard pos < buf.count else { throw error("expected ',' or '}' in an object, got end of input") }
-            if buf[pos] == UInt8(ascii: ",") {
-                pos += 1
-                skipWhitespace()
-            } else if buf[pos] == UInt8(ascii: "}") {
-                pos += 1
-                depth -= 1
-                return .object(members)
-            } else {
-                throw error("expected ',' or '}' after an object member, got \(describeHere())")
-            }
+            if try ends("}", in: "an object", after: "an object member") { return .object(members) }
         }
     }
 
@@ -169,11 +154,7 @@ public struct JSONParser {
         pos += 1  // '['
         var elements: [JSONValue] = []
         skipWhitespace()
-        if pos < buf.count, buf[pos] == UInt8(ascii: "]") {
-            pos += 1
-            depth -= 1
-            return .array(elements)
-        }
+        if closes("]") { return .array(elements) }
         while true {
             path.append(.index(elements.count))
             guard pos < buf.count else {
@@ -186,19 +167,34 @@ public struct JSONParser {
             let value = try parseValue()
             path.removeLast()
             elements.append(value)
-            skipWhitespace()
-            guard pos < buf.count else { throw error("expected ',' or ']' in an array, got end of input") }
-            if buf[pos] == UInt8(ascii: ",") {
-                pos += 1
-                skipWhitespace()
-            } else if buf[pos] == UInt8(ascii: "]") {
-                pos += 1
-                depth -= 1
-                return .array(elements)
-            } else {
-                throw error("expected ',' or ']' after an array element, got \(describeHere())")
-            }
+            if try ends("]", in: "an array", after: "an array element") { return .array(elements) }
         }
+    }
+
+    /// At `close` (an empty object or array): steps over it and leaves the container.
+    @inline(__always)
+    private mutating func closes(_ close: Unicode.Scalar) -> Bool {
+        guard pos < buf.count, buf[pos] == UInt8(ascii: close) else { return false }
+        pos += 1
+        depth -= 1
+        return true
+    }
+
+    /// After a member or element: ',' (false: another follows) or `close` (true: the container
+    /// ends and is left); anything else is an error naming the container.
+    @inline(__always)
+    private mutating func ends(_ close: Unicode.Scalar, in container: String, after item: String) throws(JSONError)
+        -> Bool
+    {
+        skipWhitespace()
+        guard pos < buf.count else { throw error("expected ',' or '\(close)' in \(container), got end of input") }
+        if buf[pos] == UInt8(ascii: ",") {
+            pos += 1
+            skipWhitespace()
+            return false
+        }
+        if closes(close) { return true }
+        throw error("expected ',' or '\(close)' after \(item), got \(describeHere())")
     }
 
     // MARK: numbers

@@ -17,6 +17,9 @@ public struct FlowTableAttributes: Hashable, Sendable {
     public var selector: FlowSelector?
     public var errorStrategy: ErrorStrategy?
 
+    // Inlined: a call built the value aside and copied it whole into the caller's (the decoder
+    // builds one per message).
+    @inline(__always)
     public init(
         identifierType: UInt32? = nil, identifier: UInt32? = nil, tables: [Table]? = nil,
         headers: [Header]? = nil, actions: [Action]? = nil, headerGraph: [HeaderGraphNode]? = nil,

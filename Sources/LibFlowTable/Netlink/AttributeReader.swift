@@ -73,18 +73,47 @@ public struct Attribute {
     }
 
     /// The string rule (the descriptors' `string` kind): UTF-8 without NUL bytes, one trailing
-    /// NUL allowed.
-    @inline(__always)
+    /// NUL allowed. A call, not inlined: it would make every walk's loop large for what a few
+    /// attributes need.
+    @inline(never)
     static func isValidString(_ payload: UnsafeRawBufferPointer) -> Bool {
         let bytes = stringBytes(payload)
-        // Names are nearly always short ASCII: check that in one pass and skip the general
-        // UTF-8 validator, which cost more than the rest of decoding a flow.
-        var ascii = true
-        for b in bytes {
-            if b == 0 { return false }
-            if b >= 0x80 { ascii = false }
+        // Names are nearly always short ASCII: check that eight bytes at a time and skip the
+        // general UTF-8 validator, which cost more than the rest of decoding a flow.
+        guard var p = bytes.baseAddress else { return true }
+        var n = bytes.count
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        var any: UInt64 = 0
+        while n >= 8 {
+            let v = p.loadUnaligned(as: UInt64.self)
+            // Nonzero exactly when some byte of v is 0.
+            if (v &- ones) & ~v & highs != 0 { return false }
+            any |= v
+            p += 8
+            n -= 8
         }
-        return ascii || String(validating: bytes, as: UTF8.self) != nil
+        if n > 0 {
+            // The last 1 to 7 bytes, in loads that stay inside the payload; the bytes not
+            // loaded stay 0x01 (not NUL, ASCII).
+            var v = ones
+            var k = 0
+            if n & 4 != 0 {
+                v = v & ~0xffff_ffff | UInt64(p.loadUnaligned(as: UInt32.self))
+                k = 4
+            }
+            if n & 2 != 0 {
+                let shift = UInt64(8 * k)
+                v = v & ~(0xffff << shift) | UInt64(p.loadUnaligned(fromByteOffset: k, as: UInt16.self)) << shift
+                k += 2
+            }
+            if n & 1 != 0 {
+                let shift = UInt64(8 * k)
+                v = v & ~(0xff << shift) | UInt64(p.load(fromByteOffset: k, as: UInt8.self)) << shift
+            }
+            if (v &- ones) & ~v & highs != 0 { return false }
+            any |= v
+        }
+        return any & highs == 0 || String(validating: bytes, as: UTF8.self) != nil
     }
 
     /// A native-endian integer of 1 to 8 bytes (the binary VALUE/MASK attributes).
