@@ -262,7 +262,8 @@ public final class YNLSpecLibrary: @unchecked Sendable {
                     let f = try YNLSpecLoader.load(path: file)
                     parsed[entries.count] = f
                     entries.append(
-                        YNLSpecIndexEntry(file: file, directory: dir, name: f.name, proto: f.proto, protonum: f.protonum))
+                        YNLSpecIndexEntry(
+                            file: file, directory: dir, name: f.name, proto: f.proto, protonum: f.protonum))
                 } catch {
                     errors.append((file, "\(error)"))
                 }

@@ -186,7 +186,8 @@ public struct YNLDecoder: Sendable {
             guard slot >= 0 else {
                 if strict { throw DecodeError(.unknownAttribute(attr.type), at: attr.offset) }
                 fields.append(
-                    YNLField(YNLValue.undefinedName(attr.type), .undefined(type: attr.type, bytes: Array(attr.payload))))
+                    YNLField(YNLValue.undefinedName(attr.type), .undefined(type: attr.type, bytes: Array(attr.payload)))
+                )
                 continue
             }
             let spec = family.attributeSets[setIndex].attributes[slot]

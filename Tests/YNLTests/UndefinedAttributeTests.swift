@@ -86,7 +86,9 @@ import Testing
             try repeated.withUnsafeBytes { try YNLDecoder(f).decode($0) }
         }
         let short = try Self.paramGetReply(f) { w in w.put(port, u16: 1) }
-        #expect(throws: DecodeError(.payloadLength(expected: "4 (u32)", got: 2), at: short.count - 8).within("port-index")) {
+        #expect(
+            throws: DecodeError(.payloadLength(expected: "4 (u32)", got: 2), at: short.count - 8).within("port-index")
+        ) {
             try short.withUnsafeBytes { try YNLDecoder(f).decode($0) }
         }
         var cut = try Self.paramGetReply(f) { w in w.put(port, u32: 1) }
