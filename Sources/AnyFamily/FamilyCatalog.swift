@@ -10,29 +10,18 @@ import YNL
 
 public final class FamilyCatalog: Sendable {
     public let library: YNLSpecLibrary
-    let generic: [String: YNLDecoder]
-    /// netlink-raw families per protocol: which family has an operation of each message type.
-    let raw: [UInt16: [UInt16: YNLDecoder]]
 
-    public init(library: YNLSpecLibrary) {
-        self.library = library
-        var generic: [String: YNLDecoder] = [:]
-        var raw: [UInt16: [UInt16: YNLDecoder]] = [:]
-        for spec in library.specs {
-            let f = spec.family
-            if f.proto.isGeneric {
-                generic[f.name] = YNLDecoder(f)
-            } else if let p = f.protonum, let proto = UInt16(exactly: p) {
-                let d = YNLDecoder(f)
-                for op in f.operations {
-                    for v in [op.requestValue, op.replyValue].compactMap({ $0 }) where raw[proto]?[v] == nil {
-                        raw[proto, default: [:]][v] = d
-                    }
-                }
-            }
-        }
-        self.generic = generic
-        self.raw = raw
+    /// The specs are parsed when a message of their family is first decoded or named.
+    public init(library: YNLSpecLibrary) { self.library = library }
+
+    func genericDecoder(_ name: String) -> YNLDecoder? {
+        guard let f = library.family(named: name), f.proto.isGeneric else { return nil }
+        return YNLDecoder(f)
+    }
+
+    /// The netlink-raw family of protocol `p` that has an operation of message type `type`.
+    func rawDecoder(_ p: UInt16, _ type: UInt16) -> YNLDecoder? {
+        library.rawFamily(protocol: Int(p), type: type).map { YNLDecoder($0) }
     }
 
     /// The name of a protocol whose families have no spec loaded.
@@ -54,12 +43,12 @@ public final class FamilyCatalog: Sendable {
     public func decoder(protocol p: UInt16, type: UInt16, families: FamilyTable) -> YNLDecoder? {
         if p == NetlinkPseudoHeader.protocolGeneric {
             guard let name = families.name(forID: type) else { return nil }
-            return generic[name]
+            return genericDecoder(name)
         }
-        return raw[p]?[type]
+        return rawDecoder(p, type)
     }
 
-    public func decoder(family name: String) -> YNLDecoder? { generic[name] }
+    public func decoder(family name: String) -> YNLDecoder? { genericDecoder(name) }
 
     /// A family and operation as people name them: from the spec when there is one, else the
     /// NEWFAMILY name (or id) and the command number.
@@ -67,7 +56,7 @@ public final class FamilyCatalog: Sendable {
         if key.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric {
             let family = key.family ?? "family 0x\(String(key.type, radix: 16))"
             if key.family == NFL.familyName, let c = NFL.Command(rawValue: key.command) { return (family, c.name) }
-            if let d = key.family.flatMap({ generic[$0] }),
+            if let d = key.family.flatMap(genericDecoder),
                 let op = d.family.operation(value: UInt16(key.command), request: request)
                     ?? d.family.operation(value: UInt16(key.command), request: !request)
             {
@@ -75,7 +64,7 @@ public final class FamilyCatalog: Sendable {
             }
             return (family, "cmd \(key.command)")
         }
-        if let d = raw[key.netlinkProtocol]?[key.type],
+        if let d = rawDecoder(key.netlinkProtocol, key.type),
             let op = d.family.operation(value: key.type, request: request)
                 ?? d.family.operation(value: key.type, request: !request)
         {

@@ -18,6 +18,8 @@ public enum FamilyText {
             let fields = m.header.filter { !isZero($0.value) } + m.attributes
             for f in fields.prefix(lineFields) { out += " " + short(f) }
             if fields.count > lineFields { out += " +\(fields.count - lineFields) more" }
+            let undefined = m.undefinedAttributes
+            if !undefined.isEmpty { out += " (not in the spec: attr \(undefined.joined(separator: ", ")))" }
             return out
         case let .failed(family, operation, error):
             return "\(family) \(operation ?? "?") (cannot decode: \(error))"
@@ -52,6 +54,7 @@ public enum FamilyText {
         case .bytes(let b): return b.count <= 16 ? hex(b) : "\(b.count) bytes"
         case .flag: return "true"
         case .bitfield(let value, let selector): return "0x\(String(value, radix: 16))/0x\(String(selector, radix: 16))"
+        case .undefined(_, let b): return b.count <= 16 ? hex(b) : "\(b.count) bytes"
         case .fields(let m): return "{\(m.count)}"
         case .items(let m): return "[\(m.count)]"
         }
@@ -75,6 +78,8 @@ public enum FamilyText {
             ]
             if !m.header.isEmpty { o.append(JSONMember("header", json(m.header))) }
             o.append(JSONMember("attrs", json(m.attributes)))
+            let undefined = m.undefinedAttributes
+            if !undefined.isEmpty { o.append(JSONMember("undefined_attrs", .array(undefined.map { .string($0) }))) }
             return o
         case let .failed(family, operation, error):
             var o: [JSONMember] = [JSONMember("family", .string(family))]
@@ -118,6 +123,12 @@ public enum FamilyText {
         case .items(let m): return .array(m.map { json($0.value) })
         case .bitfield(let value, let selector):
             return .object([JSONMember("value", .uint(value)), JSONMember("selector", .uint(selector))])
+        case .undefined(let t, let b):
+            // As a message without a spec shows its attributes, marked as not in the spec.
+            return .object([
+                JSONMember("type", .number(UInt32(t))), JSONMember("len", .number(UInt32(b.count))),
+                JSONMember("hex", .string(hex(b))), JSONMember("spec", .bool(false)),
+            ])
         }
     }
 }

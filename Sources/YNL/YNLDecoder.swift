@@ -1,7 +1,11 @@
 // Decoding any message of a family from its loaded spec into names and typed values. Strict as
-// LibFlowTable's codec is: every attribute must be known to its set and have the length its type
-// says; errors are LibFlowTable's DecodeError (attribute path and byte offset from the start of
-// the message). The attribute walk is LibFlowTable's AttributeIterator.
+// LibFlowTable's codec is about what the spec defines: a known attribute must have the length and
+// layout its type says and appear once unless multi-attr, every attribute header must be sound;
+// errors are LibFlowTable's DecodeError (attribute path and byte offset from the start of the
+// message). An attribute type the spec does not define (the kernel's own specs leave gaps, e.g.
+// 6.12's devlink params) is kept by number with its bytes, as Wireshark and the kernel's YNL do,
+// so a trace shows what it can; `strict` makes it an error (the codec's view, for the fuzz
+// oracle). The attribute walk is LibFlowTable's AttributeIterator.
 
 import LibFlowTable
 
@@ -21,6 +25,11 @@ public indirect enum YNLValue: Sendable, Equatable {
     /// An indexed array or a C array: items named by their index.
     case items([YNLField])
     case bitfield(value: UInt64, selector: UInt64)
+    /// An attribute type the spec does not define in its set: the number and the payload.
+    case undefined(type: UInt16, bytes: [UInt8])
+
+    /// The name an undefined attribute's field carries (the kernel's YNL CLI says the same).
+    public static func undefinedName(_ type: UInt16) -> String { "UnknownAttr(\(type))" }
 }
 
 public struct YNLField: Sendable, Equatable {
@@ -44,6 +53,24 @@ public struct YNLMessage: Sendable, Equatable {
     /// The members of the fixed header (ifinfomsg, ovs_header), empty when the family has none.
     public var header: [YNLField]
     public var attributes: [YNLField]
+
+    /// The path of every attribute the spec does not define ("param.84": attribute 84 inside
+    /// param; items of arrays by index), in wire order; empty when the spec named everything.
+    public var undefinedAttributes: [String] {
+        var out: [String] = []
+        Self.collectUndefined(attributes, prefix: "", into: &out)
+        return out
+    }
+
+    static func collectUndefined(_ fields: [YNLField], prefix: String, into out: inout [String]) {
+        for f in fields {
+            switch f.value {
+            case .undefined(let t, _): out.append(prefix + String(t))
+            case .fields(let m), .items(let m): collectUndefined(m, prefix: prefix + f.name + ".", into: &out)
+            default: break
+            }
+        }
+    }
 }
 
 extension YNLValue {
@@ -58,8 +85,13 @@ extension YNLValue {
 
 public struct YNLDecoder: Sendable {
     public let family: YNLFamily
+    /// An attribute type the spec does not define is an error (else a `.undefined` field).
+    public let strict: Bool
 
-    public init(_ family: YNLFamily) { self.family = family }
+    public init(_ family: YNLFamily, strict: Bool = false) {
+        self.family = family
+        self.strict = strict
+    }
 
     /// Decodes one whole message (nlmsghdr included). `request` picks the direction of the
     /// operation table; nil takes it from NLM_F_REQUEST.
@@ -152,7 +184,11 @@ public struct YNLDecoder: Sendable {
             let slot =
                 t < family.attributeSets[setIndex].byType.count ? Int(family.attributeSets[setIndex].byType[t]) : -1
             guard slot >= 0 else {
-                throw DecodeError(.unknownAttribute(attr.type), at: attr.offset)
+                if strict { throw DecodeError(.unknownAttribute(attr.type), at: attr.offset) }
+                fields.append(
+                    YNLField(YNLValue.undefinedName(attr.type), .undefined(type: attr.type, bytes: Array(attr.payload)))
+                )
+                continue
             }
             let spec = family.attributeSets[setIndex].attributes[slot]
             // Strict as LibFlowTable's codec: one of each attribute unless it is multi-attr (the

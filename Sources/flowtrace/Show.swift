@@ -92,7 +92,11 @@ struct Show: ParsableCommand {
         var out = OutputBuffer()
         let dirs = specDirs
         var view = FamilyView(load: {
-            FamilyCatalog(library: YNLSpecLibrary.load(YNLSpecLibrary.searchPath(specDirs: dirs)))
+            // A spec is parsed when its family first shows up; one that does not load is said then.
+            FamilyCatalog(
+                library: YNLSpecLibrary.load(
+                    YNLSpecLibrary.searchPath(specDirs: dirs),
+                    report: { _, e in fputs("flowtrace show: \(e) (its family is shown by number)\n", stderr) }))
         })
         while true {
             let record: TraceRecord?

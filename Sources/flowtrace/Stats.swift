@@ -66,8 +66,15 @@ struct Stats: ParsableCommand {
         let needsSpecs = failed || !stats.familyOperations.isEmpty
         let catalog = FamilyCatalog(
             library: needsSpecs
-                ? YNLSpecLibrary.load(YNLSpecLibrary.searchPath(specDirs: specDirs))
+                ? YNLSpecLibrary.load(
+                    YNLSpecLibrary.searchPath(specDirs: specDirs),
+                    report: { _, e in fputs("flowtrace stats: \(e) (its family is counted by number)\n", stderr) })
                 : YNLSpecLibrary.load([]))
+        // What the specs cannot say of the other families' messages: a second pass (the counts
+        // above stay on the tuned path; standard input cannot be read twice).
+        let coverage =
+            !byProcess && !failed && !stats.familyOperations.isEmpty && file != "-"
+            ? try? Self.specCoverage(file, catalog) : nil
         if byProcess {
             let rows = stats.processes.sorted { ($0.value.messages, $1.key.pid) > ($1.value.messages, $0.key.pid) }
             if json {
@@ -102,18 +109,100 @@ struct Stats: ParsableCommand {
             var o = Self.json(stats, truncation: damage)
             if case .object(var m) = o {
                 m.append(JSONMember("families", Self.familiesJSON(stats, catalog)))
+                if let coverage { m += coverage.json }
                 o = .object(m)
             }
             print(o.serialized(style: .pretty))
         } else {
             print(Self.table(stats))
             if !stats.familyOperations.isEmpty { print(""); print(Self.familiesTable(stats, catalog)) }
+            if let text = coverage?.table { print(""); print(text) }
         }
         fflush(stdout)
         finishTrace(reader, error: failure)
     }
 
     static let percentiles: [Double] = [50, 90, 99, 99.9]
+
+    /// Messages of other families their spec decodes only in part (attributes it does not
+    /// define, shown by number) or not at all, per family and operation.
+    struct SpecCoverage {
+        var undefined: [String: (family: String, op: String, messages: Int, attrs: [String])] = [:]
+        var failed: [String: (family: String, op: String, messages: Int, error: String)] = [:]
+
+        var json: [JSONMember] {
+            [
+                JSONMember(
+                    "undefined_attrs",
+                    .array(
+                        undefined.keys.sorted().compactMap { undefined[$0] }.map { r in
+                            .object([
+                                JSONMember("family", .string(r.family)), JSONMember("op", .string(r.op)),
+                                JSONMember("messages", .number(UInt64(r.messages))),
+                                JSONMember("attrs", .array(r.attrs.map { .string($0) })),
+                            ])
+                        })),
+                JSONMember(
+                    "decode_errors",
+                    .array(
+                        failed.keys.sorted().compactMap { failed[$0] }.map { r in
+                            .object([
+                                JSONMember("family", .string(r.family)), JSONMember("op", .string(r.op)),
+                                JSONMember("messages", .number(UInt64(r.messages))),
+                                JSONMember("first_error", .string(r.error)),
+                            ])
+                        })),
+            ]
+        }
+
+        var table: String? {
+            var out: [String] = []
+            if !undefined.isEmpty {
+                out.append("messages with attributes their spec does not define (shown by number):")
+                for k in undefined.keys.sorted() {
+                    guard let r = undefined[k] else { continue }
+                    out.append("  \(r.family) \(r.op): \(r.messages), attr \(r.attrs.joined(separator: ", "))")
+                }
+            }
+            if !failed.isEmpty {
+                out.append("messages their spec cannot decode:")
+                for k in failed.keys.sorted() {
+                    guard let r = failed[k] else { continue }
+                    out.append("  \(r.family) \(r.op): \(r.messages), first: \(r.error)")
+                }
+            }
+            return out.isEmpty ? nil : out.joined(separator: "\n")
+        }
+    }
+
+    static func specCoverage(_ file: String, _ catalog: FamilyCatalog) throws -> SpecCoverage {
+        let reader = try openTrace(file)
+        var c = SpecCoverage()
+        while let r = try reader.next() {
+            if r.synthetic { continue }
+            var it = NetlinkMessageIterator(r.netlink)
+            while let m = try? it.next() {
+                switch catalog.decode(m, protocol: r.netlinkProtocol, families: reader.families) {
+                case .decoded(let y)?:
+                    let paths = y.undefinedAttributes
+                    if paths.isEmpty { continue }
+                    let k = y.family + "\u{0}" + y.operation
+                    var row = c.undefined[k] ?? (y.family, y.operation, 0, [])
+                    row.messages += 1
+                    for p in paths where !row.attrs.contains(p) { row.attrs.append(p) }
+                    c.undefined[k] = row
+                case .failed(let family, let op, let error)?:
+                    let k = family + "\u{0}" + (op ?? "?")
+                    var row = c.failed[k] ?? (family, op ?? "?", 0, "\(error)")
+                    row.messages += 1
+                    c.failed[k] = row
+                default:
+                    break
+                }
+            }
+        }
+        return c
+    }
 
     static func table(_ s: TraceStats) -> String {
         var out: [String] = []

@@ -17,8 +17,8 @@ let tracesDir: String = URL(fileURLWithPath: #filePath).deletingLastPathComponen
         "error-session-acked-answers.pcapng",
     ])
     func traceMessagesDecode(_ file: String) throws {
-        let flow = YNLDecoder(try #require(lib.family(named: "net_flow_nl")))
-        let hairpin = YNLDecoder(try #require(lib.family(named: "nfl_hairpin")))
+        let flow = YNLDecoder(try #require(lib.family(named: "net_flow_nl")), strict: true)
+        let hairpin = YNLDecoder(try #require(lib.family(named: "nfl_hairpin")), strict: true)
         let reader = try TraceReader(path: tracesDir + "/" + file)
         var decoded = 0
         while let rec = try reader.next() {

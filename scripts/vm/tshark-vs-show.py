@@ -107,6 +107,10 @@ def leaves(obj, out, spec, key=None):
     its number, a flags attribute (show's list of the names of its set bits, [] for none) by its
     word; the items of a multi-attr list each under the list's name."""
     if isinstance(obj, dict):
+        # An attribute the spec does not define: its payload, as the dissector's attr.unknown.
+        if obj.get("spec") is False and "hex" in obj:
+            out.append(("unknown", obj["hex"]))
+            return
         for k, v in obj.items():
             k = c_lower(k)
             if isinstance(v, list) and all(isinstance(x, str) for x in v) and spec:
@@ -144,6 +148,8 @@ def tshark_fields(obj, family, spec, out, problems, words):
             if not k.startswith(prefix) or k.split(".")[-1] in FRAMING or "_tree" in k:
                 continue
             rest = k[len(prefix):]
+            if rest == "unknown_attr":  # the expert info on an attribute not in the spec
+                continue
             value = str(v)
             head, _, bit = rest.rpartition(".")
             bits = spec.flags_attr(head) if spec and head else None
@@ -160,6 +166,9 @@ def tshark_fields(obj, family, spec, out, problems, words):
             # Binary values: tshark separates the bytes with ':', show does not.
             if len(value) > 2 and all(c in "0123456789abcdef:" for c in value) and ":" in value:
                 value = value.replace(":", "")
+            # An attribute not in the spec: the dissector shows it whole, show its payload.
+            if rest == "attr.unknown":
+                value = value[8:]
             out.append((rest.split(".")[-1], value))
     elif isinstance(obj, list):
         for x in obj:
