@@ -55,26 +55,25 @@ struct Stats: ParsableCommand {
         var failure: Error?
         // --by-process counts in the same pass, from the call ids that pass already gives.
         stats.tracksProcesses = byProcess
+        // Specs are indexed here and parsed only for the families the trace holds.
+        let catalog = FamilyCatalog(
+            library: YNLSpecLibrary.load(
+                YNLSpecLibrary.searchPath(specDirs: specDirs),
+                report: { _, e in fputs("flowtrace stats: \(e) (its family is counted by number)\n", stderr) }))
+        // What the specs cannot say of the other families' messages, in the same pass.
+        var coverage = SpecCoverage()
+        stats.otherFamilyRecord = { netlink, netlinkProtocol, families in
+            coverage.add(netlink, netlinkProtocol: netlinkProtocol, families: families, catalog: catalog)
+        }
         do {
             try stats.add(contentsOf: reader)
         } catch {
             failure = error
         }
+        stats.otherFamilyRecord = nil
         bar?.finish()
         let damage =
             failure.map { ($0 as? TraceFileError).map(reader.failureMessage) ?? "\($0)" } ?? reader.truncationMessage
-        let needsSpecs = failed || !stats.familyOperations.isEmpty
-        let catalog = FamilyCatalog(
-            library: needsSpecs
-                ? YNLSpecLibrary.load(
-                    YNLSpecLibrary.searchPath(specDirs: specDirs),
-                    report: { _, e in fputs("flowtrace stats: \(e) (its family is counted by number)\n", stderr) })
-                : YNLSpecLibrary.load([]))
-        // What the specs cannot say of the other families' messages: a second pass (the counts
-        // above stay on the tuned path; standard input cannot be read twice).
-        let coverage =
-            !byProcess && !failed && !stats.familyOperations.isEmpty && file != "-"
-            ? try? Self.specCoverage(file, catalog) : nil
         if byProcess {
             let rows = stats.processes.sorted { ($0.value.messages, $1.key.pid) > ($1.value.messages, $0.key.pid) }
             if json {
@@ -109,14 +108,14 @@ struct Stats: ParsableCommand {
             var o = Self.json(stats, truncation: damage)
             if case .object(var m) = o {
                 m.append(JSONMember("families", Self.familiesJSON(stats, catalog)))
-                if let coverage { m += coverage.json }
+                if !stats.familyOperations.isEmpty { m += coverage.json }
                 o = .object(m)
             }
             print(o.serialized(style: .pretty))
         } else {
             print(Self.table(stats))
             if !stats.familyOperations.isEmpty { print(""); print(Self.familiesTable(stats, catalog)) }
-            if let text = coverage?.table { print(""); print(text) }
+            if let text = coverage.table { print(""); print(text) }
         }
         fflush(stdout)
         finishTrace(reader, error: failure)
@@ -173,35 +172,31 @@ struct Stats: ParsableCommand {
             }
             return out.isEmpty ? nil : out.joined(separator: "\n")
         }
-    }
 
-    static func specCoverage(_ file: String, _ catalog: FamilyCatalog) throws -> SpecCoverage {
-        let reader = try openTrace(file)
-        var c = SpecCoverage()
-        while let r = try reader.next() {
-            if r.synthetic { continue }
-            var it = NetlinkMessageIterator(r.netlink)
+        mutating func add(
+            _ netlink: UnsafeRawBufferPointer, netlinkProtocol: UInt16, families: FamilyTable, catalog: FamilyCatalog
+        ) {
+            var it = NetlinkMessageIterator(netlink)
             while let m = try? it.next() {
-                switch catalog.decode(m, protocol: r.netlinkProtocol, families: reader.families) {
+                switch catalog.decode(m, protocol: netlinkProtocol, families: families) {
                 case .decoded(let y)?:
                     let paths = y.undefinedAttributes
                     if paths.isEmpty { continue }
                     let k = y.family + "\u{0}" + y.operation
-                    var row = c.undefined[k] ?? (y.family, y.operation, 0, [])
+                    var row = undefined[k] ?? (y.family, y.operation, 0, [])
                     row.messages += 1
                     for p in paths where !row.attrs.contains(p) { row.attrs.append(p) }
-                    c.undefined[k] = row
+                    undefined[k] = row
                 case .failed(let family, let op, let error)?:
                     let k = family + "\u{0}" + (op ?? "?")
-                    var row = c.failed[k] ?? (family, op ?? "?", 0, "\(error)")
+                    var row = failed[k] ?? (family, op ?? "?", 0, "\(error)")
                     row.messages += 1
-                    c.failed[k] = row
+                    failed[k] = row
                 default:
                     break
                 }
             }
         }
-        return c
     }
 
     static func table(_ s: TraceStats) -> String {

@@ -55,4 +55,20 @@ mutate "a bit field against its word" 's/"ethtool.header.flags.omit_reply": "0"/
 # A zero only tshark shows, in a message with a flags attribute (where a heuristic once dropped zeros).
 mutate "a zero only tshark shows" 's/"ethtool.header.flags.stats": "0"/&, "ethtool.header.phy_index": "0"/' \
   "tshark only [('phy_index', '0')]"
+
+# stats names the messages whose spec lacks an attribute (6.12's devlink.yaml has no 84-86), from a
+# file and from standard input alike: one pass, so a pipe is no less complete.
+for src in file stdin; do
+  if [[ $src == file ]]; then "$ft" stats --json --spec-dir "$specs" "$cap" > "$tmp/stats.json" 2> "$tmp/err"
+  else "$ft" stats --json --spec-dir "$specs" - < "$cap" > "$tmp/stats.json" 2> "$tmp/err"; fi ||
+    fail "stats ($src): $(cat "$tmp/err")"
+  python3 - "$tmp/stats.json" "$src" <<'PY' || fail "stats ($src) does not name devlink's undefined attributes"
+import json, sys
+d = json.load(open(sys.argv[1]))
+rows = {(r["family"], r["op"]): r for r in d.get("undefined_attrs", [])}
+r = rows.get(("devlink", "param-get"))
+assert r and r["messages"] > 0 and "param.84" in r["attrs"], d.get("undefined_attrs")
+PY
+  echo "ok: stats ($src) names devlink param-get's attr param.84"
+done
 echo "tshark-vs-show: ok"

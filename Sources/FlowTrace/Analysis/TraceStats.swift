@@ -58,6 +58,9 @@ public struct TraceStats {
     /// Count messages per process (`processes`), from the comments `flowtrace capture` writes:
     /// off unless asked, as it decodes every comment.
     public var tracksProcesses = false
+    /// Called with each record of another family (an nlmon capture's devlink, rt-link, ...), in
+    /// the same pass: what a caller decodes beyond the counts (stats' spec coverage).
+    public var otherFamilyRecord: ((_ netlink: UnsafeRawBufferPointer, _ netlinkProtocol: UInt16, FamilyTable) -> Void)?
     /// Per process: its messages, requests and error answers.
     public internal(set) var processes: [NetlinkProcess: ProcessCounts] = [:]
     /// Requests that named no process (sent with nlmsg_pid 0), by call, until an answer of their
@@ -137,6 +140,7 @@ public struct TraceStats {
         }
         if s.kind == .other || e.role.rawValue >= CallRole.familyRequest.rawValue {
             countFamily(s, e, netlink: record.netlink, families: families)
+            otherFamilyRecord?(record.netlink, record.netlinkProtocol, families)
         }
         // An ACK or error without a recorded leg (nlmon) travelled the leg of the message it echoes.
         let leg = recorded != .unknown ? recorded : e.leg
