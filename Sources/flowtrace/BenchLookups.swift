@@ -199,7 +199,7 @@ extension BenchCommand {
         }
         print(
             "moves: TCAM entries shifted per update (packed layout, spec/backend-contract.md §6); bytes/flow: the heap the "
-                + "backend's structures took per flow installed (glibc mallinfo; the flows' match and action arrays are "
+                + "backend's structures took per flow installed (the allocator's count: glibc mallinfo2, or a sanitizer's; the flows' match and action arrays are "
                 + "shared with the generator and not counted).")
         if let path = self.json {
             let v: JSONValue = .object([
