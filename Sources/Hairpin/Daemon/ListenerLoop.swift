@@ -112,16 +112,17 @@ public final class ListenerLoop {
     public let familyID: UInt16
     public let service: HairpinService
 
+    // The settings below are read on every call: exclusivity(unchecked), set before `run`.
     /// Called for every message sent or received, with exactly its bytes (valid only during the
     /// call): the recorder's hook.
-    public var onMessage: ((Direction, UnsafeRawBufferPointer) -> Void)?
+    @exclusivity(unchecked) public var onMessage: ((Direction, UnsafeRawBufferPointer) -> Void)?
     /// Where problems are reported (default: stderr).
     public var log: (String) -> Void
     /// Log every call answered, not only problems.
-    public var verbose = false
+    @exclusivity(unchecked) public var verbose = false
     /// How long one receive waits before the stop flag is looked at again; nil: block until a
     /// packet comes (then only the transport closing ends `run`).
-    public var pollInterval: Double? = 0.2
+    @exclusivity(unchecked) public var pollInterval: Double? = 0.2
 
     @exclusivity(unchecked) public private(set) var statistics = ListenerStatistics()
     /// Whether unft acknowledged SET_LISTENER.
@@ -130,12 +131,12 @@ public final class ListenerLoop {
     /// The service on bytes (the discovery getters and successful SET/DEL calls, every backend;
     /// nil: every call typed). On by default; it declines whatever it cannot answer exactly as
     /// the typed path. A replay feeding this loop answers through this one too.
-    public var byteService: ByteService?
+    @exclusivity(unchecked) public var byteService: ByteService?
 
     /// Whether answers are remembered by nlmsg seq (AnswerRing) to name the call in an error
     /// ACK. A transport that never refuses an answer (a replay feeding a trace) turns this off:
     /// two stores per answer for nothing.
-    public var tracksAcknowledgements = true
+    @exclusivity(unchecked) public var tracksAcknowledgements = true
 
     /// The netlink flags of every ENCAP answer: NLM_F_REQUEST only. unft ACKs an answer only
     /// when asked and reports a refused one (-ENOENT, -EINVAL, -EPERM …) either way, so asking

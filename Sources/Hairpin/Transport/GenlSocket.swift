@@ -53,25 +53,27 @@ public final class GenlSocketTransport: BufferReceivingTransport {
         return index == 0 ? nil : index
     }
 
-    private var socket: OpaquePointer?
-    public private(set) var fileDescriptor: Int32
+    // exclusivity(unchecked): a socket is used by one thread at a time, and the dynamic access
+    // checks were a visible share of a listener's call (they touch thread-local state).
+    @exclusivity(unchecked) private var socket: OpaquePointer?
+    @exclusivity(unchecked) public private(set) var fileDescriptor: Int32
     /// The netlink port id the kernel knows this socket by (nlmsg_pid of what it sends us; the
     /// listener's registered port).
     public let port: UInt32
     /// How long a blocking `send` waits for room before it fails with `.timedOut`; nil forever.
     /// (A request to the kernel is handled inside sendmsg(): the wait for unft's answer is part
     /// of `send`, bounded by the module's timeout_ms, not by this.)
-    public var sendTimeout: Double? = 30
+    @exclusivity(unchecked) public var sendTimeout: Double? = 30
     /// Messages the kernel could not queue for us (the receive buffer was full). Netlink reports
     /// them as one ENOBUFS on the next recv; the lost message's call then times out.
-    public private(set) var overruns = 0
+    @exclusivity(unchecked) public private(set) var overruns = 0
     /// The socket's SO_RCVTIMEO now, in seconds; nil: none (a blocking recv waits until a
     /// packet comes, the kernel's default). Changed only when a wait needs another bound: the
     /// listener asks for the same poll interval on every receive, so its waits cost no
     /// setsockopt.
-    private var receiveTimeout: Double?
+    @exclusivity(unchecked) private var receiveTimeout: Double?
     /// Set when SO_RCVTIMEO cannot be set: waits then go through poll(2).
-    private var pollForWaits = false
+    @exclusivity(unchecked) private var pollForWaits = false
     /// Receive and send buffer sizes the kernel granted (SO_RCVBUF / SO_SNDBUF read back).
     public private(set) var receiveBufferBytes: Int32 = 0
     public private(set) var sendBufferBytes: Int32 = 0

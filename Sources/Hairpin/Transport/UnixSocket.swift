@@ -185,17 +185,19 @@ public final class UnixSeqpacketConnection: BufferReceivingTransport {
     /// are reported as truncated.
     public static let receiveBufferSize = 128 * 1024
 
-    public private(set) var fileDescriptor: Int32
+    // exclusivity(unchecked): a socket is used by one thread at a time, and the dynamic access
+    // checks were a visible share of a listener's call (they touch thread-local state).
+    @exclusivity(unchecked) public private(set) var fileDescriptor: Int32
     /// The path connected to (clients) or listened on (accepted connections), for messages.
     public let path: String
     /// How long a blocking `send` waits for room before it fails with `.timedOut`; nil forever.
-    public var sendTimeout: Double? = 30
+    @exclusivity(unchecked) public var sendTimeout: Double? = 30
     /// The socket's SO_RCVTIMEO now, in seconds; nil: none (the kernel's default). Changed only
     /// when a wait needs another bound (`receiveTimeoutFits`), so a client or listener that asks
     /// for about the same timeout on every receive costs no setsockopt.
-    private var receiveTimeout: Double?
+    @exclusivity(unchecked) private var receiveTimeout: Double?
     /// Set when SO_RCVTIMEO cannot be set: waits then go through poll(2).
-    private var pollForWaits = false
+    @exclusivity(unchecked) private var pollForWaits = false
 
     /// `fd` must be blocking (socket(2), socketpair(2) and accept(2) make it so): O_NONBLOCK
     /// would turn every waiting recv into EAGAIN.
