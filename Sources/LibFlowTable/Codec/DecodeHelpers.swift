@@ -122,8 +122,7 @@ func decodeList<T>(
 }
 
 /// `decodeList` with the list's set given (a variant of the one `parent` names). The array is
-/// allocated once, at the size the list's length fields give (never less than the elements the
-/// walk admits).
+/// allocated once, at its size (see below).
 @inline(__always)
 func decodeList<T>(
     _ nest: Attribute, _ list: AttributeSetID, in parent: AttributeSetID, depth: Int,
@@ -131,13 +130,25 @@ func decodeList<T>(
 ) throws(DecodeError) -> [T] {
     do throws(DecodeError) {
         var w = try StrictWalk.ListWalker<StrictWalk.Exact>(nest, list, depth: depth)
-        var result: [T] = []
-        result.reserveCapacity(nest.nested().countHint())
-        while let child = try w.next() {
-            do throws(DecodeError) { result.append(try element(child, depth + 1)) } catch {
+        @inline(__always) func next() throws(DecodeError) -> T? {
+            guard let child = try w.next() else { return nil }
+            do throws(DecodeError) { return try element(child, depth + 1) } catch {
                 throw StrictWalk.Exact.withinElement(error, list, w.index)
             }
         }
+        // A list of one or two elements (nearly all of them) is returned as an array literal:
+        // that allocates the buffer at its size directly, where reserveCapacity goes through
+        // the general growth path (a size query, a copy of the empty array), and needs no
+        // count first. A longer one is counted by its length fields and allocated once.
+        guard let e0 = try next() else { return [] }
+        guard let e1 = try next() else { return [e0] }
+        guard let e2 = try next() else { return [e0, e1] }
+        var result: [T] = []
+        result.reserveCapacity(3 + w.it.countHint())
+        result.append(e0)
+        result.append(e1)
+        result.append(e2)
+        while let e = try next() { result.append(e) }
         return result
     } catch {
         throw StrictWalk.Exact.within(error, parent, nest.type)

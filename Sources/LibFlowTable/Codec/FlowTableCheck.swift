@@ -38,10 +38,7 @@ extension FlowTableMessage {
         _ m: NetlinkMessageView, familyID: UInt16? = nil,
         requireShape: Bool = true
     ) throws(DecodeError) -> FlowTableMessageSummary {
-        if let familyID, m.header.type != familyID {
-            throw DecodeError(.wrongFamily(expected: familyID, got: m.header.type), at: m.offset + 4)
-        }
-        let (g, attrs) = try m.generic()
+        let (g, attrs) = try m.generic(familyID: familyID)
         let layout = FlowsLayout.of(command: g.command, isRequest: m.header.isRequest)
         var s = FlowTableMessageSummary(header: m.header, command: g.command, version: g.version)
         try FlowTableCodec.check(attrs, layout: layout, into: &s)

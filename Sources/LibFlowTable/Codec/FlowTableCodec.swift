@@ -18,30 +18,14 @@ public enum FlowTableCodec {
         if let v = a.identifierType { w.put(NFL.Attr.identifierType, u32: v) }
         if let v = a.identifier { w.put(NFL.Attr.identifier, u32: v) }
         if let v = a.errorStrategy { w.put(NFL.Attr.flowsError, u32: v.rawValue) }
-        if let tables = a.tables {
-            let n = w.beginNest(NFL.Attr.tables)
-            for t in tables { try encode(t, into: &w) }
-            try w.endNest(n)
+        try putList(NFL.Attr.tables, a.tables, into: &w) { (x, w) throws(EncodeError) in try encode(x, into: &w) }
+        try putList(NFL.Attr.headers, a.headers, into: &w) { (x, w) throws(EncodeError) in try encode(x, into: &w) }
+        try putList(NFL.Attr.actions, a.actions, into: &w) { (x, w) throws(EncodeError) in try encode(x, into: &w) }
+        try putList(NFL.Attr.headerGraph, a.headerGraph, into: &w) { (x, w) throws(EncodeError) in
+            try encode(x, into: &w)
         }
-        if let headers = a.headers {
-            let n = w.beginNest(NFL.Attr.headers)
-            for h in headers { try encode(h, into: &w) }
-            try w.endNest(n)
-        }
-        if let actions = a.actions {
-            let n = w.beginNest(NFL.Attr.actions)
-            for x in actions { try encode(x, into: &w) }
-            try w.endNest(n)
-        }
-        if let nodes = a.headerGraph {
-            let n = w.beginNest(NFL.Attr.headerGraph)
-            for x in nodes { try encode(x, into: &w) }
-            try w.endNest(n)
-        }
-        if let nodes = a.tableGraph {
-            let n = w.beginNest(NFL.Attr.tableGraph)
-            for x in nodes { try encode(x, into: &w) }
-            try w.endNest(n)
+        try putList(NFL.Attr.tableGraph, a.tableGraph, into: &w) { (x, w) throws(EncodeError) in
+            try encode(x, into: &w)
         }
         switch layout {
         case .list, .deleteList:
@@ -66,6 +50,18 @@ public enum FlowTableCodec {
                 try w.endNest(n)
             }
         }
+    }
+
+    /// The list nest `type` holding `items`, each written by `element`; nothing when nil.
+    @inline(__always)
+    static func putList<T>(
+        _ type: UInt16, _ items: [T]?, into w: inout NetlinkWriter,
+        _ element: (T, inout NetlinkWriter) throws(EncodeError) -> Void
+    ) throws(EncodeError) {
+        guard let items else { return }
+        let n = w.beginNest(type)
+        for x in items { try element(x, &w) }
+        try w.endNest(n)
     }
 
     /// Reads the top-level attribute set from `it`.

@@ -3,18 +3,13 @@
 extension FlowTableMessage {
     /// Appends the message to `w` (several messages may share one writer, as in a dump).
     public func encode(into w: inout NetlinkWriter) throws(EncodeError) {
-        let start = w.beginMessage(
-            type: header.type, flags: header.flags,
-            sequence: header.sequence, port: header.port)
-        w.genericHeader(command: command, version: version)
-        try FlowTableCodec.encode(attributes, layout: flowsLayout, into: &w)
-        w.endMessage(start)
+        try w.genericMessage(header, command: command, version: version) { (w) throws(EncodeError) in
+            try FlowTableCodec.encode(attributes, layout: flowsLayout, into: &w)
+        }
     }
 
     public func encoded() throws(EncodeError) -> [UInt8] {
-        var w = NetlinkWriter(capacity: 256)
-        try encode(into: &w)
-        return w.bytes
+        try NetlinkWriter.encodedBytes { (w) throws(EncodeError) in try encode(into: &w) }
     }
 
     /// Decodes one Flow Table API message. `familyID`, when given, must equal nlmsg_type.
@@ -24,10 +19,7 @@ extension FlowTableMessage {
         _ m: NetlinkMessageView, familyID: UInt16? = nil,
         requireShape: Bool = true
     ) throws(DecodeError) -> FlowTableMessage {
-        if let familyID, m.header.type != familyID {
-            throw DecodeError(.wrongFamily(expected: familyID, got: m.header.type), at: m.offset + 4)
-        }
-        let (g, attrs) = try m.generic()
+        let (g, attrs) = try m.generic(familyID: familyID)
         let layout = FlowsLayout.of(command: g.command, isRequest: m.header.isRequest)
         let a = try FlowTableCodec.decode(attrs, layout: layout)
         if requireShape {
@@ -55,18 +47,13 @@ extension FlowTableMessage {
 
 extension HairpinMessage {
     public func encode(into w: inout NetlinkWriter) throws(EncodeError) {
-        let start = w.beginMessage(
-            type: header.type, flags: header.flags,
-            sequence: header.sequence, port: header.port)
-        w.genericHeader(command: command, version: version)
-        try HairpinCodec.encode(self, into: &w)
-        w.endMessage(start)
+        try w.genericMessage(header, command: command, version: version) { (w) throws(EncodeError) in
+            try HairpinCodec.encode(self, into: &w)
+        }
     }
 
     public func encoded() throws(EncodeError) -> [UInt8] {
-        var w = NetlinkWriter(capacity: 256)
-        try encode(into: &w)
-        return w.bytes
+        try NetlinkWriter.encodedBytes { (w) throws(EncodeError) in try encode(into: &w) }
     }
 
     /// `answerFlowsChecked`: the FLOWS of a GET_FLOWS answer's ATTR are checked by the walk
@@ -77,10 +64,7 @@ extension HairpinMessage {
         _ m: NetlinkMessageView, familyID: UInt16? = nil,
         answerFlowsChecked: Bool = false
     ) throws(DecodeError) -> HairpinMessage {
-        if let familyID, m.header.type != familyID {
-            throw DecodeError(.wrongFamily(expected: familyID, got: m.header.type), at: m.offset + 4)
-        }
-        let (g, attrs) = try m.generic()
+        let (g, attrs) = try m.generic(familyID: familyID)
         var msg = HairpinMessage(header: m.header, command: g.command, version: g.version)
         try HairpinCodec.decode(attrs, into: &msg, answerFlowsChecked: answerFlowsChecked)
         return msg
@@ -202,6 +186,41 @@ extension NetlinkDone {
             }
         }
         return done
+    }
+}
+
+extension NetlinkMessageView {
+    /// The generic netlink header and the attributes after it; with `familyID`, nlmsg_type
+    /// must be that family's.
+    @inline(__always)
+    func generic(familyID: UInt16?) throws(DecodeError) -> (GenericHeader, AttributeIterator) {
+        if let familyID, header.type != familyID {
+            throw DecodeError(.wrongFamily(expected: familyID, got: header.type), at: offset + 4)
+        }
+        return try generic()
+    }
+}
+
+extension NetlinkWriter {
+    /// One generic netlink message: the netlink header of `header` (its length set at the
+    /// end), the genl header, then what `attributes` writes.
+    @inline(__always)
+    mutating func genericMessage(
+        _ header: NetlinkHeader, command: UInt8, version: UInt8,
+        _ attributes: (inout NetlinkWriter) throws(EncodeError) -> Void
+    ) throws(EncodeError) {
+        let start = beginMessage(type: header.type, flags: header.flags, sequence: header.sequence, port: header.port)
+        genericHeader(command: command, version: version)
+        try attributes(&self)
+        endMessage(start)
+    }
+
+    /// What `body` writes, in a writer of its own.
+    @inline(__always)
+    static func encodedBytes(_ body: (inout NetlinkWriter) throws(EncodeError) -> Void) throws(EncodeError) -> [UInt8] {
+        var w = NetlinkWriter(capacity: 256)
+        try body(&w)
+        return w.bytes
     }
 }
 

@@ -23,17 +23,26 @@ extension FlowTableAttributes {
     /// Throws when a required attribute is missing or an attribute does not belong to
     /// `command` in this direction. `offset` is where the error is reported (the message end).
     public func validateShape(command: UInt8, isRequest: Bool, offset: Int = 0) throws(DecodeError) {
+        try Self.validateShape(presence, command: command, isRequest: isRequest, offset: offset)
+    }
+
+    /// Which attributes are set, each optional looked at in place (`Optional.isSome`).
+    @inline(__always)
+    var presence: Presence {
         var p = Presence(
-            identifierType: identifierType != nil, identifier: identifier != nil,
-            errorStrategy: errorStrategy != nil, flowsEmpty: flows?.isEmpty == true)
-        if tables != nil { p.insert(.tables) }
-        if headers != nil { p.insert(.headers) }
-        if actions != nil { p.insert(.actions) }
-        if headerGraph != nil { p.insert(.headerGraph) }
-        if tableGraph != nil { p.insert(.tableGraph) }
-        if flows != nil { p.insert(.flows) }
-        if selector != nil { p.insert(.selector) }
-        try Self.validateShape(p, command: command, isRequest: isRequest, offset: offset)
+            identifierType: identifierType.isSome, identifier: identifier.isSome,
+            errorStrategy: errorStrategy.isSome, flowsEmpty: false)
+        if tables.isSome { p.insert(.tables) }
+        if headers.isSome { p.insert(.headers) }
+        if actions.isSome { p.insert(.actions) }
+        if headerGraph.isSome { p.insert(.headerGraph) }
+        if tableGraph.isSome { p.insert(.tableGraph) }
+        if case .some(let f) = flows {
+            p.insert(.flows)
+            p.flowsEmpty = f.isEmpty
+        }
+        if selector.isSome { p.insert(.selector) }
+        return p
     }
 
     /// What the shape rules look at: which attributes a message has, not their values (the
@@ -76,6 +85,16 @@ extension FlowTableAttributes {
         }
         if p.errorStrategy && !(isRequest && want == .flows) {
             throw DecodeError(.notAllowed("FLOWS_ERROR only belongs in a SET/DEL/UPDATE_FLOWS request"), at: offset)
+        }
+    }
+}
+
+extension Optional {
+    /// Whether a value is there, read in place (borrowing, no copy of the wrapped value).
+    @inline(__always) fileprivate var isSome: Bool {
+        switch self {
+        case .some: true
+        case .none: false
         }
     }
 }
