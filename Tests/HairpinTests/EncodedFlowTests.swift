@@ -177,7 +177,6 @@ import LibFlowTable
                 return encoded.insert(
                     FlowView(
                         table: reader.table, uid: reader.uid, priority: reader.priority,
-                        fingerprint: FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority),
                         matches: reader.matchBuffer,
                         element: UnsafeRawBufferPointer(start: base - 4, count: e.payload.count + 4)))
             }
@@ -246,7 +245,6 @@ import LibFlowTable
                 if backend.insert(
                     FlowView(
                         table: reader.table, uid: reader.uid, priority: reader.priority,
-                        fingerprint: FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority),
                         matches: reader.matchBuffer, element: element))
                 {
                     sent[UInt64(f.table) << 32 | UInt64(f.uid)] = Array(element)

@@ -9,8 +9,6 @@ public struct FlowView {
     public let table: UInt32
     public let uid: UInt32
     public let priority: UInt32
-    /// FlowIdentity.fingerprint(matches, priority): the identity key of the hash backend.
-    public let fingerprint: UInt64
     /// The matches as the decoder reads them, in request order (valid during the call only).
     public let matches: UnsafeBufferPointer<FieldRef>
     /// The whole FLOW element, attribute header included (valid during the call only).
@@ -21,17 +19,21 @@ public struct FlowView {
     public let encoderForm: Bool
 
     public init(
-        table: UInt32, uid: UInt32, priority: UInt32, fingerprint: UInt64,
+        table: UInt32, uid: UInt32, priority: UInt32,
         matches: UnsafeBufferPointer<FieldRef>, element: UnsafeRawBufferPointer, encoderForm: Bool = false
     ) {
         self.table = table
         self.uid = uid
         self.priority = priority
-        self.fingerprint = fingerprint
         self.matches = matches
         self.element = element
         self.encoderForm = encoderForm
     }
+
+    /// FlowIdentity.fingerprint(matches, priority): the identity key of the hash backend. Computed
+    /// by the backend that asks for it, inside its own operation (and its timing), not by the
+    /// service for every backend.
+    public var fingerprint: UInt64 { FlowIdentity.fingerprint(matches, priority: priority) }
 
     /// The canonical match set (what MatchSet(flow.matches) is for the decoded flow).
     public var matchSet: MatchSet { MatchSet(keys: matches.map(MatchKey.init)) }

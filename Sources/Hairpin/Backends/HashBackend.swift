@@ -155,11 +155,12 @@ public final class HashBackend: FlowBackend {
     }
 
     /// The byte path's insert: the FLOW element's bytes go into the arena, with the identity
-    /// fingerprint the view carries. Any stored identity with the same fingerprint (a duplicate
+    /// fingerprint of the view's matches. Any stored identity with the same fingerprint (a duplicate
     /// or a collision: the typed path tells them apart) refuses, as the protocol says.
     public func insert(_ view: FlowView) -> Bool {
-        guard let t = storage(view.table), t.slot(ofUID: view.uid) == nil,
-            t.byIdentity.first(view.fingerprint, where: { _ in true }) == nil,
+        guard let t = storage(view.table), t.slot(ofUID: view.uid) == nil else { return false }
+        let fingerprint = view.fingerprint
+        guard t.byIdentity.first(fingerprint, where: { _ in true }) == nil,
             FlowBackendTables.hasRoom(size: t.size, count: t.slots.count), !view.element.isEmpty
         else { return false }
         if t.garbage > 1 << 16, t.garbage * 2 > t.arena.count { t.compact() }
@@ -167,7 +168,7 @@ public final class HashBackend: FlowBackend {
         t.arena.append(view.element)
         t.add(
             HashSlot(
-                flow: nil, fingerprint: view.fingerprint, uid: view.uid, priority: view.priority,
+                flow: nil, fingerprint: fingerprint, uid: view.uid, priority: view.priority,
                 start: start, length: view.element.count, encoded: view.encoderForm))
         return true
     }

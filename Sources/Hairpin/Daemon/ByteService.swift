@@ -287,7 +287,8 @@ public final class ByteService {
             service.lock.unlock()
             return false
         }
-        timing = service.backendTiming
+        // Stored only when it changed: a store is a retain and a release per call.
+        if timing !== service.backendTiming { timing = service.backendTiming }
         guard apply(isSet: isSet, flowList, count: flowCount, device) else {
             service.lock.unlock()
             return false
@@ -358,7 +359,6 @@ public final class ByteService {
                 let element = UnsafeRawBufferPointer(start: header, count: e.count + Netlink.attributeHeaderLength)
                 let view = FlowView(
                     table: reader.table, uid: reader.uid, priority: reader.priority,
-                    fingerprint: FlowIdentity.fingerprint(reader.matchBuffer, priority: reader.priority),
                     matches: reader.matchBuffer, element: element, encoderForm: reader.isEncoderForm(element: element))
                 let started = timing?.start()
                 let stored = backend.insert(view)

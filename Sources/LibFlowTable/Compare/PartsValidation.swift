@@ -98,11 +98,13 @@ extension ValidationIndex {
             }
         }
         // Every match has a value here (a missing one was refused above).
+        // Only two matches of one field can conflict: the constraints are built for those alone.
         for i in matches.indices {
-            let a = FieldConstraint(MatchKey(matches[i]))
+            let a = matches[i]
             for j in matches.indices where j > i {
-                let b = FieldConstraint(MatchKey(matches[j]))
-                if a.field == b.field, !a.isCompatible(with: b) { return false }
+                let b = matches[j]
+                guard a.field == b.field, a.header == b.header, a.instance == b.instance else { continue }
+                if !FieldConstraint(MatchKey(a)).isCompatible(with: FieldConstraint(MatchKey(b))) { return false }
             }
         }
         for action in actions {
