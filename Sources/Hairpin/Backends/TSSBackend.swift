@@ -21,12 +21,11 @@
 // get-flows as the hash backend (lazy PriorityOrder).
 import LibFlowTable
 
-public final class TSSBackend: PacketClassifier {
+public final class TSSBackend: PacketClassifier, StoredFlowBackend {
     public let name = "tss"
     public let tableSizes: [UInt32: UInt32]
     private var tables: [UInt32: Storage]
-    /// Where a flow is encoded for flowElements (reused).
-    private var scratch = NetlinkWriter(capacity: 1024)
+    var elementScratch = NetlinkWriter(capacity: 1024)
     /// Counts every change of the stored flows: a lookup index compiled at another count is stale.
     @exclusivity(unchecked) var lookupGeneration = 0
     let lookupCache = LookupCache<TupleMatcher>()
@@ -208,20 +207,8 @@ public final class TSSBackend: PacketClassifier {
         add(flow, Placement(storage: t, tuple: tuple, values: values, subtable: t.subtables[tuple]))
     }
 
-    public func flows(_ selector: FlowSelector, into body: (Flow) -> Void) -> Result<Void, BackendError> {
-        stored(selector) { body($0.flow) } ? .success(()) : .failure(.noSuchEntry)
-    }
-
-    public func flowElements(_ selector: FlowSelector, into body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-        var encoded = true
-        let found = stored(selector) { s in
-            if encoded, s.withElement(scratch: &scratch, body) == nil { encoded = false }
-        }
-        return found && encoded
-    }
-
     /// The stored flows `flows(selector)` gives, in its order; false for an unknown table.
-    private func stored(_ selector: FlowSelector, _ body: (StoredFlow) -> Void) -> Bool {
+    func stored(_ selector: FlowSelector, _ body: (StoredFlow) -> Void) -> Bool {
         guard let t = tables[selector.table] else { return false }
         t.order.forEach(
             selector,
