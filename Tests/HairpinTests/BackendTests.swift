@@ -709,6 +709,20 @@ func runDifferential(seed: UInt64, steps: Int, make: () -> [any FlowBackend]) ->
         #expect(r.lookupHits > 100 && r.lookupMisses > 100, "lookups: \(r.lookupHits) hit, \(r.lookupMisses) missed")
     }
 
+    /// tss keys its subtables and buckets by 64-bit mixes; with the mixes cut to one bit or none,
+    /// every tuple shares a chain and every match set of a tuple shares a bucket, and the answers
+    /// must not change.
+    @Test(arguments: seeds.prefix(3))
+    func tssAgreesWhenItsMixesCollide(seed: UInt64) {
+        let divergence = runDifferential(seed: seed, steps: Self.steps) {
+            [
+                DummyBackend(tables: Workload.tables), TSSBackend(tables: Workload.tables, hashMask: 0),
+                TSSBackend(tables: Workload.tables, hashMask: 1),
+            ]
+        }.divergence
+        #expect(divergence == nil, Comment(rawValue: divergence ?? ""))
+    }
+
     /// Reproduces one seed: BACKEND_SEED=<n> swift test --filter differentialFromEnvironment
     @Test(.enabled(if: ProcessInfo.processInfo.environment["BACKEND_SEED"] != nil))
     func differentialFromEnvironment() throws {

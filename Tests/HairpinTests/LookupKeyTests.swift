@@ -83,7 +83,10 @@ import Testing
     @Test(arguments: [UInt64(1), 2, 3, 4, 5, 6])
     func everyBackendAgreesWithTheReference(seed: UInt64) throws {
         var r = Rng(s: seed)
-        let backends = BackendKind.allCases.map { $0.make(tables: [1: 500, 2: 500]) }
+        // And a tss whose mixes all collide (one chain of subtables, one bucket per subtable).
+        let backends =
+            BackendKind.allCases.map { $0.make(tables: [1: 500, 2: 500]) }
+            + [TSSBackend(tables: [1: 500, 2: 500], hashMask: 0)]
         var stored: [Flow] = []
         var nextUID: UInt32 = 1
         var hits = 0, misses = 0

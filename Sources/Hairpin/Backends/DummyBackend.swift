@@ -4,7 +4,7 @@
 // deleted by a subset test).
 import LibFlowTable
 
-public final class DummyBackend: PacketClassifier {
+public final class DummyBackend: PacketClassifier, StoredFlowBackend {
     public let name = "dummy"
     public let tableSizes: [UInt32: UInt32]
 
@@ -17,8 +17,7 @@ public final class DummyBackend: PacketClassifier {
 
     /// Flows of each table in insertion order.
     private var tables: [UInt32: [Entry]]
-    /// Where a flow is encoded for flowElements (reused).
-    private var scratch = NetlinkWriter(capacity: 1024)
+    var elementScratch = NetlinkWriter(capacity: 1024)
     /// Counts every change of the stored flows: a lookup index compiled at another count is stale.
     @exclusivity(unchecked) var lookupGeneration = 0
     let lookupCache = LookupCache<LinearMatcher>()
@@ -78,20 +77,8 @@ public final class DummyBackend: PacketClassifier {
         tables[removed.table, default: []].append(Entry(stored: s, identity: MatchPriority(s.matchSet, s.priority)))
     }
 
-    public func flows(_ selector: FlowSelector, into body: (Flow) -> Void) -> Result<Void, BackendError> {
-        stored(selector) { body($0.flow) } ? .success(()) : .failure(.noSuchEntry)
-    }
-
-    public func flowElements(_ selector: FlowSelector, into body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-        var encoded = true
-        let found = stored(selector) { s in
-            if encoded, s.withElement(scratch: &scratch, body) == nil { encoded = false }
-        }
-        return found && encoded
-    }
-
     /// The stored flows `flows(selector)` gives, in its order; false for an unknown table.
-    private func stored(_ selector: FlowSelector, _ body: (StoredFlow) -> Void) -> Bool {
+    func stored(_ selector: FlowSelector, _ body: (StoredFlow) -> Void) -> Bool {
         guard let all = tables[selector.table] else { return false }
         let admitted = all.filter { selector.admits($0.stored.priority) }
             .sorted { ($0.stored.priority, $0.stored.uid) < ($1.stored.priority, $1.stored.uid) }

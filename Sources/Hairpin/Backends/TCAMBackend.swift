@@ -20,14 +20,13 @@
 // get-flows O(log n + k) (the slots are already in priority order).
 import LibFlowTable
 
-public final class TCAMBackend: PacketClassifier {
+public final class TCAMBackend: PacketClassifier, StoredFlowBackend {
     public static let defaultCapacity = 8192
 
     public let name = "tcam"
     public let tableSizes: [UInt32: UInt32]
     private var tables: [UInt32: Storage]
-    /// Where a flow is encoded for flowElements (reused).
-    private var scratch = NetlinkWriter(capacity: 1024)
+    var elementScratch = NetlinkWriter(capacity: 1024)
     /// Counts every change of the stored flows: a lookup index compiled at another count is stale.
     @exclusivity(unchecked) var lookupGeneration = 0
     let lookupCache = LookupCache<LinearMatcher>()
@@ -151,20 +150,8 @@ public final class TCAMBackend: PacketClassifier {
         add(Entry(stored: s, identity: MatchPriority(s.matchSet, s.priority)), to: t)
     }
 
-    public func flows(_ selector: FlowSelector, into body: (Flow) -> Void) -> Result<Void, BackendError> {
-        stored(selector) { body($0.flow) } ? .success(()) : .failure(.noSuchEntry)
-    }
-
-    public func flowElements(_ selector: FlowSelector, into body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-        var encoded = true
-        let found = stored(selector) { s in
-            if encoded, s.withElement(scratch: &scratch, body) == nil { encoded = false }
-        }
-        return found && encoded
-    }
-
     /// The stored flows `flows(selector)` gives, in its order; false for an unknown table.
-    private func stored(_ selector: FlowSelector, _ body: (StoredFlow) -> Void) -> Bool {
+    func stored(_ selector: FlowSelector, _ body: (StoredFlow) -> Void) -> Bool {
         guard let t = tables[selector.table] else { return false }
         let lo = selector.minPriority ?? 0, hi = selector.maxPriority ?? .max
         guard lo <= hi else { return true }

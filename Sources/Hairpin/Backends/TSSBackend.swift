@@ -4,10 +4,12 @@
 // once per subtable and probes it: O(T · m) for T tuples of m fields, independent of the number
 // of flows.
 //
-// A subtable bucket (one tuple, one list of values) holds exactly the flows of ONE match set:
-// tuple and values zip back into the MatchSet's keys. Flows of one match set have distinct
-// priorities (same set + same priority is EEXIST), so a bucket is a short list sorted by priority,
-// highest first, and the bucket also answers the duplicate-match check.
+// Tuple and values zip back into the MatchSet's keys, so the flows under one (tuple, values) are
+// those of ONE match set. Subtables and buckets are keyed by a 64-bit mix of the tuple and of the
+// values, computed from the match set's keys without building either list; a bucket holds the
+// flows whose values mix alike (in practice one match set; should two collide, each flow still
+// carries its own), highest priority first. Flows of one match set have distinct priorities
+// (same set + same priority is EEXIST), so the bucket also answers the duplicate-match check.
 //
 // Priority pruning (as in OVS): subtables are searched in descending order of the highest priority
 // they hold, and the search stops once no remaining subtable can beat the best hit. That maximum
@@ -21,112 +23,225 @@
 // get-flows as the hash backend (lazy PriorityOrder).
 import LibFlowTable
 
-public final class TSSBackend: PacketClassifier {
+public final class TSSBackend: PacketClassifier, StoredFlowBackend {
     public let name = "tss"
     public let tableSizes: [UInt32: UInt32]
-    private var tables: [UInt32: Storage]
-    /// Where a flow is encoded for flowElements (reused).
-    private var scratch = NetlinkWriter(capacity: 1024)
+    private let tables: [UInt32: Storage]
+    /// The table of the last call: a request names one table, and most calls name the one before.
+    @exclusivity(unchecked) private var lastTable: (uid: UInt32, storage: Storage)?
+    var elementScratch = NetlinkWriter(capacity: 1024)
     /// Counts every change of the stored flows: a lookup index compiled at another count is stale.
     @exclusivity(unchecked) var lookupGeneration = 0
     let lookupCache = LookupCache<TupleMatcher>()
+    /// ANDed into every tuple and values mix: all ones but in the tests that make mixes collide,
+    /// so that the chains of subtables and the buckets shared by several match sets are run.
+    private let hashMask: UInt64
 
-    public init(tables: [UInt32: UInt32]) {
+    public convenience init(tables: [UInt32: UInt32]) {
+        self.init(tables: tables, hashMask: ~0)
+    }
+
+    init(tables: [UInt32: UInt32], hashMask: UInt64) {
         tableSizes = tables
         self.tables = tables.mapValues(Storage.init(size:))
+        self.hashMask = hashMask
     }
 
-    /// One element of a mask tuple.
-    struct TupleField: Hashable {
-        var key: PacketFields.Key
-        var mask: UInt64
+    @inline(__always) private func storage(_ table: UInt32) -> Storage? {
+        if let last = lastTable, last.uid == table { return last.storage }
+        guard let t = tables[table] else { return nil }
+        lastTable = (table, t)
+        return t
     }
 
-    /// A dictionary key of several elements (a tuple, a list of masked values), hashed once when
-    /// made: a probe then hashes one word instead of every element through Hasher, which was
-    /// most of the cost of an insert or delete.
-    struct HashedKey<Element: Hashable>: Hashable {
-        let elements: [Element]
-        let hash: Int
-
-        init(_ elements: [Element]) {
-            self.elements = elements
-            var h = Hasher()
-            for e in elements { h.combine(e) }
-            hash = h.finalize()
+    /// The mix of a mask tuple, from a match set's keys (their values play no part).
+    private func tupleHash(_ keys: [MatchKey]) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for k in keys {
+            h = mix64(h ^ (UInt64(k.instance) << 32 | UInt64(k.header)))
+            h = mix64(h ^ (UInt64(k.field) << 32 | UInt64(truncatingIfNeeded: k.mask >> 32)))
+            h = mix64(h ^ k.mask)
         }
-
-        static func == (a: Self, b: Self) -> Bool { a.hash == b.hash && a.elements == b.elements }
-        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+        return h & hashMask
     }
-    typealias Tuple = HashedKey<TupleField>
-    typealias Values = HashedKey<UInt64>
+
+    /// The seed of a values mix, to which each masked value is added with `mixValue`.
+    static let valuesSeed: UInt64 = 0x2545_F491_4F6C_DD1D
+    @inline(__always) static func mixValue(_ h: UInt64, _ value: UInt64) -> UInt64 { mix64(h ^ value) }
 
     /// All flows whose match sets share one mask tuple.
     private final class Subtable {
-        let tuple: Tuple
-        /// Masked values → the flows of that match set, highest priority first.
-        var buckets: [Values: [StoredFlow]] = [:]
-        var count = 0
+        let hash: UInt64
+        /// The tuple: instance, header, field and mask of each key (values 0), in MatchSet order.
+        let fields: [MatchKey]
+        /// Another subtable whose tuple has the same hash.
+        @exclusivity(unchecked) var next: Subtable?
+        /// Values hash → the flows of those values, highest priority first.
+        @exclusivity(unchecked) var buckets: [UInt64: Bucket] = [:]
+        @exclusivity(unchecked) var count = 0
         /// ≥ the highest priority held (an upper bound, see the file comment).
-        var maxPriority: UInt32 = 0
+        @exclusivity(unchecked) var maxPriority: UInt32 = 0
         /// Deletes since maxPriority was last exact.
-        var deletesSinceExact = 0
+        @exclusivity(unchecked) var deletesSinceExact = 0
 
-        init(tuple: Tuple) { self.tuple = tuple }
+        init(hash: UInt64, keys: [MatchKey]) {
+            self.hash = hash
+            fields = keys.map {
+                MatchKey(instance: $0.instance, header: $0.header, field: $0.field, value: 0, mask: $0.mask)
+            }
+        }
+
+        /// Whether `keys` (a canonical match set's) have this tuple.
+        func holds(_ keys: [MatchKey]) -> Bool {
+            guard keys.count == fields.count else { return false }
+            for (k, f) in zip(keys, fields)
+            where k.instance != f.instance || k.header != f.header || k.field != f.field || k.mask != f.mask {
+                return false
+            }
+            return true
+        }
 
         func recomputeMax() {
-            maxPriority = buckets.values.reduce(0) { max($0, $1.first?.priority ?? 0) }
+            maxPriority = buckets.values.reduce(0) { max($0, $1.head?.priority ?? 0) }
             deletesSinceExact = 0
         }
     }
 
-    /// Where a stored flow lives, so delete finds its bucket without recomputing the MatchSet.
-    private struct Location {
+    /// The flows of one bucket, highest priority first. The first is kept apart so that a bucket
+    /// of one flow, the usual case, allocates nothing.
+    struct Bucket: Sequence {
+        private(set) var head: StoredFlow?
+        private(set) var rest: [StoredFlow] = []
+
+        var isEmpty: Bool { head == nil }
+
+        mutating func insert(_ flow: StoredFlow) {
+            guard let h = head else {
+                head = flow
+                return
+            }
+            if flow.priority > h.priority {
+                rest.insert(h, at: 0)
+                head = flow
+            } else {
+                rest.insertByPriority(flow)
+            }
+        }
+
+        mutating func remove(uid: UInt32) {
+            if head?.uid == uid {
+                head = rest.isEmpty ? nil : rest.removeFirst()
+            } else {
+                rest.removeAll { $0.uid == uid }
+            }
+        }
+
+        struct Iterator: IteratorProtocol {
+            var head: StoredFlow?
+            var rest: IndexingIterator<[StoredFlow]>
+
+            mutating func next() -> StoredFlow? {
+                if let h = head {
+                    head = nil
+                    return h
+                }
+                return rest.next()
+            }
+        }
+
+        func makeIterator() -> Iterator { Iterator(head: head, rest: rest.makeIterator()) }
+    }
+
+    /// A stored flow and where it lives, so delete finds its bucket without recomputing anything.
+    private struct Entry {
         var stored: StoredFlow
-        var tuple: Tuple
-        var values: Values
+        var subtable: Subtable
+        var valuesHash: UInt64
     }
 
     private final class Storage {
         let size: UInt32
-        var byUID: [UInt32: Location] = [:]
-        var subtables: [Tuple: Subtable] = [:]
+        @exclusivity(unchecked) var byUID: [UInt32: Entry] = [:]
+        /// Tuple hash → subtable (others of the same hash chained by `next`).
+        @exclusivity(unchecked) var subtables: [UInt64: Subtable] = [:]
+        @exclusivity(unchecked) var subtableCount = 0
         /// Subtables by descending maxPriority; nil when it must be rebuilt.
-        var searchOrder: [Subtable]?
-        var order = PriorityOrder()
+        @exclusivity(unchecked) var searchOrder: [Subtable]?
+        @exclusivity(unchecked) var order = PriorityOrder()
         /// Reused per lookup so probing does not allocate a key per subtable.
-        var scratch: [UInt64] = []
+        @exclusivity(unchecked) var scratch: [UInt64] = []
 
         init(size: UInt32) { self.size = size }
+
+        /// The subtable of the tuple of `keys` (whose tuple mixes to `hash`).
+        func subtable(_ hash: UInt64, _ keys: [MatchKey]) -> Subtable? {
+            var s = subtables[hash]
+            while let c = s, !c.holds(keys) { s = c.next }
+            return s
+        }
+
+        func link(_ s: Subtable) {
+            s.next = subtables.updateValue(s, forKey: s.hash)
+            subtableCount += 1
+            searchOrder = nil
+        }
+
+        func unlink(_ s: Subtable) {
+            guard let head = subtables[s.hash] else { return }
+            if head === s {
+                subtables[s.hash] = s.next
+            } else {
+                var p = head
+                while let n = p.next, n !== s { p = n }
+                p.next = s.next
+            }
+            s.next = nil
+            subtableCount -= 1
+            searchOrder = nil
+        }
+
+        var all: [Subtable] {
+            var out: [Subtable] = []
+            out.reserveCapacity(subtableCount)
+            for head in subtables.values {
+                var s: Subtable? = head
+                while let c = s {
+                    out.append(c)
+                    s = c.next
+                }
+            }
+            return out
+        }
     }
 
-    /// The tuple and the values of a canonical match set.
-    private static func split(_ set: MatchSet) -> (tuple: Tuple, values: Values) {
-        let keys = set.keys
-        return (Tuple(keys.map { TupleField(key: PacketFields.Key($0), mask: $0.mask) }), Values(keys.map(\.value)))
+    /// The values mix of a canonical match set's keys.
+    @inline(__always) private func valuesHash(_ keys: [MatchKey]) -> UInt64 {
+        var h = Self.valuesSeed
+        for k in keys { h = Self.mixValue(h, k.value) }
+        return h & hashMask
     }
 
     /// Where a flow of `set` would go, once the contract's checks (in its order) passed.
     private struct Placement {
         let storage: Storage
-        let tuple: Tuple
-        let values: Values
+        let tupleHash: UInt64
+        let valuesHash: UInt64
         let subtable: Subtable?
     }
 
     private func place(_ table: UInt32, uid: UInt32, priority: UInt32, _ set: MatchSet) -> Result<
         Placement, BackendError
     > {
-        guard let t = tables[table] else { return .failure(.noSuchEntry) }
+        guard let t = storage(table) else { return .failure(.noSuchEntry) }
         if t.byUID[uid] != nil { return .failure(.exists) }
-        let (tuple, values) = Self.split(set)
-        let sub = t.subtables[tuple]
-        if let bucket = sub?.buckets[values], bucket.contains(where: { $0.priority == priority }) {
+        let keys = set.keys
+        let th = tupleHash(keys), vh = valuesHash(keys)
+        let sub = t.subtable(th, keys)
+        if let bucket = sub?.buckets[vh], bucket.contains(where: { $0.priority == priority && $0.matchSet == set }) {
             return .failure(.exists)
         }
         guard FlowBackendTables.hasRoom(size: t.size, count: t.byUID.count) else { return .failure(.noSpace) }
-        return .success(Placement(storage: t, tuple: tuple, values: values, subtable: sub))
+        return .success(Placement(storage: t, tupleHash: th, valuesHash: vh, subtable: sub))
     }
 
     public func insert(_ flow: Flow) -> Result<Void, BackendError> {
@@ -153,19 +268,18 @@ public final class TSSBackend: PacketClassifier {
         if let sub = p.subtable {
             s = sub
         } else {
-            s = Subtable(tuple: p.tuple)
+            s = Subtable(hash: p.tupleHash, keys: flow.matchSet.keys)
             s.maxPriority = flow.priority
-            t.subtables[p.tuple] = s
-            t.searchOrder = nil
+            t.link(s)
         }
         // In place: the bucket is not copied out and back.
-        s.buckets[p.values, default: []].insertByPriority(flow)
+        s.buckets[p.valuesHash, default: Bucket()].insert(flow)
         s.count += 1
         if flow.priority > s.maxPriority {
             s.maxPriority = flow.priority
             t.searchOrder = nil
         }
-        t.byUID[flow.uid] = Location(stored: flow, tuple: p.tuple, values: p.values)
+        t.byUID[flow.uid] = Entry(stored: flow, subtable: s, valuesHash: p.valuesHash)
         t.order.inserted(priority: flow.priority, uid: flow.uid)
     }
 
@@ -177,21 +291,17 @@ public final class TSSBackend: PacketClassifier {
     }
 
     public func remove(table: UInt32, uid: UInt32) -> RemovedFlow? {
-        guard let t = tables[table], let loc = t.byUID.removeValue(forKey: uid) else { return nil }
+        guard let t = storage(table), let e = t.byUID.removeValue(forKey: uid) else { return nil }
         lookupGeneration &+= 1
-        t.order.deleted(priority: loc.stored.priority, uid: uid)
-        let removed = RemovedFlow(table: table, kept: .stored(loc.stored))
-        // byUID and the subtables are kept in step, so the subtable and bucket exist; if they did
-        // not, the uid is still gone from the table's index, which is the delete's meaning.
-        guard let s = t.subtables[loc.tuple] else { return removed }
-        if let i = s.buckets.index(forKey: loc.values) {
-            s.buckets.values[i].removeAll { $0.uid == uid }
+        t.order.deleted(priority: e.stored.priority, uid: uid)
+        let s = e.subtable
+        if let i = s.buckets.index(forKey: e.valuesHash) {
+            s.buckets.values[i].remove(uid: uid)
             if s.buckets.values[i].isEmpty { s.buckets.remove(at: i) }
         }
         s.count -= 1
         if s.count == 0 {
-            t.subtables[loc.tuple] = nil
-            t.searchOrder = nil
+            t.unlink(s)
         } else {
             s.deletesSinceExact += 1
             if s.deletesSinceExact * 2 > s.count {
@@ -199,39 +309,30 @@ public final class TSSBackend: PacketClassifier {
                 t.searchOrder = nil
             }
         }
-        return removed
+        return RemovedFlow(table: table, kept: .stored(e.stored))
     }
 
     public func restore(_ removed: RemovedFlow) {
-        guard let t = tables[removed.table], case .stored(let flow) = removed.kept else { return }
-        let (tuple, values) = Self.split(flow.matchSet)
-        add(flow, Placement(storage: t, tuple: tuple, values: values, subtable: t.subtables[tuple]))
-    }
-
-    public func flows(_ selector: FlowSelector, into body: (Flow) -> Void) -> Result<Void, BackendError> {
-        stored(selector) { body($0.flow) } ? .success(()) : .failure(.noSuchEntry)
-    }
-
-    public func flowElements(_ selector: FlowSelector, into body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-        var encoded = true
-        let found = stored(selector) { s in
-            if encoded, s.withElement(scratch: &scratch, body) == nil { encoded = false }
-        }
-        return found && encoded
+        guard let t = storage(removed.table), case .stored(let flow) = removed.kept else { return }
+        let keys = flow.matchSet.keys
+        let th = tupleHash(keys)
+        add(
+            flow,
+            Placement(storage: t, tupleHash: th, valuesHash: valuesHash(keys), subtable: t.subtable(th, keys)))
     }
 
     /// The stored flows `flows(selector)` gives, in its order; false for an unknown table.
-    private func stored(_ selector: FlowSelector, _ body: (StoredFlow) -> Void) -> Bool {
-        guard let t = tables[selector.table] else { return false }
+    func stored(_ selector: FlowSelector, _ body: (StoredFlow) -> Void) -> Bool {
+        guard let t = storage(selector.table) else { return false }
         t.order.forEach(
             selector,
             keys: { each in
-                for loc in t.byUID.values {
-                    each(PriorityOrder.key(priority: loc.stored.priority, uid: loc.stored.uid))
+                for e in t.byUID.values {
+                    each(PriorityOrder.key(priority: e.stored.priority, uid: e.stored.uid))
                 }
             }
         ) { uid in
-            if let loc = t.byUID[uid] { body(loc.stored) }
+            if let e = t.byUID[uid] { body(e.stored) }
         }
         return true
     }
@@ -243,29 +344,44 @@ public final class TSSBackend: PacketClassifier {
         for t in tables.values {
             t.byUID.removeAll(keepingCapacity: true)
             t.subtables.removeAll()
+            t.subtableCount = 0
             t.searchOrder = nil
             t.order.removeAll()
         }
     }
 
     /// Number of subtables (distinct mask tuples) in `table`: the T of the lookup cost.
-    public func tupleCount(table: UInt32) -> Int? { tables[table]?.subtables.count }
+    public func tupleCount(table: UInt32) -> Int? { tables[table]?.subtableCount }
 
     /// Tuple space search on a PacketKey: the subtables, compiled once per change into flat
     /// probe tables over the key's slots, searched by descending highest priority with early stop.
     public func lookup(table: UInt32, key: PacketKey) -> FlowHit? {
         lookupCache.matcher(table: table, layout: key.layout, generation: lookupGeneration) {
             guard let t = tables[table] else { return nil }
-            let groups = t.subtables.values.map { s in
-                TupleMatcher.Group(
-                    fields: s.tuple.elements.map {
-                        MatchKey(
-                            instance: $0.key.instance, header: $0.key.header, field: $0.key.field, value: 0,
-                            mask: $0.mask)
-                    },
-                    buckets: s.buckets.compactMap { values, flows in
-                        flows.first.map { (values.elements, FlowHit(table: table, uid: $0.uid, priority: $0.priority)) }
-                    })
+            let groups = t.all.map { s in
+                var buckets: [(values: [UInt64], best: FlowHit)] = []
+                buckets.reserveCapacity(s.buckets.count)
+                func add(_ f: StoredFlow) {
+                    let keys = f.matchSet.keys
+                    let values = [UInt64](unsafeUninitializedCapacity: keys.count) { out, n in
+                        for (i, k) in keys.enumerated() { out[i] = k.value }
+                        n = keys.count
+                    }
+                    buckets.append((values, FlowHit(table: table, uid: f.uid, priority: f.priority)))
+                }
+                for bucket in s.buckets.values {
+                    guard let head = bucket.head else { continue }
+                    // The first flow of each match set in the bucket is its best; another set is
+                    // there only when two sets' values mix alike.
+                    add(head)
+                    guard !bucket.rest.isEmpty else { continue }
+                    var sets = [head.matchSet]
+                    for f in bucket.rest where !sets.contains(f.matchSet) {
+                        sets.append(f.matchSet)
+                        add(f)
+                    }
+                }
+                return TupleMatcher.Group(fields: s.fields, buckets: buckets)
             }
             return TupleMatcher(layout: key.layout, generation: lookupGeneration, groups: groups)
         }?.lookup(key, prune: true)
@@ -277,7 +393,7 @@ public final class TSSBackend: PacketClassifier {
         if let cached = t.searchOrder {
             order = cached
         } else {
-            order = t.subtables.values.sorted { $0.maxPriority > $1.maxPriority }
+            order = t.all.sorted { $0.maxPriority > $1.maxPriority }
             t.searchOrder = order
         }
         var best: StoredFlow?
@@ -286,13 +402,18 @@ public final class TSSBackend: PacketClassifier {
             // through a lower uid).
             if let best, s.maxPriority < best.priority { break }
             t.scratch.removeAll(keepingCapacity: true)
-            for f in s.tuple.elements {
+            var h = Self.valuesSeed
+            for f in s.fields {
                 // A packet without the field cannot match any flow of this tuple.
-                guard let v = packet.values[f.key] else { continue probing }
+                guard let v = packet.values[PacketFields.Key(f)] else { continue probing }
                 t.scratch.append(v & f.mask)
+                h = Self.mixValue(h, v & f.mask)
             }
-            if let hit = s.buckets[Values(t.scratch)]?.first, beats(priority: hit.priority, uid: hit.uid, best) {
-                best = hit
+            guard let bucket = s.buckets[h & hashMask] else { continue }
+            // The bucket's first flow of these values (another match set's may share the hash).
+            for hit in bucket where hit.matchSet.keys.elementsEqual(t.scratch, by: { $0.value == $1 }) {
+                if beats(priority: hit.priority, uid: hit.uid, best) { best = hit }
+                break
             }
         }
         return best?.flow
