@@ -405,9 +405,7 @@ int unft_hp_get_listener(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_u32(msg, NFLH_LISTENER_ATTR_PORT, port))
 		goto nospace;
 	nla_nest_end(msg, nest);
-	genlmsg_end(msg, hdr);
-	unft_skb_gone();
-	return genlmsg_reply(msg, info);
+	return unft_reply_send(msg, hdr, info);
 
 nospace:
 	unft_skb_free(msg);
