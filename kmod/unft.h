@@ -152,6 +152,11 @@ int unft_check(const struct unft_set *set, const struct nlmsghdr *nlh,
 __printf(3, 4)
 void unft_text(struct netlink_ext_ack *extack, const struct nlattr *bad,
 	       const char *fmt, ...);
+/* A required top-level attribute is missing: the text names it (after @why,
+ * "" or a clause ending in ": "), NL_SET_ERR_ATTR_MISS its type. -EINVAL.
+ */
+int unft_top_missing(struct netlink_ext_ack *extack, int type, const char *name,
+		     const char *why);
 void unft_text_exit(void);
 
 /* ---- the hairpin (unft_hairpin.c) ---- */

@@ -50,14 +50,12 @@ static int unft_check_preamble(struct genl_info *info, struct unft_req *req)
 	struct net_device *dev;
 	int err = 0;
 
-	if (!tb[NFL_IDENTIFIER_TYPE] || !tb[NFL_IDENTIFIER]) {
-		unft_text(info->extack, NULL,
-			  "message at byte 0: the preamble is missing: required attribute %s is missing",
-			  tb[NFL_IDENTIFIER_TYPE] ? "IDENTIFIER" : "IDENTIFIER_TYPE");
-		NL_SET_ERR_ATTR_MISS(info->extack, NULL,
-				     tb[NFL_IDENTIFIER_TYPE] ? NFL_IDENTIFIER : NFL_IDENTIFIER_TYPE);
-		return -EINVAL;
-	}
+	if (!tb[NFL_IDENTIFIER_TYPE])
+		return unft_top_missing(info->extack, NFL_IDENTIFIER_TYPE, "IDENTIFIER_TYPE",
+					"the preamble is missing: ");
+	if (!tb[NFL_IDENTIFIER])
+		return unft_top_missing(info->extack, NFL_IDENTIFIER, "IDENTIFIER",
+					"the preamble is missing: ");
 	req->id_type = nla_get_u32(tb[NFL_IDENTIFIER_TYPE]);
 	req->ifindex = nla_get_u32(tb[NFL_IDENTIFIER]);
 	if (req->id_type != NFL_IDENTIFIER_IFINDEX) {
