@@ -53,7 +53,7 @@ struct TwinCheckTests {
     }
 
     @Test func walkGivesTheDecodersVerdictsErrnosAndTexts() throws {
-        let dir = try tempDirectory()
+        let dir = try tempDirectory("ftc")
         defer { rmdir(dir) }
         let twin = try UnftTwin(UnftTwin.Configuration(paths: TwinSocketPaths(directory: dir)))
         var r = SeededGenerator(seed: 42)
@@ -88,13 +88,5 @@ struct TwinCheckTests {
         #expect(accepted > 1000, "\(accepted) accepted")
         #expect(refused > 4000, "\(refused) refused")
         #expect(errnos == [EINVAL], "errnos: \(errnos)")
-    }
-
-    func tempDirectory() throws -> String {
-        var template = Array("/tmp/ftc.XXXXXX".utf8CString)
-        guard let p = template.withUnsafeMutableBufferPointer({ b in b.baseAddress.flatMap { mkdtemp($0) } }) else {
-            throw TestFailure("mkdtemp failed")
-        }
-        return String(cString: p)
     }
 }
