@@ -144,7 +144,9 @@ public enum TraceGenerator {
                 preamble: { w in
                     try Recorder.writePreamble(
                         w, families: families,
-                        snapshot: service.snapshot(familyID: hairpinID).map { ($0.toUser ? .toUser : .toKernel, $0.bytes) },
+                        snapshot: service.snapshot(familyID: hairpinID).map {
+                            ($0.toUser ? .toUser : .toKernel, $0.bytes)
+                        },
                         timestamp: start)
                 })
         } catch {

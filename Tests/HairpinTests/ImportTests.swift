@@ -88,7 +88,9 @@ struct ImportTests {
     ])
     func classBenchMalformedLines(_ bad: String, _ reason: String) throws {
         let text = "@1.2.3.4/32\t5.6.7.8/32\t0 : 65535\t0 : 65535\t0x06/0xFF\n\n" + bad + "\n"
-        expectLine3Refused(file: "set.txt", reason) { _ = try ClassBenchReader.rules(Array(text.utf8), file: "set.txt") }
+        expectLine3Refused(file: "set.txt", reason) {
+            _ = try ClassBenchReader.rules(Array(text.utf8), file: "set.txt")
+        }
     }
 
     /// The import is refused at line 3 of `file`, for `reason`, and the message says where.

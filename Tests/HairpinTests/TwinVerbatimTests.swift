@@ -62,7 +62,13 @@ struct TwinVerbatimTests {
             rmdir(dir)
             throw error
         }
-        return (twin, { twin.stop(); unlink(paths.api); unlink(paths.hairpin); rmdir(dir) })
+        let cleanUp = {
+            twin.stop()
+            unlink(paths.api)
+            unlink(paths.hairpin)
+            rmdir(dir)
+        }
+        return (twin, cleanUp)
     }
 
     @Test func verbatimEqualsReencoding() throws {

@@ -127,7 +127,8 @@ public final class Recorder: @unchecked Sendable {
             section: .thisHost(comment: sessionComment),
             interfaces: interfaces, flush: flush, rotation: rotation,
             preamble: { w in
-                try Recorder.writePreamble(w, families: fams, snapshot: snapshot?() ?? [], timestamp: PcapngWriter.now())
+                try Recorder.writePreamble(
+                    w, families: fams, snapshot: snapshot?() ?? [], timestamp: PcapngWriter.now())
             })
         halfRecords = max(1, flush.maxRecords / 2)
         halfBytes = max(1, flush.maxBytes / 2)
