@@ -106,6 +106,13 @@ void unft_buf_free(struct unft_buf *b);
 int unft_nest_end(struct sk_buff *skb, struct nlattr *start);
 /* Copies an attribute (header flags included) into skb. */
 int unft_put_copy(struct sk_buff *skb, const struct nlattr *attr);
+/* Copies the attributes of @head (@len bytes) but those whose type is in the
+ * bit mask @skip.
+ */
+int unft_put_copies(struct sk_buff *skb, const struct nlattr *head, int len,
+		    u32 skip);
+/* Ends the reply started at @hdr and sends it to the requester. */
+int unft_reply_send(struct sk_buff *skb, void *hdr, struct genl_info *info);
 
 /*
  * ---- the strict checker (unft_policy.c) ----
@@ -145,6 +152,11 @@ int unft_check(const struct unft_set *set, const struct nlmsghdr *nlh,
 __printf(3, 4)
 void unft_text(struct netlink_ext_ack *extack, const struct nlattr *bad,
 	       const char *fmt, ...);
+/* A required top-level attribute is missing: the text names it (after @why,
+ * "" or a clause ending in ": "), NL_SET_ERR_ATTR_MISS its type. -EINVAL.
+ */
+int unft_top_missing(struct netlink_ext_ack *extack, int type, const char *name,
+		     const char *why);
 void unft_text_exit(void);
 
 /* ---- the hairpin (unft_hairpin.c) ---- */
@@ -252,6 +264,14 @@ int unft_answer_add(struct unft_call *call, struct nlattr **et,
 
 extern struct genl_family unft_api_family;
 
+/* The identifier preamble's size: IDENTIFIER_TYPE and IDENTIFIER, u32 each. */
+#define UNFT_PREAMBLE_SIZE (2 * nla_total_size(sizeof(u32)))
+
+/* Starts a reply to @req: its command and the identifier preamble; NULL when
+ * they do not fit.
+ */
+void *unft_api_reply_start(struct sk_buff *skb, u32 portid, u32 seq, int flags,
+			   const struct unft_req *req);
 int unft_api_init(void);
 void unft_api_exit(void);
 

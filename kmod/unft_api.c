@@ -50,14 +50,12 @@ static int unft_check_preamble(struct genl_info *info, struct unft_req *req)
 	struct net_device *dev;
 	int err = 0;
 
-	if (!tb[NFL_IDENTIFIER_TYPE] || !tb[NFL_IDENTIFIER]) {
-		unft_text(info->extack, NULL,
-			  "message at byte 0: the preamble is missing: required attribute %s is missing",
-			  tb[NFL_IDENTIFIER_TYPE] ? "IDENTIFIER" : "IDENTIFIER_TYPE");
-		NL_SET_ERR_ATTR_MISS(info->extack, NULL,
-				     tb[NFL_IDENTIFIER_TYPE] ? NFL_IDENTIFIER : NFL_IDENTIFIER_TYPE);
-		return -EINVAL;
-	}
+	if (!tb[NFL_IDENTIFIER_TYPE])
+		return unft_top_missing(info->extack, NFL_IDENTIFIER_TYPE, "IDENTIFIER_TYPE",
+					"the preamble is missing: ");
+	if (!tb[NFL_IDENTIFIER])
+		return unft_top_missing(info->extack, NFL_IDENTIFIER, "IDENTIFIER",
+					"the preamble is missing: ");
 	req->id_type = nla_get_u32(tb[NFL_IDENTIFIER_TYPE]);
 	req->ifindex = nla_get_u32(tb[NFL_IDENTIFIER]);
 	if (req->id_type != NFL_IDENTIFIER_IFINDEX) {
@@ -112,34 +110,36 @@ static int unft_answer_error(struct genl_info *info, const struct unft_call *cal
 	return -(int)call->status;
 }
 
+void *unft_api_reply_start(struct sk_buff *skb, u32 portid, u32 seq, int flags,
+			   const struct unft_req *req)
+{
+	void *hdr = genlmsg_put(skb, portid, seq, &unft_api_family, flags, req->cmd);
+
+	if (!hdr ||
+	    nla_put_u32(skb, NFL_IDENTIFIER_TYPE, req->id_type) ||
+	    nla_put_u32(skb, NFL_IDENTIFIER, req->ifindex))
+		return NULL;
+	return hdr;
+}
+
 /* GET_TABLES ... GET_TABLE_GRAPH: preamble + the answer's payload, one message. */
 static int unft_reply_discovery(struct genl_info *info, const struct unft_req *req,
 				const struct unft_call *call)
 {
-	const struct nlattr *a;
 	struct sk_buff *skb;
 	void *hdr;
-	int rem;
 
-	skb = unft_skb_new(2 * nla_total_size(sizeof(u32)) + call->attrs.len);
+	skb = unft_skb_new(UNFT_PREAMBLE_SIZE + call->attrs.len);
 	if (!skb)
 		return -ENOMEM;
-	hdr = genlmsg_put(skb, info->snd_portid, info->snd_seq, &unft_api_family, 0, req->cmd);
-	if (!hdr ||
-	    nla_put_u32(skb, NFL_IDENTIFIER_TYPE, req->id_type) ||
-	    nla_put_u32(skb, NFL_IDENTIFIER, req->ifindex))
+	hdr = unft_api_reply_start(skb, info->snd_portid, info->snd_seq, 0, req);
+	if (!hdr)
 		goto nospace;
-	if (call->attrs.data) {
-		nla_for_each_attr(a, (const struct nlattr *)call->attrs.data, call->attrs.len, rem) {
-			if (nla_type(a) == NFL_IDENTIFIER_TYPE || nla_type(a) == NFL_IDENTIFIER)
-				continue;
-			if (unft_put_copy(skb, a))
-				goto nospace;
-		}
-	}
-	genlmsg_end(skb, hdr);
-	unft_skb_gone();
-	return genlmsg_reply(skb, info);
+	if (call->attrs.data &&
+	    unft_put_copies(skb, (const struct nlattr *)call->attrs.data, call->attrs.len,
+			    BIT(NFL_IDENTIFIER_TYPE) | BIT(NFL_IDENTIFIER)))
+		goto nospace;
+	return unft_reply_send(skb, hdr, info);
 
 nospace:
 	unft_skb_free(skb);

@@ -327,11 +327,8 @@ int unft_hp_set_listener(struct sk_buff *skb, struct genl_info *info)
 	if (err)
 		return err;
 	nest = tb[NFLH_LISTENER];
-	if (!nest) {
-		unft_text(info->extack, NULL, "message at byte 0: required attribute LISTENER is missing");
-		NL_SET_ERR_ATTR_MISS(info->extack, NULL, NFLH_LISTENER);
-		return -EINVAL;
-	}
+	if (!nest)
+		return unft_top_missing(info->extack, NFLH_LISTENER, "LISTENER", "");
 	err = unft_check(&unft_listener_set, info->nlhdr, nla_data(nest), nla_len(nest),
 			 "LISTENER", info->extack);
 	if (err)
@@ -405,9 +402,7 @@ int unft_hp_get_listener(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_u32(msg, NFLH_LISTENER_ATTR_PORT, port))
 		goto nospace;
 	nla_nest_end(msg, nest);
-	genlmsg_end(msg, hdr);
-	unft_skb_gone();
-	return genlmsg_reply(msg, info);
+	return unft_reply_send(msg, hdr, info);
 
 nospace:
 	unft_skb_free(msg);
@@ -427,11 +422,8 @@ int unft_hp_encap(struct sk_buff *skb, struct genl_info *info)
 	if (err)
 		return err;
 	nest = tb[NFLH_ENCAP];
-	if (!nest) {
-		unft_text(info->extack, NULL, "message at byte 0: required attribute ENCAP is missing");
-		NL_SET_ERR_ATTR_MISS(info->extack, NULL, NFLH_ENCAP);
-		return -EINVAL;
-	}
+	if (!nest)
+		return unft_top_missing(info->extack, NFLH_ENCAP, "ENCAP", "");
 	if (!unft_is_listener(info)) {
 		atomic64_inc(&unft_stats.refused);
 		unft_text(info->extack, NULL,

@@ -104,6 +104,28 @@ int unft_put_copy(struct sk_buff *skb, const struct nlattr *attr)
 	return nla_put(skb, attr->nla_type, nla_len(attr), nla_data(attr));
 }
 
+int unft_put_copies(struct sk_buff *skb, const struct nlattr *head, int len,
+		    u32 skip)
+{
+	const struct nlattr *a;
+	int rem;
+
+	nla_for_each_attr(a, head, len, rem) {
+		if (nla_type(a) < 32 && (skip & BIT(nla_type(a))))
+			continue;
+		if (unft_put_copy(skb, a))
+			return -EMSGSIZE;
+	}
+	return 0;
+}
+
+int unft_reply_send(struct sk_buff *skb, void *hdr, struct genl_info *info)
+{
+	genlmsg_end(skb, hdr);
+	unft_skb_gone();
+	return genlmsg_reply(skb, info);
+}
+
 static int __init unft_init(void)
 {
 	int err;

@@ -363,10 +363,8 @@ static int unft_flows_put(struct sk_buff *skb, u32 portid, u32 seq, int flags,
 	struct nlattr *nest;
 	void *hdr;
 
-	hdr = genlmsg_put(skb, portid, seq, &unft_api_family, flags, req->cmd);
-	if (!hdr ||
-	    nla_put_u32(skb, NFL_IDENTIFIER_TYPE, req->id_type) ||
-	    nla_put_u32(skb, NFL_IDENTIFIER, req->ifindex))
+	hdr = unft_api_reply_start(skb, portid, seq, flags, req);
+	if (!hdr)
 		return -EMSGSIZE;
 	nest = nla_nest_start(skb, NFL_FLOWS);
 	if (!nest || skb_tailroom(skb) < len)
@@ -381,7 +379,7 @@ static int unft_flows_put(struct sk_buff *skb, u32 portid, u32 seq, int flags,
 
 static size_t unft_flows_msg_size(size_t len)
 {
-	return 2 * nla_total_size(sizeof(u32)) + nla_total_size(len);
+	return UNFT_PREAMBLE_SIZE + nla_total_size(len);
 }
 
 /*
@@ -496,24 +494,20 @@ static int unft_report_send(struct genl_info *info, const struct unft_req *req,
 			    bool first_failure_only)
 {
 	struct nlattr *flows, *flow;
-	const struct nlattr *a;
 	struct sk_buff *skb;
 	size_t size = 0;
 	void *hdr;
 	u32 i;
-	int rem;
 
 	for (i = from; i < to; i++)
 		if (unft_reported(call->results[i], first_failure_only))
 			size += nla_total_size(nla_total_size(sizeof(u32)) +
 					       nla_len(req->flows[i]));
-	skb = unft_skb_new(2 * nla_total_size(sizeof(u32)) + nla_total_size(size));
+	skb = unft_skb_new(UNFT_PREAMBLE_SIZE + nla_total_size(size));
 	if (!skb)
 		return -ENOMEM;
-	hdr = genlmsg_put(skb, info->snd_portid, info->snd_seq, &unft_api_family, 0, req->cmd);
-	if (!hdr ||
-	    nla_put_u32(skb, NFL_IDENTIFIER_TYPE, req->id_type) ||
-	    nla_put_u32(skb, NFL_IDENTIFIER, req->ifindex))
+	hdr = unft_api_reply_start(skb, info->snd_portid, info->snd_seq, 0, req);
+	if (!hdr)
 		goto nospace;
 	flows = nla_nest_start(skb, NFL_FLOWS);
 	if (!flows)
@@ -525,20 +519,14 @@ static int unft_report_send(struct genl_info *info, const struct unft_req *req,
 		flow = nla_nest_start(skb, NFL_FLOW);
 		if (!flow || nla_put_u32(skb, NFL_ATTR_ERROR, call->results[i]))
 			goto nospace;
-		nla_for_each_nested(a, req->flows[i], rem) {
-			if (nla_type(a) == NFL_ATTR_ERROR)
-				continue;
-			if (unft_put_copy(skb, a))
-				goto nospace;
-		}
-		if (unft_nest_end(skb, flow))
+		if (unft_put_copies(skb, nla_data(req->flows[i]), nla_len(req->flows[i]),
+				    BIT(NFL_ATTR_ERROR)) ||
+		    unft_nest_end(skb, flow))
 			goto nospace;
 	}
 	if (unft_nest_end(skb, flows))
 		goto nospace;
-	genlmsg_end(skb, hdr);
-	unft_skb_gone();
-	return genlmsg_reply(skb, info);
+	return unft_reply_send(skb, hdr, info);
 
 nospace:
 	unft_skb_free(skb);

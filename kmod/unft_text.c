@@ -73,6 +73,14 @@ void unft_text(struct netlink_ext_ack *extack, const struct nlattr *bad,
 		put_task_struct(old);
 }
 
+int unft_top_missing(struct netlink_ext_ack *extack, int type, const char *name,
+		     const char *why)
+{
+	unft_text(extack, NULL, "message at byte 0: %srequired attribute %s is missing", why, name);
+	NL_SET_ERR_ATTR_MISS(extack, NULL, type);
+	return -EINVAL;
+}
+
 void unft_text_exit(void)
 {
 	int i;

@@ -142,26 +142,12 @@ public enum TraceGenerator {
                     PcapngInterfaceInfo(name: "api", description: "net_flow_nl: application <-> unft"),
                 ],
                 preamble: { w in
-                    var nl = NetlinkWriter(capacity: 512)
-                    for f in families {
-                        nl.reset()
-                        Controller.newFamily(f, sequence: 0, port: 0, into: &nl)
-                        try nl.withUnsafeBytes { raw in
-                            try w.append(
-                                TraceRecord(
-                                    timestamp: start, leg: .hairpin, direction: .toUser,
-                                    interface: Recorder.hairpinInterface, netlink: raw, synthetic: true,
-                                    comment: "family \(f.name) is id \(f.id)"))
-                        }
-                    }
-                    for m in service.snapshot(familyID: hairpinID) {
-                        try m.bytes.withUnsafeBytes { raw in
-                            try w.append(
-                                TraceRecord(
-                                    timestamp: start, leg: .hairpin, direction: m.toUser ? .toUser : .toKernel,
-                                    interface: Recorder.hairpinInterface, netlink: raw, synthetic: true))
-                        }
-                    }
+                    try Recorder.writePreamble(
+                        w, families: families,
+                        snapshot: service.snapshot(familyID: hairpinID).map {
+                            ($0.toUser ? .toUser : .toKernel, $0.bytes)
+                        },
+                        timestamp: start)
                 })
         } catch {
             throw .write("\(error)")

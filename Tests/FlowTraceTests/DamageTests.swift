@@ -11,10 +11,7 @@ struct TruncationTests {
     @Test func everyCutPointOfAPcapngFile() throws {
         let dir = try TempDir()
         let path = dir.file("whole.pcapng")
-        let records = Sample.preambleRecords(time: 1) + (try Sample.conversation(calls: 2))
-        try writeTrace(path, records)
-        let bytes = try fileBytes(path)
-        let blocks = blockLayout(bytes)
+        let (records, bytes, blocks) = try writeSmallTrace(path)
         #expect(blocks.count == 3 + records.count)
         #expect(blocks.last.map { $0.offset + $0.length } == bytes.count)
         let boundaries = Set(blocks.map { $0.offset + $0.length })

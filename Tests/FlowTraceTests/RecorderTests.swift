@@ -29,6 +29,20 @@ struct RecorderTests {
         return m
     }
 
+    /// Records `total` hairpin requests of thread 1 (payloads of 4 up to 4 + `sizes` - 1
+    /// bytes), closes the recorder and checks it met no error.
+    static func recordRequests(
+        _ rec: Recorder, total: Int, sizes: Int, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        for i in 0..<total {
+            message(thread: 1, index: UInt32(i), payload: 4 + i % sizes).withUnsafeBytes {
+                rec.record(leg: .hairpin, direction: .toKernel, bytes: $0, pairing: UInt64(i))
+            }
+        }
+        rec.close()
+        #expect(rec.lastError == nil, sourceLocation: sourceLocation)
+    }
+
     static func field(_ r: StoredTraceRecord, _ at: Int) -> UInt32 {
         (0..<4).reduce(0) { $0 | UInt32(r.netlink[at + $1]) << (8 * UInt32($1)) }
     }
@@ -221,13 +235,7 @@ struct RecorderTests {
                 return [(direction: .toUser, bytes: Self.message(thread: 99, index: UInt32(n)))]
             })
         let total = 300
-        for i in 0..<total {
-            Self.message(thread: 1, index: UInt32(i), payload: 4 + i % 40).withUnsafeBytes {
-                rec.record(leg: .hairpin, direction: .toKernel, bytes: $0, pairing: UInt64(i))
-            }
-        }
-        rec.close()
-        #expect(rec.lastError == nil)
+        Self.recordRequests(rec, total: total, sizes: 40)
         let files = rec.writer.fileIndex + 1
         #expect(files > 5)
         #expect(snapshots.value == files)
@@ -261,13 +269,7 @@ struct RecorderTests {
             rotation: PcapngRotation(maxFileBytes: limit),
             flush: PcapngFlushPolicy(maxRecords: 4, maxBytes: 1 << 20, maxDelayNanoseconds: 10_000_000_000))
         let total = 4000
-        for i in 0..<total {
-            Self.message(thread: 1, index: UInt32(i), payload: 4 + i % 24).withUnsafeBytes {
-                rec.record(leg: .hairpin, direction: .toKernel, bytes: $0, pairing: UInt64(i))
-            }
-        }
-        rec.close()
-        #expect(rec.lastError == nil)
+        Self.recordRequests(rec, total: total, sizes: 24)
         let files = rec.writer.fileIndex + 1
         #expect(files > 20)
         var seen = 0

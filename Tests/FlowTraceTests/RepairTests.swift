@@ -12,10 +12,7 @@ struct RepairTests {
     @Test func everyCutPointIsRepairedToItsWholeBlocks() throws {
         let dir = try TempDir()
         let path = dir.file("whole.pcapng")
-        let records = Sample.preambleRecords(time: 1) + (try Sample.conversation(calls: 2))
-        try writeTrace(path, records)
-        let bytes = try fileBytes(path)
-        let blocks = blockLayout(bytes)
+        let (_, bytes, blocks) = try writeSmallTrace(path)
         let cutPath = dir.file("cut.pcapng"), fixedPath = dir.file("fixed.pcapng")
         // Every block boundary and the bytes around it, every byte of the first blocks, and a
         // stride through the rest (every byte of every block costs half a minute in a debug build).
@@ -50,9 +47,8 @@ struct RepairTests {
     @Test func brokenFramingEndsTheCopyThere() throws {
         let dir = try TempDir()
         let path = dir.file("t.pcapng")
-        try writeTrace(path, Sample.preambleRecords(time: 1) + (try Sample.conversation(calls: 2)))
-        var bytes = try fileBytes(path)
-        let blocks = blockLayout(bytes)
+        let (_, whole, blocks) = try writeSmallTrace(path)
+        var bytes = whole
         let victim = blocks[blocks.count - 3]
         // The trailing length of one EPB no longer matches its leading one.
         bytes[victim.offset + victim.length - 4] ^= 0x40

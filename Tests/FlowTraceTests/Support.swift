@@ -218,6 +218,17 @@ func blockLayout(_ bytes: [UInt8]) -> [(offset: Int, type: UInt32, length: Int)]
     return out
 }
 
+/// A small whole trace written at `path` (the preamble records, then two calls): what the
+/// damage and repair tests cut.
+func writeSmallTrace(_ path: String) throws -> (
+    records: [StoredTraceRecord], bytes: [UInt8], blocks: [(offset: Int, type: UInt32, length: Int)]
+) {
+    let records = Sample.preambleRecords(time: 1) + (try Sample.conversation(calls: 2))
+    try writeTrace(path, records)
+    let bytes = try fileBytes(path)
+    return (records, bytes, blockLayout(bytes))
+}
+
 // MARK: external tools
 
 func toolPath(_ name: String) -> String? {

@@ -88,12 +88,21 @@ struct ImportTests {
     ])
     func classBenchMalformedLines(_ bad: String, _ reason: String) throws {
         let text = "@1.2.3.4/32\t5.6.7.8/32\t0 : 65535\t0 : 65535\t0x06/0xFF\n\n" + bad + "\n"
-        #expect {
+        expectLine3Refused(file: "set.txt", reason) {
             _ = try ClassBenchReader.rules(Array(text.utf8), file: "set.txt")
+        }
+    }
+
+    /// The import is refused at line 3 of `file`, for `reason`, and the message says where.
+    func expectLine3Refused(
+        file: String, _ reason: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void
+    ) {
+        #expect(sourceLocation: sourceLocation) {
+            try body()
         } throws: { error in
             guard let e = error as? ImportError else { return false }
-            return e.file == "set.txt" && e.line == 3 && e.reason.hasPrefix(reason)
-                && e.description.hasPrefix("set.txt:3: ")
+            return e.file == file && e.line == 3 && e.reason.hasPrefix(reason)
+                && e.description.hasPrefix("\(file):3: ")
         }
     }
 
@@ -234,12 +243,7 @@ struct ImportTests {
     ])
     func ovsMalformedLines(_ bad: String, _ reason: String) throws {
         let text = "OFPST_FLOW reply (OF1.3) (xid=0x2):\n priority=1 actions=drop\n" + bad + "\n"
-        #expect {
-            _ = try OVSFlowReader.flows(Array(text.utf8), file: "dump.txt")
-        } throws: { error in
-            guard let e = error as? ImportError else { return false }
-            return e.line == 3 && e.reason.hasPrefix(reason) && e.description.hasPrefix("dump.txt:3: ")
-        }
+        expectLine3Refused(file: "dump.txt", reason) { _ = try OVSFlowReader.flows(Array(text.utf8), file: "dump.txt") }
     }
 
     // MARK: model fit

@@ -32,26 +32,9 @@ struct TwinCheckTests {
         ).encoded()
     }
 
-    /// Offsets of the attribute headers (nests followed by NLA_F_NESTED).
-    func attributeOffsets(_ b: [UInt8]) -> [Int] {
-        var out: [Int] = []
-        func walk(_ from: Int, _ to: Int) {
-            var off = from
-            while to - off >= 4 {
-                let len = Int(b[off]) | Int(b[off + 1]) << 8
-                guard len >= 4, off + len <= to else { return }
-                out.append(off)
-                if b[off + 3] & 0x80 != 0 { walk(off + 4, off + len) }
-                off += (len + 3) & ~3
-            }
-        }
-        walk(20, b.count)
-        return out
-    }
-
     func mutate(_ bytes: [UInt8], _ r: inout SeededGenerator) -> [UInt8] {
         var b = bytes
-        let attrs = attributeOffsets(b)
+        let attrs = AttributeIterator.headerOffsets(ofGenericMessage: b)
         let at = attrs[Int(r.next() % UInt64(attrs.count))]
         let len = Int(b[at]) | Int(b[at + 1]) << 8
         switch r.next() % 6 {
@@ -70,7 +53,7 @@ struct TwinCheckTests {
     }
 
     @Test func walkGivesTheDecodersVerdictsErrnosAndTexts() throws {
-        let dir = try tempDirectory()
+        let dir = try tempDirectory("ftc")
         defer { rmdir(dir) }
         let twin = try UnftTwin(UnftTwin.Configuration(paths: TwinSocketPaths(directory: dir)))
         var r = SeededGenerator(seed: 42)
@@ -105,13 +88,5 @@ struct TwinCheckTests {
         #expect(accepted > 1000, "\(accepted) accepted")
         #expect(refused > 4000, "\(refused) refused")
         #expect(errnos == [EINVAL], "errnos: \(errnos)")
-    }
-
-    func tempDirectory() throws -> String {
-        var template = Array("/tmp/ftc.XXXXXX".utf8CString)
-        guard let p = template.withUnsafeMutableBufferPointer({ b in b.baseAddress.flatMap { mkdtemp($0) } }) else {
-            throw TestFailure("mkdtemp failed")
-        }
-        return String(cString: p)
     }
 }

@@ -193,11 +193,7 @@ private func mutate(_ bytes: [UInt8], _ rng: inout Xorshift) -> [UInt8] {
 
 @Suite("unft twin: lifecycle") struct TwinLifecycleTests {
     @Test func runStopsThroughTheStopDescriptorAndCleansUp() throws {
-        var template = Array("/tmp/ftl.XXXXXX".utf8CString)
-        guard let p = template.withUnsafeMutableBufferPointer({ b in b.baseAddress.flatMap { mkdtemp($0) } }) else {
-            throw TestFailure("mkdtemp failed")
-        }
-        let dir = String(cString: p)
+        let dir = try tempDirectory("ftl")
         defer { rmdir(dir) }
         let twin = try UnftTwin(UnftTwin.Configuration(paths: TwinSocketPaths(directory: dir)))
         let returned = PosixLocked(false)

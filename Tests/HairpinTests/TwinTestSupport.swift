@@ -28,6 +28,15 @@ func testFlow(uid: UInt32, table: UInt32 = 1, priority: UInt32 = 1) -> Flow {
         actions: [Action(uid: 5, signature: [ActionArg(type: .u32, value: FieldValue(UInt64(uid), type: .u32))])])
 }
 
+/// A fresh directory under /tmp (mkdtemp), named `prefix`.XXXXXX; the caller removes it.
+func tempDirectory(_ prefix: String = "ftt") throws -> String {
+    var template = Array("/tmp/\(prefix).XXXXXX".utf8CString)
+    guard let p = template.withUnsafeMutableBufferPointer({ b in b.baseAddress.flatMap { mkdtemp($0) } }) else {
+        throw TestFailure("mkdtemp failed")
+    }
+    return String(cString: p)
+}
+
 /// A twin in a temp directory, running on its own thread.
 final class TwinHarness {
     let directory: String
@@ -38,11 +47,7 @@ final class TwinHarness {
         timeout: Double = 5, devices: [UnftTwin.Device] = [.default],
         hook: UnftTwin.Hook? = nil
     ) throws {
-        var template = Array("/tmp/ftt.XXXXXX".utf8CString)
-        guard let p = template.withUnsafeMutableBufferPointer({ b in b.baseAddress.flatMap { mkdtemp($0) } }) else {
-            throw TestFailure("mkdtemp failed")
-        }
-        directory = String(cString: p)
+        directory = try tempDirectory()
         var config = UnftTwin.Configuration(
             devices: devices, timeout: timeout,
             paths: TwinSocketPaths(directory: directory))

@@ -122,6 +122,16 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         ).encoded()
     }
 
+    /// GET_TABLES (of the test device unless `attributes` says otherwise), as raw bytes.
+    func getTablesRequest(
+        sequence: UInt32, flags: UInt16 = Netlink.flagRequest | Netlink.flagAck, attributes: FlowTableAttributes? = nil
+    ) throws -> [UInt8] {
+        try FlowTableMessage(
+            header: NetlinkHeader(type: 0x1c, flags: flags, sequence: sequence, port: 0),
+            command: NFL.Command.getTables.rawValue, attributes: attributes ?? .device(ifindex)
+        ).encoded()
+    }
+
     @Test func getFlowsDumpArrivesAsPagesThenDoneWithoutAck() throws {
         let h = try TwinHarness()
         let all = (1...2000).map { testFlow(uid: UInt32($0), table: 4, priority: UInt32($0 % 7)) }
@@ -163,12 +173,7 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
 
         // No ACK follows the DONE, NLM_F_ACK or not: the next request on the socket gets its
         // own answer first (an ACK left queued was what broke YNL's next call).
-        let next = try FlowTableMessage(
-            header: NetlinkHeader(
-                type: 0x1c, flags: Netlink.flagRequest | Netlink.flagAck,
-                sequence: 78, port: 0),
-            command: NFL.Command.getTables.rawValue, attributes: .device(ifindex)
-        ).encoded()
+        let next = try getTablesRequest(sequence: 78)
         let second = try raw.exchange(next, sequence: 78)
         #expect(second.map(\.header.sequence) == [78, 78])
         #expect(second.first?.header.type == 0x1c && second.last?.ack?.error == 0)
@@ -258,12 +263,7 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         let raw = try h.rawAPI()
         var a = FlowTableAttributes.device(ifindex)
         a.identifier = nil
-        let req = try FlowTableMessage(
-            header: NetlinkHeader(
-                type: 0x1c, flags: Netlink.flagRequest | Netlink.flagAck,
-                sequence: 9, port: 0),
-            command: NFL.Command.getTables.rawValue, attributes: a
-        ).encoded()
+        let req = try getTablesRequest(sequence: 9, attributes: a)
         let got = try raw.exchange(req, sequence: 9)
         let ack = try #require(got.last?.ack)
         #expect(ack.error == -EINVAL)
@@ -528,20 +528,12 @@ private func elapsed(since t: UInt64) -> Double { Double(MonotonicClock.now() - 
         let l = try FakeListener(path: h.paths.hairpin, rule: immediateRule())
         defer { l.stop() }
         let raw = try h.rawAPI()
-        let req = try FlowTableMessage(
-            header: NetlinkHeader(type: 0x1c, flags: Netlink.flagRequest, sequence: 9, port: 0),
-            command: NFL.Command.getTables.rawValue, attributes: .device(ifindex)
-        ).encoded()
+        let req = try getTablesRequest(sequence: 9, flags: Netlink.flagRequest)
         try raw.send(req)
         let got = try raw.receive()
         #expect(got.count == 1 && got[0].header.type == 0x1c && got[0].header.sequence == 9)
         // Nothing else follows: the next thing on the socket is the answer to the next request.
-        let next = try FlowTableMessage(
-            header: NetlinkHeader(
-                type: 0x1c, flags: Netlink.flagRequest | Netlink.flagAck,
-                sequence: 10, port: 0),
-            command: NFL.Command.getTables.rawValue, attributes: .device(ifindex)
-        ).encoded()
+        let next = try getTablesRequest(sequence: 10)
         let after = try raw.exchange(next, sequence: 10)
         #expect(after.allSatisfy { $0.header.sequence == 10 })
     }

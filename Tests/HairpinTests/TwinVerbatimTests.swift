@@ -52,16 +52,28 @@ struct TwinVerbatimTests {
         return Parts.ranges(of: gen.flows(count: 700))[0].count
     }
 
-    @Test func verbatimEqualsReencoding() throws {
-        var template = Array("/tmp/ftv.XXXXXX".utf8CString)
-        guard let p = template.withUnsafeMutableBufferPointer({ b in b.baseAddress.flatMap { mkdtemp($0) } }) else {
-            throw TestFailure("mkdtemp failed")
-        }
-        let dir = String(cString: p)
-        defer { rmdir(dir) }
+    /// A twin that is not started (its encoders are what is tested), in a fresh directory;
+    /// `cleanUp` stops it and removes its files.
+    func idleTwin() throws -> (UnftTwin, cleanUp: () -> Void) {
+        let dir = try tempDirectory("ftv")
         let paths = TwinSocketPaths(directory: dir)
-        let twin = try UnftTwin(UnftTwin.Configuration(paths: paths))
-        defer { twin.stop(); unlink(paths.api); unlink(paths.hairpin) }
+        let twin: UnftTwin
+        do { twin = try UnftTwin(UnftTwin.Configuration(paths: paths)) } catch {
+            rmdir(dir)
+            throw error
+        }
+        let cleanUp = {
+            twin.stop()
+            unlink(paths.api)
+            unlink(paths.hairpin)
+            rmdir(dir)
+        }
+        return (twin, cleanUp)
+    }
+
+    @Test func verbatimEqualsReencoding() throws {
+        let (twin, cleanUp) = try idleTwin()
+        defer { cleanUp() }
         for (k, message) in requests().enumerated() {
             let bytes = try message.encoded()
             var a = try FlowTableMessage.decode(bytes).attributes
@@ -105,15 +117,8 @@ struct TwinVerbatimTests {
         // FLOWS{TABLE u32, 2 odd bytes}: nla_len 4 + 8 + 6 = 18, payload 14 bytes.
         bytes += [18, 0, 8, 0x80, 8, 0, 1, 0, 3, 0, 0, 0, 6, 0, 9, 0, 1, 2, 0, 0]
         bytes.withUnsafeMutableBytes { $0.storeBytes(of: UInt32($0.count), toByteOffset: 0, as: UInt32.self) }
-        var template = Array("/tmp/ftv.XXXXXX".utf8CString)
-        guard let p = template.withUnsafeMutableBufferPointer({ b in b.baseAddress.flatMap { mkdtemp($0) } }) else {
-            throw TestFailure("mkdtemp failed")
-        }
-        let dir = String(cString: p)
-        defer { rmdir(dir) }
-        let paths = TwinSocketPaths(directory: dir)
-        let twin = try UnftTwin(UnftTwin.Configuration(paths: paths))
-        defer { twin.stop(); unlink(paths.api); unlink(paths.hairpin) }
+        let (twin, cleanUp) = try idleTwin()
+        defer { cleanUp() }
         let built = bytes.withUnsafeBytes {
             twin.encodeEncapVerbatim(
                 command: NFL.Command.getFlows.rawValue, sequence: 1,

@@ -9,17 +9,9 @@ import LibFlowTable
 @testable import Hairpin
 import Posix
 
-private func tempDirectory() throws -> String {
-    var template = Array("/tmp/ftu.XXXXXX".utf8CString)
-    guard let p = template.withUnsafeMutableBufferPointer({ b in b.baseAddress.flatMap { mkdtemp($0) } }) else {
-        throw TestFailure("mkdtemp failed")
-    }
-    return String(cString: p)
-}
-
 @Suite("Unix SEQPACKET transport") struct UnixSocketTests {
     @Test func connectErrorsSayWhatToDo() throws {
-        let dir = try tempDirectory()
+        let dir = try tempDirectory("ftu")
         defer { rmdir(dir) }
         let path = dir + "/unft.sock"
         do {
@@ -73,7 +65,7 @@ private func tempDirectory() throws -> String {
                     api: "/tmp/elsewhere/unft.sock",
                     hairpin: "/tmp/elsewhere/hairpin.sock"))
         // prepareDirectory creates a private directory, and refuses one others may write.
-        let base = try tempDirectory()
+        let base = try tempDirectory("ftu")
         let mine = base + "/flowtrace"
         defer { rmdir(mine); rmdir(base) }
         try TwinSocketPaths.prepareDirectory(mine)

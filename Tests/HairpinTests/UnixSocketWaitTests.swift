@@ -144,11 +144,7 @@ import Posix
 
     @Test func theTwinsPrimitivesNeverBlock() throws {
         // An accepted connection, as the twin's loop has them, and a connected client.
-        var template = Array("/tmp/ftw.XXXXXX".utf8CString)
-        let dir = try #require(
-            template.withUnsafeMutableBufferPointer { b in
-                b.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) }
-            })
+        let dir = try tempDirectory("ftw")
         defer { rmdir(dir) }
         let listener = try UnixSeqpacketListener(path: dir + "/unft.sock")
         defer { listener.close() }

@@ -89,27 +89,10 @@ struct FlowTableCheckTests {
             sequence: UInt32(truncatingIfNeeded: r.next()), attributes: a)
     }
 
-    /// Offsets of every attribute header in the message (nests followed by NLA_F_NESTED).
-    static func attributeOffsets(_ bytes: [UInt8]) -> [Int] {
-        var out: [Int] = []
-        func walk(_ from: Int, _ to: Int) {
-            var off = from
-            while to - off >= 4 {
-                let len = Int(bytes[off]) | Int(bytes[off + 1]) << 8
-                guard len >= 4, off + len <= to else { return }
-                out.append(off)
-                if bytes[off + 3] & 0x80 != 0 { walk(off + 4, off + len) }
-                off += (len + 3) & ~3
-            }
-        }
-        walk(20, bytes.count)
-        return out
-    }
-
     /// One malformation of a valid message.
     static func mutate(_ bytes: [UInt8], _ r: inout SplitMix64) -> [UInt8] {
         var b = bytes
-        let attrs = attributeOffsets(b)
+        let attrs = AttributeIterator.headerOffsets(ofGenericMessage: b)
         func fixLength() {
             let n = UInt32(b.count)
             for i in 0..<4 { b[i] = UInt8(truncatingIfNeeded: n >> (8 * UInt32(i))) }

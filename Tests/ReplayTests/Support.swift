@@ -161,15 +161,22 @@ func rewrite(
         if try change(&s, reader.families) { changed += 1 }
         records.append(s)
     }
+    try writeCopy(records, interfacesOf: reader, to: destination, comment: "rewritten by a test")
+    return changed
+}
+
+/// Writes `records` to `destination` with the interfaces of the trace `reader` read: a test's
+/// edited copy of that trace.
+func writeCopy(
+    _ records: [StoredTraceRecord], interfacesOf reader: TraceReader, to destination: String, comment: String
+) throws {
     let interfaces = reader.interfaces.map {
         PcapngInterfaceInfo(name: $0.name ?? "if\($0.index)", description: $0.description)
     }
     let writer = try PcapngWriter(
-        path: destination, section: PcapngSectionInfo(comment: "rewritten by a test"),
-        interfaces: interfaces)
+        path: destination, section: PcapngSectionInfo(comment: comment), interfaces: interfaces)
     for r in records { try r.withRecord { try writer.append($0) } }
     try writer.close()
-    return changed
 }
 
 /// An edit applied once, to the first record it fits.

@@ -147,14 +147,7 @@ func dropRecords(
         }
         records.append(s)
     }
-    let interfaces = reader.interfaces.map {
-        PcapngInterfaceInfo(name: $0.name ?? "if\($0.index)", description: $0.description)
-    }
-    let writer = try PcapngWriter(
-        path: destination, section: PcapngSectionInfo(comment: "records removed by a test"),
-        interfaces: interfaces)
-    for r in records { try r.withRecord { try writer.append($0) } }
-    try writer.close()
+    try writeCopy(records, interfacesOf: reader, to: destination, comment: "records removed by a test")
     return (dropped, live)
 }
 

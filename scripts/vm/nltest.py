@@ -501,6 +501,14 @@ def expect_seq(e):
     T.next_seq += 1
 
 
+def forwarded(cmd, payload, **kw):
+    """Starts a call and returns it with the ENCAP it reached the listener as (SEQ checked)."""
+    c = Call(cmd, payload, **kw)
+    e = T.listener.next_encap()
+    expect_seq(e)
+    return c, e
+
+
 def dbg(name):
     with open(os.path.join(DEBUGFS, name)) as f:
         return int(f.read().strip())
@@ -619,10 +627,8 @@ def listener_registration():
 
 def discovery(cmd, ifindex, payload):
     L = T.listener
-    c = Call(cmd, preamble(ifindex))
-    e = L.next_encap()
+    c, e = forwarded(cmd, preamble(ifindex))
     check_encap_header(e)
-    expect_seq(e)
     check(e.raw == encap_request_bytes(cmd, e.seq, preamble(ifindex)),
           f"ENCAP request bytes differ: {e.raw.hex()}")
     expect_ack(L.answer(cmd, e.seq, 0, preamble(ifindex) + payload))
@@ -655,10 +661,8 @@ def batch(cmd, flows, strategy, answer_status, results, msg=None):
     if strategy is not None:
         payload += u32(C.NFL_FLOWS_ERROR, strategy)
     payload += nest(C.NFL_FLOWS, *flows)
-    c = Call(cmd, payload)
-    e = L.next_encap()
+    c, e = forwarded(cmd, payload)
     check_encap_header(e)
-    expect_seq(e)
     want = preamble(T.if0) + u32(C.NFL_FLOWS_ERROR, C.NFL_FLOWS_ERROR_ABORT if strategy is None else strategy) \
         + nest(C.NFL_FLOWS, *flows)
     check(e.raw == encap_request_bytes(cmd, e.seq, want), "ENCAP request bytes differ")
@@ -746,9 +750,7 @@ def get_flows_big_answer_in_parts_to_multi_pages():
     flows = [flow(1, 1000 + i, i // 10) for i in range(1200)]
     req = get_flows_request(1, 0, 0xFFFFFFFF)
     # A dump, asked with NLM_F_ACK as YNL asks: pages, NLMSG_DONE, and no ACK.
-    c = Call(C.NFL_TABLE_CMD_GET_FLOWS, req, sock=Sock(), flags=F_REQUEST | F_ACK | F_DUMP)
-    e = L.next_encap()
-    expect_seq(e)
+    c, e = forwarded(C.NFL_TABLE_CMD_GET_FLOWS, req, sock=Sock(), flags=F_REQUEST | F_ACK | F_DUMP)
     check(e.raw == encap_request_bytes(C.NFL_TABLE_CMD_GET_FLOWS, e.seq, req), "GET_FLOWS ENCAP bytes")
     nparts = answer_in_parts(L, e, flows)
     check(nparts >= 3, f"only {nparts} answer parts")
@@ -774,9 +776,7 @@ def get_flows_big_answer_in_parts_to_multi_pages():
     # the socket gets its own answer.
     left = c.sock.drain(0.3)
     check(not left, f"after the dump's NLMSG_DONE: {left}")
-    c2 = Call(C.NFL_TABLE_CMD_GET_TABLES, preamble(T.if0), sock=c.sock)
-    e = L.next_encap()
-    expect_seq(e)
+    c2, e = forwarded(C.NFL_TABLE_CMD_GET_TABLES, preamble(T.if0), sock=c.sock)
     expect_ack(L.answer(e.cmd, e.seq, 0, preamble(T.if0) + tables_payload()))
     replies, fin = c2.result()
     expect_ack(fin)
@@ -789,9 +789,7 @@ def get_flows_do_one_reply_or_emsgsize():
     L = T.listener
     # A do: one reply (flags 0) with every flow, then the ACK.
     flows = [flow(1, 100 + i, i) for i in range(200)]
-    c = Call(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(1))
-    e = L.next_encap()
-    expect_seq(e)
+    c, e = forwarded(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(1))
     answer_in_parts(L, e, flows)
     replies, fin = c.result()
     expect_ack(fin)
@@ -803,9 +801,7 @@ def get_flows_do_one_reply_or_emsgsize():
     c.sock.close()
     # More than one FLOWS nest holds: EMSGSIZE, asking for a dump.
     flows = [flow(1, 1000 + i, i // 10) for i in range(1200)]
-    c = Call(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(1))
-    e = L.next_encap()
-    expect_seq(e)
+    c, e = forwarded(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(1))
     answer_in_parts(L, e, flows)
     replies, fin = c.result()
     expect_error(fin, errno.EMSGSIZE, "ask for a dump (NLM_F_DUMP)")
@@ -822,9 +818,7 @@ def get_flows_do_one_reply_or_emsgsize():
 def get_flows_reply_larger_than_rcvbuf_enobufs():
     L = T.listener
     flows = [flow(2, i + 1, 1) for i in range(400)]
-    c = Call(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(2), sock=Sock(small_rcvbuf=16384))
-    e = L.next_encap()
-    expect_seq(e)
+    c, e = forwarded(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(2), sock=Sock(small_rcvbuf=16384))
     answer_in_parts(L, e, flows)
     replies, fin = c.result()
     expect_error(fin, errno.ENOBUFS, "SO_RCVBUF")
@@ -835,9 +829,7 @@ def get_flows_reply_larger_than_rcvbuf_enobufs():
 @test
 def get_flows_empty_answer_one_page():
     L = T.listener
-    c = Call(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(3), flags=F_REQUEST | F_DUMP)
-    e = L.next_encap()
-    expect_seq(e)
+    c, e = forwarded(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(3), flags=F_REQUEST | F_DUMP)
     expect_ack(L.answer(e.cmd, e.seq, 0, preamble(T.if0) + nest(C.NFL_FLOWS)))
     replies, fin = c.result()
     check(fin.type == NLMSG_DONE and len(replies) == 1, f"replies {replies} then {fin}")
@@ -848,9 +840,7 @@ def get_flows_empty_answer_one_page():
 @test
 def get_flows_unknown_table_status():
     L = T.listener
-    c = Call(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(77))
-    e = L.next_encap()
-    expect_seq(e)
+    c, e = forwarded(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(77))
     expect_ack(L.answer(e.cmd, e.seq, errno.ENOENT, msg="table 77 does not exist"))
     replies, fin = c.result()
     expect_error(fin, errno.ENOENT, "table 77 does not exist")
@@ -864,9 +854,7 @@ def get_flows_dump_failure_is_an_error_with_text():
     # (unft_flows_start answers it itself: 6.1 gives a dump's start no extended ack): the
     # listener's error, and a request refused before it is forwarded (selector without TABLE).
     L = T.listener
-    c = Call(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(77), flags=F_REQUEST | F_ACK | F_DUMP)
-    e = L.next_encap()
-    expect_seq(e)
+    c, e = forwarded(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(77), flags=F_REQUEST | F_ACK | F_DUMP)
     expect_ack(L.answer(e.cmd, e.seq, errno.ENOENT, msg="table 77 does not exist"))
     replies, fin = c.result()
     check(not replies, f"pages before the error: {replies}")
@@ -940,9 +928,7 @@ def set_flows_parts_with_small_budget_knob():
 def answer_parts_out_of_order_einval():
     L = T.listener
     failed0 = dbg("failed")
-    c = Call(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(1))
-    e = L.next_encap()
-    expect_seq(e)
+    c, e = forwarded(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(1))
     fin = L.answer(e.cmd, e.seq, 0, preamble(T.if0) + nest(C.NFL_FLOWS, flow(1, 1, 1)), part=1, more=True)
     expect_error(fin, errno.EINVAL, "part 1 arrived, part 0 was expected")
     replies, cfin = c.result()
@@ -956,9 +942,7 @@ def answer_parts_out_of_order_einval():
 @test
 def answer_wrong_cmd_einval():
     L = T.listener
-    c = Call(C.NFL_TABLE_CMD_GET_ACTIONS, preamble(T.if0))
-    e = L.next_encap()
-    expect_seq(e)
+    c, e = forwarded(C.NFL_TABLE_CMD_GET_ACTIONS, preamble(T.if0))
     expect_error(L.answer(C.NFL_TABLE_CMD_GET_TABLES, e.seq, 0, preamble(T.if0)), errno.EINVAL, "CMD")
     _, fin = c.result()
     expect_error(fin, errno.EINVAL, "the request had")
@@ -968,18 +952,14 @@ def answer_wrong_cmd_einval():
 @test
 def malformed_answer_fails_call_einval():
     L = T.listener
-    c = Call(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(1))
-    e = L.next_encap()
-    expect_seq(e)
+    c, e = forwarded(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(1))
     bad = nest(C.NFL_FLOW, u32(C.NFL_ATTR_TABLE, 1), u32(C.NFL_ATTR_PRIORITY, 1))
     fin = L.answer(e.cmd, e.seq, 0, preamble(T.if0) + nest(C.NFL_FLOWS, bad))
     expect_error(fin, errno.EINVAL, "ENCAP.ATTR.FLOWS.FLOW[0] at byte")
     _, cfin = c.result()
     expect_error(cfin, errno.EINVAL, "required attribute UID is missing")
     c.sock.close()
-    c = Call(C.NFL_TABLE_CMD_GET_TABLES, preamble(T.if0))
-    e = L.next_encap()
-    expect_seq(e)
+    c, e = forwarded(C.NFL_TABLE_CMD_GET_TABLES, preamble(T.if0))
     expect_error(L.answer(e.cmd, e.seq, 5000), errno.EINVAL, "not an errno")
     _, cfin = c.result()
     expect_error(cfin, errno.EINVAL, "STATUS 5000")
@@ -992,9 +972,7 @@ def timeout_then_late_answer_enoent():
     t0 = dbg("timeouts")
     set_timeout(300)
     try:
-        c = Call(C.NFL_TABLE_CMD_GET_ACTIONS, preamble(T.if0))
-        e = L.next_encap()
-        expect_seq(e)
+        c, e = forwarded(C.NFL_TABLE_CMD_GET_ACTIONS, preamble(T.if0))
         _, fin = c.result()
         expect_error(fin, errno.ETIMEDOUT, "did not answer in time")
         check(0.25 <= c.elapsed < 3.0, f"ETIMEDOUT after {c.elapsed:.3f} s with timeout_ms 300")
@@ -1029,9 +1007,7 @@ def answers_without_ack():
     gets nothing back and completes the call; a refused one still gets its error."""
     L = T.listener
     answers0 = dbg("answers")
-    c = Call(C.NFL_TABLE_CMD_GET_TABLES, preamble(T.if0))
-    e = L.next_encap()
-    expect_seq(e)
+    c, e = forwarded(C.NFL_TABLE_CMD_GET_TABLES, preamble(T.if0))
     nlseq = L.answer(e.cmd, e.seq, 0, preamble(T.if0) + tables_payload(), ack=False)
     replies, fin = c.result()
     expect_ack(fin)
@@ -1040,9 +1016,7 @@ def answers_without_ack():
     check(dbg("answers") == answers0 + 1, "debugfs answers counter")
     c.sock.close()
     # In two parts: neither part is ACKed.
-    c = Call(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(1))
-    e = L.next_encap()
-    expect_seq(e)
+    c, e = forwarded(C.NFL_TABLE_CMD_GET_FLOWS, get_flows_request(1))
     s0 = L.answer(e.cmd, e.seq, 0, preamble(T.if0) + nest(C.NFL_FLOWS, flow(1, 1, 1)), part=0, more=True, ack=False)
     s1 = L.answer(e.cmd, e.seq, 0, preamble(T.if0) + nest(C.NFL_FLOWS, flow(1, 2, 2)), part=1, ack=False)
     replies, fin = c.result()
@@ -1057,9 +1031,7 @@ def answers_without_ack():
     nlseq = L.answer(C.NFL_TABLE_CMD_GET_TABLES, 999998, 0, preamble(T.if0), ack=False)
     expect_error(L.next(lambda m: m.seq == nlseq, 5.0), errno.ENOENT, "999998")
     # A broken answer without NLM_F_ACK: -EINVAL to the listener and the caller.
-    c = Call(C.NFL_TABLE_CMD_GET_ACTIONS, preamble(T.if0))
-    e = L.next_encap()
-    expect_seq(e)
+    c, e = forwarded(C.NFL_TABLE_CMD_GET_ACTIONS, preamble(T.if0))
     nlseq = L.answer(C.NFL_TABLE_CMD_GET_TABLES, e.seq, 0, preamble(T.if0), ack=False)
     expect_error(L.next(lambda m: m.seq == nlseq, 5.0), errno.EINVAL, "CMD")
     _, fin = c.result()
@@ -1071,9 +1043,7 @@ def answers_without_ack():
 @test
 def answer_from_other_socket_eperm():
     L = T.listener
-    c = Call(C.NFL_TABLE_CMD_GET_HDR_GRAPH, preamble(T.if0))
-    e = L.next_encap()
-    expect_seq(e)
+    c, e = forwarded(C.NFL_TABLE_CMD_GET_HDR_GRAPH, preamble(T.if0))
     stranger = Sock()
     graph = nest(C.NFL_HEADER_GRAPH)
     expect_error(L.answer(e.cmd, e.seq, 0, preamble(T.if0) + graph, sock=stranger), errno.EPERM,
@@ -1201,9 +1171,7 @@ def listener_closed_mid_call_enotconn():
     L = T.listener
     lost0 = dbg("listener_lost")
     check(open(PARAM_TIMEOUT).read().strip() == "5000", "timeout_ms is not 5000")
-    c = Call(C.NFL_TABLE_CMD_GET_TABLES, preamble(T.if0))
-    e = L.next_encap()
-    expect_seq(e)
+    c, e = forwarded(C.NFL_TABLE_CMD_GET_TABLES, preamble(T.if0))
     t0 = time.monotonic()
     L.close()
     T.listener = None

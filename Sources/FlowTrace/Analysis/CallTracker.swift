@@ -50,6 +50,15 @@ public struct CallEvent: Sendable {
     public var netlinkProtocol: UInt16 = NetlinkPseudoHeader.protocolGeneric
 
     public init() {}
+
+    /// The message is an answer of the call whose request was frame `frame` at `start`.
+    @inline(__always)
+    mutating func answers(call: Int, command: UInt8, frame: Int, start: UInt64, at timestamp: UInt64) {
+        self.call = call
+        self.command = command
+        requestFrame = frame
+        latency = timestamp >= start ? timestamp - start : 0
+    }
 }
 
 public struct CallTracker {
@@ -327,10 +336,7 @@ public struct CallTracker {
             return
         }
         let c = apiCalls.value(at: slot)
-        e.call = c.call
-        e.command = c.command
-        e.requestFrame = c.frame
-        e.latency = timestamp >= c.start ? timestamp - c.start : 0
+        e.answers(call: c.call, command: c.command, frame: c.frame, start: c.start, at: timestamp)
         if role == .apiFinal || (role == .apiDone && c.dump) {
             e.final = true
             unqueue(c)
@@ -383,10 +389,7 @@ public struct CallTracker {
             return
         }
         let c = encapCalls.value(at: slot)
-        e.call = c.call
-        e.command = c.command
-        e.requestFrame = c.frame
-        e.latency = timestamp >= c.start ? timestamp - c.start : 0
+        e.answers(call: c.call, command: c.command, frame: c.frame, start: c.start, at: timestamp)
         if !s.more {
             e.final = true
             encapCalls.remove(slot: slot)

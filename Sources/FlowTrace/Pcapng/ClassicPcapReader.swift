@@ -49,17 +49,12 @@ public final class ClassicPcapReader {
     private func fail(_ message: String, at offset: UInt64, _ kind: TraceFileError.Kind = .malformed) -> TraceFileError
     {
         finished = true
-        input.closeFile()
-        return TraceFileError(kind, message, path: input.name, offset: offset)
+        return input.stop(message, at: offset, kind)
     }
 
     private func truncated(declaredLength: UInt64?) {
-        let start = input.position
-        truncation = TraceTruncation(
-            fileEnd: start + UInt64(input.available), blockOffset: start,
-            blockType: nil, declaredLength: declaredLength)
+        truncation = input.stopTruncated(blockType: nil, declaredLength: declaredLength)
         finished = true
-        input.closeFile()
     }
 
     /// Reads the file header; called by the first `next()` if not before.

@@ -253,17 +253,12 @@ public final class PcapngReader {
     private func fail(_ message: String, at offset: UInt64, _ kind: TraceFileError.Kind = .malformed) -> TraceFileError
     {
         finished = true
-        input.closeFile()
-        return TraceFileError(kind, message, path: input.name, offset: offset)
+        return input.stop(message, at: offset, kind)
     }
 
     private func truncated(blockType: UInt32?, declaredLength: UInt64?) {
-        let start = input.position
-        truncation = TraceTruncation(
-            fileEnd: start + UInt64(input.available), blockOffset: start,
-            blockType: blockType, declaredLength: declaredLength)
+        truncation = input.stopTruncated(blockType: blockType, declaredLength: declaredLength)
         finished = true
-        input.closeFile()
     }
 
     /// Reads one block; returns a packet if it was one.

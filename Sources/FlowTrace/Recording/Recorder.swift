@@ -127,26 +127,8 @@ public final class Recorder: @unchecked Sendable {
             section: .thisHost(comment: sessionComment),
             interfaces: interfaces, flush: flush, rotation: rotation,
             preamble: { w in
-                var nl = NetlinkWriter(capacity: 512)
-                let t = PcapngWriter.now()
-                for f in fams {
-                    nl.reset()
-                    Controller.newFamily(f, sequence: 0, port: 0, into: &nl)
-                    try nl.withUnsafeBytes { raw in
-                        try w.append(
-                            TraceRecord(
-                                timestamp: t, leg: .hairpin, direction: .toUser, interface: Recorder.hairpinInterface,
-                                netlink: raw, synthetic: true, comment: "family \(f.name) is id \(f.id)"))
-                    }
-                }
-                for m in snapshot?() ?? [] {
-                    try m.bytes.withUnsafeBytes { raw in
-                        try w.append(
-                            TraceRecord(
-                                timestamp: t, leg: .hairpin, direction: m.direction,
-                                interface: Recorder.hairpinInterface, netlink: raw, synthetic: true))
-                    }
-                }
+                try Recorder.writePreamble(
+                    w, families: fams, snapshot: snapshot?() ?? [], timestamp: PcapngWriter.now())
             })
         halfRecords = max(1, flush.maxRecords / 2)
         halfBytes = max(1, flush.maxBytes / 2)
@@ -226,6 +208,33 @@ public final class Recorder: @unchecked Sendable {
         } else if half.pointee.records >= halfRecords || half.pointee.used >= halfBytes, !inFlight, !handedOver {
             // Full: hand it over now, while the flusher is idle, rather than at the next record.
             handOver()
+        }
+    }
+
+    /// Writes the preamble a trace file starts with: a NEWFAMILY for each family, then the
+    /// state snapshot, all synthetic records on the hairpin interface at `timestamp`.
+    public static func writePreamble(
+        _ w: PcapngWriter, families: [Controller.Family],
+        snapshot: [(direction: TraceDirection, bytes: [UInt8])], timestamp: UInt64
+    ) throws {
+        var nl = NetlinkWriter(capacity: 512)
+        for f in families {
+            nl.reset()
+            Controller.newFamily(f, sequence: 0, port: 0, into: &nl)
+            try nl.withUnsafeBytes { raw in
+                try w.append(
+                    TraceRecord(
+                        timestamp: timestamp, leg: .hairpin, direction: .toUser, interface: hairpinInterface,
+                        netlink: raw, synthetic: true, comment: "family \(f.name) is id \(f.id)"))
+            }
+        }
+        for m in snapshot {
+            try m.bytes.withUnsafeBytes { raw in
+                try w.append(
+                    TraceRecord(
+                        timestamp: timestamp, leg: .hairpin, direction: m.direction,
+                        interface: hairpinInterface, netlink: raw, synthetic: true))
+            }
         }
     }
 

@@ -47,6 +47,22 @@ final class ChunkedInput {
         closed = true
     }
 
+    /// Ends the reading at bad bytes at `offset`: closes the file; the error names it.
+    func stop(_ message: String, at offset: UInt64, _ kind: TraceFileError.Kind) -> TraceFileError {
+        closeFile()
+        return TraceFileError(kind, message, path: name, offset: offset)
+    }
+
+    /// Ends the reading at a block (or record) cut short at the current position: closes the
+    /// file and says where the cut is.
+    func stopTruncated(blockType: UInt32?, declaredLength: UInt64?) -> TraceTruncation {
+        let cut = TraceTruncation(
+            fileEnd: position + UInt64(available), blockOffset: position,
+            blockType: blockType, declaredLength: declaredLength)
+        closeFile()
+        return cut
+    }
+
     /// Bytes available from the current position without reading.
     @inline(__always) var available: Int { end - start }
 

@@ -67,13 +67,7 @@ public final class GenlSocketTransport: BufferReceivingTransport {
     /// Messages the kernel could not queue for us (the receive buffer was full). Netlink reports
     /// them as one ENOBUFS on the next recv; the lost message's call then times out.
     @exclusivity(unchecked) public private(set) var overruns = 0
-    /// The socket's SO_RCVTIMEO now, in seconds; nil: none (a blocking recv waits until a
-    /// packet comes, the kernel's default). Changed only when a wait needs another bound: the
-    /// listener asks for the same poll interval on every receive, so its waits cost no
-    /// setsockopt.
-    @exclusivity(unchecked) private var receiveTimeout: Double?
-    /// Set when SO_RCVTIMEO cannot be set: waits then go through poll(2).
-    @exclusivity(unchecked) private var pollForWaits = false
+    @exclusivity(unchecked) private var bound = ReceiveBound()
     /// Receive and send buffer sizes the kernel granted (SO_RCVBUF / SO_SNDBUF read back).
     public private(set) var receiveBufferBytes: Int32 = 0
     public private(set) var sendBufferBytes: Int32 = 0
@@ -170,7 +164,7 @@ public final class GenlSocketTransport: BufferReceivingTransport {
     func send(_ packet: UnsafeRawBufferPointer, toPort port: UInt32) throws(TransportError) {
         guard socket != nil, fileDescriptor >= 0 else { throw .closed }
         guard let base = packet.baseAddress, packet.count > 0 else { throw .system("sendto", EINVAL) }
-        let deadline = sendTimeout.map { MonotonicClock.now() + MonotonicClock.nanoseconds($0) }
+        let deadline = WaitDeadline(sendTimeout)
         var peer = sockaddr_nl()
         peer.nl_family = sa_family_t(AF_NETLINK)
         peer.nl_pid = port
@@ -191,12 +185,7 @@ public final class GenlSocketTransport: BufferReceivingTransport {
             switch e {
             case EINTR: continue
             case EAGAIN, EWOULDBLOCK, ENOBUFS:
-                var remaining: Double? = nil
-                if let deadline {
-                    let now = MonotonicClock.now()
-                    guard now < deadline else { throw .timedOut }
-                    remaining = Double(deadline - now) / 1e9
-                }
+                let remaining = try deadline.remaining()
                 _ = try UnixSocketSupport.wait(fileDescriptor, events: Int16(POLLOUT), timeout: remaining)
                 // A netlink socket polls writable even when the kernel is short of memory
                 // (ENOBUFS): a short pause keeps the retry from spinning.
@@ -214,26 +203,26 @@ public final class GenlSocketTransport: BufferReceivingTransport {
     /// A wait is one blocking recv(2) bounded by SO_RCVTIMEO, not a recv that finds nothing
     /// followed by poll(2) and another recv: the listener's idle wait for the next ENCAP is then
     /// the one system call that also receives it. When the socket's SO_RCVTIMEO does not fit
-    /// the wait (`receiveTimeoutFits`), a first recv with MSG_DONTWAIT looks before the bound is
+    /// the wait (`ReceiveBound.fits`), a first recv with MSG_DONTWAIT looks before the bound is
     /// changed: a client's answer is already queued when its send returns, so a client pays
     /// one recv per packet and no setsockopt. `timeout` 0 never waits.
     public func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Double?) throws(TransportError) -> Int {
         guard fileDescriptor >= 0 else { throw .closed }
-        let deadline = timeout.map { MonotonicClock.now() + MonotonicClock.nanoseconds($0) }
+        let deadline = WaitDeadline(timeout)
         // The first attempt is measured against `timeout` itself, so a caller that always asks
         // for the same bound (the listener's poll interval) finds SO_RCVTIMEO already right.
         var remaining = timeout.map { max($0, 0) }
         var first = true
         while true {
             let wait: Bool
-            if remaining == 0 || pollForWaits {
+            if remaining == 0 || bound.pollForWaits {
                 wait = false
-            } else if receiveTimeoutFits(remaining) {
+            } else if bound.fits(remaining) {
                 wait = true
             } else if first {
                 wait = false
             } else {
-                wait = setReceiveTimeout(remaining)
+                wait = bound.set(fileDescriptor, remaining)
             }
             first = false
             let n = recv(
@@ -252,37 +241,13 @@ public final class GenlSocketTransport: BufferReceivingTransport {
                 default: throw .system("recv", errno)
                 }
             }
-            if let deadline {
-                let now = MonotonicClock.now()
-                guard now < deadline else { throw .timedOut }
-                remaining = Double(deadline - now) / 1e9
-            }
-            if pollForWaits {
+            remaining = try deadline.remaining()
+            if bound.pollForWaits {
                 if try !UnixSocketSupport.wait(fileDescriptor, events: Int16(POLLIN), timeout: remaining) {
                     throw .timedOut
                 }
             }
         }
-    }
-
-    /// Whether a recv(2) blocking for the socket's SO_RCVTIMEO is a right wait for `remaining`
-    /// seconds (nil: forever): never longer, and not so much shorter that it wakes for nothing
-    /// more than once.
-    private func receiveTimeoutFits(_ remaining: Double?) -> Bool {
-        guard let remaining else { return receiveTimeout == nil }
-        guard let current = receiveTimeout else { return false }
-        return current <= remaining && current >= remaining / 2
-    }
-
-    /// Sets SO_RCVTIMEO to `seconds` (nil: none). False, and waits go through poll(2) from then
-    /// on, if the kernel refuses.
-    private func setReceiveTimeout(_ seconds: Double?) -> Bool {
-        if !UnixSocketSupport.setReceiveTimeout(fileDescriptor, seconds) {
-            pollForWaits = true
-            return false
-        }
-        receiveTimeout = seconds
-        return true
     }
 
     /// Closes the socket (libnl frees it). For the listener this is what unft notices

@@ -175,6 +175,59 @@ enum UnixSocketSupport {
     }
 }
 
+/// The end of a wait on the monotonic clock, for the sockets' send and receive loops.
+struct WaitDeadline {
+    /// nil: the wait has no end.
+    let end: UInt64?
+
+    /// `timeout` seconds from now; nil waits forever.
+    @inline(__always)
+    init(_ timeout: Double?) {
+        end = timeout.map { MonotonicClock.now() + MonotonicClock.nanoseconds($0) }
+    }
+
+    /// Seconds left (nil: forever); `.timedOut` once the end has come.
+    @inline(__always)
+    func remaining() throws(TransportError) -> Double? {
+        guard let end else { return nil }
+        let now = MonotonicClock.now()
+        guard now < end else { throw .timedOut }
+        return Double(end - now) / 1e9
+    }
+}
+
+/// A socket's SO_RCVTIMEO as last set, so a receive sets it only when a wait needs another
+/// bound: a caller that asks for about the same timeout on every receive (a client's per-call
+/// timeout, a listener's poll interval) costs no setsockopt.
+struct ReceiveBound {
+    /// SO_RCVTIMEO now, in seconds; nil: none (the kernel's default, a blocking recv waits
+    /// until a packet comes).
+    private(set) var seconds: Double?
+    /// Set when SO_RCVTIMEO cannot be set: waits then go through poll(2).
+    private(set) var pollForWaits = false
+
+    /// Whether a recv(2) blocking for the bound is a right wait for `remaining` seconds (nil:
+    /// forever): never longer, and not so much shorter that the poll for the rest is more than
+    /// half the wait.
+    @inline(__always)
+    func fits(_ remaining: Double?) -> Bool {
+        guard let remaining else { return seconds == nil }
+        guard let current = seconds else { return false }
+        return current <= remaining && current >= remaining / 2
+    }
+
+    /// Sets SO_RCVTIMEO on `fd` to `seconds` (nil: none). False, and waits go through poll(2)
+    /// from then on, if the kernel refuses.
+    mutating func set(_ fd: Int32, _ seconds: Double?) -> Bool {
+        guard UnixSocketSupport.setReceiveTimeout(fd, seconds) else {
+            pollForWaits = true
+            return false
+        }
+        self.seconds = seconds
+        return true
+    }
+}
+
 /// One connected SEQPACKET socket: a client's connection to the twin, or one the twin accepted.
 /// The descriptor is blocking; what must not wait (`trySend`, `tryReceive`: the twin's poll
 /// loop over all its connections) says MSG_DONTWAIT. A `receive` that has to wait sleeps in
@@ -192,12 +245,7 @@ public final class UnixSeqpacketConnection: BufferReceivingTransport {
     public let path: String
     /// How long a blocking `send` waits for room before it fails with `.timedOut`; nil forever.
     @exclusivity(unchecked) public var sendTimeout: Double? = 30
-    /// The socket's SO_RCVTIMEO now, in seconds; nil: none (the kernel's default). Changed only
-    /// when a wait needs another bound (`receiveTimeoutFits`), so a client or listener that asks
-    /// for about the same timeout on every receive costs no setsockopt.
-    @exclusivity(unchecked) private var receiveTimeout: Double?
-    /// Set when SO_RCVTIMEO cannot be set: waits then go through poll(2).
-    @exclusivity(unchecked) private var pollForWaits = false
+    @exclusivity(unchecked) private var bound = ReceiveBound()
 
     /// `fd` must be blocking (socket(2), socketpair(2) and accept(2) make it so): O_NONBLOCK
     /// would turn every waiting recv into EAGAIN.
@@ -294,7 +342,7 @@ public final class UnixSeqpacketConnection: BufferReceivingTransport {
     // MARK: MessageTransport
 
     public func send(_ packet: UnsafeRawBufferPointer) throws(TransportError) {
-        let deadline = sendTimeout.map { MonotonicClock.now() + MonotonicClock.nanoseconds($0) }
+        let deadline = WaitDeadline(sendTimeout)
         while true {
             switch trySend(packet) {
             case .done(let n):
@@ -305,12 +353,7 @@ public final class UnixSeqpacketConnection: BufferReceivingTransport {
             case .failed(let e): throw .system("send", e)
             case .truncated: throw .system("send", EMSGSIZE)
             case .wouldBlock:
-                var remaining: Double? = nil
-                if let deadline {
-                    let now = MonotonicClock.now()
-                    guard now < deadline else { throw .timedOut }
-                    remaining = Double(deadline - now) / 1e9
-                }
+                let remaining = try deadline.remaining()
                 _ = try UnixSocketSupport.wait(fileDescriptor, events: Int16(POLLOUT), timeout: remaining)
             }
         }
@@ -328,18 +371,18 @@ public final class UnixSeqpacketConnection: BufferReceivingTransport {
     /// the bound as it is. `timeout` 0 never waits.
     public func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Double?) throws(TransportError) -> Int {
         guard fileDescriptor >= 0 else { throw .closed }
-        let deadline = timeout.map { MonotonicClock.now() + MonotonicClock.nanoseconds($0) }
+        let deadline = WaitDeadline(timeout)
         var remaining = timeout.map { max($0, 0) }
         // A blocking recv ran out of its bound in this call: the rest is waited for with poll.
         var boundSpent = false
         while true {
             let block: Bool
-            if remaining == 0 || pollForWaits || boundSpent {
+            if remaining == 0 || bound.pollForWaits || boundSpent {
                 block = false
-            } else if receiveTimeoutFits(remaining) {
+            } else if bound.fits(remaining) {
                 block = true
             } else {
-                block = setReceiveTimeout(remaining.map { $0 * Self.boundFraction })
+                block = bound.set(fileDescriptor, remaining.map { $0 * Self.boundFraction })
             }
             let n = recv(
                 fileDescriptor, buffer.baseAddress, buffer.count,
@@ -354,12 +397,8 @@ public final class UnixSeqpacketConnection: BufferReceivingTransport {
             case ECONNRESET, ENOTCONN, EPIPE: throw .closed
             default: throw .system("recv", errno)
             }
-            if let deadline {
-                let now = MonotonicClock.now()
-                guard now < deadline else { throw .timedOut }
-                remaining = Double(deadline - now) / 1e9
-            }
-            if pollForWaits || boundSpent {
+            remaining = try deadline.remaining()
+            if bound.pollForWaits || boundSpent {
                 if try !UnixSocketSupport.wait(fileDescriptor, events: Int16(POLLIN), timeout: remaining) {
                     throw .timedOut
                 }
@@ -368,28 +407,8 @@ public final class UnixSeqpacketConnection: BufferReceivingTransport {
     }
 
     /// SO_RCVTIMEO is set to this share of the wait that needs a new bound: waits from the bound
-    /// up to twice it then fit (`receiveTimeoutFits`) without another setsockopt.
+    /// up to twice it then fit (`ReceiveBound.fits`) without another setsockopt.
     static let boundFraction = 0.875
-
-    /// Whether a recv(2) blocking for the socket's SO_RCVTIMEO is a right wait for `remaining`
-    /// seconds (nil: forever): never longer, and not so much shorter that the poll for the rest
-    /// is more than half the wait.
-    private func receiveTimeoutFits(_ remaining: Double?) -> Bool {
-        guard let remaining else { return receiveTimeout == nil }
-        guard let current = receiveTimeout else { return false }
-        return current <= remaining && current >= remaining / 2
-    }
-
-    /// Sets SO_RCVTIMEO to `seconds` (nil: none). False, and waits go through poll(2) from then
-    /// on, if the kernel refuses.
-    private func setReceiveTimeout(_ seconds: Double?) -> Bool {
-        guard UnixSocketSupport.setReceiveTimeout(fileDescriptor, seconds) else {
-            pollForWaits = true
-            return false
-        }
-        receiveTimeout = seconds
-        return true
-    }
 
     public func close() {
         if fileDescriptor >= 0 {

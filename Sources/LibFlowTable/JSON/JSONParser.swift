@@ -428,6 +428,17 @@ public struct JSONParser {
         }
     }
 
+    /// Steps over a value and the comma after it, to the next member or element: false at the
+    /// end of the container or at bytes that are not JSON.
+    private mutating func skipValueAndComma() -> Bool {
+        guard (try? parseValue()) != nil else { return false }
+        skipWhitespace()
+        guard pos < buf.count, buf[pos] == UInt8(ascii: ",") else { return false }
+        pos += 1
+        skipWhitespace()
+        return true
+    }
+
     private mutating func locate(_ components: ArraySlice<JSONPath.Component>, pointsAtKey: Bool) -> Int? {
         guard let first = components.first else { return pos }
         let rest = components.dropFirst()
@@ -440,11 +451,7 @@ public struct JSONParser {
             var i = 0
             while pos < buf.count, buf[pos] != UInt8(ascii: "]") {
                 if i == target { return locate(rest, pointsAtKey: pointsAtKey) }
-                guard (try? parseValue()) != nil else { return nil }
-                skipWhitespace()
-                guard pos < buf.count, buf[pos] == UInt8(ascii: ",") else { return nil }
-                pos += 1
-                skipWhitespace()
+                guard skipValueAndComma() else { return nil }
                 i += 1
             }
             return nil
@@ -466,11 +473,7 @@ public struct JSONParser {
                 if i == target {
                     return rest.isEmpty && pointsAtKey ? keyStart : locate(rest, pointsAtKey: pointsAtKey)
                 }
-                guard (try? parseValue()) != nil else { return nil }
-                skipWhitespace()
-                guard pos < buf.count, buf[pos] == UInt8(ascii: ",") else { return nil }
-                pos += 1
-                skipWhitespace()
+                guard skipValueAndComma() else { return nil }
                 i += 1
             }
             return nil
