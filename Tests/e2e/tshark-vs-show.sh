@@ -7,13 +7,8 @@
 # without) included; and each kind of difference is found: an enum's number, a flags word, a bit
 # field that contradicts its word, a zero-valued field only tshark shows.
 set -euo pipefail
-bin="${FLOWTRACE_BIN:?}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-ft="$bin/flowtrace"
-source "$root/Tests/e2e/lib/daemon.bash"   # $tmp, fail
-command -v tshark >/dev/null || fail "tshark is not installed (scripts/install-deps.sh installs it)"
-export HOME="$tmp/home"; mkdir -p "$HOME"
-unset XDG_CACHE_HOME FLOWTRACE_LINUX_SRC FLOWTRACE_SPEC_PATH
+source "$root/Tests/e2e/lib/tshark.bash"   # $ft, $tmp, fail; a clean HOME and spec path
 specs="$root/Tests/Fixtures/kernel-specs"
 cap="$root/Tests/Fixtures/captures/netdevsim-6.12.pcapng"
 compare=(python3 "$root/scripts/vm/tshark-vs-show.py" --spec-dir "$root/spec" --spec-dir "$specs")
