@@ -234,8 +234,9 @@ public final class YNLSpecLibrary: @unchecked Sendable {
 
     /// Indexes every *.yaml of the folders; specs are parsed when used. A folder the user named
     /// that cannot be read is an error in the list (as a bad spec is). `report` hears of each
-    /// spec that fails to load when it is first used (the file and the error naming its key);
-    /// it is called with the library's lock held, so it must not call back into the library.
+    /// folder or spec the index cannot read at once, and of each spec that fails to load when it
+    /// is first used (the file and the error naming its key); it may be called with the
+    /// library's lock held, so it must not call back into the library.
     public static func load(
         _ directories: [YNLSpecDirectory], report: (@Sendable (_ file: String, _ error: String) -> Void)? = nil
     ) -> YNLSpecLibrary {
@@ -269,6 +270,9 @@ public final class YNLSpecLibrary: @unchecked Sendable {
                 }
             }
         }
+        // What the index could not read is said now: a folder the user mistyped, a spec whose
+        // YAML does not parse (the lazy parse reports the rest when their family is used).
+        for e in errors { report?(e.file, e.error) }
         return YNLSpecLibrary(
             directories: directories, entries: entries, indexErrors: errors, parsed: parsed, report: report)
     }
