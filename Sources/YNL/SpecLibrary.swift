@@ -287,20 +287,29 @@ public final class YNLSpecLibrary: @unchecked Sendable {
         var protonum: Int?
         var lineStart = 0
         var content = false
+        // Every line of every spec on the path is looked at: no allocation per line.
+        func starts3(_ line: ArraySlice<UInt8>, _ c: UInt8) -> Bool {
+            let s = line.startIndex
+            return line.count >= 3 && line[s] == c && line[s + 1] == c && line[s + 2] == c
+        }
         while lineStart < bytes.count {
-            var end = lineStart
-            while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+            let end = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
             let line = bytes[lineStart..<end]
             lineStart = end + 1
+            guard let first = line.first else { continue }
+            // Most lines are indented: nothing to read in them but that the document has content.
+            if first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
+                content = true
+                continue
+            }
             // The first document only: a `---` after content, or `...`, ends it.
-            if line.starts(with: Array("---".utf8)) {
+            if starts3(line, UInt8(ascii: "-")) {
                 if content { break }
                 continue
             }
-            if line.starts(with: Array("...".utf8)) { break }
-            guard let first = line.first, first != UInt8(ascii: "#"), first != UInt8(ascii: "\r") else { continue }
+            if starts3(line, UInt8(ascii: ".")) { break }
+            guard first != UInt8(ascii: "#"), first != UInt8(ascii: "\r") else { continue }
             content = true
-            guard first != UInt8(ascii: " "), first != UInt8(ascii: "\t") else { continue }
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
             let key = String(decoding: line[line.startIndex..<colon], as: UTF8.self)
             guard key == "name" || key == "protocol" || key == "protonum" else { continue }
