@@ -109,7 +109,7 @@ let package = Package(
         // Every family of a trace named and decoded from the YNL specs (show, stats): the bridge
         // between FlowTrace's records and the interpreter.
         .target(
-            name: "AnyFamily", dependencies: ["YNL", "FlowTrace", "LibFlowTable"], path: "Sources/AnyFamily",
+            name: "AnyFamily", dependencies: ["YNL", "FlowTrace", "LibFlowTable", "Posix"], path: "Sources/AnyFamily",
             swiftSettings: swift6),
         // Generates the Swift constants (and later the C header and Lua tables) from spec/*.yaml.
         .executableTarget(

@@ -55,15 +55,21 @@ struct Stats: ParsableCommand {
         var failure: Error?
         // --by-process counts in the same pass, from the call ids that pass already gives.
         stats.tracksProcesses = byProcess
-        // Specs are indexed here and parsed only for the families the trace holds.
-        let catalog = FamilyCatalog(
-            library: YNLSpecLibrary.load(
-                YNLSpecLibrary.searchPath(specDirs: specDirs),
-                report: { _, e in fputs("flowtrace stats: \(e) (its family is counted by number)\n", stderr) }))
-        // What the specs cannot say of the other families' messages, in the same pass.
+        // Specs are indexed when a family other than ours first needs them (a trace of our two
+        // families never does), and parsed only for the families the trace holds.
+        let dirs = specDirs
+        let catalog = FamilyCatalog(load: {
+            YNLSpecLibrary.load(
+                YNLSpecLibrary.searchPath(specDirs: dirs),
+                report: { _, e in fputs("flowtrace stats: \(e) (its family is counted by number)\n", stderr) })
+        })
+        // What the specs cannot say of the other families' messages, in the same pass (printed
+        // by the plain listing only).
         var coverage = SpecCoverage()
-        stats.otherFamilyRecord = { netlink, netlinkProtocol, families in
-            coverage.add(netlink, netlinkProtocol: netlinkProtocol, families: families, catalog: catalog)
+        if !byProcess && !failed {
+            stats.otherFamilyRecord = { netlink, netlinkProtocol, families in
+                coverage.add(netlink, netlinkProtocol: netlinkProtocol, families: families, catalog: catalog)
+            }
         }
         do {
             try stats.add(contentsOf: reader)
@@ -176,6 +182,12 @@ struct Stats: ParsableCommand {
         mutating func add(
             _ netlink: UnsafeRawBufferPointer, netlinkProtocol: UInt16, families: FamilyTable, catalog: FamilyCatalog
         ) {
+            // nlctrl is read by FlowTrace itself (show does not decode it with a spec either).
+            if netlinkProtocol == NetlinkPseudoHeader.protocolGeneric, netlink.count >= Netlink.headerLength,
+                netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == Controller.familyID
+            {
+                return
+            }
             var it = NetlinkMessageIterator(netlink)
             while let m = try? it.next() {
                 switch catalog.decode(m, protocol: netlinkProtocol, families: families) {
