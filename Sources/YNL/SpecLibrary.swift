@@ -11,6 +11,7 @@
 // keys the line scan cannot read is parsed at once.
 
 import Foundation
+import Posix
 
 public struct YNLSpecDirectory: Sendable, Equatable {
     public var path: String
@@ -50,7 +51,7 @@ public final class YNLSpecLibrary: @unchecked Sendable {
     let report: (@Sendable (_ file: String, _ error: String) -> Void)?
 
     // Guarded by `lock`: what has been parsed so far.
-    private let lock = NSLock()
+    private let lock = PosixMutex()
     private var parsed: [Int: YNLFamily] = [:]
     private var failed: [Int: String] = [:]
     private var families: [String: YNLFamily?] = [:]
