@@ -1,12 +1,13 @@
-# Helpers the VM test scripts share. Sourced once $root is set; a script then calls
-# `vm_test NAME [FOLDER...]` for the common preamble.
+# Helpers the VM test scripts share. Sourced once $root is set (and $bin, for a test of the Swift
+# tools: scripts/vm/run.sh builds them for a script that names VMTEST_BIN, so the script sets
+# bin=${VMTEST_BIN:-...} itself); a script then calls `vm_test NAME [FOLDER...]`.
 
-# vm_test NAME [FOLDER...]: the binaries ($bin, $ft, $ctl, $hpd), $res, $py, $dbg, $work
+# vm_test NAME [FOLDER...]: the tools in $bin ($ft, $ctl, $hpd), $res, $py, $dbg, $work
 # (/tmp/NAME, made with each FOLDER below it), fail=0, the start time $t0 and the pids to kill
 # (pids). bad prints "NAME: FAIL: ..." and sets fail.
 vm_test() {
 	vm_test_name=$1; shift
-	bin=${VMTEST_BIN:-$root/.build/debug}
+	bin=${bin:-$root/.build/debug}
 	res=${VMTEST_RESULTS:?VMTEST_RESULTS is not set}
 	py=/usr/bin/python3
 	ft=$bin/flowtrace

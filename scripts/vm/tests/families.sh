@@ -29,6 +29,7 @@
 # (run.sh) is YNL's tools/net/ynl.
 set -u
 root=${VMTEST_ROOT:?VMTEST_ROOT is not set}
+bin=${VMTEST_BIN:-$root/.build/debug}   # naming VMTEST_BIN: run.sh builds the tools
 . "$root/scripts/vm/lib.sh"
 vm_test families
 ran=(); skipped=()

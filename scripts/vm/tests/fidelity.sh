@@ -20,6 +20,7 @@
 # ask for no ACK.)
 set -u
 root=${VMTEST_ROOT:?VMTEST_ROOT is not set}
+bin=${VMTEST_BIN:-$root/.build/debug}   # naming VMTEST_BIN: run.sh builds the tools
 . "$root/scripts/vm/lib.sh"
 vm_test fidelity kernel twin
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; }

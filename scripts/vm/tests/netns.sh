@@ -14,6 +14,7 @@
 # /init then checks dmesg and unft's clean-unload line.
 set -u
 root=${VMTEST_ROOT:?VMTEST_ROOT is not set}
+bin=${VMTEST_BIN:-$root/.build/debug}   # naming VMTEST_BIN: run.sh builds the tools
 . "$root/scripts/vm/lib.sh"
 vm_test netns
 

@@ -15,6 +15,7 @@
 # /init then checks dmesg and unft's clean-unload line (live-object count 0).
 set -u
 root=${VMTEST_ROOT:?VMTEST_ROOT is not set}
+bin=${VMTEST_BIN:-$root/.build/debug}   # naming VMTEST_BIN: run.sh builds the tools
 . "$root/scripts/vm/lib.sh"
 vm_test tools
 
