@@ -57,12 +57,16 @@ for src in file stdin; do
   if [[ $src == file ]]; then "$ft" stats --json --spec-dir "$specs" "$cap" > "$tmp/stats.json" 2> "$tmp/err"
   else "$ft" stats --json --spec-dir "$specs" - < "$cap" > "$tmp/stats.json" 2> "$tmp/err"; fi ||
     fail "stats ($src): $(cat "$tmp/err")"
-  python3 - "$tmp/stats.json" "$src" <<'PY' || fail "stats ($src) does not name devlink's undefined attributes"
+  python3 - "$tmp/stats.json" "$tmp/show.jsonl" <<'PY' || fail "stats ($src) does not name devlink's undefined attributes"
 import json, sys
 d = json.load(open(sys.argv[1]))
 rows = {(r["family"], r["op"]): r for r in d.get("undefined_attrs", [])}
 r = rows.get(("devlink", "param-get"))
 assert r and r["messages"] > 0 and "param.84" in r["attrs"], d.get("undefined_attrs")
+# The first such message's frame is the one show marks first.
+shown = [json.loads(l) for l in open(sys.argv[2])]
+frames = [m["frame"] for m in shown if m.get("op") == "param-get" and "undefined_attrs" in m]
+assert frames and r["first_frame"] == min(frames), (r, frames[:3])
 PY
   echo "ok: stats ($src) names devlink param-get's attr param.84"
 done
