@@ -100,7 +100,8 @@ let package = Package(
         // The YNL spec interpreter: loads any family's YNL spec at run time and decodes its
         // messages (issue 16). Holds the strict YAML reader ynl-gen uses too; LibFlowTable stays
         // free of YAML.
-        .target(name: "YNL", dependencies: ["LibFlowTable", "Yams"], path: "Sources/YNL", swiftSettings: swift6),
+        .target(
+            name: "YNL", dependencies: ["LibFlowTable", "Posix", "Yams"], path: "Sources/YNL", swiftSettings: swift6),
         // The Wireshark Lua dissector generated from the interpreter's model of any family's spec:
         // ynl-gen writes the project's plugin with it, `flowtrace wireshark` one for every spec found.
         .target(
@@ -109,7 +110,7 @@ let package = Package(
         // Every family of a trace named and decoded from the YNL specs (show, stats): the bridge
         // between FlowTrace's records and the interpreter.
         .target(
-            name: "AnyFamily", dependencies: ["YNL", "FlowTrace", "LibFlowTable"], path: "Sources/AnyFamily",
+            name: "AnyFamily", dependencies: ["YNL", "FlowTrace", "LibFlowTable", "Posix"], path: "Sources/AnyFamily",
             swiftSettings: swift6),
         // Generates the Swift constants (and later the C header and Lua tables) from spec/*.yaml.
         .executableTarget(

@@ -6,13 +6,35 @@
 
 import FlowTrace
 import LibFlowTable
+import Posix
 import YNL
 
 public final class FamilyCatalog: Sendable {
-    public let library: YNLSpecLibrary
+    enum Source {
+        case loaded(YNLSpecLibrary)
+        case pending(@Sendable () -> YNLSpecLibrary)
+    }
+    private let source: PosixLocked<Source>
+
+    /// The spec library, indexed on first use: a trace of our two families and nlctrl's
+    /// GETFAMILY (every recording) never needs it.
+    public var library: YNLSpecLibrary {
+        source.withLock { s in
+            switch s {
+            case .loaded(let l): return l
+            case .pending(let load):
+                let l = load()
+                s = .loaded(l)
+                return l
+            }
+        }
+    }
 
     /// The specs are parsed when a message of their family is first decoded or named.
-    public init(library: YNLSpecLibrary) { self.library = library }
+    public init(library: YNLSpecLibrary) { source = PosixLocked(.loaded(library)) }
+
+    /// `load` indexes the spec path when a family first needs it.
+    public init(load: @escaping @Sendable () -> YNLSpecLibrary) { source = PosixLocked(.pending(load)) }
 
     func genericDecoder(_ name: String) -> YNLDecoder? {
         guard let f = library.family(named: name), f.proto.isGeneric else { return nil }
@@ -56,6 +78,11 @@ public final class FamilyCatalog: Sendable {
         if key.netlinkProtocol == NetlinkPseudoHeader.protocolGeneric {
             let family = key.family ?? "family 0x\(String(key.type, radix: 16))"
             if key.family == NFL.familyName, let c = NFL.Command(rawValue: key.command) { return (family, c.name) }
+            // nlctrl's GETFAMILY, in every recording, is FlowTrace's own (TraceLine and the control
+            // exchanges read it): named as its spec names it, without indexing the spec path.
+            if key.type == Controller.familyID, key.command == Controller.Command.getFamily {
+                return (family, "getfamily")
+            }
             if let d = key.family.flatMap(genericDecoder),
                 let op = d.family.operation(value: UInt16(key.command), request: request)
                     ?? d.family.operation(value: UInt16(key.command), request: !request)

@@ -8,24 +8,10 @@ import LibFlowTable
 import YNL
 
 public struct FamilyView {
-    private var loaded: FamilyCatalog?
-    private let load: () -> FamilyCatalog
+    /// Loads its specs on first need (FamilyCatalog(load:)).
+    public let catalog: FamilyCatalog
 
-    public init(load: @escaping () -> FamilyCatalog) { self.load = load }
-
-    public init(catalog: FamilyCatalog) {
-        loaded = catalog
-        load = { catalog }
-    }
-
-    public var catalog: FamilyCatalog {
-        mutating get {
-            if let loaded { return loaded }
-            let c = load()
-            loaded = c
-            return c
-        }
-    }
+    public init(catalog: FamilyCatalog) { self.catalog = catalog }
 
     /// Whether the message is one this view describes: another family's, or another protocol's.
     public static func describes(_ s: MessageSummary, _ e: CallEvent) -> Bool {
@@ -37,7 +23,7 @@ public struct FamilyView {
 
     /// The family and operation of the call an answer belongs to (or, for an ACK/error of no
     /// known call, of the request type it echoes).
-    public mutating func callNames(_ s: MessageSummary, _ e: CallEvent, families: FamilyTable) -> (
+    public func callNames(_ s: MessageSummary, _ e: CallEvent, families: FamilyTable) -> (
         family: String, operation: String
     )? {
         guard s.kind == .ack || s.kind == .error || s.kind == .done else { return nil }
@@ -56,7 +42,7 @@ public struct FamilyView {
     }
 
     /// The text that replaces "family 0x… cmd N" on the line, or follows ACK/ERROR/DONE.
-    public mutating func lineText(_ record: TraceRecord, _ s: MessageSummary, _ e: CallEvent, families: FamilyTable)
+    public func lineText(_ record: TraceRecord, _ s: MessageSummary, _ e: CallEvent, families: FamilyTable)
         -> String?
     {
         if s.kind == .other {
@@ -66,7 +52,7 @@ public struct FamilyView {
     }
 
     /// JSON members for the message's line.
-    public mutating func jsonMembers(_ record: TraceRecord, _ s: MessageSummary, _ e: CallEvent, families: FamilyTable)
+    public func jsonMembers(_ record: TraceRecord, _ s: MessageSummary, _ e: CallEvent, families: FamilyTable)
         -> [JSONMember]
     {
         var o: [JSONMember] = []
@@ -84,7 +70,7 @@ public struct FamilyView {
     }
 
     /// The record's first message decoded (nil: a control message or one of our families').
-    public mutating func first(_ record: TraceRecord, families: FamilyTable) -> FamilyCatalog.Decoded? {
+    public func first(_ record: TraceRecord, families: FamilyTable) -> FamilyCatalog.Decoded? {
         var it = NetlinkMessageIterator(record.netlink)
         guard let m = try? it.next() else { return nil }
         return catalog.decode(m, protocol: record.netlinkProtocol, families: families)
@@ -92,7 +78,7 @@ public struct FamilyView {
 
     /// The -V tree of one message of another family: nil when it is not one (the caller's
     /// typed decoders handle ours, the control messages and nlctrl).
-    public mutating func tree(_ m: NetlinkMessageView, protocol p: UInt16, families: FamilyTable) -> [JSONMember]? {
+    public func tree(_ m: NetlinkMessageView, protocol p: UInt16, families: FamilyTable) -> [JSONMember]? {
         guard let d = catalog.decode(m, protocol: p, families: families) else { return nil }
         var o = FamilyText.members(d)
         if case .noSpec = d {

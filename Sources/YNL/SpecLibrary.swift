@@ -11,6 +11,7 @@
 // keys the line scan cannot read is parsed at once.
 
 import Foundation
+import Posix
 
 public struct YNLSpecDirectory: Sendable, Equatable {
     public var path: String
@@ -50,7 +51,7 @@ public final class YNLSpecLibrary: @unchecked Sendable {
     let report: (@Sendable (_ file: String, _ error: String) -> Void)?
 
     // Guarded by `lock`: what has been parsed so far.
-    private let lock = NSLock()
+    private let lock = PosixMutex()
     private var parsed: [Int: YNLFamily] = [:]
     private var failed: [Int: String] = [:]
     private var families: [String: YNLFamily?] = [:]
@@ -234,8 +235,9 @@ public final class YNLSpecLibrary: @unchecked Sendable {
 
     /// Indexes every *.yaml of the folders; specs are parsed when used. A folder the user named
     /// that cannot be read is an error in the list (as a bad spec is). `report` hears of each
-    /// spec that fails to load when it is first used (the file and the error naming its key);
-    /// it is called with the library's lock held, so it must not call back into the library.
+    /// folder or spec the index cannot read at once, and of each spec that fails to load when it
+    /// is first used (the file and the error naming its key); it may be called with the
+    /// library's lock held, so it must not call back into the library.
     public static func load(
         _ directories: [YNLSpecDirectory], report: (@Sendable (_ file: String, _ error: String) -> Void)? = nil
     ) -> YNLSpecLibrary {
@@ -269,6 +271,9 @@ public final class YNLSpecLibrary: @unchecked Sendable {
                 }
             }
         }
+        // What the index could not read is said now: a folder the user mistyped, a spec whose
+        // YAML does not parse (the lazy parse reports the rest when their family is used).
+        for e in errors { report?(e.file, e.error) }
         return YNLSpecLibrary(
             directories: directories, entries: entries, indexErrors: errors, parsed: parsed, report: report)
     }
@@ -283,20 +288,29 @@ public final class YNLSpecLibrary: @unchecked Sendable {
         var protonum: Int?
         var lineStart = 0
         var content = false
+        // Every line of every spec on the path is looked at: no allocation per line.
+        func starts3(_ line: ArraySlice<UInt8>, _ c: UInt8) -> Bool {
+            let s = line.startIndex
+            return line.count >= 3 && line[s] == c && line[s + 1] == c && line[s + 2] == c
+        }
         while lineStart < bytes.count {
-            var end = lineStart
-            while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+            let end = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
             let line = bytes[lineStart..<end]
             lineStart = end + 1
+            guard let first = line.first else { continue }
+            // Most lines are indented: nothing to read in them but that the document has content.
+            if first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
+                content = true
+                continue
+            }
             // The first document only: a `---` after content, or `...`, ends it.
-            if line.starts(with: Array("---".utf8)) {
+            if starts3(line, UInt8(ascii: "-")) {
                 if content { break }
                 continue
             }
-            if line.starts(with: Array("...".utf8)) { break }
-            guard let first = line.first, first != UInt8(ascii: "#"), first != UInt8(ascii: "\r") else { continue }
+            if starts3(line, UInt8(ascii: ".")) { break }
+            guard first != UInt8(ascii: "#"), first != UInt8(ascii: "\r") else { continue }
             content = true
-            guard first != UInt8(ascii: " "), first != UInt8(ascii: "\t") else { continue }
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
             let key = String(decoding: line[line.startIndex..<colon], as: UTF8.self)
             guard key == "name" || key == "protocol" || key == "protonum" else { continue }

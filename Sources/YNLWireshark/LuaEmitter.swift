@@ -175,12 +175,12 @@ public enum LuaEmitter {
             w.line("},")
             if top == nil || !context.unified(family) {
                 // Per direction: the operation, its attribute set and the fixed header to skip.
-                for (key, request) in [("req", true), ("rsp", false)] {
+                for (key, value) in [("req", \YNLOperation.requestValue), ("rsp", \.replyValue)] {
                     w.line("\(key) = {")
                     w.indented { w in
                         var seen: Set<UInt16> = []
                         for op in family.operations {
-                            guard let v = request ? op.requestValue : op.replyValue, seen.insert(v).inserted else {
+                            guard let v = op[keyPath: value], seen.insert(v).inserted else {
                                 continue
                             }
                             var parts = ["name = \(lua(YNLNames.cUpper(op.name)))"]
@@ -285,8 +285,11 @@ public enum LuaEmitter {
     static func commandNames(_ family: YNLFamily) -> [(UInt16, String)] {
         var out: [(UInt16, String)] = []
         var seen: Set<UInt16> = []
-        for op in family.operations { if let v = op.requestValue, seen.insert(v).inserted { out.append((v, op.name)) } }
-        for op in family.operations { if let v = op.replyValue, seen.insert(v).inserted { out.append((v, op.name)) } }
+        for value in [\YNLOperation.requestValue, \.replyValue] {
+            for op in family.operations {
+                if let v = op[keyPath: value], seen.insert(v).inserted { out.append((v, op.name)) }
+            }
+        }
         return out
     }
 

@@ -1067,15 +1067,22 @@ enum LuaRuntime {
           end
         end
 
-        -- An answer of an nlctrl call: by port and seq, else (0, seq). Last: the ACK or error, a dump's
-        -- NLMSG_DONE, the reply of a request that asked for neither a dump nor an ACK.
-        local function ctrl_answer(pid, seq, frame, kind)
+        -- The open call of `open` an answer belongs to: by port and seq, else (0, seq) (a request
+        -- sent with port 0). Returns the call and its key.
+        local function open_call(open, pid, seq)
           local key = pid .. ":" .. seq
-          local c = ctrl_open[key]
+          local c = open[key]
           if c == nil and pid ~= 0 then
             key = "0:" .. seq
-            c = ctrl_open[key]
+            c = open[key]
           end
+          return c, key
+        end
+
+        -- An answer of an nlctrl call. Last: the ACK or error, a dump's NLMSG_DONE, the reply of a
+        -- request that asked for neither a dump nor an ACK.
+        local function ctrl_answer(pid, seq, frame, kind)
+          local c, key = open_call(ctrl_open, pid, seq)
           if c == nil then return nil end
           if kind == "ack" or (kind == "done" and c.dump) or (kind == "reply" and not c.dump and not c.ack) then
             ctrl_open[key] = nil
@@ -1168,12 +1175,7 @@ enum LuaRuntime {
             end
           end
           if not api_answer then return nil end
-          local key = pid .. ":" .. seq
-          local c = api_open[key]
-          if c == nil and pid ~= 0 then
-            key = "0:" .. seq
-            c = api_open[key]
-          end
+          local c, key = open_call(api_open, pid, seq)
           if c == nil then
             if done then return ctrl_answer(pid, seq, frame, "done") end
             return nil

@@ -91,13 +91,13 @@ struct Show: ParsableCommand {
         var printed = 0
         var out = OutputBuffer()
         let dirs = specDirs
-        var view = FamilyView(load: {
-            // A spec is parsed when its family first shows up; one that does not load is said then.
-            FamilyCatalog(
-                library: YNLSpecLibrary.load(
+        // A spec is parsed when its family first shows up; one that does not load is said then.
+        let view = FamilyView(
+            catalog: FamilyCatalog(load: {
+                YNLSpecLibrary.load(
                     YNLSpecLibrary.searchPath(specDirs: dirs),
-                    report: { _, e in fputs("flowtrace show: \(e) (its family is shown by number)\n", stderr) }))
-        })
+                    report: { _, e in fputs("flowtrace show: \(e) (its family is shown by number)\n", stderr) })
+            }))
         while true {
             let record: TraceRecord?
             do { record = try reader.next() } catch {
@@ -147,7 +147,7 @@ struct Show: ParsableCommand {
                 let line = TraceLine.format(
                     s, record: record, leg: recLeg, latency: latency, call: e.call, familyText: text)
                 out.write(process.map { line + "  [\($0)]" } ?? line)
-                if verbose { out.write(Self.tree(record, families: families, frame: frame, call: e, view: &view)) }
+                if verbose { out.write(Self.tree(record, families: families, frame: frame, call: e, view: view)) }
             }
             printed += 1
             if let count, printed >= count { break }
@@ -262,7 +262,7 @@ struct Show: ParsableCommand {
     }
 
     /// The whole message decoded with the typed model, as indented JSON under the line.
-    static func tree(_ record: TraceRecord, families: FamilyTable, frame: Int, call: CallEvent, view: inout FamilyView)
+    static func tree(_ record: TraceRecord, families: FamilyTable, frame: Int, call: CallEvent, view: FamilyView)
         -> String
     {
         var lines: [String] = [

@@ -55,15 +55,22 @@ struct Stats: ParsableCommand {
         var failure: Error?
         // --by-process counts in the same pass, from the call ids that pass already gives.
         stats.tracksProcesses = byProcess
-        // Specs are indexed here and parsed only for the families the trace holds.
-        let catalog = FamilyCatalog(
-            library: YNLSpecLibrary.load(
-                YNLSpecLibrary.searchPath(specDirs: specDirs),
-                report: { _, e in fputs("flowtrace stats: \(e) (its family is counted by number)\n", stderr) }))
-        // What the specs cannot say of the other families' messages, in the same pass.
+        // Specs are indexed when a family other than ours first needs them (a trace of our two
+        // families never does), and parsed only for the families the trace holds.
+        let dirs = specDirs
+        let catalog = FamilyCatalog(load: {
+            YNLSpecLibrary.load(
+                YNLSpecLibrary.searchPath(specDirs: dirs),
+                report: { _, e in fputs("flowtrace stats: \(e) (its family is counted by number)\n", stderr) })
+        })
+        // What the specs cannot say of the other families' messages, in the same pass (printed
+        // by the plain listing only).
         var coverage = SpecCoverage()
-        stats.otherFamilyRecord = { netlink, netlinkProtocol, families in
-            coverage.add(netlink, netlinkProtocol: netlinkProtocol, families: families, catalog: catalog)
+        if !byProcess && !failed {
+            stats.otherFamilyRecord = { netlink, netlinkProtocol, families, frame in
+                coverage.add(
+                    netlink, netlinkProtocol: netlinkProtocol, families: families, frame: frame, catalog: catalog)
+            }
         }
         do {
             try stats.add(contentsOf: reader)
@@ -124,10 +131,11 @@ struct Stats: ParsableCommand {
     static let percentiles: [Double] = [50, 90, 99, 99.9]
 
     /// Messages of other families their spec decodes only in part (attributes it does not
-    /// define, shown by number) or not at all, per family and operation.
+    /// define, shown by number) or not at all, per family and operation, with the frame of the
+    /// first.
     struct SpecCoverage {
-        var undefined: [String: (family: String, op: String, messages: Int, attrs: [String])] = [:]
-        var failed: [String: (family: String, op: String, messages: Int, error: String)] = [:]
+        var undefined: [String: (family: String, op: String, messages: Int, frame: Int, attrs: [String])] = [:]
+        var failed: [String: (family: String, op: String, messages: Int, frame: Int, error: String)] = [:]
 
         var json: [JSONMember] {
             [
@@ -138,6 +146,7 @@ struct Stats: ParsableCommand {
                             .object([
                                 JSONMember("family", .string(r.family)), JSONMember("op", .string(r.op)),
                                 JSONMember("messages", .number(UInt64(r.messages))),
+                                JSONMember("first_frame", .number(UInt64(r.frame))),
                                 JSONMember("attrs", .array(r.attrs.map { .string($0) })),
                             ])
                         })),
@@ -148,6 +157,7 @@ struct Stats: ParsableCommand {
                             .object([
                                 JSONMember("family", .string(r.family)), JSONMember("op", .string(r.op)),
                                 JSONMember("messages", .number(UInt64(r.messages))),
+                                JSONMember("first_frame", .number(UInt64(r.frame))),
                                 JSONMember("first_error", .string(r.error)),
                             ])
                         })),
@@ -160,22 +170,31 @@ struct Stats: ParsableCommand {
                 out.append("messages with attributes their spec does not define (shown by number):")
                 for k in undefined.keys.sorted() {
                     guard let r = undefined[k] else { continue }
-                    out.append("  \(r.family) \(r.op): \(r.messages), attr \(r.attrs.joined(separator: ", "))")
+                    out.append(
+                        "  \(r.family) \(r.op): \(r.messages) (first: frame \(r.frame)), attr \(r.attrs.joined(separator: ", "))"
+                    )
                 }
             }
             if !failed.isEmpty {
                 out.append("messages their spec cannot decode:")
                 for k in failed.keys.sorted() {
                     guard let r = failed[k] else { continue }
-                    out.append("  \(r.family) \(r.op): \(r.messages), first: \(r.error)")
+                    out.append("  \(r.family) \(r.op): \(r.messages), first: frame \(r.frame): \(r.error)")
                 }
             }
             return out.isEmpty ? nil : out.joined(separator: "\n")
         }
 
         mutating func add(
-            _ netlink: UnsafeRawBufferPointer, netlinkProtocol: UInt16, families: FamilyTable, catalog: FamilyCatalog
+            _ netlink: UnsafeRawBufferPointer, netlinkProtocol: UInt16, families: FamilyTable, frame: Int,
+            catalog: FamilyCatalog
         ) {
+            // nlctrl is read by FlowTrace itself (show does not decode it with a spec either).
+            if netlinkProtocol == NetlinkPseudoHeader.protocolGeneric, netlink.count >= Netlink.headerLength,
+                netlink.loadUnaligned(fromByteOffset: 4, as: UInt16.self) == Controller.familyID
+            {
+                return
+            }
             var it = NetlinkMessageIterator(netlink)
             while let m = try? it.next() {
                 switch catalog.decode(m, protocol: netlinkProtocol, families: families) {
@@ -183,13 +202,13 @@ struct Stats: ParsableCommand {
                     let paths = y.undefinedAttributes
                     if paths.isEmpty { continue }
                     let k = y.family + "\u{0}" + y.operation
-                    var row = undefined[k] ?? (y.family, y.operation, 0, [])
+                    var row = undefined[k] ?? (y.family, y.operation, 0, frame, [])
                     row.messages += 1
                     for p in paths where !row.attrs.contains(p) { row.attrs.append(p) }
                     undefined[k] = row
                 case .failed(let family, let op, let error)?:
                     let k = family + "\u{0}" + (op ?? "?")
-                    var row = failed[k] ?? (family, op ?? "?", 0, "\(error)")
+                    var row = failed[k] ?? (family, op ?? "?", 0, frame, "\(error)")
                     row.messages += 1
                     failed[k] = row
                 default:

@@ -147,13 +147,15 @@ import LibFlowTable
         return packets
     }
 
+    typealias Run = (
+        sent: [[UInt8]], stats: ListenerStatistics,
+        counters: HairpinCounters, answeredFast: Int, injected: Int
+    )
+
     static func run(
         _ packets: [[UInt8]], backend: BackendKind, bytePath: Bool,
         faults: FaultInjector? = nil
-    ) throws -> (
-        sent: [[UInt8]], stats: ListenerStatistics,
-        counters: HairpinCounters, answeredFast: Int, injected: Int
-    ) {
+    ) throws -> Run {
         let registry = DeviceRegistry(model: DefaultModelSource.model, backend: backend, models: [9: bigModel])
         let service = HairpinService(devices: registry)
         service.faults = faults
@@ -168,11 +170,11 @@ import LibFlowTable
         )
     }
 
-    @Test(arguments: [BackendKind.dummy, .hash, .tss, .tcam])
-    func answersAreByteIdenticalToTheTypedPath(backend: BackendKind) throws {
-        let packets = try Self.workload()
-        let typed = try Self.run(packets, backend: backend, bytePath: false)
-        let bytes = try Self.run(packets, backend: backend, bytePath: true)
+    /// The packets through a loop without its byte path and one with it: every message sent must
+    /// be the same bytes, the statistics and counters equal.
+    static func runBoth(_ packets: [[UInt8]], backend: BackendKind) throws -> (typed: Run, bytes: Run) {
+        let typed = try run(packets, backend: backend, bytePath: false)
+        let bytes = try run(packets, backend: backend, bytePath: true)
         #expect(bytes.sent.count == typed.sent.count)
         for (k, (a, b)) in zip(bytes.sent, typed.sent).enumerated() where a != b {
             Issue.record("answer message \(k) differs (\(a.count) vs \(b.count) bytes)")
@@ -180,6 +182,13 @@ import LibFlowTable
         }
         #expect(bytes.stats == typed.stats)
         #expect(bytes.counters == typed.counters)
+        return (typed, bytes)
+    }
+
+    @Test(arguments: [BackendKind.dummy, .hash, .tss, .tcam])
+    func answersAreByteIdenticalToTheTypedPath(backend: BackendKind) throws {
+        let packets = try Self.workload()
+        let (typed, bytes) = try Self.runBoth(packets, backend: backend)
         // 3 rounds × (devices 7 and 8: 5 getters, device 9: 4 (GET_HEADERS is too big) + 2 in
         // one packet), and per getter the one after a call's last part (the odd ones that the
         // typed path answers normally, with another ATTR attribute, PART 0 or PAD, are its own
@@ -263,15 +272,7 @@ extension DiscoveryTemplateTests {
     @Test(arguments: [BackendKind.dummy, .hash, .tss, .tcam])
     func getFlowsInPartsIsByteIdenticalToTheTypedPath(backend: BackendKind) throws {
         let (packets, getFlows) = try Self.getFlowsWorkload()
-        let typed = try Self.run(packets, backend: backend, bytePath: false)
-        let bytes = try Self.run(packets, backend: backend, bytePath: true)
-        #expect(bytes.sent.count == typed.sent.count)
-        for (k, (a, b)) in zip(bytes.sent, typed.sent).enumerated() where a != b {
-            Issue.record("answer message \(k) differs (\(a.count) vs \(b.count) bytes)")
-            break
-        }
-        #expect(bytes.stats == typed.stats)
-        #expect(bytes.counters == typed.counters)
+        let (typed, bytes) = try Self.runBoth(packets, backend: backend)
         // Answers in parts were sent (more messages than calls answered).
         #expect(typed.stats.answersSent > typed.stats.calls + 20)
         // Every SET and every GET_FLOWS on the byte path but the one while parts were pending.

@@ -137,7 +137,7 @@ import Testing
 
     static func read(_ path: String) throws -> [Line] {
         let reader = try TraceReader(path: path)
-        var view = FamilyView(catalog: specs)
+        let view = FamilyView(catalog: specs)
         var calls = CallTracker()
         var out: [Line] = []
         while let r = try reader.next() {

@@ -103,6 +103,26 @@ import Testing
         #expect(lib.errors.map(\.file) == [one + "/x.yaml"])
     }
 
+    /// What the index itself cannot read (a folder that is not there, a spec whose YAML does not
+    /// parse and whose keys the line scan cannot tell) is reported too, at load, with its file:
+    /// `show` and `stats` read no `errors` listing, so it would go unsaid.
+    @Test func indexErrorsAreReported() throws {
+        let dir = try Self.folder(["broken.yaml": "name: [toy-broken\n", "a.yaml": Self.good])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let missing = dir + "/no-such-folder"
+        let reports = ReportLog()
+        let lib = YNLSpecLibrary.load(
+            [YNLSpecDirectory(path: dir, origin: "--spec-dir"), YNLSpecDirectory(path: missing, origin: "--spec-dir")],
+            report: { f, e in reports.add(f, e) })
+        #expect(reports.all.map(\.file) == [dir + "/broken.yaml", missing])
+        #expect(reports.all.first?.error.contains("broken.yaml") == true)
+        #expect(reports.all.last?.error.contains("cannot read the folder") == true)
+        // Each once: the full listing says them again, the report does not.
+        #expect(lib.errors.map(\.file) == [dir + "/broken.yaml", missing])
+        #expect(lib.family(named: "toy-a") != nil)
+        #expect(reports.all.count == 2)
+    }
+
     @Test func lineScanReadsTheTopLevelKeys() {
         func keys(_ s: String) -> String {
             guard let k = YNLSpecLibrary.topLevelKeys(Array(s.utf8)) else { return "parse" }

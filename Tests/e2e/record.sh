@@ -5,10 +5,8 @@
 set -eu   # no pipefail: `producer | grep -q` ends the producer early by design
 bin="${FLOWTRACE_BIN:?}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-ft="$bin/flowtrace"; ctl="$bin/flow-table-ctl"
-source "$root/Tests/e2e/lib/daemon.bash"   # $tmp, pids, fail, wait_for_log
-command -v tshark >/dev/null || fail "tshark is not installed (scripts/install-deps.sh installs it)"
-export HOME="$tmp/home"; mkdir -p "$HOME"   # a clean Wireshark profile
+ctl="$bin/flow-table-ctl"
+source "$root/Tests/e2e/lib/tshark.bash"   # $ft, $tmp, pids, fail, wait_for_log; a clean HOME
 
 # 1. A recorded demo session.
 "$ft" demo --plain --flows 500 --record "$tmp/demo.pcapng" > "$tmp/demo.out" || { cat "$tmp/demo.out"; fail "demo"; }

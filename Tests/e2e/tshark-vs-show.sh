@@ -7,13 +7,8 @@
 # without) included; and each kind of difference is found: an enum's number, a flags word, a bit
 # field that contradicts its word, a zero-valued field only tshark shows.
 set -euo pipefail
-bin="${FLOWTRACE_BIN:?}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-ft="$bin/flowtrace"
-source "$root/Tests/e2e/lib/daemon.bash"   # $tmp, fail
-command -v tshark >/dev/null || fail "tshark is not installed (scripts/install-deps.sh installs it)"
-export HOME="$tmp/home"; mkdir -p "$HOME"
-unset XDG_CACHE_HOME FLOWTRACE_LINUX_SRC FLOWTRACE_SPEC_PATH
+source "$root/Tests/e2e/lib/tshark.bash"   # $ft, $tmp, fail; a clean HOME and spec path
 specs="$root/Tests/Fixtures/kernel-specs"
 cap="$root/Tests/Fixtures/captures/netdevsim-6.12.pcapng"
 compare=(python3 "$root/scripts/vm/tshark-vs-show.py" --spec-dir "$root/spec" --spec-dir "$specs")
@@ -62,12 +57,16 @@ for src in file stdin; do
   if [[ $src == file ]]; then "$ft" stats --json --spec-dir "$specs" "$cap" > "$tmp/stats.json" 2> "$tmp/err"
   else "$ft" stats --json --spec-dir "$specs" - < "$cap" > "$tmp/stats.json" 2> "$tmp/err"; fi ||
     fail "stats ($src): $(cat "$tmp/err")"
-  python3 - "$tmp/stats.json" "$src" <<'PY' || fail "stats ($src) does not name devlink's undefined attributes"
+  python3 - "$tmp/stats.json" "$tmp/show.jsonl" <<'PY' || fail "stats ($src) does not name devlink's undefined attributes"
 import json, sys
 d = json.load(open(sys.argv[1]))
 rows = {(r["family"], r["op"]): r for r in d.get("undefined_attrs", [])}
 r = rows.get(("devlink", "param-get"))
 assert r and r["messages"] > 0 and "param.84" in r["attrs"], d.get("undefined_attrs")
+# The first such message's frame is the one show marks first.
+shown = [json.loads(l) for l in open(sys.argv[2])]
+frames = [m["frame"] for m in shown if m.get("op") == "param-get" and "undefined_attrs" in m]
+assert frames and r["first_frame"] == min(frames), (r, frames[:3])
 PY
   echo "ok: stats ($src) names devlink param-get's attr param.84"
 done

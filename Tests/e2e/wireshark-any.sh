@@ -5,14 +5,9 @@
 # generator cannot print is left out, named with its file and key, exit 1, the others installed.
 # The field-by-field check against the interpreter is Tests/YNLTests/WiresharkFamilyTests.swift.
 set -euo pipefail
-bin="${FLOWTRACE_BIN:?}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-ft="$bin/flowtrace"
-source "$root/Tests/e2e/lib/daemon.bash"   # $tmp, fail
-command -v tshark >/dev/null || fail "tshark is not installed (scripts/install-deps.sh installs it)"
 # A clean Wireshark profile, and no kernel spec cache: the path is the fixtures and spec/ only.
-export HOME="$tmp/home"; mkdir -p "$HOME"
-unset XDG_CACHE_HOME FLOWTRACE_LINUX_SRC FLOWTRACE_SPEC_PATH
+source "$root/Tests/e2e/lib/tshark.bash"   # $ft, $tmp, fail
 fixtures="$root/Tests/Fixtures/kernel-specs"
 
 "$ft" wireshark install --spec-dir "$fixtures" --directory "$tmp/plugins" > "$tmp/install.out" 2> "$tmp/install.err" \

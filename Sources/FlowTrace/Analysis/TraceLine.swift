@@ -33,6 +33,15 @@ public enum TraceLine {
     /// of no call (0).
     /// `familyText`, for another family's message, replaces "family 0x… cmd N" (its name and
     /// operation from the specs), and follows ACK/ERROR/DONE (the family and operation answered).
+    /// An nlctrl message by its command, as show and the audit's control exchanges name it.
+    static func controllerName(_ command: UInt8) -> String {
+        switch command {
+        case Controller.Command.getFamily: return "nlctrl GETFAMILY"
+        case Controller.Command.newFamily: return "nlctrl NEWFAMILY"
+        default: return "nlctrl cmd \(command)"
+        }
+    }
+
     public static func format(
         _ s: MessageSummary, record: TraceRecord, leg: TraceLeg, latency: UInt64?,
         call: Int? = nil, familyText: String? = nil
@@ -62,7 +71,7 @@ public enum TraceLine {
             out += "DONE"
             if let familyText { out += " " + familyText }
         case .controller:
-            out += s.command == Controller.Command.newFamily ? "nlctrl NEWFAMILY" : "nlctrl cmd \(s.command)"
+            out += Self.controllerName(s.command)
         case .other:
             out += familyText ?? "family 0x\(String(s.familyID, radix: 16)) cmd \(s.command)"
         case .malformed:

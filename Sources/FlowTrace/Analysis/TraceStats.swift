@@ -60,7 +60,9 @@ public struct TraceStats {
     public var tracksProcesses = false
     /// Called with each record of another family (an nlmon capture's devlink, rt-link, ...), in
     /// the same pass: what a caller decodes beyond the counts (stats' spec coverage).
-    public var otherFamilyRecord: ((_ netlink: UnsafeRawBufferPointer, _ netlinkProtocol: UInt16, FamilyTable) -> Void)?
+    /// `frame`: the record's 1-based frame number, so that what is said of it names where.
+    public var otherFamilyRecord:
+        ((_ netlink: UnsafeRawBufferPointer, _ netlinkProtocol: UInt16, FamilyTable, _ frame: Int) -> Void)?
     /// Per process: its messages, requests and error answers.
     public internal(set) var processes: [NetlinkProcess: ProcessCounts] = [:]
     /// Requests that named no process (sent with nlmsg_pid 0), by call, until an answer of their
@@ -94,7 +96,7 @@ public struct TraceStats {
         // changed it: fetching it from the reader per record cost retains and releases.
         var families = reader.families
         keepsEvent = tracksProcesses
-        let frames = tracksFailures || tracksProcesses
+        let frames = tracksFailures || tracksProcesses || otherFamilyRecord != nil
         while let r = try reader.nextCore() {
             if FamilyTable.mayTeach(r) { families = reader.families }
             add(r, families: families, frame: frames ? reader.frameNumber : 0, process: reader.recordProcessID)
@@ -140,7 +142,7 @@ public struct TraceStats {
         }
         if s.kind == .other || e.role.rawValue >= CallRole.familyRequest.rawValue {
             countFamily(s, e, netlink: record.netlink, families: families)
-            otherFamilyRecord?(record.netlink, record.netlinkProtocol, families)
+            otherFamilyRecord?(record.netlink, record.netlinkProtocol, families, frame > 0 ? frame : records)
         }
         // An ACK or error without a recorded leg (nlmon) travelled the leg of the message it echoes.
         let leg = recorded != .unknown ? recorded : e.leg

@@ -35,13 +35,7 @@ struct ControlExchanges {
     }
 
     static func name(_ s: MessageSummary) -> String {
-        if s.kind == .controller {
-            switch s.command {
-            case Controller.Command.getFamily: return "nlctrl GETFAMILY"
-            case Controller.Command.newFamily: return "nlctrl NEWFAMILY"
-            default: return "nlctrl cmd \(s.command)"
-            }
-        }
+        if s.kind == .controller { return TraceLine.controllerName(s.command) }
         return NFLH.Command(rawValue: s.command)?.name ?? "nfl_hairpin cmd \(s.command)"
     }
 

@@ -29,22 +29,9 @@
 # (run.sh) is YNL's tools/net/ynl.
 set -u
 root=${VMTEST_ROOT:?VMTEST_ROOT is not set}
-bin=${VMTEST_BIN:-$root/.build/debug}
-res=${VMTEST_RESULTS:?VMTEST_RESULTS is not set}
-py=/usr/bin/python3
-ft=$bin/flowtrace
-ctl=$bin/flow-table-ctl
-work=/tmp/families
-mkdir -p $work
-fail=0
-t0=$(date +%s.%N)
-pids=()
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-step() { echo "--- [$(since "$t0") s] $*"; }
-bad() { echo "families: FAIL: $*"; fail=1; }
-ok() { echo "    ok: $*"; }
+bin=${VMTEST_BIN:-$root/.build/debug}   # naming VMTEST_BIN: run.sh builds the tools
 . "$root/scripts/vm/lib.sh"
+vm_test families
 ran=(); skipped=()
 nsim=0; nsim_dev=netdevsim/netdevsim1; ndev=""
 cleanup() {

@@ -20,18 +20,9 @@
 # ask for no ACK.)
 set -u
 root=${VMTEST_ROOT:?VMTEST_ROOT is not set}
-bin=${VMTEST_BIN:-$root/.build/debug}
-res=${VMTEST_RESULTS:?VMTEST_RESULTS is not set}
-py=/usr/bin/python3
-ctl=$bin/flow-table-ctl
-hpd=$bin/flow-table-hairpind
-ft=$bin/flowtrace
-dbg=/sys/kernel/debug/unft
-work=/tmp/fidelity
-mkdir -p $work/kernel $work/twin
-fail=0
-bad() { echo "fidelity: FAIL: $*"; fail=1; }
-pids=()
+bin=${VMTEST_BIN:-$root/.build/debug}   # naming VMTEST_BIN: run.sh builds the tools
+. "$root/scripts/vm/lib.sh"
+vm_test fidelity kernel twin
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; }
 trap cleanup EXIT
 

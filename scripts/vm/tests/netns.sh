@@ -14,35 +14,15 @@
 # /init then checks dmesg and unft's clean-unload line.
 set -u
 root=${VMTEST_ROOT:?VMTEST_ROOT is not set}
-bin=${VMTEST_BIN:-$root/.build/debug}
-res=${VMTEST_RESULTS:?VMTEST_RESULTS is not set}
-py=/usr/bin/python3
-ctl=$bin/flow-table-ctl
-hpd=$bin/flow-table-hairpind
-dbg=/sys/kernel/debug/unft
-work=/tmp/netns
-mkdir -p $work
-fail=0
-t0=$(date +%s.%N)
-pids=()
+bin=${VMTEST_BIN:-$root/.build/debug}   # naming VMTEST_BIN: run.sh builds the tools
+. "$root/scripts/vm/lib.sh"
+vm_test netns
 
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-step() { echo "--- [$(since "$t0") s] $*"; }
-bad() { echo "netns: FAIL: $*"; fail=1; }
-ok() { echo "    ok: $*"; }
-# wait_for SECONDS COMMAND...: polls every 0.05 s until COMMAND succeeds.
-wait_for() {
-	local n=$(awk -v s="$1" 'BEGIN { print int(s / 0.05) }'); shift
-	for _ in $(seq "$n"); do "$@" && return 0; sleep 0.05; done
-	"$@"
-}
 listeners_are() { [ "$(cat $dbg/listeners 2>/dev/null)" = "$1" ]; }
 # (A daemon is started with ip netns exec itself, not through these: "inA cmd &" would be a
 # subshell, whose pid is not the daemon's.)
 inA() { ip netns exec A "$@"; }
 inB() { ip netns exec B "$@"; }
-. "$root/scripts/vm/lib.sh"
 count_flows() {
 	"$@" -j get-flows unft0 --table 2 2>$work/err |
 		$py -c 'import json,sys; print(len(json.load(sys.stdin)["flows"]))' 2>/dev/null ||

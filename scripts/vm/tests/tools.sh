@@ -15,32 +15,11 @@
 # /init then checks dmesg and unft's clean-unload line (live-object count 0).
 set -u
 root=${VMTEST_ROOT:?VMTEST_ROOT is not set}
-bin=${VMTEST_BIN:-$root/.build/debug}
-res=${VMTEST_RESULTS:?VMTEST_RESULTS is not set}
-py=/usr/bin/python3
-ctl=$bin/flow-table-ctl
-hpd=$bin/flow-table-hairpind
-ft=$bin/flowtrace
-dbg=/sys/kernel/debug/unft
-work=/tmp/tools
-mkdir -p $work
-fail=0
-t0=$(date +%s.%N)
-pids=()
-step() { echo "--- [$(since "$t0") s] $*"; }
-
-bad() { echo "tools: FAIL: $*"; fail=1; }
-ok() { echo "    ok: $*"; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-# wait_for SECONDS COMMAND...: polls every 0.05 s until COMMAND succeeds.
-wait_for() {
-	local n=$(awk -v s="$1" 'BEGIN { print int(s / 0.05) }'); shift
-	for _ in $(seq "$n"); do "$@" && return 0; sleep 0.05; done
-	"$@"
-}
-listener_is() { [ "$(cat $dbg/listener)" "$1" 0 ]; }
+bin=${VMTEST_BIN:-$root/.build/debug}   # naming VMTEST_BIN: run.sh builds the tools
 . "$root/scripts/vm/lib.sh"
+vm_test tools
+
+listener_is() { [ "$(cat $dbg/listener)" "$1" 0 ]; }
 cleanup() {
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
 	wait 2>/dev/null
