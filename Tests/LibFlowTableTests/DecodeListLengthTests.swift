@@ -15,7 +15,9 @@ struct DecodeListLengthTests {
     func action(_ i: Int, args: Int) -> Action {
         Action(
             uid: UInt32(i + 1),
-            signature: (0..<args).map { ActionArg(name: "arg\($0)", type: .u32, value: FieldValue(UInt64($0), type: .u32)) })
+            signature: (0..<args).map {
+                ActionArg(name: "arg\($0)", type: .u32, value: FieldValue(UInt64($0), type: .u32))
+            })
     }
 
     @Test(arguments: 0...5)
