@@ -54,13 +54,6 @@ public final class DummyBackend: PacketClassifier, StoredFlowBackend {
         return true
     }
 
-    public func delete(table: UInt32, uid: UInt32) -> Result<Flow, BackendError> {
-        guard let removed = remove(table: table, uid: uid), case .stored(let s) = removed.kept else {
-            return .failure(.noSuchEntry)
-        }
-        return .success(s.flow)
-    }
-
     public func remove(table: UInt32, uid: UInt32) -> RemovedFlow? {
         guard let index = tables[table]?.firstIndex(where: { $0.stored.uid == uid }),
             let removed = tables[table]?.remove(at: index)

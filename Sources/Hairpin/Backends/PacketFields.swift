@@ -5,22 +5,8 @@ import LibFlowTable
 /// reach that header instance) never satisfies a match on it, not even one with mask 0: a flow
 /// that names a field requires the field to exist.
 public struct PacketFields: Hashable, Sendable, ExpressibleByDictionaryLiteral {
-    /// Which field of which header instance.
-    public struct Key: Hashable, Sendable {
-        public var instance: UInt32
-        public var header: UInt32
-        public var field: UInt32
-
-        public init(instance: UInt32, header: UInt32, field: UInt32) {
-            self.instance = instance
-            self.header = header
-            self.field = field
-        }
-
-        public init(_ key: MatchKey) {
-            self.init(instance: key.instance, header: key.header, field: key.field)
-        }
-    }
+    /// Which field of which header instance: the field a match addresses.
+    public typealias Key = MatchField
 
     public var values: [Key: UInt64]
 
@@ -47,5 +33,12 @@ public struct PacketFields: Hashable, Sendable, ExpressibleByDictionaryLiteral {
     @inlinable public func matches(_ set: MatchSet) -> Bool {
         for key in set.keys where !satisfies(key) { return false }
         return true
+    }
+}
+
+extension MatchField {
+    /// The field a match key addresses.
+    @inlinable public init(_ key: MatchKey) {
+        self.init(instance: key.instance, header: key.header, field: key.field)
     }
 }

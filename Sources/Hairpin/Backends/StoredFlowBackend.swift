@@ -1,4 +1,4 @@
-// The get-flows answers of the backends that keep their flows as StoredFlow (dummy, tss, tcam):
+// The get-flows answers and the typed delete of the backends that keep their flows as StoredFlow (dummy, tss, tcam):
 // each says only which stored flows a selector gives, in which order; the typed and the encoded
 // answers are built from that here, once.
 import LibFlowTable
@@ -13,6 +13,13 @@ protocol StoredFlowBackend: FlowBackend {
 }
 
 extension StoredFlowBackend {
+    public func delete(table: UInt32, uid: UInt32) -> Result<Flow, BackendError> {
+        guard let removed = remove(table: table, uid: uid), case .stored(let s) = removed.kept else {
+            return .failure(.noSuchEntry)
+        }
+        return .success(s.flow)
+    }
+
     public func flows(_ selector: FlowSelector, into body: (Flow) -> Void) -> Result<Void, BackendError> {
         stored(selector) { body($0.flow) } ? .success(()) : .failure(.noSuchEntry)
     }

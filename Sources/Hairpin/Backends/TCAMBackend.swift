@@ -123,13 +123,6 @@ public final class TCAMBackend: PacketClassifier, StoredFlowBackend {
         return true
     }
 
-    public func delete(table: UInt32, uid: UInt32) -> Result<Flow, BackendError> {
-        guard let removed = remove(table: table, uid: uid), case .stored(let s) = removed.kept else {
-            return .failure(.noSuchEntry)
-        }
-        return .success(s.flow)
-    }
-
     public func remove(table: UInt32, uid: UInt32) -> RemovedFlow? {
         guard let t = tables[table], let priority = t.priorityOfUID[uid] else { return nil }
         let at = t.slot(priority: priority, uid: uid)

@@ -283,13 +283,6 @@ public final class TSSBackend: PacketClassifier, StoredFlowBackend {
         t.order.inserted(priority: flow.priority, uid: flow.uid)
     }
 
-    public func delete(table: UInt32, uid: UInt32) -> Result<Flow, BackendError> {
-        guard let removed = remove(table: table, uid: uid), case .stored(let s) = removed.kept else {
-            return .failure(.noSuchEntry)
-        }
-        return .success(s.flow)
-    }
-
     public func remove(table: UInt32, uid: UInt32) -> RemovedFlow? {
         guard let t = storage(table), let e = t.byUID.removeValue(forKey: uid) else { return nil }
         lookupGeneration &+= 1
